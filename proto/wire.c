@@ -1,0 +1,135 @@
+/* wire.c — method lookup and status-code tables over the generated descriptors
+ * (see wire.h). Methods are named in one place, the `service` blocks of rpc.proto. */
+#include "wire.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lt_err.h"
+
+static const ProtobufCServiceDescriptor *const wire_services[] = {
+    &lithair__v1__rpc__descriptor,
+    &lithair__v1__models__descriptor,
+    &lithair__v1__cluster__descriptor,
+};
+#define WIRE_N_SERVICES (sizeof(wire_services) / sizeof(wire_services[0]))
+
+size_t wire_method_count(void)
+{
+    size_t n = 0;
+    for (size_t s = 0; s < WIRE_N_SERVICES; s++)
+        n += wire_services[s]->n_methods;
+    return n;
+}
+
+/* Full names live in a static table built on first use: "Models/Create". */
+static char wire_names[64][48];
+
+static void wire_fill(const ProtobufCServiceDescriptor *svc, unsigned m, size_t slot,
+                      struct wire_method *out)
+{
+    if (wire_names[slot][0] == '\0')
+        snprintf(wire_names[slot], sizeof(wire_names[slot]), "%s/%s", svc->short_name,
+                 svc->methods[m].name);
+    out->service = svc;
+    out->index = m;
+    out->name = wire_names[slot];
+    out->input = svc->methods[m].input;
+    out->output = svc->methods[m].output;
+}
+
+bool wire_method_at(size_t i, struct wire_method *out)
+{
+    size_t slot = 0;
+    for (size_t s = 0; s < WIRE_N_SERVICES; s++) {
+        const ProtobufCServiceDescriptor *svc = wire_services[s];
+        for (unsigned m = 0; m < svc->n_methods; m++, slot++) {
+            if (slot == i && slot < sizeof(wire_names) / sizeof(wire_names[0])) {
+                wire_fill(svc, m, slot, out);
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+bool wire_method_find(const char *name, struct wire_method *out)
+{
+    if (!name)
+        return false;
+    const char *slash = strchr(name, '/');
+    if (!slash)
+        return false;
+    size_t slen = (size_t)(slash - name);
+    size_t slot = 0;
+    for (size_t s = 0; s < WIRE_N_SERVICES; s++) {
+        const ProtobufCServiceDescriptor *svc = wire_services[s];
+        bool same_service =
+            strlen(svc->short_name) == slen && strncmp(svc->short_name, name, slen) == 0;
+        for (unsigned m = 0; m < svc->n_methods; m++, slot++) {
+            if (same_service && strcmp(svc->methods[m].name, slash + 1) == 0) {
+                wire_fill(svc, m, slot, out);
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+const char *wire_code_name(int code)
+{
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&lithair__v1__code__descriptor, code);
+    return v ? v->name : "UNKNOWN";
+}
+
+int wire_code_parse(const char *name)
+{
+    const ProtobufCEnumDescriptor *d = &lithair__v1__code__descriptor;
+    for (unsigned i = 0; name && i < d->n_values; i++) {
+        if (strcasecmp(d->values[i].name, name) == 0)
+            return d->values[i].value;
+    }
+    return -1;
+}
+
+Lithair__V1__Code wire_code_from_err(int err)
+{
+    switch (err) {
+    case LT_OK:
+        return LITHAIR__V1__CODE__OK;
+    case LT_EINVAL:
+        return LITHAIR__V1__CODE__INVALID_ARGUMENT;
+    case LT_ENOTFOUND:
+        return LITHAIR__V1__CODE__NOT_FOUND;
+    case LT_EEXIST:
+        return LITHAIR__V1__CODE__ALREADY_EXISTS;
+    case LT_ECONFLICT:
+        return LITHAIR__V1__CODE__ABORTED;
+    case LT_ENOTLEADER:
+    case LT_EUNAVAIL:
+    case LT_ESHUTDOWN:
+    case LT_ETRANSFER:
+    case LT_ESTALE:
+        return LITHAIR__V1__CODE__UNAVAILABLE;
+    case LT_EBUSY:
+    case LT_ENOSPACE:
+    case LT_ETOOBIG:
+        return LITHAIR__V1__CODE__RESOURCE_EXHAUSTED;
+    case LT_ETIMEDOUT:
+        return LITHAIR__V1__CODE__DEADLINE_EXCEEDED;
+    case LT_ECORRUPT:
+        return LITHAIR__V1__CODE__DATA_LOSS;
+    case LT_ECOMPACTED:
+        return LITHAIR__V1__CODE__OUT_OF_RANGE;
+    case LT_EPERM:
+        return LITHAIR__V1__CODE__PERMISSION_DENIED;
+    case LT_EUNAUTH:
+        return LITHAIR__V1__CODE__UNAUTHENTICATED;
+    case LT_EUNSUPPORTED:
+        return LITHAIR__V1__CODE__UNIMPLEMENTED;
+    default:
+        return LITHAIR__V1__CODE__INTERNAL;
+    }
+}

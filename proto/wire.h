@@ -1,0 +1,40 @@
+/* wire.h — helpers over the generated protobuf-c code that every program shares:
+ * RPC method lookup ("Models/Create" → its service and message descriptors), status
+ * code names, and the mapping from the project's lt_err codes to RPC status codes.
+ * The generated headers (raft.pb-c.h, model.pb-c.h, rpc.pb-c.h) come with it. */
+#ifndef WIRE_H
+#define WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "model.pb-c.h"
+#include "raft.pb-c.h"
+#include "rpc.pb-c.h"
+
+/* One RPC method as declared by a `service` block in rpc.proto. */
+struct wire_method {
+    const ProtobufCServiceDescriptor *service;
+    unsigned index;   /* into service->methods */
+    const char *name; /* "Models/Create" */
+    const ProtobufCMessageDescriptor *input;
+    const ProtobufCMessageDescriptor *output;
+};
+
+/* wire_method_find looks up "Service/Method". Returns false if no such method. */
+bool wire_method_find(const char *name, struct wire_method *out);
+
+/* wire_method_count / wire_method_at enumerate every method of every service. */
+size_t wire_method_count(void);
+bool wire_method_at(size_t i, struct wire_method *out);
+
+/* wire_code_name returns "NOT_FOUND" for LITHAIR__V1__CODE__NOT_FOUND, "UNKNOWN" if none. */
+const char *wire_code_name(int code);
+
+/* wire_code_parse turns a name ("not_found" or "NOT_FOUND") into a code; -1 if none. */
+int wire_code_parse(const char *name);
+
+/* wire_code_from_err maps an lt_err code (lt_err.h) to the RPC status code. */
+Lithair__V1__Code wire_code_from_err(int err);
+
+#endif

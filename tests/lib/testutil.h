@@ -1,0 +1,24 @@
+/* testutil.h — helpers for tests that touch real things: fresh temporary directories,
+ * free loopback ports, and files. */
+#ifndef TESTUTIL_H
+#define TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* tu_tmpdir creates a fresh directory under $TMPDIR (or /tmp) and returns its path in
+ * `out`; 0 on success. tu_rmrf removes a directory tree. */
+int tu_tmpdir(char *out, size_t n, const char *prefix);
+int tu_rmrf(const char *path);
+
+/* tu_free_port returns a TCP port on 127.0.0.1 that was free when asked (bind to 0). */
+int tu_free_port(void);
+
+/* tu_file_size returns the size of a file, -1 if it cannot be read. */
+long long tu_file_size(const char *path);
+
+/* tu_seed returns the seed a randomized test uses: $LT_SEED if set, else from the clock;
+ * it prints the seed so a failing run can be replayed. */
+uint64_t tu_seed(const char *what);
+
+#endif

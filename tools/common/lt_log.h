@@ -1,0 +1,24 @@
+/* lt_log.h — one line per event on stderr: "2026-11-27T05:12:03.123Z INFO  node1 message".
+ *
+ * Thread-safe (one fprintf per line). The level threshold and the process tag are
+ * set once at start-up; LT_LOG_LEVEL=debug|info|warn|error in the environment
+ * overrides the threshold. */
+#ifndef LT_LOG_H
+#define LT_LOG_H
+
+enum lt_log_level { LT_LOG_DEBUG, LT_LOG_INFO, LT_LOG_WARN, LT_LOG_ERROR };
+
+/* lt_log_init sets the tag printed on every line ("node1", "gateway") and the threshold. */
+void lt_log_init(const char *tag, enum lt_log_level level);
+
+/* lt_log_parse_level turns "debug"/"info"/"warn"/"error" into a level; -1 if unknown. */
+int lt_log_parse_level(const char *s);
+
+void lt_log(enum lt_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define lt_debug(...) lt_log(LT_LOG_DEBUG, __VA_ARGS__)
+#define lt_info(...)  lt_log(LT_LOG_INFO, __VA_ARGS__)
+#define lt_warn(...)  lt_log(LT_LOG_WARN, __VA_ARGS__)
+#define lt_error(...) lt_log(LT_LOG_ERROR, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# playground.sh — set up, build, start, stop and test Lithair Playground.
+#
+#   tools/playground.sh start   install what is missing, build (Release), start the
+#                               playground: 3 nodes + gateway on http://localhost:8080
+#   tools/playground.sh test    install what is missing, build with AddressSanitizer +
+#                               UndefinedBehaviorSanitizer, run the whole test suite
+#   tools/playground.sh stop    stop exactly the processes `start` started (pid files)
+#   tools/playground.sh clean   stop, then delete the playground's data
+#   tools/playground.sh setup   only install what is missing
+#   tools/playground.sh build   only build (Release, into build/)
+#
+# Environment: LITHAIR_PORT (8080), LITHAIR_HOME (.playground/: data, logs, pid files),
+# LITHAIR_TEST_ARGS (extra ctest arguments, e.g. "-L unit").
+# Every step is idempotent: run it twice and the second run only checks.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+HOME_DIR=${LITHAIR_HOME:-$ROOT/.playground}
+PORT=${LITHAIR_PORT:-8080}
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+APT_PACKAGES=(build-essential cmake pkg-config git ca-certificates curl python3
+  protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
+  libnng-dev libcivetweb-dev libjson-c-dev libcunit1-dev
+  liburcu-dev libsodium-dev uuid-dev clang-format
+  chromium nodejs npm)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'playground: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        die "need root (or sudo) to run: $*"
+    fi
+}
+
+setup() {
+    local missing=()
+    for p in "${APT_PACKAGES[@]}"; do
+        # A node/npm already on PATH (e.g. from nodesource) stands in for Debian's.
+        if [ "$p" = nodejs ] && command -v node >/dev/null; then continue; fi
+        if [ "$p" = npm ] && command -v npm >/dev/null; then continue; fi
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+            missing+=("$p")
+        fi
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "installing Debian packages: ${missing[*]}"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    # npm packages: each folder with a package.json gets its node_modules once
+    # (again only when its package.json or lock file changes).
+    for dir in "$ROOT/frontend" "$ROOT/tests/e2e"; do
+        [ -f "$dir/package.json" ] || continue
+        local stamp="$dir/node_modules/.lithair-stamp"
+        local want
+        want=$(cat "$dir/package.json" "$dir/package-lock.json" 2>/dev/null | md5sum | cut -d' ' -f1)
+        if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+            say "installing npm packages in ${dir#$ROOT/}"
+            if [ -f "$dir/package-lock.json" ]; then
+                (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+            else
+                (cd "$dir" && npm install --no-audit --no-fund --loglevel=error)
+            fi
+            echo "$want" >"$stamp"
+        fi
+    done
+    if [ -f "$ROOT/frontend/node_modules/uplot/dist/uPlot.iife.min.js" ]; then
+        mkdir -p "$ROOT/frontend/vendor"
+        cp "$ROOT/frontend/node_modules/uplot/dist/uPlot.iife.min.js" \
+           "$ROOT/frontend/node_modules/uplot/dist/uPlot.min.css" "$ROOT/frontend/vendor/"
+    fi
+}
+
+build() { # build DIR BUILD_TYPE [cmake args...]
+    local dir=$1 type=$2
+    shift 2
+    say "building ($type) in ${dir#$ROOT/}"
+    cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE="$type" "$@" >/dev/null
+    cmake --build "$dir" -j"$JOBS"
+}
+
+# pid files hold "PID EXE": stop only a process that still runs that executable.
+stop_pidfile() {
+    local f=$1 pid exe
+    [ -f "$f" ] || return 0
+    read -r pid exe <"$f" || true
+    if [ -n "${pid:-}" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$exe" ]; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$f"
+}
+
+start_bg() { # start_bg NAME EXE ARGS... : background process with a pid file and a log
+    local name=$1 exe=$2
+    shift 2
+    mkdir -p "$HOME_DIR/run" "$HOME_DIR/log"
+    stop_pidfile "$HOME_DIR/run/$name.pid"
+    nohup "$exe" "$@" >>"$HOME_DIR/log/$name.log" 2>&1 </dev/null &
+    echo "$! $(readlink -f "$exe")" >"$HOME_DIR/run/$name.pid"
+}
+
+start() {
+    setup
+    build "$ROOT/build" Release
+    local gw="$ROOT/build/gateway/lithair-gateway"
+    local node="$ROOT/build/node/lithair-node"
+    if [ -x "$gw" ]; then
+        start_bg gateway "$gw" --listen "$PORT" --spawn 3 --data-dir "$HOME_DIR/data" \
+            --frontend "$ROOT/frontend"
+        for _ in $(seq 1 100); do
+            curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+            sleep 0.1
+        done
+        curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 ||
+            die "the gateway did not answer; see $HOME_DIR/log/gateway.log"
+        say "Lithair Playground is running: http://localhost:$PORT  (stop: tools/playground.sh stop)"
+    elif [ -x "$node" ]; then
+        local peers="1=tcp://127.0.0.1:7101,2=tcp://127.0.0.1:7102,3=tcp://127.0.0.1:7103"
+        for i in 1 2 3; do
+            mkdir -p "$HOME_DIR/data/node$i"
+            start_bg "node$i" "$node" --id "$i" --data-dir "$HOME_DIR/data/node$i" \
+                --raft "tcp://127.0.0.1:710$i" --rpc "tcp://127.0.0.1:720$i" \
+                --events "tcp://127.0.0.1:730$i" --peers "$peers"
+        done
+        say "3 nodes started (rpc tcp://127.0.0.1:7201-7203). The gateway is not built yet, so there is no web page."
+    else
+        say "built what exists. lithair-node and lithair-gateway are not written yet: nothing to start."
+    fi
+}
+
+stop() {
+    for f in "$HOME_DIR"/run/*.pid; do
+        [ -e "$f" ] || continue
+        stop_pidfile "$f"
+    done
+    say "stopped"
+}
+
+run_tests() {
+    setup
+    build "$ROOT/build-test" Debug -DLITHAIR_SANITIZE=address,undefined
+    say "running the test suite"
+    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+    export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+    # shellcheck disable=SC2086
+    ctest --test-dir "$ROOT/build-test" --output-on-failure -j"$JOBS" ${LITHAIR_TEST_ARGS:-}
+}
+
+case "${1:-}" in
+    start) start ;;
+    stop) stop ;;
+    clean) stop; rm -rf "$HOME_DIR"; say "removed $HOME_DIR" ;;
+    setup) setup ;;
+    build) setup; build "$ROOT/build" Release ;;
+    test) run_tests ;;
+    -h|--help|help|"") sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' ;;
+    *) die "unknown command '$1' (try: start, stop, clean, test, setup, build)" ;;
+esac
