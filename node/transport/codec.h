@@ -1,0 +1,43 @@
+/* codec.h — the raft wire codec: struct raft_msg (raft.h) ⇄ lithair.raft.v1.Batch
+ * (raft.proto). The only place that knows how a raft message looks on the wire.
+ *
+ * Snapshot data never passes through the raft core: a MSG_SNAPSHOT on the wire may carry
+ * one chunk of the snapshot file (offset, bytes, done), which the codec hands to the
+ * caller beside the message. */
+#ifndef CODEC_H
+#define CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft.h"
+
+/* One chunk of a snapshot file travelling with a MSG_SNAPSHOT. */
+struct codec_chunk {
+    uint64_t offset;
+    const void *data;
+    size_t len;
+    bool done; /* the last chunk */
+};
+
+/* codec_batch_size returns the encoded size of `n` messages as one Batch. `chunks` may be
+ * NULL, or hold one chunk per message (NULL entries for none). */
+size_t codec_batch_size(const struct raft_msg *const *msgs, const struct codec_chunk *const *chunks,
+                        size_t n);
+
+/* codec_batch_encode writes the Batch into `buf` (at least codec_batch_size() bytes) and
+ * returns the number of bytes written, or 0 if out of memory. */
+size_t codec_batch_encode(const struct raft_msg *const *msgs,
+                          const struct codec_chunk *const *chunks, size_t n, uint8_t *buf);
+
+/* Called once per decoded message; `chunk` is NULL unless the message carries snapshot
+ * bytes. Everything passed is valid only during the call. A non-zero return stops the
+ * decoding and is returned by codec_batch_decode. */
+typedef int (*codec_msg_fn)(void *arg, const struct raft_msg *m, const struct codec_chunk *chunk);
+
+/* codec_batch_decode decodes a Batch and calls `fn` for each message in order.
+ * Returns 0, LT_ECORRUPT for bytes that are not a valid Batch, LT_ENOMEM, or fn's value. */
+int codec_batch_decode(const void *buf, size_t len, codec_msg_fn fn, void *arg);
+
+#endif

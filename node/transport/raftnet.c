@@ -1,0 +1,149 @@
+/* raftnet.c — NNG push/pull transport for raft Batches (see raftnet.h). */
+#include "raftnet.h"
+
+#include <nng/protocol/pipeline0/pull.h>
+#include <nng/protocol/pipeline0/push.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lt_err.h"
+#include "lt_log.h"
+
+#define RAFTNET_MAX_PEERS  RAFT_MAX_NODES
+#define RAFTNET_SEND_QUEUE 256         /* Batches queued per peer before dropping */
+#define RAFTNET_MAX_MSG    (64u << 20) /* largest Batch accepted */
+
+struct raftnet_peer {
+    uint64_t id;
+    nng_socket sock;
+    struct raftnet_peer_stats st;
+};
+
+struct raftnet {
+    nng_socket pull;
+    nng_aio *aio;
+    raftnet_recv_fn fn;
+    void *arg;
+    struct raftnet_peer peers[RAFTNET_MAX_PEERS];
+    size_t n_peers;
+};
+
+static void raftnet_recv_cb(void *arg)
+{
+    struct raftnet *n = arg;
+    if (nng_aio_result(n->aio) != 0)
+        return; /* closed */
+    nng_msg *msg = nng_aio_get_msg(n->aio);
+    n->fn(n->arg, msg);
+    nng_recv_aio(n->pull, n->aio);
+}
+
+int raftnet_new(const char *url, raftnet_recv_fn fn, void *arg, struct raftnet **out, char *errbuf,
+                size_t errlen)
+{
+    struct raftnet *n = calloc(1, sizeof(*n));
+    if (!n)
+        return LT_ENOMEM;
+    n->fn = fn;
+    n->arg = arg;
+    int rv = nng_pull0_open(&n->pull);
+    if (rv != 0)
+        goto out_free;
+    nng_socket_set_size(n->pull, NNG_OPT_RECVMAXSZ, RAFTNET_MAX_MSG);
+    nng_socket_set_int(n->pull, NNG_OPT_RECVBUF, 1024);
+    if ((rv = nng_listen(n->pull, url, NULL, 0)) != 0)
+        goto out_close;
+    if ((rv = nng_aio_alloc(&n->aio, raftnet_recv_cb, n)) != 0)
+        goto out_close;
+    nng_recv_aio(n->pull, n->aio);
+    *out = n;
+    return 0;
+out_close:
+    nng_close(n->pull);
+out_free:
+    snprintf(errbuf, errlen, "raft socket %s: %s", url, nng_strerror(rv));
+    free(n);
+    return LT_EIO;
+}
+
+int raftnet_add_peer(struct raftnet *n, uint64_t id, const char *url)
+{
+    if (n->n_peers == RAFTNET_MAX_PEERS)
+        return LT_ENOSPACE;
+    struct raftnet_peer *p = &n->peers[n->n_peers];
+    int rv = nng_push0_open(&p->sock);
+    if (rv != 0)
+        return LT_EIO;
+    nng_socket_set_int(p->sock, NNG_OPT_SENDBUF, RAFTNET_SEND_QUEUE);
+    nng_socket_set_ms(p->sock, NNG_OPT_RECONNMINT, 20);
+    nng_socket_set_ms(p->sock, NNG_OPT_RECONNMAXT, 250);
+    nng_socket_set_ms(p->sock, NNG_OPT_SENDTIMEO, 0);
+    if ((rv = nng_dial(p->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+        lt_error("raft peer %llu at %s: %s", (unsigned long long)id, url, nng_strerror(rv));
+        nng_close(p->sock);
+        return LT_EINVAL;
+    }
+    p->id = id;
+    p->st.id = id;
+    n->n_peers++;
+    return 0;
+}
+
+static struct raftnet_peer *raftnet_find(const struct raftnet *n, uint64_t id)
+{
+    for (size_t i = 0; i < n->n_peers; i++) {
+        if (n->peers[i].id == id)
+            return (struct raftnet_peer *)&n->peers[i];
+    }
+    return NULL;
+}
+
+int raftnet_send(struct raftnet *n, uint64_t to, const struct raft_msg *const *msgs,
+                 const struct codec_chunk *const *chunks, size_t count)
+{
+    struct raftnet_peer *p = raftnet_find(n, to);
+    if (!p)
+        return LT_ENOTFOUND;
+    size_t len = codec_batch_size(msgs, chunks, count);
+    if (len == 0 && count > 0)
+        return LT_ENOMEM;
+    if (len > RAFTNET_MAX_MSG)
+        return LT_ETOOBIG;
+    nng_msg *msg;
+    if (nng_msg_alloc(&msg, len) != 0)
+        return LT_ENOMEM;
+    if (codec_batch_encode(msgs, chunks, count, nng_msg_body(msg)) != len) {
+        nng_msg_free(msg);
+        return LT_ENOMEM;
+    }
+    if (nng_sendmsg(p->sock, msg, NNG_FLAG_NONBLOCK) != 0) {
+        nng_msg_free(msg);
+        p->st.batches_dropped++;
+        return LT_EBUSY;
+    }
+    p->st.batches_sent++;
+    p->st.bytes_sent += len;
+    return 0;
+}
+
+int raftnet_peer_stats(const struct raftnet *n, uint64_t id, struct raftnet_peer_stats *st)
+{
+    struct raftnet_peer *p = raftnet_find(n, id);
+    if (!p)
+        return LT_ENOTFOUND;
+    *st = p->st;
+    return 0;
+}
+
+void raftnet_free(struct raftnet *n)
+{
+    if (!n)
+        return;
+    nng_close(n->pull);
+    nng_aio_stop(n->aio);
+    nng_aio_free(n->aio);
+    for (size_t i = 0; i < n->n_peers; i++)
+        nng_close(n->peers[i].sock);
+    free(n);
+}

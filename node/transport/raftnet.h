@@ -1,0 +1,46 @@
+/* raftnet.h — raft messages between peers over NNG: one pull0 socket receives every
+ * peer's Batches; one push0 socket per peer sends ours.
+ *
+ * Sending never blocks: a peer that is dead or slow has a bounded send queue, and a
+ * Batch that does not fit is dropped (Raft tolerates loss; the leader retries). Sockets
+ * reconnect by themselves when a peer comes back. */
+#ifndef RAFTNET_H
+#define RAFTNET_H
+
+#include <nng/nng.h>
+#include <stdint.h>
+
+#include "codec.h"
+
+struct raftnet;
+
+/* Called on an NNG thread for each received Batch; the callee owns `msg`. */
+typedef void (*raftnet_recv_fn)(void *arg, nng_msg *msg);
+
+struct raftnet_peer_stats {
+    uint64_t id;
+    uint64_t batches_sent;
+    uint64_t batches_dropped;
+    uint64_t bytes_sent;
+};
+
+/* raftnet_new listens on `url` (e.g. tcp://127.0.0.1:7101). On error *out is untouched
+ * and a description is written to errbuf. */
+int raftnet_new(const char *url, raftnet_recv_fn fn, void *arg, struct raftnet **out, char *errbuf,
+                size_t errlen);
+
+/* raftnet_add_peer dials peer `id` at `url` in the background. */
+int raftnet_add_peer(struct raftnet *n, uint64_t id, const char *url);
+
+/* raftnet_send encodes `count` messages as one Batch to peer `to`. Returns 0 when queued,
+ * LT_EBUSY when the peer's queue is full (dropped), LT_ENOTFOUND for an unknown peer. */
+int raftnet_send(struct raftnet *n, uint64_t to, const struct raft_msg *const *msgs,
+                 const struct codec_chunk *const *chunks, size_t count);
+
+/* raftnet_peer_stats copies the counters of peer `id`; 0 or LT_ENOTFOUND. */
+int raftnet_peer_stats(const struct raftnet *n, uint64_t id, struct raftnet_peer_stats *st);
+
+/* raftnet_free closes every socket; no callback runs after it returns. */
+void raftnet_free(struct raftnet *n);
+
+#endif
