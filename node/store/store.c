@@ -1,0 +1,1593 @@
+/* store.c — the state machine every replica applies committed commands to.
+ *
+ * Layout, per model (one `struct mstate`):
+ *
+ *   ht      cds_lfht: primary key → struct rec. Lookups by key in O(1) for readers.
+ *   order   an RCU skip list of every record in primary-key order (lists, pagination,
+ *           digests, snapshots and purge walk it).
+ *   ix[i]   per indexed field: an RCU skip list ordered by (field value, primary key),
+ *           and a cds_lfht of per-value counts (struct ixcount).
+ *
+ * struct rec is the stable identity of one key: it lives from create to delete. Its
+ * `cur` pointer names the current struct ver, an immutable version (serialized value,
+ * version number, raft index/term, the index values and the benchmark flag). An update
+ * builds a new ver and publishes it with rcu_assign_pointer(rec->cur): the same
+ * single-pointer replacement cds_lfht_replace would do on the hash node, but it keeps the
+ * rec — which the skip lists point to — stable. Older versions chain through ver->prev and
+ * are the record's history: the chain is cut to history_depth versions on every update and
+ * the cut-off version is freed after a grace period (call_rcu). A deleted record (rec,
+ * entries, whole chain) is freed after a grace period too, so its history goes with it:
+ * deleting is how the bounded history of a key ends (memory stays bounded under churn).
+ *
+ * Why skip lists for the secondary indexes (and for key order): ListRequest pages with a
+ * cursor in a stable order, and a cursor must still work when the record it names has been
+ * deleted. An ordered structure answers "first entry after (value, key)" in O(log n)
+ * whatever happened in between; a hash keyed by (value, pk) has no order to resume from,
+ * and per-value lists would need an O(n) scan to find the resume point. liburcu has no
+ * ordered map, and a skip list with a single writer is simple under RCU: the writer
+ * links a new entry bottom-up after initialising its next pointers and unlinks top-down
+ * without touching the removed entry's own pointers, so a reader standing on any entry,
+ * removed or not, always moves forward to larger keys through memory that a grace period
+ * keeps alive. Heights come from a hash of the key, so even the layout is deterministic.
+ *
+ * Readers see each record atomically (one ver); a page is not a snapshot across
+ * records. A record met through an index entry is checked against the searched value
+ * (a concurrent update may have moved it), so a page never shows a record that no longer
+ * matches.
+ *
+ * Snapshot format (all integers little-endian):
+ *   "LTSTORE1"  u32 n_models
+ *   per model:  u16 name_len, name, u64 n_records
+ *     per record (increasing key order): u32 key_len, key, u32 n_versions
+ *       per version, oldest first: u8 op, u64 version, u64 raft_index, u64 raft_term,
+ *                                  u32 len, value bytes
+ *   u64 applied_index, u64 applied_term, u64 FNV-1a-64 of every byte before it. */
+#include "store.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <urcu.h>
+#include <urcu/rculfhash.h>
+
+#include "lt_err.h"
+
+#define SL_MAX         20 /* skip list levels: 4^20 entries before heights saturate */
+#define IXVAL_MAX      512
+#define LIST_DEFAULT   100
+#define LIST_MAX       1000
+#define SNAP_MAGIC     "LTSTORE1"
+#define SNAP_KEY_MAX   4096
+#define SNAP_VALUE_MAX (64u << 20)
+
+/* One immutable version of a record. */
+struct ver {
+    struct rcu_head rcu;
+    struct ver *prev; /* older version (history), RCU-published; NULL at the end */
+    uint64_t version;
+    uint64_t raft_index;
+    uint64_t raft_term;
+    uint32_t len;    /* value bytes */
+    uint32_t ix_len; /* bytes of index values (NUL-terminated, in index order) */
+    uint8_t op;      /* STORE_OP_CREATE / STORE_OP_UPDATE */
+    uint8_t bench;   /* the benchmark flag is set */
+    uint8_t data[];  /* index values, then the value */
+};
+
+/* One key, from create to delete. */
+struct rec {
+    struct cds_lfht_node node;
+    struct rcu_head rcu;
+    struct ver *cur; /* RCU-published current version */
+    char key[];
+};
+
+/* An entry of a skip list: (val, rec->key) is its sort key. */
+struct sl_entry {
+    struct rcu_head rcu;
+    struct rec *rec;
+    const char *val; /* "" in the primary order list; else inline after next[] */
+    unsigned height;
+    struct sl_entry *next[];
+};
+
+struct sl {
+    struct sl_entry *head[SL_MAX];
+};
+
+/* Count of the records whose indexed field has one value. */
+struct ixcount {
+    struct cds_lfht_node node;
+    struct rcu_head rcu;
+    uint64_t count;
+    uint64_t bench;
+    char val[];
+};
+
+struct ixstate {
+    const ProtobufCFieldDescriptor *fd;
+    struct sl list;
+    struct cds_lfht *counts;
+};
+
+struct mstate {
+    const struct model *def;
+    const ProtobufCFieldDescriptor *pk, *version, *created_at, *updated_at;
+    struct cds_lfht *ht;
+    struct sl order;
+    size_t n_ix;
+    struct ixstate ix[MODELS_MAX_INDEXES];
+    uint64_t count; /* written by the applier, read with CMM_LOAD_SHARED */
+    uint64_t bench;
+};
+
+struct state {
+    size_t n;
+    struct mstate m[];
+};
+
+struct store {
+    struct state *st; /* RCU-published: a restore swaps the whole state */
+    uint64_t applied_index;
+    uint64_t applied_term;
+};
+
+/* ---- hashing ---- */
+
+#define FNV_OFFSET 0xcbf29ce484222325ull
+#define FNV_PRIME  0x100000001b3ull
+
+static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= FNV_PRIME;
+    }
+    return h;
+}
+
+static uint64_t fnv_u64(uint64_t h, uint64_t v)
+{
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+    return fnv_bytes(h, b, 8);
+}
+
+static uint64_t mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
+
+static unsigned long hash_str(const char *s)
+{
+    return (unsigned long)mix64(fnv_bytes(FNV_OFFSET, s, strlen(s)));
+}
+
+/* ---- versions and records ---- */
+
+static const char *ver_ixval(const struct ver *v, size_t i)
+{
+    const char *p = (const char *)v->data;
+    while (i-- > 0)
+        p += strlen(p) + 1;
+    return p;
+}
+
+static const uint8_t *ver_value(const struct ver *v)
+{
+    return v->data + v->ix_len;
+}
+
+static void ver_free_chain(struct ver *v)
+{
+    while (v != NULL) {
+        struct ver *prev = v->prev;
+        free(v);
+        v = prev;
+    }
+}
+
+static void ver_free_rcu(struct rcu_head *h)
+{
+    free(caa_container_of(h, struct ver, rcu));
+}
+
+static void rec_free_rcu(struct rcu_head *h)
+{
+    struct rec *r = caa_container_of(h, struct rec, rcu);
+    ver_free_chain(r->cur);
+    free(r);
+}
+
+static void entry_free_rcu(struct rcu_head *h)
+{
+    free(caa_container_of(h, struct sl_entry, rcu));
+}
+
+static void ixcount_free_rcu(struct rcu_head *h)
+{
+    free(caa_container_of(h, struct ixcount, rcu));
+}
+
+static int rec_match(struct cds_lfht_node *node, const void *key)
+{
+    return strcmp(caa_container_of(node, struct rec, node)->key, key) == 0;
+}
+
+static int ixcount_match(struct cds_lfht_node *node, const void *key)
+{
+    return strcmp(caa_container_of(node, struct ixcount, node)->val, key) == 0;
+}
+
+/* rec_lookup: call inside an RCU read-side section. */
+static struct rec *rec_lookup(struct mstate *ms, const char *key)
+{
+    struct cds_lfht_iter it;
+    struct cds_lfht_node *n;
+    cds_lfht_lookup(ms->ht, hash_str(key), rec_match, key, &it);
+    n = cds_lfht_iter_get_node(&it);
+    return n != NULL ? caa_container_of(n, struct rec, node) : NULL;
+}
+
+static struct store_record *record_copy(const struct ver *v, enum store_op op, uint64_t index,
+                                        uint64_t term)
+{
+    struct store_record *r = malloc(sizeof(*r) + v->len);
+    if (r == NULL)
+        return NULL;
+    r->version = v->version;
+    r->raft_index = index;
+    r->raft_term = term;
+    r->op = op;
+    r->len = v->len;
+    memcpy(r->value, ver_value(v), v->len);
+    return r;
+}
+
+static struct store_record *record_of(const struct ver *v)
+{
+    return record_copy(v, (enum store_op)v->op, v->raft_index, v->raft_term);
+}
+
+void store_record_free(struct store_record *r)
+{
+    free(r);
+}
+
+/* ---- skip lists (one writer, RCU readers) ---- */
+
+static int entry_cmp(const struct sl_entry *e, const char *val, const char *key)
+{
+    int c = strcmp(e->val, val);
+    return c != 0 ? c : strcmp(e->rec->key, key);
+}
+
+static unsigned sl_height(const char *val, const char *key)
+{
+    uint64_t h = mix64(fnv_bytes(fnv_bytes(FNV_OFFSET, val, strlen(val) + 1), key, strlen(key)));
+    unsigned height = 1;
+    while ((h & 3) == 0 && height < SL_MAX) {
+        height++;
+        h >>= 2;
+    }
+    return height;
+}
+
+static struct sl_entry *sl_entry_new(struct rec *r, const char *val)
+{
+    unsigned h = sl_height(val, r->key);
+    size_t vlen = val[0] != '\0' ? strlen(val) + 1 : 0;
+    struct sl_entry *e = malloc(sizeof(*e) + h * sizeof(e->next[0]) + vlen);
+    if (e == NULL)
+        return NULL;
+    e->rec = r;
+    e->height = h;
+    if (vlen > 0) {
+        char *copy = (char *)&e->next[h];
+        memcpy(copy, val, vlen);
+        e->val = copy;
+    } else {
+        e->val = "";
+    }
+    return e;
+}
+
+/* sl_slot: the address of the level-i next pointer of x (NULL = the head). */
+static struct sl_entry **sl_slot(struct sl *l, struct sl_entry *x, unsigned i)
+{
+    return x != NULL ? &x->next[i] : &l->head[i];
+}
+
+/* sl_seek_after (readers, inside an RCU read-side section): the first entry greater than
+ * (val, key), NULL if none. */
+static struct sl_entry *sl_seek_after(struct sl *l, const char *val, const char *key)
+{
+    struct sl_entry *x = NULL;
+    for (int i = SL_MAX - 1; i >= 0; i--) {
+        for (;;) {
+            struct sl_entry *n = rcu_dereference(*sl_slot(l, x, (unsigned)i));
+            if (n == NULL || entry_cmp(n, val, key) > 0)
+                break;
+            x = n;
+        }
+    }
+    return rcu_dereference(*sl_slot(l, x, 0));
+}
+
+static struct sl_entry *sl_next(struct sl_entry *e)
+{
+    return rcu_dereference(e->next[0]);
+}
+
+/* sl_preds (writer): preds[i] = last entry before (val, key) at level i. */
+static void sl_preds(struct sl *l, const char *val, const char *key, struct sl_entry **preds)
+{
+    struct sl_entry *x = NULL;
+    for (int i = SL_MAX - 1; i >= 0; i--) {
+        for (;;) {
+            struct sl_entry *n = *sl_slot(l, x, (unsigned)i);
+            if (n == NULL || entry_cmp(n, val, key) >= 0)
+                break;
+            x = n;
+        }
+        preds[i] = x;
+    }
+}
+
+static void sl_insert(struct sl *l, struct sl_entry *e)
+{
+    struct sl_entry *preds[SL_MAX];
+    sl_preds(l, e->val, e->rec->key, preds);
+    for (unsigned i = 0; i < e->height; i++)
+        e->next[i] = *sl_slot(l, preds[i], i);
+    for (unsigned i = 0; i < e->height; i++)
+        rcu_assign_pointer(*sl_slot(l, preds[i], i), e);
+}
+
+/* sl_remove (writer) unlinks the entry (val, key) and returns it; the caller frees it after
+ * a grace period. Its own next pointers stay as they are for readers standing on it. */
+static struct sl_entry *sl_remove(struct sl *l, const char *val, const char *key)
+{
+    struct sl_entry *preds[SL_MAX];
+    struct sl_entry *e;
+    sl_preds(l, val, key, preds);
+    e = *sl_slot(l, preds[0], 0);
+    if (e == NULL || entry_cmp(e, val, key) != 0)
+        return NULL;
+    for (int i = (int)e->height - 1; i >= 0; i--) {
+        struct sl_entry **slot = sl_slot(l, preds[i], (unsigned)i);
+        if (*slot == e)
+            rcu_assign_pointer(*slot, e->next[i]);
+    }
+    return e;
+}
+
+/* ---- per-value counts ---- */
+
+static struct ixcount *ixcount_lookup(struct ixstate *ix, const char *val)
+{
+    struct cds_lfht_iter it;
+    struct cds_lfht_node *n;
+    cds_lfht_lookup(ix->counts, hash_str(val), ixcount_match, val, &it);
+    n = cds_lfht_iter_get_node(&it);
+    return n != NULL ? caa_container_of(n, struct ixcount, node) : NULL;
+}
+
+static struct ixcount *ixcount_new(const char *val)
+{
+    size_t n = strlen(val) + 1;
+    struct ixcount *c = malloc(sizeof(*c) + n);
+    if (c == NULL)
+        return NULL;
+    cds_lfht_node_init(&c->node);
+    c->count = 0;
+    c->bench = 0;
+    memcpy(c->val, val, n);
+    return c;
+}
+
+/* ixcount_add (writer) adds one record (bench: it is benchmark data) to `val`'s count.
+ * `spare` is a preallocated node for a value not counted yet; it is used or left. */
+static void ixcount_add(struct ixstate *ix, const char *val, bool bench, struct ixcount **spare)
+{
+    struct ixcount *c = ixcount_lookup(ix, val);
+    if (c == NULL) {
+        c = *spare;
+        *spare = NULL;
+        assert(c != NULL && strcmp(c->val, val) == 0);
+        cds_lfht_add(ix->counts, hash_str(val), &c->node);
+    }
+    CMM_STORE_SHARED(c->count, c->count + 1);
+    if (bench)
+        CMM_STORE_SHARED(c->bench, c->bench + 1);
+}
+
+static void ixcount_sub(struct ixstate *ix, const char *val, bool bench)
+{
+    struct ixcount *c = ixcount_lookup(ix, val);
+    assert(c != NULL && c->count > 0);
+    if (c == NULL)
+        return;
+    CMM_STORE_SHARED(c->count, c->count - 1);
+    if (bench)
+        CMM_STORE_SHARED(c->bench, c->bench - 1);
+    if (c->count == 0) {
+        cds_lfht_del(ix->counts, &c->node);
+        call_rcu(&c->rcu, ixcount_free_rcu);
+    }
+}
+
+/* ---- model states ---- */
+
+static void mstate_destroy(struct mstate *ms)
+{
+    struct sl_entry *e, *next;
+    struct cds_lfht_iter it;
+    struct cds_lfht_node *n;
+    if (ms->ht == NULL)
+        return;
+    /* No reader can reach this state any more: unlink from the hash tables (which must be
+     * empty to be destroyed), then free directly. */
+    rcu_read_lock();
+    for (e = ms->order.head[0]; e != NULL; e = e->next[0])
+        cds_lfht_del(ms->ht, &e->rec->node);
+    for (size_t i = 0; i < ms->n_ix; i++) {
+        if (ms->ix[i].counts == NULL)
+            continue;
+        cds_lfht_first(ms->ix[i].counts, &it);
+        while ((n = cds_lfht_iter_get_node(&it)) != NULL) {
+            cds_lfht_next(ms->ix[i].counts, &it);
+            cds_lfht_del(ms->ix[i].counts, n);
+            free(caa_container_of(n, struct ixcount, node));
+        }
+    }
+    rcu_read_unlock();
+    for (size_t i = 0; i < ms->n_ix; i++) {
+        for (e = ms->ix[i].list.head[0]; e != NULL; e = next) {
+            next = e->next[0];
+            free(e);
+        }
+        if (ms->ix[i].counts != NULL)
+            cds_lfht_destroy(ms->ix[i].counts, NULL);
+    }
+    for (e = ms->order.head[0]; e != NULL; e = next) {
+        next = e->next[0];
+        ver_free_chain(e->rec->cur);
+        free(e->rec);
+        free(e);
+    }
+    cds_lfht_destroy(ms->ht, NULL);
+    ms->ht = NULL;
+}
+
+static void state_free(struct state *st)
+{
+    if (st == NULL)
+        return;
+    for (size_t i = 0; i < st->n; i++)
+        mstate_destroy(&st->m[i]);
+    free(st);
+}
+
+static int state_new(struct state **out)
+{
+    size_t n = models_count();
+    struct state *st = calloc(1, sizeof(*st) + n * sizeof(st->m[0]));
+    if (st == NULL)
+        return LT_ENOMEM;
+    st->n = n;
+    for (size_t i = 0; i < n; i++) {
+        struct mstate *ms = &st->m[i];
+        const struct model *m = models_at(i);
+        ms->def = m;
+        ms->pk = models_field(m, m->pk);
+        ms->version = models_field(m, m->version);
+        ms->created_at = models_field(m, m->created_at);
+        ms->updated_at = models_field(m, m->updated_at);
+        assert(ms->pk != NULL && ms->version != NULL && ms->created_at != NULL &&
+               ms->updated_at != NULL);
+        ms->ht = cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+        if (ms->ht == NULL)
+            goto fail;
+        for (size_t j = 0; j < MODELS_MAX_INDEXES && m->indexes[j] != NULL; j++) {
+            struct ixstate *ix = &ms->ix[ms->n_ix++];
+            ix->fd = models_field(m, m->indexes[j]);
+            assert(ix->fd != NULL);
+            ix->counts = cds_lfht_new(16, 16, 0, CDS_LFHT_AUTO_RESIZE, NULL);
+            if (ix->counts == NULL)
+                goto fail;
+        }
+    }
+    *out = st;
+    return 0;
+fail:
+    state_free(st);
+    return LT_ENOMEM;
+}
+
+static struct mstate *state_model(struct state *st, const char *name)
+{
+    const struct model *m = models_find(name);
+    if (m == NULL)
+        return NULL;
+    for (size_t i = 0; i < st->n; i++) {
+        if (st->m[i].def == m)
+            return &st->m[i];
+    }
+    return NULL;
+}
+
+/* ---- building versions ---- */
+
+/* ver_build packs `msg` into a new version with its index values and benchmark flag. */
+static int ver_build(struct mstate *ms, const ProtobufCMessage *msg, enum store_op op,
+                     uint64_t index, uint64_t term, struct ver **out)
+{
+    char vals[MODELS_MAX_INDEXES][IXVAL_MAX];
+    size_t ix_len = 0;
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    struct ver *v;
+    uint8_t *p;
+    if (len > UINT32_MAX)
+        return LT_ETOOBIG;
+    for (size_t i = 0; i < ms->n_ix; i++) {
+        int rc = models_index_value(msg, ms->ix[i].fd, vals[i], sizeof(vals[i]));
+        if (rc != 0)
+            return LT_EINVAL;
+        ix_len += strlen(vals[i]) + 1;
+    }
+    v = malloc(sizeof(*v) + ix_len + len);
+    if (v == NULL)
+        return LT_ENOMEM;
+    v->prev = NULL;
+    v->version = models_get_uint64(msg, ms->version);
+    v->raft_index = index;
+    v->raft_term = term;
+    v->len = (uint32_t)len;
+    v->ix_len = (uint32_t)ix_len;
+    v->op = (uint8_t)op;
+    v->bench = models_is_benchmark(ms->def, msg);
+    p = v->data;
+    for (size_t i = 0; i < ms->n_ix; i++) {
+        size_t n = strlen(vals[i]) + 1;
+        memcpy(p, vals[i], n);
+        p += n;
+    }
+    protobuf_c_message_pack(msg, p);
+    *out = v;
+    return 0;
+}
+
+/* The allocations one put needs, made before anything changes. */
+struct put_alloc {
+    struct rec *rec;                              /* new key only */
+    struct sl_entry *order;                       /* new key only */
+    struct sl_entry *entries[MODELS_MAX_INDEXES]; /* changed index values */
+    struct ixcount *counts[MODELS_MAX_INDEXES];   /* changed index values */
+};
+
+static void put_alloc_free(struct put_alloc *a)
+{
+    free(a->rec);
+    free(a->order);
+    for (size_t i = 0; i < MODELS_MAX_INDEXES; i++) {
+        free(a->entries[i]);
+        free(a->counts[i]);
+    }
+}
+
+/* put_prepare allocates what linking `v` for `key` needs: `r` and `old` are the record and
+ * its current version, both NULL for a new key. */
+static int put_prepare(struct mstate *ms, const char *key, struct rec *r, const struct ver *old,
+                       const struct ver *v, struct put_alloc *a)
+{
+    memset(a, 0, sizeof(*a));
+    if (r == NULL) {
+        size_t klen = strlen(key) + 1;
+        a->rec = malloc(sizeof(*a->rec) + klen);
+        if (a->rec == NULL)
+            goto fail;
+        cds_lfht_node_init(&a->rec->node);
+        memcpy(a->rec->key, key, klen);
+        a->rec->cur = NULL;
+        a->order = sl_entry_new(a->rec, "");
+        if (a->order == NULL)
+            goto fail;
+        r = a->rec;
+    }
+    for (size_t i = 0; i < ms->n_ix; i++) {
+        const char *nv = ver_ixval(v, i);
+        if (old != NULL && strcmp(ver_ixval(old, i), nv) == 0)
+            continue;
+        a->entries[i] = sl_entry_new(r, nv);
+        a->counts[i] = ixcount_new(nv);
+        if (a->entries[i] == NULL || a->counts[i] == NULL)
+            goto fail;
+    }
+    return 0;
+fail:
+    put_alloc_free(a);
+    memset(a, 0, sizeof(*a));
+    return LT_ENOMEM;
+}
+
+/* trim_history (writer) keeps `depth` versions from `v` on and frees the rest after a
+ * grace period. */
+static void trim_history(struct ver *v, unsigned depth)
+{
+    struct ver *cut;
+    for (unsigned kept = 1; kept < depth && v != NULL; kept++)
+        v = v->prev;
+    if (v == NULL || v->prev == NULL)
+        return;
+    cut = v->prev;
+    rcu_assign_pointer(v->prev, NULL);
+    while (cut != NULL) {
+        struct ver *prev = cut->prev;
+        call_rcu(&cut->rcu, ver_free_rcu);
+        cut = prev;
+    }
+}
+
+/* put_link (writer) publishes `v` for `key`; nothing can fail any more. */
+static void put_link(struct mstate *ms, struct rec *r, struct ver *old, struct ver *v,
+                     struct put_alloc *a)
+{
+    if (old == NULL) {
+        r = a->rec;
+        a->rec = NULL;
+        rcu_assign_pointer(r->cur, v);
+        cds_lfht_add(ms->ht, hash_str(r->key), &r->node);
+        sl_insert(&ms->order, a->order);
+        a->order = NULL;
+        CMM_STORE_SHARED(ms->count, ms->count + 1);
+        if (v->bench)
+            CMM_STORE_SHARED(ms->bench, ms->bench + 1);
+    } else {
+        v->prev = ms->def->history_depth > 1 ? old : NULL;
+        rcu_assign_pointer(r->cur, v);
+        if (v->prev == NULL)
+            call_rcu(&old->rcu, ver_free_rcu);
+        else
+            trim_history(v, ms->def->history_depth);
+        if (old->bench != v->bench)
+            CMM_STORE_SHARED(ms->bench, v->bench ? ms->bench + 1 : ms->bench - 1);
+    }
+    for (size_t i = 0; i < ms->n_ix; i++) {
+        struct ixstate *ix = &ms->ix[i];
+        const char *nv = ver_ixval(v, i);
+        if (a->entries[i] == NULL) {
+            /* Same value: only the benchmark count may move. */
+            if (old != NULL && old->bench != v->bench) {
+                struct ixcount *c = ixcount_lookup(ix, nv);
+                if (c != NULL)
+                    CMM_STORE_SHARED(c->bench, v->bench ? c->bench + 1 : c->bench - 1);
+            }
+            continue;
+        }
+        if (old != NULL) {
+            struct sl_entry *gone = sl_remove(&ix->list, ver_ixval(old, i), r->key);
+            if (gone != NULL)
+                call_rcu(&gone->rcu, entry_free_rcu);
+            ixcount_sub(ix, ver_ixval(old, i), old->bench);
+        }
+        sl_insert(&ix->list, a->entries[i]);
+        a->entries[i] = NULL;
+        ixcount_add(ix, nv, v->bench, &a->counts[i]);
+    }
+    put_alloc_free(a);
+}
+
+/* rec_unlink (writer) removes a record from every structure and frees it after a grace
+ * period (its whole history with it). */
+static void rec_unlink(struct mstate *ms, struct rec *r)
+{
+    struct ver *cur = r->cur;
+    struct sl_entry *e;
+    cds_lfht_del(ms->ht, &r->node);
+    e = sl_remove(&ms->order, "", r->key);
+    if (e != NULL)
+        call_rcu(&e->rcu, entry_free_rcu);
+    for (size_t i = 0; i < ms->n_ix; i++) {
+        e = sl_remove(&ms->ix[i].list, ver_ixval(cur, i), r->key);
+        if (e != NULL)
+            call_rcu(&e->rcu, entry_free_rcu);
+        ixcount_sub(&ms->ix[i], ver_ixval(cur, i), cur->bench);
+    }
+    CMM_STORE_SHARED(ms->count, ms->count - 1);
+    if (cur->bench)
+        CMM_STORE_SHARED(ms->bench, ms->bench - 1);
+    call_rcu(&r->rcu, rec_free_rcu);
+}
+
+/* ---- apply ---- */
+
+static int fail(struct store_result *res, int code, const char *fmt, const char *arg)
+{
+    res->code = code;
+    res->op = STORE_OP_NONE;
+    snprintf(res->message, sizeof(res->message), fmt, arg != NULL ? arg : "");
+    return code;
+}
+
+static int result_id(struct store_result *res, const char *id)
+{
+    free(res->id);
+    res->id = strdup(id);
+    return res->id != NULL ? 0 : LT_ENOMEM;
+}
+
+/* merge_fields moves the fields a Put changes from `in` into `cur`. */
+static int merge_fields(struct mstate *ms, ProtobufCMessage *cur, ProtobufCMessage *in,
+                        const Lithair__V1__Command__Put *put, struct store_result *res)
+{
+    const ProtobufCMessageDescriptor *d = ms->def->desc;
+    if (put->n_fields == 0) {
+        for (unsigned i = 0; i < d->n_fields; i++) {
+            if (!models_is_managed(ms->def, d->fields[i].name))
+                models_swap_field(cur, in, &d->fields[i]);
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < put->n_fields; i++) {
+        const ProtobufCFieldDescriptor *fd = models_field(ms->def, put->fields[i]);
+        if (fd == NULL)
+            return fail(res, LT_EINVAL, "unknown field %s", put->fields[i]);
+        if (models_is_managed(ms->def, fd->name))
+            return fail(res, LT_EINVAL, "field %s cannot be changed", fd->name);
+    }
+    for (size_t i = 0; i < put->n_fields; i++) {
+        const ProtobufCFieldDescriptor *fd = models_field(ms->def, put->fields[i]);
+        bool dup = false;
+        for (size_t j = 0; j < i; j++)
+            dup |= models_field(ms->def, put->fields[j]) == fd;
+        if (!dup)
+            models_swap_field(cur, in, fd);
+    }
+    return 0;
+}
+
+static int apply_put(struct mstate *ms, uint64_t index, uint64_t term,
+                     const Lithair__V1__Timestamp *at, const Lithair__V1__Command__Put *put,
+                     struct store_result *res)
+{
+    ProtobufCMessage *in, *cur = NULL, *msg;
+    struct model_violations viol = {0};
+    struct put_alloc alloc;
+    struct ver *old, *v = NULL;
+    struct rec *r;
+    const char *key;
+    int64_t sec = at != NULL ? at->seconds : 0;
+    int32_t nanos = at != NULL ? at->nanos : 0;
+    enum store_op op;
+    int rc;
+
+    if (put->create && put->update)
+        return fail(res, LT_EINVAL, "put cannot both create and update%s", NULL);
+    in = protobuf_c_message_unpack(ms->def->desc, NULL, put->value.len, put->value.data);
+    if (in == NULL)
+        return fail(res, LT_EINVAL, "value is not a valid %s", ms->def->desc->name);
+    key = models_get_string(in, ms->pk);
+    if (key[0] == '\0') {
+        rc = fail(res, LT_EINVAL, "%s must not be empty", ms->pk->name);
+        goto out_free_in;
+    }
+    rc = result_id(res, key);
+    if (rc != 0)
+        goto out_free_in;
+    r = rec_lookup(ms, key);
+    old = r != NULL ? r->cur : NULL;
+    if (old != NULL && put->create) {
+        rc = fail(res, LT_EEXIST, "%s already exists", key);
+        goto out_free_in;
+    }
+    if (old == NULL && put->update) {
+        rc = fail(res, LT_ENOTFOUND, "%s not found", key);
+        goto out_free_in;
+    }
+    if (put->expected_version != 0 && put->expected_version != (old ? old->version : 0)) {
+        snprintf(res->message, sizeof(res->message), "expected version %llu, current %llu",
+                 (unsigned long long)put->expected_version,
+                 (unsigned long long)(old ? old->version : 0));
+        res->code = rc = LT_ECONFLICT;
+        res->op = STORE_OP_NONE;
+        res->version = old ? old->version : 0;
+        goto out_free_in;
+    }
+    if (old != NULL) {
+        cur = protobuf_c_message_unpack(ms->def->desc, NULL, old->len, ver_value(old));
+        if (cur == NULL) {
+            rc = fail(res, LT_ECORRUPT, "stored %s does not decode", key);
+            goto out_free_in;
+        }
+        rc = merge_fields(ms, cur, in, put, res);
+        if (rc != 0)
+            goto out_free_cur;
+        msg = cur;
+        models_set_uint64(msg, ms->version, old->version + 1);
+        op = STORE_OP_UPDATE;
+    } else {
+        msg = in;
+        models_set_uint64(msg, ms->version, 1);
+        rc = models_set_timestamp(msg, ms->created_at, sec, nanos);
+        if (rc != 0)
+            goto out_free_cur;
+        op = STORE_OP_CREATE;
+    }
+    rc = models_set_timestamp(msg, ms->updated_at, sec, nanos);
+    if (rc != 0)
+        goto out_free_cur;
+    if (models_validate(ms->def, msg, NULL, 0, &viol) > 0) {
+        snprintf(res->message, sizeof(res->message), "%s: %s", viol.v[0].field,
+                 viol.v[0].description);
+        res->code = rc = LT_EINVAL;
+        res->op = STORE_OP_NONE;
+        goto out_free_cur;
+    }
+    rc = ver_build(ms, msg, op, index, term, &v);
+    if (rc != 0) {
+        if (rc == LT_EINVAL)
+            fail(res, rc, "an indexed field is too long%s", NULL);
+        goto out_free_cur;
+    }
+    res->record = record_of(v);
+    if (res->record == NULL) {
+        rc = LT_ENOMEM;
+        goto out_free_ver;
+    }
+    rc = put_prepare(ms, key, r, old, v, &alloc);
+    if (rc != 0)
+        goto out_free_record;
+    put_link(ms, r, old, v, &alloc);
+    res->op = op;
+    res->version = v->version;
+    res->code = 0;
+    v = NULL;
+    goto out_free_cur;
+out_free_record:
+    store_record_free(res->record);
+    res->record = NULL;
+out_free_ver:
+    free(v);
+out_free_cur:
+    if (cur != NULL)
+        protobuf_c_message_free_unpacked(cur, NULL);
+out_free_in:
+    protobuf_c_message_free_unpacked(in, NULL);
+    return rc;
+}
+
+static int apply_delete(struct mstate *ms, uint64_t index, uint64_t term,
+                        const Lithair__V1__Command__Delete *del, struct store_result *res)
+{
+    struct rec *r;
+    int rc = result_id(res, del->id);
+    if (rc != 0)
+        return rc;
+    r = rec_lookup(ms, del->id);
+    if (r == NULL)
+        return fail(res, LT_ENOTFOUND, "%s not found", del->id);
+    if (del->expected_version != 0 && del->expected_version != r->cur->version) {
+        snprintf(res->message, sizeof(res->message), "expected version %llu, current %llu",
+                 (unsigned long long)del->expected_version, (unsigned long long)r->cur->version);
+        res->version = r->cur->version;
+        res->op = STORE_OP_NONE;
+        return res->code = LT_ECONFLICT;
+    }
+    res->record = record_copy(r->cur, STORE_OP_DELETE, index, term);
+    if (res->record == NULL)
+        return LT_ENOMEM;
+    res->version = r->cur->version;
+    rec_unlink(ms, r);
+    res->op = STORE_OP_DELETE;
+    return res->code = 0;
+}
+
+static int apply_purge(struct mstate *ms, struct store_result *res)
+{
+    struct sl_entry *e = ms->order.head[0];
+    uint64_t n = 0;
+    while (e != NULL) {
+        struct sl_entry *next = e->next[0];
+        if (e->rec->cur->bench) {
+            rec_unlink(ms, e->rec);
+            n++;
+        }
+        e = next;
+    }
+    res->purged = n;
+    res->op = STORE_OP_PURGE;
+    return res->code = 0;
+}
+
+int store_apply(struct store *s, uint64_t index, uint64_t term, const uint8_t *cmd, size_t len,
+                struct store_result *res)
+{
+    Lithair__V1__Command *c;
+    struct mstate *ms;
+    const char *model = NULL;
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    res->op = STORE_OP_NONE;
+    c = lithair__v1__command__unpack(NULL, len, cmd);
+    if (c == NULL)
+        return fail(res, LT_EINVAL, "command does not decode%s", NULL);
+    switch (c->op_case) {
+    case LITHAIR__V1__COMMAND__OP_PUT:
+        model = c->put->model;
+        break;
+    case LITHAIR__V1__COMMAND__OP_DELETE:
+        model = c->delete_->model;
+        break;
+    case LITHAIR__V1__COMMAND__OP_PURGE:
+        model = c->purge->model;
+        break;
+    default:
+        rc = fail(res, LT_EINVAL, "command has no operation%s", NULL);
+        goto out;
+    }
+    rcu_read_lock();
+    ms = state_model(s->st, model);
+    if (ms == NULL) {
+        rc = fail(res, LT_EINVAL, "unknown model %s", model);
+        goto out_unlock;
+    }
+    res->model = ms->def;
+    if (c->op_case == LITHAIR__V1__COMMAND__OP_PUT)
+        rc = apply_put(ms, index, term, c->at, c->put, res);
+    else if (c->op_case == LITHAIR__V1__COMMAND__OP_DELETE)
+        rc = apply_delete(ms, index, term, c->delete_, res);
+    else
+        rc = apply_purge(ms, res);
+    if (rc != 0 && res->code == 0) {
+        res->code = rc;
+        res->op = STORE_OP_NONE;
+        snprintf(res->message, sizeof(res->message), "%s", lt_strerror(rc));
+    }
+out_unlock:
+    rcu_read_unlock();
+out:
+    s->applied_index = index;
+    s->applied_term = term;
+    lithair__v1__command__free_unpacked(c, NULL);
+    return rc;
+}
+
+void store_result_fini(struct store_result *res)
+{
+    if (res == NULL)
+        return;
+    free(res->id);
+    store_record_free(res->record);
+    res->id = NULL;
+    res->record = NULL;
+}
+
+void store_applied(struct store *s, uint64_t *index, uint64_t *term)
+{
+    *index = s->applied_index;
+    *term = s->applied_term;
+}
+
+/* ---- life cycle ---- */
+
+void store_reader_register(void)
+{
+    rcu_register_thread();
+}
+
+void store_reader_unregister(void)
+{
+    rcu_unregister_thread();
+}
+
+int store_new(struct store **out)
+{
+    struct store *s = calloc(1, sizeof(*s));
+    int rc;
+    if (s == NULL)
+        return LT_ENOMEM;
+    rc = state_new(&s->st);
+    if (rc != 0) {
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void store_free(struct store *s)
+{
+    if (s == NULL)
+        return;
+    state_free(s->st);
+    free(s);
+    rcu_barrier(); /* run every pending reclamation: nothing is left behind */
+}
+
+/* ---- reads ---- */
+
+int store_get(struct store *s, const char *model, const char *id, struct store_record **out)
+{
+    struct mstate *ms;
+    struct rec *r;
+    struct store_record *copy = NULL;
+    int rc = 0;
+    if (id == NULL)
+        return LT_EINVAL;
+    rcu_read_lock();
+    ms = state_model(rcu_dereference(s->st), model);
+    if (ms == NULL) {
+        rc = LT_EINVAL;
+        goto out;
+    }
+    r = rec_lookup(ms, id);
+    if (r == NULL) {
+        rc = LT_ENOTFOUND;
+        goto out;
+    }
+    copy = record_of(rcu_dereference(r->cur));
+    if (copy == NULL)
+        rc = LT_ENOMEM;
+out:
+    rcu_read_unlock();
+    if (rc == 0)
+        *out = copy;
+    return rc;
+}
+
+static int cursor_decode(const char *in, char *out, size_t n)
+{
+    size_t len = strlen(in);
+    if (len % 2 != 0 || len / 2 + 1 > n || len == 0)
+        return LT_EINVAL;
+    for (size_t i = 0; i < len / 2; i++) {
+        unsigned v = 0;
+        for (int k = 0; k < 2; k++) {
+            char ch = in[2 * i + (size_t)k];
+            v <<= 4;
+            if (ch >= '0' && ch <= '9')
+                v |= (unsigned)(ch - '0');
+            else if (ch >= 'a' && ch <= 'f')
+                v |= (unsigned)(ch - 'a' + 10);
+            else
+                return LT_EINVAL;
+        }
+        if (v == 0)
+            return LT_EINVAL;
+        out[i] = (char)v;
+    }
+    out[len / 2] = '\0';
+    return 0;
+}
+
+static char *cursor_encode(const char *key)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t len = strlen(key);
+    char *out = malloc(2 * len + 1);
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = hex[(unsigned char)key[i] >> 4];
+        out[2 * i + 1] = hex[(unsigned char)key[i] & 15];
+    }
+    out[2 * len] = '\0';
+    return out;
+}
+
+/* find_index resolves an index name and query value to the index and canonical value. */
+static int find_index(struct mstate *ms, const char *index, const char *equals, struct ixstate **ix,
+                      char *val, size_t n)
+{
+    const ProtobufCFieldDescriptor *fd = models_field(ms->def, index);
+    for (size_t i = 0; fd != NULL && i < ms->n_ix; i++) {
+        if (ms->ix[i].fd == fd) {
+            *ix = &ms->ix[i];
+            return models_index_normalize(fd, equals != NULL ? equals : "", val, n) == 0
+                       ? (int)i
+                       : LT_EINVAL;
+        }
+    }
+    return LT_EINVAL;
+}
+
+static uint64_t count_of(struct mstate *ms, struct ixstate *ix, const char *val, bool bench)
+{
+    uint64_t count, b;
+    if (ix == NULL) {
+        count = CMM_LOAD_SHARED(ms->count);
+        b = CMM_LOAD_SHARED(ms->bench);
+    } else {
+        struct ixcount *c = ixcount_lookup(ix, val);
+        count = c != NULL ? CMM_LOAD_SHARED(c->count) : 0;
+        b = c != NULL ? CMM_LOAD_SHARED(c->bench) : 0;
+    }
+    return bench ? count : (count >= b ? count - b : 0);
+}
+
+int store_list(struct store *s, const struct store_query *q, struct store_page *out)
+{
+    struct store_page page = {0};
+    struct mstate *ms;
+    struct ixstate *ix = NULL;
+    struct sl_entry *e;
+    char val[IXVAL_MAX] = "";
+    char *after = NULL;
+    size_t limit = q->limit == 0 ? LIST_DEFAULT : q->limit > LIST_MAX ? LIST_MAX : q->limit;
+    int ixno = -1;
+    bool more = false;
+    int rc = 0;
+
+    if (q->cursor != NULL && q->cursor[0] != '\0') {
+        size_t n = strlen(q->cursor) / 2 + 1;
+        after = malloc(n);
+        if (after == NULL)
+            return LT_ENOMEM;
+        if (cursor_decode(q->cursor, after, n) != 0) {
+            free(after);
+            return LT_EINVAL;
+        }
+    }
+    page.records = calloc(limit, sizeof(page.records[0]));
+    if (page.records == NULL) {
+        free(after);
+        return LT_ENOMEM;
+    }
+    rcu_read_lock();
+    ms = state_model(rcu_dereference(s->st), q->model);
+    if (ms == NULL) {
+        rc = LT_EINVAL;
+        goto out;
+    }
+    if (q->index != NULL && q->index[0] != '\0') {
+        ixno = find_index(ms, q->index, q->equals, &ix, val, sizeof(val));
+        if (ixno < 0) {
+            rc = LT_EINVAL;
+            goto out;
+        }
+    }
+    page.total = count_of(ms, ix, val, q->include_benchmark);
+    e = sl_seek_after(ix != NULL ? &ix->list : &ms->order, val, after != NULL ? after : "");
+    for (; e != NULL; e = sl_next(e)) {
+        struct ver *v;
+        if (strcmp(e->val, val) != 0)
+            break;
+        v = rcu_dereference(e->rec->cur);
+        if (!q->include_benchmark && v->bench)
+            continue;
+        if (ix != NULL && strcmp(ver_ixval(v, (size_t)ixno), val) != 0)
+            continue; /* moved by a concurrent update */
+        if (page.n == limit) {
+            more = true; /* the page ends at the last key returned */
+            break;
+        }
+        page.records[page.n] = record_of(v);
+        if (page.records[page.n] == NULL) {
+            rc = LT_ENOMEM;
+            goto out;
+        }
+        page.n++;
+        free(after);
+        after = strdup(e->rec->key);
+        if (after == NULL) {
+            rc = LT_ENOMEM;
+            goto out;
+        }
+    }
+    if (more) {
+        page.next_cursor = cursor_encode(after);
+        if (page.next_cursor == NULL)
+            rc = LT_ENOMEM;
+    }
+out:
+    rcu_read_unlock();
+    free(after);
+    if (rc != 0) {
+        store_page_fini(&page);
+        return rc;
+    }
+    *out = page;
+    return 0;
+}
+
+void store_page_fini(struct store_page *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < p->n; i++)
+        store_record_free(p->records[i]);
+    free(p->records);
+    free(p->next_cursor);
+    memset(p, 0, sizeof(*p));
+}
+
+int store_history(struct store *s, const char *model, const char *id, struct store_record ***out,
+                  size_t *n)
+{
+    struct store_record **list = NULL;
+    struct mstate *ms;
+    struct rec *r;
+    struct ver *v;
+    size_t count = 0, cap;
+    int rc = 0;
+    if (id == NULL)
+        return LT_EINVAL;
+    rcu_read_lock();
+    ms = state_model(rcu_dereference(s->st), model);
+    if (ms == NULL) {
+        rc = LT_EINVAL;
+        goto out;
+    }
+    r = rec_lookup(ms, id);
+    if (r == NULL) {
+        rc = LT_ENOTFOUND;
+        goto out;
+    }
+    cap = ms->def->history_depth > 0 ? ms->def->history_depth : 1;
+    list = calloc(cap, sizeof(*list));
+    if (list == NULL) {
+        rc = LT_ENOMEM;
+        goto out;
+    }
+    for (v = rcu_dereference(r->cur); v != NULL && count < cap; v = rcu_dereference(v->prev)) {
+        list[count] = record_of(v);
+        if (list[count] == NULL) {
+            rc = LT_ENOMEM;
+            goto out;
+        }
+        count++;
+    }
+    for (size_t i = 0; i < count / 2; i++) {
+        struct store_record *t = list[i];
+        list[i] = list[count - 1 - i];
+        list[count - 1 - i] = t;
+    }
+out:
+    rcu_read_unlock();
+    if (rc != 0) {
+        for (size_t i = 0; i < count; i++)
+            store_record_free(list[i]);
+        free(list);
+        return rc;
+    }
+    *out = list;
+    *n = count;
+    return 0;
+}
+
+int store_count(struct store *s, const char *model, const char *index, const char *equals,
+                bool include_benchmark, uint64_t *out)
+{
+    struct mstate *ms;
+    struct ixstate *ix = NULL;
+    char val[IXVAL_MAX] = "";
+    int rc = 0;
+    rcu_read_lock();
+    ms = state_model(rcu_dereference(s->st), model);
+    if (ms == NULL) {
+        rc = LT_EINVAL;
+        goto out;
+    }
+    if (index != NULL && index[0] != '\0' &&
+        find_index(ms, index, equals, &ix, val, sizeof(val)) < 0) {
+        rc = LT_EINVAL;
+        goto out;
+    }
+    *out = count_of(ms, ix, val, include_benchmark);
+out:
+    rcu_read_unlock();
+    return rc;
+}
+
+uint64_t store_records_total(struct store *s)
+{
+    struct state *st;
+    uint64_t n = 0;
+    rcu_read_lock();
+    st = rcu_dereference(s->st);
+    for (size_t i = 0; i < st->n; i++)
+        n += CMM_LOAD_SHARED(st->m[i].count);
+    rcu_read_unlock();
+    return n;
+}
+
+/* ---- digest ---- */
+
+static size_t chain_len(const struct ver *v)
+{
+    size_t n = 0;
+    for (; v != NULL; v = v->prev)
+        n++;
+    return n;
+}
+
+uint64_t store_digest(struct store *s)
+{
+    uint64_t h = FNV_OFFSET;
+    struct state *st;
+    rcu_read_lock();
+    st = rcu_dereference(s->st);
+    for (size_t i = 0; i < st->n; i++) {
+        struct mstate *ms = &st->m[i];
+        h = fnv_bytes(h, ms->def->name, strlen(ms->def->name) + 1);
+        h = fnv_u64(h, ms->count);
+        for (struct sl_entry *e = ms->order.head[0]; e != NULL; e = e->next[0]) {
+            h = fnv_bytes(h, e->rec->key, strlen(e->rec->key) + 1);
+            h = fnv_u64(h, chain_len(e->rec->cur));
+            for (struct ver *v = e->rec->cur; v != NULL; v = v->prev) {
+                h = fnv_u64(h, v->op);
+                h = fnv_u64(h, v->version);
+                h = fnv_u64(h, v->raft_index);
+                h = fnv_u64(h, v->raft_term);
+                h = fnv_u64(h, v->len);
+                h = fnv_bytes(h, ver_value(v), v->len);
+            }
+        }
+    }
+    rcu_read_unlock();
+    return mix64(h);
+}
+
+/* ---- snapshots ---- */
+
+struct snap_out {
+    int (*write)(void *ctx, const void *buf, size_t len);
+    void *ctx;
+    uint64_t sum;
+    int rc;
+};
+
+static void snap_put(struct snap_out *o, const void *buf, size_t len)
+{
+    if (o->rc != 0 || len == 0)
+        return;
+    o->sum = fnv_bytes(o->sum, buf, len);
+    o->rc = o->write(o->ctx, buf, len);
+}
+
+static void snap_put_uint(struct snap_out *o, uint64_t v, size_t bytes)
+{
+    uint8_t b[8];
+    for (size_t i = 0; i < bytes; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+    snap_put(o, b, bytes);
+}
+
+int store_snapshot_write(struct store *s, int (*write)(void *ctx, const void *buf, size_t len),
+                         void *ctx)
+{
+    struct snap_out o = {write, ctx, FNV_OFFSET, 0};
+    struct state *st;
+    rcu_read_lock();
+    st = rcu_dereference(s->st);
+    snap_put(&o, SNAP_MAGIC, 8);
+    snap_put_uint(&o, st->n, 4);
+    for (size_t i = 0; i < st->n; i++) {
+        struct mstate *ms = &st->m[i];
+        snap_put_uint(&o, strlen(ms->def->name), 2);
+        snap_put(&o, ms->def->name, strlen(ms->def->name));
+        snap_put_uint(&o, ms->count, 8);
+        for (struct sl_entry *e = ms->order.head[0]; e != NULL; e = e->next[0]) {
+            struct ver *chain[64];
+            size_t n = 0;
+            snap_put_uint(&o, strlen(e->rec->key), 4);
+            snap_put(&o, e->rec->key, strlen(e->rec->key));
+            for (struct ver *v = e->rec->cur; v != NULL && n < 64; v = v->prev)
+                chain[n++] = v;
+            snap_put_uint(&o, n, 4);
+            while (n-- > 0) {
+                struct ver *v = chain[n];
+                snap_put_uint(&o, v->op, 1);
+                snap_put_uint(&o, v->version, 8);
+                snap_put_uint(&o, v->raft_index, 8);
+                snap_put_uint(&o, v->raft_term, 8);
+                snap_put_uint(&o, v->len, 4);
+                snap_put(&o, ver_value(v), v->len);
+            }
+        }
+    }
+    snap_put_uint(&o, s->applied_index, 8);
+    snap_put_uint(&o, s->applied_term, 8);
+    rcu_read_unlock();
+    snap_put_uint(&o, o.sum, 8);
+    return o.rc;
+}
+
+struct snap_in {
+    int (*read)(void *ctx, void *buf, size_t len);
+    void *ctx;
+    uint64_t sum;
+};
+
+static int snap_get(struct snap_in *in, void *buf, size_t len)
+{
+    int rc;
+    if (len == 0)
+        return 0;
+    rc = in->read(in->ctx, buf, len);
+    if (rc != 0)
+        return rc == LT_ENOMEM || rc == LT_EIO ? rc : LT_ECORRUPT;
+    in->sum = fnv_bytes(in->sum, buf, len);
+    return 0;
+}
+
+static int snap_get_uint(struct snap_in *in, size_t bytes, uint64_t *out)
+{
+    uint8_t b[8];
+    uint64_t v = 0;
+    int rc = snap_get(in, b, bytes);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < bytes; i++)
+        v |= (uint64_t)b[i] << (8 * i);
+    *out = v;
+    return 0;
+}
+
+/* snap_read_record reads one record of `ms` and links it into the (unpublished) state.
+ * `prev_key` holds the previous key (keys must increase) and is updated. */
+static int snap_read_record(struct snap_in *in, struct mstate *ms, char *key, char *prev_key)
+{
+    unsigned depth = ms->def->history_depth > 0 ? ms->def->history_depth : 1;
+    struct ver *chain = NULL;
+    uint64_t klen, n;
+    int rc;
+
+    if ((rc = snap_get_uint(in, 4, &klen)) != 0)
+        return rc;
+    if (klen == 0 || klen >= SNAP_KEY_MAX)
+        return LT_ECORRUPT;
+    if ((rc = snap_get(in, key, klen)) != 0)
+        return rc;
+    key[klen] = '\0';
+    if (strlen(key) != klen || (prev_key[0] != '\0' && strcmp(prev_key, key) >= 0))
+        return LT_ECORRUPT;
+    if ((rc = snap_get_uint(in, 4, &n)) != 0)
+        return rc;
+    if (n == 0 || n > depth)
+        return LT_ECORRUPT;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t op, version, index, term, len;
+        uint8_t *value;
+        ProtobufCMessage *msg;
+        struct ver *v;
+        if ((rc = snap_get_uint(in, 1, &op)) != 0 || (rc = snap_get_uint(in, 8, &version)) != 0 ||
+            (rc = snap_get_uint(in, 8, &index)) != 0 || (rc = snap_get_uint(in, 8, &term)) != 0 ||
+            (rc = snap_get_uint(in, 4, &len)) != 0)
+            goto fail;
+        rc = LT_ECORRUPT;
+        if (op > STORE_OP_UPDATE || len > SNAP_VALUE_MAX)
+            goto fail;
+        value = malloc(len > 0 ? len : 1);
+        if (value == NULL) {
+            rc = LT_ENOMEM;
+            goto fail;
+        }
+        rc = snap_get(in, value, len);
+        if (rc != 0) {
+            free(value);
+            goto fail;
+        }
+        msg = protobuf_c_message_unpack(ms->def->desc, NULL, len, value);
+        free(value);
+        if (msg == NULL) {
+            rc = LT_ECORRUPT;
+            goto fail;
+        }
+        rc = strcmp(models_get_string(msg, ms->pk), key) == 0 &&
+                     models_get_uint64(msg, ms->version) == version
+                 ? ver_build(ms, msg, (enum store_op)op, index, term, &v)
+                 : LT_ECORRUPT;
+        protobuf_c_message_free_unpacked(msg, NULL);
+        if (rc != 0) {
+            rc = rc == LT_ENOMEM ? rc : LT_ECORRUPT;
+            goto fail;
+        }
+        v->prev = chain;
+        chain = v;
+    }
+    {
+        struct put_alloc alloc;
+        rc = put_prepare(ms, key, NULL, NULL, chain, &alloc);
+        if (rc != 0)
+            goto fail;
+        put_link(ms, NULL, NULL, chain, &alloc);
+    }
+    strcpy(prev_key, key);
+    return 0;
+fail:
+    ver_free_chain(chain);
+    return rc;
+}
+
+static int snap_read_state(struct snap_in *in, struct state *st, uint64_t *applied_index,
+                           uint64_t *applied_term)
+{
+    char magic[8];
+    char name[65];
+    char *key = malloc(SNAP_KEY_MAX), *prev = malloc(SNAP_KEY_MAX);
+    uint64_t n_models, nlen, n_records, sum;
+    int rc = LT_ENOMEM;
+    if (key == NULL || prev == NULL)
+        goto out;
+    if ((rc = snap_get(in, magic, 8)) != 0)
+        goto out;
+    rc = LT_ECORRUPT;
+    if (memcmp(magic, SNAP_MAGIC, 8) != 0)
+        goto out;
+    if ((rc = snap_get_uint(in, 4, &n_models)) != 0)
+        goto out;
+    rc = LT_ECORRUPT;
+    if (n_models > st->n)
+        goto out;
+    for (uint64_t i = 0; i < n_models; i++) {
+        struct mstate *ms;
+        if ((rc = snap_get_uint(in, 2, &nlen)) != 0)
+            goto out;
+        rc = LT_ECORRUPT;
+        if (nlen == 0 || nlen >= sizeof(name))
+            goto out;
+        if ((rc = snap_get(in, name, nlen)) != 0)
+            goto out;
+        name[nlen] = '\0';
+        ms = state_model(st, name);
+        rc = LT_ECORRUPT;
+        if (ms == NULL || ms->count != 0 || ms->order.head[0] != NULL)
+            goto out;
+        if ((rc = snap_get_uint(in, 8, &n_records)) != 0)
+            goto out;
+        prev[0] = '\0';
+        for (uint64_t r = 0; r < n_records; r++) {
+            if ((rc = snap_read_record(in, ms, key, prev)) != 0)
+                goto out;
+        }
+    }
+    if ((rc = snap_get_uint(in, 8, applied_index)) != 0 ||
+        (rc = snap_get_uint(in, 8, applied_term)) != 0)
+        goto out;
+    {
+        uint64_t expect = in->sum;
+        if ((rc = snap_get_uint(in, 8, &sum)) != 0)
+            goto out;
+        rc = sum == expect ? 0 : LT_ECORRUPT;
+    }
+out:
+    free(key);
+    free(prev);
+    return rc;
+}
+
+int store_snapshot_read(struct store *s, int (*read)(void *ctx, void *buf, size_t len), void *ctx)
+{
+    struct snap_in in = {read, ctx, FNV_OFFSET};
+    struct state *st, *old;
+    uint64_t index = 0, term = 0;
+    int rc = state_new(&st);
+    if (rc != 0)
+        return rc;
+    rcu_read_lock();
+    rc = snap_read_state(&in, st, &index, &term);
+    rcu_read_unlock();
+    if (rc != 0) {
+        state_free(st);
+        return rc;
+    }
+    old = s->st;
+    rcu_assign_pointer(s->st, st);
+    synchronize_rcu(); /* no reader still walks the old state */
+    state_free(old);
+    s->applied_index = index;
+    s->applied_term = term;
+    return 0;
+}
