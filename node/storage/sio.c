@@ -1,0 +1,198 @@
+/* sio.c — system calls with error mapping and countdown fault injection (see sio.h). */
+#include "sio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lt_err.h"
+
+static _Atomic int sio_countdown;
+static _Atomic int sio_fault_code = LT_EIO;
+static _Atomic unsigned sio_fired;
+
+void sio_fault_arm(int countdown, int err)
+{
+    atomic_store(&sio_fault_code, err ? err : LT_EIO);
+    atomic_store(&sio_countdown, countdown > 0 ? countdown : 0);
+}
+
+unsigned sio_fault_fired(void)
+{
+    return atomic_load(&sio_fired);
+}
+
+/* sio_fault_hit returns the injected error if this operation is the one to fail, else 0. */
+static int sio_fault_hit(void)
+{
+    int c = atomic_load(&sio_countdown);
+    while (c > 0) {
+        if (atomic_compare_exchange_weak(&sio_countdown, &c, c - 1)) {
+            if (c == 1) {
+                atomic_fetch_add(&sio_fired, 1);
+                return atomic_load(&sio_fault_code);
+            }
+            return 0;
+        }
+    }
+    return 0;
+}
+
+int sio_err(int errnum)
+{
+    switch (errnum) {
+    case ENOSPC:
+    case EDQUOT:
+        return LT_ENOSPACE;
+    case ENOMEM:
+        return LT_ENOMEM;
+    default:
+        return LT_EIO;
+    }
+}
+
+int sio_pwritev_all(int fd, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+    int fault = sio_fault_hit();
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    size_t limit = fault ? total / 2 : total; /* a failing write lands half of its bytes */
+    size_t done = 0;
+    int i = 0;
+    size_t in = 0; /* bytes of iov[i] already written */
+    while (done < limit) {
+        struct iovec v[64];
+        int n = 0;
+        size_t room = limit - done;
+        for (int j = i; j < iovcnt && n < 64 && room > 0; j++) {
+            size_t skip = j == i ? in : 0;
+            size_t len = iov[j].iov_len - skip;
+            if (len > room)
+                len = room;
+            if (len == 0)
+                continue;
+            v[n].iov_base = (char *)iov[j].iov_base + skip;
+            v[n].iov_len = len;
+            room -= len;
+            n++;
+        }
+        ssize_t w = pwritev(fd, v, n, (off_t)(off + done));
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return sio_err(errno);
+        }
+        done += (size_t)w;
+        size_t adv = (size_t)w;
+        while (adv > 0 && i < iovcnt) {
+            size_t left = iov[i].iov_len - in;
+            if (adv >= left) {
+                adv -= left;
+                i++;
+                in = 0;
+            } else {
+                in += adv;
+                adv = 0;
+            }
+        }
+        while (i < iovcnt && iov[i].iov_len == in) {
+            i++;
+            in = 0;
+        }
+    }
+    return fault;
+}
+
+int sio_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+    struct iovec v = {.iov_base = (void *)buf, .iov_len = len};
+    return sio_pwritev_all(fd, &v, 1, off);
+}
+
+int sio_pread_all(int fd, void *buf, size_t len, uint64_t off, size_t *got)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t r = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return sio_err(errno);
+        }
+        if (r == 0)
+            break;
+        done += (size_t)r;
+    }
+    *got = done;
+    return 0;
+}
+
+int sio_fdatasync(int fd)
+{
+    int fault = sio_fault_hit();
+    if (fault)
+        return fault;
+    return fdatasync(fd) == 0 ? 0 : sio_err(errno);
+}
+
+int sio_fsync(int fd)
+{
+    int fault = sio_fault_hit();
+    if (fault)
+        return fault;
+    return fsync(fd) == 0 ? 0 : sio_err(errno);
+}
+
+int sio_ftruncate(int fd, uint64_t len)
+{
+    int fault = sio_fault_hit();
+    if (fault)
+        return fault;
+    return ftruncate(fd, (off_t)len) == 0 ? 0 : sio_err(errno);
+}
+
+int sio_rename(const char *from, const char *to)
+{
+    int fault = sio_fault_hit();
+    if (fault)
+        return fault;
+    return rename(from, to) == 0 ? 0 : sio_err(errno);
+}
+
+int sio_unlink(const char *path)
+{
+    int fault = sio_fault_hit();
+    if (fault)
+        return fault;
+    if (unlink(path) == 0 || errno == ENOENT)
+        return 0;
+    return sio_err(errno);
+}
+
+int sio_fsync_dir(const char *dir)
+{
+    int fault = sio_fault_hit();
+    if (fault)
+        return fault;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return sio_err(errno);
+    int rc = fsync(fd) == 0 ? 0 : sio_err(errno);
+    close(fd);
+    return rc;
+}
+
+int sio_mkdir(const char *dir)
+{
+    if (mkdir(dir, 0755) == 0 || errno == EEXIST) {
+        struct stat st;
+        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+            return 0;
+        return LT_EINVAL;
+    }
+    return sio_err(errno);
+}

@@ -1,0 +1,1205 @@
+/* wal.c — the segmented write-ahead log (see wal.h for the API and its contract).
+ *
+ * What it is not: an entry cache (entries live in the raft core's memory; the WAL only
+ * keeps the indexes and term runs it needs to check appends) nor a snapshot store
+ * (snap.c). All integers are little-endian.
+ *
+ * Directory layout
+ *   <seq:016x>-<first_index:016x>.wal   segments; seq counts up from the first segment
+ *                                       ever made, first_index is the index the first
+ *                                       entry appended to it would have had
+ *   *.wal.tmp                           a segment being created; deleted on open
+ *
+ * Segment header (40 bytes)
+ *   0  magic "LITHWAL\0"      8  u32 version (1)    12  u32 header size (40)
+ *   16 u64 seq                24  u64 first_index    32  u32 CRC32C of bytes [0,32)
+ *   36 u32 zero
+ *
+ * Record (16-byte header, payload, zero padding to a multiple of 8)
+ *   0  u32 crc      CRC32C of header bytes [4,16) followed by the payload
+ *   4  u32 len      payload length (padding not included)
+ *   8  u8  type     1 ENTRY, 2 STATE, 3 SNAPSHOT, 4 COMMIT
+ *   9  u8  zero[3]
+ *   12 u32 ~len     checks the length before it is trusted
+ * Payloads
+ *   ENTRY     u64 term, u64 index, u32 entry type, u32 zero, data[len - 24]
+ *   STATE     u64 term, u64 vote, u64 commit                       (hard state)
+ *   SNAPSHOT  u64 index, u64 term, u32 n_voters, u32 zero, u64 voters[n_voters]
+ *   COMMIT    u64 batch sequence number
+ *
+ * Batches. Every wal_sync writes its records followed by one COMMIT record with one
+ * pwritev, then one fdatasync. Replay applies a batch only when its COMMIT record is
+ * read, so a batch is atomic. A new segment is made only right after a successful sync
+ * (created as *.tmp with the header, the current snapshot marker and hard state and a
+ * COMMIT, fdatasync'ed, renamed, directory fsync'ed): every segment but the last ends
+ * with a COMMIT record, and restates the state that older segments held, so compaction
+ * may delete old segments whole.
+ *
+ * Replay rules. ENTRY at index i replaces the log from i on (i <= last + 1; a gap is
+ * corruption); terms never decrease. SNAPSHOT drops the entries it covers, keeping the
+ * entries after it only if the log holds its index with its term (Raft §7). The first
+ * entry after the segments that compaction deleted may start anywhere, but when replay
+ * ends the log must start right after the snapshot.
+ *
+ * Torn-tail rule. Only the last segment may end badly: at the first record that is
+ * incomplete, fails its CRC, is zero-filled or malformed, or at a tail of records with no
+ * COMMIT, the segment is truncated back to the end of the last COMMIT record (logged and
+ * counted in truncated_bytes) — unless a valid COMMIT record followed by another valid
+ * record lies beyond the bad record: then a later batch was durable after it, so the
+ * damage is corruption (LT_ECORRUPT) and the node must not start. A bad record anywhere
+ * in another segment, a bad header, a missing segment or an index gap is LT_ECORRUPT. */
+#include "wal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "lt_clock.h"
+#include "lt_err.h"
+#include "lt_log.h"
+#include "sio.h"
+
+#define WAL_MAGIC   "LITHWAL"
+#define WAL_VERSION 1u
+
+/* The on-disk layouts, for the sizes and offsets below (encoding is done field by field). */
+struct wal_disk_seg_hdr {
+    char magic[8];
+    uint32_t version;
+    uint32_t hdr_size;
+    uint64_t seq;
+    uint64_t first_index;
+    uint32_t crc;
+    uint32_t zero;
+};
+
+struct wal_disk_rec_hdr {
+    uint32_t crc;
+    uint32_t len;
+    uint8_t type;
+    uint8_t zero[3];
+    uint32_t len_inv;
+};
+
+struct wal_disk_entry {
+    uint64_t term;
+    uint64_t index;
+    uint32_t type;
+    uint32_t zero;
+};
+
+struct wal_disk_state {
+    uint64_t term;
+    uint64_t vote;
+    uint64_t commit;
+};
+
+struct wal_disk_snapshot {
+    uint64_t index;
+    uint64_t term;
+    uint32_t n_voters;
+    uint32_t zero;
+};
+
+#define WAL_SEG_HDR_SIZE 40u
+#define WAL_REC_HDR_SIZE 16u
+#define WAL_ENTRY_FIXED  24u
+#define WAL_STATE_SIZE   24u
+#define WAL_SNAP_FIXED   24u
+#define WAL_COMMIT_SIZE  8u
+#define WAL_MAX_REC_LEN  (WAL_MAX_ENTRY_DATA + WAL_ENTRY_FIXED)
+
+_Static_assert(sizeof(struct wal_disk_seg_hdr) == WAL_SEG_HDR_SIZE, "segment header size");
+_Static_assert(offsetof(struct wal_disk_seg_hdr, seq) == 16, "segment header layout");
+_Static_assert(offsetof(struct wal_disk_seg_hdr, crc) == 32, "segment header layout");
+_Static_assert(sizeof(struct wal_disk_rec_hdr) == WAL_REC_HDR_SIZE, "record header size");
+_Static_assert(offsetof(struct wal_disk_rec_hdr, type) == 8, "record header layout");
+_Static_assert(offsetof(struct wal_disk_rec_hdr, len_inv) == 12, "record header layout");
+_Static_assert(sizeof(struct wal_disk_entry) == WAL_ENTRY_FIXED, "entry payload size");
+_Static_assert(sizeof(struct wal_disk_state) == WAL_STATE_SIZE, "state payload size");
+_Static_assert(sizeof(struct wal_disk_snapshot) == WAL_SNAP_FIXED, "snapshot payload size");
+_Static_assert(WAL_SEG_HDR_SIZE % 8 == 0 && WAL_REC_HDR_SIZE % 8 == 0, "8-byte alignment");
+_Static_assert(WAL_MAX_REC_LEN < UINT32_MAX / 2, "record length fits in u32");
+
+enum wal_rec_type {
+    WAL_REC_ENTRY = 1,
+    WAL_REC_STATE = 2,
+    WAL_REC_SNAPSHOT = 3,
+    WAL_REC_COMMIT = 4,
+};
+
+struct wal_seg {
+    uint64_t seq;
+    uint64_t first_index;
+    uint64_t max_index; /* largest entry index ever written to it; 0 if none */
+    uint64_t size;      /* bytes written (the file size) */
+};
+
+/* A term run: the entries from `index` on (up to the next run) have `term`. */
+struct wal_run {
+    uint64_t index;
+    uint64_t term;
+};
+
+struct wal_buf {
+    unsigned char *p;
+    size_t len;
+    size_t cap;
+};
+
+struct wal {
+    char *dir;
+    struct wal_options opt;
+    int fd; /* the last segment, open for appending */
+    struct wal_seg *segs;
+    size_t n_segs;
+    size_t cap_segs;
+
+    /* the log as appended so far */
+    struct raft_snapshot_meta base; /* newest snapshot marker; index 0 if none */
+    uint64_t synced_base_index;     /* base.index as of the last successful sync */
+    uint64_t last_index;
+    struct wal_run *runs;
+    size_t n_runs;
+    size_t cap_runs;
+    struct raft_hard_state hs;
+    bool has_hs;
+
+    struct wal_buf pending;
+    bool uncommitted; /* records written early (max_pending) that still await their COMMIT */
+    uint64_t batch_seq;
+    int failed; /* the sticky error after an I/O failure; 0 if healthy */
+
+    uint64_t fsyncs;
+    uint64_t batches;
+    uint64_t hist[WAL_HIST_BUCKETS];
+    uint64_t fsync_max_us;
+    uint64_t truncated_at_start;
+};
+
+/* ---- little-endian encoding ---- */
+
+static void wal_put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void wal_put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t wal_get32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint64_t wal_get64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static size_t wal_pad8(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
+/* ---- the pending buffer and record encoding ---- */
+
+static int wal_buf_reserve(struct wal_buf *b, size_t more)
+{
+    if (b->cap - b->len >= more)
+        return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap - b->len < more) {
+        if (cap > SIZE_MAX / 2)
+            return LT_ENOMEM;
+        cap *= 2;
+    }
+    unsigned char *p = realloc(b->p, cap);
+    if (!p)
+        return LT_ENOMEM;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static size_t wal_rec_size(size_t payload_len)
+{
+    return WAL_REC_HDR_SIZE + wal_pad8(payload_len);
+}
+
+/* wal_rec_put appends one record (fixed part + data) to `b`, which has room for it. */
+static void wal_rec_put(struct wal_buf *b, enum wal_rec_type type, const unsigned char *fixed,
+                        size_t fixed_len, const void *data, size_t data_len)
+{
+    size_t len = fixed_len + data_len;
+    unsigned char *h = b->p + b->len;
+    size_t total = wal_rec_size(len);
+    memset(h, 0, total);
+    wal_put32(h + 4, (uint32_t)len);
+    h[8] = (unsigned char)type;
+    wal_put32(h + 12, ~(uint32_t)len);
+    if (fixed_len)
+        memcpy(h + WAL_REC_HDR_SIZE, fixed, fixed_len);
+    if (data_len)
+        memcpy(h + WAL_REC_HDR_SIZE + fixed_len, data, data_len);
+    wal_put32(h, crc32c(h + 4, WAL_REC_HDR_SIZE - 4 + len));
+    b->len += total;
+}
+
+static void wal_rec_put_state(struct wal_buf *b, const struct raft_hard_state *hs)
+{
+    unsigned char f[WAL_STATE_SIZE];
+    wal_put64(f, hs->term);
+    wal_put64(f + 8, hs->vote);
+    wal_put64(f + 16, hs->commit);
+    wal_rec_put(b, WAL_REC_STATE, f, sizeof(f), NULL, 0);
+}
+
+static size_t wal_snap_len(const struct raft_snapshot_meta *m)
+{
+    return WAL_SNAP_FIXED + 8 * m->conf.n_voters;
+}
+
+static void wal_rec_put_snapshot(struct wal_buf *b, const struct raft_snapshot_meta *m)
+{
+    unsigned char f[WAL_SNAP_FIXED + 8 * RAFT_MAX_NODES];
+    memset(f, 0, sizeof(f));
+    wal_put64(f, m->index);
+    wal_put64(f + 8, m->term);
+    wal_put32(f + 16, (uint32_t)m->conf.n_voters);
+    for (size_t i = 0; i < m->conf.n_voters; i++)
+        wal_put64(f + WAL_SNAP_FIXED + 8 * i, m->conf.voters[i]);
+    wal_rec_put(b, WAL_REC_SNAPSHOT, f, wal_snap_len(m), NULL, 0);
+}
+
+static void wal_rec_put_commit(struct wal_buf *b, uint64_t seq)
+{
+    unsigned char f[WAL_COMMIT_SIZE];
+    wal_put64(f, seq);
+    wal_rec_put(b, WAL_REC_COMMIT, f, sizeof(f), NULL, 0);
+}
+
+/* ---- record parsing ---- */
+
+struct wal_rec {
+    enum wal_rec_type type;
+    const unsigned char *payload;
+    size_t len;
+    size_t size; /* header + padded payload */
+};
+
+/* wal_rec_parse checks the record at `off` of a segment mapped at m[0..size). Returns
+ * true and fills *r if it is whole, intact and well-formed. */
+static bool wal_rec_parse(const unsigned char *m, size_t size, size_t off, bool check_crc,
+                          struct wal_rec *r)
+{
+    if (off > size || size - off < WAL_REC_HDR_SIZE)
+        return false;
+    const unsigned char *h = m + off;
+    uint32_t len = wal_get32(h + 4);
+    unsigned type = h[8];
+    if (len > WAL_MAX_REC_LEN || wal_get32(h + 12) != ~len || h[9] || h[10] || h[11])
+        return false;
+    if (type < WAL_REC_ENTRY || type > WAL_REC_COMMIT)
+        return false;
+    size_t total = wal_rec_size(len);
+    if (size - off < total)
+        return false;
+    for (size_t i = WAL_REC_HDR_SIZE + len; i < total; i++) {
+        if (h[i])
+            return false;
+    }
+    if (check_crc && crc32c(h + 4, WAL_REC_HDR_SIZE - 4 + len) != wal_get32(h))
+        return false;
+    const unsigned char *p = h + WAL_REC_HDR_SIZE;
+    switch (type) {
+    case WAL_REC_ENTRY:
+        if (len < WAL_ENTRY_FIXED || wal_get32(p + 16) > RAFT_ENTRY_CONF_CHANGE ||
+            wal_get32(p + 20) != 0)
+            return false;
+        break;
+    case WAL_REC_STATE:
+        if (len != WAL_STATE_SIZE)
+            return false;
+        break;
+    case WAL_REC_SNAPSHOT:
+        if (len < WAL_SNAP_FIXED || wal_get32(p + 16) > RAFT_MAX_NODES ||
+            len != WAL_SNAP_FIXED + 8 * wal_get32(p + 16))
+            return false;
+        break;
+    case WAL_REC_COMMIT:
+        if (len != WAL_COMMIT_SIZE)
+            return false;
+        break;
+    }
+    r->type = (enum wal_rec_type)type;
+    r->payload = p;
+    r->len = len;
+    r->size = total;
+    return true;
+}
+
+static void wal_snapshot_decode(const unsigned char *p, struct raft_snapshot_meta *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->index = wal_get64(p);
+    m->term = wal_get64(p + 8);
+    m->conf.n_voters = wal_get32(p + 16);
+    for (size_t i = 0; i < m->conf.n_voters; i++)
+        m->conf.voters[i] = wal_get64(p + WAL_SNAP_FIXED + 8 * i);
+}
+
+/* ---- replay: the recovered log in memory ---- */
+
+struct wal_replay {
+    struct raft_entry *e;
+    size_t n;
+    size_t cap;
+    bool seen_entry; /* an entry record was applied (the head gap is allowed only before) */
+    struct raft_snapshot_meta base;
+    struct raft_hard_state hs;
+    bool has_hs;
+    uint64_t next_batch_seq; /* one past the last COMMIT's sequence number */
+    const char *path;        /* the segment being replayed, for messages */
+};
+
+static uint64_t wal_replay_last(const struct wal_replay *st)
+{
+    return st->n ? st->e[st->n - 1].index : st->base.index;
+}
+
+/* wal_replay_drop frees entries [from, n) of the replayed log. */
+static void wal_replay_drop(struct wal_replay *st, size_t from)
+{
+    for (size_t i = from; i < st->n; i++)
+        free((void *)st->e[i].data.base);
+    st->n = from;
+}
+
+static void wal_replay_fini(struct wal_replay *st)
+{
+    wal_replay_drop(st, 0);
+    free(st->e);
+    st->e = NULL;
+    st->cap = 0;
+}
+
+static int wal_replay_entry(struct wal_replay *st, const struct wal_rec *r, struct wal_seg *seg)
+{
+    uint64_t term = wal_get64(r->payload);
+    uint64_t index = wal_get64(r->payload + 8);
+    uint64_t last = wal_replay_last(st);
+    if (index <= st->base.index) {
+        lt_error("wal: %s: entry %" PRIu64 " is covered by the snapshot at %" PRIu64 ": corrupt",
+                 st->path, index, st->base.index);
+        return LT_ECORRUPT;
+    }
+    if (st->seen_entry || st->n > 0) {
+        uint64_t first = st->n ? st->e[0].index : st->base.index + 1;
+        if (index > last + 1 || index < first) {
+            lt_error("wal: %s: entry %" PRIu64 " does not follow the log [%" PRIu64 ", %" PRIu64
+                     "]: index gap, corrupt",
+                     st->path, index, first, last);
+            return LT_ECORRUPT;
+        }
+        wal_replay_drop(st, (size_t)(index - first));
+    }
+    uint64_t prev_term = st->n ? st->e[st->n - 1].term : st->base.term;
+    if (term < prev_term || term == 0) {
+        lt_error("wal: %s: entry %" PRIu64 " has term %" PRIu64 " after term %" PRIu64 ": corrupt",
+                 st->path, index, term, prev_term);
+        return LT_ECORRUPT;
+    }
+    if (st->n == st->cap) {
+        size_t cap = st->cap ? st->cap * 2 : 1024;
+        struct raft_entry *e = realloc(st->e, cap * sizeof(*e));
+        if (!e)
+            return LT_ENOMEM;
+        st->e = e;
+        st->cap = cap;
+    }
+    size_t dlen = r->len - WAL_ENTRY_FIXED;
+    void *data = NULL;
+    if (dlen) {
+        data = malloc(dlen);
+        if (!data)
+            return LT_ENOMEM;
+        memcpy(data, r->payload + WAL_ENTRY_FIXED, dlen);
+    }
+    struct raft_entry *e = &st->e[st->n++];
+    e->term = term;
+    e->index = index;
+    e->type = (enum raft_entry_type)wal_get32(r->payload + 16);
+    e->data.base = data;
+    e->data.len = dlen;
+    st->seen_entry = true;
+    if (seg && index > seg->max_index)
+        seg->max_index = index;
+    return 0;
+}
+
+/* wal_replay_snapshot applies a snapshot marker (Raft §7; see the replay rules above). */
+static void wal_replay_snapshot(struct wal_replay *st, const struct raft_snapshot_meta *m)
+{
+    if (m->index <= st->base.index)
+        return;
+    if (st->n > 0) {
+        uint64_t first = st->e[0].index;
+        uint64_t last = st->e[st->n - 1].index;
+        if (m->index >= first && m->index <= last) {
+            size_t k = (size_t)(m->index - first);
+            if (st->e[k].term == m->term) {
+                for (size_t i = 0; i <= k; i++)
+                    free((void *)st->e[i].data.base);
+                memmove(st->e, st->e + k + 1, (st->n - k - 1) * sizeof(*st->e));
+                st->n -= k + 1;
+            } else {
+                wal_replay_drop(st, 0);
+            }
+        } else if (m->index > last) {
+            wal_replay_drop(st, 0);
+        }
+        /* m->index < first: the entries after a compacted head stay; checked at the end */
+    }
+    st->base = *m;
+}
+
+/* wal_replay_batch applies the committed records in m[from, to). */
+static int wal_replay_batch(struct wal_replay *st, const unsigned char *m, size_t from, size_t to,
+                            struct wal_seg *seg)
+{
+    size_t off = from;
+    while (off < to) {
+        struct wal_rec r;
+        bool ok = wal_rec_parse(m, to, off, false, &r);
+        (void)ok;
+        switch (r.type) {
+        case WAL_REC_ENTRY: {
+            int rc = wal_replay_entry(st, &r, seg);
+            if (rc)
+                return rc;
+            break;
+        }
+        case WAL_REC_STATE:
+            st->hs.term = wal_get64(r.payload);
+            st->hs.vote = wal_get64(r.payload + 8);
+            st->hs.commit = wal_get64(r.payload + 16);
+            st->has_hs = true;
+            break;
+        case WAL_REC_SNAPSHOT: {
+            struct raft_snapshot_meta meta;
+            wal_snapshot_decode(r.payload, &meta);
+            wal_replay_snapshot(st, &meta);
+            break;
+        }
+        case WAL_REC_COMMIT:
+            st->next_batch_seq = wal_get64(r.payload) + 1;
+            break;
+        }
+        off += r.size;
+    }
+    return 0;
+}
+
+/* wal_later_batch_exists tells whether, past the bad record at `bad`, there is a valid
+ * COMMIT record followed by another valid record: proof that a batch was made durable
+ * after the damaged one. Records are 8-byte aligned, so every aligned offset is tried. */
+static bool wal_later_batch_exists(const unsigned char *m, size_t size, size_t bad)
+{
+    bool seen_commit = false;
+    size_t off = bad + 8;
+    while (off + WAL_REC_HDR_SIZE <= size) {
+        struct wal_rec r;
+        if (wal_rec_parse(m, size, off, true, &r)) {
+            if (seen_commit)
+                return true;
+            if (r.type == WAL_REC_COMMIT)
+                seen_commit = true;
+            off += r.size;
+        } else {
+            off += 8;
+        }
+    }
+    return false;
+}
+
+/* ---- segments ---- */
+
+static int wal_seg_path(const struct wal *w, uint64_t seq, uint64_t first, const char *suffix,
+                        char *out, size_t n)
+{
+    int len =
+        snprintf(out, n, "%s/%016" PRIx64 "-%016" PRIx64 ".wal%s", w->dir, seq, first, suffix);
+    return len > 0 && (size_t)len < n ? 0 : LT_EINVAL;
+}
+
+static void wal_seg_hdr_encode(unsigned char *h, uint64_t seq, uint64_t first)
+{
+    memset(h, 0, WAL_SEG_HDR_SIZE);
+    memcpy(h, WAL_MAGIC, 8);
+    wal_put32(h + 8, WAL_VERSION);
+    wal_put32(h + 12, WAL_SEG_HDR_SIZE);
+    wal_put64(h + 16, seq);
+    wal_put64(h + 24, first);
+    wal_put32(h + 32, crc32c(h, 32));
+}
+
+static bool wal_seg_hdr_ok(const unsigned char *h, size_t size, const struct wal_seg *s)
+{
+    return size >= WAL_SEG_HDR_SIZE && memcmp(h, WAL_MAGIC, 8) == 0 &&
+           wal_get32(h + 8) == WAL_VERSION && wal_get32(h + 12) == WAL_SEG_HDR_SIZE &&
+           wal_get32(h + 32) == crc32c(h, 32) && wal_get64(h + 16) == s->seq &&
+           wal_get64(h + 24) == s->first_index;
+}
+
+static int wal_seg_push(struct wal *w, const struct wal_seg *s)
+{
+    if (w->n_segs == w->cap_segs) {
+        size_t cap = w->cap_segs ? w->cap_segs * 2 : 16;
+        struct wal_seg *p = realloc(w->segs, cap * sizeof(*p));
+        if (!p)
+            return LT_ENOMEM;
+        w->segs = p;
+        w->cap_segs = cap;
+    }
+    w->segs[w->n_segs++] = *s;
+    return 0;
+}
+
+static int wal_seg_cmp(const void *a, const void *b)
+{
+    const struct wal_seg *x = a, *y = b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* wal_seg_list fills w->segs from the directory, sorted by seq; deletes *.wal.tmp. */
+static int wal_seg_list(struct wal *w)
+{
+    DIR *d = opendir(w->dir);
+    if (!d)
+        return sio_err(errno);
+    int rc = 0;
+    bool removed = false;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *name = de->d_name;
+        size_t len = strlen(name);
+        if (len > 8 && strcmp(name + len - 8, ".wal.tmp") == 0) {
+            char path[4096];
+            snprintf(path, sizeof(path), "%s/%s", w->dir, name);
+            lt_warn("wal: removing %s (a segment whose creation was interrupted)", path);
+            rc = sio_unlink(path);
+            if (rc)
+                break;
+            removed = true;
+            continue;
+        }
+        unsigned long long seq, first;
+        char tail[8];
+        if (len != 37 || sscanf(name, "%16llx-%16llx.wa%1[l]", &seq, &first, tail) != 3)
+            continue;
+        struct wal_seg s = {.seq = seq, .first_index = first};
+        rc = wal_seg_push(w, &s);
+        if (rc)
+            break;
+    }
+    closedir(d);
+    if (!rc && removed)
+        rc = sio_fsync_dir(w->dir);
+    if (rc)
+        return rc;
+    qsort(w->segs, w->n_segs, sizeof(*w->segs), wal_seg_cmp);
+    for (size_t i = 1; i < w->n_segs; i++) {
+        if (w->segs[i].seq != w->segs[i - 1].seq + 1) {
+            lt_error("wal: %s: segment %" PRIu64 " follows segment %" PRIu64
+                     ": a segment is missing, corrupt",
+                     w->dir, w->segs[i].seq, w->segs[i - 1].seq);
+            return LT_ECORRUPT;
+        }
+    }
+    return 0;
+}
+
+/* wal_seg_create makes segment (seq, first) holding the current snapshot marker and hard
+ * state, durably (tmp + fdatasync + rename + directory fsync), and makes it current. */
+static int wal_seg_create(struct wal *w, uint64_t seq, uint64_t first)
+{
+    char path[4096], tmp[4100];
+    int rc = wal_seg_path(w, seq, first, "", path, sizeof(path));
+    if (rc)
+        return rc;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    struct wal_buf b = {0};
+    size_t need = WAL_SEG_HDR_SIZE + wal_rec_size(WAL_SNAP_FIXED + 8 * RAFT_MAX_NODES) +
+                  wal_rec_size(WAL_STATE_SIZE) + wal_rec_size(WAL_COMMIT_SIZE);
+    rc = wal_buf_reserve(&b, need);
+    if (rc)
+        return rc;
+    rc = wal_seg_push(w, &(struct wal_seg){.seq = seq, .first_index = first});
+    if (rc)
+        goto out_free;
+    w->n_segs--; /* reserved; pushed for real on success */
+    wal_seg_hdr_encode(b.p, seq, first);
+    b.len = WAL_SEG_HDR_SIZE;
+    if (w->base.index)
+        wal_rec_put_snapshot(&b, &w->base);
+    if (w->has_hs)
+        wal_rec_put_state(&b, &w->hs);
+    wal_rec_put_commit(&b, w->batch_seq++);
+
+    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = sio_err(errno);
+        goto out_free;
+    }
+    rc = sio_pwrite_all(fd, b.p, b.len, 0);
+    if (rc)
+        goto out_close;
+    rc = sio_fdatasync(fd);
+    w->fsyncs++;
+    if (rc)
+        goto out_close;
+    rc = sio_rename(tmp, path);
+    if (rc)
+        goto out_close;
+    rc = sio_fsync_dir(w->dir);
+    w->fsyncs++;
+    if (rc) {
+        /* the file exists under its final name but may not be durable: keep it current */
+        lt_error("wal: fsync of %s failed: %s", w->dir, lt_strerror(rc));
+    }
+    if (w->fd >= 0)
+        close(w->fd);
+    w->fd = fd;
+    w->segs[w->n_segs++] = (struct wal_seg){.seq = seq, .first_index = first, .size = b.len};
+    free(b.p);
+    return rc;
+
+out_close:
+    close(fd);
+    unlink(tmp);
+out_free:
+    free(b.p);
+    return rc;
+}
+
+/* ---- term runs (the only per-entry knowledge kept at run time) ---- */
+
+static int wal_runs_reserve(struct wal *w, size_t more)
+{
+    if (w->cap_runs - w->n_runs >= more)
+        return 0;
+    size_t cap = w->cap_runs ? w->cap_runs : 16;
+    while (cap - w->n_runs < more)
+        cap *= 2;
+    struct wal_run *p = realloc(w->runs, cap * sizeof(*p));
+    if (!p)
+        return LT_ENOMEM;
+    w->runs = p;
+    w->cap_runs = cap;
+    return 0;
+}
+
+/* wal_runs_push records that entry `index` (= last + 1) has `term`; room is reserved. */
+static void wal_runs_push(struct wal *w, uint64_t index, uint64_t term)
+{
+    if (w->n_runs == 0 || w->runs[w->n_runs - 1].term != term)
+        w->runs[w->n_runs++] = (struct wal_run){.index = index, .term = term};
+}
+
+/* wal_runs_truncate forgets the terms of entries >= index. */
+static void wal_runs_truncate(struct wal *w, uint64_t index)
+{
+    while (w->n_runs > 0 && w->runs[w->n_runs - 1].index >= index)
+        w->n_runs--;
+}
+
+uint64_t wal_term_at(const struct wal *w, uint64_t index)
+{
+    if (index == w->base.index)
+        return w->base.term;
+    if (index < w->base.index || index > w->last_index || w->n_runs == 0)
+        return 0;
+    size_t lo = 0, hi = w->n_runs; /* the last run with run.index <= index */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->runs[mid].index <= index)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return w->runs[lo].term;
+}
+
+uint64_t wal_last_index(const struct wal *w)
+{
+    return w->last_index;
+}
+
+/* ---- open and recovery ---- */
+
+void wal_options_default(struct wal_options *opt)
+{
+    memset(opt, 0, sizeof(*opt));
+    opt->segment_size = WAL_DEFAULT_SEGMENT_SIZE;
+    opt->max_pending = WAL_DEFAULT_MAX_PENDING;
+}
+
+void wal_recovered_fini(struct wal_recovered *rec)
+{
+    if (!rec)
+        return;
+    for (size_t i = 0; i < rec->n_entries; i++)
+        free((void *)rec->entries[i].data.base);
+    free(rec->entries);
+    memset(rec, 0, sizeof(*rec));
+}
+
+/* wal_seg_replay replays segment i; the last one is truncated after its last COMMIT and
+ * left open as w->fd. */
+static int wal_seg_replay(struct wal *w, size_t i, struct wal_replay *st)
+{
+    struct wal_seg *s = &w->segs[i];
+    bool is_last = i + 1 == w->n_segs;
+    char path[4096];
+    int rc = wal_seg_path(w, s->seq, s->first_index, "", path, sizeof(path));
+    if (rc)
+        return rc;
+    st->path = path;
+    int fd = open(path, (is_last ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    if (fd < 0)
+        return sio_err(errno);
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        rc = sio_err(errno);
+        goto out_close;
+    }
+    size_t size = (size_t)sb.st_size;
+    const unsigned char *m = NULL;
+    if (size > 0) {
+        m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED) {
+            rc = sio_err(errno);
+            goto out_close;
+        }
+    }
+    if (!m || !wal_seg_hdr_ok(m, size, s)) {
+        lt_error("wal: %s: bad segment header: corrupt", path);
+        rc = LT_ECORRUPT;
+        goto out_unmap;
+    }
+    size_t off = WAL_SEG_HDR_SIZE, batch = off, good_end = off;
+    bool bad = false;
+    while (off < size) {
+        struct wal_rec r;
+        if (!wal_rec_parse(m, size, off, true, &r)) {
+            bad = true;
+            break;
+        }
+        off += r.size;
+        if (r.type == WAL_REC_COMMIT) {
+            rc = wal_replay_batch(st, m, batch, off, s);
+            if (rc)
+                goto out_unmap;
+            batch = good_end = off;
+        }
+    }
+    if (good_end < size) {
+        if (!is_last) {
+            lt_error("wal: %s: %s at offset %zu of a sealed segment: corrupt", path,
+                     bad ? "bad record" : "records without a commit", bad ? off : good_end);
+            rc = LT_ECORRUPT;
+            goto out_unmap;
+        }
+        if (bad && wal_later_batch_exists(m, size, off)) {
+            lt_error("wal: %s: bad record at offset %zu is followed by committed records: "
+                     "corrupt, refusing to recover",
+                     path, off);
+            rc = LT_ECORRUPT;
+            goto out_unmap;
+        }
+    }
+    s->size = good_end;
+    if (is_last && good_end < size) {
+        uint64_t cut = size - good_end;
+        lt_warn("wal: %s: torn tail: truncating %" PRIu64 " bytes at offset %zu (%s)", path, cut,
+                good_end, bad ? "incomplete or damaged record" : "uncommitted batch");
+        rc = sio_ftruncate(fd, good_end);
+        if (!rc)
+            rc = sio_fdatasync(fd);
+        w->fsyncs++;
+        if (rc)
+            goto out_unmap;
+        w->truncated_at_start += cut;
+    }
+    munmap((void *)m, size);
+    if (is_last) {
+        w->fd = fd;
+        return 0;
+    }
+    close(fd);
+    return 0;
+
+out_unmap:
+    if (m)
+        munmap((void *)m, size);
+out_close:
+    close(fd);
+    return rc;
+}
+
+/* wal_state_from_replay sets the run-time log state from the replayed log. */
+static int wal_state_from_replay(struct wal *w, const struct wal_replay *st)
+{
+    w->base = st->base;
+    w->synced_base_index = st->base.index;
+    w->hs = st->hs;
+    w->has_hs = st->has_hs;
+    w->last_index = wal_replay_last(st);
+    w->n_runs = 0;
+    for (size_t i = 0; i < st->n; i++) {
+        if (w->n_runs == 0 || w->runs[w->n_runs - 1].term != st->e[i].term) {
+            int rc = wal_runs_reserve(w, 1);
+            if (rc)
+                return rc;
+            wal_runs_push(w, st->e[i].index, st->e[i].term);
+        }
+    }
+    return 0;
+}
+
+int wal_open(const char *dir, const struct wal_options *opt, struct wal **out,
+             struct wal_recovered *rec)
+{
+    struct wal_replay st = {0};
+    struct wal *w = calloc(1, sizeof(*w));
+    if (!w)
+        return LT_ENOMEM;
+    w->fd = -1;
+    if (opt)
+        w->opt = *opt;
+    if (!w->opt.segment_size)
+        w->opt.segment_size = WAL_DEFAULT_SEGMENT_SIZE;
+    if (!w->opt.max_pending)
+        w->opt.max_pending = WAL_DEFAULT_MAX_PENDING;
+    w->opt.snapshot = NULL;
+    int rc = LT_ENOMEM;
+    w->dir = strdup(dir);
+    if (!w->dir)
+        goto out_free;
+    rc = sio_mkdir(dir);
+    if (rc)
+        goto out_free;
+    rc = wal_seg_list(w);
+    if (rc)
+        goto out_free;
+    for (size_t i = 0; i < w->n_segs; i++) {
+        rc = wal_seg_replay(w, i, &st);
+        if (rc)
+            goto out_free;
+    }
+    st.path = w->dir;
+    const struct raft_snapshot_meta *snap = opt ? opt->snapshot : NULL;
+    if (snap && snap->index < st.base.index) {
+        lt_error("wal: %s: the log records a snapshot at index %" PRIu64
+                 " but the newest valid snapshot is at %" PRIu64 ": snapshot lost, corrupt",
+                 w->dir, st.base.index, snap->index);
+        rc = LT_ECORRUPT;
+        goto out_free;
+    }
+    if (snap)
+        wal_replay_snapshot(&st, snap);
+    if (st.n > 0 && st.e[0].index != st.base.index + 1) {
+        lt_error("wal: %s: the log starts at %" PRIu64
+                 " but the snapshot covers only up to %" PRIu64 ": entries missing, corrupt",
+                 w->dir, st.e[0].index, st.base.index);
+        rc = LT_ECORRUPT;
+        goto out_free;
+    }
+    rc = wal_state_from_replay(w, &st);
+    if (rc)
+        goto out_free;
+    if (w->n_segs == 0) {
+        rc = wal_seg_create(w, 0, w->last_index + 1);
+        if (rc)
+            goto out_free;
+    } else {
+        w->batch_seq = st.next_batch_seq;
+    }
+    if (w->truncated_at_start)
+        lt_warn("wal: %s: recovered with %" PRIu64 " bytes of torn tail removed", w->dir,
+                w->truncated_at_start);
+    memset(rec, 0, sizeof(*rec));
+    rec->hs = st.hs;
+    rec->snapshot = st.base;
+    rec->entries = st.e;
+    rec->n_entries = st.n;
+    rec->first_index = st.base.index + 1;
+    rec->last_index = w->last_index;
+    rec->truncated_bytes = w->truncated_at_start;
+    rec->segments = (unsigned)w->n_segs;
+    *out = w;
+    return 0;
+
+out_free:
+    wal_replay_fini(&st);
+    wal_free(w);
+    return rc;
+}
+
+void wal_free(struct wal *w)
+{
+    if (!w)
+        return;
+    if (w->fd >= 0)
+        close(w->fd);
+    free(w->pending.p);
+    free(w->runs);
+    free(w->segs);
+    free(w->dir);
+    free(w);
+}
+
+/* ---- appending ---- */
+
+/* wal_fail makes `rc` sticky: after a failed write or fsync nothing more is written. */
+static int wal_fail(struct wal *w, int rc, const char *what)
+{
+    lt_error("wal: %s: %s failed: %s; the WAL refuses further writes", w->dir, what,
+             lt_strerror(rc));
+    w->failed = rc;
+    return rc;
+}
+
+/* wal_flush writes the pending records (no COMMIT, no fsync) to the current segment. */
+static int wal_flush(struct wal *w)
+{
+    struct wal_seg *s = &w->segs[w->n_segs - 1];
+    int rc = sio_pwrite_all(w->fd, w->pending.p, w->pending.len, s->size);
+    if (rc)
+        return wal_fail(w, rc, "write");
+    s->size += w->pending.len;
+    w->pending.len = 0;
+    w->uncommitted = true;
+    return 0;
+}
+
+int wal_append(struct wal *w, const struct raft_entry *e, size_t n)
+{
+    if (w->failed)
+        return w->failed;
+    if (n == 0)
+        return 0;
+    uint64_t i0 = e[0].index;
+    if (i0 <= w->base.index || i0 > w->last_index + 1)
+        return LT_EINVAL;
+    uint64_t prev = wal_term_at(w, i0 - 1);
+    size_t bytes = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (e[k].index != i0 + k || e[k].term < prev || e[k].term == 0 ||
+            (unsigned)e[k].type > RAFT_ENTRY_CONF_CHANGE || (e[k].data.len && !e[k].data.base))
+            return LT_EINVAL;
+        if (e[k].data.len > WAL_MAX_ENTRY_DATA)
+            return LT_ETOOBIG;
+        prev = e[k].term;
+        bytes += wal_rec_size(WAL_ENTRY_FIXED + e[k].data.len);
+    }
+    int rc = wal_buf_reserve(&w->pending, bytes + wal_rec_size(WAL_COMMIT_SIZE));
+    if (!rc)
+        rc = wal_runs_reserve(w, n);
+    if (rc)
+        return rc;
+    wal_runs_truncate(w, i0);
+    for (size_t k = 0; k < n; k++) {
+        unsigned char f[WAL_ENTRY_FIXED];
+        wal_put64(f, e[k].term);
+        wal_put64(f + 8, e[k].index);
+        wal_put32(f + 16, (uint32_t)e[k].type);
+        wal_put32(f + 20, 0);
+        wal_rec_put(&w->pending, WAL_REC_ENTRY, f, sizeof(f), e[k].data.base, e[k].data.len);
+        wal_runs_push(w, e[k].index, e[k].term);
+    }
+    w->last_index = e[n - 1].index;
+    struct wal_seg *s = &w->segs[w->n_segs - 1];
+    if (w->last_index > s->max_index)
+        s->max_index = w->last_index;
+    if (w->pending.len >= w->opt.max_pending)
+        return wal_flush(w);
+    return 0;
+}
+
+int wal_save_hard_state(struct wal *w, const struct raft_hard_state *hs)
+{
+    if (w->failed)
+        return w->failed;
+    int rc = wal_buf_reserve(&w->pending, wal_rec_size(WAL_STATE_SIZE));
+    if (rc)
+        return rc;
+    wal_rec_put_state(&w->pending, hs);
+    w->hs = *hs;
+    w->has_hs = true;
+    return 0;
+}
+
+int wal_save_snapshot(struct wal *w, const struct raft_snapshot_meta *meta)
+{
+    if (w->failed)
+        return w->failed;
+    if (meta->conf.n_voters > RAFT_MAX_NODES)
+        return LT_EINVAL;
+    if (meta->index <= w->base.index)
+        return 0;
+    int rc = wal_buf_reserve(&w->pending, wal_rec_size(wal_snap_len(meta)));
+    if (rc)
+        return rc;
+    wal_rec_put_snapshot(&w->pending, meta);
+    if (meta->index <= w->last_index && wal_term_at(w, meta->index) == meta->term) {
+        /* keep the entries after the snapshot: drop the runs before meta->index + 1 */
+        size_t k = 0;
+        while (k + 1 < w->n_runs && w->runs[k + 1].index <= meta->index + 1)
+            k++;
+        memmove(w->runs, w->runs + k, (w->n_runs - k) * sizeof(*w->runs));
+        w->n_runs -= k;
+        if (w->n_runs > 0 && w->runs[0].index < meta->index + 1)
+            w->runs[0].index = meta->index + 1;
+        if (w->last_index == meta->index)
+            w->n_runs = 0;
+    } else {
+        w->n_runs = 0;
+        w->last_index = meta->index;
+    }
+    w->base = *meta;
+    return 0;
+}
+
+static unsigned wal_hist_bucket(uint64_t us)
+{
+    unsigned b = us == 0 ? 0 : 64 - (unsigned)__builtin_clzll(us);
+    return b < WAL_HIST_BUCKETS ? b : WAL_HIST_BUCKETS - 1;
+}
+
+int wal_sync(struct wal *w)
+{
+    if (w->failed)
+        return w->failed;
+    if (w->pending.len == 0 && !w->uncommitted)
+        return 0;
+    int rc = wal_buf_reserve(&w->pending, wal_rec_size(WAL_COMMIT_SIZE));
+    if (rc)
+        return rc;
+    wal_rec_put_commit(&w->pending, w->batch_seq++);
+    struct wal_seg *s = &w->segs[w->n_segs - 1];
+    rc = sio_pwrite_all(w->fd, w->pending.p, w->pending.len, s->size);
+    if (rc)
+        return wal_fail(w, rc, "write");
+    s->size += w->pending.len;
+    w->pending.len = 0;
+    uint64_t t0 = lt_now_ns();
+    rc = sio_fdatasync(w->fd);
+    uint64_t us = (lt_now_ns() - t0) / 1000;
+    w->fsyncs++;
+    if (rc)
+        return wal_fail(w, rc, "fdatasync");
+    w->batches++;
+    w->hist[wal_hist_bucket(us)]++;
+    if (us > w->fsync_max_us)
+        w->fsync_max_us = us;
+    w->uncommitted = false;
+    w->synced_base_index = w->base.index;
+    if (w->pending.cap > 2 * w->opt.max_pending) {
+        free(w->pending.p); /* do not keep a huge batch's buffer forever */
+        w->pending = (struct wal_buf){0};
+    }
+    if (s->size >= w->opt.segment_size) {
+        rc = wal_seg_create(w, s->seq + 1, w->last_index + 1);
+        if (rc)
+            return wal_fail(w, rc, "segment rollover");
+    }
+    return 0;
+}
+
+int wal_compact(struct wal *w, uint64_t index)
+{
+    if (w->failed)
+        return w->failed;
+    if (index > w->synced_base_index)
+        return LT_EINVAL;
+    size_t k = 0;
+    int rc = 0;
+    while (k + 1 < w->n_segs && w->segs[k].max_index <= index) {
+        char path[4096];
+        rc = wal_seg_path(w, w->segs[k].seq, w->segs[k].first_index, "", path, sizeof(path));
+        if (!rc)
+            rc = sio_unlink(path);
+        if (rc)
+            break;
+        k++;
+    }
+    if (k > 0) {
+        memmove(w->segs, w->segs + k, (w->n_segs - k) * sizeof(*w->segs));
+        w->n_segs -= k;
+        int rc2 = sio_fsync_dir(w->dir);
+        w->fsyncs++;
+        if (!rc)
+            rc = rc2;
+    }
+    return rc;
+}
+
+/* wal_hist_pct returns the upper bound of the bucket holding the p-th per-mille value. */
+static uint64_t wal_hist_pct(const struct wal *w, unsigned permille)
+{
+    uint64_t total = 0;
+    for (unsigned b = 0; b < WAL_HIST_BUCKETS; b++)
+        total += w->hist[b];
+    if (total == 0)
+        return 0;
+    uint64_t want = (total * permille + 999) / 1000, seen = 0;
+    for (unsigned b = 0; b < WAL_HIST_BUCKETS; b++) {
+        seen += w->hist[b];
+        if (seen >= want) {
+            uint64_t upper = b == 0 ? 1 : (1ull << b) - 1;
+            return upper < w->fsync_max_us ? upper : w->fsync_max_us;
+        }
+    }
+    return w->fsync_max_us;
+}
+
+void wal_stats(const struct wal *w, struct wal_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    for (size_t i = 0; i < w->n_segs; i++)
+        st->bytes += w->segs[i].size;
+    st->segments = (unsigned)w->n_segs;
+    st->first_index = w->base.index + 1;
+    st->last_index = w->last_index;
+    st->entries = w->last_index - w->base.index;
+    st->snapshot_index = w->base.index;
+    st->fsyncs = w->fsyncs;
+    st->batches = w->batches;
+    memcpy(st->fsync_hist, w->hist, sizeof(st->fsync_hist));
+    st->fsync_p50_us = wal_hist_pct(w, 500);
+    st->fsync_p99_us = wal_hist_pct(w, 990);
+    st->fsync_max_us = w->fsync_max_us;
+    st->truncated_bytes_at_start = w->truncated_at_start;
+    st->pending_bytes = w->pending.len;
+}
