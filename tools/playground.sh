@@ -120,12 +120,15 @@ start() {
             die "the gateway did not answer; see $HOME_DIR/log/gateway.log"
         say "Lithair Playground is running: http://localhost:$PORT  (stop: tools/playground.sh stop)"
     elif [ -x "$node" ]; then
-        local peers="1=tcp://127.0.0.1:7101,2=tcp://127.0.0.1:7102,3=tcp://127.0.0.1:7103"
+        local peers=()
+        for i in 1 2 3; do
+            peers+=(--peer "$i,tcp://127.0.0.1:710$i,tcp://127.0.0.1:720$i,tcp://127.0.0.1:730$i")
+        done
         for i in 1 2 3; do
             mkdir -p "$HOME_DIR/data/node$i"
             start_bg "node$i" "$node" --id "$i" --data-dir "$HOME_DIR/data/node$i" \
                 --raft "tcp://127.0.0.1:710$i" --rpc "tcp://127.0.0.1:720$i" \
-                --events "tcp://127.0.0.1:730$i" --peers "$peers"
+                --events "tcp://127.0.0.1:730$i" "${peers[@]}"
         done
         say "3 nodes started (rpc tcp://127.0.0.1:7201-7203). The gateway is not built yet, so there is no web page."
     else

@@ -1,0 +1,1346 @@
+/* node.c — lithair-node's loop: the only file that calls raft/, storage/, store/,
+ * transport/ and service/ together.
+ *
+ * Threads: NNG's callbacks (raft socket, RPC contexts) only push work onto one queue;
+ * the loop thread owns the raft core, the WAL and the store's write side, and does, per
+ * iteration:
+ *
+ *   drain the queue (raft messages → raft_recv, RPCs → service_dispatch → proposals)
+ *   tick if due
+ *   while the core has an update:
+ *     send msgs_early (a leader's appends leave before its own fsync)
+ *     install a received snapshot; append entries; save the hard state
+ *     ONE fdatasync for all of it (group commit: every proposal drained above shares it)
+ *     send msgs (votes and acks only after they are durable)
+ *     apply committed entries, complete the RPCs that waited for them, publish events
+ *     answer linearizable reads whose read index is applied
+ *   expire RPCs past their deadline; publish metrics at 4 Hz
+ *
+ * A write is acknowledged only when its entry is applied, i.e. committed: a quorum has it
+ * fsynced. Nothing here blocks on a peer. */
+#include "node.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "lt_clock.h"
+#include "lt_err.h"
+#include "lt_log.h"
+#include "node_internal.h"
+#include "snap.h"
+
+#define NODE_METRICS_NS (250ull * 1000000ull) /* 4 Hz */
+
+enum qkind { Q_RAFT, Q_RPC };
+
+struct qitem {
+    enum qkind kind;
+    nng_msg *msg;
+    struct rpc_slot *slot;
+    struct qitem *next;
+};
+
+struct node {
+    struct node_config cfg;
+    struct raft *raft;
+    struct wal *wal;
+    char snap_dir[1100];
+    struct snap_receiver *recv; /* a snapshot arriving from the leader */
+    struct raft_snapshot_meta recv_meta;
+    struct store *store;
+    struct raftnet *net;
+    struct rpc_server *rpc;
+    struct eventpub *pub;
+
+    /* the queue from NNG threads to the loop */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct qitem *q_head, *q_tail;
+    size_t q_len;
+    volatile int stop;
+    bool shutdown_requested;
+    int fatal;
+
+    /* loop state */
+    uint64_t start_ns;
+    uint64_t next_tick_ns;
+    uint64_t next_metrics_ns;
+    struct op waiting; /* sentinel of the list of waiting ops */
+    unsigned n_proposals;
+    uint64_t next_read_ctx;
+    enum raft_role role;
+    uint64_t leader;
+    uint64_t term;
+    uint64_t applied;
+    uint64_t snapshot_index;
+    uint64_t snapshot_term;
+    uint64_t snapshot_bytes;
+    uint64_t snapshot_wall_ns;
+    uint64_t truncated_at_start;
+
+    /* metrics */
+    uint64_t event_seq;
+    uint64_t applied_at_last_metrics;
+    uint64_t last_metrics_ns;
+    uint64_t leader_changes;
+
+    /* reused send buffers */
+    const struct raft_msg **sendv;
+    size_t sendv_cap;
+};
+
+/* ------------------------------------------------------------------ queue */
+
+static void node_enqueue(struct node *n, enum qkind kind, nng_msg *msg, struct rpc_slot *slot)
+{
+    struct qitem *it = malloc(sizeof(*it));
+    if (!it) {
+        /* Out of memory: drop. A raft message is retried by the protocol; an RPC times out
+         * at the client. Either way nothing acknowledged is affected. */
+        nng_msg_free(msg);
+        return;
+    }
+    it->kind = kind;
+    it->msg = msg;
+    it->slot = slot;
+    it->next = NULL;
+    pthread_mutex_lock(&n->mu);
+    if (n->q_tail)
+        n->q_tail->next = it;
+    else
+        n->q_head = it;
+    n->q_tail = it;
+    n->q_len++;
+    pthread_cond_signal(&n->cv);
+    pthread_mutex_unlock(&n->mu);
+}
+
+static void node_on_raft(void *arg, nng_msg *msg)
+{
+    node_enqueue(arg, Q_RAFT, msg, NULL);
+}
+
+static void node_on_rpc(void *arg, struct rpc_slot *slot, nng_msg *msg)
+{
+    node_enqueue(arg, Q_RPC, msg, slot);
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+static const struct node_member *node_member(struct node *n, uint64_t id)
+{
+    return node_config_member(&n->cfg, id);
+}
+
+static void node_ts(Lithair__V1__Timestamp *ts, uint64_t wall_ns)
+{
+    lithair__v1__timestamp__init(ts);
+    ts->seconds = (int64_t)(wall_ns / 1000000000ull);
+    ts->nanos = (int32_t)(wall_ns % 1000000000ull);
+}
+
+static void node_publish(struct node *n, Lithair__V1__Event *ev)
+{
+    Lithair__V1__Timestamp ts;
+    node_ts(&ts, lt_wall_ns());
+    ev->node_id = n->cfg.id;
+    ev->seq = ++n->event_seq;
+    ev->at = &ts;
+    uint8_t stackbuf[512];
+    size_t len = lithair__v1__event__get_packed_size(ev);
+    uint8_t *buf = len <= sizeof(stackbuf) ? stackbuf : malloc(len);
+    if (!buf)
+        return;
+    lithair__v1__event__pack(ev, buf);
+    eventpub_send(n->pub, buf, len);
+    if (buf != stackbuf)
+        free(buf);
+}
+
+/* ------------------------------------------------------------------ ops and calls */
+
+static void op_link(struct node *n, struct op *op)
+{
+    op->next = n->waiting.next;
+    op->prev = &n->waiting;
+    n->waiting.next->prev = op;
+    n->waiting.next = op;
+}
+
+static void op_unlink(struct node *n, struct op *op)
+{
+    if (op->wait == OP_WAIT_COMMIT)
+        n->n_proposals--;
+    op->prev->next = op->next;
+    op->next->prev = op->prev;
+    op->prev = op->next = NULL;
+    op->wait = OP_WAIT_NONE;
+}
+
+static void call_free(struct call *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->ops[i].input)
+            protobuf_c_message_free_unpacked(c->ops[i].input, NULL);
+        free(c->resps[i].payload.data);
+        free(c->resps[i].message);
+        free(c->resps[i].leader_rpc_url);
+        for (size_t k = 0; k < c->resps[i].n_details; k++) {
+            free(c->resps[i].details[k]->field);
+            free(c->resps[i].details[k]->description);
+            free(c->resps[i].details[k]);
+        }
+        free(c->resps[i].details);
+    }
+    if (c->batch)
+        lithair__v1__batch_request__free_unpacked(c->batch, NULL);
+    if (c->req)
+        lithair__v1__request__free_unpacked(c->req, NULL);
+    free(c->ops);
+    free(c->resps);
+    free(c);
+}
+
+/* call_send packs the response(s) of a finished call and hands them to its context. */
+static void call_send(struct call *c)
+{
+    Lithair__V1__Response outer = LITHAIR__V1__RESPONSE__INIT;
+    Lithair__V1__Response *resp = &c->resps[0];
+    uint8_t *batch_buf = NULL;
+    if (c->batch) {
+        Lithair__V1__Response **rp = malloc(c->n * sizeof(*rp));
+        Lithair__V1__BatchResponse br = LITHAIR__V1__BATCH_RESPONSE__INIT;
+        if (rp) {
+            for (size_t i = 0; i < c->n; i++)
+                rp[i] = &c->resps[i];
+            br.n_responses = c->n;
+            br.responses = rp;
+            size_t len = lithair__v1__batch_response__get_packed_size(&br);
+            batch_buf = malloc(len ? len : 1);
+            if (batch_buf) {
+                lithair__v1__batch_response__pack(&br, batch_buf);
+                outer.payload.data = batch_buf;
+                outer.payload.len = len;
+            }
+            free(rp);
+        }
+        outer.id = c->req->id;
+        outer.code = batch_buf ? LITHAIR__V1__CODE__OK : LITHAIR__V1__CODE__RESOURCE_EXHAUSTED;
+        outer.message = batch_buf ? "" : "out of memory";
+        resp = &outer;
+    }
+    size_t len = lithair__v1__response__get_packed_size(resp);
+    nng_msg *msg;
+    if (nng_msg_alloc(&msg, len) == 0) {
+        lithair__v1__response__pack(resp, nng_msg_body(msg));
+        rpc_slot_reply(c->slot, msg);
+    } else {
+        lt_error("out of memory replying to an RPC");
+        /* The context stays busy until the client times out: better than a crash. */
+    }
+    free(batch_buf);
+    call_free(c);
+}
+
+static char *node_strdup(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+static void op_complete(struct node *n, struct op *op)
+{
+    if (op->done)
+        return;
+    if (op->prev)
+        op_unlink(n, op);
+    op->done = true;
+    struct call *c = op->call;
+    if (--c->pending == 0)
+        call_send(c);
+}
+
+void node_op_reply(struct node *n, struct op *op, Lithair__V1__Code code, const char *message,
+                   const ProtobufCMessage *payload)
+{
+    if (op->done)
+        return;
+    Lithair__V1__Response *r = &op->call->resps[op->slot];
+    r->id = op->req->id;
+    r->code = code;
+    free(r->message);
+    r->message = node_strdup(message);
+    if (payload && code == LITHAIR__V1__CODE__OK) {
+        size_t len = protobuf_c_message_get_packed_size(payload);
+        r->payload.data = malloc(len ? len : 1);
+        if (!r->payload.data) {
+            r->code = LITHAIR__V1__CODE__RESOURCE_EXHAUSTED;
+            free(r->message);
+            r->message = node_strdup("out of memory");
+        } else {
+            protobuf_c_message_pack(payload, r->payload.data);
+            r->payload.len = len;
+        }
+    }
+    op_complete(n, op);
+}
+
+void node_op_reply_err(struct node *n, struct op *op, int err, const char *message)
+{
+    node_op_reply(n, op, wire_code_from_err(err), message ? message : lt_strerror(err), NULL);
+}
+
+void node_op_reply_violations(struct node *n, struct op *op, const char *message,
+                              const struct model_violations *v)
+{
+    Lithair__V1__Response *r = &op->call->resps[op->slot];
+    r->details = calloc(v->n ? v->n : 1, sizeof(*r->details));
+    for (size_t i = 0; r->details && i < v->n; i++) {
+        Lithair__V1__FieldViolation *fv = malloc(sizeof(*fv));
+        if (!fv)
+            break;
+        lithair__v1__field_violation__init(fv);
+        fv->field = node_strdup(v->v[i].field);
+        fv->description = node_strdup(v->v[i].description);
+        r->details[r->n_details++] = fv;
+    }
+    node_op_reply(n, op, LITHAIR__V1__CODE__INVALID_ARGUMENT, message, NULL);
+}
+
+/* node_op_not_leader answers with where the leader is, so the client can go there. */
+static void node_op_not_leader(struct node *n, struct op *op)
+{
+    Lithair__V1__Response *r = &op->call->resps[op->slot];
+    const struct node_member *m = n->leader ? node_member(n, n->leader) : NULL;
+    if (n->leader && n->leader != n->cfg.id) {
+        r->not_leader = true;
+        r->leader_id = n->leader;
+        r->leader_rpc_url = node_strdup(m ? m->rpc_url : "");
+        char msg[128];
+        snprintf(msg, sizeof(msg), "not the leader; the leader is node %llu",
+                 (unsigned long long)n->leader);
+        node_op_reply(n, op, LITHAIR__V1__CODE__UNAVAILABLE, msg, NULL);
+    } else {
+        node_op_reply(n, op, LITHAIR__V1__CODE__UNAVAILABLE,
+                      "no leader: an election is in progress, retry shortly", NULL);
+    }
+}
+
+void node_op_propose(struct node *n, struct op *op, const uint8_t *cmd, size_t len,
+                     op_resume_fn resume)
+{
+    if (n->role != RAFT_LEADER) {
+        node_op_not_leader(n, op);
+        return;
+    }
+    if (n->n_proposals >= n->cfg.max_pending) {
+        node_op_reply(n, op, LITHAIR__V1__CODE__RESOURCE_EXHAUSTED,
+                      "too many writes in flight; retry with backoff", NULL);
+        return;
+    }
+    struct raft_buf b = {cmd, len};
+    uint64_t index, term;
+    int rc = raft_propose(n->raft, RAFT_ENTRY_NORMAL, &b, 1, &index, &term);
+    if (rc == LT_ENOTLEADER) {
+        node_op_not_leader(n, op);
+        return;
+    }
+    if (rc != 0) {
+        node_op_reply_err(n, op, rc,
+                          rc == LT_ETRANSFER ? "a leadership transfer is under way" : NULL);
+        return;
+    }
+    op->index = index;
+    op->term = term;
+    op->resume = resume;
+    op->wait = OP_WAIT_COMMIT;
+    n->n_proposals++;
+    op_link(n, op);
+}
+
+void node_op_read(struct node *n, struct op *op, op_resume_fn resume)
+{
+    if (!n->leader) {
+        node_op_not_leader(n, op);
+        return;
+    }
+    op->context = ++n->next_read_ctx;
+    int rc = raft_read_index(n->raft, op->context);
+    if (rc != 0) {
+        node_op_not_leader(n, op);
+        return;
+    }
+    op->resume = resume;
+    op->wait = OP_WAIT_READ;
+    op_link(n, op);
+}
+
+void node_op_transfer(struct node *n, struct op *op, uint64_t target, op_resume_fn resume)
+{
+    if (target && !node_member(n, target)) {
+        node_op_reply(n, op, LITHAIR__V1__CODE__INVALID_ARGUMENT, "no such node", NULL);
+        return;
+    }
+    if (!n->leader) {
+        node_op_not_leader(n, op);
+        return;
+    }
+    if (target && target == n->leader) {
+        resume(n, op, NULL); /* already there */
+        return;
+    }
+    int rc = raft_transfer(n->raft, target);
+    if (rc != 0) {
+        node_op_reply_err(n, op, rc, NULL);
+        return;
+    }
+    op->target = n->leader;
+    op->term = n->term;
+    op->resume = resume;
+    op->wait = OP_WAIT_LEADER;
+    op_link(n, op);
+}
+
+/* node_handle_rpc decodes one NNG request into a call of one or more ops and dispatches
+ * them. Malformed input is answered, never trusted. */
+static void node_handle_rpc(struct node *n, struct rpc_slot *slot, nng_msg *msg)
+{
+    struct call *c = calloc(1, sizeof(*c));
+    if (!c) {
+        nng_msg_free(msg);
+        return;
+    }
+    c->slot = slot;
+    c->req = lithair__v1__request__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
+    nng_msg_free(msg);
+    static Lithair__V1__Request bad_req = LITHAIR__V1__REQUEST__INIT;
+    const Lithair__V1__Request *const *reqs = NULL;
+    const Lithair__V1__Request *single = c->req ? c->req : &bad_req;
+    if (c->req && strcmp(c->req->method, "Rpc/Batch") == 0) {
+        c->batch =
+            lithair__v1__batch_request__unpack(NULL, c->req->payload.len, c->req->payload.data);
+        if (c->batch && c->batch->n_requests > 0) {
+            c->n = c->batch->n_requests;
+            reqs = (const Lithair__V1__Request *const *)c->batch->requests;
+        }
+    }
+    if (!c->n)
+        c->n = 1;
+    c->ops = calloc(c->n, sizeof(*c->ops));
+    c->resps = calloc(c->n, sizeof(*c->resps));
+    if (!c->ops || !c->resps) {
+        call_free(c);
+        return;
+    }
+    c->pending = c->n;
+    uint64_t now = lt_now_ns();
+    for (size_t i = 0; i < c->n; i++) {
+        lithair__v1__response__init(&c->resps[i]);
+        struct op *op = &c->ops[i];
+        op->call = c;
+        op->slot = i;
+        op->req = reqs ? reqs[i] : single;
+        op->start_ns = now;
+        uint32_t tmo = op->req->timeout_ms            ? op->req->timeout_ms
+                       : c->req && c->req->timeout_ms ? c->req->timeout_ms
+                                                      : n->cfg.default_timeout_ms;
+        op->deadline_ns = now + (uint64_t)tmo * 1000000ull;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        struct op *op = &c->ops[i];
+        if (!c->req) {
+            node_op_reply(n, op, LITHAIR__V1__CODE__INVALID_ARGUMENT,
+                          "malformed request: not a lithair.v1.Request", NULL);
+            continue;
+        }
+        if (c->req && strcmp(c->req->method, "Rpc/Batch") == 0 && !reqs) {
+            node_op_reply(n, op, LITHAIR__V1__CODE__INVALID_ARGUMENT,
+                          "malformed or empty Rpc/Batch payload", NULL);
+            continue;
+        }
+        if (!wire_method_find(op->req->method, &op->method)) {
+            char m[160];
+            snprintf(m, sizeof(m), "unknown method '%.100s'", op->req->method);
+            node_op_reply(n, op, LITHAIR__V1__CODE__UNIMPLEMENTED, m, NULL);
+            continue;
+        }
+        if (strcmp(op->method.name, "Rpc/Batch") == 0) {
+            node_op_reply(n, op, LITHAIR__V1__CODE__INVALID_ARGUMENT, "Rpc/Batch cannot be nested",
+                          NULL);
+            continue;
+        }
+        op->input = protobuf_c_message_unpack(op->method.input, NULL, op->req->payload.len,
+                                              op->req->payload.data);
+        if (!op->input) {
+            char m[160];
+            snprintf(m, sizeof(m), "malformed payload: not a %s", op->method.input->name);
+            node_op_reply(n, op, LITHAIR__V1__CODE__INVALID_ARGUMENT, m, NULL);
+            continue;
+        }
+        service_dispatch(n, op);
+    }
+}
+
+/* ------------------------------------------------------------------ raft I/O */
+
+static int node_recv_one(void *arg, const struct raft_msg *m, const struct codec_chunk *chunk)
+{
+    struct node *n = arg;
+    if (m->to != n->cfg.id || !node_member(n, m->from))
+        return 0; /* misdirected or from a stranger: ignore */
+    if (m->type == RAFT_MSG_SNAPSHOT) {
+        if (!chunk)
+            return 0;
+        if (n->recv && (n->recv_meta.index != m->snapshot.index ||
+                        n->recv_meta.term != m->snapshot.term || chunk->offset == 0)) {
+            snap_recv_free(n->recv); /* a newer snapshot (or a restart of this one) */
+            n->recv = NULL;
+        }
+        if (!n->recv) {
+            if (chunk->offset != 0)
+                return 0; /* we missed the start: wait for the leader to resend */
+            if (snap_recv_begin(n->snap_dir, &m->snapshot, SNAP_DEFAULT_KEEP, &n->recv) != 0)
+                return 0;
+            n->recv_meta = m->snapshot;
+        }
+        int rc = snap_recv_chunk(n->recv, chunk->offset, chunk->data, chunk->len, chunk->done);
+        if (rc != 0 || !chunk->done) {
+            if (rc != 0) {
+                lt_warn("snapshot chunk at %llu rejected: %s", (unsigned long long)chunk->offset,
+                        lt_strerror(rc));
+                snap_recv_free(n->recv);
+                n->recv = NULL;
+            }
+            return 0; /* more chunks to come, or a bad one: the leader will resend */
+        }
+        snap_recv_free(n->recv);
+        n->recv = NULL;
+        lt_info("received snapshot %llu/%llu from node %llu", (unsigned long long)m->snapshot.index,
+                (unsigned long long)m->snapshot.term, (unsigned long long)m->from);
+    }
+    raft_recv(n->raft, m);
+    return 0;
+}
+
+/* node_send_snapshot ships the newest snapshot file to a follower in chunks, each chunk
+ * a MSG_SNAPSHOT carrying part of the bytes; the follower hands the message to its core
+ * once it has them all. */
+static void node_send_snapshot(struct node *n, const struct raft_msg *m)
+{
+    struct raft_msg cm = *m;
+    struct snap_info info;
+    char path[1200];
+    if (snap_newest(n->snap_dir, &info) != 0 ||
+        snap_path(n->snap_dir, info.name, path, sizeof(path)) != 0) {
+        lt_warn("cannot send a snapshot to node %llu: none on disk", (unsigned long long)m->to);
+        return;
+    }
+    cm.snapshot = info.meta;
+    enum { CHUNK = 1 << 20 };
+    uint8_t *buf = malloc(CHUNK);
+    if (!buf)
+        return;
+    uint64_t off = 0, size = 0;
+    do {
+        size_t len = 0;
+        if (snap_chunk_read(path, off, buf, CHUNK, &len, &size) != 0)
+            break;
+        struct codec_chunk ch = {.offset = off, .data = buf, .len = len, .done = off + len >= size};
+        const struct raft_msg *mp = &cm;
+        const struct codec_chunk *cp = &ch;
+        if (raftnet_send(n->net, m->to, &mp, &cp, 1) != 0)
+            break; /* queue full: the leader retries the snapshot later */
+        off += len;
+    } while (off < size);
+    free(buf);
+}
+
+static void node_send(struct node *n, const struct raft_msg *msgs, size_t count)
+{
+    if (count > n->sendv_cap) {
+        const struct raft_msg **v = realloc(n->sendv, count * sizeof(*v));
+        if (!v)
+            return; /* dropped: raft retries */
+        n->sendv = v;
+        n->sendv_cap = count;
+    }
+    /* One Batch per destination, in order. */
+    for (size_t i = 0; i < count; i++) {
+        uint64_t to = msgs[i].to;
+        bool seen = false;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = msgs[k].to == to;
+        if (seen)
+            continue;
+        size_t nv = 0;
+        for (size_t k = i; k < count; k++) {
+            if (msgs[k].to != to)
+                continue;
+            if (msgs[k].type == RAFT_MSG_SNAPSHOT)
+                node_send_snapshot(n, &msgs[k]);
+            else
+                n->sendv[nv++] = &msgs[k];
+        }
+        if (nv)
+            raftnet_send(n->net, to, n->sendv, NULL, nv);
+    }
+}
+
+/* ------------------------------------------------------------------ snapshots */
+
+static int node_snap_write(void *ctx, const void *buf, size_t len)
+{
+    return snap_writer_write(ctx, buf, len);
+}
+
+static int node_snap_read(void *ctx, void *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        size_t k = 0;
+        int rc = snap_reader_read(ctx, (uint8_t *)buf + got, len - got, &k);
+        if (rc != 0)
+            return rc;
+        if (k == 0)
+            return LT_ECORRUPT; /* the data ended early */
+        got += k;
+    }
+    return 0;
+}
+
+/* node_take_snapshot saves the store as of `applied` and compacts the log behind it. */
+static int node_take_snapshot(struct node *n)
+{
+    if (n->applied == 0 || n->applied == n->snapshot_index)
+        return 0;
+    uint64_t t0 = lt_now_ns();
+    struct raft_status st;
+    raft_status(n->raft, &st);
+    struct raft_snapshot_meta meta;
+    memset(&meta, 0, sizeof(meta));
+    meta.index = n->applied;
+    uint64_t idx, term;
+    store_applied(n->store, &idx, &term);
+    meta.term = wal_term_at(n->wal, n->applied);
+    if (!meta.term)
+        meta.term = term;
+    for (size_t i = 0; i < n->cfg.n_members; i++)
+        meta.conf.voters[i] = n->cfg.members[i].id;
+    meta.conf.n_voters = n->cfg.n_members;
+
+    struct snap_writer *w;
+    int rc = snap_writer_begin(n->snap_dir, &meta, &w);
+    if (rc != 0)
+        return rc;
+    rc = store_snapshot_write(n->store, node_snap_write, w);
+    if (rc != 0) {
+        snap_writer_abort(w);
+        return rc;
+    }
+    struct snap_info info;
+    if ((rc = snap_writer_commit(w, SNAP_DEFAULT_KEEP, &info)) != 0)
+        return rc;
+    uint64_t bytes = info.data_size;
+    if ((rc = wal_save_snapshot(n->wal, &meta)) != 0 || (rc = wal_sync(n->wal)) != 0)
+        return rc;
+    raft_compact(n->raft, &meta);
+    uint64_t keep_from = meta.index > n->cfg.compact_keep ? meta.index - n->cfg.compact_keep : 0;
+    if (keep_from > 0)
+        wal_compact(n->wal, keep_from);
+    n->snapshot_index = meta.index;
+    n->snapshot_term = meta.term;
+    n->snapshot_bytes = bytes;
+    n->snapshot_wall_ns = lt_wall_ns();
+    lt_info("snapshot at %llu/%llu: %llu bytes in %llu ms", (unsigned long long)meta.index,
+            (unsigned long long)meta.term, (unsigned long long)bytes,
+            (unsigned long long)((lt_now_ns() - t0) / 1000000));
+    return 0;
+}
+
+/* node_restore_snapshot replaces the store with the snapshot `meta` from disk. */
+static int node_restore_snapshot(struct node *n, const struct raft_snapshot_meta *meta)
+{
+    char name[SNAP_NAME_MAX], path[1200];
+    snprintf(name, sizeof(name), "snap-%016llx-%016llx.snap", (unsigned long long)meta->index,
+             (unsigned long long)meta->term);
+    if (snap_path(n->snap_dir, name, path, sizeof(path)) != 0)
+        return LT_EINVAL;
+    struct snap_reader *rd;
+    struct snap_info info;
+    int rc = snap_reader_open(path, &rd, &info);
+    if (rc != 0)
+        return rc;
+    rc = store_snapshot_read(n->store, node_snap_read, rd);
+    snap_reader_free(rd);
+    if (rc != 0)
+        return rc;
+    n->snapshot_bytes = info.data_size;
+    n->applied = meta->index;
+    n->snapshot_index = meta->index;
+    n->snapshot_term = meta->term;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ apply */
+
+static void node_event_committed(struct node *n, const struct raft_entry *e,
+                                 const struct store_result *res)
+{
+    Lithair__V1__CommittedEvent ce = LITHAIR__V1__COMMITTED_EVENT__INIT;
+    ce.index = e->index;
+    ce.term = e->term;
+    if (res) {
+        ce.model = res->model ? (char *)res->model->name : "";
+        ce.id = res->id ? res->id : "";
+        ce.op = res->code == 0 ? (Lithair__V1__CommittedEvent__Op)res->op
+                               : LITHAIR__V1__COMMITTED_EVENT__OP__UPDATE;
+        ce.version = res->version;
+        ce.result = wire_code_from_err(res->code);
+    } else {
+        ce.op = e->type == RAFT_ENTRY_CONF_CHANGE ? LITHAIR__V1__COMMITTED_EVENT__OP__CONF_CHANGE
+                                                  : LITHAIR__V1__COMMITTED_EVENT__OP__NOOP;
+    }
+    Lithair__V1__Event ev = LITHAIR__V1__EVENT__INIT;
+    ev.kind_case = LITHAIR__V1__EVENT__KIND_COMMITTED;
+    ev.committed = &ce;
+    node_publish(n, &ev);
+}
+
+/* node_resolve_proposals completes the proposals at `index` or before it: the one whose
+ * entry this is succeeds with `res`; any other was overwritten by another leader's entry
+ * and never committed, so the client may safely retry. */
+static void node_resolve_proposals(struct node *n, const struct raft_entry *e,
+                                   const struct store_result *res)
+{
+    if (!n->n_proposals)
+        return;
+    struct op *op = n->waiting.next;
+    while (op != &n->waiting) {
+        struct op *next = op->next;
+        if (op->wait == OP_WAIT_COMMIT && op->index <= e->index) {
+            if (op->index == e->index && op->term == e->term) {
+                op_unlink(n, op);
+                op->resume(n, op, res);
+            } else {
+                node_op_reply(n, op, LITHAIR__V1__CODE__UNAVAILABLE,
+                              "leadership changed before the write committed; it was not "
+                              "applied, retry",
+                              NULL);
+            }
+        }
+        op = next;
+    }
+}
+
+static void node_resume_reads(struct node *n)
+{
+    struct op *op = n->waiting.next;
+    while (op != &n->waiting) {
+        struct op *next = op->next;
+        if (op->wait == OP_WAIT_APPLIED && op->index <= n->applied) {
+            op_unlink(n, op);
+            op->resume(n, op, NULL);
+        }
+        op = next;
+    }
+}
+
+static int node_apply(struct node *n, const struct raft_entry *e)
+{
+    if (e->index <= n->applied)
+        return 0;
+    if (e->type == RAFT_ENTRY_NORMAL) {
+        struct store_result res;
+        int rc = store_apply(n->store, e->index, e->term, e->data.base, e->data.len, &res);
+        if (rc == LT_ENOMEM) {
+            store_result_fini(&res);
+            return rc; /* cannot follow the log any more */
+        }
+        n->applied = e->index;
+        node_event_committed(n, e, &res);
+        node_resolve_proposals(n, e, &res);
+        store_result_fini(&res);
+    } else {
+        n->applied = e->index;
+        node_event_committed(n, e, NULL);
+        node_resolve_proposals(n, e, NULL);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ role and reads */
+
+static void node_role_changed(struct node *n, const struct raft_update *up)
+{
+    bool leader_changed = up->leader != n->leader;
+    if (up->role != n->role || up->term != n->term || leader_changed) {
+        lt_info("%s in term %llu, leader %llu", raft_role_name(up->role),
+                (unsigned long long)up->term, (unsigned long long)up->leader);
+        if (leader_changed)
+            n->leader_changes++;
+        n->role = up->role;
+        n->term = up->term;
+        n->leader = up->leader;
+        Lithair__V1__RoleEvent re = LITHAIR__V1__ROLE_EVENT__INIT;
+        re.role = (Lithair__V1__NodeRole)up->role;
+        re.term = up->term;
+        re.leader_id = up->leader;
+        Lithair__V1__Event ev = LITHAIR__V1__EVENT__INIT;
+        ev.kind_case = LITHAIR__V1__EVENT__KIND_ROLE;
+        ev.role = &re;
+        node_publish(n, &ev);
+    }
+    /* Reads waiting for a read index from a leadership that is gone will never get one. */
+    struct op *op = n->waiting.next;
+    while (op != &n->waiting) {
+        struct op *next = op->next;
+        if (op->wait == OP_WAIT_READ && leader_changed) {
+            node_op_not_leader(n, op);
+        } else if (op->wait == OP_WAIT_LEADER && n->leader && n->leader != op->target) {
+            op_unlink(n, op);
+            op->resume(n, op, NULL);
+        }
+        op = next;
+    }
+}
+
+static void node_reads_ready(struct node *n, const struct raft_read_state *rs, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        for (struct op *op = n->waiting.next; op != &n->waiting; op = op->next) {
+            if (op->wait == OP_WAIT_READ && op->context == rs[i].context) {
+                op->wait = OP_WAIT_APPLIED;
+                op->index = rs[i].index;
+                break;
+            }
+        }
+    }
+    node_resume_reads(n);
+}
+
+/* ------------------------------------------------------------------ the update */
+
+static int node_process_ready(struct node *n)
+{
+    for (int rounds = 0; rounds < 64 && raft_has_ready(n->raft); rounds++) {
+        struct raft_update up;
+        raft_ready(n->raft, &up);
+        if (up.role_changed || up.leader != n->leader || up.term != n->term)
+            node_role_changed(n, &up);
+
+        node_send(n, up.msgs_early, up.n_msgs_early);
+
+        bool dirty = false;
+        int rc = 0;
+        if (up.snapshot) {
+            rc = node_restore_snapshot(n, up.snapshot);
+            if (rc == 0)
+                rc = wal_save_snapshot(n->wal, up.snapshot);
+            if (rc != 0) {
+                lt_error("cannot install snapshot %llu: %s", (unsigned long long)up.snapshot->index,
+                         lt_strerror(rc));
+                return rc;
+            }
+            dirty = true;
+        }
+        if (up.n_entries) {
+            if ((rc = wal_append(n->wal, up.entries, up.n_entries)) != 0) {
+                lt_error("WAL append failed: %s", lt_strerror(rc));
+                return rc;
+            }
+            dirty = true;
+        }
+        if (up.hs_changed) {
+            if ((rc = wal_save_hard_state(n->wal, &up.hs)) != 0)
+                return rc;
+            dirty = true;
+        }
+        if (dirty && (rc = wal_sync(n->wal)) != 0) {
+            lt_error("WAL fsync failed: %s; stopping (the disk cannot be trusted)",
+                     lt_strerror(rc));
+            return rc;
+        }
+        uint64_t last_index = 0, last_term = 0;
+        if (up.n_entries) {
+            last_index = up.entries[up.n_entries - 1].index;
+            last_term = up.entries[up.n_entries - 1].term;
+        } else if (up.snapshot) {
+            last_index = up.snapshot->index;
+            last_term = up.snapshot->term;
+        }
+
+        node_send(n, up.msgs, up.n_msgs);
+
+        for (size_t i = 0; i < up.n_committed; i++) {
+            if ((rc = node_apply(n, &up.committed[i])) != 0)
+                return rc;
+        }
+        node_resume_reads(n);
+        node_reads_ready(n, up.reads, up.n_reads);
+
+        raft_advance(n->raft);
+        if (last_index)
+            raft_persisted(n->raft, last_index, last_term);
+        raft_applied(n->raft, n->applied);
+    }
+    if (n->cfg.snapshot_interval && n->applied - n->snapshot_index >= n->cfg.snapshot_interval) {
+        int rc = node_take_snapshot(n);
+        if (rc != 0)
+            lt_warn("automatic snapshot failed: %s", lt_strerror(rc));
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ deadlines, metrics */
+
+static void node_expire(struct node *n, uint64_t now)
+{
+    struct op *op = n->waiting.next;
+    while (op != &n->waiting) {
+        struct op *next = op->next;
+        if (now >= op->deadline_ns) {
+            const char *msg = op->wait == OP_WAIT_COMMIT
+                                  ? "deadline exceeded before the write committed; it may "
+                                    "still commit"
+                                  : "deadline exceeded";
+            node_op_reply(n, op, LITHAIR__V1__CODE__DEADLINE_EXCEEDED, msg, NULL);
+        } else if (op->wait == OP_WAIT_LEADER && n->role == RAFT_LEADER) {
+            struct raft_status st;
+            raft_status(n->raft, &st);
+            if (!st.transferee)
+                node_op_reply(n, op, LITHAIR__V1__CODE__ABORTED,
+                              "leadership transfer gave up: the target did not catch up in "
+                              "time",
+                              NULL);
+        }
+        op = next;
+    }
+}
+
+static void node_publish_metrics(struct node *n, uint64_t now)
+{
+    struct raft_status st;
+    raft_status(n->raft, &st);
+    struct wal_stats ws;
+    wal_stats(n->wal, &ws);
+    double secs = n->last_metrics_ns ? (double)(now - n->last_metrics_ns) / 1e9 : 0;
+    Lithair__V1__MetricsEvent me = LITHAIR__V1__METRICS_EVENT__INIT;
+    me.applied_per_sec = secs > 0 ? (double)(n->applied - n->applied_at_last_metrics) / secs : 0;
+    me.commit = st.commit;
+    me.applied = n->applied;
+    me.wal_bytes = ws.bytes;
+    me.fsync_p99_us = ws.fsync_p99_us;
+    me.term = st.term;
+    me.role = (Lithair__V1__NodeRole)st.role;
+    me.leader_id = st.leader;
+    me.pending_proposals = n->n_proposals;
+    me.last_index = st.last_index;
+    me.snapshot_index = n->snapshot_index;
+    Lithair__V1__Event ev = LITHAIR__V1__EVENT__INIT;
+    ev.kind_case = LITHAIR__V1__EVENT__KIND_METRICS;
+    ev.metrics = &me;
+    node_publish(n, &ev);
+    n->applied_at_last_metrics = n->applied;
+    n->last_metrics_ns = now;
+
+    if (st.role == RAFT_LEADER) {
+        Lithair__V1__FollowerProgress fp[RAFT_MAX_NODES], *fpp[RAFT_MAX_NODES];
+        Lithair__V1__ProgressEvent pe = LITHAIR__V1__PROGRESS_EVENT__INIT;
+        for (size_t i = 0; i < st.n_progress; i++) {
+            lithair__v1__follower_progress__init(&fp[i]);
+            fp[i].id = st.progress[i].id;
+            fp[i].match = st.progress[i].match;
+            fp[i].next = st.progress[i].next;
+            fp[i].state = (Lithair__V1__FollowerProgress__State)st.progress[i].state;
+            fp[i].inflight = st.progress[i].inflight;
+            fp[i].recent_active = st.progress[i].recent_active;
+            fp[i].lag =
+                st.last_index > st.progress[i].match ? st.last_index - st.progress[i].match : 0;
+            fpp[i] = &fp[i];
+        }
+        pe.n_followers = st.n_progress;
+        pe.followers = fpp;
+        pe.last_index = st.last_index;
+        pe.commit = st.commit;
+        Lithair__V1__Event pev = LITHAIR__V1__EVENT__INIT;
+        pev.kind_case = LITHAIR__V1__EVENT__KIND_PROGRESS;
+        pev.progress = &pe;
+        node_publish(n, &pev);
+    }
+}
+
+/* ------------------------------------------------------------------ the loop */
+
+int node_run(struct node *n)
+{
+    uint64_t tick_ns = (uint64_t)n->cfg.tick_ms * 1000000ull;
+    n->next_tick_ns = lt_now_ns() + tick_ns;
+    n->next_metrics_ns = lt_now_ns() + NODE_METRICS_NS;
+    lt_info("serving: raft %s, rpc %s, events %s", n->cfg.raft_url, n->cfg.rpc_url,
+            n->cfg.events_url);
+    while (!n->stop && !n->fatal) {
+        /* 1. wait for work or the next tick */
+        pthread_mutex_lock(&n->mu);
+        if (!n->q_head) {
+            uint64_t deadline = n->next_tick_ns;
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+            if (deadline > now) {
+                uint64_t wake = deadline;
+                ts.tv_sec = (time_t)(wake / 1000000000ull);
+                ts.tv_nsec = (long)(wake % 1000000000ull);
+                pthread_cond_timedwait(&n->cv, &n->mu, &ts);
+            }
+        }
+        struct qitem *items = n->q_head;
+        n->q_head = n->q_tail = NULL;
+        n->q_len = 0;
+        pthread_mutex_unlock(&n->mu);
+
+        /* 2. drain: raft messages and RPCs (proposals pile up for one fsync) */
+        while (items) {
+            struct qitem *it = items;
+            items = it->next;
+            if (it->kind == Q_RAFT) {
+                int rc = codec_batch_decode(nng_msg_body(it->msg), nng_msg_len(it->msg),
+                                            node_recv_one, n);
+                if (rc == LT_ECORRUPT)
+                    lt_warn("dropped a malformed raft batch");
+                nng_msg_free(it->msg);
+            } else {
+                node_handle_rpc(n, it->slot, it->msg);
+            }
+            free(it);
+        }
+
+        /* 3. time */
+        uint64_t now = lt_now_ns();
+        if (now >= n->next_tick_ns) {
+            raft_tick(n->raft);
+            n->next_tick_ns += tick_ns;
+            if (n->next_tick_ns < now) /* we fell behind (a long fsync): don't burst */
+                n->next_tick_ns = now + tick_ns;
+            node_expire(n, now);
+        }
+
+        /* 4. the update */
+        int rc = node_process_ready(n);
+        if (rc != 0) {
+            n->fatal = rc;
+            break;
+        }
+        if (now >= n->next_metrics_ns) {
+            node_publish_metrics(n, now);
+            n->next_metrics_ns = now + NODE_METRICS_NS;
+        }
+        if (n->shutdown_requested)
+            break;
+    }
+    return n->fatal;
+}
+
+void node_stop(struct node *n)
+{
+    n->stop = 1;
+    pthread_cond_signal(&n->cv);
+}
+
+/* ------------------------------------------------------------------ facts for handlers */
+
+struct store *node_store(struct node *n)
+{
+    return n->store;
+}
+
+const struct node_config *node_cfg(struct node *n)
+{
+    return &n->cfg;
+}
+
+uint64_t node_leader(struct node *n)
+{
+    return n->leader;
+}
+
+uint64_t node_term(struct node *n)
+{
+    return n->term;
+}
+
+void node_request_shutdown(struct node *n)
+{
+    n->shutdown_requested = true;
+}
+
+int node_snapshot_now(struct node *n, uint64_t *index, uint64_t *term, uint64_t *bytes)
+{
+    int rc = node_take_snapshot(n);
+    if (rc == 0) {
+        *index = n->snapshot_index;
+        *term = n->snapshot_term;
+        *bytes = n->snapshot_bytes;
+    }
+    return rc;
+}
+
+void node_fill_status(struct node *n, Lithair__V1__NodeStatus *s, Lithair__V1__FollowerProgress *fp,
+                      Lithair__V1__FollowerProgress **fpp, Lithair__Raft__V1__Member *mem,
+                      Lithair__Raft__V1__Member **memp)
+{
+    struct raft_status st;
+    raft_status(n->raft, &st);
+    struct wal_stats ws;
+    wal_stats(n->wal, &ws);
+    s->id = n->cfg.id;
+    s->role = (Lithair__V1__NodeRole)st.role;
+    s->term = st.term;
+    s->leader_id = st.leader;
+    const struct node_member *lm = st.leader ? node_member(n, st.leader) : NULL;
+    s->leader_rpc_url = lm ? (char *)lm->rpc_url : "";
+    s->commit = st.commit;
+    s->applied = n->applied;
+    s->first_index = st.first_index;
+    s->last_index = st.last_index;
+    s->wal_bytes = ws.bytes;
+    s->snapshot_index = n->snapshot_index;
+    s->snapshot_term = n->snapshot_term;
+    s->uptime_ms = (lt_now_ns() - n->start_ns) / 1000000ull;
+    s->records = store_records_total(n->store);
+    s->transferring = st.transferee != 0;
+    s->pid = (uint64_t)getpid();
+    s->n_followers = 0;
+    if (st.role == RAFT_LEADER) {
+        for (size_t i = 0; i < st.n_progress && i < RAFT_MAX_NODES; i++) {
+            lithair__v1__follower_progress__init(&fp[i]);
+            fp[i].id = st.progress[i].id;
+            fp[i].match = st.progress[i].match;
+            fp[i].next = st.progress[i].next;
+            fp[i].state = (Lithair__V1__FollowerProgress__State)st.progress[i].state;
+            fp[i].inflight = st.progress[i].inflight;
+            fp[i].recent_active = st.progress[i].recent_active;
+            fp[i].lag =
+                st.last_index > st.progress[i].match ? st.last_index - st.progress[i].match : 0;
+            fpp[i] = &fp[i];
+            s->n_followers++;
+        }
+        s->followers = fpp;
+    }
+    for (size_t i = 0; i < n->cfg.n_members; i++) {
+        lithair__raft__v1__member__init(&mem[i]);
+        mem[i].id = n->cfg.members[i].id;
+        mem[i].raft_url = n->cfg.members[i].raft_url;
+        mem[i].rpc_url = n->cfg.members[i].rpc_url;
+        mem[i].events_url = n->cfg.members[i].events_url;
+        memp[i] = &mem[i];
+    }
+    s->n_members = n->cfg.n_members;
+    s->members = memp;
+}
+
+void node_fill_wal_stats(struct node *n, Lithair__V1__WalStatsReply *s,
+                         Lithair__V1__HistogramBucket *b, Lithair__V1__HistogramBucket **bp,
+                         Lithair__V1__Timestamp *ts)
+{
+    struct wal_stats ws;
+    wal_stats(n->wal, &ws);
+    s->bytes = ws.bytes;
+    s->segments = ws.segments;
+    s->entries = ws.entries;
+    s->first_index = ws.first_index;
+    s->last_index = ws.last_index;
+    s->fsyncs = ws.fsyncs;
+    s->fsync_p50_us = ws.fsync_p50_us;
+    s->fsync_p99_us = ws.fsync_p99_us;
+    s->fsync_max_us = ws.fsync_max_us;
+    s->n_fsync_histogram = 0;
+    for (unsigned i = 0; i < WAL_HIST_BUCKETS; i++) {
+        if (!ws.fsync_hist[i])
+            continue;
+        lithair__v1__histogram_bucket__init(&b[s->n_fsync_histogram]);
+        b[s->n_fsync_histogram].le_us = 1ull << i;
+        b[s->n_fsync_histogram].count = ws.fsync_hist[i];
+        bp[s->n_fsync_histogram] = &b[s->n_fsync_histogram];
+        s->n_fsync_histogram++;
+    }
+    s->fsync_histogram = bp;
+    s->snapshot_index = n->snapshot_index;
+    s->snapshot_term = n->snapshot_term;
+    s->snapshot_bytes = n->snapshot_bytes;
+    if (n->snapshot_wall_ns) {
+        node_ts(ts, n->snapshot_wall_ns);
+        s->snapshot_at = ts;
+    }
+    s->truncated_bytes_at_start = n->truncated_at_start;
+}
+
+/* ------------------------------------------------------------------ start and stop */
+
+static int node_mkdir(const char *path, char *errbuf, size_t errlen)
+{
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        snprintf(errbuf, errlen, "cannot create %s: %s", path, strerror(errno));
+        return LT_EIO;
+    }
+    return 0;
+}
+
+int node_new(const struct node_config *cfg, struct node **out, char *errbuf, size_t errlen)
+{
+    struct node *n = calloc(1, sizeof(*n));
+    if (!n)
+        return LT_ENOMEM;
+    n->cfg = *cfg;
+    n->start_ns = lt_now_ns();
+    n->waiting.next = n->waiting.prev = &n->waiting;
+    pthread_mutex_init(&n->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&n->cv, &ca);
+    pthread_condattr_destroy(&ca);
+
+    char path[1200];
+    int rc = node_mkdir(cfg->data_dir, errbuf, errlen);
+    if (rc)
+        goto out_free;
+    store_reader_register();
+    if ((rc = store_new(&n->store)) != 0)
+        goto out_free;
+
+    /* 1. the newest valid snapshot, then the WAL after it */
+    snprintf(n->snap_dir, sizeof(n->snap_dir), "%s/snap", cfg->data_dir);
+    if ((rc = node_mkdir(n->snap_dir, errbuf, errlen)) != 0)
+        goto out_free;
+    snap_clean_tmp(n->snap_dir);
+    struct raft_snapshot_meta snap;
+    memset(&snap, 0, sizeof(snap));
+    struct snap_info sinfo;
+    rc = snap_newest(n->snap_dir, &sinfo);
+    uint64_t snap_size = sinfo.data_size;
+    if (rc == 0) {
+        snap = sinfo.meta;
+        if ((rc = node_restore_snapshot(n, &snap)) != 0) {
+            snprintf(errbuf, errlen, "snapshot %llu in %s is unusable: %s",
+                     (unsigned long long)snap.index, n->snap_dir, lt_strerror(rc));
+            goto out_free;
+        }
+        n->snapshot_bytes = snap_size;
+        lt_info("restored snapshot %llu/%llu (%llu bytes)", (unsigned long long)snap.index,
+                (unsigned long long)snap.term, (unsigned long long)snap_size);
+    } else if (rc != LT_ENOTFOUND) {
+        snprintf(errbuf, errlen, "snapshots in %s: %s", n->snap_dir, lt_strerror(rc));
+        goto out_free;
+    }
+    struct wal_options wo;
+    wal_options_default(&wo);
+    wo.segment_size = cfg->wal_segment_bytes;
+    wo.snapshot = snap.index ? &snap : NULL;
+    struct wal_recovered rec;
+    snprintf(path, sizeof(path), "%s/wal", cfg->data_dir);
+    if ((rc = wal_open(path, &wo, &n->wal, &rec)) != 0) {
+        snprintf(errbuf, errlen, "write-ahead log in %s: %s (refusing to serve)", path,
+                 lt_strerror(rc));
+        goto out_free;
+    }
+    n->truncated_at_start = rec.truncated_bytes;
+    if (rec.truncated_bytes)
+        lt_warn("cut a torn tail of %llu bytes from the WAL",
+                (unsigned long long)rec.truncated_bytes);
+    if (rec.snapshot.index > snap.index) {
+        /* The WAL knows a newer snapshot than the files we could load: one was lost. */
+        snprintf(errbuf, errlen, "the WAL refers to snapshot %llu but the newest valid one is %llu",
+                 (unsigned long long)rec.snapshot.index, (unsigned long long)snap.index);
+        wal_recovered_fini(&rec);
+        rc = LT_ECORRUPT;
+        goto out_free;
+    }
+
+    /* 2. the raft core from what was recovered */
+    struct raft_conf voters;
+    memset(&voters, 0, sizeof(voters));
+    for (size_t i = 0; i < cfg->n_members; i++)
+        voters.voters[voters.n_voters++] = cfg->members[i].id;
+    struct raft_config rc_cfg;
+    raft_config_default(&rc_cfg, cfg->id, &voters);
+    rc_cfg.election_ticks = cfg->election_ticks;
+    rc_cfg.heartbeat_ticks = cfg->heartbeat_ticks;
+    rc_cfg.compact_keep = cfg->compact_keep;
+    rc_cfg.seed = lt_wall_ns() ^ ((uint64_t)getpid() << 20) ^ cfg->id;
+    struct raft_restore restore = {
+        .hs = rec.hs,
+        .snapshot = snap,
+        .entries = rec.entries,
+        .n_entries = rec.n_entries,
+    };
+    rc = raft_new(&rc_cfg, &restore, &n->raft);
+    lt_info("recovered: term %llu, vote %llu, entries %llu..%llu, snapshot %llu",
+            (unsigned long long)rec.hs.term, (unsigned long long)rec.hs.vote,
+            (unsigned long long)rec.first_index, (unsigned long long)rec.last_index,
+            (unsigned long long)snap.index);
+    wal_recovered_fini(&rec);
+    if (rc != 0) {
+        snprintf(errbuf, errlen, "raft: %s", lt_strerror(rc));
+        goto out_free;
+    }
+
+    /* 3. sockets */
+    if ((rc = raftnet_new(cfg->raft_url, node_on_raft, n, &n->net, errbuf, errlen)) != 0)
+        goto out_free;
+    for (size_t i = 0; i < cfg->n_members; i++) {
+        if (cfg->members[i].id != cfg->id &&
+            (rc = raftnet_add_peer(n->net, cfg->members[i].id, cfg->members[i].raft_url)) != 0) {
+            snprintf(errbuf, errlen, "peer %llu: bad raft URL %s",
+                     (unsigned long long)cfg->members[i].id, cfg->members[i].raft_url);
+            goto out_free;
+        }
+    }
+    if ((rc = eventpub_new(cfg->events_url, &n->pub, errbuf, errlen)) != 0)
+        goto out_free;
+    if ((rc = rpc_server_new(cfg->rpc_url, cfg->rpc_contexts, node_on_rpc, n, &n->rpc, errbuf,
+                             errlen)) != 0)
+        goto out_free;
+    *out = n;
+    return 0;
+out_free:
+    node_free(n);
+    return rc ? rc : LT_EIO;
+}
+
+void node_free(struct node *n)
+{
+    if (!n)
+        return;
+    /* Stop the producers first so nothing enqueues while we tear down. */
+    rpc_server_free(n->rpc);
+    raftnet_free(n->net);
+    eventpub_free(n->pub);
+    while (n->q_head) {
+        struct qitem *it = n->q_head;
+        n->q_head = it->next;
+        nng_msg_free(it->msg);
+        free(it);
+    }
+    /* Calls still waiting are dropped with their sockets; free their memory. */
+    while (n->waiting.next != &n->waiting) {
+        struct op *op = n->waiting.next;
+        op_unlink(n, op);
+        op->done = true;
+        if (--op->call->pending == 0)
+            call_free(op->call);
+    }
+    if (n->wal)
+        wal_sync(n->wal);
+    wal_free(n->wal);
+    raft_free(n->raft);
+    store_free(n->store);
+    snap_recv_free(n->recv);
+    free(n->sendv);
+    pthread_mutex_destroy(&n->mu);
+    pthread_cond_destroy(&n->cv);
+    free(n);
+}

@@ -1,0 +1,380 @@
+/* service.c — the RPC handlers of lithair-node: one function per method of the
+ * `service` blocks in rpc.proto, found through one table.
+ *
+ * A handler runs on the node loop with the request's input already unpacked. It answers
+ * at once (reads of local state, errors) or proposes a Command and resumes when that
+ * entry is applied, or waits for a ReadIndex before a linearizable read. Models are
+ * generic: every handler works for every row of the model table (store/models.c). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lt_clock.h"
+#include "lt_err.h"
+#include "lt_log.h"
+#include "node_internal.h"
+
+typedef void (*svc_handler_fn)(struct node *n, struct op *op);
+
+/* ------------------------------------------------------------------ helpers */
+
+static const struct model *svc_model(struct node *n, struct op *op, const char *name)
+{
+    const struct model *m = models_find(name);
+    if (!m) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "unknown model '%.80s'", name ? name : "");
+        node_op_reply(n, op, LITHAIR__V1__CODE__NOT_FOUND, msg, NULL);
+    }
+    return m;
+}
+
+static void svc_record(Lithair__V1__Record *rec, const struct store_record *r)
+{
+    lithair__v1__record__init(rec);
+    rec->value.data = (uint8_t *)r->value;
+    rec->value.len = r->len;
+    rec->raft_index = r->raft_index;
+    rec->raft_term = r->raft_term;
+}
+
+/* svc_reply_store_err answers a failed store call or applied command. */
+static void svc_reply_store_err(struct node *n, struct op *op, int code, const char *message)
+{
+    node_op_reply_err(n, op, code, message && *message ? message : NULL);
+}
+
+/* svc_resume_record answers a committed Create/Update/Delete with the record. */
+static void svc_resume_record(struct node *n, struct op *op, const struct store_result *res)
+{
+    if (!res) {
+        node_op_reply(n, op, LITHAIR__V1__CODE__INTERNAL, "entry applied without a result", NULL);
+        return;
+    }
+    if (res->code != 0) {
+        svc_reply_store_err(n, op, res->code, res->message);
+        return;
+    }
+    Lithair__V1__RecordReply rr = LITHAIR__V1__RECORD_REPLY__INIT;
+    Lithair__V1__Record rec;
+    if (res->record) {
+        svc_record(&rec, res->record);
+        rr.record = &rec;
+    }
+    node_op_reply(n, op, LITHAIR__V1__CODE__OK, "", &rr.base);
+}
+
+static void svc_propose_prepared(struct node *n, struct op *op, int rc, struct model_prepared *p,
+                                 const struct model_violations *viol)
+{
+    if (rc == LT_EINVAL && viol) {
+        node_op_reply_violations(n, op, viol->n ? "validation failed" : "invalid value", viol);
+        return;
+    }
+    if (rc != 0) {
+        node_op_reply_err(n, op, rc, NULL);
+        return;
+    }
+    node_op_propose(n, op, p->cmd, p->cmd_len, svc_resume_record);
+    models_prepared_fini(p);
+}
+
+/* ------------------------------------------------------------------ Models */
+
+static void svc_models_create(struct node *n, struct op *op)
+{
+    const Lithair__V1__CreateRequest *in = (const void *)op->input;
+    const struct model *m = svc_model(n, op, in->model);
+    if (!m)
+        return;
+    struct model_violations viol;
+    memset(&viol, 0, sizeof(viol));
+    struct model_prepared p;
+    int rc = models_prepare_create(m, in->value.data, in->value.len, lt_wall_ns(), node_cfg(n)->id,
+                                   &viol, &p);
+    svc_propose_prepared(n, op, rc, &p, &viol);
+}
+
+static void svc_models_update(struct node *n, struct op *op)
+{
+    const Lithair__V1__UpdateRequest *in = (const void *)op->input;
+    const struct model *m = svc_model(n, op, in->model);
+    if (!m)
+        return;
+    struct model_violations viol;
+    memset(&viol, 0, sizeof(viol));
+    struct model_prepared p;
+    int rc = models_prepare_update(m, in->id, in->value.data, in->value.len,
+                                   (const char *const *)in->fields, in->n_fields,
+                                   in->expected_version, lt_wall_ns(), node_cfg(n)->id, &viol, &p);
+    svc_propose_prepared(n, op, rc, &p, &viol);
+}
+
+static void svc_models_delete(struct node *n, struct op *op)
+{
+    const Lithair__V1__DeleteRequest *in = (const void *)op->input;
+    const struct model *m = svc_model(n, op, in->model);
+    if (!m)
+        return;
+    struct model_violations viol;
+    memset(&viol, 0, sizeof(viol));
+    struct model_prepared p;
+    int rc = models_prepare_delete(m, in->id, in->expected_version, lt_wall_ns(), node_cfg(n)->id,
+                                   &viol, &p);
+    svc_propose_prepared(n, op, rc, &p, &viol);
+}
+
+static void svc_resume_purge(struct node *n, struct op *op, const struct store_result *res)
+{
+    if (!res || res->code != 0) {
+        svc_reply_store_err(n, op, res ? res->code : LT_EIO, res ? res->message : NULL);
+        return;
+    }
+    Lithair__V1__PurgeReply pr = LITHAIR__V1__PURGE_REPLY__INIT;
+    pr.deleted = res->purged;
+    node_op_reply(n, op, LITHAIR__V1__CODE__OK, "", &pr.base);
+}
+
+static void svc_models_purge(struct node *n, struct op *op)
+{
+    const Lithair__V1__PurgeRequest *in = (const void *)op->input;
+    const struct model *m = svc_model(n, op, in->model);
+    if (!m)
+        return;
+    struct model_prepared p;
+    int rc = models_prepare_purge(m, lt_wall_ns(), node_cfg(n)->id, &p);
+    if (rc != 0) {
+        node_op_reply_err(n, op, rc, NULL);
+        return;
+    }
+    node_op_propose(n, op, p.cmd, p.cmd_len, svc_resume_purge);
+    models_prepared_fini(&p);
+}
+
+static void svc_do_get(struct node *n, struct op *op, const struct store_result *unused)
+{
+    (void)unused;
+    const Lithair__V1__GetRequest *in = (const void *)op->input;
+    struct store_record *r = NULL;
+    int rc = store_get(node_store(n), in->model, in->id, &r);
+    if (rc != 0) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "%s '%.80s' %s", in->model, in->id,
+                 rc == LT_ENOTFOUND ? "does not exist" : lt_strerror(rc));
+        node_op_reply_err(n, op, rc, msg);
+        return;
+    }
+    Lithair__V1__RecordReply rr = LITHAIR__V1__RECORD_REPLY__INIT;
+    Lithair__V1__Record rec;
+    svc_record(&rec, r);
+    rr.record = &rec;
+    node_op_reply(n, op, LITHAIR__V1__CODE__OK, "", &rr.base);
+    store_record_free(r);
+}
+
+/* svc_read runs `fn` now (serializable) or after a ReadIndex round (linearizable). */
+static void svc_read(struct node *n, struct op *op, Lithair__V1__Consistency c, op_resume_fn fn)
+{
+    if (c == LITHAIR__V1__CONSISTENCY__SERIALIZABLE)
+        fn(n, op, NULL);
+    else
+        node_op_read(n, op, fn);
+}
+
+static void svc_models_get(struct node *n, struct op *op)
+{
+    const Lithair__V1__GetRequest *in = (const void *)op->input;
+    if (!svc_model(n, op, in->model))
+        return;
+    svc_read(n, op, in->consistency, svc_do_get);
+}
+
+static void svc_do_list(struct node *n, struct op *op, const struct store_result *unused)
+{
+    (void)unused;
+    const Lithair__V1__ListRequest *in = (const void *)op->input;
+    struct store_query q = {
+        .model = in->model,
+        .index = in->index,
+        .equals = in->equals,
+        .cursor = in->cursor,
+        .limit = in->limit,
+        .include_benchmark = in->include_benchmark,
+    };
+    struct store_page page;
+    int rc = store_list(node_store(n), &q, &page);
+    if (rc != 0) {
+        node_op_reply_err(n, op, rc,
+                          rc == LT_EINVAL ? "bad list query: unknown index, bad cursor or value"
+                                          : NULL);
+        return;
+    }
+    Lithair__V1__ListReply lr = LITHAIR__V1__LIST_REPLY__INIT;
+    Lithair__V1__Record *recs = calloc(page.n ? page.n : 1, sizeof(*recs));
+    Lithair__V1__Record **rp = calloc(page.n ? page.n : 1, sizeof(*rp));
+    if (!recs || !rp) {
+        free(recs);
+        free(rp);
+        store_page_fini(&page);
+        node_op_reply_err(n, op, LT_ENOMEM, NULL);
+        return;
+    }
+    for (size_t i = 0; i < page.n; i++) {
+        svc_record(&recs[i], page.records[i]);
+        rp[i] = &recs[i];
+    }
+    lr.n_records = page.n;
+    lr.records = rp;
+    lr.next_cursor = page.next_cursor ? page.next_cursor : "";
+    lr.total = page.total;
+    node_op_reply(n, op, LITHAIR__V1__CODE__OK, "", &lr.base);
+    free(recs);
+    free(rp);
+    store_page_fini(&page);
+}
+
+static void svc_models_list(struct node *n, struct op *op)
+{
+    const Lithair__V1__ListRequest *in = (const void *)op->input;
+    if (!svc_model(n, op, in->model))
+        return;
+    svc_read(n, op, in->consistency, svc_do_list);
+}
+
+static void svc_do_history(struct node *n, struct op *op, const struct store_result *unused)
+{
+    (void)unused;
+    const Lithair__V1__HistoryRequest *in = (const void *)op->input;
+    struct store_record **recs = NULL;
+    size_t count = 0;
+    int rc = store_history(node_store(n), in->model, in->id, &recs, &count);
+    if (rc != 0) {
+        node_op_reply_err(n, op, rc, NULL);
+        return;
+    }
+    Lithair__V1__HistoryReply hr = LITHAIR__V1__HISTORY_REPLY__INIT;
+    Lithair__V1__HistoryEntry *he = calloc(count ? count : 1, sizeof(*he));
+    Lithair__V1__HistoryEntry **hp = calloc(count ? count : 1, sizeof(*hp));
+    Lithair__V1__Record *rr = calloc(count ? count : 1, sizeof(*rr));
+    if (he && hp && rr) {
+        for (size_t i = 0; i < count; i++) {
+            lithair__v1__history_entry__init(&he[i]);
+            he[i].op = recs[i]->op <= STORE_OP_DELETE ? (Lithair__V1__HistoryEntry__Op)recs[i]->op
+                                                      : LITHAIR__V1__HISTORY_ENTRY__OP__UPDATE;
+            svc_record(&rr[i], recs[i]);
+            he[i].record = &rr[i];
+            hp[i] = &he[i];
+        }
+        hr.n_entries = count;
+        hr.entries = hp;
+        node_op_reply(n, op, LITHAIR__V1__CODE__OK, "", &hr.base);
+    } else {
+        node_op_reply_err(n, op, LT_ENOMEM, NULL);
+    }
+    free(he);
+    free(hp);
+    free(rr);
+    for (size_t i = 0; i < count; i++)
+        store_record_free(recs[i]);
+    free(recs);
+}
+
+static void svc_models_history(struct node *n, struct op *op)
+{
+    const Lithair__V1__HistoryRequest *in = (const void *)op->input;
+    if (!svc_model(n, op, in->model))
+        return;
+    svc_read(n, op, in->consistency, svc_do_history);
+}
+
+/* ------------------------------------------------------------------ Cluster */
+
+static void svc_cluster_ping(struct node *n, struct op *op)
+{
+    const Lithair__V1__PingRequest *in = (const void *)op->input;
+    Lithair__V1__PingReply pr = LITHAIR__V1__PING_REPLY__INIT;
+    pr.payload = in->payload;
+    pr.id = node_cfg(n)->id;
+    node_op_reply(n, op, LITHAIR__V1__CODE__OK, "", &pr.base);
+}
+
+static void svc_cluster_status(struct node *n, struct op *op)
+{
+    Lithair__V1__NodeStatus st = LITHAIR__V1__NODE_STATUS__INIT;
+    Lithair__V1__FollowerProgress fp[RAFT_MAX_NODES], *fpp[RAFT_MAX_NODES];
+    Lithair__Raft__V1__Member mem[RAFT_MAX_NODES], *memp[RAFT_MAX_NODES];
+    node_fill_status(n, &st, fp, fpp, mem, memp);
+    node_op_reply(n, op, LITHAIR__V1__CODE__OK, "", &st.base);
+}
+
+static void svc_cluster_wal_stats(struct node *n, struct op *op)
+{
+    Lithair__V1__WalStatsReply ws = LITHAIR__V1__WAL_STATS_REPLY__INIT;
+    Lithair__V1__HistogramBucket b[WAL_HIST_BUCKETS], *bp[WAL_HIST_BUCKETS];
+    Lithair__V1__Timestamp ts;
+    node_fill_wal_stats(n, &ws, b, bp, &ts);
+    node_op_reply(n, op, LITHAIR__V1__CODE__OK, "", &ws.base);
+}
+
+static void svc_cluster_snapshot(struct node *n, struct op *op)
+{
+    uint64_t t0 = lt_now_ns();
+    Lithair__V1__SnapshotReply sr = LITHAIR__V1__SNAPSHOT_REPLY__INIT;
+    int rc = node_snapshot_now(n, &sr.index, &sr.term, &sr.bytes);
+    if (rc != 0) {
+        node_op_reply_err(n, op, rc, "snapshot failed");
+        return;
+    }
+    sr.elapsed_us = (lt_now_ns() - t0) / 1000;
+    node_op_reply(n, op, LITHAIR__V1__CODE__OK, "", &sr.base);
+}
+
+static void svc_resume_transfer(struct node *n, struct op *op, const struct store_result *unused)
+{
+    (void)unused;
+    Lithair__V1__TransferLeaderReply tr = LITHAIR__V1__TRANSFER_LEADER_REPLY__INIT;
+    tr.leader_id = node_leader(n);
+    tr.term = node_term(n);
+    tr.elapsed_us = (lt_now_ns() - op->start_ns) / 1000;
+    node_op_reply(n, op, LITHAIR__V1__CODE__OK, "", &tr.base);
+}
+
+static void svc_cluster_transfer(struct node *n, struct op *op)
+{
+    const Lithair__V1__TransferLeaderRequest *in = (const void *)op->input;
+    node_op_transfer(n, op, in->target, svc_resume_transfer);
+}
+
+static void svc_cluster_shutdown(struct node *n, struct op *op)
+{
+    Lithair__V1__ShutdownReply sr = LITHAIR__V1__SHUTDOWN_REPLY__INIT;
+    lt_info("shutdown requested over RPC");
+    node_op_reply(n, op, LITHAIR__V1__CODE__OK, "", &sr.base);
+    node_request_shutdown(n);
+}
+
+/* ------------------------------------------------------------------ dispatch */
+
+static const struct {
+    const char *method;
+    svc_handler_fn fn;
+} svc_table[] = {
+    {"Models/Create", svc_models_create},       {"Models/Get", svc_models_get},
+    {"Models/Update", svc_models_update},       {"Models/Delete", svc_models_delete},
+    {"Models/List", svc_models_list},           {"Models/History", svc_models_history},
+    {"Models/Purge", svc_models_purge},         {"Cluster/Status", svc_cluster_status},
+    {"Cluster/Ping", svc_cluster_ping},         {"Cluster/TransferLeader", svc_cluster_transfer},
+    {"Cluster/Snapshot", svc_cluster_snapshot}, {"Cluster/WalStats", svc_cluster_wal_stats},
+    {"Cluster/Shutdown", svc_cluster_shutdown},
+};
+
+void service_dispatch(struct node *n, struct op *op)
+{
+    for (size_t i = 0; i < sizeof(svc_table) / sizeof(svc_table[0]); i++) {
+        if (strcmp(svc_table[i].method, op->method.name) == 0) {
+            svc_table[i].fn(n, op);
+            return;
+        }
+    }
+    node_op_reply(n, op, LITHAIR__V1__CODE__UNIMPLEMENTED, "method not implemented", NULL);
+}
