@@ -1,0 +1,484 @@
+/* test_snap.c — snapshot files on real files: streaming round trip, every kind of damage
+ * detected (flipped bits, truncation, bad magic, trailing bytes), interrupted writes
+ * ignored and cleaned, keep-N retention, chunked shipping and receiving, injected I/O
+ * faults. Each test works in a fresh temporary directory that it removes. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cunit_main.h"
+#include "lt_err.h"
+#include "sio.h"
+#include "snap.h"
+#include "testutil.h"
+
+static char tdir[512];
+
+static void tdir_begin(void)
+{
+    CU_ASSERT_EQUAL_FATAL(tu_tmpdir(tdir, sizeof(tdir), "lt-snap"), 0);
+}
+
+static void tdir_end(void)
+{
+    sio_fault_arm(0, 0);
+    tu_rmrf(tdir);
+}
+
+static char *sdir(const char *sub)
+{
+    static char p[2][600];
+    static int k;
+    k ^= 1;
+    snprintf(p[k], sizeof(p[k]), "%s/%s", tdir, sub);
+    return p[k];
+}
+
+/* data_byte is the deterministic content of a snapshot with `seed` at offset `off`. */
+static unsigned char data_byte(uint64_t seed, uint64_t off)
+{
+    uint64_t x = (off + 1) * 0x9E3779B97F4A7C15ull ^ seed;
+    x ^= x >> 29;
+    return (unsigned char)(x * 0xBF58476D1CE4E5B9ull >> 56);
+}
+
+static struct raft_snapshot_meta mkmeta(uint64_t index, uint64_t term)
+{
+    struct raft_snapshot_meta m = {.index = index, .term = term};
+    m.conf.n_voters = 3;
+    for (size_t i = 0; i < 3; i++)
+        m.conf.voters[i] = i + 1;
+    return m;
+}
+
+/* write_snap writes `size` bytes of seeded data in pieces of irregular sizes. */
+static int write_snap(const char *dir, const struct raft_snapshot_meta *m, uint64_t size,
+                      uint64_t seed, unsigned keep)
+{
+    struct snap_writer *sw;
+    int rc = snap_writer_begin(dir, m, &sw);
+    if (rc)
+        return rc;
+    unsigned char buf[70000];
+    uint64_t off = 0;
+    size_t piece = 1;
+    while (off < size) {
+        size_t n = size - off < piece ? (size_t)(size - off) : piece;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = data_byte(seed, off + i);
+        rc = snap_writer_write(sw, buf, n);
+        if (rc) {
+            snap_writer_abort(sw);
+            return rc;
+        }
+        off += n;
+        piece = piece * 3 % 65521 + 1;
+    }
+    return snap_writer_commit(sw, keep, NULL);
+}
+
+/* read_check streams the snapshot at path and compares with the seeded data. */
+static int read_check(const char *path, uint64_t size, uint64_t seed)
+{
+    struct snap_reader *sr;
+    struct snap_info info;
+    int rc = snap_reader_open(path, &sr, &info);
+    if (rc)
+        return rc;
+    CU_ASSERT_EQUAL(info.data_size, size);
+    unsigned char buf[8191];
+    uint64_t off = 0;
+    for (;;) {
+        size_t n;
+        rc = snap_reader_read(sr, buf, sizeof(buf), &n);
+        if (rc || n == 0)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            if (buf[i] != data_byte(seed, off + i)) {
+                rc = -100;
+                break;
+            }
+        }
+        off += n;
+    }
+    snap_reader_free(sr);
+    if (!rc)
+        CU_ASSERT_EQUAL(off, size);
+    return rc;
+}
+
+static size_t count_files(const char *dir, const char *suffix)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    size_t n = 0, sl = strlen(suffix);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (len > sl && strcmp(de->d_name + len - sl, suffix) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static unsigned char *file_read(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = malloc((size_t)n + 1);
+    CU_ASSERT_FATAL(fread(p, 1, (size_t)n, f) == (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
+
+static void file_write(const char *path, const unsigned char *p, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT_FATAL(fwrite(p, 1, len, f) == len);
+    fclose(f);
+}
+
+static void test_roundtrip(void)
+{
+    tdir_begin();
+    const char *dir = sdir("snap");
+    struct raft_snapshot_meta m = mkmeta(1234, 7);
+    uint64_t size = 3u << 20;
+    CU_ASSERT_EQUAL_FATAL(write_snap(dir, &m, size, 42, 0), 0);
+    struct snap_info info;
+    CU_ASSERT_EQUAL_FATAL(snap_newest(dir, &info), 0);
+    CU_ASSERT_EQUAL(info.meta.index, 1234);
+    CU_ASSERT_EQUAL(info.meta.term, 7);
+    CU_ASSERT_EQUAL(info.meta.conf.n_voters, 3);
+    CU_ASSERT_EQUAL(info.meta.conf.voters[2], 3);
+    CU_ASSERT_EQUAL(info.data_size, size);
+    CU_ASSERT_EQUAL(info.file_size, size + SNAP_HDR_SIZE);
+    char path[700];
+    CU_ASSERT_EQUAL_FATAL(snap_path(dir, info.name, path, sizeof(path)), 0);
+    CU_ASSERT_EQUAL(tu_file_size(path), (long long)(size + SNAP_HDR_SIZE));
+    CU_ASSERT_EQUAL(read_check(path, size, 42), 0);
+    CU_ASSERT_EQUAL(count_files(dir, ".tmp"), 0);
+    /* an empty snapshot is valid too */
+    struct raft_snapshot_meta m2 = mkmeta(2000, 8);
+    CU_ASSERT_EQUAL_FATAL(write_snap(dir, &m2, 0, 1, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(snap_newest(dir, &info), 0);
+    CU_ASSERT_EQUAL(info.meta.index, 2000);
+    CU_ASSERT_EQUAL(info.data_size, 0);
+    CU_ASSERT_EQUAL_FATAL(snap_path(dir, info.name, path, sizeof(path)), 0);
+    CU_ASSERT_EQUAL(read_check(path, 0, 1), 0);
+    /* nothing there */
+    CU_ASSERT_EQUAL(snap_newest(sdir("none"), &info), LT_ENOTFOUND);
+    tdir_end();
+}
+
+static void test_corruption(void)
+{
+    tdir_begin();
+    const char *dir = sdir("snap");
+    struct raft_snapshot_meta old = mkmeta(100, 2), m = mkmeta(200, 3);
+    CU_ASSERT_EQUAL_FATAL(write_snap(dir, &old, 5000, 1, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(write_snap(dir, &m, 100000, 2, 0), 0);
+    struct snap_info info;
+    CU_ASSERT_EQUAL_FATAL(snap_newest(dir, &info), 0);
+    CU_ASSERT_EQUAL(info.meta.index, 200);
+    char path[700];
+    CU_ASSERT_EQUAL_FATAL(snap_path(dir, info.name, path, sizeof(path)), 0);
+    size_t len;
+    unsigned char *orig = file_read(path, &len);
+    struct snap_reader *sr;
+    /* flipped bits anywhere: header fields, data start, middle, end */
+    size_t spots[] = {0, 9, 16, 24, 40, 112, 120, 127, 128, 5000, len / 2, len - 1};
+    for (size_t i = 0; i < sizeof(spots) / sizeof(spots[0]); i++) {
+        unsigned char *p = malloc(len);
+        memcpy(p, orig, len);
+        p[spots[i]] ^= (unsigned char)(1u << (i % 8));
+        file_write(path, p, len);
+        free(p);
+        CU_ASSERT_EQUAL(snap_verify(path, &info), LT_ECORRUPT);
+        CU_ASSERT_EQUAL(snap_reader_open(path, &sr, &info), LT_ECORRUPT);
+        /* the newest valid one is picked instead */
+        CU_ASSERT_EQUAL(snap_newest(dir, &info), 0);
+        CU_ASSERT_EQUAL(info.meta.index, 100);
+    }
+    /* truncated at several lengths, including inside the header */
+    size_t cuts[] = {0, 10, 127, 128, 129, len - 1};
+    for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+        file_write(path, orig, cuts[i]);
+        CU_ASSERT_EQUAL(snap_verify(path, &info), LT_ECORRUPT);
+        CU_ASSERT_EQUAL(snap_reader_open(path, &sr, &info), LT_ECORRUPT);
+    }
+    /* bad magic with a recomputed-looking header still fails; trailing bytes fail */
+    unsigned char *p = malloc(len + 1);
+    memcpy(p, orig, len);
+    memcpy(p, "LITHSNAQ", 8);
+    file_write(path, p, len);
+    CU_ASSERT_EQUAL(snap_verify(path, &info), LT_ECORRUPT);
+    memcpy(p, orig, len);
+    p[len] = 0;
+    file_write(path, p, len + 1);
+    CU_ASSERT_EQUAL(snap_verify(path, &info), LT_ECORRUPT);
+    free(p);
+    /* a file whose name disagrees with its header is not trusted either */
+    file_write(path, orig, len);
+    char old_path[700], renamed[700];
+    CU_ASSERT_EQUAL_FATAL(snap_newest(dir, &info), 0);
+    CU_ASSERT_EQUAL(info.meta.index, 200);
+    snprintf(old_path, sizeof(old_path), "%s/snap-0000000000000064-0000000000000002.snap", dir);
+    snprintf(renamed, sizeof(renamed), "%s/snap-00000000000000c8-0000000000000002.snap", dir);
+    CU_ASSERT_EQUAL_FATAL(unlink(path), 0);
+    CU_ASSERT_EQUAL_FATAL(rename(old_path, renamed), 0);
+    CU_ASSERT_EQUAL(snap_newest(dir, &info), LT_ENOTFOUND);
+    /* streaming notices a file changed after it was opened */
+    file_write(path, orig, len);
+    CU_ASSERT_EQUAL_FATAL(snap_reader_open(path, &sr, &info), 0);
+    unsigned char *q = malloc(len);
+    memcpy(q, orig, len);
+    q[len - 10] ^= 0x40;
+    file_write(path, q, len);
+    free(q);
+    unsigned char buf[65536];
+    size_t n;
+    int rc;
+    int rounds = 0;
+    do {
+        rc = snap_reader_read(sr, buf, sizeof(buf), &n);
+        rounds++;
+    } while (rc == 0 && n > 0 && rounds < 100);
+    CU_ASSERT_EQUAL(rc, LT_ECORRUPT);
+    snap_reader_free(sr);
+    snap_reader_free(NULL);
+    free(orig);
+    tdir_end();
+}
+
+static void test_tmp_files(void)
+{
+    tdir_begin();
+    const char *dir = sdir("snap");
+    struct raft_snapshot_meta m1 = mkmeta(10, 1), m2 = mkmeta(20, 1);
+    CU_ASSERT_EQUAL_FATAL(write_snap(dir, &m1, 1000, 5, 0), 0);
+    /* an aborted write leaves nothing */
+    struct snap_writer *sw;
+    CU_ASSERT_EQUAL_FATAL(snap_writer_begin(dir, &m2, &sw), 0);
+    CU_ASSERT_EQUAL(snap_writer_write(sw, "abc", 3), 0);
+    CU_ASSERT_EQUAL(count_files(dir, ".tmp"), 1);
+    snap_writer_abort(sw);
+    snap_writer_abort(NULL);
+    CU_ASSERT_EQUAL(count_files(dir, ".tmp"), 0);
+    /* an interrupted write (a crash: the temp file stays) is ignored, then cleaned */
+    CU_ASSERT_EQUAL_FATAL(snap_writer_begin(dir, &m2, &sw), 0);
+    unsigned char big[300000];
+    memset(big, 7, sizeof(big));
+    CU_ASSERT_EQUAL(snap_writer_write(sw, big, sizeof(big)), 0);
+    char crashed[700];
+    snprintf(crashed, sizeof(crashed), "%s/snap-0000000000000030-0000000000000001.snap.tmp", dir);
+    FILE *f = fopen(crashed, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fwrite(big, 1, 1000, f);
+    fclose(f);
+    snap_writer_abort(sw);
+    CU_ASSERT_EQUAL(count_files(dir, ".tmp"), 1);
+    struct snap_info info;
+    CU_ASSERT_EQUAL_FATAL(snap_newest(dir, &info), 0);
+    CU_ASSERT_EQUAL(info.meta.index, 10);
+    struct snap_info *list;
+    size_t n;
+    CU_ASSERT_EQUAL_FATAL(snap_list(dir, &list, &n), 0);
+    CU_ASSERT_EQUAL(n, 1);
+    free(list);
+    CU_ASSERT_EQUAL(snap_clean_tmp(dir), 0);
+    CU_ASSERT_EQUAL(count_files(dir, ".tmp"), 0);
+    CU_ASSERT_EQUAL(count_files(dir, ".snap"), 1);
+    tdir_end();
+}
+
+static void test_retention(void)
+{
+    tdir_begin();
+    const char *dir = sdir("snap");
+    for (uint64_t i = 1; i <= 5; i++) {
+        struct raft_snapshot_meta m = mkmeta(i * 100, i);
+        CU_ASSERT_EQUAL_FATAL(write_snap(dir, &m, 100 * i, i, 0), 0);
+        CU_ASSERT_EQUAL(count_files(dir, ".snap"), i < 2 ? i : 2);
+    }
+    struct snap_info *list;
+    size_t n;
+    CU_ASSERT_EQUAL_FATAL(snap_list(dir, &list, &n), 0);
+    CU_ASSERT_EQUAL_FATAL(n, 2);
+    CU_ASSERT_EQUAL(list[0].meta.index, 500);
+    CU_ASSERT_EQUAL(list[1].meta.index, 400);
+    free(list);
+    struct raft_snapshot_meta m = mkmeta(600, 6);
+    CU_ASSERT_EQUAL_FATAL(write_snap(dir, &m, 10, 6, 3), 0);
+    CU_ASSERT_EQUAL(count_files(dir, ".snap"), 3);
+    CU_ASSERT_EQUAL(snap_retain(dir, 1), 0);
+    CU_ASSERT_EQUAL(count_files(dir, ".snap"), 1);
+    CU_ASSERT_EQUAL(snap_retain(dir, 0), LT_EINVAL);
+    struct snap_info info;
+    CU_ASSERT_EQUAL_FATAL(snap_newest(dir, &info), 0);
+    CU_ASSERT_EQUAL(info.meta.index, 600);
+    tdir_end();
+}
+
+/* ship copies the leader's snapshot file to dst in chunks of `chunk` bytes, sending
+ * every chunk twice (a retransmission) and returning the last call's result. */
+static int ship(const char *src_path, struct snap_receiver *rv, size_t chunk)
+{
+    unsigned char buf[4096];
+    uint64_t off = 0, total = 0;
+    int rc = 0;
+    for (int guard = 0; guard < 100000; guard++) {
+        size_t n;
+        rc = snap_chunk_read(src_path, off, buf, chunk, &n, &total);
+        if (rc)
+            return rc;
+        bool done = off + n == total;
+        rc = snap_recv_chunk(rv, off, buf, n, false);
+        if (!rc)
+            rc = snap_recv_chunk(rv, off, buf, n, done); /* duplicate: ignored, then done */
+        if (rc || done)
+            return rc;
+        off += n;
+    }
+    return LT_ETIMEDOUT;
+}
+
+static void test_chunked_receive(void)
+{
+    tdir_begin();
+    const char *leader = sdir("leader");
+    struct raft_snapshot_meta m = mkmeta(777, 4);
+    uint64_t size = 200000;
+    CU_ASSERT_EQUAL_FATAL(write_snap(leader, &m, size, 9, 0), 0);
+    struct snap_info info;
+    CU_ASSERT_EQUAL_FATAL(snap_newest(leader, &info), 0);
+    char src[700];
+    CU_ASSERT_EQUAL_FATAL(snap_path(leader, info.name, src, sizeof(src)), 0);
+
+    const char *follower = sdir("follower");
+    struct snap_receiver *rv;
+    CU_ASSERT_EQUAL_FATAL(snap_recv_begin(follower, &m, 2, &rv), 0);
+    CU_ASSERT_PTR_NULL(snap_recv_info(rv));
+    unsigned char x = 0;
+    CU_ASSERT_EQUAL(snap_recv_chunk(rv, 10, &x, 1, false), LT_EINVAL); /* a gap */
+    CU_ASSERT_EQUAL(ship(src, rv, 3000), 0);
+    const struct snap_info *got = snap_recv_info(rv);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+    CU_ASSERT_EQUAL(got->meta.index, 777);
+    CU_ASSERT_EQUAL(got->data_size, size);
+    CU_ASSERT_EQUAL(snap_recv_chunk(rv, 0, &x, 1, true), LT_EINVAL); /* already committed */
+    snap_recv_free(rv);
+    CU_ASSERT_EQUAL_FATAL(snap_newest(follower, &info), 0);
+    CU_ASSERT_EQUAL(info.meta.index, 777);
+    char dst[700];
+    CU_ASSERT_EQUAL_FATAL(snap_path(follower, info.name, dst, sizeof(dst)), 0);
+    CU_ASSERT_EQUAL(read_check(dst, size, 9), 0);
+    CU_ASSERT_EQUAL(count_files(follower, ".tmp"), 0);
+
+    /* the file does not match the meta the leader announced */
+    const char *f2 = sdir("f2");
+    struct raft_snapshot_meta wrong = mkmeta(778, 4);
+    CU_ASSERT_EQUAL_FATAL(snap_recv_begin(f2, &wrong, 2, &rv), 0);
+    CU_ASSERT_EQUAL(ship(src, rv, 4096), LT_ECORRUPT);
+    snap_recv_free(rv);
+    CU_ASSERT_EQUAL(count_files(f2, ".snap"), 0);
+    CU_ASSERT_EQUAL(count_files(f2, ".tmp"), 0);
+
+    /* a chunk damaged in transit */
+    CU_ASSERT_EQUAL_FATAL(snap_recv_begin(f2, &m, 2, &rv), 0);
+    unsigned char buf[4096];
+    uint64_t off = 0, total = 0;
+    int rc = 0;
+    for (int guard = 0; guard < 1000 && rc == 0; guard++) {
+        size_t n;
+        CU_ASSERT_EQUAL_FATAL(snap_chunk_read(src, off, buf, sizeof(buf), &n, &total), 0);
+        if (off == 8192)
+            buf[100] ^= 1;
+        bool done = off + n == total;
+        rc = snap_recv_chunk(rv, off, buf, n, done);
+        off += n;
+        if (done)
+            break;
+    }
+    CU_ASSERT_EQUAL(rc, LT_ECORRUPT);
+    snap_recv_free(rv);
+    CU_ASSERT_EQUAL(snap_newest(f2, &info), LT_ENOTFOUND);
+    CU_ASSERT_EQUAL(count_files(f2, ".tmp"), 0);
+
+    /* an abandoned receive leaves nothing behind */
+    CU_ASSERT_EQUAL_FATAL(snap_recv_begin(f2, &m, 2, &rv), 0);
+    CU_ASSERT_EQUAL(snap_recv_chunk(rv, 0, buf, 100, false), 0);
+    snap_recv_free(rv);
+    snap_recv_free(NULL);
+    CU_ASSERT_EQUAL(count_files(f2, ".tmp"), 0);
+
+    /* reading chunks past the end */
+    size_t n;
+    CU_ASSERT_EQUAL(snap_chunk_read(src, total, buf, sizeof(buf), &n, &total), 0);
+    CU_ASSERT_EQUAL(n, 0);
+    CU_ASSERT_EQUAL(snap_chunk_read(src, total + 1, buf, sizeof(buf), &n, &total), LT_EINVAL);
+    tdir_end();
+}
+
+/* Fail the k-th I/O operation of a snapshot write, for every k: the error comes back,
+ * and either the new snapshot is complete and valid or the old one is still the newest. */
+static void test_fault_injection(void)
+{
+    tdir_begin();
+    const char *dir = sdir("snap");
+    struct raft_snapshot_meta m1 = mkmeta(10, 1), m2 = mkmeta(20, 2);
+    int failures = 0;
+    for (int k = 1; k <= 10; k++) {
+        tu_rmrf(dir);
+        CU_ASSERT_EQUAL_FATAL(write_snap(dir, &m1, 1000, 1, 0), 0);
+        unsigned fired = sio_fault_fired();
+        sio_fault_arm(k, LT_ENOSPACE);
+        int rc = write_snap(dir, &m2, 600000, 2, 0);
+        bool hit = sio_fault_fired() != fired;
+        sio_fault_arm(0, 0);
+        CU_ASSERT_EQUAL(rc, hit ? LT_ENOSPACE : 0);
+        failures += rc != 0;
+        struct snap_info info;
+        CU_ASSERT_EQUAL_FATAL(snap_newest(dir, &info), 0);
+        char path[700];
+        CU_ASSERT_EQUAL_FATAL(snap_path(dir, info.name, path, sizeof(path)), 0);
+        if (info.meta.index == 20) {
+            CU_ASSERT_EQUAL(read_check(path, 600000, 2), 0);
+        } else {
+            CU_ASSERT_EQUAL(read_check(path, 1000, 1), 0);
+        }
+        if (rc)
+            CU_ASSERT_EQUAL(count_files(dir, ".tmp"), 0);
+    }
+    CU_ASSERT(failures >= 4);
+    tdir_end();
+}
+
+static const struct lt_test snap_tests[] = {
+    {"streaming round trip", test_roundtrip},
+    {"damage is LT_ECORRUPT; the newest valid one is picked", test_corruption},
+    {"temp files of interrupted writes ignored and cleaned", test_tmp_files},
+    {"keep-N retention", test_retention},
+    {"chunked shipping and receiving", test_chunked_receive},
+    {"fault injection in the write path", test_fault_injection},
+    {NULL, NULL},
+};
+
+static const struct lt_suite suites[] = {
+    {"snap", NULL, NULL, snap_tests},
+    {NULL, NULL, NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return lt_test_main(argc, argv, suites);
+}

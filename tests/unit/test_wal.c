@@ -1,0 +1,870 @@
+/* test_wal.c — CRC32C and the write-ahead log on real files: round trips, suffix
+ * replacement, torn tails at every byte offset, flipped bits, zero tails, segment
+ * rollover, compaction, snapshot markers, index gaps and injected I/O faults. Each test
+ * works in a fresh temporary directory that it removes. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "cunit_main.h"
+#include "lt_err.h"
+#include "sio.h"
+#include "testutil.h"
+#include "wal.h"
+
+/* ---- helpers ---- */
+
+static char tdir[512];
+
+static void tdir_begin(void)
+{
+    CU_ASSERT_EQUAL_FATAL(tu_tmpdir(tdir, sizeof(tdir), "lt-wal"), 0);
+}
+
+static void tdir_end(void)
+{
+    sio_fault_arm(0, 0);
+    tu_rmrf(tdir);
+}
+
+static char *waldir(void)
+{
+    static char p[600];
+    snprintf(p, sizeof(p), "%s/wal", tdir);
+    return p;
+}
+
+/* entry_data fills the deterministic payload of (index, term): variable length. */
+static size_t entry_data(uint64_t index, uint64_t term, unsigned char *buf)
+{
+    size_t len = (size_t)((index * 7 + term) % 97);
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (unsigned char)(index * 31 + term * 7 + i);
+    return len;
+}
+
+static unsigned char ebuf[64][128];
+
+/* make_entries fills e[0..n) with entries from `first` at `term`, data in ebuf. */
+static void make_entries(struct raft_entry *e, uint64_t first, size_t n, uint64_t term)
+{
+    for (size_t i = 0; i < n; i++) {
+        e[i].index = first + i;
+        e[i].term = term;
+        e[i].type = (first + i) % 5 == 0 ? RAFT_ENTRY_NOOP : RAFT_ENTRY_NORMAL;
+        e[i].data.len = entry_data(first + i, term, ebuf[i % 64]);
+        e[i].data.base = ebuf[i % 64];
+    }
+}
+
+/* append_batch appends n entries from `first` at `term` (n <= 64) and syncs. */
+static int append_batch(struct wal *w, uint64_t first, size_t n, uint64_t term)
+{
+    struct raft_entry e[64];
+    CU_ASSERT_FATAL(n <= 64);
+    make_entries(e, first, n, term);
+    int rc = wal_append(w, e, n);
+    if (rc)
+        return rc;
+    return wal_sync(w);
+}
+
+static int open_wal(uint64_t seg_size, struct wal **w, struct wal_recovered *rec)
+{
+    struct wal_options opt;
+    wal_options_default(&opt);
+    if (seg_size)
+        opt.segment_size = seg_size;
+    return wal_open(waldir(), &opt, w, rec);
+}
+
+/* check_entry verifies that e is (index, term) with the deterministic payload. */
+static void check_entry(const struct raft_entry *e, uint64_t index, uint64_t term)
+{
+    unsigned char buf[128];
+    size_t len = entry_data(index, term, buf);
+    CU_ASSERT_EQUAL(e->index, index);
+    CU_ASSERT_EQUAL(e->term, term);
+    CU_ASSERT_EQUAL(e->type, index % 5 == 0 ? RAFT_ENTRY_NOOP : RAFT_ENTRY_NORMAL);
+    CU_ASSERT_EQUAL_FATAL(e->data.len, len);
+    if (len)
+        CU_ASSERT_EQUAL(memcmp(e->data.base, buf, len), 0);
+}
+
+/* check_log verifies rec holds [first, last] where entries < split have term t1 and the
+ * rest t2. */
+static void check_log(const struct wal_recovered *rec, uint64_t first, uint64_t last,
+                      uint64_t split, uint64_t t1, uint64_t t2)
+{
+    CU_ASSERT_EQUAL(rec->first_index, first);
+    CU_ASSERT_EQUAL(rec->last_index, last);
+    CU_ASSERT_EQUAL_FATAL(rec->n_entries, last + 1 - first);
+    for (size_t i = 0; i < rec->n_entries; i++)
+        check_entry(&rec->entries[i], first + i, first + i < split ? t1 : t2);
+}
+
+/* seg_files lists the segment paths, sorted (names sort by seq). Returns the count. */
+static size_t seg_files(char paths[][700], size_t max)
+{
+    DIR *d = opendir(waldir());
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (len > 4 && strcmp(de->d_name + len - 4, ".wal") == 0 && n < max)
+            snprintf(paths[n++], 700, "%s/%s", waldir(), de->d_name);
+    }
+    closedir(d);
+    qsort(paths, n, 700, (int (*)(const void *, const void *))strcmp);
+    return n;
+}
+
+static unsigned char *file_read(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = malloc((size_t)n + 1);
+    CU_ASSERT_FATAL(fread(p, 1, (size_t)n, f) == (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
+
+static void file_write(const char *path, const unsigned char *p, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT_FATAL(fwrite(p, 1, len, f) == len);
+    fclose(f);
+}
+
+static void file_flip(const char *path, size_t off, unsigned char mask)
+{
+    size_t len;
+    unsigned char *p = file_read(path, &len);
+    CU_ASSERT_FATAL(off < len);
+    p[off] ^= mask;
+    file_write(path, p, len);
+    free(p);
+}
+
+static uint64_t wal_bytes(const struct wal *w)
+{
+    struct wal_stats st;
+    wal_stats(w, &st);
+    return st.bytes;
+}
+
+/* build_five writes entries 1..5, one batch each, then a last batch (entry 6 + a hard
+ * state); off[k] is the file size after batch k (off[0]: the empty segment). */
+static void build_five(size_t off[7])
+{
+    struct wal *w;
+    struct wal_recovered rec;
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    wal_recovered_fini(&rec);
+    off[0] = wal_bytes(w);
+    for (uint64_t i = 1; i <= 5; i++) {
+        struct raft_hard_state hs = {.term = 1, .vote = 1, .commit = i - 1};
+        CU_ASSERT_EQUAL_FATAL(wal_save_hard_state(w, &hs), 0);
+        CU_ASSERT_EQUAL_FATAL(append_batch(w, i, 1, 1), 0);
+        off[i] = wal_bytes(w);
+    }
+    struct raft_hard_state hs = {.term = 2, .vote = 3, .commit = 5};
+    struct raft_entry e[1];
+    make_entries(e, 6, 1, 2);
+    CU_ASSERT_EQUAL_FATAL(wal_append(w, e, 1), 0);
+    CU_ASSERT_EQUAL_FATAL(wal_save_hard_state(w, &hs), 0);
+    CU_ASSERT_EQUAL_FATAL(wal_sync(w), 0);
+    off[6] = wal_bytes(w);
+    wal_free(w);
+}
+
+/* ---- CRC32C ---- */
+
+static void test_crc32c_vectors(void)
+{
+    unsigned char buf[48];
+    memset(buf, 0, 32);
+    CU_ASSERT_EQUAL(crc32c(buf, 32), 0x8A9136AAu); /* RFC 3720 B.4 */
+    memset(buf, 0xff, 32);
+    CU_ASSERT_EQUAL(crc32c(buf, 32), 0x62A8AB43u);
+    for (int i = 0; i < 32; i++)
+        buf[i] = (unsigned char)i;
+    CU_ASSERT_EQUAL(crc32c(buf, 32), 0x46DD794Eu);
+    for (int i = 0; i < 32; i++)
+        buf[i] = (unsigned char)(31 - i);
+    CU_ASSERT_EQUAL(crc32c(buf, 32), 0x113FDB5Cu);
+    static const unsigned char iscsi[48] = {
+        0x01, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00,
+        0x00, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, 0x18, 0x28, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
+    CU_ASSERT_EQUAL(crc32c(iscsi, 48), 0xD9963A56u);
+    CU_ASSERT_EQUAL(crc32c("123456789", 9), 0xE3069283u);
+    CU_ASSERT_EQUAL(crc32c_portable(0, "123456789", 9), 0xE3069283u);
+    CU_ASSERT_EQUAL(crc32c(NULL, 0), 0);
+}
+
+static void test_crc32c_impls_agree(void)
+{
+    uint64_t seed = tu_seed("crc32c");
+    unsigned char *buf = malloc(5000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+    for (size_t i = 0; i < 5000; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        buf[i] = (unsigned char)(seed >> 56);
+    }
+    for (size_t start = 0; start < 9; start++) {
+        for (size_t len = 0; len < 300; len += 1 + len / 8) {
+            uint32_t a = crc32c_extend(0, buf + start, len);
+            CU_ASSERT_EQUAL(a, crc32c_portable(0, buf + start, len));
+            /* extending in two pieces equals one pass */
+            uint32_t b = crc32c_extend(crc32c_extend(0, buf + start, len / 3),
+                                       buf + start + len / 3, len - len / 3);
+            CU_ASSERT_EQUAL(a, b);
+        }
+    }
+    CU_ASSERT_EQUAL(crc32c(buf, 5000), crc32c_portable(0, buf, 5000));
+    free(buf);
+    fprintf(stderr, "crc32c: %s\n", crc32c_has_hw() ? "SSE4.2" : "slicing-by-8");
+}
+
+/* ---- WAL ---- */
+
+static void test_empty_open(void)
+{
+    tdir_begin();
+    struct wal *w;
+    struct wal_recovered rec;
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    CU_ASSERT_EQUAL(rec.n_entries, 0);
+    CU_ASSERT_EQUAL(rec.first_index, 1);
+    CU_ASSERT_EQUAL(rec.last_index, 0);
+    CU_ASSERT_EQUAL(rec.hs.term, 0);
+    CU_ASSERT_EQUAL(wal_sync(w), 0); /* nothing to do */
+    struct wal_stats st;
+    wal_stats(w, &st);
+    CU_ASSERT_EQUAL(st.batches, 0);
+    CU_ASSERT_EQUAL(st.segments, 1);
+    wal_recovered_fini(&rec);
+    wal_free(w);
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    CU_ASSERT_EQUAL(rec.n_entries, 0);
+    CU_ASSERT_EQUAL(rec.truncated_bytes, 0);
+    wal_recovered_fini(&rec);
+    wal_free(w);
+    wal_free(NULL);
+    tdir_end();
+}
+
+static void test_roundtrip(void)
+{
+    tdir_begin();
+    struct wal *w;
+    struct wal_recovered rec;
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    wal_recovered_fini(&rec);
+    uint64_t idx = 1;
+    for (int b = 0; b < 100; b++) {
+        size_t n = 1 + (size_t)b % 20;
+        CU_ASSERT_EQUAL_FATAL(append_batch(w, idx, n, 1), 0);
+        idx += n;
+    }
+    struct raft_hard_state hs = {.term = 7, .vote = 2, .commit = idx - 3};
+    CU_ASSERT_EQUAL(wal_save_hard_state(w, &hs), 0);
+    CU_ASSERT_EQUAL(wal_sync(w), 0);
+    CU_ASSERT_EQUAL(wal_last_index(w), idx - 1);
+    CU_ASSERT_EQUAL(wal_term_at(w, idx - 1), 1);
+    CU_ASSERT_EQUAL(wal_term_at(w, idx), 0);
+    struct wal_stats st;
+    wal_stats(w, &st);
+    CU_ASSERT_EQUAL(st.batches, 101);
+    CU_ASSERT(st.fsyncs >= 101);
+    CU_ASSERT_EQUAL(st.entries, idx - 1);
+    CU_ASSERT_EQUAL(st.last_index, idx - 1);
+    CU_ASSERT(st.fsync_p50_us <= st.fsync_p99_us);
+    CU_ASSERT(st.fsync_p99_us <= st.fsync_max_us);
+    uint64_t total = 0;
+    for (int b = 0; b < WAL_HIST_BUCKETS; b++)
+        total += st.fsync_hist[b];
+    CU_ASSERT_EQUAL(total, 101);
+    wal_free(w);
+
+    for (int round = 0; round < 2; round++) {
+        CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+        check_log(&rec, 1, idx - 1, UINT64_MAX, 1, 1);
+        CU_ASSERT_EQUAL(rec.hs.term, 7);
+        CU_ASSERT_EQUAL(rec.hs.vote, 2);
+        CU_ASSERT_EQUAL(rec.hs.commit, idx - 3);
+        CU_ASSERT_EQUAL(rec.truncated_bytes, 0);
+        CU_ASSERT_EQUAL(rec.snapshot.index, 0);
+        wal_recovered_fini(&rec);
+        wal_free(w);
+    }
+    tdir_end();
+}
+
+static void test_suffix_replacement(void)
+{
+    tdir_begin();
+    struct wal *w;
+    struct wal_recovered rec;
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    wal_recovered_fini(&rec);
+    CU_ASSERT_EQUAL(append_batch(w, 1, 20, 1), 0);
+    CU_ASSERT_EQUAL(append_batch(w, 11, 5, 2), 0); /* replaces 11..20 with 11..15 */
+    CU_ASSERT_EQUAL(wal_last_index(w), 15);
+    CU_ASSERT_EQUAL(wal_term_at(w, 12), 2);
+    CU_ASSERT_EQUAL(wal_term_at(w, 10), 1);
+    wal_free(w);
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    check_log(&rec, 1, 15, 11, 1, 2);
+    wal_recovered_fini(&rec);
+    /* replacement inside one batch, and a replacement of the very first entry */
+    struct raft_entry e[8];
+    make_entries(e, 14, 4, 3);
+    CU_ASSERT_EQUAL(wal_append(w, e, 4), 0); /* 14..17 term 3 */
+    make_entries(e, 16, 1, 4);
+    CU_ASSERT_EQUAL(wal_append(w, e, 1), 0); /* 16 term 4: drops 17 */
+    CU_ASSERT_EQUAL(wal_sync(w), 0);
+    wal_free(w);
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    CU_ASSERT_EQUAL_FATAL(rec.n_entries, 16);
+    check_entry(&rec.entries[12], 13, 2);
+    check_entry(&rec.entries[13], 14, 3);
+    check_entry(&rec.entries[14], 15, 3);
+    check_entry(&rec.entries[15], 16, 4);
+    wal_recovered_fini(&rec);
+    CU_ASSERT_EQUAL(append_batch(w, 1, 3, 5), 0);
+    wal_free(w);
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    check_log(&rec, 1, 3, 1, 5, 5);
+    wal_recovered_fini(&rec);
+    wal_free(w);
+    tdir_end();
+}
+
+static void test_append_validation(void)
+{
+    tdir_begin();
+    struct wal *w;
+    struct wal_recovered rec;
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    wal_recovered_fini(&rec);
+    CU_ASSERT_EQUAL(append_batch(w, 1, 10, 3), 0);
+    struct raft_entry e[4];
+    make_entries(e, 12, 2, 3); /* gap */
+    CU_ASSERT_EQUAL(wal_append(w, e, 2), LT_EINVAL);
+    make_entries(e, 11, 2, 2); /* term goes down */
+    CU_ASSERT_EQUAL(wal_append(w, e, 2), LT_EINVAL);
+    make_entries(e, 11, 3, 3);
+    e[2].index = 14; /* not consecutive */
+    CU_ASSERT_EQUAL(wal_append(w, e, 3), LT_EINVAL);
+    make_entries(e, 0, 1, 3); /* index 0 */
+    CU_ASSERT_EQUAL(wal_append(w, e, 1), LT_EINVAL);
+    make_entries(e, 11, 1, 3);
+    e[0].data.len = (size_t)WAL_MAX_ENTRY_DATA + 1;
+    CU_ASSERT_EQUAL(wal_append(w, e, 1), LT_ETOOBIG);
+    CU_ASSERT_EQUAL(wal_last_index(w), 10);
+    struct wal_stats st;
+    wal_stats(w, &st);
+    CU_ASSERT_EQUAL(st.pending_bytes, 0); /* nothing half-buffered */
+    CU_ASSERT_EQUAL(append_batch(w, 11, 2, 4), 0);
+    wal_free(w);
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    check_log(&rec, 1, 12, 11, 3, 4);
+    wal_recovered_fini(&rec);
+    wal_free(w);
+    tdir_end();
+}
+
+/* Cut the last segment at every length between the end of batch 5 and the end of
+ * batch 6: batches 1..5 survive, batch 6 is gone, and the WAL accepts a new batch 6
+ * that survives another reopen. */
+static void test_torn_tail_every_offset(void)
+{
+    tdir_begin();
+    size_t off[7];
+    build_five(off);
+    char segs[4][700];
+    CU_ASSERT_EQUAL_FATAL(seg_files(segs, 4), 1);
+    size_t len;
+    unsigned char *orig = file_read(segs[0], &len);
+    CU_ASSERT_EQUAL_FATAL(len, off[6]);
+    for (size_t cut = off[5]; cut < off[6]; cut++) {
+        file_write(segs[0], orig, cut);
+        struct wal *w;
+        struct wal_recovered rec;
+        CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+        check_log(&rec, 1, 5, UINT64_MAX, 1, 1);
+        CU_ASSERT_EQUAL(rec.hs.term, 1);
+        CU_ASSERT_EQUAL(rec.hs.commit, 4);
+        CU_ASSERT_EQUAL(rec.truncated_bytes, cut - off[5]);
+        CU_ASSERT_EQUAL(tu_file_size(segs[0]), (long long)off[5]);
+        wal_recovered_fini(&rec);
+        struct raft_hard_state hs = {.term = 3, .vote = 0, .commit = 5};
+        CU_ASSERT_EQUAL(wal_save_hard_state(w, &hs), 0);
+        CU_ASSERT_EQUAL_FATAL(append_batch(w, 6, 1, 3), 0);
+        wal_free(w);
+        CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+        check_log(&rec, 1, 6, 6, 1, 3);
+        CU_ASSERT_EQUAL(rec.hs.term, 3);
+        CU_ASSERT_EQUAL(rec.truncated_bytes, 0);
+        wal_recovered_fini(&rec);
+        wal_free(w);
+    }
+    /* the whole file: everything is there */
+    file_write(segs[0], orig, len);
+    struct wal *w;
+    struct wal_recovered rec;
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    check_log(&rec, 1, 6, 6, 1, 2);
+    CU_ASSERT_EQUAL(rec.hs.vote, 3);
+    wal_recovered_fini(&rec);
+    wal_free(w);
+    free(orig);
+    tdir_end();
+}
+
+static void test_flipped_bits(void)
+{
+    tdir_begin();
+    size_t off[7];
+    build_five(off);
+    char segs[4][700];
+    CU_ASSERT_EQUAL_FATAL(seg_files(segs, 4), 1);
+    size_t len;
+    unsigned char *orig = file_read(segs[0], &len);
+    struct wal *w;
+    struct wal_recovered rec;
+    /* any bit of the last batch: the batch is dropped, the rest recovered */
+    for (size_t pos = off[5]; pos < off[6]; pos += 3) {
+        file_write(segs[0], orig, len);
+        file_flip(segs[0], pos, (unsigned char)(1u << (pos % 8)));
+        CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+        check_log(&rec, 1, 5, UINT64_MAX, 1, 1);
+        CU_ASSERT_EQUAL(rec.truncated_bytes, off[6] - off[5]);
+        wal_recovered_fini(&rec);
+        wal_free(w);
+    }
+    /* any bit of a middle batch (3): later batches prove it was durable: corrupt */
+    for (size_t pos = off[2]; pos < off[3]; pos += 5) {
+        file_write(segs[0], orig, len);
+        file_flip(segs[0], pos, (unsigned char)(1u << (pos % 8)));
+        CU_ASSERT_EQUAL(open_wal(0, &w, &rec), LT_ECORRUPT);
+    }
+    /* the segment header */
+    file_write(segs[0], orig, len);
+    file_flip(segs[0], 3, 0x10);
+    CU_ASSERT_EQUAL(open_wal(0, &w, &rec), LT_ECORRUPT);
+    free(orig);
+    tdir_end();
+}
+
+static void test_zero_tail(void)
+{
+    tdir_begin();
+    size_t off[7];
+    build_five(off);
+    char segs[4][700];
+    CU_ASSERT_EQUAL_FATAL(seg_files(segs, 4), 1);
+    size_t len;
+    unsigned char *orig = file_read(segs[0], &len);
+    unsigned char *big = calloc(1, len + 8192);
+    memcpy(big, orig, len);
+    /* zeros after the last batch (a file extended but never written) */
+    file_write(segs[0], big, len + 8192);
+    struct wal *w;
+    struct wal_recovered rec;
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    check_log(&rec, 1, 6, 6, 1, 2);
+    CU_ASSERT_EQUAL(rec.truncated_bytes, 8192);
+    wal_recovered_fini(&rec);
+    CU_ASSERT_EQUAL(append_batch(w, 7, 2, 2), 0);
+    wal_free(w);
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    check_log(&rec, 1, 8, 6, 1, 2);
+    CU_ASSERT_EQUAL(rec.truncated_bytes, 0);
+    wal_recovered_fini(&rec);
+    wal_free(w);
+    /* the last batch zeroed out (its pages never reached the disk) */
+    memset(big + off[5], 0, len - off[5]);
+    file_write(segs[0], big, len + 100);
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    check_log(&rec, 1, 5, UINT64_MAX, 1, 1);
+    CU_ASSERT_EQUAL(rec.truncated_bytes, len + 100 - off[5]);
+    wal_recovered_fini(&rec);
+    wal_free(w);
+    /* a zeroed middle batch followed by durable batches is corruption */
+    memcpy(big, orig, len);
+    memset(big + off[2], 0, off[3] - off[2]);
+    file_write(segs[0], big, len);
+    CU_ASSERT_EQUAL(open_wal(0, &w, &rec), LT_ECORRUPT);
+    free(big);
+    free(orig);
+    tdir_end();
+}
+
+static void test_uncommitted_tail(void)
+{
+    tdir_begin();
+    struct wal *w;
+    struct wal_recovered rec;
+    struct wal_options opt;
+    wal_options_default(&opt);
+    opt.max_pending = 512; /* big batches are written early, before their COMMIT */
+    CU_ASSERT_EQUAL_FATAL(wal_open(waldir(), &opt, &w, &rec), 0);
+    wal_recovered_fini(&rec);
+    CU_ASSERT_EQUAL(append_batch(w, 1, 10, 1), 0);
+    uint64_t synced = wal_bytes(w);
+    struct raft_entry e[64];
+    make_entries(e, 11, 64, 1);
+    CU_ASSERT_EQUAL(wal_append(w, e, 64), 0);
+    CU_ASSERT(wal_bytes(w) > synced); /* written, not committed */
+    wal_free(w);                      /* crash before wal_sync */
+    CU_ASSERT_EQUAL_FATAL(wal_open(waldir(), &opt, &w, &rec), 0);
+    check_log(&rec, 1, 10, UINT64_MAX, 1, 1);
+    CU_ASSERT(rec.truncated_bytes > 0);
+    wal_recovered_fini(&rec);
+    /* the same big batch, committed this time */
+    CU_ASSERT_EQUAL(wal_append(w, e, 64), 0);
+    CU_ASSERT_EQUAL(wal_sync(w), 0);
+    wal_free(w);
+    CU_ASSERT_EQUAL_FATAL(wal_open(waldir(), &opt, &w, &rec), 0);
+    check_log(&rec, 1, 74, UINT64_MAX, 1, 1);
+    wal_recovered_fini(&rec);
+    wal_free(w);
+    tdir_end();
+}
+
+static void test_rollover(void)
+{
+    tdir_begin();
+    struct wal *w;
+    struct wal_recovered rec;
+    CU_ASSERT_EQUAL_FATAL(open_wal(4096, &w, &rec), 0);
+    wal_recovered_fini(&rec);
+    uint64_t idx = 1, term = 1;
+    for (int b = 0; b < 300; b++) {
+        size_t n = 1 + (size_t)b % 9;
+        if (b % 50 == 49)
+            term++;
+        if (b % 37 == 36)
+            idx -= 3; /* a suffix replacement now and then, sometimes across segments */
+        struct raft_hard_state hs = {.term = term, .vote = 1, .commit = idx - 1};
+        CU_ASSERT_EQUAL_FATAL(wal_save_hard_state(w, &hs), 0);
+        CU_ASSERT_EQUAL_FATAL(append_batch(w, idx, n, term), 0);
+        idx += n;
+    }
+    uint64_t last = idx - 1;
+    uint64_t terms[2000];
+    for (uint64_t i = 1; i <= last; i++)
+        terms[i] = wal_term_at(w, i);
+    struct wal_stats st;
+    wal_stats(w, &st);
+    CU_ASSERT(st.segments > 10);
+    wal_free(w);
+    char segs[200][700];
+    size_t nseg = seg_files(segs, 200);
+    CU_ASSERT_EQUAL(nseg, st.segments);
+    for (int round = 0; round < 2; round++) {
+        CU_ASSERT_EQUAL_FATAL(open_wal(4096, &w, &rec), 0);
+        CU_ASSERT_EQUAL(rec.segments, nseg);
+        CU_ASSERT_EQUAL(rec.last_index, last);
+        CU_ASSERT_EQUAL_FATAL(rec.n_entries, last);
+        for (size_t i = 0; i < rec.n_entries; i++)
+            check_entry(&rec.entries[i], i + 1, terms[i + 1]);
+        CU_ASSERT_EQUAL(rec.hs.term, term);
+        CU_ASSERT_EQUAL(rec.hs.commit, last - (1 + 299 % 9));
+        wal_recovered_fini(&rec);
+        wal_free(w);
+    }
+    /* a flipped bit in a sealed segment is corruption even in its last record */
+    size_t len;
+    unsigned char *orig = file_read(segs[nseg - 2], &len);
+    file_flip(segs[nseg - 2], len - 3, 0x01);
+    CU_ASSERT_EQUAL(open_wal(4096, &w, &rec), LT_ECORRUPT);
+    file_write(segs[nseg - 2], orig, len);
+    /* so is a truncated sealed segment */
+    file_write(segs[nseg - 2], orig, len - 10);
+    CU_ASSERT_EQUAL(open_wal(4096, &w, &rec), LT_ECORRUPT);
+    file_write(segs[nseg - 2], orig, len);
+    free(orig);
+    /* a missing segment in the middle */
+    char moved[720];
+    snprintf(moved, sizeof(moved), "%s.away", segs[3]);
+    CU_ASSERT_EQUAL_FATAL(rename(segs[3], moved), 0);
+    CU_ASSERT_EQUAL(open_wal(4096, &w, &rec), LT_ECORRUPT);
+    CU_ASSERT_EQUAL_FATAL(rename(moved, segs[3]), 0);
+    /* a missing first segment with no snapshot to cover it */
+    snprintf(moved, sizeof(moved), "%s.away", segs[0]);
+    CU_ASSERT_EQUAL_FATAL(rename(segs[0], moved), 0);
+    CU_ASSERT_EQUAL(open_wal(4096, &w, &rec), LT_ECORRUPT);
+    CU_ASSERT_EQUAL_FATAL(rename(moved, segs[0]), 0);
+    CU_ASSERT_EQUAL_FATAL(open_wal(4096, &w, &rec), 0);
+    CU_ASSERT_EQUAL(rec.last_index, last);
+    wal_recovered_fini(&rec);
+    wal_free(w);
+    tdir_end();
+}
+
+static void test_compaction(void)
+{
+    tdir_begin();
+    struct wal *w;
+    struct wal_recovered rec;
+    CU_ASSERT_EQUAL_FATAL(open_wal(2048, &w, &rec), 0);
+    wal_recovered_fini(&rec);
+    uint64_t idx = 1;
+    for (int b = 0; b < 100; b++) {
+        CU_ASSERT_EQUAL_FATAL(append_batch(w, idx, 8, 1 + (uint64_t)b / 40), 0);
+        idx += 8;
+    }
+    uint64_t last = idx - 1, commit = last;
+    struct raft_hard_state hs = {.term = 3, .vote = 2, .commit = commit};
+    CU_ASSERT_EQUAL(wal_save_hard_state(w, &hs), 0);
+    CU_ASSERT_EQUAL(wal_sync(w), 0);
+    struct wal_stats before;
+    wal_stats(w, &before);
+    CU_ASSERT_EQUAL(wal_compact(w, 500), LT_EINVAL); /* no snapshot covers 500 yet */
+    struct raft_snapshot_meta meta = {.index = 500, .term = wal_term_at(w, 500)};
+    meta.conf.n_voters = 3;
+    meta.conf.voters[0] = 1;
+    meta.conf.voters[1] = 2;
+    meta.conf.voters[2] = 3;
+    CU_ASSERT_EQUAL(wal_save_snapshot(w, &meta), 0);
+    CU_ASSERT_EQUAL(wal_compact(w, 500), LT_EINVAL); /* marker not synced yet */
+    CU_ASSERT_EQUAL(wal_sync(w), 0);
+    CU_ASSERT_EQUAL(wal_last_index(w), last);
+    CU_ASSERT_EQUAL(wal_term_at(w, 500), meta.term);
+    CU_ASSERT_EQUAL(wal_term_at(w, 499), 0);
+    CU_ASSERT_EQUAL(wal_compact(w, 500), 0);
+    struct wal_stats after;
+    wal_stats(w, &after);
+    CU_ASSERT(after.segments < before.segments);
+    CU_ASSERT(after.segments > 1);
+    CU_ASSERT_EQUAL(after.first_index, 501);
+    CU_ASSERT_EQUAL(after.entries, last - 500);
+    wal_free(w);
+    /* the oldest remaining segment still holds entries > 500 only past its start: whole
+     * segments were deleted, never part of one */
+    char segs[200][700];
+    size_t nseg = seg_files(segs, 200);
+    CU_ASSERT_EQUAL(nseg, after.segments);
+    unsigned long long seq, first;
+    const char *base = strrchr(segs[0], '/') + 1;
+    CU_ASSERT_EQUAL(sscanf(base, "%16llx-%16llx", &seq, &first), 2);
+    CU_ASSERT(first <= 501);
+    CU_ASSERT(seq > 0);
+
+    for (int round = 0; round < 2; round++) {
+        CU_ASSERT_EQUAL_FATAL(open_wal(2048, &w, &rec), 0);
+        CU_ASSERT_EQUAL(rec.snapshot.index, 500);
+        CU_ASSERT_EQUAL(rec.snapshot.term, meta.term);
+        CU_ASSERT_EQUAL(rec.snapshot.conf.n_voters, 3);
+        CU_ASSERT_EQUAL(rec.snapshot.conf.voters[2], 3);
+        CU_ASSERT_EQUAL(rec.first_index, 501);
+        CU_ASSERT_EQUAL(rec.last_index, last);
+        CU_ASSERT_EQUAL_FATAL(rec.n_entries, last - 500);
+        for (size_t i = 0; i < rec.n_entries; i++)
+            check_entry(&rec.entries[i], 501 + i, 1 + (500 + i) / 8 / 40);
+        CU_ASSERT_EQUAL(rec.hs.term, 3);
+        CU_ASSERT_EQUAL(rec.hs.commit, commit);
+        wal_recovered_fini(&rec);
+        if (round == 0)
+            CU_ASSERT_EQUAL(append_batch(w, last + 1, 4, 3), 0);
+        wal_free(w);
+        last += round == 0 ? 4 : 0;
+    }
+    /* opening with the caller's snapshot: a newer one drops more, an older one than the
+     * WAL's marker means a snapshot was lost */
+    struct wal_options opt;
+    wal_options_default(&opt);
+    opt.segment_size = 2048;
+    struct raft_snapshot_meta newer = meta;
+    newer.index = 700;
+    newer.term = 1 + 699 / 8 / 40;
+    opt.snapshot = &newer;
+    CU_ASSERT_EQUAL_FATAL(wal_open(waldir(), &opt, &w, &rec), 0);
+    CU_ASSERT_EQUAL(rec.first_index, 701);
+    CU_ASSERT_EQUAL(rec.n_entries, last - 700);
+    check_entry(&rec.entries[0], 701, 1 + 700 / 8 / 40);
+    wal_recovered_fini(&rec);
+    wal_free(w);
+    struct raft_snapshot_meta older = meta;
+    older.index = 400;
+    opt.snapshot = &older;
+    CU_ASSERT_EQUAL(wal_open(waldir(), &opt, &w, &rec), LT_ECORRUPT);
+    tdir_end();
+}
+
+static void test_snapshot_marker(void)
+{
+    tdir_begin();
+    struct wal *w;
+    struct wal_recovered rec;
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    wal_recovered_fini(&rec);
+    CU_ASSERT_EQUAL(append_batch(w, 1, 30, 2), 0);
+    /* an installed snapshot whose term does not match: the whole log goes */
+    struct raft_snapshot_meta m = {.index = 20, .term = 5};
+    CU_ASSERT_EQUAL(wal_save_snapshot(w, &m), 0);
+    CU_ASSERT_EQUAL(wal_last_index(w), 20);
+    CU_ASSERT_EQUAL(wal_term_at(w, 20), 5);
+    struct raft_entry e[4];
+    make_entries(e, 22, 1, 5);
+    CU_ASSERT_EQUAL(wal_append(w, e, 1), LT_EINVAL); /* must follow the snapshot */
+    make_entries(e, 20, 1, 5);
+    CU_ASSERT_EQUAL(wal_append(w, e, 1), LT_EINVAL); /* covered by the snapshot */
+    make_entries(e, 21, 3, 5);
+    CU_ASSERT_EQUAL(wal_append(w, e, 3), 0);
+    CU_ASSERT_EQUAL(wal_sync(w), 0);
+    wal_free(w);
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    CU_ASSERT_EQUAL(rec.snapshot.index, 20);
+    check_log(&rec, 21, 23, 0, 5, 5);
+    wal_recovered_fini(&rec);
+    /* a matching snapshot keeps the entries after it; an older marker is ignored */
+    m.index = 22;
+    CU_ASSERT_EQUAL(wal_save_snapshot(w, &m), 0);
+    m.index = 21;
+    CU_ASSERT_EQUAL(wal_save_snapshot(w, &m), 0);
+    CU_ASSERT_EQUAL(wal_last_index(w), 23);
+    CU_ASSERT_EQUAL(wal_sync(w), 0);
+    wal_free(w);
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    CU_ASSERT_EQUAL(rec.snapshot.index, 22);
+    check_log(&rec, 23, 23, 0, 5, 5);
+    wal_recovered_fini(&rec);
+    /* a snapshot beyond the log */
+    m.index = 100;
+    m.term = 6;
+    CU_ASSERT_EQUAL(wal_save_snapshot(w, &m), 0);
+    CU_ASSERT_EQUAL(wal_sync(w), 0);
+    wal_free(w);
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    CU_ASSERT_EQUAL(rec.snapshot.index, 100);
+    CU_ASSERT_EQUAL(rec.n_entries, 0);
+    CU_ASSERT_EQUAL(rec.last_index, 100);
+    wal_recovered_fini(&rec);
+    CU_ASSERT_EQUAL(append_batch(w, 101, 2, 6), 0);
+    wal_free(w);
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    check_log(&rec, 101, 102, 0, 6, 6);
+    wal_recovered_fini(&rec);
+    wal_free(w);
+    tdir_end();
+}
+
+/* Remove batch 3's bytes from the file: batch 4 then follows batch 2, an index gap. */
+static void test_index_gap(void)
+{
+    tdir_begin();
+    size_t off[7];
+    build_five(off);
+    char segs[4][700];
+    CU_ASSERT_EQUAL_FATAL(seg_files(segs, 4), 1);
+    size_t len;
+    unsigned char *p = file_read(segs[0], &len);
+    memmove(p + off[2], p + off[3], len - off[3]);
+    file_write(segs[0], p, len - (off[3] - off[2]));
+    struct wal *w;
+    struct wal_recovered rec;
+    CU_ASSERT_EQUAL(open_wal(0, &w, &rec), LT_ECORRUPT);
+    free(p);
+    tdir_end();
+}
+
+/* Make the k-th I/O operation of one batch fail, for every k: the call fails, the WAL
+ * stays failed, and on reopen the batch is either wholly absent or wholly present. */
+static void test_fault_injection(void)
+{
+    tdir_begin();
+    int failures = 0;
+    for (int k = 1; k <= 12; k++) {
+        tu_rmrf(waldir());
+        struct wal *w;
+        struct wal_recovered rec;
+        CU_ASSERT_EQUAL_FATAL(open_wal(1024, &w, &rec), 0);
+        wal_recovered_fini(&rec);
+        CU_ASSERT_EQUAL_FATAL(append_batch(w, 1, 12, 1), 0);
+        unsigned fired = sio_fault_fired();
+        sio_fault_arm(k, LT_EIO);
+        struct raft_hard_state hs = {.term = 2, .vote = 1, .commit = 12};
+        struct raft_entry e[20];
+        make_entries(e, 13, 20, 2);
+        int rc = wal_append(w, e, 20);
+        if (!rc)
+            rc = wal_save_hard_state(w, &hs);
+        if (!rc)
+            rc = wal_sync(w);
+        bool hit = sio_fault_fired() != fired;
+        sio_fault_arm(0, 0);
+        CU_ASSERT_EQUAL(rc, hit ? LT_EIO : 0);
+        if (rc) {
+            failures++;
+            CU_ASSERT_EQUAL(wal_sync(w), LT_EIO); /* sticky */
+            CU_ASSERT_EQUAL(append_batch(w, 33, 1, 2), LT_EIO);
+        }
+        wal_free(w);
+        CU_ASSERT_EQUAL_FATAL(open_wal(1024, &w, &rec), 0);
+        CU_ASSERT(rec.last_index == 12 || rec.last_index == 32);
+        if (rec.last_index == 12) {
+            check_log(&rec, 1, 12, UINT64_MAX, 1, 1);
+            CU_ASSERT_EQUAL(rec.hs.term, 0);
+        } else {
+            check_log(&rec, 1, 32, 13, 1, 2);
+            CU_ASSERT_EQUAL(rec.hs.term, 2);
+        }
+        if (rc && k == 1)
+            CU_ASSERT_EQUAL(rec.last_index, 12); /* the write itself failed */
+        wal_recovered_fini(&rec);
+        CU_ASSERT_EQUAL(append_batch(w, rec.last_index + 1, 1, 3), 0);
+        wal_free(w);
+    }
+    CU_ASSERT(failures >= 3); /* write, fdatasync and the rollover's steps */
+    tdir_end();
+}
+
+static const struct lt_test crc_tests[] = {
+    {"RFC 3720 vectors", test_crc32c_vectors},
+    {"SSE4.2 and slicing-by-8 agree", test_crc32c_impls_agree},
+    {NULL, NULL},
+};
+
+static const struct lt_test wal_tests[] = {
+    {"empty WAL opens twice", test_empty_open},
+    {"round trip: entries and hard state survive reopen", test_roundtrip},
+    {"suffix replacement persists", test_suffix_replacement},
+    {"bad appends are refused whole", test_append_validation},
+    {"torn tail at every byte offset of the last batch", test_torn_tail_every_offset},
+    {"flipped bits: last batch truncated, middle batch corrupt", test_flipped_bits},
+    {"zero-filled tail", test_zero_tail},
+    {"uncommitted early-written batch is dropped", test_uncommitted_tail},
+    {"segment rollover, missing and damaged segments", test_rollover},
+    {"compaction deletes whole segments; recovery starts after the snapshot", test_compaction},
+    {"snapshot markers (Raft section 7)", test_snapshot_marker},
+    {"index gap is corruption", test_index_gap},
+    {"fault injection: errors returned, batches atomic", test_fault_injection},
+    {NULL, NULL},
+};
+
+static const struct lt_suite suites[] = {
+    {"crc32c", NULL, NULL, crc_tests},
+    {"wal", NULL, NULL, wal_tests},
+    {NULL, NULL, NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return lt_test_main(argc, argv, suites);
+}
