@@ -1,0 +1,590 @@
+/* test_rpc_client.c — the RPC client pool (tools/client/rpc_client) against real NNG rep0
+ * servers on free 127.0.0.1 ports, started by the test: a fake node answering
+ * Cluster/Ping, Cluster/Status and Models/Get, a follower that redirects to the leader,
+ * a node in an election (UNAVAILABLE without a leader), and a node that never answers,
+ * for deadlines and the circuit breaker. */
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cunit_main.h"
+#include "lt_clock.h"
+#include "lt_err.h"
+#include "rpc_client.h"
+#include "testutil.h"
+#include "wire.h"
+
+/* ---- the fake node ---- */
+
+enum fake_mode { FAKE_NORMAL, FAKE_FOLLOWER, FAKE_SILENT, FAKE_ELECTION };
+
+struct fake_node {
+    nng_socket sock;
+    char url[64];
+    uint64_t id;
+    char leader_url[64]; /* FOLLOWER: where it redirects */
+    atomic_int mode;
+    atomic_int election_left; /* ELECTION: UNAVAILABLE answers left before answering */
+    atomic_uint requests;
+    atomic_bool stop;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    char last_token[64];
+    uint32_t last_timeout_ms;
+};
+
+static void fake_reply(struct fake_node *f, Lithair__V1__Response *r)
+{
+    nng_msg *m;
+    size_t len = lithair__v1__response__get_packed_size(r);
+    if (nng_msg_alloc(&m, len) != 0)
+        return;
+    lithair__v1__response__pack(r, nng_msg_body(m));
+    if (nng_sendmsg(f->sock, m, 0) != 0)
+        nng_msg_free(m);
+}
+
+static void fake_serve(struct fake_node *f, const Lithair__V1__Request *req)
+{
+    Lithair__V1__Response r = LITHAIR__V1__RESPONSE__INIT;
+    r.id = req->id;
+    uint8_t buf[256];
+    int mode = atomic_load(&f->mode);
+    if (mode == FAKE_ELECTION && atomic_fetch_sub(&f->election_left, 1) <= 0)
+        mode = FAKE_NORMAL;
+    if (mode == FAKE_FOLLOWER || mode == FAKE_ELECTION) {
+        r.code = LITHAIR__V1__CODE__UNAVAILABLE;
+        r.message = "not the leader";
+        r.not_leader = 1;
+        if (mode == FAKE_FOLLOWER) {
+            r.leader_id = 1;
+            r.leader_rpc_url = f->leader_url;
+        }
+        fake_reply(f, &r);
+        return;
+    }
+    if (strcmp(req->method, "Cluster/Ping") == 0) {
+        Lithair__V1__PingRequest *in =
+            lithair__v1__ping_request__unpack(NULL, req->payload.len, req->payload.data);
+        Lithair__V1__PingReply out = LITHAIR__V1__PING_REPLY__INIT;
+        out.id = f->id;
+        if (in)
+            out.payload = in->payload;
+        if (lithair__v1__ping_reply__get_packed_size(&out) <= sizeof(buf)) {
+            r.payload.len = lithair__v1__ping_reply__pack(&out, buf);
+            r.payload.data = buf;
+        }
+        lithair__v1__ping_request__free_unpacked(in, NULL);
+        fake_reply(f, &r);
+        return;
+    }
+    if (strcmp(req->method, "Cluster/Status") == 0) {
+        Lithair__V1__NodeStatus st = LITHAIR__V1__NODE_STATUS__INIT;
+        st.id = f->id;
+        st.role = LITHAIR__V1__NODE_ROLE__LEADER;
+        st.term = 3;
+        r.payload.len = lithair__v1__node_status__pack(&st, buf);
+        r.payload.data = buf;
+        fake_reply(f, &r);
+        return;
+    }
+    if (strcmp(req->method, "Models/Get") == 0) {
+        Lithair__V1__FieldViolation fv = LITHAIR__V1__FIELD_VIOLATION__INIT;
+        Lithair__V1__FieldViolation *fvp = &fv;
+        fv.field = "id";
+        fv.description = "no item with this id";
+        r.code = LITHAIR__V1__CODE__NOT_FOUND;
+        r.message = "item not found";
+        r.n_details = 1;
+        r.details = &fvp;
+        fake_reply(f, &r);
+        return;
+    }
+    r.code = LITHAIR__V1__CODE__UNIMPLEMENTED;
+    r.message = "no such method";
+    fake_reply(f, &r);
+}
+
+static void *fake_main(void *arg)
+{
+    struct fake_node *f = arg;
+    while (!atomic_load(&f->stop)) {
+        nng_msg *m;
+        int rv = nng_recvmsg(f->sock, &m, 0);
+        if (rv == NNG_ETIMEDOUT)
+            continue;
+        if (rv != 0)
+            break;
+        Lithair__V1__Request *req =
+            lithair__v1__request__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+        nng_msg_free(m);
+        if (!req)
+            continue;
+        atomic_fetch_add(&f->requests, 1);
+        pthread_mutex_lock(&f->mu);
+        snprintf(f->last_token, sizeof(f->last_token), "%s", req->auth_token);
+        f->last_timeout_ms = req->timeout_ms;
+        pthread_mutex_unlock(&f->mu);
+        if (atomic_load(&f->mode) != FAKE_SILENT)
+            fake_serve(f, req);
+        lithair__v1__request__free_unpacked(req, NULL);
+    }
+    return NULL;
+}
+
+static struct fake_node *fake_start(uint64_t id, enum fake_mode mode)
+{
+    struct fake_node *f = calloc(1, sizeof(*f));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    f->id = id;
+    atomic_init(&f->mode, mode);
+    pthread_mutex_init(&f->mu, NULL);
+    CU_ASSERT_EQUAL_FATAL(nng_rep0_open(&f->sock), 0);
+    nng_socket_set_ms(f->sock, NNG_OPT_RECVTIMEO, 20);
+    int rv = -1;
+    for (int tries = 0; tries < 20 && rv != 0; tries++) {
+        snprintf(f->url, sizeof(f->url), "tcp://127.0.0.1:%d", tu_free_port());
+        rv = nng_listen(f->sock, f->url, NULL, 0);
+    }
+    CU_ASSERT_EQUAL_FATAL(rv, 0);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&f->thread, NULL, fake_main, f), 0);
+    return f;
+}
+
+static void fake_stop(struct fake_node *f)
+{
+    atomic_store(&f->stop, true);
+    pthread_join(f->thread, NULL);
+    nng_close(f->sock);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}
+
+/* ---- helpers ---- */
+
+static bool wait_connected(struct rpc_client *c, size_t i)
+{
+    for (int k = 0; k < 400; k++) {
+        struct rpc_endpoint_stats s;
+        if (rpc_client_stats(c, i, &s) == 0 && s.connected)
+            return true;
+        lt_sleep_ms(5);
+    }
+    return false;
+}
+
+static int ping(struct rpc_client *c, int endpoint, unsigned timeout_ms, const char *text,
+                uint64_t *node_id, struct rpc_status *st)
+{
+    Lithair__V1__PingRequest req = LITHAIR__V1__PING_REQUEST__INIT;
+    req.payload.data = (uint8_t *)text;
+    req.payload.len = strlen(text);
+    ProtobufCMessage *resp = NULL;
+    int rc = endpoint < 0
+                 ? rpc_call(c, "Cluster/Ping", &req.base, &lithair__v1__ping_reply__descriptor,
+                            timeout_ms, &resp, st)
+                 : rpc_call_endpoint(c, (size_t)endpoint, "Cluster/Ping", &req.base,
+                                     &lithair__v1__ping_reply__descriptor, timeout_ms, &resp, st);
+    if (rc == 0) {
+        Lithair__V1__PingReply *r = (Lithair__V1__PingReply *)resp;
+        if (r->payload.len != strlen(text) || memcmp(r->payload.data, text, r->payload.len) != 0)
+            rc = -999;
+        if (node_id)
+            *node_id = r->id;
+        protobuf_c_message_free_unpacked(resp, NULL);
+    }
+    return rc;
+}
+
+static uint64_t ms_since(uint64_t t0)
+{
+    return (lt_now_ns() - t0) / 1000000;
+}
+
+/* ---- tests ---- */
+
+static void test_ping_and_errors(void)
+{
+    struct fake_node *f = fake_start(7, FAKE_NORMAL);
+    struct rpc_client *c = NULL;
+    CU_ASSERT_EQUAL_FATAL(rpc_client_new(f->url, NULL, &c), 0);
+    CU_ASSERT_EQUAL(rpc_client_endpoint_count(c), 1);
+    CU_ASSERT_STRING_EQUAL(rpc_client_endpoint_url(c, 0), f->url);
+    CU_ASSERT_PTR_NULL(rpc_client_endpoint_url(c, 1));
+
+    struct rpc_status st;
+    uint64_t id = 0;
+    CU_ASSERT_EQUAL(ping(c, -1, 2000, "hello", &id, &st), 0);
+    CU_ASSERT_EQUAL(id, 7);
+    CU_ASSERT_EQUAL(st.code, LITHAIR__V1__CODE__OK);
+    CU_ASSERT_EQUAL(st.endpoint, 0);
+    CU_ASSERT_EQUAL(st.attempts, 1);
+
+    /* a typed call with another reply type */
+    Lithair__V1__StatusRequest sreq = LITHAIR__V1__STATUS_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    CU_ASSERT_EQUAL_FATAL(rpc_call_endpoint(c, 0, "Cluster/Status", &sreq.base,
+                                            &lithair__v1__node_status__descriptor, 1000, &resp,
+                                            &st),
+                          0);
+    CU_ASSERT_EQUAL(((Lithair__V1__NodeStatus *)resp)->id, 7);
+    CU_ASSERT_EQUAL(((Lithair__V1__NodeStatus *)resp)->term, 3);
+    protobuf_c_message_free_unpacked(resp, NULL);
+
+    /* an error reply: code, message and details come back; mapped to an lt_err */
+    Lithair__V1__GetRequest g = LITHAIR__V1__GET_REQUEST__INIT;
+    g.model = "items";
+    g.id = "nope";
+    resp = NULL;
+    CU_ASSERT_EQUAL(rpc_call(c, "Models/Get", &g.base, &lithair__v1__record_reply__descriptor, 1000,
+                             &resp, &st),
+                    LT_ENOTFOUND);
+    CU_ASSERT_PTR_NULL(resp);
+    CU_ASSERT_EQUAL(st.code, LITHAIR__V1__CODE__NOT_FOUND);
+    CU_ASSERT_FALSE(st.transport);
+    CU_ASSERT_STRING_EQUAL(st.message, "item not found");
+    CU_ASSERT_EQUAL_FATAL(st.n_details, 1);
+    CU_ASSERT_STRING_EQUAL(st.details[0].field, "id");
+    CU_ASSERT_STRING_EQUAL(st.details[0].description, "no item with this id");
+    CU_ASSERT_EQUAL(st.attempts, 1); /* NOT_FOUND is an answer, not retried */
+
+    CU_ASSERT_EQUAL(rpc_call(c, "Nope/Nope", NULL, NULL, 1000, NULL, &st), LT_EUNSUPPORTED);
+    CU_ASSERT_EQUAL(st.code, LITHAIR__V1__CODE__UNIMPLEMENTED);
+
+    /* per-call options: the token and the deadline reach the node */
+    struct rpc_call_opts co = {.timeout_ms = 1500, .endpoint = -1, .auth_token = "tok-123"};
+    Lithair__V1__PingRequest p = LITHAIR__V1__PING_REQUEST__INIT;
+    resp = NULL;
+    CU_ASSERT_EQUAL(rpc_call_ex(c, &co, "Cluster/Ping", &p.base,
+                                &lithair__v1__ping_reply__descriptor, &resp, &st),
+                    0);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    pthread_mutex_lock(&f->mu);
+    CU_ASSERT_STRING_EQUAL(f->last_token, "tok-123");
+    CU_ASSERT(f->last_timeout_ms > 1000 && f->last_timeout_ms <= 1500);
+    pthread_mutex_unlock(&f->mu);
+
+    /* the raw API: bytes in, bytes out */
+    uint8_t buf[64];
+    p.payload.data = (uint8_t *)"raw";
+    p.payload.len = 3;
+    size_t len = lithair__v1__ping_request__pack(&p, buf);
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    CU_ASSERT_EQUAL_FATAL(rpc_call_raw(c, NULL, "Cluster/Ping", buf, len, &out, &out_len, NULL), 0);
+    Lithair__V1__PingReply *pr = lithair__v1__ping_reply__unpack(NULL, out_len, out);
+    CU_ASSERT_TRUE(pr && pr->payload.len == 3 && memcmp(pr->payload.data, "raw", 3) == 0);
+    lithair__v1__ping_reply__free_unpacked(pr, NULL);
+    free(out);
+
+    struct rpc_endpoint_stats s;
+    CU_ASSERT_EQUAL(rpc_client_stats(c, 0, &s), 0);
+    CU_ASSERT_EQUAL(s.state, RPC_BREAKER_CLOSED);
+    CU_ASSERT_EQUAL(s.calls, 6);
+    CU_ASSERT_EQUAL(s.replies, 6);
+    CU_ASSERT_EQUAL(s.failures, 0);
+    CU_ASSERT_EQUAL(rpc_client_stats(c, 1, &s), LT_EINVAL);
+    CU_ASSERT_EQUAL(rpc_call_endpoint(c, 5, "Cluster/Ping", NULL, NULL, 100, NULL, &st), LT_EINVAL);
+    rpc_client_free(c);
+    fake_stop(f);
+}
+
+static void test_bad_endpoints(void)
+{
+    struct rpc_client *c = (struct rpc_client *)0x1;
+    CU_ASSERT_EQUAL(rpc_client_new(NULL, NULL, &c), LT_EINVAL);
+    CU_ASSERT_EQUAL(rpc_client_new("", NULL, &c), LT_EINVAL);
+    CU_ASSERT_EQUAL(rpc_client_new(" , ,", NULL, &c), LT_EINVAL);
+    CU_ASSERT_EQUAL(rpc_client_new("bogus://nowhere", NULL, &c), LT_EINVAL);
+    char many[2048] = "";
+    for (int i = 0; i < RPC_CLIENT_MAX_ENDPOINTS + 1; i++)
+        snprintf(many + strlen(many), sizeof(many) - strlen(many), "tcp://127.0.0.1:%d,", 1 + i);
+    CU_ASSERT_EQUAL(rpc_client_new(many, NULL, &c), LT_EINVAL);
+    CU_ASSERT_PTR_EQUAL(c, (struct rpc_client *)0x1); /* untouched on failure */
+    rpc_client_free(NULL);
+    CU_ASSERT_STRING_EQUAL(rpc_breaker_state_name(RPC_BREAKER_HALF_OPEN), "half_open");
+    CU_ASSERT_EQUAL(rpc_err_from_code(LITHAIR__V1__CODE__ABORTED), LT_ECONFLICT);
+    CU_ASSERT_EQUAL(rpc_err_from_code(LITHAIR__V1__CODE__OK), 0);
+}
+
+struct worker {
+    struct rpc_client *c;
+    int n;
+    int failures;
+    int index;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    for (int i = 0; i < w->n; i++) {
+        char text[32];
+        snprintf(text, sizeof(text), "w%d-%d", w->index, i);
+        if (ping(w->c, -1, 3000, text, NULL, NULL) != 0)
+            w->failures++;
+    }
+    return NULL;
+}
+
+static void test_concurrent_calls(void)
+{
+    struct fake_node *f = fake_start(1, FAKE_NORMAL);
+    struct rpc_client *c;
+    CU_ASSERT_EQUAL_FATAL(rpc_client_new(f->url, NULL, &c), 0);
+    enum { T = 8, N = 150 };
+    struct worker w[T];
+    pthread_t th[T];
+    for (int i = 0; i < T; i++) {
+        w[i] = (struct worker){.c = c, .n = N, .index = i};
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+    }
+    int failures = 0;
+    for (int i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        failures += w[i].failures;
+    }
+    CU_ASSERT_EQUAL(failures, 0);
+    CU_ASSERT_EQUAL(atomic_load(&f->requests), T * N);
+    rpc_client_free(c);
+    fake_stop(f);
+}
+
+static void test_leader_redirect(void)
+{
+    struct fake_node *leader = fake_start(1, FAKE_NORMAL);
+    struct fake_node *follower = fake_start(2, FAKE_FOLLOWER);
+    snprintf(follower->leader_url, sizeof(follower->leader_url), "%s", leader->url);
+    char eps[160];
+    snprintf(eps, sizeof(eps), "%s,%s", follower->url, leader->url);
+    struct rpc_client *c;
+    CU_ASSERT_EQUAL_FATAL(rpc_client_new(eps, NULL, &c), 0);
+    CU_ASSERT_TRUE_FATAL(wait_connected(c, 0) && wait_connected(c, 1));
+    CU_ASSERT_EQUAL(rpc_client_leader(c), -1);
+
+    /* the first call lands on the follower (rotation starts at 0), is redirected once */
+    struct rpc_status st;
+    uint64_t id = 0;
+    CU_ASSERT_EQUAL(ping(c, -1, 2000, "x", &id, &st), 0);
+    CU_ASSERT_EQUAL(id, 1);
+    CU_ASSERT_EQUAL(st.attempts, 2);
+    CU_ASSERT_EQUAL(st.endpoint, 1);
+    CU_ASSERT_EQUAL(atomic_load(&follower->requests), 1);
+    CU_ASSERT_EQUAL(atomic_load(&leader->requests), 1);
+    CU_ASSERT_EQUAL(rpc_client_leader(c), 1); /* remembered */
+
+    /* later calls go straight to the leader */
+    for (int i = 0; i < 5; i++) {
+        CU_ASSERT_EQUAL(ping(c, -1, 2000, "y", &id, &st), 0);
+        CU_ASSERT_EQUAL(st.attempts, 1);
+    }
+    CU_ASSERT_EQUAL(atomic_load(&follower->requests), 1);
+    CU_ASSERT_EQUAL(atomic_load(&leader->requests), 6);
+
+    /* asking the follower itself: no redirect, the hint is reported */
+    CU_ASSERT_EQUAL(ping(c, 0, 1000, "z", NULL, &st), LT_ENOTLEADER);
+    CU_ASSERT_EQUAL(st.code, LITHAIR__V1__CODE__UNAVAILABLE);
+    CU_ASSERT_TRUE(st.not_leader);
+    CU_ASSERT_EQUAL(st.leader_id, 1);
+    CU_ASSERT_STRING_EQUAL(st.leader_rpc_url, leader->url);
+    struct rpc_endpoint_stats s;
+    rpc_client_stats(c, 0, &s);
+    CU_ASSERT_EQUAL(s.redirects, 2);
+    CU_ASSERT_EQUAL(s.state, RPC_BREAKER_CLOSED); /* a redirect is a reply */
+
+    /* both say "not me" with the other's URL: one redirect, then back-off retries until
+     * the deadline; the call fails with NOT_LEADER, bounded by the deadline */
+    atomic_store(&leader->mode, FAKE_FOLLOWER);
+    snprintf(leader->leader_url, sizeof(leader->leader_url), "%s", follower->url);
+    uint64_t t0 = lt_now_ns();
+    CU_ASSERT_EQUAL(ping(c, -1, 300, "w", NULL, &st), LT_ENOTLEADER);
+    CU_ASSERT(ms_since(t0) < 1500);
+    CU_ASSERT(st.attempts >= 3);
+    rpc_client_free(c);
+    fake_stop(follower);
+    fake_stop(leader);
+}
+
+static void test_election_backoff(void)
+{
+    struct fake_node *f = fake_start(3, FAKE_ELECTION);
+    atomic_store(&f->election_left, 3);
+    struct rpc_client_opts o = {.backoff_ms = 5, .backoff_max_ms = 40};
+    struct rpc_client *c;
+    CU_ASSERT_EQUAL_FATAL(rpc_client_new(f->url, &o, &c), 0);
+    struct rpc_status st;
+    uint64_t id = 0;
+    CU_ASSERT_EQUAL(ping(c, -1, 3000, "e", &id, &st), 0);
+    CU_ASSERT_EQUAL(id, 3);
+    CU_ASSERT_EQUAL(st.attempts, 4); /* three UNAVAILABLE answers, then OK */
+
+    /* a long election: the deadline ends the retries */
+    atomic_store(&f->election_left, 100000);
+    uint64_t t0 = lt_now_ns();
+    CU_ASSERT_EQUAL(ping(c, -1, 150, "e", NULL, &st), LT_ENOTLEADER);
+    uint64_t ms = ms_since(t0);
+    CU_ASSERT(ms >= 100 && ms < 1000);
+    CU_ASSERT_EQUAL(st.code, LITHAIR__V1__CODE__UNAVAILABLE);
+    CU_ASSERT(st.attempts >= 2 && st.attempts <= 8);
+    rpc_client_free(c);
+    fake_stop(f);
+}
+
+/* Breaker transitions seen by the callback. */
+struct transitions {
+    pthread_mutex_t mu;
+    int n;
+    enum rpc_breaker_state from[16], to[16];
+};
+
+static void on_breaker(void *ud, size_t endpoint, const char *url, enum rpc_breaker_state from,
+                       enum rpc_breaker_state to)
+{
+    struct transitions *t = ud;
+    (void)endpoint;
+    (void)url;
+    pthread_mutex_lock(&t->mu);
+    if (t->n < 16) {
+        t->from[t->n] = from;
+        t->to[t->n] = to;
+        t->n++;
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void test_timeout_and_breaker(void)
+{
+    struct fake_node *f = fake_start(4, FAKE_SILENT);
+    struct transitions tr = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct rpc_client_opts o = {.breaker_failures = 3,
+                                .breaker_cooldown_ms = 300,
+                                .on_breaker = on_breaker,
+                                .on_breaker_ud = &tr};
+    struct rpc_client *c;
+    CU_ASSERT_EQUAL_FATAL(rpc_client_new(f->url, &o, &c), 0);
+    CU_ASSERT_TRUE_FATAL(wait_connected(c, 0));
+    struct rpc_status st;
+    struct rpc_endpoint_stats s;
+    for (int i = 0; i < 3; i++) {
+        uint64_t t0 = lt_now_ns();
+        CU_ASSERT_EQUAL(ping(c, 0, 100, "t", NULL, &st), LT_ETIMEDOUT);
+        uint64_t ms = ms_since(t0);
+        CU_ASSERT(ms >= 90 && ms < 1000);
+        CU_ASSERT_EQUAL(st.code, LITHAIR__V1__CODE__DEADLINE_EXCEEDED);
+        CU_ASSERT_TRUE(st.transport);
+        rpc_client_stats(c, 0, &s);
+        CU_ASSERT_EQUAL(s.state, i < 2 ? RPC_BREAKER_CLOSED : RPC_BREAKER_OPEN);
+    }
+    CU_ASSERT_EQUAL(s.timeouts, 3);
+    CU_ASSERT_EQUAL(s.consecutive_failures, 3);
+    CU_ASSERT_EQUAL(s.opens, 1);
+
+    /* open: refused at once, for a single endpoint and for the pool */
+    uint64_t t0 = lt_now_ns();
+    CU_ASSERT_EQUAL(ping(c, 0, 1000, "t", NULL, &st), LT_EUNAVAIL);
+    CU_ASSERT(ms_since(t0) < 50);
+    CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "circuit open"));
+    CU_ASSERT_EQUAL(ping(c, -1, 60, "t", NULL, &st), LT_EUNAVAIL);
+    rpc_client_stats(c, 0, &s);
+    CU_ASSERT(s.rejected >= 2);
+    unsigned sent = atomic_load(&f->requests);
+    CU_ASSERT_EQUAL(sent, 3);
+
+    /* after the cool-down one probe goes through; it times out: open again */
+    lt_sleep_ms(320);
+    CU_ASSERT_EQUAL(ping(c, 0, 100, "t", NULL, &st), LT_ETIMEDOUT);
+    rpc_client_stats(c, 0, &s);
+    CU_ASSERT_EQUAL(s.state, RPC_BREAKER_OPEN);
+    CU_ASSERT_EQUAL(s.opens, 2);
+
+    /* the node recovers: the next probe closes the breaker */
+    atomic_store(&f->mode, FAKE_NORMAL);
+    lt_sleep_ms(320);
+    uint64_t id = 0;
+    CU_ASSERT_EQUAL(ping(c, 0, 1000, "ok", &id, &st), 0);
+    CU_ASSERT_EQUAL(id, 4);
+    rpc_client_stats(c, 0, &s);
+    CU_ASSERT_EQUAL(s.state, RPC_BREAKER_CLOSED);
+    CU_ASSERT_EQUAL(s.consecutive_failures, 0);
+    CU_ASSERT_EQUAL(ping(c, -1, 1000, "ok", NULL, &st), 0);
+
+    static const enum rpc_breaker_state want_from[] = {RPC_BREAKER_CLOSED, RPC_BREAKER_OPEN,
+                                                       RPC_BREAKER_HALF_OPEN, RPC_BREAKER_OPEN,
+                                                       RPC_BREAKER_HALF_OPEN};
+    static const enum rpc_breaker_state want_to[] = {RPC_BREAKER_OPEN, RPC_BREAKER_HALF_OPEN,
+                                                     RPC_BREAKER_OPEN, RPC_BREAKER_HALF_OPEN,
+                                                     RPC_BREAKER_CLOSED};
+    pthread_mutex_lock(&tr.mu);
+    CU_ASSERT_EQUAL(tr.n, 5);
+    for (int i = 0; i < tr.n && i < 5; i++) {
+        CU_ASSERT_EQUAL(tr.from[i], want_from[i]);
+        CU_ASSERT_EQUAL(tr.to[i], want_to[i]);
+    }
+    pthread_mutex_unlock(&tr.mu);
+    rpc_client_free(c);
+    fake_stop(f);
+}
+
+static void test_down_endpoint_failover(void)
+{
+    struct fake_node *f = fake_start(5, FAKE_NORMAL);
+    char eps[160];
+    snprintf(eps, sizeof(eps), " tcp://127.0.0.1:%d , %s ", tu_free_port(), f->url);
+    struct rpc_client_opts o = {.connect_wait_ms = 100};
+    struct rpc_client *c;
+    CU_ASSERT_EQUAL_FATAL(rpc_client_new(eps, &o, &c), 0);
+    CU_ASSERT_EQUAL(rpc_client_endpoint_count(c), 2);
+    CU_ASSERT_TRUE_FATAL(wait_connected(c, 1));
+
+    /* the pool skips the dead node */
+    struct rpc_status st;
+    uint64_t id = 0;
+    for (int i = 0; i < 4; i++) {
+        uint64_t t0 = lt_now_ns();
+        CU_ASSERT_EQUAL(ping(c, -1, 2000, "f", &id, &st), 0);
+        CU_ASSERT_EQUAL(id, 5);
+        CU_ASSERT(ms_since(t0) < 500);
+    }
+    /* asking the dead node directly: no connection, after connect_wait_ms */
+    uint64_t t0 = lt_now_ns();
+    CU_ASSERT_EQUAL(ping(c, 0, 2000, "f", NULL, &st), LT_EUNAVAIL);
+    uint64_t ms = ms_since(t0);
+    CU_ASSERT(ms >= 90 && ms < 1000);
+    CU_ASSERT_TRUE(st.transport);
+    CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "no connection"));
+    struct rpc_endpoint_stats s;
+    rpc_client_stats(c, 0, &s);
+    CU_ASSERT_FALSE(s.connected);
+    CU_ASSERT_EQUAL(s.failures, 1);
+
+    /* the leader hint pointing at a dead node is dropped after one failure */
+    rpc_client_set_leader(c, 0);
+    CU_ASSERT_EQUAL(ping(c, -1, 2000, "f", &id, &st), 0);
+    CU_ASSERT_EQUAL(rpc_client_leader(c), -1);
+    rpc_client_free(c);
+    fake_stop(f);
+}
+
+static const struct lt_test rpc_tests[] = {
+    {"ping_and_errors", test_ping_and_errors},
+    {"bad_endpoints", test_bad_endpoints},
+    {"concurrent_calls", test_concurrent_calls},
+    {"leader_redirect", test_leader_redirect},
+    {"election_backoff", test_election_backoff},
+    {"timeout_and_breaker", test_timeout_and_breaker},
+    {"down_endpoint_failover", test_down_endpoint_failover},
+    {NULL, NULL},
+};
+
+static const struct lt_suite suites[] = {
+    {"rpc_client", NULL, NULL, rpc_tests},
+    {NULL, NULL, NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return lt_test_main(argc, argv, suites);
+}

@@ -1,0 +1,818 @@
+/* rpc_client.c — the node RPC client pool (see rpc_client.h for the behaviour).
+ *
+ * Locking: each endpoint has one mutex for its breaker, counters, connection count and
+ * free contexts; the pool has one for the leader hint and the rotation cursor. No lock
+ * is held across NNG calls, sleeps or the breaker callback. */
+#include "rpc_client.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lt_clock.h"
+#include "lt_err.h"
+#include "wire.h"
+
+/* One reusable request slot: a req0 context and the aio that drives it. */
+struct rpc_req_slot {
+    nng_ctx ctx;
+    nng_aio *aio;
+};
+
+struct rpc_endpoint {
+    char *url;
+    nng_socket sock;
+    bool open;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* signalled when a pipe connects */
+    int pipes;
+    enum rpc_breaker_state state;
+    unsigned consecutive;
+    uint64_t opened_at_ns;
+    bool probe_inflight;
+    uint64_t calls, replies, failures, timeouts, rejected, opens, redirects;
+    struct rpc_req_slot *free_slots; /* contexts ready for reuse */
+    size_t n_free, cap_free;
+};
+
+struct rpc_client {
+    struct rpc_client_opts o;
+    size_t n;
+    struct rpc_endpoint ep[RPC_CLIENT_MAX_ENDPOINTS];
+    pthread_mutex_t mu;
+    int leader;
+    size_t rr;
+    _Atomic uint64_t next_id;
+};
+
+/* A breaker transition to report once the lock is released. */
+struct rpc_transition {
+    bool happened;
+    enum rpc_breaker_state from, to;
+};
+
+const char *rpc_breaker_state_name(enum rpc_breaker_state s)
+{
+    switch (s) {
+    case RPC_BREAKER_CLOSED:
+        return "closed";
+    case RPC_BREAKER_OPEN:
+        return "open";
+    case RPC_BREAKER_HALF_OPEN:
+        return "half_open";
+    }
+    return "?";
+}
+
+int rpc_err_from_code(int code)
+{
+    switch (code) {
+    case LITHAIR__V1__CODE__OK:
+        return 0;
+    case LITHAIR__V1__CODE__CANCELLED:
+        return LT_ESHUTDOWN;
+    case LITHAIR__V1__CODE__INVALID_ARGUMENT:
+    case LITHAIR__V1__CODE__FAILED_PRECONDITION:
+        return LT_EINVAL;
+    case LITHAIR__V1__CODE__DEADLINE_EXCEEDED:
+        return LT_ETIMEDOUT;
+    case LITHAIR__V1__CODE__NOT_FOUND:
+        return LT_ENOTFOUND;
+    case LITHAIR__V1__CODE__ALREADY_EXISTS:
+        return LT_EEXIST;
+    case LITHAIR__V1__CODE__PERMISSION_DENIED:
+        return LT_EPERM;
+    case LITHAIR__V1__CODE__RESOURCE_EXHAUSTED:
+        return LT_EBUSY;
+    case LITHAIR__V1__CODE__ABORTED:
+        return LT_ECONFLICT;
+    case LITHAIR__V1__CODE__OUT_OF_RANGE:
+        return LT_ECOMPACTED;
+    case LITHAIR__V1__CODE__UNIMPLEMENTED:
+        return LT_EUNSUPPORTED;
+    case LITHAIR__V1__CODE__UNAVAILABLE:
+        return LT_EUNAVAIL;
+    case LITHAIR__V1__CODE__DATA_LOSS:
+        return LT_ECORRUPT;
+    case LITHAIR__V1__CODE__UNAUTHENTICATED:
+        return LT_EUNAUTH;
+    default:
+        return LT_EIO;
+    }
+}
+
+/* ---- breaker ---- */
+
+static void rpc_breaker_set(struct rpc_endpoint *ep, enum rpc_breaker_state to,
+                            struct rpc_transition *t)
+{
+    if (ep->state == to)
+        return;
+    t->happened = true;
+    t->from = ep->state;
+    t->to = to;
+    ep->state = to;
+}
+
+/* rpc_breaker_allow decides whether a call may go to `ep` now. Called with ep->mu held.
+ * An OPEN breaker past its cool-down turns HALF_OPEN and admits this call as the probe. */
+static bool rpc_breaker_allow(struct rpc_client *c, struct rpc_endpoint *ep, uint64_t now,
+                              struct rpc_transition *t)
+{
+    switch (ep->state) {
+    case RPC_BREAKER_CLOSED:
+        return true;
+    case RPC_BREAKER_OPEN:
+        if (now - ep->opened_at_ns >= (uint64_t)c->o.breaker_cooldown_ms * 1000000u) {
+            rpc_breaker_set(ep, RPC_BREAKER_HALF_OPEN, t);
+            ep->probe_inflight = true;
+            return true;
+        }
+        break;
+    case RPC_BREAKER_HALF_OPEN:
+        if (!ep->probe_inflight) {
+            ep->probe_inflight = true;
+            return true;
+        }
+        break;
+    }
+    ep->rejected++;
+    return false;
+}
+
+/* rpc_breaker_result records the outcome of an admitted call. Called with ep->mu held. */
+static void rpc_breaker_result(struct rpc_client *c, struct rpc_endpoint *ep, bool replied,
+                               bool timeout, struct rpc_transition *t)
+{
+    ep->probe_inflight = false;
+    if (replied) {
+        ep->replies++;
+        ep->consecutive = 0;
+        rpc_breaker_set(ep, RPC_BREAKER_CLOSED, t);
+        return;
+    }
+    ep->failures++;
+    if (timeout)
+        ep->timeouts++;
+    ep->consecutive++;
+    if (ep->state == RPC_BREAKER_HALF_OPEN ||
+        (ep->state == RPC_BREAKER_CLOSED && ep->consecutive >= c->o.breaker_failures)) {
+        ep->opened_at_ns = lt_now_ns();
+        ep->opens++;
+        rpc_breaker_set(ep, RPC_BREAKER_OPEN, t);
+    }
+}
+
+static void rpc_notify(struct rpc_client *c, size_t i, const struct rpc_transition *t)
+{
+    if (t->happened && c->o.on_breaker)
+        c->o.on_breaker(c->o.on_breaker_ud, i, c->ep[i].url, t->from, t->to);
+}
+
+/* ---- endpoints ---- */
+
+static void rpc_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    struct rpc_endpoint *ep = arg;
+    (void)p;
+    pthread_mutex_lock(&ep->mu);
+    if (ev == NNG_PIPE_EV_ADD_POST)
+        ep->pipes++;
+    else if (ev == NNG_PIPE_EV_REM_POST && ep->pipes > 0)
+        ep->pipes--;
+    pthread_cond_broadcast(&ep->cv);
+    pthread_mutex_unlock(&ep->mu);
+}
+
+static int rpc_endpoint_open(struct rpc_client *c, struct rpc_endpoint *ep, const char *url,
+                             size_t len)
+{
+    pthread_condattr_t ca;
+    ep->url = strndup(url, len);
+    if (!ep->url)
+        return LT_ENOMEM;
+    pthread_mutex_init(&ep->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&ep->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (nng_req0_open(&ep->sock) != 0)
+        return LT_EIO;
+    ep->open = true;
+    nng_socket_set_ms(ep->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    nng_socket_set_ms(ep->sock, NNG_OPT_RECONNMINT, (nng_duration)c->o.reconnect_ms);
+    nng_socket_set_ms(ep->sock, NNG_OPT_RECONNMAXT, (nng_duration)c->o.reconnect_max_ms);
+    nng_socket_set_size(ep->sock, NNG_OPT_RECVMAXSZ, 64u << 20);
+    if (nng_pipe_notify(ep->sock, NNG_PIPE_EV_ADD_POST, rpc_pipe_event, ep) != 0 ||
+        nng_pipe_notify(ep->sock, NNG_PIPE_EV_REM_POST, rpc_pipe_event, ep) != 0)
+        return LT_EIO;
+    if (nng_dial(ep->sock, ep->url, NULL, NNG_FLAG_NONBLOCK) != 0)
+        return LT_EINVAL;
+    return 0;
+}
+
+static void rpc_endpoint_close(struct rpc_endpoint *ep)
+{
+    if (ep->open)
+        nng_close(ep->sock); /* closes every context too */
+    for (size_t i = 0; i < ep->n_free; i++)
+        nng_aio_free(ep->free_slots[i].aio);
+    if (ep->url) {
+        pthread_mutex_destroy(&ep->mu);
+        pthread_cond_destroy(&ep->cv);
+    }
+    free(ep->free_slots);
+    free(ep->url);
+}
+
+static void rpc_defaults(struct rpc_client_opts *o)
+{
+#define RPC_DEFAULT(f, v)                                                                          \
+    if (o->f == 0)                                                                                 \
+    o->f = (v)
+    RPC_DEFAULT(default_timeout_ms, 5000);
+    RPC_DEFAULT(breaker_failures, 5);
+    RPC_DEFAULT(breaker_cooldown_ms, 2000);
+    RPC_DEFAULT(backoff_ms, 10);
+    RPC_DEFAULT(backoff_max_ms, 200);
+    RPC_DEFAULT(connect_wait_ms, 300);
+    RPC_DEFAULT(reconnect_ms, 50);
+    RPC_DEFAULT(reconnect_max_ms, 1000);
+    RPC_DEFAULT(max_attempts, 8);
+#undef RPC_DEFAULT
+}
+
+int rpc_client_new(const char *endpoints, const struct rpc_client_opts *opts,
+                   struct rpc_client **out)
+{
+    if (!endpoints)
+        return LT_EINVAL;
+    struct rpc_client *c = calloc(1, sizeof(*c));
+    if (!c)
+        return LT_ENOMEM;
+    if (opts)
+        c->o = *opts;
+    rpc_defaults(&c->o);
+    pthread_mutex_init(&c->mu, NULL);
+    c->leader = -1;
+    atomic_init(&c->next_id, 1);
+    int rc = 0;
+    const char *p = endpoints;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        const char *e = p;
+        while (*e && *e != ',' && *e != ' ')
+            e++;
+        if (c->n == RPC_CLIENT_MAX_ENDPOINTS) {
+            rc = LT_EINVAL;
+            goto out_free;
+        }
+        rc = rpc_endpoint_open(c, &c->ep[c->n++], p, (size_t)(e - p));
+        if (rc)
+            goto out_free;
+        p = e;
+    }
+    if (c->n == 0) {
+        rc = LT_EINVAL;
+        goto out_free;
+    }
+    *out = c;
+    return 0;
+
+out_free:
+    rpc_client_free(c);
+    return rc;
+}
+
+void rpc_client_free(struct rpc_client *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n; i++)
+        rpc_endpoint_close(&c->ep[i]);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+size_t rpc_client_endpoint_count(const struct rpc_client *c)
+{
+    return c->n;
+}
+
+const char *rpc_client_endpoint_url(const struct rpc_client *c, size_t i)
+{
+    return i < c->n ? c->ep[i].url : NULL;
+}
+
+int rpc_client_leader(struct rpc_client *c)
+{
+    pthread_mutex_lock(&c->mu);
+    int l = c->leader;
+    pthread_mutex_unlock(&c->mu);
+    return l;
+}
+
+void rpc_client_set_leader(struct rpc_client *c, int i)
+{
+    pthread_mutex_lock(&c->mu);
+    c->leader = i >= 0 && (size_t)i < c->n ? i : -1;
+    pthread_mutex_unlock(&c->mu);
+}
+
+int rpc_client_stats(struct rpc_client *c, size_t i, struct rpc_endpoint_stats *out)
+{
+    if (i >= c->n)
+        return LT_EINVAL;
+    struct rpc_endpoint *ep = &c->ep[i];
+    pthread_mutex_lock(&ep->mu);
+    struct rpc_endpoint_stats s = {
+        .url = ep->url,
+        .state = ep->state,
+        .connected = ep->pipes > 0,
+        .consecutive_failures = ep->consecutive,
+        .calls = ep->calls,
+        .replies = ep->replies,
+        .failures = ep->failures,
+        .timeouts = ep->timeouts,
+        .rejected = ep->rejected,
+        .opens = ep->opens,
+        .redirects = ep->redirects,
+    };
+    pthread_mutex_unlock(&ep->mu);
+    *out = s;
+    return 0;
+}
+
+/* ---- one attempt ---- */
+
+static void rpc_status_reset(struct rpc_status *st)
+{
+    unsigned attempts = st->attempts;
+    memset(st, 0, sizeof(*st));
+    st->attempts = attempts;
+    st->endpoint = -1;
+}
+
+static void rpc_status_local(struct rpc_status *st, int code, int endpoint, const char *fmt,
+                             const char *url)
+{
+    rpc_status_reset(st);
+    st->code = code;
+    st->transport = true;
+    st->endpoint = endpoint;
+    snprintf(st->message, sizeof(st->message), fmt, url);
+}
+
+static void rpc_status_from_response(struct rpc_status *st, const Lithair__V1__Response *r,
+                                     int endpoint)
+{
+    rpc_status_reset(st);
+    st->code = (int)r->code;
+    st->endpoint = endpoint;
+    st->not_leader = r->not_leader;
+    st->leader_id = r->leader_id;
+    snprintf(st->message, sizeof(st->message), "%s", r->message ? r->message : "");
+    snprintf(st->leader_rpc_url, sizeof(st->leader_rpc_url), "%s",
+             r->leader_rpc_url ? r->leader_rpc_url : "");
+    for (size_t k = 0; k < r->n_details && k < RPC_STATUS_MAX_DETAILS; k++) {
+        snprintf(st->details[k].field, sizeof(st->details[k].field), "%s",
+                 r->details[k]->field ? r->details[k]->field : "");
+        snprintf(st->details[k].description, sizeof(st->details[k].description), "%s",
+                 r->details[k]->description ? r->details[k]->description : "");
+        st->n_details = k + 1;
+    }
+}
+
+/* rpc_wait_connected waits until `ep` has a pipe or `until_ns` passes. */
+static bool rpc_wait_connected(struct rpc_endpoint *ep, uint64_t until_ns)
+{
+    pthread_mutex_lock(&ep->mu);
+    while (ep->pipes == 0) {
+        uint64_t now = lt_now_ns();
+        if (now >= until_ns)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t wait = until_ns - now;
+        ts.tv_sec += (time_t)(wait / 1000000000u);
+        ts.tv_nsec += (long)(wait % 1000000000u);
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&ep->cv, &ep->mu, &ts);
+    }
+    bool ok = ep->pipes > 0;
+    pthread_mutex_unlock(&ep->mu);
+    return ok;
+}
+
+static int rpc_slot_get(struct rpc_endpoint *ep, struct rpc_req_slot *out)
+{
+    pthread_mutex_lock(&ep->mu);
+    if (ep->n_free > 0) {
+        *out = ep->free_slots[--ep->n_free];
+        pthread_mutex_unlock(&ep->mu);
+        return 0;
+    }
+    pthread_mutex_unlock(&ep->mu);
+    struct rpc_req_slot s;
+    if (nng_aio_alloc(&s.aio, NULL, NULL) != 0)
+        return LT_ENOMEM;
+    if (nng_ctx_open(&s.ctx, ep->sock) != 0) {
+        nng_aio_free(s.aio);
+        return LT_ENOMEM;
+    }
+    *out = s;
+    return 0;
+}
+
+static void rpc_slot_close(struct rpc_req_slot *s)
+{
+    nng_ctx_close(s->ctx);
+    nng_aio_free(s->aio);
+}
+
+static void rpc_slot_put(struct rpc_endpoint *ep, struct rpc_req_slot s)
+{
+    pthread_mutex_lock(&ep->mu);
+    if (ep->n_free == ep->cap_free) {
+        size_t cap = ep->cap_free ? 2 * ep->cap_free : 8;
+        struct rpc_req_slot *n = realloc(ep->free_slots, cap * sizeof(*n));
+        if (!n) {
+            pthread_mutex_unlock(&ep->mu);
+            rpc_slot_close(&s);
+            return;
+        }
+        ep->free_slots = n;
+        ep->cap_free = cap;
+    }
+    ep->free_slots[ep->n_free++] = s;
+    pthread_mutex_unlock(&ep->mu);
+}
+
+/* Outcome of one attempt. */
+enum rpc_outcome {
+    RPC_REPLIED,   /* *resp holds the node's Response */
+    RPC_TRANSPORT, /* no reply: st says why; counted by the breaker */
+    RPC_LOCAL,     /* a local error (ENOMEM): not the node's fault */
+};
+
+/* rpc_attempt sends one Request to endpoint i (already admitted by its breaker) and
+ * waits for the Response until deadline_ns. */
+static enum rpc_outcome rpc_attempt(struct rpc_client *c, size_t i, const char *method,
+                                    const char *token, const uint8_t *payload, size_t len,
+                                    uint64_t deadline_ns, Lithair__V1__Response **resp,
+                                    struct rpc_status *st, int *err)
+{
+    struct rpc_endpoint *ep = &c->ep[i];
+    struct rpc_transition t = {0};
+    enum rpc_outcome outcome = RPC_TRANSPORT;
+    bool timeout = false;
+    uint64_t now = lt_now_ns();
+    uint64_t wait_until = now + (uint64_t)c->o.connect_wait_ms * 1000000u;
+    st->attempts++;
+    if (!rpc_wait_connected(ep, wait_until < deadline_ns ? wait_until : deadline_ns)) {
+        rpc_status_local(st, LITHAIR__V1__CODE__UNAVAILABLE, (int)i, "no connection to %s",
+                         ep->url);
+        *err = LT_EUNAVAIL;
+        goto out_result;
+    }
+    now = lt_now_ns();
+    uint64_t left_ms = deadline_ns > now ? (deadline_ns - now + 999999) / 1000000 : 1;
+    Lithair__V1__Request req = LITHAIR__V1__REQUEST__INIT;
+    req.method = (char *)method;
+    req.id = atomic_fetch_add(&c->next_id, 1);
+    req.timeout_ms = left_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)left_ms;
+    req.auth_token = token ? (char *)token : (char *)protobuf_c_empty_string;
+    req.payload.data = (uint8_t *)payload;
+    req.payload.len = len;
+    nng_msg *msg;
+    size_t plen = lithair__v1__request__get_packed_size(&req);
+    if (nng_msg_alloc(&msg, plen) != 0) {
+        outcome = RPC_LOCAL;
+        *err = LT_ENOMEM;
+        goto out_result;
+    }
+    lithair__v1__request__pack(&req, nng_msg_body(msg));
+    struct rpc_req_slot slot;
+    if (rpc_slot_get(ep, &slot)) {
+        nng_msg_free(msg);
+        outcome = RPC_LOCAL;
+        *err = LT_ENOMEM;
+        goto out_result;
+    }
+    pthread_mutex_lock(&ep->mu);
+    ep->calls++;
+    pthread_mutex_unlock(&ep->mu);
+    nng_aio_set_msg(slot.aio, msg);
+    nng_aio_set_timeout(slot.aio, (nng_duration)left_ms);
+    nng_ctx_send(slot.ctx, slot.aio);
+    nng_aio_wait(slot.aio);
+    int rv = nng_aio_result(slot.aio);
+    nng_msg *reply = NULL;
+    if (rv != 0) {
+        nng_msg_free(nng_aio_get_msg(slot.aio));
+    } else {
+        now = lt_now_ns();
+        left_ms = deadline_ns > now ? (deadline_ns - now + 999999) / 1000000 : 1;
+        nng_aio_set_timeout(slot.aio, (nng_duration)left_ms);
+        nng_ctx_recv(slot.ctx, slot.aio);
+        nng_aio_wait(slot.aio);
+        rv = nng_aio_result(slot.aio);
+        if (rv == 0)
+            reply = nng_aio_get_msg(slot.aio);
+    }
+    if (rv == 0 || rv == NNG_ETIMEDOUT)
+        rpc_slot_put(ep, slot); /* a new send on it abandons the old request */
+    else
+        rpc_slot_close(&slot);
+    if (rv == NNG_ETIMEDOUT) {
+        timeout = true;
+        rpc_status_local(st, LITHAIR__V1__CODE__DEADLINE_EXCEEDED, (int)i,
+                         "deadline exceeded waiting for %s", ep->url);
+        *err = LT_ETIMEDOUT;
+        goto out_result;
+    }
+    if (rv != 0) {
+        rpc_status_local(st, LITHAIR__V1__CODE__UNAVAILABLE, (int)i, "cannot reach %s", ep->url);
+        *err = LT_EUNAVAIL;
+        goto out_result;
+    }
+    Lithair__V1__Response *r =
+        lithair__v1__response__unpack(NULL, nng_msg_len(reply), nng_msg_body(reply));
+    nng_msg_free(reply);
+    if (!r) {
+        /* the node answered, just not sensibly: alive for the breaker */
+        rpc_status_local(st, LITHAIR__V1__CODE__INTERNAL, (int)i, "undecodable reply from %s",
+                         ep->url);
+        st->transport = false;
+        *err = LT_ECORRUPT;
+        outcome = RPC_LOCAL;
+        pthread_mutex_lock(&ep->mu);
+        rpc_breaker_result(c, ep, true, false, &t);
+        pthread_mutex_unlock(&ep->mu);
+        rpc_notify(c, i, &t);
+        return outcome;
+    }
+    *resp = r;
+    outcome = RPC_REPLIED;
+
+out_result:
+    pthread_mutex_lock(&ep->mu);
+    if (outcome == RPC_LOCAL)
+        ep->probe_inflight = false; /* not the node's fault: let another probe through */
+    else
+        rpc_breaker_result(c, ep, outcome == RPC_REPLIED, timeout, &t);
+    pthread_mutex_unlock(&ep->mu);
+    rpc_notify(c, i, &t);
+    return outcome;
+}
+
+/* rpc_pick chooses where the next attempt of a call goes: the hint (a redirect target),
+ * else the leader, else the next connected endpoint in rotation, else any; each must be
+ * admitted by its breaker. Returns -1 if every breaker refuses. */
+static int rpc_pick(struct rpc_client *c, int hint)
+{
+    size_t order[RPC_CLIENT_MAX_ENDPOINTS * 2 + 2], n = 0;
+    pthread_mutex_lock(&c->mu);
+    int leader = c->leader;
+    size_t start = c->rr++ % c->n;
+    pthread_mutex_unlock(&c->mu);
+    if (hint >= 0)
+        order[n++] = (size_t)hint;
+    if (leader >= 0 && leader != hint)
+        order[n++] = (size_t)leader;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t k = 0; k < c->n; k++) {
+            size_t i = (start + k) % c->n;
+            pthread_mutex_lock(&c->ep[i].mu);
+            bool connected = c->ep[i].pipes > 0;
+            pthread_mutex_unlock(&c->ep[i].mu);
+            if ((pass == 0) == connected)
+                order[n++] = i;
+        }
+    }
+    uint64_t now = lt_now_ns();
+    for (size_t k = 0; k < n; k++) {
+        struct rpc_endpoint *ep = &c->ep[order[k]];
+        struct rpc_transition t = {0};
+        pthread_mutex_lock(&ep->mu);
+        bool ok = rpc_breaker_allow(c, ep, now, &t);
+        pthread_mutex_unlock(&ep->mu);
+        rpc_notify(c, order[k], &t);
+        if (ok)
+            return (int)order[k];
+    }
+    return -1;
+}
+
+static int rpc_find_url(struct rpc_client *c, const char *url)
+{
+    for (size_t i = 0; url && *url && i < c->n; i++)
+        if (strcmp(c->ep[i].url, url) == 0)
+            return (int)i;
+    return -1;
+}
+
+static void rpc_forget_leader(struct rpc_client *c, int i)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->leader == i)
+        c->leader = -1;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void rpc_sleep_backoff(unsigned *backoff, unsigned max, uint64_t deadline_ns)
+{
+    uint64_t now = lt_now_ns();
+    if (now >= deadline_ns)
+        return;
+    uint64_t ms = *backoff, left = (deadline_ns - now) / 1000000;
+    lt_sleep_ms(ms < left ? ms : left);
+    *backoff = *backoff * 2 > max ? max : *backoff * 2;
+}
+
+int rpc_call_raw(struct rpc_client *c, const struct rpc_call_opts *co, const char *method,
+                 const uint8_t *payload, size_t len, uint8_t **resp, size_t *resp_len,
+                 struct rpc_status *status)
+{
+    struct rpc_status local;
+    struct rpc_status *st = status ? status : &local;
+    struct rpc_call_opts dflt = {.endpoint = -1};
+    if (!co)
+        co = &dflt;
+    memset(st, 0, sizeof(*st));
+    st->endpoint = -1;
+    if (!method || (co->endpoint >= 0 && (size_t)co->endpoint >= c->n)) {
+        st->code = LITHAIR__V1__CODE__INVALID_ARGUMENT;
+        snprintf(st->message, sizeof(st->message), "bad method or endpoint");
+        return LT_EINVAL;
+    }
+    unsigned timeout = co->timeout_ms ? co->timeout_ms : c->o.default_timeout_ms;
+    uint64_t deadline = lt_now_ns() + (uint64_t)timeout * 1000000u;
+    bool fixed = co->endpoint >= 0, redirected = false;
+    unsigned backoff = c->o.backoff_ms;
+    int hint = fixed ? co->endpoint : -1;
+    int err = LT_EUNAVAIL;
+    st->code = LITHAIR__V1__CODE__UNAVAILABLE;
+    snprintf(st->message, sizeof(st->message), "no endpoint available");
+    for (unsigned attempt = 0; attempt < c->o.max_attempts; attempt++) {
+        if (attempt > 0 && lt_now_ns() >= deadline)
+            break;
+        int i;
+        if (fixed) {
+            struct rpc_transition t = {0};
+            struct rpc_endpoint *ep = &c->ep[hint];
+            pthread_mutex_lock(&ep->mu);
+            bool ok = rpc_breaker_allow(c, ep, lt_now_ns(), &t);
+            pthread_mutex_unlock(&ep->mu);
+            rpc_notify(c, (size_t)hint, &t);
+            i = ok ? hint : -1;
+        } else {
+            i = rpc_pick(c, hint);
+        }
+        hint = -1;
+        if (i < 0) {
+            rpc_status_local(st, LITHAIR__V1__CODE__UNAVAILABLE, fixed ? co->endpoint : -1,
+                             "circuit open for %s",
+                             fixed ? c->ep[co->endpoint].url : "every endpoint");
+            err = LT_EUNAVAIL;
+            if (fixed)
+                return err;
+            rpc_sleep_backoff(&backoff, c->o.backoff_max_ms, deadline);
+            continue;
+        }
+        Lithair__V1__Response *r = NULL;
+        enum rpc_outcome oc =
+            rpc_attempt(c, (size_t)i, method, co->auth_token, payload, len, deadline, &r, st, &err);
+        if (oc == RPC_LOCAL)
+            return err;
+        if (oc == RPC_TRANSPORT) {
+            rpc_forget_leader(c, i);
+            if (fixed)
+                return err;
+            if (err != LT_ETIMEDOUT)
+                rpc_sleep_backoff(&backoff, c->o.backoff_max_ms, deadline);
+            continue;
+        }
+        rpc_status_from_response(st, r, i);
+        if (r->code == LITHAIR__V1__CODE__OK) {
+            int rc = 0;
+            if (resp && resp_len) {
+                uint8_t *buf = NULL;
+                if (r->payload.len) {
+                    buf = malloc(r->payload.len);
+                    if (buf)
+                        memcpy(buf, r->payload.data, r->payload.len);
+                    else
+                        rc = LT_ENOMEM;
+                }
+                if (rc == 0) {
+                    *resp = buf;
+                    *resp_len = r->payload.len;
+                }
+            }
+            lithair__v1__response__free_unpacked(r, NULL);
+            return rc;
+        }
+        bool unavailable = r->code == LITHAIR__V1__CODE__UNAVAILABLE;
+        bool not_leader = r->not_leader;
+        lithair__v1__response__free_unpacked(r, NULL);
+        err = not_leader ? LT_ENOTLEADER : rpc_err_from_code(st->code);
+        if (not_leader) {
+            struct rpc_endpoint *ep = &c->ep[i];
+            pthread_mutex_lock(&ep->mu);
+            ep->redirects++;
+            pthread_mutex_unlock(&ep->mu);
+            int j = rpc_find_url(c, st->leader_rpc_url);
+            rpc_forget_leader(c, i);
+            if (j >= 0 && j != i)
+                rpc_client_set_leader(c, j);
+            if (fixed)
+                return err;
+            if (j >= 0 && j != i && !redirected) {
+                redirected = true; /* straight to the named leader, once */
+                hint = j;
+                continue;
+            }
+            hint = j != i ? j : -1;
+            rpc_sleep_backoff(&backoff, c->o.backoff_max_ms, deadline);
+            continue;
+        }
+        if (!unavailable || fixed)
+            return err;
+        rpc_forget_leader(c, i);
+        rpc_sleep_backoff(&backoff, c->o.backoff_max_ms, deadline);
+    }
+    return err;
+}
+
+int rpc_call_ex(struct rpc_client *c, const struct rpc_call_opts *co, const char *method,
+                const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+                ProtobufCMessage **resp, struct rpc_status *status)
+{
+    uint8_t stackbuf[512], *buf = stackbuf;
+    size_t len = req ? protobuf_c_message_get_packed_size(req) : 0;
+    if (len > sizeof(stackbuf)) {
+        buf = malloc(len);
+        if (!buf) {
+            if (status) {
+                memset(status, 0, sizeof(*status));
+                status->endpoint = -1;
+                status->code = LITHAIR__V1__CODE__RESOURCE_EXHAUSTED;
+                snprintf(status->message, sizeof(status->message), "out of memory");
+            }
+            return LT_ENOMEM;
+        }
+    }
+    if (req)
+        protobuf_c_message_pack(req, buf);
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    bool want = resp && resp_desc;
+    int rc =
+        rpc_call_raw(c, co, method, buf, len, want ? &out : NULL, want ? &out_len : NULL, status);
+    if (buf != stackbuf)
+        free(buf);
+    if (rc || !want)
+        return rc;
+    ProtobufCMessage *m = protobuf_c_message_unpack(resp_desc, NULL, out_len, out);
+    free(out);
+    if (!m) {
+        if (status) {
+            status->code = LITHAIR__V1__CODE__INTERNAL;
+            snprintf(status->message, sizeof(status->message), "reply is not a valid %s",
+                     resp_desc->name);
+        }
+        return LT_ECORRUPT;
+    }
+    *resp = m;
+    return 0;
+}
+
+int rpc_call(struct rpc_client *c, const char *method, const ProtobufCMessage *req,
+             const ProtobufCMessageDescriptor *resp_desc, unsigned timeout_ms,
+             ProtobufCMessage **resp, struct rpc_status *status)
+{
+    struct rpc_call_opts co = {.timeout_ms = timeout_ms, .endpoint = -1};
+    return rpc_call_ex(c, &co, method, req, resp_desc, resp, status);
+}
+
+int rpc_call_endpoint(struct rpc_client *c, size_t i, const char *method,
+                      const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+                      unsigned timeout_ms, ProtobufCMessage **resp, struct rpc_status *status)
+{
+    if (i >= c->n)
+        return LT_EINVAL;
+    struct rpc_call_opts co = {.timeout_ms = timeout_ms, .endpoint = (int)i};
+    return rpc_call_ex(c, &co, method, req, resp_desc, resp, status);
+}
