@@ -11,6 +11,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,10 +325,14 @@ static bool json_is_valid(const char *s)
     struct json_tokener *tok = json_tokener_new();
     struct json_object *obj;
     bool ok;
-    if (tok == NULL)
+    if (len >= INT_MAX || tok == NULL) {
+        if (tok != NULL)
+            json_tokener_free(tok);
         return false;
+    }
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    obj = json_tokener_parse_ex(tok, s, (int)len);
+    /* The terminating NUL tells json-c the input ends (a bare number needs it). */
+    obj = json_tokener_parse_ex(tok, s, (int)len + 1);
     ok = json_tokener_get_error(tok) == json_tokener_success;
     if (ok) {
         size_t end = json_tokener_get_parse_end(tok);

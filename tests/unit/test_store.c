@@ -1,0 +1,1069 @@
+/* test_store.c — the state machine: apply create/update/delete/purge with versions and
+ * conflicts, indexes that follow updates, cursor pagination (also while records are deleted
+ * between pages), bounded history, snapshot round trips and corrupt snapshots, determinism
+ * of random command sequences, and readers running against the applier. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cunit_main.h"
+#include "lt_clock.h"
+#include "lt_err.h"
+#include "store.h"
+#include "testutil.h"
+
+#define BASE_NS 1796000000000000000ull
+
+/* ---- helpers ---- */
+
+static uint8_t *item_bytes(const char *id, const char *name, int status, const char *desc,
+                           bool bench, size_t *len)
+{
+    Lithair__V1__PlaygroundItem it = LITHAIR__V1__PLAYGROUND_ITEM__INIT;
+    uint8_t *buf;
+    it.id = (char *)id;
+    it.name = (char *)name;
+    it.status = status;
+    it.description = (char *)(desc != NULL ? desc : "");
+    it.benchmark = bench;
+    *len = lithair__v1__playground_item__get_packed_size(&it);
+    buf = malloc(*len + 1);
+    lithair__v1__playground_item__pack(&it, buf);
+    return buf;
+}
+
+static int apply_prepared(struct store *s, uint64_t idx, struct model_prepared *p,
+                          struct store_result *out)
+{
+    struct store_result res;
+    int rc = store_apply(s, idx, 1 + idx / 1000, p->cmd, p->cmd_len, &res);
+    CU_ASSERT_EQUAL(rc, res.code);
+    if (out != NULL)
+        *out = res;
+    else
+        store_result_fini(&res);
+    models_prepared_fini(p);
+    return rc;
+}
+
+static int do_create(struct store *s, uint64_t idx, const char *id, const char *name, int status,
+                     bool bench)
+{
+    struct model_prepared p = {0};
+    size_t len;
+    uint8_t *v = item_bytes(id, name, status, name, bench, &len);
+    int rc = models_prepare_create(models_find("items"), v, len, BASE_NS + idx, 1, NULL, &p);
+    free(v);
+    if (rc != 0)
+        return rc;
+    return apply_prepared(s, idx, &p, NULL);
+}
+
+static int do_update(struct store *s, uint64_t idx, const char *id, const char *name, int status,
+                     const char *desc, const char *const *mask, size_t n_mask, uint64_t expect,
+                     struct store_result *res)
+{
+    struct model_prepared p = {0};
+    size_t len;
+    uint8_t *v = item_bytes("", name, status, desc, false, &len);
+    int rc = models_prepare_update(models_find("items"), id, v, len, mask, n_mask, expect,
+                                   BASE_NS + idx, 1, NULL, &p);
+    free(v);
+    if (rc != 0)
+        return rc;
+    return apply_prepared(s, idx, &p, res);
+}
+
+static int do_delete(struct store *s, uint64_t idx, const char *model, const char *id,
+                     uint64_t expect)
+{
+    struct model_prepared p = {0};
+    int rc = models_prepare_delete(models_find(model), id, expect, BASE_NS + idx, 1, NULL, &p);
+    if (rc != 0)
+        return rc;
+    return apply_prepared(s, idx, &p, NULL);
+}
+
+static int do_purge(struct store *s, uint64_t idx, uint64_t *purged)
+{
+    struct model_prepared p = {0};
+    struct store_result res;
+    int rc = models_prepare_purge(models_find("items"), BASE_NS + idx, 1, &p);
+    if (rc != 0)
+        return rc;
+    rc = apply_prepared(s, idx, &p, &res);
+    *purged = res.purged;
+    store_result_fini(&res);
+    return rc;
+}
+
+/* apply_raw applies a Put built by hand (what a faulty or malicious proposer could send). */
+static int apply_raw(struct store *s, uint64_t idx, const char *model, const uint8_t *value,
+                     size_t len, bool create, bool update, const char **fields, size_t n)
+{
+    Lithair__V1__Timestamp at = LITHAIR__V1__TIMESTAMP__INIT;
+    Lithair__V1__Command c = LITHAIR__V1__COMMAND__INIT;
+    Lithair__V1__Command__Put put = LITHAIR__V1__COMMAND__PUT__INIT;
+    struct store_result res;
+    uint8_t buf[4096];
+    size_t clen;
+    int rc;
+    put.model = (char *)model;
+    put.value.data = (uint8_t *)value;
+    put.value.len = len;
+    put.create = create;
+    put.update = update;
+    put.fields = (char **)fields;
+    put.n_fields = n;
+    c.at = &at;
+    c.op_case = LITHAIR__V1__COMMAND__OP_PUT;
+    c.put = &put;
+    clen = lithair__v1__command__pack(&c, buf);
+    rc = store_apply(s, idx, 1, buf, clen, &res);
+    store_result_fini(&res);
+    return rc;
+}
+
+static Lithair__V1__PlaygroundItem *get_item(struct store *s, const char *id,
+                                             struct store_record **rec_out)
+{
+    struct store_record *rec;
+    Lithair__V1__PlaygroundItem *it;
+    if (store_get(s, "items", id, &rec) != 0)
+        return NULL;
+    it = lithair__v1__playground_item__unpack(NULL, rec->len, rec->value);
+    if (rec_out != NULL)
+        *rec_out = rec;
+    else
+        store_record_free(rec);
+    return it;
+}
+
+static uint64_t count_items(struct store *s, const char *index, const char *equals, bool bench)
+{
+    uint64_t n = 0;
+    CU_ASSERT_EQUAL(store_count(s, "items", index, equals, bench, &n), 0);
+    return n;
+}
+
+static struct store *new_store(void)
+{
+    struct store *s = NULL;
+    CU_ASSERT_EQUAL_FATAL(store_new(&s), 0);
+    return s;
+}
+
+/* ---- apply ---- */
+
+static void test_create_get(void)
+{
+    struct store *s = new_store();
+    struct store_record *rec;
+    struct model_prepared p = {0};
+    struct store_result res;
+    size_t len;
+    uint8_t *v = item_bytes("", "lamp", 1, "a lamp", false, &len);
+    CU_ASSERT_EQUAL_FATAL(
+        models_prepare_create(models_find("items"), v, len, BASE_NS + 5, 1, NULL, &p), 0);
+    free(v);
+    char *id = strdup(p.id);
+    CU_ASSERT_EQUAL(apply_prepared(s, 5, &p, &res), 0);
+    CU_ASSERT_EQUAL(res.op, STORE_OP_CREATE);
+    CU_ASSERT_EQUAL(res.version, 1);
+    CU_ASSERT_STRING_EQUAL(res.id, id);
+    CU_ASSERT_PTR_EQUAL(res.model, models_find("items"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(res.record);
+    CU_ASSERT_EQUAL(res.record->raft_index, 5);
+    Lithair__V1__PlaygroundItem *it = get_item(s, id, &rec);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(it);
+    CU_ASSERT_EQUAL(rec->len, res.record->len);
+    CU_ASSERT_EQUAL(memcmp(rec->value, res.record->value, rec->len), 0);
+    CU_ASSERT_EQUAL(rec->version, 1);
+    CU_ASSERT_EQUAL(rec->raft_index, 5);
+    CU_ASSERT_EQUAL(rec->raft_term, 1);
+    CU_ASSERT_EQUAL(it->version, 1);
+    CU_ASSERT_STRING_EQUAL(it->name, "lamp");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(it->created_at);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(it->updated_at);
+    CU_ASSERT_EQUAL(it->created_at->seconds, (int64_t)((BASE_NS + 5) / 1000000000u));
+    CU_ASSERT_EQUAL(it->created_at->nanos, (int32_t)((BASE_NS + 5) % 1000000000u));
+    CU_ASSERT_EQUAL(it->updated_at->nanos, it->created_at->nanos);
+    lithair__v1__playground_item__free_unpacked(it, NULL);
+    store_record_free(rec);
+    store_result_fini(&res);
+    CU_ASSERT_EQUAL(store_get(s, "items", "nope", &rec), LT_ENOTFOUND);
+    CU_ASSERT_EQUAL(store_get(s, "nomodel", id, &rec), LT_EINVAL);
+    CU_ASSERT_EQUAL(store_records_total(s), 1);
+    uint64_t ai, at;
+    store_applied(s, &ai, &at);
+    CU_ASSERT_EQUAL(ai, 5);
+    free(id);
+    store_free(s);
+}
+
+static void test_create_exists(void)
+{
+    struct store *s = new_store();
+    CU_ASSERT_EQUAL(do_create(s, 1, "k1", "one", 0, false), 0);
+    uint64_t d = store_digest(s);
+    CU_ASSERT_EQUAL(do_create(s, 2, "k1", "other", 1, false), LT_EEXIST);
+    CU_ASSERT_EQUAL(store_digest(s), d);
+    Lithair__V1__PlaygroundItem *it = get_item(s, "k1", NULL);
+    CU_ASSERT_STRING_EQUAL(it->name, "one");
+    lithair__v1__playground_item__free_unpacked(it, NULL);
+    store_free(s);
+}
+
+static void test_update(void)
+{
+    struct store *s = new_store();
+    struct store_result res;
+    CU_ASSERT_EQUAL(do_create(s, 1, "k1", "one", 0, false), 0);
+    /* full update: every mutable field */
+    CU_ASSERT_EQUAL(do_update(s, 2, "k1", "two", 1, "desc2", NULL, 0, 0, &res), 0);
+    CU_ASSERT_EQUAL(res.op, STORE_OP_UPDATE);
+    CU_ASSERT_EQUAL(res.version, 2);
+    store_result_fini(&res);
+    Lithair__V1__PlaygroundItem *it = get_item(s, "k1", NULL);
+    CU_ASSERT_STRING_EQUAL(it->name, "two");
+    CU_ASSERT_STRING_EQUAL(it->description, "desc2");
+    CU_ASSERT_EQUAL(it->status, 1);
+    CU_ASSERT_EQUAL(it->version, 2);
+    CU_ASSERT_EQUAL(it->created_at->nanos, (int32_t)((BASE_NS + 1) % 1000000000u));
+    CU_ASSERT_EQUAL(it->updated_at->nanos, (int32_t)((BASE_NS + 2) % 1000000000u));
+    CU_ASSERT_STRING_EQUAL(it->id, "k1");
+    lithair__v1__playground_item__free_unpacked(it, NULL);
+    /* masked update: only status changes (the value's empty name is not applied) */
+    const char *mask[] = {"status"};
+    CU_ASSERT_EQUAL(do_update(s, 3, "k1", "", 2, "", mask, 1, 2, NULL), 0);
+    it = get_item(s, "k1", NULL);
+    CU_ASSERT_STRING_EQUAL(it->name, "two");
+    CU_ASSERT_STRING_EQUAL(it->description, "desc2");
+    CU_ASSERT_EQUAL(it->status, 2);
+    CU_ASSERT_EQUAL(it->version, 3);
+    lithair__v1__playground_item__free_unpacked(it, NULL);
+    /* JSON names work in masks too */
+    const char *mask2[] = {"description"};
+    CU_ASSERT_EQUAL(do_update(s, 4, "k1", "", 0, "d4", mask2, 1, 0, NULL), 0);
+    it = get_item(s, "k1", NULL);
+    CU_ASSERT_STRING_EQUAL(it->description, "d4");
+    CU_ASSERT_EQUAL(it->status, 2);
+    CU_ASSERT_EQUAL(it->version, 4);
+    lithair__v1__playground_item__free_unpacked(it, NULL);
+    store_free(s);
+}
+
+static void test_versions_and_missing(void)
+{
+    struct store *s = new_store();
+    struct store_result res;
+    CU_ASSERT_EQUAL(do_create(s, 1, "k1", "one", 0, false), 0);
+    CU_ASSERT_EQUAL(do_update(s, 2, "k1", "two", 0, "", NULL, 0, 1, NULL), 0);
+    uint64_t d = store_digest(s);
+    CU_ASSERT_EQUAL(do_update(s, 3, "k1", "three", 0, "", NULL, 0, 1, &res), LT_ECONFLICT);
+    CU_ASSERT_EQUAL(res.op, STORE_OP_NONE);
+    CU_ASSERT_EQUAL(res.version, 2);
+    CU_ASSERT_PTR_NULL(res.record);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.message, "expected version 1"));
+    store_result_fini(&res);
+    CU_ASSERT_EQUAL(do_delete(s, 4, "items", "k1", 7), LT_ECONFLICT);
+    CU_ASSERT_EQUAL(store_digest(s), d);
+    CU_ASSERT_EQUAL(do_update(s, 5, "nope", "x", 0, "", NULL, 0, 0, NULL), LT_ENOTFOUND);
+    CU_ASSERT_EQUAL(do_delete(s, 6, "items", "nope", 0), LT_ENOTFOUND);
+    CU_ASSERT_EQUAL(store_digest(s), d);
+    CU_ASSERT_EQUAL(do_update(s, 7, "k1", "three", 0, "", NULL, 0, 2, NULL), 0);
+    CU_ASSERT_EQUAL(do_delete(s, 8, "items", "k1", 3), 0);
+    CU_ASSERT_EQUAL(store_get(s, "items", "k1", &(struct store_record *){NULL}), LT_ENOTFOUND);
+    CU_ASSERT_EQUAL(count_items(s, NULL, NULL, true), 0);
+    /* re-created after a delete: a new life from version 1 */
+    CU_ASSERT_EQUAL(do_create(s, 9, "k1", "again", 0, false), 0);
+    Lithair__V1__PlaygroundItem *it = get_item(s, "k1", NULL);
+    CU_ASSERT_EQUAL(it->version, 1);
+    lithair__v1__playground_item__free_unpacked(it, NULL);
+    store_free(s);
+}
+
+static void test_apply_invalid(void)
+{
+    struct store *s = new_store();
+    size_t len;
+    uint8_t *v;
+    CU_ASSERT_EQUAL(do_create(s, 1, "k1", "one", 0, false), 0);
+    uint64_t d = store_digest(s);
+    struct store_result res;
+    uint8_t junk[] = {0x0a, 0xff, 0x01};
+    CU_ASSERT_EQUAL(store_apply(s, 2, 1, junk, sizeof(junk), &res), LT_EINVAL);
+    CU_ASSERT_EQUAL(res.op, STORE_OP_NONE);
+    store_result_fini(&res);
+    CU_ASSERT_EQUAL(store_apply(s, 3, 1, NULL, 0, &res), LT_EINVAL); /* no operation */
+    store_result_fini(&res);
+    v = item_bytes("k2", "", 0, "", false, &len); /* empty name */
+    CU_ASSERT_EQUAL(apply_raw(s, 4, "items", v, len, true, false, NULL, 0), LT_EINVAL);
+    CU_ASSERT_EQUAL(apply_raw(s, 5, "nomodel", v, len, true, false, NULL, 0), LT_EINVAL);
+    CU_ASSERT_EQUAL(apply_raw(s, 6, "items", v, len, true, true, NULL, 0), LT_EINVAL);
+    free(v);
+    v = item_bytes("", "x", 0, "", false, &len); /* empty key */
+    CU_ASSERT_EQUAL(apply_raw(s, 7, "items", v, len, true, false, NULL, 0), LT_EINVAL);
+    free(v);
+    v = item_bytes("k1", "x", 0, "", false, &len);
+    const char *bad1[] = {"created_at"};
+    const char *bad2[] = {"nope"};
+    CU_ASSERT_EQUAL(apply_raw(s, 8, "items", v, len, false, true, bad1, 1), LT_EINVAL);
+    CU_ASSERT_EQUAL(apply_raw(s, 9, "items", v, len, false, true, bad2, 1), LT_EINVAL);
+    CU_ASSERT_EQUAL(apply_raw(s, 10, "items", junk, sizeof(junk), false, true, NULL, 0), LT_EINVAL);
+    free(v);
+    /* an update whose merged record fails validation (mask empties the name) */
+    v = item_bytes("k1", "", 0, "", false, &len);
+    const char *mask[] = {"name"};
+    CU_ASSERT_EQUAL(apply_raw(s, 11, "items", v, len, false, true, mask, 1), LT_EINVAL);
+    free(v);
+    CU_ASSERT_EQUAL(store_digest(s), d);
+    /* upsert (neither create nor update) creates, then replaces */
+    v = item_bytes("k3", "three", 0, "", false, &len);
+    CU_ASSERT_EQUAL(apply_raw(s, 12, "items", v, len, false, false, NULL, 0), 0);
+    CU_ASSERT_EQUAL(apply_raw(s, 13, "items", v, len, false, false, NULL, 0), 0);
+    free(v);
+    Lithair__V1__PlaygroundItem *it = get_item(s, "k3", NULL);
+    CU_ASSERT_EQUAL(it->version, 2);
+    lithair__v1__playground_item__free_unpacked(it, NULL);
+    store_free(s);
+}
+
+static void test_delete_purge(void)
+{
+    struct store *s = new_store();
+    char id[16];
+    uint64_t purged = 0;
+    for (int i = 0; i < 15; i++) {
+        snprintf(id, sizeof(id), "k%02d", i);
+        CU_ASSERT_EQUAL(do_create(s, (uint64_t)i + 1, id, id, i % 3, i % 3 == 0), 0);
+    }
+    CU_ASSERT_EQUAL(count_items(s, NULL, NULL, true), 15);
+    CU_ASSERT_EQUAL(count_items(s, NULL, NULL, false), 10);
+    CU_ASSERT_EQUAL(count_items(s, "status", "DRAFT", true), 5);
+    CU_ASSERT_EQUAL(count_items(s, "status", "DRAFT", false), 0);
+    struct store_page page;
+    struct store_query q = {.model = "items", .include_benchmark = false};
+    CU_ASSERT_EQUAL(store_list(s, &q, &page), 0);
+    CU_ASSERT_EQUAL(page.n, 10);
+    CU_ASSERT_EQUAL(page.total, 10);
+    CU_ASSERT_PTR_NULL(page.next_cursor);
+    store_page_fini(&page);
+    CU_ASSERT_EQUAL(do_delete(s, 20, "items", "k01", 0), 0);
+    CU_ASSERT_EQUAL(do_purge(s, 21, &purged), 0);
+    CU_ASSERT_EQUAL(purged, 5);
+    CU_ASSERT_EQUAL(count_items(s, NULL, NULL, true), 9);
+    CU_ASSERT_EQUAL(count_items(s, "status", "DRAFT", true), 0);
+    CU_ASSERT_EQUAL(store_get(s, "items", "k00", &(struct store_record *){NULL}), LT_ENOTFOUND);
+    CU_ASSERT_EQUAL(do_purge(s, 22, &purged), 0);
+    CU_ASSERT_EQUAL(purged, 0);
+    /* the benchmark flag can be cleared by an update, and counts follow */
+    CU_ASSERT_EQUAL(do_create(s, 23, "b1", "b1", 1, true), 0);
+    CU_ASSERT_EQUAL(count_items(s, "status", "ACTIVE", false), 4);
+    CU_ASSERT_EQUAL(count_items(s, "status", "ACTIVE", true), 5);
+    const char *mask[] = {"benchmark"};
+    CU_ASSERT_EQUAL(do_update(s, 24, "b1", "", 0, "", mask, 1, 0, NULL), 0);
+    CU_ASSERT_EQUAL(count_items(s, "status", "ACTIVE", false), 5);
+    CU_ASSERT_EQUAL(count_items(s, NULL, NULL, false), 10);
+    CU_ASSERT_EQUAL(do_purge(s, 25, &purged), 0);
+    CU_ASSERT_EQUAL(purged, 0);
+    store_free(s);
+}
+
+/* ---- indexes ---- */
+
+static size_t list_ids(struct store *s, const char *index, const char *equals, char ids[][16],
+                       size_t max)
+{
+    struct store_page page;
+    struct store_query q = {.model = "items",
+                            .index = index,
+                            .equals = equals,
+                            .limit = 1000,
+                            .include_benchmark = true};
+    size_t n = 0;
+    CU_ASSERT_EQUAL_FATAL(store_list(s, &q, &page), 0);
+    CU_ASSERT_EQUAL(page.total, page.n);
+    for (size_t i = 0; i < page.n && n < max; i++) {
+        Lithair__V1__PlaygroundItem *it = lithair__v1__playground_item__unpack(
+            NULL, page.records[i]->len, page.records[i]->value);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(it);
+        snprintf(ids[n++], 16, "%s", it->id);
+        lithair__v1__playground_item__free_unpacked(it, NULL);
+    }
+    store_page_fini(&page);
+    return n;
+}
+
+static void test_indexes_follow(void)
+{
+    struct store *s = new_store();
+    char ids[8][16];
+    CU_ASSERT_EQUAL(do_create(s, 1, "a", "lamp", 0, false), 0);
+    CU_ASSERT_EQUAL(do_create(s, 2, "b", "desk", 1, false), 0);
+    CU_ASSERT_EQUAL(do_create(s, 3, "c", "lamp", 1, false), 0);
+    CU_ASSERT_EQUAL(count_items(s, "status", "ACTIVE", true), 2);
+    CU_ASSERT_EQUAL(count_items(s, "status", "1", true), 2);
+    CU_ASSERT_EQUAL(count_items(s, "status", "draft", true), 1);
+    CU_ASSERT_EQUAL(count_items(s, "name", "lamp", true), 2);
+    CU_ASSERT_EQUAL(count_items(s, "name", "chair", true), 0);
+    CU_ASSERT_EQUAL(list_ids(s, "status", "ACTIVE", ids, 8), 2);
+    CU_ASSERT_STRING_EQUAL(ids[0], "b");
+    CU_ASSERT_STRING_EQUAL(ids[1], "c");
+    /* status change moves the record between index values */
+    const char *mask[] = {"status"};
+    CU_ASSERT_EQUAL(do_update(s, 4, "b", "", 2, "", mask, 1, 0, NULL), 0);
+    CU_ASSERT_EQUAL(count_items(s, "status", "ACTIVE", true), 1);
+    CU_ASSERT_EQUAL(count_items(s, "status", "ARCHIVED", true), 1);
+    CU_ASSERT_EQUAL(list_ids(s, "status", "ACTIVE", ids, 8), 1);
+    CU_ASSERT_STRING_EQUAL(ids[0], "c");
+    CU_ASSERT_EQUAL(list_ids(s, "status", "ARCHIVED", ids, 8), 1);
+    CU_ASSERT_STRING_EQUAL(ids[0], "b");
+    /* a rename moves it in the name index; an update not touching it leaves it */
+    const char *mask2[] = {"name"};
+    CU_ASSERT_EQUAL(do_update(s, 5, "a", "chair", 0, "", mask2, 1, 0, NULL), 0);
+    CU_ASSERT_EQUAL(list_ids(s, "name", "lamp", ids, 8), 1);
+    CU_ASSERT_STRING_EQUAL(ids[0], "c");
+    CU_ASSERT_EQUAL(list_ids(s, "name", "chair", ids, 8), 1);
+    CU_ASSERT_EQUAL(
+        do_update(s, 6, "a", "", 0, "new desc", (const char *[]){"description"}, 1, 0, NULL), 0);
+    CU_ASSERT_EQUAL(list_ids(s, "name", "chair", ids, 8), 1);
+    /* delete removes it from every index */
+    CU_ASSERT_EQUAL(do_delete(s, 7, "items", "c", 0), 0);
+    CU_ASSERT_EQUAL(list_ids(s, "name", "lamp", ids, 8), 0);
+    CU_ASSERT_EQUAL(list_ids(s, "status", "ACTIVE", ids, 8), 0);
+    CU_ASSERT_EQUAL(count_items(s, "status", "ACTIVE", true), 0);
+    CU_ASSERT_EQUAL(list_ids(s, NULL, NULL, ids, 8), 2);
+    /* bad queries */
+    struct store_page page;
+    struct store_query q = {.model = "items", .index = "description", .equals = "x"};
+    CU_ASSERT_EQUAL(store_list(s, &q, &page), LT_EINVAL);
+    q.index = "status";
+    q.equals = "BOGUS";
+    CU_ASSERT_EQUAL(store_list(s, &q, &page), LT_EINVAL);
+    q.index = NULL;
+    q.cursor = "zz";
+    CU_ASSERT_EQUAL(store_list(s, &q, &page), LT_EINVAL);
+    q.cursor = NULL;
+    q.model = "nomodel";
+    CU_ASSERT_EQUAL(store_list(s, &q, &page), LT_EINVAL);
+    uint64_t n;
+    CU_ASSERT_EQUAL(store_count(s, "items", "nope", "x", true, &n), LT_EINVAL);
+    /* sessions are indexed by user */
+    Lithair__V1__Session ses = LITHAIR__V1__SESSION__INIT;
+    uint8_t buf[256];
+    struct model_prepared p = {0};
+    ses.id = "tok1";
+    ses.user_id = "alice";
+    size_t len = lithair__v1__session__pack(&ses, buf);
+    CU_ASSERT_EQUAL(models_prepare_create(models_find("sessions"), buf, len, BASE_NS, 1, NULL, &p),
+                    0);
+    CU_ASSERT_EQUAL(apply_prepared(s, 8, &p, NULL), 0);
+    CU_ASSERT_EQUAL(store_count(s, "sessions", "userId", "alice", true, &n), 0);
+    CU_ASSERT_EQUAL(n, 1);
+    CU_ASSERT_EQUAL(store_records_total(s), 3);
+    store_free(s);
+}
+
+/* ---- pagination ---- */
+
+/* page_all walks every page (limit per page); between pages it calls `between`. Returns the
+ * ids seen, in order, in `seen` (index into a pool of n ids: "p%04d"). */
+static void check_pages(struct store *s, const char *index, const char *equals, uint32_t limit,
+                        int n, bool delete_between, uint64_t seed)
+{
+    int *seen = calloc((size_t)n + 64, sizeof(int));
+    bool *deleted = calloc((size_t)n + 64, sizeof(bool));
+    char cursor[256] = "";
+    char last[32] = "";
+    uint64_t idx = 100000, rnd = seed * 2 + 1;
+    int pages = 0;
+    for (;;) {
+        struct store_page page;
+        struct store_query q = {.model = "items",
+                                .index = index,
+                                .equals = equals,
+                                .cursor = cursor,
+                                .limit = limit,
+                                .include_benchmark = true};
+        CU_ASSERT_EQUAL_FATAL(store_list(s, &q, &page), 0);
+        CU_ASSERT_TRUE(page.n <= limit);
+        for (size_t i = 0; i < page.n; i++) {
+            Lithair__V1__PlaygroundItem *it = lithair__v1__playground_item__unpack(
+                NULL, page.records[i]->len, page.records[i]->value);
+            int k = atoi(it->id + 1);
+            CU_ASSERT(strcmp(it->id, last) > 0); /* strictly increasing: no duplicates */
+            snprintf(last, sizeof(last), "%s", it->id);
+            if (k >= 0 && k < n + 64)
+                seen[k]++;
+            if (index != NULL)
+                CU_ASSERT_EQUAL(it->status, atoi(equals));
+            lithair__v1__playground_item__free_unpacked(it, NULL);
+        }
+        pages++;
+        if (page.next_cursor == NULL) {
+            store_page_fini(&page);
+            break;
+        }
+        CU_ASSERT_EQUAL(page.n, limit);
+        snprintf(cursor, sizeof(cursor), "%s", page.next_cursor);
+        store_page_fini(&page);
+        if (delete_between) {
+            /* delete the record the cursor names, and two at random; create one */
+            char id[16];
+            int k = atoi(last + 1);
+            if (!deleted[k] && do_delete(s, idx++, "items", last, 0) == 0)
+                deleted[k] = true;
+            for (int j = 0; j < 2; j++) {
+                rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
+                k = (int)((rnd >> 33) % (uint64_t)n);
+                snprintf(id, sizeof(id), "p%04d", k);
+                if (!deleted[k] && do_delete(s, idx++, "items", id, 0) == 0)
+                    deleted[k] = true;
+            }
+            snprintf(id, sizeof(id), "p%04d", n + pages % 64);
+            (void)do_create(s, idx++, id, id, 1, false);
+        }
+        CU_ASSERT_FATAL(pages < 10000);
+    }
+    for (int k = 0; k < n; k++) {
+        bool match = index == NULL || k % 3 == atoi(equals);
+        CU_ASSERT(seen[k] <= 1);
+        if (match && !deleted[k])
+            CU_ASSERT_EQUAL(seen[k], 1); /* existed throughout: seen exactly once */
+        if (!match)
+            CU_ASSERT_EQUAL(seen[k], 0);
+    }
+    free(seen);
+    free(deleted);
+}
+
+static struct store *store_with_pool(int n)
+{
+    struct store *s = new_store();
+    char id[16];
+    for (int k = 0; k < n; k++) {
+        snprintf(id, sizeof(id), "p%04d", k);
+        CU_ASSERT_EQUAL(do_create(s, (uint64_t)k + 1, id, id, k % 3, false), 0);
+    }
+    return s;
+}
+
+static void test_pagination(void)
+{
+    struct store *s = store_with_pool(250);
+    check_pages(s, NULL, NULL, 7, 250, false, 1);
+    check_pages(s, NULL, NULL, 250, 250, false, 1);
+    check_pages(s, NULL, NULL, 1000, 250, false, 1);
+    check_pages(s, "status", "1", 9, 250, false, 1);
+    check_pages(s, "status", "0", 1, 250, false, 1);
+    /* limit 0 means 100 */
+    struct store_page page;
+    struct store_query q = {.model = "items", .include_benchmark = true};
+    CU_ASSERT_EQUAL(store_list(s, &q, &page), 0);
+    CU_ASSERT_EQUAL(page.n, 100);
+    CU_ASSERT_EQUAL(page.total, 250);
+    CU_ASSERT_PTR_NOT_NULL(page.next_cursor);
+    store_page_fini(&page);
+    store_free(s);
+}
+
+static void test_pagination_with_deletes(void)
+{
+    uint64_t seed = tu_seed("pagination_with_deletes");
+    struct store *s = store_with_pool(300);
+    check_pages(s, NULL, NULL, 10, 300, true, seed);
+    store_free(s);
+    s = store_with_pool(300);
+    check_pages(s, "status", "2", 4, 300, true, seed + 1);
+    store_free(s);
+}
+
+/* ---- history ---- */
+
+static void test_history(void)
+{
+    struct store *s = new_store();
+    struct store_record **h;
+    size_t n;
+    char name[16];
+    CU_ASSERT_EQUAL(do_create(s, 1, "k1", "v1", 0, false), 0);
+    CU_ASSERT_EQUAL(store_history(s, "items", "k1", &h, &n), 0);
+    CU_ASSERT_EQUAL_FATAL(n, 1);
+    CU_ASSERT_EQUAL(h[0]->op, STORE_OP_CREATE);
+    CU_ASSERT_EQUAL(h[0]->version, 1);
+    store_record_free(h[0]);
+    free(h);
+    for (int i = 2; i <= 21; i++) {
+        snprintf(name, sizeof(name), "v%d", i);
+        CU_ASSERT_EQUAL(do_update(s, (uint64_t)i, "k1", name, 0, "", NULL, 0, 0, NULL), 0);
+    }
+    CU_ASSERT_EQUAL(store_history(s, "items", "k1", &h, &n), 0);
+    CU_ASSERT_EQUAL_FATAL(n, 16);
+    for (size_t i = 0; i < n; i++) {
+        Lithair__V1__PlaygroundItem *it =
+            lithair__v1__playground_item__unpack(NULL, h[i]->len, h[i]->value);
+        CU_ASSERT_EQUAL(h[i]->version, 6 + i); /* oldest first: 6..21 */
+        CU_ASSERT_EQUAL(h[i]->raft_index, 6 + i);
+        CU_ASSERT_EQUAL(h[i]->op, STORE_OP_UPDATE);
+        CU_ASSERT_EQUAL(it->version, 6 + i);
+        snprintf(name, sizeof(name), "v%zu", 6 + i);
+        CU_ASSERT_STRING_EQUAL(it->name, name);
+        lithair__v1__playground_item__free_unpacked(it, NULL);
+    }
+    for (size_t i = 0; i < n; i++)
+        store_record_free(h[i]);
+    free(h);
+    /* a failed update leaves no trace */
+    CU_ASSERT_EQUAL(do_update(s, 30, "k1", "x", 0, "", NULL, 0, 3, NULL), LT_ECONFLICT);
+    CU_ASSERT_EQUAL(store_history(s, "items", "k1", &h, &n), 0);
+    CU_ASSERT_EQUAL(n, 16);
+    for (size_t i = 0; i < n; i++)
+        store_record_free(h[i]);
+    free(h);
+    /* a deleted record's history goes with it */
+    CU_ASSERT_EQUAL(do_delete(s, 31, "items", "k1", 0), 0);
+    CU_ASSERT_EQUAL(store_history(s, "items", "k1", &h, &n), LT_ENOTFOUND);
+    CU_ASSERT_EQUAL(store_history(s, "nomodel", "k1", &h, &n), LT_EINVAL);
+    /* models without history give the current version */
+    Lithair__V1__User u = LITHAIR__V1__USER__INIT;
+    uint8_t buf[256];
+    struct model_prepared p = {0};
+    u.id = "alice";
+    u.password_hash = "$argon2id$x";
+    size_t len = lithair__v1__user__pack(&u, buf);
+    CU_ASSERT_EQUAL(models_prepare_create(models_find("users"), buf, len, BASE_NS, 1, NULL, &p), 0);
+    CU_ASSERT_EQUAL(apply_prepared(s, 40, &p, NULL), 0);
+    u.role = LITHAIR__V1__ROLE__ROLE_ADMIN;
+    len = lithair__v1__user__pack(&u, buf);
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(models_prepare_update(models_find("users"), "alice", buf, len, NULL, 0, 0,
+                                              BASE_NS, 1, NULL, &p),
+                        0);
+        CU_ASSERT_EQUAL(apply_prepared(s, 41 + (uint64_t)i, &p, NULL), 0);
+    }
+    CU_ASSERT_EQUAL(store_history(s, "users", "alice", &h, &n), 0);
+    CU_ASSERT_EQUAL_FATAL(n, 1);
+    CU_ASSERT_EQUAL(h[0]->version, 4);
+    store_record_free(h[0]);
+    free(h);
+    store_free(s);
+}
+
+/* ---- snapshots ---- */
+
+struct membuf {
+    uint8_t *data;
+    size_t len, cap, pos, limit;
+};
+
+static int mem_write(void *ctx, const void *buf, size_t len)
+{
+    struct membuf *m = ctx;
+    if (m->len + len > m->cap) {
+        size_t cap = (m->cap + len) * 2;
+        uint8_t *d = realloc(m->data, cap);
+        if (d == NULL)
+            return LT_ENOMEM;
+        m->data = d;
+        m->cap = cap;
+    }
+    memcpy(m->data + m->len, buf, len);
+    m->len += len;
+    return 0;
+}
+
+static int mem_read(void *ctx, void *buf, size_t len)
+{
+    struct membuf *m = ctx;
+    if (m->pos + len > m->limit)
+        return LT_ECORRUPT;
+    memcpy(buf, m->data + m->pos, len);
+    m->pos += len;
+    return 0;
+}
+
+static int fail_write(void *ctx, const void *buf, size_t len)
+{
+    int *left = ctx;
+    return (*left)-- > 0 ? 0 : LT_EIO;
+}
+
+/* build_random applies `n` random commands (seeded) to `s` and, if given, to `t`, checking
+ * that both give the same result codes. */
+static void build_random(struct store *s, struct store *t, uint64_t seed, int n)
+{
+    uint64_t rnd = seed * 2 + 1;
+    int codes[8] = {0};
+    for (int i = 0; i < n; i++) {
+        struct model_prepared p = {0};
+        char id[16], name[32];
+        uint64_t r;
+        size_t len;
+        uint8_t *v;
+        int rc = 0;
+        rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
+        r = rnd >> 20;
+        snprintf(id, sizeof(id), "r%02u", (unsigned)(r % 40));
+        snprintf(name, sizeof(name), "n%u", (unsigned)((r >> 8) % 7));
+        int status = (int)((r >> 12) % 3);
+        bool bench = ((r >> 14) % 4) == 0;
+        uint64_t expect = ((r >> 16) % 3) == 0 ? (r >> 18) % 4 : 0;
+        switch ((r >> 24) % 20) {
+        case 0: /* purge */
+            rc = models_prepare_purge(models_find("items"), BASE_NS + (uint64_t)i, 1, &p);
+            break;
+        case 1:
+        case 2:
+        case 3: /* delete */
+            rc = models_prepare_delete(models_find("items"), id, expect, BASE_NS + (uint64_t)i, 1,
+                                       NULL, &p);
+            break;
+        case 4:
+        case 5:
+        case 6:
+        case 7: { /* masked update */
+            const char *masks[][2] = {{"status", NULL}, {"name", "description"}, {"benchmark"}};
+            size_t which = (r >> 30) % 3;
+            v = item_bytes("", name, status, name, bench, &len);
+            rc = models_prepare_update(models_find("items"), id, v, len, masks[which],
+                                       which == 1 ? 2 : 1, expect, BASE_NS + (uint64_t)i, 1, NULL,
+                                       &p);
+            free(v);
+            break;
+        }
+        case 8:
+        case 9:
+        case 10:
+            v = item_bytes("", name, status, "", bench, &len);
+            rc = models_prepare_update(models_find("items"), id, v, len, NULL, 0, expect,
+                                       BASE_NS + (uint64_t)i, 1, NULL, &p);
+            free(v);
+            break;
+        default:
+            v = item_bytes(id, name, status, "", bench, &len);
+            rc = models_prepare_create(models_find("items"), v, len, BASE_NS + (uint64_t)i, 1, NULL,
+                                       &p);
+            free(v);
+            break;
+        }
+        CU_ASSERT_EQUAL_FATAL(rc, 0);
+        struct store_result a, b;
+        int ra = store_apply(s, (uint64_t)i + 1, 3, p.cmd, p.cmd_len, &a);
+        if (t != NULL) {
+            int rb = store_apply(t, (uint64_t)i + 1, 3, p.cmd, p.cmd_len, &b);
+            CU_ASSERT_EQUAL(ra, rb);
+            CU_ASSERT_EQUAL(a.version, b.version);
+            store_result_fini(&b);
+        }
+        codes[-ra < 8 ? -ra : 7]++;
+        store_result_fini(&a);
+        models_prepared_fini(&p);
+    }
+    /* the mix exercises successes and every kind of failure */
+    CU_ASSERT(codes[0] > 0);
+    if (n >= 1000) {
+        CU_ASSERT(codes[-LT_EEXIST] > 0);
+        CU_ASSERT(codes[-LT_ENOTFOUND] > 0);
+        CU_ASSERT(codes[-LT_ECONFLICT] > 0);
+    }
+}
+
+static void test_snapshot_roundtrip(void)
+{
+    struct store *s = new_store(), *t = new_store();
+    struct membuf m = {0};
+    build_random(s, NULL, 42, 3000);
+    for (int i = 0; i < 30; i++) /* deep histories too */
+        (void)do_update(s, 5000 + (uint64_t)i, "r01", "deep", 1, "", NULL, 0, 0, NULL);
+    CU_ASSERT_EQUAL(store_snapshot_write(s, mem_write, &m), 0);
+    m.limit = m.len;
+    CU_ASSERT_EQUAL(store_snapshot_read(t, mem_read, &m), 0);
+    CU_ASSERT_EQUAL(m.pos, m.len);
+    CU_ASSERT_EQUAL(store_digest(t), store_digest(s));
+    CU_ASSERT_EQUAL(count_items(t, "status", "ACTIVE", false),
+                    count_items(s, "status", "ACTIVE", false));
+    CU_ASSERT_EQUAL(count_items(t, NULL, NULL, false), count_items(s, NULL, NULL, false));
+    CU_ASSERT_EQUAL(store_records_total(t), store_records_total(s));
+    uint64_t i1, t1, i2, t2;
+    store_applied(s, &i1, &t1);
+    store_applied(t, &i2, &t2);
+    CU_ASSERT_EQUAL(i1, i2);
+    CU_ASSERT_EQUAL(t1, t2);
+    /* both keep going identically */
+    CU_ASSERT_EQUAL(do_update(s, 9000, "r01", "after", 2, "", NULL, 0, 0, NULL),
+                    do_update(t, 9000, "r01", "after", 2, "", NULL, 0, 0, NULL));
+    CU_ASSERT_EQUAL(store_digest(t), store_digest(s));
+    /* a second snapshot of the restored store is byte-identical */
+    struct membuf m2 = {0}, m3 = {0};
+    CU_ASSERT_EQUAL(store_snapshot_write(s, mem_write, &m2), 0);
+    CU_ASSERT_EQUAL(store_snapshot_write(t, mem_write, &m3), 0);
+    CU_ASSERT_EQUAL_FATAL(m2.len, m3.len);
+    CU_ASSERT_EQUAL(memcmp(m2.data, m3.data, m2.len), 0);
+    /* an empty store's snapshot restores to empty, replacing the content */
+    struct store *e = new_store();
+    struct membuf m4 = {0};
+    CU_ASSERT_EQUAL(store_snapshot_write(e, mem_write, &m4), 0);
+    m4.limit = m4.len;
+    CU_ASSERT_EQUAL(store_snapshot_read(t, mem_read, &m4), 0);
+    CU_ASSERT_EQUAL(store_digest(t), store_digest(e));
+    CU_ASSERT_EQUAL(store_records_total(t), 0);
+    /* a failing writer's error is returned */
+    int left = 3;
+    CU_ASSERT_EQUAL(store_snapshot_write(s, fail_write, &left), LT_EIO);
+    free(m.data);
+    free(m2.data);
+    free(m3.data);
+    free(m4.data);
+    store_free(e);
+    store_free(s);
+    store_free(t);
+}
+
+static void test_snapshot_corrupt(void)
+{
+    struct store *s = new_store(), *t = new_store();
+    struct membuf m = {0};
+    build_random(s, NULL, 7, 400);
+    CU_ASSERT_EQUAL(do_create(t, 1, "keep", "keep", 0, false), 0);
+    uint64_t d = store_digest(t);
+    CU_ASSERT_EQUAL(store_snapshot_write(s, mem_write, &m), 0);
+    /* truncated at many lengths */
+    size_t step = m.len / 150 + 1;
+    for (size_t cut = 0; cut < m.len; cut += step) {
+        m.pos = 0;
+        m.limit = cut;
+        CU_ASSERT_EQUAL(store_snapshot_read(t, mem_read, &m), LT_ECORRUPT);
+    }
+    m.pos = 0;
+    m.limit = m.len - 1;
+    CU_ASSERT_EQUAL(store_snapshot_read(t, mem_read, &m), LT_ECORRUPT);
+    /* one flipped byte anywhere */
+    for (size_t at = 0; at < m.len; at += step) {
+        m.data[at] ^= 0x5a;
+        m.pos = 0;
+        m.limit = m.len;
+        CU_ASSERT_EQUAL(store_snapshot_read(t, mem_read, &m), LT_ECORRUPT);
+        m.data[at] ^= 0x5a;
+    }
+    CU_ASSERT_EQUAL(store_digest(t), d);
+    Lithair__V1__PlaygroundItem *it = get_item(t, "keep", NULL);
+    CU_ASSERT_PTR_NOT_NULL(it);
+    lithair__v1__playground_item__free_unpacked(it, NULL);
+    /* the intact input still restores */
+    m.pos = 0;
+    m.limit = m.len;
+    CU_ASSERT_EQUAL(store_snapshot_read(t, mem_read, &m), 0);
+    CU_ASSERT_EQUAL(store_digest(t), store_digest(s));
+    free(m.data);
+    store_free(s);
+    store_free(t);
+}
+
+static void test_determinism(void)
+{
+    uint64_t seed = tu_seed("store determinism");
+    struct store *s = new_store(), *t = new_store(), *u = new_store();
+    build_random(s, t, seed, 4000);
+    CU_ASSERT_EQUAL(store_digest(s), store_digest(t));
+    /* a different sequence gives a different digest */
+    build_random(u, NULL, seed + 1, 4000);
+    CU_ASSERT_NOT_EQUAL(store_digest(s), store_digest(u));
+    store_free(s);
+    store_free(t);
+    store_free(u);
+}
+
+/* ---- concurrency ---- */
+
+#define CONC_KEYS 64
+
+struct conc {
+    struct store *s;
+    atomic_bool stop;
+    atomic_long reads;
+    atomic_long errors;
+    unsigned seed;
+};
+
+/* item_consistent: the writer always sets description = name = "n<version>", status =
+ * version % 3: a torn or stale mix of two versions fails this. */
+static bool item_consistent(const struct store_record *r, int want_status)
+{
+    Lithair__V1__PlaygroundItem *it = lithair__v1__playground_item__unpack(NULL, r->len, r->value);
+    char expect[32];
+    bool ok;
+    if (it == NULL)
+        return false;
+    snprintf(expect, sizeof(expect), "n%llu", (unsigned long long)it->version);
+    ok = it->version == r->version && strcmp(it->name, expect) == 0 &&
+         strcmp(it->description, expect) == 0 && (int)it->status == (int)(it->version % 3) &&
+         (want_status < 0 || (int)it->status == want_status);
+    lithair__v1__playground_item__free_unpacked(it, NULL);
+    return ok;
+}
+
+static void *reader_main(void *arg)
+{
+    struct conc *c = arg;
+    unsigned seed = c->seed;
+    static const char *statuses[] = {"DRAFT", "ACTIVE", "ARCHIVED"};
+    store_reader_register();
+    while (!atomic_load(&c->stop)) {
+        char id[16];
+        struct store_record *r;
+        int k = rand_r(&seed) % CONC_KEYS;
+        snprintf(id, sizeof(id), "c%03d", k);
+        int rc = store_get(c->s, "items", id, &r);
+        if (rc == 0) {
+            if (!item_consistent(r, -1))
+                atomic_fetch_add(&c->errors, 1);
+            store_record_free(r);
+        } else if (rc != LT_ENOTFOUND) {
+            atomic_fetch_add(&c->errors, 1);
+        }
+        /* page through one status */
+        int st = rand_r(&seed) % 3;
+        char cursor[128] = "";
+        char last[32] = "";
+        for (int pages = 0; pages < 100; pages++) {
+            struct store_page page;
+            struct store_query q = {.model = "items",
+                                    .index = "status",
+                                    .equals = statuses[st],
+                                    .cursor = cursor,
+                                    .limit = 5,
+                                    .include_benchmark = true};
+            if (store_list(c->s, &q, &page) != 0) {
+                atomic_fetch_add(&c->errors, 1);
+                break;
+            }
+            for (size_t i = 0; i < page.n; i++) {
+                Lithair__V1__PlaygroundItem *it = lithair__v1__playground_item__unpack(
+                    NULL, page.records[i]->len, page.records[i]->value);
+                if (!item_consistent(page.records[i], st) || it == NULL ||
+                    strcmp(it->id, last) <= 0)
+                    atomic_fetch_add(&c->errors, 1);
+                if (it != NULL)
+                    snprintf(last, sizeof(last), "%s", it->id);
+                lithair__v1__playground_item__free_unpacked(it, NULL);
+            }
+            bool more = page.next_cursor != NULL;
+            if (more)
+                snprintf(cursor, sizeof(cursor), "%s", page.next_cursor);
+            store_page_fini(&page);
+            if (!more)
+                break;
+        }
+        struct store_record **h;
+        size_t n;
+        if (store_history(c->s, "items", id, &h, &n) == 0) {
+            for (size_t i = 0; i < n; i++) {
+                if (!item_consistent(h[i], -1) || (i > 0 && h[i]->version != h[i - 1]->version + 1))
+                    atomic_fetch_add(&c->errors, 1);
+            }
+            for (size_t i = 0; i < n; i++)
+                store_record_free(h[i]);
+            free(h);
+        }
+        uint64_t cnt;
+        if (store_count(c->s, "items", "status", "ACTIVE", true, &cnt) != 0 || cnt > CONC_KEYS)
+            atomic_fetch_add(&c->errors, 1);
+        atomic_fetch_add(&c->reads, 1);
+    }
+    store_reader_unregister();
+    return NULL;
+}
+
+static void test_concurrent_readers(void)
+{
+    struct conc c = {.s = new_store()};
+    pthread_t th[3];
+    uint64_t idx = 1, versions[CONC_KEYS] = {0};
+    unsigned seed = (unsigned)tu_seed("store concurrency");
+    long writes = 0;
+    char id[16], name[32];
+    atomic_init(&c.stop, false);
+    atomic_init(&c.reads, 0);
+    atomic_init(&c.errors, 0);
+    c.seed = seed;
+    for (int k = 0; k < CONC_KEYS; k++) {
+        snprintf(id, sizeof(id), "c%03d", k);
+        CU_ASSERT_EQUAL(do_create(c.s, idx++, id, "n1", 1, false), 0);
+        versions[k] = 1;
+    }
+    for (int i = 0; i < 3; i++) {
+        c.seed = seed + (unsigned)i;
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, reader_main, &c), 0);
+    }
+    uint64_t end = lt_now_ns() + 1000000000ull;
+    while (lt_now_ns() < end) {
+        int k = rand_r(&seed) % CONC_KEYS;
+        snprintf(id, sizeof(id), "c%03d", k);
+        if (rand_r(&seed) % 10 == 0) {
+            /* delete and re-create: the record's life starts again */
+            CU_ASSERT_EQUAL(do_delete(c.s, idx++, "items", id, versions[k]), 0);
+            CU_ASSERT_EQUAL(do_create(c.s, idx++, id, "n1", 1, false), 0);
+            versions[k] = 1;
+        } else {
+            uint64_t v = versions[k] + 1;
+            snprintf(name, sizeof(name), "n%llu", (unsigned long long)v);
+            CU_ASSERT_EQUAL(
+                do_update(c.s, idx++, id, name, (int)(v % 3), name, NULL, 0, versions[k], NULL), 0);
+            versions[k] = v;
+        }
+        writes++;
+    }
+    atomic_store(&c.stop, true);
+    for (int i = 0; i < 3; i++)
+        pthread_join(th[i], NULL);
+    printf("\n    concurrent: %ld writes, %ld reader rounds in 1 s\n", writes,
+           (long)atomic_load(&c.reads));
+    CU_ASSERT_EQUAL(atomic_load(&c.errors), 0);
+    CU_ASSERT(writes > 100);
+    CU_ASSERT(atomic_load(&c.reads) > 10);
+    store_free(c.s);
+}
+
+/* The applier (this thread) must be registered with RCU for the whole suite. */
+static int suite_init(void)
+{
+    store_reader_register();
+    return 0;
+}
+
+static int suite_cleanup(void)
+{
+    store_reader_unregister();
+    return 0;
+}
+
+static const struct lt_test store_tests[] = {
+    {"create_get", test_create_get},
+    {"create_exists", test_create_exists},
+    {"update", test_update},
+    {"versions_and_missing", test_versions_and_missing},
+    {"apply_invalid", test_apply_invalid},
+    {"delete_purge", test_delete_purge},
+    {"indexes_follow", test_indexes_follow},
+    {"pagination", test_pagination},
+    {"pagination_with_deletes", test_pagination_with_deletes},
+    {"history", test_history},
+    {"snapshot_roundtrip", test_snapshot_roundtrip},
+    {"snapshot_corrupt", test_snapshot_corrupt},
+    {"determinism", test_determinism},
+    {"concurrent_readers", test_concurrent_readers},
+    {NULL, NULL},
+};
+
+static const struct lt_suite suites[] = {
+    {"store", suite_init, suite_cleanup, store_tests},
+    {NULL, NULL, NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return lt_test_main(argc, argv, suites);
+}
