@@ -163,7 +163,7 @@ static void raft_handle_append_resp(struct raft *r, struct raft_prog *p, const s
         break;
     }
     if (!raft_maybe_commit(r) && was_paused)
-        (void)raft_send_append(r, p, false);
+        (void)raft_send_append(r, p, true); /* also tells it the commit index it missed */
     while (raft_send_append(r, p, false) && p->state == RAFT_PROGRESS_REPLICATE) {
     }
     raft_transfer_check(r, p);

@@ -1,0 +1,417 @@
+/* test_raft_replication.c — the raft core's log replication, one test per rule (Raft
+ * §5.3, §5.4.2) after etcd's raft_paper_test.go: appends and commit, batching,
+ * bounded pipelining, probing, conflict truncation, fast backtracking, the figure-8
+ * rule (commit only current-term entries by counting), the leader counting its own log
+ * only once persisted, which output slot messages go in, and recovery from loss,
+ * duplication and reordering. */
+#include "cunit_main.h"
+#include "test_raft_harness.h"
+
+static void plain(struct raft_config *c)
+{
+    c->pre_vote = false;
+    c->check_quorum = false;
+}
+
+static void one_per_msg(struct raft_config *c)
+{
+    plain(c);
+    c->max_msg_entries = 1;
+}
+
+/* §5.3: the leader appends a proposal to its log, replicates it, and once a majority
+ * stored it, commits it; followers learn the commit and apply it too, in order. */
+static void test_append_and_commit(void)
+{
+    struct h_net net;
+    h_init(&net, 3, plain);
+    h_elect(&net, 1);
+    CU_ASSERT_EQUAL(h_propose(&net, 1, "a"), 0);
+    CU_ASSERT_EQUAL(h_propose(&net, 1, "b"), 0);
+    struct raft_buf bufs[2] = {{"c", 1}, {"d", 1}};
+    uint64_t first = 0, term = 0;
+    CU_ASSERT_EQUAL(raft_propose(h_r(&net, 1), RAFT_ENTRY_NORMAL, bufs, 2, &first, &term), 0);
+    CU_ASSERT_EQUAL(first, 4);
+    CU_ASSERT_EQUAL(term, 1);
+    h_stabilize(&net);
+    for (uint64_t id = 1; id <= 3; id++) {
+        CU_ASSERT_EQUAL(h_commit(&net, id), 5);
+        CU_ASSERT_EQUAL(h_node(&net, id)->applied, 5);
+        CU_ASSERT_EQUAL(h_node(&net, id)->st.n, 5);
+        CU_ASSERT_EQUAL(memcmp(h_node(&net, id)->st.ents[4].data.base, "d", 1), 0);
+    }
+    struct raft_status st = h_status(&net, 1);
+    CU_ASSERT_EQUAL(st.n_progress, 3);
+    for (size_t i = 0; i < st.n_progress; i++) {
+        CU_ASSERT_EQUAL(st.progress[i].match, 5);
+        CU_ASSERT_EQUAL(st.progress[i].state, RAFT_PROGRESS_REPLICATE);
+    }
+    CU_ASSERT_EQUAL(raft_propose(h_r(&net, 1), RAFT_ENTRY_NORMAL, NULL, 0, NULL, NULL), LT_EINVAL);
+    h_free(&net);
+}
+
+/* The leader's appends may leave before its own fsync (msgs_early); everything a
+ * follower sends waits for its persist (msgs). */
+static void test_output_slots(void)
+{
+    struct h_net net;
+    h_init(&net, 3, plain);
+    h_elect(&net, 1);
+    size_t e1 = h_node(&net, 1)->early_sent;
+    CU_ASSERT(e1 > 0);
+    CU_ASSERT_EQUAL(h_node(&net, 2)->early_sent, 0);
+    CU_ASSERT(h_node(&net, 2)->late_sent > 0);
+    CU_ASSERT_EQUAL(h_propose(&net, 1, "a"), 0);
+    struct raft_update up;
+    raft_ready(h_r(&net, 1), &up);
+    CU_ASSERT_EQUAL(up.n_entries, 1);
+    CU_ASSERT_EQUAL(up.n_msgs_early, 2);
+    CU_ASSERT_EQUAL(up.n_msgs, 0);
+    CU_ASSERT_EQUAL(up.msgs_early[0].type, RAFT_MSG_APPEND);
+    CU_ASSERT_EQUAL(up.msgs_early[0].n_entries, 1);
+    CU_ASSERT_EQUAL(up.msgs_early[0].entries[0].index, 2);
+    raft_advance(h_r(&net, 1));
+    CU_ASSERT_FALSE(raft_has_ready(h_r(&net, 1)));
+    h_free(&net);
+}
+
+/* Batching: many entries per append, bounded by max_msg_entries and max_msg_bytes. */
+static void test_batching(void)
+{
+    struct h_net net;
+    h_init(&net, 3, plain);
+    for (size_t i = 0; i < 3; i++)
+        net.cfg[i].max_msg_entries = 100;
+    for (uint64_t id = 1; id <= 3; id++) {
+        h_crash(&net, id);
+        h_restart(&net, id);
+    }
+    h_elect(&net, 1);
+    static char payload[1000][8];
+    struct raft_buf bufs[1000];
+    for (size_t i = 0; i < 1000; i++) {
+        bufs[i].base = payload[i];
+        bufs[i].len = sizeof(payload[i]);
+    }
+    CU_ASSERT_EQUAL(raft_propose(h_r(&net, 1), RAFT_ENTRY_NORMAL, bufs, 1000, NULL, NULL), 0);
+    h_readies(&net);
+    CU_ASSERT_EQUAL(h_count(&net, RAFT_MSG_APPEND, 1, 2), 10);
+    for (size_t i = 0; i < net.nq; i++)
+        CU_ASSERT(net.q[i].m.n_entries <= 100);
+    h_stabilize(&net);
+    CU_ASSERT_EQUAL(h_commit(&net, 3), 1001);
+    /* now bounded by bytes: 8-byte entries, 80 bytes a message */
+    h_free(&net);
+    h_init(&net, 3, plain);
+    for (size_t i = 0; i < 3; i++)
+        net.cfg[i].max_msg_bytes = 80;
+    for (uint64_t id = 1; id <= 3; id++) {
+        h_crash(&net, id);
+        h_restart(&net, id);
+    }
+    h_elect(&net, 1);
+    CU_ASSERT_EQUAL(raft_propose(h_r(&net, 1), RAFT_ENTRY_NORMAL, bufs, 100, NULL, NULL), 0);
+    h_readies(&net);
+    CU_ASSERT_EQUAL(h_count(&net, RAFT_MSG_APPEND, 1, 2), 10);
+    h_stabilize(&net);
+    CU_ASSERT_EQUAL(h_commit(&net, 2), 101);
+    h_free(&net);
+}
+
+/* Pipelining: in REPLICATE a follower gets at most max_inflight appends before it
+ * answers; answers free the window. */
+static void test_pipeline_bounded(void)
+{
+    struct h_net net;
+    h_init(&net, 3, one_per_msg);
+    for (size_t i = 0; i < 3; i++)
+        net.cfg[i].max_inflight = 3;
+    for (uint64_t id = 1; id <= 3; id++) {
+        h_crash(&net, id);
+        h_restart(&net, id);
+    }
+    h_elect(&net, 1);
+    for (int i = 0; i < 10; i++)
+        CU_ASSERT_EQUAL(h_propose(&net, 1, "x"), 0);
+    h_readies(&net);
+    CU_ASSERT_EQUAL(h_count(&net, RAFT_MSG_APPEND, 1, 2), 3);
+    CU_ASSERT_EQUAL(h_status(&net, 1).progress[1].inflight, 3);
+    h_stabilize(&net);
+    CU_ASSERT_EQUAL(h_commit(&net, 2), 11);
+    h_free(&net);
+}
+
+/* PROBE: while the leader does not know where a follower's log matches, it sends one
+ * append at a time and waits for the answer (or a heartbeat answer). */
+static void test_probe_one_at_a_time(void)
+{
+    struct h_net net;
+    h_init(&net, 3, plain);
+    h_node(&net, 3)->down = true;
+    h_elect(&net, 1);
+    CU_ASSERT_EQUAL(h_status(&net, 1).progress[2].state, RAFT_PROGRESS_PROBE);
+    for (int i = 0; i < 5; i++) {
+        CU_ASSERT_EQUAL(h_propose(&net, 1, "x"), 0);
+        h_readies(&net);
+    }
+    CU_ASSERT_EQUAL(h_count(&net, RAFT_MSG_APPEND, 1, 3), 0); /* the probe went at election */
+    h_drop(&net);
+    h_node(&net, 3)->down = false;
+    h_tick(&net, 1, 1); /* heartbeat; its answer resumes probing */
+    h_stabilize(&net);
+    CU_ASSERT_EQUAL(h_status(&net, 1).progress[2].state, RAFT_PROGRESS_REPLICATE);
+    CU_ASSERT_EQUAL(h_commit(&net, 3), 6);
+    h_free(&net);
+}
+
+/* §5.3: a follower deletes a conflicting entry and all that follow it, then takes the
+ * leader's; uncommitted entries of a deposed leader are overwritten. */
+static void test_conflict_truncation(void)
+{
+    struct h_net net;
+    h_init(&net, 3, plain);
+    h_elect(&net, 1);
+    CU_ASSERT_EQUAL(h_propose(&net, 1, "a"), 0);
+    h_stabilize(&net);
+    h_isolate(&net, 1);
+    CU_ASSERT_EQUAL(h_propose(&net, 1, "x"), 0);
+    CU_ASSERT_EQUAL(h_propose(&net, 1, "y"), 0);
+    CU_ASSERT_EQUAL(h_propose(&net, 1, "z"), 0);
+    h_stabilize(&net);
+    CU_ASSERT_EQUAL(h_last(&net, 1), 5);
+    h_elect(&net, 2);
+    CU_ASSERT_EQUAL(h_role(&net, 2), RAFT_LEADER);
+    CU_ASSERT_EQUAL(h_propose(&net, 2, "b"), 0);
+    h_stabilize(&net);
+    h_heal(&net);
+    h_tick(&net, 2, 1);
+    h_stabilize(&net);
+    struct h_store *s1 = &h_node(&net, 1)->st, *s2 = &h_node(&net, 2)->st;
+    CU_ASSERT_EQUAL_FATAL(s1->n, s2->n);
+    CU_ASSERT_EQUAL(s1->n, 4);
+    for (size_t i = 0; i < s1->n; i++) {
+        CU_ASSERT_EQUAL(s1->ents[i].term, s2->ents[i].term);
+        CU_ASSERT_EQUAL(s1->ents[i].data.len, s2->ents[i].data.len);
+    }
+    CU_ASSERT_EQUAL(memcmp(s1->ents[3].data.base, "b", 1), 0);
+    CU_ASSERT_EQUAL(h_commit(&net, 1), 4);
+    CU_ASSERT_EQUAL(h_status(&net, 1).persisted_index, 4);
+    h_check_applied_agree(&net);
+    h_free(&net);
+}
+
+static void restore_node(struct h_net *net, uint64_t id, uint64_t term, const uint64_t *terms,
+                         size_t n)
+{
+    struct h_node *nd = h_node(net, id);
+    h_crash(net, id);
+    h_store_free(&nd->st);
+    nd->st.hs.term = term;
+    nd->st.hs.commit = 1;
+    for (size_t i = 0; i < n; i++) {
+        struct raft_entry e = {.term = terms[i], .index = i + 1};
+        if (nd->st.n == nd->st.cap) {
+            nd->st.cap = nd->st.cap ? nd->st.cap * 2 : 8;
+            nd->st.ents = realloc(nd->st.ents, nd->st.cap * sizeof(*nd->st.ents));
+        }
+        nd->st.ents[nd->st.n++] = e;
+    }
+    h_restart(net, id);
+    nd->applied = 0;
+}
+
+/* Fast backtracking: a follower with a long divergent tail is found in a few round
+ * trips (its hint skips a whole term), not one per entry. */
+static void test_fast_backtracking(void)
+{
+    struct h_net net;
+    h_init(&net, 3, plain);
+    static uint64_t old[200], cur[101];
+    for (size_t i = 0; i < 200; i++)
+        old[i] = 1;
+    cur[0] = 1;
+    for (size_t i = 1; i < 101; i++)
+        cur[i] = 2;
+    restore_node(&net, 1, 1, old, 200); /* a deposed leader's long uncommitted tail */
+    restore_node(&net, 2, 2, cur, 101);
+    restore_node(&net, 3, 2, cur, 101);
+    CU_ASSERT_EQUAL(raft_campaign(h_r(&net, 2)), 0);
+    size_t rejects = 0;
+    for (int round = 0; round < 100; round++) {
+        h_readies(&net);
+        for (size_t i = 0; i < net.nq; i++)
+            if (net.q[i].m.type == RAFT_MSG_APPEND_RESP && net.q[i].m.reject)
+                rejects++;
+        if (net.nq == 0)
+            break;
+        h_deliver(&net);
+    }
+    CU_ASSERT_EQUAL(h_role(&net, 2), RAFT_LEADER);
+    CU_ASSERT(rejects >= 1 && rejects <= 2);
+    CU_ASSERT_EQUAL(h_last(&net, 1), 102);
+    CU_ASSERT_EQUAL(h_commit(&net, 1), 102);
+    CU_ASSERT_EQUAL(h_node(&net, 1)->st.ents[100].term, 2);
+    h_check_applied_agree(&net);
+    h_free(&net);
+}
+
+/* §5.4.2 (figure 8): a leader never commits an entry of an earlier term by counting
+ * replicas, even once a majority stores it; only an entry of its own term commits by
+ * counting, and everything before it with it. */
+static void test_figure8_commit_current_term_only(void)
+{
+    struct h_net net;
+    h_init(&net, 5, one_per_msg);
+    static const uint64_t l1[] = {1, 2}, l3[] = {1}, l5[] = {1, 3};
+    restore_node(&net, 1, 3, l1, 2); /* S1 led term 2, wrote index 2 to S2 only */
+    restore_node(&net, 2, 2, l1, 2);
+    restore_node(&net, 3, 1, l3, 1);
+    restore_node(&net, 4, 1, l3, 1);
+    restore_node(&net, 5, 3, l5, 2); /* S5 led term 3, wrote index 2 locally only */
+    h_node(&net, 4)->down = true;
+    h_node(&net, 5)->down = true;
+    h_elect(&net, 1); /* term 4 with votes from S2, S3; stabilizes fully */
+    CU_ASSERT_EQUAL(h_role(&net, 1), RAFT_LEADER);
+    CU_ASSERT_EQUAL(h_commit(&net, 1), 3);
+    h_free(&net);
+
+    /* Again, delivering one message at a time and checking at every step. */
+    h_init(&net, 5, one_per_msg);
+    restore_node(&net, 1, 3, l1, 2);
+    restore_node(&net, 2, 2, l1, 2);
+    restore_node(&net, 3, 1, l3, 1);
+    restore_node(&net, 4, 1, l3, 1);
+    restore_node(&net, 5, 3, l5, 2);
+    h_node(&net, 4)->down = true;
+    h_node(&net, 5)->down = true;
+    CU_ASSERT_EQUAL(raft_campaign(h_r(&net, 1)), 0);
+    bool saw_danger = false;
+    for (int step = 0; step < 200; step++) {
+        h_readies(&net);
+        if (net.nq == 0)
+            break;
+        /* deliver only the first queued message */
+        struct h_msg first = net.q[0];
+        memmove(net.q, net.q + 1, (net.nq - 1) * sizeof(*net.q));
+        net.nq--;
+        h_deliver_msg(&net, &first);
+        h_msg_free(&first);
+        uint64_t c = h_commit(&net, 1);
+        CU_ASSERT(c == 1 || c >= 3); /* index 2 (term 2) never commits alone */
+        struct raft_status st = h_status(&net, 1);
+        if (st.role == RAFT_LEADER) {
+            size_t have2 = 0;
+            for (size_t i = 0; i < st.n_progress; i++)
+                have2 += st.progress[i].match >= 2;
+            if (have2 >= 3 && c == 1)
+                saw_danger = true;
+        }
+    }
+    CU_ASSERT_TRUE(saw_danger); /* the case did arise: term-2 entry on a majority */
+    CU_ASSERT_EQUAL(h_commit(&net, 1), 3);
+    CU_ASSERT_EQUAL(h_node(&net, 1)->app[2], 2);
+    CU_ASSERT_EQUAL(h_node(&net, 1)->app[3], 4);
+    h_free(&net);
+}
+
+/* The leader counts its own log toward the quorum only up to what it persisted. */
+static void test_leader_counts_own_log_once_persisted(void)
+{
+    struct h_net net;
+    h_init(&net, 3, plain);
+    h_elect(&net, 1);
+    h_node(&net, 3)->down = true;
+    h_node(&net, 1)->hold_persist = true;
+    CU_ASSERT_EQUAL(h_propose(&net, 1, "a"), 0);
+    h_stabilize(&net);
+    struct raft_status st = h_status(&net, 1);
+    CU_ASSERT_EQUAL(st.progress[1].match, 2); /* node 2 holds it */
+    CU_ASSERT_EQUAL(st.persisted_index, 1);
+    CU_ASSERT_EQUAL(st.commit, 1);      /* 1 of 3 is not a majority */
+    raft_persisted(h_r(&net, 1), 2, 0); /* wrong term: stale, ignored */
+    CU_ASSERT_EQUAL(h_commit(&net, 1), 1);
+    raft_persisted(h_r(&net, 1), 2, 1);
+    CU_ASSERT_EQUAL(h_commit(&net, 1), 2);
+    h_node(&net, 1)->hold_persist = false;
+    h_stabilize(&net);
+    CU_ASSERT_EQUAL(h_commit(&net, 2), 2);
+    h_free(&net);
+}
+
+/* Duplicated and reordered appends never make a follower drop entries it already
+ * acknowledged; every node ends with the same log. */
+static void test_duplicate_and_reorder(void)
+{
+    struct h_net net;
+    h_init(&net, 3, one_per_msg);
+    h_elect(&net, 1);
+    for (int i = 0; i < 5; i++)
+        CU_ASSERT_EQUAL(h_propose(&net, 1, "d"), 0);
+    h_readies(&net);
+    /* deliver every queued message twice, last first */
+    size_t n = net.nq;
+    struct h_msg *batch = net.q;
+    net.q = NULL;
+    net.nq = net.capq = 0;
+    for (size_t k = 0; k < 2; k++)
+        for (size_t i = n; i-- > 0;)
+            h_deliver_msg(&net, &batch[i]);
+    for (size_t i = 0; i < n; i++)
+        h_msg_free(&batch[i]);
+    free(batch);
+    h_stabilize(&net);
+    h_tick_all(&net, 3);
+    for (uint64_t id = 1; id <= 3; id++) {
+        CU_ASSERT_EQUAL(h_last(&net, id), 6);
+        CU_ASSERT_EQUAL(h_commit(&net, id), 6);
+    }
+    h_check_applied_agree(&net);
+    h_free(&net);
+}
+
+/* Lost appends and answers stall nothing for good: heartbeats revive the pipeline. */
+static void test_loss_recovery(void)
+{
+    struct h_net net;
+    h_init(&net, 3, NULL);
+    h_elect(&net, 1);
+    for (int round = 0; round < 20; round++) {
+        CU_ASSERT_EQUAL(h_propose(&net, 1, "l"), 0);
+        h_readies(&net);
+        h_drop(&net); /* everything lost */
+    }
+    CU_ASSERT_EQUAL(h_commit(&net, 1), 1);
+    for (int t = 0; t < 5; t++) {
+        h_tick(&net, 1, 1);
+        h_stabilize(&net);
+    }
+    for (uint64_t id = 1; id <= 3; id++)
+        CU_ASSERT_EQUAL(h_commit(&net, id), 21);
+    CU_ASSERT_EQUAL(h_role(&net, 1), RAFT_LEADER);
+    h_free(&net);
+}
+
+static const struct lt_test tests[] = {
+    {"append_and_commit", test_append_and_commit},
+    {"output_slots", test_output_slots},
+    {"batching", test_batching},
+    {"pipeline_bounded", test_pipeline_bounded},
+    {"probe_one_at_a_time", test_probe_one_at_a_time},
+    {"conflict_truncation", test_conflict_truncation},
+    {"fast_backtracking", test_fast_backtracking},
+    {"figure8_commit_current_term_only", test_figure8_commit_current_term_only},
+    {"leader_counts_own_log_once_persisted", test_leader_counts_own_log_once_persisted},
+    {"duplicate_and_reorder", test_duplicate_and_reorder},
+    {"loss_recovery", test_loss_recovery},
+    {NULL, NULL},
+};
+
+static const struct lt_suite suites[] = {
+    {"raft_replication", NULL, NULL, tests},
+    {NULL, NULL, NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return lt_test_main(argc, argv, suites);
+}
