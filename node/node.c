@@ -182,14 +182,21 @@ static void op_unlink(struct node *n, struct op *op)
     op->wait = OP_WAIT_NONE;
 }
 
+/* node_free_str frees a string of a Response unless it is protobuf-c's shared "". */
+static void node_free_str(char *s)
+{
+    if (s && s != protobuf_c_empty_string)
+        free(s);
+}
+
 static void call_free(struct call *c)
 {
     for (size_t i = 0; i < c->n; i++) {
         if (c->ops[i].input)
             protobuf_c_message_free_unpacked(c->ops[i].input, NULL);
         free(c->resps[i].payload.data);
-        free(c->resps[i].message);
-        free(c->resps[i].leader_rpc_url);
+        node_free_str(c->resps[i].message);
+        node_free_str(c->resps[i].leader_rpc_url);
         for (size_t k = 0; k < c->resps[i].n_details; k++) {
             free(c->resps[i].details[k]->field);
             free(c->resps[i].details[k]->description);
@@ -272,14 +279,14 @@ void node_op_reply(struct node *n, struct op *op, Lithair__V1__Code code, const 
     Lithair__V1__Response *r = &op->call->resps[op->slot];
     r->id = op->req->id;
     r->code = code;
-    free(r->message);
+    node_free_str(r->message);
     r->message = node_strdup(message);
     if (payload && code == LITHAIR__V1__CODE__OK) {
         size_t len = protobuf_c_message_get_packed_size(payload);
         r->payload.data = malloc(len ? len : 1);
         if (!r->payload.data) {
             r->code = LITHAIR__V1__CODE__RESOURCE_EXHAUSTED;
-            free(r->message);
+            node_free_str(r->message);
             r->message = node_strdup("out of memory");
         } else {
             protobuf_c_message_pack(payload, r->payload.data);
@@ -436,7 +443,9 @@ static void node_handle_rpc(struct node *n, struct rpc_slot *slot, nng_msg *msg)
         call_free(c);
         return;
     }
-    c->pending = c->n;
+    /* One extra reference held while dispatching, so that ops completing at once do not
+     * send (and free) the call under our feet. */
+    c->pending = c->n + 1;
     uint64_t now = lt_now_ns();
     for (size_t i = 0; i < c->n; i++) {
         lithair__v1__response__init(&c->resps[i]);
@@ -483,6 +492,8 @@ static void node_handle_rpc(struct node *n, struct rpc_slot *slot, nng_msg *msg)
         }
         service_dispatch(n, op);
     }
+    if (--c->pending == 0)
+        call_send(c);
 }
 
 /* ------------------------------------------------------------------ raft I/O */

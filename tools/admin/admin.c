@@ -1,0 +1,948 @@
+/* admin.c — lithair-admin, an etcdctl-like CLI that speaks the node RPCs directly.
+ *
+ *   lithair-admin [--endpoints URL,...] [-w table|json] [--timeout MS] COMMAND [ARGS]
+ *
+ * Every command prints a table (default) or JSON (-w json, the gateway's field names)
+ * and exits 0 on success; on failure it prints one line "lithair-admin: ..." on stderr
+ * and exits 1 (2 for a usage error). Benchmarks live in bench_cmd.c. */
+#include <getopt.h>
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
+#include <stdarg.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "catalog.h"
+#include "lt_clock.h"
+#include "lt_err.h"
+#include "pbjson.h"
+#include "rpc_client.h"
+#include "wire.h"
+
+#define DEFAULT_ENDPOINTS "tcp://127.0.0.1:7201,tcp://127.0.0.1:7202,tcp://127.0.0.1:7203"
+
+/* ------------------------------------------------------------------ output */
+
+int admin_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("lithair-admin: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+int admin_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("lithair-admin: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see lithair-admin %s--help)\n", cmd ? cmd : "");
+    va_end(ap);
+    return 2;
+}
+
+void admin_print_json(json_object *j)
+{
+    puts(json_object_to_json_string_ext(j,
+                                        JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+/* admin_rpc_fail reports a failed call in one line, with the field errors if any. */
+int admin_rpc_fail(const char *what, int rc, const struct rpc_status *st)
+{
+    char extra[512] = "";
+    size_t off = 0;
+    for (size_t i = 0; i < st->n_details && off < sizeof(extra) - 1; i++)
+        off += (size_t)snprintf(extra + off, sizeof(extra) - off, "%s%s: %s", i ? "; " : " (",
+                                st->details[i].field, st->details[i].description);
+    if (st->n_details && off < sizeof(extra) - 1)
+        snprintf(extra + off, sizeof(extra) - off, ")");
+    return admin_fail("%s: %s: %s%s", what, wire_code_name(st->code),
+                      st->message[0] ? st->message : lt_strerror(rc), extra);
+}
+
+static struct pbjson_opts json_opts = {.is_raw_json = catalog_raw_json};
+
+const struct pbjson_opts *admin_json_opts(void)
+{
+    return &json_opts;
+}
+
+/* ------------------------------------------------------------------ items */
+
+/* record_json turns a Record of `m` into the model's JSON plus raftIndex/raftTerm. */
+static json_object *record_json(const struct catalog_model *m, const Lithair__V1__Record *r)
+{
+    ProtobufCMessage *v = protobuf_c_message_unpack(m->desc, NULL, r->value.len, r->value.data);
+    json_object *j = v ? pbjson_from_message(v, &json_opts) : NULL;
+    if (v)
+        protobuf_c_message_free_unpacked(v, NULL);
+    if (!j)
+        return NULL;
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%llu", (unsigned long long)r->raft_index);
+    json_object_object_add(j, "raftIndex", json_object_new_string(buf));
+    snprintf(buf, sizeof(buf), "%llu", (unsigned long long)r->raft_term);
+    json_object_object_add(j, "raftTerm", json_object_new_string(buf));
+    return j;
+}
+
+static const char *jstr(json_object *o, const char *key)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+}
+
+static void print_item_row(json_object *j, bool header)
+{
+    if (header)
+        printf("%-36s  %-24s  %-8s  %7s  %s\n", "ID", "NAME", "STATUS", "VERSION", "UPDATED");
+    printf("%-36s  %-24.24s  %-8s  %7s  %s\n", jstr(j, "id"), jstr(j, "name"),
+           *jstr(j, "status") ? jstr(j, "status") : "draft", jstr(j, "version"),
+           jstr(j, "updatedAt"));
+}
+
+/* read_json_arg parses a JSON object from an argument, or stdin when it is "-". */
+static json_object *read_json_arg(const char *arg, char *err, size_t errlen)
+{
+    char *text = NULL;
+    if (strcmp(arg, "-") == 0) {
+        size_t cap = 0, len = 0;
+        for (;;) {
+            if (len + 4096 + 1 > cap) {
+                cap = cap ? cap * 2 : 8192;
+                if (cap > (64u << 20)) {
+                    snprintf(err, errlen, "input larger than 64 MiB");
+                    free(text);
+                    return NULL;
+                }
+                char *t = realloc(text, cap);
+                if (!t) {
+                    free(text);
+                    snprintf(err, errlen, "out of memory");
+                    return NULL;
+                }
+                text = t;
+            }
+            size_t k = fread(text + len, 1, 4096, stdin);
+            len += k;
+            if (k == 0)
+                break;
+        }
+        text[len] = '\0';
+        arg = text;
+    }
+    enum json_tokener_error jerr;
+    json_object *j = json_tokener_parse_verbose(arg, &jerr);
+    if (!j)
+        snprintf(err, errlen, "bad JSON: %s", json_tokener_error_desc(jerr));
+    else if (!json_object_is_type(j, json_type_object)) {
+        snprintf(err, errlen, "bad JSON: expected an object");
+        json_object_put(j);
+        j = NULL;
+    }
+    free(text);
+    return j;
+}
+
+/* pack_value transcodes a JSON object into the model's serialized message. */
+static int pack_value(const struct catalog_model *m, json_object *j, uint8_t **out, size_t *len,
+                      char *err, size_t errlen)
+{
+    ProtobufCMessage *msg = NULL;
+    int rc = pbjson_to_message(m->desc, j, &json_opts, &msg, err, errlen);
+    if (rc != 0)
+        return rc;
+    *len = protobuf_c_message_get_packed_size(msg);
+    *out = malloc(*len ? *len : 1);
+    if (!*out) {
+        protobuf_c_message_free_unpacked(msg, NULL);
+        return LT_ENOMEM;
+    }
+    protobuf_c_message_pack(msg, *out);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return 0;
+}
+
+static int print_record_reply(struct admin *a, const struct catalog_model *m,
+                              Lithair__V1__RecordReply *rr)
+{
+    if (!rr->record)
+        return admin_fail("the node returned no record");
+    json_object *j = record_json(m, rr->record);
+    if (!j)
+        return admin_fail("the node returned a record that does not decode");
+    if (a->json)
+        admin_print_json(j);
+    else
+        print_item_row(j, true);
+    json_object_put(j);
+    return 0;
+}
+
+static void items_usage(const char *model)
+{
+    printf(
+        "Usage: lithair-admin %s COMMAND\n\n"
+        "  create JSON|-                     create a record from a JSON object\n"
+        "  get ID [--serializable]           read one record (linearizable by default)\n"
+        "  update ID JSON|- [--expected-version N]\n"
+        "                                    change the fields present in JSON\n"
+        "  delete ID [--expected-version N]  delete a record\n"
+        "  list [--index FIELD --equals VALUE] [--limit N] [--cursor C] [--all]\n"
+        "       [--serializable]             one page of records (--all: every page)\n"
+        "  history ID                        the record's kept versions, oldest first\n"
+        "  purge                             delete every record written by benchmarks\n\n"
+        "JSON uses the REST API's field names, e.g. {\"name\":\"Item 1\",\"status\":\"active\",\n"
+        "\"metadata\":{\"k\":1}}. With -, the JSON is read from standard input.\n",
+        model);
+}
+
+struct item_flags {
+    uint64_t expected_version;
+    bool serializable;
+    bool all;
+    const char *index;
+    const char *equals;
+    const char *cursor;
+    unsigned limit;
+};
+
+static int parse_item_flags(const char *cmd, int argc, char **argv, struct item_flags *f,
+                            int *first_positional)
+{
+    static const struct option opts[] = {
+        {"expected-version", required_argument, NULL, 'v'},
+        {"serializable", no_argument, NULL, 's'},
+        {"all", no_argument, NULL, 'a'},
+        {"index", required_argument, NULL, 'i'},
+        {"equals", required_argument, NULL, 'e'},
+        {"cursor", required_argument, NULL, 'c'},
+        {"limit", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(f, 0, sizeof(*f));
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'v':
+            f->expected_version = strtoull(optarg, &end, 10);
+            if (*end || !*optarg)
+                return admin_usage_error(cmd, "--expected-version needs a number");
+            break;
+        case 's':
+            f->serializable = true;
+            break;
+        case 'a':
+            f->all = true;
+            break;
+        case 'i':
+            f->index = optarg;
+            break;
+        case 'e':
+            f->equals = optarg;
+            break;
+        case 'c':
+            f->cursor = optarg;
+            break;
+        case 'l': {
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || !*optarg || v == 0 || v > 1000)
+                return admin_usage_error(cmd, "--limit needs a number from 1 to 1000");
+            f->limit = (unsigned)v;
+            break;
+        }
+        case 'h':
+            return -1;
+        default:
+            return admin_usage_error(cmd, "unknown option %s", argv[optind - 1]);
+        }
+    }
+    *first_positional = optind;
+    return 0;
+}
+
+static int cmd_items(struct admin *a, const char *model_name, int argc, char **argv)
+{
+    const struct catalog_model *m = catalog_find(model_name);
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        items_usage(model_name);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *sub = argv[1];
+    struct item_flags f;
+    int pos = 0;
+    int rc = parse_item_flags("items ", argc - 1, argv + 1, &f, &pos);
+    if (rc == -1) {
+        items_usage(model_name);
+        return 0;
+    }
+    if (rc)
+        return rc;
+    char **args = argv + 1 + pos;
+    int nargs = argc - 1 - pos;
+    char err[512];
+    struct rpc_status st;
+    Lithair__V1__Consistency cons = f.serializable ? LITHAIR__V1__CONSISTENCY__SERIALIZABLE
+                                                   : LITHAIR__V1__CONSISTENCY__LINEARIZABLE;
+
+    if (strcmp(sub, "create") == 0) {
+        if (nargs != 1)
+            return admin_usage_error("items ", "create takes one JSON object");
+        json_object *j = read_json_arg(args[0], err, sizeof(err));
+        if (!j)
+            return admin_fail("%s", err);
+        Lithair__V1__CreateRequest req = LITHAIR__V1__CREATE_REQUEST__INIT;
+        req.model = (char *)m->name;
+        rc = pack_value(m, j, &req.value.data, &req.value.len, err, sizeof(err));
+        json_object_put(j);
+        if (rc)
+            return admin_fail("bad JSON: %s", err);
+        Lithair__V1__RecordReply *rr = NULL;
+        rc = rpc_call(a->client, "Models/Create", &req.base, &lithair__v1__record_reply__descriptor,
+                      a->timeout_ms, (ProtobufCMessage **)&rr, &st);
+        free(req.value.data);
+        if (rc)
+            return admin_rpc_fail("create", rc, &st);
+        rc = print_record_reply(a, m, rr);
+        protobuf_c_message_free_unpacked(&rr->base, NULL);
+        return rc;
+    }
+    if (strcmp(sub, "get") == 0) {
+        if (nargs != 1)
+            return admin_usage_error("items ", "get takes one ID");
+        Lithair__V1__GetRequest req = LITHAIR__V1__GET_REQUEST__INIT;
+        req.model = (char *)m->name;
+        req.id = args[0];
+        req.consistency = cons;
+        Lithair__V1__RecordReply *rr = NULL;
+        rc = rpc_call(a->client, "Models/Get", &req.base, &lithair__v1__record_reply__descriptor,
+                      a->timeout_ms, (ProtobufCMessage **)&rr, &st);
+        if (rc)
+            return admin_rpc_fail("get", rc, &st);
+        rc = print_record_reply(a, m, rr);
+        protobuf_c_message_free_unpacked(&rr->base, NULL);
+        return rc;
+    }
+    if (strcmp(sub, "update") == 0) {
+        if (nargs != 2)
+            return admin_usage_error("items ", "update takes an ID and a JSON object");
+        json_object *j = read_json_arg(args[1], err, sizeof(err));
+        if (!j)
+            return admin_fail("%s", err);
+        Lithair__V1__UpdateRequest req = LITHAIR__V1__UPDATE_REQUEST__INIT;
+        req.model = (char *)m->name;
+        req.id = args[0];
+        req.expected_version = f.expected_version;
+        size_t nf = (size_t)json_object_object_length(j);
+        char **fields = calloc(nf ? nf : 1, sizeof(*fields));
+        if (!fields) {
+            json_object_put(j);
+            return admin_fail("out of memory");
+        }
+        json_object_object_foreach(j, key, val)
+        {
+            (void)val;
+            fields[req.n_fields++] = key;
+        }
+        req.fields = fields;
+        rc = pack_value(m, j, &req.value.data, &req.value.len, err, sizeof(err));
+        if (rc) {
+            free(fields);
+            json_object_put(j);
+            return admin_fail("bad JSON: %s", err);
+        }
+        Lithair__V1__RecordReply *rr = NULL;
+        rc = rpc_call(a->client, "Models/Update", &req.base, &lithair__v1__record_reply__descriptor,
+                      a->timeout_ms, (ProtobufCMessage **)&rr, &st);
+        free(req.value.data);
+        free(fields);
+        json_object_put(j);
+        if (rc)
+            return admin_rpc_fail("update", rc, &st);
+        rc = print_record_reply(a, m, rr);
+        protobuf_c_message_free_unpacked(&rr->base, NULL);
+        return rc;
+    }
+    if (strcmp(sub, "delete") == 0) {
+        if (nargs != 1)
+            return admin_usage_error("items ", "delete takes one ID");
+        Lithair__V1__DeleteRequest req = LITHAIR__V1__DELETE_REQUEST__INIT;
+        req.model = (char *)m->name;
+        req.id = args[0];
+        req.expected_version = f.expected_version;
+        Lithair__V1__RecordReply *rr = NULL;
+        rc = rpc_call(a->client, "Models/Delete", &req.base, &lithair__v1__record_reply__descriptor,
+                      a->timeout_ms, (ProtobufCMessage **)&rr, &st);
+        if (rc)
+            return admin_rpc_fail("delete", rc, &st);
+        if (a->json) {
+            json_object *j = rr->record ? record_json(m, rr->record) : json_object_new_object();
+            json_object_object_add(j, "deleted", json_object_new_boolean(1));
+            admin_print_json(j);
+            json_object_put(j);
+        } else {
+            printf("deleted %s\n", args[0]);
+        }
+        protobuf_c_message_free_unpacked(&rr->base, NULL);
+        return 0;
+    }
+    if (strcmp(sub, "list") == 0) {
+        if (nargs != 0)
+            return admin_usage_error("items ", "list takes no arguments, only flags");
+        if ((f.index == NULL) != (f.equals == NULL))
+            return admin_usage_error("items ", "--index and --equals go together");
+        json_object *all = json_object_new_array();
+        char *cursor = f.cursor ? strdup(f.cursor) : NULL;
+        uint64_t total = 0;
+        bool header = true;
+        int pages = 0;
+        do {
+            Lithair__V1__ListRequest req = LITHAIR__V1__LIST_REQUEST__INIT;
+            req.model = (char *)m->name;
+            req.index = (char *)(f.index ? f.index : "");
+            req.equals = (char *)(f.equals ? f.equals : "");
+            req.cursor = cursor ? cursor : "";
+            req.limit = f.limit;
+            req.consistency = cons;
+            Lithair__V1__ListReply *lr = NULL;
+            rc = rpc_call(a->client, "Models/List", &req.base, &lithair__v1__list_reply__descriptor,
+                          a->timeout_ms, (ProtobufCMessage **)&lr, &st);
+            free(cursor);
+            cursor = NULL;
+            if (rc) {
+                json_object_put(all);
+                return admin_rpc_fail("list", rc, &st);
+            }
+            total = lr->total;
+            for (size_t i = 0; i < lr->n_records; i++) {
+                json_object *j = record_json(m, lr->records[i]);
+                if (!j)
+                    continue;
+                if (!a->json) {
+                    print_item_row(j, header);
+                    header = false;
+                }
+                json_object_array_add(all, j);
+            }
+            if (lr->next_cursor && *lr->next_cursor)
+                cursor = strdup(lr->next_cursor);
+            protobuf_c_message_free_unpacked(&lr->base, NULL);
+            pages++;
+        } while (f.all && cursor && pages < 1000000);
+        if (a->json) {
+            json_object *o = json_object_new_object();
+            json_object_object_add(o, "items", all);
+            char buf[32];
+            snprintf(buf, sizeof(buf), "%llu", (unsigned long long)total);
+            json_object_object_add(o, "total", json_object_new_string(buf));
+            json_object_object_add(o, "nextCursor", json_object_new_string(cursor ? cursor : ""));
+            admin_print_json(o);
+            json_object_put(o);
+        } else {
+            printf("(%zu shown, %llu total%s%s)\n", json_object_array_length(all),
+                   (unsigned long long)total, cursor ? ", next page: --cursor " : "",
+                   cursor ? cursor : "");
+            json_object_put(all);
+        }
+        free(cursor);
+        return 0;
+    }
+    if (strcmp(sub, "history") == 0) {
+        if (nargs != 1)
+            return admin_usage_error("items ", "history takes one ID");
+        Lithair__V1__HistoryRequest req = LITHAIR__V1__HISTORY_REQUEST__INIT;
+        req.model = (char *)m->name;
+        req.id = args[0];
+        req.consistency = cons;
+        Lithair__V1__HistoryReply *hr = NULL;
+        rc = rpc_call(a->client, "Models/History", &req.base,
+                      &lithair__v1__history_reply__descriptor, a->timeout_ms,
+                      (ProtobufCMessage **)&hr, &st);
+        if (rc)
+            return admin_rpc_fail("history", rc, &st);
+        json_object *arr = json_object_new_array();
+        for (size_t i = 0; i < hr->n_entries; i++) {
+            const Lithair__V1__HistoryEntry *he = hr->entries[i];
+            json_object *e = json_object_new_object();
+            const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
+                &lithair__v1__history_entry__op__descriptor, he->op);
+            char opname[16];
+            snprintf(opname, sizeof(opname), "%s", ev ? ev->name : "?");
+            for (char *p = opname; *p; p++)
+                *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+            json_object_object_add(e, "op", json_object_new_string(opname));
+            if (he->record)
+                json_object_object_add(e, "record", record_json(m, he->record));
+            if (!a->json) {
+                json_object *r;
+                json_object_object_get_ex(e, "record", &r);
+                printf("%-7s version %-4s raft %-8s %s\n", opname, r ? jstr(r, "version") : "",
+                       r ? jstr(r, "raftIndex") : "", r ? jstr(r, "name") : "");
+            }
+            json_object_array_add(arr, e);
+        }
+        if (a->json)
+            admin_print_json(arr);
+        json_object_put(arr);
+        protobuf_c_message_free_unpacked(&hr->base, NULL);
+        return 0;
+    }
+    if (strcmp(sub, "purge") == 0) {
+        Lithair__V1__PurgeRequest req = LITHAIR__V1__PURGE_REQUEST__INIT;
+        req.model = (char *)m->name;
+        Lithair__V1__PurgeReply *pr = NULL;
+        rc = rpc_call(a->client, "Models/Purge", &req.base, &lithair__v1__purge_reply__descriptor,
+                      a->timeout_ms, (ProtobufCMessage **)&pr, &st);
+        if (rc)
+            return admin_rpc_fail("purge", rc, &st);
+        if (a->json)
+            printf("{\"deleted\": \"%llu\"}\n", (unsigned long long)pr->deleted);
+        else
+            printf("deleted %llu benchmark records\n", (unsigned long long)pr->deleted);
+        protobuf_c_message_free_unpacked(&pr->base, NULL);
+        return 0;
+    }
+    return admin_usage_error("items ", "unknown command '%s'", sub);
+}
+
+/* ------------------------------------------------------------------ cluster */
+
+static const char *role_name(int role)
+{
+    static const char *names[] = {"follower", "pre-candidate", "candidate", "leader"};
+    return role >= 0 && role < 4 ? names[role] : "?";
+}
+
+static void human_bytes(uint64_t b, char *out, size_t n)
+{
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)b;
+    int i = 0;
+    while (v >= 1024 && i < 4) {
+        v /= 1024;
+        i++;
+    }
+    snprintf(out, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+/* cmd_status asks every endpoint for its status: a row each, an error row for the dead. */
+static int cmd_status(struct admin *a, bool health)
+{
+    size_t ne = rpc_client_endpoint_count(a->client);
+    Lithair__V1__NodeStatus **sts = calloc(ne, sizeof(*sts));
+    struct rpc_status *err = calloc(ne, sizeof(*err));
+    if (!sts || !err) {
+        free(sts);
+        free(err);
+        return admin_fail("out of memory");
+    }
+    uint64_t leader_last = 0, leader_id = 0;
+    int alive = 0, leaders = 0;
+    for (size_t i = 0; i < ne; i++) {
+        Lithair__V1__StatusRequest req = LITHAIR__V1__STATUS_REQUEST__INIT;
+        if (rpc_call_endpoint(a->client, i, "Cluster/Status", &req.base,
+                              &lithair__v1__node_status__descriptor, a->timeout_ms,
+                              (ProtobufCMessage **)&sts[i], &err[i]) != 0) {
+            sts[i] = NULL;
+            continue;
+        }
+        alive++;
+        if (sts[i]->role == LITHAIR__V1__NODE_ROLE__LEADER) {
+            leaders++;
+            leader_last = sts[i]->last_index;
+            leader_id = sts[i]->id;
+        }
+    }
+    json_object *arr = json_object_new_array();
+    if (!a->json && !health)
+        printf("%-24s %4s %-13s %6s %6s %9s %9s %9s %10s %6s\n", "ENDPOINT", "ID", "ROLE", "TERM",
+               "LEADER", "COMMIT", "APPLIED", "LAST", "WAL", "LAG");
+    for (size_t i = 0; i < ne; i++) {
+        const char *url = rpc_client_endpoint_url(a->client, i);
+        json_object *o;
+        if (sts[i]) {
+            o = pbjson_from_message(&sts[i]->base, &json_opts);
+            uint64_t lag =
+                leader_id && leader_last > sts[i]->applied ? leader_last - sts[i]->applied : 0;
+            char buf[32];
+            snprintf(buf, sizeof(buf), "%llu", (unsigned long long)lag);
+            json_object_object_add(o, "lag", json_object_new_string(buf));
+            json_object_object_add(o, "healthy", json_object_new_boolean(1));
+            if (!a->json && !health) {
+                char wal[32];
+                human_bytes(sts[i]->wal_bytes, wal, sizeof(wal));
+                printf("%-24s %4llu %-13s %6llu %6llu %9llu %9llu %9llu %10s %6llu\n", url,
+                       (unsigned long long)sts[i]->id, role_name(sts[i]->role),
+                       (unsigned long long)sts[i]->term, (unsigned long long)sts[i]->leader_id,
+                       (unsigned long long)sts[i]->commit, (unsigned long long)sts[i]->applied,
+                       (unsigned long long)sts[i]->last_index, wal, (unsigned long long)lag);
+            }
+            protobuf_c_message_free_unpacked(&sts[i]->base, NULL);
+        } else {
+            o = json_object_new_object();
+            json_object_object_add(o, "healthy", json_object_new_boolean(0));
+            json_object_object_add(o, "error", json_object_new_string(err[i].message));
+            if (!a->json && !health)
+                printf("%-24s unreachable: %s\n", url, err[i].message);
+        }
+        json_object_object_add(o, "endpoint", json_object_new_string(url));
+        json_object_array_add(arr, o);
+    }
+    int rc = 0;
+    if (health) {
+        bool ok = alive > (int)ne / 2 && leaders == 1;
+        if (a->json) {
+            json_object *h = json_object_new_object();
+            json_object_object_add(h, "healthy", json_object_new_boolean(ok));
+            json_object_object_add(h, "reachable", json_object_new_int(alive));
+            json_object_object_add(h, "endpoints", json_object_new_int((int)ne));
+            json_object_object_add(h, "leader", json_object_new_int64((int64_t)leader_id));
+            json_object_object_add(h, "nodes", json_object_get(arr));
+            admin_print_json(h);
+            json_object_put(h);
+        } else {
+            printf("%s: %d of %zu endpoints reachable, %s\n", ok ? "healthy" : "unhealthy", alive,
+                   ne,
+                   leaders == 1 ? "one leader"
+                   : leaders    ? "several leaders?"
+                                : "no leader");
+        }
+        rc = ok ? 0 : 1;
+    } else if (a->json) {
+        admin_print_json(arr);
+    }
+    if (!health && alive == 0)
+        rc = admin_fail("no endpoint reachable (%s)", err[0].message);
+    json_object_put(arr);
+    free(sts);
+    free(err);
+    return rc;
+}
+
+static int cmd_ping(struct admin *a)
+{
+    size_t ne = rpc_client_endpoint_count(a->client);
+    int ok = 0;
+    json_object *arr = json_object_new_array();
+    for (size_t i = 0; i < ne; i++) {
+        Lithair__V1__PingRequest req = LITHAIR__V1__PING_REQUEST__INIT;
+        Lithair__V1__PingReply *pr = NULL;
+        struct rpc_status st;
+        uint64_t t0 = lt_now_ns();
+        int rc = rpc_call_endpoint(a->client, i, "Cluster/Ping", &req.base,
+                                   &lithair__v1__ping_reply__descriptor, a->timeout_ms,
+                                   (ProtobufCMessage **)&pr, &st);
+        double ms = (double)(lt_now_ns() - t0) / 1e6;
+        const char *url = rpc_client_endpoint_url(a->client, i);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "endpoint", json_object_new_string(url));
+        if (rc == 0) {
+            ok++;
+            json_object_object_add(o, "id", json_object_new_int64((int64_t)pr->id));
+            json_object_object_add(o, "ms", json_object_new_double(ms));
+            if (!a->json)
+                printf("%-24s node %llu  %.3f ms\n", url, (unsigned long long)pr->id, ms);
+            protobuf_c_message_free_unpacked(&pr->base, NULL);
+        } else {
+            json_object_object_add(o, "error", json_object_new_string(st.message));
+            if (!a->json)
+                printf("%-24s unreachable: %s\n", url, st.message);
+        }
+        json_object_array_add(arr, o);
+    }
+    if (a->json)
+        admin_print_json(arr);
+    json_object_put(arr);
+    return ok == (int)ne ? 0 : admin_fail("%d of %zu endpoints did not answer", (int)ne - ok, ne);
+}
+
+static int cmd_leader(struct admin *a, int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "transfer") != 0 || argc > 3) {
+        if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+            printf("Usage: lithair-admin leader transfer [ID]\n\n"
+                   "Hand leadership to node ID, or to the most up-to-date follower.\n");
+            return 0;
+        }
+        return admin_usage_error("leader ", "usage: leader transfer [ID]");
+    }
+    Lithair__V1__TransferLeaderRequest req = LITHAIR__V1__TRANSFER_LEADER_REQUEST__INIT;
+    if (argc == 3) {
+        char *end;
+        req.target = strtoull(argv[2], &end, 10);
+        if (*end || !req.target)
+            return admin_usage_error("leader ", "ID must be a node id");
+    }
+    Lithair__V1__TransferLeaderReply *tr = NULL;
+    struct rpc_status st;
+    int rc = rpc_call(a->client, "Cluster/TransferLeader", &req.base,
+                      &lithair__v1__transfer_leader_reply__descriptor, a->timeout_ms,
+                      (ProtobufCMessage **)&tr, &st);
+    if (rc)
+        return admin_rpc_fail("leader transfer", rc, &st);
+    if (a->json) {
+        json_object *j = pbjson_from_message(&tr->base, &json_opts);
+        admin_print_json(j);
+        json_object_put(j);
+    } else {
+        printf("node %llu leads term %llu (transfer took %.1f ms)\n",
+               (unsigned long long)tr->leader_id, (unsigned long long)tr->term,
+               (double)tr->elapsed_us / 1000.0);
+    }
+    protobuf_c_message_free_unpacked(&tr->base, NULL);
+    return 0;
+}
+
+/* cmd_on_each runs a Cluster method on every reachable endpoint and prints the replies. */
+static int cmd_on_each(struct admin *a, const char *method, const ProtobufCMessage *req,
+                       const ProtobufCMessageDescriptor *out)
+{
+    size_t ne = rpc_client_endpoint_count(a->client);
+    json_object *arr = json_object_new_array();
+    int ok = 0;
+    for (size_t i = 0; i < ne; i++) {
+        ProtobufCMessage *resp = NULL;
+        struct rpc_status st;
+        const char *url = rpc_client_endpoint_url(a->client, i);
+        int rc = rpc_call_endpoint(a->client, i, method, req, out, a->timeout_ms, &resp, &st);
+        json_object *o;
+        if (rc == 0) {
+            ok++;
+            o = pbjson_from_message(resp, &json_opts);
+            protobuf_c_message_free_unpacked(resp, NULL);
+        } else {
+            o = json_object_new_object();
+            json_object_object_add(o, "error", json_object_new_string(st.message));
+        }
+        json_object_object_add(o, "endpoint", json_object_new_string(url));
+        if (!a->json)
+            printf("%s\n  %s\n", url,
+                   json_object_to_json_string_ext(o, JSON_C_TO_STRING_SPACED |
+                                                         JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_array_add(arr, o);
+    }
+    if (a->json)
+        admin_print_json(arr);
+    json_object_put(arr);
+    return ok ? 0 : admin_fail("%s: no endpoint answered", method);
+}
+
+/* ------------------------------------------------------------------ watch */
+
+static volatile sig_atomic_t watch_stop;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    watch_stop = 1;
+}
+
+static int cmd_watch(struct admin *a, int argc, char **argv)
+{
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("Usage: lithair-admin watch [--events URL,...] [--count N]\n\n"
+               "Print every event the nodes publish until Ctrl-C (or N events).\n"
+               "Event URLs default to each status reply's member list.\n");
+        return 0;
+    }
+    long max = 0;
+    const char *urls = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--count") == 0 && i + 1 < argc)
+            max = strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--events") == 0 && i + 1 < argc)
+            urls = argv[++i];
+        else
+            return admin_usage_error("watch ", "unknown argument '%s'", argv[i]);
+    }
+    char found[2048] = "";
+    if (!urls) {
+        /* Ask any node for the members' event URLs. */
+        Lithair__V1__StatusRequest req = LITHAIR__V1__STATUS_REQUEST__INIT;
+        Lithair__V1__NodeStatus *st = NULL;
+        struct rpc_status rs;
+        if (rpc_call(a->client, "Cluster/Status", &req.base, &lithair__v1__node_status__descriptor,
+                     a->timeout_ms, (ProtobufCMessage **)&st, &rs) != 0)
+            return admin_rpc_fail("watch", LT_EUNAVAIL, &rs);
+        size_t off = 0;
+        for (size_t i = 0; i < st->n_members; i++)
+            off += (size_t)snprintf(found + off, sizeof(found) - off, "%s%s", i ? "," : "",
+                                    st->members[i]->events_url);
+        protobuf_c_message_free_unpacked(&st->base, NULL);
+        urls = found;
+    }
+    nng_socket sub;
+    if (nng_sub0_open(&sub) != 0)
+        return admin_fail("cannot open a subscriber socket");
+    nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, "", 0);
+    nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 200);
+    char *copy = strdup(urls);
+    for (char *save = NULL, *u = strtok_r(copy, ",", &save); u; u = strtok_r(NULL, ",", &save))
+        nng_dial(sub, u, NULL, NNG_FLAG_NONBLOCK);
+    free(copy);
+    signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
+    long seen = 0;
+    while (!watch_stop && (max <= 0 || seen < max)) {
+        char *buf = NULL;
+        size_t len = 0;
+        if (nng_recv(sub, &buf, &len, NNG_FLAG_ALLOC) != 0)
+            continue;
+        Lithair__V1__Event *ev = lithair__v1__event__unpack(NULL, len, (uint8_t *)buf);
+        nng_free(buf, len);
+        if (!ev)
+            continue;
+        json_object *j = pbjson_from_message(&ev->base, &json_opts);
+        puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN |
+                                                   JSON_C_TO_STRING_NOSLASHESCAPE));
+        fflush(stdout);
+        json_object_put(j);
+        lithair__v1__event__free_unpacked(ev, NULL);
+        seen++;
+    }
+    nng_close(sub);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ main */
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: lithair-admin [--endpoints URL,...] [-w table|json] [--timeout MS] COMMAND\n"
+            "\n"
+            "Talks to lithair-node processes over their NNG RPC endpoints.\n"
+            "\n"
+            "Commands:\n"
+            "  status                   every endpoint: id, role, term, leader, indexes, WAL, lag\n"
+            "  health                   exit 0 if a majority answers and there is one leader\n"
+            "  ping                     round trip to every endpoint\n"
+            "  items create|get|update|delete|list|history|purge ...\n"
+            "                           the replicated items (see 'items --help')\n"
+            "  leader transfer [ID]     hand leadership to node ID (default: the best follower)\n"
+            "  snapshot                 every node takes a snapshot now and compacts its log\n"
+            "  wal-stats                write-ahead log figures of every node\n"
+            "  watch                    print events as they happen, until Ctrl-C\n"
+            "  bench                    benchmark writes/reads (see 'bench --help')\n"
+            "  ping-bench               benchmark the no-op ping RPC: the RPC path's ceiling\n"
+            "\n"
+            "Options:\n"
+            "  --endpoints URL,...      node RPC URLs (default $LITHAIR_ENDPOINTS, else\n"
+            "                           " DEFAULT_ENDPOINTS ")\n"
+            "  -w, --write-out FORMAT   table (default) or json\n"
+            "  --timeout MS             deadline of each call (default 5000)\n"
+            "  -h, --help               this text; COMMAND --help for a command's\n"
+            "\n"
+            "Exit status: 0 on success, 1 on failure (one line on stderr), 2 on bad usage.\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"endpoints", required_argument, NULL, 'e'},
+        {"write-out", required_argument, NULL, 'w'},
+        {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct admin a;
+    memset(&a, 0, sizeof(a));
+    a.timeout_ms = 5000;
+    const char *endpoints = getenv("LITHAIR_ENDPOINTS");
+    if (!endpoints || !*endpoints)
+        endpoints = DEFAULT_ENDPOINTS;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "+w:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'e':
+            endpoints = optarg;
+            a.endpoints = optarg;
+            break;
+        case 'w':
+            if (strcmp(optarg, "json") == 0)
+                a.json = true;
+            else if (strcmp(optarg, "table") != 0)
+                return admin_usage_error(NULL, "-w takes table or json, not '%s'", optarg);
+            break;
+        case 't': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || !*optarg || v == 0 || v > 3600000)
+                return admin_usage_error(NULL, "--timeout takes milliseconds (1..3600000)");
+            a.timeout_ms = (unsigned)v;
+            break;
+        }
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            return admin_usage_error(NULL, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    a.endpoints = endpoints;
+    if (optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    char **cargv = argv + optind;
+    int cargc = argc - optind;
+    const char *cmd = cargv[0];
+    bool known = strcmp(cmd, "status") == 0 || strcmp(cmd, "health") == 0 ||
+                 strcmp(cmd, "ping") == 0 || strcmp(cmd, "items") == 0 ||
+                 strcmp(cmd, "leader") == 0 || strcmp(cmd, "snapshot") == 0 ||
+                 strcmp(cmd, "wal-stats") == 0 || strcmp(cmd, "watch") == 0 ||
+                 strcmp(cmd, "bench") == 0 || strcmp(cmd, "ping-bench") == 0;
+    if (!known)
+        return admin_usage_error(NULL, "unknown command '%s'", cmd);
+    bool help = cargc > 1 && (strcmp(cargv[1], "--help") == 0 || strcmp(cargv[1], "-h") == 0);
+    if (help &&
+        (strcmp(cmd, "status") == 0 || strcmp(cmd, "health") == 0 || strcmp(cmd, "ping") == 0 ||
+         strcmp(cmd, "snapshot") == 0 || strcmp(cmd, "wal-stats") == 0)) {
+        printf("Usage: lithair-admin %s\n\nSee lithair-admin --help.\n", cmd);
+        return 0;
+    }
+    struct rpc_client_opts ro = {.default_timeout_ms = a.timeout_ms};
+    int rc = rpc_client_new(endpoints, &ro, &a.client);
+    if (rc != 0)
+        return admin_fail("bad --endpoints '%s': %s", endpoints, lt_strerror(rc));
+
+    if (strcmp(cmd, "status") == 0)
+        rc = cmd_status(&a, false);
+    else if (strcmp(cmd, "health") == 0)
+        rc = cmd_status(&a, true);
+    else if (strcmp(cmd, "ping") == 0)
+        rc = cmd_ping(&a);
+    else if (strcmp(cmd, "items") == 0)
+        rc = cmd_items(&a, "items", cargc, cargv);
+    else if (strcmp(cmd, "leader") == 0)
+        rc = cmd_leader(&a, cargc, cargv);
+    else if (strcmp(cmd, "snapshot") == 0) {
+        Lithair__V1__SnapshotRequest req = LITHAIR__V1__SNAPSHOT_REQUEST__INIT;
+        rc = cmd_on_each(&a, "Cluster/Snapshot", &req.base,
+                         &lithair__v1__snapshot_reply__descriptor);
+    } else if (strcmp(cmd, "wal-stats") == 0) {
+        Lithair__V1__WalStatsRequest req = LITHAIR__V1__WAL_STATS_REQUEST__INIT;
+        rc = cmd_on_each(&a, "Cluster/WalStats", &req.base,
+                         &lithair__v1__wal_stats_reply__descriptor);
+    } else if (strcmp(cmd, "watch") == 0)
+        rc = cmd_watch(&a, cargc, cargv);
+    else
+        rc = admin_bench(&a, cmd, cargc, cargv);
+    rpc_client_free(a.client);
+    return rc;
+}

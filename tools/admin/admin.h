@@ -1,0 +1,34 @@
+/* admin.h — what lithair-admin's command files share: the parsed global options, the
+ * client pool, and one-line error reporting. */
+#ifndef ADMIN_H
+#define ADMIN_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+#include "pbjson.h"
+#include "rpc_client.h"
+
+struct admin {
+    struct rpc_client *client;
+    const char *endpoints;
+    bool json;
+    unsigned timeout_ms;
+};
+
+/* admin_fail prints "lithair-admin: <message>" on stderr and returns 1. */
+int admin_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* admin_usage_error prints the message with a pointer to --help and returns 2. */
+int admin_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* admin_rpc_fail reports a failed RPC (code, message, field errors) and returns 1. */
+int admin_rpc_fail(const char *what, int rc, const struct rpc_status *st);
+
+void admin_print_json(json_object *j);
+const struct pbjson_opts *admin_json_opts(void);
+
+/* admin_bench runs `bench` or `ping-bench` (bench_cmd.c). */
+int admin_bench(struct admin *a, const char *cmd, int argc, char **argv);
+
+#endif
