@@ -36,7 +36,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: raft_sim [--seed-start S] [--seeds N] [--nodes 3|5] [--steps M]\n"
                     "                [--faults all|none|drop,dup,reorder,partition,oneway,crash,"
-                    "torn]\n"
+                    "torn,pause]\n"
                     "                [--calm-ticks T] [--inject apply|early|leader|read|lie]"
                     " [--stats] [-v]\n"
                     "       raft_sim --self-test\n");

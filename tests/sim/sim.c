@@ -256,6 +256,8 @@ struct node {
     struct slog mlog;
     struct batch *pend_head, *pend_tail;
     uint64_t fsync_at;
+    uint64_t tick_len;     /* this life's tick period: clocks drift apart */
+    uint64_t paused_until; /* a paused process handles nothing before then */
     /* state machine */
     uint64_t applied, reported_applied, sm_hash;
     /* observations within this life */
@@ -647,7 +649,7 @@ static bool note_known(struct sim *s, struct node *n, uint64_t i, uint64_t term,
 
 static void check_commit_durable(struct sim *s, uint64_t i, struct cinfo *c)
 {
-    if (c->flags & CI_DURCHK)
+    if ((c->flags & CI_DURCHK) || s->o.inject == SIM_INJECT_LIE)
         return;
     c->flags |= CI_DURCHK;
     unsigned have = 0;
@@ -848,6 +850,8 @@ static uint64_t net_latency(struct sim *s)
 {
     if (!(s->o.faults & SIM_FAULT_REORDER) || s->calm)
         return 20;
+    if (sim_chance(s, 3))
+        return sim_range(s, 30 * SIM_TICK, 150 * SIM_TICK); /* a very stale message */
     if (sim_chance(s, 15))
         return sim_range(s, 200, 2000);
     return sim_range(s, 2, 150);
@@ -915,6 +919,8 @@ static void check_content(struct sim *s, struct node *n, const struct raft_msg *
 /* check_send holds a vote or an ack to what the sender's disk says when it leaves. */
 static void check_send(struct sim *s, struct node *n, const struct raft_msg *m)
 {
+    if (s->o.inject == SIM_INJECT_LIE)
+        return; /* the lying disk must be caught by its effects, not at the source */
     switch (m->type) {
     case RAFT_MSG_VOTE:
         if (n->dhs.term != m->term || n->dhs.vote != n->id)
@@ -1352,6 +1358,8 @@ static int node_start(struct sim *s, struct node *n)
     n->term = n->commit = n->leader_term = 0;
     n->role = RAFT_FOLLOWER;
     n->fsync_at = 0;
+    n->paused_until = 0;
+    n->tick_len = s->o.faults ? sim_range(s, SIM_TICK * 9 / 10, SIM_TICK * 11 / 10) : SIM_TICK;
     struct raft_status st;
     raft_status(r, &st);
     if (st.term != n->dhs.term || st.last_index != slog_last(&n->dlog) ||
@@ -1457,7 +1465,8 @@ static struct node *find_leader(struct sim *s)
     struct node *best = NULL;
     for (unsigned k = 0; k < s->n; k++) {
         struct node *n = &s->nodes[k];
-        if (n->up && n->role == RAFT_LEADER && (!best || n->term > best->term))
+        if (n->up && n->paused_until <= s->now && n->role == RAFT_LEADER &&
+            (!best || n->term > best->term))
             best = n;
     }
     return best;
@@ -1467,12 +1476,12 @@ static struct node *random_up(struct sim *s)
 {
     unsigned up = 0;
     for (unsigned k = 0; k < s->n; k++)
-        up += s->nodes[k].up;
+        up += s->nodes[k].up && s->nodes[k].paused_until <= s->now;
     if (!up)
         return NULL;
     unsigned pick = (unsigned)sim_below(s, up);
     for (unsigned k = 0; k < s->n; k++) {
-        if (s->nodes[k].up && pick-- == 0)
+        if (s->nodes[k].up && s->nodes[k].paused_until <= s->now && pick-- == 0)
             return &s->nodes[k];
     }
     return NULL;
@@ -1526,6 +1535,15 @@ static void client_propose(struct sim *s, struct node *n, size_t count, int req)
     if (req >= 0) {
         s->creqs[req].id = ids[0];
         s->creqs[req].state = 1;
+    }
+    for (size_t k = 0; k < count; k++) {
+        /* a deposed leader may place a proposal where an entry already committed */
+        const struct cinfo *c = &s->ci[first + k];
+        if ((c->flags & CI_KNOWN) && c->id != ids[k]) {
+            s->props[ids[k]].state = 2;
+            if (k == 0 && req >= 0)
+                s->creqs[req].state = 0;
+        }
     }
     s->next_id += count;
     s->res->proposals += count;
@@ -1614,7 +1632,9 @@ static void calm_client(struct sim *s)
             /* the leader of a later term lacks the attempt: try again there (the old
              * attempt may still commit; whichever commits first serves the request) */
             const struct prop *p = &s->props[q->id];
-            if (p->term < l->term && !mlog_has(l, p->index, p->term))
+            bool has = p->index <= l->mlog.snap_index ? s->ci[p->index].id == q->id
+                                                      : mlog_has(l, p->index, p->term);
+            if (p->term < l->term && !has)
                 q->state = 0;
         }
         if (q->state == 0) {
@@ -1666,7 +1686,7 @@ static void on_fault(struct sim *s)
         return;
     ev_push(s, s->now + sim_range(s, 2 * SIM_TICK, 30 * SIM_TICK), EV_FAULT, 0, 0, NULL);
     unsigned f = s->o.faults;
-    unsigned kind = (unsigned)sim_below(s, 8);
+    unsigned kind = (unsigned)sim_below(s, 9);
     switch (kind) {
     case 0: /* partition into two sides */
         if (!(f & SIM_FAULT_PARTITION) || s->n < 2)
@@ -1722,6 +1742,20 @@ static void on_fault(struct sim *s)
                     NULL);
         }
         break;
+    case 8: /* pause a process (a long GC, a stopped VM): state kept, time lost */
+        if (!(f & SIM_FAULT_PAUSE))
+            return;
+        {
+            struct node *n = sim_chance(s, 500) ? find_leader(s) : NULL;
+            if (!n)
+                n = random_up(s);
+            if (!n)
+                return;
+            n->paused_until = s->now + sim_range(s, SIM_TICK, 40 * SIM_TICK);
+            sim_trace(s, "FAULT pause n%" PRIu64 " for %" PRIu64 " ticks", n->id,
+                      (n->paused_until - s->now) / SIM_TICK);
+        }
+        break;
     case 7: /* weather */
         if (f & SIM_FAULT_DROP)
             s->drop_pm = (unsigned)sim_below(s, 200);
@@ -1737,6 +1771,8 @@ static void enter_calm(struct sim *s)
     s->calm = true;
     heal_all(s);
     s->drop_pm = s->dup_pm = 0;
+    for (unsigned k = 0; k < s->n; k++)
+        s->nodes[k].paused_until = 0;
     s->calm_start = s->now;
     s->calm_deadline =
         s->now + (uint64_t)(s->o.calm_ticks ? s->o.calm_ticks : SIM_CALM_TICKS) * SIM_TICK;
@@ -1845,7 +1881,7 @@ static void on_event(struct sim *s, struct event *e)
     case EV_TICK:
         raft_tick(n->r);
         node_drain(s, n);
-        ev_push(s, s->now + SIM_TICK + sim_below(s, 5) - 2, EV_TICK, n->idx, n->gen, NULL);
+        ev_push(s, s->now + n->tick_len + sim_below(s, 5) - 2, EV_TICK, n->idx, n->gen, NULL);
         break;
     case EV_DELIVER: {
         struct wmsg *w = e->msg;
@@ -1966,6 +2002,17 @@ int sim_run(const struct sim_opts *o, struct sim_result *res)
             free(e.msg);
             continue;
         }
+        if ((e.kind == EV_TICK || e.kind == EV_DELIVER || e.kind == EV_FSYNC) &&
+            s->nodes[e.node].up && s->nodes[e.node].paused_until > e.at) {
+            /* the paused process handles it when it wakes; its ticks are lost */
+            if (e.kind == EV_TICK)
+                ev_push(s, s->nodes[e.node].paused_until + sim_below(s, SIM_TICK), e.kind, e.node,
+                        e.gen, NULL);
+            else
+                ev_push(s, s->nodes[e.node].paused_until + sim_below(s, 10), e.kind, e.node, e.gen,
+                        e.msg);
+            continue;
+        }
         s->now = e.at;
         s->step++;
         on_event(s, &e);
@@ -2007,7 +2054,7 @@ int sim_faults_parse(const char *str, unsigned *out)
         {"drop", SIM_FAULT_DROP},       {"dup", SIM_FAULT_DUP},
         {"reorder", SIM_FAULT_REORDER}, {"partition", SIM_FAULT_PARTITION},
         {"oneway", SIM_FAULT_ONEWAY},   {"crash", SIM_FAULT_CRASH},
-        {"torn", SIM_FAULT_TORN},
+        {"torn", SIM_FAULT_TORN},       {"pause", SIM_FAULT_PAUSE},
     };
     unsigned bits = 0;
     const char *p = str;

@@ -26,7 +26,8 @@ enum sim_fault {
     SIM_FAULT_ONEWAY = 1u << 4,    /* cut one direction of a link */
     SIM_FAULT_CRASH = 1u << 5,     /* crash and later restart nodes */
     SIM_FAULT_TORN = 1u << 6,      /* fsync is asynchronous: a crash loses unsynced writes */
-    SIM_FAULT_ALL = (1u << 7) - 1,
+    SIM_FAULT_PAUSE = 1u << 7,     /* freeze a process for a while (its clock skips) */
+    SIM_FAULT_ALL = (1u << 8) - 1,
 };
 
 /* Deliberate bugs the harness plants to prove its checkers bite (--self-test). */
@@ -36,7 +37,8 @@ enum sim_inject {
     SIM_INJECT_EARLY,  /* send every message before persisting: durability */
     SIM_INJECT_LEADER, /* report a second leader in a term: election safety */
     SIM_INJECT_READ,   /* ask a read with an impossible bound: read index */
-    SIM_INJECT_LIE,    /* the disk forgets fsynced writes on a crash: some safety check */
+    SIM_INJECT_LIE,    /* the disk forgets fsynced writes on a crash; with the durability
+                        * checks off, a state-level check must notice the damage */
 };
 
 struct sim_opts {
@@ -73,7 +75,7 @@ struct sim_result {
 int sim_run(const struct sim_opts *o, struct sim_result *res);
 
 /* sim_faults_parse reads "all", "none" or a comma list of drop,dup,reorder,partition,
- * oneway,crash,torn into *out; LT_EINVAL on an unknown word. */
+ * oneway,crash,torn,pause into *out; LT_EINVAL on an unknown word. */
 int sim_faults_parse(const char *s, unsigned *out);
 
 /* sim_inject_parse reads an injection name (apply, early, leader, read, lie). */
