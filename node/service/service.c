@@ -304,6 +304,9 @@ static void svc_cluster_status(struct node *n, struct op *op)
     Lithair__V1__FollowerProgress fp[RAFT_MAX_NODES], *fpp[RAFT_MAX_NODES];
     Lithair__Raft__V1__Member mem[RAFT_MAX_NODES], *memp[RAFT_MAX_NODES];
     node_fill_status(n, &st, fp, fpp, mem, memp);
+    const Lithair__V1__StatusRequest *in = (const void *)op->input;
+    if (in->digest)
+        st.digest = store_digest(node_store(n));
     node_op_reply(n, op, LITHAIR__V1__CODE__OK, "", &st.base);
 }
 

@@ -232,10 +232,10 @@ static int parse_item_flags(const char *cmd, int argc, char **argv, struct item_
         {NULL, 0, NULL, 0},
     };
     memset(f, 0, sizeof(*f));
-    optind = 1;
+    optind = 0; /* 0, not 1: glibc then forgets the previous parse's "+" mode */
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'v':
@@ -554,6 +554,7 @@ static int cmd_status(struct admin *a, bool health)
     int alive = 0, leaders = 0;
     for (size_t i = 0; i < ne; i++) {
         Lithair__V1__StatusRequest req = LITHAIR__V1__STATUS_REQUEST__INIT;
+        req.digest = a->digest;
         if (rpc_call_endpoint(a->client, i, "Cluster/Status", &req.base,
                               &lithair__v1__node_status__descriptor, a->timeout_ms,
                               (ProtobufCMessage **)&sts[i], &err[i]) != 0) {
@@ -828,7 +829,7 @@ static void usage(FILE *out)
             "Talks to lithair-node processes over their NNG RPC endpoints.\n"
             "\n"
             "Commands:\n"
-            "  status                   every endpoint: id, role, term, leader, indexes, WAL, lag\n"
+            "  status [--digest]        every endpoint: id, role, term, leader, indexes, WAL, lag\n"
             "  health                   exit 0 if a majority answers and there is one leader\n"
             "  ping                     round trip to every endpoint\n"
             "  items create|get|update|delete|list|history|purge ...\n"
@@ -921,9 +922,15 @@ int main(int argc, char **argv)
     if (rc != 0)
         return admin_fail("bad --endpoints '%s': %s", endpoints, lt_strerror(rc));
 
-    if (strcmp(cmd, "status") == 0)
+    if (strcmp(cmd, "status") == 0) {
+        for (int i = 1; i < cargc; i++) {
+            if (strcmp(cargv[i], "--digest") == 0)
+                a.digest = true;
+            else
+                return admin_usage_error("status ", "unknown argument '%s'", cargv[i]);
+        }
         rc = cmd_status(&a, false);
-    else if (strcmp(cmd, "health") == 0)
+    } else if (strcmp(cmd, "health") == 0)
         rc = cmd_status(&a, true);
     else if (strcmp(cmd, "ping") == 0)
         rc = cmd_ping(&a);

@@ -14,6 +14,7 @@ struct admin {
     const char *endpoints;
     bool json;
     unsigned timeout_ms;
+    bool digest; /* status --digest */
 };
 
 /* admin_fail prints "lithair-admin: <message>" on stderr and returns 1. */

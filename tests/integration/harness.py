@@ -1,0 +1,200 @@
+"""harness.py — start real lithair-node clusters on 127.0.0.1 for integration tests.
+
+A Cluster runs N lithair-node processes on free ports in a fresh temporary directory and
+drives them with the real lithair-admin CLI (-w json). Every wait is bounded in time;
+every process is killed when the test ends, whatever happens. Tests are plain functions
+named test_*; run_tests() runs them and ends with the line "N passed, F failed".
+
+Usage: python3 test_x.py BUILD_DIR [TEST_NAME...]
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+
+
+def wait_for(what, fn, timeout=10.0, interval=0.05):
+    """Calls fn until it returns a true value; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+            if last:
+                return last
+        except Failure as e:
+            last = e
+        time.sleep(interval)
+    raise Failure("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
+
+
+class Node:
+    def __init__(self, cluster, node_id):
+        self.cluster = cluster
+        self.id = node_id
+        self.raft = "tcp://127.0.0.1:%d" % free_port()
+        self.rpc = "tcp://127.0.0.1:%d" % free_port()
+        self.events = "tcp://127.0.0.1:%d" % free_port()
+        self.dir = os.path.join(cluster.root, "node%d" % node_id)
+        self.log = os.path.join(cluster.root, "node%d.log" % node_id)
+        self.proc = None
+
+    def start(self, extra=()):
+        args = [self.cluster.node_bin, "--id", str(self.id), "--data-dir", self.dir,
+                "--raft", self.raft, "--rpc", self.rpc, "--events", self.events]
+        for m in self.cluster.nodes:
+            args += ["--peer", "%d,%s,%s,%s" % (m.id, m.raft, m.rpc, m.events)]
+        args += list(self.cluster.node_args) + list(extra)
+        logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        logf.close()
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.proc = None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+
+class Cluster:
+    def __init__(self, build_dir, n=3, node_args=()):
+        self.build_dir = build_dir
+        self.node_bin = os.path.join(build_dir, "node", "lithair-node")
+        self.admin_bin = os.path.join(build_dir, "tools", "admin", "lithair-admin")
+        self.root = tempfile.mkdtemp(prefix="lithair-it-")
+        self.node_args = node_args
+        self.nodes = [None] * n
+        for i in range(n):
+            self.nodes[i] = Node(self, i + 1)
+
+    def __enter__(self):
+        for node in self.nodes:
+            node.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        for node in self.nodes:
+            node.kill()
+        if exc_type is not None:
+            for node in self.nodes:
+                sys.stderr.write("---- log of node %d ----\n%s\n" % (node.id, node.log_text()[-6000:]))
+        shutil.rmtree(self.root, ignore_errors=True)
+        return False
+
+    def node(self, node_id):
+        return self.nodes[node_id - 1]
+
+    def endpoints(self, nodes=None):
+        return ",".join(n.rpc for n in (nodes or self.nodes))
+
+    def admin(self, *args, endpoints=None, timeout_ms=3000, check_rc=True, stdin=None):
+        """Runs lithair-admin -w json; returns (rc, parsed JSON or None, stderr)."""
+        cmd = [self.admin_bin, "--endpoints", endpoints or self.endpoints(), "-w", "json",
+               "--timeout", str(timeout_ms)] + [str(a) for a in args]
+        p = subprocess.run(cmd, input=stdin, capture_output=True, text=True,
+                           timeout=timeout_ms / 1000.0 + 30)
+        out = None
+        if p.stdout.strip():
+            try:
+                out = json.loads(p.stdout)
+            except ValueError:
+                out = p.stdout
+        if check_rc and p.returncode != 0:
+            raise Failure("lithair-admin %s failed (%d): %s" % (" ".join(map(str, args)),
+                                                                p.returncode, p.stderr.strip()))
+        return p.returncode, out, p.stderr
+
+    def status(self, digest=False):
+        args = ["status"] + (["--digest"] if digest else [])
+        _, out, _ = self.admin(*args, check_rc=False, timeout_ms=1000)
+        return out if isinstance(out, list) else []
+
+    def leader(self):
+        """The id of the single leader all live nodes agree on, or None."""
+        st = [s for s in self.status() if s.get("healthy")]
+        leaders = [s for s in st if s.get("role") == "leader"]
+        if len(leaders) != 1:
+            return None
+        lid = int(leaders[0]["id"])
+        term = leaders[0].get("term")
+        return lid if all(s.get("leaderId") == str(lid) or int(s.get("leaderId", 0)) == lid
+                          for s in st if s.get("term") == term) else None
+
+    def wait_leader(self, timeout=10.0, not_id=None):
+        def fn():
+            lid = self.leader()
+            return lid if lid and lid != not_id else None
+        return wait_for("a leader", fn, timeout=timeout)
+
+    def wait_converged(self, timeout=20.0):
+        """Waits until every live node applied the same index with the same store digest."""
+        def fn():
+            st = [s for s in self.status(digest=True) if s.get("healthy")]
+            live = [n for n in self.nodes if n.alive()]
+            if len(st) != len(live):
+                return None
+            applied = {s.get("applied", "0") for s in st}
+            digests = {s.get("digest", "0") for s in st}
+            return st if len(applied) == 1 and len(digests) == 1 else None
+        return wait_for("all nodes to converge", fn, timeout=timeout, interval=0.2)
+
+
+def run_tests(module_globals):
+    if len(sys.argv) < 2:
+        print("usage: %s BUILD_DIR [TEST...]" % sys.argv[0], file=sys.stderr)
+        return 2
+    build_dir = os.path.abspath(sys.argv[1])
+    only = set(sys.argv[2:])
+    tests = [(k, v) for k, v in module_globals.items() if k.startswith("test_") and callable(v)]
+    passed = failed = 0
+    for name, fn in tests:
+        if only and name not in only:
+            continue
+        t0 = time.monotonic()
+        try:
+            fn(build_dir)
+            passed += 1
+            print("PASS %s (%.1fs)" % (name, time.monotonic() - t0), flush=True)
+        except Exception:  # noqa: BLE001 - report every failure, keep going
+            failed += 1
+            print("FAIL %s (%.1fs)" % (name, time.monotonic() - t0), flush=True)
+            traceback.print_exc()
+    print("%d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 and passed > 0 else 1

@@ -1,0 +1,259 @@
+"""test_node.py — lithair-node clusters of real processes on 127.0.0.1, driven by
+lithair-admin: election, replication, redirects, validation, failover under load with
+kill -9, restart and recovery, snapshots and catch-up, leadership transfer, torn and
+corrupt write-ahead logs.
+
+Run: python3 test_node.py BUILD_DIR [TEST...]
+"""
+
+import glob
+import os
+import signal
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Cluster, Failure, check, run_tests, wait_for  # noqa: E402
+
+
+def create(c, name, endpoints=None, **fields):
+    body = dict(name=name, **fields)
+    import json
+    _, out, _ = c.admin("items", "create", json.dumps(body), endpoints=endpoints)
+    return out
+
+
+def list_all(c, node):
+    _, out, _ = c.admin("items", "list", "--all", "--serializable", "--limit", "1000",
+                        endpoints=node.rpc)
+    return {it["id"]: it for it in out["items"]}
+
+
+def test_elect_and_replicate(build):
+    with Cluster(build) as c:
+        leader = c.wait_leader(timeout=5)
+        check(1 <= leader <= 3, "leader id in range")
+        made = [create(c, "item-%d" % i, status="active", metadata={"i": i}) for i in range(5)]
+        for it in made:
+            check(it["version"] == "1", "version 1 on create")
+            check(it["status"] == "active", "status kept")
+            check(it["metadata"] == {"i": int(it["name"].split("-")[1])}, "metadata kept as JSON")
+        st = c.wait_converged()
+        check(len({s["digest"] for s in st}) == 1, "identical stores")
+        for node in c.nodes:
+            items = list_all(c, node)
+            for it in made:
+                check(it["id"] in items, "item %s on node %d" % (it["id"], node.id))
+                check(items[it["id"]]["name"] == it["name"], "same content on node %d" % node.id)
+
+
+def test_follower_redirect(build):
+    with Cluster(build) as c:
+        leader = c.wait_leader(timeout=5)
+        follower = next(n for n in c.nodes if n.id != leader)
+        rc, _, err = c.admin("items", "create", '{"name":"x"}', endpoints=follower.rpc,
+                             check_rc=False)
+        check(rc == 1, "a write to a follower alone fails")
+        check("not the leader" in err and ("node %d" % leader) in err,
+              "the error names the leader: %r" % err)
+        # With every endpoint known, the client follows the redirect.
+        out = create(c, "via-follower", endpoints=follower.rpc + "," + c.endpoints())
+        check(out["name"] == "via-follower", "redirected write succeeded")
+
+
+def test_validation_conflicts_and_errors(build):
+    import json
+    with Cluster(build) as c:
+        c.wait_leader(timeout=5)
+        rc, _, err = c.admin("items", "create", '{"name":""}', check_rc=False)
+        check(rc == 1 and "INVALID_ARGUMENT" in err and "name" in err, "empty name refused: %r" % err)
+        rc, _, err = c.admin("items", "create", '{"name":"a","bogus":1}', check_rc=False)
+        check(rc == 1 and "bogus" in err, "unknown field refused: %r" % err)
+        rc, _, err = c.admin("items", "create", '{"name":', check_rc=False)
+        check(rc == 1 and "bad JSON" in err, "malformed JSON refused: %r" % err)
+        rc, _, err = c.admin("items", "create", '{"name":"a","status":"shiny"}', check_rc=False)
+        check(rc == 1 and "status" in err, "bad enum refused: %r" % err)
+        it = create(c, "versioned")
+        _, up, _ = c.admin("items", "update", it["id"], json.dumps({"description": "d1"}),
+                           "--expected-version", "1")
+        check(up["version"] == "2" and up["description"] == "d1" and up["name"] == "versioned",
+              "update with the right version: %r" % up)
+        rc, _, err = c.admin("items", "update", it["id"], '{"description":"d2"}',
+                             "--expected-version", "1", check_rc=False)
+        check(rc == 1 and "ABORTED" in err, "stale version refused: %r" % err)
+        _, got, _ = c.admin("items", "get", it["id"])
+        check(got["description"] == "d1" and got["version"] == "2", "nothing changed by a conflict")
+        _, hist, _ = c.admin("items", "history", it["id"])
+        check([h["op"] for h in hist] == ["create", "update"], "history: %r" % hist)
+        rc, _, err = c.admin("items", "delete", it["id"], "--expected-version", "1", check_rc=False)
+        check(rc == 1 and "ABORTED" in err, "delete with a stale version refused")
+        c.admin("items", "delete", it["id"], "--expected-version", "2")
+        rc, _, err = c.admin("items", "get", it["id"], check_rc=False)
+        check(rc == 1 and "NOT_FOUND" in err, "deleted item is gone: %r" % err)
+        rc, _, err = c.admin("items", "update", "no-such-id", '{"name":"x"}', check_rc=False)
+        check(rc == 1 and "NOT_FOUND" in err, "update of a missing item: %r" % err)
+        rc, _, err = c.admin("items", "list", "--index", "colour", "--equals", "red",
+                             check_rc=False)
+        check(rc == 1 and "INVALID_ARGUMENT" in err, "unknown index refused: %r" % err)
+        create(c, "a1", status="active")
+        create(c, "a2", status="archived")
+        _, page, _ = c.admin("items", "list", "--index", "status", "--equals", "archived")
+        check([i["name"] for i in page["items"]] == ["a2"], "index filter: %r" % page)
+
+
+def test_kill_leader_under_load(build):
+    with Cluster(build) as c:
+        first = c.wait_leader(timeout=5)
+        acked = {}
+        errors = []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def writer(w):
+            i = 0
+            while not stop.is_set() and i < 500:
+                name = "w%d-%d" % (w, i)
+                rc, out, err = c.admin("items", "create", '{"name":"%s"}' % name,
+                                       check_rc=False, timeout_ms=4000)
+                with lock:
+                    if rc == 0:
+                        acked[out["id"]] = name
+                    else:
+                        errors.append(err.strip())
+                i += 1
+
+        threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        t_kill = time.monotonic()
+        c.node(first).kill(signal.SIGKILL)
+        second = c.wait_leader(timeout=10, not_id=first)
+        failover = time.monotonic() - t_kill
+        time.sleep(1.5)
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+        check(second != first, "a new leader took over")
+        print("  failover to node %d in %.2fs; %d writes acknowledged, %d refused"
+              % (second, failover, len(acked), len(errors)))
+        check(len(acked) > 20, "writes went through before and after the failover")
+        c.node(first).start()
+        st = c.wait_converged(timeout=30)
+        check(len(st) == 3 and len({s["digest"] for s in st}) == 1, "three identical stores")
+        for node in c.nodes:
+            items = list_all(c, node)
+            missing = [i for i in acked if i not in items]
+            check(not missing, "node %d lost %d acknowledged writes" % (node.id, len(missing)))
+            for i, name in acked.items():
+                check(items[i]["name"] == name, "content of %s on node %d" % (i, node.id))
+
+
+def test_restart_all_recovers(build):
+    with Cluster(build) as c:
+        c.wait_leader(timeout=5)
+        made = [create(c, "durable-%d" % i) for i in range(10)]
+        for n in c.nodes:
+            n.kill(signal.SIGKILL)
+        for n in c.nodes:
+            n.start()
+        c.wait_leader(timeout=10)
+        for it in made:
+            _, got, _ = c.admin("items", "get", it["id"])
+            check(got["name"] == it["name"], "item survived kill -9 of every node")
+        c.wait_converged()
+
+
+def test_snapshot_catch_up(build):
+    args = ("--snapshot-interval", "20", "--compact-keep", "5")
+    with Cluster(build, node_args=args) as c:
+        leader = c.wait_leader(timeout=5)
+        lagger = next(n for n in c.nodes if n.id != leader)
+        lagger.kill(signal.SIGKILL)
+        made = [create(c, "snap-%d" % i) for i in range(60)]
+        _, snaps, _ = c.admin("snapshot")
+        check(any(int(s.get("index", "0")) > 20 for s in snaps if "error" not in s),
+              "snapshots taken: %r" % snaps)
+        lagger.start()
+        st = c.wait_converged(timeout=30)
+        mine = next(s for s in st if int(s["id"]) == lagger.id)
+        check(int(mine.get("snapshotIndex", "0")) > 0, "the restarted node installed a snapshot")
+        items = list_all(c, lagger)
+        check(all(it["id"] in items for it in made), "all items on the caught-up node")
+        check("received snapshot" in lagger.log_text(), "caught up through InstallSnapshot")
+
+
+def test_leadership_transfer(build):
+    with Cluster(build) as c:
+        leader = c.wait_leader(timeout=5)
+        create(c, "before-transfer")
+        target = next(n.id for n in c.nodes if n.id != leader)
+        _, out, _ = c.admin("leader", "transfer", str(target))
+        check(out["leaderId"] == str(target), "the named node leads: %r" % out)
+        check(c.wait_leader(timeout=5) == target, "all nodes agree on the new leader")
+        create(c, "after-transfer")
+        rc, _, err = c.admin("leader", "transfer", "42", check_rc=False)
+        check(rc == 1 and "no such node" in err, "transfer to a stranger refused: %r" % err)
+
+
+def test_leaderless_answers_quickly(build):
+    with Cluster(build) as c:
+        c.wait_leader(timeout=5)
+        c.node(1).kill(signal.SIGKILL)
+        c.node(2).kill(signal.SIGKILL)
+        t0 = time.monotonic()
+        rc, _, err = c.admin("items", "create", '{"name":"x"}', endpoints=c.node(3).rpc,
+                             timeout_ms=1000, check_rc=False)
+        took = time.monotonic() - t0
+        check(rc == 1, "no write without a quorum")
+        check("UNAVAILABLE" in err or "DEADLINE_EXCEEDED" in err, "clear error: %r" % err)
+        check(took < 5, "answered within the deadline (%.2fs)" % took)
+
+
+def wal_segments(node):
+    return sorted(glob.glob(os.path.join(node.dir, "wal", "*.wal")))
+
+
+def test_torn_tail_is_truncated(build):
+    with Cluster(build) as c:
+        c.wait_leader(timeout=5)
+        for i in range(5):
+            create(c, "torn-%d" % i)
+        c.wait_converged()
+        victim = c.node(3)
+        victim.kill(signal.SIGKILL)
+        seg = wal_segments(victim)[-1]
+        with open(seg, "ab") as f:
+            f.write(b"\x37\x13" * 50)  # a torn, half-written record
+        victim.start()
+        c.wait_converged(timeout=20)
+        check(victim.alive(), "the node started after cutting the torn tail")
+        check("torn" in victim.log_text().lower(), "the truncation is reported in the log")
+
+
+def test_corrupt_middle_refuses_to_start(build):
+    with Cluster(build) as c:
+        c.wait_leader(timeout=5)
+        for i in range(20):
+            create(c, "corrupt-%d" % i)
+        c.wait_converged()
+        victim = c.node(2)
+        victim.kill(signal.SIGKILL)
+        seg = wal_segments(victim)[-1]
+        size = os.path.getsize(seg)
+        with open(seg, "r+b") as f:
+            f.seek(min(200, size // 4))
+            b = f.read(1)
+            f.seek(min(200, size // 4))
+            f.write(bytes([b[0] ^ 0xFF]))
+        victim.start()
+        wait_for("the node to refuse to start", lambda: not victim.alive(), timeout=10)
+        check(victim.proc.returncode != 0, "non-zero exit")
+        log = victim.log_text().lower()
+        check("corrupt" in log and "refusing to serve" in log, "clear message: %r" % log[-500:])
+        victim.proc = None
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests(globals()))
