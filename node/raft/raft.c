@@ -354,6 +354,12 @@ int raft_propose(struct raft *r, enum raft_entry_type type, const struct raft_bu
         return LT_ENOTLEADER;
     if (r->transferee != RAFT_NONE)
         return LT_ETRANSFER; /* §3.10: the leader stops accepting new requests */
+    /* A single voter wins its election without waiting for its new term to be durable
+     * (no vote request has to leave). Until its no-op, written with that term, is
+     * persisted, a crash could make it lead the same term again: refuse proposals so
+     * no (index, term) is ever handed out twice. */
+    if (r->conf.n_voters == 1 && !raft_committed_in_term(r))
+        return LT_EBUSY;
     uint64_t first = raft_log_last(&r->log) + 1;
     for (size_t i = 0; i < n; i++) {
         struct raft_entry e = {.term = r->term, .type = type};

@@ -220,7 +220,8 @@ int raft_recv(struct raft *r, const struct raft_msg *m);
  * On success *first_index and *term tell where they went (the i-th at first_index + i):
  * the caller learns the outcome when an entry at that index commits with that term (or
  * a different term: the proposal was lost). Errors: LT_ENOTLEADER, LT_ETRANSFER (a
- * leadership transfer is under way), LT_EINVAL. */
+ * leadership transfer is under way), LT_EBUSY (a single-voter leader whose new term is
+ * not durable yet: retry after the next persist), LT_EINVAL, LT_ENOMEM. */
 int raft_propose(struct raft *r, enum raft_entry_type type, const struct raft_buf *data, size_t n,
                  uint64_t *first_index, uint64_t *term);
 

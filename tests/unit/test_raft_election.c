@@ -252,13 +252,22 @@ static void test_stale_leader_rejected(void)
     h_free(&net);
 }
 
-/* A single-voter cluster elects itself at once and commits on its own persist. */
+/* A single-voter cluster elects itself at once and commits on its own persist; it takes
+ * proposals only once its term is durable (sim finding F1). */
 static void test_single_node(void)
 {
     struct h_net net;
     h_init(&net, 1, NULL);
     CU_ASSERT_EQUAL(raft_campaign(h_r(&net, 1)), 0);
     CU_ASSERT_EQUAL(h_role(&net, 1), RAFT_LEADER);
+    /* its new term is not durable yet: a crash now could make it lead term 1 again */
+    CU_ASSERT_EQUAL(h_propose(&net, 1, "a"), LT_EBUSY);
+    h_crash(&net, 1);
+    h_restart(&net, 1);
+    CU_ASSERT_EQUAL(h_term(&net, 1), 0);
+    CU_ASSERT_EQUAL(raft_campaign(h_r(&net, 1)), 0);
+    h_readies(&net); /* term and no-op persisted together */
+    CU_ASSERT_EQUAL(h_commit(&net, 1), 1);
     CU_ASSERT_EQUAL(h_propose(&net, 1, "a"), 0);
     h_stabilize(&net);
     CU_ASSERT_EQUAL(h_commit(&net, 1), 2);
