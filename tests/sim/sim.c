@@ -336,6 +336,8 @@ struct sim {
     size_t cap_reads;
     uint64_t next_ctx;
     struct creq creqs[SIM_CALM_REQS];
+    uint64_t calm_ctx_from; /* reads asked in the calm phase have ids from here */
+    bool calm_read_ok;      /* one of them was answered */
     bool injected;
 };
 
@@ -1150,6 +1152,8 @@ static void check_read(struct sim *s, struct node *n, const struct raft_read_sta
     }
     if (!r->answered)
         s->res->reads++;
+    if (s->calm && rs->context >= s->calm_ctx_from)
+        s->calm_read_ok = true;
     r->answered++;
     sim_trace(s, "n%" PRIu64 " read %" PRIu64 " ready at %" PRIu64 " (bound %" PRIu64 ")", n->id,
               rs->context, rs->index, r->bound);
@@ -1639,10 +1643,10 @@ static void calm_client(struct sim *s)
         }
         if (q->state == 0) {
             client_propose(s, l, 1, k);
-            return;
+            break;
         }
     }
-    if (sim_chance(s, 300))
+    if (!s->failed && (!s->calm_read_ok || sim_chance(s, 300)))
         client_read(s, l);
 }
 
@@ -1774,6 +1778,7 @@ static void enter_calm(struct sim *s)
     for (unsigned k = 0; k < s->n; k++)
         s->nodes[k].paused_until = 0;
     s->calm_start = s->now;
+    s->calm_ctx_from = s->next_ctx;
     s->calm_deadline =
         s->now + (uint64_t)(s->o.calm_ticks ? s->o.calm_ticks : SIM_CALM_TICKS) * SIM_TICK;
     sim_trace(s, "CALM: heal, restart, no more faults");
@@ -1799,7 +1804,7 @@ static bool calm_done(struct sim *s)
         if (s->creqs[k].index > top)
             top = s->creqs[k].index;
     }
-    if (!find_leader(s))
+    if (!find_leader(s) || !s->calm_read_ok)
         return false;
     for (unsigned k = 0; k < s->n; k++) {
         if (!s->nodes[k].up || s->nodes[k].applied < top)
@@ -1822,8 +1827,10 @@ static void liveness_fail(struct sim *s)
     unsigned done = 0;
     for (int k = 0; k < SIM_CALM_REQS; k++)
         done += s->creqs[k].state == 2;
-    sim_fail(s, "liveness", "no convergence %u ticks after the faults ended (%u/%d proposals; %s)",
-             (unsigned)((s->now - s->calm_start) / SIM_TICK), done, SIM_CALM_REQS, buf);
+    sim_fail(s, "liveness",
+             "no convergence %u ticks after the faults ended (%u/%d proposals, read %s; %s)",
+             (unsigned)((s->now - s->calm_start) / SIM_TICK), done, SIM_CALM_REQS,
+             s->calm_read_ok ? "answered" : "unanswered", buf);
 }
 
 /* ---- the run ----------------------------------------------------------------------- */
