@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -188,7 +189,24 @@ int sio_fsync_dir(const char *dir)
 
 int sio_mkdir(const char *dir)
 {
-    if (mkdir(dir, 0755) == 0 || errno == EEXIST) {
+    if (mkdir(dir, 0755) == 0) {
+        /* make the new directory's entry durable in its parent */
+        char parent[4096];
+        int n = snprintf(parent, sizeof(parent), "%s", dir);
+        if (n <= 0 || (size_t)n >= sizeof(parent))
+            return LT_EINVAL;
+        while (n > 1 && parent[n - 1] == '/')
+            parent[--n] = '\0';
+        char *slash = strrchr(parent, '/');
+        if (!slash)
+            snprintf(parent, sizeof(parent), ".");
+        else if (slash == parent)
+            parent[1] = '\0';
+        else
+            *slash = '\0';
+        return sio_fsync_dir(parent);
+    }
+    if (errno == EEXIST) {
         struct stat st;
         if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
             return 0;

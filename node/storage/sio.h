@@ -35,7 +35,7 @@ int sio_rename(const char *from, const char *to);
 int sio_unlink(const char *path);
 /* sio_fsync_dir makes the directory's entries (created, renamed, deleted files) durable. */
 int sio_fsync_dir(const char *dir);
-/* sio_mkdir creates `dir` if missing (its parent must exist). */
+/* sio_mkdir creates `dir` if missing (its parent must exist) and fsyncs the parent. */
 int sio_mkdir(const char *dir);
 
 #endif

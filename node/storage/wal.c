@@ -24,7 +24,9 @@
  * Payloads
  *   ENTRY     u64 term, u64 index, u32 entry type, u32 zero, data[len - 24]
  *   STATE     u64 term, u64 vote, u64 commit                       (hard state)
- *   SNAPSHOT  u64 index, u64 term, u32 n_voters, u32 zero, u64 voters[n_voters]
+ *   SNAPSHOT  u64 index, u64 term, u32 n_voters, u32 flags, u64 voters[n_voters]
+ *             flags bit 0 KEEP: the log held index with term when the marker was written,
+ *             so the entries after it stay (Raft §7); otherwise the whole log went
  *   COMMIT    u64 batch sequence number
  *
  * Batches. Every wal_sync writes its records followed by one COMMIT record with one
@@ -36,10 +38,12 @@
  * may delete old segments whole.
  *
  * Replay rules. ENTRY at index i replaces the log from i on (i <= last + 1; a gap is
- * corruption); terms never decrease. SNAPSHOT drops the entries it covers, keeping the
- * entries after it only if the log holds its index with its term (Raft §7). The first
- * entry after the segments that compaction deleted may start anywhere, but when replay
- * ends the log must start right after the snapshot.
+ * corruption; i must be above the snapshot); terms never decrease. SNAPSHOT drops the
+ * entries it covers, and the entries after it too unless it has the KEEP flag (decided
+ * when it was written, so replay needs no entry that compaction may have deleted). Replay
+ * may start after segments that compaction deleted: until a
+ * snapshot marker reaches the entries, they may start (or be replaced from) anywhere
+ * above it, but when replay ends the log must start right after the snapshot.
  *
  * Torn-tail rule. Only the last segment may end badly: at the first record that is
  * incomplete, fails its CRC, is zero-filled or malformed, or at a tail of records with no
@@ -107,8 +111,10 @@ struct wal_disk_snapshot {
     uint64_t index;
     uint64_t term;
     uint32_t n_voters;
-    uint32_t zero;
+    uint32_t flags;
 };
+
+#define WAL_SNAP_KEEP 1u /* the entries after the snapshot stay */
 
 #define WAL_SEG_HDR_SIZE 40u
 #define WAL_REC_HDR_SIZE 16u
@@ -279,13 +285,15 @@ static size_t wal_snap_len(const struct raft_snapshot_meta *m)
     return WAL_SNAP_FIXED + 8 * m->conf.n_voters;
 }
 
-static void wal_rec_put_snapshot(struct wal_buf *b, const struct raft_snapshot_meta *m)
+static void wal_rec_put_snapshot(struct wal_buf *b, const struct raft_snapshot_meta *m,
+                                 uint32_t flags)
 {
     unsigned char f[WAL_SNAP_FIXED + 8 * RAFT_MAX_NODES];
     memset(f, 0, sizeof(f));
     wal_put64(f, m->index);
     wal_put64(f + 8, m->term);
     wal_put32(f + 16, (uint32_t)m->conf.n_voters);
+    wal_put32(f + 20, flags);
     for (size_t i = 0; i < m->conf.n_voters; i++)
         wal_put64(f + WAL_SNAP_FIXED + 8 * i, m->conf.voters[i]);
     wal_rec_put(b, WAL_REC_SNAPSHOT, f, wal_snap_len(m), NULL, 0);
@@ -343,7 +351,7 @@ static bool wal_rec_parse(const unsigned char *m, size_t size, size_t off, bool 
         break;
     case WAL_REC_SNAPSHOT:
         if (len < WAL_SNAP_FIXED || wal_get32(p + 16) > RAFT_MAX_NODES ||
-            len != WAL_SNAP_FIXED + 8 * wal_get32(p + 16))
+            len != WAL_SNAP_FIXED + 8 * wal_get32(p + 16) || wal_get32(p + 20) > WAL_SNAP_KEEP)
             return false;
         break;
     case WAL_REC_COMMIT:
@@ -413,15 +421,22 @@ static int wal_replay_entry(struct wal_replay *st, const struct wal_rec *r, stru
                  st->path, index, st->base.index);
         return LT_ECORRUPT;
     }
-    if (st->seen_entry || st->n > 0) {
-        uint64_t first = st->n ? st->e[0].index : st->base.index + 1;
-        if (index > last + 1 || index < first) {
+    if (st->n > 0) {
+        uint64_t first = st->e[0].index;
+        if (index > last + 1) {
             lt_error("wal: %s: entry %" PRIu64 " does not follow the log [%" PRIu64 ", %" PRIu64
                      "]: index gap, corrupt",
                      st->path, index, first, last);
             return LT_ECORRUPT;
         }
-        wal_replay_drop(st, (size_t)(index - first));
+        /* index < first happens only while the log does not yet reach back to the
+         * snapshot (its head was compacted away): the replaced head is then unknown too */
+        wal_replay_drop(st, index < first ? 0 : (size_t)(index - first));
+    } else if (st->seen_entry && index != st->base.index + 1) {
+        lt_error("wal: %s: entry %" PRIu64 " does not follow the snapshot at %" PRIu64
+                 ": index gap, corrupt",
+                 st->path, index, st->base.index);
+        return LT_ECORRUPT;
     }
     uint64_t prev_term = st->n ? st->e[st->n - 1].term : st->base.term;
     if (term < prev_term || term == 0) {
@@ -457,28 +472,38 @@ static int wal_replay_entry(struct wal_replay *st, const struct wal_rec *r, stru
     return 0;
 }
 
-/* wal_replay_snapshot applies a snapshot marker (Raft §7; see the replay rules above). */
-static void wal_replay_snapshot(struct wal_replay *st, const struct raft_snapshot_meta *m)
+/* How a snapshot marker treats the entries after it. */
+enum wal_keep {
+    WAL_KEEP_NONE,     /* drop the whole log (an installed snapshot that did not match) */
+    WAL_KEEP_SUFFIX,   /* keep the entries after the snapshot (the KEEP flag) */
+    WAL_KEEP_IF_MATCH, /* decide now by the Raft §7 rule (the caller's snapshot at open) */
+};
+
+/* wal_replay_snapshot applies a snapshot marker (see the replay rules above). */
+static void wal_replay_snapshot(struct wal_replay *st, const struct raft_snapshot_meta *m,
+                                enum wal_keep keep)
 {
     if (m->index <= st->base.index)
         return;
     if (st->n > 0) {
         uint64_t first = st->e[0].index;
         uint64_t last = st->e[st->n - 1].index;
-        if (m->index >= first && m->index <= last) {
-            size_t k = (size_t)(m->index - first);
-            if (st->e[k].term == m->term) {
-                for (size_t i = 0; i <= k; i++)
-                    free((void *)st->e[i].data.base);
-                memmove(st->e, st->e + k + 1, (st->n - k - 1) * sizeof(*st->e));
-                st->n -= k + 1;
-            } else {
-                wal_replay_drop(st, 0);
-            }
-        } else if (m->index > last) {
+        if (keep == WAL_KEEP_IF_MATCH)
+            keep = m->index >= first && m->index <= last && st->e[m->index - first].term == m->term
+                       ? WAL_KEEP_SUFFIX
+                   : m->index < first ? WAL_KEEP_SUFFIX
+                                      : WAL_KEEP_NONE;
+        if (keep == WAL_KEEP_NONE || m->index >= last) {
             wal_replay_drop(st, 0);
+        } else if (m->index >= first) {
+            size_t k = (size_t)(m->index - first);
+            for (size_t i = 0; i <= k; i++)
+                free((void *)st->e[i].data.base);
+            memmove(st->e, st->e + k + 1, (st->n - k - 1) * sizeof(*st->e));
+            st->n -= k + 1;
         }
-        /* m->index < first: the entries after a compacted head stay; checked at the end */
+        /* m->index < first with KEEP: the entries after a compacted head stay; whether
+         * they reach back to the snapshot is checked when replay ends */
     }
     st->base = *m;
 }
@@ -508,7 +533,9 @@ static int wal_replay_batch(struct wal_replay *st, const unsigned char *m, size_
         case WAL_REC_SNAPSHOT: {
             struct raft_snapshot_meta meta;
             wal_snapshot_decode(r.payload, &meta);
-            wal_replay_snapshot(st, &meta);
+            wal_replay_snapshot(st, &meta,
+                                wal_get32(r.payload + 20) & WAL_SNAP_KEEP ? WAL_KEEP_SUFFIX
+                                                                          : WAL_KEEP_NONE);
             break;
         }
         case WAL_REC_COMMIT:
@@ -627,7 +654,8 @@ static int wal_seg_list(struct wal *w)
         rc = sio_fsync_dir(w->dir);
     if (rc)
         return rc;
-    qsort(w->segs, w->n_segs, sizeof(*w->segs), wal_seg_cmp);
+    if (w->n_segs > 1)
+        qsort(w->segs, w->n_segs, sizeof(*w->segs), wal_seg_cmp);
     for (size_t i = 1; i < w->n_segs; i++) {
         if (w->segs[i].seq != w->segs[i - 1].seq + 1) {
             lt_error("wal: %s: segment %" PRIu64 " follows segment %" PRIu64
@@ -661,7 +689,7 @@ static int wal_seg_create(struct wal *w, uint64_t seq, uint64_t first)
     wal_seg_hdr_encode(b.p, seq, first);
     b.len = WAL_SEG_HDR_SIZE;
     if (w->base.index)
-        wal_rec_put_snapshot(&b, &w->base);
+        wal_rec_put_snapshot(&b, &w->base, 0); /* the log restarts: nothing to keep */
     if (w->has_hs)
         wal_rec_put_state(&b, &w->hs);
     wal_rec_put_commit(&b, w->batch_seq++);
@@ -927,7 +955,7 @@ int wal_open(const char *dir, const struct wal_options *opt, struct wal **out,
         goto out_free;
     }
     if (snap)
-        wal_replay_snapshot(&st, snap);
+        wal_replay_snapshot(&st, snap, WAL_KEEP_IF_MATCH);
     if (st.n > 0 && st.e[0].index != st.base.index + 1) {
         lt_error("wal: %s: the log starts at %" PRIu64
                  " but the snapshot covers only up to %" PRIu64 ": entries missing, corrupt",
@@ -1071,8 +1099,9 @@ int wal_save_snapshot(struct wal *w, const struct raft_snapshot_meta *meta)
     int rc = wal_buf_reserve(&w->pending, wal_rec_size(wal_snap_len(meta)));
     if (rc)
         return rc;
-    wal_rec_put_snapshot(&w->pending, meta);
-    if (meta->index <= w->last_index && wal_term_at(w, meta->index) == meta->term) {
+    bool keep = meta->index <= w->last_index && wal_term_at(w, meta->index) == meta->term;
+    wal_rec_put_snapshot(&w->pending, meta, keep ? WAL_SNAP_KEEP : 0);
+    if (keep) {
         /* keep the entries after the snapshot: drop the runs before meta->index + 1 */
         size_t k = 0;
         while (k + 1 < w->n_runs && w->runs[k + 1].index <= meta->index + 1)
