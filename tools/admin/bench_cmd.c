@@ -1,13 +1,241 @@
 /* bench_cmd.c — `lithair-admin bench` and `ping-bench`: the benchmark engine
- * (tools/client/bench_engine.h) driven from the command line. */
+ * (tools/client/bench_engine.h) driven from the command line, with a live progress line
+ * on a terminal and a final report (table, or JSON with -w json).
+ *
+ * `ping-bench` runs the same engine on the no-op Cluster/Ping RPC: the ceiling of the
+ * RPC path itself, against which the write throughput of `bench` is judged. */
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "admin.h"
+#include "bench_engine.h"
+#include "lt_err.h"
+#include "wire.h"
+
+static struct bench_engine *running;
+
+static void bench_on_sigint(int sig)
+{
+    (void)sig;
+    if (running)
+        bench_engine_stop(running);
+}
+
+static void bench_usage(const char *cmd)
+{
+    printf(
+        "Usage: lithair-admin %s [options]\n\n"
+        "%s\n\n"
+        "  --type write|read|mixed   workload (default write)\n"
+        "  --concurrency N           clients, one request in flight each (default 16)\n"
+        "  --duration SECONDS        measured time (default 10)\n"
+        "  --warmup SECONDS          unmeasured time first (default 1)\n"
+        "  --payload-size BYTES      bytes per write (default 256)\n"
+        "  --rate OPS                open loop at OPS requests/s in total; latency is then\n"
+        "                            measured from each request's intended send time\n"
+        "  --read-ratio R            mixed: fraction of reads, 0..1 (default 0.5)\n"
+        "  --key-space N             items written first so reads hit (default 1000)\n"
+        "  --serializable            reads served locally by any node (default: linearizable)\n\n"
+        "Ctrl-C stops early and prints what was measured. Items written are marked as\n"
+        "benchmark data: 'lithair-admin items purge' deletes them.\n",
+        cmd,
+        strcmp(cmd, "ping-bench") == 0
+            ? "Benchmark the no-op Cluster/Ping RPC: the throughput ceiling of the RPC path."
+            : "Benchmark writes and reads of items through the cluster.");
+}
+
+static int bench_parse_num(const char *cmd, const char *flag, const char *s, double min, double max,
+                           double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || !isfinite(v) || v < min || v > max)
+        return admin_usage_error(cmd, "%s takes a number from %g to %g, not '%s'", flag, min, max,
+                                 s);
+    *out = v;
+    return 0;
+}
+
+static void bench_progress(void *ud, const struct bench_progress *p)
+{
+    (void)ud;
+    static const char *phases[] = {"prefill", "warm-up", "running", "done"};
+    fprintf(stderr,
+            "\r%-8s %6.1fs  %10llu ops  %9.0f ops/s  %7.2f MB/s  p50 %7.3f ms  p99 %7.3f ms  "
+            "errors %llu   ",
+            phases[p->phase], (double)p->elapsed_ms / 1000.0, (unsigned long long)p->ops,
+            p->ops_per_sec, p->mb_per_sec, (double)p->p50_ns / 1e6, (double)p->p99_ns / 1e6,
+            (unsigned long long)p->errors);
+}
+
+static json_object *bench_ms(uint64_t ns)
+{
+    return json_object_new_double((double)ns / 1e6);
+}
 
 int admin_bench(struct admin *a, const char *cmd, int argc, char **argv)
 {
-    (void)a;
-    (void)argc;
-    (void)argv;
-    return admin_fail("%s: the benchmark engine is not built yet", cmd);
+    static const struct option opts[] = {
+        {"type", required_argument, NULL, 't'},
+        {"concurrency", required_argument, NULL, 'c'},
+        {"duration", required_argument, NULL, 'd'},
+        {"warmup", required_argument, NULL, 'W'},
+        {"payload-size", required_argument, NULL, 'p'},
+        {"rate", required_argument, NULL, 'r'},
+        {"read-ratio", required_argument, NULL, 'R'},
+        {"key-space", required_argument, NULL, 'k'},
+        {"serializable", no_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bool ping = strcmp(cmd, "ping-bench") == 0;
+    char usage_cmd[32];
+    snprintf(usage_cmd, sizeof(usage_cmd), "%s ", cmd);
+    struct bench_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.workload = BENCH_WRITE;
+    cfg.concurrency = 16;
+    cfg.duration_ms = 10000;
+    cfg.warmup_ms = 1000;
+    cfg.payload_size = 256;
+    cfg.read_percent = 50;
+    cfg.key_space = 1000;
+    cfg.seed = 1;
+    bool serializable = false;
+    optind = 0;
+    opterr = 0;
+    int c;
+    double v;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int rc = 0;
+        switch (c) {
+        case 't': {
+            int w = bench_workload_parse(optarg);
+            if (w < 0)
+                return admin_usage_error(usage_cmd, "--type takes write, read or mixed");
+            cfg.workload = (enum bench_workload)w;
+            break;
+        }
+        case 'c':
+            rc = bench_parse_num(usage_cmd, "--concurrency", optarg, 1, BENCH_MAX_WORKERS, &v);
+            cfg.concurrency = (unsigned)v;
+            break;
+        case 'd':
+            rc = bench_parse_num(usage_cmd, "--duration", optarg, 0.1, 3600, &v);
+            cfg.duration_ms = (unsigned)(v * 1000);
+            break;
+        case 'W':
+            rc = bench_parse_num(usage_cmd, "--warmup", optarg, 0, 600, &v);
+            cfg.warmup_ms = (unsigned)(v * 1000);
+            break;
+        case 'p':
+            rc = bench_parse_num(usage_cmd, "--payload-size", optarg, 1, 1 << 20, &v);
+            cfg.payload_size = (size_t)v;
+            break;
+        case 'r':
+            rc = bench_parse_num(usage_cmd, "--rate", optarg, 0, 1e7, &cfg.rate);
+            break;
+        case 'R':
+            rc = bench_parse_num(usage_cmd, "--read-ratio", optarg, 0, 1, &v);
+            cfg.read_percent = (unsigned)lround(v * 100);
+            break;
+        case 'k':
+            rc = bench_parse_num(usage_cmd, "--key-space", optarg, 1, 1e7, &v);
+            cfg.key_space = (uint64_t)v;
+            break;
+        case 's':
+            serializable = true;
+            break;
+        case 'h':
+            bench_usage(cmd);
+            return 0;
+        default:
+            return admin_usage_error(usage_cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+        if (rc)
+            return rc;
+    }
+    if (optind < argc)
+        return admin_usage_error(usage_cmd, "unexpected argument '%s'", argv[optind]);
+
+    struct bench_rpc op;
+    int rc = bench_rpc_init(&op, a->client, ping ? BENCH_RPC_PING : BENCH_RPC_ITEMS,
+                            cfg.workload == BENCH_WRITE ? 0 : cfg.key_space);
+    if (rc)
+        return admin_fail("%s", lt_strerror(rc));
+    op.timeout_ms = a->timeout_ms;
+    op.serializable = serializable;
+    cfg.op = bench_rpc_op;
+    cfg.op_ud = &op;
+    bool tty = isatty(STDERR_FILENO);
+    if (tty) {
+        cfg.progress = bench_progress;
+        cfg.progress_ud = NULL;
+    }
+    struct bench_engine *e = NULL;
+    if ((rc = bench_engine_new(&cfg, &e)) != 0) {
+        bench_rpc_fini(&op);
+        return admin_fail("bad benchmark settings: %s", lt_strerror(rc));
+    }
+    running = e;
+    signal(SIGINT, bench_on_sigint);
+    struct bench_result res;
+    rc = bench_engine_run(e, &res);
+    running = NULL;
+    signal(SIGINT, SIG_DFL);
+    if (tty)
+        fputc('\n', stderr);
+    bench_engine_free(e);
+    bench_rpc_fini(&op);
+    if (rc)
+        return admin_fail("benchmark failed: %s", lt_strerror(rc));
+
+    const struct lt_hist_summary *l = &res.latency;
+    if (a->json) {
+        json_object *o = bench_result_json(&res);
+        if (!o) {
+            bench_result_fini(&res);
+            return admin_fail("out of memory");
+        }
+        json_object_object_add(o, "target", json_object_new_string(ping ? "ping" : "items"));
+        json_object_object_add(o, "duration_s", json_object_new_double(res.duration_s));
+        json_object_object_add(o, "ops_per_sec", json_object_new_double(res.ops_per_sec));
+        json_object_object_add(o, "mb_per_sec", json_object_new_double(res.mb_per_sec));
+        json_object *lat = json_object_new_object();
+        json_object_object_add(lat, "p50", bench_ms(l->p50_ns));
+        json_object_object_add(lat, "p90", bench_ms(l->p90_ns));
+        json_object_object_add(lat, "p95", bench_ms(l->p95_ns));
+        json_object_object_add(lat, "p99", bench_ms(l->p99_ns));
+        json_object_object_add(lat, "p999", bench_ms(l->p999_ns));
+        json_object_object_add(lat, "max", bench_ms(l->max_ns));
+        json_object_object_add(lat, "mean", json_object_new_double(l->mean_ns / 1e6));
+        json_object_object_add(o, "latency_ms", lat);
+        admin_print_json(o);
+        json_object_put(o);
+    } else {
+        printf("%s %s: %u clients, %zu-byte payload, %.1f s%s\n", ping ? "ping" : "items",
+               bench_workload_name(res.workload), res.concurrency, cfg.payload_size, res.duration_s,
+               res.stopped_early ? " (stopped early)" : "");
+        printf("  ops          %llu (%llu errors)\n", (unsigned long long)res.ops,
+               (unsigned long long)res.errors);
+        printf("  throughput   %.0f ops/s, %.2f MB/s\n", res.ops_per_sec, res.mb_per_sec);
+        printf("  latency ms   p50 %.3f  p90 %.3f  p95 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  "
+               "mean %.3f\n",
+               (double)l->p50_ns / 1e6, (double)l->p90_ns / 1e6, (double)l->p95_ns / 1e6,
+               (double)l->p99_ns / 1e6, (double)l->p999_ns / 1e6, (double)l->max_ns / 1e6,
+               l->mean_ns / 1e6);
+        for (int k = 1; k < BENCH_CODES; k++) {
+            if (res.errors_by_code[k])
+                printf("  errors       %s: %llu\n",
+                       k < BENCH_CODES - 1 ? wire_code_name(k) : "OTHER",
+                       (unsigned long long)res.errors_by_code[k]);
+        }
+    }
+    bench_result_fini(&res);
+    return 0;
 }
