@@ -1510,7 +1510,7 @@ static void client_propose(struct sim *s, struct node *n, size_t count, int req)
     uint64_t last_before = slog_last(&n->mlog);
     uint64_t first = 0, term = 0;
     int rc = raft_propose(n->r, RAFT_ENTRY_NORMAL, bufs, count, &first, &term);
-    if (rc == LT_ENOTLEADER || rc == LT_ETRANSFER)
+    if (rc == LT_ENOTLEADER || rc == LT_ETRANSFER || rc == LT_EBUSY)
         return;
     if (rc) {
         sim_fail(s, "api", "raft_propose on n%" PRIu64 " (%s) failed: %s", n->id, role_str(n->role),
