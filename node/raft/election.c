@@ -264,7 +264,7 @@ void raft_step_follower(struct raft *r, const struct raft_msg *m)
         raft_handle_snapshot(r, m);
         break;
     case RAFT_MSG_TRANSFER_LEADER:
-        if (r->lead != RAFT_NONE) {
+        if (r->lead != RAFT_NONE && r->lead != m->from) {
             struct raft_msg out = {
                 .type = RAFT_MSG_TRANSFER_LEADER, .to = r->lead, .context = m->context};
             raft_send(r, &out);
@@ -275,7 +275,7 @@ void raft_step_follower(struct raft *r, const struct raft_msg *m)
         raft_campaign_start(r, RAFT_CAMPAIGN_TRANSFER);
         break;
     case RAFT_MSG_READ_INDEX:
-        if (r->lead != RAFT_NONE) {
+        if (r->lead != RAFT_NONE && r->lead != m->from) {
             /* Keep the requester as sender: the leader answers it directly. */
             struct raft_msg out = {
                 .type = RAFT_MSG_READ_INDEX, .from = m->from, .to = r->lead, .context = m->context};

@@ -188,15 +188,21 @@ static int raft_restore_log(struct raft *r, const struct raft_restore *rs)
     l->snap = rs->snapshot;
     l->start = rs->snapshot.index + 1;
     uint64_t prev_term = rs->snapshot.term;
-    for (size_t i = 0; i < rs->n_entries; i++) {
-        const struct raft_entry *e = &rs->entries[i];
-        if (e->index != rs->snapshot.index + 1 + i || e->term < prev_term || e->term == 0 ||
+    size_t n = 0;
+    for (; n < rs->n_entries; n++) {
+        const struct raft_entry *e = &rs->entries[n];
+        if (e->index != rs->snapshot.index + 1 + n || e->term == 0 ||
             (e->data.len > 0 && !e->data.base))
             return LT_EINVAL;
+        /* A tail whose terms go down (e.g. older entries left after a snapshot that was
+         * saved before the write replacing them was durable) cannot follow the entries
+         * before it in any leader's log: it was never committed, drop it. */
+        if (e->term < prev_term)
+            break;
         prev_term = e->term;
     }
-    if (rs->n_entries > 0) {
-        int err = raft_log_append(r, rs->entries, rs->n_entries);
+    if (n > 0) {
+        int err = raft_log_append(r, rs->entries, n);
         if (err)
             return err;
     }

@@ -277,7 +277,20 @@ static void test_restore(void)
     raft_status(r, &st);
     CU_ASSERT_EQUAL(st.commit, 2);
     raft_free(r);
-    /* a gap in the restored log is refused */
+    /* a tail of older terms after a snapshot is stale: dropped */
+    struct raft_entry t3[3] = {
+        {.term = 3, .index = 6}, {.term = 2, .index = 7}, {.term = 2, .index = 8}};
+    struct raft_restore rs3 = {.hs = {.term = 3, .commit = 5},
+                               .snapshot = {.index = 5, .term = 3, .conf = conf},
+                               .entries = t3,
+                               .n_entries = 3};
+    CU_ASSERT_EQUAL_FATAL(raft_new(&cfg, &rs3, &r), 0);
+    raft_status(r, &st);
+    CU_ASSERT_EQUAL(st.last_index, 6);
+    raft_free(r);
+    /* a gap in the restored log, or entries from a term never reached, are refused */
+    rs3.hs.term = 2;
+    CU_ASSERT_EQUAL(raft_new(&cfg, &rs3, &r), LT_EINVAL);
     e[1].index = 3;
     CU_ASSERT_EQUAL(raft_new(&cfg, &rs, &r), LT_EINVAL);
     h_free(&net);
