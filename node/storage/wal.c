@@ -479,12 +479,13 @@ enum wal_keep {
     WAL_KEEP_IF_MATCH, /* decide now by the Raft §7 rule (the caller's snapshot at open) */
 };
 
-/* wal_replay_snapshot applies a snapshot marker (see the replay rules above). */
-static void wal_replay_snapshot(struct wal_replay *st, const struct raft_snapshot_meta *m,
+/* wal_replay_snapshot applies a snapshot marker (see the replay rules above) and tells
+ * whether the entries after it were kept. */
+static bool wal_replay_snapshot(struct wal_replay *st, const struct raft_snapshot_meta *m,
                                 enum wal_keep keep)
 {
     if (m->index <= st->base.index)
-        return;
+        return true;
     if (st->n > 0) {
         uint64_t first = st->e[0].index;
         uint64_t last = st->e[st->n - 1].index;
@@ -506,6 +507,7 @@ static void wal_replay_snapshot(struct wal_replay *st, const struct raft_snapsho
          * they reach back to the snapshot is checked when replay ends */
     }
     st->base = *m;
+    return keep != WAL_KEEP_NONE;
 }
 
 /* wal_replay_batch applies the committed records in m[from, to). */
@@ -947,6 +949,10 @@ int wal_open(const char *dir, const struct wal_options *opt, struct wal **out,
     }
     st.path = w->dir;
     const struct raft_snapshot_meta *snap = opt ? opt->snapshot : NULL;
+    if (snap && snap->conf.n_voters > RAFT_MAX_NODES) {
+        rc = LT_EINVAL;
+        goto out_free;
+    }
     if (snap && snap->index < st.base.index) {
         lt_error("wal: %s: the log records a snapshot at index %" PRIu64
                  " but the newest valid snapshot is at %" PRIu64 ": snapshot lost, corrupt",
@@ -954,8 +960,10 @@ int wal_open(const char *dir, const struct wal_options *opt, struct wal **out,
         rc = LT_ECORRUPT;
         goto out_free;
     }
-    if (snap)
-        wal_replay_snapshot(&st, snap, WAL_KEEP_IF_MATCH);
+    /* A snapshot newer than the log's marker (a crash came between the snapshot file and
+     * its marker): apply it, and record its marker below so the log stands alone. */
+    bool snap_new = snap && snap->index > st.base.index;
+    bool snap_keep = snap_new && wal_replay_snapshot(&st, snap, WAL_KEEP_IF_MATCH);
     if (st.n > 0 && st.e[0].index != st.base.index + 1) {
         lt_error("wal: %s: the log starts at %" PRIu64
                  " but the snapshot covers only up to %" PRIu64 ": entries missing, corrupt",
@@ -972,6 +980,15 @@ int wal_open(const char *dir, const struct wal_options *opt, struct wal **out,
             goto out_free;
     } else {
         w->batch_seq = st.next_batch_seq;
+    }
+    if (snap_new) {
+        rc = wal_buf_reserve(&w->pending, wal_rec_size(wal_snap_len(snap)));
+        if (rc)
+            goto out_free;
+        wal_rec_put_snapshot(&w->pending, snap, snap_keep ? WAL_SNAP_KEEP : 0);
+        rc = wal_sync(w);
+        if (rc)
+            goto out_free;
     }
     if (w->truncated_at_start)
         lt_warn("wal: %s: recovered with %" PRIu64 " bytes of torn tail removed", w->dir,
