@@ -54,13 +54,14 @@
 
 #include "lt_err.h"
 
-#define SL_MAX         20 /* skip list levels: 4^20 entries before heights saturate */
-#define IXVAL_MAX      512
-#define LIST_DEFAULT   100
-#define LIST_MAX       1000
-#define SNAP_MAGIC     "LTSTORE1"
-#define SNAP_KEY_MAX   4096
-#define SNAP_VALUE_MAX (64u << 20)
+#define SL_MAX            20 /* skip list levels: 4^20 entries before heights saturate */
+#define IXVAL_MAX         512
+#define LIST_DEFAULT      100
+#define LIST_MAX          1000
+#define SNAP_MAGIC        "LTSTORE1"
+#define SNAP_KEY_MAX      4096
+#define SNAP_VALUE_MAX    (64u << 20)
+#define SNAP_VERSIONS_MAX 64 /* models keep at most this many versions */
 
 /* One immutable version of a record. */
 struct ver {
@@ -456,8 +457,11 @@ static void mstate_destroy(struct mstate *ms)
             next = e->next[0];
             free(e);
         }
-        if (ms->ix[i].counts != NULL)
-            cds_lfht_destroy(ms->ix[i].counts, NULL);
+        if (ms->ix[i].counts != NULL) {
+            int rc = cds_lfht_destroy(ms->ix[i].counts, NULL);
+            assert(rc == 0); /* every node was deleted above */
+            (void)rc;
+        }
     }
     for (e = ms->order.head[0]; e != NULL; e = next) {
         next = e->next[0];
@@ -465,7 +469,11 @@ static void mstate_destroy(struct mstate *ms)
         free(e->rec);
         free(e);
     }
-    cds_lfht_destroy(ms->ht, NULL);
+    {
+        int rc = cds_lfht_destroy(ms->ht, NULL);
+        assert(rc == 0);
+        (void)rc;
+    }
     ms->ht = NULL;
 }
 
@@ -1379,11 +1387,11 @@ int store_snapshot_write(struct store *s, int (*write)(void *ctx, const void *bu
         snap_put(&o, ms->def->name, strlen(ms->def->name));
         snap_put_uint(&o, ms->count, 8);
         for (struct sl_entry *e = ms->order.head[0]; e != NULL; e = e->next[0]) {
-            struct ver *chain[64];
+            struct ver *chain[SNAP_VERSIONS_MAX];
             size_t n = 0;
             snap_put_uint(&o, strlen(e->rec->key), 4);
             snap_put(&o, e->rec->key, strlen(e->rec->key));
-            for (struct ver *v = e->rec->cur; v != NULL && n < 64; v = v->prev)
+            for (struct ver *v = e->rec->cur; v != NULL && n < SNAP_VERSIONS_MAX; v = v->prev)
                 chain[n++] = v;
             snap_put_uint(&o, n, 4);
             while (n-- > 0) {
@@ -1455,7 +1463,7 @@ static int snap_read_record(struct snap_in *in, struct mstate *ms, char *key, ch
         return LT_ECORRUPT;
     if ((rc = snap_get_uint(in, 4, &n)) != 0)
         return rc;
-    if (n == 0 || n > depth)
+    if (n == 0 || n > SNAP_VERSIONS_MAX)
         return LT_ECORRUPT;
     for (uint64_t i = 0; i < n; i++) {
         uint64_t op, version, index, term, len;
@@ -1496,6 +1504,14 @@ static int snap_read_record(struct snap_in *in, struct mstate *ms, char *key, ch
         }
         v->prev = chain;
         chain = v;
+    }
+    /* A snapshot taken with a deeper history (the table changed) keeps the newest. */
+    for (struct ver *v = chain; v != NULL; v = v->prev) {
+        if (--depth == 0) {
+            ver_free_chain(v->prev);
+            v->prev = NULL;
+            break;
+        }
     }
     {
         struct put_alloc alloc;
