@@ -39,6 +39,7 @@
 #define SIM_CALM_REQS   8   /* proposals the calm phase must see committed everywhere */
 #define SIM_CALM_TICKS  800 /* default liveness bound */
 #define SIM_READY_LIMIT 10000
+#define SIM_MAX_BURST   64                    /* entries in one raft_propose */
 #define SIM_H0          0x6a09e667f3bcc908ULL /* state machine hash before any entry */
 
 /* ---- randomness: splitmix64, one stream per run ------------------------------------ */
@@ -239,6 +240,8 @@ struct batch {
     size_t n_ents;
     struct wmsg **msgs;
     size_t n_msgs;
+    struct capp *apps; /* committed entries to apply once the write is durable */
+    size_t n_apps;
 };
 
 struct node {
@@ -260,6 +263,7 @@ struct node {
     uint64_t paused_until; /* a paused process handles nothing before then */
     /* state machine */
     uint64_t applied, reported_applied, sm_hash;
+    uint64_t handed; /* last index handed out to apply (or installed), maybe not applied yet */
     /* observations within this life */
     struct raft_hard_state hs;
     uint64_t term, commit, leader_term;
@@ -747,20 +751,35 @@ static void props_on_index(struct sim *s, uint64_t index, uint64_t term, uint64_
     }
 }
 
-static void apply_entry(struct sim *s, struct node *n, const struct raft_entry *e)
+/* A committed entry handed out for the state machine, decoded. */
+struct capp {
+    uint64_t index, term, id;
+    uint32_t type;
+};
+
+/* decode_committed checks a committed entry's payload when the core hands it out. */
+static bool decode_committed(struct sim *s, struct node *n, const struct raft_entry *e,
+                             struct capp *out)
 {
     uint64_t id = 0;
     if (e->type == RAFT_ENTRY_NORMAL) {
         if (!payload_decode(&e->data, &id)) {
             sim_fail(s, "api", "n%" PRIu64 " applies entry %" PRIu64 " with damaged payload", n->id,
                      e->index);
-            return;
+            return false;
         }
     } else if (e->type != RAFT_ENTRY_NOOP) {
         sim_fail(s, "api", "n%" PRIu64 " applies entry %" PRIu64 " of unexpected type %d", n->id,
                  e->index, (int)e->type);
-        return;
+        return false;
     }
+    *out = (struct capp){e->index, e->term, id, (uint32_t)e->type};
+    return true;
+}
+
+static void apply_entry(struct sim *s, struct node *n, const struct capp *e)
+{
+    uint64_t id = e->id;
     if (s->o.inject == SIM_INJECT_APPLY && !s->injected && n->idx == 1 && id && e->index > 3) {
         s->injected = true;
         id ^= 0x5a5a;
@@ -773,7 +792,7 @@ static void apply_entry(struct sim *s, struct node *n, const struct raft_entry *
         return;
     }
     const struct sent *own = slog_at(&n->mlog, e->index);
-    if (own && (own->term != e->term || own->id != id || own->type != (uint32_t)e->type)) {
+    if (own && (own->term != e->term || own->id != id || own->type != e->type)) {
         sim_fail(s, "state-machine-safety",
                  "n%" PRIu64 " applies %" PRIu64 "/t%" PRIu64 " id=%" PRIu64
                  " but its log holds t%" PRIu64 " id=%" PRIu64,
@@ -1023,6 +1042,7 @@ static void batch_free(struct batch *b)
         free(b->msgs[k]);
     free(b->msgs);
     free(b->ents);
+    free(b->apps);
     free(b);
 }
 
@@ -1045,6 +1065,18 @@ static void batch_send(struct sim *s, struct node *n, struct batch *b)
         b->msgs[k] = NULL;
         net_enqueue(s, w);
     }
+}
+
+static void sm_install(struct sim *s, struct node *n, const struct raft_snapshot_meta *m);
+
+/* batch_apply runs step 4 once the write is durable: the snapshot's state, then the
+ * committed entries, in order. */
+static void batch_apply(struct sim *s, struct node *n, struct batch *b)
+{
+    if (b->has_snap && !s->failed)
+        sm_install(s, n, &b->snap);
+    for (size_t k = 0; k < b->n_apps && !s->failed; k++)
+        apply_entry(s, n, &b->apps[k]);
 }
 
 static void check_entries(struct sim *s, struct node *n, const struct raft_update *up,
@@ -1119,11 +1151,11 @@ static void install_snapshot(struct sim *s, struct node *n, const struct raft_sn
                  n->id, m->index, m->term);
         return;
     }
-    if (m->index <= n->applied) {
+    if (m->index <= n->handed) {
         sim_fail(s, "snapshot",
                  "n%" PRIu64 " installs a snapshot at %" PRIu64 " behind what it applied (%" PRIu64
                  ")",
-                 n->id, m->index, n->applied);
+                 n->id, m->index, n->handed);
         return;
     }
     if (n->leader_term) {
@@ -1132,8 +1164,21 @@ static void install_snapshot(struct sim *s, struct node *n, const struct raft_sn
     }
     sim_trace(s, "n%" PRIu64 " installs snapshot %" PRIu64 "/t%" PRIu64, n->id, m->index, m->term);
     slog_reset(&n->mlog, m->index, m->term);
+    n->handed = m->index;
+}
+
+/* sm_install loads the state saved with snapshot `m` (once its install is durable). */
+static void sm_install(struct sim *s, struct node *n, const struct raft_snapshot_meta *m)
+{
+    if (m->index <= n->applied) {
+        sim_fail(s, "snapshot",
+                 "n%" PRIu64 " installs a snapshot at %" PRIu64 " behind what it applied (%" PRIu64
+                 ")",
+                 n->id, m->index, n->applied);
+        return;
+    }
     n->applied = m->index;
-    n->sm_hash = c->snap_hash;
+    n->sm_hash = s->ci[m->index].snap_hash;
 }
 
 static void check_read(struct sim *s, struct node *n, const struct raft_read_state *rs)
@@ -1220,6 +1265,22 @@ static void handle_update(struct sim *s, struct node *n, const struct raft_updat
         batch_free(b);
         return;
     }
+    if (up->n_committed) {
+        b->apps = malloc(up->n_committed * sizeof(*b->apps));
+        if (!b->apps) {
+            batch_free(b);
+            sim_oom(s);
+            return;
+        }
+        for (size_t k = 0; k < up->n_committed; k++) {
+            if (!decode_committed(s, n, &up->committed[k], &b->apps[k])) {
+                batch_free(b);
+                return;
+            }
+            b->n_apps++;
+        }
+        n->handed = b->apps[b->n_apps - 1].index;
+    }
     if (!early_all && up->n_msgs) {
         b->msgs = malloc(up->n_msgs * sizeof(*b->msgs));
         if (!b->msgs) {
@@ -1240,8 +1301,9 @@ static void handle_update(struct sim *s, struct node *n, const struct raft_updat
     if (!s->torn || (!b->wrote && !n->pend_head)) {
         batch_flush(s, n, b);
         batch_send(s, n, b);
+        batch_apply(s, n, b);
         batch_free(b);
-    } else if (!b->wrote && !b->n_msgs) {
+    } else if (!b->wrote && !b->n_msgs && !b->n_apps) {
         batch_free(b);
     } else {
         uint64_t at = s->now + sim_range(s, 5, 120);
@@ -1258,9 +1320,7 @@ static void handle_update(struct sim *s, struct node *n, const struct raft_updat
     if (s->failed)
         return;
 
-    /* 4. apply */
-    for (size_t k = 0; k < up->n_committed && !s->failed; k++)
-        apply_entry(s, n, &up->committed[k]);
+    /* 4. reads (checked at once; the node answers them once applied >= index) */
     for (size_t k = 0; k < up->n_reads && !s->failed; k++)
         check_read(s, n, &up->reads[k]);
 }
@@ -1356,7 +1416,7 @@ static int node_start(struct sim *s, struct node *n)
         rc = LT_ENOMEM;
         goto out_free;
     }
-    n->applied = n->reported_applied = n->dlog.snap_index;
+    n->applied = n->reported_applied = n->handed = n->dlog.snap_index;
     n->sm_hash = n->dlog.snap_index ? s->ci[n->dlog.snap_index].snap_hash : SIM_H0;
     n->hs = n->dhs;
     n->term = n->commit = n->leader_term = 0;
@@ -1494,9 +1554,9 @@ static struct node *random_up(struct sim *s)
 /* client_propose proposes `count` new payloads on n; req >= 0 ties them to a calm request. */
 static void client_propose(struct sim *s, struct node *n, size_t count, int req)
 {
-    uint8_t bytes[4][72];
-    struct raft_buf bufs[4];
-    uint64_t ids[4];
+    uint8_t bytes[SIM_MAX_BURST][72];
+    struct raft_buf bufs[SIM_MAX_BURST];
+    uint64_t ids[SIM_MAX_BURST];
     for (size_t k = 0; k < count; k++) {
         ids[k] = s->next_id + k;
         payload_fill(ids[k], bytes[k]);
@@ -1662,8 +1722,10 @@ static void on_client(struct sim *s)
     struct node *l = find_leader(s);
     if (op < 55) {
         n = l && sim_chance(s, 800) ? l : random_up(s);
+        size_t count = sim_chance(s, 30) ? (size_t)sim_range(s, 16, SIM_MAX_BURST)
+                                         : (size_t)sim_range(s, 1, 4);
         if (n)
-            client_propose(s, n, (size_t)sim_range(s, 1, 4), -1);
+            client_propose(s, n, count, -1);
     } else if (op < 72) {
         n = l && sim_chance(s, 600) ? l : random_up(s);
         if (n)
@@ -1676,6 +1738,13 @@ static void on_client(struct sim *s)
         n = random_up(s);
         if (n)
             client_compact(s, n);
+    } else if (op < 91) {
+        n = random_up(s);
+        if (n) {
+            int rc = raft_campaign(n->r);
+            sim_trace(s, "n%" PRIu64 " CAMPAIGN: %s", n->id, lt_errname(rc));
+            node_drain(s, n);
+        }
     }
 }
 
@@ -1919,10 +1988,16 @@ static void on_event(struct sim *s, struct event *e)
         batch_flush(s, n, b);
         if (!s->failed)
             batch_send(s, n, b);
+        if (!s->failed)
+            batch_apply(s, n, b);
         if (!s->failed && b->wrote) {
             uint64_t idx, term = 0;
             disk_persisted_point(n, &idx, &term);
             raft_persisted(n->r, idx, term);
+        }
+        if (!s->failed && n->applied != n->reported_applied) {
+            raft_applied(n->r, n->applied);
+            n->reported_applied = n->applied;
         }
         batch_free(b);
         node_drain(s, n);
