@@ -1,0 +1,104 @@
+/* sse.h — the gateway's Server-Sent Events hub: a ring of the last events and the
+ * browser streams that read it (docs/API.md, "Live events (SSE)").
+ *
+ * Publishers (the event bridge, the supervisor callback, the breaker callback, the
+ * benchmark) call sse_hub_publish from any thread: it copies the event into the ring
+ * (capacity 4096 by default) under one mutex and wakes the streams; it never waits for a
+ * client. Each event gets the next id (1, 2, 3...), a stream mask, a name and JSON text.
+ *
+ * sse_hub_serve runs one browser stream inside a civetweb request-handler thread: it
+ * sends the headers (200, Content-Type: text/event-stream, Cache-Control: no-cache,
+ * X-Accel-Buffering: no), `retry: 2000`, replays the buffered events after
+ * Last-Event-ID (when that id has already left the ring it first sends an event `reset`
+ * and starts from the oldest one kept), then streams new events as
+ *   id: 42\nevent: committed\ndata: {...}\n\n
+ * with a `: ping` comment after every ping_ms of silence (15 s by default). Each stream
+ * is a cursor into the ring, so its backlog is bounded by the ring: a client that falls
+ * a whole ring behind (its next event was overwritten) is dropped — its socket is shut
+ * down, even while its thread is blocked writing to it — so a slow browser never slows
+ * the publishers or the other streams. At most max_clients streams (64 by default) run
+ * at once; one more is refused with LT_EBUSY before anything is written.
+ *
+ * Not here: routing and the HTTP error shape (the caller answers 503 on LT_EBUSY),
+ * authentication, and where events come from (events.h, supervisor.h). */
+#ifndef GW_SSE_H
+#define GW_SSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct mg_connection;
+
+/* Stream masks: which of the /_playground/events/<stream> endpoints carry an event. */
+#define SSE_STREAM_REPLICATION 0x1u
+#define SSE_STREAM_CLUSTER     0x2u
+#define SSE_STREAM_BENCHMARK   0x4u
+#define SSE_STREAM_ALL         0x7u
+
+#define SSE_HUB_CAPACITY    4096 /* default ring size (events kept for resume) */
+#define SSE_HUB_MAX_CLIENTS 64   /* default limit of concurrent streams */
+#define SSE_EVENT_NAME_MAX  32   /* an event name is at most 31 bytes */
+
+/* Hub options; a zero field takes the default in brackets. */
+struct sse_hub_opts {
+    unsigned capacity;    /* events kept [SSE_HUB_CAPACITY] */
+    unsigned max_clients; /* concurrent streams [SSE_HUB_MAX_CLIENTS] */
+    unsigned ping_ms;     /* `: ping` after this long without an event [15000] */
+    unsigned retry_ms;    /* the `retry:` sent first [2000] */
+};
+
+/* Counters of a hub. */
+struct sse_hub_stats {
+    uint64_t last_id;   /* id of the last event published, 0 if none */
+    uint64_t published; /* events published */
+    unsigned clients;   /* streams running now */
+    uint64_t served;    /* streams accepted since the start */
+    uint64_t refused;   /* streams refused (too many) */
+    uint64_t dropped;   /* streams dropped for falling behind */
+};
+
+struct sse_hub;
+
+/* sse_hub_new makes a hub. `o` may be NULL. Returns 0 and *out, LT_EINVAL, LT_ENOMEM. */
+int sse_hub_new(const struct sse_hub_opts *o, struct sse_hub **out);
+
+/* sse_hub_shutdown makes every running sse_hub_serve return soon (their sockets are
+ * shut down if they are blocked writing) and every later one return LT_ESHUTDOWN at
+ * once. Publishing still works (and is ignored by nobody). Idempotent. */
+void sse_hub_shutdown(struct sse_hub *h);
+
+/* sse_hub_free shuts the hub down, waits for the running streams to return, and frees
+ * it. Call it after the HTTP server stopped (mg_stop), or at least after no new
+ * sse_hub_serve can start. NULL does nothing. */
+void sse_hub_free(struct sse_hub *h);
+
+/* sse_hub_publish appends an event for the streams in `mask` (SSE_STREAM_*). `name` is
+ * the `event:` field (1..31 bytes, no newline); `json` is one line of JSON text (a
+ * newline in it is sent as a new `data:` line, which EventSource joins back). The text
+ * is copied. Returns 0 and the event's id in *id (id may be NULL), LT_EINVAL, LT_ENOMEM. */
+int sse_hub_publish(struct sse_hub *h, unsigned mask, const char *name, const char *json,
+                    uint64_t *id);
+
+/* sse_hub_serve streams events in `mask` to `conn` (see the file comment) and returns
+ * when the client disconnects, it is dropped, or the hub shuts down. last_event_id is
+ * the client's Last-Event-ID (0: none, start with new events only). Returns 0 after a
+ * stream ended (whatever the reason), LT_EBUSY when max_clients streams already run,
+ * LT_ESHUTDOWN when the hub is shutting down, LT_EINVAL for a zero mask; nothing is
+ * written in those three cases, so the caller answers with an HTTP error. */
+int sse_hub_serve(struct sse_hub *h, struct mg_connection *conn, unsigned mask,
+                  uint64_t last_event_id);
+
+/* sse_last_event_id reads the client's resume point: the Last-Event-ID header, or else
+ * a `lastEventId` query parameter (for clients that cannot set headers). 0 when absent
+ * or not a decimal number. */
+uint64_t sse_last_event_id(const struct mg_connection *conn);
+
+/* sse_stream_mask parses the part of the path after /_playground/events: "" or "/" →
+ * SSE_STREAM_ALL, "/replication", "/cluster", "/benchmark" → that stream; 0 if unknown. */
+unsigned sse_stream_mask(const char *suffix);
+
+/* sse_hub_stats copies the hub's counters. */
+void sse_hub_stats(struct sse_hub *h, struct sse_hub_stats *out);
+
+#endif
