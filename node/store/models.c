@@ -78,6 +78,7 @@ static const struct model model_table[] = {
         .immutable = {"id", "created_at", NULL},
         .json_fields = {NULL},
         .benchmark = NULL,
+        .hidden = {"password_hash", NULL},
         .rules = user_rules,
         .n_rules = N_RULES(user_rules),
         .history_depth = 0,
@@ -188,6 +189,11 @@ bool models_is_immutable(const struct model *m, const char *proto_name)
 {
     return strcmp(m->pk, proto_name) == 0 ||
            name_in(m->immutable, sizeof(m->immutable) / sizeof(m->immutable[0]), proto_name);
+}
+
+bool models_is_hidden(const struct model *m, const char *proto_name)
+{
+    return name_in(m->hidden, sizeof(m->hidden) / sizeof(m->hidden[0]), proto_name);
 }
 
 bool models_is_managed(const struct model *m, const char *proto_name)

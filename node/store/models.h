@@ -46,6 +46,7 @@ struct model {
     const char *immutable[4];                    /* never changed by an update (NULL-terminated) */
     const char *json_fields[4]; /* strings that must hold valid JSON if non-empty */
     const char *benchmark;      /* bool field marking purgeable benchmark data, or NULL */
+    const char *hidden[4];      /* never shown to clients (e.g. password hashes) */
     const struct model_rule *rules;
     size_t n_rules;
     unsigned history_depth; /* versions kept per record (current included); 0 = none */
@@ -86,6 +87,9 @@ void models_json_name(const char *proto_name, char *out, size_t n);
 
 /* models_is_immutable is true for the primary key and the model's immutable fields. */
 bool models_is_immutable(const struct model *m, const char *proto_name);
+
+/* models_is_hidden is true for fields the service and gateway must not show to clients. */
+bool models_is_hidden(const struct model *m, const char *proto_name);
 
 /* models_is_managed is true for fields the store sets itself (version, timestamps, key). */
 bool models_is_managed(const struct model *m, const char *proto_name);

@@ -96,6 +96,8 @@ static void test_table_sanity(void)
             if (m->rules[j].max_len != 0 || (m->rules[j].flags & MODEL_RULE_NON_EMPTY))
                 CU_ASSERT(fd->type == PROTOBUF_C_TYPE_STRING || fd->type == PROTOBUF_C_TYPE_BYTES);
         }
+        for (size_t j = 0; j < 4 && m->hidden[j] != NULL; j++)
+            CU_ASSERT_PTR_NOT_NULL(field_or_null(m, m->hidden[j]));
         CU_ASSERT(m->history_depth <= 64);
         /* generic code swaps singular fields: no oneofs in models */
         for (unsigned j = 0; j < m->desc->n_fields; j++)
@@ -131,6 +133,9 @@ static void test_field_names(void)
     CU_ASSERT_TRUE(models_is_managed(items, "version"));
     CU_ASSERT_TRUE(models_is_managed(items, "updated_at"));
     CU_ASSERT_FALSE(models_is_managed(items, "benchmark"));
+    CU_ASSERT_TRUE(models_is_hidden(models_find("users"), "password_hash"));
+    CU_ASSERT_FALSE(models_is_hidden(models_find("users"), "role"));
+    CU_ASSERT_FALSE(models_is_hidden(items, "name"));
 }
 
 static void test_index_values(void)
