@@ -17,6 +17,7 @@
  *  leader-completeness   a leader of term T holds every entry committed in a term < T
  *  state-machine-safety  every node applies the same entry at an index, in order
  *  commit-durability     a committed entry is on the durable disks of a majority
+ *  committed-kept        a node never drops or rewrites a committed entry it holds
  *  durability            a vote or an ack leaves only once what it promises is durable
  *  double-vote           a node grants at most one vote per term, across restarts
  *  monotonic             terms and commit indexes never decrease within a life
@@ -1098,6 +1099,23 @@ static void check_entries(struct sim *s, struct node *n, const struct raft_updat
                  " (last %" PRIu64 ")",
                  n->id, up->term, first, last);
         return;
+    }
+    /* "replace the log from entries[0].index on": every committed entry the node holds
+     * there must come back unchanged */
+    uint64_t new_last = first + up->n_entries - 1;
+    uint64_t top = last < s->g_commit ? last : s->g_commit;
+    for (uint64_t i = first; i <= top; i++) {
+        const struct sent *old = slog_at(&n->mlog, i);
+        if (!old || old->term != s->ci[i].term)
+            continue; /* a stale entry there: replacing it is the point */
+        if (i > new_last || up->entries[i - first].term != old->term) {
+            sim_fail(s, "committed-kept",
+                     "n%" PRIu64 " replaces its log from %" PRIu64 " to %" PRIu64
+                     " and so drops committed entry %" PRIu64 "/t%" PRIu64 " (its last was %" PRIu64
+                     ")",
+                     n->id, first, new_last, i, old->term, last);
+            return;
+        }
     }
     uint64_t prev = 0;
     slog_term(&n->mlog, first - 1, &prev);
