@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "codec.h"
@@ -82,6 +83,9 @@ struct node {
     uint64_t snapshot_bytes;
     uint64_t snapshot_wall_ns;
     uint64_t truncated_at_start;
+    pid_t snap_child; /* a snapshot being written in the background */
+    struct raft_snapshot_meta snap_meta;
+    uint64_t snap_t0;
 
     /* metrics */
     uint64_t event_seq;
@@ -623,14 +627,18 @@ static int node_snap_read(void *ctx, void *buf, size_t len)
     return 0;
 }
 
-/* node_take_snapshot saves the store as of `applied` and compacts the log behind it. */
-static int node_take_snapshot(struct node *n)
+/* node_snapshot_start writes a snapshot of the store as of `applied` in a forked child,
+ * so the loop never stalls on a large store: the child sees the memory as it was at the
+ * fork (copy-on-write) while the parent keeps serving. node_snapshot_poll finishes the
+ * job when the child is done. Returns 0 when started (or when there is nothing new to
+ * save: then *started is false), LT_EBUSY while another one runs, LT_EIO if fork fails. */
+static int node_snapshot_start(struct node *n, bool *started)
 {
+    *started = false;
+    if (n->snap_child > 0)
+        return LT_EBUSY;
     if (n->applied == 0 || n->applied == n->snapshot_index)
         return 0;
-    uint64_t t0 = lt_now_ns();
-    struct raft_status st;
-    raft_status(n->raft, &st);
     struct raft_snapshot_meta meta;
     memset(&meta, 0, sizeof(meta));
     meta.index = n->applied;
@@ -643,32 +651,98 @@ static int node_take_snapshot(struct node *n)
         meta.conf.voters[i] = n->cfg.members[i].id;
     meta.conf.n_voters = n->cfg.n_members;
 
-    struct snap_writer *w;
-    int rc = snap_writer_begin(n->snap_dir, &meta, &w);
-    if (rc != 0)
-        return rc;
-    rc = store_snapshot_write(n->store, node_snap_write, w);
-    if (rc != 0) {
-        snap_writer_abort(w);
+    pid_t pid = fork();
+    if (pid < 0) {
+        lt_warn("snapshot: fork failed: %s", strerror(errno));
+        return LT_EIO;
+    }
+    if (pid == 0) {
+        /* The child: only this thread exists; write the file and leave without running
+         * the parent's exit handlers or flushing its buffers. */
+        struct snap_writer *w;
+        int rc = snap_writer_begin(n->snap_dir, &meta, &w);
+        if (rc == 0) {
+            rc = store_snapshot_write(n->store, node_snap_write, w);
+            if (rc != 0)
+                snap_writer_abort(w);
+            else
+                rc = snap_writer_commit(w, SNAP_DEFAULT_KEEP, NULL);
+        }
+        _exit(rc == 0 ? 0 : 1);
+    }
+    n->snap_child = pid;
+    n->snap_meta = meta;
+    n->snap_t0 = lt_now_ns();
+    *started = true;
+    return 0;
+}
+
+static void node_resume_snapshot_waiters(struct node *n, int rc)
+{
+    struct op *op = n->waiting.next;
+    while (op != &n->waiting) {
+        struct op *next = op->next;
+        if (op->wait == OP_WAIT_SNAPSHOT) {
+            if (rc == 0) {
+                op_unlink(n, op);
+                op->resume(n, op, NULL);
+            } else {
+                node_op_reply_err(n, op, rc, "snapshot failed; see the node's log");
+            }
+        }
+        op = next;
+    }
+}
+
+/* node_snapshot_poll completes a finished snapshot child: record the snapshot in the WAL,
+ * let the raft core compact its log, delete WAL segments it covers. */
+static int node_snapshot_poll(struct node *n, bool wait)
+{
+    if (n->snap_child <= 0)
+        return 0;
+    int status = 0;
+    pid_t r = waitpid(n->snap_child, &status, wait ? 0 : WNOHANG);
+    if (r == 0)
+        return 0;
+    n->snap_child = 0;
+    const struct raft_snapshot_meta *meta = &n->snap_meta;
+    if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        lt_warn("snapshot at %llu failed in the child (status %d)", (unsigned long long)meta->index,
+                status);
+        node_resume_snapshot_waiters(n, LT_EIO);
+        return 0;
+    }
+    if (meta->index <= n->snapshot_index) { /* overtaken by an installed snapshot */
+        node_resume_snapshot_waiters(n, 0);
+        return 0;
+    }
+    int rc;
+    if ((rc = wal_save_snapshot(n->wal, meta)) != 0 || (rc = wal_sync(n->wal)) != 0) {
+        lt_error("WAL: cannot record snapshot %llu: %s", (unsigned long long)meta->index,
+                 lt_strerror(rc));
+        node_resume_snapshot_waiters(n, rc);
         return rc;
     }
-    struct snap_info info;
-    if ((rc = snap_writer_commit(w, SNAP_DEFAULT_KEEP, &info)) != 0)
-        return rc;
-    uint64_t bytes = info.data_size;
-    if ((rc = wal_save_snapshot(n->wal, &meta)) != 0 || (rc = wal_sync(n->wal)) != 0)
-        return rc;
-    raft_compact(n->raft, &meta);
-    uint64_t keep_from = meta.index > n->cfg.compact_keep ? meta.index - n->cfg.compact_keep : 0;
+    raft_compact(n->raft, meta);
+    uint64_t keep_from = meta->index > n->cfg.compact_keep ? meta->index - n->cfg.compact_keep : 0;
     if (keep_from > 0)
         wal_compact(n->wal, keep_from);
-    n->snapshot_index = meta.index;
-    n->snapshot_term = meta.term;
-    n->snapshot_bytes = bytes;
+    char name[SNAP_NAME_MAX], path[1200];
+    snprintf(name, sizeof(name), "snap-%016llx-%016llx.snap", (unsigned long long)meta->index,
+             (unsigned long long)meta->term);
+    struct stat stt;
+    n->snapshot_bytes = snap_path(n->snap_dir, name, path, sizeof(path)) == 0 &&
+                                stat(path, &stt) == 0 && stt.st_size > SNAP_HDR_SIZE
+                            ? (uint64_t)stt.st_size - SNAP_HDR_SIZE
+                            : 0;
+    n->snapshot_index = meta->index;
+    n->snapshot_term = meta->term;
     n->snapshot_wall_ns = lt_wall_ns();
-    lt_info("snapshot at %llu/%llu: %llu bytes in %llu ms", (unsigned long long)meta.index,
-            (unsigned long long)meta.term, (unsigned long long)bytes,
-            (unsigned long long)((lt_now_ns() - t0) / 1000000));
+    lt_info("snapshot at %llu/%llu: %llu bytes in %llu ms (in the background)",
+            (unsigned long long)meta->index, (unsigned long long)meta->term,
+            (unsigned long long)n->snapshot_bytes,
+            (unsigned long long)((lt_now_ns() - n->snap_t0) / 1000000));
+    node_resume_snapshot_waiters(n, 0);
     return 0;
 }
 
@@ -898,10 +972,14 @@ static int node_process_ready(struct node *n)
             raft_persisted(n->raft, last_index, last_term);
         raft_applied(n->raft, n->applied);
     }
-    if (n->cfg.snapshot_interval && n->applied - n->snapshot_index >= n->cfg.snapshot_interval) {
-        int rc = node_take_snapshot(n);
-        if (rc != 0)
-            lt_warn("automatic snapshot failed: %s", lt_strerror(rc));
+    int rc = node_snapshot_poll(n, false);
+    if (rc != 0)
+        return rc;
+    if (n->cfg.snapshot_interval && n->snap_child <= 0 &&
+        n->applied - n->snapshot_index >= n->cfg.snapshot_interval) {
+        bool started;
+        if (node_snapshot_start(n, &started) != 0)
+            lt_warn("automatic snapshot could not start");
     }
     return 0;
 }
@@ -1088,15 +1166,28 @@ void node_request_shutdown(struct node *n)
     n->shutdown_requested = true;
 }
 
-int node_snapshot_now(struct node *n, uint64_t *index, uint64_t *term, uint64_t *bytes)
+void node_op_snapshot(struct node *n, struct op *op, op_resume_fn resume)
 {
-    int rc = node_take_snapshot(n);
-    if (rc == 0) {
-        *index = n->snapshot_index;
-        *term = n->snapshot_term;
-        *bytes = n->snapshot_bytes;
+    bool started = false;
+    int rc = node_snapshot_start(n, &started);
+    if (rc != 0 && rc != LT_EBUSY) {
+        node_op_reply_err(n, op, rc, "cannot start a snapshot");
+        return;
     }
-    return rc;
+    if (rc == 0 && !started) {
+        resume(n, op, NULL); /* nothing new since the last one */
+        return;
+    }
+    op->resume = resume;
+    op->wait = OP_WAIT_SNAPSHOT;
+    op_link(n, op);
+}
+
+void node_snapshot_info(struct node *n, uint64_t *index, uint64_t *term, uint64_t *bytes)
+{
+    *index = n->snapshot_index;
+    *term = n->snapshot_term;
+    *bytes = n->snapshot_bytes;
 }
 
 void node_fill_status(struct node *n, Lithair__V1__NodeStatus *s, Lithair__V1__FollowerProgress *fp,
@@ -1344,6 +1435,7 @@ void node_free(struct node *n)
         if (--op->call->pending == 0)
             call_free(op->call);
     }
+    node_snapshot_poll(n, true);
     if (n->wal)
         wal_sync(n->wal);
     wal_free(n->wal);

@@ -24,10 +24,11 @@ struct op;
 /* What an op waits for before its handler continues. */
 enum op_wait {
     OP_WAIT_NONE,
-    OP_WAIT_COMMIT,  /* its proposal at (index, term) to be applied */
-    OP_WAIT_READ,    /* a read index for its context, then applied >= that index */
-    OP_WAIT_APPLIED, /* applied >= read_index */
-    OP_WAIT_LEADER,  /* a leadership transfer to finish */
+    OP_WAIT_COMMIT,   /* its proposal at (index, term) to be applied */
+    OP_WAIT_READ,     /* a read index for its context, then applied >= that index */
+    OP_WAIT_APPLIED,  /* applied >= read_index */
+    OP_WAIT_LEADER,   /* a leadership transfer to finish */
+    OP_WAIT_SNAPSHOT, /* a background snapshot to finish */
 };
 
 /* Called by the loop when what an op waited for happened. For OP_WAIT_COMMIT `res` is the
@@ -110,7 +111,9 @@ void node_fill_wal_stats(struct node *n, Lithair__V1__WalStatsReply *st,
                          Lithair__V1__Timestamp *ts);
 uint64_t node_leader(struct node *n);
 uint64_t node_term(struct node *n);
-int node_snapshot_now(struct node *n, uint64_t *index, uint64_t *term, uint64_t *bytes);
+/* node_op_snapshot starts a snapshot in the background and makes `op` wait for it. */
+void node_op_snapshot(struct node *n, struct op *op, op_resume_fn resume);
+void node_snapshot_info(struct node *n, uint64_t *index, uint64_t *term, uint64_t *bytes);
 void node_request_shutdown(struct node *n);
 
 #endif

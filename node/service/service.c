@@ -319,17 +319,18 @@ static void svc_cluster_wal_stats(struct node *n, struct op *op)
     node_op_reply(n, op, LITHAIR__V1__CODE__OK, "", &ws.base);
 }
 
+static void svc_resume_snapshot(struct node *n, struct op *op, const struct store_result *unused)
+{
+    (void)unused;
+    Lithair__V1__SnapshotReply sr = LITHAIR__V1__SNAPSHOT_REPLY__INIT;
+    node_snapshot_info(n, &sr.index, &sr.term, &sr.bytes);
+    sr.elapsed_us = (lt_now_ns() - op->start_ns) / 1000;
+    node_op_reply(n, op, LITHAIR__V1__CODE__OK, "", &sr.base);
+}
+
 static void svc_cluster_snapshot(struct node *n, struct op *op)
 {
-    uint64_t t0 = lt_now_ns();
-    Lithair__V1__SnapshotReply sr = LITHAIR__V1__SNAPSHOT_REPLY__INIT;
-    int rc = node_snapshot_now(n, &sr.index, &sr.term, &sr.bytes);
-    if (rc != 0) {
-        node_op_reply_err(n, op, rc, "snapshot failed");
-        return;
-    }
-    sr.elapsed_us = (lt_now_ns() - t0) / 1000;
-    node_op_reply(n, op, LITHAIR__V1__CODE__OK, "", &sr.base);
+    node_op_snapshot(n, op, svc_resume_snapshot);
 }
 
 static void svc_resume_transfer(struct node *n, struct op *op, const struct store_result *unused)

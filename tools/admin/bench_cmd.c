@@ -110,7 +110,7 @@ int admin_bench(struct admin *a, const char *cmd, int argc, char **argv)
     optind = 0;
     opterr = 0;
     int c;
-    double v;
+    double v = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         int rc = 0;
         switch (c) {
