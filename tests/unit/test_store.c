@@ -968,6 +968,20 @@ static void *reader_main(void *arg)
                 store_record_free(h[i]);
             free(h);
         }
+        /* the first pages in key order */
+        struct store_page kp;
+        struct store_query kq = {.model = "items", .limit = 16, .include_benchmark = true};
+        if (store_list(c->s, &kq, &kp) == 0) {
+            for (size_t i = 0; i < kp.n; i++) {
+                if (!item_consistent(kp.records[i], -1))
+                    atomic_fetch_add(&c->errors, 1);
+            }
+            if (kp.n != 16 || kp.total > CONC_KEYS || store_records_total(c->s) > CONC_KEYS)
+                atomic_fetch_add(&c->errors, 1);
+            store_page_fini(&kp);
+        } else {
+            atomic_fetch_add(&c->errors, 1);
+        }
         uint64_t cnt;
         if (store_count(c->s, "items", "status", "ACTIVE", true, &cnt) != 0 || cnt > CONC_KEYS)
             atomic_fetch_add(&c->errors, 1);
