@@ -765,6 +765,46 @@ static void test_snapshot_marker(void)
     tdir_end();
 }
 
+/* The caller's snapshot at open: newer ones are applied (Raft §7) and recorded in the
+ * log; a zeroed one while the log knows a snapshot means a snapshot file was lost. */
+static void test_open_with_snapshot(void)
+{
+    tdir_begin();
+    struct wal *w;
+    struct wal_recovered rec;
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    wal_recovered_fini(&rec);
+    CU_ASSERT_EQUAL(append_batch(w, 1, 40, 2), 0);
+    wal_free(w);
+    struct wal_options opt;
+    wal_options_default(&opt);
+    struct raft_snapshot_meta s = {.index = 30, .term = 2}; /* matches: 31..40 stay */
+    opt.snapshot = &s;
+    CU_ASSERT_EQUAL_FATAL(wal_open(waldir(), &opt, &w, &rec), 0);
+    check_log(&rec, 31, 40, 0, 2, 2);
+    wal_recovered_fini(&rec);
+    wal_free(w);
+    s.index = 35;
+    s.term = 9; /* an installed snapshot that does not match: nothing stays */
+    CU_ASSERT_EQUAL_FATAL(wal_open(waldir(), &opt, &w, &rec), 0);
+    CU_ASSERT_EQUAL(rec.n_entries, 0);
+    CU_ASSERT_EQUAL(rec.last_index, 35);
+    wal_recovered_fini(&rec);
+    CU_ASSERT_EQUAL(append_batch(w, 36, 2, 9), 0);
+    wal_free(w);
+    /* recorded: the log stands alone without the caller's snapshot */
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    CU_ASSERT_EQUAL(rec.snapshot.index, 35);
+    CU_ASSERT_EQUAL(rec.snapshot.term, 9);
+    check_log(&rec, 36, 37, 0, 9, 9);
+    wal_recovered_fini(&rec);
+    wal_free(w);
+    struct raft_snapshot_meta none = {0};
+    opt.snapshot = &none;
+    CU_ASSERT_EQUAL(wal_open(waldir(), &opt, &w, &rec), LT_ECORRUPT);
+    tdir_end();
+}
+
 /* Remove batch 3's bytes from the file: batch 4 then follows batch 2, an index gap. */
 static void test_index_gap(void)
 {
@@ -853,6 +893,7 @@ static const struct lt_test wal_tests[] = {
     {"segment rollover, missing and damaged segments", test_rollover},
     {"compaction deletes whole segments; recovery starts after the snapshot", test_compaction},
     {"snapshot markers (Raft section 7)", test_snapshot_marker},
+    {"opening with the caller's snapshot", test_open_with_snapshot},
     {"index gap is corruption", test_index_gap},
     {"fault injection: errors returned, batches atomic", test_fault_injection},
     {NULL, NULL},
