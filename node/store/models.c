@@ -324,22 +324,27 @@ static void violation_add(struct model_violations *out, const char *proto_name, 
         snprintf(v->description, sizeof(v->description), fmt, num);
 }
 
-/* json_is_valid: the whole string is one JSON value (json-c, strict), whitespace around. */
-static bool json_is_valid(const char *s)
+/* json_check: 1 if the whole string is one JSON value (json-c, strict; whitespace around
+ * allowed), 0 if not, LT_ENOMEM if no tokener could be allocated. (json-c 0.16 does not
+ * report memory failures inside the parse apart from syntax errors.) Nesting deeper than
+ * json-c's default depth (32) is invalid. */
+static int json_check(const char *s)
 {
     size_t len = strlen(s);
-    struct json_tokener *tok = json_tokener_new();
+    struct json_tokener *tok;
     struct json_object *obj;
-    bool ok;
-    if (len >= INT_MAX || tok == NULL) {
-        if (tok != NULL)
-            json_tokener_free(tok);
-        return false;
-    }
+    enum json_tokener_error err;
+    int ok;
+    if (len >= INT_MAX)
+        return 0;
+    tok = json_tokener_new();
+    if (tok == NULL)
+        return LT_ENOMEM;
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     /* The terminating NUL tells json-c the input ends (a bare number needs it). */
     obj = json_tokener_parse_ex(tok, s, (int)len + 1);
-    ok = json_tokener_get_error(tok) == json_tokener_success;
+    err = json_tokener_get_error(tok);
+    ok = err == json_tokener_success;
     if (ok) {
         size_t end = json_tokener_get_parse_end(tok);
         while (end < len && isspace((unsigned char)s[end]))
@@ -417,9 +422,15 @@ size_t models_validate(const struct model *m, const ProtobufCMessage *msg,
             !filter_has(fields, n_fields, fd->name))
             continue;
         s = models_get_string(msg, fd);
-        if (s[0] != '\0' && !json_is_valid(s)) {
-            violation_add(out, fd->name, "must be valid JSON", NULL, 0);
-            failures++;
+        if (s[0] != '\0') {
+            int ok = json_check(s);
+            if (ok == LT_ENOMEM && out != NULL) {
+                out->oom = true;
+                failures++;
+            } else if (ok != 1) {
+                violation_add(out, fd->name, "must be valid JSON", NULL, 0);
+                failures++;
+            }
         }
     }
     return failures;

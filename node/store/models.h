@@ -62,6 +62,7 @@ struct model_violations {
     struct model_violation v[MODELS_MAX_VIOLATIONS];
     size_t n; /* entries beyond MODELS_MAX_VIOLATIONS are counted in `dropped` */
     size_t dropped;
+    bool oom; /* a check could not run for lack of memory (not the value's fault) */
 };
 
 /* model_prepared: a Command ready to propose. */

@@ -135,6 +135,67 @@ struct store {
     uint64_t applied_term;
 };
 
+/* ---- allocation ----
+ *
+ * Every allocation goes through these so that (1) a failed decode can tell out-of-memory
+ * from corrupt input — answering LT_EINVAL for an entry the other replicas accept would
+ * make this replica diverge — and (2) tests can make the n-th allocation fail
+ * (store_fault_inject). */
+
+static int fault_countdown;             /* > 0: the countdown-th allocation fails */
+static _Thread_local bool alloc_failed; /* an allocation failed since it was cleared */
+
+static bool fault_hit(void)
+{
+    return fault_countdown > 0 && --fault_countdown == 0;
+}
+
+static void *st_malloc(size_t n)
+{
+    void *p = fault_hit() ? NULL : malloc(n);
+    if (p == NULL)
+        alloc_failed = true;
+    return p;
+}
+
+static void *st_calloc(size_t n, size_t size)
+{
+    void *p = fault_hit() ? NULL : calloc(n, size);
+    if (p == NULL)
+        alloc_failed = true;
+    return p;
+}
+
+static char *st_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = st_malloc(n);
+    if (p != NULL)
+        memcpy(p, s, n);
+    return p;
+}
+
+static void *pb_malloc(void *data, size_t n)
+{
+    (void)data;
+    return st_malloc(n);
+}
+
+static void pb_free(void *data, void *p)
+{
+    (void)data;
+    free(p);
+}
+
+/* protobuf-c allocator for everything store.c decodes: plain malloc/free underneath, so
+ * models_set_* (malloc) and free_unpacked mix freely. */
+static ProtobufCAllocator pb_alloc = {pb_malloc, pb_free, NULL};
+
+void store_fault_inject(int nth)
+{
+    fault_countdown = nth;
+}
+
 /* ---- hashing ---- */
 
 #define FNV_OFFSET 0xcbf29ce484222325ull
@@ -242,7 +303,7 @@ static struct rec *rec_lookup(struct mstate *ms, const char *key)
 static struct store_record *record_copy(const struct ver *v, enum store_op op, uint64_t index,
                                         uint64_t term)
 {
-    struct store_record *r = malloc(sizeof(*r) + v->len);
+    struct store_record *r = st_malloc(sizeof(*r) + v->len);
     if (r == NULL)
         return NULL;
     r->version = v->version;
@@ -287,7 +348,7 @@ static struct sl_entry *sl_entry_new(struct rec *r, const char *val)
 {
     unsigned h = sl_height(val, r->key);
     size_t vlen = val[0] != '\0' ? strlen(val) + 1 : 0;
-    struct sl_entry *e = malloc(sizeof(*e) + h * sizeof(e->next[0]) + vlen);
+    struct sl_entry *e = st_malloc(sizeof(*e) + h * sizeof(e->next[0]) + vlen);
     if (e == NULL)
         return NULL;
     e->rec = r;
@@ -386,7 +447,7 @@ static struct ixcount *ixcount_lookup(struct ixstate *ix, const char *val)
 static struct ixcount *ixcount_new(const char *val)
 {
     size_t n = strlen(val) + 1;
-    struct ixcount *c = malloc(sizeof(*c) + n);
+    struct ixcount *c = st_malloc(sizeof(*c) + n);
     if (c == NULL)
         return NULL;
     cds_lfht_node_init(&c->node);
@@ -489,7 +550,7 @@ static void state_free(struct state *st)
 static int state_new(struct state **out)
 {
     size_t n = models_count();
-    struct state *st = calloc(1, sizeof(*st) + n * sizeof(st->m[0]));
+    struct state *st = st_calloc(1, sizeof(*st) + n * sizeof(st->m[0]));
     if (st == NULL)
         return LT_ENOMEM;
     st->n = n;
@@ -553,7 +614,7 @@ static int ver_build(struct mstate *ms, const ProtobufCMessage *msg, enum store_
             return LT_EINVAL;
         ix_len += strlen(vals[i]) + 1;
     }
-    v = malloc(sizeof(*v) + ix_len + len);
+    v = st_malloc(sizeof(*v) + ix_len + len);
     if (v == NULL)
         return LT_ENOMEM;
     v->prev = NULL;
@@ -601,7 +662,7 @@ static int put_prepare(struct mstate *ms, const char *key, struct rec *r, const 
     memset(a, 0, sizeof(*a));
     if (r == NULL) {
         size_t klen = strlen(key) + 1;
-        a->rec = malloc(sizeof(*a->rec) + klen);
+        a->rec = st_malloc(sizeof(*a->rec) + klen);
         if (a->rec == NULL)
             goto fail;
         cds_lfht_node_init(&a->rec->node);
@@ -730,7 +791,7 @@ static int fail(struct store_result *res, int code, const char *fmt, const char 
 static int result_id(struct store_result *res, const char *id)
 {
     free(res->id);
-    res->id = strdup(id);
+    res->id = st_strdup(id);
     return res->id != NULL ? 0 : LT_ENOMEM;
 }
 
@@ -781,7 +842,10 @@ static int apply_put(struct mstate *ms, uint64_t index, uint64_t term,
 
     if (put->create && put->update)
         return fail(res, LT_EINVAL, "put cannot both create and update%s", NULL);
-    in = protobuf_c_message_unpack(ms->def->desc, NULL, put->value.len, put->value.data);
+    alloc_failed = false;
+    in = protobuf_c_message_unpack(ms->def->desc, &pb_alloc, put->value.len, put->value.data);
+    if (in == NULL && alloc_failed)
+        return LT_ENOMEM;
     if (in == NULL)
         return fail(res, LT_EINVAL, "value is not a valid %s", ms->def->desc->name);
     key = models_get_string(in, ms->pk);
@@ -812,9 +876,11 @@ static int apply_put(struct mstate *ms, uint64_t index, uint64_t term,
         goto out_free_in;
     }
     if (old != NULL) {
-        cur = protobuf_c_message_unpack(ms->def->desc, NULL, old->len, ver_value(old));
+        alloc_failed = false;
+        cur = protobuf_c_message_unpack(ms->def->desc, &pb_alloc, old->len, ver_value(old));
         if (cur == NULL) {
-            rc = fail(res, LT_ECORRUPT, "stored %s does not decode", key);
+            rc =
+                alloc_failed ? LT_ENOMEM : fail(res, LT_ECORRUPT, "stored %s does not decode", key);
             goto out_free_in;
         }
         rc = merge_fields(ms, cur, in, put, res);
@@ -835,6 +901,10 @@ static int apply_put(struct mstate *ms, uint64_t index, uint64_t term,
     if (rc != 0)
         goto out_free_cur;
     if (models_validate(ms->def, msg, NULL, 0, &viol) > 0) {
+        if (viol.oom) {
+            rc = LT_ENOMEM;
+            goto out_free_cur;
+        }
         snprintf(res->message, sizeof(res->message), "%s: %s", viol.v[0].field,
                  viol.v[0].description);
         res->code = rc = LT_EINVAL;
@@ -868,9 +938,9 @@ out_free_ver:
     free(v);
 out_free_cur:
     if (cur != NULL)
-        protobuf_c_message_free_unpacked(cur, NULL);
+        protobuf_c_message_free_unpacked(cur, &pb_alloc);
 out_free_in:
-    protobuf_c_message_free_unpacked(in, NULL);
+    protobuf_c_message_free_unpacked(in, &pb_alloc);
     return rc;
 }
 
@@ -927,7 +997,10 @@ int store_apply(struct store *s, uint64_t index, uint64_t term, const uint8_t *c
 
     memset(res, 0, sizeof(*res));
     res->op = STORE_OP_NONE;
-    c = lithair__v1__command__unpack(NULL, len, cmd);
+    alloc_failed = false;
+    c = lithair__v1__command__unpack(&pb_alloc, len, cmd);
+    if (c == NULL && alloc_failed)
+        return fail(res, LT_ENOMEM, "%s", lt_strerror(LT_ENOMEM));
     if (c == NULL)
         return fail(res, LT_EINVAL, "command does not decode%s", NULL);
     switch (c->op_case) {
@@ -967,7 +1040,7 @@ out_unlock:
 out:
     s->applied_index = index;
     s->applied_term = term;
-    lithair__v1__command__free_unpacked(c, NULL);
+    lithair__v1__command__free_unpacked(c, &pb_alloc);
     return rc;
 }
 
@@ -1001,7 +1074,7 @@ void store_reader_unregister(void)
 
 int store_new(struct store **out)
 {
-    struct store *s = calloc(1, sizeof(*s));
+    struct store *s = st_calloc(1, sizeof(*s));
     int rc;
     if (s == NULL)
         return LT_ENOMEM;
@@ -1083,7 +1156,7 @@ static char *cursor_encode(const char *key)
 {
     static const char hex[] = "0123456789abcdef";
     size_t len = strlen(key);
-    char *out = malloc(2 * len + 1);
+    char *out = st_malloc(2 * len + 1);
     if (out == NULL)
         return NULL;
     for (size_t i = 0; i < len; i++) {
@@ -1139,7 +1212,7 @@ int store_list(struct store *s, const struct store_query *q, struct store_page *
 
     if (q->cursor != NULL && q->cursor[0] != '\0') {
         size_t n = strlen(q->cursor) / 2 + 1;
-        after = malloc(n);
+        after = st_malloc(n);
         if (after == NULL)
             return LT_ENOMEM;
         if (cursor_decode(q->cursor, after, n) != 0) {
@@ -1147,7 +1220,7 @@ int store_list(struct store *s, const struct store_query *q, struct store_page *
             return LT_EINVAL;
         }
     }
-    page.records = calloc(limit, sizeof(page.records[0]));
+    page.records = st_calloc(limit, sizeof(page.records[0]));
     if (page.records == NULL) {
         free(after);
         return LT_ENOMEM;
@@ -1187,7 +1260,7 @@ int store_list(struct store *s, const struct store_query *q, struct store_page *
         }
         page.n++;
         free(after);
-        after = strdup(e->rec->key);
+        after = st_strdup(e->rec->key);
         if (after == NULL) {
             rc = LT_ENOMEM;
             goto out;
@@ -1243,7 +1316,7 @@ int store_history(struct store *s, const char *model, const char *id, struct sto
         goto out;
     }
     cap = ms->def->history_depth > 0 ? ms->def->history_depth : 1;
-    list = calloc(cap, sizeof(*list));
+    list = st_calloc(cap, sizeof(*list));
     if (list == NULL) {
         rc = LT_ENOMEM;
         goto out;
@@ -1477,7 +1550,7 @@ static int snap_read_record(struct snap_in *in, struct mstate *ms, char *key, ch
         rc = LT_ECORRUPT;
         if (op > STORE_OP_UPDATE || len > SNAP_VALUE_MAX)
             goto fail;
-        value = malloc(len > 0 ? len : 1);
+        value = st_malloc(len > 0 ? len : 1);
         if (value == NULL) {
             rc = LT_ENOMEM;
             goto fail;
@@ -1487,17 +1560,18 @@ static int snap_read_record(struct snap_in *in, struct mstate *ms, char *key, ch
             free(value);
             goto fail;
         }
-        msg = protobuf_c_message_unpack(ms->def->desc, NULL, len, value);
+        alloc_failed = false;
+        msg = protobuf_c_message_unpack(ms->def->desc, &pb_alloc, len, value);
         free(value);
         if (msg == NULL) {
-            rc = LT_ECORRUPT;
+            rc = alloc_failed ? LT_ENOMEM : LT_ECORRUPT;
             goto fail;
         }
         rc = strcmp(models_get_string(msg, ms->pk), key) == 0 &&
                      models_get_uint64(msg, ms->version) == version
                  ? ver_build(ms, msg, (enum store_op)op, index, term, &v)
                  : LT_ECORRUPT;
-        protobuf_c_message_free_unpacked(msg, NULL);
+        protobuf_c_message_free_unpacked(msg, &pb_alloc);
         if (rc != 0) {
             rc = rc == LT_ENOMEM ? rc : LT_ECORRUPT;
             goto fail;
@@ -1532,7 +1606,7 @@ static int snap_read_state(struct snap_in *in, struct state *st, uint64_t *appli
 {
     char magic[8];
     char name[65];
-    char *key = malloc(SNAP_KEY_MAX), *prev = malloc(SNAP_KEY_MAX);
+    char *key = st_malloc(SNAP_KEY_MAX), *prev = st_malloc(SNAP_KEY_MAX);
     uint64_t n_models, nlen, n_records, sum;
     int rc = LT_ENOMEM;
     if (key == NULL || prev == NULL)

@@ -156,4 +156,8 @@ int store_snapshot_read(struct store *s, int (*read)(void *ctx, void *buf, size_
  * entry, in key order): equal stores give equal digests on every machine. */
 uint64_t store_digest(struct store *s);
 
+/* store_fault_inject (tests only): the nth allocation the store makes from now on fails
+ * (0 = none). Not thread-safe: use with no concurrent readers. */
+void store_fault_inject(int nth);
+
 #endif

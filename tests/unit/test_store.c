@@ -876,6 +876,131 @@ static void test_determinism(void)
     store_free(u);
 }
 
+/* ---- out of memory ---- */
+
+/* test_oom: every allocation of every kind of apply, read and restore fails in turn; each
+ * failure returns LT_ENOMEM, changes nothing and leaks nothing, and the final state equals
+ * a store that never failed. */
+static void test_oom(void)
+{
+    struct store *s = new_store(), *ref = new_store();
+    struct model_prepared cmds[7];
+    size_t len;
+    uint8_t *v;
+    for (int i = 0; i < 6; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "k%d", i);
+        CU_ASSERT_EQUAL(do_create(s, (uint64_t)i + 1, id, id, i % 3, i >= 4), 0);
+        CU_ASSERT_EQUAL(do_create(ref, (uint64_t)i + 1, id, id, i % 3, i >= 4), 0);
+    }
+    const struct model *items = models_find("items");
+    v = item_bytes("new", "new", 1, "", false, &len);
+    CU_ASSERT_EQUAL(models_prepare_create(items, v, len, BASE_NS, 1, NULL, &cmds[0]), 0);
+    free(v);
+    v = item_bytes("", "renamed", 2, "d", false, &len);
+    CU_ASSERT_EQUAL(
+        models_prepare_update(items, "k1", v, len, NULL, 0, 1, BASE_NS, 1, NULL, &cmds[1]), 0);
+    CU_ASSERT_EQUAL(models_prepare_update(items, "k1", v, len, (const char *[]){"status"}, 1, 0,
+                                          BASE_NS, 1, NULL, &cmds[2]),
+                    0);
+    free(v);
+    CU_ASSERT_EQUAL(models_prepare_delete(items, "k2", 0, BASE_NS, 1, NULL, &cmds[3]), 0);
+    CU_ASSERT_EQUAL(models_prepare_purge(items, BASE_NS, 1, &cmds[4]), 0);
+    v = item_bytes("k3", "upsert", 0, "[1]", true, &len);
+    Lithair__V1__Command c = LITHAIR__V1__COMMAND__INIT;
+    Lithair__V1__Command__Put put = LITHAIR__V1__COMMAND__PUT__INIT;
+    put.model = "items";
+    put.value.data = v;
+    put.value.len = len;
+    c.op_case = LITHAIR__V1__COMMAND__OP_PUT;
+    c.put = &put;
+    cmds[5].cmd_len = lithair__v1__command__get_packed_size(&c);
+    cmds[5].cmd = malloc(cmds[5].cmd_len);
+    cmds[5].id = NULL;
+    lithair__v1__command__pack(&c, cmds[5].cmd);
+    free(v);
+    CU_ASSERT_EQUAL(models_prepare_delete(items, "k3", 0, BASE_NS, 1, NULL, &cmds[6]), 0);
+
+    for (size_t k = 0; k < 7; k++) {
+        int failures = 0, rc = LT_ENOMEM;
+        struct store_result res;
+        for (int nth = 1; nth < 1000 && rc == LT_ENOMEM; nth++) {
+            uint64_t d = store_digest(s);
+            store_fault_inject(nth);
+            rc = store_apply(s, 100 + k, 2, cmds[k].cmd, cmds[k].cmd_len, &res);
+            store_fault_inject(0);
+            if (rc == LT_ENOMEM) {
+                CU_ASSERT_EQUAL(res.code, LT_ENOMEM);
+                CU_ASSERT_EQUAL(res.op, STORE_OP_NONE);
+                CU_ASSERT_EQUAL(store_digest(s), d);
+                failures++;
+            }
+            store_result_fini(&res);
+        }
+        CU_ASSERT_EQUAL(rc, 0);
+        CU_ASSERT(failures > 0);
+        CU_ASSERT_EQUAL(store_apply(ref, 100 + k, 2, cmds[k].cmd, cmds[k].cmd_len, &res), 0);
+        store_result_fini(&res);
+        CU_ASSERT_EQUAL(store_digest(s), store_digest(ref));
+        models_prepared_fini(&cmds[k]);
+    }
+
+    /* reads */
+    int rc = LT_ENOMEM;
+    for (int nth = 1; nth < 100 && rc == LT_ENOMEM; nth++) {
+        struct store_page page;
+        struct store_query q = {.model = "items", .limit = 2, .include_benchmark = true};
+        store_fault_inject(nth);
+        rc = store_list(s, &q, &page);
+        store_fault_inject(0);
+        if (rc == 0)
+            store_page_fini(&page);
+    }
+    CU_ASSERT_EQUAL(rc, 0);
+    rc = LT_ENOMEM;
+    for (int nth = 1; nth < 100 && rc == LT_ENOMEM; nth++) {
+        struct store_record **h;
+        size_t n;
+        store_fault_inject(nth);
+        rc = store_history(s, "items", "k1", &h, &n);
+        store_fault_inject(0);
+        if (rc == 0) {
+            CU_ASSERT_EQUAL(n, 3);
+            for (size_t i = 0; i < n; i++)
+                store_record_free(h[i]);
+            free(h);
+        }
+    }
+    CU_ASSERT_EQUAL(rc, 0);
+
+    /* restore */
+    struct membuf m = {0};
+    CU_ASSERT_EQUAL(store_snapshot_write(s, mem_write, &m), 0);
+    struct store *t = new_store();
+    CU_ASSERT_EQUAL(do_create(t, 1, "keep", "keep", 0, false), 0);
+    uint64_t d = store_digest(t);
+    int failures = 0;
+    rc = LT_ENOMEM;
+    for (int nth = 1; nth < 1000 && rc == LT_ENOMEM; nth++) {
+        m.pos = 0;
+        m.limit = m.len;
+        store_fault_inject(nth);
+        rc = store_snapshot_read(t, mem_read, &m);
+        store_fault_inject(0);
+        if (rc == LT_ENOMEM) {
+            CU_ASSERT_EQUAL(store_digest(t), d);
+            failures++;
+        }
+    }
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT(failures > 10);
+    CU_ASSERT_EQUAL(store_digest(t), store_digest(s));
+    free(m.data);
+    store_free(t);
+    store_free(s);
+    store_free(ref);
+}
+
 /* ---- concurrency ---- */
 
 #define CONC_KEYS 64
@@ -1068,6 +1193,7 @@ static const struct lt_test store_tests[] = {
     {"snapshot_roundtrip", test_snapshot_roundtrip},
     {"snapshot_corrupt", test_snapshot_corrupt},
     {"determinism", test_determinism},
+    {"oom", test_oom},
     {"concurrent_readers", test_concurrent_readers},
     {NULL, NULL},
 };
