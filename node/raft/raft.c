@@ -109,6 +109,8 @@ int raft_send_entries(struct raft *r, struct raft_msg *m, uint64_t lo, size_t ma
     struct raft_log *l = &r->log;
     uint64_t last = raft_log_last(l);
     size_t n = 0, bytes = 0;
+    if (max_n > (1u << 30))
+        max_n = 1u << 30; /* the count is returned as an int */
     while (lo + n <= last && n < max_n) {
         const struct raft_entry *e = raft_log_at(l, lo + n);
         if (n > 0 && bytes + e->data.len > max_bytes)

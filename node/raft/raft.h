@@ -110,8 +110,18 @@ struct raft_msg {
     const struct raft_entry *entries;
     size_t n_entries;
     struct raft_snapshot_meta snapshot; /* MSG_SNAPSHOT */
-    uint64_t context; /* read-index request id; on MSG_VOTE/PRE_VOTE 1 = leadership transfer */
+    /* MSG_READ_INDEX(_RESP): the requester's id; MSG_HEARTBEAT(_RESP): the leader's
+     * read-index round; MSG_VOTE/PRE_VOTE: 1 = leadership transfer (passes leases);
+     * MSG_TRANSFER_LEADER: the target (RAFT_NONE: the leader picks). */
+    uint64_t context;
 };
+
+/* About MSG_SNAPSHOT_RESP: the receiving core acknowledges an installed snapshot with a
+ * MSG_APPEND_RESP. The node may report on the receiver's behalf with a MSG_SNAPSHOT_RESP
+ * (from = the receiver): reject = true when shipping the file failed (the leader
+ * retries), false when the file arrived (the leader then waits for the receiver's
+ * answer before sending appends). A snapshot never acknowledged is resent after five
+ * election timeouts. */
 
 /* A linearizable read may be served once the state machine has applied `index`. */
 struct raft_read_state {
@@ -129,7 +139,8 @@ struct raft_config {
     unsigned max_inflight;  /* append messages in flight per follower (pipelining); >= 1 */
     size_t max_msg_entries; /* entries per append message; >= 1 */
     size_t max_msg_bytes;   /* data bytes per append message (at least one entry is sent) */
-    uint64_t compact_keep;  /* entries kept in memory behind a snapshot for lagging followers */
+    uint64_t compact_keep;  /* entries kept in memory behind a snapshot for lagging followers:
+                             * raft_compact keeps (index - compact_keep, index] */
     uint64_t seed;          /* randomness for the election timeout */
 };
 
@@ -157,7 +168,9 @@ struct raft_update {
     size_t n_msgs_early;
 
     /* 2. to persist, in this order, then fdatasync */
-    const struct raft_snapshot_meta *snapshot; /* non-NULL: install the received snapshot */
+    const struct raft_snapshot_meta *snapshot; /* non-NULL: install the received snapshot;
+                                                * it replaces the whole log (drop every
+                                                * entry); `entries` then follow it */
     const struct raft_entry *entries;          /* replace the log from entries[0].index */
     size_t n_entries;
     bool hs_changed;
@@ -213,7 +226,10 @@ void raft_free(struct raft *r);
  * transfer timeout). */
 void raft_tick(struct raft *r);
 
-/* raft_recv steps a message received from a peer. The message is copied as needed. */
+/* raft_recv steps a message received from a peer. The message is copied as needed.
+ * LT_EINVAL for a malformed message (unknown type, from = 0 or this node, `to` another
+ * node, entries not numbered index+1, index+2, ...); stale or unexpected messages are
+ * dropped silently (0), as Raft tolerates loss. */
 int raft_recv(struct raft *r, const struct raft_msg *m);
 
 /* raft_propose appends `n` entries of `type` with the given data to the leader's log.
@@ -234,8 +250,10 @@ void raft_persisted(struct raft *r, uint64_t index, uint64_t term);
 void raft_applied(struct raft *r, uint64_t index);
 
 /* raft_compact reports that the application saved a snapshot covering `meta->index`
- * (<= applied). Entries before index - compact_keep are dropped from memory; followers
- * that need them will be sent this snapshot. */
+ * (<= applied). Entries up to index - compact_keep are dropped from memory; followers
+ * that need them will be sent this snapshot (meta.conf empty: the current voters).
+ * An older snapshot than the current one is ignored (0). Errors: LT_EINVAL (index 0 or
+ * beyond applied, or a term that contradicts the log). */
 int raft_compact(struct raft *r, const struct raft_snapshot_meta *meta);
 
 /* raft_transfer starts a leadership transfer to `target` (RAFT_NONE: the most
@@ -243,18 +261,22 @@ int raft_compact(struct raft *r, const struct raft_snapshot_meta *meta);
  * LT_ENOTLEADER (no leader known), LT_EINVAL (unknown target). */
 int raft_transfer(struct raft *r, uint64_t target);
 
-/* raft_read_index asks for a linearizable read index for request `context`. The
- * answer comes in a later update's `reads` (after a heartbeat round confirms the
- * leadership). Errors: LT_ENOTLEADER when no leader is known. */
+/* raft_read_index asks for a linearizable read index for request `context` (non-zero,
+ * unique among this node's pending requests). The answer comes in a later update's
+ * `reads` (after a heartbeat round confirms the leadership; a new leader first commits
+ * its no-op). Requests pending when leadership is lost are never answered: time them
+ * out. Errors: LT_ENOTLEADER when no leader is known, LT_EINVAL for context 0. */
 int raft_read_index(struct raft *r, uint64_t context);
 
-/* raft_campaign starts an election now (testing and bootstrap only). */
+/* raft_campaign starts an election now (with PreVote if configured; a no-op on the
+ * leader). Testing and bootstrap only. LT_EINVAL if this node is not a voter. */
 int raft_campaign(struct raft *r);
 
 /* raft_has_ready tells whether raft_ready() has anything to hand out. */
 bool raft_has_ready(const struct raft *r);
 
-/* raft_ready fills `up` with everything to do since the last raft_advance(). */
+/* raft_ready fills `up` with everything to do since the last raft_advance(). Calling
+ * it again before raft_advance() implies raft_advance() for the previous update. */
 void raft_ready(struct raft *r, struct raft_update *up);
 
 /* raft_advance releases what the last raft_ready() handed out. */

@@ -145,6 +145,8 @@ static void raft_handle_append_resp(struct raft *r, struct raft_prog *p, const s
         }
         return;
     }
+    if (m->index > raft_log_last(&r->log))
+        return; /* acknowledges entries we never sent: not from this term's log */
     bool was_paused = raft_prog_is_paused(p);
     if (!raft_prog_maybe_update(p, m->index))
         return;
