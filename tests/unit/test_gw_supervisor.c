@@ -1,0 +1,405 @@
+/* test_gw_supervisor.c — the gateway's node supervisor (gateway/supervisor.c) with real
+ * lithair-node processes: a 3-node cluster on free ports, kill -9 and the exit report,
+ * restart on the same ports, the quorum rule, a graceful SIGTERM stop that exits 0,
+ * stop_all leaving no child, and PR_SET_PDEATHSIG killing the nodes of a supervisor
+ * whose process is killed -9.
+ *
+ * The node binary: $LITHAIR_NODE_BIN, else ../../node/lithair-node next to this test's
+ * executable (the build tree's layout: build/tests/unit/ and build/node/). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cunit_main.h"
+#include "lt_clock.h"
+#include "lt_err.h"
+#include "supervisor.h"
+#include "testutil.h"
+
+static char node_bin[PATH_MAX + 64];
+
+/* ---- events recorded by the callback ---- */
+
+#define MAX_EVENTS 256
+
+static pthread_mutex_t ev_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ev_cv = PTHREAD_COND_INITIALIZER;
+static struct sup_event events[MAX_EVENTS];
+static size_t n_events;
+
+static void on_event(void *ud, const struct sup_event *ev)
+{
+    (void)ud;
+    pthread_mutex_lock(&ev_mu);
+    if (n_events < MAX_EVENTS)
+        events[n_events++] = *ev;
+    pthread_cond_broadcast(&ev_cv);
+    pthread_mutex_unlock(&ev_mu);
+}
+
+static void events_clear(void)
+{
+    pthread_mutex_lock(&ev_mu);
+    n_events = 0;
+    pthread_mutex_unlock(&ev_mu);
+}
+
+/* wait_event waits up to ms for an event of `kind` about node `id`; copies it to *out. */
+static bool wait_event(unsigned id, enum sup_event_kind kind, unsigned ms, struct sup_event *out)
+{
+    uint64_t deadline = lt_now_ns() + (uint64_t)ms * 1000000u;
+    bool found = false;
+    pthread_mutex_lock(&ev_mu);
+    while (!found) {
+        for (size_t i = 0; i < n_events && !found; i++) {
+            if (events[i].id == id && events[i].kind == kind) {
+                *out = events[i];
+                found = true;
+            }
+        }
+        if (found || lt_now_ns() >= deadline)
+            break;
+        pthread_mutex_unlock(&ev_mu);
+        lt_sleep_ms(10);
+        pthread_mutex_lock(&ev_mu);
+    }
+    pthread_mutex_unlock(&ev_mu);
+    return found;
+}
+
+/* ---- helpers ---- */
+
+static int url_port(const char *url)
+{
+    const char *c = strrchr(url, ':');
+    return c ? atoi(c + 1) : -1;
+}
+
+/* tcp_accepts tries to connect to 127.0.0.1:port. */
+static bool tcp_accepts(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(fd);
+    return ok;
+}
+
+/* wait_listening waits up to ms until node `id`'s rpc port accepts connections. */
+static bool wait_listening(struct sup *s, unsigned id, unsigned ms)
+{
+    int port = url_port(sup_rpc_url(s, id));
+    for (unsigned waited = 0; waited < ms; waited += 20) {
+        if (tcp_accepts(port))
+            return true;
+        lt_sleep_ms(20);
+    }
+    return false;
+}
+
+static bool pid_gone(pid_t pid)
+{
+    return kill(pid, 0) == -1 && errno == ESRCH;
+}
+
+static int find_node_bin(void)
+{
+    const char *env = getenv("LITHAIR_NODE_BIN");
+    if (env && *env) {
+        snprintf(node_bin, sizeof(node_bin), "%s", env);
+        return access(node_bin, X_OK);
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0)
+        return -1;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    snprintf(node_bin, sizeof(node_bin), "%s/../../node/lithair-node", exe);
+    return access(node_bin, X_OK);
+}
+
+static int suite_init(void)
+{
+    if (find_node_bin() != 0) {
+        fprintf(stderr, "lithair-node not found (%s); set LITHAIR_NODE_BIN\n", node_bin);
+        return -1;
+    }
+    return 0;
+}
+
+static const char *const quiet_args[] = {"--log-level", "warn", NULL};
+
+static struct sup *make_sup(const char *dir, unsigned n)
+{
+    struct sup_opts o = {.node_bin = node_bin,
+                         .data_dir = dir,
+                         .n = n,
+                         .extra_args = quiet_args,
+                         .on_event = on_event,
+                         .term_wait_ms = 8000};
+    struct sup *s = NULL;
+    CU_ASSERT_EQUAL_FATAL(sup_new(&o, &s), 0);
+    return s;
+}
+
+/* ---- tests ---- */
+
+static void test_bad_options(void)
+{
+    struct sup *s = NULL;
+    struct sup_opts o = {.node_bin = "/bin/true", .data_dir = "/tmp/x", .n = 0};
+    CU_ASSERT_EQUAL(sup_new(&o, &s), LT_EINVAL);
+    o.n = SUP_MAX_NODES + 1;
+    CU_ASSERT_EQUAL(sup_new(&o, &s), LT_EINVAL);
+    o.n = 3;
+    o.node_bin = NULL;
+    CU_ASSERT_EQUAL(sup_new(&o, &s), LT_EINVAL);
+    o.node_bin = "/bin/true";
+    o.base_port = 65500;
+    CU_ASSERT_EQUAL(sup_new(&o, &s), LT_EINVAL);
+    CU_ASSERT_PTR_NULL(s);
+
+    struct sup_event ev = {
+        .id = 2, .kind = SUP_EV_EXITED, .pid = 42, .signal = SIGKILL, .exit_code = -1};
+    char buf[160];
+    CU_ASSERT_EQUAL(sup_event_json(&ev, buf, sizeof(buf)), 0);
+    CU_ASSERT_STRING_EQUAL(
+        buf, "{\"id\":2,\"state\":\"exited\",\"pid\":42,\"signal\":\"SIGKILL\",\"exitCode\":null}");
+    ev.signal = 0;
+    ev.exit_code = 0;
+    CU_ASSERT_EQUAL(sup_event_json(&ev, buf, sizeof(buf)), 0);
+    CU_ASSERT_STRING_EQUAL(
+        buf, "{\"id\":2,\"state\":\"exited\",\"pid\":42,\"signal\":null,\"exitCode\":0}");
+    CU_ASSERT_EQUAL(sup_event_json(&ev, buf, 10), LT_ETOOBIG);
+}
+
+static void test_base_port_layout(void)
+{
+    char dir[256];
+    CU_ASSERT_EQUAL_FATAL(tu_tmpdir(dir, sizeof(dir), "gwsup"), 0);
+    struct sup_opts o = {.node_bin = node_bin, .data_dir = dir, .n = 3, .base_port = 7100};
+    struct sup *s = NULL;
+    CU_ASSERT_EQUAL_FATAL(sup_new(&o, &s), 0);
+    CU_ASSERT_STRING_EQUAL(sup_raft_url(s, 1), "tcp://127.0.0.1:7101");
+    CU_ASSERT_STRING_EQUAL(sup_rpc_url(s, 2), "tcp://127.0.0.1:7202");
+    CU_ASSERT_STRING_EQUAL(sup_events_url(s, 3), "tcp://127.0.0.1:7303");
+    CU_ASSERT_PTR_NULL(sup_rpc_url(s, 4));
+    char eps[256];
+    CU_ASSERT_EQUAL(sup_endpoints(s, false, eps, sizeof(eps)), 0);
+    CU_ASSERT_STRING_EQUAL(eps, "tcp://127.0.0.1:7201,tcp://127.0.0.1:7202,tcp://127.0.0.1:7203");
+    CU_ASSERT_EQUAL(sup_endpoints(s, true, eps, 30), LT_ETOOBIG);
+    CU_ASSERT_EQUAL(sup_count(s), 3);
+    CU_ASSERT_EQUAL(sup_quorum_needed(s), 2);
+    CU_ASSERT_EQUAL(sup_running_count(s), 0);
+    CU_ASSERT_FALSE(sup_kill_loses_quorum(s, 1)); /* not running */
+    CU_ASSERT_EQUAL(sup_kill(s, 1, false), LT_EINVAL);
+    CU_ASSERT_EQUAL(sup_kill(s, 9, false), LT_ENOTFOUND);
+    CU_ASSERT_EQUAL(sup_restart(s, 0, NULL), LT_ENOTFOUND);
+    sup_free(s);
+    tu_rmrf(dir);
+}
+
+/* The full life of a 3-node cluster. */
+static void test_cluster_life(void)
+{
+    char dir[256];
+    CU_ASSERT_EQUAL_FATAL(tu_tmpdir(dir, sizeof(dir), "gwsup"), 0);
+    events_clear();
+    struct sup *s = make_sup(dir, 3);
+
+    /* Free ports: nine distinct ones. */
+    int ports[9];
+    for (unsigned i = 1; i <= 3; i++) {
+        ports[3 * (i - 1)] = url_port(sup_raft_url(s, i));
+        ports[3 * (i - 1) + 1] = url_port(sup_rpc_url(s, i));
+        ports[3 * (i - 1) + 2] = url_port(sup_events_url(s, i));
+    }
+    for (int i = 0; i < 9; i++) {
+        CU_ASSERT(ports[i] > 0);
+        for (int j = 0; j < i; j++)
+            CU_ASSERT_NOT_EQUAL(ports[i], ports[j]);
+    }
+
+    CU_ASSERT_EQUAL_FATAL(sup_start_all(s), 0);
+    CU_ASSERT_EQUAL(sup_running_count(s), 3);
+    struct sup_event ev;
+    pid_t pids[4] = {0};
+    for (unsigned i = 1; i <= 3; i++) {
+        CU_ASSERT_FATAL(wait_event(i, SUP_EV_STARTED, 1000, &ev));
+        pids[i] = ev.pid;
+        struct sup_node_info in;
+        CU_ASSERT_EQUAL(sup_node_info(s, i, &in), 0);
+        CU_ASSERT(in.running);
+        CU_ASSERT_EQUAL(in.pid, pids[i]);
+        CU_ASSERT_EQUAL(in.starts, 1);
+        CU_ASSERT_FATAL(wait_listening(s, i, 15000));
+    }
+    char log_path[512];
+    snprintf(log_path, sizeof(log_path), "%s/node1/node.log", dir);
+    CU_ASSERT(tu_file_size(log_path) >= 0);
+    CU_ASSERT_EQUAL(sup_restart(s, 1, NULL), LT_EEXIST);
+    CU_ASSERT_FALSE(sup_kill_loses_quorum(s, 1)); /* 3 → 2 keeps a majority */
+
+    /* kill -9 node 1: the reaper reports the signal. */
+    events_clear();
+    CU_ASSERT_EQUAL(sup_kill(s, 1, false), 0);
+    CU_ASSERT(wait_event(1, SUP_EV_KILLED, 1000, &ev));
+    CU_ASSERT_EQUAL(ev.signal, SIGKILL);
+    CU_ASSERT_FATAL(wait_event(1, SUP_EV_EXITED, 5000, &ev));
+    CU_ASSERT_EQUAL(ev.signal, SIGKILL);
+    CU_ASSERT_EQUAL(ev.exit_code, -1);
+    CU_ASSERT_EQUAL(ev.pid, pids[1]);
+    CU_ASSERT_EQUAL(sup_wait_stopped(s, 1, 1000), 0);
+    CU_ASSERT(pid_gone(pids[1]));
+    struct sup_node_info in;
+    CU_ASSERT_EQUAL(sup_node_info(s, 1, &in), 0);
+    CU_ASSERT_FALSE(in.running);
+    CU_ASSERT_EQUAL(in.last_signal, SIGKILL);
+    CU_ASSERT_EQUAL(in.uptime_ms, 0);
+    CU_ASSERT_EQUAL(sup_running_count(s), 2);
+    CU_ASSERT_EQUAL(sup_kill(s, 1, false), LT_EINVAL);
+
+    /* Quorum: with 2 of 3 running, killing either would leave 1 < 2. */
+    CU_ASSERT(sup_kill_loses_quorum(s, 2));
+    CU_ASSERT(sup_kill_loses_quorum(s, 3));
+    CU_ASSERT_FALSE(sup_kill_loses_quorum(s, 1));
+
+    /* Restart node 1 on the same URLs. */
+    char rpc_before[SUP_URL_MAX];
+    snprintf(rpc_before, sizeof(rpc_before), "%s", sup_rpc_url(s, 1));
+    pid_t np = 0;
+    CU_ASSERT_EQUAL_FATAL(sup_restart(s, 1, &np), 0);
+    CU_ASSERT(np > 0 && np != pids[1]);
+    CU_ASSERT(wait_event(1, SUP_EV_STARTED, 1000, &ev));
+    CU_ASSERT_EQUAL(ev.pid, np);
+    CU_ASSERT_STRING_EQUAL(sup_rpc_url(s, 1), rpc_before);
+    CU_ASSERT(wait_listening(s, 1, 15000));
+    CU_ASSERT_EQUAL(sup_node_info(s, 1, &in), 0);
+    CU_ASSERT(in.running);
+    CU_ASSERT_EQUAL(in.starts, 2);
+    pids[1] = np;
+    CU_ASSERT_FALSE(sup_kill_loses_quorum(s, 2));
+    lt_sleep_ms(50);
+    CU_ASSERT_EQUAL(sup_node_info(s, 1, &in), 0);
+    CU_ASSERT(in.uptime_ms >= 40);
+
+    /* Graceful stop: SIGTERM, the node exits 0. */
+    events_clear();
+    CU_ASSERT_EQUAL(sup_kill(s, 3, true), 0);
+    CU_ASSERT(wait_event(3, SUP_EV_KILLED, 1000, &ev));
+    CU_ASSERT_EQUAL(ev.signal, SIGTERM);
+    CU_ASSERT_FATAL(wait_event(3, SUP_EV_EXITED, 1000, &ev));
+    CU_ASSERT_EQUAL(ev.signal, 0);
+    CU_ASSERT_EQUAL(ev.exit_code, 0);
+    CU_ASSERT(pid_gone(pids[3]));
+    CU_ASSERT_EQUAL(sup_restart(s, 3, &np), 0);
+    pids[3] = np;
+
+    /* stop_all: every node stopped and reaped, no child left. */
+    events_clear();
+    sup_stop_all(s);
+    CU_ASSERT_EQUAL(sup_running_count(s), 0);
+    for (unsigned i = 1; i <= 3; i++) {
+        CU_ASSERT(wait_event(i, SUP_EV_STOPPED, 1000, &ev));
+        CU_ASSERT(pid_gone(pids[i]));
+    }
+    CU_ASSERT_EQUAL(waitpid(-1, NULL, WNOHANG), -1);
+    CU_ASSERT_EQUAL(errno, ECHILD);
+
+    /* The supervisor is usable again after stop_all; sup_free stops the rest. */
+    CU_ASSERT_EQUAL(sup_restart(s, 2, &np), 0);
+    CU_ASSERT(wait_listening(s, 2, 15000));
+    sup_free(s);
+    CU_ASSERT(pid_gone(np));
+    tu_rmrf(dir);
+}
+
+/* A supervisor whose process is killed -9 takes its nodes with it (PR_SET_PDEATHSIG).
+ * The test makes itself a subreaper so the orphaned node is reparented here and can be
+ * reaped and checked. */
+static void test_parent_death(void)
+{
+    char dir[256];
+    CU_ASSERT_EQUAL_FATAL(tu_tmpdir(dir, sizeof(dir), "gwsup"), 0);
+    CU_ASSERT_EQUAL_FATAL(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    int fds[2];
+    CU_ASSERT_EQUAL_FATAL(pipe(fds), 0);
+    pid_t gw = fork();
+    CU_ASSERT_FATAL(gw >= 0);
+    if (gw == 0) {
+        close(fds[0]);
+        struct sup_opts o = {
+            .node_bin = node_bin, .data_dir = dir, .n = 1, .extra_args = quiet_args};
+        struct sup *s = NULL;
+        pid_t p = -1;
+        if (sup_new(&o, &s) != 0 || sup_restart(s, 1, &p) != 0)
+            p = -1;
+        if (write(fds[1], &p, sizeof(p)) != (ssize_t)sizeof(p))
+            _exit(3);
+        for (int i = 0; i < 3000; i++) /* killed long before */
+            usleep(10000);
+        _exit(4);
+    }
+    close(fds[1]);
+    pid_t node = -1;
+    CU_ASSERT_EQUAL(read(fds[0], &node, sizeof(node)), (ssize_t)sizeof(node));
+    close(fds[0]);
+    CU_ASSERT_FATAL(node > 0);
+    lt_sleep_ms(200);
+    CU_ASSERT_EQUAL(kill(node, 0), 0);
+    kill(gw, SIGKILL);
+    int st = 0;
+    CU_ASSERT_EQUAL(waitpid(gw, &st, 0), gw);
+    CU_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    /* The node, now our child, dies of SIGKILL. */
+    pid_t r = 0;
+    for (int i = 0; i < 500 && r == 0; i++) {
+        r = waitpid(node, &st, WNOHANG);
+        if (r == 0)
+            lt_sleep_ms(10);
+    }
+    CU_ASSERT_EQUAL(r, node);
+    CU_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    if (r != node) {
+        kill(node, SIGKILL);
+        waitpid(node, NULL, 0);
+    }
+    CU_ASSERT(pid_gone(node));
+    prctl(PR_SET_CHILD_SUBREAPER, 0);
+    tu_rmrf(dir);
+}
+
+static const struct lt_test sup_tests[] = {
+    {"bad_options", test_bad_options},
+    {"base_port_layout", test_base_port_layout},
+    {"parent_death", test_parent_death},
+    {"cluster_life", test_cluster_life},
+    {NULL, NULL},
+};
+
+static const struct lt_suite suites[] = {
+    {"gw_supervisor", suite_init, NULL, sup_tests},
+    {NULL, NULL, NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return lt_test_main(argc, argv, suites);
+}
