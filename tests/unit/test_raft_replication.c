@@ -391,6 +391,72 @@ static void test_loss_recovery(void)
     h_free(&net);
 }
 
+/* An update stays valid until raft_advance() whatever the caller steps meanwhile: here
+ * the leader is deposed, its uncommitted tail truncated and its log compacted between
+ * raft_ready() and raft_advance() (AddressSanitizer checks the reads). */
+static void plain_keep0(struct raft_config *c)
+{
+    plain(c);
+    c->compact_keep = 0;
+}
+
+static void test_update_valid_until_advance(void)
+{
+    struct h_net net;
+    h_init(&net, 3, plain_keep0);
+    h_elect(&net, 1);
+    CU_ASSERT_EQUAL(h_propose(&net, 1, "committed"), 0);
+    h_stabilize(&net);
+    h_isolate(&net, 1);
+    for (int i = 0; i < 50; i++)
+        CU_ASSERT_EQUAL(h_propose(&net, 1, "doomed-entry"), 0);
+    struct raft *r = h_r(&net, 1);
+    struct raft_update up;
+    raft_ready(r, &up);
+    CU_ASSERT_EQUAL_FATAL(up.n_entries, 50);
+    CU_ASSERT_EQUAL_FATAL(up.n_msgs_early, 2);
+    /* a new leader of term 2 overwrites 3.. on node 1 */
+    struct raft_entry e[60];
+    for (size_t i = 0; i < 60; i++) {
+        e[i].term = 2;
+        e[i].index = 3 + i;
+        e[i].type = RAFT_ENTRY_NORMAL;
+        e[i].data.base = "new";
+        e[i].data.len = 3;
+    }
+    struct raft_msg m = {.type = RAFT_MSG_APPEND,
+                         .from = 2,
+                         .to = 1,
+                         .term = 2,
+                         .index = 2,
+                         .log_term = 1,
+                         .entries = e,
+                         .n_entries = 60,
+                         .commit = 40};
+    CU_ASSERT_EQUAL(raft_recv(r, &m), 0);
+    CU_ASSERT_EQUAL(h_role(&net, 1), RAFT_FOLLOWER);
+    CU_ASSERT_EQUAL(h_last(&net, 1), 62);
+    raft_applied(r, 2);
+    struct raft_snapshot_meta meta = {.index = 2, .term = 1};
+    CU_ASSERT_EQUAL(raft_compact(r, &meta), 0);
+    CU_ASSERT_EQUAL(h_status(&net, 1).first_index, 3);
+    for (size_t i = 0; i < up.n_entries; i++) {
+        CU_ASSERT_EQUAL(up.entries[i].term, 1);
+        CU_ASSERT_EQUAL(up.entries[i].data.len, 12);
+        CU_ASSERT_EQUAL(memcmp(up.entries[i].data.base, "doomed-entry", 12), 0);
+    }
+    for (size_t k = 0; k < up.n_msgs_early; k++)
+        for (size_t i = 0; i < up.msgs_early[k].n_entries; i++)
+            CU_ASSERT_EQUAL(memcmp(up.msgs_early[k].entries[i].data.base, "doomed-entry", 12), 0);
+    raft_advance(r);
+    raft_ready(r, &up);
+    CU_ASSERT_EQUAL(up.n_entries, 60);
+    CU_ASSERT_EQUAL(up.entries[0].index, 3);
+    CU_ASSERT_EQUAL(up.n_committed, 38);
+    raft_advance(r);
+    h_free(&net);
+}
+
 static const struct lt_test tests[] = {
     {"append_and_commit", test_append_and_commit},
     {"output_slots", test_output_slots},
@@ -403,6 +469,7 @@ static const struct lt_test tests[] = {
     {"leader_counts_own_log_once_persisted", test_leader_counts_own_log_once_persisted},
     {"duplicate_and_reorder", test_duplicate_and_reorder},
     {"loss_recovery", test_loss_recovery},
+    {"update_valid_until_advance", test_update_valid_until_advance},
     {NULL, NULL},
 };
 
