@@ -85,12 +85,12 @@ struct rec {
     char key[];
 };
 
-/* An entry of a skip list: (val, rec->key) is its sort key. */
+/* An entry of a skip list: (value, rec->key) is its sort key; the value ("" in the
+ * primary order list) is stored right after next[height] (entry_val). */
 struct sl_entry {
     struct rcu_head rcu;
     struct rec *rec;
-    const char *val; /* "" in the primary order list; else inline after next[] */
-    unsigned height;
+    uint8_t height;
     struct sl_entry *next[];
 };
 
@@ -327,9 +327,14 @@ void store_record_free(struct store_record *r)
 
 /* ---- skip lists (one writer, RCU readers) ---- */
 
+static const char *entry_val(const struct sl_entry *e)
+{
+    return (const char *)&e->next[e->height];
+}
+
 static int entry_cmp(const struct sl_entry *e, const char *val, const char *key)
 {
-    int c = strcmp(e->val, val);
+    int c = strcmp(entry_val(e), val);
     return c != 0 ? c : strcmp(e->rec->key, key);
 }
 
@@ -347,19 +352,13 @@ static unsigned sl_height(const char *val, const char *key)
 static struct sl_entry *sl_entry_new(struct rec *r, const char *val)
 {
     unsigned h = sl_height(val, r->key);
-    size_t vlen = val[0] != '\0' ? strlen(val) + 1 : 0;
+    size_t vlen = strlen(val) + 1;
     struct sl_entry *e = st_malloc(sizeof(*e) + h * sizeof(e->next[0]) + vlen);
     if (e == NULL)
         return NULL;
     e->rec = r;
-    e->height = h;
-    if (vlen > 0) {
-        char *copy = (char *)&e->next[h];
-        memcpy(copy, val, vlen);
-        e->val = copy;
-    } else {
-        e->val = "";
-    }
+    e->height = (uint8_t)h;
+    memcpy(&e->next[h], val, vlen);
     return e;
 }
 
@@ -408,7 +407,7 @@ static void sl_preds(struct sl *l, const char *val, const char *key, struct sl_e
 static void sl_insert(struct sl *l, struct sl_entry *e)
 {
     struct sl_entry *preds[SL_MAX];
-    sl_preds(l, e->val, e->rec->key, preds);
+    sl_preds(l, entry_val(e), e->rec->key, preds);
     for (unsigned i = 0; i < e->height; i++)
         e->next[i] = *sl_slot(l, preds[i], i);
     for (unsigned i = 0; i < e->height; i++)
@@ -1060,6 +1059,12 @@ void store_applied(struct store *s, uint64_t *index, uint64_t *term)
     *term = s->applied_term;
 }
 
+void store_set_applied(struct store *s, uint64_t index, uint64_t term)
+{
+    s->applied_index = index;
+    s->applied_term = term;
+}
+
 /* ---- life cycle ---- */
 
 void store_reader_register(void)
@@ -1242,7 +1247,7 @@ int store_list(struct store *s, const struct store_query *q, struct store_page *
     e = sl_seek_after(ix != NULL ? &ix->list : &ms->order, val, after != NULL ? after : "");
     for (; e != NULL; e = sl_next(e)) {
         struct ver *v;
-        if (strcmp(e->val, val) != 0)
+        if (strcmp(entry_val(e), val) != 0)
             break;
         v = rcu_dereference(e->rec->cur);
         if (!q->include_benchmark && v->bench)

@@ -95,6 +95,10 @@ int store_apply(struct store *s, uint64_t index, uint64_t term, const uint8_t *c
 /* store_applied reports the raft index and term of the last command applied (or restored). */
 void store_applied(struct store *s, uint64_t *index, uint64_t *term);
 
+/* store_set_applied records a position the store did not apply itself (a no-op or
+ * configuration entry), so that snapshots carry the node's applied position. Applier-side. */
+void store_set_applied(struct store *s, uint64_t index, uint64_t term);
+
 /* store_get copies the current version of `id`. Returns 0, LT_ENOTFOUND, LT_EINVAL (unknown
  * model) or LT_ENOMEM. */
 int store_get(struct store *s, const char *model, const char *id, struct store_record **out);

@@ -199,6 +199,10 @@ static void test_create_get(void)
     uint64_t ai, at;
     store_applied(s, &ai, &at);
     CU_ASSERT_EQUAL(ai, 5);
+    store_set_applied(s, 6, 2);
+    store_applied(s, &ai, &at);
+    CU_ASSERT_EQUAL(ai, 6);
+    CU_ASSERT_EQUAL(at, 2);
     free(id);
     store_free(s);
 }
