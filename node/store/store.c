@@ -779,6 +779,7 @@ static void rec_unlink(struct mstate *ms, struct rec *r)
 
 /* ---- apply ---- */
 
+/* fail records a failed command's code and message in `res` and returns the code. */
 static int fail(struct store_result *res, int code, const char *fmt, const char *arg)
 {
     res->code = code;
@@ -824,6 +825,9 @@ static int merge_fields(struct mstate *ms, ProtobufCMessage *cur, ProtobufCMessa
     return 0;
 }
 
+/* apply_put: create, update (merging by field mask) or upsert one record. Everything that
+ * can fail — decoding, checks, validation of the merged record, every allocation — happens
+ * before put_link changes anything. */
 static int apply_put(struct mstate *ms, uint64_t index, uint64_t term,
                      const Lithair__V1__Timestamp *at, const Lithair__V1__Command__Put *put,
                      struct store_result *res)
@@ -877,9 +881,12 @@ static int apply_put(struct mstate *ms, uint64_t index, uint64_t term,
     if (old != NULL) {
         alloc_failed = false;
         cur = protobuf_c_message_unpack(ms->def->desc, &pb_alloc, old->len, ver_value(old));
+        if (cur == NULL && alloc_failed) {
+            rc = LT_ENOMEM;
+            goto out_free_in;
+        }
         if (cur == NULL) {
-            rc =
-                alloc_failed ? LT_ENOMEM : fail(res, LT_ECORRUPT, "stored %s does not decode", key);
+            rc = fail(res, LT_ECORRUPT, "stored %s does not decode", key);
             goto out_free_in;
         }
         rc = merge_fields(ms, cur, in, put, res);
@@ -943,6 +950,7 @@ out_free_in:
     return rc;
 }
 
+/* apply_delete: remove one record (and its history) after the version check. */
 static int apply_delete(struct mstate *ms, uint64_t index, uint64_t term,
                         const Lithair__V1__Command__Delete *del, struct store_result *res)
 {
@@ -969,6 +977,7 @@ static int apply_delete(struct mstate *ms, uint64_t index, uint64_t term,
     return res->code = 0;
 }
 
+/* apply_purge: remove every record whose benchmark flag is set, in key order. */
 static int apply_purge(struct mstate *ms, struct store_result *res)
 {
     struct sl_entry *e = ms->order.head[0];
