@@ -9,6 +9,7 @@
  *                                       ever made, first_index is the index the first
  *                                       entry appended to it would have had
  *   *.wal.tmp                           a segment being created; deleted on open
+ *   LOCK                                locked (fcntl) while the WAL is open
  *
  * Segment header (40 bytes)
  *   0  magic "LITHWAL\0"      8  u32 version (1)    12  u32 header size (40)
@@ -165,7 +166,8 @@ struct wal_buf {
 struct wal {
     char *dir;
     struct wal_options opt;
-    int fd; /* the last segment, open for appending */
+    int fd;      /* the last segment, open for appending */
+    int lock_fd; /* <dir>/LOCK, locked (fcntl): one process per WAL */
     struct wal_seg *segs;
     size_t n_segs;
     size_t cap_segs;
@@ -620,6 +622,28 @@ static int wal_seg_cmp(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* wal_lock takes <dir>/LOCK so that two processes never write one WAL (a node restarted
+ * while its old process still runs): LT_EBUSY if another process holds it. A POSIX record
+ * lock belongs to the process: a child forked to write a snapshot does not inherit it, so
+ * it cannot keep a restarted node out. */
+static int wal_lock(struct wal *w)
+{
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s/LOCK", w->dir) >= (int)sizeof(path))
+        return LT_EINVAL;
+    w->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (w->lock_fd < 0)
+        return sio_err(errno);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    if (fcntl(w->lock_fd, F_SETLK, &fl) != 0) {
+        int rc = errno == EACCES || errno == EAGAIN ? LT_EBUSY : sio_err(errno);
+        lt_error("wal: %s: %s", w->dir,
+                 rc == LT_EBUSY ? "in use by another process (LOCK is held)" : "cannot lock");
+        return rc;
+    }
+    return 0;
+}
+
 /* wal_seg_list fills w->segs from the directory, sorted by seq; deletes *.wal.tmp. */
 static int wal_seg_list(struct wal *w)
 {
@@ -925,6 +949,7 @@ int wal_open(const char *dir, const struct wal_options *opt, struct wal **out,
     if (!w)
         return LT_ENOMEM;
     w->fd = -1;
+    w->lock_fd = -1;
     if (opt)
         w->opt = *opt;
     if (!w->opt.segment_size)
@@ -937,6 +962,9 @@ int wal_open(const char *dir, const struct wal_options *opt, struct wal **out,
     if (!w->dir)
         goto out_free;
     rc = sio_mkdir(dir);
+    if (rc)
+        goto out_free;
+    rc = wal_lock(w);
     if (rc)
         goto out_free;
     rc = wal_seg_list(w);
@@ -1017,6 +1045,8 @@ void wal_free(struct wal *w)
         return;
     if (w->fd >= 0)
         close(w->fd);
+    if (w->lock_fd >= 0)
+        close(w->lock_fd);
     free(w->pending.p);
     free(w->runs);
     free(w->segs);

@@ -78,7 +78,8 @@ struct wal;
  * append after the last recovered entry. `opt` may be NULL for defaults. On success *out
  * and *rec are set; on error neither is touched. Errors: LT_ECORRUPT (damage that is not
  * a torn tail: a bad record followed by later batches, a bad record in a non-last
- * segment, a missing segment, an index gap; the message is logged), LT_EIO, LT_ENOMEM. */
+ * segment, a missing segment, an index gap; the message is logged), LT_EBUSY (another
+ * process has this WAL open), LT_EIO, LT_ENOMEM. */
 int wal_open(const char *dir, const struct wal_options *opt, struct wal **out,
              struct wal_recovered *rec);
 

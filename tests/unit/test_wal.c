@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "crc32c.h"
@@ -260,9 +261,25 @@ static void test_empty_open(void)
     CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
     CU_ASSERT_EQUAL(rec.n_entries, 0);
     CU_ASSERT_EQUAL(rec.truncated_bytes, 0);
+    /* one process at a time: another process is refused while this one has it open */
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        struct wal *w3;
+        struct wal_recovered rec3;
+        _exit(open_wal(0, &w3, &rec3) == LT_EBUSY ? 0 : 1);
+    }
+    int status = -1;
+    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    struct wal *w2;
+    struct wal_recovered rec2;
     wal_recovered_fini(&rec);
     wal_free(w);
     wal_free(NULL);
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w2, &rec2), 0);
+    wal_recovered_fini(&rec2);
+    wal_free(w2);
     tdir_end();
 }
 
