@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""cluster_bench.py — the node's performance figures on this machine, side by side in one
+run: write throughput and latency against the ping RPC at the same concurrency, single-
+client latency, cold start to a leader, kill -9 of the leader to a new leader (N trials),
+leadership transfer, no leader change under a saturating write load, restart time and RSS
+with a large store.
+
+It prints figures; it asserts nothing. Record them in docs/BENCHMARKS.md with the date,
+the machine and the command.
+
+Usage: tools/bench/cluster_bench.py BUILD_DIR [--quick] [--only NAME,...]
+  BUILD_DIR  a Release build (cmake -DCMAKE_BUILD_TYPE=Release)
+  --quick    fewer trials and shorter runs (a smoke run, not for the record)
+"""
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration"))
+from harness import Cluster  # noqa: E402
+
+
+def leader_of(c):
+    try:
+        return c.leader()
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def bench(c, *args):
+    _, out, _ = c.admin(*args, timeout_ms=5000)
+    return out
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def wait_leader_time(c, t0, not_id=None, limit=10.0):
+    while time.monotonic() - t0 < limit:
+        lid = leader_of(c)
+        if lid and lid != not_id:
+            return time.monotonic() - t0, lid
+        time.sleep(0.005)
+    return None, None
+
+
+def run_throughput(build, quick):
+    dur = "3" if quick else "10"
+    print("== throughput: 3 nodes, fsync on, 64 clients, 1 KiB items (median of runs)")
+    with Cluster(build) as c:
+        c.wait_leader(timeout=10)
+        writes, pings = [], []
+        for _ in range(1 if quick else 3):
+            w = bench(c, "bench", "--type", "write", "--concurrency", "64", "--duration", dur,
+                      "--payload-size", "1024", "--warmup", "1")
+            p = bench(c, "ping-bench", "--concurrency", "64", "--duration", dur,
+                      "--payload-size", "1024", "--warmup", "1")
+            writes.append(w)
+            pings.append(p)
+            print("  write %8.0f ops/s  p50 %6.2f ms  p99 %6.2f ms | ping %8.0f ops/s  p99 %6.2f ms"
+                  % (w["ops_per_sec"], w["latency_ms"]["p50"], w["latency_ms"]["p99"],
+                     p["ops_per_sec"], p["latency_ms"]["p99"]))
+        wm = statistics.median(x["ops_per_sec"] for x in writes)
+        pm = statistics.median(x["ops_per_sec"] for x in pings)
+        print("  median: write %.0f ops/s, ping %.0f ops/s, ratio %.2f; write p99 %.2f ms"
+              % (wm, pm, wm / pm if pm else 0,
+                 statistics.median(x["latency_ms"]["p99"] for x in writes)))
+        one = bench(c, "bench", "--type", "write", "--concurrency", "1", "--duration", dur,
+                    "--payload-size", "1024")
+        print("  one client: write p50 %.3f ms, p99 %.3f ms, %.0f ops/s"
+              % (one["latency_ms"]["p50"], one["latency_ms"]["p99"], one["ops_per_sec"]))
+        rd = bench(c, "bench", "--type", "read", "--concurrency", "64", "--duration", dur,
+                   "--key-space", "1000")
+        print("  linearizable reads, 64 clients: %.0f ops/s, p99 %.2f ms"
+              % (rd["ops_per_sec"], rd["latency_ms"]["p99"]))
+
+
+def run_cold_start(build, quick):
+    print("== cold start: 3 fresh nodes to an elected leader")
+    times = []
+    for _ in range(3 if quick else 10):
+        c = Cluster(build)
+        t0 = time.monotonic()
+        with c:
+            t, _ = wait_leader_time(c, t0)
+            times.append(t)
+    print("  median %.0f ms, worst %.0f ms (n=%d)"
+          % (statistics.median(times) * 1000, max(times) * 1000, len(times)))
+
+
+def run_failover(build, quick):
+    trials = 5 if quick else 20
+    print("== kill -9 of the leader to a new leader (%d trials)" % trials)
+    times = []
+    with Cluster(build) as c:
+        c.wait_leader(timeout=10)
+        for _ in range(trials):
+            old = c.wait_leader(timeout=10)
+            node = c.node(old)
+            t0 = time.monotonic()
+            node.kill(signal.SIGKILL)
+            t, new = wait_leader_time(c, t0, not_id=old)
+            times.append(t if t is not None else float("inf"))
+            node.start()
+            c.wait_converged(timeout=30)
+    print("  median %.0f ms, worst %.0f ms" % (statistics.median(times) * 1000, max(times) * 1000))
+
+
+def run_transfer(build, quick):
+    print("== leadership transfer (Cluster/TransferLeader, measured by the node)")
+    times = []
+    with Cluster(build) as c:
+        for _ in range(5 if quick else 20):
+            old = c.wait_leader(timeout=10)
+            target = next(n.id for n in c.nodes if n.id != old)
+            out = bench(c, "leader", "transfer", str(target))
+            times.append(int(out.get("elapsedUs", "0")) / 1000.0)
+    print("  median %.1f ms, worst %.1f ms" % (statistics.median(times), max(times)))
+
+
+def run_stability(build, quick):
+    dur = 5 if quick else 30
+    print("== leader changes during a %d s saturating write load without faults" % dur)
+    with Cluster(build) as c:
+        c.wait_leader(timeout=10)
+        before = {s["id"]: s.get("term") for s in c.status()}
+        bench(c, "bench", "--type", "write", "--concurrency", "64", "--duration", str(dur),
+              "--payload-size", "1024", "--warmup", "0")
+        after = {s["id"]: s.get("term") for s in c.status()}
+        print("  terms before %s after %s: %s" % (sorted(before.values()), sorted(after.values()),
+              "no leader change" if before == after else "LEADER CHANGED"))
+
+
+def run_large(build, quick):
+    n = 100000 if quick else 1000000
+    print("== %d items of 1 KiB: RSS per node and restart to serving" % n)
+    args = ("--snapshot-interval", "200000", "--compact-keep", "10000")
+    with Cluster(build, node_args=args) as c:
+        c.wait_leader(timeout=10)
+        # The benchmark writes `n` items; the ops count decides when we stop.
+        written = 0
+        while written < n:
+            out = bench(c, "bench", "--type", "write", "--concurrency", "64", "--duration", "20",
+                        "--payload-size", "1024", "--warmup", "0")
+            written += out["ops"] - out["errors"]
+            print("  ... %d written (%.0f ops/s)" % (written, out["ops_per_sec"]))
+        c.admin("snapshot", timeout_ms=120000)
+        st = c.wait_converged(timeout=120)
+        for node in c.nodes:
+            print("  node %d RSS %.0f MiB" % (node.id, rss_kib(node.proc.pid) / 1024.0))
+        victim = next(node for node in c.nodes if node.id != c.leader())
+        victim.kill(signal.SIGKILL)
+        t0 = time.monotonic()
+        victim.start()
+        while time.monotonic() - t0 < 120:
+            _, out, _ = c.admin("ping", endpoints=victim.rpc, check_rc=False, timeout_ms=200)
+            if isinstance(out, list) and out and "error" not in out[0]:
+                break
+            time.sleep(0.01)
+        print("  restart to serving: %.2f s (store %s records, WAL+snapshot)"
+              % (time.monotonic() - t0, st[0].get("records")))
+
+
+RUNS = {"throughput": run_throughput, "cold-start": run_cold_start, "failover": run_failover,
+        "transfer": run_transfer, "stability": run_stability, "large": run_large}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("build_dir")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default="", help="comma-separated: " + ",".join(RUNS))
+    a = ap.parse_args()
+    build = os.path.abspath(a.build_dir)
+    only = [x for x in a.only.split(",") if x]
+    for name in only:
+        if name not in RUNS:
+            ap.error("unknown benchmark %r" % name)
+    print("lithair cluster_bench  %s  %s  nproc=%d"
+          % (time.strftime("%Y-%m-%d %H:%M:%S"), os.uname().machine, os.cpu_count()))
+    for name, fn in RUNS.items():
+        if not only or name in only:
+            fn(build, a.quick)
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
