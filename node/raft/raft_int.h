@@ -153,6 +153,7 @@ struct raft {
     struct raft_prog prog[RAFT_MAX_NODES]; /* prog[i] for conf.voters[i] */
     uint64_t *infl_mem;
     uint64_t transferee;
+    unsigned transfer_elapsed;  /* ticks since the transfer started */
     bool bcast_pending;         /* send appends at the next raft_ready() */
     bool bcast_commit;          /* ... even empty ones: the commit index moved */
     struct raft_readq readq;    /* registered, waiting for a quorum of acks */

@@ -271,9 +271,10 @@ void raft_tick_heartbeat(struct raft *r)
                 if (r->prog[i].id != r->id)
                     r->prog[i].recent_active = false;
         }
-        /* §3.10: a transfer that did not complete within an election timeout aborts. */
-        r->transferee = RAFT_NONE;
     }
+    /* §3.10: a transfer that did not complete within an election timeout aborts. */
+    if (r->transferee != RAFT_NONE && ++r->transfer_elapsed >= r->cfg.election_ticks)
+        r->transferee = RAFT_NONE;
     if (r->heartbeat_elapsed >= r->cfg.heartbeat_ticks) {
         r->heartbeat_elapsed = 0;
         raft_bcast_heartbeat(r, raft_read_last_seq(r));

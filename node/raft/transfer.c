@@ -32,7 +32,7 @@ void raft_transfer_start(struct raft *r, uint64_t target)
     if (!p || r->transferee == target)
         return;
     r->transferee = target;
-    r->election_elapsed = 0; /* the transfer has one election timeout to complete */
+    r->transfer_elapsed = 0; /* the transfer has one election timeout to complete */
     if (p->match == raft_log_last(&r->log))
         raft_send_timeout_now(r, target);
     else
