@@ -1,7 +1,8 @@
 /* wal_bench.c — group-commit throughput of the write-ahead log: 1 KiB entries appended in
  * batches of 1, 16 and 256 with one wal_sync (one pwritev + one fdatasync) per batch.
- * Prints entries/s, MB/s and the p50/p99 latency of wal_sync (write + fdatasync), each
- * the median over several runs in a fresh directory. A program that prints figures, not
+ * Prints entries/s, MB/s and the p50/p99 latency of wal_sync (write + fdatasync), and the
+ * time to recover (wal_open) what was written, each the median over several runs in a
+ * fresh directory. A program that prints figures, not
  * a test.
  *
  *   wal_bench [--dir DIR] [--runs N] [--seconds S] [--size BYTES] [--batches 1,16,256]
@@ -24,6 +25,8 @@ struct run_result {
     double p50_us;
     double p99_us;
     double max_us;
+    double replay_ms; /* wal_open (recovery) of everything written, page cache warm */
+    double replay_mb;
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -104,7 +107,19 @@ static int bench_run(const char *base, size_t batch, size_t size, double seconds
     res->p50_us = lat[n_lat / 2];
     res->p99_us = lat[(size_t)((double)n_lat * 0.99)];
     res->max_us = lat[n_lat - 1];
-    rc = 0;
+    struct wal_stats st;
+    wal_stats(w, &st);
+    res->replay_mb = (double)st.bytes / 1e6;
+    wal_free(w);
+    w = NULL;
+    uint64_t t0 = lt_now_ns();
+    rc = wal_open(dir, NULL, &w, &rec);
+    res->replay_ms = (double)(lt_now_ns() - t0) / 1e6;
+    if (rc)
+        goto out;
+    if (rec.last_index != entries)
+        rc = LT_ECORRUPT;
+    wal_recovered_fini(&rec);
 out:
     if (rc)
         fprintf(stderr, "wal_bench: %s\n", lt_strerror(rc));
@@ -152,14 +167,14 @@ int main(int argc, char **argv)
     printf("wal_bench: %zu-byte entries, one wal_sync (pwritev + fdatasync) per batch, "
            "%d runs of %.1f s in %s, median of runs\n",
            size, runs, seconds, base);
-    printf("%8s %12s %10s %12s %12s %12s\n", "batch", "entries/s", "MB/s", "sync_p50_us",
-           "sync_p99_us", "sync_max_us");
+    printf("%8s %12s %10s %12s %12s %12s %14s\n", "batch", "entries/s", "MB/s", "sync_p50_us",
+           "sync_p99_us", "sync_max_us", "replay_ms(MB)");
     char *save = NULL;
     for (char *tok = strtok_r(batches_arg, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         size_t batch = (size_t)strtoull(tok, NULL, 0);
         if (batch == 0 || batch > 65536)
             continue;
-        double eps[100], mbs[100], p50[100], p99[100], mx[100];
+        double eps[100], mbs[100], p50[100], p99[100], mx[100], rms[100], rmb[100];
         for (int r = 0; r < runs; r++) {
             struct run_result res;
             if (bench_run(base, batch, size, seconds, &res))
@@ -169,10 +184,13 @@ int main(int argc, char **argv)
             p50[r] = res.p50_us;
             p99[r] = res.p99_us;
             mx[r] = res.max_us;
+            rms[r] = res.replay_ms;
+            rmb[r] = res.replay_mb;
         }
-        printf("%8zu %12.0f %10.1f %12.0f %12.0f %12.0f\n", batch, median(eps, (size_t)runs),
-               median(mbs, (size_t)runs), median(p50, (size_t)runs), median(p99, (size_t)runs),
-               median(mx, (size_t)runs));
+        printf("%8zu %12.0f %10.1f %12.0f %12.0f %12.0f %7.1f(%5.1f)\n", batch,
+               median(eps, (size_t)runs), median(mbs, (size_t)runs), median(p50, (size_t)runs),
+               median(p99, (size_t)runs), median(mx, (size_t)runs), median(rms, (size_t)runs),
+               median(rmb, (size_t)runs));
         fflush(stdout);
     }
     return 0;
