@@ -42,9 +42,14 @@
  * corruption; i must be above the snapshot); terms never decrease. SNAPSHOT drops the
  * entries it covers, and the entries after it too unless it has the KEEP flag (decided
  * when it was written, so replay needs no entry that compaction may have deleted). Replay
- * may start after segments that compaction deleted: until a
- * snapshot marker reaches the entries, they may start (or be replaced from) anywhere
- * above it, but when replay ends the log must start right after the snapshot.
+ * may start after segments that compaction deleted: until a snapshot marker reaches the
+ * entries, they may start (or be replaced from) anywhere above it, but when replay ends
+ * the log must start right after the snapshot. A snapshot the caller passes to wal_open
+ * that is newer than the log's marker is applied by the Raft §7 rule and then written as
+ * a marker, so the log never depends on a snapshot file it does not name.
+ *
+ * Compaction (wal_compact) deletes the oldest segments, never the current one, whose
+ * entries all lie at or below a synced snapshot marker; the directory is fsync'ed after.
  *
  * Torn-tail rule. Only the last segment may end badly: at the first record that is
  * incomplete, fails its CRC, is zero-filled or malformed, or at a tail of records with no
