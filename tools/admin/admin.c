@@ -70,7 +70,7 @@ int admin_rpc_fail(const char *what, int rc, const struct rpc_status *st)
                       st->message[0] ? st->message : lt_strerror(rc), extra);
 }
 
-static struct pbjson_opts json_opts = {.is_raw_json = catalog_raw_json};
+static struct pbjson_opts json_opts = {.emit_defaults = true, .is_raw_json = catalog_raw_json};
 
 const struct pbjson_opts *admin_json_opts(void)
 {

@@ -1,0 +1,114 @@
+"""test_admin.py — every lithair-admin command against a real 3-node cluster, with its
+error paths: no endpoint reachable, a follower endpoint for a write, bad JSON, bad flags.
+
+Run: python3 test_admin.py BUILD_DIR [TEST...]
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Cluster, check, free_port, run_tests  # noqa: E402
+
+
+def raw(c, *args, timeout=60):
+    p = subprocess.run([c.admin_bin] + [str(a) for a in args], capture_output=True, text=True,
+                       timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_help_and_usage_errors(build):
+    c = Cluster(build, n=1)
+    try:
+        rc, out, _ = raw(c, "--help")
+        check(rc == 0 and "Commands:" in out and "--endpoints" in out, "global --help")
+        for cmd in (["items", "--help"], ["bench", "--help"], ["ping-bench", "--help"],
+                    ["leader", "--help"], ["watch", "--help"], ["status", "--help"]):
+            rc, out, _ = raw(c, *cmd)
+            check(rc == 0 and "Usage: lithair-admin" in out, "%s has --help" % cmd[0])
+        for bad, words in ((["frobnicate"], "unknown command"), (["-w", "xml", "status"], "-w"),
+                           (["--timeout", "0", "status"], "--timeout"),
+                           (["bench", "--concurrency", "0"], "--concurrency"),
+                           (["bench", "--type", "sideways"], "--type"),
+                           (["bench", "--read-ratio", "2"], "--read-ratio"),
+                           (["items", "list", "--limit", "5000"], "--limit"),
+                           (["items", "create"], "create takes"), ([], "Usage")):
+            rc, _, err = raw(c, *bad)
+            check(rc == 2, "usage error exits 2: %s (rc %d)" % (bad, rc))
+            check(words in err, "message names the problem: %s → %r" % (bad, err))
+            check(len(err.strip().splitlines()) == 1 or not bad, "one line: %r" % err)
+    finally:
+        c.__exit__(None, None, None)
+
+
+def test_no_endpoint_reachable(build):
+    c = Cluster(build, n=1)
+    try:
+        dead = "tcp://127.0.0.1:%d" % free_port()
+        t0 = time.monotonic()
+        rc, _, err = raw(c, "--endpoints", dead, "--timeout", "800", "items", "get", "x")
+        check(rc == 1 and err.startswith("lithair-admin: "), "one-line failure: %r" % err)
+        check(len(err.strip().splitlines()) == 1, "a single line")
+        check(time.monotonic() - t0 < 10, "bounded by the timeout")
+        rc, _, err = raw(c, "--endpoints", dead, "--timeout", "500", "status")
+        check(rc == 1 and "no endpoint reachable" in err, "status: %r" % err)
+        rc, _, err = raw(c, "--endpoints", "not a url", "status")
+        check(rc == 1 and "bad --endpoints" in err, "bad URL: %r" % err)
+    finally:
+        c.__exit__(None, None, None)
+
+
+def test_every_command(build):
+    with Cluster(build) as c:
+        leader = c.wait_leader(timeout=5)
+        _, st, _ = c.admin("status")
+        check(len(st) == 3 and sum(1 for s in st if s["role"] == "leader") == 1, "status rows")
+        check(all("lag" in s and "walBytes" in s for s in st), "status has lag and WAL size")
+        rc, out, _ = raw(c, "--endpoints", c.endpoints(), "status")
+        check(rc == 0 and "ENDPOINT" in out and "leader" in out, "status table")
+        _, h, _ = c.admin("health")
+        check(h["healthy"] is True and h["reachable"] == 3, "health: %r" % h)
+        _, p, _ = c.admin("ping")
+        check(len(p) == 3 and all("ms" in x for x in p), "ping every node")
+        _, it, _ = c.admin("items", "create", "-", stdin=json.dumps({"name": "from stdin"}))
+        check(it["name"] == "from stdin", "create from stdin")
+        _, got, _ = c.admin("items", "get", it["id"], "--serializable")
+        check(got["id"] == it["id"], "serializable get")
+        _, lst, _ = c.admin("items", "list", "--limit", "1")
+        check(lst["total"] == "1" and len(lst["items"]) == 1, "list: %r" % lst)
+        _, tr, _ = c.admin("leader", "transfer")
+        check(tr["leaderId"] != str(leader), "transfer to the best follower: %r" % tr)
+        _, snaps, _ = c.admin("snapshot")
+        check(len(snaps) == 3 and all("index" in s for s in snaps), "snapshot on every node")
+        _, ws, _ = c.admin("wal-stats")
+        check(len(ws) == 3 and all(int(w["fsyncs"]) > 0 for w in ws), "wal-stats: %r" % ws[0])
+        # watch: prints events as JSON lines until --count.
+        rc, out, _ = raw(c, "--endpoints", c.endpoints(), "watch", "--count", "5", timeout=30)
+        lines = [json.loads(x) for x in out.strip().splitlines()]
+        check(rc == 0 and len(lines) == 5 and all("nodeId" in e for e in lines), "watch: %r" % out)
+        # bench and ping-bench, JSON with the documented fields.
+        for cmd in ("bench", "ping-bench"):
+            _, b, _ = c.admin(cmd, "--concurrency", "4", "--duration", "1", "--warmup", "0",
+                              "--payload-size", "128", timeout_ms=5000)
+            for k in ("ops", "errors", "duration_s", "ops_per_sec", "mb_per_sec", "latency_ms"):
+                check(k in b, "%s JSON has %s" % (cmd, k))
+            for k in ("p50", "p90", "p95", "p99", "p999", "max", "mean"):
+                check(k in b["latency_ms"], "%s latency has %s" % (cmd, k))
+            check(b["ops"] > 0 and b["errors"] == 0, "%s did work: %r" % (cmd, b["ops"]))
+        _, b, _ = c.admin("bench", "--type", "mixed", "--read-ratio", "0.8", "--concurrency", "4",
+                          "--duration", "1", "--warmup", "0", "--key-space", "50")
+        check(b["reads"] > b["writes"] > 0, "mixed reads and writes: %r" % b)
+        _, b, _ = c.admin("bench", "--rate", "200", "--concurrency", "4", "--duration", "1",
+                          "--warmup", "0")
+        check(150 <= b["ops"] <= 260, "open loop at 200/s: %d ops" % b["ops"])
+        _, lst, _ = c.admin("items", "list", "--all")
+        check(all(not i.get("benchmark") for i in lst["items"]), "benchmark data hidden by default")
+        _, pr, _ = c.admin("items", "purge")
+        check(int(pr["deleted"]) > 0, "purge deletes benchmark items: %r" % pr)
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests(globals()))
