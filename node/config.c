@@ -155,10 +155,17 @@ int node_config_parse(int argc, char **argv, struct node_config *cfg, char *err,
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    int li = -1;
+    while ((c = getopt_long(argc, argv, ":h", opts, &li)) != -1) {
         uint64_t v = 0;
         int rc = 0;
-        const char *name = optind > 1 && optind <= argc ? argv[optind - 1] : "?";
+        char name[48];
+        if (c >= OPT_ID && li >= 0)
+            snprintf(name, sizeof(name), "--%s", opts[li].name);
+        else
+            snprintf(name, sizeof(name), "%s",
+                     optind > 1 && optind <= argc ? argv[optind - 1] : "?");
+        li = -1;
         switch (c) {
         case 'h':
             return 1;
