@@ -1934,8 +1934,15 @@ static void sim_config(struct sim *s)
     static const size_t ents[] = {1, 3, 16, 4096};
     static const size_t bytes[] = {1, 100, 1000, 4u << 20};
     static const uint64_t keep[] = {0, 2, 10, 100};
-    s->cfg.election_ticks = (unsigned)sim_range(s, 5, 15);
-    s->cfg.heartbeat_ticks = (unsigned)sim_range(s, 1, 3);
+    /* mostly sane timeouts; one run in eight has very short ones (elections race
+     * heartbeats and message delays) */
+    if (sim_chance(s, 125)) {
+        s->cfg.election_ticks = (unsigned)sim_range(s, 2, 4);
+        s->cfg.heartbeat_ticks = 1;
+    } else {
+        s->cfg.election_ticks = (unsigned)sim_range(s, 5, 15);
+        s->cfg.heartbeat_ticks = (unsigned)sim_range(s, 1, 3);
+    }
     s->cfg.pre_vote = sim_chance(s, 750);
     s->cfg.check_quorum = sim_chance(s, 750);
     s->cfg.max_inflight = inflight[sim_below(s, 4)];
