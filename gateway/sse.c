@@ -1,0 +1,533 @@
+/* sse.c — the SSE hub: a ring of refcounted, pre-formatted events and the streams that
+ * read it (see sse.h for the contract).
+ *
+ * An event is formatted once, by its publisher and outside the lock, into an immutable
+ * blob "event: NAME\ndata: LINE\n...\n\n" with a reference count. Publishing takes the
+ * mutex only to number the event, swap its blob into the ring and broadcast: O(1). A
+ * stream takes references to up to SSE_BATCH blobs under the lock, then formats and
+ * writes them (each with its "id:" line) with the lock released, so a stream blocked on
+ * a slow socket holds nothing anybody else needs.
+ *
+ * Backlog and drops: a stream's position is a cursor (the next id it needs). When the
+ * ring has overwritten that id, the stream is a whole ring behind and is dropped. A
+ * stream that is merely slow is usually blocked inside mg_write, where it cannot look at
+ * its cursor, so publishers look for it: every capacity/8 events they scan the streams
+ * (amortized O(1)) and shut down the socket of any stream the ring overtook; the blocked
+ * write then fails at once. civetweb does not expose a connection's socket, so each
+ * stream finds its own descriptor at the start by matching the request's ports against
+ * the sockets in /proc/self/fd (the socket stays ours while the handler runs). Without
+ * a descriptor the stream is still dropped as soon as its write returns or times out.
+ *
+ * While idle a stream wakes every SSE_IDLE_SLICE_MS to notice a client that hung up
+ * (poll POLLRDHUP on the socket), and after ping_ms of silence sends ": ping". */
+#include "sse.h"
+
+#include <civetweb.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lt_clock.h"
+#include "lt_err.h"
+#include "lt_log.h"
+
+#define SSE_BATCH          64
+#define SSE_IDLE_SLICE_MS  500
+#define SSE_DEFAULT_PING   15000
+#define SSE_DEFAULT_RETRY  2000
+#define SSE_MAX_CAPACITY   (1u << 20)
+#define SSE_MAX_CLIENT_CAP 4096
+
+/* One published event, shared by the ring and the streams writing it. */
+struct sse_blob {
+    atomic_uint refs;
+    uint64_t id;
+    unsigned mask;
+    size_t len;
+    char text[]; /* "event: NAME\ndata: ...\n\n" */
+};
+
+struct sse_client {
+    bool used;
+    bool dropped; /* overtaken by the ring or hub shut down: stop now */
+    int fd;       /* the connection's socket, -1 if not found */
+    uint64_t cursor;
+};
+
+struct sse_hub {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* new event, shutdown, a stream ended */
+    unsigned capacity;
+    unsigned max_clients;
+    unsigned ping_ms;
+    unsigned retry_ms;
+    unsigned check_every; /* publishes between scans for overtaken streams */
+    bool shutdown;
+    uint64_t last_id;
+    struct sse_blob **ring; /* slot (id - 1) % capacity */
+    struct sse_client *clients;
+    unsigned n_clients;
+    uint64_t served, refused, dropped;
+};
+
+static void sse_blob_put(struct sse_blob *b)
+{
+    if (b && atomic_fetch_sub(&b->refs, 1) == 1)
+        free(b);
+}
+
+static void sse_deadline(struct timespec *ts, uint64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+int sse_hub_new(const struct sse_hub_opts *o, struct sse_hub **out)
+{
+    struct sse_hub_opts d = {0};
+    if (o)
+        d = *o;
+    if (!d.capacity)
+        d.capacity = SSE_HUB_CAPACITY;
+    if (!d.max_clients)
+        d.max_clients = SSE_HUB_MAX_CLIENTS;
+    if (!d.ping_ms)
+        d.ping_ms = SSE_DEFAULT_PING;
+    if (!d.retry_ms)
+        d.retry_ms = SSE_DEFAULT_RETRY;
+    if (d.capacity > SSE_MAX_CAPACITY || d.max_clients > SSE_MAX_CLIENT_CAP)
+        return LT_EINVAL;
+    struct sse_hub *h = calloc(1, sizeof(*h));
+    if (!h)
+        return LT_ENOMEM;
+    h->ring = calloc(d.capacity, sizeof(*h->ring));
+    h->clients = calloc(d.max_clients, sizeof(*h->clients));
+    if (!h->ring || !h->clients) {
+        free(h->ring);
+        free(h->clients);
+        free(h);
+        return LT_ENOMEM;
+    }
+    h->capacity = d.capacity;
+    h->max_clients = d.max_clients;
+    h->ping_ms = d.ping_ms;
+    h->retry_ms = d.retry_ms;
+    h->check_every = d.capacity >= 8 ? d.capacity / 8 : 1;
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    *out = h;
+    return 0;
+}
+
+/* sse_client_cut marks a stream to stop and wakes a write blocked on its socket.
+ * Lock held (so the socket is still the stream's). */
+static void sse_client_cut(struct sse_client *c)
+{
+    c->dropped = true;
+    if (c->fd >= 0)
+        shutdown(c->fd, SHUT_RDWR);
+}
+
+void sse_hub_shutdown(struct sse_hub *h)
+{
+    pthread_mutex_lock(&h->mu);
+    if (!h->shutdown) {
+        h->shutdown = true;
+        for (unsigned i = 0; i < h->max_clients; i++)
+            if (h->clients[i].used)
+                sse_client_cut(&h->clients[i]);
+    }
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+void sse_hub_free(struct sse_hub *h)
+{
+    if (!h)
+        return;
+    sse_hub_shutdown(h);
+    pthread_mutex_lock(&h->mu);
+    while (h->n_clients)
+        pthread_cond_wait(&h->cv, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+    for (unsigned i = 0; i < h->capacity; i++)
+        sse_blob_put(h->ring[i]);
+    pthread_cond_destroy(&h->cv);
+    pthread_mutex_destroy(&h->mu);
+    free(h->ring);
+    free(h->clients);
+    free(h);
+}
+
+/* sse_blob_make formats "event: NAME\n" and one "data: " line per line of `json`. */
+static struct sse_blob *sse_blob_make(unsigned mask, const char *name, const char *json)
+{
+    size_t jl = strlen(json), lines = 1;
+    for (size_t i = 0; i < jl; i++)
+        lines += json[i] == '\n';
+    size_t nl = strlen(name);
+    size_t cap = 7 + nl + 1 + jl + lines * 7 + 2;
+    struct sse_blob *b = malloc(sizeof(*b) + cap);
+    if (!b)
+        return NULL;
+    atomic_init(&b->refs, 1);
+    b->id = 0;
+    b->mask = mask;
+    char *p = b->text;
+    memcpy(p, "event: ", 7);
+    p += 7;
+    memcpy(p, name, nl);
+    p += nl;
+    *p++ = '\n';
+    const char *s = json;
+    for (;;) {
+        const char *e = strchr(s, '\n');
+        size_t l = e ? (size_t)(e - s) : strlen(s);
+        if (l && s[l - 1] == '\r')
+            l--;
+        memcpy(p, "data: ", 6);
+        p += 6;
+        memcpy(p, s, l);
+        p += l;
+        *p++ = '\n';
+        if (!e)
+            break;
+        s = e + 1;
+    }
+    *p++ = '\n';
+    b->len = (size_t)(p - b->text);
+    return b;
+}
+
+int sse_hub_publish(struct sse_hub *h, unsigned mask, const char *name, const char *json,
+                    uint64_t *id)
+{
+    size_t nl = name ? strlen(name) : 0;
+    if (!(mask & SSE_STREAM_ALL) || nl == 0 || nl >= SSE_EVENT_NAME_MAX || strpbrk(name, "\r\n") ||
+        !json)
+        return LT_EINVAL;
+    struct sse_blob *b = sse_blob_make(mask & SSE_STREAM_ALL, name, json);
+    if (!b)
+        return LT_ENOMEM;
+    pthread_mutex_lock(&h->mu);
+    uint64_t my = ++h->last_id;
+    b->id = my;
+    struct sse_blob **slot = &h->ring[(my - 1) % h->capacity];
+    struct sse_blob *old = *slot;
+    *slot = b;
+    if (my % h->check_every == 0 && my > h->capacity) {
+        uint64_t oldest = my - h->capacity + 1;
+        for (unsigned i = 0; i < h->max_clients; i++) {
+            struct sse_client *c = &h->clients[i];
+            if (c->used && !c->dropped && c->cursor < oldest) {
+                sse_client_cut(c);
+                h->dropped++;
+                lt_log(LT_LOG_WARN, "sse: a client fell %u events behind: dropped", h->capacity);
+            }
+        }
+    }
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    sse_blob_put(old);
+    if (id)
+        *id = my;
+    return 0;
+}
+
+/* sse_find_fd finds the socket of `conn` among our descriptors: local port = the
+ * request's server port, peer port = its remote port. -1 if not found. */
+static int sse_find_fd(const struct mg_connection *conn)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (!ri)
+        return -1;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int found = -1;
+    struct dirent *de;
+    while (found < 0 && (de = readdir(d)) != NULL) {
+        char *end;
+        long fd = strtol(de->d_name, &end, 10);
+        if (*end || end == de->d_name || fd == dirfd(d))
+            continue;
+        struct stat st;
+        if (fstat((int)fd, &st) || !S_ISSOCK(st.st_mode))
+            continue;
+        struct sockaddr_storage a;
+        socklen_t al = sizeof(a);
+        int lport = -1, rport = -1;
+        if (getsockname((int)fd, (struct sockaddr *)&a, &al) == 0) {
+            if (a.ss_family == AF_INET)
+                lport = ntohs(((struct sockaddr_in *)&a)->sin_port);
+            else if (a.ss_family == AF_INET6)
+                lport = ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
+        }
+        if (lport != ri->server_port)
+            continue;
+        al = sizeof(a);
+        if (getpeername((int)fd, (struct sockaddr *)&a, &al) == 0) {
+            if (a.ss_family == AF_INET)
+                rport = ntohs(((struct sockaddr_in *)&a)->sin_port);
+            else if (a.ss_family == AF_INET6)
+                rport = ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
+        }
+        if (rport == ri->remote_port)
+            found = (int)fd;
+    }
+    closedir(d);
+    return found;
+}
+
+/* sse_client_hung_up: did the peer close its end (without blocking)? */
+static bool sse_client_hung_up(int fd)
+{
+    if (fd < 0)
+        return false;
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+/* A growable output buffer of one stream. */
+struct sse_out {
+    char *buf;
+    size_t len, cap;
+};
+
+static int sse_out_add(struct sse_out *o, const char *s, size_t n)
+{
+    if (o->len + n > o->cap) {
+        size_t nc = o->cap ? o->cap : 4096;
+        while (nc < o->len + n)
+            nc *= 2;
+        char *nb = realloc(o->buf, nc);
+        if (!nb)
+            return LT_ENOMEM;
+        o->buf = nb;
+        o->cap = nc;
+    }
+    memcpy(o->buf + o->len, s, n);
+    o->len += n;
+    return 0;
+}
+
+static bool sse_write(struct mg_connection *conn, const char *s, size_t n)
+{
+    return n == 0 || mg_write(conn, s, n) == (int)n;
+}
+
+/* sse_stream is the loop of one registered stream (slot `c`). */
+static void sse_stream(struct sse_hub *h, struct sse_client *c, struct mg_connection *conn,
+                       unsigned mask)
+{
+    struct sse_out out = {0};
+    struct sse_blob *batch[SSE_BATCH];
+    uint64_t last_write = lt_now_ns();
+    bool ok = true;
+    while (ok) {
+        size_t n = 0;
+        bool ping = false, behind = false;
+        pthread_mutex_lock(&h->mu);
+        for (;;) {
+            if (h->shutdown || c->dropped || c->cursor <= h->last_id)
+                break;
+            uint64_t now = lt_now_ns();
+            uint64_t due = last_write + (uint64_t)h->ping_ms * 1000000u;
+            if (now >= due) {
+                ping = true;
+                break;
+            }
+            uint64_t wait_ms = (due - now) / 1000000u + 1;
+            if (wait_ms > SSE_IDLE_SLICE_MS)
+                wait_ms = SSE_IDLE_SLICE_MS;
+            struct timespec ts;
+            sse_deadline(&ts, wait_ms);
+            if (pthread_cond_timedwait(&h->cv, &h->mu, &ts) == ETIMEDOUT &&
+                sse_client_hung_up(c->fd)) {
+                c->dropped = true;
+                break;
+            }
+        }
+        uint64_t oldest = h->last_id > h->capacity ? h->last_id - h->capacity + 1 : 1;
+        if (h->shutdown || c->dropped) {
+            ok = false;
+        } else if (c->cursor < oldest) {
+            behind = true;
+            ok = false;
+        } else {
+            while (n < SSE_BATCH && c->cursor <= h->last_id) {
+                struct sse_blob *b = h->ring[(c->cursor - 1) % h->capacity];
+                c->cursor++;
+                if (b->mask & mask) {
+                    atomic_fetch_add(&b->refs, 1);
+                    batch[n++] = b;
+                }
+            }
+        }
+        if (behind)
+            h->dropped++;
+        pthread_mutex_unlock(&h->mu);
+        if (behind)
+            lt_log(LT_LOG_WARN, "sse: a client fell %u events behind: dropped", h->capacity);
+        out.len = 0;
+        for (size_t i = 0; i < n; i++) {
+            char idl[32];
+            int w = snprintf(idl, sizeof(idl), "id: %llu\n", (unsigned long long)batch[i]->id);
+            if (ok && (sse_out_add(&out, idl, (size_t)w) ||
+                       sse_out_add(&out, batch[i]->text, batch[i]->len)))
+                ok = false;
+            sse_blob_put(batch[i]);
+        }
+        if (ok && out.len == 0 && ping)
+            ok = sse_out_add(&out, ": ping\n\n", 8) == 0;
+        if (ok && out.len) {
+            ok = sse_write(conn, out.buf, out.len);
+            last_write = lt_now_ns();
+        }
+    }
+    free(out.buf);
+}
+
+int sse_hub_serve(struct sse_hub *h, struct mg_connection *conn, unsigned mask,
+                  uint64_t last_event_id)
+{
+    mask &= SSE_STREAM_ALL;
+    if (!mask)
+        return LT_EINVAL;
+    int fd = sse_find_fd(conn);
+    pthread_mutex_lock(&h->mu);
+    if (h->shutdown) {
+        pthread_mutex_unlock(&h->mu);
+        return LT_ESHUTDOWN;
+    }
+    struct sse_client *c = NULL;
+    for (unsigned i = 0; i < h->max_clients && !c; i++)
+        if (!h->clients[i].used)
+            c = &h->clients[i];
+    if (!c) {
+        h->refused++;
+        pthread_mutex_unlock(&h->mu);
+        return LT_EBUSY;
+    }
+    c->used = true;
+    c->dropped = false;
+    c->fd = fd;
+    h->n_clients++;
+    h->served++;
+    uint64_t oldest = h->last_id > h->capacity ? h->last_id - h->capacity + 1 : 1;
+    bool reset = false;
+    if (last_event_id == 0) {
+        c->cursor = h->last_id + 1;
+    } else if (last_event_id + 1 < oldest || last_event_id > h->last_id) {
+        /* Missed events are gone (or the id is from an earlier gateway): start over. */
+        reset = true;
+        c->cursor = oldest;
+    } else {
+        c->cursor = last_event_id + 1;
+    }
+    uint64_t last = h->last_id;
+    pthread_mutex_unlock(&h->mu);
+
+    mg_disable_connection_keep_alive(conn);
+    bool ok = mg_printf(conn,
+                        "HTTP/1.1 200 OK\r\n"
+                        "Content-Type: text/event-stream\r\n"
+                        "Cache-Control: no-cache\r\n"
+                        "X-Accel-Buffering: no\r\n"
+                        "Connection: close\r\n"
+                        "\r\n"
+                        "retry: %u\n\n",
+                        h->retry_ms) > 0;
+    if (ok && reset) {
+        char buf[160];
+        int w = snprintf(buf, sizeof(buf),
+                         "event: reset\ndata: {\"lastEventId\":%llu,\"oldestId\":%llu,"
+                         "\"lastId\":%llu}\n\n",
+                         (unsigned long long)last_event_id, (unsigned long long)oldest,
+                         (unsigned long long)last);
+        ok = sse_write(conn, buf, (size_t)w);
+    }
+    if (ok)
+        sse_stream(h, c, conn, mask);
+
+    pthread_mutex_lock(&h->mu);
+    c->used = false;
+    c->fd = -1;
+    h->n_clients--;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    return 0;
+}
+
+static uint64_t sse_parse_u64(const char *s)
+{
+    if (!s)
+        return 0;
+    while (*s == ' ')
+        s++;
+    if (*s < '0' || *s > '9')
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    while (*end == ' ')
+        end++;
+    return errno || *end ? 0 : (uint64_t)v;
+}
+
+uint64_t sse_last_event_id(const struct mg_connection *conn)
+{
+    const char *hdr = mg_get_header(conn, "Last-Event-ID");
+    if (hdr)
+        return sse_parse_u64(hdr);
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    char v[32];
+    if (ri && ri->query_string &&
+        mg_get_var(ri->query_string, strlen(ri->query_string), "lastEventId", v, sizeof(v)) > 0)
+        return sse_parse_u64(v);
+    return 0;
+}
+
+unsigned sse_stream_mask(const char *suffix)
+{
+    if (!suffix || !*suffix || strcmp(suffix, "/") == 0)
+        return SSE_STREAM_ALL;
+    if (strcmp(suffix, "/replication") == 0)
+        return SSE_STREAM_REPLICATION;
+    if (strcmp(suffix, "/cluster") == 0)
+        return SSE_STREAM_CLUSTER;
+    if (strcmp(suffix, "/benchmark") == 0)
+        return SSE_STREAM_BENCHMARK;
+    return 0;
+}
+
+void sse_hub_stats(struct sse_hub *h, struct sse_hub_stats *out)
+{
+    pthread_mutex_lock(&h->mu);
+    out->last_id = h->last_id;
+    out->published = h->last_id;
+    out->clients = h->n_clients;
+    out->served = h->served;
+    out->refused = h->refused;
+    out->dropped = h->dropped;
+    pthread_mutex_unlock(&h->mu);
+}

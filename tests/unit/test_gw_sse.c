@@ -1,0 +1,584 @@
+/* test_gw_sse.c — the SSE hub (gateway/sse.c) behind a real civetweb server on a free
+ * 127.0.0.1 port, read by a hand-written HTTP client on a plain socket: headers and
+ * `retry:`, ordered ids, Last-Event-ID resume (exact replay, and `reset` when the id left
+ * the ring), stream masks, heartbeats, the client limit, disconnect detection, a client
+ * that stops reading being dropped while a fast one keeps every event, and shutdown. */
+#include <arpa/inet.h>
+#include <civetweb.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cunit_main.h"
+#include "lt_clock.h"
+#include "lt_err.h"
+#include "sse.h"
+#include "testutil.h"
+
+/* ---- the server ---- */
+
+#define EVENTS_PREFIX "/_playground/events"
+
+struct srv {
+    struct mg_context *ctx;
+    struct sse_hub *hub;
+    int port;
+};
+
+static int srv_handler(struct mg_connection *conn, void *cbdata)
+{
+    struct srv *s = cbdata;
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    unsigned mask = sse_stream_mask(ri->local_uri + strlen(EVENTS_PREFIX));
+    if (!mask) {
+        mg_send_http_error(conn, 404, "%s", "no such stream");
+        return 404;
+    }
+    int rc = sse_hub_serve(s->hub, conn, mask, sse_last_event_id(conn));
+    if (rc == LT_EBUSY || rc == LT_ESHUTDOWN) {
+        mg_send_http_error(conn, 503, "%s", lt_strerror(rc));
+        return 503;
+    }
+    return 200;
+}
+
+static void srv_start(struct srv *s, const struct sse_hub_opts *o)
+{
+    memset(s, 0, sizeof(*s));
+    CU_ASSERT_EQUAL_FATAL(sse_hub_new(o, &s->hub), 0);
+    for (int attempt = 0; attempt < 5 && !s->ctx; attempt++) {
+        s->port = tu_free_port();
+        char ports[32];
+        snprintf(ports, sizeof(ports), "127.0.0.1:%d", s->port);
+        const char *opts[] = {"listening_ports",    ports,   "num_threads", "16",
+                              "request_timeout_ms", "10000", NULL};
+        struct mg_callbacks cb;
+        memset(&cb, 0, sizeof(cb));
+        s->ctx = mg_start(&cb, NULL, opts);
+    }
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s->ctx);
+    mg_set_request_handler(s->ctx, EVENTS_PREFIX, srv_handler, s);
+}
+
+static void srv_stop(struct srv *s)
+{
+    sse_hub_shutdown(s->hub);
+    mg_stop(s->ctx);
+    sse_hub_free(s->hub);
+}
+
+static void publish(struct srv *s, unsigned mask, const char *name, const char *json)
+{
+    CU_ASSERT_EQUAL(sse_hub_publish(s->hub, mask, name, json, NULL), 0);
+}
+
+/* wait_clients waits until the hub runs `n` streams. */
+static bool wait_clients(struct srv *s, unsigned n, unsigned ms)
+{
+    for (unsigned waited = 0; waited <= ms; waited += 10) {
+        struct sse_hub_stats st;
+        sse_hub_stats(s->hub, &st);
+        if (st.clients == n)
+            return true;
+        lt_sleep_ms(10);
+    }
+    return false;
+}
+
+/* ---- the client ---- */
+
+struct cli {
+    int fd;
+    char *buf;
+    size_t len, cap;
+    bool eof;
+    bool headers_done;
+    char headers[2048];
+    int status;
+};
+
+struct sse_ev {
+    uint64_t id;
+    char name[32];
+    char data[9000];
+    bool ping;
+    unsigned retry;
+};
+
+static int cli_open(struct cli *c, int port, const char *path, const char *extra_header, int rcvbuf)
+{
+    memset(c, 0, sizeof(*c));
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (c->fd < 0)
+        return -1;
+    if (rcvbuf > 0)
+        setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(c->fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+        return -1;
+    char req[512];
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%s\r\n", path,
+                     extra_header ? extra_header : "", extra_header ? "\r\n" : "");
+    return send(c->fd, req, (size_t)n, MSG_NOSIGNAL) == n ? 0 : -1;
+}
+
+static void cli_close(struct cli *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    free(c->buf);
+    c->buf = NULL;
+}
+
+/* cli_fill reads what is there, waiting up to ms for something. */
+static void cli_fill(struct cli *c, int ms)
+{
+    if (c->eof)
+        return;
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    if (poll(&p, 1, ms) <= 0)
+        return;
+    if (c->cap - c->len < 65536) {
+        c->cap = c->cap ? c->cap * 2 : 131072;
+        c->buf = realloc(c->buf, c->cap);
+    }
+    ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len - 1, 0);
+    if (n <= 0) {
+        c->eof = true;
+        return;
+    }
+    c->len += (size_t)n;
+    c->buf[c->len] = '\0';
+}
+
+static void cli_consume(struct cli *c, size_t n)
+{
+    memmove(c->buf, c->buf + n, c->len - n);
+    c->len -= n;
+    c->buf[c->len] = '\0';
+}
+
+/* cli_next returns 1 and the next frame (event, ping or retry) within ms, 0 on timeout,
+ * -1 on EOF. */
+static int cli_next(struct cli *c, struct sse_ev *ev, int ms)
+{
+    uint64_t deadline = lt_now_ns() + (uint64_t)ms * 1000000u;
+    for (;;) {
+        if (!c->headers_done && c->buf) {
+            char *e = strstr(c->buf, "\r\n\r\n");
+            if (e) {
+                size_t hl = (size_t)(e - c->buf) + 4;
+                snprintf(c->headers, sizeof(c->headers), "%.*s", (int)hl, c->buf);
+                sscanf(c->headers, "HTTP/1.1 %d", &c->status);
+                c->headers_done = true;
+                cli_consume(c, hl);
+            }
+        }
+        if (c->headers_done && c->buf) {
+            char *e = strstr(c->buf, "\n\n");
+            if (e) {
+                memset(ev, 0, sizeof(*ev));
+                *e = '\0';
+                for (char *line = c->buf; line;) {
+                    char *nl = strchr(line, '\n');
+                    if (nl)
+                        *nl = '\0';
+                    if (strncmp(line, "id: ", 4) == 0)
+                        ev->id = strtoull(line + 4, NULL, 10);
+                    else if (strncmp(line, "event: ", 7) == 0)
+                        snprintf(ev->name, sizeof(ev->name), "%s", line + 7);
+                    else if (strncmp(line, "data: ", 6) == 0)
+                        snprintf(ev->data + strlen(ev->data), sizeof(ev->data) - strlen(ev->data),
+                                 "%s%s", ev->data[0] ? "\n" : "", line + 6);
+                    else if (strcmp(line, ": ping") == 0)
+                        ev->ping = true;
+                    else if (strncmp(line, "retry: ", 7) == 0)
+                        ev->retry = (unsigned)atoi(line + 7);
+                    line = nl ? nl + 1 : NULL;
+                }
+                cli_consume(c, (size_t)(e - c->buf) + 2);
+                return 1;
+            }
+        }
+        if (c->eof)
+            return -1;
+        uint64_t now = lt_now_ns();
+        if (now >= deadline)
+            return 0;
+        cli_fill(c, (int)((deadline - now) / 1000000u) + 1);
+    }
+}
+
+/* cli_event returns the next real event (skipping pings and retry). */
+static int cli_event(struct cli *c, struct sse_ev *ev, int ms)
+{
+    int rc;
+    while ((rc = cli_next(c, ev, ms)) == 1 && (ev->ping || ev->retry))
+        ;
+    return rc;
+}
+
+static bool cli_waits_ok(struct cli *c)
+{
+    struct sse_ev ev;
+    if (cli_next(c, &ev, 3000) != 1)
+        return false;
+    return c->status == 200 && ev.retry > 0;
+}
+
+/* ---- tests ---- */
+
+static void test_headers_order_ids(void)
+{
+    struct srv s;
+    srv_start(&s, NULL);
+    struct cli c;
+    CU_ASSERT_EQUAL_FATAL(cli_open(&c, s.port, EVENTS_PREFIX, NULL, 0), 0);
+    struct sse_ev ev;
+    CU_ASSERT_EQUAL_FATAL(cli_next(&c, &ev, 3000), 1);
+    CU_ASSERT_EQUAL(c.status, 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.headers, "Content-Type: text/event-stream\r\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.headers, "Cache-Control: no-cache\r\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.headers, "X-Accel-Buffering: no\r\n"));
+    CU_ASSERT_EQUAL(ev.retry, 2000);
+    CU_ASSERT(wait_clients(&s, 1, 2000));
+
+    for (int i = 1; i <= 50; i++) {
+        char j[64];
+        snprintf(j, sizeof(j), "{\"n\":%d}", i);
+        publish(&s, i % 2 ? SSE_STREAM_REPLICATION : SSE_STREAM_CLUSTER, "committed", j);
+    }
+    publish(&s, SSE_STREAM_BENCHMARK, "multi", "{\"a\":1,\n\"b\":2}");
+    for (int i = 1; i <= 50; i++) {
+        CU_ASSERT_EQUAL_FATAL(cli_event(&c, &ev, 3000), 1);
+        CU_ASSERT_EQUAL(ev.id, (uint64_t)i);
+        CU_ASSERT_STRING_EQUAL(ev.name, "committed");
+        char j[64];
+        snprintf(j, sizeof(j), "{\"n\":%d}", i);
+        CU_ASSERT_STRING_EQUAL(ev.data, j);
+    }
+    CU_ASSERT_EQUAL_FATAL(cli_event(&c, &ev, 3000), 1);
+    CU_ASSERT_EQUAL(ev.id, 51);
+    CU_ASSERT_STRING_EQUAL(ev.data, "{\"a\":1,\n\"b\":2}");
+    cli_close(&c);
+
+    /* Bad names and masks are refused. */
+    CU_ASSERT_EQUAL(sse_hub_publish(s.hub, 0, "x", "{}", NULL), LT_EINVAL);
+    CU_ASSERT_EQUAL(sse_hub_publish(s.hub, 1, "", "{}", NULL), LT_EINVAL);
+    CU_ASSERT_EQUAL(sse_hub_publish(s.hub, 1, "a\nb", "{}", NULL), LT_EINVAL);
+    CU_ASSERT_EQUAL(sse_hub_publish(s.hub, 1, "x", NULL, NULL), LT_EINVAL);
+    uint64_t id = 0;
+    CU_ASSERT_EQUAL(sse_hub_publish(s.hub, 1, "x", "{}", &id), 0);
+    CU_ASSERT_EQUAL(id, 52);
+    CU_ASSERT_EQUAL(sse_stream_mask(""), SSE_STREAM_ALL);
+    CU_ASSERT_EQUAL(sse_stream_mask("/"), SSE_STREAM_ALL);
+    CU_ASSERT_EQUAL(sse_stream_mask("/replication"), SSE_STREAM_REPLICATION);
+    CU_ASSERT_EQUAL(sse_stream_mask("/cluster"), SSE_STREAM_CLUSTER);
+    CU_ASSERT_EQUAL(sse_stream_mask("/benchmark"), SSE_STREAM_BENCHMARK);
+    CU_ASSERT_EQUAL(sse_stream_mask("/nope"), 0);
+    srv_stop(&s);
+}
+
+static void test_resume(void)
+{
+    struct sse_hub_opts o = {.capacity = 16};
+    struct srv s;
+    srv_start(&s, &o);
+    for (int i = 1; i <= 20; i++)
+        publish(&s, SSE_STREAM_REPLICATION, "metrics", "{}");
+
+    /* Within the ring: exactly the missed events, then live ones. */
+    struct cli c;
+    CU_ASSERT_EQUAL_FATAL(cli_open(&c, s.port, EVENTS_PREFIX, "Last-Event-ID: 15", 0), 0);
+    CU_ASSERT_FATAL(cli_waits_ok(&c));
+    struct sse_ev ev;
+    for (uint64_t id = 16; id <= 20; id++) {
+        CU_ASSERT_EQUAL_FATAL(cli_event(&c, &ev, 3000), 1);
+        CU_ASSERT_EQUAL(ev.id, id);
+    }
+    CU_ASSERT_EQUAL(cli_event(&c, &ev, 200), 0); /* nothing more */
+    publish(&s, SSE_STREAM_REPLICATION, "metrics", "{\"live\":true}");
+    CU_ASSERT_EQUAL_FATAL(cli_event(&c, &ev, 3000), 1);
+    CU_ASSERT_EQUAL(ev.id, 21);
+    CU_ASSERT_STRING_EQUAL(ev.data, "{\"live\":true}");
+    cli_close(&c);
+
+    /* The query parameter works too; up to date means nothing is replayed. */
+    CU_ASSERT_EQUAL_FATAL(cli_open(&c, s.port, EVENTS_PREFIX "?lastEventId=21", NULL, 0), 0);
+    CU_ASSERT_FATAL(cli_waits_ok(&c));
+    CU_ASSERT_EQUAL(cli_event(&c, &ev, 200), 0);
+    cli_close(&c);
+
+    /* Older than the ring (16 kept: 6..21): `reset`, then from the oldest. */
+    CU_ASSERT_EQUAL_FATAL(cli_open(&c, s.port, EVENTS_PREFIX, "Last-Event-ID: 3", 0), 0);
+    CU_ASSERT_FATAL(cli_waits_ok(&c));
+    CU_ASSERT_EQUAL_FATAL(cli_event(&c, &ev, 3000), 1);
+    CU_ASSERT_STRING_EQUAL(ev.name, "reset");
+    CU_ASSERT_EQUAL(ev.id, 0);
+    for (uint64_t id = 6; id <= 21; id++) {
+        CU_ASSERT_EQUAL_FATAL(cli_event(&c, &ev, 3000), 1);
+        CU_ASSERT_EQUAL(ev.id, id);
+    }
+    cli_close(&c);
+
+    /* An id from the future (a previous gateway): reset too. */
+    CU_ASSERT_EQUAL_FATAL(cli_open(&c, s.port, EVENTS_PREFIX, "Last-Event-ID: 999", 0), 0);
+    CU_ASSERT_FATAL(cli_waits_ok(&c));
+    CU_ASSERT_EQUAL_FATAL(cli_event(&c, &ev, 3000), 1);
+    CU_ASSERT_STRING_EQUAL(ev.name, "reset");
+    cli_close(&c);
+    srv_stop(&s);
+}
+
+static void test_masks(void)
+{
+    struct srv s;
+    srv_start(&s, NULL);
+    struct cli rep, clu, all;
+    CU_ASSERT_EQUAL_FATAL(cli_open(&rep, s.port, EVENTS_PREFIX "/replication", NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(cli_open(&clu, s.port, EVENTS_PREFIX "/cluster", NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(cli_open(&all, s.port, EVENTS_PREFIX, NULL, 0), 0);
+    CU_ASSERT_FATAL(cli_waits_ok(&rep) && cli_waits_ok(&clu) && cli_waits_ok(&all));
+    CU_ASSERT_FATAL(wait_clients(&s, 3, 2000));
+    publish(&s, SSE_STREAM_REPLICATION, "committed", "{}");
+    publish(&s, SSE_STREAM_CLUSTER, "role", "{}");
+    publish(&s, SSE_STREAM_BENCHMARK, "benchmark", "{}");
+    publish(&s, SSE_STREAM_REPLICATION, "progress", "{}");
+    publish(&s, SSE_STREAM_CLUSTER, "node", "{}");
+    struct sse_ev ev;
+    const char *want_rep[] = {"committed", "progress"};
+    const uint64_t rep_ids[] = {1, 4};
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT_EQUAL_FATAL(cli_event(&rep, &ev, 3000), 1);
+        CU_ASSERT_STRING_EQUAL(ev.name, want_rep[i]);
+        CU_ASSERT_EQUAL(ev.id, rep_ids[i]);
+    }
+    CU_ASSERT_EQUAL(cli_event(&rep, &ev, 200), 0);
+    const char *want_clu[] = {"role", "node"};
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT_EQUAL_FATAL(cli_event(&clu, &ev, 3000), 1);
+        CU_ASSERT_STRING_EQUAL(ev.name, want_clu[i]);
+    }
+    CU_ASSERT_EQUAL(cli_event(&clu, &ev, 200), 0);
+    for (uint64_t id = 1; id <= 5; id++) {
+        CU_ASSERT_EQUAL_FATAL(cli_event(&all, &ev, 3000), 1);
+        CU_ASSERT_EQUAL(ev.id, id);
+    }
+    cli_close(&rep);
+    cli_close(&clu);
+    cli_close(&all);
+
+    struct cli bad;
+    CU_ASSERT_EQUAL_FATAL(cli_open(&bad, s.port, EVENTS_PREFIX "/nope", NULL, 0), 0);
+    cli_next(&bad, &ev, 2000);
+    CU_ASSERT_EQUAL(bad.status, 404);
+    cli_close(&bad);
+    srv_stop(&s);
+}
+
+static void test_heartbeat_and_hangup(void)
+{
+    struct sse_hub_opts o = {.ping_ms = 150};
+    struct srv s;
+    srv_start(&s, &o);
+    struct cli c;
+    CU_ASSERT_EQUAL_FATAL(cli_open(&c, s.port, EVENTS_PREFIX, NULL, 0), 0);
+    CU_ASSERT_FATAL(cli_waits_ok(&c));
+    int pings = 0;
+    uint64_t end = lt_now_ns() + 700 * 1000000ull;
+    struct sse_ev ev;
+    while (lt_now_ns() < end) {
+        if (cli_next(&c, &ev, 50) == 1 && ev.ping)
+            pings++;
+    }
+    CU_ASSERT(pings >= 3 && pings <= 6);
+    /* An event postpones the ping. */
+    publish(&s, SSE_STREAM_CLUSTER, "role", "{}");
+    CU_ASSERT_EQUAL(cli_next(&c, &ev, 1000), 1);
+    CU_ASSERT_EQUAL(ev.id, 1);
+
+    /* A client that hangs up is noticed without any event or ping. */
+    struct sse_hub_opts o2 = {.ping_ms = 60000};
+    struct srv s2;
+    srv_start(&s2, &o2);
+    struct cli c2;
+    CU_ASSERT_EQUAL_FATAL(cli_open(&c2, s2.port, EVENTS_PREFIX, NULL, 0), 0);
+    CU_ASSERT_FATAL(cli_waits_ok(&c2));
+    CU_ASSERT(wait_clients(&s2, 1, 2000));
+    cli_close(&c2);
+    CU_ASSERT(wait_clients(&s2, 0, 3000));
+    srv_stop(&s2);
+    cli_close(&c);
+    srv_stop(&s);
+}
+
+static void test_client_limit_and_shutdown(void)
+{
+    struct sse_hub_opts o = {.max_clients = 2};
+    struct srv s;
+    srv_start(&s, &o);
+    struct cli a, b, x;
+    CU_ASSERT_EQUAL_FATAL(cli_open(&a, s.port, EVENTS_PREFIX, NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(cli_open(&b, s.port, EVENTS_PREFIX, NULL, 0), 0);
+    CU_ASSERT_FATAL(cli_waits_ok(&a) && cli_waits_ok(&b));
+    CU_ASSERT_EQUAL_FATAL(cli_open(&x, s.port, EVENTS_PREFIX, NULL, 0), 0);
+    struct sse_ev ev;
+    cli_next(&x, &ev, 2000);
+    CU_ASSERT_EQUAL(x.status, 503);
+    cli_close(&x);
+    struct sse_hub_stats st;
+    sse_hub_stats(s.hub, &st);
+    CU_ASSERT_EQUAL(st.clients, 2);
+    CU_ASSERT_EQUAL(st.refused, 1);
+    CU_ASSERT_EQUAL(st.served, 2);
+
+    /* Shutdown ends the streams: the clients see the end of the stream. */
+    sse_hub_shutdown(s.hub);
+    CU_ASSERT(wait_clients(&s, 0, 3000));
+    int rc;
+    while ((rc = cli_next(&a, &ev, 2000)) == 1)
+        ;
+    CU_ASSERT_EQUAL(rc, -1);
+    cli_close(&a);
+    cli_close(&b);
+    srv_stop(&s);
+}
+
+/* The fast reader of test_slow_client: reads everything, records the last id. */
+struct fast_reader {
+    struct cli c;
+    atomic_ullong last_id;
+    atomic_bool in_order;
+    atomic_bool stop;
+    pthread_t thread;
+};
+
+static void *fast_main(void *arg)
+{
+    struct fast_reader *f = arg;
+    static struct sse_ev ev;
+    uint64_t expect = 1;
+    while (!atomic_load(&f->stop)) {
+        int rc = cli_event(&f->c, &ev, 100);
+        if (rc < 0)
+            break;
+        if (rc == 1) {
+            if (ev.id != expect)
+                atomic_store(&f->in_order, false);
+            expect = ev.id + 1;
+            atomic_store(&f->last_id, ev.id);
+        }
+    }
+    return NULL;
+}
+
+static void test_slow_client(void)
+{
+    struct sse_hub_opts o = {.capacity = 64};
+    struct srv s;
+    srv_start(&s, &o);
+    struct cli slow;
+    CU_ASSERT_EQUAL_FATAL(cli_open(&slow, s.port, EVENTS_PREFIX, NULL, 4096), 0);
+    CU_ASSERT_FATAL(cli_waits_ok(&slow));
+    struct fast_reader *f = calloc(1, sizeof(*f));
+    atomic_init(&f->in_order, true);
+    CU_ASSERT_EQUAL_FATAL(cli_open(&f->c, s.port, EVENTS_PREFIX, NULL, 0), 0);
+    CU_ASSERT_FATAL(cli_waits_ok(&f->c));
+    CU_ASSERT_FATAL(wait_clients(&s, 2, 2000));
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&f->thread, NULL, fast_main, f), 0);
+
+    /* 8 KiB events in bursts of 16, each burst waiting for the fast reader, until the
+     * slow one (which reads nothing) has been dropped: bounded to 64 MiB and 60 s. */
+    char *payload = malloc(8200);
+    memset(payload, 'x', 8192);
+    payload[0] = '"';
+    payload[8190] = '"';
+    payload[8191] = '\0';
+    uint64_t deadline = lt_now_ns() + 60ull * 1000000000ull;
+    uint64_t published = 0;
+    struct sse_hub_stats st = {0};
+    uint64_t publish_start = lt_now_ns(), max_publish_ns = 0;
+    while (published < 8192 && lt_now_ns() < deadline) {
+        for (int i = 0; i < 16; i++) {
+            uint64_t t0 = lt_now_ns();
+            CU_ASSERT_EQUAL(
+                sse_hub_publish(s.hub, SSE_STREAM_BENCHMARK, "benchmark", payload, NULL), 0);
+            uint64_t dt = lt_now_ns() - t0;
+            if (dt > max_publish_ns)
+                max_publish_ns = dt;
+            published++;
+        }
+        while (atomic_load(&f->last_id) < published && lt_now_ns() < deadline)
+            lt_sleep_ms(1);
+        sse_hub_stats(s.hub, &st);
+        if (st.dropped >= 1 && published > 200)
+            break;
+    }
+    printf(
+        "\n  slow client dropped after %llu events (%.1f MiB) in %.2f s; slowest publish %.3f ms\n",
+        (unsigned long long)published, published * 8200.0 / 1048576.0,
+        (double)(lt_now_ns() - publish_start) / 1e9, max_publish_ns / 1e6);
+    CU_ASSERT_EQUAL(st.dropped, 1);
+    CU_ASSERT(wait_clients(&s, 1, 3000));
+    /* The fast reader got every event, in order, and keeps receiving. */
+    publish(&s, SSE_STREAM_CLUSTER, "role", "{}");
+    for (int i = 0; i < 300 && atomic_load(&f->last_id) < published + 1; i++)
+        lt_sleep_ms(10);
+    CU_ASSERT_EQUAL(atomic_load(&f->last_id), published + 1);
+    CU_ASSERT(atomic_load(&f->in_order));
+    /* The slow client's stream ends once it drains what was buffered. */
+    int rc;
+    struct sse_ev *ev = malloc(sizeof(*ev));
+    for (int i = 0; i < 100000 && (rc = cli_next(&slow, ev, 2000)) == 1; i++)
+        ;
+    CU_ASSERT_EQUAL(rc, -1);
+    free(ev);
+    atomic_store(&f->stop, true);
+    pthread_join(f->thread, NULL);
+    cli_close(&f->c);
+    cli_close(&slow);
+    free(f);
+    free(payload);
+    srv_stop(&s);
+}
+
+static int suite_init(void)
+{
+    mg_init_library(0);
+    return 0;
+}
+
+static int suite_cleanup(void)
+{
+    mg_exit_library();
+    return 0;
+}
+
+static const struct lt_test sse_tests[] = {
+    {"headers_order_ids", test_headers_order_ids},
+    {"resume", test_resume},
+    {"masks", test_masks},
+    {"heartbeat_and_hangup", test_heartbeat_and_hangup},
+    {"client_limit_and_shutdown", test_client_limit_and_shutdown},
+    {"slow_client", test_slow_client},
+    {NULL, NULL},
+};
+
+static const struct lt_suite suites[] = {
+    {"gw_sse", suite_init, suite_cleanup, sse_tests},
+    {NULL, NULL, NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return lt_test_main(argc, argv, suites);
+}
