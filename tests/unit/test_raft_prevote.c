@@ -161,6 +161,35 @@ static void test_lease_rejects_votes(void)
     h_free(&net);
 }
 
+/* The lease does not stop a transfer campaign: a vote request with context 1 (sent by
+ * the target of MSG_TIMEOUT_NOW) is answered even within the lease. */
+static void test_lease_lets_transfer_through(void)
+{
+    struct h_net net;
+    h_init(&net, 3, NULL);
+    h_elect(&net, 1);
+    uint64_t t = h_term(&net, 1);
+    uint64_t last = h_last(&net, 2);
+    struct raft_msg v = {.type = RAFT_MSG_VOTE,
+                         .from = 3,
+                         .to = 2,
+                         .term = t + 1,
+                         .index = last,
+                         .log_term = t,
+                         .context = 0};
+    CU_ASSERT_EQUAL(raft_recv(h_r(&net, 2), &v), 0);
+    CU_ASSERT_EQUAL(h_term(&net, 2), t); /* ignored: within the lease */
+    v.context = 1;
+    CU_ASSERT_EQUAL(raft_recv(h_r(&net, 2), &v), 0);
+    CU_ASSERT_EQUAL(h_term(&net, 2), t + 1);
+    h_handle_ready(&net, 2);
+    const struct raft_msg *resp = h_find(&net, RAFT_MSG_VOTE_RESP, 3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(resp);
+    CU_ASSERT_FALSE(resp->reject);
+    CU_ASSERT_EQUAL(h_status(&net, 2).vote, 3);
+    h_free(&net);
+}
+
 static const struct lt_test tests[] = {
     {"partitioned_node_does_not_bump_term", test_partitioned_node_does_not_bump_term},
     {"without_prevote_rejoin_disrupts", test_without_prevote_rejoin_disrupts},
@@ -168,6 +197,7 @@ static const struct lt_test tests[] = {
     {"prevote_elects_after_leader_loss", test_prevote_elects_after_leader_loss},
     {"checkquorum_leader_steps_down", test_checkquorum_leader_steps_down},
     {"lease_rejects_votes", test_lease_rejects_votes},
+    {"lease_lets_transfer_through", test_lease_lets_transfer_through},
     {NULL, NULL},
 };
 
