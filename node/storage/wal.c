@@ -54,8 +54,9 @@
  * Torn-tail rule. Only the last segment may end badly: at the first record that is
  * incomplete, fails its CRC, is zero-filled or malformed, or at a tail of records with no
  * COMMIT, the segment is truncated back to the end of the last COMMIT record (logged and
- * counted in truncated_bytes) — unless a valid COMMIT record followed by another valid
- * record lies beyond the bad record: then a later batch was durable after it, so the
+ * counted in truncated_bytes) — unless beyond the bad record lies a valid COMMIT of a
+ * later batch (a higher sequence number than the damaged batch's, or a COMMIT followed
+ * by another valid record): then a later batch was durable after the damaged one, so the
  * damage is corruption (LT_ECORRUPT) and the node must not start. A bad record anywhere
  * in another segment, a bad header, a missing segment or an index gap is LT_ECORRUPT. */
 #include "wal.h"
@@ -556,10 +557,11 @@ static int wal_replay_batch(struct wal_replay *st, const unsigned char *m, size_
     return 0;
 }
 
-/* wal_later_batch_exists tells whether, past the bad record at `bad`, there is a valid
- * COMMIT record followed by another valid record: proof that a batch was made durable
- * after the damaged one. Records are 8-byte aligned, so every aligned offset is tried. */
-static bool wal_later_batch_exists(const unsigned char *m, size_t size, size_t bad)
+/* wal_later_batch_exists tells whether, past the bad record at `bad`, there is proof
+ * that a batch was made durable after the damaged one: a valid COMMIT record with a
+ * sequence number above `seq` (the damaged batch's own), or a valid COMMIT followed by
+ * another valid record. Records are 8-byte aligned, so every aligned offset is tried. */
+static bool wal_later_batch_exists(const unsigned char *m, size_t size, size_t bad, uint64_t seq)
 {
     bool seen_commit = false;
     size_t off = bad + 8;
@@ -568,8 +570,11 @@ static bool wal_later_batch_exists(const unsigned char *m, size_t size, size_t b
         if (wal_rec_parse(m, size, off, true, &r)) {
             if (seen_commit)
                 return true;
-            if (r.type == WAL_REC_COMMIT)
+            if (r.type == WAL_REC_COMMIT) {
+                if (wal_get64(r.payload) > seq)
+                    return true;
                 seen_commit = true;
+            }
             off += r.size;
         } else {
             off += 8;
@@ -603,8 +608,8 @@ static bool wal_seg_hdr_ok(const unsigned char *h, size_t size, const struct wal
 {
     return size >= WAL_SEG_HDR_SIZE && memcmp(h, WAL_MAGIC, 8) == 0 &&
            wal_get32(h + 8) == WAL_VERSION && wal_get32(h + 12) == WAL_SEG_HDR_SIZE &&
-           wal_get32(h + 32) == crc32c(h, 32) && wal_get64(h + 16) == s->seq &&
-           wal_get64(h + 24) == s->first_index;
+           wal_get32(h + 32) == crc32c(h, 32) && wal_get32(h + 36) == 0 &&
+           wal_get64(h + 16) == s->seq && wal_get64(h + 24) == s->first_index;
 }
 
 static int wal_seg_push(struct wal *w, const struct wal_seg *s)
@@ -889,7 +894,7 @@ static int wal_seg_replay(struct wal *w, size_t i, struct wal_replay *st)
             rc = LT_ECORRUPT;
             goto out_unmap;
         }
-        if (bad && wal_later_batch_exists(m, size, off)) {
+        if (bad && wal_later_batch_exists(m, size, off, st->next_batch_seq)) {
             lt_error("wal: %s: bad record at offset %zu is followed by committed records: "
                      "corrupt, refusing to recover",
                      path, off);

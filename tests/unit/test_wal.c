@@ -841,6 +841,80 @@ static void test_index_gap(void)
     tdir_end();
 }
 
+/* One flipped bit anywhere in any segment: recovery either refuses (LT_ECORRUPT) or, if
+ * the bit is in the last batch, returns exactly the state before that batch. Never
+ * anything else. */
+static void test_random_bit_flips(void)
+{
+    tdir_begin();
+    uint64_t seed = tu_seed("wal bit flips");
+    struct wal *w;
+    struct wal_recovered rec;
+    CU_ASSERT_EQUAL_FATAL(open_wal(700, &w, &rec), 0);
+    wal_recovered_fini(&rec);
+    uint64_t idx = 1;
+    for (int b = 0; b < 24; b++) {
+        struct raft_hard_state hs = {.term = 1, .vote = 2, .commit = idx - 1};
+        CU_ASSERT_EQUAL_FATAL(wal_save_hard_state(w, &hs), 0);
+        CU_ASSERT_EQUAL_FATAL(append_batch(w, idx, 3, 1), 0);
+        idx += 3;
+    }
+    char segs[64][700];
+    size_t nseg = seg_files(segs, 64);
+    long long before_last = tu_file_size(segs[nseg - 1]);
+    struct raft_hard_state hs = {.term = 1, .vote = 2, .commit = idx - 1};
+    CU_ASSERT_EQUAL_FATAL(wal_save_hard_state(w, &hs), 0);
+    CU_ASSERT_EQUAL_FATAL(append_batch(w, idx, 3, 1), 0); /* the last batch */
+    wal_free(w);
+    CU_ASSERT_EQUAL_FATAL(seg_files(segs, 64), nseg); /* no rollover in the last batch */
+    CU_ASSERT_FATAL(nseg >= 4);
+    unsigned char *orig[64];
+    size_t len[64], total = 0;
+    for (size_t i = 0; i < nseg; i++) {
+        orig[i] = file_read(segs[i], &len[i]);
+        total += len[i];
+    }
+    unsigned corrupt = 0, torn = 0;
+    for (int t = 0; t < 400; t++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        size_t at = (size_t)((seed >> 20) % total), s = 0;
+        while (at >= len[s]) {
+            at -= len[s];
+            s++;
+        }
+        file_flip(segs[s], at, (unsigned char)(1u << ((seed >> 8) % 8)));
+        int rc = open_wal(700, &w, &rec);
+        bool in_last = s == nseg - 1 && (long long)at >= before_last;
+        if (in_last) {
+            CU_ASSERT_EQUAL_FATAL(rc, 0);
+            check_log(&rec, 1, idx - 1, UINT64_MAX, 1, 1);
+            CU_ASSERT_EQUAL(rec.hs.commit, idx - 4);
+            wal_recovered_fini(&rec);
+            wal_free(w);
+            torn++;
+        } else {
+            CU_ASSERT_EQUAL(rc, LT_ECORRUPT);
+            if (rc != LT_ECORRUPT) {
+                fprintf(stderr, "flip at %zu of segment %zu/%zu (%zu bytes) not refused\n", at, s,
+                        nseg, len[s]);
+                if (rc == 0) {
+                    wal_recovered_fini(&rec);
+                    wal_free(w);
+                }
+            }
+            corrupt++;
+        }
+        for (size_t i = 0; i < nseg; i++) /* the pristine files, for the next flip */
+            file_write(segs[i], orig[i], len[i]);
+    }
+    CU_ASSERT(corrupt > 0);
+    for (size_t i = 0; i < nseg; i++)
+        free(orig[i]);
+    fprintf(stderr, "bit flips: %u refused as corrupt, %u cut as a torn last batch\n", corrupt,
+            torn);
+    tdir_end();
+}
+
 /* Make the k-th I/O operation of one batch fail, for every k: the call fails, the WAL
  * stays failed, and on reopen the batch is either wholly absent or wholly present. */
 static void test_fault_injection(void)
@@ -912,6 +986,7 @@ static const struct lt_test wal_tests[] = {
     {"snapshot markers (Raft section 7)", test_snapshot_marker},
     {"opening with the caller's snapshot", test_open_with_snapshot},
     {"index gap is corruption", test_index_gap},
+    {"one flipped bit anywhere: refused, or the last batch cut", test_random_bit_flips},
     {"fault injection: errors returned, batches atomic", test_fault_injection},
     {NULL, NULL},
 };
