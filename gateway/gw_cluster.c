@@ -1,0 +1,537 @@
+/* gw_cluster.c — /_playground/cluster/...: the cluster's status (every node asked at once,
+ * merged with the supervisor's process facts and the RPC pool's circuit breakers), kill
+ * and restart (supervisor mode; kill is a Cluster/Shutdown RPC in attach mode), leader
+ * transfer, WAL statistics and snapshots.
+ *
+ * Not here: process management itself (supervisor.c), live events (events.c, sse.c). */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "events.h"
+#include "gw.h"
+#include "gw_cluster.h"
+#include "lt_clock.h"
+#include "lt_err.h"
+#include "pbjson.h"
+#include "supervisor.h"
+#include "wire.h"
+
+#define GW_HEALTHY_LAG 100
+
+/* ------------------------------------------------------------------ fan-out */
+
+struct gw_fan {
+    struct gw *g;
+    size_t i;
+    const char *method;
+    const ProtobufCMessage *req;
+    const ProtobufCMessageDescriptor *desc;
+    unsigned timeout_ms;
+    int rc;
+    struct rpc_status st;
+    ProtobufCMessage *resp;
+    pthread_t thread;
+    bool started;
+};
+
+static void *gw_fan_thread(void *arg)
+{
+    struct gw_fan *f = arg;
+    f->rc = rpc_call_endpoint(f->g->client, f->i, f->method, f->req, f->desc, f->timeout_ms,
+                              &f->resp, &f->st);
+    return NULL;
+}
+
+/* gw_fanout calls `method` on every node at once; fans[i] holds node i's outcome. */
+static void gw_fanout(struct gw *g, const char *method, const ProtobufCMessage *req,
+                      const ProtobufCMessageDescriptor *desc, unsigned timeout_ms,
+                      struct gw_fan *fans)
+{
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        fans[i] = (struct gw_fan){.g = g,
+                                  .i = i,
+                                  .method = method,
+                                  .req = req,
+                                  .desc = desc,
+                                  .timeout_ms = timeout_ms,
+                                  .rc = LT_EIO};
+        fans[i].started = pthread_create(&fans[i].thread, NULL, gw_fan_thread, &fans[i]) == 0;
+        if (!fans[i].started)
+            gw_fan_thread(&fans[i]);
+    }
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        if (fans[i].started)
+            pthread_join(fans[i].thread, NULL);
+    }
+}
+
+static void gw_fan_free(struct gw *g, struct gw_fan *fans)
+{
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        if (fans[i].rc == 0 && fans[i].resp)
+            protobuf_c_message_free_unpacked(fans[i].resp, NULL);
+    }
+}
+
+/* gw_json_numbers rewrites, in `j` (the pbjson output of `m`), every 64-bit integer
+ * field from a decimal string into a JSON number: fields the gateway builds are numbers
+ * (docs/API.md). Nested messages and repeated fields included. */
+static void gw_json_numbers(const ProtobufCMessage *m, json_object *j)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned k = 0; k < d->n_fields; k++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[k];
+        char name[64];
+        json_object *v;
+        if (!json_object_object_get_ex(j, pbjson_json_name(f, name, sizeof(name)), &v))
+            continue;
+        const char *p = (const char *)m + f->offset;
+        bool is64 = f->type == PROTOBUF_C_TYPE_UINT64 || f->type == PROTOBUF_C_TYPE_INT64 ||
+                    f->type == PROTOBUF_C_TYPE_FIXED64 || f->type == PROTOBUF_C_TYPE_SINT64 ||
+                    f->type == PROTOBUF_C_TYPE_SFIXED64;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
+            if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+                ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)p;
+                for (size_t i = 0; i < n && i < json_object_array_length(v); i++)
+                    gw_json_numbers(arr[i], json_object_array_get_idx(v, i));
+            } else if (is64) {
+                const uint64_t *arr = *(const uint64_t *const *)p;
+                for (size_t i = 0; i < n && i < json_object_array_length(v); i++)
+                    json_object_array_put_idx(v, i, gw_json_u64(arr[i]));
+            }
+        } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+            const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)p;
+            if (sub && strstr(sub->descriptor->name, "Timestamp") == NULL)
+                gw_json_numbers(sub, v);
+        } else if (is64) {
+            uint64_t u = *(const uint64_t *)p;
+            json_object_object_add(j, name,
+                                   f->type == PROTOBUF_C_TYPE_UINT64 ||
+                                           f->type == PROTOBUF_C_TYPE_FIXED64
+                                       ? gw_json_u64(u)
+                                       : json_object_new_int64((int64_t)u));
+        }
+    }
+}
+
+/* gw_message_json: pbjson (every field) with 64-bit integers as numbers. */
+static json_object *gw_message_json(const ProtobufCMessage *m)
+{
+    static const struct pbjson_opts o = {.emit_defaults = true};
+    json_object *j = pbjson_from_message(m, &o);
+    if (j)
+        gw_json_numbers(m, j);
+    return j;
+}
+
+/* ------------------------------------------------------------------ status */
+
+const char *gw_role_name(int role)
+{
+    switch (role) {
+    case LITHAIR__V1__NODE_ROLE__LEADER:
+        return "leader";
+    case LITHAIR__V1__NODE_ROLE__FOLLOWER:
+        return "follower";
+    case LITHAIR__V1__NODE_ROLE__CANDIDATE:
+        return "candidate";
+    case LITHAIR__V1__NODE_ROLE__PRE_CANDIDATE:
+        return "pre-candidate";
+    default:
+        return "unknown";
+    }
+}
+
+const char *gw_health_name(bool answered, uint64_t leader_id, uint64_t lag)
+{
+    if (!answered)
+        return "unhealthy";
+    return leader_id != 0 && lag <= GW_HEALTHY_LAG ? "healthy" : "desynced";
+}
+
+static const char *gw_follower_state(int s)
+{
+    switch (s) {
+    case LITHAIR__V1__FOLLOWER_PROGRESS__STATE__PROBE:
+        return "probe";
+    case LITHAIR__V1__FOLLOWER_PROGRESS__STATE__REPLICATE:
+        return "replicate";
+    case LITHAIR__V1__FOLLOWER_PROGRESS__STATE__SNAPSHOT:
+        return "snapshot";
+    default:
+        return "unknown";
+    }
+}
+
+/* gw_cluster_status_json builds the status object; *alive_out gets the number of nodes
+ * that answered (or, in supervisor mode, that run). */
+static json_object *gw_cluster_status_json(struct gw *g, unsigned *alive_out)
+{
+    struct gw_fan *fans = calloc(GW_MAX_NODES, sizeof(*fans)); /* small thread stacks */
+    if (!fans)
+        return NULL;
+    Lithair__V1__StatusRequest req = LITHAIR__V1__STATUS_REQUEST__INIT;
+    gw_fanout(g, "Cluster/Status", &req.base, &lithair__v1__node_status__descriptor,
+              g->cfg.status_timeout_ms, fans);
+    /* The leader: the answering node that says it leads, with the highest term. */
+    const Lithair__V1__NodeStatus *leader = NULL;
+    uint64_t term = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const Lithair__V1__NodeStatus *ns = fans[i].rc == 0 ? (const void *)fans[i].resp : NULL;
+        if (!ns)
+            continue;
+        if (ns->term > term)
+            term = ns->term;
+        if (ns->role == LITHAIR__V1__NODE_ROLE__LEADER && (!leader || ns->term > leader->term))
+            leader = ns;
+    }
+    json_object *o = json_object_new_object(), *nodes = json_object_new_array();
+    unsigned answered = 0, running = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const Lithair__V1__NodeStatus *ns = fans[i].rc == 0 ? (const void *)fans[i].resp : NULL;
+        json_object *n = json_object_new_object();
+        json_object_object_add(n, "id", gw_json_u64(g->nodes[i].id));
+        uint64_t lag = 0;
+        if (ns) {
+            answered++;
+            if (leader && ns != leader) {
+                bool found = false;
+                for (size_t k = 0; k < leader->n_followers; k++) {
+                    if (leader->followers[k]->id == ns->id) {
+                        lag = leader->followers[k]->lag;
+                        found = true;
+                    }
+                }
+                if (!found)
+                    lag = leader->last_index > ns->last_index ? leader->last_index - ns->last_index
+                                                              : 0;
+            }
+            json_object_object_add(n, "role", json_object_new_string(gw_role_name(ns->role)));
+            json_object_object_add(n, "term", gw_json_u64(ns->term));
+            json_object_object_add(n, "leaderId", gw_json_u64(ns->leader_id));
+            json_object_object_add(n, "commit", gw_json_u64(ns->commit));
+            json_object_object_add(n, "applied", gw_json_u64(ns->applied));
+            json_object_object_add(n, "firstIndex", gw_json_u64(ns->first_index));
+            json_object_object_add(n, "lastIndex", gw_json_u64(ns->last_index));
+            json_object_object_add(n, "lag", gw_json_u64(lag));
+            json_object_object_add(n, "walBytes", gw_json_u64(ns->wal_bytes));
+            json_object_object_add(n, "snapshotIndex", gw_json_u64(ns->snapshot_index));
+            json_object_object_add(n, "records", gw_json_u64(ns->records));
+            json_object_object_add(n, "transferring", json_object_new_boolean(ns->transferring));
+        } else {
+            json_object_object_add(n, "role", json_object_new_string("down"));
+            json_object_object_add(n, "error",
+                                   json_object_new_string(fans[i].st.message[0]
+                                                              ? fans[i].st.message
+                                                              : lt_strerror(fans[i].rc)));
+        }
+        json_object_object_add(
+            n, "health",
+            json_object_new_string(gw_health_name(ns != NULL, ns ? ns->leader_id : 0, lag)));
+        json_object_object_add(n, "rpcUrl", json_object_new_string(g->nodes[i].rpc_url));
+        json_object_object_add(n, "eventsUrl", json_object_new_string(g->nodes[i].events_url));
+        struct sup_node_info si;
+        if (g->sup && sup_node_info(g->sup, (unsigned)g->nodes[i].id, &si) == 0) {
+            running += si.running;
+            json_object_object_add(n, "running", json_object_new_boolean(si.running));
+            json_object_object_add(n, "pid", json_object_new_int64(si.pid));
+            json_object_object_add(n, "uptimeMs", gw_json_u64(si.uptime_ms));
+            json_object_object_add(n, "starts", gw_json_u64(si.starts));
+            json_object_object_add(n, "dataDir", json_object_new_string(si.data_dir));
+        } else {
+            running += ns != NULL;
+            json_object_object_add(n, "running", json_object_new_boolean(ns != NULL));
+            json_object_object_add(n, "pid", gw_json_u64(ns ? ns->pid : 0));
+            json_object_object_add(n, "uptimeMs", gw_json_u64(ns ? ns->uptime_ms : 0));
+        }
+        struct rpc_endpoint_stats es;
+        if (rpc_client_stats(g->client, i, &es) == 0) {
+            json_object_object_add(n, "circuit",
+                                   json_object_new_string(rpc_breaker_state_name(es.state)));
+            json_object_object_add(n, "connected", json_object_new_boolean(es.connected));
+        }
+        json_object *fl = json_object_new_array();
+        for (size_t k = 0; ns && k < ns->n_followers; k++) {
+            const Lithair__V1__FollowerProgress *fp = ns->followers[k];
+            json_object *f = json_object_new_object();
+            json_object_object_add(f, "id", gw_json_u64(fp->id));
+            json_object_object_add(f, "match", gw_json_u64(fp->match));
+            json_object_object_add(f, "next", gw_json_u64(fp->next));
+            json_object_object_add(f, "state",
+                                   json_object_new_string(gw_follower_state(fp->state)));
+            json_object_object_add(f, "lag", gw_json_u64(fp->lag));
+            json_object_object_add(f, "recentActive", json_object_new_boolean(fp->recent_active));
+            json_object_array_add(fl, f);
+        }
+        json_object_object_add(n, "followers", fl);
+        json_object_array_add(nodes, n);
+    }
+    json_object_object_add(o, "mode", json_object_new_string(g->sup ? "supervisor" : "attach"));
+    json_object_object_add(o, "leaderId", gw_json_u64(leader ? leader->id : 0));
+    json_object_object_add(o, "term", gw_json_u64(leader ? leader->term : term));
+    json_object *q = json_object_new_object();
+    unsigned alive = g->sup ? running : answered;
+    json_object_object_add(q, "size", gw_json_u64(g->n_nodes));
+    json_object_object_add(q, "alive", gw_json_u64(alive));
+    json_object_object_add(q, "needed", gw_json_u64(g->n_nodes / 2 + 1));
+    json_object_object_add(o, "quorum", q);
+    json_object_object_add(o, "nodes", nodes);
+    gw_fan_free(g, fans);
+    free(fans);
+    if (alive_out)
+        *alive_out = alive;
+    return o;
+}
+
+static int gw_cluster_status(struct gw_req *r)
+{
+    json_object *o = gw_cluster_status_json(r->gw, NULL);
+    if (!o)
+        return gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
+    return gw_reply_json(r, 200, o, NULL);
+}
+
+/* gw_cluster_node_id parses :id; answers 404 and returns -1 for an unknown node. */
+static int gw_cluster_node_id(struct gw_req *r, uint64_t *id)
+{
+    const char *s = gw_params_get(&r->params, "id");
+    if (!s || gw_parse_u64(s, 1, UINT64_MAX, id) != 0 || gw_node_index(r->gw, *id) < 0) {
+        gw_reply_error(r, 404, "NOT_FOUND", NULL, "no node %.40s", s ? s : "");
+        return -1;
+    }
+    return 0;
+}
+
+/* gw_cluster_flag reads a boolean query flag; answers 400 and returns -1 if bad. */
+static int gw_cluster_flag(struct gw_req *r, const char *name, bool *out)
+{
+    char v[16];
+    *out = false;
+    int rc = gw_query(r, name, v, sizeof(v));
+    if (rc == LT_ENOTFOUND)
+        return 0;
+    if (rc < 0 || gw_parse_bool(v, out) != 0) {
+        gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                       "bad query parameter '%s': expected true or false", name);
+        return -1;
+    }
+    return 0;
+}
+
+static int gw_cluster_kill(struct gw_req *r)
+{
+    struct gw *g = r->gw;
+    uint64_t id;
+    bool graceful, force;
+    if (gw_cluster_node_id(r, &id) < 0 || gw_cluster_flag(r, "graceful", &graceful) < 0 ||
+        gw_cluster_flag(r, "force", &force) < 0)
+        return r->status;
+    unsigned needed = (unsigned)g->n_nodes / 2 + 1;
+    if (g->sup) {
+        struct sup_node_info si;
+        if (sup_node_info(g->sup, (unsigned)id, &si) == 0 && !si.running)
+            return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL, "node %llu is not running",
+                                  (unsigned long long)id);
+        if (!force && sup_kill_loses_quorum(g->sup, (unsigned)id))
+            return gw_reply_error(
+                r, 409, "FAILED_PRECONDITION", NULL,
+                "killing node %llu would leave %u of %zu nodes running, fewer than the %u a "
+                "quorum needs: the cluster could not commit anything (use ?force=true)",
+                (unsigned long long)id, sup_running_count(g->sup) - 1, g->n_nodes, needed);
+        int rc = sup_kill(g->sup, (unsigned)id, graceful);
+        if (rc == LT_EINVAL)
+            return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL, "node %llu is not running",
+                                  (unsigned long long)id);
+        if (rc != 0 && rc != LT_ETIMEDOUT)
+            return gw_reply_error(r, 500, "INTERNAL", NULL, "kill failed: %s", lt_strerror(rc));
+        if (!graceful)
+            sup_wait_stopped(g->sup, (unsigned)id, 2000);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "id", gw_json_u64(id));
+        json_object_object_add(o, "signal",
+                               json_object_new_string(graceful ? "SIGTERM" : "SIGKILL"));
+        if (rc == LT_ETIMEDOUT)
+            json_object_object_add(o, "stillRunning", json_object_new_boolean(true));
+        return gw_reply_json(r, 200, o, NULL);
+    }
+    unsigned alive = 0;
+    json_object *st = gw_cluster_status_json(g, &alive);
+    if (!st)
+        return gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
+    json_object_put(st);
+    if (!force && alive <= needed)
+        return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL,
+                              "stopping node %llu would leave %u of %zu nodes answering, fewer "
+                              "than the %u a quorum needs (use ?force=true)",
+                              (unsigned long long)id, alive ? alive - 1 : 0, g->n_nodes, needed);
+    Lithair__V1__ShutdownRequest req = LITHAIR__V1__SHUTDOWN_REQUEST__INIT;
+    struct rpc_status rs;
+    int rc = rpc_call_endpoint(g->client, (size_t)gw_node_index(g, id), "Cluster/Shutdown",
+                               &req.base, NULL, g->cfg.status_timeout_ms * 4, NULL, &rs);
+    if (rc != 0)
+        return gw_reply_rpc_error(r, rc, &rs, false);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "id", gw_json_u64(id));
+    json_object_object_add(o, "signal", json_object_new_string("Cluster/Shutdown"));
+    return gw_reply_json(r, 200, o, NULL);
+}
+
+static int gw_cluster_restart(struct gw_req *r)
+{
+    struct gw *g = r->gw;
+    uint64_t id;
+    if (gw_cluster_node_id(r, &id) < 0)
+        return r->status;
+    if (!g->sup)
+        return gw_reply_error(r, 501, "UNIMPLEMENTED", NULL,
+                              "restart needs supervisor mode: this gateway is attached to a "
+                              "cluster it does not run");
+    pid_t pid = 0;
+    int rc = sup_restart(g->sup, (unsigned)id, &pid);
+    if (rc == LT_EEXIST)
+        return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL, "node %llu is running",
+                              (unsigned long long)id);
+    if (rc != 0)
+        return gw_reply_error(r, rc == LT_ESHUTDOWN ? 503 : 500,
+                              rc == LT_ESHUTDOWN ? "UNAVAILABLE" : "INTERNAL", NULL,
+                              "restart failed: %s", lt_strerror(rc));
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "id", gw_json_u64(id));
+    json_object_object_add(o, "pid", json_object_new_int64(pid));
+    return gw_reply_json(r, 200, o, NULL);
+}
+
+static int gw_cluster_force_election(struct gw_req *r)
+{
+    struct gw *g = r->gw;
+    uint64_t target = 0;
+    char v[32];
+    int rc = gw_query(r, "target", v, sizeof(v));
+    if (rc != LT_ENOTFOUND) {
+        if (rc < 0 || gw_parse_u64(v, 0, UINT64_MAX, &target) != 0)
+            return gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                                  "bad query parameter 'target': expected a node id");
+    } else {
+        json_object *j = NULL, *t;
+        if (gw_read_json(r, true, &j) < 0)
+            return r->status;
+        if (json_object_object_get_ex(j, "target", &t) && !json_object_is_type(t, json_type_null)) {
+            int64_t x = json_object_get_int64(t);
+            if (!json_object_is_type(t, json_type_int) || x < 0) {
+                json_object_put(j);
+                return gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                                      "bad field 'target': expected a node id");
+            }
+            target = (uint64_t)x;
+        }
+        json_object_object_foreach(j, key, val)
+        {
+            (void)val;
+            if (strcmp(key, "target") != 0) {
+                gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "unknown field '%.60s'", key);
+                json_object_put(j);
+                return r->status;
+            }
+        }
+        json_object_put(j);
+    }
+    if (target && gw_node_index(g, target) < 0)
+        return gw_reply_error(r, 404, "NOT_FOUND", NULL, "no node %llu",
+                              (unsigned long long)target);
+    Lithair__V1__TransferLeaderRequest req = LITHAIR__V1__TRANSFER_LEADER_REQUEST__INIT;
+    req.target = target;
+    Lithair__V1__TransferLeaderReply *tr = NULL;
+    struct rpc_status st;
+    uint64_t t0 = lt_now_ns();
+    rc = rpc_call(g->client, "Cluster/TransferLeader", &req.base,
+                  &lithair__v1__transfer_leader_reply__descriptor, g->cfg.rpc_timeout_ms,
+                  (ProtobufCMessage **)&tr, &st);
+    if (rc != 0)
+        return gw_reply_rpc_error(r, rc, &st, false);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "leaderId", gw_json_u64(tr->leader_id));
+    json_object_object_add(o, "term", gw_json_u64(tr->term));
+    json_object_object_add(o, "elapsedMs",
+                           json_object_new_double(tr->elapsed_us
+                                                      ? (double)tr->elapsed_us / 1000.0
+                                                      : (double)(lt_now_ns() - t0) / 1e6));
+    protobuf_c_message_free_unpacked(&tr->base, NULL);
+    int idx = gw_node_index(g, json_object_get_int64(json_object_object_get(o, "leaderId")));
+    if (idx >= 0)
+        rpc_client_set_leader(g->client, idx);
+    return gw_reply_json(r, 200, o, NULL);
+}
+
+/* gw_cluster_each answers {"nodes": [...]}: `method` on every node, each reply as JSON
+ * with its id, or {"id", "error"} for a node that did not answer. */
+static int gw_cluster_each(struct gw_req *r, const char *method, const ProtobufCMessage *req,
+                           const ProtobufCMessageDescriptor *desc, unsigned timeout_ms)
+{
+    struct gw *g = r->gw;
+    struct gw_fan *fans = calloc(GW_MAX_NODES, sizeof(*fans)); /* small thread stacks */
+    if (!fans)
+        return gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
+    gw_fanout(g, method, req, desc, timeout_ms, fans);
+    json_object *o = json_object_new_object(), *arr = json_object_new_array();
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        json_object *n = fans[i].rc == 0 ? gw_message_json(fans[i].resp) : json_object_new_object();
+        json_object_object_add(n, "id", gw_json_u64(g->nodes[i].id));
+        if (fans[i].rc != 0) {
+            json_object_object_add(n, "error",
+                                   json_object_new_string(fans[i].st.message[0]
+                                                              ? fans[i].st.message
+                                                              : lt_strerror(fans[i].rc)));
+            json_object_object_add(n, "code",
+                                   json_object_new_string(wire_code_name(fans[i].st.code)));
+        }
+        json_object_array_add(arr, n);
+    }
+    gw_fan_free(g, fans);
+    free(fans);
+    json_object_object_add(o, "nodes", arr);
+    return gw_reply_json(r, 200, o, NULL);
+}
+
+static int gw_cluster_wal_stats(struct gw_req *r)
+{
+    Lithair__V1__WalStatsRequest req = LITHAIR__V1__WAL_STATS_REQUEST__INIT;
+    return gw_cluster_each(r, "Cluster/WalStats", &req.base,
+                           &lithair__v1__wal_stats_reply__descriptor,
+                           r->gw->cfg.status_timeout_ms * 2);
+}
+
+static int gw_cluster_snapshot(struct gw_req *r)
+{
+    Lithair__V1__SnapshotRequest req = LITHAIR__V1__SNAPSHOT_REQUEST__INIT;
+    return gw_cluster_each(r, "Cluster/Snapshot", &req.base,
+                           &lithair__v1__snapshot_reply__descriptor, r->gw->cfg.rpc_timeout_ms);
+}
+
+int gw_cluster_register(struct gw *g)
+{
+    int rc;
+    if ((rc = gw_route_add(g, "GET", "/_playground/cluster/status", gw_cluster_status, NULL,
+                           "cluster_status")) ||
+        (rc = gw_route_add(g, "POST", "/_playground/cluster/kill/:id", gw_cluster_kill, NULL,
+                           "cluster_kill")) ||
+        (rc = gw_route_add(g, "POST", "/_playground/cluster/restart/:id", gw_cluster_restart, NULL,
+                           "cluster_restart")) ||
+        (rc = gw_route_add(g, "POST", "/_playground/cluster/force-election",
+                           gw_cluster_force_election, NULL, "cluster_force_election")) ||
+        (rc = gw_route_add(g, "GET", "/_playground/cluster/wal-stats", gw_cluster_wal_stats, NULL,
+                           "cluster_wal_stats")) ||
+        (rc = gw_route_add(g, "POST", "/_playground/cluster/snapshot", gw_cluster_snapshot, NULL,
+                           "cluster_snapshot")))
+        return rc;
+    return 0;
+}
+
+/* gw_cluster_fetch_status is gw_cluster_status_json for other modules (/metrics). */
+json_object *gw_cluster_fetch_status(struct gw *g)
+{
+    return gw_cluster_status_json(g, NULL);
+}

@@ -1,0 +1,432 @@
+/* gw_items.c — the public REST API of every public catalog model (/api/<model>): list,
+ * create, get, update, delete and history, transcoded generically between JSON and the
+ * model's protobuf message by pbjson and the catalog (proto/catalog.h). There is no
+ * per-field code: a new model is a catalog row plus its name in gw_public_models.
+ *
+ * Not here: validation rules (the node's model table decides; its field errors come back
+ * as 422 with details), the write coalescing itself (gw_coalesce.c). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "catalog.h"
+#include "gw.h"
+#include "lt_err.h"
+#include "pbjson.h"
+#include "wire.h"
+
+/* The catalog models served under /api/<name>. */
+static const char *const gw_public_models[] = {"items", NULL};
+
+static const struct pbjson_opts gw_out_opts = {.emit_defaults = true,
+                                               .is_raw_json = catalog_raw_json};
+static const struct pbjson_opts gw_in_opts = {.is_raw_json = catalog_raw_json};
+
+/* gw_items_version reads the model's `version` field, 0 if it has none. */
+static uint64_t gw_items_version(const ProtobufCMessage *m)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(m->descriptor, "version");
+    if (!f || f->type != PROTOBUF_C_TYPE_UINT64 || f->label == PROTOBUF_C_LABEL_REPEATED)
+        return 0;
+    return *(const uint64_t *)((const char *)m + f->offset);
+}
+
+/* gw_record_json turns a Record of model `m` into its JSON (every field) plus raftIndex
+ * and raftTerm; *version gets the model's version. NULL if it does not decode. */
+static json_object *gw_record_json(const struct catalog_model *m, const Lithair__V1__Record *rec,
+                                   uint64_t *version)
+{
+    ProtobufCMessage *v = protobuf_c_message_unpack(m->desc, NULL, rec->value.len, rec->value.data);
+    if (!v)
+        return NULL;
+    json_object *j = pbjson_from_message(v, &gw_out_opts);
+    if (version)
+        *version = gw_items_version(v);
+    protobuf_c_message_free_unpacked(v, NULL);
+    if (!j)
+        return NULL;
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%llu", (unsigned long long)rec->raft_index);
+    json_object_object_add(j, "raftIndex", json_object_new_string(buf));
+    snprintf(buf, sizeof(buf), "%llu", (unsigned long long)rec->raft_term);
+    json_object_object_add(j, "raftTerm", json_object_new_string(buf));
+    return j;
+}
+
+/* gw_items_consistency reads ?consistency=; on a bad value it answers 400, returns -1. */
+static int gw_items_consistency(struct gw_req *r, Lithair__V1__Consistency *out)
+{
+    char v[32];
+    int rc = gw_query(r, "consistency", v, sizeof(v));
+    *out = LITHAIR__V1__CONSISTENCY__LINEARIZABLE;
+    if (rc == LT_ENOTFOUND || (rc >= 0 && (v[0] == '\0' || strcasecmp(v, "linearizable") == 0)))
+        return 0;
+    if (rc >= 0 && strcasecmp(v, "serializable") == 0) {
+        *out = LITHAIR__V1__CONSISTENCY__SERIALIZABLE;
+        return 0;
+    }
+    gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                   "bad query parameter 'consistency': expected linearizable or serializable");
+    return -1;
+}
+
+/* gw_items_if_match reads If-Match; returns 1 if present (*version set), 0 if absent,
+ * -1 after answering 400 for a bad value. */
+static int gw_items_if_match(struct gw_req *r, uint64_t *version)
+{
+    const char *h = gw_header(r, "If-Match");
+    *version = 0;
+    if (!h)
+        return 0;
+    if (gw_parse_etag(h, version) != 0) {
+        gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                       "bad If-Match header '%.60s': expected a version as \"3\"", h);
+        return -1;
+    }
+    return 1;
+}
+
+/* gw_items_call sends one Models RPC and unpacks the reply as `desc`. */
+static int gw_items_call(struct gw *g, const char *method, const ProtobufCMessage *req,
+                         const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out,
+                         struct rpc_status *st)
+{
+    if (!g->coalescer || strcmp(method, "Models/Create") != 0)
+        return rpc_call(g->client, method, req, desc, g->cfg.rpc_timeout_ms, out, st);
+    size_t len = protobuf_c_message_get_packed_size(req);
+    uint8_t *buf = malloc(len ? len : 1), *resp = NULL;
+    size_t resp_len = 0;
+    if (!buf)
+        return LT_ENOMEM;
+    protobuf_c_message_pack(req, buf);
+    int rc = gw_coalesce_call(g->coalescer, method, buf, len, g->cfg.rpc_timeout_ms, &resp,
+                              &resp_len, st);
+    free(buf);
+    if (rc != 0)
+        return rc;
+    *out = protobuf_c_message_unpack(desc, NULL, resp_len, resp);
+    free(resp);
+    if (!*out) {
+        st->code = LITHAIR__V1__CODE__INTERNAL;
+        snprintf(st->message, sizeof(st->message), "the node's reply does not decode");
+        return LT_ECORRUPT;
+    }
+    return 0;
+}
+
+/* gw_items_reply_record answers with one record: its JSON, an ETag, and for a create
+ * 201 and Location. */
+static int gw_items_reply_record(struct gw_req *r, const struct catalog_model *m,
+                                 Lithair__V1__RecordReply *rr, int status)
+{
+    uint64_t version = 0;
+    json_object *j = rr && rr->record ? gw_record_json(m, rr->record, &version) : NULL;
+    if (!j)
+        return gw_reply_error(r, 500, "INTERNAL", NULL, "the node returned no decodable record");
+    char hdr[512];
+    int k = snprintf(hdr, sizeof(hdr), "ETag: \"%llu\"\r\n", (unsigned long long)version);
+    if (status == 201) {
+        json_object *id;
+        if (json_object_object_get_ex(j, "id", &id) && k > 0 && (size_t)k < sizeof(hdr))
+            snprintf(hdr + k, sizeof(hdr) - (size_t)k, "Location: /api/%s/%.300s\r\n", m->name,
+                     json_object_get_string(id));
+    }
+    return gw_reply_json(r, status, j, hdr);
+}
+
+/* gw_items_decode transcodes a JSON object into the model's packed message; on failure
+ * it has answered 400 naming the field and returns -1. */
+static int gw_items_decode(struct gw_req *r, const struct catalog_model *m, json_object *j,
+                           ProtobufCBinaryData *out)
+{
+    ProtobufCMessage *msg = NULL;
+    struct pbjson_error e;
+    int rc = pbjson_decode(m->desc, j, &gw_in_opts, &msg, &e);
+    if (rc == LT_ENOMEM) {
+        gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
+        return -1;
+    }
+    if (rc != 0) {
+        if (e.path[0])
+            gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "bad field '%s': %s", e.path,
+                           e.message);
+        else
+            gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "bad body: %s", e.message);
+        return -1;
+    }
+    out->len = protobuf_c_message_get_packed_size(msg);
+    out->data = malloc(out->len ? out->len : 1);
+    if (!out->data) {
+        protobuf_c_message_free_unpacked(msg, NULL);
+        gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
+        return -1;
+    }
+    protobuf_c_message_pack(msg, out->data);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return 0;
+}
+
+static int gw_items_create(struct gw_req *r)
+{
+    const struct catalog_model *m = r->route->ud;
+    json_object *j = NULL;
+    if (gw_read_json(r, false, &j) < 0)
+        return r->status;
+    Lithair__V1__CreateRequest req = LITHAIR__V1__CREATE_REQUEST__INIT;
+    req.model = (char *)m->name;
+    int rc = gw_items_decode(r, m, j, &req.value);
+    json_object_put(j);
+    if (rc < 0)
+        return r->status;
+    Lithair__V1__RecordReply *rr = NULL;
+    struct rpc_status st;
+    memset(&st, 0, sizeof(st));
+    rc = gw_items_call(r->gw, "Models/Create", &req.base, &lithair__v1__record_reply__descriptor,
+                       (ProtobufCMessage **)&rr, &st);
+    free(req.value.data);
+    if (rc != 0)
+        return gw_reply_rpc_error(r, rc, &st, false);
+    gw_items_reply_record(r, m, rr, 201);
+    protobuf_c_message_free_unpacked(&rr->base, NULL);
+    return r->status;
+}
+
+static int gw_items_get(struct gw_req *r)
+{
+    const struct catalog_model *m = r->route->ud;
+    Lithair__V1__GetRequest req = LITHAIR__V1__GET_REQUEST__INIT;
+    if (gw_items_consistency(r, &req.consistency) < 0)
+        return r->status;
+    req.model = (char *)m->name;
+    req.id = (char *)gw_params_get(&r->params, "id");
+    Lithair__V1__RecordReply *rr = NULL;
+    struct rpc_status st;
+    int rc = gw_items_call(r->gw, "Models/Get", &req.base, &lithair__v1__record_reply__descriptor,
+                           (ProtobufCMessage **)&rr, &st);
+    if (rc != 0)
+        return gw_reply_rpc_error(r, rc, &st, false);
+    gw_items_reply_record(r, m, rr, 200);
+    protobuf_c_message_free_unpacked(&rr->base, NULL);
+    return r->status;
+}
+
+static int gw_items_update(struct gw_req *r)
+{
+    const struct catalog_model *m = r->route->ud;
+    Lithair__V1__UpdateRequest req = LITHAIR__V1__UPDATE_REQUEST__INIT;
+    int if_match = gw_items_if_match(r, &req.expected_version);
+    if (if_match < 0)
+        return r->status;
+    json_object *j = NULL;
+    if (gw_read_json(r, false, &j) < 0)
+        return r->status;
+    size_t nf = (size_t)json_object_object_length(j);
+    if (nf == 0) {
+        json_object_put(j);
+        return gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                              "the body names no field to change");
+    }
+    char **fields = calloc(nf, sizeof(*fields));
+    if (!fields) {
+        json_object_put(j);
+        return gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
+    }
+    json_object_object_foreach(j, key, val)
+    {
+        (void)val;
+        fields[req.n_fields++] = key;
+    }
+    req.fields = fields;
+    req.model = (char *)m->name;
+    req.id = (char *)gw_params_get(&r->params, "id");
+    Lithair__V1__RecordReply *rr = NULL;
+    struct rpc_status st;
+    int rc = gw_items_decode(r, m, j, &req.value);
+    if (rc == 0) {
+        rc = gw_items_call(r->gw, "Models/Update", &req.base,
+                           &lithair__v1__record_reply__descriptor, (ProtobufCMessage **)&rr, &st);
+        free(req.value.data);
+        if (rc != 0)
+            gw_reply_rpc_error(r, rc, &st, if_match > 0);
+        else
+            gw_items_reply_record(r, m, rr, 200);
+        if (rr)
+            protobuf_c_message_free_unpacked(&rr->base, NULL);
+    }
+    free(fields);
+    json_object_put(j);
+    return r->status;
+}
+
+static int gw_items_delete(struct gw_req *r)
+{
+    const struct catalog_model *m = r->route->ud;
+    Lithair__V1__DeleteRequest req = LITHAIR__V1__DELETE_REQUEST__INIT;
+    int if_match = gw_items_if_match(r, &req.expected_version);
+    if (if_match < 0)
+        return r->status;
+    req.model = (char *)m->name;
+    req.id = (char *)gw_params_get(&r->params, "id");
+    Lithair__V1__RecordReply *rr = NULL;
+    struct rpc_status st;
+    int rc = gw_items_call(r->gw, "Models/Delete", &req.base,
+                           &lithair__v1__record_reply__descriptor, (ProtobufCMessage **)&rr, &st);
+    if (rc != 0)
+        return gw_reply_rpc_error(r, rc, &st, if_match > 0);
+    protobuf_c_message_free_unpacked(&rr->base, NULL);
+    return gw_reply_json(r, 204, NULL, NULL);
+}
+
+static int gw_items_history(struct gw_req *r)
+{
+    const struct catalog_model *m = r->route->ud;
+    Lithair__V1__HistoryRequest req = LITHAIR__V1__HISTORY_REQUEST__INIT;
+    if (gw_items_consistency(r, &req.consistency) < 0)
+        return r->status;
+    req.model = (char *)m->name;
+    req.id = (char *)gw_params_get(&r->params, "id");
+    Lithair__V1__HistoryReply *hr = NULL;
+    struct rpc_status st;
+    int rc = gw_items_call(r->gw, "Models/History", &req.base,
+                           &lithair__v1__history_reply__descriptor, (ProtobufCMessage **)&hr, &st);
+    if (rc != 0)
+        return gw_reply_rpc_error(r, rc, &st, false);
+    static const char *ops[] = {"create", "update", "delete"};
+    json_object *o = json_object_new_object(), *arr = json_object_new_array();
+    for (size_t i = 0; arr && i < hr->n_entries; i++) {
+        Lithair__V1__HistoryEntry *e = hr->entries[i];
+        json_object *ej = json_object_new_object();
+        json_object_object_add(
+            ej, "op", json_object_new_string((unsigned)e->op < 3 ? ops[e->op] : "unknown"));
+        json_object *rec = e->record ? gw_record_json(m, e->record, NULL) : NULL;
+        json_object_object_add(ej, "record", rec ? rec : json_object_new_null());
+        json_object_array_add(arr, ej);
+    }
+    json_object_object_add(o, "entries", arr);
+    protobuf_c_message_free_unpacked(&hr->base, NULL);
+    return gw_reply_json(r, 200, o, NULL);
+}
+
+/* gw_items_enum_ok: is `v` a value name (any case) of enum field `f`? */
+static bool gw_items_enum_ok(const ProtobufCFieldDescriptor *f, const char *v, char *names,
+                             size_t n)
+{
+    const ProtobufCEnumDescriptor *ed = f->descriptor;
+    size_t off = 0;
+    names[0] = '\0';
+    for (unsigned i = 0; i < ed->n_values; i++) {
+        if (strcasecmp(ed->values[i].name, v) == 0)
+            return true;
+        char low[64];
+        size_t k = 0;
+        for (const char *p = ed->values[i].name; *p && k + 1 < sizeof(low); p++)
+            low[k++] = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+        low[k] = '\0';
+        int w = snprintf(names + off, n - off, "%s%s", i ? ", " : "", low);
+        if (w > 0 && (size_t)w < n - off)
+            off += (size_t)w;
+    }
+    return false;
+}
+
+static int gw_items_list(struct gw_req *r)
+{
+    const struct catalog_model *m = r->route->ud;
+    const char *allowed[16] = {"limit", "cursor", "includeBenchmark", "consistency"};
+    char jnames[8][64];
+    size_t na = 4, ni = 0;
+    for (const char *const *ix = m->indexes; *ix && ni < 8; ix++, ni++)
+        allowed[na++] = gw_camel_name(*ix, jnames[ni], sizeof(jnames[ni]));
+    allowed[na] = NULL;
+    char bad[64];
+    if (!gw_query_check_keys(r->query, allowed, bad, sizeof(bad)))
+        return gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "unknown query parameter '%s'",
+                              bad);
+    Lithair__V1__ListRequest req = LITHAIR__V1__LIST_REQUEST__INIT;
+    req.model = (char *)m->name;
+    if (gw_items_consistency(r, &req.consistency) < 0)
+        return r->status;
+    char v[GW_PARAM_MAX], cursor[GW_PARAM_MAX], eq[GW_PARAM_MAX];
+    int rc = gw_query(r, "limit", v, sizeof(v));
+    uint64_t limit = 100;
+    if (rc != LT_ENOTFOUND && (rc < 0 || gw_parse_u64(v, 1, 1000, &limit) != 0))
+        return gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                              "bad query parameter 'limit': expected 1 to 1000");
+    req.limit = (uint32_t)limit;
+    rc = gw_query(r, "cursor", cursor, sizeof(cursor));
+    if (rc >= 0)
+        req.cursor = cursor;
+    else if (rc != LT_ENOTFOUND)
+        return gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "bad query parameter 'cursor'");
+    rc = gw_query(r, "includeBenchmark", v, sizeof(v));
+    bool ib = false;
+    if (rc != LT_ENOTFOUND && (rc < 0 || gw_parse_bool(v, &ib) != 0))
+        return gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                              "bad query parameter 'includeBenchmark': expected true or false");
+    req.include_benchmark = ib;
+    for (size_t i = 0; i < ni; i++) {
+        rc = gw_query(r, jnames[i], eq, sizeof(eq));
+        if (rc == LT_ENOTFOUND || (rc >= 0 && eq[0] == '\0'))
+            continue;
+        if (rc < 0)
+            return gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "bad query parameter '%s'",
+                                  jnames[i]);
+        if (req.index)
+            return gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                                  "bad query parameter '%s': filter on one field at a time",
+                                  jnames[i]);
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field_by_name(m->desc, m->indexes[i]);
+        char names[256];
+        if (f && f->type == PROTOBUF_C_TYPE_ENUM && !gw_items_enum_ok(f, eq, names, sizeof(names)))
+            return gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                                  "bad query parameter '%s': expected one of %s", jnames[i], names);
+        req.index = (char *)m->indexes[i];
+        req.equals = eq;
+    }
+    Lithair__V1__ListReply *lr = NULL;
+    struct rpc_status st;
+    rc = gw_items_call(r->gw, "Models/List", &req.base, &lithair__v1__list_reply__descriptor,
+                       (ProtobufCMessage **)&lr, &st);
+    if (rc != 0) {
+        if (st.code == LITHAIR__V1__CODE__INVALID_ARGUMENT && req.cursor)
+            return gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                                  "bad query parameter 'cursor': %s", st.message);
+        return gw_reply_rpc_error(r, rc, &st, false);
+    }
+    json_object *o = json_object_new_object(), *arr = json_object_new_array();
+    for (size_t i = 0; arr && i < lr->n_records; i++) {
+        json_object *rec = gw_record_json(m, lr->records[i], NULL);
+        if (rec)
+            json_object_array_add(arr, rec);
+    }
+    json_object_object_add(o, m->name, arr);
+    json_object_object_add(o, "total", gw_json_u64(lr->total));
+    json_object_object_add(o, "nextCursor", json_object_new_string(lr->next_cursor));
+    protobuf_c_message_free_unpacked(&lr->base, NULL);
+    return gw_reply_json(r, 200, o, NULL);
+}
+
+int gw_items_register(struct gw *g)
+{
+    static char patterns[8][3][96];
+    int rc = 0;
+    for (size_t i = 0; gw_public_models[i] && i < 8 && rc == 0; i++) {
+        const struct catalog_model *m = catalog_find(gw_public_models[i]);
+        if (!m)
+            return LT_EINVAL;
+        snprintf(patterns[i][0], sizeof(patterns[i][0]), "/api/%s", m->name);
+        snprintf(patterns[i][1], sizeof(patterns[i][1]), "/api/%s/:id", m->name);
+        snprintf(patterns[i][2], sizeof(patterns[i][2]), "/api/%s/:id/history", m->name);
+        if ((rc = gw_route_add(g, "GET", patterns[i][0], gw_items_list, m, "items_list")) ||
+            (rc = gw_route_add(g, "POST", patterns[i][0], gw_items_create, m, "items_create")) ||
+            (rc = gw_route_add(g, "GET", patterns[i][1], gw_items_get, m, "items_get")) ||
+            (rc = gw_route_add(g, "PUT", patterns[i][1], gw_items_update, m, "items_update")) ||
+            (rc = gw_route_add(g, "DELETE", patterns[i][1], gw_items_delete, m, "items_delete")) ||
+            (rc = gw_route_add(g, "GET", patterns[i][2], gw_items_history, m, "items_history")))
+            break;
+    }
+    return rc;
+}

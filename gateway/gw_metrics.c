@@ -1,0 +1,273 @@
+/* gw_metrics.c — GET /metrics in the Prometheus text format (version 0.0.4): the
+ * gateway's own request counters by route and status and its request latency histogram
+ * (an lt_hist), the write coalescer's batches, and per node what Cluster/Status and
+ * Cluster/WalStats report (role, term, commit/applied/last index, WAL bytes, leader
+ * changes seen by the gateway, fsync latency histogram) plus its circuit breaker.
+ *
+ * Not here: the numbers' sources (gw_cluster.c, the nodes). */
+#include <civetweb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw.h"
+#include "lt_clock.h"
+#include "lt_err.h"
+#include "lt_hist.h"
+#include "wire.h"
+
+#define GW_METRICS_SERIES 256
+
+struct gw_metrics {
+    pthread_mutex_t mu;
+    struct {
+        const char *route; /* static strings: route names */
+        int status;
+        uint64_t count;
+    } series[GW_METRICS_SERIES];
+    size_t n_series;
+    struct lt_hist *latency;
+    uint64_t latency_sum_ns;
+    uint64_t last_leader[GW_MAX_NODES];
+    uint64_t leader_changes[GW_MAX_NODES];
+};
+
+void gw_metrics_observe(struct gw *g, const char *route, int status, uint64_t ns)
+{
+    struct gw_metrics *m = g->metrics;
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->mu);
+    size_t i = 0;
+    for (; i < m->n_series; i++) {
+        if (m->series[i].status == status && strcmp(m->series[i].route, route) == 0)
+            break;
+    }
+    if (i == m->n_series && m->n_series < GW_METRICS_SERIES) {
+        m->series[i].route = route;
+        m->series[i].status = status;
+        m->series[i].count = 0;
+        m->n_series++;
+    }
+    if (i < m->n_series)
+        m->series[i].count++;
+    lt_hist_record(m->latency, ns);
+    m->latency_sum_ns += ns;
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* A growing text buffer. */
+struct gw_buf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+};
+
+static void gw_buf_printf(struct gw_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void gw_buf_printf(struct gw_buf *b, const char *fmt, ...)
+{
+    for (int tries = 0; tries < 2 && !b->oom; tries++) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (k < 0)
+            return;
+        if ((size_t)k < b->cap - b->len) {
+            b->len += (size_t)k;
+            return;
+        }
+        size_t ncap = (b->cap + (size_t)k + 1) * 2;
+        char *np = realloc(b->p, ncap);
+        if (!np) {
+            b->oom = true;
+            return;
+        }
+        b->p = np;
+        b->cap = ncap;
+    }
+}
+
+/* gw_hist_prom writes an lt_hist (ns) as a Prometheus histogram in seconds. */
+static void gw_hist_prom(struct gw_buf *b, const char *name, const char *labels,
+                         const struct lt_hist *h, double sum_s)
+{
+    static const double les[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                 0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
+    uint64_t cum[sizeof(les) / sizeof(les[0])] = {0};
+    size_t cur = 0;
+    struct lt_hist_bucket bk;
+    while (lt_hist_next(h, &cur, &bk)) {
+        for (size_t i = 0; i < sizeof(les) / sizeof(les[0]); i++) {
+            if ((double)bk.hi_ns <= les[i] * 1e9)
+                cum[i] += bk.count;
+        }
+    }
+    for (size_t i = 0; i < sizeof(les) / sizeof(les[0]); i++)
+        gw_buf_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, *labels ? "," : "",
+                      les[i], (unsigned long long)cum[i]);
+    gw_buf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, *labels ? "," : "",
+                  (unsigned long long)lt_hist_count(h));
+    gw_buf_printf(b, "%s_sum{%s} %.6f\n", name, labels, sum_s);
+    gw_buf_printf(b, "%s_count{%s} %llu\n", name, labels, (unsigned long long)lt_hist_count(h));
+}
+
+static int gw_metrics_get(struct gw_req *r)
+{
+    struct gw *g = r->gw;
+    struct gw_metrics *m = g->metrics;
+    struct gw_buf b = {.p = malloc(16384), .cap = 16384};
+    if (!b.p)
+        return gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
+    b.p[0] = '\0';
+    struct lt_hist *snap = lt_hist_new();
+
+    /* per node: Cluster/Status and Cluster/WalStats, one node at a time, short timeout */
+    gw_buf_printf(&b, "# HELP lithair_node_up Whether the node answered Cluster/Status.\n"
+                      "# TYPE lithair_node_up gauge\n");
+    const char *roles[] = {"follower", "pre-candidate", "candidate", "leader"};
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        Lithair__V1__StatusRequest sreq = LITHAIR__V1__STATUS_REQUEST__INIT;
+        Lithair__V1__NodeStatus *ns = NULL;
+        struct rpc_status st;
+        unsigned long long id = (unsigned long long)g->nodes[i].id;
+        int rc = rpc_call_endpoint(g->client, i, "Cluster/Status", &sreq.base,
+                                   &lithair__v1__node_status__descriptor, g->cfg.status_timeout_ms,
+                                   (ProtobufCMessage **)&ns, &st);
+        gw_buf_printf(&b, "lithair_node_up{node=\"%llu\"} %d\n", id, rc == 0);
+        if (rc == 0) {
+            pthread_mutex_lock(&m->mu);
+            if (ns->leader_id && m->last_leader[i] && ns->leader_id != m->last_leader[i])
+                m->leader_changes[i]++;
+            if (ns->leader_id)
+                m->last_leader[i] = ns->leader_id;
+            uint64_t changes = m->leader_changes[i];
+            pthread_mutex_unlock(&m->mu);
+            for (int k = 0; k < 4; k++)
+                gw_buf_printf(&b, "lithair_node_role{node=\"%llu\",role=\"%s\"} %d\n", id, roles[k],
+                              (int)ns->role == k);
+            gw_buf_printf(&b, "lithair_node_term{node=\"%llu\"} %llu\n", id,
+                          (unsigned long long)ns->term);
+            gw_buf_printf(&b, "lithair_node_leader_id{node=\"%llu\"} %llu\n", id,
+                          (unsigned long long)ns->leader_id);
+            gw_buf_printf(&b, "lithair_node_commit_index{node=\"%llu\"} %llu\n", id,
+                          (unsigned long long)ns->commit);
+            gw_buf_printf(&b, "lithair_node_applied_index{node=\"%llu\"} %llu\n", id,
+                          (unsigned long long)ns->applied);
+            gw_buf_printf(&b, "lithair_node_last_index{node=\"%llu\"} %llu\n", id,
+                          (unsigned long long)ns->last_index);
+            gw_buf_printf(&b, "lithair_node_wal_bytes{node=\"%llu\"} %llu\n", id,
+                          (unsigned long long)ns->wal_bytes);
+            gw_buf_printf(&b, "lithair_node_records{node=\"%llu\"} %llu\n", id,
+                          (unsigned long long)ns->records);
+            gw_buf_printf(&b, "lithair_node_leader_changes_total{node=\"%llu\"} %llu\n", id,
+                          (unsigned long long)changes);
+            protobuf_c_message_free_unpacked(&ns->base, NULL);
+        }
+        Lithair__V1__WalStatsRequest wreq = LITHAIR__V1__WAL_STATS_REQUEST__INIT;
+        Lithair__V1__WalStatsReply *ws = NULL;
+        if (rc == 0 &&
+            rpc_call_endpoint(g->client, i, "Cluster/WalStats", &wreq.base,
+                              &lithair__v1__wal_stats_reply__descriptor, g->cfg.status_timeout_ms,
+                              (ProtobufCMessage **)&ws, &st) == 0) {
+            uint64_t cum = 0;
+            for (size_t k = 0; k < ws->n_fsync_histogram; k++) {
+                cum += ws->fsync_histogram[k]->count;
+                gw_buf_printf(
+                    &b, "lithair_node_fsync_seconds_bucket{node=\"%llu\",le=\"%g\"} %llu\n", id,
+                    (double)ws->fsync_histogram[k]->le_us / 1e6, (unsigned long long)cum);
+            }
+            gw_buf_printf(&b, "lithair_node_fsync_seconds_bucket{node=\"%llu\",le=\"+Inf\"} %llu\n",
+                          id, (unsigned long long)ws->fsyncs);
+            gw_buf_printf(&b, "lithair_node_fsync_seconds_count{node=\"%llu\"} %llu\n", id,
+                          (unsigned long long)ws->fsyncs);
+            protobuf_c_message_free_unpacked(&ws->base, NULL);
+        }
+        struct rpc_endpoint_stats es;
+        if (rpc_client_stats(g->client, i, &es) == 0) {
+            gw_buf_printf(&b, "lithair_gateway_circuit_open{node=\"%llu\"} %d\n", id,
+                          es.state != RPC_BREAKER_CLOSED);
+            gw_buf_printf(&b, "lithair_gateway_rpc_calls_total{node=\"%llu\"} %llu\n", id,
+                          (unsigned long long)es.calls);
+            gw_buf_printf(&b, "lithair_gateway_rpc_failures_total{node=\"%llu\"} %llu\n", id,
+                          (unsigned long long)es.failures);
+        }
+    }
+    if (g->coalescer) {
+        uint64_t batches, batched;
+        gw_coalescer_stats(g->coalescer, &batches, &batched);
+        gw_buf_printf(&b,
+                      "# TYPE lithair_gateway_write_batches_total counter\n"
+                      "lithair_gateway_write_batches_total %llu\n"
+                      "# TYPE lithair_gateway_batched_writes_total counter\n"
+                      "lithair_gateway_batched_writes_total %llu\n",
+                      (unsigned long long)batches, (unsigned long long)batched);
+    }
+    gw_buf_printf(&b, "# HELP lithair_gateway_requests_total HTTP requests answered.\n"
+                      "# TYPE lithair_gateway_requests_total counter\n");
+    double sum_s = 0;
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->n_series; i++)
+        gw_buf_printf(&b, "lithair_gateway_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+                      m->series[i].route, m->series[i].status,
+                      (unsigned long long)m->series[i].count);
+    if (snap)
+        lt_hist_merge(snap, m->latency);
+    sum_s = (double)m->latency_sum_ns / 1e9;
+    pthread_mutex_unlock(&m->mu);
+    if (snap) {
+        gw_buf_printf(&b, "# HELP lithair_gateway_request_duration_seconds Time to answer.\n"
+                          "# TYPE lithair_gateway_request_duration_seconds histogram\n");
+        gw_hist_prom(&b, "lithair_gateway_request_duration_seconds", "", snap, sum_s);
+    }
+    gw_buf_printf(
+        &b, "# TYPE lithair_gateway_uptime_seconds gauge\nlithair_gateway_uptime_seconds %.3f\n",
+        (double)(lt_now_ns() - g->started_ns) / 1e9);
+    lt_hist_free(snap);
+    if (b.oom) {
+        free(b.p);
+        return gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
+    }
+    char clen[32];
+    snprintf(clen, sizeof(clen), "%zu", b.len);
+    mg_response_header_start(r->conn, 200);
+    mg_response_header_add(r->conn, "Content-Type", "text/plain; version=0.0.4; charset=utf-8", -1);
+    mg_response_header_add(r->conn, "Content-Length", clen, -1);
+    mg_response_header_add(r->conn, "Cache-Control", "no-store", -1);
+    mg_response_header_send(r->conn);
+    if (!r->head)
+        mg_write(r->conn, b.p, b.len);
+    free(b.p);
+    r->status = 200;
+    return 200;
+}
+
+int gw_metrics_register(struct gw *g)
+{
+    struct gw_metrics *m = calloc(1, sizeof(*m));
+    if (!m)
+        return LT_ENOMEM;
+    m->latency = lt_hist_new();
+    if (!m->latency) {
+        free(m);
+        return LT_ENOMEM;
+    }
+    pthread_mutex_init(&m->mu, NULL);
+    g->metrics = m;
+    return gw_route_add(g, "GET", "/metrics", gw_metrics_get, NULL, "metrics");
+}
+
+void gw_metrics_free(struct gw *g)
+{
+    struct gw_metrics *m = g->metrics;
+    if (!m)
+        return;
+    lt_hist_free(m->latency);
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+    g->metrics = NULL;
+}

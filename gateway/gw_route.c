@@ -1,0 +1,336 @@
+/* gw_route.c — route matching, the RPC code → HTTP status table, query strings (see
+ * gw_route.h). Pure functions: no I/O, no allocation. */
+#include "gw_route.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lt_err.h"
+#include "wire.h"
+
+static int gw_hex(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int gw_url_decode(const char *src, size_t len, bool plus_space, char *out, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = src[i];
+        if (c == '%') {
+            if (i + 2 >= len)
+                return LT_EINVAL;
+            int h = gw_hex(src[i + 1]), l = gw_hex(src[i + 2]);
+            if (h < 0 || l < 0)
+                return LT_EINVAL;
+            c = (char)(h * 16 + l);
+            if (c == '\0')
+                return LT_EINVAL;
+            i += 2;
+        } else if (c == '+' && plus_space) {
+            c = ' ';
+        }
+        if (o + 1 >= n)
+            return LT_ETOOBIG;
+        out[o++] = c;
+    }
+    if (n == 0)
+        return LT_ETOOBIG;
+    out[o] = '\0';
+    return (int)o;
+}
+
+bool gw_path_match(const char *pattern, const char *path, struct gw_params *params)
+{
+    struct gw_params local;
+    struct gw_params *pp = params ? params : &local;
+    pp->n = 0;
+    const char *a = pattern, *b = path;
+    while (*a && *b) {
+        if (*a != '/' || *b != '/')
+            return false;
+        a++;
+        b++;
+        const char *ae = strchr(a, '/'), *be = strchr(b, '/');
+        size_t al = ae ? (size_t)(ae - a) : strlen(a);
+        size_t bl = be ? (size_t)(be - b) : strlen(b);
+        if (al > 0 && a[0] == ':') {
+            if (bl == 0 || pp->n >= GW_ROUTE_MAX_PARAMS)
+                return false;
+            size_t nl = al - 1 < sizeof(pp->p[0].name) - 1 ? al - 1 : sizeof(pp->p[0].name) - 1;
+            memcpy(pp->p[pp->n].name, a + 1, nl);
+            pp->p[pp->n].name[nl] = '\0';
+            if (bl >= sizeof(pp->p[0].value))
+                return false;
+            memcpy(pp->p[pp->n].value, b, bl);
+            pp->p[pp->n].value[bl] = '\0';
+            pp->n++;
+        } else if (al != bl || memcmp(a, b, al) != 0) {
+            return false;
+        }
+        a += al;
+        b += bl;
+    }
+    return *a == '\0' && *b == '\0';
+}
+
+const char *gw_params_get(const struct gw_params *p, const char *name)
+{
+    for (size_t i = 0; p && i < p->n; i++) {
+        if (strcmp(p->p[i].name, name) == 0)
+            return p->p[i].value;
+    }
+    return NULL;
+}
+
+int gw_routes_find(const struct gw_route *t, size_t n, const char *method, const char *path,
+                   struct gw_params *params, char *allow, size_t allow_len)
+{
+    bool head = strcmp(method, "HEAD") == 0;
+    bool path_seen = false;
+    size_t off = 0;
+    if (allow && allow_len)
+        allow[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (!gw_path_match(t[i].pattern, path, NULL))
+            continue;
+        path_seen = true;
+        if (strcmp(t[i].method, method) == 0 || (head && strcmp(t[i].method, "GET") == 0)) {
+            gw_path_match(t[i].pattern, path, params);
+            return (int)i;
+        }
+        if (allow && off < allow_len && !strstr(allow, t[i].method)) {
+            int k = snprintf(allow + off, allow_len - off, "%s%s", off ? ", " : "", t[i].method);
+            off += k > 0 ? (size_t)k : 0;
+        }
+    }
+    return path_seen ? -2 : -1;
+}
+
+/* The one table: RPC status code → HTTP status (docs/API.md "Errors"). */
+static const struct {
+    int code;
+    int http;
+    unsigned retry_after;
+} gw_code_table[] = {
+    {LITHAIR__V1__CODE__OK, 200, 0},
+    {LITHAIR__V1__CODE__CANCELLED, 499, 0},
+    {LITHAIR__V1__CODE__UNKNOWN, 500, 0},
+    {LITHAIR__V1__CODE__INVALID_ARGUMENT, 400, 0},
+    {LITHAIR__V1__CODE__DEADLINE_EXCEEDED, 504, 0},
+    {LITHAIR__V1__CODE__NOT_FOUND, 404, 0},
+    {LITHAIR__V1__CODE__ALREADY_EXISTS, 409, 0},
+    {LITHAIR__V1__CODE__PERMISSION_DENIED, 403, 0},
+    {LITHAIR__V1__CODE__RESOURCE_EXHAUSTED, 429, 1},
+    {LITHAIR__V1__CODE__FAILED_PRECONDITION, 409, 0},
+    {LITHAIR__V1__CODE__ABORTED, 409, 0},
+    {LITHAIR__V1__CODE__OUT_OF_RANGE, 400, 0},
+    {LITHAIR__V1__CODE__UNIMPLEMENTED, 501, 0},
+    {LITHAIR__V1__CODE__INTERNAL, 500, 0},
+    {LITHAIR__V1__CODE__UNAVAILABLE, 503, 1},
+    {LITHAIR__V1__CODE__DATA_LOSS, 500, 0},
+    {LITHAIR__V1__CODE__UNAUTHENTICATED, 401, 0},
+};
+
+int gw_http_status(int code, bool has_details, bool if_match)
+{
+    if (code == LITHAIR__V1__CODE__INVALID_ARGUMENT && has_details)
+        return 422;
+    if (code == LITHAIR__V1__CODE__ABORTED && if_match)
+        return 412;
+    for (size_t i = 0; i < sizeof(gw_code_table) / sizeof(gw_code_table[0]); i++) {
+        if (gw_code_table[i].code == code)
+            return gw_code_table[i].http;
+    }
+    return 500;
+}
+
+unsigned gw_retry_after(int code)
+{
+    for (size_t i = 0; i < sizeof(gw_code_table) / sizeof(gw_code_table[0]); i++) {
+        if (gw_code_table[i].code == code)
+            return gw_code_table[i].retry_after;
+    }
+    return 0;
+}
+
+const char *gw_http_reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Payload Too Large";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 499:
+        return "Client Closed Request";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Unknown";
+    }
+}
+
+/* gw_query_next splits the next "key=value" pair off *qs. */
+static bool gw_query_next(const char **qs, const char **k, size_t *kl, const char **v, size_t *vl)
+{
+    const char *s = *qs;
+    while (s && *s == '&')
+        s++;
+    if (!s || !*s)
+        return false;
+    const char *e = strchr(s, '&');
+    size_t len = e ? (size_t)(e - s) : strlen(s);
+    const char *eq = memchr(s, '=', len);
+    *k = s;
+    *kl = eq ? (size_t)(eq - s) : len;
+    *v = eq ? eq + 1 : s + len;
+    *vl = eq ? len - *kl - 1 : 0;
+    *qs = s + len;
+    return true;
+}
+
+int gw_query_get(const char *qs, const char *key, char *out, size_t n)
+{
+    const char *k, *v;
+    size_t kl, vl;
+    char name[128];
+    while (gw_query_next(&qs, &k, &kl, &v, &vl)) {
+        if (gw_url_decode(k, kl, true, name, sizeof(name)) < 0 || strcmp(name, key) != 0)
+            continue;
+        return gw_url_decode(v, vl, true, out, n);
+    }
+    return LT_ENOTFOUND;
+}
+
+bool gw_query_check_keys(const char *qs, const char *const *allowed, char *bad, size_t n)
+{
+    const char *k, *v;
+    size_t kl, vl;
+    char name[128];
+    while (gw_query_next(&qs, &k, &kl, &v, &vl)) {
+        if (gw_url_decode(k, kl, true, name, sizeof(name)) < 0)
+            snprintf(name, sizeof(name), "%.*s", (int)(kl < 64 ? kl : 64), k);
+        bool ok = false;
+        for (const char *const *a = allowed; *a && !ok; a++)
+            ok = strcmp(*a, name) == 0;
+        if (!ok) {
+            if (n)
+                snprintf(bad, n, "%s", name);
+            return false;
+        }
+    }
+    return true;
+}
+
+int gw_parse_bool(const char *s, bool *out)
+{
+    static const char *yes[] = {"true", "1", "yes", ""}, *no[] = {"false", "0", "no"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+    }
+    for (size_t i = 0; i < 3; i++) {
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return LT_EINVAL;
+}
+
+int gw_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    if (!s || *s < '0' || *s > '9' || strlen(s) > 20)
+        return LT_EINVAL;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || v < min || v > max)
+        return LT_EINVAL;
+    *out = v;
+    return 0;
+}
+
+int gw_parse_etag(const char *s, uint64_t *version)
+{
+    char buf[32];
+    while (*s == ' ')
+        s++;
+    if (strcmp(s, "*") == 0) {
+        *version = 0;
+        return 0;
+    }
+    if (strncmp(s, "W/", 2) == 0)
+        s += 2;
+    size_t len = strlen(s);
+    while (len && s[len - 1] == ' ')
+        len--;
+    if (len >= 2 && s[0] == '"' && s[len - 1] == '"') {
+        s++;
+        len -= 2;
+    }
+    if (len == 0 || len >= sizeof(buf))
+        return LT_EINVAL;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    return gw_parse_u64(buf, 1, UINT64_MAX, version);
+}
+
+char *gw_camel_name(const char *proto_name, char *out, size_t n)
+{
+    size_t o = 0;
+    bool up = false;
+    for (const char *p = proto_name; *p && o + 1 < n; p++) {
+        if (*p == '_') {
+            up = o > 0;
+            continue;
+        }
+        out[o++] = up && *p >= 'a' && *p <= 'z' ? (char)(*p - 'a' + 'A') : *p;
+        up = false;
+    }
+    if (n)
+        out[o] = '\0';
+    return out;
+}

@@ -1,0 +1,95 @@
+/* gw_route.h — the pure parts of the gateway's HTTP layer: the route table (method + path
+ * pattern → handler), the one table mapping RPC status codes to HTTP statuses, query
+ * string parsing and field-name conversion for error details.
+ *
+ * No sockets, no civetweb, no JSON here: everything is testable on its own
+ * (tests/unit/test_gw_route.c). The handlers themselves live in gw_*.c. */
+#ifndef GW_ROUTE_H
+#define GW_ROUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GW_ROUTE_MAX_PARAMS 4
+#define GW_PARAM_MAX        256
+
+struct gw_req;
+
+/* A handler answers the request (it always sends a response) and returns the HTTP status
+ * it sent. */
+typedef int (*gw_handler_fn)(struct gw_req *r);
+
+/* One route: `pattern` is a path whose segments are literal or ":name" (one non-empty
+ * segment, captured as is: civetweb has already percent-decoded the path). `name` labels the route
+ * in /metrics. */
+struct gw_route {
+    const char *method; /* "GET", "POST", "PUT", "DELETE" */
+    const char *pattern;
+    gw_handler_fn fn;
+    const void *ud; /* e.g. the catalog model of a generated route */
+    const char *name;
+};
+
+/* Path parameters captured by a match, in pattern order. */
+struct gw_params {
+    size_t n;
+    struct {
+        char name[32];
+        char value[GW_PARAM_MAX];
+    } p[GW_ROUTE_MAX_PARAMS];
+};
+
+/* gw_path_match tells whether `path` matches `pattern`, filling *params (may be NULL)
+ * with the ":name" segments. A trailing "/" on the path is not ignored. */
+bool gw_path_match(const char *pattern, const char *path, struct gw_params *params);
+
+/* gw_params_get returns the value of parameter `name`, NULL if none. */
+const char *gw_params_get(const struct gw_params *p, const char *name);
+
+/* gw_routes_find looks up (method, path) in t[0..n). Returns the index of the route, or
+ * -1 when no pattern matches the path (404), or -2 when patterns match but none with this
+ * method (405): `allow` then lists the methods that would, comma-separated ("GET, PUT").
+ * HEAD is answered by a GET route. */
+int gw_routes_find(const struct gw_route *t, size_t n, const char *method, const char *path,
+                   struct gw_params *params, char *allow, size_t allow_len);
+
+/* gw_http_status maps an RPC status code (LITHAIR__V1__CODE__*) to the HTTP status of
+ * docs/API.md: INVALID_ARGUMENT is 400, or 422 when it carries field details; ABORTED is
+ * 409, or 412 when the request had If-Match. Unknown codes are 500. */
+int gw_http_status(int code, bool has_details, bool if_match);
+
+/* gw_http_reason: "Not Found" for 404 ... ("Unknown" for others). */
+const char *gw_http_reason(int status);
+
+/* gw_retry_after: the Retry-After seconds for an RPC code, 0 when none is sent. */
+unsigned gw_retry_after(int code);
+
+/* gw_query_get copies the percent-decoded value of `key` in the query string `qs` (may be
+ * NULL) into out[0..n). Returns the value's length, LT_ENOTFOUND if the key is absent,
+ * LT_ETOOBIG if it does not fit, LT_EINVAL if its encoding is bad. */
+int gw_query_get(const char *qs, const char *key, char *out, size_t n);
+
+/* gw_query_check_keys returns true when every key of `qs` is in the NULL-ended `allowed`;
+ * otherwise false and the first unknown key, decoded and truncated, in bad[0..n). */
+bool gw_query_check_keys(const char *qs, const char *const *allowed, char *bad, size_t n);
+
+/* gw_parse_bool: "true"/"1"/"yes"/"" → true, "false"/"0"/"no" → false. LT_EINVAL otherwise. */
+int gw_parse_bool(const char *s, bool *out);
+
+/* gw_parse_u64 parses a decimal in [min, max]. LT_EINVAL otherwise. */
+int gw_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* gw_parse_etag parses an If-Match value: "\"3\"", "W/\"3\"" or "3" → 3. "*" → 0 (any).
+ * LT_EINVAL for anything else. */
+int gw_parse_etag(const char *s, uint64_t *version);
+
+/* gw_camel_name writes the lowerCamelCase form of a proto field name ("created_at" →
+ * "createdAt") into out[0..n), truncated. Returns out. */
+char *gw_camel_name(const char *proto_name, char *out, size_t n);
+
+/* gw_url_decode decodes %XX and '+' (as a space when plus_space) from src[0..len) into
+ * out[0..n). Returns the length, LT_ETOOBIG, or LT_EINVAL (bad escape or a NUL byte). */
+int gw_url_decode(const char *src, size_t len, bool plus_space, char *out, size_t n);
+
+#endif

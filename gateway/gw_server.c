@@ -1,0 +1,443 @@
+/* gw_server.c — civetweb set-up and the one dispatcher every request goes through:
+ * route table (404/405 as JSON), the SSE streams, static files from --frontend (with
+ * Content-Type and Cache-Control), /healthz, and the reply helpers of gw.h.
+ *
+ * Not here: what the routes do (gw_items.c, gw_cluster.c, gw_bench.c, gw_metrics.c). */
+#include <civetweb.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gw.h"
+#include "sse.h"
+#include "lt_clock.h"
+#include "lt_err.h"
+#include "lt_log.h"
+#include "wire.h"
+
+/* ------------------------------------------------------------------ replies */
+
+static void gw_add_header_lines(struct mg_connection *conn, const char *lines)
+{
+    if (lines && *lines)
+        mg_response_header_add_lines(conn, lines);
+}
+
+int gw_reply_json(struct gw_req *r, int status, json_object *body, const char *extra_headers)
+{
+    const char *text = "";
+    size_t len = 0;
+    if (body) {
+        text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN |
+                                                        JSON_C_TO_STRING_NOSLASHESCAPE);
+        len = strlen(text);
+    }
+    char clen[32];
+    snprintf(clen, sizeof(clen), "%zu", len);
+    mg_response_header_start(r->conn, status);
+    if (body)
+        mg_response_header_add(r->conn, "Content-Type", "application/json", -1);
+    if (status != 204 && status != 304)
+        mg_response_header_add(r->conn, "Content-Length", clen, -1);
+    mg_response_header_add(r->conn, "Cache-Control", "no-store", -1);
+    gw_add_header_lines(r->conn, extra_headers);
+    mg_response_header_send(r->conn);
+    if (len && !r->head)
+        mg_write(r->conn, text, len);
+    json_object_put(body);
+    r->status = status;
+    return status;
+}
+
+int gw_reply_error(struct gw_req *r, int status, const char *code, json_object *details,
+                   const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_object *o = json_object_new_object();
+    if (!o) {
+        json_object_put(details);
+        return gw_reply_json(r, 500, NULL, NULL);
+    }
+    json_object_object_add(o, "code", json_object_new_string(code));
+    json_object_object_add(o, "message", json_object_new_string(msg));
+    json_object_object_add(o, "details", details ? details : json_object_new_array());
+    const char *extra = NULL;
+    if (status == 503 || status == 429)
+        extra = "Retry-After: 1\r\n";
+    return gw_reply_json(r, status, o, extra);
+}
+
+int gw_reply_rpc_error(struct gw_req *r, int rc, const struct rpc_status *st, bool if_match)
+{
+    int code = st ? st->code : LITHAIR__V1__CODE__INTERNAL;
+    if (rc == LT_ENOMEM || rc == LT_ECORRUPT)
+        code = LITHAIR__V1__CODE__INTERNAL;
+    if (code == LITHAIR__V1__CODE__OK)
+        code = LITHAIR__V1__CODE__INTERNAL;
+    size_t nd = st ? st->n_details : 0;
+    json_object *details = json_object_new_array();
+    for (size_t i = 0; details && i < nd; i++) {
+        char name[64];
+        json_object *d = json_object_new_object();
+        if (!d)
+            break;
+        json_object_object_add(
+            d, "field",
+            json_object_new_string(gw_camel_name(st->details[i].field, name, sizeof(name))));
+        json_object_object_add(d, "description",
+                               json_object_new_string(st->details[i].description));
+        json_object_array_add(details, d);
+    }
+    int status = gw_http_status(code, nd > 0, if_match);
+    const char *msg = st && st->message[0] ? st->message : lt_strerror(rc);
+    if (st && st->transport && code == LITHAIR__V1__CODE__UNAVAILABLE)
+        msg = "no node is reachable (the cluster may be down or electing a leader)";
+    return gw_reply_error(r, status, wire_code_name(code), details, "%s", msg);
+}
+
+const char *gw_header(struct gw_req *r, const char *name)
+{
+    return mg_get_header(r->conn, name);
+}
+
+int gw_query(struct gw_req *r, const char *key, char *out, size_t n)
+{
+    return gw_query_get(r->query, key, out, n);
+}
+
+int gw_read_body(struct gw_req *r, char **out, size_t *len)
+{
+    size_t max = r->gw->cfg.max_body;
+    long long cl = r->ri->content_length;
+    if (cl > (long long)max)
+        return -gw_reply_error(r, 413, "INVALID_ARGUMENT", NULL,
+                               "request body of %lld bytes is over the limit of %zu bytes", cl,
+                               max);
+    size_t cap = cl >= 0 ? (size_t)cl + 1 : 8192, n = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        return -gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
+    for (;;) {
+        if (n + 1 >= cap) {
+            if (cl >= 0)
+                break;
+            size_t ncap = cap * 2;
+            char *nb = realloc(buf, ncap);
+            if (!nb) {
+                free(buf);
+                return -gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        int k = mg_read(r->conn, buf + n, cap - 1 - n);
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+        if (n > max) {
+            free(buf);
+            return -gw_reply_error(r, 413, "INVALID_ARGUMENT", NULL,
+                                   "request body is over the limit of %zu bytes", max);
+        }
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+int gw_read_json(struct gw_req *r, bool allow_empty, json_object **out)
+{
+    char *body = NULL;
+    size_t len = 0;
+    int rc = gw_read_body(r, &body, &len);
+    if (rc < 0)
+        return rc;
+    size_t i = 0;
+    while (i < len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t'))
+        i++;
+    if (i == len) {
+        free(body);
+        if (allow_empty) {
+            *out = json_object_new_object();
+            return 0;
+        }
+        return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                               "malformed JSON: the body is empty; expected an object");
+    }
+    struct json_tokener *tok = json_tokener_new();
+    if (!tok) {
+        free(body);
+        return -gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
+    }
+    json_object *j = json_tokener_parse_ex(tok, body, (int)len);
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    size_t used = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    if (!j || jerr != json_tokener_success) {
+        json_object_put(j);
+        free(body);
+        if (jerr == json_tokener_continue)
+            return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                                   "malformed JSON: unexpected end of the body");
+        return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "malformed JSON at byte %zu: %s",
+                               used, json_tokener_error_desc(jerr));
+    }
+    for (size_t k = used; k < len; k++) {
+        if (body[k] != ' ' && body[k] != '\n' && body[k] != '\r' && body[k] != '\t') {
+            json_object_put(j);
+            free(body);
+            return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                                   "malformed JSON: unexpected data after the value at byte %zu",
+                                   k);
+        }
+    }
+    free(body);
+    if (!json_object_is_type(j, json_type_object)) {
+        json_object_put(j);
+        return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                               "malformed JSON: expected an object");
+    }
+    *out = j;
+    return 0;
+}
+
+int gw_node_index(const struct gw *g, uint64_t id)
+{
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i].id == id)
+            return (int)i;
+    }
+    return -1;
+}
+
+json_object *gw_json_u64(uint64_t v)
+{
+    return json_object_new_int64(v > INT64_MAX ? INT64_MAX : (int64_t)v);
+}
+
+int gw_route_add(struct gw *g, const char *method, const char *pattern, gw_handler_fn fn,
+                 const void *ud, const char *name)
+{
+    if (g->n_routes >= GW_MAX_ROUTES)
+        return LT_ETOOBIG;
+    g->routes[g->n_routes++] =
+        (struct gw_route){.method = method, .pattern = pattern, .fn = fn, .ud = ud, .name = name};
+    return 0;
+}
+
+/* ------------------------------------------------------------------ static files */
+
+static const struct {
+    const char *ext;
+    const char *type;
+} gw_mime[] = {
+    {".html", "text/html; charset=utf-8"},
+    {".js", "text/javascript; charset=utf-8"},
+    {".mjs", "text/javascript; charset=utf-8"},
+    {".css", "text/css; charset=utf-8"},
+    {".json", "application/json"},
+    {".map", "application/json"},
+    {".svg", "image/svg+xml"},
+    {".png", "image/png"},
+    {".jpg", "image/jpeg"},
+    {".ico", "image/x-icon"},
+    {".woff2", "font/woff2"},
+    {".txt", "text/plain; charset=utf-8"},
+    {".wasm", "application/wasm"},
+};
+
+static const char *gw_mime_type(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    for (size_t i = 0; dot && i < sizeof(gw_mime) / sizeof(gw_mime[0]); i++) {
+        if (strcmp(dot, gw_mime[i].ext) == 0)
+            return gw_mime[i].type;
+    }
+    return "application/octet-stream";
+}
+
+static int gw_serve_static(struct gw_req *r)
+{
+    if (strcmp(r->method, "GET") != 0 && !r->head)
+        return gw_reply_json(r, 405, NULL, "Allow: GET, HEAD\r\n");
+    if (strstr(r->path, "..") || r->path[0] != '/')
+        return gw_reply_error(r, 404, "NOT_FOUND", NULL, "no such file");
+    char path[4096];
+    const char *rel = strcmp(r->path, "/") == 0 ? "/index.html" : r->path;
+    int k = snprintf(path, sizeof(path), "%s%s", r->gw->cfg.frontend_dir, rel);
+    if (k < 0 || (size_t)k >= sizeof(path) - 12)
+        return gw_reply_error(r, 404, "NOT_FOUND", NULL, "no such file");
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        strcat(path, path[strlen(path) - 1] == '/' ? "index.html" : "/index.html");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        return gw_reply_error(r, 404, "NOT_FOUND", NULL, "no such file: %.200s", r->path);
+    }
+    char clen[32];
+    snprintf(clen, sizeof(clen), "%lld", (long long)sb.st_size);
+    mg_response_header_start(r->conn, 200);
+    mg_response_header_add(r->conn, "Content-Type", gw_mime_type(path), -1);
+    mg_response_header_add(r->conn, "Content-Length", clen, -1);
+    bool vendor = strncmp(r->path, "/vendor/", 8) == 0;
+    mg_response_header_add(r->conn, "Cache-Control", vendor ? "public, max-age=86400" : "no-cache",
+                           -1);
+    mg_response_header_add(r->conn, "X-Content-Type-Options", "nosniff", -1);
+    mg_response_header_send(r->conn);
+    r->status = 200;
+    char *buf = r->head ? NULL : malloc(65536); /* civetweb threads have small stacks */
+    ssize_t n;
+    while (buf && (n = read(fd, buf, 65536)) > 0) {
+        if (mg_write(r->conn, buf, (size_t)n) <= 0)
+            break;
+    }
+    free(buf);
+    close(fd);
+    return 200;
+}
+
+/* ------------------------------------------------------------------ /healthz */
+
+static int gw_healthz(struct gw_req *r)
+{
+    Lithair__V1__StatusRequest req = LITHAIR__V1__STATUS_REQUEST__INIT;
+    Lithair__V1__NodeStatus *ns = NULL;
+    struct rpc_status st;
+    uint64_t leader = 0;
+    int rc =
+        rpc_call(r->gw->client, "Cluster/Status", &req.base, &lithair__v1__node_status__descriptor,
+                 r->gw->cfg.status_timeout_ms, (ProtobufCMessage **)&ns, &st);
+    if (rc == 0) {
+        leader = ns->leader_id;
+        protobuf_c_message_free_unpacked(&ns->base, NULL);
+    }
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "status", json_object_new_string(leader ? "ok" : "no-leader"));
+    json_object_object_add(o, "leaderId", gw_json_u64(leader));
+    return gw_reply_json(r, leader ? 200 : 503, o, leader ? NULL : "Retry-After: 1\r\n");
+}
+
+/* ------------------------------------------------------------------ dispatch */
+
+static bool gw_is_api_path(const char *p)
+{
+    return strncmp(p, "/api/", 5) == 0 || strcmp(p, "/api") == 0 ||
+           strncmp(p, "/_playground", 12) == 0 || strcmp(p, "/healthz") == 0 ||
+           strcmp(p, "/metrics") == 0;
+}
+
+static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
+{
+    struct gw *g = cbdata;
+    uint64_t t0 = lt_now_ns();
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    struct gw_req r = {
+        .gw = g,
+        .conn = conn,
+        .ri = ri,
+        .method = ri->request_method,
+        .path = ri->local_uri ? ri->local_uri : "/",
+        .query = ri->query_string,
+        .head = strcmp(ri->request_method, "HEAD") == 0,
+    };
+    const char *route_name = "static";
+    char allow[64];
+    int idx =
+        gw_routes_find(g->routes, g->n_routes, r.method, r.path, &r.params, allow, sizeof(allow));
+    if (idx >= 0) {
+        r.route = &g->routes[idx];
+        route_name = r.route->name;
+        r.route->fn(&r);
+    } else if (idx == -2) {
+        route_name = "method_not_allowed";
+        char hdr[96];
+        snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "code", json_object_new_string("INVALID_ARGUMENT"));
+        char msg[256];
+        snprintf(msg, sizeof(msg), "method %s is not allowed on %.80s; allowed: %s", r.method,
+                 r.path, allow);
+        json_object_object_add(o, "message", json_object_new_string(msg));
+        json_object_object_add(o, "details", json_object_new_array());
+        gw_reply_json(&r, 405, o, hdr);
+    } else if (strncmp(r.path, "/_playground/events", 19) == 0 && g->sse &&
+               sse_stream_mask(r.path + 19) != 0) {
+        route_name = "events";
+        if (strcmp(r.method, "GET") != 0) {
+            gw_reply_json(&r, 405, NULL, "Allow: GET\r\n");
+        } else {
+            int rc =
+                sse_hub_serve(g->sse, conn, sse_stream_mask(r.path + 19), sse_last_event_id(conn));
+            if (rc == 0)
+                r.status = 200;
+            else
+                gw_reply_error(&r, 503, "UNAVAILABLE", NULL, "event stream refused: %s",
+                               rc == LT_EBUSY ? "too many streams" : lt_strerror(rc));
+        }
+    } else if (gw_is_api_path(r.path)) {
+        route_name = "not_found";
+        gw_reply_error(&r, 404, "NOT_FOUND", NULL, "no route for %s %.200s", r.method, r.path);
+    } else {
+        gw_serve_static(&r);
+    }
+    if (r.status <= 0)
+        r.status = 500;
+    gw_metrics_observe(g, route_name, r.status, lt_now_ns() - t0);
+    return r.status;
+}
+
+int gw_server_start(struct gw *g)
+{
+    gw_route_add(g, "GET", "/healthz", gw_healthz, NULL, "healthz");
+    char port[96], threads[16], tmo[16];
+    snprintf(port, sizeof(port), "%s:%d", g->cfg.listen_addr ? g->cfg.listen_addr : "127.0.0.1",
+             g->cfg.listen_port);
+    snprintf(threads, sizeof(threads), "%u", g->cfg.threads);
+    snprintf(tmo, sizeof(tmo), "%u", g->cfg.request_timeout_ms);
+    const char *opts[] = {"listening_ports",
+                          port,
+                          "num_threads",
+                          threads,
+                          "request_timeout_ms",
+                          tmo,
+                          "enable_keep_alive",
+                          "yes",
+                          "keep_alive_timeout_ms",
+                          "30000",
+                          "listen_backlog",
+                          "1024",
+                          "tcp_nodelay",
+                          "1",
+                          NULL};
+    struct mg_callbacks cb;
+    memset(&cb, 0, sizeof(cb));
+    mg_init_library(0);
+    g->mg = mg_start(&cb, g, opts);
+    if (!g->mg) {
+        lt_error("cannot listen on %s", port);
+        return LT_EIO;
+    }
+    mg_set_request_handler(g->mg, "**", gw_mg_handler, g);
+    lt_info("listening on http://%s, serving %s", port, g->cfg.frontend_dir);
+    return 0;
+}
+
+void gw_server_stop(struct gw *g)
+{
+    if (g->mg) {
+        mg_stop(g->mg);
+        g->mg = NULL;
+    }
+}

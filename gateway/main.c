@@ -1,0 +1,357 @@
+/* main.c — lithair-gateway: flags, start-up in supervisor or attach mode, and a clean
+ * stop on SIGINT/SIGTERM (HTTP server first, then the benchmark, the event bridge, the
+ * supervisor's nodes). Everything else lives in the lithair_gw library. */
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "events.h"
+#include "gw.h"
+#include "lt_clock.h"
+#include "lt_err.h"
+#include "lt_log.h"
+#include "sse.h"
+#include "supervisor.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: lithair-gateway --listen PORT --frontend DIR\n"
+            "         (--spawn N --data-dir DIR [--node-bin PATH] [--node-base-port P]\n"
+            "          [--node-arg ARG]... | --node ID,RPC_URL,EVENTS_URL [--node ...])\n"
+            "         [options]\n\n"
+            "The HTTP face of a Lithair cluster: the page, the REST API, /_playground/* and\n"
+            "Server-Sent Events, translated into the nodes' NNG RPCs (docs/API.md).\n\n"
+            "  --listen PORT           HTTP port (1..65535)\n"
+            "  --listen-addr ADDR      address to bind (default 127.0.0.1; 0.0.0.0 for all)\n"
+            "  --frontend DIR          folder of static files served under / (index.html)\n"
+            "Supervisor mode (the gateway runs the nodes as child processes):\n"
+            "  --spawn N               start N lithair-node processes (1..%d)\n"
+            "  --data-dir DIR          node I keeps its data in DIR/nodeI\n"
+            "  --node-bin PATH         lithair-node binary (default: ../node/lithair-node\n"
+            "                          next to this program, else lithair-node in PATH)\n"
+            "  --node-base-port P      node I listens on P+I (raft), P+100+I (rpc),\n"
+            "                          P+200+I (events); default 0: free ports\n"
+            "  --node-arg ARG          extra argument for every node (repeatable), e.g.\n"
+            "                          --node-arg=--snapshot-interval --node-arg=1000\n"
+            "Attach mode (the cluster runs elsewhere):\n"
+            "  --node ID,RPC_URL,EVENTS_URL   one node (repeat for each)\n"
+            "Options:\n"
+            "  --max-body BYTES        largest request body accepted (default 1048576)\n"
+            "  --threads N             HTTP worker threads (default 128); each open\n"
+            "                          connection and SSE stream holds one\n"
+            "  --request-timeout-ms MS a stalled client is dropped after MS (default 10000)\n"
+            "  --rpc-timeout-ms MS     deadline of the RPCs behind one request (default 5000)\n"
+            "  --coalesce N            concurrent creates sent as one Rpc/Batch of up to N\n"
+            "                          (default 256; 1 = off)\n"
+            "  --log-level LEVEL       debug, info, warn or error (default info)\n"
+            "  -h, --help              this text\n",
+            SUP_MAX_NODES);
+}
+
+static int parse_uint(const char *flag, const char *s, unsigned long min, unsigned long max,
+                      unsigned long *out)
+{
+    char *end;
+    unsigned long v = strtoul(s, &end, 10);
+    if (!*s || *end || v < min || v > max || s[0] == '-') {
+        fprintf(stderr, "lithair-gateway: %s takes a number from %lu to %lu, not '%s'\n", flag, min,
+                max, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static struct gw gw;
+
+static void on_sup_event(void *ud, const struct sup_event *ev)
+{
+    struct gw *g = ud;
+    char buf[256];
+    if (g->sse && sup_event_json(ev, buf, sizeof(buf)) == 0)
+        sse_hub_publish(g->sse, SSE_STREAM_CLUSTER, "node", buf, NULL);
+}
+
+static void on_breaker(void *ud, size_t endpoint, const char *url, enum rpc_breaker_state from,
+                       enum rpc_breaker_state to)
+{
+    struct gw *g = ud;
+    char buf[256];
+    uint64_t id = endpoint < g->n_nodes ? g->nodes[endpoint].id : 0;
+    snprintf(buf, sizeof(buf), "{\"node\":%llu,\"url\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"}",
+             (unsigned long long)id, url, rpc_breaker_state_name(from), rpc_breaker_state_name(to));
+    if (g->sse)
+        sse_hub_publish(g->sse, SSE_STREAM_CLUSTER, "circuit", buf, NULL);
+}
+
+static int add_node_arg(const char *arg)
+{
+    if (gw.n_nodes >= GW_MAX_NODES) {
+        fprintf(stderr, "lithair-gateway: at most %d nodes\n", GW_MAX_NODES);
+        return -1;
+    }
+    struct gw_node *n = &gw.nodes[gw.n_nodes];
+    const char *c1 = strchr(arg, ','), *c2 = c1 ? strchr(c1 + 1, ',') : NULL;
+    char idbuf[24];
+    unsigned long id;
+    if (!c1 || !c2 || (size_t)(c1 - arg) >= sizeof(idbuf) ||
+        (size_t)(c2 - c1 - 1) >= sizeof(n->rpc_url) || strlen(c2 + 1) >= sizeof(n->events_url) ||
+        c2 == c1 + 1 || !c2[1]) {
+        fprintf(stderr, "lithair-gateway: --node takes ID,RPC_URL,EVENTS_URL, not '%s'\n", arg);
+        return -1;
+    }
+    memcpy(idbuf, arg, (size_t)(c1 - arg));
+    idbuf[c1 - arg] = '\0';
+    if (parse_uint("--node ID", idbuf, 1, ULONG_MAX, &id))
+        return -1;
+    n->id = id;
+    memcpy(n->rpc_url, c1 + 1, (size_t)(c2 - c1 - 1));
+    n->rpc_url[c2 - c1 - 1] = '\0';
+    snprintf(n->events_url, sizeof(n->events_url), "%s", c2 + 1);
+    if (gw_node_index(&gw, id) >= 0) {
+        fprintf(stderr, "lithair-gateway: node %lu given twice\n", id);
+        return -1;
+    }
+    gw.n_nodes++;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"listen-addr", required_argument, NULL, 'A'},
+        {"frontend", required_argument, NULL, 'f'},
+        {"spawn", required_argument, NULL, 's'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"node-bin", required_argument, NULL, 'b'},
+        {"node-base-port", required_argument, NULL, 'p'},
+        {"node-arg", required_argument, NULL, 'a'},
+        {"node", required_argument, NULL, 'n'},
+        {"max-body", required_argument, NULL, 'm'},
+        {"threads", required_argument, NULL, 't'},
+        {"request-timeout-ms", required_argument, NULL, 'T'},
+        {"rpc-timeout-ms", required_argument, NULL, 'R'},
+        {"coalesce", required_argument, NULL, 'c'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    unsigned long v, spawn = 0, base_port = 0;
+    const char *data_dir = NULL, *node_bin = NULL;
+    const char *node_args[64];
+    size_t n_node_args = 0;
+    int level = LT_LOG_INFO;
+    gw.cfg = (struct gw_config){.listen_port = 0,
+                                .max_body = 1u << 20,
+                                .threads = 128,
+                                .request_timeout_ms = 10000,
+                                .rpc_timeout_ms = 5000,
+                                .status_timeout_ms = 500,
+                                .coalesce_max = 256};
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int bad = 0;
+        switch (c) {
+        case 'l':
+            bad = parse_uint("--listen", optarg, 1, 65535, &v);
+            gw.cfg.listen_port = (int)v;
+            break;
+        case 'A':
+            gw.cfg.listen_addr = optarg;
+            break;
+        case 'f':
+            gw.cfg.frontend_dir = optarg;
+            break;
+        case 's':
+            bad = parse_uint("--spawn", optarg, 1, SUP_MAX_NODES, &spawn);
+            break;
+        case 'd':
+            data_dir = optarg;
+            break;
+        case 'b':
+            node_bin = optarg;
+            break;
+        case 'p':
+            bad = parse_uint("--node-base-port", optarg, 0, 65000, &base_port);
+            break;
+        case 'a':
+            if (n_node_args + 1 >= sizeof(node_args) / sizeof(node_args[0])) {
+                fprintf(stderr, "lithair-gateway: too many --node-arg\n");
+                return 2;
+            }
+            node_args[n_node_args++] = optarg;
+            break;
+        case 'n':
+            bad = add_node_arg(optarg);
+            break;
+        case 'm':
+            bad = parse_uint("--max-body", optarg, 1024, 1ul << 30, &v);
+            gw.cfg.max_body = v;
+            break;
+        case 't':
+            bad = parse_uint("--threads", optarg, 2, 4096, &v);
+            gw.cfg.threads = (unsigned)v;
+            break;
+        case 'T':
+            bad = parse_uint("--request-timeout-ms", optarg, 100, 3600000, &v);
+            gw.cfg.request_timeout_ms = (unsigned)v;
+            break;
+        case 'R':
+            bad = parse_uint("--rpc-timeout-ms", optarg, 10, 600000, &v);
+            gw.cfg.rpc_timeout_ms = (unsigned)v;
+            break;
+        case 'c':
+            bad = parse_uint("--coalesce", optarg, 1, 4096, &v);
+            gw.cfg.coalesce_max = (unsigned)v;
+            break;
+        case 'L':
+            level = lt_log_parse_level(optarg);
+            if (level < 0) {
+                fprintf(stderr, "lithair-gateway: --log-level takes debug, info, warn or error\n");
+                return 2;
+            }
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            fprintf(stderr, "lithair-gateway: unknown or incomplete option '%s' (see --help)\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+        if (bad)
+            return 2;
+    }
+    node_args[n_node_args] = NULL;
+    if (optind < argc) {
+        fprintf(stderr, "lithair-gateway: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return 2;
+    }
+    if (!gw.cfg.listen_port || !gw.cfg.frontend_dir) {
+        fprintf(stderr, "lithair-gateway: --listen and --frontend are required (see --help)\n");
+        return 2;
+    }
+    if ((spawn != 0) == (gw.n_nodes != 0)) {
+        fprintf(stderr, "lithair-gateway: give either --spawn N (with --data-dir) or --node "
+                        "ID,RPC_URL,EVENTS_URL (see --help)\n");
+        return 2;
+    }
+    if (spawn && !data_dir) {
+        fprintf(stderr, "lithair-gateway: --spawn needs --data-dir\n");
+        return 2;
+    }
+    lt_log_init("gateway", (enum lt_log_level)level);
+
+    /* Signals are taken by sigwait below; block them before any thread starts. */
+    sigset_t stop_sigs;
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGINT);
+    sigaddset(&stop_sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc, exit_code = 1;
+    char default_bin[PATH_MAX];
+    char endpoints[GW_MAX_NODES * (GW_URL_MAX + 1)], events[GW_MAX_NODES * (GW_URL_MAX + 1)];
+    gw.started_ns = lt_now_ns();
+    if ((rc = sse_hub_new(NULL, &gw.sse)) != 0) {
+        lt_error("cannot make the SSE hub: %s", lt_strerror(rc));
+        return 1;
+    }
+    if (spawn) {
+        if (!node_bin) {
+            char self[PATH_MAX];
+            ssize_t k = readlink("/proc/self/exe", self, sizeof(self) - 1);
+            if (k > 0) {
+                self[k] = '\0';
+                snprintf(default_bin, sizeof(default_bin), "%s/../node/lithair-node",
+                         dirname(self));
+                node_bin = access(default_bin, X_OK) == 0 ? default_bin : "lithair-node";
+            } else {
+                node_bin = "lithair-node";
+            }
+        }
+        struct sup_opts so = {.node_bin = node_bin,
+                              .data_dir = data_dir,
+                              .n = (unsigned)spawn,
+                              .base_port = (int)base_port,
+                              .extra_args = node_args,
+                              .on_event = on_sup_event,
+                              .on_event_ud = &gw};
+        if ((rc = sup_new(&so, &gw.sup)) != 0) {
+            lt_error("cannot set up %lu nodes: %s", spawn, lt_strerror(rc));
+            goto out;
+        }
+        for (unsigned i = 1; i <= spawn; i++) {
+            struct gw_node *n = &gw.nodes[gw.n_nodes++];
+            n->id = i;
+            snprintf(n->rpc_url, sizeof(n->rpc_url), "%s", sup_rpc_url(gw.sup, i));
+            snprintf(n->events_url, sizeof(n->events_url), "%s", sup_events_url(gw.sup, i));
+        }
+        if ((rc = sup_start_all(gw.sup)) != 0)
+            lt_warn("not every node started: %s", lt_strerror(rc));
+    }
+    size_t eo = 0, vo = 0;
+    for (size_t i = 0; i < gw.n_nodes; i++) {
+        eo += (size_t)snprintf(endpoints + eo, sizeof(endpoints) - eo, "%s%s", i ? "," : "",
+                               gw.nodes[i].rpc_url);
+        vo += (size_t)snprintf(events + vo, sizeof(events) - vo, "%s%s", i ? "," : "",
+                               gw.nodes[i].events_url);
+    }
+    struct rpc_client_opts ro = {.default_timeout_ms = gw.cfg.rpc_timeout_ms,
+                                 .on_breaker = on_breaker,
+                                 .on_breaker_ud = &gw};
+    if ((rc = rpc_client_new(endpoints, &ro, &gw.client)) != 0) {
+        lt_error("bad node RPC URLs '%s': %s", endpoints, lt_strerror(rc));
+        goto out;
+    }
+#ifdef LITHAIR_GW_HAVE_EVENTS
+    if ((rc = evb_new(events, gw.sse, &gw.evb)) != 0) {
+        lt_error("bad node events URLs '%s': %s", events, lt_strerror(rc));
+        goto out;
+    }
+#else
+    (void)events;
+#endif
+    if (gw.cfg.coalesce_max > 1 &&
+        (rc = gw_coalescer_new(&gw, gw.cfg.coalesce_max, &gw.coalescer)) != 0) {
+        lt_error("cannot start the write coalescer: %s", lt_strerror(rc));
+        goto out;
+    }
+    if ((rc = gw_items_register(&gw)) != 0 || (rc = gw_cluster_register(&gw)) != 0 ||
+        (rc = gw_bench_register(&gw)) != 0 || (rc = gw_metrics_register(&gw)) != 0) {
+        lt_error("cannot register the routes: %s", lt_strerror(rc));
+        goto out;
+    }
+    if (gw_server_start(&gw) != 0)
+        goto out;
+    lt_info("%s mode, %zu nodes", gw.sup ? "supervisor" : "attach", gw.n_nodes);
+
+    int sig = 0;
+    while (sigwait(&stop_sigs, &sig) != 0)
+        ;
+    lt_info("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    exit_code = 0;
+out:
+    if (gw.sse)
+        sse_hub_shutdown(gw.sse);
+    gw_server_stop(&gw);
+    gw_bench_free(&gw);
+    gw_coalescer_free(gw.coalescer);
+#ifdef LITHAIR_GW_HAVE_EVENTS
+    evb_free(gw.evb);
+#endif
+    sup_free(gw.sup); /* stops the nodes */
+    rpc_client_free(gw.client);
+    gw_metrics_free(&gw);
+    sse_hub_free(gw.sse);
+    return exit_code;
+}

@@ -1,0 +1,128 @@
+"""gw_harness.py — run lithair-gateway for integration tests, in attach mode against a
+harness.Cluster or in supervisor mode (--spawn), on free ports, and talk HTTP to it.
+
+Every wait is bounded; the gateway is stopped (SIGTERM, then SIGKILL) when the test ends.
+"""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from harness import Failure, check, free_port, wait_for  # noqa: F401 (re-exported)
+
+
+class Gateway:
+    def __init__(self, build_dir, nodes=None, spawn=0, extra=(), node_args=()):
+        self.build_dir = build_dir
+        self.bin = os.path.join(build_dir, "gateway", "lithair-gateway")
+        self.port = free_port()
+        self.root = tempfile.mkdtemp(prefix="lithair-gw-")
+        self.frontend = os.path.join(self.root, "frontend")
+        os.makedirs(os.path.join(self.frontend, "vendor"))
+        with open(os.path.join(self.frontend, "index.html"), "w") as f:
+            f.write("<!doctype html><title>Lithair</title>")
+        with open(os.path.join(self.frontend, "app.js"), "w") as f:
+            f.write("console.log('hi');\n")
+        with open(os.path.join(self.frontend, "vendor", "lib.css"), "w") as f:
+            f.write("body{}\n")
+        self.log = os.path.join(self.root, "gateway.log")
+        args = [self.bin, "--listen", str(self.port), "--frontend", self.frontend]
+        if spawn:
+            args += ["--spawn", str(spawn), "--data-dir", os.path.join(self.root, "data"),
+                     "--node-bin", os.path.join(build_dir, "node", "lithair-node")]
+            for a in node_args:
+                args += ["--node-arg=" + a]
+        else:
+            for n in nodes:
+                args += ["--node", "%d,%s,%s" % (n.id, n.rpc, n.events)]
+        self.args = args + list(extra)
+        self.proc = None
+
+    def __enter__(self):
+        logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(self.args, stdout=logf, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        logf.close()
+        wait_for("the gateway to listen", self._answers, timeout=15)
+        return self
+
+    def _answers(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError("gateway exited with %s:\n%s" % (self.proc.returncode,
+                                                                self.log_text()[-3000:]))
+        try:
+            st, _, _ = self.request("GET", "/index.html", timeout=1)
+            return st == 200
+        except OSError:
+            return False
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        """Stops the gateway; returns its exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+                raise Failure("the gateway did not stop within %ds of %s" % (timeout, sig))
+        rc = self.proc.returncode
+        self.proc = None
+        return rc
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            self.stop()
+        except Failure:
+            pass
+        if exc_type is not None:
+            sys.stderr.write("---- gateway log ----\n%s\n" % self.log_text()[-8000:])
+        shutil.rmtree(self.root, ignore_errors=True)
+        return False
+
+    def log_text(self):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def request(self, method, path, body=None, headers=None, timeout=15, raw=None):
+        """Returns (status, headers dict (lower-case names), parsed JSON or text)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            h = dict(headers or {})
+            data = raw
+            if body is not None:
+                data = json.dumps(body).encode()
+                h.setdefault("Content-Type", "application/json")
+            conn.request(method, path, body=data, headers=h)
+            resp = conn.getresponse()
+            text = resp.read()
+            hdrs = {k.lower(): v for k, v in resp.getheaders()}
+            out = text.decode("utf-8", "replace")
+            if hdrs.get("content-type", "").startswith("application/json") and text:
+                out = json.loads(text)
+            return resp.status, hdrs, out
+        finally:
+            conn.close()
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+    def wait_leader(self, timeout=15):
+        def fn():
+            st, _, b = self.get("/healthz", timeout=3)
+            return b.get("leaderId") if st == 200 else None
+        return wait_for("a leader through the gateway", fn, timeout=timeout, interval=0.1)
