@@ -12,6 +12,11 @@
  * Counters and indexes are JSON numbers; roles and ops are lower-case names
  * ("leader", "pre-candidate", "create"), result is a Code name ("OK").
  *
+ * `committed` is one event per applied entry per node, so under a benchmark it is
+ * rate-limited per node (EVB_COMMITTED_PER_SEC a second by default; see
+ * evb_set_committed_limit): events over the limit are not sent, and the next `committed`
+ * that is sent carries "skipped": N, how many of that node's were left out before it.
+ *
  * The bridge also keeps the last role/term/leader and metrics seen from each node, so
  * /_playground/cluster/status and /healthz can answer without a round trip.
  *
@@ -25,7 +30,8 @@
 
 #include "sse.h"
 
-#define EVB_MAX_NODES 16
+#define EVB_MAX_NODES         16
+#define EVB_COMMITTED_PER_SEC 200 /* default per-node limit of `committed` events */
 
 struct evb;
 
@@ -55,6 +61,10 @@ int evb_new(const char *urls, struct sse_hub *hub, struct evb **out);
 
 /* evb_free stops the thread, closes the socket and frees. NULL does nothing. */
 void evb_free(struct evb *b);
+
+/* evb_set_committed_limit sets the per-node limit of `committed` events a second
+ * (0 = no limit). */
+void evb_set_committed_limit(struct evb *b, unsigned per_sec);
 
 /* evb_node_state copies what node `node_id` last reported. Returns 0, or LT_ENOTFOUND
  * if nothing was ever received from it. */

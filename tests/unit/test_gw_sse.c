@@ -2,7 +2,12 @@
  * 127.0.0.1 port, read by a hand-written HTTP client on a plain socket: headers and
  * `retry:`, ordered ids, Last-Event-ID resume (exact replay, and `reset` when the id left
  * the ring), stream masks, heartbeats, the client limit, disconnect detection, a client
- * that stops reading being dropped while a fast one keeps every event, and shutdown. */
+ * that stops reading being dropped while a fast one keeps every event, and shutdown.
+ *
+ * Suite gw_events: the event bridge (gateway/events.c): Event → JSON for every kind, and
+ * a real single-node lithair-node (started by the supervisor; the binary is
+ * $LITHAIR_NODE_BIN or ../../node/lithair-node next to this executable) whose role,
+ * metrics and committed events reach a browser stream. */
 #include <arpa/inet.h>
 #include <civetweb.h>
 #include <errno.h>
@@ -16,11 +21,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+#include <limits.h>
+
 #include "cunit_main.h"
+#include "events.h"
 #include "lt_clock.h"
 #include "lt_err.h"
+#include "rpc_client.h"
 #include "sse.h"
+#include "supervisor.h"
 #include "testutil.h"
+#include "wire.h"
 
 /* ---- the server ---- */
 
@@ -551,6 +563,334 @@ static void test_slow_client(void)
     srv_stop(&s);
 }
 
+/* ---- gw_events ---- */
+
+/* pack_event packs `ev` into a malloc'd buffer. */
+static uint8_t *pack_event(const Lithair__V1__Event *ev, size_t *len)
+{
+    *len = lithair__v1__event__get_packed_size(ev);
+    uint8_t *buf = malloc(*len ? *len : 1);
+    lithair__v1__event__pack(ev, buf);
+    return buf;
+}
+
+/* event_json converts and parses; NULL on failure. */
+static json_object *event_json(const Lithair__V1__Event *ev, const char *want_name,
+                               unsigned want_mask)
+{
+    size_t len;
+    uint8_t *buf = pack_event(ev, &len);
+    char name[SSE_EVENT_NAME_MAX];
+    unsigned mask = 0;
+    char *json = NULL;
+    int rc = evb_event_json(buf, len, name, &mask, &json);
+    free(buf);
+    CU_ASSERT_EQUAL(rc, 0);
+    if (rc)
+        return NULL;
+    CU_ASSERT_STRING_EQUAL(name, want_name);
+    CU_ASSERT_EQUAL(mask, want_mask);
+    json_object *o = json_tokener_parse(json);
+    free(json);
+    CU_ASSERT_PTR_NOT_NULL(o);
+    return o;
+}
+
+static void expect_u64(json_object *o, const char *k, uint64_t v)
+{
+    json_object *f = NULL;
+    CU_ASSERT_FATAL(json_object_object_get_ex(o, k, &f));
+    CU_ASSERT(json_object_is_type(f, json_type_int));
+    CU_ASSERT_EQUAL(json_object_get_uint64(f), v);
+}
+
+static void expect_str(json_object *o, const char *k, const char *v)
+{
+    json_object *f = NULL;
+    CU_ASSERT_FATAL(json_object_object_get_ex(o, k, &f));
+    CU_ASSERT(json_object_is_type(f, json_type_string));
+    CU_ASSERT_STRING_EQUAL(json_object_get_string(f), v);
+}
+
+static void test_event_json(void)
+{
+    Lithair__V1__Event ev = LITHAIR__V1__EVENT__INIT;
+    ev.node_id = 3;
+    ev.seq = 9;
+
+    Lithair__V1__CommittedEvent ce = LITHAIR__V1__COMMITTED_EVENT__INIT;
+    ce.model = "items";
+    ce.id = "abc";
+    ce.op = LITHAIR__V1__COMMITTED_EVENT__OP__UPDATE;
+    ce.index = 12345678901234ull;
+    ce.term = 7;
+    ce.version = 2;
+    ce.result = LITHAIR__V1__CODE__ABORTED;
+    ev.kind_case = LITHAIR__V1__EVENT__KIND_COMMITTED;
+    ev.committed = &ce;
+    json_object *o = event_json(&ev, "committed", SSE_STREAM_REPLICATION);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    expect_u64(o, "node", 3);
+    expect_str(o, "model", "items");
+    expect_str(o, "id", "abc");
+    expect_str(o, "op", "update");
+    expect_u64(o, "index", 12345678901234ull);
+    expect_u64(o, "term", 7);
+    expect_u64(o, "version", 2);
+    expect_str(o, "result", "ABORTED");
+    json_object_put(o);
+
+    Lithair__V1__RoleEvent re = LITHAIR__V1__ROLE_EVENT__INIT;
+    re.role = LITHAIR__V1__NODE_ROLE__PRE_CANDIDATE;
+    re.term = 4;
+    re.leader_id = 0;
+    ev.kind_case = LITHAIR__V1__EVENT__KIND_ROLE;
+    ev.role = &re;
+    o = event_json(&ev, "role", SSE_STREAM_CLUSTER);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    expect_u64(o, "node", 3);
+    expect_str(o, "role", "pre-candidate");
+    expect_u64(o, "term", 4);
+    expect_u64(o, "leaderId", 0);
+    json_object_put(o);
+
+    Lithair__V1__FollowerProgress fp[2] = {LITHAIR__V1__FOLLOWER_PROGRESS__INIT,
+                                           LITHAIR__V1__FOLLOWER_PROGRESS__INIT};
+    Lithair__V1__FollowerProgress *fps[2] = {&fp[0], &fp[1]};
+    fp[0].id = 1;
+    fp[0].match = 10;
+    fp[0].next = 11;
+    fp[0].state = LITHAIR__V1__FOLLOWER_PROGRESS__STATE__REPLICATE;
+    fp[0].lag = 2;
+    fp[1].id = 2;
+    fp[1].state = LITHAIR__V1__FOLLOWER_PROGRESS__STATE__PROBE;
+    Lithair__V1__ProgressEvent pe = LITHAIR__V1__PROGRESS_EVENT__INIT;
+    pe.n_followers = 2;
+    pe.followers = fps;
+    pe.last_index = 12;
+    pe.commit = 11;
+    ev.kind_case = LITHAIR__V1__EVENT__KIND_PROGRESS;
+    ev.progress = &pe;
+    o = event_json(&ev, "progress", SSE_STREAM_REPLICATION);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    expect_u64(o, "lastIndex", 12);
+    expect_u64(o, "commit", 11);
+    json_object *arr = NULL;
+    CU_ASSERT_FATAL(json_object_object_get_ex(o, "followers", &arr));
+    CU_ASSERT_EQUAL_FATAL(json_object_array_length(arr), 2);
+    json_object *f0 = json_object_array_get_idx(arr, 0);
+    expect_u64(f0, "id", 1);
+    expect_u64(f0, "match", 10);
+    expect_u64(f0, "next", 11);
+    expect_str(f0, "state", "replicate");
+    expect_u64(f0, "lag", 2);
+    expect_str(json_object_array_get_idx(arr, 1), "state", "probe");
+    json_object_put(o);
+
+    Lithair__V1__MetricsEvent me = LITHAIR__V1__METRICS_EVENT__INIT;
+    me.applied_per_sec = 12.5;
+    me.commit = 100;
+    me.applied = 99;
+    me.wal_bytes = 4096;
+    me.fsync_p99_us = 850;
+    me.term = 5;
+    me.role = LITHAIR__V1__NODE_ROLE__LEADER;
+    me.leader_id = 3;
+    me.pending_proposals = 7;
+    me.last_index = 101;
+    me.snapshot_index = 50;
+    ev.kind_case = LITHAIR__V1__EVENT__KIND_METRICS;
+    ev.metrics = &me;
+    o = event_json(&ev, "metrics", SSE_STREAM_REPLICATION);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    json_object *aps = NULL;
+    CU_ASSERT(json_object_object_get_ex(o, "appliedPerSec", &aps));
+    CU_ASSERT_DOUBLE_EQUAL(json_object_get_double(aps), 12.5, 1e-9);
+    expect_u64(o, "commit", 100);
+    expect_u64(o, "applied", 99);
+    expect_u64(o, "walBytes", 4096);
+    expect_u64(o, "fsyncP99Us", 850);
+    expect_u64(o, "term", 5);
+    expect_str(o, "role", "leader");
+    expect_u64(o, "leaderId", 3);
+    expect_u64(o, "pendingProposals", 7);
+    expect_u64(o, "lastIndex", 101);
+    expect_u64(o, "snapshotIndex", 50);
+    json_object_put(o);
+
+    /* No kind, and bytes that are no Event. */
+    ev.kind_case = LITHAIR__V1__EVENT__KIND__NOT_SET;
+    size_t len;
+    uint8_t *buf = pack_event(&ev, &len);
+    char name[SSE_EVENT_NAME_MAX];
+    unsigned mask;
+    char *json = NULL;
+    CU_ASSERT_EQUAL(evb_event_json(buf, len, name, &mask, &json), LT_EUNSUPPORTED);
+    free(buf);
+    const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
+    CU_ASSERT_EQUAL(evb_event_json(junk, sizeof(junk), name, &mask, &json), LT_ECORRUPT);
+    CU_ASSERT_PTR_NULL(json);
+    CU_ASSERT_STRING_EQUAL(evb_role_name(LITHAIR__V1__NODE_ROLE__CANDIDATE), "candidate");
+
+    struct evb *b = NULL;
+    struct sse_hub *hub = NULL;
+    CU_ASSERT_EQUAL_FATAL(sse_hub_new(NULL, &hub), 0);
+    CU_ASSERT_EQUAL(evb_new("", hub, &b), LT_EINVAL);
+    CU_ASSERT_EQUAL(evb_new("nope://x", hub, &b), LT_EINVAL);
+    CU_ASSERT_PTR_NULL(b);
+    sse_hub_free(hub);
+}
+
+static char node_bin[PATH_MAX + 64];
+
+static bool find_node_bin(void)
+{
+    const char *env = getenv("LITHAIR_NODE_BIN");
+    if (env && *env) {
+        snprintf(node_bin, sizeof(node_bin), "%s", env);
+        return access(node_bin, X_OK) == 0;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0)
+        return false;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return false;
+    *slash = '\0';
+    snprintf(node_bin, sizeof(node_bin), "%s/../../node/lithair-node", exe);
+    return access(node_bin, X_OK) == 0;
+}
+
+/* create_item creates an item named `name` through the RPC client; its id into id. */
+static int create_item(const char *rpc_url, const char *name, char *id, size_t idlen)
+{
+    struct rpc_client *c = NULL;
+    int rc = rpc_client_new(rpc_url, NULL, &c);
+    if (rc)
+        return rc;
+    Lithair__V1__PlaygroundItem item = LITHAIR__V1__PLAYGROUND_ITEM__INIT;
+    item.name = (char *)name;
+    uint8_t buf[256];
+    Lithair__V1__CreateRequest req = LITHAIR__V1__CREATE_REQUEST__INIT;
+    req.model = "items";
+    req.value.len = lithair__v1__playground_item__pack(&item, buf);
+    req.value.data = buf;
+    Lithair__V1__RecordReply *rr = NULL;
+    struct rpc_status st;
+    rc = rpc_call(c, "Models/Create", &req.base, &lithair__v1__record_reply__descriptor, 10000,
+                  (ProtobufCMessage **)&rr, &st);
+    if (rc == 0) {
+        Lithair__V1__PlaygroundItem *got = NULL;
+        if (rr->record)
+            got = lithair__v1__playground_item__unpack(NULL, rr->record->value.len,
+                                                       rr->record->value.data);
+        if (got) {
+            snprintf(id, idlen, "%s", got->id);
+            lithair__v1__playground_item__free_unpacked(got, NULL);
+        } else {
+            rc = LT_ECORRUPT;
+        }
+        protobuf_c_message_free_unpacked(&rr->base, NULL);
+    }
+    rpc_client_free(c);
+    return rc;
+}
+
+static bool json_str_is(json_object *o, const char *k, const char *v)
+{
+    json_object *f = NULL;
+    return json_object_object_get_ex(o, k, &f) && json_object_is_type(f, json_type_string) &&
+           strcmp(json_object_get_string(f), v) == 0;
+}
+
+static void test_live_node(void)
+{
+    CU_ASSERT_FATAL(find_node_bin());
+    char dir[256];
+    CU_ASSERT_EQUAL_FATAL(tu_tmpdir(dir, sizeof(dir), "gwev"), 0);
+    /* A long election timeout (1-2 s) so the bridge is connected before the node's
+     * first role change. */
+    static const char *const args[] = {"--election-ticks", "100", "--log-level", "warn", NULL};
+    struct sup_opts so = {.node_bin = node_bin, .data_dir = dir, .n = 1, .extra_args = args};
+    struct sup *sup = NULL;
+    CU_ASSERT_EQUAL_FATAL(sup_new(&so, &sup), 0);
+
+    struct srv s;
+    srv_start(&s, NULL);
+    struct cli c;
+    CU_ASSERT_EQUAL_FATAL(cli_open(&c, s.port, EVENTS_PREFIX, NULL, 0), 0);
+    CU_ASSERT_FATAL(cli_waits_ok(&c));
+    struct evb *b = NULL;
+    CU_ASSERT_EQUAL_FATAL(evb_new(sup_events_url(sup, 1), s.hub, &b), 0);
+    CU_ASSERT_EQUAL(evb_node_state(b, 1, &(struct evb_node_state){0}), LT_ENOTFOUND);
+    CU_ASSERT_EQUAL_FATAL(sup_restart(sup, 1, NULL), 0);
+
+    /* Role (on the cluster stream) and metrics with role leader. */
+    struct sse_ev *ev = malloc(sizeof(*ev));
+    bool saw_role_leader = false, saw_metrics_leader = false;
+    uint64_t deadline = lt_now_ns() + 20ull * 1000000000ull;
+    while (!(saw_role_leader && saw_metrics_leader) && lt_now_ns() < deadline) {
+        if (cli_event(&c, ev, 500) != 1)
+            continue;
+        json_object *o = json_tokener_parse(ev->data);
+        if (!o)
+            continue;
+        json_object *node = NULL;
+        CU_ASSERT(json_object_object_get_ex(o, "node", &node) && json_object_get_uint64(node) == 1);
+        if (strcmp(ev->name, "role") == 0 && json_str_is(o, "role", "leader"))
+            saw_role_leader = true;
+        if (strcmp(ev->name, "metrics") == 0 && json_str_is(o, "role", "leader"))
+            saw_metrics_leader = true;
+        json_object_put(o);
+    }
+    CU_ASSERT(saw_role_leader);
+    CU_ASSERT(saw_metrics_leader);
+    struct evb_node_state ns;
+    CU_ASSERT_EQUAL(evb_node_state(b, 1, &ns), 0);
+    CU_ASSERT(ns.seen);
+    CU_ASSERT_EQUAL(ns.role, LITHAIR__V1__NODE_ROLE__LEADER);
+    CU_ASSERT_EQUAL(ns.leader_id, 1);
+    CU_ASSERT(ns.term >= 1);
+
+    /* A create through the RPC client: its `committed` event. */
+    char id[128] = "";
+    int rc = -1;
+    for (int i = 0; i < 50 && rc != 0; i++) {
+        rc = create_item(sup_rpc_url(sup, 1), "from test_gw_sse", id, sizeof(id));
+        if (rc)
+            lt_sleep_ms(100);
+    }
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    bool saw_committed = false;
+    deadline = lt_now_ns() + 10ull * 1000000000ull;
+    while (!saw_committed && lt_now_ns() < deadline) {
+        if (cli_event(&c, ev, 500) != 1 || strcmp(ev->name, "committed") != 0)
+            continue;
+        json_object *o = json_tokener_parse(ev->data);
+        if (o && json_str_is(o, "id", id)) {
+            saw_committed = true;
+            CU_ASSERT(json_str_is(o, "model", "items"));
+            CU_ASSERT(json_str_is(o, "op", "create"));
+            CU_ASSERT(json_str_is(o, "result", "OK"));
+            json_object *f = NULL;
+            CU_ASSERT(json_object_object_get_ex(o, "index", &f) &&
+                      json_object_is_type(f, json_type_int) && json_object_get_uint64(f) >= 1);
+            CU_ASSERT(json_object_object_get_ex(o, "version", &f) &&
+                      json_object_get_uint64(f) == 1);
+        }
+        json_object_put(o);
+    }
+    CU_ASSERT(saw_committed);
+    free(ev);
+    evb_free(b);
+    sup_free(sup);
+    cli_close(&c);
+    srv_stop(&s);
+    tu_rmrf(dir);
+}
+
 static int suite_init(void)
 {
     mg_init_library(0);
@@ -573,8 +913,15 @@ static const struct lt_test sse_tests[] = {
     {NULL, NULL},
 };
 
+static const struct lt_test events_tests[] = {
+    {"event_json", test_event_json},
+    {"live_node", test_live_node},
+    {NULL, NULL},
+};
+
 static const struct lt_suite suites[] = {
     {"gw_sse", suite_init, suite_cleanup, sse_tests},
+    {"gw_events", suite_init, suite_cleanup, events_tests},
     {NULL, NULL, NULL, NULL},
 };
 
