@@ -1,0 +1,242 @@
+/* test_gw_route.c — the gateway's pure HTTP helpers: path patterns and the route table
+ * (404 vs 405 with Allow), the RPC code → HTTP status table, query strings, If-Match,
+ * camelCase field names, the benchmark body parser and the health rule. */
+#include <string.h>
+
+#include "cunit_main.h"
+#include "gw_bench.h"
+#include "gw_cluster.h"
+#include "gw_route.h"
+#include "lt_err.h"
+#include "wire.h"
+
+static int h_dummy(struct gw_req *r)
+{
+    (void)r;
+    return 200;
+}
+
+static void test_path_match(void)
+{
+    struct gw_params p;
+    CU_ASSERT_TRUE(gw_path_match("/api/items", "/api/items", &p));
+    CU_ASSERT_EQUAL(p.n, 0);
+    CU_ASSERT_FALSE(gw_path_match("/api/items", "/api/items/", &p));
+    CU_ASSERT_FALSE(gw_path_match("/api/items", "/api/item", &p));
+    CU_ASSERT_FALSE(gw_path_match("/api/items", "/api/itemsx", &p));
+    CU_ASSERT_TRUE(gw_path_match("/api/items/:id", "/api/items/abc-1", &p));
+    CU_ASSERT_EQUAL(p.n, 1);
+    CU_ASSERT_STRING_EQUAL(gw_params_get(&p, "id"), "abc-1");
+    CU_ASSERT_PTR_NULL(gw_params_get(&p, "nope"));
+    CU_ASSERT_FALSE(gw_path_match("/api/items/:id", "/api/items/", &p));
+    CU_ASSERT_FALSE(gw_path_match("/api/items/:id", "/api/items", &p));
+    CU_ASSERT_FALSE(gw_path_match("/api/items/:id", "/api/items/a/b", &p));
+    CU_ASSERT_TRUE(gw_path_match("/api/items/:id/history", "/api/items/x/history", &p));
+    CU_ASSERT_STRING_EQUAL(gw_params_get(&p, "id"), "x");
+    CU_ASSERT_TRUE(gw_path_match("/a/:x/b/:y", "/a/1/b/2", &p));
+    CU_ASSERT_STRING_EQUAL(gw_params_get(&p, "x"), "1");
+    CU_ASSERT_STRING_EQUAL(gw_params_get(&p, "y"), "2");
+    char longseg[600];
+    memset(longseg, 'a', sizeof(longseg));
+    memcpy(longseg, "/z/", 3);
+    longseg[sizeof(longseg) - 1] = '\0';
+    CU_ASSERT_FALSE(gw_path_match("/z/:id", longseg, &p)); /* too long for a param */
+    CU_ASSERT_TRUE(gw_path_match("/", "/", NULL));
+    CU_ASSERT_FALSE(gw_path_match("/", "/x", NULL));
+}
+
+static void test_routes_find(void)
+{
+    static const struct gw_route t[] = {
+        {"GET", "/api/items", h_dummy, NULL, "list"},
+        {"POST", "/api/items", h_dummy, NULL, "create"},
+        {"GET", "/api/items/:id", h_dummy, NULL, "get"},
+        {"PUT", "/api/items/:id", h_dummy, NULL, "update"},
+        {"DELETE", "/api/items/:id", h_dummy, NULL, "delete"},
+        {"POST", "/_playground/cluster/kill/:id", h_dummy, NULL, "kill"},
+    };
+    size_t n = sizeof(t) / sizeof(t[0]);
+    struct gw_params p;
+    char allow[64];
+    CU_ASSERT_EQUAL(gw_routes_find(t, n, "GET", "/api/items", &p, allow, sizeof(allow)), 0);
+    CU_ASSERT_EQUAL(gw_routes_find(t, n, "POST", "/api/items", &p, allow, sizeof(allow)), 1);
+    CU_ASSERT_EQUAL(gw_routes_find(t, n, "HEAD", "/api/items", &p, allow, sizeof(allow)), 0);
+    CU_ASSERT_EQUAL(gw_routes_find(t, n, "PUT", "/api/items/7", &p, allow, sizeof(allow)), 3);
+    CU_ASSERT_STRING_EQUAL(gw_params_get(&p, "id"), "7");
+    CU_ASSERT_EQUAL(gw_routes_find(t, n, "DELETE", "/api/items", &p, allow, sizeof(allow)), -2);
+    CU_ASSERT_STRING_EQUAL(allow, "GET, POST");
+    CU_ASSERT_EQUAL(gw_routes_find(t, n, "POST", "/api/items/1", &p, allow, sizeof(allow)), -2);
+    CU_ASSERT_STRING_EQUAL(allow, "GET, PUT, DELETE");
+    CU_ASSERT_EQUAL(
+        gw_routes_find(t, n, "GET", "/_playground/cluster/kill/1", &p, allow, sizeof(allow)), -2);
+    CU_ASSERT_STRING_EQUAL(allow, "POST");
+    CU_ASSERT_EQUAL(gw_routes_find(t, n, "GET", "/api/nope", &p, allow, sizeof(allow)), -1);
+    CU_ASSERT_EQUAL(gw_routes_find(t, n, "GET", "/api/items/1/2", &p, allow, sizeof(allow)), -1);
+}
+
+static void test_http_status(void)
+{
+    CU_ASSERT_EQUAL(gw_http_status(LITHAIR__V1__CODE__OK, false, false), 200);
+    CU_ASSERT_EQUAL(gw_http_status(LITHAIR__V1__CODE__INVALID_ARGUMENT, false, false), 400);
+    CU_ASSERT_EQUAL(gw_http_status(LITHAIR__V1__CODE__INVALID_ARGUMENT, true, false), 422);
+    CU_ASSERT_EQUAL(gw_http_status(LITHAIR__V1__CODE__NOT_FOUND, false, false), 404);
+    CU_ASSERT_EQUAL(gw_http_status(LITHAIR__V1__CODE__ALREADY_EXISTS, false, false), 409);
+    CU_ASSERT_EQUAL(gw_http_status(LITHAIR__V1__CODE__ABORTED, false, false), 409);
+    CU_ASSERT_EQUAL(gw_http_status(LITHAIR__V1__CODE__ABORTED, false, true), 412);
+    CU_ASSERT_EQUAL(gw_http_status(LITHAIR__V1__CODE__FAILED_PRECONDITION, false, false), 409);
+    CU_ASSERT_EQUAL(gw_http_status(LITHAIR__V1__CODE__RESOURCE_EXHAUSTED, false, false), 429);
+    CU_ASSERT_EQUAL(gw_http_status(LITHAIR__V1__CODE__UNAVAILABLE, false, false), 503);
+    CU_ASSERT_EQUAL(gw_http_status(LITHAIR__V1__CODE__DEADLINE_EXCEEDED, false, false), 504);
+    CU_ASSERT_EQUAL(gw_http_status(LITHAIR__V1__CODE__UNAUTHENTICATED, false, false), 401);
+    CU_ASSERT_EQUAL(gw_http_status(LITHAIR__V1__CODE__PERMISSION_DENIED, false, false), 403);
+    CU_ASSERT_EQUAL(gw_http_status(LITHAIR__V1__CODE__UNIMPLEMENTED, false, false), 501);
+    CU_ASSERT_EQUAL(gw_http_status(LITHAIR__V1__CODE__INTERNAL, false, false), 500);
+    CU_ASSERT_EQUAL(gw_http_status(999, false, false), 500);
+    CU_ASSERT_EQUAL(gw_retry_after(LITHAIR__V1__CODE__UNAVAILABLE), 1);
+    CU_ASSERT_EQUAL(gw_retry_after(LITHAIR__V1__CODE__RESOURCE_EXHAUSTED), 1);
+    CU_ASSERT_EQUAL(gw_retry_after(LITHAIR__V1__CODE__NOT_FOUND), 0);
+    CU_ASSERT_STRING_EQUAL(gw_http_reason(412), "Precondition Failed");
+    CU_ASSERT_STRING_EQUAL(gw_http_reason(422), "Unprocessable Entity");
+    /* every code in the schema has a row */
+    for (int c = 0; c <= 16; c++)
+        CU_ASSERT(gw_http_status(c, false, false) >= 200);
+}
+
+static void test_query(void)
+{
+    char v[32];
+    CU_ASSERT_EQUAL(gw_query_get("a=1&b=two", "b", v, sizeof(v)), 3);
+    CU_ASSERT_STRING_EQUAL(v, "two");
+    CU_ASSERT_EQUAL(gw_query_get("a=1&b=two", "a", v, sizeof(v)), 1);
+    CU_ASSERT_EQUAL(gw_query_get("a=1&b=two", "c", v, sizeof(v)), LT_ENOTFOUND);
+    CU_ASSERT_EQUAL(gw_query_get(NULL, "c", v, sizeof(v)), LT_ENOTFOUND);
+    CU_ASSERT_EQUAL(gw_query_get("name=a%20b+c", "name", v, sizeof(v)), 5);
+    CU_ASSERT_STRING_EQUAL(v, "a b c");
+    CU_ASSERT_EQUAL(gw_query_get("name=%zz", "name", v, sizeof(v)), LT_EINVAL);
+    CU_ASSERT_EQUAL(gw_query_get("name=%4", "name", v, sizeof(v)), LT_EINVAL);
+    CU_ASSERT_EQUAL(gw_query_get("name=%00", "name", v, sizeof(v)), LT_EINVAL);
+    CU_ASSERT_EQUAL(gw_query_get("flag", "flag", v, sizeof(v)), 0);
+    CU_ASSERT_STRING_EQUAL(v, "");
+    CU_ASSERT_EQUAL(gw_query_get("&&x=1&", "x", v, sizeof(v)), 1);
+    CU_ASSERT_EQUAL(gw_query_get("x=0123456789", "x", v, 5), LT_ETOOBIG);
+    static const char *allowed[] = {"limit", "cursor", NULL};
+    char bad[16];
+    CU_ASSERT_TRUE(gw_query_check_keys("limit=1&cursor=x", allowed, bad, sizeof(bad)));
+    CU_ASSERT_TRUE(gw_query_check_keys(NULL, allowed, bad, sizeof(bad)));
+    CU_ASSERT_FALSE(gw_query_check_keys("limit=1&sort=name", allowed, bad, sizeof(bad)));
+    CU_ASSERT_STRING_EQUAL(bad, "sort");
+}
+
+static void test_parse(void)
+{
+    bool b;
+    CU_ASSERT_EQUAL(gw_parse_bool("true", &b), 0);
+    CU_ASSERT_TRUE(b);
+    CU_ASSERT_EQUAL(gw_parse_bool("FALSE", &b), 0);
+    CU_ASSERT_FALSE(b);
+    CU_ASSERT_EQUAL(gw_parse_bool("", &b), 0);
+    CU_ASSERT_TRUE(b);
+    CU_ASSERT_EQUAL(gw_parse_bool("maybe", &b), LT_EINVAL);
+    uint64_t u = 42;
+    CU_ASSERT_EQUAL(gw_parse_u64("100", 1, 1000, &u), 0);
+    CU_ASSERT_EQUAL(u, 100);
+    CU_ASSERT_EQUAL(gw_parse_u64("0", 1, 1000, &u), LT_EINVAL);
+    CU_ASSERT_EQUAL(gw_parse_u64("1001", 1, 1000, &u), LT_EINVAL);
+    CU_ASSERT_EQUAL(gw_parse_u64("-1", 0, 1000, &u), LT_EINVAL);
+    CU_ASSERT_EQUAL(gw_parse_u64("12x", 0, 1000, &u), LT_EINVAL);
+    CU_ASSERT_EQUAL(gw_parse_u64("", 0, 1000, &u), LT_EINVAL);
+    CU_ASSERT_EQUAL(gw_parse_u64("99999999999999999999999", 0, UINT64_MAX, &u), LT_EINVAL);
+    CU_ASSERT_EQUAL(u, 100);
+    CU_ASSERT_EQUAL(gw_parse_etag("\"3\"", &u), 0);
+    CU_ASSERT_EQUAL(u, 3);
+    CU_ASSERT_EQUAL(gw_parse_etag("W/\"12\"", &u), 0);
+    CU_ASSERT_EQUAL(u, 12);
+    CU_ASSERT_EQUAL(gw_parse_etag("7", &u), 0);
+    CU_ASSERT_EQUAL(u, 7);
+    CU_ASSERT_EQUAL(gw_parse_etag("*", &u), 0);
+    CU_ASSERT_EQUAL(u, 0);
+    CU_ASSERT_EQUAL(gw_parse_etag("\"abc\"", &u), LT_EINVAL);
+    CU_ASSERT_EQUAL(gw_parse_etag("\"\"", &u), LT_EINVAL);
+    CU_ASSERT_EQUAL(gw_parse_etag("\"0\"", &u), LT_EINVAL);
+    char name[32];
+    CU_ASSERT_STRING_EQUAL(gw_camel_name("created_at", name, sizeof(name)), "createdAt");
+    CU_ASSERT_STRING_EQUAL(gw_camel_name("name", name, sizeof(name)), "name");
+    CU_ASSERT_STRING_EQUAL(gw_camel_name("a_b_c", name, sizeof(name)), "aBC");
+    CU_ASSERT_STRING_EQUAL(gw_camel_name("_x", name, sizeof(name)), "x");
+    CU_ASSERT_STRING_EQUAL(gw_camel_name("created_at", name, 4), "cre");
+}
+
+static void test_bench_parse(void)
+{
+    struct gw_bench_params p;
+    char err[256];
+    json_object *j = json_tokener_parse("{}");
+    CU_ASSERT_EQUAL(gw_bench_parse(j, &p, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(p.workload, BENCH_WRITE);
+    CU_ASSERT_EQUAL(p.concurrency, 16);
+    json_object_put(j);
+    j = json_tokener_parse("{\"type\":\"mixed\",\"concurrency\":100,\"duration_secs\":2.5,"
+                           "\"payload_size\":1024,\"read_ratio\":0.9,\"consistency\":"
+                           "\"serializable\",\"key_space\":50,\"rate\":0,\"warmup_secs\":1}");
+    CU_ASSERT_EQUAL(gw_bench_parse(j, &p, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(p.workload, BENCH_MIXED);
+    CU_ASSERT_EQUAL(p.concurrency, 100);
+    CU_ASSERT_DOUBLE_EQUAL(p.duration_secs, 2.5, 1e-9);
+    CU_ASSERT_EQUAL(p.payload_size, 1024);
+    CU_ASSERT_TRUE(p.serializable);
+    CU_ASSERT_EQUAL(p.key_space, 50);
+    json_object_put(j);
+    static const struct {
+        const char *body, *field;
+    } bad[] = {
+        {"{\"type\":\"delete\"}", "'type'"},
+        {"{\"concurrency\":0}", "'concurrency'"},
+        {"{\"concurrency\":1.5}", "'concurrency'"},
+        {"{\"concurrency\":\"8\"}", "'concurrency'"},
+        {"{\"duration_secs\":-1}", "'duration_secs'"},
+        {"{\"payload_size\":99999999}", "'payload_size'"},
+        {"{\"read_ratio\":2}", "'read_ratio'"},
+        {"{\"consistency\":\"strong\"}", "'consistency'"},
+        {"{\"bogus\":1}", "'bogus'"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        j = json_tokener_parse(bad[i].body);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+        err[0] = '\0';
+        CU_ASSERT_EQUAL(gw_bench_parse(j, &p, err, sizeof(err)), LT_EINVAL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, bad[i].field));
+        json_object_put(j);
+    }
+}
+
+static void test_health(void)
+{
+    CU_ASSERT_STRING_EQUAL(gw_health_name(false, 1, 0), "unhealthy");
+    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 1, 0), "healthy");
+    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 1, 100), "healthy");
+    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 1, 101), "desynced");
+    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 0, 0), "desynced");
+    CU_ASSERT_STRING_EQUAL(gw_role_name(LITHAIR__V1__NODE_ROLE__PRE_CANDIDATE), "pre-candidate");
+    CU_ASSERT_STRING_EQUAL(gw_role_name(LITHAIR__V1__NODE_ROLE__LEADER), "leader");
+}
+
+static const struct lt_test route_tests[] = {
+    {"path patterns and params", test_path_match},
+    {"route table: 404 vs 405 and Allow", test_routes_find},
+    {"RPC code to HTTP status table", test_http_status},
+    {"query strings", test_query},
+    {"bool, number, If-Match, camelCase", test_parse},
+    {"benchmark body parser names the bad field", test_bench_parse},
+    {"health and role names", test_health},
+    {NULL, NULL},
+};
+
+static const struct lt_suite suites[] = {
+    {"gw_route", NULL, NULL, route_tests},
+    {NULL, NULL, NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return lt_test_main(argc, argv, suites);
+}
