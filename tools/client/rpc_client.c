@@ -631,14 +631,17 @@ static void rpc_forget_leader(struct rpc_client *c, int i)
     pthread_mutex_unlock(&c->mu);
 }
 
-static void rpc_sleep_backoff(unsigned *backoff, unsigned max, uint64_t deadline_ns)
+/* rpc_sleep_backoff sleeps before a retry and doubles the back-off. Returns false,
+ * without sleeping, when the deadline would pass before the retry could start: a retry
+ * with no time left could only time out, which is not the node's fault. */
+static bool rpc_sleep_backoff(unsigned *backoff, unsigned max, uint64_t deadline_ns)
 {
-    uint64_t now = lt_now_ns();
-    if (now >= deadline_ns)
-        return;
-    uint64_t ms = *backoff, left = (deadline_ns - now) / 1000000;
-    lt_sleep_ms(ms < left ? ms : left);
+    uint64_t now = lt_now_ns(), ms = *backoff;
+    if (now + (ms + 1) * 1000000u >= deadline_ns)
+        return false;
+    lt_sleep_ms(ms);
     *backoff = *backoff * 2 > max ? max : *backoff * 2;
+    return true;
 }
 
 int rpc_call_raw(struct rpc_client *c, const struct rpc_call_opts *co, const char *method,
@@ -686,9 +689,8 @@ int rpc_call_raw(struct rpc_client *c, const struct rpc_call_opts *co, const cha
                              "circuit open for %s",
                              fixed ? c->ep[co->endpoint].url : "every endpoint");
             err = LT_EUNAVAIL;
-            if (fixed)
+            if (fixed || !rpc_sleep_backoff(&backoff, c->o.backoff_max_ms, deadline))
                 return err;
-            rpc_sleep_backoff(&backoff, c->o.backoff_max_ms, deadline);
             continue;
         }
         Lithair__V1__Response *r = NULL;
@@ -700,8 +702,8 @@ int rpc_call_raw(struct rpc_client *c, const struct rpc_call_opts *co, const cha
             rpc_forget_leader(c, i);
             if (fixed)
                 return err;
-            if (err != LT_ETIMEDOUT)
-                rpc_sleep_backoff(&backoff, c->o.backoff_max_ms, deadline);
+            if (err == LT_ETIMEDOUT || !rpc_sleep_backoff(&backoff, c->o.backoff_max_ms, deadline))
+                return err;
             continue;
         }
         rpc_status_from_response(st, r, i);
@@ -745,13 +747,15 @@ int rpc_call_raw(struct rpc_client *c, const struct rpc_call_opts *co, const cha
                 continue;
             }
             hint = j != i ? j : -1;
-            rpc_sleep_backoff(&backoff, c->o.backoff_max_ms, deadline);
+            if (!rpc_sleep_backoff(&backoff, c->o.backoff_max_ms, deadline))
+                return err;
             continue;
         }
         if (!unavailable || fixed)
             return err;
         rpc_forget_leader(c, i);
-        rpc_sleep_backoff(&backoff, c->o.backoff_max_ms, deadline);
+        if (!rpc_sleep_backoff(&backoff, c->o.backoff_max_ms, deadline))
+            return err;
     }
     return err;
 }
@@ -779,8 +783,8 @@ int rpc_call_ex(struct rpc_client *c, const struct rpc_call_opts *co, const char
     uint8_t *out = NULL;
     size_t out_len = 0;
     bool want = resp && resp_desc;
-    int rc =
-        rpc_call_raw(c, co, method, buf, len, want ? &out : NULL, want ? &out_len : NULL, status);
+    int rc = rpc_call_raw(c, co, method, req ? buf : NULL, len, want ? &out : NULL,
+                          want ? &out_len : NULL, status);
     if (buf != stackbuf)
         free(buf);
     if (rc || !want)
