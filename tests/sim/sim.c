@@ -218,7 +218,7 @@ static struct wmsg *wmsg_copy(const struct raft_msg *m, uint64_t now)
 
 /* ---- events ------------------------------------------------------------------------ */
 
-enum ev_kind { EV_TICK, EV_DELIVER, EV_FSYNC, EV_CLIENT, EV_FAULT, EV_RESTART };
+enum ev_kind { EV_TICK, EV_DELIVER, EV_FSYNC, EV_CLIENT, EV_FAULT, EV_RESTART, EV_REPORT };
 
 struct event {
     uint64_t at, seq;
@@ -985,18 +985,43 @@ static void check_send(struct sim *s, struct node *n, const struct raft_msg *m)
     }
 }
 
+/* snap_report: the sender's node learns whether a snapshot file reached its receiver
+ * and tells its core on the receiver's behalf (raft.h, MSG_SNAPSHOT_RESP), sometimes. */
+static void snap_report(struct sim *s, const struct raft_msg *m, bool arrived)
+{
+    if (m->type != RAFT_MSG_SNAPSHOT || !sim_chance(s, 600))
+        return;
+    struct raft_msg r;
+    memset(&r, 0, sizeof(r));
+    r.type = RAFT_MSG_SNAPSHOT_RESP;
+    r.from = m->to;
+    r.to = m->from;
+    r.term = m->term;
+    r.index = m->snapshot.index;
+    r.reject = !arrived;
+    struct wmsg *w = wmsg_copy(&r, s->now);
+    if (!w) {
+        sim_oom(s);
+        return;
+    }
+    struct node *src = &s->nodes[m->from - 1];
+    ev_push(s, s->now + net_latency(s), EV_REPORT, src->idx, src->gen, w);
+}
+
 static void net_enqueue(struct sim *s, struct wmsg *w)
 {
     const struct raft_msg *m = &w->m;
     if (s->cut[m->from - 1][m->to - 1]) {
         sim_trace(s, "  drop(cut) %s n%" PRIu64 "->n%" PRIu64, raft_msg_type_name(m->type), m->from,
                   m->to);
+        snap_report(s, m, false);
         free(w);
         return;
     }
     if (!s->calm && (s->o.faults & SIM_FAULT_DROP) && sim_chance(s, s->drop_pm)) {
         sim_trace(s, "  drop %s n%" PRIu64 "->n%" PRIu64, raft_msg_type_name(m->type), m->from,
                   m->to);
+        snap_report(s, m, false);
         free(w);
         return;
     }
@@ -1990,6 +2015,7 @@ static void on_event(struct sim *s, struct event *e)
         if (!n->up || s->cut[w->m.from - 1][w->m.to - 1]) {
             sim_trace(s, "  lost %s n%" PRIu64 "->n%" PRIu64 " (%s)", raft_msg_type_name(w->m.type),
                       w->m.from, w->m.to, n->up ? "cut" : "down");
+            snap_report(s, &w->m, false);
             free(w);
             break;
         }
@@ -1997,6 +2023,7 @@ static void on_event(struct sim *s, struct event *e)
                   "  deliver %s n%" PRIu64 "->n%" PRIu64 " term=%" PRIu64 " idx=%" PRIu64 " n=%zu",
                   raft_msg_type_name(w->m.type), w->m.from, w->m.to, w->m.term, w->m.index,
                   w->m.n_entries);
+        snap_report(s, &w->m, true);
         int rc = raft_recv(n->r, &w->m);
         if (rc)
             sim_trace(s, "  raft_recv: %s", lt_errname(rc));
@@ -2028,6 +2055,18 @@ static void on_event(struct sim *s, struct event *e)
         node_drain(s, n);
         break;
     }
+    case EV_REPORT: {
+        struct wmsg *w = e->msg;
+        e->msg = NULL;
+        sim_trace(s, "  n%" PRIu64 " reports snapshot %" PRIu64 " to n%" PRIu64 " %s", n->id,
+                  w->m.index, w->m.from, w->m.reject ? "FAILED" : "arrived");
+        int rc = raft_recv(n->r, &w->m);
+        if (rc)
+            sim_trace(s, "  raft_recv: %s", lt_errname(rc));
+        free(w);
+        node_drain(s, n);
+        break;
+    }
     case EV_CLIENT:
         on_client(s);
         break;
@@ -2048,7 +2087,7 @@ static void on_event(struct sim *s, struct event *e)
 
 static bool ev_stale(struct sim *s, const struct event *e)
 {
-    if (e->kind == EV_TICK || e->kind == EV_FSYNC)
+    if (e->kind == EV_TICK || e->kind == EV_FSYNC || e->kind == EV_REPORT)
         return !s->nodes[e->node].up || s->nodes[e->node].gen != e->gen;
     if (e->kind == EV_RESTART)
         return s->nodes[e->node].up || s->nodes[e->node].gen != e->gen;
@@ -2109,7 +2148,8 @@ int sim_run(const struct sim_opts *o, struct sim_result *res)
             free(e.msg);
             continue;
         }
-        if ((e.kind == EV_TICK || e.kind == EV_DELIVER || e.kind == EV_FSYNC) &&
+        if ((e.kind == EV_TICK || e.kind == EV_DELIVER || e.kind == EV_FSYNC ||
+             e.kind == EV_REPORT) &&
             s->nodes[e.node].up && s->nodes[e.node].paused_until > e.at) {
             /* the paused process handles it when it wakes; its ticks are lost */
             if (e.kind == EV_TICK)
