@@ -1,0 +1,1208 @@
+/*
+ * app.js: the Lithair Playground page's behaviour: cluster cards and controls, replication
+ * monitor, benchmark, data explorer, toasts, and ONE Server-Sent Events stream
+ * (/_playground/events) that feeds every live view. Initial state and refreshes after an
+ * action come from plain GETs; nothing polls the server. Layout is index.html; HTTP and error
+ * words are api.js; charts are charts.js. Contract: docs/API.md.
+ */
+'use strict';
+(function () {
+  const { request, ApiError } = window.LP.api;
+  const { TimeChart, BarChart, fmt_num, fmt_us, COLORS } = window.LP.charts;
+
+  const $ = (id) => document.getElementById(id);
+  const STALE_MS = 3000;          /* a running node silent this long is shown as not answering */
+  const FEED_MAX = 40;
+  const APPLIED_MAX = 60000;      /* raft indexes remembered for the replicated badges */
+
+  /* ---------------------------------------------------------------- state */
+  const state = {
+    mode: '',
+    quorum: null,
+    nodes: new Map(),             /* id -> node (status fields + live fields) */
+    leaderId: null,
+    term: 0,
+    leaderLostAt: null,           /* ms timestamp when the page saw the leader go */
+    leaderMetrics: null,
+    progress: null,               /* the leader's latest progress event */
+    appliedBy: new Map(),         /* raft index -> Set(node id), from `committed` events */
+    feed: [],                     /* newest first: {index, op, id, model, term, nodes:Set, t} */
+    feedByIndex: new Map(),
+    committedCount: 0,
+    items: [],
+    itemsTotal: 0,
+    cursors: [null],              /* cursor of each page visited; last = current page */
+    nextCursor: '',
+    pendingNew: null,             /* the item just created, kept visible on the page */
+    editing: null,                /* {id, version} while the form edits an item */
+    bench: { state: 'idle', lastEndAt: 0, duration: 0 },
+    sse: { es: null, state: 'connecting', lastMsgAt: 0, everOpen: false, downSince: 0, retryMs: 1000, timer: null },
+  };
+
+  /* ---------------------------------------------------------------- helpers */
+  function el(tag, attrs, children) {
+    const e = document.createElement(tag);
+    if (attrs) {
+      for (const [k, v] of Object.entries(attrs)) {
+        if (v == null || v === false) continue;
+        if (k === 'class') e.className = v;
+        else if (k === 'text') e.textContent = v;
+        else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+        else e.setAttribute(k, v === true ? '' : v);
+      }
+    }
+    for (const c of [].concat(children || [])) if (c != null) e.append(c.nodeType ? c : document.createTextNode(String(c)));
+    return e;
+  }
+  const num = (v) => (v == null || v === '' ? null : Number(v));
+  const short_id = (id) => (id && id.length > 10 ? id.slice(0, 8) + '…' : id || '—');
+  function fmt_int(v) { return v == null || Number.isNaN(v) ? '—' : Math.round(v).toLocaleString('en-US'); }
+  function fmt_bytes(b) {
+    if (b == null) return '—';
+    const u = ['B', 'KiB', 'MiB', 'GiB'];
+    let i = 0;
+    while (b >= 1024 && i < u.length - 1) { b /= 1024; i++; }
+    return (i ? b.toFixed(1) : String(Math.round(b))) + ' ' + u[i];
+  }
+  function fmt_dur(ms) {
+    if (ms == null || ms < 0) return '—';
+    const s = Math.floor(ms / 1000);
+    if (s < 60) return s + 's';
+    if (s < 3600) return Math.floor(s / 60) + 'm ' + (s % 60) + 's';
+    return Math.floor(s / 3600) + 'h ' + Math.floor((s % 3600) / 60) + 'm';
+  }
+  function fmt_ms(v) { return v == null || Number.isNaN(v) ? '—' : (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) + ' ms'; }
+  function fmt_time(d) { return d.toTimeString().slice(0, 8) + '.' + String(d.getMilliseconds()).padStart(3, '0'); }
+  function fmt_date(s) {
+    if (!s) return '—';
+    const d = new Date(s);
+    if (Number.isNaN(d.getTime())) return s;
+    const today = new Date();
+    return d.toDateString() === today.toDateString() ? d.toTimeString().slice(0, 8) : d.toISOString().slice(0, 10);
+  }
+  function raf_once(fn) {
+    let pending = false;
+    return () => {
+      if (pending) return;
+      pending = true;
+      requestAnimationFrame(() => { pending = false; fn(); });
+    };
+  }
+
+  /* ---------------------------------------------------------------- toasts */
+  /* toast: shows a message now; returns {done(kind, text)} to turn a progress toast into its outcome. */
+  function toast(kind, text, opts) {
+    opts = opts || {};
+    const box = $('toasts');
+    const t = el('div', { class: 'toast toast-' + kind, 'data-testid': 'toast', 'data-kind': kind, role: kind === 'error' ? 'alert' : 'status' });
+    const msg = el('span', { class: 'toast-text', text });
+    const close = el('button', { class: 'toast-close', type: 'button', 'aria-label': 'Dismiss', text: '×', onclick: () => t.remove() });
+    t.append(el('span', { class: 'toast-icon', 'aria-hidden': 'true' }), msg, close);
+    box.prepend(t);
+    while (box.children.length > 3) box.lastChild.remove();
+    let timer = null;
+    const arm = (k) => {
+      clearTimeout(timer);
+      if (k === 'progress') return;
+      timer = setTimeout(() => t.remove(), k === 'error' ? 8000 : 3500);
+    };
+    arm(kind);
+    return {
+      done(k, s) {
+        t.className = 'toast toast-' + k;
+        t.dataset.kind = k;
+        t.setAttribute('role', k === 'error' ? 'alert' : 'status');
+        msg.textContent = s;
+        arm(k);
+      },
+    };
+  }
+
+  /* busy: disables a button and shows a spinner label while `fn` runs. */
+  async function busy(btn, label, fn) {
+    const old = btn ? btn.textContent : '';
+    if (btn) { btn.disabled = true; btn.classList.add('is-busy'); btn.textContent = label; }
+    try {
+      return await fn();
+    } finally {
+      if (btn) { btn.classList.remove('is-busy'); btn.textContent = old; btn.disabled = false; }
+      render_cluster();
+    }
+  }
+
+  /* confirm_dialog: resolves true when the person chooses the dangerous button. */
+  function confirm_dialog(title, message, forceLabel) {
+    const d = $('confirm-dialog');
+    $('confirm-title').textContent = title;
+    $('confirm-message').textContent = message;
+    $('confirm-force').textContent = forceLabel || 'Do it anyway';
+    return new Promise((resolve) => {
+      const onclose = () => { d.removeEventListener('close', onclose); resolve(d.returnValue === 'force'); };
+      d.returnValue = '';
+      d.addEventListener('close', onclose);
+      d.showModal();
+    });
+  }
+
+  /* ---------------------------------------------------------------- cluster */
+  const cardRefs = new Map();     /* id -> {card, fields..., kill, restart} */
+  const clusterLog = [];
+
+  function log_cluster(kind, text, key) {
+    const now = new Date();
+    if (key && clusterLog.some((e) => e.key === key && now - e.t < 3000)) return;
+    clusterLog.unshift({ t: now, kind, text, key });
+    if (clusterLog.length > 8) clusterLog.length = 8;
+    const ol = $('cluster-log');
+    ol.replaceChildren(...clusterLog.map((e) => el('li', { class: 'ev ev-' + e.kind }, [el('time', { text: fmt_time(e.t) }), ' ', e.text])));
+  }
+
+  function node_get(id) {
+    id = Number(id);
+    let n = state.nodes.get(id);
+    if (!n) {
+      n = { id, role: 'down', term: 0, leaderId: 0, commit: null, applied: null, lastIndex: null, lag: null, health: 'unhealthy', walBytes: null, running: false, pid: null, uptimeMs: null, uptimeAt: 0, circuit: 'closed', lastSeen: 0 };
+      state.nodes.set(id, n);
+    }
+    return n;
+  }
+
+  function apply_status(s) {
+    state.mode = s.mode || '';
+    state.quorum = s.quorum || null;
+    const now = performance.now();
+    const seen = new Set();
+    for (const x of s.nodes || []) {
+      const n = node_get(x.id);
+      seen.add(n.id);
+      /* a node that does not answer reports no indexes: keep the last ones seen, dimmed */
+      const keep = (k, v) => { if (v !== undefined && v !== null) n[k] = v; };
+      keep('term', num(x.term)); keep('leaderId', num(x.leaderId)); keep('commit', num(x.commit));
+      keep('applied', num(x.applied)); keep('lastIndex', num(x.lastIndex)); keep('lag', num(x.lag));
+      keep('walBytes', num(x.walBytes)); keep('circuit', x.circuit); keep('rpcUrl', x.rpcUrl);
+      n.role = x.role || 'down';
+      n.health = x.health || 'unhealthy';
+      n.error = x.error || '';
+      n.running = x.running !== false && x.role !== 'down';
+      n.pid = x.pid || null;
+      n.uptimeMs = num(x.uptimeMs);
+      n.uptimeAt = now;
+      if (x.role !== 'down') n.lastSeen = now;
+      if (x.running === false) n.running = false;
+      if (x.role === 'down' && x.running) n.running = true; /* process up but not answering */
+      if (Array.isArray(x.followers) && x.followers.length && x.role === 'leader') {
+        state.progress = { node: n.id, lastIndex: n.lastIndex, commit: n.commit, followers: x.followers, at: now };
+      }
+    }
+    for (const id of [...state.nodes.keys()]) if (!seen.has(id)) state.nodes.delete(id);
+    if (s.term != null) state.term = Math.max(state.term, Number(s.term));
+    set_leader(num(s.leaderId) || null);
+    render_cluster();
+    render_badges();
+  }
+
+  function set_leader(id) {
+    if (id === state.leaderId) return;
+    const prev = state.leaderId;
+    if (id == null) {
+      if (prev != null) state.leaderLostAt = performance.now();
+    } else if (state.leaderLostAt != null && prev == null) {
+      const ms = Math.round(performance.now() - state.leaderLostAt);
+      const n = state.nodes.get(id);
+      log_cluster('leader', 'Node ' + id + ' elected leader' + (n && n.term ? ' for term ' + n.term : '') + ' — ' + ms + ' ms without a leader');
+      state.leaderLostAt = null;
+    } else if (prev != null && id !== prev) {
+      const n = state.nodes.get(id);
+      log_cluster('leader', 'Leadership moved: node ' + prev + ' → node ' + id + (n && n.term ? ' (term ' + n.term + ')' : ''));
+    }
+    state.leaderId = id;
+  }
+
+  /* leader_derive: the one leader to show: a live node in role leader with the highest term. */
+  function leader_derive() {
+    let best = null;
+    for (const n of state.nodes.values()) {
+      if (n.role !== 'leader' || !node_alive(n)) continue;
+      if (!best || (n.term || 0) > (best.term || 0)) best = n;
+    }
+    return best ? best.id : null;
+  }
+
+  function node_alive(n) {
+    return n.running && n.role !== 'down' && (performance.now() - n.lastSeen) < STALE_MS;
+  }
+
+  function node_health(n) {
+    if (!node_alive(n)) return 'unhealthy';
+    const lag = node_lag(n);
+    if (!state.leaderId || (lag != null && lag > 100)) return 'desynced';
+    return 'healthy';
+  }
+
+  function node_lag(n) {
+    if (n.id === state.leaderId) return 0;
+    const p = state.progress;
+    if (p && p.node === state.leaderId) {
+      const f = (p.followers || []).find((x) => Number(x.id) === n.id);
+      if (f && f.lag != null) return Number(f.lag);
+    }
+    const L = state.nodes.get(state.leaderId);
+    if (L && L.commit != null && n.applied != null) return Math.max(0, L.commit - n.applied);
+    return n.lag;
+  }
+
+  function card_build(n) {
+    const f = {};
+    const kv = (label, key, title) => {
+      f[key] = el('dd', { 'data-testid': 'node-' + key, text: '—' });
+      return [el('dt', { text: label, title: title || null }), f[key]];
+    };
+    f.role = el('span', { class: 'role-badge', 'data-testid': 'node-role' });
+    f.healthDot = el('span', { class: 'dot', 'aria-hidden': 'true' });
+    f.healthText = el('span', { 'data-testid': 'node-health' });
+    f.kill = el('button', { class: 'btn btn-danger btn-small', type: 'button', 'data-testid': 'node-kill', 'aria-label': 'Kill node ' + n.id, text: 'Kill', onclick: () => node_kill(n.id, f.kill) });
+    f.restart = el('button', { class: 'btn btn-small', type: 'button', 'data-testid': 'node-restart', 'aria-label': 'Restart node ' + n.id, text: 'Restart', onclick: () => node_restart(n.id, f.restart) });
+    f.syncBar = el('div', { class: 'mini-bar' });
+    const card = el('article', { class: 'node-card', 'data-testid': 'node-card', 'data-node-id': String(n.id), 'aria-label': 'Node ' + n.id }, [
+      el('header', { class: 'node-head' }, [el('span', { class: 'node-name', text: 'Node ' + n.id }), f.role]),
+      el('div', { class: 'node-health' }, [f.healthDot, f.healthText]),
+      el('dl', { class: 'kv' }, [].concat(
+        kv('Term', 'term'), kv('Lag', 'lag', 'Entries behind the leader'),
+        kv('Commit', 'commit'), kv('Applied', 'applied'),
+        kv('PID', 'pid'), kv('Up', 'uptime', 'Process up-time'),
+        kv('WAL', 'wal'), kv('Circuit', 'circuit', "The gateway's circuit breaker to this node"))),
+      el('div', { class: 'mini-bar-wrap', title: 'Applied / leader commit' }, [f.syncBar]),
+      el('div', { class: 'card-actions' }, [f.kill, f.restart]),
+    ]);
+    f.card = card;
+    return f;
+  }
+
+  const render_cluster = raf_once(render_cluster_now);
+  function render_cluster_now() {
+    const grid = $('node-grid');
+    const ids = [...state.nodes.keys()].sort((a, b) => a - b);
+    if (!ids.length) return;
+    const derived = leader_derive();
+    set_leader(derived);
+    if ([...cardRefs.keys()].join() !== ids.join()) {
+      cardRefs.clear();
+      grid.replaceChildren();
+      for (const id of ids) {
+        const f = card_build(state.nodes.get(id));
+        cardRefs.set(id, f);
+        grid.append(f.card);
+      }
+      const sel = $('election-target');
+      const cur = sel.value;
+      sel.replaceChildren(el('option', { value: '', text: 'Best follower' }), ...ids.map((id) => el('option', { value: String(id), text: 'Node ' + id })));
+      sel.value = cur;
+    }
+    const L = state.nodes.get(state.leaderId);
+    let alive = 0;
+    let maxTerm = state.term;
+    for (const id of ids) {
+      const n = state.nodes.get(id);
+      const f = cardRefs.get(id);
+      const live = node_alive(n);
+      if (live) alive++;
+      if (n.term) maxTerm = Math.max(maxTerm, n.term);
+      let role = live ? n.role : (n.running ? 'unreachable' : 'down');
+      if (role === 'leader' && id !== state.leaderId) role = 'stale-leader';
+      const health = node_health(n);
+      f.card.dataset.role = role;
+      f.card.dataset.health = health;
+      f.card.classList.toggle('is-leader', role === 'leader');
+      const label = { leader: '★ LEADER', follower: 'FOLLOWER', candidate: 'CANDIDATE', 'pre-candidate': 'PRE-CANDIDATE', down: 'DOWN', unreachable: 'NOT ANSWERING', 'stale-leader': 'OLD LEADER', starting: 'STARTING' }[role] || role.toUpperCase();
+      f.role.textContent = label;
+      f.role.className = 'role-badge role-' + role;
+      f.healthText.textContent = health === 'healthy' ? 'Healthy' : health === 'desynced' ? (state.leaderId ? 'Desynced' : 'No leader known') : (n.running ? 'Not answering' : 'Stopped');
+      f.healthDot.className = 'dot dot-' + health;
+      f.healthText.title = n.error || '';
+      f.term.textContent = n.term ? String(n.term) : '—';
+      const lag = live ? node_lag(n) : null;
+      f.lag.textContent = lag == null ? '—' : fmt_int(lag);
+      f.lag.classList.toggle('warn', lag != null && lag > 100);
+      f.commit.textContent = fmt_int(n.commit);
+      f.applied.textContent = fmt_int(n.applied);
+      f.pid.textContent = n.running && n.pid ? String(n.pid) : '—';
+      f.uptime.textContent = n.running && n.uptimeMs != null ? fmt_dur(n.uptimeMs + performance.now() - n.uptimeAt) : '—';
+      f.wal.textContent = fmt_bytes(n.walBytes);
+      f.circuit.textContent = n.circuit || '—';
+      f.circuit.className = 'circuit-' + (n.circuit || 'closed');
+      const pct = L && L.commit ? Math.min(100, (100 * (n.applied || 0)) / L.commit) : 0;
+      f.syncBar.style.width = (live ? pct : 0).toFixed(1) + '%';
+      if (!f.kill.classList.contains('is-busy')) f.kill.disabled = !n.running;
+      if (!f.restart.classList.contains('is-busy')) {
+        f.restart.disabled = n.running || state.mode === 'attach';
+        f.restart.title = state.mode === 'attach' ? 'Restart needs the supervisor mode (--spawn)' : '';
+      }
+    }
+    state.term = maxTerm;
+    $('header-leader').textContent = state.leaderId ? 'Leader: Node ' + state.leaderId : 'Leader: none (election)';
+    $('header-leader').classList.toggle('pill-warn', !state.leaderId);
+    $('header-term').textContent = 'Term ' + (maxTerm || '—');
+    const needed = state.quorum ? state.quorum.needed : Math.floor(ids.length / 2) + 1;
+    $('header-quorum').textContent = 'Quorum ' + alive + '/' + ids.length + ' (need ' + needed + ')';
+    $('header-quorum').classList.toggle('pill-bad', alive < needed);
+    $('cluster-mode').textContent = state.mode ? state.mode + ' mode · ' + ids.length + ' nodes' : '';
+    $('repl-term').textContent = maxTerm ? String(maxTerm) : '—';
+    if (L) {
+      $('repl-commit').textContent = fmt_int(L.commit);
+      $('repl-wal').textContent = fmt_bytes(L.walBytes);
+    }
+    $('circuit-summary').textContent = ids.map((id) => 'node ' + id + ' ' + (state.nodes.get(id).circuit || 'closed')).join(', ');
+    render_sync();
+  }
+
+  async function refresh_status() {
+    try {
+      const r = await request('GET', '/_playground/cluster/status', { timeoutMs: 8000 });
+      apply_status(r.data || {});
+    } catch (e) {
+      if (!state.nodes.size) $('node-grid').replaceChildren(el('div', { class: 'empty error', text: 'Cluster status unavailable: ' + e.words }));
+      else toast('error', 'Could not refresh the cluster status: ' + e.words);
+    }
+  }
+
+  async function node_kill(id, btn) {
+    const n = state.nodes.get(id);
+    const wasLeader = id === state.leaderId;
+    const t = toast('progress', 'Killing node ' + id + (wasLeader ? ' (the leader)' : '') + '…');
+    await busy(btn, 'Killing…', async () => {
+      try {
+        await kill_call(id, false, t, wasLeader);
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 409 && e.code === 'FAILED_PRECONDITION') {
+          t.done('warn', 'Kill of node ' + id + ' needs confirmation.');
+          const yes = await confirm_dialog('Kill node ' + id + ' and lose quorum?',
+            (e.serverMessage ? e.serverMessage.charAt(0).toUpperCase() + e.serverMessage.slice(1) + '. ' : '') +
+            'Without a quorum of running nodes the cluster cannot elect a leader or accept writes until a node comes back.',
+            'Kill anyway (force)');
+          if (!yes) { toast('info', 'Kill of node ' + id + ' cancelled.'); return; }
+          const t2 = toast('progress', 'Killing node ' + id + ' (forced)…');
+          try { await kill_call(id, true, t2, wasLeader); } catch (e2) { t2.done('error', 'Kill of node ' + id + ' failed: ' + e2.words); }
+        } else {
+          t.done('error', 'Kill of node ' + id + ' failed: ' + (e.words || e.message));
+        }
+      }
+    });
+    void n;
+  }
+
+  async function kill_call(id, force, t, wasLeader) {
+    const r = await request('POST', '/_playground/cluster/kill/' + id + (force ? '?force=true' : ''));
+    const n = node_get(id);
+    n.running = false;
+    n.role = 'down';
+    log_cluster('kill', 'Node ' + id + ' killed (' + ((r.data && r.data.signal) || 'SIGKILL') + ')' + (wasLeader ? ' — it was the leader' : ''), 'down' + id);
+    if (wasLeader) set_leader(null);
+    t.done('ok', 'Node ' + id + ' killed' + (wasLeader ? '. Watch the followers elect a new leader.' : '.'));
+    render_cluster();
+    refresh_status();
+  }
+
+  async function node_restart(id, btn) {
+    const t = toast('progress', 'Restarting node ' + id + '…');
+    await busy(btn, 'Starting…', async () => {
+      try {
+        const r = await request('POST', '/_playground/cluster/restart/' + id);
+        const n = node_get(id);
+        n.running = true;
+        n.role = 'starting';
+        n.pid = (r.data && r.data.pid) || n.pid;
+        n.uptimeMs = 0;
+        n.uptimeAt = performance.now();
+        n.lastSeen = performance.now();
+        t.done('ok', 'Node ' + id + ' restarted (pid ' + (n.pid || '?') + '); it replays its WAL and catches up as a follower.');
+        refresh_status();
+      } catch (e) {
+        t.done('error', 'Restart of node ' + id + ' failed: ' + e.words);
+      }
+    });
+  }
+
+  async function force_election() {
+    const btn = $('force-election');
+    const target = $('election-target').value;
+    const t = toast('progress', 'Transferring leadership' + (target ? ' to node ' + target : ' to the best follower') + '…');
+    await busy(btn, 'Electing…', async () => {
+      try {
+        const r = await request('POST', '/_playground/cluster/force-election' + (target ? '?target=' + encodeURIComponent(target) : ''),
+          { body: target ? { target: Number(target) } : {}, timeoutMs: 15000 });
+        const d = r.data || {};
+        t.done('ok', 'Node ' + d.leaderId + ' is the leader (term ' + d.term + '), elected in ' + d.elapsedMs + ' ms.');
+        log_cluster('leader', 'Forced election: node ' + d.leaderId + ' leads term ' + d.term + ' (' + d.elapsedMs + ' ms)');
+        refresh_status();
+      } catch (e) {
+        t.done('error', 'Force election failed: ' + e.words);
+      }
+    });
+  }
+
+  async function snapshot_now() {
+    const t = toast('progress', 'Asking every running node to snapshot…');
+    await busy($('snapshot-btn'), 'Snapshotting…', async () => {
+      try {
+        const r = await request('POST', '/_playground/cluster/snapshot', { timeoutMs: 30000 });
+        const ns = (r.data && r.data.nodes) || [];
+        t.done('ok', 'Snapshot written: ' + (ns.map((x) => 'node ' + x.id + ' @' + x.index + ' (' + fmt_bytes(Number(x.bytes)) + ')').join(', ') || 'no node answered') + '.');
+        refresh_status();
+      } catch (e) {
+        t.done('error', 'Snapshot failed: ' + e.words);
+      }
+    });
+  }
+
+  /* ---------------------------------------------------------------- replication monitor */
+  let chartOps, chartLat, chartLag;
+  const latest = { benchOps: null, benchP99: null, benchAt: 0 };
+
+  function charts_init() {
+    chartOps = new TimeChart($('chart-ops'), ['leader applied/s', 'benchmark ops/s'], { capacity: 240, legend: true });
+    chartLat = new TimeChart($('chart-latency'), ['fsync p99', 'benchmark p99'], { capacity: 240, legend: true, colors: ['#ffd166', '#ef476f'], yFloor: 1 });
+    chartLag = new TimeChart($('chart-lag'), [], { capacity: 240, legend: true, fill: false, yFloor: 5 });
+    benchChart = new TimeChart($('bench-chart'), ['ops/s', 'p99 ms'], { capacity: 2400, time: false, colors: [COLORS[0], '#ef476f'], build: bench_chart_build });
+    histo = new BarChart($('bench-histogram'));
+  }
+
+  /* bench_chart_build: ops/s on the left axis, p99 (ms) on the right, elapsed seconds on x. */
+  function bench_chart_build() {
+    if (this.plot) this.plot.destroy();
+    this.legend_draw();
+    const ax = { stroke: '#8b95a7', grid: { stroke: 'rgba(255,255,255,0.06)' }, ticks: { stroke: 'rgba(255,255,255,0.1)' }, font: '11px ui-sans-serif, system-ui, sans-serif' };
+    const w = Math.max(200, this.el.clientWidth);
+    const h = Math.max(100, this.el.clientHeight || 150);
+    this.plot = new uPlot({
+      width: w, height: h,
+      legend: { show: false },
+      cursor: { drag: { x: false, y: false }, points: { show: false } },
+      scales: { x: { time: false }, y: { range: (u, a, b) => [0, Math.max(10, b * 1.15)] }, ms: { range: (u, a, b) => [0, Math.max(1, b * 1.2)] } },
+      series: [{ label: 's' },
+        { label: 'ops/s', stroke: COLORS[0], fill: 'rgba(76,201,240,0.12)', width: 1.6, points: { show: false }, value: (u, v) => fmt_num(v) },
+        { label: 'p99 ms', stroke: '#ef476f', width: 1.4, scale: 'ms', points: { show: false }, value: (u, v) => (v == null ? '—' : v.toFixed(2)) }],
+      axes: [Object.assign({}, ax, { values: (u, v) => v.map((x) => x + 's') }),
+        Object.assign({}, ax, { size: 46, values: (u, v) => v.map(fmt_num) }),
+        Object.assign({}, ax, { side: 1, scale: 'ms', size: 40, grid: { show: false }, values: (u, v) => v.map((x) => x.toFixed(x < 10 ? 1 : 0)) })],
+    }, [this.xs].concat(this.ys), this.el);
+  }
+
+  /* repl_tick: samples the latest SSE values into the rolling charts (no request is made). */
+  function repl_tick() {
+    const now = performance.now();
+    const t = Date.now() / 1000;
+    const L = state.nodes.get(state.leaderId);
+    const lm = state.leaderMetrics;
+    const fresh = lm && L && lm.node === L.id && now - lm.at < STALE_MS;
+    const ops = fresh ? Number(lm.appliedPerSec) || 0 : 0;
+    const benchFresh = now - latest.benchAt < 1500;
+    chartOps.push(t, [ops, benchFresh ? latest.benchOps : null]);
+    const fs = fresh && lm.fsyncP99Us != null ? Number(lm.fsyncP99Us) / 1000 : null;
+    chartLat.push(t, [fs, benchFresh ? latest.benchP99 : null]);
+    $('repl-ops').textContent = fmt_int(ops);
+    $('repl-latency').textContent = fs == null ? (benchFresh ? fmt_ms(latest.benchP99) : '—') : fmt_ms(fs);
+    const ids = [...state.nodes.keys()].sort((a, b) => a - b);
+    chartLag.set_series(ids.map((id) => 'node ' + id));
+    chartLag.push(t, ids.map((id) => {
+      const n = state.nodes.get(id);
+      if (!node_alive(n) || !state.leaderId || id === state.leaderId) return null;
+      return node_lag(n);
+    }));
+    const fr = state.committedCount;
+    $('feed-rate').textContent = '· ' + fmt_int((fr - (repl_tick.lastCount || 0)) * 2) + ' entries/s';
+    repl_tick.lastCount = fr;
+  }
+
+  function render_sync() {
+    const box = $('follower-progress');
+    const L = state.nodes.get(state.leaderId);
+    if (!L) {
+      box.replaceChildren(el('div', { class: 'empty small warn', text: 'No leader — the followers are waiting for an election.' }));
+      return;
+    }
+    const p = state.progress && state.progress.node === L.id ? state.progress : null;
+    const last = (p && p.lastIndex) || L.lastIndex || L.commit || 0;
+    const rows = [];
+    for (const n of [...state.nodes.values()].sort((a, b) => a.id - b.id)) {
+      if (n.id === L.id) continue;
+      const f = p ? (p.followers || []).find((x) => Number(x.id) === n.id) : null;
+      const match = f ? Number(f.match) : n.applied;
+      const live = node_alive(n);
+      const pct = last ? Math.max(0, Math.min(100, (100 * (match || 0)) / last)) : (live ? 100 : 0);
+      const lag = f ? Number(f.lag) : node_lag(n);
+      const st = !live ? 'down' : f ? f.state : (lag ? 'catching up' : 'in sync');
+      rows.push(el('div', { class: 'sync-row', 'data-testid': 'sync-row', 'data-node-id': String(n.id) }, [
+        el('span', { class: 'sync-name', text: 'Node ' + n.id }),
+        el('div', { class: 'sync-track', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': pct.toFixed(0), 'aria-label': 'Node ' + n.id + ' sync' },
+          [el('div', { class: 'sync-fill' + (!live ? ' is-down' : pct < 99.9 ? ' is-behind' : ''), style: 'width:' + pct.toFixed(1) + '%' })]),
+        el('span', { class: 'sync-meta', text: live ? fmt_int(match) + ' / ' + fmt_int(last) + ' · lag ' + fmt_int(lag) + ' · ' + st : 'down — last match ' + fmt_int(match) }),
+      ]));
+    }
+    box.replaceChildren(...rows);
+  }
+
+  const render_feed = raf_once(() => {
+    const ol = $('repl-feed');
+    const total = state.nodes.size || 3;
+    ol.replaceChildren(...state.feed.map((f) => el('li', { class: 'feed-row op-' + f.op }, [
+      el('time', { text: fmt_time(f.t) }),
+      el('span', { class: 'feed-op', text: f.op }),
+      el('span', { class: 'feed-id', title: f.id || '', text: f.op === 'noop' ? 'leader no-op' : (f.model ? f.model + ' ' : '') + short_id(f.id) }),
+      el('span', { class: 'feed-idx', text: '#' + f.index + ' · t' + f.term }),
+      el('span', { class: 'feed-nodes' + (f.nodes.size >= total ? ' is-full' : ''), text: [...f.nodes].sort().map((x) => 'n' + x).join(' ') + ' ' + f.nodes.size + '/' + total }),
+    ])));
+  });
+
+  /* ---------------------------------------------------------------- SSE */
+  function sse_set(st) {
+    const s = state.sse;
+    if (s.state === st) return;
+    s.state = st;
+    const c = $('conn');
+    c.dataset.state = st;
+    c.querySelector('.conn-text').textContent = { live: 'Live', connecting: 'Connecting…', reconnecting: 'Reconnecting…', offline: 'Disconnected' }[st];
+    if (st === 'live') {
+      s.downSince = 0;
+      $('conn-banner').hidden = true;
+    } else if (!s.downSince) {
+      s.downSince = performance.now();
+    }
+  }
+
+  function sse_open() {
+    const s = state.sse;
+    clearTimeout(s.timer);
+    if (s.es) s.es.close();
+    const es = new EventSource('/_playground/events');
+    s.es = es;
+    es.onopen = () => {
+      const wasLost = s.everOpen;
+      s.everOpen = true;
+      s.retryMs = 1000;
+      s.lastMsgAt = performance.now();
+      sse_set('live');
+      if (wasLost) {
+        toast('ok', 'Live updates reconnected.');
+        refresh_status();
+        refresh_bench();
+        load_items();
+      }
+    };
+    es.onerror = () => {
+      if (s.es !== es) return;
+      if (es.readyState === EventSource.CLOSED) {
+        sse_set('reconnecting');
+        s.timer = setTimeout(sse_open, s.retryMs);
+        s.retryMs = Math.min(10000, s.retryMs * 2);
+      } else {
+        sse_set(s.everOpen ? 'reconnecting' : 'connecting');
+      }
+    };
+    const on = (name, fn) => es.addEventListener(name, (ev) => {
+      s.lastMsgAt = performance.now();
+      if (s.state !== 'live') sse_set('live');
+      let d;
+      try { d = JSON.parse(ev.data); } catch (e) { return; }
+      fn(d);
+    });
+    on('metrics', on_metrics);
+    on('progress', on_progress);
+    on('role', on_role);
+    on('node', on_node);
+    on('committed', on_committed);
+    on('circuit', on_circuit);
+    on('benchmark', on_benchmark);
+  }
+
+  /* sse_watch: shows the loss banner, and reopens a stream that went silent. */
+  function sse_watch() {
+    const s = state.sse;
+    const now = performance.now();
+    if (s.state !== 'live' && s.downSince && now - s.downSince > 1500 && s.everOpen) $('conn-banner').hidden = false;
+    if (s.state !== 'live' && s.downSince && now - s.downSince > 15000) sse_set('offline');
+    if (s.state === 'live' && now - s.lastMsgAt > 20000) { sse_set('reconnecting'); sse_open(); }
+  }
+
+  function on_metrics(d) {
+    const n = node_get(d.node);
+    const now = performance.now();
+    const was = n.role;
+    n.lastSeen = now;
+    n.running = true;
+    n.commit = num(d.commit);
+    n.applied = num(d.applied);
+    n.walBytes = num(d.walBytes);
+    n.lastIndex = num(d.lastIndex);
+    if (d.term != null) n.term = num(d.term);
+    if (d.role) n.role = d.role;
+    if (d.leaderId != null) n.leaderId = num(d.leaderId);
+    if (n.role === 'leader') state.leaderMetrics = Object.assign({ at: now }, d, { node: n.id });
+    if (was !== n.role && (n.role === 'leader' || was === 'leader')) role_changed(n, was);
+    render_cluster();
+    render_badges();
+  }
+
+  function on_progress(d) {
+    state.progress = Object.assign({ at: performance.now() }, d, { node: Number(d.node) });
+    const n = node_get(d.node);
+    if (d.lastIndex != null) n.lastIndex = num(d.lastIndex);
+    render_cluster();
+  }
+
+  function on_role(d) {
+    const n = node_get(d.node);
+    const was = n.role;
+    n.role = d.role;
+    if (d.term != null) n.term = num(d.term);
+    if (d.leaderId != null) n.leaderId = num(d.leaderId);
+    if (d.role !== 'down') { n.running = true; n.lastSeen = performance.now(); }
+    role_changed(n, was);
+    render_cluster();
+  }
+
+  function role_changed(n, was) {
+    if (was === n.role) return;
+    if (n.role === 'candidate' || n.role === 'pre-candidate') {
+      log_cluster('elect', 'Node ' + n.id + ' is ' + n.role + (n.term ? ' for term ' + n.term : ''));
+    } else if (was === 'leader' && n.role !== 'down') {
+      log_cluster('info', 'Node ' + n.id + ' stepped down to ' + n.role + (n.term ? ' (term ' + n.term + ')' : ''));
+    }
+  }
+
+  function on_node(d) {
+    const n = node_get(d.id);
+    const st = d.state;
+    if (st === 'started') {
+      n.running = true;
+      n.role = n.role === 'down' ? 'starting' : n.role;
+      n.pid = d.pid || n.pid;
+      n.uptimeMs = 0;
+      n.uptimeAt = performance.now();
+      n.lastSeen = performance.now();
+      log_cluster('start', 'Node ' + n.id + ' started (pid ' + (d.pid || '?') + ')', 'up' + n.id);
+    } else {
+      const wasLeader = n.id === state.leaderId;
+      n.running = false;
+      n.role = 'down';
+      const why = st === 'killed' ? 'killed' + (d.signal ? ' (' + d.signal + ')' : '') : st === 'exited' ? 'exited' + (d.exitCode != null ? ' with code ' + d.exitCode : '') : st;
+      log_cluster('kill', 'Node ' + n.id + ' ' + why + (wasLeader ? ' — it was the leader' : ''), 'down' + n.id);
+      if (wasLeader) set_leader(null);
+    }
+    render_cluster();
+  }
+
+  function on_circuit(d) {
+    const n = node_get(d.node);
+    n.circuit = d.to;
+    log_cluster(d.to === 'closed' ? 'info' : 'warn', "Gateway's circuit to node " + n.id + ': ' + d.from + ' → ' + d.to);
+    render_cluster();
+  }
+
+  function on_committed(d) {
+    const idx = Number(d.index);
+    const node = Number(d.node);
+    state.committedCount++;
+    let set = state.appliedBy.get(idx);
+    if (!set) {
+      set = new Set();
+      state.appliedBy.set(idx, set);
+      if (state.appliedBy.size > APPLIED_MAX) {
+        const drop = state.appliedBy.size - APPLIED_MAX;
+        let i = 0;
+        for (const k of state.appliedBy.keys()) { if (i++ >= drop) break; state.appliedBy.delete(k); }
+      }
+    }
+    set.add(node);
+    let f = state.feedByIndex.get(idx);
+    if (!f) {
+      f = { index: idx, op: d.op || '?', id: d.id || '', model: d.model || '', term: d.term, nodes: set, t: new Date() };
+      state.feed.unshift(f);
+      state.feedByIndex.set(idx, f);
+      while (state.feed.length > FEED_MAX) state.feedByIndex.delete(state.feed.pop().index);
+      item_event(d);
+    }
+    render_feed();
+    render_badges();
+  }
+
+  /* ---------------------------------------------------------------- benchmark */
+  let benchChart, histo;
+
+  function bench_form_values() {
+    const v = {
+      type: $('bench-type').value,
+      concurrency: Number($('bench-concurrency').value),
+      duration_secs: Number($('bench-duration').value),
+      payload_size: Number($('bench-payload').value),
+    };
+    return v;
+  }
+
+  function bench_errors_clear() {
+    for (const k of ['concurrency', 'duration_secs', 'payload_size']) {
+      const e = $('bench-' + k + '-error');
+      if (e) e.textContent = '';
+    }
+  }
+
+  async function bench_start(ev) {
+    ev.preventDefault();
+    bench_errors_clear();
+    const v = bench_form_values();
+    const bad = [];
+    if (!Number.isInteger(v.concurrency) || v.concurrency < 1) bad.push(['concurrency', 'a whole number of at least 1']);
+    if (!Number.isInteger(v.duration_secs) || v.duration_secs < 1) bad.push(['duration_secs', 'a whole number of seconds, at least 1']);
+    if (!Number.isInteger(v.payload_size) || v.payload_size < 0) bad.push(['payload_size', 'a whole number of bytes (0 or more)']);
+    if (bad.length) {
+      for (const [k, m] of bad) $('bench-' + k + '-error').textContent = 'Must be ' + m + '.';
+      return;
+    }
+    const t = toast('progress', 'Starting a ' + v.type + ' benchmark: ' + v.concurrency + ' clients for ' + v.duration_secs + ' s…');
+    await busy($('bench-start'), 'Starting…', async () => {
+      try {
+        benchChart.clear();
+        $('bench-result').hidden = true;
+        const r = await request('POST', '/_playground/benchmark/start', { body: v });
+        t.done('ok', 'Benchmark running — watch the throughput chart.');
+        on_benchmark(r.data || { state: 'running', config: v });
+      } catch (e) {
+        if (e.status === 400) {
+          const field = ['concurrency', 'duration_secs', 'payload_size', 'type'].find((k) => (e.serverMessage || '').includes(k));
+          if (field && $('bench-' + field + '-error')) $('bench-' + field + '-error').textContent = e.serverMessage;
+        }
+        t.done('error', 'The benchmark did not start: ' + e.words);
+      }
+    });
+    bench_buttons();
+  }
+
+  async function bench_stop() {
+    const t = toast('progress', 'Stopping the benchmark…');
+    await busy($('bench-stop'), 'Stopping…', async () => {
+      try {
+        const r = await request('POST', '/_playground/benchmark/stop');
+        on_benchmark(r.data || {});
+        t.done('ok', 'Benchmark stopped.');
+      } catch (e) {
+        t.done('error', 'Could not stop the benchmark: ' + e.words);
+      }
+    });
+    bench_buttons();
+  }
+
+  async function bench_cleanup() {
+    const t = toast('progress', 'Deleting the items written by benchmarks…');
+    await busy($('bench-cleanup'), 'Cleaning…', async () => {
+      try {
+        const r = await request('POST', '/_playground/benchmark/cleanup', { timeoutMs: 60000 });
+        t.done('ok', 'Deleted ' + fmt_int((r.data && r.data.deleted) || 0) + ' benchmark items.');
+      } catch (e) {
+        t.done('error', 'Clean-up failed: ' + e.words);
+      }
+    });
+    bench_buttons();
+  }
+
+  function bench_buttons() {
+    const running = state.bench.state === 'running';
+    $('bench-start').disabled = running;
+    $('bench-stop').disabled = !running;
+    $('bench-cleanup').disabled = running;
+    for (const id of ['bench-type', 'bench-concurrency', 'bench-duration', 'bench-payload']) $(id).disabled = running;
+  }
+
+  async function refresh_bench() {
+    try {
+      const r = await request('GET', '/_playground/benchmark/status');
+      if (r.data) on_benchmark(r.data, true);
+    } catch (e) { /* the page still works without it */ }
+  }
+
+  /* refresh_bench_result: the stream's last event may omit the histogram; the status has it. */
+  async function refresh_bench_result() {
+    try {
+      const r = await request('GET', '/_playground/benchmark/status');
+      const d = r.data || {};
+      if (d.result && d.state !== 'running') bench_result(d.result, d.state, true);
+    } catch (e) { /* the summary already shown stays */ }
+  }
+
+  function on_benchmark(d, initial) {
+    const st = d.state || 'idle';
+    const was = state.bench.state;
+    state.bench.state = st;
+    if (st !== 'running' && was === 'running') state.bench.lastEndAt = performance.now();
+    const b = $('bench-state');
+    b.textContent = st;
+    b.dataset.state = st;
+    const cfg = d.config || {};
+    const p = d.progress || {};
+    if (st === 'running' || (p && p.elapsedMs != null && st !== 'idle')) {
+      const dur = Number(cfg.duration_secs || cfg.durationSecs || state.bench.duration || 0);
+      if (dur) state.bench.duration = dur;
+      const el_s = Number(p.elapsedMs || 0) / 1000;
+      const pct = st === 'running' ? (dur ? Math.min(100, (100 * el_s) / dur) : 0) : 100;
+      $('bench-progress').style.width = pct.toFixed(1) + '%';
+      $('bench-progress').classList.toggle('is-phase', p.phase && p.phase !== 'running');
+      $('bench-live-ops').textContent = p.opsPerSec != null ? fmt_int(Number(p.opsPerSec)) : '—';
+      $('bench-live-p50').textContent = p.p50Ms != null ? fmt_ms(Number(p.p50Ms)) : '—';
+      $('bench-live-p99').textContent = p.p99Ms != null ? fmt_ms(Number(p.p99Ms)) : '—';
+      $('bench-live-count').textContent = p.ops != null ? fmt_int(Number(p.ops)) : '—';
+      $('bench-live-errors').textContent = p.errors != null ? fmt_int(Number(p.errors)) : '—';
+      if (st === 'running' && p.elapsedMs != null && (!p.phase || p.phase === 'running' || p.phase === 'warmup')) {
+        benchChart.push(Math.round(el_s * 100) / 100, [Number(p.opsPerSec) || 0, p.p99Ms != null ? Number(p.p99Ms) : null]);
+        latest.benchOps = Number(p.opsPerSec) || 0;
+        latest.benchP99 = p.p99Ms != null ? Number(p.p99Ms) : null;
+        latest.benchAt = performance.now();
+      }
+    }
+    if (d.result && st !== 'running') {
+      bench_result(d.result, st, initial);
+      if (!initial && !Array.isArray(d.result.histogram)) refresh_bench_result();
+    }
+    if (st === 'failed' && !initial && was === 'running') toast('error', 'The benchmark failed' + (d.error ? ': ' + d.error : '.'));
+    bench_buttons();
+  }
+
+  function bench_result(r, st, initial) {
+    const box = $('bench-result');
+    const lat = r.latencyUs || {};
+    const grid = $('bench-result-grid');
+    const cell = (label, value, tid) => el('div', { class: 'result-cell' }, [el('span', { class: 'stat-label', text: label }), el('span', { class: 'stat-value', 'data-testid': tid || null, text: value })]);
+    const errs = r.errorsByCode && Object.keys(r.errorsByCode).length ? Object.entries(r.errorsByCode).map(([k, v]) => k + ' ' + v).join(', ') : '';
+    grid.replaceChildren(
+      cell('Operations', fmt_int(Number(r.ops)), 'bench-result-ops'),
+      cell('Throughput', fmt_int(Number(r.opsPerSec)) + ' ops/s', 'bench-result-opsps'),
+      cell('MB/s', r.mbPerSec != null ? Number(r.mbPerSec).toFixed(2) : '—'),
+      cell('Duration', r.durationS != null ? Number(r.durationS).toFixed(1) + ' s' : '—'),
+      cell('Mean', lat.mean != null ? fmt_us(Number(lat.mean)) : '—'),
+      cell('Errors', fmt_int(Number(r.errors || 0)) + (errs ? ' (' + errs + ')' : '')),
+    );
+    const keys = [['p50', 'p50'], ['p90', 'p90'], ['p95', 'p95'], ['p99', 'p99'], ['p999', 'p99.9'], ['max', 'max']];
+    $('bench-pct-head').replaceChildren(...keys.map(([, l]) => el('th', { scope: 'col', text: l })));
+    $('bench-pct-row').replaceChildren(...keys.map(([k]) => el('td', { 'data-testid': 'bench-' + k, text: lat[k] != null ? fmt_us(Number(lat[k])) : '—' })));
+    box.hidden = false;
+    box.dataset.state = st;
+    const cap = $('bench-histogram-caption');
+    if (Array.isArray(r.histogram) && r.histogram.length) {
+      cap.textContent = 'Latency histogram (requests per bucket)';
+      histo.set(r.histogram);
+    } else {
+      cap.textContent = 'Latency by percentile';
+      const ks = keys.filter(([k]) => lat[k] != null);
+      histo.bars(ks.map(([, l]) => l), ks.map(([k]) => Number(lat[k])), (v) => fmt_us(v));
+    }
+    if (Array.isArray(r.series) && r.series.length && benchChart.points === 0) {
+      for (const s of r.series) benchChart.push(Number(s.tMs) / 1000, [Number(s.opsPerSec) || 0, null]);
+    }
+    if (!initial) toast(st === 'done' ? 'ok' : 'warn', 'Benchmark ' + (st === 'done' ? 'finished' : st) + ': ' + fmt_int(Number(r.opsPerSec)) + ' ops/s, p99 ' + (lat.p99 != null ? fmt_us(Number(lat.p99)) : '—') + '.');
+  }
+
+  /* ---------------------------------------------------------------- data explorer */
+  function items_query(cursor) {
+    const q = new URLSearchParams();
+    q.set('limit', $('page-size').value);
+    const f = $('filter-field').value;
+    if (f === 'status') q.set('status', $('filter-status').value);
+    if (f === 'name' && $('filter-value').value.trim()) q.set('name', $('filter-value').value.trim());
+    if (cursor) q.set('cursor', cursor);
+    return '/api/items?' + q.toString();
+  }
+
+  let itemsSeq = 0;
+  async function load_items() {
+    const seq = ++itemsSeq;
+    const cursor = state.cursors[state.cursors.length - 1];
+    $('items-total').classList.add('is-loading');
+    try {
+      const r = await request('GET', items_query(cursor));
+      if (seq !== itemsSeq) return;
+      const d = r.data || {};
+      state.items = Array.isArray(d.items) ? d.items : [];
+      state.itemsTotal = d.total != null ? Number(d.total) : state.items.length;
+      state.nextCursor = d.nextCursor || '';
+      if (state.pendingNew && state.items.some((x) => x.id === state.pendingNew.id)) state.pendingNew = null;
+      render_items();
+    } catch (e) {
+      if (seq !== itemsSeq) return;
+      $('items-body').replaceChildren(el('tr', {}, [el('td', { colspan: '7', class: 'empty error', text: 'Could not load the items: ' + e.words })]));
+    } finally {
+      if (seq === itemsSeq) $('items-total').classList.remove('is-loading');
+    }
+  }
+
+  function render_items() {
+    const rows = state.items.slice();
+    if (state.pendingNew && state.cursors.length === 1 && !rows.some((x) => x.id === state.pendingNew.id)) rows.unshift(state.pendingNew);
+    const f = $('filter-field').value;
+    $('items-total').textContent = fmt_int(state.itemsTotal) + ' item' + (state.itemsTotal === 1 ? '' : 's') + (f ? ' matching' : ' total');
+    const page = state.cursors.length;
+    $('page-info').textContent = 'Page ' + page + ' · ' + state.items.length + ' shown';
+    $('page-prev').disabled = page <= 1;
+    $('page-next').disabled = !state.nextCursor;
+    if (!rows.length) {
+      $('items-body').replaceChildren(el('tr', {}, [el('td', { colspan: '7', class: 'empty', text: f ? 'No item matches this filter.' : 'No items yet — create one with “+ New item”.' })]));
+      return;
+    }
+    $('items-body').replaceChildren(...rows.map(item_row));
+    render_badges_now();
+  }
+
+  function item_row(it) {
+    const tr = el('tr', { 'data-testid': 'item-row', 'data-item-id': it.id, class: state.pendingNew && state.pendingNew.id === it.id ? 'is-new' : null });
+    const badge = el('span', { class: 'repl-badge', 'data-testid': 'item-badge', 'data-index': String(it.raftIndex || ''), title: 'Nodes that applied raft entry #' + (it.raftIndex || '?') });
+    tr.append(
+      el('td', { class: 'mono', title: it.id, text: short_id(it.id) }),
+      el('td', { class: 'name-cell', 'data-testid': 'item-name', title: it.description || '', text: it.name }),
+      el('td', {}, [el('span', { class: 'status status-' + (it.status || 'draft'), text: it.status || 'draft' })]),
+      el('td', { class: 'mono', 'data-testid': 'item-version', text: String(it.version || '—') }),
+      el('td', { class: 'muted', title: it.updatedAt || '', text: fmt_date(it.updatedAt) }),
+      el('td', {}, [badge]),
+      el('td', { class: 'row-actions' }, [
+        el('button', { class: 'btn btn-small btn-ghost', type: 'button', 'data-testid': 'item-edit', 'aria-label': 'Edit ' + it.name, text: 'Edit', onclick: (e) => item_edit(it.id, e.currentTarget) }),
+        el('button', { class: 'btn btn-small btn-ghost btn-danger-text', type: 'button', 'data-testid': 'item-delete', 'aria-label': 'Delete ' + it.name, text: 'Delete', onclick: (e) => item_delete(it, e.currentTarget) }),
+      ]),
+    );
+    return tr;
+  }
+
+  /* item_applied: the nodes known to have applied raft index `idx`: from committed events, or
+   * from a node's applied index (the badge of an item written before the page opened). */
+  function item_applied(idx) {
+    const set = new Set(state.appliedBy.get(idx) || []);
+    if (idx) for (const n of state.nodes.values()) if (n.applied != null && n.applied >= idx) set.add(n.id);
+    return set;
+  }
+
+  const render_badges = raf_once(render_badges_now);
+  function render_badges_now() {
+    const ids = [...state.nodes.keys()].sort((a, b) => a - b);
+    const total = ids.length || 3;
+    for (const b of document.querySelectorAll('[data-testid="item-badge"]')) {
+      const idx = Number(b.dataset.index);
+      const set = item_applied(idx);
+      const count = set.size;
+      const key = count + '/' + total + ':' + [...set].join(',');
+      if (b.dataset.key === key) continue;
+      b.dataset.key = key;
+      b.dataset.applied = String(count);
+      b.dataset.total = String(total);
+      b.dataset.complete = count >= total ? 'true' : 'false';
+      b.className = 'repl-badge' + (count >= total ? ' is-complete' : '');
+      b.replaceChildren(
+        el('span', { class: 'segs', 'aria-hidden': 'true' }, (ids.length ? ids : [1, 2, 3]).map((id) => el('span', { class: 'seg' + (set.has(id) ? ' on' : ''), title: 'node ' + id }))),
+        el('span', { class: 'repl-text', text: count >= total ? '✓ replicated ' + count + '/' + total : count + '/' + total }),
+      );
+      b.setAttribute('aria-label', 'Replicated on ' + count + ' of ' + total + ' nodes');
+    }
+  }
+
+  let itemsRefreshTimer = null;
+  /* item_event: a change made elsewhere (another tab, the CLI) refreshes the table once it settles. */
+  function item_event(d) {
+    if (!d.id || d.op === 'noop') return;
+    if (state.bench.state === 'running' || performance.now() - state.bench.lastEndAt < 3000) return;
+    const known = state.items.some((x) => x.id === d.id) || (state.pendingNew && state.pendingNew.id === d.id);
+    if (known && d.op === 'create') return;
+    clearTimeout(itemsRefreshTimer);
+    itemsRefreshTimer = setTimeout(load_items, 700);
+  }
+
+  function form_errors_clear() {
+    for (const f of ['name', 'status', 'description', 'metadata']) {
+      $('error-' + f).textContent = '';
+      $('field-' + f).removeAttribute('aria-invalid');
+      $('field-' + f).closest('.field').classList.remove('has-error');
+    }
+    $('form-error').textContent = '';
+    $('conflict-banner').hidden = true;
+  }
+
+  function form_error_set(field, text) {
+    const key = String(field || '').replace(/^item\./, '').split('.')[0];
+    const box = $('error-' + key);
+    if (!box) return false;
+    box.textContent = text;
+    $('field-' + key).setAttribute('aria-invalid', 'true');
+    $('field-' + key).closest('.field').classList.add('has-error');
+    return true;
+  }
+
+  function form_open(item) {
+    form_errors_clear();
+    state.editing = item ? { id: item.id, version: String(item.version) } : null;
+    $('item-form-title').textContent = item ? 'Edit item ' + short_id(item.id) : 'New item';
+    $('item-save').textContent = item ? 'Save changes' : 'Create';
+    $('item-form-version').textContent = item ? 'editing version ' + item.version + ' (saved with If-Match)' : '';
+    $('field-name').value = item ? item.name : '';
+    $('field-description').value = item ? item.description || '' : '';
+    $('field-status').value = item ? item.status || 'draft' : 'draft';
+    $('field-metadata').value = item ? JSON.stringify(item.metadata == null ? {} : item.metadata) : '{}';
+    $('item-form').hidden = false;
+    $('field-name').focus();
+  }
+
+  function form_close() {
+    $('item-form').hidden = true;
+    state.editing = null;
+    form_errors_clear();
+  }
+
+  async function item_edit(id, btn) {
+    await busy(btn, '…', async () => {
+      try {
+        const r = await request('GET', '/api/items/' + encodeURIComponent(id));
+        form_open(r.data);
+      } catch (e) {
+        toast('error', 'Could not open the item: ' + e.words);
+        if (e.status === 404) load_items();
+      }
+    });
+  }
+
+  async function item_save(ev) {
+    ev.preventDefault();
+    form_errors_clear();
+    let metadata;
+    const raw = $('field-metadata').value.trim();
+    try { metadata = raw ? JSON.parse(raw) : {}; } catch (e) {
+      form_error_set('metadata', 'Not valid JSON: ' + e.message);
+      $('field-metadata').focus();
+      return;
+    }
+    const body = { name: $('field-name').value, description: $('field-description').value, status: $('field-status').value, metadata };
+    const ed = state.editing;
+    const btn = $('item-save');
+    const t = toast('progress', ed ? 'Saving ' + short_id(ed.id) + '…' : 'Creating “' + body.name + '”…');
+    await busy(btn, ed ? 'Saving…' : 'Creating…', async () => {
+      try {
+        let r;
+        if (ed) {
+          r = await request('PUT', '/api/items/' + encodeURIComponent(ed.id), { body, headers: { 'If-Match': '"' + ed.version + '"' } });
+          t.done('ok', 'Saved “' + r.data.name + '” as version ' + r.data.version + ' — replicating to every node.');
+        } else {
+          r = await request('POST', '/api/items', { body });
+          t.done('ok', 'Created “' + r.data.name + '” — replicating to every node.');
+          state.pendingNew = r.data;
+        }
+        form_close();
+        const it = r.data;
+        const i = state.items.findIndex((x) => x.id === it.id);
+        if (i >= 0) state.items[i] = it;
+        render_items();
+        load_items();
+      } catch (e) {
+        item_save_error(e, t, ed);
+      }
+    });
+  }
+
+  function item_save_error(e, t, ed) {
+    if (e.status === 422 && e.details.length) {
+      let first = null;
+      const other = [];
+      for (const d of e.details) {
+        if (form_error_set(d.field, cap(d.description))) first = first || d.field;
+        else other.push(d.field + ': ' + d.description);
+      }
+      if (other.length) $('form-error').textContent = 'Also: ' + other.join('; ');
+      if (first) $('field-' + String(first).split('.')[0]).focus();
+      t.done('error', 'Not saved — the server rejected ' + e.details.map((d) => d.field).join(', ') + '.');
+    } else if (ed && (e.status === 412 || (e.status === 409 && e.code === 'ABORTED'))) {
+      conflict_show(ed);
+      t.done('error', 'Not saved: the item changed since you opened it.');
+    } else if (e.status === 404 && ed) {
+      $('form-error').textContent = 'This item no longer exists (someone deleted it).';
+      t.done('error', 'Not saved: the item was deleted.');
+    } else {
+      $('form-error').textContent = e.words;
+      t.done('error', 'Not saved: ' + e.words);
+    }
+  }
+
+  async function conflict_show(ed) {
+    const banner = $('conflict-banner');
+    let latestV = '?';
+    let latestItem = null;
+    try {
+      const r = await request('GET', '/api/items/' + encodeURIComponent(ed.id));
+      latestItem = r.data;
+      latestV = r.data.version;
+    } catch (e) { /* show what we know */ }
+    banner.replaceChildren(
+      el('strong', { text: 'Version conflict. ' }),
+      'Someone changed this item after you opened it: you edited version ' + ed.version + ', the cluster now has version ' + latestV + '. Nothing was saved (optimistic concurrency). ',
+      el('button', { class: 'btn btn-small', type: 'button', 'data-testid': 'conflict-reload', text: 'Load the latest version', onclick: () => latestItem && form_open(latestItem) }),
+      ' ',
+      el('button', { class: 'btn btn-small btn-danger', type: 'button', 'data-testid': 'conflict-overwrite', text: 'Overwrite with my changes',
+        onclick: () => { if (latestItem) { state.editing.version = String(latestItem.version); $('item-form').requestSubmit(); } } }),
+    );
+    banner.hidden = false;
+  }
+
+  async function item_delete(it, btn) {
+    const yes = await confirm_dialog('Delete “' + it.name + '”?', 'Item ' + it.id + ' (version ' + it.version + ') will be deleted on every node. Its history keeps the delete.', 'Delete');
+    if (!yes) return;
+    const t = toast('progress', 'Deleting “' + it.name + '”…');
+    await busy(btn, '…', async () => {
+      try {
+        await request('DELETE', '/api/items/' + encodeURIComponent(it.id), { headers: { 'If-Match': '"' + it.version + '"' } });
+        t.done('ok', 'Deleted “' + it.name + '”.');
+        if (state.pendingNew && state.pendingNew.id === it.id) state.pendingNew = null;
+        state.items = state.items.filter((x) => x.id !== it.id);
+        render_items();
+        load_items();
+      } catch (e) {
+        if (e.status === 412 || (e.status === 409 && e.code === 'ABORTED')) t.done('error', 'Not deleted: someone changed “' + it.name + '” since the table loaded. Refreshed — check it and try again.');
+        else t.done('error', 'Delete failed: ' + e.words);
+        load_items();
+      }
+    });
+  }
+
+  function cap(s) { s = String(s || ''); return s.charAt(0).toUpperCase() + s.slice(1); }
+
+  /* ---------------------------------------------------------------- wiring */
+  function wire() {
+    $('force-election').addEventListener('click', force_election);
+    $('snapshot-btn').addEventListener('click', snapshot_now);
+    $('bench-form').addEventListener('submit', bench_start);
+    $('bench-stop').addEventListener('click', bench_stop);
+    $('bench-cleanup').addEventListener('click', bench_cleanup);
+    $('item-new').addEventListener('click', () => form_open(null));
+    $('item-cancel').addEventListener('click', form_close);
+    $('item-form').addEventListener('submit', item_save);
+    $('items-refresh').addEventListener('click', async (e) => {
+      await busy(e.currentTarget, 'Refreshing…', load_items);
+    });
+    $('filter-field').addEventListener('change', () => {
+      const f = $('filter-field').value;
+      $('filter-status').hidden = f !== 'status';
+      $('filter-value').hidden = f !== 'name';
+      if (f === 'name') $('filter-value').focus();
+      if (f !== 'name') { state.cursors = [null]; load_items(); }
+    });
+    $('filter-status').addEventListener('change', () => { state.cursors = [null]; load_items(); });
+    $('filter-form').addEventListener('submit', (e) => { e.preventDefault(); state.cursors = [null]; load_items(); });
+    $('page-size').addEventListener('change', () => { state.cursors = [null]; load_items(); });
+    $('page-next').addEventListener('click', () => { if (state.nextCursor) { state.cursors.push(state.nextCursor); load_items(); } });
+    $('page-prev').addEventListener('click', () => { if (state.cursors.length > 1) { state.cursors.pop(); load_items(); } });
+    document.addEventListener('keydown', (e) => { if (e.key === 'Escape' && !$('item-form').hidden && !$('confirm-dialog').open) form_close(); });
+  }
+
+  function start() {
+    wire();
+    charts_init();
+    sse_open();
+    refresh_status();
+    refresh_bench();
+    load_items();
+    /* local clocks only: chart sampling, up-time, stale-node and stream watchdogs */
+    setInterval(repl_tick, 500);
+    setInterval(() => { render_cluster(); sse_watch(); }, 1000);
+    window.__lp = state; /* for the browser tests and the curious */
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else start();
+})();

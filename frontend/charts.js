@@ -1,0 +1,204 @@
+/*
+ * charts.js: small wrappers around uPlot for the page's live charts (rolling time series)
+ * and the benchmark's latency histogram. They keep bounded ring buffers, redraw at most once
+ * per animation frame and follow their container's size. Not for fetching anything.
+ */
+'use strict';
+(function () {
+  const COLORS = ['#4cc9f0', '#f4a261', '#b388ff', '#06d6a0', '#ef476f', '#ffd166'];
+  const AXIS = {
+    stroke: '#8b95a7',
+    grid: { stroke: 'rgba(255,255,255,0.06)', width: 1 },
+    ticks: { stroke: 'rgba(255,255,255,0.10)', width: 1 },
+    font: '11px ui-sans-serif, system-ui, sans-serif',
+  };
+
+  function fmt_num(v) {
+    if (v == null || Number.isNaN(v)) return '—';
+    if (Math.abs(v) >= 1e6) return (v / 1e6).toFixed(1) + 'M';
+    if (Math.abs(v) >= 1e4) return (v / 1e3).toFixed(0) + 'k';
+    if (Math.abs(v) >= 1e3) return (v / 1e3).toFixed(1) + 'k';
+    if (Math.abs(v) >= 10 || v === 0) return String(Math.round(v));
+    return v.toFixed(2);
+  }
+
+  function box_size(el) {
+    const w = Math.max(160, Math.floor(el.clientWidth));
+    const h = Math.max(80, Math.floor(el.clientHeight || 140));
+    return { width: w, height: h };
+  }
+
+  /*
+   * TimeChart: a rolling window of `capacity` points with named series.
+   * push(tSeconds, [v1, v2, ...]) appends; set_series(names) rebuilds when series change.
+   */
+  class TimeChart {
+    constructor(el, names, opts) {
+      this.el = el;
+      this.opts = Object.assign({ capacity: 240, yLabel: '', fill: true, yMin: 0 }, opts || {});
+      this.names = names.slice();
+      this.xs = [];
+      this.ys = names.map(() => []);
+      this.pending = false;
+      this.points = 0;
+      if (this.opts.build) this.build = this.opts.build; /* a chart with its own axes */
+      this.build();
+      this.ro = new ResizeObserver(() => this.resize());
+      this.ro.observe(el);
+    }
+
+    build() {
+      if (this.plot) this.plot.destroy();
+      const series = [{}].concat(this.names.map((n, i) => ({
+        label: n,
+        stroke: (this.opts.colors || COLORS)[i % COLORS.length],
+        width: 1.6,
+        fill: this.opts.fill && i === 0 ? hex_alpha((this.opts.colors || COLORS)[0], 0.12) : undefined,
+        points: { show: false },
+        spanGaps: false,
+        value: (u, v) => fmt_num(v),
+      })));
+      this.legend_draw();
+      const timeAxis = this.opts.time !== false;
+      const opts = Object.assign(box_size(this.el), {
+        series,
+        legend: { show: false },
+        cursor: { show: true, drag: { x: false, y: false }, points: { show: false } },
+        scales: { x: { time: timeAxis }, y: { range: (u, min, max) => [this.opts.yMin, Math.max(max * 1.15, this.opts.yFloor || 1)] } },
+        axes: [
+          Object.assign({}, AXIS, { space: 64, values: (u, vals) => vals.map((v) => (timeAxis ? new Date(v * 1000).toTimeString().slice(0, 8) : v + 's')) }),
+          Object.assign({}, AXIS, { size: 46, values: (u, vals) => vals.map(fmt_num), label: this.opts.yLabel || undefined }),
+        ],
+      });
+      this.plot = new uPlot(opts, [this.xs].concat(this.ys), this.el);
+    }
+
+    /* legend_draw: colour swatches in the figure's caption (uPlot's own legend would need room below the plot). */
+    legend_draw() {
+      const fig = this.el.closest('figure');
+      const cap = fig && fig.querySelector('figcaption');
+      if (!cap) return;
+      let box = cap.querySelector('.legend');
+      if (!box) { box = document.createElement('span'); box.className = 'legend'; cap.append(box); }
+      box.replaceChildren(...this.names.map((n, i) => {
+        const s = document.createElement('span');
+        s.className = 'legend-item';
+        const m = document.createElement('i');
+        m.style.background = (this.opts.colors || COLORS)[i % COLORS.length];
+        s.append(m, document.createTextNode(n));
+        return s;
+      }));
+    }
+
+    set_series(names) {
+      if (names.join('\u0001') === this.names.join('\u0001')) return;
+      const old = new Map(this.names.map((n, i) => [n, this.ys[i]]));
+      this.names = names.slice();
+      this.ys = names.map((n) => old.get(n) || this.xs.map(() => null));
+      this.build();
+    }
+
+    push(t, values) {
+      this.xs.push(t);
+      for (let i = 0; i < this.ys.length; i++) this.ys[i].push(values[i] == null ? null : values[i]);
+      if (this.xs.length > this.opts.capacity) {
+        this.xs.shift();
+        for (const y of this.ys) y.shift();
+      }
+      this.points++;
+      this.el.dataset.points = String(this.points);
+      if (values[0] != null && values[0] > Number(this.el.dataset.max || 0)) this.el.dataset.max = String(values[0]);
+      this.schedule();
+    }
+
+    clear() {
+      this.xs.length = 0;
+      for (const y of this.ys) y.length = 0;
+      this.points = 0;
+      this.el.dataset.points = '0';
+      this.el.dataset.max = '0';
+      this.schedule();
+    }
+
+    schedule() {
+      if (this.pending) return;
+      this.pending = true;
+      requestAnimationFrame(() => {
+        this.pending = false;
+        this.plot.setData([this.xs].concat(this.ys));
+      });
+    }
+
+    resize() {
+      const s = box_size(this.el);
+      if (s.width !== this.plot.width || s.height !== this.plot.height) this.plot.setSize(s);
+    }
+  }
+
+  /* BarChart: the latency histogram, one bar per bucket (labels are the bucket bounds). */
+  class BarChart {
+    constructor(el) {
+      this.el = el;
+      this.labels = [];
+      const bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.8, 40] }) : undefined;
+      const opts = Object.assign(box_size(el), {
+        legend: { show: false },
+        cursor: { drag: { x: false, y: false }, points: { show: false } },
+        scales: { x: { time: false }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
+        series: [{}, { label: 'requests', stroke: '#4cc9f0', fill: 'rgba(76,201,240,0.45)', width: 1, paths: bars, points: { show: false } }],
+        axes: [
+          Object.assign({}, AXIS, {
+            space: 36,
+            incrs: [1],
+            values: (u, vals) => vals.map((v) => (this.labels[v] !== undefined ? this.labels[v] : '')),
+          }),
+          Object.assign({}, AXIS, { size: 50, values: (u, vals) => vals.map((v) => this.yfmt(v)) }),
+        ],
+      });
+      this.yfmt = fmt_num;
+      this.plot = new uPlot(opts, [[], []], el);
+      this.ro = new ResizeObserver(() => {
+        const s = box_size(this.el);
+        if (s.width !== this.plot.width || s.height !== this.plot.height) this.plot.setSize(s);
+      });
+      this.ro.observe(el);
+    }
+
+    /* set(buckets): buckets = [{leUs, count}] in ascending order; empty leading/trailing ones trimmed. */
+    set(buckets) {
+      let lo = 0;
+      let hi = buckets.length - 1;
+      while (lo < hi && !Number(buckets[lo].count)) lo++;
+      while (hi > lo && !Number(buckets[hi].count)) hi--;
+      const b = buckets.slice(lo, hi + 1);
+      this.bars(b.map((x) => '≤' + fmt_us(Number(x.leUs))), b.map((x) => Number(x.count) || 0), fmt_num);
+    }
+
+    /* bars(labels, values, yfmt): any bar chart, e.g. latency by percentile. */
+    bars(labels, values, yfmt) {
+      this.labels = labels;
+      this.yfmt = yfmt || fmt_num;
+      const xs = values.map((_, i) => i);
+      const ys = values;
+      this.plot.setScale('x', { min: -0.6, max: Math.max(0.6, xs.length - 0.4) });
+      this.plot.setData([xs, ys], false);
+      this.plot.setScale('x', { min: -0.6, max: Math.max(0.6, xs.length - 0.4) });
+      this.el.dataset.points = String(xs.length);
+    }
+  }
+
+  function fmt_us(us) {
+    if (!Number.isFinite(us)) return '∞';
+    if (us >= 1e6) return (us / 1e6).toFixed(us % 1e6 ? 1 : 0) + 's';
+    if (us >= 1000) return (us / 1000).toFixed(us % 1000 ? 1 : 0) + 'ms';
+    return Math.round(us) + 'µs';
+  }
+
+  function hex_alpha(hex, a) {
+    const n = parseInt(hex.slice(1), 16);
+    return 'rgba(' + ((n >> 16) & 255) + ',' + ((n >> 8) & 255) + ',' + (n & 255) + ',' + a + ')';
+  }
+
+  window.LP = window.LP || {};
+  window.LP.charts = { TimeChart, BarChart, fmt_num, fmt_us, COLORS };
+})();

@@ -1,0 +1,393 @@
+#!/usr/bin/env node
+/*
+ * playground.test.js: the Lithair Playground page in headless Chromium against a REAL
+ * playground (lithair-gateway --spawn 3, started here on free ports from the build dir given
+ * as argv[2]). playwright-core drives Debian's /usr/bin/chromium (no browser download).
+ *
+ *   node tests/e2e/playground.test.js BUILD_DIR
+ *
+ * It checks what a person would do: the page loads clean, three cards and one leader, kill
+ * the leader and see a new one within 3 s, restart it and see it rejoin, a quorum warning,
+ * create an item and see its replicated badge fill to 3/3, a validation error next to its
+ * field, a 2 s benchmark whose chart moves and whose result appears. Screenshots of each state
+ * go to tests/e2e/screenshots-run/ (LITHAIR_E2E_UPDATE_DOCS=1 also copies them into
+ * docs/screenshots/). Every wait is bounded. Last line: "N passed, F failed"; exit 1 on failure.
+ * Not for the API's edge cases: tests/integration covers those.
+ */
+'use strict';
+const fs = require('fs');
+const os = require('os');
+const net = require('net');
+const path = require('path');
+const http = require('http');
+const { spawn } = require('child_process');
+
+const HERE = __dirname;
+const ROOT = path.resolve(HERE, '..', '..');
+const BUILD = path.resolve(process.argv[2] || path.join(ROOT, 'build'));
+const SHOTS = path.join(HERE, 'screenshots-run');
+const DOCS_SHOTS = path.join(ROOT, 'docs', 'screenshots');
+const CHROMIUM = process.env.LITHAIR_CHROMIUM || '/usr/bin/chromium';
+const EXTERNAL_URL = process.env.LITHAIR_E2E_URL || ''; /* develop against a running playground */
+const TOTAL_BUDGET_MS = 420000;
+const started = Date.now();
+
+let passed = 0;
+let failed = 0;
+const results = [];
+let gateway = null;
+let gatewayLog = '';
+let browser = null;
+let userDir = null;
+let dataDir = null;
+const nodePids = new Set();
+
+function log(...a) { console.log('[e2e +' + ((Date.now() - started) / 1000).toFixed(1) + 's]', ...a); }
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function check(name, fn) {
+  const t0 = Date.now();
+  if (Date.now() - started > TOTAL_BUDGET_MS) {
+    failed++;
+    results.push(['FAIL', name, 'time budget exhausted']);
+    console.log('FAIL  ' + name + ': time budget exhausted');
+    return false;
+  }
+  try {
+    const note = await fn();
+    passed++;
+    results.push(['PASS', name, note || '']);
+    console.log('PASS  ' + name + ' (' + (Date.now() - t0) + ' ms)' + (note ? ' — ' + note : ''));
+    return true;
+  } catch (e) {
+    failed++;
+    results.push(['FAIL', name, e.message]);
+    console.log('FAIL  ' + name + ' (' + (Date.now() - t0) + ' ms): ' + (e.stack || e.message).split('\n').slice(0, 4).join('\n      '));
+    return false;
+  }
+}
+
+function assert(cond, msg) { if (!cond) throw new Error(msg); }
+
+function free_port() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+}
+
+function get_json(url, timeoutMs) {
+  return new Promise((resolve) => {
+    const req = http.get(url, { timeout: timeoutMs || 2000 }, (res) => {
+      let b = '';
+      res.on('data', (c) => { b += c; });
+      res.on('end', () => { let d = null; try { d = JSON.parse(b); } catch (e) { /* not JSON */ } resolve({ status: res.statusCode, data: d }); });
+    });
+    req.on('timeout', () => { req.destroy(); resolve({ status: 0, data: null }); });
+    req.on('error', () => resolve({ status: 0, data: null }));
+  });
+}
+
+/* wait_for: polls an async predicate every `every` ms until it is truthy or `ms` pass. */
+async function wait_for(what, ms, fn, every) {
+  const end = Date.now() + ms;
+  let last;
+  for (;;) {
+    try { last = await fn(); } catch (e) { last = undefined; }
+    if (last) return last;
+    if (Date.now() >= end) throw new Error('timed out after ' + ms + ' ms waiting for ' + what);
+    await sleep(every || 100);
+  }
+}
+
+async function start_gateway() {
+  const gw = path.join(BUILD, 'gateway', 'lithair-gateway');
+  const node = path.join(BUILD, 'node', 'lithair-node');
+  assert(fs.existsSync(gw), 'no gateway binary at ' + gw + ' (build the lithair-gateway target)');
+  assert(fs.existsSync(node), 'no node binary at ' + node + ' (build the lithair-node target)');
+  const port = await free_port();
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lithair-e2e-data-'));
+  const args = ['--listen', String(port), '--spawn', '3', '--data-dir', dataDir, '--node-bin', node,
+    '--frontend', path.join(ROOT, 'frontend'), '--node-base-port', '0'];
+  log('starting', gw, args.join(' '));
+  gateway = spawn(gw, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const keep = (c) => { gatewayLog += c.toString(); if (gatewayLog.length > 200000) gatewayLog = gatewayLog.slice(-100000); };
+  gateway.stdout.on('data', keep);
+  gateway.stderr.on('data', keep);
+  gateway.on('exit', (code, sig) => log('gateway exited', code, sig));
+  const base = 'http://127.0.0.1:' + port;
+  await wait_for('the gateway /healthz to report a leader', 30000, async () => {
+    if (gateway.exitCode != null) throw new Error('gateway exited early');
+    const r = await get_json(base + '/healthz', 1500);
+    return r.status === 200;
+  }, 200);
+  const st = await get_json(base + '/_playground/cluster/status', 3000);
+  for (const n of (st.data && st.data.nodes) || []) if (n.pid) nodePids.add(n.pid);
+  return base;
+}
+
+async function stop_all() {
+  if (browser) { try { await Promise.race([browser.close(), sleep(5000)]); } catch (e) { /* gone */ } }
+  if (gateway && gateway.exitCode == null) {
+    gateway.kill('SIGTERM');
+    const end = Date.now() + 8000;
+    while (gateway.exitCode == null && gateway.signalCode == null && Date.now() < end) await sleep(100);
+    if (gateway.exitCode == null && gateway.signalCode == null) gateway.kill('SIGKILL');
+  }
+  /* the gateway stops its nodes; any node it left behind (only pids it reported) goes now */
+  for (const pid of nodePids) {
+    try {
+      const exe = fs.readlinkSync('/proc/' + pid + '/exe');
+      if (exe.includes('lithair-node')) process.kill(pid, 'SIGKILL');
+    } catch (e) { /* already gone */ }
+  }
+  for (const d of [userDir, dataDir]) if (d) { try { fs.rmSync(d, { recursive: true, force: true }); } catch (e) { /* best effort */ } }
+}
+
+async function main() {
+  let chromium;
+  try {
+    ({ chromium } = require(path.join(HERE, 'node_modules', 'playwright-core')));
+  } catch (e) {
+    console.log('FAIL  setup: playwright-core is not installed in tests/e2e (run tools/playground.sh setup)');
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  }
+  fs.mkdirSync(SHOTS, { recursive: true });
+  for (const f of fs.readdirSync(SHOTS)) if (f.endsWith('.png')) fs.rmSync(path.join(SHOTS, f));
+  const shots = [];
+  let page;
+  const consoleErrors = [];
+  const pageErrors = [];
+  let loadErrors = [];
+
+  const shot = async (name) => {
+    const f = path.join(SHOTS, name + '.png');
+    try {
+      await page.screenshot({ path: f, fullPage: false, timeout: 10000 });
+      shots.push(f);
+    } catch (e) { log('screenshot ' + name + ' failed: ' + e.message); }
+  };
+
+  let base = EXTERNAL_URL;
+  const okSetup = await check('setup: vendor files, gateway with 3 nodes, chromium', async () => {
+    const vend = path.join(ROOT, 'frontend', 'vendor', 'uPlot.iife.min.js');
+    if (!fs.existsSync(vend)) {
+      const src = path.join(ROOT, 'frontend', 'node_modules', 'uplot', 'dist');
+      assert(fs.existsSync(path.join(src, 'uPlot.iife.min.js')), 'uPlot is missing: run tools/playground.sh setup');
+      fs.mkdirSync(path.dirname(vend), { recursive: true });
+      fs.copyFileSync(path.join(src, 'uPlot.iife.min.js'), vend);
+      fs.copyFileSync(path.join(src, 'uPlot.min.css'), path.join(path.dirname(vend), 'uPlot.min.css'));
+    }
+    assert(fs.existsSync(CHROMIUM), 'no chromium at ' + CHROMIUM + ' (apt-get install -y chromium)');
+    if (!base) base = await start_gateway();
+    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lithair-e2e-chrome-'));
+    browser = await chromium.launchPersistentContext(userDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1280, height: 800 },
+      timeout: 30000,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    browser.setDefaultTimeout(10000);
+    page = browser.pages()[0] || await browser.newPage();
+    page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    return base;
+  });
+  if (!okSetup) return;
+
+  const cards = () => page.locator('[data-testid="node-card"]');
+  const leaderCards = () => page.locator('[data-testid="node-card"][data-role="leader"]');
+  const leaderId = async () => {
+    const n = await leaderCards().count();
+    if (n !== 1) return null;
+    return leaderCards().first().getAttribute('data-node-id');
+  };
+  const card = (id) => page.locator('[data-testid="node-card"][data-node-id="' + id + '"]');
+
+  await check('page loads with no console errors, live stream connected', async () => {
+    await page.goto(base + '/', { waitUntil: 'load', timeout: 20000 });
+    await page.waitForSelector('[data-testid="conn-indicator"][data-state="live"]', { timeout: 10000 });
+    await wait_for('three node cards', 10000, async () => (await cards().count()) === 3);
+    await sleep(1500); /* let the first live events and charts settle */
+    loadErrors = consoleErrors.concat(pageErrors);
+    assert(loadErrors.length === 0, 'console errors while loading: ' + loadErrors.join(' | '));
+    assert(await page.locator('[data-testid="security-placeholder"]').isVisible(), 'security placeholder not visible');
+    return '';
+  });
+
+  let firstLeader = null;
+  await check('three node cards and exactly one leader', async () => {
+    firstLeader = await wait_for('exactly one leader card', 10000, leaderId);
+    assert((await cards().count()) === 3, 'expected 3 node cards');
+    const roles = await cards().evaluateAll((els) => els.map((e) => e.dataset.role));
+    assert(roles.filter((r) => r === 'leader').length === 1, 'roles: ' + roles.join(','));
+    await shot('01-cluster-loaded');
+    return 'leader is node ' + firstLeader + '; roles ' + roles.join(',');
+  });
+
+  let newLeader = null;
+  await check('kill the leader: a different leader is shown within 3 s', async () => {
+    assert(firstLeader, 'no leader to kill');
+    const t0 = Date.now();
+    await card(firstLeader).locator('[data-testid="node-kill"]').click();
+    newLeader = await wait_for('a new leader card', 3000, async () => {
+      const id = await leaderId();
+      return id && id !== firstLeader ? id : null;
+    }, 50);
+    const ms = Date.now() - t0;
+    await wait_for('the killed node shown down', 3000, async () => (await card(firstLeader).getAttribute('data-role')) === 'down');
+    await sleep(300);
+    await shot('02-leader-killed-new-leader');
+    return 'node ' + newLeader + ' shown as leader ' + ms + ' ms after the click';
+  });
+
+  await check('restart the old leader: it rejoins as a follower', async () => {
+    const btn = card(firstLeader).locator('[data-testid="node-restart"]');
+    await wait_for('the restart button enabled', 5000, async () => btn.isEnabled());
+    await btn.click();
+    await wait_for('node ' + firstLeader + ' shown as follower', 20000, async () => (await card(firstLeader).getAttribute('data-role')) === 'follower', 100);
+    await wait_for('node ' + firstLeader + ' healthy', 15000, async () => (await card(firstLeader).getAttribute('data-health')) === 'healthy', 100);
+    assert((await leaderCards().count()) === 1, 'expected exactly one leader after the restart');
+    await shot('03-old-leader-rejoined');
+    return 'node ' + firstLeader + ' follower, leader node ' + (await leaderId());
+  });
+
+  await check('killing a second node warns that quorum would be lost (409), cancel keeps it running', async () => {
+    const lead = await leaderId();
+    const followers = (await cards().evaluateAll((els) => els.map((e) => [e.dataset.nodeId, e.dataset.role]))).filter(([, r]) => r === 'follower').map(([id]) => id);
+    assert(followers.length === 2, 'expected two followers, got ' + followers.join(','));
+    await card(followers[0]).locator('[data-testid="node-kill"]').click();
+    await wait_for('node ' + followers[0] + ' down', 5000, async () => (await card(followers[0]).getAttribute('data-role')) === 'down');
+    await card(followers[1]).locator('[data-testid="node-kill"]').click();
+    await page.waitForSelector('[data-testid="confirm-dialog"][open]', { timeout: 5000 });
+    const msg = await page.locator('[data-testid="confirm-message"]').textContent();
+    assert(/quorum/i.test(msg), 'the warning does not mention the quorum: ' + msg);
+    await shot('04-quorum-warning');
+    await page.locator('[data-testid="confirm-cancel"]').click();
+    await sleep(500);
+    assert((await card(followers[1]).getAttribute('data-role')) !== 'down', 'the node was killed although the person cancelled');
+    await card(followers[0]).locator('[data-testid="node-restart"]').click();
+    await wait_for('node ' + followers[0] + ' back as follower', 20000, async () => (await card(followers[0]).getAttribute('data-role')) === 'follower', 100);
+    await wait_for('all three nodes healthy', 15000, async () => (await page.locator('[data-testid="node-card"][data-health="healthy"]').count()) === 3, 100);
+    return 'leader node ' + lead + '; warned: "' + msg.slice(0, 80) + '…"';
+  });
+
+  const itemName = 'e2e item ' + Date.now().toString(36);
+  await check('create an item: it appears with its replicated badge complete (3/3)', async () => {
+    await page.locator('[data-testid="item-new"]').click();
+    await page.locator('[data-testid="field-name"]').fill(itemName);
+    await page.locator('[data-testid="field-description"]').fill('created by the browser test');
+    await page.locator('[data-testid="field-status"]').selectOption('active');
+    await page.locator('[data-testid="item-save"]').click();
+    const row = page.locator('[data-testid="item-row"]', { has: page.locator('[data-testid="item-name"]', { hasText: itemName }) });
+    await wait_for('the new row', 10000, async () => (await row.count()) === 1);
+    const badge = row.locator('[data-testid="item-badge"]');
+    await wait_for('the badge at 3/3', 10000, async () => (await badge.getAttribute('data-complete')) === 'true', 50);
+    const applied = await badge.getAttribute('data-applied');
+    const total = await badge.getAttribute('data-total');
+    assert(applied === '3' && total === '3', 'badge ' + applied + '/' + total);
+    assert(/3\/3/.test(await badge.textContent()), 'badge text does not say 3/3');
+    await sleep(400);
+    await shot('05-item-replicated');
+    return 'badge ' + applied + '/' + total;
+  });
+
+  await check('an empty name: the server\'s field error is shown next to the field', async () => {
+    await page.locator('[data-testid="item-new"]').click();
+    await page.locator('[data-testid="field-name"]').fill('');
+    await page.locator('[data-testid="item-save"]').click();
+    const err = page.locator('[data-testid="error-name"]');
+    await wait_for('the name field error', 5000, async () => (await err.isVisible()) && ((await err.textContent()) || '').trim().length > 0);
+    const text = (await err.textContent()).trim();
+    const ib = await page.locator('[data-testid="field-name"]').boundingBox();
+    const eb = await err.boundingBox();
+    assert(ib && eb, 'no layout box');
+    assert(eb.y >= ib.y + ib.height - 2 && eb.y - (ib.y + ib.height) < 30, 'the error is not right under the field');
+    assert(eb.x < ib.x + ib.width && eb.x + eb.width > ib.x, 'the error is not aligned with the field');
+    assert((await page.locator('[data-testid="field-name"]').getAttribute('aria-invalid')) === 'true', 'field not marked aria-invalid');
+    await shot('06-validation-error');
+    await page.locator('[data-testid="item-cancel"]').click();
+    return '"' + text + '"';
+  });
+
+  await check('a 2 s benchmark: the chart moves and a result with percentiles appears', async () => {
+    await page.locator('[data-testid="bench-type"]').selectOption('write');
+    await page.locator('[data-testid="bench-concurrency"]').fill('16');
+    await page.locator('[data-testid="bench-duration"]').fill('2');
+    await page.locator('[data-testid="bench-payload"]').fill('256');
+    /* record every redraw of the chart's point count, with its time, from inside the page */
+    await page.evaluate(() => {
+      const el = document.querySelector('[data-testid="bench-chart"]');
+      window.__e2eBench = [];
+      new MutationObserver(() => window.__e2eBench.push([performance.now(), Number(el.dataset.points)]))
+        .observe(el, { attributes: true, attributeFilter: ['data-points'] });
+    });
+    await page.locator('[data-testid="bench-start"]').click();
+    const chart = page.locator('[data-testid="bench-chart"]');
+    await wait_for('the benchmark running', 5000, async () => (await page.locator('[data-testid="bench-state"]').getAttribute('data-state')) === 'running'
+      || (await page.locator('[data-testid="bench-result"]').isVisible()));
+    await page.waitForSelector('[data-testid="bench-result"]:not([hidden])', { timeout: 20000 });
+    await wait_for('the p99 cell', 3000, async () => /\d/.test((await page.locator('[data-testid="bench-p99"]').textContent()) || ''));
+    const opsText = await page.locator('[data-testid="bench-result-opsps"]').textContent();
+    const ops = Number(opsText.replace(/[^0-9.]/g, ''));
+    assert(ops > 0, 'zero throughput in the result: ' + opsText);
+    const pts = Number(await chart.getAttribute('data-points'));
+    const maxOps = Number(await chart.getAttribute('data-max'));
+    const moves = await page.evaluate(() => window.__e2eBench.filter((m) => m[1] > 0));
+    const span = moves.length ? moves[moves.length - 1][0] - moves[0][0] : 0;
+    assert(moves.length >= 3 && span >= 500, 'the chart did not move while the benchmark ran (' + moves.length + ' updates over ' + Math.round(span) + ' ms)');
+    assert(maxOps > 0, 'the chart never showed a non-zero throughput');
+    assert(await page.locator('[data-testid="bench-chart"] canvas').count() === 1, 'the chart is not drawn');
+    const hist = Number(await page.locator('[data-testid="bench-histogram"]').getAttribute('data-points'));
+    assert(hist > 0, 'empty latency histogram');
+    await page.locator('[data-testid="bench-result"]').scrollIntoViewIfNeeded();
+    await sleep(300);
+    await shot('07-benchmark-result');
+    return moves.length + ' chart updates over ' + Math.round(span) + ' ms, ' + pts + ' points (max ' + Math.round(maxOps) + ' ops/s), ' + opsText + ', p99 ' + (await page.locator('[data-testid="bench-p99"]').textContent()) + ', ' + hist + ' histogram bars';
+  });
+
+  await check('narrow window (1024 px): no horizontal overflow', async () => {
+    await page.setViewportSize({ width: 1024, height: 768 });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await sleep(600);
+    const over = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    await shot('08-narrow-1024');
+    await page.setViewportSize({ width: 1280, height: 800 });
+    assert(over <= 1, 'the page overflows horizontally by ' + over + ' px');
+    return '';
+  });
+
+  await check('no uncaught page errors and no console errors besides expected HTTP 4xx answers', async () => {
+    const unexpected = consoleErrors.filter((t) => !/Failed to load resource: the server responded with a status of 4\d\d/.test(t));
+    assert(pageErrors.length === 0, 'page errors: ' + pageErrors.join(' | '));
+    assert(unexpected.length === 0, 'console errors: ' + unexpected.join(' | '));
+    return consoleErrors.length + ' expected 4xx console lines';
+  });
+
+  if (process.env.LITHAIR_E2E_UPDATE_DOCS === '1' && failed === 0) {
+    fs.mkdirSync(DOCS_SHOTS, { recursive: true });
+    for (const f of shots) fs.copyFileSync(f, path.join(DOCS_SHOTS, path.basename(f)));
+    log('copied ' + shots.length + ' screenshots into docs/screenshots/');
+  }
+}
+
+const guard = setTimeout(() => {
+  console.log('FAIL  the whole run exceeded ' + (TOTAL_BUDGET_MS + 60000) + ' ms');
+  failed++;
+  stop_all().finally(() => { console.log(passed + ' passed, ' + failed + ' failed'); process.exit(1); });
+}, TOTAL_BUDGET_MS + 60000);
+
+main()
+  .catch((e) => { failed++; console.log('FAIL  unexpected: ' + (e.stack || e.message)); })
+  .finally(async () => {
+    clearTimeout(guard);
+    await stop_all();
+    if (failed && gatewayLog) console.log('--- last gateway output ---\n' + gatewayLog.slice(-4000));
+    console.log(passed + ' passed, ' + failed + ' failed');
+    process.exit(failed ? 1 : 0);
+  });
