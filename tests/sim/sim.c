@@ -322,7 +322,7 @@ struct sim {
     bool cut[RAFT_MAX_NODES][RAFT_MAX_NODES]; /* [from][to] */
     unsigned drop_pm, dup_pm;
     bool calm, torn;
-    uint64_t calm_start, calm_deadline;
+    uint64_t calm_start, calm_deadline, calm_step;
     /* event heap */
     struct event *heap;
     size_t n_heap, cap_heap;
@@ -1890,6 +1890,7 @@ static void enter_calm(struct sim *s)
     for (unsigned k = 0; k < s->n; k++)
         s->nodes[k].paused_until = 0;
     s->calm_start = s->now;
+    s->calm_step = s->step;
     s->calm_ctx_from = s->next_ctx;
     s->calm_deadline =
         s->now + (uint64_t)(s->o.calm_ticks ? s->o.calm_ticks : SIM_CALM_TICKS) * SIM_TICK;
@@ -2177,6 +2178,16 @@ int sim_run(const struct sim_opts *o, struct sim_result *res)
             }
             if (s->now > s->calm_deadline) {
                 liveness_fail(s);
+                break;
+            }
+            /* a calm cluster needs a few dozen events per tick; far more is a storm */
+            uint64_t calm_ticks = o->calm_ticks ? o->calm_ticks : SIM_CALM_TICKS;
+            if (s->step - s->calm_step > calm_ticks * s->n * 40) {
+                liveness_fail(s);
+                snprintf(s->res->what + strlen(s->res->what),
+                         sizeof(s->res->what) - strlen(s->res->what),
+                         " [message storm: %" PRIu64 " steps in %" PRIu64 " ticks]",
+                         s->step - s->calm_step, (s->now - s->calm_start) / SIM_TICK);
                 break;
             }
         }
