@@ -23,6 +23,8 @@
 
 #include <json-c/json.h>
 #include <limits.h>
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
 
 #include "cunit_main.h"
 #include "events.h"
@@ -741,6 +743,96 @@ static void test_event_json(void)
     sse_hub_free(hub);
 }
 
+static void pub_event(nng_socket pub, const Lithair__V1__Event *ev)
+{
+    size_t len;
+    uint8_t *buf = pack_event(ev, &len);
+    CU_ASSERT_EQUAL(nng_send(pub, buf, len, 0), 0);
+    free(buf);
+}
+
+/* A fake node's pub socket feeding the bridge: 300 committed events at once are cut to
+ * the per-node limit, and the next one that passes reports how many were skipped. */
+static void test_committed_rate_limit(void)
+{
+    struct srv s;
+    srv_start(&s, NULL);
+    struct cli c;
+    CU_ASSERT_EQUAL_FATAL(cli_open(&c, s.port, EVENTS_PREFIX, NULL, 0), 0);
+    CU_ASSERT_FATAL(cli_waits_ok(&c));
+    nng_socket pub;
+    CU_ASSERT_EQUAL_FATAL(nng_pub0_open(&pub), 0);
+    nng_socket_set_int(pub, NNG_OPT_SENDBUF, 1024);
+    char url[64];
+    int rv = -1;
+    for (int i = 0; i < 5 && rv != 0; i++) {
+        snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", tu_free_port());
+        rv = nng_listen(pub, url, NULL, 0);
+    }
+    CU_ASSERT_EQUAL_FATAL(rv, 0);
+    struct evb *b = NULL;
+    CU_ASSERT_EQUAL_FATAL(evb_new(url, s.hub, &b), 0);
+    evb_set_committed_limit(b, 20);
+
+    /* Until the subscription is up, role events are lost: send them until one arrives. */
+    Lithair__V1__Event ev = LITHAIR__V1__EVENT__INIT;
+    ev.node_id = 5;
+    Lithair__V1__RoleEvent re = LITHAIR__V1__ROLE_EVENT__INIT;
+    re.role = LITHAIR__V1__NODE_ROLE__FOLLOWER;
+    re.term = 1;
+    ev.kind_case = LITHAIR__V1__EVENT__KIND_ROLE;
+    ev.role = &re;
+    struct sse_ev *se = malloc(sizeof(*se));
+    bool up = false;
+    for (int i = 0; i < 100 && !up; i++) {
+        pub_event(pub, &ev);
+        up = cli_event(&c, se, 100) == 1;
+    }
+    CU_ASSERT_FATAL(up);
+    while (cli_event(&c, se, 200) == 1) /* late duplicates */
+        ;
+
+    Lithair__V1__CommittedEvent ce = LITHAIR__V1__COMMITTED_EVENT__INIT;
+    ce.model = "items";
+    ce.id = "x";
+    ev.kind_case = LITHAIR__V1__EVENT__KIND_COMMITTED;
+    ev.committed = &ce;
+    for (int i = 1; i <= 300; i++) {
+        ce.index = (uint64_t)i;
+        pub_event(pub, &ev);
+    }
+    lt_sleep_ms(300);
+    ce.index = 301;
+    pub_event(pub, &ev);
+
+    uint64_t delivered = 0, skipped = 0, last_index = 0;
+    while (last_index < 301 && cli_event(&c, se, 3000) == 1) {
+        CU_ASSERT_STRING_EQUAL(se->name, "committed");
+        json_object *o = json_tokener_parse(se->data);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+        json_object *f = NULL;
+        if (json_object_object_get_ex(o, "skipped", &f))
+            skipped += json_object_get_uint64(f);
+        CU_ASSERT(json_object_object_get_ex(o, "index", &f));
+        last_index = json_object_get_uint64(f);
+        delivered++;
+        json_object_put(o);
+    }
+    CU_ASSERT_EQUAL(last_index, 301);
+    CU_ASSERT(delivered >= 20 && delivered <= 40);
+    CU_ASSERT_EQUAL(delivered + skipped, 301);
+    printf("\n  301 committed events: %llu delivered, %llu reported skipped\n",
+           (unsigned long long)delivered, (unsigned long long)skipped);
+    struct evb_node_state ns;
+    CU_ASSERT_EQUAL(evb_node_state(b, 5, &ns), 0);
+    CU_ASSERT(ns.events >= 302);
+    free(se);
+    evb_free(b);
+    nng_close(pub);
+    cli_close(&c);
+    srv_stop(&s);
+}
+
 static char node_bin[PATH_MAX + 64];
 
 static bool find_node_bin(void)
@@ -915,6 +1007,7 @@ static const struct lt_test sse_tests[] = {
 
 static const struct lt_test events_tests[] = {
     {"event_json", test_event_json},
+    {"committed_rate_limit", test_committed_rate_limit},
     {"live_node", test_live_node},
     {NULL, NULL},
 };
