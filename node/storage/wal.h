@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "raft.h"
 
@@ -116,6 +117,11 @@ uint64_t wal_term_at(const struct wal *w, uint64_t index);
 
 /* wal_stats fills counters for the UI and /metrics. */
 void wal_stats(const struct wal *w, struct wal_stats *st);
+
+/* wal_dump prints every segment and record of the WAL in `dir` to `out`, read-only and
+ * without locking (a running node's WAL can be inspected), and says where recovery would
+ * cut a torn tail or refuse. Returns LT_ECORRUPT if recovery would refuse. */
+int wal_dump(const char *dir, FILE *out);
 
 /* wal_free closes the WAL without syncing what is buffered. wal_free(NULL) does nothing. */
 void wal_free(struct wal *w);

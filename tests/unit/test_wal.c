@@ -915,6 +915,42 @@ static void test_random_bit_flips(void)
     tdir_end();
 }
 
+/* wal_dump prints the records and says what recovery would do, without changing files. */
+static void test_dump(void)
+{
+    tdir_begin();
+    size_t off[7];
+    build_five(off);
+    char segs[4][700];
+    CU_ASSERT_EQUAL_FATAL(seg_files(segs, 4), 1);
+    char *text = NULL;
+    size_t tlen = 0;
+    FILE *f = open_memstream(&text, &tlen);
+    CU_ASSERT_EQUAL(wal_dump(waldir(), f), 0);
+    fclose(f);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "ENTRY    index 6 term 2"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "STATE    term 2 vote 3 commit 5"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "COMMIT"));
+    free(text);
+    /* a torn last batch */
+    file_flip(segs[0], off[5] + 20, 0x04);
+    f = open_memstream(&text, &tlen);
+    CU_ASSERT_EQUAL(wal_dump(waldir(), f), 0);
+    fclose(f);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "torn tail"));
+    free(text);
+    file_flip(segs[0], off[5] + 20, 0x04);
+    /* a damaged middle batch */
+    file_flip(segs[0], off[2] + 20, 0x04);
+    f = open_memstream(&text, &tlen);
+    CU_ASSERT_EQUAL(wal_dump(waldir(), f), LT_ECORRUPT);
+    fclose(f);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "CORRUPT"));
+    free(text);
+    CU_ASSERT_EQUAL(tu_file_size(segs[0]), (long long)off[6]); /* read-only */
+    tdir_end();
+}
+
 /* Make the k-th I/O operation of one batch fail, for every k: the call fails, the WAL
  * stays failed, and on reopen the batch is either wholly absent or wholly present. */
 static void test_fault_injection(void)
@@ -988,6 +1024,7 @@ static const struct lt_test wal_tests[] = {
     {"index gap is corruption", test_index_gap},
     {"one flipped bit anywhere: refused, or the last batch cut", test_random_bit_flips},
     {"fault injection: errors returned, batches atomic", test_fault_injection},
+    {"wal_dump shows records and verdicts", test_dump},
     {NULL, NULL},
 };
 
