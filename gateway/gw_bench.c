@@ -69,7 +69,7 @@ static json_object *gw_bench_config_json(const struct gw_bench_params *p)
 }
 
 /* gw_bench_status_locked builds the status object. Caller holds b->mu. */
-static json_object *gw_bench_status_locked(struct gw_bench *b)
+static json_object *gw_bench_status_locked(struct gw_bench *b, bool summary)
 {
     static const char *phases[] = {"prefill", "warmup", "running", "done"};
     json_object *o = json_object_new_object();
@@ -92,7 +92,18 @@ static json_object *gw_bench_status_locked(struct gw_bench *b)
     json_object_object_add(p, "p50Ms", gw_bench_ms(pr->p50_ns));
     json_object_object_add(p, "p99Ms", gw_bench_ms(pr->p99_ns));
     json_object_object_add(o, "progress", p);
-    json_object_object_add(o, "result", b->result ? json_object_get(b->result) : NULL);
+    json_object *res = NULL;
+    if (b->result && !summary) {
+        res = json_object_get(b->result);
+    } else if (b->result) { /* without the big series and histogram */
+        res = json_object_new_object();
+        json_object_object_foreach(b->result, key, val)
+        {
+            if (strcmp(key, "series") != 0 && strcmp(key, "histogram") != 0)
+                json_object_object_add(res, key, json_object_get(val));
+        }
+    }
+    json_object_object_add(o, "result", res);
     if (b->error[0])
         json_object_object_add(o, "error", json_object_new_string(b->error));
     return o;
@@ -102,13 +113,8 @@ static void gw_bench_publish_locked(struct gw_bench *b)
 {
     if (!b->g->sse)
         return;
-    json_object *o = gw_bench_status_locked(b);
     /* the series and histogram are big: the event carries the summary only */
-    json_object *res = json_object_object_get(o, "result");
-    if (res) {
-        json_object_object_del(res, "series");
-        json_object_object_del(res, "histogram");
-    }
+    json_object *o = gw_bench_status_locked(b, true);
     sse_hub_publish(b->g->sse, SSE_STREAM_BENCHMARK, "benchmark",
                     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), NULL);
     json_object_put(o);
@@ -307,7 +313,7 @@ static int gw_bench_start(struct gw_req *r)
         return gw_reply_error(r, 500, "INTERNAL", NULL, "cannot start the benchmark thread");
     }
     b->thread_live = true;
-    json_object *o = gw_bench_status_locked(b);
+    json_object *o = gw_bench_status_locked(b, false);
     gw_bench_publish_locked(b);
     pthread_mutex_unlock(&b->mu);
     return gw_reply_json(r, 202, o, NULL);
@@ -317,7 +323,7 @@ static int gw_bench_status(struct gw_req *r)
 {
     struct gw_bench *b = r->gw->bench;
     pthread_mutex_lock(&b->mu);
-    json_object *o = gw_bench_status_locked(b);
+    json_object *o = gw_bench_status_locked(b, false);
     pthread_mutex_unlock(&b->mu);
     return gw_reply_json(r, 200, o, NULL);
 }

@@ -257,6 +257,8 @@ static json_object *gw_cluster_status_json(struct gw *g, unsigned *alive_out)
         json_object *fl = json_object_new_array();
         for (size_t k = 0; ns && k < ns->n_followers; k++) {
             const Lithair__V1__FollowerProgress *fp = ns->followers[k];
+            if (fp->id == ns->id)
+                continue; /* the leader's own progress */
             json_object *f = json_object_new_object();
             json_object_object_add(f, "id", gw_json_u64(fp->id));
             json_object_object_add(f, "match", gw_json_u64(fp->match));

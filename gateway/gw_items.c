@@ -373,7 +373,7 @@ static int gw_items_list(struct gw_req *r)
         if (rc < 0)
             return gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "bad query parameter '%s'",
                                   jnames[i]);
-        if (req.index)
+        if (req.index && req.index[0])
             return gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
                                   "bad query parameter '%s': filter on one field at a time",
                                   jnames[i]);

@@ -1,0 +1,408 @@
+"""test_gateway.py — lithair-gateway over real nodes on 127.0.0.1 (free ports): the REST
+items API and its errors, static files, /healthz, /metrics, the cluster control API in
+attach and supervisor mode, a leader killed while clients write through the gateway, and
+the benchmark endpoints.
+
+Usage: python3 test_gateway.py BUILD_DIR [TEST_NAME...]
+"""
+
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import Cluster, Failure, check, run_tests, wait_for  # noqa: E402
+from gw_harness import Gateway  # noqa: E402
+
+
+def expect_error(resp, status, code=None, text=None):
+    st, h, body = resp
+    check(st == status, "expected HTTP %d, got %d: %r" % (status, st, body))
+    check(isinstance(body, dict) and set(body) == {"code", "message", "details"},
+          "error shape: %r" % (body,))
+    if code:
+        check(body["code"] == code, "expected code %s: %r" % (code, body))
+    if text:
+        check(text in body["message"], "message should name %r: %r" % (text, body))
+    return h, body
+
+
+def test_items_api(build_dir):
+    with Cluster(build_dir, 3) as c, \
+            Gateway(build_dir, nodes=c.nodes, extra=["--request-timeout-ms", "1500"]) as g:
+        g.wait_leader()
+        # create
+        st, h, it = g.post("/api/items", {"name": "first", "status": "active",
+                                          "metadata": {"k": [1, 2]}})
+        check(st == 201, "create: %d %r" % (st, it))
+        check(h.get("location") == "/api/items/" + it["id"], "Location: %r" % h)
+        check(h.get("etag") == '"1"', "ETag on create: %r" % h)
+        for k in ("id", "name", "description", "status", "metadata", "createdAt", "updatedAt",
+                  "version", "benchmark", "raftIndex", "raftTerm"):
+            check(k in it, "record lacks %s: %r" % (k, it))
+        check(it["version"] == "1" and it["metadata"] == {"k": [1, 2]} and
+              it["description"] == "" and it["benchmark"] is False, "record: %r" % it)
+        iid = it["id"]
+        # get, ETag, serializable
+        st, h, got = g.get("/api/items/" + iid)
+        check(st == 200 and got["name"] == "first" and h.get("etag") == '"1"', "get: %r" % got)
+        st, _, _ = g.get("/api/items/" + iid + "?consistency=serializable")
+        check(st == 200, "serializable get")
+        expect_error(g.get("/api/items/" + iid + "?consistency=strong"), 400,
+                     "INVALID_ARGUMENT", "consistency")
+        expect_error(g.get("/api/items/no-such-id"), 404, "NOT_FOUND")
+        # update with If-Match, then a stale If-Match
+        st, h, up = g.request("PUT", "/api/items/" + iid, {"description": "d"},
+                              headers={"If-Match": '"1"'})
+        check(st == 200 and up["version"] == "2" and up["description"] == "d" and
+              up["name"] == "first" and h.get("etag") == '"2"', "update: %r" % up)
+        expect_error(g.request("PUT", "/api/items/" + iid, {"description": "e"},
+                               headers={"If-Match": '"1"'}), 412, "ABORTED")
+        expect_error(g.request("PUT", "/api/items/" + iid, {"description": "e"},
+                               headers={"If-Match": 'banana'}), 400, "INVALID_ARGUMENT",
+                     "If-Match")
+        # validation: 422 with every field
+        _, body = expect_error(g.request("PUT", "/api/items/" + iid,
+                                         {"name": "", "version": "9"}), 422, "INVALID_ARGUMENT")
+        fields = {d["field"] for d in body["details"]}
+        check({"name", "version"} <= fields, "422 names every field: %r" % body)
+        _, body = expect_error(g.post("/api/items", {"name": ""}), 422)
+        check(body["details"][0]["field"] == "name", "422 on create: %r" % body)
+        _, body = expect_error(g.post("/api/items", {"name": "x" * 201}), 422)
+        # malformed input: 400 naming the problem
+        expect_error(g.request("POST", "/api/items", raw=b'{"name": "x"',
+                               headers={"Content-Type": "application/json"}), 400,
+                     "INVALID_ARGUMENT", "malformed JSON")
+        expect_error(g.request("POST", "/api/items", raw=b'[1,2]'), 400, "INVALID_ARGUMENT",
+                     "object")
+        expect_error(g.request("POST", "/api/items", raw=b'{"name":"a"} x'), 400,
+                     "INVALID_ARGUMENT", "malformed JSON")
+        expect_error(g.request("POST", "/api/items", raw=b''), 400, "INVALID_ARGUMENT", "empty")
+        expect_error(g.post("/api/items", {"name": "a", "colour": "red"}), 400,
+                     "INVALID_ARGUMENT", "colour")
+        expect_error(g.post("/api/items", {"name": 5}), 400, "INVALID_ARGUMENT", "name")
+        expect_error(g.post("/api/items", {"name": "a", "status": "bogus"}), 400,
+                     "INVALID_ARGUMENT", "status")
+        expect_error(g.request("PUT", "/api/items/" + iid, {}), 400, "INVALID_ARGUMENT")
+        # 413 over --max-body (1 MiB)
+        big = b'{"name":"' + b"x" * (1 << 20) + b'"}'
+        expect_error(g.request("POST", "/api/items", raw=big), 413)
+        # routes: 404 JSON, 405 with Allow
+        expect_error(g.get("/api/nothing"), 404, "NOT_FOUND")
+        expect_error(g.get("/_playground/nothing"), 404, "NOT_FOUND")
+        h, _ = expect_error(g.request("DELETE", "/api/items"), 405)
+        check(h.get("allow") == "GET, POST", "Allow: %r" % h)
+        h, _ = expect_error(g.request("POST", "/api/items/" + iid), 405)
+        check(h.get("allow") == "GET, PUT, DELETE", "Allow: %r" % h)
+        h, _ = expect_error(g.get("/_playground/cluster/kill/1"), 405)
+        check(h.get("allow") == "POST", "Allow: %r" % h)
+        # list: pagination, total, filters
+        ids = {iid}
+        for i in range(5):
+            st, _, x = g.post("/api/items", {"name": "n%d" % i, "status": "archived"})
+            check(st == 201, "create %d" % i)
+            ids.add(x["id"])
+        seen, cursor, pages = set(), "", 0
+        while pages < 10:
+            q = "/api/items?limit=2" + ("&cursor=" + cursor if cursor else "")
+            st, _, page = g.get(q)
+            check(st == 200 and page["total"] == 6 and len(page["items"]) <= 2,
+                  "page: %r" % page)
+            seen |= {x["id"] for x in page["items"]}
+            pages += 1
+            cursor = page["nextCursor"]
+            if not cursor:
+                break
+        check(seen == ids and pages == 3, "pagination saw %d ids in %d pages" % (len(seen), pages))
+        st, _, page = g.get("/api/items?status=archived")
+        check(st == 200 and page["total"] == 5 and
+              all(x["status"] == "archived" for x in page["items"]), "status filter: %r" % page)
+        st, _, page = g.get("/api/items?name=n3")
+        check(st == 200 and page["total"] == 1 and page["items"][0]["name"] == "n3",
+              "name filter: %r" % page)
+        expect_error(g.get("/api/items?status=weird"), 400, "INVALID_ARGUMENT", "status")
+        expect_error(g.get("/api/items?status=active&name=x"), 400, "INVALID_ARGUMENT")
+        expect_error(g.get("/api/items?limit=0"), 400, "INVALID_ARGUMENT", "limit")
+        expect_error(g.get("/api/items?limit=1001"), 400, "INVALID_ARGUMENT", "limit")
+        expect_error(g.get("/api/items?sort=name"), 400, "INVALID_ARGUMENT", "sort")
+        expect_error(g.get("/api/items?includeBenchmark=perhaps"), 400, "INVALID_ARGUMENT",
+                     "includeBenchmark")
+        st, _, page = g.get("/api/items?includeBenchmark=true&consistency=serializable")
+        check(st == 200 and page["total"] >= 6, "includeBenchmark")
+        # history, delete with If-Match
+        st, _, hist = g.get("/api/items/%s/history" % iid)
+        check(st == 200 and [e["op"] for e in hist["entries"]] == ["create", "update"] and
+              hist["entries"][1]["record"]["version"] == "2", "history: %r" % hist)
+        expect_error(g.request("DELETE", "/api/items/" + iid, headers={"If-Match": '"1"'}),
+                     412, "ABORTED")
+        st, _, _ = g.request("DELETE", "/api/items/" + iid, headers={"If-Match": '"2"'})
+        check(st == 204, "delete: %d" % st)
+        expect_error(g.get("/api/items/" + iid), 404, "NOT_FOUND")
+        # the store drops a deleted record's history with it
+        expect_error(g.get("/api/items/%s/history" % iid), 404, "NOT_FOUND")
+        # static files and health
+        st, h, text = g.get("/")
+        check(st == 200 and "Lithair" in text and h["content-type"].startswith("text/html") and
+              h.get("cache-control") == "no-cache", "index: %r" % h)
+        st, h, _ = g.get("/app.js")
+        check(st == 200 and h["content-type"].startswith("text/javascript"), "js: %r" % h)
+        st, h, _ = g.get("/vendor/lib.css")
+        check(st == 200 and h["content-type"].startswith("text/css") and
+              "max-age" in h.get("cache-control", ""), "vendor: %r" % h)
+        expect_error(g.get("/missing.js"), 404, "NOT_FOUND")
+        st, h, _ = g.request("POST", "/index.html")
+        check(st == 405 and "GET" in h.get("allow", ""), "POST on a static file")
+        st, _, hz = g.get("/healthz")
+        check(st == 200 and hz["status"] == "ok" and hz["leaderId"] >= 1, "healthz: %r" % hz)
+        st, h, text = g.get("/metrics")
+        check(st == 200 and h["content-type"].startswith("text/plain"), "metrics type")
+        for needle in ('lithair_gateway_requests_total{route="items_create",status="201"}',
+                       'lithair_gateway_requests_total{route="not_found",status="404"}',
+                       "lithair_gateway_request_duration_seconds_bucket",
+                       'lithair_node_role{node="1"', "lithair_node_commit_index",
+                       "lithair_node_fsync_seconds_bucket"):
+            check(needle in text, "metrics lack %s" % needle)
+        # a stalled client is dropped after --request-timeout-ms
+        s = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+        s.sendall(b"POST /api/items HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        t0 = time.monotonic()
+        try:
+            while s.recv(4096):
+                pass
+        except OSError:
+            pass
+        s.close()
+        check(time.monotonic() - t0 < 8, "a stalled client was kept %.1fs" %
+              (time.monotonic() - t0))
+        # still serving
+        check(g.get("/healthz")[0] == 200, "healthz after the stalled client")
+        check(g.stop() == 0, "clean exit on SIGTERM")
+
+
+def test_cluster_attach(build_dir):
+    with Cluster(build_dir, 3) as c, Gateway(build_dir, nodes=c.nodes) as g:
+        leader = g.wait_leader()
+        st, _, s = g.get("/_playground/cluster/status")
+        check(st == 200 and s["mode"] == "attach" and s["leaderId"] == leader and
+              s["quorum"] == {"size": 3, "alive": 3, "needed": 2}, "status: %r" % s)
+        for n in s["nodes"]:
+            check(n["health"] == "healthy" and n["circuit"] == "closed" and n["running"] and
+                  n["pid"] > 0, "node: %r" % n)
+            check(n["role"] == ("leader" if n["id"] == leader else "follower"), "role %r" % n)
+        ln = [n for n in s["nodes"] if n["id"] == leader][0]
+        check(len(ln["followers"]) == 2, "leader followers: %r" % ln)
+        st, _, w = g.get("/_playground/cluster/wal-stats")
+        check(st == 200 and len(w["nodes"]) == 3 and
+              all(isinstance(n["bytes"], int) and n["fsyncs"] >= 1 for n in w["nodes"]),
+              "wal-stats: %r" % w)
+        g.post("/api/items", {"name": "a"})
+        st, _, sn = g.post("/_playground/cluster/snapshot")
+        check(st == 200 and len(sn["nodes"]) == 3 and all(n["index"] >= 1 for n in sn["nodes"]),
+              "snapshot: %r" % sn)
+        # leadership transfer to a chosen follower
+        target = [n for n in (1, 2, 3) if n != leader][0]
+        st, _, fe = g.post("/_playground/cluster/force-election?target=%d" % target)
+        check(st == 200 and fe["leaderId"] == target and fe["term"] > 0 and
+              fe["elapsedMs"] >= 0, "force-election: %r" % fe)
+        st, _, fe = g.post("/_playground/cluster/force-election", {"target": leader})
+        check(st == 200 and fe["leaderId"] == leader, "force-election by body: %r" % fe)
+        expect_error(g.post("/_playground/cluster/force-election?target=x"), 400)
+        expect_error(g.post("/_playground/cluster/force-election", {"target": 99}), 404)
+        expect_error(g.post("/_playground/cluster/force-election", {"who": 1}), 400)
+        expect_error(g.post("/_playground/cluster/restart/1"), 501, "UNIMPLEMENTED")
+        expect_error(g.post("/_playground/cluster/kill/9"), 404, "NOT_FOUND")
+        # kill = Cluster/Shutdown in attach mode; a second one would lose the quorum
+        victim = [n for n in (1, 2, 3) if n != leader][0]
+        st, _, k = g.post("/_playground/cluster/kill/%d" % victim)
+        check(st == 200 and k["id"] == victim, "kill: %r" % k)
+        wait_for("node %d to exit" % victim,
+                 lambda: c.node(victim).proc.poll() is not None, timeout=15)
+        other = [n for n in (1, 2, 3) if n not in (leader, victim)][0]
+        _, body = expect_error(g.post("/_playground/cluster/kill/%d" % other), 409,
+                               "FAILED_PRECONDITION", "quorum")
+
+        def down_in_status():
+            s = g.get("/_playground/cluster/status")[2]
+            n = [x for x in s["nodes"] if x["id"] == victim][0]
+            return n["role"] == "down" and n["health"] == "unhealthy" and \
+                s["quorum"]["alive"] == 2
+        wait_for("the killed node to show as down", down_in_status, timeout=10)
+        st, _, x = g.post("/api/items", {"name": "still works"})
+        check(st == 201, "writes with 2 of 3 nodes: %r" % x)
+
+
+def node_pids_alive(pids):
+    alive = []
+    for p in pids:
+        try:
+            os.kill(p, 0)
+            with open("/proc/%d/stat" % p) as f:
+                if f.read().split()[2] != "Z":
+                    alive.append(p)
+        except (OSError, IndexError):
+            pass
+    return alive
+
+
+def test_supervisor_kill_restart(build_dir):
+    with Gateway(build_dir, spawn=3) as g:
+        leader = g.wait_leader(timeout=20)
+        st, _, s = g.get("/_playground/cluster/status")
+        check(st == 200 and s["mode"] == "supervisor" and
+              all(n["running"] and n["pid"] > 0 and n["uptimeMs"] >= 0 for n in s["nodes"]),
+              "status: %r" % s)
+        pids = [n["pid"] for n in s["nodes"]]
+        victim = [n for n in (1, 2, 3) if n != leader][0]
+        expect_error(g.post("/_playground/cluster/restart/%d" % victim), 409,
+                     "FAILED_PRECONDITION", "running")
+        st, _, k = g.post("/_playground/cluster/kill/%d" % victim)
+        check(st == 200 and k == {"id": victim, "signal": "SIGKILL"}, "kill: %r" % k)
+        st, _, s = g.get("/_playground/cluster/status")
+        n = [x for x in s["nodes"] if x["id"] == victim][0]
+        check(not n["running"] and n["role"] == "down" and s["quorum"]["alive"] == 2,
+              "after kill: %r" % n)
+        expect_error(g.post("/_playground/cluster/kill/%d" % victim), 409, "FAILED_PRECONDITION")
+        _, body = expect_error(g.post("/_playground/cluster/kill/%d" % leader), 409,
+                               "FAILED_PRECONDITION", "quorum")
+        st, _, r = g.post("/_playground/cluster/restart/%d" % victim)
+        check(st == 200 and r["id"] == victim and r["pid"] > 0, "restart: %r" % r)
+
+        def back():
+            s = g.get("/_playground/cluster/status")[2]
+            n = [x for x in s["nodes"] if x["id"] == victim][0]
+            return n["running"] and n["health"] == "healthy"
+        wait_for("the restarted node to be healthy", back, timeout=20, interval=0.2)
+        # a graceful kill of the leader (quorum kept), then force past the quorum check
+        st, _, k = g.post("/_playground/cluster/kill/%d?graceful=true" % leader)
+        check(st == 200 and k["signal"] == "SIGTERM", "graceful kill: %r" % k)
+        wait_for("a new leader", lambda: g.get("/healthz")[2]["leaderId"] not in (0, leader),
+                 timeout=20, interval=0.1)
+        other = [x for x in (1, 2, 3) if x != leader][0]
+        st, _, k = g.post("/_playground/cluster/kill/%d?force=true" % other)
+        check(st == 200, "forced kill: %r" % k)
+        st, _, hz = g.get("/healthz")
+        check(st in (200, 503), "healthz answers")
+        s = g.get("/_playground/cluster/status")[2]
+        pids = [n["pid"] for n in s["nodes"] if n["running"]]
+        check(len(pids) == 1, "one node left: %r" % s)
+        check(g.stop() == 0, "clean exit on SIGTERM")
+        wait_for("the nodes to stop with the gateway", lambda: not node_pids_alive(pids),
+                 timeout=10)
+
+
+def test_leader_killed_under_writes(build_dir):
+    with Gateway(build_dir, spawn=3) as g:
+        leader = g.wait_leader(timeout=20)
+        acked, errors, stop = [], [], threading.Event()
+        lock = threading.Lock()
+
+        def writer(w):
+            i = 0
+            while not stop.is_set() and i < 100000:
+                i += 1
+                try:
+                    st, h, b = g.post("/api/items", {"name": "w%d-%d" % (w, i)}, timeout=10)
+                except OSError as e:
+                    with lock:
+                        errors.append(("exc", str(e)))
+                    continue
+                with lock:
+                    if st == 201:
+                        acked.append(b["id"])
+                    else:
+                        errors.append((st, h.get("retry-after"), b))
+                if st != 201:
+                    time.sleep(0.05)
+
+        threads = [threading.Thread(target=writer, args=(w,)) for w in range(8)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(1.0)
+            before = len(acked)
+            st, _, k = g.post("/_playground/cluster/kill/%d" % leader)
+            check(st == 200, "kill the leader: %r" % k)
+            t_kill = time.monotonic()
+            def new_leader():
+                st, _, b = g.get("/healthz", timeout=3)
+                return b["leaderId"] if st == 200 and b["leaderId"] != leader else None
+            wait_for("a new leader", new_leader, timeout=20, interval=0.1)
+            time.sleep(1.5)
+            after_kill = len(acked)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=30)
+        check(before > 0 and after_kill > before, "writes before (%d) and after (%d) the kill"
+              % (before, after_kill))
+        for e in errors:
+            check(e[0] in (503, 504), "only 503/504 during the failover: %r" % (e,))
+            if e[0] == 503:
+                check(e[1] == "1", "503 carries Retry-After: 1: %r" % (e,))
+        check(len(errors) < len(acked), "brief errors: %d errors, %d acked" %
+              (len(errors), len(acked)))
+        # every acknowledged write is there
+        missing = []
+        for iid in acked:
+            st, _, _ = g.get("/api/items/" + iid)
+            if st != 200:
+                missing.append((iid, st))
+        check(not missing, "acknowledged writes lost: %r" % missing[:5])
+        print("  %d writes acknowledged, %d errors, failover %.2fs" %
+              (len(acked), len(errors), time.monotonic() - t_kill))
+
+
+def test_benchmark(build_dir):
+    with Cluster(build_dir, 3) as c, Gateway(build_dir, nodes=c.nodes) as g:
+        g.wait_leader()
+        st, _, s = g.get("/_playground/benchmark/status")
+        check(st == 200 and s["state"] == "idle" and s["result"] is None, "idle: %r" % s)
+        expect_error(g.post("/_playground/benchmark/start", {"type": "nope"}), 400,
+                     "INVALID_ARGUMENT", "type")
+        expect_error(g.post("/_playground/benchmark/start", {"concurrency": 0}), 400,
+                     "INVALID_ARGUMENT", "concurrency")
+        expect_error(g.post("/_playground/benchmark/start", {"duration_secs": "x"}), 400,
+                     "INVALID_ARGUMENT", "duration_secs")
+        expect_error(g.post("/_playground/benchmark/start", {"zzz": 1}), 400,
+                     "INVALID_ARGUMENT", "zzz")
+        body = {"type": "write", "concurrency": 4, "duration_secs": 1.5, "payload_size": 64}
+        st, _, s = g.post("/_playground/benchmark/start", body)
+        check(st == 202 and s["state"] == "running" and s["config"]["concurrency"] == 4,
+              "start: %r" % s)
+        expect_error(g.post("/_playground/benchmark/start", body), 409, "FAILED_PRECONDITION")
+        expect_error(g.post("/_playground/benchmark/cleanup"), 409, "FAILED_PRECONDITION")
+
+        def done():
+            s = g.get("/_playground/benchmark/status")[2]
+            return s if s["state"] == "done" else None
+        s = wait_for("the benchmark to finish", done, timeout=30, interval=0.2)
+        r = s["result"]
+        check(r["ops"] > 0 and r["opsPerSec"] > 0 and r["latencyUs"]["p99"] > 0 and
+              len(r["series"]) >= 1 and len(r["histogram"]) >= 1, "result: %r" % r)
+        check(s["progress"]["phase"] == "done", "phase done")
+        # benchmark items are hidden by default and purged by cleanup
+        st, _, page = g.get("/api/items?includeBenchmark=true&limit=1")
+        check(page["total"] >= r["ops"] - r["errors"], "benchmark items: %r" % page["total"])
+        st, _, page = g.get("/api/items")
+        check(page["total"] == 0, "benchmark items hidden: %r" % page["total"])
+        # stop a long run early
+        st, _, s = g.post("/_playground/benchmark/start",
+                          {"type": "mixed", "concurrency": 4, "duration_secs": 60,
+                           "key_space": 20, "read_ratio": 0.5})
+        check(st == 202, "second start")
+        time.sleep(1.0)
+        st, _, s = g.post("/_playground/benchmark/stop")
+        check(st == 200 and s["state"] == "stopped" and s["result"] is not None,
+              "stop: %r" % {k: s[k] for k in ("state", "progress")})
+        st, _, cl = g.post("/_playground/benchmark/cleanup")
+        check(st == 200 and cl["deleted"] >= r["ops"] - r["errors"], "cleanup: %r" % cl)
+        st, _, page = g.get("/api/items?includeBenchmark=true")
+        check(page["total"] == 0, "nothing left after cleanup: %r" % page["total"])
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests(globals()))
