@@ -71,7 +71,9 @@ struct node {
     uint64_t start_ns;
     uint64_t next_tick_ns;
     uint64_t next_metrics_ns;
-    struct op waiting; /* sentinel of the list of waiting ops */
+    struct op waiting; /* sentinel: reads, transfers, snapshots waiting */
+    struct op props;   /* sentinel: proposals waiting to apply, in index order */
+    unsigned ticks;
     unsigned n_proposals;
     uint64_t next_read_ctx;
     enum raft_role role;
@@ -174,6 +176,20 @@ static void op_link(struct node *n, struct op *op)
     op->prev = &n->waiting;
     n->waiting.next->prev = op;
     n->waiting.next = op;
+}
+
+/* op_link_prop keeps the proposals in index order, so applying entry i completes a prefix
+ * of the list: O(1) per entry however many writes are in flight. A new leader's indexes
+ * may be lower than an old leadership's that were never committed: insert from the tail. */
+static void op_link_prop(struct node *n, struct op *op)
+{
+    struct op *after = n->props.prev;
+    while (after != &n->props && after->index > op->index)
+        after = after->prev;
+    op->prev = after;
+    op->next = after->next;
+    after->next->prev = op;
+    after->next = op;
 }
 
 static void op_unlink(struct node *n, struct op *op)
@@ -370,7 +386,7 @@ void node_op_propose(struct node *n, struct op *op, const uint8_t *cmd, size_t l
     op->resume = resume;
     op->wait = OP_WAIT_COMMIT;
     n->n_proposals++;
-    op_link(n, op);
+    op_link_prop(n, op);
 }
 
 void node_op_read(struct node *n, struct op *op, op_resume_fn resume)
@@ -723,7 +739,9 @@ static int node_snapshot_poll(struct node *n, bool wait)
         node_resume_snapshot_waiters(n, rc);
         return rc;
     }
-    raft_compact(n->raft, meta);
+    if ((rc = raft_compact(n->raft, meta)) != 0)
+        lt_warn("raft log not compacted at %llu/%llu: %s", (unsigned long long)meta->index,
+                (unsigned long long)meta->term, lt_strerror(rc));
     uint64_t keep_from = meta->index > n->cfg.compact_keep ? meta->index - n->cfg.compact_keep : 0;
     if (keep_from > 0)
         wal_compact(n->wal, keep_from);
@@ -801,23 +819,17 @@ static void node_event_committed(struct node *n, const struct raft_entry *e,
 static void node_resolve_proposals(struct node *n, const struct raft_entry *e,
                                    const struct store_result *res)
 {
-    if (!n->n_proposals)
-        return;
-    struct op *op = n->waiting.next;
-    while (op != &n->waiting) {
-        struct op *next = op->next;
-        if (op->wait == OP_WAIT_COMMIT && op->index <= e->index) {
-            if (op->index == e->index && op->term == e->term) {
-                op_unlink(n, op);
-                op->resume(n, op, res);
-            } else {
-                node_op_reply(n, op, LITHAIR__V1__CODE__UNAVAILABLE,
-                              "leadership changed before the write committed; it was not "
-                              "applied, retry",
-                              NULL);
-            }
+    while (n->props.next != &n->props && n->props.next->index <= e->index) {
+        struct op *op = n->props.next;
+        if (op->index == e->index && op->term == e->term) {
+            op_unlink(n, op);
+            op->resume(n, op, res);
+        } else {
+            node_op_reply(n, op, LITHAIR__V1__CODE__UNAVAILABLE,
+                          "leadership changed before the write committed; it was not "
+                          "applied, retry",
+                          NULL);
         }
-        op = next;
     }
 }
 
@@ -986,10 +998,21 @@ static int node_process_ready(struct node *n)
 
 /* ------------------------------------------------------------------ deadlines, metrics */
 
+static void node_expire_list(struct node *n, struct op *head, uint64_t now);
+
+/* node_expire answers ops past their deadline: every tick for the short list, every tenth
+ * tick for the proposals (which may be many). */
 static void node_expire(struct node *n, uint64_t now)
 {
-    struct op *op = n->waiting.next;
-    while (op != &n->waiting) {
+    node_expire_list(n, &n->waiting, now);
+    if (++n->ticks % 10 == 0)
+        node_expire_list(n, &n->props, now);
+}
+
+static void node_expire_list(struct node *n, struct op *head, uint64_t now)
+{
+    struct op *op = head->next;
+    while (op != head) {
         struct op *next = op->next;
         if (now >= op->deadline_ns) {
             const char *msg = op->wait == OP_WAIT_COMMIT
@@ -1299,6 +1322,7 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     n->cfg = *cfg;
     n->start_ns = lt_now_ns();
     n->waiting.next = n->waiting.prev = &n->waiting;
+    n->props.next = n->props.prev = &n->props;
     pthread_mutex_init(&n->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -1428,8 +1452,8 @@ void node_free(struct node *n)
         free(it);
     }
     /* Calls still waiting are dropped with their sockets; free their memory. */
-    while (n->waiting.next != &n->waiting) {
-        struct op *op = n->waiting.next;
+    while (n->props.next != &n->props || n->waiting.next != &n->waiting) {
+        struct op *op = n->props.next != &n->props ? n->props.next : n->waiting.next;
         op_unlink(n, op);
         op->done = true;
         if (--op->call->pending == 0)

@@ -10,8 +10,10 @@
 #include "lt_err.h"
 #include "lt_log.h"
 
-#define RAFTNET_MAX_PEERS  RAFT_MAX_NODES
-#define RAFTNET_SEND_QUEUE 256         /* Batches queued per peer before dropping */
+#define RAFTNET_MAX_PEERS RAFT_MAX_NODES
+/* Batches queued per peer before dropping. NNG keeps queued batches while a peer is down
+ * and delivers them when it returns: keep that stale backlog small (Raft resends). */
+#define RAFTNET_SEND_QUEUE 64
 #define RAFTNET_MAX_MSG    (64u << 20) /* largest Batch accepted */
 
 struct raftnet_peer {
