@@ -1,7 +1,7 @@
 /* raft_sim.c — runs the Raft simulation (sim.h) over many seeds and reports failures.
  *
- *   raft_sim [--seed-start S] [--seeds N] [--nodes 3|5] [--steps M] [--faults all|none|LIST]
- *            [--calm-ticks T] [--inject KIND] [--stats] [-v]
+ *   raft_sim [--seed-start S] [--seeds N | --seed-list A,B,...] [--nodes 3|5] [--steps M]
+ *            [--faults all|none|LIST] [--calm-ticks T] [--inject KIND] [--stats] [-v]
  *   raft_sim --self-test
  *
  * One line per failing seed, with everything needed to replay it, then exactly
@@ -17,8 +17,12 @@
 #include "lt_err.h"
 #include "sim.h"
 
+#define MAX_SEED_LIST 256
+
 struct args {
     uint64_t seed_start, seeds, steps;
+    uint64_t list[MAX_SEED_LIST]; /* --seed-list: these seeds instead of a range */
+    size_t n_list;
     unsigned nodes, faults, calm_ticks;
     const char *faults_name, *inject_name;
     enum sim_inject inject;
@@ -34,7 +38,8 @@ static double now_sec(void)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: raft_sim [--seed-start S] [--seeds N] [--nodes 3|5] [--steps M]\n"
+    fprintf(stderr, "usage: raft_sim [--seed-start S] [--seeds N | --seed-list A,B,...]\n"
+                    "                [--nodes 3|5] [--steps M]\n"
                     "                [--faults all|none|drop,dup,reorder,partition,oneway,crash,"
                     "torn,pause]\n"
                     "                [--calm-ticks T] [--inject apply|early|leader|read|lie]"
@@ -76,6 +81,22 @@ static int args_parse(int argc, char **argv, struct args *a)
             a->faults_name = v;
             continue;
         }
+        if (strcmp(k, "--seed-list") == 0) {
+            const char *p = v;
+            a->n_list = 0;
+            while (*p) {
+                char *e = NULL;
+                unsigned long long x = strtoull(p, &e, 10);
+                if (e == p || a->n_list == MAX_SEED_LIST || (*e && *e != ','))
+                    return LT_EINVAL;
+                a->list[a->n_list++] = x;
+                p = *e ? e + 1 : e;
+            }
+            if (!a->n_list)
+                return LT_EINVAL;
+            a->seeds = a->n_list;
+            continue;
+        }
         if (strcmp(k, "--inject") == 0) {
             if (sim_inject_parse(v, &a->inject))
                 return LT_EINVAL;
@@ -98,6 +119,8 @@ static int args_parse(int argc, char **argv, struct args *a)
         else
             return LT_EINVAL;
     }
+    if (a->n_list)
+        a->seeds = a->n_list;
     return 0;
 }
 
@@ -111,7 +134,7 @@ static long run_seeds(const struct args *a, bool quiet)
     double t0 = now_sec();
     for (uint64_t i = 0; i < a->seeds; i++) {
         struct sim_opts o = {
-            .seed = a->seed_start + i,
+            .seed = a->n_list ? a->list[i] : a->seed_start + i,
             .nodes = a->nodes,
             .steps = a->steps,
             .faults = a->faults,
