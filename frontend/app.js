@@ -152,7 +152,7 @@
     const now = new Date();
     if (key && clusterLog.some((e) => e.key === key && now - e.t < 3000)) return;
     clusterLog.unshift({ t: now, kind, text, key });
-    if (clusterLog.length > 8) clusterLog.length = 8;
+    if (clusterLog.length > 6) clusterLog.length = 6;
     const ol = $('cluster-log');
     ol.replaceChildren(...clusterLog.map((e) => el('li', { class: 'ev ev-' + e.kind }, [el('time', { text: fmt_time(e.t) }), ' ', e.text])));
   }
@@ -209,7 +209,7 @@
     } else if (state.leaderLostAt != null && prev == null) {
       const ms = Math.round(performance.now() - state.leaderLostAt);
       const n = state.nodes.get(id);
-      log_cluster('leader', 'Node ' + id + ' elected leader' + (n && n.term ? ' for term ' + n.term : '') + ' — ' + ms + ' ms without a leader');
+      log_cluster('leader', 'Node ' + id + ' elected leader' + (n && n.term ? ' for term ' + n.term : '') + ' — ' + ms + ' ms without a leader', 'leader' + id + '@' + (n && n.term));
       state.leaderLostAt = null;
     } else if (prev != null && id !== prev) {
       const n = state.nodes.get(id);
@@ -375,9 +375,10 @@
       } catch (e) {
         if (e instanceof ApiError && e.status === 409 && e.code === 'FAILED_PRECONDITION') {
           t.done('warn', 'Kill of node ' + id + ' needs confirmation.');
+          const why = (e.serverMessage || '').replace(/\s*\(use \??force=true\)/i, '').replace(/\.$/, '');
           const yes = await confirm_dialog('Kill node ' + id + ' and lose quorum?',
-            (e.serverMessage ? e.serverMessage.charAt(0).toUpperCase() + e.serverMessage.slice(1) + '. ' : '') +
-            'Without a quorum of running nodes the cluster cannot elect a leader or accept writes until a node comes back.',
+            (why ? why.charAt(0).toUpperCase() + why.slice(1) + '. ' : '') +
+            'Until a node comes back the cluster cannot elect a leader or accept writes; reads of committed data may fail too.',
             'Kill anyway (force)');
           if (!yes) { toast('info', 'Kill of node ' + id + ' cancelled.'); return; }
           const t2 = toast('progress', 'Killing node ' + id + ' (forced)…');
@@ -396,7 +397,7 @@
     n.running = false;
     n.role = 'down';
     log_cluster('kill', 'Node ' + id + ' killed (' + ((r.data && r.data.signal) || 'SIGKILL') + ')' + (wasLeader ? ' — it was the leader' : ''), 'down' + id);
-    if (wasLeader) set_leader(null);
+    if (state.leaderId === id) set_leader(null);
     t.done('ok', 'Node ' + id + ' killed' + (wasLeader ? '. Watch the followers elect a new leader.' : '.'));
     render_cluster();
     refresh_status();
@@ -459,8 +460,8 @@
   const latest = { benchOps: null, benchP99: null, benchAt: 0 };
 
   function charts_init() {
-    chartOps = new TimeChart($('chart-ops'), ['leader applied/s', 'benchmark ops/s'], { capacity: 240, legend: true });
-    chartLat = new TimeChart($('chart-latency'), ['fsync p99', 'benchmark p99'], { capacity: 240, legend: true, colors: ['#ffd166', '#ef476f'], yFloor: 1 });
+    chartOps = new TimeChart($('chart-ops'), ['leader', 'benchmark'], { capacity: 240, legend: true });
+    chartLat = new TimeChart($('chart-latency'), ['fsync p99', 'bench p99'], { capacity: 240, legend: true, colors: ['#ffd166', '#ef476f'], yFloor: 1 });
     chartLag = new TimeChart($('chart-lag'), [], { capacity: 240, legend: true, fill: false, yFloor: 5 });
     benchChart = new TimeChart($('bench-chart'), ['ops/s', 'p99 ms'], { capacity: 2400, time: false, colors: [COLORS[0], '#ef476f'], build: bench_chart_build });
     histo = new BarChart($('bench-histogram'));
@@ -633,9 +634,14 @@
     n.applied = num(d.applied);
     n.walBytes = num(d.walBytes);
     n.lastIndex = num(d.lastIndex);
-    if (d.term != null) n.term = num(d.term);
-    if (d.role) n.role = d.role;
-    if (d.leaderId != null) n.leaderId = num(d.leaderId);
+    /* metrics are 4 Hz snapshots and may trail a `role` event: never let one undo a newer role */
+    const mterm = num(d.term);
+    const trusted = (mterm == null || n.term == null || mterm >= n.term) && now - (n.roleEventAt || 0) > 1000;
+    if (trusted) {
+      if (mterm != null) n.term = mterm;
+      if (d.role) n.role = d.role;
+      if (d.leaderId != null) n.leaderId = num(d.leaderId);
+    }
     if (n.role === 'leader') state.leaderMetrics = Object.assign({ at: now }, d, { node: n.id });
     if (was !== n.role && (n.role === 'leader' || was === 'leader')) role_changed(n, was);
     render_cluster();
@@ -653,6 +659,7 @@
     const n = node_get(d.node);
     const was = n.role;
     n.role = d.role;
+    n.roleEventAt = performance.now();
     if (d.term != null) n.term = num(d.term);
     if (d.leaderId != null) n.leaderId = num(d.leaderId);
     if (d.role !== 'down') { n.running = true; n.lastSeen = performance.now(); }
@@ -1107,7 +1114,7 @@
       }
       if (other.length) $('form-error').textContent = 'Also: ' + other.join('; ');
       if (first) $('field-' + String(first).split('.')[0]).focus();
-      t.done('error', 'Not saved — the server rejected ' + e.details.map((d) => d.field).join(', ') + '.');
+      t.done('error', 'Not saved: ' + e.details.map((d) => d.field + ' ' + d.description).join('; ') + '.');
     } else if (ed && (e.status === 412 || (e.status === 409 && e.code === 'ABORTED'))) {
       conflict_show(ed);
       t.done('error', 'Not saved: the item changed since you opened it.');
