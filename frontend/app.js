@@ -545,13 +545,13 @@
   const render_feed = raf_once(() => {
     const ol = $('repl-feed');
     const total = state.nodes.size || 3;
-    ol.replaceChildren(...state.feed.map((f) => el('li', { class: 'feed-row op-' + f.op }, [
+    ol.replaceChildren(...state.feed.map((f) => { const nodes = item_applied(f.index); return el('li', { class: 'feed-row op-' + f.op }, [
       el('time', { text: fmt_time(f.t) }),
       el('span', { class: 'feed-op', text: f.op }),
       el('span', { class: 'feed-id', title: f.id || '', text: f.op === 'noop' ? 'leader no-op' : (f.model ? f.model + ' ' : '') + short_id(f.id) }),
       el('span', { class: 'feed-idx', text: '#' + f.index + ' · t' + f.term }),
-      el('span', { class: 'feed-nodes' + (f.nodes.size >= total ? ' is-full' : ''), text: [...f.nodes].sort().map((x) => 'n' + x).join(' ') + ' ' + f.nodes.size + '/' + total }),
-    ])));
+      el('span', { class: 'feed-nodes' + (nodes.size >= total ? ' is-full' : ''), title: 'Nodes that applied it', text: [...nodes].sort().map((x) => 'n' + x).join(' ') + ' ' + nodes.size + '/' + total }),
+    ]); }));
   });
 
   /* ---------------------------------------------------------------- SSE */
@@ -646,6 +646,7 @@
     if (was !== n.role && (n.role === 'leader' || was === 'leader')) role_changed(n, was);
     render_cluster();
     render_badges();
+    render_feed();
   }
 
   function on_progress(d) {

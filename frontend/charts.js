@@ -149,7 +149,7 @@
         axes: [
           Object.assign({}, AXIS, {
             space: 36,
-            incrs: [1],
+            incrs: [1, 2, 3, 4, 5, 10],
             values: (u, vals) => vals.map((v) => (this.labels[v] !== undefined ? this.labels[v] : '')),
           }),
           Object.assign({}, AXIS, { size: 50, values: (u, vals) => vals.map((v) => this.yfmt(v)) }),
@@ -166,12 +166,29 @@
 
     /* set(buckets): buckets = [{leUs, count}] in ascending order; empty leading/trailing ones trimmed. */
     set(buckets) {
+      /* fine log-linear buckets are merged onto a 1-2-5 scale so that ~10-25 bars remain */
+      const bounds = [];
+      for (let e = 0; e <= 8; e++) for (const m of [1, 2, 5]) bounds.push(m * Math.pow(10, e));
+      const counts = new Array(bounds.length + 1).fill(0);
+      for (const b of buckets) {
+        const le = Number(b.leUs);
+        const c = Number(b.count) || 0;
+        if (!c) continue;
+        let i = bounds.findIndex((x) => le <= x);
+        if (i < 0 || !Number.isFinite(le)) i = bounds.length;
+        counts[i] += c;
+      }
       let lo = 0;
-      let hi = buckets.length - 1;
-      while (lo < hi && !Number(buckets[lo].count)) lo++;
-      while (hi > lo && !Number(buckets[hi].count)) hi--;
-      const b = buckets.slice(lo, hi + 1);
-      this.bars(b.map((x) => '≤' + fmt_us(Number(x.leUs))), b.map((x) => Number(x.count) || 0), fmt_num);
+      let hi = counts.length - 1;
+      while (lo < hi && !counts[lo]) lo++;
+      while (hi > lo && !counts[hi]) hi--;
+      const labels = [];
+      const values = [];
+      for (let i = lo; i <= hi; i++) {
+        labels.push(i < bounds.length ? '≤' + fmt_us(bounds[i]) : '>' + fmt_us(bounds[bounds.length - 1]));
+        values.push(counts[i]);
+      }
+      this.bars(labels, values, fmt_num);
     }
 
     /* bars(labels, values, yfmt): any bar chart, e.g. latency by percentile. */
