@@ -85,7 +85,8 @@ struct node {
     uint64_t snapshot_bytes;
     uint64_t snapshot_wall_ns;
     uint64_t truncated_at_start;
-    pid_t snap_child; /* a snapshot being written in the background */
+    uint64_t hs_term, hs_vote; /* the hard state last handed to the WAL */
+    pid_t snap_child;          /* a snapshot being written in the background */
     struct raft_snapshot_meta snap_meta;
     uint64_t snap_t0;
 
@@ -954,7 +955,12 @@ static int node_process_ready(struct node *n)
         if (up.hs_changed) {
             if ((rc = wal_save_hard_state(n->wal, &up.hs)) != 0)
                 return rc;
-            dirty = true;
+            /* A new term or vote must be durable before we answer; a commit index alone
+             * need not (it is re-learnt from the leader), so it rides with the next sync. */
+            if (up.hs.term != n->hs_term || up.hs.vote != n->hs_vote)
+                dirty = true;
+            n->hs_term = up.hs.term;
+            n->hs_vote = up.hs.vote;
         }
         if (dirty && (rc = wal_sync(n->wal)) != 0) {
             lt_error("WAL fsync failed: %s; stopping (the disk cannot be trusted)",
@@ -1374,6 +1380,8 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
         goto out_free;
     }
     n->truncated_at_start = rec.truncated_bytes;
+    n->hs_term = rec.hs.term;
+    n->hs_vote = rec.hs.vote;
     if (rec.truncated_bytes)
         lt_warn("cut a torn tail of %llu bytes from the WAL",
                 (unsigned long long)rec.truncated_bytes);
