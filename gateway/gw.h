@@ -50,6 +50,7 @@ struct gw_config {
     unsigned rpc_timeout_ms;     /* deadline of one request's RPCs [5000] */
     unsigned status_timeout_ms;  /* per-node Cluster/Status in the fan-out [500] */
     unsigned coalesce_max;       /* writes per Rpc/Batch; 0 or 1 = no coalescing [256] */
+    unsigned coalesce_senders;   /* batches in flight at once [4] */
 };
 
 struct gw {
@@ -136,7 +137,7 @@ void gw_metrics_observe(struct gw *g, const char *route, int status, uint64_t ns
 
 /* The write coalescer (gw_coalesce.c): concurrent Models/Create calls sent as one
  * Rpc/Batch. gw_coalesce_call has the contract of rpc_call_raw for one method. */
-int gw_coalescer_new(struct gw *g, unsigned max_batch, struct gw_coalescer **out);
+int gw_coalescer_new(struct gw *g, unsigned max_batch, unsigned senders, struct gw_coalescer **out);
 void gw_coalescer_free(struct gw_coalescer *c);
 /* gw_coalescer_stats: Rpc/Batch rounds and the calls they carried. */
 void gw_coalescer_stats(struct gw_coalescer *c, uint64_t *batches, uint64_t *batched);

@@ -2,11 +2,11 @@
  * to the leader as one Rpc/Batch.
  *
  * Each caller appends a slot (on its own stack) to one queue and sleeps on the slot's
- * condition variable. GW_COALESCE_THREADS sender threads each take everything queued
- * (up to max_batch slots), send it as one Rpc/Batch, and hand every slot its own
- * Response. So while one batch is on the wire, the next one gathers: the batch size
- * follows the load with no timer and no added latency when idle (a lone request goes
- * out at once, as a plain call from the sender thread).
+ * semaphore (posted without any lock held, so a woken caller does not queue on a mutex). `senders`
+ * threads (GW_COALESCE_MAX_THREADS at most) each take everything queued (up to max_batch slots),
+ * send it as one Rpc/Batch, and hand every slot its own Response. So while one batch is on the
+ * wire, the next one gathers: the batch size follows the load with no timer and no added latency
+ * when idle (a lone request goes out at once, as a plain call from the sender thread).
  *
  * A slot whose inner response is "not the leader" or "unavailable", or whose batch could
  * not be sent at all without a reply, is retried by its own caller with the normal
@@ -16,6 +16,7 @@
  *
  * Not here: what the calls mean (gw_items.c). */
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,7 @@
 #include "lt_log.h"
 #include "wire.h"
 
-#define GW_COALESCE_THREADS 2
+#define GW_COALESCE_MAX_THREADS 16
 
 struct gw_slot {
     struct gw_slot *next;
@@ -34,8 +35,7 @@ struct gw_slot {
     const uint8_t *payload;
     size_t len;
     unsigned timeout_ms;
-    pthread_cond_t cv;
-    bool done;
+    sem_t done; /* posted once by the sender when the outcome is in */
     bool retry; /* the caller must send it alone */
     int rc;
     uint8_t *resp;
@@ -50,7 +50,7 @@ struct gw_coalescer {
     pthread_cond_t work;
     struct gw_slot *head, *tail;
     bool stopping;
-    pthread_t threads[GW_COALESCE_THREADS];
+    pthread_t threads[GW_COALESCE_MAX_THREADS];
     size_t n_threads;
     uint64_t batches, batched; /* under mu: for /metrics */
 };
@@ -186,8 +186,7 @@ static void *gw_coalesce_thread(void *arg)
                 if (!c->head)
                     c->tail = NULL;
                 s->retry = true;
-                s->done = true;
-                pthread_cond_signal(&s->cv);
+                sem_post(&s->done);
             }
             continue;
         }
@@ -201,11 +200,9 @@ static void *gw_coalesce_thread(void *arg)
         } else {
             gw_coalesce_send(c, slots, n);
         }
+        for (size_t i = 0; i < n; i++)
+            sem_post(&slots[i]->done); /* the slot may be gone right after this */
         pthread_mutex_lock(&c->mu);
-        for (size_t i = 0; i < n; i++) {
-            slots[i]->done = true;
-            pthread_cond_signal(&slots[i]->cv);
-        }
     }
     pthread_mutex_unlock(&c->mu);
     free(slots);
@@ -221,7 +218,7 @@ int gw_coalesce_call(struct gw_coalescer *c, const char *method, const uint8_t *
     s.payload = payload;
     s.len = len;
     s.timeout_ms = timeout_ms;
-    pthread_cond_init(&s.cv, NULL);
+    sem_init(&s.done, 0, 0);
     pthread_mutex_lock(&c->mu);
     bool alone = c->stopping;
     if (!alone) {
@@ -231,11 +228,11 @@ int gw_coalesce_call(struct gw_coalescer *c, const char *method, const uint8_t *
             c->head = &s;
         c->tail = &s;
         pthread_cond_signal(&c->work);
-        while (!s.done)
-            pthread_cond_wait(&s.cv, &c->mu);
     }
     pthread_mutex_unlock(&c->mu);
-    pthread_cond_destroy(&s.cv);
+    while (!alone && sem_wait(&s.done) != 0)
+        ; /* EINTR */
+    sem_destroy(&s.done);
     if (alone || s.retry) {
         struct rpc_call_opts co = {.timeout_ms = timeout_ms, .endpoint = -1};
         return rpc_call_raw(c->g->client, &co, method, payload, len, resp, resp_len, st);
@@ -251,7 +248,7 @@ int gw_coalesce_call(struct gw_coalescer *c, const char *method, const uint8_t *
     return s.rc;
 }
 
-int gw_coalescer_new(struct gw *g, unsigned max_batch, struct gw_coalescer **out)
+int gw_coalescer_new(struct gw *g, unsigned max_batch, unsigned senders, struct gw_coalescer **out)
 {
     struct gw_coalescer *c = calloc(1, sizeof(*c));
     if (!c)
@@ -260,7 +257,9 @@ int gw_coalescer_new(struct gw *g, unsigned max_batch, struct gw_coalescer **out
     c->max_batch = max_batch;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->work, NULL);
-    for (size_t i = 0; i < GW_COALESCE_THREADS; i++) {
+    if (senders == 0)
+        senders = 1;
+    for (size_t i = 0; i < senders && i < GW_COALESCE_MAX_THREADS; i++) {
         if (pthread_create(&c->threads[i], NULL, gw_coalesce_thread, c) != 0)
             break;
         c->n_threads++;

@@ -20,42 +20,76 @@
 
 #define GW_METRICS_SERIES 256
 
+/* Request latency is recorded without a lock: each HTTP thread has its own histogram
+ * (lt_hist is single-writer), found through a thread-local pointer and listed here so a
+ * scrape can merge them. Counters are atomics; a new (route, status) series is appended
+ * under the mutex and published by storing n_series last. */
+#define GW_METRICS_THREADS 4096
+
 struct gw_metrics {
     pthread_mutex_t mu;
     struct {
         const char *route; /* static strings: route names */
         int status;
-        uint64_t count;
+        uint64_t count; /* atomic */
     } series[GW_METRICS_SERIES];
-    size_t n_series;
-    struct lt_hist *latency;
-    uint64_t latency_sum_ns;
+    size_t n_series; /* atomic (release on append) */
+    struct lt_hist *hists[GW_METRICS_THREADS];
+    uint64_t sums[GW_METRICS_THREADS]; /* ns, per thread, atomic */
+    size_t n_hists;                    /* atomic */
     uint64_t last_leader[GW_MAX_NODES];
     uint64_t leader_changes[GW_MAX_NODES];
 };
+
+static _Thread_local struct {
+    const struct gw_metrics *owner;
+    size_t slot;
+} gw_tl = {NULL, 0};
 
 void gw_metrics_observe(struct gw *g, const char *route, int status, uint64_t ns)
 {
     struct gw_metrics *m = g->metrics;
     if (!m)
         return;
-    pthread_mutex_lock(&m->mu);
-    size_t i = 0;
-    for (; i < m->n_series; i++) {
+    size_t n = __atomic_load_n(&m->n_series, __ATOMIC_ACQUIRE), i = 0;
+    for (; i < n; i++) {
         if (m->series[i].status == status && strcmp(m->series[i].route, route) == 0)
             break;
     }
-    if (i == m->n_series && m->n_series < GW_METRICS_SERIES) {
-        m->series[i].route = route;
-        m->series[i].status = status;
-        m->series[i].count = 0;
-        m->n_series++;
+    if (i == n) {
+        pthread_mutex_lock(&m->mu);
+        n = m->n_series;
+        for (i = 0; i < n; i++) {
+            if (m->series[i].status == status && strcmp(m->series[i].route, route) == 0)
+                break;
+        }
+        if (i == n && n < GW_METRICS_SERIES) {
+            m->series[i].route = route;
+            m->series[i].status = status;
+            m->series[i].count = 0;
+            __atomic_store_n(&m->n_series, n + 1, __ATOMIC_RELEASE);
+        }
+        pthread_mutex_unlock(&m->mu);
     }
-    if (i < m->n_series)
-        m->series[i].count++;
-    lt_hist_record(m->latency, ns);
-    m->latency_sum_ns += ns;
-    pthread_mutex_unlock(&m->mu);
+    if (i < GW_METRICS_SERIES)
+        __atomic_fetch_add(&m->series[i].count, 1, __ATOMIC_RELAXED);
+    if (gw_tl.owner != m) {
+        struct lt_hist *h = lt_hist_new();
+        pthread_mutex_lock(&m->mu);
+        if (h && m->n_hists < GW_METRICS_THREADS) {
+            m->hists[m->n_hists] = h;
+            gw_tl.slot = m->n_hists;
+            gw_tl.owner = m;
+            __atomic_store_n(&m->n_hists, m->n_hists + 1, __ATOMIC_RELEASE);
+            h = NULL;
+        }
+        pthread_mutex_unlock(&m->mu);
+        lt_hist_free(h);
+        if (gw_tl.owner != m)
+            return;
+    }
+    lt_hist_record(m->hists[gw_tl.slot], ns);
+    __atomic_fetch_add(&m->sums[gw_tl.slot], ns, __ATOMIC_RELAXED);
 }
 
 /* A growing text buffer. */
@@ -210,15 +244,17 @@ static int gw_metrics_get(struct gw_req *r)
     gw_buf_printf(&b, "# HELP lithair_gateway_requests_total HTTP requests answered.\n"
                       "# TYPE lithair_gateway_requests_total counter\n");
     double sum_s = 0;
-    pthread_mutex_lock(&m->mu);
-    for (size_t i = 0; i < m->n_series; i++)
+    size_t ns_ = __atomic_load_n(&m->n_series, __ATOMIC_ACQUIRE);
+    for (size_t i = 0; i < ns_; i++)
         gw_buf_printf(&b, "lithair_gateway_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
                       m->series[i].route, m->series[i].status,
-                      (unsigned long long)m->series[i].count);
-    if (snap)
-        lt_hist_merge(snap, m->latency);
-    sum_s = (double)m->latency_sum_ns / 1e9;
-    pthread_mutex_unlock(&m->mu);
+                      (unsigned long long)__atomic_load_n(&m->series[i].count, __ATOMIC_RELAXED));
+    size_t nh = __atomic_load_n(&m->n_hists, __ATOMIC_ACQUIRE);
+    for (size_t i = 0; i < nh; i++) {
+        if (snap)
+            lt_hist_merge(snap, m->hists[i]);
+        sum_s += (double)__atomic_load_n(&m->sums[i], __ATOMIC_RELAXED) / 1e9;
+    }
     if (snap) {
         gw_buf_printf(&b, "# HELP lithair_gateway_request_duration_seconds Time to answer.\n"
                           "# TYPE lithair_gateway_request_duration_seconds histogram\n");
@@ -251,11 +287,6 @@ int gw_metrics_register(struct gw *g)
     struct gw_metrics *m = calloc(1, sizeof(*m));
     if (!m)
         return LT_ENOMEM;
-    m->latency = lt_hist_new();
-    if (!m->latency) {
-        free(m);
-        return LT_ENOMEM;
-    }
     pthread_mutex_init(&m->mu, NULL);
     g->metrics = m;
     return gw_route_add(g, "GET", "/metrics", gw_metrics_get, NULL, "metrics");
@@ -266,7 +297,8 @@ void gw_metrics_free(struct gw *g)
     struct gw_metrics *m = g->metrics;
     if (!m)
         return;
-    lt_hist_free(m->latency);
+    for (size_t i = 0; i < m->n_hists; i++)
+        lt_hist_free(m->hists[i]);
     pthread_mutex_destroy(&m->mu);
     free(m);
     g->metrics = NULL;

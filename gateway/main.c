@@ -49,6 +49,7 @@ static void usage(FILE *f)
             "  --rpc-timeout-ms MS     deadline of the RPCs behind one request (default 5000)\n"
             "  --coalesce N            concurrent creates sent as one Rpc/Batch of up to N\n"
             "                          (default 256; 1 = off)\n"
+            "  --coalesce-senders N    batches in flight at once (1..16, default 4)\n"
             "  --log-level LEVEL       debug, info, warn or error (default info)\n"
             "  -h, --help              this text\n",
             SUP_MAX_NODES);
@@ -139,6 +140,7 @@ int main(int argc, char **argv)
         {"request-timeout-ms", required_argument, NULL, 'T'},
         {"rpc-timeout-ms", required_argument, NULL, 'R'},
         {"coalesce", required_argument, NULL, 'c'},
+        {"coalesce-senders", required_argument, NULL, 'S'},
         {"log-level", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -154,7 +156,8 @@ int main(int argc, char **argv)
                                 .request_timeout_ms = 10000,
                                 .rpc_timeout_ms = 5000,
                                 .status_timeout_ms = 500,
-                                .coalesce_max = 256};
+                                .coalesce_max = 256,
+                                .coalesce_senders = 4};
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -211,6 +214,10 @@ int main(int argc, char **argv)
         case 'c':
             bad = parse_uint("--coalesce", optarg, 1, 4096, &v);
             gw.cfg.coalesce_max = (unsigned)v;
+            break;
+        case 'S':
+            bad = parse_uint("--coalesce-senders", optarg, 1, 16, &v);
+            gw.cfg.coalesce_senders = (unsigned)v;
             break;
         case 'L':
             level = lt_log_parse_level(optarg);
@@ -322,7 +329,8 @@ int main(int argc, char **argv)
     (void)events;
 #endif
     if (gw.cfg.coalesce_max > 1 &&
-        (rc = gw_coalescer_new(&gw, gw.cfg.coalesce_max, &gw.coalescer)) != 0) {
+        (rc = gw_coalescer_new(&gw, gw.cfg.coalesce_max, gw.cfg.coalesce_senders, &gw.coalescer)) !=
+            0) {
         lt_error("cannot start the write coalescer: %s", lt_strerror(rc));
         goto out;
     }

@@ -79,13 +79,18 @@ class Gateway:
         return rc
 
     def __exit__(self, exc_type, exc, tb):
+        rc, why = None, None
         try:
-            self.stop()
-        except Failure:
-            pass
-        if exc_type is not None:
+            rc = self.stop()
+        except Failure as e:
+            why = str(e)
+        if rc not in (0, None) and why is None:
+            why = "the gateway exited with status %s (sanitizer report?)" % rc
+        if exc_type is not None or why:
             sys.stderr.write("---- gateway log ----\n%s\n" % self.log_text()[-8000:])
         shutil.rmtree(self.root, ignore_errors=True)
+        if why and exc_type is None:
+            raise Failure(why)
         return False
 
     def log_text(self):
