@@ -565,6 +565,7 @@
     if (st === 'live') {
       s.downSince = 0;
       $('conn-banner').hidden = true;
+      document.body.classList.remove('is-stale');
     } else if (!s.downSince) {
       s.downSince = performance.now();
     }
@@ -619,7 +620,10 @@
   function sse_watch() {
     const s = state.sse;
     const now = performance.now();
-    if (s.state !== 'live' && s.downSince && now - s.downSince > 1500 && s.everOpen) $('conn-banner').hidden = false;
+    if (s.state !== 'live' && s.downSince && now - s.downSince > 1500 && s.everOpen) {
+      $('conn-banner').hidden = false;
+      document.body.classList.add('is-stale');
+    }
     if (s.state !== 'live' && s.downSince && now - s.downSince > 15000) sse_set('offline');
     if (s.state === 'live' && now - s.lastMsgAt > 20000) { sse_set('reconnecting'); sse_open(); }
   }

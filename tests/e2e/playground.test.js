@@ -37,6 +37,7 @@ let failed = 0;
 const results = [];
 let gateway = null;
 let gatewayLog = '';
+let gatewayArgs = null;
 let browser = null;
 let userDir = null;
 let dataDir = null;
@@ -117,7 +118,13 @@ async function start_gateway() {
   gateway.stdout.on('data', keep);
   gateway.stderr.on('data', keep);
   gateway.on('exit', (code, sig) => log('gateway exited', code, sig));
+  gatewayArgs = { gw, args };
   const base = 'http://127.0.0.1:' + port;
+  await wait_healthy(base);
+  return base;
+}
+
+async function wait_healthy(base) {
   await wait_for('the gateway /healthz to report a leader', 30000, async () => {
     if (gateway.exitCode != null) throw new Error('gateway exited early');
     const r = await get_json(base + '/healthz', 1500);
@@ -125,17 +132,32 @@ async function start_gateway() {
   }, 200);
   const st = await get_json(base + '/_playground/cluster/status', 3000);
   for (const n of (st.data && st.data.nodes) || []) if (n.pid) nodePids.add(n.pid);
-  return base;
+}
+
+/* gateway_stop: SIGTERM (the gateway stops its nodes), SIGKILL after 8 s. */
+async function gateway_stop() {
+  if (!gateway || gateway.exitCode != null || gateway.signalCode != null) return;
+  gateway.kill('SIGTERM');
+  const end = Date.now() + 8000;
+  while (gateway.exitCode == null && gateway.signalCode == null && Date.now() < end) await sleep(100);
+  if (gateway.exitCode == null && gateway.signalCode == null) gateway.kill('SIGKILL');
+  const end2 = Date.now() + 3000;
+  while (gateway.exitCode == null && gateway.signalCode == null && Date.now() < end2) await sleep(50);
+}
+
+/* gateway_again: the same gateway, port and data directory as before (a restart). */
+async function gateway_again(base) {
+  const { gw, args } = gatewayArgs;
+  gateway = spawn(gw, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const keep = (c) => { gatewayLog += c.toString(); if (gatewayLog.length > 200000) gatewayLog = gatewayLog.slice(-100000); };
+  gateway.stdout.on('data', keep);
+  gateway.stderr.on('data', keep);
+  await wait_healthy(base);
 }
 
 async function stop_all() {
   if (browser) { try { await Promise.race([browser.close(), sleep(5000)]); } catch (e) { /* gone */ } }
-  if (gateway && gateway.exitCode == null) {
-    gateway.kill('SIGTERM');
-    const end = Date.now() + 8000;
-    while (gateway.exitCode == null && gateway.signalCode == null && Date.now() < end) await sleep(100);
-    if (gateway.exitCode == null && gateway.signalCode == null) gateway.kill('SIGKILL');
-  }
+  await gateway_stop();
   /* the gateway stops its nodes; any node it left behind (only pids it reported) goes now */
   for (const pid of nodePids) {
     try {
@@ -277,6 +299,18 @@ async function main() {
     return 'leader node ' + lead + '; warned: "' + msg.slice(0, 80) + '…"';
   });
 
+  await check('force election with a target: that node becomes the leader', async () => {
+    const lead = await leaderId();
+    const target = (await cards().evaluateAll((els) => els.map((e) => [e.dataset.nodeId, e.dataset.role]))).find(([, r]) => r === 'follower')[0];
+    await page.locator('[data-testid="election-target"]').selectOption(target);
+    const t0 = Date.now();
+    await page.locator('[data-testid="force-election"]').click();
+    await wait_for('node ' + target + ' shown as leader', 8000, async () => (await leaderId()) === target, 50);
+    const ms = Date.now() - t0;
+    await page.locator('[data-testid="election-target"]').selectOption('');
+    return 'node ' + lead + ' → node ' + target + ' in ' + ms + ' ms';
+  });
+
   const itemName = 'e2e item ' + Date.now().toString(36);
   await check('create an item: it appears with its replicated badge complete (3/3)', async () => {
     await page.locator('[data-testid="item-new"]').click();
@@ -362,8 +396,29 @@ async function main() {
     return '';
   });
 
+  let expectNetErrors = false;
+  if (!EXTERNAL_URL) {
+    await check('gateway stopped: the lost stream is shown; back again: live with no reload', async () => {
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.evaluate(() => { window.__e2eNoReload = true; });
+      expectNetErrors = true;
+      await gateway_stop();
+      await page.waitForSelector('[data-testid="conn-indicator"]:not([data-state="live"])', { timeout: 5000 });
+      await page.waitForSelector('[data-testid="conn-banner"]:not([hidden])', { timeout: 6000 });
+      await shot('09-connection-lost');
+      const t0 = Date.now();
+      await gateway_again(base);
+      await page.waitForSelector('[data-testid="conn-indicator"][data-state="live"]', { timeout: 20000 });
+      await wait_for('three cards and one leader again', 15000, async () => (await cards().count()) === 3 && (await leaderId()));
+      assert(await page.evaluate(() => window.__e2eNoReload === true), 'the page was reloaded');
+      assert(await page.locator('[data-testid="conn-banner"]').isHidden(), 'the banner stayed after reconnecting');
+      return 'live again ' + (Date.now() - t0) + ' ms after the gateway was started again';
+    });
+  }
+
   await check('no uncaught page errors and no console errors besides expected HTTP 4xx answers', async () => {
-    const unexpected = consoleErrors.filter((t) => !/Failed to load resource: the server responded with a status of 4\d\d/.test(t));
+    const unexpected = consoleErrors.filter((t) => !/Failed to load resource: the server responded with a status of 4\d\d/.test(t)
+      && !(expectNetErrors && /net::ERR_|EventSource|Failed to load resource/.test(t)));
     assert(pageErrors.length === 0, 'page errors: ' + pageErrors.join(' | '));
     assert(unexpected.length === 0, 'console errors: ' + unexpected.join(' | '));
     return consoleErrors.length + ' expected 4xx console lines';
