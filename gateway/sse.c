@@ -14,14 +14,16 @@
  * its cursor, so publishers look for it: every capacity/8 events they scan the streams
  * (amortized O(1)) and shut down the socket of any stream the ring overtook; the blocked
  * write then fails at once. civetweb does not expose a connection's socket, so each
- * stream finds its own descriptor at the start by matching the request's ports against
- * the sockets in /proc/self/fd (the socket stays ours while the handler runs). Without
- * a descriptor the stream is still dropped as soon as its write returns or times out.
+ * stream finds its own descriptor at the start by matching the request's local port and
+ * peer address and port against the sockets in /proc/self/fd (the socket stays ours
+ * while the handler runs). Without a descriptor the stream is still dropped as soon as
+ * its write returns or times out (civetweb's request_timeout_ms).
  *
  * While idle a stream wakes every SSE_IDLE_SLICE_MS to notice a client that hung up
  * (poll POLLRDHUP on the socket), and after ping_ms of silence sends ": ping". */
 #include "sse.h"
 
+#include <arpa/inet.h>
 #include <civetweb.h>
 #include <dirent.h>
 #include <errno.h>
@@ -285,13 +287,17 @@ static int sse_find_fd(const struct mg_connection *conn)
         if (lport != ri->server_port)
             continue;
         al = sizeof(a);
+        char addr[64] = "";
         if (getpeername((int)fd, (struct sockaddr *)&a, &al) == 0) {
-            if (a.ss_family == AF_INET)
+            if (a.ss_family == AF_INET) {
                 rport = ntohs(((struct sockaddr_in *)&a)->sin_port);
-            else if (a.ss_family == AF_INET6)
+                inet_ntop(AF_INET, &((struct sockaddr_in *)&a)->sin_addr, addr, sizeof(addr));
+            } else if (a.ss_family == AF_INET6) {
                 rport = ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
+                inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&a)->sin6_addr, addr, sizeof(addr));
+            }
         }
-        if (rport == ri->remote_port)
+        if (rport == ri->remote_port && strcmp(addr, ri->remote_addr) == 0)
             found = (int)fd;
     }
     closedir(d);

@@ -53,6 +53,8 @@ struct sup_node {
     uint64_t starts;
     int last_signal;
     int last_exit_code;
+    int kill_sig; /* a signal sup_kill sent, not yet reported (0: none) */
+    pid_t kill_pid;
 };
 
 struct sup {
@@ -287,6 +289,11 @@ static void *sup_thread_main(void *arg)
     struct sup *s = arg;
     pthread_mutex_lock(&s->mu);
     for (;;) {
+        /* Every event is emitted from this thread, in the order things happened:
+         * started, then killed, then exited. */
+        struct sup_event evs[3 * SUP_MAX_NODES];
+        size_t n_ev = 0;
+        bool spawned = false;
         if (s->spawn_id) {
             unsigned id = s->spawn_id;
             s->spawn_id = 0;
@@ -298,32 +305,57 @@ static void *sup_thread_main(void *arg)
                 struct sup_node *nd = &s->nodes[id - 1];
                 nd->running = true;
                 nd->stopping = false;
+                nd->kill_sig = 0;
                 nd->pid = pid;
                 nd->started_ns = lt_now_ns();
                 nd->starts++;
+                evs[n_ev++] = (struct sup_event){
+                    .id = id, .kind = SUP_EV_STARTED, .pid = pid, .exit_code = -1};
             }
             s->spawn_rc = rc;
             s->spawn_pid = pid;
-            s->spawn_done = true;
-            pthread_cond_broadcast(&s->cv);
+            spawned = true;
         }
-        struct sup_event evs[SUP_MAX_NODES];
-        size_t n_ev = 0;
-        for (unsigned i = 0; i < s->n; i++)
-            if (s->nodes[i].running && sup_reap_one(&s->nodes[i], &evs[n_ev]))
+        for (unsigned i = 0; i < s->n; i++) {
+            struct sup_node *nd = &s->nodes[i];
+            if (nd->kill_sig) {
+                evs[n_ev++] = (struct sup_event){.id = nd->id,
+                                                 .kind = SUP_EV_KILLED,
+                                                 .pid = nd->kill_pid,
+                                                 .signal = nd->kill_sig,
+                                                 .exit_code = -1};
+                nd->kill_sig = 0;
+            }
+        }
+        bool reaped = false;
+        for (unsigned i = 0; i < s->n; i++) {
+            if (s->nodes[i].running && sup_reap_one(&s->nodes[i], &evs[n_ev])) {
                 n_ev++;
+                reaped = true;
+            }
+        }
         if (n_ev) {
-            pthread_cond_broadcast(&s->cv);
             pthread_mutex_unlock(&s->mu);
             for (size_t i = 0; i < n_ev; i++) {
-                lt_log(LT_LOG_INFO, "node %u (pid %d) %s: exit code %d, signal %d", evs[i].id,
-                       (int)evs[i].pid, sup_event_name(evs[i].kind), evs[i].exit_code,
-                       evs[i].signal);
-                sup_emit(s, &evs[i]);
+                const struct sup_event *e = &evs[i];
+                if (e->kind == SUP_EV_STARTED)
+                    lt_log(LT_LOG_INFO, "node %u started: pid %d", e->id, (int)e->pid);
+                else if (e->kind == SUP_EV_KILLED)
+                    lt_log(LT_LOG_INFO, "node %u (pid %d): sent %s", e->id, (int)e->pid,
+                           sup_signal_name(e->signal));
+                else
+                    lt_log(LT_LOG_INFO, "node %u (pid %d) %s: exit code %d, signal %d", e->id,
+                           (int)e->pid, sup_event_name(e->kind), e->exit_code, e->signal);
+                sup_emit(s, e);
             }
             pthread_mutex_lock(&s->mu);
-            continue;
         }
+        if (spawned)
+            s->spawn_done = true;
+        if (spawned || reaped)
+            pthread_cond_broadcast(&s->cv);
+        if (n_ev || spawned)
+            continue;
         bool any_running = false;
         for (unsigned i = 0; i < s->n; i++)
             any_running = any_running || s->nodes[i].running;
@@ -467,9 +499,6 @@ int sup_restart(struct sup *s, unsigned id, pid_t *pid)
     pthread_mutex_unlock(&s->spawn_mu);
     if (rc)
         return rc;
-    lt_log(LT_LOG_INFO, "node %u started: pid %d", id, (int)p);
-    struct sup_event ev = {.id = id, .kind = SUP_EV_STARTED, .pid = p, .exit_code = -1};
-    sup_emit(s, &ev);
     if (pid)
         *pid = p;
     return 0;

@@ -12,10 +12,12 @@
  * arguments. The child sets PR_SET_PDEATHSIG(SIGKILL) before exec, so nodes die with the
  * gateway even when it is killed -9. There are no automatic restarts.
  *
- * A reaper thread waits for the children (waitpid) and records each exit. Every function
- * is thread-safe (HTTP handler threads call them). The callback is called with no lock
- * held, from the calling thread (started, killed, stopped) or from the reaper thread
- * (exited); it must not call sup_free.
+ * One supervisor thread forks the children and reaps them (polling waitpid on their pids
+ * only). Every function is thread-safe (HTTP handler threads call them). The callback is
+ * called from that thread, with no lock held, in the order things happened (started,
+ * killed, then exited or stopped); sup_restart returns after its `started` was reported.
+ * The callback must be quick and must not call sup_restart, sup_start_all, sup_kill,
+ * sup_stop_all or sup_free (they wait for that thread); the getters are fine.
  *
  * Not here: anything about Raft or RPCs (attach mode, Cluster/Shutdown), HTTP or JSON. */
 #ifndef GW_SUPERVISOR_H

@@ -77,6 +77,18 @@ static bool wait_event(unsigned id, enum sup_event_kind kind, unsigned ms, struc
     return found;
 }
 
+/* event_pos returns the index of the first event of `kind` about node `id`, -1 if none. */
+static int event_pos(unsigned id, enum sup_event_kind kind)
+{
+    int pos = -1;
+    pthread_mutex_lock(&ev_mu);
+    for (size_t i = 0; i < n_events && pos < 0; i++)
+        if (events[i].id == id && events[i].kind == kind)
+            pos = (int)i;
+    pthread_mutex_unlock(&ev_mu);
+    return pos;
+}
+
 /* ---- helpers ---- */
 
 static int url_port(const char *url)
@@ -266,6 +278,8 @@ static void test_cluster_life(void)
     CU_ASSERT_EQUAL(ev.signal, SIGKILL);
     CU_ASSERT_EQUAL(ev.exit_code, -1);
     CU_ASSERT_EQUAL(ev.pid, pids[1]);
+    CU_ASSERT(event_pos(1, SUP_EV_KILLED) >= 0 &&
+              event_pos(1, SUP_EV_KILLED) < event_pos(1, SUP_EV_EXITED));
     CU_ASSERT_EQUAL(sup_wait_stopped(s, 1, 1000), 0);
     CU_ASSERT(pid_gone(pids[1]));
     struct sup_node_info in;
@@ -287,6 +301,7 @@ static void test_cluster_life(void)
     pid_t np = 0;
     CU_ASSERT_EQUAL_FATAL(sup_restart(s, 1, &np), 0);
     CU_ASSERT(np > 0 && np != pids[1]);
+    CU_ASSERT(event_pos(1, SUP_EV_STARTED) > event_pos(1, SUP_EV_EXITED)); /* before return */
     CU_ASSERT(wait_event(1, SUP_EV_STARTED, 1000, &ev));
     CU_ASSERT_EQUAL(ev.pid, np);
     CU_ASSERT_STRING_EQUAL(sup_rpc_url(s, 1), rpc_before);
@@ -306,6 +321,7 @@ static void test_cluster_life(void)
     CU_ASSERT(wait_event(3, SUP_EV_KILLED, 1000, &ev));
     CU_ASSERT_EQUAL(ev.signal, SIGTERM);
     CU_ASSERT_FATAL(wait_event(3, SUP_EV_EXITED, 1000, &ev));
+    CU_ASSERT(event_pos(3, SUP_EV_KILLED) < event_pos(3, SUP_EV_EXITED));
     CU_ASSERT_EQUAL(ev.signal, 0);
     CU_ASSERT_EQUAL(ev.exit_code, 0);
     CU_ASSERT(pid_gone(pids[3]));
