@@ -1767,7 +1767,9 @@ static void on_client(struct sim *s)
         n = l && sim_chance(s, 800) ? l : random_up(s);
         size_t count = sim_chance(s, 30) ? (size_t)sim_range(s, 16, SIM_MAX_BURST)
                                          : (size_t)sim_range(s, 1, 4);
-        if (n)
+        /* clients bound their outstanding writes: no proposals to a node sitting on a
+         * long uncommitted tail (a leader cut off from its quorum) */
+        if (n && slog_last(&n->mlog) < n->commit + 256)
             client_propose(s, n, count, -1);
     } else if (op < 72) {
         n = l && sim_chance(s, 600) ? l : random_up(s);
