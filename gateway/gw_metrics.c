@@ -8,6 +8,8 @@
 #include <civetweb.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,76 +162,125 @@ static int gw_metrics_get(struct gw_req *r)
     b.p[0] = '\0';
     struct lt_hist *snap = lt_hist_new();
 
-    /* per node: Cluster/Status and Cluster/WalStats, one node at a time, short timeout */
+    /* per node: Cluster/Status and Cluster/WalStats, one node at a time, short timeout;
+     * gathered first, then written one metric family at a time (the format wants each
+     * family's samples together, after its TYPE line) */
+    Lithair__V1__NodeStatus *nss[GW_MAX_NODES] = {0};
+    Lithair__V1__WalStatsReply *wss[GW_MAX_NODES] = {0};
+    uint64_t changes[GW_MAX_NODES] = {0};
+    struct rpc_status *st = malloc(sizeof(*st)); /* big: civetweb threads have small stacks */
+    for (size_t i = 0; st && i < g->n_nodes; i++) {
+        Lithair__V1__StatusRequest sreq = LITHAIR__V1__STATUS_REQUEST__INIT;
+        Lithair__V1__WalStatsRequest wreq = LITHAIR__V1__WAL_STATS_REQUEST__INIT;
+        if (rpc_call_endpoint(g->client, i, "Cluster/Status", &sreq.base,
+                              &lithair__v1__node_status__descriptor, g->cfg.status_timeout_ms,
+                              (ProtobufCMessage **)&nss[i], st) != 0) {
+            nss[i] = NULL;
+            continue;
+        }
+        pthread_mutex_lock(&m->mu);
+        if (nss[i]->leader_id && m->last_leader[i] && nss[i]->leader_id != m->last_leader[i])
+            m->leader_changes[i]++;
+        if (nss[i]->leader_id)
+            m->last_leader[i] = nss[i]->leader_id;
+        changes[i] = m->leader_changes[i];
+        pthread_mutex_unlock(&m->mu);
+        if (rpc_call_endpoint(g->client, i, "Cluster/WalStats", &wreq.base,
+                              &lithair__v1__wal_stats_reply__descriptor, g->cfg.status_timeout_ms,
+                              (ProtobufCMessage **)&wss[i], st) != 0)
+            wss[i] = NULL;
+    }
+    free(st);
+    static const struct {
+        const char *name, *type, *help;
+        size_t off; /* of the uint64 in NodeStatus; SIZE_MAX: special */
+    } fams[] = {
+        {"lithair_node_term", "gauge", "Raft term.", offsetof(Lithair__V1__NodeStatus, term)},
+        {"lithair_node_leader_id", "gauge", "The leader the node knows (0: none).",
+         offsetof(Lithair__V1__NodeStatus, leader_id)},
+        {"lithair_node_commit_index", "gauge", "Commit index.",
+         offsetof(Lithair__V1__NodeStatus, commit)},
+        {"lithair_node_applied_index", "gauge", "Applied index.",
+         offsetof(Lithair__V1__NodeStatus, applied)},
+        {"lithair_node_last_index", "gauge", "Last log index.",
+         offsetof(Lithair__V1__NodeStatus, last_index)},
+        {"lithair_node_wal_bytes", "gauge", "Bytes in the write-ahead log.",
+         offsetof(Lithair__V1__NodeStatus, wal_bytes)},
+        {"lithair_node_snapshot_index", "gauge", "Index of the newest snapshot.",
+         offsetof(Lithair__V1__NodeStatus, snapshot_index)},
+        {"lithair_node_records", "gauge", "Records in the store, all models.",
+         offsetof(Lithair__V1__NodeStatus, records)},
+    };
     gw_buf_printf(&b, "# HELP lithair_node_up Whether the node answered Cluster/Status.\n"
                       "# TYPE lithair_node_up gauge\n");
-    const char *roles[] = {"follower", "pre-candidate", "candidate", "leader"};
+    for (size_t i = 0; i < g->n_nodes; i++)
+        gw_buf_printf(&b, "lithair_node_up{node=\"%llu\"} %d\n", (unsigned long long)g->nodes[i].id,
+                      nss[i] != NULL);
+    static const char *roles[] = {"follower", "pre-candidate", "candidate", "leader"};
+    gw_buf_printf(&b, "# HELP lithair_node_role 1 for the node's current role.\n"
+                      "# TYPE lithair_node_role gauge\n");
     for (size_t i = 0; i < g->n_nodes; i++) {
-        Lithair__V1__StatusRequest sreq = LITHAIR__V1__STATUS_REQUEST__INIT;
-        Lithair__V1__NodeStatus *ns = NULL;
-        struct rpc_status st;
-        unsigned long long id = (unsigned long long)g->nodes[i].id;
-        int rc = rpc_call_endpoint(g->client, i, "Cluster/Status", &sreq.base,
-                                   &lithair__v1__node_status__descriptor, g->cfg.status_timeout_ms,
-                                   (ProtobufCMessage **)&ns, &st);
-        gw_buf_printf(&b, "lithair_node_up{node=\"%llu\"} %d\n", id, rc == 0);
-        if (rc == 0) {
-            pthread_mutex_lock(&m->mu);
-            if (ns->leader_id && m->last_leader[i] && ns->leader_id != m->last_leader[i])
-                m->leader_changes[i]++;
-            if (ns->leader_id)
-                m->last_leader[i] = ns->leader_id;
-            uint64_t changes = m->leader_changes[i];
-            pthread_mutex_unlock(&m->mu);
-            for (int k = 0; k < 4; k++)
-                gw_buf_printf(&b, "lithair_node_role{node=\"%llu\",role=\"%s\"} %d\n", id, roles[k],
-                              (int)ns->role == k);
-            gw_buf_printf(&b, "lithair_node_term{node=\"%llu\"} %llu\n", id,
-                          (unsigned long long)ns->term);
-            gw_buf_printf(&b, "lithair_node_leader_id{node=\"%llu\"} %llu\n", id,
-                          (unsigned long long)ns->leader_id);
-            gw_buf_printf(&b, "lithair_node_commit_index{node=\"%llu\"} %llu\n", id,
-                          (unsigned long long)ns->commit);
-            gw_buf_printf(&b, "lithair_node_applied_index{node=\"%llu\"} %llu\n", id,
-                          (unsigned long long)ns->applied);
-            gw_buf_printf(&b, "lithair_node_last_index{node=\"%llu\"} %llu\n", id,
-                          (unsigned long long)ns->last_index);
-            gw_buf_printf(&b, "lithair_node_wal_bytes{node=\"%llu\"} %llu\n", id,
-                          (unsigned long long)ns->wal_bytes);
-            gw_buf_printf(&b, "lithair_node_records{node=\"%llu\"} %llu\n", id,
-                          (unsigned long long)ns->records);
-            gw_buf_printf(&b, "lithair_node_leader_changes_total{node=\"%llu\"} %llu\n", id,
-                          (unsigned long long)changes);
-            protobuf_c_message_free_unpacked(&ns->base, NULL);
-        }
-        Lithair__V1__WalStatsRequest wreq = LITHAIR__V1__WAL_STATS_REQUEST__INIT;
-        Lithair__V1__WalStatsReply *ws = NULL;
-        if (rc == 0 &&
-            rpc_call_endpoint(g->client, i, "Cluster/WalStats", &wreq.base,
-                              &lithair__v1__wal_stats_reply__descriptor, g->cfg.status_timeout_ms,
-                              (ProtobufCMessage **)&ws, &st) == 0) {
-            uint64_t cum = 0;
-            for (size_t k = 0; k < ws->n_fsync_histogram; k++) {
-                cum += ws->fsync_histogram[k]->count;
+        for (int k = 0; nss[i] && k < 4; k++)
+            gw_buf_printf(&b, "lithair_node_role{node=\"%llu\",role=\"%s\"} %d\n",
+                          (unsigned long long)g->nodes[i].id, roles[k], (int)nss[i]->role == k);
+    }
+    for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+        gw_buf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", fams[f].name, fams[f].help, fams[f].name,
+                      fams[f].type);
+        for (size_t i = 0; i < g->n_nodes; i++) {
+            if (nss[i])
                 gw_buf_printf(
-                    &b, "lithair_node_fsync_seconds_bucket{node=\"%llu\",le=\"%g\"} %llu\n", id,
-                    (double)ws->fsync_histogram[k]->le_us / 1e6, (unsigned long long)cum);
-            }
-            gw_buf_printf(&b, "lithair_node_fsync_seconds_bucket{node=\"%llu\",le=\"+Inf\"} %llu\n",
-                          id, (unsigned long long)ws->fsyncs);
-            gw_buf_printf(&b, "lithair_node_fsync_seconds_count{node=\"%llu\"} %llu\n", id,
-                          (unsigned long long)ws->fsyncs);
-            protobuf_c_message_free_unpacked(&ws->base, NULL);
+                    &b, "%s{node=\"%llu\"} %llu\n", fams[f].name,
+                    (unsigned long long)g->nodes[i].id,
+                    (unsigned long long)*(const uint64_t *)((const char *)nss[i] + fams[f].off));
         }
-        struct rpc_endpoint_stats es;
-        if (rpc_client_stats(g->client, i, &es) == 0) {
-            gw_buf_printf(&b, "lithair_gateway_circuit_open{node=\"%llu\"} %d\n", id,
-                          es.state != RPC_BREAKER_CLOSED);
-            gw_buf_printf(&b, "lithair_gateway_rpc_calls_total{node=\"%llu\"} %llu\n", id,
-                          (unsigned long long)es.calls);
-            gw_buf_printf(&b, "lithair_gateway_rpc_failures_total{node=\"%llu\"} %llu\n", id,
-                          (unsigned long long)es.failures);
+    }
+    gw_buf_printf(&b, "# HELP lithair_node_leader_changes_total Leader changes the gateway saw "
+                      "(between scrapes).\n# TYPE lithair_node_leader_changes_total counter\n");
+    for (size_t i = 0; i < g->n_nodes; i++)
+        gw_buf_printf(&b, "lithair_node_leader_changes_total{node=\"%llu\"} %llu\n",
+                      (unsigned long long)g->nodes[i].id, (unsigned long long)changes[i]);
+    gw_buf_printf(&b, "# HELP lithair_node_fsync_seconds WAL fdatasync latency.\n"
+                      "# TYPE lithair_node_fsync_seconds histogram\n");
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const Lithair__V1__WalStatsReply *ws = wss[i];
+        unsigned long long id = (unsigned long long)g->nodes[i].id;
+        if (!ws)
+            continue;
+        uint64_t cum = 0;
+        for (size_t k = 0; k < ws->n_fsync_histogram; k++) {
+            cum += ws->fsync_histogram[k]->count;
+            gw_buf_printf(&b, "lithair_node_fsync_seconds_bucket{node=\"%llu\",le=\"%g\"} %llu\n",
+                          id, (double)ws->fsync_histogram[k]->le_us / 1e6, (unsigned long long)cum);
         }
+        gw_buf_printf(&b, "lithair_node_fsync_seconds_bucket{node=\"%llu\",le=\"+Inf\"} %llu\n", id,
+                      (unsigned long long)(cum > ws->fsyncs ? cum : ws->fsyncs));
+        gw_buf_printf(&b, "lithair_node_fsync_seconds_count{node=\"%llu\"} %llu\n", id,
+                      (unsigned long long)(cum > ws->fsyncs ? cum : ws->fsyncs));
+    }
+    struct rpc_endpoint_stats es[GW_MAX_NODES];
+    bool have_es[GW_MAX_NODES];
+    for (size_t i = 0; i < g->n_nodes; i++)
+        have_es[i] = rpc_client_stats(g->client, i, &es[i]) == 0;
+    static const char *efams[] = {"lithair_gateway_circuit_open", "lithair_gateway_rpc_calls_total",
+                                  "lithair_gateway_rpc_failures_total"};
+    for (int f = 0; f < 3; f++) {
+        gw_buf_printf(&b, "# TYPE %s %s\n", efams[f], f == 0 ? "gauge" : "counter");
+        for (size_t i = 0; i < g->n_nodes; i++) {
+            if (!have_es[i])
+                continue;
+            unsigned long long v = f == 0 ? (unsigned long long)(es[i].state != RPC_BREAKER_CLOSED)
+                                   : f == 1 ? (unsigned long long)es[i].calls
+                                            : (unsigned long long)es[i].failures;
+            gw_buf_printf(&b, "%s{node=\"%llu\"} %llu\n", efams[f],
+                          (unsigned long long)g->nodes[i].id, v);
+        }
+    }
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        if (nss[i])
+            protobuf_c_message_free_unpacked(&nss[i]->base, NULL);
+        if (wss[i])
+            protobuf_c_message_free_unpacked(&wss[i]->base, NULL);
     }
     if (g->coalescer) {
         uint64_t batches, batched;

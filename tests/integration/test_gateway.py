@@ -6,8 +6,8 @@ the benchmark endpoints.
 Usage: python3 test_gateway.py BUILD_DIR [TEST_NAME...]
 """
 
+import json
 import os
-import signal
 import socket
 import sys
 import threading
@@ -166,6 +166,25 @@ def test_items_api(build_dir):
                        'lithair_node_role{node="1"', "lithair_node_commit_index",
                        "lithair_node_fsync_seconds_bucket"):
             check(needle in text, "metrics lack %s" % needle)
+        # the text format: one TYPE per family, before its samples, samples grouped
+        typed, seen_fams, last = set(), [], None
+        for line in text.splitlines():
+            if line.startswith("# TYPE "):
+                fam = line.split()[2]
+                check(fam not in typed, "TYPE %s twice" % fam)
+                typed.add(fam)
+                continue
+            if not line or line.startswith("#"):
+                continue
+            name = line.split("{")[0].split(" ")[0]
+            for suffix in ("_bucket", "_sum", "_count"):
+                if name.endswith(suffix) and name[:-len(suffix)] in typed:
+                    name = name[:-len(suffix)]
+            check(name in typed, "sample before its TYPE: %s" % line)
+            if name != last:
+                check(name not in seen_fams, "family %s not grouped" % name)
+                seen_fams.append(name)
+                last = name
         # a stalled client is dropped after --request-timeout-ms
         s = socket.create_connection(("127.0.0.1", g.port), timeout=10)
         s.sendall(b"POST /api/items HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
@@ -402,6 +421,93 @@ def test_benchmark(build_dir):
         check(st == 200 and cl["deleted"] >= r["ops"] - r["errors"], "cleanup: %r" % cl)
         st, _, page = g.get("/api/items?includeBenchmark=true")
         check(page["total"] == 0, "nothing left after cleanup: %r" % page["total"])
+
+
+class SseReader:
+    """Reads a text/event-stream in a thread; events are (name, data dict) in order."""
+
+    def __init__(self, port, path):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
+                           % path).encode())
+        self.head = b""
+        self.events = []
+        self.retry = None
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        buf = b""
+        try:
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    return
+                buf += data
+                if not self.head:
+                    if b"\r\n\r\n" not in buf:
+                        continue
+                    self.head, buf = buf.split(b"\r\n\r\n", 1)
+                while b"\n\n" in buf:
+                    block, buf = buf.split(b"\n\n", 1)
+                    name, lines = "message", []
+                    for line in block.decode("utf-8", "replace").split("\n"):
+                        if line.startswith("event:"):
+                            name = line[6:].strip()
+                        elif line.startswith("data:"):
+                            lines.append(line[5:].strip())
+                        elif line.startswith("retry:"):
+                            self.retry = int(line[6:].strip())
+                    if lines:
+                        with self.lock:
+                            self.events.append((name, json.loads("\n".join(lines))))
+        except (OSError, ValueError):
+            return
+
+    def find(self, name, pred=lambda d: True):
+        with self.lock:
+            return [d for n, d in self.events if n == name and pred(d)]
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+def test_sse_stream(build_dir):
+    with Gateway(build_dir, spawn=3) as g:
+        leader = g.wait_leader(timeout=20)
+        allr = SseReader(g.port, "/_playground/events")
+        bench = SseReader(g.port, "/_playground/events/benchmark")
+        try:
+            wait_for("the stream headers", lambda: allr.head and bench.head, timeout=10)
+            check(b"200" in allr.head.split(b"\r\n")[0] and
+                  b"text/event-stream" in allr.head.lower(), "SSE headers: %r" % allr.head)
+            st, _, it = g.post("/api/items", {"name": "live"})
+            check(st == 201, "create")
+            wait_for("committed events from every node",
+                     lambda: len({d["node"] for d in allr.find(
+                         "committed", lambda d: d.get("id") == it["id"])}) == 3, timeout=10)
+            check(allr.retry == 2000, "retry: 2000 first (%r)" % allr.retry)
+            victim = [n for n in (1, 2, 3) if n != leader][0]
+            st, _, _ = g.post("/_playground/cluster/kill/%d" % victim)
+            check(st == 200, "kill")
+            wait_for("a node event", lambda: allr.find(
+                "node", lambda d: d["id"] == victim and d["state"] in ("killed", "exited")),
+                timeout=10)
+            st, _, _ = g.post("/_playground/benchmark/start",
+                              {"type": "write", "concurrency": 2, "duration_secs": 0.5})
+            check(st == 202, "benchmark start")
+            wait_for("the final benchmark event", lambda: bench.find(
+                "benchmark", lambda d: d["state"] == "done" and d["result"]), timeout=20)
+            check(not bench.find("committed"), "the benchmark stream carries benchmark only")
+            expect_error(g.get("/_playground/events/nope"), 404, "NOT_FOUND")
+        finally:
+            allr.close()
+            bench.close()
 
 
 if __name__ == "__main__":
