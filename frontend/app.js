@@ -545,10 +545,10 @@
   const render_feed = raf_once(() => {
     const ol = $('repl-feed');
     const total = state.nodes.size || 3;
-    ol.replaceChildren(...state.feed.map((f) => { const nodes = item_applied(f.index); return el('li', { class: 'feed-row op-' + f.op }, [
+    ol.replaceChildren(...state.feed.map((f) => { const nodes = item_applied(f.index); const bad = f.result !== 'OK'; return el('li', { class: 'feed-row op-' + f.op + (bad ? ' is-refused' : ''), title: bad ? 'Committed in the log but refused by the store (' + f.result + '): nothing changed' : null }, [
       el('time', { text: fmt_time(f.t) }),
       el('span', { class: 'feed-op', text: f.op }),
-      el('span', { class: 'feed-id', title: f.id || '', text: f.op === 'noop' ? 'leader no-op' : (f.model ? f.model + ' ' : '') + short_id(f.id) }),
+      el('span', { class: 'feed-id', title: f.id || '' }, [f.op === 'noop' ? 'leader no-op' : (f.model ? f.model + ' ' : '') + short_id(f.id), bad ? el('span', { class: 'feed-refused', text: ' ' + f.result }) : null]),
       el('span', { class: 'feed-idx', text: '#' + f.index + ' · t' + f.term }),
       el('span', { class: 'feed-nodes' + (nodes.size >= total ? ' is-full' : ''), title: 'Nodes that applied it', text: [...nodes].sort().map((x) => 'n' + x).join(' ') + ' ' + nodes.size + '/' + total }),
     ]); }));
@@ -727,11 +727,11 @@
     set.add(node);
     let f = state.feedByIndex.get(idx);
     if (!f) {
-      f = { index: idx, op: d.op || '?', id: d.id || '', model: d.model || '', term: d.term, nodes: set, t: new Date() };
+      f = { index: idx, op: d.op || '?', id: d.id || '', model: d.model || '', term: d.term, nodes: set, t: new Date(), result: d.result || 'OK' };
       state.feed.unshift(f);
       state.feedByIndex.set(idx, f);
       while (state.feed.length > FEED_MAX) state.feedByIndex.delete(state.feed.pop().index);
-      item_event(d);
+      if (f.result === 'OK') item_event(d);
     }
     render_feed();
     render_badges();

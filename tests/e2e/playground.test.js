@@ -331,6 +331,52 @@ async function main() {
     return 'badge ' + applied + '/' + total;
   });
 
+  await check('filter by an indexed field (name, then status) finds the item', async () => {
+    await page.locator('[data-testid="filter-field"]').selectOption('name');
+    await page.locator('[data-testid="filter-value"]').fill(itemName);
+    await page.locator('[data-testid="filter-apply"]').click();
+    await wait_for('exactly the one matching row', 5000, async () => {
+      const names = await page.locator('[data-testid="item-name"]').allTextContents();
+      return names.length === 1 && names[0] === itemName;
+    });
+    const total = await page.locator('[data-testid="items-total"]').textContent();
+    assert(/^1 item/.test(total), 'total says ' + total);
+    await page.locator('[data-testid="filter-field"]').selectOption('status');
+    await page.locator('[data-testid="filter-status"]').selectOption('archived');
+    await wait_for('no archived item', 5000, async () => (await page.locator('[data-testid="item-row"]').count()) === 0);
+    await page.locator('[data-testid="filter-status"]').selectOption('active');
+    await wait_for('the active item', 5000, async () => (await page.locator('[data-testid="item-name"]', { hasText: itemName }).count()) === 1);
+    await page.locator('[data-testid="filter-field"]').selectOption('');
+    await wait_for('the unfiltered list', 5000, async () => /total/.test(await page.locator('[data-testid="items-total"]').textContent()));
+    return total.trim();
+  });
+
+  await check('a version conflict (If-Match → 412) is explained in the form', async () => {
+    const row = page.locator('[data-testid="item-row"]', { has: page.locator('[data-testid="item-name"]', { hasText: itemName }) });
+    const id = await row.getAttribute('data-item-id');
+    await row.locator('[data-testid="item-edit"]').click();
+    await page.waitForSelector('[data-testid="item-form"]:not([hidden])', { timeout: 5000 });
+    /* someone else changes the item meanwhile */
+    const put = await new Promise((resolve) => {
+      const body = JSON.stringify({ description: 'changed behind the form' });
+      const u = new URL(base + '/api/items/' + id);
+      const req = http.request({ hostname: u.hostname, port: u.port, path: u.pathname, method: 'PUT', timeout: 5000,
+        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
+      req.on('error', () => resolve(0));
+      req.on('timeout', () => { req.destroy(); resolve(0); });
+      req.end(body);
+    });
+    assert(put === 200, 'the concurrent PUT answered ' + put);
+    await page.locator('[data-testid="field-description"]').fill('my edit');
+    await page.locator('[data-testid="item-save"]').click();
+    const banner = page.locator('[data-testid="conflict-banner"]');
+    await wait_for('the conflict banner', 5000, async () => (await banner.isVisible()) && /version/i.test(await banner.textContent()));
+    const text = (await banner.textContent()).replace(/\s+/g, ' ').trim();
+    await shot('06b-version-conflict');
+    await page.locator('[data-testid="item-cancel"]').click();
+    return text.slice(0, 90) + '…';
+  });
+
   await check('an empty name: the server\'s field error is shown next to the field', async () => {
     await page.locator('[data-testid="item-new"]').click();
     await page.locator('[data-testid="field-name"]').fill('');
