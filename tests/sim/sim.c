@@ -1545,6 +1545,12 @@ static void check_step(struct sim *s)
         n->term = st.term;
         n->commit = st.commit;
         note_role(s, n, st.role, st.term);
+        if (!s->failed && st.leader != RAFT_NONE &&
+            (st.term >= s->cap_leaders || s->leaders[st.term] != st.leader))
+            sim_fail(s, "election-safety",
+                     "n%" PRIu64 " follows n%" PRIu64 " in term %" PRIu64 ", which n%" PRIu64
+                     " leads",
+                     n->id, st.leader, st.term, st.term < s->cap_leaders ? s->leaders[st.term] : 0);
         if (st.commit > s->g_commit)
             observe_commit(s, n, st.commit, st.term);
         if (st.term > s->res->terms)
