@@ -14,9 +14,10 @@
  * its cursor, so publishers look for it: every capacity/8 events they scan the streams
  * (amortized O(1)) and shut down the socket of any stream the ring overtook; the blocked
  * write then fails at once. civetweb does not expose a connection's socket, so each
- * stream finds its own descriptor at the start by matching the request's local port and
- * peer address and port against the sockets in /proc/self/fd (the socket stays ours
- * while the handler runs). Without a descriptor the stream is still dropped as soon as
+ * stream finds its own descriptor at the start: the connection's inode from
+ * /proc/self/net/tcp (by the request's local port and peer address and port), then the
+ * /proc/self/fd entry linking to that inode (the socket stays ours while the handler
+ * runs). Without a descriptor the stream is still dropped as soon as
  * its write returns or times out (civetweb's request_timeout_ms).
  *
  * While idle a stream wakes every SSE_IDLE_SLICE_MS to notice a client that hung up
@@ -35,7 +36,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -255,50 +255,86 @@ int sse_hub_publish(struct sse_hub *h, unsigned mask, const char *name, const ch
     return 0;
 }
 
-/* sse_find_fd finds the socket of `conn` among our descriptors: local port = the
- * request's server port, peer port = its remote port. -1 if not found. */
+/* sse_tcp_inode looks up, in /proc/self/net/tcp or tcp6, the socket inode of the
+ * connection with local port `lport` and peer `peer`:`rport`. 0 if none. Reading the
+ * kernel's table (not calling getsockname on every descriptor) touches no descriptor
+ * that other threads own. */
+static unsigned long sse_tcp_inode(const char *table, bool v6, int lport, const void *peer,
+                                   int rport)
+{
+    FILE *f = fopen(table, "r");
+    if (!f)
+        return 0;
+    char line[512];
+    unsigned long found = 0;
+    if (!fgets(line, sizeof(line), f)) /* header */
+        line[0] = '\0';
+    while (!found && fgets(line, sizeof(line), f)) {
+        char local[64], remote[64];
+        unsigned long inode;
+        if (sscanf(line, " %*s %63s %63s %*s %*s %*s %*s %*s %*s %lu", local, remote, &inode) != 3)
+            continue;
+        char *lc = strchr(local, ':'), *rc = strchr(remote, ':');
+        if (!lc || !rc || strtol(lc + 1, NULL, 16) != lport || strtol(rc + 1, NULL, 16) != rport)
+            continue;
+        size_t words = v6 ? 4 : 1;
+        if ((size_t)(rc - remote) != words * 8)
+            continue;
+        uint32_t addr[4];
+        for (size_t i = 0; i < words; i++) {
+            char w[9];
+            memcpy(w, remote + 8 * i, 8);
+            w[8] = '\0';
+            addr[i] = (uint32_t)strtoul(w, NULL, 16); /* the kernel prints host-order words */
+        }
+        if (memcmp(addr, peer, words * 4) == 0)
+            found = inode;
+    }
+    fclose(f);
+    return found;
+}
+
+/* sse_find_fd finds the descriptor of `conn`'s socket: the connection's inode from the
+ * kernel's TCP table, then the descriptor whose /proc/self/fd link names that inode.
+ * -1 if not found (e.g. not TCP). */
 static int sse_find_fd(const struct mg_connection *conn)
 {
     const struct mg_request_info *ri = mg_get_request_info(conn);
     if (!ri)
         return -1;
+    struct in_addr a4;
+    struct in6_addr a6;
+    unsigned long inode = 0;
+    if (inet_pton(AF_INET, ri->remote_addr, &a4) == 1) {
+        inode = sse_tcp_inode("/proc/self/net/tcp", false, ri->server_port, &a4, ri->remote_port);
+        if (!inode) { /* an IPv4 client of a dual-stack listener */
+            memset(&a6, 0, sizeof(a6));
+            a6.s6_addr[10] = a6.s6_addr[11] = 0xff;
+            memcpy(&a6.s6_addr[12], &a4, 4);
+            inode =
+                sse_tcp_inode("/proc/self/net/tcp6", true, ri->server_port, &a6, ri->remote_port);
+        }
+    } else if (inet_pton(AF_INET6, ri->remote_addr, &a6) == 1) {
+        inode = sse_tcp_inode("/proc/self/net/tcp6", true, ri->server_port, &a6, ri->remote_port);
+    }
+    if (!inode)
+        return -1;
+    char want[48];
+    snprintf(want, sizeof(want), "socket:[%lu]", inode);
     DIR *d = opendir("/proc/self/fd");
     if (!d)
         return -1;
     int found = -1;
     struct dirent *de;
     while (found < 0 && (de = readdir(d)) != NULL) {
-        char *end;
-        long fd = strtol(de->d_name, &end, 10);
-        if (*end || end == de->d_name || fd == dirfd(d))
+        char path[300], link[64];
+        snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+        ssize_t n = readlink(path, link, sizeof(link) - 1);
+        if (n <= 0)
             continue;
-        struct stat st;
-        if (fstat((int)fd, &st) || !S_ISSOCK(st.st_mode))
-            continue;
-        struct sockaddr_storage a;
-        socklen_t al = sizeof(a);
-        int lport = -1, rport = -1;
-        if (getsockname((int)fd, (struct sockaddr *)&a, &al) == 0) {
-            if (a.ss_family == AF_INET)
-                lport = ntohs(((struct sockaddr_in *)&a)->sin_port);
-            else if (a.ss_family == AF_INET6)
-                lport = ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
-        }
-        if (lport != ri->server_port)
-            continue;
-        al = sizeof(a);
-        char addr[64] = "";
-        if (getpeername((int)fd, (struct sockaddr *)&a, &al) == 0) {
-            if (a.ss_family == AF_INET) {
-                rport = ntohs(((struct sockaddr_in *)&a)->sin_port);
-                inet_ntop(AF_INET, &((struct sockaddr_in *)&a)->sin_addr, addr, sizeof(addr));
-            } else if (a.ss_family == AF_INET6) {
-                rport = ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
-                inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&a)->sin6_addr, addr, sizeof(addr));
-            }
-        }
-        if (rport == ri->remote_port && strcmp(addr, ri->remote_addr) == 0)
-            found = (int)fd;
+        link[n] = '\0';
+        if (strcmp(link, want) == 0)
+            found = atoi(de->d_name);
     }
     closedir(d);
     return found;
