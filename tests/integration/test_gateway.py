@@ -486,6 +486,9 @@ def test_sse_stream(build_dir):
             wait_for("the stream headers", lambda: allr.head and bench.head, timeout=10)
             check(b"200" in allr.head.split(b"\r\n")[0] and
                   b"text/event-stream" in allr.head.lower(), "SSE headers: %r" % allr.head)
+            # the bridge is subscribed to a node once its 4 Hz metrics arrive
+            wait_for("metrics events from every node",
+                     lambda: len({d["node"] for d in allr.find("metrics")}) == 3, timeout=15)
             st, _, it = g.post("/api/items", {"name": "live"})
             check(st == 201, "create")
             wait_for("committed events from every node",
