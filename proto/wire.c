@@ -2,6 +2,7 @@
  * (see wire.h). Methods are named in one place, the `service` blocks of rpc.proto. */
 #include "wire.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -23,15 +24,26 @@ size_t wire_method_count(void)
     return n;
 }
 
-/* Full names live in a static table built on first use: "Models/Create". */
+/* Full names live in a static table filled once, by whichever thread asks first:
+ * "Models/Create". */
 static char wire_names[64][48];
+static pthread_once_t wire_names_once = PTHREAD_ONCE_INIT;
+
+static void wire_names_init(void)
+{
+    size_t slot = 0;
+    for (size_t s = 0; s < WIRE_N_SERVICES; s++) {
+        const ProtobufCServiceDescriptor *svc = wire_services[s];
+        for (unsigned m = 0; m < svc->n_methods && slot < 64; m++, slot++)
+            snprintf(wire_names[slot], sizeof(wire_names[slot]), "%s/%s", svc->short_name,
+                     svc->methods[m].name);
+    }
+}
 
 static void wire_fill(const ProtobufCServiceDescriptor *svc, unsigned m, size_t slot,
                       struct wire_method *out)
 {
-    if (wire_names[slot][0] == '\0')
-        snprintf(wire_names[slot], sizeof(wire_names[slot]), "%s/%s", svc->short_name,
-                 svc->methods[m].name);
+    pthread_once(&wire_names_once, wire_names_init);
     out->service = svc;
     out->index = m;
     out->name = wire_names[slot];
