@@ -80,6 +80,16 @@
     const today = new Date();
     return d.toDateString() === today.toDateString() ? d.toTimeString().slice(0, 8) : d.toISOString().slice(0, 10);
   }
+  /* throttle: runs fn at most once per `ms`, on an animation frame (bursty streams stay cheap). */
+  function throttle(fn, ms) {
+    let last = 0;
+    let timer = null;
+    return () => {
+      if (timer) return;
+      const wait = Math.max(0, last + ms - performance.now());
+      timer = setTimeout(() => requestAnimationFrame(() => { timer = null; last = performance.now(); fn(); }), wait);
+    };
+  }
   function raf_once(fn) {
     let pending = false;
     return () => {
@@ -542,7 +552,7 @@
     box.replaceChildren(...rows);
   }
 
-  const render_feed = raf_once(() => {
+  const render_feed = throttle(() => {
     const ol = $('repl-feed');
     const total = state.nodes.size || 3;
     ol.replaceChildren(...state.feed.map((f) => { const nodes = item_applied(f.index); const bad = f.result !== 'OK'; return el('li', { class: 'feed-row op-' + f.op + (bad ? ' is-refused' : ''), title: bad ? 'Committed in the log but refused by the store (' + f.result + '): nothing changed' : null }, [
@@ -552,7 +562,7 @@
       el('span', { class: 'feed-idx', text: '#' + f.index + ' · t' + f.term }),
       el('span', { class: 'feed-nodes' + (nodes.size >= total ? ' is-full' : ''), title: 'Nodes that applied it', text: [...nodes].sort().map((x) => 'n' + x).join(' ') + ' ' + nodes.size + '/' + total }),
     ]); }));
-  });
+  }, 250);
 
   /* ---------------------------------------------------------------- SSE */
   function sse_set(st) {
@@ -855,7 +865,7 @@
       const el_s = Number(p.elapsedMs || 0) / 1000;
       const pct = st === 'running' ? (dur ? Math.min(100, (100 * el_s) / dur) : 0) : 100;
       $('bench-progress').style.width = pct.toFixed(1) + '%';
-      $('bench-progress').classList.toggle('is-phase', p.phase && p.phase !== 'running');
+      $('bench-progress').classList.toggle('is-phase', p.phase === 'prefill' || p.phase === 'warmup');
       $('bench-live-ops').textContent = p.opsPerSec != null ? fmt_int(Number(p.opsPerSec)) : '—';
       $('bench-live-p50').textContent = p.p50Ms != null ? fmt_ms(Number(p.p50Ms)) : '—';
       $('bench-live-p99').textContent = p.p99Ms != null ? fmt_ms(Number(p.p99Ms)) : '—';
@@ -986,7 +996,7 @@
     return set;
   }
 
-  const render_badges = raf_once(render_badges_now);
+  const render_badges = throttle(render_badges_now, 200);
   function render_badges_now() {
     const ids = [...state.nodes.keys()].sort((a, b) => a - b);
     const total = ids.length || 3;
