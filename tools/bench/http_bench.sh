@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# http_bench.sh — writes over HTTP, side by side in one run on this machine:
+#   lithair:  wrk POST /api/items          (lithair-gateway --spawn 3: 3 nodes, fsync on)
+#   etcd:     wrk POST /v3/kv/put          (Debian's etcd 3.4, 3 members on loopback, fsync on)
+# both with 64 connections and 256-byte values, N rounds each, interleaved; then the
+# gateway's /_playground/cluster/status latency while a saturating write load runs.
+# Prints figures; asserts nothing. Needs: a Release build, wrk, etcd-server (apt).
+#
+# Usage: tools/bench/http_bench.sh BUILD_DIR [SECONDS=10] [ROUNDS=3]
+set -euo pipefail
+BUILD=$(cd "${1:?usage: http_bench.sh BUILD_DIR [SECONDS] [ROUNDS]}" && pwd)
+SECS=${2:-10}
+ROUNDS=${3:-3}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+TMP=$(mktemp -d /tmp/lithair-httpbench-XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    sleep 1
+    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 1; }
+command -v etcd >/dev/null || { echo "etcd is missing: apt-get install etcd-server"; exit 1; }
+
+# --- etcd: 3 members on loopback
+CLUSTER=""
+declare -a EC EP
+for i in 1 2 3; do EP[$i]=$(free_port); EC[$i]=$(free_port); done
+for i in 1 2 3; do CLUSTER+="e$i=http://127.0.0.1:${EP[$i]},"; done
+CLUSTER=${CLUSTER%,}
+for i in 1 2 3; do
+    etcd --name "e$i" --data-dir "$TMP/etcd$i" \
+        --listen-peer-urls "http://127.0.0.1:${EP[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${EP[$i]}" \
+        --listen-client-urls "http://127.0.0.1:${EC[$i]}" --advertise-client-urls "http://127.0.0.1:${EC[$i]}" \
+        --initial-cluster "$CLUSTER" --initial-cluster-state new --log-level error \
+        >"$TMP/etcd$i.log" 2>&1 &
+    PIDS+=($!)
+done
+
+# --- lithair: the gateway supervising 3 nodes
+GWPORT=$(free_port)
+"$BUILD/gateway/lithair-gateway" --listen "$GWPORT" --spawn 3 --data-dir "$TMP/lithair" \
+    --frontend "$ROOT/frontend" --node-base-port 0 >"$TMP/gateway.log" 2>&1 &
+PIDS+=($!)
+
+for _ in $(seq 1 200); do
+    curl -fsS "http://127.0.0.1:$GWPORT/healthz" >/dev/null 2>&1 &&
+        curl -fsS -X POST "http://127.0.0.1:${EC[1]}/v3/kv/put" -d '{"key":"a2V5","value":"dg=="}' >/dev/null 2>&1 && break
+    sleep 0.1
+done
+# The etcd leader takes the writes (a follower would forward them).
+LEADER_URL=""
+for i in 1 2 3; do
+    if curl -fsS -X POST "http://127.0.0.1:${EC[$i]}/v3/maintenance/status" -d '{}' 2>/dev/null |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d["leader"]==d["header"]["member_id"] else 1)'; then
+        LEADER_URL="http://127.0.0.1:${EC[$i]}"
+    fi
+done
+[ -n "$LEADER_URL" ] || LEADER_URL="http://127.0.0.1:${EC[1]}"
+
+VAL=$(head -c 256 /dev/zero | tr '\0' 'x')
+cat >"$TMP/lithair.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format(nil, "/api/items", nil, '{"name":"w' .. n .. '","description":"$VAL"}')
+end
+LUA
+B64VAL=$(printf '%s' "$VAL" | base64 -w0)
+cat >"$TMP/etcd.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local n = 0
+local function b64(s)
+  local b = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+  return ((s:gsub('.', function(x)
+    local r, c = '', x:byte()
+    for i = 8, 1, -1 do r = r .. (c % 2 ^ i - c % 2 ^ (i - 1) > 0 and '1' or '0') end
+    return r end) .. '0000'):gsub('%d%d%d?%d?%d?%d?', function(x)
+      if #x < 6 then return '' end
+      local c = 0
+      for i = 1, 6 do c = c + (x:sub(i, i) == '1' and 2 ^ (6 - i) or 0) end
+      return b:sub(c + 1, c + 1) end) .. ({ '', '==', '=' })[#s % 3 + 1])
+end
+request = function()
+  n = n + 1
+  return wrk.format(nil, "/v3/kv/put", nil, '{"key":"' .. b64("k" .. n) .. '","value":"$B64VAL"}')
+end
+LUA
+
+run_wrk() { # name url script
+    wrk -t2 -c64 -d"${SECS}s" --latency -s "$3" "$2" 2>&1 |
+        awk -v name="$1" '/Requests\/sec/ {rps=$2} /^ +99%/ {p99=$2} /^ +50%/ {p50=$2}
+             /Non-2xx/ {bad=$NF} END {printf "  %-8s %10.0f writes/s   p50 %8s   p99 %8s   non-2xx %s\n", name, rps, p50, p99, bad+0}'
+}
+
+echo "http_bench $(date -u +%FT%TZ) $(uname -m) nproc=$(nproc): 64 connections, 256-byte values, ${SECS}s x ${ROUNDS}"
+for r in $(seq 1 "$ROUNDS"); do
+    echo "round $r"
+    run_wrk lithair "http://127.0.0.1:$GWPORT" "$TMP/lithair.lua"
+    run_wrk etcd "$LEADER_URL" "$TMP/etcd.lua"
+done
+
+echo "cluster status latency while writes saturate the cluster:"
+wrk -t1 -c64 -d"${SECS}s" -s "$TMP/lithair.lua" "http://127.0.0.1:$GWPORT" >/dev/null 2>&1 &
+W=$!
+sleep 1
+wrk -t1 -c2 -d"$((SECS - 2))s" --latency "http://127.0.0.1:$GWPORT/_playground/cluster/status" 2>&1 |
+    awk '/Requests\/sec/ {rps=$2} /^ +99%/ {p99=$2} /^ +50%/ {p50=$2} END {printf "  status: %s req/s, p50 %s, p99 %s\n", rps, p50, p99}'
+wait $W || true
