@@ -103,6 +103,18 @@ async function wait_for(what, ms, fn, every) {
   }
 }
 
+function post_json(url, obj) {
+  return new Promise((resolve) => {
+    const body = JSON.stringify(obj);
+    const u = new URL(url);
+    const req = http.request({ hostname: u.hostname, port: u.port, path: u.pathname, method: 'POST', timeout: 5000,
+      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => { req.destroy(); resolve(0); });
+    req.end(body);
+  });
+}
+
 async function start_gateway() {
   const gw = path.join(BUILD, 'gateway', 'lithair-gateway');
   const node = path.join(BUILD, 'node', 'lithair-node');
@@ -375,6 +387,38 @@ async function main() {
     await shot('06b-version-conflict');
     await page.locator('[data-testid="item-cancel"]').click();
     return text.slice(0, 90) + '…';
+  });
+
+  await check('paging (10 per page) and delete through the confirm dialog', async () => {
+    /* another client writes 11 items: the table refreshes from the committed events */
+    for (let i = 0; i < 11; i++) {
+      const code = await post_json(base + '/api/items', { name: 'bulk ' + i, status: 'draft' });
+      assert(code === 201, 'POST /api/items answered ' + code);
+    }
+    await page.locator('[data-testid="page-size"]').selectOption('10');
+    await wait_for('a full first page and Next enabled', 8000, async () => (await page.locator('[data-testid="item-row"]').count()) === 10
+      && (await page.locator('[data-testid="page-next"]').isEnabled()));
+    const first = await page.locator('[data-testid="item-row"]').evaluateAll((r) => r.map((x) => x.dataset.itemId));
+    await page.locator('[data-testid="page-next"]').click();
+    await wait_for('page 2', 5000, async () => /Page 2/.test(await page.locator('[data-testid="page-info"]').textContent()));
+    const second = await page.locator('[data-testid="item-row"]').evaluateAll((r) => r.map((x) => x.dataset.itemId));
+    assert(second.length >= 2 && second.every((id) => !first.includes(id)), 'page 2 repeats page 1 rows');
+    const total = await page.locator('[data-testid="items-total"]').textContent();
+    await page.locator('[data-testid="page-prev"]').click();
+    await wait_for('page 1 again', 5000, async () => /Page 1/.test(await page.locator('[data-testid="page-info"]').textContent()));
+    /* delete the e2e item */
+    await page.locator('[data-testid="filter-field"]').selectOption('name');
+    await page.locator('[data-testid="filter-value"]').fill(itemName);
+    await page.locator('[data-testid="filter-apply"]').click();
+    const row = page.locator('[data-testid="item-row"]', { has: page.locator('[data-testid="item-name"]', { hasText: itemName }) });
+    await wait_for('the item row', 5000, async () => (await row.count()) === 1);
+    await row.locator('[data-testid="item-delete"]').click();
+    await page.waitForSelector('[data-testid="confirm-dialog"][open]', { timeout: 5000 });
+    await page.locator('[data-testid="confirm-force"]').click();
+    await wait_for('the row gone', 5000, async () => (await row.count()) === 0);
+    await page.locator('[data-testid="filter-field"]').selectOption('');
+    await page.locator('[data-testid="page-size"]').selectOption('20');
+    return first.length + ' + ' + second.length + ' rows on two pages (' + total.trim() + '), item deleted';
   });
 
   await check('an empty name: the server\'s field error is shown next to the field', async () => {
