@@ -469,16 +469,19 @@ static int gw_cluster_force_election(struct gw_req *r)
 }
 
 /* gw_cluster_each answers {"nodes": [...]}: `method` on every node, each reply as JSON
- * with its id, or {"id", "error"} for a node that did not answer. */
+ * with its id. A node that did not answer is {"id", "error", "code"}: in "nodes" when
+ * `failed_apart` is false, else in a separate "failed" array. */
 static int gw_cluster_each(struct gw_req *r, const char *method, const ProtobufCMessage *req,
-                           const ProtobufCMessageDescriptor *desc, unsigned timeout_ms)
+                           const ProtobufCMessageDescriptor *desc, unsigned timeout_ms,
+                           bool failed_apart)
 {
     struct gw *g = r->gw;
     struct gw_fan *fans = calloc(GW_MAX_NODES, sizeof(*fans)); /* small thread stacks */
     if (!fans)
         return gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
     gw_fanout(g, method, req, desc, timeout_ms, fans);
-    json_object *o = json_object_new_object(), *arr = json_object_new_array();
+    json_object *o = json_object_new_object(), *arr = json_object_new_array(),
+                *failed = json_object_new_array();
     for (size_t i = 0; i < g->n_nodes; i++) {
         json_object *n = fans[i].rc == 0 ? gw_message_json(fans[i].resp) : json_object_new_object();
         json_object_object_add(n, "id", gw_json_u64(g->nodes[i].id));
@@ -490,11 +493,15 @@ static int gw_cluster_each(struct gw_req *r, const char *method, const ProtobufC
             json_object_object_add(n, "code",
                                    json_object_new_string(wire_code_name(fans[i].st.code)));
         }
-        json_object_array_add(arr, n);
+        json_object_array_add(fans[i].rc != 0 && failed_apart ? failed : arr, n);
     }
     gw_fan_free(g, fans);
     free(fans);
     json_object_object_add(o, "nodes", arr);
+    if (failed_apart)
+        json_object_object_add(o, "failed", failed);
+    else
+        json_object_put(failed);
     return gw_reply_json(r, 200, o, NULL);
 }
 
@@ -503,14 +510,15 @@ static int gw_cluster_wal_stats(struct gw_req *r)
     Lithair__V1__WalStatsRequest req = LITHAIR__V1__WAL_STATS_REQUEST__INIT;
     return gw_cluster_each(r, "Cluster/WalStats", &req.base,
                            &lithair__v1__wal_stats_reply__descriptor,
-                           r->gw->cfg.status_timeout_ms * 2);
+                           r->gw->cfg.status_timeout_ms * 2, false);
 }
 
 static int gw_cluster_snapshot(struct gw_req *r)
 {
     Lithair__V1__SnapshotRequest req = LITHAIR__V1__SNAPSHOT_REQUEST__INIT;
     return gw_cluster_each(r, "Cluster/Snapshot", &req.base,
-                           &lithair__v1__snapshot_reply__descriptor, r->gw->cfg.rpc_timeout_ms);
+                           &lithair__v1__snapshot_reply__descriptor, r->gw->cfg.rpc_timeout_ms,
+                           true);
 }
 
 int gw_cluster_register(struct gw *g)

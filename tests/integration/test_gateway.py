@@ -252,6 +252,12 @@ def test_cluster_attach(build_dir):
         wait_for("the killed node to show as down", down_in_status, timeout=10)
         st, _, x = g.post("/api/items", {"name": "still works"})
         check(st == 201, "writes with 2 of 3 nodes: %r" % x)
+        st, _, sn = g.post("/_playground/cluster/snapshot")
+        check(st == 200 and len(sn["nodes"]) == 2 and [f["id"] for f in sn["failed"]] == [victim],
+              "snapshot with a node down: %r" % sn)
+        st, _, w = g.get("/_playground/cluster/wal-stats")
+        check(st == 200 and len(w["nodes"]) == 3 and
+              [n["id"] for n in w["nodes"] if "error" in n] == [victim], "wal-stats: %r" % w)
 
 
 def node_pids_alive(pids):
