@@ -165,6 +165,22 @@ size_t codec_batch_encode(const struct raft_msg *const *msgs,
     return len;
 }
 
+size_t codec_batch_encode_alloc(const struct raft_msg *const *msgs,
+                                const struct codec_chunk *const *chunks, size_t n,
+                                uint8_t *(*alloc)(void *ud, size_t len), void *ud)
+{
+    struct codec_scratch s;
+    Lithair__Raft__V1__Batch batch;
+    if (codec_build(msgs, chunks, n, &s, &batch) != 0)
+        return 0;
+    size_t len = lithair__raft__v1__batch__get_packed_size(&batch);
+    uint8_t *buf = alloc(ud, len);
+    if (buf)
+        lithair__raft__v1__batch__pack(&batch, buf);
+    codec_scratch_free(&s);
+    return buf ? len : 0;
+}
+
 int codec_batch_decode(const void *buf, size_t len, codec_msg_fn fn, void *arg)
 {
     Lithair__Raft__V1__Batch *batch = lithair__raft__v1__batch__unpack(NULL, len, buf);

@@ -31,6 +31,13 @@ size_t codec_batch_size(const struct raft_msg *const *msgs, const struct codec_c
 size_t codec_batch_encode(const struct raft_msg *const *msgs,
                           const struct codec_chunk *const *chunks, size_t n, uint8_t *buf);
 
+/* codec_batch_encode_alloc builds the Batch once, asks `alloc` for a buffer of exactly
+ * its size and packs into it: the transport's one-pass path. Returns the size, or 0 if
+ * out of memory or `alloc` returned NULL. */
+size_t codec_batch_encode_alloc(const struct raft_msg *const *msgs,
+                                const struct codec_chunk *const *chunks, size_t n,
+                                uint8_t *(*alloc)(void *ud, size_t len), void *ud);
+
 /* Called once per decoded message; `chunk` is NULL unless the message carries snapshot
  * bytes. Everything passed is valid only during the call. A non-zero return stops the
  * decoding and is returned by codec_batch_decode. */

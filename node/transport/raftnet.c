@@ -101,22 +101,28 @@ static struct raftnet_peer *raftnet_find(const struct raftnet *n, uint64_t id)
     return NULL;
 }
 
+/* raftnet_msg_alloc gives the codec an nng_msg body of the Batch's size. */
+static uint8_t *raftnet_msg_alloc(void *ud, size_t len)
+{
+    nng_msg **msg = ud;
+    if (len > RAFTNET_MAX_MSG || nng_msg_alloc(msg, len) != 0) {
+        *msg = NULL;
+        return NULL;
+    }
+    return nng_msg_body(*msg);
+}
+
 int raftnet_send(struct raftnet *n, uint64_t to, const struct raft_msg *const *msgs,
                  const struct codec_chunk *const *chunks, size_t count)
 {
     struct raftnet_peer *p = raftnet_find(n, to);
     if (!p)
         return LT_ENOTFOUND;
-    size_t len = codec_batch_size(msgs, chunks, count);
-    if (len == 0 && count > 0)
-        return LT_ENOMEM;
-    if (len > RAFTNET_MAX_MSG)
-        return LT_ETOOBIG;
-    nng_msg *msg;
-    if (nng_msg_alloc(&msg, len) != 0)
-        return LT_ENOMEM;
-    if (codec_batch_encode(msgs, chunks, count, nng_msg_body(msg)) != len) {
-        nng_msg_free(msg);
+    nng_msg *msg = NULL;
+    size_t len = codec_batch_encode_alloc(msgs, chunks, count, raftnet_msg_alloc, &msg);
+    if (len == 0 && count > 0) {
+        if (msg)
+            nng_msg_free(msg);
         return LT_ENOMEM;
     }
     if (nng_sendmsg(p->sock, msg, NNG_FLAG_NONBLOCK) != 0) {
