@@ -77,6 +77,8 @@ bool raft_prog_maybe_decr_to(struct raft_prog *p, uint64_t rejected, uint64_t ma
     }
     if (p->next - 1 != rejected)
         return false; /* not the probe we are waiting for */
+    if (rejected <= p->match)
+        return false; /* it acknowledged more before: stale, or it lost acked data */
     uint64_t next = rejected < match_hint + 1 ? rejected : match_hint + 1;
     if (next < p->match + 1)
         next = p->match + 1;

@@ -185,18 +185,19 @@ static void raft_handle_heartbeat_resp(struct raft *r, struct raft_prog *p,
         raft_read_ack(r, p->id, m->context);
 }
 
+/* raft_handle_snapshot_resp: the node's report on shipping a snapshot file. Success
+ * says only that the file arrived, not that the receiver's core installed it (it may
+ * refuse it, or crash before the install is durable): match moves only on the
+ * receiver's own MSG_APPEND_RESP (sim finding F2; etcd's ReportSnapshot). */
 static void raft_handle_snapshot_resp(struct raft *r, struct raft_prog *p, const struct raft_msg *m)
 {
     if (p->state != RAFT_PROGRESS_SNAPSHOT)
         return;
-    if (m->reject) {
+    if (m->reject)
         p->pending_snap = 0; /* failed: probe again from match */
-    } else if (m->index > p->match && m->index <= raft_log_last(&r->log)) {
-        p->match = m->index;
-    }
     raft_prog_become_probe(p);
-    /* Wait for the follower to answer a heartbeat or an append before probing: the
-     * snapshot may still be being installed. */
+    /* On success wait for the receiver to answer a heartbeat or an append before
+     * probing: the snapshot may still be being installed. */
     p->probe_sent = !m->reject;
     if (m->reject)
         (void)raft_send_append(r, p, false);

@@ -149,6 +149,50 @@ static void test_snapshot_failure_retried(void)
     h_free(&net);
 }
 
+/* A node's "snapshot file arrived" report does not make the leader believe the follower
+ * holds the snapshot: only the follower's own answer moves match (sim finding F2). If
+ * the follower never installed it, the leader finds out and sends it again. */
+static void test_snapshot_report_does_not_move_match(void)
+{
+    struct h_net net;
+    h_init(&net, 3, keep0);
+    h_elect(&net, 1);
+    h_node(&net, 3)->down = true;
+    for (int i = 0; i < 5; i++)
+        CU_ASSERT_EQUAL(h_propose(&net, 1, "s"), 0);
+    h_stabilize(&net);
+    CU_ASSERT_EQUAL(h_compact(&net, 1, 6), 0);
+    h_node(&net, 3)->down = false;
+    h_tick(&net, 1, 1);
+    for (int i = 0; i < 10 && h_count(&net, RAFT_MSG_SNAPSHOT, 1, 3) == 0; i++) {
+        h_readies(&net);
+        if (h_count(&net, RAFT_MSG_SNAPSHOT, 1, 3))
+            break;
+        h_deliver(&net);
+    }
+    CU_ASSERT_EQUAL_FATAL(h_count(&net, RAFT_MSG_SNAPSHOT, 1, 3), 1);
+    uint64_t match = h_status(&net, 1).progress[2].match;
+    h_drop(&net); /* the file arrives, but the core of node 3 never sees MSG_SNAPSHOT */
+    struct raft_msg ok = {
+        .type = RAFT_MSG_SNAPSHOT_RESP, .from = 3, .to = 1, .term = h_term(&net, 1)};
+    CU_ASSERT_EQUAL(raft_recv(h_r(&net, 1), &ok), 0);
+    struct raft_status st = h_status(&net, 1);
+    CU_ASSERT_EQUAL(st.progress[2].match, match);
+    CU_ASSERT_EQUAL(st.progress[2].state, RAFT_PROGRESS_PROBE);
+    h_tick(&net, 1, 1);
+    h_readies(&net);
+    const struct raft_msg *hb = h_find(&net, RAFT_MSG_HEARTBEAT, 3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(hb);
+    CU_ASSERT(hb->commit <= match);
+    h_stabilize(&net);
+    for (int i = 0; i < 3; i++)
+        h_tick_all(&net, 1);
+    CU_ASSERT_EQUAL(h_node(&net, 3)->snapshots, 1);
+    CU_ASSERT_EQUAL(h_commit(&net, 3), 6);
+    CU_ASSERT_EQUAL(h_node(&net, 3)->applied, 6);
+    h_free(&net);
+}
+
 /* A follower receiving a snapshot newer than its commit hands it out for installing,
  * resets its log to it and acknowledges after the persist step; a stale one only gets
  * an answer; one whose last entry it holds moves commit and keeps the log. */
@@ -300,6 +344,7 @@ static const struct lt_test tests[] = {
     {"compact", test_compact},
     {"lagging_follower_gets_snapshot", test_lagging_follower_gets_snapshot},
     {"snapshot_failure_retried", test_snapshot_failure_retried},
+    {"snapshot_report_does_not_move_match", test_snapshot_report_does_not_move_match},
     {"follower_installs_snapshot", test_follower_installs_snapshot},
     {"restore", test_restore},
     {NULL, NULL},
