@@ -377,6 +377,16 @@ def test_leader_killed_under_writes(build_dir):
             if st != 200:
                 missing.append((iid, st))
         check(not missing, "acknowledged writes lost: %r" % missing[:5])
+        # concurrent creates were coalesced: some Rpc/Batch carried more than one
+        text = g.get("/metrics")[2]
+        vals = {}
+        for line in text.splitlines():
+            if line.startswith("lithair_gateway_write_batches_total ") or \
+                    line.startswith("lithair_gateway_batched_writes_total "):
+                k, v = line.split()
+                vals[k] = int(float(v))
+        check(vals.get("lithair_gateway_batched_writes_total", 0) >
+              vals.get("lithair_gateway_write_batches_total", 0) > 0, "coalescing: %r" % vals)
         print("  %d writes acknowledged, %d errors, failover %.2fs" %
               (len(acked), len(errors), time.monotonic() - t_kill))
 
