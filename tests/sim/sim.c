@@ -38,7 +38,8 @@
 
 #define SIM_TICK        100 /* virtual time units per raft tick */
 #define SIM_CALM_REQS   8   /* proposals the calm phase must see committed everywhere */
-#define SIM_CALM_TICKS  800 /* default liveness bound */
+#define SIM_CALM_BASE   400 /* default liveness bound: this many ticks plus... */
+#define SIM_CALM_PER_ET 60  /* ...this many election timeouts */
 #define SIM_READY_LIMIT 10000
 #define SIM_MAX_BURST   64                    /* entries in one raft_propose */
 #define SIM_H0          0x6a09e667f3bcc908ULL /* state machine hash before any entry */
@@ -261,6 +262,7 @@ struct node {
     struct batch *pend_head, *pend_tail;
     uint64_t fsync_at;
     uint64_t tick_len;     /* this life's tick period: clocks drift apart */
+    uint64_t fsync_max;    /* this life's slowest fsync (torn mode) */
     uint64_t paused_until; /* a paused process handles nothing before then */
     /* state machine */
     uint64_t applied, reported_applied, sm_hash;
@@ -1349,7 +1351,7 @@ static void handle_update(struct sim *s, struct node *n, const struct raft_updat
     } else if (!b->wrote && !b->n_msgs && !b->n_apps) {
         batch_free(b);
     } else {
-        uint64_t at = s->now + sim_range(s, 5, 120);
+        uint64_t at = s->now + sim_range(s, 5, n->fsync_max);
         if (at < n->fsync_at)
             at = n->fsync_at;
         n->fsync_at = at;
@@ -1467,6 +1469,11 @@ static int node_start(struct sim *s, struct node *n)
     n->fsync_at = 0;
     n->paused_until = 0;
     n->tick_len = s->o.faults ? sim_range(s, SIM_TICK * 9 / 10, SIM_TICK * 11 / 10) : SIM_TICK;
+    /* now and then a slow disk, still well inside the election timeout (Raft's timing
+     * requirement: broadcast time << election timeout) */
+    n->fsync_max = 120;
+    if (sim_chance(s, 125) && s->cfg.election_ticks * SIM_TICK / 2 > n->fsync_max)
+        n->fsync_max = s->cfg.election_ticks * SIM_TICK / 2;
     struct raft_status st;
     raft_status(r, &st);
     if (st.term != n->dhs.term || st.last_index != slog_last(&n->dlog) ||
@@ -1890,6 +1897,14 @@ static void on_fault(struct sim *s)
     }
 }
 
+/* calm_bound: ticks the calm phase may take (--calm-ticks, else scaled by the timeout) */
+static unsigned calm_bound(const struct sim *s)
+{
+    if (s->o.calm_ticks)
+        return s->o.calm_ticks;
+    return SIM_CALM_BASE + SIM_CALM_PER_ET * s->cfg.election_ticks;
+}
+
 static void enter_calm(struct sim *s)
 {
     s->calm = true;
@@ -1900,8 +1915,7 @@ static void enter_calm(struct sim *s)
     s->calm_start = s->now;
     s->calm_step = s->step;
     s->calm_ctx_from = s->next_ctx;
-    s->calm_deadline =
-        s->now + (uint64_t)(s->o.calm_ticks ? s->o.calm_ticks : SIM_CALM_TICKS) * SIM_TICK;
+    s->calm_deadline = s->now + (uint64_t)calm_bound(s) * SIM_TICK;
     sim_trace(s, "CALM: heal, restart, no more faults");
     for (unsigned k = 0; k < s->n && !s->failed; k++) {
         if (!s->nodes[k].up) {
@@ -2189,7 +2203,7 @@ int sim_run(const struct sim_opts *o, struct sim_result *res)
                 break;
             }
             /* a calm cluster needs a few dozen events per tick; far more is a storm */
-            uint64_t calm_ticks = o->calm_ticks ? o->calm_ticks : SIM_CALM_TICKS;
+            uint64_t calm_ticks = calm_bound(s);
             if (s->step - s->calm_step > calm_ticks * s->n * 40) {
                 liveness_fail(s);
                 snprintf(s->res->what + strlen(s->res->what),

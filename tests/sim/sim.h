@@ -48,7 +48,7 @@ struct sim_opts {
     unsigned faults; /* enum sim_fault bits */
     enum sim_inject inject;
     FILE *trace;         /* non-NULL: print a trace of the run there */
-    unsigned calm_ticks; /* liveness bound after the fault phase; 0 = default */
+    unsigned calm_ticks; /* liveness bound after the fault phase; 0 = 400 + 60 timeouts */
 };
 
 struct sim_result {
