@@ -442,8 +442,10 @@
         const r = await request('POST', '/_playground/cluster/force-election' + (target ? '?target=' + encodeURIComponent(target) : ''),
           { body: target ? { target: Number(target) } : {}, timeoutMs: 15000 });
         const d = r.data || {};
-        t.done('ok', 'Node ' + d.leaderId + ' is the leader (term ' + d.term + '), elected in ' + d.elapsedMs + ' ms.');
-        log_cluster('leader', 'Forced election: node ' + d.leaderId + ' leads term ' + d.term + ' (' + d.elapsedMs + ' ms)');
+        const ms = Number(d.elapsedMs);
+        const took = Number.isFinite(ms) ? (ms < 10 ? ms.toFixed(1) : Math.round(ms)) + ' ms' : '?';
+        t.done('ok', 'Node ' + d.leaderId + ' is the leader (term ' + d.term + '), transferred in ' + took + '.');
+        log_cluster('leader', 'Forced election: node ' + d.leaderId + ' leads term ' + d.term + ' (' + took + ')', 'leader' + d.leaderId + '@' + d.term);
         refresh_status();
       } catch (e) {
         t.done('error', 'Force election failed: ' + e.words);
@@ -470,9 +472,10 @@
   const latest = { benchOps: null, benchP99: null, benchAt: 0 };
 
   function charts_init() {
-    chartOps = new TimeChart($('chart-ops'), ['leader', 'benchmark'], { capacity: 240, legend: true });
-    chartLat = new TimeChart($('chart-latency'), ['fsync p99', 'bench p99'], { capacity: 240, legend: true, colors: ['#ffd166', '#ef476f'], yFloor: 1 });
-    chartLag = new TimeChart($('chart-lag'), [], { capacity: 240, legend: true, fill: false, yFloor: 5 });
+    /* the monitor's charts slide over the last minute (2 samples a second) */
+    chartOps = new TimeChart($('chart-ops'), ['leader', 'benchmark'], { capacity: 122, windowS: 60 });
+    chartLat = new TimeChart($('chart-latency'), ['fsync p99', 'bench p99'], { capacity: 122, windowS: 60, colors: ['#ffd166', '#ef476f'], yFloor: 1 });
+    chartLag = new TimeChart($('chart-lag'), [], { capacity: 122, windowS: 60, fill: false, yFloor: 5 });
     benchChart = new TimeChart($('bench-chart'), ['ops/s', 'p99 ms'], { capacity: 2400, time: false, colors: [COLORS[0], '#ef476f'], build: bench_chart_build });
     histo = new BarChart($('bench-histogram'));
   }
@@ -978,9 +981,10 @@
       el('td', { class: 'name-cell', 'data-testid': 'item-name', title: it.description || '', text: it.name }),
       el('td', {}, [el('span', { class: 'status status-' + (it.status || 'draft'), text: it.status || 'draft' })]),
       el('td', { class: 'mono', 'data-testid': 'item-version', text: String(it.version || '—') }),
-      el('td', { class: 'muted', title: it.updatedAt || '', text: fmt_date(it.updatedAt) }),
+      el('td', { class: 'muted col-updated', title: it.updatedAt || '', text: fmt_date(it.updatedAt) }),
       el('td', {}, [badge]),
       el('td', { class: 'row-actions' }, [
+        el('button', { class: 'btn btn-small btn-ghost', type: 'button', 'data-testid': 'item-history', 'aria-label': 'History of ' + it.name, title: 'Every committed version', text: 'History', onclick: (e) => item_history(it, e.currentTarget) }),
         el('button', { class: 'btn btn-small btn-ghost', type: 'button', 'data-testid': 'item-edit', 'aria-label': 'Edit ' + it.name, text: 'Edit', onclick: (e) => item_edit(it.id, e.currentTarget) }),
         el('button', { class: 'btn btn-small btn-ghost btn-danger-text', type: 'button', 'data-testid': 'item-delete', 'aria-label': 'Delete ' + it.name, text: 'Delete', onclick: (e) => item_delete(it, e.currentTarget) }),
       ]),
@@ -1013,7 +1017,7 @@
       b.className = 'repl-badge' + (count >= total ? ' is-complete' : '');
       b.replaceChildren(
         el('span', { class: 'segs', 'aria-hidden': 'true' }, (ids.length ? ids : [1, 2, 3]).map((id) => el('span', { class: 'seg' + (set.has(id) ? ' on' : ''), title: 'node ' + id }))),
-        el('span', { class: 'repl-text', text: count >= total ? '✓ replicated ' + count + '/' + total : count + '/' + total }),
+        el('span', { class: 'repl-text', text: (count >= total ? '✓ ' : '') + count + '/' + total }),
       );
       b.setAttribute('aria-label', 'Replicated on ' + count + ' of ' + total + ' nodes');
     }
@@ -1027,7 +1031,7 @@
     const known = state.items.some((x) => x.id === d.id) || (state.pendingNew && state.pendingNew.id === d.id);
     if (known && d.op === 'create') return;
     clearTimeout(itemsRefreshTimer);
-    itemsRefreshTimer = setTimeout(load_items, 700);
+    itemsRefreshTimer = setTimeout(load_items, 300);
   }
 
   function form_errors_clear() {
@@ -1132,6 +1136,7 @@
       t.done('error', 'Not saved: ' + e.details.map((d) => d.field + ' ' + d.description).join('; ') + '.');
     } else if (ed && (e.status === 412 || (e.status === 409 && e.code === 'ABORTED'))) {
       conflict_show(ed);
+      load_items();
       t.done('error', 'Not saved: the item changed since you opened it.');
     } else if (e.status === 404 && ed) {
       $('form-error').textContent = 'This item no longer exists (someone deleted it).';
@@ -1160,6 +1165,31 @@
         onclick: () => { if (latestItem) { state.editing.version = String(latestItem.version); $('item-form').requestSubmit(); } } }),
     );
     banner.hidden = false;
+  }
+
+  async function item_history(it, btn) {
+    await busy(btn, '…', async () => {
+      try {
+        const r = await request('GET', '/api/items/' + encodeURIComponent(it.id) + '/history');
+        const entries = (r.data && r.data.entries) || [];
+        $('history-title').textContent = 'History of “' + it.name + '” (' + short_id(it.id) + ')';
+        $('history-body').replaceChildren(...(entries.length ? entries.map((e) => {
+          const x = e.record || {};
+          return el('tr', { 'data-testid': 'history-row' }, [
+            el('td', {}, [el('span', { class: 'feed-op op-' + e.op, text: e.op })]),
+            el('td', { class: 'mono', text: String(x.version || '—') }),
+            el('td', { class: 'name-cell', text: x.name || '' }),
+            el('td', {}, [el('span', { class: 'status status-' + (x.status || 'draft'), text: x.status || 'draft' })]),
+            el('td', { class: 'name-cell muted', title: x.description || '', text: x.description || '' }),
+            el('td', { class: 'mono muted', text: '#' + (x.raftIndex || '?') + ' · t' + (x.raftTerm || '?') }),
+            el('td', { class: 'muted', title: x.updatedAt || '', text: fmt_date(x.updatedAt) }),
+          ]);
+        }) : [el('tr', {}, [el('td', { colspan: '7', class: 'empty', text: 'No history recorded.' })])]));
+        $('history-dialog').showModal();
+      } catch (e) {
+        toast('error', 'Could not load the history: ' + e.words);
+      }
+    });
   }
 
   async function item_delete(it, btn) {

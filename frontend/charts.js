@@ -64,7 +64,7 @@
         series,
         legend: { show: false },
         cursor: { show: true, drag: { x: false, y: false }, points: { show: false } },
-        scales: { x: { time: timeAxis }, y: { range: (u, min, max) => [this.opts.yMin, Math.max(max * 1.15, this.opts.yFloor || 1)] } },
+        scales: { x: timeAxis && this.opts.windowS ? { time: true, range: (u, min, max) => [max - this.opts.windowS, max] } : { time: timeAxis }, y: { range: (u, min, max) => [this.opts.yMin, Math.max(max * 1.15, this.opts.yFloor || 1)] } },
         axes: [
           Object.assign({}, AXIS, { space: 64, values: (u, vals) => vals.map((v) => (timeAxis ? new Date(v * 1000).toTimeString().slice(0, 8) : v + 's')) }),
           Object.assign({}, AXIS, { size: 46, values: (u, vals) => vals.map(fmt_num), label: this.opts.yLabel || undefined }),
@@ -152,7 +152,7 @@
             incrs: [1, 2, 3, 4, 5, 10],
             values: (u, vals) => vals.map((v) => (this.labels[v] !== undefined ? this.labels[v] : '')),
           }),
-          Object.assign({}, AXIS, { size: 50, values: (u, vals) => vals.map((v) => this.yfmt(v)) }),
+          Object.assign({}, AXIS, { size: 60, values: (u, vals) => vals.map((v) => this.yfmt(v)) }),
         ],
       });
       this.yfmt = fmt_num;

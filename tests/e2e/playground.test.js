@@ -337,7 +337,7 @@ async function main() {
     const applied = await badge.getAttribute('data-applied');
     const total = await badge.getAttribute('data-total');
     assert(applied === '3' && total === '3', 'badge ' + applied + '/' + total);
-    assert(/3\/3/.test(await badge.textContent()), 'badge text does not say 3/3');
+    assert(/✓ 3\/3/.test(await badge.textContent()), 'badge text does not say ✓ 3/3');
     await sleep(400);
     await shot('05-item-replicated');
     return 'badge ' + applied + '/' + total;
@@ -363,7 +363,7 @@ async function main() {
     return total.trim();
   });
 
-  await check('a version conflict (If-Match → 412) is explained in the form', async () => {
+  await check('a version conflict (If-Match → 412) is explained in the form; the history lists both versions', async () => {
     const row = page.locator('[data-testid="item-row"]', { has: page.locator('[data-testid="item-name"]', { hasText: itemName }) });
     const id = await row.getAttribute('data-item-id');
     await row.locator('[data-testid="item-edit"]').click();
@@ -386,6 +386,12 @@ async function main() {
     const text = (await banner.textContent()).replace(/\s+/g, ' ').trim();
     await shot('06b-version-conflict');
     await page.locator('[data-testid="item-cancel"]').click();
+    /* the history shows both committed versions */
+    await row.locator('[data-testid="item-history"]').click();
+    await page.waitForSelector('[data-testid="history-dialog"][open]', { timeout: 5000 });
+    await wait_for('two history rows', 5000, async () => (await page.locator('[data-testid="history-row"]').count()) === 2);
+    await shot('06c-item-history');
+    await page.locator('[data-testid="history-close"]').click();
     return text.slice(0, 90) + '…';
   });
 
