@@ -17,7 +17,7 @@
  *  leader-completeness   a leader of term T holds every entry committed in a term < T
  *  state-machine-safety  every node applies the same entry at an index, in order
  *  commit-durability     a committed entry is on the durable disks of a majority
- *  committed-kept        a node never drops or rewrites a committed entry it holds
+ *  committed-kept        a node never drops or rewrites an entry it knows is committed
  *  durability            a vote or an ack leaves only once what it promises is durable
  *  double-vote           a node grants at most one vote per term, across restarts
  *  monotonic             terms and commit indexes never decrease within a life
@@ -1127,10 +1127,12 @@ static void check_entries(struct sim *s, struct node *n, const struct raft_updat
                  n->id, up->term, first, last);
         return;
     }
-    /* "replace the log from entries[0].index on": every committed entry the node holds
-     * there must come back unchanged */
+    /* "replace the log from entries[0].index on": every entry the node itself knows is
+     * committed (<= its commit index) must come back unchanged. (An entry committed by a
+     * quorum the node was not part of may be replaced by a stale leader's append while
+     * the node lags in term: that is legal, and later leaders carry the committed one.) */
     uint64_t new_last = first + up->n_entries - 1;
-    uint64_t top = last < s->g_commit ? last : s->g_commit;
+    uint64_t top = last < n->commit ? last : n->commit;
     for (uint64_t i = first; i <= top; i++) {
         const struct sent *old = slog_at(&n->mlog, i);
         if (!old || old->term != s->ci[i].term)
