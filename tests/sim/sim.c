@@ -10,7 +10,8 @@
  * raft_advance, raft_persisted and raft_applied.
  *
  * What is checked, where (names as printed on failure):
- *  election-safety       at most one leader per term over the whole run
+ *  election-safety       at most one leader per term over the whole run, and a node
+ *                        follows only its term's real leader
  *  leader-append-only    a leader never rewrites its log during its term
  *  log-matching          an entry (index, term) always has the same payload and the same
  *                        predecessor term, so equal entries mean equal prefixes
@@ -25,7 +26,8 @@
  *  proposal              a proposal commits where raft_propose said, or is lost
  *  snapshot              snapshots carry committed state some node really saved
  *  api                   results and the update stream agree with raft.h's contract
- *  liveness              after the faults end a leader emerges and proposals commit */
+ *  liveness              after the faults end a leader emerges, proposals commit on
+ *                        every node and a read is answered, with no message storm */
 #include "sim.h"
 
 #include <inttypes.h>
