@@ -177,36 +177,45 @@
     return n;
   }
 
-  function apply_status(s) {
+  /* apply_status: a status answer may be older than the live events that arrived while it was
+   * in flight (`sentAt`): then it never undoes a newer role, term or process state. */
+  function apply_status(s, sentAt) {
     state.mode = s.mode || '';
     state.quorum = s.quorum || null;
     const now = performance.now();
+    sentAt = sentAt == null ? now : sentAt;
     const seen = new Set();
     for (const x of s.nodes || []) {
       const n = node_get(x.id);
       seen.add(n.id);
       /* a node that does not answer reports no indexes: keep the last ones seen, dimmed */
       const keep = (k, v) => { if (v !== undefined && v !== null) n[k] = v; };
-      keep('term', num(x.term)); keep('leaderId', num(x.leaderId)); keep('commit', num(x.commit));
-      keep('applied', num(x.applied)); keep('lastIndex', num(x.lastIndex)); keep('lag', num(x.lag));
-      keep('walBytes', num(x.walBytes)); keep('circuit', x.circuit); keep('rpcUrl', x.rpcUrl);
-      n.role = x.role || 'down';
-      n.health = x.health || 'unhealthy';
-      n.error = x.error || '';
-      n.running = x.running !== false && x.role !== 'down';
-      n.pid = x.pid || null;
-      n.uptimeMs = num(x.uptimeMs);
-      n.uptimeAt = now;
-      if (x.role !== 'down') n.lastSeen = now;
-      if (x.running === false) n.running = false;
-      if (x.role === 'down' && x.running) n.running = true; /* process up but not answering */
-      if (Array.isArray(x.followers) && x.followers.length && x.role === 'leader') {
+      keep('commit', num(x.commit)); keep('applied', num(x.applied)); keep('lastIndex', num(x.lastIndex));
+      keep('lag', num(x.lag)); keep('walBytes', num(x.walBytes)); keep('circuit', x.circuit); keep('rpcUrl', x.rpcUrl);
+      const xterm = num(x.term);
+      const roleFresh = (n.roleEventAt || 0) <= sentAt && (n.nodeEventAt || 0) <= sentAt && !(xterm != null && n.term != null && xterm < n.term);
+      if (roleFresh) {
+        keep('term', xterm);
+        keep('leaderId', num(x.leaderId));
+        const booting = n.role === 'starting' && x.role === 'down' && x.running;
+        n.role = booting ? 'starting' : x.role || 'down';
+        n.health = x.health || 'unhealthy';
+        n.error = x.error || '';
+      }
+      if ((n.nodeEventAt || 0) <= sentAt) {
+        n.running = x.running !== false && x.role !== 'down';
+        if (x.role === 'down' && x.running) n.running = true; /* process up but not answering */
+        n.pid = x.pid || null;
+        n.uptimeMs = num(x.uptimeMs);
+        n.uptimeAt = now;
+      }
+      if (roleFresh && x.role !== 'down') n.lastSeen = now;
+      if (Array.isArray(x.followers) && x.followers.length && x.role === 'leader' && roleFresh) {
         state.progress = { node: n.id, lastIndex: n.lastIndex, commit: n.commit, followers: x.followers, at: now };
       }
     }
     for (const id of [...state.nodes.keys()]) if (!seen.has(id)) state.nodes.delete(id);
     if (s.term != null) state.term = Math.max(state.term, Number(s.term));
-    set_leader(num(s.leaderId) || null);
     render_cluster();
     render_badges();
   }
@@ -367,8 +376,9 @@
 
   async function refresh_status() {
     try {
+      const sentAt = performance.now();
       const r = await request('GET', '/_playground/cluster/status', { timeoutMs: 8000 });
-      apply_status(r.data || {});
+      apply_status(r.data || {}, sentAt);
     } catch (e) {
       if (!state.nodes.size) $('node-grid').replaceChildren(el('div', { class: 'empty error', text: 'Cluster status unavailable: ' + e.words }));
       else toast('error', 'Could not refresh the cluster status: ' + e.words);
@@ -406,6 +416,7 @@
     const n = node_get(id);
     n.running = false;
     n.role = 'down';
+    n.nodeEventAt = performance.now();
     log_cluster('kill', 'Node ' + id + ' killed (' + ((r.data && r.data.signal) || 'SIGKILL') + ')' + (wasLeader ? ' — it was the leader' : ''), 'down' + id);
     if (state.leaderId === id) set_leader(null);
     t.done('ok', 'Node ' + id + ' killed' + (wasLeader ? '. Watch the followers elect a new leader.' : '.'));
@@ -421,6 +432,7 @@
         const n = node_get(id);
         n.running = true;
         n.role = 'starting';
+        n.nodeEventAt = performance.now();
         n.pid = (r.data && r.data.pid) || n.pid;
         n.uptimeMs = 0;
         n.uptimeAt = performance.now();
@@ -697,6 +709,7 @@
   function on_node(d) {
     const n = node_get(d.id);
     const st = d.state;
+    n.nodeEventAt = performance.now();
     if (st === 'started') {
       n.running = true;
       n.role = n.role === 'down' ? 'starting' : n.role;

@@ -275,7 +275,17 @@ async function main() {
     }, 50);
     const ms = Date.now() - t0;
     await wait_for('the killed node shown down', 3000, async () => (await card(firstLeader).getAttribute('data-role')) === 'down');
-    await sleep(300);
+    /* the new leader stays shown: no late snapshot may flip the cards back */
+    const flips = await page.evaluate(async (want) => {
+      const seen = [];
+      for (let i = 0; i < 15; i++) {
+        const l = [...document.querySelectorAll('[data-testid="node-card"][data-role="leader"]')].map((e) => e.dataset.nodeId);
+        if (l.length !== 1 || l[0] !== want) seen.push(l.join(',') || 'none');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return seen;
+    }, newLeader);
+    assert(flips.length === 0, 'the leader shown flapped after the election: ' + flips.join(' '));
     await shot('02-leader-killed-new-leader');
     return 'node ' + newLeader + ' shown as leader ' + ms + ' ms after the click';
   });
