@@ -348,7 +348,7 @@
       f.uptime.textContent = n.running && n.uptimeMs != null ? fmt_dur(n.uptimeMs + performance.now() - n.uptimeAt) : '—';
       f.wal.textContent = fmt_bytes(n.walBytes);
       f.circuit.textContent = n.circuit || '—';
-      f.circuit.className = 'circuit-' + (n.circuit || 'closed');
+      f.circuit.className = 'circuit-' + String(n.circuit || 'closed').replace('_', '-');
       const pct = L && L.commit ? Math.min(100, (100 * (n.applied || 0)) / L.commit) : 0;
       f.syncBar.style.width = (live ? pct : 0).toFixed(1) + '%';
       if (!f.kill.classList.contains('is-busy')) f.kill.disabled = !n.running;
@@ -471,7 +471,9 @@
       try {
         const r = await request('POST', '/_playground/cluster/snapshot', { timeoutMs: 30000 });
         const ns = (r.data && r.data.nodes) || [];
-        t.done('ok', 'Snapshot written: ' + (ns.map((x) => 'node ' + x.id + ' @' + x.index + ' (' + fmt_bytes(Number(x.bytes)) + ')').join(', ') || 'no node answered') + '.');
+        const failed = (r.data && r.data.failed) || [];
+        t.done(failed.length ? 'warn' : 'ok', 'Snapshot written: ' + (ns.map((x) => 'node ' + x.id + ' @' + x.index + ' (' + fmt_bytes(Number(x.bytes)) + ')').join(', ') || 'no node answered') + '.' +
+          (failed.length ? ' Not by ' + failed.map((x) => 'node ' + x.id + (x.error ? ' (' + x.error + ')' : '')).join(', ') + '.' : ''));
         refresh_status();
       } catch (e) {
         t.done('error', 'Snapshot failed: ' + e.words);
@@ -789,10 +791,11 @@
     const v = bench_form_values();
     const bad = [];
     if (!Number.isInteger(v.concurrency) || v.concurrency < 1) bad.push(['concurrency', 'a whole number of at least 1']);
-    if (!Number.isInteger(v.duration_secs) || v.duration_secs < 1) bad.push(['duration_secs', 'a whole number of seconds, at least 1']);
-    if (!Number.isInteger(v.payload_size) || v.payload_size < 0) bad.push(['payload_size', 'a whole number of bytes (0 or more)']);
+    if (!Number.isInteger(v.concurrency) || v.concurrency > 1024) bad.push(['concurrency', 'at most 1024']);
+    if (!Number.isFinite(v.duration_secs) || v.duration_secs < 0.1 || v.duration_secs > 3600) bad.push(['duration_secs', 'between 0.1 and 3600 seconds']);
+    if (!Number.isInteger(v.payload_size) || v.payload_size < 1 || v.payload_size > 1048576) bad.push(['payload_size', 'a whole number of bytes from 1 to 1048576']);
     if (bad.length) {
-      for (const [k, m] of bad) $('bench-' + k + '-error').textContent = 'Must be ' + m + '.';
+      for (const [k, m] of bad) if (!$('bench-' + k + '-error').textContent) $('bench-' + k + '-error').textContent = 'Must be ' + m + '.';
       return;
     }
     const t = toast('progress', 'Starting a ' + v.type + ' benchmark: ' + v.concurrency + ' clients for ' + v.duration_secs + ' s…');
