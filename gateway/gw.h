@@ -89,6 +89,13 @@ struct gw_req {
  * Returns status. */
 int gw_reply_json(struct gw_req *r, int status, json_object *body, const char *extra_headers);
 
+/* gw_send_response writes a whole response in one write: status line, Content-Type (when
+ * ctype is not NULL), Content-Length: len (except 204/304), Cache-Control, Date,
+ * Connection, the extra header lines, and body[0..len) when send_body (a caller that
+ * streams the body itself passes send_body false). Returns 0, or -1 if the write failed. */
+int gw_send_response(struct gw_req *r, int status, const char *ctype, const char *cache,
+                     const char *extra, const void *body, size_t len, bool send_body);
+
 /* gw_reply_error sends {"code", "message", "details"} with `status`. `details` (consumed,
  * may be NULL → []) is an array of {"field","description"}. Returns status. */
 int gw_reply_error(struct gw_req *r, int status, const char *code, json_object *details,

@@ -319,17 +319,9 @@ static int gw_metrics_get(struct gw_req *r)
         free(b.p);
         return gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
     }
-    char clen[32];
-    snprintf(clen, sizeof(clen), "%zu", b.len);
-    mg_response_header_start(r->conn, 200);
-    mg_response_header_add(r->conn, "Content-Type", "text/plain; version=0.0.4; charset=utf-8", -1);
-    mg_response_header_add(r->conn, "Content-Length", clen, -1);
-    mg_response_header_add(r->conn, "Cache-Control", "no-store", -1);
-    mg_response_header_send(r->conn);
-    if (!r->head)
-        mg_write(r->conn, b.p, b.len);
+    gw_send_response(r, 200, "text/plain; version=0.0.4; charset=utf-8", "no-store", NULL, b.p,
+                     b.len, !r->head);
     free(b.p);
-    r->status = 200;
     return 200;
 }
 

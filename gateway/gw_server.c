@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gw.h"
@@ -22,10 +23,52 @@
 
 /* ------------------------------------------------------------------ replies */
 
-static void gw_add_header_lines(struct mg_connection *conn, const char *lines)
+/* gw_keep_alive: does this connection stay open after the answer? The rule civetweb
+ * itself applies (keep-alive is enabled): the client's Connection header, else HTTP/1.1. */
+static bool gw_keep_alive(struct gw_req *r)
 {
-    if (lines && *lines)
-        mg_response_header_add_lines(conn, lines);
+    const char *h = mg_get_header(r->conn, "Connection");
+    if (h)
+        return strcasestr(h, "keep-alive") != NULL;
+    return r->ri->http_version && strcmp(r->ri->http_version, "1.1") == 0;
+}
+
+int gw_send_response(struct gw_req *r, int status, const char *ctype, const char *cache,
+                     const char *extra, const void *body, size_t len, bool send_body)
+{
+    /* One buffer, one write: civetweb's mg_response_header_* send every header line with
+     * its own send(), and format the Date with the non-reentrant gmtime(). */
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    char clen[48] = "";
+    if (status != 204 && status != 304)
+        snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", len);
+    char ctl[160] = "";
+    if (ctype)
+        snprintf(ctl, sizeof(ctl), "Content-Type: %s\r\n", ctype);
+    size_t cap = 512 + (extra ? strlen(extra) : 0) + (send_body ? len : 0);
+    char stackbuf[2048];
+    char *buf = cap <= sizeof(stackbuf) ? stackbuf : malloc(cap);
+    if (!buf)
+        return -1;
+    int k = snprintf(buf, cap,
+                     "HTTP/1.1 %d %s\r\n%s%sCache-Control: %s\r\nDate: %s\r\n"
+                     "Connection: %s\r\n%s\r\n",
+                     status, gw_http_reason(status), ctl, clen, cache ? cache : "no-store", date,
+                     gw_keep_alive(r) ? "keep-alive" : "close", extra ? extra : "");
+    size_t n = k > 0 && (size_t)k < cap ? (size_t)k : 0;
+    if (send_body && len && n + len <= cap) {
+        memcpy(buf + n, body, len);
+        n += len;
+    }
+    int rc = mg_write(r->conn, buf, n) == (int)n ? 0 : -1;
+    if (buf != stackbuf)
+        free(buf);
+    r->status = status;
+    return rc;
 }
 
 int gw_reply_json(struct gw_req *r, int status, json_object *body, const char *extra_headers)
@@ -37,18 +80,8 @@ int gw_reply_json(struct gw_req *r, int status, json_object *body, const char *e
                                                         JSON_C_TO_STRING_NOSLASHESCAPE);
         len = strlen(text);
     }
-    char clen[32];
-    snprintf(clen, sizeof(clen), "%zu", len);
-    mg_response_header_start(r->conn, status);
-    if (body)
-        mg_response_header_add(r->conn, "Content-Type", "application/json", -1);
-    if (status != 204 && status != 304)
-        mg_response_header_add(r->conn, "Content-Length", clen, -1);
-    mg_response_header_add(r->conn, "Cache-Control", "no-store", -1);
-    gw_add_header_lines(r->conn, extra_headers);
-    mg_response_header_send(r->conn);
-    if (len && !r->head)
-        mg_write(r->conn, text, len);
+    gw_send_response(r, status, body ? "application/json" : NULL, "no-store", extra_headers, text,
+                     len, !r->head);
     json_object_put(body);
     r->status = status;
     return status;
@@ -286,17 +319,9 @@ static int gw_serve_static(struct gw_req *r)
             close(fd);
         return gw_reply_error(r, 404, "NOT_FOUND", NULL, "no such file: %.200s", r->path);
     }
-    char clen[32];
-    snprintf(clen, sizeof(clen), "%lld", (long long)sb.st_size);
-    mg_response_header_start(r->conn, 200);
-    mg_response_header_add(r->conn, "Content-Type", gw_mime_type(path), -1);
-    mg_response_header_add(r->conn, "Content-Length", clen, -1);
     bool vendor = strncmp(r->path, "/vendor/", 8) == 0;
-    mg_response_header_add(r->conn, "Cache-Control", vendor ? "public, max-age=86400" : "no-cache",
-                           -1);
-    mg_response_header_add(r->conn, "X-Content-Type-Options", "nosniff", -1);
-    mg_response_header_send(r->conn);
-    r->status = 200;
+    gw_send_response(r, 200, gw_mime_type(path), vendor ? "public, max-age=86400" : "no-cache",
+                     "X-Content-Type-Options: nosniff\r\n", NULL, (size_t)sb.st_size, false);
     char *buf = r->head ? NULL : malloc(65536); /* civetweb threads have small stacks */
     ssize_t n;
     while (buf && (n = read(fd, buf, 65536)) > 0) {

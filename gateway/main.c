@@ -50,6 +50,9 @@ static void usage(FILE *f)
             "  --coalesce N            concurrent creates sent as one Rpc/Batch of up to N\n"
             "                          (default 256; 1 = off)\n"
             "  --coalesce-senders N    batches in flight at once (1..16, default 4)\n"
+            "  --no-events             do not subscribe to the nodes' event streams: the SSE\n"
+            "                          streams then carry only gateway events (node, circuit,\n"
+            "                          benchmark); saves the gateway the per-write events\n"
             "  --log-level LEVEL       debug, info, warn or error (default info)\n"
             "  -h, --help              this text\n",
             SUP_MAX_NODES);
@@ -142,6 +145,7 @@ int main(int argc, char **argv)
         {"coalesce", required_argument, NULL, 'c'},
         {"coalesce-senders", required_argument, NULL, 'S'},
         {"log-level", required_argument, NULL, 'L'},
+        {"no-events", no_argument, NULL, 'E'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -150,6 +154,7 @@ int main(int argc, char **argv)
     const char *node_args[64];
     size_t n_node_args = 0;
     int level = LT_LOG_INFO;
+    bool no_events = false;
     gw.cfg = (struct gw_config){.listen_port = 0,
                                 .max_body = 1u << 20,
                                 .threads = 128,
@@ -218,6 +223,9 @@ int main(int argc, char **argv)
         case 'S':
             bad = parse_uint("--coalesce-senders", optarg, 1, 16, &v);
             gw.cfg.coalesce_senders = (unsigned)v;
+            break;
+        case 'E':
+            no_events = true;
             break;
         case 'L':
             level = lt_log_parse_level(optarg);
@@ -321,7 +329,7 @@ int main(int argc, char **argv)
         goto out;
     }
 #ifdef LITHAIR_GW_HAVE_EVENTS
-    if ((rc = evb_new(events, gw.sse, &gw.evb)) != 0) {
+    if (!no_events && (rc = evb_new(events, gw.sse, &gw.evb)) != 0) {
         lt_error("bad node events URLs '%s': %s", events, lt_strerror(rc));
         goto out;
     }

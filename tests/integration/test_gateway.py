@@ -347,7 +347,7 @@ def test_leader_killed_under_writes(build_dir):
         for t in threads:
             t.start()
         try:
-            time.sleep(1.0)
+            wait_for("writes through the gateway", lambda: len(acked) >= 50, timeout=20)
             before = len(acked)
             st, _, k = g.post("/_playground/cluster/kill/%d" % leader)
             check(st == 200, "kill the leader: %r" % k)
