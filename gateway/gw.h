@@ -50,7 +50,7 @@ struct gw_config {
     unsigned rpc_timeout_ms;     /* deadline of one request's RPCs [5000] */
     unsigned status_timeout_ms;  /* per-node Cluster/Status in the fan-out [500] */
     unsigned coalesce_max;       /* writes per Rpc/Batch; 0 or 1 = no coalescing [256] */
-    unsigned coalesce_senders;   /* batches in flight at once [4] */
+    unsigned coalesce_senders;   /* batches in flight at once [1] */
 };
 
 struct gw {

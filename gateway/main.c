@@ -49,7 +49,7 @@ static void usage(FILE *f)
             "  --rpc-timeout-ms MS     deadline of the RPCs behind one request (default 5000)\n"
             "  --coalesce N            concurrent creates sent as one Rpc/Batch of up to N\n"
             "                          (default 256; 1 = off)\n"
-            "  --coalesce-senders N    batches in flight at once (1..16, default 4)\n"
+            "  --coalesce-senders N    batches in flight at once (1..16, default 1)\n"
             "  --no-events             do not subscribe to the nodes' event streams: the SSE\n"
             "                          streams then carry only gateway events (node, circuit,\n"
             "                          benchmark); saves the gateway the per-write events\n"
@@ -162,7 +162,7 @@ int main(int argc, char **argv)
                                 .rpc_timeout_ms = 5000,
                                 .status_timeout_ms = 500,
                                 .coalesce_max = 256,
-                                .coalesce_senders = 4};
+                                .coalesce_senders = 1};
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
