@@ -1,4 +1,5 @@
 /* main.c — lithair-node's entry point: parse flags, start the node, stop on SIGINT/SIGTERM. */
+#include <nng/nng.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,6 +50,7 @@ int main(int argc, char **argv)
     rc = node_run(the_node);
     node_free(the_node);
     the_node = NULL;
+    nng_fini(); /* NNG reaps sockets in the background: finish before exiting */
     if (rc != 0) {
         lt_error("stopped: %s", lt_strerror(rc));
         return 1;

@@ -951,5 +951,6 @@ int main(int argc, char **argv)
     else
         rc = admin_bench(&a, cmd, cargc, cargv);
     rpc_client_free(a.client);
+    nng_fini(); /* NNG reaps sockets in the background: finish before exiting */
     return rc;
 }
