@@ -309,6 +309,21 @@ static bool evb_note(struct evb *b, const Lithair__V1__Event *ev, uint64_t *skip
     return pass;
 }
 
+/* evb_dispatch records one event and publishes it to the hub unless rate-limited. */
+static void evb_dispatch(struct evb *b, const Lithair__V1__Event *ev)
+{
+    uint64_t skipped;
+    if (!evb_note(b, ev, &skipped))
+        return;
+    char name[SSE_EVENT_NAME_MAX];
+    unsigned mask;
+    char *json;
+    if (evb_json(ev, skipped, name, &mask, &json) == 0) {
+        sse_hub_publish(b->hub, mask, name, json, NULL);
+        free(json);
+    }
+}
+
 static void *evb_main(void *arg)
 {
     struct evb *b = arg;
@@ -325,15 +340,17 @@ static void *evb_main(void *arg)
             lt_log(LT_LOG_WARN, "events: an event that does not decode was ignored");
             continue;
         }
-        uint64_t skipped;
-        if (evb_note(b, ev, &skipped)) {
-            char name[SSE_EVENT_NAME_MAX];
-            unsigned mask;
-            char *json;
-            if (evb_json(ev, skipped, name, &mask, &json) == 0) {
-                sse_hub_publish(b->hub, mask, name, json, NULL);
-                free(json);
+        if (ev->kind_case == LITHAIR__V1__EVENT__KIND_COMMITTED_BATCH) {
+            /* A node's apply round: each entry goes through the same path as a single
+             * committed event (state, rate limit, one SSE event each). */
+            Lithair__V1__Event one = *ev;
+            one.kind_case = LITHAIR__V1__EVENT__KIND_COMMITTED;
+            for (size_t i = 0; ev->committed_batch && i < ev->committed_batch->n_entries; i++) {
+                one.committed = ev->committed_batch->entries[i];
+                evb_dispatch(b, &one);
             }
+        } else {
+            evb_dispatch(b, ev);
         }
         lithair__v1__event__free_unpacked(ev, NULL);
     }

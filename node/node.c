@@ -85,8 +85,10 @@ struct node {
     uint64_t snapshot_bytes;
     uint64_t snapshot_wall_ns;
     uint64_t truncated_at_start;
-    uint64_t hs_term, hs_vote; /* the hard state last handed to the WAL */
-    pid_t snap_child;          /* a snapshot being written in the background */
+    uint64_t hs_term, hs_vote;        /* the hard state last handed to the WAL */
+    Lithair__V1__CommittedEvent *cev; /* this apply round's committed entries */
+    size_t n_cev, cap_cev;
+    pid_t snap_child; /* a snapshot being written in the background */
     struct raft_snapshot_meta snap_meta;
     uint64_t snap_t0;
 
@@ -791,27 +793,62 @@ static int node_restore_snapshot(struct node *n, const struct raft_snapshot_meta
 
 /* ------------------------------------------------------------------ apply */
 
+#define NODE_EVENT_BATCH_MAX 1024 /* committed entries per published event */
+
+/* node_flush_committed publishes the committed entries gathered in this apply round as
+ * one CommittedBatch event (a few at most, under load hundreds of entries each). */
+static void node_flush_committed(struct node *n)
+{
+    for (size_t off = 0; off < n->n_cev; off += NODE_EVENT_BATCH_MAX) {
+        size_t k = n->n_cev - off < NODE_EVENT_BATCH_MAX ? n->n_cev - off : NODE_EVENT_BATCH_MAX;
+        Lithair__V1__CommittedEvent *ptrs[NODE_EVENT_BATCH_MAX];
+        for (size_t i = 0; i < k; i++)
+            ptrs[i] = &n->cev[off + i];
+        Lithair__V1__CommittedBatch cb = LITHAIR__V1__COMMITTED_BATCH__INIT;
+        cb.n_entries = k;
+        cb.entries = ptrs;
+        Lithair__V1__Event ev = LITHAIR__V1__EVENT__INIT;
+        ev.kind_case = LITHAIR__V1__EVENT__KIND_COMMITTED_BATCH;
+        ev.committed_batch = &cb;
+        node_publish(n, &ev);
+    }
+    for (size_t i = 0; i < n->n_cev; i++) {
+        if (n->cev[i].id != protobuf_c_empty_string)
+            free(n->cev[i].id);
+    }
+    n->n_cev = 0;
+}
+
+/* node_event_committed records one applied entry for this round's CommittedBatch. */
 static void node_event_committed(struct node *n, const struct raft_entry *e,
                                  const struct store_result *res)
 {
-    Lithair__V1__CommittedEvent ce = LITHAIR__V1__COMMITTED_EVENT__INIT;
-    ce.index = e->index;
-    ce.term = e->term;
-    if (res) {
-        ce.model = res->model ? (char *)res->model->name : "";
-        ce.id = res->id ? res->id : "";
-        ce.op = res->code == 0 ? (Lithair__V1__CommittedEvent__Op)res->op
-                               : LITHAIR__V1__COMMITTED_EVENT__OP__UPDATE;
-        ce.version = res->version;
-        ce.result = wire_code_from_err(res->code);
-    } else {
-        ce.op = e->type == RAFT_ENTRY_CONF_CHANGE ? LITHAIR__V1__COMMITTED_EVENT__OP__CONF_CHANGE
-                                                  : LITHAIR__V1__COMMITTED_EVENT__OP__NOOP;
+    if (n->n_cev == n->cap_cev) {
+        size_t cap = n->cap_cev ? n->cap_cev * 2 : 256;
+        Lithair__V1__CommittedEvent *grown = realloc(n->cev, cap * sizeof(*grown));
+        if (!grown)
+            return; /* an event lost for lack of memory; the data is applied all the same */
+        n->cev = grown;
+        n->cap_cev = cap;
     }
-    Lithair__V1__Event ev = LITHAIR__V1__EVENT__INIT;
-    ev.kind_case = LITHAIR__V1__EVENT__KIND_COMMITTED;
-    ev.committed = &ce;
-    node_publish(n, &ev);
+    Lithair__V1__CommittedEvent *ce = &n->cev[n->n_cev];
+    lithair__v1__committed_event__init(ce);
+    ce->index = e->index;
+    ce->term = e->term;
+    if (res) {
+        ce->model = res->model ? (char *)res->model->name : "";
+        ce->id = res->id ? strdup(res->id) : NULL;
+        if (!ce->id)
+            ce->id = (char *)protobuf_c_empty_string;
+        ce->op = res->code == 0 ? (Lithair__V1__CommittedEvent__Op)res->op
+                                : LITHAIR__V1__COMMITTED_EVENT__OP__UPDATE;
+        ce->version = res->version;
+        ce->result = wire_code_from_err(res->code);
+    } else {
+        ce->op = e->type == RAFT_ENTRY_CONF_CHANGE ? LITHAIR__V1__COMMITTED_EVENT__OP__CONF_CHANGE
+                                                   : LITHAIR__V1__COMMITTED_EVENT__OP__NOOP;
+    }
+    n->n_cev++;
 }
 
 /* node_resolve_proposals completes the proposals at `index` or before it: the one whose
@@ -982,6 +1019,7 @@ static int node_process_ready(struct node *n)
             if ((rc = node_apply(n, &up.committed[i])) != 0)
                 return rc;
         }
+        node_flush_committed(n);
         node_resume_reads(n);
         node_reads_ready(n, up.reads, up.n_reads);
 
@@ -1474,6 +1512,11 @@ void node_free(struct node *n)
     raft_free(n->raft);
     store_free(n->store);
     snap_recv_free(n->recv);
+    for (size_t i = 0; i < n->n_cev; i++) { /* gathered, never published: an error stop */
+        if (n->cev[i].id != protobuf_c_empty_string)
+            free(n->cev[i].id);
+    }
+    free(n->cev);
     free(n->sendv);
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
