@@ -85,7 +85,9 @@ struct node {
     uint64_t snapshot_bytes;
     uint64_t snapshot_wall_ns;
     uint64_t truncated_at_start;
-    uint64_t hs_term, hs_vote;        /* the hard state last handed to the WAL */
+    uint64_t hs_term, hs_vote;                   /* the hard state last handed to the WAL */
+    struct raft_msg snap_failed[RAFT_MAX_NODES]; /* snapshot shipments that failed */
+    size_t n_snap_failed;
     Lithair__V1__CommittedEvent *cev; /* this apply round's committed entries */
     size_t n_cev, cap_cev;
     pid_t snap_child; /* a snapshot being written in the background */
@@ -560,6 +562,22 @@ static int node_recv_one(void *arg, const struct raft_msg *m, const struct codec
     return 0;
 }
 
+/* node_snapshot_failed remembers that shipping a snapshot to a follower failed; after
+ * the update is advanced the core hears it as a rejecting MSG_SNAPSHOT_RESP from that
+ * follower (raft.h allows the node to answer on the receiver's behalf) and retries. */
+static void node_snapshot_failed(struct node *n, const struct raft_msg *m)
+{
+    if (n->n_snap_failed < RAFT_MAX_NODES) {
+        struct raft_msg r = {.type = RAFT_MSG_SNAPSHOT_RESP,
+                             .from = m->to,
+                             .to = m->from,
+                             .term = m->term,
+                             .reject = true,
+                             .snapshot = m->snapshot};
+        n->snap_failed[n->n_snap_failed++] = r;
+    }
+}
+
 /* node_send_snapshot ships the newest snapshot file to a follower in chunks, each chunk
  * a MSG_SNAPSHOT carrying part of the bytes; the follower hands the message to its core
  * once it has them all. */
@@ -567,18 +585,28 @@ static void node_send_snapshot(struct node *n, const struct raft_msg *m)
 {
     struct raft_msg cm = *m;
     struct snap_info info;
-    char path[1200];
-    if (snap_newest(n->snap_dir, &info) != 0 ||
-        snap_path(n->snap_dir, info.name, path, sizeof(path)) != 0) {
-        lt_warn("cannot send a snapshot to node %llu: none on disk", (unsigned long long)m->to);
-        return;
+    char name[SNAP_NAME_MAX], path[1200];
+    struct stat st;
+    /* The snapshot the core names; the newest on disk if that one was already retired. */
+    snprintf(name, sizeof(name), "snap-%016llx-%016llx.snap", (unsigned long long)m->snapshot.index,
+             (unsigned long long)m->snapshot.term);
+    if (snap_path(n->snap_dir, name, path, sizeof(path)) != 0 || stat(path, &st) != 0) {
+        if (snap_newest(n->snap_dir, &info) != 0 ||
+            snap_path(n->snap_dir, info.name, path, sizeof(path)) != 0) {
+            lt_warn("cannot send a snapshot to node %llu: none on disk", (unsigned long long)m->to);
+            node_snapshot_failed(n, m);
+            return;
+        }
+        cm.snapshot = info.meta;
     }
-    cm.snapshot = info.meta;
     enum { CHUNK = 1 << 20 };
     uint8_t *buf = malloc(CHUNK);
-    if (!buf)
+    if (!buf) {
+        node_snapshot_failed(n, m);
         return;
+    }
     uint64_t off = 0, size = 0;
+    bool sent = false;
     do {
         size_t len = 0;
         if (snap_chunk_read(path, off, buf, CHUNK, &len, &size) != 0)
@@ -587,10 +615,13 @@ static void node_send_snapshot(struct node *n, const struct raft_msg *m)
         const struct raft_msg *mp = &cm;
         const struct codec_chunk *cp = &ch;
         if (raftnet_send(n->net, m->to, &mp, &cp, 1) != 0)
-            break; /* queue full: the leader retries the snapshot later */
+            break; /* queue full or peer gone */
         off += len;
+        sent = off >= size;
     } while (off < size);
     free(buf);
+    if (!sent)
+        node_snapshot_failed(n, m); /* tell the core, so it retries soon */
 }
 
 static void node_send(struct node *n, const struct raft_msg *msgs, size_t count)
@@ -1024,6 +1055,9 @@ static int node_process_ready(struct node *n)
         node_reads_ready(n, up.reads, up.n_reads);
 
         raft_advance(n->raft);
+        for (size_t i = 0; i < n->n_snap_failed; i++)
+            raft_recv(n->raft, &n->snap_failed[i]);
+        n->n_snap_failed = 0;
         if (last_index)
             raft_persisted(n->raft, last_index, last_term);
         raft_applied(n->raft, n->applied);

@@ -77,6 +77,22 @@ const struct pbjson_opts *admin_json_opts(void)
     return &json_opts;
 }
 
+/* admin_client connects on first use, so that a command refused for its arguments or its
+ * input never opens a socket. A bad --endpoints list ends the program with a message. */
+struct rpc_client *admin_client(struct admin *a)
+{
+    if (!a->client) {
+        struct rpc_client_opts ro = {.default_timeout_ms = a->timeout_ms};
+        int rc = rpc_client_new(a->endpoints, &ro, &a->client);
+        if (rc != 0) {
+            admin_fail("bad --endpoints '%s': %s", a->endpoints, lt_strerror(rc));
+            nng_fini();
+            exit(1);
+        }
+    }
+    return a->client;
+}
+
 /* ------------------------------------------------------------------ items */
 
 /* record_json turns a Record of `m` into the model's JSON plus raftIndex/raftTerm. */
@@ -312,8 +328,9 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
         if (rc)
             return admin_fail("bad JSON: %s", err);
         Lithair__V1__RecordReply *rr = NULL;
-        rc = rpc_call(a->client, "Models/Create", &req.base, &lithair__v1__record_reply__descriptor,
-                      a->timeout_ms, (ProtobufCMessage **)&rr, &st);
+        rc = rpc_call(admin_client(a), "Models/Create", &req.base,
+                      &lithair__v1__record_reply__descriptor, a->timeout_ms,
+                      (ProtobufCMessage **)&rr, &st);
         free(req.value.data);
         if (rc)
             return admin_rpc_fail("create", rc, &st);
@@ -329,8 +346,9 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
         req.id = args[0];
         req.consistency = cons;
         Lithair__V1__RecordReply *rr = NULL;
-        rc = rpc_call(a->client, "Models/Get", &req.base, &lithair__v1__record_reply__descriptor,
-                      a->timeout_ms, (ProtobufCMessage **)&rr, &st);
+        rc = rpc_call(admin_client(a), "Models/Get", &req.base,
+                      &lithair__v1__record_reply__descriptor, a->timeout_ms,
+                      (ProtobufCMessage **)&rr, &st);
         if (rc)
             return admin_rpc_fail("get", rc, &st);
         rc = print_record_reply(a, m, rr);
@@ -366,8 +384,9 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
             return admin_fail("bad JSON: %s", err);
         }
         Lithair__V1__RecordReply *rr = NULL;
-        rc = rpc_call(a->client, "Models/Update", &req.base, &lithair__v1__record_reply__descriptor,
-                      a->timeout_ms, (ProtobufCMessage **)&rr, &st);
+        rc = rpc_call(admin_client(a), "Models/Update", &req.base,
+                      &lithair__v1__record_reply__descriptor, a->timeout_ms,
+                      (ProtobufCMessage **)&rr, &st);
         free(req.value.data);
         free(fields);
         json_object_put(j);
@@ -385,8 +404,9 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
         req.id = args[0];
         req.expected_version = f.expected_version;
         Lithair__V1__RecordReply *rr = NULL;
-        rc = rpc_call(a->client, "Models/Delete", &req.base, &lithair__v1__record_reply__descriptor,
-                      a->timeout_ms, (ProtobufCMessage **)&rr, &st);
+        rc = rpc_call(admin_client(a), "Models/Delete", &req.base,
+                      &lithair__v1__record_reply__descriptor, a->timeout_ms,
+                      (ProtobufCMessage **)&rr, &st);
         if (rc)
             return admin_rpc_fail("delete", rc, &st);
         if (a->json) {
@@ -419,8 +439,9 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
             req.limit = f.limit;
             req.consistency = cons;
             Lithair__V1__ListReply *lr = NULL;
-            rc = rpc_call(a->client, "Models/List", &req.base, &lithair__v1__list_reply__descriptor,
-                          a->timeout_ms, (ProtobufCMessage **)&lr, &st);
+            rc = rpc_call(admin_client(a), "Models/List", &req.base,
+                          &lithair__v1__list_reply__descriptor, a->timeout_ms,
+                          (ProtobufCMessage **)&lr, &st);
             free(cursor);
             cursor = NULL;
             if (rc) {
@@ -469,7 +490,7 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
         req.id = args[0];
         req.consistency = cons;
         Lithair__V1__HistoryReply *hr = NULL;
-        rc = rpc_call(a->client, "Models/History", &req.base,
+        rc = rpc_call(admin_client(a), "Models/History", &req.base,
                       &lithair__v1__history_reply__descriptor, a->timeout_ms,
                       (ProtobufCMessage **)&hr, &st);
         if (rc)
@@ -505,8 +526,9 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
         Lithair__V1__PurgeRequest req = LITHAIR__V1__PURGE_REQUEST__INIT;
         req.model = (char *)m->name;
         Lithair__V1__PurgeReply *pr = NULL;
-        rc = rpc_call(a->client, "Models/Purge", &req.base, &lithair__v1__purge_reply__descriptor,
-                      a->timeout_ms, (ProtobufCMessage **)&pr, &st);
+        rc = rpc_call(admin_client(a), "Models/Purge", &req.base,
+                      &lithair__v1__purge_reply__descriptor, a->timeout_ms,
+                      (ProtobufCMessage **)&pr, &st);
         if (rc)
             return admin_rpc_fail("purge", rc, &st);
         if (a->json)
@@ -542,7 +564,7 @@ static void human_bytes(uint64_t b, char *out, size_t n)
 /* cmd_status asks every endpoint for its status: a row each, an error row for the dead. */
 static int cmd_status(struct admin *a, bool health)
 {
-    size_t ne = rpc_client_endpoint_count(a->client);
+    size_t ne = rpc_client_endpoint_count(admin_client(a));
     Lithair__V1__NodeStatus **sts = calloc(ne, sizeof(*sts));
     struct rpc_status *err = calloc(ne, sizeof(*err));
     if (!sts || !err) {
@@ -555,7 +577,7 @@ static int cmd_status(struct admin *a, bool health)
     for (size_t i = 0; i < ne; i++) {
         Lithair__V1__StatusRequest req = LITHAIR__V1__STATUS_REQUEST__INIT;
         req.digest = a->digest;
-        if (rpc_call_endpoint(a->client, i, "Cluster/Status", &req.base,
+        if (rpc_call_endpoint(admin_client(a), i, "Cluster/Status", &req.base,
                               &lithair__v1__node_status__descriptor, a->timeout_ms,
                               (ProtobufCMessage **)&sts[i], &err[i]) != 0) {
             sts[i] = NULL;
@@ -573,7 +595,7 @@ static int cmd_status(struct admin *a, bool health)
         printf("%-24s %4s %-13s %6s %6s %9s %9s %9s %10s %6s\n", "ENDPOINT", "ID", "ROLE", "TERM",
                "LEADER", "COMMIT", "APPLIED", "LAST", "WAL", "LAG");
     for (size_t i = 0; i < ne; i++) {
-        const char *url = rpc_client_endpoint_url(a->client, i);
+        const char *url = rpc_client_endpoint_url(admin_client(a), i);
         json_object *o;
         if (sts[i]) {
             o = pbjson_from_message(&sts[i]->base, &json_opts);
@@ -636,7 +658,7 @@ static int cmd_status(struct admin *a, bool health)
 
 static int cmd_ping(struct admin *a)
 {
-    size_t ne = rpc_client_endpoint_count(a->client);
+    size_t ne = rpc_client_endpoint_count(admin_client(a));
     int ok = 0;
     json_object *arr = json_object_new_array();
     for (size_t i = 0; i < ne; i++) {
@@ -644,11 +666,11 @@ static int cmd_ping(struct admin *a)
         Lithair__V1__PingReply *pr = NULL;
         struct rpc_status st;
         uint64_t t0 = lt_now_ns();
-        int rc = rpc_call_endpoint(a->client, i, "Cluster/Ping", &req.base,
+        int rc = rpc_call_endpoint(admin_client(a), i, "Cluster/Ping", &req.base,
                                    &lithair__v1__ping_reply__descriptor, a->timeout_ms,
                                    (ProtobufCMessage **)&pr, &st);
         double ms = (double)(lt_now_ns() - t0) / 1e6;
-        const char *url = rpc_client_endpoint_url(a->client, i);
+        const char *url = rpc_client_endpoint_url(admin_client(a), i);
         json_object *o = json_object_new_object();
         json_object_object_add(o, "endpoint", json_object_new_string(url));
         if (rc == 0) {
@@ -690,7 +712,7 @@ static int cmd_leader(struct admin *a, int argc, char **argv)
     }
     Lithair__V1__TransferLeaderReply *tr = NULL;
     struct rpc_status st;
-    int rc = rpc_call(a->client, "Cluster/TransferLeader", &req.base,
+    int rc = rpc_call(admin_client(a), "Cluster/TransferLeader", &req.base,
                       &lithair__v1__transfer_leader_reply__descriptor, a->timeout_ms,
                       (ProtobufCMessage **)&tr, &st);
     if (rc)
@@ -712,14 +734,14 @@ static int cmd_leader(struct admin *a, int argc, char **argv)
 static int cmd_on_each(struct admin *a, const char *method, const ProtobufCMessage *req,
                        const ProtobufCMessageDescriptor *out)
 {
-    size_t ne = rpc_client_endpoint_count(a->client);
+    size_t ne = rpc_client_endpoint_count(admin_client(a));
     json_object *arr = json_object_new_array();
     int ok = 0;
     for (size_t i = 0; i < ne; i++) {
         ProtobufCMessage *resp = NULL;
         struct rpc_status st;
-        const char *url = rpc_client_endpoint_url(a->client, i);
-        int rc = rpc_call_endpoint(a->client, i, method, req, out, a->timeout_ms, &resp, &st);
+        const char *url = rpc_client_endpoint_url(admin_client(a), i);
+        int rc = rpc_call_endpoint(admin_client(a), i, method, req, out, a->timeout_ms, &resp, &st);
         json_object *o;
         if (rc == 0) {
             ok++;
@@ -776,8 +798,9 @@ static int cmd_watch(struct admin *a, int argc, char **argv)
         Lithair__V1__StatusRequest req = LITHAIR__V1__STATUS_REQUEST__INIT;
         Lithair__V1__NodeStatus *st = NULL;
         struct rpc_status rs;
-        if (rpc_call(a->client, "Cluster/Status", &req.base, &lithair__v1__node_status__descriptor,
-                     a->timeout_ms, (ProtobufCMessage **)&st, &rs) != 0)
+        if (rpc_call(admin_client(a), "Cluster/Status", &req.base,
+                     &lithair__v1__node_status__descriptor, a->timeout_ms, (ProtobufCMessage **)&st,
+                     &rs) != 0)
             return admin_rpc_fail("watch", LT_EUNAVAIL, &rs);
         size_t off = 0;
         for (size_t i = 0; i < st->n_members; i++)
@@ -917,11 +940,7 @@ int main(int argc, char **argv)
         printf("Usage: lithair-admin %s\n\nSee lithair-admin --help.\n", cmd);
         return 0;
     }
-    struct rpc_client_opts ro = {.default_timeout_ms = a.timeout_ms};
-    int rc = rpc_client_new(endpoints, &ro, &a.client);
-    if (rc != 0)
-        return admin_fail("bad --endpoints '%s': %s", endpoints, lt_strerror(rc));
-
+    int rc;
     if (strcmp(cmd, "status") == 0) {
         for (int i = 1; i < cargc; i++) {
             if (strcmp(cargv[i], "--digest") == 0)
@@ -950,7 +969,8 @@ int main(int argc, char **argv)
         rc = cmd_watch(&a, cargc, cargv);
     else
         rc = admin_bench(&a, cmd, cargc, cargv);
-    rpc_client_free(a.client);
+    if (a.client)
+        rpc_client_free(a.client);
     nng_fini(); /* NNG reaps sockets in the background: finish before exiting */
     return rc;
 }

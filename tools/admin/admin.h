@@ -17,6 +17,9 @@ struct admin {
     bool digest; /* status --digest */
 };
 
+/* admin_client returns the RPC client pool, connecting on first use. */
+struct rpc_client *admin_client(struct admin *a);
+
 /* admin_fail prints "lithair-admin: <message>" on stderr and returns 1. */
 int admin_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

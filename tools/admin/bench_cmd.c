@@ -164,7 +164,7 @@ int admin_bench(struct admin *a, const char *cmd, int argc, char **argv)
         return admin_usage_error(usage_cmd, "unexpected argument '%s'", argv[optind]);
 
     struct bench_rpc op;
-    int rc = bench_rpc_init(&op, a->client, ping ? BENCH_RPC_PING : BENCH_RPC_ITEMS,
+    int rc = bench_rpc_init(&op, admin_client(a), ping ? BENCH_RPC_PING : BENCH_RPC_ITEMS,
                             cfg.workload == BENCH_WRITE ? 0 : cfg.key_space);
     if (rc)
         return admin_fail("%s", lt_strerror(rc));
