@@ -311,8 +311,6 @@ int main(int argc, char **argv)
             snprintf(n->rpc_url, sizeof(n->rpc_url), "%s", sup_rpc_url(gw.sup, i));
             snprintf(n->events_url, sizeof(n->events_url), "%s", sup_events_url(gw.sup, i));
         }
-        if ((rc = sup_start_all(gw.sup)) != 0)
-            lt_warn("not every node started: %s", lt_strerror(rc));
     }
     size_t eo = 0, vo = 0;
     for (size_t i = 0; i < gw.n_nodes; i++) {
@@ -336,6 +334,10 @@ int main(int argc, char **argv)
 #else
     (void)events;
 #endif
+    /* Start the nodes only now: the event bridge is already dialing their event URLs, so
+     * it sees the first election. */
+    if (gw.sup && (rc = sup_start_all(gw.sup)) != 0)
+        lt_warn("not every node started: %s", lt_strerror(rc));
     if (gw.cfg.coalesce_max > 1 &&
         (rc = gw_coalescer_new(&gw, gw.cfg.coalesce_max, gw.cfg.coalesce_senders, &gw.coalescer)) !=
             0) {
