@@ -12,36 +12,36 @@
 
 void node_config_usage(void *out)
 {
-    fprintf(
-        (FILE *)out,
-        "Usage: lithair-node --id N --data-dir DIR --raft URL --rpc URL --events URL\n"
-        "                    --peer ID,RAFT_URL,RPC_URL,EVENTS_URL [--peer ...] [options]\n"
-        "\n"
-        "One member of a Lithair cluster: a Raft-replicated store served over NNG.\n"
-        "URLs are NNG URLs: tcp://127.0.0.1:7101, ipc:///tmp/n1.raft, ...\n"
-        "\n"
-        "Required:\n"
-        "  --id N                 this node's id (1..2^63), unique in the cluster\n"
-        "  --data-dir DIR         write-ahead log and snapshots (created if missing)\n"
-        "  --raft URL             where peers send raft messages (NNG pull)\n"
-        "  --rpc URL              where clients send RPCs (NNG rep)\n"
-        "  --events URL           where the node publishes events (NNG pub)\n"
-        "  --peer ID,RAFT,RPC,EVENTS\n"
-        "                         one cluster member, repeated for every member; this\n"
-        "                         node may be listed too (its URLs must then match)\n"
-        "Options:\n"
-        "  --tick-ms MS           length of one raft tick (default 10)\n"
-        "  --election-ticks N     election timeout, random in [N, 2N) ticks (default 15)\n"
-        "  --heartbeat-ticks N    leader heartbeat interval in ticks (default 3)\n"
-        "  --snapshot-interval N  applied entries between snapshots, 0 = never (default 20000)\n"
-        "  --compact-keep N       entries kept behind a snapshot for slow followers (default "
-        "5000)\n"
-        "  --max-pending N        proposals in flight before refusing more (default 20000)\n"
-        "  --rpc-contexts N       RPCs served concurrently (default 512)\n"
-        "  --timeout-ms MS        deadline of an RPC that sets none (default 5000)\n"
-        "  --wal-segment-mb N     write-ahead log segment size (default 64)\n"
-        "  --log-level LEVEL      debug, info, warn or error (default info; env LT_LOG_LEVEL)\n"
-        "  -h, --help             this text\n");
+    fprintf((FILE *)out,
+            "Usage: lithair-node --id N --data-dir DIR --raft URL --rpc URL --events URL\n"
+            "                    --peer ID,RAFT_URL,RPC_URL,EVENTS_URL [--peer ...] [options]\n"
+            "\n"
+            "One member of a Lithair cluster: a Raft-replicated store served over NNG.\n"
+            "URLs are NNG URLs: tcp://127.0.0.1:7101, ipc:///tmp/n1.raft, ...\n"
+            "\n"
+            "Required:\n"
+            "  --id N                 this node's id (1..2^63), unique in the cluster\n"
+            "  --data-dir DIR         write-ahead log and snapshots (created if missing)\n"
+            "  --raft URL             where peers send raft messages (NNG pull)\n"
+            "  --rpc URL              where clients send RPCs (NNG rep)\n"
+            "  --events URL           where the node publishes events (NNG pub)\n"
+            "  --peer ID,RAFT,RPC,EVENTS\n"
+            "                         one cluster member, repeated for every member; this\n"
+            "                         node may be listed too (its URLs must then match)\n"
+            "Options:\n"
+            "  --tick-ms MS           length of one raft tick (default 10)\n"
+            "  --election-ticks N     election timeout, random in [N, 2N) ticks (default 15)\n"
+            "  --heartbeat-ticks N    leader heartbeat interval in ticks (default 3)\n"
+            "  --snapshot-interval N  applied entries between snapshots, and at least half the\n"
+            "                         store's records; 0 = never (default 100000)\n"
+            "  --compact-keep N       entries kept behind a snapshot for slow followers (default "
+            "5000)\n"
+            "  --max-pending N        proposals in flight before refusing more (default 20000)\n"
+            "  --rpc-contexts N       RPCs served concurrently (default 512)\n"
+            "  --timeout-ms MS        deadline of an RPC that sets none (default 5000)\n"
+            "  --wal-segment-mb N     write-ahead log segment size (default 64)\n"
+            "  --log-level LEVEL      debug, info, warn or error (default info; env LT_LOG_LEVEL)\n"
+            "  -h, --help             this text\n");
 }
 
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -144,7 +144,7 @@ int node_config_parse(int argc, char **argv, struct node_config *cfg, char *err,
     cfg->tick_ms = 10;
     cfg->election_ticks = 15;
     cfg->heartbeat_ticks = 3;
-    cfg->snapshot_interval = 20000;
+    cfg->snapshot_interval = 100000;
     cfg->compact_keep = 5000;
     cfg->max_pending = 20000;
     cfg->rpc_contexts = 512;

@@ -1065,8 +1065,12 @@ static int node_process_ready(struct node *n)
     int rc = node_snapshot_poll(n, false);
     if (rc != 0)
         return rc;
-    if (n->cfg.snapshot_interval && n->snap_child <= 0 &&
-        n->applied - n->snapshot_index >= n->cfg.snapshot_interval) {
+    /* Every snapshot rewrites the whole store, so wait for at least half the store's size
+     * in new entries as well: the write amplification stays bounded however big it gets. */
+    uint64_t due = n->cfg.snapshot_interval;
+    if (due && store_records_total(n->store) / 2 > due)
+        due = store_records_total(n->store) / 2;
+    if (due && n->snap_child <= 0 && n->applied - n->snapshot_index >= due) {
         bool started;
         if (node_snapshot_start(n, &started) != 0)
             lt_warn("automatic snapshot could not start");
