@@ -114,6 +114,8 @@ struct ixstate {
     const ProtobufCFieldDescriptor *fd;
     struct sl list;
     struct cds_lfht *counts;
+    size_t n_vals;  /* entries in counts (applier only) */
+    size_t buckets; /* what state_resize last asked counts for */
 };
 
 struct mstate {
@@ -125,6 +127,7 @@ struct mstate {
     struct ixstate ix[MODELS_MAX_INDEXES];
     uint64_t count; /* written by the applier, read with CMM_LOAD_SHARED */
     uint64_t bench;
+    size_t buckets; /* what state_resize last asked ht for */
 };
 
 struct state {
@@ -478,6 +481,7 @@ static void ixcount_add(struct ixstate *ix, const char *val, bool bench, struct 
         *spare = NULL;
         assert(c != NULL && strcmp(c->val, val) == 0);
         cds_lfht_add(ix->counts, hash_str(val), &c->node);
+        ix->n_vals++;
     }
     CMM_STORE_SHARED(c->count, c->count + 1);
     if (bench)
@@ -495,6 +499,7 @@ static void ixcount_sub(struct ixstate *ix, const char *val, bool bench)
         CMM_STORE_SHARED(c->bench, c->bench - 1);
     if (c->count == 0) {
         cds_lfht_del(ix->counts, &c->node);
+        ix->n_vals--;
         call_rcu(&c->rcu, ixcount_free_rcu);
     }
 }
@@ -576,13 +581,15 @@ static int state_new(struct state **out)
         assert(ms->pk != NULL && ms->version != NULL && ms->created_at != NULL &&
                ms->updated_at != NULL);
         ms->ht = cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+        ms->buckets = 64;
         if (ms->ht == NULL)
             goto fail;
         for (size_t j = 0; j < MODELS_MAX_INDEXES && m->indexes[j] != NULL; j++) {
             struct ixstate *ix = &ms->ix[ms->n_ix++];
             ix->fd = models_field(m, m->indexes[j]);
             assert(ix->fd != NULL);
-            ix->counts = cds_lfht_new(16, 16, 0, CDS_LFHT_AUTO_RESIZE, NULL);
+            ix->counts = cds_lfht_new(16, 16, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+            ix->buckets = 16;
             if (ix->counts == NULL)
                 goto fail;
         }
@@ -1007,6 +1014,33 @@ static int apply_purge(struct mstate *ms, struct store_result *res)
     return res->code = 0;
 }
 
+/* table_grow asks `ht` for at least `n` buckets once it holds more than 4 entries per
+ * bucket. liburcu's automatic (lazy, background) resize was seen to stall now and then,
+ * leaving chains that grow with the table (lookups O(n)); this synchronous resize by the
+ * applier is the guarantee. Must not be called inside an RCU read-side section. */
+static void table_grow(struct cds_lfht *ht, size_t n, size_t *buckets)
+{
+    if (ht == NULL || n <= 4 * *buckets)
+        return;
+    size_t want = *buckets;
+    while (want < n)
+        want *= 2;
+    cds_lfht_resize(ht, want);
+    *buckets = want;
+}
+
+/* state_resize keeps every hash table of `st` at most 4 entries per bucket (amortized
+ * O(1) per insert: each resize doubles at least). Applier only, outside read sections. */
+static void state_resize(struct state *st)
+{
+    for (size_t i = 0; i < st->n; i++) {
+        struct mstate *ms = &st->m[i];
+        table_grow(ms->ht, ms->count, &ms->buckets);
+        for (size_t k = 0; k < ms->n_ix; k++)
+            table_grow(ms->ix[k].counts, ms->ix[k].n_vals, &ms->ix[k].buckets);
+    }
+}
+
 int store_apply(struct store *s, uint64_t index, uint64_t term, const uint8_t *cmd, size_t len,
                 struct store_result *res)
 {
@@ -1057,6 +1091,7 @@ int store_apply(struct store *s, uint64_t index, uint64_t term, const uint8_t *c
     }
 out_unlock:
     rcu_read_unlock();
+    state_resize(s->st);
 out:
     s->applied_index = index;
     s->applied_term = term;
@@ -1699,6 +1734,7 @@ int store_snapshot_read(struct store *s, int (*read)(void *ctx, void *buf, size_
         state_free(st);
         return rc;
     }
+    state_resize(st);
     old = s->st;
     rcu_assign_pointer(s->st, st);
     synchronize_rcu(); /* no reader still walks the old state */
