@@ -10,7 +10,8 @@
 #   tools/playground.sh setup   only install what is missing
 #   tools/playground.sh build   only build (Release, into build/)
 #
-# Environment: LITHAIR_PORT (8080), LITHAIR_HOME (.playground/: data, logs, pid files),
+# Environment: LITHAIR_PORT (8080), LITHAIR_NODE_BASE_PORT (7100: nodes on 7101.., 7201..,
+# 7301..), LITHAIR_HOME (.playground/: data, logs, pid files),
 # LITHAIR_TEST_ARGS (extra ctest arguments, e.g. "-L unit").
 # Every step is idempotent: run it twice and the second run only checks.
 set -euo pipefail
@@ -110,8 +111,10 @@ start() {
     local gw="$ROOT/build/gateway/lithair-gateway"
     local node="$ROOT/build/node/lithair-node"
     if [ -x "$gw" ]; then
+        # Nodes on fixed ports 7101-7103 (raft), 7201-7203 (rpc), 7301-7303 (events), so
+        # that lithair-admin's default endpoints reach them.
         start_bg gateway "$gw" --listen "$PORT" --spawn 3 --data-dir "$HOME_DIR/data" \
-            --frontend "$ROOT/frontend"
+            --frontend "$ROOT/frontend" --node-base-port "${LITHAIR_NODE_BASE_PORT:-7100}"
         for _ in $(seq 1 100); do
             curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
             sleep 0.1
@@ -119,6 +122,7 @@ start() {
         curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 ||
             die "the gateway did not answer; see $HOME_DIR/log/gateway.log"
         say "Lithair Playground is running: http://localhost:$PORT  (stop: tools/playground.sh stop)"
+        say "CLI: $ROOT/build/tools/admin/lithair-admin status"
     elif [ -x "$node" ]; then
         local peers=()
         for i in 1 2 3; do
@@ -161,6 +165,6 @@ case "${1:-}" in
     setup) setup ;;
     build) setup; build "$ROOT/build" Release ;;
     test) run_tests ;;
-    -h|--help|help|"") sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' ;;
+    -h|--help|help|"") sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' ;;
     *) die "unknown command '$1' (try: start, stop, clean, test, setup, build)" ;;
 esac
