@@ -50,6 +50,10 @@ static void usage(FILE *f)
             "  --coalesce N            concurrent creates sent as one Rpc/Batch of up to N\n"
             "                          (default 256; 1 = off)\n"
             "  --coalesce-senders N    batches in flight at once (1..16, default 1)\n"
+            "  --breaker-failures N    consecutive failures that open a node's circuit\n"
+            "                          breaker (default 5)\n"
+            "  --breaker-cooldown-ms MS  an open breaker lets one probe through after MS\n"
+            "                          (default 2000)\n"
             "  --no-events             do not subscribe to the nodes' event streams: the SSE\n"
             "                          streams then carry only gateway events (node, circuit,\n"
             "                          benchmark); saves the gateway the per-write events\n"
@@ -144,6 +148,8 @@ int main(int argc, char **argv)
         {"rpc-timeout-ms", required_argument, NULL, 'R'},
         {"coalesce", required_argument, NULL, 'c'},
         {"coalesce-senders", required_argument, NULL, 'S'},
+        {"breaker-failures", required_argument, NULL, 'F'},
+        {"breaker-cooldown-ms", required_argument, NULL, 'C'},
         {"log-level", required_argument, NULL, 'L'},
         {"no-events", no_argument, NULL, 'E'},
         {"help", no_argument, NULL, 'h'},
@@ -162,7 +168,9 @@ int main(int argc, char **argv)
                                 .rpc_timeout_ms = 5000,
                                 .status_timeout_ms = 500,
                                 .coalesce_max = 256,
-                                .coalesce_senders = 1};
+                                .coalesce_senders = 1,
+                                .breaker_failures = 5,
+                                .breaker_cooldown_ms = 2000};
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -223,6 +231,14 @@ int main(int argc, char **argv)
         case 'S':
             bad = parse_uint("--coalesce-senders", optarg, 1, 16, &v);
             gw.cfg.coalesce_senders = (unsigned)v;
+            break;
+        case 'F':
+            bad = parse_uint("--breaker-failures", optarg, 1, 1000, &v);
+            gw.cfg.breaker_failures = (unsigned)v;
+            break;
+        case 'C':
+            bad = parse_uint("--breaker-cooldown-ms", optarg, 1, 600000, &v);
+            gw.cfg.breaker_cooldown_ms = (unsigned)v;
             break;
         case 'E':
             no_events = true;
@@ -320,6 +336,8 @@ int main(int argc, char **argv)
                                gw.nodes[i].events_url);
     }
     struct rpc_client_opts ro = {.default_timeout_ms = gw.cfg.rpc_timeout_ms,
+                                 .breaker_failures = gw.cfg.breaker_failures,
+                                 .breaker_cooldown_ms = gw.cfg.breaker_cooldown_ms,
                                  .on_breaker = on_breaker,
                                  .on_breaker_ud = &gw};
     if ((rc = rpc_client_new(endpoints, &ro, &gw.client)) != 0) {
