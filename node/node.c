@@ -1102,7 +1102,12 @@ static void node_expire_list(struct node *n, struct op *head, uint64_t now)
                                     "still commit"
                                   : "deadline exceeded";
             node_op_reply(n, op, LITHAIR__V1__CODE__DEADLINE_EXCEEDED, msg, NULL);
-        } else if (op->wait == OP_WAIT_LEADER && n->role == RAFT_LEADER) {
+        } else if (op->wait == OP_WAIT_LEADER && n->role == RAFT_LEADER &&
+                   now - op->start_ns >
+                       2ull * n->cfg.election_ticks * n->cfg.tick_ms * 1000000ull) {
+            /* The core gives up a transfer after an election timeout. (Right after the
+             * TimeoutNow it may also forget the transferee while we still lead for a moment:
+             * hence waiting two timeouts before calling it aborted.) */
             struct raft_status st;
             raft_status(n->raft, &st);
             if (!st.transferee)
@@ -1113,6 +1118,27 @@ static void node_expire_list(struct node *n, struct op *head, uint64_t now)
         }
         op = next;
     }
+}
+
+/* node_progress fills the wire form of the leader's per-follower progress (RAFT_MAX_NODES
+ * slots) and returns how many. */
+static size_t node_progress(const struct raft_status *st, Lithair__V1__FollowerProgress *fp,
+                            Lithair__V1__FollowerProgress **fpp)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < st->n_progress && i < RAFT_MAX_NODES; i++, k++) {
+        const struct raft_progress *p = &st->progress[i];
+        lithair__v1__follower_progress__init(&fp[k]);
+        fp[k].id = p->id;
+        fp[k].match = p->match;
+        fp[k].next = p->next;
+        fp[k].state = (Lithair__V1__FollowerProgress__State)p->state;
+        fp[k].inflight = p->inflight;
+        fp[k].recent_active = p->recent_active;
+        fp[k].lag = st->last_index > p->match ? st->last_index - p->match : 0;
+        fpp[k] = &fp[k];
+    }
+    return k;
 }
 
 static void node_publish_metrics(struct node *n, uint64_t now)
@@ -1144,19 +1170,7 @@ static void node_publish_metrics(struct node *n, uint64_t now)
     if (st.role == RAFT_LEADER) {
         Lithair__V1__FollowerProgress fp[RAFT_MAX_NODES], *fpp[RAFT_MAX_NODES];
         Lithair__V1__ProgressEvent pe = LITHAIR__V1__PROGRESS_EVENT__INIT;
-        for (size_t i = 0; i < st.n_progress; i++) {
-            lithair__v1__follower_progress__init(&fp[i]);
-            fp[i].id = st.progress[i].id;
-            fp[i].match = st.progress[i].match;
-            fp[i].next = st.progress[i].next;
-            fp[i].state = (Lithair__V1__FollowerProgress__State)st.progress[i].state;
-            fp[i].inflight = st.progress[i].inflight;
-            fp[i].recent_active = st.progress[i].recent_active;
-            fp[i].lag =
-                st.last_index > st.progress[i].match ? st.last_index - st.progress[i].match : 0;
-            fpp[i] = &fp[i];
-        }
-        pe.n_followers = st.n_progress;
+        pe.n_followers = node_progress(&st, fp, fpp);
         pe.followers = fpp;
         pe.last_index = st.last_index;
         pe.commit = st.commit;
@@ -1322,19 +1336,7 @@ void node_fill_status(struct node *n, Lithair__V1__NodeStatus *s, Lithair__V1__F
     s->pid = (uint64_t)getpid();
     s->n_followers = 0;
     if (st.role == RAFT_LEADER) {
-        for (size_t i = 0; i < st.n_progress && i < RAFT_MAX_NODES; i++) {
-            lithair__v1__follower_progress__init(&fp[i]);
-            fp[i].id = st.progress[i].id;
-            fp[i].match = st.progress[i].match;
-            fp[i].next = st.progress[i].next;
-            fp[i].state = (Lithair__V1__FollowerProgress__State)st.progress[i].state;
-            fp[i].inflight = st.progress[i].inflight;
-            fp[i].recent_active = st.progress[i].recent_active;
-            fp[i].lag =
-                st.last_index > st.progress[i].match ? st.last_index - st.progress[i].match : 0;
-            fpp[i] = &fp[i];
-            s->n_followers++;
-        }
+        s->n_followers = node_progress(&st, fp, fpp);
         s->followers = fpp;
     }
     for (size_t i = 0; i < n->cfg.n_members; i++) {
