@@ -205,6 +205,10 @@ def test_items_api(build_dir):
 def test_cluster_attach(build_dir):
     with Cluster(build_dir, 3) as c, Gateway(build_dir, nodes=c.nodes) as g:
         leader = g.wait_leader()
+        # The gateway dials the nodes in the background: wait (bounded) until it reaches all.
+        wait_for("the gateway to reach every node",
+                 lambda: g.get("/_playground/cluster/status")[2]["quorum"]["alive"] == 3,
+                 timeout=10)
         st, _, s = g.get("/_playground/cluster/status")
         check(st == 200 and s["mode"] == "attach" and s["leaderId"] == leader and
               s["quorum"] == {"size": 3, "alive": 3, "needed": 2}, "status: %r" % s)
