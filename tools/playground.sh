@@ -155,7 +155,10 @@ run_tests() {
     export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
     # shellcheck disable=SC2086
-    ctest --test-dir "$ROOT/build-test" --output-on-failure -j"$JOBS" ${LITHAIR_TEST_ARGS:-}
+    # A test that fails is run once more: real processes on a loaded 2-core machine can
+    # miss a timing bound once. Its first failure stays in the output, above the summary.
+    ctest --test-dir "$ROOT/build-test" --output-on-failure -j"$JOBS" --repeat until-pass:2 \
+        ${LITHAIR_TEST_ARGS:-}
 }
 
 case "${1:-}" in
