@@ -1,0 +1,60 @@
+/* test_catalog.c — the clients' model catalog (proto/catalog.c) and the node's model table
+ * (node/store/models.c) name the same models with the same messages, keys and indexes,
+ * and the raw-JSON hook marks exactly the model table's JSON fields. */
+#include <string.h>
+
+#include "catalog.h"
+#include "cunit_main.h"
+#include "models.h"
+
+static void test_same_models(void)
+{
+    CU_ASSERT_EQUAL(catalog_count(), models_count());
+    for (size_t i = 0; i < catalog_count(); i++) {
+        const struct catalog_model *c = catalog_at(i);
+        const struct model *m = models_find(c->name);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+        CU_ASSERT_PTR_EQUAL(c->desc, m->desc);
+        CU_ASSERT_STRING_EQUAL(c->pk, m->pk);
+        size_t k = 0;
+        for (; c->indexes[k]; k++) {
+            CU_ASSERT_PTR_NOT_NULL_FATAL(m->indexes[k]);
+            CU_ASSERT_STRING_EQUAL(c->indexes[k], m->indexes[k]);
+        }
+        CU_ASSERT_PTR_NULL(m->indexes[k]);
+    }
+    for (size_t i = 0; i < models_count(); i++)
+        CU_ASSERT_PTR_NOT_NULL(catalog_find(models_at(i)->name));
+    CU_ASSERT_PTR_NULL(catalog_find("nope"));
+    CU_ASSERT_PTR_NULL(catalog_find(NULL));
+}
+
+static void test_raw_json_fields(void)
+{
+    for (size_t i = 0; i < models_count(); i++) {
+        const struct model *m = models_at(i);
+        for (unsigned f = 0; f < m->desc->n_fields; f++) {
+            const ProtobufCFieldDescriptor *fd = &m->desc->fields[f];
+            bool is_json = false;
+            for (size_t j = 0; j < 4 && m->json_fields[j]; j++)
+                is_json |= strcmp(m->json_fields[j], fd->name) == 0;
+            CU_ASSERT_EQUAL(catalog_raw_json(m->desc, fd, NULL), is_json);
+        }
+    }
+}
+
+static const struct lt_test catalog_tests[] = {
+    {"catalog and model table name the same models", test_same_models},
+    {"raw-JSON fields agree", test_raw_json_fields},
+    {NULL, NULL},
+};
+
+static const struct lt_suite suites[] = {
+    {"catalog", NULL, NULL, catalog_tests},
+    {NULL, NULL, NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return lt_test_main(argc, argv, suites);
+}
