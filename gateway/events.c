@@ -9,7 +9,13 @@
  * be dropped). So `committed` is rate-limited per node by a token bucket (default
  * EVB_COMMITTED_PER_SEC a second, burst as large); what exceeds it is counted, not sent,
  * and the next `committed` that passes carries "skipped": N. Role, progress and metrics
- * events are few (on change, 4 Hz) and always pass. */
+ * events are few (on change, 4 Hz) and always pass. The limit only drops: an event that
+ * passes is published at once, never held back for a token.
+ *
+ * Every event carries "at", the node's wall clock when it published the event (Event.at;
+ * for `committed`, the end of the apply round that applied the entry), as Unix
+ * milliseconds with microsecond precision, so a client on the same clock can tell how
+ * long an event took to reach it (tools/bench/sse_bench.py). */
 #include "events.h"
 
 #include <json-c/json.h>
@@ -17,6 +23,7 @@
 #include <nng/protocol/pubsub0/sub.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +31,8 @@
 #include "lt_err.h"
 #include "lt_log.h"
 #include "wire.h"
+
+#define EVB_AT_MAX_SECONDS 253402300799 /* 9999-12-31T23:59:59Z */
 
 struct evb_node {
     struct evb_node_state st;
@@ -112,6 +121,22 @@ static bool evb_add_str(json_object *o, const char *k, const char *v)
     return evb_add(o, k, json_object_new_string(v ? v : ""));
 }
 
+/* evb_add_at adds "at": the node's publish time (Event.at) as Unix milliseconds with
+ * microsecond precision, a JSON number written exactly ("1795000000123.456", not the
+ * nearest double's 17 digits). Absent (true, nothing added) when the node sent no time or
+ * one outside 1970..9999. */
+static bool evb_add_at(json_object *o, const Lithair__V1__Timestamp *at)
+{
+    if (!at || at->seconds < 0 || at->seconds > EVB_AT_MAX_SECONDS || at->nanos < 0 ||
+        at->nanos >= 1000000000)
+        return true;
+    uint64_t us = (uint64_t)at->seconds * 1000000u + (uint64_t)at->nanos / 1000u;
+    char text[32];
+    snprintf(text, sizeof(text), "%llu.%03u", (unsigned long long)(us / 1000u),
+             (unsigned)(us % 1000u));
+    return evb_add(o, "at", json_object_new_double_s((double)us / 1000.0, text));
+}
+
 static bool evb_json_committed(json_object *o, const Lithair__V1__CommittedEvent *c)
 {
     return evb_add_str(o, "model", c->model) && evb_add_str(o, "id", c->id) &&
@@ -191,7 +216,7 @@ static int evb_json(const Lithair__V1__Event *ev, uint64_t skipped, char *name, 
     }
     int rc = LT_ENOMEM;
     json_object *o = json_object_new_object();
-    if (!o || !evb_add_u64(o, "node", ev->node_id))
+    if (!o || !evb_add_u64(o, "node", ev->node_id) || !evb_add_at(o, ev->at))
         goto out_put;
     bool ok = false;
     switch (ev->kind_case) {

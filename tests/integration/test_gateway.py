@@ -509,11 +509,21 @@ def test_sse_stream(build_dir):
             # the bridge is subscribed to a node once its 4 Hz metrics arrive
             wait_for("metrics events from every node",
                      lambda: len({d["node"] for d in allr.find("metrics")}) == 3, timeout=15)
+            t_post = time.time() * 1000.0
             st, _, it = g.post("/api/items", {"name": "live"})
             check(st == 201, "create")
             wait_for("committed events from every node",
                      lambda: len({d["node"] for d in allr.find(
                          "committed", lambda d: d.get("id") == it["id"])}) == 3, timeout=10)
+            t_seen = time.time() * 1000.0
+            # "at": the node's publish time, Unix ms (same clock here): after the POST
+            # was sent, before the event was seen (1 s of slack either way).
+            for d in allr.find("committed", lambda d: d.get("id") == it["id"]):
+                check(isinstance(d.get("at"), float) and
+                      t_post - 1000 <= d["at"] <= t_seen + 1000,
+                      "committed at %r not within [%.3f, %.3f]" % (d.get("at"), t_post, t_seen))
+            check(all(isinstance(d.get("at"), float) and abs(d["at"] - t_seen) < 60000
+                      for d in allr.find("metrics")), "metrics events carry at")
             check(allr.retry == 2000, "retry: 2000 first (%r)" % allr.retry)
             victim = [n for n in (1, 2, 3) if n != leader][0]
             st, _, _ = g.post("/_playground/cluster/kill/%d" % victim)
