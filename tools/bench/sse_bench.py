@@ -391,10 +391,12 @@ def main():
     if args.seconds < 2 or args.idle_seconds <= 0 or args.rate <= 0:
         ap.error("--seconds must be at least 2, --idle-seconds and --rate positive")
 
-    # SIGTERM/SIGHUP end the run like Ctrl-C does: through the finally below.
+    # SIGINT (even when started with it ignored, as in a background job), SIGTERM and
+    # SIGHUP end the run like Ctrl-C: through the finally below, which stops everything.
     def on_signal(signum, frame):
         raise KeyboardInterrupt
 
+    signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     b = Bench(args)
@@ -406,6 +408,8 @@ def main():
         print("interrupted", file=sys.stderr)
         return 130
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup
         b.stop()
     with open("/proc/loadavg") as f:
         load_after = " ".join(f.read().split()[:3])
