@@ -496,25 +496,69 @@ void snap_writer_abort(struct snap_writer *sw)
 
 /* ---- reader ---- */
 
+/* The reader buffers: a store reads its snapshot field by field (a few bytes each), and a
+ * system call per field made restoring a large store slow. */
 struct snap_reader {
     int fd;
-    uint64_t off; /* data bytes streamed so far */
+    uint64_t off; /* data bytes read from the file (and checksummed) so far */
     uint64_t size;
     uint32_t want_crc;
     uint32_t crc;
+    unsigned char *buf; /* SNAP_IO_BUF bytes; [pos, have) not yet handed out */
+    size_t pos, have;
 };
 
-int snap_reader_open(const char *path, struct snap_reader **out, struct snap_info *info)
+/* snap_reader_fill reads the next piece of the file into dst (the buffer, or the
+ * caller's memory for large reads), checksumming it; at the end of the data the checksum
+ * must match. */
+static int snap_reader_fill(struct snap_reader *sr, unsigned char *dst, size_t cap, size_t *n)
+{
+    uint64_t left = sr->size - sr->off;
+    size_t want = left < cap ? (size_t)left : cap;
+    size_t got = 0;
+    if (want > 0) {
+        int rc = sio_pread_all(sr->fd, dst, want, SNAP_HDR_SIZE + sr->off, &got);
+        if (rc)
+            return rc;
+        if (got != want)
+            return LT_ECORRUPT; /* the file shrank under us */
+        sr->crc = crc32c_extend(sr->crc, dst, got);
+        sr->off += got;
+    }
+    if (sr->off == sr->size && sr->crc != sr->want_crc)
+        return LT_ECORRUPT;
+    *n = got;
+    return 0;
+}
+
+/* snap_reader_start opens `path` for streaming; with `verify` the whole file is checked
+ * first, otherwise the header and size only (the data's CRC is then checked as the last
+ * byte is streamed). */
+static int snap_reader_start(const char *path, bool verify, struct snap_reader **out,
+                             struct snap_info *info)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? LT_ENOTFOUND : sio_err(errno);
     struct snap_info tmp;
-    int rc = snap_check_fd(fd, path, &tmp);
+    int rc = 0;
+    if (verify) {
+        rc = snap_check_fd(fd, path, &tmp);
+    } else {
+        struct stat st;
+        if (fstat(fd, &st) != 0)
+            rc = sio_err(errno);
+        else if ((uint64_t)st.st_size < SNAP_HDR_SIZE)
+            rc = LT_ECORRUPT;
+    }
     if (rc)
         goto out_close;
     struct snap_reader *sr = calloc(1, sizeof(*sr));
     rc = LT_ENOMEM;
+    if (sr && !(sr->buf = malloc(SNAP_IO_BUF))) {
+        free(sr);
+        sr = NULL;
+    }
     if (!sr)
         goto out_close;
     unsigned char h[SNAP_HDR_SIZE];
@@ -522,7 +566,11 @@ int snap_reader_open(const char *path, struct snap_reader **out, struct snap_inf
     rc = sio_pread_all(fd, h, sizeof(h), 0, &got);
     if (!rc && (got != sizeof(h) || snap_hdr_decode(h, &tmp, &sr->want_crc)))
         rc = LT_ECORRUPT;
+    struct stat fst;
+    if (!rc && !verify && (fstat(fd, &fst) != 0 || (uint64_t)fst.st_size != tmp.file_size))
+        rc = LT_ECORRUPT; /* the size the header promises */
     if (rc) {
+        free(sr->buf);
         free(sr);
         goto out_close;
     }
@@ -540,23 +588,44 @@ out_close:
     return rc;
 }
 
+int snap_reader_open(const char *path, struct snap_reader **out, struct snap_info *info)
+{
+    return snap_reader_start(path, true, out, info);
+}
+
+int snap_reader_open_trusted(const char *path, struct snap_reader **out, struct snap_info *info)
+{
+    return snap_reader_start(path, false, out, info);
+}
+
 int snap_reader_read(struct snap_reader *sr, void *buf, size_t cap, size_t *n)
 {
-    uint64_t left = sr->size - sr->off;
-    size_t want = left < cap ? (size_t)left : cap;
-    size_t got = 0;
-    if (want > 0) {
-        int rc = sio_pread_all(sr->fd, buf, want, SNAP_HDR_SIZE + sr->off, &got);
+    unsigned char *out = buf;
+    size_t done = 0;
+    while (done < cap) {
+        if (sr->pos < sr->have) {
+            size_t k = sr->have - sr->pos < cap - done ? sr->have - sr->pos : cap - done;
+            memcpy(out + done, sr->buf + sr->pos, k);
+            sr->pos += k;
+            done += k;
+            continue;
+        }
+        if (sr->off == sr->size)
+            break;
+        size_t got = 0;
+        int rc;
+        if (cap - done >= SNAP_IO_BUF) { /* large: straight into the caller's memory */
+            rc = snap_reader_fill(sr, out + done, cap - done, &got);
+            done += got;
+        } else {
+            rc = snap_reader_fill(sr, sr->buf, SNAP_IO_BUF, &got);
+            sr->pos = 0;
+            sr->have = got;
+        }
         if (rc)
             return rc;
-        if (got != want)
-            return LT_ECORRUPT; /* the file shrank under us */
-        sr->crc = crc32c_extend(sr->crc, buf, got);
-        sr->off += got;
     }
-    if (sr->off == sr->size && sr->crc != sr->want_crc)
-        return LT_ECORRUPT;
-    *n = got;
+    *n = done;
     return 0;
 }
 
@@ -565,6 +634,7 @@ void snap_reader_free(struct snap_reader *sr)
     if (!sr)
         return;
     close(sr->fd);
+    free(sr->buf);
     free(sr);
 }
 

@@ -38,7 +38,7 @@ struct model {
     const char *name; /* "items": the name in RPCs, REST paths and Commands */
     const ProtobufCMessageDescriptor *desc;
     const char *pk;   /* string field: the primary key */
-    bool pk_generate; /* an empty key on create gets a UUID v4 (else it is an error) */
+    bool pk_generate; /* an empty key on create gets a UUID v7 (else it is an error) */
     const char *indexes[MODELS_MAX_INDEXES + 1]; /* secondary indexes, NULL-terminated */
     const char *version;                         /* uint64 field, set by the store */
     const char *created_at;                      /* Timestamp field, set on create */
@@ -116,9 +116,9 @@ bool models_is_benchmark(const struct model *m, const ProtobufCMessage *msg);
 
 /* models_prepare_create validates `value` (a serialized m->desc message) for a create and
  * builds the Put{create} Command stamped `now_ns` (wall clock, ns since the epoch) and
- * `proposer`. An empty primary key gets a UUID v4 when m->pk_generate. Returns 0 and fills
- * `out` (free with models_prepared_fini); LT_EINVAL with the failures in `viol` (which may
- * be NULL) when the value does not decode or does not validate; LT_ENOMEM. */
+ * `proposer`. An empty primary key gets a time-ordered UUID v7 when m->pk_generate. Returns 0 and
+ * fills `out` (free with models_prepared_fini); LT_EINVAL with the failures in `viol` (which may be
+ * NULL) when the value does not decode or does not validate; LT_ENOMEM. */
 int models_prepare_create(const struct model *m, const uint8_t *value, size_t len, uint64_t now_ns,
                           uint64_t proposer, struct model_violations *viol,
                           struct model_prepared *out);

@@ -36,12 +36,18 @@
  * matches.
  *
  * Snapshot format (all integers little-endian):
- *   "LTSTORE1"  u32 n_models
- *   per model:  u16 name_len, name, u64 n_records
+ *   "LTSTORE2"  u32 n_models
+ *   per model:  u16 name_len, name, u16 n_indexes, per index: u16 len, field name,
+ *               u64 n_records
  *     per record (increasing key order): u32 key_len, key, u32 n_versions
- *       per version, oldest first: u8 op, u64 version, u64 raft_index, u64 raft_term,
- *                                  u32 len, value bytes
- *   u64 applied_index, u64 applied_term, u64 FNV-1a-64 of every byte before it. */
+ *       per version, oldest first: u8 op, u8 bench, u64 version, u64 raft_index,
+ *                                  u64 raft_term, u32 ix_len, u32 len,
+ *                                  ix_len bytes of index values (NUL-terminated, in the
+ *                                  model's index order), len value bytes
+ *   u64 applied_index, u64 applied_term, u32 CRC32C of every byte before it.
+ * A version is stored as it lives in memory (struct ver's data), so a restore copies it
+ * back without decoding the message; only when the snapshot's indexes differ from the
+ * model table's are the values decoded and the index values computed again. */
 #include "store.h"
 
 #include <assert.h>
@@ -52,13 +58,14 @@
 #include <urcu.h>
 #include <urcu/rculfhash.h>
 
+#include "crc32c.h"
 #include "lt_err.h"
 
 #define SL_MAX            20 /* skip list levels: 4^20 entries before heights saturate */
 #define IXVAL_MAX         512
 #define LIST_DEFAULT      100
 #define LIST_MAX          1000
-#define SNAP_MAGIC        "LTSTORE1"
+#define SNAP_MAGIC        "LTSTORE2"
 #define SNAP_KEY_MAX      4096
 #define SNAP_VALUE_MAX    (64u << 20)
 #define SNAP_VERSIONS_MAX 64 /* models keep at most this many versions */
@@ -99,6 +106,12 @@ struct sl_entry {
 
 struct sl {
     struct sl_entry *head[SL_MAX];
+    /* The writer's finger (never read by readers): finger[i] is the last entry before the
+     * most recent insert at level i (the inserted entry itself below its height), NULL for
+     * the head. Keys that arrive in increasing order — generated keys are time-ordered —
+     * then insert in O(1) of hot cache lines instead of O(log n) misses. Every finger entry
+     * is in the list: sl_remove moves a finger off an entry it unlinks. */
+    struct sl_entry *finger[SL_MAX];
 };
 
 /* Count of the records whose indexed field has one value. */
@@ -404,11 +417,18 @@ static struct sl_entry *sl_next(struct sl_entry *e)
     return rcu_dereference(e->next[0]);
 }
 
-/* sl_preds (writer): preds[i] = last entry before (val, key) at level i. */
+/* sl_preds (writer): preds[i] = last entry before (val, key) at level i. At each level
+ * the walk starts from the finger instead when it is before the target and ahead of where
+ * the level above left off: a walk from any entry before the target ends at the same
+ * place, so the finger changes the cost, never the result. */
 static void sl_preds(struct sl *l, const char *val, const char *key, struct sl_entry **preds)
 {
     struct sl_entry *x = NULL;
     for (int i = SL_MAX - 1; i >= 0; i--) {
+        struct sl_entry *f = l->finger[i];
+        if (f != NULL && f != x && entry_cmp(f, val, key) < 0 &&
+            (x == NULL || entry_cmp(f, entry_val(x), entry_key(x)) > 0))
+            x = f;
         for (;;) {
             struct sl_entry *n = *sl_slot(l, x, (unsigned)i);
             if (n == NULL || entry_cmp(n, val, key) >= 0)
@@ -427,6 +447,8 @@ static void sl_insert(struct sl *l, struct sl_entry *e)
         e->next[i] = *sl_slot(l, preds[i], i);
     for (unsigned i = 0; i < e->height; i++)
         rcu_assign_pointer(*sl_slot(l, preds[i], i), e);
+    for (unsigned i = 0; i < SL_MAX; i++)
+        l->finger[i] = i < e->height ? e : preds[i];
 }
 
 /* sl_remove (writer) unlinks the entry (val, key) and returns it; the caller frees it after
@@ -443,6 +465,10 @@ static struct sl_entry *sl_remove(struct sl *l, const char *val, const char *key
         struct sl_entry **slot = sl_slot(l, preds[i], (unsigned)i);
         if (*slot == e)
             rcu_assign_pointer(*slot, e->next[i]);
+    }
+    for (unsigned i = 0; i < SL_MAX; i++) {
+        if (l->finger[i] == e)
+            l->finger[i] = preds[i];
     }
     return e;
 }
@@ -1486,7 +1512,7 @@ uint64_t store_digest(struct store *s)
 struct snap_out {
     int (*write)(void *ctx, const void *buf, size_t len);
     void *ctx;
-    uint64_t sum;
+    uint32_t crc;
     int rc;
 };
 
@@ -1494,22 +1520,37 @@ static void snap_put(struct snap_out *o, const void *buf, size_t len)
 {
     if (o->rc != 0 || len == 0)
         return;
-    o->sum = fnv_bytes(o->sum, buf, len);
+    o->crc = crc32c_extend(o->crc, buf, len);
     o->rc = o->write(o->ctx, buf, len);
+}
+
+static void le_put(uint8_t *b, uint64_t v, size_t bytes)
+{
+    for (size_t i = 0; i < bytes; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t le_get(const uint8_t *b, size_t bytes)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < bytes; i++)
+        v |= (uint64_t)b[i] << (8 * i);
+    return v;
 }
 
 static void snap_put_uint(struct snap_out *o, uint64_t v, size_t bytes)
 {
     uint8_t b[8];
-    for (size_t i = 0; i < bytes; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
+    le_put(b, v, bytes);
     snap_put(o, b, bytes);
 }
+
+#define SNAP_VER_HDR 34 /* op, bench, version, raft_index, raft_term, ix_len, len */
 
 int store_snapshot_write(struct store *s, int (*write)(void *ctx, const void *buf, size_t len),
                          void *ctx)
 {
-    struct snap_out o = {write, ctx, FNV_OFFSET, 0};
+    struct snap_out o = {write, ctx, 0, 0};
     struct state *st;
     rcu_read_lock();
     st = rcu_dereference(s->st);
@@ -1519,6 +1560,11 @@ int store_snapshot_write(struct store *s, int (*write)(void *ctx, const void *bu
         struct mstate *ms = &st->m[i];
         snap_put_uint(&o, strlen(ms->def->name), 2);
         snap_put(&o, ms->def->name, strlen(ms->def->name));
+        snap_put_uint(&o, ms->n_ix, 2);
+        for (size_t k = 0; k < ms->n_ix; k++) {
+            snap_put_uint(&o, strlen(ms->ix[k].fd->name), 2);
+            snap_put(&o, ms->ix[k].fd->name, strlen(ms->ix[k].fd->name));
+        }
         snap_put_uint(&o, ms->count, 8);
         for (struct sl_entry *e = ms->order.head[0]; e != NULL; e = e->next[0]) {
             struct ver *chain[SNAP_VERSIONS_MAX];
@@ -1530,26 +1576,30 @@ int store_snapshot_write(struct store *s, int (*write)(void *ctx, const void *bu
             snap_put_uint(&o, n, 4);
             while (n-- > 0) {
                 struct ver *v = chain[n];
-                snap_put_uint(&o, v->op, 1);
-                snap_put_uint(&o, v->version, 8);
-                snap_put_uint(&o, v->raft_index, 8);
-                snap_put_uint(&o, v->raft_term, 8);
-                snap_put_uint(&o, v->len, 4);
-                snap_put(&o, ver_value(v), v->len);
+                uint8_t h[SNAP_VER_HDR];
+                h[0] = v->op;
+                h[1] = v->bench;
+                le_put(h + 2, v->version, 8);
+                le_put(h + 10, v->raft_index, 8);
+                le_put(h + 18, v->raft_term, 8);
+                le_put(h + 26, v->ix_len, 4);
+                le_put(h + 30, v->len, 4);
+                snap_put(&o, h, sizeof(h));
+                snap_put(&o, v->data, (size_t)v->ix_len + v->len);
             }
         }
     }
     snap_put_uint(&o, s->applied_index, 8);
     snap_put_uint(&o, s->applied_term, 8);
     rcu_read_unlock();
-    snap_put_uint(&o, o.sum, 8);
+    snap_put_uint(&o, o.crc, 4);
     return o.rc;
 }
 
 struct snap_in {
     int (*read)(void *ctx, void *buf, size_t len);
     void *ctx;
-    uint64_t sum;
+    uint32_t crc;
 };
 
 static int snap_get(struct snap_in *in, void *buf, size_t len)
@@ -1560,26 +1610,90 @@ static int snap_get(struct snap_in *in, void *buf, size_t len)
     rc = in->read(in->ctx, buf, len);
     if (rc != 0)
         return rc == LT_ENOMEM || rc == LT_EIO ? rc : LT_ECORRUPT;
-    in->sum = fnv_bytes(in->sum, buf, len);
+    in->crc = crc32c_extend(in->crc, buf, len);
     return 0;
 }
 
 static int snap_get_uint(struct snap_in *in, size_t bytes, uint64_t *out)
 {
     uint8_t b[8];
-    uint64_t v = 0;
     int rc = snap_get(in, b, bytes);
     if (rc != 0)
         return rc;
-    for (size_t i = 0; i < bytes; i++)
-        v |= (uint64_t)b[i] << (8 * i);
-    *out = v;
+    *out = le_get(b, bytes);
     return 0;
+}
+
+/* ix_layout_ok tells whether `ix_len` bytes at p are exactly ms->n_ix index values, each
+ * NUL-terminated and shorter than IXVAL_MAX. */
+static bool ix_layout_ok(const struct mstate *ms, const uint8_t *p, size_t ix_len)
+{
+    size_t off = 0;
+    for (size_t i = 0; i < ms->n_ix; i++) {
+        const uint8_t *nul = off < ix_len ? memchr(p + off, '\0', ix_len - off) : NULL;
+        if (nul == NULL || (size_t)(nul - (p + off)) >= IXVAL_MAX)
+            return false;
+        off = (size_t)(nul - p) + 1;
+    }
+    return off == ix_len;
+}
+
+/* snap_read_version reads one version of `key`. With `same_ix` (the snapshot's indexes are
+ * the model's) it is copied as it was in memory; otherwise the value is decoded, checked
+ * against the key and version, and its index values computed for today's table. */
+static int snap_read_version(struct snap_in *in, struct mstate *ms, bool same_ix, const char *key,
+                             struct ver **out)
+{
+    uint8_t h[SNAP_VER_HDR];
+    int rc = snap_get(in, h, sizeof(h));
+    if (rc != 0)
+        return rc;
+    uint64_t op = h[0], bench = h[1], version = le_get(h + 2, 8), index = le_get(h + 10, 8),
+             term = le_get(h + 18, 8), ix_len = le_get(h + 26, 4), len = le_get(h + 30, 4);
+    if (op > STORE_OP_UPDATE || bench > 1 || len > SNAP_VALUE_MAX ||
+        ix_len > (uint64_t)MODELS_MAX_INDEXES * IXVAL_MAX)
+        return LT_ECORRUPT;
+    struct ver *v = st_malloc(sizeof(*v) + ix_len + len);
+    if (v == NULL)
+        return LT_ENOMEM;
+    if ((rc = snap_get(in, v->data, ix_len + len)) != 0) {
+        free(v);
+        return rc;
+    }
+    if (same_ix) {
+        if (!ix_layout_ok(ms, v->data, ix_len)) {
+            free(v);
+            return LT_ECORRUPT;
+        }
+        v->prev = NULL;
+        v->version = version;
+        v->raft_index = index;
+        v->raft_term = term;
+        v->len = (uint32_t)len;
+        v->ix_len = (uint32_t)ix_len;
+        v->op = (uint8_t)op;
+        v->bench = (uint8_t)bench;
+        *out = v;
+        return 0;
+    }
+    alloc_failed = false;
+    ProtobufCMessage *msg =
+        protobuf_c_message_unpack(ms->def->desc, &pb_alloc, len, v->data + ix_len);
+    free(v);
+    if (msg == NULL)
+        return alloc_failed ? LT_ENOMEM : LT_ECORRUPT;
+    rc = strcmp(models_get_string(msg, ms->pk), key) == 0 &&
+                 models_get_uint64(msg, ms->version) == version
+             ? ver_build(ms, msg, (enum store_op)op, index, term, out)
+             : LT_ECORRUPT;
+    protobuf_c_message_free_unpacked(msg, &pb_alloc);
+    return rc == 0 || rc == LT_ENOMEM ? rc : LT_ECORRUPT;
 }
 
 /* snap_read_record reads one record of `ms` and links it into the (unpublished) state.
  * `prev_key` holds the previous key (keys must increase) and is updated. */
-static int snap_read_record(struct snap_in *in, struct mstate *ms, char *key, char *prev_key)
+static int snap_read_record(struct snap_in *in, struct mstate *ms, bool same_ix, char *key,
+                            char *prev_key)
 {
     unsigned depth = ms->def->history_depth > 0 ? ms->def->history_depth : 1;
     struct ver *chain = NULL;
@@ -1600,43 +1714,9 @@ static int snap_read_record(struct snap_in *in, struct mstate *ms, char *key, ch
     if (n == 0 || n > SNAP_VERSIONS_MAX)
         return LT_ECORRUPT;
     for (uint64_t i = 0; i < n; i++) {
-        uint64_t op, version, index, term, len;
-        uint8_t *value;
-        ProtobufCMessage *msg;
         struct ver *v;
-        if ((rc = snap_get_uint(in, 1, &op)) != 0 || (rc = snap_get_uint(in, 8, &version)) != 0 ||
-            (rc = snap_get_uint(in, 8, &index)) != 0 || (rc = snap_get_uint(in, 8, &term)) != 0 ||
-            (rc = snap_get_uint(in, 4, &len)) != 0)
+        if ((rc = snap_read_version(in, ms, same_ix, key, &v)) != 0)
             goto fail;
-        rc = LT_ECORRUPT;
-        if (op > STORE_OP_UPDATE || len > SNAP_VALUE_MAX)
-            goto fail;
-        value = st_malloc(len > 0 ? len : 1);
-        if (value == NULL) {
-            rc = LT_ENOMEM;
-            goto fail;
-        }
-        rc = snap_get(in, value, len);
-        if (rc != 0) {
-            free(value);
-            goto fail;
-        }
-        alloc_failed = false;
-        msg = protobuf_c_message_unpack(ms->def->desc, &pb_alloc, len, value);
-        free(value);
-        if (msg == NULL) {
-            rc = alloc_failed ? LT_ENOMEM : LT_ECORRUPT;
-            goto fail;
-        }
-        rc = strcmp(models_get_string(msg, ms->pk), key) == 0 &&
-                     models_get_uint64(msg, ms->version) == version
-                 ? ver_build(ms, msg, (enum store_op)op, index, term, &v)
-                 : LT_ECORRUPT;
-        protobuf_c_message_free_unpacked(msg, &pb_alloc);
-        if (rc != 0) {
-            rc = rc == LT_ENOMEM ? rc : LT_ECORRUPT;
-            goto fail;
-        }
         v->prev = chain;
         chain = v;
     }
@@ -1655,13 +1735,44 @@ static int snap_read_record(struct snap_in *in, struct mstate *ms, char *key, ch
             goto fail;
         put_link(ms, NULL, NULL, chain, &alloc);
     }
-    strcpy(prev_key, key);
+    memcpy(prev_key, key, klen + 1);
     return 0;
 fail:
     ver_free_chain(chain);
     return rc;
 }
 
+/* snap_read_indexes reads a model's index list and tells whether it is the model's own. */
+static int snap_read_indexes(struct snap_in *in, const struct mstate *ms, bool *same)
+{
+    uint64_t n, len;
+    char name[128];
+    int rc = snap_get_uint(in, 2, &n);
+    if (rc != 0)
+        return rc;
+    if (n > MODELS_MAX_INDEXES)
+        return LT_ECORRUPT;
+    *same = n == ms->n_ix;
+    for (uint64_t k = 0; k < n; k++) {
+        if ((rc = snap_get_uint(in, 2, &len)) != 0)
+            return rc;
+        if (len == 0 || len >= sizeof(name))
+            return LT_ECORRUPT;
+        if ((rc = snap_get(in, name, len)) != 0)
+            return rc;
+        name[len] = '\0';
+        if (*same && strcmp(name, ms->ix[k].fd->name) != 0)
+            *same = false;
+    }
+    return 0;
+}
+
+#define SNAP_RESIZE_EVERY 65536      /* records read between hash-table resizes */
+#define SNAP_PRESIZE_MAX  (1u << 26) /* a corrupt count must not allocate a huge table */
+
+/* snap_read_state reads a snapshot into the unpublished state `st`. Called outside any
+ * RCU read-side section: it enters one to link records and leaves it now and then to grow
+ * the hash tables (which must happen outside), so a large store restores in O(n). */
 static int snap_read_state(struct snap_in *in, struct state *st, uint64_t *applied_index,
                            uint64_t *applied_term)
 {
@@ -1684,6 +1795,7 @@ static int snap_read_state(struct snap_in *in, struct state *st, uint64_t *appli
         goto out;
     for (uint64_t i = 0; i < n_models; i++) {
         struct mstate *ms;
+        bool same_ix;
         if ((rc = snap_get_uint(in, 2, &nlen)) != 0)
             goto out;
         rc = LT_ECORRUPT;
@@ -1696,20 +1808,32 @@ static int snap_read_state(struct snap_in *in, struct state *st, uint64_t *appli
         rc = LT_ECORRUPT;
         if (ms == NULL || ms->count != 0 || ms->order.head[0] != NULL)
             goto out;
-        if ((rc = snap_get_uint(in, 8, &n_records)) != 0)
+        if ((rc = snap_read_indexes(in, ms, &same_ix)) != 0 ||
+            (rc = snap_get_uint(in, 8, &n_records)) != 0)
             goto out;
         prev[0] = '\0';
-        for (uint64_t r = 0; r < n_records; r++) {
-            if ((rc = snap_read_record(in, ms, key, prev)) != 0)
-                goto out;
+        /* Size the record table for what is coming (the counts grow as values appear). */
+        table_grow(ms->ht, n_records < SNAP_PRESIZE_MAX ? n_records : SNAP_PRESIZE_MAX,
+                   &ms->buckets);
+        rcu_read_lock();
+        for (uint64_t r = 0; r < n_records && rc == 0; r++) {
+            rc = snap_read_record(in, ms, same_ix, key, prev);
+            if (rc == 0 && (r + 1) % SNAP_RESIZE_EVERY == 0) {
+                rcu_read_unlock();
+                state_resize(st);
+                rcu_read_lock();
+            }
         }
+        rcu_read_unlock();
+        if (rc != 0)
+            goto out;
     }
     if ((rc = snap_get_uint(in, 8, applied_index)) != 0 ||
         (rc = snap_get_uint(in, 8, applied_term)) != 0)
         goto out;
     {
-        uint64_t expect = in->sum;
-        if ((rc = snap_get_uint(in, 8, &sum)) != 0)
+        uint32_t expect = in->crc;
+        if ((rc = snap_get_uint(in, 4, &sum)) != 0)
             goto out;
         rc = sum == expect ? 0 : LT_ECORRUPT;
     }
@@ -1721,15 +1845,13 @@ out:
 
 int store_snapshot_read(struct store *s, int (*read)(void *ctx, void *buf, size_t len), void *ctx)
 {
-    struct snap_in in = {read, ctx, FNV_OFFSET};
+    struct snap_in in = {read, ctx, 0};
     struct state *st, *old;
     uint64_t index = 0, term = 0;
     int rc = state_new(&st);
     if (rc != 0)
         return rc;
-    rcu_read_lock();
     rc = snap_read_state(&in, st, &index, &term);
-    rcu_read_unlock();
     if (rc != 0) {
         state_free(st);
         return rc;

@@ -1,6 +1,7 @@
 /* test_models.c — the declarative model table and the leader-side prepare step: the table
  * matches the protobuf descriptors, validation reports every failing field by its JSON
  * name, and the Commands built decode to what was asked. Applying them is test_store.c's. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -175,7 +176,28 @@ static void test_prepare_create(void)
     CU_ASSERT_EQUAL(viol.n, 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p.id);
     CU_ASSERT_EQUAL(strlen(p.id), 36);
-    CU_ASSERT_EQUAL(p.id[14], '4'); /* UUID version 4 */
+    CU_ASSERT_EQUAL(p.id[14], '7');                   /* UUID version 7: time-ordered */
+    CU_ASSERT_TRUE(strchr("89ab", p.id[19]) != NULL); /* RFC 9562 variant */
+    {
+        /* The first 48 bits are NOW in milliseconds, and ids from one process increase
+         * strictly, even within one millisecond and when the clock steps back. */
+        char ms_hex[13];
+        snprintf(ms_hex, sizeof(ms_hex), "%08x%04x", (unsigned)((NOW / 1000000u) >> 16),
+                 (unsigned)((NOW / 1000000u) & 0xffff));
+        CU_ASSERT_NSTRING_EQUAL(p.id, ms_hex, 8);
+        CU_ASSERT_NSTRING_EQUAL(p.id + 9, ms_hex + 8, 4);
+        char prev[37];
+        snprintf(prev, sizeof(prev), "%s", p.id);
+        uint64_t clocks[] = {NOW, NOW, NOW + 1000, NOW - 5000000000ull, NOW + 1000000};
+        for (size_t i = 0; i < sizeof(clocks) / sizeof(clocks[0]); i++) {
+            struct model_prepared q = {0};
+            struct model_violations qv = {0};
+            CU_ASSERT_EQUAL_FATAL(models_prepare_create(items, v, len, clocks[i], 7, &qv, &q), 0);
+            CU_ASSERT_TRUE(strcmp(q.id, prev) > 0);
+            snprintf(prev, sizeof(prev), "%s", q.id);
+            models_prepared_fini(&q);
+        }
+    }
     Lithair__V1__Command *c = lithair__v1__command__unpack(NULL, p.cmd_len, p.cmd);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     CU_ASSERT_EQUAL(c->op_case, LITHAIR__V1__COMMAND__OP_PUT);

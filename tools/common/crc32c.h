@@ -1,5 +1,5 @@
 /* crc32c.h — CRC32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of every
- * WAL record and snapshot file.
+ * WAL record, snapshot file and store snapshot stream.
  *
  * Uses the SSE4.2 crc32 instruction when the CPU has it (checked once at run time) and a
  * portable slicing-by-8 table otherwise; both give identical results (RFC 3720 B.4

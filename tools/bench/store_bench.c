@@ -1,0 +1,223 @@
+/* store_bench.c — the state machine's own costs, without consensus, network or WAL:
+ * applying N creates of 1 KiB items (the node's apply loop), writing a snapshot of the
+ * store through the real snapshot file writer, and restoring a fresh store from that file
+ * the way a restarting node does (pick the newest verified file, stream it once, rebuild). It
+ * prints figures and asserts nothing beyond the restored store's digest matching the original.
+ *
+ * Usage: store_bench [--items N] [--value-size B] [--dir DIR]
+ * What it is not: a test (tests/unit/test_store.c is), or the cluster's figures
+ * (tools/bench/cluster_bench.py). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "lt_clock.h"
+#include "lt_err.h"
+#include "model.pb-c.h"
+#include "models.h"
+#include "snap.h"
+#include "store.h"
+
+static int bench_snap_write(void *ctx, const void *buf, size_t len)
+{
+    return snap_writer_write(ctx, buf, len);
+}
+
+static int bench_snap_read(void *ctx, void *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        size_t k = 0;
+        int rc = snap_reader_read(ctx, (uint8_t *)buf + got, len - got, &k);
+        if (rc != 0)
+            return rc;
+        if (k == 0)
+            return LT_ECORRUPT;
+        got += k;
+    }
+    return 0;
+}
+
+static double bench_secs(uint64_t t0)
+{
+    return (double)(lt_now_ns() - t0) / 1e9;
+}
+
+static long bench_rss_mib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kib = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kib / 1024;
+}
+
+static void usage(FILE *to)
+{
+    fprintf(to, "usage: store_bench [--items N] [--value-size BYTES] [--dir DIR]\n"
+                "  --items N          creates to apply (default 1000000)\n"
+                "  --value-size B     description bytes per item (default 1024)\n"
+                "  --dir DIR          where the snapshot file goes (default: a new dir in "
+                "/tmp)\n");
+}
+
+int main(int argc, char **argv)
+{
+    size_t items = 1000000, value_size = 1024;
+    const char *dir = NULL;
+    static const struct option opts[] = {{"items", required_argument, NULL, 'n'},
+                                         {"value-size", required_argument, NULL, 'v'},
+                                         {"dir", required_argument, NULL, 'd'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "n:v:d:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            items = strtoul(optarg, NULL, 10);
+            break;
+        case 'v':
+            value_size = strtoul(optarg, NULL, 10);
+            break;
+        case 'd':
+            dir = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (items == 0 || value_size == 0 || value_size > (1u << 20)) {
+        fprintf(stderr, "store_bench: --items and --value-size must be positive (value ≤ 1 MiB)\n");
+        return 2;
+    }
+    char tmpl[] = "/tmp/store_bench-XXXXXX";
+    if (!dir && !(dir = mkdtemp(tmpl))) {
+        perror("store_bench: mkdtemp");
+        return 1;
+    }
+    store_reader_register();
+    const struct model *m = models_find("items");
+    struct store *s = NULL, *s2 = NULL;
+    if (!m || store_new(&s) != 0 || store_new(&s2) != 0) {
+        fprintf(stderr, "store_bench: cannot set up the store\n");
+        return 1;
+    }
+    char *desc = malloc(value_size + 1);
+    for (size_t i = 0; desc && i < value_size; i++)
+        desc[i] = (char)('a' + i % 26);
+    if (!desc)
+        return 1;
+    desc[value_size] = '\0';
+
+    uint8_t *pbuf = malloc(value_size + 256);
+    if (!pbuf)
+        return 1;
+    /* 1. prepare the commands (the leader's work), then apply them (every replica's). */
+    struct model_prepared *cmds = calloc(items, sizeof(*cmds));
+    if (!cmds)
+        return 1;
+    uint64_t t0 = lt_now_ns();
+    for (size_t i = 0; i < items; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "bench-%zu-%zu", i % 64, i / 64);
+        Lithair__V1__PlaygroundItem item = LITHAIR__V1__PLAYGROUND_ITEM__INIT;
+        item.name = name;
+        item.description = desc;
+        item.benchmark = 1;
+        size_t len = lithair__v1__playground_item__get_packed_size(&item);
+        lithair__v1__playground_item__pack(&item, pbuf);
+        struct model_violations viol;
+        memset(&viol, 0, sizeof(viol));
+        if (models_prepare_create(m, pbuf, len, lt_wall_ns(), 1, &viol, &cmds[i]) != 0) {
+            fprintf(stderr, "store_bench: prepare failed at %zu\n", i);
+            return 1;
+        }
+    }
+    double prep_s = bench_secs(t0);
+    t0 = lt_now_ns();
+    for (size_t i = 0; i < items; i++) {
+        struct store_result res;
+        if (store_apply(s, i + 1, 1, cmds[i].cmd, cmds[i].cmd_len, &res) != 0 || res.code != 0) {
+            fprintf(stderr, "store_bench: apply failed at %zu\n", i);
+            return 1;
+        }
+        store_result_fini(&res);
+        models_prepared_fini(&cmds[i]);
+    }
+    double apply_s = bench_secs(t0);
+    free(cmds);
+    free(pbuf);
+    long rss = bench_rss_mib();
+    printf("store_bench: %zu items, %zu-byte descriptions\n", items, value_size);
+    printf("  prepare (leader)   %8.0f creates/s  (%.2f s)\n", (double)items / prep_s, prep_s);
+    printf("  apply   (replica)  %8.0f creates/s  (%.2f s, %.2f us each)  RSS %ld MiB\n",
+           (double)items / apply_s, apply_s, apply_s * 1e6 / (double)items, rss);
+
+    /* 2. snapshot to a file */
+    struct raft_snapshot_meta meta;
+    memset(&meta, 0, sizeof(meta));
+    meta.index = items;
+    meta.term = 1;
+    meta.conf.n_voters = 1;
+    meta.conf.voters[0] = 1;
+    struct snap_writer *w;
+    struct snap_info info;
+    t0 = lt_now_ns();
+    if (snap_writer_begin(dir, &meta, &w) != 0 ||
+        store_snapshot_write(s, bench_snap_write, w) != 0 || snap_writer_commit(w, 1, &info) != 0) {
+        fprintf(stderr, "store_bench: snapshot write failed in %s\n", dir);
+        return 1;
+    }
+    double write_s = bench_secs(t0);
+    printf("  snapshot write     %8.2f s  (%.0f MB, %.0f MB/s, fsync included)\n", write_s,
+           (double)info.file_size / 1e6, (double)info.file_size / 1e6 / write_s);
+
+    /* 3. restore like a restarting node: find the newest, open, stream, rebuild */
+    char path[4200];
+    t0 = lt_now_ns();
+    struct snap_info newest;
+    struct snap_reader *rd;
+    int rc = snap_newest(dir, &newest);
+    double find_s = bench_secs(t0);
+    if (rc == 0)
+        rc = snap_path(dir, newest.name, path, sizeof(path));
+    uint64_t t1 = lt_now_ns();
+    if (rc == 0)
+        rc = snap_reader_open_trusted(path, &rd, NULL);
+    double open_s = bench_secs(t1);
+    t1 = lt_now_ns();
+    if (rc == 0) {
+        rc = store_snapshot_read(s2, bench_snap_read, rd);
+        snap_reader_free(rd);
+    }
+    double read_s = bench_secs(t1);
+    double restore_s = bench_secs(t0);
+    if (rc != 0) {
+        fprintf(stderr, "store_bench: restore failed: %s\n", lt_strerror(rc));
+        return 1;
+    }
+    printf("  restore            %8.2f s  (find newest %.2f s, open %.2f s, stream+rebuild "
+           "%.2f s)\n",
+           restore_s, find_s, open_s, read_s);
+    uint64_t d1 = store_digest(s), d2 = store_digest(s2);
+    printf("  digest             %s\n", d1 == d2 ? "restored store matches" : "MISMATCH");
+    unlink(path);
+    if (dir == tmpl)
+        rmdir(dir);
+    store_free(s2);
+    store_free(s);
+    free(desc);
+    store_reader_unregister();
+    return d1 == d2 ? 0 : 1;
+}
