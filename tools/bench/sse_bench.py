@@ -12,7 +12,9 @@ For every `committed` event received it records  receive time - "at"  (the node'
 time, right after it applied the entry; same machine, same clock): "commit -> SSE". For
 the low-rate writer's own items it records  SSE receive time - the POST's 201 response
 time  for the first committed event carrying that id (any node): "201 -> SSE" (can be
-negative: the leader publishes right after applying, before the 201 leaves the gateway).
+negative: the leader publishes right after applying, before the 201 leaves the gateway),
+and its part  at - 201  spent before that node published (a follower applies later than
+the leader; the rest is delivery).
 The gateway passes at most 200 committed events a second per node, so under load most of
 the writer's items are never seen: the count seen is printed.
 
@@ -87,7 +89,7 @@ class SseReader:
         self.sock.settimeout(None)
         self.phase = "warmup"
         self.records = []
-        self.first_seen = {}  # item id -> receive ms of its first committed event
+        self.first_seen = {}  # item id -> (receive ms, node, at) of its first committed event
         self.skipped = {}  # phase -> committed events the gateway reported left out
         self.other = 0
         self.head = None
@@ -132,7 +134,7 @@ class SseReader:
             self.records.append((self.phase, d["node"], d.get("id"), now, d.get("at")))
             self.skipped[self.phase] = self.skipped.get(self.phase, 0) + d.get("skipped", 0)
             if d.get("id") and d["id"] not in self.first_seen:
-                self.first_seen[d["id"]] = now
+                self.first_seen[d["id"]] = (now, d["node"], d.get("at"))
 
     def close(self):
         try:
@@ -283,6 +285,13 @@ class Bench:
             self.log.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
+    def leader(self):
+        try:
+            st, body = request(self.port, "GET", "/healthz", timeout=2)
+            return body.get("leaderId") if st == 200 else None
+        except (OSError, http.client.HTTPException, ValueError):
+            return None
+
     def wrk_script(self):
         path = os.path.join(self.tmp, "items.lua")
         with open(path, "w") as f:
@@ -314,6 +323,7 @@ class Bench:
                     target=py_load, args=(self.port, seconds, self.args.connections, q))
                 self.load.start()
             time.sleep(0.5)  # measure the load, not its ramp-up
+        leader = self.leader()
         r.phase = name
         probe = ProbeWriter(self.port, self.args.rate, name).start()
         t_end = time.monotonic() + (seconds - 1.0 if load else seconds)
@@ -332,13 +342,20 @@ class Bench:
             seen = dict(r.first_seen)
             skipped = r.skipped.get(name, 0)
         lat = [rx - at for _, _, _, rx, at in recs if at is not None]
-        e2e = [seen[i] - t for i, t in probe.sent.items() if i in seen]
+        mine = [(seen[i], t) for i, t in probe.sent.items() if i in seen]
+        e2e = [rx - t for (rx, _, _), t in mine]
+        # Split: a follower applies (and publishes) later than the leader, and the rate
+        # limit may have dropped the leader's event of an item.
+        from_leader = sum(1 for (_, node, _), _ in mine if node == leader)
+        apply_part = [at - t for (_, _, at), t in mine if at is not None]
         res = {"phase": name, "seconds": seconds,
                "commit_to_sse_ms": summary(lat),
                "committed_events": len(recs), "skipped_reported": skipped,
                "no_at": sum(1 for x in recs if x[4] is None),
                "probe_201_to_sse_ms": summary(e2e),
                "probes_created": len(probe.sent), "probes_seen": len(e2e),
+               "probes_first_from_leader": from_leader, "leader": leader,
+               "probe_201_to_at_ms": summary(apply_part),
                "probe_errors": probe.errors,
                "per_node_p99_ms": {}}
         for node in sorted({x[1] for x in recs}):
@@ -430,11 +447,15 @@ def main():
                   r["committed_events"], r["skipped_reported"],
                   ", %d without at" % r["no_at"] if r["no_at"] else "",
                   " ".join("%s: %.2f ms" % kv for kv in r["per_node_p99_ms"].items())))
-        print("  201 -> SSE (own items, first node):                  %s"
+        print("  201 -> SSE (own items, first event seen):            %s"
               % fmt(r["probe_201_to_sse_ms"]))
-        print("    %d of %d created items seen on the stream%s" % (
-            r["probes_seen"], r["probes_created"],
-            ", %d write errors" % r["probe_errors"] if r["probe_errors"] else ""))
+        print("    %d of %d created items seen on the stream%s, %d first from the leader"
+              " (node %s)" % (
+                  r["probes_seen"], r["probes_created"],
+                  " (%d write errors)" % r["probe_errors"] if r["probe_errors"] else "",
+                  r["probes_first_from_leader"], r["leader"]))
+        print("    of which 201 -> at (the publishing node applied it): %s"
+              % fmt(r["probe_201_to_at_ms"]))
     if args.json:
         print(json.dumps(results))
     return 0
