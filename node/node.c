@@ -2,22 +2,28 @@
  * transport/ and service/ together.
  *
  * Threads: NNG's callbacks (raft socket, RPC contexts) only push work onto one queue;
- * the loop thread owns the raft core, the WAL and the store's write side, and does, per
+ * the loop thread owns the raft core, the WAL and the store's write side; the WAL writer
+ * thread only writes and syncs the batches the loop hands it. The loop does, per
  * iteration:
  *
  *   drain the queue (raft messages → raft_recv, RPCs → service_dispatch → proposals)
  *   tick if due
+ *   if the WAL writer finished a batch: send the votes and acks that waited for it,
+ *     report it persisted to the core, hand the writer the next batch
  *   while the core has an update:
  *     send msgs_early (a leader's appends leave before its own fsync)
- *     install a received snapshot; append entries; save the hard state
- *     ONE fdatasync for all of it (group commit: every proposal drained above shares it)
- *     send msgs (votes and acks only after they are durable)
+ *     install a received snapshot; append entries; save the hard state (to the WAL's
+ *     buffer); the writer thread syncs it — ONE write and fdatasync for everything
+ *     buffered while the previous batch was in flight (group commit)
+ *     hold msgs (votes and acks) until their batch is durable
  *     apply committed entries, complete the RPCs that waited for them, publish events
  *     answer linearizable reads whose read index is applied
  *   expire RPCs past their deadline; publish metrics at 4 Hz
  *
  * A write is acknowledged only when its entry is applied, i.e. committed: a quorum has it
- * fsynced. Nothing here blocks on a peer. */
+ * fsynced (the leader counts itself only once its own batch is synced). Nothing here
+ * blocks on a peer, and the loop blocks on the disk only to install or record a
+ * snapshot. */
 #include "node.h"
 
 #include <errno.h>
@@ -103,6 +109,28 @@ struct node {
     /* reused send buffers */
     const struct raft_msg **sendv;
     size_t sendv_cap;
+
+    /* the WAL writer thread: one batch (n->io) in flight while the loop goes on */
+    pthread_t writer;
+    bool writer_started;
+    pthread_mutex_t wmu;
+    pthread_cond_t wcv;
+    bool w_job, w_stop; /* under wmu */
+    bool io_done;       /* under mu: the writer finished n->io */
+    bool io_busy;       /* loop only: n->io handed out, not ended */
+    struct wal_io io;
+    uint64_t jobs_begun; /* batches handed to the writer so far */
+    struct held *held_head, *held_tail;
+};
+
+/* Messages (votes, acks) and a persisted mark that wait for the WAL batch `tag` to be
+ * durable; kept in Ready order, released in order. */
+struct held {
+    uint64_t tag;
+    struct raft_msg *msgs;
+    size_t n;
+    uint64_t last_index, last_term; /* raft_persisted() once durable; 0: nothing */
+    struct held *next;
 };
 
 /* ------------------------------------------------------------------ queue */
@@ -655,6 +683,151 @@ static void node_send(struct node *n, const struct raft_msg *msgs, size_t count)
     }
 }
 
+/* ------------------------------------------------------------------ the WAL writer */
+
+/* Group commit with one batch in flight: the loop appends to the WAL's buffer and hands a
+ * batch to the writer thread, which does the write and the fdatasync while the loop keeps
+ * serving (decoding RPCs, proposing, sending appends, applying what commits). Whatever
+ * raft says must wait for durability (votes, acks, the persisted mark) waits in `held`
+ * until the batch that carries it has been synced, and is released in order. */
+static void *node_writer_main(void *arg)
+{
+    struct node *n = arg;
+    pthread_mutex_lock(&n->wmu);
+    for (;;) {
+        while (!n->w_job && !n->w_stop)
+            pthread_cond_wait(&n->wcv, &n->wmu);
+        if (!n->w_job)
+            break;
+        pthread_mutex_unlock(&n->wmu);
+        wal_io_run(&n->io);
+        /* Taken off before the loop hears of it: the loop may hand out the next batch
+         * the moment it does. */
+        pthread_mutex_lock(&n->wmu);
+        n->w_job = false;
+        pthread_mutex_unlock(&n->wmu);
+        pthread_mutex_lock(&n->mu);
+        n->io_done = true;
+        pthread_cond_signal(&n->cv);
+        pthread_mutex_unlock(&n->mu);
+        pthread_mutex_lock(&n->wmu);
+    }
+    pthread_mutex_unlock(&n->wmu);
+    return NULL;
+}
+
+/* node_release sends the held messages and reports the persisted marks of every group up
+ * to `tag` (UINT64_MAX: all). */
+static void node_release(struct node *n, uint64_t tag)
+{
+    while (n->held_head && n->held_head->tag <= tag) {
+        struct held *h = n->held_head;
+        n->held_head = h->next;
+        if (!n->held_head)
+            n->held_tail = NULL;
+        node_send(n, h->msgs, h->n);
+        if (h->last_index)
+            raft_persisted(n->raft, h->last_index, h->last_term);
+        free(h->msgs);
+        free(h);
+    }
+}
+
+/* node_hold queues `count` messages (and a persisted mark) behind the batch `tag`. The
+ * messages are copied: they carry no entries (checked by the caller). */
+static int node_hold(struct node *n, uint64_t tag, const struct raft_msg *msgs, size_t count,
+                     uint64_t last_index, uint64_t last_term)
+{
+    struct held *h = calloc(1, sizeof(*h));
+    if (!h)
+        return LT_ENOMEM;
+    if (count) {
+        h->msgs = malloc(count * sizeof(*msgs));
+        if (!h->msgs) {
+            free(h);
+            return LT_ENOMEM;
+        }
+        memcpy(h->msgs, msgs, count * sizeof(*msgs));
+    }
+    h->tag = tag;
+    h->n = count;
+    h->last_index = last_index;
+    h->last_term = last_term;
+    if (n->held_tail)
+        n->held_tail->next = h;
+    else
+        n->held_head = h;
+    n->held_tail = h;
+    return 0;
+}
+
+/* node_wal_kick hands what the WAL has buffered to the writer unless a batch is in
+ * flight already. Nothing buffered means everything appended is durable. */
+static int node_wal_kick(struct node *n)
+{
+    if (n->io_busy)
+        return 0;
+    int rc = wal_sync_begin(n->wal, &n->io);
+    if (rc != 0) {
+        lt_error("WAL: %s; stopping (the disk cannot be trusted)", lt_strerror(rc));
+        return rc;
+    }
+    if (n->io.len == 0) {
+        node_release(n, UINT64_MAX);
+        return 0;
+    }
+    n->io_busy = true;
+    n->jobs_begun++;
+    pthread_mutex_lock(&n->wmu);
+    n->w_job = true;
+    pthread_cond_signal(&n->wcv);
+    pthread_mutex_unlock(&n->wmu);
+    return 0;
+}
+
+/* node_wal_complete ends the batch the writer finished, releases what waited for it and
+ * starts the next batch. */
+static int node_wal_complete(struct node *n)
+{
+    n->io_busy = false;
+    int rc = wal_sync_end(n->wal, &n->io);
+    if (rc != 0) {
+        lt_error("WAL fsync failed: %s; stopping (the disk cannot be trusted)", lt_strerror(rc));
+        return rc;
+    }
+    node_release(n, n->jobs_begun);
+    return node_wal_kick(n);
+}
+
+/* node_wal_wait blocks until the batch in flight (if any) is written and ended. */
+static int node_wal_wait(struct node *n)
+{
+    if (!n->io_busy)
+        return 0;
+    pthread_mutex_lock(&n->mu);
+    while (!n->io_done)
+        pthread_cond_wait(&n->cv, &n->mu);
+    n->io_done = false;
+    pthread_mutex_unlock(&n->mu);
+    n->io_busy = false;
+    int rc = wal_sync_end(n->wal, &n->io);
+    if (rc != 0)
+        lt_error("WAL fsync failed: %s; stopping (the disk cannot be trusted)", lt_strerror(rc));
+    return rc;
+}
+
+/* node_wal_sync_now makes everything appended durable on this thread (for the rare
+ * steps that need it at once: installing or recording a snapshot) and releases all. */
+static int node_wal_sync_now(struct node *n)
+{
+    int rc = node_wal_wait(n);
+    if (rc == 0 && (rc = wal_sync(n->wal)) != 0)
+        lt_error("WAL fsync failed: %s; stopping (the disk cannot be trusted)", lt_strerror(rc));
+    if (rc == 0)
+        node_release(n, UINT64_MAX);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ snapshots */
 
 static int node_snap_write(void *ctx, const void *buf, size_t len)
@@ -767,7 +940,7 @@ static int node_snapshot_poll(struct node *n, bool wait)
         return 0;
     }
     int rc;
-    if ((rc = wal_save_snapshot(n->wal, meta)) != 0 || (rc = wal_sync(n->wal)) != 0) {
+    if ((rc = wal_save_snapshot(n->wal, meta)) != 0 || (rc = node_wal_sync_now(n)) != 0) {
         lt_error("WAL: cannot record snapshot %llu: %s", (unsigned long long)meta->index,
                  lt_strerror(rc));
         node_resume_snapshot_waiters(n, rc);
@@ -1002,9 +1175,13 @@ static int node_process_ready(struct node *n)
 
         node_send(n, up.msgs_early, up.n_msgs_early);
 
-        bool dirty = false;
+        bool dirty = false, sync_now = false;
         int rc = 0;
         if (up.snapshot) {
+            /* Rare and heavy: everything before it durable first, then all at once. */
+            if ((rc = node_wal_wait(n)) != 0)
+                return rc;
+            sync_now = true;
             rc = node_restore_snapshot(n, up.snapshot);
             if (rc == 0)
                 rc = wal_save_snapshot(n->wal, up.snapshot);
@@ -1032,11 +1209,6 @@ static int node_process_ready(struct node *n)
             n->hs_term = up.hs.term;
             n->hs_vote = up.hs.vote;
         }
-        if (dirty && (rc = wal_sync(n->wal)) != 0) {
-            lt_error("WAL fsync failed: %s; stopping (the disk cannot be trusted)",
-                     lt_strerror(rc));
-            return rc;
-        }
         uint64_t last_index = 0, last_term = 0;
         if (up.n_entries) {
             last_index = up.entries[up.n_entries - 1].index;
@@ -1045,8 +1217,28 @@ static int node_process_ready(struct node *n)
             last_index = up.snapshot->index;
             last_term = up.snapshot->term;
         }
-
-        node_send(n, up.msgs, up.n_msgs);
+        /* Messages after the persist step never carry entries (they are votes and acks);
+         * if one ever did, it could not wait past raft_advance(): sync on this thread. */
+        for (size_t i = 0; i < up.n_msgs && !sync_now; i++)
+            sync_now = up.msgs[i].n_entries > 0;
+        bool persisted_now = false;
+        if (dirty && sync_now) {
+            if ((rc = node_wal_sync_now(n)) != 0)
+                return rc;
+            node_send(n, up.msgs, up.n_msgs);
+            persisted_now = true;
+        } else if (dirty || n->held_head) {
+            /* Behind the batch that will carry this update's records (the next one to
+             * start); a clean update's messages queue behind earlier held ones. */
+            uint64_t tag = dirty ? n->jobs_begun + 1 : n->held_tail->tag;
+            if ((rc = node_hold(n, tag, up.msgs, up.n_msgs, dirty ? last_index : 0, last_term)) !=
+                0)
+                return rc;
+            if (dirty && (rc = node_wal_kick(n)) != 0)
+                return rc;
+        } else {
+            node_send(n, up.msgs, up.n_msgs);
+        }
 
         for (size_t i = 0; i < up.n_committed; i++) {
             if ((rc = node_apply(n, &up.committed[i])) != 0)
@@ -1060,7 +1252,7 @@ static int node_process_ready(struct node *n)
         for (size_t i = 0; i < n->n_snap_failed; i++)
             raft_recv(n->raft, &n->snap_failed[i]);
         n->n_snap_failed = 0;
-        if (last_index)
+        if (persisted_now && last_index)
             raft_persisted(n->raft, last_index, last_term);
         raft_applied(n->raft, n->applied);
     }
@@ -1195,7 +1387,7 @@ int node_run(struct node *n)
     while (!n->stop && !n->fatal) {
         /* 1. wait for work or the next tick */
         pthread_mutex_lock(&n->mu);
-        if (!n->q_head) {
+        if (!n->q_head && !n->io_done) {
             uint64_t deadline = n->next_tick_ns;
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1210,6 +1402,8 @@ int node_run(struct node *n)
         struct qitem *items = n->q_head;
         n->q_head = n->q_tail = NULL;
         n->q_len = 0;
+        bool io_done = n->io_done;
+        n->io_done = false;
         pthread_mutex_unlock(&n->mu);
 
         /* 2. drain: raft messages and RPCs (proposals pile up for one fsync) */
@@ -1227,6 +1421,10 @@ int node_run(struct node *n)
             }
             free(it);
         }
+
+        /* a WAL batch became durable: release what waited for it, start the next */
+        if (io_done && (n->fatal = node_wal_complete(n)) != 0)
+            break;
 
         /* 3. time */
         uint64_t now = lt_now_ns();
@@ -1415,6 +1613,8 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&n->cv, &ca);
     pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&n->wmu, NULL);
+    pthread_cond_init(&n->wcv, NULL);
 
     char path[1200];
     int rc = node_mkdir(cfg->data_dir, errbuf, errlen);
@@ -1502,7 +1702,13 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
         goto out_free;
     }
 
-    /* 3. sockets */
+    /* 3. the WAL writer, then the sockets */
+    if (pthread_create(&n->writer, NULL, node_writer_main, n) != 0) {
+        snprintf(errbuf, errlen, "cannot start the WAL writer thread");
+        rc = LT_ENOMEM;
+        goto out_free;
+    }
+    n->writer_started = true;
     if ((rc = raftnet_new(cfg->raft_url, node_on_raft, n, &n->net, errbuf, errlen)) != 0)
         goto out_free;
     for (size_t i = 0; i < cfg->n_members; i++) {
@@ -1548,8 +1754,21 @@ void node_free(struct node *n)
             call_free(op->call);
     }
     node_snapshot_poll(n, true);
-    if (n->wal)
+    if (n->wal && node_wal_wait(n) == 0)
         wal_sync(n->wal);
+    if (n->writer_started) {
+        pthread_mutex_lock(&n->wmu);
+        n->w_stop = true;
+        pthread_cond_signal(&n->wcv);
+        pthread_mutex_unlock(&n->wmu);
+        pthread_join(n->writer, NULL);
+    }
+    while (n->held_head) { /* never sent: the peers will hear from us again */
+        struct held *h = n->held_head;
+        n->held_head = h->next;
+        free(h->msgs);
+        free(h);
+    }
     wal_free(n->wal);
     raft_free(n->raft);
     store_free(n->store);
@@ -1562,5 +1781,7 @@ void node_free(struct node *n)
     free(n->sendv);
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
+    pthread_mutex_destroy(&n->wmu);
+    pthread_cond_destroy(&n->wcv);
     free(n);
 }

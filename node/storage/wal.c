@@ -189,7 +189,9 @@ struct wal {
     bool has_hs;
 
     struct wal_buf pending;
-    bool uncommitted; /* records written early (max_pending) that still await their COMMIT */
+    struct wal_buf spare; /* the buffer of the last batch written, reused for the next */
+    bool in_flight;       /* a batch handed out by wal_sync_begin awaits wal_sync_end */
+    bool uncommitted;     /* records written early (max_pending) that still await their COMMIT */
     uint64_t batch_seq;
     int failed; /* the sticky error after an I/O failure; 0 if healthy */
 
@@ -1059,6 +1061,7 @@ void wal_free(struct wal *w)
     if (w->lock_fd >= 0)
         close(w->lock_fd);
     free(w->pending.p);
+    free(w->spare.p);
     free(w->runs);
     free(w->segs);
     free(w->dir);
@@ -1128,8 +1131,8 @@ int wal_append(struct wal *w, const struct raft_entry *e, size_t n)
     struct wal_seg *s = &w->segs[w->n_segs - 1];
     if (w->last_index > s->max_index)
         s->max_index = w->last_index;
-    if (w->pending.len >= w->opt.max_pending)
-        return wal_flush(w);
+    if (w->pending.len >= w->opt.max_pending && !w->in_flight)
+        return wal_flush(w); /* (never beside a batch in flight: writes stay in order) */
     return 0;
 }
 
@@ -1184,10 +1187,14 @@ static unsigned wal_hist_bucket(uint64_t us)
     return b < WAL_HIST_BUCKETS ? b : WAL_HIST_BUCKETS - 1;
 }
 
-int wal_sync(struct wal *w)
+int wal_sync_begin(struct wal *w, struct wal_io *io)
 {
+    memset(io, 0, sizeof(*io));
+    io->fd = -1;
     if (w->failed)
         return w->failed;
+    if (w->in_flight)
+        return LT_EBUSY;
     if (w->pending.len == 0 && !w->uncommitted)
         return 0;
     int rc = wal_buf_reserve(&w->pending, wal_rec_size(WAL_COMMIT_SIZE));
@@ -1195,33 +1202,85 @@ int wal_sync(struct wal *w)
         return rc;
     wal_rec_put_commit(&w->pending, w->batch_seq++);
     struct wal_seg *s = &w->segs[w->n_segs - 1];
-    rc = sio_pwrite_all(w->fd, w->pending.p, w->pending.len, s->size);
-    if (rc)
-        return wal_fail(w, rc, "write");
-    s->size += w->pending.len;
+    io->fd = w->fd;
+    io->buf = w->pending.p;
+    io->len = w->pending.len;
+    io->cap = w->pending.cap;
+    io->off = s->size;
+    io->base_index = w->base.index;
+    s->size += w->pending.len; /* the batch's place in the segment, reserved */
+    w->pending = w->spare;
     w->pending.len = 0;
+    w->spare = (struct wal_buf){0};
+    w->in_flight = true;
+    return 0;
+}
+
+void wal_io_run(struct wal_io *io)
+{
+    if (io->len == 0)
+        return;
+    io->rc = sio_pwrite_all(io->fd, io->buf, io->len, io->off);
+    if (io->rc) {
+        io->what = "write";
+        return;
+    }
     uint64_t t0 = lt_now_ns();
-    rc = sio_fdatasync(w->fd);
-    uint64_t us = (lt_now_ns() - t0) / 1000;
-    w->fsyncs++;
-    if (rc)
-        return wal_fail(w, rc, "fdatasync");
+    io->rc = sio_fdatasync(io->fd);
+    io->us = (lt_now_ns() - t0) / 1000;
+    io->synced = true;
+    if (io->rc)
+        io->what = "fdatasync";
+}
+
+int wal_sync_end(struct wal *w, struct wal_io *io)
+{
+    if (io->len == 0)
+        return w->failed;
+    w->in_flight = false;
+    /* keep the buffer for the next batch unless a huge batch made it huge */
+    if (io->cap <= 2 * w->opt.max_pending && !w->spare.p)
+        w->spare = (struct wal_buf){io->buf, 0, io->cap};
+    else
+        free(io->buf);
+    io->buf = NULL;
+    if (io->synced)
+        w->fsyncs++;
+    if (io->rc)
+        return wal_fail(w, io->rc, io->what);
+    if (w->failed)
+        return w->failed;
     w->batches++;
-    w->hist[wal_hist_bucket(us)]++;
-    if (us > w->fsync_max_us)
-        w->fsync_max_us = us;
+    w->hist[wal_hist_bucket(io->us)]++;
+    if (io->us > w->fsync_max_us)
+        w->fsync_max_us = io->us;
     w->uncommitted = false;
-    w->synced_base_index = w->base.index;
-    if (w->pending.cap > 2 * w->opt.max_pending) {
+    w->synced_base_index = io->base_index;
+    if (w->pending.cap > 2 * w->opt.max_pending && w->pending.len == 0) {
         free(w->pending.p); /* do not keep a huge batch's buffer forever */
         w->pending = (struct wal_buf){0};
     }
+    struct wal_seg *s = &w->segs[w->n_segs - 1];
     if (s->size >= w->opt.segment_size) {
-        rc = wal_seg_create(w, s->seq + 1, w->last_index + 1);
+        /* Records appended while the batch was in flight belong to this segment (a batch
+         * never spans two): write them now as a batch of their own, which rolls over. */
+        if (w->pending.len > 0 || w->uncommitted)
+            return wal_sync(w);
+        int rc = wal_seg_create(w, s->seq + 1, w->last_index + 1);
         if (rc)
             return wal_fail(w, rc, "segment rollover");
     }
     return 0;
+}
+
+int wal_sync(struct wal *w)
+{
+    struct wal_io io;
+    int rc = wal_sync_begin(w, &io);
+    if (rc || io.len == 0)
+        return rc;
+    wal_io_run(&io);
+    return wal_sync_end(w, &io);
 }
 
 int wal_compact(struct wal *w, uint64_t index)

@@ -12,7 +12,8 @@
  * (logged and counted) and refuses with LT_ECORRUPT any damage that is not a torn tail.
  * After an I/O error in wal_sync/wal_append the WAL is failed: every later call returns
  * the same error and the node must restart and recover from disk (after a failed fsync
- * the page cache cannot be trusted). Not thread-safe: one owner (the node loop).
+ * the page cache cannot be trusted). Not thread-safe: one owner (the node loop), except
+ * wal_io_run (below), which may run on any thread.
  * The byte format is documented at the top of wal.c. */
 #ifndef WAL_H
 #define WAL_H
@@ -103,6 +104,31 @@ int wal_save_snapshot(struct wal *w, const struct raft_snapshot_meta *meta);
  * only when the batch is durable. Nothing buffered: returns 0 at once. May roll over to a
  * new segment afterwards (extra fsyncs, once per segment). */
 int wal_sync(struct wal *w);
+
+/* Asynchronous sync: wal_sync in three steps, so that the write and fdatasync can run on
+ * another thread while the owner keeps appending (group commit with one batch in flight).
+ *   wal_sync_begin takes everything buffered, with its COMMIT record, into `io`
+ *     (io->len == 0: nothing was buffered, everything appended so far is durable);
+ *   wal_io_run writes and syncs it: the one step that may run on another thread, and it
+ *     touches nothing but `io`;
+ *   wal_sync_end accounts for it (an error fails the WAL) and rolls the segment over when
+ *     full (writing what was appended meanwhile as a batch of its own first).
+ * The batch is durable only when wal_sync_end returns 0. While a batch is in flight,
+ * appends only buffer, and wal_sync and wal_sync_begin return LT_EBUSY. */
+struct wal_io {
+    int fd;
+    unsigned char *buf;
+    size_t len, cap;
+    uint64_t off;
+    uint64_t base_index;
+    int rc;
+    const char *what; /* the failed step */
+    bool synced;      /* an fdatasync was attempted */
+    uint64_t us;      /* its latency */
+};
+int wal_sync_begin(struct wal *w, struct wal_io *io);
+void wal_io_run(struct wal_io *io);
+int wal_sync_end(struct wal *w, struct wal_io *io);
 
 /* wal_compact deletes the oldest segments whose entries are all <= index. `index` must be
  * covered by a snapshot marker already synced (else LT_EINVAL). The current segment is
