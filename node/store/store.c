@@ -1040,13 +1040,14 @@ static int apply_purge(struct mstate *ms, struct store_result *res)
     return res->code = 0;
 }
 
-/* table_grow asks `ht` for at least `n` buckets once it holds more than 4 entries per
- * bucket. liburcu's automatic (lazy, background) resize was seen to stall now and then,
- * leaving chains that grow with the table (lookups O(n)); this synchronous resize by the
- * applier is the guarantee. Must not be called inside an RCU read-side section. */
+/* table_grow asks `ht` for at least `n` buckets once it holds more entries than buckets
+ * (short chains: a lookup of a new key walks its whole chain, a cache miss per node). liburcu's
+ * automatic (lazy, background) resize was seen to stall now and then, leaving chains that grow with
+ * the table (lookups O(n)); this synchronous resize by the applier is the guarantee. Must not be
+ * called inside an RCU read-side section. */
 static void table_grow(struct cds_lfht *ht, size_t n, size_t *buckets)
 {
-    if (ht == NULL || n <= 4 * *buckets)
+    if (ht == NULL || n <= *buckets)
         return;
     size_t want = *buckets;
     while (want < n)
@@ -1055,7 +1056,7 @@ static void table_grow(struct cds_lfht *ht, size_t n, size_t *buckets)
     *buckets = want;
 }
 
-/* state_resize keeps every hash table of `st` at most 4 entries per bucket (amortized
+/* state_resize keeps every hash table of `st` at most 1 entry per bucket on average (amortized
  * O(1) per insert: each resize doubles at least). Applier only, outside read sections. */
 static void state_resize(struct state *st)
 {
