@@ -3,7 +3,8 @@
  * One NNG sub0 socket (subscribed to everything) dials every node's events URL in the
  * background (NNG reconnects by itself, so a node that is down or restarting is not an
  * error). A receive thread decodes each lithair.v1.Event and publishes it on the hub as
- * docs/API.md lists it, every JSON object carrying "node" (the node id):
+ * docs/API.md lists it, every JSON object carrying "node" (the node id) and "at" (the
+ * node's publish time, Unix milliseconds with three decimals; absent if the node sent none):
  *   committed → `committed` (replication stream)
  *     {"node","model","id","op","index","term","version","result"}
  *   progress  → `progress`  (replication) {"node","lastIndex","commit","followers":[...]}

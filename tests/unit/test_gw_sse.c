@@ -640,7 +640,26 @@ static void test_event_json(void)
     expect_u64(o, "term", 7);
     expect_u64(o, "version", 2);
     expect_str(o, "result", "ABORTED");
+    CU_ASSERT_FALSE(json_object_object_get_ex(o, "at", NULL)); /* the node sent no time */
     json_object_put(o);
+
+    /* "at": the node's publish time in Unix ms, exactly three decimals, no float noise */
+    {
+        Lithair__V1__Timestamp ts = LITHAIR__V1__TIMESTAMP__INIT;
+        ts.seconds = 1795000000;
+        ts.nanos = 123456789;
+        ev.at = &ts;
+        size_t len;
+        uint8_t *buf = pack_event(&ev, &len);
+        char name[SSE_EVENT_NAME_MAX];
+        unsigned mask = 0;
+        char *json = NULL;
+        CU_ASSERT_EQUAL_FATAL(evb_event_json(buf, len, name, &mask, &json), 0);
+        CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"at\":1795000000123.456"));
+        free(json);
+        free(buf);
+        ev.at = NULL;
+    }
 
     Lithair__V1__RoleEvent re = LITHAIR__V1__ROLE_EVENT__INIT;
     re.role = LITHAIR__V1__NODE_ROLE__PRE_CANDIDATE;
