@@ -30,7 +30,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -733,8 +735,9 @@ static void node_release(struct node *n, uint64_t tag)
     }
 }
 
-/* node_hold queues `count` messages (and a persisted mark) behind the batch `tag`. The
- * messages are copied: they carry no entries (checked by the caller). */
+/* node_hold queues `count` messages (and a persisted mark) behind the batch `tag`, all but
+ * heartbeat answers (the caller sends those at once). The messages are copied: they carry
+ * no entries (checked by the caller). */
 static int node_hold(struct node *n, uint64_t tag, const struct raft_msg *msgs, size_t count,
                      uint64_t last_index, uint64_t last_term)
 {
@@ -747,10 +750,14 @@ static int node_hold(struct node *n, uint64_t tag, const struct raft_msg *msgs, 
             free(h);
             return LT_ENOMEM;
         }
-        memcpy(h->msgs, msgs, count * sizeof(*msgs));
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (msgs[i].type != RAFT_MSG_HEARTBEAT_RESP) /* sent already by the caller */
+            h->msgs[k++] = msgs[i];
     }
     h->tag = tag;
-    h->n = count;
+    h->n = k;
     h->last_index = last_index;
     h->last_term = last_term;
     if (n->held_tail)
@@ -881,7 +888,10 @@ static int node_snapshot_start(struct node *n, bool *started)
     }
     if (pid == 0) {
         /* The child: only this thread exists; write the file and leave without running
-         * the parent's exit handlers or flushing its buffers. */
+         * the parent's exit handlers or flushing its buffers. It yields the CPU and the
+         * disk to the node (nice 10, idle I/O class where the I/O scheduler has one). */
+        (void)setpriority(PRIO_PROCESS, 0, 10);
+        (void)syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, 3 << 13 /* IDLE */);
         struct snap_writer *w;
         int rc = snap_writer_begin(n->snap_dir, &meta, &w);
         if (rc == 0) {
@@ -1231,6 +1241,13 @@ static int node_process_ready(struct node *n)
             /* Behind the batch that will carry this update's records (the next one to
              * start); a clean update's messages queue behind earlier held ones. */
             uint64_t tag = dirty ? n->jobs_begun + 1 : n->held_tail->tag;
+            /* A heartbeat's answer says nothing about the log (it is liveness and the
+             * ReadIndex round): it goes at once, so a slow disk never makes the leader
+             * believe it lost its quorum. node_hold keeps the rest. */
+            for (size_t i = 0; i < up.n_msgs; i++) {
+                if (up.msgs[i].type == RAFT_MSG_HEARTBEAT_RESP)
+                    node_send(n, &up.msgs[i], 1);
+            }
             if ((rc = node_hold(n, tag, up.msgs, up.n_msgs, dirty ? last_index : 0, last_term)) !=
                 0)
                 return rc;
@@ -1264,6 +1281,9 @@ static int node_process_ready(struct node *n)
     uint64_t due = n->cfg.snapshot_interval;
     if (due && store_records_total(n->store) / 2 > due)
         due = store_records_total(n->store) / 2;
+    /* Staggered by node id (x1, x1.25, x1.5, ...): three replicas writing the same large
+     * snapshot at the same moment on one machine starved the WAL's fsyncs. */
+    due += due / 4 * ((n->cfg.id - 1) % 8);
     if (due && n->snap_child <= 0 && n->applied - n->snapshot_index >= due) {
         bool started;
         if (node_snapshot_start(n, &started) != 0)
