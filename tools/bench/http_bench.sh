@@ -16,7 +16,13 @@ TMP=$(mktemp -d /tmp/lithair-httpbench-XXXXXX)
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    sleep 1
+    # the gateway stops its nodes first (each syncs its WAL): give it up to 10 s
+    for _ in $(seq 1 100); do
+        alive=0
+        for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 0.1
+    done
     for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
     rm -rf "$TMP"
 }
