@@ -33,12 +33,15 @@
 struct wal_options {
     uint64_t segment_size; /* roll over to a new segment once this size is reached; 0: default */
     size_t max_pending;    /* buffered bytes written early (no fsync) past this; 0: default */
+    uint64_t zero_ahead;   /* preallocation: zeros kept this far ahead of the records by the
+                            * asynchronous sync (wal.c, "Preallocation"); 0: none */
     /* The newest valid snapshot the caller loaded before opening (NULL: none). Applied after
      * replay like a snapshot marker: entries it covers are dropped from the recovered log. */
     const struct raft_snapshot_meta *snapshot;
 };
 
-/* wal_options_default fills defaults: 64 MiB segments, 16 MiB pending, no snapshot. */
+/* wal_options_default fills defaults: 64 MiB segments, 16 MiB pending, 4 MiB of zeros
+ * ahead, no snapshot. */
 void wal_options_default(struct wal_options *opt);
 
 /* What wal_open recovered. The caller owns it and releases it with wal_recovered_fini. */
@@ -121,6 +124,7 @@ struct wal_io {
     size_t len, cap;
     uint64_t off;
     uint64_t base_index;
+    uint64_t zero_off, zero_len; /* zeros written ahead of the records (preallocation) */
     int rc;
     const char *what; /* the failed step */
     bool synced;      /* an fdatasync was attempted */

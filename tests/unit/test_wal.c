@@ -79,8 +79,19 @@ static int open_wal(uint64_t seg_size, struct wal **w, struct wal_recovered *rec
 {
     struct wal_options opt;
     wal_options_default(&opt);
+    opt.zero_ahead = 0; /* the format tests count bytes; test_preallocation covers it */
     if (seg_size)
         opt.segment_size = seg_size;
+    return wal_open(waldir(), &opt, w, rec);
+}
+
+static int open_wal_prealloc(uint64_t seg_size, uint64_t zero_ahead, struct wal **w,
+                             struct wal_recovered *rec)
+{
+    struct wal_options opt;
+    wal_options_default(&opt);
+    opt.segment_size = seg_size;
+    opt.zero_ahead = zero_ahead;
     return wal_open(waldir(), &opt, w, rec);
 }
 
@@ -505,7 +516,8 @@ static void test_zero_tail(void)
     struct wal_recovered rec;
     CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
     check_log(&rec, 1, 6, 6, 1, 2);
-    CU_ASSERT_EQUAL(rec.truncated_bytes, 8192);
+    CU_ASSERT_EQUAL(rec.truncated_bytes, 0); /* unwritten (preallocated) space, not damage */
+    CU_ASSERT_EQUAL(tu_file_size(segs[0]), (long long)len); /* but cut */
     wal_recovered_fini(&rec);
     CU_ASSERT_EQUAL(append_batch(w, 7, 2, 2), 0);
     wal_free(w);
@@ -516,6 +528,16 @@ static void test_zero_tail(void)
     wal_free(w);
     /* the last batch zeroed out (its pages never reached the disk) */
     memset(big + off[5], 0, len - off[5]);
+    file_write(segs[0], big, len + 100);
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    check_log(&rec, 1, 5, UINT64_MAX, 1, 1);
+    CU_ASSERT_EQUAL(rec.truncated_bytes, 0); /* it never reached the disk: zeros only */
+    CU_ASSERT_EQUAL(tu_file_size(segs[0]), (long long)off[5]);
+    wal_recovered_fini(&rec);
+    wal_free(w);
+    /* half of the last batch written, the rest zeros: torn, counted with the zeros */
+    memcpy(big, orig, len);
+    memset(big + off[5] + 20, 0, len - off[5] - 20);
     file_write(segs[0], big, len + 100);
     CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
     check_log(&rec, 1, 5, UINT64_MAX, 1, 1);
@@ -1076,6 +1098,79 @@ static void test_async_sync(void)
     tdir_end();
 }
 
+/* Preallocation: the current segment is extended with zeros ahead of its records, which
+ * recovery cuts without calling it torn; sealed segments end at their last record; a
+ * damaged record in front of the zeros is still a torn tail (counted without the zeros),
+ * and a batch after damage is still corruption. */
+static void test_preallocation(void)
+{
+    tdir_begin();
+    struct wal *w;
+    struct wal_recovered rec;
+    CU_ASSERT_EQUAL_FATAL(open_wal_prealloc(16 << 10, 4 << 10, &w, &rec), 0);
+    wal_recovered_fini(&rec);
+    uint64_t idx = 1;
+    for (int b = 0; b < 200; b++) { /* several 16 KiB segments of small batches */
+        CU_ASSERT_EQUAL_FATAL(append_batch(w, idx, 1 + (size_t)b % 5, 1), 0);
+        idx += 1 + (uint64_t)b % 5;
+    }
+    uint64_t last = idx - 1;
+    struct wal_stats st;
+    wal_stats(w, &st);
+    CU_ASSERT(st.segments >= 3);
+    wal_free(w);
+    char segs[64][700];
+    size_t n = seg_files(segs, 64);
+    CU_ASSERT_EQUAL_FATAL(n, st.segments);
+    /* the current segment carries zeros ahead; the sealed ones end at their last COMMIT */
+    size_t len;
+    unsigned char *cur = file_read(segs[n - 1], &len);
+    CU_ASSERT_FATAL(len > 0);
+    CU_ASSERT_EQUAL(cur[len - 1], 0);
+    size_t data_end = len;
+    while (data_end > 0 && cur[data_end - 1] == 0)
+        data_end--;
+    CU_ASSERT(len - data_end >= (1u << 10)); /* zeros ahead (up to the segment size) */
+    for (size_t i = 0; i + 1 < n; i++) {
+        size_t sl;
+        unsigned char *sealed = file_read(segs[i], &sl);
+        CU_ASSERT(sl > 8 && sealed[sl - 1] == 0 && sealed[sl - 8] != 0xff); /* COMMIT padding */
+        CU_ASSERT(tu_file_size(segs[i]) <= (16 << 10) + 4096);
+        free(sealed);
+    }
+    /* recovery: everything back, the zeros cut quietly */
+    CU_ASSERT_EQUAL_FATAL(open_wal_prealloc(16 << 10, 4 << 10, &w, &rec), 0);
+    CU_ASSERT_EQUAL(rec.last_index, last);
+    CU_ASSERT_EQUAL(rec.truncated_bytes, 0);
+    for (uint64_t i = 1; i <= last; i++)
+        check_entry(&rec.entries[i - 1], i, 1);
+    wal_recovered_fini(&rec);
+    /* more batches after the reopen extend ahead again */
+    CU_ASSERT_EQUAL_FATAL(append_batch(w, last + 1, 3, 2), 0);
+    last += 3;
+    wal_free(w);
+    free(cur);
+    n = seg_files(segs, 64);
+    cur = file_read(segs[n - 1], &len);
+    data_end = len;
+    while (data_end > 0 && cur[data_end - 1] == 0)
+        data_end--;
+    CU_ASSERT(len > data_end);
+    /* garbage among the zeros (past the last record's zero padding): a torn tail, whose
+     * count includes the zeros; the batches before it stay */
+    CU_ASSERT_FATAL(data_end + 32 + 37 <= len);
+    for (size_t i = data_end + 32; i < data_end + 32 + 37; i++)
+        cur[i] = 0x5a;
+    file_write(segs[n - 1], cur, len);
+    CU_ASSERT_EQUAL_FATAL(open_wal_prealloc(16 << 10, 4 << 10, &w, &rec), 0);
+    CU_ASSERT_EQUAL(rec.last_index, last);
+    CU_ASSERT(rec.truncated_bytes >= 37 + 32);
+    wal_recovered_fini(&rec);
+    wal_free(w);
+    free(cur);
+    tdir_end();
+}
+
 static const struct lt_test crc_tests[] = {
     {"RFC 3720 vectors", test_crc32c_vectors},
     {"SSE4.2 and slicing-by-8 agree", test_crc32c_impls_agree},
@@ -1100,6 +1195,7 @@ static const struct lt_test wal_tests[] = {
     {"fault injection: errors returned, batches atomic", test_fault_injection},
     {"wal_dump shows records and verdicts", test_dump},
     {"asynchronous sync on another thread, across rollovers", test_async_sync},
+    {"preallocation: zeros ahead, cut quietly; sealed segments exact", test_preallocation},
     {NULL, NULL},
 };
 
