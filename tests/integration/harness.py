@@ -20,6 +20,16 @@ import time
 import traceback
 
 
+def admin_env():
+    """The environment for lithair-admin runs: nng's exit-time dialer race is suppressed
+    for LeakSanitizer (see lsan-nng-admin.supp); everything else is reported as usual."""
+    env = dict(os.environ)
+    supp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lsan-nng-admin.supp")
+    opts = env.get("LSAN_OPTIONS", "")
+    env["LSAN_OPTIONS"] = (opts + ":" if opts else "") + "suppressions=" + supp
+    return env
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -129,7 +139,7 @@ class Cluster:
         cmd = [self.admin_bin, "--endpoints", endpoints or self.endpoints(), "-w", "json",
                "--timeout", str(timeout_ms)] + [str(a) for a in args]
         p = subprocess.run(cmd, input=stdin, capture_output=True, text=True,
-                           timeout=timeout_ms / 1000.0 + 30)
+                           timeout=timeout_ms / 1000.0 + 30, env=admin_env())
         out = None
         if p.stdout.strip():
             try:

@@ -11,12 +11,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, check, free_port, run_tests  # noqa: E402
+from harness import Cluster, admin_env, check, free_port, run_tests  # noqa: E402
 
 
 def raw(c, *args, timeout=60):
     p = subprocess.run([c.admin_bin] + [str(a) for a in args], capture_output=True, text=True,
-                       timeout=timeout)
+                       timeout=timeout, env=admin_env())
     return p.returncode, p.stdout, p.stderr
 
 
