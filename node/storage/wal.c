@@ -985,6 +985,8 @@ int wal_open(const char *dir, const struct wal_options *opt, struct wal **out,
     w->lock_fd = -1;
     if (opt)
         w->opt = *opt;
+    else
+        wal_options_default(&w->opt);
     if (!w->opt.segment_size)
         w->opt.segment_size = WAL_DEFAULT_SEGMENT_SIZE;
     if (!w->opt.max_pending)
