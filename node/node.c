@@ -797,6 +797,8 @@ static int node_wal_kick(struct node *n)
  * starts the next batch. */
 static int node_wal_complete(struct node *n)
 {
+    if (!n->io_busy) /* already ended by node_wal_wait */
+        return node_wal_kick(n);
     n->io_busy = false;
     int rc = wal_sync_end(n->wal, &n->io);
     if (rc != 0) {
