@@ -51,6 +51,7 @@
 #include "store.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1691,10 +1692,158 @@ static int snap_read_version(struct snap_in *in, struct mstate *ms, bool same_ix
     return rc == 0 || rc == LT_ENOMEM ? rc : LT_ECORRUPT;
 }
 
+#define SNAP_RESIZE_EVERY 65536 /* records read between hash-table resizes */
+
+/* ---- restore: the secondary indexes are built on a second thread ----
+ *
+ * A restore reads records in key order; linking a record into the hash table and the key
+ * order is cheap (keys append at the tail), but its secondary-index entries land anywhere
+ * (names are not ordered) and each value's count is a hash lookup: about half of a
+ * restore's time. So the reading thread links records and hands (record, its index
+ * entries, spare counts) to an index thread through a bounded queue; the two structures
+ * they touch are disjoint (ht and order vs. ix[].list and ix[].counts) and nothing is
+ * published until both are done. The index thread cannot fail: everything it links was
+ * allocated by the reader (put_prepare). */
+#define IXB_CAP 1024
+
+struct ixb_job {
+    struct mstate *ms;
+    struct rec *r;
+    struct sl_entry *entries[MODELS_MAX_INDEXES];
+    struct ixcount *counts[MODELS_MAX_INDEXES];
+};
+
+struct ixb {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t nonempty, nonfull;
+    struct ixb_job q[IXB_CAP];
+    size_t head, n;
+    bool busy; /* linking a job it took off the queue */
+    bool done;
+};
+
+/* ixb_link links one record's index entries and counts (the index thread, in a read
+ * section) and frees the spare counts it did not need. */
+static void ixb_link(struct ixb_job *j)
+{
+    struct mstate *ms = j->ms;
+    struct ver *v = j->r->cur;
+    for (size_t i = 0; i < ms->n_ix; i++) {
+        sl_insert(&ms->ix[i].list, j->entries[i]);
+        ixcount_add(&ms->ix[i], ver_ixval(v, i), v->bench, &j->counts[i]);
+        free(j->counts[i]);
+    }
+}
+
+static void *ixb_main(void *arg)
+{
+    struct ixb *b = arg;
+    rcu_register_thread();
+    pthread_mutex_lock(&b->mu);
+    for (;;) {
+        while (b->n == 0 && !b->done)
+            pthread_cond_wait(&b->nonempty, &b->mu);
+        if (b->n == 0)
+            break;
+        struct ixb_job j = b->q[b->head];
+        b->head = (b->head + 1) % IXB_CAP;
+        b->n--;
+        b->busy = true;
+        pthread_cond_signal(&b->nonfull);
+        pthread_mutex_unlock(&b->mu);
+        rcu_read_lock(); /* never held while waiting: the reader's resizes need grace periods */
+        ixb_link(&j);
+        rcu_read_unlock();
+        pthread_mutex_lock(&b->mu);
+        b->busy = false;
+        if (b->n == 0)
+            pthread_cond_signal(&b->nonfull); /* ixb_drain waits for this too */
+    }
+    pthread_mutex_unlock(&b->mu);
+    rcu_unregister_thread();
+    return NULL;
+}
+
+/* ixb_drain waits until the index thread has linked everything queued and is idle, so the
+ * reader may resize every table (outside its read section). */
+static void ixb_drain(struct ixb *b)
+{
+    pthread_mutex_lock(&b->mu);
+    while (b->n > 0 || b->busy)
+        pthread_cond_wait(&b->nonfull, &b->mu);
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* ixb_start starts the index thread; false (build inline) if it cannot. */
+static bool ixb_start(struct ixb *b)
+{
+    memset(b, 0, sizeof(*b));
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->nonempty, NULL);
+    pthread_cond_init(&b->nonfull, NULL);
+    if (pthread_create(&b->th, NULL, ixb_main, b) != 0) {
+        pthread_mutex_destroy(&b->mu);
+        pthread_cond_destroy(&b->nonempty);
+        pthread_cond_destroy(&b->nonfull);
+        return false;
+    }
+    return true;
+}
+
+/* ixb_push queues a job (the reader; may wait for room). */
+static void ixb_push(struct ixb *b, const struct ixb_job *j)
+{
+    pthread_mutex_lock(&b->mu);
+    while (b->n == IXB_CAP)
+        pthread_cond_wait(&b->nonfull, &b->mu);
+    b->q[(b->head + b->n) % IXB_CAP] = *j;
+    b->n++;
+    pthread_cond_signal(&b->nonempty);
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* ixb_finish lets the index thread link everything queued, then joins it. Must be called
+ * outside a read section (the thread's last grace periods). */
+static void ixb_finish(struct ixb *b)
+{
+    pthread_mutex_lock(&b->mu);
+    b->done = true;
+    pthread_cond_signal(&b->nonempty);
+    pthread_mutex_unlock(&b->mu);
+    pthread_join(b->th, NULL);
+    pthread_mutex_destroy(&b->mu);
+    pthread_cond_destroy(&b->nonempty);
+    pthread_cond_destroy(&b->nonfull);
+}
+
+/* restore_link links a restored record (a new key): into the hash table and key order
+ * here, into the secondary indexes here too or, with `b`, on the index thread. */
+static void restore_link(struct mstate *ms, struct ver *v, struct put_alloc *a, struct ixb *b)
+{
+    if (b == NULL) {
+        put_link(ms, NULL, NULL, v, a);
+        return;
+    }
+    struct rec *r = a->rec;
+    rcu_assign_pointer(r->cur, v);
+    cds_lfht_add(ms->ht, hash_str(r->key), &r->node);
+    sl_insert(&ms->order, a->order);
+    CMM_STORE_SHARED(ms->count, ms->count + 1);
+    if (v->bench)
+        CMM_STORE_SHARED(ms->bench, ms->bench + 1);
+    struct ixb_job j = {.ms = ms, .r = r};
+    for (size_t i = 0; i < ms->n_ix; i++) {
+        j.entries[i] = a->entries[i];
+        j.counts[i] = a->counts[i];
+    }
+    ixb_push(b, &j);
+}
+
 /* snap_read_record reads one record of `ms` and links it into the (unpublished) state.
  * `prev_key` holds the previous key (keys must increase) and is updated. */
 static int snap_read_record(struct snap_in *in, struct mstate *ms, bool same_ix, char *key,
-                            char *prev_key)
+                            char *prev_key, struct ixb *b)
 {
     unsigned depth = ms->def->history_depth > 0 ? ms->def->history_depth : 1;
     struct ver *chain = NULL;
@@ -1734,7 +1883,7 @@ static int snap_read_record(struct snap_in *in, struct mstate *ms, bool same_ix,
         rc = put_prepare(ms, key, NULL, NULL, chain, &alloc);
         if (rc != 0)
             goto fail;
-        put_link(ms, NULL, NULL, chain, &alloc);
+        restore_link(ms, chain, &alloc, b);
     }
     memcpy(prev_key, key, klen + 1);
     return 0;
@@ -1768,8 +1917,7 @@ static int snap_read_indexes(struct snap_in *in, const struct mstate *ms, bool *
     return 0;
 }
 
-#define SNAP_RESIZE_EVERY 65536      /* records read between hash-table resizes */
-#define SNAP_PRESIZE_MAX  (1u << 26) /* a corrupt count must not allocate a huge table */
+#define SNAP_PRESIZE_MAX (1u << 26) /* a corrupt count must not allocate a huge table */
 
 /* snap_read_state reads a snapshot into the unpublished state `st`. Called outside any
  * RCU read-side section: it enters one to link records and leaves it now and then to grow
@@ -1816,16 +1964,22 @@ static int snap_read_state(struct snap_in *in, struct state *st, uint64_t *appli
         /* Size the record table for what is coming (the counts grow as values appear). */
         table_grow(ms->ht, n_records < SNAP_PRESIZE_MAX ? n_records : SNAP_PRESIZE_MAX,
                    &ms->buckets);
+        struct ixb builder;
+        bool threaded = ms->n_ix > 0 && ixb_start(&builder);
         rcu_read_lock();
         for (uint64_t r = 0; r < n_records && rc == 0; r++) {
-            rc = snap_read_record(in, ms, same_ix, key, prev);
+            rc = snap_read_record(in, ms, same_ix, key, prev, threaded ? &builder : NULL);
             if (rc == 0 && (r + 1) % SNAP_RESIZE_EVERY == 0) {
                 rcu_read_unlock();
+                if (threaded)
+                    ixb_drain(&builder); /* its tables must be still while they grow */
                 state_resize(st);
                 rcu_read_lock();
             }
         }
         rcu_read_unlock();
+        if (threaded)
+            ixb_finish(&builder);
         if (rc != 0)
             goto out;
     }
