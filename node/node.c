@@ -1693,7 +1693,9 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
                 (unsigned long long)rec.truncated_bytes);
     if (rec.snapshot.index > snap.index) {
         /* The WAL knows a newer snapshot than the files we could load: one was lost. */
-        snprintf(errbuf, errlen, "the WAL refers to snapshot %llu but the newest valid one is %llu",
+        snprintf(errbuf, errlen,
+                 "the WAL refers to snapshot %llu but the newest valid one is %llu (missing "
+                 "or damaged: refusing to serve from a shorter log)",
                  (unsigned long long)rec.snapshot.index, (unsigned long long)snap.index);
         wal_recovered_fini(&rec);
         rc = LT_ECORRUPT;

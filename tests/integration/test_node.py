@@ -1,7 +1,7 @@
 """test_node.py — lithair-node clusters of real processes on 127.0.0.1, driven by
 lithair-admin: election, replication, redirects, validation, failover under load with
 kill -9, restart and recovery, snapshots and catch-up, leadership transfer, torn and
-corrupt write-ahead logs.
+corrupt write-ahead logs, a damaged snapshot.
 
 Run: python3 test_node.py BUILD_DIR [TEST...]
 """
@@ -256,6 +256,35 @@ def test_corrupt_middle_refuses_to_start(build):
         check(victim.proc.returncode != 0, "non-zero exit")
         log = victim.log_text().lower()
         check("corrupt" in log and "refusing to serve" in log, "clear message: %r" % log[-500:])
+        victim.proc = None
+
+
+def test_corrupt_snapshot_refuses_to_start(build):
+    """A node whose only snapshot is damaged must not serve: its WAL names that snapshot,
+    so it stops with a clear message instead of starting from a shorter log."""
+    with Cluster(build) as c:
+        c.wait_leader(timeout=5)
+        for i in range(30):
+            create(c, "snapcorrupt-%d" % i)
+        c.wait_converged()
+        _, snaps, _ = c.admin("snapshot")
+        check(all("error" not in s for s in snaps), "snapshots taken: %r" % snaps)
+        victim = c.node(3)
+        victim.kill(signal.SIGKILL)
+        files = sorted(glob.glob(os.path.join(victim.dir, "snap", "*.snap")))
+        check(len(files) == 1, "one snapshot on disk: %r" % files)
+        size = os.path.getsize(files[0])
+        with open(files[0], "r+b") as f:  # a flipped byte in the data, past the header
+            f.seek(128 + (size - 128) // 2)
+            b = f.read(1)
+            f.seek(128 + (size - 128) // 2)
+            f.write(bytes([b[0] ^ 0x20]))
+        victim.start()
+        wait_for("the node to refuse to start", lambda: not victim.alive(), timeout=10)
+        check(victim.proc.returncode != 0, "non-zero exit")
+        log = victim.log_text().lower()
+        check("damaged snapshot skipped" in log and "refusing to serve" in log,
+              "clear message: %r" % log[-600:])
         victim.proc = None
 
 
