@@ -988,7 +988,8 @@ static int node_snapshot_poll(struct node *n, bool wait)
 }
 
 /* node_restore_snapshot replaces the store with the snapshot `meta` from disk. */
-static int node_restore_snapshot(struct node *n, const struct raft_snapshot_meta *meta)
+static int node_restore_snapshot(struct node *n, const struct raft_snapshot_meta *meta,
+                                 struct raft_snapshot_meta *got)
 {
     char name[SNAP_NAME_MAX], path[1200];
     snprintf(name, sizeof(name), "snap-%016llx-%016llx.snap", (unsigned long long)meta->index,
@@ -997,11 +998,16 @@ static int node_restore_snapshot(struct node *n, const struct raft_snapshot_meta
         return LT_EINVAL;
     struct snap_reader *rd;
     struct snap_info info;
-    /* Verified when it was picked (snap_newest) or received (snap_recv_chunk): read once.
-     * The store publishes nothing unless its whole stream and checksum are good. */
+    /* Read once: the file's CRC32C is checked as it streams (a received file was also
+     * verified when it arrived), and the store publishes nothing unless its whole stream
+     * and its own CRC32C are good. */
     int rc = snap_reader_open_trusted(path, &rd, &info);
     if (rc != 0)
         return rc;
+    if (info.meta.index != meta->index || info.meta.term != meta->term) {
+        snap_reader_free(rd); /* a file whose name disagrees with its header */
+        return LT_ECORRUPT;
+    }
     rc = store_snapshot_read(n->store, node_snap_read, rd);
     snap_reader_free(rd);
     if (rc != 0)
@@ -1010,6 +1016,8 @@ static int node_restore_snapshot(struct node *n, const struct raft_snapshot_meta
     n->applied = meta->index;
     n->snapshot_index = meta->index;
     n->snapshot_term = meta->term;
+    if (got)
+        *got = info.meta;
     return 0;
 }
 
@@ -1198,7 +1206,7 @@ static int node_process_ready(struct node *n)
             if ((rc = node_wal_wait(n)) != 0)
                 return rc;
             sync_now = true;
-            rc = node_restore_snapshot(n, up.snapshot);
+            rc = node_restore_snapshot(n, up.snapshot, NULL);
             if (rc == 0)
                 rc = wal_save_snapshot(n->wal, up.snapshot);
             if (rc != 0) {
@@ -1657,23 +1665,32 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     snap_clean_tmp(n->snap_dir);
     struct raft_snapshot_meta snap;
     memset(&snap, 0, sizeof(snap));
-    struct snap_info sinfo;
-    rc = snap_newest(n->snap_dir, &sinfo);
-    uint64_t snap_size = sinfo.data_size;
-    if (rc == 0) {
-        snap = sinfo.meta;
-        if ((rc = node_restore_snapshot(n, &snap)) != 0) {
-            snprintf(errbuf, errlen, "snapshot %llu in %s is unusable: %s",
-                     (unsigned long long)snap.index, n->snap_dir, lt_strerror(rc));
-            goto out_free;
-        }
-        n->snapshot_bytes = snap_size;
-        lt_info("restored snapshot %llu/%llu (%llu bytes)", (unsigned long long)snap.index,
-                (unsigned long long)snap.term, (unsigned long long)snap_size);
-    } else if (rc != LT_ENOTFOUND) {
+    /* Newest first, each streamed once (checksums verified on the way, nothing published
+     * unless all good); a damaged one is skipped for the next. */
+    struct snap_info *snaps = NULL;
+    size_t n_snaps = 0;
+    if ((rc = snap_list(n->snap_dir, &snaps, &n_snaps)) != 0) {
         snprintf(errbuf, errlen, "snapshots in %s: %s", n->snap_dir, lt_strerror(rc));
         goto out_free;
     }
+    for (size_t i = 0; i < n_snaps; i++) {
+        rc = node_restore_snapshot(n, &snaps[i].meta, &snap);
+        if (rc == 0) {
+            lt_info("restored snapshot %llu/%llu (%llu bytes)", (unsigned long long)snap.index,
+                    (unsigned long long)snap.term, (unsigned long long)n->snapshot_bytes);
+            break;
+        }
+        if (rc != LT_ECORRUPT) {
+            snprintf(errbuf, errlen, "snapshot %llu in %s is unusable: %s",
+                     (unsigned long long)snaps[i].meta.index, n->snap_dir, lt_strerror(rc));
+            free(snaps);
+            goto out_free;
+        }
+        lt_warn("snap: %s/%s: damaged snapshot skipped", n->snap_dir, snaps[i].name);
+        memset(&snap, 0, sizeof(snap));
+    }
+    free(snaps);
+    rc = 0;
     struct wal_options wo;
     wal_options_default(&wo);
     wo.segment_size = cfg->wal_segment_bytes;
