@@ -795,17 +795,24 @@ static int node_wal_kick(struct node *n)
 
 /* node_wal_complete ends the batch the writer finished, releases what waited for it and
  * starts the next batch. */
-static int node_wal_complete(struct node *n)
+/* node_wal_end ends the batch the writer finished (the WAL fails on an I/O error). */
+static int node_wal_end(struct node *n)
 {
-    if (!n->io_busy) /* already ended by node_wal_wait */
-        return node_wal_kick(n);
     n->io_busy = false;
     int rc = wal_sync_end(n->wal, &n->io);
-    if (rc != 0) {
+    if (rc != 0)
         lt_error("WAL fsync failed: %s; stopping (the disk cannot be trusted)", lt_strerror(rc));
-        return rc;
+    return rc;
+}
+
+static int node_wal_complete(struct node *n)
+{
+    if (n->io_busy) { /* else already ended by node_wal_wait */
+        int rc = node_wal_end(n);
+        if (rc != 0)
+            return rc;
+        node_release(n, n->jobs_begun);
     }
-    node_release(n, n->jobs_begun);
     return node_wal_kick(n);
 }
 
@@ -819,11 +826,7 @@ static int node_wal_wait(struct node *n)
         pthread_cond_wait(&n->cv, &n->mu);
     n->io_done = false;
     pthread_mutex_unlock(&n->mu);
-    n->io_busy = false;
-    int rc = wal_sync_end(n->wal, &n->io);
-    if (rc != 0)
-        lt_error("WAL fsync failed: %s; stopping (the disk cannot be trusted)", lt_strerror(rc));
-    return rc;
+    return node_wal_end(n);
 }
 
 /* node_wal_sync_now makes everything appended durable on this thread (for the rare

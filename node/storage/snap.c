@@ -565,16 +565,7 @@ static int snap_reader_start(const char *path, bool verify, struct snap_reader *
     if (fd < 0)
         return errno == ENOENT ? LT_ENOTFOUND : sio_err(errno);
     struct snap_info tmp;
-    int rc = 0;
-    if (verify) {
-        rc = snap_check_fd(fd, path, &tmp);
-    } else {
-        struct stat st;
-        if (fstat(fd, &st) != 0)
-            rc = sio_err(errno);
-        else if ((uint64_t)st.st_size < SNAP_HDR_SIZE)
-            rc = LT_ECORRUPT;
-    }
+    int rc = verify ? snap_check_fd(fd, path, &tmp) : 0;
     if (rc)
         goto out_close;
     struct snap_reader *sr = calloc(1, sizeof(*sr));

@@ -856,6 +856,16 @@ void wal_recovered_fini(struct wal_recovered *rec)
 
 /* wal_seg_replay replays segment i; the last one is truncated after its last COMMIT and
  * left open as w->fd. */
+/* wal_all_zero tells whether m[from, to) is all zero bytes: preallocated space. */
+static bool wal_all_zero(const unsigned char *m, size_t from, size_t to)
+{
+    for (size_t k = from; k < to; k++) {
+        if (m[k])
+            return false;
+    }
+    return true;
+}
+
 static int wal_seg_replay(struct wal *w, size_t i, struct wal_replay *st)
 {
     struct wal_seg *s = &w->segs[i];
@@ -922,9 +932,7 @@ static int wal_seg_replay(struct wal *w, size_t i, struct wal_replay *st)
     if (is_last && good_end < size) {
         /* An all-zero tail is preallocated space, not damage: cut, not counted. */
         uint64_t cut = size - good_end;
-        bool unwritten = true;
-        for (size_t k = good_end; k < size && unwritten; k++)
-            unwritten = m[k] == 0;
+        bool unwritten = wal_all_zero(m, good_end, size);
         if (!unwritten)
             lt_warn("wal: %s: torn tail: truncating %" PRIu64 " bytes at offset %zu (%s)", path,
                     cut, good_end, bad ? "incomplete or damaged record" : "uncommitted batch");
@@ -1460,10 +1468,7 @@ static int wal_dump_seg(const struct wal *w, size_t i, FILE *out, uint64_t *seq)
     while (off < size) {
         struct wal_rec r;
         if (!wal_rec_parse(m, size, off, true, &r)) {
-            bool zeros = off == good_end;
-            for (size_t k = off; k < size && zeros; k++)
-                zeros = m[k] == 0;
-            if (zeros && is_last) {
+            if (is_last && off == good_end && wal_all_zero(m, off, size)) {
                 fprintf(out,
                         "  %8zu  unwritten (preallocated) space: %zu zero bytes, cut quietly\n",
                         off, size - off);

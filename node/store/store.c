@@ -752,20 +752,28 @@ static void trim_history(struct ver *v, unsigned depth)
     }
 }
 
+/* link_new_rec (writer) publishes a new key's record with version `v` in the hash table
+ * and the key order, taking a->rec and a->order; the secondary indexes are the caller's. */
+static struct rec *link_new_rec(struct mstate *ms, struct ver *v, struct put_alloc *a)
+{
+    struct rec *r = a->rec;
+    a->rec = NULL;
+    rcu_assign_pointer(r->cur, v);
+    cds_lfht_add(ms->ht, hash_str(r->key), &r->node);
+    sl_insert(&ms->order, a->order);
+    a->order = NULL;
+    CMM_STORE_SHARED(ms->count, ms->count + 1);
+    if (v->bench)
+        CMM_STORE_SHARED(ms->bench, ms->bench + 1);
+    return r;
+}
+
 /* put_link (writer) publishes `v` for `key`; nothing can fail any more. */
 static void put_link(struct mstate *ms, struct rec *r, struct ver *old, struct ver *v,
                      struct put_alloc *a)
 {
     if (old == NULL) {
-        r = a->rec;
-        a->rec = NULL;
-        rcu_assign_pointer(r->cur, v);
-        cds_lfht_add(ms->ht, hash_str(r->key), &r->node);
-        sl_insert(&ms->order, a->order);
-        a->order = NULL;
-        CMM_STORE_SHARED(ms->count, ms->count + 1);
-        if (v->bench)
-            CMM_STORE_SHARED(ms->bench, ms->bench + 1);
+        r = link_new_rec(ms, v, a);
     } else {
         v->prev = ms->def->history_depth > 1 ? old : NULL;
         rcu_assign_pointer(r->cur, v);
@@ -1825,14 +1833,7 @@ static void restore_link(struct mstate *ms, struct ver *v, struct put_alloc *a, 
         put_link(ms, NULL, NULL, v, a);
         return;
     }
-    struct rec *r = a->rec;
-    rcu_assign_pointer(r->cur, v);
-    cds_lfht_add(ms->ht, hash_str(r->key), &r->node);
-    sl_insert(&ms->order, a->order);
-    CMM_STORE_SHARED(ms->count, ms->count + 1);
-    if (v->bench)
-        CMM_STORE_SHARED(ms->bench, ms->bench + 1);
-    struct ixb_job j = {.ms = ms, .r = r};
+    struct ixb_job j = {.ms = ms, .r = link_new_rec(ms, v, a)};
     for (size_t i = 0; i < ms->n_ix; i++) {
         j.entries[i] = a->entries[i];
         j.counts[i] = a->counts[i];

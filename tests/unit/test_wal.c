@@ -75,24 +75,21 @@ static int append_batch(struct wal *w, uint64_t first, size_t n, uint64_t term)
     return wal_sync(w);
 }
 
-static int open_wal(uint64_t seg_size, struct wal **w, struct wal_recovered *rec)
-{
-    struct wal_options opt;
-    wal_options_default(&opt);
-    opt.zero_ahead = 0; /* the format tests count bytes; test_preallocation covers it */
-    if (seg_size)
-        opt.segment_size = seg_size;
-    return wal_open(waldir(), &opt, w, rec);
-}
-
 static int open_wal_prealloc(uint64_t seg_size, uint64_t zero_ahead, struct wal **w,
                              struct wal_recovered *rec)
 {
     struct wal_options opt;
     wal_options_default(&opt);
-    opt.segment_size = seg_size;
+    if (seg_size)
+        opt.segment_size = seg_size;
     opt.zero_ahead = zero_ahead;
     return wal_open(waldir(), &opt, w, rec);
+}
+
+/* open_wal: no zeros ahead — the format tests count bytes; test_preallocation covers it. */
+static int open_wal(uint64_t seg_size, struct wal **w, struct wal_recovered *rec)
+{
+    return open_wal_prealloc(seg_size, 0, w, rec);
 }
 
 /* check_entry verifies that e is (index, term) with the deterministic payload. */
