@@ -16,9 +16,11 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -611,6 +613,71 @@ int snap_reader_open(const char *path, struct snap_reader **out, struct snap_inf
 int snap_reader_open_trusted(const char *path, struct snap_reader **out, struct snap_info *info)
 {
     return snap_reader_start(path, false, out, info);
+}
+
+/* ---- mapping ---- */
+
+struct snap_map {
+    void *base; /* the whole file, header included */
+    size_t size;
+};
+
+int snap_map_open(const char *path, struct snap_map **out, struct snap_info *info)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? LT_ENOTFOUND : sio_err(errno);
+    unsigned char h[SNAP_HDR_SIZE];
+    struct snap_info tmp;
+    uint32_t want_crc;
+    struct stat fst;
+    size_t got = 0;
+    int rc = sio_pread_all(fd, h, sizeof(h), 0, &got);
+    if (!rc && (got != sizeof(h) || snap_hdr_decode(h, &tmp, &want_crc)))
+        rc = LT_ECORRUPT;
+    if (!rc && (fstat(fd, &fst) != 0 || (uint64_t)fst.st_size != tmp.file_size ||
+                tmp.file_size > SIZE_MAX))
+        rc = LT_ECORRUPT; /* the size the header promises */
+    struct snap_map *m = rc ? NULL : malloc(sizeof(*m));
+    if (!rc && !m)
+        rc = LT_ENOMEM;
+    if (!rc) {
+        /* MAP_POPULATE: one call maps every page (from the page cache when the file was
+         * written or read lately) instead of a fault per few pages later. */
+        m->size = (size_t)tmp.file_size;
+        m->base = mmap(NULL, m->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        if (m->base == MAP_FAILED) {
+            rc = errno == ENOMEM ? LT_ENOMEM : sio_err(errno);
+            free(m);
+        }
+    }
+    close(fd); /* the mapping keeps the file */
+    if (rc)
+        return rc;
+    const char *slash = strrchr(path, '/');
+    snprintf(tmp.name, sizeof(tmp.name), "%s", slash ? slash + 1 : path);
+    if (info)
+        *info = tmp;
+    *out = m;
+    return 0;
+}
+
+const void *snap_map_data(const struct snap_map *m)
+{
+    return (const unsigned char *)m->base + SNAP_HDR_SIZE;
+}
+
+size_t snap_map_len(const struct snap_map *m)
+{
+    return m->size - SNAP_HDR_SIZE;
+}
+
+void snap_map_free(struct snap_map *m)
+{
+    if (m) {
+        munmap(m->base, m->size);
+        free(m);
+    }
 }
 
 int snap_reader_read(struct snap_reader *sr, void *buf, size_t cap, size_t *n)

@@ -73,6 +73,19 @@ int snap_reader_open_trusted(const char *path, struct snap_reader **out, struct 
 int snap_reader_read(struct snap_reader *sr, void *buf, size_t cap, size_t *n);
 void snap_reader_free(struct snap_reader *sr);
 
+/* Mapping: snap_map_open maps a snapshot file read-only, for a reader that keeps pointing
+ * into it (store_snapshot_load) instead of copying a large snapshot into memory. Header
+ * and size are checked; the data's checksum is NOT: the caller must check the data before
+ * trusting any of it (the store's snapshot format ends with its own CRC32C over all of
+ * it). The mapping outlives the file (a snapshot deleted by compaction stays readable, its
+ * disk space held) until snap_map_free. Snapshot files are never written in place, so the
+ * mapped bytes never change. */
+struct snap_map;
+int snap_map_open(const char *path, struct snap_map **out, struct snap_info *info);
+const void *snap_map_data(const struct snap_map *m);
+size_t snap_map_len(const struct snap_map *m);
+void snap_map_free(struct snap_map *m);
+
 /* snap_chunk_read reads raw file bytes (header included) at `offset` for shipping to a
  * follower: *n bytes (0 at the end), *file_size the total to send. */
 int snap_chunk_read(const char *path, uint64_t offset, void *buf, size_t cap, size_t *n,

@@ -58,6 +58,7 @@
 
 #include <urcu.h>
 #include <urcu/rculfhash.h>
+#include <urcu/uatomic.h>
 
 #include "crc32c.h"
 #include "lt_err.h"
@@ -82,7 +83,23 @@ struct ver {
     uint32_t ix_len; /* bytes of index values (NUL-terminated, in index order) */
     uint8_t op;      /* STORE_OP_CREATE / STORE_OP_UPDATE */
     uint8_t bench;   /* the benchmark flag is set */
-    uint8_t data[];  /* index values, then the value */
+    uint8_t ext;     /* data holds a struct ver_ref instead of the bytes themselves */
+    uint8_t data[];  /* index values, then the value (or a struct ver_ref) */
+};
+
+/* Memory a restore borrowed instead of copying (a snapshot file mapped read-only, see
+ * store_snapshot_load): every version read from it points into it and holds a reference;
+ * the last one freed releases it. */
+struct store_mem {
+    void (*release)(void *ctx);
+    void *ctx;
+    unsigned long refs;
+};
+
+/* What an `ext` version's data holds (unaligned: read and written with memcpy). */
+struct ver_ref {
+    const uint8_t *bytes; /* index values, then the value, inside mem */
+    struct store_mem *mem;
 };
 
 /* One key, from create to delete. */
@@ -100,6 +117,7 @@ struct rec {
 struct sl_entry {
     struct rcu_head rcu;
     struct rec *rec;
+    struct ixcount *cnt; /* secondary indexes: the count of this entry's value (writer only) */
     uint8_t height;
     uint16_t key_off; /* entry_key(e) == entry_val(e) + key_off */
     struct sl_entry *next[];
@@ -256,9 +274,36 @@ static unsigned long hash_str(const char *s)
 
 /* ---- versions and records ---- */
 
+static void mem_unref(struct store_mem *m)
+{
+    if (m != NULL && uatomic_sub_return(&m->refs, 1) == 0) {
+        m->release(m->ctx);
+        free(m);
+    }
+}
+
+static const uint8_t *ver_bytes(const struct ver *v)
+{
+    struct ver_ref r;
+    if (!v->ext)
+        return v->data;
+    memcpy(&r, v->data, sizeof(r));
+    return r.bytes;
+}
+
+static void ver_free(struct ver *v)
+{
+    if (v->ext) {
+        struct ver_ref r;
+        memcpy(&r, v->data, sizeof(r));
+        mem_unref(r.mem);
+    }
+    free(v);
+}
+
 static const char *ver_ixval(const struct ver *v, size_t i)
 {
-    const char *p = (const char *)v->data;
+    const char *p = (const char *)ver_bytes(v);
     while (i-- > 0)
         p += strlen(p) + 1;
     return p;
@@ -266,21 +311,21 @@ static const char *ver_ixval(const struct ver *v, size_t i)
 
 static const uint8_t *ver_value(const struct ver *v)
 {
-    return v->data + v->ix_len;
+    return ver_bytes(v) + v->ix_len;
 }
 
 static void ver_free_chain(struct ver *v)
 {
     while (v != NULL) {
         struct ver *prev = v->prev;
-        free(v);
+        ver_free(v);
         v = prev;
     }
 }
 
 static void ver_free_rcu(struct rcu_head *h)
 {
-    free(caa_container_of(h, struct ver, rcu));
+    ver_free(caa_container_of(h, struct ver, rcu));
 }
 
 static void rec_free_rcu(struct rcu_head *h)
@@ -384,6 +429,7 @@ static struct sl_entry *sl_entry_new(struct rec *r, const char *val)
     if (e == NULL)
         return NULL;
     e->rec = r;
+    e->cnt = NULL;
     e->height = (uint8_t)h;
     e->key_off = (uint16_t)vlen;
     memcpy(&e->next[h], val, vlen);
@@ -440,7 +486,8 @@ static void sl_preds(struct sl *l, const char *val, const char *key, struct sl_e
     }
 }
 
-static void sl_insert(struct sl *l, struct sl_entry *e)
+/* sl_insert (writer) links `e` and returns the entry now before it (NULL: the head). */
+static struct sl_entry *sl_insert(struct sl *l, struct sl_entry *e)
 {
     struct sl_entry *preds[SL_MAX];
     sl_preds(l, entry_val(e), entry_key(e), preds);
@@ -450,6 +497,7 @@ static void sl_insert(struct sl *l, struct sl_entry *e)
         rcu_assign_pointer(*sl_slot(l, preds[i], i), e);
     for (unsigned i = 0; i < SL_MAX; i++)
         l->finger[i] = i < e->height ? e : preds[i];
+    return preds[0];
 }
 
 /* sl_remove (writer) unlinks the entry (val, key) and returns it; the caller frees it after
@@ -498,26 +546,64 @@ static struct ixcount *ixcount_new(const char *val)
     return c;
 }
 
-/* ixcount_add (writer) adds one record (bench: it is benchmark data) to `val`'s count.
- * `spare` is a preallocated node for a value not counted yet; it is used or left. */
-static void ixcount_add(struct ixstate *ix, const char *val, bool bench, struct ixcount **spare)
+/* A hash-table insert put off until the end of a restore (see pending_flush). */
+struct pend {
+    unsigned long hash;
+    struct cds_lfht_node *node;
+};
+
+struct pending {
+    struct pend *v; /* NULL: insert at once */
+    size_t n, cap;
+};
+
+/* pending_push defers adding `node` to `ht` (p NULL, or no room to be made: added now). */
+static void pending_push(struct pending *p, struct cds_lfht *ht, unsigned long hash,
+                         struct cds_lfht_node *node)
 {
-    struct ixcount *c = ixcount_lookup(ix, val);
+    if (p != NULL && p->v != NULL && p->n == p->cap) {
+        struct pend *grown = realloc(p->v, 2 * p->cap * sizeof(*grown));
+        if (grown != NULL) {
+            p->v = grown;
+            p->cap *= 2;
+        }
+    }
+    if (p != NULL && p->v != NULL && p->n < p->cap)
+        p->v[p->n++] = (struct pend){hash, node};
+    else
+        cds_lfht_add(ht, hash, node);
+}
+
+/* ix_link (writer) links entry `e` into ix's list and counts it (bench: benchmark data).
+ * Entries with one value are adjacent in the list, so the value is counted already iff a
+ * neighbour of `e` has it, and the count is that neighbour's: no hash lookup. A value not
+ * counted yet takes `*spare` as its count, added to ix->counts now or, with a `later` that
+ * has room, at the end of a restore. */
+static void ix_link(struct ixstate *ix, struct sl_entry *e, bool bench, struct ixcount **spare,
+                    struct pending *later)
+{
+    struct sl_entry *pred = sl_insert(&ix->list, e), *succ = e->next[0];
+    struct ixcount *c = NULL;
+    if (pred != NULL && strcmp(entry_val(pred), entry_val(e)) == 0)
+        c = pred->cnt;
+    else if (succ != NULL && strcmp(entry_val(succ), entry_val(e)) == 0)
+        c = succ->cnt;
     if (c == NULL) {
         c = *spare;
         *spare = NULL;
-        assert(c != NULL && strcmp(c->val, val) == 0);
-        cds_lfht_add(ix->counts, hash_str(val), &c->node);
+        assert(c != NULL && strcmp(c->val, entry_val(e)) == 0);
+        pending_push(later, ix->counts, hash_str(c->val), &c->node);
         ix->n_vals++;
     }
+    e->cnt = c;
     CMM_STORE_SHARED(c->count, c->count + 1);
     if (bench)
         CMM_STORE_SHARED(c->bench, c->bench + 1);
 }
 
-static void ixcount_sub(struct ixstate *ix, const char *val, bool bench)
+/* ixcount_sub (writer) takes one record (bench: benchmark data) off count `c`. */
+static void ixcount_sub(struct ixstate *ix, struct ixcount *c, bool bench)
 {
-    struct ixcount *c = ixcount_lookup(ix, val);
     assert(c != NULL && c->count > 0);
     if (c == NULL)
         return;
@@ -529,6 +615,16 @@ static void ixcount_sub(struct ixstate *ix, const char *val, bool bench)
         ix->n_vals--;
         call_rcu(&c->rcu, ixcount_free_rcu);
     }
+}
+
+/* ix_unlink (writer) removes (val, key) from ix's list and count; the entry is freed after
+ * a grace period. */
+static void ix_unlink(struct ixstate *ix, const char *val, const char *key, bool bench)
+{
+    struct sl_entry *gone = sl_remove(&ix->list, val, key);
+    ixcount_sub(ix, gone != NULL ? gone->cnt : ixcount_lookup(ix, val), bench);
+    if (gone != NULL)
+        call_rcu(&gone->rcu, entry_free_rcu);
 }
 
 /* ---- model states ---- */
@@ -670,6 +766,7 @@ static int ver_build(struct mstate *ms, const ProtobufCMessage *msg, enum store_
     v->ix_len = (uint32_t)ix_len;
     v->op = (uint8_t)op;
     v->bench = models_is_benchmark(ms->def, msg);
+    v->ext = 0;
     p = v->data;
     for (size_t i = 0; i < ms->n_ix; i++) {
         size_t n = strlen(vals[i]) + 1;
@@ -752,14 +849,14 @@ static void trim_history(struct ver *v, unsigned depth)
     }
 }
 
-/* link_new_rec (writer) publishes a new key's record with version `v` in the hash table
- * and the key order, taking a->rec and a->order; the secondary indexes are the caller's. */
+/* link_new_rec (writer) publishes a new key's record with version `v` in the key order,
+ * taking a->rec and a->order; the hash table (r->node) and the secondary indexes are the
+ * caller's. */
 static struct rec *link_new_rec(struct mstate *ms, struct ver *v, struct put_alloc *a)
 {
     struct rec *r = a->rec;
     a->rec = NULL;
     rcu_assign_pointer(r->cur, v);
-    cds_lfht_add(ms->ht, hash_str(r->key), &r->node);
     sl_insert(&ms->order, a->order);
     a->order = NULL;
     CMM_STORE_SHARED(ms->count, ms->count + 1);
@@ -774,6 +871,7 @@ static void put_link(struct mstate *ms, struct rec *r, struct ver *old, struct v
 {
     if (old == NULL) {
         r = link_new_rec(ms, v, a);
+        cds_lfht_add(ms->ht, hash_str(r->key), &r->node);
     } else {
         v->prev = ms->def->history_depth > 1 ? old : NULL;
         rcu_assign_pointer(r->cur, v);
@@ -796,15 +894,10 @@ static void put_link(struct mstate *ms, struct rec *r, struct ver *old, struct v
             }
             continue;
         }
-        if (old != NULL) {
-            struct sl_entry *gone = sl_remove(&ix->list, ver_ixval(old, i), r->key);
-            if (gone != NULL)
-                call_rcu(&gone->rcu, entry_free_rcu);
-            ixcount_sub(ix, ver_ixval(old, i), old->bench);
-        }
-        sl_insert(&ix->list, a->entries[i]);
+        if (old != NULL)
+            ix_unlink(ix, ver_ixval(old, i), r->key, old->bench);
+        ix_link(ix, a->entries[i], v->bench, &a->counts[i], NULL);
         a->entries[i] = NULL;
-        ixcount_add(ix, nv, v->bench, &a->counts[i]);
     }
     put_alloc_free(a);
 }
@@ -819,12 +912,8 @@ static void rec_unlink(struct mstate *ms, struct rec *r)
     e = sl_remove(&ms->order, "", r->key);
     if (e != NULL)
         call_rcu(&e->rcu, entry_free_rcu);
-    for (size_t i = 0; i < ms->n_ix; i++) {
-        e = sl_remove(&ms->ix[i].list, ver_ixval(cur, i), r->key);
-        if (e != NULL)
-            call_rcu(&e->rcu, entry_free_rcu);
-        ixcount_sub(&ms->ix[i], ver_ixval(cur, i), cur->bench);
-    }
+    for (size_t i = 0; i < ms->n_ix; i++)
+        ix_unlink(&ms->ix[i], ver_ixval(cur, i), r->key, cur->bench);
     CMM_STORE_SHARED(ms->count, ms->count - 1);
     if (cur->bench)
         CMM_STORE_SHARED(ms->bench, ms->bench - 1);
@@ -1595,7 +1684,7 @@ int store_snapshot_write(struct store *s, int (*write)(void *ctx, const void *bu
                 le_put(h + 26, v->ix_len, 4);
                 le_put(h + 30, v->len, 4);
                 snap_put(&o, h, sizeof(h));
-                snap_put(&o, v->data, (size_t)v->ix_len + v->len);
+                snap_put(&o, ver_bytes(v), (size_t)v->ix_len + v->len);
             }
         }
     }
@@ -1607,16 +1696,50 @@ int store_snapshot_write(struct store *s, int (*write)(void *ctx, const void *bu
 }
 
 struct snap_in {
-    int (*read)(void *ctx, void *buf, size_t len);
+    int (*read)(void *ctx, void *buf, size_t len); /* NULL: the snapshot is in memory */
     void *ctx;
     uint32_t crc;
+    /* In memory: [mem, mem + mem_len), read up to pos, checksummed up to crc_pos;
+     * versions borrow their bytes from it and reference `owner`. */
+    const uint8_t *mem;
+    size_t mem_len, pos, crc_pos;
+    struct store_mem *owner;
 };
+
+#define SNAP_CRC_STEP (256u << 10) /* in memory: checksum what was read every 256 KiB */
+
+/* snap_crc_catch_up (in memory) extends the checksum over what was read: every
+ * SNAP_CRC_STEP bytes, while they are still in cache, or now with `all`. */
+static void snap_crc_catch_up(struct snap_in *in, bool all)
+{
+    if (in->read == NULL && (all || in->pos - in->crc_pos >= SNAP_CRC_STEP)) {
+        in->crc = crc32c_extend(in->crc, in->mem + in->crc_pos, in->pos - in->crc_pos);
+        in->crc_pos = in->pos;
+    }
+}
+
+/* snap_borrow (in memory) points *p at the next `len` bytes. */
+static int snap_borrow(struct snap_in *in, size_t len, const uint8_t **p)
+{
+    if (len > in->mem_len - in->pos)
+        return LT_ECORRUPT;
+    *p = in->mem + in->pos;
+    in->pos += len;
+    snap_crc_catch_up(in, false);
+    return 0;
+}
 
 static int snap_get(struct snap_in *in, void *buf, size_t len)
 {
     int rc;
     if (len == 0)
         return 0;
+    if (in->read == NULL) {
+        const uint8_t *p;
+        if ((rc = snap_borrow(in, len, &p)) == 0)
+            memcpy(buf, p, len);
+        return rc;
+    }
     rc = in->read(in->ctx, buf, len);
     if (rc != 0)
         return rc == LT_ENOMEM || rc == LT_EIO ? rc : LT_ECORRUPT;
@@ -1648,80 +1771,165 @@ static bool ix_layout_ok(const struct mstate *ms, const uint8_t *p, size_t ix_le
     return off == ix_len;
 }
 
-/* snap_read_version reads one version of `key`. With `same_ix` (the snapshot's indexes are
- * the model's) it is copied as it was in memory; otherwise the value is decoded, checked
- * against the key and version, and its index values computed for today's table. */
-static int snap_read_version(struct snap_in *in, struct mstate *ms, bool same_ix, const char *key,
-                             struct ver **out)
+/* snap_decode_version builds a version from its serialized value when the snapshot's
+ * indexes differ from the model table's: decoded, checked against the key and version, its
+ * index values computed for today's table. */
+static int snap_decode_version(struct mstate *ms, const char *key, const uint8_t *value, size_t len,
+                               const uint8_t *h, struct ver **out)
 {
-    uint8_t h[SNAP_VER_HDR];
-    int rc = snap_get(in, h, sizeof(h));
-    if (rc != 0)
-        return rc;
-    uint64_t op = h[0], bench = h[1], version = le_get(h + 2, 8), index = le_get(h + 10, 8),
-             term = le_get(h + 18, 8), ix_len = le_get(h + 26, 4), len = le_get(h + 30, 4);
-    if (op > STORE_OP_UPDATE || bench > 1 || len > SNAP_VALUE_MAX ||
-        ix_len > (uint64_t)MODELS_MAX_INDEXES * IXVAL_MAX)
-        return LT_ECORRUPT;
-    struct ver *v = st_malloc(sizeof(*v) + ix_len + len);
-    if (v == NULL)
-        return LT_ENOMEM;
-    if ((rc = snap_get(in, v->data, ix_len + len)) != 0) {
-        free(v);
-        return rc;
-    }
-    if (same_ix) {
-        if (!ix_layout_ok(ms, v->data, ix_len)) {
-            free(v);
-            return LT_ECORRUPT;
-        }
-        v->prev = NULL;
-        v->version = version;
-        v->raft_index = index;
-        v->raft_term = term;
-        v->len = (uint32_t)len;
-        v->ix_len = (uint32_t)ix_len;
-        v->op = (uint8_t)op;
-        v->bench = (uint8_t)bench;
-        *out = v;
-        return 0;
-    }
     alloc_failed = false;
-    ProtobufCMessage *msg =
-        protobuf_c_message_unpack(ms->def->desc, &pb_alloc, len, v->data + ix_len);
-    free(v);
+    ProtobufCMessage *msg = protobuf_c_message_unpack(ms->def->desc, &pb_alloc, len, value);
     if (msg == NULL)
         return alloc_failed ? LT_ENOMEM : LT_ECORRUPT;
-    rc = strcmp(models_get_string(msg, ms->pk), key) == 0 &&
-                 models_get_uint64(msg, ms->version) == version
-             ? ver_build(ms, msg, (enum store_op)op, index, term, out)
-             : LT_ECORRUPT;
+    int rc =
+        strcmp(models_get_string(msg, ms->pk), key) == 0 &&
+                models_get_uint64(msg, ms->version) == le_get(h + 2, 8)
+            ? ver_build(ms, msg, (enum store_op)h[0], le_get(h + 10, 8), le_get(h + 18, 8), out)
+            : LT_ECORRUPT;
     protobuf_c_message_free_unpacked(msg, &pb_alloc);
     return rc == 0 || rc == LT_ENOMEM ? rc : LT_ECORRUPT;
 }
 
+/* snap_read_version reads one version of `key`. With `same_ix` (the snapshot's indexes are
+ * the model's) it is taken as it was in memory: copied from a stream, or borrowed in place
+ * from a snapshot in memory; otherwise it is decoded (snap_decode_version). */
+static int snap_read_version(struct snap_in *in, struct mstate *ms, bool same_ix, const char *key,
+                             struct ver **out)
+{
+    uint8_t h[SNAP_VER_HDR];
+    const uint8_t *bytes = NULL;
+    int rc = snap_get(in, h, sizeof(h));
+    if (rc != 0)
+        return rc;
+    uint64_t op = h[0], bench = h[1], ix_len = le_get(h + 26, 4), len = le_get(h + 30, 4);
+    if (op > STORE_OP_UPDATE || bench > 1 || len > SNAP_VALUE_MAX ||
+        ix_len > (uint64_t)MODELS_MAX_INDEXES * IXVAL_MAX)
+        return LT_ECORRUPT;
+    bool borrow = in->read == NULL;
+    if (borrow && (rc = snap_borrow(in, ix_len + len, &bytes)) != 0)
+        return rc;
+    if (borrow && !same_ix)
+        return snap_decode_version(ms, key, bytes + ix_len, len, h, out);
+    struct ver *v = st_malloc(sizeof(*v) + (borrow ? sizeof(struct ver_ref) : ix_len + len));
+    if (v == NULL)
+        return LT_ENOMEM;
+    if (borrow) {
+        struct ver_ref ref = {bytes, in->owner};
+        memcpy(v->data, &ref, sizeof(ref));
+    } else if ((rc = snap_get(in, v->data, ix_len + len)) != 0) {
+        free(v);
+        return rc;
+    }
+    if (!borrow && !same_ix) {
+        rc = snap_decode_version(ms, key, v->data + ix_len, len, h, out);
+        free(v);
+        return rc;
+    }
+    if (!ix_layout_ok(ms, borrow ? bytes : v->data, ix_len)) {
+        free(v);
+        return LT_ECORRUPT;
+    }
+    v->prev = NULL;
+    v->version = le_get(h + 2, 8);
+    v->raft_index = le_get(h + 10, 8);
+    v->raft_term = le_get(h + 18, 8);
+    v->len = (uint32_t)len;
+    v->ix_len = (uint32_t)ix_len;
+    v->op = (uint8_t)op;
+    v->bench = (uint8_t)bench;
+    v->ext = borrow;
+    if (borrow)
+        uatomic_inc(&in->owner->refs);
+    *out = v;
+    return 0;
+}
+
 #define SNAP_RESIZE_EVERY 65536 /* records read between hash-table resizes */
 
-/* ---- restore: the secondary indexes are built on a second thread ----
+/* ---- restore: sorted hash-table inserts, secondary indexes on a second thread ----
  *
- * A restore reads records in key order; linking a record into the hash table and the key
- * order is cheap (keys append at the tail), but its secondary-index entries land anywhere
- * (names are not ordered) and each value's count is a hash lookup: about half of a
+ * Records arrive in key order, which is random hash order: adding each to the hash table
+ * at once costs two cache misses (its bucket, the node after it). So a restore collects
+ * (hash, node) pairs and adds them at the end in bucket order, where consecutive adds
+ * touch neighbouring memory (pending_flush). New per-value counts are collected the same
+ * way.
+ *
+ * Linking a record into the key order is cheap (keys append at the tail), but its
+ * secondary-index entries land anywhere (names are not ordered): about half of a
  * restore's time. So the reading thread links records and hands (record, its index
  * entries, spare counts) to an index thread through a bounded queue; the two structures
  * they touch are disjoint (ht and order vs. ix[].list and ix[].counts) and nothing is
  * published until both are done. The index thread cannot fail: everything it links was
  * allocated by the reader (put_prepare). */
-#define IXB_CAP 1024
+#define IXB_CAP         1024
+#define PEND_FLUSH_LOCK 4096 /* adds per read-side section in pending_flush */
+
+#define PEND_CAP_FIRST 65536
+
+/* pending_init makes room for deferred inserts, about `n` (it grows on demand; when it
+ * cannot, they are done at once). */
+static int pending_init(struct pending *p, uint64_t n)
+{
+    p->n = 0;
+    p->cap = n < PEND_CAP_FIRST ? (size_t)n + 1 : PEND_CAP_FIRST;
+    p->v = st_malloc(p->cap * sizeof(*p->v));
+    return p->v != NULL ? 0 : LT_ENOMEM;
+}
+
+/* pending_sort orders v by (hash & mask), an LSD radix sort 11 bits at a time. */
+static void pending_sort(struct pend *v, struct pend *tmp, size_t n, unsigned long mask)
+{
+    struct pend *from = v, *to = tmp;
+    for (unsigned shift = 0; shift < 64 && (mask >> shift) != 0; shift += 11) {
+        size_t at[2049] = {0};
+        for (size_t i = 0; i < n; i++)
+            at[(((from[i].hash & mask) >> shift) & 2047) + 1]++;
+        for (size_t d = 1; d <= 2048; d++)
+            at[d] += at[d - 1];
+        for (size_t i = 0; i < n; i++)
+            to[at[((from[i].hash & mask) >> shift) & 2047]++] = from[i];
+        struct pend *t = from;
+        from = to;
+        to = t;
+    }
+    if (from != v)
+        memcpy(v, from, n * sizeof(*v));
+}
+
+/* pending_flush adds the deferred nodes to `ht` (grown first to hold `total` entries) in
+ * bucket order, and frees the list. Outside read sections; the table's only writer. */
+static void pending_flush(struct pending *p, struct cds_lfht *ht, size_t total, size_t *buckets)
+{
+    if (p->v == NULL)
+        return;
+    table_grow(ht, total, buckets);
+    struct pend *tmp = p->n > 1 ? malloc(p->n * sizeof(*tmp)) : NULL;
+    if (tmp != NULL)
+        pending_sort(p->v, tmp, p->n, (unsigned long)*buckets - 1);
+    free(tmp); /* without it the adds are only slower */
+    for (size_t i = 0; i < p->n; i += PEND_FLUSH_LOCK) {
+        rcu_read_lock();
+        for (size_t k = i; k < p->n && k < i + PEND_FLUSH_LOCK; k++)
+            cds_lfht_add(ht, p->v[k].hash, p->v[k].node);
+        rcu_read_unlock();
+    }
+    free(p->v);
+    p->v = NULL;
+    p->n = 0;
+}
 
 struct ixb_job {
-    struct mstate *ms;
-    struct rec *r;
     struct sl_entry *entries[MODELS_MAX_INDEXES];
     struct ixcount *counts[MODELS_MAX_INDEXES];
+    bool bench;
 };
 
-struct ixb {
+/* One model's restore. */
+struct restore {
+    struct mstate *ms;
+    struct pending recs;                       /* the hash table's */
+    struct pending counts[MODELS_MAX_INDEXES]; /* each index's new counts */
+    bool threaded;                             /* the index thread below runs */
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t nonempty, nonfull;
@@ -1731,121 +1939,147 @@ struct ixb {
     bool done;
 };
 
-/* ixb_link links one record's index entries and counts (the index thread, in a read
- * section) and frees the spare counts it did not need. */
-static void ixb_link(struct ixb_job *j)
+/* ixb_link links one record's index entries and counts (the index thread, or the reader
+ * without one, in a read section) and frees the spare counts it did not need. */
+static void ixb_link(struct restore *rs, struct ixb_job *j)
 {
-    struct mstate *ms = j->ms;
-    struct ver *v = j->r->cur;
-    for (size_t i = 0; i < ms->n_ix; i++) {
-        sl_insert(&ms->ix[i].list, j->entries[i]);
-        ixcount_add(&ms->ix[i], ver_ixval(v, i), v->bench, &j->counts[i]);
+    for (size_t i = 0; i < rs->ms->n_ix; i++) {
+        ix_link(&rs->ms->ix[i], j->entries[i], j->bench, &j->counts[i], &rs->counts[i]);
         free(j->counts[i]);
+    }
+}
+
+/* ixb_flush_counts adds the deferred counts (outside read sections). */
+static void ixb_flush_counts(struct restore *rs)
+{
+    for (size_t i = 0; i < rs->ms->n_ix; i++) {
+        struct ixstate *ix = &rs->ms->ix[i];
+        pending_flush(&rs->counts[i], ix->counts, ix->n_vals, &ix->buckets);
     }
 }
 
 static void *ixb_main(void *arg)
 {
-    struct ixb *b = arg;
+    struct restore *rs = arg;
     rcu_register_thread();
-    pthread_mutex_lock(&b->mu);
+    pthread_mutex_lock(&rs->mu);
     for (;;) {
-        while (b->n == 0 && !b->done)
-            pthread_cond_wait(&b->nonempty, &b->mu);
-        if (b->n == 0)
+        while (rs->n == 0 && !rs->done)
+            pthread_cond_wait(&rs->nonempty, &rs->mu);
+        if (rs->n == 0)
             break;
-        struct ixb_job j = b->q[b->head];
-        b->head = (b->head + 1) % IXB_CAP;
-        b->n--;
-        b->busy = true;
-        pthread_cond_signal(&b->nonfull);
-        pthread_mutex_unlock(&b->mu);
+        struct ixb_job j = rs->q[rs->head];
+        rs->head = (rs->head + 1) % IXB_CAP;
+        rs->n--;
+        rs->busy = true;
+        pthread_cond_signal(&rs->nonfull);
+        pthread_mutex_unlock(&rs->mu);
         rcu_read_lock(); /* never held while waiting: the reader's resizes need grace periods */
-        ixb_link(&j);
+        ixb_link(rs, &j);
         rcu_read_unlock();
-        pthread_mutex_lock(&b->mu);
-        b->busy = false;
-        if (b->n == 0)
-            pthread_cond_signal(&b->nonfull); /* ixb_drain waits for this too */
+        pthread_mutex_lock(&rs->mu);
+        rs->busy = false;
+        if (rs->n == 0)
+            pthread_cond_signal(&rs->nonfull); /* ixb_drain waits for this too */
     }
-    pthread_mutex_unlock(&b->mu);
+    pthread_mutex_unlock(&rs->mu);
+    ixb_flush_counts(rs); /* while the reader flushes the records */
     rcu_unregister_thread();
     return NULL;
 }
 
 /* ixb_drain waits until the index thread has linked everything queued and is idle, so the
  * reader may resize every table (outside its read section). */
-static void ixb_drain(struct ixb *b)
+static void ixb_drain(struct restore *rs)
 {
-    pthread_mutex_lock(&b->mu);
-    while (b->n > 0 || b->busy)
-        pthread_cond_wait(&b->nonfull, &b->mu);
-    pthread_mutex_unlock(&b->mu);
-}
-
-/* ixb_start starts the index thread; false (build inline) if it cannot. */
-static bool ixb_start(struct ixb *b)
-{
-    memset(b, 0, sizeof(*b));
-    pthread_mutex_init(&b->mu, NULL);
-    pthread_cond_init(&b->nonempty, NULL);
-    pthread_cond_init(&b->nonfull, NULL);
-    if (pthread_create(&b->th, NULL, ixb_main, b) != 0) {
-        pthread_mutex_destroy(&b->mu);
-        pthread_cond_destroy(&b->nonempty);
-        pthread_cond_destroy(&b->nonfull);
-        return false;
-    }
-    return true;
-}
-
-/* ixb_push queues a job (the reader; may wait for room). */
-static void ixb_push(struct ixb *b, const struct ixb_job *j)
-{
-    pthread_mutex_lock(&b->mu);
-    while (b->n == IXB_CAP)
-        pthread_cond_wait(&b->nonfull, &b->mu);
-    b->q[(b->head + b->n) % IXB_CAP] = *j;
-    b->n++;
-    pthread_cond_signal(&b->nonempty);
-    pthread_mutex_unlock(&b->mu);
-}
-
-/* ixb_finish lets the index thread link everything queued, then joins it. Must be called
- * outside a read section (the thread's last grace periods). */
-static void ixb_finish(struct ixb *b)
-{
-    pthread_mutex_lock(&b->mu);
-    b->done = true;
-    pthread_cond_signal(&b->nonempty);
-    pthread_mutex_unlock(&b->mu);
-    pthread_join(b->th, NULL);
-    pthread_mutex_destroy(&b->mu);
-    pthread_cond_destroy(&b->nonempty);
-    pthread_cond_destroy(&b->nonfull);
-}
-
-/* restore_link links a restored record (a new key): into the hash table and key order
- * here, into the secondary indexes here too or, with `b`, on the index thread. */
-static void restore_link(struct mstate *ms, struct ver *v, struct put_alloc *a, struct ixb *b)
-{
-    if (b == NULL) {
-        put_link(ms, NULL, NULL, v, a);
+    if (!rs->threaded)
         return;
+    pthread_mutex_lock(&rs->mu);
+    while (rs->n > 0 || rs->busy)
+        pthread_cond_wait(&rs->nonfull, &rs->mu);
+    pthread_mutex_unlock(&rs->mu);
+}
+
+/* restore_begin prepares the restore of `n_records` records of `ms`, with an index thread
+ * if it has indexes and one can start (otherwise the reader links the indexes itself).
+ * LT_ENOMEM: nothing to end. */
+static int restore_begin(struct restore *rs, struct mstate *ms, uint64_t n_records)
+{
+    memset(rs, 0, sizeof(*rs));
+    rs->ms = ms;
+    int rc = pending_init(&rs->recs, n_records);
+    for (size_t i = 0; i < ms->n_ix && rc == 0; i++)
+        rc = pending_init(&rs->counts[i], n_records);
+    if (rc != 0) {
+        free(rs->recs.v);
+        for (size_t i = 0; i < ms->n_ix; i++)
+            free(rs->counts[i].v);
+        return rc;
     }
-    struct ixb_job j = {.ms = ms, .r = link_new_rec(ms, v, a)};
-    for (size_t i = 0; i < ms->n_ix; i++) {
+    if (ms->n_ix == 0)
+        return 0;
+    pthread_mutex_init(&rs->mu, NULL);
+    pthread_cond_init(&rs->nonempty, NULL);
+    pthread_cond_init(&rs->nonfull, NULL);
+    rs->threaded = pthread_create(&rs->th, NULL, ixb_main, rs) == 0;
+    return 0;
+}
+
+/* restore_link links a restored record (a new key): into the key order here, into the
+ * hash table and the new counts at the end (restore_end), into the secondary indexes on
+ * the index thread or here. In a read section. */
+static void restore_link(struct restore *rs, struct ver *v, struct put_alloc *a)
+{
+    struct rec *r = link_new_rec(rs->ms, v, a);
+    unsigned long hash = hash_str(r->key);
+    pending_push(&rs->recs, rs->ms->ht, hash, &r->node);
+    struct ixb_job j = {.bench = v->bench};
+    for (size_t i = 0; i < rs->ms->n_ix; i++) {
         j.entries[i] = a->entries[i];
         j.counts[i] = a->counts[i];
     }
-    ixb_push(b, &j);
+    if (!rs->threaded) {
+        ixb_link(rs, &j);
+        return;
+    }
+    pthread_mutex_lock(&rs->mu);
+    while (rs->n == IXB_CAP)
+        pthread_cond_wait(&rs->nonfull, &rs->mu);
+    rs->q[(rs->head + rs->n) % IXB_CAP] = j;
+    rs->n++;
+    pthread_cond_signal(&rs->nonempty);
+    pthread_mutex_unlock(&rs->mu);
+}
+
+/* restore_end finishes a model's restore, successful or not: the deferred inserts are
+ * done (so that a failed restore's state frees like any other), the index thread joined.
+ * Outside read sections. */
+static void restore_end(struct restore *rs)
+{
+    if (rs->threaded) {
+        pthread_mutex_lock(&rs->mu);
+        rs->done = true;
+        pthread_cond_signal(&rs->nonempty);
+        pthread_mutex_unlock(&rs->mu);
+    }
+    pending_flush(&rs->recs, rs->ms->ht, rs->ms->count, &rs->ms->buckets);
+    if (rs->threaded)
+        pthread_join(rs->th, NULL);
+    else
+        ixb_flush_counts(rs);
+    if (rs->ms->n_ix > 0) {
+        pthread_mutex_destroy(&rs->mu);
+        pthread_cond_destroy(&rs->nonempty);
+        pthread_cond_destroy(&rs->nonfull);
+    }
 }
 
 /* snap_read_record reads one record of `ms` and links it into the (unpublished) state.
  * `prev_key` holds the previous key (keys must increase) and is updated. */
-static int snap_read_record(struct snap_in *in, struct mstate *ms, bool same_ix, char *key,
-                            char *prev_key, struct ixb *b)
+static int snap_read_record(struct snap_in *in, struct restore *rs, bool same_ix, char *key,
+                            char *prev_key)
 {
+    struct mstate *ms = rs->ms;
     unsigned depth = ms->def->history_depth > 0 ? ms->def->history_depth : 1;
     struct ver *chain = NULL;
     uint64_t klen, n;
@@ -1884,7 +2118,7 @@ static int snap_read_record(struct snap_in *in, struct mstate *ms, bool same_ix,
         rc = put_prepare(ms, key, NULL, NULL, chain, &alloc);
         if (rc != 0)
             goto fail;
-        restore_link(ms, chain, &alloc, b);
+        restore_link(rs, chain, &alloc);
     }
     memcpy(prev_key, key, klen + 1);
     return 0;
@@ -1918,7 +2152,18 @@ static int snap_read_indexes(struct snap_in *in, const struct mstate *ms, bool *
     return 0;
 }
 
-#define SNAP_PRESIZE_MAX (1u << 26) /* a corrupt count must not allocate a huge table */
+/* A corrupt record count must not allocate a huge table: the presize is bounded by what
+ * the input can hold (in memory) or by SNAP_PRESIZE_MAX (streamed; the table grows as
+ * records come if there are more). */
+#define SNAP_PRESIZE_MAX  (1u << 20)
+#define SNAP_RECORD_BYTES (4 + 1 + 4 + SNAP_VER_HDR) /* the least a record takes */
+
+static uint64_t snap_presize(const struct snap_in *in, uint64_t n_records)
+{
+    uint64_t most =
+        in->read == NULL ? (in->mem_len - in->pos) / SNAP_RECORD_BYTES : SNAP_PRESIZE_MAX;
+    return n_records < most ? n_records : most;
+}
 
 /* snap_read_state reads a snapshot into the unpublished state `st`. Called outside any
  * RCU read-side section: it enters one to link records and leaves it now and then to grow
@@ -1963,24 +2208,26 @@ static int snap_read_state(struct snap_in *in, struct state *st, uint64_t *appli
             goto out;
         prev[0] = '\0';
         /* Size the record table for what is coming (the counts grow as values appear). */
-        table_grow(ms->ht, n_records < SNAP_PRESIZE_MAX ? n_records : SNAP_PRESIZE_MAX,
-                   &ms->buckets);
-        struct ixb builder;
-        bool threaded = ms->n_ix > 0 && ixb_start(&builder);
+        table_grow(ms->ht, snap_presize(in, n_records), &ms->buckets);
+        struct restore *rs = st_malloc(sizeof(*rs));
+        rc = rs != NULL ? restore_begin(rs, ms, snap_presize(in, n_records)) : LT_ENOMEM;
+        if (rc != 0) {
+            free(rs);
+            goto out;
+        }
         rcu_read_lock();
         for (uint64_t r = 0; r < n_records && rc == 0; r++) {
-            rc = snap_read_record(in, ms, same_ix, key, prev, threaded ? &builder : NULL);
+            rc = snap_read_record(in, rs, same_ix, key, prev);
             if (rc == 0 && (r + 1) % SNAP_RESIZE_EVERY == 0) {
                 rcu_read_unlock();
-                if (threaded)
-                    ixb_drain(&builder); /* its tables must be still while they grow */
+                ixb_drain(rs); /* its tables must be still while they grow */
                 state_resize(st);
                 rcu_read_lock();
             }
         }
         rcu_read_unlock();
-        if (threaded)
-            ixb_finish(&builder);
+        restore_end(rs);
+        free(rs);
         if (rc != 0)
             goto out;
     }
@@ -1988,10 +2235,11 @@ static int snap_read_state(struct snap_in *in, struct state *st, uint64_t *appli
         (rc = snap_get_uint(in, 8, applied_term)) != 0)
         goto out;
     {
+        snap_crc_catch_up(in, true);
         uint32_t expect = in->crc;
         if ((rc = snap_get_uint(in, 4, &sum)) != 0)
             goto out;
-        rc = sum == expect ? 0 : LT_ECORRUPT;
+        rc = sum == expect && (in->read != NULL || in->pos == in->mem_len) ? 0 : LT_ECORRUPT;
     }
 out:
     free(key);
@@ -1999,15 +2247,16 @@ out:
     return rc;
 }
 
-int store_snapshot_read(struct store *s, int (*read)(void *ctx, void *buf, size_t len), void *ctx)
+/* snapshot_install reads a snapshot through `in` into a new state and publishes it in
+ * place of the old one; on any error nothing changes. */
+static int snapshot_install(struct store *s, struct snap_in *in)
 {
-    struct snap_in in = {read, ctx, 0};
     struct state *st, *old;
     uint64_t index = 0, term = 0;
     int rc = state_new(&st);
     if (rc != 0)
         return rc;
-    rc = snap_read_state(&in, st, &index, &term);
+    rc = snap_read_state(in, st, &index, &term);
     if (rc != 0) {
         state_free(st);
         return rc;
@@ -2020,4 +2269,27 @@ int store_snapshot_read(struct store *s, int (*read)(void *ctx, void *buf, size_
     s->applied_index = index;
     s->applied_term = term;
     return 0;
+}
+
+int store_snapshot_read(struct store *s, int (*read)(void *ctx, void *buf, size_t len), void *ctx)
+{
+    struct snap_in in = {.read = read, .ctx = ctx};
+    return snapshot_install(s, &in);
+}
+
+int store_snapshot_load(struct store *s, const void *data, size_t len, void (*release)(void *ctx),
+                        void *ctx)
+{
+    struct store_mem *m = st_malloc(sizeof(*m));
+    if (m == NULL) {
+        release(ctx);
+        return LT_ENOMEM;
+    }
+    m->release = release;
+    m->ctx = ctx;
+    m->refs = 1; /* this load's own, dropped below */
+    struct snap_in in = {.mem = data, .mem_len = len, .owner = m};
+    int rc = snapshot_install(s, &in);
+    mem_unref(m);
+    return rc;
 }

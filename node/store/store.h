@@ -156,6 +156,16 @@ int store_snapshot_write(struct store *s, int (*write)(void *ctx, const void *bu
  * unchanged; so does any other failure. Applier-side call. */
 int store_snapshot_read(struct store *s, int (*read)(void *ctx, void *buf, size_t len), void *ctx);
 
+/* store_snapshot_load is store_snapshot_read for a snapshot lying in memory at [data,
+ * data + len), typically a file mapped read-only: the values stay where they are and the
+ * store's versions point into that memory, so a large store restores without copying it.
+ * `release(ctx)` is called exactly once, when nothing refers to the memory any more: when
+ * the last version read from it is freed (by an update, a delete, another restore or
+ * store_free; possibly on another thread), or before this returns when it failed or kept
+ * nothing. Until then the memory must stay readable and unchanged. Applier-side call. */
+int store_snapshot_load(struct store *s, const void *data, size_t len, void (*release)(void *ctx),
+                        void *ctx);
+
 /* store_digest hashes the whole content (every record, version, raft position and history
  * entry, in key order): equal stores give equal digests on every machine. */
 uint64_t store_digest(struct store *s);

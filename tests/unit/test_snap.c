@@ -1,7 +1,7 @@
 /* test_snap.c — snapshot files on real files: streaming round trip, every kind of damage
  * detected (flipped bits, truncation, bad magic, trailing bytes), interrupted writes
  * ignored and cleaned, keep-N retention, chunked shipping and receiving, injected I/O
- * faults. Each test works in a fresh temporary directory that it removes. */
+ * faults, mapping. Each test works in a fresh temporary directory that it removes. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -296,6 +296,73 @@ static void test_corruption(void)
     tdir_end();
 }
 
+/* A mapped snapshot shows exactly its data; a bad header or size is refused at open (the
+ * data's checksum is the caller's), and the mapping outlives the file. */
+static void test_map(void)
+{
+    tdir_begin();
+    const char *dir = sdir("snap");
+    struct raft_snapshot_meta m = mkmeta(300, 4);
+    uint64_t size = (1u << 20) + 77;
+    CU_ASSERT_EQUAL_FATAL(write_snap(dir, &m, size, 9, 0), 0);
+    struct snap_info info;
+    CU_ASSERT_EQUAL_FATAL(snap_newest(dir, &info), 0);
+    char path[700];
+    CU_ASSERT_EQUAL_FATAL(snap_path(dir, info.name, path, sizeof(path)), 0);
+    struct snap_map *map = NULL;
+    memset(&info, 0, sizeof(info));
+    CU_ASSERT_EQUAL_FATAL(snap_map_open(path, &map, &info), 0);
+    CU_ASSERT_EQUAL(info.meta.index, 300);
+    CU_ASSERT_EQUAL(info.meta.term, 4);
+    CU_ASSERT_EQUAL(info.data_size, size);
+    CU_ASSERT_STRING_EQUAL(info.name, "snap-000000000000012c-0000000000000004.snap");
+    CU_ASSERT_EQUAL_FATAL(snap_map_len(map), size);
+    const unsigned char *d = snap_map_data(map);
+    uint64_t bad = 0;
+    for (uint64_t i = 0; i < size; i++)
+        bad += d[i] != data_byte(9, i);
+    CU_ASSERT_EQUAL(bad, 0);
+    /* deleted (as compaction does): still readable through the mapping */
+    CU_ASSERT_EQUAL(unlink(path), 0);
+    CU_ASSERT_EQUAL(d[size - 1], data_byte(9, size - 1));
+    snap_map_free(map);
+    snap_map_free(NULL);
+
+    CU_ASSERT_EQUAL_FATAL(write_snap(dir, &m, 5000, 3, 0), 0);
+    size_t len;
+    unsigned char *orig = file_read(path, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(orig);
+    /* a damaged header, a short or a long file: refused */
+    size_t spots[] = {0, 16, 112, 120, 124};
+    for (size_t i = 0; i < sizeof(spots) / sizeof(spots[0]); i++) {
+        orig[spots[i]] ^= 0x10;
+        file_write(path, orig, len);
+        CU_ASSERT_EQUAL(snap_map_open(path, &map, &info), LT_ECORRUPT);
+        orig[spots[i]] ^= 0x10;
+    }
+    size_t cuts[] = {0, 100, 128, len - 1};
+    for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+        file_write(path, orig, cuts[i]);
+        CU_ASSERT_EQUAL(snap_map_open(path, &map, &info), LT_ECORRUPT);
+    }
+    unsigned char *longer = malloc(len + 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(longer);
+    memcpy(longer, orig, len);
+    longer[len] = 0;
+    file_write(path, longer, len + 1);
+    CU_ASSERT_EQUAL(snap_map_open(path, &map, &info), LT_ECORRUPT);
+    free(longer);
+    /* damaged data maps (it is the caller's to check) */
+    orig[len - 1] ^= 1;
+    file_write(path, orig, len);
+    CU_ASSERT_EQUAL_FATAL(snap_map_open(path, &map, NULL), 0);
+    CU_ASSERT_EQUAL(((const unsigned char *)snap_map_data(map))[4999], orig[len - 1]);
+    snap_map_free(map);
+    free(orig);
+    CU_ASSERT_EQUAL(snap_map_open(sdir("none/x.snap"), &map, &info), LT_ENOTFOUND);
+    tdir_end();
+}
+
 /* Every single bit of a small snapshot file, flipped in turn, is detected. */
 static void test_every_bit(void)
 {
@@ -533,6 +600,7 @@ static const struct lt_test snap_tests[] = {
     {"streaming round trip", test_roundtrip},
     {"damage is LT_ECORRUPT; the newest valid one is picked", test_corruption},
     {"every flipped bit is detected", test_every_bit},
+    {"mapping: the data in place, damage refused at open", test_map},
     {"temp files of interrupted writes ignored and cleaned", test_tmp_files},
     {"keep-N retention", test_retention},
     {"chunked shipping and receiving", test_chunked_receive},

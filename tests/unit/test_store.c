@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <urcu.h>
 
 #include "crc32c.h"
 #include "cunit_main.h"
@@ -867,6 +868,128 @@ static void test_snapshot_corrupt(void)
     store_free(t);
 }
 
+/* ---- snapshots loaded in place (store_snapshot_load) ---- */
+
+static int released; /* release callbacks seen */
+
+static void count_release(void *ctx)
+{
+    CU_ASSERT_PTR_NOT_NULL(ctx);
+    released++;
+}
+
+/* The memory form: versions point into the caller's memory, which is released once when
+ * the last of them is gone — and at once when a load fails or keeps nothing. */
+static void test_snapshot_load(void)
+{
+    struct store *s = new_store(), *t = new_store(), *u = new_store();
+    struct membuf m = {0};
+    build_random(s, u, 77, 3000);
+    CU_ASSERT_EQUAL(store_snapshot_write(s, mem_write, &m), 0);
+    uint8_t *mem = malloc(m.len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mem);
+    memcpy(mem, m.data, m.len);
+
+    released = 0;
+    CU_ASSERT_EQUAL(store_snapshot_load(t, mem, m.len, count_release, mem), 0);
+    CU_ASSERT_EQUAL(released, 0); /* the store points into it */
+    CU_ASSERT_EQUAL(store_digest(t), store_digest(s));
+    CU_ASSERT_EQUAL(store_records_total(t), store_records_total(s));
+    const char *statuses[] = {"DRAFT", "ACTIVE", "ARCHIVED"};
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(count_items(t, "status", statuses[i], false),
+                        count_items(s, "status", statuses[i], false));
+        CU_ASSERT_EQUAL(count_items(t, "status", statuses[i], true),
+                        count_items(s, "status", statuses[i], true));
+    }
+    for (int i = 0; i < 7; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "n%d", i);
+        CU_ASSERT_EQUAL(count_items(t, "name", name, true), count_items(s, "name", name, true));
+    }
+    /* both go on identically (updates replace borrowed versions, deletes drop them) */
+    build_random(s, t, 78, 3000);
+    CU_ASSERT_EQUAL(store_digest(t), store_digest(s));
+    /* a snapshot of the loaded store is the original's, byte for byte */
+    struct membuf m2 = {0}, m3 = {0};
+    CU_ASSERT_EQUAL(store_snapshot_write(s, mem_write, &m2), 0);
+    CU_ASSERT_EQUAL(store_snapshot_write(t, mem_write, &m3), 0);
+    CU_ASSERT_EQUAL_FATAL(m2.len, m3.len);
+    CU_ASSERT_EQUAL(memcmp(m2.data, m3.data, m2.len), 0);
+    rcu_barrier();
+    CU_ASSERT(released <= 1); /* 1 if every borrowed version was replaced or deleted */
+    /* another restore replaces the state: the old versions go, and the memory with them */
+    CU_ASSERT_EQUAL(store_snapshot_load(t, m3.data, m3.len, count_release, m3.data), 0);
+    rcu_barrier(); /* versions replaced earlier are freed by call_rcu callbacks */
+    CU_ASSERT_EQUAL(released, 1);
+    free(mem);
+    mem = NULL;
+    store_free(t);
+    rcu_barrier();
+    CU_ASSERT_EQUAL(released, 2);
+
+    /* truncated, longer, or one flipped byte: corrupt, unchanged, released at once */
+    t = new_store();
+    CU_ASSERT_EQUAL(do_create(t, 1, "keep", "keep", 0, false), 0);
+    uint64_t d = store_digest(t);
+    size_t step = m.len / 120 + 1;
+    int cases = 0;
+    released = 0;
+    for (size_t cut = 0; cut < m.len; cut += step, cases++)
+        CU_ASSERT_EQUAL(store_snapshot_load(t, m.data, cut, count_release, m.data), LT_ECORRUPT);
+    uint8_t *longer = malloc(m.len + 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(longer);
+    memcpy(longer, m.data, m.len);
+    longer[m.len] = 0;
+    CU_ASSERT_EQUAL(store_snapshot_load(t, longer, m.len + 1, count_release, longer), LT_ECORRUPT);
+    cases++;
+    free(longer);
+    for (size_t at = 0; at < m.len; at += step, cases++) {
+        m.data[at] ^= 0x5a;
+        CU_ASSERT_EQUAL(store_snapshot_load(t, m.data, m.len, count_release, m.data), LT_ECORRUPT);
+        m.data[at] ^= 0x5a;
+    }
+    rcu_barrier();
+    CU_ASSERT_EQUAL(released, cases);
+    CU_ASSERT_EQUAL(store_digest(t), d);
+
+    /* out of memory at every allocation in turn: nothing changes, released every time */
+    int rc = LT_ENOMEM, failures = 0;
+    released = 0;
+    for (int nth = 1; nth < 2000 && rc == LT_ENOMEM; nth++) {
+        store_fault_inject(nth);
+        rc = store_snapshot_load(t, m.data, m.len, count_release, m.data);
+        store_fault_inject(0);
+        if (rc == LT_ENOMEM) {
+            CU_ASSERT_EQUAL(store_digest(t), d);
+            failures++;
+        }
+    }
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT(failures > 10);
+    rcu_barrier();
+    CU_ASSERT_EQUAL(released, failures);
+    CU_ASSERT_EQUAL(store_digest(t), store_digest(u));
+
+    /* an empty store's snapshot keeps nothing: released before the call returns */
+    struct store *e = new_store();
+    struct membuf me = {0};
+    CU_ASSERT_EQUAL(store_snapshot_write(e, mem_write, &me), 0);
+    released = 0;
+    CU_ASSERT_EQUAL(store_snapshot_load(t, me.data, me.len, count_release, me.data), 0);
+    rcu_barrier(); /* t's previous versions borrowed from m.data */
+    CU_ASSERT_EQUAL(released, 2);
+    CU_ASSERT_EQUAL(store_records_total(t), 0);
+    free(me.data);
+    free(m.data);
+    free(m2.data);
+    free(m3.data);
+    store_free(e);
+    store_free(t);
+    store_free(u);
+    store_free(s);
+}
+
 /* A snapshot whose index list differs from the model table's (an index renamed since it
  * was taken) restores through the slow path: values decoded, index values recomputed. */
 static void test_snapshot_other_indexes(void)
@@ -1236,6 +1359,7 @@ static const struct lt_test store_tests[] = {
     {"snapshot_roundtrip", test_snapshot_roundtrip},
     {"snapshot_corrupt", test_snapshot_corrupt},
     {"snapshot_other_indexes", test_snapshot_other_indexes},
+    {"snapshot_load", test_snapshot_load},
     {"determinism", test_determinism},
     {"oom", test_oom},
     {"concurrent_readers", test_concurrent_readers},

@@ -1,13 +1,14 @@
 /* store_bench.c — the state machine's own costs, without consensus, network or WAL:
  * applying N creates of 1 KiB items (the node's apply loop), writing a snapshot of the
  * store through the real snapshot file writer, and restoring a fresh store from that file
- * the way a restarting node does (pick the newest verified file, stream it once, rebuild). It
+ * the way a restarting node does (map the newest file, load it in place, rebuild). It
  * prints figures and asserts nothing beyond the restored store's digest matching the original.
  *
- * Usage: store_bench [--items N] [--value-size B] [--dir DIR]
+ * Usage: store_bench [--items N] [--value-size B] [--dir DIR] [--keep] [--restore-only]
  * What it is not: a test (tests/unit/test_store.c is), or the cluster's figures
  * (tools/bench/cluster_bench.py). */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,21 +25,6 @@
 static int bench_snap_write(void *ctx, const void *buf, size_t len)
 {
     return snap_writer_write(ctx, buf, len);
-}
-
-static int bench_snap_read(void *ctx, void *buf, size_t len)
-{
-    size_t got = 0;
-    while (got < len) {
-        size_t k = 0;
-        int rc = snap_reader_read(ctx, (uint8_t *)buf + got, len - got, &k);
-        if (rc != 0)
-            return rc;
-        if (k == 0)
-            return LT_ECORRUPT;
-        got += k;
-    }
-    return 0;
 }
 
 static double bench_secs(uint64_t t0)
@@ -59,26 +45,75 @@ static long bench_rss_mib(void)
     return kib / 1024;
 }
 
+static void bench_unmap(void *map)
+{
+    snap_map_free(map);
+}
+
+/* bench_restore restores `s` from the newest snapshot in `dir` the way a restarting node
+ * does (list the snapshots, map the newest, load it: the values stay in the mapped
+ * file; its checksum is checked as it loads), prints the times and sets the restored
+ * store's digest. */
+static int bench_restore(const char *dir, struct store *s, uint64_t *digest, char *path,
+                         size_t path_len)
+{
+    uint64_t t0 = lt_now_ns();
+    struct snap_info *snaps = NULL;
+    size_t n_snaps = 0;
+    int rc = snap_list(dir, &snaps, &n_snaps);
+    if (rc == 0 && n_snaps == 0)
+        rc = LT_ENOTFOUND;
+    double find_s = bench_secs(t0);
+    if (rc == 0)
+        rc = snap_path(dir, snaps[0].name, path, path_len);
+    free(snaps);
+    uint64_t t1 = lt_now_ns();
+    struct snap_map *map = NULL;
+    if (rc == 0)
+        rc = snap_map_open(path, &map, NULL);
+    double open_s = bench_secs(t1);
+    t1 = lt_now_ns();
+    if (rc == 0)
+        rc = store_snapshot_load(s, snap_map_data(map), snap_map_len(map), bench_unmap, map);
+    double read_s = bench_secs(t1);
+    double restore_s = bench_secs(t0);
+    if (rc != 0) {
+        fprintf(stderr, "store_bench: restore from %s failed: %s\n", dir, lt_strerror(rc));
+        return 1;
+    }
+    printf("  restore            %8.2f s  (list %.2f s, map %.2f s, load+rebuild "
+           "%.2f s)  RSS %ld MiB\n",
+           restore_s, find_s, open_s, read_s, bench_rss_mib());
+    *digest = store_digest(s);
+    return 0;
+}
+
 static void usage(FILE *to)
 {
     fprintf(to, "usage: store_bench [--items N] [--value-size BYTES] [--dir DIR]\n"
                 "  --items N          creates to apply (default 1000000)\n"
                 "  --value-size B     description bytes per item (default 1024)\n"
                 "  --dir DIR          where the snapshot file goes (default: a new dir in "
-                "/tmp)\n");
+                "/tmp)\n"
+                "  --keep             keep the snapshot file (and its dir) afterwards\n"
+                "  --restore-only     only restore the newest snapshot in --dir (one kept\n"
+                "                     by --keep): for profiling the restore alone\n");
 }
 
 int main(int argc, char **argv)
 {
     size_t items = 1000000, value_size = 1024;
     const char *dir = NULL;
+    bool keep = false, restore_only = false;
     static const struct option opts[] = {{"items", required_argument, NULL, 'n'},
                                          {"value-size", required_argument, NULL, 'v'},
                                          {"dir", required_argument, NULL, 'd'},
+                                         {"keep", no_argument, NULL, 'k'},
+                                         {"restore-only", no_argument, NULL, 'r'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "n:v:d:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "n:v:d:krh", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
             items = strtoul(optarg, NULL, 10);
@@ -88,6 +123,12 @@ int main(int argc, char **argv)
             break;
         case 'd':
             dir = optarg;
+            break;
+        case 'k':
+            keep = true;
+            break;
+        case 'r':
+            restore_only = true;
             break;
         case 'h':
             usage(stdout);
@@ -101,6 +142,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "store_bench: --items and --value-size must be positive (value ≤ 1 MiB)\n");
         return 2;
     }
+    if (restore_only && !dir) {
+        fprintf(stderr, "store_bench: --restore-only needs --dir (a dir kept by --keep)\n");
+        return 2;
+    }
     char tmpl[] = "/tmp/store_bench-XXXXXX";
     if (!dir && !(dir = mkdtemp(tmpl))) {
         perror("store_bench: mkdtemp");
@@ -112,6 +157,17 @@ int main(int argc, char **argv)
     if (!m || store_new(&s) != 0 || store_new(&s2) != 0) {
         fprintf(stderr, "store_bench: cannot set up the store\n");
         return 1;
+    }
+    if (restore_only) {
+        uint64_t d = 0;
+        char path[4200];
+        int rc = bench_restore(dir, s2, &d, path, sizeof(path));
+        if (rc == 0)
+            printf("  digest             %016llx\n", (unsigned long long)d);
+        store_free(s);
+        store_free(s2);
+        store_reader_unregister();
+        return rc;
     }
     char *desc = malloc(value_size + 1);
     for (size_t i = 0; desc && i < value_size; i++)
@@ -183,41 +239,18 @@ int main(int argc, char **argv)
     printf("  snapshot write     %8.2f s  (%.0f MB, %.0f MB/s, fsync included)\n", write_s,
            (double)info.file_size / 1e6, (double)info.file_size / 1e6 / write_s);
 
-    /* 3. restore like a restarting node (with only the restored store in memory): find
-     * the newest, open, stream, rebuild */
+    /* 3. restore like a restarting node (with only the restored store in memory) */
     uint64_t d1 = store_digest(s);
     store_free(s);
     s = NULL;
+    uint64_t d2 = 0;
     char path[4200];
-    t0 = lt_now_ns();
-    struct snap_info newest;
-    struct snap_reader *rd;
-    int rc = snap_newest(dir, &newest);
-    double find_s = bench_secs(t0);
-    if (rc == 0)
-        rc = snap_path(dir, newest.name, path, sizeof(path));
-    uint64_t t1 = lt_now_ns();
-    if (rc == 0)
-        rc = snap_reader_open_trusted(path, &rd, NULL);
-    double open_s = bench_secs(t1);
-    t1 = lt_now_ns();
-    if (rc == 0) {
-        rc = store_snapshot_read(s2, bench_snap_read, rd);
-        snap_reader_free(rd);
-    }
-    double read_s = bench_secs(t1);
-    double restore_s = bench_secs(t0);
-    if (rc != 0) {
-        fprintf(stderr, "store_bench: restore failed: %s\n", lt_strerror(rc));
+    if (bench_restore(dir, s2, &d2, path, sizeof(path)) != 0)
         return 1;
-    }
-    printf("  restore            %8.2f s  (find newest %.2f s, open %.2f s, stream+rebuild "
-           "%.2f s)\n",
-           restore_s, find_s, open_s, read_s);
-    uint64_t d2 = store_digest(s2);
     printf("  digest             %s\n", d1 == d2 ? "restored store matches" : "MISMATCH");
-    unlink(path);
-    if (dir == tmpl)
+    if (!keep)
+        unlink(path);
+    if (dir == tmpl && !keep)
         rmdir(dir);
     store_free(s2);
     free(desc);
