@@ -1438,8 +1438,9 @@ int node_run(struct node *n)
     uint64_t tick_ns = (uint64_t)n->cfg.tick_ms * 1000000ull;
     n->next_tick_ns = lt_now_ns() + tick_ns;
     n->next_metrics_ns = lt_now_ns() + NODE_METRICS_NS;
-    lt_info("serving: raft %s, rpc %s, events %s", n->cfg.raft_url, n->cfg.rpc_url,
-            n->cfg.events_url);
+    lt_info("serving: raft %s, rpc %s, events %s (%llu ms after start)", n->cfg.raft_url,
+            n->cfg.rpc_url, n->cfg.events_url,
+            (unsigned long long)((lt_now_ns() - n->start_ns) / 1000000));
     while (!n->stop && !n->fatal) {
         /* 1. wait for work or the next tick */
         pthread_mutex_lock(&n->mu);
@@ -1687,7 +1688,7 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     snap_clean_tmp(n->snap_dir);
     struct raft_snapshot_meta snap;
     memset(&snap, 0, sizeof(snap));
-    /* Newest first, each streamed once (checksums verified on the way, nothing published
+    /* Newest first, each loaded once (checksums verified on the way, nothing published
      * unless all good); a damaged one is skipped for the next. */
     struct snap_info *snaps = NULL;
     size_t n_snaps = 0;
@@ -1696,10 +1697,13 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
         goto out_free;
     }
     for (size_t i = 0; i < n_snaps; i++) {
+        uint64_t t0 = lt_now_ns();
         rc = node_restore_snapshot(n, &snaps[i].meta, &snap);
         if (rc == 0) {
-            lt_info("restored snapshot %llu/%llu (%llu bytes)", (unsigned long long)snap.index,
-                    (unsigned long long)snap.term, (unsigned long long)n->snapshot_bytes);
+            lt_info("restored snapshot %llu/%llu (%llu bytes) in %llu ms",
+                    (unsigned long long)snap.index, (unsigned long long)snap.term,
+                    (unsigned long long)n->snapshot_bytes,
+                    (unsigned long long)((lt_now_ns() - t0) / 1000000));
             break;
         }
         if (rc != LT_ECORRUPT) {

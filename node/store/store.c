@@ -36,9 +36,11 @@
  * matches.
  *
  * Snapshot format (all integers little-endian):
- *   "LTSTORE2"  u32 n_models
+ *   "LTSTORE3"  u32 n_models
  *   per model:  u16 name_len, name, u16 n_indexes, per index: u16 len, field name,
  *               u64 n_records
+ *     per index: n_records x u32, each record's position in that index's order (records
+ *                in key order), so a restore appends instead of searching
  *     per record (increasing key order): u32 key_len, key, u32 n_versions
  *       per version, oldest first: u8 op, u8 bench, u64 version, u64 raft_index,
  *                                  u64 raft_term, u32 ix_len, u32 len,
@@ -46,8 +48,10 @@
  *                                  model's index order), len value bytes
  *   u64 applied_index, u64 applied_term, u32 CRC32C of every byte before it.
  * A version is stored as it lives in memory (struct ver's data), so a restore copies it
- * back without decoding the message; only when the snapshot's indexes differ from the
- * model table's are the values decoded and the index values computed again. */
+ * back (or points at it in a mapped file) without decoding the message; only when the
+ * snapshot's indexes differ from the model table's are the values decoded and the index
+ * values computed again, and the indexes built by search. "LTSTORE2" is the same without
+ * the positions; it is still read. */
 #include "store.h"
 
 #include <assert.h>
@@ -67,7 +71,8 @@
 #define IXVAL_MAX         512
 #define LIST_DEFAULT      100
 #define LIST_MAX          1000
-#define SNAP_MAGIC        "LTSTORE2"
+#define SNAP_MAGIC        "LTSTORE3"
+#define SNAP_MAGIC_V2     "LTSTORE2" /* read: no index positions */
 #define SNAP_KEY_MAX      4096
 #define SNAP_VALUE_MAX    (64u << 20)
 #define SNAP_VERSIONS_MAX 64 /* models keep at most this many versions */
@@ -105,7 +110,10 @@ struct ver_ref {
 /* One key, from create to delete. */
 struct rec {
     struct cds_lfht_node node;
-    struct rcu_head rcu;
+    union {
+        struct rcu_head rcu; /* once unlinked (call_rcu) */
+        uint64_t snap_pos;   /* while linked: scratch for the snapshot writer (applier side) */
+    };
     struct ver *cur; /* RCU-published current version */
     char key[];
 };
@@ -183,9 +191,10 @@ struct store {
 static int fault_countdown;             /* > 0: the countdown-th allocation fails */
 static _Thread_local bool alloc_failed; /* an allocation failed since it was cleared */
 
-static bool fault_hit(void)
+static bool fault_hit(void) /* a restore allocates on two threads */
 {
-    return fault_countdown > 0 && --fault_countdown == 0;
+    return __atomic_load_n(&fault_countdown, __ATOMIC_RELAXED) > 0 &&
+           __atomic_sub_fetch(&fault_countdown, 1, __ATOMIC_RELAXED) == 0;
 }
 
 static void *st_malloc(size_t n)
@@ -231,7 +240,7 @@ static ProtobufCAllocator pb_alloc = {pb_malloc, pb_free, NULL};
 
 void store_fault_inject(int nth)
 {
-    fault_countdown = nth;
+    __atomic_store_n(&fault_countdown, nth, __ATOMIC_RELAXED);
 }
 
 /* ---- hashing ---- */
@@ -568,19 +577,23 @@ static void pending_push(struct pending *p, struct cds_lfht *ht, unsigned long h
             p->cap *= 2;
         }
     }
-    if (p != NULL && p->v != NULL && p->n < p->cap)
+    if (p != NULL && p->v != NULL && p->n < p->cap) {
         p->v[p->n++] = (struct pend){hash, node};
-    else
+    } else {
+        rcu_read_lock(); /* nests in the caller's, if any */
         cds_lfht_add(ht, hash, node);
+        rcu_read_unlock();
+    }
 }
 
 /* ix_link (writer) links entry `e` into ix's list and counts it (bench: benchmark data).
  * Entries with one value are adjacent in the list, so the value is counted already iff a
  * neighbour of `e` has it, and the count is that neighbour's: no hash lookup. A value not
- * counted yet takes `*spare` as its count, added to ix->counts now or, with a `later` that
- * has room, at the end of a restore. */
-static void ix_link(struct ixstate *ix, struct sl_entry *e, bool bench, struct ixcount **spare,
-                    struct pending *later)
+ * counted yet takes `*spare` as its count (a restore passes none: one is made, and without
+ * memory it returns LT_ENOMEM, `e` linked but not counted), added to ix->counts now or,
+ * with `later`, at the end of a restore. */
+static int ix_link(struct ixstate *ix, struct sl_entry *e, bool bench, struct ixcount **spare,
+                   struct pending *later)
 {
     struct sl_entry *pred = sl_insert(&ix->list, e), *succ = e->next[0];
     struct ixcount *c = NULL;
@@ -589,9 +602,11 @@ static void ix_link(struct ixstate *ix, struct sl_entry *e, bool bench, struct i
     else if (succ != NULL && strcmp(entry_val(succ), entry_val(e)) == 0)
         c = succ->cnt;
     if (c == NULL) {
-        c = *spare;
+        c = *spare != NULL ? *spare : ixcount_new(entry_val(e));
         *spare = NULL;
-        assert(c != NULL && strcmp(c->val, entry_val(e)) == 0);
+        if (c == NULL)
+            return LT_ENOMEM;
+        assert(strcmp(c->val, entry_val(e)) == 0);
         pending_push(later, ix->counts, hash_str(c->val), &c->node);
         ix->n_vals++;
     }
@@ -599,6 +614,7 @@ static void ix_link(struct ixstate *ix, struct sl_entry *e, bool bench, struct i
     CMM_STORE_SHARED(c->count, c->count + 1);
     if (bench)
         CMM_STORE_SHARED(c->bench, c->bench + 1);
+    return 0;
 }
 
 /* ixcount_sub (writer) takes one record (bench: benchmark data) off count `c`. */
@@ -796,6 +812,27 @@ static void put_alloc_free(struct put_alloc *a)
     }
 }
 
+/* rec_prepare allocates a new key's record and key-order entry into `a` (zeroed). */
+static int rec_prepare(struct mstate *ms, const char *key, struct put_alloc *a)
+{
+    (void)ms;
+    size_t klen = strlen(key) + 1;
+    memset(a, 0, sizeof(*a));
+    a->rec = st_malloc(sizeof(*a->rec) + klen);
+    if (a->rec == NULL)
+        return LT_ENOMEM;
+    cds_lfht_node_init(&a->rec->node);
+    memcpy(a->rec->key, key, klen);
+    a->rec->cur = NULL;
+    a->order = sl_entry_new(a->rec, "");
+    if (a->order == NULL) {
+        free(a->rec);
+        a->rec = NULL;
+        return LT_ENOMEM;
+    }
+    return 0;
+}
+
 /* put_prepare allocates what linking `v` for `key` needs: `r` and `old` are the record and
  * its current version, both NULL for a new key. */
 static int put_prepare(struct mstate *ms, const char *key, struct rec *r, const struct ver *old,
@@ -803,16 +840,8 @@ static int put_prepare(struct mstate *ms, const char *key, struct rec *r, const 
 {
     memset(a, 0, sizeof(*a));
     if (r == NULL) {
-        size_t klen = strlen(key) + 1;
-        a->rec = st_malloc(sizeof(*a->rec) + klen);
-        if (a->rec == NULL)
-            goto fail;
-        cds_lfht_node_init(&a->rec->node);
-        memcpy(a->rec->key, key, klen);
-        a->rec->cur = NULL;
-        a->order = sl_entry_new(a->rec, "");
-        if (a->order == NULL)
-            goto fail;
+        if (rec_prepare(ms, key, a) != 0)
+            return LT_ENOMEM;
         r = a->rec;
     }
     for (size_t i = 0; i < ms->n_ix; i++) {
@@ -896,7 +925,7 @@ static void put_link(struct mstate *ms, struct rec *r, struct ver *old, struct v
         }
         if (old != NULL)
             ix_unlink(ix, ver_ixval(old, i), r->key, old->bench);
-        ix_link(ix, a->entries[i], v->bench, &a->counts[i], NULL);
+        (void)ix_link(ix, a->entries[i], v->bench, &a->counts[i], NULL); /* has its spare */
         a->entries[i] = NULL;
     }
     put_alloc_free(a);
@@ -1646,6 +1675,38 @@ static void snap_put_uint(struct snap_out *o, uint64_t v, size_t bytes)
 
 #define SNAP_VER_HDR 34 /* op, bench, version, raft_index, raft_term, ix_len, len */
 
+static bool snap_write_v2; /* tests: write the previous format */
+
+void store_snapshot_write_v2(bool on)
+{
+    snap_write_v2 = on;
+}
+
+/* snap_put_positions writes, per index of `ms`, every record's position in that index's
+ * order, records in key order: a restore then rebuilds the index by appending instead of
+ * searching (see the format above). rec->snap_pos holds the positions meanwhile. */
+static int snap_put_positions(struct snap_out *o, struct mstate *ms)
+{
+    uint8_t buf[4096];
+    for (size_t i = 0; i < ms->n_ix; i++) {
+        uint64_t p = 0;
+        for (struct sl_entry *e = ms->ix[i].list.head[0]; e != NULL; e = e->next[0])
+            e->rec->snap_pos = p++;
+        if (p != ms->count || p > UINT32_MAX)
+            return LT_EINVAL; /* never: every record is once in every index */
+        size_t n = 0;
+        for (struct sl_entry *e = ms->order.head[0]; e != NULL; e = e->next[0]) {
+            le_put(buf + n, e->rec->snap_pos, 4);
+            if ((n += 4) == sizeof(buf)) {
+                snap_put(o, buf, n);
+                n = 0;
+            }
+        }
+        snap_put(o, buf, n);
+    }
+    return o->rc;
+}
+
 int store_snapshot_write(struct store *s, int (*write)(void *ctx, const void *buf, size_t len),
                          void *ctx)
 {
@@ -1653,7 +1714,7 @@ int store_snapshot_write(struct store *s, int (*write)(void *ctx, const void *bu
     struct state *st;
     rcu_read_lock();
     st = rcu_dereference(s->st);
-    snap_put(&o, SNAP_MAGIC, 8);
+    snap_put(&o, snap_write_v2 ? SNAP_MAGIC_V2 : SNAP_MAGIC, 8);
     snap_put_uint(&o, st->n, 4);
     for (size_t i = 0; i < st->n; i++) {
         struct mstate *ms = &st->m[i];
@@ -1665,6 +1726,8 @@ int store_snapshot_write(struct store *s, int (*write)(void *ctx, const void *bu
             snap_put(&o, ms->ix[k].fd->name, strlen(ms->ix[k].fd->name));
         }
         snap_put_uint(&o, ms->count, 8);
+        if (!snap_write_v2 && o.rc == 0)
+            o.rc = snap_put_positions(&o, ms);
         for (struct sl_entry *e = ms->order.head[0]; e != NULL; e = e->next[0]) {
             struct ver *chain[SNAP_VERSIONS_MAX];
             size_t n = 0;
@@ -1846,22 +1909,28 @@ static int snap_read_version(struct snap_in *in, struct mstate *ms, bool same_ix
 
 #define SNAP_RESIZE_EVERY 65536 /* records read between hash-table resizes */
 
-/* ---- restore: sorted hash-table inserts, secondary indexes on a second thread ----
+/* ---- restore ----
  *
- * Records arrive in key order, which is random hash order: adding each to the hash table
+ * Records arrive in key order, which is random hash order: adding each to its hash table
  * at once costs two cache misses (its bucket, the node after it). So a restore collects
- * (hash, node) pairs and adds them at the end in bucket order, where consecutive adds
- * touch neighbouring memory (pending_flush). New per-value counts are collected the same
- * way.
+ * (hash, node) pairs and adds them at the end in bucket order, where consecutive adds touch
+ * neighbouring memory (pending_flush). New per-value counts are collected the same way.
  *
- * Linking a record into the key order is cheap (keys append at the tail), but its
- * secondary-index entries land anywhere (names are not ordered): about half of a
- * restore's time. So the reading thread links records and hands (record, its index
- * entries, spare counts) to an index thread through a bounded queue; the two structures
- * they touch are disjoint (ht and order vs. ix[].list and ix[].counts) and nothing is
- * published until both are done. The index thread cannot fail: everything it links was
- * allocated by the reader (put_prepare). */
-#define IXB_CAP         1024
+ * The reading thread links each record into the key order (keys append at the tail) and
+ * hands (record, its number, benchmark flag) in batches to an index thread; the
+ * structures the two touch are disjoint (ht and order vs. ix[].list and ix[].counts), and
+ * nothing is published until both are done. The index thread makes the record's index
+ * entries and either
+ *   - ordered (LTSTORE3, the snapshot's indexes are the model's): puts each entry in its
+ *     slot, at the position the snapshot gives; at the end each index is built by
+ *     appending its slots in order (checked to be increasing) and counting runs of equal
+ *     values: no search at all (ix_build_ordered); or
+ *   - searched (LTSTORE2, or other indexes): inserts each entry into its list, the count
+ *     found through its neighbours (ix_link).
+ * Without a thread the reader does the index work itself. The index side's first error
+ * (no memory, bad positions) is returned at the end (restore_end). */
+#define IXB_BATCH       64
+#define IXB_CAP         (16 * IXB_BATCH)
 #define PEND_FLUSH_LOCK 4096 /* adds per read-side section in pending_flush */
 
 #define PEND_CAP_FIRST 65536
@@ -1919,48 +1988,115 @@ static void pending_flush(struct pending *p, struct cds_lfht *ht, size_t total, 
 }
 
 struct ixb_job {
-    struct sl_entry *entries[MODELS_MAX_INDEXES];
-    struct ixcount *counts[MODELS_MAX_INDEXES];
+    struct rec *r;
+    uint64_t ord; /* the record's number in key order */
     bool bench;
 };
 
 /* One model's restore. */
 struct restore {
     struct mstate *ms;
+    uint64_t n_records;
     struct pending recs;                       /* the hash table's */
     struct pending counts[MODELS_MAX_INDEXES]; /* each index's new counts */
-    bool threaded;                             /* the index thread below runs */
+    /* ordered: per index, every record's position (u32 LE, from the snapshot) and the
+     * entries by position (low bit: the record's benchmark flag) */
+    bool ordered;
+    const uint8_t *pos[MODELS_MAX_INDEXES];
+    uintptr_t *slot[MODELS_MAX_INDEXES];
+    int err;                         /* the index side's first error while linking */
+    int ierr[MODELS_MAX_INDEXES];    /* building index i at the end */
+    struct ixb_job batch[IXB_BATCH]; /* the reader's, not queued yet */
+    size_t n_batch;
+    bool threaded; /* the index thread runs */
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t nonempty, nonfull;
     struct ixb_job q[IXB_CAP];
     size_t head, n;
-    bool busy; /* linking a job it took off the queue */
+    bool busy; /* working on jobs it took off the queue */
     bool done;
 };
 
-/* ixb_link links one record's index entries and counts (the index thread, or the reader
- * without one, in a read section) and frees the spare counts it did not need. */
-static void ixb_link(struct restore *rs, struct ixb_job *j)
+/* ixb_do does the index work for one record (the index thread, or the reader without
+ * one). After an error it does nothing more. */
+static void ixb_do(struct restore *rs, const struct ixb_job *j)
 {
-    for (size_t i = 0; i < rs->ms->n_ix; i++) {
-        ix_link(&rs->ms->ix[i], j->entries[i], j->bench, &j->counts[i], &rs->counts[i]);
-        free(j->counts[i]);
+    struct mstate *ms = rs->ms;
+    const struct ver *v = j->r->cur;
+    for (size_t i = 0; i < ms->n_ix && rs->err == 0; i++) {
+        struct sl_entry *e = sl_entry_new(j->r, ver_ixval(v, i));
+        if (e == NULL) {
+            rs->err = LT_ENOMEM;
+        } else if (rs->ordered) {
+            uint64_t p = le_get(rs->pos[i] + 4 * j->ord, 4);
+            if (p >= rs->n_records || rs->slot[i][p] != 0) {
+                free(e);
+                rs->err = LT_ECORRUPT; /* not a permutation */
+            } else {
+                rs->slot[i][p] = (uintptr_t)e | j->bench;
+            }
+        } else {
+            struct ixcount *none = NULL;
+            rcu_read_lock();
+            rs->err = ix_link(&ms->ix[i], e, j->bench, &none, &rs->counts[i]);
+            rcu_read_unlock();
+        }
     }
 }
 
-/* ixb_flush_counts adds the deferred counts (outside read sections). */
-static void ixb_flush_counts(struct restore *rs)
+/* ix_build_ordered builds index i of an ordered restore from its slots: entries appended
+ * in position order, which must be increasing (value, key) order, and counts made for
+ * each run of one value. Consumed slots are cleared (restore_end frees what is left). */
+static int ix_build_ordered(struct restore *rs, size_t i)
 {
-    for (size_t i = 0; i < rs->ms->n_ix; i++) {
-        struct ixstate *ix = &rs->ms->ix[i];
-        pending_flush(&rs->counts[i], ix->counts, ix->n_vals, &ix->buckets);
+    struct ixstate *ix = &rs->ms->ix[i];
+    struct sl_entry *last[SL_MAX] = {NULL}, *prev = NULL;
+    struct ixcount *c = NULL;
+    for (uint64_t p = 0; p < rs->n_records; p++) {
+        uintptr_t sv = rs->slot[i][p];
+        struct sl_entry *e = (struct sl_entry *)(sv & ~(uintptr_t)1);
+        if (e == NULL)
+            return LT_ECORRUPT;
+        int cv = prev != NULL ? strcmp(entry_val(prev), entry_val(e)) : -1;
+        if (cv > 0 || (cv == 0 && strcmp(entry_key(prev), entry_key(e)) >= 0))
+            return LT_ECORRUPT; /* out of order */
+        if (cv != 0) {
+            if ((c = ixcount_new(entry_val(e))) == NULL)
+                return LT_ENOMEM;
+            pending_push(&rs->counts[i], ix->counts, hash_str(c->val), &c->node);
+            ix->n_vals++;
+        }
+        rs->slot[i][p] = 0;
+        for (unsigned k = 0; k < e->height; k++) {
+            e->next[k] = NULL;
+            *sl_slot(&ix->list, last[k], k) = e;
+            last[k] = e;
+        }
+        e->cnt = c;
+        c->count++;
+        c->bench += sv & 1;
+        prev = e;
     }
+    memcpy(ix->list.finger, last, sizeof(last));
+    return 0;
+}
+
+/* ixb_finish_index finishes index i (built if ordered and nothing failed while linking)
+ * and adds its new counts (outside read sections). The index thread and the reader may
+ * finish different indexes at once: each writes only ierr[i]. */
+static void ixb_finish_index(struct restore *rs, size_t i)
+{
+    struct ixstate *ix = &rs->ms->ix[i];
+    if (rs->ordered && rs->err == 0)
+        rs->ierr[i] = ix_build_ordered(rs, i);
+    pending_flush(&rs->counts[i], ix->counts, ix->n_vals, &ix->buckets);
 }
 
 static void *ixb_main(void *arg)
 {
     struct restore *rs = arg;
+    struct ixb_job jobs[IXB_BATCH];
     rcu_register_thread();
     pthread_mutex_lock(&rs->mu);
     for (;;) {
@@ -1968,30 +2104,57 @@ static void *ixb_main(void *arg)
             pthread_cond_wait(&rs->nonempty, &rs->mu);
         if (rs->n == 0)
             break;
-        struct ixb_job j = rs->q[rs->head];
-        rs->head = (rs->head + 1) % IXB_CAP;
-        rs->n--;
+        size_t k = 0;
+        for (; k < IXB_BATCH && rs->n > 0; k++) {
+            jobs[k] = rs->q[rs->head];
+            rs->head = (rs->head + 1) % IXB_CAP;
+            rs->n--;
+        }
         rs->busy = true;
         pthread_cond_signal(&rs->nonfull);
         pthread_mutex_unlock(&rs->mu);
-        rcu_read_lock(); /* never held while waiting: the reader's resizes need grace periods */
-        ixb_link(rs, &j);
-        rcu_read_unlock();
+        for (size_t x = 0; x < k; x++)
+            ixb_do(rs, &jobs[x]);
         pthread_mutex_lock(&rs->mu);
         rs->busy = false;
         if (rs->n == 0)
             pthread_cond_signal(&rs->nonfull); /* ixb_drain waits for this too */
     }
     pthread_mutex_unlock(&rs->mu);
-    ixb_flush_counts(rs); /* while the reader flushes the records */
+    /* Every index but the last (the reader finishes that one beside the record table). */
+    for (size_t i = 0; i + 1 < rs->ms->n_ix; i++)
+        ixb_finish_index(rs, i);
     rcu_unregister_thread();
     return NULL;
 }
 
-/* ixb_drain waits until the index thread has linked everything queued and is idle, so the
- * reader may resize every table (outside its read section). */
+/* ixb_push queues the reader's batch (waiting for room), or does it here without a thread. */
+static void ixb_push(struct restore *rs)
+{
+    if (!rs->threaded) {
+        for (size_t x = 0; x < rs->n_batch; x++)
+            ixb_do(rs, &rs->batch[x]);
+        rs->n_batch = 0;
+        return;
+    }
+    pthread_mutex_lock(&rs->mu);
+    for (size_t x = 0; x < rs->n_batch; x++) {
+        while (rs->n == IXB_CAP)
+            pthread_cond_wait(&rs->nonfull, &rs->mu);
+        rs->q[(rs->head + rs->n) % IXB_CAP] = rs->batch[x];
+        rs->n++;
+    }
+    pthread_cond_signal(&rs->nonempty);
+    pthread_mutex_unlock(&rs->mu);
+    rs->n_batch = 0;
+}
+
+/* ixb_drain hands over the reader's batch and waits until the index thread has done
+ * everything queued and is idle, so the reader may resize every table (outside its read
+ * section). */
 static void ixb_drain(struct restore *rs)
 {
+    ixb_push(rs);
     if (!rs->threaded)
         return;
     pthread_mutex_lock(&rs->mu);
@@ -2000,20 +2163,35 @@ static void ixb_drain(struct restore *rs)
     pthread_mutex_unlock(&rs->mu);
 }
 
-/* restore_begin prepares the restore of `n_records` records of `ms`, with an index thread
- * if it has indexes and one can start (otherwise the reader links the indexes itself).
- * LT_ENOMEM: nothing to end. */
-static int restore_begin(struct restore *rs, struct mstate *ms, uint64_t n_records)
+/* restore_begin prepares the restore of `n_records` records of `ms` (about `presize` as
+ * far as the input can tell; ordered when `pos` gives each index's positions, which must
+ * outlive the restore, and n_records is then known true), with an index thread if one can
+ * start. LT_ENOMEM: nothing to end. */
+static int restore_begin(struct restore *rs, struct mstate *ms, uint64_t n_records,
+                         uint64_t presize, const uint8_t **pos)
 {
     memset(rs, 0, sizeof(*rs));
     rs->ms = ms;
-    int rc = pending_init(&rs->recs, n_records);
-    for (size_t i = 0; i < ms->n_ix && rc == 0; i++)
-        rc = pending_init(&rs->counts[i], n_records);
+    rs->n_records = n_records;
+    rs->ordered = pos != NULL && ms->n_ix > 0;
+    int rc = pending_init(&rs->recs, presize);
+    if (rs->ordered)
+        presize = 0; /* counts come at the end */
+    for (size_t i = 0; i < ms->n_ix && rc == 0; i++) {
+        rc = pending_init(&rs->counts[i], presize);
+        if (rc == 0 && rs->ordered) {
+            rs->pos[i] = pos[i];
+            rs->slot[i] = n_records > 0 ? calloc(n_records, sizeof(rs->slot[i][0])) : NULL;
+            if (n_records > 0 && rs->slot[i] == NULL)
+                rc = LT_ENOMEM;
+        }
+    }
     if (rc != 0) {
         free(rs->recs.v);
-        for (size_t i = 0; i < ms->n_ix; i++)
+        for (size_t i = 0; i < ms->n_ix; i++) {
             free(rs->counts[i].v);
+            free(rs->slot[i]);
+        }
         return rc;
     }
     if (ms->n_ix == 0)
@@ -2025,59 +2203,65 @@ static int restore_begin(struct restore *rs, struct mstate *ms, uint64_t n_recor
     return 0;
 }
 
-/* restore_link links a restored record (a new key): into the key order here, into the
- * hash table and the new counts at the end (restore_end), into the secondary indexes on
- * the index thread or here. In a read section. */
-static void restore_link(struct restore *rs, struct ver *v, struct put_alloc *a)
+/* restore_link links a restored record (a new key) with number `ord`: into the key order
+ * here, into the hash table at the end (restore_end), into the secondary indexes on the
+ * index side. In a read section. */
+static void restore_link(struct restore *rs, struct ver *v, struct put_alloc *a, uint64_t ord)
 {
     struct rec *r = link_new_rec(rs->ms, v, a);
-    unsigned long hash = hash_str(r->key);
-    pending_push(&rs->recs, rs->ms->ht, hash, &r->node);
-    struct ixb_job j = {.bench = v->bench};
-    for (size_t i = 0; i < rs->ms->n_ix; i++) {
-        j.entries[i] = a->entries[i];
-        j.counts[i] = a->counts[i];
-    }
-    if (!rs->threaded) {
-        ixb_link(rs, &j);
+    pending_push(&rs->recs, rs->ms->ht, hash_str(r->key), &r->node);
+    if (rs->ms->n_ix == 0)
         return;
-    }
-    pthread_mutex_lock(&rs->mu);
-    while (rs->n == IXB_CAP)
-        pthread_cond_wait(&rs->nonfull, &rs->mu);
-    rs->q[(rs->head + rs->n) % IXB_CAP] = j;
-    rs->n++;
-    pthread_cond_signal(&rs->nonempty);
-    pthread_mutex_unlock(&rs->mu);
+    rs->batch[rs->n_batch++] = (struct ixb_job){r, ord, v->bench};
+    if (rs->n_batch == IXB_BATCH)
+        ixb_push(rs);
 }
 
-/* restore_end finishes a model's restore, successful or not: the deferred inserts are
- * done (so that a failed restore's state frees like any other), the index thread joined.
- * Outside read sections. */
-static void restore_end(struct restore *rs)
+/* restore_end finishes a model's restore, successful (`rc` == 0) or not: the deferred
+ * inserts are done (so that a failed restore's state frees like any other), the indexes
+ * built, the index thread joined, unused slots freed. Returns `rc` or the index side's
+ * error. Outside read sections. */
+static int restore_end(struct restore *rs, int rc)
 {
+    struct mstate *ms = rs->ms;
+    ixb_drain(rs); /* the index side is idle now: err is the reader's to read and set */
+    if (rc != 0 && rs->err == 0)
+        rs->err = rc; /* nothing to build */
     if (rs->threaded) {
         pthread_mutex_lock(&rs->mu);
         rs->done = true;
         pthread_cond_signal(&rs->nonempty);
         pthread_mutex_unlock(&rs->mu);
     }
-    pending_flush(&rs->recs, rs->ms->ht, rs->ms->count, &rs->ms->buckets);
+    pending_flush(&rs->recs, ms->ht, ms->count, &ms->buckets);
+    if (!rs->threaded) {
+        for (size_t i = 0; i + 1 < ms->n_ix; i++)
+            ixb_finish_index(rs, i);
+    }
+    if (ms->n_ix > 0)
+        ixb_finish_index(rs, ms->n_ix - 1);
     if (rs->threaded)
         pthread_join(rs->th, NULL);
-    else
-        ixb_flush_counts(rs);
-    if (rs->ms->n_ix > 0) {
+    rc = rs->err;
+    for (size_t i = 0; i < ms->n_ix; i++) {
+        if (rc == 0)
+            rc = rs->ierr[i];
+        for (uint64_t p = 0; rs->slot[i] != NULL && p < rs->n_records; p++)
+            free((void *)(rs->slot[i][p] & ~(uintptr_t)1));
+        free(rs->slot[i]);
+    }
+    if (ms->n_ix > 0) {
         pthread_mutex_destroy(&rs->mu);
         pthread_cond_destroy(&rs->nonempty);
         pthread_cond_destroy(&rs->nonfull);
     }
+    return rc;
 }
 
-/* snap_read_record reads one record of `ms` and links it into the (unpublished) state.
- * `prev_key` holds the previous key (keys must increase) and is updated. */
+/* snap_read_record reads record number `ord` of the model and links it into the
+ * (unpublished) state. `prev_key` holds the previous key (keys must increase). */
 static int snap_read_record(struct snap_in *in, struct restore *rs, bool same_ix, char *key,
-                            char *prev_key)
+                            char *prev_key, uint64_t ord)
 {
     struct mstate *ms = rs->ms;
     unsigned depth = ms->def->history_depth > 0 ? ms->def->history_depth : 1;
@@ -2115,10 +2299,9 @@ static int snap_read_record(struct snap_in *in, struct restore *rs, bool same_ix
     }
     {
         struct put_alloc alloc;
-        rc = put_prepare(ms, key, NULL, NULL, chain, &alloc);
-        if (rc != 0)
+        if ((rc = rec_prepare(ms, key, &alloc)) != 0)
             goto fail;
-        restore_link(rs, chain, &alloc);
+        restore_link(rs, chain, &alloc, ord);
     }
     memcpy(prev_key, key, klen + 1);
     return 0;
@@ -2127,8 +2310,57 @@ fail:
     return rc;
 }
 
-/* snap_read_indexes reads a model's index list and tells whether it is the model's own. */
-static int snap_read_indexes(struct snap_in *in, const struct mstate *ms, bool *same)
+/* snap_read_positions reads the index positions of a model's `n_records` records
+ * (n_ix of them, the snapshot's indexes): into pos[] when `keep` (borrowed in memory,
+ * else copied into pos_owned[], the caller's to free), skipped otherwise. */
+static int snap_read_positions(struct snap_in *in, uint64_t n_ix, uint64_t n_records, bool keep,
+                               const uint8_t **pos, uint8_t **pos_owned)
+{
+    if (n_records > UINT32_MAX)
+        return LT_ECORRUPT;
+    for (uint64_t i = 0; i < n_ix; i++) {
+        uint64_t left = 4 * n_records;
+        int rc;
+        if (in->read == NULL) {
+            if ((rc = snap_borrow(in, (size_t)left, &pos[i])) != 0)
+                return rc;
+            continue;
+        }
+        /* streamed: copied in growing pieces, so a corrupt count fails at the end of the
+         * input instead of allocating for it */
+        uint8_t *buf = NULL, scratch[4096];
+        size_t have = 0, cap = 0;
+        while (left > 0) {
+            size_t k = left < sizeof(scratch) ? (size_t)left : sizeof(scratch);
+            if (keep && have + k > cap) {
+                size_t ncap = cap ? 2 * cap : 65536;
+                while (ncap < have + k)
+                    ncap *= 2;
+                uint8_t *grown = realloc(buf, ncap);
+                if (grown == NULL) {
+                    free(buf);
+                    return LT_ENOMEM;
+                }
+                buf = grown;
+                cap = ncap;
+            }
+            if ((rc = snap_get(in, keep ? buf + have : scratch, k)) != 0) {
+                free(buf);
+                return rc;
+            }
+            have += keep ? k : 0;
+            left -= k;
+        }
+        pos_owned[i] = buf;
+        pos[i] = buf;
+    }
+    return 0;
+}
+
+/* snap_read_indexes reads a model's index list (*n_ix of them) and tells whether it is the
+ * model's own. */
+static int snap_read_indexes(struct snap_in *in, const struct mstate *ms, bool *same,
+                             uint64_t *n_ix)
 {
     uint64_t n, len;
     char name[128];
@@ -2138,6 +2370,7 @@ static int snap_read_indexes(struct snap_in *in, const struct mstate *ms, bool *
     if (n > MODELS_MAX_INDEXES)
         return LT_ECORRUPT;
     *same = n == ms->n_ix;
+    *n_ix = n;
     for (uint64_t k = 0; k < n; k++) {
         if ((rc = snap_get_uint(in, 2, &len)) != 0)
             return rc;
@@ -2181,7 +2414,8 @@ static int snap_read_state(struct snap_in *in, struct state *st, uint64_t *appli
     if ((rc = snap_get(in, magic, 8)) != 0)
         goto out;
     rc = LT_ECORRUPT;
-    if (memcmp(magic, SNAP_MAGIC, 8) != 0)
+    bool v2 = memcmp(magic, SNAP_MAGIC_V2, 8) == 0;
+    if (!v2 && memcmp(magic, SNAP_MAGIC, 8) != 0)
         goto out;
     if ((rc = snap_get_uint(in, 4, &n_models)) != 0)
         goto out;
@@ -2191,6 +2425,7 @@ static int snap_read_state(struct snap_in *in, struct state *st, uint64_t *appli
     for (uint64_t i = 0; i < n_models; i++) {
         struct mstate *ms;
         bool same_ix;
+        uint64_t n_ix;
         if ((rc = snap_get_uint(in, 2, &nlen)) != 0)
             goto out;
         rc = LT_ECORRUPT;
@@ -2203,21 +2438,28 @@ static int snap_read_state(struct snap_in *in, struct state *st, uint64_t *appli
         rc = LT_ECORRUPT;
         if (ms == NULL || ms->count != 0 || ms->order.head[0] != NULL)
             goto out;
-        if ((rc = snap_read_indexes(in, ms, &same_ix)) != 0 ||
+        if ((rc = snap_read_indexes(in, ms, &same_ix, &n_ix)) != 0 ||
             (rc = snap_get_uint(in, 8, &n_records)) != 0)
             goto out;
+        /* The positions (LTSTORE3): kept when the indexes are the model's, else skipped. */
+        const uint8_t *pos[MODELS_MAX_INDEXES] = {NULL};
+        uint8_t *pos_owned[MODELS_MAX_INDEXES] = {NULL};
+        if (!v2 && (rc = snap_read_positions(in, n_ix, n_records, same_ix, pos, pos_owned)) != 0)
+            goto out_pos;
         prev[0] = '\0';
         /* Size the record table for what is coming (the counts grow as values appear). */
         table_grow(ms->ht, snap_presize(in, n_records), &ms->buckets);
         struct restore *rs = st_malloc(sizeof(*rs));
-        rc = rs != NULL ? restore_begin(rs, ms, snap_presize(in, n_records)) : LT_ENOMEM;
+        rc = rs != NULL ? restore_begin(rs, ms, n_records, snap_presize(in, n_records),
+                                        !v2 && same_ix ? pos : NULL)
+                        : LT_ENOMEM;
         if (rc != 0) {
             free(rs);
-            goto out;
+            goto out_pos;
         }
         rcu_read_lock();
         for (uint64_t r = 0; r < n_records && rc == 0; r++) {
-            rc = snap_read_record(in, rs, same_ix, key, prev);
+            rc = snap_read_record(in, rs, same_ix, key, prev, r);
             if (rc == 0 && (r + 1) % SNAP_RESIZE_EVERY == 0) {
                 rcu_read_unlock();
                 ixb_drain(rs); /* its tables must be still while they grow */
@@ -2226,8 +2468,11 @@ static int snap_read_state(struct snap_in *in, struct state *st, uint64_t *appli
             }
         }
         rcu_read_unlock();
-        restore_end(rs);
+        rc = restore_end(rs, rc);
         free(rs);
+    out_pos:
+        for (size_t k = 0; k < MODELS_MAX_INDEXES; k++)
+            free(pos_owned[k]);
         if (rc != 0)
             goto out;
     }

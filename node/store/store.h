@@ -166,6 +166,10 @@ int store_snapshot_read(struct store *s, int (*read)(void *ctx, void *buf, size_
 int store_snapshot_load(struct store *s, const void *data, size_t len, void (*release)(void *ctx),
                         void *ctx);
 
+/* store_snapshot_write_v2 (tests) makes store_snapshot_write write the previous format
+ * (LTSTORE2: no index positions), to check that it is still read. */
+void store_snapshot_write_v2(bool on);
+
 /* store_digest hashes the whole content (every record, version, raft position and history
  * entry, in key order): equal stores give equal digests on every machine. */
 uint64_t store_digest(struct store *s);

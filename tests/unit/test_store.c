@@ -990,6 +990,130 @@ static void test_snapshot_load(void)
     store_free(s);
 }
 
+/* set_crc rewrites a snapshot's trailing CRC32C after a test changed its bytes. */
+static void set_crc(uint8_t *data, size_t len)
+{
+    uint32_t crc = crc32c(data, len - 4);
+    for (int i = 0; i < 4; i++)
+        data[len - 4 + (size_t)i] = (uint8_t)(crc >> (8 * i));
+}
+
+/* positions_at finds the first index's positions in a one-model LTSTORE3 snapshot. */
+static uint8_t *positions_at(uint8_t *d, size_t len)
+{
+    size_t off = 8 + 4; /* magic, n_models */
+    off += 2 + (size_t)(d[off] | d[off + 1] << 8);
+    size_t n_ix = (size_t)(d[off] | d[off + 1] << 8);
+    off += 2;
+    for (size_t i = 0; i < n_ix; i++)
+        off += 2 + (size_t)(d[off] | d[off + 1] << 8);
+    off += 8; /* n_records */
+    CU_ASSERT_FATAL(off < len);
+    return d + off;
+}
+
+/* same_lists: listing every value of both indexes gives the same ids in the same order. */
+static void same_lists(struct store *a, struct store *b)
+{
+    const char *vals[][2] = {{"status", "DRAFT"}, {"status", "ACTIVE"}, {"status", "ARCHIVED"},
+                             {"name", "n0"},      {"name", "n3"},       {"name", "n6"}};
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        char x[64][16], y[64][16];
+        size_t nx = list_ids(a, vals[i][0], vals[i][1], x, 64);
+        size_t ny = list_ids(b, vals[i][0], vals[i][1], y, 64);
+        CU_ASSERT_EQUAL_FATAL(nx, ny);
+        for (size_t k = 0; k < nx; k++)
+            CU_ASSERT_STRING_EQUAL(x[k], y[k]);
+    }
+}
+
+/* restore_both restores `m` into `t` from a stream and from memory; both must agree. */
+static int restore_both(struct store *t, struct membuf *m)
+{
+    m->pos = 0;
+    m->limit = m->len;
+    int rc = store_snapshot_read(t, mem_read, m);
+    released = 0;
+    int rc2 = store_snapshot_load(t, m->data, m->len, count_release, m->data);
+    rcu_barrier();
+    CU_ASSERT_EQUAL(rc, rc2);
+    return rc;
+}
+
+/* The index positions of LTSTORE3 rebuild the indexes by appending; positions that are
+ * not a permutation in (value, key) order are corrupt even under a good checksum, and the
+ * previous format (no positions) still restores, by search. */
+static void test_snapshot_positions(void)
+{
+    struct store *s = new_store(), *t = new_store(), *e = new_store();
+    struct membuf m = {0};
+    build_random(s, NULL, 5, 2500);
+    uint64_t n = store_records_total(s);
+    CU_ASSERT_FATAL(n >= 10);
+    CU_ASSERT_EQUAL(store_snapshot_write(s, mem_write, &m), 0);
+    CU_ASSERT_EQUAL(memcmp(m.data, "LTSTORE3", 8), 0);
+    CU_ASSERT_EQUAL(restore_both(t, &m), 0);
+    CU_ASSERT_EQUAL(store_digest(t), store_digest(s));
+    CU_ASSERT_EQUAL(count_items(t, "status", "ACTIVE", false),
+                    count_items(s, "status", "ACTIVE", false));
+    CU_ASSERT_EQUAL(count_items(t, "name", "n2", true), count_items(s, "name", "n2", true));
+    same_lists(t, s);
+
+    uint64_t d = store_digest(e);
+    uint8_t *pos = positions_at(m.data, m.len);
+    uint8_t save[8];
+    memcpy(save, pos, 8);
+    /* two records swapped: a permutation, out of order */
+    memcpy(pos, save + 4, 4);
+    memcpy(pos + 4, save, 4);
+    set_crc(m.data, m.len);
+    CU_ASSERT_EQUAL(restore_both(e, &m), LT_ECORRUPT);
+    /* one position twice */
+    memcpy(pos, save + 4, 4);
+    memcpy(pos + 4, save + 4, 4);
+    set_crc(m.data, m.len);
+    CU_ASSERT_EQUAL(restore_both(e, &m), LT_ECORRUPT);
+    /* out of range */
+    memcpy(pos + 4, save + 4, 4);
+    pos[0] = (uint8_t)n;
+    pos[1] = (uint8_t)(n >> 8);
+    pos[2] = (uint8_t)(n >> 16);
+    pos[3] = (uint8_t)(n >> 24);
+    set_crc(m.data, m.len);
+    CU_ASSERT_EQUAL(restore_both(e, &m), LT_ECORRUPT);
+    CU_ASSERT_EQUAL(store_digest(e), d);
+    memcpy(pos, save, 8);
+    set_crc(m.data, m.len);
+    CU_ASSERT_EQUAL(restore_both(e, &m), 0);
+    CU_ASSERT_EQUAL(store_digest(e), store_digest(s));
+
+    /* the previous format */
+    struct membuf m2 = {0};
+    store_snapshot_write_v2(true);
+    CU_ASSERT_EQUAL(store_snapshot_write(s, mem_write, &m2), 0);
+    store_snapshot_write_v2(false);
+    CU_ASSERT_EQUAL(memcmp(m2.data, "LTSTORE2", 8), 0);
+    CU_ASSERT_EQUAL(m2.len + 2 * 4 * n, m.len);
+    struct store *u = new_store();
+    CU_ASSERT_EQUAL(restore_both(u, &m2), 0);
+    CU_ASSERT_EQUAL(store_digest(u), store_digest(s));
+    CU_ASSERT_EQUAL(count_items(u, "status", "DRAFT", true),
+                    count_items(s, "status", "DRAFT", true));
+    same_lists(u, s);
+    /* and its snapshot is the current format again, equal to the original's */
+    struct membuf m3 = {0};
+    CU_ASSERT_EQUAL(store_snapshot_write(u, mem_write, &m3), 0);
+    CU_ASSERT_EQUAL_FATAL(m3.len, m.len);
+    CU_ASSERT_EQUAL(memcmp(m3.data, m.data, m.len), 0);
+    free(m.data);
+    free(m2.data);
+    free(m3.data);
+    store_free(u);
+    store_free(e);
+    store_free(t);
+    store_free(s);
+}
+
 /* A snapshot whose index list differs from the model table's (an index renamed since it
  * was taken) restores through the slow path: values decoded, index values recomputed. */
 static void test_snapshot_other_indexes(void)
@@ -1360,6 +1484,7 @@ static const struct lt_test store_tests[] = {
     {"snapshot_corrupt", test_snapshot_corrupt},
     {"snapshot_other_indexes", test_snapshot_other_indexes},
     {"snapshot_load", test_snapshot_load},
+    {"snapshot_positions", test_snapshot_positions},
     {"determinism", test_determinism},
     {"oom", test_oom},
     {"concurrent_readers", test_concurrent_readers},
