@@ -1767,6 +1767,7 @@ struct snap_in {
     const uint8_t *mem;
     size_t mem_len, pos, crc_pos;
     struct store_mem *owner;
+    bool crc_elsewhere; /* in memory: a restore's index thread checksums meanwhile */
 };
 
 #define SNAP_CRC_STEP (256u << 10) /* in memory: checksum what was read every 256 KiB */
@@ -1775,7 +1776,7 @@ struct snap_in {
  * SNAP_CRC_STEP bytes, while they are still in cache, or now with `all`. */
 static void snap_crc_catch_up(struct snap_in *in, bool all)
 {
-    if (in->read == NULL && (all || in->pos - in->crc_pos >= SNAP_CRC_STEP)) {
+    if (in->read == NULL && !in->crc_elsewhere && (all || in->pos - in->crc_pos >= SNAP_CRC_STEP)) {
         in->crc = crc32c_extend(in->crc, in->mem + in->crc_pos, in->pos - in->crc_pos);
         in->crc_pos = in->pos;
     }
@@ -1989,13 +1990,16 @@ static void pending_flush(struct pending *p, struct cds_lfht *ht, size_t total, 
 
 struct ixb_job {
     struct rec *r;
-    uint64_t ord; /* the record's number in key order */
+    uint64_t ord;    /* the record's number in key order */
+    size_t crc_upto; /* in memory: the input read when it was queued */
     bool bench;
 };
 
 /* One model's restore. */
 struct restore {
     struct mstate *ms;
+    struct snap_in *in; /* in memory with a thread: the index thread checksums it behind the
+                           reader (in->crc, in->crc_pos are its until restore_end) */
     uint64_t n_records;
     struct pending recs;                       /* the hash table's */
     struct pending counts[MODELS_MAX_INDEXES]; /* each index's new counts */
@@ -2115,6 +2119,12 @@ static void *ixb_main(void *arg)
         pthread_mutex_unlock(&rs->mu);
         for (size_t x = 0; x < k; x++)
             ixb_do(rs, &jobs[x]);
+        struct snap_in *in = rs->in;
+        if (in != NULL && jobs[k - 1].crc_upto > in->crc_pos) {
+            in->crc =
+                crc32c_extend(in->crc, in->mem + in->crc_pos, jobs[k - 1].crc_upto - in->crc_pos);
+            in->crc_pos = jobs[k - 1].crc_upto;
+        }
         pthread_mutex_lock(&rs->mu);
         rs->busy = false;
         if (rs->n == 0)
@@ -2167,8 +2177,8 @@ static void ixb_drain(struct restore *rs)
  * far as the input can tell; ordered when `pos` gives each index's positions, which must
  * outlive the restore, and n_records is then known true), with an index thread if one can
  * start. LT_ENOMEM: nothing to end. */
-static int restore_begin(struct restore *rs, struct mstate *ms, uint64_t n_records,
-                         uint64_t presize, const uint8_t **pos)
+static int restore_begin(struct restore *rs, struct snap_in *in, struct mstate *ms,
+                         uint64_t n_records, uint64_t presize, const uint8_t **pos)
 {
     memset(rs, 0, sizeof(*rs));
     rs->ms = ms;
@@ -2199,7 +2209,16 @@ static int restore_begin(struct restore *rs, struct mstate *ms, uint64_t n_recor
     pthread_mutex_init(&rs->mu, NULL);
     pthread_cond_init(&rs->nonempty, NULL);
     pthread_cond_init(&rs->nonfull, NULL);
+    if (in->read == NULL) {
+        snap_crc_catch_up(in, true);
+        rs->in = in;
+        in->crc_elsewhere = true; /* before the thread starts: it reads rs->in */
+    }
     rs->threaded = pthread_create(&rs->th, NULL, ixb_main, rs) == 0;
+    if (!rs->threaded) {
+        rs->in = NULL;
+        in->crc_elsewhere = false;
+    }
     return 0;
 }
 
@@ -2212,7 +2231,7 @@ static void restore_link(struct restore *rs, struct ver *v, struct put_alloc *a,
     pending_push(&rs->recs, rs->ms->ht, hash_str(r->key), &r->node);
     if (rs->ms->n_ix == 0)
         return;
-    rs->batch[rs->n_batch++] = (struct ixb_job){r, ord, v->bench};
+    rs->batch[rs->n_batch++] = (struct ixb_job){r, ord, rs->in != NULL ? rs->in->pos : 0, v->bench};
     if (rs->n_batch == IXB_BATCH)
         ixb_push(rs);
 }
@@ -2224,7 +2243,11 @@ static void restore_link(struct restore *rs, struct ver *v, struct put_alloc *a,
 static int restore_end(struct restore *rs, int rc)
 {
     struct mstate *ms = rs->ms;
-    ixb_drain(rs); /* the index side is idle now: err is the reader's to read and set */
+    ixb_drain(rs); /* the index side is idle now: err and the checksum are the reader's */
+    if (rs->in != NULL) {
+        rs->in->crc_elsewhere = false;
+        rs->in = NULL;
+    }
     if (rc != 0 && rs->err == 0)
         rs->err = rc; /* nothing to build */
     if (rs->threaded) {
@@ -2450,7 +2473,7 @@ static int snap_read_state(struct snap_in *in, struct state *st, uint64_t *appli
         /* Size the record table for what is coming (the counts grow as values appear). */
         table_grow(ms->ht, snap_presize(in, n_records), &ms->buckets);
         struct restore *rs = st_malloc(sizeof(*rs));
-        rc = rs != NULL ? restore_begin(rs, ms, n_records, snap_presize(in, n_records),
+        rc = rs != NULL ? restore_begin(rs, in, ms, n_records, snap_presize(in, n_records),
                                         !v2 && same_ix ? pos : NULL)
                         : LT_ENOMEM;
         if (rc != 0) {
