@@ -122,7 +122,9 @@ struct node {
     bool io_done;       /* under mu: the writer finished n->io */
     bool io_busy;       /* loop only: n->io handed out, not ended */
     struct wal_io io;
-    uint64_t jobs_begun; /* batches handed to the writer so far */
+    uint64_t jobs_begun;       /* batches handed to the writer so far */
+    uint64_t inline_avg_ns;    /* follower syncs on the loop: their running average */
+    uint64_t inline_off_until; /* no such syncs before this time (a slow disk) */
     struct held *held_head, *held_tail;
 };
 
@@ -1211,6 +1213,22 @@ static void node_reads_ready(struct node *n, const struct raft_read_state *rs, s
 
 /* ------------------------------------------------------------------ the update */
 
+#define NODE_INLINE_SYNC_MAX 8 /* entries a follower syncs on the loop when its disk is idle */
+#define NODE_INLINE_SLOW_NS  (2 * 1000000ull)    /* an average inline sync this slow ... */
+#define NODE_INLINE_OFF_NS   (1000 * 1000000ull) /* ... stops them for this long */
+
+/* node_inline_sync_took keeps the average of inline syncs: a slow disk must not hold the
+ * loop (heartbeat answers, reads), so above NODE_INLINE_SLOW_NS the writer thread takes
+ * every batch again for a while. */
+static void node_inline_sync_took(struct node *n, uint64_t ns)
+{
+    n->inline_avg_ns = (7 * n->inline_avg_ns + ns) / 8;
+    if (n->inline_avg_ns > NODE_INLINE_SLOW_NS) {
+        n->inline_off_until = lt_now_ns() + NODE_INLINE_OFF_NS;
+        n->inline_avg_ns = 0;
+    }
+}
+
 static int node_process_ready(struct node *n)
 {
     for (int rounds = 0; rounds < 64 && raft_has_ready(n->raft); rounds++) {
@@ -1267,10 +1285,19 @@ static int node_process_ready(struct node *n)
          * if one ever did, it could not wait past raft_advance(): sync on this thread. */
         for (size_t i = 0; i < up.n_msgs && !sync_now; i++)
             sync_now = up.msgs[i].n_entries > 0;
+        /* A follower whose disk is idle syncs on this thread: the leader waits for its
+         * ack, and two thread hand-offs (to the writer and back) cost about as much as the
+         * fdatasync itself. Under load a batch is in flight and the writer does it. */
+        bool inline_sync = dirty && !sync_now && !n->io_busy && !n->held_head &&
+                           n->role == RAFT_FOLLOWER && up.n_entries <= NODE_INLINE_SYNC_MAX &&
+                           lt_now_ns() >= n->inline_off_until;
         bool persisted_now = false;
-        if (dirty && sync_now) {
+        if (dirty && (sync_now || inline_sync)) {
+            uint64_t t0 = lt_now_ns();
             if ((rc = node_wal_sync_now(n)) != 0)
                 return rc;
+            if (inline_sync)
+                node_inline_sync_took(n, lt_now_ns() - t0);
             node_send(n, up.msgs, up.n_msgs);
             persisted_now = true;
         } else if (dirty || n->held_head) {
