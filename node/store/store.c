@@ -1872,6 +1872,12 @@ static int snap_read_version(struct snap_in *in, struct mstate *ms, bool same_ix
     bool borrow = in->read == NULL;
     if (borrow && (rc = snap_borrow(in, ix_len + len, &bytes)) != 0)
         return rc;
+    if (borrow && in->mem_len - in->pos >= 128) {
+        /* the next record's header and key: the value between is not read here, so the
+         * hardware prefetcher does not see this stride */
+        __builtin_prefetch(in->mem + in->pos);
+        __builtin_prefetch(in->mem + in->pos + 64);
+    }
     if (borrow && !same_ix)
         return snap_decode_version(ms, key, bytes + ix_len, len, h, out);
     struct ver *v = st_malloc(sizeof(*v) + (borrow ? sizeof(struct ver_ref) : ix_len + len));
@@ -1930,6 +1936,7 @@ static int snap_read_version(struct snap_in *in, struct mstate *ms, bool same_ix
  *     found through its neighbours (ix_link).
  * Without a thread the reader does the index work itself. The index side's first error
  * (no memory, bad positions) is returned at the end (restore_end). */
+#define IXB_AHEAD       8 /* prefetch distance of the index side's random accesses */
 #define IXB_BATCH       64
 #define IXB_CAP         (16 * IXB_BATCH)
 #define PEND_FLUSH_LOCK 4096 /* adds per read-side section in pending_flush */
@@ -2060,6 +2067,8 @@ static int ix_build_ordered(struct restore *rs, size_t i)
     for (uint64_t p = 0; p < rs->n_records; p++) {
         uintptr_t sv = rs->slot[i][p];
         struct sl_entry *e = (struct sl_entry *)(sv & ~(uintptr_t)1);
+        if (p + IXB_AHEAD < rs->n_records) /* entries lie anywhere: fetch a few ahead */
+            __builtin_prefetch((void *)(rs->slot[i][p + IXB_AHEAD] & ~(uintptr_t)1), 1);
         if (e == NULL)
             return LT_ECORRUPT;
         int cv = prev != NULL ? strcmp(entry_val(prev), entry_val(e)) : -1;
@@ -2117,8 +2126,15 @@ static void *ixb_main(void *arg)
         rs->busy = true;
         pthread_cond_signal(&rs->nonfull);
         pthread_mutex_unlock(&rs->mu);
-        for (size_t x = 0; x < k; x++)
+        for (size_t x = 0; x < k; x++) {
+            if (rs->ordered && x + IXB_AHEAD < k) /* the slots a later job will fill */
+                for (size_t i = 0; i < rs->ms->n_ix; i++)
+                    __builtin_prefetch(
+                        &rs->slot[i][le_get(rs->pos[i] + 4 * jobs[x + IXB_AHEAD].ord, 4) %
+                                     rs->n_records],
+                        1);
             ixb_do(rs, &jobs[x]);
+        }
         struct snap_in *in = rs->in;
         if (in != NULL && jobs[k - 1].crc_upto > in->crc_pos) {
             in->crc =
