@@ -73,6 +73,7 @@ struct node {
     size_t q_len;
     volatile int stop;
     bool shutdown_requested;
+    uint64_t stop_flush_ns, stop_grace_ns; /* a requested shutdown's deadlines (0: not yet) */
     int fatal;
 
     /* loop state */
@@ -1460,6 +1461,23 @@ static void node_publish_metrics(struct node *n, uint64_t now)
 
 /* ------------------------------------------------------------------ the loop */
 
+#define NODE_STOP_FLUSH_NS (500 * 1000000ull) /* a stop waits this long at most for replies */
+#define NODE_STOP_GRACE_NS (20 * 1000000ull)  /* ... then this, for the last TCP writes */
+
+/* node_replies_flushed: a shutdown over RPC must not drop replies in flight, its own
+ * included (the caller would see the node vanish without an answer): the loop goes on
+ * until NNG completed every send, then a short grace for the socket writes behind them. */
+static bool node_replies_flushed(struct node *n, uint64_t now)
+{
+    if (!n->stop_flush_ns)
+        n->stop_flush_ns = now + NODE_STOP_FLUSH_NS;
+    if (rpc_server_sending(n->rpc) > 0 && now < n->stop_flush_ns)
+        return false;
+    if (!n->stop_grace_ns)
+        n->stop_grace_ns = now + NODE_STOP_GRACE_NS;
+    return now >= n->stop_grace_ns;
+}
+
 int node_run(struct node *n)
 {
     uint64_t tick_ns = (uint64_t)n->cfg.tick_ms * 1000000ull;
@@ -1530,7 +1548,7 @@ int node_run(struct node *n)
             node_publish_metrics(n, now);
             n->next_metrics_ns = now + NODE_METRICS_NS;
         }
-        if (n->shutdown_requested)
+        if (n->shutdown_requested && node_replies_flushed(n, now))
             break;
     }
     return n->fatal;

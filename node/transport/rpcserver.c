@@ -22,6 +22,7 @@ struct rpc_server {
     void *arg;
     struct rpc_slot *slots;
     unsigned n_slots;
+    unsigned sending; /* atomic: replies handed to NNG whose send has not completed */
 };
 
 static void rpc_slot_cb(void *arg)
@@ -40,6 +41,7 @@ static void rpc_slot_cb(void *arg)
         slot->srv->fn(slot->srv->arg, slot, nng_aio_get_msg(slot->aio));
         return;
     case RPC_SLOT_SEND:
+        __atomic_sub_fetch(&slot->srv->sending, 1, __ATOMIC_RELEASE);
         if (rv != 0) {
             nng_msg_free(nng_aio_get_msg(slot->aio));
             if (rv == NNG_ECLOSED)
@@ -55,6 +57,7 @@ static void rpc_slot_cb(void *arg)
 
 void rpc_slot_reply(struct rpc_slot *slot, nng_msg *resp)
 {
+    __atomic_add_fetch(&slot->srv->sending, 1, __ATOMIC_RELAXED);
     slot->state = RPC_SLOT_SEND;
     nng_aio_set_msg(slot->aio, resp);
     nng_ctx_send(slot->ctx, slot->aio);
@@ -102,6 +105,11 @@ out_free:
     free(s->slots);
     free(s);
     return LT_EIO;
+}
+
+unsigned rpc_server_sending(struct rpc_server *s)
+{
+    return __atomic_load_n(&s->sending, __ATOMIC_ACQUIRE);
 }
 
 void rpc_server_free(struct rpc_server *s)

@@ -24,6 +24,10 @@ int rpc_server_new(const char *url, unsigned n_ctx, rpc_server_fn fn, void *arg,
 /* rpc_slot_reply sends `resp` (owned by the server from now on) and re-arms the context. */
 void rpc_slot_reply(struct rpc_slot *slot, nng_msg *resp);
 
+/* rpc_server_sending: replies given whose send has not completed yet. A node that stops
+ * waits for 0 first (NNG 1.5 has no linger: closing the socket drops what is queued). */
+unsigned rpc_server_sending(struct rpc_server *s);
+
 /* rpc_server_free closes the socket. Replies given after this are dropped; the node must
  * not touch slots afterwards. */
 void rpc_server_free(struct rpc_server *s);
