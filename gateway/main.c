@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
+
 #include "events.h"
 #include "gw.h"
 #include "lt_clock.h"
@@ -389,5 +391,8 @@ out:
     rpc_client_free(gw.client);
     gw_metrics_free(&gw);
     sse_hub_free(gw.sse);
+    /* NNG reaps sockets in the background: finish before exiting, or exit's teardown can
+     * destroy a lock under a reaper thread (seen once: an NNG panic on SIGTERM). */
+    nng_fini();
     return exit_code;
 }

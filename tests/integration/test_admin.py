@@ -15,8 +15,16 @@ from harness import Cluster, admin_env, check, free_port, run_tests  # noqa: E40
 
 
 def raw(c, *args, timeout=60):
-    p = subprocess.run([c.admin_bin] + [str(a) for a in args], capture_output=True, text=True,
-                       timeout=timeout, env=admin_env())
+    try:
+        p = subprocess.run([c.admin_bin] + [str(a) for a in args], capture_output=True,
+                           text=True, timeout=timeout, env=admin_env())
+    except subprocess.TimeoutExpired as e:
+        # what it printed before it hung says where it hung
+        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else e.stdout
+        err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else e.stderr
+        check(False, "lithair-admin %s: no exit after %ss; stdout %r, stderr %r"
+              % (" ".join(str(a) for a in args), timeout, (out or "")[-2000:],
+                 (err or "")[-2000:]))
     return p.returncode, p.stdout, p.stderr
 
 
