@@ -119,36 +119,62 @@ static int sup_mkdir_p(const char *path)
     return sup_mkdir(tmp);
 }
 
-/* sup_pick_ports binds `count` sockets to 127.0.0.1:0 at once (so they are distinct),
- * reads their ports and closes them. */
+/* sup_bind_port binds a TCP socket to 127.0.0.1:port (0: any); the fd, or -1. */
+static int sup_bind_port(int port, int *got)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)port);
+    socklen_t al = sizeof(a);
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || getsockname(fd, (struct sockaddr *)&a, &al)) {
+        close(fd);
+        return -1;
+    }
+    *got = ntohs(a.sin_port);
+    return fd;
+}
+
+/* sup_pick_ports finds `count` distinct free ports: each one bound at once (so they are
+ * distinct), read and released. They are drawn at random from below the kernel's ephemeral
+ * range (ip_local_port_range): a port from inside it, say one bind(0) gave, can be taken by
+ * any outgoing connect() as its source port before the node binds it (seen once under
+ * parallel tests: a node could not listen and exited). Only other explicit binds compete
+ * for these, and a port one of them holds fails the bind here. */
 static int sup_pick_ports(int *ports, size_t count)
 {
     int fds[3 * SUP_MAX_NODES];
     size_t opened = 0;
-    int rc = 0;
+    int eph_lo = 32768;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%d", &eph_lo) != 1)
+            eph_lo = 32768;
+        fclose(f);
+    }
+    int lo = eph_lo > 12000 ? 10000 : 1024, span = eph_lo > lo ? eph_lo - lo : 0;
+    uint64_t x = lt_now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
     for (; opened < count; opened++) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            rc = LT_EIO;
-            break;
+        int fd = -1;
+        for (int tries = 0; fd < 0 && span > 0 && tries < 200; tries++) {
+            x ^= x << 13; /* xorshift64 */
+            x ^= x >> 7;
+            x ^= x << 17;
+            fd = sup_bind_port(lo + (int)(x % (uint64_t)span), &ports[opened]);
         }
-        struct sockaddr_in a;
-        memset(&a, 0, sizeof(a));
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t al = sizeof(a);
-        if (bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
-            getsockname(fd, (struct sockaddr *)&a, &al)) {
-            close(fd);
-            rc = LT_EIO;
+        if (fd < 0) /* nothing free down there: any port */
+            fd = sup_bind_port(0, &ports[opened]);
+        if (fd < 0)
             break;
-        }
         fds[opened] = fd;
-        ports[opened] = ntohs(a.sin_port);
     }
     for (size_t i = 0; i < opened; i++)
         close(fds[i]);
-    return rc;
+    return opened == count ? 0 : LT_EIO;
 }
 
 static void sup_free_strings(struct sup *s)

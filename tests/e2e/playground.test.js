@@ -70,13 +70,29 @@ async function check(name, fn) {
 
 function assert(cond, msg) { if (!cond) throw new Error(msg); }
 
-function free_port() {
-  return new Promise((resolve, reject) => {
+/* free_port: a free port on 127.0.0.1, drawn at random below the kernel's ephemeral range
+ * (a port from inside it, what listen(0) gives, can be taken by any outgoing connection's
+ * source port before the gateway binds it); listen(0) only if nothing there is free. */
+function try_listen(port) {
+  return new Promise((resolve) => {
     const s = net.createServer();
     s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+    s.on('error', () => resolve(-1));
+    s.listen(port, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
   });
+}
+
+async function free_port() {
+  let hi = 32768;
+  try { hi = parseInt(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0], 10) || hi; } catch (e) { /* default */ }
+  const lo = 10000;
+  for (let i = 0; i < 200 && hi > lo; i++) {
+    const p = await try_listen(lo + Math.floor(Math.random() * (hi - lo)));
+    if (p > 0) return p;
+  }
+  const p = await try_listen(0);
+  if (p <= 0) throw new Error('no free port');
+  return p;
 }
 
 function get_json(url, timeoutMs) {

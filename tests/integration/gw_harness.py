@@ -88,6 +88,15 @@ class Gateway:
             why = "the gateway exited with status %s (sanitizer report?)" % rc
         if exc_type is not None or why:
             sys.stderr.write("---- gateway log ----\n%s\n" % self.log_text()[-8000:])
+            # supervisor mode: each node's log is in its data dir
+            data = os.path.join(self.root, "data")
+            for d in sorted(os.listdir(data)) if os.path.isdir(data) else []:
+                try:
+                    with open(os.path.join(data, d, "node.log"), "rb") as f:
+                        text = f.read().decode("utf-8", "replace")
+                except OSError:
+                    continue
+                sys.stderr.write("---- %s/node.log ----\n%s\n" % (d, text[-4000:]))
         shutil.rmtree(self.root, ignore_errors=True)
         if why and exc_type is None:
             raise Failure(why)

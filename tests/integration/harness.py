@@ -10,6 +10,7 @@ Usage: python3 test_x.py BUILD_DIR [TEST_NAME...]
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -30,7 +31,32 @@ def admin_env():
     return env
 
 
+_given_ports = set()
+
+
 def free_port():
+    """A free port on 127.0.0.1, never the same twice in this process. Drawn at random from
+    below the kernel's ephemeral range: a port from inside it (what bind(0) gives) can be
+    taken as the source port of any outgoing connection before the process it is meant for
+    binds it, which parallel tests make likely enough to have been seen."""
+    lo, hi = 10000, 32768
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            hi = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    for _ in range(200):
+        p = random.randrange(lo, hi) if hi > lo else 0
+        if p in _given_ports:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", p))
+            except OSError:
+                continue
+            p = s.getsockname()[1]
+        _given_ports.add(p)
+        return p
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -222,7 +222,14 @@ def test_cluster_attach(build_dir):
         check(st == 200 and len(w["nodes"]) == 3 and
               all(isinstance(n["bytes"], int) and n["fsyncs"] >= 1 for n in w["nodes"]),
               "wal-stats: %r" % w)
-        g.post("/api/items", {"name": "a"})
+        st, _, item = g.post("/api/items", {"name": "a"})
+        check(st == 201, "create: %r" % item)
+        # Acknowledged means a majority applied it; the third node may lag a heartbeat.
+        want = int(item["raftIndex"])
+        wait_for("every node to apply the write",
+                 lambda: all(int(n["applied"]) >= want
+                             for n in g.get("/_playground/cluster/status")[2]["nodes"]),
+                 timeout=10)
         st, _, sn = g.post("/_playground/cluster/snapshot")
         check(st == 200 and len(sn["nodes"]) == 3 and all(n["index"] >= 1 for n in sn["nodes"]),
               "snapshot: %r" % sn)
