@@ -1019,27 +1019,22 @@ static int node_restore_snapshot(struct node *n, const struct raft_snapshot_meta
      * space for a mapping, the file is streamed instead (read once: its CRC32C checked as
      * it streams). */
     struct snap_info info;
-    struct snap_map *map;
+    struct snap_map *map = NULL;
+    struct snap_reader *rd = NULL;
     int rc = snap_map_open(path, &map, &info);
-    if (rc == 0) {
-        if (info.meta.index != meta->index || info.meta.term != meta->term) {
-            snap_map_free(map); /* a file whose name disagrees with its header */
-            return LT_ECORRUPT;
-        }
+    if (rc == LT_ENOMEM)
+        rc = snap_reader_open_trusted(path, &rd, &info);
+    if (rc == 0 && (info.meta.index != meta->index || info.meta.term != meta->term))
+        rc = LT_ECORRUPT; /* a file whose name disagrees with its header */
+    if (rc == 0 && map) {
         rc = store_snapshot_load(n->store, snap_map_data(map), snap_map_len(map), node_snap_unmap,
                                  map);
-    } else if (rc == LT_ENOMEM) {
-        struct snap_reader *rd;
-        rc = snap_reader_open_trusted(path, &rd, &info);
-        if (rc != 0)
-            return rc;
-        if (info.meta.index != meta->index || info.meta.term != meta->term) {
-            snap_reader_free(rd);
-            return LT_ECORRUPT;
-        }
+        map = NULL; /* the store's now: it unmaps it */
+    } else if (rc == 0) {
         rc = store_snapshot_read(n->store, node_snap_read, rd);
-        snap_reader_free(rd);
     }
+    snap_map_free(map);
+    snap_reader_free(rd);
     if (rc != 0)
         return rc;
     n->snapshot_bytes = info.data_size;

@@ -206,16 +206,16 @@ int snap_list(const char *dir, struct snap_info **out, size_t *n)
     return 0;
 }
 
-/* snap_check_fd verifies the open file: header, exact size, data CRC. */
-static int snap_check_fd(int fd, const char *path, struct snap_info *info)
+/* snap_read_header reads and checks the open file's header and that the file has exactly
+ * the size it promises; *data_crc is the data's expected CRC32C. */
+static int snap_read_header(int fd, const char *path, struct snap_info *info, uint32_t *data_crc)
 {
     unsigned char h[SNAP_HDR_SIZE];
     size_t got;
     int rc = sio_pread_all(fd, h, sizeof(h), 0, &got);
     if (rc)
         return rc;
-    uint32_t want_crc;
-    if (got < sizeof(h) || snap_hdr_decode(h, info, &want_crc)) {
+    if (got < sizeof(h) || snap_hdr_decode(h, info, data_crc)) {
         lt_warn("snap: %s: bad or short header", path);
         return LT_ECORRUPT;
     }
@@ -227,6 +227,16 @@ static int snap_check_fd(int fd, const char *path, struct snap_info *info)
                 info->file_size);
         return LT_ECORRUPT;
     }
+    return 0;
+}
+
+/* snap_check_data reads the whole data of a file whose header was read and checks its
+ * CRC32C against `want_crc`. */
+static int snap_check_data(int fd, const char *path, const struct snap_info *info,
+                           uint32_t want_crc)
+{
+    size_t got;
+    int rc = 0;
     unsigned char *buf = malloc(SNAP_IO_BUF);
     if (!buf)
         return LT_ENOMEM;
@@ -251,6 +261,14 @@ static int snap_check_fd(int fd, const char *path, struct snap_info *info)
         return LT_ECORRUPT;
     }
     return 0;
+}
+
+/* snap_check_fd verifies the open file: header, exact size, data CRC. */
+static int snap_check_fd(int fd, const char *path, struct snap_info *info)
+{
+    uint32_t want_crc;
+    int rc = snap_read_header(fd, path, info, &want_crc);
+    return rc ? rc : snap_check_data(fd, path, info, want_crc);
 }
 
 int snap_verify(const char *path, struct snap_info *info)
@@ -567,7 +585,10 @@ static int snap_reader_start(const char *path, bool verify, struct snap_reader *
     if (fd < 0)
         return errno == ENOENT ? LT_ENOTFOUND : sio_err(errno);
     struct snap_info tmp;
-    int rc = verify ? snap_check_fd(fd, path, &tmp) : 0;
+    uint32_t want_crc;
+    int rc = snap_read_header(fd, path, &tmp, &want_crc);
+    if (!rc && verify)
+        rc = snap_check_data(fd, path, &tmp, want_crc);
     if (rc)
         goto out_close;
     struct snap_reader *sr = calloc(1, sizeof(*sr));
@@ -578,19 +599,7 @@ static int snap_reader_start(const char *path, bool verify, struct snap_reader *
     }
     if (!sr)
         goto out_close;
-    unsigned char h[SNAP_HDR_SIZE];
-    size_t got;
-    rc = sio_pread_all(fd, h, sizeof(h), 0, &got);
-    if (!rc && (got != sizeof(h) || snap_hdr_decode(h, &tmp, &sr->want_crc)))
-        rc = LT_ECORRUPT;
-    struct stat fst;
-    if (!rc && !verify && (fstat(fd, &fst) != 0 || (uint64_t)fst.st_size != tmp.file_size))
-        rc = LT_ECORRUPT; /* the size the header promises */
-    if (rc) {
-        free(sr->buf);
-        free(sr);
-        goto out_close;
-    }
+    sr->want_crc = want_crc;
     sr->fd = fd;
     sr->size = tmp.data_size;
     const char *slash = strrchr(path, '/');
@@ -627,17 +636,11 @@ int snap_map_open(const char *path, struct snap_map **out, struct snap_info *inf
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? LT_ENOTFOUND : sio_err(errno);
-    unsigned char h[SNAP_HDR_SIZE];
     struct snap_info tmp;
-    uint32_t want_crc;
-    struct stat fst;
-    size_t got = 0;
-    int rc = sio_pread_all(fd, h, sizeof(h), 0, &got);
-    if (!rc && (got != sizeof(h) || snap_hdr_decode(h, &tmp, &want_crc)))
-        rc = LT_ECORRUPT;
-    if (!rc && (fstat(fd, &fst) != 0 || (uint64_t)fst.st_size != tmp.file_size ||
-                tmp.file_size > SIZE_MAX))
-        rc = LT_ECORRUPT; /* the size the header promises */
+    uint32_t want_crc; /* the caller's to check (see snap.h) */
+    int rc = snap_read_header(fd, path, &tmp, &want_crc);
+    if (!rc && tmp.file_size > SIZE_MAX)
+        rc = LT_ENOMEM; /* no address space for it */
     struct snap_map *m = rc ? NULL : malloc(sizeof(*m));
     if (!rc && !m)
         rc = LT_ENOMEM;

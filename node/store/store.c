@@ -813,9 +813,8 @@ static void put_alloc_free(struct put_alloc *a)
 }
 
 /* rec_prepare allocates a new key's record and key-order entry into `a` (zeroed). */
-static int rec_prepare(struct mstate *ms, const char *key, struct put_alloc *a)
+static int rec_prepare(const char *key, struct put_alloc *a)
 {
-    (void)ms;
     size_t klen = strlen(key) + 1;
     memset(a, 0, sizeof(*a));
     a->rec = st_malloc(sizeof(*a->rec) + klen);
@@ -840,7 +839,7 @@ static int put_prepare(struct mstate *ms, const char *key, struct rec *r, const 
 {
     memset(a, 0, sizeof(*a));
     if (r == NULL) {
-        if (rec_prepare(ms, key, a) != 0)
+        if (rec_prepare(key, a) != 0)
             return LT_ENOMEM;
         r = a->rec;
     }
@@ -2338,7 +2337,7 @@ static int snap_read_record(struct snap_in *in, struct restore *rs, bool same_ix
     }
     {
         struct put_alloc alloc;
-        if ((rc = rec_prepare(ms, key, &alloc)) != 0)
+        if ((rc = rec_prepare(key, &alloc)) != 0)
             goto fail;
         restore_link(rs, chain, &alloc, ord);
     }
