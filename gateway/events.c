@@ -32,6 +32,7 @@
 #include "lt_log.h"
 #include "wire.h"
 
+#define EVB_RECV_TIMEOUT_MS 200 /* how often the receiving thread looks at `stop` */
 #define EVB_AT_MAX_SECONDS 253402300799 /* 9999-12-31T23:59:59Z */
 
 struct evb_node {
@@ -352,13 +353,23 @@ static void evb_dispatch(struct evb *b, const Lithair__V1__Event *ev)
 static void *evb_main(void *arg)
 {
     struct evb *b = arg;
+    /* One aio for every receive: nng_recvmsg would allocate one per event, each costing
+     * NNG 1.5 a getrandom() system call. */
+    nng_aio *aio;
+    if (nng_aio_alloc(&aio, NULL, NULL) != 0) {
+        lt_log(LT_LOG_ERROR, "events: out of memory: no events from the nodes");
+        return NULL;
+    }
+    nng_aio_set_timeout(aio, EVB_RECV_TIMEOUT_MS);
     while (!atomic_load(&b->stop)) {
-        nng_msg *m;
-        int rv = nng_recvmsg(b->sock, &m, 0);
+        nng_recv_aio(b->sock, aio);
+        nng_aio_wait(aio);
+        int rv = nng_aio_result(aio);
         if (rv == NNG_ECLOSED)
             break;
         if (rv)
             continue; /* NNG_ETIMEDOUT: check stop */
+        nng_msg *m = nng_aio_get_msg(aio);
         Lithair__V1__Event *ev = lithair__v1__event__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
         nng_msg_free(m);
         if (!ev) {
@@ -379,6 +390,7 @@ static void *evb_main(void *arg)
         }
         lithair__v1__event__free_unpacked(ev, NULL);
     }
+    nng_aio_free(aio);
     return NULL;
 }
 
@@ -398,7 +410,6 @@ int evb_new(const char *urls, struct sse_hub *hub, struct evb **out)
     if (nng_socket_set(b->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0) ||
         nng_socket_set_ms(b->sock, NNG_OPT_RECONNMINT, 50) ||
         nng_socket_set_ms(b->sock, NNG_OPT_RECONNMAXT, 1000) ||
-        nng_socket_set_ms(b->sock, NNG_OPT_RECVTIMEO, 200) ||
         nng_socket_set_int(b->sock, NNG_OPT_RECVBUF, 1024))
         goto out_close;
     rc = LT_ENOMEM;

@@ -6,6 +6,7 @@
 #include <civetweb.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -423,6 +424,21 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
     return r.status;
 }
 
+/* gw_thread_init runs first on every civetweb thread: it makes the thread's locale glibc's
+ * own "C" object. json-c switches to the "C" numeric locale around every parse
+ * (duplocale, newlocale, uselocale, freelocale); from the global locale those take glibc's
+ * process-wide locale lock for writing, which 64 workers contend for. From the "C" object
+ * they return at once. The locale's meaning is unchanged: the gateway never calls setlocale. */
+static void *gw_thread_init(const struct mg_context *ctx, int thread_type)
+{
+    (void)ctx;
+    (void)thread_type;
+    locale_t c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    if (c != (locale_t)0)
+        uselocale(c);
+    return NULL;
+}
+
 int gw_server_start(struct gw *g)
 {
     gw_route_add(g, "GET", "/healthz", gw_healthz, NULL, "healthz");
@@ -448,6 +464,7 @@ int gw_server_start(struct gw *g)
                           NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof(cb));
+    cb.init_thread = gw_thread_init;
     mg_init_library(0);
     g->mg = mg_start(&cb, g, opts);
     if (!g->mg) {

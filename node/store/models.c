@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <json-c/json.h>
 #include <uuid/uuid.h>
@@ -602,6 +603,28 @@ out:
     return rc;
 }
 
+/* random_bytes fills buf (at most RANDOM_POOL bytes) from a per-thread pool of the kernel's
+ * random bytes, refilled by one getrandom() per RANDOM_POOL bytes: libuuid's
+ * uuid_generate_random makes six system calls per id (getrandom, then getpid, getuid,
+ * gettid, getppid to stir random()), which on the leader's loop cost more than the rest of
+ * making the key. Returns -1 if the kernel gives no bytes (the caller falls back). */
+#define RANDOM_POOL 512
+static int random_bytes(uint8_t *buf, size_t n)
+{
+    static _Thread_local uint8_t pool[RANDOM_POOL];
+    static _Thread_local size_t left;
+    if (left < n) {
+        ssize_t got = getrandom(pool, sizeof(pool), 0);
+        if (got != (ssize_t)sizeof(pool))
+            return -1;
+        left = sizeof(pool);
+    }
+    memcpy(buf, pool + sizeof(pool) - left, n);
+    memset(pool + sizeof(pool) - left, 0, n); /* a byte is handed out once */
+    left -= n;
+    return 0;
+}
+
 /* models_uuid7 writes a time-ordered UUID (RFC 9562 version 7): 48 bits of Unix
  * milliseconds, a 12-bit counter that keeps ids from this process strictly increasing
  * within a millisecond (and across a clock step back), 62 random bits. Increasing keys
@@ -614,7 +637,8 @@ static void models_uuid7(uint64_t now_ns, char text[37])
         next = want > prev ? want : prev + 1;
     while (!atomic_compare_exchange_weak(&last, &prev, next));
     uuid_t u;
-    uuid_generate_random(u); /* the random bits; version and variant are set below */
+    if (random_bytes(u, sizeof(u)) != 0)
+        uuid_generate_random(u); /* the random bits; version and variant are set below */
     uint64_t ms = next >> 12;
     for (int i = 0; i < 6; i++)
         u[i] = (uint8_t)(ms >> (8 * (5 - i)));

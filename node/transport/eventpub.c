@@ -5,11 +5,14 @@
 #include <nng/protocol/pubsub0/pub.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lt_err.h"
+#include "sendnow.h"
 
 struct eventpub {
     nng_socket sock;
+    nng_aio *aio; /* eventpub_send's (one thread publishes) */
 };
 
 int eventpub_new(const char *url, struct eventpub **out, char *errbuf, size_t errlen)
@@ -17,7 +20,13 @@ int eventpub_new(const char *url, struct eventpub **out, char *errbuf, size_t er
     struct eventpub *p = calloc(1, sizeof(*p));
     if (!p)
         return LT_ENOMEM;
-    int rv = nng_pub0_open(&p->sock);
+    int rv = nng_aio_alloc(&p->aio, NULL, NULL);
+    if (rv != 0) {
+        snprintf(errbuf, errlen, "events socket %s: %s", url, nng_strerror(rv));
+        free(p);
+        return LT_ENOMEM;
+    }
+    rv = nng_pub0_open(&p->sock);
     if (rv == 0) {
         nng_socket_set_int(p->sock, NNG_OPT_SENDBUF, 1024);
         rv = nng_listen(p->sock, url, NULL, 0);
@@ -26,6 +35,7 @@ int eventpub_new(const char *url, struct eventpub **out, char *errbuf, size_t er
     }
     if (rv != 0) {
         snprintf(errbuf, errlen, "events socket %s: %s", url, nng_strerror(rv));
+        nng_aio_free(p->aio);
         free(p);
         return LT_EIO;
     }
@@ -35,7 +45,15 @@ int eventpub_new(const char *url, struct eventpub **out, char *errbuf, size_t er
 
 int eventpub_send(struct eventpub *p, const void *buf, size_t len)
 {
-    return nng_send(p->sock, (void *)buf, len, NNG_FLAG_NONBLOCK) == 0 ? 0 : LT_EBUSY;
+    nng_msg *msg;
+    if (nng_msg_alloc(&msg, len) != 0)
+        return LT_ENOMEM;
+    memcpy(nng_msg_body(msg), buf, len);
+    if (sendnow(p->sock, p->aio, msg) != 0) {
+        nng_msg_free(msg);
+        return LT_EBUSY;
+    }
+    return 0;
 }
 
 void eventpub_free(struct eventpub *p)
@@ -43,5 +61,6 @@ void eventpub_free(struct eventpub *p)
     if (!p)
         return;
     nng_close(p->sock);
+    nng_aio_free(p->aio);
     free(p);
 }

@@ -11,7 +11,8 @@ struct eventpub;
 
 int eventpub_new(const char *url, struct eventpub **out, char *errbuf, size_t errlen);
 
-/* eventpub_send publishes `len` bytes (a packed Event). 0, or an lt_err code. */
+/* eventpub_send publishes `len` bytes (a packed Event). 0, or an lt_err code. One thread at
+ * a time (the node's loop): the sends share one aio. */
 int eventpub_send(struct eventpub *p, const void *buf, size_t len);
 
 void eventpub_free(struct eventpub *p);

@@ -9,6 +9,7 @@
 
 #include "lt_err.h"
 #include "lt_log.h"
+#include "sendnow.h"
 
 #define RAFTNET_MAX_PEERS RAFT_MAX_NODES
 /* Batches queued per peer before dropping. NNG keeps queued batches while a peer is down
@@ -25,6 +26,7 @@ struct raftnet_peer {
 struct raftnet {
     nng_socket pull;
     nng_aio *aio;
+    nng_aio *send_aio; /* raftnet_send's (one thread sends) */
     raftnet_recv_fn fn;
     void *arg;
     struct raftnet_peer peers[RAFTNET_MAX_PEERS];
@@ -58,6 +60,10 @@ int raftnet_new(const char *url, raftnet_recv_fn fn, void *arg, struct raftnet *
         goto out_close;
     if ((rv = nng_aio_alloc(&n->aio, raftnet_recv_cb, n)) != 0)
         goto out_close;
+    if ((rv = nng_aio_alloc(&n->send_aio, NULL, NULL)) != 0) {
+        nng_aio_free(n->aio);
+        goto out_close;
+    }
     nng_recv_aio(n->pull, n->aio);
     *out = n;
     return 0;
@@ -125,7 +131,7 @@ int raftnet_send(struct raftnet *n, uint64_t to, const struct raft_msg *const *m
             nng_msg_free(msg);
         return LT_ENOMEM;
     }
-    if (nng_sendmsg(p->sock, msg, NNG_FLAG_NONBLOCK) != 0) {
+    if (sendnow(p->sock, n->send_aio, msg) != 0) {
         nng_msg_free(msg);
         p->st.batches_dropped++;
         return LT_EBUSY;
@@ -153,5 +159,6 @@ void raftnet_free(struct raftnet *n)
     nng_aio_free(n->aio);
     for (size_t i = 0; i < n->n_peers; i++)
         nng_close(n->peers[i].sock);
+    nng_aio_free(n->send_aio);
     free(n);
 }

@@ -33,7 +33,8 @@ int raftnet_new(const char *url, raftnet_recv_fn fn, void *arg, struct raftnet *
 int raftnet_add_peer(struct raftnet *n, uint64_t id, const char *url);
 
 /* raftnet_send encodes `count` messages as one Batch to peer `to`. Returns 0 when queued,
- * LT_EBUSY when the peer's queue is full (dropped), LT_ENOTFOUND for an unknown peer. */
+ * LT_EBUSY when the peer's queue is full (dropped), LT_ENOTFOUND for an unknown peer.
+ * One thread at a time (the node's loop): the sends share one aio. */
 int raftnet_send(struct raftnet *n, uint64_t to, const struct raft_msg *const *msgs,
                  const struct codec_chunk *const *chunks, size_t count);
 
