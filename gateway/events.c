@@ -32,8 +32,8 @@
 #include "lt_log.h"
 #include "wire.h"
 
-#define EVB_RECV_TIMEOUT_MS 200 /* how often the receiving thread looks at `stop` */
-#define EVB_AT_MAX_SECONDS 253402300799 /* 9999-12-31T23:59:59Z */
+#define EVB_RECV_TIMEOUT_MS 200          /* how often the receiving thread looks at `stop` */
+#define EVB_AT_MAX_SECONDS  253402300799 /* 9999-12-31T23:59:59Z */
 
 struct evb_node {
     struct evb_node_state st;
