@@ -20,10 +20,12 @@
 #include "catalog.h"
 #include "lt_clock.h"
 #include "lt_err.h"
+#include "nng_close.h"
 #include "pbjson.h"
 #include "rpc_client.h"
 #include "wire.h"
 
+#define ADMIN_CLOSE_MS    2000 /* longest wait for the watch socket to close */
 #define DEFAULT_ENDPOINTS "tcp://127.0.0.1:7201,tcp://127.0.0.1:7202,tcp://127.0.0.1:7203"
 
 /* ------------------------------------------------------------------ output */
@@ -838,7 +840,11 @@ static int cmd_watch(struct admin *a, int argc, char **argv)
         lithair__v1__event__free_unpacked(ev, NULL);
         seen++;
     }
-    nng_close(sub);
+    if (!nng_close_within(sub, ADMIN_CLOSE_MS))
+        fprintf(stderr,
+                "lithair-admin: the event socket did not close within %d ms (an NNG 1.5 "
+                "bug); exiting all the same\n",
+                ADMIN_CLOSE_MS);
     return 0;
 }
 
@@ -969,6 +975,12 @@ int main(int argc, char **argv)
         rc = cmd_watch(&a, cargc, cargv);
     else
         rc = admin_bench(&a, cmd, cargc, cargv);
+    if (nng_close_stuck()) {
+        /* NNG's reaper is stuck (nng_close.h): any other close or nng_fini() would wait for
+         * it for ever. Everything is printed; leave without cleaning up. */
+        fflush(stdout);
+        _exit(rc);
+    }
     if (a.client)
         rpc_client_free(a.client);
     nng_fini(); /* NNG reaps sockets in the background: finish before exiting */
