@@ -165,6 +165,29 @@ static void test_index_values(void)
     CU_ASSERT_FALSE(models_is_benchmark(models_find("users"), &it.base));
 }
 
+/* The random part of generated ids (the last 62 bits: after the variant, 14 hex digits)
+ * differs between ids across several refills of the per-thread random pool (32 ids a
+ * refill), and is never all zeros. */
+static void test_uuid_random_bits(void)
+{
+    const struct model *items = models_find("items");
+    size_t len;
+    uint8_t *v = item_pack("", "lamp", 1, "", "", &len);
+    enum { N = 200 };
+    static char tails[N][18];
+    for (int i = 0; i < N; i++) {
+        struct model_violations viol = {0};
+        struct model_prepared p = {0};
+        CU_ASSERT_EQUAL_FATAL(models_prepare_create(items, v, len, NOW, 7, &viol, &p), 0);
+        snprintf(tails[i], sizeof(tails[i]), "%.4s%.12s", p.id + 19, p.id + 24);
+        CU_ASSERT_STRING_NOT_EQUAL(tails[i] + 1, "000000000000000");
+        for (int k = 0; k < i; k++)
+            CU_ASSERT_STRING_NOT_EQUAL(tails[i], tails[k]);
+        models_prepared_fini(&p);
+    }
+    free(v);
+}
+
 static void test_prepare_create(void)
 {
     const struct model *items = models_find("items");
@@ -404,6 +427,7 @@ static const struct lt_test model_tests[] = {
     {"field_names", test_field_names},
     {"index_values", test_index_values},
     {"prepare_create", test_prepare_create},
+    {"uuid_random_bits", test_uuid_random_bits},
     {"prepare_create_violations", test_prepare_create_violations},
     {"prepare_update", test_prepare_update},
     {"prepare_delete_purge", test_prepare_delete_purge},
