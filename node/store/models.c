@@ -620,8 +620,7 @@ static int random_bytes(uint8_t *buf, size_t n)
         left = sizeof(pool);
     }
     memcpy(buf, pool + sizeof(pool) - left, n);
-    memset(pool + sizeof(pool) - left, 0, n); /* a byte is handed out once */
-    left -= n;
+    left -= n; /* a byte is handed out once */
     return 0;
 }
 

@@ -177,14 +177,16 @@ class Cluster:
                                                                 p.returncode, p.stderr.strip()))
         return p.returncode, out, p.stderr
 
-    def status(self, digest=False):
+    def status(self, digest=False, nodes=None, timeout_ms=1000):
         args = ["status"] + (["--digest"] if digest else [])
-        _, out, _ = self.admin(*args, check_rc=False, timeout_ms=1000)
+        _, out, _ = self.admin(*args, endpoints=self.endpoints(nodes) if nodes else None,
+                               check_rc=False, timeout_ms=timeout_ms)
         return out if isinstance(out, list) else []
 
-    def leader(self):
-        """The id of the single leader all live nodes agree on, or None."""
-        st = [s for s in self.status() if s.get("healthy")]
+    def leader(self, nodes=None, timeout_ms=1000):
+        """The id of the single leader all live nodes agree on, or None. `nodes`: ask only
+        these (a status call that includes a killed node waits for it)."""
+        st = [s for s in self.status(nodes=nodes, timeout_ms=timeout_ms) if s.get("healthy")]
         leaders = [s for s in st if s.get("role") == "leader"]
         if len(leaders) != 1:
             return None

@@ -29,13 +29,6 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration"))
 from harness import Cluster, wait_for  # noqa: E402
 
 
-def leader_of(c):
-    try:
-        return c.leader()
-    except Exception:  # noqa: BLE001
-        return None
-
-
 def bench(c, *args):
     _, out, _ = c.admin(*args, timeout_ms=5000)
     return out
@@ -49,23 +42,14 @@ def rss_kib(pid):
     return 0
 
 
-def survivors_leader(c, not_id):
-    """The leader the live nodes other than `not_id` agree on, asking only them: a status
-    call that includes a killed node waits for it, and made every reading a multiple of
-    about 300 ms (the figures before 2026-11-27 12:00 UTC carry that granularity)."""
-    live = [n for n in c.nodes if n.id != not_id]
-    _, out, _ = c.admin("status", endpoints=c.endpoints(live), check_rc=False, timeout_ms=200)
-    st = [s for s in out if s.get("healthy")] if isinstance(out, list) else []
-    leaders = [int(s["id"]) for s in st if s.get("role") == "leader"]
-    if len(st) != len(live) or len(leaders) != 1:
-        return None
-    return leaders[0] if all(int(s.get("leaderId", 0)) == leaders[0] for s in st) else None
-
-
 def wait_leader_time(c, t0, not_id=None, limit=10.0):
+    """Seconds from t0 until the nodes other than `not_id` agree on a leader, asking only
+    them: a status call that includes a killed node waits for it, which made every reading
+    before 2026-11-27 12:00 UTC a multiple of about 300 ms."""
+    live = [n for n in c.nodes if n.id != not_id]
     while time.monotonic() - t0 < limit:
-        lid = survivors_leader(c, not_id)
-        if lid and lid != not_id:
+        lid = c.leader(nodes=live, timeout_ms=200)
+        if lid:
             return time.monotonic() - t0, lid
         time.sleep(0.002)
     return None, None
