@@ -3,8 +3,9 @@
  *
  * Threads: NNG's callbacks (raft socket, RPC contexts) only push work onto one queue;
  * the loop thread owns the raft core, the WAL and the store's write side; the WAL writer
- * thread only writes and syncs the batches the loop hands it. The loop does, per
- * iteration:
+ * thread only writes and syncs the batches the loop hands it; the snapshot thread writes
+ * the store as of a pinned index into a snapshot file while the loop goes on applying
+ * (store_snapshot_begin/_stream/_end). The loop does, per iteration:
  *
  *   drain the queue (raft messages → raft_recv, RPCs → service_dispatch → proposals)
  *   tick if due
@@ -38,7 +39,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "codec.h"
@@ -104,10 +104,17 @@ struct node {
     size_t n_snap_failed;
     Lithair__V1__CommittedEvent *cev; /* this apply round's committed entries */
     size_t n_cev, cap_cev;
-    pid_t snap_child; /* a snapshot being written in the background */
+    /* the snapshot writer thread: at most one snapshot in the background */
+    enum { SNAP_IDLE, SNAP_RUNNING, SNAP_JOINED } snap_state; /* loop only */
+    pthread_t snap_thread;
+    struct store_snap *snap;    /* the store's pin, while SNAP_RUNNING */
+    struct snap_writer *snap_w; /* the thread's file */
+    int snap_rc;                /* the thread's result (read after the join) */
+    bool snap_done;             /* atomic: the thread is about to return */
+    bool snap_cancel;           /* atomic: give up (a received snapshot replaces the store) */
     struct raft_snapshot_meta snap_meta;
     uint64_t snap_t0;
-    uint64_t snap_fork_ms; /* how long fork() held the loop */
+    uint64_t snap_pin_us; /* how long pinning held the loop */
 
     /* metrics */
     uint64_t event_seq;
@@ -851,9 +858,14 @@ static int node_wal_sync_now(struct node *n)
 
 /* ------------------------------------------------------------------ snapshots */
 
-static int node_snap_write(void *ctx, const void *buf, size_t len)
+/* node_snap_write_checked writes to the snapshot thread's file unless the loop asked it
+ * to give up. */
+static int node_snap_write_checked(void *ctx, const void *buf, size_t len)
 {
-    return snap_writer_write(ctx, buf, len);
+    struct node *n = ctx;
+    if (__atomic_load_n(&n->snap_cancel, __ATOMIC_RELAXED))
+        return LT_ESTALE; /* superseded */
+    return snap_writer_write(n->snap_w, buf, len);
 }
 
 static int node_snap_read(void *ctx, void *buf, size_t len)
@@ -877,15 +889,45 @@ static void node_snap_unmap(void *map)
     snap_map_free(map);
 }
 
-/* node_snapshot_start writes a snapshot of the store as of `applied` in a forked child,
- * so the loop never stalls on a large store: the child sees the memory as it was at the
- * fork (copy-on-write) while the parent keeps serving. node_snapshot_poll finishes the
- * job when the child is done. Returns 0 when started (or when there is nothing new to
- * save: then *started is false), LT_EBUSY while another one runs, LT_EIO if fork fails. */
+/* node_snap_main is the snapshot writer thread: it streams the pinned store into a new
+ * snapshot file while the loop goes on applying (store_snapshot_stream). It yields the
+ * CPU and the disk to the loop and the WAL (nice 10 and the idle I/O class, both per
+ * thread on Linux). */
+static void *node_snap_main(void *arg)
+{
+    struct node *n = arg;
+    struct snap_writer *w;
+    store_reader_register();
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+    (void)syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, 3 << 13 /* IDLE */);
+    int rc = snap_writer_begin(n->snap_dir, &n->snap_meta, &w);
+    if (rc == 0) {
+        n->snap_w = w;
+        rc = store_snapshot_stream(n->snap, node_snap_write_checked, n);
+        n->snap_w = NULL;
+        if (rc != 0)
+            snap_writer_abort(w);
+        else
+            rc = snap_writer_commit(w, SNAP_DEFAULT_KEEP, NULL);
+    }
+    store_reader_unregister();
+    n->snap_rc = rc;
+    pthread_mutex_lock(&n->mu);
+    __atomic_store_n(&n->snap_done, true, __ATOMIC_RELEASE);
+    pthread_cond_signal(&n->cv); /* the loop finishes the job at once */
+    pthread_mutex_unlock(&n->mu);
+    return NULL;
+}
+
+/* node_snapshot_start starts writing a snapshot of the store as of `applied` on the
+ * snapshot thread; the loop only pins the store (microseconds) and goes on serving.
+ * node_snapshot_poll finishes the job when the thread is done. Returns 0 when started (or
+ * when there is nothing new to save: then *started is false), LT_EBUSY while another one
+ * runs, LT_ENOMEM or LT_EIO if it cannot start. */
 static int node_snapshot_start(struct node *n, bool *started)
 {
     *started = false;
-    if (n->snap_child > 0)
+    if (n->snap_state != SNAP_IDLE)
         return LT_EBUSY;
     if (n->applied == 0 || n->applied == n->snapshot_index)
         return 0;
@@ -901,35 +943,41 @@ static int node_snapshot_start(struct node *n, bool *started)
         meta.conf.voters[i] = n->cfg.members[i].id;
     meta.conf.n_voters = n->cfg.n_members;
 
-    uint64_t fork_t0 = lt_now_ns();
-    pid_t pid = fork();
-    if (pid < 0) {
-        lt_warn("snapshot: fork failed: %s", strerror(errno));
+    uint64_t t0 = lt_now_ns();
+    int rc = store_snapshot_begin(n->store, &n->snap);
+    if (rc != 0) {
+        lt_warn("snapshot: cannot pin the store: %s", lt_strerror(rc));
+        return rc;
+    }
+    n->snap_meta = meta;
+    n->snap_rc = 0;
+    n->snap_done = false;
+    n->snap_cancel = false;
+    if ((rc = pthread_create(&n->snap_thread, NULL, node_snap_main, n)) != 0) {
+        lt_warn("snapshot: cannot start its thread: %s", strerror(rc));
+        store_snapshot_end(n->store, n->snap);
+        n->snap = NULL;
         return LT_EIO;
     }
-    if (pid == 0) {
-        /* The child: only this thread exists; write the file and leave without running
-         * the parent's exit handlers or flushing its buffers. It yields the CPU and the
-         * disk to the node (nice 10, idle I/O class where the I/O scheduler has one). */
-        (void)setpriority(PRIO_PROCESS, 0, 10);
-        (void)syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, 3 << 13 /* IDLE */);
-        struct snap_writer *w;
-        int rc = snap_writer_begin(n->snap_dir, &meta, &w);
-        if (rc == 0) {
-            rc = store_snapshot_write(n->store, node_snap_write, w);
-            if (rc != 0)
-                snap_writer_abort(w);
-            else
-                rc = snap_writer_commit(w, SNAP_DEFAULT_KEEP, NULL);
-        }
-        _exit(rc == 0 ? 0 : 1);
-    }
-    n->snap_child = pid;
-    n->snap_meta = meta;
+    n->snap_state = SNAP_RUNNING;
     n->snap_t0 = lt_now_ns();
-    n->snap_fork_ms = (n->snap_t0 - fork_t0) / 1000000;
+    n->snap_pin_us = (n->snap_t0 - t0) / 1000;
     *started = true;
     return 0;
+}
+
+/* node_snapshot_join waits for the snapshot thread (with `cancel`, asks it to stop first)
+ * and unpins the store; node_snapshot_poll then completes or reports the result. */
+static void node_snapshot_join(struct node *n, bool cancel)
+{
+    if (n->snap_state != SNAP_RUNNING)
+        return;
+    if (cancel)
+        __atomic_store_n(&n->snap_cancel, true, __ATOMIC_RELAXED);
+    pthread_join(n->snap_thread, NULL);
+    store_snapshot_end(n->store, n->snap);
+    n->snap = NULL;
+    n->snap_state = SNAP_JOINED;
 }
 
 static void node_resume_snapshot_waiters(struct node *n, int rc)
@@ -953,18 +1001,20 @@ static void node_resume_snapshot_waiters(struct node *n, int rc)
  * let the raft core compact its log, delete WAL segments it covers. */
 static int node_snapshot_poll(struct node *n, bool wait)
 {
-    if (n->snap_child <= 0)
+    if (n->snap_state == SNAP_RUNNING && (wait || __atomic_load_n(&n->snap_done, __ATOMIC_ACQUIRE)))
+        node_snapshot_join(n, false);
+    if (n->snap_state != SNAP_JOINED)
         return 0;
-    int status = 0;
-    pid_t r = waitpid(n->snap_child, &status, wait ? 0 : WNOHANG);
-    if (r == 0)
-        return 0;
-    n->snap_child = 0;
+    n->snap_state = SNAP_IDLE;
     const struct raft_snapshot_meta *meta = &n->snap_meta;
-    if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        lt_warn("snapshot at %llu failed in the child (status %d)", (unsigned long long)meta->index,
-                status);
-        node_resume_snapshot_waiters(n, LT_EIO);
+    if (n->snap_rc != 0) {
+        if (n->snap_cancel)
+            lt_info("snapshot at %llu given up: a received snapshot replaces the store",
+                    (unsigned long long)meta->index);
+        else
+            lt_warn("snapshot at %llu failed: %s", (unsigned long long)meta->index,
+                    lt_strerror(n->snap_rc));
+        node_resume_snapshot_waiters(n, n->snap_cancel ? 0 : LT_EIO);
         return 0;
     }
     if (meta->index <= n->snapshot_index) { /* overtaken by an installed snapshot */
@@ -995,11 +1045,12 @@ static int node_snapshot_poll(struct node *n, bool wait)
     n->snapshot_index = meta->index;
     n->snapshot_term = meta->term;
     n->snapshot_wall_ns = lt_wall_ns();
-    lt_info("snapshot at %llu/%llu: %llu bytes in %llu ms (in the background; fork %llu ms)",
+    lt_info("snapshot at %llu/%llu: %llu bytes in %llu ms (in the background; the loop paused "
+            "%llu us to pin the store)",
             (unsigned long long)meta->index, (unsigned long long)meta->term,
             (unsigned long long)n->snapshot_bytes,
             (unsigned long long)((lt_now_ns() - n->snap_t0) / 1000000),
-            (unsigned long long)n->snap_fork_ms);
+            (unsigned long long)n->snap_pin_us);
     node_resume_snapshot_waiters(n, 0);
     return 0;
 }
@@ -1243,7 +1294,9 @@ static int node_process_ready(struct node *n)
         bool dirty = false, sync_now = false;
         int rc = 0;
         if (up.snapshot) {
-            /* Rare and heavy: everything before it durable first, then all at once. */
+            /* Rare and heavy: everything before it durable first, then all at once. A
+             * snapshot of our own being written is given up (the store it pins goes). */
+            node_snapshot_join(n, true);
             if ((rc = node_wal_wait(n)) != 0)
                 return rc;
             sync_now = true;
@@ -1348,7 +1401,7 @@ static int node_process_ready(struct node *n)
     /* Staggered by node id (x1, x1.25, x1.5, ...): three replicas writing the same large
      * snapshot at the same moment on one machine starved the WAL's fsyncs. */
     due += due / 4 * ((n->cfg.id - 1) % 8);
-    if (due && n->snap_child <= 0 && n->applied - n->snapshot_index >= due) {
+    if (due && n->snap_state == SNAP_IDLE && n->applied - n->snapshot_index >= due) {
         bool started;
         if (node_snapshot_start(n, &started) != 0)
             lt_warn("automatic snapshot could not start");

@@ -648,8 +648,8 @@ static int wal_seg_cmp(const void *a, const void *b)
 
 /* wal_lock takes <dir>/LOCK so that two processes never write one WAL (a node restarted
  * while its old process still runs): LT_EBUSY if another process holds it. A POSIX record
- * lock belongs to the process: a child forked to write a snapshot does not inherit it, so
- * it cannot keep a restarted node out. */
+ * lock belongs to the process and ends with it, so a node killed with SIGKILL never keeps
+ * its restarted self out. */
 static int wal_lock(struct wal *w)
 {
     char path[4096];

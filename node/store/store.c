@@ -111,8 +111,8 @@ struct ver_ref {
 struct rec {
     struct cds_lfht_node node;
     union {
-        struct rcu_head rcu; /* once unlinked (call_rcu) */
-        uint64_t snap_pos;   /* while linked: scratch for the snapshot writer (applier side) */
+        struct rcu_head rcu;    /* once unlinked (call_rcu) */
+        struct rec *grave_next; /* deleted while a snapshot is pinned: the model's graveyard */
     };
     struct ver *cur; /* RCU-published current version */
     char key[];
@@ -168,6 +168,13 @@ struct mstate {
     uint64_t count; /* written by the applier, read with CMM_LOAD_SHARED */
     uint64_t bench;
     size_t buckets; /* what state_resize last asked ht for */
+    /* While a snapshot is pinned (store_snapshot_begin .. store_snapshot_end; applier
+     * only): every version current at `pin` and the history_depth - 1 before it are kept,
+     * and a record that existed at `pin` and is deleted goes to `grave` (RCU-published for
+     * the snapshot's thread) instead of being freed. */
+    bool pinned;
+    uint64_t pin;
+    struct rec *grave;
 };
 
 struct state {
@@ -179,6 +186,7 @@ struct store {
     struct state *st; /* RCU-published: a restore swaps the whole state */
     uint64_t applied_index;
     uint64_t applied_term;
+    struct store_snap *snap; /* the pinned snapshot, if any (applier only) */
 };
 
 /* ---- allocation ----
@@ -330,6 +338,23 @@ static void ver_free_chain(struct ver *v)
         ver_free(v);
         v = prev;
     }
+}
+
+/* ver_at: the version of the chain from `v` that was current at log index `pin` (the
+ * newest with raft_index <= pin), NULL if the record did not exist yet. Versions are
+ * chained newest first, so their raft indexes decrease down the chain. */
+static struct ver *ver_at(struct ver *v, uint64_t pin)
+{
+    while (v != NULL && v->raft_index > pin)
+        v = rcu_dereference(v->prev);
+    return v;
+}
+
+/* hist_depth: how many versions of a record `ms` shows and writes (at least 1). */
+static unsigned hist_depth(const struct mstate *ms)
+{
+    unsigned d = ms->def->history_depth > 0 ? ms->def->history_depth : 1;
+    return d < SNAP_VERSIONS_MAX ? d : SNAP_VERSIONS_MAX;
 }
 
 static void ver_free_rcu(struct rcu_head *h)
@@ -685,6 +710,12 @@ static void mstate_destroy(struct mstate *ms)
         free(e->rec);
         free(e);
     }
+    for (struct rec *r = ms->grave, *rnext; r != NULL; r = rnext) { /* never pinned here */
+        rnext = r->grave_next;
+        ver_free_chain(r->cur);
+        free(r);
+    }
+    ms->grave = NULL;
     {
         int rc = cds_lfht_destroy(ms->ht, NULL);
         assert(rc == 0);
@@ -859,21 +890,50 @@ fail:
     return LT_ENOMEM;
 }
 
-/* trim_history (writer) keeps `depth` versions from `v` on and frees the rest after a
- * grace period. */
-static void trim_history(struct ver *v, unsigned depth)
+/* window_end: the last of the `depth` versions from `v` on (fewer if the chain ends). */
+static struct ver *window_end(struct ver *v, unsigned depth)
 {
-    struct ver *cut;
-    for (unsigned kept = 1; kept < depth && v != NULL; kept++)
+    for (unsigned kept = 1; kept < depth && v->prev != NULL; kept++)
         v = v->prev;
-    if (v == NULL || v->prev == NULL)
-        return;
-    cut = v->prev;
-    rcu_assign_pointer(v->prev, NULL);
-    while (cut != NULL) {
-        struct ver *prev = cut->prev;
-        call_rcu(&cut->rcu, ver_free_rcu);
-        cut = prev;
+    return v;
+}
+
+/* free_between (writer) frees, after a grace period, the versions from `from` up to and
+ * excluding `to` (NULL: the end of the chain); the caller has unlinked them. Their own
+ * prev pointers are left alone, so a reader standing on one still moves down the chain. */
+static void free_between(struct ver *from, struct ver *to)
+{
+    while (from != to) {
+        struct ver *prev = from->prev;
+        call_rcu(&from->rcu, ver_free_rcu);
+        from = prev;
+    }
+}
+
+/* trim_history (writer) keeps the `depth` versions from the current one `v` on and frees
+ * the rest after a grace period. While a snapshot is pinned (`ms->pinned`) it also keeps
+ * the version current at the pin and the `depth` - 1 before it — what the snapshot will
+ * write — and frees only what lies between the two windows or after the second. */
+static void trim_history(struct mstate *ms, struct ver *v, unsigned depth)
+{
+    struct ver *last = window_end(v, depth);
+    if (ms->pinned) {
+        struct ver *at = ver_at(v, ms->pin), *x = v;
+        if (at != NULL) {
+            while (x != last && x != at)
+                x = x->prev;
+            if (x != at && last->prev != at) { /* `at` lies beyond the first window */
+                struct ver *mid = last->prev;
+                rcu_assign_pointer(last->prev, at);
+                free_between(mid, at);
+            }
+            last = window_end(at, depth);
+        }
+    }
+    if (last->prev != NULL) {
+        struct ver *cut = last->prev;
+        rcu_assign_pointer(last->prev, NULL);
+        free_between(cut, NULL);
     }
 }
 
@@ -901,12 +961,9 @@ static void put_link(struct mstate *ms, struct rec *r, struct ver *old, struct v
         r = link_new_rec(ms, v, a);
         cds_lfht_add(ms->ht, hash_str(r->key), &r->node);
     } else {
-        v->prev = ms->def->history_depth > 1 ? old : NULL;
+        v->prev = old;
         rcu_assign_pointer(r->cur, v);
-        if (v->prev == NULL)
-            call_rcu(&old->rcu, ver_free_rcu);
-        else
-            trim_history(v, ms->def->history_depth);
+        trim_history(ms, v, hist_depth(ms));
         if (old->bench != v->bench)
             CMM_STORE_SHARED(ms->bench, v->bench ? ms->bench + 1 : ms->bench - 1);
     }
@@ -931,11 +988,19 @@ static void put_link(struct mstate *ms, struct rec *r, struct ver *old, struct v
 }
 
 /* rec_unlink (writer) removes a record from every structure and frees it after a grace
- * period (its whole history with it). */
+ * period (its whole history with it). A record a pinned snapshot still has to write goes
+ * to the model's graveyard instead — before it leaves the key order, so that the
+ * snapshot's walk finds it in one place or the other — and is freed at
+ * store_snapshot_end. */
 static void rec_unlink(struct mstate *ms, struct rec *r)
 {
     struct ver *cur = r->cur;
     struct sl_entry *e;
+    bool keep = ms->pinned && ver_at(cur, ms->pin) != NULL;
+    if (keep) {
+        r->grave_next = ms->grave;
+        rcu_assign_pointer(ms->grave, r);
+    }
     cds_lfht_del(ms->ht, &r->node);
     e = sl_remove(&ms->order, "", r->key);
     if (e != NULL)
@@ -945,7 +1010,8 @@ static void rec_unlink(struct mstate *ms, struct rec *r)
     CMM_STORE_SHARED(ms->count, ms->count - 1);
     if (cur->bench)
         CMM_STORE_SHARED(ms->bench, ms->bench - 1);
-    call_rcu(&r->rcu, rec_free_rcu);
+    if (!keep)
+        call_rcu(&r->rcu, rec_free_rcu);
 }
 
 /* ---- apply ---- */
@@ -1529,7 +1595,7 @@ int store_history(struct store *s, const char *model, const char *id, struct sto
         rc = LT_ENOTFOUND;
         goto out;
     }
-    cap = ms->def->history_depth > 0 ? ms->def->history_depth : 1;
+    cap = hist_depth(ms); /* a pinned snapshot may keep more for itself */
     list = st_calloc(cap, sizeof(*list));
     if (list == NULL) {
         rc = LT_ENOMEM;
@@ -1599,10 +1665,10 @@ uint64_t store_records_total(struct store *s)
 
 /* ---- digest ---- */
 
-static size_t chain_len(const struct ver *v)
+static size_t chain_len(const struct ver *v, size_t max)
 {
     size_t n = 0;
-    for (; v != NULL; v = v->prev)
+    for (; v != NULL && n < max; v = v->prev)
         n++;
     return n;
 }
@@ -1617,10 +1683,12 @@ uint64_t store_digest(struct store *s)
         struct mstate *ms = &st->m[i];
         h = fnv_bytes(h, ms->def->name, strlen(ms->def->name) + 1);
         h = fnv_u64(h, ms->count);
+        size_t depth = hist_depth(ms);
         for (struct sl_entry *e = ms->order.head[0]; e != NULL; e = e->next[0]) {
+            size_t n = chain_len(e->rec->cur, depth);
             h = fnv_bytes(h, e->rec->key, strlen(e->rec->key) + 1);
-            h = fnv_u64(h, chain_len(e->rec->cur));
-            for (struct ver *v = e->rec->cur; v != NULL; v = v->prev) {
+            h = fnv_u64(h, n);
+            for (struct ver *v = e->rec->cur; n-- > 0; v = v->prev) {
                 h = fnv_u64(h, v->op);
                 h = fnv_u64(h, v->version);
                 h = fnv_u64(h, v->raft_index);
@@ -1681,21 +1749,174 @@ void store_snapshot_write_v2(bool on)
     snap_write_v2 = on;
 }
 
+/* Writing a snapshot does not stop the applier. store_snapshot_begin pins the state at
+ * the applied index (every model's `pin`); from then on the applier keeps what the
+ * snapshot needs (see trim_history and rec_unlink) and store_snapshot_stream, on any
+ * thread, writes the state as it was at the pin:
+ *
+ *   1. collect: walk each model's key order in short RCU read-side sections (resuming
+ *      after the last key seen, so grace periods go on), taking each record's version as
+ *      of the pin (ver_at) and skipping records created since; then add the graveyard —
+ *      records deleted since the pin, which the walk may have missed — by merging it in
+ *      key order. Only one record per key existed at the pin, so equal keys are one
+ *      record seen twice.
+ *   2. positions: per index, sort the collected records by (index value, key) as of the
+ *      pin — the index's own order then — to write each record's position.
+ *   3. write the records in key order, each with its history as of the pin.
+ *
+ * Everything collected stays valid after its read-side section ends: the versions from
+ * the pinned one on are not freed while pinned, nor are deleted records. */
+
+struct snap_item {
+    struct rec *r;
+    struct ver *v; /* the version current at the pin */
+};
+
+struct snap_items {
+    struct snap_item *v;
+    size_t n, cap;
+};
+
+struct store_snap {
+    struct state *st;
+    uint64_t pin;
+    uint64_t applied_index, applied_term;
+    bool streamed;
+};
+
+#define SNAP_WALK_STEP 1024 /* records per read-side section of the walk */
+
+static int items_push(struct snap_items *a, struct rec *r, struct ver *v)
+{
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? 2 * a->cap : 1024;
+        struct snap_item *grown = fault_hit() ? NULL : realloc(a->v, cap * sizeof(*grown));
+        if (grown == NULL)
+            return LT_ENOMEM;
+        a->v = grown;
+        a->cap = cap;
+    }
+    a->v[a->n++] = (struct snap_item){r, v};
+    return 0;
+}
+
+static int item_key_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct snap_item *)a)->r->key, ((const struct snap_item *)b)->r->key);
+}
+
+/* snap_walk appends the records of ms's key order that existed at `pin`, in key order. */
+static int snap_walk(struct mstate *ms, uint64_t pin, struct snap_items *out)
+{
+    char *last = NULL; /* the last key seen, NULL before the first section */
+    size_t last_cap = 0;
+    int rc = 0;
+    for (;;) {
+        struct sl_entry *e, *prev = NULL;
+        rcu_read_lock();
+        e = last == NULL ? rcu_dereference(ms->order.head[0]) : sl_seek_after(&ms->order, "", last);
+        for (unsigned k = 0; e != NULL && k < SNAP_WALK_STEP && rc == 0; k++) {
+            struct ver *v = ver_at(rcu_dereference(e->rec->cur), pin);
+            if (v != NULL)
+                rc = items_push(out, e->rec, v);
+            prev = e;
+            e = sl_next(e);
+        }
+        if (e != NULL && rc == 0) { /* more to come: remember where to resume */
+            size_t len = strlen(entry_key(prev)) + 1;
+            if (len > last_cap) {
+                char *grown = fault_hit() ? NULL : realloc(last, len);
+                if (grown == NULL)
+                    rc = LT_ENOMEM;
+                else {
+                    last = grown;
+                    last_cap = len;
+                }
+            }
+            if (rc == 0)
+                memcpy(last, entry_key(prev), len);
+        }
+        rcu_read_unlock();
+        if (e == NULL || rc != 0)
+            break;
+    }
+    free(last);
+    return rc;
+}
+
+/* snap_collect fills `out` with the records of `ms` as they were at `pin`, in key order
+ * (step 1 above). */
+static int snap_collect(struct mstate *ms, uint64_t pin, struct snap_items *out)
+{
+    struct snap_items walked = {0}, grave = {0};
+    int rc = snap_walk(ms, pin, &walked);
+    for (struct rec *r = rcu_dereference(ms->grave); r != NULL && rc == 0; r = r->grave_next) {
+        struct ver *v = ver_at(r->cur, pin);
+        if (v != NULL)
+            rc = items_push(&grave, r, v);
+    }
+    if (rc == 0 && grave.n == 0) {
+        *out = walked;
+        return 0;
+    }
+    if (rc == 0) {
+        qsort(grave.v, grave.n, sizeof(grave.v[0]), item_key_cmp);
+        out->cap = walked.n + grave.n;
+        out->v = fault_hit() ? NULL : malloc(out->cap * sizeof(out->v[0]));
+        if (out->v == NULL)
+            rc = LT_ENOMEM;
+    }
+    for (size_t i = 0, j = 0; rc == 0 && (i < walked.n || j < grave.n);) {
+        int c = i == walked.n ? 1 : j == grave.n ? -1 : item_key_cmp(&walked.v[i], &grave.v[j]);
+        out->v[out->n++] = c <= 0 ? walked.v[i] : grave.v[j];
+        i += c <= 0;
+        j += c >= 0; /* equal keys: the same record, walked before it was deleted */
+    }
+    free(walked.v);
+    free(grave.v);
+    return rc;
+}
+
+struct ixsort {
+    const char *val;
+    uint32_t ord; /* the record's position in key order */
+};
+
+static int ixsort_cmp(const void *a, const void *b)
+{
+    const struct ixsort *x = a, *y = b;
+    int c = strcmp(x->val, y->val);
+    return c != 0 ? c : (x->ord > y->ord) - (x->ord < y->ord);
+}
+
 /* snap_put_positions writes, per index of `ms`, every record's position in that index's
- * order, records in key order: a restore then rebuilds the index by appending instead of
- * searching (see the format above). rec->snap_pos holds the positions meanwhile. */
-static int snap_put_positions(struct snap_out *o, struct mstate *ms)
+ * order (value, then key), records in key order: a restore then rebuilds the index by
+ * appending instead of searching (see the format above). */
+static int snap_put_positions(struct snap_out *o, struct mstate *ms, const struct snap_items *it)
 {
     uint8_t buf[4096];
-    for (size_t i = 0; i < ms->n_ix; i++) {
-        uint64_t p = 0;
-        for (struct sl_entry *e = ms->ix[i].list.head[0]; e != NULL; e = e->next[0])
-            e->rec->snap_pos = p++;
-        if (p != ms->count || p > UINT32_MAX)
-            return LT_EINVAL; /* never: every record is once in every index */
+    struct ixsort *sorted;
+    uint32_t *pos;
+    if (it->n > UINT32_MAX)
+        return LT_EINVAL;
+    if (ms->n_ix == 0 || it->n == 0)
+        return o->rc;
+    sorted = fault_hit() ? NULL : malloc(it->n * sizeof(*sorted));
+    pos = fault_hit() ? NULL : malloc(it->n * sizeof(*pos));
+    if (sorted == NULL || pos == NULL) {
+        free(sorted);
+        free(pos);
+        return LT_ENOMEM;
+    }
+    for (size_t i = 0; i < ms->n_ix && o->rc == 0; i++) {
         size_t n = 0;
-        for (struct sl_entry *e = ms->order.head[0]; e != NULL; e = e->next[0]) {
-            le_put(buf + n, e->rec->snap_pos, 4);
+        for (size_t k = 0; k < it->n; k++)
+            sorted[k] = (struct ixsort){ver_ixval(it->v[k].v, i), (uint32_t)k};
+        qsort(sorted, it->n, sizeof(*sorted), ixsort_cmp);
+        for (size_t k = 0; k < it->n; k++)
+            pos[sorted[k].ord] = (uint32_t)k;
+        for (size_t k = 0; k < it->n; k++) {
+            le_put(buf + n, pos[k], 4);
             if ((n += 4) == sizeof(buf)) {
                 snap_put(o, buf, n);
                 n = 0;
@@ -1703,19 +1924,89 @@ static int snap_put_positions(struct snap_out *o, struct mstate *ms)
         }
         snap_put(o, buf, n);
     }
+    free(sorted);
+    free(pos);
     return o->rc;
 }
 
-int store_snapshot_write(struct store *s, int (*write)(void *ctx, const void *buf, size_t len),
-                         void *ctx)
+/* snap_put_record writes one record with its history as of the pin: `at` and the versions
+ * before it, at most the model's depth, oldest first. */
+static void snap_put_record(struct snap_out *o, const struct mstate *ms, const struct snap_item *it)
+{
+    struct ver *chain[SNAP_VERSIONS_MAX];
+    size_t n = 0, depth = hist_depth(ms);
+    for (struct ver *v = it->v; v != NULL;) {
+        chain[n++] = v;
+        if (n == depth)
+            break; /* past the window the applier may be cutting: not even read */
+        v = rcu_dereference(v->prev);
+    }
+    snap_put_uint(o, strlen(it->r->key), 4);
+    snap_put(o, it->r->key, strlen(it->r->key));
+    snap_put_uint(o, n, 4);
+    while (n-- > 0) {
+        struct ver *v = chain[n];
+        uint8_t h[SNAP_VER_HDR];
+        h[0] = v->op;
+        h[1] = v->bench;
+        le_put(h + 2, v->version, 8);
+        le_put(h + 10, v->raft_index, 8);
+        le_put(h + 18, v->raft_term, 8);
+        le_put(h + 26, v->ix_len, 4);
+        le_put(h + 30, v->len, 4);
+        snap_put(o, h, sizeof(h));
+        snap_put(o, ver_bytes(v), (size_t)v->ix_len + v->len);
+    }
+}
+
+static struct store_snap *snapshot_pin(struct store *s, uint64_t pin)
+{
+    struct store_snap *sn;
+    if (s->snap != NULL)
+        return NULL;
+    sn = st_calloc(1, sizeof(*sn));
+    if (sn == NULL)
+        return NULL;
+    sn->st = s->st;
+    sn->pin = pin;
+    sn->applied_index = s->applied_index;
+    sn->applied_term = s->applied_term;
+    for (size_t i = 0; i < sn->st->n; i++) {
+        sn->st->m[i].pinned = true;
+        sn->st->m[i].pin = pin;
+    }
+    s->snap = sn;
+    return sn;
+}
+
+int store_snapshot_begin(struct store *s, struct store_snap **out)
+{
+    if (s->snap != NULL)
+        return LT_EBUSY;
+    *out = snapshot_pin(s, s->applied_index);
+    return *out != NULL ? 0 : LT_ENOMEM;
+}
+
+int store_snapshot_stream(struct store_snap *sn,
+                          int (*write)(void *ctx, const void *buf, size_t len), void *ctx)
 {
     struct snap_out o = {write, ctx, 0, 0};
-    struct state *st;
-    rcu_read_lock();
-    st = rcu_dereference(s->st);
-    snap_put(&o, snap_write_v2 ? SNAP_MAGIC_V2 : SNAP_MAGIC, 8);
-    snap_put_uint(&o, st->n, 4);
-    for (size_t i = 0; i < st->n; i++) {
+    struct state *st = sn->st;
+    struct snap_items *items;
+    int rc = 0;
+    if (sn->streamed)
+        return LT_EINVAL;
+    sn->streamed = true;
+    items = st_calloc(st->n, sizeof(*items));
+    if (items == NULL)
+        return LT_ENOMEM;
+    for (size_t i = 0; i < st->n && rc == 0; i++)
+        rc = snap_collect(&st->m[i], sn->pin, &items[i]);
+    if (rc == 0) {
+        snap_put(&o, snap_write_v2 ? SNAP_MAGIC_V2 : SNAP_MAGIC, 8);
+        snap_put_uint(&o, st->n, 4);
+    }
+    for (size_t i = 0; i < st->n && rc == 0 && o.rc == 0; i++) {
         struct mstate *ms = &st->m[i];
         snap_put_uint(&o, strlen(ms->def->name), 2);
         snap_put(&o, ms->def->name, strlen(ms->def->name));
@@ -1724,37 +2015,58 @@ int store_snapshot_write(struct store *s, int (*write)(void *ctx, const void *bu
             snap_put_uint(&o, strlen(ms->ix[k].fd->name), 2);
             snap_put(&o, ms->ix[k].fd->name, strlen(ms->ix[k].fd->name));
         }
-        snap_put_uint(&o, ms->count, 8);
+        snap_put_uint(&o, items[i].n, 8);
         if (!snap_write_v2 && o.rc == 0)
-            o.rc = snap_put_positions(&o, ms);
-        for (struct sl_entry *e = ms->order.head[0]; e != NULL; e = e->next[0]) {
-            struct ver *chain[SNAP_VERSIONS_MAX];
-            size_t n = 0;
-            snap_put_uint(&o, strlen(e->rec->key), 4);
-            snap_put(&o, e->rec->key, strlen(e->rec->key));
-            for (struct ver *v = e->rec->cur; v != NULL && n < SNAP_VERSIONS_MAX; v = v->prev)
-                chain[n++] = v;
-            snap_put_uint(&o, n, 4);
-            while (n-- > 0) {
-                struct ver *v = chain[n];
-                uint8_t h[SNAP_VER_HDR];
-                h[0] = v->op;
-                h[1] = v->bench;
-                le_put(h + 2, v->version, 8);
-                le_put(h + 10, v->raft_index, 8);
-                le_put(h + 18, v->raft_term, 8);
-                le_put(h + 26, v->ix_len, 4);
-                le_put(h + 30, v->len, 4);
-                snap_put(&o, h, sizeof(h));
-                snap_put(&o, ver_bytes(v), (size_t)v->ix_len + v->len);
-            }
+            rc = snap_put_positions(&o, ms, &items[i]);
+        for (size_t k = 0; k < items[i].n && rc == 0 && o.rc == 0; k++)
+            snap_put_record(&o, ms, &items[i].v[k]);
+    }
+    if (rc == 0) {
+        snap_put_uint(&o, sn->applied_index, 8);
+        snap_put_uint(&o, sn->applied_term, 8);
+        snap_put_uint(&o, o.crc, 4);
+        rc = o.rc;
+    }
+    for (size_t i = 0; i < st->n; i++)
+        free(items[i].v);
+    free(items);
+    return rc;
+}
+
+void store_snapshot_end(struct store *s, struct store_snap *sn)
+{
+    if (sn == NULL)
+        return;
+    for (size_t i = 0; i < sn->st->n; i++) {
+        struct mstate *ms = &sn->st->m[i];
+        struct rec *r = ms->grave, *next;
+        ms->pinned = false;
+        ms->grave = NULL;
+        for (; r != NULL; r = next) {
+            next = r->grave_next; /* shares memory with r->rcu */
+            call_rcu(&r->rcu, rec_free_rcu);
         }
     }
-    snap_put_uint(&o, s->applied_index, 8);
-    snap_put_uint(&o, s->applied_term, 8);
-    rcu_read_unlock();
-    snap_put_uint(&o, o.crc, 4);
-    return o.rc;
+    if (s->snap == sn)
+        s->snap = NULL;
+    free(sn);
+}
+
+int store_snapshot_write(struct store *s, int (*write)(void *ctx, const void *buf, size_t len),
+                         void *ctx)
+{
+    struct store_snap *sn;
+    int rc;
+    if (s->snap != NULL)
+        return LT_EBUSY;
+    /* Nothing applies meanwhile: every current version is the one to write, whatever the
+     * indexes it was applied at. */
+    sn = snapshot_pin(s, UINT64_MAX);
+    if (sn == NULL)
+        return LT_ENOMEM;
+    rc = store_snapshot_stream(sn, write, ctx);
+    store_snapshot_end(s, sn);
+    return rc;
 }
 
 struct snap_in {
@@ -2557,12 +2869,18 @@ static int snapshot_install(struct store *s, struct snap_in *in)
 int store_snapshot_read(struct store *s, int (*read)(void *ctx, void *buf, size_t len), void *ctx)
 {
     struct snap_in in = {.read = read, .ctx = ctx};
+    if (s->snap != NULL)
+        return LT_EBUSY; /* the pinned snapshot refers to the state a restore would free */
     return snapshot_install(s, &in);
 }
 
 int store_snapshot_load(struct store *s, const void *data, size_t len, void (*release)(void *ctx),
                         void *ctx)
 {
+    if (s->snap != NULL) { /* as in store_snapshot_read */
+        release(ctx);
+        return LT_EBUSY;
+    }
     struct store_mem *m = st_malloc(sizeof(*m));
     if (m == NULL) {
         release(ctx);

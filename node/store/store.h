@@ -146,14 +146,36 @@ uint64_t store_records_total(struct store *s);
 
 /* store_snapshot_write streams the whole state (every model's records with their versions,
  * raft positions and history, and the applied position) to `write`, which returns 0 or a
- * negative lt_err that aborts the snapshot and is returned. Applier-side call. */
+ * negative lt_err that aborts the snapshot and is returned. Applier-side call; LT_EBUSY
+ * while a snapshot is pinned. */
 int store_snapshot_write(struct store *s, int (*write)(void *ctx, const void *buf, size_t len),
                          void *ctx);
+
+/* Snapshots without stopping the applier, in three steps:
+ *
+ * store_snapshot_begin (applier-side) pins the state as of the applied position: from then
+ * on the applier keeps, besides what it always keeps, every record's version current at
+ * the pin (with its history) and the records deleted since. O(models), no copying.
+ * Returns 0, LT_EBUSY if a snapshot is pinned already, or LT_ENOMEM.
+ *
+ * store_snapshot_stream (any one thread registered with liburcu, once, while the applier
+ * goes on) writes the pinned state to `write` exactly as store_snapshot_write would have
+ * at the pin. Returns what store_snapshot_write returns, or LT_EINVAL on a second call.
+ *
+ * store_snapshot_end (applier-side, after the stream returned or if it never ran) unpins
+ * and frees what only the snapshot kept. While pinned, store_snapshot_read, _load and
+ * _write answer LT_EBUSY; end a snapshot before store_free. */
+struct store_snap;
+int store_snapshot_begin(struct store *s, struct store_snap **out);
+int store_snapshot_stream(struct store_snap *sn,
+                          int (*write)(void *ctx, const void *buf, size_t len), void *ctx);
+void store_snapshot_end(struct store *s, struct store_snap *sn);
 
 /* store_snapshot_read replaces the whole state with a snapshot read through `read`, which
  * fills exactly `len` bytes and returns 0, or returns LT_ECORRUPT at the end of input or
  * another negative lt_err. Corrupt or truncated input gives LT_ECORRUPT and leaves the store
- * unchanged; so does any other failure. Applier-side call. */
+ * unchanged; so does any other failure (LT_EBUSY while a snapshot is pinned). Applier-side
+ * call. */
 int store_snapshot_read(struct store *s, int (*read)(void *ctx, void *buf, size_t len), void *ctx);
 
 /* store_snapshot_load is store_snapshot_read for a snapshot lying in memory at [data,

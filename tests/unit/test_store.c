@@ -3,6 +3,7 @@
  * between pages), bounded history, snapshot round trips and corrupt snapshots, determinism
  * of random command sequences, and readers running against the applier. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -697,9 +698,10 @@ static int fail_write(void *ctx, const void *buf, size_t len)
     return (*left)-- > 0 ? 0 : LT_EIO;
 }
 
-/* build_random applies `n` random commands (seeded) to `s` and, if given, to `t`, checking
- * that both give the same result codes. */
-static void build_random(struct store *s, struct store *t, uint64_t seed, int n)
+/* build_random_from applies `n` random commands (seeded) at log indexes first, first+1, ...
+ * to `s` and, if given, to `t`, checking that both give the same result codes. */
+static void build_random_from(struct store *s, struct store *t, uint64_t seed, uint64_t first,
+                              int n)
 {
     uint64_t rnd = seed * 2 + 1;
     int codes[8] = {0};
@@ -757,9 +759,9 @@ static void build_random(struct store *s, struct store *t, uint64_t seed, int n)
         }
         CU_ASSERT_EQUAL_FATAL(rc, 0);
         struct store_result a, b;
-        int ra = store_apply(s, (uint64_t)i + 1, 3, p.cmd, p.cmd_len, &a);
+        int ra = store_apply(s, first + (uint64_t)i, 3, p.cmd, p.cmd_len, &a);
         if (t != NULL) {
-            int rb = store_apply(t, (uint64_t)i + 1, 3, p.cmd, p.cmd_len, &b);
+            int rb = store_apply(t, first + (uint64_t)i, 3, p.cmd, p.cmd_len, &b);
             CU_ASSERT_EQUAL(ra, rb);
             CU_ASSERT_EQUAL(a.version, b.version);
             store_result_fini(&b);
@@ -775,6 +777,11 @@ static void build_random(struct store *s, struct store *t, uint64_t seed, int n)
         CU_ASSERT(codes[-LT_ENOTFOUND] > 0);
         CU_ASSERT(codes[-LT_ECONFLICT] > 0);
     }
+}
+
+static void build_random(struct store *s, struct store *t, uint64_t seed, int n)
+{
+    build_random_from(s, t, seed, 1, n);
 }
 
 static void test_snapshot_roundtrip(void)
@@ -1116,6 +1123,226 @@ static void test_snapshot_positions(void)
 
 /* A snapshot whose index list differs from the model table's (an index renamed since it
  * was taken) restores through the slow path: values decoded, index values recomputed. */
+/* ---- snapshots written while the applier goes on (store_snapshot_begin/_stream/_end) ---- */
+
+/* deep_updates updates `id` `n` times from log index `first` on (longer than its history). */
+static void deep_updates(struct store *s, const char *id, uint64_t first, int n)
+{
+    for (int i = 0; i < n; i++)
+        (void)do_update(s, first + (uint64_t)i, id, "deep", i % 3, "", NULL, 0, 0, NULL);
+}
+
+static bool membuf_equal(const struct membuf *a, const struct membuf *b)
+{
+    return a->len == b->len && a->len > 0 && memcmp(a->data, b->data, a->len) == 0;
+}
+
+/* A snapshot pinned at index N and streamed after thousands more commands (updates past
+ * the history depth, deletes, re-creates of deleted keys, purges) is byte for byte the
+ * snapshot of a replica that stopped at N; and once unpinned, the store equals a replica
+ * that applied the same commands without a pin. */
+static void test_snapshot_pinned(void)
+{
+    for (uint64_t seed = 1; seed <= 6; seed++) {
+        struct store *s = new_store(), *ref = new_store(), *back = new_store();
+        struct membuf want = {0}, got = {0}, again = {0}, a2 = {0}, b2 = {0};
+        struct store_snap *sn = NULL, *other = NULL;
+        build_random_from(s, ref, seed, 1, 2000);
+        deep_updates(s, "r01", 2001, 30);
+        deep_updates(ref, "r01", 2001, 30);
+        CU_ASSERT_EQUAL(store_snapshot_write(ref, mem_write, &want), 0);
+
+        CU_ASSERT_EQUAL_FATAL(store_snapshot_begin(s, &sn), 0);
+        CU_ASSERT_EQUAL(store_snapshot_begin(s, &other), LT_EBUSY);
+        CU_ASSERT_EQUAL(store_snapshot_write(s, mem_write, &again), LT_EBUSY);
+        want.pos = 0;
+        want.limit = want.len;
+        CU_ASSERT_EQUAL(store_snapshot_read(s, mem_read, &want), LT_EBUSY);
+        uint64_t before = store_digest(s);
+        build_random_from(s, NULL, seed + 100, 2031, 3000);
+        deep_updates(s, "r01", 5031, 40);
+        deep_updates(s, "r02", 5071, 40);
+        CU_ASSERT_NOT_EQUAL(store_digest(s), before);
+        CU_ASSERT_EQUAL(store_snapshot_stream(sn, mem_write, &got), 0);
+        CU_ASSERT(membuf_equal(&got, &want));
+        CU_ASSERT_EQUAL(store_snapshot_stream(sn, mem_write, &again), LT_EINVAL);
+        build_random_from(s, NULL, seed + 200, 5111, 500); /* still pinned, streamed */
+        store_snapshot_end(s, sn);
+
+        /* the pinned snapshot restores to the replica at N */
+        got.limit = got.len;
+        CU_ASSERT_EQUAL(store_snapshot_read(back, mem_read, &got), 0);
+        CU_ASSERT_EQUAL(store_digest(back), store_digest(ref));
+
+        /* unpinned, the store is the one a replica without a pin has */
+        build_random_from(ref, NULL, seed + 100, 2031, 3000);
+        deep_updates(ref, "r01", 5031, 40);
+        deep_updates(ref, "r02", 5071, 40);
+        build_random_from(ref, NULL, seed + 200, 5111, 500);
+        CU_ASSERT_EQUAL(store_digest(s), store_digest(ref));
+        struct store_record **h1 = NULL, **h2 = NULL;
+        size_t n1 = 0, n2 = 0;
+        if (store_history(s, "items", "r01", &h1, &n1) == 0 &&
+            store_history(ref, "items", "r01", &h2, &n2) == 0) {
+            CU_ASSERT_EQUAL(n1, n2);
+            CU_ASSERT(n1 <= 16);
+            for (size_t i = 0; i < n1 && i < n2; i++)
+                CU_ASSERT_EQUAL(h1[i]->version, h2[i]->version);
+        }
+        for (size_t i = 0; i < n1; i++)
+            store_record_free(h1[i]);
+        for (size_t i = 0; i < n2; i++)
+            store_record_free(h2[i]);
+        free(h1);
+        free(h2);
+        build_random_from(s, ref, seed + 300, 5611, 400);
+        CU_ASSERT_EQUAL(store_snapshot_write(s, mem_write, &a2), 0);
+        CU_ASSERT_EQUAL(store_snapshot_write(ref, mem_write, &b2), 0);
+        CU_ASSERT(membuf_equal(&a2, &b2));
+        free(want.data);
+        free(got.data);
+        free(again.data);
+        free(a2.data);
+        free(b2.data);
+        store_free(s);
+        store_free(ref);
+        store_free(back);
+    }
+}
+
+/* churn applies `n` deterministic commands (seeded) on the keys b00000..b<keys-1> from log
+ * index `first` on: updates that move index values, deletes, creates (also of existing
+ * keys) and, rarely, a purge of the benchmark records. */
+static void churn(struct store *s, uint64_t seed, uint64_t first, int n, int keys)
+{
+    uint64_t rnd = seed * 2 + 1;
+    for (int i = 0; i < n; i++) {
+        char id[16], name[16];
+        rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
+        uint64_t r = rnd >> 16, idx = first + (uint64_t)i;
+        snprintf(id, sizeof(id), "b%05u", (unsigned)(r % (uint64_t)keys));
+        snprintf(name, sizeof(name), "n%u", (unsigned)((r >> 20) % 50));
+        unsigned what = (unsigned)((r >> 32) % 1000);
+        if (what < 600)
+            (void)do_update(s, idx, id, name, (int)((r >> 40) % 3), name, NULL, 0, 0, NULL);
+        else if (what < 800)
+            (void)do_delete(s, idx, "items", id, 0);
+        else if (what < 999)
+            (void)do_create(s, idx, id, name, (int)((r >> 40) % 3), (r >> 44) % 4 == 0);
+        else {
+            uint64_t purged;
+            (void)do_purge(s, idx, &purged);
+        }
+    }
+}
+
+struct stream_job {
+    struct store_snap *sn;
+    struct membuf out;
+    int rc;
+    atomic_bool done;
+};
+
+static int slow_write(void *ctx, const void *buf, size_t len)
+{
+    struct stream_job *j = ctx;
+    if ((j->out.len >> 16) != ((j->out.len + len) >> 16)) /* every 64 KiB: let the applier run */
+        sched_yield();
+    return mem_write(&j->out, buf, len);
+}
+
+static void *stream_main(void *arg)
+{
+    struct stream_job *j = arg;
+    store_reader_register();
+    j->rc = store_snapshot_stream(j->sn, slow_write, j);
+    store_reader_unregister();
+    atomic_store(&j->done, true);
+    return NULL;
+}
+
+/* The snapshot thread streams while this thread (the applier) keeps applying: the bytes
+ * are those of a replica stopped at the pin, round after round. Under the sanitizers this
+ * also proves the thread never reads memory the applier freed. */
+static void test_snapshot_concurrent(void)
+{
+    enum { KEYS = 6000, ROUNDS = 4, MAX_CMDS = 200000 };
+    struct store *s = new_store(), *ref = new_store();
+    uint64_t seed = tu_seed("pinned snapshot concurrency"), idx = 1;
+    for (int k = 0; k < KEYS; k++) {
+        char id[16];
+        snprintf(id, sizeof(id), "b%05d", k);
+        CU_ASSERT_EQUAL(do_create(s, idx, id, "n0", k % 3, k % 5 == 0), 0);
+        CU_ASSERT_EQUAL(do_create(ref, idx, id, "n0", k % 3, k % 5 == 0), 0);
+        idx++;
+    }
+    long applied_while_streaming = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        struct stream_job j = {0};
+        struct membuf want = {0};
+        pthread_t th;
+        atomic_init(&j.done, false);
+        CU_ASSERT_EQUAL(store_snapshot_write(ref, mem_write, &want), 0);
+        CU_ASSERT_EQUAL_FATAL(store_snapshot_begin(s, &j.sn), 0);
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, stream_main, &j), 0);
+        uint64_t first = idx, deadline = lt_now_ns() + 20000000000ull;
+        int n = 0;
+        while (!atomic_load(&j.done) && n < MAX_CMDS && lt_now_ns() < deadline) {
+            churn(s, seed + (uint64_t)round * 7919 + (uint64_t)n, idx++, 1, KEYS);
+            n++;
+        }
+        pthread_join(th, NULL);
+        store_snapshot_end(s, j.sn);
+        applied_while_streaming += n;
+        CU_ASSERT_EQUAL(j.rc, 0);
+        CU_ASSERT(membuf_equal(&j.out, &want));
+        for (int i = 0; i < n; i++) /* the replica catches up with the same commands */
+            churn(ref, seed + (uint64_t)round * 7919 + (uint64_t)i, first + (uint64_t)i, 1, KEYS);
+        CU_ASSERT_EQUAL(store_digest(s), store_digest(ref));
+        free(want.data);
+        free(j.out.data);
+    }
+    printf("\n    pinned snapshots: %ld commands applied while %d snapshots streamed\n",
+           applied_while_streaming, ROUNDS);
+    CU_ASSERT(applied_while_streaming > 0);
+    store_free(s);
+    store_free(ref);
+}
+
+/* Out of memory anywhere in a stream: LT_ENOMEM, nothing leaks, the store is unchanged and
+ * the next snapshot succeeds. */
+static void test_snapshot_stream_oom(void)
+{
+    struct store *s = new_store();
+    struct membuf want = {0};
+    bool failed = false, succeeded = false;
+    build_random(s, NULL, 9, 1500);
+    churn(s, 3, 2000, 3000, 3000);
+    CU_ASSERT_EQUAL(store_snapshot_write(s, mem_write, &want), 0);
+    uint64_t d = store_digest(s);
+    for (int nth = 1; nth <= 40 && !succeeded; nth++) {
+        struct store_snap *sn;
+        struct membuf got = {0};
+        CU_ASSERT_EQUAL_FATAL(store_snapshot_begin(s, &sn), 0);
+        store_fault_inject(nth);
+        int rc = store_snapshot_stream(sn, mem_write, &got);
+        store_fault_inject(0);
+        store_snapshot_end(s, sn);
+        CU_ASSERT(rc == 0 || rc == LT_ENOMEM);
+        failed |= rc == LT_ENOMEM;
+        if (rc == 0) {
+            succeeded = true;
+            CU_ASSERT(membuf_equal(&got, &want));
+        }
+        CU_ASSERT_EQUAL(store_digest(s), d);
+        free(got.data);
+    }
+    CU_ASSERT(failed);
+    CU_ASSERT(succeeded);
+    free(want.data);
+    store_free(s);
+}
+
 static void test_snapshot_other_indexes(void)
 {
     struct store *s = new_store(), *t = new_store();
@@ -1483,6 +1710,9 @@ static const struct lt_test store_tests[] = {
     {"snapshot_other_indexes", test_snapshot_other_indexes},
     {"snapshot_load", test_snapshot_load},
     {"snapshot_positions", test_snapshot_positions},
+    {"snapshot_pinned", test_snapshot_pinned},
+    {"snapshot_concurrent", test_snapshot_concurrent},
+    {"snapshot_stream_oom", test_snapshot_stream_oom},
     {"determinism", test_determinism},
     {"oom", test_oom},
     {"concurrent_readers", test_concurrent_readers},
