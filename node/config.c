@@ -38,6 +38,8 @@ void node_config_usage(void *out)
             "                         (default 100000)\n"
             "  --compact-keep N       entries kept behind a snapshot for slow followers (default "
             "5000)\n"
+            "  --snapshot-delay-ms MS for tests: the snapshot thread waits this long after the\n"
+            "                         store is pinned before it writes (default 0)\n"
             "  --max-pending N        proposals in flight before refusing more (default 20000)\n"
             "  --rpc-contexts N       RPCs served concurrently (default 512)\n"
             "  --timeout-ms MS        deadline of an RPC that sets none (default 5000)\n"
@@ -113,6 +115,7 @@ enum {
     OPT_HEARTBEAT,
     OPT_SNAP,
     OPT_KEEP,
+    OPT_SNAP_DELAY,
     OPT_PENDING,
     OPT_CTX,
     OPT_TIMEOUT,
@@ -134,6 +137,7 @@ int node_config_parse(int argc, char **argv, struct node_config *cfg, char *err,
         {"heartbeat-ticks", required_argument, NULL, OPT_HEARTBEAT},
         {"snapshot-interval", required_argument, NULL, OPT_SNAP},
         {"compact-keep", required_argument, NULL, OPT_KEEP},
+        {"snapshot-delay-ms", required_argument, NULL, OPT_SNAP_DELAY},
         {"max-pending", required_argument, NULL, OPT_PENDING},
         {"rpc-contexts", required_argument, NULL, OPT_CTX},
         {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
@@ -224,6 +228,10 @@ int node_config_parse(int argc, char **argv, struct node_config *cfg, char *err,
             break;
         case OPT_KEEP:
             rc = parse_u64(optarg, 0, UINT64_MAX, &cfg->compact_keep);
+            break;
+        case OPT_SNAP_DELAY:
+            rc = parse_u64(optarg, 0, 3600000, &v);
+            cfg->snapshot_delay_ms = (unsigned)v;
             break;
         case OPT_PENDING:
             rc = parse_u64(optarg, 1, 10000000, &v);

@@ -39,6 +39,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "codec.h"
@@ -900,7 +901,17 @@ static void *node_snap_main(void *arg)
     store_reader_register();
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
     (void)syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, 3 << 13 /* IDLE */);
-    int rc = snap_writer_begin(n->snap_dir, &n->snap_meta, &w);
+    int rc = 0;
+    /* --snapshot-delay-ms (tests): hold the pin a while, e.g. until a snapshot arrives. */
+    for (uint64_t until = lt_now_ns() + n->cfg.snapshot_delay_ms * 1000000ull;
+         lt_now_ns() < until && rc == 0;) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+        if (__atomic_load_n(&n->snap_cancel, __ATOMIC_RELAXED))
+            rc = LT_ESTALE;
+    }
+    if (rc == 0)
+        rc = snap_writer_begin(n->snap_dir, &n->snap_meta, &w);
     if (rc == 0) {
         n->snap_w = w;
         rc = store_snapshot_stream(n->snap, node_snap_write_checked, n);
@@ -962,6 +973,7 @@ static int node_snapshot_start(struct node *n, bool *started)
     n->snap_state = SNAP_RUNNING;
     n->snap_t0 = lt_now_ns();
     n->snap_pin_us = (n->snap_t0 - t0) / 1000;
+    lt_info("snapshot at %llu: writing it in the background", (unsigned long long)meta.index);
     *started = true;
     return 0;
 }

@@ -188,6 +188,40 @@ def test_snapshot_catch_up(build):
         check("received snapshot" in lagger.log_text(), "caught up through InstallSnapshot")
 
 
+def test_received_snapshot_supersedes_own(build):
+    """A follower still writing a snapshot of its own when its leader sends one gives its own
+    up (the store it pins is about to be replaced), installs the leader's and converges."""
+    args = ("--snapshot-interval", "20", "--compact-keep", "5")
+    with Cluster(build, node_args=args) as c:
+        leader = c.wait_leader(timeout=5)
+        lagger = next(n for n in c.nodes if n.id != leader)
+        others = [n for n in c.nodes if n is not lagger]
+        lagger.kill(signal.SIGKILL)
+        lagger.start(extra=("--snapshot-delay-ms", "120000"))  # its snapshots hold the pin
+        c.wait_converged(timeout=20)
+        made = [create(c, "own-%d" % i) for i in range(40)]
+        wait_for("the follower's own snapshot to start",
+                 lambda: "writing it in the background" in lagger.log_text(), timeout=10)
+        lagger.proc.send_signal(signal.SIGSTOP)
+        try:
+            # More rounds than a send queue holds, and snapshots that compact the log past
+            # everything the follower has: only a snapshot can bring it up to date.
+            c.admin("bench", "--concurrency", "4", "--duration", "2", "--warmup", "0",
+                    endpoints=c.endpoints(others), timeout_ms=5000)
+            c.admin("snapshot", endpoints=c.endpoints(others), timeout_ms=10000)
+        finally:
+            lagger.proc.send_signal(signal.SIGCONT)
+        st = c.wait_converged(timeout=30)
+        check(len(st) == 3 and len({s["digest"] for s in st}) == 1, "three identical stores")
+        log = lagger.log_text()
+        check("received snapshot" in log, "the follower installed the leader's snapshot")
+        check("given up: a received snapshot replaces the store" in log,
+              "the follower gave its own snapshot up")
+        items = list_all(c, lagger)
+        check(all(it["id"] in items for it in made), "all items on the follower")
+        create(c, "after-supersede")  # the follower keeps serving and applying
+
+
 def test_leadership_transfer(build):
     with Cluster(build) as c:
         leader = c.wait_leader(timeout=5)
