@@ -455,8 +455,11 @@ out_free:
  * it starts writeback of the newest piece and waits for the one before, so at most about
  * two pieces are dirty and the final fsync is short. Meanwhile the WAL's small fdatasyncs
  * queue behind a few MiB instead of hundreds (a follower whose acks stall past an election
- * timeout costs the cluster its leader). Advisory: the commit's fsync is what counts. */
-#define SNAP_PACE (8u << 20)
+ * timeout costs the cluster its leader). Advisory: the commit's fsync is what counts.
+ * Pieces of 2 MiB instead of 8 MiB: the write p99 at 64 clients fell from 10.45 to 9.27 ms
+ * (and writes/s rose 5%) in one interleaved run on this machine (2026-11-27, three rounds
+ * of three); 1 MiB and 512 KiB were no better than 2 MiB. */
+#define SNAP_PACE (2u << 20)
 static void snap_writer_pace(struct snap_writer *sw)
 {
     uint64_t written = sw->size - sw->len;
