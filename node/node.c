@@ -112,7 +112,8 @@ struct node {
     struct snap_writer *snap_w; /* the thread's file */
     int snap_rc;                /* the thread's result (read after the join) */
     bool snap_done;             /* atomic: the thread is about to return */
-    bool snap_cancel;           /* atomic: give up (a received snapshot replaces the store) */
+    bool snap_cancel;           /* atomic: give up (snap_cancel_why says why) */
+    const char *snap_cancel_why;
     struct raft_snapshot_meta snap_meta;
     uint64_t snap_t0;
     uint64_t snap_pin_us; /* how long pinning held the loop */
@@ -978,14 +979,17 @@ static int node_snapshot_start(struct node *n, bool *started)
     return 0;
 }
 
-/* node_snapshot_join waits for the snapshot thread (with `cancel`, asks it to stop first)
- * and unpins the store; node_snapshot_poll then completes or reports the result. */
-static void node_snapshot_join(struct node *n, bool cancel)
+/* node_snapshot_join waits for the snapshot thread (with a reason `cancel_why`, asks it to
+ * give up first) and unpins the store; node_snapshot_poll then completes or reports the
+ * result. */
+static void node_snapshot_join(struct node *n, const char *cancel_why)
 {
     if (n->snap_state != SNAP_RUNNING)
         return;
-    if (cancel)
+    if (cancel_why) {
+        n->snap_cancel_why = cancel_why;
         __atomic_store_n(&n->snap_cancel, true, __ATOMIC_RELAXED);
+    }
     pthread_join(n->snap_thread, NULL);
     store_snapshot_end(n->store, n->snap);
     n->snap = NULL;
@@ -1014,15 +1018,15 @@ static void node_resume_snapshot_waiters(struct node *n, int rc)
 static int node_snapshot_poll(struct node *n, bool wait)
 {
     if (n->snap_state == SNAP_RUNNING && (wait || __atomic_load_n(&n->snap_done, __ATOMIC_ACQUIRE)))
-        node_snapshot_join(n, false);
+        node_snapshot_join(n, NULL);
     if (n->snap_state != SNAP_JOINED)
         return 0;
     n->snap_state = SNAP_IDLE;
     const struct raft_snapshot_meta *meta = &n->snap_meta;
     if (n->snap_rc != 0) {
         if (n->snap_cancel)
-            lt_info("snapshot at %llu given up: a received snapshot replaces the store",
-                    (unsigned long long)meta->index);
+            lt_info("snapshot at %llu given up: %s", (unsigned long long)meta->index,
+                    n->snap_cancel_why);
         else
             lt_warn("snapshot at %llu failed: %s", (unsigned long long)meta->index,
                     lt_strerror(n->snap_rc));
@@ -1308,7 +1312,7 @@ static int node_process_ready(struct node *n)
         if (up.snapshot) {
             /* Rare and heavy: everything before it durable first, then all at once. A
              * snapshot of our own being written is given up (the store it pins goes). */
-            node_snapshot_join(n, true);
+            node_snapshot_join(n, "a received snapshot replaces the store");
             if ((rc = node_wal_wait(n)) != 0)
                 return rc;
             sync_now = true;
@@ -1934,6 +1938,8 @@ void node_free(struct node *n)
         if (--op->call->pending == 0)
             call_free(op->call);
     }
+    /* A snapshot still being written is given up: the WAL holds everything it would. */
+    node_snapshot_join(n, "the node is stopping");
     node_snapshot_poll(n, true);
     if (n->wal && node_wal_wait(n) == 0)
         wal_sync(n->wal);

@@ -222,6 +222,30 @@ def test_received_snapshot_supersedes_own(build):
         create(c, "after-supersede")  # the follower keeps serving and applying
 
 
+def test_stop_gives_up_snapshot(build):
+    """SIGTERM while a snapshot is being written stops the node promptly (the snapshot is
+    given up: the WAL holds everything), and it restarts with every write."""
+    args = ("--snapshot-interval", "20", "--compact-keep", "5")
+    with Cluster(build, node_args=args) as c:
+        c.wait_leader(timeout=5)
+        node = c.nodes[0]
+        node.kill(signal.SIGKILL)
+        node.start(extra=("--snapshot-delay-ms", "120000"))
+        c.wait_converged(timeout=20)
+        made = [create(c, "stop-%d" % i) for i in range(40)]
+        wait_for("the node's snapshot to start",
+                 lambda: "writing it in the background" in node.log_text(), timeout=10)
+        t0 = time.monotonic()
+        node.kill(signal.SIGTERM)
+        took = time.monotonic() - t0
+        check(took < 5, "stopped in %.1f s with a snapshot in progress" % took)
+        check("given up: the node is stopping" in node.log_text(), "the snapshot was given up")
+        node.start()
+        c.wait_converged(timeout=20)
+        items = list_all(c, node)
+        check(all(it["id"] in items for it in made), "every write after the restart")
+
+
 def test_leadership_transfer(build):
     with Cluster(build) as c:
         leader = c.wait_leader(timeout=5)
