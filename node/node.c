@@ -989,6 +989,7 @@ static void node_snapshot_join(struct node *n, const char *cancel_why)
     if (cancel_why) {
         n->snap_cancel_why = cancel_why;
         __atomic_store_n(&n->snap_cancel, true, __ATOMIC_RELAXED);
+        store_snapshot_cancel(n->snap); /* also while it collects, before any write */
     }
     pthread_join(n->snap_thread, NULL);
     store_snapshot_end(n->store, n->snap);

@@ -1782,7 +1782,18 @@ struct store_snap {
     uint64_t pin;
     uint64_t applied_index, applied_term;
     bool streamed;
+    bool cancelled; /* atomic: store_snapshot_cancel */
 };
+
+static bool snap_cancelled(const struct store_snap *sn)
+{
+    return __atomic_load_n(&sn->cancelled, __ATOMIC_RELAXED);
+}
+
+void store_snapshot_cancel(struct store_snap *sn)
+{
+    __atomic_store_n(&sn->cancelled, true, __ATOMIC_RELAXED);
+}
 
 #define SNAP_WALK_STEP 1024 /* records per read-side section of the walk */
 
@@ -1806,7 +1817,8 @@ static int item_key_cmp(const void *a, const void *b)
 }
 
 /* snap_walk appends the records of ms's key order that existed at `pin`, in key order. */
-static int snap_walk(struct mstate *ms, uint64_t pin, struct snap_items *out)
+static int snap_walk(const struct store_snap *sn, struct mstate *ms, uint64_t pin,
+                     struct snap_items *out)
 {
     char *last = NULL; /* the last key seen, NULL before the first section */
     size_t last_cap = 0;
@@ -1839,6 +1851,10 @@ static int snap_walk(struct mstate *ms, uint64_t pin, struct snap_items *out)
         rcu_read_unlock();
         if (e == NULL || rc != 0)
             break;
+        if (snap_cancelled(sn)) {
+            rc = LT_ESTALE;
+            break;
+        }
     }
     free(last);
     return rc;
@@ -1846,10 +1862,11 @@ static int snap_walk(struct mstate *ms, uint64_t pin, struct snap_items *out)
 
 /* snap_collect fills `out` with the records of `ms` as they were at `pin`, in key order
  * (step 1 above). */
-static int snap_collect(struct mstate *ms, uint64_t pin, struct snap_items *out)
+static int snap_collect(const struct store_snap *sn, struct mstate *ms, uint64_t pin,
+                        struct snap_items *out)
 {
     struct snap_items walked = {0}, grave = {0};
-    int rc = snap_walk(ms, pin, &walked);
+    int rc = snap_walk(sn, ms, pin, &walked);
     for (struct rec *r = rcu_dereference(ms->grave); r != NULL && rc == 0; r = r->grave_next) {
         struct ver *v = ver_at(r->cur, pin);
         if (v != NULL)
@@ -1892,7 +1909,8 @@ static int ixsort_cmp(const void *a, const void *b)
 /* snap_put_positions writes, per index of `ms`, every record's position in that index's
  * order (value, then key), records in key order: a restore then rebuilds the index by
  * appending instead of searching (see the format above). */
-static int snap_put_positions(struct snap_out *o, struct mstate *ms, const struct snap_items *it)
+static int snap_put_positions(const struct store_snap *sn, struct snap_out *o, struct mstate *ms,
+                              const struct snap_items *it)
 {
     uint8_t buf[4096];
     struct ixsort *sorted;
@@ -1910,6 +1928,10 @@ static int snap_put_positions(struct snap_out *o, struct mstate *ms, const struc
     }
     for (size_t i = 0; i < ms->n_ix && o->rc == 0; i++) {
         size_t n = 0;
+        if (snap_cancelled(sn)) {
+            o->rc = LT_ESTALE;
+            break;
+        }
         for (size_t k = 0; k < it->n; k++)
             sorted[k] = (struct ixsort){ver_ixval(it->v[k].v, i), (uint32_t)k};
         qsort(sorted, it->n, sizeof(*sorted), ixsort_cmp);
@@ -2001,7 +2023,9 @@ int store_snapshot_stream(struct store_snap *sn,
     if (items == NULL)
         return LT_ENOMEM;
     for (size_t i = 0; i < st->n && rc == 0; i++)
-        rc = snap_collect(&st->m[i], sn->pin, &items[i]);
+        rc = snap_collect(sn, &st->m[i], sn->pin, &items[i]);
+    if (rc == 0 && snap_cancelled(sn))
+        rc = LT_ESTALE;
     if (rc == 0) {
         snap_put(&o, snap_write_v2 ? SNAP_MAGIC_V2 : SNAP_MAGIC, 8);
         snap_put_uint(&o, st->n, 4);
@@ -2017,9 +2041,13 @@ int store_snapshot_stream(struct store_snap *sn,
         }
         snap_put_uint(&o, items[i].n, 8);
         if (!snap_write_v2 && o.rc == 0)
-            rc = snap_put_positions(&o, ms, &items[i]);
-        for (size_t k = 0; k < items[i].n && rc == 0 && o.rc == 0; k++)
-            snap_put_record(&o, ms, &items[i].v[k]);
+            rc = snap_put_positions(sn, &o, ms, &items[i]);
+        for (size_t k = 0; k < items[i].n && rc == 0 && o.rc == 0; k++) {
+            if (k % SNAP_WALK_STEP == 0 && snap_cancelled(sn))
+                rc = LT_ESTALE;
+            else
+                snap_put_record(&o, ms, &items[i].v[k]);
+        }
     }
     if (rc == 0) {
         snap_put_uint(&o, sn->applied_index, 8);

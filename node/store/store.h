@@ -162,6 +162,9 @@ int store_snapshot_write(struct store *s, int (*write)(void *ctx, const void *bu
  * goes on) writes the pinned state to `write` exactly as store_snapshot_write would have
  * at the pin. Returns what store_snapshot_write returns, or LT_EINVAL on a second call.
  *
+ * store_snapshot_cancel (any thread, while the stream may run) makes the stream give up
+ * soon, with LT_ESTALE, between records (it checks about every thousand records).
+ *
  * store_snapshot_end (applier-side, after the stream returned or if it never ran) unpins
  * and frees what only the snapshot kept. While pinned, store_snapshot_read, _load and
  * _write answer LT_EBUSY; end a snapshot before store_free. */
@@ -169,6 +172,7 @@ struct store_snap;
 int store_snapshot_begin(struct store *s, struct store_snap **out);
 int store_snapshot_stream(struct store_snap *sn,
                           int (*write)(void *ctx, const void *buf, size_t len), void *ctx);
+void store_snapshot_cancel(struct store_snap *sn);
 void store_snapshot_end(struct store *s, struct store_snap *sn);
 
 /* store_snapshot_read replaces the whole state with a snapshot read through `read`, which

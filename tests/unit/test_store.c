@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <urcu.h>
 
 #include "crc32c.h"
@@ -1309,6 +1310,72 @@ static void test_snapshot_concurrent(void)
     store_free(ref);
 }
 
+static int sleepy_write(void *ctx, const void *buf, size_t len)
+{
+    struct stream_job *j = ctx;
+    struct timespec ts = {0, 200000};
+    nanosleep(&ts, NULL); /* 0.2 ms a call: a slow disk */
+    return mem_write(&j->out, buf, len);
+}
+
+static void *sleepy_stream_main(void *arg)
+{
+    struct stream_job *j = arg;
+    store_reader_register();
+    j->rc = store_snapshot_stream(j->sn, sleepy_write, j);
+    store_reader_unregister();
+    atomic_store(&j->done, true);
+    return NULL;
+}
+
+/* store_snapshot_cancel stops a stream early, whether it is collecting or writing, and the
+ * store takes the next snapshot as if nothing happened. */
+static void test_snapshot_cancel(void)
+{
+    struct store *s = new_store();
+    struct membuf want = {0}, got = {0};
+    struct store_snap *sn;
+    churn(s, 5, 1, 8000, 4000);
+    CU_ASSERT_EQUAL(store_snapshot_write(s, mem_write, &want), 0);
+    /* cancelled before it starts: it stops after the first section of the walk */
+    CU_ASSERT_EQUAL_FATAL(store_snapshot_begin(s, &sn), 0);
+    store_snapshot_cancel(sn);
+    CU_ASSERT_EQUAL(store_snapshot_stream(sn, mem_write, &got), LT_ESTALE);
+    CU_ASSERT_EQUAL(got.len, 0);
+    store_snapshot_end(s, sn);
+    /* cancelled while it writes on another thread, the applier going on meanwhile */
+    struct stream_job j = {0};
+    pthread_t th;
+    atomic_init(&j.done, false);
+    CU_ASSERT_EQUAL_FATAL(store_snapshot_begin(s, &j.sn), 0);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, sleepy_stream_main, &j), 0);
+    uint64_t deadline = lt_now_ns() + 10000000000ull, idx = 8001;
+    while (!atomic_load(&j.done) && lt_now_ns() < deadline && idx < 8201)
+        churn(s, 6 + idx, idx, 1, 4000), idx++; /* 200 commands, then the cancel */
+    store_snapshot_cancel(j.sn);
+    uint64_t t0 = lt_now_ns();
+    pthread_join(th, NULL);
+    double ms = (double)(lt_now_ns() - t0) / 1e6;
+    store_snapshot_end(s, j.sn);
+    CU_ASSERT(j.rc == LT_ESTALE || (j.rc == 0 && j.out.len == want.len));
+    CU_ASSERT(ms < 2000);
+    printf("\n    cancelled stream: %s after %zu bytes, joined %.1f ms after the cancel\n",
+           j.rc == LT_ESTALE ? "gave up" : "had finished", j.out.len, ms);
+    /* a snapshot after it is whole */
+    struct membuf again = {0};
+    struct store *t = new_store();
+    CU_ASSERT_EQUAL(store_snapshot_write(s, mem_write, &again), 0);
+    again.limit = again.len;
+    CU_ASSERT_EQUAL(store_snapshot_read(t, mem_read, &again), 0);
+    CU_ASSERT_EQUAL(store_digest(t), store_digest(s));
+    free(want.data);
+    free(got.data);
+    free(j.out.data);
+    free(again.data);
+    store_free(t);
+    store_free(s);
+}
+
 /* Out of memory anywhere in a stream: LT_ENOMEM, nothing leaks, the store is unchanged and
  * the next snapshot succeeds. */
 static void test_snapshot_stream_oom(void)
@@ -1713,6 +1780,7 @@ static const struct lt_test store_tests[] = {
     {"snapshot_pinned", test_snapshot_pinned},
     {"snapshot_concurrent", test_snapshot_concurrent},
     {"snapshot_stream_oom", test_snapshot_stream_oom},
+    {"snapshot_cancel", test_snapshot_cancel},
     {"determinism", test_determinism},
     {"oom", test_oom},
     {"concurrent_readers", test_concurrent_readers},
