@@ -902,20 +902,20 @@ static void *node_snap_main(void *arg)
     store_reader_register();
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
     (void)syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, 3 << 13 /* IDLE */);
-    int rc = 0;
-    /* --snapshot-delay-ms (tests): hold the pin a while, e.g. until a snapshot arrives. */
-    for (uint64_t until = lt_now_ns() + n->cfg.snapshot_delay_ms * 1000000ull;
-         lt_now_ns() < until && rc == 0;) {
-        struct timespec ts = {0, 10000000};
-        nanosleep(&ts, NULL);
-        if (__atomic_load_n(&n->snap_cancel, __ATOMIC_RELAXED))
-            rc = LT_ESTALE;
-    }
-    if (rc == 0)
-        rc = snap_writer_begin(n->snap_dir, &n->snap_meta, &w);
+    int rc = snap_writer_begin(n->snap_dir, &n->snap_meta, &w);
     if (rc == 0) {
+        /* --snapshot-delay-ms (tests): hold the pin and the temp file a while, e.g. until
+         * a snapshot arrives or the node is killed. */
+        for (uint64_t until = lt_now_ns() + n->cfg.snapshot_delay_ms * 1000000ull;
+             lt_now_ns() < until && rc == 0;) {
+            struct timespec ts = {0, 10000000};
+            nanosleep(&ts, NULL);
+            if (__atomic_load_n(&n->snap_cancel, __ATOMIC_RELAXED))
+                rc = LT_ESTALE;
+        }
         n->snap_w = w;
-        rc = store_snapshot_stream(n->snap, node_snap_write_checked, n);
+        if (rc == 0)
+            rc = store_snapshot_stream(n->snap, node_snap_write_checked, n);
         n->snap_w = NULL;
         if (rc != 0)
             snap_writer_abort(w);
