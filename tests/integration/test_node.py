@@ -188,20 +188,30 @@ def test_snapshot_catch_up(build):
         check("received snapshot" in lagger.log_text(), "caught up through InstallSnapshot")
 
 
+# Nodes that snapshot every 20 entries and keep 5 behind: snapshots come quickly.
+SNAPPY = ("--snapshot-interval", "20", "--compact-keep", "5")
+
+
+def hold_snapshot(c, node, prefix):
+    """Restarts `node` so that its snapshots hold their pin and temp file (for 120 s), writes
+    40 items, and returns them once the node has started a snapshot."""
+    node.kill(signal.SIGKILL)
+    node.start(extra=("--snapshot-delay-ms", "120000"))
+    c.wait_converged(timeout=20)
+    made = [create(c, "%s-%d" % (prefix, i)) for i in range(40)]
+    wait_for("node %d's snapshot to start" % node.id,
+             lambda: "writing it in the background" in node.log_text(), timeout=10)
+    return made
+
+
 def test_received_snapshot_supersedes_own(build):
     """A follower still writing a snapshot of its own when its leader sends one gives its own
     up (the store it pins is about to be replaced), installs the leader's and converges."""
-    args = ("--snapshot-interval", "20", "--compact-keep", "5")
-    with Cluster(build, node_args=args) as c:
+    with Cluster(build, node_args=SNAPPY) as c:
         leader = c.wait_leader(timeout=5)
         lagger = next(n for n in c.nodes if n.id != leader)
         others = [n for n in c.nodes if n is not lagger]
-        lagger.kill(signal.SIGKILL)
-        lagger.start(extra=("--snapshot-delay-ms", "120000"))  # its snapshots hold the pin
-        c.wait_converged(timeout=20)
-        made = [create(c, "own-%d" % i) for i in range(40)]
-        wait_for("the follower's own snapshot to start",
-                 lambda: "writing it in the background" in lagger.log_text(), timeout=10)
+        made = hold_snapshot(c, lagger, "own")
         lagger.proc.send_signal(signal.SIGSTOP)
         try:
             # More rounds than a send queue holds, and snapshots that compact the log past
@@ -225,16 +235,10 @@ def test_received_snapshot_supersedes_own(build):
 def test_stop_gives_up_snapshot(build):
     """SIGTERM while a snapshot is being written stops the node promptly (the snapshot is
     given up: the WAL holds everything), and it restarts with every write."""
-    args = ("--snapshot-interval", "20", "--compact-keep", "5")
-    with Cluster(build, node_args=args) as c:
+    with Cluster(build, node_args=SNAPPY) as c:
         c.wait_leader(timeout=5)
         node = c.nodes[0]
-        node.kill(signal.SIGKILL)
-        node.start(extra=("--snapshot-delay-ms", "120000"))
-        c.wait_converged(timeout=20)
-        made = [create(c, "stop-%d" % i) for i in range(40)]
-        wait_for("the node's snapshot to start",
-                 lambda: "writing it in the background" in node.log_text(), timeout=10)
+        made = hold_snapshot(c, node, "stop")
         t0 = time.monotonic()
         node.kill(signal.SIGTERM)
         took = time.monotonic() - t0
@@ -250,14 +254,10 @@ def test_kill_during_snapshot(build):
     """kill -9 while a snapshot's temp file is half done: the restarted node deletes the temp
     file, recovers every write from its WAL and serves; the interrupted snapshot is never
     taken for a real one."""
-    args = ("--snapshot-interval", "20", "--compact-keep", "5")
-    with Cluster(build, node_args=args) as c:
+    with Cluster(build, node_args=SNAPPY) as c:
         c.wait_leader(timeout=5)
         node = c.nodes[1]
-        node.kill(signal.SIGKILL)
-        node.start(extra=("--snapshot-delay-ms", "120000"))
-        c.wait_converged(timeout=20)
-        made = [create(c, "kill-snap-%d" % i) for i in range(40)]
+        made = hold_snapshot(c, node, "kill-snap")
         snap_dir = os.path.join(node.dir, "snap")
         wait_for("the node's snapshot temp file",
                  lambda: glob.glob(os.path.join(snap_dir, "*.tmp")), timeout=10)

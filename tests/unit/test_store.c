@@ -1239,6 +1239,7 @@ static void churn(struct store *s, uint64_t seed, uint64_t first, int n, int key
 
 struct stream_job {
     struct store_snap *sn;
+    int (*write)(void *ctx, const void *buf, size_t len); /* called with the job */
     struct membuf out;
     int rc;
     atomic_bool done;
@@ -1256,7 +1257,7 @@ static void *stream_main(void *arg)
 {
     struct stream_job *j = arg;
     store_reader_register();
-    j->rc = store_snapshot_stream(j->sn, slow_write, j);
+    j->rc = store_snapshot_stream(j->sn, j->write, j);
     store_reader_unregister();
     atomic_store(&j->done, true);
     return NULL;
@@ -1279,7 +1280,7 @@ static void test_snapshot_concurrent(void)
     }
     long applied_while_streaming = 0;
     for (int round = 0; round < ROUNDS; round++) {
-        struct stream_job j = {0};
+        struct stream_job j = {.write = slow_write};
         struct membuf want = {0};
         pthread_t th;
         atomic_init(&j.done, false);
@@ -1318,16 +1319,6 @@ static int sleepy_write(void *ctx, const void *buf, size_t len)
     return mem_write(&j->out, buf, len);
 }
 
-static void *sleepy_stream_main(void *arg)
-{
-    struct stream_job *j = arg;
-    store_reader_register();
-    j->rc = store_snapshot_stream(j->sn, sleepy_write, j);
-    store_reader_unregister();
-    atomic_store(&j->done, true);
-    return NULL;
-}
-
 /* store_snapshot_cancel stops a stream early, whether it is collecting or writing, and the
  * store takes the next snapshot as if nothing happened. */
 static void test_snapshot_cancel(void)
@@ -1344,11 +1335,11 @@ static void test_snapshot_cancel(void)
     CU_ASSERT_EQUAL(got.len, 0);
     store_snapshot_end(s, sn);
     /* cancelled while it writes on another thread, the applier going on meanwhile */
-    struct stream_job j = {0};
+    struct stream_job j = {.write = sleepy_write};
     pthread_t th;
     atomic_init(&j.done, false);
     CU_ASSERT_EQUAL_FATAL(store_snapshot_begin(s, &j.sn), 0);
-    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, sleepy_stream_main, &j), 0);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, stream_main, &j), 0);
     uint64_t deadline = lt_now_ns() + 10000000000ull, idx = 8001;
     while (!atomic_load(&j.done) && lt_now_ns() < deadline && idx < 8201)
         churn(s, 6 + idx, idx, 1, 4000), idx++; /* 200 commands, then the cancel */
