@@ -192,11 +192,11 @@ def test_snapshot_catch_up(build):
 SNAPPY = ("--snapshot-interval", "20", "--compact-keep", "5")
 
 
-def hold_snapshot(c, node, prefix):
-    """Restarts `node` so that its snapshots hold their pin and temp file (for 120 s), writes
-    40 items, and returns them once the node has started a snapshot."""
+def hold_snapshot(c, node, prefix, hold_ms=120000):
+    """Restarts `node` so that its snapshots hold their pin and temp file for `hold_ms`,
+    writes 40 items, and returns them once the node has started a snapshot."""
     node.kill(signal.SIGKILL)
-    node.start(extra=("--snapshot-delay-ms", "120000"))
+    node.start(extra=("--snapshot-delay-ms", str(hold_ms)))
     c.wait_converged(timeout=20)
     made = [create(c, "%s-%d" % (prefix, i)) for i in range(40)]
     wait_for("node %d's snapshot to start" % node.id,
@@ -230,6 +230,21 @@ def test_received_snapshot_supersedes_own(build):
         items = list_all(c, lagger)
         check(all(it["id"] in items for it in made), "all items on the follower")
         create(c, "after-supersede")  # the follower keeps serving and applying
+
+
+def test_snapshot_now_is_recent(build):
+    """"Snapshot now" while an older snapshot is still being written answers with a snapshot
+    at least as recent as the call, not with the older one."""
+    with Cluster(build, node_args=SNAPPY) as c:
+        c.wait_leader(timeout=5)
+        node = c.nodes[2]
+        hold_snapshot(c, node, "recent", hold_ms=1500)
+        for i in range(10):
+            create(c, "after-%d" % i)
+        asked_at = int(next(s for s in c.status(nodes=[node]) if "applied" in s)["applied"])
+        _, snaps, _ = c.admin("snapshot", endpoints=node.rpc, timeout_ms=20000)
+        got = int(snaps[0].get("index", "0"))
+        check(got >= asked_at, "snapshot at %d, asked when %d was applied" % (got, asked_at))
 
 
 def test_stop_gives_up_snapshot(build):
