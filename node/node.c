@@ -117,6 +117,9 @@ struct node {
     struct raft_snapshot_meta snap_meta;
     uint64_t snap_t0;
     uint64_t snap_pin_us; /* how long pinning held the loop */
+    /* the WAL segments a snapshot made obsolete, deleted on a thread of their own */
+    pthread_t gc_thread;
+    bool gc_running; /* loop only: gc_thread not joined yet */
 
     /* metrics */
     uint64_t event_seq;
@@ -999,6 +1002,35 @@ static void node_snapshot_join(struct node *n, const char *cancel_why)
 
 static int node_snapshot_start(struct node *n, bool *started);
 
+/* node_gc_main deletes WAL segments a snapshot made obsolete: unlinking 64 MB files and
+ * syncing the directory took the loop 20-30 ms (seen as 30 ms in the cluster status p99). */
+static void *node_gc_main(void *arg)
+{
+    struct wal_gc *gc = arg;
+    int rc = wal_gc_run(gc);
+    if (rc)
+        lt_warn("WAL: old segments not deleted: %s (a restart replays and drops them)",
+                lt_strerror(rc));
+    wal_gc_free(gc);
+    return NULL;
+}
+
+static void node_gc_join(struct node *n)
+{
+    if (n->gc_running)
+        pthread_join(n->gc_thread, NULL);
+    n->gc_running = false;
+}
+
+static void node_gc_start(struct node *n, struct wal_gc *gc)
+{
+    node_gc_join(n); /* the previous snapshot's, long done */
+    if (pthread_create(&n->gc_thread, NULL, node_gc_main, gc) == 0)
+        n->gc_running = true;
+    else
+        node_gc_main(gc);
+}
+
 /* node_resume_snapshot_waiters answers the "snapshot now" calls that the snapshot just
  * ended (rc 0) covers: those asked at or below the node's snapshot index. A call that came
  * while an older snapshot was being written waits for the next one, started here. */
@@ -1082,6 +1114,8 @@ static int node_snapshot_poll(struct node *n, bool wait)
         return 0;
     }
     int rc;
+    uint64_t rec_t0 = lt_now_ns();
+    struct wal_gc *gc = NULL;
     if ((rc = wal_save_snapshot(n->wal, meta)) != 0 || (rc = node_wal_sync_now(n)) != 0) {
         lt_error("WAL: cannot record snapshot %llu: %s", (unsigned long long)meta->index,
                  lt_strerror(rc));
@@ -1092,8 +1126,8 @@ static int node_snapshot_poll(struct node *n, bool wait)
         lt_warn("raft log not compacted at %llu/%llu: %s", (unsigned long long)meta->index,
                 (unsigned long long)meta->term, lt_strerror(rc));
     uint64_t keep_from = meta->index > n->cfg.compact_keep ? meta->index - n->cfg.compact_keep : 0;
-    if (keep_from > 0)
-        wal_compact(n->wal, keep_from);
+    if (keep_from > 0 && wal_compact_detach(n->wal, keep_from, &gc) == 0 && gc)
+        node_gc_start(n, gc);
     char name[SNAP_NAME_MAX], path[1200];
     snprintf(name, sizeof(name), "snap-%016llx-%016llx.snap", (unsigned long long)meta->index,
              (unsigned long long)meta->term);
@@ -1106,11 +1140,12 @@ static int node_snapshot_poll(struct node *n, bool wait)
     n->snapshot_term = meta->term;
     n->snapshot_wall_ns = lt_wall_ns();
     lt_info("snapshot at %llu/%llu: %llu bytes in %llu ms (in the background; the loop paused "
-            "%llu us to pin the store)",
+            "%llu us to pin the store and %llu us to record it and compact the log)",
             (unsigned long long)meta->index, (unsigned long long)meta->term,
             (unsigned long long)n->snapshot_bytes,
             (unsigned long long)((lt_now_ns() - n->snap_t0) / 1000000),
-            (unsigned long long)n->snap_pin_us);
+            (unsigned long long)n->snap_pin_us,
+            (unsigned long long)((lt_now_ns() - rec_t0) / 1000));
     node_resume_snapshot_waiters(n, 0);
     return 0;
 }
@@ -1979,6 +2014,7 @@ void node_free(struct node *n)
     /* A snapshot still being written is given up: the WAL holds everything it would. */
     node_snapshot_join(n, "the node is stopping");
     node_snapshot_poll(n, true);
+    node_gc_join(n);
     if (n->wal && node_wal_wait(n) == 0)
         wal_sync(n->wal);
     if (n->writer_started) {

@@ -1350,31 +1350,74 @@ int wal_sync(struct wal *w)
     return wal_sync_end(w, &io);
 }
 
-int wal_compact(struct wal *w, uint64_t index)
+struct wal_gc {
+    char *dir;
+    size_t n;
+    char **paths;
+};
+
+void wal_gc_free(struct wal_gc *gc)
 {
+    if (!gc)
+        return;
+    for (size_t i = 0; i < gc->n; i++)
+        free(gc->paths[i]);
+    free(gc->paths);
+    free(gc->dir);
+    free(gc);
+}
+
+int wal_compact_detach(struct wal *w, uint64_t index, struct wal_gc **out)
+{
+    *out = NULL;
     if (w->failed)
         return w->failed;
     if (index > w->synced_base_index)
         return LT_EINVAL;
     size_t k = 0;
-    int rc = 0;
-    while (k + 1 < w->n_segs && w->segs[k].max_index <= index) {
-        char path[4096];
-        rc = wal_seg_path(w, w->segs[k].seq, w->segs[k].first_index, "", path, sizeof(path));
-        if (!rc)
-            rc = sio_unlink(path);
-        if (rc)
-            break;
+    while (k + 1 < w->n_segs && w->segs[k].max_index <= index)
         k++;
+    if (k == 0)
+        return 0;
+    struct wal_gc *gc = calloc(1, sizeof(*gc));
+    if (gc && (!(gc->dir = strdup(w->dir)) || !(gc->paths = calloc(k, sizeof(char *))))) {
+        wal_gc_free(gc);
+        gc = NULL;
     }
-    if (k > 0) {
-        memmove(w->segs, w->segs + k, (w->n_segs - k) * sizeof(*w->segs));
-        w->n_segs -= k;
-        int rc2 = sio_fsync_dir(w->dir);
-        w->fsyncs++;
-        if (!rc)
-            rc = rc2;
+    if (!gc)
+        return LT_ENOMEM; /* nothing detached: the segments stay until the next compaction */
+    for (size_t i = 0; i < k; i++) {
+        char path[4096];
+        int rc = wal_seg_path(w, w->segs[i].seq, w->segs[i].first_index, "", path, sizeof(path));
+        if (rc || !(gc->paths[i] = strdup(path))) {
+            wal_gc_free(gc);
+            return rc ? rc : LT_ENOMEM;
+        }
+        gc->n++;
     }
+    memmove(w->segs, w->segs + k, (w->n_segs - k) * sizeof(*w->segs));
+    w->n_segs -= k;
+    w->fsyncs++; /* the directory's, in wal_gc_run */
+    *out = gc;
+    return 0;
+}
+
+int wal_gc_run(struct wal_gc *gc)
+{
+    int rc = 0;
+    for (size_t i = 0; i < gc->n && !rc; i++)
+        rc = sio_unlink(gc->paths[i]);
+    int rc2 = sio_fsync_dir(gc->dir);
+    return rc ? rc : rc2;
+}
+
+int wal_compact(struct wal *w, uint64_t index)
+{
+    struct wal_gc *gc;
+    int rc = wal_compact_detach(w, index, &gc);
+    if (rc == 0 && gc)
+        rc = wal_gc_run(gc);
+    wal_gc_free(gc);
     return rc;
 }
 

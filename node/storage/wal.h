@@ -139,6 +139,18 @@ int wal_sync_end(struct wal *w, struct wal_io *io);
  * never deleted. */
 int wal_compact(struct wal *w, uint64_t index);
 
+/* wal_compact in two steps, so that the slow part (unlinking large files and syncing the
+ * directory: 20-30 ms on this machine's ext4) runs off the thread that owns the WAL.
+ * wal_compact_detach takes the same segments out of the WAL at once (no I/O) and returns
+ * their files in *gc (NULL when there are none); wal_gc_run deletes them and fsyncs the
+ * directory, on any thread, and wal_gc_free frees *gc. The WAL is correct whether or not
+ * the files are ever deleted: a restart replays them and the snapshot marker drops their
+ * entries, as after a crash between the snapshot and its compaction. */
+struct wal_gc;
+int wal_compact_detach(struct wal *w, uint64_t index, struct wal_gc **gc);
+int wal_gc_run(struct wal_gc *gc);
+void wal_gc_free(struct wal_gc *gc);
+
 /* wal_last_index / wal_term_at: the log as appended so far (synced or not). wal_term_at
  * returns 0 for an index outside (snapshot index, last index]; the snapshot's term for
  * its index. */
