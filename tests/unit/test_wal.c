@@ -654,6 +654,59 @@ static void test_rollover(void)
     tdir_end();
 }
 
+/* wal_compact_detach takes the segments out at once and leaves the files to wal_gc_run: a
+ * WAL reopened before they are deleted (a crash in between) replays them and the snapshot
+ * marker drops their entries; deleting them afterwards changes nothing either. */
+static void test_compaction_detached(void)
+{
+    tdir_begin();
+    struct wal *w;
+    struct wal_recovered rec;
+    CU_ASSERT_EQUAL_FATAL(open_wal(2048, &w, &rec), 0);
+    wal_recovered_fini(&rec);
+    uint64_t idx = 1;
+    for (int b = 0; b < 60; b++, idx += 8)
+        CU_ASSERT_EQUAL_FATAL(append_batch(w, idx, 8, 1), 0);
+    uint64_t last = idx - 1;
+    struct raft_snapshot_meta meta = {.index = 300, .term = 1};
+    meta.conf.n_voters = 1;
+    meta.conf.voters[0] = 1;
+    CU_ASSERT_EQUAL(wal_save_snapshot(w, &meta), 0);
+    CU_ASSERT_EQUAL(wal_sync(w), 0);
+    char segs[200][700];
+    size_t before = seg_files(segs, 200);
+    struct wal_gc *gc = NULL;
+    CU_ASSERT_EQUAL(wal_compact_detach(w, 299, &gc), 0); /* covered by the marker */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(gc);
+    struct wal_stats st;
+    wal_stats(w, &st);
+    CU_ASSERT(st.segments < before);
+    CU_ASSERT_EQUAL(seg_files(segs, 200), before); /* detached, not deleted yet */
+    wal_free(w);
+    /* reopened with the old files still there: the same log */
+    CU_ASSERT_EQUAL_FATAL(open_wal(2048, &w, &rec), 0);
+    CU_ASSERT_EQUAL(rec.snapshot.index, 300);
+    CU_ASSERT_EQUAL(rec.first_index, 301);
+    CU_ASSERT_EQUAL(rec.last_index, last);
+    CU_ASSERT_EQUAL(rec.n_entries, last - 300);
+    wal_recovered_fini(&rec);
+    wal_free(w);
+    /* now deleted (as the node's thread does): still the same log */
+    CU_ASSERT_EQUAL(wal_gc_run(gc), 0);
+    wal_gc_free(gc);
+    CU_ASSERT(seg_files(segs, 200) < before);
+    CU_ASSERT_EQUAL_FATAL(open_wal(2048, &w, &rec), 0);
+    CU_ASSERT_EQUAL(rec.first_index, 301);
+    CU_ASSERT_EQUAL(rec.last_index, last);
+    wal_recovered_fini(&rec);
+    /* nothing to detach: no files handed out */
+    gc = (struct wal_gc *)&rec;
+    CU_ASSERT_EQUAL(wal_compact_detach(w, 1, &gc), 0);
+    CU_ASSERT_PTR_NULL(gc);
+    wal_free(w);
+    tdir_end();
+}
+
 static void test_compaction(void)
 {
     tdir_begin();
@@ -1185,6 +1238,7 @@ static const struct lt_test wal_tests[] = {
     {"uncommitted early-written batch is dropped", test_uncommitted_tail},
     {"segment rollover, missing and damaged segments", test_rollover},
     {"compaction deletes whole segments; recovery starts after the snapshot", test_compaction},
+    {"compaction detached from the deletion of its files", test_compaction_detached},
     {"snapshot markers (Raft section 7)", test_snapshot_marker},
     {"opening with the caller's snapshot", test_open_with_snapshot},
     {"index gap is corruption", test_index_gap},
