@@ -108,11 +108,10 @@ struct node {
     /* the snapshot writer thread: at most one snapshot in the background */
     enum { SNAP_IDLE, SNAP_RUNNING, SNAP_JOINED } snap_state; /* loop only */
     pthread_t snap_thread;
-    struct store_snap *snap;    /* the store's pin, while SNAP_RUNNING */
-    struct snap_writer *snap_w; /* the thread's file */
-    int snap_rc;                /* the thread's result (read after the join) */
-    bool snap_done;             /* atomic: the thread is about to return */
-    bool snap_cancel;           /* atomic: give up (snap_cancel_why says why) */
+    struct store_snap *snap; /* the store's pin, while SNAP_RUNNING */
+    int snap_rc;             /* the thread's result (read after the join) */
+    bool snap_done;          /* atomic: the thread is about to return */
+    bool snap_cancel;        /* atomic: give up (snap_cancel_why says why) */
     const char *snap_cancel_why;
     struct raft_snapshot_meta snap_meta;
     uint64_t snap_t0;
@@ -863,14 +862,9 @@ static int node_wal_sync_now(struct node *n)
 
 /* ------------------------------------------------------------------ snapshots */
 
-/* node_snap_write_checked writes to the snapshot thread's file unless the loop asked it
- * to give up. */
-static int node_snap_write_checked(void *ctx, const void *buf, size_t len)
+static int node_snap_write(void *ctx, const void *buf, size_t len)
 {
-    struct node *n = ctx;
-    if (__atomic_load_n(&n->snap_cancel, __ATOMIC_RELAXED))
-        return LT_ESTALE; /* superseded */
-    return snap_writer_write(n->snap_w, buf, len);
+    return snap_writer_write(ctx, buf, len);
 }
 
 static int node_snap_read(void *ctx, void *buf, size_t len)
@@ -916,10 +910,8 @@ static void *node_snap_main(void *arg)
             if (__atomic_load_n(&n->snap_cancel, __ATOMIC_RELAXED))
                 rc = LT_ESTALE;
         }
-        n->snap_w = w;
-        if (rc == 0)
-            rc = store_snapshot_stream(n->snap, node_snap_write_checked, n);
-        n->snap_w = NULL;
+        if (rc == 0) /* a cancel reaches it through store_snapshot_cancel */
+            rc = store_snapshot_stream(n->snap, node_snap_write, w);
         if (rc != 0)
             snap_writer_abort(w);
         else
@@ -1037,31 +1029,22 @@ static void node_gc_start(struct node *n, struct wal_gc *gc)
 static void node_resume_snapshot_waiters(struct node *n, int rc)
 {
     bool more = false;
-    for (int pass = 0; pass < 2; pass++) {
-        struct op *op = n->waiting.next;
-        while (op != &n->waiting) {
-            struct op *next = op->next;
-            if (op->wait == OP_WAIT_SNAPSHOT) {
-                if (rc == 0 && op->index <= n->snapshot_index) {
-                    op_unlink(n, op);
-                    op->resume(n, op, NULL);
-                } else if (rc != 0) {
-                    node_op_reply_err(n, op, rc, "snapshot failed; see the node's log");
-                } else {
-                    more = true;
-                }
-            }
-            op = next;
+    for (struct op *op = n->waiting.next, *next; op != &n->waiting; op = next) {
+        next = op->next;
+        if (op->wait != OP_WAIT_SNAPSHOT)
+            continue;
+        if (rc != 0) {
+            node_op_reply_err(n, op, rc, "snapshot failed; see the node's log");
+        } else if (op->index <= n->snapshot_index) {
+            op_unlink(n, op);
+            op->resume(n, op, NULL);
+        } else {
+            more = true;
         }
-        if (!more || rc != 0)
-            return;
-        bool started = false;
-        rc = node_snapshot_start(n, &started);
-        if (rc == 0 && started)
-            return; /* they wait for this one */
-        if (rc == 0)
-            rc = LT_EIO; /* never: what they asked for is applied and not in a snapshot */
     }
+    bool started = false;
+    if (more && ((rc = node_snapshot_start(n, &started)) != 0 || !started))
+        node_resume_snapshot_waiters(n, rc ? rc : LT_EIO); /* answers them all: rc != 0 */
 }
 
 /* node_snapshot_due: how many entries the WAL may hold behind the newest snapshot before

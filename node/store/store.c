@@ -224,6 +224,14 @@ static void *st_malloc(size_t n)
     return p;
 }
 
+static void *st_realloc(void *old, size_t n)
+{
+    void *p = fault_hit() ? NULL : realloc(old, n);
+    if (p == NULL)
+        alloc_failed = true;
+    return p;
+}
+
 static void *st_calloc(size_t n, size_t size)
 {
     void *p = fault_hit() ? NULL : calloc(n, size);
@@ -1925,7 +1933,7 @@ static int items_push(struct snap_items *a, struct rec *r, struct ver *v)
 {
     if (a->n == a->cap) {
         size_t cap = a->cap ? 2 * a->cap : 1024;
-        struct snap_item *grown = fault_hit() ? NULL : realloc(a->v, cap * sizeof(*grown));
+        struct snap_item *grown = st_realloc(a->v, cap * sizeof(*grown));
         if (grown == NULL)
             return LT_ENOMEM;
         a->v = grown;
@@ -1961,7 +1969,7 @@ static int snap_walk(const struct store_snap *sn, struct mstate *ms, uint64_t pi
         if (e != NULL && rc == 0) { /* more to come: remember where to resume */
             size_t len = strlen(entry_key(prev)) + 1;
             if (len > last_cap) {
-                char *grown = fault_hit() ? NULL : realloc(last, len);
+                char *grown = st_realloc(last, len);
                 if (grown == NULL)
                     rc = LT_ENOMEM;
                 else {
@@ -2003,7 +2011,7 @@ static int snap_collect(const struct store_snap *sn, struct mstate *ms, uint64_t
     if (rc == 0) {
         qsort(grave.v, grave.n, sizeof(grave.v[0]), item_key_cmp);
         out->cap = walked.n + grave.n;
-        out->v = fault_hit() ? NULL : malloc(out->cap * sizeof(out->v[0]));
+        out->v = st_malloc(out->cap * sizeof(out->v[0]));
         if (out->v == NULL)
             rc = LT_ENOMEM;
     }
@@ -2043,8 +2051,8 @@ static int snap_put_positions(const struct store_snap *sn, struct snap_out *o, s
         return LT_EINVAL;
     if (ms->n_ix == 0 || it->n == 0)
         return o->rc;
-    sorted = fault_hit() ? NULL : malloc(it->n * sizeof(*sorted));
-    pos = fault_hit() ? NULL : malloc(it->n * sizeof(*pos));
+    sorted = st_malloc(it->n * sizeof(*sorted));
+    pos = st_malloc(it->n * sizeof(*pos));
     if (sorted == NULL || pos == NULL) {
         free(sorted);
         free(pos);
@@ -2105,12 +2113,10 @@ static void snap_put_record(struct snap_out *o, const struct mstate *ms, const s
     }
 }
 
+/* snapshot_pin (applier) pins the state at `pin`; the caller checked that none is pinned. */
 static struct store_snap *snapshot_pin(struct store *s, uint64_t pin)
 {
-    struct store_snap *sn;
-    if (s->snap != NULL)
-        return NULL;
-    sn = st_calloc(1, sizeof(*sn));
+    struct store_snap *sn = st_calloc(1, sizeof(*sn));
     if (sn == NULL)
         return NULL;
     sn->st = s->st;

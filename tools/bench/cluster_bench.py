@@ -142,6 +142,16 @@ def run_stability(build, quick):
               "no leader change" if before == after else "LEADER CHANGED"))
 
 
+def wait_same_applied(c, what):
+    """Waits until the three nodes are healthy and have applied the same index; returns their
+    status. (A digest of a million records takes longer than a status call may: compare the
+    applied indexes only.)"""
+    def same():
+        st = [x for x in c.status() if x.get("healthy")]
+        return st if len(st) == 3 and len({x.get("applied") for x in st}) == 1 else None
+    return wait_for(what, same, timeout=300, interval=0.5)
+
+
 def wait_serving(node, t0):
     """Waits until `node` answers a ping: a TCP connect every 5 ms until its RPC socket
     listens (a lithair-admin process per probe would take CPU from the restore on this
@@ -177,12 +187,7 @@ def run_large(build, quick):
             rate = out["ops_per_sec"] or rate
             print("  ... %d written (%.0f ops/s)" % (written, out["ops_per_sec"]))
         c.admin("snapshot", timeout_ms=120000)
-        # A digest of a million records takes longer than a status call may: compare the
-        # applied indexes only.
-        def same_applied():
-            st = [x for x in c.status() if x.get("healthy")]
-            return st if len(st) == 3 and len({x.get("applied") for x in st}) == 1 else None
-        st = wait_for("all nodes to apply everything", same_applied, timeout=300, interval=0.5)
+        st = wait_same_applied(c, "all nodes to apply everything")
         for node in c.nodes:
             print("  node %d RSS %.0f MiB" % (node.id, rss_kib(node.proc.pid) / 1024.0))
         victim = next(node for node in c.nodes if node.id != c.leader())
@@ -233,10 +238,7 @@ def restart_with_full_tail(c, victim, records):
         out = bench(c, "bench", "--type", "write", "--concurrency", "64", "--duration",
                     str(max(1, min(10, left // 8000))), "--payload-size", "1024", "--warmup", "0")
         written += out["ops"] - out["errors"]
-    def caught_up():
-        st = [x for x in c.status() if x.get("healthy")]
-        return st if len(st) == 3 and len({x.get("applied") for x in st}) == 1 else None
-    st = wait_for("the victim to apply the tail", caught_up, timeout=300, interval=0.5)
+    st = wait_same_applied(c, "the victim to apply the tail")
     mine = next(x for x in st if int(x["id"]) == victim.id)
     entries = int(mine.get("applied", "0")) - int(mine.get("snapshotIndex", "0"))
     victim.kill(signal.SIGKILL)
