@@ -983,13 +983,23 @@ static int wal_state_from_replay(struct wal *w, const struct wal_replay *st)
     return 0;
 }
 
-int wal_open(const char *dir, const struct wal_options *opt, struct wal **out,
-             struct wal_recovered *rec)
+/* A log read from disk, its snapshot not yet applied (wal_read .. wal_open_read). */
+struct wal_read {
+    struct wal *w;
+    struct wal_replay st;
+};
+
+int wal_read(const char *dir, const struct wal_options *opt, struct wal_read **out)
 {
-    struct wal_replay st = {0};
+    struct wal_read *rd = calloc(1, sizeof(*rd));
     struct wal *w = calloc(1, sizeof(*w));
-    if (!w)
+    if (!rd || !w) {
+        free(rd);
+        free(w);
         return LT_ENOMEM;
+    }
+    rd->w = w;
+    struct wal_replay *st = &rd->st;
     w->fd = -1;
     w->lock_fd = -1;
     if (opt)
@@ -1015,12 +1025,34 @@ int wal_open(const char *dir, const struct wal_options *opt, struct wal **out,
     if (rc)
         goto out_free;
     for (size_t i = 0; i < w->n_segs; i++) {
-        rc = wal_seg_replay(w, i, &st);
+        rc = wal_seg_replay(w, i, st);
         if (rc)
             goto out_free;
     }
-    st.path = w->dir;
-    const struct raft_snapshot_meta *snap = opt ? opt->snapshot : NULL;
+    st->path = w->dir;
+    *out = rd;
+    return 0;
+out_free:
+    wal_read_free(rd);
+    return rc;
+}
+
+void wal_read_free(struct wal_read *rd)
+{
+    if (!rd)
+        return;
+    wal_replay_fini(&rd->st);
+    wal_free(rd->w);
+    free(rd);
+}
+
+int wal_open_read(struct wal_read *rd, const struct raft_snapshot_meta *snap, struct wal **out,
+                  struct wal_recovered *rec)
+{
+    struct wal *w = rd->w;
+    struct wal_replay st = rd->st;
+    int rc = 0;
+    free(rd);
     if (snap && snap->conf.n_voters > RAFT_MAX_NODES) {
         rc = LT_EINVAL;
         goto out_free;
@@ -1081,6 +1113,14 @@ out_free:
     wal_replay_fini(&st);
     wal_free(w);
     return rc;
+}
+
+int wal_open(const char *dir, const struct wal_options *opt, struct wal **out,
+             struct wal_recovered *rec)
+{
+    struct wal_read *rd = NULL;
+    int rc = wal_read(dir, opt, &rd);
+    return rc ? rc : wal_open_read(rd, opt ? opt->snapshot : NULL, out, rec);
 }
 
 void wal_free(struct wal *w)

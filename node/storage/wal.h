@@ -88,6 +88,19 @@ struct wal;
 int wal_open(const char *dir, const struct wal_options *opt, struct wal **out,
              struct wal_recovered *rec);
 
+/* wal_open in two steps, so that a node reads its log while its snapshot restores (the
+ * snapshot that restores is known only at the end: a damaged one is skipped for an older).
+ * wal_read locks `dir`, reads and checks every segment and cuts a torn tail — everything
+ * that does not depend on the snapshot — with wal_open's errors; opt->snapshot is
+ * ignored. wal_open_read then takes the snapshot the caller restored (NULL: none), with
+ * wal_open's checks and results, and consumes `rd` whatever it returns; wal_read_free
+ * releases an `rd` not given to it (and the lock). */
+struct wal_read;
+int wal_read(const char *dir, const struct wal_options *opt, struct wal_read **out);
+int wal_open_read(struct wal_read *rd, const struct raft_snapshot_meta *snap, struct wal **out,
+                  struct wal_recovered *rec);
+void wal_read_free(struct wal_read *rd);
+
 /* wal_append buffers `n` consecutive entries. entries[0].index must be in
  * (snapshot index, last index + 1]; entries from entries[0].index on are replaced.
  * Terms must not decrease. The data is copied. Errors: LT_EINVAL (bad indexes or terms;

@@ -895,6 +895,58 @@ static void test_open_with_snapshot(void)
     tdir_end();
 }
 
+/* test_two_step_open: wal_read holds the lock and reads without the snapshot; the caller
+ * names the snapshot afterwards (a node restores its snapshot meanwhile), and a read that
+ * is never opened (the snapshot could not be restored) releases the lock when freed. */
+static void test_two_step_open(void)
+{
+    tdir_begin();
+    struct wal *w;
+    struct wal_recovered rec;
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    wal_recovered_fini(&rec);
+    CU_ASSERT_EQUAL(append_batch(w, 1, 40, 2), 0);
+    wal_free(w);
+
+    struct wal_options opt;
+    wal_options_default(&opt);
+    struct raft_snapshot_meta bad = {.index = 35, .term = 9};
+    opt.snapshot = &bad; /* ignored by wal_read: nothing may be dropped before the restore */
+    struct wal_read *rd = NULL;
+    CU_ASSERT_EQUAL_FATAL(wal_read(waldir(), &opt, &rd), 0);
+    pid_t pid = fork(); /* the lock is held from the read on */
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        struct wal_read *other = NULL;
+        _exit(wal_read(waldir(), NULL, &other) == LT_EBUSY ? 0 : 1);
+    }
+    int status = -1;
+    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    wal_read_free(rd); /* never opened: the log is untouched and unlocked */
+    wal_read_free(NULL);
+
+    CU_ASSERT_EQUAL_FATAL(wal_read(waldir(), NULL, &rd), 0);
+    struct raft_snapshot_meta s = {.index = 30, .term = 2}; /* matches: 31..40 stay */
+    CU_ASSERT_EQUAL_FATAL(wal_open_read(rd, &s, &w, &rec), 0);
+    check_log(&rec, 31, 40, 0, 2, 2);
+    wal_recovered_fini(&rec);
+    wal_free(w);
+
+    /* the checks of wal_open apply: a snapshot older than the log's marker is refused,
+     * and the read is consumed all the same (the lock is free afterwards) */
+    CU_ASSERT_EQUAL_FATAL(wal_read(waldir(), NULL, &rd), 0);
+    struct raft_snapshot_meta old = {.index = 10, .term = 2};
+    CU_ASSERT_EQUAL(wal_open_read(rd, &old, &w, &rec), LT_ECORRUPT);
+    CU_ASSERT_EQUAL_FATAL(wal_read(waldir(), NULL, &rd), 0);
+    CU_ASSERT_EQUAL_FATAL(wal_open_read(rd, NULL, &w, &rec), 0);
+    CU_ASSERT_EQUAL(rec.snapshot.index, 30);
+    check_log(&rec, 31, 40, 0, 2, 2);
+    wal_recovered_fini(&rec);
+    wal_free(w);
+    tdir_end();
+}
+
 /* Remove batch 3's bytes from the file: batch 4 then follows batch 2, an index gap. */
 static void test_index_gap(void)
 {
@@ -1241,6 +1293,7 @@ static const struct lt_test wal_tests[] = {
     {"compaction detached from the deletion of its files", test_compaction_detached},
     {"snapshot markers (Raft section 7)", test_snapshot_marker},
     {"opening with the caller's snapshot", test_open_with_snapshot},
+    {"two-step open: read, then the snapshot", test_two_step_open},
     {"index gap is corruption", test_index_gap},
     {"one flipped bit anywhere: refused, or the last batch cut", test_random_bit_flips},
     {"fault injection: errors returned, batches atomic", test_fault_injection},
