@@ -100,6 +100,9 @@ struct node {
     uint64_t snapshot_bytes;
     uint64_t snapshot_wall_ns;
     uint64_t truncated_at_start;
+    /* The recovered commit index past the snapshot: the WAL tail a restart applies before it
+     * answers anything (0 once applied; logged with the time it took). */
+    uint64_t replay_to, replay_from;
     uint64_t hs_term, hs_vote;                   /* the hard state last handed to the WAL */
     struct raft_msg snap_failed[RAFT_MAX_NODES]; /* snapshot shipments that failed */
     size_t n_snap_failed;
@@ -1168,6 +1171,7 @@ static int node_restore_snapshot(struct node *n, const struct raft_snapshot_meta
         return rc;
     n->snapshot_bytes = info.data_size;
     n->applied = meta->index;
+    n->replay_to = 0; /* a leader's snapshot replaces what the WAL tail would have given */
     n->snapshot_index = meta->index;
     n->snapshot_term = meta->term;
     if (got)
@@ -1274,7 +1278,13 @@ static int node_apply(struct node *n, const struct raft_entry *e)
         return 0;
     if (e->type == RAFT_ENTRY_NORMAL) {
         struct store_result res;
-        int rc = store_apply(n->store, e->index, e->term, e->data.base, e->data.len, &res);
+        /* The value is copied into the result only for a client waiting on this node. */
+        bool waited = false;
+        for (struct op *op = n->props.next; op != &n->props && op->index <= e->index; op = op->next)
+            waited |= op->index == e->index;
+        int rc = waited ? store_apply(n->store, e->index, e->term, e->data.base, e->data.len, &res)
+                        : store_apply_norecord(n->store, e->index, e->term, e->data.base,
+                                               e->data.len, &res);
         if (rc == LT_ENOMEM) {
             store_result_fini(&res);
             return rc; /* cannot follow the log any more */
@@ -1287,6 +1297,12 @@ static int node_apply(struct node *n, const struct raft_entry *e)
         n->applied = e->index;
         node_event_committed(n, e, NULL);
         node_resolve_proposals(n, e, NULL);
+    }
+    if (n->replay_to && n->applied >= n->replay_to) {
+        lt_info("applied the WAL tail: %llu entries (%llu ms after start)",
+                (unsigned long long)(n->applied - n->replay_from),
+                (unsigned long long)((lt_now_ns() - n->start_ns) / 1000000));
+        n->replay_to = 0;
     }
     return 0;
 }
@@ -1825,6 +1841,36 @@ static int node_mkdir(const char *path, char *errbuf, size_t errlen)
     return 0;
 }
 
+/* A start's WAL read, on a thread of its own while the snapshot restores. */
+struct node_wal_reading {
+    pthread_t th;
+    bool started;
+    char dir[1200];
+    struct wal_options wo;
+    struct wal_read *rd; /* the result: NULL and rc set on an error */
+    int rc;
+};
+
+static void *node_wal_read_main(void *arg)
+{
+    struct node_wal_reading *wr = arg;
+    wr->rc = wal_read(wr->dir, &wr->wo, &wr->rd);
+    return NULL;
+}
+
+/* node_wal_read_join waits for the read (or does it here if its thread could not start)
+ * and returns its error. */
+static int node_wal_read_join(struct node_wal_reading *wr)
+{
+    if (wr->started) {
+        pthread_join(wr->th, NULL);
+        wr->started = false;
+    } else if (!wr->rd && !wr->rc && wr->dir[0]) {
+        node_wal_read_main(wr);
+    }
+    return wr->rc;
+}
+
 int node_new(const struct node_config *cfg, struct node **out, char *errbuf, size_t errlen)
 {
     struct node *n = calloc(1, sizeof(*n));
@@ -1843,7 +1889,7 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     pthread_mutex_init(&n->wmu, NULL);
     pthread_cond_init(&n->wcv, NULL);
 
-    char path[1200];
+    struct node_wal_reading wr = {.started = false};
     int rc = node_mkdir(cfg->data_dir, errbuf, errlen);
     if (rc)
         goto out_free;
@@ -1851,7 +1897,13 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     if ((rc = store_new(&n->store)) != 0)
         goto out_free;
 
-    /* 1. the newest valid snapshot, then the WAL after it */
+    /* 1. the newest valid snapshot, then the WAL after it. The WAL is read on a thread
+     * meanwhile (a long tail is 100-200 ms of reading and checking); what it recovered is
+     * matched with the snapshot that restored once both are done. */
+    wal_options_default(&wr.wo);
+    wr.wo.segment_size = cfg->wal_segment_bytes;
+    snprintf(wr.dir, sizeof(wr.dir), "%s/wal", cfg->data_dir);
+    wr.started = pthread_create(&wr.th, NULL, node_wal_read_main, &wr) == 0;
     snprintf(n->snap_dir, sizeof(n->snap_dir), "%s/snap", cfg->data_dir);
     if ((rc = node_mkdir(n->snap_dir, errbuf, errlen)) != 0)
         goto out_free;
@@ -1886,19 +1938,21 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
         memset(&snap, 0, sizeof(snap));
     }
     free(snaps);
-    rc = 0;
-    struct wal_options wo;
-    wal_options_default(&wo);
-    wo.segment_size = cfg->wal_segment_bytes;
-    wo.snapshot = snap.index ? &snap : NULL;
     struct wal_recovered rec;
-    snprintf(path, sizeof(path), "%s/wal", cfg->data_dir);
-    if ((rc = wal_open(path, &wo, &n->wal, &rec)) != 0) {
-        snprintf(errbuf, errlen, "write-ahead log in %s: %s (refusing to serve)", path,
+    rc = node_wal_read_join(&wr);
+    if (rc == 0)
+        rc = wal_open_read(wr.rd, snap.index ? &snap : NULL, &n->wal, &rec);
+    wr.rd = NULL;
+    if (rc != 0) {
+        snprintf(errbuf, errlen, "write-ahead log in %s: %s (refusing to serve)", wr.dir,
                  lt_strerror(rc));
         goto out_free;
     }
     n->truncated_at_start = rec.truncated_bytes;
+    if (rec.hs.commit > snap.index) {
+        n->replay_from = snap.index;
+        n->replay_to = rec.hs.commit;
+    }
     n->hs_term = rec.hs.term;
     n->hs_vote = rec.hs.vote;
     if (rec.truncated_bytes)
@@ -1968,6 +2022,9 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     *out = n;
     return 0;
 out_free:
+    if (wr.started)
+        node_wal_read_join(&wr);
+    wal_read_free(wr.rd);
     node_free(n);
     return rc ? rc : LT_EIO;
 }

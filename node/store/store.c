@@ -1086,7 +1086,7 @@ static int merge_fields(struct mstate *ms, ProtobufCMessage *cur, ProtobufCMessa
  * before put_link changes anything. */
 static int apply_put(struct mstate *ms, uint64_t index, uint64_t term,
                      const Lithair__V1__Timestamp *at, const Lithair__V1__Command__Put *put,
-                     struct store_result *res)
+                     bool want_record, struct store_result *res)
 {
     ProtobufCMessage *in, *cur = NULL, *msg;
     struct model_violations viol = {0};
@@ -1179,8 +1179,7 @@ static int apply_put(struct mstate *ms, uint64_t index, uint64_t term,
             fail(res, rc, "an indexed field is too long%s", NULL);
         goto out_free_cur;
     }
-    res->record = record_of(v);
-    if (res->record == NULL) {
+    if (want_record && (res->record = record_of(v)) == NULL) {
         rc = LT_ENOMEM;
         goto out_free_ver;
     }
@@ -1208,7 +1207,8 @@ out_free_in:
 
 /* apply_delete: remove one record (and its history) after the version check. */
 static int apply_delete(struct mstate *ms, uint64_t index, uint64_t term,
-                        const Lithair__V1__Command__Delete *del, struct store_result *res)
+                        const Lithair__V1__Command__Delete *del, bool want_record,
+                        struct store_result *res)
 {
     struct rec *r;
     int rc = result_id(res, del->id);
@@ -1224,8 +1224,7 @@ static int apply_delete(struct mstate *ms, uint64_t index, uint64_t term,
         res->op = STORE_OP_NONE;
         return res->code = LT_ECONFLICT;
     }
-    res->record = record_copy(r->cur, STORE_OP_DELETE, index, term);
-    if (res->record == NULL)
+    if (want_record && (res->record = record_copy(r->cur, STORE_OP_DELETE, index, term)) == NULL)
         return LT_ENOMEM;
     res->version = r->cur->version;
     rec_unlink(ms, r);
@@ -1380,8 +1379,8 @@ static struct state *state_swap(struct store *s, struct state *st)
     return old;
 }
 
-int store_apply(struct store *s, uint64_t index, uint64_t term, const uint8_t *cmd, size_t len,
-                struct store_result *res)
+static int apply_cmd(struct store *s, uint64_t index, uint64_t term, const uint8_t *cmd, size_t len,
+                     bool want_record, struct store_result *res)
 {
     Lithair__V1__Command *c;
     struct mstate *ms;
@@ -1418,9 +1417,9 @@ int store_apply(struct store *s, uint64_t index, uint64_t term, const uint8_t *c
     }
     res->model = ms->def;
     if (c->op_case == LITHAIR__V1__COMMAND__OP_PUT)
-        rc = apply_put(ms, index, term, c->at, c->put, res);
+        rc = apply_put(ms, index, term, c->at, c->put, want_record, res);
     else if (c->op_case == LITHAIR__V1__COMMAND__OP_DELETE)
-        rc = apply_delete(ms, index, term, c->delete_, res);
+        rc = apply_delete(ms, index, term, c->delete_, want_record, res);
     else
         rc = apply_purge(ms, res);
     if (rc != 0 && res->code == 0) {
@@ -1436,6 +1435,18 @@ out:
     s->applied_term = term;
     lithair__v1__command__free_unpacked(c, &pb_alloc);
     return rc;
+}
+
+int store_apply(struct store *s, uint64_t index, uint64_t term, const uint8_t *cmd, size_t len,
+                struct store_result *res)
+{
+    return apply_cmd(s, index, term, cmd, len, true, res);
+}
+
+int store_apply_norecord(struct store *s, uint64_t index, uint64_t term, const uint8_t *cmd,
+                         size_t len, struct store_result *res)
+{
+    return apply_cmd(s, index, term, cmd, len, false, res);
 }
 
 void store_result_fini(struct store_result *res)
