@@ -4,7 +4,7 @@
  * the way a restarting node does (map the newest file, load it in place, rebuild). It
  * prints figures and asserts nothing beyond the restored store's digest matching the original.
  *
- * Usage: store_bench [--items N] [--value-size B] [--dir DIR] [--keep] [--restore-only]
+ * Usage: store_bench [--items N] [--value-size B] [--dir DIR] [--keep] [--restore-only [--tail N]]
  * What it is not: a test (tests/unit/test_store.c is), or the cluster's figures
  * (tools/bench/cluster_bench.py). */
 #include <getopt.h>
@@ -88,6 +88,66 @@ static int bench_restore(const char *dir, struct store *s, uint64_t *digest, cha
     return 0;
 }
 
+/* bench_creates prepares `count` creates of items named "<prefix>-<i % 64>-<i>" (as
+ * `lithair-admin bench` names them: worker, then a counter shared by 64 workers) with
+ * `value_size`-byte descriptions (the leader's work), then applies them to `s` at indexes
+ * from `first` (every replica's work); it sets both phases' times. */
+static int bench_creates(struct store *s, const struct model *m, uint64_t first, size_t count,
+                         size_t value_size, const char *prefix, double *prep_s, double *apply_s)
+{
+    char *desc = malloc(value_size + 1);
+    uint8_t *pbuf = malloc(value_size + 256);
+    struct model_prepared *cmds = calloc(count, sizeof(*cmds));
+    if (!desc || !pbuf || !cmds) {
+        fprintf(stderr, "store_bench: out of memory preparing %zu creates\n", count);
+        free(desc);
+        free(pbuf);
+        free(cmds);
+        return 1;
+    }
+    for (size_t i = 0; i < value_size; i++)
+        desc[i] = (char)('a' + i % 26);
+    desc[value_size] = '\0';
+    int rc = 0;
+    uint64_t t0 = lt_now_ns();
+    size_t prepared = 0;
+    for (; prepared < count; prepared++) {
+        char name[64];
+        snprintf(name, sizeof(name), "%s-%zu-%zu", prefix, prepared % 64, prepared);
+        Lithair__V1__PlaygroundItem item = LITHAIR__V1__PLAYGROUND_ITEM__INIT;
+        item.name = name;
+        item.description = desc;
+        item.benchmark = 1;
+        size_t len = lithair__v1__playground_item__get_packed_size(&item);
+        lithair__v1__playground_item__pack(&item, pbuf);
+        struct model_violations viol;
+        memset(&viol, 0, sizeof(viol));
+        if (models_prepare_create(m, pbuf, len, lt_wall_ns(), 1, &viol, &cmds[prepared]) != 0) {
+            fprintf(stderr, "store_bench: prepare failed at %zu\n", prepared);
+            rc = 1;
+            break;
+        }
+    }
+    *prep_s = bench_secs(t0);
+    t0 = lt_now_ns();
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        struct store_result res;
+        if (store_apply(s, first + i, 1, cmds[i].cmd, cmds[i].cmd_len, &res) != 0 ||
+            res.code != 0) {
+            fprintf(stderr, "store_bench: apply failed at %zu\n", i);
+            rc = 1;
+        }
+        store_result_fini(&res);
+    }
+    *apply_s = bench_secs(t0);
+    for (size_t i = 0; i < prepared; i++)
+        models_prepared_fini(&cmds[i]);
+    free(cmds);
+    free(pbuf);
+    free(desc);
+    return rc;
+}
+
 static void usage(FILE *to)
 {
     fprintf(to, "usage: store_bench [--items N] [--value-size BYTES] [--dir DIR]\n"
@@ -97,23 +157,24 @@ static void usage(FILE *to)
                 "/tmp)\n"
                 "  --keep             keep the snapshot file (and its dir) afterwards\n"
                 "  --restore-only     only restore the newest snapshot in --dir (one kept\n"
-                "                     by --keep): for profiling the restore alone\n");
+                "                     by --keep): for profiling the restore alone\n"
+                "  --tail N           with --restore-only: then apply N more creates, as a\n"
+                "                     restarting node applies its WAL tail\n");
 }
 
 int main(int argc, char **argv)
 {
     size_t items = 1000000, value_size = 1024;
     const char *dir = NULL;
+    size_t tail = 0;
     bool keep = false, restore_only = false;
-    static const struct option opts[] = {{"items", required_argument, NULL, 'n'},
-                                         {"value-size", required_argument, NULL, 'v'},
-                                         {"dir", required_argument, NULL, 'd'},
-                                         {"keep", no_argument, NULL, 'k'},
-                                         {"restore-only", no_argument, NULL, 'r'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"items", required_argument, NULL, 'n'},  {"value-size", required_argument, NULL, 'v'},
+        {"dir", required_argument, NULL, 'd'},    {"keep", no_argument, NULL, 'k'},
+        {"restore-only", no_argument, NULL, 'r'}, {"tail", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "n:v:d:krh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "n:v:d:krt:h", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
             items = strtoul(optarg, NULL, 10);
@@ -129,6 +190,9 @@ int main(int argc, char **argv)
             break;
         case 'r':
             restore_only = true;
+            break;
+        case 't':
+            tail = strtoul(optarg, NULL, 10);
             break;
         case 'h':
             usage(stdout);
@@ -164,56 +228,25 @@ int main(int argc, char **argv)
         int rc = bench_restore(dir, s2, &d, path, sizeof(path));
         if (rc == 0)
             printf("  digest             %016llx\n", (unsigned long long)d);
+        if (rc == 0 && tail) {
+            /* a restarting node's WAL tail: creates applied to the freshly restored store */
+            uint64_t at = 0, term = 0;
+            double prep_s = 0, apply_s = 0;
+            store_applied(s2, &at, &term);
+            rc = bench_creates(s2, m, at + 1, tail, value_size, "bench", &prep_s, &apply_s);
+            if (rc == 0)
+                printf(
+                    "  tail after restore %8.0f creates/s  (%.2f s, %.2f us each)  RSS %ld MiB\n",
+                    (double)tail / apply_s, apply_s, apply_s * 1e6 / (double)tail, bench_rss_mib());
+        }
         store_free(s);
         store_free(s2);
         store_reader_unregister();
         return rc;
     }
-    char *desc = malloc(value_size + 1);
-    for (size_t i = 0; desc && i < value_size; i++)
-        desc[i] = (char)('a' + i % 26);
-    if (!desc)
+    double prep_s = 0, apply_s = 0;
+    if (bench_creates(s, m, 1, items, value_size, "bench", &prep_s, &apply_s) != 0)
         return 1;
-    desc[value_size] = '\0';
-
-    uint8_t *pbuf = malloc(value_size + 256);
-    if (!pbuf)
-        return 1;
-    /* 1. prepare the commands (the leader's work), then apply them (every replica's). */
-    struct model_prepared *cmds = calloc(items, sizeof(*cmds));
-    if (!cmds)
-        return 1;
-    uint64_t t0 = lt_now_ns();
-    for (size_t i = 0; i < items; i++) {
-        char name[64];
-        snprintf(name, sizeof(name), "bench-%zu-%zu", i % 64, i / 64);
-        Lithair__V1__PlaygroundItem item = LITHAIR__V1__PLAYGROUND_ITEM__INIT;
-        item.name = name;
-        item.description = desc;
-        item.benchmark = 1;
-        size_t len = lithair__v1__playground_item__get_packed_size(&item);
-        lithair__v1__playground_item__pack(&item, pbuf);
-        struct model_violations viol;
-        memset(&viol, 0, sizeof(viol));
-        if (models_prepare_create(m, pbuf, len, lt_wall_ns(), 1, &viol, &cmds[i]) != 0) {
-            fprintf(stderr, "store_bench: prepare failed at %zu\n", i);
-            return 1;
-        }
-    }
-    double prep_s = bench_secs(t0);
-    t0 = lt_now_ns();
-    for (size_t i = 0; i < items; i++) {
-        struct store_result res;
-        if (store_apply(s, i + 1, 1, cmds[i].cmd, cmds[i].cmd_len, &res) != 0 || res.code != 0) {
-            fprintf(stderr, "store_bench: apply failed at %zu\n", i);
-            return 1;
-        }
-        store_result_fini(&res);
-        models_prepared_fini(&cmds[i]);
-    }
-    double apply_s = bench_secs(t0);
-    free(cmds);
-    free(pbuf);
     long rss = bench_rss_mib();
     printf("store_bench: %zu items, %zu-byte descriptions\n", items, value_size);
     printf("  prepare (leader)   %8.0f creates/s  (%.2f s)\n", (double)items / prep_s, prep_s);
@@ -229,7 +262,7 @@ int main(int argc, char **argv)
     meta.conf.voters[0] = 1;
     struct snap_writer *w;
     struct snap_info info;
-    t0 = lt_now_ns();
+    uint64_t t0 = lt_now_ns();
     if (snap_writer_begin(dir, &meta, &w) != 0 ||
         store_snapshot_write(s, bench_snap_write, w) != 0 || snap_writer_commit(w, 1, &info) != 0) {
         fprintf(stderr, "store_bench: snapshot write failed in %s\n", dir);
@@ -253,7 +286,6 @@ int main(int argc, char **argv)
     if (dir == tmpl && !keep)
         rmdir(dir);
     store_free(s2);
-    free(desc);
     store_reader_unregister();
     return d1 == d2 ? 0 : 1;
 }
