@@ -5,8 +5,10 @@
  *   ht      cds_lfht: primary key → struct rec. Lookups by key in O(1) for readers.
  *   order   an RCU skip list of every record in primary-key order (lists, pagination,
  *           digests, snapshots and purge walk it).
- *   ix[i]   per indexed field: an RCU skip list ordered by (field value, primary key),
- *           and a cds_lfht of per-value counts (struct ixcount).
+ *   ix[i]   per indexed field: an RCU skip list ordered by (field value, primary key);
+ *           the entries of one value share its count (struct ixcount), found by seeking
+ *           the value's first entry (a hash table of values was as large as the store for
+ *           an index like name, and its cold insert cost 1.5-2 us of every create).
  *
  * struct rec is the stable identity of one key: it lives from create to delete. Its
  * `cur` pointer names the current struct ver, an immutable version (serialized value,
@@ -125,7 +127,8 @@ struct rec {
 struct sl_entry {
     struct rcu_head rcu;
     struct rec *rec;
-    struct ixcount *cnt; /* secondary indexes: the count of this entry's value (writer only) */
+    struct ixcount *cnt; /* secondary indexes: the count of this entry's value, shared by the
+                          * entries of one value (set before the entry is published) */
     uint8_t height;
     uint16_t key_off; /* entry_key(e) == entry_val(e) + key_off */
     struct sl_entry *next[];
@@ -141,9 +144,9 @@ struct sl {
     struct sl_entry *finger[SL_MAX];
 };
 
-/* Count of the records whose indexed field has one value. */
+/* Count of the records whose indexed field has one value; its entries (adjacent in the
+ * index) point at it, and a lookup seeks the value's first entry (ixcount_lookup). */
 struct ixcount {
-    struct cds_lfht_node node;
     struct rcu_head rcu;
     uint64_t count;
     uint64_t bench;
@@ -153,11 +156,6 @@ struct ixcount {
 struct ixstate {
     const ProtobufCFieldDescriptor *fd;
     struct sl list;
-    struct cds_lfht *counts;
-    size_t n_vals;  /* entries in counts (applier only) */
-    size_t buckets; /* what state_resize last asked counts for */
-    size_t rz_want; /* atomic: the size asked of the resizer thread */
-    size_t rz_done; /* the resizer's: what it resized counts to */
 };
 
 struct mstate {
@@ -403,11 +401,6 @@ static int rec_match(struct cds_lfht_node *node, const void *key)
     return strcmp(caa_container_of(node, struct rec, node)->key, key) == 0;
 }
 
-static int ixcount_match(struct cds_lfht_node *node, const void *key)
-{
-    return strcmp(caa_container_of(node, struct ixcount, node)->val, key) == 0;
-}
-
 /* rec_lookup: call inside an RCU read-side section. */
 static struct rec *rec_lookup(struct mstate *ms, const char *key)
 {
@@ -539,18 +532,23 @@ static void sl_preds(struct sl *l, const char *val, const char *key, struct sl_e
     }
 }
 
-/* sl_insert (writer) links `e` and returns the entry now before it (NULL: the head). */
-static struct sl_entry *sl_insert(struct sl *l, struct sl_entry *e)
+/* sl_link (writer) links `e` after preds (sl_preds of e's own value and key). */
+static void sl_link(struct sl *l, struct sl_entry *e, struct sl_entry **preds)
 {
-    struct sl_entry *preds[SL_MAX];
-    sl_preds(l, entry_val(e), entry_key(e), preds);
     for (unsigned i = 0; i < e->height; i++)
         e->next[i] = *sl_slot(l, preds[i], i);
     for (unsigned i = 0; i < e->height; i++)
         rcu_assign_pointer(*sl_slot(l, preds[i], i), e);
     for (unsigned i = 0; i < SL_MAX; i++)
         l->finger[i] = i < e->height ? e : preds[i];
-    return preds[0];
+}
+
+/* sl_insert (writer) links `e`. */
+static void sl_insert(struct sl *l, struct sl_entry *e)
+{
+    struct sl_entry *preds[SL_MAX];
+    sl_preds(l, entry_val(e), entry_key(e), preds);
+    sl_link(l, e, preds);
 }
 
 /* sl_remove (writer) unlinks the entry (val, key) and returns it; the caller frees it after
@@ -577,13 +575,15 @@ static struct sl_entry *sl_remove(struct sl *l, const char *val, const char *key
 
 /* ---- per-value counts ---- */
 
+/* ixcount_lookup: the count of `val` in ix (NULL: no record has it), held by the value's
+ * first entry — keys are never empty, so (val, "") sorts just before it. A seek in the
+ * index instead of a hash table of values: a value-per-record index (a name) would keep
+ * a second table as large as the store, and pay a cold insert into it per create. Inside
+ * an RCU read-side section (or the writer). */
 static struct ixcount *ixcount_lookup(struct ixstate *ix, const char *val)
 {
-    struct cds_lfht_iter it;
-    struct cds_lfht_node *n;
-    cds_lfht_lookup(ix->counts, hash_str(val), ixcount_match, val, &it);
-    n = cds_lfht_iter_get_node(&it);
-    return n != NULL ? caa_container_of(n, struct ixcount, node) : NULL;
+    struct sl_entry *e = sl_seek_after(&ix->list, val, "");
+    return e != NULL && strcmp(entry_val(e), val) == 0 ? CMM_LOAD_SHARED(e->cnt) : NULL;
 }
 
 static struct ixcount *ixcount_new(const char *val)
@@ -592,7 +592,6 @@ static struct ixcount *ixcount_new(const char *val)
     struct ixcount *c = st_malloc(sizeof(*c) + n);
     if (c == NULL)
         return NULL;
-    cds_lfht_node_init(&c->node);
     c->count = 0;
     c->bench = 0;
     memcpy(c->val, val, n);
@@ -632,14 +631,15 @@ static void pending_push(struct pending *p, struct cds_lfht *ht, unsigned long h
 
 /* ix_link (writer) links entry `e` into ix's list and counts it (bench: benchmark data).
  * Entries with one value are adjacent in the list, so the value is counted already iff a
- * neighbour of `e` has it, and the count is that neighbour's: no hash lookup. A value not
+ * neighbour of `e` has it, and the count is that neighbour's: no lookup. A value not
  * counted yet takes `*spare` as its count (a restore passes none: one is made, and without
- * memory it returns LT_ENOMEM, `e` linked but not counted), added to ix->counts now or,
- * with `later`, at the end of a restore. */
-static int ix_link(struct ixstate *ix, struct sl_entry *e, bool bench, struct ixcount **spare,
-                   struct pending *later)
+ * memory it returns LT_ENOMEM, `e` linked but not counted: the unpublished state is
+ * dropped). The count is set before `e` is published (readers find counts in entries). */
+static int ix_link(struct ixstate *ix, struct sl_entry *e, bool bench, struct ixcount **spare)
 {
-    struct sl_entry *pred = sl_insert(&ix->list, e), *succ = e->next[0];
+    struct sl_entry *preds[SL_MAX];
+    sl_preds(&ix->list, entry_val(e), entry_key(e), preds);
+    struct sl_entry *pred = preds[0], *succ = *sl_slot(&ix->list, pred, 0);
     struct ixcount *c = NULL;
     if (pred != NULL && strcmp(entry_val(pred), entry_val(e)) == 0)
         c = pred->cnt;
@@ -648,21 +648,21 @@ static int ix_link(struct ixstate *ix, struct sl_entry *e, bool bench, struct ix
     if (c == NULL) {
         c = *spare != NULL ? *spare : ixcount_new(entry_val(e));
         *spare = NULL;
-        if (c == NULL)
-            return LT_ENOMEM;
-        assert(strcmp(c->val, entry_val(e)) == 0);
-        pending_push(later, ix->counts, hash_str(c->val), &c->node);
-        ix->n_vals++;
+        assert(c == NULL || strcmp(c->val, entry_val(e)) == 0);
     }
     e->cnt = c;
+    sl_link(&ix->list, e, preds);
+    if (c == NULL)
+        return LT_ENOMEM;
     CMM_STORE_SHARED(c->count, c->count + 1);
     if (bench)
         CMM_STORE_SHARED(c->bench, c->bench + 1);
     return 0;
 }
 
-/* ixcount_sub (writer) takes one record (bench: benchmark data) off count `c`. */
-static void ixcount_sub(struct ixstate *ix, struct ixcount *c, bool bench)
+/* ixcount_sub (writer) takes one record (bench: benchmark data) off count `c`; the last
+ * one frees it after a grace period (the entries pointing at it are gone by then). */
+static void ixcount_sub(struct ixcount *c, bool bench)
 {
     assert(c != NULL && c->count > 0);
     if (c == NULL)
@@ -670,11 +670,8 @@ static void ixcount_sub(struct ixstate *ix, struct ixcount *c, bool bench)
     CMM_STORE_SHARED(c->count, c->count - 1);
     if (bench)
         CMM_STORE_SHARED(c->bench, c->bench - 1);
-    if (c->count == 0) {
-        cds_lfht_del(ix->counts, &c->node);
-        ix->n_vals--;
+    if (c->count == 0)
         call_rcu(&c->rcu, ixcount_free_rcu);
-    }
 }
 
 /* ix_unlink (writer) removes (val, key) from ix's list and count; the entry is freed after
@@ -682,7 +679,7 @@ static void ixcount_sub(struct ixstate *ix, struct ixcount *c, bool bench)
 static void ix_unlink(struct ixstate *ix, const char *val, const char *key, bool bench)
 {
     struct sl_entry *gone = sl_remove(&ix->list, val, key);
-    ixcount_sub(ix, gone != NULL ? gone->cnt : ixcount_lookup(ix, val), bench);
+    ixcount_sub(gone != NULL ? gone->cnt : ixcount_lookup(ix, val), bench);
     if (gone != NULL)
         call_rcu(&gone->rcu, entry_free_rcu);
 }
@@ -692,35 +689,20 @@ static void ix_unlink(struct ixstate *ix, const char *val, const char *key, bool
 static void mstate_destroy(struct mstate *ms)
 {
     struct sl_entry *e, *next;
-    struct cds_lfht_iter it;
-    struct cds_lfht_node *n;
     if (ms->ht == NULL)
         return;
-    /* No reader can reach this state any more: unlink from the hash tables (which must be
+    /* No reader can reach this state any more: unlink from the hash table (which must be
      * empty to be destroyed), then free directly. */
     rcu_read_lock();
     for (e = ms->order.head[0]; e != NULL; e = e->next[0])
         cds_lfht_del(ms->ht, &e->rec->node);
-    for (size_t i = 0; i < ms->n_ix; i++) {
-        if (ms->ix[i].counts == NULL)
-            continue;
-        cds_lfht_first(ms->ix[i].counts, &it);
-        while ((n = cds_lfht_iter_get_node(&it)) != NULL) {
-            cds_lfht_next(ms->ix[i].counts, &it);
-            cds_lfht_del(ms->ix[i].counts, n);
-            free(caa_container_of(n, struct ixcount, node));
-        }
-    }
     rcu_read_unlock();
     for (size_t i = 0; i < ms->n_ix; i++) {
         for (e = ms->ix[i].list.head[0]; e != NULL; e = next) {
             next = e->next[0];
+            if (e->cnt != NULL && (next == NULL || next->cnt != e->cnt))
+                free(e->cnt); /* a value's run ends: its count goes with its last entry */
             free(e);
-        }
-        if (ms->ix[i].counts != NULL) {
-            int rc = cds_lfht_destroy(ms->ix[i].counts, NULL);
-            assert(rc == 0); /* every node was deleted above */
-            (void)rc;
         }
     }
     for (e = ms->order.head[0]; e != NULL; e = next) {
@@ -777,10 +759,6 @@ static int state_new(struct state **out)
             struct ixstate *ix = &ms->ix[ms->n_ix++];
             ix->fd = models_field(m, m->indexes[j]);
             assert(ix->fd != NULL);
-            ix->counts = cds_lfht_new(16, 16, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
-            ix->buckets = 16;
-            if (ix->counts == NULL)
-                goto fail;
         }
     }
     *out = st;
@@ -1000,7 +978,7 @@ static void put_link(struct mstate *ms, struct rec *r, struct ver *old, struct v
         }
         if (old != NULL)
             ix_unlink(ix, ver_ixval(old, i), r->key, old->bench);
-        (void)ix_link(ix, a->entries[i], v->bench, &a->counts[i], NULL); /* has its spare */
+        (void)ix_link(ix, a->entries[i], v->bench, &a->counts[i]); /* has its spare */
         a->entries[i] = NULL;
     }
     put_alloc_free(a);
@@ -1274,8 +1252,6 @@ static void state_resize(struct state *st)
     for (size_t i = 0; i < st->n; i++) {
         struct mstate *ms = &st->m[i];
         table_grow(ms->ht, ms->count, &ms->buckets);
-        for (size_t k = 0; k < ms->n_ix; k++)
-            table_grow(ms->ix[k].counts, ms->ix[k].n_vals, &ms->ix[k].buckets);
     }
 }
 
@@ -1326,8 +1302,6 @@ static void *resizer_main(void *arg)
         for (size_t i = 0; i < st->n; i++) {
             struct mstate *ms = &st->m[i];
             table_serve(ms->ht, &ms->rz_want, &ms->rz_done);
-            for (size_t k = 0; k < ms->n_ix; k++)
-                table_serve(ms->ix[k].counts, &ms->ix[k].rz_want, &ms->ix[k].rz_done);
         }
         pthread_mutex_lock(&s->rz_mu);
         s->rz_busy = false;
@@ -1351,8 +1325,6 @@ static void state_resize_async(struct store *s)
     for (size_t i = 0; i < st->n; i++) {
         struct mstate *ms = &st->m[i];
         any |= table_ask(ms->count, &ms->buckets, &ms->rz_want);
-        for (size_t k = 0; k < ms->n_ix; k++)
-            any |= table_ask(ms->ix[k].n_vals, &ms->ix[k].buckets, &ms->ix[k].rz_want);
     }
     if (any) {
         pthread_mutex_lock(&s->rz_mu);
@@ -2401,11 +2373,11 @@ static int snap_read_version(struct snap_in *in, struct mstate *ms, bool same_ix
  * Records arrive in key order, which is random hash order: adding each to its hash table
  * at once costs two cache misses (its bucket, the node after it). So a restore collects
  * (hash, node) pairs and adds them at the end in bucket order, where consecutive adds touch
- * neighbouring memory (pending_flush). New per-value counts are collected the same way.
+ * neighbouring memory (pending_flush).
  *
  * The reading thread links each record into the key order (keys append at the tail) and
  * hands (record, its number, benchmark flag) in batches to an index thread; the
- * structures the two touch are disjoint (ht and order vs. ix[].list and ix[].counts), and
+ * structures the two touch are disjoint (ht and order vs. ix[].list and the counts), and
  * nothing is published until both are done. The index thread makes the record's index
  * entries and either
  *   - ordered (LTSTORE3, the snapshot's indexes are the model's): puts each entry in its
@@ -2488,8 +2460,7 @@ struct restore {
     struct snap_in *in; /* in memory with a thread: the index thread checksums it behind the
                            reader (in->crc, in->crc_pos are its until restore_end) */
     uint64_t n_records;
-    struct pending recs;                       /* the hash table's */
-    struct pending counts[MODELS_MAX_INDEXES]; /* each index's new counts */
+    struct pending recs; /* the hash table's */
     /* ordered: per index, every record's position (u32 LE, from the snapshot) and the
      * entries by position (low bit: the record's benchmark flag) */
     bool ordered;
@@ -2530,7 +2501,7 @@ static void ixb_do(struct restore *rs, const struct ixb_job *j)
         } else {
             struct ixcount *none = NULL;
             rcu_read_lock();
-            rs->err = ix_link(&ms->ix[i], e, j->bench, &none, &rs->counts[i]);
+            rs->err = ix_link(&ms->ix[i], e, j->bench, &none);
             rcu_read_unlock();
         }
     }
@@ -2557,8 +2528,6 @@ static int ix_build_ordered(struct restore *rs, size_t i)
         if (cv != 0) {
             if ((c = ixcount_new(entry_val(e))) == NULL)
                 return LT_ENOMEM;
-            pending_push(&rs->counts[i], ix->counts, hash_str(c->val), &c->node);
-            ix->n_vals++;
         }
         rs->slot[i][p] = 0;
         for (unsigned k = 0; k < e->height; k++) {
@@ -2575,15 +2544,13 @@ static int ix_build_ordered(struct restore *rs, size_t i)
     return 0;
 }
 
-/* ixb_finish_index finishes index i (built if ordered and nothing failed while linking)
- * and adds its new counts (outside read sections). The index thread and the reader may
- * finish different indexes at once: each writes only ierr[i]. */
+/* ixb_finish_index finishes index i (built if ordered and nothing failed while linking).
+ * The index thread and the reader may finish different indexes at once: each writes only
+ * ierr[i]. */
 static void ixb_finish_index(struct restore *rs, size_t i)
 {
-    struct ixstate *ix = &rs->ms->ix[i];
     if (rs->ordered && rs->err == 0)
         rs->ierr[i] = ix_build_ordered(rs, i);
-    pending_flush(&rs->counts[i], ix->counts, ix->n_vals, &ix->buckets);
 }
 
 static void *ixb_main(void *arg)
@@ -2681,23 +2648,16 @@ static int restore_begin(struct restore *rs, struct snap_in *in, struct mstate *
     rs->n_records = n_records;
     rs->ordered = pos != NULL && ms->n_ix > 0;
     int rc = pending_init(&rs->recs, presize);
-    if (rs->ordered)
-        presize = 0; /* counts come at the end */
-    for (size_t i = 0; i < ms->n_ix && rc == 0; i++) {
-        rc = pending_init(&rs->counts[i], presize);
-        if (rc == 0 && rs->ordered) {
-            rs->pos[i] = pos[i];
-            rs->slot[i] = n_records > 0 ? calloc(n_records, sizeof(rs->slot[i][0])) : NULL;
-            if (n_records > 0 && rs->slot[i] == NULL)
-                rc = LT_ENOMEM;
-        }
+    for (size_t i = 0; i < ms->n_ix && rc == 0 && rs->ordered; i++) {
+        rs->pos[i] = pos[i];
+        rs->slot[i] = n_records > 0 ? calloc(n_records, sizeof(rs->slot[i][0])) : NULL;
+        if (n_records > 0 && rs->slot[i] == NULL)
+            rc = LT_ENOMEM;
     }
     if (rc != 0) {
         free(rs->recs.v);
-        for (size_t i = 0; i < ms->n_ix; i++) {
-            free(rs->counts[i].v);
+        for (size_t i = 0; i < ms->n_ix; i++)
             free(rs->slot[i]);
-        }
         return rc;
     }
     if (ms->n_ix == 0)
