@@ -100,6 +100,7 @@ struct node {
     uint64_t snapshot_bytes;
     uint64_t snapshot_wall_ns;
     uint64_t truncated_at_start;
+    uint64_t snapshot_map_ms; /* the last restore's mapping of its file */
     /* The recovered commit index past the snapshot: the WAL tail a restart applies before it
      * answers anything (0 once applied; logged with the time it took). */
     uint64_t replay_to, replay_from;
@@ -1153,7 +1154,9 @@ static int node_restore_snapshot(struct node *n, const struct raft_snapshot_meta
     struct snap_info info;
     struct snap_map *map = NULL;
     struct snap_reader *rd = NULL;
+    uint64_t t0 = lt_now_ns();
     int rc = snap_map_open(path, &map, &info);
+    n->snapshot_map_ms = (lt_now_ns() - t0) / 1000000; /* long when the file is not cached */
     if (rc == LT_ENOMEM)
         rc = snap_reader_open_trusted(path, &rd, &info);
     if (rc == 0 && (info.meta.index != meta->index || info.meta.term != meta->term))
@@ -1922,10 +1925,11 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
         uint64_t t0 = lt_now_ns();
         rc = node_restore_snapshot(n, &snaps[i].meta, &snap);
         if (rc == 0) {
-            lt_info("restored snapshot %llu/%llu (%llu bytes) in %llu ms",
+            lt_info("restored snapshot %llu/%llu (%llu bytes) in %llu ms (%llu ms to map it)",
                     (unsigned long long)snap.index, (unsigned long long)snap.term,
                     (unsigned long long)n->snapshot_bytes,
-                    (unsigned long long)((lt_now_ns() - t0) / 1000000));
+                    (unsigned long long)((lt_now_ns() - t0) / 1000000),
+                    (unsigned long long)n->snapshot_map_ms);
             break;
         }
         if (rc != LT_ECORRUPT) {

@@ -8,6 +8,7 @@ Run: python3 test_node.py BUILD_DIR [TEST...]
 
 import glob
 import os
+import re
 import signal
 import sys
 import threading
@@ -163,6 +164,11 @@ def test_restart_all_recovers(build):
             _, got, _ = c.admin("items", "get", it["id"])
             check(got["name"] == it["name"], "item survived kill -9 of every node")
         c.wait_converged()
+        for n in c.nodes:  # each applied the committed part of its WAL at start, and said so
+            m = re.search(r"applied the WAL tail: (\d+) entries \(\d+ ms after start\)",
+                          n.log_text())
+            check(m is not None and int(m.group(1)) >= 1,
+                  "node %d logged its WAL tail: %r" % (n.id, n.log_text()[-400:]))
 
 
 def test_snapshot_catch_up(build):

@@ -152,6 +152,11 @@ def wait_same_applied(c, what):
     return wait_for(what, same, timeout=300, interval=0.5)
 
 
+# A node's log line for its restore: the total, and the part that mapped the file (long
+# when the file was not in the page cache).
+RESTORED = r"restored snapshot .* in (\d+) ms \((\d+) ms to map it\)"
+
+
 def wait_serving(node, t0):
     """Waits until `node` answers a ping: a TCP connect every 5 ms until its RPC socket
     listens (a lithair-admin process per probe would take CPU from the restore on this
@@ -201,10 +206,11 @@ def run_large(build, quick):
             times.append(time.monotonic() - t0)
             with open(victim.log, errors="replace") as f:
                 f.seek(log_at)
-                m = re.search(r"restored snapshot .* in (\d+) ms", f.read())
+                m = re.search(RESTORED, f.read())
             restores.append(int(m.group(1)) if m else -1)
-            print("  restart %d: %.2f s to serving (the node's own restore: %d ms)"
-                  % (trial + 1, times[-1], restores[-1]))
+            print("  restart %d: %.2f s to serving (the node's own restore: %d ms, %s ms of it "
+                  "mapping the file)" % (trial + 1, times[-1], restores[-1],
+                                         m.group(2) if m else "?"))
             sys.stdout.flush()
             time.sleep(1)
         print("  restart to serving: median %.2f s, worst %.2f s over %d (store %s records, "
@@ -256,14 +262,15 @@ def restart_with_full_tail(c, victim, records):
     with open(victim.log, errors="replace") as f:
         f.seek(log_at)
         log = f.read()
-    restore = re.search(r"restored snapshot .* in (\d+) ms", log)
+    restore = re.search(RESTORED, log)
     listening = re.search(r"serving: .*\((\d+) ms after start\)", log)
     applied = re.search(r"applied the WAL tail: .*\((\d+) ms after start\)", log)
     print("  restart with the longest WAL tail the rule keeps (%d entries past the snapshot; "
           "the rule's most for node %d at %d records: %d): %.2f s to serving (restore %s ms, "
-          "listening at %s ms, the tail applied at %s ms)"
+          "%s ms of it mapping the file; listening at %s ms, the tail applied at %s ms)"
           % (entries, victim.id, records, tail, took, restore.group(1) if restore else "?",
-             listening.group(1) if listening else "?", applied.group(1) if applied else "?"))
+             restore.group(2) if restore else "?", listening.group(1) if listening else "?",
+             applied.group(1) if applied else "?"))
 
 
 RUNS = {"throughput": run_throughput, "cold-start": run_cold_start, "failover": run_failover,
