@@ -4,6 +4,7 @@
  * works in a fresh temporary directory that it removes. */
 #include <dirent.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,6 +251,31 @@ static void test_crc32c_impls_agree(void)
 
 /* ---- WAL ---- */
 
+/* busy_elsewhere: true if `try` returns LT_EBUSY in another process (the WAL's lock is
+ * per process). */
+static bool busy_elsewhere(int (*try)(void))
+{
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0)
+        _exit(try() == LT_EBUSY ? 0 : 1);
+    int status = -1;
+    return waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static int try_open_wal(void)
+{
+    struct wal *w;
+    struct wal_recovered rec;
+    return open_wal(0, &w, &rec);
+}
+
+static int try_read_wal(void)
+{
+    struct wal_read *rd = NULL;
+    return wal_read(waldir(), NULL, &rd);
+}
+
 static void test_empty_open(void)
 {
     tdir_begin();
@@ -271,16 +297,7 @@ static void test_empty_open(void)
     CU_ASSERT_EQUAL(rec.n_entries, 0);
     CU_ASSERT_EQUAL(rec.truncated_bytes, 0);
     /* one process at a time: another process is refused while this one has it open */
-    pid_t pid = fork();
-    CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) {
-        struct wal *w3;
-        struct wal_recovered rec3;
-        _exit(open_wal(0, &w3, &rec3) == LT_EBUSY ? 0 : 1);
-    }
-    int status = -1;
-    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
-    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CU_ASSERT(busy_elsewhere(try_open_wal));
     struct wal *w2;
     struct wal_recovered rec2;
     wal_recovered_fini(&rec);
@@ -855,6 +872,17 @@ static void test_snapshot_marker(void)
     tdir_end();
 }
 
+/* write_forty leaves a closed log of entries 1..40 in term 2 in the test dir. */
+static void write_forty(void)
+{
+    struct wal *w;
+    struct wal_recovered rec;
+    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
+    wal_recovered_fini(&rec);
+    CU_ASSERT_EQUAL(append_batch(w, 1, 40, 2), 0);
+    wal_free(w);
+}
+
 /* The caller's snapshot at open: newer ones are applied (Raft §7) and recorded in the
  * log; a zeroed one while the log knows a snapshot means a snapshot file was lost. */
 static void test_open_with_snapshot(void)
@@ -862,10 +890,7 @@ static void test_open_with_snapshot(void)
     tdir_begin();
     struct wal *w;
     struct wal_recovered rec;
-    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
-    wal_recovered_fini(&rec);
-    CU_ASSERT_EQUAL(append_batch(w, 1, 40, 2), 0);
-    wal_free(w);
+    write_forty();
     struct wal_options opt;
     wal_options_default(&opt);
     struct raft_snapshot_meta s = {.index = 30, .term = 2}; /* matches: 31..40 stay */
@@ -903,10 +928,7 @@ static void test_two_step_open(void)
     tdir_begin();
     struct wal *w;
     struct wal_recovered rec;
-    CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
-    wal_recovered_fini(&rec);
-    CU_ASSERT_EQUAL(append_batch(w, 1, 40, 2), 0);
-    wal_free(w);
+    write_forty();
 
     struct wal_options opt;
     wal_options_default(&opt);
@@ -914,16 +936,8 @@ static void test_two_step_open(void)
     opt.snapshot = &bad; /* ignored by wal_read: nothing may be dropped before the restore */
     struct wal_read *rd = NULL;
     CU_ASSERT_EQUAL_FATAL(wal_read(waldir(), &opt, &rd), 0);
-    pid_t pid = fork(); /* the lock is held from the read on */
-    CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) {
-        struct wal_read *other = NULL;
-        _exit(wal_read(waldir(), NULL, &other) == LT_EBUSY ? 0 : 1);
-    }
-    int status = -1;
-    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
-    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    wal_read_free(rd); /* never opened: the log is untouched and unlocked */
+    CU_ASSERT(busy_elsewhere(try_read_wal)); /* the lock is held from the read on */
+    wal_read_free(rd);                       /* never opened: the log is untouched and unlocked */
     wal_read_free(NULL);
 
     CU_ASSERT_EQUAL_FATAL(wal_read(waldir(), NULL, &rd), 0);
