@@ -100,10 +100,7 @@ struct node {
     uint64_t snapshot_bytes;
     uint64_t snapshot_wall_ns;
     uint64_t truncated_at_start;
-    uint64_t snapshot_map_ms; /* the last restore's mapping of its file */
-    /* The recovered commit index past the snapshot: the WAL tail a restart applies before it
-     * answers anything (0 once applied; logged with the time it took). */
-    uint64_t replay_to, replay_from;
+    uint64_t snapshot_map_ms;                    /* the last restore's mapping of its file */
     uint64_t hs_term, hs_vote;                   /* the hard state last handed to the WAL */
     struct raft_msg snap_failed[RAFT_MAX_NODES]; /* snapshot shipments that failed */
     size_t n_snap_failed;
@@ -1174,7 +1171,6 @@ static int node_restore_snapshot(struct node *n, const struct raft_snapshot_meta
         return rc;
     n->snapshot_bytes = info.data_size;
     n->applied = meta->index;
-    n->replay_to = 0; /* a leader's snapshot replaces what the WAL tail would have given */
     n->snapshot_index = meta->index;
     n->snapshot_term = meta->term;
     if (got)
@@ -1301,13 +1297,44 @@ static int node_apply(struct node *n, const struct raft_entry *e)
         node_event_committed(n, e, NULL);
         node_resolve_proposals(n, e, NULL);
     }
-    if (n->replay_to && n->applied >= n->replay_to) {
-        lt_info("applied the WAL tail: %llu entries (%llu ms after start)",
-                (unsigned long long)(n->applied - n->replay_from),
-                (unsigned long long)((lt_now_ns() - n->start_ns) / 1000000));
-        n->replay_to = 0;
-    }
     return 0;
+}
+
+/* node_apply_recovered applies the WAL's committed entries after the snapshot at start,
+ * before any socket opens — nothing reads the store yet — as a bulk apply (the secondary
+ * indexes kept on a second core, store_bulk_begin). The raft core hands these entries
+ * again once running; node_apply skips them. Their committed events are not published:
+ * they were when the entries were first applied. */
+static int node_apply_recovered(struct node *n, const struct wal_recovered *rec)
+{
+    uint64_t upto = rec->hs.commit < rec->last_index ? rec->hs.commit : rec->last_index;
+    uint64_t from = n->applied;
+    if (upto <= from)
+        return 0;
+    bool bulk = store_bulk_begin(n->store) == 0;
+    int rc = 0;
+    for (size_t i = 0; i < rec->n_entries && rc == 0; i++) {
+        const struct raft_entry *e = &rec->entries[i];
+        if (e->index <= n->applied)
+            continue;
+        if (e->index > upto)
+            break;
+        if (e->type == RAFT_ENTRY_NORMAL) {
+            struct store_result res;
+            rc = store_apply_norecord(n->store, e->index, e->term, e->data.base, e->data.len, &res);
+            store_result_fini(&res);
+            if (rc != LT_ENOMEM)
+                rc = 0; /* a refused command is an outcome, the same on every replica */
+        }
+        if (rc == 0)
+            n->applied = e->index;
+    }
+    if (bulk)
+        store_bulk_end(n->store);
+    lt_info("applied the WAL tail: %llu entries (%llu ms after start)",
+            (unsigned long long)(n->applied - from),
+            (unsigned long long)((lt_now_ns() - n->start_ns) / 1000000));
+    return rc;
 }
 
 /* ------------------------------------------------------------------ role and reads */
@@ -1953,10 +1980,6 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
         goto out_free;
     }
     n->truncated_at_start = rec.truncated_bytes;
-    if (rec.hs.commit > snap.index) {
-        n->replay_from = snap.index;
-        n->replay_to = rec.hs.commit;
-    }
     n->hs_term = rec.hs.term;
     n->hs_vote = rec.hs.vote;
     if (rec.truncated_bytes)
@@ -1970,6 +1993,14 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
                  (unsigned long long)rec.snapshot.index, (unsigned long long)snap.index);
         wal_recovered_fini(&rec);
         rc = LT_ECORRUPT;
+        goto out_free;
+    }
+
+    /* 1b. the committed WAL after the snapshot, before anything can read the store */
+    if ((rc = node_apply_recovered(n, &rec)) != 0) {
+        snprintf(errbuf, errlen, "applying the WAL after snapshot %llu: %s",
+                 (unsigned long long)snap.index, lt_strerror(rc));
+        wal_recovered_fini(&rec);
         goto out_free;
     }
 

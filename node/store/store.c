@@ -177,6 +177,7 @@ struct mstate {
     bool pinned;
     uint64_t pin;
     struct rec *grave;
+    struct bulk *bulk; /* during store_bulk_begin .. _end: index work goes to its thread */
 };
 
 struct state {
@@ -196,6 +197,7 @@ struct store {
     pthread_mutex_t rz_mu;
     pthread_cond_t rz_cv;
     bool rz_pending, rz_busy, rz_stop; /* under rz_mu */
+    struct bulk *bulk;                 /* a bulk apply in progress (applier only) */
 };
 
 /* ---- allocation ----
@@ -684,6 +686,112 @@ static void ix_unlink(struct ixstate *ix, const char *val, const char *key, bool
         call_rcu(&gone->rcu, entry_free_rcu);
 }
 
+/* ---- index work, done at once or by a bulk apply's index thread ---- */
+
+/* One change to a secondary index, in log order. */
+struct ixop {
+    enum { IXOP_LINK, IXOP_UNLINK, IXOP_BENCH } kind;
+    bool bench;            /* LINK, UNLINK: the record's benchmark flag; BENCH: the new one */
+    struct ixstate *ix;    /* the index */
+    struct sl_entry *e;    /* LINK: the entry, made by the applier */
+    struct ixcount *cnt;   /* LINK: its spare count (freed if a neighbour has the value) */
+    const char *val, *key; /* UNLINK, BENCH: in a version and a record that a grace period
+                            * keeps (the index thread stays in a read-side section) */
+};
+
+static void ixop_do(const struct ixop *op)
+{
+    struct ixcount *spare = op->cnt, *c;
+    switch (op->kind) {
+    case IXOP_LINK:
+        (void)ix_link(op->ix, op->e, op->bench, &spare); /* has its spare */
+        free(spare);
+        break;
+    case IXOP_UNLINK:
+        ix_unlink(op->ix, op->val, op->key, op->bench);
+        break;
+    case IXOP_BENCH:
+        if ((c = ixcount_lookup(op->ix, op->val)) != NULL)
+            CMM_STORE_SHARED(c->bench, op->bench ? c->bench + 1 : c->bench - 1);
+        break;
+    }
+}
+
+/* A bulk apply (store_bulk_begin): the applier queues the index work, in order, for a
+ * thread that does it; ixops in a ring, handed over BULK_BATCH at a time. */
+#define BULK_CAP   8192
+#define BULK_BATCH 64
+
+struct bulk {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t nonempty, nonfull, ready;
+    struct ixop q[BULK_CAP];
+    size_t head, n;
+    bool done, locked;             /* under mu */
+    struct ixop batch[BULK_BATCH]; /* the applier's, not yet handed over */
+    size_t n_batch;
+};
+
+static void bulk_flush(struct bulk *b)
+{
+    pthread_mutex_lock(&b->mu);
+    for (size_t i = 0; i < b->n_batch; i++) {
+        while (b->n == BULK_CAP)
+            pthread_cond_wait(&b->nonfull, &b->mu);
+        b->q[(b->head + b->n++) % BULK_CAP] = b->batch[i];
+    }
+    pthread_cond_signal(&b->nonempty);
+    pthread_mutex_unlock(&b->mu);
+    b->n_batch = 0;
+}
+
+static void *bulk_main(void *arg)
+{
+    struct bulk *b = arg;
+    struct ixop ops[BULK_BATCH];
+    rcu_register_thread();
+    /* One read-side section for the whole bulk: what the queued ops point into (old
+     * versions, deleted records) is freed after a grace period, so not before this ends. */
+    rcu_read_lock();
+    pthread_mutex_lock(&b->mu);
+    b->locked = true;
+    pthread_cond_signal(&b->ready);
+    for (;;) {
+        while (b->n == 0 && !b->done)
+            pthread_cond_wait(&b->nonempty, &b->mu);
+        if (b->n == 0)
+            break;
+        size_t k = 0;
+        for (; k < BULK_BATCH && b->n > 0; k++, b->n--) {
+            ops[k] = b->q[b->head];
+            b->head = (b->head + 1) % BULK_CAP;
+        }
+        pthread_cond_signal(&b->nonfull);
+        pthread_mutex_unlock(&b->mu);
+        for (size_t i = 0; i < k; i++)
+            ixop_do(&ops[i]);
+        pthread_mutex_lock(&b->mu);
+    }
+    pthread_mutex_unlock(&b->mu);
+    rcu_read_unlock();
+    rcu_unregister_thread();
+    return NULL;
+}
+
+/* ixop_run does `op` at once, or queues it for the bulk apply's index thread. */
+static void ixop_run(struct mstate *ms, struct ixop op)
+{
+    struct bulk *b = ms->bulk;
+    if (b == NULL) {
+        ixop_do(&op);
+        return;
+    }
+    b->batch[b->n_batch++] = op;
+    if (b->n_batch == BULK_BATCH)
+        bulk_flush(b);
+}
+
 /* ---- model states ---- */
 
 static void mstate_destroy(struct mstate *ms)
@@ -969,17 +1077,24 @@ static void put_link(struct mstate *ms, struct rec *r, struct ver *old, struct v
         const char *nv = ver_ixval(v, i);
         if (a->entries[i] == NULL) {
             /* Same value: only the benchmark count may move. */
-            if (old != NULL && old->bench != v->bench) {
-                struct ixcount *c = ixcount_lookup(ix, nv);
-                if (c != NULL)
-                    CMM_STORE_SHARED(c->bench, v->bench ? c->bench + 1 : c->bench - 1);
-            }
+            if (old != NULL && old->bench != v->bench)
+                ixop_run(ms,
+                         (struct ixop){.kind = IXOP_BENCH, .ix = ix, .val = nv, .bench = v->bench});
             continue;
         }
         if (old != NULL)
-            ix_unlink(ix, ver_ixval(old, i), r->key, old->bench);
-        (void)ix_link(ix, a->entries[i], v->bench, &a->counts[i]); /* has its spare */
+            ixop_run(ms, (struct ixop){.kind = IXOP_UNLINK,
+                                       .ix = ix,
+                                       .val = ver_ixval(old, i),
+                                       .key = r->key,
+                                       .bench = old->bench});
+        ixop_run(ms, (struct ixop){.kind = IXOP_LINK,
+                                   .ix = ix,
+                                   .e = a->entries[i],
+                                   .cnt = a->counts[i],
+                                   .bench = v->bench});
         a->entries[i] = NULL;
+        a->counts[i] = NULL;
     }
     put_alloc_free(a);
 }
@@ -1003,7 +1118,11 @@ static void rec_unlink(struct mstate *ms, struct rec *r)
     if (e != NULL)
         call_rcu(&e->rcu, entry_free_rcu);
     for (size_t i = 0; i < ms->n_ix; i++)
-        ix_unlink(&ms->ix[i], ver_ixval(cur, i), r->key, cur->bench);
+        ixop_run(ms, (struct ixop){.kind = IXOP_UNLINK,
+                                   .ix = &ms->ix[i],
+                                   .val = ver_ixval(cur, i),
+                                   .key = r->key,
+                                   .bench = cur->bench});
     CMM_STORE_SHARED(ms->count, ms->count - 1);
     if (cur->bench)
         CMM_STORE_SHARED(ms->bench, ms->bench - 1);
@@ -1409,6 +1528,57 @@ out:
     return rc;
 }
 
+int store_bulk_begin(struct store *s)
+{
+    if (s->bulk != NULL || s->snap != NULL)
+        return LT_EBUSY;
+    struct bulk *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return LT_ENOMEM;
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->nonempty, NULL);
+    pthread_cond_init(&b->nonfull, NULL);
+    pthread_cond_init(&b->ready, NULL);
+    if (pthread_create(&b->th, NULL, bulk_main, b) != 0) {
+        pthread_mutex_destroy(&b->mu);
+        pthread_cond_destroy(&b->nonempty);
+        pthread_cond_destroy(&b->nonfull);
+        pthread_cond_destroy(&b->ready);
+        free(b);
+        return LT_ENOMEM;
+    }
+    /* Nothing is retired before the thread's read-side section has begun. */
+    pthread_mutex_lock(&b->mu);
+    while (!b->locked)
+        pthread_cond_wait(&b->ready, &b->mu);
+    pthread_mutex_unlock(&b->mu);
+    for (size_t i = 0; i < s->st->n; i++)
+        s->st->m[i].bulk = b;
+    s->bulk = b;
+    return 0;
+}
+
+void store_bulk_end(struct store *s)
+{
+    struct bulk *b = s->bulk;
+    if (b == NULL)
+        return;
+    bulk_flush(b);
+    pthread_mutex_lock(&b->mu);
+    b->done = true;
+    pthread_cond_signal(&b->nonempty);
+    pthread_mutex_unlock(&b->mu);
+    pthread_join(b->th, NULL);
+    for (size_t i = 0; i < s->st->n; i++)
+        s->st->m[i].bulk = NULL;
+    pthread_mutex_destroy(&b->mu);
+    pthread_cond_destroy(&b->nonempty);
+    pthread_cond_destroy(&b->nonfull);
+    pthread_cond_destroy(&b->ready);
+    free(b);
+    s->bulk = NULL;
+}
+
 int store_apply(struct store *s, uint64_t index, uint64_t term, const uint8_t *cmd, size_t len,
                 struct store_result *res)
 {
@@ -1477,6 +1647,7 @@ void store_free(struct store *s)
 {
     if (s == NULL)
         return;
+    store_bulk_end(s);
     if (s->rz_started) {
         pthread_mutex_lock(&s->rz_mu);
         s->rz_stop = true;
@@ -2116,7 +2287,7 @@ static struct store_snap *snapshot_pin(struct store *s, uint64_t pin)
 
 int store_snapshot_begin(struct store *s, struct store_snap **out)
 {
-    if (s->snap != NULL)
+    if (s->snap != NULL || s->bulk != NULL)
         return LT_EBUSY;
     *out = snapshot_pin(s, s->applied_index);
     return *out != NULL ? 0 : LT_ENOMEM;
@@ -2198,7 +2369,7 @@ int store_snapshot_write(struct store *s, int (*write)(void *ctx, const void *bu
 {
     struct store_snap *sn;
     int rc;
-    if (s->snap != NULL)
+    if (s->snap != NULL || s->bulk != NULL)
         return LT_EBUSY;
     /* Nothing applies meanwhile: every current version is the one to write, whatever the
      * indexes it was applied at. */
@@ -2997,15 +3168,16 @@ static int snapshot_install(struct store *s, struct snap_in *in)
 int store_snapshot_read(struct store *s, int (*read)(void *ctx, void *buf, size_t len), void *ctx)
 {
     struct snap_in in = {.read = read, .ctx = ctx};
-    if (s->snap != NULL)
-        return LT_EBUSY; /* the pinned snapshot refers to the state a restore would free */
+    if (s->snap != NULL || s->bulk != NULL)
+        return LT_EBUSY; /* the pinned snapshot (the bulk's queued work) refers to the state a
+                          * restore would free */
     return snapshot_install(s, &in);
 }
 
 int store_snapshot_load(struct store *s, const void *data, size_t len, void (*release)(void *ctx),
                         void *ctx)
 {
-    if (s->snap != NULL) { /* as in store_snapshot_read */
+    if (s->snap != NULL || s->bulk != NULL) { /* as in store_snapshot_read */
         release(ctx);
         return LT_EBUSY;
     }

@@ -97,6 +97,16 @@ int store_apply(struct store *s, uint64_t index, uint64_t term, const uint8_t *c
 int store_apply_norecord(struct store *s, uint64_t index, uint64_t term, const uint8_t *cmd,
                          size_t len, struct store_result *res);
 
+/* store_bulk_begin .. store_bulk_end: a bulk apply, for a restart's committed WAL tail
+ * before anything reads the store. The secondary indexes are kept by a thread of their
+ * own, in log order, while store_apply does the rest, so that the two halves of an apply
+ * run on two cores; store_bulk_end waits until the indexes have caught up. Meanwhile
+ * results are as always, but reads may find the indexes behind; snapshots and restores
+ * are refused (LT_EBUSY). store_bulk_begin returns LT_EBUSY during a bulk apply or a
+ * pinned snapshot, LT_ENOMEM without a thread (store_apply then works as always). */
+int store_bulk_begin(struct store *s);
+void store_bulk_end(struct store *s);
+
 /* store_applied reports the raft index and term of the last command applied (or restored). */
 void store_applied(struct store *s, uint64_t *index, uint64_t *term);
 

@@ -1447,6 +1447,74 @@ static void test_snapshot_other_indexes(void)
     store_free(t);
 }
 
+/* test_bulk_apply: a bulk apply (the indexes kept by a thread of their own) ends in the
+ * same store as applying one by one — records, histories, index lists, counts and the
+ * snapshot's bytes — on a fresh store and on one restored from a snapshot (a restart's
+ * WAL tail), with creates, updates past the history depth, deletes and purges; snapshots
+ * and restores are refused meanwhile. */
+static void check_same_store(struct store *a, struct store *b)
+{
+    CU_ASSERT_EQUAL(store_digest(a), store_digest(b));
+    same_lists(a, b);
+    const char *vals[][2] = {{"status", "DRAFT"}, {"status", "ACTIVE"}, {"status", "ARCHIVED"},
+                             {"name", "n0"},      {"name", "n2"},       {"name", "n5"},
+                             {NULL, NULL}};
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        CU_ASSERT_EQUAL(count_items(a, vals[i][0], vals[i][1], true),
+                        count_items(b, vals[i][0], vals[i][1], true));
+        CU_ASSERT_EQUAL(count_items(a, vals[i][0], vals[i][1], false),
+                        count_items(b, vals[i][0], vals[i][1], false));
+    }
+    struct membuf x = {0}, y = {0};
+    CU_ASSERT_EQUAL(store_snapshot_write(a, mem_write, &x), 0);
+    CU_ASSERT_EQUAL(store_snapshot_write(b, mem_write, &y), 0);
+    CU_ASSERT(membuf_equal(&x, &y));
+    free(x.data);
+    free(y.data);
+}
+
+static void test_bulk_apply(void)
+{
+    uint64_t seed = tu_seed("store bulk apply");
+    for (int round = 0; round < 3; round++) {
+        struct store *s = new_store(), *t = new_store();
+        CU_ASSERT_EQUAL_FATAL(store_bulk_begin(t), 0);
+        CU_ASSERT_EQUAL(store_bulk_begin(t), LT_EBUSY);
+        struct store_snap *sn = NULL;
+        CU_ASSERT_EQUAL(store_snapshot_begin(t, &sn), LT_EBUSY);
+        build_random(s, t, seed + (uint64_t)round, 4000);
+        deep_updates(t, "r07", 9000, 20); /* past the history depth, in bulk */
+        store_bulk_end(t);
+        store_bulk_end(t); /* a second end does nothing */
+        deep_updates(s, "r07", 9000, 20);
+        check_same_store(s, t);
+
+        /* a restart: both restore the same snapshot, then apply more, one in bulk */
+        struct membuf m = {0};
+        CU_ASSERT_EQUAL(store_snapshot_write(s, mem_write, &m), 0);
+        struct store *u = new_store(), *v = new_store();
+        CU_ASSERT_EQUAL_FATAL(restore_both(u, &m), 0);
+        CU_ASSERT_EQUAL_FATAL(restore_both(v, &m), 0);
+        CU_ASSERT_EQUAL_FATAL(store_bulk_begin(v), 0);
+        m.pos = 0;
+        m.limit = m.len;
+        CU_ASSERT_EQUAL(store_snapshot_read(v, mem_read, &m), LT_EBUSY);
+        build_random_from(u, v, seed + 100 + (uint64_t)round, 9100, 3000);
+        store_bulk_end(v);
+        check_same_store(u, v);
+        free(m.data);
+        store_free(s);
+        store_free(t);
+        store_free(u);
+        store_free(v);
+    }
+    /* freeing a store in the middle of a bulk apply ends it first */
+    struct store *w = new_store();
+    CU_ASSERT_EQUAL_FATAL(store_bulk_begin(w), 0);
+    build_random(w, NULL, seed, 500);
+    store_free(w);
+}
+
 static void test_determinism(void)
 {
     uint64_t seed = tu_seed("store determinism");
@@ -1766,6 +1834,7 @@ static int suite_cleanup(void)
 
 static const struct lt_test store_tests[] = {
     {"create_get", test_create_get},
+    {"bulk_apply", test_bulk_apply},
     {"create_exists", test_create_exists},
     {"update", test_update},
     {"versions_and_missing", test_versions_and_missing},

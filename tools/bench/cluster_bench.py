@@ -267,10 +267,10 @@ def restart_with_full_tail(c, victim, records):
     applied = re.search(r"applied the WAL tail: .*\((\d+) ms after start\)", log)
     print("  restart with the longest WAL tail the rule keeps (%d entries past the snapshot; "
           "the rule's most for node %d at %d records: %d): %.2f s to serving (restore %s ms, "
-          "%s ms of it mapping the file; listening at %s ms, the tail applied at %s ms)"
+          "%s ms of it mapping the file; the tail applied at %s ms, listening at %s ms)"
           % (entries, victim.id, records, tail, took, restore.group(1) if restore else "?",
-             restore.group(2) if restore else "?", listening.group(1) if listening else "?",
-             applied.group(1) if applied else "?"))
+             restore.group(2) if restore else "?", applied.group(1) if applied else "?",
+             listening.group(1) if listening else "?"))
 
 
 RUNS = {"throughput": run_throughput, "cold-start": run_cold_start, "failover": run_failover,

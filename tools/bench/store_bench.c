@@ -4,7 +4,8 @@
  * the way a restarting node does (map the newest file, load it in place, rebuild). It
  * prints figures and asserts nothing beyond the restored store's digest matching the original.
  *
- * Usage: store_bench [--items N] [--value-size B] [--dir DIR] [--keep] [--restore-only [--tail N]]
+ * Usage: store_bench [--items N] [--value-size B] [--dir DIR] [--keep]
+ *                    [--restore-only [--tail N [--bulk]]]
  * What it is not: a test (tests/unit/test_store.c is), or the cluster's figures
  * (tools/bench/cluster_bench.py). */
 #include <getopt.h>
@@ -93,7 +94,8 @@ static int bench_restore(const char *dir, struct store *s, uint64_t *digest, cha
  * `value_size`-byte descriptions (the leader's work), then applies them to `s` at indexes
  * from `first` (every replica's work); it sets both phases' times. */
 static int bench_creates(struct store *s, const struct model *m, uint64_t first, size_t count,
-                         size_t value_size, const char *prefix, double *prep_s, double *apply_s)
+                         size_t value_size, const char *prefix, bool bulk, double *prep_s,
+                         double *apply_s)
 {
     char *desc = malloc(value_size + 1);
     uint8_t *pbuf = malloc(value_size + 256);
@@ -130,6 +132,8 @@ static int bench_creates(struct store *s, const struct model *m, uint64_t first,
     }
     *prep_s = bench_secs(t0);
     t0 = lt_now_ns();
+    if (bulk && store_bulk_begin(s) != 0)
+        fprintf(stderr, "store_bench: no bulk apply (applying as usual)\n");
     for (size_t i = 0; rc == 0 && i < count; i++) {
         struct store_result res;
         if (store_apply(s, first + i, 1, cmds[i].cmd, cmds[i].cmd_len, &res) != 0 ||
@@ -139,6 +143,7 @@ static int bench_creates(struct store *s, const struct model *m, uint64_t first,
         }
         store_result_fini(&res);
     }
+    store_bulk_end(s);
     *apply_s = bench_secs(t0);
     for (size_t i = 0; i < prepared; i++)
         models_prepared_fini(&cmds[i]);
@@ -159,7 +164,9 @@ static void usage(FILE *to)
                 "  --restore-only     only restore the newest snapshot in --dir (one kept\n"
                 "                     by --keep): for profiling the restore alone\n"
                 "  --tail N           with --restore-only: then apply N more creates, as a\n"
-                "                     restarting node applies its WAL tail\n");
+                "                     restarting node applies its WAL tail\n"
+                "  --bulk             with --tail: as a bulk apply (store_bulk_begin), the\n"
+                "                     indexes kept by a thread of their own\n");
 }
 
 int main(int argc, char **argv)
@@ -167,14 +174,18 @@ int main(int argc, char **argv)
     size_t items = 1000000, value_size = 1024;
     const char *dir = NULL;
     size_t tail = 0;
-    bool keep = false, restore_only = false;
-    static const struct option opts[] = {
-        {"items", required_argument, NULL, 'n'},  {"value-size", required_argument, NULL, 'v'},
-        {"dir", required_argument, NULL, 'd'},    {"keep", no_argument, NULL, 'k'},
-        {"restore-only", no_argument, NULL, 'r'}, {"tail", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    bool keep = false, restore_only = false, bulk = false;
+    static const struct option opts[] = {{"items", required_argument, NULL, 'n'},
+                                         {"value-size", required_argument, NULL, 'v'},
+                                         {"dir", required_argument, NULL, 'd'},
+                                         {"keep", no_argument, NULL, 'k'},
+                                         {"restore-only", no_argument, NULL, 'r'},
+                                         {"tail", required_argument, NULL, 't'},
+                                         {"bulk", no_argument, NULL, 'b'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "n:v:d:krt:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "n:v:d:krt:bh", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
             items = strtoul(optarg, NULL, 10);
@@ -193,6 +204,9 @@ int main(int argc, char **argv)
             break;
         case 't':
             tail = strtoul(optarg, NULL, 10);
+            break;
+        case 'b':
+            bulk = true;
             break;
         case 'h':
             usage(stdout);
@@ -233,7 +247,7 @@ int main(int argc, char **argv)
             uint64_t at = 0, term = 0;
             double prep_s = 0, apply_s = 0;
             store_applied(s2, &at, &term);
-            rc = bench_creates(s2, m, at + 1, tail, value_size, "bench", &prep_s, &apply_s);
+            rc = bench_creates(s2, m, at + 1, tail, value_size, "bench", bulk, &prep_s, &apply_s);
             if (rc == 0)
                 printf(
                     "  tail after restore %8.0f creates/s  (%.2f s, %.2f us each)  RSS %ld MiB\n",
@@ -245,7 +259,7 @@ int main(int argc, char **argv)
         return rc;
     }
     double prep_s = 0, apply_s = 0;
-    if (bench_creates(s, m, 1, items, value_size, "bench", &prep_s, &apply_s) != 0)
+    if (bench_creates(s, m, 1, items, value_size, "bench", false, &prep_s, &apply_s) != 0)
         return 1;
     long rss = bench_rss_mib();
     printf("store_bench: %zu items, %zu-byte descriptions\n", items, value_size);
