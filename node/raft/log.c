@@ -142,6 +142,25 @@ int raft_log_append(struct raft *r, const struct raft_entry *e, size_t n)
     return 0;
 }
 
+int raft_log_adopt(struct raft *r, const struct raft_entry *e, size_t n)
+{
+    struct raft_log *l = &r->log;
+    int err = raft_log_reserve(l, n);
+    if (err)
+        return err;
+    for (size_t i = 0; i < n; i++) {
+        struct raft_entry *d = &l->ents[l->head + l->n + i];
+        *d = e[i];
+        d->index = raft_log_last(l) + 1 + i;
+        if (d->data.len == 0) {
+            free((void *)d->data.base); /* ours as well, and nothing to keep */
+            d->data.base = NULL;
+        }
+    }
+    l->n += n;
+    return 0;
+}
+
 static void raft_log_bury(struct raft *r, struct raft_entry *e)
 {
     if (e->data.base && raft_grave_add(r, (void *)e->data.base) != 0) {

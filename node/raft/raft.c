@@ -203,14 +203,18 @@ static int raft_restore_log(struct raft *r, const struct raft_restore *rs)
             break;
         prev_term = e->term;
     }
+    if (prev_term > rs->hs.term)
+        return LT_EINVAL; /* a log entry from a term the node never reached */
     if (n > 0) {
-        int err = raft_log_append(r, rs->entries, n);
+        int err =
+            rs->adopt_data ? raft_log_adopt(r, rs->entries, n) : raft_log_append(r, rs->entries, n);
         if (err)
             return err;
     }
+    if (rs->adopt_data) /* nothing fails from here: the dropped tail's data are ours too */
+        for (size_t i = n; i < rs->n_entries; i++)
+            free((void *)rs->entries[i].data.base);
     uint64_t last = raft_log_last(l);
-    if (prev_term > rs->hs.term)
-        return LT_EINVAL; /* a log entry from a term the node never reached */
     /* A restarted node never trusts hs.commit beyond its own log. */
     l->commit = rs->hs.commit < last ? rs->hs.commit : last;
     if (l->commit < rs->snapshot.index)

@@ -154,6 +154,9 @@ struct raft_restore {
     struct raft_snapshot_meta snapshot;
     const struct raft_entry *entries; /* consecutive, starting at snapshot.index + 1; copied */
     size_t n_entries;
+    /* Instead of copying: raft_new takes every entries[i].data.base (malloc'd) if it
+     * succeeds — the caller then frees only the array — and none if it fails. */
+    bool adopt_data;
 };
 
 struct raft_update {

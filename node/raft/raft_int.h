@@ -46,6 +46,10 @@ const struct raft_entry *raft_log_at(const struct raft_log *l, uint64_t index);
 bool raft_log_is_up_to_date(const struct raft_log *l, uint64_t last_index, uint64_t last_term);
 /* raft_log_append appends entries (index must follow last); data are copied. */
 int raft_log_append(struct raft *r, const struct raft_entry *e, size_t n);
+
+/* raft_log_adopt appends entries like raft_log_append but takes their data buffers
+ * (malloc'd) instead of copying them; on an error it takes none. */
+int raft_log_adopt(struct raft *r, const struct raft_entry *e, size_t n);
 /* raft_log_truncate drops entries >= index (payloads go to the grave). */
 void raft_log_truncate(struct raft *r, uint64_t index);
 /* raft_log_compact drops entries < index from memory. */
