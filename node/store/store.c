@@ -1528,6 +1528,15 @@ out:
     return rc;
 }
 
+static void bulk_free(struct bulk *b)
+{
+    pthread_mutex_destroy(&b->mu);
+    pthread_cond_destroy(&b->nonempty);
+    pthread_cond_destroy(&b->nonfull);
+    pthread_cond_destroy(&b->ready);
+    free(b);
+}
+
 int store_bulk_begin(struct store *s)
 {
     if (s->bulk != NULL || s->snap != NULL)
@@ -1540,11 +1549,7 @@ int store_bulk_begin(struct store *s)
     pthread_cond_init(&b->nonfull, NULL);
     pthread_cond_init(&b->ready, NULL);
     if (pthread_create(&b->th, NULL, bulk_main, b) != 0) {
-        pthread_mutex_destroy(&b->mu);
-        pthread_cond_destroy(&b->nonempty);
-        pthread_cond_destroy(&b->nonfull);
-        pthread_cond_destroy(&b->ready);
-        free(b);
+        bulk_free(b);
         return LT_ENOMEM;
     }
     /* Nothing is retired before the thread's read-side section has begun. */
@@ -1571,11 +1576,7 @@ void store_bulk_end(struct store *s)
     pthread_join(b->th, NULL);
     for (size_t i = 0; i < s->st->n; i++)
         s->st->m[i].bulk = NULL;
-    pthread_mutex_destroy(&b->mu);
-    pthread_cond_destroy(&b->nonempty);
-    pthread_cond_destroy(&b->nonfull);
-    pthread_cond_destroy(&b->ready);
-    free(b);
+    bulk_free(b);
     s->bulk = NULL;
 }
 
