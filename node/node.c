@@ -1895,7 +1895,7 @@ static int node_wal_read_join(struct node_wal_reading *wr)
     if (wr->started) {
         pthread_join(wr->th, NULL);
         wr->started = false;
-    } else if (!wr->rd && !wr->rc && wr->dir[0]) {
+    } else {
         node_wal_read_main(wr);
     }
     return wr->rc;

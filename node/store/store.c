@@ -611,18 +611,18 @@ struct pending {
     size_t n, cap;
 };
 
-/* pending_push defers adding `node` to `ht` (p NULL, or no room to be made: added now). */
+/* pending_push defers adding `node` to `ht` (no room to be made: added now). */
 static void pending_push(struct pending *p, struct cds_lfht *ht, unsigned long hash,
                          struct cds_lfht_node *node)
 {
-    if (p != NULL && p->v != NULL && p->n == p->cap) {
+    if (p->v != NULL && p->n == p->cap) {
         struct pend *grown = realloc(p->v, 2 * p->cap * sizeof(*grown));
         if (grown != NULL) {
             p->v = grown;
             p->cap *= 2;
         }
     }
-    if (p != NULL && p->v != NULL && p->n < p->cap) {
+    if (p->v != NULL && p->n < p->cap) {
         p->v[p->n++] = (struct pend){hash, node};
     } else {
         rcu_read_lock(); /* nests in the caller's, if any */
@@ -3098,7 +3098,7 @@ static int snap_read_state(struct snap_in *in, struct state *st, uint64_t *appli
         if (!v2 && (rc = snap_read_positions(in, n_ix, n_records, same_ix, pos, pos_owned)) != 0)
             goto out_pos;
         prev[0] = '\0';
-        /* Size the record table for what is coming (the counts grow as values appear). */
+        /* Size the record table for what is coming. */
         table_grow(ms->ht, snap_presize(in, n_records), &ms->buckets);
         struct restore *rs = st_malloc(sizeof(*rs));
         rc = rs != NULL ? restore_begin(rs, in, ms, n_records, snap_presize(in, n_records),
