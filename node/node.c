@@ -46,6 +46,7 @@
 #include "lt_clock.h"
 #include "lt_err.h"
 #include "lt_log.h"
+#include "lt_reaper.h"
 #include "node_internal.h"
 #include "snap.h"
 
@@ -120,6 +121,8 @@ struct node {
     /* the WAL segments a snapshot made obsolete, deleted on a thread of their own */
     pthread_t gc_thread;
     bool gc_running; /* loop only: gc_thread not joined yet */
+    /* the raft log's dropped payloads, freed off the loop (100,000 per compaction: 3-7 ms) */
+    struct lt_reaper *reaper;
 
     /* metrics */
     uint64_t event_seq;
@@ -994,6 +997,13 @@ static void node_snapshot_join(struct node *n, const char *cancel_why)
 }
 
 static int node_snapshot_start(struct node *n, bool *started);
+
+/* node_reap is the raft core's `release`: a compaction's dropped payloads go to the
+ * reaper's thread. */
+static void node_reap(void *ctx, void **ptrs, size_t n)
+{
+    lt_reaper_give(ctx, ptrs, n);
+}
 
 /* node_gc_main deletes WAL segments a snapshot made obsolete: unlinking 64 MB files and
  * syncing the directory took the loop 20-30 ms (seen as 30 ms in the cluster status p99). */
@@ -2015,6 +2025,10 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     rc_cfg.heartbeat_ticks = cfg->heartbeat_ticks;
     rc_cfg.compact_keep = cfg->compact_keep;
     rc_cfg.seed = lt_wall_ns() ^ ((uint64_t)getpid() << 20) ^ cfg->id;
+    if (lt_reaper_start(&n->reaper) == 0) { /* else the core frees in place */
+        rc_cfg.release = node_reap;
+        rc_cfg.release_ctx = n->reaper;
+    }
     struct raft_restore restore = {
         .hs = rec.hs,
         .snapshot = snap,
@@ -2110,6 +2124,7 @@ void node_free(struct node *n)
     }
     wal_free(n->wal);
     raft_free(n->raft);
+    lt_reaper_stop(n->reaper);
     store_free(n->store);
     snap_recv_free(n->recv);
     for (size_t i = 0; i < n->n_cev; i++) { /* gathered, never published: an error stop */

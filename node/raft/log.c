@@ -194,6 +194,7 @@ void raft_log_compact(struct raft *r, uint64_t index)
         index = last + 1;
     if (index <= l->start)
         return;
+    (void)raft_grave_reserve(r, index - l->start); /* on failure the adds below say so */
     for (uint64_t i = l->start; i < index; i++)
         raft_log_bury(r, &l->ents[l->head + (i - l->start)]);
     size_t k = index - l->start;

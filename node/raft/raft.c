@@ -47,6 +47,12 @@ static int raft_grow(void **v, size_t *cap, size_t want, size_t size)
     return 0;
 }
 
+int raft_grave_reserve(struct raft *r, size_t more)
+{
+    struct raft_gen *g = &r->gen[r->cur];
+    return raft_grow((void **)&g->grave, &g->cap_grave, g->n_grave + more, sizeof(void *));
+}
+
 int raft_grave_add(struct raft *r, void *p)
 {
     struct raft_gen *g = &r->gen[r->cur];
@@ -282,10 +288,18 @@ out_free:
     return err;
 }
 
-static void raft_gen_release(struct raft_gen *g)
+/* raft_gen_release empties a generation the caller is done with; its dropped payloads
+ * are freed here or, a large batch, handed to cfg->release (NULL cfg: always here). */
+static void raft_gen_release(const struct raft_config *cfg, struct raft_gen *g)
 {
-    for (size_t i = 0; i < g->n_grave; i++)
-        free(g->grave[i]);
+    if (cfg && cfg->release && g->n_grave >= RAFT_RELEASE_MIN) {
+        cfg->release(cfg->release_ctx, g->grave, g->n_grave);
+        g->grave = NULL;
+        g->cap_grave = 0;
+    } else {
+        for (size_t i = 0; i < g->n_grave; i++)
+            free(g->grave[i]);
+    }
     g->n_grave = 0;
     g->early.n = 0;
     g->late.n = 0;
@@ -295,7 +309,7 @@ static void raft_gen_release(struct raft_gen *g)
 
 static void raft_gen_fini(struct raft_gen *g)
 {
-    raft_gen_release(g);
+    raft_gen_release(NULL, g);
     free(g->early.v);
     free(g->early.off);
     free(g->late.v);
@@ -580,7 +594,7 @@ void raft_advance(struct raft *r)
 {
     if (!r->outstanding)
         return;
-    raft_gen_release(&r->gen[r->cur ^ 1]);
+    raft_gen_release(&r->cfg, &r->gen[r->cur ^ 1]);
     r->outstanding = false;
 }
 

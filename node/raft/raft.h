@@ -142,7 +142,17 @@ struct raft_config {
     uint64_t compact_keep;  /* entries kept in memory behind a snapshot for lagging followers:
                              * raft_compact keeps (index - compact_keep, index] */
     uint64_t seed;          /* randomness for the election timeout */
+    /* Optional: where large batches of dropped payloads go. Compacting after a snapshot
+     * drops one payload per entry (100,000 at a time under a node's default rule), and
+     * freeing them takes the caller's thread milliseconds. When `release` is set, a
+     * generation holding at least RAFT_RELEASE_MIN dropped payloads hands them over
+     * instead: release(release_ctx, ptrs, n) then owns `ptrs` and every ptrs[i] (all from
+     * malloc). Smaller batches, and everything at raft_free, are freed in place. */
+    void (*release)(void *ctx, void **ptrs, size_t n);
+    void *release_ctx;
 };
+
+#define RAFT_RELEASE_MIN 1024
 
 /* raft_config_default fills sensible defaults for `id`, `voters`: election 10 ticks,
  * heartbeat 1, PreVote and CheckQuorum on, 256 inflight, 4096 entries and 4 MiB a message. */

@@ -180,6 +180,8 @@ void raft_send(struct raft *r, const struct raft_msg *m);
 int raft_send_entries(struct raft *r, struct raft_msg *m, uint64_t lo, size_t max_n,
                       size_t max_bytes);
 int raft_grave_add(struct raft *r, void *p);
+/* raft_grave_reserve makes room for `more` payloads at once (a compaction's). */
+int raft_grave_reserve(struct raft *r, size_t more);
 void raft_add_read_state(struct raft *r, uint64_t context, uint64_t index);
 int raft_voter_slot(const struct raft *r, uint64_t id);
 size_t raft_quorum(const struct raft *r);
