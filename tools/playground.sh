@@ -13,7 +13,8 @@
 # Environment: LITHAIR_PORT (8080), LITHAIR_NODE_BASE_PORT (7100: nodes on 7101.., 7201..,
 # 7301..), LITHAIR_HOME (.playground/: data, logs, pid files),
 # LITHAIR_TEST_ARGS (extra ctest arguments, e.g. "-L unit").
-# Every step is idempotent: run it twice and the second run only checks.
+# Idempotent: a second run installs and builds nothing new; `start` then restarts the
+# playground (its data stay) and `test` runs the suite again.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -109,35 +110,20 @@ start() {
     setup
     build "$ROOT/build" Release
     local gw="$ROOT/build/gateway/lithair-gateway"
-    local node="$ROOT/build/node/lithair-node"
-    if [ -x "$gw" ]; then
-        # Nodes on fixed ports 7101-7103 (raft), 7201-7203 (rpc), 7301-7303 (events), so
-        # that lithair-admin's default endpoints reach them.
-        start_bg gateway "$gw" --listen "$PORT" --spawn 3 --data-dir "$HOME_DIR/data" \
-            --frontend "$ROOT/frontend" --node-base-port "${LITHAIR_NODE_BASE_PORT:-7100}"
-        for _ in $(seq 1 100); do
-            curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-            sleep 0.1
-        done
-        curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 ||
-            die "the gateway did not answer; see $HOME_DIR/log/gateway.log"
-        say "Lithair Playground is running: http://localhost:$PORT  (stop: tools/playground.sh stop)"
-        say "CLI: $ROOT/build/tools/admin/lithair-admin status"
-    elif [ -x "$node" ]; then
-        local peers=()
-        for i in 1 2 3; do
-            peers+=(--peer "$i,tcp://127.0.0.1:710$i,tcp://127.0.0.1:720$i,tcp://127.0.0.1:730$i")
-        done
-        for i in 1 2 3; do
-            mkdir -p "$HOME_DIR/data/node$i"
-            start_bg "node$i" "$node" --id "$i" --data-dir "$HOME_DIR/data/node$i" \
-                --raft "tcp://127.0.0.1:710$i" --rpc "tcp://127.0.0.1:720$i" \
-                --events "tcp://127.0.0.1:730$i" "${peers[@]}"
-        done
-        say "3 nodes started (rpc tcp://127.0.0.1:7201-7203). The gateway is not built yet, so there is no web page."
-    else
-        say "built what exists. lithair-node and lithair-gateway are not written yet: nothing to start."
-    fi
+    [ -x "$gw" ] || die "the build did not produce $gw"
+    # Nodes on fixed ports 7101-7103 (raft), 7201-7203 (rpc), 7301-7303 (events), so that
+    # lithair-admin's default endpoints reach them. A running playground is restarted
+    # (start_bg stops what its pid file names first); its data stay.
+    start_bg gateway "$gw" --listen "$PORT" --spawn 3 --data-dir "$HOME_DIR/data" \
+        --frontend "$ROOT/frontend" --node-base-port "${LITHAIR_NODE_BASE_PORT:-7100}"
+    for _ in $(seq 1 100); do
+        curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 ||
+        die "the gateway did not answer; see $HOME_DIR/log/gateway.log"
+    say "Lithair Playground is running: http://localhost:$PORT  (stop: tools/playground.sh stop)"
+    say "CLI: $ROOT/build/tools/admin/lithair-admin status"
 }
 
 stop() {
@@ -168,6 +154,6 @@ case "${1:-}" in
     setup) setup ;;
     build) setup; build "$ROOT/build" Release ;;
     test) run_tests ;;
-    -h|--help|help|"") sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' ;;
+    -h|--help|help|"") sed -n '2,/^[^#]/p' "$0" | sed '$d; s/^# \{0,1\}//' ;;
     *) die "unknown command '$1' (try: start, stop, clean, test, setup, build)" ;;
 esac

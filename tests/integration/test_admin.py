@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, admin_env, check, free_port, run_tests  # noqa: E402
+from harness import Cluster, admin_env, check, free_port, run_tests, wait_for  # noqa: E402
 
 
 def raw(c, *args, timeout=60):
@@ -34,7 +34,8 @@ def test_help_and_usage_errors(build):
         rc, out, _ = raw(c, "--help")
         check(rc == 0 and "Commands:" in out and "--endpoints" in out, "global --help")
         for cmd in (["items", "--help"], ["bench", "--help"], ["ping-bench", "--help"],
-                    ["leader", "--help"], ["watch", "--help"], ["status", "--help"]):
+                    ["leader", "--help"], ["leader", "transfer", "--help"], ["watch", "--help"],
+                    ["status", "--help"]):
             rc, out, _ = raw(c, *cmd)
             check(rc == 0 and "Usage: lithair-admin" in out, "%s has --help" % cmd[0])
         for bad, words in ((["frobnicate"], "unknown command"), (["-w", "xml", "status"], "-w"),
@@ -77,6 +78,14 @@ def test_every_command(build):
         check(all("lag" in s and "walBytes" in s for s in st), "status has lag and WAL size")
         rc, out, _ = raw(c, "--endpoints", c.endpoints(), "status")
         check(rc == 0 and "ENDPOINT" in out and "leader" in out, "status table")
+        c.admin("items", "create", json.dumps({"name": "digested"}))
+        def digest_rows():  # the follower may not have applied the create yet
+            rc, out, _ = raw(c, "--endpoints", c.endpoints(), "status", "--digest")
+            rows = [ln.split() for ln in out.strip().splitlines()[1:]]
+            check(rc == 0 and "DIGEST" in out and len(rows) == 3, "status --digest: %r" % out)
+            return rows if len({(r[-2], r[-1]) for r in rows}) == 1 else None
+        rows = wait_for("the same digest on every replica", digest_rows, timeout=10)
+        check(rows[0][-2] == "1", "one record in the RECORDS column: %r" % rows)
         _, h, _ = c.admin("health")
         check(h["healthy"] is True and h["reachable"] == 3, "health: %r" % h)
         _, p, _ = c.admin("ping")
@@ -86,7 +95,7 @@ def test_every_command(build):
         _, got, _ = c.admin("items", "get", it["id"], "--serializable")
         check(got["id"] == it["id"], "serializable get")
         _, lst, _ = c.admin("items", "list", "--limit", "1")
-        check(lst["total"] == "1" and len(lst["items"]) == 1, "list: %r" % lst)
+        check(lst["total"] == "2" and len(lst["items"]) == 1, "list: %r" % lst)
         _, tr, _ = c.admin("leader", "transfer")
         check(tr["leaderId"] != str(leader), "transfer to the best follower: %r" % tr)
         _, snaps, _ = c.admin("snapshot")

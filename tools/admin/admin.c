@@ -594,8 +594,9 @@ static int cmd_status(struct admin *a, bool health)
     }
     json_object *arr = json_object_new_array();
     if (!a->json && !health)
-        printf("%-24s %4s %-13s %6s %6s %9s %9s %9s %10s %6s\n", "ENDPOINT", "ID", "ROLE", "TERM",
-               "LEADER", "COMMIT", "APPLIED", "LAST", "WAL", "LAG");
+        printf("%-24s %4s %-13s %6s %6s %9s %9s %9s %10s %6s%s\n", "ENDPOINT", "ID", "ROLE", "TERM",
+               "LEADER", "COMMIT", "APPLIED", "LAST", "WAL", "LAG",
+               a->digest ? "  RECORDS  DIGEST" : "");
     for (size_t i = 0; i < ne; i++) {
         const char *url = rpc_client_endpoint_url(admin_client(a), i);
         json_object *o;
@@ -610,11 +611,15 @@ static int cmd_status(struct admin *a, bool health)
             if (!a->json && !health) {
                 char wal[32];
                 human_bytes(sts[i]->wal_bytes, wal, sizeof(wal));
-                printf("%-24s %4llu %-13s %6llu %6llu %9llu %9llu %9llu %10s %6llu\n", url,
+                printf("%-24s %4llu %-13s %6llu %6llu %9llu %9llu %9llu %10s %6llu", url,
                        (unsigned long long)sts[i]->id, role_name(sts[i]->role),
                        (unsigned long long)sts[i]->term, (unsigned long long)sts[i]->leader_id,
                        (unsigned long long)sts[i]->commit, (unsigned long long)sts[i]->applied,
                        (unsigned long long)sts[i]->last_index, wal, (unsigned long long)lag);
+                if (a->digest) /* equal on replicas that applied the same entries */
+                    printf(" %9llu  %016llx", (unsigned long long)sts[i]->records,
+                           (unsigned long long)sts[i]->digest);
+                printf("\n");
             }
             protobuf_c_message_free_unpacked(&sts[i]->base, NULL);
         } else {
@@ -697,8 +702,11 @@ static int cmd_ping(struct admin *a)
 
 static int cmd_leader(struct admin *a, int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "transfer") != 0 || argc > 3) {
-        if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    bool help = false; /* "leader --help" and "leader transfer --help" alike */
+    for (int i = 1; i < argc; i++)
+        help = help || strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+    if (help || argc < 2 || strcmp(argv[1], "transfer") != 0 || argc > 3) {
+        if (help) {
             printf("Usage: lithair-admin leader transfer [ID]\n\n"
                    "Hand leadership to node ID, or to the most up-to-date follower.\n");
             return 0;
@@ -943,7 +951,14 @@ int main(int argc, char **argv)
     if (help &&
         (strcmp(cmd, "status") == 0 || strcmp(cmd, "health") == 0 || strcmp(cmd, "ping") == 0 ||
          strcmp(cmd, "snapshot") == 0 || strcmp(cmd, "wal-stats") == 0)) {
-        printf("Usage: lithair-admin %s\n\nSee lithair-admin --help.\n", cmd);
+        if (strcmp(cmd, "status") == 0)
+            printf(
+                "Usage: lithair-admin status [--digest]\n\n"
+                "A row per endpoint: id, role, term, leader, commit, applied and last index,\n"
+                "WAL size, lag behind the leader. --digest also hashes each store (O(records)):\n"
+                "replicas that applied the same entries show the same RECORDS and DIGEST.\n");
+        else
+            printf("Usage: lithair-admin %s\n\nSee lithair-admin --help.\n", cmd);
         return 0;
     }
     int rc;
