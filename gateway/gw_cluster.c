@@ -338,13 +338,15 @@ static int gw_cluster_kill(struct gw_req *r)
         if (sup_node_info(g->sup, (unsigned)id, &si) == 0 && !si.running)
             return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL, "node %llu is not running",
                                   (unsigned long long)id);
-        if (!force && sup_kill_loses_quorum(g->sup, (unsigned)id))
+        int rc = sup_kill(g->sup, (unsigned)id, graceful, !force);
+        if (rc == LT_EBUSY) {
+            unsigned live = sup_running_count(g->sup);
             return gw_reply_error(
                 r, 409, "FAILED_PRECONDITION", NULL,
                 "killing node %llu would leave %u of %zu nodes running, fewer than the %u a "
                 "quorum needs: the cluster could not commit anything (use ?force=true)",
-                (unsigned long long)id, sup_running_count(g->sup) - 1, g->n_nodes, needed);
-        int rc = sup_kill(g->sup, (unsigned)id, graceful);
+                (unsigned long long)id, live ? live - 1 : 0, g->n_nodes, needed);
+        }
         if (rc == LT_EINVAL)
             return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL, "node %llu is not running",
                                   (unsigned long long)id);
@@ -444,6 +446,11 @@ static int gw_cluster_force_election(struct gw_req *r)
     if (target && gw_node_index(g, target) < 0)
         return gw_reply_error(r, 404, "NOT_FOUND", NULL, "no node %llu",
                               (unsigned long long)target);
+    struct sup_node_info si;
+    if (target && g->sup && sup_node_info(g->sup, (unsigned)target, &si) == 0 && !si.running)
+        return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL,
+                              "node %llu is not running: it cannot take the leadership",
+                              (unsigned long long)target);
     Lithair__V1__TransferLeaderRequest req = LITHAIR__V1__TRANSFER_LEADER_REQUEST__INIT;
     req.target = target;
     Lithair__V1__TransferLeaderReply *tr = NULL;
@@ -457,10 +464,10 @@ static int gw_cluster_force_election(struct gw_req *r)
     json_object *o = json_object_new_object();
     json_object_object_add(o, "leaderId", gw_json_u64(tr->leader_id));
     json_object_object_add(o, "term", gw_json_u64(tr->term));
-    json_object_object_add(o, "elapsedMs",
-                           json_object_new_double(tr->elapsed_us
-                                                      ? (double)tr->elapsed_us / 1000.0
-                                                      : (double)(lt_now_ns() - t0) / 1e6));
+    double ms = tr->elapsed_us ? (double)tr->elapsed_us / 1000.0 : (double)(lt_now_ns() - t0) / 1e6;
+    char mstxt[32];
+    snprintf(mstxt, sizeof(mstxt), "%.3f", ms); /* printed as measured, not as 0.00400000001 */
+    json_object_object_add(o, "elapsedMs", json_object_new_double_s(ms, mstxt));
     protobuf_c_message_free_unpacked(&tr->base, NULL);
     int idx = gw_node_index(g, json_object_get_int64(json_object_object_get(o, "leaderId")));
     if (idx >= 0)

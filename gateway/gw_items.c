@@ -129,9 +129,10 @@ static int gw_items_reply_record(struct gw_req *r, const struct catalog_model *m
     int k = snprintf(hdr, sizeof(hdr), "ETag: \"%llu\"\r\n", (unsigned long long)version);
     if (status == 201) {
         json_object *id;
-        if (json_object_object_get_ex(j, "id", &id) && k > 0 && (size_t)k < sizeof(hdr))
-            snprintf(hdr + k, sizeof(hdr) - (size_t)k, "Location: /api/%s/%.300s\r\n", m->name,
-                     json_object_get_string(id));
+        char enc[400];
+        if (json_object_object_get_ex(j, "id", &id) && k > 0 && (size_t)k < sizeof(hdr) &&
+            gw_path_escape(json_object_get_string(id), enc, sizeof(enc)) == 0)
+            snprintf(hdr + k, sizeof(hdr) - (size_t)k, "Location: /api/%s/%s\r\n", m->name, enc);
     }
     return gw_reply_json(r, status, j, hdr);
 }
@@ -168,12 +169,44 @@ static int gw_items_decode(struct gw_req *r, const struct catalog_model *m, json
     return 0;
 }
 
+/* gw_items_server_fields answers 422 naming every field of `j` the server alone sets:
+ * `benchmark` always (it marks what POST /_playground/benchmark/cleanup deletes: a user's
+ * record must never be taken for benchmark data), and on a create the version and the
+ * timestamps (an update refuses them at the node, as immutable). Returns -1 if it
+ * answered. */
+static int gw_items_server_fields(struct gw_req *r, json_object *j, bool create)
+{
+    static const char *const names[] = {"benchmark", "version", "createdAt", "updatedAt"};
+    json_object *details = NULL;
+    for (size_t i = 0; i < (create ? 4u : 1u); i++) {
+        if (!json_object_object_get_ex(j, names[i], NULL))
+            continue;
+        if (!details && !(details = json_object_new_array()))
+            break;
+        json_object *d = json_object_new_object();
+        json_object_object_add(d, "field", json_object_new_string(names[i]));
+        json_object_object_add(d, "description",
+                               json_object_new_string(i == 0 ? "is set only by the benchmark engine"
+                                                             : "is set by the server"));
+        json_object_array_add(details, d);
+    }
+    if (!details)
+        return 0;
+    gw_reply_error(r, 422, "INVALID_ARGUMENT", details, "validation failed: %s",
+                   "fields only the server sets");
+    return -1;
+}
+
 static int gw_items_create(struct gw_req *r)
 {
     const struct catalog_model *m = r->route->ud;
     json_object *j = NULL;
     if (gw_read_json(r, false, &j) < 0)
         return r->status;
+    if (gw_items_server_fields(r, j, true) < 0) {
+        json_object_put(j);
+        return r->status;
+    }
     Lithair__V1__CreateRequest req = LITHAIR__V1__CREATE_REQUEST__INIT;
     req.model = (char *)m->name;
     int rc = gw_items_decode(r, m, j, &req.value);
@@ -222,6 +255,10 @@ static int gw_items_update(struct gw_req *r)
     json_object *j = NULL;
     if (gw_read_json(r, false, &j) < 0)
         return r->status;
+    if (gw_items_server_fields(r, j, false) < 0) {
+        json_object_put(j);
+        return r->status;
+    }
     size_t nf = (size_t)json_object_object_length(j);
     if (nf == 0) {
         json_object_put(j);

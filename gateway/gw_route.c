@@ -49,6 +49,30 @@ int gw_url_decode(const char *src, size_t len, bool plus_space, char *out, size_
     return (int)o;
 }
 
+int gw_path_escape(const char *s, char *out, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     c == '.' || c == '_' || c == '~' || c == '-';
+        if (o + (plain ? 1 : 3) >= n)
+            return LT_ETOOBIG;
+        if (plain) {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    if (n == 0)
+        return LT_ETOOBIG;
+    out[o] = '\0';
+    return 0;
+}
+
 bool gw_path_match(const char *pattern, const char *path, struct gw_params *params)
 {
     struct gw_params local;
@@ -69,10 +93,10 @@ bool gw_path_match(const char *pattern, const char *path, struct gw_params *para
             size_t nl = al - 1 < sizeof(pp->p[0].name) - 1 ? al - 1 : sizeof(pp->p[0].name) - 1;
             memcpy(pp->p[pp->n].name, a + 1, nl);
             pp->p[pp->n].name[nl] = '\0';
-            if (bl >= sizeof(pp->p[0].value))
+            /* The path arrives percent-encoded (civetweb's decode_url is off): a value is
+             * decoded here, so "a%2Fb" names the id "a/b", and a %00 matches nothing. */
+            if (gw_url_decode(b, bl, false, pp->p[pp->n].value, sizeof(pp->p[0].value)) <= 0)
                 return false;
-            memcpy(pp->p[pp->n].value, b, bl);
-            pp->p[pp->n].value[bl] = '\0';
             pp->n++;
         } else if (al != bl || memcmp(a, b, al) != 0) {
             return false;
@@ -109,7 +133,9 @@ int gw_routes_find(const struct gw_route *t, size_t n, const char *method, const
             return (int)i;
         }
         if (allow && off < allow_len && !strstr(allow, t[i].method)) {
-            int k = snprintf(allow + off, allow_len - off, "%s%s", off ? ", " : "", t[i].method);
+            bool get = strcmp(t[i].method, "GET") == 0; /* a GET route answers HEAD too */
+            int k = snprintf(allow + off, allow_len - off, "%s%s%s", off ? ", " : "", t[i].method,
+                             get ? ", HEAD" : "");
             off += k > 0 ? (size_t)k : 0;
         }
     }
@@ -186,12 +212,16 @@ const char *gw_http_reason(int status)
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
     case 409:
         return "Conflict";
     case 412:
         return "Precondition Failed";
     case 413:
         return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
     case 422:
         return "Unprocessable Entity";
     case 429:

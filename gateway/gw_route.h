@@ -92,4 +92,8 @@ char *gw_camel_name(const char *proto_name, char *out, size_t n);
  * out[0..n). Returns the length, LT_ETOOBIG, or LT_EINVAL (bad escape or a NUL byte). */
 int gw_url_decode(const char *src, size_t len, bool plus_space, char *out, size_t n);
 
+/* gw_path_escape percent-encodes `s` as one path segment (all but A-Z a-z 0-9 . _ ~ -)
+ * into out[n]: 0, or LT_ETOOBIG. What goes into a Location header never carries CR/LF. */
+int gw_path_escape(const char *s, char *out, size_t n);
+
 #endif

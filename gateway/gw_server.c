@@ -6,11 +6,13 @@
 #include <civetweb.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -174,7 +176,15 @@ int gw_read_body(struct gw_req *r, char **out, size_t *len)
             cap = ncap;
         }
         int k = mg_read(r->conn, buf + n, cap - 1 - n);
-        if (k <= 0)
+        if (k < 0 || (k == 0 && cl >= 0 && n < (size_t)cl)) {
+            /* A stalled or dropped client: a cut body must never run as if it were whole
+             * (a truncated create that still parses would be committed). */
+            free(buf);
+            return -gw_reply_error(r, 408, "DEADLINE_EXCEEDED", NULL,
+                                   "the request body was cut short: %zu of %lld bytes arrived", n,
+                                   cl >= 0 ? cl : (long long)n);
+        }
+        if (k == 0)
             break;
         n += (size_t)k;
         if (n > max) {
@@ -187,6 +197,61 @@ int gw_read_body(struct gw_req *r, char **out, size_t *len)
     *out = buf;
     *len = n;
     return 0;
+}
+
+/* gw_json_lexical_check finds what json-c accepts even in strict mode but JSON (RFC 8259)
+ * does not, or what would be cut short in C strings: a single-quoted string, a \u0000
+ * escape. Returns the offending byte offset, or -1. */
+static long gw_json_lexical_check(const char *b, size_t len, const char **why)
+{
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = b[i];
+        if (!in_str) {
+            if (c == '"')
+                in_str = true;
+            else if (c == '\'') {
+                *why = "single-quoted strings are not JSON";
+                return (long)i;
+            }
+        } else if (c == '\\') {
+            if (i + 5 < len && b[i + 1] == 'u' && memcmp(b + i + 2, "0000", 4) == 0) {
+                *why = "a \\u0000 (NUL) character is not allowed";
+                return (long)i;
+            }
+            i++; /* the escaped character */
+        } else if (c == '"') {
+            in_str = false;
+        }
+    }
+    return -1;
+}
+
+/* gw_json_finite: false if `j` holds a NaN or an infinity anywhere (json-c reads NaN,
+ * Infinity and 1e400; JSON has none of them, and they would not print back as JSON). */
+static bool gw_json_finite(json_object *j)
+{
+    switch (json_object_get_type(j)) {
+    case json_type_double:
+        return isfinite(json_object_get_double(j));
+    case json_type_array:
+        for (size_t i = 0; i < json_object_array_length(j); i++) {
+            if (!gw_json_finite(json_object_array_get_idx(j, i)))
+                return false;
+        }
+        return true;
+    case json_type_object: {
+        json_object_object_foreach(j, k, v)
+        {
+            (void)k;
+            if (!gw_json_finite(v))
+                return false;
+        }
+        return true;
+    }
+    default:
+        return true;
+    }
 }
 
 int gw_read_json(struct gw_req *r, bool allow_empty, json_object **out)
@@ -208,12 +273,22 @@ int gw_read_json(struct gw_req *r, bool allow_empty, json_object **out)
         return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
                                "malformed JSON: the body is empty; expected an object");
     }
+    const char *why = NULL;
+    long bad = gw_json_lexical_check(body, len, &why);
+    if (bad >= 0) {
+        free(body);
+        return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "malformed JSON at byte %ld: %s",
+                               bad, why);
+    }
     struct json_tokener *tok = json_tokener_new();
     if (!tok) {
         free(body);
         return -gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
     }
-    json_object *j = json_tokener_parse_ex(tok, body, (int)len);
+    /* strict: no trailing commas, comments, bare words or leading zeros; UTF-8 checked.
+     * The terminating NUL is passed too, so that a bare number at the end is complete. */
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    json_object *j = json_tokener_parse_ex(tok, body, (int)len + 1);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t used = json_tokener_get_parse_end(tok);
     json_tokener_free(tok);
@@ -223,6 +298,9 @@ int gw_read_json(struct gw_req *r, bool allow_empty, json_object **out)
         if (jerr == json_tokener_continue)
             return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
                                    "malformed JSON: unexpected end of the body");
+        if (jerr == json_tokener_success) /* a bare null */
+            return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                                   "malformed JSON: expected an object");
         return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "malformed JSON at byte %zu: %s",
                                used, json_tokener_error_desc(jerr));
     }
@@ -240,6 +318,11 @@ int gw_read_json(struct gw_req *r, bool allow_empty, json_object **out)
         json_object_put(j);
         return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
                                "malformed JSON: expected an object");
+    }
+    if (!gw_json_finite(j)) {
+        json_object_put(j);
+        return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                               "malformed JSON: NaN and infinite numbers are not JSON");
     }
     *out = j;
     return 0;
@@ -300,14 +383,48 @@ static const char *gw_mime_type(const char *path)
     return "application/octet-stream";
 }
 
+/* gw_content_type_ok: a request that says what its body is must say JSON; otherwise it
+ * is answered 415 and false returned. The API takes JSON only, and this also keeps an
+ * HTML form on another site (always form or text typed) from driving the cluster. A
+ * request without a Content-Type (a bodiless POST such as kill) passes. */
+static bool gw_content_type_ok(struct gw_req *r)
+{
+    const char *ct = mg_get_header(r->conn, "Content-Type");
+    if (!ct || strcmp(r->method, "GET") == 0 || r->head)
+        return true;
+    size_t n = strcspn(ct, "; \t");
+    if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
+        return true;
+    gw_reply_error(r, 415, "INVALID_ARGUMENT", NULL,
+                   "unsupported Content-Type '%.60s': send application/json", ct);
+    return false;
+}
+
+/* gw_reply_not_allowed: 405 with `Allow` and the JSON error shape. */
+static int gw_reply_not_allowed(struct gw_req *r, const char *allow)
+{
+    char hdr[96];
+    snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "code", json_object_new_string("INVALID_ARGUMENT"));
+    char msg[256];
+    snprintf(msg, sizeof(msg), "method %.20s is not allowed on %.80s; allowed: %s", r->method,
+             r->path, allow);
+    json_object_object_add(o, "message", json_object_new_string(msg));
+    json_object_object_add(o, "details", json_object_new_array());
+    return gw_reply_json(r, 405, o, hdr);
+}
+
 static int gw_serve_static(struct gw_req *r)
 {
     if (strcmp(r->method, "GET") != 0 && !r->head)
-        return gw_reply_json(r, 405, NULL, "Allow: GET, HEAD\r\n");
-    if (strstr(r->path, "..") || r->path[0] != '/')
+        return gw_reply_not_allowed(r, "GET, HEAD");
+    char dec[2048];
+    if (gw_url_decode(r->path, strlen(r->path), false, dec, sizeof(dec)) <= 0 ||
+        strstr(dec, "..") || dec[0] != '/')
         return gw_reply_error(r, 404, "NOT_FOUND", NULL, "no such file");
     char path[4096];
-    const char *rel = strcmp(r->path, "/") == 0 ? "/index.html" : r->path;
+    const char *rel = strcmp(dec, "/") == 0 ? "/index.html" : dec;
     int k = snprintf(path, sizeof(path), "%s%s", r->gw->cfg.frontend_dir, rel);
     if (k < 0 || (size_t)k >= sizeof(path) - 12)
         return gw_reply_error(r, 404, "NOT_FOUND", NULL, "no such file");
@@ -385,24 +502,16 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
     if (idx >= 0) {
         r.route = &g->routes[idx];
         route_name = r.route->name;
-        r.route->fn(&r);
+        if (gw_content_type_ok(&r))
+            r.route->fn(&r);
     } else if (idx == -2) {
         route_name = "method_not_allowed";
-        char hdr[96];
-        snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "code", json_object_new_string("INVALID_ARGUMENT"));
-        char msg[256];
-        snprintf(msg, sizeof(msg), "method %s is not allowed on %.80s; allowed: %s", r.method,
-                 r.path, allow);
-        json_object_object_add(o, "message", json_object_new_string(msg));
-        json_object_object_add(o, "details", json_object_new_array());
-        gw_reply_json(&r, 405, o, hdr);
+        gw_reply_not_allowed(&r, allow);
     } else if (strncmp(r.path, "/_playground/events", 19) == 0 && g->sse &&
                sse_stream_mask(r.path + 19) != 0) {
         route_name = "events";
         if (strcmp(r.method, "GET") != 0) {
-            gw_reply_json(&r, 405, NULL, "Allow: GET\r\n");
+            gw_reply_not_allowed(&r, "GET");
         } else {
             int rc =
                 sse_hub_serve(g->sse, conn, sse_stream_mask(r.path + 19), sse_last_event_id(conn));
@@ -457,21 +566,12 @@ int gw_server_start(struct gw *g)
              g->cfg.listen_port);
     snprintf(threads, sizeof(threads), "%u", g->cfg.threads);
     snprintf(tmo, sizeof(tmo), "%u", g->cfg.request_timeout_ms);
-    const char *opts[] = {"listening_ports",
-                          port,
-                          "num_threads",
-                          threads,
-                          "request_timeout_ms",
-                          tmo,
-                          "enable_keep_alive",
-                          "yes",
-                          "keep_alive_timeout_ms",
-                          "30000",
-                          "listen_backlog",
-                          "1024",
-                          "tcp_nodelay",
-                          "1",
-                          NULL};
+    const char *opts[] = {"listening_ports", port, "num_threads", threads, "request_timeout_ms",
+                          tmo, "enable_keep_alive", "yes", "keep_alive_timeout_ms", "30000",
+                          "listen_backlog", "1024", "tcp_nodelay", "1",
+                          /* paths stay percent-encoded: the router decodes each parameter
+                           * itself (an id may hold "/", and "%00" must not cut it short) */
+                          "decode_url", "no", NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof(cb));
     cb.init_thread = gw_thread_init;

@@ -55,6 +55,8 @@ struct sup_node {
     int last_exit_code;
     int kill_sig; /* a signal sup_kill sent, not yet reported (0: none) */
     pid_t kill_pid;
+    bool doomed; /* sup_kill signalled this process: it is on its way out, not "running" for
+                  * the quorum count nor for a second kill (set and cleared under mu) */
 };
 
 struct sup {
@@ -288,6 +290,7 @@ static bool sup_reap_one(struct sup_node *nd, struct sup_event *ev)
         return false; /* stopped/continued: not an exit */
     /* r < 0 (ECHILD): someone else reaped it; it is gone, the status unknown. */
     nd->running = false;
+    nd->doomed = false;
     nd->last_signal = sig;
     nd->last_exit_code = code;
     ev->id = nd->id;
@@ -331,6 +334,7 @@ static void *sup_thread_main(void *arg)
                 struct sup_node *nd = &s->nodes[id - 1];
                 nd->running = true;
                 nd->stopping = false;
+                nd->doomed = false;
                 nd->kill_sig = 0;
                 nd->pid = pid;
                 nd->started_ns = lt_now_ns();
@@ -569,20 +573,36 @@ int sup_wait_stopped(struct sup *s, unsigned id, unsigned timeout_ms)
     return ok ? 0 : LT_ETIMEDOUT;
 }
 
-int sup_kill(struct sup *s, unsigned id, bool graceful)
+/* sup_live_locked: nodes running and not doomed. Under mu. */
+static unsigned sup_live_locked(const struct sup *s)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; i < s->n; i++)
+        k += s->nodes[i].running && !s->nodes[i].doomed;
+    return k;
+}
+
+int sup_kill(struct sup *s, unsigned id, bool graceful, bool keep_quorum)
 {
     struct sup_node *nd = sup_find(s, id);
     if (!nd)
         return LT_ENOTFOUND;
     int sig = graceful ? SIGTERM : SIGKILL;
     pthread_mutex_lock(&s->mu);
-    if (!nd->running) {
+    if (!nd->running || nd->doomed) {
         pthread_mutex_unlock(&s->mu);
         return LT_EINVAL;
+    }
+    /* The check and the signal under one lock: two concurrent kills cannot both see the
+     * other node still alive and take the cluster below a majority together. */
+    if (keep_quorum && sup_live_locked(s) - 1 < sup_quorum_needed(s)) {
+        pthread_mutex_unlock(&s->mu);
+        return LT_EBUSY;
     }
     /* The pid is still ours: it is only reaped under this lock. */
     pid_t pid = nd->pid;
     kill(pid, sig);
+    nd->doomed = true;
     pthread_mutex_unlock(&s->mu);
     lt_log(LT_LOG_INFO, "node %u (pid %d): sent %s", id, (int)pid, sup_signal_name(sig));
     struct sup_event ev = {
@@ -633,10 +653,8 @@ unsigned sup_count(const struct sup *s)
 
 unsigned sup_running_count(struct sup *s)
 {
-    unsigned k = 0;
     pthread_mutex_lock(&s->mu);
-    for (unsigned i = 0; i < s->n; i++)
-        k += s->nodes[i].running;
+    unsigned k = sup_live_locked(s);
     pthread_mutex_unlock(&s->mu);
     return k;
 }
@@ -652,12 +670,10 @@ bool sup_kill_loses_quorum(struct sup *s, unsigned id)
     if (!nd)
         return false;
     pthread_mutex_lock(&s->mu);
-    bool running = nd->running;
-    unsigned k = 0;
-    for (unsigned i = 0; i < s->n; i++)
-        k += s->nodes[i].running;
+    bool live = nd->running && !nd->doomed;
+    unsigned k = sup_live_locked(s);
     pthread_mutex_unlock(&s->mu);
-    return running && k - 1 < sup_quorum_needed(s);
+    return live && k - 1 < sup_quorum_needed(s);
 }
 
 int sup_node_info(struct sup *s, unsigned id, struct sup_node_info *out)
@@ -669,7 +685,7 @@ int sup_node_info(struct sup *s, unsigned id, struct sup_node_info *out)
     memset(&in, 0, sizeof(in));
     pthread_mutex_lock(&s->mu);
     in.id = nd->id;
-    in.running = nd->running;
+    in.running = nd->running && !nd->doomed; /* signalled by sup_kill: on its way out */
     in.pid = nd->pid;
     in.uptime_ms = nd->running ? (lt_now_ns() - nd->started_ns) / 1000000u : 0;
     in.starts = nd->starts;

@@ -65,7 +65,7 @@ struct sup_opts {
 /* A snapshot of one node. */
 struct sup_node_info {
     unsigned id;
-    bool running;
+    bool running;       /* false as soon as sup_kill signalled it, before the reap */
     pid_t pid;          /* current pid when running, else the last one (0 if never started) */
     uint64_t uptime_ms; /* since the current start; 0 when not running */
     uint64_t starts;    /* how many times it was started */
@@ -97,12 +97,15 @@ int sup_start_all(struct sup *s);
  * (fork failed). A node whose exec fails starts and then exits with status 127. */
 int sup_restart(struct sup *s, unsigned id, pid_t *pid);
 
-/* sup_kill signals node `id`: SIGKILL, or SIGTERM when `graceful`. A graceful kill waits
- * up to term_wait_ms for the node to exit. Returns 0 (the signal was sent; with graceful,
- * the node also exited in time), LT_ENOTFOUND (no such node), LT_EINVAL (not running),
- * LT_ETIMEDOUT (graceful and still running after the wait: the caller may SIGKILL).
- * On return 0 with !graceful, the process may not be reaped yet; sup_wait_stopped waits. */
-int sup_kill(struct sup *s, unsigned id, bool graceful);
+/* sup_kill signals node `id`: SIGKILL, or SIGTERM when `graceful`. With keep_quorum it
+ * refuses, atomically with sending, when fewer than a majority would be left running. A
+ * graceful kill waits up to term_wait_ms for the node to exit. Returns 0 (the signal was
+ * sent; with graceful, the node also exited in time), LT_ENOTFOUND (no such node),
+ * LT_EINVAL (not running, or already signalled by sup_kill), LT_EBUSY (keep_quorum and
+ * it would lose the majority), LT_ETIMEDOUT (graceful and still running after the wait:
+ * the caller may SIGKILL). On return 0 with !graceful, the process may not be reaped yet;
+ * sup_wait_stopped waits. */
+int sup_kill(struct sup *s, unsigned id, bool graceful, bool keep_quorum);
 
 /* sup_wait_stopped waits up to timeout_ms for node `id` to be reaped. Returns 0 when it
  * is not running, LT_ETIMEDOUT, LT_ENOTFOUND. */
@@ -113,7 +116,8 @@ int sup_wait_stopped(struct sup *s, unsigned id, unsigned timeout_ms);
  * again. Each node that was running reports SUP_EV_STOPPED. */
 void sup_stop_all(struct sup *s);
 
-/* sup_count: the number of nodes N. sup_running_count: how many run now. */
+/* sup_count: the number of nodes N. sup_running_count: how many run now (a node sup_kill
+ * signalled no longer counts, even before it is reaped). */
 unsigned sup_count(const struct sup *s);
 unsigned sup_running_count(struct sup *s);
 

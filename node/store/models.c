@@ -24,20 +24,19 @@
 #include "lt_err.h"
 
 static const struct model_rule item_rules[] = {
-    {"name", MODEL_RULE_NON_EMPTY, 200},
-    {"description", 0, 4096},
-    {"status", MODEL_RULE_ENUM_RANGE, 0},
-    {"metadata", 0, 65536},
+    {"id", MODEL_RULE_KEY_CHARS, 128}, /* empty on create: a UUID is generated */
+    {"name", MODEL_RULE_NON_EMPTY, 200},  {"description", 0, 4096},
+    {"status", MODEL_RULE_ENUM_RANGE, 0}, {"metadata", 0, 65536},
 };
 
 static const struct model_rule user_rules[] = {
-    {"id", MODEL_RULE_NON_EMPTY, 64},
+    {"id", MODEL_RULE_NON_EMPTY | MODEL_RULE_KEY_CHARS, 64},
     {"password_hash", MODEL_RULE_NON_EMPTY, 256},
     {"role", MODEL_RULE_ENUM_RANGE, 0},
 };
 
 static const struct model_rule session_rules[] = {
-    {"id", MODEL_RULE_NON_EMPTY, 128},
+    {"id", MODEL_RULE_NON_EMPTY | MODEL_RULE_KEY_CHARS, 128},
     {"user_id", MODEL_RULE_NON_EMPTY, 64},
     {"role", MODEL_RULE_ENUM_RANGE, 0},
 };
@@ -381,6 +380,20 @@ static void enum_names(const ProtobufCEnumDescriptor *ed, char *out, size_t n)
     }
 }
 
+/* key_chars_ok: MODEL_RULE_KEY_CHARS for a non-empty key. */
+static bool key_chars_ok(const char *k)
+{
+    if (strcmp(k, ".") == 0 || strcmp(k, "..") == 0)
+        return false;
+    for (; *k; k++) {
+        char c = *k;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '~' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
 size_t models_validate(const struct model *m, const ProtobufCMessage *msg,
                        const char *const *fields, size_t n_fields, struct model_violations *out)
 {
@@ -407,6 +420,13 @@ size_t models_validate(const struct model *m, const ProtobufCMessage *msg,
         }
         if ((r->flags & MODEL_RULE_NON_EMPTY) && len == 0) {
             violation_add(out, fd->name, "must not be empty", NULL, 0);
+            failures++;
+        }
+        if ((r->flags & MODEL_RULE_KEY_CHARS) && fd->type == PROTOBUF_C_TYPE_STRING && len > 0 &&
+            !key_chars_ok(models_get_string(msg, fd))) {
+            violation_add(out, fd->name,
+                          "may hold only letters, digits and . _ ~ - (and is not . or ..)", NULL,
+                          0);
             failures++;
         }
         if (r->max_len != 0 && len > r->max_len) {

@@ -25,6 +25,9 @@
 /* Validation rule flags. */
 #define MODEL_RULE_NON_EMPTY  0x1u /* string/bytes must not be empty */
 #define MODEL_RULE_ENUM_RANGE 0x2u /* enum must be one of the declared values */
+#define MODEL_RULE_KEY_CHARS                                                                       \
+    0x4u /* a key: only A-Z a-z 0-9 . _ ~ - (URL-safe, so every key                                \
+          * is one plain path segment), and not "." or ".." */
 
 /* model_rule: validation of one field. */
 struct model_rule {

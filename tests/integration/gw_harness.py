@@ -117,6 +117,7 @@ class Gateway:
             data = raw
             if body is not None:
                 data = json.dumps(body).encode()
+            if data is not None:
                 h.setdefault("Content-Type", "application/json")
             conn.request(method, path, body=data, headers=h)
             resp = conn.getresponse()

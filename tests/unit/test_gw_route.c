@@ -43,6 +43,21 @@ static void test_path_match(void)
     CU_ASSERT_FALSE(gw_path_match("/z/:id", longseg, &p)); /* too long for a param */
     CU_ASSERT_TRUE(gw_path_match("/", "/", NULL));
     CU_ASSERT_FALSE(gw_path_match("/", "/x", NULL));
+    /* paths arrive percent-encoded: a parameter is decoded, and a %00 (which would cut
+     * the id short and name another record) or a broken escape matches nothing */
+    CU_ASSERT_TRUE(gw_path_match("/api/items/:id", "/api/items/a%2Fb%20c", &p));
+    CU_ASSERT_STRING_EQUAL(gw_params_get(&p, "id"), "a/b c");
+    CU_ASSERT_TRUE(gw_path_match("/api/items/:id", "/api/items/a+b", &p));
+    CU_ASSERT_STRING_EQUAL(gw_params_get(&p, "id"), "a+b"); /* '+' is a space only in queries */
+    CU_ASSERT_FALSE(gw_path_match("/api/items/:id", "/api/items/victim%00x", &p));
+    CU_ASSERT_FALSE(gw_path_match("/api/items/:id", "/api/items/%zz", &p));
+    CU_ASSERT_FALSE(gw_path_match("/api/items/:id", "/api/items/%4", &p));
+    char esc[64];
+    CU_ASSERT_EQUAL(gw_path_escape("a/b c\r\n~x", esc, sizeof(esc)), 0);
+    CU_ASSERT_STRING_EQUAL(esc, "a%2Fb%20c%0D%0A~x");
+    CU_ASSERT_TRUE(gw_path_match("/api/items/:id", "/api/items/a%2Fb%20c%0D%0A~x", &p));
+    CU_ASSERT_STRING_EQUAL(gw_params_get(&p, "id"), "a/b c\r\n~x"); /* round trip */
+    CU_ASSERT_EQUAL(gw_path_escape("abc", esc, 3), LT_ETOOBIG);
 }
 
 static void test_routes_find(void)
@@ -64,9 +79,9 @@ static void test_routes_find(void)
     CU_ASSERT_EQUAL(gw_routes_find(t, n, "PUT", "/api/items/7", &p, allow, sizeof(allow)), 3);
     CU_ASSERT_STRING_EQUAL(gw_params_get(&p, "id"), "7");
     CU_ASSERT_EQUAL(gw_routes_find(t, n, "DELETE", "/api/items", &p, allow, sizeof(allow)), -2);
-    CU_ASSERT_STRING_EQUAL(allow, "GET, POST");
+    CU_ASSERT_STRING_EQUAL(allow, "GET, HEAD, POST");
     CU_ASSERT_EQUAL(gw_routes_find(t, n, "POST", "/api/items/1", &p, allow, sizeof(allow)), -2);
-    CU_ASSERT_STRING_EQUAL(allow, "GET, PUT, DELETE");
+    CU_ASSERT_STRING_EQUAL(allow, "GET, HEAD, PUT, DELETE");
     CU_ASSERT_EQUAL(
         gw_routes_find(t, n, "GET", "/_playground/cluster/kill/1", &p, allow, sizeof(allow)), -2);
     CU_ASSERT_STRING_EQUAL(allow, "POST");

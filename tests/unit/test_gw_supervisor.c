@@ -230,8 +230,8 @@ static void test_base_port_layout(void)
     CU_ASSERT_EQUAL(sup_quorum_needed(s), 2);
     CU_ASSERT_EQUAL(sup_running_count(s), 0);
     CU_ASSERT_FALSE(sup_kill_loses_quorum(s, 1)); /* not running */
-    CU_ASSERT_EQUAL(sup_kill(s, 1, false), LT_EINVAL);
-    CU_ASSERT_EQUAL(sup_kill(s, 9, false), LT_ENOTFOUND);
+    CU_ASSERT_EQUAL(sup_kill(s, 1, false, false), LT_EINVAL);
+    CU_ASSERT_EQUAL(sup_kill(s, 9, false, false), LT_ENOTFOUND);
     CU_ASSERT_EQUAL(sup_restart(s, 0, NULL), LT_ENOTFOUND);
     sup_free(s);
     tu_rmrf(dir);
@@ -278,9 +278,15 @@ static void test_cluster_life(void)
     CU_ASSERT_EQUAL(sup_restart(s, 1, NULL), LT_EEXIST);
     CU_ASSERT_FALSE(sup_kill_loses_quorum(s, 1)); /* 3 → 2 keeps a majority */
 
-    /* kill -9 node 1: the reaper reports the signal. */
+    /* kill -9 node 1: the reaper reports the signal. From the signal on, node 1 no longer
+     * counts as running, before it is even reaped: a second kill of it is refused, and a
+     * kill of another node that would leave 1 of 3 is refused (both decided under the
+     * lock that sends the signal: concurrent kills cannot race past the quorum check). */
     events_clear();
-    CU_ASSERT_EQUAL(sup_kill(s, 1, false), 0);
+    CU_ASSERT_EQUAL(sup_kill(s, 1, false, true), 0);
+    CU_ASSERT_EQUAL(sup_kill(s, 1, false, true), LT_EINVAL);
+    CU_ASSERT_EQUAL(sup_kill(s, 2, false, true), LT_EBUSY);
+    CU_ASSERT_EQUAL(sup_running_count(s), 2);
     CU_ASSERT(wait_event(1, SUP_EV_KILLED, 1000, &ev));
     CU_ASSERT_EQUAL(ev.signal, SIGKILL);
     CU_ASSERT_FATAL(wait_event(1, SUP_EV_EXITED, 5000, &ev));
@@ -297,7 +303,7 @@ static void test_cluster_life(void)
     CU_ASSERT_EQUAL(in.last_signal, SIGKILL);
     CU_ASSERT_EQUAL(in.uptime_ms, 0);
     CU_ASSERT_EQUAL(sup_running_count(s), 2);
-    CU_ASSERT_EQUAL(sup_kill(s, 1, false), LT_EINVAL);
+    CU_ASSERT_EQUAL(sup_kill(s, 1, false, false), LT_EINVAL);
 
     /* Quorum: with 2 of 3 running, killing either would leave 1 < 2. */
     CU_ASSERT(sup_kill_loses_quorum(s, 2));
@@ -326,7 +332,7 @@ static void test_cluster_life(void)
 
     /* Graceful stop: SIGTERM, the node exits 0. */
     events_clear();
-    CU_ASSERT_EQUAL(sup_kill(s, 3, true), 0);
+    CU_ASSERT_EQUAL(sup_kill(s, 3, true, false), 0);
     CU_ASSERT(wait_event(3, SUP_EV_KILLED, 1000, &ev));
     CU_ASSERT_EQUAL(ev.signal, SIGTERM);
     CU_ASSERT_FATAL(wait_event(3, SUP_EV_EXITED, 1000, &ev));

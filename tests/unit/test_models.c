@@ -312,6 +312,32 @@ static void test_prepare_create_violations(void)
         free(v);
     }
 
+    /* a key given by the client is one plain URL path segment, or refused */
+    static const char *good_ids[] = {"a", "A-z_0.9~", "...", "x.y"};
+    static const char *bad_ids[] = {".",           "..",  "a/b", "sp ace",
+                                    "inj\r\nX: 1", "q?x", "%41", "caf\xc3\xa9"};
+    for (size_t i = 0; i < sizeof(good_ids) / sizeof(good_ids[0]); i++) {
+        v = item_pack(good_ids[i], "x", 0, "", "", &len);
+        CU_ASSERT_EQUAL(models_prepare_create(items, v, len, NOW, 1, NULL, &p), 0);
+        models_prepared_fini(&p);
+        free(v);
+    }
+    for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
+        memset(&viol, 0, sizeof(viol));
+        v = item_pack(bad_ids[i], "x", 0, "", "", &len);
+        CU_ASSERT_EQUAL(models_prepare_create(items, v, len, NOW, 1, &viol, &p), LT_EINVAL);
+        CU_ASSERT_TRUE(has_violation(&viol, "id", "only letters, digits"));
+        free(v);
+    }
+    char longid[130];
+    memset(longid, 'k', 129);
+    longid[129] = '\0';
+    memset(&viol, 0, sizeof(viol));
+    v = item_pack(longid, "x", 0, "", "", &len);
+    CU_ASSERT_EQUAL(models_prepare_create(items, v, len, NOW, 1, &viol, &p), LT_EINVAL);
+    CU_ASSERT_TRUE(has_violation(&viol, "id", "at most 128 bytes"));
+    free(v);
+
     /* not a message at all */
     uint8_t junk[] = {0xff, 0xff, 0xff};
     memset(&viol, 0, sizeof(viol));
