@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -374,9 +375,15 @@ int main(int argc, char **argv)
         goto out;
     lt_info("%s mode, %zu nodes", gw.sup ? "supervisor" : "attach", gw.n_nodes);
 
-    int sig = 0;
-    while (sigwait(&stop_sigs, &sig) != 0)
-        ;
+    /* Wait for SIGINT/SIGTERM; twice a second, probe the breakers that are open, so that
+     * the page sees a restarted node's circuit close without anyone calling it. */
+    int sig = -1;
+    struct timespec tick = {.tv_sec = 0, .tv_nsec = 500 * 1000000L};
+    while (sig != SIGINT && sig != SIGTERM) {
+        sig = sigtimedwait(&stop_sigs, NULL, &tick);
+        if (sig < 0 && gw.client)
+            rpc_client_probe_open(gw.client, 300);
+    }
     lt_info("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     exit_code = 0;
 out:

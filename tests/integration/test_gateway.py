@@ -633,5 +633,29 @@ def test_sse_stream(build_dir):
             bench.close()
 
 
+def test_breaker_closes_by_itself(build_dir):
+    """A node's breaker opens while it is down; after a restart it closes again with no
+    request touching that node (the gateway probes open breakers twice a second)."""
+    with Gateway(build_dir, spawn=3,
+                 extra=["--breaker-failures", "1", "--breaker-cooldown-ms", "300"]) as g:
+        leader = g.wait_leader(timeout=20)
+        ev = SseReader(g.port, "/_playground/events/cluster")
+        try:
+            wait_for("the stream headers", lambda: ev.head, timeout=10)
+            victim = [n for n in (1, 2, 3) if n != leader][0]
+            check(g.post("/_playground/cluster/kill/%d" % victim)[0] == 200, "kill")
+            g.get("/_playground/cluster/status")  # its call to the dead node fails: open
+            wait_for("the breaker to open", lambda: ev.find(
+                "circuit", lambda d: d["node"] == victim and d["to"] == "open"), timeout=10)
+            n_open = len(ev.find("circuit", lambda d: d["node"] == victim))
+            check(g.post("/_playground/cluster/restart/%d" % victim)[0] == 200, "restart")
+            wait_for("the breaker to close with no call of ours", lambda: ev.find(
+                "circuit", lambda d: d["node"] == victim and d["to"] == "closed"), timeout=15)
+            check(len(ev.find("circuit", lambda d: d["node"] == victim)) > n_open,
+                  "transitions after the restart")
+        finally:
+            ev.close()
+
+
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))

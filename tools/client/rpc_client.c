@@ -820,3 +820,27 @@ int rpc_call_endpoint(struct rpc_client *c, size_t i, const char *method,
     struct rpc_call_opts co = {.timeout_ms = timeout_ms, .endpoint = (int)i};
     return rpc_call_ex(c, &co, method, req, resp_desc, resp, status);
 }
+
+size_t rpc_client_probe_open(struct rpc_client *c, unsigned timeout_ms)
+{
+    size_t probed = 0;
+    uint64_t now = lt_now_ns();
+    for (size_t i = 0; i < c->n; i++) {
+        struct rpc_endpoint *ep = &c->ep[i];
+        pthread_mutex_lock(&ep->mu);
+        bool due = ep->state == RPC_BREAKER_OPEN &&
+                   now - ep->opened_at_ns >= (uint64_t)c->o.breaker_cooldown_ms * 1000000u;
+        pthread_mutex_unlock(&ep->mu);
+        if (!due)
+            continue;
+        /* the call itself is the half-open probe: rpc_breaker_allow admits it */
+        Lithair__V1__PingRequest req = LITHAIR__V1__PING_REQUEST__INIT;
+        ProtobufCMessage *resp = NULL;
+        struct rpc_status st;
+        if (rpc_call_endpoint(c, i, "Cluster/Ping", &req.base, &lithair__v1__ping_reply__descriptor,
+                              timeout_ms, &resp, &st) == 0)
+            protobuf_c_message_free_unpacked(resp, NULL);
+        probed++;
+    }
+    return probed;
+}

@@ -147,6 +147,12 @@ void rpc_client_set_leader(struct rpc_client *c, int i);
 /* rpc_client_stats copies endpoint `i`'s counters. Returns LT_EINVAL if no such index. */
 int rpc_client_stats(struct rpc_client *c, size_t i, struct rpc_endpoint_stats *out);
 
+/* rpc_client_probe_open sends a Cluster/Ping (deadline timeout_ms) to every endpoint whose
+ * breaker is open and past its cool-down: that call is the half-open probe, so a node that
+ * came back closes its breaker even when nothing else calls it (a breaker otherwise only
+ * moves on a call). Returns how many endpoints it probed. Blocks up to timeout_ms each. */
+size_t rpc_client_probe_open(struct rpc_client *c, unsigned timeout_ms);
+
 /* rpc_breaker_state_name: "closed", "open", "half_open". */
 const char *rpc_breaker_state_name(enum rpc_breaker_state s);
 
