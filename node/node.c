@@ -406,13 +406,15 @@ static void node_op_not_leader(struct node *n, struct op *op)
         r->not_leader = true;
         r->leader_id = n->leader;
         r->leader_rpc_url = node_strdup(m ? m->rpc_url : "");
-        char msg[128];
-        snprintf(msg, sizeof(msg), "not the leader; the leader is node %llu",
-                 (unsigned long long)n->leader);
+        char msg[400];
+        snprintf(msg, sizeof(msg), "not the leader; the leader is node %llu at %.300s",
+                 (unsigned long long)n->leader, m ? m->rpc_url : "an unknown URL");
         node_op_reply(n, op, LITHAIR__V1__CODE__UNAVAILABLE, msg, NULL);
     } else {
         node_op_reply(n, op, LITHAIR__V1__CODE__UNAVAILABLE,
-                      "no leader: an election is in progress, retry shortly", NULL);
+                      "no leader: an election is under way, or too few nodes are up for a "
+                      "majority; retry shortly",
+                      NULL);
     }
 }
 

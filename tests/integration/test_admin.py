@@ -44,7 +44,19 @@ def test_help_and_usage_errors(build):
                            (["bench", "--type", "sideways"], "--type"),
                            (["bench", "--read-ratio", "2"], "--read-ratio"),
                            (["items", "list", "--limit", "5000"], "--limit"),
-                           (["items", "create"], "create takes"), ([], "Usage")):
+                           (["items", "create"], "create takes"), ([], "Usage"),
+                           # refused before anything is done (purge and snapshot act)
+                           (["items", "purge", "extra"], "purge takes no argument"),
+                           (["snapshot", "x"], "takes no argument"),
+                           (["ping", "x"], "takes no argument"),
+                           (["leader", "transfer", "-1"], "node id"),
+                           (["leader", "transfer", "18446744073709551616"], "node id"),
+                           (["watch", "--count", "-1"], "--count"),
+                           (["watch", "--events", "garbage"], "--events"),
+                           (["items", "update", "x", "{}"], "no field"),
+                           (["items", "update", "x", '{"name":"a"}', "--expected-version", "-1"],
+                            "--expected-version"),
+                           (["--endpoints", "garbage", "status"], "bad --endpoints")):
             rc, _, err = raw(c, *bad)
             check(rc == 2, "usage error exits 2: %s (rc %d)" % (bad, rc))
             check(words in err, "message names the problem: %s → %r" % (bad, err))
@@ -65,7 +77,7 @@ def test_no_endpoint_reachable(build):
         rc, _, err = raw(c, "--endpoints", dead, "--timeout", "500", "status")
         check(rc == 1 and "no endpoint reachable" in err, "status: %r" % err)
         rc, _, err = raw(c, "--endpoints", "not a url", "status")
-        check(rc == 1 and "bad --endpoints" in err, "bad URL: %r" % err)
+        check(rc == 2 and "bad --endpoints" in err, "bad URL: %r" % err)
     finally:
         c.__exit__(None, None, None)
 

@@ -5,7 +5,10 @@
  * Every command prints a table (default) or JSON (-w json, the gateway's field names)
  * and exits 0 on success; on failure it prints one line "lithair-admin: ..." on stderr
  * and exits 1 (2 for a usage error). Benchmarks live in bench_cmd.c. */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <stdint.h>
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <stdarg.h>
@@ -79,6 +82,36 @@ const struct pbjson_opts *admin_json_opts(void)
     return &json_opts;
 }
 
+/* admin_parse_u64: all of `s` a decimal number in [min, max]; no sign, no wrap-around. */
+static bool admin_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    if (!s || *s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || errno == ERANGE || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* admin_urls_ok: a comma-separated list of one or more NNG URLs ("scheme://rest"). */
+static bool admin_urls_ok(const char *s)
+{
+    if (!s || !*s)
+        return false;
+    for (;;) {
+        size_t n = strcspn(s, ",");
+        const char *sep = strstr(s, "://");
+        if (n == 0 || !sep || sep >= s + n || sep == s || sep + 3 >= s + n)
+            return false;
+        if (!s[n])
+            return true;
+        s += n + 1;
+    }
+}
+
 /* admin_client connects on first use, so that a command refused for its arguments or its
  * input never opens a socket. A bad --endpoints list ends the program with a message. */
 struct rpc_client *admin_client(struct admin *a)
@@ -87,9 +120,11 @@ struct rpc_client *admin_client(struct admin *a)
         struct rpc_client_opts ro = {.default_timeout_ms = a->timeout_ms};
         int rc = rpc_client_new(a->endpoints, &ro, &a->client);
         if (rc != 0) {
-            admin_fail("bad --endpoints '%s': %s", a->endpoints, lt_strerror(rc));
+            admin_fail("bad --endpoints '%s': expected NNG URLs such as "
+                       "tcp://127.0.0.1:7201, comma-separated",
+                       a->endpoints);
             nng_fini();
-            exit(1);
+            exit(2); /* bad usage */
         }
     }
     return a->client;
@@ -161,7 +196,9 @@ static json_object *read_json_arg(const char *arg, char *err, size_t errlen)
     }
     enum json_tokener_error jerr;
     json_object *j = json_tokener_parse_verbose(arg, &jerr);
-    if (!j)
+    if (!j && jerr == json_tokener_success)
+        snprintf(err, errlen, "bad JSON: expected an object, not null");
+    else if (!j)
         snprintf(err, errlen, "bad JSON: %s", json_tokener_error_desc(jerr));
     else if (!json_object_is_type(j, json_type_object)) {
         snprintf(err, errlen, "bad JSON: expected an object");
@@ -257,9 +294,12 @@ static int parse_item_flags(const char *cmd, int argc, char **argv, struct item_
         char *end;
         switch (c) {
         case 'v':
-            f->expected_version = strtoull(optarg, &end, 10);
-            if (*end || !*optarg)
-                return admin_usage_error(cmd, "--expected-version needs a number");
+            (void)end;
+            if (!admin_parse_u64(optarg, 0, UINT64_MAX, &f->expected_version))
+                return admin_usage_error(cmd,
+                                         "--expected-version needs a number from 0 to "
+                                         "18446744073709551615, not '%s'",
+                                         optarg);
             break;
         case 's':
             f->serializable = true;
@@ -368,7 +408,11 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
         req.id = args[0];
         req.expected_version = f.expected_version;
         size_t nf = (size_t)json_object_object_length(j);
-        char **fields = calloc(nf ? nf : 1, sizeof(*fields));
+        if (nf == 0) {
+            json_object_put(j);
+            return admin_usage_error("items ", "update: the JSON names no field to change");
+        }
+        char **fields = calloc(nf, sizeof(*fields));
         if (!fields) {
             json_object_put(j);
             return admin_fail("out of memory");
@@ -525,6 +569,8 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
         return 0;
     }
     if (strcmp(sub, "purge") == 0) {
+        if (nargs != 0) /* it deletes: never on a mistyped command line */
+            return admin_usage_error("items ", "purge takes no argument, not '%s'", args[0]);
         Lithair__V1__PurgeRequest req = LITHAIR__V1__PURGE_REQUEST__INIT;
         req.model = (char *)m->name;
         Lithair__V1__PurgeReply *pr = NULL;
@@ -714,12 +760,8 @@ static int cmd_leader(struct admin *a, int argc, char **argv)
         return admin_usage_error("leader ", "usage: leader transfer [ID]");
     }
     Lithair__V1__TransferLeaderRequest req = LITHAIR__V1__TRANSFER_LEADER_REQUEST__INIT;
-    if (argc == 3) {
-        char *end;
-        req.target = strtoull(argv[2], &end, 10);
-        if (*end || !req.target)
-            return admin_usage_error("leader ", "ID must be a node id");
-    }
+    if (argc == 3 && !admin_parse_u64(argv[2], 1, UINT64_MAX, &req.target))
+        return admin_usage_error("leader ", "ID must be a node id (1 or more), not '%s'", argv[2]);
     Lithair__V1__TransferLeaderReply *tr = NULL;
     struct rpc_status st;
     int rc = rpc_call(admin_client(a), "Cluster/TransferLeader", &req.base,
@@ -795,12 +837,24 @@ static int cmd_watch(struct admin *a, int argc, char **argv)
     long max = 0;
     const char *urls = NULL;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--count") == 0 && i + 1 < argc)
-            max = strtol(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--events") == 0 && i + 1 < argc)
+        uint64_t v;
+        if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
+            if (!admin_parse_u64(argv[++i], 1, LONG_MAX, &v))
+                return admin_usage_error("watch ", "--count needs a number of 1 or more, not '%s'",
+                                         argv[i]);
+            max = (long)v;
+        } else if (strcmp(argv[i], "--events") == 0 && i + 1 < argc) {
             urls = argv[++i];
-        else
+            if (!admin_urls_ok(urls))
+                return admin_usage_error("watch ",
+                                         "bad --events '%s': expected NNG URLs such as "
+                                         "tcp://127.0.0.1:7301, comma-separated",
+                                         urls);
+        } else if (strcmp(argv[i], "--count") == 0 || strcmp(argv[i], "--events") == 0) {
+            return admin_usage_error("watch ", "%s needs a value", argv[i]);
+        } else {
             return admin_usage_error("watch ", "unknown argument '%s'", argv[i]);
+        }
     }
     char found[2048] = "";
     if (!urls) {
@@ -957,10 +1011,24 @@ int main(int argc, char **argv)
                 "A row per endpoint: id, role, term, leader, commit, applied and last index,\n"
                 "WAL size, lag behind the leader. --digest also hashes each store (O(records)):\n"
                 "replicas that applied the same entries show the same RECORDS and DIGEST.\n");
+        else if (strcmp(cmd, "health") == 0)
+            printf("Usage: lithair-admin health\n\nExit 0 if a majority of the endpoints answers "
+                   "and exactly one of them leads, else 1.\n");
+        else if (strcmp(cmd, "ping") == 0)
+            printf("Usage: lithair-admin ping\n\nThe round trip of a no-op RPC to every "
+                   "endpoint, with its node id.\n");
+        else if (strcmp(cmd, "snapshot") == 0)
+            printf("Usage: lithair-admin snapshot\n\nEvery node writes a snapshot of its store "
+                   "now and compacts its log.\n");
         else
-            printf("Usage: lithair-admin %s\n\nSee lithair-admin --help.\n", cmd);
+            printf("Usage: lithair-admin wal-stats\n\nEvery node's write-ahead log: bytes, "
+                   "segments, entries, fsync latency histogram, last snapshot.\n");
         return 0;
     }
+    bool no_args = strcmp(cmd, "health") == 0 || strcmp(cmd, "ping") == 0 ||
+                   strcmp(cmd, "snapshot") == 0 || strcmp(cmd, "wal-stats") == 0;
+    if (no_args && cargc > 1) /* refused before anything is done: snapshot acts on every node */
+        return admin_usage_error(NULL, "%s takes no argument, not '%s'", cmd, cargv[1]);
     int rc;
     if (strcmp(cmd, "status") == 0) {
         for (int i = 1; i < cargc; i++) {

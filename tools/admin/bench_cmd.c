@@ -55,8 +55,8 @@ static int bench_parse_num(const char *cmd, const char *flag, const char *s, dou
     char *end;
     double v = strtod(s, &end);
     if (!*s || *end || !isfinite(v) || v < min || v > max)
-        return admin_usage_error(cmd, "%s takes a number from %g to %g, not '%s'", flag, min, max,
-                                 s);
+        return admin_usage_error(cmd, "%s takes a number from %.15g to %.15g, not '%s'", flag, min,
+                                 max, s);
     *out = v;
     return 0;
 }
