@@ -55,7 +55,9 @@
     return e;
   }
   const num = (v) => (v == null || v === '' ? null : Number(v));
-  const short_id = (id) => (id && id.length > 10 ? id.slice(0, 8) + '…' : id || '—');
+  // Ids are time-ordered UUIDs: items made in the same minute share their first
+  // characters, so the short form is the random tail.
+  const short_id = (id) => (id && id.length > 10 ? '…' + id.slice(-8) : id || '—');
   function fmt_int(v) { return v == null || Number.isNaN(v) ? '—' : Math.round(v).toLocaleString('en-US'); }
   function fmt_bytes(b) {
     if (b == null) return '—';
@@ -320,6 +322,11 @@
     const L = state.nodes.get(state.leaderId);
     let alive = 0;
     let maxTerm = state.term;
+    const tsel = $('election-target'); // a node that is down cannot take the leadership
+    for (const o of tsel.options) {
+      if (o.value) o.disabled = !node_alive(state.nodes.get(Number(o.value)));
+    }
+    if (tsel.selectedOptions[0] && tsel.selectedOptions[0].disabled) tsel.value = '';
     for (const id of ids) {
       const n = state.nodes.get(id);
       const f = cardRefs.get(id);
@@ -448,6 +455,10 @@
   async function force_election() {
     const btn = $('force-election');
     const target = $('election-target').value;
+    if (target && Number(target) === state.leaderId) {
+      toast('ok', 'Node ' + target + ' is already the leader: nothing to transfer.');
+      return;
+    }
     const t = toast('progress', 'Transferring leadership' + (target ? ' to node ' + target : ' to the best follower') + '…');
     await busy(btn, 'Electing…', async () => {
       try {
@@ -1209,7 +1220,7 @@
   }
 
   async function item_delete(it, btn) {
-    const yes = await confirm_dialog('Delete “' + it.name + '”?', 'Item ' + it.id + ' (version ' + it.version + ') will be deleted on every node. Its history keeps the delete.', 'Delete');
+    const yes = await confirm_dialog('Delete “' + it.name + '”?', 'Item ' + it.id + ' (version ' + it.version + ') will be deleted on every node, and its history with it.', 'Delete');
     if (!yes) return;
     const t = toast('progress', 'Deleting “' + it.name + '”…');
     await busy(btn, '…', async () => {

@@ -380,6 +380,16 @@ static void enum_names(const ProtobufCEnumDescriptor *ed, char *out, size_t n)
     }
 }
 
+/* blank: `s` holds only ASCII white space (a name of spaces shows as no name at all). */
+static bool blank(const char *s)
+{
+    for (; *s; s++) {
+        if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r' && *s != '\v' && *s != '\f')
+            return false;
+    }
+    return true;
+}
+
 /* key_chars_ok: MODEL_RULE_KEY_CHARS for a non-empty key. */
 static bool key_chars_ok(const char *k)
 {
@@ -420,6 +430,10 @@ size_t models_validate(const struct model *m, const ProtobufCMessage *msg,
         }
         if ((r->flags & MODEL_RULE_NON_EMPTY) && len == 0) {
             violation_add(out, fd->name, "must not be empty", NULL, 0);
+            failures++;
+        } else if ((r->flags & MODEL_RULE_NON_EMPTY) && fd->type == PROTOBUF_C_TYPE_STRING &&
+                   blank(models_get_string(msg, fd))) {
+            violation_add(out, fd->name, "must not be blank (only spaces)", NULL, 0);
             failures++;
         }
         if ((r->flags & MODEL_RULE_KEY_CHARS) && fd->type == PROTOBUF_C_TYPE_STRING && len > 0 &&

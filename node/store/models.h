@@ -23,7 +23,7 @@
 #define MODELS_MAX_VIOLATIONS 16
 
 /* Validation rule flags. */
-#define MODEL_RULE_NON_EMPTY  0x1u /* string/bytes must not be empty */
+#define MODEL_RULE_NON_EMPTY  0x1u /* string/bytes must not be empty (a string: nor blank) */
 #define MODEL_RULE_ENUM_RANGE 0x2u /* enum must be one of the declared values */
 #define MODEL_RULE_KEY_CHARS                                                                       \
     0x4u /* a key: only A-Z a-z 0-9 . _ ~ - (URL-safe, so every key                                \

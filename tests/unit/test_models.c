@@ -279,6 +279,17 @@ static void test_prepare_create_violations(void)
     CU_ASSERT_TRUE(has_violation(&viol, "description", "at most 4096 bytes"));
     free(v);
 
+    /* a name of spaces only is no name */
+    memset(&viol, 0, sizeof(viol));
+    v = item_pack("", " \t  ", 0, "", "", &len);
+    CU_ASSERT_EQUAL(models_prepare_create(items, v, len, NOW, 1, &viol, &p), LT_EINVAL);
+    CU_ASSERT_TRUE(has_violation(&viol, "name", "must not be blank"));
+    free(v);
+    v = item_pack("", " x ", 0, "", "", &len); /* spaces around a name are its own business */
+    CU_ASSERT_EQUAL(models_prepare_create(items, v, len, NOW, 1, NULL, &p), 0);
+    models_prepared_fini(&p);
+    free(v);
+
     /* name too long: 201 bytes */
     char name[202];
     memset(name, 'n', 201);
