@@ -1,6 +1,6 @@
 /* raft_sim.c — runs the Raft simulation (sim.h) over many seeds and reports failures.
  *
- *   raft_sim [--seed-start S] [--seeds N | --seed-list A,B,...] [--nodes 3|5] [--steps M]
+ *   raft_sim [--seed-start S] [--seeds N | --seed-list A,B,...] [--nodes 1..9] [--steps M]
  *            [--faults all|none|LIST] [--calm-ticks T] [--inject KIND] [--stats] [-v]
  *   raft_sim --self-test
  *
@@ -39,7 +39,7 @@ static double now_sec(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: raft_sim [--seed-start S] [--seeds N | --seed-list A,B,...]\n"
-                    "                [--nodes 3|5] [--steps M]\n"
+                    "                [--nodes 1..9] [--steps M]\n"
                     "                [--faults all|none|drop,dup,reorder,partition,oneway,crash,"
                     "torn,pause]\n"
                     "                [--calm-ticks T] [--inject apply|early|leader|read|lie]"
