@@ -36,7 +36,7 @@
     pendingNew: null,             /* the item just created, kept visible on the page */
     editing: null,                /* {id, version} while the form edits an item */
     bench: { state: 'idle', lastEndAt: 0, duration: 0 },
-    sse: { es: null, state: 'connecting', lastMsgAt: 0, everOpen: false, downSince: 0, retryMs: 1000, timer: null },
+    sse: { es: null, state: 'connecting', lastMsgAt: 0, everOpen: false, downSince: 0, retryMs: 1000, timer: null, bc: null, leading: false, helloBound: false },
   };
 
   /* ---------------------------------------------------------------- helpers */
@@ -609,24 +609,77 @@
     }
   }
 
+  /*
+   * One stream for all the tabs of this page. A browser gives a host about six HTTP/1.1
+   * connections; with a stream per tab, the sixth tab left no connection for fetches and
+   * the seventh never loaded. So the tabs elect one of them (a Web Lock, released when that
+   * tab closes) to hold the EventSource, and it forwards every event to the others over a
+   * BroadcastChannel. Without those APIs (an insecure origin) each tab opens its own.
+   */
+  const SSE_HANDLERS = () => ({ metrics: on_metrics, progress: on_progress, role: on_role, node: on_node,
+    committed: on_committed, circuit: on_circuit, benchmark: on_benchmark });
+
+  function sse_deliver(name, data) {
+    const s = state.sse;
+    s.lastMsgAt = performance.now();
+    if (s.state !== 'live') sse_set('live');
+    const fn = SSE_HANDLERS()[name];
+    let d;
+    try { d = JSON.parse(data); } catch (e) { return; }
+    if (fn) fn(d);
+  }
+
+  function sse_reconnected() {
+    toast('ok', 'Live updates reconnected.');
+    refresh_status();
+    refresh_bench();
+    load_items();
+  }
+
+  function sse_start() {
+    const s = state.sse;
+    if (!(navigator.locks && window.BroadcastChannel)) { sse_open(); return; }
+    s.bc = new BroadcastChannel('lithair-sse');
+    s.bc.onmessage = (m) => {
+      const x = m.data || {};
+      if (s.leading) return; /* the leader hears its own stream */
+      if (x.kind === 'event') sse_deliver(x.name, x.data);
+      else if (x.kind === 'state') {
+        if (x.st === 'live' && s.state !== 'live' && s.everOpen) sse_reconnected();
+        if (x.st === 'live') { s.everOpen = true; s.lastMsgAt = performance.now(); }
+        sse_set(x.st);
+      }
+    };
+    sse_set('connecting');
+    /* held until this tab closes; the next waiting tab then opens the stream */
+    navigator.locks.request('lithair-sse', () => new Promise(() => { s.leading = true; sse_open(); }));
+    /* a tab that only listens still learns the state soon: ask the leader to repeat it */
+    s.bc.postMessage({ kind: 'hello' });
+  }
+
+  function sse_share_state(st) {
+    const s = state.sse;
+    if (s.leading && s.bc) s.bc.postMessage({ kind: 'state', st });
+  }
+
   function sse_open() {
     const s = state.sse;
     clearTimeout(s.timer);
     if (s.es) s.es.close();
     const es = new EventSource('/_playground/events');
     s.es = es;
+    if (s.bc && !s.helloBound) {
+      s.helloBound = true;
+      s.bc.addEventListener('message', (m) => { if ((m.data || {}).kind === 'hello') sse_share_state(s.state); });
+    }
     es.onopen = () => {
       const wasLost = s.everOpen;
       s.everOpen = true;
       s.retryMs = 1000;
       s.lastMsgAt = performance.now();
       sse_set('live');
-      if (wasLost) {
-        toast('ok', 'Live updates reconnected.');
-        refresh_status();
-        refresh_bench();
-        load_items();
-      }
+      sse_share_state('live');
+      if (wasLost) sse_reconnected();
     };
     es.onerror = () => {
       if (s.es !== es) return;
@@ -637,21 +690,14 @@
       } else {
         sse_set(s.everOpen ? 'reconnecting' : 'connecting');
       }
+      sse_share_state(s.state);
     };
-    const on = (name, fn) => es.addEventListener(name, (ev) => {
-      s.lastMsgAt = performance.now();
-      if (s.state !== 'live') sse_set('live');
-      let d;
-      try { d = JSON.parse(ev.data); } catch (e) { return; }
-      fn(d);
-    });
-    on('metrics', on_metrics);
-    on('progress', on_progress);
-    on('role', on_role);
-    on('node', on_node);
-    on('committed', on_committed);
-    on('circuit', on_circuit);
-    on('benchmark', on_benchmark);
+    for (const name of Object.keys(SSE_HANDLERS())) {
+      es.addEventListener(name, (ev) => {
+        sse_deliver(name, ev.data);
+        if (s.bc) s.bc.postMessage({ kind: 'event', name, data: ev.data });
+      });
+    }
   }
 
   /* sse_watch: shows the loss banner, and reopens a stream that went silent. */
@@ -663,7 +709,10 @@
       document.body.classList.add('is-stale');
     }
     if (s.state !== 'live' && s.downSince && now - s.downSince > 15000) sse_set('offline');
-    if (s.state === 'live' && now - s.lastMsgAt > 20000) { sse_set('reconnecting'); sse_open(); }
+    if (s.state === 'live' && now - s.lastMsgAt > 20000) {
+      sse_set('reconnecting');
+      if (s.leading || !s.bc) sse_open(); /* a listening tab waits for the leader's stream */
+    }
   }
 
   function on_metrics(d) {
@@ -1272,7 +1321,7 @@
   function start() {
     wire();
     charts_init();
-    sse_open();
+    sse_start();
     refresh_status();
     refresh_bench();
     load_items();

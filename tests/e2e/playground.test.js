@@ -510,6 +510,30 @@ async function main() {
     return moves.length + ' chart updates over ' + Math.round(span) + ' ms, ' + pts + ' points (max ' + Math.round(maxOps) + ' ops/s), ' + opsText + ', p99 ' + (await page.locator('[data-testid="bench-p99"]').textContent()) + ', ' + hist + ' histogram bars';
   });
 
+  await check('seven tabs share one event stream: all live, and the last can still write', async () => {
+    const extra = [];
+    try {
+      for (let i = 0; i < 6; i++) {
+        const p = await browser.newPage();
+        extra.push(p);
+        await p.goto(base + '/', { waitUntil: 'load', timeout: 20000 });
+      }
+      for (const p of extra) await p.waitForSelector('[data-testid="conn-indicator"][data-state="live"]', { timeout: 10000 });
+      const last = extra[extra.length - 1];
+      await wait_for('node cards in the last tab (fed by the shared stream)', 10000, async () => (await last.locator('[data-testid="node-card"]').count()) === 3);
+      const st = await last.evaluate(async () => {
+        const ctl = new AbortController();
+        setTimeout(() => ctl.abort(), 5000);
+        const r = await fetch('/api/items', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'from tab 7' }), signal: ctl.signal });
+        return r.status;
+      });
+      assert(st === 201, 'create from the 7th tab: ' + st);
+      return '7 tabs live, create from the 7th: ' + st;
+    } finally {
+      for (const p of extra) await p.close();
+    }
+  });
+
   await check('narrow window (1024 px): no horizontal overflow', async () => {
     await page.setViewportSize({ width: 1024, height: 768 });
     await page.evaluate(() => window.scrollTo(0, 0));
