@@ -80,9 +80,16 @@ static int gw_items_if_match(struct gw_req *r, uint64_t *version)
     *version = 0;
     if (!h)
         return 0;
-    if (gw_parse_etag(h, version) != 0) {
+    int rc = gw_parse_etag(h, version);
+    if (rc == LT_ECONFLICT) {
+        gw_reply_error(r, 412, "ABORTED", NULL,
+                       "If-Match '%.60s' is a weak ETag, which never matches: send \"%llu\"", h,
+                       (unsigned long long)*version);
+        return -1;
+    }
+    if (rc != 0) {
         gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
-                       "bad If-Match header '%.60s': expected a version as \"3\"", h);
+                       "bad If-Match header '%.60s': expected one version as \"3\"", h);
         return -1;
     }
     return 1;

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
 
@@ -316,8 +317,9 @@ int gw_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
     if (!s || *s < '0' || *s > '9' || strlen(s) > 20)
         return LT_EINVAL;
     char *end;
+    errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (*end || v < min || v > max)
+    if (*end || errno == ERANGE || v < min || v > max) /* 2^64 and beyond do not clamp */
         return LT_EINVAL;
     *out = v;
     return 0;
@@ -332,7 +334,8 @@ int gw_parse_etag(const char *s, uint64_t *version)
         *version = 0;
         return 0;
     }
-    if (strncmp(s, "W/", 2) == 0)
+    bool weak = strncmp(s, "W/", 2) == 0;
+    if (weak)
         s += 2;
     size_t len = strlen(s);
     while (len && s[len - 1] == ' ')
@@ -345,7 +348,8 @@ int gw_parse_etag(const char *s, uint64_t *version)
         return LT_EINVAL;
     memcpy(buf, s, len);
     buf[len] = '\0';
-    return gw_parse_u64(buf, 1, UINT64_MAX, version);
+    int rc = gw_parse_u64(buf, 1, UINT64_MAX, version);
+    return rc == 0 && weak ? LT_ECONFLICT : rc;
 }
 
 char *gw_camel_name(const char *proto_name, char *out, size_t n)

@@ -61,7 +61,8 @@ int gw_send_response(struct gw_req *r, int status, const char *ctype, const char
                      "HTTP/1.1 %d %s\r\n%s%sCache-Control: %s\r\nDate: %s\r\n"
                      "Connection: %s\r\n%s\r\n",
                      status, gw_http_reason(status), ctl, clen, cache ? cache : "no-store", date,
-                     gw_keep_alive(r) ? "keep-alive" : "close", extra ? extra : "");
+                     gw_keep_alive(r) && status != 408 && status != 413 ? "keep-alive" : "close",
+                     extra ? extra : "");
     size_t n = k > 0 && (size_t)k < cap ? (size_t)k : 0;
     if (send_body && len && n + len <= cap) {
         memcpy(buf + n, body, len);
@@ -159,6 +160,9 @@ int gw_read_body(struct gw_req *r, char **out, size_t *len)
                                "request body of %lld bytes is over the limit of %zu bytes", cl,
                                max);
     size_t cap = cl >= 0 ? (size_t)cl + 1 : 8192, n = 0;
+    /* one deadline for the whole body: civetweb's timeout is per read, so a client that
+     * trickles a byte a second would otherwise hold this worker for as long as it likes */
+    uint64_t deadline = lt_now_ns() + (uint64_t)r->gw->cfg.request_timeout_ms * 1000000u;
     char *buf = malloc(cap);
     if (!buf)
         return -gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
@@ -187,6 +191,13 @@ int gw_read_body(struct gw_req *r, char **out, size_t *len)
         if (k == 0)
             break;
         n += (size_t)k;
+        if (lt_now_ns() > deadline && (cl < 0 || n < (size_t)cl)) {
+            free(buf);
+            return -gw_reply_error(r, 408, "DEADLINE_EXCEEDED", NULL,
+                                   "the request body took longer than %u ms to arrive (%zu "
+                                   "bytes so far): nothing was done",
+                                   r->gw->cfg.request_timeout_ms, n);
+        }
         if (n > max) {
             free(buf);
             return -gw_reply_error(r, 413, "INVALID_ARGUMENT", NULL,
@@ -438,8 +449,22 @@ static int gw_serve_static(struct gw_req *r)
         return gw_reply_error(r, 404, "NOT_FOUND", NULL, "no such file: %.200s", r->path);
     }
     bool vendor = strncmp(r->path, "/vendor/", 8) == 0;
+    /* A validator, so that "no-cache" costs a 304 instead of the whole file: size and
+     * modification time, which change whenever the file does. */
+    char etag[80], hdrs[200];
+    snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)sb.st_size,
+             (unsigned long long)sb.st_mtim.tv_sec * 1000000000ull +
+                 (unsigned long long)sb.st_mtim.tv_nsec);
+    snprintf(hdrs, sizeof(hdrs), "ETag: %s\r\nX-Content-Type-Options: nosniff\r\n", etag);
+    const char *inm = mg_get_header(r->conn, "If-None-Match");
+    if (inm && (strstr(inm, etag) || strcmp(inm, "*") == 0)) {
+        close(fd);
+        gw_send_response(r, 304, NULL, vendor ? "public, max-age=86400" : "no-cache", hdrs, NULL, 0,
+                         false);
+        return 304;
+    }
     gw_send_response(r, 200, gw_mime_type(path), vendor ? "public, max-age=86400" : "no-cache",
-                     "X-Content-Type-Options: nosniff\r\n", NULL, (size_t)sb.st_size, false);
+                     hdrs, NULL, (size_t)sb.st_size, false);
     char *buf = r->head ? NULL : malloc(65536); /* civetweb threads have small stacks */
     ssize_t n;
     while (buf && (n = read(fd, buf, 65536)) > 0) {

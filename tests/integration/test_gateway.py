@@ -65,6 +65,11 @@ def test_items_api(build_dir):
         expect_error(g.request("PUT", "/api/items/" + iid, {"description": "e"},
                                headers={"If-Match": 'banana'}), 400, "INVALID_ARGUMENT",
                      "If-Match")
+        # If-Match compares strongly: a weak tag of the very version never matches
+        expect_error(g.request("PUT", "/api/items/" + iid, {"description": "e"},
+                               headers={"If-Match": 'W/"2"'}), 412, "ABORTED", "weak")
+        expect_error(g.request("PUT", "/api/items/" + iid, {"description": "e"},
+                               headers={"If-Match": '"99999999999999999999"'}), 400)
         # validation: 422 with every field
         _, body = expect_error(g.request("PUT", "/api/items/" + iid,
                                          {"name": "", "version": "9"}), 422, "INVALID_ARGUMENT")
@@ -156,8 +161,33 @@ def test_items_api(build_dir):
         except OSError:
             pass
         s.close()
-        check(got.startswith(b"HTTP/1.1 408") and b"cut short" in got, "408: %r" % got[:300])
+        check(got.startswith(b"HTTP/1.1 408") and b"Connection: close" in got and
+              (b"cut short" in got or b"took longer" in got), "408: %r" % got[:300])
         st, _, page = g.get("/api/items?name=truncated")
+        check(st == 200 and page["total"] == 0, "nothing created: %r" % page)
+        # a body trickled a byte at a time: each read is quick, the whole is not (the
+        # gateway runs with --request-timeout-ms 1500): 408, nothing created
+        body = b'{"name":"trickled","description":"' + b"t" * 40 + b'"}'
+        s = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+        s.sendall(b"POST /api/items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                  b"\r\nContent-Length: %d\r\n\r\n" % len(body))
+        t0, got = time.monotonic(), b""
+        for i in range(len(body)):  # bounded: at most len(body) bytes, 0.2 s apart
+            try:
+                s.sendall(body[i:i + 1])
+            except OSError:
+                break
+            time.sleep(0.2)
+            if time.monotonic() - t0 > 6:
+                break
+        try:
+            s.settimeout(5)
+            got = s.recv(4096)
+        except OSError:
+            pass
+        s.close()
+        check(got.startswith(b"HTTP/1.1 408"), "trickled body: %r" % got[:200])
+        st, _, page = g.get("/api/items?name=trickled")
         check(st == 200 and page["total"] == 0, "nothing created: %r" % page)
         h, _ = expect_error(g.get("/_playground/cluster/kill/1"), 405)
         check(h.get("allow") == "POST", "Allow: %r" % h)
@@ -211,6 +241,13 @@ def test_items_api(build_dir):
               h.get("cache-control") == "no-cache", "index: %r" % h)
         st, h, _ = g.get("/app.js")
         check(st == 200 and h["content-type"].startswith("text/javascript"), "js: %r" % h)
+        # a validator: "no-cache" then costs a 304, not the file
+        tag = h.get("etag", "")
+        check(tag.startswith('"') and tag.endswith('"'), "ETag on a file: %r" % h)
+        st, h, body = g.request("GET", "/app.js", headers={"If-None-Match": tag})
+        check(st == 304 and body == "" and h.get("etag") == tag, "304: %d %r" % (st, h))
+        st, _, _ = g.request("GET", "/app.js", headers={"If-None-Match": '"other"'})
+        check(st == 200, "another tag: the file (%d)" % st)
         st, h, _ = g.get("/vendor/lib.css")
         check(st == 200 and h["content-type"].startswith("text/css") and
               "max-age" in h.get("cache-control", ""), "vendor: %r" % h)

@@ -164,8 +164,10 @@ static void test_parse(void)
     CU_ASSERT_EQUAL(u, 100);
     CU_ASSERT_EQUAL(gw_parse_etag("\"3\"", &u), 0);
     CU_ASSERT_EQUAL(u, 3);
-    CU_ASSERT_EQUAL(gw_parse_etag("W/\"12\"", &u), 0);
+    CU_ASSERT_EQUAL(gw_parse_etag("W/\"12\"", &u), LT_ECONFLICT); /* weak: never matches */
     CU_ASSERT_EQUAL(u, 12);
+    CU_ASSERT_EQUAL(gw_parse_etag("\"99999999999999999999\"", &u), LT_EINVAL); /* > 2^64-1 */
+    CU_ASSERT_EQUAL(gw_parse_etag("\"1\", \"2\"", &u), LT_EINVAL);
     CU_ASSERT_EQUAL(gw_parse_etag("7", &u), 0);
     CU_ASSERT_EQUAL(u, 7);
     CU_ASSERT_EQUAL(gw_parse_etag("*", &u), 0);
