@@ -1132,7 +1132,11 @@
 
   function form_open(item) {
     form_errors_clear();
-    state.editing = item ? { id: item.id, version: String(item.version) } : null;
+    /* what the form showed when it opened: an update sends only the fields the person
+     * changed, so it never writes back another session's change to a field left alone */
+    state.editing = item ? { id: item.id, version: String(item.version), was: {
+      name: item.name, description: item.description || '', status: item.status || 'draft',
+      metadata: JSON.stringify(item.metadata == null ? {} : item.metadata) } } : null;
     $('item-form-title').textContent = item ? 'Edit item ' + short_id(item.id) : 'New item';
     $('item-save').textContent = item ? 'Save changes' : 'Create';
     $('item-form-version').textContent = item ? 'editing version ' + item.version + ' (saved with If-Match)' : '';
@@ -1172,8 +1176,17 @@
       $('field-metadata').focus();
       return;
     }
-    const body = { name: $('field-name').value, description: $('field-description').value, status: $('field-status').value, metadata };
+    let body = { name: $('field-name').value, description: $('field-description').value, status: $('field-status').value, metadata };
     const ed = state.editing;
+    if (ed) {
+      const changed = {};
+      for (const k of Object.keys(body)) {
+        const now = k === 'metadata' ? JSON.stringify(body[k]) : body[k];
+        if (now !== ed.was[k]) changed[k] = body[k];
+      }
+      if (!Object.keys(changed).length) { toast('ok', 'Nothing changed: nothing to save.'); form_close(); return; }
+      body = changed;
+    }
     const btn = $('item-save');
     const t = toast('progress', ed ? 'Saving ' + short_id(ed.id) + '…' : 'Creating “' + body.name + '”…');
     await busy(btn, ed ? 'Saving…' : 'Creating…', async () => {

@@ -392,14 +392,14 @@ async function main() {
     return total.trim();
   });
 
-  await check('a version conflict (If-Match → 412) is explained in the form; the history lists both versions', async () => {
+  await check('a version conflict (If-Match → 412) is explained; overwriting keeps the other change to an untouched field; history lists all versions', async () => {
     const row = page.locator('[data-testid="item-row"]', { has: page.locator('[data-testid="item-name"]', { hasText: itemName }) });
     const id = await row.getAttribute('data-item-id');
     await row.locator('[data-testid="item-edit"]').click();
     await page.waitForSelector('[data-testid="item-form"]:not([hidden])', { timeout: 5000 });
     /* someone else changes the item meanwhile */
     const put = await new Promise((resolve) => {
-      const body = JSON.stringify({ description: 'changed behind the form' });
+      const body = JSON.stringify({ status: 'archived' });
       const u = new URL(base + '/api/items/' + id);
       const req = http.request({ hostname: u.hostname, port: u.port, path: u.pathname, method: 'PUT', timeout: 5000,
         headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
@@ -414,11 +414,16 @@ async function main() {
     await wait_for('the conflict banner', 5000, async () => (await banner.isVisible()) && /version/i.test(await banner.textContent()));
     const text = (await banner.textContent()).replace(/\s+/g, ' ').trim();
     await shot('06b-version-conflict');
-    await page.locator('[data-testid="item-cancel"]').click();
-    /* the history shows both committed versions */
+    /* overwrite: only the field edited here is sent, so the other change (status) stays */
+    await page.locator('[data-testid="conflict-overwrite"]').click();
+    await page.waitForSelector('[data-testid="item-form"]', { state: 'hidden', timeout: 5000 });
+    const now = await page.evaluate(async (u) => (await fetch(u)).json(), base + '/api/items/' + id);
+    assert(now.description === 'my edit' && now.status === 'archived' && now.version === '3',
+      'after the overwrite: ' + JSON.stringify({ d: now.description, s: now.status, v: now.version }));
+    /* the history shows the three committed versions */
     await row.locator('[data-testid="item-history"]').click();
     await page.waitForSelector('[data-testid="history-dialog"][open]', { timeout: 5000 });
-    await wait_for('two history rows', 5000, async () => (await page.locator('[data-testid="history-row"]').count()) === 2);
+    await wait_for('three history rows', 5000, async () => (await page.locator('[data-testid="history-row"]').count()) === 3);
     await shot('06c-item-history');
     await page.locator('[data-testid="history-close"]').click();
     return text.slice(0, 90) + '…';
