@@ -352,20 +352,23 @@
       f.commit.textContent = fmt_int(n.commit);
       f.applied.textContent = fmt_int(n.applied);
       f.pid.textContent = n.running && n.pid ? String(n.pid) : '—';
-      f.uptime.textContent = n.running && n.uptimeMs != null ? fmt_dur(n.uptimeMs + performance.now() - n.uptimeAt) : '—';
+      /* with the gateway out of reach nothing is known: no clock runs on, no action is offered */
+      const blind = state.sse.state === 'offline' || (state.sse.state !== 'live' && state.sse.downSince && performance.now() - state.sse.downSince > 1500);
+      f.uptime.textContent = n.running && n.uptimeMs != null && !blind ? fmt_dur(n.uptimeMs + performance.now() - n.uptimeAt) : '—';
       f.wal.textContent = fmt_bytes(n.walBytes);
       f.circuit.textContent = n.circuit || '—';
       f.circuit.className = 'circuit-' + String(n.circuit || 'closed').replace('_', '-');
       const pct = L && L.commit ? Math.min(100, (100 * (n.applied || 0)) / L.commit) : 0;
       f.syncBar.style.width = (live ? pct : 0).toFixed(1) + '%';
-      if (!f.kill.classList.contains('is-busy')) f.kill.disabled = !n.running;
+      if (!f.kill.classList.contains('is-busy')) f.kill.disabled = !n.running || blind;
       if (!f.restart.classList.contains('is-busy')) {
-        f.restart.disabled = n.running || state.mode === 'attach';
+        f.restart.disabled = n.running || state.mode === 'attach' || blind;
         f.restart.title = state.mode === 'attach' ? 'Restart needs the supervisor mode (--spawn)' : '';
       }
     }
     state.term = maxTerm;
-    $('header-leader').textContent = state.leaderId ? 'Leader: Node ' + state.leaderId : 'Leader: none (election)';
+    const lost = state.sse.state === 'offline' || (state.sse.state !== 'live' && state.sse.downSince && performance.now() - state.sse.downSince > 1500);
+    $('header-leader').textContent = lost ? 'Leader: unknown (gateway unreachable)' : state.leaderId ? 'Leader: Node ' + state.leaderId : 'Leader: none (election)';
     $('header-leader').classList.toggle('pill-warn', !state.leaderId);
     $('header-term').textContent = 'Term ' + (maxTerm || '—');
     const needed = state.quorum ? state.quorum.needed : Math.floor(ids.length / 2) + 1;

@@ -559,6 +559,10 @@ async function main() {
       await gateway_stop();
       await page.waitForSelector('[data-testid="conn-indicator"]:not([data-state="live"])', { timeout: 5000 });
       await page.waitForSelector('[data-testid="conn-banner"]:not([hidden])', { timeout: 6000 });
+      /* nothing is known while the gateway is away: no leader claimed, no action offered */
+      await wait_for('the lost-gateway header and disabled actions', 3000, async () =>
+        /unknown/.test(await page.locator('#header-leader').textContent()) &&
+        (await page.locator('[data-testid="node-kill"]:not([disabled])').count()) === 0);
       await shot('09-connection-lost');
       const t0 = Date.now();
       await gateway_again(base);
