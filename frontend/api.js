@@ -30,8 +30,8 @@
         return 'The cluster did not answer in time. A write may or may not have been applied — refresh to check.';
       case 'RESOURCE_EXHAUSTED':
         return 'Too many requests: the gateway is shedding load.' + (retryAfter ? ' Retry in ' + retryAfter + ' s.' : '');
-      case 'UNAUTHENTICATED': return 'Please log in first.';
-      case 'PERMISSION_DENIED': return 'Your role does not allow this action.';
+      case 'UNAUTHENTICATED': return 'Please log in first (Security panel)' + (msg ? ': ' + msg : '') + '.';
+      case 'PERMISSION_DENIED': return 'Not allowed: ' + (msg || 'your role does not allow this action') + '.';
       case 'UNIMPLEMENTED': return 'Not available here: ' + (msg || 'this gateway does not support it') + '.';
       case 'INTERNAL': return 'The gateway hit an internal error (a bug): ' + (msg || 'no details') + '.';
       case 'NOT_FOUND': return msg ? cap(msg) + '.' : 'Not found.';

@@ -1307,7 +1307,121 @@
   function cap(s) { s = String(s || ''); return s.charAt(0).toUpperCase() + s.slice(1); }
 
   /* ---------------------------------------------------------------- wiring */
+  /* ---------------------------------------------------------------- security */
+  async function sec_refresh() {
+    try {
+      const me = (await request('GET', '/_playground/auth/me')).data || {};
+      const who = $('sec-who');
+      who.textContent = me.anonymous ? 'anonymous · ' + me.role : me.user + ' · ' + me.role;
+      who.dataset.role = me.role;
+      $('logout-btn').hidden = !!me.anonymous;
+      $('login-btn').hidden = !me.anonymous;
+      $('login-user').disabled = !me.anonymous;
+      $('login-password').disabled = !me.anonymous;
+      const st = (await request('GET', '/_playground/security/status')).data || {};
+      const rl = st.rateLimit || {};
+      $('rl-config').textContent = (rl.perSecond ? 'API limit: ' + rl.perSecond + ' requests/s per address, ' + rl.rejected + ' refused so far.' : 'No limit on the API (--rate-limit).') +
+        ' Test endpoint: ' + (st.testRateLimit || {}).accepted + ' accepted, ' + (st.testRateLimit || {}).rejected + ' refused.';
+      const fw = (await request('GET', '/_playground/security/firewall')).data || {};
+      $('fw-count').textContent = '(' + (fw.rules || []).length + ' rules, ' + (fw.denied || 0) + ' requests blocked)';
+      $('fw-rules').replaceChildren(...(fw.rules || []).map((r) => el('li', { 'data-testid': 'fw-rule' }, [
+        el('span', { class: 'fw-' + r.action, text: r.action }),
+        el('span', { text: r.cidr }),
+        el('span', { class: 'fw-note', text: r.note || '' }),
+        el('button', { class: 'btn btn-small btn-ghost', type: 'button', 'aria-label': 'Delete rule ' + r.cidr, text: '✕', onclick: () => fw_delete(r) }),
+      ])));
+    } catch (e) {
+      $('sec-who').textContent = 'unknown';
+    }
+  }
+
+  async function login(ev) {
+    ev.preventDefault();
+    const user = $('login-user').value;
+    const t = toast('progress', 'Logging in as ' + user + '…');
+    await busy($('login-btn'), 'Logging in…', async () => {
+      try {
+        const r = await request('POST', '/_playground/auth/login', { body: { user, password: $('login-password').value } });
+        $('login-password').value = '';
+        t.done('ok', 'Logged in as ' + r.data.user + ' (' + r.data.role + '): actions beyond that role are refused.');
+      } catch (e) {
+        t.done('error', e.status === 401 ? 'Wrong user name or password.' : 'Login failed: ' + e.words);
+      }
+      sec_refresh();
+    });
+  }
+
+  async function logout() {
+    try {
+      await request('POST', '/_playground/auth/logout');
+      toast('ok', 'Logged out: you act as an anonymous client again.');
+    } catch (e) {
+      toast('error', 'Logout failed: ' + e.words);
+    }
+    sec_refresh();
+  }
+
+  async function rl_test() {
+    const N = 25;
+    await busy($('rl-test'), 'Testing…', async () => {
+      const codes = await Promise.all(Array.from({ length: N }, () =>
+        fetch('/_playground/security/test-rate-limit', { method: 'POST', cache: 'no-store' }).then((r) => r.status).catch(() => 0)));
+      const ok = codes.filter((c) => c === 200).length;
+      const no = codes.filter((c) => c === 429).length;
+      $('rl-result').replaceChildren(el('span', { class: 'rl-ok', text: ok + ' accepted' }), ', ', el('span', { class: no ? 'rl-bad' : '', text: no + ' refused (429)' }));
+      $('rl-result').dataset.refused = String(no);
+      sec_refresh();
+    });
+  }
+
+  async function fw_add(ev) {
+    ev.preventDefault();
+    const body = { cidr: $('fw-cidr').value.trim(), action: $('fw-action').value };
+    const note = $('fw-note').value.trim();
+    if (note) body.note = note;
+    try {
+      await request('POST', '/_playground/security/firewall', { body });
+      toast('ok', 'Firewall rule added: ' + body.action + ' ' + body.cidr + ' (in force on the next request).');
+      $('fw-cidr').value = '';
+      $('fw-note').value = '';
+    } catch (e) {
+      toast('error', 'Rule not added: ' + e.words);
+    }
+    sec_refresh();
+  }
+
+  async function fw_delete(r) {
+    try {
+      await request('DELETE', '/_playground/security/firewall/' + encodeURIComponent(r.id));
+      toast('ok', 'Firewall rule removed: ' + r.action + ' ' + r.cidr + '.');
+    } catch (e) {
+      toast('error', 'Rule not removed: ' + e.words);
+    }
+    sec_refresh();
+  }
+
+  async function fw_test(ev) {
+    ev.preventDefault();
+    const ip = $('fw-test-ip').value.trim();
+    const out = $('fw-test-result');
+    try {
+      const d = (await request('POST', '/_playground/security/test-firewall', { body: { ip } })).data;
+      out.className = 'small ' + (d.action === 'deny' ? 'rl-bad' : 'rl-ok');
+      out.textContent = d.ip + ': ' + d.action + (d.rule ? ' (rule ' + d.rule.action + ' ' + d.rule.cidr + ')' : ' (no rule matches)');
+      out.dataset.action = d.action;
+    } catch (e) {
+      out.className = 'small rl-bad';
+      out.textContent = e.words;
+      out.dataset.action = '';
+    }
+  }
+
   function wire() {
+    $('login-form').addEventListener('submit', login);
+    $('logout-btn').addEventListener('click', logout);
+    $('rl-test').addEventListener('click', rl_test);
+    $('fw-form').addEventListener('submit', fw_add);
+    $('fw-test-form').addEventListener('submit', fw_test);
     $('force-election').addEventListener('click', force_election);
     $('snapshot-btn').addEventListener('click', snapshot_now);
     $('bench-form').addEventListener('submit', bench_start);
@@ -1339,6 +1453,7 @@
     charts_init();
     sse_start();
     refresh_status();
+    sec_refresh();
     refresh_bench();
     load_items();
     /* local clocks only: chart sampling, up-time, stale-node and stream watchdogs */

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "gw_route.h"
+#include "gw_security.h"
 #include "rpc_client.h"
 
 #define GW_MAX_NODES  RPC_CLIENT_MAX_ENDPOINTS
@@ -69,6 +70,7 @@ struct gw {
     struct gw_bench *bench;
     struct gw_metrics *metrics;
     struct mg_context *mg;
+    struct gw_security *security; /* NULL: every request is admin (unit tests) */
     uint64_t started_ns;
 };
 
@@ -83,7 +85,8 @@ struct gw_req {
     struct gw_params params;
     const struct gw_route *route;
     bool head;
-    int status; /* the status sent, for metrics */
+    int status;             /* the status sent, for metrics */
+    struct gw_identity who; /* set by gw_security_check before the handler runs */
 };
 
 /* gw_reply_json sends `status` with `body` (consumed: put even on failure; NULL sends no

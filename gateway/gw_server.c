@@ -524,7 +524,9 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
     char allow[64];
     int idx =
         gw_routes_find(g->routes, g->n_routes, r.method, r.path, &r.params, allow, sizeof(allow));
-    if (idx >= 0) {
+    if (!gw_security_check(&r, &r.who)) {
+        route_name = "refused";
+    } else if (idx >= 0) {
         r.route = &g->routes[idx];
         route_name = r.route->name;
         if (gw_content_type_ok(&r))

@@ -61,6 +61,13 @@ static void usage(FILE *f)
             "  --no-events             do not subscribe to the nodes' event streams: the SSE\n"
             "                          streams then carry only gateway events (node, circuit,\n"
             "                          benchmark); saves the gateway the per-write events\n"
+            "Security (see docs/API.md):\n"
+            "  --anonymous-role ROLE   what a client that has not logged in may do: admin\n"
+            "                          (default: the playground is open), editor, viewer,\n"
+            "                          or none (log in for everything but the page itself)\n"
+            "  --rate-limit N          requests a second per client address over the API\n"
+            "                          (default 0: no limit); 429 with Retry-After beyond it\n"
+            "  --rate-burst N          the bucket's size (default: N of --rate-limit)\n"
             "  --log-level LEVEL       debug, info, warn or error (default info)\n"
             "  -h, --help              this text\n",
             SUP_MAX_NODES);
@@ -155,6 +162,9 @@ int main(int argc, char **argv)
         {"breaker-failures", required_argument, NULL, 'F'},
         {"breaker-cooldown-ms", required_argument, NULL, 'C'},
         {"log-level", required_argument, NULL, 'L'},
+        {"anonymous-role", required_argument, NULL, 'O'},
+        {"rate-limit", required_argument, NULL, 'r'},
+        {"rate-burst", required_argument, NULL, 'B'},
         {"no-events", no_argument, NULL, 'E'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -165,6 +175,8 @@ int main(int argc, char **argv)
     size_t n_node_args = 0;
     int level = LT_LOG_INFO;
     bool no_events = false;
+    int anon_role = 3; /* admin */
+    unsigned long rate = 0, burst = 0;
     gw.cfg = (struct gw_config){.listen_port = 0,
                                 .max_body = 1u << 20,
                                 .threads = 128,
@@ -246,6 +258,20 @@ int main(int argc, char **argv)
             break;
         case 'E':
             no_events = true;
+            break;
+        case 'O':
+            anon_role = gw_user_role_parse(optarg);
+            if (anon_role < 0) {
+                fprintf(stderr, "lithair-gateway: --anonymous-role takes admin, editor, viewer or "
+                                "none\n");
+                return 2;
+            }
+            break;
+        case 'r':
+            bad = parse_uint("--rate-limit", optarg, 0, 1000000, &rate);
+            break;
+        case 'B':
+            bad = parse_uint("--rate-burst", optarg, 1, 1000000, &burst);
             break;
         case 'L':
             level = lt_log_parse_level(optarg);
@@ -366,6 +392,10 @@ int main(int argc, char **argv)
         lt_error("cannot start the write coalescer: %s", lt_strerror(rc));
         goto out;
     }
+    if ((rc = gw_security_new(&gw, anon_role, (double)rate, (double)burst)) != 0) {
+        lt_error("cannot set up the security layers: %s", lt_strerror(rc));
+        goto out;
+    }
     if ((rc = gw_items_register(&gw)) != 0 || (rc = gw_cluster_register(&gw)) != 0 ||
         (rc = gw_bench_register(&gw)) != 0 || (rc = gw_metrics_register(&gw)) != 0) {
         lt_error("cannot register the routes: %s", lt_strerror(rc));
@@ -381,8 +411,10 @@ int main(int argc, char **argv)
     struct timespec tick = {.tv_sec = 0, .tv_nsec = 500 * 1000000L};
     while (sig != SIGINT && sig != SIGTERM) {
         sig = sigtimedwait(&stop_sigs, NULL, &tick);
-        if (sig < 0 && gw.client)
+        if (sig < 0 && gw.client) {
             rpc_client_probe_open(gw.client, 300);
+            gw_security_tick(&gw);
+        }
     }
     lt_info("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     exit_code = 0;
@@ -391,6 +423,7 @@ out:
         sse_hub_shutdown(gw.sse);
     gw_server_stop(&gw);
     gw_bench_free(&gw);
+    gw_security_free(&gw);
     gw_coalescer_free(gw.coalescer);
 #ifdef LITHAIR_GW_HAVE_EVENTS
     evb_free(gw.evb);

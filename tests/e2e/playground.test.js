@@ -266,7 +266,7 @@ async function main() {
     await sleep(1500); /* let the first live events and charts settle */
     loadErrors = consoleErrors.concat(pageErrors);
     assert(loadErrors.length === 0, 'console errors while loading: ' + loadErrors.join(' | '));
-    assert(await page.locator('[data-testid="security-placeholder"]').isVisible(), 'security placeholder not visible');
+    assert(await page.locator('[data-testid="panel-security"]').isVisible(), 'security panel not visible');
     return '';
   });
 
@@ -537,6 +537,29 @@ async function main() {
     } finally {
       for (const p of extra) await p.close();
     }
+  });
+
+  await check('security: log in as viewer, a create is refused by role; the rate limiter and firewall react', async () => {
+    const who = page.locator('[data-testid="sec-who"]');
+    await wait_for('the anonymous identity', 5000, async () => /anonymous/.test(await who.textContent()));
+    await wait_for('the demo users', 20000, async () => {
+      await page.selectOption('[data-testid="login-user"]', 'viewer');
+      await page.fill('[data-testid="login-password"]', 'viewer');
+      await page.click('[data-testid="login-btn"]');
+      await sleep(400);
+      return /viewer · viewer/.test(await who.textContent());
+    }, 500);
+    const code = await page.evaluate(async () => (await fetch('/api/items', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'as viewer' }) })).status);
+    assert(code === 403, 'a viewer creates: ' + code);
+    await page.click('[data-testid="rl-test"]');
+    await wait_for('rejections shown', 5000, async () => Number(await page.locator('[data-testid="rl-result"]').getAttribute('data-refused') || 0) > 0);
+    await page.fill('[data-testid="fw-test-ip"]', '10.1.2.3');
+    await page.click('[data-testid="fw-test"]');
+    await wait_for('a firewall verdict', 5000, async () => (await page.locator('[data-testid="fw-test-result"]').getAttribute('data-action')) === 'allow');
+    await shot('10-security');
+    await page.click('[data-testid="logout-btn"]');
+    await wait_for('anonymous again', 5000, async () => /anonymous/.test(await who.textContent()));
+    return (await page.locator('[data-testid="rl-result"]').textContent()).trim();
   });
 
   await check('narrow window (1024 px): no horizontal overflow', async () => {

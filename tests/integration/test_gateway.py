@@ -694,5 +694,114 @@ def test_breaker_closes_by_itself(build_dir):
             ev.close()
 
 
+def test_security(build_dir):
+    """Login and roles, sessions in the cluster, the rate limiter, the firewall."""
+    with Gateway(build_dir, spawn=3, extra=["--anonymous-role", "viewer"]) as g:
+        g.wait_leader(timeout=20)
+        # the demo users appear once the cluster takes writes (argon2id hashes)
+        def login(user, pw):
+            return g.request("POST", "/_playground/auth/login", {"user": user, "password": pw})
+        wait_for("the demo users", lambda: login("viewer", "viewer")[0] == 200, timeout=20,
+                 interval=0.3)
+        # anonymous is a viewer here: reads pass, a write asks to log in
+        check(g.get("/api/items")[0] == 200, "anonymous read")
+        expect_error(g.post("/api/items", {"name": "anon"}), 401, "UNAUTHENTICATED", "log in")
+        st, _, me = g.get("/_playground/auth/me")
+        check(st == 200 and me == {"user": None, "role": "viewer", "anonymous": True}, "me: %r" % me)
+        # wrong passwords and unknown users look the same
+        expect_error(login("admin", "nope"), 401, "UNAUTHENTICATED", "wrong user name or password")
+        expect_error(login("nobody", "x"), 401, "UNAUTHENTICATED", "wrong user name or password")
+        expect_error(g.request("POST", "/_playground/auth/login", {"user": "admin"}), 400)
+        tokens = {}
+        for user in ("viewer", "editor", "admin"):
+            st, h, body = login(user, user)
+            check(st == 200 and body["role"] == user and body["user"] == user and
+                  len(body["token"]) == 64, "login %s: %r" % (user, body))
+            cookie = h.get("set-cookie", "")
+            check(cookie.startswith("lithair_session=" + body["token"]) and "HttpOnly" in cookie
+                  and "SameSite=Strict" in cookie, "cookie: %r" % cookie)
+            tokens[user] = body["token"]
+
+        def as_(user, method, path, body=None):
+            return g.request(method, path, body, headers={"Authorization": "Bearer " +
+                                                          tokens[user]})
+        # viewer reads only; editor writes items; admin also controls the cluster
+        _, body = expect_error(as_("viewer", "POST", "/api/items", {"name": "v"}), 403,
+                               "PERMISSION_DENIED", "editor")
+        st, _, it = as_("editor", "POST", "/api/items", {"name": "by editor"})
+        check(st == 201, "editor creates: %r" % it)
+        expect_error(as_("editor", "POST", "/_playground/cluster/snapshot"), 403,
+                     "PERMISSION_DENIED", "admin")
+        check(as_("admin", "POST", "/_playground/cluster/snapshot")[0] == 200, "admin snapshot")
+        st, _, me = as_("editor", "GET", "/_playground/auth/me")
+        check(st == 200 and me["user"] == "editor" and me["role"] == "editor", "me: %r" % me)
+        # the cookie works as the bearer token does
+        st, _, me = g.request("GET", "/_playground/auth/me",
+                              headers={"Cookie": "a=b; lithair_session=" + tokens["admin"]})
+        check(st == 200 and me["user"] == "admin", "cookie session: %r" % me)
+        expect_error(g.request("GET", "/api/items",
+                               headers={"Authorization": "Bearer " + "0" * 64}), 401,
+                     "UNAUTHENTICATED", "unknown or expired")
+        # logout ends the session everywhere (it is a record in the cluster)
+        st, h, _ = as_("editor", "POST", "/_playground/auth/logout")
+        check(st == 204 and "Max-Age=0" in h.get("set-cookie", ""), "logout: %r" % h)
+        expect_error(as_("editor", "POST", "/api/items", {"name": "after logout"}), 401)
+        # the test endpoint of the rate limiter: 10 a second, then 429 with Retry-After
+        codes = [g.post("/_playground/security/test-rate-limit")[0] for _ in range(25)]
+        check(codes.count(200) >= 10 and codes.count(429) >= 5 and
+              set(codes) <= {200, 429}, "test rate limit: %r" % codes)
+        st, h, body = g.post("/_playground/security/test-rate-limit")
+        check(st == 429 and h.get("retry-after") == "1", "429 with Retry-After: %r" % h)
+        # firewall: rules are admin's; a test says what a rule would do to an address
+        rule = {"cidr": "10.0.0.0/8", "action": "deny", "note": "lab"}
+        expect_error(as_("viewer", "POST", "/_playground/security/firewall", rule), 403)
+        _, body = expect_error(as_("admin", "POST", "/_playground/security/firewall",
+                                   {"cidr": "10.0.0.300/8"}), 422)
+        check(body["details"][0]["field"] == "cidr", "bad cidr: %r" % body)
+        st, _, r1 = as_("admin", "POST", "/_playground/security/firewall", rule)
+        check(st == 201 and r1["cidr"] == "10.0.0.0/8" and r1["action"] == "deny", "rule: %r" % r1)
+        st, _, r2 = as_("admin", "POST", "/_playground/security/firewall",
+                        {"cidr": "10.1.2.0/24", "action": "allow"})
+        check(st == 201, "allow rule: %r" % r2)
+        for ip, want in (("10.9.9.9", "deny"), ("10.1.2.3", "allow"), ("192.168.1.1", "allow"),
+                         ("::1", "allow")):
+            st, _, t = g.post("/_playground/security/test-firewall", {"ip": ip})
+            check(st == 200 and t["action"] == want, "test %s: %r" % (ip, t))
+        expect_error(g.post("/_playground/security/test-firewall", {"ip": "10.0.0.0/8"}), 422)
+        # a rule against this very client: the API refuses it, the security routes stay open
+        st, _, r3 = as_("admin", "POST", "/_playground/security/firewall",
+                        {"cidr": "127.0.0.1", "action": "deny", "note": "self"})
+        check(st == 201, "self rule: %r" % r3)
+        expect_error(g.get("/api/items"), 403, "PERMISSION_DENIED", "firewall")
+        st, _, fw = g.get("/_playground/security/firewall")
+        check(st == 200 and len(fw["rules"]) == 3 and fw["denied"] >= 1, "rules: %r" % fw)
+        check(as_("admin", "DELETE", "/_playground/security/firewall/" + r3["id"])[0] == 204,
+              "rule removed")
+        check(g.get("/api/items")[0] == 200, "reachable again")
+        st, _, ss = g.get("/_playground/security/status")
+        check(st == 200 and ss["anonymousRole"] == "viewer" and len(ss["circuits"]) == 3 and
+              ss["testRateLimit"]["rejected"] >= 5 and ss["firewall"]["rules"] == 2,
+              "security status: %r" % ss)
+
+
+def test_rate_limit(build_dir):
+    """--rate-limit: a token bucket per client address over the API (the page's files are
+    not counted); beyond it 429 with Retry-After, and the tokens come back."""
+    with Gateway(build_dir, spawn=1, extra=["--rate-limit", "5", "--rate-burst", "5"]) as g:
+        g.wait_leader(timeout=20)
+        time.sleep(1.2)  # wait_leader's own calls took tokens: let the bucket refill
+        codes = [g.get("/api/items")[0] for _ in range(12)]
+        check(codes[:4] == [200] * 4 and codes.count(429) >= 5, "limited: %r" % codes)
+        st, h, body = g.get("/api/items")
+        check(st == 429 and body["code"] == "RESOURCE_EXHAUSTED" and
+              int(h.get("retry-after", "0")) >= 1, "429: %r %r" % (h, body))
+        check(all(g.get("/app.js")[0] == 200 for _ in range(10)), "files are not limited")
+        time.sleep(1.1)
+        check(g.get("/api/items")[0] == 200, "tokens back after a second")
+        st, _, ss = g.get("/_playground/security/status")
+        check(ss["rateLimit"]["perSecond"] == 5 and ss["rateLimit"]["rejected"] >= 5,
+              "status: %r" % ss["rateLimit"])
+
+
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))

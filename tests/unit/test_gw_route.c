@@ -7,6 +7,7 @@
 #include "gw_bench.h"
 #include "gw_cluster.h"
 #include "gw_route.h"
+#include "gw_security.h"
 #include "lt_err.h"
 #include "wire.h"
 
@@ -58,6 +59,41 @@ static void test_path_match(void)
     CU_ASSERT_TRUE(gw_path_match("/api/items/:id", "/api/items/a%2Fb%20c%0D%0A~x", &p));
     CU_ASSERT_STRING_EQUAL(gw_params_get(&p, "id"), "a/b c\r\n~x"); /* round trip */
     CU_ASSERT_EQUAL(gw_path_escape("abc", esc, 3), LT_ETOOBIG);
+}
+
+/* CIDR rules of the firewall (gw_security.c): parse, then match; v4 and v6 apart. */
+static void test_cidr(void)
+{
+    int fam, ipf;
+    uint8_t net[16], ip[16];
+    unsigned prefix, ipp;
+    CU_ASSERT_EQUAL(gw_cidr_parse("10.0.0.0/8", &fam, net, &prefix), 0);
+    CU_ASSERT_EQUAL(prefix, 8);
+    CU_ASSERT_EQUAL(gw_cidr_parse("10.200.3.4", &ipf, ip, &ipp), 0);
+    CU_ASSERT_EQUAL(ipp, 32);
+    CU_ASSERT_TRUE(gw_cidr_match(fam, net, prefix, ipf, ip));
+    CU_ASSERT_EQUAL(gw_cidr_parse("11.0.0.1", &ipf, ip, &ipp), 0);
+    CU_ASSERT_FALSE(gw_cidr_match(fam, net, prefix, ipf, ip));
+    CU_ASSERT_EQUAL(gw_cidr_parse("192.168.1.0/23", &fam, net, &prefix), 0);
+    CU_ASSERT_EQUAL(gw_cidr_parse("192.168.2.7", &ipf, ip, &ipp), 0); /* bit 23 differs */
+    CU_ASSERT_FALSE(gw_cidr_match(fam, net, prefix, ipf, ip));
+    CU_ASSERT_EQUAL(gw_cidr_parse("192.168.1.200", &ipf, ip, &ipp), 0);
+    CU_ASSERT_TRUE(gw_cidr_match(fam, net, prefix, ipf, ip));
+    CU_ASSERT_EQUAL(gw_cidr_parse("0.0.0.0/0", &fam, net, &prefix), 0); /* everything v4 */
+    CU_ASSERT_TRUE(gw_cidr_match(fam, net, prefix, ipf, ip));
+    CU_ASSERT_EQUAL(gw_cidr_parse("2001:db8::/32", &fam, net, &prefix), 0);
+    CU_ASSERT_EQUAL(gw_cidr_parse("2001:db8:1::5", &ipf, ip, &ipp), 0);
+    CU_ASSERT_TRUE(gw_cidr_match(fam, net, prefix, ipf, ip));
+    CU_ASSERT_EQUAL(gw_cidr_parse("0.0.0.0/0", &fam, net, &prefix), 0);
+    CU_ASSERT_FALSE(gw_cidr_match(fam, net, prefix, ipf, ip)); /* v4 rule, v6 client */
+    static const char *bad[] = {
+        "",           "10.0.0.0/33", "10.0.0.300",   "::1/129",     "10.0.0.0/",
+        "10.0.0.0/x", "10.0.0.0/-1", "host.example", "10.0.0.0/8/8"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CU_ASSERT_EQUAL(gw_cidr_parse(bad[i], &fam, net, &prefix), LT_EINVAL);
+    CU_ASSERT_EQUAL(gw_user_role_parse("Editor"), 2);
+    CU_ASSERT_EQUAL(gw_user_role_parse("root"), -1);
+    CU_ASSERT_STRING_EQUAL(gw_user_role_name(3), "admin");
 }
 
 static void test_routes_find(void)
@@ -243,6 +279,7 @@ static const struct lt_test route_tests[] = {
     {"RPC code to HTTP status table", test_http_status},
     {"query strings", test_query},
     {"bool, number, If-Match, camelCase", test_parse},
+    {"firewall CIDR rules and role names", test_cidr},
     {"benchmark body parser names the bad field", test_bench_parse},
     {"health and role names", test_health},
     {NULL, NULL},

@@ -1,0 +1,1024 @@
+/* gw_security.c — the gateway's protection layers, in the order a request meets them
+ * (DESIGN.md, "The gateway"):
+ *
+ *   firewall   IP/CIDR allow and deny rules, stored as replicated `firewall_rules` records
+ *              and cached here (reloaded twice a second and after every change made
+ *              through this gateway). The most specific matching rule decides; a tie goes
+ *              to deny; no match allows. A loopback client always reaches /_playground/auth
+ *              and /_playground/security, so a rule that blocks the page can be undone.
+ *   rate limit a token bucket per client address over the whole API, off unless
+ *              --rate-limit is given (429 with Retry-After); and one of its own on
+ *              POST /_playground/security/test-rate-limit (10/s, burst 10), so the page can
+ *              show rejections without slowing anything else.
+ *   identity   a session cookie (lithair_session) or "Authorization: Bearer TOKEN". A
+ *              session is a replicated `sessions` record keyed by the hex BLAKE2b hash of
+ *              its token (the store never holds a usable token); cached here 10 s. Without
+ *              a session a client has --anonymous-role (default admin: the playground is
+ *              open; log in as a viewer or editor to watch permissions refuse).
+ *   RBAC       viewer reads; editor also writes items and runs benchmarks; admin also
+ *              controls the cluster and edits firewall rules. 401 when a login would help,
+ *              403 when the role is too low.
+ *
+ * Users are replicated `users` records with libsodium argon2id hashes; the three demo users
+ * (admin/admin, editor/editor, viewer/viewer) are created when missing, as soon as the
+ * cluster has a leader. */
+#include "gw_security.h"
+
+#include <arpa/inet.h>
+#include <civetweb.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "gw.h"
+#include "lt_clock.h"
+#include "lt_err.h"
+#include "lt_log.h"
+#include "rpc_client.h"
+#include "wire.h"
+
+#define SEC_MAX_RULES     256
+#define SEC_BUCKETS       512 /* clients tracked per limiter; the oldest slot is reused */
+#define SEC_SESSION_CACHE 128
+#define SEC_CACHE_NS      (10ull * 1000000000ull)
+#define SEC_RELOAD_NS     (500ull * 1000000ull)
+#define SEC_TEST_RATE     10.0 /* test-rate-limit: tokens a second and burst */
+#define SEC_TOKEN_BYTES   32
+#define SEC_COOKIE        "lithair_session"
+#define SEC_SESSION_TTL_S (12 * 3600)
+
+struct fw_rule {
+    char id[64];
+    char cidr[64];
+    char note[128];
+    bool allow;
+    int family; /* AF_INET or AF_INET6 */
+    uint8_t addr[16];
+    unsigned prefix;
+};
+
+struct bucket {
+    char key[64];
+    double tokens;
+    uint64_t at_ns;
+};
+
+struct limiter {
+    double rate, burst; /* rate 0: off */
+    struct bucket b[SEC_BUCKETS];
+    uint64_t accepted, rejected;
+};
+
+struct sess {
+    char hash[65];
+    char user[65];
+    int role;
+    int64_t expires_s;
+    uint64_t cached_ns;
+};
+
+struct gw_security {
+    struct gw *g;
+    pthread_mutex_t mu;
+    int anon_role;
+    struct fw_rule rules[SEC_MAX_RULES];
+    size_t n_rules;
+    _Atomic size_t n_rules_hint; /* n_rules, readable without mu: no rules, no lock taken */
+    bool rules_loaded;
+    uint64_t rules_at_ns;
+    uint64_t fw_denied, auth_refused;
+    struct limiter api, test;
+    struct sess cache[SEC_SESSION_CACHE];
+    bool seeded;
+};
+
+static const char *const role_names[] = {"none", "viewer", "editor", "admin"};
+
+const char *gw_user_role_name(int role)
+{
+    return role >= 0 && role <= 3 ? role_names[role] : "none";
+}
+
+int gw_user_role_parse(const char *s)
+{
+    for (int i = 0; i <= 3; i++) {
+        if (strcasecmp(s, role_names[i]) == 0)
+            return i;
+    }
+    return -1;
+}
+
+/* ------------------------------------------------------------------ CIDR */
+
+int gw_cidr_parse(const char *s, int *family, uint8_t addr[16], unsigned *prefix)
+{
+    char buf[64];
+    size_t n = strlen(s);
+    if (n == 0 || n >= sizeof(buf))
+        return LT_EINVAL;
+    memcpy(buf, s, n + 1);
+    char *slash = strchr(buf, '/');
+    long p = -1;
+    if (slash) {
+        *slash = '\0';
+        char *end;
+        if (!slash[1] || slash[1] < '0' || slash[1] > '9')
+            return LT_EINVAL;
+        p = strtol(slash + 1, &end, 10);
+        if (*end)
+            return LT_EINVAL;
+    }
+    memset(addr, 0, 16);
+    if (inet_pton(AF_INET, buf, addr) == 1) {
+        *family = AF_INET;
+        if (p > 32)
+            return LT_EINVAL;
+        *prefix = p < 0 ? 32 : (unsigned)p;
+    } else if (inet_pton(AF_INET6, buf, addr) == 1) {
+        *family = AF_INET6;
+        if (p > 128)
+            return LT_EINVAL;
+        *prefix = p < 0 ? 128 : (unsigned)p;
+    } else {
+        return LT_EINVAL;
+    }
+    return 0;
+}
+
+bool gw_cidr_match(int family, const uint8_t net[16], unsigned prefix, int ip_family,
+                   const uint8_t ip[16])
+{
+    if (family != ip_family)
+        return false;
+    unsigned full = prefix / 8, rest = prefix % 8;
+    if (memcmp(net, ip, full) != 0)
+        return false;
+    if (rest == 0)
+        return true;
+    uint8_t mask = (uint8_t)(0xff << (8 - rest));
+    return (net[full] & mask) == (ip[full] & mask);
+}
+
+/* fw_decide: the rule that decides for `ip` (most specific; deny wins a tie), NULL if none.
+ * Under mu. */
+static const struct fw_rule *fw_decide(const struct gw_security *s, int fam, const uint8_t ip[16])
+{
+    const struct fw_rule *best = NULL;
+    for (size_t i = 0; i < s->n_rules; i++) {
+        const struct fw_rule *r = &s->rules[i];
+        if (!gw_cidr_match(r->family, r->addr, r->prefix, fam, ip))
+            continue;
+        if (!best || r->prefix > best->prefix || (r->prefix == best->prefix && !r->allow))
+            best = r;
+    }
+    return best;
+}
+
+/* ------------------------------------------------------------------ rate limit */
+
+/* limiter_take takes a token from `key`'s bucket: true if there was one, else false and
+ * *retry_s set. Under mu. */
+static bool limiter_take(struct limiter *l, const char *key, uint64_t now, unsigned *retry_s)
+{
+    if (l->rate <= 0)
+        return true;
+    struct bucket *b = NULL, *oldest = &l->b[0];
+    for (size_t i = 0; i < SEC_BUCKETS; i++) {
+        if (strcmp(l->b[i].key, key) == 0) {
+            b = &l->b[i];
+            break;
+        }
+        if (l->b[i].at_ns < oldest->at_ns)
+            oldest = &l->b[i];
+    }
+    if (!b) { /* a new client: a full bucket in the least recently used slot */
+        b = oldest;
+        snprintf(b->key, sizeof(b->key), "%s", key);
+        b->tokens = l->burst;
+        b->at_ns = now;
+    }
+    b->tokens += (double)(now - b->at_ns) / 1e9 * l->rate;
+    if (b->tokens > l->burst)
+        b->tokens = l->burst;
+    b->at_ns = now;
+    if (b->tokens >= 1.0) {
+        b->tokens -= 1.0;
+        l->accepted++;
+        return true;
+    }
+    l->rejected++;
+    double wait = (1.0 - b->tokens) / l->rate;
+    *retry_s = wait < 1.0 ? 1 : (unsigned)(wait + 0.999);
+    return false;
+}
+
+/* ------------------------------------------------------------------ RPC helpers */
+
+static int sec_call(struct gw *g, const char *method, const ProtobufCMessage *req,
+                    const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out)
+{
+    struct rpc_status st;
+    return rpc_call(g->client, method, req, desc, g->cfg.rpc_timeout_ms, out, &st);
+}
+
+/* sec_get unpacks record `id` of `model` with `desc`: 0, LT_ENOTFOUND, or another error. */
+static int sec_get(struct gw *g, const char *model, const char *id, bool serializable,
+                   const ProtobufCMessageDescriptor *desc, ProtobufCMessage **msg)
+{
+    Lithair__V1__GetRequest req = LITHAIR__V1__GET_REQUEST__INIT;
+    req.model = (char *)model;
+    req.id = (char *)id;
+    req.consistency = serializable ? LITHAIR__V1__CONSISTENCY__SERIALIZABLE
+                                   : LITHAIR__V1__CONSISTENCY__LINEARIZABLE;
+    Lithair__V1__RecordReply *rr = NULL;
+    int rc = sec_call(g, "Models/Get", &req.base, &lithair__v1__record_reply__descriptor,
+                      (ProtobufCMessage **)&rr);
+    if (rc)
+        return rc;
+    *msg = rr->record ? protobuf_c_message_unpack(desc, NULL, rr->record->value.len,
+                                                  rr->record->value.data)
+                      : NULL;
+    protobuf_c_message_free_unpacked(&rr->base, NULL);
+    return *msg ? 0 : LT_ECORRUPT;
+}
+
+static int sec_create(struct gw *g, const char *model, const ProtobufCMessage *value)
+{
+    Lithair__V1__CreateRequest req = LITHAIR__V1__CREATE_REQUEST__INIT;
+    req.model = (char *)model;
+    req.value.len = protobuf_c_message_get_packed_size(value);
+    req.value.data = malloc(req.value.len ? req.value.len : 1);
+    if (!req.value.data)
+        return LT_ENOMEM;
+    protobuf_c_message_pack(value, req.value.data);
+    Lithair__V1__RecordReply *rr = NULL;
+    int rc = sec_call(g, "Models/Create", &req.base, &lithair__v1__record_reply__descriptor,
+                      (ProtobufCMessage **)&rr);
+    free(req.value.data);
+    if (rr)
+        protobuf_c_message_free_unpacked(&rr->base, NULL);
+    return rc;
+}
+
+static int sec_delete(struct gw *g, const char *model, const char *id)
+{
+    Lithair__V1__DeleteRequest req = LITHAIR__V1__DELETE_REQUEST__INIT;
+    req.model = (char *)model;
+    req.id = (char *)id;
+    return sec_call(g, "Models/Delete", &req.base, NULL, NULL);
+}
+
+/* ------------------------------------------------------------------ firewall cache */
+
+/* sec_reload_rules reads every firewall rule from the cluster into the cache. */
+static int sec_reload_rules(struct gw_security *s)
+{
+    Lithair__V1__ListRequest req = LITHAIR__V1__LIST_REQUEST__INIT;
+    req.model = "firewall_rules";
+    req.limit = SEC_MAX_RULES;
+    req.consistency = LITHAIR__V1__CONSISTENCY__SERIALIZABLE;
+    Lithair__V1__ListReply *lr = NULL;
+    int rc = sec_call(s->g, "Models/List", &req.base, &lithair__v1__list_reply__descriptor,
+                      (ProtobufCMessage **)&lr);
+    if (rc)
+        return rc;
+    struct fw_rule *tmp = calloc(SEC_MAX_RULES, sizeof(*tmp));
+    if (!tmp) {
+        protobuf_c_message_free_unpacked(&lr->base, NULL);
+        return LT_ENOMEM;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < lr->n_records && n < SEC_MAX_RULES; i++) {
+        Lithair__V1__FirewallRule *fr = lithair__v1__firewall_rule__unpack(
+            NULL, lr->records[i]->value.len, lr->records[i]->value.data);
+        if (!fr)
+            continue;
+        struct fw_rule *r = &tmp[n];
+        if (gw_cidr_parse(fr->cidr, &r->family, r->addr, &r->prefix) == 0) {
+            snprintf(r->id, sizeof(r->id), "%s", fr->id);
+            snprintf(r->cidr, sizeof(r->cidr), "%s", fr->cidr);
+            snprintf(r->note, sizeof(r->note), "%s", fr->note);
+            r->allow = fr->action == LITHAIR__V1__FIREWALL_RULE__ACTION__ALLOW;
+            n++;
+        }
+        lithair__v1__firewall_rule__free_unpacked(fr, NULL);
+    }
+    protobuf_c_message_free_unpacked(&lr->base, NULL);
+    pthread_mutex_lock(&s->mu);
+    memcpy(s->rules, tmp, n * sizeof(*tmp));
+    s->n_rules = n;
+    atomic_store(&s->n_rules_hint, n);
+    s->rules_loaded = true;
+    s->rules_at_ns = lt_now_ns();
+    pthread_mutex_unlock(&s->mu);
+    free(tmp);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ users, sessions */
+
+static const struct {
+    const char *name;
+    int role;
+} demo_users[] = {
+    {"admin", LITHAIR__V1__ROLE__ROLE_ADMIN},
+    {"editor", LITHAIR__V1__ROLE__ROLE_EDITOR},
+    {"viewer", LITHAIR__V1__ROLE__ROLE_VIEWER},
+};
+
+/* sec_seed creates the demo users that are missing (the password is the user name).
+ * 0 when all exist; an error (no leader yet, ...) to try again later. */
+static int sec_seed(struct gw_security *s)
+{
+    for (size_t i = 0; i < sizeof(demo_users) / sizeof(demo_users[0]); i++) {
+        ProtobufCMessage *m = NULL;
+        int rc =
+            sec_get(s->g, "users", demo_users[i].name, false, &lithair__v1__user__descriptor, &m);
+        if (rc == 0) {
+            protobuf_c_message_free_unpacked(m, NULL);
+            continue;
+        }
+        if (rc != LT_ENOTFOUND)
+            return rc;
+        char hash[crypto_pwhash_STRBYTES];
+        if (crypto_pwhash_str(hash, demo_users[i].name, strlen(demo_users[i].name),
+                              crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                              crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+            return LT_ENOMEM;
+        Lithair__V1__User u = LITHAIR__V1__USER__INIT;
+        u.id = (char *)demo_users[i].name;
+        u.password_hash = hash;
+        u.role = demo_users[i].role;
+        rc = sec_create(s->g, "users", &u.base);
+        if (rc != 0 && rc != LT_EEXIST)
+            return rc;
+        lt_info("security: demo user '%s' (%s) created", demo_users[i].name,
+                gw_user_role_name(demo_users[i].role));
+    }
+    return 0;
+}
+
+static void hex(const uint8_t *b, size_t n, char *out)
+{
+    static const char d[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = d[b[i] >> 4];
+        out[2 * i + 1] = d[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* token_hash: the session id of a token (hex of its 32-byte BLAKE2b hash). */
+static void token_hash(const char *token, char out[65])
+{
+    uint8_t h[32];
+    crypto_generichash(h, sizeof(h), (const uint8_t *)token, strlen(token), NULL, 0);
+    hex(h, sizeof(h), out);
+}
+
+/* req_token finds the request's token: a bearer token (*bearer true) or the cookie. */
+static bool req_token(struct gw_req *r, char *out, size_t n, bool *bearer)
+{
+    const char *a = mg_get_header(r->conn, "Authorization");
+    *bearer = false;
+    if (a && strncasecmp(a, "Bearer ", 7) == 0) {
+        snprintf(out, n, "%s", a + 7);
+        *bearer = true;
+        return out[0] != '\0';
+    }
+    const char *c = mg_get_header(r->conn, "Cookie");
+    while (c && *c) {
+        while (*c == ' ' || *c == ';')
+            c++;
+        size_t kl = strlen(SEC_COOKIE);
+        if (strncmp(c, SEC_COOKIE, kl) == 0 && c[kl] == '=') {
+            c += kl + 1;
+            size_t vl = strcspn(c, ";");
+            if (vl == 0 || vl >= n)
+                return false;
+            memcpy(out, c, vl);
+            out[vl] = '\0';
+            return true;
+        }
+        c = strchr(c, ';');
+    }
+    return false;
+}
+
+/* sec_session looks a token's session up (cache, then the cluster). 0 and *out, or
+ * LT_ENOTFOUND (unknown or expired), or another error. */
+static int sec_session(struct gw_security *s, const char *token, struct sess *out)
+{
+    char h[65];
+    token_hash(token, h);
+    uint64_t now = lt_now_ns();
+    int64_t wall = (int64_t)time(NULL);
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < SEC_SESSION_CACHE; i++) {
+        struct sess *c = &s->cache[i];
+        if (c->hash[0] && strcmp(c->hash, h) == 0 && now - c->cached_ns < SEC_CACHE_NS) {
+            *out = *c;
+            pthread_mutex_unlock(&s->mu);
+            return out->expires_s > wall ? 0 : LT_ENOTFOUND;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    ProtobufCMessage *m = NULL;
+    int rc = sec_get(s->g, "sessions", h, true, &lithair__v1__session__descriptor, &m);
+    if (rc)
+        return rc;
+    Lithair__V1__Session *se = (Lithair__V1__Session *)m;
+    struct sess v;
+    memset(&v, 0, sizeof(v));
+    snprintf(v.hash, sizeof(v.hash), "%s", h);
+    snprintf(v.user, sizeof(v.user), "%s", se->user_id);
+    v.role = se->role;
+    v.expires_s = se->expires_at ? se->expires_at->seconds : 0;
+    v.cached_ns = now;
+    protobuf_c_message_free_unpacked(m, NULL);
+    pthread_mutex_lock(&s->mu);
+    struct sess *slot = &s->cache[0];
+    for (size_t i = 0; i < SEC_SESSION_CACHE; i++) {
+        if (s->cache[i].cached_ns < slot->cached_ns)
+            slot = &s->cache[i];
+    }
+    *slot = v;
+    pthread_mutex_unlock(&s->mu);
+    *out = v;
+    return v.expires_s > wall ? 0 : LT_ENOTFOUND;
+}
+
+static void sec_forget(struct gw_security *s, const char *hash)
+{
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < SEC_SESSION_CACHE; i++) {
+        if (strcmp(s->cache[i].hash, hash) == 0)
+            memset(&s->cache[i], 0, sizeof(s->cache[i]));
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ------------------------------------------------------------------ the check */
+
+/* needed_role: what a request needs (0: nothing beyond the firewall and the limiter). */
+static int needed_role(const char *method, const char *path)
+{
+    bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if (strncmp(path, "/_playground/auth/", 18) == 0 || strcmp(path, "/healthz") == 0)
+        return 0;
+    bool api = strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0 ||
+               strncmp(path, "/_playground", 12) == 0 || strcmp(path, "/metrics") == 0;
+    if (!api)
+        return 0; /* the page's own files */
+    if (read || strcmp(path, "/_playground/security/test-rate-limit") == 0 ||
+        strcmp(path, "/_playground/security/test-firewall") == 0)
+        return LITHAIR__V1__ROLE__ROLE_VIEWER;
+    if (strncmp(path, "/api/", 5) == 0 || strncmp(path, "/_playground/benchmark/", 23) == 0)
+        return LITHAIR__V1__ROLE__ROLE_EDITOR;
+    return LITHAIR__V1__ROLE__ROLE_ADMIN; /* cluster control, firewall rules */
+}
+
+static bool client_addr(struct gw_req *r, int *fam, uint8_t ip[16])
+{
+    memset(ip, 0, 16);
+    const char *a = r->ri->remote_addr;
+    if (inet_pton(AF_INET, a, ip) == 1) {
+        *fam = AF_INET;
+        return true;
+    }
+    if (inet_pton(AF_INET6, a, ip) == 1) {
+        static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(ip, v4mapped, 12) == 0) { /* ::ffff:a.b.c.d is an IPv4 client */
+            memmove(ip, ip + 12, 4);
+            memset(ip + 4, 0, 12);
+            *fam = AF_INET;
+        } else {
+            *fam = AF_INET6;
+        }
+        return true;
+    }
+    return false;
+}
+
+static bool is_loopback(int fam, const uint8_t ip[16])
+{
+    static const uint8_t v6lo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    return (fam == AF_INET && ip[0] == 127) || (fam == AF_INET6 && memcmp(ip, v6lo, 16) == 0);
+}
+
+bool gw_security_check(struct gw_req *r, struct gw_identity *who)
+{
+    struct gw *g = r->gw;
+    struct gw_security *s = g->security;
+    memset(who, 0, sizeof(*who));
+    if (!s) {
+        who->role = LITHAIR__V1__ROLE__ROLE_ADMIN;
+        return true;
+    }
+    int fam = 0;
+    uint8_t ip[16];
+    bool have_ip = client_addr(r, &fam, ip);
+    bool control = strncmp(r->path, "/_playground/auth/", 18) == 0 ||
+                   strncmp(r->path, "/_playground/security/", 22) == 0;
+    /* 1. firewall */
+    if (have_ip && atomic_load(&s->n_rules_hint) > 0 && !(control && is_loopback(fam, ip))) {
+        pthread_mutex_lock(&s->mu);
+        const struct fw_rule *fr = fw_decide(s, fam, ip);
+        bool deny = fr && !fr->allow;
+        char cidr[64] = "";
+        if (deny) {
+            snprintf(cidr, sizeof(cidr), "%s", fr->cidr);
+            s->fw_denied++;
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (deny) {
+            gw_reply_error(r, 403, "PERMISSION_DENIED", NULL,
+                           "your address %s is blocked by the firewall rule %s", r->ri->remote_addr,
+                           cidr);
+            return false;
+        }
+    }
+    /* 2. rate limit (over the API; the page's own files are not counted) */
+    int need = needed_role(r->method, r->path);
+    if (need > 0 && s->api.rate > 0) { /* the rate is fixed at start: read without mu */
+        unsigned retry = 0;
+        pthread_mutex_lock(&s->mu);
+        bool ok = limiter_take(&s->api, r->ri->remote_addr, lt_now_ns(), &retry);
+        pthread_mutex_unlock(&s->mu);
+        if (!ok) {
+            char hdr[64];
+            snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", retry);
+            json_object *o = json_object_new_object();
+            json_object_object_add(o, "code", json_object_new_string("RESOURCE_EXHAUSTED"));
+            json_object_object_add(
+                o, "message",
+                json_object_new_string("rate limit: too many requests from your address"));
+            json_object_object_add(o, "details", json_object_new_array());
+            gw_reply_json(r, 429, o, hdr);
+            return false;
+        }
+    }
+    /* 3. identity */
+    char token[160];
+    bool bearer = false;
+    who->role = s->anon_role;
+    who->anonymous = true;
+    if (req_token(r, token, sizeof(token), &bearer)) {
+        struct sess v;
+        int rc = sec_session(s, token, &v);
+        if (rc == 0) {
+            who->role = v.role;
+            who->anonymous = false;
+            snprintf(who->user, sizeof(who->user), "%s", v.user);
+            snprintf(who->session, sizeof(who->session), "%s", v.hash);
+            who->expires_s = v.expires_s;
+        } else if (bearer && need > 0) {
+            gw_reply_error(r, 401, "UNAUTHENTICATED", NULL,
+                           rc == LT_ENOTFOUND ? "the bearer token is unknown or expired: log in"
+                                              : "the session could not be checked: %s",
+                           lt_strerror(rc));
+            return false;
+        } /* a stale cookie: the client is anonymous (the page offers to log in again) */
+    }
+    /* 4. RBAC */
+    if (need > who->role) {
+        pthread_mutex_lock(&s->mu);
+        s->auth_refused++;
+        pthread_mutex_unlock(&s->mu);
+        if (who->anonymous)
+            gw_reply_error(r, 401, "UNAUTHENTICATED", NULL,
+                           "log in: %s %s needs the %s role, and anonymous clients have %s",
+                           r->method, r->path, gw_user_role_name(need),
+                           gw_user_role_name(who->role));
+        else
+            gw_reply_error(r, 403, "PERMISSION_DENIED", NULL,
+                           "%s (%s) may not %s %s: it needs the %s role", who->user,
+                           gw_user_role_name(who->role), r->method, r->path,
+                           gw_user_role_name(need));
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ routes */
+
+static json_object *me_json(const struct gw_identity *w)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "user", w->anonymous ? NULL : json_object_new_string(w->user));
+    json_object_object_add(o, "role", json_object_new_string(gw_user_role_name(w->role)));
+    json_object_object_add(o, "anonymous", json_object_new_boolean(w->anonymous));
+    if (!w->anonymous)
+        json_object_object_add(o, "expiresAt", json_object_new_int64(w->expires_s));
+    return o;
+}
+
+static int sec_login(struct gw_req *r)
+{
+    struct gw_security *s = r->gw->security;
+    json_object *j = NULL, *u = NULL, *p = NULL;
+    if (gw_read_json(r, false, &j) < 0)
+        return r->status;
+    json_object_object_foreach(j, key, val)
+    {
+        (void)val;
+        if (strcmp(key, "user") != 0 && strcmp(key, "password") != 0) {
+            gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "unknown field '%.60s'", key);
+            json_object_put(j);
+            return r->status;
+        }
+    }
+    if (!json_object_object_get_ex(j, "user", &u) || !json_object_is_type(u, json_type_string) ||
+        !json_object_object_get_ex(j, "password", &p) ||
+        !json_object_is_type(p, json_type_string)) {
+        json_object_put(j);
+        return gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                              "expected {\"user\": \"…\", \"password\": \"…\"}");
+    }
+    char user[65];
+    snprintf(user, sizeof(user), "%s", json_object_get_string(u));
+    ProtobufCMessage *m = NULL;
+    int rc = user[0] ? sec_get(r->gw, "users", user, false, &lithair__v1__user__descriptor, &m)
+                     : LT_ENOTFOUND;
+    bool ok = false;
+    int role = 0;
+    if (rc == 0) {
+        Lithair__V1__User *usr = (Lithair__V1__User *)m;
+        const char *pw = json_object_get_string(p);
+        ok = crypto_pwhash_str_verify(usr->password_hash, pw, strlen(pw)) == 0;
+        role = usr->role;
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+    json_object_put(j);
+    if (rc != 0 && rc != LT_ENOTFOUND)
+        return gw_reply_error(r, 503, "UNAVAILABLE", NULL, "the users could not be read: %s",
+                              lt_strerror(rc));
+    if (!ok) {
+        pthread_mutex_lock(&s->mu);
+        s->auth_refused++;
+        pthread_mutex_unlock(&s->mu);
+        return gw_reply_error(r, 401, "UNAUTHENTICATED", NULL, "wrong user name or password");
+    }
+    uint8_t raw[SEC_TOKEN_BYTES];
+    char token[2 * SEC_TOKEN_BYTES + 1], h[65];
+    randombytes_buf(raw, sizeof(raw));
+    hex(raw, sizeof(raw), token);
+    token_hash(token, h);
+    Lithair__V1__Timestamp exp = LITHAIR__V1__TIMESTAMP__INIT;
+    exp.seconds = (int64_t)time(NULL) + SEC_SESSION_TTL_S;
+    Lithair__V1__Session se = LITHAIR__V1__SESSION__INIT;
+    se.id = h;
+    se.user_id = user;
+    se.role = role;
+    se.expires_at = &exp;
+    rc = sec_create(r->gw, "sessions", &se.base);
+    if (rc != 0)
+        return gw_reply_error(r, 503, "UNAVAILABLE", NULL, "the session could not be stored: %s",
+                              lt_strerror(rc));
+    char hdr[256];
+    snprintf(hdr, sizeof(hdr),
+             "Set-Cookie: " SEC_COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d\r\n",
+             token, SEC_SESSION_TTL_S);
+    struct gw_identity w = {.role = role, .anonymous = false, .expires_s = exp.seconds};
+    snprintf(w.user, sizeof(w.user), "%s", user);
+    json_object *o = me_json(&w);
+    json_object_object_add(o, "token", json_object_new_string(token));
+    lt_info("security: %s logged in (%s)", user, gw_user_role_name(role));
+    return gw_reply_json(r, 200, o, hdr);
+}
+
+static int sec_logout(struct gw_req *r)
+{
+    const struct gw_identity w = r->who;
+    if (!w.anonymous) {
+        int rc = sec_delete(r->gw, "sessions", w.session);
+        if (rc != 0 && rc != LT_ENOTFOUND)
+            return gw_reply_error(r, 503, "UNAVAILABLE", NULL,
+                                  "the session could not be removed: %s", lt_strerror(rc));
+        sec_forget(r->gw->security, w.session);
+    }
+    gw_send_response(r, 204, NULL, "no-store",
+                     "Set-Cookie: " SEC_COOKIE "=; Path=/; HttpOnly; SameSite=Strict; "
+                     "Max-Age=0\r\n",
+                     NULL, 0, false);
+    return 204;
+}
+
+static int sec_me(struct gw_req *r)
+{
+    return gw_reply_json(r, 200, me_json(&r->who), NULL);
+}
+
+static int sec_status(struct gw_req *r)
+{
+    struct gw_security *s = r->gw->security;
+    json_object *o = json_object_new_object();
+    pthread_mutex_lock(&s->mu);
+    json_object *rl = json_object_new_object();
+    json_object_object_add(rl, "perSecond", json_object_new_double(s->api.rate));
+    json_object_object_add(rl, "burst", json_object_new_double(s->api.burst));
+    json_object_object_add(rl, "accepted", gw_json_u64(s->api.accepted));
+    json_object_object_add(rl, "rejected", gw_json_u64(s->api.rejected));
+    json_object *tl = json_object_new_object();
+    json_object_object_add(tl, "perSecond", json_object_new_double(s->test.rate));
+    json_object_object_add(tl, "burst", json_object_new_double(s->test.burst));
+    json_object_object_add(tl, "accepted", gw_json_u64(s->test.accepted));
+    json_object_object_add(tl, "rejected", gw_json_u64(s->test.rejected));
+    json_object *fw = json_object_new_object();
+    json_object_object_add(fw, "rules", gw_json_u64(s->n_rules));
+    json_object_object_add(fw, "denied", gw_json_u64(s->fw_denied));
+    json_object_object_add(o, "anonymousRole",
+                           json_object_new_string(gw_user_role_name(s->anon_role)));
+    json_object_object_add(o, "refused", gw_json_u64(s->auth_refused));
+    pthread_mutex_unlock(&s->mu);
+    json_object_object_add(o, "rateLimit", rl);
+    json_object_object_add(o, "testRateLimit", tl);
+    json_object_object_add(o, "firewall", fw);
+    json_object *circ = json_object_new_array();
+    for (size_t i = 0; i < r->gw->n_nodes; i++) {
+        struct rpc_endpoint_stats es;
+        if (rpc_client_stats(r->gw->client, i, &es) != 0)
+            continue;
+        json_object *c = json_object_new_object();
+        json_object_object_add(c, "node", gw_json_u64(r->gw->nodes[i].id));
+        json_object_object_add(c, "state",
+                               json_object_new_string(rpc_breaker_state_name(es.state)));
+        json_object_object_add(c, "opens", gw_json_u64(es.opens));
+        json_object_object_add(c, "rejected", gw_json_u64(es.rejected));
+        json_object_array_add(circ, c);
+    }
+    json_object_object_add(o, "circuits", circ);
+    json_object *users = json_object_new_array();
+    for (size_t i = 0; i < sizeof(demo_users) / sizeof(demo_users[0]); i++) {
+        json_object *u = json_object_new_object();
+        json_object_object_add(u, "user", json_object_new_string(demo_users[i].name));
+        json_object_object_add(u, "role",
+                               json_object_new_string(gw_user_role_name(demo_users[i].role)));
+        json_object_array_add(users, u);
+    }
+    json_object_object_add(o, "demoUsers", users);
+    return gw_reply_json(r, 200, o, NULL);
+}
+
+static int sec_test_rate_limit(struct gw_req *r)
+{
+    struct gw_security *s = r->gw->security;
+    unsigned retry = 0;
+    pthread_mutex_lock(&s->mu);
+    bool ok = limiter_take(&s->test, r->ri->remote_addr, lt_now_ns(), &retry);
+    uint64_t acc = s->test.accepted, rej = s->test.rejected;
+    pthread_mutex_unlock(&s->mu);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "allowed", json_object_new_boolean(ok));
+    json_object_object_add(o, "accepted", gw_json_u64(acc));
+    json_object_object_add(o, "rejected", gw_json_u64(rej));
+    if (ok)
+        return gw_reply_json(r, 200, o, NULL);
+    json_object_put(o);
+    char hdr[64];
+    snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", retry);
+    json_object *e = json_object_new_object();
+    json_object_object_add(e, "code", json_object_new_string("RESOURCE_EXHAUSTED"));
+    json_object_object_add(
+        e, "message",
+        json_object_new_string("rate limit: this test endpoint takes 10 requests a second"));
+    json_object *d = json_object_new_array();
+    json_object *x = json_object_new_object();
+    json_object_object_add(x, "field", json_object_new_string("rejected"));
+    char n[32];
+    snprintf(n, sizeof(n), "%llu", (unsigned long long)rej);
+    json_object_object_add(x, "description", json_object_new_string(n));
+    json_object_array_add(d, x);
+    json_object_object_add(e, "details", d);
+    return gw_reply_json(r, 429, e, hdr);
+}
+
+static json_object *rule_json(const struct fw_rule *fr)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "id", json_object_new_string(fr->id));
+    json_object_object_add(o, "cidr", json_object_new_string(fr->cidr));
+    json_object_object_add(o, "action", json_object_new_string(fr->allow ? "allow" : "deny"));
+    json_object_object_add(o, "note", json_object_new_string(fr->note));
+    return o;
+}
+
+static int sec_fw_list(struct gw_req *r)
+{
+    struct gw_security *s = r->gw->security;
+    int rc = sec_reload_rules(s);
+    if (rc != 0 && !s->rules_loaded)
+        return gw_reply_error(r, 503, "UNAVAILABLE", NULL, "the rules could not be read: %s",
+                              lt_strerror(rc));
+    json_object *arr = json_object_new_array();
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->n_rules; i++)
+        json_object_array_add(arr, rule_json(&s->rules[i]));
+    uint64_t denied = s->fw_denied;
+    pthread_mutex_unlock(&s->mu);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "rules", arr);
+    json_object_object_add(o, "denied", gw_json_u64(denied));
+    return gw_reply_json(r, 200, o, NULL);
+}
+
+static json_object *field_err(const char *field, const char *what)
+{
+    json_object *d = json_object_new_array();
+    json_object *x = json_object_new_object();
+    json_object_object_add(x, "field", json_object_new_string(field));
+    json_object_object_add(x, "description", json_object_new_string(what));
+    json_object_array_add(d, x);
+    return d;
+}
+
+static int sec_fw_add(struct gw_req *r)
+{
+    json_object *j = NULL;
+    if (gw_read_json(r, false, &j) < 0)
+        return r->status;
+    const char *cidr = NULL, *action = "deny", *note = "";
+    json_object_object_foreach(j, key, val)
+    {
+        if (!json_object_is_type(val, json_type_string)) {
+            gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "field '%.40s': expected a string",
+                           key);
+            json_object_put(j);
+            return r->status;
+        }
+        if (strcmp(key, "cidr") == 0)
+            cidr = json_object_get_string(val);
+        else if (strcmp(key, "action") == 0)
+            action = json_object_get_string(val);
+        else if (strcmp(key, "note") == 0)
+            note = json_object_get_string(val);
+        else {
+            gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "unknown field '%.60s'", key);
+            json_object_put(j);
+            return r->status;
+        }
+    }
+    int fam;
+    uint8_t a[16];
+    unsigned prefix;
+    if (!cidr || gw_cidr_parse(cidr, &fam, a, &prefix) != 0) {
+        json_object_put(j);
+        gw_reply_error(r, 422, "INVALID_ARGUMENT",
+                       field_err("cidr", "must be an IPv4 or IPv6 address, optionally /prefix"),
+                       "validation failed");
+        return r->status;
+    }
+    bool allow = strcmp(action, "allow") == 0;
+    if (!allow && strcmp(action, "deny") != 0) {
+        json_object_put(j);
+        gw_reply_error(r, 422, "INVALID_ARGUMENT", field_err("action", "must be deny or allow"),
+                       "validation failed");
+        return r->status;
+    }
+    Lithair__V1__FirewallRule fr = LITHAIR__V1__FIREWALL_RULE__INIT;
+    fr.cidr = (char *)cidr;
+    fr.action = allow ? LITHAIR__V1__FIREWALL_RULE__ACTION__ALLOW
+                      : LITHAIR__V1__FIREWALL_RULE__ACTION__DENY;
+    fr.note = (char *)note;
+    Lithair__V1__CreateRequest req = LITHAIR__V1__CREATE_REQUEST__INIT;
+    req.model = "firewall_rules";
+    req.value.len = protobuf_c_message_get_packed_size(&fr.base);
+    req.value.data = malloc(req.value.len ? req.value.len : 1);
+    if (req.value.data)
+        protobuf_c_message_pack(&fr.base, req.value.data);
+    json_object_put(j); /* cidr and note point into it: packed now */
+    if (!req.value.data)
+        return gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
+    Lithair__V1__RecordReply *rr = NULL;
+    struct rpc_status st;
+    int rc =
+        rpc_call(r->gw->client, "Models/Create", &req.base, &lithair__v1__record_reply__descriptor,
+                 r->gw->cfg.rpc_timeout_ms, (ProtobufCMessage **)&rr, &st);
+    free(req.value.data);
+    if (rc != 0)
+        return gw_reply_rpc_error(r, rc, &st, false);
+    Lithair__V1__FirewallRule *got =
+        rr->record ? lithair__v1__firewall_rule__unpack(NULL, rr->record->value.len,
+                                                        rr->record->value.data)
+                   : NULL;
+    protobuf_c_message_free_unpacked(&rr->base, NULL);
+    if (!got)
+        return gw_reply_error(r, 500, "INTERNAL", NULL, "the node returned no rule");
+    struct fw_rule out;
+    memset(&out, 0, sizeof(out));
+    snprintf(out.id, sizeof(out.id), "%s", got->id);
+    snprintf(out.cidr, sizeof(out.cidr), "%s", got->cidr);
+    snprintf(out.note, sizeof(out.note), "%s", got->note);
+    out.allow = got->action == LITHAIR__V1__FIREWALL_RULE__ACTION__ALLOW;
+    lithair__v1__firewall_rule__free_unpacked(got, NULL);
+    (void)sec_reload_rules(r->gw->security); /* in force for the next request */
+    return gw_reply_json(r, 201, rule_json(&out), NULL);
+}
+
+static int sec_fw_delete(struct gw_req *r)
+{
+    const char *id = gw_params_get(&r->params, "id");
+    int rc = sec_delete(r->gw, "firewall_rules", id);
+    if (rc == LT_ENOTFOUND)
+        return gw_reply_error(r, 404, "NOT_FOUND", NULL, "no firewall rule %.80s", id);
+    if (rc != 0)
+        return gw_reply_error(r, 503, "UNAVAILABLE", NULL, "the rule could not be removed: %s",
+                              lt_strerror(rc));
+    (void)sec_reload_rules(r->gw->security);
+    gw_send_response(r, 204, NULL, "no-store", NULL, NULL, 0, false);
+    return 204;
+}
+
+static int sec_test_firewall(struct gw_req *r)
+{
+    struct gw_security *s = r->gw->security;
+    json_object *j = NULL, *ipj;
+    if (gw_read_json(r, false, &j) < 0)
+        return r->status;
+    int fam;
+    uint8_t a[16];
+    unsigned prefix;
+    if (json_object_object_length(j) != 1 || !json_object_object_get_ex(j, "ip", &ipj) ||
+        !json_object_is_type(ipj, json_type_string) ||
+        gw_cidr_parse(json_object_get_string(ipj), &fam, a, &prefix) != 0 ||
+        prefix != (fam == AF_INET ? 32u : 128u)) {
+        json_object_put(j);
+        gw_reply_error(r, 422, "INVALID_ARGUMENT",
+                       field_err("ip", "must be one IPv4 or IPv6 address"), "validation failed");
+        return r->status;
+    }
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "ip", json_object_new_string(json_object_get_string(ipj)));
+    json_object_put(j);
+    pthread_mutex_lock(&s->mu);
+    const struct fw_rule *fr = fw_decide(s, fam, a);
+    json_object_object_add(o, "action",
+                           json_object_new_string(!fr || fr->allow ? "allow" : "deny"));
+    json_object_object_add(o, "rule", fr ? rule_json(fr) : NULL);
+    pthread_mutex_unlock(&s->mu);
+    return gw_reply_json(r, 200, o, NULL);
+}
+
+/* ------------------------------------------------------------------ life cycle */
+
+int gw_security_new(struct gw *g, int anon_role, double rate, double burst)
+{
+    if (sodium_init() < 0)
+        return LT_EIO;
+    struct gw_security *s = calloc(1, sizeof(*s));
+    if (!s)
+        return LT_ENOMEM;
+    s->g = g;
+    pthread_mutex_init(&s->mu, NULL);
+    s->anon_role = anon_role;
+    s->api.rate = rate;
+    s->api.burst = burst > 0 ? burst : rate;
+    s->test.rate = SEC_TEST_RATE;
+    s->test.burst = SEC_TEST_RATE;
+    g->security = s;
+    int rc = 0;
+    if ((rc = gw_route_add(g, "POST", "/_playground/auth/login", sec_login, NULL, "login")) ||
+        (rc = gw_route_add(g, "POST", "/_playground/auth/logout", sec_logout, NULL, "logout")) ||
+        (rc = gw_route_add(g, "GET", "/_playground/auth/me", sec_me, NULL, "me")) ||
+        (rc = gw_route_add(g, "GET", "/_playground/security/status", sec_status, NULL,
+                           "security_status")) ||
+        (rc = gw_route_add(g, "POST", "/_playground/security/test-rate-limit", sec_test_rate_limit,
+                           NULL, "test_rate_limit")) ||
+        (rc = gw_route_add(g, "GET", "/_playground/security/firewall", sec_fw_list, NULL,
+                           "firewall_list")) ||
+        (rc = gw_route_add(g, "POST", "/_playground/security/firewall", sec_fw_add, NULL,
+                           "firewall_add")) ||
+        (rc = gw_route_add(g, "DELETE", "/_playground/security/firewall/:id", sec_fw_delete, NULL,
+                           "firewall_delete")) ||
+        (rc = gw_route_add(g, "POST", "/_playground/security/test-firewall", sec_test_firewall,
+                           NULL, "test_firewall")))
+        return rc;
+    return 0;
+}
+
+void gw_security_tick(struct gw *g)
+{
+    struct gw_security *s = g->security;
+    if (!s)
+        return;
+    if (!s->seeded && sec_seed(s) == 0)
+        s->seeded = true;
+    if (lt_now_ns() - s->rules_at_ns >= SEC_RELOAD_NS)
+        (void)sec_reload_rules(s);
+}
+
+void gw_security_free(struct gw *g)
+{
+    struct gw_security *s = g->security;
+    if (!s)
+        return;
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    g->security = NULL;
+}
