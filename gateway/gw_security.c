@@ -10,6 +10,7 @@
  *              --rate-limit is given (429 with Retry-After); and one of its own on
  *              POST /_playground/security/test-rate-limit (10/s, burst 10), so the page can
  *              show rejections without slowing anything else.
+ *   login      5 attempts a second per address (burst 10), one password hash at a time.
  *   identity   a session cookie (lithair_session) or "Authorization: Bearer TOKEN". A
  *              session is a replicated `sessions` record keyed by the hex BLAKE2b hash of
  *              its token (the store never holds a usable token); cached here 10 s. Without
@@ -93,7 +94,9 @@ struct gw_security {
     bool rules_loaded;
     uint64_t rules_at_ns;
     uint64_t fw_denied, auth_refused;
-    struct limiter api, test;
+    struct limiter api, test, login;
+    pthread_mutex_t hash_mu; /* one argon2id at a time: each takes 64 MiB for ~0.1 s, and
+                              * 128 workers logging in at once would take 8 GiB */
     struct sess cache[SEC_SESSION_CACHE];
     bool seeded;
 };
@@ -347,9 +350,12 @@ static int sec_seed(struct gw_security *s)
         if (rc != LT_ENOTFOUND)
             return rc;
         char hash[crypto_pwhash_STRBYTES];
-        if (crypto_pwhash_str(hash, demo_users[i].name, strlen(demo_users[i].name),
-                              crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                              crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+        pthread_mutex_lock(&s->hash_mu);
+        int hrc = crypto_pwhash_str(hash, demo_users[i].name, strlen(demo_users[i].name),
+                                    crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                                    crypto_pwhash_MEMLIMIT_INTERACTIVE);
+        pthread_mutex_unlock(&s->hash_mu);
+        if (hrc != 0)
             return LT_ENOMEM;
         Lithair__V1__User u = LITHAIR__V1__USER__INIT;
         u.id = (char *)demo_users[i].name;
@@ -623,6 +629,20 @@ static int sec_login(struct gw_req *r)
 {
     struct gw_security *s = r->gw->security;
     json_object *j = NULL, *u = NULL, *p = NULL;
+    unsigned retry = 0; /* guessing passwords is slow by design: 5 tries a second, burst 10 */
+    pthread_mutex_lock(&s->mu);
+    bool allowed = limiter_take(&s->login, r->ri->remote_addr, lt_now_ns(), &retry);
+    pthread_mutex_unlock(&s->mu);
+    if (!allowed) {
+        char hdr[64];
+        snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", retry);
+        json_object *e = json_object_new_object();
+        json_object_object_add(e, "code", json_object_new_string("RESOURCE_EXHAUSTED"));
+        json_object_object_add(e, "message",
+                               json_object_new_string("too many login attempts from your address"));
+        json_object_object_add(e, "details", json_object_new_array());
+        return gw_reply_json(r, 429, e, hdr);
+    }
     if (gw_read_json(r, false, &j) < 0)
         return r->status;
     json_object_object_foreach(j, key, val)
@@ -651,7 +671,9 @@ static int sec_login(struct gw_req *r)
     if (rc == 0) {
         Lithair__V1__User *usr = (Lithair__V1__User *)m;
         const char *pw = json_object_get_string(p);
+        pthread_mutex_lock(&s->hash_mu);
         ok = crypto_pwhash_str_verify(usr->password_hash, pw, strlen(pw)) == 0;
+        pthread_mutex_unlock(&s->hash_mu);
         role = usr->role;
         protobuf_c_message_free_unpacked(m, NULL);
     }
@@ -981,6 +1003,9 @@ int gw_security_new(struct gw *g, int anon_role, double rate, double burst)
     s->api.burst = burst > 0 ? burst : rate;
     s->test.rate = SEC_TEST_RATE;
     s->test.burst = SEC_TEST_RATE;
+    s->login.rate = 5;
+    s->login.burst = 10;
+    pthread_mutex_init(&s->hash_mu, NULL);
     g->security = s;
     int rc = 0;
     if ((rc = gw_route_add(g, "POST", "/_playground/auth/login", sec_login, NULL, "login")) ||
@@ -1019,6 +1044,7 @@ void gw_security_free(struct gw *g)
     if (!s)
         return;
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->hash_mu);
     free(s);
     g->security = NULL;
 }

@@ -703,6 +703,7 @@ def test_security(build_dir):
             return g.request("POST", "/_playground/auth/login", {"user": user, "password": pw})
         wait_for("the demo users", lambda: login("viewer", "viewer")[0] == 200, timeout=20,
                  interval=0.3)
+        time.sleep(2.1)  # logins are limited to 5/s per address (burst 10): start full
         # anonymous is a viewer here: reads pass, a write asks to log in
         check(g.get("/api/items")[0] == 200, "anonymous read")
         expect_error(g.post("/api/items", {"name": "anon"}), 401, "UNAUTHENTICATED", "log in")
@@ -782,6 +783,10 @@ def test_security(build_dir):
         check(st == 200 and ss["anonymousRole"] == "viewer" and len(ss["circuits"]) == 3 and
               ss["testRateLimit"]["rejected"] >= 5 and ss["firewall"]["rules"] == 2,
               "security status: %r" % ss)
+        # guessing passwords: 5 tries a second per address, then 429 with Retry-After
+        time.sleep(2.1)
+        codes = [login("admin", "guess%d" % i)[0] for i in range(16)]
+        check(codes[:8] == [401] * 8 and 429 in codes, "login limit: %r" % codes)
 
 
 def test_rate_limit(build_dir):
