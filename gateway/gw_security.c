@@ -221,6 +221,27 @@ static bool limiter_take(struct limiter *l, const char *key, uint64_t now, unsig
     return false;
 }
 
+/* sec_limit takes a token of `l` for the client; without one it answers 429 with
+ * Retry-After and `why`, and returns false. */
+static bool sec_limit(struct gw_req *r, struct limiter *l, const char *why)
+{
+    struct gw_security *s = r->gw->security;
+    unsigned retry = 0;
+    pthread_mutex_lock(&s->mu);
+    bool ok = limiter_take(l, r->ri->remote_addr, lt_now_ns(), &retry);
+    pthread_mutex_unlock(&s->mu);
+    if (ok)
+        return true;
+    char hdr[64];
+    snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", retry);
+    json_object *e = json_object_new_object();
+    json_object_object_add(e, "code", json_object_new_string("RESOURCE_EXHAUSTED"));
+    json_object_object_add(e, "message", json_object_new_string(why));
+    json_object_object_add(e, "details", json_object_new_array());
+    gw_reply_json(r, 429, e, hdr);
+    return false;
+}
+
 /* ------------------------------------------------------------------ RPC helpers */
 
 static int sec_call(struct gw *g, const char *method, const ProtobufCMessage *req,
@@ -552,24 +573,9 @@ bool gw_security_check(struct gw_req *r, struct gw_identity *who)
     }
     /* 2. rate limit (over the API; the page's own files are not counted) */
     int need = needed_role(r->method, r->path);
-    if (need > 0 && s->api.rate > 0) { /* the rate is fixed at start: read without mu */
-        unsigned retry = 0;
-        pthread_mutex_lock(&s->mu);
-        bool ok = limiter_take(&s->api, r->ri->remote_addr, lt_now_ns(), &retry);
-        pthread_mutex_unlock(&s->mu);
-        if (!ok) {
-            char hdr[64];
-            snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", retry);
-            json_object *o = json_object_new_object();
-            json_object_object_add(o, "code", json_object_new_string("RESOURCE_EXHAUSTED"));
-            json_object_object_add(
-                o, "message",
-                json_object_new_string("rate limit: too many requests from your address"));
-            json_object_object_add(o, "details", json_object_new_array());
-            gw_reply_json(r, 429, o, hdr);
-            return false;
-        }
-    }
+    if (need > 0 && s->api.rate > 0 && /* the rate is fixed at start: read without mu */
+        !sec_limit(r, &s->api, "rate limit: too many requests from your address"))
+        return false;
     /* 3. identity */
     char token[160];
     bool bearer = false;
@@ -629,20 +635,9 @@ static int sec_login(struct gw_req *r)
 {
     struct gw_security *s = r->gw->security;
     json_object *j = NULL, *u = NULL, *p = NULL;
-    unsigned retry = 0; /* guessing passwords is slow by design: 5 tries a second, burst 10 */
-    pthread_mutex_lock(&s->mu);
-    bool allowed = limiter_take(&s->login, r->ri->remote_addr, lt_now_ns(), &retry);
-    pthread_mutex_unlock(&s->mu);
-    if (!allowed) {
-        char hdr[64];
-        snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", retry);
-        json_object *e = json_object_new_object();
-        json_object_object_add(e, "code", json_object_new_string("RESOURCE_EXHAUSTED"));
-        json_object_object_add(e, "message",
-                               json_object_new_string("too many login attempts from your address"));
-        json_object_object_add(e, "details", json_object_new_array());
-        return gw_reply_json(r, 429, e, hdr);
-    }
+    /* guessing passwords is slow by design: 5 tries a second, burst 10 */
+    if (!sec_limit(r, &s->login, "too many login attempts from your address"))
+        return r->status;
     if (gw_read_json(r, false, &j) < 0)
         return r->status;
     json_object_object_foreach(j, key, val)
@@ -791,34 +786,16 @@ static int sec_status(struct gw_req *r)
 static int sec_test_rate_limit(struct gw_req *r)
 {
     struct gw_security *s = r->gw->security;
-    unsigned retry = 0;
+    if (!sec_limit(r, &s->test, "rate limit: this test endpoint takes 10 requests a second"))
+        return r->status;
     pthread_mutex_lock(&s->mu);
-    bool ok = limiter_take(&s->test, r->ri->remote_addr, lt_now_ns(), &retry);
     uint64_t acc = s->test.accepted, rej = s->test.rejected;
     pthread_mutex_unlock(&s->mu);
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "allowed", json_object_new_boolean(ok));
+    json_object_object_add(o, "allowed", json_object_new_boolean(true));
     json_object_object_add(o, "accepted", gw_json_u64(acc));
     json_object_object_add(o, "rejected", gw_json_u64(rej));
-    if (ok)
-        return gw_reply_json(r, 200, o, NULL);
-    json_object_put(o);
-    char hdr[64];
-    snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", retry);
-    json_object *e = json_object_new_object();
-    json_object_object_add(e, "code", json_object_new_string("RESOURCE_EXHAUSTED"));
-    json_object_object_add(
-        e, "message",
-        json_object_new_string("rate limit: this test endpoint takes 10 requests a second"));
-    json_object *d = json_object_new_array();
-    json_object *x = json_object_new_object();
-    json_object_object_add(x, "field", json_object_new_string("rejected"));
-    char n[32];
-    snprintf(n, sizeof(n), "%llu", (unsigned long long)rej);
-    json_object_object_add(x, "description", json_object_new_string(n));
-    json_object_array_add(d, x);
-    json_object_object_add(e, "details", d);
-    return gw_reply_json(r, 429, e, hdr);
+    return gw_reply_json(r, 200, o, NULL);
 }
 
 static json_object *rule_json(const struct fw_rule *fr)
