@@ -189,6 +189,34 @@ static void svc_models_get(struct node *n, struct op *op)
     svc_read(n, op, in->consistency, svc_do_get);
 }
 
+/* svc_list_why says which part of a refused list query is wrong: the index, the cursor or
+ * the value (the store only says "invalid"). */
+static void svc_list_why(const Lithair__V1__ListRequest *in, char *msg, size_t n)
+{
+    const struct model *m = models_find(in->model);
+    char names[128] = "";
+    bool known = false;
+    for (size_t i = 0; m && m->indexes[i]; i++) {
+        size_t k = strlen(names);
+        snprintf(names + k, sizeof(names) - k, "%s%s", k ? ", " : "", m->indexes[i]);
+        known = known || strcmp(m->indexes[i], in->index) == 0;
+    }
+    bool hex = strlen(in->cursor) % 2 == 0;
+    for (const char *c = in->cursor; *c && hex; c++)
+        hex = (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f');
+    if (in->index[0] && !known)
+        snprintf(msg, n, "bad list query: no index '%.60s' (indexed fields: %s)", in->index,
+                 names[0] ? names : "none");
+    else if (!hex)
+        snprintf(msg, n,
+                 "bad list query: the cursor is not one this service gave "
+                 "(pass the previous page's next_cursor)");
+    else if (in->index[0])
+        snprintf(msg, n, "bad list query: '%.60s' is not a value of %s", in->equals, in->index);
+    else
+        snprintf(msg, n, "bad list query");
+}
+
 static void svc_do_list(struct node *n, struct op *op, const struct store_result *unused)
 {
     (void)unused;
@@ -203,10 +231,14 @@ static void svc_do_list(struct node *n, struct op *op, const struct store_result
     };
     struct store_page page;
     int rc = store_list(node_store(n), &q, &page);
+    if (rc == LT_EINVAL) {
+        char msg[256];
+        svc_list_why(in, msg, sizeof(msg));
+        node_op_reply_err(n, op, rc, msg);
+        return;
+    }
     if (rc != 0) {
-        node_op_reply_err(n, op, rc,
-                          rc == LT_EINVAL ? "bad list query: unknown index, bad cursor or value"
-                                          : NULL);
+        node_op_reply_err(n, op, rc, NULL);
         return;
     }
     Lithair__V1__ListReply lr = LITHAIR__V1__LIST_REPLY__INIT;

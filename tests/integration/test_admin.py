@@ -106,6 +106,11 @@ def test_every_command(build):
         check(it["name"] == "from stdin", "create from stdin")
         _, got, _ = c.admin("items", "get", it["id"], "--serializable")
         check(got["id"] == it["id"], "serializable get")
+        for args, words in ((["--index", "nosuch", "--equals", "x"], "no index 'nosuch'"),
+                            (["--index", "status", "--equals", "bogus"], "not a value of status"),
+                            (["--cursor", "garbage"], "cursor")):
+            rc, _, err = raw(c, "--endpoints", c.endpoints(), "items", "list", *args)
+            check(rc == 1 and words in err, "list error names the part: %r" % err)
         _, lst, _ = c.admin("items", "list", "--limit", "1")
         check(lst["total"] == "2" and len(lst["items"]) == 1, "list: %r" % lst)
         _, tr, _ = c.admin("leader", "transfer")
