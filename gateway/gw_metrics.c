@@ -247,16 +247,26 @@ static int gw_metrics_get(struct gw_req *r)
         unsigned long long id = (unsigned long long)g->nodes[i].id;
         if (!ws)
             continue;
-        uint64_t cum = 0;
-        for (size_t k = 0; k < ws->n_fsync_histogram; k++) {
-            cum += ws->fsync_histogram[k]->count;
+        /* the same buckets for every node and every scrape (16 µs .. 16.8 s, powers of
+         * two, as the node counts them), cumulative; _count and _sum of the same batches */
+        uint64_t cum = 0, total = 0;
+        for (size_t k = 0; k < ws->n_fsync_histogram; k++)
+            total += ws->fsync_histogram[k]->count;
+        for (unsigned e = 4; e <= 24; e++) {
+            uint64_t le = 1ull << e;
+            cum = 0;
+            for (size_t k = 0; k < ws->n_fsync_histogram; k++)
+                if (ws->fsync_histogram[k]->le_us <= le)
+                    cum += ws->fsync_histogram[k]->count;
             gw_buf_printf(&b, "lithair_node_fsync_seconds_bucket{node=\"%llu\",le=\"%g\"} %llu\n",
-                          id, (double)ws->fsync_histogram[k]->le_us / 1e6, (unsigned long long)cum);
+                          id, (double)le / 1e6, (unsigned long long)cum);
         }
         gw_buf_printf(&b, "lithair_node_fsync_seconds_bucket{node=\"%llu\",le=\"+Inf\"} %llu\n", id,
-                      (unsigned long long)(cum > ws->fsyncs ? cum : ws->fsyncs));
+                      (unsigned long long)total);
+        gw_buf_printf(&b, "lithair_node_fsync_seconds_sum{node=\"%llu\"} %.6f\n", id,
+                      (double)ws->fsync_sum_us / 1e6);
         gw_buf_printf(&b, "lithair_node_fsync_seconds_count{node=\"%llu\"} %llu\n", id,
-                      (unsigned long long)(cum > ws->fsyncs ? cum : ws->fsyncs));
+                      (unsigned long long)total);
     }
     struct rpc_endpoint_stats es[GW_MAX_NODES];
     bool have_es[GW_MAX_NODES];

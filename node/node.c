@@ -1851,6 +1851,7 @@ void node_fill_wal_stats(struct node *n, Lithair__V1__WalStatsReply *s,
     s->fsync_p50_us = ws.fsync_p50_us;
     s->fsync_p99_us = ws.fsync_p99_us;
     s->fsync_max_us = ws.fsync_max_us;
+    s->fsync_sum_us = ws.fsync_sum_us;
     s->n_fsync_histogram = 0;
     for (unsigned i = 0; i < WAL_HIST_BUCKETS; i++) {
         if (!ws.fsync_hist[i])

@@ -211,6 +211,7 @@ struct wal {
     uint64_t batches;
     uint64_t hist[WAL_HIST_BUCKETS];
     uint64_t fsync_max_us;
+    uint64_t fsync_sum_us; /* of every latency in hist */
     uint64_t truncated_at_start;
 };
 
@@ -1350,6 +1351,7 @@ int wal_sync_end(struct wal *w, struct wal_io *io)
         return w->failed;
     w->batches++;
     w->hist[wal_hist_bucket(io->us)]++;
+    w->fsync_sum_us += io->us;
     if (io->us > w->fsync_max_us)
         w->fsync_max_us = io->us;
     w->uncommitted = false;
@@ -1496,6 +1498,7 @@ void wal_stats(const struct wal *w, struct wal_stats *st)
     st->fsync_p50_us = wal_hist_pct(w, 500);
     st->fsync_p99_us = wal_hist_pct(w, 990);
     st->fsync_max_us = w->fsync_max_us;
+    st->fsync_sum_us = w->fsync_sum_us;
     st->truncated_bytes_at_start = w->truncated_at_start;
     st->pending_bytes = w->pending.len;
 }

@@ -72,6 +72,7 @@ struct wal_stats {
     uint64_t fsync_p50_us;                 /* upper bound of the bucket holding the median */
     uint64_t fsync_p99_us;
     uint64_t fsync_max_us;
+    uint64_t fsync_sum_us; /* the sum of the latencies counted in fsync_hist */
     uint64_t truncated_bytes_at_start;
     uint64_t pending_bytes; /* buffered, not yet written */
 };

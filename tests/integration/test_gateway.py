@@ -271,6 +271,21 @@ def test_items_api(build_dir):
                        'lithair_node_role{node="1"', "lithair_node_commit_index",
                        "lithair_node_fsync_seconds_bucket"):
             check(needle in text, "metrics lack %s" % needle)
+        # a histogram is whole: the same buckets on every node, cumulative, +Inf == _count,
+        # and a _sum (seconds) of the same observations
+        for node in (1, 2, 3):
+            lab = 'node="%d"' % node
+            buckets = [ln for ln in text.splitlines()
+                       if ln.startswith("lithair_node_fsync_seconds_bucket{" + lab)]
+            vals = [int(ln.split()[-1]) for ln in buckets]
+            count = [ln for ln in text.splitlines()
+                     if ln.startswith("lithair_node_fsync_seconds_count{" + lab)]
+            total = [ln for ln in text.splitlines()
+                     if ln.startswith("lithair_node_fsync_seconds_sum{" + lab)]
+            check(len(buckets) == 22 and vals == sorted(vals) and count and total and
+                  vals[-1] == int(count[0].split()[-1]) and vals[-1] > 0 and
+                  float(total[0].split()[-1]) > 0, "fsync histogram of node %d: %r %r %r"
+                  % (node, buckets[-3:], count, total))
         # the text format: one TYPE per family, before its samples, samples grouped
         typed, seen_fams, last = set(), [], None
         for line in text.splitlines():
