@@ -28,25 +28,34 @@ static void bench_on_sigint(int sig)
 
 static void bench_usage(const char *cmd)
 {
-    printf(
-        "Usage: lithair-admin %s [options]\n\n"
-        "%s\n\n"
-        "  --type write|read|mixed   workload (default write)\n"
-        "  --concurrency N           clients, one request in flight each (default 16)\n"
-        "  --duration SECONDS        measured time (default 10)\n"
-        "  --warmup SECONDS          unmeasured time first (default 1)\n"
-        "  --payload-size BYTES      bytes per write (default 256)\n"
-        "  --rate OPS                open loop at OPS requests/s in total; latency is then\n"
-        "                            measured from each request's intended send time\n"
-        "  --read-ratio R            mixed: fraction of reads, 0..1 (default 0.5)\n"
-        "  --key-space N             items written first so reads hit (default 1000)\n"
-        "  --serializable            reads served locally by any node (default: linearizable)\n\n"
-        "Ctrl-C stops early and prints what was measured. Items written are marked as\n"
-        "benchmark data: 'lithair-admin items purge' deletes them.\n",
-        cmd,
-        strcmp(cmd, "ping-bench") == 0
-            ? "Benchmark the no-op Cluster/Ping RPC: the throughput ceiling of the RPC path."
-            : "Benchmark writes and reads of items through the cluster.");
+    if (strcmp(cmd, "ping-bench") == 0) {
+        printf("Usage: lithair-admin ping-bench [options]\n\n"
+               "Benchmark the no-op Cluster/Ping RPC: the throughput ceiling of the RPC path\n"
+               "(no consensus, disk or store), to compare writes with at the same concurrency.\n\n"
+               "  --concurrency N           clients, one request in flight each (default 16)\n"
+               "  --duration SECONDS        measured time (default 10)\n"
+               "  --warmup SECONDS          unmeasured time first (default 1)\n"
+               "  --payload-size BYTES      bytes carried by each ping (default 256)\n"
+               "  --rate OPS                open loop at OPS requests/s in total\n\n"
+               "Ctrl-C stops early and prints what was measured.\n");
+        return;
+    }
+    printf("Usage: lithair-admin %s [options]\n\n"
+           "Benchmark writes and reads of items through the cluster.\n\n"
+           "  --type write|read|mixed   workload (default write)\n"
+           "  --concurrency N           clients, one request in flight each (default 16)\n"
+           "  --duration SECONDS        measured time (default 10)\n"
+           "  --warmup SECONDS          unmeasured time first (default 1)\n"
+           "  --payload-size BYTES      bytes per write (default 256)\n"
+           "  --rate OPS                open loop at OPS requests/s in total; latency is then\n"
+           "                            measured from each request's intended send time\n"
+           "  --read-ratio R            mixed: fraction of reads, 0..1 (default 0.5)\n"
+           "  --key-space N             items written first so reads hit (default 1000)\n"
+           "  --serializable            reads served locally by any node (default: "
+           "linearizable)\n\n"
+           "Ctrl-C stops early and prints what was measured. Items written are marked as\n"
+           "benchmark data: 'lithair-admin items purge' deletes them.\n",
+           cmd);
 }
 
 static int bench_parse_num(const char *cmd, const char *flag, const char *s, double min, double max,
