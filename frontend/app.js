@@ -1310,6 +1310,21 @@
   /* ---------------------------------------------------------------- security */
   async function sec_refresh() {
     try {
+      await sec_refresh_me();
+    } catch (e) {
+      $('sec-who').textContent = 'unknown';
+      return;
+    }
+    try {
+      await sec_refresh_rest();
+    } catch (e) {
+      /* a role that may not read the status (--anonymous-role none) still sees who it is */
+      $('rl-config').textContent = e.words;
+    }
+  }
+
+  async function sec_refresh_me() {
+    {
       const me = (await request('GET', '/_playground/auth/me')).data || {};
       const who = $('sec-who');
       who.textContent = me.anonymous ? 'anonymous · ' + me.role : me.user + ' · ' + me.role;
@@ -1318,6 +1333,11 @@
       $('login-btn').hidden = !me.anonymous;
       $('login-user').disabled = !me.anonymous;
       $('login-password').disabled = !me.anonymous;
+    }
+  }
+
+  async function sec_refresh_rest() {
+    {
       const st = (await request('GET', '/_playground/security/status')).data || {};
       const rl = st.rateLimit || {};
       $('rl-config').textContent = (rl.perSecond ? 'API limit: ' + rl.perSecond + ' requests/s per address, ' + rl.rejected + ' refused so far.' : 'No limit on the API (--rate-limit).') +
@@ -1330,8 +1350,6 @@
         el('span', { class: 'fw-note', text: r.note || '' }),
         el('button', { class: 'btn btn-small btn-ghost', type: 'button', 'aria-label': 'Delete rule ' + r.cidr, text: '✕', onclick: () => fw_delete(r) }),
       ])));
-    } catch (e) {
-      $('sec-who').textContent = 'unknown';
     }
   }
 
@@ -1345,7 +1363,9 @@
         $('login-password').value = '';
         t.done('ok', 'Logged in as ' + r.data.user + ' (' + r.data.role + '): actions beyond that role are refused.');
       } catch (e) {
-        t.done('error', e.status === 401 ? 'Wrong user name or password.' : 'Login failed: ' + e.words);
+        t.done('error', e.status === 401 ? 'Wrong user name or password.'
+          : e.status === 429 ? 'Too many login attempts from this address: wait a second and try again.'
+            : 'Login failed: ' + e.words);
       }
       sec_refresh();
     });

@@ -142,7 +142,10 @@ static bool evb_add_at(json_object *o, const Lithair__V1__Timestamp *at)
 
 static bool evb_json_committed(json_object *o, const Lithair__V1__CommittedEvent *c)
 {
-    return evb_add_str(o, "model", c->model) && evb_add_str(o, "id", c->id) &&
+    /* whose session or account changed is nobody else's business: the stream shows that
+     * the entry committed, not which user or session it was */
+    bool private = strcmp(c->model, "sessions") == 0 || strcmp(c->model, "users") == 0;
+    return evb_add_str(o, "model", c->model) && evb_add_str(o, "id", private ? "" : c->id) &&
            evb_add_str(o, "op", evb_op_name(c->op)) && evb_add_u64(o, "index", c->index) &&
            evb_add_u64(o, "term", c->term) && evb_add_u64(o, "version", c->version) &&
            evb_add_str(o, "result", wire_code_name(c->result));

@@ -13,7 +13,7 @@
  *   login      5 attempts a second per address (burst 10), one password hash at a time.
  *   identity   a session cookie (lithair_session) or "Authorization: Bearer TOKEN". A
  *              session is a replicated `sessions` record keyed by the hex BLAKE2b hash of
- *              its token (the store never holds a usable token); cached here 10 s. Without
+ *              its token (the store never holds a usable token); cached here 2 s. Without
  *              a session a client has --anonymous-role (default admin: the playground is
  *              open; log in as a viewer or editor to watch permissions refuse).
  *   RBAC       viewer reads; editor also writes items and runs benchmarks; admin also
@@ -57,7 +57,7 @@
 struct fw_rule {
     char id[64];
     char cidr[64];
-    char note[128];
+    char note[260]; /* the model allows 256 bytes */
     bool allow;
     int family; /* AF_INET or AF_INET6 */
     uint8_t addr[16];
@@ -95,6 +95,7 @@ struct gw_security {
     uint64_t rules_at_ns;
     uint64_t fw_denied, auth_refused;
     struct limiter api, test, login;
+    char dummy_hash[crypto_pwhash_STRBYTES]; /* verified for unknown users (under hash_mu) */
     pthread_mutex_t hash_mu; /* one argon2id at a time: each takes 64 MiB for ~0.1 s, and
                               * 128 workers logging in at once would take 8 GiB */
     struct sess cache[SEC_SESSION_CACHE];
@@ -148,6 +149,14 @@ int gw_cidr_parse(const char *s, int *family, uint8_t addr[16], unsigned *prefix
         if (p > 128)
             return LT_EINVAL;
         *prefix = p < 0 ? 128 : (unsigned)p;
+        static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (*prefix >= 96 && memcmp(addr, v4mapped, 12) == 0) {
+            /* ::ffff:a.b.c.d is an IPv4 address (a client's is read the same way) */
+            memmove(addr, addr + 12, 4);
+            memset(addr + 4, 0, 12);
+            *family = AF_INET;
+            *prefix -= 96;
+        }
     } else {
         return LT_EINVAL;
     }
@@ -305,7 +314,7 @@ static int sec_reload_rules(struct gw_security *s)
 {
     Lithair__V1__ListRequest req = LITHAIR__V1__LIST_REQUEST__INIT;
     req.model = "firewall_rules";
-    req.limit = SEC_MAX_RULES;
+    req.limit = SEC_MAX_RULES; /* adds stop there (409); more only from other writers */
     req.consistency = LITHAIR__V1__CONSISTENCY__SERIALIZABLE;
     Lithair__V1__ListReply *lr = NULL;
     int rc = sec_call(s->g, "Models/List", &req.base, &lithair__v1__list_reply__descriptor,
@@ -409,24 +418,22 @@ static void token_hash(const char *token, char out[65])
     hex(h, sizeof(h), out);
 }
 
-/* req_token finds the request's token: a bearer token (*bearer true) or the cookie. */
-static bool req_token(struct gw_req *r, char *out, size_t n, bool *bearer)
+/* cookie_find looks for SEC_COOKIE in one Cookie header; a quoted value is unquoted. */
+static bool cookie_find(const char *c, char *out, size_t n)
 {
-    const char *a = mg_get_header(r->conn, "Authorization");
-    *bearer = false;
-    if (a && strncasecmp(a, "Bearer ", 7) == 0) {
-        snprintf(out, n, "%s", a + 7);
-        *bearer = true;
-        return out[0] != '\0';
-    }
-    const char *c = mg_get_header(r->conn, "Cookie");
+    size_t kl = strlen(SEC_COOKIE);
     while (c && *c) {
-        while (*c == ' ' || *c == ';')
+        while (*c == ' ' || *c == ';' || *c == '\t')
             c++;
-        size_t kl = strlen(SEC_COOKIE);
         if (strncmp(c, SEC_COOKIE, kl) == 0 && c[kl] == '=') {
             c += kl + 1;
             size_t vl = strcspn(c, ";");
+            while (vl && (c[vl - 1] == ' ' || c[vl - 1] == '\t'))
+                vl--;
+            if (vl >= 2 && c[0] == '"' && c[vl - 1] == '"') {
+                c++;
+                vl -= 2;
+            }
             if (vl == 0 || vl >= n)
                 return false;
             memcpy(out, c, vl);
@@ -434,6 +441,34 @@ static bool req_token(struct gw_req *r, char *out, size_t n, bool *bearer)
             return true;
         }
         c = strchr(c, ';');
+    }
+    return false;
+}
+
+/* req_token finds the request's token: a bearer token (*bearer true) or the cookie, in
+ * any of the request's Cookie headers. */
+static bool req_token(struct gw_req *r, char *out, size_t n, bool *bearer)
+{
+    const char *a = mg_get_header(r->conn, "Authorization");
+    *bearer = false;
+    if (a && strncasecmp(a, "Bearer ", 7) == 0) {
+        const char *t = a + 7;
+        while (*t == ' ')
+            t++;
+        size_t tl = strlen(t);
+        while (tl && (t[tl - 1] == ' ' || t[tl - 1] == '\t'))
+            tl--;
+        if (tl > 0 && tl < n) {
+            memcpy(out, t, tl);
+            out[tl] = '\0';
+            *bearer = true;
+            return true;
+        }
+    }
+    for (int i = 0; i < r->ri->num_headers; i++) {
+        if (strcasecmp(r->ri->http_headers[i].name, "Cookie") == 0 &&
+            cookie_find(r->ri->http_headers[i].value, out, n))
+            return true;
     }
     return false;
 }
@@ -493,16 +528,20 @@ static void sec_forget(struct gw_security *s, const char *hash)
 
 /* ------------------------------------------------------------------ the check */
 
+/* is_api: the paths the limiter counts and identity matters for (not the page's own
+ * files, not /healthz). */
+static bool is_api(const char *path)
+{
+    return strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0 ||
+           strncmp(path, "/_playground", 12) == 0 || strcmp(path, "/metrics") == 0;
+}
+
 /* needed_role: what a request needs (0: nothing beyond the firewall and the limiter). */
 static int needed_role(const char *method, const char *path)
 {
     bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-    if (strncmp(path, "/_playground/auth/", 18) == 0 || strcmp(path, "/healthz") == 0)
-        return 0;
-    bool api = strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0 ||
-               strncmp(path, "/_playground", 12) == 0 || strcmp(path, "/metrics") == 0;
-    if (!api)
-        return 0; /* the page's own files */
+    if (strncmp(path, "/_playground/auth/", 18) == 0 || !is_api(path))
+        return 0; /* logging in, and the page's own files */
     if (read || strcmp(path, "/_playground/security/test-rate-limit") == 0 ||
         strcmp(path, "/_playground/security/test-firewall") == 0)
         return LITHAIR__V1__ROLE__ROLE_VIEWER;
@@ -573,7 +612,8 @@ bool gw_security_check(struct gw_req *r, struct gw_identity *who)
     }
     /* 2. rate limit (over the API; the page's own files are not counted) */
     int need = needed_role(r->method, r->path);
-    if (need > 0 && s->api.rate > 0 && /* the rate is fixed at start: read without mu */
+    bool api = is_api(r->path);
+    if (api && s->api.rate > 0 && /* the rate is fixed at start: read without mu */
         !sec_limit(r, &s->api, "rate limit: too many requests from your address"))
         return false;
     /* 3. identity */
@@ -581,7 +621,7 @@ bool gw_security_check(struct gw_req *r, struct gw_identity *who)
     bool bearer = false;
     who->role = s->anon_role;
     who->anonymous = true;
-    if (req_token(r, token, sizeof(token), &bearer)) {
+    if (api && req_token(r, token, sizeof(token), &bearer)) {
         struct sess v;
         int rc = sec_session(s, token, &v);
         if (rc == 0) {
@@ -590,11 +630,14 @@ bool gw_security_check(struct gw_req *r, struct gw_identity *who)
             snprintf(who->user, sizeof(who->user), "%s", v.user);
             snprintf(who->session, sizeof(who->session), "%s", v.hash);
             who->expires_s = v.expires_s;
-        } else if (bearer && need > 0) {
+        } else if (rc != LT_ENOTFOUND && need > s->anon_role) {
+            /* the cluster could not say: logging in again would not help */
+            gw_reply_error(r, 503, "UNAVAILABLE", NULL,
+                           "the session could not be checked (%s): retry shortly", lt_strerror(rc));
+            return false;
+        } else if (rc == LT_ENOTFOUND && bearer) {
             gw_reply_error(r, 401, "UNAUTHENTICATED", NULL,
-                           rc == LT_ENOTFOUND ? "the bearer token is unknown or expired: log in"
-                                              : "the session could not be checked: %s",
-                           lt_strerror(rc));
+                           "the bearer token is unknown or expired: log in");
             return false;
         } /* a stale cookie: the client is anonymous (the page offers to log in again) */
     }
@@ -663,6 +706,17 @@ static int sec_login(struct gw_req *r)
                      : LT_ENOTFOUND;
     bool ok = false;
     int role = 0;
+    if (rc == LT_ENOTFOUND) { /* as long as a wrong password: no hint that the user is unknown */
+        const char *pw = json_object_get_string(p);
+        pthread_mutex_lock(&s->hash_mu);
+        if (!s->dummy_hash[0] && crypto_pwhash_str(s->dummy_hash, "lithair-no-such-user", 20,
+                                                   crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                                                   crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+            s->dummy_hash[0] = '\0';
+        if (s->dummy_hash[0] && crypto_pwhash_str_verify(s->dummy_hash, pw, strlen(pw)) == 0)
+            lt_debug("security: a password matched the dummy hash"); /* it never should */
+        pthread_mutex_unlock(&s->hash_mu);
+    }
     if (rc == 0) {
         Lithair__V1__User *usr = (Lithair__V1__User *)m;
         const char *pw = json_object_get_string(p);
@@ -872,6 +926,16 @@ static int sec_fw_add(struct gw_req *r)
                        field_err("cidr", "must be an IPv4 or IPv6 address, optionally /prefix"),
                        "validation failed");
         return r->status;
+    }
+    (void)sec_reload_rules(r->gw->security);
+    pthread_mutex_lock(&r->gw->security->mu);
+    bool full = r->gw->security->n_rules >= SEC_MAX_RULES;
+    pthread_mutex_unlock(&r->gw->security->mu);
+    if (full) {
+        json_object_put(j);
+        return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL,
+                              "the firewall holds at most %d rules: remove one first",
+                              SEC_MAX_RULES);
     }
     bool allow = strcmp(action, "allow") == 0;
     if (!allow && strcmp(action, "deny") != 0) {

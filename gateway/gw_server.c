@@ -400,8 +400,31 @@ static const char *gw_mime_type(const char *path)
  * request without a Content-Type (a bodiless POST such as kill) passes. */
 static bool gw_content_type_ok(struct gw_req *r)
 {
+    if (strcmp(r->method, "GET") == 0 || r->head)
+        return true;
+    /* Another site's page may POST here (a form, or fetch in no-cors mode, which sends
+     * a body with no Content-Type at all): a browser always names the page's origin, and
+     * it must be this host. Tools that send no Origin (curl, wrk) are not browsers. */
+    const char *origin = mg_get_header(r->conn, "Origin");
+    const char *host = mg_get_header(r->conn, "Host");
+    if (origin) {
+        const char *o = strstr(origin, "://");
+        o = o ? o + 3 : origin;
+        if (!host || strcasecmp(o, host) != 0) {
+            gw_reply_error(r, 403, "PERMISSION_DENIED", NULL,
+                           "cross-site request refused: Origin %.80s is not this gateway", origin);
+            return false;
+        }
+    }
     const char *ct = mg_get_header(r->conn, "Content-Type");
-    if (!ct || strcmp(r->method, "GET") == 0 || r->head)
+    const char *te = mg_get_header(r->conn, "Transfer-Encoding");
+    bool body = r->ri->content_length > 0 || (te && strcasecmp(te, "chunked") == 0);
+    if (!ct && body) {
+        gw_reply_error(r, 415, "INVALID_ARGUMENT", NULL,
+                       "a request body needs Content-Type: application/json");
+        return false;
+    }
+    if (!ct)
         return true;
     size_t n = strcspn(ct, "; \t");
     if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
@@ -524,13 +547,16 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
     char allow[64];
     int idx =
         gw_routes_find(g->routes, g->n_routes, r.method, r.path, &r.params, allow, sizeof(allow));
-    if (!gw_security_check(&r, &r.who)) {
+    /* a route's request is first checked for what a browser on another site could send
+     * (Origin, body type), then by the security layers, then handled */
+    if (idx >= 0 && !gw_content_type_ok(&r)) {
+        route_name = "refused";
+    } else if (!gw_security_check(&r, &r.who)) {
         route_name = "refused";
     } else if (idx >= 0) {
         r.route = &g->routes[idx];
         route_name = r.route->name;
-        if (gw_content_type_ok(&r))
-            r.route->fn(&r);
+        r.route->fn(&r);
     } else if (idx == -2) {
         route_name = "method_not_allowed";
         gw_reply_not_allowed(&r, allow);
@@ -589,7 +615,9 @@ int gw_server_start(struct gw *g)
 {
     gw_route_add(g, "GET", "/healthz", gw_healthz, NULL, "healthz");
     char port[96], threads[16], tmo[16];
-    snprintf(port, sizeof(port), "%s:%d", g->cfg.listen_addr ? g->cfg.listen_addr : "127.0.0.1",
+    const char *addr = g->cfg.listen_addr ? g->cfg.listen_addr : "127.0.0.1";
+    /* an IPv6 address goes in brackets, as civetweb's listening_ports wants it */
+    snprintf(port, sizeof(port), strchr(addr, ':') && addr[0] != '[' ? "[%s]:%d" : "%s:%d", addr,
              g->cfg.listen_port);
     snprintf(threads, sizeof(threads), "%u", g->cfg.threads);
     snprintf(tmo, sizeof(tmo), "%u", g->cfg.request_timeout_ms);
@@ -605,7 +633,10 @@ int gw_server_start(struct gw *g)
     mg_init_library(0);
     g->mg = mg_start(&cb, g, opts);
     if (!g->mg) {
-        lt_error("cannot listen on %s", port);
+        lt_error("cannot listen on %s%s", port,
+                 strchr(addr, ':') && !mg_check_feature(8)
+                     ? " (this civetweb is built without IPv6: use an IPv4 address)"
+                     : "");
         return LT_EIO;
     }
     mg_set_request_handler(g->mg, "**", gw_mg_handler, g);

@@ -798,10 +798,49 @@ def test_security(build_dir):
         check(st == 200 and ss["anonymousRole"] == "viewer" and len(ss["circuits"]) == 3 and
               ss["testRateLimit"]["rejected"] >= 5 and ss["firewall"]["rules"] == 2,
               "security status: %r" % ss)
+        # another site's page: a browser names its Origin; a body must say it is JSON
+        expect_error(g.request("POST", "/_playground/cluster/snapshot",
+                               headers={"Origin": "http://evil.example"}), 403,
+                     "PERMISSION_DENIED", "cross-site")
+        st, _, _ = g.request("GET", "/api/items", headers={"Origin": "http://evil.example"})
+        check(st == 200, "a cross-site read is the browser's business (CORS), not refused")
+        st, _, _ = g.request("POST", "/_playground/security/test-firewall", {"ip": "10.1.2.3"},
+                             headers={"Origin": "http://127.0.0.1:%d" % g.port})
+        check(st == 200, "a same-origin POST passes: %d" % st)
+        sk = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+        sk.sendall(b"POST /_playground/security/firewall HTTP/1.1\r\nHost: x\r\n"
+                   b"Content-Length: 20\r\nConnection: close\r\n\r\n" + b'{"cidr":"0.0.0.0/0"}')
+        got = b""
+        while len(got) < 65536:
+            k = sk.recv(4096)
+            if not k:
+                break
+            got += k
+        sk.close()
+        check(got.startswith(b"HTTP/1.1 415"), "a body with no Content-Type: %r" % got[:120])
+        # ::ffff:a.b.c.d is that IPv4 address, in rules and tests alike
+        st, _, t = g.post("/_playground/security/test-firewall", {"ip": "::ffff:10.9.9.9"})
+        check(st == 200 and t["action"] == "deny", "v4-mapped test: %r" % t)
+        # the session cookie is found in any Cookie header, quoted or not
+        st, _, me = g.request("GET", "/_playground/auth/me",
+                              headers={"Cookie": 'lithair_session="%s"' % tokens["admin"]})
+        check(st == 200 and me["user"] == "admin", "quoted cookie: %r" % me)
+        # a note keeps its 256 bytes
+        st, _, r4 = as_("admin", "POST", "/_playground/security/firewall",
+                        {"cidr": "192.0.2.0/24", "note": "n" * 250})
+        check(st == 201 and len(r4["note"]) == 250, "note kept: %d" % len(r4.get("note", "")))
         # guessing passwords: 5 tries a second per address, then 429 with Retry-After
         time.sleep(2.1)
         codes = [login("admin", "guess%d" % i)[0] for i in range(16)]
         check(codes[:8] == [401] * 8 and 429 in codes, "login limit: %r" % codes)
+        # the rule table is bounded: past 256 rules an add is refused, never silently lost
+        n_rules = len(g.get("/_playground/security/firewall")[2]["rules"])
+        for i in range(256 - n_rules):  # bounded: at most 256 adds
+            st, _, _ = as_("admin", "POST", "/_playground/security/firewall",
+                           {"cidr": "198.51.%d.%d" % (i // 250, i % 250)})
+            check(st == 201, "rule %d: %d" % (i, st))
+        expect_error(as_("admin", "POST", "/_playground/security/firewall",
+                         {"cidr": "203.0.113.9"}), 409, "FAILED_PRECONDITION", "256")
 
 
 def test_rate_limit(build_dir):
