@@ -253,11 +253,17 @@ static bool sec_limit(struct gw_req *r, struct limiter *l, const char *why)
 
 /* ------------------------------------------------------------------ RPC helpers */
 
+/* The tick (the gateway's main thread, which also waits for SIGTERM and probes the
+ * breakers) must not sit on a leaderless cluster for a request's whole deadline. */
+static _Thread_local bool sec_in_tick;
+#define SEC_TICK_TIMEOUT_MS 500
+
 static int sec_call(struct gw *g, const char *method, const ProtobufCMessage *req,
                     const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out)
 {
     struct rpc_status st;
-    return rpc_call(g->client, method, req, desc, g->cfg.rpc_timeout_ms, out, &st);
+    return rpc_call(g->client, method, req, desc,
+                    sec_in_tick ? SEC_TICK_TIMEOUT_MS : g->cfg.rpc_timeout_ms, out, &st);
 }
 
 /* sec_get unpacks record `id` of `model` with `desc`: 0, LT_ENOTFOUND, or another error. */
@@ -1073,10 +1079,12 @@ void gw_security_tick(struct gw *g)
     struct gw_security *s = g->security;
     if (!s)
         return;
+    sec_in_tick = true;
     if (!s->seeded && sec_seed(s) == 0)
         s->seeded = true;
     if (lt_now_ns() - s->rules_at_ns >= SEC_RELOAD_NS)
         (void)sec_reload_rules(s);
+    sec_in_tick = false;
 }
 
 void gw_security_free(struct gw *g)
