@@ -20,6 +20,7 @@
  *              controls the cluster and edits firewall rules. 401 when a login would help,
  *              403 when the role is too low.
  *
+ * Sessions last --session-ttl-s (12 h); the tick deletes expired ones.
  * Users are replicated `users` records with libsodium argon2id hashes; the three demo users
  * (admin/admin, editor/editor, viewer/viewer) are created when missing, as soon as the
  * cluster has a leader. */
@@ -52,7 +53,6 @@
 #define SEC_TEST_RATE     10.0 /* test-rate-limit: tokens a second and burst */
 #define SEC_TOKEN_BYTES   32
 #define SEC_COOKIE        "lithair_session"
-#define SEC_SESSION_TTL_S (12 * 3600)
 
 struct fw_rule {
     char id[64];
@@ -100,6 +100,9 @@ struct gw_security {
                               * 128 workers logging in at once would take 8 GiB */
     struct sess cache[SEC_SESSION_CACHE];
     bool seeded;
+    unsigned session_ttl_s;
+    uint64_t purged_at_ns; /* the last sweep of expired sessions (tick only) */
+    uint64_t purged;       /* expired sessions deleted by this gateway */
 };
 
 static const char *const role_names[] = {"none", "viewer", "editor", "admin"};
@@ -748,7 +751,7 @@ static int sec_login(struct gw_req *r)
     hex(raw, sizeof(raw), token);
     token_hash(token, h);
     Lithair__V1__Timestamp exp = LITHAIR__V1__TIMESTAMP__INIT;
-    exp.seconds = (int64_t)time(NULL) + SEC_SESSION_TTL_S;
+    exp.seconds = (int64_t)time(NULL) + (int64_t)s->session_ttl_s;
     Lithair__V1__Session se = LITHAIR__V1__SESSION__INIT;
     se.id = h;
     se.user_id = user;
@@ -761,7 +764,7 @@ static int sec_login(struct gw_req *r)
     char hdr[256];
     snprintf(hdr, sizeof(hdr),
              "Set-Cookie: " SEC_COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d\r\n",
-             token, SEC_SESSION_TTL_S);
+             token, (int)s->session_ttl_s);
     struct gw_identity w = {.role = role, .anonymous = false, .expires_s = exp.seconds};
     snprintf(w.user, sizeof(w.user), "%s", user);
     json_object *o = me_json(&w);
@@ -813,6 +816,8 @@ static int sec_status(struct gw_req *r)
     json_object_object_add(o, "anonymousRole",
                            json_object_new_string(gw_user_role_name(s->anon_role)));
     json_object_object_add(o, "refused", gw_json_u64(s->auth_refused));
+    json_object_object_add(o, "sessionTtlSeconds", gw_json_u64(s->session_ttl_s));
+    json_object_object_add(o, "expiredSessionsDeleted", gw_json_u64(s->purged));
     pthread_mutex_unlock(&s->mu);
     json_object_object_add(o, "rateLimit", rl);
     json_object_object_add(o, "testRateLimit", tl);
@@ -1036,7 +1041,7 @@ static int sec_test_firewall(struct gw_req *r)
 
 /* ------------------------------------------------------------------ life cycle */
 
-int gw_security_new(struct gw *g, int anon_role, double rate, double burst)
+int gw_security_new(struct gw *g, int anon_role, double rate, double burst, unsigned session_ttl_s)
 {
     if (sodium_init() < 0)
         return LT_EIO;
@@ -1046,6 +1051,7 @@ int gw_security_new(struct gw *g, int anon_role, double rate, double burst)
     s->g = g;
     pthread_mutex_init(&s->mu, NULL);
     s->anon_role = anon_role;
+    s->session_ttl_s = session_ttl_s ? session_ttl_s : 12 * 3600;
     s->api.rate = rate;
     s->api.burst = burst > 0 ? burst : rate;
     s->test.rate = SEC_TEST_RATE;
@@ -1074,6 +1080,40 @@ int gw_security_new(struct gw *g, int anon_role, double rate, double burst)
     return 0;
 }
 
+/* sec_purge deletes expired sessions (they no longer authenticate, but would pile up):
+ * one page of up to 1000 a sweep, a sweep every min(60 s, the TTL). Tick only. */
+static void sec_purge(struct gw_security *s)
+{
+    uint64_t every = (uint64_t)(s->session_ttl_s < 60 ? s->session_ttl_s : 60) * 1000000000ull;
+    if (lt_now_ns() - s->purged_at_ns < every)
+        return;
+    s->purged_at_ns = lt_now_ns();
+    Lithair__V1__ListRequest req = LITHAIR__V1__LIST_REQUEST__INIT;
+    req.model = "sessions";
+    req.limit = 1000;
+    req.consistency = LITHAIR__V1__CONSISTENCY__SERIALIZABLE;
+    Lithair__V1__ListReply *lr = NULL;
+    if (sec_call(s->g, "Models/List", &req.base, &lithair__v1__list_reply__descriptor,
+                 (ProtobufCMessage **)&lr) != 0)
+        return;
+    int64_t now = (int64_t)time(NULL);
+    for (size_t i = 0; i < lr->n_records; i++) {
+        Lithair__V1__Session *se = lithair__v1__session__unpack(NULL, lr->records[i]->value.len,
+                                                                lr->records[i]->value.data);
+        if (!se)
+            continue;
+        if (!se->expires_at || se->expires_at->seconds <= now) {
+            int rc = sec_delete(s->g, "sessions", se->id);
+            if (rc == 0 || rc == LT_ENOTFOUND) { /* another gateway may have been first */
+                sec_forget(s, se->id);
+                s->purged += rc == 0;
+            }
+        }
+        lithair__v1__session__free_unpacked(se, NULL);
+    }
+    protobuf_c_message_free_unpacked(&lr->base, NULL);
+}
+
 void gw_security_tick(struct gw *g)
 {
     struct gw_security *s = g->security;
@@ -1084,6 +1124,7 @@ void gw_security_tick(struct gw *g)
         s->seeded = true;
     if (lt_now_ns() - s->rules_at_ns >= SEC_RELOAD_NS)
         (void)sec_reload_rules(s);
+    sec_purge(s);
     sec_in_tick = false;
 }
 

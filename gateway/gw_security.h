@@ -21,8 +21,8 @@ struct gw_identity {
 
 /* gw_security_new makes the layers and registers their routes: anonymous clients get
  * `anon_role`; `rate` requests a second (burst `burst`) per client address over the API,
- * 0 = no limit. 0 or an LT_E* code. */
-int gw_security_new(struct gw *g, int anon_role, double rate, double burst);
+ * 0 = no limit; sessions last `session_ttl_s` (0: 12 h). 0 or an LT_E* code. */
+int gw_security_new(struct gw *g, int anon_role, double rate, double burst, unsigned session_ttl_s);
 void gw_security_free(struct gw *g);
 
 /* gw_security_tick (twice a second, off the request path): creates the demo users once

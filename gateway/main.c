@@ -69,6 +69,8 @@ static void usage(FILE *f)
             "  --rate-limit N          requests a second per client address over the API\n"
             "                          (default 0: no limit); 429 with Retry-After beyond it\n"
             "  --rate-burst N          the bucket's size (default: N of --rate-limit)\n"
+            "  --session-ttl-s S       how long a login lasts (default 43200: 12 h); expired\n"
+            "                          sessions are deleted from the cluster\n"
             "  --log-level LEVEL       debug, info, warn or error (default info)\n"
             "  -h, --help              this text\n",
             SUP_MAX_NODES);
@@ -166,6 +168,7 @@ int main(int argc, char **argv)
         {"anonymous-role", required_argument, NULL, 'O'},
         {"rate-limit", required_argument, NULL, 'r'},
         {"rate-burst", required_argument, NULL, 'B'},
+        {"session-ttl-s", required_argument, NULL, 'X'},
         {"no-events", no_argument, NULL, 'E'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -177,7 +180,7 @@ int main(int argc, char **argv)
     int level = LT_LOG_INFO;
     bool no_events = false;
     int anon_role = 3; /* admin */
-    unsigned long rate = 0, burst = 0;
+    unsigned long rate = 0, burst = 0, ttl = 43200;
     gw.cfg = (struct gw_config){.listen_port = 0,
                                 .max_body = 1u << 20,
                                 .threads = 128,
@@ -273,6 +276,9 @@ int main(int argc, char **argv)
             break;
         case 'B':
             bad = parse_uint("--rate-burst", optarg, 1, 1000000, &burst);
+            break;
+        case 'X':
+            bad = parse_uint("--session-ttl-s", optarg, 1, 31u * 24 * 3600, &ttl);
             break;
         case 'L':
             level = lt_log_parse_level(optarg);
@@ -393,7 +399,7 @@ int main(int argc, char **argv)
         lt_error("cannot start the write coalescer: %s", lt_strerror(rc));
         goto out;
     }
-    if ((rc = gw_security_new(&gw, anon_role, (double)rate, (double)burst)) != 0) {
+    if ((rc = gw_security_new(&gw, anon_role, (double)rate, (double)burst, (unsigned)ttl)) != 0) {
         lt_error("cannot set up the security layers: %s", lt_strerror(rc));
         goto out;
     }

@@ -843,6 +843,26 @@ def test_security(build_dir):
                          {"cidr": "203.0.113.9"}), 409, "FAILED_PRECONDITION", "256")
 
 
+def test_session_expiry(build_dir):
+    """--session-ttl-s: a session stops working when it expires, and the gateway deletes
+    expired session records from the cluster."""
+    with Gateway(build_dir, spawn=1, extra=["--session-ttl-s", "2"]) as g:
+        g.wait_leader(timeout=20)
+        login = lambda: g.request("POST", "/_playground/auth/login",  # noqa: E731
+                                  {"user": "editor", "password": "editor"})
+        st, _, body = wait_for("the demo users", lambda: (lambda r: r if r[0] == 200 else None)(
+            login()), timeout=20, interval=0.5)
+        bearer = {"Authorization": "Bearer " + body["token"]}
+        st, _, me = g.request("GET", "/_playground/auth/me", headers=bearer)
+        check(st == 200 and me["user"] == "editor", "fresh session: %r" % me)
+        time.sleep(2.5)
+        st, _, me = g.request("GET", "/api/items", headers=bearer)
+        check(st == 401, "an expired bearer token is refused: %d %r" % (st, me))
+        wait_for("the expired session deleted", lambda: g.get(
+            "/_playground/security/status")[2]["expiredSessionsDeleted"] >= 1, timeout=10,
+            interval=0.3)
+
+
 def test_rate_limit(build_dir):
     """--rate-limit: a token bucket per client address over the API (the page's files are
     not counted); beyond it 429 with Retry-After, and the tokens come back."""
