@@ -885,8 +885,10 @@
     await busy($('bench-stop'), 'Stopping…', async () => {
       try {
         const r = await request('POST', '/_playground/benchmark/stop');
-        on_benchmark(r.data || {});
-        t.done('ok', 'Benchmark stopped.');
+        on_benchmark(r.data || {}, true);
+        const res = (r.data && r.data.result) || null;
+        const lat = (res && res.latencyUs) || {};
+        t.done('ok', 'Benchmark stopped' + (res ? ': ' + fmt_int(Number(res.opsPerSec)) + ' ops/s, p99 ' + (lat.p99 != null ? fmt_us(Number(lat.p99)) : '—') : '') + '.');
       } catch (e) {
         t.done('error', 'Could not stop the benchmark: ' + e.words);
       }
@@ -945,7 +947,8 @@
       const dur = Number(cfg.duration_secs || cfg.durationSecs || state.bench.duration || 0);
       if (dur) state.bench.duration = dur;
       const el_s = Number(p.elapsedMs || 0) / 1000;
-      const pct = st === 'running' ? (dur ? Math.min(100, (100 * el_s) / dur) : 0) : 100;
+      /* a run stopped early shows how far it got; only a finished one is full */
+      const pct = st === 'done' ? 100 : (dur ? Math.min(100, (100 * el_s) / dur) : 0);
       $('bench-progress').style.width = pct.toFixed(1) + '%';
       $('bench-progress').classList.toggle('is-phase', p.phase === 'prefill' || p.phase === 'warmup');
       $('bench-live-ops').textContent = p.opsPerSec != null ? fmt_int(Number(p.opsPerSec)) : '—';
@@ -961,7 +964,8 @@
       }
     }
     if (d.result && st !== 'running') {
-      bench_result(d.result, st, initial);
+      /* announced once, when this page sees the run end (not again for each later event) */
+      bench_result(d.result, st, initial || was !== 'running');
       if (!initial && !Array.isArray(d.result.histogram)) refresh_bench_result();
     }
     if (st === 'failed' && !initial && was === 'running') toast('error', 'The benchmark failed' + (d.error ? ': ' + d.error : '.'));
@@ -1149,6 +1153,15 @@
     $('field-metadata').value = item ? JSON.stringify(item.metadata == null ? {} : item.metadata) : '{}';
     $('item-form').hidden = false;
     $('field-name').focus();
+  }
+
+  /* form_dirty: the form differs from what it showed when it opened. */
+  function form_dirty() {
+    const was = state.editing ? state.editing.was : { name: '', description: '', status: 'draft', metadata: '{}' };
+    let meta = $('field-metadata').value.trim();
+    try { meta = JSON.stringify(meta ? JSON.parse(meta) : {}); } catch (e) { return true; }
+    return $('field-name').value !== was.name || $('field-description').value !== was.description ||
+      $('field-status').value !== was.status || meta !== was.metadata;
   }
 
   function form_close() {
@@ -1465,7 +1478,16 @@
     $('page-size').addEventListener('change', () => { state.cursors = [null]; load_items(); });
     $('page-next').addEventListener('click', () => { if (state.nextCursor) { state.cursors.push(state.nextCursor); load_items(); } });
     $('page-prev').addEventListener('click', () => { if (state.cursors.length > 1) { state.cursors.pop(); load_items(); } });
-    document.addEventListener('keydown', (e) => { if (e.key === 'Escape' && !$('item-form').hidden && !$('confirm-dialog').open) form_close(); });
+    document.addEventListener('keydown', (e) => {
+      if (e.key !== 'Escape' || $('item-form').hidden || $('confirm-dialog').open) return;
+      e.preventDefault();
+      if (!form_dirty()) { form_close(); return; }
+      /* a half-filled form is not thrown away by a stray key. The question opens after
+       * this key press is over: a dialog opened during it would take the same Escape. */
+      setTimeout(async () => {
+        if (await confirm_dialog('Discard your changes?', 'The form has changes that were not saved.', 'Discard')) form_close();
+      }, 0);
+    });
   }
 
   function start() {

@@ -476,7 +476,16 @@ async function main() {
     assert((await page.locator('[data-testid="field-name"]').getAttribute('aria-invalid')) === 'true', 'field not marked aria-invalid');
     await shot('06-validation-error');
     await page.locator('[data-testid="item-cancel"]').click();
-    return '"' + text + '"';
+    /* Escape on a half-filled form asks first; Cancel keeps the form and its text */
+    await page.locator('[data-testid="item-new"]').click();
+    await page.locator('[data-testid="field-name"]').fill('half written');
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('[data-testid="confirm-dialog"][open]', { timeout: 3000 });
+    await page.locator('[data-testid="confirm-cancel"]').click();
+    assert(await page.locator('[data-testid="item-form"]').isVisible(), 'the form closed without asking');
+    assert((await page.locator('[data-testid="field-name"]').inputValue()) === 'half written', 'the text was lost');
+    await page.locator('[data-testid="item-cancel"]').click();
+    return '"' + text + '"; Escape on a changed form asks first';
   });
 
   await check('a 2 s benchmark: the chart moves and a result with percentiles appears', async () => {
