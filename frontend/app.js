@@ -542,7 +542,8 @@
     const fs = fresh && lm.fsyncP99Us != null ? Number(lm.fsyncP99Us) / 1000 : null;
     chartLat.push(t, [fs, benchFresh ? latest.benchP99 : null]);
     $('repl-ops').textContent = fmt_int(ops);
-    $('repl-latency').textContent = fs == null ? (benchFresh ? fmt_ms(latest.benchP99) : '—') : fmt_ms(fs);
+    /* as its tooltip says: the benchmark's p99 while one runs, else the leader's fsync p99 */
+    $('repl-latency').textContent = benchFresh && latest.benchP99 != null ? fmt_ms(latest.benchP99) : fs == null ? '—' : fmt_ms(fs);
     const ids = [...state.nodes.keys()].sort((a, b) => a - b);
     chartLag.set_series(ids.map((id) => 'node ' + id));
     chartLag.push(t, ids.map((id) => {
@@ -577,7 +578,7 @@
         el('span', { class: 'sync-name', text: 'Node ' + n.id }),
         el('div', { class: 'sync-track', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': pct.toFixed(0), 'aria-label': 'Node ' + n.id + ' sync' },
           [el('div', { class: 'sync-fill' + (!live ? ' is-down' : pct < 99.9 ? ' is-behind' : ''), style: 'width:' + pct.toFixed(1) + '%' })]),
-        el('span', { class: 'sync-meta', text: live ? fmt_int(match) + ' / ' + fmt_int(last) + ' · lag ' + fmt_int(lag) + ' · ' + st : 'down — last match ' + fmt_int(match) }),
+        el('span', { class: 'sync-meta', text: live ? fmt_int(match) + ' / ' + fmt_int(last) + ' · lag ' + fmt_int(lag) + ' · ' + st : (n.applied ? 'down — it had applied ' + fmt_int(n.applied) : 'down') }),
       ]));
     }
     box.replaceChildren(...rows);
