@@ -92,7 +92,7 @@ struct gw_security {
     size_t n_rules;
     _Atomic size_t n_rules_hint; /* n_rules, readable without mu: no rules, no lock taken */
     bool rules_loaded;
-    uint64_t rules_at_ns;
+    uint64_t rules_at_ns; /* under mu, as n_rules and rules_loaded */
     uint64_t fw_denied, auth_refused;
     struct limiter api, test, login;
     char dummy_hash[crypto_pwhash_STRBYTES]; /* verified for unknown users (under hash_mu) */
@@ -102,7 +102,7 @@ struct gw_security {
     bool seeded;
     unsigned session_ttl_s;
     uint64_t purged_at_ns; /* the last sweep of expired sessions (tick only) */
-    uint64_t purged;       /* expired sessions deleted by this gateway */
+    uint64_t purged;       /* expired sessions deleted by this gateway (under mu) */
 };
 
 static const char *const role_names[] = {"none", "viewer", "editor", "admin"};
@@ -877,7 +877,10 @@ static int sec_fw_list(struct gw_req *r)
 {
     struct gw_security *s = r->gw->security;
     int rc = sec_reload_rules(s);
-    if (rc != 0 && !s->rules_loaded)
+    pthread_mutex_lock(&s->mu);
+    bool loaded = s->rules_loaded;
+    pthread_mutex_unlock(&s->mu);
+    if (rc != 0 && !loaded)
         return gw_reply_error(r, 503, "UNAVAILABLE", NULL, "the rules could not be read: %s",
                               lt_strerror(rc));
     json_object *arr = json_object_new_array();
@@ -1106,7 +1109,9 @@ static void sec_purge(struct gw_security *s)
             int rc = sec_delete(s->g, "sessions", se->id);
             if (rc == 0 || rc == LT_ENOTFOUND) { /* another gateway may have been first */
                 sec_forget(s, se->id);
+                pthread_mutex_lock(&s->mu);
                 s->purged += rc == 0;
+                pthread_mutex_unlock(&s->mu);
             }
         }
         lithair__v1__session__free_unpacked(se, NULL);
@@ -1122,7 +1127,10 @@ void gw_security_tick(struct gw *g)
     sec_in_tick = true;
     if (!s->seeded && sec_seed(s) == 0)
         s->seeded = true;
-    if (lt_now_ns() - s->rules_at_ns >= SEC_RELOAD_NS)
+    pthread_mutex_lock(&s->mu); /* request threads reload the rules too */
+    uint64_t rules_at = s->rules_at_ns;
+    pthread_mutex_unlock(&s->mu);
+    if (lt_now_ns() - rules_at >= SEC_RELOAD_NS)
         (void)sec_reload_rules(s);
     sec_purge(s);
     sec_in_tick = false;
