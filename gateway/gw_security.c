@@ -290,7 +290,11 @@ static int sec_get(struct gw *g, const char *model, const char *id, bool seriali
     return *msg ? 0 : LT_ECORRUPT;
 }
 
-static int sec_create(struct gw *g, const char *model, const ProtobufCMessage *value)
+/* sec_create creates `value` in `model`. With `desc`, *got is the stored record (version
+ * and timestamps set) unpacked with it; with `st`, the RPC status of a failure. */
+static int sec_create(struct gw *g, const char *model, const ProtobufCMessage *value,
+                      const ProtobufCMessageDescriptor *desc, ProtobufCMessage **got,
+                      struct rpc_status *st)
 {
     Lithair__V1__CreateRequest req = LITHAIR__V1__CREATE_REQUEST__INIT;
     req.model = (char *)model;
@@ -300,9 +304,17 @@ static int sec_create(struct gw *g, const char *model, const ProtobufCMessage *v
         return LT_ENOMEM;
     protobuf_c_message_pack(value, req.value.data);
     Lithair__V1__RecordReply *rr = NULL;
-    int rc = sec_call(g, "Models/Create", &req.base, &lithair__v1__record_reply__descriptor,
-                      (ProtobufCMessage **)&rr);
+    struct rpc_status own;
+    int rc = rpc_call(g->client, "Models/Create", &req.base, &lithair__v1__record_reply__descriptor,
+                      sec_in_tick ? SEC_TICK_TIMEOUT_MS : g->cfg.rpc_timeout_ms,
+                      (ProtobufCMessage **)&rr, st ? st : &own);
     free(req.value.data);
+    if (rc == 0 && desc) {
+        *got = rr->record ? protobuf_c_message_unpack(desc, NULL, rr->record->value.len,
+                                                      rr->record->value.data)
+                          : NULL;
+        rc = *got ? 0 : LT_ECORRUPT;
+    }
     if (rr)
         protobuf_c_message_free_unpacked(&rr->base, NULL);
     return rc;
@@ -317,6 +329,19 @@ static int sec_delete(struct gw *g, const char *model, const char *id)
 }
 
 /* ------------------------------------------------------------------ firewall cache */
+
+/* fw_rule_from fills `r` from a stored rule; LT_EINVAL if its CIDR does not parse. */
+static int fw_rule_from(const Lithair__V1__FirewallRule *fr, struct fw_rule *r)
+{
+    memset(r, 0, sizeof(*r));
+    if (gw_cidr_parse(fr->cidr, &r->family, r->addr, &r->prefix) != 0)
+        return LT_EINVAL;
+    snprintf(r->id, sizeof(r->id), "%s", fr->id);
+    snprintf(r->cidr, sizeof(r->cidr), "%s", fr->cidr);
+    snprintf(r->note, sizeof(r->note), "%s", fr->note);
+    r->allow = fr->action == LITHAIR__V1__FIREWALL_RULE__ACTION__ALLOW;
+    return 0;
+}
 
 /* sec_reload_rules reads every firewall rule from the cluster into the cache. */
 static int sec_reload_rules(struct gw_security *s)
@@ -341,14 +366,8 @@ static int sec_reload_rules(struct gw_security *s)
             NULL, lr->records[i]->value.len, lr->records[i]->value.data);
         if (!fr)
             continue;
-        struct fw_rule *r = &tmp[n];
-        if (gw_cidr_parse(fr->cidr, &r->family, r->addr, &r->prefix) == 0) {
-            snprintf(r->id, sizeof(r->id), "%s", fr->id);
-            snprintf(r->cidr, sizeof(r->cidr), "%s", fr->cidr);
-            snprintf(r->note, sizeof(r->note), "%s", fr->note);
-            r->allow = fr->action == LITHAIR__V1__FIREWALL_RULE__ACTION__ALLOW;
+        if (fw_rule_from(fr, &tmp[n]) == 0)
             n++;
-        }
         lithair__v1__firewall_rule__free_unpacked(fr, NULL);
     }
     protobuf_c_message_free_unpacked(&lr->base, NULL);
@@ -400,7 +419,7 @@ static int sec_seed(struct gw_security *s)
         u.id = (char *)demo_users[i].name;
         u.password_hash = hash;
         u.role = demo_users[i].role;
-        rc = sec_create(s->g, "users", &u.base);
+        rc = sec_create(s->g, "users", &u.base, NULL, NULL, NULL);
         if (rc != 0 && rc != LT_EEXIST)
             return rc;
         lt_info("security: demo user '%s' (%s) created", demo_users[i].name,
@@ -559,26 +578,12 @@ static int needed_role(const char *method, const char *path)
     return LITHAIR__V1__ROLE__ROLE_ADMIN; /* cluster control, firewall rules */
 }
 
+/* client_addr reads the client's address as gw_cidr_parse reads a bare address (so a
+ * ::ffff:a.b.c.d client is that IPv4 address, as in rules and tests). */
 static bool client_addr(struct gw_req *r, int *fam, uint8_t ip[16])
 {
-    memset(ip, 0, 16);
-    const char *a = r->ri->remote_addr;
-    if (inet_pton(AF_INET, a, ip) == 1) {
-        *fam = AF_INET;
-        return true;
-    }
-    if (inet_pton(AF_INET6, a, ip) == 1) {
-        static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        if (memcmp(ip, v4mapped, 12) == 0) { /* ::ffff:a.b.c.d is an IPv4 client */
-            memmove(ip, ip + 12, 4);
-            memset(ip + 4, 0, 12);
-            *fam = AF_INET;
-        } else {
-            *fam = AF_INET6;
-        }
-        return true;
-    }
-    return false;
+    unsigned prefix;
+    return gw_cidr_parse(r->ri->remote_addr, fam, ip, &prefix) == 0;
 }
 
 static bool is_loopback(int fam, const uint8_t ip[16])
@@ -598,11 +603,11 @@ bool gw_security_check(struct gw_req *r, struct gw_identity *who)
     }
     int fam = 0;
     uint8_t ip[16];
-    bool have_ip = client_addr(r, &fam, ip);
     bool control = strncmp(r->path, "/_playground/auth/", 18) == 0 ||
                    strncmp(r->path, "/_playground/security/", 22) == 0;
-    /* 1. firewall */
-    if (have_ip && atomic_load(&s->n_rules_hint) > 0 && !(control && is_loopback(fam, ip))) {
+    /* 1. firewall (the address is parsed only when there are rules to match it against) */
+    if (atomic_load(&s->n_rules_hint) > 0 && client_addr(r, &fam, ip) &&
+        !(control && is_loopback(fam, ip))) {
         pthread_mutex_lock(&s->mu);
         const struct fw_rule *fr = fw_decide(s, fam, ip);
         bool deny = fr && !fr->allow;
@@ -757,7 +762,7 @@ static int sec_login(struct gw_req *r)
     se.user_id = user;
     se.role = role;
     se.expires_at = &exp;
-    rc = sec_create(r->gw, "sessions", &se.base);
+    rc = sec_create(r->gw, "sessions", &se.base, NULL, NULL, NULL);
     if (rc != 0)
         return gw_reply_error(r, 503, "UNAVAILABLE", NULL, "the session could not be stored: %s",
                               lt_strerror(rc));
@@ -963,37 +968,21 @@ static int sec_fw_add(struct gw_req *r)
     fr.action = allow ? LITHAIR__V1__FIREWALL_RULE__ACTION__ALLOW
                       : LITHAIR__V1__FIREWALL_RULE__ACTION__DENY;
     fr.note = (char *)note;
-    Lithair__V1__CreateRequest req = LITHAIR__V1__CREATE_REQUEST__INIT;
-    req.model = "firewall_rules";
-    req.value.len = protobuf_c_message_get_packed_size(&fr.base);
-    req.value.data = malloc(req.value.len ? req.value.len : 1);
-    if (req.value.data)
-        protobuf_c_message_pack(&fr.base, req.value.data);
-    json_object_put(j); /* cidr and note point into it: packed now */
-    if (!req.value.data)
-        return gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
-    Lithair__V1__RecordReply *rr = NULL;
+    ProtobufCMessage *got = NULL;
     struct rpc_status st;
-    int rc =
-        rpc_call(r->gw->client, "Models/Create", &req.base, &lithair__v1__record_reply__descriptor,
-                 r->gw->cfg.rpc_timeout_ms, (ProtobufCMessage **)&rr, &st);
-    free(req.value.data);
+    memset(&st, 0, sizeof(st)); /* sec_create may fail before any call */
+    int rc = sec_create(r->gw, "firewall_rules", &fr.base, &lithair__v1__firewall_rule__descriptor,
+                        &got, &st);
+    json_object_put(j); /* cidr and note pointed into it */
+    if (rc == LT_ECORRUPT)
+        return gw_reply_error(r, 500, "INTERNAL", NULL, "the node returned no rule");
     if (rc != 0)
         return gw_reply_rpc_error(r, rc, &st, false);
-    Lithair__V1__FirewallRule *got =
-        rr->record ? lithair__v1__firewall_rule__unpack(NULL, rr->record->value.len,
-                                                        rr->record->value.data)
-                   : NULL;
-    protobuf_c_message_free_unpacked(&rr->base, NULL);
-    if (!got)
-        return gw_reply_error(r, 500, "INTERNAL", NULL, "the node returned no rule");
     struct fw_rule out;
-    memset(&out, 0, sizeof(out));
-    snprintf(out.id, sizeof(out.id), "%s", got->id);
-    snprintf(out.cidr, sizeof(out.cidr), "%s", got->cidr);
-    snprintf(out.note, sizeof(out.note), "%s", got->note);
-    out.allow = got->action == LITHAIR__V1__FIREWALL_RULE__ACTION__ALLOW;
-    lithair__v1__firewall_rule__free_unpacked(got, NULL);
+    rc = fw_rule_from((Lithair__V1__FirewallRule *)got, &out);
+    protobuf_c_message_free_unpacked(got, NULL);
+    if (rc != 0)
+        return gw_reply_error(r, 500, "INTERNAL", NULL, "the node returned a rule it cannot hold");
     (void)sec_reload_rules(r->gw->security); /* in force for the next request */
     return gw_reply_json(r, 201, rule_json(&out), NULL);
 }

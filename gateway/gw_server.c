@@ -394,11 +394,10 @@ static const char *gw_mime_type(const char *path)
     return "application/octet-stream";
 }
 
-/* gw_content_type_ok: a request that says what its body is must say JSON; otherwise it
- * is answered 415 and false returned. The API takes JSON only, and this also keeps an
- * HTML form on another site (always form or text typed) from driving the cluster. A
- * request without a Content-Type (a bodiless POST such as kill) passes. */
-static bool gw_content_type_ok(struct gw_req *r)
+/* gw_origin_and_type_ok: what a page on another site could send is refused — a non-GET
+ * whose Origin is another host (403), a body that is not typed JSON or not typed at all
+ * (415) — and false returned. A bodiless POST with no Content-Type (kill) passes. */
+static bool gw_origin_and_type_ok(struct gw_req *r)
 {
     if (strcmp(r->method, "GET") == 0 || r->head)
         return true;
@@ -549,7 +548,7 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
         gw_routes_find(g->routes, g->n_routes, r.method, r.path, &r.params, allow, sizeof(allow));
     /* a route's request is first checked for what a browser on another site could send
      * (Origin, body type), then by the security layers, then handled */
-    if (idx >= 0 && !gw_content_type_ok(&r)) {
+    if (idx >= 0 && !gw_origin_and_type_ok(&r)) {
         route_name = "refused";
     } else if (!gw_security_check(&r, &r.who)) {
         route_name = "refused";
