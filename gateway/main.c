@@ -144,6 +144,17 @@ static int add_node_arg(const char *arg)
     return 0;
 }
 
+#define GW_FINI_MS 2000 /* longest wait for NNG to close the RPC sockets and finish */
+
+/* gw_teardown_nng (on nng_run_within's thread): close the RPC sockets and finish NNG. */
+static void gw_teardown_nng(void *arg)
+{
+    struct gw *g = arg;
+    rpc_client_free(g->client);
+    g->client = NULL;
+    nng_fini();
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -436,17 +447,14 @@ out:
     evb_free(gw.evb);
 #endif
     sup_free(gw.sup); /* stops the nodes */
-    if (nng_close_stuck()) {
-        /* NNG's reaper is stuck (nng_close.h): any other close or nng_fini() would wait for
-         * it for ever. The nodes are stopped; leave without cleaning up. */
-        lt_warn("leaving without closing the RPC sockets (NNG is stuck closing one)");
+    /* Close the RPC sockets and let NNG reap them before exiting, or exit's teardown can
+     * destroy a lock under a reaper thread (seen once: an NNG panic on SIGTERM). Within a
+     * bound: NNG 1.5 can hang there (nng_close.h). The nodes are stopped by now. */
+    if (nng_close_stuck() || !nng_run_within(gw_teardown_nng, &gw, GW_FINI_MS)) {
+        lt_warn("leaving without closing the RPC sockets (NNG is stuck tearing down)");
         _exit(exit_code);
     }
-    rpc_client_free(gw.client);
     gw_metrics_free(&gw);
     sse_hub_free(gw.sse);
-    /* NNG reaps sockets in the background: finish before exiting, or exit's teardown can
-     * destroy a lock under a reaper thread (seen once: an NNG panic on SIGTERM). */
-    nng_fini();
     return exit_code;
 }

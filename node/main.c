@@ -3,11 +3,15 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "lt_err.h"
 #include "lt_log.h"
+#include "nng_close.h"
 #include "node.h"
+
+#define NODE_FINI_MS 2000 /* longest wait for NNG to finish at exit */
 
 static struct node *the_node;
 
@@ -50,7 +54,12 @@ int main(int argc, char **argv)
     rc = node_run(the_node);
     node_free(the_node);
     the_node = NULL;
-    nng_fini(); /* NNG reaps sockets in the background: finish before exiting */
+    /* NNG reaps sockets in the background: finish before exiting, within a bound (NNG 1.5
+     * can hang there, nng_close.h; everything of ours is closed and synced by now) */
+    if (!nng_fini_within(NODE_FINI_MS)) {
+        lt_warn("leaving without finishing NNG (it is stuck tearing down)");
+        _exit(rc != 0 ? 1 : 0);
+    }
     if (rc != 0) {
         lt_error("stopped: %s", lt_strerror(rc));
         return 1;

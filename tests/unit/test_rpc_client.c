@@ -637,6 +637,67 @@ static void test_bounded_close(void)
         nng_close(p.pub);
 }
 
+/* A teardown that returns is run to the end; one that blocks is left behind after the
+ * bound, on its own thread, and from then on nng_close_stuck() holds and nng_fini_within()
+ * refuses at once (a stuck NNG would hang it). Last of all: it marks the process stuck. */
+struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool open;
+    int runs;
+};
+
+static void gate_pass(void *arg)
+{
+    struct gate *g = arg;
+    pthread_mutex_lock(&g->mu);
+    while (!g->open)
+        pthread_cond_wait(&g->cv, &g->mu);
+    g->runs++;
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void test_bounded_teardown(void)
+{
+    static struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, true, 0};
+    if (nng_close_stuck())
+        return; /* bounded_close met NNG's hang: the state this test ends in */
+    uint64_t t0 = lt_now_ns();
+    CU_ASSERT_TRUE(nng_run_within(gate_pass, &g, 2000));
+    CU_ASSERT_EQUAL(g.runs, 1);
+    CU_ASSERT(ms_since(t0) < 1000);
+    CU_ASSERT_FALSE(nng_close_stuck());
+
+    pthread_mutex_lock(&g.mu);
+    g.open = false;
+    pthread_mutex_unlock(&g.mu);
+    t0 = lt_now_ns();
+    CU_ASSERT_FALSE(nng_run_within(gate_pass, &g, 200));
+    uint64_t waited = ms_since(t0);
+    CU_ASSERT(waited >= 190 && waited < 2000);
+    CU_ASSERT_TRUE(nng_close_stuck());
+    t0 = lt_now_ns();
+    CU_ASSERT_FALSE(nng_fini_within(2000));
+    CU_ASSERT(ms_since(t0) < 100);
+
+    /* the abandoned call still runs to its end once it can */
+    pthread_mutex_lock(&g.mu);
+    g.open = true;
+    pthread_cond_broadcast(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+    for (int i = 0; i < 200; i++) {
+        pthread_mutex_lock(&g.mu);
+        int runs = g.runs;
+        pthread_mutex_unlock(&g.mu);
+        if (runs == 2)
+            break;
+        usleep(10 * 1000);
+    }
+    pthread_mutex_lock(&g.mu);
+    CU_ASSERT_EQUAL(g.runs, 2);
+    pthread_mutex_unlock(&g.mu);
+}
+
 static const struct lt_test rpc_tests[] = {
     {"ping_and_errors", test_ping_and_errors},
     {"bad_endpoints", test_bad_endpoints},
@@ -646,6 +707,7 @@ static const struct lt_test rpc_tests[] = {
     {"timeout_and_breaker", test_timeout_and_breaker},
     {"down_endpoint_failover", test_down_endpoint_failover},
     {"bounded_close", test_bounded_close},
+    {"bounded_teardown", test_bounded_teardown},
     {NULL, NULL},
 };
 

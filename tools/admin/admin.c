@@ -28,7 +28,7 @@
 #include "rpc_client.h"
 #include "wire.h"
 
-#define ADMIN_CLOSE_MS    2000 /* longest wait for the watch socket to close */
+#define ADMIN_CLOSE_MS    2000 /* longest wait for a socket to close or NNG to finish */
 #define DEFAULT_ENDPOINTS "tcp://127.0.0.1:7201,tcp://127.0.0.1:7202,tcp://127.0.0.1:7203"
 
 /* ------------------------------------------------------------------ output */
@@ -123,7 +123,8 @@ struct rpc_client *admin_client(struct admin *a)
             admin_fail("bad --endpoints '%s': expected NNG URLs such as "
                        "tcp://127.0.0.1:7201, comma-separated",
                        a->endpoints);
-            nng_fini();
+            if (!nng_fini_within(ADMIN_CLOSE_MS))
+                _exit(2);
             exit(2); /* bad usage */
         }
     }
@@ -942,6 +943,16 @@ static void usage(FILE *out)
             "Exit status: 0 on success, 1 on failure (one line on stderr), 2 on bad usage.\n");
 }
 
+/* admin_teardown (on nng_run_within's thread): close the RPC sockets and finish NNG. */
+static void admin_teardown(void *arg)
+{
+    struct admin *a = arg;
+    if (a->client)
+        rpc_client_free(a->client);
+    a->client = NULL;
+    nng_fini();
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -1058,14 +1069,11 @@ int main(int argc, char **argv)
         rc = cmd_watch(&a, cargc, cargv);
     else
         rc = admin_bench(&a, cmd, cargc, cargv);
-    if (nng_close_stuck()) {
-        /* NNG's reaper is stuck (nng_close.h): any other close or nng_fini() would wait for
-         * it for ever. Everything is printed; leave without cleaning up. */
+    /* Close the sockets and let NNG reap them before exiting, within a bound: NNG 1.5 can
+     * hang there (nng_close.h). Everything is printed; a stuck teardown is left behind. */
+    if (nng_close_stuck() || !nng_run_within(admin_teardown, &a, ADMIN_CLOSE_MS)) {
         fflush(stdout);
         _exit(rc);
     }
-    if (a.client)
-        rpc_client_free(a.client);
-    nng_fini(); /* NNG reaps sockets in the background: finish before exiting */
     return rc;
 }

@@ -1,4 +1,4 @@
-/* nng_close.c — nng_close() with a bounded wait (see nng_close.h). */
+/* nng_close.c — NNG teardown with a bounded wait (see nng_close.h). */
 #include "nng_close.h"
 
 #include <pthread.h>
@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <time.h>
 
-struct closer {
-    nng_socket s;
+struct job {
+    void (*fn)(void *);
+    void *arg;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool done, abandoned; /* under mu: whoever sees the other flag set frees */
@@ -15,45 +16,46 @@ struct closer {
 
 static atomic_bool stuck;
 
-static void closer_free(struct closer *c)
+static void job_free(struct job *j)
 {
-    pthread_cond_destroy(&c->cv);
-    pthread_mutex_destroy(&c->mu);
-    free(c);
+    pthread_cond_destroy(&j->cv);
+    pthread_mutex_destroy(&j->mu);
+    free(j);
 }
 
-static void *closer_main(void *arg)
+static void *job_main(void *arg)
 {
-    struct closer *c = arg;
-    nng_close(c->s);
-    pthread_mutex_lock(&c->mu);
-    c->done = true;
-    bool abandoned = c->abandoned;
-    pthread_cond_signal(&c->cv);
-    pthread_mutex_unlock(&c->mu);
+    struct job *j = arg;
+    j->fn(j->arg);
+    pthread_mutex_lock(&j->mu);
+    j->done = true;
+    bool abandoned = j->abandoned;
+    pthread_cond_signal(&j->cv);
+    pthread_mutex_unlock(&j->mu);
     if (abandoned)
-        closer_free(c);
+        job_free(j);
     return NULL;
 }
 
-bool nng_close_within(nng_socket s, unsigned ms)
+bool nng_run_within(void (*fn)(void *), void *arg, unsigned ms)
 {
-    struct closer *c = calloc(1, sizeof(*c));
+    struct job *j = calloc(1, sizeof(*j));
     pthread_condattr_t ca;
     pthread_t t;
-    if (!c) {
-        nng_close(s); /* no memory for the helper: close here, unbounded */
+    if (!j) {
+        fn(arg); /* no memory for the helper: run here, unbounded */
         return true;
     }
-    c->s = s;
-    pthread_mutex_init(&c->mu, NULL);
+    j->fn = fn;
+    j->arg = arg;
+    pthread_mutex_init(&j->mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cv, &ca);
+    pthread_cond_init(&j->cv, &ca);
     pthread_condattr_destroy(&ca);
-    if (pthread_create(&t, NULL, closer_main, c) != 0) {
-        closer_free(c);
-        nng_close(s);
+    if (pthread_create(&t, NULL, job_main, j) != 0) {
+        job_free(j);
+        fn(arg);
         return true;
     }
     pthread_detach(t);
@@ -65,17 +67,47 @@ bool nng_close_within(nng_socket s, unsigned ms)
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
-    pthread_mutex_lock(&c->mu);
-    while (!c->done && pthread_cond_timedwait(&c->cv, &c->mu, &until) == 0)
+    pthread_mutex_lock(&j->mu);
+    while (!j->done && pthread_cond_timedwait(&j->cv, &j->mu, &until) == 0)
         ;
-    bool done = c->done;
-    c->abandoned = !done;
-    pthread_mutex_unlock(&c->mu);
+    bool done = j->done;
+    j->abandoned = !done;
+    pthread_mutex_unlock(&j->mu);
     if (done)
-        closer_free(c);
+        job_free(j);
     else
         atomic_store(&stuck, true);
     return done;
+}
+
+static void close_job(void *arg)
+{
+    nng_close(*(nng_socket *)arg);
+}
+
+bool nng_close_within(nng_socket s, unsigned ms)
+{
+    nng_socket *copy = malloc(sizeof(*copy)); /* outlives us if the close is abandoned */
+    if (!copy) {
+        nng_close(s);
+        return true;
+    }
+    *copy = s;
+    bool done = nng_run_within(close_job, copy, ms);
+    if (done)
+        free(copy);
+    return done;
+}
+
+static void fini_job(void *arg)
+{
+    (void)arg;
+    nng_fini();
+}
+
+bool nng_fini_within(unsigned ms)
+{
+    return !nng_close_stuck() && nng_run_within(fini_job, NULL, ms);
 }
 
 bool nng_close_stuck(void)

@@ -1,11 +1,14 @@
-/* nng_close.h — closing an NNG socket without risking a hang.
+/* nng_close.h — closing NNG sockets and finishing NNG without risking a hang.
  *
- * NNG 1.5 (Debian 12's libnng1) can deadlock in nng_close(): its reaper thread waits for a
- * task that was prepared but never started (nanomsg/nng#1543). Seen here on a sub0 socket
- * closed while a busy event stream still arrived: `lithair-admin watch` printed its events
- * and then never exited (about 1 run in 30 under the sanitizers and a write load). A
- * program that meets it has nothing left to do with the socket, so it closes it on a
- * helper thread and goes on after a bounded wait. */
+ * NNG 1.5 (Debian 12's libnng1) can deadlock while it tears down: its reaper thread waits
+ * for a task that was prepared but never started (nanomsg/nng#1543), or for a lock no
+ * live thread will release. Seen here on a sub0 socket closed while a busy event stream
+ * still arrived (`lithair-admin watch` printed its events and never exited, about 1 run
+ * in 30 under the sanitizers and a write load), and in nng_fini() at the end of a
+ * `lithair-admin items update` that asked a node frozen with SIGSTOP (about 1 run in 50
+ * of test_linearizable's paused-leader history). A program that meets it has nothing
+ * left to do with NNG, so the teardown runs on a helper thread and the caller goes on
+ * after a bounded wait. */
 #ifndef LT_NNG_CLOSE_H
 #define LT_NNG_CLOSE_H
 
@@ -18,7 +21,17 @@
  * caller should leave the process without them. */
 bool nng_close_within(nng_socket s, unsigned ms);
 
-/* nng_close_stuck tells whether any nng_close_within() of this process timed out. */
+/* nng_run_within runs fn(arg) — NNG teardown: closing sockets, nng_fini() — on a helper
+ * thread and waits at most `ms` for it. true: it returned; false: it is stuck inside NNG
+ * (it goes on on a detached thread, so `arg` must outlive the process's next steps) and
+ * nng_close_stuck() says so from then on. */
+bool nng_run_within(void (*fn)(void *), void *arg, unsigned ms);
+
+/* nng_fini_within: nng_fini() with a bounded wait (nng_run_within). Skipped (false) when a
+ * close is already known to be stuck. */
+bool nng_fini_within(unsigned ms);
+
+/* nng_close_stuck tells whether any bounded teardown of this process timed out. */
 bool nng_close_stuck(void);
 
 #endif
