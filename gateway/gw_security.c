@@ -43,6 +43,7 @@
 #include "lt_err.h"
 #include "lt_log.h"
 #include "rpc_client.h"
+#include "sse.h"
 #include "wire.h"
 
 #define SEC_MAX_RULES     256
@@ -787,6 +788,8 @@ static int sec_logout(struct gw_req *r)
             return gw_reply_error(r, 503, "UNAVAILABLE", NULL,
                                   "the session could not be removed: %s", lt_strerror(rc));
         sec_forget(r->gw->security, w.session);
+        if (r->gw->sse)
+            sse_hub_revoke(r->gw->sse, w.session); /* its open event streams end too */
     }
     gw_send_response(r, 204, NULL, "no-store",
                      "Set-Cookie: " SEC_COOKIE "=; Path=/; HttpOnly; SameSite=Strict; "

@@ -565,8 +565,10 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
         if (strcmp(r.method, "GET") != 0) {
             gw_reply_not_allowed(&r, "GET");
         } else {
-            int rc =
-                sse_hub_serve(g->sse, conn, sse_stream_mask(r.path + 19), sse_last_event_id(conn));
+            /* a stream opened with a session ends with it (logout or expiry) */
+            int rc = sse_hub_serve(g->sse, conn, sse_stream_mask(r.path + 19),
+                                   sse_last_event_id(conn), r.who.anonymous ? NULL : r.who.session,
+                                   r.who.anonymous ? 0 : r.who.expires_s);
             if (rc == 0)
                 r.status = 200;
             else

@@ -21,7 +21,9 @@
  * its write returns or times out (civetweb's request_timeout_ms).
  *
  * While idle a stream wakes every SSE_IDLE_SLICE_MS to notice a client that hung up
- * (poll POLLRDHUP on the socket), and after ping_ms of silence sends ": ping". */
+ * (poll POLLRDHUP on the socket) or an owner whose right to the stream expired, and after
+ * ping_ms of silence sends ": ping". A stream is cut at once when its owner is revoked
+ * (a logout). */
 #include "sse.h"
 
 #include <arpa/inet.h>
@@ -61,9 +63,11 @@ struct sse_blob {
 
 struct sse_client {
     bool used;
-    bool dropped; /* overtaken by the ring or hub shut down: stop now */
+    bool dropped; /* overtaken by the ring, hub shut down, owner revoked or expired: stop */
     int fd;       /* the connection's socket, -1 if not found */
     uint64_t cursor;
+    char owner[SSE_OWNER_MAX + 1]; /* who opened it (a session id); "" for nobody */
+    int64_t expires_s;             /* wall-clock end of the owner's right to it; 0: none */
 };
 
 struct sse_hub {
@@ -390,6 +394,8 @@ static void sse_stream(struct sse_hub *h, struct sse_client *c, struct mg_connec
         bool ping = false, behind = false;
         pthread_mutex_lock(&h->mu);
         for (;;) {
+            if (c->expires_s && (int64_t)time(NULL) >= c->expires_s)
+                c->dropped = true; /* the session it was opened with has expired */
             if (h->shutdown || c->dropped || c->cursor <= h->last_id)
                 break;
             uint64_t now = lt_now_ns();
@@ -450,10 +456,10 @@ static void sse_stream(struct sse_hub *h, struct sse_client *c, struct mg_connec
 }
 
 int sse_hub_serve(struct sse_hub *h, struct mg_connection *conn, unsigned mask,
-                  uint64_t last_event_id)
+                  uint64_t last_event_id, const char *owner, int64_t expires_s)
 {
     mask &= SSE_STREAM_ALL;
-    if (!mask)
+    if (!mask || (owner && strlen(owner) > SSE_OWNER_MAX))
         return LT_EINVAL;
     int fd = sse_find_fd(conn);
     pthread_mutex_lock(&h->mu);
@@ -473,6 +479,8 @@ int sse_hub_serve(struct sse_hub *h, struct mg_connection *conn, unsigned mask,
     c->used = true;
     c->dropped = false;
     c->fd = fd;
+    snprintf(c->owner, sizeof(c->owner), "%s", owner ? owner : "");
+    c->expires_s = expires_s > 0 ? expires_s : 0;
     h->n_clients++;
     h->served++;
     uint64_t oldest = h->last_id > h->capacity ? h->last_id - h->capacity + 1 : 1;
@@ -518,6 +526,24 @@ int sse_hub_serve(struct sse_hub *h, struct mg_connection *conn, unsigned mask,
     pthread_cond_broadcast(&h->cv);
     pthread_mutex_unlock(&h->mu);
     return 0;
+}
+
+unsigned sse_hub_revoke(struct sse_hub *h, const char *owner)
+{
+    unsigned n = 0;
+    if (!owner || !*owner)
+        return 0;
+    pthread_mutex_lock(&h->mu);
+    for (unsigned i = 0; i < h->max_clients; i++) {
+        struct sse_client *c = &h->clients[i];
+        if (c->used && !c->dropped && strcmp(c->owner, owner) == 0) {
+            sse_client_cut(c);
+            n++;
+        }
+    }
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    return n;
 }
 
 static uint64_t sse_parse_u64(const char *s)

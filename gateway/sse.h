@@ -80,14 +80,23 @@ void sse_hub_free(struct sse_hub *h);
 int sse_hub_publish(struct sse_hub *h, unsigned mask, const char *name, const char *json,
                     uint64_t *id);
 
+#define SSE_OWNER_MAX 64 /* longest owner tag of a stream */
+
 /* sse_hub_serve streams events in `mask` to `conn` (see the file comment) and returns
- * when the client disconnects, it is dropped, or the hub shuts down. last_event_id is
- * the client's Last-Event-ID (0: none, start with new events only). Returns 0 after a
- * stream ended (whatever the reason), LT_EBUSY when max_clients streams already run,
- * LT_ESHUTDOWN when the hub is shutting down, LT_EINVAL for a zero mask; nothing is
- * written in those three cases, so the caller answers with an HTTP error. */
+ * when the client disconnects, it is dropped, its owner is revoked or expires, or the
+ * hub shuts down. last_event_id is the client's Last-Event-ID (0: none, start with new
+ * events only). `owner` tags the stream with who opened it (a session id; NULL or "":
+ * nobody), `expires_s` the wall-clock second (time()) at which its right to the stream
+ * ends (0: never). Returns 0 after a stream ended (whatever the reason), LT_EBUSY when
+ * max_clients streams already run, LT_ESHUTDOWN when the hub is shutting down,
+ * LT_EINVAL for a zero mask or an owner longer than SSE_OWNER_MAX; nothing is written in
+ * those three cases, so the caller answers with an HTTP error. */
 int sse_hub_serve(struct sse_hub *h, struct mg_connection *conn, unsigned mask,
-                  uint64_t last_event_id);
+                  uint64_t last_event_id, const char *owner, int64_t expires_s);
+
+/* sse_hub_revoke ends every stream `owner` opened (a logout): each stops within its
+ * current write, which fails at once. Returns how many. */
+unsigned sse_hub_revoke(struct sse_hub *h, const char *owner);
 
 /* sse_last_event_id reads the client's resume point: the Last-Event-ID header, or else
  * a `lastEventId` query parameter (for clients that cannot set headers). 0 when absent

@@ -588,10 +588,11 @@ def test_benchmark(build_dir):
 class SseReader:
     """Reads a text/event-stream in a thread; events are (name, data dict) in order."""
 
-    def __init__(self, port, path):
+    def __init__(self, port, path, headers=None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
-                           % path).encode())
+        extra = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
+        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n%s\r\n"
+                           % (path, extra)).encode())
         self.head = b""
         self.events = []
         self.retry = None
@@ -776,10 +777,19 @@ def test_security(build_dir):
         expect_error(g.request("GET", "/api/items",
                                headers={"Authorization": "Bearer " + "0" * 64}), 401,
                      "UNAUTHENTICATED", "unknown or expired")
-        # logout ends the session everywhere (it is a record in the cluster)
+        # logout ends the session everywhere (it is a record in the cluster), and the event
+        # streams opened with it; an anonymous stream goes on
+        stream = SseReader(g.port, "/_playground/events",
+                           headers={"Authorization": "Bearer " + tokens["editor"]})
+        anon_stream = SseReader(g.port, "/_playground/events")
+        wait_for("the streams open", lambda: stream.retry and anon_stream.retry, timeout=10)
         st, h, _ = as_("editor", "POST", "/_playground/auth/logout")
         check(st == 204 and "Max-Age=0" in h.get("set-cookie", ""), "logout: %r" % h)
         expect_error(as_("editor", "POST", "/api/items", {"name": "after logout"}), 401)
+        stream.thread.join(timeout=3)
+        check(not stream.thread.is_alive(), "the logged-out session's event stream ended")
+        check(anon_stream.thread.is_alive(), "an anonymous event stream goes on")
+        anon_stream.close()
         # the test endpoint of the rate limiter: 10 a second, then 429 with Retry-After
         res = at_once(25, lambda i: g.post("/_playground/security/test-rate-limit"))
         codes = [r[0] for r in res]
@@ -877,9 +887,13 @@ def test_session_expiry(build_dir):
         bearer = {"Authorization": "Bearer " + body["token"]}
         st, _, me = g.request("GET", "/_playground/auth/me", headers=bearer)
         check(st == 200 and me["user"] == "editor", "fresh session: %r" % me)
+        stream = SseReader(g.port, "/_playground/events", headers=bearer)
+        wait_for("the stream open", lambda: stream.retry, timeout=10)
         time.sleep(4.5)
         st, _, me = g.request("GET", "/api/items", headers=bearer)
         check(st == 401, "an expired bearer token is refused: %d %r" % (st, me))
+        stream.thread.join(timeout=2)
+        check(not stream.thread.is_alive(), "the expired session's event stream ended")
         wait_for("the expired session deleted", lambda: g.get(
             "/_playground/security/status")[2]["expiredSessionsDeleted"] >= 1, timeout=10,
             interval=0.3)

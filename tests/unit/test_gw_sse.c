@@ -2,7 +2,8 @@
  * 127.0.0.1 port, read by a hand-written HTTP client on a plain socket: headers and
  * `retry:`, ordered ids, Last-Event-ID resume (exact replay, and `reset` when the id left
  * the ring), stream masks, heartbeats, the client limit, disconnect detection, a client
- * that stops reading being dropped while a fast one keeps every event, and shutdown.
+ * that stops reading being dropped while a fast one keeps every event, streams ended by
+ * their owner's logout or expiry, and shutdown.
  *
  * Suite gw_events: the event bridge (gateway/events.c): Event → JSON for every kind, and
  * a real single-node lithair-node (started by the supervisor; the binary is
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -55,7 +57,18 @@ static int srv_handler(struct mg_connection *conn, void *cbdata)
         mg_send_http_error(conn, 404, "%s", "no such stream");
         return 404;
     }
-    int rc = sse_hub_serve(s->hub, conn, mask, sse_last_event_id(conn));
+    /* ?owner=TAG&expires=SECONDS_FROM_NOW: the stream's owner and its right's end */
+    char owner[80] = "", expires[24] = "";
+    if (ri->query_string) {
+        mg_get_var(ri->query_string, strlen(ri->query_string), "owner", owner, sizeof(owner));
+        mg_get_var(ri->query_string, strlen(ri->query_string), "expires", expires, sizeof(expires));
+    }
+    int64_t exp_s = expires[0] ? (int64_t)time(NULL) + atoll(expires) : 0;
+    int rc = sse_hub_serve(s->hub, conn, mask, sse_last_event_id(conn), owner, exp_s);
+    if (rc == LT_EINVAL) {
+        mg_send_http_error(conn, 400, "%s", lt_strerror(rc));
+        return 400;
+    }
     if (rc == LT_EBUSY || rc == LT_ESHUTDOWN) {
         mg_send_http_error(conn, 503, "%s", lt_strerror(rc));
         return 503;
@@ -464,6 +477,63 @@ static void test_client_limit_and_shutdown(void)
     CU_ASSERT_EQUAL(rc, -1);
     cli_close(&a);
     cli_close(&b);
+    srv_stop(&s);
+}
+
+/* A stream ends with its owner: revoking an owner (a logout) cuts its streams at once and
+ * no other; a stream whose right expires ends within the idle slice; an unowned stream
+ * cannot be revoked; an owner tag longer than SSE_OWNER_MAX is refused. */
+static void test_owner_revoke_and_expiry(void)
+{
+    struct srv s;
+    srv_start(&s, NULL);
+    struct cli a1, a2, b, anon, late, bad;
+    CU_ASSERT_EQUAL_FATAL(cli_open(&a1, s.port, EVENTS_PREFIX "?owner=alice", NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(cli_open(&a2, s.port, EVENTS_PREFIX "/cluster?owner=alice", NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(cli_open(&b, s.port, EVENTS_PREFIX "?owner=bob", NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(cli_open(&anon, s.port, EVENTS_PREFIX, NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(cli_open(&late, s.port, EVENTS_PREFIX "?owner=carol&expires=1", NULL, 0),
+                          0);
+    CU_ASSERT_FATAL(cli_waits_ok(&a1) && cli_waits_ok(&a2) && cli_waits_ok(&b) &&
+                    cli_waits_ok(&anon) && cli_waits_ok(&late));
+    uint64_t t0 = lt_now_ns();
+    CU_ASSERT_EQUAL(sse_hub_revoke(s.hub, "alice"), 2);
+    CU_ASSERT_EQUAL(sse_hub_revoke(s.hub, "nobody"), 0);
+    CU_ASSERT_EQUAL(sse_hub_revoke(s.hub, ""), 0); /* unowned streams are nobody's */
+    struct sse_ev ev;
+    int rc;
+    while ((rc = cli_event(&a1, &ev, 2000)) == 1)
+        ;
+    CU_ASSERT_EQUAL(rc, -1);
+    while ((rc = cli_event(&a2, &ev, 2000)) == 1)
+        ;
+    CU_ASSERT_EQUAL(rc, -1);
+    CU_ASSERT((lt_now_ns() - t0) / 1000000u < 1000); /* cut, not left to time out */
+    CU_ASSERT(wait_clients(&s, 3, 2000));
+
+    /* the others still get events; carol's right ends after about a second */
+    publish(&s, SSE_STREAM_ALL, "e", "{\"n\":1}");
+    CU_ASSERT_EQUAL(cli_event(&b, &ev, 2000), 1);
+    CU_ASSERT_STRING_EQUAL(ev.data, "{\"n\":1}");
+    CU_ASSERT_EQUAL(cli_event(&anon, &ev, 2000), 1);
+    while ((rc = cli_event(&late, &ev, 4000)) == 1)
+        ;
+    CU_ASSERT_EQUAL(rc, -1);
+    CU_ASSERT((lt_now_ns() - t0) / 1000000u < 3500);
+    CU_ASSERT(wait_clients(&s, 2, 2000));
+
+    char path[160];
+    snprintf(path, sizeof(path), EVENTS_PREFIX "?owner=%0*d", SSE_OWNER_MAX + 1, 7);
+    CU_ASSERT_EQUAL_FATAL(cli_open(&bad, s.port, path, NULL, 0), 0);
+    cli_next(&bad, &ev, 2000);
+    CU_ASSERT_EQUAL(bad.status, 400);
+    cli_close(&bad);
+
+    cli_close(&a1);
+    cli_close(&a2);
+    cli_close(&b);
+    cli_close(&anon);
+    cli_close(&late);
     srv_stop(&s);
 }
 
@@ -1020,6 +1090,7 @@ static const struct lt_test sse_tests[] = {
     {"masks", test_masks},
     {"heartbeat_and_hangup", test_heartbeat_and_hangup},
     {"client_limit_and_shutdown", test_client_limit_and_shutdown},
+    {"owner_revoke_and_expiry", test_owner_revoke_and_expiry},
     {"slow_client", test_slow_client},
     {NULL, NULL},
 };
