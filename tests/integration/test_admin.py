@@ -127,10 +127,17 @@ def test_every_command(build):
         for cmd in ("bench", "ping-bench"):
             _, b, _ = c.admin(cmd, "--concurrency", "4", "--duration", "1", "--warmup", "0",
                               "--payload-size", "128", timeout_ms=5000)
-            for k in ("ops", "errors", "duration_s", "ops_per_sec", "mb_per_sec", "latency_ms"):
+            for k in ("target", "workload", "ops", "errors", "durationS", "opsPerSec", "mbPerSec",
+                      "latencyUs", "series", "histogram"):
                 check(k in b, "%s JSON has %s" % (cmd, k))
-            for k in ("p50", "p90", "p95", "p99", "p999", "max", "mean"):
-                check(k in b["latency_ms"], "%s latency has %s" % (cmd, k))
+            check(not any("_" in k for k in b), "%s JSON names are camelCase only: %r"
+                  % (cmd, sorted(b)))
+            for k in ("count", "min", "p50", "p90", "p95", "p99", "p999", "max", "mean"):
+                check(k in b["latencyUs"], "%s latency has %s" % (cmd, k))
+            check(0 < b["latencyUs"]["p50"] <= b["latencyUs"]["p99"] <= b["latencyUs"]["max"],
+                  "%s latency percentiles in order: %r" % (cmd, b["latencyUs"]))
+            check(abs(b["opsPerSec"] * b["durationS"] - b["ops"]) <= 0.01 * b["ops"] + 1,
+                  "%s rate = ops / duration: %r" % (cmd, b))
             check(b["ops"] > 0 and b["errors"] == 0, "%s did work: %r" % (cmd, b["ops"]))
         _, b, _ = c.admin("bench", "--type", "mixed", "--read-ratio", "0.8", "--concurrency", "4",
                           "--duration", "1", "--warmup", "0", "--key-space", "50")

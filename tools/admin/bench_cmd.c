@@ -82,11 +82,6 @@ static void bench_progress(void *ud, const struct bench_progress *p)
             (unsigned long long)p->errors);
 }
 
-static json_object *bench_ms(uint64_t ns)
-{
-    return json_object_new_double((double)ns / 1e6);
-}
-
 int admin_bench(struct admin *a, const char *cmd, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -212,18 +207,6 @@ int admin_bench(struct admin *a, const char *cmd, int argc, char **argv)
             return admin_fail("out of memory");
         }
         json_object_object_add(o, "target", json_object_new_string(ping ? "ping" : "items"));
-        json_object_object_add(o, "duration_s", json_object_new_double(res.duration_s));
-        json_object_object_add(o, "ops_per_sec", json_object_new_double(res.ops_per_sec));
-        json_object_object_add(o, "mb_per_sec", json_object_new_double(res.mb_per_sec));
-        json_object *lat = json_object_new_object();
-        json_object_object_add(lat, "p50", bench_ms(l->p50_ns));
-        json_object_object_add(lat, "p90", bench_ms(l->p90_ns));
-        json_object_object_add(lat, "p95", bench_ms(l->p95_ns));
-        json_object_object_add(lat, "p99", bench_ms(l->p99_ns));
-        json_object_object_add(lat, "p999", bench_ms(l->p999_ns));
-        json_object_object_add(lat, "max", bench_ms(l->max_ns));
-        json_object_object_add(lat, "mean", json_object_new_double(l->mean_ns / 1e6));
-        json_object_object_add(o, "latency_ms", lat);
         admin_print_json(o);
         json_object_put(o);
     } else {

@@ -33,6 +33,11 @@ def bench(c, *args):
     return out
 
 
+def ms(result, pct):
+    """A latency percentile of a `lithair-admin -w json bench` result, in milliseconds."""
+    return result["latencyUs"][pct] / 1000.0
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -68,21 +73,21 @@ def run_throughput(build, quick):
             writes.append(w)
             pings.append(p)
             print("  write %8.0f ops/s  p50 %6.2f ms  p99 %6.2f ms | ping %8.0f ops/s  p99 %6.2f ms"
-                  % (w["ops_per_sec"], w["latency_ms"]["p50"], w["latency_ms"]["p99"],
-                     p["ops_per_sec"], p["latency_ms"]["p99"]))
-        wm = statistics.median(x["ops_per_sec"] for x in writes)
-        pm = statistics.median(x["ops_per_sec"] for x in pings)
+                  % (w["opsPerSec"], ms(w, "p50"), ms(w, "p99"),
+                     p["opsPerSec"], ms(p, "p99")))
+        wm = statistics.median(x["opsPerSec"] for x in writes)
+        pm = statistics.median(x["opsPerSec"] for x in pings)
         print("  median: write %.0f ops/s, ping %.0f ops/s, ratio %.2f; write p99 %.2f ms"
               % (wm, pm, wm / pm if pm else 0,
-                 statistics.median(x["latency_ms"]["p99"] for x in writes)))
+                 statistics.median(ms(x, "p99") for x in writes)))
         one = bench(c, "bench", "--type", "write", "--concurrency", "1", "--duration", dur,
                     "--payload-size", "1024")
         print("  one client: write p50 %.3f ms, p99 %.3f ms, %.0f ops/s"
-              % (one["latency_ms"]["p50"], one["latency_ms"]["p99"], one["ops_per_sec"]))
+              % (ms(one, "p50"), ms(one, "p99"), one["opsPerSec"]))
         rd = bench(c, "bench", "--type", "read", "--concurrency", "64", "--duration", dur,
                    "--key-space", "1000")
         print("  linearizable reads, 64 clients: %.0f ops/s, p99 %.2f ms"
-              % (rd["ops_per_sec"], rd["latency_ms"]["p99"]))
+              % (rd["opsPerSec"], ms(rd, "p99")))
 
 
 def run_cold_start(build, quick):
@@ -208,8 +213,8 @@ def run_large(build, quick):
             out = bench(c, "bench", "--type", "write", "--concurrency", "64", "--duration",
                         str(dur), "--payload-size", "1024", "--warmup", "0")
             written += out["ops"] - out["errors"]
-            rate = out["ops_per_sec"] or rate
-            print("  ... %d written (%.0f ops/s)" % (written, out["ops_per_sec"]))
+            rate = out["opsPerSec"] or rate
+            print("  ... %d written (%.0f ops/s)" % (written, out["opsPerSec"]))
         c.admin("snapshot", timeout_ms=120000)
         st = wait_same_applied(c, "all nodes to apply everything")
         for node in c.nodes:
@@ -270,7 +275,7 @@ def restart_with_full_tail(c, victim, records):
         out = bench(c, "bench", "--type", "write", "--concurrency", "64", "--duration",
                     "%.1f" % dur, "--payload-size", "1024", "--warmup", "0")
         written += out["ops"] - out["errors"]
-        rate = out["ops_per_sec"] or rate
+        rate = out["opsPerSec"] or rate
     st = wait_same_applied(c, "the victim to apply the tail")
     mine = next(x for x in st if int(x["id"]) == victim.id)
     entries = int(mine.get("applied", "0")) - int(mine.get("snapshotIndex", "0"))
