@@ -25,7 +25,9 @@
 
 /* ---- the fake node ---- */
 
-enum fake_mode { FAKE_NORMAL, FAKE_FOLLOWER, FAKE_SILENT, FAKE_ELECTION };
+/* FAKE_DIE: closes its socket on the first request, unanswered (a node killed with the
+ * request in hand) */
+enum fake_mode { FAKE_NORMAL, FAKE_FOLLOWER, FAKE_SILENT, FAKE_ELECTION, FAKE_DIE };
 
 struct fake_node {
     nng_socket sock;
@@ -36,6 +38,7 @@ struct fake_node {
     atomic_int election_left; /* ELECTION: UNAVAILABLE answers left before answering */
     atomic_uint requests;
     atomic_bool stop;
+    bool closed; /* FAKE_DIE closed the socket (read after the thread is joined) */
     pthread_t thread;
     pthread_mutex_t mu;
     char last_token[64];
@@ -134,9 +137,15 @@ static void *fake_main(void *arg)
         snprintf(f->last_token, sizeof(f->last_token), "%s", req->auth_token);
         f->last_timeout_ms = req->timeout_ms;
         pthread_mutex_unlock(&f->mu);
-        if (atomic_load(&f->mode) != FAKE_SILENT)
+        int mode = atomic_load(&f->mode);
+        if (mode != FAKE_SILENT && mode != FAKE_DIE)
             fake_serve(f, req);
         lithair__v1__request__free_unpacked(req, NULL);
+        if (mode == FAKE_DIE) {
+            nng_close(f->sock);
+            f->closed = true;
+            break;
+        }
     }
     return NULL;
 }
@@ -164,7 +173,8 @@ static void fake_stop(struct fake_node *f)
 {
     atomic_store(&f->stop, true);
     pthread_join(f->thread, NULL);
-    nng_close(f->sock);
+    if (!f->closed)
+        nng_close(f->sock);
     pthread_mutex_destroy(&f->mu);
     free(f);
 }
@@ -573,6 +583,56 @@ static void test_down_endpoint_failover(void)
     fake_stop(f);
 }
 
+/* ---- a node that dies with the request in hand ---- */
+
+/* The connection closes after the request went out: a write may have been carried out,
+ * so it is not sent to the next node (it would be done twice: a create duplicated, an
+ * If-Match update answered 412 although it took effect); it fails as a timeout does,
+ * outcome unknown. A read is safe to repeat and goes on to the next node. */
+static void test_lost_reply(void)
+{
+    for (int read = 0; read < 2; read++) {
+        struct fake_node *dying = fake_start(1, FAKE_DIE);
+        struct fake_node *other = fake_start(2, FAKE_NORMAL);
+        char eps[160];
+        snprintf(eps, sizeof(eps), "%s,%s", dying->url, other->url);
+        struct rpc_client *c = NULL;
+        CU_ASSERT_EQUAL_FATAL(rpc_client_new(eps, NULL, &c), 0);
+        CU_ASSERT_FATAL(wait_connected(c, 0) && wait_connected(c, 1));
+        rpc_client_set_leader(c, 0);
+        struct rpc_status st;
+        uint64_t t0 = lt_now_ns();
+        int rc;
+        if (read) {
+            uint64_t id = 0;
+            rc = ping(c, -1, 3000, "again", &id, &st);
+            CU_ASSERT_EQUAL(rc, 0);
+            CU_ASSERT_EQUAL(id, 2);
+            CU_ASSERT_EQUAL(atomic_load(&other->requests), 1);
+        } else {
+            const uint8_t body[] = {0x0a, 0x01, 'x'};
+            struct rpc_call_opts co = {.timeout_ms = 3000, .endpoint = -1};
+            uint8_t *resp = NULL;
+            size_t resp_len = 0;
+            rc = rpc_call_raw(c, &co, "Models/Update", body, sizeof(body), &resp, &resp_len, &st);
+            CU_ASSERT_NOT_EQUAL(rc, 0);
+            CU_ASSERT_EQUAL(st.code, LITHAIR__V1__CODE__DEADLINE_EXCEEDED);
+            CU_ASSERT_TRUE(st.sent && st.transport);
+            CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "outcome is unknown"));
+            CU_ASSERT_EQUAL(atomic_load(&other->requests), 0); /* not sent twice */
+            free(resp);
+        }
+        CU_ASSERT_EQUAL(atomic_load(&dying->requests), 1);
+        CU_ASSERT(ms_since(t0) < 2000); /* a closed connection is not waited out */
+        rpc_client_free(c);
+        fake_stop(dying);
+        fake_stop(other);
+    }
+    CU_ASSERT_TRUE(rpc_method_is_read("Models/List") && rpc_method_is_read("Cluster/Status"));
+    CU_ASSERT_FALSE(rpc_method_is_read("Models/Create") || rpc_method_is_read("Rpc/Batch") ||
+                    rpc_method_is_read("Models/Delete") || rpc_method_is_read("Models/Purge"));
+}
+
 /* ---- nng_close_within ---- */
 
 struct publisher {
@@ -706,6 +766,7 @@ static const struct lt_test rpc_tests[] = {
     {"election_backoff", test_election_backoff},
     {"timeout_and_breaker", test_timeout_and_breaker},
     {"down_endpoint_failover", test_down_endpoint_failover},
+    {"lost_reply", test_lost_reply},
     {"bounded_close", test_bounded_close},
     {"bounded_teardown", test_bounded_teardown},
     {NULL, NULL},

@@ -518,6 +518,7 @@ static enum rpc_outcome rpc_attempt(struct rpc_client *c, size_t i, const char *
     nng_ctx_send(slot.ctx, slot.aio);
     nng_aio_wait(slot.aio);
     int rv = nng_aio_result(slot.aio);
+    bool sent = rv == 0; /* from here the node may have the request */
     nng_msg *reply = NULL;
     if (rv != 0) {
         nng_msg_free(nng_aio_get_msg(slot.aio));
@@ -540,6 +541,18 @@ static enum rpc_outcome rpc_attempt(struct rpc_client *c, size_t i, const char *
         rpc_status_local(st, LITHAIR__V1__CODE__DEADLINE_EXCEEDED, (int)i,
                          "deadline exceeded waiting for %s", ep->url);
         *err = LT_ETIMEDOUT;
+        goto out_result;
+    }
+    if (rv != 0 && sent) {
+        /* The connection closed after the request went out (the node died or stopped
+         * with it in hand): it may have been carried out. Like a timeout, the outcome is
+         * unknown; rpc_call_raw retries it elsewhere only if it is a read. */
+        rpc_status_local(st, LITHAIR__V1__CODE__DEADLINE_EXCEEDED, (int)i,
+                         "the connection to %s closed before it answered: the outcome is "
+                         "unknown",
+                         ep->url);
+        st->sent = true;
+        *err = LT_EUNAVAIL;
         goto out_result;
     }
     if (rv != 0) {
@@ -575,6 +588,16 @@ out_result:
     pthread_mutex_unlock(&ep->mu);
     rpc_notify(c, i, &t);
     return outcome;
+}
+
+bool rpc_method_is_read(const char *method)
+{
+    static const char *const reads[] = {"Models/Get",     "Models/List",  "Models/History",
+                                        "Cluster/Status", "Cluster/Ping", "Cluster/WalStats"};
+    for (size_t k = 0; k < sizeof(reads) / sizeof(reads[0]); k++)
+        if (strcmp(method, reads[k]) == 0)
+            return true;
+    return false;
 }
 
 /* rpc_pick chooses where the next attempt of a call goes: the hint (a redirect target),
@@ -702,7 +725,9 @@ int rpc_call_raw(struct rpc_client *c, const struct rpc_call_opts *co, const cha
             rpc_forget_leader(c, i);
             if (fixed)
                 return err;
-            if (err == LT_ETIMEDOUT || !rpc_sleep_backoff(&backoff, c->o.backoff_max_ms, deadline))
+            /* a request that may have been carried out is sent again only if it reads */
+            if (err == LT_ETIMEDOUT || (st->sent && !rpc_method_is_read(method)) ||
+                !rpc_sleep_backoff(&backoff, c->o.backoff_max_ms, deadline))
                 return err;
             continue;
         }

@@ -10,16 +10,21 @@
  *   - goes to the leader when one is known, else to a connected endpoint, rotating;
  *   - on a reply with not_leader and a leader_rpc_url from the pool, is retried at once
  *     on that leader (once per call), and the pool remembers the leader;
- *   - on UNAVAILABLE (an election, a node shutting down) or a transport failure, is
- *     retried on the next endpoint after an exponential back-off, while the deadline
- *     allows (rpc_call_endpoint never retries: it asks one node, once);
+ *   - on UNAVAILABLE (an election, a node shutting down: the node did not carry it out)
+ *     or a transport failure before the request went out, is retried on the next
+ *     endpoint after an exponential back-off, while the deadline allows
+ *     (rpc_call_endpoint never retries: it asks one node, once); when the connection
+ *     closes after the request went out, only a read is retried (rpc_method_is_read):
+ *     a write may have been carried out, so it fails as a timeout does (outcome unknown)
+ *     rather than risk being done twice;
  *   - passes each endpoint's circuit breaker: CLOSED → OPEN after `breaker_failures`
  *     consecutive transport failures or timeouts; OPEN rejects calls at once until
  *     `breaker_cooldown_ms` passed, then HALF_OPEN lets exactly one probe through: its
  *     success closes the breaker, its failure opens it again. Any reply from the node,
  *     whatever its code, is a success for the breaker.
  *
- * Not here: JSON (pbjson.h), knowing what methods mean, and server-side anything. */
+ * Not here: JSON (pbjson.h), what methods mean beyond which ones only read, and
+ * server-side anything. */
 #ifndef RPC_CLIENT_H
 #define RPC_CLIENT_H
 
@@ -58,6 +63,7 @@ struct rpc_client_opts {
 struct rpc_status {
     int code;
     bool transport; /* the failure was local: no reply was received */
+    bool sent;      /* ... though the request went out: it may have been carried out */
     bool not_leader;
     char message[256];
     uint64_t leader_id;
@@ -140,6 +146,12 @@ const char *rpc_client_endpoint_url(const struct rpc_client *c, size_t i);
 
 /* rpc_client_leader returns the index of the endpoint believed to lead, -1 if unknown. */
 int rpc_client_leader(struct rpc_client *c);
+
+/* rpc_method_is_read: whether `method` only reads (Models/Get, List, History; Cluster/
+ * Status, Ping, WalStats), so that sending it twice is harmless. A call whose connection
+ * closed after its request went out is retried on another endpoint only if it reads;
+ * otherwise it fails with DEADLINE_EXCEEDED (outcome unknown) and status.sent set. */
+bool rpc_method_is_read(const char *method);
 
 /* rpc_client_set_leader sets (or with -1 forgets) the leader hint. */
 void rpc_client_set_leader(struct rpc_client *c, int i);

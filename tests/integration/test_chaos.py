@@ -1,0 +1,245 @@
+"""test_chaos.py — the whole stack under a random fault schedule.
+
+Three nodes supervised by the gateway, with snapshots every 500 entries (so compaction,
+snapshot transfer and restarts from a snapshot all happen). Writers create items and
+update their own items with If-Match over REST, while a nemesis, through the control API
+and signals, kills nodes (SIGKILL and SIGTERM), restarts them, freezes one with SIGSTOP and
+wakes it, forces elections and takes snapshots — at most one node down or frozen at a
+time, so a quorum always exists. Then, with every node back:
+- every acknowledged create is readable, and every item holds one of the values its
+  writer may have left (the last acknowledged one, or a later write whose outcome was
+  unknown), at a version no lower than the last acknowledged;
+- no item exists that no writer attempted;
+- the three stores are identical (digests) at one applied index.
+
+Run: python3 test_chaos.py BUILD_DIR (LITHAIR_CHAOS_SECONDS: how long the faults go on,
+default 25)
+"""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gw_harness import Gateway  # noqa: E402
+from harness import admin_env, check, run_tests, wait_for  # noqa: E402
+
+SECONDS = 25.0
+
+
+class Writer:
+    """Creates items named chaos-W-N and updates its own; remembers what it may have left."""
+
+    def __init__(self, g, wid, stop):
+        self.g, self.wid, self.stop = g, wid, stop
+        self.rnd = random.Random(1000 + wid)
+        # id -> {"version": last acknowledged, "values": descriptions the item may hold}
+        self.items = {}
+        self.names_tried = set()
+        self.acked = self.unknown = 0
+        self.error = None
+        self.thread = threading.Thread(target=self.run_guarded, daemon=True)
+
+    def run_guarded(self):
+        try:
+            self.run()
+        except Exception as e:  # noqa: BLE001 - reported by the test
+            self.error = "writer %d: %s: %s" % (self.wid, type(e).__name__, e)
+
+    def call(self, method, path, body=None, headers=None):
+        try:
+            return self.g.request(method, path, body, headers=headers, timeout=15)
+        except OSError as e:  # the gateway answers even when the cluster does not
+            return 0, {}, str(e)
+
+    def run(self):
+        n = 0
+        for _ in range(100000):
+            if self.stop.is_set():
+                return
+            if not self.items or self.rnd.random() < 0.4:
+                n += 1
+                name = "chaos-%d-%d" % (self.wid, n)
+                desc = "c%d" % self.rnd.randrange(10 ** 9)
+                self.names_tried.add(name)
+                st, _, body = self.call("POST", "/api/items", {"name": name, "description": desc})
+                if st == 201:
+                    self.acked += 1
+                    self.items[body["id"]] = {"version": int(body["version"]), "values": {desc},
+                                              "name": name}
+                elif st in (0, 500, 503, 504):
+                    self.unknown += 1  # it may exist: found later by name, or not at all
+                else:
+                    raise AssertionError("create answered %d: %r" % (st, body))
+            else:
+                iid = self.rnd.choice(sorted(self.items))
+                it = self.items[iid]
+                desc = "u%d" % self.rnd.randrange(10 ** 9)
+                st, _, body = self.call("PUT", "/api/items/" + iid, {"description": desc},
+                                        headers={"If-Match": '"%d"' % it["version"]})
+                if st == 200:
+                    self.acked += 1
+                    it["version"], it["values"] = int(body["version"]), {desc}
+                elif st in (0, 500, 503, 504):
+                    self.unknown += 1
+                    it["values"].add(desc)  # it may have happened
+                elif st == 412:
+                    # an earlier write of unknown outcome happened: learn the version
+                    st2, _, cur = self.call("GET", "/api/items/" + iid)
+                    if st2 == 200:
+                        check(cur["description"] in it["values"],
+                              "%s holds %r, none of %r" % (iid, cur["description"], it["values"]))
+                        it["version"], it["values"] = int(cur["version"]), {cur["description"]}
+                else:
+                    raise AssertionError("update answered %d: %r" % (st, body))
+            time.sleep(0.005)
+
+
+def status(g):
+    st, _, s = g.get("/_playground/cluster/status", timeout=15)
+    return s if st == 200 else None
+
+
+def node_pid(g, nid):
+    s = status(g)
+    for n in (s or {}).get("nodes", []):
+        if n["id"] == nid and n.get("running"):
+            return n.get("pid")
+    return None
+
+
+def restart_down(g):
+    s = status(g)
+    for n in (s or {}).get("nodes", []):
+        if not n.get("running"):
+            st, _, body = g.post("/_playground/cluster/restart/%d" % n["id"])
+            check(st in (200, 409), "restart %d: %d %r" % (n["id"], st, body))
+
+
+def nemesis(g, rnd, seconds, log):
+    end = time.monotonic() + seconds
+    steps = 0
+    while time.monotonic() < end and steps < 200:
+        steps += 1
+        time.sleep(rnd.uniform(0.5, 1.5))
+        action = rnd.choice(["kill", "kill", "term", "freeze", "freeze", "elect", "snapshot"])
+        restart_down(g)  # at most one node out at a time
+        s = status(g)
+        if not s:
+            continue
+        ids = [n["id"] for n in s["nodes"]]
+        victim = rnd.choice(ids)
+        if action in ("kill", "term"):
+            path = "/_playground/cluster/kill/%d%s" % (victim, "?graceful=true" * (action == "term"))
+            st, _, body = g.post(path)
+            log.append("%s %d: %d" % (action, victim, st))
+            check(st in (200, 409), "kill: %d %r" % (st, body))
+        elif action == "freeze":
+            pid = node_pid(g, victim)
+            if pid:
+                os.kill(pid, signal.SIGSTOP)
+                log.append("freeze %d" % victim)
+                try:
+                    time.sleep(rnd.uniform(0.5, 2.0))
+                finally:
+                    os.kill(pid, signal.SIGCONT)
+        elif action == "elect":
+            st, _, body = g.post("/_playground/cluster/force-election?target=%d" % victim)
+            log.append("elect %d: %d" % (victim, st))
+            check(st in (200, 409, 503, 504), "force-election: %d %r" % (st, body))
+        else:
+            st, _, body = g.post("/_playground/cluster/snapshot")
+            log.append("snapshot: %d" % st)
+            check(st in (200, 503, 504), "snapshot: %d %r" % (st, body))
+    restart_down(g)
+
+
+def digests(build_dir, urls):
+    p = subprocess.run([os.path.join(build_dir, "tools", "admin", "lithair-admin"),
+                        "--endpoints", ",".join(urls), "-w", "json", "--timeout", "3000",
+                        "status", "--digest"], capture_output=True, text=True, timeout=30,
+                       env=admin_env())
+    try:
+        out = json.loads(p.stdout)
+    except ValueError:
+        return None
+    if len(out) != 3 or not all(o.get("healthy") for o in out):
+        return None
+    if len({o.get("digest") for o in out}) != 1 or len({o.get("applied") for o in out}) != 1:
+        return None
+    return out
+
+
+def test_chaos(build_dir):
+    seconds = float(os.environ.get("LITHAIR_CHAOS_SECONDS", SECONDS))
+    seed = int(os.environ.get("LITHAIR_CHAOS_SEED", time.time()))
+    print("  seed %d (LITHAIR_CHAOS_SEED replays the nemesis's choices)" % seed)
+    with Gateway(build_dir, spawn=3, node_args=["--snapshot-interval", "500"]) as g:
+        g.wait_leader(timeout=20)
+        stop = threading.Event()
+        writers = [Writer(g, w, stop) for w in range(4)]
+        for w in writers:
+            w.thread.start()
+        log = []
+        try:
+            nemesis(g, random.Random(seed), seconds, log)
+        finally:
+            for n in (status(g) or {}).get("nodes", []):
+                if n.get("pid"):
+                    try:
+                        os.kill(n["pid"], signal.SIGCONT)
+                    except OSError:
+                        pass
+            stop.set()
+            for w in writers:
+                w.thread.join(timeout=60)
+        print("  nemesis: %s" % ", ".join(log))
+        check(not any(w.thread.is_alive() for w in writers), "the writers stopped")
+        errors = [w.error for w in writers if w.error]
+        check(not errors, "; ".join(errors))
+        acked = sum(w.acked for w in writers)
+        unknown = sum(w.unknown for w in writers)
+        print("  %d writes acknowledged, %d of unknown outcome" % (acked, unknown))
+        check(acked > 50, "enough writes went through to mean something")
+
+        # every node back, converged to one store
+        restart_down(g)
+        wait_for("three running healthy nodes", lambda: (lambda s: s and all(
+            n.get("running") and n.get("health") == "healthy" for n in s["nodes"]))(status(g)),
+            timeout=60, interval=0.5)
+        urls = [n["rpcUrl"] for n in status(g)["nodes"]]
+        st = wait_for("three identical stores", lambda: digests(build_dir, urls), timeout=60,
+                      interval=0.5)
+        print("  converged at index %s, digest %s" % (st[0]["applied"], st[0]["digest"]))
+
+        # what the writers know holds
+        for w in writers:
+            for iid, it in w.items.items():
+                code, _, cur = g.get("/api/items/" + iid)
+                check(code == 200, "acknowledged item %s (%s) is readable: %d" % (iid, it["name"],
+                                                                                   code))
+                check(int(cur["version"]) >= it["version"] and cur["description"] in it["values"],
+                      "%s: %r at version %d, expected one of %r at version >= %d"
+                      % (iid, cur["description"], int(cur["version"]), it["values"], it["version"]))
+        tried = set().union(*(w.names_tried for w in writers))
+        seen, cursor = 0, ""
+        for _ in range(1000):
+            code, _, page = g.get("/api/items?limit=1000" + ("&cursor=" + cursor if cursor else ""))
+            check(code == 200, "list: %d" % code)
+            for item in page["items"]:
+                check(item["name"] in tried, "%s was never written: %r" % (item["id"], item))
+                seen += 1
+            cursor = page.get("nextCursor") or ""
+            if not cursor:
+                break
+        known = sum(len(w.items) for w in writers)
+        check(seen >= known, "the list holds every acknowledged create: %d < %d" % (seen, known))
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests(globals()))
