@@ -101,7 +101,8 @@ class Node:
         args = [self.cluster.node_bin, "--id", str(self.id), "--data-dir", self.dir,
                 "--raft", self.raft, "--rpc", self.rpc, "--events", self.events]
         for m in self.cluster.nodes:
-            args += ["--peer", "%d,%s,%s,%s" % (m.id, m.raft, m.rpc, m.events)]
+            raft = m.raft if m is self else self.cluster.peer_raft(self, m)
+            args += ["--peer", "%d,%s,%s,%s" % (m.id, raft, m.rpc, m.events)]
         args += list(self.cluster.node_args) + list(extra)
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT,
@@ -153,6 +154,10 @@ class Cluster:
                 sys.stderr.write("---- log of node %d ----\n%s\n" % (node.id, node.log_text()[-6000:]))
         shutil.rmtree(self.root, ignore_errors=True)
         return False
+
+    def peer_raft(self, node, peer):
+        """The raft URL `node` dials to reach `peer` (a test may put a proxy between)."""
+        return peer.raft
 
     def node(self, node_id):
         return self.nodes[node_id - 1]

@@ -1,0 +1,322 @@
+"""test_partition.py — network partitions between real nodes.
+
+Every directed raft link (node i dialing node j) runs through its own TCP proxy on
+127.0.0.1, so a test can cut a link (connections closed, new ones refused: the peer is
+unreachable) or blackhole it (connections stay up, bytes vanish: a silent partition, the
+sender's queue fills) in one direction, and heal it. Client RPCs go to the nodes directly.
+
+- An isolated leader is replaced by a leader of a higher term among the others; it steps
+  down on its own (CheckQuorum), and acknowledges no write and serves no linearizable
+  read while cut off; healed, it rejoins and the three stores are identical.
+- A follower that hears nobody (its incoming links blackholed) but can still send does
+  not disturb the cluster: PreVote keeps the leader's term, and once healed it catches up.
+- Concurrent histories of reads and writes, with clients attached to every node, stay
+  linearizable while random partitions come and go.
+
+Run: python3 test_partition.py BUILD_DIR
+"""
+
+import json
+import os
+import random
+import selectors
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import linearizability  # noqa: E402
+from harness import Cluster, check, free_port, run_tests, wait_for  # noqa: E402
+
+
+class Link:
+    """One directed link: a listener that forwards every connection to `target_port`.
+    mode: "ok" forwards, "cut" closes and refuses, "blackhole" accepts and discards."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.port = free_port()
+        self.mode = "ok"
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", self.port))
+        self.listener.listen(64)
+        self.listener.setblocking(False)
+        self.pairs = {}  # socket -> its peer socket
+
+
+class Proxies:
+    """Every link of a cluster, served by one thread (selectors, bounded waits)."""
+
+    def __init__(self):
+        self.links = {}  # (from_id, to_id) -> Link
+        self.lock = threading.Lock()
+        self.sel = selectors.DefaultSelector()
+        self.stop = threading.Event()
+        self.thread = None
+
+    def add(self, src, dst, target_port):
+        link = Link(target_port)
+        self.links[(src, dst)] = link
+        self.sel.register(link.listener, selectors.EVENT_READ, ("listen", link))
+        return link
+
+    def start(self):
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.stop.set()
+        if self.thread:
+            self.thread.join(timeout=10)
+        for link in self.links.values():
+            for s in list(link.pairs):
+                self._drop(link, s)
+            link.listener.close()
+
+    def set(self, src, dst, mode):
+        with self.lock:
+            link = self.links[(src, dst)]
+            link.mode = mode
+            if mode == "cut":
+                for s in list(link.pairs):
+                    self._drop(link, s)
+
+    def heal(self):
+        for key in self.links:
+            self.set(key[0], key[1], "ok")
+
+    def isolate(self, nid, mode="cut"):
+        for (src, dst) in self.links:
+            if nid in (src, dst):
+                self.set(src, dst, mode)
+
+    def _drop(self, link, s):
+        peer = link.pairs.pop(s, None)
+        for x in (s, peer):
+            if x is None:
+                continue
+            link.pairs.pop(x, None)
+            try:
+                self.sel.unregister(x)
+            except (KeyError, ValueError):
+                pass
+            x.close()
+
+    def _run(self):
+        while not self.stop.is_set():
+            for key, _ in self.sel.select(timeout=0.05):
+                kind, link = key.data
+                with self.lock:
+                    if kind == "listen":
+                        self._accept(link)
+                    elif key.fileobj in link.pairs:
+                        self._pump(link, key.fileobj)
+
+    def _accept(self, link):
+        try:
+            c, _ = link.listener.accept()
+        except OSError:
+            return
+        if link.mode == "cut":
+            c.close()
+            return
+        try:
+            t = socket.create_connection(("127.0.0.1", link.target_port), timeout=1)
+        except OSError:
+            c.close()
+            return
+        for x in (c, t):
+            x.setblocking(True)
+            x.settimeout(2)
+        link.pairs[c] = t
+        link.pairs[t] = c
+        self.sel.register(c, selectors.EVENT_READ, ("pump", link))
+        self.sel.register(t, selectors.EVENT_READ, ("pump", link))
+
+    def _pump(self, link, s):
+        try:
+            data = s.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(link, s)
+            return
+        if link.mode != "ok":
+            return  # blackhole: the bytes vanish
+        try:
+            link.pairs[s].sendall(data)
+        except (OSError, KeyError):
+            self._drop(link, s)
+
+
+class PartitionCluster(Cluster):
+    def __init__(self, build_dir):
+        super().__init__(build_dir)
+        self.proxies = Proxies()
+        for a in self.nodes:
+            for b in self.nodes:
+                if a is not b:
+                    self.proxies.add(a.id, b.id, int(b.raft.rsplit(":", 1)[1]))
+
+    def peer_raft(self, node, peer):
+        return "tcp://127.0.0.1:%d" % self.proxies.links[(node.id, peer.id)].port
+
+    def __enter__(self):
+        self.proxies.start()
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        try:
+            return super().__exit__(*exc)
+        finally:
+            self.proxies.close()
+
+    def node_status(self, nid, timeout_ms=1000):
+        st = self.status(nodes=[self.node(nid)], timeout_ms=timeout_ms)
+        return st[0] if st and st[0].get("healthy") else None
+
+
+def write(c, nid, key, value, timeout_ms=1000):
+    rc, _, _ = c.admin("items", "update", key, json.dumps({"description": value}),
+                       endpoints=c.node(nid).rpc, timeout_ms=timeout_ms, check_rc=False)
+    return rc == 0
+
+
+def test_isolated_leader_is_replaced(build):
+    with PartitionCluster(build) as c:
+        old = c.wait_leader(timeout=10)
+        _, it, _ = c.admin("items", "create", json.dumps({"name": "p", "description": "v0"}))
+        key = it["id"]
+        term0 = int(c.node_status(old)["term"])
+        c.proxies.isolate(old, "cut")
+        others = [n for n in c.nodes if n.id != old]
+        new = wait_for("a new leader among the others",
+                       lambda: (lambda lid: lid if lid not in (None, old) else None)(
+                           c.leader(nodes=others)), timeout=10, interval=0.1)
+        check(int(c.node_status(new)["term"]) > term0, "the new leader has a higher term")
+        check(write(c, new, key, "v1"), "the majority side takes writes")
+        # cut off, the old leader steps down and neither acknowledges a write nor serves a
+        # linearizable read (it would be the stale v0)
+        wait_for("the isolated leader to step down",
+                 lambda: (c.node_status(old) or {}).get("role") not in (None, "leader"),
+                 timeout=5, interval=0.1)
+        check(not write(c, old, key, "lost"), "no write acknowledged by the isolated node")
+        rc, out, _ = c.admin("items", "get", key, endpoints=c.node(old).rpc, timeout_ms=1000,
+                             check_rc=False)
+        check(rc != 0, "no linearizable read from the isolated node: %r" % (out,))
+        # healed, it rejoins: one leader, three identical stores holding v1
+        c.proxies.heal()
+        st = c.wait_converged(timeout=30)
+        check(len(st) == 3 and len({s["digest"] for s in st}) == 1, "three identical stores")
+        for n in c.nodes:
+            rc, out, _ = c.admin("items", "get", key, "--serializable", endpoints=n.rpc)
+            check(out["description"] == "v1", "node %d holds v1: %r" % (n.id, out))
+
+
+def test_deaf_follower_does_not_disrupt(build):
+    with PartitionCluster(build) as c:
+        lid = c.wait_leader(timeout=10)
+        term0 = int(c.node_status(lid)["term"])
+        deaf = next(n.id for n in c.nodes if n.id != lid)
+        for n in c.nodes:
+            if n.id != deaf:
+                c.proxies.set(n.id, deaf, "blackhole")  # it hears nobody, but can speak
+        _, it, _ = c.admin("items", "create", json.dumps({"name": "d"}),
+                           endpoints=c.node(lid).rpc)
+        time.sleep(2.0)  # a dozen election timeouts of the deaf node
+        st = c.node_status(lid)
+        check(st and st["role"] == "leader" and int(st["term"]) == term0,
+              "PreVote: the leader keeps term %d: %r" % (term0, st))
+        for i in range(20):
+            check(write(c, lid, it["id"], "w%d" % i), "writes go on")
+        lead, behind = c.node_status(lid), c.node_status(deaf)
+        check(behind and int(behind["applied"]) + 20 <= int(lead["applied"]),
+              "the deaf node heard none of it: %r vs %r" % (behind, lead))
+        c.proxies.heal()
+        st = c.wait_converged(timeout=30)
+        check(len({s["digest"] for s in st}) == 1, "the deaf node caught up")
+        check(int(c.node_status(lid)["term"]) == term0 and c.leader() == lid,
+              "still one leader, same term, after healing")
+
+
+def test_history_under_partitions_is_linearizable(build):
+    with PartitionCluster(build) as c:
+        c.wait_leader(timeout=10)
+        keys = []
+        for k in range(3):
+            _, it, _ = c.admin("items", "create", json.dumps({"name": "reg-%d" % k}))
+            keys.append(it["id"])
+        history = {k: [] for k in keys}
+        lock = threading.Lock()
+        stop = threading.Event()
+        counter = [0]
+
+        def client(seed):
+            rnd = random.Random(seed)
+            nid = seed % 3 + 1  # each client talks to one node (it redirects writes)
+            order = [c.node(nid)] + [n for n in c.nodes if n.id != nid]
+            for _ in range(300):
+                if stop.is_set():
+                    return
+                key = rnd.choice(keys)
+                t0 = time.monotonic()
+                if rnd.random() < 0.5:
+                    with lock:
+                        counter[0] += 1
+                        value = "v%d" % counter[0]
+                    rc, _, _ = c.admin("items", "update", key, json.dumps({"description": value}),
+                                       endpoints=c.endpoints(order), timeout_ms=1500,
+                                       check_rc=False)
+                    op = {"kind": "write", "value": value, "ok": rc == 0}
+                else:
+                    rc, out, _ = c.admin("items", "get", key, endpoints=c.endpoints(order),
+                                         timeout_ms=1500, check_rc=False)
+                    op = {"kind": "read", "ok": rc == 0,
+                          "value": out.get("description", "") if rc == 0 else None}
+                op.update(start=t0, end=time.monotonic())
+                with lock:
+                    history[key].append(op)
+
+        threads = [threading.Thread(target=client, args=(s,)) for s in range(6)]
+        for t in threads:
+            t.start()
+        rnd = random.Random(int(os.environ.get("LITHAIR_PARTITION_SEED", time.time())))
+        faults = []
+        try:
+            for _ in range(6):
+                time.sleep(0.8)
+                victim = rnd.randint(1, 3)
+                kind = rnd.choice(["isolate", "blackhole", "one-way"])
+                if kind == "isolate":
+                    c.proxies.isolate(victim, "cut")
+                elif kind == "blackhole":
+                    c.proxies.isolate(victim, "blackhole")
+                else:
+                    other = rnd.choice([n.id for n in c.nodes if n.id != victim])
+                    c.proxies.set(victim, other, "cut")
+                faults.append("%s %d" % (kind, victim))
+                time.sleep(rnd.uniform(0.5, 1.5))
+                c.proxies.heal()
+        finally:
+            c.proxies.heal()
+            time.sleep(1.0)
+            stop.set()
+            for t in threads:
+                t.join(timeout=60)
+        check(not any(t.is_alive() for t in threads), "the clients stopped")
+        total = sum(len(h) for h in history.values())
+        failed = sum(1 for h in history.values() for o in h if not o["ok"])
+        print("  faults: %s; %d operations (%d failed or indeterminate)"
+              % (", ".join(faults), total, failed))
+        check(total > 40, "enough operations to mean something")
+        for key, h in history.items():
+            ok, why = linearizability.check(h, initial="")
+            check(ok, "register %s: %s" % (key, why))
+        st = c.wait_converged(timeout=30)
+        check(len({s["digest"] for s in st}) == 1, "three identical stores after healing")
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests(globals()))
