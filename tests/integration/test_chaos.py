@@ -135,7 +135,8 @@ def nemesis(g, rnd, seconds, log):
         ids = [n["id"] for n in s["nodes"]]
         victim = rnd.choice(ids)
         if action in ("kill", "term"):
-            path = "/_playground/cluster/kill/%d%s" % (victim, "?graceful=true" * (action == "term"))
+            graceful = "?graceful=true" if action == "term" else ""
+            path = "/_playground/cluster/kill/%d%s" % (victim, graceful)
             st, _, body = g.post(path)
             log.append("%s %d: %d" % (action, victim, st))
             check(st in (200, 409), "kill: %d %r" % (st, body))
