@@ -633,8 +633,11 @@
     if (fn) fn(d);
   }
 
-  function sse_reconnected() {
-    toast('ok', 'Live updates reconnected.');
+  /* sse_reconnected: events may have been missed: read the state again. `gap` (ms the
+   * stream was down): a short one (a stream the gateway cut and the page reopened at once)
+   * is not worth a toast. */
+  function sse_reconnected(gap) {
+    if (!(gap < 1500)) toast('ok', 'Live updates reconnected.');
     refresh_status();
     refresh_bench();
     load_items();
@@ -646,10 +649,14 @@
     s.bc = new BroadcastChannel('lithair-sse');
     s.bc.onmessage = (m) => {
       const x = m.data || {};
-      if (s.leading) return; /* the leader hears its own stream */
+      if (s.leading) { /* the leader hears its own stream */
+        if (x.kind === 'renew') sse_open();
+        return;
+      }
       if (x.kind === 'event') sse_deliver(x.name, x.data);
       else if (x.kind === 'state') {
-        if (x.st === 'live' && s.state !== 'live' && s.everOpen) sse_reconnected();
+        if (x.st === 'live' && s.state !== 'live' && s.everOpen)
+          sse_reconnected(s.downSince ? performance.now() - s.downSince : 0);
         if (x.st === 'live') { s.everOpen = true; s.lastMsgAt = performance.now(); }
         sse_set(x.st);
       }
@@ -659,6 +666,15 @@
     navigator.locks.request('lithair-sse', () => new Promise(() => { s.leading = true; sse_open(); }));
     /* a tab that only listens still learns the state soon: ask the leader to repeat it */
     s.bc.postMessage({ kind: 'hello' });
+  }
+
+  /* sse_renew: after a login the stream is opened again, so that it carries the new
+   * session (a logout, or the session's expiry, then ends it; with --anonymous-role none
+   * it is what lets the events in). In a tab that only listens, the leading tab does it. */
+  function sse_renew() {
+    const s = state.sse;
+    if (!s.bc || s.leading) sse_open();
+    else s.bc.postMessage({ kind: 'renew' });
   }
 
   function sse_share_state(st) {
@@ -678,15 +694,27 @@
     }
     es.onopen = () => {
       const wasLost = s.everOpen;
+      const gap = s.downSince ? performance.now() - s.downSince : 0;
       s.everOpen = true;
       s.retryMs = 1000;
       s.lastMsgAt = performance.now();
       sse_set('live');
       sse_share_state('live');
-      if (wasLost) sse_reconnected();
+      if (wasLost) sse_reconnected(gap);
     };
     es.onerror = () => {
       if (s.es !== es) return;
+      if (s.state === 'live') {
+        /* A live stream that ends was cut by the gateway (a logout or an expired session
+         * ends the streams opened with it) or the gateway went away: ask again at once
+         * rather than after the server's retry delay. If the gateway is there, the page is
+         * live again before any banner shows; if not, the next error takes the slow path. */
+        es.close();
+        sse_set('reconnecting');
+        sse_share_state(s.state);
+        s.timer = setTimeout(sse_open, 0);
+        return;
+      }
       if (es.readyState === EventSource.CLOSED) {
         sse_set('reconnecting');
         s.timer = setTimeout(sse_open, s.retryMs);
@@ -1376,6 +1404,7 @@
         const r = await request('POST', '/_playground/auth/login', { body: { user, password: $('login-password').value } });
         $('login-password').value = '';
         t.done('ok', 'Logged in as ' + r.data.user + ' (' + r.data.role + '): actions beyond that role are refused.');
+        sse_renew();
       } catch (e) {
         t.done('error', e.status === 401 ? 'Wrong user name or password.'
           : e.status === 429 ? 'Too many login attempts from this address: wait a second and try again.'

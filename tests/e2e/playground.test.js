@@ -566,8 +566,22 @@ async function main() {
     await page.click('[data-testid="fw-test"]');
     await wait_for('a firewall verdict', 5000, async () => (await page.locator('[data-testid="fw-test-result"]').getAttribute('data-action')) === 'allow');
     await shot('10-security');
+    let streams = 0;
+    const onreq = (r) => { if (r.url().includes('/_playground/events')) streams++; };
+    page.on('request', onreq);
+    const t0 = Date.now();
     await page.click('[data-testid="logout-btn"]');
     await wait_for('anonymous again', 5000, async () => /anonymous/.test(await who.textContent()));
+    /* the logout ended the session's event stream (the login had renewed it under the
+     * session): the page opened a new one at once, not after the server's 2 s retry, so
+     * no lost-connection banner */
+    await wait_for('a new stream after the logout', 3000, async () => streams > 0);
+    await wait_for('the stream live again after the logout', 3000, async () =>
+      (await page.locator('[data-testid="conn-indicator"]').getAttribute('data-state')) === 'live');
+    const back = Date.now() - t0;
+    page.off('request', onreq);
+    assert(back < 1500, 'live again ' + back + ' ms after the logout');
+    assert(await page.locator('[data-testid="conn-banner"]').isHidden(), 'the lost-connection banner showed after a logout');
     return (await page.locator('[data-testid="rl-result"]').textContent()).trim();
   });
 
