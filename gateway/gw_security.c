@@ -49,7 +49,7 @@
 #define SEC_MAX_RULES     256
 #define SEC_BUCKETS       512 /* clients tracked per limiter; the oldest slot is reused */
 #define SEC_SESSION_CACHE 128
-#define SEC_CACHE_NS      (10ull * 1000000000ull)
+#define SEC_CACHE_NS      (2ull * 1000000000ull) /* a session is trusted this long */
 #define SEC_RELOAD_NS     (500ull * 1000000ull)
 #define SEC_TEST_RATE     10.0 /* test-rate-limit: tokens a second and burst */
 #define SEC_TOKEN_BYTES   32
@@ -83,6 +83,7 @@ struct sess {
     int role;
     int64_t expires_s;
     uint64_t cached_ns;
+    bool ended; /* a tombstone: logged out here; no lookup may bring it back for a while */
 };
 
 struct gw_security {
@@ -514,9 +515,11 @@ static int sec_session(struct gw_security *s, const char *token, struct sess *ou
     for (size_t i = 0; i < SEC_SESSION_CACHE; i++) {
         struct sess *c = &s->cache[i];
         if (c->hash[0] && strcmp(c->hash, h) == 0 && now - c->cached_ns < SEC_CACHE_NS) {
-            *out = *c;
+            bool ended = c->ended;
+            if (!ended)
+                *out = *c;
             pthread_mutex_unlock(&s->mu);
-            return out->expires_s > wall ? 0 : LT_ENOTFOUND;
+            return !ended && out->expires_s > wall ? 0 : LT_ENOTFOUND;
         }
     }
     pthread_mutex_unlock(&s->mu);
@@ -536,8 +539,14 @@ static int sec_session(struct gw_security *s, const char *token, struct sess *ou
     pthread_mutex_lock(&s->mu);
     struct sess *slot = &s->cache[0];
     for (size_t i = 0; i < SEC_SESSION_CACHE; i++) {
-        if (s->cache[i].cached_ns < slot->cached_ns)
-            slot = &s->cache[i];
+        struct sess *c = &s->cache[i];
+        if (c->ended && strcmp(c->hash, h) == 0 && now - c->cached_ns < SEC_CACHE_NS) {
+            /* logged out while this lookup read the cluster: the logout wins */
+            pthread_mutex_unlock(&s->mu);
+            return LT_ENOTFOUND;
+        }
+        if (c->cached_ns < slot->cached_ns)
+            slot = c;
     }
     *slot = v;
     pthread_mutex_unlock(&s->mu);
@@ -547,11 +556,27 @@ static int sec_session(struct gw_security *s, const char *token, struct sess *ou
 
 static void sec_forget(struct gw_security *s, const char *hash)
 {
+    /* Leave a tombstone for as long as an entry is trusted: a request that read the
+     * session from the cluster just before the logout cannot cache it again. */
     pthread_mutex_lock(&s->mu);
+    struct sess *slot = NULL;
     for (size_t i = 0; i < SEC_SESSION_CACHE; i++) {
-        if (strcmp(s->cache[i].hash, hash) == 0)
-            memset(&s->cache[i], 0, sizeof(s->cache[i]));
+        struct sess *c = &s->cache[i];
+        if (strcmp(c->hash, hash) == 0) {
+            memset(c, 0, sizeof(*c));
+            slot = slot ? slot : c;
+        }
     }
+    if (!slot) {
+        slot = &s->cache[0];
+        for (size_t i = 0; i < SEC_SESSION_CACHE; i++)
+            if (s->cache[i].cached_ns < slot->cached_ns)
+                slot = &s->cache[i];
+    }
+    memset(slot, 0, sizeof(*slot));
+    snprintf(slot->hash, sizeof(slot->hash), "%s", hash);
+    slot->ended = true;
+    slot->cached_ns = lt_now_ns();
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -788,8 +813,8 @@ static int sec_logout(struct gw_req *r)
             return gw_reply_error(r, 503, "UNAVAILABLE", NULL,
                                   "the session could not be removed: %s", lt_strerror(rc));
         sec_forget(r->gw->security, w.session);
-        if (r->gw->sse)
-            sse_hub_revoke(r->gw->sse, w.session); /* its open event streams end too */
+        if (r->gw->sse) /* its event streams end too, and none opens again with it */
+            sse_hub_revoke(r->gw->sse, w.session, w.expires_s);
     }
     gw_send_response(r, 204, NULL, "no-store",
                      "Set-Cookie: " SEC_COOKIE "=; Path=/; HttpOnly; SameSite=Strict; "

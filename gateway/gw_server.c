@@ -571,6 +571,9 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
                                    r.who.anonymous ? 0 : r.who.expires_s);
             if (rc == 0)
                 r.status = 200;
+            else if (rc == LT_EUNAUTH) /* checked just before its session's logout */
+                gw_reply_error(&r, 401, "UNAUTHENTICATED", NULL,
+                               "the session this stream was asked with has ended: log in");
             else
                 gw_reply_error(&r, 503, "UNAVAILABLE", NULL, "event stream refused: %s",
                                rc == LT_EBUSY ? "too many streams" : lt_strerror(rc));

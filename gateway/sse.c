@@ -70,9 +70,17 @@ struct sse_client {
     int64_t expires_s;             /* wall-clock end of the owner's right to it; 0: none */
 };
 
+#define SSE_REVOKED_MAX 64 /* revoked owners remembered (the soonest to expire goes first) */
+
+struct sse_revoked {
+    char owner[SSE_OWNER_MAX + 1];
+    int64_t until_s;
+};
+
 struct sse_hub {
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* new event, shutdown, a stream ended */
+    struct sse_revoked revoked[SSE_REVOKED_MAX]; /* under mu */
+    pthread_cond_t cv;                           /* new event, shutdown, a stream ended */
     unsigned capacity;
     unsigned max_clients;
     unsigned ping_ms;
@@ -467,6 +475,15 @@ int sse_hub_serve(struct sse_hub *h, struct mg_connection *conn, unsigned mask,
         pthread_mutex_unlock(&h->mu);
         return LT_ESHUTDOWN;
     }
+    if (owner && *owner) {
+        int64_t now_s = (int64_t)time(NULL);
+        for (unsigned i = 0; i < SSE_REVOKED_MAX; i++) {
+            if (h->revoked[i].until_s > now_s && strcmp(h->revoked[i].owner, owner) == 0) {
+                pthread_mutex_unlock(&h->mu);
+                return LT_EUNAUTH;
+            }
+        }
+    }
     struct sse_client *c = NULL;
     for (unsigned i = 0; i < h->max_clients && !c; i++)
         if (!h->clients[i].used)
@@ -528,12 +545,20 @@ int sse_hub_serve(struct sse_hub *h, struct mg_connection *conn, unsigned mask,
     return 0;
 }
 
-unsigned sse_hub_revoke(struct sse_hub *h, const char *owner)
+unsigned sse_hub_revoke(struct sse_hub *h, const char *owner, int64_t until_s)
 {
     unsigned n = 0;
-    if (!owner || !*owner)
+    if (!owner || !*owner || strlen(owner) > SSE_OWNER_MAX)
         return 0;
     pthread_mutex_lock(&h->mu);
+    struct sse_revoked *slot = &h->revoked[0];
+    for (unsigned i = 0; i < SSE_REVOKED_MAX; i++) /* the soonest to expire (or a free one) */
+        if (h->revoked[i].until_s < slot->until_s)
+            slot = &h->revoked[i];
+    if (until_s > slot->until_s) {
+        snprintf(slot->owner, sizeof(slot->owner), "%s", owner);
+        slot->until_s = until_s;
+    }
     for (unsigned i = 0; i < h->max_clients; i++) {
         struct sse_client *c = &h->clients[i];
         if (c->used && !c->dropped && strcmp(c->owner, owner) == 0) {

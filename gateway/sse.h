@@ -89,14 +89,17 @@ int sse_hub_publish(struct sse_hub *h, unsigned mask, const char *name, const ch
  * nobody), `expires_s` the wall-clock second (time()) at which its right to the stream
  * ends (0: never). Returns 0 after a stream ended (whatever the reason), LT_EBUSY when
  * max_clients streams already run, LT_ESHUTDOWN when the hub is shutting down,
- * LT_EINVAL for a zero mask or an owner longer than SSE_OWNER_MAX; nothing is written in
- * those three cases, so the caller answers with an HTTP error. */
+ * LT_EUNAUTH when the owner was revoked, LT_EINVAL for a zero mask or an owner longer
+ * than SSE_OWNER_MAX; nothing is written in those cases, so the caller answers with an
+ * HTTP error. */
 int sse_hub_serve(struct sse_hub *h, struct mg_connection *conn, unsigned mask,
                   uint64_t last_event_id, const char *owner, int64_t expires_s);
 
 /* sse_hub_revoke ends every stream `owner` opened (a logout): each stops within its
- * current write, which fails at once. Returns how many. */
-unsigned sse_hub_revoke(struct sse_hub *h, const char *owner);
+ * current write, which fails at once. Until `until_s` (wall-clock seconds; the owner's
+ * own expiry) the owner may open no new stream: sse_hub_serve answers LT_EUNAUTH (a
+ * request that passed its checks just before the logout). Returns how many it ended. */
+unsigned sse_hub_revoke(struct sse_hub *h, const char *owner, int64_t until_s);
 
 /* sse_last_event_id reads the client's resume point: the Last-Event-ID header, or else
  * a `lastEventId` query parameter (for clients that cannot set headers). 0 when absent

@@ -65,9 +65,10 @@ static int srv_handler(struct mg_connection *conn, void *cbdata)
     }
     int64_t exp_s = expires[0] ? (int64_t)time(NULL) + atoll(expires) : 0;
     int rc = sse_hub_serve(s->hub, conn, mask, sse_last_event_id(conn), owner, exp_s);
-    if (rc == LT_EINVAL) {
-        mg_send_http_error(conn, 400, "%s", lt_strerror(rc));
-        return 400;
+    if (rc == LT_EINVAL || rc == LT_EUNAUTH) {
+        int code = rc == LT_EINVAL ? 400 : 401;
+        mg_send_http_error(conn, code, "%s", lt_strerror(rc));
+        return code;
     }
     if (rc == LT_EBUSY || rc == LT_ESHUTDOWN) {
         mg_send_http_error(conn, 503, "%s", lt_strerror(rc));
@@ -481,8 +482,9 @@ static void test_client_limit_and_shutdown(void)
 }
 
 /* A stream ends with its owner: revoking an owner (a logout) cuts its streams at once and
- * no other; a stream whose right expires ends within the idle slice; an unowned stream
- * cannot be revoked; an owner tag longer than SSE_OWNER_MAX is refused. */
+ * no other, and refuses the owner new ones while the revocation lasts; a stream whose
+ * right expires ends within the idle slice; an unowned stream cannot be revoked; an
+ * owner tag longer than SSE_OWNER_MAX is refused. */
 static void test_owner_revoke_and_expiry(void)
 {
     struct srv s;
@@ -497,9 +499,11 @@ static void test_owner_revoke_and_expiry(void)
     CU_ASSERT_FATAL(cli_waits_ok(&a1) && cli_waits_ok(&a2) && cli_waits_ok(&b) &&
                     cli_waits_ok(&anon) && cli_waits_ok(&late));
     uint64_t t0 = lt_now_ns();
-    CU_ASSERT_EQUAL(sse_hub_revoke(s.hub, "alice"), 2);
-    CU_ASSERT_EQUAL(sse_hub_revoke(s.hub, "nobody"), 0);
-    CU_ASSERT_EQUAL(sse_hub_revoke(s.hub, ""), 0); /* unowned streams are nobody's */
+    int64_t later = (int64_t)time(NULL) + 60;
+    CU_ASSERT_EQUAL(sse_hub_revoke(s.hub, "alice", later), 2);
+    CU_ASSERT_EQUAL(sse_hub_revoke(s.hub, "nobody", later), 0);
+    CU_ASSERT_EQUAL(sse_hub_revoke(s.hub, "", later), 0); /* unowned streams are nobody's */
+    CU_ASSERT_EQUAL(sse_hub_revoke(s.hub, "dave", (int64_t)time(NULL) - 1), 0);
     struct sse_ev ev;
     int rc;
     while ((rc = cli_event(&a1, &ev, 2000)) == 1)
@@ -521,6 +525,17 @@ static void test_owner_revoke_and_expiry(void)
     CU_ASSERT_EQUAL(rc, -1);
     CU_ASSERT((lt_now_ns() - t0) / 1000000u < 3500);
     CU_ASSERT(wait_clients(&s, 2, 2000));
+
+    /* a revoked owner opens no new stream until its revocation ends (a request checked
+     * just before the logout); one whose revocation has ended may */
+    struct cli again, dave;
+    CU_ASSERT_EQUAL_FATAL(cli_open(&again, s.port, EVENTS_PREFIX "?owner=alice", NULL, 0), 0);
+    cli_next(&again, &ev, 2000);
+    CU_ASSERT_EQUAL(again.status, 401);
+    cli_close(&again);
+    CU_ASSERT_EQUAL_FATAL(cli_open(&dave, s.port, EVENTS_PREFIX "?owner=dave", NULL, 0), 0);
+    CU_ASSERT_TRUE(cli_waits_ok(&dave));
+    cli_close(&dave);
 
     char path[160];
     snprintf(path, sizeof(path), EVENTS_PREFIX "?owner=%0*d", SSE_OWNER_MAX + 1, 7);
