@@ -540,13 +540,14 @@ static enum rpc_outcome rpc_attempt(struct rpc_client *c, size_t i, const char *
         timeout = true;
         rpc_status_local(st, LITHAIR__V1__CODE__DEADLINE_EXCEEDED, (int)i,
                          "deadline exceeded waiting for %s", ep->url);
+        st->sent = sent;
         *err = LT_ETIMEDOUT;
         goto out_result;
     }
-    if (rv != 0 && sent) {
+    if (rv != 0 && sent && !rpc_method_is_read(method)) {
         /* The connection closed after the request went out (the node died or stopped
          * with it in hand): it may have been carried out. Like a timeout, the outcome is
-         * unknown; rpc_call_raw retries it elsewhere only if it is a read. */
+         * unknown, and rpc_call_raw does not send it again. (A read is just unavailable.) */
         rpc_status_local(st, LITHAIR__V1__CODE__DEADLINE_EXCEEDED, (int)i,
                          "the connection to %s closed before it answered: the outcome is "
                          "unknown",
@@ -557,6 +558,7 @@ static enum rpc_outcome rpc_attempt(struct rpc_client *c, size_t i, const char *
     }
     if (rv != 0) {
         rpc_status_local(st, LITHAIR__V1__CODE__UNAVAILABLE, (int)i, "cannot reach %s", ep->url);
+        st->sent = sent;
         *err = LT_EUNAVAIL;
         goto out_result;
     }
