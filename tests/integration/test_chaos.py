@@ -9,7 +9,7 @@ time, so a quorum always exists. Then, with every node back:
 - every acknowledged create is readable, and every item holds one of the values its
   writer may have left (the last acknowledged one, or a later write whose outcome was
   unknown), at a version no lower than the last acknowledged;
-- no item exists that no writer attempted;
+- no item exists that no writer attempted, and none was created twice;
 - the three stores are identical (digests) at one applied index.
 
 Run: python3 test_chaos.py BUILD_DIR (LITHAIR_CHAOS_SECONDS: how long the faults go on,
@@ -228,12 +228,15 @@ def test_chaos(build_dir):
                       "%s: %r at version %d, expected one of %r at version >= %d"
                       % (iid, cur["description"], int(cur["version"]), it["values"], it["version"]))
         tried = set().union(*(w.names_tried for w in writers))
-        seen, cursor = 0, ""
+        seen, cursor, names = 0, "", set()
         for _ in range(1000):
             code, _, page = g.get("/api/items?limit=1000" + ("&cursor=" + cursor if cursor else ""))
             check(code == 200, "list: %d" % code)
             for item in page["items"]:
                 check(item["name"] in tried, "%s was never written: %r" % (item["id"], item))
+                # each name was sent once: a second item with it is a create done twice
+                check(item["name"] not in names, "created twice: %r" % item["name"])
+                names.add(item["name"])
                 seen += 1
             cursor = page.get("nextCursor") or ""
             if not cursor:

@@ -2,7 +2,7 @@
 
 Every directed raft link (node i dialing node j) runs through its own TCP proxy on
 127.0.0.1, so a test can cut a link (connections closed, new ones refused: the peer is
-unreachable) or blackhole it (connections stay up, bytes vanish: a silent partition, the
+unreachable) or blackhole it (connections stay up, nothing flows: a silent partition, the
 sender's queue fills) in one direction, and heal it. Client RPCs go to the nodes directly.
 
 - An isolated leader is replaced by a leader of a higher term among the others; it steps
@@ -32,7 +32,9 @@ from harness import Cluster, check, free_port, run_tests, wait_for  # noqa: E402
 
 class Link:
     """One directed link: a listener that forwards every connection to `target_port`.
-    mode: "ok" forwards, "cut" closes and refuses, "blackhole" accepts and discards."""
+    mode: "ok" forwards; "cut" closes its connections and refuses new ones (the peer is
+    unreachable); "blackhole" stops reading them (nothing arrives, the sender's buffers and
+    queue fill, as on a silent network), and healing lets what waited flow on in order."""
 
     def __init__(self, target_port):
         self.target_port = target_port
@@ -78,10 +80,16 @@ class Proxies:
     def set(self, src, dst, mode):
         with self.lock:
             link = self.links[(src, dst)]
-            link.mode = mode
+            was, link.mode = link.mode, mode
             if mode == "cut":
                 for s in list(link.pairs):
                     self._drop(link, s)
+            elif mode == "blackhole" and was != "blackhole":
+                for s in link.pairs:  # stop reading: the bytes wait, the sender's queue fills
+                    self.sel.unregister(s)
+            elif mode == "ok" and was == "blackhole":
+                for s in link.pairs:  # what waited flows again, in order, as TCP would
+                    self.sel.register(s, selectors.EVENT_READ, ("pump", link))
 
     def heal(self):
         for key in self.links:
@@ -132,8 +140,9 @@ class Proxies:
             x.settimeout(2)
         link.pairs[c] = t
         link.pairs[t] = c
-        self.sel.register(c, selectors.EVENT_READ, ("pump", link))
-        self.sel.register(t, selectors.EVENT_READ, ("pump", link))
+        if link.mode == "ok":  # a blackholed link holds new connections unread too
+            self.sel.register(c, selectors.EVENT_READ, ("pump", link))
+            self.sel.register(t, selectors.EVENT_READ, ("pump", link))
 
     def _pump(self, link, s):
         try:
@@ -143,8 +152,6 @@ class Proxies:
         if not data:
             self._drop(link, s)
             return
-        if link.mode != "ok":
-            return  # blackhole: the bytes vanish
         try:
             link.pairs[s].sendall(data)
         except (OSError, KeyError):
