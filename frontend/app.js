@@ -697,18 +697,19 @@
       const gap = s.downSince ? performance.now() - s.downSince : 0;
       s.everOpen = true;
       s.retryMs = 1000;
-      s.lastMsgAt = performance.now();
+      s.lastMsgAt = s.openedAt = performance.now();
       sse_set('live');
       sse_share_state('live');
       if (wasLost) sse_reconnected(gap);
     };
     es.onerror = () => {
       if (s.es !== es) return;
-      if (s.state === 'live') {
+      if (s.state === 'live' && performance.now() - s.openedAt >= 1000) {
         /* A live stream that ends was cut by the gateway (a logout or an expired session
          * ends the streams opened with it) or the gateway went away: ask again at once
          * rather than after the server's retry delay. If the gateway is there, the page is
-         * live again before any banner shows; if not, the next error takes the slow path. */
+         * live again before any banner shows; if not, the next error takes the slow path.
+         * Only for a stream that lived a second: one cut as soon as it opens backs off. */
         es.close();
         sse_set('reconnecting');
         sse_share_state(s.state);
