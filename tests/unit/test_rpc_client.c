@@ -628,6 +628,18 @@ static void test_lost_reply(void)
         fake_stop(dying);
         fake_stop(other);
     }
+    /* a read asked of one node only, which dies with it: unavailable (503, retry), not an
+     * unknown outcome */
+    struct fake_node *dying = fake_start(1, FAKE_DIE);
+    struct rpc_client *c = NULL;
+    CU_ASSERT_EQUAL_FATAL(rpc_client_new(dying->url, NULL, &c), 0);
+    CU_ASSERT_FATAL(wait_connected(c, 0));
+    struct rpc_status st;
+    CU_ASSERT_NOT_EQUAL(ping(c, 0, 3000, "once", NULL, &st), 0);
+    CU_ASSERT_EQUAL(st.code, LITHAIR__V1__CODE__UNAVAILABLE);
+    CU_ASSERT_TRUE(st.sent);
+    rpc_client_free(c);
+    fake_stop(dying);
     CU_ASSERT_TRUE(rpc_method_is_read("Models/List") && rpc_method_is_read("Cluster/Status"));
     CU_ASSERT_FALSE(rpc_method_is_read("Models/Create") || rpc_method_is_read("Rpc/Batch") ||
                     rpc_method_is_read("Models/Delete") || rpc_method_is_read("Models/Purge"));
