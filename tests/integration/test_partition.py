@@ -26,8 +26,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import linearizability  # noqa: E402
 from harness import Cluster, check, free_port, run_tests, wait_for  # noqa: E402
+from histories import check_history, make_registers, run_history  # noqa: E402
 
 
 class Link:
@@ -251,78 +251,42 @@ def test_deaf_follower_does_not_disrupt(build):
 def test_history_under_partitions_is_linearizable(build):
     with PartitionCluster(build) as c:
         c.wait_leader(timeout=10)
-        keys = []
-        for k in range(3):
-            _, it, _ = c.admin("items", "create", json.dumps({"name": "reg-%d" % k}))
-            keys.append(it["id"])
-        history = {k: [] for k in keys}
-        lock = threading.Lock()
-        stop = threading.Event()
-        counter = [0]
-
-        def client(seed):
-            rnd = random.Random(seed)
-            nid = seed % 3 + 1  # each client talks to one node (it redirects writes)
-            order = [c.node(nid)] + [n for n in c.nodes if n.id != nid]
-            for _ in range(300):
-                if stop.is_set():
-                    return
-                key = rnd.choice(keys)
-                t0 = time.monotonic()
-                if rnd.random() < 0.5:
-                    with lock:
-                        counter[0] += 1
-                        value = "v%d" % counter[0]
-                    rc, _, _ = c.admin("items", "update", key, json.dumps({"description": value}),
-                                       endpoints=c.endpoints(order), timeout_ms=1500,
-                                       check_rc=False)
-                    op = {"kind": "write", "value": value, "ok": rc == 0}
-                else:
-                    rc, out, _ = c.admin("items", "get", key, endpoints=c.endpoints(order),
-                                         timeout_ms=1500, check_rc=False)
-                    op = {"kind": "read", "ok": rc == 0,
-                          "value": out.get("description", "") if rc == 0 else None}
-                op.update(start=t0, end=time.monotonic())
-                with lock:
-                    history[key].append(op)
-
-        threads = [threading.Thread(target=client, args=(s,)) for s in range(6)]
-        for t in threads:
-            t.start()
+        keys = make_registers(c)
         rnd = random.Random(int(os.environ.get("LITHAIR_PARTITION_SEED", time.time())))
         faults = []
-        try:
-            for _ in range(6):
-                time.sleep(0.8)
-                victim = rnd.randint(1, 3)
-                kind = rnd.choice(["isolate", "blackhole", "one-way"])
-                if kind == "isolate":
-                    c.proxies.isolate(victim, "cut")
-                elif kind == "blackhole":
-                    c.proxies.isolate(victim, "blackhole")
-                else:
-                    other = rnd.choice([n.id for n in c.nodes if n.id != victim])
-                    c.proxies.set(victim, other, "cut")
-                faults.append("%s %d" % (kind, victim))
-                time.sleep(rnd.uniform(0.5, 1.5))
+        lid = c.wait_leader(timeout=10)
+        term0 = int(c.node_status(lid)["term"])
+
+        def nemesis(stop):
+            try:
+                for step in range(6):
+                    time.sleep(0.8)
+                    # the first fault isolates the leader (so the history spans a change of
+                    # leader for sure), the others are drawn
+                    victim = lid if step == 0 else rnd.randint(1, 3)
+                    kind = "isolate" if step == 0 else rnd.choice(["isolate", "blackhole",
+                                                                   "one-way"])
+                    if kind == "isolate":
+                        c.proxies.isolate(victim, "cut")
+                    elif kind == "blackhole":
+                        c.proxies.isolate(victim, "blackhole")
+                    else:
+                        other = rnd.choice([n.id for n in c.nodes if n.id != victim])
+                        c.proxies.set(victim, other, "cut")
+                    faults.append("%s %d" % (kind, victim))
+                    time.sleep(rnd.uniform(0.5, 1.5))
+                    c.proxies.heal()
+            finally:
                 c.proxies.heal()
-        finally:
-            c.proxies.heal()
-            time.sleep(1.0)
-            stop.set()
-            for t in threads:
-                t.join(timeout=60)
-        check(not any(t.is_alive() for t in threads), "the clients stopped")
-        total = sum(len(h) for h in history.values())
-        failed = sum(1 for h in history.values() for o in h if not o["ok"])
-        print("  faults: %s; %d operations (%d failed or indeterminate)"
-              % (", ".join(faults), total, failed))
-        check(total > 40, "enough operations to mean something")
-        for key, h in history.items():
-            ok, why = linearizability.check(h, initial="")
-            check(ok, "register %s: %s" % (key, why))
+                time.sleep(1.0)
+
+        history = run_history(c, keys, 6, nemesis)
+        print("  faults: %s" % ", ".join(faults))
+        check_history(history)
         st = c.wait_converged(timeout=30)
         check(len({s["digest"] for s in st}) == 1, "three identical stores after healing")
+        check(int(st[0]["term"]) > term0, "the history spans a change of leader: term %s, was %d"
+              % (st[0]["term"], term0))
 
 
 if __name__ == "__main__":
