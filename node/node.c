@@ -47,6 +47,7 @@
 #include "lt_err.h"
 #include "lt_log.h"
 #include "lt_reaper.h"
+#include "nng_close.h"
 #include "node_internal.h"
 #include "snap.h"
 
@@ -79,6 +80,7 @@ struct node {
     struct qitem *q_head, *q_tail;
     size_t q_len;
     volatile int stop;
+    bool closing; /* under mu: node_free has begun; the sockets' callbacks drop what comes */
     bool shutdown_requested;
     uint64_t stop_flush_ns, stop_grace_ns; /* a requested shutdown's deadlines (0: not yet) */
     int fatal;
@@ -175,6 +177,12 @@ static void node_enqueue(struct node *n, enum qkind kind, nng_msg *msg, struct r
     it->slot = slot;
     it->next = NULL;
     pthread_mutex_lock(&n->mu);
+    if (n->closing) { /* node_free runs: nobody will take it */
+        pthread_mutex_unlock(&n->mu);
+        nng_msg_free(msg);
+        free(it);
+        return;
+    }
     if (n->q_tail)
         n->q_tail->next = it;
     else
@@ -2088,7 +2096,12 @@ void node_free(struct node *n)
 {
     if (!n)
         return;
-    /* Stop the producers first so nothing enqueues while we tear down. */
+    /* Stop the producers first so nothing enqueues while we tear down. Their closes are
+     * bounded: if NNG is stuck closing one (nng_close.h), its callbacks may still run, so
+     * they drop what they get, and the node's memory is not freed at the end. */
+    pthread_mutex_lock(&n->mu);
+    n->closing = true;
+    pthread_mutex_unlock(&n->mu);
     rpc_server_free(n->rpc);
     raftnet_free(n->net);
     eventpub_free(n->pub);
@@ -2136,6 +2149,8 @@ void node_free(struct node *n)
     }
     free(n->cev);
     free(n->sendv);
+    if (nng_close_stuck())
+        return; /* a stuck socket's callbacks may still take n->mu: the process ends soon */
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
     pthread_mutex_destroy(&n->wmu);

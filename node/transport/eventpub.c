@@ -8,7 +8,10 @@
 #include <string.h>
 
 #include "lt_err.h"
+#include "nng_close.h"
 #include "sendnow.h"
+
+#define EVENTPUB_CLOSE_MS 1000 /* longest wait for the socket to close */
 
 struct eventpub {
     nng_socket sock;
@@ -60,7 +63,8 @@ void eventpub_free(struct eventpub *p)
 {
     if (!p)
         return;
-    nng_close(p->sock);
+    if (!nng_close_within(p->sock, EVENTPUB_CLOSE_MS))
+        return; /* stuck (nng_close.h): the send aio may still complete: leave it */
     nng_aio_free(p->aio);
     free(p);
 }

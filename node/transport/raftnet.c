@@ -9,6 +9,7 @@
 
 #include "lt_err.h"
 #include "lt_log.h"
+#include "nng_close.h"
 #include "sendnow.h"
 
 #define RAFTNET_MAX_PEERS RAFT_MAX_NODES
@@ -16,6 +17,7 @@
  * and delivers them when it returns: keep that stale backlog small (Raft resends). */
 #define RAFTNET_SEND_QUEUE 64
 #define RAFTNET_MAX_MSG    (64u << 20) /* largest Batch accepted */
+#define RAFTNET_CLOSE_MS   1000        /* longest wait for a socket to close */
 
 struct raftnet_peer {
     uint64_t id;
@@ -154,11 +156,15 @@ void raftnet_free(struct raftnet *n)
 {
     if (!n)
         return;
-    nng_close(n->pull);
+    /* Bounded closes (nng_close.h): NNG 1.5 can hang closing a socket whose peer is
+     * being dialed. Stuck, the sockets' callbacks may still run: leave their memory. */
+    bool closed = nng_close_within(n->pull, RAFTNET_CLOSE_MS);
+    for (size_t i = 0; i < n->n_peers; i++)
+        closed = closed && nng_close_within(n->peers[i].sock, RAFTNET_CLOSE_MS);
+    if (!closed)
+        return;
     nng_aio_stop(n->aio);
     nng_aio_free(n->aio);
-    for (size_t i = 0; i < n->n_peers; i++)
-        nng_close(n->peers[i].sock);
     nng_aio_free(n->send_aio);
     free(n);
 }

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 
 #include "lt_err.h"
+#include "nng_close.h"
+
+#define RPCSERVER_CLOSE_MS 1000 /* longest wait for the socket to close */
 
 enum rpc_slot_state { RPC_SLOT_RECV, RPC_SLOT_BUSY, RPC_SLOT_SEND };
 
@@ -116,7 +119,9 @@ void rpc_server_free(struct rpc_server *s)
 {
     if (!s)
         return;
-    nng_close(s->sock);
+    /* bounded (nng_close.h); stuck, the contexts' callbacks may still run: leave them */
+    if (!nng_close_within(s->sock, RPCSERVER_CLOSE_MS))
+        return;
     for (unsigned i = 0; i < s->n_slots; i++) {
         nng_aio_stop(s->slots[i].aio);
         nng_aio_free(s->slots[i].aio);
