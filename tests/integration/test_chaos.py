@@ -100,6 +100,13 @@ class Writer:
             time.sleep(0.005)
 
 
+def start_writers(g, count, stop):
+    writers = [Writer(g, w, stop) for w in range(count)]
+    for w in writers:
+        w.thread.start()
+    return writers
+
+
 def status(g):
     st, _, s = g.get("/_playground/cluster/status", timeout=15)
     return s if st == 200 else None
@@ -183,9 +190,7 @@ def test_chaos(build_dir):
     with Gateway(build_dir, spawn=3, node_args=["--snapshot-interval", "500"]) as g:
         g.wait_leader(timeout=20)
         stop = threading.Event()
-        writers = [Writer(g, w, stop) for w in range(4)]
-        for w in writers:
-            w.thread.start()
+        writers = start_writers(g, 4, stop)
         log = []
         try:
             nemesis(g, random.Random(seed), seconds, log)
@@ -264,9 +269,7 @@ def test_graceful_stop_under_churn(build_dir):
     with Gateway(build_dir, spawn=3, node_args=["--snapshot-interval", "500"]) as g:
         g.wait_leader(timeout=20)
         stop = threading.Event()
-        writers = [Writer(g, w, stop) for w in range(2)]
-        for w in writers:
-            w.thread.start()
+        writers = start_writers(g, 2, stop)
         slow = []
         try:
             for _ in range(30):
