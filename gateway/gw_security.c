@@ -828,21 +828,24 @@ static int sec_me(struct gw_req *r)
     return gw_reply_json(r, 200, me_json(&r->who), NULL);
 }
 
+/* limiter_json describes a limiter for the status route (lock held). */
+static json_object *limiter_json(const struct limiter *l)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "perSecond", json_object_new_double(l->rate));
+    json_object_object_add(o, "burst", json_object_new_double(l->burst));
+    json_object_object_add(o, "accepted", gw_json_u64(l->accepted));
+    json_object_object_add(o, "rejected", gw_json_u64(l->rejected));
+    return o;
+}
+
 static int sec_status(struct gw_req *r)
 {
     struct gw_security *s = r->gw->security;
     json_object *o = json_object_new_object();
     pthread_mutex_lock(&s->mu);
-    json_object *rl = json_object_new_object();
-    json_object_object_add(rl, "perSecond", json_object_new_double(s->api.rate));
-    json_object_object_add(rl, "burst", json_object_new_double(s->api.burst));
-    json_object_object_add(rl, "accepted", gw_json_u64(s->api.accepted));
-    json_object_object_add(rl, "rejected", gw_json_u64(s->api.rejected));
-    json_object *tl = json_object_new_object();
-    json_object_object_add(tl, "perSecond", json_object_new_double(s->test.rate));
-    json_object_object_add(tl, "burst", json_object_new_double(s->test.burst));
-    json_object_object_add(tl, "accepted", gw_json_u64(s->test.accepted));
-    json_object_object_add(tl, "rejected", gw_json_u64(s->test.rejected));
+    json_object *rl = limiter_json(&s->api);
+    json_object *tl = limiter_json(&s->test);
     json_object *fw = json_object_new_object();
     json_object_object_add(fw, "rules", gw_json_u64(s->n_rules));
     json_object_object_add(fw, "denied", gw_json_u64(s->fw_denied));
