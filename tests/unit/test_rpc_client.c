@@ -3,6 +3,8 @@
  * Cluster/Ping, Cluster/Status and Models/Get, a follower that redirects to the leader,
  * a node in an election (UNAVAILABLE without a leader), and a node that never answers,
  * for deadlines and the circuit breaker. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/pubsub0/sub.h>
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cunit_main.h"
@@ -645,6 +648,130 @@ static void test_lost_reply(void)
                     rpc_method_is_read("Models/Delete") || rpc_method_is_read("Models/Purge"));
 }
 
+/* ---- a request queued behind a stalled connection that then dies ---- */
+
+/* A "node" that speaks only the SP handshake over plain TCP and then reads nothing: the
+ * client's first large request fills the socket buffers and keeps the connection busy, so
+ * NNG queues the next request inside the socket, not on the wire. Then it resets the
+ * connection and stops listening (a node killed -9). */
+struct stalled_node {
+    int lfd, cfd;
+    int port;
+    pthread_t thread;
+    atomic_bool accepted;
+};
+
+static void *stalled_main(void *arg)
+{
+    struct stalled_node *s = arg;
+    s->cfd = accept(s->lfd, NULL, NULL);
+    if (s->cfd >= 0) {
+        const uint8_t hello[8] = {0, 'S', 'P', 0, 0, 0x31, 0, 0}; /* rep0 */
+        uint8_t peer[8];
+        if (write(s->cfd, hello, sizeof(hello)) == (ssize_t)sizeof(hello) &&
+            read(s->cfd, peer, sizeof(peer)) == (ssize_t)sizeof(peer))
+            atomic_store(&s->accepted, true);
+    }
+    return NULL;
+}
+
+static void stalled_die(struct stalled_node *s)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0}; /* RST, as a killed process's */
+    if (s->cfd >= 0) {
+        setsockopt(s->cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        close(s->cfd);
+        s->cfd = -1;
+    }
+    if (s->lfd >= 0) {
+        close(s->lfd);
+        s->lfd = -1;
+    }
+}
+
+struct queued_call {
+    struct rpc_client *c;
+    const char *method;
+    size_t len;
+    int rc;
+    struct rpc_status st;
+    uint64_t ms;
+};
+
+static void *queued_call_main(void *arg)
+{
+    struct queued_call *q = arg;
+    uint8_t *body = calloc(1, q->len);
+    struct rpc_call_opts co = {.timeout_ms = 8000, .endpoint = -1};
+    uint8_t *resp = NULL;
+    size_t resp_len = 0;
+    uint64_t t0 = lt_now_ns();
+    q->rc = body ? rpc_call_raw(q->c, &co, q->method, body, q->len, &resp, &resp_len, &q->st)
+                 : LT_ENOMEM;
+    q->ms = (lt_now_ns() - t0) / 1000000;
+    free(resp);
+    free(body);
+    return NULL;
+}
+
+/* When the leader's connection dies, a write still queued inside NNG behind it (never on
+ * the wire) comes back at once as not sent, and goes to the next node; it used to wait out
+ * its whole deadline (seen as a 5 s stall of every writer in a failover). The write that
+ * was on the wire gets the unknown outcome, promptly. */
+static void test_queued_when_connection_dies(void)
+{
+    struct stalled_node sn = {.lfd = -1, .cfd = -1};
+    sn.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    CU_ASSERT_FATAL(sn.lfd >= 0);
+    int one = 1;
+    setsockopt(sn.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int bound = -1;
+    for (int tries = 0; tries < 20 && bound != 0; tries++) {
+        sn.port = tu_free_port();
+        a.sin_port = htons((uint16_t)sn.port);
+        bound = bind(sn.lfd, (struct sockaddr *)&a, sizeof(a));
+    }
+    CU_ASSERT_FATAL(bound == 0 && listen(sn.lfd, 4) == 0);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&sn.thread, NULL, stalled_main, &sn), 0);
+    struct fake_node *other = fake_start(2, FAKE_NORMAL);
+    char eps[160];
+    snprintf(eps, sizeof(eps), "tcp://127.0.0.1:%d,%s", sn.port, other->url);
+    struct rpc_client *c = NULL;
+    CU_ASSERT_EQUAL_FATAL(rpc_client_new(eps, NULL, &c), 0);
+    CU_ASSERT_FATAL(wait_connected(c, 0) && wait_connected(c, 1));
+    pthread_join(sn.thread, NULL);
+    CU_ASSERT_FATAL(atomic_load(&sn.accepted));
+    rpc_client_set_leader(c, 0);
+
+    /* 48 MiB cannot fit in the loopback buffers: this one stays on the wire */
+    struct queued_call big = {.c = c, .method = "Models/Update", .len = 48u << 20};
+    struct queued_call small = {.c = c, .method = "Models/Create", .len = 16};
+    pthread_t tb, ts;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&tb, NULL, queued_call_main, &big), 0);
+    lt_sleep_ms(300);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&ts, NULL, queued_call_main, &small), 0);
+    lt_sleep_ms(300);
+    stalled_die(&sn);
+    pthread_join(tb, NULL);
+    pthread_join(ts, NULL);
+
+    CU_ASSERT_NOT_EQUAL(big.rc, 0);
+    CU_ASSERT_EQUAL(big.st.code, LITHAIR__V1__CODE__DEADLINE_EXCEEDED);
+    CU_ASSERT_TRUE(big.st.sent);
+    CU_ASSERT(big.ms < 3000);
+    /* the queued create: answered by the other node (which knows no such method) */
+    if (small.st.code != LITHAIR__V1__CODE__UNIMPLEMENTED)
+        fprintf(stderr, "queued call: code %d '%s' after %llu ms\n", small.st.code,
+                small.st.message, (unsigned long long)small.ms);
+    CU_ASSERT_EQUAL(small.st.code, LITHAIR__V1__CODE__UNIMPLEMENTED);
+    CU_ASSERT(small.ms < 2000);
+    CU_ASSERT_EQUAL(atomic_load(&other->requests), 1);
+    rpc_client_free(c);
+    fake_stop(other);
+}
+
 /* ---- nng_close_within ---- */
 
 struct publisher {
@@ -779,6 +906,7 @@ static const struct lt_test rpc_tests[] = {
     {"timeout_and_breaker", test_timeout_and_breaker},
     {"down_endpoint_failover", test_down_endpoint_failover},
     {"lost_reply", test_lost_reply},
+    {"queued_when_connection_dies", test_queued_when_connection_dies},
     {"bounded_close", test_bounded_close},
     {"bounded_teardown", test_bounded_teardown},
     {NULL, NULL},

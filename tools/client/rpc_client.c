@@ -24,6 +24,13 @@ struct rpc_req_slot {
     nng_aio *aio;
 };
 
+/* A request handed to NNG whose send has not completed: while the connection is busy
+ * carrying an earlier message, NNG queues it inside the socket. */
+struct rpc_sending {
+    nng_aio *aio;
+    struct rpc_sending *prev, *next;
+};
+
 struct rpc_endpoint {
     char *url;
     nng_socket sock;
@@ -31,6 +38,8 @@ struct rpc_endpoint {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* signalled when a pipe connects */
     int pipes;
+    uint64_t losses;            /* times the last connection went away */
+    struct rpc_sending sending; /* list head: requests not yet on the wire */
     enum rpc_breaker_state state;
     unsigned consecutive;
     uint64_t opened_at_ns;
@@ -181,10 +190,16 @@ static void rpc_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
     struct rpc_endpoint *ep = arg;
     (void)p;
     pthread_mutex_lock(&ep->mu);
-    if (ev == NNG_PIPE_EV_ADD_POST)
+    if (ev == NNG_PIPE_EV_ADD_POST) {
         ep->pipes++;
-    else if (ev == NNG_PIPE_EV_REM_POST && ep->pipes > 0)
-        ep->pipes--;
+    } else if (ev == NNG_PIPE_EV_REM_POST && ep->pipes > 0 && --ep->pipes == 0) {
+        /* The connection is gone. NNG keeps the requests still queued for it until a new
+         * one comes (after the node restarts, if ever) or their deadline: they never went
+         * out, so they fail now and rpc_call_raw tries the next node. */
+        ep->losses++;
+        for (struct rpc_sending *q = ep->sending.next; q != &ep->sending; q = q->next)
+            nng_aio_cancel(q->aio);
+    }
     pthread_cond_broadcast(&ep->cv);
     pthread_mutex_unlock(&ep->mu);
 }
@@ -197,6 +212,7 @@ static int rpc_endpoint_open(struct rpc_client *c, struct rpc_endpoint *ep, cons
     if (!ep->url)
         return LT_ENOMEM;
     pthread_mutex_init(&ep->mu, NULL);
+    ep->sending.prev = ep->sending.next = &ep->sending;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&ep->cv, &ca);
@@ -510,13 +526,29 @@ static enum rpc_outcome rpc_attempt(struct rpc_client *c, size_t i, const char *
         *err = LT_ENOMEM;
         goto out_result;
     }
+    struct rpc_sending q = {.aio = slot.aio};
     pthread_mutex_lock(&ep->mu);
     ep->calls++;
+    uint64_t losses = ep->losses;
+    q.prev = ep->sending.prev;
+    q.next = &ep->sending;
+    q.prev->next = q.next->prev = &q;
     pthread_mutex_unlock(&ep->mu);
     nng_aio_set_msg(slot.aio, msg);
     nng_aio_set_timeout(slot.aio, (nng_duration)left_ms);
     nng_ctx_send(slot.ctx, slot.aio);
+    /* the connection may have gone between the check above and the send: then it waits
+     * in NNG's queue for one that is not coming (rpc_pipe_event cancels the others) */
+    pthread_mutex_lock(&ep->mu);
+    bool lost = ep->losses != losses || ep->pipes == 0;
+    pthread_mutex_unlock(&ep->mu);
+    if (lost)
+        nng_aio_cancel(slot.aio); /* nothing if it went out already */
     nng_aio_wait(slot.aio);
+    pthread_mutex_lock(&ep->mu);
+    q.prev->next = q.next;
+    q.next->prev = q.prev;
+    pthread_mutex_unlock(&ep->mu);
     int rv = nng_aio_result(slot.aio);
     bool sent = rv == 0; /* from here the node may have the request */
     nng_msg *reply = NULL;

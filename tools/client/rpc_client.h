@@ -16,7 +16,10 @@
  *     (rpc_call_endpoint never retries: it asks one node, once); when the connection
  *     closes after the request went out, only a read is retried (rpc_method_is_read):
  *     a write may have been carried out, so it fails as a timeout does (outcome unknown)
- *     rather than risk being done twice;
+ *     rather than risk being done twice. A request NNG still holds in its queue (the
+ *     connection busy with earlier ones) when the connection goes has not gone out: it
+ *     fails at once as not sent and moves on, instead of waiting for a connection that
+ *     may never come back until its deadline;
  *   - passes each endpoint's circuit breaker: CLOSED → OPEN after `breaker_failures`
  *     consecutive transport failures or timeouts; OPEN rejects calls at once until
  *     `breaker_cooldown_ms` passed, then HALF_OPEN lets exactly one probe through: its
