@@ -242,6 +242,7 @@ static json_object *gw_cluster_status_json(struct gw *g, unsigned *alive_out)
             json_object_object_add(n, "uptimeMs", gw_json_u64(si.uptime_ms));
             json_object_object_add(n, "starts", gw_json_u64(si.starts));
             json_object_object_add(n, "dataDir", json_object_new_string(si.data_dir));
+            json_object_object_add(n, "cpu", si.cpu >= 0 ? json_object_new_int(si.cpu) : NULL);
         } else {
             running += ns != NULL;
             json_object_object_add(n, "running", json_object_new_boolean(ns != NULL));

@@ -43,6 +43,11 @@ static void usage(FILE *f)
             "                          P+200+I (events); default 0: free ports\n"
             "  --node-arg ARG          extra argument for every node (repeatable), e.g.\n"
             "                          --node-arg=--snapshot-interval --node-arg=1000\n"
+            "  --node-cpus MODE        auto (default): node I runs on the (I-1 mod K)th of\n"
+            "                          the K CPUs this gateway may use (lithair-node --cpu;\n"
+            "                          nothing when K = 1), which spares every request the\n"
+            "                          cross-CPU wake-ups between a node's threads; off: the\n"
+            "                          kernel places the nodes' threads\n"
             "Attach mode (the cluster runs elsewhere):\n"
             "  --node ID,RPC_URL,EVENTS_URL   one node (repeat for each)\n"
             "Options:\n"
@@ -166,6 +171,7 @@ int main(int argc, char **argv)
         {"node-bin", required_argument, NULL, 'b'},
         {"node-base-port", required_argument, NULL, 'p'},
         {"node-arg", required_argument, NULL, 'a'},
+        {"node-cpus", required_argument, NULL, 'P'},
         {"node", required_argument, NULL, 'n'},
         {"max-body", required_argument, NULL, 'm'},
         {"threads", required_argument, NULL, 't'},
@@ -189,7 +195,7 @@ int main(int argc, char **argv)
     const char *node_args[64];
     size_t n_node_args = 0;
     int level = LT_LOG_INFO;
-    bool no_events = false;
+    bool no_events = false, pin_cpus = true;
     int anon_role = 3; /* admin */
     unsigned long rate = 0, burst = 0, ttl = 43200;
     gw.cfg = (struct gw_config){.listen_port = 0,
@@ -238,6 +244,15 @@ int main(int argc, char **argv)
             break;
         case 'n':
             bad = add_node_arg(optarg);
+            break;
+        case 'P':
+            if (strcmp(optarg, "auto") == 0 || strcmp(optarg, "off") == 0) {
+                pin_cpus = strcmp(optarg, "auto") == 0;
+            } else {
+                fprintf(stderr, "lithair-gateway: --node-cpus: expected auto or off, got '%s'\n",
+                        optarg);
+                bad = 1;
+            }
             break;
         case 'm':
             bad = parse_uint("--max-body", optarg, 1024, 1ul << 30, &v);
@@ -363,6 +378,7 @@ int main(int argc, char **argv)
                               .n = (unsigned)spawn,
                               .base_port = (int)base_port,
                               .extra_args = node_args,
+                              .pin_cpus = pin_cpus,
                               .on_event = on_sup_event,
                               .on_event_ud = &gw};
         if ((rc = sup_new(&so, &gw.sup)) != 0) {

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "lt_clock.h"
+#include "lt_cpu.h"
 #include "lt_err.h"
 #include "lt_log.h"
 
@@ -53,6 +54,7 @@ struct sup_node {
     uint64_t starts;
     int last_signal;
     int last_exit_code;
+    int cpu;      /* --cpu for it, -1: none */
     int kill_sig; /* a signal sup_kill sent, not yet reported (0: none) */
     pid_t kill_pid;
     bool doomed; /* sup_kill signalled this process: it is on its way out, not "running" for
@@ -192,7 +194,7 @@ static void sup_free_strings(struct sup *s)
  * NULL-ended). Called in the parent, before fork. */
 static char **sup_build_argv(struct sup *s, const struct sup_node *nd)
 {
-    size_t max = 11 + 2 * (size_t)s->n + s->n_extra + 1;
+    size_t max = 13 + 2 * (size_t)s->n + s->n_extra + 1;
     char **argv = calloc(max, sizeof(*argv));
     if (!argv)
         return NULL;
@@ -210,6 +212,11 @@ static char **sup_build_argv(struct sup *s, const struct sup_node *nd)
         char peer[16 + 3 * SUP_URL_MAX];
         snprintf(peer, sizeof(peer), "%u,%s,%s,%s", m->id, m->raft_url, m->rpc_url, m->events_url);
         ok = (argv[k++] = strdup("--peer")) != NULL && (argv[k++] = strdup(peer)) != NULL;
+    }
+    if (ok && nd->cpu >= 0) { /* before the extra arguments: a --cpu among them wins */
+        char cpubuf[16];
+        snprintf(cpubuf, sizeof(cpubuf), "%d", nd->cpu);
+        ok = (argv[k++] = strdup("--cpu")) != NULL && (argv[k++] = strdup(cpubuf)) != NULL;
     }
     for (size_t i = 0; ok && i < s->n_extra; i++)
         ok = (argv[k++] = strdup(s->extra[i])) != NULL;
@@ -444,10 +451,15 @@ int sup_new(const struct sup_opts *o, struct sup **out)
     rc = sup_mkdir_p(o->data_dir);
     if (rc)
         goto out_free;
+    int cpus[LT_CPU_MAX];
+    int n_cpus = o->pin_cpus ? lt_cpu_allowed(cpus, LT_CPU_MAX) : 0;
+    if (n_cpus > LT_CPU_MAX)
+        n_cpus = LT_CPU_MAX;
     for (unsigned i = 0; i < o->n; i++) {
         struct sup_node *nd = &s->nodes[i];
         nd->id = i + 1;
         nd->last_exit_code = -1;
+        nd->cpu = n_cpus >= 2 ? cpus[i % (unsigned)n_cpus] : -1;
         snprintf(nd->raft_url, SUP_URL_MAX, "tcp://127.0.0.1:%d", ports[3 * i]);
         snprintf(nd->rpc_url, SUP_URL_MAX, "tcp://127.0.0.1:%d", ports[3 * i + 1]);
         snprintf(nd->events_url, SUP_URL_MAX, "tcp://127.0.0.1:%d", ports[3 * i + 2]);
@@ -687,6 +699,7 @@ int sup_node_info(struct sup *s, unsigned id, struct sup_node_info *out)
     in.id = nd->id;
     in.running = nd->running && !nd->doomed; /* signalled by sup_kill: on its way out */
     in.pid = nd->pid;
+    in.cpu = nd->cpu;
     in.uptime_ms = nd->running ? (lt_now_ns() - nd->started_ns) / 1000000u : 0;
     in.starts = nd->starts;
     in.last_signal = nd->last_signal;

@@ -60,6 +60,8 @@ struct sup_opts {
     sup_event_fn on_event; /* may be NULL */
     void *on_event_ud;
     unsigned term_wait_ms; /* how long a graceful kill / stop_all waits before SIGKILL [5000] */
+    bool pin_cpus; /* node I runs on CPU (I-1) mod K of the K this process may use (lt_cpu.h;
+                      nothing when K < 2): passed as --cpu before extra_args */
 };
 
 /* A snapshot of one node. */
@@ -75,6 +77,7 @@ struct sup_node_info {
     char rpc_url[SUP_URL_MAX];
     char events_url[SUP_URL_MAX];
     char data_dir[512];
+    int cpu; /* the CPU its threads run on (--cpu), -1: not pinned */
 };
 
 struct sup;

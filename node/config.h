@@ -37,6 +37,7 @@ struct node_config {
     unsigned default_timeout_ms; /* deadline of an RPC that names none */
     uint64_t wal_segment_bytes;
     int log_level;
+    int cpu; /* run on this CPU once recovered; -1: not pinned */
 };
 
 /* node_config_parse fills `cfg` from argv. On a bad or missing flag it writes one line

@@ -44,6 +44,7 @@
 
 #include "codec.h"
 #include "lt_clock.h"
+#include "lt_cpu.h"
 #include "lt_err.h"
 #include "lt_log.h"
 #include "lt_reaper.h"
@@ -2060,7 +2061,24 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
         goto out_free;
     }
 
-    /* 3. the WAL writer, then the sockets */
+    /* 3. one CPU for every thread (lt_cpu.h), then the WAL writer, then the sockets:
+     * threads started from here on inherit the mask */
+    if (cfg->cpu >= 0) {
+        rc = lt_cpu_pin_process(cfg->cpu);
+        if (rc != 0) {
+            int cpus[LT_CPU_MAX];
+            char list[256] = "?";
+            int k = lt_cpu_allowed(cpus, LT_CPU_MAX);
+            if (k > 0)
+                lt_cpu_list(cpus, (size_t)(k < LT_CPU_MAX ? k : LT_CPU_MAX), list, sizeof(list));
+            snprintf(errbuf, errlen, "--cpu %d: %s (this process may use CPUs %s)", cfg->cpu,
+                     rc == LT_EINVAL ? "not a CPU this process may use" : "the kernel refused",
+                     list);
+            rc = LT_EINVAL;
+            goto out_free;
+        }
+        lt_info("every thread runs on CPU %d", cfg->cpu);
+    }
     if (pthread_create(&n->writer, NULL, node_writer_main, n) != 0) {
         snprintf(errbuf, errlen, "cannot start the WAL writer thread");
         rc = LT_ENOMEM;

@@ -103,6 +103,10 @@ class Node:
         for m in self.cluster.nodes:
             raft = m.raft if m is self else self.cluster.peer_raft(self, m)
             args += ["--peer", "%d,%s,%s,%s" % (m.id, raft, m.rpc, m.events)]
+        if self.cluster.pin:
+            cpus = sorted(os.sched_getaffinity(0))
+            if len(cpus) >= 2:  # as lithair-gateway --node-cpus auto does
+                args += ["--cpu", str(cpus[(self.id - 1) % len(cpus)])]
         args += list(self.cluster.node_args) + list(extra)
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT,
@@ -131,8 +135,11 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, build_dir, n=3, node_args=()):
+    def __init__(self, build_dir, n=3, node_args=(), pin=False):
+        """pin: node I runs on the (I-1 mod K)th CPU this process may use (lithair-node
+        --cpu), as the gateway's supervisor places them; benchmarks use it."""
         self.build_dir = build_dir
+        self.pin = pin
         self.node_bin = os.path.join(build_dir, "node", "lithair-node")
         self.admin_bin = os.path.join(build_dir, "tools", "admin", "lithair-admin")
         self.root = tempfile.mkdtemp(prefix="lithair-it-")

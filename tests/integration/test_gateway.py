@@ -404,6 +404,20 @@ def node_pids_alive(pids):
     return alive
 
 
+def thread_cpus(pid):
+    """The set of Cpus_allowed_list values of every thread of process `pid`."""
+    out = set()
+    for t in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, t)) as f:
+                for line in f:
+                    if line.startswith("Cpus_allowed_list:"):
+                        out.add(line.split()[1])
+        except OSError:
+            pass
+    return out
+
+
 def test_supervisor_kill_restart(build_dir):
     with Gateway(build_dir, spawn=3) as g:
         leader = g.wait_leader(timeout=20)
@@ -412,6 +426,15 @@ def test_supervisor_kill_restart(build_dir):
               all(n["running"] and n["pid"] > 0 and n["uptimeMs"] >= 0 for n in s["nodes"]),
               "status: %r" % s)
         pids = [n["pid"] for n in s["nodes"]]
+        # --node-cpus auto: node I on the (I-1 mod K)th CPU the gateway may use, every
+        # thread of it (none pinned on a one-CPU machine)
+        cpus = sorted(os.sched_getaffinity(0))
+        for n in s["nodes"]:
+            want = cpus[(n["id"] - 1) % len(cpus)] if len(cpus) >= 2 else None
+            check(n["cpu"] == want, "node %d on CPU %r, expected %r" % (n["id"], n["cpu"], want))
+            if want is not None:
+                check(thread_cpus(n["pid"]) == {str(want)},
+                      "node %d threads on %r" % (n["id"], thread_cpus(n["pid"])))
         victim = [n for n in (1, 2, 3) if n != leader][0]
         expect_error(g.post("/_playground/cluster/restart/%d" % victim), 409,
                      "FAILED_PRECONDITION", "running")
@@ -463,6 +486,29 @@ def test_supervisor_kill_restart(build_dir):
         check(g.stop() == 0, "clean exit on SIGTERM")
         wait_for("the nodes to stop with the gateway", lambda: not node_pids_alive(pids),
                  timeout=10)
+
+
+def test_node_cpus_flag(build_dir):
+    """--node-cpus off leaves the nodes to the kernel; a bad mode is refused with exit 2."""
+    import subprocess
+    r = subprocess.run([os.path.join(build_dir, "gateway", "lithair-gateway"), "--listen", "1",
+                        "--frontend", ".", "--spawn", "1", "--data-dir", "/nonexistent",
+                        "--node-cpus", "sometimes"], capture_output=True, text=True, timeout=10)
+    check(r.returncode == 2 and "--node-cpus: expected auto or off, got 'sometimes'" in r.stderr,
+          "bad --node-cpus: %d %r" % (r.returncode, r.stderr))
+    everywhere = {",".join(str(c) for c in sorted(os.sched_getaffinity(0)))}
+    with Gateway(build_dir, spawn=1, extra=("--node-cpus", "off")) as g:
+        g.wait_leader(timeout=20)
+        n = g.get("/_playground/cluster/status")[2]["nodes"][0]
+        mask = thread_cpus(n["pid"])
+        # the kernel writes ranges ("0-1"): compare as sets of CPU numbers
+        cpus = set()
+        for m in mask:
+            for part in m.split(","):
+                lo, _, hi = part.partition("-")
+                cpus |= set(range(int(lo), int(hi or lo) + 1))
+        check(n["cpu"] is None and cpus == os.sched_getaffinity(0),
+              "--node-cpus off: cpu %r, threads on %r (expected %r)" % (n["cpu"], mask, everywhere))
 
 
 def test_leader_killed_under_writes(build_dir):

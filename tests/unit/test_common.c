@@ -1,10 +1,16 @@
-/* test_common.c — the error table, the log level parser, the clocks and the reaper
- * (tools/common). */
+/* test_common.c — the error table, the log level parser, the clocks, the reaper and CPU
+ * affinity (tools/common). */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cunit_main.h"
 #include "lt_clock.h"
+#include "lt_cpu.h"
 #include "lt_err.h"
 #include "lt_log.h"
 #include "lt_reaper.h"
@@ -79,12 +85,108 @@ static void test_reaper(void)
     CU_ASSERT_EQUAL(lt_reaper_stop(NULL), 0);
 }
 
+/* ---- CPU affinity (lt_cpu) ---- */
+
+/* thread_cpu_lists writes the Cpus_allowed_list of every thread of this process, joined by
+ * spaces, to buf. */
+static void thread_cpu_lists(char *buf, size_t len)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], line[256];
+        snprintf(path, sizeof(path), "/proc/self/task/%s/status", e->d_name);
+        FILE *f = fopen(path, "r");
+        while (f && fgets(line, sizeof(line), f)) {
+            char list[200];
+            if (sscanf(line, "Cpus_allowed_list: %199s", list) == 1 && off < len)
+                off += (size_t)snprintf(buf + off, len - off, "%s%s", off ? " " : "", list);
+        }
+        if (f)
+            fclose(f);
+    }
+    closedir(d);
+}
+
+static void *idle_thread(void *arg)
+{
+    int *stop = arg;
+    for (int i = 0; i < 500 && !__atomic_load_n(stop, __ATOMIC_ACQUIRE); i++)
+        usleep(2000);
+    return NULL;
+}
+
+static void test_cpu(void)
+{
+    int cpus[LT_CPU_MAX];
+    int n = lt_cpu_allowed(cpus, LT_CPU_MAX);
+    CU_ASSERT_FATAL(n >= 1 && n <= LT_CPU_MAX);
+    for (int i = 1; i < n; i++)
+        CU_ASSERT(cpus[i] > cpus[i - 1]);
+    int two[1];
+    CU_ASSERT_EQUAL(lt_cpu_allowed(two, 1), n); /* the count, even past max */
+
+    char buf[64];
+    const int ranges[] = {0, 1, 2, 3, 6, 8, 9};
+    CU_ASSERT_STRING_EQUAL(lt_cpu_list(ranges, 7, buf, sizeof(buf)), "0-3,6,8-9");
+    CU_ASSERT_STRING_EQUAL(lt_cpu_list(ranges + 4, 1, buf, sizeof(buf)), "6");
+    CU_ASSERT_STRING_EQUAL(lt_cpu_list(ranges, 0, buf, sizeof(buf)), "");
+    CU_ASSERT_EQUAL(strlen(lt_cpu_list(ranges, 7, buf, 4)), 3); /* truncated, terminated */
+
+    /* not CPUs this process may use */
+    int absent = 0;
+    for (int i = 0; i < n && cpus[i] == absent; i++)
+        absent++;
+    CU_ASSERT_EQUAL(lt_cpu_pin_process(absent), LT_EINVAL);
+    CU_ASSERT_EQUAL(lt_cpu_pin_process(-1), LT_EINVAL);
+    CU_ASSERT_EQUAL(lt_cpu_pin_process(LT_CPU_MAX), LT_EINVAL);
+
+    /* In a child (the pin is for the whole process): threads started before the pin and
+     * after it all end up on the CPU. */
+    int want = cpus[n - 1];
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        int stop = 0;
+        pthread_t before[3], after;
+        for (int i = 0; i < 3; i++)
+            if (pthread_create(&before[i], NULL, idle_thread, &stop) != 0)
+                _exit(10);
+        if (lt_cpu_pin_process(want) != 0)
+            _exit(11);
+        if (pthread_create(&after, NULL, idle_thread, &stop) != 0)
+            _exit(12);
+        char lists[1024], expect[1024];
+        thread_cpu_lists(lists, sizeof(lists));
+        snprintf(expect, sizeof(expect), "%d %d %d %d %d", want, want, want, want, want);
+        int code = strcmp(lists, expect) == 0 ? 0 : 13;
+        if (code)
+            fprintf(stderr, "threads on '%s', expected '%s'\n", lists, expect);
+        __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+        for (int i = 0; i < 3; i++)
+            pthread_join(before[i], NULL);
+        pthread_join(after, NULL);
+        _exit(code);
+    }
+    int st = 0;
+    CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+    CU_ASSERT(WIFEXITED(st));
+    CU_ASSERT_EQUAL(WEXITSTATUS(st), 0);
+}
+
 static const struct lt_test common_tests[] = {
     {"error strings", test_err_strings},
     {"error codes are distinct and negative", test_err_codes_distinct},
     {"log levels parse", test_log_levels},
     {"monotonic clock advances", test_clock_monotonic},
     {"reaper frees every batch on its thread", test_reaper},
+    {"CPU affinity: the allowed list, its text, pinning every thread", test_cpu},
     {NULL, NULL},
 };
 

@@ -2,11 +2,12 @@
  * lithair-node processes: a 3-node cluster on free ports, kill -9 and the exit report,
  * restart on the same ports, the quorum rule, a graceful SIGTERM stop that exits 0,
  * stop_all leaving no child, and PR_SET_PDEATHSIG killing the nodes of a supervisor
- * whose process is killed -9.
+ * whose process is killed -9; with pin_cpus, one CPU per node, round robin.
  *
  * The node binary: $LITHAIR_NODE_BIN, else ../../node/lithair-node next to this test's
  * executable (the build tree's layout: build/tests/unit/ and build/node/). */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -22,6 +23,7 @@
 
 #include "cunit_main.h"
 #include "lt_clock.h"
+#include "lt_cpu.h"
 #include "lt_err.h"
 #include "supervisor.h"
 #include "testutil.h"
@@ -362,6 +364,73 @@ static void test_cluster_life(void)
     tu_rmrf(dir);
 }
 
+/* node_threads_on: every thread of process `pid` may run on `cpu` only. */
+static bool node_threads_on(pid_t pid, int cpu)
+{
+    char dir[64], want[16];
+    snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+    snprintf(want, sizeof(want), "%d", cpu);
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    int seen = 0, good = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[384], line[256], list[200];
+        snprintf(path, sizeof(path), "%s/%s/status", dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        while (f && fgets(line, sizeof(line), f)) {
+            if (sscanf(line, "Cpus_allowed_list: %199s", list) == 1) {
+                seen++;
+                good += strcmp(list, want) == 0;
+            }
+        }
+        if (f)
+            fclose(f);
+    }
+    closedir(d);
+    if (seen != good)
+        fprintf(stderr, "node %d: %d of %d threads on CPU %d\n", (int)pid, good, seen, cpu);
+    return seen > 1 && seen == good;
+}
+
+/* pin_cpus: node I gets --cpu of the (I-1 mod K)th allowed CPU (none when K = 1), and every
+ * thread of the running node stays there; without pin_cpus, no --cpu. */
+static void test_cpu_layout(void)
+{
+    char dir[256];
+    CU_ASSERT_EQUAL_FATAL(tu_tmpdir(dir, sizeof(dir), "gwsup"), 0);
+    int cpus[LT_CPU_MAX];
+    int k = lt_cpu_allowed(cpus, LT_CPU_MAX);
+    CU_ASSERT_FATAL(k >= 1);
+    struct sup_opts o = {
+        .node_bin = node_bin, .data_dir = dir, .n = 5, .extra_args = quiet_args, .pin_cpus = true};
+    struct sup *s = NULL;
+    CU_ASSERT_EQUAL_FATAL(sup_new(&o, &s), 0);
+    struct sup_node_info in;
+    for (unsigned i = 1; i <= 5; i++) {
+        CU_ASSERT_EQUAL(sup_node_info(s, i, &in), 0);
+        CU_ASSERT_EQUAL(in.cpu, k >= 2 ? cpus[(i - 1) % (unsigned)k] : -1);
+    }
+    pid_t pid = 0;
+    CU_ASSERT_EQUAL_FATAL(sup_restart(s, 2, &pid), 0);
+    CU_ASSERT_FATAL(wait_listening(s, 2, 15000));
+    if (k >= 2) /* pinned once recovered, before listening */
+        CU_ASSERT(node_threads_on(pid, cpus[1 % k]));
+    sup_free(s);
+    s = NULL;
+    o.pin_cpus = false;
+    CU_ASSERT_EQUAL_FATAL(sup_new(&o, &s), 0);
+    for (unsigned i = 1; i <= 5; i++) {
+        CU_ASSERT_EQUAL(sup_node_info(s, i, &in), 0);
+        CU_ASSERT_EQUAL(in.cpu, -1);
+    }
+    sup_free(s);
+    tu_rmrf(dir);
+}
+
 /* A supervisor whose process is killed -9 takes its nodes with it (PR_SET_PDEATHSIG).
  * The test makes itself a subreaper so the orphaned node is reparented here and can be
  * reaped and checked. */
@@ -418,11 +487,9 @@ static void test_parent_death(void)
 }
 
 static const struct lt_test sup_tests[] = {
-    {"bad_options", test_bad_options},
-    {"base_port_layout", test_base_port_layout},
-    {"parent_death", test_parent_death},
-    {"cluster_life", test_cluster_life},
-    {NULL, NULL},
+    {"bad_options", test_bad_options},   {"base_port_layout", test_base_port_layout},
+    {"parent_death", test_parent_death}, {"cluster_life", test_cluster_life},
+    {"cpu_layout", test_cpu_layout},     {NULL, NULL},
 };
 
 static const struct lt_suite suites[] = {

@@ -34,6 +34,7 @@ static void test_defaults_and_self(void)
     CU_ASSERT(cfg.heartbeat_ticks < cfg.election_ticks);
     CU_ASSERT(cfg.snapshot_interval > 0);
     CU_ASSERT_EQUAL(cfg.snapshot_delay_ms, 0);
+    CU_ASSERT_EQUAL(cfg.cpu, -1);            /* not pinned */
     CU_ASSERT_EQUAL_FATAL(cfg.n_members, 1); /* itself, added when not listed */
     CU_ASSERT_EQUAL(cfg.members[0].id, 2);
     CU_ASSERT_STRING_EQUAL(cfg.members[0].rpc_url, "tcp://127.0.0.1:7202");
@@ -48,7 +49,7 @@ static void test_peers(void)
                    "2,tcp://127.0.0.1:7102,tcp://127.0.0.1:7202,tcp://127.0.0.1:7302", "--peer",
                    "3,ipc:///tmp/n3.raft,ipc:///tmp/n3.rpc,ipc:///tmp/n3.ev", "--tick-ms", "5",
                    "--election-ticks", "20", "--heartbeat-ticks", "4", "--snapshot-interval", "0",
-                   "--snapshot-delay-ms", "250");
+                   "--snapshot-delay-ms", "250", "--cpu", "1");
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     CU_ASSERT_EQUAL(cfg.n_members, 3);
     const struct node_member *m = node_config_member(&cfg, 3);
@@ -59,6 +60,7 @@ static void test_peers(void)
     CU_ASSERT_EQUAL(cfg.election_ticks, 20);
     CU_ASSERT_EQUAL(cfg.snapshot_interval, 0);
     CU_ASSERT_EQUAL(cfg.snapshot_delay_ms, 250);
+    CU_ASSERT_EQUAL(cfg.cpu, 1);
 }
 
 static void expect_error(int rc, const char *err, const char *words)
@@ -93,6 +95,9 @@ static void test_errors(void)
     expect_error(PARSE(&cfg, err, BASE, "--log-level", "loud"), err, "--log-level");
     expect_error(PARSE(&cfg, err, BASE, "--snapshot-delay-ms", "soon"), err, "--snapshot-delay-ms");
     expect_error(PARSE(&cfg, err, BASE, "--data-dir"), err, "needs a value");
+    expect_error(PARSE(&cfg, err, BASE, "--cpu", "-1"), err, "--cpu: bad value '-1'");
+    expect_error(PARSE(&cfg, err, BASE, "--cpu", "first"), err, "--cpu: bad value 'first'");
+    expect_error(PARSE(&cfg, err, BASE, "--cpu", "1024"), err, "--cpu: bad value '1024'");
     CU_ASSERT_EQUAL(PARSE(&cfg, err, "lithair-node", "--help"), 1);
 }
 

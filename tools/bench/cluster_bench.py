@@ -8,9 +8,11 @@ with a large store.
 It prints figures; it asserts nothing. Record them in docs/BENCHMARKS.md with the date,
 the machine and the command.
 
-Usage: tools/bench/cluster_bench.py BUILD_DIR [--quick] [--only NAME,...]
+Usage: tools/bench/cluster_bench.py BUILD_DIR [--quick] [--only NAME,...] [--no-pin]
   BUILD_DIR  a Release build (cmake -DCMAKE_BUILD_TYPE=Release)
   --quick    fewer trials and shorter runs (a smoke run, not for the record)
+  --no-pin   leave the nodes unpinned (by default node I runs on CPU I-1 mod K, as
+             lithair-gateway --spawn places them)
 """
 
 import argparse
@@ -28,8 +30,11 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration"))
 from harness import Cluster, wait_for  # noqa: E402
 
 
-def bench(c, *args):
-    _, out, _ = c.admin(*args, timeout_ms=5000)
+PIN = True  # one CPU per node, as lithair-gateway --spawn places them (--no-pin: unpinned)
+
+
+def bench(c, *args, endpoints=None):
+    _, out, _ = c.admin(*args, endpoints=endpoints, timeout_ms=5000)
     return out
 
 
@@ -62,24 +67,30 @@ def wait_leader_time(c, t0, not_id=None, limit=10.0):
 def run_throughput(build, quick):
     dur = "3" if quick else "10"
     print("== throughput: 3 nodes, fsync on, 64 clients, 1 KiB items (median of runs)")
-    with Cluster(build) as c:
-        c.wait_leader(timeout=10)
-        writes, pings = [], []
+    with Cluster(build, pin=PIN) as c:
+        leader = c.node(int(c.wait_leader(timeout=10)))
+        # ping-bench spreads its calls over every node (a ping names no leader); the writes
+        # all go to the leader: "ping leader" is the same RPC path the writes take
+        writes, pings, lpings = [], [], []
         for _ in range(1 if quick else 3):
             w = bench(c, "bench", "--type", "write", "--concurrency", "64", "--duration", dur,
                       "--payload-size", "1024", "--warmup", "1")
             p = bench(c, "ping-bench", "--concurrency", "64", "--duration", dur,
                       "--payload-size", "1024", "--warmup", "1")
+            lp = bench(c, "ping-bench", "--concurrency", "64", "--duration", dur,
+                       "--payload-size", "1024", "--warmup", "1", endpoints=leader.rpc)
             writes.append(w)
             pings.append(p)
-            print("  write %8.0f ops/s  p50 %6.2f ms  p99 %6.2f ms | ping %8.0f ops/s  p99 %6.2f ms"
-                  % (w["opsPerSec"], ms(w, "p50"), ms(w, "p99"),
-                     p["opsPerSec"], ms(p, "p99")))
+            lpings.append(lp)
+            print("  write %6.0f ops/s  p50 %5.2f ms  p99 %5.2f ms | ping %6.0f ops/s  p99 %5.2f ms"
+                  " | ping leader %6.0f ops/s" % (w["opsPerSec"], ms(w, "p50"), ms(w, "p99"),
+                                                 p["opsPerSec"], ms(p, "p99"), lp["opsPerSec"]))
         wm = statistics.median(x["opsPerSec"] for x in writes)
         pm = statistics.median(x["opsPerSec"] for x in pings)
-        print("  median: write %.0f ops/s, ping %.0f ops/s, ratio %.2f; write p99 %.2f ms"
-              % (wm, pm, wm / pm if pm else 0,
-                 statistics.median(ms(x, "p99") for x in writes)))
+        lm = statistics.median(x["opsPerSec"] for x in lpings)
+        print("  median: write %.0f ops/s, ping %.0f ops/s, ratio %.2f (ping leader %.0f: %.2f);"
+              " write p99 %.2f ms" % (wm, pm, wm / pm if pm else 0, lm, wm / lm if lm else 0,
+                                      statistics.median(ms(x, "p99") for x in writes)))
         one = bench(c, "bench", "--type", "write", "--concurrency", "1", "--duration", dur,
                     "--payload-size", "1024")
         print("  one client: write p50 %.3f ms, p99 %.3f ms, %.0f ops/s"
@@ -94,7 +105,7 @@ def run_cold_start(build, quick):
     print("== cold start: 3 fresh nodes to an elected leader")
     times = []
     for _ in range(3 if quick else 10):
-        c = Cluster(build)
+        c = Cluster(build, pin=PIN)
         t0 = time.monotonic()
         with c:
             t, _ = wait_leader_time(c, t0)
@@ -107,7 +118,7 @@ def run_failover(build, quick):
     trials = 5 if quick else 20
     print("== kill -9 of the leader to a new leader (%d trials)" % trials)
     times = []
-    with Cluster(build) as c:
+    with Cluster(build, pin=PIN) as c:
         c.wait_leader(timeout=10)
         for _ in range(trials):
             old = c.wait_leader(timeout=10)
@@ -124,7 +135,7 @@ def run_failover(build, quick):
 def run_transfer(build, quick):
     print("== leadership transfer (Cluster/TransferLeader, measured by the node)")
     times = []
-    with Cluster(build) as c:
+    with Cluster(build, pin=PIN) as c:
         for _ in range(5 if quick else 20):
             old = c.wait_leader(timeout=10)
             target = next(n.id for n in c.nodes if n.id != old)
@@ -136,7 +147,7 @@ def run_transfer(build, quick):
 def run_stability(build, quick):
     dur = 5 if quick else 30
     print("== leader changes during a %d s saturating write load without faults" % dur)
-    with Cluster(build) as c:
+    with Cluster(build, pin=PIN) as c:
         c.wait_leader(timeout=10)
         before = {s["id"]: s.get("term") for s in c.status()}
         bench(c, "bench", "--type", "write", "--concurrency", "64", "--duration", str(dur),
@@ -203,7 +214,7 @@ def run_large(build, quick):
     n = 100000 if quick else 1000000
     print("== %d items of 1 KiB: RSS per node and restart to serving" % n)
     args = ("--compact-keep", "10000")  # the default snapshot rule, measured as it is
-    with Cluster(build, node_args=args) as c:
+    with Cluster(build, node_args=args, pin=PIN) as c:
         c.wait_leader(timeout=10)
         # The benchmark writes `n` items; the ops count decides when we stop.
         written, rate = 0, 0.0
@@ -310,14 +321,19 @@ def main():
     ap.add_argument("build_dir")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", default="", help="comma-separated: " + ",".join(RUNS))
+    ap.add_argument("--no-pin", action="store_true",
+                    help="leave the nodes' threads to the kernel (default: node I on CPU I-1 mod K)")
     a = ap.parse_args()
+    global PIN
+    PIN = not a.no_pin
     build = os.path.abspath(a.build_dir)
     only = [x for x in a.only.split(",") if x]
     for name in only:
         if name not in RUNS:
             ap.error("unknown benchmark %r" % name)
-    print("lithair cluster_bench  %s  %s  nproc=%d"
-          % (time.strftime("%Y-%m-%d %H:%M:%S"), os.uname().machine, os.cpu_count()))
+    print("lithair cluster_bench  %s  %s  nproc=%d  nodes %s"
+          % (time.strftime("%Y-%m-%d %H:%M:%S"), os.uname().machine, os.cpu_count(),
+             "one CPU each (--cpu, round robin)" if PIN else "unpinned"))
     for name, fn in RUNS.items():
         if not only or name in only:
             fn(build, a.quick)

@@ -1,0 +1,29 @@
+/* lt_cpu.h — which CPUs this process may run on, and pinning a whole process to one.
+ *
+ * A node hands every request from thread to thread (NNG's poller and task threads, its
+ * loop, its WAL writer) several times. When the threads sit on different CPUs each hand-off
+ * wakes the other CPU with an interrupt, which a virtual machine pays with an exit to the
+ * hypervisor; on one CPU the woken thread simply runs next. Three nodes on one machine, each
+ * pinned to a CPU of its own (round robin), do 15-30% more writes than unpinned (see
+ * docs/BENCHMARKS.md, "One CPU per node"). */
+#ifndef LT_CPU_H
+#define LT_CPU_H
+
+#include <stddef.h>
+
+#define LT_CPU_MAX 1024 /* CPU numbers are 0..LT_CPU_MAX-1 */
+
+/* lt_cpu_allowed writes the CPUs the calling thread may run on, in increasing order, to
+ * cpus[0..max) and returns how many there are (possibly more than max); an LT_E* code if
+ * the kernel will not say. */
+int lt_cpu_allowed(int *cpus, size_t max);
+
+/* lt_cpu_pin_process confines every thread of this process, and every thread they start
+ * from now on, to CPU `cpu`. Returns 0, LT_EINVAL (not a CPU this process may use) or
+ * LT_EIO (the kernel refused; errno says why). */
+int lt_cpu_pin_process(int cpu);
+
+/* lt_cpu_list formats `cpus` as "0-3,6" into buf (truncated to len). Returns buf. */
+char *lt_cpu_list(const int *cpus, size_t n, char *buf, size_t len);
+
+#endif
