@@ -122,6 +122,15 @@ static void *idle_thread(void *arg)
     return NULL;
 }
 
+/* unpinned_main: lt_cpu_unpin_thread, then how many CPUs this thread may use. */
+static void *unpinned_main(void *arg)
+{
+    int *count = arg;
+    int cpus[LT_CPU_MAX];
+    *count = lt_cpu_unpin_thread() == 0 ? lt_cpu_allowed(cpus, LT_CPU_MAX) : -1;
+    return NULL;
+}
+
 static void test_cpu(void)
 {
     int cpus[LT_CPU_MAX];
@@ -146,6 +155,8 @@ static void test_cpu(void)
     CU_ASSERT_EQUAL(lt_cpu_pin_process(absent), LT_EINVAL);
     CU_ASSERT_EQUAL(lt_cpu_pin_process(-1), LT_EINVAL);
     CU_ASSERT_EQUAL(lt_cpu_pin_process(LT_CPU_MAX), LT_EINVAL);
+    CU_ASSERT_EQUAL(lt_cpu_unpin_thread(), 0); /* never pinned: nothing to undo */
+    CU_ASSERT_EQUAL(lt_cpu_allowed(cpus, LT_CPU_MAX), n);
 
     /* In a child (the pin is for the whole process): threads started before the pin and
      * after it all end up on the CPU. */
@@ -168,6 +179,14 @@ static void test_cpu(void)
         int code = strcmp(lists, expect) == 0 ? 0 : 13;
         if (code)
             fprintf(stderr, "threads on '%s', expected '%s'\n", lists, expect);
+        /* a background thread may use every CPU again; the others stay pinned */
+        int count = 0;
+        pthread_t bg;
+        if (code == 0 && (pthread_create(&bg, NULL, unpinned_main, &count) != 0 ||
+                          pthread_join(bg, NULL) != 0 || count != n))
+            code = 14;
+        if (code == 0 && lt_cpu_allowed(cpus, LT_CPU_MAX) != 1)
+            code = 15;
         __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
         for (int i = 0; i < 3; i++)
             pthread_join(before[i], NULL);

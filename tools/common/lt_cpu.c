@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -69,6 +70,31 @@ static int pin_tasks(cpu_set_t *set, size_t size, pid_t *seen, size_t *n_seen, s
     return rc;
 }
 
+/* The mask the process had before lt_cpu_pin_process, for lt_cpu_unpin_thread. */
+static cpu_set_t *g_before;
+static pthread_once_t g_before_once = PTHREAD_ONCE_INIT;
+
+static void save_before(void)
+{
+    cpu_set_t *set = CPU_ALLOC(LT_CPU_MAX);
+    size_t size = CPU_ALLOC_SIZE(LT_CPU_MAX);
+    if (!set)
+        return;
+    CPU_ZERO_S(size, set);
+    if (sched_getaffinity(0, size, set) != 0) {
+        CPU_FREE(set);
+        return;
+    }
+    g_before = set; /* kept for the life of the process */
+}
+
+int lt_cpu_unpin_thread(void)
+{
+    if (!__atomic_load_n(&g_before, __ATOMIC_ACQUIRE))
+        return 0;
+    return sched_setaffinity(0, CPU_ALLOC_SIZE(LT_CPU_MAX), g_before) == 0 ? 0 : LT_EIO;
+}
+
 int lt_cpu_pin_process(int cpu)
 {
     int allowed[LT_CPU_MAX];
@@ -80,6 +106,7 @@ int lt_cpu_pin_process(int cpu)
         ok = allowed[i] == cpu;
     if (!ok)
         return LT_EINVAL;
+    pthread_once(&g_before_once, save_before);
     cpu_set_t *set = CPU_ALLOC(LT_CPU_MAX);
     if (!set)
         return LT_ENOMEM;

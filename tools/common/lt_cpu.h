@@ -23,6 +23,12 @@ int lt_cpu_allowed(int *cpus, size_t max);
  * LT_EIO (the kernel refused; errno says why). */
 int lt_cpu_pin_process(int cpu);
 
+/* lt_cpu_unpin_thread lets the calling thread run on every CPU the process could use
+ * before lt_cpu_pin_process (for bulk background work, such as writing a snapshot, that
+ * should not take its node's one CPU). Nothing if the process was never pinned. Returns 0
+ * or LT_EIO. */
+int lt_cpu_unpin_thread(void);
+
 /* lt_cpu_list formats `cpus` as "0-3,6" into buf (truncated to len). Returns buf. */
 char *lt_cpu_list(const int *cpus, size_t n, char *buf, size_t len);
 
