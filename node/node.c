@@ -914,7 +914,7 @@ static void *node_snap_main(void *arg)
     store_reader_register();
     /* bulk work in the background: any CPU (--cpu pins the node's serving threads only),
      * at a low priority, idle I/O */
-    (void)lt_cpu_unpin_thread();
+    (void)lt_cpu_background("snapshot");
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
     (void)syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, 3 << 13 /* IDLE */);
     int rc = snap_writer_begin(n->snap_dir, &n->snap_meta, &w);
@@ -1024,7 +1024,7 @@ static void node_reap(void *ctx, void **ptrs, size_t n)
 static void *node_gc_main(void *arg)
 {
     struct wal_gc *gc = arg;
-    (void)lt_cpu_unpin_thread(); /* background work: any CPU */
+    (void)lt_cpu_background("wal-gc"); /* background work: any CPU */
     int rc = wal_gc_run(gc);
     if (rc)
         lt_warn("WAL: old segments not deleted: %s (a restart replays and drops them)",

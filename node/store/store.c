@@ -67,6 +67,7 @@
 #include <urcu/uatomic.h>
 
 #include "crc32c.h"
+#include "lt_cpu.h"
 #include "lt_err.h"
 
 #define SL_MAX            20 /* skip list levels: 4^20 entries before heights saturate */
@@ -1407,6 +1408,9 @@ static void table_serve(struct cds_lfht *ht, size_t *rz_want, size_t *rz_done)
 static void *resizer_main(void *arg)
 {
     struct store *s = arg;
+    /* a doubling is bulk work (2^19 buckets: 125 ms): on any CPU, not a pinned node's one
+     * (liburcu's helper threads for a large resize start from here and inherit it) */
+    (void)lt_cpu_background("resizer");
     rcu_register_thread();
     pthread_mutex_lock(&s->rz_mu);
     for (;;) {

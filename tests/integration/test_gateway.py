@@ -405,16 +405,21 @@ def node_pids_alive(pids):
 
 
 def thread_cpus(pid):
-    """The set of Cpus_allowed_list values of every thread of process `pid`."""
+    """The set of CPU numbers the threads of process `pid` may run on, those of its
+    background threads (named "bg:...": snapshot writer, reaper, ...) left out."""
     out = set()
     for t in os.listdir("/proc/%d/task" % pid):
         try:
             with open("/proc/%d/task/%s/status" % (pid, t)) as f:
-                for line in f:
-                    if line.startswith("Cpus_allowed_list:"):
-                        out.add(line.split()[1])
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
         except OSError:
-            pass
+            continue
+        if fields.get("Name", "").strip().startswith("bg:"):
+            continue
+        for part in fields.get("Cpus_allowed_list", "").strip().split(","):
+            lo, _, hi = part.partition("-")
+            if lo:
+                out |= set(range(int(lo), int(hi or lo) + 1))
     return out
 
 
@@ -433,7 +438,7 @@ def test_supervisor_kill_restart(build_dir):
             want = cpus[(n["id"] - 1) % len(cpus)] if len(cpus) >= 2 else None
             check(n["cpu"] == want, "node %d on CPU %r, expected %r" % (n["id"], n["cpu"], want))
             if want is not None:
-                check(thread_cpus(n["pid"]) == {str(want)},
+                check(thread_cpus(n["pid"]) == {want},
                       "node %d threads on %r" % (n["id"], thread_cpus(n["pid"])))
         victim = [n for n in (1, 2, 3) if n != leader][0]
         expect_error(g.post("/_playground/cluster/restart/%d" % victim), 409,
@@ -500,15 +505,9 @@ def test_node_cpus_flag(build_dir):
     with Gateway(build_dir, spawn=1, extra=("--node-cpus", "off")) as g:
         g.wait_leader(timeout=20)
         n = g.get("/_playground/cluster/status")[2]["nodes"][0]
-        mask = thread_cpus(n["pid"])
-        # the kernel writes ranges ("0-1"): compare as sets of CPU numbers
-        cpus = set()
-        for m in mask:
-            for part in m.split(","):
-                lo, _, hi = part.partition("-")
-                cpus |= set(range(int(lo), int(hi or lo) + 1))
+        cpus = thread_cpus(n["pid"])
         check(n["cpu"] is None and cpus == os.sched_getaffinity(0),
-              "--node-cpus off: cpu %r, threads on %r (expected %r)" % (n["cpu"], mask, everywhere))
+              "--node-cpus off: cpu %r, threads on %r (expected %r)" % (n["cpu"], cpus, everywhere))
 
 
 def test_leader_killed_under_writes(build_dir):

@@ -122,12 +122,23 @@ static void *idle_thread(void *arg)
     return NULL;
 }
 
-/* unpinned_main: lt_cpu_unpin_thread, then how many CPUs this thread may use. */
-static void *unpinned_main(void *arg)
+/* A background thread (lt_cpu_background): *count becomes how many CPUs it may use, once
+ * it is told to look (at 1 in *go; 0: at once). */
+struct bg_probe {
+    int go;         /* atomic: 0 look now, 1 wait for 2, 2 look */
+    int registered; /* atomic: lt_cpu_background returned */
+    int count;
+};
+
+static void *background_main(void *arg)
 {
-    int *count = arg;
+    struct bg_probe *p = arg;
     int cpus[LT_CPU_MAX];
-    *count = lt_cpu_unpin_thread() == 0 ? lt_cpu_allowed(cpus, LT_CPU_MAX) : -1;
+    int rc = lt_cpu_background("probe");
+    __atomic_store_n(&p->registered, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < 1000 && __atomic_load_n(&p->go, __ATOMIC_ACQUIRE) == 1; i++)
+        usleep(1000);
+    p->count = rc == 0 ? lt_cpu_allowed(cpus, LT_CPU_MAX) : -1;
     return NULL;
 }
 
@@ -155,8 +166,6 @@ static void test_cpu(void)
     CU_ASSERT_EQUAL(lt_cpu_pin_process(absent), LT_EINVAL);
     CU_ASSERT_EQUAL(lt_cpu_pin_process(-1), LT_EINVAL);
     CU_ASSERT_EQUAL(lt_cpu_pin_process(LT_CPU_MAX), LT_EINVAL);
-    CU_ASSERT_EQUAL(lt_cpu_unpin_thread(), 0); /* never pinned: nothing to undo */
-    CU_ASSERT_EQUAL(lt_cpu_allowed(cpus, LT_CPU_MAX), n);
 
     /* In a child (the pin is for the whole process): threads started before the pin and
      * after it all end up on the CPU. */
@@ -165,28 +174,39 @@ static void test_cpu(void)
     CU_ASSERT_FATAL(pid >= 0);
     if (pid == 0) {
         int stop = 0;
-        pthread_t before[3], after;
+        pthread_t before[3], after, bg_early;
+        struct bg_probe early = {.go = 1};
         for (int i = 0; i < 3; i++)
             if (pthread_create(&before[i], NULL, idle_thread, &stop) != 0)
                 _exit(10);
+        /* a background thread from before the pin, registered before it */
+        if (pthread_create(&bg_early, NULL, background_main, &early) != 0)
+            _exit(10);
+        for (int i = 0; i < 2000 && !__atomic_load_n(&early.registered, __ATOMIC_ACQUIRE); i++)
+            usleep(1000);
         if (lt_cpu_pin_process(want) != 0)
             _exit(11);
         if (pthread_create(&after, NULL, idle_thread, &stop) != 0)
             _exit(12);
+        /* the early background thread kept every CPU; the others are pinned */
+        __atomic_store_n(&early.go, 2, __ATOMIC_RELEASE);
+        pthread_join(bg_early, NULL);
         char lists[1024], expect[1024];
         thread_cpu_lists(lists, sizeof(lists));
         snprintf(expect, sizeof(expect), "%d %d %d %d %d", want, want, want, want, want);
         int code = strcmp(lists, expect) == 0 ? 0 : 13;
         if (code)
             fprintf(stderr, "threads on '%s', expected '%s'\n", lists, expect);
-        /* a background thread may use every CPU again; the others stay pinned */
-        int count = 0;
-        pthread_t bg;
-        if (code == 0 && (pthread_create(&bg, NULL, unpinned_main, &count) != 0 ||
-                          pthread_join(bg, NULL) != 0 || count != n))
+        if (code == 0 && early.count != n)
             code = 14;
-        if (code == 0 && lt_cpu_allowed(cpus, LT_CPU_MAX) != 1)
+        /* one started after the pin gets every CPU back; the caller stays pinned */
+        struct bg_probe late = {.go = 0};
+        pthread_t bg;
+        if (code == 0 && (pthread_create(&bg, NULL, background_main, &late) != 0 ||
+                          pthread_join(bg, NULL) != 0 || late.count != n))
             code = 15;
+        if (code == 0 && lt_cpu_allowed(cpus, LT_CPU_MAX) != 1)
+            code = 16;
         __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
         for (int i = 0; i < 3; i++)
             pthread_join(before[i], NULL);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -37,6 +38,37 @@ int lt_cpu_allowed(int *cpus, size_t max)
     return n;
 }
 
+/* Under g_mu: the mask the process had before lt_cpu_pin_process (NULL until then), and
+ * the background threads, which keep it. */
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static cpu_set_t *g_before;
+static pid_t g_background[64];
+static size_t g_n_background;
+
+static bool is_background(pid_t tid)
+{
+    for (size_t i = 0; i < g_n_background; i++)
+        if (g_background[i] == tid)
+            return true;
+    return false;
+}
+
+int lt_cpu_background(const char *name)
+{
+    char comm[16]; /* the kernel keeps 15 characters */
+    snprintf(comm, sizeof(comm), "bg:%.12s", name ? name : "");
+    (void)pthread_setname_np(pthread_self(), comm);
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    pthread_mutex_lock(&g_mu);
+    if (g_n_background < sizeof(g_background) / sizeof(g_background[0]))
+        g_background[g_n_background++] = tid;
+    int rc = 0;
+    if (g_before && sched_setaffinity(0, CPU_ALLOC_SIZE(LT_CPU_MAX), g_before) != 0)
+        rc = LT_EIO;
+    pthread_mutex_unlock(&g_mu);
+    return rc;
+}
+
 /* pin_tasks sets the affinity of every thread listed in /proc/self/task; *changed counts
  * the threads it set. Threads started meanwhile inherit their creator's mask, which may
  * still have been the old one: the caller repeats until a pass finds nothing new. */
@@ -53,7 +85,7 @@ static int pin_tasks(cpu_set_t *set, size_t size, pid_t *seen, size_t *n_seen, s
         if (e->d_name[0] < '0' || e->d_name[0] > '9')
             continue;
         pid_t tid = (pid_t)atoi(e->d_name);
-        bool known = false;
+        bool known = is_background(tid);
         for (size_t i = 0; i < *n_seen && !known; i++)
             known = seen[i] == tid;
         if (known)
@@ -70,31 +102,6 @@ static int pin_tasks(cpu_set_t *set, size_t size, pid_t *seen, size_t *n_seen, s
     return rc;
 }
 
-/* The mask the process had before lt_cpu_pin_process, for lt_cpu_unpin_thread. */
-static cpu_set_t *g_before;
-static pthread_once_t g_before_once = PTHREAD_ONCE_INIT;
-
-static void save_before(void)
-{
-    cpu_set_t *set = CPU_ALLOC(LT_CPU_MAX);
-    size_t size = CPU_ALLOC_SIZE(LT_CPU_MAX);
-    if (!set)
-        return;
-    CPU_ZERO_S(size, set);
-    if (sched_getaffinity(0, size, set) != 0) {
-        CPU_FREE(set);
-        return;
-    }
-    g_before = set; /* kept for the life of the process */
-}
-
-int lt_cpu_unpin_thread(void)
-{
-    if (!__atomic_load_n(&g_before, __ATOMIC_ACQUIRE))
-        return 0;
-    return sched_setaffinity(0, CPU_ALLOC_SIZE(LT_CPU_MAX), g_before) == 0 ? 0 : LT_EIO;
-}
-
 int lt_cpu_pin_process(int cpu)
 {
     int allowed[LT_CPU_MAX];
@@ -106,19 +113,28 @@ int lt_cpu_pin_process(int cpu)
         ok = allowed[i] == cpu;
     if (!ok)
         return LT_EINVAL;
-    pthread_once(&g_before_once, save_before);
-    cpu_set_t *set = CPU_ALLOC(LT_CPU_MAX);
-    if (!set)
-        return LT_ENOMEM;
     size_t size = CPU_ALLOC_SIZE(LT_CPU_MAX);
+    cpu_set_t *set = CPU_ALLOC(LT_CPU_MAX);
+    cpu_set_t *before = CPU_ALLOC(LT_CPU_MAX);
+    if (!set || !before || sched_getaffinity(0, size, before) != 0) {
+        CPU_FREE(set);
+        CPU_FREE(before);
+        return set && before ? LT_EIO : LT_ENOMEM;
+    }
     CPU_ZERO_S(size, set);
     CPU_SET_S(cpu, size, set);
+    pthread_mutex_lock(&g_mu); /* no background thread registers meanwhile */
+    if (!g_before)
+        g_before = before; /* kept for the life of the process */
+    else
+        CPU_FREE(before);
     /* this thread first: whatever it starts from now on inherits the mask */
     int rc = sched_setaffinity(0, size, set) == 0 ? 0 : LT_EIO;
     pid_t seen[256];
     size_t n_seen = 0, changed = 1;
     for (int pass = 0; rc == 0 && changed && pass < 8; pass++)
         rc = pin_tasks(set, size, seen, &n_seen, sizeof(seen) / sizeof(seen[0]), &changed);
+    pthread_mutex_unlock(&g_mu);
     CPU_FREE(set);
     return rc;
 }

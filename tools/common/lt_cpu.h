@@ -23,11 +23,13 @@ int lt_cpu_allowed(int *cpus, size_t max);
  * LT_EIO (the kernel refused; errno says why). */
 int lt_cpu_pin_process(int cpu);
 
-/* lt_cpu_unpin_thread lets the calling thread run on every CPU the process could use
- * before lt_cpu_pin_process (for bulk background work, such as writing a snapshot, that
- * should not take its node's one CPU). Nothing if the process was never pinned. Returns 0
- * or LT_EIO. */
-int lt_cpu_unpin_thread(void);
+/* lt_cpu_background marks the calling thread as bulk background work (writing a snapshot,
+ * growing a hash table, freeing a compacted log) that should not take its node's one CPU:
+ * it may run on every CPU the process could use before lt_cpu_pin_process, now if the
+ * process is pinned already, and lt_cpu_pin_process leaves it alone if it comes later.
+ * The thread is named "bg:" + name (at most 12 characters; see top -H). Call it first
+ * thing in the thread. Returns 0 or LT_EIO. */
+int lt_cpu_background(const char *name);
 
 /* lt_cpu_list formats `cpus` as "0-3,6" into buf (truncated to len). Returns buf. */
 char *lt_cpu_list(const int *cpus, size_t n, char *buf, size_t len);

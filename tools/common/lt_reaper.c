@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "lt_cpu.h"
 #include "lt_err.h"
 
 struct lt_batch {
@@ -34,6 +35,7 @@ static void batch_free(void **ptrs, size_t n)
 static void *reaper_main(void *arg)
 {
     struct lt_reaper *rp = arg;
+    (void)lt_cpu_background("reaper"); /* bulk frees: on any CPU, not a pinned node's one */
     pthread_mutex_lock(&rp->mu);
     for (;;) {
         while (!rp->head && !rp->stopping)
