@@ -658,7 +658,8 @@ struct stalled_node {
     int lfd, cfd;
     int port;
     pthread_t thread;
-    atomic_bool accepted;
+    atomic_bool accepted; /* the handshake is done */
+    atomic_bool got_data; /* the first bytes of a request came in (then it reads no more) */
 };
 
 static void *stalled_main(void *arg)
@@ -669,8 +670,12 @@ static void *stalled_main(void *arg)
         const uint8_t hello[8] = {0, 'S', 'P', 0, 0, 0x31, 0, 0}; /* rep0 */
         uint8_t peer[8];
         if (write(s->cfd, hello, sizeof(hello)) == (ssize_t)sizeof(hello) &&
-            read(s->cfd, peer, sizeof(peer)) == (ssize_t)sizeof(peer))
+            read(s->cfd, peer, sizeof(peer)) == (ssize_t)sizeof(peer)) {
             atomic_store(&s->accepted, true);
+            static uint8_t first[65536];
+            if (read(s->cfd, first, sizeof(first)) > 0)
+                atomic_store(&s->got_data, true);
+        }
     }
     return NULL;
 }
@@ -741,7 +746,6 @@ static void test_queued_when_connection_dies(void)
     struct rpc_client *c = NULL;
     CU_ASSERT_EQUAL_FATAL(rpc_client_new(eps, NULL, &c), 0);
     CU_ASSERT_FATAL(wait_connected(c, 0) && wait_connected(c, 1));
-    pthread_join(sn.thread, NULL);
     CU_ASSERT_FATAL(atomic_load(&sn.accepted));
     rpc_client_set_leader(c, 0);
 
@@ -750,9 +754,12 @@ static void test_queued_when_connection_dies(void)
     struct queued_call small = {.c = c, .method = "Models/Create", .len = 16};
     pthread_t tb, ts;
     CU_ASSERT_EQUAL_FATAL(pthread_create(&tb, NULL, queued_call_main, &big), 0);
-    lt_sleep_ms(300);
+    for (int i = 0; i < 500 && !atomic_load(&sn.got_data); i++)
+        lt_sleep_ms(10);
+    pthread_join(sn.thread, NULL); /* it read the first bytes of the big one: on the wire */
+    CU_ASSERT_FATAL(atomic_load(&sn.got_data));
     CU_ASSERT_EQUAL_FATAL(pthread_create(&ts, NULL, queued_call_main, &small), 0);
-    lt_sleep_ms(300);
+    lt_sleep_ms(200); /* queued behind it (had it come after the reset: not sent either) */
     stalled_die(&sn);
     pthread_join(tb, NULL);
     pthread_join(ts, NULL);

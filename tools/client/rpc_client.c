@@ -26,6 +26,9 @@ struct rpc_req_slot {
 
 /* A request handed to NNG whose send has not completed: while the connection is busy
  * carrying an earlier message, NNG queues it inside the socket. */
+#define RPC_PIPES_MAX  8  /* connections to one endpoint at once (NNG dials one) */
+#define RPC_PIPES_GONE 16 /* removals remembered against a late addition */
+
 struct rpc_sending {
     nng_aio *aio;
     struct rpc_sending *prev, *next;
@@ -37,7 +40,13 @@ struct rpc_endpoint {
     bool open;
     pthread_mutex_t mu;
     pthread_cond_t cv; /* signalled when a pipe connects */
-    int pipes;
+    int pipes;         /* connections up: n_live */
+    /* The connections by NNG pipe id. NNG 1.5 may report a connection's removal before its
+     * addition (both callbacks run unlocked, on different threads): a removal of an id not
+     * yet added is remembered so that the late addition is ignored. */
+    uint32_t live[RPC_PIPES_MAX];
+    uint32_t gone[RPC_PIPES_GONE];
+    unsigned n_gone_seen;
     uint64_t losses;            /* times the last connection went away */
     struct rpc_sending sending; /* list head: requests not yet on the wire */
     enum rpc_breaker_state state;
@@ -185,14 +194,32 @@ static void rpc_notify(struct rpc_client *c, size_t i, const struct rpc_transiti
 
 /* ---- endpoints ---- */
 
+/* rpc_pipe_remove takes `id` out of ep->live; false if it was not there. */
+static bool rpc_pipe_remove(struct rpc_endpoint *ep, uint32_t id)
+{
+    for (int i = 0; i < ep->pipes; i++) {
+        if (ep->live[i] == id) {
+            ep->live[i] = ep->live[--ep->pipes];
+            return true;
+        }
+    }
+    return false;
+}
+
 static void rpc_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
     struct rpc_endpoint *ep = arg;
-    (void)p;
+    uint32_t id = (uint32_t)nng_pipe_id(p);
     pthread_mutex_lock(&ep->mu);
     if (ev == NNG_PIPE_EV_ADD_POST) {
-        ep->pipes++;
-    } else if (ev == NNG_PIPE_EV_REM_POST && ep->pipes > 0 && --ep->pipes == 0) {
+        bool removed = false;
+        for (unsigned i = 0; i < RPC_PIPES_GONE && !removed; i++)
+            removed = ep->gone[i] == id;
+        if (!removed && ep->pipes < RPC_PIPES_MAX)
+            ep->live[ep->pipes++] = id;
+    } else if (ev == NNG_PIPE_EV_REM_POST && !rpc_pipe_remove(ep, id)) {
+        ep->gone[ep->n_gone_seen++ % RPC_PIPES_GONE] = id; /* its addition is yet to come */
+    } else if (ev == NNG_PIPE_EV_REM_POST && ep->pipes == 0) {
         /* The connection is gone. NNG keeps the requests still queued for it until a new
          * one comes (after the node restarts, if ever) or their deadline: they never went
          * out, so they fail now and rpc_call_raw tries the next node. */
