@@ -213,7 +213,7 @@ static char **sup_build_argv(struct sup *s, const struct sup_node *nd)
         snprintf(peer, sizeof(peer), "%u,%s,%s,%s", m->id, m->raft_url, m->rpc_url, m->events_url);
         ok = (argv[k++] = strdup("--peer")) != NULL && (argv[k++] = strdup(peer)) != NULL;
     }
-    if (ok && nd->cpu >= 0) { /* before the extra arguments: a --cpu among them wins */
+    if (ok && nd->cpu >= 0) {
         char cpubuf[16];
         snprintf(cpubuf, sizeof(cpubuf), "%d", nd->cpu);
         ok = (argv[k++] = strdup("--cpu")) != NULL && (argv[k++] = strdup(cpubuf)) != NULL;
@@ -451,8 +451,14 @@ int sup_new(const struct sup_opts *o, struct sup **out)
     rc = sup_mkdir_p(o->data_dir);
     if (rc)
         goto out_free;
+    /* a --cpu among the extra arguments is the user's placement: then none of ours (the
+     * status would report a CPU the node does not use) */
+    bool user_cpu = false;
+    for (size_t i = 0; i < n_extra; i++)
+        user_cpu = user_cpu || strcmp(o->extra_args[i], "--cpu") == 0 ||
+                   strncmp(o->extra_args[i], "--cpu=", 6) == 0;
     int cpus[LT_CPU_MAX];
-    int n_cpus = o->pin_cpus ? lt_cpu_allowed(cpus, LT_CPU_MAX) : 0;
+    int n_cpus = o->pin_cpus && !user_cpu ? lt_cpu_allowed(cpus, LT_CPU_MAX) : 0;
     if (n_cpus > LT_CPU_MAX)
         n_cpus = LT_CPU_MAX;
     for (unsigned i = 0; i < o->n; i++) {

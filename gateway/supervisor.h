@@ -61,7 +61,7 @@ struct sup_opts {
     void *on_event_ud;
     unsigned term_wait_ms; /* how long a graceful kill / stop_all waits before SIGKILL [5000] */
     bool pin_cpus; /* node I runs on CPU (I-1) mod K of the K this process may use (lt_cpu.h;
-                      nothing when K < 2): passed as --cpu before extra_args */
+                      nothing when K < 2, or when extra_args carry a --cpu): passed as --cpu */
 };
 
 /* A snapshot of one node. */

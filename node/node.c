@@ -2081,7 +2081,7 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
             rc = LT_EINVAL;
             goto out_free;
         }
-        lt_info("every thread runs on CPU %d", cfg->cpu);
+        lt_info("serving threads run on CPU %d (background ones on any)", cfg->cpu);
     }
     if (pthread_create(&n->writer, NULL, node_writer_main, n) != 0) {
         snprintf(errbuf, errlen, "cannot start the WAL writer thread");

@@ -751,6 +751,7 @@ static void *bulk_main(void *arg)
 {
     struct bulk *b = arg;
     struct ixop ops[BULK_BATCH];
+    (void)lt_cpu_background("bulk-index"); /* a second CPU's worth of work, if there is one */
     rcu_register_thread();
     /* One read-side section for the whole bulk: what the queued ops point into (old
      * versions, deleted records) is freed after a grace period, so not before this ends. */
@@ -2733,6 +2734,7 @@ static void *ixb_main(void *arg)
 {
     struct restore *rs = arg;
     struct ixb_job jobs[IXB_BATCH];
+    (void)lt_cpu_background("restore-ix"); /* a snapshot installed at run time too */
     rcu_register_thread();
     pthread_mutex_lock(&rs->mu);
     for (;;) {

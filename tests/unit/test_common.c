@@ -117,8 +117,8 @@ static void thread_cpu_lists(char *buf, size_t len)
 static void *idle_thread(void *arg)
 {
     int *stop = arg;
-    for (int i = 0; i < 500 && !__atomic_load_n(stop, __ATOMIC_ACQUIRE); i++)
-        usleep(2000);
+    for (int i = 0; i < 10000 && !__atomic_load_n(stop, __ATOMIC_ACQUIRE); i++)
+        usleep(2000); /* until told, at most 20 s: the child counts these threads */
     return NULL;
 }
 

@@ -434,6 +434,14 @@ static void test_cpu_layout(void)
         CU_ASSERT_EQUAL(in.cpu, -1);
     }
     sup_free(s);
+    /* the user's own --cpu: the supervisor places nobody */
+    static const char *const user_cpu[] = {"--log-level", "warn", "--cpu", "0", NULL};
+    o.pin_cpus = true;
+    o.extra_args = user_cpu;
+    CU_ASSERT_EQUAL_FATAL(sup_new(&o, &s), 0);
+    CU_ASSERT_EQUAL(sup_node_info(s, 2, &in), 0);
+    CU_ASSERT_EQUAL(in.cpu, -1);
+    sup_free(s);
     tu_rmrf(dir);
 }
 

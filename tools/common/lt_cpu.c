@@ -117,9 +117,10 @@ int lt_cpu_pin_process(int cpu)
     cpu_set_t *set = CPU_ALLOC(LT_CPU_MAX);
     cpu_set_t *before = CPU_ALLOC(LT_CPU_MAX);
     if (!set || !before || sched_getaffinity(0, size, before) != 0) {
+        int rc = set && before ? LT_EIO : LT_ENOMEM;
         CPU_FREE(set);
         CPU_FREE(before);
-        return set && before ? LT_EIO : LT_ENOMEM;
+        return rc;
     }
     CPU_ZERO_S(size, set);
     CPU_SET_S(cpu, size, set);
@@ -134,6 +135,8 @@ int lt_cpu_pin_process(int cpu)
     size_t n_seen = 0, changed = 1;
     for (int pass = 0; rc == 0 && changed && pass < 8; pass++)
         rc = pin_tasks(set, size, seen, &n_seen, sizeof(seen) / sizeof(seen[0]), &changed);
+    if (rc == 0 && changed) /* threads kept appearing: one of them may have escaped */
+        rc = LT_EIO;
     pthread_mutex_unlock(&g_mu);
     CPU_FREE(set);
     return rc;

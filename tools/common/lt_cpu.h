@@ -3,9 +3,10 @@
  * A node hands every request from thread to thread (NNG's poller and task threads, its
  * loop, its WAL writer) several times. When the threads sit on different CPUs each hand-off
  * wakes the other CPU with an interrupt, which a virtual machine pays with an exit to the
- * hypervisor; on one CPU the woken thread simply runs next. Three nodes on one machine, each
- * pinned to a CPU of its own (round robin), do 15-30% more writes than unpinned (see
- * docs/BENCHMARKS.md, "One CPU per node"). */
+ * hypervisor; on one CPU the woken thread simply runs next. Three nodes on one 2-core VM,
+ * each pinned to a CPU (round robin), did 10-18% more writes than unpinned, with a lower
+ * p99 (docs/BENCHMARKS.md, "One CPU per node"). Bulk background threads
+ * (lt_cpu_background) keep every CPU. */
 #ifndef LT_CPU_H
 #define LT_CPU_H
 
@@ -18,9 +19,10 @@
  * the kernel will not say. */
 int lt_cpu_allowed(int *cpus, size_t max);
 
-/* lt_cpu_pin_process confines every thread of this process, and every thread they start
- * from now on, to CPU `cpu`. Returns 0, LT_EINVAL (not a CPU this process may use) or
- * LT_EIO (the kernel refused; errno says why). */
+/* lt_cpu_pin_process confines every thread of this process but the background ones, and
+ * every thread they start from now on, to CPU `cpu`. Meant to be called once. Returns 0,
+ * LT_EINVAL (not a CPU this process may use) or LT_EIO (the kernel refused; errno says
+ * why). */
 int lt_cpu_pin_process(int cpu);
 
 /* lt_cpu_background marks the calling thread as bulk background work (writing a snapshot,
