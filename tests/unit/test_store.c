@@ -1663,6 +1663,7 @@ struct conc {
     atomic_bool stop;
     atomic_long reads;
     atomic_long errors;
+    _Atomic(const char *) first_error; /* what the first error was */
     unsigned seed;
 };
 
@@ -1683,6 +1684,14 @@ static bool item_consistent(const struct store_record *r, int want_status)
     return ok;
 }
 
+/* conc_error counts a reader's error and keeps the first one's description. */
+static void conc_error(struct conc *c, const char *what)
+{
+    const char *none = NULL;
+    atomic_compare_exchange_strong(&c->first_error, &none, what);
+    atomic_fetch_add(&c->errors, 1);
+}
+
 static void *reader_main(void *arg)
 {
     struct conc *c = arg;
@@ -1697,10 +1706,10 @@ static void *reader_main(void *arg)
         int rc = store_get(c->s, "items", id, &r);
         if (rc == 0) {
             if (!item_consistent(r, -1))
-                atomic_fetch_add(&c->errors, 1);
+                conc_error(c, "get: inconsistent record");
             store_record_free(r);
         } else if (rc != LT_ENOTFOUND) {
-            atomic_fetch_add(&c->errors, 1);
+            conc_error(c, "get: unexpected error");
         }
         /* page through one status */
         int st = rand_r(&seed) % 3;
@@ -1715,7 +1724,7 @@ static void *reader_main(void *arg)
                                     .limit = 5,
                                     .include_benchmark = true};
             if (store_list(c->s, &q, &page) != 0) {
-                atomic_fetch_add(&c->errors, 1);
+                conc_error(c, "list by status: failed");
                 break;
             }
             for (size_t i = 0; i < page.n; i++) {
@@ -1723,7 +1732,7 @@ static void *reader_main(void *arg)
                     NULL, page.records[i]->len, page.records[i]->value);
                 if (!item_consistent(page.records[i], st) || it == NULL ||
                     strcmp(it->id, last) <= 0)
-                    atomic_fetch_add(&c->errors, 1);
+                    conc_error(c, "list by status: inconsistent or out of order");
                 if (it != NULL)
                     snprintf(last, sizeof(last), "%s", it->id);
                 lithair__v1__playground_item__free_unpacked(it, NULL);
@@ -1740,7 +1749,7 @@ static void *reader_main(void *arg)
         if (store_history(c->s, "items", id, &h, &n) == 0) {
             for (size_t i = 0; i < n; i++) {
                 if (!item_consistent(h[i], -1) || (i > 0 && h[i]->version != h[i - 1]->version + 1))
-                    atomic_fetch_add(&c->errors, 1);
+                    conc_error(c, "history: inconsistent or versions not consecutive");
             }
             for (size_t i = 0; i < n; i++)
                 store_record_free(h[i]);
@@ -1752,17 +1761,17 @@ static void *reader_main(void *arg)
         if (store_list(c->s, &kq, &kp) == 0) {
             for (size_t i = 0; i < kp.n; i++) {
                 if (!item_consistent(kp.records[i], -1))
-                    atomic_fetch_add(&c->errors, 1);
+                    conc_error(c, "list by key: inconsistent record");
             }
             if (kp.n != 16 || kp.total > CONC_KEYS || store_records_total(c->s) > CONC_KEYS)
-                atomic_fetch_add(&c->errors, 1);
+                conc_error(c, "list by key: wrong count or total");
             store_page_fini(&kp);
         } else {
-            atomic_fetch_add(&c->errors, 1);
+            conc_error(c, "list by key: failed");
         }
         uint64_t cnt;
         if (store_count(c->s, "items", "status", "ACTIVE", true, &cnt) != 0 || cnt > CONC_KEYS)
-            atomic_fetch_add(&c->errors, 1);
+            conc_error(c, "count: failed or too large");
         atomic_fetch_add(&c->reads, 1);
     }
     store_reader_unregister();
@@ -1780,6 +1789,7 @@ static void test_concurrent_readers(void)
     atomic_init(&c.stop, false);
     atomic_init(&c.reads, 0);
     atomic_init(&c.errors, 0);
+    atomic_init(&c.first_error, NULL);
     c.seed = seed;
     for (int k = 0; k < CONC_KEYS; k++) {
         snprintf(id, sizeof(id), "c%03d", k);
@@ -1813,6 +1823,9 @@ static void test_concurrent_readers(void)
         pthread_join(th[i], NULL);
     printf("\n    concurrent: %ld writes, %ld reader rounds in 1 s\n", writes,
            (long)atomic_load(&c.reads));
+    if (atomic_load(&c.errors) != 0)
+        fprintf(stderr, "    %ld reader errors, the first: %s\n", (long)atomic_load(&c.errors),
+                atomic_load(&c.first_error));
     CU_ASSERT_EQUAL(atomic_load(&c.errors), 0);
     CU_ASSERT(writes > 100);
     CU_ASSERT(atomic_load(&c.reads) > 10);
