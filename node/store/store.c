@@ -493,19 +493,21 @@ static struct sl_entry **sl_slot(struct sl *l, struct sl_entry *x, unsigned i)
 }
 
 /* sl_seek_after (readers, inside an RCU read-side section): the first entry greater than
- * (val, key), NULL if none. */
+ * (val, key), NULL if none. It returns the level-0 successor it compared, never a second
+ * read of that pointer: the writer may have linked (val, key) itself there in between (a
+ * key deleted and created again), and a page resuming after a key would repeat it. */
 static struct sl_entry *sl_seek_after(struct sl *l, const char *val, const char *key)
 {
-    struct sl_entry *x = NULL;
+    struct sl_entry *x = NULL, *n = NULL;
     for (int i = SL_MAX - 1; i >= 0; i--) {
         for (;;) {
-            struct sl_entry *n = rcu_dereference(*sl_slot(l, x, (unsigned)i));
+            n = rcu_dereference(*sl_slot(l, x, (unsigned)i));
             if (n == NULL || entry_cmp(n, val, key) > 0)
                 break;
             x = n;
         }
     }
-    return rcu_dereference(*sl_slot(l, x, 0));
+    return n;
 }
 
 static struct sl_entry *sl_next(struct sl_entry *e)

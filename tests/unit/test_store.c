@@ -1832,6 +1832,82 @@ static void test_concurrent_readers(void)
     store_free(c.s);
 }
 
+/* A page that resumes after key k while k is deleted and created again (a new index
+ * entry for k, linked just where the reader stands) must still start after k. */
+struct reinsert {
+    struct store *s;
+    const char *cursor; /* the cursor after key "r1" */
+    atomic_bool stop;
+    atomic_long reads, errors;
+};
+
+static void *reinsert_reader(void *arg)
+{
+    struct reinsert *c = arg;
+    store_reader_register();
+    while (!atomic_load(&c->stop)) {
+        const char *index = (atomic_load(&c->reads) & 1) ? "status" : NULL;
+        struct store_query q = {.model = "items",
+                                .index = index,
+                                .equals = index ? "ACTIVE" : NULL,
+                                .cursor = c->cursor,
+                                .limit = 1};
+        struct store_page page;
+        if (store_list(c->s, &q, &page) != 0) {
+            atomic_fetch_add(&c->errors, 1);
+            break;
+        }
+        Lithair__V1__PlaygroundItem *it =
+            page.n == 1 ? lithair__v1__playground_item__unpack(NULL, page.records[0]->len,
+                                                               page.records[0]->value)
+                        : NULL;
+        if (it == NULL || strcmp(it->id, "r2") != 0)
+            atomic_fetch_add(&c->errors, 1);
+        lithair__v1__playground_item__free_unpacked(it, NULL);
+        store_page_fini(&page);
+        atomic_fetch_add(&c->reads, 1);
+    }
+    store_reader_unregister();
+    return NULL;
+}
+
+static void test_resume_after_reinserted_key(void)
+{
+    struct reinsert c = {.s = new_store()};
+    struct store_page first;
+    pthread_t th[2];
+    uint64_t idx = 1;
+    long rounds = 0;
+    atomic_init(&c.stop, false);
+    atomic_init(&c.reads, 0);
+    atomic_init(&c.errors, 0);
+    CU_ASSERT_EQUAL(do_create(c.s, idx++, "r0", "n1", 1, false), 0);
+    CU_ASSERT_EQUAL(do_create(c.s, idx++, "r1", "n1", 1, false), 0);
+    CU_ASSERT_EQUAL(do_create(c.s, idx++, "r2", "n1", 1, false), 0);
+    struct store_query q = {.model = "items", .limit = 2};
+    CU_ASSERT_EQUAL_FATAL(store_list(c.s, &q, &first), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(first.next_cursor);
+    c.cursor = first.next_cursor;
+    for (int i = 0; i < 2; i++)
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, reinsert_reader, &c), 0);
+    uint64_t end = lt_now_ns() + 500000000ull;
+    while (lt_now_ns() < end && rounds < 2000000) {
+        CU_ASSERT_EQUAL(do_delete(c.s, idx++, "items", "r1", 1), 0);
+        CU_ASSERT_EQUAL(do_create(c.s, idx++, "r1", "n1", 1, false), 0);
+        rounds++;
+    }
+    atomic_store(&c.stop, true);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    printf("\n    %ld deletes and creates of r1, %ld pages read after it\n", rounds,
+           (long)atomic_load(&c.reads));
+    CU_ASSERT_EQUAL(atomic_load(&c.errors), 0);
+    CU_ASSERT(rounds > 100);
+    CU_ASSERT(atomic_load(&c.reads) > 100);
+    store_page_fini(&first);
+    store_free(c.s);
+}
+
 /* The applier (this thread) must be registered with RCU for the whole suite. */
 static int suite_init(void)
 {
@@ -1869,6 +1945,7 @@ static const struct lt_test store_tests[] = {
     {"determinism", test_determinism},
     {"oom", test_oom},
     {"concurrent_readers", test_concurrent_readers},
+    {"resume_after_reinserted_key", test_resume_after_reinserted_key},
     {NULL, NULL},
 };
 
