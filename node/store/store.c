@@ -79,6 +79,7 @@
 #define SNAP_KEY_MAX      4096
 #define SNAP_VALUE_MAX    (64u << 20)
 #define SNAP_VERSIONS_MAX 64 /* models keep at most this many versions */
+#define HISTORY_TRIES     64 /* store_history walks again after a concurrent update */
 
 /* One immutable version of a record. */
 struct ver {
@@ -1895,13 +1896,29 @@ int store_history(struct store *s, const char *model, const char *id, struct sto
         rc = LT_ENOMEM;
         goto out;
     }
-    for (v = rcu_dereference(r->cur); v != NULL && count < cap; v = rcu_dereference(v->prev)) {
-        list[count] = record_of(v);
-        if (list[count] == NULL) {
-            rc = LT_ENOMEM;
-            goto out;
+    /* The applier rewrites prev pointers inside the window a reader of the previous r->cur
+     * is walking (trim_history: last->prev = NULL, or = the pinned version while a snapshot
+     * is pinned), so a walk that raced with an update may come out short or with a gap.
+     * Walk again until r->cur did not change meanwhile; a version whose successor is not
+     * the next version number (a gap: versions are consecutive within a record's life)
+     * ends the walk in any case. */
+    for (unsigned tries = 0;; tries++) {
+        struct ver *top = rcu_dereference(r->cur);
+        for (v = top; v != NULL && count < cap; v = rcu_dereference(v->prev)) {
+            if (count > 0 && v->version + 1 != list[count - 1]->version)
+                break; /* relinked under us */
+            list[count] = record_of(v);
+            if (list[count] == NULL) {
+                rc = LT_ENOMEM;
+                goto out;
+            }
+            count++;
         }
-        count++;
+        cmm_smp_rmb(); /* the prev pointers read before r->cur again */
+        if (rcu_dereference(r->cur) == top || tries >= HISTORY_TRIES)
+            break;
+        while (count > 0)
+            store_record_free(list[--count]);
     }
     for (size_t i = 0; i < count / 2; i++) {
         struct store_record *t = list[i];

@@ -1908,6 +1908,87 @@ static void test_resume_after_reinserted_key(void)
     store_free(c.s);
 }
 
+/* store_history while the applier updates the record: trim_history rewrites a prev
+ * pointer inside the window of a reader that read the previous r->cur (last->prev = the
+ * pinned version while a snapshot is pinned, NULL otherwise). The versions a reader gets
+ * must still be consecutive, and all 16 kept ones. */
+struct histrace {
+    struct store *s;
+    atomic_bool stop;
+    atomic_long reads, gaps, shorts;
+};
+
+static void *histrace_reader(void *arg)
+{
+    struct histrace *c = arg;
+    store_reader_register();
+    while (!atomic_load(&c->stop)) {
+        struct store_record **h;
+        size_t n;
+        if (store_history(c->s, "items", "h1", &h, &n) != 0) {
+            atomic_fetch_add(&c->gaps, 1);
+            break;
+        }
+        for (size_t i = 1; i < n; i++) {
+            if (h[i]->version != h[i - 1]->version + 1) {
+                atomic_fetch_add(&c->gaps, 1);
+                break;
+            }
+        }
+        if (n != 16)
+            atomic_fetch_add(&c->shorts, 1);
+        for (size_t i = 0; i < n; i++)
+            store_record_free(h[i]);
+        free(h);
+        atomic_fetch_add(&c->reads, 1);
+    }
+    store_reader_unregister();
+    return NULL;
+}
+
+static void test_history_while_updated(void)
+{
+    struct histrace c = {.s = new_store()};
+    struct store_snap *sn = NULL;
+    pthread_t th[2];
+    uint64_t idx = 1;
+    long rounds = 0;
+    char name[32];
+    atomic_init(&c.stop, false);
+    atomic_init(&c.reads, 0);
+    atomic_init(&c.gaps, 0);
+    atomic_init(&c.shorts, 0);
+    CU_ASSERT_EQUAL(do_create(c.s, idx++, "h1", "n1", 1, false), 0);
+    for (uint64_t v = 2; v <= 40; v++) {
+        snprintf(name, sizeof(name), "n%llu", (unsigned long long)v);
+        CU_ASSERT_EQUAL(do_update(c.s, idx++, "h1", name, 1, name, NULL, 0, 0, NULL), 0);
+    }
+    for (int i = 0; i < 2; i++)
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, histrace_reader, &c), 0);
+    for (int pinned = 1; pinned >= 0; pinned--) {
+        if (pinned)
+            CU_ASSERT_EQUAL_FATAL(store_snapshot_begin(c.s, &sn), 0);
+        uint64_t end = lt_now_ns() + 300000000ull;
+        while (lt_now_ns() < end && rounds < 2000000) {
+            snprintf(name, sizeof(name), "n%llu", (unsigned long long)idx);
+            CU_ASSERT_EQUAL(do_update(c.s, idx++, "h1", name, 1, name, NULL, 0, 0, NULL), 0);
+            rounds++;
+        }
+        if (pinned)
+            store_snapshot_end(c.s, sn);
+    }
+    atomic_store(&c.stop, true);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    printf("\n    %ld updates of h1, %ld histories read (%ld with a gap, %ld short)\n", rounds,
+           (long)atomic_load(&c.reads), (long)atomic_load(&c.gaps), (long)atomic_load(&c.shorts));
+    CU_ASSERT_EQUAL(atomic_load(&c.gaps), 0);
+    CU_ASSERT_EQUAL(atomic_load(&c.shorts), 0);
+    CU_ASSERT(rounds > 100);
+    CU_ASSERT(atomic_load(&c.reads) > 100);
+    store_free(c.s);
+}
+
 /* The applier (this thread) must be registered with RCU for the whole suite. */
 static int suite_init(void)
 {
@@ -1946,6 +2027,7 @@ static const struct lt_test store_tests[] = {
     {"oom", test_oom},
     {"concurrent_readers", test_concurrent_readers},
     {"resume_after_reinserted_key", test_resume_after_reinserted_key},
+    {"history_while_updated", test_history_while_updated},
     {NULL, NULL},
 };
 
