@@ -1841,6 +1841,8 @@ int store_list(struct store *s, const struct store_query *q, struct store_page *
             goto out;
         }
     }
+    if (page.total < page.n)
+        page.total = page.n; /* counted before the walk: a create may land in between */
     if (more) {
         page.next_cursor = cursor_encode(after);
         if (page.next_cursor == NULL)

@@ -1763,7 +1763,8 @@ static void *reader_main(void *arg)
                 if (!item_consistent(kp.records[i], -1))
                     conc_error(c, "list by key: inconsistent record");
             }
-            if (kp.n != 16 || kp.total > CONC_KEYS || store_records_total(c->s) > CONC_KEYS)
+            if (kp.n != 16 || kp.total > CONC_KEYS || kp.total < kp.n ||
+                store_records_total(c->s) > CONC_KEYS)
                 conc_error(c, "list by key: wrong count or total");
             store_page_fini(&kp);
         } else {
