@@ -1263,9 +1263,28 @@ static void node_event_committed(struct node *n, const struct raft_entry *e,
     n->n_cev++;
 }
 
+/* A proposal whose entry was replaced by another leader's never committed: the client may
+ * safely send it again (clients retry UNAVAILABLE). */
+static void node_reply_lost(struct node *n, struct op *op)
+{
+    node_op_reply(n, op, LITHAIR__V1__CODE__UNAVAILABLE,
+                  "leadership changed before the write committed; it was not applied, retry", NULL);
+}
+
+/* A proposal this node cannot match to an applied entry (a snapshot replaced its log
+ * there) may have committed under another leader: its outcome is unknown, answered like a
+ * write that timed out (DEADLINE_EXCEEDED: clients never send a write again on it). */
+static void node_reply_unknown(struct node *n, struct op *op)
+{
+    node_op_reply(n, op, LITHAIR__V1__CODE__DEADLINE_EXCEEDED,
+                  "outcome unknown: a snapshot replaced this node's log before the write was "
+                  "applied here; it may have been applied",
+                  NULL);
+}
+
 /* node_resolve_proposals completes the proposals at `index` or before it: the one whose
- * entry this is succeeds with `res`; any other was overwritten by another leader's entry
- * and never committed, so the client may safely retry. */
+ * entry this is succeeds with `res`; one with another term at its index was overwritten by
+ * another leader's entry and never committed; one whose index was skipped is unknown. */
 static void node_resolve_proposals(struct node *n, const struct raft_entry *e,
                                    const struct store_result *res)
 {
@@ -1274,12 +1293,25 @@ static void node_resolve_proposals(struct node *n, const struct raft_entry *e,
         if (op->index == e->index && op->term == e->term) {
             op_unlink(n, op);
             op->resume(n, op, res);
+        } else if (op->index == e->index) {
+            node_reply_lost(n, op);
         } else {
-            node_op_reply(n, op, LITHAIR__V1__CODE__UNAVAILABLE,
-                          "leadership changed before the write committed; it was not "
-                          "applied, retry",
-                          NULL);
+            node_reply_unknown(n, op);
         }
+    }
+}
+
+/* node_resolve_snapshot_proposals answers the proposals an installed snapshot `s` covers:
+ * their entries were not applied here one by one. A proposal of a later term than the
+ * snapshot's cannot be in it (terms never decrease along a log): lost; any other may be. */
+static void node_resolve_snapshot_proposals(struct node *n, const struct raft_snapshot_meta *s)
+{
+    while (n->props.next != &n->props && n->props.next->index <= s->index) {
+        struct op *op = n->props.next;
+        if (op->term > s->term)
+            node_reply_lost(n, op);
+        else
+            node_reply_unknown(n, op);
     }
 }
 
@@ -1450,6 +1482,8 @@ static int node_process_ready(struct node *n)
                 return rc;
             sync_now = true;
             rc = node_restore_snapshot(n, up.snapshot, NULL);
+            if (rc == 0)
+                node_resolve_snapshot_proposals(n, up.snapshot);
             if (rc == 0)
                 rc = wal_save_snapshot(n->wal, up.snapshot);
             if (rc != 0) {

@@ -209,7 +209,12 @@ static int raft_restore_log(struct raft *r, const struct raft_restore *rs)
             break;
         prev_term = e->term;
     }
-    if (prev_term > rs->hs.term)
+    /* Entries are written in one batch with the hard state of their term, so none may be
+     * of a later term than hs.term. The snapshot may: the node publishes a received
+     * snapshot file before the update carrying the leader's term is durable, and after a
+     * crash in between its term exceeds hs.term (raft_new then starts in the snapshot's
+     * term, without a vote). */
+    if (n > 0 && prev_term > rs->hs.term)
         return LT_EINVAL; /* a log entry from a term the node never reached */
     if (n > 0) {
         int err =
@@ -270,11 +275,16 @@ int raft_new(const struct raft_config *cfg, const struct raft_restore *restore, 
             goto out_free;
         r->term = restore->hs.term;
         r->vote = restore->hs.vote;
+        if (restore->snapshot.term > r->term) {
+            /* It never voted in that term: a vote is durable before it is sent. */
+            r->term = restore->snapshot.term;
+            r->vote = RAFT_NONE;
+        }
     }
     /* splitmix64 state: differs per node even with one shared seed. */
     r->rng = cfg->seed ^ (cfg->id * 0x9e3779b97f4a7c15ull);
     raft_become_follower(r, r->term, RAFT_NONE);
-    r->prev_hs.term = r->term;
+    r->prev_hs.term = restore ? restore->hs.term : r->term; /* a lifted term gets saved */
     r->prev_hs.vote = r->vote;
     r->prev_hs.commit = r->log.commit;
     r->prev_role = r->role;

@@ -332,6 +332,16 @@ static void test_restore(void)
     raft_status(r, &st);
     CU_ASSERT_EQUAL(st.last_index, 6);
     raft_free(r);
+    /* a received snapshot published before its term was durable (crash in between):
+     * the node starts in the snapshot's term, with no vote */
+    struct raft_restore rs4 = {.hs = {.term = 2, .vote = 2, .commit = 1},
+                               .snapshot = {.index = 5, .term = 3, .conf = conf}};
+    CU_ASSERT_EQUAL_FATAL(raft_new(&cfg, &rs4, &r), 0);
+    raft_status(r, &st);
+    CU_ASSERT_EQUAL(st.term, 3);
+    CU_ASSERT_EQUAL(st.vote, RAFT_NONE);
+    CU_ASSERT_EQUAL(st.commit, 5);
+    raft_free(r);
     /* a gap in the restored log, or entries from a term never reached, are refused */
     rs3.hs.term = 2;
     CU_ASSERT_EQUAL(raft_new(&cfg, &rs3, &r), LT_EINVAL);
