@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -94,7 +95,7 @@ struct node {
     struct op props;   /* sentinel: proposals waiting to apply, in index order */
     unsigned ticks;
     unsigned n_proposals;
-    uint64_t next_read_ctx;
+    uint64_t next_read_ctx; /* starts at random: a restarted node's ids are new ones */
     enum raft_role role;
     uint64_t leader;
     uint64_t term;
@@ -1970,6 +1971,12 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     n->start_ns = lt_now_ns();
     n->waiting.next = n->waiting.prev = &n->waiting;
     n->props.next = n->props.prev = &n->props;
+    /* A leader may still answer a read this node asked for before it restarted: that
+     * answer must not match one of the new run's reads. */
+    if (getrandom(&n->next_read_ctx, sizeof(n->next_read_ctx), 0) != sizeof(n->next_read_ctx))
+        n->next_read_ctx = lt_now_ns() ^ ((uint64_t)getpid() << 40);
+    n->next_read_ctx &= ~(1ull << 63); /* room to count up; never 0 */
+    n->next_read_ctx |= 1ull << 62;
     pthread_mutex_init(&n->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
