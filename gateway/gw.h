@@ -85,6 +85,7 @@ struct gw_req {
     struct gw_params params;
     const struct gw_route *route;
     bool head;
+    bool body_read;         /* gw_read_body consumed the whole body */
     int status;             /* the status sent, for metrics */
     struct gw_identity who; /* set by gw_security_check before the handler runs */
 };

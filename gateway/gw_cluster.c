@@ -336,7 +336,7 @@ static int gw_cluster_kill(struct gw_req *r)
     unsigned needed = (unsigned)g->n_nodes / 2 + 1;
     if (g->sup) {
         struct sup_node_info si;
-        if (sup_node_info(g->sup, (unsigned)id, &si) == 0 && !si.running)
+        if (graceful && sup_node_info(g->sup, (unsigned)id, &si) == 0 && !si.running)
             return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL, "node %llu is not running",
                                   (unsigned long long)id);
         int rc = sup_kill(g->sup, (unsigned)id, graceful, !force);

@@ -34,9 +34,10 @@ struct gw_slot {
     const char *method;
     const uint8_t *payload;
     size_t len;
-    unsigned timeout_ms;
-    sem_t done; /* posted once by the sender when the outcome is in */
-    bool retry; /* the caller must send it alone */
+    unsigned timeout_ms;  /* what is left of the caller's deadline when sent */
+    uint64_t deadline_ns; /* the caller's deadline (lt_now_ns clock): queueing counts */
+    sem_t done;           /* posted once by the sender when the outcome is in */
+    bool retry;           /* the caller must send it alone */
     int rc;
     uint8_t *resp;
     size_t resp_len;
@@ -54,6 +55,29 @@ struct gw_coalescer {
     size_t n_threads;
     uint64_t batches, batched; /* under mu: for /metrics */
 };
+
+/* gw_left_ms: milliseconds left before `deadline_ns`, 0 when it passed. */
+static unsigned gw_left_ms(uint64_t deadline_ns)
+{
+    uint64_t now = lt_now_ns();
+    if (now >= deadline_ns)
+        return 0;
+    uint64_t ms = (deadline_ns - now + 999999) / 1000000;
+    return ms > UINT32_MAX ? UINT32_MAX : (unsigned)ms;
+}
+
+/* gw_slot_expired fills a slot whose deadline passed while it was queued: it was never
+ * sent, so nothing was done. */
+static void gw_slot_expired(struct gw_slot *s)
+{
+    memset(&s->st, 0, sizeof(s->st));
+    s->st.code = LITHAIR__V1__CODE__DEADLINE_EXCEEDED;
+    s->st.endpoint = -1;
+    s->st.transport = true;
+    snprintf(s->st.message, sizeof(s->st.message),
+             "deadline exceeded while waiting for the write batch in flight (not sent)");
+    s->rc = LT_ETIMEDOUT;
+}
 
 /* gw_slot_from_response fills a slot's outcome from an inner Response. */
 static void gw_slot_from_response(struct gw_slot *s, const Lithair__V1__Response *r)
@@ -177,6 +201,24 @@ static void *gw_coalesce_thread(void *arg)
         c->batches++;
         c->batched += n;
         pthread_mutex_unlock(&c->mu);
+        /* What is left of each caller's deadline: time spent queued behind the previous
+         * batch counts. A slot whose deadline passed is answered without being sent. */
+        size_t live = 0, n_all = n;
+        for (size_t i = 0; slots && i < n_all; i++) {
+            unsigned left = gw_left_ms(slots[i]->deadline_ns);
+            if (left == 0) {
+                gw_slot_expired(slots[i]);
+                sem_post(&slots[i]->done); /* the slot may be gone right after this */
+                continue;
+            }
+            slots[i]->timeout_ms = left;
+            slots[live++] = slots[i];
+        }
+        n = slots ? live : n;
+        if (slots && n == 0) {
+            pthread_mutex_lock(&c->mu);
+            continue;
+        }
         if (!slots) {
             /* out of memory at start: this thread cannot batch; wake a caller to go alone */
             pthread_mutex_lock(&c->mu);
@@ -218,6 +260,7 @@ int gw_coalesce_call(struct gw_coalescer *c, const char *method, const uint8_t *
     s.payload = payload;
     s.len = len;
     s.timeout_ms = timeout_ms;
+    s.deadline_ns = lt_now_ns() + (uint64_t)timeout_ms * 1000000u;
     sem_init(&s.done, 0, 0);
     pthread_mutex_lock(&c->mu);
     bool alone = c->stopping;
@@ -234,7 +277,14 @@ int gw_coalesce_call(struct gw_coalescer *c, const char *method, const uint8_t *
         ; /* EINTR */
     sem_destroy(&s.done);
     if (alone || s.retry) {
-        struct rpc_call_opts co = {.timeout_ms = timeout_ms, .endpoint = -1};
+        unsigned left = alone ? timeout_ms : gw_left_ms(s.deadline_ns);
+        if (left == 0) {
+            gw_slot_expired(&s);
+            if (st)
+                *st = s.st;
+            return s.rc;
+        }
+        struct rpc_call_opts co = {.timeout_ms = left, .endpoint = -1};
         return rpc_call_raw(c->g->client, &co, method, payload, len, resp, resp_len, st);
     }
     if (st)

@@ -26,6 +26,10 @@
 
 /* ------------------------------------------------------------------ replies */
 
+/* An answer given without reading the request's body keeps the connection only if the
+ * body is at most this long: civetweb reads and discards it first. */
+#define GW_DRAIN_MAX 65536
+
 /* gw_keep_alive: does this connection stay open after the answer? The rule civetweb
  * itself applies (keep-alive is enabled): the client's Connection header, else HTTP/1.1. */
 static bool gw_keep_alive(struct gw_req *r)
@@ -52,6 +56,15 @@ int gw_send_response(struct gw_req *r, int status, const char *ctype, const char
     char ctl[160] = "";
     if (ctype)
         snprintf(ctl, sizeof(ctl), "Content-Type: %s\r\n", ctype);
+    /* Whenever the answer says "close", civetweb must know it too: otherwise, to keep the
+     * connection, it first reads and discards whatever body the client declared (after a
+     * 413, gigabytes; from a client trickling a byte a second, for ever). */
+    const char *te = mg_get_header(r->conn, "Transfer-Encoding");
+    bool unread = !r->body_read &&
+                  ((te && strcasecmp(te, "chunked") == 0) || r->ri->content_length > GW_DRAIN_MAX);
+    bool keep = gw_keep_alive(r) && status != 408 && status != 413 && !unread;
+    if (!keep)
+        mg_disable_connection_keep_alive(r->conn);
     size_t cap = 512 + (extra ? strlen(extra) : 0) + (send_body ? len : 0);
     char stackbuf[2048];
     char *buf = cap <= sizeof(stackbuf) ? stackbuf : malloc(cap);
@@ -61,8 +74,7 @@ int gw_send_response(struct gw_req *r, int status, const char *ctype, const char
                      "HTTP/1.1 %d %s\r\n%s%sCache-Control: %s\r\nDate: %s\r\n"
                      "Connection: %s\r\n%s\r\n",
                      status, gw_http_reason(status), ctl, clen, cache ? cache : "no-store", date,
-                     gw_keep_alive(r) && status != 408 && status != 413 ? "keep-alive" : "close",
-                     extra ? extra : "");
+                     keep ? "keep-alive" : "close", extra ? extra : "");
     size_t n = k > 0 && (size_t)k < cap ? (size_t)k : 0;
     if (send_body && len && n + len <= cap) {
         memcpy(buf + n, body, len);
@@ -184,9 +196,14 @@ int gw_read_body(struct gw_req *r, char **out, size_t *len)
             /* A stalled or dropped client: a cut body must never run as if it were whole
              * (a truncated create that still parses would be committed). */
             free(buf);
+            if (cl < 0) /* civetweb's chunk decoder: a bad chunk size, or the client left */
+                return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                                       "the chunked request body is malformed or was cut short "
+                                       "after %zu bytes: nothing was done",
+                                       n);
             return -gw_reply_error(r, 408, "DEADLINE_EXCEEDED", NULL,
                                    "the request body was cut short: %zu of %lld bytes arrived", n,
-                                   cl >= 0 ? cl : (long long)n);
+                                   cl);
         }
         if (k == 0)
             break;
@@ -207,6 +224,7 @@ int gw_read_body(struct gw_req *r, char **out, size_t *len)
     buf[n] = '\0';
     *out = buf;
     *len = n;
+    r->body_read = true;
     return 0;
 }
 
@@ -219,6 +237,25 @@ static long gw_json_lexical_check(const char *b, size_t len, const char **why)
     for (size_t i = 0; i < len; i++) {
         char c = b[i];
         if (!in_str) {
+            if ((c == '-' || (c >= '0' && c <= '9')) &&
+                (i == 0 ||
+                 !((b[i - 1] >= '0' && b[i - 1] <= '9') || b[i - 1] == '.' || b[i - 1] == 'e' ||
+                   b[i - 1] == 'E' || b[i - 1] == '+' || b[i - 1] == '-'))) {
+                /* an integer json-c cannot hold is silently clamped to the 64-bit limit */
+                size_t k = i + (c == '-'), d = k;
+                while (d < len && b[d] >= '0' && b[d] <= '9')
+                    d++;
+                bool integer = d == len || (b[d] != '.' && b[d] != 'e' && b[d] != 'E');
+                const char *lim = c == '-' ? "9223372036854775808" : "18446744073709551615";
+                size_t nd = d - k, nl = strlen(lim);
+                if (integer && nd > 0 && b[k] != '0' &&
+                    (nd > nl || (nd == nl && memcmp(b + k, lim, nl) > 0))) {
+                    *why = "an integer beyond 64 bits (send it as a string, or as 1.5e30)";
+                    return (long)i;
+                }
+                i = d - 1;
+                continue;
+            }
             if (c == '"')
                 in_str = true;
             else if (c == '\'') {

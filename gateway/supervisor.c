@@ -57,8 +57,9 @@ struct sup_node {
     int cpu;      /* --cpu for it, -1: none */
     int kill_sig; /* a signal sup_kill sent, not yet reported (0: none) */
     pid_t kill_pid;
-    bool doomed; /* sup_kill signalled this process: it is on its way out, not "running" for
-                  * the quorum count nor for a second kill (set and cleared under mu) */
+    int doomed_sig; /* the signal that doomed it */
+    bool doomed;    /* sup_kill signalled this process: it is on its way out, not "running" for
+                     * the quorum count nor for a second kill (set and cleared under mu) */
 };
 
 struct sup {
@@ -298,6 +299,7 @@ static bool sup_reap_one(struct sup_node *nd, struct sup_event *ev)
     /* r < 0 (ECHILD): someone else reaped it; it is gone, the status unknown. */
     nd->running = false;
     nd->doomed = false;
+    nd->doomed_sig = 0;
     nd->last_signal = sig;
     nd->last_exit_code = code;
     ev->id = nd->id;
@@ -607,13 +609,16 @@ int sup_kill(struct sup *s, unsigned id, bool graceful, bool keep_quorum)
         return LT_ENOTFOUND;
     int sig = graceful ? SIGTERM : SIGKILL;
     pthread_mutex_lock(&s->mu);
-    if (!nd->running || nd->doomed) {
+    /* A node that a SIGTERM did not end (hung in its shutdown) may still get a SIGKILL:
+     * it is already out of the quorum count, so no quorum check. */
+    bool escalate = nd->running && nd->doomed && sig == SIGKILL && nd->doomed_sig != SIGKILL;
+    if (!nd->running || (nd->doomed && !escalate)) {
         pthread_mutex_unlock(&s->mu);
         return LT_EINVAL;
     }
     /* The check and the signal under one lock: two concurrent kills cannot both see the
      * other node still alive and take the cluster below a majority together. */
-    if (keep_quorum && sup_live_locked(s) - 1 < sup_quorum_needed(s)) {
+    if (!escalate && keep_quorum && sup_live_locked(s) - 1 < sup_quorum_needed(s)) {
         pthread_mutex_unlock(&s->mu);
         return LT_EBUSY;
     }
@@ -621,11 +626,13 @@ int sup_kill(struct sup *s, unsigned id, bool graceful, bool keep_quorum)
     pid_t pid = nd->pid;
     kill(pid, sig);
     nd->doomed = true;
+    nd->doomed_sig = sig;
+    /* The supervisor thread reports it (sup_thread_main), before the exit it will reap:
+     * emitted from here, the "killed" event could follow the "exited" one. */
+    nd->kill_sig = sig;
+    nd->kill_pid = pid;
+    pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
-    lt_log(LT_LOG_INFO, "node %u (pid %d): sent %s", id, (int)pid, sup_signal_name(sig));
-    struct sup_event ev = {
-        .id = id, .kind = SUP_EV_KILLED, .pid = pid, .signal = sig, .exit_code = -1};
-    sup_emit(s, &ev);
     if (!graceful)
         return 0;
     return sup_wait_stopped(s, id, s->term_wait_ms);

@@ -493,6 +493,122 @@ def test_supervisor_kill_restart(build_dir):
                  timeout=10)
 
 
+
+def test_hung_node_after_graceful_kill_can_be_killed(build_dir):
+    """A node that a SIGTERM does not end (here: stopped) is reported still running after
+    the graceful wait; a plain kill then sends it SIGKILL, and it can be restarted."""
+    import signal
+    with Gateway(build_dir, spawn=3) as g:
+        leader = g.wait_leader(timeout=20)
+        victim = [n for n in (1, 2, 3) if n != leader][0]
+        s = g.get("/_playground/cluster/status")[2]
+        pid = [n["pid"] for n in s["nodes"] if n["id"] == victim][0]
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            st, _, k = g.post("/_playground/cluster/kill/%d?graceful=true" % victim)
+            check(st == 200 and k.get("stillRunning") is True, "graceful kill: %d %r" % (st, k))
+            st, _, k = g.post("/_playground/cluster/kill/%d" % victim)
+            check(st == 200 and k["signal"] == "SIGKILL", "kill after it: %d %r" % (st, k))
+        finally:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+
+        def down():
+            n = [x for x in g.get("/_playground/cluster/status")[2]["nodes"]
+                 if x["id"] == victim][0]
+            return not n["running"]
+        wait_for("the hung node to be reaped", down, timeout=10, interval=0.1)
+        check(not node_pids_alive([pid]), "the process is gone")
+        st, _, r = g.post("/_playground/cluster/restart/%d" % victim)
+        check(st == 200 and r["pid"] > 0, "restart: %d %r" % (st, r))
+
+
+def test_queued_writes_keep_their_deadline(build_dir):
+    """Creates queued behind a write batch in flight count the time they waited: with
+    every node frozen and --rpc-timeout-ms 1000, each answers within about one deadline,
+    not two."""
+    import signal
+    with Gateway(build_dir, spawn=3, extra=("--rpc-timeout-ms", "1000")) as g:
+        g.wait_leader(timeout=20)
+        pids = [n["pid"] for n in g.get("/_playground/cluster/status")[2]["nodes"]]
+        for p in pids:
+            os.kill(p, signal.SIGSTOP)
+        out = []
+        lock = threading.Lock()
+
+        def one(i):
+            t0 = time.monotonic()
+            st = g.post("/api/items", {"name": "q%d" % i}, timeout=20)[0]
+            with lock:
+                out.append((st, time.monotonic() - t0))
+        try:
+            ths = [threading.Thread(target=one, args=(i,)) for i in range(40)]
+            for t in ths:
+                t.start()
+            for t in ths:
+                t.join(30)
+        finally:
+            for p in pids:
+                os.kill(p, signal.SIGCONT)
+        worst = max(d for _, d in out)
+        print("  40 creates, every node frozen: %s; the slowest answered in %.2f s"
+              % (sorted({st for st, _ in out}), worst))
+        check(len(out) == 40 and all(st in (503, 504) for st, _ in out),
+              "503 or 504 for every create: %r" % out)
+        check(worst < 1.9, "the slowest create took %.2f s with a 1 s deadline" % worst)
+
+
+def test_early_error_does_not_read_the_body(build_dir):
+    """An answer given before the body is read (413 for a declared 4 GB) closes the
+    connection at once: the gateway must not read and discard what the client declared."""
+    from types import SimpleNamespace
+    from harness import free_port
+    absent = SimpleNamespace(id=1, rpc="tcp://127.0.0.1:%d" % free_port(),
+                             events="tcp://127.0.0.1:%d" % free_port())  # nothing there
+    with Gateway(build_dir, nodes=[absent]) as g:
+        sk = socket.create_connection(("127.0.0.1", g.port), timeout=5)
+        try:
+            sk.sendall(b"POST /api/items HTTP/1.1\r\nHost: t\r\nContent-Type: application/json"
+                       b"\r\nContent-Length: 4000000000\r\n\r\n{")
+            data = b""
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                try:
+                    chunk = sk.recv(65536)
+                except socket.timeout:
+                    break
+                if not chunk:
+                    break
+                data += chunk
+            head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+            check(head.startswith("HTTP/1.1 413") and "Connection: close" in head,
+                  "413 with Connection: close: %r" % head)
+            check(not chunk, "the gateway closed the connection without reading the body")
+        finally:
+            sk.close()
+        # a chunked body with a bad chunk size is a 400 that says so
+        sk = socket.create_connection(("127.0.0.1", g.port), timeout=5)
+        try:
+            sk.sendall(b"POST /api/items HTTP/1.1\r\nHost: t\r\nContent-Type: application/json"
+                       b"\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n")
+            data = b""
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and b"\r\n\r\n" not in data:
+                chunk = sk.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            check(data.startswith(b"HTTP/1.1 400") and b"chunked" in data,
+                  "bad chunk size: %r" % data[:200])
+        finally:
+            sk.close()
+        # a number JSON cannot hold in 64 bits is refused, not clamped
+        st, _, body = g.request("POST", "/api/items", raw=b'{"name":"x","metadata":'
+                                b'123456789012345678901234567890}')
+        check(st == 400 and "64 bits" in body["message"], "huge integer: %d %r" % (st, body))
+
 def test_node_cpus_flag(build_dir):
     """--node-cpus off leaves the nodes to the kernel; a bad mode is refused with exit 2."""
     import subprocess
