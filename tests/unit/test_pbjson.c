@@ -612,6 +612,9 @@ static void test_errors(void)
                  "items[2].name", "expected string");
     expect_error(item, "{\"version\":true}", NULL, "version", "expected uint64");
     expect_error(item, "{\"version\":\"12abc\"}", NULL, "version", "expected uint64");
+    expect_error(item, "{\"version\":\"0x10\"}", NULL, "version", "expected uint64");
+    expect_error(item, "{\"version\":\"inf\"}", NULL, "version", "expected uint64");
+    expect_error(item, "{\"version\":\"NaN\"}", NULL, "version", "expected uint64");
     expect_error(item, "{\"benchmark\":\"true\"}", NULL, "benchmark", "expected bool");
     expect_error(item, "{\"createdAt\":5}", NULL, "createdAt", "expected an object");
     expect_error(&all_desc, "{\"items\":{}}", NULL, "items", "expected an array");

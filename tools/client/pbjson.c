@@ -451,11 +451,14 @@ static enum pbj_num pbj_json_integer(json_object *v, bool *neg, uint64_t *mag)
                 return PBJ_NUM_OK;
             }
         }
-        /* "1e2", "1.0": a number in another spelling */
+        /* "1e2", "1.0": a number in another spelling (as Google's parsers take it); not
+         * hexadecimal, "inf" or "nan", which strtod reads too */
         char *end;
         errno = 0;
+        if (strpbrk(s, "xXiInN") != NULL || *s == ' ')
+            return PBJ_NUM_TYPE;
         double x = strtod(s, &end);
-        if (end == s || *end != '\0' || *s == ' ')
+        if (end == s || *end != '\0')
             return PBJ_NUM_TYPE;
         if (errno == ERANGE)
             return PBJ_NUM_RANGE;
