@@ -1399,8 +1399,8 @@ static int node_apply_recovered(struct node *n, const struct wal_recovered *rec)
 
 static void node_role_changed(struct node *n, const struct raft_update *up)
 {
-    bool leader_changed = up->leader != n->leader;
-    if (up->role != n->role || up->term != n->term || leader_changed) {
+    bool leader_changed = up->leader != n->leader, term_changed = up->term != n->term;
+    if (up->role != n->role || term_changed || leader_changed) {
         lt_info("%s in term %llu, leader %llu", raft_role_name(up->role),
                 (unsigned long long)up->term, (unsigned long long)up->leader);
         if (leader_changed)
@@ -1417,11 +1417,12 @@ static void node_role_changed(struct node *n, const struct raft_update *up)
         ev.role = &re;
         node_publish(n, &ev);
     }
-    /* Reads waiting for a read index from a leadership that is gone will never get one. */
+    /* Reads waiting for a read index from a leadership that is gone will never get one
+     * (a leader re-elected in a new term dropped its queue too when it stepped down). */
     struct op *op = n->waiting.next;
     while (op != &n->waiting) {
         struct op *next = op->next;
-        if (op->wait == OP_WAIT_READ && leader_changed) {
+        if (op->wait == OP_WAIT_READ && (leader_changed || term_changed)) {
             node_op_not_leader(n, op);
         } else if (op->wait == OP_WAIT_LEADER && n->leader && n->leader != op->target) {
             op_unlink(n, op);
