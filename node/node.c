@@ -33,6 +33,7 @@
 #include "node.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1926,10 +1927,36 @@ void node_fill_wal_stats(struct node *n, Lithair__V1__WalStatsReply *s,
 
 static int node_mkdir(const char *path, char *errbuf, size_t errlen)
 {
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+    if (mkdir(path, 0755) != 0) {
+        if (errno == EEXIST)
+            return 0;
         snprintf(errbuf, errlen, "cannot create %s: %s", path, strerror(errno));
         return LT_EIO;
     }
+    /* A new directory's entry is durable only once its parent is fsync'ed: without it a
+     * power cut can lose the data directory (or snap/) of a node that has already voted
+     * and acknowledged entries, and it restarts empty. */
+    char parent[1200];
+    int len = snprintf(parent, sizeof(parent), "%s", path);
+    if (len <= 0 || (size_t)len >= sizeof(parent))
+        return LT_EINVAL;
+    while (len > 1 && parent[len - 1] == '/')
+        parent[--len] = '\0';
+    char *slash = strrchr(parent, '/');
+    if (!slash)
+        snprintf(parent, sizeof(parent), ".");
+    else if (slash == parent)
+        parent[1] = '\0';
+    else
+        *slash = '\0';
+    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        snprintf(errbuf, errlen, "cannot sync %s: %s", parent, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return LT_EIO;
+    }
+    close(fd);
     return 0;
 }
 
@@ -2001,10 +2028,10 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     wal_options_default(&wr.wo);
     wr.wo.segment_size = cfg->wal_segment_bytes;
     snprintf(wr.dir, sizeof(wr.dir), "%s/wal", cfg->data_dir);
-    wr.started = pthread_create(&wr.th, NULL, node_wal_read_main, &wr) == 0;
     snprintf(n->snap_dir, sizeof(n->snap_dir), "%s/snap", cfg->data_dir);
     if ((rc = node_mkdir(n->snap_dir, errbuf, errlen)) != 0)
         goto out_free;
+    wr.started = pthread_create(&wr.th, NULL, node_wal_read_main, &wr) == 0;
     snap_clean_tmp(n->snap_dir);
     struct raft_snapshot_meta snap;
     memset(&snap, 0, sizeof(snap));

@@ -382,8 +382,14 @@ static int snap_publish(const char *dir, int fd, const char *tmp, const char *na
         rc = sio_rename(tmp, path);
     if (!rc)
         rc = sio_fsync_dir(dir);
-    if (!rc)
-        rc = snap_retain(dir, keep ? keep : SNAP_DEFAULT_KEEP);
+    if (!rc) {
+        /* The new snapshot is durable and published: failing to delete old ones is not a
+         * failure of this one (the caller would otherwise skip its WAL marker, or a
+         * follower reject every resend of a snapshot it already has). */
+        int rrc = snap_retain(dir, keep ? keep : SNAP_DEFAULT_KEEP);
+        if (rrc)
+            lt_warn("snap: %s: older snapshots not deleted: %s", dir, lt_strerror(rrc));
+    }
     return rc;
 }
 

@@ -1392,19 +1392,20 @@ int wal_sync(struct wal *w)
     return wal_sync_end(w, &io);
 }
 
+/* A compaction's files. wal_gc_run deletes every segment file in the directory below
+ * `below_seq` (the first segment the WAL keeps), oldest first, not only the ones this
+ * compaction detached: a segment left behind by an earlier wal_gc_run that failed half
+ * way is deleted before any newer one, so the segments on disk always stay consecutive
+ * (a hole between them is "a segment is missing" to recovery: the node would not start). */
 struct wal_gc {
     char *dir;
-    size_t n;
-    char **paths;
+    uint64_t below_seq;
 };
 
 void wal_gc_free(struct wal_gc *gc)
 {
     if (!gc)
         return;
-    for (size_t i = 0; i < gc->n; i++)
-        free(gc->paths[i]);
-    free(gc->paths);
     free(gc->dir);
     free(gc);
 }
@@ -1422,21 +1423,13 @@ int wal_compact_detach(struct wal *w, uint64_t index, struct wal_gc **out)
     if (k == 0)
         return 0;
     struct wal_gc *gc = calloc(1, sizeof(*gc));
-    if (gc && (!(gc->dir = strdup(w->dir)) || !(gc->paths = calloc(k, sizeof(char *))))) {
+    if (gc && !(gc->dir = strdup(w->dir))) {
         wal_gc_free(gc);
         gc = NULL;
     }
     if (!gc)
         return LT_ENOMEM; /* nothing detached: the segments stay until the next compaction */
-    for (size_t i = 0; i < k; i++) {
-        char path[4096];
-        int rc = wal_seg_path(w, w->segs[i].seq, w->segs[i].first_index, "", path, sizeof(path));
-        if (rc || !(gc->paths[i] = strdup(path))) {
-            wal_gc_free(gc);
-            return rc ? rc : LT_ENOMEM;
-        }
-        gc->n++;
-    }
+    gc->below_seq = w->segs[k].seq;
     memmove(w->segs, w->segs + k, (w->n_segs - k) * sizeof(*w->segs));
     w->n_segs -= k;
     w->fsyncs++; /* the directory's, in wal_gc_run */
@@ -1444,12 +1437,55 @@ int wal_compact_detach(struct wal *w, uint64_t index, struct wal_gc **out)
     return 0;
 }
 
+static int wal_u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 int wal_gc_run(struct wal_gc *gc)
 {
+    DIR *d = opendir(gc->dir);
+    if (!d)
+        return sio_err(errno);
+    uint64_t *seqs = NULL;
+    size_t n = 0, cap = 0;
     int rc = 0;
-    for (size_t i = 0; i < gc->n && !rc; i++)
-        rc = sio_unlink(gc->paths[i]);
-    int rc2 = sio_fsync_dir(gc->dir);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        unsigned long long seq, first;
+        char tail[8];
+        if (strlen(de->d_name) != 37 ||
+            sscanf(de->d_name, "%16llx-%16llx.wa%1[l]", &seq, &first, tail) != 3 ||
+            seq >= gc->below_seq)
+            continue;
+        if (n == cap) {
+            size_t c = cap ? 2 * cap : 16;
+            uint64_t *p = realloc(seqs, 2 * c * sizeof(*p));
+            if (!p) {
+                rc = LT_ENOMEM;
+                break;
+            }
+            seqs = p;
+            cap = c;
+        }
+        seqs[2 * n] = seq; /* (seq, first) pairs, sorted by seq below */
+        seqs[2 * n + 1] = first;
+        n++;
+    }
+    closedir(d);
+    if (n > 1)
+        qsort(seqs, n, 2 * sizeof(*seqs), wal_u64_cmp);
+    bool removed = false;
+    for (size_t i = 0; i < n && !rc; i++) {
+        char path[4096];
+        int len = snprintf(path, sizeof(path), "%s/%016" PRIx64 "-%016" PRIx64 ".wal", gc->dir,
+                           seqs[2 * i], seqs[2 * i + 1]);
+        rc = len > 0 && (size_t)len < sizeof(path) ? sio_unlink(path) : LT_EINVAL;
+        removed = removed || !rc;
+    }
+    free(seqs);
+    int rc2 = removed || rc ? sio_fsync_dir(gc->dir) : 0;
     return rc ? rc : rc2;
 }
 
@@ -1534,21 +1570,22 @@ static int wal_dump_seg(const struct wal *w, size_t i, FILE *out, uint64_t *seq)
     if (fd < 0)
         return sio_err(errno);
     struct stat sb;
-    const unsigned char *m = NULL;
+    unsigned char *m = NULL;
     size_t size = 0;
-    if (fstat(fd, &sb) == 0 && sb.st_size > 0) {
-        size = (size_t)sb.st_size;
-        m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m == MAP_FAILED)
-            m = NULL;
+    /* Read, not mapped: a running node may truncate the segment meanwhile (the zeros ahead
+     * of its records, at rollover), and a mapped page past the new end is SIGBUS. */
+    if (fstat(fd, &sb) == 0 && sb.st_size > 0 && (m = malloc((size_t)sb.st_size)) != NULL &&
+        (sio_pread_all(fd, m, (size_t)sb.st_size, 0, &size) != 0 || size == 0)) {
+        free(m);
+        m = NULL;
+        size = 0;
     }
     close(fd);
     fprintf(out, "segment %s: seq %" PRIu64 ", first index %" PRIu64 ", %zu bytes\n", path, s->seq,
             s->first_index, size);
     if (!m || !wal_seg_hdr_ok(m, size, s)) {
         fprintf(out, "  bad segment header: corrupt\n");
-        if (m)
-            munmap((void *)m, size);
+        free(m);
         return LT_ECORRUPT;
     }
     size_t off = WAL_SEG_HDR_SIZE, good_end = off;
@@ -1600,7 +1637,7 @@ static int wal_dump_seg(const struct wal *w, size_t i, FILE *out, uint64_t *seq)
         if (!is_last)
             rc = LT_ECORRUPT;
     }
-    munmap((void *)m, size);
+    free(m);
     return rc;
 }
 
