@@ -56,7 +56,12 @@ def test_help_and_usage_errors(build):
                            (["items", "update", "x", "{}"], "no field"),
                            (["items", "update", "x", '{"name":"a"}', "--expected-version", "-1"],
                             "--expected-version"),
-                           (["--endpoints", "garbage", "status"], "bad --endpoints")):
+                           (["--endpoints", "garbage", "status"], "bad --endpoints"),
+                           (["--timeout"], "needs a value"),
+                           (["bench", "--concurrency"], "needs a value"),
+                           (["bench", "--concurrency", "1.5"], "whole number"),
+                           (["bench", "--concurrency", "0x10"], "--concurrency"),
+                           (["ping-bench", "--type", "read"], "ping-bench takes no --type")):
             rc, _, err = raw(c, *bad)
             check(rc == 2, "usage error exits 2: %s (rc %d)" % (bad, rc))
             check(words in err, "message names the problem: %s → %r" % (bad, err))
@@ -78,6 +83,10 @@ def test_no_endpoint_reachable(build):
         check(rc == 1 and "no endpoint reachable" in err, "status: %r" % err)
         rc, _, err = raw(c, "--endpoints", "not a url", "status")
         check(rc == 2 and "bad --endpoints" in err, "bad URL: %r" % err)
+        # a benchmark in which every operation failed measured nothing: exit 1
+        rc, _, err = raw(c, "--endpoints", dead, "--timeout", "200", "bench", "--duration",
+                         "0.5", "--concurrency", "1")
+        check(rc == 1 and "failed" in err.strip().splitlines()[-1], "bench: %r" % err)
     finally:
         c.__exit__(None, None, None)
 

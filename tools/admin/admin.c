@@ -291,7 +291,7 @@ static int parse_item_flags(const char *cmd, int argc, char **argv, struct item_
     optind = 0; /* 0, not 1: glibc then forgets the previous parse's "+" mode */
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'v':
@@ -326,6 +326,8 @@ static int parse_item_flags(const char *cmd, int argc, char **argv, struct item_
         }
         case 'h':
             return -1;
+        case ':':
+            return admin_usage_error(cmd, "%s needs a value", argv[optind - 1]);
         default:
             return admin_usage_error(cmd, "unknown option %s", argv[optind - 1]);
         }
@@ -970,7 +972,7 @@ int main(int argc, char **argv)
         endpoints = DEFAULT_ENDPOINTS;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+w:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:w:h", opts, NULL)) != -1) {
         switch (c) {
         case 'e':
             endpoints = optarg;
@@ -993,6 +995,8 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
+        case ':':
+            return admin_usage_error(NULL, "%s needs a value", argv[optind - 1]);
         default:
             return admin_usage_error(NULL, "unknown option '%s'", argv[optind - 1]);
         }

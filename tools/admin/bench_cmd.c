@@ -63,11 +63,24 @@ static int bench_parse_num(const char *cmd, const char *flag, const char *s, dou
 {
     char *end;
     double v = strtod(s, &end);
-    if (!*s || *end || !isfinite(v) || v < min || v > max)
+    /* decimal only: strtod also takes "0x10", " 4" and "infinity" */
+    bool plain = *s && strspn(s, "0123456789.eE+-") == strlen(s);
+    if (!plain || *end || !isfinite(v) || v < min || v > max)
         return admin_usage_error(cmd, "%s takes a number from %.15g to %.15g, not '%s'", flag, min,
                                  max, s);
     *out = v;
     return 0;
+}
+
+/* bench_parse_int: bench_parse_num for counts, which must be whole numbers. */
+static int bench_parse_int(const char *cmd, const char *flag, const char *s, double min, double max,
+                           double *out)
+{
+    int rc = bench_parse_num(cmd, flag, s, min, max, out);
+    if (rc == 0 && floor(*out) != *out)
+        return admin_usage_error(cmd, "%s takes a whole number from %.15g to %.15g, not '%s'", flag,
+                                 min, max, s);
+    return rc;
 }
 
 static void bench_progress(void *ud, const struct bench_progress *p)
@@ -115,8 +128,14 @@ int admin_bench(struct admin *a, const char *cmd, int argc, char **argv)
     opterr = 0;
     int c;
     double v = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         int rc = 0;
+        if (ping && (c == 't' || c == 'R' || c == 'k' || c == 's')) /* not in its --help */
+            return admin_usage_error(usage_cmd, "ping-bench takes no --%s (pings read nothing)",
+                                     c == 't'   ? "type"
+                                     : c == 'R' ? "read-ratio"
+                                     : c == 'k' ? "key-space"
+                                                : "serializable");
         switch (c) {
         case 't': {
             int w = bench_workload_parse(optarg);
@@ -126,7 +145,7 @@ int admin_bench(struct admin *a, const char *cmd, int argc, char **argv)
             break;
         }
         case 'c':
-            rc = bench_parse_num(usage_cmd, "--concurrency", optarg, 1, BENCH_MAX_WORKERS, &v);
+            rc = bench_parse_int(usage_cmd, "--concurrency", optarg, 1, BENCH_MAX_WORKERS, &v);
             cfg.concurrency = (unsigned)v;
             break;
         case 'd':
@@ -138,7 +157,7 @@ int admin_bench(struct admin *a, const char *cmd, int argc, char **argv)
             cfg.warmup_ms = (unsigned)(v * 1000);
             break;
         case 'p':
-            rc = bench_parse_num(usage_cmd, "--payload-size", optarg, 1, 1 << 20, &v);
+            rc = bench_parse_int(usage_cmd, "--payload-size", optarg, 1, 1 << 20, &v);
             cfg.payload_size = (size_t)v;
             break;
         case 'r':
@@ -149,7 +168,7 @@ int admin_bench(struct admin *a, const char *cmd, int argc, char **argv)
             cfg.read_percent = (unsigned)lround(v * 100);
             break;
         case 'k':
-            rc = bench_parse_num(usage_cmd, "--key-space", optarg, 1, 1e7, &v);
+            rc = bench_parse_int(usage_cmd, "--key-space", optarg, 1, 1e7, &v);
             cfg.key_space = (uint64_t)v;
             break;
         case 's':
@@ -158,6 +177,8 @@ int admin_bench(struct admin *a, const char *cmd, int argc, char **argv)
         case 'h':
             bench_usage(cmd);
             return 0;
+        case ':':
+            return admin_usage_error(usage_cmd, "%s needs a value", argv[optind - 1]);
         default:
             return admin_usage_error(usage_cmd, "unknown option '%s'", argv[optind - 1]);
         }
@@ -215,6 +236,13 @@ int admin_bench(struct admin *a, const char *cmd, int argc, char **argv)
                res.stopped_early ? " (stopped early)" : "");
         printf("  ops          %llu (%llu errors)\n", (unsigned long long)res.ops,
                (unsigned long long)res.errors);
+        if (res.prefill_errors)
+            printf("  prefill      %llu of %llu writes failed: reads of their keys fail\n",
+                   (unsigned long long)res.prefill_errors, (unsigned long long)res.prefill_ops);
+        if (res.unsent)
+            printf("  unsent       %llu operations due but not sent when the run ended "
+                   "(in the latency figures)\n",
+                   (unsigned long long)res.unsent);
         printf("  throughput   %.0f ops/s, %.2f MB/s\n", res.ops_per_sec, res.mb_per_sec);
         printf("  latency ms   p50 %.3f  p90 %.3f  p95 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  "
                "mean %.3f\n",
@@ -228,6 +256,17 @@ int admin_bench(struct admin *a, const char *cmd, int argc, char **argv)
                        (unsigned long long)res.errors_by_code[k]);
         }
     }
+    /* A run in which nothing succeeded measured nothing: a failure, whatever its ops/s. */
+    bool failed = res.ops == res.errors;
+    uint64_t n_err = res.errors, n_ops = res.ops;
     bench_result_fini(&res);
+    if (failed && n_ops == 0)
+        return admin_fail("no operation was measured");
+    if (failed)
+        return admin_fail("every one of the %llu measured operations failed",
+                          (unsigned long long)n_ops);
+    if (n_err)
+        fprintf(stderr, "lithair-admin: %llu of %llu operations failed (counted in ops/s)\n",
+                (unsigned long long)n_err, (unsigned long long)n_ops);
     return 0;
 }

@@ -35,6 +35,11 @@ PIN = True  # one CPU per node, as lithair-gateway --spawn places them (--no-pin
 
 def bench(c, *args, endpoints=None):
     _, out, _ = c.admin(*args, endpoints=endpoints, timeout_ms=5000)
+    if isinstance(out, dict) and (out.get("errors") or out.get("prefillErrors")):
+        # opsPerSec and the percentiles count failed operations too: say so next to them
+        print("  WARNING: %s: %d of %d operations failed %s, %d prefill errors"
+              % (" ".join(args[:1]), out["errors"], out["ops"], out.get("errorsByCode"),
+                 out.get("prefillErrors", 0)))
     return out
 
 

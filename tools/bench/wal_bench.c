@@ -104,8 +104,9 @@ static int bench_run(const char *base, size_t batch, size_t size, double seconds
     res->entries_per_s = (double)entries / secs;
     res->mb_per_s = (double)entries * (double)size / secs / 1e6;
     qsort(lat, n_lat, sizeof(*lat), cmp_double);
-    res->p50_us = lat[n_lat / 2];
-    res->p99_us = lat[(size_t)((double)n_lat * 0.99)];
+    /* nearest rank, as lt_hist: the ceil(p * n)-th value (index one less) */
+    res->p50_us = lat[(n_lat + 1) / 2 - 1];
+    res->p99_us = lat[(n_lat * 99 + 99) / 100 - 1];
     res->max_us = lat[n_lat - 1];
     struct wal_stats st;
     wal_stats(w, &st);

@@ -29,7 +29,7 @@ struct bench_worker {
     bool started;
     uint64_t rng;
     struct lt_hist *hist;
-    _Atomic uint64_t ops, bytes, reads, writes;
+    _Atomic uint64_t ops, bytes, reads, writes, unsent;
     _Atomic uint64_t errors[BENCH_CODES];
 };
 
@@ -44,6 +44,7 @@ struct bench_engine {
     _Atomic uint64_t prefill_next; /* prefill keys handed out */
     _Atomic uint64_t prefill_ops, prefill_errors;
     uint64_t t_start_ns;
+    uint64_t t_measure_ns, t_end_ns; /* set before the measuring workers start */
     pthread_mutex_t mu;
     pthread_cond_t cv; /* wakes the controller on stop */
 };
@@ -100,8 +101,6 @@ int bench_engine_new(const struct bench_config *cfg, struct bench_engine **out)
         c->duration_ms = 10000;
     if (c->payload_size == 0)
         c->payload_size = 256;
-    if (c->workload == BENCH_MIXED && c->read_percent == 0)
-        c->read_percent = 50;
     if (c->workload == BENCH_WRITE)
         c->key_space = 0;
     else if (c->key_space == 0)
@@ -219,11 +218,10 @@ static void *bench_worker_main(void *arg)
     uint64_t interval_ns = 0, next_ns = 0;
     if (open_loop) {
         double per_worker = c->rate / c->concurrency;
-        interval_ns = (uint64_t)(1e9 / per_worker);
-        if (interval_ns == 0)
-            interval_ns = 1;
+        double iv = 1e9 / per_worker; /* inf for a tiny rate: no (uint64_t) of it */
+        interval_ns = iv >= 1e15 ? UINT64_C(1000000000000000) : iv < 1 ? 1 : (uint64_t)iv;
         /* spread the workers' schedules over one interval */
-        next_ns = e->t_start_ns + interval_ns * w->index / c->concurrency;
+        next_ns = e->t_start_ns + (uint64_t)((double)interval_ns * w->index / c->concurrency);
     }
     for (uint64_t seq = 0; !bench_is_over(e); seq++) {
         uint64_t t0;
@@ -264,6 +262,19 @@ static void *bench_worker_main(void *arg)
                 &w->errors[res.code > 0 && res.code < BENCH_CODES - 1 ? res.code : BENCH_CODES - 1],
                 1);
         bench_add(&w->ops, 1); /* last: a sample never counts more ops than recorded */
+    }
+    /* Open loop: the operations this worker was due to send in the measured phase but had
+     * not sent when the run ended (it was behind its schedule: a stall) would have had the
+     * largest latencies; leaving them out is coordinated omission at the end of the run.
+     * Record each with the time it has waited so far (a lower bound), not as an op. */
+    if (open_loop && !atomic_load(&e->stop)) {
+        uint64_t now = lt_now_ns();
+        for (; next_ns < e->t_end_ns && next_ns < now; next_ns += interval_ns) {
+            if (next_ns < e->t_measure_ns)
+                continue;
+            lt_hist_record(w->hist, now - next_ns);
+            bench_add(&w->unsent, 1);
+        }
     }
     return NULL;
 }
@@ -381,6 +392,8 @@ int bench_engine_run(struct bench_engine *e, struct bench_result *out)
     e->t_start_ns = lt_now_ns();
     uint64_t t_measure = e->t_start_ns + (uint64_t)c->warmup_ms * 1000000u;
     uint64_t t_end = t_measure + (uint64_t)c->duration_ms * 1000000u;
+    e->t_measure_ns = t_measure;
+    e->t_end_ns = t_end;
     atomic_store(&e->phase, c->warmup_ms ? BENCH_PHASE_WARMUP : BENCH_PHASE_MEASURE);
     rc = bench_start_threads(e, bench_worker_main);
     if (rc) {
@@ -446,6 +459,7 @@ int bench_engine_run(struct bench_engine *e, struct bench_result *out)
         r.bytes += bench_load(&w->bytes);
         r.reads += bench_load(&w->reads);
         r.writes += bench_load(&w->writes);
+        r.unsent += bench_load(&w->unsent);
         for (int k = 0; k < BENCH_CODES; k++) {
             uint64_t n = bench_load(&w->errors[k]);
             r.errors_by_code[k] += n;
@@ -520,6 +534,8 @@ json_object *bench_result_json(const struct bench_result *r)
     bad |= bench_json_add(o, "writes", json_object_new_int64((int64_t)r->writes));
     bad |= bench_json_add(o, "bytes", json_object_new_int64((int64_t)r->bytes));
     bad |= bench_json_add(o, "prefillOps", json_object_new_int64((int64_t)r->prefill_ops));
+    bad |= bench_json_add(o, "prefillErrors", json_object_new_int64((int64_t)r->prefill_errors));
+    bad |= bench_json_add(o, "unsent", json_object_new_int64((int64_t)r->unsent));
     bad |= bench_json_add(o, "durationS", json_object_new_double(r->duration_s));
     bad |= bench_json_add(o, "opsPerSec", json_object_new_double(r->ops_per_sec));
     bad |= bench_json_add(o, "mbPerSec", json_object_new_double(r->mb_per_sec));

@@ -88,7 +88,7 @@ typedef void (*bench_progress_fn)(void *ud, const struct bench_progress *p);
 /* A zero field takes the default in brackets. */
 struct bench_config {
     enum bench_workload workload;
-    unsigned read_percent; /* mixed only: 0..100 [50] */
+    unsigned read_percent; /* mixed only: 0..100, taken as given (0 = no reads) */
     unsigned concurrency;  /* worker threads, at most BENCH_MAX_WORKERS [4] */
     unsigned duration_ms;  /* measured phase [10000] */
     unsigned warmup_ms;    /* [0] */
@@ -112,6 +112,9 @@ struct bench_result {
     uint64_t reads, writes;
     uint64_t bytes;
     uint64_t prefill_ops, prefill_errors;
+    uint64_t unsent;   /* open loop: operations due in the measured phase never sent (the
+                          run ended while their worker was behind): each is in `hist` with
+                          the time it had waited, not in `ops` */
     double duration_s; /* of the measured phase, as it really lasted */
     double ops_per_sec;
     double mb_per_sec;

@@ -13,6 +13,7 @@
 #include "lt_hist.h"
 
 #include <assert.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -176,12 +177,14 @@ uint64_t lt_hist_percentile(const struct lt_hist *h, double p)
         return mn;
     if (p >= 100.0)
         return mx;
-    double want = p / 100.0 * (double)total;
-    uint64_t rank = (uint64_t)want;
-    if ((double)rank < want)
-        rank++;
-    if (rank == 0)
-        rank = 1;
+    /* Nearest rank: ceil(p% of total). p / 100.0 * total is inexact (99.9 / 100 * 1000 is
+     * 999.0000000000001, which made p99.9 of 1000 values the max): a p given with a few
+     * decimals puts p * total / 100 on a multiple of 1e-4 or more, so a difference of
+     * less than 1e-6 above an integer is rounding, not a fraction of a rank. */
+    double want = p * (double)total / 100.0 - 1e-6;
+    uint64_t rank = want <= 1.0 ? 1 : (uint64_t)ceil(want);
+    if (rank > total)
+        rank = total;
     uint64_t seen = 0;
     for (size_t i = 0; i < LT_HIST_BUCKETS; i++) {
         seen += lt_hist_load(&h->buckets[i]);

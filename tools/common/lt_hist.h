@@ -1,6 +1,6 @@
 /* lt_hist.h — a latency histogram with log-linear buckets (HdrHistogram-like).
  *
- * Values are NANOSECONDS (uint64_t). Values below 128 ns are counted exactly; above,
+ * Values are NANOSECONDS (uint64_t). Values below 256 ns are counted exactly; above,
  * every power of two is split into 128 linear sub-buckets, so a bucket is at most
  * 1/128 (0.78%) of its lower bound wide. A percentile is reported as the midpoint of
  * its bucket (clamped to the exact min and max), so it is within 0.4% of the true
