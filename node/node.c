@@ -33,7 +33,6 @@
 #include "node.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +51,7 @@
 #include "lt_reaper.h"
 #include "nng_close.h"
 #include "node_internal.h"
+#include "sio.h"
 #include "snap.h"
 
 #define NODE_METRICS_NS (250ull * 1000000ull) /* 4 Hz */
@@ -1927,37 +1927,16 @@ void node_fill_wal_stats(struct node *n, Lithair__V1__WalStatsReply *s,
 
 static int node_mkdir(const char *path, char *errbuf, size_t errlen)
 {
-    if (mkdir(path, 0755) != 0) {
-        if (errno == EEXIST)
-            return 0;
-        snprintf(errbuf, errlen, "cannot create %s: %s", path, strerror(errno));
-        return LT_EIO;
+    /* sio_mkdir fsyncs the parent of a new directory: without it a power cut can lose the
+     * data directory (or snap/) of a node that has already voted and acknowledged
+     * entries, and it restarts empty. */
+    int rc = sio_mkdir(path);
+    if (rc != 0) {
+        int e = errno; /* of the call that failed */
+        snprintf(errbuf, errlen, "cannot create %s: %s", path,
+                 rc == LT_EINVAL ? "something else than a directory is there" : strerror(e));
     }
-    /* A new directory's entry is durable only once its parent is fsync'ed: without it a
-     * power cut can lose the data directory (or snap/) of a node that has already voted
-     * and acknowledged entries, and it restarts empty. */
-    char parent[1200];
-    int len = snprintf(parent, sizeof(parent), "%s", path);
-    if (len <= 0 || (size_t)len >= sizeof(parent))
-        return LT_EINVAL;
-    while (len > 1 && parent[len - 1] == '/')
-        parent[--len] = '\0';
-    char *slash = strrchr(parent, '/');
-    if (!slash)
-        snprintf(parent, sizeof(parent), ".");
-    else if (slash == parent)
-        parent[1] = '\0';
-    else
-        *slash = '\0';
-    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0) {
-        snprintf(errbuf, errlen, "cannot sync %s: %s", parent, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return LT_EIO;
-    }
-    close(fd);
-    return 0;
+    return rc;
 }
 
 /* A start's WAL read, on a thread of its own while the snapshot restores. */

@@ -560,6 +560,26 @@ def test_queued_writes_keep_their_deadline(build_dir):
         check(worst < 1.9, "the slowest create took %.2f s with a 1 s deadline" % worst)
 
 
+def raw_exchange(port, data, seconds=5.0):
+    """Sends `data` on a new connection and reads until the gateway closes it or `seconds`
+    pass; returns (bytes read, whether the gateway closed the connection)."""
+    sk = socket.create_connection(("127.0.0.1", port), timeout=seconds)
+    try:
+        sk.sendall(data)
+        got, deadline = b"", time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                chunk = sk.recv(65536)
+            except socket.timeout:
+                return got, False
+            if not chunk:
+                return got, True
+            got += chunk
+        return got, False
+    finally:
+        sk.close()
+
+
 def test_early_error_does_not_read_the_body(build_dir):
     """An answer given before the body is read (413 for a declared 4 GB) closes the
     connection at once: the gateway must not read and discard what the client declared."""
@@ -568,46 +588,22 @@ def test_early_error_does_not_read_the_body(build_dir):
     absent = SimpleNamespace(id=1, rpc="tcp://127.0.0.1:%d" % free_port(),
                              events="tcp://127.0.0.1:%d" % free_port())  # nothing there
     with Gateway(build_dir, nodes=[absent]) as g:
-        sk = socket.create_connection(("127.0.0.1", g.port), timeout=5)
-        try:
-            sk.sendall(b"POST /api/items HTTP/1.1\r\nHost: t\r\nContent-Type: application/json"
-                       b"\r\nContent-Length: 4000000000\r\n\r\n{")
-            data = b""
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline:
-                try:
-                    chunk = sk.recv(65536)
-                except socket.timeout:
-                    break
-                if not chunk:
-                    break
-                data += chunk
-            head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
-            check(head.startswith("HTTP/1.1 413") and "Connection: close" in head,
-                  "413 with Connection: close: %r" % head)
-            check(not chunk, "the gateway closed the connection without reading the body")
-        finally:
-            sk.close()
+        post = b"POST /api/items HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        data, closed = raw_exchange(g.port, post + b"Content-Length: 4000000000\r\n\r\n{")
+        head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+        check(head.startswith("HTTP/1.1 413") and "Connection: close" in head,
+              "413 with Connection: close: %r" % head)
+        check(closed, "the gateway closed the connection without reading the body")
         # a chunked body with a bad chunk size is a 400 that says so
-        sk = socket.create_connection(("127.0.0.1", g.port), timeout=5)
-        try:
-            sk.sendall(b"POST /api/items HTTP/1.1\r\nHost: t\r\nContent-Type: application/json"
-                       b"\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n")
-            data = b""
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and b"\r\n\r\n" not in data:
-                chunk = sk.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            check(data.startswith(b"HTTP/1.1 400") and b"chunked" in data,
-                  "bad chunk size: %r" % data[:200])
-        finally:
-            sk.close()
+        data, _ = raw_exchange(g.port, post + b"Transfer-Encoding: chunked\r\n\r\n"
+                               b"zz\r\n{}\r\n0\r\n\r\n")
+        check(data.startswith(b"HTTP/1.1 400") and b"chunked" in data,
+              "bad chunk size: %r" % data[:200])
         # a number JSON cannot hold in 64 bits is refused, not clamped
         st, _, body = g.request("POST", "/api/items", raw=b'{"name":"x","metadata":'
                                 b'123456789012345678901234567890}')
         check(st == 400 and "64 bits" in body["message"], "huge integer: %d %r" % (st, body))
+
 
 def test_node_cpus_flag(build_dir):
     """--node-cpus off leaves the nodes to the kernel; a bad mode is refused with exit 2."""
