@@ -93,6 +93,28 @@ static int open_wal(uint64_t seg_size, struct wal **w, struct wal_recovered *rec
     return open_wal_prealloc(seg_size, 0, w, rec);
 }
 
+/* open_with_batches opens a new WAL of 2 KiB segments holding `batches` batches of 8
+ * entries of term 1 from index 1; returns the next index. */
+static uint64_t open_with_batches(int batches, struct wal **w)
+{
+    struct wal_recovered rec;
+    CU_ASSERT_EQUAL_FATAL(open_wal(2048, w, &rec), 0);
+    wal_recovered_fini(&rec);
+    uint64_t idx = 1;
+    for (int b = 0; b < batches; b++, idx += 8)
+        CU_ASSERT_EQUAL_FATAL(append_batch(*w, idx, 8, 1), 0);
+    return idx;
+}
+
+/* one_voter: snapshot metadata at (index, term 1) for a one-node configuration */
+static struct raft_snapshot_meta one_voter(uint64_t index)
+{
+    struct raft_snapshot_meta meta = {.index = index, .term = 1};
+    meta.conf.n_voters = 1;
+    meta.conf.voters[0] = 1;
+    return meta;
+}
+
 /* check_entry verifies that e is (index, term) with the deterministic payload. */
 static void check_entry(const struct raft_entry *e, uint64_t index, uint64_t term)
 {
@@ -679,15 +701,9 @@ static void test_compaction_detached(void)
     tdir_begin();
     struct wal *w;
     struct wal_recovered rec;
-    CU_ASSERT_EQUAL_FATAL(open_wal(2048, &w, &rec), 0);
-    wal_recovered_fini(&rec);
-    uint64_t idx = 1;
-    for (int b = 0; b < 60; b++, idx += 8)
-        CU_ASSERT_EQUAL_FATAL(append_batch(w, idx, 8, 1), 0);
+    uint64_t idx = open_with_batches(60, &w);
     uint64_t last = idx - 1;
-    struct raft_snapshot_meta meta = {.index = 300, .term = 1};
-    meta.conf.n_voters = 1;
-    meta.conf.voters[0] = 1;
+    struct raft_snapshot_meta meta = one_voter(300);
     CU_ASSERT_EQUAL(wal_save_snapshot(w, &meta), 0);
     CU_ASSERT_EQUAL(wal_sync(w), 0);
     char segs[200][700];
@@ -823,14 +839,8 @@ static void test_compaction_after_failed_delete(void)
     tdir_begin();
     struct wal *w;
     struct wal_recovered rec;
-    CU_ASSERT_EQUAL_FATAL(open_wal(2048, &w, &rec), 0);
-    wal_recovered_fini(&rec);
-    uint64_t idx = 1;
-    for (int b = 0; b < 40; b++, idx += 8)
-        CU_ASSERT_EQUAL_FATAL(append_batch(w, idx, 8, 1), 0);
-    struct raft_snapshot_meta meta = {.index = 200, .term = 1};
-    meta.conf.n_voters = 1;
-    meta.conf.voters[0] = 1;
+    uint64_t idx = open_with_batches(40, &w);
+    struct raft_snapshot_meta meta = one_voter(200);
     CU_ASSERT_EQUAL(wal_save_snapshot(w, &meta), 0);
     CU_ASSERT_EQUAL(wal_sync(w), 0);
     char segs[200][700];
