@@ -333,7 +333,7 @@ static void call_send(struct call *c)
     }
     size_t len = lithair__v1__response__get_packed_size(resp);
     nng_msg *msg;
-    if (nng_msg_alloc(&msg, len) == 0) {
+    if (nng_msg_alloc_send(&msg, len) == 0) {
         lithair__v1__response__pack(resp, nng_msg_body(msg));
         rpc_slot_reply(c->slot, msg);
     } else {

@@ -49,7 +49,7 @@ int eventpub_new(const char *url, struct eventpub **out, char *errbuf, size_t er
 int eventpub_send(struct eventpub *p, const void *buf, size_t len)
 {
     nng_msg *msg;
-    if (nng_msg_alloc(&msg, len) != 0)
+    if (nng_msg_alloc_send(&msg, len) != 0)
         return LT_ENOMEM;
     memcpy(nng_msg_body(msg), buf, len);
     if (sendnow(p->sock, p->aio, msg) != 0) {

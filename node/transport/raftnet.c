@@ -113,7 +113,7 @@ static struct raftnet_peer *raftnet_find(const struct raftnet *n, uint64_t id)
 static uint8_t *raftnet_msg_alloc(void *ud, size_t len)
 {
     nng_msg **msg = ud;
-    if (len > RAFTNET_MAX_MSG || nng_msg_alloc(msg, len) != 0) {
+    if (len > RAFTNET_MAX_MSG || nng_msg_alloc_send(msg, len) != 0) {
         *msg = NULL;
         return NULL;
     }

@@ -16,6 +16,7 @@
 
 #include "lt_clock.h"
 #include "lt_err.h"
+#include "nng_close.h"
 #include "wire.h"
 
 /* One reusable request slot: a req0 context and the aio that drives it. */
@@ -540,7 +541,7 @@ static enum rpc_outcome rpc_attempt(struct rpc_client *c, size_t i, const char *
     req.payload.len = len;
     nng_msg *msg;
     size_t plen = lithair__v1__request__get_packed_size(&req);
-    if (nng_msg_alloc(&msg, plen) != 0) {
+    if (nng_msg_alloc_send(&msg, plen) != 0) {
         outcome = RPC_LOCAL;
         *err = LT_ENOMEM;
         goto out_result;
