@@ -513,13 +513,7 @@ async function main() {
     const maxOps = Number(await chart.getAttribute('data-max'));
     const moves = await page.evaluate(() => window.__e2eBench.filter((m) => m[1] > 0));
     const span = moves.length ? moves[moves.length - 1][0] - moves[0][0] : 0;
-    /* Live, point by point: at least three redraws, each with more points than the one
-     * before (the final result alone would be one redraw with every point). Not a span of
-     * wall-clock time: under the sanitizers the benchmark's load can starve the browser, which
-     * then draws a second's worth of events within a few hundred ms (7 redraws in 324 ms, once). */
-    const counts = moves.map((m) => m[1]);
-    const growing = counts.filter((n, i) => i === 0 || n > counts[i - 1]).length;
-    assert(moves.length >= 3 && growing >= 3, 'the chart did not move while the benchmark ran (' + moves.length + ' updates over ' + Math.round(span) + ' ms, point counts ' + counts.join(',') + ')');
+    assert(moves.length >= 3 && span >= 500, 'the chart did not move while the benchmark ran (' + moves.length + ' updates over ' + Math.round(span) + ' ms)');
     assert(maxOps > 0, 'the chart never showed a non-zero throughput');
     assert(await page.locator('[data-testid="bench-chart"] canvas').count() === 1, 'the chart is not drawn');
     const hist = Number(await page.locator('[data-testid="bench-histogram"]').getAttribute('data-points'));
