@@ -201,24 +201,6 @@ static void *gw_coalesce_thread(void *arg)
         c->batches++;
         c->batched += n;
         pthread_mutex_unlock(&c->mu);
-        /* What is left of each caller's deadline: time spent queued behind the previous
-         * batch counts. A slot whose deadline passed is answered without being sent. */
-        size_t live = 0, n_all = n;
-        for (size_t i = 0; slots && i < n_all; i++) {
-            unsigned left = gw_left_ms(slots[i]->deadline_ns);
-            if (left == 0) {
-                gw_slot_expired(slots[i]);
-                sem_post(&slots[i]->done); /* the slot may be gone right after this */
-                continue;
-            }
-            slots[i]->timeout_ms = left;
-            slots[live++] = slots[i];
-        }
-        n = slots ? live : n;
-        if (slots && n == 0) {
-            pthread_mutex_lock(&c->mu);
-            continue;
-        }
         if (!slots) {
             /* out of memory at start: this thread cannot batch; wake a caller to go alone */
             pthread_mutex_lock(&c->mu);
@@ -230,6 +212,24 @@ static void *gw_coalesce_thread(void *arg)
                 s->retry = true;
                 sem_post(&s->done);
             }
+            continue;
+        }
+        /* What is left of each caller's deadline: time spent queued behind the previous
+         * batch counts. A slot whose deadline passed is answered without being sent. */
+        size_t live = 0;
+        for (size_t i = 0; i < n; i++) {
+            unsigned left = gw_left_ms(slots[i]->deadline_ns);
+            if (left == 0) {
+                gw_slot_expired(slots[i]);
+                sem_post(&slots[i]->done); /* the slot may be gone right after this */
+                continue;
+            }
+            slots[i]->timeout_ms = left;
+            slots[live++] = slots[i];
+        }
+        n = live;
+        if (n == 0) {
+            pthread_mutex_lock(&c->mu);
             continue;
         }
         if (n == 1) {

@@ -59,9 +59,11 @@ int gw_send_response(struct gw_req *r, int status, const char *ctype, const char
     /* Whenever the answer says "close", civetweb must know it too: otherwise, to keep the
      * connection, it first reads and discards whatever body the client declared (after a
      * 413, gigabytes; from a client trickling a byte a second, for ever). */
-    const char *te = mg_get_header(r->conn, "Transfer-Encoding");
-    bool unread = !r->body_read &&
-                  ((te && strcasecmp(te, "chunked") == 0) || r->ri->content_length > GW_DRAIN_MAX);
+    bool unread = false;
+    if (!r->body_read) {
+        const char *te = mg_get_header(r->conn, "Transfer-Encoding");
+        unread = (te && strcasecmp(te, "chunked") == 0) || r->ri->content_length > GW_DRAIN_MAX;
+    }
     bool keep = gw_keep_alive(r) && status != 408 && status != 413 && !unread;
     if (!keep)
         mg_disable_connection_keep_alive(r->conn);
@@ -228,6 +230,21 @@ int gw_read_body(struct gw_req *r, char **out, size_t *len)
     return 0;
 }
 
+/* gw_json_int_fits: false if the number starting at b[i] is an integer json-c cannot hold
+ * (it would silently clamp it to the 64-bit limit); *end is where its digits end. */
+static bool gw_json_int_fits(const char *b, size_t len, size_t i, size_t *end)
+{
+    size_t k = i + (b[i] == '-'), d = k;
+    while (d < len && b[d] >= '0' && b[d] <= '9')
+        d++;
+    *end = d;
+    bool integer = d == len || (b[d] != '.' && b[d] != 'e' && b[d] != 'E');
+    const char *lim = b[i] == '-' ? "9223372036854775808" : "18446744073709551615";
+    size_t nd = d - k, nl = strlen(lim);
+    return !(integer && nd > 0 && b[k] != '0' &&
+             (nd > nl || (nd == nl && memcmp(b + k, lim, nl) > 0)));
+}
+
 /* gw_json_lexical_check finds what json-c accepts even in strict mode but JSON (RFC 8259)
  * does not, or what would be cut short in C strings: a single-quoted string, a \u0000
  * escape. Returns the offending byte offset, or -1. */
@@ -238,22 +255,13 @@ static long gw_json_lexical_check(const char *b, size_t len, const char **why)
         char c = b[i];
         if (!in_str) {
             if ((c == '-' || (c >= '0' && c <= '9')) &&
-                (i == 0 ||
-                 !((b[i - 1] >= '0' && b[i - 1] <= '9') || b[i - 1] == '.' || b[i - 1] == 'e' ||
-                   b[i - 1] == 'E' || b[i - 1] == '+' || b[i - 1] == '-'))) {
-                /* an integer json-c cannot hold is silently clamped to the 64-bit limit */
-                size_t k = i + (c == '-'), d = k;
-                while (d < len && b[d] >= '0' && b[d] <= '9')
-                    d++;
-                bool integer = d == len || (b[d] != '.' && b[d] != 'e' && b[d] != 'E');
-                const char *lim = c == '-' ? "9223372036854775808" : "18446744073709551615";
-                size_t nd = d - k, nl = strlen(lim);
-                if (integer && nd > 0 && b[k] != '0' &&
-                    (nd > nl || (nd == nl && memcmp(b + k, lim, nl) > 0))) {
+                (i == 0 || b[i - 1] == '\0' || !strchr("0123456789.eE+-", b[i - 1]))) {
+                size_t end;
+                if (!gw_json_int_fits(b, len, i, &end)) {
                     *why = "an integer beyond 64 bits (send it as a string, or as 1.5e30)";
                     return (long)i;
                 }
-                i = d - 1;
+                i = end - 1;
                 continue;
             }
             if (c == '"')

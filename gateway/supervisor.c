@@ -57,9 +57,9 @@ struct sup_node {
     int cpu;      /* --cpu for it, -1: none */
     int kill_sig; /* a signal sup_kill sent, not yet reported (0: none) */
     pid_t kill_pid;
-    int doomed_sig; /* the signal that doomed it */
-    bool doomed;    /* sup_kill signalled this process: it is on its way out, not "running" for
-                     * the quorum count nor for a second kill (set and cleared under mu) */
+    int doomed_sig; /* non-zero: sup_kill sent this process that signal: it is on its way
+                     * out, not "running" for the quorum count nor for a second kill of the
+                     * same strength (set and cleared under mu) */
 };
 
 struct sup {
@@ -298,7 +298,6 @@ static bool sup_reap_one(struct sup_node *nd, struct sup_event *ev)
         return false; /* stopped/continued: not an exit */
     /* r < 0 (ECHILD): someone else reaped it; it is gone, the status unknown. */
     nd->running = false;
-    nd->doomed = false;
     nd->doomed_sig = 0;
     nd->last_signal = sig;
     nd->last_exit_code = code;
@@ -343,7 +342,7 @@ static void *sup_thread_main(void *arg)
                 struct sup_node *nd = &s->nodes[id - 1];
                 nd->running = true;
                 nd->stopping = false;
-                nd->doomed = false;
+                nd->doomed_sig = 0;
                 nd->kill_sig = 0;
                 nd->pid = pid;
                 nd->started_ns = lt_now_ns();
@@ -598,7 +597,7 @@ static unsigned sup_live_locked(const struct sup *s)
 {
     unsigned k = 0;
     for (unsigned i = 0; i < s->n; i++)
-        k += s->nodes[i].running && !s->nodes[i].doomed;
+        k += s->nodes[i].running && !s->nodes[i].doomed_sig;
     return k;
 }
 
@@ -611,8 +610,8 @@ int sup_kill(struct sup *s, unsigned id, bool graceful, bool keep_quorum)
     pthread_mutex_lock(&s->mu);
     /* A node that a SIGTERM did not end (hung in its shutdown) may still get a SIGKILL:
      * it is already out of the quorum count, so no quorum check. */
-    bool escalate = nd->running && nd->doomed && sig == SIGKILL && nd->doomed_sig != SIGKILL;
-    if (!nd->running || (nd->doomed && !escalate)) {
+    bool escalate = nd->running && nd->doomed_sig == SIGTERM && sig == SIGKILL;
+    if (!nd->running || (nd->doomed_sig && !escalate)) {
         pthread_mutex_unlock(&s->mu);
         return LT_EINVAL;
     }
@@ -625,7 +624,6 @@ int sup_kill(struct sup *s, unsigned id, bool graceful, bool keep_quorum)
     /* The pid is still ours: it is only reaped under this lock. */
     pid_t pid = nd->pid;
     kill(pid, sig);
-    nd->doomed = true;
     nd->doomed_sig = sig;
     /* The supervisor thread reports it (sup_thread_main), before the exit it will reap:
      * emitted from here, the "killed" event could follow the "exited" one. */
@@ -695,7 +693,7 @@ bool sup_kill_loses_quorum(struct sup *s, unsigned id)
     if (!nd)
         return false;
     pthread_mutex_lock(&s->mu);
-    bool live = nd->running && !nd->doomed;
+    bool live = nd->running && !nd->doomed_sig;
     unsigned k = sup_live_locked(s);
     pthread_mutex_unlock(&s->mu);
     return live && k - 1 < sup_quorum_needed(s);
@@ -710,7 +708,7 @@ int sup_node_info(struct sup *s, unsigned id, struct sup_node_info *out)
     memset(&in, 0, sizeof(in));
     pthread_mutex_lock(&s->mu);
     in.id = nd->id;
-    in.running = nd->running && !nd->doomed; /* signalled by sup_kill: on its way out */
+    in.running = nd->running && !nd->doomed_sig; /* signalled by sup_kill: on its way out */
     in.pid = nd->pid;
     in.cpu = nd->cpu;
     in.uptime_ms = nd->running ? (lt_now_ns() - nd->started_ns) / 1000000u : 0;
