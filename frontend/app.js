@@ -36,7 +36,7 @@
     pendingNew: null,             /* the item just created, kept visible on the page */
     editing: null,                /* {id, version} while the form edits an item */
     bench: { state: 'idle', lastEndAt: 0, duration: 0 },
-    sse: { es: null, state: 'connecting', lastMsgAt: 0, everOpen: false, downSince: 0, retryMs: 1000, timer: null, bc: null, leading: false, helloBound: false },
+    sse: { es: null, state: 'connecting', lastMsgAt: 0, everOpen: false, downSince: 0, retryMs: 1000, timer: null, bc: null, leading: false, helloBound: false, fwd: [], fwdTimer: null },
   };
 
   /* ---------------------------------------------------------------- helpers */
@@ -653,7 +653,7 @@
         if (x.kind === 'renew') sse_open();
         return;
       }
-      if (x.kind === 'event') sse_deliver(x.name, x.data);
+      if (x.kind === 'events') { for (const e of x.list || []) sse_deliver(e[0], e[1]); }
       else if (x.kind === 'state') {
         if (x.st === 'live' && s.state !== 'live' && s.everOpen)
           sse_reconnected(s.downSince ? performance.now() - s.downSince : 0);
@@ -679,7 +679,29 @@
 
   function sse_share_state(st) {
     const s = state.sse;
-    if (s.leading && s.bc) s.bc.postMessage({ kind: 'state', st });
+    if (!(s.leading && s.bc)) return;
+    sse_forward_flush();
+    s.bc.postMessage({ kind: 'state', st });
+  }
+
+  /* sse_forward: the leading tab passes its stream's events on to the other tabs in
+   * batches, one message per SSE_FORWARD_MS: a BroadcastChannel message is an IPC through
+   * the browser process, and one per event (hundreds a second during a benchmark) kept
+   * the page's main thread busy enough to fall seconds behind its own stream. */
+  const SSE_FORWARD_MS = 50;
+  function sse_forward(name, data) {
+    const s = state.sse;
+    s.fwd.push([name, data]);
+    if (!s.fwdTimer) s.fwdTimer = setTimeout(sse_forward_flush, SSE_FORWARD_MS);
+  }
+  function sse_forward_flush() {
+    const s = state.sse;
+    clearTimeout(s.fwdTimer);
+    s.fwdTimer = null;
+    if (!s.fwd.length) return;
+    const list = s.fwd;
+    s.fwd = [];
+    s.bc.postMessage({ kind: 'events', list });
   }
 
   function sse_open() {
@@ -728,7 +750,7 @@
     for (const name of Object.keys(SSE_HANDLERS())) {
       es.addEventListener(name, (ev) => {
         sse_deliver(name, ev.data);
-        if (s.bc) s.bc.postMessage({ kind: 'event', name, data: ev.data });
+        if (s.bc) sse_forward(name, ev.data);
       });
     }
   }
