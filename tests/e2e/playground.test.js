@@ -9,7 +9,7 @@
  * It checks what a person would do: the page loads clean, three cards and one leader, kill
  * the leader and see a new one within 3 s, restart it and see it rejoin, a quorum warning,
  * create an item and see its replicated badge fill to 3/3, a validation error next to its
- * field, a 2 s benchmark whose chart moves and whose result appears. Screenshots of each state
+ * field, a 3 s benchmark whose chart moves and whose result appears. Screenshots of each state
  * go to tests/e2e/screenshots-run/ (LITHAIR_E2E_UPDATE_DOCS=1 also copies them into
  * docs/screenshots/). Every wait is bounded. Last line: "N passed, F failed"; exit 1 on failure.
  * Not for the API's edge cases: tests/integration covers those.
@@ -488,10 +488,14 @@ async function main() {
     return '"' + text + '"; Escape on a changed form asks first';
   });
 
-  await check('a 2 s benchmark: the chart moves and a result with percentiles appears', async () => {
+  /* 4 clients, not more: on a two-core machine a saturating benchmark of the sanitized
+   * cluster leaves the browser's renderer waiting on the run queue most of the time
+   * (measured: 130 ms of CPU in 2 s, 1.75 s runnable but not running), and the page then
+   * draws a whole run's points in one burst at the end. */
+  await check('a 3 s benchmark: the chart moves and a result with percentiles appears', async () => {
     await page.locator('[data-testid="bench-type"]').selectOption('write');
-    await page.locator('[data-testid="bench-concurrency"]').fill('16');
-    await page.locator('[data-testid="bench-duration"]').fill('2');
+    await page.locator('[data-testid="bench-concurrency"]').fill('4');
+    await page.locator('[data-testid="bench-duration"]').fill('3');
     await page.locator('[data-testid="bench-payload"]').fill('256');
     /* record every redraw of the chart's point count, with its time, from inside the page */
     await page.evaluate(() => {
