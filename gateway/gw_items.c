@@ -4,7 +4,9 @@
  * per-field code: a new model is a catalog row plus its name in gw_public_models.
  *
  * Not here: validation rules (the node's model table decides; its field errors come back
- * as 422 with details), the write coalescing itself (gw_coalesce.c). */
+ * as 422 with details; the gateway runs the same table itself only when it refuses a body
+ * for fields only the server sets, so that one 422 names every failing field), the write
+ * coalescing itself (gw_coalesce.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #include "catalog.h"
 #include "gw.h"
 #include "lt_err.h"
+#include "models.h"
 #include "pbjson.h"
 #include "wire.h"
 
@@ -176,12 +179,46 @@ static int gw_items_decode(struct gw_req *r, const struct catalog_model *m, json
     return 0;
 }
 
+/* gw_items_rule_failures appends to `details` what the model's rules say of body `j` (all
+ * its fields on a create, the fields it names on an update): the node would answer these
+ * too, but a body refused at the gateway never reaches it. A body that does not decode
+ * adds nothing (the caller's answer already refuses it). */
+static void gw_items_rule_failures(const struct catalog_model *cm, json_object *j, bool create,
+                                   json_object *details)
+{
+    const struct model *m = models_find(cm->name);
+    ProtobufCMessage *msg = NULL;
+    struct pbjson_error e;
+    if (!m || pbjson_decode(cm->desc, j, &gw_in_opts, &msg, &e) != 0)
+        return;
+    const char *fields[64];
+    size_t nf = 0;
+    char camel[128];
+    for (unsigned i = 0; !create && i < cm->desc->n_fields && nf < 64; i++) {
+        const char *pn = cm->desc->fields[i].name;
+        if (json_object_object_get_ex(j, gw_camel_name(pn, camel, sizeof(camel)), NULL))
+            fields[nf++] = pn;
+    }
+    struct model_violations *v = calloc(1, sizeof(*v));
+    if (v && (create || nf > 0) && models_validate(m, msg, fields, nf, v) > 0) {
+        for (size_t i = 0; i < v->n; i++) {
+            json_object *d = json_object_new_object();
+            json_object_object_add(d, "field", json_object_new_string(v->v[i].field));
+            json_object_object_add(d, "description", json_object_new_string(v->v[i].description));
+            json_object_array_add(details, d);
+        }
+    }
+    free(v);
+    protobuf_c_message_free_unpacked(msg, NULL);
+}
+
 /* gw_items_server_fields answers 422 naming every field of `j` the server alone sets:
  * `benchmark` always (it marks what POST /_playground/benchmark/cleanup deletes: a user's
  * record must never be taken for benchmark data), and on a create the version and the
- * timestamps (an update refuses them at the node, as immutable). Returns -1 if it
- * answered. */
-static int gw_items_server_fields(struct gw_req *r, json_object *j, bool create)
+ * timestamps (an update refuses them at the node, as immutable), plus whatever else in `j`
+ * breaks the model's rules. Returns -1 if it answered. */
+static int gw_items_server_fields(struct gw_req *r, const struct catalog_model *cm, json_object *j,
+                                  bool create)
 {
     static const char *const names[] = {"benchmark", "version", "createdAt", "updatedAt"};
     json_object *details = NULL;
@@ -199,8 +236,8 @@ static int gw_items_server_fields(struct gw_req *r, json_object *j, bool create)
     }
     if (!details)
         return 0;
-    gw_reply_error(r, 422, "INVALID_ARGUMENT", details, "validation failed: %s",
-                   "fields only the server sets");
+    gw_items_rule_failures(cm, j, create, details);
+    gw_reply_error(r, 422, "INVALID_ARGUMENT", details, "validation failed");
     return -1;
 }
 
@@ -210,7 +247,7 @@ static int gw_items_create(struct gw_req *r)
     json_object *j = NULL;
     if (gw_read_json(r, false, &j) < 0)
         return r->status;
-    if (gw_items_server_fields(r, j, true) < 0) {
+    if (gw_items_server_fields(r, m, j, true) < 0) {
         json_object_put(j);
         return r->status;
     }
@@ -262,7 +299,7 @@ static int gw_items_update(struct gw_req *r)
     json_object *j = NULL;
     if (gw_read_json(r, false, &j) < 0)
         return r->status;
-    if (gw_items_server_fields(r, j, false) < 0) {
+    if (gw_items_server_fields(r, m, j, false) < 0) {
         json_object_put(j);
         return r->status;
     }

@@ -227,6 +227,14 @@ const char *gw_http_reason(int status)
         return "Unprocessable Entity";
     case 429:
         return "Too Many Requests";
+    case 411:
+        return "Length Required";
+    case 414:
+        return "URI Too Long";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 505:
+        return "HTTP Version Not Supported";
     case 499:
         return "Client Closed Request";
     case 500:
@@ -294,6 +302,29 @@ bool gw_query_check_keys(const char *qs, const char *const *allowed, char *bad, 
     return true;
 }
 
+int gw_query_check_dups(const char *qs, char *dup, size_t n)
+{
+    const char *k, *v, *k2, *v2;
+    size_t kl, vl, kl2, vl2, count = 0;
+    char a[128], b[128];
+    for (const char *p = qs; gw_query_next(&p, &k, &kl, &v, &vl);)
+        if (++count > GW_QUERY_MAX_PARAMS)
+            return LT_ETOOBIG; /* and the pairwise check below stays small */
+    while (gw_query_next(&qs, &k, &kl, &v, &vl)) {
+        if (gw_url_decode(k, kl, true, a, sizeof(a)) < 0)
+            continue; /* a name that does not decode is refused by whoever reads it */
+        const char *rest = qs;
+        while (gw_query_next(&rest, &k2, &kl2, &v2, &vl2)) {
+            if (gw_url_decode(k2, kl2, true, b, sizeof(b)) >= 0 && strcmp(a, b) == 0) {
+                if (n)
+                    snprintf(dup, n, "%s", a);
+                return LT_EINVAL;
+            }
+        }
+    }
+    return 0;
+}
+
 int gw_parse_bool(const char *s, bool *out)
 {
     static const char *yes[] = {"true", "1", "yes", ""}, *no[] = {"false", "0", "no"};
@@ -340,10 +371,10 @@ int gw_parse_etag(const char *s, uint64_t *version)
     size_t len = strlen(s);
     while (len && s[len - 1] == ' ')
         len--;
-    if (len >= 2 && s[0] == '"' && s[len - 1] == '"') {
-        s++;
-        len -= 2;
-    }
+    if (len < 2 || s[0] != '"' || s[len - 1] != '"') /* an entity-tag is quoted */
+        return LT_EINVAL;
+    s++;
+    len -= 2;
     if (len == 0 || len >= sizeof(buf))
         return LT_EINVAL;
     memcpy(buf, s, len);

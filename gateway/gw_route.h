@@ -80,9 +80,16 @@ int gw_parse_bool(const char *s, bool *out);
 /* gw_parse_u64 parses a decimal in [min, max]. LT_EINVAL otherwise. */
 int gw_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
-/* gw_parse_etag parses an If-Match value: "\"3\"" or "3" → 3, "*" → 0 (any). A weak tag
+/* gw_query_check_dups: 0 when no key of `qs` appears twice; LT_EINVAL naming the first
+ * repeated key in `dup`; LT_ETOOBIG for more than GW_QUERY_MAX_PARAMS pairs. No route
+ * takes a repeated parameter, and silently reading the first of two is a guess. */
+#define GW_QUERY_MAX_PARAMS 64
+int gw_query_check_dups(const char *qs, char *dup, size_t n);
+
+/* gw_parse_etag parses an If-Match value: "\"3\"" → 3, "*" → 0 (any). A weak tag
  * ("W/\"3\"") is LT_ECONFLICT (*version set): If-Match compares strongly, so it never
- * matches (RFC 9110 13.1.1). LT_EINVAL for anything else (a list, a number past 2^64-1). */
+ * matches (RFC 9110 13.1.1). LT_EINVAL for anything else (a list, an unquoted tag, a number past
+ * 2^64-1). */
 int gw_parse_etag(const char *s, uint64_t *version);
 
 /* gw_camel_name writes the lowerCamelCase form of a proto field name ("created_at" →

@@ -478,6 +478,40 @@ static bool gw_origin_and_type_ok(struct gw_req *r)
     return false;
 }
 
+/* gw_http_error answers, in the JSON error shape, the errors civetweb finds itself before
+ * any handler runs (a request line or header it cannot parse, headers too large, an
+ * unsupported HTTP version). The connection is closed: the request may not have been read
+ * to its end. */
+static int gw_http_error(struct mg_connection *conn, int status, const char *errmsg)
+{
+    const char *code = status == 404                    ? "NOT_FOUND"
+                       : status == 408                  ? "DEADLINE_EXCEEDED"
+                       : status == 429                  ? "RESOURCE_EXHAUSTED"
+                       : status == 503                  ? "UNAVAILABLE"
+                       : status >= 500 && status != 505 ? "INTERNAL"
+                                                        : "INVALID_ARGUMENT";
+    char msg[256];
+    snprintf(msg, sizeof(msg), "%s", errmsg && *errmsg ? errmsg : gw_http_reason(status));
+    for (size_t n = strlen(msg); n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'); n--)
+        msg[n - 1] = '\0';
+    json_object *o = json_object_new_object();
+    if (!o)
+        return 1; /* civetweb's own plain answer */
+    json_object_object_add(o, "code", json_object_new_string(code));
+    json_object_object_add(o, "message", json_object_new_string(msg));
+    json_object_object_add(o, "details", json_object_new_array());
+    size_t len;
+    const char *body = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+    mg_disable_connection_keep_alive(conn);
+    mg_printf(conn,
+              "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+              "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+              status, gw_http_reason(status), len);
+    mg_write(conn, body, len);
+    json_object_put(o);
+    return 0;
+}
+
 /* gw_reply_not_allowed: 405 with `Allow` and the JSON error shape. */
 static int gw_reply_not_allowed(struct gw_req *r, const char *allow)
 {
@@ -573,6 +607,21 @@ static bool gw_is_api_path(const char *p)
            strcmp(p, "/metrics") == 0;
 }
 
+/* gw_reply_bad_query answers 400 for a query string no route reads safely (a key given
+ * twice, too many pairs) and returns true; false if the query is fine. */
+static bool gw_reply_bad_query(struct gw_req *r)
+{
+    char dup[128];
+    int rc = gw_query_check_dups(r->query, dup, sizeof(dup));
+    if (rc == LT_EINVAL)
+        gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "query parameter '%s' is given twice",
+                       dup);
+    else if (rc != 0)
+        gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "more than %d query parameters",
+                       GW_QUERY_MAX_PARAMS);
+    return rc != 0;
+}
+
 static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
 {
     struct gw *g = cbdata;
@@ -597,6 +646,8 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
         route_name = "refused";
     } else if (!gw_security_check(&r, &r.who)) {
         route_name = "refused";
+    } else if (idx >= 0 && gw_reply_bad_query(&r)) {
+        route_name = g->routes[idx].name;
     } else if (idx >= 0) {
         r.route = &g->routes[idx];
         route_name = r.route->name;
@@ -607,8 +658,13 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
     } else if (strncmp(r.path, "/_playground/events", 19) == 0 && g->sse &&
                sse_stream_mask(r.path + 19) != 0) {
         route_name = "events";
-        if (strcmp(r.method, "GET") != 0) {
-            gw_reply_not_allowed(&r, "GET");
+        if (r.head) { /* what a GET would start with, and no stream */
+            mg_disable_connection_keep_alive(conn);
+            mg_printf(conn, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                            "Cache-Control: no-cache\r\nConnection: close\r\n\r\n");
+            r.status = 200;
+        } else if (strcmp(r.method, "GET") != 0) {
+            gw_reply_not_allowed(&r, "GET, HEAD");
         } else {
             /* a stream opened with a session ends with it (logout or expiry) */
             int rc = sse_hub_serve(g->sse, conn, sse_stream_mask(r.path + 19),
@@ -679,6 +735,7 @@ int gw_server_start(struct gw *g)
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof(cb));
     cb.init_thread = gw_thread_init;
+    cb.http_error = gw_http_error;
     mg_init_library(0);
     g->mg = mg_start(&cb, g, opts);
     if (!g->mg) {

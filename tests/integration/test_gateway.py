@@ -65,6 +65,9 @@ def test_items_api(build_dir):
         expect_error(g.request("PUT", "/api/items/" + iid, {"description": "e"},
                                headers={"If-Match": 'banana'}), 400, "INVALID_ARGUMENT",
                      "If-Match")
+        # an entity-tag is quoted (RFC 9110): a bare number is refused, not guessed at
+        expect_error(g.request("PUT", "/api/items/" + iid, {"description": "v3"},
+                               headers={"If-Match": '2'}), 400, "INVALID_ARGUMENT", "If-Match")
         # If-Match compares strongly: a weak tag of the very version never matches
         expect_error(g.request("PUT", "/api/items/" + iid, {"description": "e"},
                                headers={"If-Match": 'W/"2"'}), 412, "ABORTED", "weak")
@@ -132,6 +135,15 @@ def test_items_api(build_dir):
               "422 names the server's fields: %r" % body)
         _, body = expect_error(g.request("PUT", "/api/items/" + iid, {"benchmark": True}), 422)
         check(body["details"][0]["field"] == "benchmark", "benchmark on update: %r" % body)
+        # a server field and a broken rule in one body: one 422 names both
+        _, body = expect_error(g.post("/api/items", {"name": "", "benchmark": True,
+                                                     "status": "active"}), 422)
+        check([d["field"] for d in body["details"]] == ["benchmark", "name"],
+              "422 names the server field and the failing rule: %r" % body)
+        _, body = expect_error(g.request("PUT", "/api/items/" + iid,
+                                         {"name": "", "benchmark": True}), 422)
+        check([d["field"] for d in body["details"]] == ["benchmark", "name"],
+              "the same on an update: %r" % body)
         # ids: only URL-safe characters, so every record can be addressed and no id can
         # reach a header; a %00 in a path names nothing
         for bad in ("inj\r\nSet-Cookie: pwned=1", "a/b", "..", "sp ace", "k" * 129):
@@ -603,6 +615,31 @@ def test_early_error_does_not_read_the_body(build_dir):
         st, _, body = g.request("POST", "/api/items", raw=b'{"name":"x","metadata":'
                                 b'123456789012345678901234567890}')
         check(st == 400 and "64 bits" in body["message"], "huge integer: %d %r" % (st, body))
+        # what civetweb refuses before any handler runs is in the JSON error shape too
+        for raw, status in ((b"GARBAGE\r\n\r\n", 400),
+                            (b"GET / HTTP/7.0\r\nHost: t\r\n\r\n", 505),
+                            (b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 70000
+                             + b"\r\n\r\n", 400)):
+            data, closed = raw_exchange(g.port, raw)
+            head, _, body = data.partition(b"\r\n\r\n")
+            try:
+                err = json.loads(body)
+            except ValueError:
+                err = {}
+            check(head.startswith(b"HTTP/1.1 %d" % status) and closed
+                  and b"Content-Type: application/json" in head
+                  and set(err) == {"code", "message", "details"} and err["message"],
+                  "civetweb's own %d as JSON: %r" % (status, data[:300]))
+        # a query parameter given twice is refused, not guessed at
+        st, _, body = g.request("GET", "/api/items?limit=2&cursor=&limit=3")
+        check(st == 400 and "'limit' is given twice" in body["message"],
+              "duplicate parameter: %d %r" % (st, body))
+        st, _, body = g.request("GET", "/api/items?" + "&".join("k%d" % i for i in range(65)))
+        check(st == 400 and "more than 64" in body["message"], "65 parameters: %d %r" % (st, body))
+        # HEAD on an event stream: the headers a GET starts with, and no stream
+        data, closed = raw_exchange(g.port, b"HEAD /_playground/events HTTP/1.1\r\nHost: t\r\n\r\n")
+        check(data.startswith(b"HTTP/1.1 200") and b"text/event-stream" in data
+              and data.endswith(b"\r\n\r\n") and closed, "HEAD on the events: %r" % data)
 
 
 def test_node_cpus_flag(build_dir):

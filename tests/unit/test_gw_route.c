@@ -176,6 +176,23 @@ static void test_query(void)
     CU_ASSERT_TRUE(gw_query_check_keys(NULL, allowed, bad, sizeof(bad)));
     CU_ASSERT_FALSE(gw_query_check_keys("limit=1&sort=name", allowed, bad, sizeof(bad)));
     CU_ASSERT_STRING_EQUAL(bad, "sort");
+    /* a key given twice is named, however it is spelled */
+    char dup[16] = "";
+    CU_ASSERT_EQUAL(gw_query_check_dups("limit=1&cursor=x", dup, sizeof(dup)), 0);
+    CU_ASSERT_EQUAL(gw_query_check_dups(NULL, dup, sizeof(dup)), 0);
+    CU_ASSERT_EQUAL(gw_query_check_dups("a=1&limit=1&b&limit=2", dup, sizeof(dup)), LT_EINVAL);
+    CU_ASSERT_STRING_EQUAL(dup, "limit");
+    CU_ASSERT_EQUAL(gw_query_check_dups("force&%66orce=true", dup, sizeof(dup)), LT_EINVAL);
+    CU_ASSERT_STRING_EQUAL(dup, "force");
+    CU_ASSERT_EQUAL(gw_query_check_dups("x=1&&x", dup, sizeof(dup)), LT_EINVAL);
+    char many[1024];
+    size_t o = 0;
+    for (int i = 0; i <= GW_QUERY_MAX_PARAMS; i++)
+        o += (size_t)snprintf(many + o, sizeof(many) - o, "k%d=1&", i);
+    CU_ASSERT_EQUAL(gw_query_check_dups(many, dup, sizeof(dup)), LT_ETOOBIG);
+    many[o - 1] = '\0';
+    *strrchr(many, '&') = '\0'; /* exactly the limit */
+    CU_ASSERT_EQUAL(gw_query_check_dups(many, dup, sizeof(dup)), 0);
 }
 
 static void test_parse(void)
@@ -204,7 +221,10 @@ static void test_parse(void)
     CU_ASSERT_EQUAL(u, 12);
     CU_ASSERT_EQUAL(gw_parse_etag("\"99999999999999999999\"", &u), LT_EINVAL); /* > 2^64-1 */
     CU_ASSERT_EQUAL(gw_parse_etag("\"1\", \"2\"", &u), LT_EINVAL);
-    CU_ASSERT_EQUAL(gw_parse_etag("7", &u), 0);
+    CU_ASSERT_EQUAL(gw_parse_etag("7", &u), LT_EINVAL); /* an entity-tag is quoted */
+    CU_ASSERT_EQUAL(gw_parse_etag("\"7", &u), LT_EINVAL);
+    CU_ASSERT_EQUAL(gw_parse_etag("W/7", &u), LT_EINVAL);
+    CU_ASSERT_EQUAL(gw_parse_etag(" \"7\" ", &u), 0);
     CU_ASSERT_EQUAL(u, 7);
     CU_ASSERT_EQUAL(gw_parse_etag("*", &u), 0);
     CU_ASSERT_EQUAL(u, 0);
