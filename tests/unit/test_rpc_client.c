@@ -11,6 +11,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -546,6 +547,77 @@ static void test_timeout_and_breaker(void)
     fake_stop(f);
 }
 
+/* A chain of breaker changes as the callback sees them: each must start where the one
+ * before it ended. The callback yields first, so that a change reported after the lock is
+ * released would often be overtaken by the next one. */
+struct chain {
+    pthread_mutex_t mu;
+    int n, breaks;
+    enum rpc_breaker_state last;
+};
+
+static void on_breaker_chain(void *ud, size_t endpoint, const char *url,
+                             enum rpc_breaker_state from, enum rpc_breaker_state to)
+{
+    struct chain *ch = ud;
+    (void)endpoint;
+    (void)url;
+    sched_yield();
+    pthread_mutex_lock(&ch->mu);
+    if (ch->n > 0 && from != ch->last)
+        ch->breaks++;
+    ch->last = to;
+    ch->n++;
+    pthread_mutex_unlock(&ch->mu);
+}
+
+struct flapper {
+    struct rpc_client *c;
+    struct fake_node *f;
+    uint64_t until_ns;
+};
+
+static void *flap_caller(void *arg)
+{
+    struct flapper *fl = arg;
+    for (int i = 0; i < 3000 && lt_now_ns() < fl->until_ns; i++)
+        if (ping(fl->c, 0, 3, "f", NULL, NULL) == LT_EUNAVAIL)
+            lt_sleep_ms(1); /* refused at once by the open breaker */
+    return NULL;
+}
+
+static void test_breaker_events_in_order(void)
+{
+    struct fake_node *f = fake_start(1, FAKE_NORMAL);
+    struct chain ch = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct rpc_client_opts o = {.breaker_failures = 1,
+                                .breaker_cooldown_ms = 1,
+                                .on_breaker = on_breaker_chain,
+                                .on_breaker_ud = &ch};
+    struct rpc_client *c;
+    CU_ASSERT_EQUAL_FATAL(rpc_client_new(f->url, &o, &c), 0);
+    CU_ASSERT_TRUE_FATAL(wait_connected(c, 0));
+    enum { T = 6 };
+    struct flapper fl = {.c = c, .f = f, .until_ns = lt_now_ns() + 1500000000ull};
+    pthread_t th[T];
+    for (int i = 0; i < T; i++)
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, flap_caller, &fl), 0);
+    /* the node answers, then stays silent, 7 ms each, for 1.5 s */
+    for (int k = 0; k < 400 && lt_now_ns() < fl.until_ns; k++) {
+        atomic_store(&f->mode, k % 2 ? FAKE_SILENT : FAKE_NORMAL);
+        lt_sleep_ms(7);
+    }
+    for (int i = 0; i < T; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_lock(&ch.mu);
+    printf("\n  %d breaker changes, %d out of order\n", ch.n, ch.breaks);
+    CU_ASSERT(ch.n >= 20);
+    CU_ASSERT_EQUAL(ch.breaks, 0);
+    pthread_mutex_unlock(&ch.mu);
+    rpc_client_free(c);
+    fake_stop(f);
+}
+
 static void test_down_endpoint_failover(void)
 {
     struct fake_node *f = fake_start(5, FAKE_NORMAL);
@@ -918,6 +990,7 @@ static const struct lt_test rpc_tests[] = {
     {"leader_redirect", test_leader_redirect},
     {"election_backoff", test_election_backoff},
     {"timeout_and_breaker", test_timeout_and_breaker},
+    {"breaker_events_in_order", test_breaker_events_in_order},
     {"down_endpoint_failover", test_down_endpoint_failover},
     {"lost_reply", test_lost_reply},
     {"queued_when_connection_dies", test_queued_when_connection_dies},

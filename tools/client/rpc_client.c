@@ -187,6 +187,8 @@ static void rpc_breaker_result(struct rpc_client *c, struct rpc_endpoint *ep, bo
     }
 }
 
+/* rpc_notify reports a change with ep->mu still held: reported after the unlock, two
+ * changes of one endpoint could reach the callback (and the event stream) out of order. */
 static void rpc_notify(struct rpc_client *c, size_t i, const struct rpc_transition *t)
 {
     if (t->happened && c->o.on_breaker)
@@ -634,8 +636,8 @@ static enum rpc_outcome rpc_attempt(struct rpc_client *c, size_t i, const char *
         outcome = RPC_LOCAL;
         pthread_mutex_lock(&ep->mu);
         rpc_breaker_result(c, ep, true, false, &t);
-        pthread_mutex_unlock(&ep->mu);
         rpc_notify(c, i, &t);
+        pthread_mutex_unlock(&ep->mu);
         return outcome;
     }
     *resp = r;
@@ -647,8 +649,8 @@ out_result:
         ep->probe_inflight = false; /* not the node's fault: let another probe through */
     else
         rpc_breaker_result(c, ep, outcome == RPC_REPLIED, timeout, &t);
-    pthread_mutex_unlock(&ep->mu);
     rpc_notify(c, i, &t);
+    pthread_mutex_unlock(&ep->mu);
     return outcome;
 }
 
@@ -692,8 +694,8 @@ static int rpc_pick(struct rpc_client *c, int hint)
         struct rpc_transition t = {0};
         pthread_mutex_lock(&ep->mu);
         bool ok = rpc_breaker_allow(c, ep, now, &t);
-        pthread_mutex_unlock(&ep->mu);
         rpc_notify(c, order[k], &t);
+        pthread_mutex_unlock(&ep->mu);
         if (ok)
             return (int)order[k];
     }
@@ -762,8 +764,8 @@ int rpc_call_raw(struct rpc_client *c, const struct rpc_call_opts *co, const cha
             struct rpc_endpoint *ep = &c->ep[hint];
             pthread_mutex_lock(&ep->mu);
             bool ok = rpc_breaker_allow(c, ep, lt_now_ns(), &t);
-            pthread_mutex_unlock(&ep->mu);
             rpc_notify(c, (size_t)hint, &t);
+            pthread_mutex_unlock(&ep->mu);
             i = ok ? hint : -1;
         } else {
             i = rpc_pick(c, hint);

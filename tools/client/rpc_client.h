@@ -41,7 +41,9 @@
 
 enum rpc_breaker_state { RPC_BREAKER_CLOSED, RPC_BREAKER_OPEN, RPC_BREAKER_HALF_OPEN };
 
-/* Called (from the calling thread, no lock held) when an endpoint's breaker changes. */
+/* Called from the calling thread when an endpoint's breaker changes, with that endpoint's
+ * lock held so that changes arrive in the order they happened: keep it short, and do not
+ * call the client from it. */
 typedef void (*rpc_breaker_fn)(void *ud, size_t endpoint, const char *url,
                                enum rpc_breaker_state from, enum rpc_breaker_state to);
 
