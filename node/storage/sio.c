@@ -14,6 +14,7 @@
 static _Atomic int sio_countdown;
 static _Atomic int sio_fault_code = LT_EIO;
 static _Atomic unsigned sio_fired;
+static _Atomic(const char *) sio_fired_op = "";
 
 void sio_fault_arm(int countdown, int err)
 {
@@ -26,13 +27,19 @@ unsigned sio_fault_fired(void)
     return atomic_load(&sio_fired);
 }
 
+const char *sio_fault_last_op(void)
+{
+    return atomic_load(&sio_fired_op);
+}
+
 /* sio_fault_hit returns the injected error if this operation is the one to fail, else 0. */
-static int sio_fault_hit(void)
+static int sio_fault_hit(const char *op)
 {
     int c = atomic_load(&sio_countdown);
     while (c > 0) {
         if (atomic_compare_exchange_weak(&sio_countdown, &c, c - 1)) {
             if (c == 1) {
+                atomic_store(&sio_fired_op, op);
                 atomic_fetch_add(&sio_fired, 1);
                 return atomic_load(&sio_fault_code);
             }
@@ -57,7 +64,7 @@ int sio_err(int errnum)
 
 int sio_pwritev_all(int fd, const struct iovec *iov, int iovcnt, uint64_t off)
 {
-    int fault = sio_fault_hit();
+    int fault = sio_fault_hit("write");
     size_t total = 0;
     for (int i = 0; i < iovcnt; i++)
         total += iov[i].iov_len;
@@ -134,7 +141,7 @@ int sio_pread_all(int fd, void *buf, size_t len, uint64_t off, size_t *got)
 
 int sio_fdatasync(int fd)
 {
-    int fault = sio_fault_hit();
+    int fault = sio_fault_hit("fdatasync");
     if (fault)
         return fault;
     return fdatasync(fd) == 0 ? 0 : sio_err(errno);
@@ -142,7 +149,7 @@ int sio_fdatasync(int fd)
 
 int sio_fsync(int fd)
 {
-    int fault = sio_fault_hit();
+    int fault = sio_fault_hit("fsync");
     if (fault)
         return fault;
     return fsync(fd) == 0 ? 0 : sio_err(errno);
@@ -150,7 +157,7 @@ int sio_fsync(int fd)
 
 int sio_ftruncate(int fd, uint64_t len)
 {
-    int fault = sio_fault_hit();
+    int fault = sio_fault_hit("ftruncate");
     if (fault)
         return fault;
     return ftruncate(fd, (off_t)len) == 0 ? 0 : sio_err(errno);
@@ -158,7 +165,7 @@ int sio_ftruncate(int fd, uint64_t len)
 
 int sio_rename(const char *from, const char *to)
 {
-    int fault = sio_fault_hit();
+    int fault = sio_fault_hit("rename");
     if (fault)
         return fault;
     return rename(from, to) == 0 ? 0 : sio_err(errno);
@@ -166,7 +173,7 @@ int sio_rename(const char *from, const char *to)
 
 int sio_unlink(const char *path)
 {
-    int fault = sio_fault_hit();
+    int fault = sio_fault_hit("unlink");
     if (fault)
         return fault;
     if (unlink(path) == 0 || errno == ENOENT)
@@ -176,7 +183,7 @@ int sio_unlink(const char *path)
 
 int sio_fsync_dir(const char *dir)
 {
-    int fault = sio_fault_hit();
+    int fault = sio_fault_hit("fsync_dir");
     if (fault)
         return fault;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

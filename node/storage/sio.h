@@ -21,6 +21,10 @@ void sio_fault_arm(int countdown, int err);
 /* sio_fault_fired tells how many injected faults have fired since the process started. */
 unsigned sio_fault_fired(void);
 
+/* sio_fault_last_op names the operation the last injected fault failed ("write",
+ * "fdatasync", "fsync", "ftruncate", "rename", "unlink", "fsync_dir"); "" if none. */
+const char *sio_fault_last_op(void);
+
 /* sio_err maps an errno value to an lt_err code. */
 int sio_err(int errnum);
 

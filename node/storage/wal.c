@@ -36,7 +36,9 @@
  * (created as *.tmp with the header, the current snapshot marker and hard state and a
  * COMMIT, fdatasync'ed, renamed, directory fsync'ed): every segment but the last ends
  * with a COMMIT record, and restates the state that older segments held, so compaction
- * may delete old segments whole.
+ * may delete old segments whole. A batch whose write or fdatasync fails is overwritten
+ * with zeros before the WAL refuses further writes (wal_void_batch), so that a restart in
+ * the same boot cannot read it back from the page cache.
  *
  * Replay rules. ENTRY at index i replaces the log from i on (i <= last + 1; a gap is
  * corruption; i must be above the snapshot); terms never decrease. SNAPSHOT drops the
@@ -1332,6 +1334,30 @@ void wal_io_run(struct wal_io *io)
         io->what = "fdatasync";
 }
 
+/* wal_void_batch makes a batch whose write or fdatasync failed read back as never
+ * written. Its bytes may still be in the page cache although they never reached the disk:
+ * Linux keeps the pages whose writeback failed and marks them clean, so a restart in the
+ * same boot would read the batch back, replay it as durable and count it towards a
+ * majority. Nobody was told it is durable, so it must not come back: its place is
+ * overwritten with zeros (what an unwritten place in a preallocated segment holds, a tail
+ * recovery truncates), and if even that fails the range is dropped from the page cache.
+ * Best effort: the disk is failing. */
+static void wal_void_batch(const struct wal *w, const struct wal_io *io)
+{
+    static const uint8_t zeros[4096];
+    int rc = 0;
+    for (uint64_t done = 0; done < io->len && !rc;) {
+        size_t k = io->len - done < sizeof(zeros) ? (size_t)(io->len - done) : sizeof(zeros);
+        rc = sio_pwrite_all(io->fd, zeros, k, io->off + done);
+        done += k;
+    }
+    if (rc)
+        (void)posix_fadvise(io->fd, (off_t)io->off, (off_t)io->len, POSIX_FADV_DONTNEED);
+    lt_error("wal: %s: the failed batch (%zu bytes at offset %llu) was %s", w->dir, io->len,
+             (unsigned long long)io->off,
+             rc ? "dropped from the page cache" : "overwritten with zeros in the page cache");
+}
+
 int wal_sync_end(struct wal *w, struct wal_io *io)
 {
     if (io->len == 0)
@@ -1345,8 +1371,11 @@ int wal_sync_end(struct wal *w, struct wal_io *io)
     io->buf = NULL;
     if (io->synced)
         w->fsyncs++;
-    if (io->rc)
-        return wal_fail(w, io->rc, io->what);
+    if (io->rc) {
+        int rc = wal_fail(w, io->rc, io->what);
+        wal_void_batch(w, io);
+        return rc;
+    }
     if (w->failed)
         return w->failed;
     w->batches++;

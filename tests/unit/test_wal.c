@@ -1150,6 +1150,47 @@ static void test_dump(void)
     tdir_end();
 }
 
+/* A batch whose fdatasync failed must not come back at the next open, even though its
+ * bytes reached the page cache (a real disk error leaves them there, marked clean): nobody
+ * was told it is durable, and a restart in the same boot would otherwise replay it. With
+ * and without preallocated zeros ahead. */
+static void test_failed_fdatasync_voids_batch(void)
+{
+    tdir_begin();
+    int seen = 0;
+    for (int prealloc = 0; prealloc < 2; prealloc++) {
+        for (int k = 1; k <= 6; k++) {
+            tu_rmrf(waldir());
+            struct wal *w;
+            struct wal_recovered rec;
+            CU_ASSERT_EQUAL_FATAL(open_wal_prealloc(1 << 20, prealloc ? 65536 : 0, &w, &rec), 0);
+            wal_recovered_fini(&rec);
+            CU_ASSERT_EQUAL_FATAL(append_batch(w, 1, 12, 1), 0);
+            unsigned fired = sio_fault_fired();
+            sio_fault_arm(k, LT_EIO);
+            int rc = append_batch(w, 13, 20, 2);
+            bool hit = sio_fault_fired() != fired;
+            sio_fault_arm(0, 0);
+            bool sync_failed = hit && strcmp(sio_fault_last_op(), "fdatasync") == 0;
+            CU_ASSERT_EQUAL(rc, hit ? LT_EIO : 0);
+            wal_free(w);
+            CU_ASSERT_EQUAL_FATAL(open_wal_prealloc(1 << 20, prealloc ? 65536 : 0, &w, &rec), 0);
+            if (sync_failed) {
+                seen++;
+                check_log(&rec, 1, 12, UINT64_MAX, 1, 1); /* the batch is gone */
+            } else if (!hit) {
+                check_log(&rec, 1, 32, 13, 1, 2);
+            }
+            wal_recovered_fini(&rec);
+            /* and the WAL goes on from there */
+            CU_ASSERT_EQUAL(append_batch(w, rec.last_index + 1, 1, 3), 0);
+            wal_free(w);
+        }
+    }
+    CU_ASSERT_EQUAL(seen, 2); /* one fdatasync per batch, with and without zeros ahead */
+    tdir_end();
+}
+
 /* Make the k-th I/O operation of one batch fail, for every k: the call fails, the WAL
  * stays failed, and on reopen the batch is either wholly absent or wholly present. */
 static void test_fault_injection(void)
@@ -1373,6 +1414,7 @@ static const struct lt_test wal_tests[] = {
     {"index gap is corruption", test_index_gap},
     {"one flipped bit anywhere: refused, or the last batch cut", test_random_bit_flips},
     {"fault injection: errors returned, batches atomic", test_fault_injection},
+    {"a batch whose fdatasync failed does not come back", test_failed_fdatasync_voids_batch},
     {"wal_dump shows records and verdicts", test_dump},
     {"asynchronous sync on another thread, across rollovers", test_async_sync},
     {"preallocation: zeros ahead, cut quietly; sealed segments exact", test_preallocation},
