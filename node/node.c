@@ -92,9 +92,9 @@ struct node {
     uint64_t start_ns;
     uint64_t next_tick_ns;
     uint64_t next_metrics_ns;
-    struct op waiting; /* sentinel: reads, transfers, snapshots waiting */
-    struct op props;   /* sentinel: proposals waiting to apply, in index order */
-    unsigned ticks;
+    struct op waiting;     /* sentinel: reads, transfers, snapshots waiting */
+    struct op props;       /* sentinel: proposals waiting to apply, in index order */
+    uint64_t props_due_ns; /* no waiting proposal's deadline is earlier (UINT64_MAX: none) */
     unsigned n_proposals;
     uint64_t next_read_ctx; /* starts at random: a restarted node's ids are new ones */
     enum raft_role role;
@@ -166,13 +166,81 @@ struct held {
 
 /* ------------------------------------------------------------------ queue */
 
+/* node_varint reads a protobuf varint at p[*i]; false if it is cut short or too long. */
+static bool node_varint(const uint8_t *p, size_t len, size_t *i, uint64_t *v)
+{
+    *v = 0;
+    for (unsigned shift = 0; *i < len && shift < 64; shift += 7) {
+        uint8_t b = p[(*i)++];
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return true;
+    }
+    return false;
+}
+
+/* node_peek_request_id reads the id (field 2) of a serialized lithair.v1.Request without
+ * allocating, for the answer to a request that could not be decoded for lack of memory.
+ * 0 if it has none or is not readable. */
+static uint64_t node_peek_request_id(const uint8_t *p, size_t len)
+{
+    uint64_t id = 0, key, v;
+    size_t i = 0;
+    while (i < len && node_varint(p, len, &i, &key)) {
+        unsigned wt = (unsigned)(key & 7);
+        if (wt == 0) { /* varint */
+            if (!node_varint(p, len, &i, &v))
+                break;
+            if (key >> 3 == 2)
+                id = v;
+            continue;
+        }
+        if (wt == 1) /* fixed64 */
+            v = 8;
+        else if (wt == 5) /* fixed32 */
+            v = 4;
+        else if (wt != 2 || !node_varint(p, len, &i, &v)) /* length-delimited */
+            break;
+        if (v > len - i)
+            break;
+        i += (size_t)v;
+    }
+    return id;
+}
+
+/* node_answer_oom answers the request in `slot` with RESOURCE_EXHAUSTED when memory ran
+ * out before its real answer could be made or sent. If even that answer cannot be
+ * allocated, it logs one error and re-arms the context without answering: the client's
+ * deadline ends the call. Any thread. */
+static void node_answer_oom(struct rpc_slot *slot, uint64_t id, const char *message)
+{
+    Lithair__V1__Response r = LITHAIR__V1__RESPONSE__INIT;
+    r.id = id;
+    r.code = LITHAIR__V1__CODE__RESOURCE_EXHAUSTED;
+    r.message = (char *)message;
+    size_t len = lithair__v1__response__get_packed_size(&r);
+    nng_msg *msg;
+    if (nng_msg_alloc_send(&msg, len) == 0) {
+        lithair__v1__response__pack(&r, nng_msg_body(msg));
+        rpc_slot_reply(slot, msg);
+        return;
+    }
+    lt_error("out of memory: request %llu left without an answer (%s)", (unsigned long long)id,
+             message);
+    rpc_slot_drop(slot);
+}
+
 static void node_enqueue(struct node *n, enum qkind kind, nng_msg *msg, struct rpc_slot *slot)
 {
     struct qitem *it = malloc(sizeof(*it));
     if (!it) {
-        /* Out of memory: drop. A raft message is retried by the protocol; an RPC times out
-         * at the client. Either way nothing acknowledged is affected. */
+        /* Out of memory: drop. A raft message is retried by the protocol; an RPC is
+         * answered RESOURCE_EXHAUSTED from here. Either way nothing acknowledged is
+         * affected. */
+        uint64_t id = slot ? node_peek_request_id(nng_msg_body(msg), nng_msg_len(msg)) : 0;
         nng_msg_free(msg);
+        if (slot)
+            node_answer_oom(slot, id, "out of memory: the request was not carried out");
         return;
     }
     it->kind = kind;
@@ -260,12 +328,14 @@ static void op_link_prop(struct node *n, struct op *op)
     op->next = after->next;
     after->next->prev = op;
     after->next = op;
+    if (op->deadline_ns < n->props_due_ns)
+        n->props_due_ns = op->deadline_ns;
 }
 
 static void op_unlink(struct node *n, struct op *op)
 {
-    if (op->wait == OP_WAIT_COMMIT)
-        n->n_proposals--;
+    if (op->wait == OP_WAIT_COMMIT && --n->n_proposals == 0)
+        n->props_due_ns = UINT64_MAX;
     op->prev->next = op->next;
     op->next->prev = op->prev;
     op->prev = op->next = NULL;
@@ -337,8 +407,10 @@ static void call_send(struct call *c)
         lithair__v1__response__pack(resp, nng_msg_body(msg));
         rpc_slot_reply(c->slot, msg);
     } else {
-        lt_error("out of memory replying to an RPC");
-        /* The context stays busy until the client times out: better than a crash. */
+        /* like a payload that does not fit in memory (node_op_reply) */
+        node_answer_oom(c->slot, resp->id,
+                        "out of memory: the answer could not be sent; a write may have been "
+                        "applied");
     }
     free(batch_buf);
     call_free(c);
@@ -510,7 +582,9 @@ static void node_handle_rpc(struct node *n, struct rpc_slot *slot, nng_msg *msg)
 {
     struct call *c = calloc(1, sizeof(*c));
     if (!c) {
+        uint64_t id = node_peek_request_id(nng_msg_body(msg), nng_msg_len(msg));
         nng_msg_free(msg);
+        node_answer_oom(slot, id, "out of memory: the request was not carried out");
         return;
     }
     c->slot = slot;
@@ -532,7 +606,10 @@ static void node_handle_rpc(struct node *n, struct rpc_slot *slot, nng_msg *msg)
     c->ops = calloc(c->n, sizeof(*c->ops));
     c->resps = calloc(c->n, sizeof(*c->resps));
     if (!c->ops || !c->resps) {
+        uint64_t id = c->req ? c->req->id : 0;
+        c->n = 0; /* call_free walks c->ops and c->resps up to c->n */
         call_free(c);
+        node_answer_oom(slot, id, "out of memory: the request was not carried out");
         return;
     }
     /* One extra reference held while dispatching, so that ops completing at once do not
@@ -1590,19 +1667,23 @@ static int node_process_ready(struct node *n)
 
 /* ------------------------------------------------------------------ deadlines, metrics */
 
-static void node_expire_list(struct node *n, struct op *head, uint64_t now);
+static uint64_t node_expire_list(struct node *n, struct op *head, uint64_t now);
 
-/* node_expire answers ops past their deadline: every tick for the short list, every tenth
- * tick for the proposals (which may be many). */
+/* node_expire answers ops past their deadline, every tick. The proposals may be many: they
+ * are looked at only once n->props_due_ns has passed. That bound may be early (the op it
+ * came from may have completed since), never late; each look sets it again exactly. */
 static void node_expire(struct node *n, uint64_t now)
 {
     node_expire_list(n, &n->waiting, now);
-    if (++n->ticks % 10 == 0)
-        node_expire_list(n, &n->props, now);
+    if (now >= n->props_due_ns)
+        n->props_due_ns = node_expire_list(n, &n->props, now);
 }
 
-static void node_expire_list(struct node *n, struct op *head, uint64_t now)
+/* node_expire_list returns the earliest deadline of the ops it left waiting (UINT64_MAX:
+ * none). */
+static uint64_t node_expire_list(struct node *n, struct op *head, uint64_t now)
 {
+    uint64_t due = UINT64_MAX;
     struct op *op = head->next;
     while (op != head) {
         struct op *next = op->next;
@@ -1612,9 +1693,13 @@ static void node_expire_list(struct node *n, struct op *head, uint64_t now)
                                     "still commit"
                                   : "deadline exceeded";
             node_op_reply(n, op, LITHAIR__V1__CODE__DEADLINE_EXCEEDED, msg, NULL);
-        } else if (op->wait == OP_WAIT_LEADER && n->role == RAFT_LEADER &&
-                   now - op->start_ns >
-                       2ull * n->cfg.election_ticks * n->cfg.tick_ms * 1000000ull) {
+            op = next;
+            continue;
+        }
+        if (op->deadline_ns < due)
+            due = op->deadline_ns;
+        if (op->wait == OP_WAIT_LEADER && n->role == RAFT_LEADER &&
+            now - op->start_ns > 2ull * n->cfg.election_ticks * n->cfg.tick_ms * 1000000ull) {
             /* The core gives up a transfer after an election timeout. (Right after the
              * TimeoutNow it may also forget the transferee while we still lead for a moment:
              * hence waiting two timeouts before calling it aborted.) */
@@ -1628,6 +1713,7 @@ static void node_expire_list(struct node *n, struct op *head, uint64_t now)
         }
         op = next;
     }
+    return due;
 }
 
 /* node_progress fills the wire form of the leader's per-follower progress (RAFT_MAX_NODES
@@ -1978,6 +2064,7 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     n->start_ns = lt_now_ns();
     n->waiting.next = n->waiting.prev = &n->waiting;
     n->props.next = n->props.prev = &n->props;
+    n->props_due_ns = UINT64_MAX;
     /* A leader may still answer a read this node asked for before it restarted: that
      * answer must not match one of the new run's reads. */
     if (getrandom(&n->next_read_ctx, sizeof(n->next_read_ctx), 0) != sizeof(n->next_read_ctx))

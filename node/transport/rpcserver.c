@@ -66,6 +66,12 @@ void rpc_slot_reply(struct rpc_slot *slot, nng_msg *resp)
     nng_ctx_send(slot->ctx, slot->aio);
 }
 
+void rpc_slot_drop(struct rpc_slot *slot)
+{
+    slot->state = RPC_SLOT_RECV;
+    nng_ctx_recv(slot->ctx, slot->aio); /* a rep0 context's next receive forgets the last */
+}
+
 int rpc_server_new(const char *url, unsigned n_ctx, rpc_server_fn fn, void *arg,
                    struct rpc_server **out, char *errbuf, size_t errlen)
 {

@@ -13,7 +13,7 @@ struct rpc_server;
 struct rpc_slot; /* one request in flight */
 
 /* Called on an NNG thread for each request; the callee owns `req` and must call
- * rpc_slot_reply(slot, ...) exactly once, from any thread. */
+ * rpc_slot_reply(slot, ...) or rpc_slot_drop(slot) exactly once, from any thread. */
 typedef void (*rpc_server_fn)(void *arg, struct rpc_slot *slot, nng_msg *req);
 
 /* rpc_server_new listens on `url` with `n_ctx` contexts. On error *out is untouched and
@@ -23,6 +23,10 @@ int rpc_server_new(const char *url, unsigned n_ctx, rpc_server_fn fn, void *arg,
 
 /* rpc_slot_reply sends `resp` (owned by the server from now on) and re-arms the context. */
 void rpc_slot_reply(struct rpc_slot *slot, nng_msg *resp);
+
+/* rpc_slot_drop gives up the request without a reply (its client's deadline ends the
+ * call) and re-arms the context: for when not even an error reply can be allocated. */
+void rpc_slot_drop(struct rpc_slot *slot);
 
 /* rpc_server_sending: replies given whose send has not completed yet. A node that stops
  * waits for 0 first (NNG 1.5 has no linger: closing the socket drops what is queued). */

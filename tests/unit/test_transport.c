@@ -1,6 +1,7 @@
 /* test_transport.c — node/transport: the raft codec (round trips, snapshot chunks,
  * corrupt input) and the real NNG sockets on 127.0.0.1 (raft push/pull between two
- * endpoints, the rpc rep0 server with many contexts, the event publisher). */
+ * endpoints, the rpc rep0 server with many contexts and a request given up without a
+ * reply, the event publisher). */
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -281,6 +282,45 @@ static void test_rpcserver_concurrent(void)
     rpc_server_free(srv);
 }
 
+/* drop_fn gives up requests starting with "drop" (as the node does when not even an error
+ * reply can be allocated) and echoes the others. */
+static void drop_fn(void *arg, struct rpc_slot *slot, nng_msg *req)
+{
+    (void)arg;
+    if (nng_msg_len(req) >= 4 && memcmp(nng_msg_body(req), "drop", 4) == 0) {
+        nng_msg_free(req);
+        rpc_slot_drop(slot);
+        return;
+    }
+    echo_fn(NULL, slot, req);
+}
+
+static void test_rpcserver_drop_rearms(void)
+{
+    char url[64], err[128];
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", tu_free_port());
+    struct rpc_server *srv = NULL;
+    /* one context: a dropped request that kept it would leave nothing to serve the next */
+    CU_ASSERT_EQUAL_FATAL(rpc_server_new(url, 1, drop_fn, NULL, &srv, err, sizeof(err)), 0);
+    nng_socket s;
+    CU_ASSERT_EQUAL_FATAL(nng_req0_open(&s), 0);
+    CU_ASSERT_EQUAL_FATAL(nng_dial(s, url, NULL, 0), 0);
+    for (int round = 0; round < 3; round++) {
+        char *in = NULL;
+        size_t inlen = 0;
+        nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 200);
+        CU_ASSERT_EQUAL(nng_send(s, "drop", 4, 0), 0);
+        CU_ASSERT_EQUAL(nng_recv(s, &in, &inlen, NNG_FLAG_ALLOC), NNG_ETIMEDOUT);
+        nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
+        CU_ASSERT_EQUAL_FATAL(nng_send(s, "ping", 4, 0), 0);
+        CU_ASSERT_EQUAL_FATAL(nng_recv(s, &in, &inlen, NNG_FLAG_ALLOC), 0);
+        CU_ASSERT(inlen == 5 && memcmp(in, "ping!", 5) == 0);
+        nng_free(in, inlen);
+    }
+    nng_close(s);
+    rpc_server_free(srv);
+}
+
 static void test_eventpub(void)
 {
     char url[64], err[128];
@@ -316,6 +356,7 @@ static const struct lt_test codec_tests[] = {
 static const struct lt_test socket_tests[] = {
     {"raft batches between two endpoints; dead peer never blocks", test_raftnet_exchange},
     {"rpc server answers concurrent clients on many contexts", test_rpcserver_concurrent},
+    {"a request given up without a reply frees its context", test_rpcserver_drop_rearms},
     {"event publisher reaches a subscriber", test_eventpub},
     {NULL, NULL},
 };
