@@ -705,7 +705,8 @@ int models_prepare_create(const struct model *m, const uint8_t *value, size_t le
     }
     bad += models_validate(m, msg, NULL, 0, viol);
     if (bad > 0) {
-        rc = LT_EINVAL;
+        /* a check that only ran out of memory says nothing against the value */
+        rc = viol && viol->oom && viol->n == 0 ? LT_ENOMEM : LT_EINVAL;
         goto out_free_msg;
     }
     rc = prepare_put(m, msg, true, NULL, 0, 0, now_ns, proposer, out);
@@ -771,7 +772,7 @@ int models_prepare_update(const struct model *m, const char *id, const uint8_t *
     }
     bad += models_validate(m, msg, names, n_fields, viol);
     if (bad > 0) {
-        rc = LT_EINVAL;
+        rc = viol && viol->oom && viol->n == 0 ? LT_ENOMEM : LT_EINVAL;
         goto out_free_names;
     }
     rc = prepare_put(m, msg, false, names, n_fields, expected_version, now_ns, proposer, out);
