@@ -260,6 +260,46 @@ static void test_prepare_create(void)
     free(v);
 }
 
+/* json_tokener_new, wrapped at link time (see CMakeLists.txt): fails while fail_tokener. */
+struct json_tokener;
+struct json_tokener *__real_json_tokener_new(void);
+struct json_tokener *__wrap_json_tokener_new(void);
+static bool fail_tokener;
+struct json_tokener *__wrap_json_tokener_new(void)
+{
+    return fail_tokener ? NULL : __real_json_tokener_new();
+}
+
+/* A JSON field check that cannot allocate says nothing against the value: LT_ENOMEM, not
+ * LT_EINVAL "invalid value" (which a client would take as its fault). A real violation
+ * beside it is still reported as one. */
+static void test_validation_out_of_memory(void)
+{
+    const struct model *items = models_find("items");
+    struct model_violations viol = {0};
+    struct model_prepared p = {0};
+    size_t len;
+    uint8_t *v = item_pack("", "fine", 0, "{\"a\":1}", "", &len);
+    fail_tokener = true;
+    CU_ASSERT_EQUAL(models_prepare_create(items, v, len, NOW, 1, &viol, &p), LT_ENOMEM);
+    CU_ASSERT_TRUE(viol.oom);
+    CU_ASSERT_EQUAL(viol.n, 0);
+    CU_ASSERT_PTR_NULL(p.cmd);
+    free(v);
+    memset(&viol, 0, sizeof(viol));
+    v = item_pack("", "", 0, "{\"a\":1}", "", &len);
+    CU_ASSERT_EQUAL(models_prepare_create(items, v, len, NOW, 1, &viol, &p), LT_EINVAL);
+    CU_ASSERT_TRUE(has_violation(&viol, "name", "must not be empty"));
+    fail_tokener = false;
+    memset(&viol, 0, sizeof(viol));
+    CU_ASSERT_EQUAL(models_prepare_create(items, v, len, NOW, 1, &viol, &p), LT_EINVAL);
+    free(v);
+    v = item_pack("", "fine", 0, "{\"a\":1}", "", &len);
+    CU_ASSERT_EQUAL(models_prepare_create(items, v, len, NOW, 1, &viol, &p), 0);
+    models_prepared_fini(&p);
+    free(v);
+}
+
 static void test_prepare_create_violations(void)
 {
     const struct model *items = models_find("items");
@@ -466,6 +506,7 @@ static const struct lt_test model_tests[] = {
     {"prepare_create", test_prepare_create},
     {"uuid_random_bits", test_uuid_random_bits},
     {"prepare_create_violations", test_prepare_create_violations},
+    {"validation_out_of_memory", test_validation_out_of_memory},
     {"prepare_update", test_prepare_update},
     {"prepare_delete_purge", test_prepare_delete_purge},
     {NULL, NULL},
