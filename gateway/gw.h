@@ -86,6 +86,7 @@ struct gw_req {
     const struct gw_route *route;
     bool head;
     bool body_read;         /* gw_read_body consumed the whole body */
+    bool linger;            /* answered early, closing: read some of the body first */
     int status;             /* the status sent, for metrics */
     struct gw_identity who; /* set by gw_security_check before the handler runs */
 };

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +31,14 @@
 /* An answer given without reading the request's body keeps the connection only if the
  * body is at most this long: civetweb reads and discards it first. */
 #define GW_DRAIN_MAX 65536
+
+/* A connection closed with a body still unread is first drained for at most this long and
+ * this many bytes (a lingering close): a socket closed with unread data sends a reset,
+ * which can destroy the answer before a client still sending its body reads it (a 1 MiB
+ * upload would see "broken pipe" instead of its 413). A client that sends more, or more
+ * slowly, than this is cut off. */
+#define GW_LINGER_MS    1000
+#define GW_LINGER_BYTES (8u << 20)
 
 /* gw_keep_alive: does this connection stay open after the answer? The rule civetweb
  * itself applies (keep-alive is enabled): the client's Connection header, else HTTP/1.1. */
@@ -67,6 +77,8 @@ int gw_send_response(struct gw_req *r, int status, const char *ctype, const char
     bool keep = gw_keep_alive(r) && status != 408 && status != 413 && !unread;
     if (!keep)
         mg_disable_connection_keep_alive(r->conn);
+    /* closing with a body unread: drain it first (after a 408 the client stalled) */
+    r->linger = !keep && !r->body_read && status != 408 && (unread || r->ri->content_length > 0);
     size_t cap = 512 + (extra ? strlen(extra) : 0) + (send_body ? len : 0);
     char stackbuf[2048];
     char *buf = cap <= sizeof(stackbuf) ? stackbuf : malloc(cap);
@@ -607,6 +619,40 @@ static bool gw_is_api_path(const char *p)
            strcmp(p, "/metrics") == 0;
 }
 
+/* gw_linger reads and discards what the client still sends after an early answer, within
+ * GW_LINGER_MS and GW_LINGER_BYTES, until the client closes (it has read the answer),
+ * so that the connection closes after the client has sent its body (see GW_LINGER_MS). It reads the
+ * socket itself, with poll: civetweb's mg_read would wait up to the whole request timeout for a
+ * client that sends nothing. */
+static void gw_linger(struct gw_req *r)
+{
+    int fd = sse_find_fd(r->conn);
+    if (fd < 0)
+        return;
+    /* the answer is complete: a client that has read it closes, which ends the wait */
+    (void)shutdown(fd, SHUT_WR);
+    char buf[16384];
+    uint64_t end = lt_now_ns() + (uint64_t)GW_LINGER_MS * 1000000u;
+    size_t total = 0;
+    while (total < GW_LINGER_BYTES) {
+        uint64_t now = lt_now_ns();
+        if (now >= end)
+            break;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int k = poll(&p, 1, (int)((end - now) / 1000000u) + 1);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0)
+            break; /* the client is done (or gone) */
+        total += (size_t)n;
+    }
+}
+
 /* gw_reply_bad_query answers 400 for a query string no route reads safely (a key given
  * twice, too many pairs) and returns true; false if the query is fine. */
 static bool gw_reply_bad_query(struct gw_req *r)
@@ -687,6 +733,8 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
     }
     if (r.status <= 0)
         r.status = 500;
+    if (r.linger)
+        gw_linger(&r);
     gw_metrics_observe(g, route_name, r.status, lt_now_ns() - t0);
     return r.status;
 }

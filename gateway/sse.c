@@ -306,10 +306,7 @@ static unsigned long sse_tcp_inode(const char *table, bool v6, int lport, const 
     return found;
 }
 
-/* sse_find_fd finds the descriptor of `conn`'s socket: the connection's inode from the
- * kernel's TCP table, then the descriptor whose /proc/self/fd link names that inode.
- * -1 if not found (e.g. not TCP). */
-static int sse_find_fd(const struct mg_connection *conn)
+int sse_find_fd(const struct mg_connection *conn)
 {
     const struct mg_request_info *ri = mg_get_request_info(conn);
     if (!ri)

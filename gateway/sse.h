@@ -113,4 +113,10 @@ unsigned sse_stream_mask(const char *suffix);
 /* sse_hub_stats copies the hub's counters. */
 void sse_hub_stats(struct sse_hub *h, struct sse_hub_stats *out);
 
+/* sse_find_fd finds the descriptor of `conn`'s socket (civetweb does not expose it): the
+ * connection's inode from the kernel's TCP table, then the descriptor whose /proc/self/fd
+ * link names that inode. -1 if not found (e.g. not TCP). Costs a read of both tables: for
+ * rare paths only (a stream's start, a lingering close). */
+int sse_find_fd(const struct mg_connection *conn);
+
 #endif
