@@ -53,6 +53,7 @@
 #define SEC_RELOAD_NS     (500ull * 1000000ull)
 #define SEC_TEST_RATE     10.0 /* test-rate-limit: tokens a second and burst */
 #define SEC_TOKEN_BYTES   32
+#define SEC_PURGE_PAGES   16 /* pages of 1000 sessions a sweep looks at, at most */
 #define SEC_COOKIE        "lithair_session"
 
 struct fw_rule {
@@ -95,6 +96,8 @@ struct gw_security {
     _Atomic size_t n_rules_hint; /* n_rules, readable without mu: no rules, no lock taken */
     bool rules_loaded;
     uint64_t rules_at_ns; /* under mu, as n_rules and rules_loaded */
+    uint64_t rules_reads; /* reloads begun (under mu) */
+    uint64_t rules_gen;   /* the reload whose rules are held: a later one's only (under mu) */
     uint64_t fw_denied, auth_refused;
     struct limiter api, test, login;
     char dummy_hash[crypto_pwhash_STRBYTES]; /* verified for unknown users (under hash_mu) */
@@ -103,8 +106,9 @@ struct gw_security {
     struct sess cache[SEC_SESSION_CACHE];
     bool seeded;
     unsigned session_ttl_s;
-    uint64_t purged_at_ns; /* the last sweep of expired sessions (tick only) */
-    uint64_t purged;       /* expired sessions deleted by this gateway (under mu) */
+    uint64_t purged_at_ns;  /* the last sweep of expired sessions (tick only) */
+    char purge_cursor[512]; /* where the next sweep goes on ("": the start; tick only) */
+    uint64_t purged;        /* expired sessions deleted by this gateway (under mu) */
 };
 
 static const char *const role_names[] = {"none", "viewer", "editor", "admin"};
@@ -348,6 +352,11 @@ static int fw_rule_from(const Lithair__V1__FirewallRule *fr, struct fw_rule *r)
 /* sec_reload_rules reads every firewall rule from the cluster into the cache. */
 static int sec_reload_rules(struct gw_security *s)
 {
+    /* Reloads run on the tick and on request threads at once: one that began earlier
+     * (and may have read the rules before a change) must not overwrite a later one's. */
+    pthread_mutex_lock(&s->mu);
+    uint64_t gen = ++s->rules_reads;
+    pthread_mutex_unlock(&s->mu);
     Lithair__V1__ListRequest req = LITHAIR__V1__LIST_REQUEST__INIT;
     req.model = "firewall_rules";
     req.limit = SEC_MAX_RULES; /* adds stop there (409); more only from other writers */
@@ -374,9 +383,12 @@ static int sec_reload_rules(struct gw_security *s)
     }
     protobuf_c_message_free_unpacked(&lr->base, NULL);
     pthread_mutex_lock(&s->mu);
-    memcpy(s->rules, tmp, n * sizeof(*tmp));
-    s->n_rules = n;
-    atomic_store(&s->n_rules_hint, n);
+    if (gen > s->rules_gen) {
+        memcpy(s->rules, tmp, n * sizeof(*tmp));
+        s->n_rules = n;
+        atomic_store(&s->n_rules_hint, n);
+        s->rules_gen = gen;
+    }
     s->rules_loaded = true;
     s->rules_at_ns = lt_now_ns();
     pthread_mutex_unlock(&s->mu);
@@ -509,9 +521,9 @@ static int sec_session(struct gw_security *s, const char *token, struct sess *ou
 {
     char h[65];
     token_hash(token, h);
-    uint64_t now = lt_now_ns();
     int64_t wall = (int64_t)time(NULL);
     pthread_mutex_lock(&s->mu);
+    uint64_t now = lt_now_ns(); /* under mu: no entry is newer (now - cached_ns cannot wrap) */
     for (size_t i = 0; i < SEC_SESSION_CACHE; i++) {
         struct sess *c = &s->cache[i];
         if (c->hash[0] && strcmp(c->hash, h) == 0 && now - c->cached_ns < SEC_CACHE_NS) {
@@ -537,10 +549,13 @@ static int sec_session(struct gw_security *s, const char *token, struct sess *ou
     v.cached_ns = now;
     protobuf_c_message_free_unpacked(m, NULL);
     pthread_mutex_lock(&s->mu);
+    /* A tombstone left while the cluster was read is newer than `now`: its age is measured
+     * from the time read here, under mu, after it was written. */
+    uint64_t after = lt_now_ns();
     struct sess *slot = &s->cache[0];
     for (size_t i = 0; i < SEC_SESSION_CACHE; i++) {
         struct sess *c = &s->cache[i];
-        if (c->ended && strcmp(c->hash, h) == 0 && now - c->cached_ns < SEC_CACHE_NS) {
+        if (c->ended && strcmp(c->hash, h) == 0 && after - c->cached_ns < SEC_CACHE_NS) {
             /* logged out while this lookup read the cluster: the logout wins */
             pthread_mutex_unlock(&s->mu);
             return LT_ENOTFOUND;
@@ -1104,39 +1119,51 @@ int gw_security_new(struct gw *g, int anon_role, double rate, double burst, unsi
 }
 
 /* sec_purge deletes expired sessions (they no longer authenticate, but would pile up):
- * one page of up to 1000 a sweep, a sweep every min(60 s, the TTL). Tick only. */
+ * a sweep every min(60 s, the TTL) walks the sessions a page of 1000 at a time, up to
+ * SEC_PURGE_PAGES pages, and the next sweep goes on where it stopped. Live sessions do not
+ * hide the expired ones behind them in key order. Tick only. */
 static void sec_purge(struct gw_security *s)
 {
     uint64_t every = (uint64_t)(s->session_ttl_s < 60 ? s->session_ttl_s : 60) * 1000000000ull;
     if (lt_now_ns() - s->purged_at_ns < every)
         return;
     s->purged_at_ns = lt_now_ns();
-    Lithair__V1__ListRequest req = LITHAIR__V1__LIST_REQUEST__INIT;
-    req.model = "sessions";
-    req.limit = 1000;
-    req.consistency = LITHAIR__V1__CONSISTENCY__SERIALIZABLE;
-    Lithair__V1__ListReply *lr = NULL;
-    if (sec_call(s->g, "Models/List", &req.base, &lithair__v1__list_reply__descriptor,
-                 (ProtobufCMessage **)&lr) != 0)
-        return;
-    int64_t now = (int64_t)time(NULL);
-    for (size_t i = 0; i < lr->n_records; i++) {
-        Lithair__V1__Session *se = lithair__v1__session__unpack(NULL, lr->records[i]->value.len,
-                                                                lr->records[i]->value.data);
-        if (!se)
-            continue;
-        if (!se->expires_at || se->expires_at->seconds <= now) {
-            int rc = sec_delete(s->g, "sessions", se->id);
-            if (rc == 0 || rc == LT_ENOTFOUND) { /* another gateway may have been first */
-                sec_forget(s, se->id);
-                pthread_mutex_lock(&s->mu);
-                s->purged += rc == 0;
-                pthread_mutex_unlock(&s->mu);
-            }
+    for (int page = 0; page < SEC_PURGE_PAGES; page++) {
+        Lithair__V1__ListRequest req = LITHAIR__V1__LIST_REQUEST__INIT;
+        req.model = "sessions";
+        req.limit = 1000;
+        req.cursor = s->purge_cursor;
+        req.consistency = LITHAIR__V1__CONSISTENCY__SERIALIZABLE;
+        Lithair__V1__ListReply *lr = NULL;
+        if (sec_call(s->g, "Models/List", &req.base, &lithair__v1__list_reply__descriptor,
+                     (ProtobufCMessage **)&lr) != 0) {
+            s->purge_cursor[0] = '\0'; /* a cursor the cluster refuses: start over */
+            return;
         }
-        lithair__v1__session__free_unpacked(se, NULL);
+        int64_t now = (int64_t)time(NULL);
+        for (size_t i = 0; i < lr->n_records; i++) {
+            Lithair__V1__Session *se = lithair__v1__session__unpack(NULL, lr->records[i]->value.len,
+                                                                    lr->records[i]->value.data);
+            if (!se)
+                continue;
+            if (!se->expires_at || se->expires_at->seconds <= now) {
+                int rc = sec_delete(s->g, "sessions", se->id);
+                if (rc == 0 || rc == LT_ENOTFOUND) { /* another gateway may have been first */
+                    sec_forget(s, se->id);
+                    pthread_mutex_lock(&s->mu);
+                    s->purged += rc == 0;
+                    pthread_mutex_unlock(&s->mu);
+                }
+            }
+            lithair__v1__session__free_unpacked(se, NULL);
+        }
+        const char *next = lr->next_cursor ? lr->next_cursor : "";
+        bool last = !*next || strlen(next) >= sizeof(s->purge_cursor);
+        snprintf(s->purge_cursor, sizeof(s->purge_cursor), "%s", last ? "" : next);
+        protobuf_c_message_free_unpacked(&lr->base, NULL);
+        if (last)
+            return; /* the whole table was seen: the next sweep starts at its beginning */
     }
-    protobuf_c_message_free_unpacked(&lr->base, NULL);
 }
 
 void gw_security_tick(struct gw *g)
