@@ -58,6 +58,7 @@ struct gw_config {
 
 struct gw {
     struct gw_config cfg;
+    bool local_only; /* listening on loopback: API requests must name a local Host */
     struct gw_node nodes[GW_MAX_NODES];
     size_t n_nodes;
     struct rpc_client *client;

@@ -2,6 +2,7 @@
  * gw_route.h). Pure functions: no I/O, no allocation. */
 #include "gw_route.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <errno.h>
@@ -280,6 +281,37 @@ int gw_query_get(const char *qs, const char *key, char *out, size_t n)
         return gw_url_decode(v, vl, true, out, n);
     }
     return LT_ENOTFOUND;
+}
+
+bool gw_host_is_local(const char *host)
+{
+    if (!host || !*host)
+        return true; /* HTTP/1.0 without Host: not a browser */
+    char name[256];
+    size_t n;
+    if (host[0] == '[') { /* an IPv6 literal, [::1]:8080 */
+        const char *e = strchr(host, ']');
+        if (!e || (e[1] && e[1] != ':'))
+            return false;
+        n = (size_t)(e - host - 1);
+        if (n >= sizeof(name))
+            return false;
+        memcpy(name, host + 1, n);
+        name[n] = '\0';
+        struct in6_addr a6;
+        return inet_pton(AF_INET6, name, &a6) == 1;
+    }
+    n = strcspn(host, ":");
+    if (n == 0 || n >= sizeof(name))
+        return false;
+    memcpy(name, host, n);
+    name[n] = '\0';
+    struct in_addr a4;
+    if (inet_pton(AF_INET, name, &a4) == 1)
+        return true;
+    size_t sfx = strlen(".localhost");
+    return strcasecmp(name, "localhost") == 0 ||
+           (n > sfx && strcasecmp(name + n - sfx, ".localhost") == 0);
 }
 
 bool gw_query_check_keys(const char *qs, const char *const *allowed, char *bad, size_t n)

@@ -80,6 +80,12 @@ int gw_parse_bool(const char *s, bool *out);
 /* gw_parse_u64 parses a decimal in [min, max]. LT_EINVAL otherwise. */
 int gw_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
+/* gw_host_is_local: is `host` (a Host header, port included) an address or a name that
+ * cannot be rebound to another machine: an IPv4 or IPv6 literal, localhost or
+ * *.localhost? NULL or empty (no Host) counts as local. A browser page on another site
+ * that points a DNS name of its own at 127.0.0.1 (DNS rebinding) sends its own name. */
+bool gw_host_is_local(const char *host);
+
 /* gw_query_check_dups: 0 when no key of `qs` appears twice; LT_EINVAL naming the first
  * repeated key in `dup`; LT_ETOOBIG for more than GW_QUERY_MAX_PARAMS pairs. No route
  * takes a repeated parameter, and silently reading the first of two is a guess. */

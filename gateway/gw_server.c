@@ -3,6 +3,7 @@
  * Content-Type and Cache-Control), /healthz, and the reply helpers of gw.h.
  *
  * Not here: what the routes do (gw_items.c, gw_cluster.c, gw_bench.c, gw_metrics.c). */
+#include <arpa/inet.h>
 #include <civetweb.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -688,7 +689,14 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
         gw_routes_find(g->routes, g->n_routes, r.method, r.path, &r.params, allow, sizeof(allow));
     /* a route's request is first checked for what a browser on another site could send
      * (Origin, body type), then by the security layers, then handled */
-    if (idx >= 0 && !gw_origin_and_type_ok(&r)) {
+    if (g->local_only && gw_is_api_path(r.path) && !gw_host_is_local(mg_get_header(conn, "Host"))) {
+        /* DNS rebinding: another site's page whose name now points at 127.0.0.1 */
+        route_name = "refused";
+        gw_reply_error(&r, 403, "PERMISSION_DENIED", NULL,
+                       "Host %.80s is not this gateway's: it listens on loopback only; open "
+                       "it as localhost or 127.0.0.1",
+                       mg_get_header(conn, "Host"));
+    } else if (idx >= 0 && !gw_origin_and_type_ok(&r)) {
         route_name = "refused";
     } else if (!gw_security_check(&r, &r.who)) {
         route_name = "refused";
@@ -769,6 +777,10 @@ int gw_server_start(struct gw *g)
     gw_route_add(g, "GET", "/healthz", gw_healthz, NULL, "healthz");
     char port[96], threads[16], tmo[16];
     const char *addr = g->cfg.listen_addr ? g->cfg.listen_addr : "127.0.0.1";
+    struct in_addr a4;
+    g->local_only = strcmp(addr, "::1") == 0 || strcmp(addr, "[::1]") == 0 ||
+                    strcasecmp(addr, "localhost") == 0 ||
+                    (inet_pton(AF_INET, addr, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127);
     /* an IPv6 address goes in brackets, as civetweb's listening_ports wants it */
     snprintf(port, sizeof(port), strchr(addr, ':') && addr[0] != '[' ? "[%s]:%d" : "%s:%d", addr,
              g->cfg.listen_port);

@@ -159,7 +159,7 @@ def test_items_api(build_dir):
         check(g.request("DELETE", "/api/items/victim.1~x_y-z")[0] == 204, "cleanup")
         # a body cut short (the client stalls) is never run as a whole one: 408, no record
         s = socket.create_connection(("127.0.0.1", g.port), timeout=10)
-        s.sendall(b"POST /api/items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+        s.sendall(b"POST /api/items HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
                   b"\r\nContent-Length: 100\r\n\r\n" + b'{"name":"truncated"}')
         got = b""
         try:
@@ -181,7 +181,7 @@ def test_items_api(build_dir):
         # gateway runs with --request-timeout-ms 1500): 408, nothing created
         body = b'{"name":"trickled","description":"' + b"t" * 40 + b'"}'
         s = socket.create_connection(("127.0.0.1", g.port), timeout=10)
-        s.sendall(b"POST /api/items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+        s.sendall(b"POST /api/items HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
                   b"\r\nContent-Length: %d\r\n\r\n" % len(body))
         t0, got = time.monotonic(), b""
         for i in range(len(body)):  # bounded: at most len(body) bytes, 0.2 s apart
@@ -319,7 +319,7 @@ def test_items_api(build_dir):
                 last = name
         # a stalled client is dropped after --request-timeout-ms
         s = socket.create_connection(("127.0.0.1", g.port), timeout=10)
-        s.sendall(b"POST /api/items HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        s.sendall(b"POST /api/items HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
         t0 = time.monotonic()
         try:
             while s.recv(4096):
@@ -600,7 +600,7 @@ def test_early_error_does_not_read_the_body(build_dir):
     absent = SimpleNamespace(id=1, rpc="tcp://127.0.0.1:%d" % free_port(),
                              events="tcp://127.0.0.1:%d" % free_port())  # nothing there
     with Gateway(build_dir, nodes=[absent]) as g:
-        post = b"POST /api/items HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        post = b"POST /api/items HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         t0 = time.monotonic()
         data, closed = raw_exchange(g.port, post + b"Content-Length: 4000000000\r\n\r\n{")
         took = time.monotonic() - t0
@@ -639,8 +639,8 @@ def test_early_error_does_not_read_the_body(build_dir):
         check(st == 400 and "64 bits" in body["message"], "huge integer: %d %r" % (st, body))
         # what civetweb refuses before any handler runs is in the JSON error shape too
         for raw, status in ((b"GARBAGE\r\n\r\n", 400),
-                            (b"GET / HTTP/7.0\r\nHost: t\r\n\r\n", 505),
-                            (b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 70000
+                            (b"GET / HTTP/7.0\r\nHost: 127.0.0.1\r\n\r\n", 505),
+                            (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 70000
                              + b"\r\n\r\n", 400)):
             data, closed = raw_exchange(g.port, raw)
             head, _, body = data.partition(b"\r\n\r\n")
@@ -652,6 +652,17 @@ def test_early_error_does_not_read_the_body(build_dir):
                   and b"Content-Type: application/json" in head
                   and set(err) == {"code", "message", "details"} and err["message"],
                   "civetweb's own %d as JSON: %r" % (status, data[:300]))
+        # DNS rebinding: on loopback, an API request naming another site's Host is refused
+        # (static files are not: they hold nothing of the cluster's)
+        for host, ok in (("evil.example:%d" % g.port, False), ("localhost:%d" % g.port, True),
+                         ("[::1]:%d" % g.port, True), ("127.0.0.1.nip.io", False)):
+            data, _ = raw_exchange(g.port, b"GET /api/items HTTP/1.1\r\nHost: %s\r\n"
+                                   b"Connection: close\r\n\r\n" % host.encode())
+            refused = data.startswith(b"HTTP/1.1 403") and b"loopback only" in data
+            check(refused != ok, "Host %s: %r" % (host, data[:160]))
+        data, _ = raw_exchange(g.port, b"GET /_playground/events HTTP/1.1\r\nHost: evil.example"
+                               b"\r\n\r\n", seconds=2)
+        check(data.startswith(b"HTTP/1.1 403"), "rebound events: %r" % data[:120])
         # a query parameter given twice is refused, not guessed at
         st, _, body = g.request("GET", "/api/items?limit=2&cursor=&limit=3")
         check(st == 400 and "'limit' is given twice" in body["message"],
@@ -659,7 +670,7 @@ def test_early_error_does_not_read_the_body(build_dir):
         st, _, body = g.request("GET", "/api/items?" + "&".join("k%d" % i for i in range(65)))
         check(st == 400 and "more than 64" in body["message"], "65 parameters: %d %r" % (st, body))
         # HEAD on an event stream: the headers a GET starts with, and no stream
-        data, closed = raw_exchange(g.port, b"HEAD /_playground/events HTTP/1.1\r\nHost: t\r\n\r\n")
+        data, closed = raw_exchange(g.port, b"HEAD /_playground/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         check(data.startswith(b"HTTP/1.1 200") and b"text/event-stream" in data
               and data.endswith(b"\r\n\r\n") and closed, "HEAD on the events: %r" % data)
 
@@ -807,7 +818,7 @@ class SseReader:
     def __init__(self, port, path, headers=None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
         extra = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
-        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n%s\r\n"
+        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n%s\r\n"
                            % (path, extra)).encode())
         self.head = b""
         self.events = []
@@ -1053,7 +1064,7 @@ def test_security(build_dir):
                              headers={"Origin": "http://127.0.0.1:%d" % g.port})
         check(st == 200, "a same-origin POST passes: %d" % st)
         sk = socket.create_connection(("127.0.0.1", g.port), timeout=10)
-        sk.sendall(b"POST /_playground/security/firewall HTTP/1.1\r\nHost: x\r\n"
+        sk.sendall(b"POST /_playground/security/firewall HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                    b"Content-Length: 20\r\nConnection: close\r\n\r\n" + b'{"cidr":"0.0.0.0/0"}')
         got = b""
         while len(got) < 65536:

@@ -176,6 +176,23 @@ static void test_query(void)
     CU_ASSERT_TRUE(gw_query_check_keys(NULL, allowed, bad, sizeof(bad)));
     CU_ASSERT_FALSE(gw_query_check_keys("limit=1&sort=name", allowed, bad, sizeof(bad)));
     CU_ASSERT_STRING_EQUAL(bad, "sort");
+    /* a Host that no other site's DNS can point at this gateway */
+    CU_ASSERT_TRUE(gw_host_is_local(NULL));
+    CU_ASSERT_TRUE(gw_host_is_local("127.0.0.1:8080"));
+    CU_ASSERT_TRUE(gw_host_is_local("192.168.1.7"));
+    CU_ASSERT_TRUE(gw_host_is_local("localhost:8080"));
+    CU_ASSERT_TRUE(gw_host_is_local("LocalHost"));
+    CU_ASSERT_TRUE(gw_host_is_local("app.localhost:8080"));
+    CU_ASSERT_TRUE(gw_host_is_local("[::1]:8080"));
+    CU_ASSERT_TRUE(gw_host_is_local("[::1]"));
+    CU_ASSERT_FALSE(gw_host_is_local("evil.example:8080"));
+    CU_ASSERT_FALSE(gw_host_is_local("localhost.evil.example"));
+    CU_ASSERT_FALSE(gw_host_is_local("127.0.0.1.nip.io:8080"));
+    CU_ASSERT_FALSE(gw_host_is_local("[::1"));
+    CU_ASSERT_FALSE(gw_host_is_local("[::1]x"));
+    CU_ASSERT_FALSE(gw_host_is_local("[evil]:80"));
+    CU_ASSERT_FALSE(gw_host_is_local(":8080"));
+    CU_ASSERT_FALSE(gw_host_is_local(".localhost"));
     /* a key given twice is named, however it is spelled */
     char dup[16] = "";
     CU_ASSERT_EQUAL(gw_query_check_dups("limit=1&cursor=x", dup, sizeof(dup)), 0);

@@ -84,7 +84,7 @@ class SseReader:
 
     def __init__(self, port):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        self.sock.sendall(b"GET /_playground/events HTTP/1.1\r\nHost: x\r\n"
+        self.sock.sendall(b"GET /_playground/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                           b"Accept: text/event-stream\r\n\r\n")
         self.sock.settimeout(None)
         self.phase = "warmup"
