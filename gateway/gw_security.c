@@ -90,6 +90,7 @@ struct sess {
 struct gw_security {
     struct gw *g;
     pthread_mutex_t mu;
+    pthread_mutex_t add_mu; /* one firewall add at a time: count, then create */
     int anon_role;
     struct fw_rule rules[SEC_MAX_RULES];
     size_t n_rules;
@@ -992,22 +993,27 @@ static int sec_fw_add(struct gw_req *r)
                        "validation failed");
         return r->status;
     }
-    (void)sec_reload_rules(r->gw->security);
-    pthread_mutex_lock(&r->gw->security->mu);
-    bool full = r->gw->security->n_rules >= SEC_MAX_RULES;
-    pthread_mutex_unlock(&r->gw->security->mu);
-    if (full) {
-        json_object_put(j);
-        return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL,
-                              "the firewall holds at most %d rules: remove one first",
-                              SEC_MAX_RULES);
-    }
     bool allow = strcmp(action, "allow") == 0;
     if (!allow && strcmp(action, "deny") != 0) {
         json_object_put(j);
         gw_reply_error(r, 422, "INVALID_ARGUMENT", field_err("action", "must be deny or allow"),
                        "validation failed");
         return r->status;
+    }
+    /* Count and create under add_mu: two adds for the last place both saw room and both
+     * created, and the rule past SEC_MAX_RULES was stored but never loaded, so never
+     * enforced. (Adds through another gateway at the same moment can still pass.) */
+    pthread_mutex_lock(&r->gw->security->add_mu);
+    (void)sec_reload_rules(r->gw->security);
+    pthread_mutex_lock(&r->gw->security->mu);
+    bool full = r->gw->security->n_rules >= SEC_MAX_RULES;
+    pthread_mutex_unlock(&r->gw->security->mu);
+    if (full) {
+        pthread_mutex_unlock(&r->gw->security->add_mu);
+        json_object_put(j);
+        return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL,
+                              "the firewall holds at most %d rules: remove one first",
+                              SEC_MAX_RULES);
     }
     Lithair__V1__FirewallRule fr = LITHAIR__V1__FIREWALL_RULE__INIT;
     fr.cidr = (char *)cidr;
@@ -1019,6 +1025,9 @@ static int sec_fw_add(struct gw_req *r)
     memset(&st, 0, sizeof(st)); /* sec_create may fail before any call */
     int rc = sec_create(r->gw, "firewall_rules", &fr.base, &lithair__v1__firewall_rule__descriptor,
                         &got, &st);
+    if (rc == 0)
+        (void)sec_reload_rules(r->gw->security); /* in force for the next request */
+    pthread_mutex_unlock(&r->gw->security->add_mu);
     json_object_put(j); /* cidr and note pointed into it */
     if (rc == LT_ECORRUPT)
         return gw_reply_error(r, 500, "INTERNAL", NULL, "the node returned no rule");
@@ -1029,7 +1038,6 @@ static int sec_fw_add(struct gw_req *r)
     protobuf_c_message_free_unpacked(got, NULL);
     if (rc != 0)
         return gw_reply_error(r, 500, "INTERNAL", NULL, "the node returned a rule it cannot hold");
-    (void)sec_reload_rules(r->gw->security); /* in force for the next request */
     return gw_reply_json(r, 201, rule_json(&out), NULL);
 }
 
@@ -1088,6 +1096,7 @@ int gw_security_new(struct gw *g, int anon_role, double rate, double burst, unsi
         return LT_ENOMEM;
     s->g = g;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->add_mu, NULL);
     s->anon_role = anon_role;
     s->session_ttl_s = session_ttl_s ? session_ttl_s : 12 * 3600;
     s->api.rate = rate;
@@ -1189,6 +1198,7 @@ void gw_security_free(struct gw *g)
     if (!s)
         return;
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->add_mu);
     pthread_mutex_destroy(&s->hash_mu);
     free(s);
     g->security = NULL;

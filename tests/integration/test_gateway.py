@@ -1094,12 +1094,17 @@ def test_security(build_dir):
               set(codes) <= {401, 429}, "login limit: %r" % sorted(codes))
         # the rule table is bounded: past 256 rules an add is refused, never silently lost
         n_rules = len(g.get("/_playground/security/firewall")[2]["rules"])
-        for i in range(256 - n_rules):  # bounded: at most 256 adds
+        for i in range(255 - n_rules):  # bounded: at most 255 adds
             st, _, _ = as_("admin", "POST", "/_playground/security/firewall",
                            {"cidr": "198.51.%d.%d" % (i // 250, i % 250)})
             check(st == 201, "rule %d: %d" % (i, st))
+        # eight adds at once for the last place: exactly one gets it
+        codes = at_once(8, lambda i: as_("admin", "POST", "/_playground/security/firewall",
+                                         {"cidr": "203.0.113.%d" % i})[0])
+        check(sorted(codes) == [201] + [409] * 7, "the last place, raced: %r" % sorted(codes))
+        check(len(g.get("/_playground/security/firewall")[2]["rules"]) == 256, "256 rules")
         expect_error(as_("admin", "POST", "/_playground/security/firewall",
-                         {"cidr": "203.0.113.9"}), 409, "FAILED_PRECONDITION", "256")
+                         {"cidr": "203.0.113.99"}), 409, "FAILED_PRECONDITION", "256")
 
 
 def test_session_expiry(build_dir):
