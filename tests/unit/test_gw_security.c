@@ -1,0 +1,293 @@
+/* test_gw_security.c — the gateway's security layer (gw_security.c) against a fake
+ * cluster: gw_security.c is compiled into this test with its RPCs sent to fake_rpc_call,
+ * so that a logout can land while a lookup reads the cluster, a rule change while a reload
+ * reads the rules, and the session table can hold more than a page. */
+#include <string.h>
+
+#include "cunit_main.h"
+
+#define rpc_call fake_rpc_call
+#include "../../gateway/gw_security.c"
+#undef rpc_call
+
+static struct gw fake_gw;
+
+/* ---- the session lookup: one session record, or none (after its logout) */
+static bool fake_session_exists;
+static char fake_session_id[65];
+static void (*fake_during_get)(void); /* runs inside the Models/Get of a session */
+
+static int fake_session_get(const ProtobufCMessage *req, ProtobufCMessage **resp)
+{
+    const Lithair__V1__GetRequest *g = (const Lithair__V1__GetRequest *)req;
+    if (strcmp(g->model, "sessions") != 0 || !fake_session_exists ||
+        strcmp(g->id, fake_session_id) != 0)
+        return LT_ENOTFOUND;
+    Lithair__V1__Timestamp exp = LITHAIR__V1__TIMESTAMP__INIT;
+    exp.seconds = (int64_t)time(NULL) + 3600;
+    Lithair__V1__Session se = LITHAIR__V1__SESSION__INIT;
+    se.id = fake_session_id;
+    se.user_id = "editor";
+    se.role = LITHAIR__V1__ROLE__ROLE_EDITOR;
+    se.expires_at = &exp;
+    Lithair__V1__Record rec = LITHAIR__V1__RECORD__INIT;
+    rec.value.len = lithair__v1__session__get_packed_size(&se);
+    rec.value.data = malloc(rec.value.len);
+    lithair__v1__session__pack(&se, rec.value.data);
+    Lithair__V1__RecordReply rr = LITHAIR__V1__RECORD_REPLY__INIT;
+    rr.record = &rec;
+    size_t n = lithair__v1__record_reply__get_packed_size(&rr);
+    uint8_t *buf = malloc(n ? n : 1);
+    lithair__v1__record_reply__pack(&rr, buf);
+    free(rec.value.data);
+    if (fake_during_get) /* the answer is read; the logout lands before it is used */
+        fake_during_get();
+    *resp = protobuf_c_message_unpack(&lithair__v1__record_reply__descriptor, NULL, n, buf);
+    free(buf);
+    return *resp ? 0 : LT_ECORRUPT;
+}
+
+/* ---- the expired-session sweep */
+#define LIVE 1000 /* live sessions: exactly one page of the sweep's List */
+static bool expired_deleted;
+static unsigned deletes;
+
+static Lithair__V1__Record *session_record(const char *id, int64_t expires)
+{
+    Lithair__V1__Timestamp exp = LITHAIR__V1__TIMESTAMP__INIT;
+    exp.seconds = expires;
+    Lithair__V1__Session se = LITHAIR__V1__SESSION__INIT;
+    se.id = (char *)id;
+    se.user_id = "viewer";
+    se.role = LITHAIR__V1__ROLE__ROLE_VIEWER;
+    se.expires_at = &exp;
+    Lithair__V1__Record *rec = malloc(sizeof(*rec));
+    lithair__v1__record__init(rec);
+    rec->value.len = lithair__v1__session__get_packed_size(&se);
+    rec->value.data = malloc(rec->value.len);
+    lithair__v1__session__pack(&se, rec->value.data);
+    return rec;
+}
+
+/* Models/List of sessions in key order: page 1 holds LIVE live sessions ("a000"...),
+ * page 2 one that expired an hour ago ("z") until it is deleted. */
+static int fake_sessions_list(const Lithair__V1__ListRequest *lq, ProtobufCMessage **resp)
+{
+    if (strcmp(lq->model, "sessions") != 0)
+        return LT_EIO;
+    Lithair__V1__ListReply lr = LITHAIR__V1__LIST_REPLY__INIT;
+    Lithair__V1__Record *recs[LIVE + 1];
+    size_t n = 0;
+    int64_t now = (int64_t)time(NULL);
+    char next[8] = "";
+    bool page2 = lq->cursor && strcmp(lq->cursor, "a999") == 0;
+    if (!page2) {
+        for (unsigned i = 0; i < LIVE && n < (lq->limit ? lq->limit : 100); i++) {
+            char id[8];
+            snprintf(id, sizeof(id), "a%03u", i);
+            recs[n++] = session_record(id, now + 3600);
+        }
+        if (!expired_deleted)
+            snprintf(next, sizeof(next), "a999");
+    } else if (!expired_deleted) {
+        recs[n++] = session_record("z", now - 3600);
+    }
+    lr.n_records = n;
+    lr.records = recs;
+    lr.next_cursor = next;
+    lr.total = LIVE + !expired_deleted;
+    size_t len = lithair__v1__list_reply__get_packed_size(&lr);
+    uint8_t *buf = malloc(len ? len : 1);
+    lithair__v1__list_reply__pack(&lr, buf);
+    for (size_t i = 0; i < n; i++) {
+        free(recs[i]->value.data);
+        free(recs[i]);
+    }
+    *resp = protobuf_c_message_unpack(&lithair__v1__list_reply__descriptor, NULL, len, buf);
+    free(buf);
+    return *resp ? 0 : LT_ECORRUPT;
+}
+
+/* ---- the firewall rule cache */
+static int n_stored; /* rules in the cluster: 0, or 1 once the rule was added */
+static int lists;
+
+/* Models/List of firewall_rules. The first read takes the cluster's answer (no rule),
+ * then, before it is stored, the rule is added and a second read (the add's own, on
+ * another thread) runs whole and stores the new list. */
+static int fake_rules_list(ProtobufCMessage **resp)
+{
+    int have = n_stored;
+    if (++lists == 1) {
+        n_stored = 1;
+        CU_ASSERT_EQUAL(sec_reload_rules(fake_gw.security), 0);
+    }
+    Lithair__V1__FirewallRule fr = LITHAIR__V1__FIREWALL_RULE__INIT;
+    fr.id = "r1";
+    fr.cidr = "10.0.0.0/8";
+    fr.action = LITHAIR__V1__FIREWALL_RULE__ACTION__DENY;
+    Lithair__V1__Record rec = LITHAIR__V1__RECORD__INIT;
+    rec.value.len = lithair__v1__firewall_rule__get_packed_size(&fr);
+    rec.value.data = malloc(rec.value.len);
+    lithair__v1__firewall_rule__pack(&fr, rec.value.data);
+    Lithair__V1__Record *recs[1] = {&rec};
+    Lithair__V1__ListReply lr = LITHAIR__V1__LIST_REPLY__INIT;
+    lr.n_records = (size_t)have;
+    lr.records = recs;
+    size_t len = lithair__v1__list_reply__get_packed_size(&lr);
+    uint8_t *buf = malloc(len ? len : 1);
+    lithair__v1__list_reply__pack(&lr, buf);
+    free(rec.value.data);
+    *resp = protobuf_c_message_unpack(&lithair__v1__list_reply__descriptor, NULL, len, buf);
+    free(buf);
+    return *resp ? 0 : LT_ECORRUPT;
+}
+
+int fake_rpc_call(struct rpc_client *c, const char *method, const ProtobufCMessage *req,
+                  const ProtobufCMessageDescriptor *resp_desc, unsigned timeout_ms,
+                  ProtobufCMessage **resp, struct rpc_status *status)
+{
+    (void)c;
+    (void)resp_desc;
+    (void)timeout_ms;
+    if (status)
+        memset(status, 0, sizeof(*status));
+    if (strcmp(method, "Models/Get") == 0)
+        return fake_session_get(req, resp);
+    if (strcmp(method, "Models/List") == 0) {
+        const Lithair__V1__ListRequest *lq = (const Lithair__V1__ListRequest *)req;
+        return strcmp(lq->model, "firewall_rules") == 0 ? fake_rules_list(resp)
+                                                        : fake_sessions_list(lq, resp);
+    }
+    if (strcmp(method, "Models/Delete") == 0) {
+        const Lithair__V1__DeleteRequest *d = (const Lithair__V1__DeleteRequest *)req;
+        deletes++;
+        if (strcmp(d->id, "z") == 0 && !expired_deleted) {
+            expired_deleted = true;
+            return 0;
+        }
+        return LT_ENOTFOUND;
+    }
+    return LT_EIO;
+}
+
+static const char *token = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/* what sec_logout does: the record deleted in the cluster, then the tombstone here */
+static void logout_now(void)
+{
+    fake_session_exists = false;
+    struct timespec ts = {0, 2000000}; /* the logout comes strictly after the lookup began */
+    nanosleep(&ts, NULL);
+    sec_forget(fake_gw.security, fake_session_id);
+}
+
+static void setup_security(void)
+{
+    memset(&fake_gw, 0, sizeof(fake_gw));
+    CU_ASSERT_EQUAL_FATAL(sodium_init() < 0, 0);
+    struct gw_security *s = calloc(1, sizeof(*s));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    s->g = &fake_gw;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->hash_mu, NULL);
+    pthread_mutex_init(&s->add_mu, NULL);
+    s->session_ttl_s = 3600;
+    fake_gw.security = s;
+    token_hash(token, fake_session_id);
+    fake_session_exists = true;
+    fake_during_get = NULL;
+}
+
+static void teardown_security(void)
+{
+    pthread_mutex_destroy(&fake_gw.security->mu);
+    pthread_mutex_destroy(&fake_gw.security->hash_mu);
+    pthread_mutex_destroy(&fake_gw.security->add_mu);
+    free(fake_gw.security);
+    fake_gw.security = NULL;
+}
+
+/* A lookup that read the session from the cluster while it was being logged out through
+ * this gateway must not bring it back: the logout wins, for that lookup and every later
+ * one (here the cache's oldest free slot comes before the tombstone's). */
+static void test_logout_during_lookup(void)
+{
+    setup_security();
+    struct gw_security *s = fake_gw.security;
+    uint64_t now = lt_now_ns();
+    for (size_t i = 0; i < SEC_SESSION_CACHE; i++) { /* a busy cache of other sessions */
+        snprintf(s->cache[i].hash, sizeof(s->cache[i].hash), "other%zu", i);
+        s->cache[i].expires_s = (int64_t)time(NULL) + 3600;
+        s->cache[i].cached_ns = now;
+    }
+    s->cache[0].cached_ns = now - 2 * SEC_CACHE_NS; /* second oldest */
+    s->cache[1].cached_ns = now - 3 * SEC_CACHE_NS; /* oldest: the tombstone goes here */
+    fake_during_get = logout_now;
+    struct sess v;
+    CU_ASSERT_EQUAL(sec_session(s, token, &v), LT_ENOTFOUND);
+    fake_during_get = NULL;
+    CU_ASSERT_EQUAL(sec_session(s, token, &v), LT_ENOTFOUND);
+    teardown_security();
+}
+
+/* Without a logout the session is found, and cached. */
+static void test_lookup_caches(void)
+{
+    setup_security();
+    struct sess v;
+    CU_ASSERT_EQUAL(sec_session(fake_gw.security, token, &v), 0);
+    CU_ASSERT_STRING_EQUAL(v.user, "editor");
+    fake_session_exists = false; /* deleted through another gateway: cached for 2 s */
+    CU_ASSERT_EQUAL(sec_session(fake_gw.security, token, &v), 0);
+    sec_forget(fake_gw.security, fake_session_id); /* a logout here ends it at once */
+    CU_ASSERT_EQUAL(sec_session(fake_gw.security, token, &v), LT_ENOTFOUND);
+    teardown_security();
+}
+
+/* More live sessions than one page of the sweep must not hide the expired ones behind
+ * them: they are deleted all the same, and no live one is. */
+static void test_purge_past_first_page(void)
+{
+    setup_security();
+    struct gw_security *s = fake_gw.security;
+    for (int sweep = 0; sweep < 5 && !expired_deleted; sweep++) {
+        s->purged_at_ns = 0; /* a sweep is due */
+        sec_purge(s);
+    }
+    CU_ASSERT_TRUE(expired_deleted);
+    CU_ASSERT_EQUAL(deletes, 1);
+    CU_ASSERT_EQUAL(s->purged, 1);
+    teardown_security();
+}
+
+/* A reload that read the rules before a change must not overwrite the rules a later
+ * reload stored after it: a new rule is in force on the next request. */
+static void test_stale_reload_loses(void)
+{
+    setup_security();
+    struct gw_security *s = fake_gw.security;
+    CU_ASSERT_EQUAL(sec_reload_rules(s), 0); /* the tick's, slow */
+    CU_ASSERT_EQUAL(lists, 2);
+    CU_ASSERT_EQUAL(s->n_rules, 1);
+    CU_ASSERT_EQUAL(atomic_load(&s->n_rules_hint), 1);
+    teardown_security();
+}
+
+static const struct lt_test security_tests[] = {
+    {"session lookup caches", test_lookup_caches},
+    {"a logout during a session lookup wins", test_logout_during_lookup},
+    {"expired sessions past the first page are deleted", test_purge_past_first_page},
+    {"a stale reload does not undo a newer one", test_stale_reload_loses},
+    {NULL, NULL},
+};
+
+static const struct lt_suite suites[] = {
+    {"gw_security", NULL, NULL, security_tests},
+    {NULL, NULL, NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return lt_test_main(argc, argv, suites);
+}
