@@ -305,6 +305,11 @@ void raft_step_candidate(struct raft *r, const struct raft_msg *m)
     default:
         if (m->type != my_resp)
             break;
+        /* A pre-vote is granted for the term we would run in (ours + 1); a grant for any
+         * other term answered an earlier round (sent while our term was lower) and says
+         * nothing about this one: counting it could start a disruptive election. */
+        if (r->role == RAFT_PRE_CANDIDATE && !m->reject && m->term != r->term + 1)
+            break;
         switch (raft_poll(r, m->from, !m->reject)) {
         case RAFT_POLL_WON:
             if (r->role == RAFT_PRE_CANDIDATE)

@@ -190,6 +190,55 @@ static void test_lease_lets_transfer_through(void)
     h_free(&net);
 }
 
+static void pv_only(struct raft_config *c)
+{
+    c->pre_vote = true;
+    c->check_quorum = false;
+}
+
+/* A granted pre-vote answers one round only: a grant for term t (asked while at t - 1)
+ * that arrives late, once the node is back at t asking about t + 1, must not count.
+ * Otherwise a node no quorum would pre-vote for runs a real election and, without the
+ * CheckQuorum lease, deposes a healthy leader: what PreVote (§9.6) is there to stop. */
+static void test_stale_prevote_grant_not_counted(void)
+{
+    struct h_net net;
+    h_init(&net, 3, pv_only);
+    /* n3 asks at term 0 (for term 1); n2 grants; the answer is delayed. */
+    CU_ASSERT_EQUAL(raft_campaign(h_r(&net, 3)), 0);
+    h_readies(&net);
+    const struct raft_msg *pv = h_find(&net, RAFT_MSG_PRE_VOTE, 2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pv);
+    struct raft_msg req = *pv;
+    h_drop(&net);
+    CU_ASSERT_EQUAL(raft_recv(h_r(&net, 2), &req), 0);
+    h_readies(&net);
+    const struct raft_msg *g = h_find(&net, RAFT_MSG_PRE_VOTE_RESP, 3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    CU_ASSERT_FALSE(g->reject);
+    struct raft_msg stale = *g;
+    h_drop(&net);
+    /* n1 is elected in term 1; n3 follows it. */
+    h_elect(&net, 1);
+    uint64_t t = h_term(&net, 1);
+    CU_ASSERT_EQUAL(t, stale.term);
+    CU_ASSERT_EQUAL(h_role(&net, 1), RAFT_LEADER);
+    CU_ASSERT_EQUAL(h_status(&net, 3).leader, 1);
+    /* n3 misses heartbeats and pre-campaigns for t + 1; its requests are lost. */
+    h_tick(&net, 3, 2 * net.cfg[2].election_ticks);
+    CU_ASSERT_EQUAL(h_role(&net, 3), RAFT_PRE_CANDIDATE);
+    h_readies(&net);
+    h_drop(&net);
+    /* The old grant arrives: it says nothing about term t + 1. */
+    CU_ASSERT_EQUAL(raft_recv(h_r(&net, 3), &stale), 0);
+    CU_ASSERT_EQUAL(h_role(&net, 3), RAFT_PRE_CANDIDATE);
+    CU_ASSERT_EQUAL(h_term(&net, 3), t);
+    h_stabilize(&net);
+    CU_ASSERT_EQUAL(h_role(&net, 1), RAFT_LEADER);
+    CU_ASSERT_EQUAL(h_term(&net, 1), t);
+    h_free(&net);
+}
+
 static const struct lt_test tests[] = {
     {"partitioned_node_does_not_bump_term", test_partitioned_node_does_not_bump_term},
     {"without_prevote_rejoin_disrupts", test_without_prevote_rejoin_disrupts},
@@ -198,6 +247,7 @@ static const struct lt_test tests[] = {
     {"checkquorum_leader_steps_down", test_checkquorum_leader_steps_down},
     {"lease_rejects_votes", test_lease_rejects_votes},
     {"lease_lets_transfer_through", test_lease_lets_transfer_through},
+    {"stale_prevote_grant_not_counted", test_stale_prevote_grant_not_counted},
     {NULL, NULL},
 };
 
