@@ -16,8 +16,8 @@
  *     install a received snapshot; append entries; save the hard state (to the WAL's
  *     buffer); the writer thread syncs it — ONE write and fdatasync for everything
  *     buffered while the previous batch was in flight (group commit); a follower whose
- *     disk is idle syncs a small batch itself instead (two thread hand-offs fewer on the
- *     path its leader waits for)
+ *     disk is idle, or an idle leader, syncs a small batch itself instead (two thread
+ *     hand-offs fewer on the path a write waits for)
  *     hold msgs (votes and acks) until their batch is durable
  *     apply committed entries, complete the RPCs that waited for them, publish events
  *     answer linearizable reads whose read index is applied
@@ -26,7 +26,7 @@
  * A write is acknowledged only when its entry is applied, i.e. committed: a quorum has it
  * fsynced (the leader counts itself only once its own batch is synced). Nothing here
  * blocks on a peer, and the loop blocks on the disk only to install or record a
- * snapshot, or for a follower's small inline sync (off for a while when the disk is
+ * snapshot, or for a small inline sync when idle (off for a while when the disk is
  * slow). At start the newest snapshot is mapped and loaded in place (the store keeps its
  * values in the file's pages), then the WAL after it is replayed. A shutdown over RPC
  * lets the replies in flight go out first. */
@@ -1526,9 +1526,10 @@ static void node_reads_ready(struct node *n, const struct raft_read_state *rs, s
 
 /* ------------------------------------------------------------------ the update */
 
-#define NODE_INLINE_SYNC_MAX 8 /* entries a follower syncs on the loop when its disk is idle */
-#define NODE_INLINE_SLOW_NS  (2 * 1000000ull)    /* an average inline sync this slow ... */
-#define NODE_INLINE_OFF_NS   (1000 * 1000000ull) /* ... stops them for this long */
+#define NODE_INLINE_SYNC_MAX   8 /* entries a follower syncs on the loop when its disk is idle */
+#define NODE_INLINE_LEADER_MAX 2 /* a leader does too when no more proposals than this wait */
+#define NODE_INLINE_SLOW_NS    (2 * 1000000ull)    /* an average inline sync this slow ... */
+#define NODE_INLINE_OFF_NS     (1000 * 1000000ull) /* ... stops them for this long */
 
 /* node_inline_sync_took keeps the average of inline syncs: a slow disk must not hold the
  * loop (heartbeat answers, reads), so above NODE_INLINE_SLOW_NS the writer thread takes
@@ -1604,9 +1605,14 @@ static int node_process_ready(struct node *n)
             sync_now = up.msgs[i].n_entries > 0;
         /* A follower whose disk is idle syncs on this thread: the leader waits for its
          * ack, and two thread hand-offs (to the writer and back) cost about as much as the
-         * fdatasync itself. Under load a batch is in flight and the writer does it. */
-        bool inline_sync = dirty && !sync_now && !n->io_busy && !n->held_head &&
-                           n->role == RAFT_FOLLOWER && up.n_entries <= NODE_INLINE_SYNC_MAX &&
+         * fdatasync itself. Under load a batch is in flight and the writer does it. So
+         * does an idle leader (at most two proposals waiting; its appends have already
+         * left): one client's write p50 0.52 -> 0.50 ms (0.60 -> 0.57 ms on a fresh
+         * cluster) in interleaved runs; with more waiting, the loop must not block. */
+        bool idle_role = n->role == RAFT_FOLLOWER ||
+                         (n->role == RAFT_LEADER && n->n_proposals <= NODE_INLINE_LEADER_MAX);
+        bool inline_sync = dirty && !sync_now && !n->io_busy && !n->held_head && idle_role &&
+                           up.n_entries <= NODE_INLINE_SYNC_MAX &&
                            lt_now_ns() >= n->inline_off_until;
         bool persisted_now = false;
         if (dirty && (sync_now || inline_sync)) {
