@@ -118,6 +118,21 @@ int gw_reply_json(struct gw_req *r, int status, json_object *body, const char *e
     return status;
 }
 
+/* gw_error_json builds the one error shape, {"code","message","details"} (details: an
+ * empty array if NULL; taken over, freed on failure). NULL if out of memory. */
+static json_object *gw_error_json(const char *code, const char *msg, json_object *details)
+{
+    json_object *o = json_object_new_object();
+    if (!o) {
+        json_object_put(details);
+        return NULL;
+    }
+    json_object_object_add(o, "code", json_object_new_string(code));
+    json_object_object_add(o, "message", json_object_new_string(msg));
+    json_object_object_add(o, "details", details ? details : json_object_new_array());
+    return o;
+}
+
 int gw_reply_error(struct gw_req *r, int status, const char *code, json_object *details,
                    const char *fmt, ...)
 {
@@ -126,14 +141,9 @@ int gw_reply_error(struct gw_req *r, int status, const char *code, json_object *
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    json_object *o = json_object_new_object();
-    if (!o) {
-        json_object_put(details);
+    json_object *o = gw_error_json(code, msg, details);
+    if (!o)
         return gw_reply_json(r, 500, NULL, NULL);
-    }
-    json_object_object_add(o, "code", json_object_new_string(code));
-    json_object_object_add(o, "message", json_object_new_string(msg));
-    json_object_object_add(o, "details", details ? details : json_object_new_array());
     const char *extra = NULL;
     if (status == 503 || status == 429)
         extra = "Retry-After: 1\r\n";
@@ -507,12 +517,9 @@ static int gw_http_error(struct mg_connection *conn, int status, const char *err
     snprintf(msg, sizeof(msg), "%s", errmsg && *errmsg ? errmsg : gw_http_reason(status));
     for (size_t n = strlen(msg); n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'); n--)
         msg[n - 1] = '\0';
-    json_object *o = json_object_new_object();
+    json_object *o = gw_error_json(code, msg, NULL);
     if (!o)
         return 1; /* civetweb's own plain answer */
-    json_object_object_add(o, "code", json_object_new_string(code));
-    json_object_object_add(o, "message", json_object_new_string(msg));
-    json_object_object_add(o, "details", json_object_new_array());
     size_t len;
     const char *body = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
     mg_disable_connection_keep_alive(conn);
@@ -530,14 +537,10 @@ static int gw_reply_not_allowed(struct gw_req *r, const char *allow)
 {
     char hdr[96];
     snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "code", json_object_new_string("INVALID_ARGUMENT"));
     char msg[256];
     snprintf(msg, sizeof(msg), "method %.20s is not allowed on %.80s; allowed: %s", r->method,
              r->path, allow);
-    json_object_object_add(o, "message", json_object_new_string(msg));
-    json_object_object_add(o, "details", json_object_new_array());
-    return gw_reply_json(r, 405, o, hdr);
+    return gw_reply_json(r, 405, gw_error_json("INVALID_ARGUMENT", msg, NULL), hdr);
 }
 
 static int gw_serve_static(struct gw_req *r)
@@ -620,11 +623,10 @@ static bool gw_is_api_path(const char *p)
            strcmp(p, "/metrics") == 0;
 }
 
-/* gw_linger reads and discards what the client still sends after an early answer, within
- * GW_LINGER_MS and GW_LINGER_BYTES, until the client closes (it has read the answer),
- * so that the connection closes after the client has sent its body (see GW_LINGER_MS). It reads the
- * socket itself, with poll: civetweb's mg_read would wait up to the whole request timeout for a
- * client that sends nothing. */
+/* gw_linger reads and discards what the client still sends after an early answer, until
+ * the client closes (it has read the answer), within GW_LINGER_MS and GW_LINGER_BYTES. It
+ * reads the socket itself, with poll: civetweb's mg_read would wait up to the whole
+ * request timeout for a client that sends nothing. */
 static void gw_linger(struct gw_req *r)
 {
     int fd = sse_find_fd(r->conn);

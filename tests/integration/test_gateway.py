@@ -611,21 +611,13 @@ def test_early_error_does_not_read_the_body(build_dir):
               "body (after %.1f s)" % took)
         # a client still sending a body over the limit reads its 413, not a reset: the
         # gateway drains what it sends (bounded) before closing
+        body = b'{"name":"' + b"x" * (4 << 20) + b'"}'
         for attempt in range(3):
-            sk = socket.create_connection(("127.0.0.1", g.port), timeout=10)
             try:
-                body = b'{"name":"' + b"x" * (4 << 20) + b'"}'
-                sk.sendall(post + b"Content-Length: %d\r\n\r\n" % len(body) + body)
-                got = b""
-                while len(got) < 65536:
-                    k = sk.recv(65536)
-                    if not k:
-                        break
-                    got += k
+                got, _ = raw_exchange(g.port, post + b"Content-Length: %d\r\n\r\n" % len(body)
+                                      + body, seconds=10)
             except OSError as e:
                 got = ("%s" % e).encode()
-            finally:
-                sk.close()
             check(got.startswith(b"HTTP/1.1 413") and b'"code"' in got,
                   "attempt %d: a 4 MiB body gets its 413: %r" % (attempt, got[:200]))
         # a chunked body with a bad chunk size is a 400 that says so
@@ -1063,16 +1055,9 @@ def test_security(build_dir):
         st, _, _ = g.request("POST", "/_playground/security/test-firewall", {"ip": "10.1.2.3"},
                              headers={"Origin": "http://127.0.0.1:%d" % g.port})
         check(st == 200, "a same-origin POST passes: %d" % st)
-        sk = socket.create_connection(("127.0.0.1", g.port), timeout=10)
-        sk.sendall(b"POST /_playground/security/firewall HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                   b"Content-Length: 20\r\nConnection: close\r\n\r\n" + b'{"cidr":"0.0.0.0/0"}')
-        got = b""
-        while len(got) < 65536:
-            k = sk.recv(4096)
-            if not k:
-                break
-            got += k
-        sk.close()
+        got, _ = raw_exchange(g.port, b"POST /_playground/security/firewall HTTP/1.1\r\n"
+                              b"Host: 127.0.0.1\r\nContent-Length: 20\r\nConnection: close"
+                              b"\r\n\r\n" + b'{"cidr":"0.0.0.0/0"}', seconds=10)
         check(got.startswith(b"HTTP/1.1 415"), "a body with no Content-Type: %r" % got[:120])
         # ::ffff:a.b.c.d is that IPv4 address, in rules and tests alike
         st, _, t = g.post("/_playground/security/test-firewall", {"ip": "::ffff:10.9.9.9"})

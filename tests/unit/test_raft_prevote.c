@@ -17,6 +17,12 @@ static void cq_only(struct raft_config *c)
     c->check_quorum = true;
 }
 
+static void pv_only(struct raft_config *c)
+{
+    c->pre_vote = true;
+    c->check_quorum = false;
+}
+
 /* With PreVote a partitioned node keeps asking but never raises its term; when it
  * rejoins, the leader keeps its leadership and term. */
 static void test_partitioned_node_does_not_bump_term(void)
@@ -188,12 +194,6 @@ static void test_lease_lets_transfer_through(void)
     CU_ASSERT_FALSE(resp->reject);
     CU_ASSERT_EQUAL(h_status(&net, 2).vote, 3);
     h_free(&net);
-}
-
-static void pv_only(struct raft_config *c)
-{
-    c->pre_vote = true;
-    c->check_quorum = false;
 }
 
 /* A granted pre-vote answers one round only: a grant for term t (asked while at t - 1)
