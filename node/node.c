@@ -55,6 +55,11 @@
 #include "snap.h"
 
 #define NODE_METRICS_NS (250ull * 1000000ull) /* 4 Hz */
+/* A leader's commit index travels with its next append. When no append has carried it
+ * this long after it moved, empty appends do (raft_send_commit): followers apply at most
+ * this late when writes stop, and a write's reply no longer waits behind two sends and
+ * their two answers. */
+#define NODE_COMMIT_NOTIFY_NS (1000000ull)
 
 enum qkind { Q_RAFT, Q_RPC };
 
@@ -91,6 +96,7 @@ struct node {
     /* loop state */
     uint64_t start_ns;
     uint64_t next_tick_ns;
+    uint64_t commit_due_ns; /* send the leader's commit index to followers then (0: none due) */
     uint64_t next_metrics_ns;
     struct op waiting;     /* sentinel: reads, transfers, snapshots waiting */
     struct op props;       /* sentinel: proposals waiting to apply, in index order */
@@ -1815,6 +1821,8 @@ int node_run(struct node *n)
         pthread_mutex_lock(&n->mu);
         if (!n->q_head && !n->io_done) {
             uint64_t deadline = n->next_tick_ns;
+            if (n->commit_due_ns && n->commit_due_ns < deadline)
+                deadline = n->commit_due_ns;
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
             uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
@@ -1863,11 +1871,19 @@ int node_run(struct node *n)
         }
 
         /* 4. the update */
+        if (n->commit_due_ns && now >= n->commit_due_ns) {
+            raft_send_commit(n->raft);
+            n->commit_due_ns = 0;
+        }
         int rc = node_process_ready(n);
         if (rc != 0) {
             n->fatal = rc;
             break;
         }
+        if (!raft_commit_unsent(n->raft))
+            n->commit_due_ns = 0;
+        else if (!n->commit_due_ns)
+            n->commit_due_ns = now + NODE_COMMIT_NOTIFY_NS;
         if (now >= n->next_metrics_ns) {
             node_publish_metrics(n, now);
             n->next_metrics_ns = now + NODE_METRICS_NS;
@@ -2181,6 +2197,7 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     rc_cfg.election_ticks = cfg->election_ticks;
     rc_cfg.heartbeat_ticks = cfg->heartbeat_ticks;
     rc_cfg.compact_keep = cfg->compact_keep;
+    rc_cfg.lazy_commit = true; /* node_run sends the commit when no append did (1 ms) */
     rc_cfg.seed = lt_wall_ns() ^ ((uint64_t)getpid() << 20) ^ cfg->id;
     if (lt_reaper_start(&n->reaper) == 0) { /* else the core frees in place */
         rc_cfg.release = node_reap;

@@ -139,6 +139,9 @@ struct raft_config {
     unsigned max_inflight;  /* append messages in flight per follower (pipelining); >= 1 */
     size_t max_msg_entries; /* entries per append message; >= 1 */
     size_t max_msg_bytes;   /* data bytes per append message (at least one entry is sent) */
+    bool lazy_commit;       /* a leader whose commit index moves sends no empty appends to
+                             * say so: the next append or heartbeat carries it, or
+                             * raft_send_commit() when the caller decides (see there) */
     uint64_t compact_keep;  /* entries kept in memory behind a snapshot for lagging followers:
                              * raft_compact keeps (index - compact_keep, index] */
     uint64_t seed;          /* randomness for the election timeout */
@@ -284,6 +287,15 @@ int raft_read_index(struct raft *r, uint64_t context);
 /* raft_campaign starts an election now (with PreVote if configured; a no-op on the
  * leader). Testing and bootstrap only. LT_EINVAL if this node is not a voter. */
 int raft_campaign(struct raft *r);
+
+/* With config.lazy_commit: raft_commit_unsent tells whether some follower has not yet
+ * been sent the leader's commit index; raft_send_commit has the next raft_ready() send
+ * it to those, in empty appends. Each committed write otherwise costs an empty append and
+ * its answer per follower, on the path of the write's reply; a caller sends them when no
+ * new append has carried the commit for a while (lithair-node: 1 ms). No-ops on a
+ * follower, and without lazy_commit. */
+bool raft_commit_unsent(const struct raft *r);
+void raft_send_commit(struct raft *r);
 
 /* raft_has_ready tells whether raft_ready() has anything to hand out. */
 bool raft_has_ready(const struct raft *r);

@@ -72,6 +72,7 @@ struct raft_prog {
     unsigned snap_elapsed; /* SNAPSHOT: ticks since it was sent */
     uint64_t *infl;        /* ring of last indexes of appends in flight */
     unsigned infl_start, infl_count, infl_cap;
+    uint64_t commit_sent; /* the highest commit index sent to it (lazy_commit) */
 };
 
 void raft_prog_reset(struct raft_prog *p, uint64_t next);

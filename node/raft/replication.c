@@ -50,6 +50,8 @@ bool raft_send_append(struct raft *r, struct raft_prog *p, bool send_if_empty)
     int n = raft_send_entries(r, &m, p->next, r->cfg.max_msg_entries, r->cfg.max_msg_bytes);
     if (n < 0)
         return false;
+    if (m.commit > p->commit_sent)
+        p->commit_sent = m.commit;
     if (p->state == RAFT_PROGRESS_REPLICATE) {
         if (n > 0) {
             /* Pipelining: assume success and move on; a rejection resets next. */
@@ -69,7 +71,9 @@ void raft_bcast_append(struct raft *r, bool send_if_empty)
         struct raft_prog *p = &r->prog[i];
         if (p->id == r->id)
             continue;
-        bool sent = raft_send_append(r, p, send_if_empty);
+        /* lazy_commit: an empty append only for a follower not yet told the commit */
+        bool empty_ok = send_if_empty && (!r->cfg.lazy_commit || p->commit_sent < r->log.commit);
+        bool sent = raft_send_append(r, p, empty_ok);
         while (sent && p->state == RAFT_PROGRESS_REPLICATE)
             sent = raft_send_append(r, p, false);
     }
@@ -86,6 +90,8 @@ void raft_bcast_heartbeat(struct raft *r, uint64_t context)
         struct raft_msg m = {
             .type = RAFT_MSG_HEARTBEAT, .to = p->id, .commit = commit, .context = context};
         raft_send(r, &m);
+        if (commit > p->commit_sent)
+            p->commit_sent = commit;
     }
 }
 
@@ -121,11 +127,33 @@ bool raft_maybe_commit(struct raft *r)
         return false;
     bool first_in_term = !raft_committed_in_term(r);
     r->log.commit = mci;
-    r->bcast_pending = true;
-    r->bcast_commit = true;
+    if (!r->cfg.lazy_commit) {
+        r->bcast_pending = true;
+        r->bcast_commit = true;
+    }
     if (first_in_term)
         raft_read_release_pending(r);
     return true;
+}
+
+bool raft_commit_unsent(const struct raft *r)
+{
+    if (!r->cfg.lazy_commit || r->role != RAFT_LEADER)
+        return false;
+    for (size_t i = 0; i < r->conf.n_voters; i++) {
+        const struct raft_prog *p = &r->prog[i];
+        if (p->id != r->id && p->commit_sent < r->log.commit)
+            return true;
+    }
+    return false;
+}
+
+void raft_send_commit(struct raft *r)
+{
+    if (raft_commit_unsent(r)) {
+        r->bcast_pending = true;
+        r->bcast_commit = true;
+    }
 }
 
 /* ---- leader: step and tick ---------------------------------------------------------- */

@@ -1,7 +1,8 @@
 /* raft_sim.c — runs the Raft simulation (sim.h) over many seeds and reports failures.
  *
  *   raft_sim [--seed-start S] [--seeds N | --seed-list A,B,...] [--nodes 1..9] [--steps M]
- *            [--faults all|none|LIST] [--calm-ticks T] [--inject KIND] [--stats] [-v]
+ *            [--faults all|none|LIST] [--calm-ticks T] [--inject KIND]
+ *            [--lazy-commit mixed|off|on] [--stats] [-v]
  *   raft_sim --self-test
  *
  * One line per failing seed, with everything needed to replay it, then exactly
@@ -26,6 +27,7 @@ struct args {
     unsigned nodes, faults, calm_ticks;
     const char *faults_name, *inject_name;
     enum sim_inject inject;
+    enum sim_lazy lazy;
     bool verbose, stats, self_test;
 };
 
@@ -43,7 +45,7 @@ static void usage(void)
                     "                [--faults all|none|drop,dup,reorder,partition,oneway,crash,"
                     "torn,pause]\n"
                     "                [--calm-ticks T] [--inject apply|early|leader|read|lie]"
-                    " [--stats] [-v]\n"
+                    "\n                [--lazy-commit mixed|off|on] [--stats] [-v]\n"
                     "       raft_sim --self-test\n");
 }
 
@@ -97,6 +99,17 @@ static int args_parse(int argc, char **argv, struct args *a)
             a->seeds = a->n_list;
             continue;
         }
+        if (strcmp(k, "--lazy-commit") == 0) {
+            if (strcmp(v, "mixed") == 0)
+                a->lazy = SIM_LAZY_MIXED;
+            else if (strcmp(v, "off") == 0)
+                a->lazy = SIM_LAZY_OFF;
+            else if (strcmp(v, "on") == 0)
+                a->lazy = SIM_LAZY_ON;
+            else
+                return LT_EINVAL;
+            continue;
+        }
         if (strcmp(k, "--inject") == 0) {
             if (sim_inject_parse(v, &a->inject))
                 return LT_EINVAL;
@@ -141,6 +154,7 @@ static long run_seeds(const struct args *a, bool quiet)
             .inject = a->inject,
             .trace = a->verbose ? stdout : NULL,
             .calm_ticks = a->calm_ticks,
+            .lazy = a->lazy,
         };
         struct sim_result r;
         int rc = sim_run(&o, &r);

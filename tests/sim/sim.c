@@ -2001,6 +2001,9 @@ static void sim_config(struct sim *s)
     s->cfg.max_msg_entries = ents[sim_below(s, 4)];
     s->cfg.max_msg_bytes = bytes[sim_below(s, 4)];
     s->cfg.compact_keep = keep[sim_below(s, 4)];
+    /* not drawn from the stream: the draws above and after stay what they were */
+    uint64_t h = s->o.seed * 0x9e3779b97f4a7c15ull;
+    s->cfg.lazy_commit = s->o.lazy == SIM_LAZY_ON || (s->o.lazy == SIM_LAZY_MIXED && (h >> 63));
 }
 
 static void sim_free(struct sim *s)
@@ -2032,6 +2035,8 @@ static void on_event(struct sim *s, struct event *e)
     struct node *n = e->kind == EV_CLIENT || e->kind == EV_FAULT ? NULL : &s->nodes[e->node];
     switch (e->kind) {
     case EV_TICK:
+        if (raft_commit_unsent(n->r) && sim_chance(s, 500))
+            raft_send_commit(n->r);
         raft_tick(n->r);
         node_drain(s, n);
         ev_push(s, s->now + n->tick_len + sim_below(s, 5) - 2, EV_TICK, n->idx, n->gen, NULL);
@@ -2143,10 +2148,10 @@ int sim_run(const struct sim_opts *o, struct sim_result *res)
     s->dup_pm = (o->faults & SIM_FAULT_DUP) ? (unsigned)sim_below(s, 30) : 0;
     sim_trace(s,
               "seed %" PRIu64 ": %u nodes, election %u heartbeat %u prevote %d checkquorum %d "
-              "inflight %u entries %zu bytes %zu keep %" PRIu64 " torn %d",
+              "inflight %u entries %zu bytes %zu keep %" PRIu64 " torn %d lazy %d",
               o->seed, s->n, s->cfg.election_ticks, s->cfg.heartbeat_ticks, s->cfg.pre_vote,
               s->cfg.check_quorum, s->cfg.max_inflight, s->cfg.max_msg_entries,
-              s->cfg.max_msg_bytes, s->cfg.compact_keep, s->torn);
+              s->cfg.max_msg_bytes, s->cfg.compact_keep, s->torn, s->cfg.lazy_commit);
     int rc = 0;
     if (!sim_ci(s, 0))
         goto out;

@@ -41,6 +41,14 @@ enum sim_inject {
                         * checks off, a state-level check must notice the damage */
 };
 
+/* Whether the leaders run with raft_config.lazy_commit (then each tick the leader sends
+ * its commit index with an even chance, as lithair-node does after 1 ms). */
+enum sim_lazy {
+    SIM_LAZY_MIXED = 0, /* on for half the seeds (a hash of the seed, not the random stream) */
+    SIM_LAZY_OFF,       /* the core's default; the regression seeds replay as recorded */
+    SIM_LAZY_ON,
+};
+
 struct sim_opts {
     uint64_t seed;
     unsigned nodes;  /* 1..RAFT_MAX_NODES */
@@ -49,6 +57,7 @@ struct sim_opts {
     enum sim_inject inject;
     FILE *trace;         /* non-NULL: print a trace of the run there */
     unsigned calm_ticks; /* liveness bound after the fault phase; 0 = 400 + 60 timeouts */
+    enum sim_lazy lazy;
 };
 
 struct sim_result {

@@ -2,8 +2,8 @@
  * §5.3, §5.4.2) after etcd's raft_paper_test.go: appends and commit, batching,
  * bounded pipelining, probing, conflict truncation, fast backtracking, the figure-8
  * rule (commit only current-term entries by counting), the leader counting its own log
- * only once persisted, which output slot messages go in, and recovery from loss,
- * duplication and reordering. */
+ * only once persisted, which output slot messages go in, recovery from loss,
+ * duplication and reordering, and the lazy commit notice (lithair's own). */
 #include "cunit_main.h"
 #include "test_raft_harness.h"
 
@@ -11,6 +11,12 @@ static void plain(struct raft_config *c)
 {
     c->pre_vote = false;
     c->check_quorum = false;
+}
+
+static void lazy(struct raft_config *c)
+{
+    plain(c);
+    c->lazy_commit = true;
 }
 
 static void one_per_msg(struct raft_config *c)
@@ -457,6 +463,95 @@ static void test_update_valid_until_advance(void)
     h_free(&net);
 }
 
+/* lazy_commit: a leader's commit that moves sends nothing by itself; the next append
+ * carries it, a heartbeat carries it (up to what the follower holds), and
+ * raft_send_commit sends empty appends to exactly the followers not yet told. */
+static void test_lazy_commit(void)
+{
+    struct h_net net;
+    h_init(&net, 3, lazy);
+    h_elect(&net, 1);
+    struct raft *l = h_r(&net, 1);
+    CU_ASSERT_EQUAL(h_commit(&net, 1), 1); /* the leader's no-op */
+    CU_ASSERT_EQUAL(h_commit(&net, 2), 0);
+    CU_ASSERT_EQUAL(h_commit(&net, 3), 1);
+    CU_ASSERT_TRUE(raft_commit_unsent(l));
+    CU_ASSERT_FALSE(raft_commit_unsent(h_r(&net, 2))); /* a follower has nothing to send */
+    raft_send_commit(h_r(&net, 2));
+    CU_ASSERT_FALSE(raft_has_ready(h_r(&net, 2)));
+    raft_send_commit(l);
+    CU_ASSERT_TRUE(raft_has_ready(l));
+    h_readies(&net);
+    CU_ASSERT_EQUAL(h_count(&net, RAFT_MSG_APPEND, 1, 2), 1);
+    /* node 3 was told during the election (asserted above): no empty append for it */
+    CU_ASSERT_EQUAL(h_count(&net, RAFT_MSG_APPEND, 1, 3), 0);
+    h_stabilize(&net);
+    CU_ASSERT_EQUAL(h_commit(&net, 2), 1);
+    CU_ASSERT_EQUAL(h_commit(&net, 3), 1);
+    CU_ASSERT_FALSE(raft_commit_unsent(l));
+    raft_send_commit(l); /* nothing to say: nothing sent */
+    CU_ASSERT_FALSE(raft_has_ready(l));
+
+    /* A write: two appends and two answers, no empty append after its commit. */
+    size_t before = net.delivered;
+    CU_ASSERT_EQUAL(h_propose(&net, 1, "a"), 0);
+    h_stabilize(&net);
+    CU_ASSERT_EQUAL(net.delivered - before, 4);
+    CU_ASSERT_EQUAL(h_commit(&net, 1), 2);
+    CU_ASSERT_EQUAL(h_commit(&net, 2), 1);
+    CU_ASSERT_TRUE(raft_commit_unsent(l));
+
+    /* The next write's appends carry the previous commit. */
+    CU_ASSERT_EQUAL(h_propose(&net, 1, "b"), 0);
+    h_stabilize(&net);
+    CU_ASSERT_EQUAL(h_commit(&net, 1), 3);
+    CU_ASSERT_EQUAL(h_commit(&net, 2), 2);
+    CU_ASSERT_EQUAL(h_node(&net, 3)->applied, 2);
+
+    /* A heartbeat carries it too. One that is lost is not sent again (nor is a lost empty
+     * append without lazy_commit): that follower learns at the next heartbeat. */
+    h_isolate(&net, 2);
+    h_tick(&net, 1, net.cfg[0].heartbeat_ticks);
+    h_stabilize(&net);
+    CU_ASSERT_EQUAL(h_commit(&net, 3), 3);
+    CU_ASSERT_EQUAL(h_commit(&net, 2), 2);
+    CU_ASSERT_FALSE(raft_commit_unsent(l));
+    h_heal(&net);
+    h_tick(&net, 1, net.cfg[0].heartbeat_ticks);
+    h_stabilize(&net);
+    CU_ASSERT_EQUAL(h_commit(&net, 2), 3);
+    CU_ASSERT_FALSE(raft_commit_unsent(l));
+
+    /* raft_send_commit after an entry one follower (3) missed: both get an empty append
+     * (the leader pipelines: it believes 3 has the entry); 2 commits, 3 refuses and is
+     * sent the entry. */
+    h_isolate(&net, 3);
+    CU_ASSERT_EQUAL(h_propose(&net, 1, "c"), 0);
+    h_stabilize(&net);
+    h_heal(&net);
+    CU_ASSERT_EQUAL(h_commit(&net, 1), 4);
+    CU_ASSERT_EQUAL(h_commit(&net, 2), 3);
+    CU_ASSERT_EQUAL(h_last(&net, 3), 3);
+    raft_send_commit(l);
+    h_readies(&net);
+    const struct raft_msg *m = h_find(&net, RAFT_MSG_APPEND, 2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_EQUAL(h_count(&net, RAFT_MSG_APPEND, 1, 2), 1);
+    CU_ASSERT_EQUAL(m->n_entries, 0);
+    CU_ASSERT_EQUAL(m->commit, 4);
+    m = h_find(&net, RAFT_MSG_APPEND, 3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_EQUAL(h_count(&net, RAFT_MSG_APPEND, 1, 3), 1);
+    CU_ASSERT_EQUAL(m->n_entries, 0);
+    h_stabilize(&net);
+    for (uint64_t id = 1; id <= 3; id++) {
+        CU_ASSERT_EQUAL(h_node(&net, id)->applied, 4);
+        CU_ASSERT_EQUAL(h_last(&net, id), 4);
+    }
+    CU_ASSERT_FALSE(raft_commit_unsent(l));
+    h_free(&net);
+}
+
 static const struct lt_test tests[] = {
     {"append_and_commit", test_append_and_commit},
     {"output_slots", test_output_slots},
@@ -470,6 +565,7 @@ static const struct lt_test tests[] = {
     {"duplicate_and_reorder", test_duplicate_and_reorder},
     {"loss_recovery", test_loss_recovery},
     {"update_valid_until_advance", test_update_valid_until_advance},
+    {"lazy_commit", test_lazy_commit},
     {NULL, NULL},
 };
 
