@@ -1,6 +1,7 @@
 """test_node.py — lithair-node clusters of real processes on 127.0.0.1, driven by
 lithair-admin: election, replication, redirects, validation, failover under load with
-kill -9, restart and recovery, snapshots and catch-up, leadership transfer, torn and
+kill -9, restart and recovery, snapshots and catch-up, leadership transfer, followers
+learning the commit index between heartbeats, torn and
 corrupt write-ahead logs, a damaged snapshot.
 
 Run: python3 test_node.py BUILD_DIR [TEST...]
@@ -304,6 +305,27 @@ def test_leadership_transfer(build):
         create(c, "after-transfer")
         rc, _, err = c.admin("leader", "transfer", "42", check_rc=False)
         check(rc == 1 and "no such node" in err, "transfer to a stranger refused: %r" % err)
+
+
+def test_followers_learn_commit_between_heartbeats(build):
+    """A leader's commit index rides its next append; when none follows, the leader sends
+    it alone after 1 ms. Heartbeats here are 2 s apart: each of 8 lone writes must reach
+    every follower's store well before a heartbeat could have carried it (a build that
+    leaves it to the heartbeat fails this with probability ~1 - 0.5^8)."""
+    args = ("--tick-ms", "100", "--heartbeat-ticks", "20", "--election-ticks", "30")
+    with Cluster(build, node_args=args) as c:
+        c.wait_leader(timeout=15)
+        for i in range(8):
+            create(c, "lone-%d" % i)
+            t0 = time.monotonic()
+
+            def applied_everywhere():
+                st = [s for s in c.status() if s.get("healthy")]
+                return len(st) == 3 and len({s.get("applied") for s in st}) == 1
+
+            wait_for("every node to apply lone write %d" % i, applied_everywhere,
+                     timeout=1.0, interval=0.02)
+            check(time.monotonic() - t0 < 1.0, "applied within 1 s")
 
 
 def test_leaderless_answers_quickly(build):
