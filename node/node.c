@@ -689,6 +689,11 @@ static int node_recv_one(void *arg, const struct raft_msg *m, const struct codec
         if (!n->recv) {
             if (chunk->offset != 0)
                 return 0; /* we missed the start: wait for the leader to resend */
+            if (!raft_snapshot_meta_is_valid(&m->snapshot)) {
+                lt_warn("ignored a snapshot from node %llu with an invalid index or voter set",
+                        (unsigned long long)m->from);
+                return 0; /* its file would stop this node at its next start */
+            }
             if (snap_recv_begin(n->snap_dir, &m->snapshot, SNAP_DEFAULT_KEEP, &n->recv) != 0)
                 return 0;
             n->recv_meta = m->snapshot;

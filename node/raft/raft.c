@@ -182,6 +182,11 @@ static bool raft_conf_is_valid(const struct raft_conf *c)
     return true;
 }
 
+bool raft_snapshot_meta_is_valid(const struct raft_snapshot_meta *m)
+{
+    return m->index > 0 && (m->conf.n_voters == 0 || raft_conf_is_valid(&m->conf));
+}
+
 static bool raft_config_is_valid(const struct raft_config *cfg)
 {
     return cfg->id != RAFT_NONE && cfg->election_ticks >= 1 && cfg->heartbeat_ticks >= 1 &&
@@ -356,6 +361,8 @@ static bool raft_msg_is_valid(const struct raft *r, const struct raft_msg *m)
     if (m->type <= RAFT_MSG_NONE || m->type > RAFT_MSG_TRANSFER_LEADER)
         return false;
     if (m->from == RAFT_NONE || m->from == r->id || (m->to != RAFT_NONE && m->to != r->id))
+        return false;
+    if (m->type == RAFT_MSG_SNAPSHOT && !raft_snapshot_meta_is_valid(&m->snapshot))
         return false;
     if (m->n_entries > 0) {
         if (!m->entries || m->type != RAFT_MSG_APPEND)

@@ -91,6 +91,12 @@ struct raft_snapshot_meta {
     struct raft_conf conf;
 };
 
+/* raft_snapshot_meta_is_valid: a snapshot sent between peers covers an index and names
+ * a valid voter set (distinct non-zero ids, at most RAFT_MAX_NODES), or none (the
+ * receiver's current one). raft_recv refuses a MSG_SNAPSHOT whose meta is not; a node
+ * checks it before it accepts the snapshot's file. */
+bool raft_snapshot_meta_is_valid(const struct raft_snapshot_meta *m);
+
 /* A message between peers. The transport encodes it (raft.proto Message) before
  * raft_advance(); `entries` point into the sender's log. Snapshot *data* never goes
  * through the core: a MSG_SNAPSHOT carries only `snapshot` (meta); the node ships the

@@ -387,7 +387,7 @@ void raft_handle_snapshot(struct raft *r, const struct raft_msg *m)
         out.index = l->commit;
     } else {
         raft_log_restore(r, s);
-        if (s->conf.n_voters > 0 && s->conf.n_voters <= RAFT_MAX_NODES) {
+        if (s->conf.n_voters > 0) { /* valid: raft_recv checked it */
             r->conf = s->conf;
             r->promotable = raft_voter_slot(r, r->id) >= 0;
         }

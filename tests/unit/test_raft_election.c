@@ -308,6 +308,36 @@ static void test_bad_input(void)
     CU_ASSERT_EQUAL(raft_read_index(r, 5), LT_ENOTLEADER);
     CU_ASSERT_EQUAL(raft_transfer(r, 2), LT_ENOTLEADER);
     CU_ASSERT_EQUAL(raft_transfer(r, 9), LT_EINVAL);
+    /* A snapshot must cover an index and name a valid voter set (or none: the current) */
+    struct raft_msg sm = {.type = RAFT_MSG_SNAPSHOT,
+                          .from = 2,
+                          .to = 1,
+                          .term = 1,
+                          .snapshot = {.index = 10, .term = 1, .conf = {{2, 2, 3}, 3}}};
+    CU_ASSERT_EQUAL(raft_recv(r, &sm), LT_EINVAL); /* a voter twice */
+    sm.snapshot.conf.voters[1] = RAFT_NONE;
+    CU_ASSERT_EQUAL(raft_recv(r, &sm), LT_EINVAL); /* voter 0 */
+    sm.snapshot.conf.n_voters = RAFT_MAX_NODES + 1;
+    CU_ASSERT_EQUAL(raft_recv(r, &sm), LT_EINVAL);
+    sm.snapshot.conf = conf;
+    sm.snapshot.index = 0;
+    CU_ASSERT_EQUAL(raft_recv(r, &sm), LT_EINVAL); /* covers nothing */
+    struct raft_status st;
+    raft_status(r, &st);
+    CU_ASSERT_EQUAL(st.term, 0); /* none of them was looked at */
+    CU_ASSERT_FALSE(raft_snapshot_meta_is_valid(&sm.snapshot));
+    sm.snapshot.index = 10;
+    CU_ASSERT_TRUE(raft_snapshot_meta_is_valid(&sm.snapshot));
+    sm.snapshot.conf.n_voters = 0; /* none: the receiver's own */
+    CU_ASSERT_TRUE(raft_snapshot_meta_is_valid(&sm.snapshot));
+    sm.snapshot.conf = conf;
+    CU_ASSERT_EQUAL(raft_recv(r, &sm), 0);
+    struct raft_update up;
+    raft_ready(r, &up);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(up.snapshot);
+    CU_ASSERT_EQUAL(up.snapshot->index, 10);
+    CU_ASSERT_EQUAL(up.snapshot->conf.n_voters, 3);
+    raft_advance(r);
     CU_ASSERT_STRING_EQUAL(raft_role_name(RAFT_LEADER), "leader");
     CU_ASSERT_STRING_EQUAL(raft_msg_type_name(RAFT_MSG_TIMEOUT_NOW), "timeout_now");
     raft_free(r);
