@@ -25,7 +25,7 @@ struct args {
     uint64_t list[MAX_SEED_LIST]; /* --seed-list: these seeds instead of a range */
     size_t n_list;
     unsigned nodes, faults, calm_ticks;
-    const char *faults_name, *inject_name;
+    const char *faults_name, *inject_name, *lazy_name;
     enum sim_inject inject;
     enum sim_lazy lazy;
     bool verbose, stats, self_test;
@@ -58,6 +58,7 @@ static int args_parse(int argc, char **argv, struct args *a)
     a->faults = SIM_FAULT_ALL;
     a->faults_name = "all";
     a->inject_name = "none";
+    a->lazy_name = "mixed";
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -108,6 +109,7 @@ static int args_parse(int argc, char **argv, struct args *a)
                 a->lazy = SIM_LAZY_ON;
             else
                 return LT_EINVAL;
+            a->lazy_name = v;
             continue;
         }
         if (strcmp(k, "--inject") == 0) {
@@ -166,10 +168,12 @@ static long run_seeds(const struct args *a, bool quiet)
         if (r.failed) {
             failed++;
             if (!quiet)
-                printf("FAIL seed=%" PRIu64 " nodes=%u steps=%" PRIu64 " faults=%s%s%s at step "
+                printf("FAIL seed=%" PRIu64 " nodes=%u steps=%" PRIu64
+                       " faults=%s lazy-commit=%s%s%s at step "
                        "%" PRIu64 " (tick %" PRIu64 "): %s\n",
-                       o.seed, o.nodes, o.steps, a->faults_name, a->inject ? " inject=" : "",
-                       a->inject ? a->inject_name : "", r.fail_step, r.ticks, r.what);
+                       o.seed, o.nodes, o.steps, a->faults_name, a->lazy_name,
+                       a->inject ? " inject=" : "", a->inject ? a->inject_name : "", r.fail_step,
+                       r.ticks, r.what);
         }
         sum.steps += r.steps;
         sum.ticks += r.ticks;
