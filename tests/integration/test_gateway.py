@@ -55,6 +55,11 @@ def test_items_api(build_dir):
         expect_error(g.get("/api/items/" + iid + "?consistency=strong"), 400,
                      "INVALID_ARGUMENT", "consistency")
         expect_error(g.get("/api/items/no-such-id"), 404, "NOT_FOUND")
+        # no metadata given: null (a JSON value that was never set), not ""
+        st, _, bare = g.post("/api/items", {"name": "bare"})
+        check(st == 201 and bare["metadata"] is None, "metadata never set: %r" % bare)
+        st, _, _ = g.request("DELETE", "/api/items/" + bare["id"])
+        check(st in (200, 204), "delete the bare item: %d" % st)
         # update with If-Match, then a stale If-Match
         st, h, up = g.request("PUT", "/api/items/" + iid, {"description": "d"},
                               headers={"If-Match": '"1"'})

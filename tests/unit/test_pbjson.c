@@ -463,6 +463,17 @@ static void test_raw_json_hook(void)
     j = pbjson_from_message(&it.base, NULL);
     CU_ASSERT_STRING_EQUAL(get_str(j, "metadata"), "{\"color\": \"red\", \"tags\": [1, 2]}");
     json_object_put(j);
+    /* never set (no text at all): null when defaults are emitted, not "" */
+    it.metadata = "";
+    struct pbjson_opts raw_defaults = raw_opts;
+    raw_defaults.emit_defaults = true;
+    j = pbjson_from_message(&it.base, &raw_defaults);
+    json_object *mv0 = (json_object *)1;
+    CU_ASSERT_TRUE(json_object_object_get_ex(j, "metadata", &mv0));
+    CU_ASSERT_PTR_NULL(mv0);
+    CU_ASSERT_EQUAL(json_object_get_type(json_object_object_get(j, "description")),
+                    json_type_string); /* a plain string field stays "" */
+    json_object_put(j);
     /* text that is not JSON is emitted as a string */
     it.metadata = "not json {";
     j = pbjson_from_message(&it.base, &raw_opts);

@@ -905,7 +905,11 @@ static int pbj_encode_value(const ProtobufCMessageDescriptor *d, const ProtobufC
         const char *s = *(const char *const *)p;
         if (!s)
             s = "";
-        if (pbj_is_raw(o, d, f) && *s) {
+        if (pbj_is_raw(o, d, f) && !*s) {
+            *out = NULL; /* never set: JSON text is never empty, so this is "no value" */
+            return 0;
+        }
+        if (pbj_is_raw(o, d, f)) {
             enum json_tokener_error jerr = json_tokener_success;
             json_object *j = json_tokener_parse_verbose(s, &jerr);
             if (jerr == json_tokener_success) {

@@ -16,7 +16,8 @@
  *     omitted unless opts->emit_defaults; absent messages are always omitted; a set oneof
  *     member and a set proto3 `optional` field are always emitted;
  *   - a string field the raw-JSON hook marks is embedded as the JSON value it holds (a
- *     string that is not valid JSON is emitted as a plain string).
+ *     string that is not valid JSON is emitted as a plain string; an empty one, never
+ *     set, as null).
  * Input (pbjson_to_message):
  *   - keys by lowerCamelCase or original snake_case name; an unknown key is an error
  *     unless opts->ignore_unknown; a key given twice (e.g. both spellings) is an error;
