@@ -123,7 +123,6 @@ int gw_routes_find(const struct gw_route *t, size_t n, const char *method, const
 {
     bool head = strcmp(method, "HEAD") == 0;
     bool path_seen = false;
-    size_t off = 0;
     if (allow && allow_len)
         allow[0] = '\0';
     for (size_t i = 0; i < n; i++) {
@@ -134,14 +133,20 @@ int gw_routes_find(const struct gw_route *t, size_t n, const char *method, const
             gw_path_match(t[i].pattern, path, params);
             return (int)i;
         }
-        if (allow && off < allow_len && !strstr(allow, t[i].method)) {
-            bool get = strcmp(t[i].method, "GET") == 0; /* a GET route answers HEAD too */
-            int k = snprintf(allow + off, allow_len - off, "%s%s%s", off ? ", " : "", t[i].method,
-                             get ? ", HEAD" : "");
-            off += k > 0 ? (size_t)k : 0;
-        }
     }
-    return path_seen ? -2 : -1;
+    if (!path_seen)
+        return -1;
+    /* a 405: only now list the methods the path has (most requests never get here) */
+    size_t off = 0;
+    for (size_t i = 0; allow && i < n && off < allow_len; i++) {
+        if (!gw_path_match(t[i].pattern, path, NULL) || strstr(allow, t[i].method))
+            continue;
+        bool get = strcmp(t[i].method, "GET") == 0; /* a GET route answers HEAD too */
+        int k = snprintf(allow + off, allow_len - off, "%s%s%s", off ? ", " : "", t[i].method,
+                         get ? ", HEAD" : "");
+        off += k > 0 ? (size_t)k : 0;
+    }
+    return -2;
 }
 
 /* The one table: RPC status code → HTTP status (docs/API.md "Errors"). */

@@ -56,11 +56,16 @@ int gw_send_response(struct gw_req *r, int status, const char *ctype, const char
 {
     /* One buffer, one write: civetweb's mg_response_header_* send every header line with
      * its own send(), and format the Date with the non-reentrant gmtime(). */
-    char date[64];
+    /* The Date changes once a second: each worker thread formats it once per second. */
+    static _Thread_local time_t date_at = (time_t)-1;
+    static _Thread_local char date[64];
     time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (now != date_at) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        date_at = now;
+    }
     char clen[48] = "";
     if (status != 204 && status != 304)
         snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", len);

@@ -1,7 +1,6 @@
 /* catalog.c — model names to protobuf messages, for clients (see catalog.h). */
 #include "catalog.h"
 
-#include <stdio.h>
 #include <string.h>
 
 static const char *const item_raw[] = {"lithair.v1.PlaygroundItem.metadata", NULL};
@@ -39,11 +38,13 @@ bool catalog_raw_json(const ProtobufCMessageDescriptor *d, const ProtobufCFieldD
                       void *ud)
 {
     (void)ud;
-    char full[256];
-    snprintf(full, sizeof(full), "%s.%s", d->name, f->name);
+    /* Called for every string field of every message encoded or decoded: compares the
+     * parts of "<message>.<field>" in place instead of formatting the full name. */
+    size_t dl = strlen(d->name);
     for (size_t i = 0; i < catalog_count(); i++) {
         for (const char *const *r = catalog_models[i].raw_json; *r; r++) {
-            if (strcmp(*r, full) == 0)
+            if (strncmp(*r, d->name, dl) == 0 && (*r)[dl] == '.' &&
+                strcmp(*r + dl + 1, f->name) == 0)
                 return true;
         }
     }

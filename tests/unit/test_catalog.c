@@ -41,6 +41,24 @@ static void test_raw_json_fields(void)
             CU_ASSERT_EQUAL(catalog_raw_json(m->desc, fd, NULL), is_json);
         }
     }
+    /* the message's full name must match whole, not as a prefix either way */
+    const ProtobufCMessageDescriptor *item = &lithair__v1__playground_item__descriptor;
+    const ProtobufCFieldDescriptor *meta =
+        protobuf_c_message_descriptor_get_field_by_name(item, "metadata");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(meta);
+    CU_ASSERT_TRUE(catalog_raw_json(item, meta, NULL));
+    const char *near[] = {"lithair.v1.Playground", "lithair.v1.PlaygroundItemX",
+                          "lithair.v1.PlaygroundIteM", "PlaygroundItem", ""};
+    for (size_t i = 0; i < sizeof(near) / sizeof(near[0]); i++) {
+        ProtobufCMessageDescriptor d = *item;
+        d.name = near[i];
+        CU_ASSERT_FALSE(catalog_raw_json(&d, meta, NULL));
+    }
+    ProtobufCFieldDescriptor f = *meta;
+    f.name = "metadat";
+    CU_ASSERT_FALSE(catalog_raw_json(item, &f, NULL));
+    f.name = "metadatas";
+    CU_ASSERT_FALSE(catalog_raw_json(item, &f, NULL));
 }
 
 static const struct lt_test catalog_tests[] = {

@@ -3,8 +3,10 @@
  * them all), enums, repeated and nested messages, bytes, timestamps, oneofs, the raw-JSON
  * hook, defaults, round trips compared through packed bytes, and every error case with
  * its JSON path. Runs under ASan, so every decode error path is also checked for leaks. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cunit_main.h"
 #include "lt_err.h"
@@ -729,6 +731,30 @@ static void test_timestamps_base64(void)
         CU_ASSERT_EQUAL_FATAL(pbjson_timestamp_format(t, 7, buf, sizeof(buf)), 0);
         CU_ASSERT_EQUAL_FATAL(pbjson_timestamp_parse(buf, &s, &n), 0);
         CU_ASSERT_FATAL(s == t && n == 7);
+    }
+    /* against the C library's calendar, each precision, across 1900..2100 */
+    for (int64_t t = -2208988800LL; t < 4102444800LL; t += 86400LL * 37 + 3607) {
+        static const int32_t ns[] = {0, 5000000, 5000, 5};
+        static const char *const frac[] = {"", ".005", ".000005", ".000000005"};
+        for (int k = 0; k < 4; k++) {
+            time_t tt = (time_t)t;
+            struct tm tm;
+            char want[64];
+            CU_ASSERT_PTR_NOT_NULL_FATAL(gmtime_r(&tt, &tm));
+            size_t w = strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%S", &tm);
+            snprintf(want + w, sizeof(want) - w, "%sZ", frac[k]);
+            CU_ASSERT_EQUAL_FATAL(pbjson_timestamp_format(t, ns[k], buf, sizeof(buf)), 0);
+            CU_ASSERT_STRING_EQUAL_FATAL(buf, want);
+            /* the exact size fits; one byte less is refused, nothing written past it */
+            size_t len = strlen(want);
+            char small[48];
+            memset(small, '#', sizeof(small));
+            CU_ASSERT_EQUAL_FATAL(pbjson_timestamp_format(t, ns[k], small, len + 1), 0);
+            CU_ASSERT_STRING_EQUAL_FATAL(small, want);
+            memset(small, '#', sizeof(small));
+            CU_ASSERT_EQUAL_FATAL(pbjson_timestamp_format(t, ns[k], small, len), LT_EINVAL);
+            CU_ASSERT_EQUAL_FATAL(small[len], '#');
+        }
     }
 
     static const char *const vec[][2] = {{"", ""},

@@ -182,6 +182,17 @@ static void pbj_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
     *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
+/* pbj_put_digits writes v as exactly `width` decimal digits (zero-padded) at p and returns
+ * the end. */
+static char *pbj_put_digits(char *p, unsigned v, unsigned width)
+{
+    for (unsigned i = width; i-- > 0;) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + width;
+}
+
 int pbjson_timestamp_format(int64_t seconds, int32_t nanos, char *buf, size_t n)
 {
     if (nanos < 0 || nanos >= 1000000000) {
@@ -203,19 +214,39 @@ int pbjson_timestamp_format(int64_t seconds, int32_t nanos, char *buf, size_t n)
     int64_t y;
     unsigned mo, d;
     pbj_civil_from_days(days, &y, &mo, &d);
-    int len = snprintf(buf, n, "%04" PRId64 "-%02u-%02uT%02u:%02u:%02u", y, mo, d,
-                       (unsigned)(sod / 3600), (unsigned)(sod / 60 % 60), (unsigned)(sod % 60));
-    if (len < 0 || (size_t)len >= n)
+    /* Digits written by hand: every record's timestamps go through here on every answer,
+     * and snprintf was a visible share of the gateway's profile. */
+    unsigned frac = 0, fdigits = 0; /* 0, 3, 6 or 9 fractional digits */
+    if (nanos != 0) {
+        if (nanos % 1000000 == 0)
+            frac = (unsigned)nanos / 1000000, fdigits = 3;
+        else if (nanos % 1000 == 0)
+            frac = (unsigned)nanos / 1000, fdigits = 6;
+        else
+            frac = (unsigned)nanos, fdigits = 9;
+    }
+    size_t need = 20 + (fdigits ? fdigits + 1 : 0) + 1; /* ...SSZ, ".fff", NUL */
+    if (n < need)
         return LT_EINVAL;
-    if (nanos == 0)
-        len += snprintf(buf + len, n - (size_t)len, "Z");
-    else if (nanos % 1000000 == 0)
-        len += snprintf(buf + len, n - (size_t)len, ".%03dZ", nanos / 1000000);
-    else if (nanos % 1000 == 0)
-        len += snprintf(buf + len, n - (size_t)len, ".%06dZ", nanos / 1000);
-    else
-        len += snprintf(buf + len, n - (size_t)len, ".%09dZ", nanos);
-    return (size_t)len < n ? 0 : LT_EINVAL;
+    char *p = buf;
+    p = pbj_put_digits(p, (unsigned)y, 4);
+    *p++ = '-';
+    p = pbj_put_digits(p, mo, 2);
+    *p++ = '-';
+    p = pbj_put_digits(p, d, 2);
+    *p++ = 'T';
+    p = pbj_put_digits(p, (unsigned)(sod / 3600), 2);
+    *p++ = ':';
+    p = pbj_put_digits(p, (unsigned)(sod / 60 % 60), 2);
+    *p++ = ':';
+    p = pbj_put_digits(p, (unsigned)(sod % 60), 2);
+    if (fdigits) {
+        *p++ = '.';
+        p = pbj_put_digits(p, frac, fdigits);
+    }
+    *p++ = 'Z';
+    *p = '\0';
+    return 0;
 }
 
 /* pbj_digits reads exactly `n` decimal digits at s. */
