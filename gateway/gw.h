@@ -88,6 +88,7 @@ struct gw_req {
     bool head;
     bool body_read;         /* gw_read_body consumed the whole body */
     bool linger;            /* answered early, closing: read some of the body first */
+    bool close;             /* the answer closes the connection (its framing is in doubt) */
     int status;             /* the status sent, for metrics */
     struct gw_identity who; /* set by gw_security_check before the handler runs */
 };

@@ -220,10 +220,14 @@ static void gw_items_rule_failures(const struct catalog_model *cm, json_object *
 static int gw_items_server_fields(struct gw_req *r, const struct catalog_model *cm, json_object *j,
                                   bool create)
 {
+    /* each by its JSON name and its proto name (the transcoder accepts both); reported
+     * by the JSON name */
     static const char *const names[] = {"benchmark", "version", "createdAt", "updatedAt"};
+    static const char *const proto_names[] = {"benchmark", "version", "created_at", "updated_at"};
     json_object *details = NULL;
     for (size_t i = 0; i < (create ? 4u : 1u); i++) {
-        if (!json_object_object_get_ex(j, names[i], NULL))
+        if (!json_object_object_get_ex(j, names[i], NULL) &&
+            !json_object_object_get_ex(j, proto_names[i], NULL))
             continue;
         if (!details && !(details = json_object_new_array()))
             break;

@@ -237,6 +237,8 @@ const char *gw_http_reason(int status)
         return "Length Required";
     case 414:
         return "URI Too Long";
+    case 417:
+        return "Expectation Failed";
     case 431:
         return "Request Header Fields Too Large";
     case 505:

@@ -494,19 +494,21 @@ static bool req_token(struct gw_req *r, char *out, size_t n, bool *bearer)
 {
     const char *a = mg_get_header(r->conn, "Authorization");
     *bearer = false;
-    if (a && strncasecmp(a, "Bearer ", 7) == 0) {
-        const char *t = a + 7;
+    if (a && strncasecmp(a, "Bearer", 6) == 0 && (a[6] == ' ' || a[6] == '\0')) {
+        const char *t = a + 6;
         while (*t == ' ')
             t++;
         size_t tl = strlen(t);
         while (tl && (t[tl - 1] == ' ' || t[tl - 1] == '\t'))
             tl--;
-        if (tl > 0 && tl < n) {
-            memcpy(out, t, tl);
-            out[tl] = '\0';
-            *bearer = true;
-            return true;
-        }
+        /* An empty or over-long bearer token is a token no session has (a 401), never
+         * taken as no token at all (anonymous). */
+        if (tl == 0 || tl >= n)
+            tl = 0;
+        memcpy(out, t, tl);
+        out[tl] = '\0';
+        *bearer = true;
+        return true;
     }
     for (int i = 0; i < r->ri->num_headers; i++) {
         if (strcasecmp(r->ri->http_headers[i].name, "Cookie") == 0 &&
@@ -679,7 +681,7 @@ bool gw_security_check(struct gw_req *r, struct gw_identity *who)
     who->anonymous = true;
     if (api && req_token(r, token, sizeof(token), &bearer)) {
         struct sess v;
-        int rc = sec_session(s, token, &v);
+        int rc = token[0] ? sec_session(s, token, &v) : LT_ENOTFOUND;
         if (rc == 0) {
             who->role = v.role;
             who->anonymous = false;

@@ -25,6 +25,7 @@
 #include "lt_clock.h"
 #include "lt_err.h"
 #include "lt_log.h"
+#include "lt_utf8.h"
 #include "wire.h"
 
 /* ------------------------------------------------------------------ replies */
@@ -80,7 +81,7 @@ int gw_send_response(struct gw_req *r, int status, const char *ctype, const char
         const char *te = mg_get_header(r->conn, "Transfer-Encoding");
         unread = (te && strcasecmp(te, "chunked") == 0) || r->ri->content_length > GW_DRAIN_MAX;
     }
-    bool keep = gw_keep_alive(r) && status != 408 && status != 413 && !unread;
+    bool keep = gw_keep_alive(r) && !r->close && status != 408 && status != 413 && !unread;
     if (!keep)
         mg_disable_connection_keep_alive(r->conn);
     /* closing with a body unread: drain it first (after a 408 the client stalled) */
@@ -132,8 +133,13 @@ static json_object *gw_error_json(const char *code, const char *msg, json_object
         json_object_put(details);
         return NULL;
     }
+    /* A message may quote the request (an id, a header) or be cut to a size in the middle
+     * of a character: whatever is not valid UTF-8 in it shows as '?', never as raw bytes. */
+    char clean[1024];
+    snprintf(clean, sizeof(clean), "%s", msg);
+    lt_utf8_scrub(clean);
     json_object_object_add(o, "code", json_object_new_string(code));
-    json_object_object_add(o, "message", json_object_new_string(msg));
+    json_object_object_add(o, "message", json_object_new_string(clean));
     json_object_object_add(o, "details", details ? details : json_object_new_array());
     return o;
 }
@@ -201,6 +207,17 @@ int gw_read_body(struct gw_req *r, char **out, size_t *len)
         return -gw_reply_error(r, 413, "INVALID_ARGUMENT", NULL,
                                "request body of %lld bytes is over the limit of %zu bytes", cl,
                                max);
+    /* A client that sent "Expect: 100-continue" waits for this line before the body
+     * (civetweb does not send it for a handler); any other expectation is refused. */
+    const char *expect = mg_get_header(r->conn, "Expect");
+    if (expect != NULL) {
+        if (strcasecmp(expect, "100-continue") != 0)
+            return -gw_reply_error(r, 417, "INVALID_ARGUMENT", NULL,
+                                   "Expect: %.60s is not understood (only 100-continue is)",
+                                   expect);
+        if (r->ri->http_version && strcmp(r->ri->http_version, "1.1") == 0 && cl != 0)
+            mg_write(r->conn, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    }
     size_t cap = cl >= 0 ? (size_t)cl + 1 : 8192, n = 0;
     /* one deadline for the whole body: civetweb's timeout is per read, so a client that
      * trickles a byte a second would otherwise hold this worker for as long as it likes */
@@ -226,10 +243,15 @@ int gw_read_body(struct gw_req *r, char **out, size_t *len)
             /* A stalled or dropped client: a cut body must never run as if it were whole
              * (a truncated create that still parses would be committed). */
             free(buf);
+            if (cl < 0 && lt_now_ns() >= deadline) /* the chunk decoder's read timed out */
+                return -gw_reply_error(r, 408, "DEADLINE_EXCEEDED", NULL,
+                                       "the chunked request body took longer than %u ms to "
+                                       "arrive: nothing was done",
+                                       r->gw->cfg.request_timeout_ms);
             if (cl < 0) /* civetweb's chunk decoder: a bad chunk size, or the client left */
                 return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
                                        "the chunked request body is malformed or was cut short "
-                                       "after %zu bytes: nothing was done",
+                                       "(%zu bytes decoded): nothing was done",
                                        n);
             return -gw_reply_error(r, 408, "DEADLINE_EXCEEDED", NULL,
                                    "the request body was cut short: %zu of %lld bytes arrived", n,
@@ -273,14 +295,45 @@ static bool gw_json_int_fits(const char *b, size_t len, size_t i, size_t *end)
              (nd > nl || (nd == nl && memcmp(b + k, lim, nl) > 0)));
 }
 
+/* gw_hex4 reads the four hex digits of a \\u escape at b (len bytes left); -1 if not. */
+static long gw_hex4(const char *b, size_t len)
+{
+    long v = 0;
+    if (len < 4)
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        char c = b[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
 /* gw_json_lexical_check finds what json-c accepts even in strict mode but JSON (RFC 8259)
- * does not, or what would be cut short in C strings: a single-quoted string, a \u0000
- * escape. Returns the offending byte offset, or -1. */
+ * does not, or what would be cut short in C strings: a single-quoted string, a \\u0000
+ * escape, a raw control character inside a string, a \\u escape of half a surrogate
+ * pair (json-c would store U+FFFD), and bytes that are not strict UTF-8 (lt_utf8.h: json-c
+ * lets overlong forms, surrogates and code points past U+10FFFF through). Returns the
+ * offending byte offset, or -1. */
 static long gw_json_lexical_check(const char *b, size_t len, const char **why)
 {
     bool in_str = false;
     for (size_t i = 0; i < len; i++) {
         char c = b[i];
+        if ((unsigned char)c >= 0x80) {
+            size_t n = lt_utf8_seq((const unsigned char *)b + i, len - i);
+            if (n == 0) {
+                *why = "invalid UTF-8";
+                return (long)i;
+            }
+            i += n - 1;
+            continue;
+        }
         if (!in_str) {
             if ((c == '-' || (c >= '0' && c <= '9')) &&
                 (i == 0 || b[i - 1] == '\0' || !strchr("0123456789.eE+-", b[i - 1]))) {
@@ -298,10 +351,30 @@ static long gw_json_lexical_check(const char *b, size_t len, const char **why)
                 *why = "single-quoted strings are not JSON";
                 return (long)i;
             }
+        } else if ((unsigned char)c < 0x20) {
+            *why = "a control character inside a string must be escaped (\\n, \\t, \\u0001)";
+            return (long)i;
         } else if (c == '\\') {
-            if (i + 5 < len && b[i + 1] == 'u' && memcmp(b + i + 2, "0000", 4) == 0) {
-                *why = "a \\u0000 (NUL) character is not allowed";
-                return (long)i;
+            if (i + 1 < len && b[i + 1] == 'u') {
+                long u = gw_hex4(b + i + 2, len - i - 2);
+                if (u == 0) {
+                    *why = "a \\u0000 (NUL) character is not allowed";
+                    return (long)i;
+                }
+                if (u >= 0xDC00 && u <= 0xDFFF) {
+                    *why = "a \\u escape of a lone low surrogate";
+                    return (long)i;
+                }
+                if (u >= 0xD800 && u <= 0xDBFF) {
+                    long lo = i + 7 < len && b[i + 6] == '\\' && b[i + 7] == 'u'
+                                  ? gw_hex4(b + i + 8, len - i - 8)
+                                  : -1;
+                    if (lo < 0xDC00 || lo > 0xDFFF) {
+                        *why = "a \\u escape of a high surrogate without its low half";
+                        return (long)i;
+                    }
+                    i += 6; /* the low half is checked here; skip its backslash */
+                }
             }
             i++; /* the escaped character */
         } else if (c == '"') {
@@ -676,6 +749,35 @@ static bool gw_reply_bad_query(struct gw_req *r)
     return rc != 0;
 }
 
+/* civetweb keeps this many header lines of a request and silently drops the rest */
+#define GW_MAX_HEADERS                                                                             \
+    ((int)(sizeof(((struct mg_request_info *)0)->http_headers) /                                   \
+           sizeof(((struct mg_request_info *)0)->http_headers[0])))
+
+/* gw_headers_bad: why the request's header lines cannot be trusted as parsed, or NULL.
+ * A request with as many lines as civetweb keeps may have had more (dropped: an If-Match,
+ * Origin or Host among them would be ignored); two Content-Length values that differ, or
+ * two Host lines, are ambiguous (RFC 7230 3.3.2, 5.4: request smuggling). */
+static const char *gw_headers_bad(const struct mg_request_info *ri)
+{
+    if (ri->num_headers >= GW_MAX_HEADERS)
+        return "too many header lines: at most 63 are read";
+    const char *clen = NULL, *host = NULL;
+    for (int i = 0; i < ri->num_headers; i++) {
+        const char *n = ri->http_headers[i].name, *v = ri->http_headers[i].value;
+        if (strcasecmp(n, "Content-Length") == 0) {
+            if (clen != NULL && strcmp(clen, v) != 0)
+                return "two Content-Length headers with different values";
+            clen = v;
+        } else if (strcasecmp(n, "Host") == 0) {
+            if (host != NULL)
+                return "more than one Host header";
+            host = v;
+        }
+    }
+    return NULL;
+}
+
 static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
 {
     struct gw *g = cbdata;
@@ -696,7 +798,16 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
         gw_routes_find(g->routes, g->n_routes, r.method, r.path, &r.params, allow, sizeof(allow));
     /* a route's request is first checked for what a browser on another site could send
      * (Origin, body type), then by the security layers, then handled */
-    if (g->local_only && gw_is_api_path(r.path) && !gw_host_is_local(mg_get_header(conn, "Host"))) {
+    const char *hbad = gw_headers_bad(ri);
+    if (hbad != NULL) {
+        route_name = "refused";
+        r.close = true;
+        if (ri->num_headers >= GW_MAX_HEADERS)
+            gw_reply_error(&r, 431, "INVALID_ARGUMENT", NULL, "%s", hbad);
+        else
+            gw_reply_error(&r, 400, "INVALID_ARGUMENT", NULL, "%s", hbad);
+    } else if (g->local_only && gw_is_api_path(r.path) &&
+               !gw_host_is_local(mg_get_header(conn, "Host"))) {
         /* DNS rebinding: another site's page whose name now points at 127.0.0.1 */
         route_name = "refused";
         gw_reply_error(&r, 403, "PERMISSION_DENIED", NULL,
@@ -779,6 +890,11 @@ static void *gw_thread_init(const struct mg_context *ctx, int thread_type)
     return NULL;
 }
 
+/* An idle keep-alive connection holds a worker thread until this passes: short, so that
+ * a client holding many idle connections cannot keep the workers from everyone else for
+ * long (browsers reopen a closed connection without a fuss). */
+#define GW_KEEP_ALIVE_MS "5000"
+
 int gw_server_start(struct gw *g)
 {
     gw_route_add(g, "GET", "/healthz", gw_healthz, NULL, "healthz");
@@ -794,8 +910,8 @@ int gw_server_start(struct gw *g)
     snprintf(threads, sizeof(threads), "%u", g->cfg.threads);
     snprintf(tmo, sizeof(tmo), "%u", g->cfg.request_timeout_ms);
     const char *opts[] = {"listening_ports", port, "num_threads", threads, "request_timeout_ms",
-                          tmo, "enable_keep_alive", "yes", "keep_alive_timeout_ms", "30000",
-                          "listen_backlog", "1024", "tcp_nodelay", "1",
+                          tmo, "enable_keep_alive", "yes", "keep_alive_timeout_ms",
+                          GW_KEEP_ALIVE_MS, "listen_backlog", "1024", "tcp_nodelay", "1",
                           /* paths stay percent-encoded: the router decodes each parameter
                            * itself (an id may hold "/", and "%00" must not cut it short) */
                           "decode_url", "no", NULL};

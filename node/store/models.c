@@ -22,6 +22,7 @@
 #include <uuid/uuid.h>
 
 #include "lt_err.h"
+#include "lt_utf8.h"
 
 static const struct model_rule item_rules[] = {
     {"id", MODEL_RULE_KEY_CHARS, 128}, /* empty on create: a UUID is generated */
@@ -446,6 +447,29 @@ size_t models_validate(const struct model *m, const ProtobufCMessage *msg,
         if (r->max_len != 0 && len > r->max_len) {
             violation_add(out, fd->name, "must be at most %lu bytes", NULL, r->max_len);
             failures++;
+        }
+    }
+    /* Every string must be strict UTF-8 (lt_utf8.h): proto3 requires it, protobuf-c does
+     * not check it, and one bad record would make every JSON page listing it unreadable. */
+    for (unsigned i = 0; i < m->desc->n_fields; i++) {
+        const ProtobufCFieldDescriptor *fd = &m->desc->fields[i];
+        if (fd->type != PROTOBUF_C_TYPE_STRING || !filter_has(fields, n_fields, fd->name))
+            continue;
+        size_t n = 1;
+        char *const *v = CFIELD_PTR(msg, fd);
+        if ((fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(const uint32_t *)((const char *)msg + fd->quantifier_offset) != fd->id)
+            continue; /* another member of its oneof is set: the memory is not this one's */
+        if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+            n = *(const size_t *)((const char *)msg + fd->quantifier_offset);
+            v = *(char *const *const *)CFIELD_PTR(msg, fd);
+        }
+        for (size_t k = 0; k < n; k++) {
+            if (v[k] != NULL && lt_utf8_invalid_at(v[k], strlen(v[k])) >= 0) {
+                violation_add(out, fd->name, "must be valid UTF-8", NULL, 0);
+                failures++;
+                break;
+            }
         }
     }
     for (size_t i = 0; i < sizeof(m->json_fields) / sizeof(m->json_fields[0]); i++) {

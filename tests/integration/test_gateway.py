@@ -672,6 +672,123 @@ def test_early_error_does_not_read_the_body(build_dir):
               and data.endswith(b"\r\n\r\n") and closed, "HEAD on the events: %r" % data)
 
 
+def raw_answer(port, data, seconds=5.0):
+    """raw_exchange, split: (status, head text, parsed JSON body or None, closed)."""
+    got, closed = raw_exchange(port, data, seconds)
+    head, _, body = got.partition(b"\r\n\r\n")
+    try:
+        status = int(head.split(b" ", 2)[1])
+    except (IndexError, ValueError):
+        status = 0
+    try:
+        parsed = json.loads(body.decode("utf-8"))  # strict: invalid UTF-8 raises
+    except ValueError:
+        parsed = None
+    return status, head.decode("latin-1"), parsed, closed
+
+
+def test_strict_input(build_dir):
+    """What json-c or civetweb let through and the gateway must not: bytes that are not
+    strict UTF-8, raw control characters and half surrogate pairs in JSON strings, server
+    fields under their proto names, over-long or empty bearer tokens, header lines civetweb
+    would drop, two Content-Length values or Host lines, and Expect; error messages that
+    quote bad bytes stay valid UTF-8."""
+    with Gateway(build_dir, spawn=1, extra=["--request-timeout-ms", "1500"]) as g:
+        g.wait_leader(timeout=20)
+        post = (b"POST /api/items HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
+                b"\r\nConnection: close\r\n")
+
+        def post_raw(body, extra=b""):
+            return raw_answer(g.port, post + extra + b"Content-Length: %d\r\n\r\n" % len(body)
+                              + body)
+
+        for body, why in ((b'{"name":"\xc0\xaf-overlong"}', "invalid UTF-8"),
+                          (b'{"name":"\xed\xa0\x80-surrogate"}', "invalid UTF-8"),
+                          (b'{"name":"\xf4\x90\x80\x80-beyond"}', "invalid UTF-8"),
+                          (b'{"name":"cut\xc3"}', "invalid UTF-8"),
+                          (b'{"name":"a\x01b"}', "control character"),
+                          (b'{"name":"a\tb"}', "control character"),
+                          (b'{"name":"a\nb"}', "control character"),
+                          (b'{"name":"\\ud800"}', "high surrogate"),
+                          (b'{"name":"\\ud800\\u0041"}', "high surrogate"),
+                          (b'{"name":"\\udc00x"}', "low surrogate")):
+            st, _, err, _ = post_raw(body)
+            check(st == 400 and err and why in err["message"], "%r: %d %r" % (body, st, err))
+        st, _, page = g.get("/api/items?limit=1000")
+        check(st == 200 and page["total"] == 0, "nothing stored: %r" % page)
+        # what is valid passes: text in several scripts, an escaped pair, escaped controls
+        st, _, it = g.request("POST", "/api/items", raw='{"name":"caf\u00e9 \U0001F600",'
+                              '"description":"\\ud83d\\ude00 a\\tb\\u0001"}'.encode())
+        check(st == 201 and it["name"] == "caf\u00e9 \U0001F600" and
+              it["description"] == "\U0001F600 a\tb\x01", "valid text: %d %r" % (st, it))
+        # messages quoting bad bytes or cut mid-character are still UTF-8 (raw_answer's
+        # strict decode), the bad bytes shown as '?'
+        st, _, err, _ = raw_answer(g.port, b"GET /api/items/%FF HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                   b"Connection: close\r\n\r\n")
+        check(st == 404 and err and "\ufffd" not in err["message"], "404 for %%FF: %d %r" % (st, err))
+        st, _, err, _ = raw_answer(g.port, b"GET /api/items?" + b"%C3%A9" * 40 + b"=1 HTTP/1.1\r\n"
+                                   b"Host: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        check(st == 400 and err is not None, "a long non-ASCII parameter: %d %r" % (st, err))
+        # server-set fields under their proto names too
+        for k in ("created_at", "updated_at"):
+            st, _, err = g.post("/api/items", {"name": "a", k: "2000-01-01T00:00:00Z"})
+            check(st == 422 and any(d["field"] == {"created_at": "createdAt",
+                                                   "updated_at": "updatedAt"}[k]
+                                    for d in err["details"]), "%s: %d %r" % (k, st, err))
+        # a bearer token no session could have is a 401, never "anonymous"
+        for auth in ("Bearer " + "a" * 200, "Bearer ", "Bearer", "bearer   "):
+            st, _, err = g.get("/_playground/auth/me", headers={"Authorization": auth})
+            check(st == 401, "Authorization %.20r: %d %r" % (auth, st, err))
+        # as many header lines as civetweb keeps: refused (a later If-Match would be dropped)
+        st, _, it = g.post("/api/items", {"name": "hdr", "id": "hdr1"})
+        check(st == 201, "create hdr1: %d" % st)
+        pad = b"".join(b"X-Pad%d: v\r\n" % i for i in range(70))
+        body = b'{"description":"changed"}'
+        st, head, err, closed = raw_answer(
+            g.port, b"PUT /api/items/hdr1 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+            b"application/json\r\nContent-Length: %d\r\n" % len(body) + pad +
+            b'If-Match: "999"\r\n\r\n' + body)
+        check(st == 431 and closed and err and "header lines" in err["message"],
+              "70 header lines: %d %r" % (st, err))
+        st, _, it = g.get("/api/items/hdr1")
+        check(it["description"] == "" and it["version"] == "1", "unchanged: %r" % it)
+        # two Content-Length values, two Host lines: ambiguous, refused, connection closed
+        st, _, err, closed = raw_answer(g.port, post + b"Content-Length: 12\r\nContent-Length: 5"
+                                        b'\r\n\r\n{"name":"cl"}')
+        check(st == 400 and closed and "Content-Length" in err["message"],
+              "two Content-Length: %d %r" % (st, err))
+        st, _, err, _ = raw_answer(g.port, b"GET /api/items HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                   b"Host: evil.example\r\nConnection: close\r\n\r\n")
+        check(st == 400 and "Host" in err["message"], "two Host lines: %d %r" % (st, err))
+        # Expect: 100-continue is answered before the body is sent; others are refused
+        sk = socket.create_connection(("127.0.0.1", g.port), timeout=5)
+        try:
+            body = b'{"name":"expecting"}'
+            sk.sendall(post + b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+            first = sk.recv(4096)
+            check(first.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), "100: %r" % first)
+            sk.sendall(body)
+            rest, deadline = first[25:], time.monotonic() + 5
+            while b'"id"' not in rest and time.monotonic() < deadline:
+                chunk = sk.recv(4096)
+                if not chunk:
+                    break
+                rest += chunk
+            check(rest.startswith(b"HTTP/1.1 201"), "after the 100: %r" % rest[:200])
+        finally:
+            sk.close()
+        st, _, err, _ = post_raw(b'{"name":"x"}', b"Expect: something-else\r\n")
+        check(st == 417, "Expect: something-else: %d %r" % (st, err))
+        # a chunked body that stalls is a 408 (like a Content-Length one), not a 400
+        t0 = time.monotonic()
+        st, _, err, _ = raw_answer(g.port, post + b"Transfer-Encoding: chunked\r\n\r\n"
+                                   b'20\r\n{"name":"trunc2"}', seconds=8)
+        check(st == 408 and time.monotonic() - t0 < 7, "stalled chunked body: %d %r after %.1f s"
+              % (st, err, time.monotonic() - t0))
+        st, _, page = g.get("/api/items?name=trunc2")
+        check(page["total"] == 0, "nothing created: %r" % page)
+
+
 def test_node_cpus_flag(build_dir):
     """--node-cpus off leaves the nodes to the kernel; a bad mode is refused with exit 2."""
     import subprocess

@@ -1,5 +1,5 @@
-/* test_common.c — the error table, the log level parser, the clocks, the reaper and CPU
- * affinity (tools/common). */
+/* test_common.c — the error table, the log level parser, the clocks, the reaper, CPU
+ * affinity and strict UTF-8 (tools/common). */
 #include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 #include "lt_cpu.h"
 #include "lt_err.h"
 #include "lt_log.h"
+#include "lt_utf8.h"
 #include "lt_reaper.h"
 
 static void test_err_strings(void)
@@ -219,6 +220,72 @@ static void test_cpu(void)
     CU_ASSERT_EQUAL(WEXITSTATUS(st), 0);
 }
 
+/* ref_utf8: the length of the valid sequence at p by the definition — decode the bits,
+ * then refuse an overlong form, a surrogate or a code point past U+10FFFF. */
+static size_t ref_utf8(const unsigned char *p, size_t avail)
+{
+    unsigned n = p[0] < 0x80             ? 1
+                 : (p[0] & 0xE0) == 0xC0 ? 2
+                 : (p[0] & 0xF0) == 0xE0 ? 3
+                 : (p[0] & 0xF8) == 0xF0 ? 4
+                                         : 0;
+    static const unsigned long min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (n == 0 || n > avail)
+        return 0;
+    unsigned long cp = n == 1 ? p[0] : p[0] & (0x7Fu >> n);
+    for (unsigned i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3F);
+    }
+    if (cp < min[n] || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+        return 0;
+    return n;
+}
+
+static void test_utf8(void)
+{
+    unsigned char b[4];
+    /* every one-, two- and three-byte sequence; four-byte ones over every lead and second
+     * byte with a few continuations */
+    for (unsigned a = 0; a < 256; a++) {
+        b[0] = (unsigned char)a;
+        CU_ASSERT_EQUAL_FATAL(lt_utf8_seq(b, 1), ref_utf8(b, 1));
+        for (unsigned c = 0; c < 256; c++) {
+            b[1] = (unsigned char)c;
+            CU_ASSERT_EQUAL_FATAL(lt_utf8_seq(b, 2), ref_utf8(b, 2));
+            for (unsigned d = 0; d < 256; d++) {
+                b[2] = (unsigned char)d;
+                if (lt_utf8_seq(b, 3) != ref_utf8(b, 3))
+                    CU_FAIL_FATAL("three-byte sequence differs from the definition");
+                static const unsigned char last[] = {0x00, 0x7F, 0x80, 0xBF, 0xC0, 0xFF};
+                for (unsigned k = 0;
+                     a >= 0xF0 && (d == 0x80 || d == 0xBF || d == 0x7F) && k < sizeof(last); k++) {
+                    b[3] = last[k];
+                    CU_ASSERT_EQUAL_FATAL(lt_utf8_seq(b, 4), ref_utf8(b, 4));
+                }
+            }
+        }
+    }
+    /* named cases */
+    CU_ASSERT_EQUAL(lt_utf8_invalid_at("plain", 5), -1);
+    CU_ASSERT_EQUAL(lt_utf8_invalid_at("\xc3\xa9t\xc3\xa9", 5), -1); /* été */
+    CU_ASSERT_EQUAL(lt_utf8_invalid_at("\xf0\x9f\x98\x80", 4), -1);  /* U+1F600 */
+    CU_ASSERT_EQUAL(lt_utf8_invalid_at("\xf4\x8f\xbf\xbf", 4), -1);  /* U+10FFFF */
+    CU_ASSERT_EQUAL(lt_utf8_invalid_at("ab\xc0\xaf", 4), 2);         /* overlong / */
+    CU_ASSERT_EQUAL(lt_utf8_invalid_at("a\xed\xa0\x80", 4), 1);      /* U+D800 */
+    CU_ASSERT_EQUAL(lt_utf8_invalid_at("\xf4\x90\x80\x80", 4), 0);   /* > U+10FFFF */
+    CU_ASSERT_EQUAL(lt_utf8_invalid_at("\xe0\x80\xaf", 3), 0);       /* overlong */
+    CU_ASSERT_EQUAL(lt_utf8_invalid_at("\xc3", 1), 0);               /* cut short */
+    CU_ASSERT_EQUAL(lt_utf8_invalid_at("ok\xe2\x82", 4), 2);         /* cut short */
+    CU_ASSERT_EQUAL(lt_utf8_invalid_at("\xff", 1), 0);
+    char s[] = "a\xc3\xa9\xff\xc3"
+               "b\xe2\x82";
+    lt_utf8_scrub(s);
+    CU_ASSERT_STRING_EQUAL(s, "a\xc3\xa9??"
+                              "b??");
+}
+
 static const struct lt_test common_tests[] = {
     {"error strings", test_err_strings},
     {"error codes are distinct and negative", test_err_codes_distinct},
@@ -226,6 +293,7 @@ static const struct lt_test common_tests[] = {
     {"monotonic clock advances", test_clock_monotonic},
     {"reaper frees every batch on its thread", test_reaper},
     {"CPU affinity: the allowed list, its text, pinning every thread", test_cpu},
+    {"strict UTF-8 against its definition", test_utf8},
     {NULL, NULL},
 };
 

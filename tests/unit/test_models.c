@@ -330,6 +330,31 @@ static void test_prepare_create_violations(void)
     models_prepared_fini(&p);
     free(v);
 
+    /* strings must be strict UTF-8: an overlong "/", a surrogate, beyond U+10FFFF, cut
+     * short; each field named; valid multi-byte text passes */
+    static const char *const bad_utf8[] = {"\xc0\xaf", "a\xed\xa0\x80", "\xf4\x90\x80\x80",
+                                           "ok\xc3"};
+    for (size_t i = 0; i < sizeof(bad_utf8) / sizeof(bad_utf8[0]); i++) {
+        memset(&viol, 0, sizeof(viol));
+        v = item_pack("", bad_utf8[i], 0, "", bad_utf8[i], &len);
+        CU_ASSERT_EQUAL(models_prepare_create(items, v, len, NOW, 1, &viol, &p), LT_EINVAL);
+        CU_ASSERT_EQUAL(viol.n, 2);
+        CU_ASSERT_TRUE(has_violation(&viol, "name", "must be valid UTF-8"));
+        CU_ASSERT_TRUE(has_violation(&viol, "description", "must be valid UTF-8"));
+        free(v);
+    }
+    memset(&viol, 0, sizeof(viol));
+    v = item_pack("", "caf\xc3\xa9 \xf0\x9f\x98\x80", 0, "{\"k\":\"\xc3\xa9\"}", "\xf4\x8f\xbf\xbf",
+                  &len);
+    CU_ASSERT_EQUAL(models_prepare_create(items, v, len, NOW, 1, &viol, &p), 0);
+    models_prepared_fini(&p);
+    free(v);
+    memset(&viol, 0, sizeof(viol));
+    v = item_pack("", "x", 0, "{\"k\":\"\xed\xa0\x80\"}", "", &len);
+    CU_ASSERT_EQUAL(models_prepare_create(items, v, len, NOW, 1, &viol, &p), LT_EINVAL);
+    CU_ASSERT_TRUE(has_violation(&viol, "metadata", "must be valid UTF-8"));
+    free(v);
+
     /* name too long: 201 bytes */
     char name[202];
     memset(name, 'n', 201);
