@@ -142,8 +142,8 @@ int gw_cidr_parse(const char *s, int *family, uint8_t addr[16], unsigned *prefix
     if (slash) {
         *slash = '\0';
         char *end;
-        if (!slash[1] || slash[1] < '0' || slash[1] > '9')
-            return LT_EINVAL;
+        if (!slash[1] || slash[1] < '0' || slash[1] > '9' || (slash[1] == '0' && slash[2]))
+            return LT_EINVAL; /* no sign, no leading zero ("/08" is not a prefix length) */
         p = strtol(slash + 1, &end, 10);
         if (*end)
             return LT_EINVAL;

@@ -572,8 +572,26 @@ static bool gw_origin_and_type_ok(struct gw_req *r)
     if (!ct)
         return true;
     size_t n = strcspn(ct, "; \t");
-    if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
-        return true;
+    if (n == 16 && strncasecmp(ct, "application/json", 16) == 0) {
+        /* JSON is UTF-8 (RFC 8259 8.1): a body announced in another charset is refused,
+         * not read as UTF-8 regardless */
+        const char *cs = strcasestr(ct + n, "charset");
+        if (!cs)
+            return true;
+        cs += 7;
+        while (*cs == ' ' || *cs == '\t')
+            cs++;
+        if (*cs == '=')
+            cs++;
+        while (*cs == ' ' || *cs == '\t' || *cs == '"')
+            cs++;
+        if ((strncasecmp(cs, "utf-8", 5) == 0 && strchr("\"; \t", cs[5])) ||
+            (strncasecmp(cs, "utf8", 4) == 0 && strchr("\"; \t", cs[4])))
+            return true;
+        gw_reply_error(r, 415, "INVALID_ARGUMENT", NULL,
+                       "unsupported Content-Type '%.60s': JSON is sent as UTF-8", ct);
+        return false;
+    }
     gw_reply_error(r, 415, "INVALID_ARGUMENT", NULL,
                    "unsupported Content-Type '%.60s': send application/json", ct);
     return false;
