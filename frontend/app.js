@@ -908,7 +908,7 @@
     if (!Number.isInteger(v.concurrency) || v.concurrency < 1) bad.push(['concurrency', 'a whole number of at least 1']);
     if (!Number.isInteger(v.concurrency) || v.concurrency > 1024) bad.push(['concurrency', 'at most 1024']);
     if (!Number.isFinite(v.duration_secs) || v.duration_secs < 0.1 || v.duration_secs > 3600) bad.push(['duration_secs', 'between 0.1 and 3600 seconds']);
-    if (!Number.isInteger(v.payload_size) || v.payload_size < 1 || v.payload_size > 1048576) bad.push(['payload_size', 'a whole number of bytes from 1 to 1048576']);
+    if (!Number.isInteger(v.payload_size) || v.payload_size < 1 || v.payload_size > 4096) bad.push(['payload_size', 'a whole number of bytes from 1 to 4096 (an item description holds at most 4096)']);
     if (bad.length) {
       for (const [k, m] of bad) if (!$('bench-' + k + '-error').textContent) $('bench-' + k + '-error').textContent = 'Must be ' + m + '.';
       return;

@@ -7,7 +7,6 @@
 #include <civetweb.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +25,7 @@
 #include "lt_err.h"
 #include "lt_log.h"
 #include "lt_utf8.h"
+#include "pbjson.h"
 #include "wire.h"
 
 /* ------------------------------------------------------------------ replies */
@@ -280,137 +280,6 @@ int gw_read_body(struct gw_req *r, char **out, size_t *len)
     return 0;
 }
 
-/* gw_json_int_fits: false if the number starting at b[i] is an integer json-c cannot hold
- * (it would silently clamp it to the 64-bit limit); *end is where its digits end. */
-static bool gw_json_int_fits(const char *b, size_t len, size_t i, size_t *end)
-{
-    size_t k = i + (b[i] == '-'), d = k;
-    while (d < len && b[d] >= '0' && b[d] <= '9')
-        d++;
-    *end = d;
-    bool integer = d == len || (b[d] != '.' && b[d] != 'e' && b[d] != 'E');
-    const char *lim = b[i] == '-' ? "9223372036854775808" : "18446744073709551615";
-    size_t nd = d - k, nl = strlen(lim);
-    return !(integer && nd > 0 && b[k] != '0' &&
-             (nd > nl || (nd == nl && memcmp(b + k, lim, nl) > 0)));
-}
-
-/* gw_hex4 reads the four hex digits of a \\u escape at b (len bytes left); -1 if not. */
-static long gw_hex4(const char *b, size_t len)
-{
-    long v = 0;
-    if (len < 4)
-        return -1;
-    for (int i = 0; i < 4; i++) {
-        char c = b[i];
-        int d = c >= '0' && c <= '9'   ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                       : -1;
-        if (d < 0)
-            return -1;
-        v = v * 16 + d;
-    }
-    return v;
-}
-
-/* gw_json_lexical_check finds what json-c accepts even in strict mode but JSON (RFC 8259)
- * does not, or what would be cut short in C strings: a single-quoted string, a \\u0000
- * escape, a raw control character inside a string, a \\u escape of half a surrogate
- * pair (json-c would store U+FFFD), and bytes that are not strict UTF-8 (lt_utf8.h: json-c
- * lets overlong forms, surrogates and code points past U+10FFFF through). Returns the
- * offending byte offset, or -1. */
-static long gw_json_lexical_check(const char *b, size_t len, const char **why)
-{
-    bool in_str = false;
-    for (size_t i = 0; i < len; i++) {
-        char c = b[i];
-        if ((unsigned char)c >= 0x80) {
-            size_t n = lt_utf8_seq((const unsigned char *)b + i, len - i);
-            if (n == 0) {
-                *why = "invalid UTF-8";
-                return (long)i;
-            }
-            i += n - 1;
-            continue;
-        }
-        if (!in_str) {
-            if ((c == '-' || (c >= '0' && c <= '9')) &&
-                (i == 0 || b[i - 1] == '\0' || !strchr("0123456789.eE+-", b[i - 1]))) {
-                size_t end;
-                if (!gw_json_int_fits(b, len, i, &end)) {
-                    *why = "an integer beyond 64 bits (send it as a string, or as 1.5e30)";
-                    return (long)i;
-                }
-                i = end - 1;
-                continue;
-            }
-            if (c == '"')
-                in_str = true;
-            else if (c == '\'') {
-                *why = "single-quoted strings are not JSON";
-                return (long)i;
-            }
-        } else if ((unsigned char)c < 0x20) {
-            *why = "a control character inside a string must be escaped (\\n, \\t, \\u0001)";
-            return (long)i;
-        } else if (c == '\\') {
-            if (i + 1 < len && b[i + 1] == 'u') {
-                long u = gw_hex4(b + i + 2, len - i - 2);
-                if (u == 0) {
-                    *why = "a \\u0000 (NUL) character is not allowed";
-                    return (long)i;
-                }
-                if (u >= 0xDC00 && u <= 0xDFFF) {
-                    *why = "a \\u escape of a lone low surrogate";
-                    return (long)i;
-                }
-                if (u >= 0xD800 && u <= 0xDBFF) {
-                    long lo = i + 7 < len && b[i + 6] == '\\' && b[i + 7] == 'u'
-                                  ? gw_hex4(b + i + 8, len - i - 8)
-                                  : -1;
-                    if (lo < 0xDC00 || lo > 0xDFFF) {
-                        *why = "a \\u escape of a high surrogate without its low half";
-                        return (long)i;
-                    }
-                    i += 6; /* the low half is checked here; skip its backslash */
-                }
-            }
-            i++; /* the escaped character */
-        } else if (c == '"') {
-            in_str = false;
-        }
-    }
-    return -1;
-}
-
-/* gw_json_finite: false if `j` holds a NaN or an infinity anywhere (json-c reads NaN,
- * Infinity and 1e400; JSON has none of them, and they would not print back as JSON). */
-static bool gw_json_finite(json_object *j)
-{
-    switch (json_object_get_type(j)) {
-    case json_type_double:
-        return isfinite(json_object_get_double(j));
-    case json_type_array:
-        for (size_t i = 0; i < json_object_array_length(j); i++) {
-            if (!gw_json_finite(json_object_array_get_idx(j, i)))
-                return false;
-        }
-        return true;
-    case json_type_object: {
-        json_object_object_foreach(j, k, v)
-        {
-            (void)k;
-            if (!gw_json_finite(v))
-                return false;
-        }
-        return true;
-    }
-    default:
-        return true;
-    }
-}
-
 int gw_read_json(struct gw_req *r, bool allow_empty, json_object **out)
 {
     char *body = NULL;
@@ -430,57 +299,14 @@ int gw_read_json(struct gw_req *r, bool allow_empty, json_object **out)
         return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
                                "malformed JSON: the body is empty; expected an object");
     }
-    const char *why = NULL;
-    long bad = gw_json_lexical_check(body, len, &why);
-    if (bad >= 0) {
-        free(body);
-        return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "malformed JSON at byte %ld: %s",
-                               bad, why);
-    }
-    struct json_tokener *tok = json_tokener_new();
-    if (!tok) {
-        free(body);
-        return -gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
-    }
-    /* strict: no trailing commas, comments, bare words or leading zeros; UTF-8 checked.
-     * The terminating NUL is passed too, so that a bare number at the end is complete. */
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    json_object *j = json_tokener_parse_ex(tok, body, (int)len + 1);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    size_t used = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    if (!j || jerr != json_tokener_success) {
-        json_object_put(j);
-        free(body);
-        if (jerr == json_tokener_continue)
-            return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
-                                   "malformed JSON: unexpected end of the body");
-        if (jerr == json_tokener_success) /* a bare null */
-            return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
-                                   "malformed JSON: expected an object");
-        return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "malformed JSON at byte %zu: %s",
-                               used, json_tokener_error_desc(jerr));
-    }
-    for (size_t k = used; k < len; k++) {
-        if (body[k] != ' ' && body[k] != '\n' && body[k] != '\r' && body[k] != '\t') {
-            json_object_put(j);
-            free(body);
-            return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
-                                   "malformed JSON: unexpected data after the value at byte %zu",
-                                   k);
-        }
-    }
+    char err[256];
+    json_object *j = NULL;
+    rc = pbjson_parse_object(body, len, &j, err, sizeof(err));
     free(body);
-    if (!json_object_is_type(j, json_type_object)) {
-        json_object_put(j);
-        return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
-                               "malformed JSON: expected an object");
-    }
-    if (!gw_json_finite(j)) {
-        json_object_put(j);
-        return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
-                               "malformed JSON: NaN and infinite numbers are not JSON");
-    }
+    if (rc == LT_ENOMEM)
+        return -gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
+    if (rc != 0)
+        return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "%s", err);
     *out = j;
     return 0;
 }

@@ -22,6 +22,7 @@
 #include <uuid/uuid.h>
 
 #include "lt_err.h"
+#include "lt_json.h"
 #include "lt_utf8.h"
 
 static const struct model_rule item_rules[] = {
@@ -326,10 +327,10 @@ static void violation_add(struct model_violations *out, const char *proto_name, 
         snprintf(v->description, sizeof(v->description), fmt, num);
 }
 
-/* json_check: 1 if the whole string is one JSON value (json-c, strict; whitespace around
- * allowed), 0 if not, LT_ENOMEM if no tokener could be allocated. (json-c 0.16 does not
- * report memory failures inside the parse apart from syntax errors.) Nesting deeper than
- * json-c's default depth (32) is invalid. */
+/* json_check: 1 if the whole string is one JSON value (lt_json_lex_check, then json-c,
+ * strict; whitespace around allowed), 0 if not, LT_ENOMEM if no tokener could be allocated. (json-c
+ * 0.16 does not report memory failures inside the parse apart from syntax errors.) Nesting deeper
+ * than json-c's default depth (32) is invalid. */
 static int json_check(const char *s)
 {
     size_t len = strlen(s);
@@ -337,8 +338,9 @@ static int json_check(const char *s)
     struct json_object *obj;
     enum json_tokener_error err;
     int ok;
-    if (len >= INT_MAX)
-        return 0;
+    const char *why;
+    if (len >= INT_MAX || lt_json_lex_check(s, len, &why) >= 0)
+        return 0; /* what json-c would let through or change (lt_json.h) */
     tok = json_tokener_new();
     if (tok == NULL)
         return LT_ENOMEM;
@@ -780,6 +782,18 @@ int models_prepare_update(const struct model *m, const char *id, const uint8_t *
             bad++;
         } else if (models_is_managed(m, fd->name)) {
             violation_add(viol, fd->name, "is set by the store", NULL, 0);
+            bad++;
+        }
+    }
+    /* An update may clear the benchmark flag but never set it: a user's record marked as
+     * benchmark data would be deleted by the next cleanup. Only creates set it. */
+    if (m->benchmark != NULL && models_is_benchmark(m, msg)) {
+        bool named = n_fields == 0;
+        for (size_t i = 0; i < n_fields; i++)
+            named |= names[i][0] != '\0' && strcmp(names[i], m->benchmark) == 0;
+        if (named) {
+            violation_add(viol, m->benchmark,
+                          "cannot be set by an update (a benchmark's creates set it)", NULL, 0);
             bad++;
         }
     }

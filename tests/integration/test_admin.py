@@ -43,6 +43,7 @@ def test_help_and_usage_errors(build):
                            (["bench", "--concurrency", "0"], "--concurrency"),
                            (["bench", "--type", "sideways"], "--type"),
                            (["bench", "--read-ratio", "2"], "--read-ratio"),
+                           (["bench", "--payload-size", "4097"], "from 1 to 4096"),
                            (["items", "list", "--limit", "5000"], "--limit"),
                            (["items", "create"], "create takes"), ([], "Usage"),
                            # refused before anything is done (purge and snapshot act)

@@ -900,6 +900,10 @@ def test_benchmark(build_dir):
                      "INVALID_ARGUMENT", "duration_secs")
         expect_error(g.post("/_playground/benchmark/start", {"zzz": 1}), 400,
                      "INVALID_ARGUMENT", "zzz")
+        # an item's description holds at most 4096 bytes: a larger payload is refused, not
+        # run as a benchmark of refusals
+        expect_error(g.post("/_playground/benchmark/start", {"payload_size": 4097}), 400,
+                     "INVALID_ARGUMENT", "payload_size")
         body = {"type": "write", "concurrency": 4, "duration_secs": 1.5, "payload_size": 64}
         st, _, s = g.post("/_playground/benchmark/start", body)
         check(st == 202 and s["state"] == "running" and s["config"]["concurrency"] == 4,

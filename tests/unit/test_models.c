@@ -435,6 +435,41 @@ static void test_prepare_create_violations(void)
     free(longdesc);
 }
 
+/* An update may clear the benchmark flag, never set it: a user's record marked as
+ * benchmark data would be deleted by the next cleanup. */
+static void test_update_cannot_mark_benchmark(void)
+{
+    const struct model *items = models_find("items");
+    Lithair__V1__PlaygroundItem it = LITHAIR__V1__PLAYGROUND_ITEM__INIT;
+    uint8_t buf[256];
+    it.name = "x";
+    static const char *const mask_bench[] = {"benchmark"};
+    static const char *const mask_name[] = {"name"};
+    for (int flag = 0; flag < 2; flag++) {
+        it.benchmark = flag;
+        size_t len = lithair__v1__playground_item__pack(&it, buf);
+        /* masked on the flag, and a whole replacement: refused when it sets it */
+        for (int masked = 0; masked < 2; masked++) {
+            struct model_violations viol = {0};
+            struct model_prepared p = {0};
+            int rc = models_prepare_update(items, "r1", buf, len, masked ? mask_bench : NULL,
+                                           masked ? 1 : 0, 0, NOW, 1, &viol, &p);
+            if (flag) {
+                CU_ASSERT_EQUAL(rc, LT_EINVAL);
+                CU_ASSERT_TRUE(has_violation(&viol, "benchmark", "cannot be set by an update"));
+            } else {
+                CU_ASSERT_EQUAL(rc, 0);
+                models_prepared_fini(&p);
+            }
+        }
+        /* a mask that leaves the flag out does not change it, whatever the value holds */
+        struct model_prepared p = {0};
+        CU_ASSERT_EQUAL(
+            models_prepare_update(items, "r1", buf, len, mask_name, 1, 0, NOW, 1, NULL, &p), 0);
+        models_prepared_fini(&p);
+    }
+}
+
 static void test_prepare_update(void)
 {
     const struct model *items = models_find("items");
@@ -534,6 +569,7 @@ static const struct lt_test model_tests[] = {
     {"validation_out_of_memory", test_validation_out_of_memory},
     {"prepare_update", test_prepare_update},
     {"prepare_delete_purge", test_prepare_delete_purge},
+    {"an update cannot mark a record as benchmark data", test_update_cannot_mark_benchmark},
     {NULL, NULL},
 };
 

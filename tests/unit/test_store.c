@@ -737,7 +737,8 @@ static void build_random_from(struct store *s, struct store *t, uint64_t seed, u
         case 7: { /* masked update */
             const char *masks[][2] = {{"status", NULL}, {"name", "description"}, {"benchmark"}};
             size_t which = (r >> 30) % 3;
-            v = item_bytes("", name, status, name, bench, &len);
+            /* an update may clear the benchmark flag, never set it (models_prepare_update) */
+            v = item_bytes("", name, status, name, false, &len);
             rc = models_prepare_update(models_find("items"), id, v, len, masks[which],
                                        which == 1 ? 2 : 1, expect, BASE_NS + (uint64_t)i, 1, NULL,
                                        &p);
@@ -747,7 +748,7 @@ static void build_random_from(struct store *s, struct store *t, uint64_t seed, u
         case 8:
         case 9:
         case 10:
-            v = item_bytes("", name, status, "", bench, &len);
+            v = item_bytes("", name, status, "", false, &len);
             rc = models_prepare_update(models_find("items"), id, v, len, NULL, 0, expect,
                                        BASE_NS + (uint64_t)i, 1, NULL, &p);
             free(v);

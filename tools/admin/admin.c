@@ -169,6 +169,7 @@ static void print_item_row(json_object *j, bool header)
 static json_object *read_json_arg(const char *arg, char *err, size_t errlen)
 {
     char *text = NULL;
+    size_t alen = strlen(arg);
     if (strcmp(arg, "-") == 0) {
         size_t cap = 0, len = 0;
         for (;;) {
@@ -194,16 +195,13 @@ static json_object *read_json_arg(const char *arg, char *err, size_t errlen)
         }
         text[len] = '\0';
         arg = text;
+        alen = len; /* a NUL byte read from stdin is then refused, not a silent end */
     }
-    enum json_tokener_error jerr;
-    json_object *j = json_tokener_parse_verbose(arg, &jerr);
-    if (!j && jerr == json_tokener_success)
-        snprintf(err, errlen, "bad JSON: expected an object, not null");
-    else if (!j)
-        snprintf(err, errlen, "bad JSON: %s", json_tokener_error_desc(jerr));
-    else if (!json_object_is_type(j, json_type_object)) {
-        snprintf(err, errlen, "bad JSON: expected an object");
-        json_object_put(j);
+    /* as strictly as the gateway reads a body: what REST refuses, the CLI refuses too */
+    json_object *j = NULL;
+    char why[256];
+    if (pbjson_parse_object(arg, alen, &j, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "bad JSON: %s", why);
         j = NULL;
     }
     free(text);
@@ -366,6 +364,20 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
         json_object *j = read_json_arg(args[0], err, sizeof(err));
         if (!j)
             return admin_fail("%s", err);
+        /* what the server sets, refused as REST refuses it (422) rather than dropped or
+         * taken: a record marked as benchmark data is deleted by `items purge` */
+        static const char *const server[][2] = {{"benchmark", "benchmark"},
+                                                {"version", "version"},
+                                                {"createdAt", "created_at"},
+                                                {"updatedAt", "updated_at"}};
+        for (size_t i = 0; i < sizeof(server) / sizeof(server[0]); i++) {
+            if (json_object_object_get_ex(j, server[i][0], NULL) ||
+                json_object_object_get_ex(j, server[i][1], NULL)) {
+                json_object_put(j);
+                return admin_fail("bad JSON: %s is set by the server%s", server[i][0],
+                                  i == 0 ? " (only benchmarks create benchmark data)" : "");
+            }
+        }
         Lithair__V1__CreateRequest req = LITHAIR__V1__CREATE_REQUEST__INIT;
         req.model = (char *)m->name;
         rc = pack_value(m, j, &req.value.data, &req.value.len, err, sizeof(err));

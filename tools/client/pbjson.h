@@ -78,6 +78,13 @@ int pbjson_to_message(const ProtobufCMessageDescriptor *d, json_object *in,
                       const struct pbjson_opts *o, ProtobufCMessage **out, char *err,
                       size_t errlen);
 
+/* pbjson_parse_object parses text[0..len) (NUL-terminated at len) as one JSON object,
+ * strictly: lt_json_lex_check first (what json-c lets through or changes), then json-c
+ * in strict mode, nothing but white space after the object. Returns 0 and *out (release
+ * with json_object_put), LT_EINVAL with a message in err ("malformed JSON at byte N: ...")
+ * or LT_ENOMEM. The gateway reads request bodies and the CLI its arguments this way. */
+int pbjson_parse_object(const char *text, size_t len, json_object **out, char *err, size_t errlen);
+
 /* pbjson_from_message returns a new JSON object for `m` (release with json_object_put),
  * NULL when out of memory. `o` may be NULL. */
 json_object *pbjson_from_message(const ProtobufCMessage *m, const struct pbjson_opts *o);
