@@ -62,11 +62,28 @@ def test_help_and_usage_errors(build):
                            (["bench", "--concurrency"], "needs a value"),
                            (["bench", "--concurrency", "1.5"], "whole number"),
                            (["bench", "--concurrency", "0x10"], "--concurrency"),
-                           (["ping-bench", "--type", "read"], "ping-bench takes no --type")):
+                           (["ping-bench", "--type", "read"], "ping-bench takes no --type"),
+                           # signs never wrap around; ports NNG would refuse later, in the
+                           # background, are refused at once
+                           (["--timeout", "-18446744073709551615", "status"], "--timeout"),
+                           (["items", "list", "--limit", "-18446744073709551615"], "--limit"),
+                           (["items", "list", "--limit", " 2"], "--limit"),
+                           (["--endpoints", "tcp://127.0.0.1:99999", "status"], "bad --endpoints"),
+                           (["--endpoints", "tcp://127.0.0.1:0", "status"], "bad --endpoints"),
+                           (["watch", "--events", "tcp://127.0.0.1:99999"], "--events")):
             rc, _, err = raw(c, *bad)
             check(rc == 2, "usage error exits 2: %s (rc %d)" % (bad, rc))
             check(words in err, "message names the problem: %s → %r" % (bad, err))
             check(len(err.strip().splitlines()) == 1 or not bad, "one line: %r" % err)
+        # an event URL NNG refuses outright: named, and with none left, no silent wait
+        rc, _, err = raw(c, "watch", "--events", "bogus://x", "--count", "1", timeout=10)
+        check(rc == 2 and "cannot dial bogus://x" in err and "no event URL" in err,
+              "watch with no dialable URL: %d %r" % (rc, err))
+        env_bad = dict(admin_env(), LITHAIR_ENDPOINTS="garbage")
+        p = subprocess.run([c.admin_bin, "status"], capture_output=True, text=True, timeout=30,
+                           env=env_bad)
+        check(p.returncode == 2 and "$LITHAIR_ENDPOINTS" in p.stderr,
+              "a bad $LITHAIR_ENDPOINTS is named as such: %r" % p.stderr)
     finally:
         c.__exit__(None, None, None)
 
@@ -159,6 +176,15 @@ def test_every_command(build):
         check(all(not i.get("benchmark") for i in lst["items"]), "benchmark data hidden by default")
         _, pr, _ = c.admin("items", "purge")
         check(int(pr["deleted"]) > 0, "purge deletes benchmark items: %r" % pr)
+        # a command for every node fails if one of them did not do it, and says which
+        down = c.nodes[2]
+        down.kill()
+        for cmd in ("snapshot", "wal-stats"):
+            rc, out, err = c.admin(cmd, check_rc=False)
+            check(rc == 1 and "1 of 3 endpoints failed" in err and down.rpc in err,
+                  "%s with a node down: %d %r" % (cmd, rc, err))
+            check(isinstance(out, list) and len(out) == 3 and
+                  sum(1 for x in out if "error" in x) == 1, "%s still reports all: %r" % (cmd, out))
 
 
 def test_watch_exits_under_load(build):

@@ -106,6 +106,22 @@ static bool admin_urls_ok(const char *s)
         const char *sep = strstr(s, "://");
         if (n == 0 || !sep || sep >= s + n || sep == s || sep + 3 >= s + n)
             return false;
+        /* tcp://host:port: a port NNG would only refuse later, in the background */
+        if ((size_t)(sep - s) >= 3 && strncmp(s, "tcp", 3) == 0) {
+            const char *colon = NULL;
+            for (const char *p = sep + 3; p < s + n; p++)
+                colon = *p == ':' ? p : colon;
+            unsigned long port = 0;
+            const char *p = colon ? colon + 1 : s + n;
+            if (p == s + n)
+                return false;
+            for (; p < s + n; p++) {
+                if (*p < '0' || *p > '9' || (port = port * 10 + (unsigned)(*p - '0')) > 65535)
+                    return false;
+            }
+            if (port == 0)
+                return false;
+        }
         if (!s[n])
             return true;
         s += n + 1;
@@ -316,8 +332,8 @@ static int parse_item_flags(const char *cmd, int argc, char **argv, struct item_
             f->cursor = optarg;
             break;
         case 'l': {
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (*end || !*optarg || v == 0 || v > 1000)
+            uint64_t v;
+            if (!admin_parse_u64(optarg, 1, 1000, &v)) /* no sign, no space: "-1" never wraps */
                 return admin_usage_error(cmd, "--limit needs a number from 1 to 1000");
             f->limit = (unsigned)v;
             break;
@@ -804,6 +820,7 @@ static int cmd_on_each(struct admin *a, const char *method, const ProtobufCMessa
     size_t ne = rpc_client_endpoint_count(admin_client(a));
     json_object *arr = json_object_new_array();
     int ok = 0;
+    char first[300] = ""; /* the first failure, for the one line on stderr */
     for (size_t i = 0; i < ne; i++) {
         ProtobufCMessage *resp = NULL;
         struct rpc_status st;
@@ -817,6 +834,9 @@ static int cmd_on_each(struct admin *a, const char *method, const ProtobufCMessa
         } else {
             o = json_object_new_object();
             json_object_object_add(o, "error", json_object_new_string(st.message));
+            if (!first[0])
+                snprintf(first, sizeof(first), "%s: %s", url,
+                         st.message[0] ? st.message : lt_strerror(rc));
         }
         json_object_object_add(o, "endpoint", json_object_new_string(url));
         if (!a->json)
@@ -828,7 +848,11 @@ static int cmd_on_each(struct admin *a, const char *method, const ProtobufCMessa
     if (a->json)
         admin_print_json(arr);
     json_object_put(arr);
-    return ok ? 0 : admin_fail("%s: no endpoint answered", method);
+    /* every node was asked: one that failed (down, or answering an error) fails the
+     * command, and the line says which and why */
+    if ((size_t)ok == ne)
+        return 0;
+    return admin_fail("%s: %zu of %zu endpoints failed (%s)", method, ne - (size_t)ok, ne, first);
 }
 
 /* ------------------------------------------------------------------ watch */
@@ -893,10 +917,27 @@ static int cmd_watch(struct admin *a, int argc, char **argv)
         return admin_fail("cannot open a subscriber socket");
     nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, "", 0);
     nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 200);
+    /* A dial in the background (a node not up yet is retried); one NNG refuses outright
+     * (an unknown scheme, a port out of range) is reported, and with none left there is
+     * nothing to wait for. */
     char *copy = strdup(urls);
-    for (char *save = NULL, *u = strtok_r(copy, ",", &save); u; u = strtok_r(NULL, ",", &save))
-        nng_dial(sub, u, NULL, NNG_FLAG_NONBLOCK);
+    int dialled = 0, refused = 0;
+    for (char *save = NULL, *u = copy ? strtok_r(copy, ",", &save) : NULL; u;
+         u = strtok_r(NULL, ",", &save)) {
+        int rc = nng_dial(sub, u, NULL, NNG_FLAG_NONBLOCK);
+        if (rc == 0) {
+            dialled++;
+        } else {
+            refused++;
+            fprintf(stderr, "lithair-admin: watch: cannot dial %s: %s\n", u, nng_strerror(rc));
+        }
+    }
     free(copy);
+    if (dialled == 0) {
+        nng_close_within(sub, ADMIN_CLOSE_MS);
+        return refused > 0 ? admin_usage_error("watch ", "no event URL could be dialled")
+                           : admin_fail("out of memory");
+    }
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
     long seen = 0;
@@ -997,9 +1038,8 @@ int main(int argc, char **argv)
                 return admin_usage_error(NULL, "-w takes table or json, not '%s'", optarg);
             break;
         case 't': {
-            char *end;
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (*end || !*optarg || v == 0 || v > 3600000)
+            uint64_t v;
+            if (!admin_parse_u64(optarg, 1, 3600000, &v)) /* no sign: "-1" never wraps */
                 return admin_usage_error(NULL, "--timeout takes milliseconds (1..3600000)");
             a.timeout_ms = (unsigned)v;
             break;
@@ -1014,6 +1054,13 @@ int main(int argc, char **argv)
         }
     }
     a.endpoints = endpoints;
+    if (!admin_urls_ok(endpoints))
+        return admin_usage_error(NULL,
+                                 "bad %s '%s': expected NNG URLs such as tcp://127.0.0.1:7201, "
+                                 "comma-separated",
+                                 endpoints == getenv("LITHAIR_ENDPOINTS") ? "$LITHAIR_ENDPOINTS"
+                                                                          : "--endpoints",
+                                 endpoints);
     if (optind >= argc) {
         usage(stderr);
         return 2;
