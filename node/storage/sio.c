@@ -57,6 +57,10 @@ int sio_err(int errnum)
         return LT_ENOSPACE;
     case ENOMEM:
         return LT_ENOMEM;
+    case EACCES: /* a data directory the node may not write: said so, not "I/O error" */
+    case EPERM:
+    case EROFS:
+        return LT_EPERM;
     default:
         return LT_EIO;
     }

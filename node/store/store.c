@@ -2456,7 +2456,7 @@ static int snap_get(struct snap_in *in, void *buf, size_t len)
     }
     rc = in->read(in->ctx, buf, len);
     if (rc != 0)
-        return rc == LT_ENOMEM || rc == LT_EIO ? rc : LT_ECORRUPT;
+        return rc == LT_ENOMEM || rc == LT_EIO || rc == LT_EPERM ? rc : LT_ECORRUPT;
     in->crc = crc32c_extend(in->crc, buf, len);
     return 0;
 }

@@ -3,6 +3,7 @@
  * rollover, compaction, snapshot markers, index gaps and injected I/O faults. Each test
  * works in a fresh temporary directory that it removes. */
 #include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1388,6 +1389,21 @@ static void test_preallocation(void)
     tdir_end();
 }
 
+/* sio_err: what the node reports when its files fail (a permission problem is named as
+ * one, a full disk as one; the rest is an I/O error). As root the permission case cannot
+ * be made real here, so the mapping itself is checked. */
+static void test_sio_err_names_causes(void)
+{
+    CU_ASSERT_EQUAL(sio_err(EACCES), LT_EPERM);
+    CU_ASSERT_EQUAL(sio_err(EPERM), LT_EPERM);
+    CU_ASSERT_EQUAL(sio_err(EROFS), LT_EPERM);
+    CU_ASSERT_EQUAL(sio_err(ENOSPC), LT_ENOSPACE);
+    CU_ASSERT_EQUAL(sio_err(EDQUOT), LT_ENOSPACE);
+    CU_ASSERT_EQUAL(sio_err(ENOMEM), LT_ENOMEM);
+    CU_ASSERT_EQUAL(sio_err(EIO), LT_EIO);
+    CU_ASSERT_STRING_EQUAL(lt_strerror(sio_err(EACCES)), "permission denied");
+}
+
 static const struct lt_test crc_tests[] = {
     {"RFC 3720 vectors", test_crc32c_vectors},
     {"SSE4.2 and slicing-by-8 agree", test_crc32c_impls_agree},
@@ -1396,6 +1412,7 @@ static const struct lt_test crc_tests[] = {
 
 static const struct lt_test wal_tests[] = {
     {"empty WAL opens twice", test_empty_open},
+    {"file errors are named by their cause", test_sio_err_names_causes},
     {"round trip: entries and hard state survive reopen", test_roundtrip},
     {"suffix replacement persists", test_suffix_replacement},
     {"bad appends are refused whole", test_append_validation},
