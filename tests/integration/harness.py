@@ -32,13 +32,35 @@ def admin_env():
 
 
 _given_ports = set()
+_port_locks = []  # open lock files: held until this process exits
+
+
+def _claim_port(p):
+    """Takes an exclusive lock on a file named after port `p`, shared by every test process
+    on the machine (ctest runs two at once): a port given to one is never given to another
+    while the first lives, however their random draws fall. False if another holds it."""
+    import fcntl
+    d = os.path.join(tempfile.gettempdir(), "lithair-test-ports")
+    try:
+        os.makedirs(d, exist_ok=True)
+        fd = os.open(os.path.join(d, "%d.lock" % p), os.O_CREAT | os.O_RDWR, 0o666)
+    except OSError:
+        return True  # no lock directory: fall back to the bind check alone
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _port_locks.append(fd)
+    return True
 
 
 def free_port():
-    """A free port on 127.0.0.1, never the same twice in this process. Drawn at random from
-    below the kernel's ephemeral range: a port from inside it (what bind(0) gives) can be
-    taken as the source port of any outgoing connection before the process it is meant for
-    binds it, which parallel tests make likely enough to have been seen."""
+    """A free port on 127.0.0.1, never the same twice in this process nor, while it runs,
+    to another test process (_claim_port). Drawn at random from below the kernel's
+    ephemeral range: a port from inside it (what bind(0) gives) can be taken as the source
+    port of any outgoing connection before the process it is meant for binds it, which
+    parallel tests make likely enough to have been seen."""
     lo, hi = 10000, 32768
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
@@ -47,7 +69,7 @@ def free_port():
         pass
     for _ in range(200):
         p = random.randrange(lo, hi) if hi > lo else 0
-        if p in _given_ports:
+        if p in _given_ports or not _claim_port(p):
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
