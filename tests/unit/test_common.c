@@ -12,6 +12,7 @@
 #include "lt_clock.h"
 #include "lt_cpu.h"
 #include "lt_err.h"
+#include "lt_json.h"
 #include "lt_log.h"
 #include "lt_utf8.h"
 #include "lt_reaper.h"
@@ -286,6 +287,46 @@ static void test_utf8(void)
                               "b??");
 }
 
+/* lt_json_lex_check: what strict JSON refuses before json-c sees it, with the offset */
+static void test_json_lex(void)
+{
+    static const struct {
+        const char *text;
+        long at;         /* -1: nothing to refuse */
+        const char *why; /* a word of the reason */
+    } cases[] = {
+        {"{\"a\":[true,false,null,1,-2.5e3,\"NaN\",\"Infinity\"]}", -1, NULL},
+        {"{\"a\":18446744073709551615,\"b\":-9223372036854775808}", -1, NULL},
+        {"{\"a\":\"\\ud83d\\ude00 \\u00e9 \\n\"}", -1, NULL},
+        {"{\"a\":\"caf\xc3\xa9\"}", -1, NULL},
+        {"{\"a\":NaN}", 5, "NaN"},
+        {"{\"a\":nan}", 5, "NaN"},
+        {"{\"a\":Infinity}", 5, "NaN"},
+        {"{\"a\":-Infinity}", 5, "NaN"},
+        {"{\"a\":1e400}", 5, "NaN"},
+        {"{\"a\":-1E999}", 5, "NaN"},
+        {"{\"a\":18446744073709551616}", 5, "64 bits"},
+        {"{\"a\":-9223372036854775809}", 5, "64 bits"},
+        {"{'a':1}", 1, "single-quoted"},
+        {"{\"a\":\"x\ty\"}", 7, "control"},
+        {"{\"a\":\"\\u0000\"}", 6, "NUL"},
+        {"{\"a\":\"\\ud800\"}", 6, "high surrogate"},
+        {"{\"a\":\"\\ud800\\u0041\"}", 6, "high surrogate"},
+        {"{\"a\":\"\\udc00\"}", 6, "low surrogate"},
+        {"{\"a\":\"\xc0\xaf\"}", 6, "UTF-8"},
+        {"{\"a\":\"\xed\xa0\x80\"}", 6, "UTF-8"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *why = NULL;
+        long at = lt_json_lex_check(cases[i].text, strlen(cases[i].text), &why);
+        CU_ASSERT_EQUAL(at, cases[i].at);
+        if (at != cases[i].at)
+            fprintf(stderr, "case %zu (%s): at %ld, want %ld\n", i, cases[i].text, at, cases[i].at);
+        if (cases[i].why)
+            CU_ASSERT(why != NULL && strstr(why, cases[i].why) != NULL);
+    }
+}
+
 static const struct lt_test common_tests[] = {
     {"error strings", test_err_strings},
     {"error codes are distinct and negative", test_err_codes_distinct},
@@ -294,6 +335,7 @@ static const struct lt_test common_tests[] = {
     {"reaper frees every batch on its thread", test_reaper},
     {"CPU affinity: the allowed list, its text, pinning every thread", test_cpu},
     {"strict UTF-8 against its definition", test_utf8},
+    {"the lexical pass of strict JSON", test_json_lex},
     {NULL, NULL},
 };
 
