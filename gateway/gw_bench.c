@@ -264,7 +264,7 @@ int gw_bench_parse(json_object *j, struct gw_bench_params *p, char *err, size_t 
     double c = p->concurrency, ps = (double)p->payload_size, ks = (double)p->key_space;
     if (gw_bench_num(NULL, j, "concurrency", 1, BENCH_MAX_WORKERS, true, &c, err, n) ||
         gw_bench_num(NULL, j, "duration_secs", 0.1, 3600, false, &p->duration_secs, err, n) ||
-        gw_bench_num(NULL, j, "payload_size", 1, 4096, true, &ps, err, n) ||
+        gw_bench_num(NULL, j, "payload_size", 1, BENCH_ITEM_PAYLOAD_MAX, true, &ps, err, n) ||
         gw_bench_num(NULL, j, "rate", 0, 1e7, false, &p->rate, err, n) ||
         gw_bench_num(NULL, j, "read_ratio", 0, 1, false, &p->read_ratio, err, n) ||
         gw_bench_num(NULL, j, "warmup_secs", 0, 600, false, &p->warmup_secs, err, n) ||

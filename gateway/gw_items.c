@@ -220,19 +220,17 @@ static void gw_items_rule_failures(const struct catalog_model *cm, json_object *
 static int gw_items_server_fields(struct gw_req *r, const struct catalog_model *cm, json_object *j,
                                   bool create)
 {
-    /* each by its JSON name and its proto name (the transcoder accepts both); reported
-     * by the JSON name */
-    static const char *const names[] = {"benchmark", "version", "createdAt", "updatedAt"};
-    static const char *const proto_names[] = {"benchmark", "version", "created_at", "updated_at"};
+    /* each by its JSON name and its proto name; reported by the JSON name */
+    const struct catalog_field_name *names = catalog_server_fields;
     json_object *details = NULL;
-    for (size_t i = 0; i < (create ? 4u : 1u); i++) {
-        if (!json_object_object_get_ex(j, names[i], NULL) &&
-            !json_object_object_get_ex(j, proto_names[i], NULL))
+    for (size_t i = 0; i < (create ? CATALOG_SERVER_FIELDS : 1u); i++) {
+        if (!json_object_object_get_ex(j, names[i].json, NULL) &&
+            !json_object_object_get_ex(j, names[i].proto, NULL))
             continue;
         if (!details && !(details = json_object_new_array()))
             break;
         json_object *d = json_object_new_object();
-        json_object_object_add(d, "field", json_object_new_string(names[i]));
+        json_object_object_add(d, "field", json_object_new_string(names[i].json));
         json_object_object_add(d, "description",
                                json_object_new_string(i == 0 ? "is set only by the benchmark engine"
                                                              : "is set by the server"));

@@ -15,6 +15,13 @@ static const struct catalog_model catalog_models[] = {
     {"firewall_rules", &lithair__v1__firewall_rule__descriptor, "id", none, none},
 };
 
+const struct catalog_field_name catalog_server_fields[CATALOG_SERVER_FIELDS] = {
+    {"benchmark", "benchmark"},
+    {"version", "version"},
+    {"createdAt", "created_at"},
+    {"updatedAt", "updated_at"},
+};
+
 size_t catalog_count(void)
 {
     return sizeof(catalog_models) / sizeof(catalog_models[0]);

@@ -6,6 +6,7 @@
 #include "catalog.h"
 #include "cunit_main.h"
 #include "models.h"
+#include "pbjson.h"
 
 static void test_same_models(void)
 {
@@ -40,6 +41,15 @@ static void test_raw_json_fields(void)
                 is_json |= strcmp(m->json_fields[j], fd->name) == 0;
             CU_ASSERT_EQUAL(catalog_raw_json(m->desc, fd, NULL), is_json);
         }
+    }
+    /* the server-set fields' table names real fields of items, in both spellings */
+    for (size_t i = 0; i < CATALOG_SERVER_FIELDS; i++) {
+        const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name(
+            &lithair__v1__playground_item__descriptor, catalog_server_fields[i].proto);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(fd);
+        char json[64];
+        CU_ASSERT_STRING_EQUAL(pbjson_json_name(fd, json, sizeof(json)),
+                               catalog_server_fields[i].json);
     }
     /* the message's full name must match whole, not as a prefix either way */
     const ProtobufCMessageDescriptor *item = &lithair__v1__playground_item__descriptor;

@@ -382,15 +382,12 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
             return admin_fail("%s", err);
         /* what the server sets, refused as REST refuses it (422) rather than dropped or
          * taken: a record marked as benchmark data is deleted by `items purge` */
-        static const char *const server[][2] = {{"benchmark", "benchmark"},
-                                                {"version", "version"},
-                                                {"createdAt", "created_at"},
-                                                {"updatedAt", "updated_at"}};
-        for (size_t i = 0; i < sizeof(server) / sizeof(server[0]); i++) {
-            if (json_object_object_get_ex(j, server[i][0], NULL) ||
-                json_object_object_get_ex(j, server[i][1], NULL)) {
+        for (size_t i = 0; i < CATALOG_SERVER_FIELDS; i++) {
+            const struct catalog_field_name *sf = &catalog_server_fields[i];
+            if (json_object_object_get_ex(j, sf->json, NULL) ||
+                json_object_object_get_ex(j, sf->proto, NULL)) {
                 json_object_put(j);
-                return admin_fail("bad JSON: %s is set by the server%s", server[i][0],
+                return admin_fail("bad JSON: %s is set by the server%s", sf->json,
                                   i == 0 ? " (only benchmarks create benchmark data)" : "");
             }
         }

@@ -17,8 +17,6 @@
 #include "lt_err.h"
 #include "wire.h"
 
-#define BENCH_ITEM_PAYLOAD_MAX 4096 /* an item's description, at most (models.c) */
-
 static struct bench_engine *running;
 
 static void bench_on_sigint(int sig)
@@ -159,8 +157,6 @@ int admin_bench(struct admin *a, const char *cmd, int argc, char **argv)
             cfg.warmup_ms = (unsigned)(v * 1000);
             break;
         case 'p':
-            /* an item's description holds at most 4096 bytes (node/store/models.c): a
-             * larger payload would only measure refusals */
             rc = bench_parse_int(usage_cmd, "--payload-size", optarg, 1,
                                  ping ? 1 << 20 : BENCH_ITEM_PAYLOAD_MAX, &v);
             cfg.payload_size = (size_t)v;

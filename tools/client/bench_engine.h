@@ -40,6 +40,9 @@ enum bench_kind { BENCH_OP_WRITE, BENCH_OP_READ };
 #define BENCH_CODES       18 /* RPC status codes 0..16, and 17 for anything else */
 #define BENCH_MAX_WORKERS 1024
 #define BENCH_SAMPLE_MS   250
+/* an item write's payload goes into its description, which holds at most 4096 bytes
+ * (node/store/models.c): a larger one would only measure refusals */
+#define BENCH_ITEM_PAYLOAD_MAX 4096
 
 /* One operation to perform. `payload` is payload_size bytes the engine owns (read-only,
  * shared by all workers); `key` is described above. */
