@@ -2218,8 +2218,15 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     rc = raft_new(&rc_cfg, &restore, &n->raft);
     if (rc == 0)
         rec.n_entries = 0; /* their data are the core's now: only the array is freed */
+    if (rc == 0 && snap.term > rec.hs.term) /* raft_new lifted it: say so */
+        lt_warn("the WAL's hard state (term %llu) is older than snapshot %llu/%llu: starting in "
+                "term %llu with no vote (a received snapshot whose term was not yet durable, or "
+                "a damaged WAL)",
+                (unsigned long long)rec.hs.term, (unsigned long long)snap.index,
+                (unsigned long long)snap.term, (unsigned long long)snap.term);
     lt_info("recovered: term %llu, vote %llu, entries %llu..%llu, snapshot %llu",
-            (unsigned long long)rec.hs.term, (unsigned long long)rec.hs.vote,
+            (unsigned long long)(snap.term > rec.hs.term ? snap.term : rec.hs.term),
+            (unsigned long long)(snap.term > rec.hs.term ? 0 : rec.hs.vote),
             (unsigned long long)rec.first_index, (unsigned long long)rec.last_index,
             (unsigned long long)snap.index);
     wal_recovered_fini(&rec);
