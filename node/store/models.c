@@ -22,7 +22,7 @@
 #include <uuid/uuid.h>
 
 #include "lt_err.h"
-#include "lt_json.h"
+#include "lt_jsonparse.h"
 #include "lt_utf8.h"
 
 static const struct model_rule item_rules[] = {
@@ -327,37 +327,17 @@ static void violation_add(struct model_violations *out, const char *proto_name, 
         snprintf(v->description, sizeof(v->description), fmt, num);
 }
 
-/* json_check: 1 if the whole string is one JSON value (lt_json_lex_check, then json-c,
- * strict; whitespace around allowed), 0 if not, LT_ENOMEM if no tokener could be allocated. (json-c
- * 0.16 does not report memory failures inside the parse apart from syntax errors.) Nesting deeper
- * than json-c's default depth (32) is invalid. */
+/* json_check: 1 if the whole string is one JSON value, read strictly (lt_jsonparse.h:
+ * whitespace around allowed, no key twice in one object), 0 if not, LT_ENOMEM if memory ran
+ * out. (json-c 0.16 does not report memory failures inside the parse apart from syntax
+ * errors.) Nesting deeper than json-c's default depth (32) is invalid. */
 static int json_check(const char *s)
 {
-    size_t len = strlen(s);
-    struct json_tokener *tok;
-    struct json_object *obj;
-    enum json_tokener_error err;
-    int ok;
-    const char *why;
-    if (len >= INT_MAX || lt_json_lex_check(s, len, &why) >= 0)
-        return 0; /* what json-c would let through or change (lt_json.h) */
-    tok = json_tokener_new();
-    if (tok == NULL)
-        return LT_ENOMEM;
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    /* The terminating NUL tells json-c the input ends (a bare number needs it). */
-    obj = json_tokener_parse_ex(tok, s, (int)len + 1);
-    err = json_tokener_get_error(tok);
-    ok = err == json_tokener_success;
-    if (ok) {
-        size_t end = json_tokener_get_parse_end(tok);
-        while (end < len && isspace((unsigned char)s[end]))
-            end++;
-        ok = end == len;
-    }
+    char err[160];
+    json_object *obj = NULL;
+    int rc = lt_json_parse(s, strlen(s), &obj, err, sizeof(err));
     json_object_put(obj);
-    json_tokener_free(tok);
-    return ok;
+    return rc == 0 ? 1 : rc == LT_ENOMEM ? LT_ENOMEM : 0;
 }
 
 static bool filter_has(const char *const *fields, size_t n, const char *name)

@@ -699,7 +699,7 @@ def raw_answer(port, data, seconds=5.0):
 def test_strict_input(build_dir):
     """What json-c or civetweb let through and the gateway must not: bytes that are not
     strict UTF-8, raw control characters and half surrogate pairs in JSON strings, server
-    fields under their proto names, over-long or empty bearer tokens, header lines civetweb
+    fields under their proto names, a key twice in one object, over-long or empty bearer tokens, header lines civetweb
     would drop, two Content-Length values or Host lines, and Expect; error messages that
     quote bad bytes stay valid UTF-8."""
     with Gateway(build_dir, spawn=1, extra=["--request-timeout-ms", "1500"]) as g:
@@ -720,7 +720,11 @@ def test_strict_input(build_dir):
                           (b'{"name":"a\nb"}', "control character"),
                           (b'{"name":"\\ud800"}', "high surrogate"),
                           (b'{"name":"\\ud800\\u0041"}', "high surrogate"),
-                          (b'{"name":"\\udc00x"}', "low surrogate")):
+                          (b'{"name":"\\udc00x"}', "low surrogate"),
+                          # a key twice: json-c would keep the last copy silently
+                          (b'{"name":"a","name":"b"}', 'key "name" appears twice'),
+                          (b'{"name":"a","metadata":{"k":1,"\\u006b":2}}',
+                           'key "k" appears twice')):
             st, _, err, _ = post_raw(body)
             check(st == 400 and err and why in err["message"], "%r: %d %r" % (body, st, err))
         st, _, page = g.get("/api/items?limit=1000")

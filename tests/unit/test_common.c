@@ -13,6 +13,7 @@
 #include "lt_cpu.h"
 #include "lt_err.h"
 #include "lt_json.h"
+#include "lt_jsonparse.h"
 #include "lt_log.h"
 #include "lt_utf8.h"
 #include "lt_reaper.h"
@@ -318,13 +319,80 @@ static void test_json_lex(void)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *why = NULL;
-        long at = lt_json_lex_check(cases[i].text, strlen(cases[i].text), &why);
+        long at = lt_json_lex_check(cases[i].text, strlen(cases[i].text), &why, NULL);
         CU_ASSERT_EQUAL(at, cases[i].at);
         if (at != cases[i].at)
             fprintf(stderr, "case %zu (%s): at %ld, want %ld\n", i, cases[i].text, at, cases[i].at);
         if (cases[i].why)
             CU_ASSERT(why != NULL && strstr(why, cases[i].why) != NULL);
     }
+}
+
+/* lt_json_lex_check counts object members; lt_json_dup_key finds a key twice in one
+ * object, escapes decoded, at any depth, and names it */
+static void test_json_dup_key(void)
+{
+    size_t members = 99;
+    const char *why = NULL;
+    const char *t = "{\"a\":{\"b:\":[1,{\"c\":2}]},\"d\":\"x:y\"}";
+    CU_ASSERT_EQUAL(lt_json_lex_check(t, strlen(t), &why, &members), -1);
+    CU_ASSERT_EQUAL(members, 4); /* a, b:, c, d; the ':' inside strings do not count */
+    static const struct {
+        const char *text;
+        long at; /* -1: no key twice */
+        const char *key;
+    } cases[] = {
+        {"{\"a\":1,\"b\":2}", -1, ""},
+        {"{\"a\":{\"a\":1},\"b\":[{\"a\":1},{\"a\":2}]}", -1, ""}, /* other objects */
+        {"[1,\"a\",{},[]]", -1, ""},
+        {"{\"ab\":1,\"a\":2,\"abc\":3}", -1, ""},
+        {"{\"a\":1,\"b\":2,\"a\":3}", 13, "a"},
+        {"{ \"name\" : 1 , \"name\" : 2 }", 15, "name"},
+        {"{\"x\":[{\"k\":1,\"k\":2}]}", 13, "k"}, /* nested, in an array */
+        {"{\"\\u0061\":1,\"a\":2}", 12, "a"},     /* escapes decoded */
+        {"{\"\\ud83d\\ude00\":1,\"\xf0\x9f\x98\x80\":2}", 18, "\xf0\x9f\x98\x80"}, /* a pair */
+        {"{\"t\\n\":1,\"t\\u000a\":2}", 9, "t?"},       /* shown without control */
+        {"{\"z\":1,\"y\":1,\"z\":1,\"y\":1}", 13, "z"}, /* the earliest repeat */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char key[64];
+        long at = lt_json_dup_key(cases[i].text, strlen(cases[i].text), key, sizeof(key));
+        CU_ASSERT_EQUAL(at, cases[i].at);
+        CU_ASSERT_STRING_EQUAL(key, cases[i].key);
+        if (at != cases[i].at)
+            fprintf(stderr, "case %zu (%s): at %ld, want %ld\n", i, cases[i].text, at, cases[i].at);
+    }
+    char small[3]; /* cut to fit */
+    CU_ASSERT_EQUAL(lt_json_dup_key("{\"long\":1,\"long\":2}", 19, small, sizeof(small)), 10);
+    CU_ASSERT_STRING_EQUAL(small, "lo");
+}
+
+/* lt_json_parse: one strict reader; a duplicate key is refused with its name and byte */
+static void test_json_parse(void)
+{
+    char err[200];
+    json_object *j = NULL;
+    CU_ASSERT_EQUAL(lt_json_parse("{\"a\":[1,2],\"b\":{\"c\":null}} ", 27, &j, err, sizeof(err)),
+                    0);
+    CU_ASSERT_PTR_NOT_NULL(j);
+    json_object_put(j);
+    j = NULL;
+    CU_ASSERT_EQUAL(lt_json_parse("null", 4, &j, err, sizeof(err)), 0);
+    CU_ASSERT_PTR_NULL(j);
+    const char *dup = "{\"name\":\"a\",\"meta\":{},\"name\":\"b\"}";
+    CU_ASSERT_EQUAL(lt_json_parse(dup, strlen(dup), &j, err, sizeof(err)), LT_EINVAL);
+    CU_ASSERT_PTR_NULL(j);
+    CU_ASSERT(strstr(err, "byte 22") && strstr(err, "\"name\" appears twice"));
+    /* the later copy's value drops a whole object: still found */
+    const char *deep = "{\"a\":{\"x\":1,\"y\":2},\"a\":3}";
+    CU_ASSERT_EQUAL(lt_json_parse(deep, strlen(deep), &j, err, sizeof(err)), LT_EINVAL);
+    CU_ASSERT(strstr(err, "\"a\" appears twice") != NULL);
+    CU_ASSERT_EQUAL(lt_json_parse("{\"a\":1} x", 10, &j, err, sizeof(err)), LT_EINVAL);
+    CU_ASSERT(strstr(err, "byte 8") != NULL); /* text after the value */
+    CU_ASSERT_EQUAL(lt_json_parse("{\"a\":NaN}", 9, &j, err, sizeof(err)), LT_EINVAL);
+    CU_ASSERT(strstr(err, "byte 5") != NULL);
+    CU_ASSERT_EQUAL(lt_json_parse("{\"a\":", 5, &j, err, sizeof(err)), LT_EINVAL);
+    CU_ASSERT(strstr(err, "byte 5") != NULL); /* cut short */
 }
 
 static const struct lt_test common_tests[] = {
@@ -336,6 +404,8 @@ static const struct lt_test common_tests[] = {
     {"CPU affinity: the allowed list, its text, pinning every thread", test_cpu},
     {"strict UTF-8 against its definition", test_utf8},
     {"the lexical pass of strict JSON", test_json_lex},
+    {"a key twice in one object", test_json_dup_key},
+    {"strict JSON reading", test_json_parse},
     {NULL, NULL},
 };
 

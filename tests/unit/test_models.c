@@ -373,7 +373,14 @@ static void test_prepare_create_violations(void)
 
     /* JSON: one whole value, whitespace around allowed */
     static const char *good[] = {"{}", "[1,2]", " 3 ", "\"s\"", "null", "{\"a\":{\"b\":[true]}}"};
-    static const char *bad[] = {"{", "{} x", "nul", "[1,]", "{\"a\" 1}", "1 2"};
+    static const char *bad[] = {"{",
+                                "{} x",
+                                "nul",
+                                "[1,]",
+                                "{\"a\" 1}",
+                                "1 2",
+                                "{\"a\":1,\"a\":1}", /* a key twice, here or deeper */
+                                "[{\"k\":{},\"\\u006b\":2}]"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         v = item_pack("", "x", 0, good[i], "", &len);
         CU_ASSERT_EQUAL(models_prepare_create(items, v, len, NOW, 1, NULL, &p), 0);

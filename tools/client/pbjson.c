@@ -16,7 +16,7 @@
 #include <strings.h>
 
 #include "lt_err.h"
-#include "lt_json.h"
+#include "lt_jsonparse.h"
 
 /* ---- names ---- */
 
@@ -1089,47 +1089,11 @@ json_object *pbjson_from_message(const ProtobufCMessage *m, const struct pbjson_
 
 int pbjson_parse_object(const char *text, size_t len, json_object **out, char *err, size_t errlen)
 {
-    const char *why = NULL;
-    long bad = lt_json_lex_check(text, len, &why);
-    if (bad >= 0) {
-        snprintf(err, errlen, "malformed JSON at byte %ld: %s", bad, why);
-        return LT_EINVAL;
-    }
-    if (len >= INT_MAX) {
-        snprintf(err, errlen, "malformed JSON: too large");
-        return LT_EINVAL;
-    }
-    struct json_tokener *tok = json_tokener_new();
-    if (!tok) {
-        snprintf(err, errlen, "out of memory");
-        return LT_ENOMEM;
-    }
-    /* strict: no trailing commas, comments, bare words or leading zeros; UTF-8 checked.
-     * The terminating NUL is passed too, so that a bare number at the end is complete. */
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    json_object *j = json_tokener_parse_ex(tok, text, (int)len + 1);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    size_t used = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    if (!j || jerr != json_tokener_success) {
-        json_object_put(j);
-        if (jerr == json_tokener_continue)
-            snprintf(err, errlen, "malformed JSON: unexpected end of the input");
-        else if (jerr == json_tokener_success) /* a bare null */
-            snprintf(err, errlen, "malformed JSON: expected an object");
-        else
-            snprintf(err, errlen, "malformed JSON at byte %zu: %s", used,
-                     json_tokener_error_desc(jerr));
-        return LT_EINVAL;
-    }
-    for (size_t k = used; k < len; k++) {
-        if (text[k] != ' ' && text[k] != '\n' && text[k] != '\r' && text[k] != '\t') {
-            json_object_put(j);
-            snprintf(err, errlen, "malformed JSON: unexpected data after the value at byte %zu", k);
-            return LT_EINVAL;
-        }
-    }
-    if (!json_object_is_type(j, json_type_object)) {
+    json_object *j = NULL;
+    int rc = lt_json_parse(text, len, &j, err, errlen);
+    if (rc != 0)
+        return rc;
+    if (!json_object_is_type(j, json_type_object)) { /* NULL: a bare null */
         json_object_put(j);
         snprintf(err, errlen, "malformed JSON: expected an object");
         return LT_EINVAL;
