@@ -56,7 +56,8 @@
  * Torn-tail rule. Only the last segment may end badly: at the first record that is
  * incomplete, fails its CRC, is zero-filled or malformed, or at a tail of records with no
  * COMMIT, the segment is truncated back to the end of the last COMMIT record (logged and
- * counted in truncated_bytes) — unless beyond the bad record lies a valid COMMIT of a
+ * counted in truncated_bytes, up to the last non-zero byte: the preallocated zeros after
+ * a torn record are cut, not counted) — unless beyond the bad record lies a valid COMMIT of a
  * later batch (a higher sequence number than the damaged batch's, or a COMMIT followed
  * by another valid record): then a later batch was durable after the damaged one, so the
  * damage is corruption (LT_ECORRUPT) and the node must not start. A bad record anywhere
@@ -860,14 +861,13 @@ void wal_recovered_fini(struct wal_recovered *rec)
 
 /* wal_seg_replay replays segment i; the last one is truncated after its last COMMIT and
  * left open as w->fd. */
-/* wal_all_zero tells whether m[from, to) is all zero bytes: preallocated space. */
-static bool wal_all_zero(const unsigned char *m, size_t from, size_t to)
+/* wal_written_end: the end of the last non-zero byte of m[from, to), `from` if all of it
+ * is zeros (preallocated space never written). */
+static size_t wal_written_end(const unsigned char *m, size_t from, size_t to)
 {
-    for (size_t k = from; k < to; k++) {
-        if (m[k])
-            return false;
-    }
-    return true;
+    while (to > from && !m[to - 1])
+        to--;
+    return to;
 }
 
 static int wal_seg_replay(struct wal *w, size_t i, struct wal_replay *st)
@@ -934,12 +934,15 @@ static int wal_seg_replay(struct wal *w, size_t i, struct wal_replay *st)
     }
     s->size = good_end;
     if (is_last && good_end < size) {
-        /* An all-zero tail is preallocated space, not damage: cut, not counted. */
-        uint64_t cut = size - good_end;
-        bool unwritten = wal_all_zero(m, good_end, size);
+        /* Preallocated zeros are not damage: cut, not counted. What is counted and
+         * reported ends at the last byte that was written. */
+        size_t written_end = wal_written_end(m, good_end, size);
+        uint64_t cut = written_end - good_end;
+        bool unwritten = cut == 0;
         if (!unwritten)
-            lt_warn("wal: %s: torn tail: truncating %" PRIu64 " bytes at offset %zu (%s)", path,
-                    cut, good_end, bad ? "incomplete or damaged record" : "uncommitted batch");
+            lt_warn("wal: %s: torn tail: truncating %" PRIu64 " bytes at offset %zu (%s)%s", path,
+                    cut, good_end, bad ? "incomplete or damaged record" : "uncommitted batch",
+                    written_end < size ? ", and the preallocated zeros after them" : "");
         rc = sio_ftruncate(fd, good_end);
         if (!rc)
             rc = sio_fdatasync(fd);
@@ -1621,7 +1624,7 @@ static int wal_dump_seg(const struct wal *w, size_t i, FILE *out, uint64_t *seq)
     while (off < size) {
         struct wal_rec r;
         if (!wal_rec_parse(m, size, off, true, &r)) {
-            if (is_last && off == good_end && wal_all_zero(m, off, size)) {
+            if (is_last && off == good_end && wal_written_end(m, off, size) == off) {
                 fprintf(out,
                         "  %8zu  unwritten (preallocated) space: %zu zero bytes, cut quietly\n",
                         off, size - off);

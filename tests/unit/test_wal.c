@@ -453,6 +453,15 @@ static void test_append_validation(void)
     tdir_end();
 }
 
+/* written_end: where b[from, to) ends once its trailing zeros are dropped — what a torn
+ * tail counts (zeros at its end are not told from preallocated space). */
+static size_t written_end(const unsigned char *b, size_t from, size_t to)
+{
+    while (to > from && b[to - 1] == 0)
+        to--;
+    return to;
+}
+
 /* Cut the last segment at every length between the end of batch 5 and the end of
  * batch 6: batches 1..5 survive, batch 6 is gone, and the WAL accepts a new batch 6
  * that survives another reopen. */
@@ -474,7 +483,7 @@ static void test_torn_tail_every_offset(void)
         check_log(&rec, 1, 5, UINT64_MAX, 1, 1);
         CU_ASSERT_EQUAL(rec.hs.term, 1);
         CU_ASSERT_EQUAL(rec.hs.commit, 4);
-        CU_ASSERT_EQUAL(rec.truncated_bytes, cut - off[5]);
+        CU_ASSERT_EQUAL(rec.truncated_bytes, written_end(orig, off[5], cut) - off[5]);
         CU_ASSERT_EQUAL(tu_file_size(segs[0]), (long long)off[5]);
         wal_recovered_fini(&rec);
         struct raft_hard_state hs = {.term = 3, .vote = 0, .commit = 5};
@@ -516,9 +525,12 @@ static void test_flipped_bits(void)
     for (size_t pos = off[5]; pos < off[6]; pos += 3) {
         file_write(segs[0], orig, len);
         file_flip(segs[0], pos, (unsigned char)(1u << (pos % 8)));
+        orig[pos] ^= (unsigned char)(1u << (pos % 8));
+        size_t counted = written_end(orig, off[5], off[6]) - off[5];
+        orig[pos] ^= (unsigned char)(1u << (pos % 8));
         CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
         check_log(&rec, 1, 5, UINT64_MAX, 1, 1);
-        CU_ASSERT_EQUAL(rec.truncated_bytes, off[6] - off[5]);
+        CU_ASSERT_EQUAL(rec.truncated_bytes, counted);
         wal_recovered_fini(&rec);
         wal_free(w);
     }
@@ -572,13 +584,16 @@ static void test_zero_tail(void)
     CU_ASSERT_EQUAL(tu_file_size(segs[0]), (long long)off[5]);
     wal_recovered_fini(&rec);
     wal_free(w);
-    /* half of the last batch written, the rest zeros: torn, counted with the zeros */
+    /* part of the last batch written, the rest zeros: torn; what is counted ends at the
+     * last byte written (the zeros after it are preallocated space), all of it is cut */
     memcpy(big, orig, len);
     memset(big + off[5] + 20, 0, len - off[5] - 20);
+    big[off[5] + 19] = 0x5a; /* the last byte written */
     file_write(segs[0], big, len + 100);
     CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
     check_log(&rec, 1, 5, UINT64_MAX, 1, 1);
-    CU_ASSERT_EQUAL(rec.truncated_bytes, len + 100 - off[5]);
+    CU_ASSERT_EQUAL(rec.truncated_bytes, 20);
+    CU_ASSERT_EQUAL(tu_file_size(segs[0]), (long long)off[5]);
     wal_recovered_fini(&rec);
     wal_free(w);
     /* a zeroed middle batch followed by durable batches is corruption */
@@ -1374,15 +1389,15 @@ static void test_preallocation(void)
     while (data_end > 0 && cur[data_end - 1] == 0)
         data_end--;
     CU_ASSERT(len > data_end);
-    /* garbage among the zeros (past the last record's zero padding): a torn tail, whose
-     * count includes the zeros; the batches before it stay */
+    /* garbage among the zeros (past the last record's zero padding): a torn tail, counted
+     * up to its last byte; the batches before it stay */
     CU_ASSERT_FATAL(data_end + 32 + 37 <= len);
     for (size_t i = data_end + 32; i < data_end + 32 + 37; i++)
         cur[i] = 0x5a;
     file_write(segs[n - 1], cur, len);
     CU_ASSERT_EQUAL_FATAL(open_wal_prealloc(16 << 10, 4 << 10, &w, &rec), 0);
     CU_ASSERT_EQUAL(rec.last_index, last);
-    CU_ASSERT(rec.truncated_bytes >= 37 + 32);
+    CU_ASSERT(rec.truncated_bytes >= 37 && rec.truncated_bytes <= 37 + 32); /* not the zeros */
     wal_recovered_fini(&rec);
     wal_free(w);
     free(cur);
