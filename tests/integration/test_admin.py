@@ -214,5 +214,81 @@ def test_watch_exits_under_load(build):
             load.kill()
             load.wait()
 
+
+def test_not_found_is_phrased_one_way(build):
+    """Every command that names a record says NOT_FOUND the same way."""
+    with Cluster(build, n=1) as c:
+        c.wait_leader(timeout=10)
+        eps = c.endpoints()
+        for args in (["get", "no-such-id"], ["get", "no-such-id", "--serializable"],
+                     ["update", "no-such-id", '{"name":"x"}'],
+                     ["update", "no-such-id", '{"name":"x"}', "--expected-version", "3"],
+                     ["delete", "no-such-id"], ["delete", "no-such-id", "--expected-version", "2"],
+                     ["history", "no-such-id"]):
+            rc, _, err = raw(c, "--endpoints", eps, "items", *args)
+            check(rc == 1 and err == "lithair-admin: %s: NOT_FOUND: item no-such-id not found\n"
+                  % args[0], "items %s: %r" % (" ".join(args), err))
+
+
+def test_write_timeout_says_outcome_unknown(build):
+    """A write that timed out may still be committed: it says so. A read says it timed out.
+    The leader of three loses both followers; slow elections (3 to 6 s) keep it leading,
+    and so taking writes it cannot commit, for as long as these calls take."""
+    with Cluster(build, node_args=("--election-ticks", "300")) as c:
+        lid = c.wait_leader(timeout=20)
+        _, it, _ = c.admin("items", "create", json.dumps({"name": "kept"}))
+        for n in c.nodes:
+            if n.id != lid:
+                n.kill()
+        ep = c.node(lid).rpc
+        for args in (["create", '{"name":"x"}'], ["update", it["id"], '{"name":"y"}'],
+                     ["delete", it["id"]]):
+            rc, _, err = raw(c, "--endpoints", ep, "--timeout", "300", "items", *args)
+            check(rc == 1 and len(err.strip().splitlines()) == 1, "%s: %d %r" % (args[0], rc, err))
+            check("%s: DEADLINE_EXCEEDED: timed out after 300 ms: the write may or may not have "
+                  "been applied (outcome unknown)" % args[0] in err, "%s: %r" % (args[0], err))
+        rc, _, err = raw(c, "--endpoints", ep, "--timeout", "300", "items", "get", it["id"])
+        check(rc == 1 and "get: DEADLINE_EXCEEDED" in err and "outcome" not in err,
+              "a read that timed out: %d %r" % (rc, err))
+
+
+def test_status_json_digest_only_when_asked(build):
+    with Cluster(build, n=1) as c:
+        c.wait_leader(timeout=10)
+        _, st, _ = c.admin("status")
+        check(len(st) == 1 and "digest" not in st[0] and "records" in st[0],
+              "no digest without --digest: %r" % st)
+        _, h, _ = c.admin("health")
+        check(all("digest" not in x for x in h["nodes"]), "health: no digest: %r" % h)
+        _, st, _ = c.admin("status", "--digest")
+        check(len(st) == 1 and st[0].get("digest", "0") != "0", "--digest has it: %r" % st)
+
+
+def test_ping_bench_is_titled_as_such(build):
+    with Cluster(build, n=1) as c:
+        c.wait_leader(timeout=10)
+        rc, out, err = raw(c, "--endpoints", c.endpoints(), "ping-bench", "--concurrency", "1",
+                           "--duration", "0.3", "--warmup", "0")
+        check(rc == 0 and out.startswith("ping benchmark: 1 clients"), "title: %r %r" % (out, err))
+        check("write" not in out, "a ping writes nothing: %r" % out)
+        _, b, _ = c.admin("ping-bench", "--concurrency", "1", "--duration", "0.3", "--warmup", "0")
+        check(b["target"] == "ping" and b["workload"] == "ping", "JSON: %r" % b.get("workload"))
+
+
+def test_bench_read_ratio_needs_mixed(build):
+    """--read-ratio is the share of reads in a mixed workload: with any other (write, the
+    default, or read) it would be ignored, so it is refused."""
+    c = Cluster(build, n=1)
+    try:
+        dead = "tcp://127.0.0.1:%d" % free_port()
+        for args in (["--type", "write", "--read-ratio", "0.3"], ["--read-ratio", "0.3"],
+                     ["--read-ratio", "0.3", "--type", "read"]):
+            rc, _, err = raw(c, "--endpoints", dead, "--timeout", "200", "bench", "--duration",
+                             "0.2", "--warmup", "0", *args, timeout=30)
+            check(rc == 2 and "--read-ratio" in err and "--type" in err and
+                  len(err.strip().splitlines()) == 1, "bench %s: %d %r" % (args, rc, err))
+    finally:
+        c.__exit__(None, None, None)
+
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))

@@ -243,6 +243,29 @@ static int pack_value(const struct catalog_model *m, json_object *j, uint8_t **o
     return 0;
 }
 
+/* items_fail reports a failed items call as admin_rpc_fail does, but for two cases:
+ * NOT_FOUND of record `id` (NULL for calls that name none) reads the same whatever the
+ * command, and a write (rpc_method_is_read) that timed out here, with no answer, says that
+ * it may still have been applied: the node may have it, and commit it later. (A node that
+ * answers DEADLINE_EXCEEDED to a write says so itself, with its reason.) */
+static int items_fail(const struct admin *a, const char *what, const char *method, const char *id,
+                      int rc, const struct rpc_status *st)
+{
+    const char *code = wire_code_name(st->code);
+    if (st->code == LITHAIR__V1__CODE__NOT_FOUND && id)
+        return admin_fail("%s: %s: item %s not found", what, code, id);
+    if (rc == LT_ETIMEDOUT && st->transport && !rpc_method_is_read(method)) {
+        if (!st->sent) /* still queued here: no node ever had it */
+            return admin_fail("%s: %s: timed out after %u ms before the request went out: "
+                              "the write was not applied",
+                              what, code, a->timeout_ms);
+        return admin_fail("%s: %s: timed out after %u ms: the write may or may not have been "
+                          "applied (outcome unknown)",
+                          what, code, a->timeout_ms);
+    }
+    return admin_rpc_fail(what, rc, st);
+}
+
 static int print_record_reply(struct admin *a, const struct catalog_model *m,
                               Lithair__V1__RecordReply *rr)
 {
@@ -403,7 +426,7 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
                       (ProtobufCMessage **)&rr, &st);
         free(req.value.data);
         if (rc)
-            return admin_rpc_fail("create", rc, &st);
+            return items_fail(a, "create", "Models/Create", NULL, rc, &st);
         rc = print_record_reply(a, m, rr);
         protobuf_c_message_free_unpacked(&rr->base, NULL);
         return rc;
@@ -420,7 +443,7 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
                       &lithair__v1__record_reply__descriptor, a->timeout_ms,
                       (ProtobufCMessage **)&rr, &st);
         if (rc)
-            return admin_rpc_fail("get", rc, &st);
+            return items_fail(a, "get", "Models/Get", args[0], rc, &st);
         rc = print_record_reply(a, m, rr);
         protobuf_c_message_free_unpacked(&rr->base, NULL);
         return rc;
@@ -465,7 +488,7 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
         free(fields);
         json_object_put(j);
         if (rc)
-            return admin_rpc_fail("update", rc, &st);
+            return items_fail(a, "update", "Models/Update", args[0], rc, &st);
         rc = print_record_reply(a, m, rr);
         protobuf_c_message_free_unpacked(&rr->base, NULL);
         return rc;
@@ -482,7 +505,7 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
                       &lithair__v1__record_reply__descriptor, a->timeout_ms,
                       (ProtobufCMessage **)&rr, &st);
         if (rc)
-            return admin_rpc_fail("delete", rc, &st);
+            return items_fail(a, "delete", "Models/Delete", args[0], rc, &st);
         if (a->json) {
             json_object *j = rr->record ? record_json(m, rr->record) : json_object_new_object();
             json_object_object_add(j, "deleted", json_object_new_boolean(1));
@@ -568,7 +591,7 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
                       &lithair__v1__history_reply__descriptor, a->timeout_ms,
                       (ProtobufCMessage **)&hr, &st);
         if (rc)
-            return admin_rpc_fail("history", rc, &st);
+            return items_fail(a, "history", "Models/History", args[0], rc, &st);
         json_object *arr = json_object_new_array();
         for (size_t i = 0; i < hr->n_entries; i++) {
             const Lithair__V1__HistoryEntry *he = hr->entries[i];
@@ -606,7 +629,7 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
                       &lithair__v1__purge_reply__descriptor, a->timeout_ms,
                       (ProtobufCMessage **)&pr, &st);
         if (rc)
-            return admin_rpc_fail("purge", rc, &st);
+            return items_fail(a, "purge", "Models/Purge", NULL, rc, &st);
         if (a->json)
             printf("{\"deleted\": \"%llu\"}\n", (unsigned long long)pr->deleted);
         else
@@ -676,6 +699,8 @@ static int cmd_status(struct admin *a, bool health)
         json_object *o;
         if (sts[i]) {
             o = pbjson_from_message(&sts[i]->base, &json_opts);
+            if (!a->digest) /* not computed: a 0 there would read as a real hash */
+                json_object_object_del(o, "digest");
             uint64_t lag =
                 leader_id && leader_last > sts[i]->applied ? leader_last - sts[i]->applied : 0;
             char buf[32];
