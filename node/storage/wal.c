@@ -870,6 +870,31 @@ static size_t wal_written_end(const unsigned char *m, size_t from, size_t to)
     return to;
 }
 
+/* wal_seg_hdr_check reads segment i's header alone: LT_ECORRUPT (logged) if it is not
+ * one a segment of that name was created with. */
+static int wal_seg_hdr_check(struct wal *w, size_t i)
+{
+    const struct wal_seg *s = &w->segs[i];
+    char path[4096];
+    unsigned char h[WAL_SEG_HDR_SIZE];
+    int rc = wal_seg_path(w, s->seq, s->first_index, "", path, sizeof(path));
+    if (rc)
+        return rc;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sio_err(errno);
+    ssize_t n = pread(fd, h, sizeof(h), 0);
+    rc = n < 0 ? sio_err(errno) : 0;
+    close(fd);
+    if (rc)
+        return rc;
+    if (!wal_seg_hdr_ok(h, (size_t)n, s)) {
+        lt_error("wal: %s: bad segment header: corrupt", path);
+        return LT_ECORRUPT;
+    }
+    return 0;
+}
+
 static int wal_seg_replay(struct wal *w, size_t i, struct wal_replay *st)
 {
     struct wal_seg *s = &w->segs[i];
@@ -1030,6 +1055,13 @@ int wal_read(const char *dir, const struct wal_options *opt, struct wal_read **o
     rc = wal_seg_list(w, true);
     if (rc)
         goto out_free;
+    /* Headers first: a damaged file named like a later segment makes the one before it
+     * look sealed without its COMMIT; name the file that is damaged, not that one. */
+    for (size_t i = 1; i < w->n_segs; i++) {
+        rc = wal_seg_hdr_check(w, i);
+        if (rc)
+            goto out_free;
+    }
     for (size_t i = 0; i < w->n_segs; i++) {
         rc = wal_seg_replay(w, i, st);
         if (rc)

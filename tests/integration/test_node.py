@@ -446,6 +446,34 @@ def test_corrupt_middle_refuses_to_start(build):
         victim.proc = None
 
 
+def test_junk_segment_is_named(build):
+    """A file named like a newer WAL segment but holding junk: the node refuses to start
+    and names that file, not the real last segment before it (which, no longer last,
+    would look sealed without its COMMIT)."""
+    with Cluster(build) as c:
+        c.wait_leader(timeout=5)
+        for i in range(5):
+            create(c, "junkseg-%d" % i)
+        c.wait_converged()
+        victim = c.node(1)
+        victim.kill(signal.SIGKILL)
+        last = wal_segments(victim)[-1]
+        seq, first = os.path.basename(last)[:-4].split("-")
+        junk = os.path.join(os.path.dirname(last),
+                            "%016x-%016x.wal" % (int(seq, 16) + 1, int(first, 16) + 1000))
+        with open(junk, "wb") as f:
+            f.write(b"not a segment" * 10)
+        victim.start()
+        wait_for("the node to refuse to start", lambda: not victim.alive(), timeout=10)
+        check(victim.proc.returncode != 0, "non-zero exit")
+        log = victim.log_text()
+        check("%s: bad segment header: corrupt" % junk in log and "refusing to serve" in log,
+              "the junk file is named: %r" % log[-600:])
+        check(not any(last in line for line in log.splitlines() if " ERROR " in line),
+              "the real segment is not blamed: %r" % log[-600:])
+        victim.proc = None
+
+
 def test_corrupt_snapshot_refuses_to_start(build):
     """A node whose only snapshot is damaged must not serve: its WAL names that snapshot,
     so it stops with a clear message instead of starting from a shorter log."""
