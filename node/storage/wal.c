@@ -870,6 +870,17 @@ static size_t wal_written_end(const unsigned char *m, size_t from, size_t to)
     return to;
 }
 
+/* wal_seg_open opens segment i (its path left in `path` for messages). */
+static int wal_seg_open(const struct wal *w, size_t i, int flags, char *path, size_t n, int *fd)
+{
+    const struct wal_seg *s = &w->segs[i];
+    int rc = wal_seg_path(w, s->seq, s->first_index, "", path, n);
+    if (rc)
+        return rc;
+    *fd = open(path, flags | O_CLOEXEC);
+    return *fd < 0 ? sio_err(errno) : 0;
+}
+
 /* wal_seg_hdr_check reads segment i's header alone: LT_ECORRUPT (logged) if it is not
  * one a segment of that name was created with. */
 static int wal_seg_hdr_check(struct wal *w, size_t i)
@@ -877,12 +888,10 @@ static int wal_seg_hdr_check(struct wal *w, size_t i)
     const struct wal_seg *s = &w->segs[i];
     char path[4096];
     unsigned char h[WAL_SEG_HDR_SIZE];
-    int rc = wal_seg_path(w, s->seq, s->first_index, "", path, sizeof(path));
+    int fd;
+    int rc = wal_seg_open(w, i, O_RDONLY, path, sizeof(path), &fd);
     if (rc)
         return rc;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return sio_err(errno);
     ssize_t n = pread(fd, h, sizeof(h), 0);
     rc = n < 0 ? sio_err(errno) : 0;
     close(fd);
@@ -900,13 +909,11 @@ static int wal_seg_replay(struct wal *w, size_t i, struct wal_replay *st)
     struct wal_seg *s = &w->segs[i];
     bool is_last = i + 1 == w->n_segs;
     char path[4096];
-    int rc = wal_seg_path(w, s->seq, s->first_index, "", path, sizeof(path));
+    int fd;
+    int rc = wal_seg_open(w, i, is_last ? O_RDWR : O_RDONLY, path, sizeof(path), &fd);
     if (rc)
         return rc;
     st->path = path;
-    int fd = open(path, (is_last ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-    if (fd < 0)
-        return sio_err(errno);
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         rc = sio_err(errno);
@@ -1627,12 +1634,10 @@ static int wal_dump_seg(const struct wal *w, size_t i, FILE *out, uint64_t *seq)
     const struct wal_seg *s = &w->segs[i];
     bool is_last = i + 1 == w->n_segs;
     char path[4096];
-    int rc = wal_seg_path(w, s->seq, s->first_index, "", path, sizeof(path));
+    int fd;
+    int rc = wal_seg_open(w, i, O_RDONLY, path, sizeof(path), &fd);
     if (rc)
         return rc;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return sio_err(errno);
     struct stat sb;
     unsigned char *m = NULL;
     size_t size = 0;

@@ -373,6 +373,18 @@ def test_leaderless_answers_quickly(build):
         check(took < 5, "answered within the deadline (%.2fs)" % took)
 
 
+def start_refused(victim):
+    """Starts `victim`, which must refuse to start (non-zero exit, "refusing to serve" in
+    its log); returns its log."""
+    victim.start()
+    wait_for("the node to refuse to start", lambda: not victim.alive(), timeout=10)
+    check(victim.proc.returncode != 0, "non-zero exit")
+    log = victim.log_text()
+    check("refusing to serve" in log, "it says it refuses: %r" % log[-600:])
+    victim.proc = None
+    return log
+
+
 def wal_segments(node):
     return sorted(glob.glob(os.path.join(node.dir, "wal", "*.wal")))
 
@@ -438,12 +450,8 @@ def test_corrupt_middle_refuses_to_start(build):
             b = f.read(1)
             f.seek(min(200, size // 4))
             f.write(bytes([b[0] ^ 0xFF]))
-        victim.start()
-        wait_for("the node to refuse to start", lambda: not victim.alive(), timeout=10)
-        check(victim.proc.returncode != 0, "non-zero exit")
-        log = victim.log_text().lower()
-        check("corrupt" in log and "refusing to serve" in log, "clear message: %r" % log[-500:])
-        victim.proc = None
+        log = start_refused(victim).lower()
+        check("corrupt" in log, "clear message: %r" % log[-500:])
 
 
 def test_junk_segment_is_named(build):
@@ -463,15 +471,11 @@ def test_junk_segment_is_named(build):
                             "%016x-%016x.wal" % (int(seq, 16) + 1, int(first, 16) + 1000))
         with open(junk, "wb") as f:
             f.write(b"not a segment" * 10)
-        victim.start()
-        wait_for("the node to refuse to start", lambda: not victim.alive(), timeout=10)
-        check(victim.proc.returncode != 0, "non-zero exit")
-        log = victim.log_text()
-        check("%s: bad segment header: corrupt" % junk in log and "refusing to serve" in log,
+        log = start_refused(victim)
+        check("%s: bad segment header: corrupt" % junk in log,
               "the junk file is named: %r" % log[-600:])
         check(not any(last in line for line in log.splitlines() if " ERROR " in line),
               "the real segment is not blamed: %r" % log[-600:])
-        victim.proc = None
 
 
 def test_corrupt_snapshot_refuses_to_start(build):
@@ -494,13 +498,8 @@ def test_corrupt_snapshot_refuses_to_start(build):
             b = f.read(1)
             f.seek(128 + (size - 128) // 2)
             f.write(bytes([b[0] ^ 0x20]))
-        victim.start()
-        wait_for("the node to refuse to start", lambda: not victim.alive(), timeout=10)
-        check(victim.proc.returncode != 0, "non-zero exit")
-        log = victim.log_text().lower()
-        check("damaged snapshot skipped" in log and "refusing to serve" in log,
-              "clear message: %r" % log[-600:])
-        victim.proc = None
+        log = start_refused(victim).lower()
+        check("damaged snapshot skipped" in log, "clear message: %r" % log[-600:])
 
 
 if __name__ == "__main__":
