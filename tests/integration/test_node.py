@@ -385,18 +385,25 @@ def start_refused(victim):
     return log
 
 
+def killed_after_writes(c, prefix, count, victim_id):
+    """Writes `count` items, waits until every node has them, and kill -9s node
+    `victim_id`, which it returns (its data dir is then the test's to damage)."""
+    c.wait_leader(timeout=5)
+    for i in range(count):
+        create(c, "%s-%d" % (prefix, i))
+    c.wait_converged()
+    victim = c.node(victim_id)
+    victim.kill(signal.SIGKILL)
+    return victim
+
+
 def wal_segments(node):
     return sorted(glob.glob(os.path.join(node.dir, "wal", "*.wal")))
 
 
 def test_torn_tail_is_truncated(build):
     with Cluster(build) as c:
-        c.wait_leader(timeout=5)
-        for i in range(5):
-            create(c, "torn-%d" % i)
-        c.wait_converged()
-        victim = c.node(3)
-        victim.kill(signal.SIGKILL)
+        victim = killed_after_writes(c, "torn", 5, 3)
         seg = wal_segments(victim)[-1]
         with open(seg, "ab") as f:
             f.write(b"\x37\x13" * 50)  # a torn, half-written record
@@ -437,12 +444,7 @@ def test_wal_lost_next_to_snapshot(build):
 
 def test_corrupt_middle_refuses_to_start(build):
     with Cluster(build) as c:
-        c.wait_leader(timeout=5)
-        for i in range(20):
-            create(c, "corrupt-%d" % i)
-        c.wait_converged()
-        victim = c.node(2)
-        victim.kill(signal.SIGKILL)
+        victim = killed_after_writes(c, "corrupt", 20, 2)
         seg = wal_segments(victim)[-1]
         size = os.path.getsize(seg)
         with open(seg, "r+b") as f:
@@ -459,12 +461,7 @@ def test_junk_segment_is_named(build):
     and names that file, not the real last segment before it (which, no longer last,
     would look sealed without its COMMIT)."""
     with Cluster(build) as c:
-        c.wait_leader(timeout=5)
-        for i in range(5):
-            create(c, "junkseg-%d" % i)
-        c.wait_converged()
-        victim = c.node(1)
-        victim.kill(signal.SIGKILL)
+        victim = killed_after_writes(c, "junkseg", 5, 1)
         last = wal_segments(victim)[-1]
         seq, first = os.path.basename(last)[:-4].split("-")
         junk = os.path.join(os.path.dirname(last),
