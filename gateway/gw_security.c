@@ -4,9 +4,10 @@
  *   firewall   IP/CIDR allow and deny rules, stored as replicated `firewall_rules` records
  *              and cached here (reloaded twice a second and after every change made
  *              through this gateway). The most specific matching rule decides; a tie goes
- *              to deny; no match allows. A loopback client always reaches /_playground/auth
- *              and /_playground/security, so a rule that blocks the page can be undone.
- *   rate limit a token bucket per client address over the whole API, off unless
+ *              to deny; no match allows. A loopback client always reaches the page's
+ *              files, /_playground/auth and /_playground/security, so a rule that blocks
+ *              the page can be undone from the page.
+ *   rate limit a token bucket per client address over the REST API (/api/...), off unless
  *              --rate-limit is given (429 with Retry-After); and one of its own on
  *              POST /_playground/security/test-rate-limit (10/s, burst 10), so the page can
  *              show rejections without slowing anything else.
@@ -600,12 +601,18 @@ static void sec_forget(struct gw_security *s, const char *hash)
 
 /* ------------------------------------------------------------------ the check */
 
-/* is_api: the paths the limiter counts and identity matters for (not the page's own
- * files, not /healthz). */
+/* is_rest: the public REST API, which the rate limit counts (the page's own machinery —
+ * its files, /_playground/... with its event stream and status polls — is not: a limit
+ * set to show the limiter at work must not break the page that shows it). */
+static bool is_rest(const char *path)
+{
+    return strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0;
+}
+
+/* is_api: the paths identity matters for (not the page's own files, not /healthz). */
 static bool is_api(const char *path)
 {
-    return strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0 ||
-           strncmp(path, "/_playground", 12) == 0 || strcmp(path, "/metrics") == 0;
+    return is_rest(path) || strncmp(path, "/_playground", 12) == 0 || strcmp(path, "/metrics") == 0;
 }
 
 /* needed_role: what a request needs (0: nothing beyond the firewall and the limiter). */
@@ -647,8 +654,9 @@ bool gw_security_check(struct gw_req *r, struct gw_identity *who)
     }
     int fam = 0;
     uint8_t ip[16];
+    /* what a loopback client always reaches: the page itself and what removes a rule */
     bool control = strncmp(r->path, "/_playground/auth/", 18) == 0 ||
-                   strncmp(r->path, "/_playground/security/", 22) == 0;
+                   strncmp(r->path, "/_playground/security/", 22) == 0 || !is_api(r->path);
     /* 1. firewall (the address is parsed only when there are rules to match it against) */
     if (atomic_load(&s->n_rules_hint) > 0 && client_addr(r, &fam, ip) &&
         !(control && is_loopback(fam, ip))) {
@@ -668,10 +676,10 @@ bool gw_security_check(struct gw_req *r, struct gw_identity *who)
             return false;
         }
     }
-    /* 2. rate limit (over the API; the page's own files are not counted) */
+    /* 2. rate limit (over the REST API only) */
     int need = needed_role(r->method, r->path);
     bool api = is_api(r->path);
-    if (api && s->api.rate > 0 && /* the rate is fixed at start: read without mu */
+    if (is_rest(r->path) && s->api.rate > 0 && /* the rate is fixed at start: read without mu */
         !sec_limit(r, &s->api, "rate limit: too many requests from your address"))
         return false;
     /* 3. identity */
@@ -843,7 +851,10 @@ static int sec_logout(struct gw_req *r)
 
 static int sec_me(struct gw_req *r)
 {
-    return gw_reply_json(r, 200, me_json(&r->who), NULL);
+    json_object *o = me_json(&r->who);
+    /* the address the firewall sees, so that the page can warn before a rule blocks it */
+    json_object_object_add(o, "address", json_object_new_string(r->ri->remote_addr));
+    return gw_reply_json(r, 200, o, NULL);
 }
 
 /* limiter_json describes a limiter for the status route (lock held). */

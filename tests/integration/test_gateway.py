@@ -1100,7 +1100,8 @@ def test_security(build_dir):
         check(g.get("/api/items")[0] == 200, "anonymous read")
         expect_error(g.post("/api/items", {"name": "anon"}), 401, "UNAUTHENTICATED", "log in")
         st, _, me = g.get("/_playground/auth/me")
-        check(st == 200 and me == {"user": None, "role": "viewer", "anonymous": True}, "me: %r" % me)
+        check(st == 200 and me == {"user": None, "role": "viewer", "anonymous": True,
+                                    "address": "127.0.0.1"}, "me: %r" % me)
         # wrong passwords and unknown users look the same
         expect_error(login("admin", "nope"), 401, "UNAUTHENTICATED", "wrong user name or password")
         expect_error(login("nobody", "x"), 401, "UNAUTHENTICATED", "wrong user name or password")
@@ -1177,6 +1178,10 @@ def test_security(build_dir):
                         {"cidr": "127.0.0.1", "action": "deny", "note": "self"})
         check(st == 201, "self rule: %r" % r3)
         expect_error(g.get("/api/items"), 403, "PERMISSION_DENIED", "firewall")
+        # the page itself still loads on loopback, so the rule can be removed from it
+        check(g.get("/")[0] == 200 and g.get("/app.js")[0] == 200, "the page loads")
+        st, _, me = g.get("/_playground/auth/me")
+        check(st == 200 and me["address"] == "127.0.0.1", "me names the address: %r" % me)
         st, _, fw = g.get("/_playground/security/firewall")
         check(st == 200 and len(fw["rules"]) == 3 and fw["denied"] >= 1, "rules: %r" % fw)
         check(as_("admin", "DELETE", "/_playground/security/firewall/" + r3["id"])[0] == 204,
@@ -1257,8 +1262,9 @@ def test_session_expiry(build_dir):
 
 
 def test_rate_limit(build_dir):
-    """--rate-limit: a token bucket per client address over the API (the page's files are
-    not counted); beyond it 429 with Retry-After, and the tokens come back."""
+    """--rate-limit: a token bucket per client address over the REST API (the page's files
+    and /_playground/* are not counted); beyond it 429 with Retry-After, and the tokens
+    come back."""
     with Gateway(build_dir, spawn=1, extra=["--rate-limit", "5", "--rate-burst", "5"]) as g:
         g.wait_leader(timeout=20)
         time.sleep(1.2)  # wait_leader's own calls took tokens: let the bucket refill
@@ -1270,6 +1276,11 @@ def test_rate_limit(build_dir):
         check(body["code"] == "RESOURCE_EXHAUSTED" and int(h.get("retry-after", "0")) >= 1,
               "429: %r %r" % (h, body))
         check(all(g.get("/app.js")[0] == 200 for _ in range(10)), "files are not limited")
+        # nor the page's machinery: status polls, its controls' reads, the event stream
+        res = at_once(12, lambda i: g.get("/_playground/cluster/status"))
+        check([r[0] for r in res] == [200] * 12, "status is not limited: %r" % [r[0] for r in res])
+        check(all(g.get("/_playground/security/status")[0] == 200 for _ in range(8)),
+              "security status is not limited")
         time.sleep(1.1)
         check(g.get("/api/items")[0] == 200, "tokens back after a second")
         st, _, ss = g.get("/_playground/security/status")
