@@ -13,6 +13,7 @@
 
 #include <json-c/json.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -73,6 +74,9 @@ struct gw {
     struct mg_context *mg;
     struct gw_security *security; /* NULL: every request is admin (unit tests) */
     uint64_t started_ns;
+    /* attach mode: when this gateway last had node i stop (Cluster/Shutdown), so that a
+     * node still answering while it exits is not counted alive by the next kill */
+    _Atomic uint64_t stop_sent_ns[GW_MAX_NODES];
 };
 
 /* A request being handled. */

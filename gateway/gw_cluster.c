@@ -167,6 +167,16 @@ static const char *gw_follower_state(int s)
     }
 }
 
+/* GW_STOP_PENDING_NS: how long a node this gateway stopped (attach mode) counts as gone
+ * though it may still answer: it replies to Cluster/Shutdown, then exits. */
+#define GW_STOP_PENDING_NS (3ull * 1000000000ull)
+
+static bool gw_stop_pending(struct gw *g, size_t i)
+{
+    uint64_t t = atomic_load(&g->stop_sent_ns[i]);
+    return !g->sup && t && lt_now_ns() - t < GW_STOP_PENDING_NS;
+}
+
 /* gw_cluster_status_json builds the status object; *alive_out gets the number of nodes
  * that answered (or, in supervisor mode, that run). */
 static json_object *gw_cluster_status_json(struct gw *g, unsigned *alive_out)
@@ -196,8 +206,9 @@ static json_object *gw_cluster_status_json(struct gw *g, unsigned *alive_out)
         json_object *n = json_object_new_object();
         json_object_object_add(n, "id", gw_json_u64(g->nodes[i].id));
         uint64_t lag = 0;
-        if (ns) {
+        if (ns && !gw_stop_pending(g, i))
             answered++;
+        if (ns) {
             if (leader && ns != leader) {
                 bool found = false;
                 for (size_t k = 0; k < leader->n_followers; k++) {
@@ -363,20 +374,37 @@ static int gw_cluster_kill(struct gw_req *r)
             json_object_object_add(o, "stillRunning", json_object_new_boolean(true));
         return gw_reply_json(r, 200, o, NULL);
     }
+    /* The quorum check and the stop are one step (as sup_kill makes them in supervisor
+     * mode): concurrent kills are serialized, and a node stopped a moment ago is gone. */
+    static pthread_mutex_t stop_mu = PTHREAD_MUTEX_INITIALIZER;
+    size_t idx = (size_t)gw_node_index(g, id);
+    pthread_mutex_lock(&stop_mu);
+    if (gw_stop_pending(g, idx)) {
+        pthread_mutex_unlock(&stop_mu);
+        return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL,
+                              "node %llu was told to stop a moment ago", (unsigned long long)id);
+    }
     unsigned alive = 0;
     json_object *st = gw_cluster_status_json(g, &alive);
-    if (!st)
+    if (!st) {
+        pthread_mutex_unlock(&stop_mu);
         return gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
+    }
     json_object_put(st);
-    if (!force && alive <= needed)
+    if (!force && alive <= needed) {
+        pthread_mutex_unlock(&stop_mu);
         return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL,
                               "stopping node %llu would leave %u of %zu nodes answering, fewer "
                               "than the %u a quorum needs (use ?force=true)",
                               (unsigned long long)id, alive ? alive - 1 : 0, g->n_nodes, needed);
+    }
     Lithair__V1__ShutdownRequest req = LITHAIR__V1__SHUTDOWN_REQUEST__INIT;
     struct rpc_status rs;
-    int rc = rpc_call_endpoint(g->client, (size_t)gw_node_index(g, id), "Cluster/Shutdown",
-                               &req.base, NULL, g->cfg.status_timeout_ms * 4, NULL, &rs);
+    int rc = rpc_call_endpoint(g->client, idx, "Cluster/Shutdown", &req.base, NULL,
+                               g->cfg.status_timeout_ms * 4, NULL, &rs);
+    if (rc == 0)
+        atomic_store(&g->stop_sent_ns[idx], lt_now_ns());
+    pthread_mutex_unlock(&stop_mu);
     if (rc != 0)
         return gw_reply_rpc_error(r, rc, &rs, false);
     json_object *o = json_object_new_object();
