@@ -691,9 +691,11 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
             else if (rc == LT_EUNAUTH) /* checked just before its session's logout */
                 gw_reply_error(&r, 401, "UNAUTHENTICATED", NULL,
                                "the session this stream was asked with has ended: log in");
-            else
+            else {
+                r.close = true; /* a refusal must not hold a worker for the keep-alive */
                 gw_reply_error(&r, 503, "UNAVAILABLE", NULL, "event stream refused: %s",
                                rc == LT_EBUSY ? "too many streams" : lt_strerror(rc));
+            }
         }
     } else if (gw_is_api_path(r.path)) {
         route_name = "not_found";

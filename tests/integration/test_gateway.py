@@ -699,6 +699,36 @@ def raw_answer(port, data, seconds=5.0):
     return status, head.decode("latin-1"), parsed, closed
 
 
+def test_stream_cap_closes_refusals(build_dir):
+    """At most 64 event streams at once; a refused one is a 503 that closes its connection
+    at once, so refusals cannot hold the HTTP workers (each would for the 5 s keep-alive)."""
+    with Gateway(build_dir, spawn=1) as g:
+        g.wait_leader(timeout=20)
+        req = b"GET /_playground/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        held = []
+        try:
+            for _ in range(64):
+                sk = socket.create_connection(("127.0.0.1", g.port), timeout=5)
+                sk.sendall(req)
+                held.append(sk)
+            for sk in held:  # every one of them is a stream
+                check(sk.recv(64).startswith(b"HTTP/1.1 200"), "stream open")
+            t0 = time.monotonic()
+            st, head, err, closed = raw_answer(g.port, req, seconds=4)
+            check(st == 503 and err["code"] == "UNAVAILABLE" and "too many streams" in
+                  err["message"] and closed and time.monotonic() - t0 < 2,
+                  "65th stream: %d %r closed=%r" % (st, err, closed))
+            check("connection: close" in head.lower(), "says it closes: %r" % head)
+            res = at_once(40, lambda i: raw_answer(g.port, req, seconds=4))
+            check(all(r[0] == 503 and r[3] for r in res), "refusals: %r" % [r[:1] for r in res])
+            t0 = time.monotonic()
+            check(g.get("/healthz")[0] == 200 and time.monotonic() - t0 < 1,
+                  "the workers are free: %.2f s" % (time.monotonic() - t0))
+        finally:
+            for sk in held:
+                sk.close()
+
+
 def test_strict_input(build_dir):
     """What json-c or civetweb let through and the gateway must not: bytes that are not
     strict UTF-8, raw control characters and half surrogate pairs in JSON strings, server
