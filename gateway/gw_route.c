@@ -366,14 +366,15 @@ int gw_query_check_dups(const char *qs, char *dup, size_t n)
 
 int gw_parse_bool(const char *s, bool *out)
 {
-    static const char *yes[] = {"true", "1", "yes", ""}, *no[] = {"false", "0", "no"};
-    for (size_t i = 0; i < 4; i++) {
+    /* No bare "?force" or "?force=yes": a flag that overrides a safety check is spelled. */
+    static const char *yes[] = {"true", "1"}, *no[] = {"false", "0"};
+    for (size_t i = 0; i < 2; i++) {
         if (strcasecmp(s, yes[i]) == 0) {
             *out = true;
             return 0;
         }
     }
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < 2; i++) {
         if (strcasecmp(s, no[i]) == 0) {
             *out = false;
             return 0;

@@ -74,7 +74,7 @@ int gw_query_get(const char *qs, const char *key, char *out, size_t n);
  * otherwise false and the first unknown key, decoded and truncated, in bad[0..n). */
 bool gw_query_check_keys(const char *qs, const char *const *allowed, char *bad, size_t n);
 
-/* gw_parse_bool: "true"/"1"/"yes"/"" → true, "false"/"0"/"no" → false. LT_EINVAL otherwise. */
+/* gw_parse_bool: "true"/"1" → true, "false"/"0" → false (any case). LT_EINVAL otherwise. */
 int gw_parse_bool(const char *s, bool *out);
 
 /* gw_parse_u64 parses a decimal in [min, max]. LT_EINVAL otherwise. */

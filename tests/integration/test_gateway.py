@@ -403,6 +403,9 @@ def test_cluster_attach(build_dir):
         check(c.node(other).proc.poll() is None, "node %d still runs" % other)
         _, body = expect_error(g.post("/_playground/cluster/kill/%d" % other), 409,
                                "FAILED_PRECONDITION", "quorum")
+        for loose in ("?force=", "?force=yes", "?force"):  # an override is spelled out
+            expect_error(g.post("/_playground/cluster/kill/%d%s" % (other, loose)), 400,
+                         "INVALID_ARGUMENT", "force")
 
         def down_in_status():
             s = g.get("/_playground/cluster/status")[2]

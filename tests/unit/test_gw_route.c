@@ -219,9 +219,11 @@ static void test_parse(void)
     CU_ASSERT_TRUE(b);
     CU_ASSERT_EQUAL(gw_parse_bool("FALSE", &b), 0);
     CU_ASSERT_FALSE(b);
-    CU_ASSERT_EQUAL(gw_parse_bool("", &b), 0);
+    CU_ASSERT_EQUAL(gw_parse_bool("1", &b), 0);
     CU_ASSERT_TRUE(b);
     CU_ASSERT_EQUAL(gw_parse_bool("maybe", &b), LT_EINVAL);
+    CU_ASSERT_EQUAL(gw_parse_bool("", &b), LT_EINVAL); /* "?force=" overrides nothing */
+    CU_ASSERT_EQUAL(gw_parse_bool("yes", &b), LT_EINVAL);
     uint64_t u = 42;
     CU_ASSERT_EQUAL(gw_parse_u64("100", 1, 1000, &u), 0);
     CU_ASSERT_EQUAL(u, 100);
