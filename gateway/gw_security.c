@@ -51,11 +51,14 @@
 #define SEC_BUCKETS       512 /* clients tracked per limiter; the oldest slot is reused */
 #define SEC_SESSION_CACHE 128
 #define SEC_CACHE_NS      (2ull * 1000000000ull) /* a session is trusted this long */
-#define SEC_RELOAD_NS     (500ull * 1000000ull)
-#define SEC_TEST_RATE     10.0 /* test-rate-limit: tokens a second and burst */
-#define SEC_TOKEN_BYTES   32
-#define SEC_PURGE_PAGES   16 /* pages of 1000 sessions a sweep looks at, at most */
-#define SEC_COOKIE        "lithair_session"
+/* ...and, while the cluster cannot be read at all, this long: no logout can commit then,
+ * and an admin locked out of a cluster with every node down could never restart one */
+#define SEC_STALE_NS    (600ull * 1000000000ull)
+#define SEC_RELOAD_NS   (500ull * 1000000ull)
+#define SEC_TEST_RATE   10.0 /* test-rate-limit: tokens a second and burst */
+#define SEC_TOKEN_BYTES 32
+#define SEC_PURGE_PAGES 16 /* pages of 1000 sessions a sweep looks at, at most */
+#define SEC_COOKIE      "lithair_session"
 
 struct fw_rule {
     char id[64];
@@ -541,6 +544,21 @@ static int sec_session(struct gw_security *s, const char *token, struct sess *ou
     pthread_mutex_unlock(&s->mu);
     ProtobufCMessage *m = NULL;
     int rc = sec_get(s->g, "sessions", h, true, &lithair__v1__session__descriptor, &m);
+    if (rc && rc != LT_ENOTFOUND) { /* the cluster did not answer: what this gateway saw */
+        pthread_mutex_lock(&s->mu);
+        uint64_t at = lt_now_ns();
+        for (size_t i = 0; i < SEC_SESSION_CACHE; i++) {
+            struct sess *c = &s->cache[i];
+            if (c->hash[0] && strcmp(c->hash, h) == 0 && at - c->cached_ns < SEC_STALE_NS) {
+                bool ok = !c->ended && c->expires_s > wall;
+                if (ok)
+                    *out = *c;
+                pthread_mutex_unlock(&s->mu);
+                return ok ? 0 : LT_ENOTFOUND;
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
     if (rc)
         return rc;
     Lithair__V1__Session *se = (Lithair__V1__Session *)m;

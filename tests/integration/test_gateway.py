@@ -1273,6 +1273,32 @@ def test_security(build_dir):
                          {"cidr": "203.0.113.99"}), 409, "FAILED_PRECONDITION", "256")
 
 
+def test_admin_restarts_a_dead_cluster(build_dir):
+    """With no anonymous role and every node down, sessions cannot be read from the cluster:
+    an admin whose session this gateway verified shortly before can still restart the nodes
+    (no logout can commit meanwhile); an unknown token cannot."""
+    with Gateway(build_dir, spawn=3, extra=["--anonymous-role", "none"]) as g:
+        g.wait_leader(timeout=20)
+        login = lambda: g.request("POST", "/_playground/auth/login",  # noqa: E731
+                                  {"user": "admin", "password": "admin"})
+        st, _, body = wait_for("the demo users", lambda: (lambda r: r if r[0] == 200 else None)(
+            login()), timeout=20, interval=0.5)
+        admin = {"Authorization": "Bearer " + body["token"]}
+        stranger = {"Authorization": "Bearer " + "0" * 43}
+        for i, q in ((1, ""), (2, "?force=true"), (3, "?force=true")):
+            st, _, k = g.request("POST", "/_playground/cluster/kill/%d%s" % (i, q), headers=admin)
+            check(st == 200, "kill %d: %d %r" % (i, st, k))
+        time.sleep(2.5)  # past the short cache: the cluster is asked, and cannot answer
+        st, _, err = g.request("POST", "/_playground/cluster/restart/1", headers=stranger)
+        check(st in (401, 503), "an unknown token gets nothing: %d %r" % (st, err))
+        for i in (1, 2):
+            st, _, rs = g.request("POST", "/_playground/cluster/restart/%d" % i, headers=admin)
+            check(st == 200 and rs["id"] == i, "restart %d by the admin: %d %r" % (i, st, rs))
+        g.wait_leader(timeout=20)
+        st, _, rs = g.request("POST", "/_playground/cluster/restart/3", headers=admin)
+        check(st == 200, "restart 3: %d %r" % (st, rs))
+
+
 def test_session_expiry(build_dir):
     """--session-ttl-s (4 s here): a session stops working when it expires, and the
     gateway deletes expired session records from the cluster."""
