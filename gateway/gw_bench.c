@@ -17,6 +17,11 @@
 #include "gw_bench.h"
 #include "lt_err.h"
 #include "lt_log.h"
+
+/* A benchmark started over HTTP (by any editor) writes its read keys into the replicated
+ * store first: bounded, so that it cannot fill the nodes' memory and disks. */
+#define GW_BENCH_KEYS_MAX    100000
+#define GW_BENCH_PREFILL_MAX (64.0 * 1048576.0)
 #include "sse.h"
 #include "wire.h"
 
@@ -91,6 +96,10 @@ static json_object *gw_bench_status_locked(struct gw_bench *b, bool summary)
     json_object_object_add(p, "mbPerSec", json_object_new_double(pr->mb_per_sec));
     json_object_object_add(p, "p50Ms", gw_bench_ms(pr->p50_ns));
     json_object_object_add(p, "p99Ms", gw_bench_ms(pr->p99_ns));
+    if (b->state == GW_BENCH_RUNNING && b->have_progress && pr->phase == BENCH_PHASE_PREFILL) {
+        json_object_object_add(p, "prefillDone", gw_json_u64(pr->prefill_done));
+        json_object_object_add(p, "prefillTotal", gw_json_u64(pr->prefill_total));
+    }
     json_object_object_add(o, "progress", p);
     json_object *res = NULL;
     if (b->result && !summary) {
@@ -268,11 +277,18 @@ int gw_bench_parse(json_object *j, struct gw_bench_params *p, char *err, size_t 
         gw_bench_num(NULL, j, "rate", 0, 1e7, false, &p->rate, err, n) ||
         gw_bench_num(NULL, j, "read_ratio", 0, 1, false, &p->read_ratio, err, n) ||
         gw_bench_num(NULL, j, "warmup_secs", 0, 600, false, &p->warmup_secs, err, n) ||
-        gw_bench_num(NULL, j, "key_space", 1, 1e7, true, &ks, err, n))
+        gw_bench_num(NULL, j, "key_space", 1, GW_BENCH_KEYS_MAX, true, &ks, err, n))
         return LT_EINVAL;
     p->concurrency = (unsigned)c;
     p->payload_size = (size_t)ps;
     p->key_space = (uint64_t)ks;
+    if (p->workload != BENCH_WRITE && ks * ps > GW_BENCH_PREFILL_MAX) {
+        snprintf(err, n,
+                 "bad field 'key_space': %.0f keys of %.0f bytes would prefill %.0f MiB; at most "
+                 "%u MiB (a smaller key_space or payload_size)",
+                 ks, ps, ks * ps / 1048576.0, (unsigned)(GW_BENCH_PREFILL_MAX / 1048576));
+        return LT_EINVAL;
+    }
     return 0;
 }
 

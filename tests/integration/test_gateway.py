@@ -977,6 +977,27 @@ def test_benchmark(build_dir):
         check(st == 200 and cl["deleted"] >= r["ops"] - r["errors"], "cleanup: %r" % cl)
         st, _, page = g.get("/api/items?includeBenchmark=true")
         check(page["total"] == 0, "nothing left after cleanup: %r" % page["total"])
+        # a reading run's prefill is bounded, and reported while it runs
+        expect_error(g.post("/_playground/benchmark/start", {"type": "read", "key_space": 200000}),
+                     400, "INVALID_ARGUMENT", "key_space")
+        expect_error(g.post("/_playground/benchmark/start",
+                            {"type": "mixed", "key_space": 70000, "payload_size": 1024}),
+                     400, "INVALID_ARGUMENT", "MiB")
+        st, _, s = g.post("/_playground/benchmark/start",
+                          {"type": "read", "concurrency": 4, "duration_secs": 1,
+                           "key_space": 4000, "payload_size": 16})
+        check(st == 202, "read run: %r" % s)
+
+        def prefilling():
+            p = g.get("/_playground/benchmark/status")[2]["progress"]
+            return p if p["phase"] == "prefill" and "prefillTotal" in p else None
+        p = wait_for("prefill progress", prefilling, timeout=20, interval=0.05)
+        check(p["prefillTotal"] == 4000 and 0 <= p["prefillDone"] <= 4000, "prefill: %r" % p)
+        wait_for("the read run to end",
+                 lambda: g.get("/_playground/benchmark/status")[2]["state"] == "done",
+                 timeout=60, interval=0.2)
+        st, _, cl = g.post("/_playground/benchmark/cleanup")
+        check(st == 200 and cl["deleted"] >= 4000, "cleanup of the prefill: %r" % cl)
 
 
 class SseReader:

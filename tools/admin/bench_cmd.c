@@ -87,6 +87,11 @@ static void bench_progress(void *ud, const struct bench_progress *p)
 {
     (void)ud;
     static const char *phases[] = {"prefill", "warm-up", "running", "done"};
+    if (p->phase == BENCH_PHASE_PREFILL) {
+        fprintf(stderr, "\rprefill  %llu of %llu keys written   ",
+                (unsigned long long)p->prefill_done, (unsigned long long)p->prefill_total);
+        return;
+    }
     fprintf(stderr,
             "\r%-8s %6.1fs  %10llu ops  %9.0f ops/s  %7.2f MB/s  p50 %7.3f ms  p99 %7.3f ms  "
             "errors %llu   ",

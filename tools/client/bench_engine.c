@@ -384,6 +384,18 @@ int bench_engine_run(struct bench_engine *e, struct bench_result *out)
         rc = bench_start_threads(e, bench_prefill_main);
         if (rc)
             atomic_store(&e->stop, true);
+        /* a large key space takes a while: say how far it got, at the sampling rate */
+        uint64_t report = lt_now_ns() + BENCH_SAMPLE_MS * 1000000u;
+        while (!rc && !atomic_load(&e->stop) && atomic_load(&e->prefill_ops) < c->key_space) {
+            bench_wait(e, lt_now_ns() + 5000000u); /* its end is seen within 5 ms */
+            if (e->cfg.progress && lt_now_ns() >= report) {
+                report += BENCH_SAMPLE_MS * 1000000u;
+                struct bench_progress p = {.phase = BENCH_PHASE_PREFILL,
+                                           .prefill_done = atomic_load(&e->prefill_ops),
+                                           .prefill_total = c->key_space};
+                e->cfg.progress(e->cfg.progress_ud, &p);
+            }
+        }
         bench_join_threads(e);
         if (rc)
             goto out_free;

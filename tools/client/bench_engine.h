@@ -83,7 +83,8 @@ struct bench_progress {
     uint64_t errors;
     double ops_per_sec; /* over the last interval */
     double mb_per_sec;
-    uint64_t p50_ns, p99_ns; /* of everything measured so far */
+    uint64_t p50_ns, p99_ns;              /* of everything measured so far */
+    uint64_t prefill_done, prefill_total; /* prefill writes done (errors too) and to do */
 };
 
 typedef void (*bench_progress_fn)(void *ud, const struct bench_progress *p);
