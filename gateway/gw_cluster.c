@@ -453,13 +453,14 @@ static int gw_cluster_force_election(struct gw_req *r)
         if (gw_read_json(r, true, &j) < 0)
             return r->status;
         if (json_object_object_get_ex(j, "target", &t) && !json_object_is_type(t, json_type_null)) {
+            /* read unsigned: json-c holds 2^63..2^64-1 as such, and int64 would clamp */
             int64_t x = json_object_get_int64(t);
             if (!json_object_is_type(t, json_type_int) || x < 0) {
                 json_object_put(j);
                 return gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
                                       "bad field 'target': expected a node id");
             }
-            target = (uint64_t)x;
+            target = json_object_get_uint64(t);
         }
         json_object_object_foreach(j, key, val)
         {

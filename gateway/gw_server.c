@@ -465,13 +465,22 @@ static int gw_reply_not_allowed(struct gw_req *r, const char *allow)
     return gw_reply_json(r, 405, gw_error_json("INVALID_ARGUMENT", msg, NULL), hdr);
 }
 
+/* gw_servable: whether a decoded path may name one of the page's files: not a dotfile or
+ * dot-directory, not what npm keeps in the folder (node_modules/, package*.json). (A file
+ * of a type the page does not use, a README, is refused once the path is resolved.) */
+static bool gw_servable(const char *dec)
+{
+    return !strstr(dec, "/.") && strncmp(dec, "/node_modules", 13) != 0 &&
+           strcmp(dec, "/package.json") != 0 && strcmp(dec, "/package-lock.json") != 0;
+}
+
 static int gw_serve_static(struct gw_req *r)
 {
     if (strcmp(r->method, "GET") != 0 && !r->head)
         return gw_reply_not_allowed(r, "GET, HEAD");
     char dec[2048];
     if (gw_url_decode(r->path, strlen(r->path), false, dec, sizeof(dec)) <= 0 ||
-        strstr(dec, "..") || dec[0] != '/')
+        strstr(dec, "..") || dec[0] != '/' || !gw_servable(dec))
         return gw_reply_error(r, 404, "NOT_FOUND", NULL, "no such file");
     char path[4096];
     const char *rel = strcmp(dec, "/") == 0 ? "/index.html" : dec;
@@ -481,7 +490,9 @@ static int gw_serve_static(struct gw_req *r)
     struct stat sb;
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
         strcat(path, path[strlen(path) - 1] == '/' ? "index.html" : "/index.html");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = strcmp(gw_mime_type(path), "application/octet-stream") != 0
+                 ? open(path, O_RDONLY | O_CLOEXEC)
+                 : -1;
     if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         if (fd >= 0)
             close(fd);
@@ -531,7 +542,10 @@ static int gw_healthz(struct gw_req *r)
         protobuf_c_message_free_unpacked(&ns->base, NULL);
     }
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "status", json_object_new_string(leader ? "ok" : "no-leader"));
+    json_object_object_add(o, "status",
+                           json_object_new_string(leader    ? "ok"
+                                                  : rc == 0 ? "no-leader"
+                                                            : "unreachable"));
     json_object_object_add(o, "leaderId", gw_json_u64(leader));
     return gw_reply_json(r, leader ? 200 : 503, o, leader ? NULL : "Retry-After: 1\r\n");
 }
@@ -601,22 +615,35 @@ static bool gw_reply_bad_query(struct gw_req *r)
 /* gw_headers_bad: why the request's header lines cannot be trusted as parsed, or NULL.
  * A request with as many lines as civetweb keeps may have had more (dropped: an If-Match,
  * Origin or Host among them would be ignored); two Content-Length values that differ, or
- * two Host lines, are ambiguous (RFC 7230 3.3.2, 5.4: request smuggling). */
+ * two Host lines, are ambiguous (RFC 7230 3.3.2, 5.4: request smuggling), and so are two
+ * lines of a header read as one value (If-Match, Authorization, ...: which one counts?). */
 static const char *gw_headers_bad(const struct mg_request_info *ri)
 {
     if (ri->num_headers >= GW_MAX_HEADERS)
         return "too many header lines: at most 63 are read";
-    const char *clen = NULL, *host = NULL;
+    /* headers the gateway reads with mg_get_header, which returns the first of several */
+    static const char *const once[] = {"Host",          "If-Match", "If-None-Match",
+                                       "Authorization", "Origin",   "Content-Type"};
+    static const char *const once_why[] = {
+        "more than one Host header",          "more than one If-Match header",
+        "more than one If-None-Match header", "more than one Authorization header",
+        "more than one Origin header",        "more than one Content-Type header"};
+    bool seen[sizeof(once) / sizeof(once[0])] = {false};
+    const char *clen = NULL;
     for (int i = 0; i < ri->num_headers; i++) {
         const char *n = ri->http_headers[i].name, *v = ri->http_headers[i].value;
         if (strcasecmp(n, "Content-Length") == 0) {
             if (clen != NULL && strcmp(clen, v) != 0)
                 return "two Content-Length headers with different values";
             clen = v;
-        } else if (strcasecmp(n, "Host") == 0) {
-            if (host != NULL)
-                return "more than one Host header";
-            host = v;
+            continue;
+        }
+        for (size_t k = 0; k < sizeof(once) / sizeof(once[0]); k++) {
+            if (strcasecmp(n, once[k]) == 0) {
+                if (seen[k])
+                    return once_why[k];
+                seen[k] = true;
+            }
         }
     }
     return NULL;

@@ -256,6 +256,11 @@ def test_items_api(build_dir):
               hist["entries"][1]["record"]["version"] == "2", "history: %r" % hist)
         expect_error(g.request("DELETE", "/api/items/" + iid, headers={"If-Match": '"1"'}),
                      412, "ABORTED")
+        # two If-Match lines: which one counts? neither (the first used to, silently)
+        st, _, err, _ = raw_answer(g.port, ("DELETE /api/items/%s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                            "If-Match: \"2\"\r\nIf-Match: \"1\"\r\n"
+                                            "Connection: close\r\n\r\n" % iid).encode(), 5)
+        check(st == 400 and "If-Match" in err["message"], "two If-Match: %d %r" % (st, err))
         st, _, _ = g.request("DELETE", "/api/items/" + iid, headers={"If-Match": '"2"'})
         check(st == 204, "delete: %d" % st)
         expect_error(g.get("/api/items/" + iid), 404, "NOT_FOUND")
@@ -278,6 +283,17 @@ def test_items_api(build_dir):
         check(st == 200 and h["content-type"].startswith("text/css") and
               "max-age" in h.get("cache-control", ""), "vendor: %r" % h)
         expect_error(g.get("/missing.js"), 404, "NOT_FOUND")
+        # only the page's files: no dotfiles, nothing of npm's, no file of another type
+        os.makedirs(os.path.join(g.frontend, "node_modules", "x"))
+        os.makedirs(os.path.join(g.frontend, ".git"))
+        for name in ("node_modules/x/index.js", ".git/config", ".env", "package.json",
+                     "package-lock.json", "README.md", "notes.json"):
+            with open(os.path.join(g.frontend, name), "w") as f:
+                f.write("{}")
+        for path in ("/node_modules/x/index.js", "/.git/config", "/.env", "/package.json",
+                     "/package-lock.json", "/README.md", "/%2eenv", "/vendor/../.env"):
+            expect_error(g.get(path), 404, "NOT_FOUND")
+        check(g.get("/notes.json")[0] == 200, "a JSON file of the page is served")
         st, h, _ = g.request("POST", "/index.html")
         check(st == 405 and "GET" in h.get("allow", ""), "POST on a static file")
         st, _, hz = g.get("/healthz")
@@ -388,6 +404,9 @@ def test_cluster_attach(build_dir):
         check(st == 200 and fe["leaderId"] == leader, "force-election by body: %r" % fe)
         expect_error(g.post("/_playground/cluster/force-election?target=x"), 400)
         expect_error(g.post("/_playground/cluster/force-election", {"target": 99}), 404)
+        _, err = expect_error(g.post("/_playground/cluster/force-election",
+                                     {"target": 18446744073709551615}), 404)
+        check("18446744073709551615" in err["message"], "not clamped: %r" % err)
         expect_error(g.post("/_playground/cluster/force-election", {"who": 1}), 400)
         expect_error(g.post("/_playground/cluster/restart/1"), 501, "UNIMPLEMENTED")
         expect_error(g.post("/_playground/cluster/kill/9"), 404, "NOT_FOUND")
