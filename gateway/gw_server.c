@@ -594,8 +594,34 @@ static void gw_linger(struct gw_req *r)
 
 /* gw_reply_bad_query answers 400 for a query string no route reads safely (a key given
  * twice, too many pairs) and returns true; false if the query is fine. */
-static bool gw_reply_bad_query(struct gw_req *r)
+/* The query parameters each route reads; every other route reads none. (The list route
+ * checks its own, filters included.) An unread parameter is a 400, not silently ignored:
+ * "?forse=true" must not look like a kill that was forced. */
+static const struct {
+    const char *route;
+    const char *keys[3];
+} gw_route_query[] = {
+    {"items_get", {"consistency"}},
+    {"items_history", {"consistency"}},
+    {"cluster_kill", {"graceful", "force"}},
+    {"cluster_force_election", {"target"}},
+};
+
+static bool gw_reply_bad_query(struct gw_req *r, const char *route)
 {
+    if (r->query && *r->query && strcmp(route, "items_list") != 0) {
+        const char *const *keys = NULL;
+        static const char *const none[] = {NULL};
+        for (size_t i = 0; i < sizeof(gw_route_query) / sizeof(gw_route_query[0]); i++)
+            if (strcmp(route, gw_route_query[i].route) == 0)
+                keys = gw_route_query[i].keys;
+        char bad[64];
+        if (!gw_query_check_keys(r->query, keys ? keys : none, bad, sizeof(bad))) {
+            gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                           "unknown query parameter '%s' for %s %.100s", bad, r->method, r->path);
+            return true;
+        }
+    }
     char dup[128];
     int rc = gw_query_check_dups(r->query, dup, sizeof(dup));
     if (rc == LT_EINVAL)
@@ -689,7 +715,7 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
         route_name = "refused";
     } else if (!gw_security_check(&r, &r.who)) {
         route_name = "refused";
-    } else if (idx >= 0 && gw_reply_bad_query(&r)) {
+    } else if (idx >= 0 && gw_reply_bad_query(&r, g->routes[idx].name)) {
         route_name = g->routes[idx].name;
     } else if (idx >= 0) {
         r.route = &g->routes[idx];
