@@ -522,6 +522,25 @@ static bool req_token(struct gw_req *r, char *out, size_t n, bool *bearer)
     return false;
 }
 
+/* sec_stale: what this gateway last saw of session `h` in the last SEC_STALE_NS — 0 (and
+ * *out) if it was valid and still is, LT_ENOTFOUND if it ended or expired — or -1 if it
+ * saw nothing. */
+static int sec_stale(struct gw_security *s, const char *h, int64_t wall, struct sess *out)
+{
+    int rc = -1;
+    pthread_mutex_lock(&s->mu);
+    uint64_t at = lt_now_ns();
+    for (size_t i = 0; i < SEC_SESSION_CACHE && rc < 0; i++) {
+        struct sess *c = &s->cache[i];
+        if (c->hash[0] && strcmp(c->hash, h) == 0 && at - c->cached_ns < SEC_STALE_NS) {
+            rc = !c->ended && c->expires_s > wall ? 0 : LT_ENOTFOUND;
+            *out = *c;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 /* sec_session looks a token's session up (cache, then the cluster). 0 and *out, or
  * LT_ENOTFOUND (unknown or expired), or another error. */
 static int sec_session(struct gw_security *s, const char *token, struct sess *out)
@@ -544,20 +563,14 @@ static int sec_session(struct gw_security *s, const char *token, struct sess *ou
     pthread_mutex_unlock(&s->mu);
     ProtobufCMessage *m = NULL;
     int rc = sec_get(s->g, "sessions", h, true, &lithair__v1__session__descriptor, &m);
-    if (rc && rc != LT_ENOTFOUND) { /* the cluster did not answer: what this gateway saw */
-        pthread_mutex_lock(&s->mu);
-        uint64_t at = lt_now_ns();
-        for (size_t i = 0; i < SEC_SESSION_CACHE; i++) {
-            struct sess *c = &s->cache[i];
-            if (c->hash[0] && strcmp(c->hash, h) == 0 && at - c->cached_ns < SEC_STALE_NS) {
-                bool ok = !c->ended && c->expires_s > wall;
-                if (ok)
-                    *out = *c;
-                pthread_mutex_unlock(&s->mu);
-                return ok ? 0 : LT_ENOTFOUND;
-            }
-        }
-        pthread_mutex_unlock(&s->mu);
+    struct sess seen;
+    int stale = sec_stale(s, h, wall, &seen);
+    if (rc == LT_ENOTFOUND && stale == 0) /* a node behind (alone, say) may not have it yet */
+        rc = sec_get(s->g, "sessions", h, false, &lithair__v1__session__descriptor, &m);
+    if (rc && rc != LT_ENOTFOUND && stale >= 0) { /* no answer: what this gateway saw */
+        if (stale == 0)
+            *out = seen;
+        return stale;
     }
     if (rc)
         return rc;

@@ -422,6 +422,11 @@ def test_cluster_attach(build_dir):
         check(c.node(other).proc.poll() is None, "node %d still runs" % other)
         _, body = expect_error(g.post("/_playground/cluster/kill/%d" % other), 409,
                                "FAILED_PRECONDITION", "quorum")
+        # a parameter the route does not read is refused, not ignored
+        expect_error(g.post("/_playground/cluster/kill/%d?forse=true" % other), 400,
+                     "INVALID_ARGUMENT", "forse")
+        expect_error(g.get("/_playground/cluster/status?verbose=1"), 400, "INVALID_ARGUMENT",
+                     "verbose")
         for loose in ("?force=", "?force=yes", "?force"):  # an override is spelled out
             expect_error(g.post("/_playground/cluster/kill/%d%s" % (other, loose)), 400,
                          "INVALID_ARGUMENT", "force")
