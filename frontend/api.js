@@ -29,7 +29,10 @@
       case 'DEADLINE_EXCEEDED':
         return 'The cluster did not answer in time. A write may or may not have been applied — refresh to check.';
       case 'RESOURCE_EXHAUSTED':
-        return 'Too many requests: the gateway is shedding load.' + (retryAfter ? ' Retry in ' + retryAfter + ' s.' : '');
+        /* the gateway's --rate-limit (per address, /api/* only) or the leader's full queue */
+        return (/rate limit/i.test(msg) ? 'Rate limited: too many requests from your address (the gateway\'s --rate-limit).'
+          : 'Too many requests: the cluster is shedding load' + (msg ? ' (' + msg + ')' : '') + '.') +
+          (retryAfter ? ' Retry in ' + retryAfter + ' s.' : '');
       case 'UNAUTHENTICATED': return 'Please log in first (Security panel)' + (msg ? ': ' + msg : '') + '.';
       case 'PERMISSION_DENIED': return 'Not allowed: ' + (msg || 'your role does not allow this action') + '.';
       case 'UNIMPLEMENTED': return 'Not available here: ' + (msg || 'this gateway does not support it') + '.';

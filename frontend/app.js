@@ -35,7 +35,10 @@
     nextCursor: '',
     pendingNew: null,             /* the item just created, kept visible on the page */
     editing: null,                /* {id, version} while the form edits an item */
-    bench: { state: 'idle', lastEndAt: 0, duration: 0 },
+    itemsError: false,            /* the table shows a failed load (reloaded when a leader is back) */
+    bench: { state: 'idle', lastEndAt: 0, duration: 0, stopping: false },
+    me: { role: '', user: null, anonymous: true, address: '' }, /* GET /_playground/auth/me */
+    fwRules: [],                  /* the firewall rules last listed */
     sse: { es: null, state: 'connecting', lastMsgAt: 0, everOpen: false, downSince: 0, retryMs: 1000, timer: null, bc: null, leading: false, helloBound: false, fwd: [], fwdTimer: null },
   };
 
@@ -99,6 +102,48 @@
       pending = true;
       requestAnimationFrame(() => { pending = false; fn(); });
     };
+  }
+
+  /* ---------------------------------------------------------------- quorum and roles */
+  /* quorum_info: running nodes against the majority a leader needs. Below it no election can
+   * succeed, so "an election is under way" would promise something that cannot happen. */
+  function quorum_info() {
+    const size = state.nodes.size;
+    let running = 0;
+    for (const n of state.nodes.values()) if (n.running) running++;
+    const needed = (state.quorum && Number(state.quorum.needed)) || Math.floor(size / 2) + 1;
+    return { size, running, needed, lost: size > 0 && running < needed };
+  }
+  function quorum_words(q) {
+    return 'Quorum lost: ' + q.running + ' of ' + q.size + ' nodes running — restart a node';
+  }
+
+  /* words: the sentence for a failed request. A 503 "no leader" while too few nodes run is
+   * not a passing election: it says what would help instead of "try again in a second". */
+  function words(e) {
+    const q = quorum_info();
+    if (e && e.code === 'UNAVAILABLE' && q.lost) return quorum_words(q) + ' (no leader can be elected until ' + q.needed + ' run).';
+    return (e && (e.words || e.message)) || 'unknown error';
+  }
+
+  /* Roles, as the gateway ranks them (docs/API.md, Security): a button the current role may
+   * not use is disabled and says which role it needs, rather than earning a 403 when clicked. */
+  const ROLE_RANK = { none: 0, viewer: 1, editor: 2, admin: 3 };
+  function can(need) {
+    const r = state.me.role;
+    return !r || (ROLE_RANK[r] || 0) >= ROLE_RANK[need]; /* before /auth/me answers: let the server decide */
+  }
+  function need_words(need) {
+    return 'Needs the ' + need + ' role (you are ' + (state.me.anonymous ? 'anonymous, ' : '') + state.me.role + '): log in as ' + need + ' in the Security panel';
+  }
+  /* gate: disables `btn` when `off` or when the role falls short of `need`; its own title
+   * (kept in data-title) comes back once the role allows it. */
+  function gate(btn, need, off) {
+    if (btn.dataset.title == null) btn.dataset.title = btn.getAttribute('title') || '';
+    const ok = can(need);
+    if (!btn.classList.contains('is-busy')) btn.disabled = !!off || !ok;
+    btn.title = ok ? btn.dataset.title : need_words(need);
+    btn.dataset.needs = ok ? '' : need;
   }
 
   /* ---------------------------------------------------------------- toasts */
@@ -225,6 +270,8 @@
   function set_leader(id) {
     if (id === state.leaderId) return;
     const prev = state.leaderId;
+    /* a leader again: a table that failed (or may have missed changes) without one reloads */
+    if (id != null && prev == null && (state.itemsError || state.leaderLostAt != null)) setTimeout(load_items, 0);
     if (id == null) {
       if (prev != null) state.leaderLostAt = performance.now();
     } else if (state.leaderLostAt != null && prev == null) {
@@ -342,7 +389,7 @@
       const label = { leader: '★ LEADER', follower: 'FOLLOWER', candidate: 'CANDIDATE', 'pre-candidate': 'PRE-CANDIDATE', down: 'DOWN', unreachable: 'NOT ANSWERING', 'stale-leader': 'OLD LEADER', starting: 'STARTING' }[role] || role.toUpperCase();
       f.role.textContent = label;
       f.role.className = 'role-badge role-' + role;
-      f.healthText.textContent = health === 'healthy' ? 'Healthy' : health === 'desynced' ? (state.leaderId ? 'Desynced' : 'No leader known') : (n.running ? 'Not answering' : 'Stopped');
+      f.healthText.textContent = health === 'healthy' ? 'Healthy' : health === 'desynced' ? (state.leaderId ? 'Desynced' : 'No leader known') : (n.running ? 'Not answering' : n.downWhy || 'Not running');
       f.healthDot.className = 'dot dot-' + health;
       f.healthText.title = n.error || '';
       f.term.textContent = n.term ? String(n.term) : '—';
@@ -360,15 +407,18 @@
       f.circuit.className = 'circuit-' + String(n.circuit || 'closed').replace('_', '-');
       const pct = L && L.commit ? Math.min(100, (100 * (n.applied || 0)) / L.commit) : 0;
       f.syncBar.style.width = (live ? pct : 0).toFixed(1) + '%';
-      if (!f.kill.classList.contains('is-busy')) f.kill.disabled = !n.running || blind;
-      if (!f.restart.classList.contains('is-busy')) {
-        f.restart.disabled = n.running || state.mode === 'attach' || blind;
-        f.restart.title = state.mode === 'attach' ? 'Restart needs the supervisor mode (--spawn)' : '';
-      }
+      gate(f.kill, 'admin', !n.running || blind);
+      f.restart.dataset.title = state.mode === 'attach' ? 'Restart needs the supervisor mode (--spawn)' : '';
+      gate(f.restart, 'admin', n.running || state.mode === 'attach' || blind);
     }
+    gate($('force-election'), 'admin');
+    gate($('snapshot-btn'), 'admin');
+    $('election-target').disabled = !can('admin');
     state.term = maxTerm;
     const lost = state.sse.state === 'offline' || (state.sse.state !== 'live' && state.sse.downSince && performance.now() - state.sse.downSince > 1500);
-    $('header-leader').textContent = lost ? 'Leader: unknown (gateway unreachable)' : state.leaderId ? 'Leader: Node ' + state.leaderId : 'Leader: none (election)';
+    const q = quorum_info();
+    $('header-leader').textContent = lost ? 'Leader: unknown (gateway unreachable)' : state.leaderId ? 'Leader: Node ' + state.leaderId : q.lost ? 'Leader: none (quorum lost)' : 'Leader: none (election)';
+    quorum_banner(q, lost);
     $('header-leader').classList.toggle('pill-warn', !state.leaderId);
     $('header-term').textContent = 'Term ' + (maxTerm || '—');
     const needed = state.quorum ? state.quorum.needed : Math.floor(ids.length / 2) + 1;
@@ -384,14 +434,25 @@
     render_sync();
   }
 
+  /* quorum_banner: with fewer than a majority running no leader can come back by itself:
+   * the page says so once, at the top, with what to do. */
+  function quorum_banner(q, lost) {
+    const b = $('quorum-banner');
+    b.hidden = lost || !q.lost;
+    if (b.hidden) return;
+    const text = quorum_words(q) + '. No leader can be elected until ' + q.needed + ' of ' + q.size +
+      ' run: writes are refused and reads may fail meanwhile.';
+    if (b.textContent !== text) b.textContent = text;
+  }
+
   async function refresh_status() {
     try {
       const sentAt = performance.now();
       const r = await request('GET', '/_playground/cluster/status', { timeoutMs: 8000 });
       apply_status(r.data || {}, sentAt);
     } catch (e) {
-      if (!state.nodes.size) $('node-grid').replaceChildren(el('div', { class: 'empty error', text: 'Cluster status unavailable: ' + e.words }));
-      else toast('error', 'Could not refresh the cluster status: ' + e.words);
+      if (!state.nodes.size) $('node-grid').replaceChildren(el('div', { class: 'empty error', text: 'Cluster status unavailable: ' + words(e) }));
+      else toast('error', 'Could not refresh the cluster status: ' + words(e));
     }
   }
 
@@ -412,9 +473,9 @@
             'Kill anyway (force)');
           if (!yes) { toast('info', 'Kill of node ' + id + ' cancelled.'); return; }
           const t2 = toast('progress', 'Killing node ' + id + ' (forced)…');
-          try { await kill_call(id, true, t2, wasLeader); } catch (e2) { t2.done('error', 'Kill of node ' + id + ' failed: ' + e2.words); }
+          try { await kill_call(id, true, t2, wasLeader); } catch (e2) { t2.done('error', 'Kill of node ' + id + ' failed: ' + words(e2)); }
         } else {
-          t.done('error', 'Kill of node ' + id + ' failed: ' + (e.words || e.message));
+          t.done('error', 'Kill of node ' + id + ' failed: ' + words(e));
         }
       }
     });
@@ -426,10 +487,13 @@
     const n = node_get(id);
     n.running = false;
     n.role = 'down';
+    n.downWhy = r.data && r.data.signal === 'SIGTERM' ? 'Stopped' : 'Killed';
     n.nodeEventAt = performance.now();
     log_cluster('kill', 'Node ' + id + ' killed (' + ((r.data && r.data.signal) || 'SIGKILL') + ')' + (wasLeader ? ' — it was the leader' : ''), 'down' + id);
     if (state.leaderId === id) set_leader(null);
-    t.done('ok', 'Node ' + id + ' killed' + (wasLeader ? '. Watch the followers elect a new leader.' : '.'));
+    const q = quorum_info();
+    if (q.lost) t.done('warn', 'Node ' + id + ' killed. ' + quorum_words(q) + '.');
+    else t.done('ok', 'Node ' + id + ' killed' + (wasLeader ? '. Watch the followers elect a new leader.' : '.'));
     render_cluster();
     refresh_status();
   }
@@ -442,6 +506,7 @@
         const n = node_get(id);
         n.running = true;
         n.role = 'starting';
+        n.downWhy = '';
         n.nodeEventAt = performance.now();
         n.pid = (r.data && r.data.pid) || n.pid;
         n.uptimeMs = 0;
@@ -450,7 +515,7 @@
         t.done('ok', 'Node ' + id + ' restarted (pid ' + (n.pid || '?') + '); it replays its WAL and catches up as a follower.');
         refresh_status();
       } catch (e) {
-        t.done('error', 'Restart of node ' + id + ' failed: ' + e.words);
+        t.done('error', 'Restart of node ' + id + ' failed: ' + words(e));
       }
     });
   }
@@ -474,7 +539,7 @@
         log_cluster('leader', 'Forced election: node ' + d.leaderId + ' leads term ' + d.term + ' (' + took + ')', 'leader' + d.leaderId + '@' + d.term);
         refresh_status();
       } catch (e) {
-        t.done('error', 'Force election failed: ' + e.words);
+        t.done('error', 'Force election failed: ' + words(e));
       }
     });
   }
@@ -490,7 +555,7 @@
           (failed.length ? ' Not by ' + failed.map((x) => 'node ' + x.id + (x.error ? ' (' + x.error + ')' : '')).join(', ') + '.' : ''));
         refresh_status();
       } catch (e) {
-        t.done('error', 'Snapshot failed: ' + e.words);
+        t.done('error', 'Snapshot failed: ' + words(e));
       }
     });
   }
@@ -560,7 +625,8 @@
     const box = $('follower-progress');
     const L = state.nodes.get(state.leaderId);
     if (!L) {
-      box.replaceChildren(el('div', { class: 'empty small warn', text: 'No leader — the followers are waiting for an election.' }));
+      const q = quorum_info();
+      box.replaceChildren(el('div', { class: 'empty small warn', text: q.lost ? 'No leader — ' + quorum_words(q).charAt(0).toLowerCase() + quorum_words(q).slice(1) + '.' : 'No leader — the followers are waiting for an election.' }));
       return;
     }
     const p = state.progress && state.progress.node === L.id ? state.progress : null;
@@ -587,12 +653,14 @@
   const render_feed = throttle(() => {
     const ol = $('repl-feed');
     const total = state.nodes.size || 3;
-    ol.replaceChildren(...state.feed.map((f) => { const nodes = item_applied(f.index); const bad = f.result !== 'OK'; return el('li', { class: 'feed-row op-' + f.op + (bad ? ' is-refused' : ''), title: bad ? 'Committed in the log but refused by the store (' + f.result + '): nothing changed' : null }, [
+    ol.replaceChildren(...state.feed.map((f) => { const nodes = item_applied(f.index); const bad = f.result !== 'OK'; return el('li', { class: 'feed-row op-' + f.op + (bad ? ' is-refused' : ''), 'data-testid': 'feed-row', 'data-result': f.result, 'data-item-id': f.id || null, title: bad ? 'Committed in the log but refused by the store (' + f.result + '): nothing changed' : null }, [
       el('time', { text: fmt_time(f.t) }),
       el('span', { class: 'feed-op', text: f.op }),
       el('span', { class: 'feed-id', title: f.id || '' }, [f.op === 'noop' ? 'leader no-op' : (f.model ? f.model + ' ' : '') + short_id(f.id), bad ? el('span', { class: 'feed-refused', text: ' ' + f.result }) : null]),
       el('span', { class: 'feed-idx', text: '#' + f.index + ' · t' + f.term }),
-      el('span', { class: 'feed-nodes' + (nodes.size >= total ? ' is-full' : ''), title: 'Nodes that applied it', text: [...nodes].sort().map((x) => 'n' + x).join(' ') + ' ' + nodes.size + '/' + total }),
+      /* a refused entry changed nothing: its node count is no green "replicated" tick */
+      bad ? el('span', { class: 'feed-nodes is-refused', 'data-testid': 'feed-nodes', title: 'Refused by the store on ' + nodes.size + ' of ' + total + ' nodes: nothing changed', text: '✗ refused ' + nodes.size + '/' + total })
+        : el('span', { class: 'feed-nodes' + (nodes.size >= total ? ' is-full' : ''), 'data-testid': 'feed-nodes', title: 'Nodes that applied it', text: [...nodes].sort().map((x) => 'n' + x).join(' ') + ' ' + nodes.size + '/' + total }),
     ]); }));
   }, 250);
 
@@ -834,11 +902,13 @@
       n.uptimeMs = 0;
       n.uptimeAt = performance.now();
       n.lastSeen = performance.now();
+      n.downWhy = '';
       log_cluster('start', 'Node ' + n.id + ' started (pid ' + (d.pid || '?') + ')', 'up' + n.id);
     } else {
       const wasLeader = n.id === state.leaderId;
       n.running = false;
       n.role = 'down';
+      n.downWhy = st === 'killed' ? (d.signal === 'SIGTERM' ? 'Stopped (SIGTERM)' : 'Killed') : st === 'exited' ? 'Exited' + (d.exitCode != null ? ' (code ' + d.exitCode + ')' : '') : 'Stopped';
       const why = st === 'killed' ? 'killed' + (d.signal ? ' (' + d.signal + ')' : '') : st === 'exited' ? 'exited' + (d.exitCode != null ? ' with code ' + d.exitCode : '') : st;
       log_cluster('kill', 'Node ' + n.id + ' ' + why + (wasLeader ? ' — it was the leader' : ''), 'down' + n.id);
       if (wasLeader) set_leader(null);
@@ -916,9 +986,10 @@
     const t = toast('progress', 'Starting a ' + v.type + ' benchmark: ' + v.concurrency + ' clients for ' + v.duration_secs + ' s…');
     await busy($('bench-start'), 'Starting…', async () => {
       try {
+        const r = await request('POST', '/_playground/benchmark/start', { body: v });
+        /* only now: a refused start (403, 409 one runs, 503) keeps the last result to read */
         benchChart.clear();
         $('bench-result').hidden = true;
-        const r = await request('POST', '/_playground/benchmark/start', { body: v });
         t.done('ok', 'Benchmark running — watch the throughput chart.');
         on_benchmark(r.data || { state: 'running', config: v });
       } catch (e) {
@@ -926,7 +997,7 @@
           const field = ['concurrency', 'duration_secs', 'payload_size', 'type'].find((k) => (e.serverMessage || '').includes(k));
           if (field && $('bench-' + field + '-error')) $('bench-' + field + '-error').textContent = e.serverMessage;
         }
-        t.done('error', 'The benchmark did not start: ' + e.words);
+        t.done('error', 'The benchmark did not start: ' + words(e));
       }
     });
     bench_buttons();
@@ -934,6 +1005,9 @@
 
   async function bench_stop() {
     const t = toast('progress', 'Stopping the benchmark…');
+    /* this toast announces the end: the stream's `stopped` event, which may come before the
+     * answer, must not announce it a second time */
+    state.bench.stopping = true;
     await busy($('bench-stop'), 'Stopping…', async () => {
       try {
         const r = await request('POST', '/_playground/benchmark/stop');
@@ -942,20 +1016,43 @@
         const lat = (res && res.latencyUs) || {};
         t.done('ok', 'Benchmark stopped' + (res ? ': ' + fmt_int(Number(res.opsPerSec)) + ' ops/s, p99 ' + (lat.p99 != null ? fmt_us(Number(lat.p99)) : '—') : '') + '.');
       } catch (e) {
-        t.done('error', 'Could not stop the benchmark: ' + e.words);
+        t.done('error', 'Could not stop the benchmark: ' + words(e));
+      } finally {
+        state.bench.stopping = false;
       }
     });
     bench_buttons();
   }
 
+  /* bench_data_count: how many items the benchmarks wrote (the list hides them unless asked
+   * to include them: the difference of the two totals), or null when the lists fail. */
+  async function bench_data_count() {
+    try {
+      const [all, mine] = await Promise.all([
+        request('GET', '/api/items?limit=1&includeBenchmark=true'),
+        request('GET', '/api/items?limit=1'),
+      ]);
+      const n = Number(all.data && all.data.total) - Number(mine.data && mine.data.total);
+      return Number.isFinite(n) ? Math.max(0, n) : null;
+    } catch (e) { return null; }
+  }
+
+  /* bench_cleanup: deletes on every node, with no undo: asks first, with the count when known. */
   async function bench_cleanup() {
+    const btn = $('bench-cleanup');
+    const count = await busy(btn, 'Counting…', bench_data_count);
+    if (count === 0) { toast('ok', 'Nothing to clean up: no item written by a benchmark.'); return; }
+    const what = count == null ? 'Every item written by a benchmark' : fmt_int(count) + ' item' + (count === 1 ? '' : 's') + ' written by benchmarks';
+    const yes = await confirm_dialog('Delete the benchmark data?', what + ' will be deleted on every node. Items created by hand are kept.',
+      count == null ? 'Delete them' : 'Delete ' + fmt_int(count) + ' item' + (count === 1 ? '' : 's'));
+    if (!yes) return;
     const t = toast('progress', 'Deleting the items written by benchmarks…');
     await busy($('bench-cleanup'), 'Cleaning…', async () => {
       try {
         const r = await request('POST', '/_playground/benchmark/cleanup', { timeoutMs: 60000 });
         t.done('ok', 'Deleted ' + fmt_int((r.data && r.data.deleted) || 0) + ' benchmark items.');
       } catch (e) {
-        t.done('error', 'Clean-up failed: ' + e.words);
+        t.done('error', 'Clean-up failed: ' + words(e));
       }
     });
     bench_buttons();
@@ -963,9 +1060,9 @@
 
   function bench_buttons() {
     const running = state.bench.state === 'running';
-    $('bench-start').disabled = running;
-    $('bench-stop').disabled = !running;
-    $('bench-cleanup').disabled = running;
+    gate($('bench-start'), 'editor', running);
+    gate($('bench-stop'), 'editor', !running);
+    gate($('bench-cleanup'), 'editor', running);
     for (const id of ['bench-type', 'bench-concurrency', 'bench-duration', 'bench-payload']) $(id).disabled = running;
   }
 
@@ -1055,7 +1152,7 @@
     if (Array.isArray(r.series) && r.series.length && benchChart.points === 0) {
       for (const s of r.series) benchChart.push(Number(s.tMs) / 1000, [Number(s.opsPerSec) || 0, null]);
     }
-    if (!initial) toast(st === 'done' ? 'ok' : 'warn', 'Benchmark ' + (st === 'done' ? 'finished' : st) + ': ' + fmt_int(Number(r.opsPerSec)) + ' ops/s, p99 ' + (lat.p99 != null ? fmt_us(Number(lat.p99)) : '—') + '.');
+    if (!initial && !state.bench.stopping) toast(st === 'done' ? 'ok' : 'warn', 'Benchmark ' + (st === 'done' ? 'finished' : st) + ': ' + fmt_int(Number(r.opsPerSec)) + ' ops/s, p99 ' + (lat.p99 != null ? fmt_us(Number(lat.p99)) : '—') + '.');
   }
 
   /* ---------------------------------------------------------------- data explorer */
@@ -1070,13 +1167,22 @@
   }
 
   let itemsSeq = 0;
-  async function load_items() {
+  let itemsRetry = null;          /* {timer, tick} while a refused load waits to try again */
+  const ITEMS_RETRY_MAX_S = 10;   /* a longer Retry-After is left to the Refresh button */
+
+  /* load_items: `retried` is set on the one automatic retry after a 429 or a 503, so that a
+   * limit that keeps refusing never turns into a loop. */
+  async function load_items(retried) {
+    retried = retried === true;
     const seq = ++itemsSeq;
+    items_retry_cancel();
     const cursor = state.cursors[state.cursors.length - 1];
     $('items-total').classList.add('is-loading');
     try {
       const r = await request('GET', items_query(cursor));
       if (seq !== itemsSeq) return;
+      state.itemsError = false;
+      items_status('');
       const d = r.data || {};
       state.items = Array.isArray(d.items) ? d.items : [];
       state.itemsTotal = d.total != null ? Number(d.total) : state.items.length;
@@ -1085,10 +1191,53 @@
       render_items();
     } catch (e) {
       if (seq !== itemsSeq) return;
-      $('items-body').replaceChildren(el('tr', {}, [el('td', { colspan: '7', class: 'empty error', text: 'Could not load the items: ' + e.words })]));
+      if (e.status === 429) { items_rate_limited(e, retried); return; }
+      /* a new leader may refuse reads for a moment (Retry-After: 1): once more, unless the
+       * quorum is lost (no leader can come before a node is restarted; its return reloads) */
+      if (e.status === 503 && !retried && !quorum_info().lost && state.leaderId) { items_retry_in(1, 'no leader yet'); return; }
+      state.itemsError = true;
+      items_status('');
+      $('items-body').replaceChildren(el('tr', {}, [el('td', { colspan: '7', class: 'empty error', 'data-testid': 'items-error', text: 'Could not load the items: ' + words(e) })]));
     } finally {
       if (seq === itemsSeq) $('items-total').classList.remove('is-loading');
     }
+  }
+
+  /* items_rate_limited: the gateway's --rate-limit refused the list. The rows shown stay; a
+   * line above them counts down to one retry after Retry-After (bounded). */
+  function items_rate_limited(e, retried) {
+    const s = Math.max(1, Math.min(ITEMS_RETRY_MAX_S, Math.ceil(Number(e.retryAfter) || 1)));
+    sec_refresh_rest().catch(() => {}); /* the limiter's figures, now that it acted */
+    if (retried || Number(e.retryAfter) > ITEMS_RETRY_MAX_S) {
+      items_status('Rate limited — the gateway refused the list again (429). Press Refresh in a moment.', 'warn');
+      return;
+    }
+    items_retry_in(s, 'rate limited');
+  }
+
+  function items_retry_in(s, why) {
+    let left = s;
+    const say = () => items_status(cap(why) + ' — retrying in ' + left + ' s', 'warn');
+    say();
+    itemsRetry = {
+      tick: setInterval(() => { left = Math.max(1, left - 1); say(); }, 1000),
+      timer: setTimeout(() => { items_retry_cancel(); load_items(true); }, s * 1000),
+    };
+  }
+
+  function items_retry_cancel() {
+    if (!itemsRetry) return;
+    clearInterval(itemsRetry.tick);
+    clearTimeout(itemsRetry.timer);
+    itemsRetry = null;
+  }
+
+  /* items_status: a line above the table for what is not an item (a retry, a limit). */
+  function items_status(text, kind) {
+    const b = $('items-status');
+    b.textContent = text;
+    b.className = 'items-status' + (kind ? ' ' + kind : '');
+    b.hidden = !text;
   }
 
   function render_items() {
@@ -1111,17 +1260,21 @@
   function item_row(it) {
     const tr = el('tr', { 'data-testid': 'item-row', 'data-item-id': it.id, class: state.pendingNew && state.pendingNew.id === it.id ? 'is-new' : null });
     const badge = el('span', { class: 'repl-badge', 'data-testid': 'item-badge', 'data-index': String(it.raftIndex || ''), title: 'Nodes that applied raft entry #' + (it.raftIndex || '?') });
+    const edit = el('button', { class: 'btn btn-small btn-ghost', type: 'button', 'data-testid': 'item-edit', 'aria-label': 'Edit ' + it.name, text: 'Edit', onclick: (e) => item_edit(it.id, e.currentTarget) });
+    const del = el('button', { class: 'btn btn-small btn-ghost btn-danger-text', type: 'button', 'data-testid': 'item-delete', 'aria-label': 'Delete ' + it.name, text: 'Delete', onclick: (e) => item_delete(it, e.currentTarget) });
+    gate(edit, 'editor');
+    gate(del, 'editor');
     tr.append(
       el('td', { class: 'mono', title: it.id, text: short_id(it.id) }),
       el('td', { class: 'name-cell', 'data-testid': 'item-name', title: it.description || '', text: it.name }),
       el('td', {}, [el('span', { class: 'status status-' + (it.status || 'draft'), text: it.status || 'draft' })]),
       el('td', { class: 'mono', 'data-testid': 'item-version', text: String(it.version || '—') }),
       el('td', { class: 'muted col-updated', title: it.updatedAt || '', text: fmt_date(it.updatedAt) }),
-      el('td', {}, [badge]),
+      el('td', { class: 'col-badge' }, [badge]),
+      /* last in a table row; on a phone the rows are cards and CSS lifts this to the top */
       el('td', { class: 'row-actions' }, [
         el('button', { class: 'btn btn-small btn-ghost', type: 'button', 'data-testid': 'item-history', 'aria-label': 'History of ' + it.name, title: 'Every committed version', text: 'History', onclick: (e) => item_history(it, e.currentTarget) }),
-        el('button', { class: 'btn btn-small btn-ghost', type: 'button', 'data-testid': 'item-edit', 'aria-label': 'Edit ' + it.name, text: 'Edit', onclick: (e) => item_edit(it.id, e.currentTarget) }),
-        el('button', { class: 'btn btn-small btn-ghost btn-danger-text', type: 'button', 'data-testid': 'item-delete', 'aria-label': 'Delete ' + it.name, text: 'Delete', onclick: (e) => item_delete(it, e.currentTarget) }),
+        edit, del,
       ]),
     );
     return tr;
@@ -1228,7 +1381,7 @@
         const r = await request('GET', '/api/items/' + encodeURIComponent(id));
         form_open(r.data);
       } catch (e) {
-        toast('error', 'Could not open the item: ' + e.words);
+        toast('error', 'Could not open the item: ' + words(e));
         if (e.status === 404) load_items();
       }
     });
@@ -1299,8 +1452,8 @@
       $('form-error').textContent = 'This item no longer exists (someone deleted it).';
       t.done('error', 'Not saved: the item was deleted.');
     } else {
-      $('form-error').textContent = e.words;
-      t.done('error', 'Not saved: ' + e.words);
+      $('form-error').textContent = words(e);
+      t.done('error', 'Not saved: ' + words(e));
     }
   }
 
@@ -1344,7 +1497,7 @@
         }) : [el('tr', {}, [el('td', { colspan: '7', class: 'empty', text: 'No history recorded.' })])]));
         $('history-dialog').showModal();
       } catch (e) {
-        toast('error', 'Could not load the history: ' + e.words);
+        toast('error', 'Could not load the history: ' + words(e));
       }
     });
   }
@@ -1363,13 +1516,14 @@
         load_items();
       } catch (e) {
         if (e.status === 412 || (e.status === 409 && e.code === 'ABORTED')) t.done('error', 'Not deleted: someone changed “' + it.name + '” since the table loaded. Refreshed — check it and try again.');
-        else t.done('error', 'Delete failed: ' + e.words);
+        else t.done('error', 'Delete failed: ' + words(e));
         load_items();
       }
     });
   }
 
   function cap(s) { s = String(s || ''); return s.charAt(0).toUpperCase() + s.slice(1); }
+  function fmt_rate(v) { v = Number(v); return Number.isFinite(v) ? String(Math.round(v * 100) / 100) : '—'; }
 
   /* ---------------------------------------------------------------- wiring */
   /* ---------------------------------------------------------------- security */
@@ -1384,38 +1538,65 @@
       await sec_refresh_rest();
     } catch (e) {
       /* a role that may not read the status (--anonymous-role none) still sees who it is */
-      $('rl-config').textContent = e.words;
+      $('rl-config').textContent = words(e);
     }
   }
 
   async function sec_refresh_me() {
-    {
-      const me = (await request('GET', '/_playground/auth/me')).data || {};
-      const who = $('sec-who');
-      who.textContent = me.anonymous ? 'anonymous · ' + me.role : me.user + ' · ' + me.role;
-      who.dataset.role = me.role;
-      $('logout-btn').hidden = !!me.anonymous;
-      $('login-btn').hidden = !me.anonymous;
-      $('login-user').disabled = !me.anonymous;
-      $('login-password').disabled = !me.anonymous;
-    }
+    const me = (await request('GET', '/_playground/auth/me')).data || {};
+    state.me = { role: me.role || 'none', user: me.user || null, anonymous: !!me.anonymous, address: me.address || '' };
+    const who = $('sec-who');
+    who.textContent = me.anonymous ? 'anonymous · ' + me.role : me.user + ' · ' + me.role;
+    who.dataset.role = me.role;
+    /* logged in: the form gives way to who is logged in (a select still reading "viewer"
+     * next to an admin session said the opposite of the truth) */
+    $('logout-btn').hidden = !!me.anonymous;
+    $('login-btn').hidden = !me.anonymous;
+    $('login-user').hidden = !me.anonymous;
+    $('login-password').hidden = !me.anonymous;
+    const st = $('login-state');
+    st.hidden = !!me.anonymous;
+    st.replaceChildren('Logged in as ', el('strong', { text: me.user || '' }), ' (' + me.role + ')');
+    if (me.anonymous) $('login-user').value = $('login-user').value || 'viewer';
+    roles_apply();
+  }
+
+  /* roles_apply: every control the current role may not use, disabled with the role it needs. */
+  function roles_apply() {
+    gate($('item-new'), 'editor');
+    gate($('fw-add'), 'admin');
+    for (const b of document.querySelectorAll('[data-testid="fw-rule-delete"]')) gate(b, 'admin');
+    bench_buttons();
+    render_cluster();
+    if (state.items.length) render_items();
   }
 
   async function sec_refresh_rest() {
-    {
-      const st = (await request('GET', '/_playground/security/status')).data || {};
-      const rl = st.rateLimit || {};
-      $('rl-config').textContent = (rl.perSecond ? 'API limit: ' + rl.perSecond + ' requests/s per address, ' + rl.rejected + ' refused so far.' : 'No limit on the API (--rate-limit).') +
-        ' Test endpoint: ' + (st.testRateLimit || {}).accepted + ' accepted, ' + (st.testRateLimit || {}).rejected + ' refused.';
-      const fw = (await request('GET', '/_playground/security/firewall')).data || {};
-      $('fw-count').textContent = '(' + (fw.rules || []).length + ' rules, ' + (fw.denied || 0) + ' requests blocked)';
-      $('fw-rules').replaceChildren(...(fw.rules || []).map((r) => el('li', { 'data-testid': 'fw-rule' }, [
+    const st = (await request('GET', '/_playground/security/status')).data || {};
+    const rl = st.rateLimit || {};
+    const trl = st.testRateLimit || {};
+    /* the real limiter's figures (it counts /api/* only) when one is set */
+    $('rl-config').textContent = (Number(rl.perSecond) > 0
+      ? 'API limit (--rate-limit): ' + fmt_rate(rl.perSecond) + ' requests/s per address, burst ' + fmt_rate(rl.burst) +
+        ' — ' + fmt_int(Number(rl.accepted)) + ' accepted, ' + fmt_int(Number(rl.rejected)) + ' refused (429).'
+      : 'No limit on the REST API (start the gateway with --rate-limit N to set one).') +
+      ' Test endpoint: ' + fmt_int(Number(trl.accepted)) + ' accepted, ' + fmt_int(Number(trl.rejected)) + ' refused.';
+    $('rl-config').dataset.perSecond = String(Number(rl.perSecond) || 0);
+    const fw = (await request('GET', '/_playground/security/firewall')).data || {};
+    state.fwRules = fw.rules || [];
+    const nr = state.fwRules.length;
+    const nd = Number(fw.denied) || 0;
+    $('fw-count').textContent = '(' + nr + ' rule' + (nr === 1 ? '' : 's') + ', ' + fmt_int(nd) + ' request' + (nd === 1 ? '' : 's') + ' blocked)';
+    $('fw-rules').replaceChildren(...state.fwRules.map((r) => {
+      const del = el('button', { class: 'btn btn-small btn-ghost', type: 'button', 'data-testid': 'fw-rule-delete', 'aria-label': 'Delete rule ' + r.cidr, text: '✕', onclick: () => fw_delete(r) });
+      gate(del, 'admin');
+      return el('li', { 'data-testid': 'fw-rule' }, [
         el('span', { class: 'fw-' + r.action, text: r.action }),
         el('span', { text: r.cidr }),
         el('span', { class: 'fw-note', text: r.note || '' }),
-        el('button', { class: 'btn btn-small btn-ghost', type: 'button', 'aria-label': 'Delete rule ' + r.cidr, text: '✕', onclick: () => fw_delete(r) }),
-      ])));
-    }
+        del,
+      ]);
+    }));
   }
 
   async function login(ev) {
@@ -1431,7 +1612,7 @@
       } catch (e) {
         t.done('error', e.status === 401 ? 'Wrong user name or password.'
           : e.status === 429 ? 'Too many login attempts from this address: wait a second and try again.'
-            : 'Login failed: ' + e.words);
+            : 'Login failed: ' + words(e));
       }
       sec_refresh();
     });
@@ -1442,7 +1623,7 @@
       await request('POST', '/_playground/auth/logout');
       toast('ok', 'Logged out: you act as an anonymous client again.');
     } catch (e) {
-      toast('error', 'Logout failed: ' + e.words);
+      toast('error', 'Logout failed: ' + words(e));
     }
     sec_refresh();
   }
@@ -1460,20 +1641,137 @@
     });
   }
 
+  /* ---------------------------------------------------------------- addresses (firewall)
+   * Read as the gateway reads them (gw_cidr_parse: inet_pton, then the prefix): an address
+   * is 16 bytes, an IPv4 one in the first 4; a bare address is /32 or /128; ::ffff:a.b.c.d
+   * (prefix 96 or more) is the IPv4 address. */
+  function ipv4_bytes(s) {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+    if (!m) return null;
+    const parts = m.slice(1);
+    if (parts.some((x) => (x.length > 1 && x[0] === '0') || Number(x) > 255)) return null;
+    return parts.map(Number);
+  }
+
+  function ipv6_bytes(s) {
+    if (!/^[0-9a-fA-F:.]+$/.test(s)) return null;
+    const halves = s.split('::');
+    if (halves.length > 2 || (halves.length === 2 && halves[0].includes('.'))) return null;
+    /* a dotted IPv4 tail is allowed as the last group only */
+    const groups = (part) => {
+      if (part === '') return [];
+      const out = [];
+      const gs = part.split(':');
+      for (let i = 0; i < gs.length; i++) {
+        const v4 = i === gs.length - 1 && gs[i].includes('.') ? ipv4_bytes(gs[i]) : null;
+        if (v4) out.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
+        else if (/^[0-9a-fA-F]{1,4}$/.test(gs[i])) out.push(parseInt(gs[i], 16));
+        else return null;
+      }
+      return out;
+    };
+    const head = groups(halves[0]);
+    const tail = halves.length === 2 ? groups(halves[1]) : [];
+    if (!head || !tail) return null;
+    const n = head.length + tail.length;
+    if (halves.length === 2 ? n > 7 : n !== 8) return null;
+    const all = head.concat(new Array(8 - n).fill(0), tail);
+    const b = [];
+    for (const g of all) b.push(g >> 8, g & 255);
+    return b;
+  }
+
+  /* cidr_parse: "net[/prefix]" → {fam: 4|6, b: 16 bytes, prefix}, or null when the gateway
+   * would refuse it (no sign or leading zero in the prefix, none past 32 or 128). */
+  function cidr_parse(s) {
+    const m = /^([^/]+)(?:\/(0|[1-9]\d{0,2}))?$/.exec(String(s || ''));
+    if (!m) return null;
+    const p = m[2] == null ? null : Number(m[2]);
+    const v4 = ipv4_bytes(m[1]);
+    if (v4) return p != null && p > 32 ? null : { fam: 4, b: v4.concat(new Array(12).fill(0)), prefix: p == null ? 32 : p };
+    const v6 = ipv6_bytes(m[1]);
+    if (!v6 || (p != null && p > 128)) return null;
+    const prefix = p == null ? 128 : p;
+    const mapped = v6.slice(0, 10).every((x) => x === 0) && v6[10] === 255 && v6[11] === 255;
+    if (prefix >= 96 && mapped) return { fam: 4, b: v6.slice(12).concat(new Array(12).fill(0)), prefix: prefix - 96 };
+    return { fam: 6, b: v6, prefix };
+  }
+
+  function ip_parse(s) {
+    return s && !String(s).includes('/') ? cidr_parse(s) : null;
+  }
+
+  function cidr_match(net, ip) {
+    if (!net || net.fam !== ip.fam) return false;
+    const full = net.prefix >> 3;
+    const rest = net.prefix & 7;
+    for (let i = 0; i < full; i++) if (net.b[i] !== ip.b[i]) return false;
+    if (!rest) return true;
+    const mask = (0xff << (8 - rest)) & 0xff;
+    return (net.b[full] & mask) === (ip.b[full] & mask);
+  }
+
+  /* fw_decide: the rule that decides for `ip`, as the gateway's fw_decide: the most specific
+   * match, deny winning a tie; null when none matches (allowed). */
+  function fw_decide(rules, ip) {
+    let best = null;
+    let bestNet = null;
+    for (const r of rules) {
+      const net = cidr_parse(r.cidr);
+      if (!cidr_match(net, ip)) continue;
+      if (!best || net.prefix > bestNet.prefix || (net.prefix === bestNet.prefix && r.action === 'deny')) { best = r; bestNet = net; }
+    }
+    return best;
+  }
+
+  /* fw_field_error: an invalid address is said next to the field, not only in a toast. */
+  function fw_field_error(text) {
+    $('fw-cidr-error').textContent = text;
+    if (text) $('fw-cidr').setAttribute('aria-invalid', 'true');
+    else $('fw-cidr').removeAttribute('aria-invalid');
+    $('fw-cidr').classList.toggle('is-invalid', !!text);
+  }
+
   async function fw_add(ev) {
     ev.preventDefault();
+    fw_field_error('');
     const body = { cidr: $('fw-cidr').value.trim(), action: $('fw-action').value };
     const note = $('fw-note').value.trim();
     if (note) body.note = note;
+    const net = cidr_parse(body.cidr);
+    if (!net) {
+      fw_field_error('Not an address or network: write a.b.c.d, a.b.c.d/nn, or an IPv6 address with an optional /nn.');
+      $('fw-cidr').focus();
+      return;
+    }
+    if (!(await fw_self_check(body))) { toast('info', 'Rule not added.'); return; }
     try {
       await request('POST', '/_playground/security/firewall', { body });
       toast('ok', 'Firewall rule added: ' + body.action + ' ' + body.cidr + ' (in force on the next request).');
       $('fw-cidr').value = '';
       $('fw-note').value = '';
     } catch (e) {
-      toast('error', 'Rule not added: ' + e.words);
+      const d = (e.details || []).find((x) => x.field === 'cidr');
+      if (d) fw_field_error(cap(d.description) + '.');
+      toast('error', 'Rule not added: ' + words(e));
     }
     sec_refresh();
+  }
+
+  /* fw_self_check: a rule that would block the visitor's own address (as the gateway sees it,
+   * /auth/me `address`) is added only once they confirm: the rules as they are plus this one
+   * decide, as the gateway does (most specific prefix, deny wins a tie). */
+  async function fw_self_check(rule) {
+    const me = ip_parse(state.me.address);
+    if (!me || rule.action !== 'deny') return true;
+    const before = fw_decide(state.fwRules, me);
+    const after = fw_decide(state.fwRules.concat([rule]), me);
+    if (!after || after.action !== 'deny' || (before && before.action === 'deny')) return true;
+    const loop = me.fam === 4 ? me.b[0] === 127 : me.b.every((x, i) => x === (i === 15 ? 1 : 0));
+    return confirm_dialog('Block your own address?',
+      'This rule blocks your own address ' + state.me.address + ': the page will lose the cluster until you remove it here' +
+      (loop ? ' (a client on the gateway\'s own machine still reaches this panel).' : '. You are not on the gateway\'s machine: this page will be blocked too, and only a client there can remove the rule.'),
+      'Block my address');
   }
 
   async function fw_delete(r) {
@@ -1481,7 +1779,7 @@
       await request('DELETE', '/_playground/security/firewall/' + encodeURIComponent(r.id));
       toast('ok', 'Firewall rule removed: ' + r.action + ' ' + r.cidr + '.');
     } catch (e) {
-      toast('error', 'Rule not removed: ' + e.words);
+      toast('error', 'Rule not removed: ' + words(e));
     }
     sec_refresh();
   }
@@ -1497,7 +1795,7 @@
       out.dataset.action = d.action;
     } catch (e) {
       out.className = 'small rl-bad';
-      out.textContent = e.words;
+      out.textContent = words(e);
       out.dataset.action = '';
     }
   }

@@ -64,13 +64,20 @@
         series,
         legend: { show: false },
         cursor: { show: true, drag: { x: false, y: false }, points: { show: false } },
-        scales: { x: timeAxis && this.opts.windowS ? { time: true, range: (u, min, max) => [max - this.opts.windowS, max] } : { time: timeAxis }, y: { range: (u, min, max) => [this.opts.yMin, Math.max(max * 1.15, this.opts.yFloor || 1)] } },
+        scales: { x: timeAxis && this.opts.windowS ? { time: true, range: (u, min, max) => this.window_range(max) } : { time: timeAxis }, y: { range: (u, min, max) => [this.opts.yMin, Math.max(max * 1.15, this.opts.yFloor || 1)] } },
         axes: [
           Object.assign({}, AXIS, { space: 64, values: (u, vals) => vals.map((v) => (timeAxis ? new Date(v * 1000).toTimeString().slice(0, 8) : v + 's')) }),
           Object.assign({}, AXIS, { size: 46, values: (u, vals) => vals.map(fmt_num), label: this.opts.yLabel || undefined }),
         ],
       });
       this.plot = new uPlot(opts, [this.xs].concat(this.ys), this.el);
+    }
+
+    /* window_range: the last `windowS` seconds up to the newest point; before the first point,
+     * up to now (an empty chart's max is null: read as 0, its axis said 23:59:00–00:00:00). */
+    window_range(max) {
+      const hi = Number.isFinite(max) && max > 0 ? max : Date.now() / 1000;
+      return [hi - this.opts.windowS, hi];
     }
 
     /* legend_draw: colour swatches in the figure's caption (uPlot's own legend would need room below the plot). */

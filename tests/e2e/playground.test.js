@@ -6,10 +6,16 @@
  *
  *   node tests/e2e/playground.test.js BUILD_DIR
  *
- * It checks what a person would do: the page loads clean, three cards and one leader, kill
- * the leader and see a new one within 3 s, restart it and see it rejoin, a quorum warning,
- * create an item and see its replicated badge fill to 3/3, a validation error next to its
- * field, a 3 s benchmark whose chart moves and whose result appears. Screenshots of each state
+ * It checks what a person would do: the page loads clean (API default concurrency, readable
+ * labels, an empty chart's axis at now), three cards and one leader, kill the leader and see a
+ * new one within 3 s (labelled Killed), restart it and see it rejoin, a quorum warning, quorum
+ * lost (banner and errors say so, the items reload when a leader is back), create an item and
+ * see its replicated badge fill to 3/3, a refused update shown refused in the feed, a
+ * validation error next to its field, a 3 s benchmark whose chart moves and whose result
+ * appears (kept when a start is refused; Stop announced once; Clean up asks first), roles
+ * (controls disabled with the role they need, the logged-in state), firewall self-block
+ * warning and field errors, a rate-limited items list that retries, a phone-sized layout.
+ * Screenshots of each state
  * go to tests/e2e/screenshots-run/ (LITHAIR_E2E_UPDATE_DOCS=1 also copies them into
  * docs/screenshots/). Every wait is bounded. Last line: "N passed, F failed"; exit 1 on failure.
  * Not for the API's edge cases: tests/integration covers those.
@@ -69,6 +75,12 @@ async function check(name, fn) {
 }
 
 function assert(cond, msg) { if (!cond) throw new Error(msg); }
+
+/* the benchmark's default concurrency, as docs/API.md states it ("`concurrency` 16 (1–1024)") */
+function api_default_concurrency() {
+  const m = /`concurrency` (\d+) \(1–1024\)/.exec(fs.readFileSync(path.join(ROOT, 'docs', 'API.md'), 'utf8'));
+  return m ? m[1] : null;
+}
 
 /* free_port: a free port on 127.0.0.1, drawn at random below the kernel's ephemeral range
  * (a port from inside it, what listen(0) gives, can be taken by any outgoing connection's
@@ -270,6 +282,44 @@ async function main() {
     return '';
   });
 
+  await check('first paint: API default concurrency, small labels at 4.5:1, an empty chart\'s axis reads now', async () => {
+    const want = api_default_concurrency();
+    assert(want, 'no default concurrency found in docs/API.md');
+    const conc = await page.locator('[data-testid="bench-concurrency"]').inputValue();
+    assert(conc === want, 'the page proposes ' + conc + ' clients, the API defaults to ' + want);
+    /* contrast of the small labels against the first opaque background behind them */
+    const low = await page.evaluate(() => {
+      const rgb = (s) => (s.match(/[\d.]+/g) || []).map(Number);
+      const lum = (c) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); }; return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+      const bg = (e) => { for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor); if (c.length === 3 || c[3] === 1) return c; } return [11, 14, 20]; };
+      const out = [];
+      for (const sel of ['.kv dt', '.stat-label', '.legend-item', '.node-health', '.panel-sub', 'figcaption']) {
+        for (const e of document.querySelectorAll(sel)) {
+          const a = lum(rgb(getComputedStyle(e).color)); const b = lum(bg(e));
+          const r = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+          if (r < 4.5) out.push(sel + ' "' + e.textContent.trim().slice(0, 12) + '" ' + r.toFixed(2) + ':1');
+        }
+      }
+      return out;
+    });
+    assert(low.length === 0, 'labels under 4.5:1: ' + low.slice(0, 6).join(', '));
+    /* a time chart with no point yet shows the last minute up to now, not 23:59–00:00 */
+    const x = await page.evaluate(async () => {
+      const d = document.createElement('div');
+      d.style.cssText = 'width:300px;height:150px';
+      document.body.append(d);
+      const c = new window.LP.charts.TimeChart(d, ['a'], { capacity: 10, windowS: 60 });
+      await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))); /* its first draw */
+      const r = [c.plot.scales.x.min, c.plot.scales.x.max];
+      c.plot.destroy();
+      d.remove();
+      return r;
+    });
+    const now = Date.now() / 1000;
+    assert(x[1] > now - 120 && x[1] < now + 120 && Math.abs(x[1] - x[0] - 60) < 0.01, 'an empty chart spans ' + JSON.stringify(x) + ' (now is ' + Math.round(now) + ')');
+    return 'concurrency ' + conc + '; empty chart ' + new Date(x[0] * 1000).toTimeString().slice(0, 8) + '–' + new Date(x[1] * 1000).toTimeString().slice(0, 8);
+  });
+
   let firstLeader = null;
   await check('three node cards and exactly one leader', async () => {
     firstLeader = await wait_for('exactly one leader card', 10000, leaderId);
@@ -291,6 +341,8 @@ async function main() {
     }, 50);
     const ms = Date.now() - t0;
     await wait_for('the killed node shown down', 3000, async () => (await card(firstLeader).getAttribute('data-role')) === 'down');
+    const said = (await card(firstLeader).locator('[data-testid="node-health"]').textContent()).trim();
+    assert(said === 'Killed', 'a node killed with SIGKILL is labelled "' + said + '"');
     /* the new leader stays shown: no late snapshot may flip the cards back */
     const flips = await page.evaluate(async (want) => {
       const seen = [];
@@ -338,6 +390,50 @@ async function main() {
     await wait_for('node ' + followers[0] + ' back as follower', 20000, async () => (await card(followers[0]).getAttribute('data-role')) === 'follower', 100);
     await wait_for('all three nodes healthy', 15000, async () => (await page.locator('[data-testid="node-card"][data-health="healthy"]').count()) === 3, 100);
     return 'leader node ' + lead + '; warned: "' + msg.slice(0, 80) + '…"';
+  });
+
+  await check('quorum lost (2 of 3 killed): a banner and every error say so, not "election"; the items reload once a leader is back', async () => {
+    const ids = await cards().evaluateAll((els) => els.map((e) => e.dataset.nodeId));
+    const lead = await leaderId();
+    const others = ids.filter((id) => id !== lead);
+    await card(others[0]).locator('[data-testid="node-kill"]').click();
+    await wait_for('node ' + others[0] + ' down', 5000, async () => (await card(others[0]).getAttribute('data-role')) === 'down');
+    await card(others[1]).locator('[data-testid="node-kill"]').click();
+    await page.waitForSelector('[data-testid="confirm-dialog"][open]', { timeout: 5000 });
+    await page.locator('[data-testid="confirm-force"]').click();
+    const banner = page.locator('[data-testid="quorum-banner"]');
+    await wait_for('the quorum-lost banner', 5000, async () => (await banner.isVisible()) && /Quorum lost: 1 of 3 nodes running — restart a node/.test(await banner.textContent()));
+    const toasts = async () => (await page.locator('[data-testid="toast"]').allTextContents()).join(' | ');
+    await wait_for('the kill toast naming the lost quorum', 5000, async () => /killed\. Quorum lost: 1 of 3/.test(await toasts()));
+    await wait_for('the header saying the quorum is lost', 8000, async () => /quorum lost/.test(await page.locator('#header-leader').textContent()));
+    /* the items: refused (the error wraps inside the table), then back by themselves */
+    await page.locator('[data-testid="items-refresh"]').click();
+    const itemsErr = page.locator('[data-testid="items-error"]');
+    await wait_for('the items error', 10000, async () => (await itemsErr.count()) === 1);
+    const errText = await itemsErr.textContent();
+    assert(/Quorum lost/.test(errText) && !/election/.test(errText), 'items error: ' + errText);
+    const over = await page.locator('.panel-data .table-wrap').evaluate((w) => w.scrollWidth - w.clientWidth);
+    assert(over <= 1, 'the items error pushes the table ' + over + ' px wide');
+    /* a create and a forced election give the same advice */
+    await page.locator('[data-testid="item-new"]').click();
+    await page.locator('[data-testid="field-name"]').fill('while no quorum');
+    await page.locator('[data-testid="item-save"]').click();
+    await wait_for('the create error', 10000, async () => /\S/.test(await page.locator('[data-testid="form-error"]').textContent()));
+    const createErr = await page.locator('[data-testid="form-error"]').textContent();
+    assert(/Quorum lost: 1 of 3/.test(createErr) && !/election/.test(createErr), 'create error: ' + createErr);
+    await page.locator('[data-testid="item-cancel"]').click();
+    await page.locator('[data-testid="force-election"]').click();
+    await wait_for('the force-election error', 10000, async () => /Force election failed: Quorum lost/.test(await toasts()));
+    assert(!/election is probably under way/.test(await toasts()), 'a toast still promises an election: ' + await toasts());
+    await shot('04b-quorum-lost');
+    await card(others[0]).locator('[data-testid="node-restart"]').click();
+    await wait_for('the banner gone once 2 of 3 run', 8000, async () => banner.isHidden());
+    await wait_for('the items reloaded when a leader came back (no click)', 20000, async () => (await itemsErr.count()) === 0, 200);
+    await card(others[1]).locator('[data-testid="node-restart"]').click();
+    await wait_for('all three nodes healthy', 20000, async () => (await page.locator('[data-testid="node-card"][data-health="healthy"]').count()) === 3, 100);
+    await wait_for('one leader and two followers', 15000, async () => (await leaderCards().count()) === 1
+      && (await page.locator('[data-testid="node-card"][data-role="follower"]').count()) === 2, 100);
+    return 'banner, header, kill toast, items, create and force election all say the quorum is lost; "' + createErr.trim().slice(0, 70) + '"';
   });
 
   await check('force election with a target: that node becomes the leader', async () => {
@@ -413,6 +509,12 @@ async function main() {
     const banner = page.locator('[data-testid="conflict-banner"]');
     await wait_for('the conflict banner', 5000, async () => (await banner.isVisible()) && /version/i.test(await banner.textContent()));
     const text = (await banner.textContent()).replace(/\s+/g, ' ').trim();
+    /* the refused update is committed in the log (result ABORTED): the feed shows it refused,
+     * never as a green "3/3 replicated" */
+    const refused = page.locator('[data-testid="feed-row"][data-item-id="' + id + '"]:not([data-result="OK"])');
+    await wait_for('the refused update in the feed', 5000, async () => (await refused.count()) >= 1);
+    const nodesCls = await refused.first().locator('[data-testid="feed-nodes"]').getAttribute('class');
+    assert(!/is-full/.test(nodesCls) && /is-refused/.test(nodesCls), 'a refused update is shown as ' + nodesCls + ': ' + await refused.first().textContent());
     await shot('06b-version-conflict');
     /* overwrite: only the field edited here is sent, so the other change (status) stays */
     await page.locator('[data-testid="conflict-overwrite"]').click();
@@ -528,6 +630,59 @@ async function main() {
     return moves.length + ' chart updates over ' + Math.round(span) + ' ms, ' + pts + ' points (max ' + Math.round(maxOps) + ' ops/s), ' + opsText + ', p99 ' + (await page.locator('[data-testid="bench-p99"]').textContent()) + ', ' + hist + ' histogram bars';
   });
 
+  await check('a refused benchmark start keeps the last result; Stop is announced once; Clean up asks first with the count', async () => {
+    const chart = page.locator('[data-testid="bench-chart"]');
+    const ptsBefore = Number(await chart.getAttribute('data-points'));
+    assert(ptsBefore > 0 && await page.locator('[data-testid="bench-result"]').isVisible(), 'no result to keep');
+    /* the gateway refuses the start (as with a run already going): nothing shown is wiped */
+    const startUrl = (u) => u.pathname === '/_playground/benchmark/start';
+    await page.route(startUrl, (route) => route.fulfill({ status: 409, contentType: 'application/json',
+      body: JSON.stringify({ code: 'FAILED_PRECONDITION', message: 'a benchmark is already running', details: [] }) }));
+    try {
+      await page.locator('[data-testid="bench-start"]').click();
+      await wait_for('the refusal toast', 5000, async () => /did not start/.test((await page.locator('[data-testid="toast"]').allTextContents()).join(' ')));
+    } finally {
+      await page.unroute(startUrl);
+    }
+    assert(await page.locator('[data-testid="bench-result"]').isVisible(), 'a refused start hid the last result');
+    assert(Number(await chart.getAttribute('data-points')) === ptsBefore, 'a refused start cleared the chart');
+    /* a run stopped from the page: one "Benchmark stopped" toast, not one per path that learns it */
+    await page.locator('[data-testid="bench-concurrency"]').fill('2');
+    await page.locator('[data-testid="bench-duration"]').fill('30');
+    await page.locator('[data-testid="bench-start"]').click();
+    await wait_for('the run going', 5000, async () => (await page.locator('[data-testid="bench-state"]').getAttribute('data-state')) === 'running');
+    await sleep(800);
+    await page.locator('[data-testid="bench-stop"]').click();
+    await wait_for('the stopped state', 8000, async () => (await page.locator('[data-testid="bench-state"]').getAttribute('data-state')) === 'stopped');
+    await sleep(1500);
+    const stopped = (await page.locator('[data-testid="toast"]').allTextContents()).filter((t) => /Benchmark stopped/.test(t));
+    assert(stopped.length === 1, stopped.length + ' "Benchmark stopped" toasts: ' + stopped.join(' | '));
+    /* clean-up asks first and says how many; Cancel sends nothing */
+    let cleanups = 0;
+    const onreq = (r) => { if (r.url().includes('/_playground/benchmark/cleanup')) cleanups++; };
+    page.on('request', onreq);
+    try {
+      await page.locator('[data-testid="bench-cleanup"]').click();
+      await page.waitForSelector('[data-testid="confirm-dialog"][open]', { timeout: 5000 });
+      const msg = await page.locator('[data-testid="confirm-message"]').textContent();
+      const m = /([\d,]+) items? written by benchmarks/.exec(msg);
+      assert(m && Number(m[1].replace(/,/g, '')) > 0, 'the question does not say how many: ' + msg);
+      await page.locator('[data-testid="confirm-cancel"]').click();
+      await sleep(300);
+      assert(cleanups === 0, 'Cancel still deleted the benchmark data');
+      await page.locator('[data-testid="bench-cleanup"]').click();
+      await page.waitForSelector('[data-testid="confirm-dialog"][open]', { timeout: 5000 });
+      await page.locator('[data-testid="confirm-force"]').click();
+      await wait_for('the clean-up outcome', 20000, async () => /Deleted [\d,]+ benchmark items/.test((await page.locator('[data-testid="toast"]').allTextContents()).join(' ')));
+      assert(cleanups === 1, cleanups + ' clean-up requests');
+      await page.locator('[data-testid="bench-concurrency"]').fill(api_default_concurrency());
+      await page.locator('[data-testid="bench-duration"]').fill('10');
+      return 'result kept after a 409; 1 stop toast; asked "' + msg.slice(0, 60) + '…"';
+    } finally {
+      page.off('request', onreq);
+    }
+  });
+
   await check('seven tabs share one event stream: all live, and the last can still write', async () => {
     const extra = [];
     try {
@@ -556,14 +711,26 @@ async function main() {
     const who = page.locator('[data-testid="sec-who"]');
     await wait_for('the anonymous identity', 5000, async () => /anonymous/.test(await who.textContent()));
     await wait_for('the demo users', 20000, async () => {
-      await page.selectOption('[data-testid="login-user"]', 'viewer');
-      await page.fill('[data-testid="login-password"]', 'viewer');
-      await page.click('[data-testid="login-btn"]');
+      if (/viewer · viewer/.test(await who.textContent())) return true;
+      await page.selectOption('[data-testid="login-user"]', 'viewer', { timeout: 2000 });
+      await page.fill('[data-testid="login-password"]', 'viewer', { timeout: 2000 });
+      await page.click('[data-testid="login-btn"]', { timeout: 2000 });
       await sleep(400);
       return /viewer · viewer/.test(await who.textContent());
     }, 500);
     const code = await page.evaluate(async () => (await fetch('/api/items', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'as viewer' }) })).status);
     assert(code === 403, 'a viewer creates: ' + code);
+    /* logged in: the form gives way to who it is; what a viewer may not do is disabled and
+     * says which role it needs */
+    await wait_for('the logged-in state', 3000, async () => /viewer/.test(await page.locator('[data-testid="login-state"]').textContent())
+      && await page.locator('[data-testid="login-user"]').isHidden() && await page.locator('[data-testid="login-password"]').isHidden());
+    const needs = async (sel) => { const b = page.locator(sel).first(); return (await b.isDisabled()) ? (await b.getAttribute('title')) || 'disabled, no title' : 'enabled'; };
+    await wait_for('viewer controls disabled', 3000, async () => /editor role/.test(await needs('[data-testid="item-new"]')));
+    for (const [sel, role] of [['[data-testid="item-new"]', 'editor'], ['[data-testid="bench-start"]', 'editor'], ['[data-testid="bench-cleanup"]', 'editor'],
+      ['[data-testid="item-edit"]', 'editor'], ['[data-testid="node-kill"]', 'admin'], ['[data-testid="force-election"]', 'admin'], ['[data-testid="fw-add"]', 'admin']]) {
+      const t = await needs(sel);
+      assert(new RegExp('Needs the ' + role + ' role').test(t), sel + ' for a viewer: ' + t);
+    }
     await page.click('[data-testid="rl-test"]');
     await wait_for('rejections shown', 5000, async () => Number(await page.locator('[data-testid="rl-result"]').getAttribute('data-refused') || 0) > 0);
     await page.fill('[data-testid="fw-test-ip"]', '10.1.2.3');
@@ -588,6 +755,142 @@ async function main() {
     assert(back < 1500, 'live again ' + back + ' ms after the logout');
     assert(await page.locator('[data-testid="conn-banner"]').isHidden(), 'the lost-connection banner showed after a logout');
     return (await page.locator('[data-testid="rl-result"]').textContent()).trim();
+  });
+
+  await check('roles: an editor may write but not control the cluster; an admin login shows as admin, not "viewer"', async () => {
+    const who = page.locator('[data-testid="sec-who"]');
+    const login = async (user) => {
+      await page.selectOption('[data-testid="login-user"]', user);
+      await page.fill('[data-testid="login-password"]', user);
+      await page.click('[data-testid="login-btn"]');
+      await wait_for(user + ' logged in', 5000, async () => new RegExp(user + ' · ' + user).test(await who.textContent()));
+    };
+    const logout = async () => {
+      await page.click('[data-testid="logout-btn"]');
+      await wait_for('anonymous again', 5000, async () => /anonymous/.test(await who.textContent()));
+    };
+    await login('editor');
+    await wait_for('editor controls', 3000, async () => (await page.locator('[data-testid="item-new"]').isEnabled())
+      && (await page.locator('[data-testid="node-kill"]').first().isDisabled()));
+    assert(/Needs the admin role/.test(await page.locator('[data-testid="node-kill"]').first().getAttribute('title')), 'kill for an editor does not name the admin role');
+    assert(await page.locator('[data-testid="fw-add"]').isDisabled(), 'an editor may add firewall rules');
+    assert(await page.locator('[data-testid="bench-start"]').isEnabled(), 'an editor may not start a benchmark');
+    await logout();
+    await login('admin');
+    const state = (await page.locator('[data-testid="login-state"]').textContent()).trim();
+    assert(/admin/.test(state) && !/viewer/.test(state), 'logged-in state: ' + state);
+    assert(await page.locator('[data-testid="login-user"]').isHidden(), 'the user select (reading "' + await page.locator('[data-testid="login-user"]').inputValue() + '") is still shown');
+    assert(await page.locator('[data-testid="login-password"]').isHidden(), 'the password box is still shown');
+    await wait_for('admin controls', 3000, async () => (await page.locator('[data-testid="node-kill"]:not([disabled])').count()) === 3);
+    await shot('10b-logged-in-admin');
+    await logout();
+    return state;
+  });
+
+  await check('firewall: a bad CIDR is shown at the field; a deny rule matching my own address asks first; "1 rule"', async () => {
+    const rules = page.locator('[data-testid="fw-rule"]');
+    const n0 = await rules.count();
+    let posts = 0;
+    const onreq = (r) => { if (r.method() === 'POST' && r.url().endsWith('/_playground/security/firewall')) posts++; };
+    page.on('request', onreq);
+    try {
+      await page.fill('[data-testid="fw-cidr"]', '10.0.0.300/8');
+      await page.click('[data-testid="fw-add"]');
+      const err = page.locator('[data-testid="fw-cidr-error"]');
+      await wait_for('the field error', 3000, async () => (await err.isVisible()) && /\S/.test(await err.textContent()));
+      const ib = await page.locator('[data-testid="fw-cidr"]').boundingBox();
+      const eb = await err.boundingBox();
+      assert(eb.y >= ib.y + ib.height - 2 && eb.y - (ib.y + ib.height) < 60, 'the CIDR error is not next to the field');
+      assert((await page.locator('[data-testid="fw-cidr"]').getAttribute('aria-invalid')) === 'true', 'field not aria-invalid');
+      /* my own address (127.0.0.1 here), as a network, as an IPv4-mapped IPv6 address */
+      const me = await page.evaluate(async () => (await (await fetch('/_playground/auth/me')).json()).address);
+      for (const cidr of ['127.0.0.0/8', '::ffff:' + me]) {
+        await page.fill('[data-testid="fw-cidr"]', cidr);
+        await page.selectOption('[data-testid="fw-action"]', 'deny');
+        await page.click('[data-testid="fw-add"]');
+        await page.waitForSelector('[data-testid="confirm-dialog"][open]', { timeout: 3000 });
+        const msg = await page.locator('[data-testid="confirm-message"]').textContent();
+        assert(msg.includes('blocks your own address ' + me), cidr + ': ' + msg);
+        await page.locator('[data-testid="confirm-cancel"]').click();
+      }
+      assert(await err.isHidden(), 'the field error stayed for a valid address');
+      await sleep(300);
+      assert(posts === 0, posts + ' rules sent without confirmation (or with a bad CIDR)');
+      /* a rule that does not match me goes straight in; the count is singular */
+      await page.fill('[data-testid="fw-cidr"]', '10.9.0.0/16');
+      await page.selectOption('[data-testid="fw-action"]', 'deny');
+      await page.click('[data-testid="fw-add"]');
+      await wait_for('the rule listed', 5000, async () => (await rules.count()) === n0 + 1);
+      assert(await page.locator('[data-testid="confirm-dialog"][open]').count() === 0, 'asked about a rule that does not block me');
+      const count = await page.locator('[data-testid="fw-count"]').textContent();
+      if (n0 === 0) assert(/^\(1 rule, /.test(count), 'count: ' + count);
+      await shot('10c-firewall');
+      await page.locator('[data-testid="fw-rule"]', { hasText: '10.9.0.0/16' }).locator('[data-testid="fw-rule-delete"]').click();
+      await wait_for('the rule removed', 5000, async () => (await rules.count()) === n0);
+      return count.trim();
+    } finally {
+      page.off('request', onreq);
+    }
+  });
+
+  await check('rate limit: a 429 on the items shows "rate limited — retrying in N s" and retries; the limiter\'s figures are shown', async () => {
+    let served429 = 0;
+    const itemsUrl = (u) => u.pathname === '/api/items';
+    const statusUrl = (u) => u.pathname === '/_playground/security/status';
+    await page.route(itemsUrl, (route) => {
+      if (route.request().method() === 'GET' && served429 === 0) {
+        served429++;
+        return route.fulfill({ status: 429, headers: { 'Retry-After': '2' }, contentType: 'application/json',
+          body: JSON.stringify({ code: 'RESOURCE_EXHAUSTED', message: 'rate limit: too many requests from your address', details: [] }) });
+      }
+      return route.continue();
+    });
+    /* the gateway here runs without --rate-limit: its status is given the figures a limited one has */
+    await page.route(statusUrl, async (route) => {
+      const r = await route.fetch();
+      const d = await r.json();
+      d.rateLimit = { perSecond: 5, burst: 10, accepted: 42, rejected: 3 };
+      return route.fulfill({ response: r, json: d });
+    });
+    try {
+      const rows0 = await page.locator('[data-testid="item-row"]').count();
+      await page.click('[data-testid="items-refresh"]');
+      const st = page.locator('[data-testid="items-status"]');
+      await wait_for('the rate-limited notice', 3000, async () => (await st.isVisible()) && /rate limited — retrying in [12] s/i.test(await st.textContent()));
+      const said = (await st.textContent()).trim();
+      assert((await page.locator('[data-testid="item-row"]').count()) === rows0, 'the rows were wiped by a 429');
+      await wait_for('the retry loaded the items', 6000, async () => (await st.isHidden()) && (await page.locator('[data-testid="item-row"]').count()) > 0);
+      await wait_for('the limiter figures', 3000, async () => /5 requests\/s per address, burst 10 — 42 accepted, 3 refused/.test(await page.locator('[data-testid="rl-config"]').textContent()));
+      return '"' + said + '"; ' + (await page.locator('[data-testid="rl-config"]').textContent()).trim().slice(0, 80);
+    } finally {
+      await page.unroute(itemsUrl);
+      await page.unroute(statusUrl);
+    }
+  });
+
+  await check('phone (390×844): compact header, whole stat values, item actions in reach', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await sleep(600);
+    const r = await page.evaluate(() => {
+      const top = document.querySelector('.topbar');
+      const cut = [...document.querySelectorAll('.stat-value, .stat-label')].filter((e) => e.offsetParent && (e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > e.parentElement.getBoundingClientRect().right + 1)).map((e) => e.textContent);
+      return { h: top.getBoundingClientRect().height, pos: getComputedStyle(top).position, cut, over: document.documentElement.scrollWidth - document.documentElement.clientWidth };
+    });
+    await shot('11-phone-top');
+    assert(r.pos !== 'sticky' || r.h <= 64, 'a sticky header ' + Math.round(r.h) + ' px tall');
+    assert(r.h <= 110, 'the header is ' + Math.round(r.h) + ' px tall');
+    assert(r.cut.length === 0, 'cut stat values: ' + r.cut.join(', '));
+    assert(r.over <= 1, 'the page overflows by ' + r.over + ' px');
+    const row = page.locator('[data-testid="item-row"]').first();
+    await row.scrollIntoViewIfNeeded();
+    for (const tid of ['item-history', 'item-edit', 'item-delete']) {
+      const b = await row.locator('[data-testid="' + tid + '"]').boundingBox();
+      assert(b && b.x >= 0 && b.x + b.width <= 390, tid + ' is off-screen at x=' + (b && Math.round(b.x)));
+    }
+    await shot('12-phone-items');
+    await page.setViewportSize({ width: 1280, height: 800 });
+    return 'header ' + Math.round(r.h) + ' px (' + r.pos + ')';
   });
 
   await check('narrow window (1024 px): no horizontal overflow', async () => {
