@@ -1318,17 +1318,23 @@ def test_security(build_dir):
                          {"cidr": "203.0.113.99"}), 409, "FAILED_PRECONDITION", "256")
 
 
+def bearer_of(g, user):
+    """Logs `user` (password = name, the demo users) in once the demo users exist; returns
+    the Authorization header of the session."""
+    login = lambda: g.request("POST", "/_playground/auth/login",  # noqa: E731
+                              {"user": user, "password": user})
+    st, _, body = wait_for("the demo users", lambda: (lambda r: r if r[0] == 200 else None)(
+        login()), timeout=20, interval=0.5)
+    return {"Authorization": "Bearer " + body["token"]}
+
+
 def test_admin_restarts_a_dead_cluster(build_dir):
     """With no anonymous role and every node down, sessions cannot be read from the cluster:
     an admin whose session this gateway verified shortly before can still restart the nodes
     (no logout can commit meanwhile); an unknown token cannot."""
     with Gateway(build_dir, spawn=3, extra=["--anonymous-role", "none"]) as g:
         g.wait_leader(timeout=20)
-        login = lambda: g.request("POST", "/_playground/auth/login",  # noqa: E731
-                                  {"user": "admin", "password": "admin"})
-        st, _, body = wait_for("the demo users", lambda: (lambda r: r if r[0] == 200 else None)(
-            login()), timeout=20, interval=0.5)
-        admin = {"Authorization": "Bearer " + body["token"]}
+        admin = bearer_of(g, "admin")
         stranger = {"Authorization": "Bearer " + "0" * 43}
         for i, q in ((1, ""), (2, "?force=true"), (3, "?force=true")):
             st, _, k = g.request("POST", "/_playground/cluster/kill/%d%s" % (i, q), headers=admin)
@@ -1349,11 +1355,7 @@ def test_session_expiry(build_dir):
     gateway deletes expired session records from the cluster."""
     with Gateway(build_dir, spawn=1, extra=["--session-ttl-s", "4"]) as g:
         g.wait_leader(timeout=20)
-        login = lambda: g.request("POST", "/_playground/auth/login",  # noqa: E731
-                                  {"user": "editor", "password": "editor"})
-        st, _, body = wait_for("the demo users", lambda: (lambda r: r if r[0] == 200 else None)(
-            login()), timeout=20, interval=0.5)
-        bearer = {"Authorization": "Bearer " + body["token"]}
+        bearer = bearer_of(g, "editor")
         st, _, me = g.request("GET", "/_playground/auth/me", headers=bearer)
         check(st == 200 and me["user"] == "editor", "fresh session: %r" % me)
         stream = SseReader(g.port, "/_playground/events", headers=bearer)
