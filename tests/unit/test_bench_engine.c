@@ -197,6 +197,14 @@ static void test_closed_loop_mixed(void)
     free(op);
 }
 
+static void *stop_after_500ms(void *arg)
+{
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 500000000};
+    nanosleep(&ts, NULL);
+    bench_engine_stop(arg);
+    return NULL;
+}
+
 static void test_open_loop(void)
 {
     /* under capacity: the rate is what was asked */
@@ -234,6 +242,21 @@ static void test_open_loop(void)
      * 1000 asked for) are in the latencies too, not left out as if never scheduled */
     CU_ASSERT(r.unsent >= 100 && r.unsent <= 900);
     CU_ASSERT(r.ops + r.unsent <= 1100);
+    bench_result_fini(&r);
+    bench_engine_free(e);
+
+    /* the same backlog when the run is stopped early: it is counted too (it was not) */
+    memset(op, 0, sizeof(*op));
+    op->sleep_us = 2000;
+    cfg.duration_ms = 10000;
+    CU_ASSERT_EQUAL_FATAL(bench_engine_new(&cfg, &e), 0);
+    pthread_t stopper;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&stopper, NULL, stop_after_500ms, e), 0);
+    CU_ASSERT_EQUAL_FATAL(bench_engine_run(e, &r), 0);
+    pthread_join(stopper, NULL);
+    CU_ASSERT_TRUE(r.stopped_early);
+    CU_ASSERT(r.ops > 100 && r.ops <= 700);
+    CU_ASSERT(r.unsent >= 100 && r.ops + r.unsent <= 1300);
     bench_result_fini(&r);
     bench_engine_free(e);
     free(op);

@@ -266,8 +266,9 @@ static void *bench_worker_main(void *arg)
     /* Open loop: the operations this worker was due to send in the measured phase but had
      * not sent when the run ended (it was behind its schedule: a stall) would have had the
      * largest latencies; leaving them out is coordinated omission at the end of the run.
-     * Record each with the time it has waited so far (a lower bound), not as an op. */
-    if (open_loop && !atomic_load(&e->stop)) {
+     * Record each with the time it has waited so far (a lower bound), not as an op. A run
+     * stopped early ends now: what was due before the stop counts the same way. */
+    if (open_loop) {
         uint64_t now = lt_now_ns();
         for (; next_ns < e->t_end_ns && next_ns < now; next_ns += interval_ns) {
             if (next_ns < e->t_measure_ns)
