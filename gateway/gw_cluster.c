@@ -348,9 +348,16 @@ static int gw_cluster_kill(struct gw_req *r)
     if (g->sup) {
         struct sup_node_info si;
         if (graceful && sup_node_info(g->sup, (unsigned)id, &si) == 0 && !si.running)
-            return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL, "node %llu is not running",
+            return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL,
+                                  si.exiting ? "node %llu was signalled and has not exited yet "
+                                               "(kill it without ?graceful to force it)"
+                                             : "node %llu is not running",
                                   (unsigned long long)id);
         int rc = sup_kill(g->sup, (unsigned)id, graceful, !force);
+        if (rc == LT_EEXIST)
+            return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL,
+                                  "node %llu was already killed and has not exited yet",
+                                  (unsigned long long)id);
         if (rc == LT_EBUSY) {
             unsigned live = sup_running_count(g->sup);
             return gw_reply_error(
@@ -427,6 +434,11 @@ static int gw_cluster_restart(struct gw_req *r)
     int rc = sup_restart(g->sup, (unsigned)id, &pid);
     if (rc == LT_EEXIST)
         return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL, "node %llu is running",
+                              (unsigned long long)id);
+    if (rc == LT_EBUSY)
+        return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL,
+                              "node %llu was signalled and has not exited yet: kill it (without "
+                              "?graceful) to force it, then restart it",
                               (unsigned long long)id);
     if (rc != 0)
         return gw_reply_error(r, rc == LT_ESHUTDOWN ? 503 : 500,

@@ -531,7 +531,7 @@ int sup_restart(struct sup *s, unsigned id, pid_t *pid)
     if (s->stopping_all || s->quit)
         rc = LT_ESHUTDOWN;
     else if (nd->running)
-        rc = LT_EEXIST;
+        rc = nd->doomed_sig ? LT_EBUSY : LT_EEXIST;
     if (rc) {
         pthread_mutex_unlock(&s->mu);
         pthread_mutex_unlock(&s->spawn_mu);
@@ -613,7 +613,7 @@ int sup_kill(struct sup *s, unsigned id, bool graceful, bool keep_quorum)
     bool escalate = nd->running && nd->doomed_sig == SIGTERM && sig == SIGKILL;
     if (!nd->running || (nd->doomed_sig && !escalate)) {
         pthread_mutex_unlock(&s->mu);
-        return LT_EINVAL;
+        return nd->running ? LT_EEXIST : LT_EINVAL;
     }
     /* The check and the signal under one lock: two concurrent kills cannot both see the
      * other node still alive and take the cluster below a majority together. */
@@ -709,6 +709,7 @@ int sup_node_info(struct sup *s, unsigned id, struct sup_node_info *out)
     pthread_mutex_lock(&s->mu);
     in.id = nd->id;
     in.running = nd->running && !nd->doomed_sig; /* signalled by sup_kill: on its way out */
+    in.exiting = nd->running && nd->doomed_sig;
     in.pid = nd->pid;
     in.cpu = nd->cpu;
     in.uptime_ms = nd->running ? (lt_now_ns() - nd->started_ns) / 1000000u : 0;

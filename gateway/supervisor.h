@@ -68,6 +68,7 @@ struct sup_opts {
 struct sup_node_info {
     unsigned id;
     bool running;       /* false as soon as sup_kill signalled it, before the reap */
+    bool exiting;       /* signalled by sup_kill, not reaped yet (hung in its shutdown?) */
     pid_t pid;          /* current pid when running, else the last one (0 if never started) */
     uint64_t uptime_ms; /* since the current start; 0 when not running */
     uint64_t starts;    /* how many times it was started */
@@ -96,15 +97,17 @@ void sup_free(struct sup *s);
 int sup_start_all(struct sup *s);
 
 /* sup_restart starts node `id`. Returns 0 (and *pid when pid is not NULL), LT_ENOTFOUND
- * (no such node), LT_EEXIST (it is running), LT_ESHUTDOWN (stop_all under way) or LT_EIO
- * (fork failed). A node whose exec fails starts and then exits with status 127. */
+ * (no such node), LT_EEXIST (it is running), LT_EBUSY (a kill signalled it and it has not
+ * exited yet), LT_ESHUTDOWN (stop_all under way) or LT_EIO (fork failed). A node whose exec fails
+ * starts and then exits with status 127. */
 int sup_restart(struct sup *s, unsigned id, pid_t *pid);
 
 /* sup_kill signals node `id`: SIGKILL, or SIGTERM when `graceful`. With keep_quorum it
  * refuses, atomically with sending, when fewer than a majority would be left running. A
  * graceful kill waits up to term_wait_ms for the node to exit. Returns 0 (the signal was
  * sent; with graceful, the node also exited in time), LT_ENOTFOUND (no such node),
- * LT_EINVAL (not running, or already signalled by sup_kill), LT_EBUSY (keep_quorum and
+ * LT_EINVAL (not running), LT_EEXIST (already signalled by sup_kill and not exited yet;
+ * a SIGKILL after a SIGTERM is allowed: it escalates), LT_EBUSY (keep_quorum and
  * it would lose the majority), LT_ETIMEDOUT (graceful and still running after the wait:
  * the caller may SIGKILL). On return 0 with !graceful, the process may not be reaped yet;
  * sup_wait_stopped waits. */

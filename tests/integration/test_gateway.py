@@ -8,6 +8,7 @@ Usage: python3 test_gateway.py BUILD_DIR [TEST_NAME...]
 
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -553,7 +554,6 @@ def test_supervisor_kill_restart(build_dir):
 def test_hung_node_after_graceful_kill_can_be_killed(build_dir):
     """A node that a SIGTERM does not end (here: stopped) is reported still running after
     the graceful wait; a plain kill then sends it SIGKILL, and it can be restarted."""
-    import signal
     with Gateway(build_dir, spawn=3) as g:
         leader = g.wait_leader(timeout=20)
         victim = [n for n in (1, 2, 3) if n != leader][0]
@@ -585,7 +585,6 @@ def test_queued_writes_keep_their_deadline(build_dir):
     """Creates queued behind a write batch in flight count the time they waited: with
     every node frozen and --rpc-timeout-ms 1000, each answers within about one deadline,
     not two."""
-    import signal
     with Gateway(build_dir, spawn=3, extra=("--rpc-timeout-ms", "1000")) as g:
         g.wait_leader(timeout=20)
         pids = [n["pid"] for n in g.get("/_playground/cluster/status")[2]["nodes"]]
@@ -724,6 +723,32 @@ def raw_answer(port, data, seconds=5.0):
     except ValueError:
         parsed = None
     return status, head.decode("latin-1"), parsed, closed
+
+
+def test_hung_node_states(build_dir):
+    """A node hung in its shutdown (stopped here with SIGSTOP): a graceful kill answers
+    stillRunning after its wait; then a restart or another graceful kill says it has not
+    exited yet (not "running" and "not running"); a plain kill escalates, and then it
+    restarts."""
+    with Gateway(build_dir, spawn=3) as g:
+        g.wait_leader(timeout=20)
+        st, _, s = g.get("/_playground/cluster/status")
+        pid = next(n["pid"] for n in s["nodes"] if n["id"] == 2)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            st, _, k = g.post("/_playground/cluster/kill/2?graceful=true")
+            check(st == 200 and k.get("stillRunning") is True, "graceful on a hung node: %r" % k)
+            for path in ("/_playground/cluster/restart/2", "/_playground/cluster/kill/2?graceful=true"):
+                expect_error(g.post(path), 409, "FAILED_PRECONDITION", "has not exited yet")
+            st, _, k = g.post("/_playground/cluster/kill/2")
+            check(st == 200 and k["signal"] == "SIGKILL", "escalation: %r" % k)
+        finally:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        wait_for("node 2 to be reaped",
+                 lambda: g.post("/_playground/cluster/restart/2")[0] == 200, timeout=10)
 
 
 def test_stream_cap_closes_refusals(build_dir):
