@@ -210,7 +210,7 @@ static void svc_list_why(const Lithair__V1__ListRequest *in, char *msg, size_t n
     else if (!hex)
         snprintf(msg, n,
                  "bad list query: the cursor is not one this service gave "
-                 "(pass the previous page's next_cursor)");
+                 "(pass the previous page's nextCursor)");
     else if (in->index[0])
         snprintf(msg, n, "bad list query: '%.60s' is not a value of %s", in->equals, in->index);
     else
