@@ -59,6 +59,8 @@ static void counting_op_fn(void *ud, const struct bench_op *op, struct bench_op_
         else if (op->key - KEYS < WRITE_MAP && atomic_exchange(&c->written[op->key - KEYS], 1))
             atomic_fetch_add(&c->dup_writes, 1);
         res->bytes = op->payload_size;
+    } else {
+        res->bytes = 2 * op->payload_size; /* a read brings a record back: told apart */
     }
     if (op->phase == BENCH_PHASE_WARMUP) {
         atomic_fetch_add(&c->warmup_ops, 1);
@@ -133,6 +135,11 @@ static void test_closed_loop_mixed(void)
     for (int k = 0; k < KEYS; k++)
         CU_ASSERT_EQUAL(atomic_load(&op->prefill_per_key[k]), 1);
     CU_ASSERT_EQUAL(atomic_load(&op->bad_prefill), 0);
+    /* the bytes, split by kind (a write moves its 100-byte payload, a read 200 here) */
+    CU_ASSERT_EQUAL(r.read_bytes + r.write_bytes, r.bytes);
+    CU_ASSERT_EQUAL(r.read_bytes, r.reads * 200);
+    CU_ASSERT_EQUAL(r.write_bytes, r.writes * 100);
+    CU_ASSERT(r.read_mb_per_sec > r.write_mb_per_sec); /* 70% reads */
     /* reads hit the key space, writes use fresh keys */
     CU_ASSERT_EQUAL(atomic_load(&op->bad_read_keys), 0);
     CU_ASSERT_EQUAL(atomic_load(&op->dup_writes), 0);
@@ -155,7 +162,7 @@ static void test_closed_loop_mixed(void)
     CU_ASSERT(r.duration_s > 0.55 && r.duration_s < 1.0);
     CU_ASSERT(r.ops_per_sec > 0.99 * (double)r.ops / r.duration_s &&
               r.ops_per_sec < 1.01 * (double)r.ops / r.duration_s);
-    CU_ASSERT_EQUAL(r.bytes, r.writes * 100);
+    CU_ASSERT_EQUAL(r.bytes, r.writes * 100 + r.reads * 200);
     CU_ASSERT(r.mb_per_sec > 0);
     CU_ASSERT_EQUAL(r.latency.count, r.ops);
     CU_ASSERT(r.latency.p50_ns >= 200000 && r.latency.p50_ns < 100000000);

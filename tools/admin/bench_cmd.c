@@ -261,6 +261,9 @@ int admin_bench(struct admin *a, const char *cmd, int argc, char **argv)
                    "(in the latency figures)\n",
                    (unsigned long long)res.unsent);
         printf("  throughput   %.0f ops/s, %.2f MB/s\n", res.ops_per_sec, res.mb_per_sec);
+        if (res.reads && res.writes)
+            printf("               %.2f MB/s read, %.2f MB/s written\n", res.read_mb_per_sec,
+                   res.write_mb_per_sec);
         printf("  latency ms   p50 %.3f  p90 %.3f  p95 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  "
                "mean %.3f\n",
                (double)l->p50_ns / 1e6, (double)l->p90_ns / 1e6, (double)l->p95_ns / 1e6,

@@ -29,7 +29,7 @@ struct bench_worker {
     bool started;
     uint64_t rng;
     struct lt_hist *hist;
-    _Atomic uint64_t ops, bytes, reads, writes, unsent;
+    _Atomic uint64_t ops, bytes, read_bytes, reads, writes, unsent;
     _Atomic uint64_t errors[BENCH_CODES];
 };
 
@@ -257,6 +257,8 @@ static void *bench_worker_main(void *arg)
         lt_hist_record(w->hist, t1 > t0 ? t1 - t0 : 0);
         bench_add(read ? &w->reads : &w->writes, 1);
         bench_add(&w->bytes, res.bytes);
+        if (read)
+            bench_add(&w->read_bytes, res.bytes);
         if (res.code != 0)
             bench_add(
                 &w->errors[res.code > 0 && res.code < BENCH_CODES - 1 ? res.code : BENCH_CODES - 1],
@@ -470,6 +472,7 @@ int bench_engine_run(struct bench_engine *e, struct bench_result *out)
         lt_hist_merge(r.hist, w->hist);
         r.ops += bench_load(&w->ops);
         r.bytes += bench_load(&w->bytes);
+        r.read_bytes += bench_load(&w->read_bytes);
         r.reads += bench_load(&w->reads);
         r.writes += bench_load(&w->writes);
         r.unsent += bench_load(&w->unsent);
@@ -486,6 +489,11 @@ int bench_engine_run(struct bench_engine *e, struct bench_result *out)
     if (r.duration_s > 0) {
         r.ops_per_sec = (double)r.ops / r.duration_s;
         r.mb_per_sec = (double)r.bytes / r.duration_s / 1e6;
+    }
+    r.write_bytes = r.bytes - r.read_bytes;
+    if (r.duration_s > 0) {
+        r.read_mb_per_sec = (double)r.read_bytes / r.duration_s / 1e6;
+        r.write_mb_per_sec = (double)r.write_bytes / r.duration_s / 1e6;
     }
     lt_hist_summarize(r.hist, &r.latency);
     if (c->progress) {
@@ -552,6 +560,10 @@ json_object *bench_result_json(const struct bench_result *r)
     bad |= bench_json_add(o, "durationS", json_object_new_double(r->duration_s));
     bad |= bench_json_add(o, "opsPerSec", json_object_new_double(r->ops_per_sec));
     bad |= bench_json_add(o, "mbPerSec", json_object_new_double(r->mb_per_sec));
+    bad |= bench_json_add(o, "readBytes", json_object_new_int64((int64_t)r->read_bytes));
+    bad |= bench_json_add(o, "writeBytes", json_object_new_int64((int64_t)r->write_bytes));
+    bad |= bench_json_add(o, "readMbPerSec", json_object_new_double(r->read_mb_per_sec));
+    bad |= bench_json_add(o, "writeMbPerSec", json_object_new_double(r->write_mb_per_sec));
     bad |= bench_json_add(o, "stoppedEarly", json_object_new_boolean(r->stopped_early));
     for (int k = 0; k < BENCH_CODES; k++) {
         if (!r->errors_by_code[k])

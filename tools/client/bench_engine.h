@@ -115,6 +115,7 @@ struct bench_result {
     uint64_t errors_by_code[BENCH_CODES];
     uint64_t reads, writes;
     uint64_t bytes;
+    uint64_t read_bytes, write_bytes; /* of which moved by reads, by writes */
     uint64_t prefill_ops, prefill_errors;
     uint64_t unsent;   /* open loop: operations due in the measured phase never sent (the
                           run ended while their worker was behind): each is in `hist` with
@@ -122,6 +123,7 @@ struct bench_result {
     double duration_s; /* of the measured phase, as it really lasted */
     double ops_per_sec;
     double mb_per_sec;
+    double read_mb_per_sec, write_mb_per_sec; /* the same, by kind */
     bool stopped_early;
     struct lt_hist_summary latency;
     struct lt_hist *hist;         /* every measured latency (owned by the result) */
