@@ -2,8 +2,10 @@
  * app.js: the Lithair Playground page's behaviour: cluster cards and controls, replication
  * monitor, benchmark, data explorer, toasts, and ONE Server-Sent Events stream
  * (/_playground/events) that feeds every live view. Initial state and refreshes after an
- * action come from plain GETs; nothing polls the server. Layout is index.html; HTTP and error
- * words are api.js; charts are charts.js. Contract: docs/API.md.
+ * action come from plain GETs. One thing polls: the Storage view, because no event carries a
+ * node's WAL segments, fsync percentiles or snapshot (GET /cluster/wal-stats every 3 s while
+ * the tab is visible). Layout is index.html; HTTP and error words are api.js; charts are
+ * charts.js. Contract: docs/API.md.
  */
 'use strict';
 (function () {
@@ -554,10 +556,80 @@
         t.done(failed.length ? 'warn' : 'ok', 'Snapshot written: ' + (ns.map((x) => 'node ' + x.id + ' @' + x.index + ' (' + fmt_bytes(Number(x.bytes)) + ')').join(', ') || 'no node answered') + '.' +
           (failed.length ? ' Not by ' + failed.map((x) => 'node ' + x.id + (x.error ? ' (' + x.error + ')' : '')).join(', ') + '.' : ''));
         refresh_status();
+        refresh_storage(true); /* the new snapshot index shows now, not at the next poll */
       } catch (e) {
         t.done('error', 'Snapshot failed: ' + words(e));
       }
     });
+  }
+
+  /* ---------------------------------------------------------------- storage (WAL, snapshots) */
+  const STORAGE_EVERY_MS = 3000;  /* poll period while the tab is visible */
+  const STORAGE_MIN_MS = 2000;    /* never two polls closer than this */
+  const storage = { inFlight: false, again: false, lastAt: 0 };
+
+  /* refresh_storage: GET wal-stats and redraw the Storage table. A poll (`now` false) is
+   * skipped while the tab is hidden, while a request is in flight, or within STORAGE_MIN_MS of
+   * the last one; `now` (load, a Snapshot) only waits for the request in flight, then goes. */
+  async function refresh_storage(now) {
+    if (storage.inFlight) { if (now) storage.again = true; return; }
+    if (!now && (document.hidden || performance.now() - storage.lastAt < STORAGE_MIN_MS)) return;
+    storage.inFlight = true;
+    storage.lastAt = performance.now();
+    try {
+      const r = await request('GET', '/_playground/cluster/wal-stats', { timeoutMs: 5000 });
+      render_storage((r.data && r.data.nodes) || []);
+      storage_note('', new Date());
+    } catch (e) {
+      storage_note('Storage figures unavailable: ' + words(e));
+    } finally {
+      storage.inFlight = false;
+      if (storage.again) { storage.again = false; refresh_storage(true); }
+    }
+  }
+
+  /* storage_note: the line above the table: when it was read, or why it could not be. The
+   * rows of a failed read stay, dimmed, rather than vanish. */
+  function storage_note(err, at) {
+    const note = $('storage-note');
+    note.textContent = err || 'WAL and snapshots per node · read ' + fmt_time(at).slice(0, 8);
+    note.classList.toggle('error', !!err);
+    $('storage-body').classList.toggle('is-stale', !!err);
+  }
+
+  /* snapshot_words: "index 120 · 4.1 KiB · 12s ago", or "none yet". The age is the node's
+   * clock against the browser's: on one machine they agree; elsewhere it is approximate. */
+  function snapshot_words(x) {
+    const idx = num(x.snapshotIndex);
+    if (!idx) return 'none yet';
+    const at = x.snapshotAt ? Date.parse(x.snapshotAt) : NaN;
+    return 'index ' + fmt_int(idx) + ' · ' + fmt_bytes(num(x.snapshotBytes)) +
+      (Number.isNaN(at) ? '' : ' · ' + fmt_dur(Math.max(0, Date.now() - at)) + ' ago');
+  }
+
+  const fmt_us_or = (v) => (v == null || Number.isNaN(v) ? '—' : fmt_us(v));
+
+  function render_storage(nodes) {
+    const rows = nodes.map((x) => {
+      const id = String(x.id);
+      const head = el('th', { scope: 'row', text: 'Node ' + id });
+      if (x.error) {
+        /* a node that does not answer: its error as the gateway gave it, nothing guessed */
+        return el('tr', { 'data-testid': 'storage-row', 'data-node-id': id, class: 'is-down' }, [head,
+          el('td', { colspan: '5', class: 'storage-error', 'data-testid': 'storage-error', text: 'Not answering: ' + x.error + (x.code ? ' (' + x.code + ')' : '') })]);
+      }
+      const entries = num(x.entries);
+      const cell = (label, tid, text, title) => el('td', { 'data-label': label, 'data-testid': tid, title: title || null, text });
+      return el('tr', { 'data-testid': 'storage-row', 'data-node-id': id, 'data-snapshot-index': String(num(x.snapshotIndex) || 0) }, [head,
+        cell('WAL', 'storage-wal', fmt_bytes(num(x.bytes)), x.truncatedBytesAtStart ? fmt_bytes(num(x.truncatedBytesAtStart)) + ' cut from the first segment' : null),
+        cell('Segments', 'storage-segments', fmt_int(num(x.segments))),
+        cell('Entries', 'storage-entries', fmt_int(entries) + (entries ? ' (' + fmt_int(num(x.firstIndex)) + '..' + fmt_int(num(x.lastIndex)) + ')' : '')),
+        cell('fsync p50 / p99', 'storage-fsync', fmt_us_or(num(x.fsyncP50Us)) + ' / ' + fmt_us_or(num(x.fsyncP99Us)),
+          fmt_int(num(x.fsyncs)) + ' fsyncs, max ' + fmt_us_or(num(x.fsyncMaxUs))),
+        cell('Snapshot', 'storage-snapshot', snapshot_words(x), x.snapshotTerm ? 'term ' + x.snapshotTerm : null),
+      ]);
+    });
+    $('storage-body').replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: '6', class: 'empty small', text: 'No node reported.' }))]));
   }
 
   /* ---------------------------------------------------------------- replication monitor */
@@ -1121,16 +1193,31 @@
     bench_buttons();
   }
 
+  /* mbps_cells: throughput in MB/s split by direction (the spec's read/write MB/s): a mixed
+   * run shows read and write apart, a one-sided run the side it used. A result from a gateway
+   * that does not split them keeps the single total. */
+  function mbps_cells(r, cell) {
+    const mb = (v) => (v != null ? Number(v).toFixed(2) + ' MB/s' : '—');
+    if (r.readMbPerSec == null && r.writeMbPerSec == null) return [cell('MB/s', r.mbPerSec != null ? Number(r.mbPerSec).toFixed(2) : '—')];
+    const kind = r.workload || '';
+    const reads = kind === 'read' || kind === 'mixed' || Number(r.reads) > 0;
+    const writes = kind === 'write' || kind === 'mixed' || Number(r.writes) > 0;
+    const out = [];
+    if (reads || !writes) out.push(cell('Read', mb(r.readMbPerSec), 'bench-result-read-mbps', fmt_bytes(num(r.readBytes)) + ' read'));
+    if (writes) out.push(cell('Write', mb(r.writeMbPerSec), 'bench-result-write-mbps', fmt_bytes(num(r.writeBytes)) + ' written'));
+    return out;
+  }
+
   function bench_result(r, st, initial) {
     const box = $('bench-result');
     const lat = r.latencyUs || {};
     const grid = $('bench-result-grid');
-    const cell = (label, value, tid) => el('div', { class: 'result-cell' }, [el('span', { class: 'stat-label', text: label }), el('span', { class: 'stat-value', 'data-testid': tid || null, text: value })]);
+    const cell = (label, value, tid, title) => el('div', { class: 'result-cell', title: title || null }, [el('span', { class: 'stat-label', text: label }), el('span', { class: 'stat-value', 'data-testid': tid || null, text: value })]);
     const errs = r.errorsByCode && Object.keys(r.errorsByCode).length ? Object.entries(r.errorsByCode).map(([k, v]) => k + ' ' + v).join(', ') : '';
     grid.replaceChildren(
       cell('Operations', fmt_int(Number(r.ops)), 'bench-result-ops'),
       cell('Throughput', fmt_int(Number(r.opsPerSec)) + ' ops/s', 'bench-result-opsps'),
-      cell('MB/s', r.mbPerSec != null ? Number(r.mbPerSec).toFixed(2) : '—'),
+      ...mbps_cells(r, cell),
       cell('Duration', r.durationS != null ? Number(r.durationS).toFixed(1) + ' s' : '—'),
       cell('Mean', lat.mean != null ? fmt_us(Number(lat.mean)) : '—'),
       cell('Errors', fmt_int(Number(r.errors || 0)) + (errs ? ' (' + errs + ')' : '')),
@@ -1322,14 +1409,18 @@
     itemsRefreshTimer = setTimeout(load_items, 300);
   }
 
+  const FORM_FIELDS = ['name', 'status', 'description', 'metadata'];
+
   function form_errors_clear() {
-    for (const f of ['name', 'status', 'description', 'metadata']) {
-      $('error-' + f).textContent = '';
-      $('field-' + f).removeAttribute('aria-invalid');
-      $('field-' + f).closest('.field').classList.remove('has-error');
-    }
+    for (const f of FORM_FIELDS) form_error_clear(f);
     $('form-error').textContent = '';
     $('conflict-banner').hidden = true;
+  }
+
+  function form_error_clear(key) {
+    $('error-' + key).textContent = '';
+    $('field-' + key).removeAttribute('aria-invalid');
+    $('field-' + key).closest('.field').classList.remove('has-error');
   }
 
   function form_error_set(field, text) {
@@ -1342,8 +1433,78 @@
     return true;
   }
 
+  /* ---------------------------------------------------------------- item form: live checks */
+  /* The model's rules as docs/API.md and node/store/models.c state them, checked as the person
+   * types so a mistake shows before Save; the server stays the authority (its 422 is still
+   * shown, the same way). Sizes are UTF-8 bytes, as the server counts them, not characters. */
+  const ITEM_MAX_BYTES = { name: 200, description: 4096, metadata: 65536 };
+  const LIVE_CHECK_MS = 200;       /* debounce: check when the typing pauses */
+  const utf8 = new TextEncoder();
+  const utf8_bytes = (s) => utf8.encode(s).length;
+  const BLANK = /^[ \t\n\r\v\f]*$/; /* the server's "blank": these six characters only */
+  const live = { pending: new Set(), invalid: new Set(), timer: null }; /* fields waiting, fields refused */
+
+  /* metadata_parse: the metadata box as the value to send ({} when empty); throws SyntaxError. */
+  function metadata_parse() {
+    const raw = $('field-metadata').value.trim();
+    return raw ? JSON.parse(raw) : {};
+  }
+
+  /* item_field_problem: what is wrong with `field` as typed, in the server's 422 words, or ''. */
+  function item_field_problem(field) {
+    const v = $('field-' + field).value;
+    const too_big = (n) => 'must be at most ' + ITEM_MAX_BYTES[field] + ' bytes (this is ' + n + ')';
+    if (field === 'name') {
+      if (v === '') return 'must not be empty';
+      if (BLANK.test(v)) return 'must not be blank (only spaces)';
+    }
+    if (field === 'metadata') {
+      let text;
+      try { text = JSON.stringify(metadata_parse()); } catch (e) { return 'not valid JSON: ' + e.message; }
+      const n = utf8_bytes(text); /* what is sent: the parsed value, re-serialized */
+      return n > ITEM_MAX_BYTES.metadata ? too_big(n) : '';
+    }
+    if (ITEM_MAX_BYTES[field]) {
+      const n = utf8_bytes(v);
+      if (n > ITEM_MAX_BYTES[field]) return too_big(n);
+    }
+    return '';
+  }
+
+  /* form_check: checks `fields` now: each one's message is shown or cleared (a server message
+   * about a field goes once the field is edited), and Save is enabled only while no checked
+   * field is invalid. Returns the first invalid field, or ''. */
+  function form_check(fields) {
+    for (const f of fields) {
+      const p = item_field_problem(f);
+      if (p) { form_error_set(f, cap(p) + '.'); live.invalid.add(f); } else { form_error_clear(f); live.invalid.delete(f); }
+    }
+    const save = $('item-save');
+    if (!save.classList.contains('is-busy')) save.disabled = live.invalid.size > 0;
+    save.title = live.invalid.size ? 'Fix the marked field' + (live.invalid.size > 1 ? 's' : '') + ' first' : '';
+    return FORM_FIELDS.find((f) => live.invalid.has(f)) || '';
+  }
+
+  /* form_input: a keystroke in a field: checked once the typing pauses for LIVE_CHECK_MS. */
+  function form_input(ev) {
+    const f = String(ev.target.id || '').replace(/^field-/, '');
+    if (!ITEM_MAX_BYTES[f]) return;
+    live.pending.add(f);
+    clearTimeout(live.timer);
+    live.timer = setTimeout(() => { const fs = [...live.pending]; live.pending.clear(); form_check(fs); }, LIVE_CHECK_MS);
+  }
+
+  function form_check_reset() {
+    clearTimeout(live.timer);
+    live.pending.clear();
+    live.invalid.clear();
+    $('item-save').disabled = false;
+    $('item-save').title = '';
+  }
+
   function form_open(item) {
     form_errors_clear();
+    form_check_reset();
     /* what the form showed when it opened: an update sends only the fields the person
      * changed, so it never writes back another session's change to a field left alone */
     state.editing = item ? { id: item.id, version: String(item.version), was: {
@@ -1373,6 +1534,7 @@
     $('item-form').hidden = true;
     state.editing = null;
     form_errors_clear();
+    form_check_reset();
   }
 
   async function item_edit(id, btn) {
@@ -1390,13 +1552,12 @@
   async function item_save(ev) {
     ev.preventDefault();
     form_errors_clear();
-    let metadata;
-    const raw = $('field-metadata').value.trim();
-    try { metadata = raw ? JSON.parse(raw) : {}; } catch (e) {
-      form_error_set('metadata', 'Not valid JSON: ' + e.message);
-      $('field-metadata').focus();
-      return;
-    }
+    /* every field, touched or not: what the live checks already know is not sent to be refused */
+    clearTimeout(live.timer);
+    live.pending.clear();
+    const bad = form_check(Object.keys(ITEM_MAX_BYTES));
+    if (bad) { $('field-' + bad).focus(); return; }
+    const metadata = metadata_parse();
     let body = { name: $('field-name').value, description: $('field-description').value, status: $('field-status').value, metadata };
     const ed = state.editing;
     if (ed) {
@@ -1814,6 +1975,7 @@
     $('item-new').addEventListener('click', () => form_open(null));
     $('item-cancel').addEventListener('click', form_close);
     $('item-form').addEventListener('submit', item_save);
+    $('item-form').addEventListener('input', form_input);
     $('items-refresh').addEventListener('click', async (e) => {
       await busy(e.currentTarget, 'Refreshing…', load_items);
     });
@@ -1849,6 +2011,10 @@
     sec_refresh();
     refresh_bench();
     load_items();
+    refresh_storage(true);
+    setInterval(() => refresh_storage(false), STORAGE_EVERY_MS);
+    /* back on the tab: the figures it skipped, at once */
+    document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh_storage(false); });
     /* local clocks only: chart sampling, up-time, stale-node and stream watchdogs */
     setInterval(repl_tick, 500);
     setInterval(() => { render_cluster(); sse_watch(); }, 1000);

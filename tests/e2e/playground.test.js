@@ -8,11 +8,14 @@
  *
  * It checks what a person would do: the page loads clean (API default concurrency, readable
  * labels, an empty chart's axis at now), three cards and one leader, kill the leader and see a
- * new one within 3 s (labelled Killed), restart it and see it rejoin, a quorum warning, quorum
- * lost (banner and errors say so, the items reload when a leader is back), create an item and
- * see its replicated badge fill to 3/3, a refused update shown refused in the feed, a
- * validation error next to its field, a 3 s benchmark whose chart moves and whose result
- * appears (kept when a start is refused; Stop announced once; Clean up asks first), roles
+ * new one within 3 s (labelled Killed, its Storage row not answering), restart it and see it
+ * rejoin, a quorum warning, quorum lost (banner and errors say so, the items reload when a
+ * leader is back), create an item and see its replicated badge fill to 3/3, the Storage table
+ * (polled while visible only; a Snapshot's index shown at once), a refused update shown
+ * refused in the feed, live validation next to each field (UTF-8 byte limits, Save waits; the
+ * server's 422 still shown), a 3 s benchmark whose chart moves and whose result appears with
+ * its MB/s by direction (kept when a start is refused; Stop announced once; a mixed run's read
+ * and write MB/s; Clean up asks first), roles
  * (controls disabled with the role they need, the logged-in state), firewall self-block
  * warning and field errors, a rate-limited items list that retries, a phone-sized layout.
  * Screenshots of each state
@@ -354,6 +357,9 @@ async function main() {
       return seen;
     }, newLeader);
     assert(flips.length === 0, 'the leader shown flapped after the election: ' + flips.join(' '));
+    /* the Storage view's next poll says plainly that the node does not answer */
+    const downRow = page.locator('[data-testid="storage-row"][data-node-id="' + firstLeader + '"] [data-testid="storage-error"]');
+    await wait_for('the storage error of the killed node', 8000, async () => /Not answering/.test((await downRow.textContent({ timeout: 200 })) || ''), 200);
     await shot('02-leader-killed-new-leader');
     return 'node ' + newLeader + ' shown as leader ' + ms + ' ms after the click';
   });
@@ -468,6 +474,58 @@ async function main() {
     return 'badge ' + applied + '/' + total;
   });
 
+  await check('storage: WAL, segments, entries, fsync and snapshot per node; Snapshot shows its index at once; polled every 3 s, only while visible', async () => {
+    const rows = page.locator('[data-testid="storage-row"]');
+    await wait_for('three storage rows with figures', 8000, async () => (await rows.count()) === 3 &&
+      (await page.locator('[data-testid="storage-error"]').count()) === 0);
+    for (let i = 0; i < 3; i++) {
+      const r = rows.nth(i);
+      const t = async (tid) => ((await r.locator('[data-testid="' + tid + '"]').textContent()) || '').trim();
+      assert(/^\d+(\.\d)? (B|KiB|MiB|GiB)$/.test(await t('storage-wal')), 'WAL size: ' + await t('storage-wal'));
+      assert(/^\d+$/.test(await t('storage-segments')), 'segments: ' + await t('storage-segments'));
+      assert(/^[\d,]+( \([\d,]+\.\.[\d,]+\))?$/.test(await t('storage-entries')), 'entries: ' + await t('storage-entries'));
+      assert(/^[\d.]+(µs|ms|s) \/ [\d.]+(µs|ms|s)$/.test(await t('storage-fsync')), 'fsync: ' + await t('storage-fsync'));
+    }
+    /* the poll: every 3 s, never closer than 2 s, none while the tab is hidden */
+    const times = [];
+    const onreq = (r) => { if (new URL(r.url()).pathname === '/_playground/cluster/wal-stats') times.push(Date.now()); };
+    page.on('request', onreq);
+    let snapIndex = 0;
+    let afterSnap = 0;
+    try {
+      await sleep(6500);
+      const polls = times.slice();
+      const gaps = polls.slice(1).map((t, i) => t - polls[i]);
+      assert(polls.length >= 2 && polls.length <= 4, polls.length + ' wal-stats requests in 6.5 s');
+      assert(gaps.every((g) => g >= 1900), 'polls closer than 2 s: ' + gaps.join(', ') + ' ms');
+      await page.evaluate(() => { Object.defineProperty(document, 'hidden', { configurable: true, get: () => true }); document.dispatchEvent(new Event('visibilitychange')); });
+      times.length = 0;
+      await sleep(3500);
+      assert(times.length === 0, times.length + ' wal-stats requests while the tab was hidden');
+      /* Snapshot: the answer's index shows in every row at once. Still "hidden", so no poll can
+       * be what brings it: only the refresh that follows a Snapshot. */
+      const snapAnswer = page.waitForResponse((r) => new URL(r.url()).pathname === '/_playground/cluster/snapshot', { timeout: 30000 });
+      await page.locator('[data-testid="snapshot"]').click();
+      const res = await snapAnswer;
+      const tSnap = Date.now();
+      snapIndex = Math.min(...((await res.json()).nodes || []).map((n) => Number(n.index)));
+      assert(snapIndex > 0, 'the snapshot answer has no index');
+      await wait_for('the new snapshot index in every row', 3000, async () => {
+        const idx = await rows.evaluateAll((els) => els.map((e) => Number(e.dataset.snapshotIndex)));
+        return idx.length === 3 && idx.every((x) => x >= snapIndex);
+      });
+      afterSnap = Date.now() - tSnap;
+      await page.evaluate(() => { delete document.hidden; document.dispatchEvent(new Event('visibilitychange')); });
+      assert(/^index [\d,]+ · [\d.]+ (B|KiB|MiB|GiB)/.test(((await rows.first().locator('[data-testid="storage-snapshot"]').textContent()) || '').trim()), 'the snapshot cell: ' + await rows.first().locator('[data-testid="storage-snapshot"]').textContent());
+    } finally {
+      page.off('request', onreq);
+      await page.evaluate(() => { delete document.hidden; });
+    }
+    await page.locator('[data-testid="storage"]').scrollIntoViewIfNeeded();
+    await shot('05b-storage');
+    return 'snapshot index ' + snapIndex + ' shown ' + afterSnap + ' ms after the answer; "' + (await rows.first().locator('[data-testid="storage-snapshot"]').textContent()) + '"';
+  });
+
   await check('filter by an indexed field (name, then status) finds the item', async () => {
     await page.locator('[data-testid="filter-field"]').selectOption('name');
     await page.locator('[data-testid="filter-value"]').fill(itemName);
@@ -563,20 +621,60 @@ async function main() {
     return first.length + ' + ' + second.length + ' rows on two pages (' + total.trim() + '), item deleted';
   });
 
-  await check('an empty name: the server\'s field error is shown next to the field', async () => {
-    await page.locator('[data-testid="item-new"]').click();
-    await page.locator('[data-testid="field-name"]').fill('');
-    await page.locator('[data-testid="item-save"]').click();
+  await check('live validation: byte limits, blank name and bad JSON are shown as typed and Save waits; the server\'s 422 still shows', async () => {
+    const name = page.locator('[data-testid="field-name"]');
     const err = page.locator('[data-testid="error-name"]');
-    await wait_for('the name field error', 5000, async () => (await err.isVisible()) && ((await err.textContent()) || '').trim().length > 0);
-    const text = (await err.textContent()).trim();
-    const ib = await page.locator('[data-testid="field-name"]').boundingBox();
-    const eb = await err.boundingBox();
-    assert(ib && eb, 'no layout box');
-    assert(eb.y >= ib.y + ib.height - 2 && eb.y - (ib.y + ib.height) < 30, 'the error is not right under the field');
-    assert(eb.x < ib.x + ib.width && eb.x + eb.width > ib.x, 'the error is not aligned with the field');
-    assert((await page.locator('[data-testid="field-name"]').getAttribute('aria-invalid')) === 'true', 'field not marked aria-invalid');
-    await shot('06-validation-error');
+    const save = page.locator('[data-testid="item-save"]');
+    const invalid = async (f) => (await page.locator('[data-testid="field-' + f + '"]').getAttribute('aria-invalid')) === 'true';
+    let posts = 0;
+    const onreq = (r) => { if (r.method() === 'POST' && new URL(r.url()).pathname === '/api/items') posts++; };
+    page.on('request', onreq);
+    let text;
+    try {
+      await page.locator('[data-testid="item-new"]').click();
+      /* 101 characters but 202 UTF-8 bytes: over the 200-byte limit, under maxlength */
+      await name.fill('é'.repeat(101));
+      await wait_for('the live name error', 2000, async () => /at most 200 bytes/.test((await err.textContent()) || ''));
+      assert(await invalid('name'), 'the name is not aria-invalid');
+      assert(await save.isDisabled(), 'Save stays enabled with an invalid name');
+      text = (await err.textContent()).trim();
+      const ib = await name.boundingBox();
+      const eb = await err.boundingBox();
+      assert(ib && eb, 'no layout box');
+      assert(eb.y >= ib.y + ib.height - 2 && eb.y - (ib.y + ib.height) < 30, 'the error is not right under the field');
+      assert(eb.x < ib.x + ib.width && eb.x + eb.width > ib.x, 'the error is not aligned with the field');
+      await shot('06-validation-error');
+      await name.fill('é'.repeat(100)); /* exactly 200 bytes: allowed */
+      await wait_for('the name error cleared', 2000, async () => !(await invalid('name')) && ((await err.textContent()) || '') === '' && !(await save.isDisabled()));
+      await name.fill('   ');
+      await wait_for('the blank name error', 2000, async () => /blank/.test((await err.textContent()) || '') && (await save.isDisabled()));
+      await name.fill('live checked');
+      await page.locator('[data-testid="field-description"]').fill('x'.repeat(4097));
+      await wait_for('the description error', 2000, async () => /at most 4096 bytes/.test((await page.locator('[data-testid="error-description"]').textContent()) || '') && await invalid('description'));
+      await page.locator('[data-testid="field-description"]').fill('');
+      await page.locator('[data-testid="field-metadata"]').fill('{"a": ');
+      await wait_for('the metadata error', 2000, async () => /JSON/.test((await page.locator('[data-testid="error-metadata"]').textContent()) || '') && await invalid('metadata') && (await save.isDisabled()));
+      await page.locator('[data-testid="field-metadata"]').fill('{"a": 1}');
+      await wait_for('every field valid again', 2000, async () => !(await invalid('metadata')) && !(await invalid('description')) && !(await save.isDisabled()));
+      assert(posts === 0, posts + ' create requests sent while the form was being checked');
+      /* the server stays the authority: a body it refuses (here the name emptied on the way)
+       * comes back as its own 422, shown under the field as before */
+      const itemsUrl = (u) => u.pathname === '/api/items';
+      await page.route(itemsUrl, (route) => {
+        const r = route.request();
+        if (r.method() !== 'POST') return route.continue();
+        return route.continue({ postData: JSON.stringify(Object.assign(JSON.parse(r.postData()), { name: '' })) });
+      });
+      try {
+        await save.click();
+        await wait_for('the server\'s name error', 5000, async () => /must not be empty/i.test((await err.textContent()) || '') && await invalid('name'));
+      } finally {
+        await page.unroute(itemsUrl);
+      }
+      assert(posts === 1, posts + ' create requests for one Save');
+    } finally {
+      page.off('request', onreq);
+    }
     await page.locator('[data-testid="item-cancel"]').click();
     /* Escape on a half-filled form asks first; Cancel keeps the form and its text */
     await page.locator('[data-testid="item-new"]').click();
@@ -587,7 +685,7 @@ async function main() {
     assert(await page.locator('[data-testid="item-form"]').isVisible(), 'the form closed without asking');
     assert((await page.locator('[data-testid="field-name"]').inputValue()) === 'half written', 'the text was lost');
     await page.locator('[data-testid="item-cancel"]').click();
-    return '"' + text + '"; Escape on a changed form asks first';
+    return 'live "' + text + '", blank, 4097-byte description, bad JSON; server 422 shown; Escape on a changed form asks first';
   });
 
   /* 4 clients, not more: on a two-core machine a saturating benchmark of the sanitized
@@ -624,10 +722,14 @@ async function main() {
     assert(await page.locator('[data-testid="bench-chart"] canvas').count() === 1, 'the chart is not drawn');
     const hist = Number(await page.locator('[data-testid="bench-histogram"]').getAttribute('data-points'));
     assert(hist > 0, 'empty latency histogram');
+    /* a write-only run: its write MB/s, and no read figure */
+    const wmb = ((await page.locator('[data-testid="bench-result-write-mbps"]').textContent()) || '').trim();
+    assert(/^\d+\.\d\d MB\/s$/.test(wmb) && Number.parseFloat(wmb) > 0, 'no write MB/s in the result: "' + wmb + '"');
+    assert(await page.locator('[data-testid="bench-result-read-mbps"]').count() === 0, 'a write-only run shows a read MB/s');
     await page.locator('[data-testid="bench-result"]').scrollIntoViewIfNeeded();
     await sleep(300);
     await shot('07-benchmark-result');
-    return moves.length + ' chart updates over ' + Math.round(span) + ' ms, ' + pts + ' points (max ' + Math.round(maxOps) + ' ops/s), ' + opsText + ', p99 ' + (await page.locator('[data-testid="bench-p99"]').textContent()) + ', ' + hist + ' histogram bars';
+    return moves.length + ' chart updates over ' + Math.round(span) + ' ms, ' + pts + ' points (max ' + Math.round(maxOps) + ' ops/s), ' + opsText + ' (write ' + wmb + '), p99 ' + (await page.locator('[data-testid="bench-p99"]').textContent()) + ', ' + hist + ' histogram bars';
   });
 
   await check('a refused benchmark start keeps the last result; Stop is announced once; Clean up asks first with the count', async () => {
@@ -646,17 +748,26 @@ async function main() {
     }
     assert(await page.locator('[data-testid="bench-result"]').isVisible(), 'a refused start hid the last result');
     assert(Number(await chart.getAttribute('data-points')) === ptsBefore, 'a refused start cleared the chart');
-    /* a run stopped from the page: one "Benchmark stopped" toast, not one per path that learns it */
+    /* a (mixed) run stopped from the page: one "Benchmark stopped" toast, not one per path
+     * that learns it; its result shows read and write MB/s apart */
+    await page.locator('[data-testid="bench-type"]').selectOption('mixed');
     await page.locator('[data-testid="bench-concurrency"]').fill('2');
     await page.locator('[data-testid="bench-duration"]').fill('30');
     await page.locator('[data-testid="bench-start"]').click();
     await wait_for('the run going', 5000, async () => (await page.locator('[data-testid="bench-state"]').getAttribute('data-state')) === 'running');
+    /* past the prefill: operations counted */
+    await wait_for('operations counted', 10000, async () => Number(((await page.locator('#bench-live-count').textContent()) || '').replace(/[^0-9]/g, '')) > 0);
     await sleep(800);
     await page.locator('[data-testid="bench-stop"]').click();
     await wait_for('the stopped state', 8000, async () => (await page.locator('[data-testid="bench-state"]').getAttribute('data-state')) === 'stopped');
     await sleep(1500);
     const stopped = (await page.locator('[data-testid="toast"]').allTextContents()).filter((t) => /Benchmark stopped/.test(t));
     assert(stopped.length === 1, stopped.length + ' "Benchmark stopped" toasts: ' + stopped.join(' | '));
+    const rmb = ((await page.locator('[data-testid="bench-result-read-mbps"]').textContent()) || '').trim();
+    const wmb = ((await page.locator('[data-testid="bench-result-write-mbps"]').textContent()) || '').trim();
+    assert(/^\d+\.\d\d MB\/s$/.test(rmb) && /^\d+\.\d\d MB\/s$/.test(wmb), 'a mixed result without read and write MB/s: "' + rmb + '", "' + wmb + '"');
+    assert(Number.parseFloat(rmb) + Number.parseFloat(wmb) > 0, 'a mixed result moved no bytes');
+    await page.locator('[data-testid="bench-type"]').selectOption('write');
     /* clean-up asks first and says how many; Cancel sends nothing */
     let cleanups = 0;
     const onreq = (r) => { if (r.url().includes('/_playground/benchmark/cleanup')) cleanups++; };
@@ -677,7 +788,7 @@ async function main() {
       assert(cleanups === 1, cleanups + ' clean-up requests');
       await page.locator('[data-testid="bench-concurrency"]').fill(api_default_concurrency());
       await page.locator('[data-testid="bench-duration"]').fill('10');
-      return 'result kept after a 409; 1 stop toast; asked "' + msg.slice(0, 60) + '…"';
+      return 'result kept after a 409; 1 stop toast; mixed: read ' + rmb + ', write ' + wmb + '; asked "' + msg.slice(0, 60) + '…"';
     } finally {
       page.off('request', onreq);
     }
