@@ -1288,6 +1288,12 @@ static int node_restore_snapshot(struct node *n, const struct raft_snapshot_meta
     n->applied = meta->index;
     n->snapshot_index = meta->index;
     n->snapshot_term = meta->term;
+    /* when it was written (here, or received from the leader): its file's modification
+     * time; wal-stats' snapshotAt was empty after a restart */
+    struct stat sb;
+    if (stat(path, &sb) == 0)
+        n->snapshot_wall_ns =
+            (uint64_t)sb.st_mtim.tv_sec * 1000000000ull + (uint64_t)sb.st_mtim.tv_nsec;
     if (got)
         *got = info.meta;
     return 0;

@@ -440,6 +440,10 @@ def test_wal_lost_next_to_snapshot(build):
               "the recovered line names the term it starts in: %r" % log[-800:])
         items = list_all(c, victim)
         check(all(it["id"] in items for it in made), "every item on the restarted node")
+        _, ws, _ = c.admin("wal-stats", endpoints=victim.rpc)
+        check(ws[0].get("snapshotAt", "").startswith("20") and
+              ws[0].get("snapshotIndex", "0") != "0",
+              "the restored snapshot's time is known: %r" % ws)
 
 
 def test_corrupt_middle_refuses_to_start(build):
