@@ -522,17 +522,18 @@ static bool req_token(struct gw_req *r, char *out, size_t n, bool *bearer)
     return false;
 }
 
-/* sec_stale: what this gateway last saw of session `h` in the last SEC_STALE_NS — 0 (and
- * *out) if it was valid and still is, LT_ENOTFOUND if it ended or expired — or -1 if it
- * saw nothing. */
-static int sec_stale(struct gw_security *s, const char *h, int64_t wall, struct sess *out)
+/* sec_cached: what this gateway saw of session `h` in the last `max_age` ns — 0 (and *out)
+ * if it was valid and still is, LT_ENOTFOUND if it ended or expired — or -1 if it saw
+ * nothing. */
+static int sec_cached(struct gw_security *s, const char *h, int64_t wall, uint64_t max_age,
+                      struct sess *out)
 {
     int rc = -1;
     pthread_mutex_lock(&s->mu);
-    uint64_t at = lt_now_ns();
+    uint64_t at = lt_now_ns(); /* under mu: no entry is newer (at - cached_ns cannot wrap) */
     for (size_t i = 0; i < SEC_SESSION_CACHE && rc < 0; i++) {
         struct sess *c = &s->cache[i];
-        if (c->hash[0] && strcmp(c->hash, h) == 0 && at - c->cached_ns < SEC_STALE_NS) {
+        if (c->hash[0] && strcmp(c->hash, h) == 0 && at - c->cached_ns < max_age) {
             rc = !c->ended && c->expires_s > wall ? 0 : LT_ENOTFOUND;
             *out = *c;
         }
@@ -548,23 +549,14 @@ static int sec_session(struct gw_security *s, const char *token, struct sess *ou
     char h[65];
     token_hash(token, h);
     int64_t wall = (int64_t)time(NULL);
-    pthread_mutex_lock(&s->mu);
-    uint64_t now = lt_now_ns(); /* under mu: no entry is newer (now - cached_ns cannot wrap) */
-    for (size_t i = 0; i < SEC_SESSION_CACHE; i++) {
-        struct sess *c = &s->cache[i];
-        if (c->hash[0] && strcmp(c->hash, h) == 0 && now - c->cached_ns < SEC_CACHE_NS) {
-            bool ended = c->ended;
-            if (!ended)
-                *out = *c;
-            pthread_mutex_unlock(&s->mu);
-            return !ended && out->expires_s > wall ? 0 : LT_ENOTFOUND;
-        }
-    }
-    pthread_mutex_unlock(&s->mu);
+    uint64_t now = lt_now_ns(); /* read before any entry this lookup may write */
+    int cached = sec_cached(s, h, wall, SEC_CACHE_NS, out);
+    if (cached >= 0)
+        return cached;
     ProtobufCMessage *m = NULL;
     int rc = sec_get(s->g, "sessions", h, true, &lithair__v1__session__descriptor, &m);
     struct sess seen;
-    int stale = sec_stale(s, h, wall, &seen);
+    int stale = rc ? sec_cached(s, h, wall, SEC_STALE_NS, &seen) : -1;
     if (rc == LT_ENOTFOUND && stale == 0) /* a node behind (alone, say) may not have it yet */
         rc = sec_get(s->g, "sessions", h, false, &lithair__v1__session__descriptor, &m);
     if (rc && rc != LT_ENOTFOUND && stale >= 0) { /* no answer: what this gateway saw */

@@ -664,6 +664,8 @@ static const char *gw_headers_bad(const struct mg_request_info *ri)
             clen = v;
             continue;
         }
+        if (!strchr("HhIiAaOoCc", n[0]) || !n[0])
+            continue; /* most lines (User-Agent, Accept...): no comparison at all */
         for (size_t k = 0; k < sizeof(once) / sizeof(once[0]); k++) {
             if (strcasecmp(n, once[k]) == 0) {
                 if (seen[k])

@@ -951,6 +951,12 @@ static int wal_seg_replay(struct wal *w, size_t i, struct wal_replay *st)
     }
     if (good_end < size) {
         if (!is_last) {
+            /* A damaged file named like a later segment makes this one look sealed
+             * without its COMMIT: name the file that is damaged, not this one. */
+            for (size_t k = i + 1; k < w->n_segs; k++) {
+                if ((rc = wal_seg_hdr_check(w, k)) != 0)
+                    goto out_unmap;
+            }
             lt_error("wal: %s: %s at offset %zu of a sealed segment: corrupt", path,
                      bad ? "bad record" : "records without a commit", bad ? off : good_end);
             rc = LT_ECORRUPT;
@@ -1062,13 +1068,6 @@ int wal_read(const char *dir, const struct wal_options *opt, struct wal_read **o
     rc = wal_seg_list(w, true);
     if (rc)
         goto out_free;
-    /* Headers first: a damaged file named like a later segment makes the one before it
-     * look sealed without its COMMIT; name the file that is damaged, not that one. */
-    for (size_t i = 1; i < w->n_segs; i++) {
-        rc = wal_seg_hdr_check(w, i);
-        if (rc)
-            goto out_free;
-    }
     for (size_t i = 0; i < w->n_segs; i++) {
         rc = wal_seg_replay(w, i, st);
         if (rc)

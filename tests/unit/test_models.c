@@ -300,6 +300,21 @@ static void test_validation_out_of_memory(void)
     free(v);
 }
 
+/* expect_create_refused: creating an item of these fields is refused (LT_EINVAL) with a
+ * violation of `field` whose description holds `why`. */
+static void expect_create_refused(const char *name, const char *meta, const char *desc,
+                                  const char *field, const char *why)
+{
+    struct model_violations viol = {0};
+    struct model_prepared p = {0};
+    size_t len;
+    uint8_t *v = item_pack("", name, 0, meta, desc, &len);
+    CU_ASSERT_EQUAL(models_prepare_create(models_find("items"), v, len, NOW, 1, &viol, &p),
+                    LT_EINVAL);
+    CU_ASSERT_TRUE(has_violation(&viol, field, why));
+    free(v);
+}
+
 static void test_prepare_create_violations(void)
 {
     const struct model *items = models_find("items");
@@ -320,11 +335,7 @@ static void test_prepare_create_violations(void)
     free(v);
 
     /* a name of spaces only is no name */
-    memset(&viol, 0, sizeof(viol));
-    v = item_pack("", " \t  ", 0, "", "", &len);
-    CU_ASSERT_EQUAL(models_prepare_create(items, v, len, NOW, 1, &viol, &p), LT_EINVAL);
-    CU_ASSERT_TRUE(has_violation(&viol, "name", "must not be blank"));
-    free(v);
+    expect_create_refused(" \t  ", "", "", "name", "must not be blank");
     v = item_pack("", " x ", 0, "", "", &len); /* spaces around a name are its own business */
     CU_ASSERT_EQUAL(models_prepare_create(items, v, len, NOW, 1, NULL, &p), 0);
     models_prepared_fini(&p);
@@ -349,11 +360,7 @@ static void test_prepare_create_violations(void)
     CU_ASSERT_EQUAL(models_prepare_create(items, v, len, NOW, 1, &viol, &p), 0);
     models_prepared_fini(&p);
     free(v);
-    memset(&viol, 0, sizeof(viol));
-    v = item_pack("", "x", 0, "{\"k\":\"\xed\xa0\x80\"}", "", &len);
-    CU_ASSERT_EQUAL(models_prepare_create(items, v, len, NOW, 1, &viol, &p), LT_EINVAL);
-    CU_ASSERT_TRUE(has_violation(&viol, "metadata", "must be valid UTF-8"));
-    free(v);
+    expect_create_refused("x", "{\"k\":\"\xed\xa0\x80\"}", "", "metadata", "must be valid UTF-8");
 
     /* name too long: 201 bytes */
     char name[202];
