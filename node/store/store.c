@@ -1184,14 +1184,22 @@ static int merge_fields(struct mstate *ms, ProtobufCMessage *cur, ProtobufCMessa
 }
 
 /* apply_put: create, update (merging by field mask) or upsert one record. Everything that
- * can fail — decoding, checks, validation of the merged record, every allocation — happens
- * before put_link changes anything. */
+ * can fail — decoding, checks, every allocation — happens before put_link changes anything.
+ *
+ * The model's field rules (models_validate) are NOT checked here: they are checked once, when
+ * the leader prepares the command (models_prepare_*), and a committed entry is the record of
+ * what was accepted. Checking them again on apply would make a replica's state depend on the
+ * rules of the build that replays the log: a build with a stricter rule (strict UTF-8 and
+ * duplicate JSON keys were both added after launch) would drop, on replay or catch-up,
+ * writes an earlier build acknowledged — and replicas of different builds would diverge. What
+ * is checked here depends only on the entry and the store's state, the same on every
+ * replica and every build: the value decodes, a key, the mask's fields, create / update /
+ * expected version, and an index key the index can hold. */
 static int apply_put(struct mstate *ms, uint64_t index, uint64_t term,
                      const Lithair__V1__Timestamp *at, const Lithair__V1__Command__Put *put,
                      bool want_record, struct store_result *res)
 {
     ProtobufCMessage *in, *cur = NULL, *msg;
-    struct model_violations viol = {0};
     struct put_alloc alloc;
     struct ver *old, *v = NULL;
     struct rec *r;
@@ -1264,17 +1272,6 @@ static int apply_put(struct mstate *ms, uint64_t index, uint64_t term,
     rc = models_set_timestamp(msg, ms->updated_at, sec, nanos);
     if (rc != 0)
         goto out_free_cur;
-    if (models_validate(ms->def, msg, NULL, 0, &viol) > 0) {
-        if (viol.oom) {
-            rc = LT_ENOMEM;
-            goto out_free_cur;
-        }
-        snprintf(res->message, sizeof(res->message), "%s: %s", viol.v[0].field,
-                 viol.v[0].description);
-        res->code = rc = LT_EINVAL;
-        res->op = STORE_OP_NONE;
-        goto out_free_cur;
-    }
     rc = ver_build(ms, msg, op, index, term, &v);
     if (rc != 0) {
         if (rc == LT_EINVAL)

@@ -307,8 +307,7 @@ static void test_apply_invalid(void)
     store_result_fini(&res);
     CU_ASSERT_EQUAL(store_apply(s, 3, 1, NULL, 0, &res), LT_EINVAL); /* no operation */
     store_result_fini(&res);
-    v = item_bytes("k2", "", 0, "", false, &len); /* empty name */
-    CU_ASSERT_EQUAL(apply_raw(s, 4, "items", v, len, true, false, NULL, 0), LT_EINVAL);
+    v = item_bytes("k2", "two", 0, "", false, &len);
     CU_ASSERT_EQUAL(apply_raw(s, 5, "nomodel", v, len, true, false, NULL, 0), LT_EINVAL);
     CU_ASSERT_EQUAL(apply_raw(s, 6, "items", v, len, true, true, NULL, 0), LT_EINVAL);
     free(v);
@@ -322,11 +321,6 @@ static void test_apply_invalid(void)
     CU_ASSERT_EQUAL(apply_raw(s, 9, "items", v, len, false, true, bad2, 1), LT_EINVAL);
     CU_ASSERT_EQUAL(apply_raw(s, 10, "items", junk, sizeof(junk), false, true, NULL, 0), LT_EINVAL);
     free(v);
-    /* an update whose merged record fails validation (mask empties the name) */
-    v = item_bytes("k1", "", 0, "", false, &len);
-    const char *mask[] = {"name"};
-    CU_ASSERT_EQUAL(apply_raw(s, 11, "items", v, len, false, true, mask, 1), LT_EINVAL);
-    free(v);
     CU_ASSERT_EQUAL(store_digest(s), d);
     /* upsert (neither create nor update) creates, then replaces */
     v = item_bytes("k3", "three", 0, "", false, &len);
@@ -337,6 +331,62 @@ static void test_apply_invalid(void)
     CU_ASSERT_EQUAL(it->version, 2);
     lithair__v1__playground_item__free_unpacked(it, NULL);
     store_free(s);
+}
+
+/* A committed entry is applied as it was accepted, even where today's field rules would
+ * refuse it (a rule made stricter after the entry was written: strict UTF-8, duplicate JSON
+ * keys): the leader checks the rules when it prepares a command, and a replay must not drop
+ * what an earlier build acknowledged. Every replica gives the same result. */
+static void test_apply_keeps_committed_entries(void)
+{
+    struct store *a = new_store(), *b = new_store();
+    struct model_violations viol = {0};
+    struct model_prepared p = {0};
+    const char *mask[] = {"name"};
+    const char *meta_mask[] = {"metadata"};
+    size_t len;
+    uint8_t *v = item_bytes("k1", "", 0, "", false, &len); /* empty name */
+    /* the rule still holds where writes are admitted */
+    CU_ASSERT_EQUAL(models_prepare_create(models_find("items"), v, len, BASE_NS, 1, &viol, &p),
+                    LT_EINVAL);
+    CU_ASSERT_EQUAL(viol.n, 1);
+    CU_ASSERT_EQUAL(apply_raw(a, 1, "items", v, len, true, false, NULL, 0), 0);
+    CU_ASSERT_EQUAL(apply_raw(b, 1, "items", v, len, true, false, NULL, 0), 0);
+    free(v);
+    v = item_bytes("k2", "caf\xc0\xa9", 0, "", false, &len); /* an overlong form: not UTF-8 */
+    CU_ASSERT_EQUAL(apply_raw(a, 2, "items", v, len, true, false, NULL, 0), 0);
+    CU_ASSERT_EQUAL(apply_raw(b, 2, "items", v, len, true, false, NULL, 0), 0);
+    free(v);
+    v = item_bytes("k3", "three", 0, "", false, &len);
+    CU_ASSERT_EQUAL(apply_raw(a, 3, "items", v, len, true, false, NULL, 0), 0);
+    CU_ASSERT_EQUAL(apply_raw(b, 3, "items", v, len, true, false, NULL, 0), 0);
+    free(v);
+    v = item_bytes("k3", "", 0, "", false, &len); /* a mask that empties the name */
+    CU_ASSERT_EQUAL(apply_raw(a, 4, "items", v, len, false, true, mask, 1), 0);
+    CU_ASSERT_EQUAL(apply_raw(b, 4, "items", v, len, false, true, mask, 1), 0);
+    free(v);
+    Lithair__V1__PlaygroundItem it = LITHAIR__V1__PLAYGROUND_ITEM__INIT;
+    uint8_t buf[256];
+    it.id = "k3";
+    it.metadata = "{\"a\":1,\"a\":2}"; /* a key twice */
+    len = lithair__v1__playground_item__pack(&it, buf);
+    CU_ASSERT_EQUAL(apply_raw(a, 5, "items", buf, len, false, true, meta_mask, 1), 0);
+    CU_ASSERT_EQUAL(apply_raw(b, 5, "items", buf, len, false, true, meta_mask, 1), 0);
+    CU_ASSERT_EQUAL(store_digest(a), store_digest(b));
+    Lithair__V1__PlaygroundItem *got = get_item(a, "k2", NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+    CU_ASSERT_STRING_EQUAL(got->name, "caf\xc0\xa9");
+    CU_ASSERT_EQUAL(got->version, 1);
+    lithair__v1__playground_item__free_unpacked(got, NULL);
+    got = get_item(a, "k3", NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+    CU_ASSERT_STRING_EQUAL(got->name, "");
+    CU_ASSERT_STRING_EQUAL(got->metadata, "{\"a\":1,\"a\":2}");
+    CU_ASSERT_EQUAL(got->version, 3);
+    lithair__v1__playground_item__free_unpacked(got, NULL);
+    CU_ASSERT_EQUAL(count_items(a, "name", "", false), 2);
+    store_free(a);
+    store_free(b);
 }
 
 static void test_delete_purge(void)
@@ -2011,6 +2061,7 @@ static const struct lt_test store_tests[] = {
     {"update", test_update},
     {"versions_and_missing", test_versions_and_missing},
     {"apply_invalid", test_apply_invalid},
+    {"apply_keeps_committed_entries", test_apply_keeps_committed_entries},
     {"delete_purge", test_delete_purge},
     {"indexes_follow", test_indexes_follow},
     {"pagination", test_pagination},
