@@ -719,8 +719,10 @@ bool gw_security_check(struct gw_req *r, struct gw_identity *who)
             snprintf(who->user, sizeof(who->user), "%s", v.user);
             snprintf(who->session, sizeof(who->session), "%s", v.hash);
             who->expires_s = v.expires_s;
-        } else if (rc != LT_ENOTFOUND && need > s->anon_role) {
-            /* the cluster could not say: logging in again would not help */
+        } else if (rc != LT_ENOTFOUND &&
+                   (need > s->anon_role || strcmp(r->path, "/_playground/auth/me") == 0)) {
+            /* the cluster could not say: logging in again would not help (and "who am I"
+             * must not answer "anonymous" for a session that may well exist) */
             gw_reply_error(r, 503, "UNAVAILABLE", NULL,
                            "the session could not be checked (%s): retry shortly", lt_strerror(rc));
             return false;

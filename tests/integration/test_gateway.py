@@ -1367,6 +1367,11 @@ def test_admin_restarts_a_dead_cluster(build_dir):
         time.sleep(2.5)  # past the short cache: the cluster is asked, and cannot answer
         st, _, err = g.request("POST", "/_playground/cluster/restart/1", headers=stranger)
         check(st in (401, 503), "an unknown token gets nothing: %d %r" % (st, err))
+        st, _, me = g.request("GET", "/_playground/auth/me", headers=stranger)
+        check(st == 503 and me["code"] == "UNAVAILABLE",
+              "who a token belongs to cannot be said while the cluster is down: %d %r" % (st, me))
+        st, _, me = g.request("GET", "/_playground/auth/me", headers=admin)
+        check(st == 200 and me["user"] == "admin", "a verified session is still known: %r" % me)
         for i in (1, 2):
             st, _, rs = g.request("POST", "/_playground/cluster/restart/%d" % i, headers=admin)
             check(st == 200 and rs["id"] == i, "restart %d by the admin: %d %r" % (i, st, rs))
