@@ -624,8 +624,11 @@
         cell('WAL', 'storage-wal', fmt_bytes(num(x.bytes)), x.truncatedBytesAtStart ? fmt_bytes(num(x.truncatedBytesAtStart)) + ' cut from the first segment' : null),
         cell('Segments', 'storage-segments', fmt_int(num(x.segments))),
         cell('Entries', 'storage-entries', fmt_int(entries) + (entries ? ' (' + fmt_int(num(x.firstIndex)) + '..' + fmt_int(num(x.lastIndex)) + ')' : '')),
-        cell('fsync p50 / p99', 'storage-fsync', fmt_us_or(num(x.fsyncP50Us)) + ' / ' + fmt_us_or(num(x.fsyncP99Us)),
-          fmt_int(num(x.fsyncs)) + ' fsyncs, max ' + fmt_us_or(num(x.fsyncMaxUs))),
+        /* no fsync since the node started: no latency to show (the node reports 0) */
+        num(x.fsyncs) > 0
+          ? cell('fsync p50 / p99', 'storage-fsync', fmt_us_or(num(x.fsyncP50Us)) + ' / ' + fmt_us_or(num(x.fsyncP99Us)),
+            fmt_int(num(x.fsyncs)) + ' fsyncs, max ' + fmt_us_or(num(x.fsyncMaxUs)))
+          : cell('fsync p50 / p99', 'storage-fsync', '— / —', 'no fsync since the node started'),
         cell('Snapshot', 'storage-snapshot', snapshot_words(x), x.snapshotTerm ? 'term ' + x.snapshotTerm : null),
       ]);
     });
