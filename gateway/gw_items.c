@@ -179,6 +179,20 @@ static int gw_items_decode(struct gw_req *r, const struct catalog_model *m, json
     return 0;
 }
 
+/* The record's envelope: in every Item the gateway answers, never a field of a model. */
+static const char *const gw_envelope_fields[] = {"raftIndex", "raftTerm"};
+
+/* gw_items_detail appends {"field","description"} to `details` (made on first use). */
+static void gw_items_detail(json_object **details, const char *field, const char *description)
+{
+    if (!*details && !(*details = json_object_new_array()))
+        return;
+    json_object *d = json_object_new_object();
+    json_object_object_add(d, "field", json_object_new_string(field));
+    json_object_object_add(d, "description", json_object_new_string(description));
+    json_object_array_add(*details, d);
+}
+
 /* gw_items_rule_failures appends to `details` what the model's rules say of body `j` (all
  * its fields on a create, the fields it names on an update): the node would answer these
  * too, but a body refused at the gateway never reaches it. A body that does not decode
@@ -201,44 +215,51 @@ static void gw_items_rule_failures(const struct catalog_model *cm, json_object *
     }
     struct model_violations *v = calloc(1, sizeof(*v));
     if (v && (create || nf > 0) && models_validate(m, msg, fields, nf, v) > 0) {
-        for (size_t i = 0; i < v->n; i++) {
-            json_object *d = json_object_new_object();
-            json_object_object_add(d, "field", json_object_new_string(v->v[i].field));
-            json_object_object_add(d, "description", json_object_new_string(v->v[i].description));
-            json_object_array_add(details, d);
-        }
+        for (size_t i = 0; i < v->n; i++)
+            gw_items_detail(&details, v->v[i].field, v->v[i].description);
     }
     free(v);
     protobuf_c_message_free_unpacked(msg, NULL);
 }
 
-/* gw_items_server_fields answers 422 naming every field of `j` the server alone sets:
- * `benchmark` always (it marks what POST /_playground/benchmark/cleanup deletes: a user's
- * record must never be taken for benchmark data), and on a create the version and the
- * timestamps (an update refuses them at the node, as immutable), plus whatever else in `j`
- * breaks the model's rules. Returns -1 if it answered. */
+/* gw_items_server_fields answers 422 naming every field of `j` the server alone sets, all
+ * in one answer (a client that sends back a record it read learns every field to drop):
+ * `benchmark` (it marks what POST /_playground/benchmark/cleanup deletes: a user's record
+ * must never be taken for benchmark data), the version and the timestamps, the envelope's
+ * raftIndex / raftTerm, and on an update (`id` the path's) a primary key other than the
+ * path's — plus whatever else in `j` breaks the model's rules. On an update the primary key
+ * equal to the path's names the record and changes nothing: it is taken out of `j`.
+ * Returns -1 if it answered. */
 static int gw_items_server_fields(struct gw_req *r, const struct catalog_model *cm, json_object *j,
-                                  bool create)
+                                  const char *id)
 {
     /* each by its JSON name and its proto name; reported by the JSON name */
     const struct catalog_field_name *names = catalog_server_fields;
-    json_object *details = NULL;
-    for (size_t i = 0; i < (create ? CATALOG_SERVER_FIELDS : 1u); i++) {
-        if (!json_object_object_get_ex(j, names[i].json, NULL) &&
-            !json_object_object_get_ex(j, names[i].proto, NULL))
-            continue;
-        if (!details && !(details = json_object_new_array()))
-            break;
-        json_object *d = json_object_new_object();
-        json_object_object_add(d, "field", json_object_new_string(names[i].json));
-        json_object_object_add(d, "description",
-                               json_object_new_string(i == 0 ? "is set only by the benchmark engine"
-                                                             : "is set by the server"));
-        json_object_array_add(details, d);
+    json_object *details = NULL, *pk = NULL;
+    for (size_t i = 0; i < CATALOG_SERVER_FIELDS; i++) {
+        if (json_object_object_get_ex(j, names[i].json, NULL) ||
+            json_object_object_get_ex(j, names[i].proto, NULL))
+            gw_items_detail(&details, names[i].json,
+                            i == 0 ? "is set only by the benchmark engine"
+                                   : "is set by the server");
+    }
+    for (size_t i = 0; i < sizeof(gw_envelope_fields) / sizeof(gw_envelope_fields[0]); i++) {
+        if (json_object_object_get_ex(j, gw_envelope_fields[i], NULL)) {
+            gw_items_detail(&details, gw_envelope_fields[i],
+                            "is set by the server (the log position of the record's last write)");
+            json_object_object_del(j, gw_envelope_fields[i]); /* so that the rest decodes */
+        }
+    }
+    if (id != NULL && json_object_object_get_ex(j, cm->pk, &pk)) {
+        if (json_object_is_type(pk, json_type_string) &&
+            strcmp(json_object_get_string(pk), id) == 0)
+            json_object_object_del(j, cm->pk);
+        else
+            gw_items_detail(&details, cm->pk, "is immutable: it can only be the id in the path");
     }
     if (!details)
         return 0;
-    gw_items_rule_failures(cm, j, create, details);
+    gw_items_rule_failures(cm, j, id == NULL, details);
     gw_reply_error(r, 422, "INVALID_ARGUMENT", details, "validation failed");
     return -1;
 }
@@ -249,7 +270,7 @@ static int gw_items_create(struct gw_req *r)
     json_object *j = NULL;
     if (gw_read_json(r, false, &j) < 0)
         return r->status;
-    if (gw_items_server_fields(r, m, j, true) < 0) {
+    if (gw_items_server_fields(r, m, j, NULL) < 0) {
         json_object_put(j);
         return r->status;
     }
@@ -301,7 +322,7 @@ static int gw_items_update(struct gw_req *r)
     json_object *j = NULL;
     if (gw_read_json(r, false, &j) < 0)
         return r->status;
-    if (gw_items_server_fields(r, m, j, false) < 0) {
+    if (gw_items_server_fields(r, m, j, gw_params_get(&r->params, "id")) < 0) {
         json_object_put(j);
         return r->status;
     }

@@ -748,15 +748,20 @@ int models_prepare_update(const struct model *m, const char *id, const uint8_t *
             goto out_free_msg;
         }
     }
+    bool pk_named = false;
+    size_t kept = 0;
     for (size_t i = 0; i < n_fields; i++) {
         const ProtobufCFieldDescriptor *fd = models_field(m, fields[i]);
         if (fd == NULL) {
             violation_add(viol, fields[i], "is not a field of %s", m->name, 0);
             bad++;
-            names[i] = "";
+            names[kept++] = "";
             continue;
         }
-        names[i] = fd->name;
+        if (fd == pk && id != NULL && strcmp(models_get_string(msg, pk), id) == 0)
+            continue; /* the record's own id: it names the record and changes nothing */
+        pk_named |= fd == pk;
+        names[kept++] = fd->name;
         if (models_is_immutable(m, fd->name)) {
             violation_add(viol, fd->name, "is immutable", NULL, 0);
             bad++;
@@ -765,6 +770,13 @@ int models_prepare_update(const struct model *m, const char *id, const uint8_t *
             bad++;
         }
     }
+    if (n_fields > 0 && kept == 0) {
+        /* an empty mask would mean "replace every field": the caller named only the id */
+        violation_add(viol, pk->name,
+                      "names the record and changes nothing: name a field to change", NULL, 0);
+        bad++;
+    }
+    n_fields = kept;
     /* An update may clear the benchmark flag but never set it: a user's record marked as
      * benchmark data would be deleted by the next cleanup. Only creates set it. */
     if (m->benchmark != NULL && models_is_benchmark(m, msg)) {
@@ -780,7 +792,8 @@ int models_prepare_update(const struct model *m, const char *id, const uint8_t *
     if (id != NULL && id[0] != '\0') {
         const char *in = models_get_string(msg, pk);
         if (in[0] != '\0' && strcmp(in, id) != 0) {
-            violation_add(viol, pk->name, "does not match the record's id", NULL, 0);
+            if (!pk_named) /* else it is already reported as immutable */
+                violation_add(viol, pk->name, "does not match the record's id", NULL, 0);
             bad++;
         } else {
             rc = models_set_string(msg, pk, id);

@@ -159,6 +159,25 @@ def test_items_api(build_dir):
                                          {"name": "", "benchmark": True}), 422)
         check([d["field"] for d in body["details"]] == ["benchmark", "name"],
               "the same on an update: %r" % body)
+        # a record read back and sent as an update: one 422 names every field to drop
+        rec = g.get("/api/items/" + iid)[2]
+        _, body = expect_error(g.request("PUT", "/api/items/" + iid, dict(rec, name="")), 422)
+        check([d["field"] for d in body["details"]] ==
+              ["benchmark", "version", "createdAt", "updatedAt", "raftIndex", "raftTerm", "name"],
+              "every server field of a record sent back, and the broken rule: %r" % body)
+        _, body = expect_error(g.post("/api/items", {"name": "r", "raftTerm": "1"}), 422)
+        check([d["field"] for d in body["details"]] == ["raftTerm"], "raftTerm: %r" % body)
+        # the record's own id names it and changes nothing; another id is one entry
+        own = g.post("/api/items", {"id": "own-id", "name": "own"})[2]["id"]
+        st, _, same = g.request("PUT", "/api/items/" + own, {"id": own, "description": "own id"})
+        check(st == 200 and same["id"] == own and same["description"] == "own id",
+              "an update naming its own id: %d %r" % (st, same))
+        expect_error(g.request("PUT", "/api/items/" + own, {"id": own}), 400, "INVALID_ARGUMENT",
+                     "no field to change")
+        _, body = expect_error(g.request("PUT", "/api/items/" + own, {"id": "other", "name": "o"}),
+                               422)
+        check([d["field"] for d in body["details"]] == ["id"], "another id: %r" % body)
+        check(g.request("DELETE", "/api/items/" + own)[0] == 204, "cleanup own-id")
         # ids: only URL-safe characters, so every record can be addressed and no id can
         # reach a header; a %00 in a path names nothing
         for bad in ("inj\r\nSet-Cookie: pwned=1", "a/b", "..", "sp ace", "k" * 129):

@@ -531,8 +531,38 @@ static void test_prepare_update(void)
     CU_ASSERT_TRUE(has_violation(&viol, "nope", "not a field"));
     CU_ASSERT_TRUE(has_violation(&viol, "name", "must not be empty"));
     CU_ASSERT_TRUE(has_violation(&viol, "metadata", "valid JSON"));
+    /* the id named and different: one entry for it, not two */
+    CU_ASSERT_FALSE(has_violation(&viol, "id", "does not match"));
+    CU_ASSERT_EQUAL(viol.n, 6);
+
+    /* not named but different (a whole-record update): it does not match */
+    memset(&viol, 0, sizeof(viol));
+    free(v);
+    v = item_pack("other", "x", 0, "", "", &len);
+    CU_ASSERT_EQUAL(models_prepare_update(items, "k1", v, len, NULL, 0, 0, NOW, 2, &viol, &p),
+                    LT_EINVAL);
+    CU_ASSERT_EQUAL(viol.n, 1);
     CU_ASSERT_TRUE(has_violation(&viol, "id", "does not match"));
-    CU_ASSERT_EQUAL(viol.n, 7);
+
+    /* the record's own id in the mask names the record and changes nothing: dropped */
+    const char *own[] = {"id", "name"};
+    free(v);
+    v = item_pack("k1", "renamed", 0, "", "", &len);
+    CU_ASSERT_EQUAL_FATAL(models_prepare_update(items, "k1", v, len, own, 2, 0, NOW, 2, NULL, &p),
+                          0);
+    c = lithair__v1__command__unpack(NULL, p.cmd_len, p.cmd);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL_FATAL(c->put->n_fields, 1);
+    CU_ASSERT_STRING_EQUAL(c->put->fields[0], "name");
+    lithair__v1__command__free_unpacked(c, NULL);
+    models_prepared_fini(&p);
+    /* ... and a mask of the id alone is refused: an empty mask would replace every field */
+    memset(&viol, 0, sizeof(viol));
+    CU_ASSERT_EQUAL(models_prepare_update(items, "k1", v, len, own, 1, 0, NOW, 2, &viol, &p),
+                    LT_EINVAL);
+    CU_ASSERT_PTR_NULL(p.cmd);
+    CU_ASSERT_EQUAL(viol.n, 1);
+    CU_ASSERT_TRUE(has_violation(&viol, "id", "changes nothing"));
 
     /* an empty mask replaces every mutable field: all are validated */
     memset(&viol, 0, sizeof(viol));
