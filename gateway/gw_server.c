@@ -42,14 +42,27 @@
 #define GW_LINGER_MS    1000
 #define GW_LINGER_BYTES (8u << 20)
 
-/* gw_keep_alive: does this connection stay open after the answer? The rule civetweb
- * itself applies (keep-alive is enabled): the client's Connection header, else HTTP/1.1. */
+/* gw_keep_alive: does this connection stay open after the answer? Only if civetweb keeps it
+ * too (keep-alive is enabled): with a Connection header, when one of its comma-separated
+ * options is keep-alive, else under HTTP/1.1. A header that merely contains the word
+ * ("keep-alivex") makes civetweb close: an answer that said keep-alive then left a
+ * pipelined request unanswered. (An option civetweb alone reads as keep-alive, "keep",
+ * closes here, and gw_send_response tells civetweb so.) */
 static bool gw_keep_alive(struct gw_req *r)
 {
     const char *h = mg_get_header(r->conn, "Connection");
-    if (h)
-        return strcasestr(h, "keep-alive") != NULL;
-    return r->ri->http_version && strcmp(r->ri->http_version, "1.1") == 0;
+    if (!h)
+        return r->ri->http_version && strcmp(r->ri->http_version, "1.1") == 0;
+    while (*h) {
+        h += strspn(h, " \t,");
+        size_t n = strcspn(h, ","), t = n;
+        while (t > 0 && (h[t - 1] == ' ' || h[t - 1] == '\t'))
+            t--;
+        if (t == 10 && strncasecmp(h, "keep-alive", 10) == 0)
+            return true;
+        h += n;
+    }
+    return false;
 }
 
 int gw_send_response(struct gw_req *r, int status, const char *ctype, const char *cache,
@@ -426,7 +439,7 @@ static bool gw_origin_and_type_ok(struct gw_req *r)
 /* gw_http_error answers, in the JSON error shape, the errors civetweb finds itself before
  * any handler runs (a request line or header it cannot parse, headers too large, an
  * unsupported HTTP version). The connection is closed: the request may not have been read
- * to its end. */
+ * to its end. An answer to a HEAD has no body (RFC 9110 9.3.2), as every other one here. */
 static int gw_http_error(struct mg_connection *conn, int status, const char *errmsg)
 {
     const char *code = status == 404                    ? "NOT_FOUND"
@@ -449,7 +462,9 @@ static int gw_http_error(struct mg_connection *conn, int status, const char *err
               "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
               "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
               status, gw_http_reason(status), len);
-    mg_write(conn, body, len);
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (!ri || !ri->request_method || strcmp(ri->request_method, "HEAD") != 0)
+        mg_write(conn, body, len);
     json_object_put(o);
     return 0;
 }

@@ -51,8 +51,10 @@ def test_items_api(build_dir):
         # get, ETag, serializable
         st, h, got = g.get("/api/items/" + iid)
         check(st == 200 and got["name"] == "first" and h.get("etag") == '"1"', "get: %r" % got)
-        st, _, _ = g.get("/api/items/" + iid + "?consistency=serializable")
-        check(st == 200, "serializable get")
+        # serializable: any node's own state, which may not have applied the create yet
+        # (a follower learns the commit with the next append or heartbeat): 404 until then
+        wait_for("a serializable get of the new record", lambda: g.get(
+            "/api/items/" + iid + "?consistency=serializable")[0] == 200, timeout=5)
         expect_error(g.get("/api/items/" + iid + "?consistency=strong"), 400,
                      "INVALID_ARGUMENT", "consistency")
         expect_error(g.get("/api/items/no-such-id"), 404, "NOT_FOUND")
@@ -1444,6 +1446,626 @@ def test_rate_limit(build_dir):
         st, _, ss = g.get("/_playground/security/status")
         check(ss["rateLimit"]["perSecond"] == 5 and ss["rateLimit"]["rejected"] >= 5,
               "status: %r" % ss["rateLimit"])
+
+
+# ---- mutation fuzzing of the HTTP side (raw sockets) ----
+
+FUZZ_HTTP_CONNECTIONS = 260  # connections; some carry 2-4 pipelined requests
+FUZZ_HTTP_SECONDS = 35  # the fuzz loop stops sending after this long
+FUZZ_CODES = {"INVALID_ARGUMENT", "NOT_FOUND", "ALREADY_EXISTS", "ABORTED", "FAILED_PRECONDITION",
+              "RESOURCE_EXHAUSTED", "UNAVAILABLE", "DEADLINE_EXCEEDED", "UNAUTHENTICATED",
+              "PERMISSION_DENIED", "UNIMPLEMENTED", "INTERNAL", "OUT_OF_RANGE", "CANCELLED",
+              "UNKNOWN", "DATA_LOSS"}
+FUZZ_JSON_TOKENS = [b"\\u0000", b"\\ud800", b"\\udc00", b"\\ud83d\\ude00", b"\\u00e9", b'\\"',
+                    b"\\x", b"\xc3\xa9", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf4\x90\x80\x80", b"\xff",
+                    b"\x00", b"\x01", b"1.", b"01", b"-0", b"1e400", b"1e-400",
+                    b"18446744073709551616", b"-9223372036854775809", b"NaN", b"Infinity",
+                    b"true", b"null", b"{}", b"[]", b"{", b"}", b"[", b"]", b",", b":", b'"',
+                    b"'", b'"name"', b'"metadata"', b'"createdAt"', b'"version"', b'"status"',
+                    b'"id"', b'"k":1,', b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[", b"\n", b"\t"]
+FUZZ_PATH_TOKENS = ["%", "%zz", "%0", "%00", "%2F", "%2f", "%C3%A9", "%FF", "%25", "..", "//",
+                    "/../", "?", "&&", "=", "#frag", "+", ";", "%20", "~", ":id", "%c0%af"]
+FUZZ_BAD_PATH_TOKENS = [" ", "\x00", "\xff", "\t", "\r", "\n", "\x7f"]
+
+
+def fuzz_bytes(rnd, data, tokens, n):
+    """data with n random byte-level mutations (flip, set, insert a token, delete, copy,
+    cut)."""
+    b = bytearray(data)
+    for _ in range(n):
+        at = rnd.randrange(len(b) + 1)
+        op = rnd.randrange(6)
+        if op == 0 and b:
+            b[rnd.randrange(len(b))] ^= 1 << rnd.randrange(8)
+        elif op == 1 and b:
+            b[rnd.randrange(len(b))] = rnd.randrange(256)
+        elif op == 2:
+            b[at:at] = rnd.choice(tokens)
+        elif op == 3:
+            del b[at:at + rnd.randint(1, 8)]
+        elif op == 4 and b:
+            s = rnd.randrange(len(b))
+            b[at:at] = b[s:s + rnd.randint(1, 24)]
+        elif op == 5:
+            del b[rnd.randrange(len(b) + 1):]
+    return bytes(b)
+
+
+class FuzzRequest:
+    """One HTTP request built from a valid one; `framed` says that its request line and
+    framing were left whole, so that the gateway owes it an answer."""
+
+    def __init__(self, method, target, headers, body):
+        self.method, self.target, self.version = method, target, "HTTP/1.1"
+        self.headers, self.body = list(headers), body
+        self.chunks = None  # a chunked body as sent, when chosen
+        self.chunked = None  # the body those chunks carry
+        self.framed = True
+        self.eol = b"\r\n"
+        self.raw = None  # the bytes, when mutated as bytes
+        self.what = []
+
+    def encode(self):
+        if self.raw is not None:
+            return self.raw
+        hs = list(self.headers)
+        if self.chunks is not None:
+            hs.append(("Transfer-Encoding", "chunked"))
+            body = self.chunks
+        else:
+            body = self.body
+            if body or self.method in ("POST", "PUT"):
+                if not any((k or "").lower() == "content-length" for k, _ in hs):
+                    hs.append(("Content-Length", str(len(body))))
+        head = ("%s %s %s" % (self.method, self.target, self.version)).encode("latin-1")
+        lines = [head] + [(k + ": " + v).encode("latin-1") if k is not None else v.encode(
+            "latin-1") for k, v in hs]
+        return self.eol.join(lines) + self.eol + self.eol + body
+
+
+def fuzz_base(iid, throwaway):
+    """The valid requests mutated: (method, target, headers, body)."""
+    host = [("Host", "127.0.0.1")]
+    js = [("Host", "127.0.0.1"), ("Content-Type", "application/json")]
+
+    def j(o):
+        return json.dumps(o).encode()
+    return [
+        ("GET", "/api/items?limit=5", host, b""),
+        ("GET", "/api/items?status=active&limit=2&consistency=serializable", host, b""),
+        ("GET", "/api/items?name=fz%20item&includeBenchmark=true&cursor=", host, b""),
+        ("GET", "/api/items/" + iid, host + [("Accept", "application/json")], b""),
+        ("GET", "/api/items/%s/history?consistency=linearizable" % iid, host, b""),
+        ("HEAD", "/api/items/" + iid, host, b""),
+        ("POST", "/api/items", js, j({"name": "fz item", "status": "active",
+                                      "metadata": {"k": [1, 2.5, "\u00e9\U0001F600"], "n": None,
+                                                   "big": 18446744073709551615}})),
+        ("POST", "/api/items", [("Host", "127.0.0.1:1"),
+                                ("Content-Type", "application/json; charset=utf-8")],
+         j({"name": "fz two", "description": "a\tb", "status": "draft", "metadata": [[], {}]})),
+        ("PUT", "/api/items/" + iid, js + [("If-Match", '"1"')], j({"description": "fz d"})),
+        ("PUT", "/api/items/" + iid, js, j({"status": "archived", "metadata": "s"})),
+        ("DELETE", "/api/items/" + throwaway, host + [("If-Match", "*")], b""),
+        ("GET", "/healthz", host, b""),
+        ("GET", "/metrics", host, b""),
+        ("GET", "/_playground/cluster/status", host, b""),
+        ("GET", "/_playground/cluster/wal-stats", host, b""),
+        # what only an admin may do: refused to the anonymous editor
+        ("POST", "/_playground/cluster/kill/2?force=true", host, b""),
+        ("POST", "/_playground/cluster/force-election", js, j({"target": 2})),
+        ("POST", "/_playground/cluster/snapshot", host, b""),
+        ("POST", "/_playground/security/firewall", js, j({"cidr": "10.9.0.0/16",
+                                                          "action": "deny"})),
+        ("GET", "/_playground/benchmark/status", host, b""),
+        ("GET", "/_playground/security/status", host, b""),
+        ("GET", "/_playground/security/firewall", host, b""),
+        ("POST", "/_playground/security/test-firewall", js, j({"ip": "10.1.2.3"})),
+        ("GET", "/_playground/auth/me", host + [("Authorization", "Bearer " + "ab" * 16)], b""),
+        ("GET", "/_playground/auth/me", host + [("Cookie", "lithair_session=abc; x=1")], b""),
+        ("POST", "/_playground/auth/logout", host, b""),
+        ("HEAD", "/_playground/events/cluster?lastEventId=5", host, b""),
+        ("GET", "/", host, b""),
+        ("GET", "/app.js", host + [("If-None-Match", '"x"')], b""),
+        ("GET", "/vendor/lib.css", host + [("Connection", "keep-alive")], b""),
+        ("OPTIONS", "/api/items", host, b""),
+    ]
+
+
+def fuzz_mutate(rnd, base):
+    """A FuzzRequest from `base` with 0 to 3 mutations of its parts, or of its bytes."""
+    r = FuzzRequest(*base)
+    for _ in range(rnd.choice((0, 1, 1, 1, 2, 2, 3))):
+        op = rnd.randrange(14)
+        if op == 0:  # the method
+            r.method = rnd.choice(["get", "BREW", "", "X" * 300, "CONNECT", "TRACE", "PATCH",
+                                   "PUT", "POST", "DELETE", "HEAD", "G\x00T", "GET GET"])
+            r.framed = r.framed and r.method in ("get", "BREW", "CONNECT", "TRACE", "PATCH",
+                                                 "PUT", "POST", "DELETE", "HEAD")
+            r.what.append("method %r" % r.method[:20])
+        elif op in (1, 2):  # the path and query
+            at = rnd.randrange(len(r.target) + 1)
+            if rnd.random() < 0.8:
+                tok = rnd.choice(FUZZ_PATH_TOKENS)
+            else:
+                tok = rnd.choice(FUZZ_BAD_PATH_TOKENS)
+                r.framed = False
+            r.target = r.target[:at] + tok + r.target[at:]
+            r.what.append("target %r" % tok)
+        elif op == 3:  # very long paths and queries
+            n = rnd.choice((300, 2100, 9000))
+            if rnd.random() < 0.5:
+                r.target += "/" + "a" * n
+            else:
+                r.target += ("&" if "?" in r.target else "?") + "&".join(
+                    "k%d=v" % i for i in range(n // 6))
+            r.framed = r.framed and n < 9000  # civetweb's request buffer is 16 KiB
+            r.what.append("long target %d" % n)
+        elif op == 4:  # the version
+            r.version = rnd.choice(["HTTP/1.0", "HTTP/1.2", "HTTP/2.0", "http/1.1", "HTTP/1",
+                                    "", "HTTP/1.1x", "HTTP/7.0"])
+            r.framed = r.framed and r.version == "HTTP/1.0"
+            r.what.append("version %r" % r.version)
+        elif op == 5:  # a header line given twice
+            if r.headers:
+                k, v = rnd.choice(r.headers)
+                v2 = v if rnd.random() < 0.5 else v + "x"
+                r.headers.insert(rnd.randrange(len(r.headers) + 1), (k, v2))
+                r.what.append("twice %s" % k)
+        elif op == 6:  # a header the gateway reads, with an odd value
+            k, v = rnd.choice([
+                ("If-Match", rnd.choice(['"2"', 'W/"1"', "*", '"1", "2"', '"abc"', '"007"',
+                                         '"99999999999999999999"', "", '"'])),
+                ("Origin", rnd.choice(["http://evil.example", "http://127.0.0.1", "null", ""])),
+                ("Content-Type", rnd.choice(["text/plain", "application/json; charset=latin1",
+                                             "application/json;charset=\"utf-8\"",
+                                             "application/jsonx", "multipart/form-data", ""])),
+                ("Host", rnd.choice(["evil.example", "[::1]:80", "localhost:1", "", "a" * 300])),
+                ("Authorization", rnd.choice(["Bearer ", "Bearer " + "z" * 500, "Basic YTpi",
+                                              "bearer x y", "Bearer \xe9"])),
+                ("Cookie", rnd.choice(["lithair_session=", "lithair_session=" + "q" * 300,
+                                       "lithair_session=a; lithair_session=b", "=;;="])),
+                ("Expect", rnd.choice(["100-continue", "nothing", "100-CONTINUE"])),
+                ("Last-Event-ID", rnd.choice(["-1", "18446744073709551616", "x", "0"])),
+                ("Connection", rnd.choice(["close", "keep-alive", "upgrade", "Keep-Alive, x",
+                                           "keep-alivex", "keep", "x keep-alive"])),
+                ("Accept-Encoding", "gzip"),
+            ])
+            r.headers.insert(rnd.randrange(len(r.headers) + 1), (k, v))
+            r.what.append("header %s: %r" % (k, v[:30]))
+        elif op == 7:  # header lines that break the framing
+            k, v = rnd.choice([
+                ("Content-Length", rnd.choice(["-1", "abc", "+5", " 5", "0x10", "",
+                                               "99999999999999999999", "4000000000"])),
+                ("Content-Length", str(max(0, len(r.body) + rnd.choice((-5, -1, 1, 60))))),
+                ("Transfer-Encoding", rnd.choice(["chunked", "gzip, chunked", "identity", "x"])),
+                ("X-Big", "b" * rnd.choice((9000, 70000))),
+                ("Bad Name", "x"), ("", "empty name"), ("X-Nul", "a\x00b"),
+                ("X-Junk", "\x01\x7f\xff"),  # civetweb refuses control characters
+                (None, " folded continuation"), (None, "no colon here"),
+            ])
+            r.headers.insert(rnd.randrange(len(r.headers) + 1), (k, v))
+            r.framed = False
+            r.what.append("framing header %r" % (k,))
+        elif op == 8:  # 60 to 70 header lines (civetweb keeps 64)
+            n = rnd.randint(60, 70)
+            r.headers += [("X-Pad%d" % i, "v") for i in range(n)]
+            r.what.append("%d more header lines" % n)
+        elif op == 9:  # bare LF line ends
+            r.eol = b"\n"
+            r.framed = False
+            r.what.append("LF line ends")
+        elif op in (10, 11):  # the JSON body
+            body = r.body or b'{"name":"x"}'
+            r.body = fuzz_bytes(rnd, body, FUZZ_JSON_TOKENS, rnd.randint(1, 4))
+            r.what.append("body mutated")
+        elif op == 12:  # a chunked body, maybe malformed
+            body = r.body or b'{"name":"chunked"}'
+            parts, i = [], 0
+            while i < len(body):
+                n = rnd.randint(1, 16)
+                parts.append(b"%x\r\n%s\r\n" % (n, body[i:i + n])
+                             if i + n <= len(body) else
+                             b"%x\r\n%s\r\n" % (len(body) - i, body[i:]))
+                i += n
+            parts.append(b"0\r\n\r\n")
+            if rnd.random() < 0.7:
+                bad = rnd.choice([b"zz\r\n", b"-1\r\n", b"ffffffffffffffffff\r\n", b"5;ext=1\r\n",
+                                  b"10\r\nshort\r\n", b"\r\n", b"0\r\nTrailer: x\r\n\r\n", b"3\n"])
+                parts.insert(rnd.randrange(len(parts) + 1), bad)
+                r.framed = False
+            if rnd.random() < 0.2:
+                parts.pop()  # no last chunk
+                r.framed = False
+            r.chunks, r.chunked = b"".join(parts), body
+            r.headers = [(k, v) for k, v in r.headers if (k or "").lower() != "content-length"]
+            r.what.append("chunked")
+        elif op == 13:  # the whole request as bytes
+            r.raw = fuzz_bytes(rnd, r.encode(), [b"\r\n", b"\n", b"\x00", b" ", b":", b"%",
+                                                 b"HTTP/1.1", b"\r\n\r\n"], rnd.randint(1, 3))
+            r.framed = False
+            r.what.append("bytes")
+            break
+    if r.framed and rnd.random() < 0.04:  # cut short
+        data = r.encode()
+        r.raw = data[:rnd.randrange(len(data))]
+        r.framed = False
+        r.what.append("cut at %d" % len(r.raw))
+    return r
+
+
+def fuzz_parse_responses(data, heads):
+    """The responses in the bytes one connection received: [(status, headers, body)], and
+    the bytes left over (an answer cut short). heads[k]: request k was a HEAD (None: one
+    whose framing was broken, which the gateway may not have read as a HEAD)."""
+    out, i, k = [], 0, 0
+    while i < len(data):
+        start, end = i, data.find(b"\r\n\r\n", i)
+        if end < 0:
+            return out, data[i:]
+        lines = data[i:end].decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ", 2)
+        if len(parts) < 2 or parts[0] not in ("HTTP/1.1", "HTTP/1.0") or \
+                not (len(parts[1]) == 3 and parts[1].isdigit()):
+            raise ValueError("not a status line: %r" % lines[0][:100])
+        status = int(parts[1])
+        hdrs = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if not sep or not name or name != name.strip():
+                raise ValueError("not a header line: %r" % line[:100])
+            hdrs.setdefault(name.lower(), []).append(value.strip())
+        i = end + 4
+        if 100 <= status < 200:
+            continue  # 100 Continue: the answer follows
+        head = heads[k] if k < len(heads) else False
+        k += 1
+        ctype = hdrs.get("content-type", [""])[0]
+        closing = "close" in hdrs.get("connection", [""])[0].lower()
+        if head is None and "content-length" in hdrs:
+            # a HEAD whose request was broken: civetweb may not have read it as one (and then
+            # sends the body of its error, and closes)
+            n = int(hdrs["content-length"][0])
+            body = data[i:i + n] if closing and len(data) - i == n else b""
+            i += len(body)
+        elif head or status in (204, 304):
+            body = b""
+        elif "content-length" in hdrs:
+            n = int(hdrs["content-length"][0])
+            if len(data) - i < n:
+                return out, data[start:]
+            body, i = data[i:i + n], i + n
+        elif ctype.startswith("text/event-stream"):
+            body, i = b"", len(data)  # a stream: the rest is events
+        else:
+            body, i = data[i:], len(data)  # ends with the connection
+        out.append((status, hdrs, body))
+    return out, b""
+
+
+def fuzz_exchange(port, data, half_close, want, seconds=8.0):
+    """Sends data on a new connection, then shuts its sending side (half_close) and reads
+    until the gateway closes it, or keeps it open and reads until `want` answers are
+    complete; at most `seconds`. Returns (bytes read, whether the gateway closed it)."""
+    sk = socket.create_connection(("127.0.0.1", port), timeout=seconds)
+    got, closed = b"", False
+    try:
+        try:
+            sk.sendall(data)
+            if half_close:
+                sk.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the gateway may close on a request it refuses before all of it is sent
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                sk.settimeout(max(0.05, deadline - time.monotonic()))
+                chunk = sk.recv(65536)
+            except socket.timeout:
+                break
+            except OSError:
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            got += chunk
+            if want and not half_close:  # else to the end: stray bytes after an answer count
+                try:
+                    if len(fuzz_parse_responses(got, [False] * want)[0]) >= want:
+                        break
+                except ValueError:
+                    break
+    finally:
+        sk.close()
+    return got, closed
+
+
+def fuzz_strict_json(body):
+    def no_constant(c):
+        raise ValueError("not JSON: %s" % c)
+    return json.loads(body.decode("utf-8"), parse_constant=no_constant)
+
+
+def fuzz_json_is_strict(data):
+    """Whether data is one JSON object by docs/API.md's rules: RFC 8259, strict UTF-8, no
+    NaN or infinities, no integer beyond 64 bits, no \\u0000 or half surrogate pair, no key
+    twice in one object."""
+    def pairs(kv):
+        keys = [k for k, _ in kv]
+        if len(set(keys)) != len(keys):
+            raise ValueError("a key twice")
+        return dict(kv)
+
+    def number(text):
+        if abs(int(text)) > (1 << 64) - 1 or int(text) < -(1 << 63):
+            raise ValueError("beyond 64 bits")
+        return int(text)
+
+    def real(text):
+        if float(text) in (float("inf"), float("-inf")):
+            raise ValueError("past a double")
+        return float(text)
+
+    def walk(v):
+        if isinstance(v, str) and any(c == "\0" or "\ud800" <= c <= "\udfff" for c in v):
+            raise ValueError("NUL or half a surrogate pair")
+        for x in (v.items() if isinstance(v, dict) else v if isinstance(v, list) else ()):
+            for y in (x if isinstance(v, dict) else (x,)):
+                walk(y)
+    try:
+        v = json.loads(data.decode("utf-8"), object_pairs_hook=pairs, parse_int=number,
+                       parse_float=real, parse_constant=lambda c: float("nan") + [])
+        walk(v)
+        return isinstance(v, dict)
+    except (ValueError, TypeError, RecursionError):
+        return False
+
+
+def fuzz_check_connection(reqs, got, closed, problems, notes):
+    """The properties of one connection's answers (see test_fuzz_http)."""
+    desc = " + ".join("%s %r [%s]" % (r.method[:10], r.target[:60], ", ".join(r.what))
+                      for r in reqs) + " (sent %r)" % b"".join(r.encode() for r in reqs)[:500]
+    heads = [(True if r.framed else None) if r.encode().startswith(b"HEAD") else False
+             for r in reqs]
+    try:
+        answers, rest = fuzz_parse_responses(got, heads)
+    except ValueError as e:
+        problems.append("%s: %s; received %r" % (desc, e, got[:200]))
+        return
+    if rest:
+        problems.append("%s: an answer cut short: %r" % (desc, rest[:200]))
+    # a whole request is answered, unless an answer before it closed the connection
+    closing = answers and "close" in answers[-1][1].get("connection", [""])[0].lower()
+    if all(r.framed for r in reqs) and len(answers) < len(reqs) and not closing:
+        problems.append("%s: %d answers to %d whole requests (closed=%s): %r"
+                        % (desc, len(answers), len(reqs), closed, got[:600]))
+    for k, (status, hdrs, body) in enumerate(answers):
+        req = reqs[k] if k < len(reqs) else reqs[-1]
+        ctype = hdrs.get("content-type", [""])[0]
+        parsed = None
+        if ctype.startswith("application/json") and body:
+            try:
+                parsed = fuzz_strict_json(body)
+            except ValueError as e:
+                problems.append("%s: %d with a body that is not strict JSON (%s): %r"
+                                % (desc, status, e, body[:200]))
+                continue
+        if status >= 500 and status != 503:
+            if status == 505 and any(r.version not in ("HTTP/1.1", "HTTP/1.0") or
+                                     r.raw is not None for r in reqs):
+                notes.add("505 for an HTTP version civetweb does not speak")
+            else:
+                problems.append("%s: %d %r" % (desc, status, body[:200]))
+        if status >= 400 and not (heads[min(k, len(heads) - 1)] is not False and not body):
+            if not (isinstance(parsed, dict) and set(parsed) == {"code", "message", "details"}
+                    and parsed["code"] in FUZZ_CODES and isinstance(parsed["message"], str)
+                    and parsed["message"] and isinstance(parsed["details"], list)):
+                problems.append("%s: %d without the JSON error shape: %r %r; received %r"
+                                % (desc, status, ctype, body[:200], got[:400]))
+        if 200 <= status < 300 and req.framed and req.method in ("POST", "PUT") and \
+                req.target.startswith("/api/items") and \
+                not fuzz_json_is_strict(req.body if req.chunks is None else req.chunked):
+            problems.append("%s: %d for a body that is not strict JSON: %r"
+                            % (desc, status, body[:200]))
+        if 200 <= status < 300 and req.raw is None and req.method in ("POST", "PUT", "DELETE") \
+                and (req.target.startswith("/_playground/cluster")
+                     or req.target.startswith("/_playground/security/firewall")):
+            problems.append("%s: an admin action done for an editor: %d %r"
+                            % (desc, status, body[:200]))
+
+
+def fuzz_node_digests(build_dir, urls):
+    """The three nodes' (applied, digest) when they agree, else None."""
+    import subprocess
+    from harness import admin_env
+    p = subprocess.run([os.path.join(build_dir, "tools", "admin", "lithair-admin"),
+                        "--endpoints", ",".join(urls), "-w", "json", "--timeout", "3000",
+                        "status", "--digest"], capture_output=True, text=True, timeout=30,
+                       env=admin_env())
+    try:
+        out = json.loads(p.stdout)
+    except ValueError:
+        return None
+    if len(out) != 3 or not all(o.get("healthy") for o in out):
+        return None
+    if len({o.get("digest") for o in out}) != 1 or len({o.get("applied") for o in out}) != 1:
+        return None
+    return out
+
+
+def test_fuzz_http(build_dir):
+    """Mutation fuzzing over raw sockets: a few hundred requests built from valid ones
+    (request lines, paths and percent-encodings, versions, header lines twice, odd, huge or
+    too many, bare LF, bodies of mutated JSON, Content-Length against the body, malformed
+    chunked bodies, NUL bytes, requests cut short, pipelined ones, a few connections left
+    stalled) against a gateway with three nodes. Every answer has a status line; every 4xx
+    and 5xx the JSON error shape; every JSON body is strict JSON; no 5xx but 503; a request
+    whose framing is whole gets its answer; an editor (the anonymous role here) gets no
+    admin action done. Afterwards the gateway and the nodes live, a create and a get work,
+    the nodes hold one store, and no log has a sanitizer report. LT_SEED replays a run."""
+    import random
+    seed = int(os.environ.get("LT_SEED", "20261127"))
+    scale = max(1.0, float(os.environ.get("LT_FUZZ_SCALE", "1")))  # more, for a longer hunt
+    print("  seed %d (LT_SEED replays the requests)" % seed)
+    rnd = random.Random(seed)
+    with Gateway(build_dir, spawn=3, extra=["--request-timeout-ms", "1500",
+                                            "--anonymous-role", "editor"]) as g:
+        g.wait_leader(timeout=30)
+        st, _, s = g.get("/_playground/cluster/status")
+        pids = sorted(n["pid"] for n in s["nodes"])
+        urls = [n["rpcUrl"] for n in s["nodes"]]
+        st, _, it = g.post("/api/items", {"name": "fz anchor", "metadata": {"a": 1}})
+        check(st == 201, "anchor item: %d %r" % (st, it))
+        doomed = []
+        for i in range(8):
+            st, _, d = g.post("/api/items", {"name": "fz doomed %d" % i})
+            check(st == 201, "a throwaway item: %d" % st)
+            doomed.append(d["id"])
+        bases = [fuzz_base(it["id"], d) for d in doomed]
+        # a few connections left stalled: half a request line, a body that stops, a chunked
+        # body that stops, nothing at all
+        stalled = []
+        for data in (b"GET /api/it", b"POST /api/items HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"na",
+                     b"PUT /api/items/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                     b"application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"des\r\n"
+                     % it["id"].encode(), b""):
+            sk = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+            sk.sendall(data)
+            stalled.append(sk)
+        # the connections: one request, or 2-4 pipelined
+        jobs = []
+        for _ in range(int(FUZZ_HTTP_CONNECTIONS * scale)):
+            base = rnd.choice(bases)
+            n = 1 if rnd.random() < 0.85 else rnd.randint(2, 4)
+            reqs = [fuzz_mutate(rnd, rnd.choice(base)) for _ in range(n)]
+            if n > 1:
+                for r in reqs:  # no HEAD in a pipeline: its answer's length is not its body's
+                    if r.method == "HEAD":
+                        r.method = "GET"
+            jobs.append((reqs, rnd.random() < 0.85))
+        problems, notes, lock = [], set(), threading.Lock()
+        t0 = time.monotonic()
+        counts = {"requests": 0, "answers": 0, "closed without answer": 0}
+        statuses = {}
+
+        def worker(queue):
+            while True:
+                with lock:
+                    if not queue or time.monotonic() - t0 > FUZZ_HTTP_SECONDS * scale:
+                        return
+                    reqs, half = queue.pop()
+                mine, mynotes = [], set()
+                try:
+                    data = b"".join(r.encode() for r in reqs)
+                    got, closed = fuzz_exchange(g.port, data, half, len(reqs))
+                    fuzz_check_connection(reqs, got, closed, mine, mynotes)
+                except Exception as e:  # noqa: BLE001 - a failure of the test itself counts too
+                    with lock:
+                        problems.append("%r: %s: %s" % ([r.what for r in reqs],
+                                                        type(e).__name__, e))
+                    continue
+                with lock:
+                    problems.extend(mine)
+                    notes.update(mynotes)
+                    counts["requests"] += len(reqs)
+                    try:
+                        answers = fuzz_parse_responses(got, [False] * len(reqs))[0]
+                    except ValueError:
+                        answers = []
+                    counts["answers"] += len(answers)
+                    if not got:
+                        counts["closed without answer"] += 1
+                    for a in answers:
+                        statuses[a[0]] = statuses.get(a[0], 0) + 1
+
+        queue = list(reversed(jobs))
+        threads = [threading.Thread(target=worker, args=(queue,)) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(FUZZ_HTTP_SECONDS * scale + 30)
+        check(not any(t.is_alive() for t in threads), "the fuzz workers ended")
+        print("  %d connections, %d requests, %d answers, %d closed without one in %.1f s; "
+              "statuses %r" % (len(jobs) - len(queue), counts["requests"], counts["answers"],
+                               counts["closed without answer"], time.monotonic() - t0,
+                               sorted(statuses.items())))
+        for n in sorted(notes):
+            print("  note: %s" % n)
+        check(not problems, "%d problems (seed %d), the first ones:\n  %s"
+              % (len(problems), seed, "\n  ".join(p[:600] for p in problems[:12])))
+        check(len(queue) == 0,
+              "every connection was tried within %d s" % (FUZZ_HTTP_SECONDS * scale))
+        # the stalled connections were answered (408, or 400 for half a request line) or
+        # closed, not kept for ever
+        for sk in stalled:
+            sk.settimeout(5)
+            got = b""
+            try:
+                while True:
+                    chunk = sk.recv(65536)
+                    if not chunk:
+                        break
+                    got += chunk
+            except socket.timeout:
+                check(False, "a stalled connection still open: %r" % got[:200])
+            except OSError:
+                pass
+            finally:
+                sk.close()
+            answers, rest = fuzz_parse_responses(got, [False])
+            check(not rest and len(answers) <= 1 and
+                  all(a[0] in (400, 408) and fuzz_strict_json(a[2])["code"] in FUZZ_CODES
+                      for a in answers), "stalled: %r" % got[:300])
+        # what the unit fuzzer found: json-c took "1." and printed it back, and the answer
+        # to the create was not JSON
+        expect_error(g.request("POST", "/api/items", raw=b'{"name":"fz","metadata":1.}'), 400,
+                     "INVALID_ARGUMENT", "JSON number")
+        expect_error(g.request("POST", "/api/items", raw=b'{"name":"fz","metadata":[00]}'), 400,
+                     "INVALID_ARGUMENT", "JSON number")
+        # found here: civetweb's own errors (gw_http_error) answered a HEAD with a body
+        got, closed = fuzz_exchange(g.port, b"HEAD /api/items HTTP/7.0\r\nHost: 127.0.0.1\r\n"
+                                    b"\r\n", True, 1)
+        check(got.startswith(b"HTTP/1.1 505") and b"Content-Length: " in got and
+              got.endswith(b"\r\n\r\n") and closed, "505 to a HEAD, no body: %r" % got)
+        # found here: an answer said keep-alive where civetweb closed (a Connection header
+        # that only contains the word), and the pipelined request behind it went unanswered
+        for value in (b"keep-alivex", b"x keep-alive", b"keep", b"close, keep-alive"):
+            got, closed = fuzz_exchange(g.port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                        b"Connection: %s\r\n\r\nGET /healthz HTTP/1.1\r\nHost: "
+                                        b"127.0.0.1\r\n\r\n" % value, True, 2)
+            answers, rest = fuzz_parse_responses(got, [False, False])
+            check(not rest and answers and (len(answers) == 2 or
+                                            answers[0][1].get("connection") == ["close"]),
+                  "Connection: %s, then another request: %r" % (value.decode(), got))
+        # and afterwards: everything alive and in agreement
+        check(g.proc.poll() is None, "the gateway is alive")
+        st, _, hz = g.get("/healthz")
+        check(st == 200 and hz["status"] == "ok", "healthz: %d %r" % (st, hz))
+        st, _, made = g.post("/api/items", {"name": "fz after", "metadata": {"ok": True}})
+        check(st == 201, "a create after the fuzzing: %d %r" % (st, made))
+        st, _, back = g.get("/api/items/" + made["id"])
+        check(st == 200 and back["name"] == "fz after" and back["metadata"] == {"ok": True},
+              "a get after the fuzzing: %d %r" % (st, back))
+        st, _, s = g.get("/_playground/cluster/status")
+        check(sorted(n["pid"] for n in s["nodes"]) == pids and
+              all(n["running"] for n in s["nodes"]), "the same three nodes run: %r" % s)
+        g.post("/_playground/benchmark/stop")  # none should run; if one did, it ends here
+        st3 = wait_for("the three nodes to hold one store",
+                       lambda: fuzz_node_digests(build_dir, urls), timeout=30, interval=0.5)
+        print("  three nodes at index %s, digest %s" % (st3[0]["applied"], st3[0]["digest"]))
+        logs = [("gateway", g.log_text())]
+        for d in sorted(os.listdir(os.path.join(g.root, "data"))):
+            try:
+                with open(os.path.join(g.root, "data", d, "node.log"), "rb") as f:
+                    logs.append((d, f.read().decode("utf-8", "replace")))
+            except OSError:
+                pass
+        for name, text in logs:
+            for mark in ("AddressSanitizer", "LeakSanitizer", "runtime error:",
+                         "UndefinedBehaviorSanitizer"):
+                check(mark not in text, "%s log has a sanitizer report: %s"
+                      % (name, text[text.find(mark) - 200:text.find(mark) + 1500]))
 
 
 if __name__ == "__main__":

@@ -316,6 +316,16 @@ static void test_json_lex(void)
         {"{\"a\":\"\\udc00\"}", 6, "low surrogate"},
         {"{\"a\":\"\xc0\xaf\"}", 6, "UTF-8"},
         {"{\"a\":\"\xed\xa0\x80\"}", 6, "UTF-8"},
+        /* numbers as RFC 8259 writes them: json-c takes these, and prints "1." back */
+        {"[0,-0,0.5,-0.5e-3,0e0,1E+2,10,-10.25]", -1, NULL},
+        {"{\"a\":1.}", 5, "JSON number"},
+        {"{\"a\":-12.}", 5, "JSON number"},
+        {"[1.e5]", 1, "JSON number"},
+        {"[00]", 1, "JSON number"},
+        {"{\"a\":-01}", 5, "JSON number"},
+        {"[0,01.5]", 3, "JSON number"},
+        {"[1e]", 1, "JSON number"},
+        {"[-]", 1, "JSON number"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *why = NULL;

@@ -679,6 +679,11 @@ static void test_errors(void)
         snprintf(text, sizeof(text), "{\"createdAt\":\"%s\"}", bad_ts[i]);
         expect_error(item, text, NULL, "createdAt", "invalid RFC 3339 timestamp");
     }
+    /* a timestamp as an object: nanos out of range would print as another instant */
+    expect_error(item, "{\"createdAt\":{\"seconds\":\"1\",\"nanos\":-1}}", NULL, "createdAt.nanos",
+                 "nanos must be from 0 to 999999999");
+    expect_error(&all_desc, "{\"items\":[{\"updatedAt\":{\"nanos\":1000000000}}]}", NULL,
+                 "items[0].updatedAt.nanos", "nanos must be");
     /* the same field twice (both spellings) */
     expect_error(item, "{\"created_at\":\"2026-11-27T05:12:03Z\",\"createdAt\":null}", NULL,
                  "createdAt", "given twice");

@@ -710,6 +710,18 @@ static int pbj_decode_value(struct pbj_dec *c, const ProtobufCMessageDescriptor 
         int rc = pbj_decode_message(c, sd, v, &m);
         if (rc)
             return rc;
+        /* a Timestamp as an object: nanos out of range would print as another instant
+         * (pbjson_timestamp_format normalizes), so the message would not read back the same */
+        int32_t nanos = pbj_timestamp_fields(sd, &fs, &fn)
+                            ? *(const int32_t *)((const char *)m + fn->offset)
+                            : 0;
+        if (nanos < 0 || nanos > 999999999) {
+            protobuf_c_message_free_unpacked(m, NULL);
+            size_t old = pbj_path_push_key(c, "nanos");
+            rc = pbj_fail(c, LT_EINVAL, "nanos must be from 0 to 999999999");
+            pbj_path_pop(c, old);
+            return rc;
+        }
         *(ProtobufCMessage **)p = m;
         return 0;
     }

@@ -27,7 +27,8 @@
  *     beyond 64 bits; as strings they are rejected);
  *   - enums as names (case-insensitive) or integers;
  *   - bytes as base64, standard or URL-safe, padding optional;
- *   - timestamps as RFC 3339 with "Z" or a numeric offset ("+02:00"), 0-9 digits of fraction;
+ *   - timestamps as RFC 3339 with "Z" or a numeric offset ("+02:00"), 0-9 digits of fraction,
+ *     or as an object {"seconds", "nanos"} with nanos from 0 to 999999999;
  *   - a raw-JSON field takes any JSON value, stored as compact JSON text.
  *   - maps are not special-cased (protobuf-c exposes them as repeated entry messages).
  * Every error names the JSON path of the offending value: "name", "items[2].name",

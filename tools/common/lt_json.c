@@ -24,6 +24,41 @@ static bool json_int_fits(const char *b, size_t len, size_t i, size_t *end)
              (nd > nl || (nd == nl && memcmp(b + k, lim, nl) > 0)));
 }
 
+/* json_number_end: where the number starting at b[i] ends if it is written as RFC 8259
+ * writes numbers, -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?; 0 if it is not.
+ * json-c, even strict, takes "1.", "1.e5", "01.5", "-01" and "[00]", and prints "1." and
+ * "01.5" back as they came: a record holding one would be invalid JSON in every answer. */
+static size_t json_number_end(const char *b, size_t len, size_t i)
+{
+    size_t k = i + (b[i] == '-');
+    if (k >= len || b[k] < '0' || b[k] > '9')
+        return 0;
+    if (b[k++] != '0') {
+        while (k < len && b[k] >= '0' && b[k] <= '9')
+            k++;
+    } else if (k < len && b[k] >= '0' && b[k] <= '9') {
+        return 0; /* a leading zero */
+    }
+    if (k < len && b[k] == '.') {
+        size_t d = ++k;
+        while (k < len && b[k] >= '0' && b[k] <= '9')
+            k++;
+        if (k == d)
+            return 0;
+    }
+    if (k < len && (b[k] == 'e' || b[k] == 'E')) {
+        k++;
+        if (k < len && (b[k] == '+' || b[k] == '-'))
+            k++;
+        size_t d = k;
+        while (k < len && b[k] >= '0' && b[k] <= '9')
+            k++;
+        if (k == d)
+            return 0;
+    }
+    return k;
+}
+
 /* json_hex4 reads the four hex digits of a \\u escape at b (len bytes left); -1 if not. */
 static long json_hex4(const char *b, size_t len)
 {
@@ -45,8 +80,8 @@ static long json_hex4(const char *b, size_t len)
 
 /* lt_json_lex_check (see lt_json.h): what json-c accepts even in strict mode but JSON
  * (RFC 8259) does not, or what would be cut short in C strings: NaN and infinities, a
- * single-quoted string, a \\u0000
- * escape, a raw control character inside a string, a \\u escape of half a surrogate
+ * number not written as JSON writes numbers ("1.", "01"), a single-quoted string, a
+ * \\u0000 escape, a raw control character inside a string, a \\u escape of half a surrogate
  * pair (json-c would store U+FFFD), and bytes that are not strict UTF-8 (lt_utf8.h: json-c
  * lets overlong forms, surrogates and code points past U+10FFFF through). Returns the
  * offending byte offset, or -1. */
@@ -75,6 +110,12 @@ long lt_json_lex_check(const char *b, size_t len, const char **why, size_t *memb
                 }
                 if (!isfinite(strtod(b + i, NULL))) { /* 1e400: json-c reads it as inf */
                     *why = "NaN and infinite numbers are not JSON (a number past a double's range)";
+                    return (long)i;
+                }
+                end = json_number_end(b, len, i);
+                if (end == 0) {
+                    *why = "not a JSON number (a leading zero, or no digit after the point or "
+                           "in the exponent)";
                     return (long)i;
                 }
                 i = end - 1;

@@ -1,10 +1,12 @@
 /* lt_json.h — what strict JSON (RFC 8259) refuses and json-c, even with
  * JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8, lets through or changes: NaN,
  * Infinity and numbers past a double's range, integers beyond 64 bits (json-c clamps
- * them), single-quoted strings, raw control characters in strings, \\u0000, \\u escapes of
- * half a surrogate pair (json-c stores U+FFFD), and bytes that are not strict UTF-8
- * (lt_utf8.h). A lexical pass in plain C, run before json-c parses: the gateway, the CLI
- * (through pbjson_parse_object) and the node (a raw-JSON field) all read JSON this way. */
+ * them), numbers with a leading zero or no digit after the point ("01", "1.": json-c
+ * prints them back as they came), single-quoted strings, raw control characters in
+ * strings, \\u0000, \\u escapes of half a surrogate pair (json-c stores U+FFFD), and bytes
+ * that are not strict UTF-8 (lt_utf8.h). A lexical pass in plain C, run before json-c
+ * parses: the gateway, the CLI (through pbjson_parse_object) and the node (a raw-JSON
+ * field) all read JSON this way. */
 #ifndef LT_JSON_H
 #define LT_JSON_H
 

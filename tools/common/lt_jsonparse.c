@@ -43,8 +43,9 @@ int lt_json_parse(const char *text, size_t len, json_object **out, char *err, si
         snprintf(err, errlen, "out of memory");
         return LT_ENOMEM;
     }
-    /* strict: no trailing commas, comments, bare words or leading zeros; UTF-8 checked.
-     * The terminating NUL is passed too, so that a bare number at the end is complete. */
+    /* strict: no trailing commas, comments or bare words (leading zeros: the lexical pass);
+     * UTF-8 checked. The terminating NUL is passed too, so that a bare number at the end is
+     * complete. */
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     json_object *j = json_tokener_parse_ex(tok, text, (int)len + 1);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
