@@ -12,13 +12,13 @@
 /* The body of POST /_playground/benchmark/start (docs/API.md), with defaults applied. */
 struct gw_bench_params {
     enum bench_workload workload; /* type [write] */
-    unsigned concurrency;         /* 1..1024 [16] */
+    unsigned concurrency;         /* 1..BENCH_MAX_WORKERS [16] */
     double duration_secs;         /* 0.1..3600 [10] */
-    size_t payload_size;          /* 1..1 MiB [256] */
-    double rate;                  /* ops/s, 0 = closed loop [0] */
+    size_t payload_size;          /* 1..BENCH_ITEM_PAYLOAD_MAX (4096) [256] */
+    double rate;                  /* ops/s, 0..1e7, 0 = closed loop [0] */
     double read_ratio;            /* 0..1 [0.5] */
     double warmup_secs;           /* 0..600 [0] */
-    uint64_t key_space;           /* 1..1e7 [1000] */
+    uint64_t key_space;           /* 1..GW_BENCH_KEYS_MAX (100,000) [1000] */
     bool serializable;            /* consistency [linearizable] */
 };
 

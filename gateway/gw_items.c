@@ -85,9 +85,10 @@ static int gw_items_if_match(struct gw_req *r, uint64_t *version)
         return 0;
     int rc = gw_parse_etag(h, version);
     if (rc == LT_ECONFLICT) {
-        gw_reply_error(r, 412, "ABORTED", NULL,
-                       "If-Match '%.60s' is a weak ETag, which never matches: send \"%llu\"", h,
-                       (unsigned long long)*version);
+        gw_reply_error(
+            r, 412, "ABORTED", NULL, "If-Match '%.60s' never matches (%s): send \"%llu\"", h,
+            strstr(h, "W/") ? "a weak ETag" : "ETags compare as text, without zeros in front",
+            (unsigned long long)*version);
         return -1;
     }
     if (rc != 0) {

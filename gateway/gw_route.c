@@ -420,7 +420,9 @@ int gw_parse_etag(const char *s, uint64_t *version)
     memcpy(buf, s, len);
     buf[len] = '\0';
     int rc = gw_parse_u64(buf, 1, UINT64_MAX, version);
-    return rc == 0 && weak ? LT_ECONFLICT : rc;
+    /* "007" is a well-formed tag, but not one this server writes ("7"): tags compare as
+     * text, so it never matches, like a weak one */
+    return rc == 0 && (weak || buf[0] == '0') ? LT_ECONFLICT : rc;
 }
 
 char *gw_camel_name(const char *proto_name, char *out, size_t n)

@@ -136,6 +136,10 @@ int gw_user_role_parse(const char *s)
 
 int gw_cidr_parse(const char *s, int *family, uint8_t addr[16], unsigned *prefix)
 {
+    /* read into locals: the out-parameters are written only on success */
+    uint8_t ip[16] = {0};
+    int fam;
+    unsigned pre;
     char buf[64];
     size_t n = strlen(s);
     if (n == 0 || n >= sizeof(buf))
@@ -152,28 +156,30 @@ int gw_cidr_parse(const char *s, int *family, uint8_t addr[16], unsigned *prefix
         if (*end)
             return LT_EINVAL;
     }
-    memset(addr, 0, 16);
-    if (inet_pton(AF_INET, buf, addr) == 1) {
-        *family = AF_INET;
+    if (inet_pton(AF_INET, buf, ip) == 1) {
+        fam = AF_INET;
         if (p > 32)
             return LT_EINVAL;
-        *prefix = p < 0 ? 32 : (unsigned)p;
-    } else if (inet_pton(AF_INET6, buf, addr) == 1) {
-        *family = AF_INET6;
+        pre = p < 0 ? 32 : (unsigned)p;
+    } else if (inet_pton(AF_INET6, buf, ip) == 1) {
+        fam = AF_INET6;
         if (p > 128)
             return LT_EINVAL;
-        *prefix = p < 0 ? 128 : (unsigned)p;
+        pre = p < 0 ? 128 : (unsigned)p;
         static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        if (*prefix >= 96 && memcmp(addr, v4mapped, 12) == 0) {
+        if (pre >= 96 && memcmp(ip, v4mapped, 12) == 0) {
             /* ::ffff:a.b.c.d is an IPv4 address (a client's is read the same way) */
-            memmove(addr, addr + 12, 4);
-            memset(addr + 4, 0, 12);
-            *family = AF_INET;
-            *prefix -= 96;
+            memmove(ip, ip + 12, 4);
+            memset(ip + 4, 0, 12);
+            fam = AF_INET;
+            pre -= 96;
         }
     } else {
         return LT_EINVAL;
     }
+    *family = fam;
+    *prefix = pre;
+    memcpy(addr, ip, 16);
     return 0;
 }
 

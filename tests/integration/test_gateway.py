@@ -79,6 +79,9 @@ def test_items_api(build_dir):
         # If-Match compares strongly: a weak tag of the very version never matches
         expect_error(g.request("PUT", "/api/items/" + iid, {"description": "e"},
                                headers={"If-Match": 'W/"2"'}), 412, "ABORTED", "weak")
+        # ... and so does the version with zeros in front: tags compare as text
+        expect_error(g.request("PUT", "/api/items/" + iid, {"description": "z"},
+                               headers={"If-Match": '"02"'}), 412, "ABORTED", "as text")
         expect_error(g.request("PUT", "/api/items/" + iid, {"description": "e"},
                                headers={"If-Match": '"99999999999999999999"'}), 400)
         # validation: 422 with every field

@@ -1489,8 +1489,8 @@ static void test_header_values(void)
         FZ_CHECK(rc == 0 || rc == LT_EINVAL || rc == LT_ECONFLICT, s, f.len, "etag rc %d", rc);
         if (rc == 0 || rc == LT_ECONFLICT) {
             etags++;
-            /* the quoted digits, leading zeros aside ("012" is read as 12: noted, not
-             * refused), are the version */
+            /* the quoted digits, leading zeros aside, are the version ("012" is 12, and
+             * never matches: this server writes "12") */
             char q[40], *star = strchr(s, '*'), *open = strchr(s, '"');
             snprintf(q, sizeof(q), "%llu\"", (unsigned long long)v);
             while (open && open[1] == '0' && open[2] != '"')
@@ -1499,7 +1499,9 @@ static void test_header_values(void)
                             : open != NULL && strncmp(open + 1, q, strlen(q)) == 0,
                      s, f.len, "etag %llu", (unsigned long long)v);
             snprintf(q, sizeof(q), "\"%llu\"", (unsigned long long)v);
-            FZ_CHECK((rc == LT_ECONFLICT) == (strstr(s, "W/\"") != NULL), s, f.len, "weak tag");
+            bool zeros = open != NULL && strchr(s, '"')[1] == '0';
+            FZ_CHECK((rc == LT_ECONFLICT) == (strstr(s, "W/\"") != NULL || zeros), s, f.len,
+                     "weak tag or zeros in front");
             uint64_t v2 = 0;
             FZ_CHECK(v == 0 || (gw_parse_etag(q, &v2) == 0 && v2 == v), s, f.len, "etag again");
         }
