@@ -49,6 +49,7 @@
 #include "lt_err.h"
 #include "lt_log.h"
 #include "lt_reaper.h"
+#include "lt_utf8.h"
 #include "nng_close.h"
 #include "node_internal.h"
 #include "sio.h"
@@ -427,6 +428,18 @@ static char *node_strdup(const char *s)
     return strdup(s ? s : "");
 }
 
+/* node_strdup_utf8: node_strdup for a string of a Response. A message may quote the
+ * request (an id, a model, a field name) or be cut to a size in the middle of a character;
+ * a proto3 string must be UTF-8 (protoc's Go, Python and C++ decoders refuse a message
+ * where one is not), so whatever is not shows as '?'. */
+static char *node_strdup_utf8(const char *s)
+{
+    char *d = node_strdup(s);
+    if (d)
+        lt_utf8_scrub(d);
+    return d;
+}
+
 static void op_complete(struct node *n, struct op *op)
 {
     if (op->done)
@@ -448,7 +461,7 @@ void node_op_reply(struct node *n, struct op *op, Lithair__V1__Code code, const 
     r->id = op->req->id;
     r->code = code;
     node_free_str(r->message);
-    r->message = node_strdup(message);
+    r->message = node_strdup_utf8(message);
     if (payload && code == LITHAIR__V1__CODE__OK) {
         size_t len = protobuf_c_message_get_packed_size(payload);
         r->payload.data = malloc(len ? len : 1);
@@ -479,8 +492,8 @@ void node_op_reply_violations(struct node *n, struct op *op, const char *message
         if (!fv)
             break;
         lithair__v1__field_violation__init(fv);
-        fv->field = node_strdup(v->v[i].field);
-        fv->description = node_strdup(v->v[i].description);
+        fv->field = node_strdup_utf8(v->v[i].field);
+        fv->description = node_strdup_utf8(v->v[i].description);
         r->details[r->n_details++] = fv;
     }
     node_op_reply(n, op, LITHAIR__V1__CODE__INVALID_ARGUMENT, message, NULL);

@@ -184,7 +184,8 @@ static bool raft_conf_is_valid(const struct raft_conf *c)
 
 bool raft_snapshot_meta_is_valid(const struct raft_snapshot_meta *m)
 {
-    return m->index > 0 && (m->conf.n_voters == 0 || raft_conf_is_valid(&m->conf));
+    return m->index > 0 && m->index <= RAFT_NUM_MAX && m->term <= RAFT_NUM_MAX &&
+           (m->conf.n_voters == 0 || raft_conf_is_valid(&m->conf));
 }
 
 static bool raft_config_is_valid(const struct raft_config *cfg)
@@ -362,10 +363,13 @@ static bool raft_msg_is_valid(const struct raft *r, const struct raft_msg *m)
         return false;
     if (m->from == RAFT_NONE || m->from == r->id || (m->to != RAFT_NONE && m->to != r->id))
         return false;
-    if (m->type == RAFT_MSG_SNAPSHOT && !raft_snapshot_meta_is_valid(&m->snapshot))
-        return false;
+    if (m->term > RAFT_NUM_MAX)
+        return false; /* would take this node's term + 1 round to 0 */
+    if (m->type == RAFT_MSG_SNAPSHOT &&
+        (!raft_snapshot_meta_is_valid(&m->snapshot) || m->snapshot.term > m->term))
+        return false; /* a leader's snapshot, like its entries, is of its term or older */
     if (m->n_entries > 0) {
-        if (!m->entries || m->type != RAFT_MSG_APPEND)
+        if (!m->entries || m->type != RAFT_MSG_APPEND || m->index > UINT64_MAX - m->n_entries)
             return false;
         uint64_t prev_term = m->log_term;
         for (size_t i = 0; i < m->n_entries; i++) {

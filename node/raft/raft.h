@@ -30,6 +30,13 @@
 #define RAFT_NONE      0 /* "no node": no vote, no leader */
 #define RAFT_MAX_NODES 9 /* voters in one cluster */
 
+/* RAFT_NUM_MAX: the largest term a peer may send, and the largest index and term a
+ * snapshot from a peer may name. No cluster gets near it (2^62: a million elections or
+ * entries a second for 146,000 years), so a value beyond it is corrupt or hostile;
+ * refusing it keeps the core's term + 1 and index + 1 from wrapping around (a term going
+ * back to 0, a log that starts at 0). */
+#define RAFT_NUM_MAX (UINT64_C(1) << 62)
+
 /* Numbering matches lithair.v1.NodeRole in rpc.proto. */
 enum raft_role { RAFT_FOLLOWER = 0, RAFT_PRE_CANDIDATE = 1, RAFT_CANDIDATE = 2, RAFT_LEADER = 3 };
 
@@ -91,10 +98,11 @@ struct raft_snapshot_meta {
     struct raft_conf conf;
 };
 
-/* raft_snapshot_meta_is_valid: a snapshot sent between peers covers an index and names
- * a valid voter set (distinct non-zero ids, at most RAFT_MAX_NODES), or none (the
- * receiver's current one). raft_recv refuses a MSG_SNAPSHOT whose meta is not; a node
- * checks it before it accepts the snapshot's file. */
+/* raft_snapshot_meta_is_valid: a snapshot sent between peers covers an index (at most
+ * RAFT_NUM_MAX, with a term at most RAFT_NUM_MAX) and names a valid voter set (distinct
+ * non-zero ids, at most RAFT_MAX_NODES), or none (the receiver's current one). raft_recv
+ * refuses a MSG_SNAPSHOT whose meta is not; a node checks it before it accepts the
+ * snapshot's file. */
 bool raft_snapshot_meta_is_valid(const struct raft_snapshot_meta *m);
 
 /* A message between peers. The transport encodes it (raft.proto Message) before
@@ -250,8 +258,9 @@ void raft_tick(struct raft *r);
 
 /* raft_recv steps a message received from a peer. The message is copied as needed.
  * LT_EINVAL for a malformed message (unknown type, from = 0 or this node, `to` another
- * node, entries not numbered index+1, index+2, ...); stale or unexpected messages are
- * dropped silently (0), as Raft tolerates loss. */
+ * node, a term beyond RAFT_NUM_MAX, entries not numbered index+1, index+2, ... up to
+ * 2^64 - 1, entries or a snapshot of a later term than the message's); stale or
+ * unexpected messages are dropped silently (0), as Raft tolerates loss. */
 int raft_recv(struct raft *r, const struct raft_msg *m);
 
 /* raft_propose appends `n` entries of `type` with the given data to the leader's log.

@@ -2,15 +2,18 @@
 lithair-admin: election, replication, redirects, validation, failover under load with
 kill -9, restart and recovery, snapshots and catch-up, leadership transfer, followers
 learning the commit index between heartbeats, torn, corrupt and lost write-ahead logs,
-a damaged snapshot.
+a damaged snapshot, hostile bytes on every raft and RPC port.
 
 Run: python3 test_node.py BUILD_DIR [TEST...]
 """
 
 import glob
 import os
+import random
 import re
 import signal
+import socket
+import struct
 import sys
 import threading
 import time
@@ -502,6 +505,375 @@ def test_corrupt_snapshot_refuses_to_start(build):
         log = start_refused(victim).lower()
         check("damaged snapshot skipped" in log, "clear message: %r" % log[-600:])
 
+
+# ---- hostile traffic on the raft and RPC ports (NNG's TCP wire by hand) ----
+#
+# NNG's TCP transport (nng src/sp/transport/tcp/tcp.c): each side first sends 8 bytes,
+# 0x00 'S' 'P' 0x00, its protocol number (16-bit big-endian), two zero bytes; then every
+# message is a 64-bit big-endian length and the bytes. A req0 message starts with the
+# 32-bit request id (high bit set), which rep0 sends back before its answer.
+
+SP_PUSH, SP_PULL, SP_REQ, SP_REP = 0x50, 0x51, 0x30, 0x31
+
+
+def sp_header(proto):
+    return b"\x00SP\x00" + struct.pack(">H", proto) + b"\x00\x00"
+
+
+def sp_connect(url, proto, timeout=2.0):
+    """A TCP connection to NNG URL `url` that has done the SP handshake as `proto`;
+    returns (socket, the peer's 8-byte header)."""
+    host, port = url[len("tcp://"):].rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=timeout)
+    s.sendall(sp_header(proto))
+    got = b""
+    while len(got) < 8:
+        chunk = s.recv(8 - len(got))
+        if not chunk:
+            break
+        got += chunk
+    return s, got
+
+
+def sp_frame(body):
+    return struct.pack(">Q", len(body)) + body
+
+
+def pb_varint(v):
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def pb_uint(field, v):
+    return pb_varint(field << 3) + pb_varint(v) if v else b""
+
+
+def pb_bytes(field, b):
+    if isinstance(b, str):
+        b = b.encode()
+    return pb_varint(field << 3 | 2) + pb_varint(len(b)) + b if b else b""
+
+
+def raft_msg(mtype, frm, to, term=0, log_term=0, index=0, commit=0, reject=False, hint=0,
+             hint_term=0, entries=(), snapshot=None, chunk=None, context=b""):
+    """A lithair.raft.v1.Message (raft.proto)."""
+    b = pb_uint(1, mtype) + pb_uint(2, frm) + pb_uint(3, to) + pb_uint(4, term)
+    b += pb_uint(5, log_term) + pb_uint(6, index)
+    for (eterm, eindex, etype, data) in entries:
+        b += pb_bytes(7, pb_uint(1, eterm) + pb_uint(2, eindex) + pb_uint(3, etype) +
+                      pb_bytes(4, data))
+    b += pb_uint(8, commit) + pb_uint(9, 1 if reject else 0) + pb_uint(10, hint)
+    b += pb_uint(11, hint_term)
+    if snapshot is not None:
+        sidx, sterm, voters = snapshot
+        conf = b"".join(pb_bytes(1, pb_uint(1, v)) for v in voters)
+        meta = pb_uint(1, sidx) + pb_uint(2, sterm) + pb_bytes(3, conf)
+        b += pb_varint(12 << 3 | 2) + pb_varint(len(meta)) + meta
+    if chunk is not None:
+        offset, data, done = chunk
+        b += pb_uint(13, offset) + pb_bytes(14, data) + pb_uint(15, 1 if done else 0)
+    return b + pb_bytes(16, context)
+
+
+def raft_batch(*msgs):
+    return b"".join(pb_bytes(1, m) for m in msgs)
+
+
+def rpc_request(method, rid, payload=b"", timeout_ms=0):
+    return pb_bytes(1, method) + pb_uint(2, rid) + pb_uint(3, timeout_ms) + pb_bytes(5, payload)
+
+
+def mutate(rng, data):
+    """1-4 random edits: bit flips, interesting bytes, truncation, insertion, deletion,
+    varint extremes, off-by-one lengths (as tests/unit/test_fuzz_node.c does)."""
+    b = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        pos = rng.randrange(len(b)) if b else 0
+        op = rng.randrange(7)
+        if op == 0 and b:
+            b[pos] ^= 1 << rng.randrange(8)
+        elif op == 1 and b:
+            b[pos] = rng.choice([0x00, 0x01, 0x7F, 0x80, 0xFF, rng.randrange(256)])
+        elif op == 2:
+            del b[rng.randrange(len(b) + 1):]
+        elif op == 3:
+            b[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+        elif op == 4 and b:
+            del b[pos:pos + rng.randint(1, 16)]
+        elif op == 5:
+            b[pos:pos] = rng.choice([b"\xff" * 9 + b"\x01", b"\x80" * 9 + b"\x00",
+                                     b"\xff\xff\xff\xff\x07"])
+        elif b:
+            b[pos] = (b[pos] + rng.choice([1, 255])) & 0xFF
+    return bytes(b)
+
+
+def hostile_raft_frames(rng, ids, target):
+    """Raft Batches for node `target`: messages from members that raft_recv must refuse
+    (terms and snapshot numbers past the end of their space, a sender naming the target
+    itself, another destination), stale ones (no term), and mutated copies of all kinds
+    of messages from a stranger (id 1000, which no single mutation turns into a member).
+    None can be a valid message of the current term from a member: those are trusted, as
+    Raft trusts its members."""
+    other = [i for i in ids if i != target]
+    big = (1 << 64) - 1
+    refused = [
+        raft_msg(7, other[0], target, term=big, commit=5),                 # heartbeat
+        raft_msg(1, other[0], target, term=big, log_term=big, index=9),    # vote
+        raft_msg(11, other[1], target, term=big),                          # timeout now
+        raft_msg(5, other[1], target, term=1 << 63, index=3, log_term=1,
+                 entries=[(1 << 63, 4, 0, b"x")], commit=4),               # append
+        raft_msg(9, other[0], target, term=big, index=big, log_term=big,
+                 snapshot=(big, big, ids), chunk=(0, b"junk", True)),      # snapshot
+        raft_msg(9, other[0], target, term=3, snapshot=(big, 1, ids),
+                 chunk=(0, b"junk", True)),
+        raft_msg(7, target, target, term=1 << 40, commit=1 << 40),         # from itself
+        raft_msg(7, other[0], 1000, term=1 << 40, commit=1 << 40),         # not for it
+    ]
+    stale = [raft_msg(t, other[t % 2], target, index=1 << 40, commit=1 << 40, reject=t % 3 == 0,
+                      hint=1 << 40, hint_term=7, context=b"\x01" * 8) for t in range(1, 15)]
+    stale.append(raft_msg(9, other[0], target, snapshot=(7, 1, ids), chunk=(1 << 30, b"j", False)))
+    strangers = [raft_msg(t, 1000, target, term=rng.choice([1, 2, 1 << 40]), log_term=1,
+                          index=rng.choice([0, 3, 1 << 40]), commit=1 << 40, reject=t % 2 == 0,
+                          entries=[(1, 4, 0, b"\x0a\x03abc")] if t == 5 else (),
+                          snapshot=(5, 1, ids) if t == 9 else None,
+                          chunk=(0, b"\x00" * 64, True) if t == 9 else None,
+                          context=bytes(rng.randrange(256) for _ in range(8)))
+                 for t in range(1, 15)]
+    frames = [raft_batch(m) for m in refused + stale] + [raft_batch(*refused[:3], *stale[:4])]
+    for _ in range(120):
+        base = raft_batch(*rng.sample(strangers, rng.randint(1, 3)))
+        frames.append(mutate(rng, base))
+    for _ in range(20):
+        frames.append(bytes(rng.randrange(256) for _ in range(rng.randrange(64))))
+    rng.shuffle(frames)
+    return frames
+
+
+def hostile_rpc_requests(rng, rid0):
+    """Requests for the RPC port: reads and harmless writes, as they are and mutated (a
+    mutated write that still decodes is a write like any other, replicated everywhere)."""
+    item = pb_bytes(2, "hostile") + pb_uint(4, 1) + pb_bytes(5, '{"k":1}')
+    bases = [
+        ("Cluster/Ping", pb_bytes(1, b"\x00\x01\x02")),
+        ("Cluster/Status", pb_uint(1, 1)),
+        ("Models/Get", pb_bytes(1, "items") + pb_bytes(2, "nosuch")),
+        ("Models/List", pb_bytes(1, "items") + pb_bytes(2, "status") + pb_bytes(3, "ACTIVE") +
+         pb_uint(5, 3)),
+        ("Models/History", pb_bytes(1, "items") + pb_bytes(2, "nosuch")),
+        ("Models/Create", pb_bytes(1, "items") + pb_bytes(2, item)),
+        ("Models/Get", pb_bytes(1, "nosuch") + pb_bytes(2, "x" * 300)),
+        ("Cluster/WalStats", b""),
+    ]
+    reqs = []
+    for k in range(160):
+        method, payload = rng.choice(bases)
+        if rng.random() < 0.15:
+            subs = []
+            for i in range(rng.randint(0, 3)):
+                sub_method, sub_payload = rng.choice(bases)
+                subs.append(rpc_request(sub_method, rid0 * 10 + k * 10 + i, sub_payload))
+            method, payload = "Rpc/Batch", b"".join(pb_bytes(1, sub) for sub in subs)
+        how = rng.randrange(3)
+        if how == 1:
+            payload = mutate(rng, payload)
+        body = rpc_request(method, rid0 + k, payload, timeout_ms=rng.choice([0, 2000]))
+        if how == 2:
+            body = mutate(rng, body)
+        reqs.append((how == 0, rid0 + k, body))
+    return reqs
+
+
+def pb_first_varint(data, field):
+    """The value of varint field `field` at the top level of protobuf bytes, else None."""
+    i = 0
+    while i < len(data):
+        key, shift = 0, 0
+        while i < len(data):
+            b = data[i]
+            i += 1
+            key |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+        wt = key & 7
+        if wt == 0:
+            v, shift = 0, 0
+            while i < len(data):
+                b = data[i]
+                i += 1
+                v |= (b & 0x7F) << shift
+                shift += 7
+                if not b & 0x80:
+                    break
+            if key >> 3 == field:
+                return v
+        elif wt == 2:
+            n, shift = 0, 0
+            while i < len(data):
+                b = data[i]
+                i += 1
+                n |= (b & 0x7F) << shift
+                shift += 7
+                if not b & 0x80:
+                    break
+            i += n
+        elif wt == 1:
+            i += 8
+        elif wt == 5:
+            i += 4
+        else:
+            return None
+    return None
+
+
+def sp_read_replies(s, want, timeout):
+    """Reads rep0 answers from `s` until every request id in `want` was answered or
+    `timeout` passed; returns {request id: Response bytes}."""
+    got, buf = {}, b""
+    deadline = time.monotonic() + timeout
+    while want - set(got) and time.monotonic() < deadline:
+        s.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            break
+        except OSError:
+            break
+        if not chunk:
+            break
+        buf += chunk
+        while len(buf) >= 8:
+            n = struct.unpack(">Q", buf[:8])[0]
+            if len(buf) < 8 + n:
+                break
+            msg, buf = buf[8:8 + n], buf[8 + n:]
+            if len(msg) >= 4:
+                got[struct.unpack(">I", msg[:4])[0] & 0x7FFFFFFF] = msg[4:]
+    return got
+
+
+def hostile_traffic(rng, node, ids, stalled):
+    """Sends one node everything test_hostile_traffic_on_every_port describes; returns
+    (frames sent, requests answered, well-formed requests left unanswered). Connections
+    meant to stall are appended to `stalled`. OSError if the node stops accepting."""
+    sent, answered, unanswered = 0, 0, []
+    for url, proto in ((node.raft, SP_PUSH), (node.rpc, SP_REQ)):
+        # half a handshake, and a whole one followed by half a message: held open
+        for k in range(4):
+            host, port = url[len("tcp://"):].rsplit(":", 1)
+            s = socket.create_connection((host, int(port)), timeout=2)
+            stalled.append(s)
+            s.sendall(sp_header(proto)[:k * 2 + 1])
+        s, _ = sp_connect(url, proto)
+        stalled.append(s)
+        s.sendall(struct.pack(">Q", 100) + b"\x0a\x05")
+        # wrong protocol numbers, and a length past the receive limit
+        for bad in (SP_PULL, SP_REP, 0x10, 0xFFFF):
+            s, _ = sp_connect(url, bad, timeout=1)
+            try:
+                s.sendall(sp_frame(b"\x0a\x00"))
+            except OSError:
+                pass  # refused: as it should
+            s.close()
+        s, _ = sp_connect(url, proto)
+        s.sendall(struct.pack(">Q", 1 << 40) + b"\x00" * 64)
+        s.close()
+
+    # the raft port
+    s, hdr = sp_connect(node.raft, SP_PUSH)
+    check(hdr == sp_header(SP_PULL), "the raft port speaks pull0: %r" % hdr)
+    for frame in hostile_raft_frames(rng, ids, node.id):
+        try:
+            s.sendall(sp_frame(frame))
+            sent += 1
+        except OSError:  # it hung up on us: dial again
+            s.close()
+            s, _ = sp_connect(node.raft, SP_PUSH)
+    s.close()
+
+    # the RPC port: every well-formed request is answered, with its id
+    s, hdr = sp_connect(node.rpc, SP_REQ)
+    check(hdr == sp_header(SP_REP), "the RPC port speaks rep0: %r" % hdr)
+    want = set()
+    reqs = hostile_rpc_requests(rng, 100000 * node.id)
+    for k, (clean, rid, body) in enumerate(reqs):
+        try:
+            s.sendall(sp_frame(struct.pack(">I", 0x80000000 | rid) + body))
+            sent += 1
+        except OSError:  # rep0 hangs up on a request without a request id: dial again
+            s.close()
+            s, _ = sp_connect(node.rpc, SP_REQ)
+            continue
+        if clean:
+            want.add(rid)
+        if len(want) >= 8 or k == len(reqs) - 1:
+            got = sp_read_replies(s, want, 5.0)
+            answered += len(want & set(got))
+            unanswered += sorted(want - set(got))
+            for r in want & set(got):
+                check(pb_first_varint(got[r], 1) == r, "the answer to %d echoes its id" % r)
+            want = set()
+    s.close()
+    return sent, answered, unanswered
+
+
+def test_hostile_traffic_on_every_port(build):
+    """Garbage and mutated frames on every node's raft and RPC ports, over NNG's TCP wire
+    written by hand: raft messages raft_recv must refuse (terms and snapshots past the end
+    of their number space, a sender naming the node itself), stale ones, mutated messages
+    of every type from a stranger, random bytes, mutated RPC requests, wrong protocol
+    numbers, a length past the receive limit, and connections that stall half-way through
+    the handshake or a message. Afterwards every node is alive, there is one leader, writes
+    go through and the three stores are identical. LT_SEED replays the same frames."""
+    seed = int(os.environ.get("LT_SEED") or 20240917)
+    rng = random.Random(seed)
+    print("  seed %d (replay with LT_SEED=%d)" % (seed, seed))
+    with Cluster(build) as c:
+        c.wait_leader(timeout=10)
+        for i in range(3):
+            create(c, "before-hostile-%d" % i)
+        ids = [n.id for n in c.nodes]
+        stalled, sent, answered, unanswered = [], 0, 0, []
+        try:
+            for node in c.nodes:
+                try:
+                    n_sent, n_answered, missing = hostile_traffic(rng, node, ids, stalled)
+                except OSError as e:
+                    raise Failure("node %d stopped taking connections (%s; alive: %s): %s"
+                                  % (node.id, e, node.alive(), node.log_text()[-2000:]))
+                sent += n_sent
+                answered += n_answered
+                unanswered += missing
+            check(not unanswered, "every well-formed request answered; missing %r" % unanswered)
+            check(answered > 0, "requests were answered")
+            print("  %d frames sent, %d answers checked, %d connections held"
+                  % (sent, answered, len(stalled)))
+            for node in c.nodes:
+                check(node.alive(), "node %d survived: %s" % (node.id, node.log_text()[-2000:]))
+            leader = c.wait_leader(timeout=20)  # while the stalled connections stay open
+            check(leader, "a leader")
+        finally:
+            for s in stalled:
+                s.close()
+        for node in c.nodes:
+            log = node.log_text()
+            check("AddressSanitizer" not in log and "runtime error" not in log,
+                  "node %d: no sanitizer report: %s" % (node.id, log[-3000:]))
+        made = [create(c, "after-hostile-%d" % i) for i in range(5)]
+        st = c.wait_converged(timeout=30)
+        check(len(st) == 3 and len({s["digest"] for s in st}) == 1, "three identical stores")
+        for node in c.nodes:
+            check(node.alive(), "node %d alive at the end" % node.id)
+            items = list_all(c, node)
+            check(all(it["id"] in items for it in made), "the writes on node %d" % node.id)
 
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))
