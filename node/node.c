@@ -95,6 +95,7 @@ struct node {
     int fatal;
 
     /* loop state */
+    uint64_t bad_batches, bad_batch_warned_ns; /* malformed raft batches; last warning */
     uint64_t start_ns;
     uint64_t next_tick_ns;
     uint64_t commit_due_ns; /* send the leader's commit index to followers then (0: none due) */
@@ -438,6 +439,21 @@ static char *node_strdup_utf8(const char *s)
     if (d)
         lt_utf8_scrub(d);
     return d;
+}
+
+/* node_warn_bad_batch: a malformed raft batch is logged at most once a second, with the
+ * count since the last line: whoever can reach the raft port must not be able to flood
+ * the log (the batch itself is dropped; Raft tolerates the loss). */
+static void node_warn_bad_batch(struct node *n)
+{
+    uint64_t now = lt_now_ns();
+    n->bad_batches++;
+    if (n->bad_batch_warned_ns != 0 && now - n->bad_batch_warned_ns < 1000000000u)
+        return;
+    lt_warn("dropped %llu malformed raft batch%s since the last such warning",
+            (unsigned long long)n->bad_batches, n->bad_batches == 1 ? "" : "es");
+    n->bad_batches = 0;
+    n->bad_batch_warned_ns = now;
 }
 
 static void op_complete(struct node *n, struct op *op)
@@ -1872,7 +1888,7 @@ int node_run(struct node *n)
                 int rc = codec_batch_decode(nng_msg_body(it->msg), nng_msg_len(it->msg),
                                             node_recv_one, n);
                 if (rc == LT_ECORRUPT)
-                    lt_warn("dropped a malformed raft batch");
+                    node_warn_bad_batch(n);
                 nng_msg_free(it->msg);
             } else {
                 node_handle_rpc(n, it->slot, it->msg);
