@@ -38,7 +38,7 @@
     pendingNew: null,             /* the item just created, kept visible on the page */
     editing: null,                /* {id, version} while the form edits an item */
     itemsError: false,            /* the table shows a failed load (reloaded when a leader is back) */
-    bench: { state: 'idle', lastEndAt: 0, duration: 0, stopping: false },
+    bench: { state: 'idle', lastEndAt: 0, duration: 0, stopping: false, seq: -1, epoch: 0 }, /* seq, epoch: the newest status shown */
     me: { role: '', user: null, anonymous: true, address: '' }, /* GET /_playground/auth/me */
     fwRules: [],                  /* the firewall rules last listed */
     sse: { es: null, state: 'connecting', lastMsgAt: 0, everOpen: false, downSince: 0, retryMs: 1000, timer: null, bc: null, leading: false, helloBound: false, fwd: [], fwdTimer: null },
@@ -983,7 +983,10 @@
       const wasLeader = n.id === state.leaderId;
       n.running = false;
       n.role = 'down';
-      n.downWhy = st === 'killed' ? (d.signal === 'SIGTERM' ? 'Stopped (SIGTERM)' : 'Killed') : st === 'exited' ? 'Exited' + (d.exitCode != null ? ' (code ' + d.exitCode + ')' : '') : 'Stopped';
+      /* the exit that follows a kill carries its signal: named by it, so "Killed" does not
+       * turn into "Exited" when the exit is reaped (or the other way round, by arrival) */
+      const bySignal = d.signal === 'SIGKILL' ? 'Killed' : d.signal === 'SIGTERM' ? 'Stopped (SIGTERM)' : d.signal ? 'Crashed (' + d.signal + ')' : '';
+      n.downWhy = st === 'killed' ? (d.signal === 'SIGTERM' ? 'Stopped (SIGTERM)' : 'Killed') : st === 'exited' ? bySignal || 'Exited' + (d.exitCode != null ? ' (code ' + d.exitCode + ')' : '') : 'Stopped';
       const why = st === 'killed' ? 'killed' + (d.signal ? ' (' + d.signal + ')' : '') : st === 'exited' ? 'exited' + (d.exitCode != null ? ' with code ' + d.exitCode : '') : st;
       log_cluster('kill', 'Node ' + n.id + ' ' + why + (wasLeader ? ' — it was the leader' : ''), 'down' + n.id);
       if (wasLeader) set_leader(null);
@@ -1062,9 +1065,8 @@
     await busy($('bench-start'), 'Starting…', async () => {
       try {
         const r = await request('POST', '/_playground/benchmark/start', { body: v });
-        /* only now: a refused start (403, 409 one runs, 503) keeps the last result to read */
-        benchChart.clear();
-        $('bench-result').hidden = true;
+        /* a refused start (403, 409 one runs, 503) keeps the last result to read; an
+         * accepted one clears it in on_benchmark, when the page first sees the run */
         t.done('ok', 'Benchmark running — watch the throughput chart.');
         on_benchmark(r.data || { state: 'running', config: v });
       } catch (e) {
@@ -1158,9 +1160,22 @@
   }
 
   function on_benchmark(d, initial) {
+    /* a status older than one already shown (a read or reply in flight while the run went
+     * on, or ended) is dropped: it would bring "running" back after "done" */
+    const seq = Number(d.seq), ep = Number(d.epoch);
+    if (d.seq != null && Number.isFinite(seq) && Number.isFinite(ep)) {
+      if (ep === state.bench.epoch && seq < state.bench.seq) return;
+      state.bench.epoch = ep;
+      state.bench.seq = seq;
+    }
     const st = d.state || 'idle';
     const was = state.bench.state;
     state.bench.state = st;
+    if (st === 'running' && was !== 'running') {
+      /* a new run (from this tab or another): the last one's chart and result go */
+      benchChart.clear();
+      $('bench-result').hidden = true;
+    }
     if (st !== 'running' && was === 'running') state.bench.lastEndAt = performance.now();
     const b = $('bench-state');
     b.textContent = st;

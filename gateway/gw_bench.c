@@ -15,6 +15,7 @@
 #include "bench_engine.h"
 #include "gw.h"
 #include "gw_bench.h"
+#include "lt_clock.h"
 #include "lt_err.h"
 #include "lt_log.h"
 
@@ -49,6 +50,11 @@ struct gw_bench {
     bool have_progress;
     json_object *result; /* after a run */
     char error[256];
+    /* the status's version: `seq` grows with every published change; `epoch` (this
+     * gateway's start, ms) tells a restarted gateway's seq apart. A page that holds a newer
+     * status than a reply or event it gets late ignores that one (a status read in flight
+     * while the run ended must not bring "running" back). */
+    uint64_t seq, epoch_ms;
 };
 
 static json_object *gw_bench_ms(uint64_t ns)
@@ -79,6 +85,8 @@ static json_object *gw_bench_status_locked(struct gw_bench *b, bool summary)
     static const char *phases[] = {"prefill", "warmup", "running", "done"};
     json_object *o = json_object_new_object();
     json_object_object_add(o, "state", json_object_new_string(gw_bench_state_names[b->state]));
+    json_object_object_add(o, "seq", gw_json_u64(b->seq));
+    json_object_object_add(o, "epoch", gw_json_u64(b->epoch_ms));
     json_object_object_add(o, "config",
                            b->state == GW_BENCH_IDLE ? json_object_new_null()
                                                      : gw_bench_config_json(&b->params));
@@ -120,6 +128,7 @@ static json_object *gw_bench_status_locked(struct gw_bench *b, bool summary)
 
 static void gw_bench_publish_locked(struct gw_bench *b)
 {
+    b->seq++; /* a change: a status read before it is older */
     if (!b->g->sse)
         return;
     /* the series and histogram are big: the event carries the summary only */
@@ -407,6 +416,7 @@ int gw_bench_register(struct gw *g)
     if (!b)
         return LT_ENOMEM;
     b->g = g;
+    b->epoch_ms = lt_wall_ns() / 1000000u;
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->ended, NULL);
     g->bench = b;

@@ -95,8 +95,8 @@ int gw_query_check_dups(const char *qs, char *dup, size_t n);
 /* gw_parse_etag parses an If-Match value: "\"3\"" → 3, "*" → 0 (any). A weak tag
  * ("W/\"3\"") is LT_ECONFLICT (*version set): If-Match compares strongly, so it never
  * matches (RFC 9110 13.1.1); so is a version with leading zeros ("\"007\"": tags compare as
- * text, and this server writes "7"). LT_EINVAL for anything else (a list, an unquoted tag, a number past
- * 2^64-1). */
+ * text, and this server writes "7"). LT_EINVAL for anything else (a list, an unquoted tag, a number
+ * past 2^64-1). */
 int gw_parse_etag(const char *s, uint64_t *version);
 
 /* gw_camel_name writes the lowerCamelCase form of a proto field name ("created_at" →

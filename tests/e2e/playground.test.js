@@ -346,6 +346,10 @@ async function main() {
     await wait_for('the killed node shown down', 3000, async () => (await card(firstLeader).getAttribute('data-role')) === 'down');
     const said = (await card(firstLeader).locator('[data-testid="node-health"]').textContent()).trim();
     assert(said === 'Killed', 'a node killed with SIGKILL is labelled "' + said + '"');
+    /* ... and stays so once its exit (signal SIGKILL) is reaped and announced */
+    await sleep(600);
+    const later = (await card(firstLeader).locator('[data-testid="node-health"]').textContent()).trim();
+    assert(later === 'Killed', 'the killed node is relabelled "' + later + '" once its exit is announced');
     /* the new leader stays shown: no late snapshot may flip the cards back */
     const flips = await page.evaluate(async (want) => {
       const seen = [];
@@ -704,11 +708,34 @@ async function main() {
       new MutationObserver(() => window.__e2eBench.push([performance.now(), Number(el.dataset.points)]))
         .observe(el, { attributes: true, attributeFilter: ['data-points'] });
     });
+    /* the start's reply is held back until the run has ended (a slow answer, as under
+     * load): arriving after the stream's "done", it must not bring "running" back (the
+     * Start button stayed disabled for good) nor hide the result */
+    const startUrl = (u) => u.pathname === '/_playground/benchmark/start';
+    let release = null;
+    const held = new Promise((res) => { release = res; });
+    let replied = false;
+    await page.route(startUrl, async (route) => {
+      const resp = await route.fetch();
+      await held;
+      await route.fulfill({ response: resp });
+      replied = true;
+    });
     await page.locator('[data-testid="bench-start"]').click();
     const chart = page.locator('[data-testid="bench-chart"]');
-    await wait_for('the benchmark running', 5000, async () => (await page.locator('[data-testid="bench-state"]').getAttribute('data-state')) === 'running'
-      || (await page.locator('[data-testid="bench-result"]').isVisible()));
-    await page.waitForSelector('[data-testid="bench-result"]:not([hidden])', { timeout: 20000 });
+    try {
+      await wait_for('the benchmark running', 5000, async () => (await page.locator('[data-testid="bench-state"]').getAttribute('data-state')) === 'running'
+        || (await page.locator('[data-testid="bench-result"]').isVisible()));
+      await page.waitForSelector('[data-testid="bench-result"]:not([hidden])', { timeout: 20000 });
+    } finally {
+      release();
+    }
+    await wait_for('the held reply delivered', 5000, async () => replied);
+    await page.unroute(startUrl);
+    await sleep(300);
+    assert((await page.locator('[data-testid="bench-state"]').getAttribute('data-state')) === 'done', 'a late start reply brought back "' + (await page.locator('[data-testid="bench-state"]').getAttribute('data-state')) + '"');
+    assert(await page.locator('[data-testid="bench-result"]').isVisible(), 'a late start reply hid the result');
+    assert(await page.locator('[data-testid="bench-start"]').isEnabled(), 'a late start reply left Start disabled');
     await wait_for('the p99 cell', 3000, async () => /\d/.test((await page.locator('[data-testid="bench-p99"]').textContent()) || ''));
     const opsText = await page.locator('[data-testid="bench-result-opsps"]').textContent();
     const ops = Number(opsText.replace(/[^0-9.]/g, ''));

@@ -1018,9 +1018,15 @@ def test_benchmark(build_dir):
         expect_error(g.post("/_playground/benchmark/start", {"payload_size": 4097}), 400,
                      "INVALID_ARGUMENT", "payload_size")
         body = {"type": "write", "concurrency": 4, "duration_secs": 1.5, "payload_size": 64}
+        idle = s
+        stream = SseReader(g.port, "/_playground/events/benchmark")
+        wait_for("the benchmark stream open", lambda: stream.retry, timeout=10)
         st, _, s = g.post("/_playground/benchmark/start", body)
         check(st == 202 and s["state"] == "running" and s["config"]["concurrency"] == 4,
               "start: %r" % s)
+        # every status is versioned: (epoch, seq) grows with each published change, so a
+        # page can drop a reply or read that arrives after a newer event
+        check(s["epoch"] == idle["epoch"] and s["seq"] >= idle["seq"], "versioned: %r" % s)
         expect_error(g.post("/_playground/benchmark/start", body), 409, "FAILED_PRECONDITION")
         expect_error(g.post("/_playground/benchmark/cleanup"), 409, "FAILED_PRECONDITION")
 
@@ -1028,6 +1034,15 @@ def test_benchmark(build_dir):
             s = g.get("/_playground/benchmark/status")[2]
             return s if s["state"] == "done" else None
         s = wait_for("the benchmark to finish", done, timeout=30, interval=0.2)
+        wait_for("the stream's last event", lambda: stream.find(
+            "benchmark", lambda d: d["seq"] == s["seq"]), timeout=5)
+        stream.close()
+        evs = stream.find("benchmark", lambda d: d["seq"] > idle["seq"])
+        seqs = [e["seq"] for e in evs]
+        check(len(evs) >= 2 and seqs == sorted(set(seqs)) and evs[-1]["state"] == "done"
+              and evs[-1]["seq"] == s["seq"] and all(e["state"] == "running" for e in evs[:-1]),
+              "events in order, one version each, the last the read status: %r" %
+              [(e["seq"], e["state"]) for e in evs])
         r = s["result"]
         check(r["ops"] > 0 and r["opsPerSec"] > 0 and r["latencyUs"]["p99"] > 0 and
               len(r["series"]) >= 1 and len(r["histogram"]) >= 1, "result: %r" % r)
