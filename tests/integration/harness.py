@@ -31,6 +31,37 @@ def admin_env():
     return env
 
 
+def agreed_digests(build_dir, urls):
+    """The three nodes' `lithair-admin status --digest` rows when all are healthy and agree
+    on the applied index and the store's digest, else None (for wait_for)."""
+    p = subprocess.run([os.path.join(build_dir, "tools", "admin", "lithair-admin"),
+                        "--endpoints", ",".join(urls), "-w", "json", "--timeout", "3000",
+                        "status", "--digest"], capture_output=True, text=True, timeout=30,
+                       env=admin_env())
+    try:
+        out = json.loads(p.stdout)
+    except ValueError:
+        return None
+    if len(out) != 3 or not all(o.get("healthy") for o in out):
+        return None
+    if len({o.get("digest") for o in out}) != 1 or len({o.get("applied") for o in out}) != 1:
+        return None
+    return out
+
+
+def pb_varint(v):
+    """A protobuf base-128 varint (tests that hand-build wire messages)."""
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
 _given_ports = set()
 _port_locks = []  # open lock files: held until this process exits
 

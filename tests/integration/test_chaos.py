@@ -20,14 +20,13 @@ import json
 import os
 import random
 import signal
-import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gw_harness import Gateway  # noqa: E402
-from harness import admin_env, check, run_tests, wait_for  # noqa: E402
+from harness import agreed_digests, check, run_tests, wait_for  # noqa: E402
 
 SECONDS = 25.0
 
@@ -167,22 +166,6 @@ def nemesis(g, rnd, seconds, log):
     restart_down(g)
 
 
-def digests(build_dir, urls):
-    p = subprocess.run([os.path.join(build_dir, "tools", "admin", "lithair-admin"),
-                        "--endpoints", ",".join(urls), "-w", "json", "--timeout", "3000",
-                        "status", "--digest"], capture_output=True, text=True, timeout=30,
-                       env=admin_env())
-    try:
-        out = json.loads(p.stdout)
-    except ValueError:
-        return None
-    if len(out) != 3 or not all(o.get("healthy") for o in out):
-        return None
-    if len({o.get("digest") for o in out}) != 1 or len({o.get("applied") for o in out}) != 1:
-        return None
-    return out
-
-
 def test_chaos(build_dir):
     seconds = float(os.environ.get("LITHAIR_CHAOS_SECONDS", SECONDS))
     seed = int(os.environ.get("LITHAIR_CHAOS_SEED", time.time()))
@@ -229,7 +212,7 @@ def test_chaos(build_dir):
             print("  last status (id, role, running, health, applied, lag): %r" % seen)
             raise
         urls = [n["rpcUrl"] for n in status(g)["nodes"]]
-        st = wait_for("three identical stores", lambda: digests(build_dir, urls), timeout=60,
+        st = wait_for("three identical stores", lambda: agreed_digests(build_dir, urls), timeout=60,
                       interval=0.5)
         print("  converged at index %s, digest %s" % (st[0]["applied"], st[0]["digest"]))
 

@@ -19,21 +19,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, check, run_tests, wait_for  # noqa: E402
+from harness import Cluster, check, pb_varint, run_tests, wait_for  # noqa: E402
 
 CODE_DEADLINE_EXCEEDED = 4  # rpc.proto Code
-
-
-def pb_varint(v):
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
 
 
 def pb_field(num, val):

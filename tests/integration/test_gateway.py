@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import Cluster, Failure, check, run_tests, wait_for  # noqa: E402
+from harness import Cluster, Failure, agreed_digests, check, run_tests, wait_for  # noqa: E402
 from gw_harness import Gateway  # noqa: E402
 
 
@@ -1892,25 +1892,6 @@ def fuzz_check_connection(reqs, got, closed, problems, notes):
                             % (desc, status, body[:200]))
 
 
-def fuzz_node_digests(build_dir, urls):
-    """The three nodes' (applied, digest) when they agree, else None."""
-    import subprocess
-    from harness import admin_env
-    p = subprocess.run([os.path.join(build_dir, "tools", "admin", "lithair-admin"),
-                        "--endpoints", ",".join(urls), "-w", "json", "--timeout", "3000",
-                        "status", "--digest"], capture_output=True, text=True, timeout=30,
-                       env=admin_env())
-    try:
-        out = json.loads(p.stdout)
-    except ValueError:
-        return None
-    if len(out) != 3 or not all(o.get("healthy") for o in out):
-        return None
-    if len({o.get("digest") for o in out}) != 1 or len({o.get("applied") for o in out}) != 1:
-        return None
-    return out
-
-
 def test_fuzz_http(build_dir):
     """Mutation fuzzing over raw sockets: a few hundred requests built from valid ones
     (request lines, paths and percent-encodings, versions, header lines twice, odd, huge or
@@ -2070,7 +2051,7 @@ def test_fuzz_http(build_dir):
               all(n["running"] for n in s["nodes"]), "the same three nodes run: %r" % s)
         g.post("/_playground/benchmark/stop")  # none should run; if one did, it ends here
         st3 = wait_for("the three nodes to hold one store",
-                       lambda: fuzz_node_digests(build_dir, urls), timeout=30, interval=0.5)
+                       lambda: agreed_digests(build_dir, urls), timeout=30, interval=0.5)
         print("  three nodes at index %s, digest %s" % (st3[0]["applied"], st3[0]["digest"]))
         logs = [("gateway", g.log_text())]
         for d in sorted(os.listdir(os.path.join(g.root, "data"))):

@@ -19,7 +19,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, Failure, check, run_tests, wait_for  # noqa: E402
+from harness import Cluster, Failure, check, pb_varint, run_tests, wait_for  # noqa: E402
 
 
 def create(c, name, endpoints=None, **fields):
@@ -537,18 +537,6 @@ def sp_connect(url, proto, timeout=2.0):
 
 def sp_frame(body):
     return struct.pack(">Q", len(body)) + body
-
-
-def pb_varint(v):
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
 
 
 def pb_uint(field, v):

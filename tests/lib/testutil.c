@@ -59,6 +59,16 @@ long long tu_file_size(const char *path)
     return stat(path, &st) == 0 ? (long long)st.st_size : -1;
 }
 
+uint64_t tu_rng_next(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * UINT64_C(2685821657736338717);
+}
+
 uint64_t tu_seed(const char *what)
 {
     const char *env = getenv("LT_SEED");

@@ -21,4 +21,8 @@ long long tu_file_size(const char *path);
  * it prints the seed so a failing run can be replayed. */
 uint64_t tu_seed(const char *what);
 
+/* tu_rng_next steps a seeded xorshift64* generator (*state must not be 0) and returns its
+ * next 64 bits: small, fast and the same everywhere, so a seed replays a run. */
+uint64_t tu_rng_next(uint64_t *state);
+
 #endif

@@ -34,6 +34,7 @@
 #include "lt_jsonparse.h"
 #include "lt_utf8.h"
 #include "pbjson.h"
+#include "testutil.h"
 #include "wire.h"
 
 #define FUZZ_SEED_DEFAULT UINT64_C(20261127)
@@ -49,12 +50,7 @@ static uint64_t rng_state;
 
 static uint64_t rng_next(void)
 {
-    uint64_t x = rng_state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * UINT64_C(2685821657736338717);
+    return tu_rng_next(&rng_state);
 }
 
 static size_t rng_below(size_t n)

@@ -64,12 +64,7 @@ static uint64_t rng_state;
 /* xorshift64*: a small seeded generator so a failing run can be replayed (LT_SEED). */
 static uint64_t rng_next(void)
 {
-    uint64_t x = rng_state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * UINT64_C(2685821657736338717);
+    return tu_rng_next(&rng_state);
 }
 
 static uint64_t rng_below(uint64_t n)
