@@ -450,8 +450,11 @@ static void node_warn_bad_batch(struct node *n)
     n->bad_batches++;
     if (n->bad_batch_warned_ns != 0 && now - n->bad_batch_warned_ns < 1000000000u)
         return;
-    lt_warn("dropped %llu malformed raft batch%s since the last such warning",
-            (unsigned long long)n->bad_batches, n->bad_batches == 1 ? "" : "es");
+    if (n->bad_batch_warned_ns == 0)
+        lt_warn("dropped a malformed raft batch (more are counted: one line a second at most)");
+    else
+        lt_warn("dropped %llu malformed raft batch%s since the last such line",
+                (unsigned long long)n->bad_batches, n->bad_batches == 1 ? "" : "es");
     n->bad_batches = 0;
     n->bad_batch_warned_ns = now;
 }
