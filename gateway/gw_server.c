@@ -607,8 +607,6 @@ static void gw_linger(struct gw_req *r)
     }
 }
 
-/* gw_reply_bad_query answers 400 for a query string no route reads safely (a key given
- * twice, too many pairs) and returns true; false if the query is fine. */
 /* The query parameters each route reads; every other route reads none. (The list route
  * checks its own, filters included.) An unread parameter is a 400, not silently ignored:
  * "?forse=true" must not look like a kill that was forced. */
@@ -622,6 +620,9 @@ static const struct {
     {"cluster_force_election", {"target"}},
 };
 
+/* gw_reply_bad_query answers 400 for a query string no route reads safely (a parameter
+ * route `route` does not read, a key given twice, too many pairs) and returns true; false
+ * if the query is fine. */
 static bool gw_reply_bad_query(struct gw_req *r, const char *route)
 {
     if (r->query && *r->query && strcmp(route, "items_list") != 0) {
@@ -663,12 +664,16 @@ static const char *gw_headers_bad(const struct mg_request_info *ri)
     if (ri->num_headers >= GW_MAX_HEADERS)
         return "too many header lines: at most 63 are read";
     /* headers the gateway reads with mg_get_header, which returns the first of several */
-    static const char *const once[] = {"Host",          "If-Match", "If-None-Match",
-                                       "Authorization", "Origin",   "Content-Type"};
-    static const char *const once_why[] = {
-        "more than one Host header",          "more than one If-Match header",
-        "more than one If-None-Match header", "more than one Authorization header",
-        "more than one Origin header",        "more than one Content-Type header"};
+    static const struct {
+        const char *name, *why;
+    } once[] = {
+        {"Host", "more than one Host header"},
+        {"If-Match", "more than one If-Match header"},
+        {"If-None-Match", "more than one If-None-Match header"},
+        {"Authorization", "more than one Authorization header"},
+        {"Origin", "more than one Origin header"},
+        {"Content-Type", "more than one Content-Type header"},
+    };
     bool seen[sizeof(once) / sizeof(once[0])] = {false};
     const char *clen = NULL;
     for (int i = 0; i < ri->num_headers; i++) {
@@ -682,9 +687,9 @@ static const char *gw_headers_bad(const struct mg_request_info *ri)
         if (!strchr("HhIiAaOoCc", n[0]) || !n[0])
             continue; /* most lines (User-Agent, Accept...): no comparison at all */
         for (size_t k = 0; k < sizeof(once) / sizeof(once[0]); k++) {
-            if (strcasecmp(n, once[k]) == 0) {
+            if (strcasecmp(n, once[k].name) == 0) {
                 if (seen[k])
-                    return once_why[k];
+                    return once[k].why;
                 seen[k] = true;
             }
         }

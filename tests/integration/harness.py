@@ -62,6 +62,39 @@ def pb_varint(v):
             return bytes(out)
 
 
+def pb_parse(data):
+    """The fields of a protobuf message: {number: last value} (varints and bytes only).
+    ValueError for bytes that are not such a message (a bad wire type, cut short)."""
+    fields, i = {}, 0
+
+    def varint():
+        nonlocal i
+        v = shift = 0
+        while True:
+            if i >= len(data):
+                raise ValueError("cut short at byte %d" % i)
+            b = data[i]
+            i += 1
+            v |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return v
+    while i < len(data):
+        key = varint()
+        wt = key & 7
+        if wt == 0:
+            fields[key >> 3] = varint()
+        elif wt == 2:
+            n = varint()
+            fields[key >> 3] = data[i:i + n]
+            i += n
+        elif wt in (1, 5):
+            i += 8 if wt == 1 else 4
+        else:
+            raise ValueError("wire type %d" % wt)
+    return fields
+
+
 _given_ports = set()
 _port_locks = []  # open lock files: held until this process exits
 

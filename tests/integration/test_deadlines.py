@@ -19,7 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, check, pb_varint, run_tests, wait_for  # noqa: E402
+from harness import Cluster, check, pb_parse, pb_varint, run_tests, wait_for  # noqa: E402
 
 CODE_DEADLINE_EXCEEDED = 4  # rpc.proto Code
 
@@ -31,36 +31,6 @@ def pb_field(num, val):
     if isinstance(val, str):
         val = val.encode()
     return pb_varint((num << 3) | 2) + pb_varint(len(val)) + val
-
-
-def pb_parse(data):
-    """The fields of a protobuf message: {number: last value} (varints and bytes only)."""
-    fields, i = {}, 0
-
-    def varint():
-        nonlocal i
-        v = shift = 0
-        while True:
-            b = data[i]
-            i += 1
-            v |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return v
-    while i < len(data):
-        key = varint()
-        wt = key & 7
-        if wt == 0:
-            fields[key >> 3] = varint()
-        elif wt == 2:
-            n = varint()
-            fields[key >> 3] = data[i:i + n]
-            i += n
-        elif wt in (1, 5):
-            i += 8 if wt == 1 else 4
-        else:
-            raise ValueError("wire type %d" % wt)
-    return fields
 
 
 class RawRpc:

@@ -19,7 +19,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, Failure, check, pb_varint, run_tests, wait_for  # noqa: E402
+from harness import Cluster, Failure, check, pb_parse, pb_varint, run_tests, wait_for  # noqa: E402
 
 
 def create(c, name, endpoints=None, **fields):
@@ -679,49 +679,6 @@ def hostile_rpc_requests(rng, rid0):
     return reqs
 
 
-def pb_first_varint(data, field):
-    """The value of varint field `field` at the top level of protobuf bytes, else None."""
-    i = 0
-    while i < len(data):
-        key, shift = 0, 0
-        while i < len(data):
-            b = data[i]
-            i += 1
-            key |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                break
-        wt = key & 7
-        if wt == 0:
-            v, shift = 0, 0
-            while i < len(data):
-                b = data[i]
-                i += 1
-                v |= (b & 0x7F) << shift
-                shift += 7
-                if not b & 0x80:
-                    break
-            if key >> 3 == field:
-                return v
-        elif wt == 2:
-            n, shift = 0, 0
-            while i < len(data):
-                b = data[i]
-                i += 1
-                n |= (b & 0x7F) << shift
-                shift += 7
-                if not b & 0x80:
-                    break
-            i += n
-        elif wt == 1:
-            i += 8
-        elif wt == 5:
-            i += 4
-        else:
-            return None
-    return None
-
-
 def sp_read_replies(s, want, timeout):
     """Reads rep0 answers from `s` until every request id in `want` was answered or
     `timeout` passed; returns {request id: Response bytes}."""
@@ -807,7 +764,11 @@ def hostile_traffic(rng, node, ids, stalled):
             answered += len(want & set(got))
             unanswered += sorted(want - set(got))
             for r in want & set(got):
-                check(pb_first_varint(got[r], 1) == r, "the answer to %d echoes its id" % r)
+                try:
+                    echoed = pb_parse(got[r]).get(1)
+                except ValueError:
+                    echoed = None
+                check(echoed == r, "the answer to %d echoes its id" % r)
             want = set()
     s.close()
     return sent, answered, unanswered
