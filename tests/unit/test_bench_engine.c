@@ -269,6 +269,42 @@ static void test_open_loop(void)
     free(op);
 }
 
+/* Open loop far behind its schedule: the operations still due at the end are counted
+ * in bulk, by histogram bucket. One by one, a rate of 10^7/s met by a few thousand ops/s
+ * took the end of a run 2 s per 10 s run (and the warmup's dues were walked too), an
+ * hour's run minutes; asked here at 10^9/s per worker, seconds. */
+static void test_open_loop_far_behind(void)
+{
+    struct counting_op *op = calloc(1, sizeof(*op));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(op);
+    op->sleep_us = 1000;
+    struct bench_config cfg = {.workload = BENCH_WRITE,
+                               .concurrency = 1,
+                               .warmup_ms = 200,
+                               .duration_ms = 500,
+                               .rate = 1e12, /* one due per nanosecond */
+                               .op = counting_op_fn,
+                               .op_ud = op};
+    struct bench_engine *e;
+    CU_ASSERT_EQUAL_FATAL(bench_engine_new(&cfg, &e), 0);
+    struct bench_result r;
+    uint64_t t0 = lt_now_ns();
+    CU_ASSERT_EQUAL_FATAL(bench_engine_run(e, &r), 0);
+    uint64_t took_ms = (lt_now_ns() - t0) / 1000000;
+    CU_ASSERT(took_ms < 200 + 500 + 1000);
+    /* the measured phase's dues, about 5 * 10^8, every one counted once; the warmup's not */
+    CU_ASSERT(r.unsent >= 450000000 && r.unsent <= 500000000);
+    CU_ASSERT(r.ops > 0 && r.ops < 1000);
+    CU_ASSERT_EQUAL(r.latency.count, r.ops + r.unsent);
+    /* their waits spread evenly from about 0 to the 500 ms of the run */
+    CU_ASSERT(r.latency.max_ns >= 450000000 && r.latency.max_ns < 1500000000);
+    CU_ASSERT(r.latency.p50_ns >= 200000000 && r.latency.p50_ns <= 500000000);
+    CU_ASSERT(r.latency.mean_ns >= 2e8 && r.latency.mean_ns <= 5e8);
+    bench_result_fini(&r);
+    bench_engine_free(e);
+    free(op);
+}
+
 /* A mixed workload asked for 0% reads writes only (0 is not "the default"). */
 static void test_mixed_no_reads(void)
 {
@@ -600,6 +636,7 @@ static void test_rpc_items_mixed(void)
 static const struct lt_test bench_tests[] = {
     {"closed_loop_mixed", test_closed_loop_mixed},
     {"open_loop", test_open_loop},
+    {"open_loop_far_behind", test_open_loop_far_behind},
     {"mixed_no_reads", test_mixed_no_reads},
     {"stop_early", test_stop_early},
     {"config", test_config},

@@ -1,13 +1,15 @@
 /* test_hist.c — the latency histogram (tools/common/lt_hist): bucket layout, percentile
  * accuracy against sorted samples, merge, reset, iteration, edge values, and a reader
- * merging while a writer records. */
+ * merging while a writer records, a series recorded in bulk. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cunit_main.h"
+#include "lt_clock.h"
 #include "lt_hist.h"
 #include "testutil.h"
 
@@ -299,6 +301,75 @@ static void test_rank_exact(void)
     }
 }
 
+/* Two histograms hold the same values: every bucket, count, sum, min, max, clamped. */
+static bool hist_same(const struct lt_hist *a, const struct lt_hist *b)
+{
+    if (lt_hist_count(a) != lt_hist_count(b) || lt_hist_min(a) != lt_hist_min(b) ||
+        lt_hist_max(a) != lt_hist_max(b) || lt_hist_clamped(a) != lt_hist_clamped(b) ||
+        lt_hist_mean(a) != lt_hist_mean(b))
+        return false;
+    size_t ca = 0, cb = 0;
+    struct lt_hist_bucket ba, bb;
+    for (;;) {
+        bool ma = lt_hist_next(a, &ca, &ba), mb = lt_hist_next(b, &cb, &bb);
+        if (ma != mb)
+            return false;
+        if (!ma)
+            return true;
+        if (ba.lo_ns != bb.lo_ns || ba.count != bb.count)
+            return false;
+    }
+}
+
+/* lt_hist_record_series (n values first, first + step, ...) against the same values
+ * recorded one by one: the same histogram exactly, the sum included. Steps from 0 to past
+ * 2^64's end, starts on both sides of LT_HIST_MAX_NS. */
+static void test_series(void)
+{
+    rng_state = tu_seed("hist series") | 1;
+    static const uint64_t steps[] = {
+        0,         1, 3, 100, 1000, 65537, 1000000, 123456789, UINT64_C(1) << 40, UINT64_MAX / 3,
+        UINT64_MAX};
+    struct lt_hist *one = lt_hist_new(), *bulk = lt_hist_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bulk);
+    int bad = 0;
+    for (int round = 0; round < 400; round++) {
+        uint64_t first = rng_next() >> (rng_next() % 64);
+        if (round % 10 == 0)
+            first = LT_HIST_MAX_NS - rng_next() % 1000;
+        uint64_t step = round % 3 ? steps[rng_next() % (sizeof(steps) / sizeof(steps[0]))]
+                                  : rng_next() >> (rng_next() % 64);
+        uint64_t n = 1 + rng_next() % (round % 4 ? 3000 : 20);
+        lt_hist_reset(one);
+        lt_hist_reset(bulk);
+        uint64_t v = first;
+        for (uint64_t i = 0; i < n; i++) {
+            lt_hist_record(one, v);
+            v = step > UINT64_MAX - v ? UINT64_MAX : v + step; /* past the end: clamped */
+        }
+        lt_hist_record_series(bulk, first, step, n);
+        if (!hist_same(one, bulk) && bad++ < 5)
+            fprintf(stderr, "series first %llu step %llu n %llu differs\n",
+                    (unsigned long long)first, (unsigned long long)step, (unsigned long long)n);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+
+    /* a billion values at once: a bounded number of steps, the mean exact */
+    lt_hist_reset(bulk);
+    uint64_t t0 = lt_now_ns();
+    lt_hist_record_series(bulk, 1000, 1, 1000000000);
+    CU_ASSERT(lt_now_ns() - t0 < 1000000000); /* one by one: seconds */
+    CU_ASSERT_EQUAL(lt_hist_count(bulk), 1000000000);
+    CU_ASSERT_EQUAL(lt_hist_min(bulk), 1000);
+    CU_ASSERT_EQUAL(lt_hist_max(bulk), 1000 + 999999999);
+    CU_ASSERT_DOUBLE_EQUAL(lt_hist_mean(bulk), 1000 + 999999999 / 2.0, 1e-3);
+    uint64_t p50 = lt_hist_percentile(bulk, 50.0);
+    CU_ASSERT(p50 >= 496000000 && p50 <= 504000000);
+    lt_hist_free(one);
+    lt_hist_free(bulk);
+}
+
 static const struct lt_test hist_tests[] = {
     {"rank_exact", test_rank_exact},
     {"bucket_layout", test_bucket_layout},
@@ -306,6 +377,7 @@ static const struct lt_test hist_tests[] = {
     {"merge_reset", test_merge},
     {"edges_iterate", test_edges_and_iterate},
     {"concurrent_merge", test_concurrent_merge},
+    {"series", test_series},
     {NULL, NULL},
 };
 

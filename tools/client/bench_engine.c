@@ -272,11 +272,16 @@ static void *bench_worker_main(void *arg)
      * stopped early ends now: what was due before the stop counts the same way. */
     if (open_loop) {
         uint64_t now = lt_now_ns();
-        for (; next_ns < e->t_end_ns && next_ns < now; next_ns += interval_ns) {
-            if (next_ns < e->t_measure_ns)
-                continue;
-            lt_hist_record(w->hist, now - next_ns);
-            bench_add(&w->unsent, 1);
+        uint64_t end = e->t_end_ns < now ? e->t_end_ns : now;
+        if (next_ns < e->t_measure_ns) /* the warmup's dues are not measured */
+            next_ns += (e->t_measure_ns - next_ns + interval_ns - 1) / interval_ns * interval_ns;
+        /* counted in bulk (far behind a high rate, billions of them): the waits of the dues
+         * next_ns, next_ns + interval, ..., the last before `end` */
+        if (next_ns < end) {
+            uint64_t n = (end - 1 - next_ns) / interval_ns + 1;
+            uint64_t last = next_ns + (n - 1) * interval_ns;
+            lt_hist_record_series(w->hist, now - last, interval_ns, n);
+            bench_add(&w->unsent, n);
         }
     }
     return NULL;

@@ -111,6 +111,40 @@ void lt_hist_record_n(struct lt_hist *h, uint64_t ns, uint64_t n)
     lt_hist_add(&h->count, n);
 }
 
+void lt_hist_record_series(struct lt_hist *h, uint64_t first_ns, uint64_t step_ns, uint64_t n)
+{
+    while (n > 0) {
+        if (step_ns == 0 || first_ns >= LT_HIST_MAX_NS) { /* one value, or all clamped */
+            lt_hist_record_n(h, first_ns, n);
+            return;
+        }
+        /* the k values in first_ns's bucket: the first and the last as they are (min and
+         * max stay exact), the m between them at their mean (first + last) / 2 — an
+         * integer when m is odd; when it is not, half below and half above it */
+        uint64_t lo, hi;
+        lt_hist_bucket_bounds(lt_hist_bucket_index(first_ns), &lo, &hi);
+        uint64_t k = (hi - first_ns) / step_ns + 1;
+        if (k > n)
+            k = n;
+        uint64_t last = first_ns + (k - 1) * step_ns; /* <= hi: no overflow */
+        lt_hist_record_n(h, first_ns, 1);
+        if (k >= 2)
+            lt_hist_record_n(h, last, 1);
+        if (k >= 3) {
+            uint64_t m = k - 2, s = first_ns + last;
+            uint64_t below = (s & 1) ? m / 2 : m;
+            lt_hist_record_n(h, s / 2, below);
+            lt_hist_record_n(h, s / 2 + 1, m - below);
+        }
+        n -= k;
+        if (n > 0 && step_ns > UINT64_MAX - last) { /* the rest lies past UINT64_MAX */
+            lt_hist_record_n(h, UINT64_MAX, n);
+            return;
+        }
+        first_ns = last + step_ns;
+    }
+}
+
 void lt_hist_record(struct lt_hist *h, uint64_t ns)
 {
     lt_hist_record_n(h, ns, 1);

@@ -63,6 +63,12 @@ void lt_hist_record(struct lt_hist *h, uint64_t ns);
 /* lt_hist_record_n counts `n` values of `ns` nanoseconds. Single writer. */
 void lt_hist_record_n(struct lt_hist *h, uint64_t ns, uint64_t n);
 
+/* lt_hist_record_series counts the `n` values first_ns, first_ns + step_ns, ... (past
+ * UINT64_MAX: clamped like any value above LT_HIST_MAX_NS) as n calls of lt_hist_record
+ * would, sum included, in at most one step per bucket: an open-loop benchmark far behind
+ * its schedule counts its billions of unsent operations with it. Single writer. */
+void lt_hist_record_series(struct lt_hist *h, uint64_t first_ns, uint64_t step_ns, uint64_t n);
+
 /* lt_hist_merge adds every count of `src` into `dst` (dst owned by the caller; src may be
  * recorded into concurrently by its own single writer). */
 void lt_hist_merge(struct lt_hist *dst, const struct lt_hist *src);
