@@ -63,7 +63,11 @@
   // Ids are time-ordered UUIDs: items made in the same minute share their first
   // characters, so the short form is the random tail.
   const short_id = (id) => (id && id.length > 10 ? '…' + id.slice(-8) : id || '—');
-  function fmt_int(v) { return v == null || Number.isNaN(v) ? '—' : Math.round(v).toLocaleString('en-US'); }
+  const INT_FMT = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 }); /* toLocaleString builds one per call */
+  function fmt_int(v) { return v == null || Number.isNaN(v) ? '—' : INT_FMT.format(Math.round(v)); }
+  /* set_text: the text only when it changed — a write of the same text still replaces the
+   * node and costs a layout and a paint, at every live update */
+  function set_text(e, v) { const t = String(v); if (e.textContent !== t) e.textContent = t; }
   function fmt_bytes(b) {
     if (b == null) return '—';
     const u = ['B', 'KiB', 'MiB', 'GiB'];
@@ -348,7 +352,7 @@
     return f;
   }
 
-  const render_cluster = raf_once(render_cluster_now);
+  const render_cluster = throttle(render_cluster_now, 100); /* 10 Hz at most: events come faster under load */
   function render_cluster_now() {
     const grid = $('node-grid');
     const ids = [...state.nodes.keys()].sort((a, b) => a - b);
@@ -389,26 +393,27 @@
       f.card.dataset.health = health;
       f.card.classList.toggle('is-leader', role === 'leader');
       const label = { leader: '★ LEADER', follower: 'FOLLOWER', candidate: 'CANDIDATE', 'pre-candidate': 'PRE-CANDIDATE', down: 'DOWN', unreachable: 'NOT ANSWERING', 'stale-leader': 'OLD LEADER', starting: 'STARTING' }[role] || role.toUpperCase();
-      f.role.textContent = label;
+      set_text(f.role, label);
       f.role.className = 'role-badge role-' + role;
-      f.healthText.textContent = health === 'healthy' ? 'Healthy' : health === 'desynced' ? (state.leaderId ? 'Desynced' : 'No leader known') : (n.running ? 'Not answering' : n.downWhy || 'Not running');
+      set_text(f.healthText, health === 'healthy' ? 'Healthy' : health === 'desynced' ? (state.leaderId ? 'Desynced' : 'No leader known') : (n.running ? 'Not answering' : n.downWhy || 'Not running'));
       f.healthDot.className = 'dot dot-' + health;
       f.healthText.title = n.error || '';
-      f.term.textContent = n.term ? String(n.term) : '—';
+      set_text(f.term, n.term ? String(n.term) : '—');
       const lag = live ? node_lag(n) : null;
-      f.lag.textContent = lag == null ? '—' : fmt_int(lag);
+      set_text(f.lag, lag == null ? '—' : fmt_int(lag));
       f.lag.classList.toggle('warn', lag != null && lag > 100);
-      f.commit.textContent = fmt_int(n.commit);
-      f.applied.textContent = fmt_int(n.applied);
-      f.pid.textContent = n.running && n.pid ? String(n.pid) : '—';
+      set_text(f.commit, fmt_int(n.commit));
+      set_text(f.applied, fmt_int(n.applied));
+      set_text(f.pid, n.running && n.pid ? String(n.pid) : '—');
       /* with the gateway out of reach nothing is known: no clock runs on, no action is offered */
       const blind = state.sse.state === 'offline' || (state.sse.state !== 'live' && state.sse.downSince && performance.now() - state.sse.downSince > 1500);
-      f.uptime.textContent = n.running && n.uptimeMs != null && !blind ? fmt_dur(n.uptimeMs + performance.now() - n.uptimeAt) : '—';
-      f.wal.textContent = fmt_bytes(n.walBytes);
-      f.circuit.textContent = n.circuit || '—';
+      set_text(f.uptime, n.running && n.uptimeMs != null && !blind ? fmt_dur(n.uptimeMs + performance.now() - n.uptimeAt) : '—');
+      set_text(f.wal, fmt_bytes(n.walBytes));
+      set_text(f.circuit, n.circuit || '—');
       f.circuit.className = 'circuit-' + String(n.circuit || 'closed').replace('_', '-');
       const pct = L && L.commit ? Math.min(100, (100 * (n.applied || 0)) / L.commit) : 0;
-      f.syncBar.style.width = (live ? pct : 0).toFixed(1) + '%';
+      const w = (live ? pct : 0).toFixed(1) + '%';
+      if (f.syncBar.style.width !== w) f.syncBar.style.width = w;
       gate(f.kill, 'admin', !n.running || blind);
       f.restart.dataset.title = state.mode === 'attach' ? 'Restart needs the supervisor mode (--spawn)' : '';
       gate(f.restart, 'admin', n.running || state.mode === 'attach' || blind);
@@ -419,20 +424,20 @@
     state.term = maxTerm;
     const lost = state.sse.state === 'offline' || (state.sse.state !== 'live' && state.sse.downSince && performance.now() - state.sse.downSince > 1500);
     const q = quorum_info();
-    $('header-leader').textContent = lost ? 'Leader: unknown (gateway unreachable)' : state.leaderId ? 'Leader: Node ' + state.leaderId : q.lost ? 'Leader: none (quorum lost)' : 'Leader: none (election)';
+    set_text($('header-leader'), lost ? 'Leader: unknown (gateway unreachable)' : state.leaderId ? 'Leader: Node ' + state.leaderId : q.lost ? 'Leader: none (quorum lost)' : 'Leader: none (election)');
     quorum_banner(q, lost);
     $('header-leader').classList.toggle('pill-warn', !state.leaderId);
-    $('header-term').textContent = 'Term ' + (maxTerm || '—');
+    set_text($('header-term'), 'Term ' + (maxTerm || '—'));
     const needed = state.quorum ? state.quorum.needed : Math.floor(ids.length / 2) + 1;
-    $('header-quorum').textContent = 'Quorum ' + alive + '/' + ids.length + ' (need ' + needed + ')';
+    set_text($('header-quorum'), 'Quorum ' + alive + '/' + ids.length + ' (need ' + needed + ')');
     $('header-quorum').classList.toggle('pill-bad', alive < needed);
-    $('cluster-mode').textContent = state.mode ? state.mode + ' mode · ' + ids.length + ' nodes' : '';
-    $('repl-term').textContent = maxTerm ? String(maxTerm) : '—';
+    set_text($('cluster-mode'), state.mode ? state.mode + ' mode · ' + ids.length + ' nodes' : '');
+    set_text($('repl-term'), maxTerm ? String(maxTerm) : '—');
     if (L) {
-      $('repl-commit').textContent = fmt_int(L.commit);
-      $('repl-wal').textContent = fmt_bytes(L.walBytes);
+      set_text($('repl-commit'), fmt_int(L.commit));
+      set_text($('repl-wal'), fmt_bytes(L.walBytes));
     }
-    $('circuit-summary').textContent = ids.map((id) => 'node ' + id + ' ' + (state.nodes.get(id).circuit || 'closed')).join(', ');
+    set_text($('circuit-summary'), ids.map((id) => 'node ' + id + ' ' + (state.nodes.get(id).circuit || 'closed')).join(', '));
     render_sync();
   }
 
@@ -444,7 +449,7 @@
     if (b.hidden) return;
     const text = quorum_words(q) + '. No leader can be elected until ' + q.needed + ' of ' + q.size +
       ' run: writes are refused and reads may fail meanwhile.';
-    if (b.textContent !== text) b.textContent = text;
+    set_text(b, text);
   }
 
   async function refresh_status() {
@@ -592,7 +597,7 @@
    * rows of a failed read stay, dimmed, rather than vanish. */
   function storage_note(err, at) {
     const note = $('storage-note');
-    note.textContent = err || 'WAL and snapshots per node · read ' + fmt_time(at).slice(0, 8);
+    set_text(note, err || 'WAL and snapshots per node · read ' + fmt_time(at).slice(0, 8));
     note.classList.toggle('error', !!err);
     $('storage-body').classList.toggle('is-stale', !!err);
   }
@@ -681,9 +686,9 @@
     chartOps.push(t, [ops, benchFresh ? latest.benchOps : null]);
     const fs = fresh && lm.fsyncP99Us != null ? Number(lm.fsyncP99Us) / 1000 : null;
     chartLat.push(t, [fs, benchFresh ? latest.benchP99 : null]);
-    $('repl-ops').textContent = fmt_int(ops);
+    set_text($('repl-ops'), fmt_int(ops));
     /* as its tooltip says: the benchmark's p99 while one runs, else the leader's fsync p99 */
-    $('repl-latency').textContent = benchFresh && latest.benchP99 != null ? fmt_ms(latest.benchP99) : fs == null ? '—' : fmt_ms(fs);
+    set_text($('repl-latency'), benchFresh && latest.benchP99 != null ? fmt_ms(latest.benchP99) : fs == null ? '—' : fmt_ms(fs));
     const ids = [...state.nodes.keys()].sort((a, b) => a - b);
     chartLag.set_series(ids.map((id) => 'node ' + id));
     chartLag.push(t, ids.map((id) => {
@@ -692,7 +697,7 @@
       return node_lag(n);
     }));
     const fr = state.committedCount;
-    $('feed-rate').textContent = '· ' + fmt_int((fr - (repl_tick.lastCount || 0)) * 2) + ' entries/s';
+    set_text($('feed-rate'), '· ' + fmt_int((fr - (repl_tick.lastCount || 0)) * 2) + ' entries/s');
     repl_tick.lastCount = fr;
   }
 
@@ -701,12 +706,14 @@
     const L = state.nodes.get(state.leaderId);
     if (!L) {
       const q = quorum_info();
+      box.dataset.sig = '';
       box.replaceChildren(el('div', { class: 'empty small warn', text: q.lost ? 'No leader — ' + quorum_words(q).charAt(0).toLowerCase() + quorum_words(q).slice(1) + '.' : 'No leader — the followers are waiting for an election.' }));
       return;
     }
     const p = state.progress && state.progress.node === L.id ? state.progress : null;
     const last = (p && p.lastIndex) || L.lastIndex || L.commit || 0;
     const rows = [];
+    const seen = [];
     for (const n of [...state.nodes.values()].sort((a, b) => a.id - b.id)) {
       if (n.id === L.id) continue;
       const f = p ? (p.followers || []).find((x) => Number(x.id) === n.id) : null;
@@ -715,6 +722,7 @@
       const pct = last ? Math.max(0, Math.min(100, (100 * (match || 0)) / last)) : (live ? 100 : 0);
       const lag = f ? Number(f.lag) : node_lag(n);
       const st = !live ? 'down' : f ? f.state : (lag ? 'catching up' : 'in sync');
+      seen.push([n.id, live, match, last, pct.toFixed(1), lag, st, n.applied].join());
       rows.push(el('div', { class: 'sync-row', 'data-testid': 'sync-row', 'data-node-id': String(n.id) }, [
         el('span', { class: 'sync-name', text: 'Node ' + n.id }),
         el('div', { class: 'sync-track', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': pct.toFixed(0), 'aria-label': 'Node ' + n.id + ' sync' },
@@ -722,6 +730,10 @@
         el('span', { class: 'sync-meta', text: live ? fmt_int(match) + ' / ' + fmt_int(last) + ' · lag ' + fmt_int(lag) + ' · ' + st : (n.applied ? 'down — it had applied ' + fmt_int(n.applied) : 'down') }),
       ]));
     }
+    /* rebuilt only when something shown changed: it runs at every cluster render */
+    const sig = seen.join('|');
+    if (box.dataset.sig === sig) return;
+    box.dataset.sig = sig;
     box.replaceChildren(...rows);
   }
 
@@ -1178,7 +1190,7 @@
     }
     if (st !== 'running' && was === 'running') state.bench.lastEndAt = performance.now();
     const b = $('bench-state');
-    b.textContent = st;
+    set_text(b, st);
     b.dataset.state = st;
     const cfg = d.config || {};
     const p = d.progress || {};
@@ -1190,11 +1202,11 @@
       const pct = st === 'done' ? 100 : (dur ? Math.min(100, (100 * el_s) / dur) : 0);
       $('bench-progress').style.width = pct.toFixed(1) + '%';
       $('bench-progress').classList.toggle('is-phase', p.phase === 'prefill' || p.phase === 'warmup');
-      $('bench-live-ops').textContent = p.opsPerSec != null ? fmt_int(Number(p.opsPerSec)) : '—';
-      $('bench-live-p50').textContent = p.p50Ms != null ? fmt_ms(Number(p.p50Ms)) : '—';
-      $('bench-live-p99').textContent = p.p99Ms != null ? fmt_ms(Number(p.p99Ms)) : '—';
-      $('bench-live-count').textContent = p.ops != null ? fmt_int(Number(p.ops)) : '—';
-      $('bench-live-errors').textContent = p.errors != null ? fmt_int(Number(p.errors)) : '—';
+      set_text($('bench-live-ops'), p.opsPerSec != null ? fmt_int(Number(p.opsPerSec)) : '—');
+      set_text($('bench-live-p50'), p.p50Ms != null ? fmt_ms(Number(p.p50Ms)) : '—');
+      set_text($('bench-live-p99'), p.p99Ms != null ? fmt_ms(Number(p.p99Ms)) : '—');
+      set_text($('bench-live-count'), p.ops != null ? fmt_int(Number(p.ops)) : '—');
+      set_text($('bench-live-errors'), p.errors != null ? fmt_int(Number(p.errors)) : '—');
       if (st === 'running' && p.elapsedMs != null && (!p.phase || p.phase === 'running' || p.phase === 'warmup')) {
         benchChart.push(Math.round(el_s * 100) / 100, [Number(p.opsPerSec) || 0, p.p99Ms != null ? Number(p.p99Ms) : null]);
         latest.benchOps = Number(p.opsPerSec) || 0;
@@ -1349,9 +1361,9 @@
     const rows = state.items.slice();
     if (state.pendingNew && state.cursors.length === 1 && !rows.some((x) => x.id === state.pendingNew.id)) rows.unshift(state.pendingNew);
     const f = $('filter-field').value;
-    $('items-total').textContent = fmt_int(state.itemsTotal) + ' item' + (state.itemsTotal === 1 ? '' : 's') + (f ? ' matching' : ' total');
+    set_text($('items-total'), fmt_int(state.itemsTotal) + ' item' + (state.itemsTotal === 1 ? '' : 's') + (f ? ' matching' : ' total'));
     const page = state.cursors.length;
-    $('page-info').textContent = 'Page ' + page + ' · ' + state.items.length + ' shown';
+    set_text($('page-info'), 'Page ' + page + ' · ' + state.items.length + ' shown');
     $('page-prev').disabled = page <= 1;
     $('page-next').disabled = !state.nextCursor;
     if (!rows.length) {

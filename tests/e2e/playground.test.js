@@ -333,6 +333,23 @@ async function main() {
     return 'leader is node ' + firstLeader + '; roles ' + roles.join(',');
   });
 
+  await check('an idle cluster: the live views rewrite only what changed', async () => {
+    /* every metrics event (12 a second) re-rendered the cards, writing each text again:
+     * each write replaces a node and costs a layout and a paint, for nothing */
+    const n = await page.evaluate(async () => {
+      let count = 0;
+      const mo = new MutationObserver((l) => { count += l.length; });
+      for (const id of ['node-grid', 'follower-progress']) mo.observe(document.getElementById(id), { subtree: true, childList: true, characterData: true });
+      mo.observe(document.querySelector('header'), { subtree: true, childList: true, characterData: true });
+      await new Promise((r) => setTimeout(r, 3000));
+      mo.disconnect();
+      return count;
+    });
+    /* what does change: each card's up-time, once a second */
+    assert(n <= 40, n + ' DOM changes in 3 s of an idle cluster');
+    return n + ' DOM changes in 3 s';
+  });
+
   let newLeader = null;
   await check('kill the leader: a different leader is shown within 3 s', async () => {
     assert(firstLeader, 'no leader to kill');
