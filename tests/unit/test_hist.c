@@ -338,6 +338,8 @@ static void test_series(void)
         uint64_t first = rng_next() >> (rng_next() % 64);
         if (round % 10 == 0)
             first = LT_HIST_MAX_NS - rng_next() % 1000;
+        if (round % 40 == 1)
+            first = LT_HIST_MAX_NS; /* the last value bucketed: the next ones are clamped */
         uint64_t step = round % 3 ? steps[rng_next() % (sizeof(steps) / sizeof(steps[0]))]
                                   : rng_next() >> (rng_next() % 64);
         uint64_t n = 1 + rng_next() % (round % 4 ? 3000 : 20);

@@ -114,7 +114,7 @@ void lt_hist_record_n(struct lt_hist *h, uint64_t ns, uint64_t n)
 void lt_hist_record_series(struct lt_hist *h, uint64_t first_ns, uint64_t step_ns, uint64_t n)
 {
     while (n > 0) {
-        if (step_ns == 0 || first_ns >= LT_HIST_MAX_NS) { /* one value, or all clamped */
+        if (step_ns == 0 || first_ns > LT_HIST_MAX_NS) { /* one value, or all clamped */
             lt_hist_record_n(h, first_ns, n);
             return;
         }
