@@ -56,6 +56,7 @@
 #include "snap.h"
 
 #define NODE_METRICS_NS (250ull * 1000000ull) /* 4 Hz */
+#define NODE_SLOW_IO_US (1000u * 1000u)       /* a WAL batch this slow is logged */
 /* A leader's commit index travels with its next append. When no append has carried it
  * this long after it moved, empty appends do (raft_send_commit): followers apply at most
  * this late when writes stop, and a write's reply no longer waits behind two sends and
@@ -95,7 +96,8 @@ struct node {
     int fatal;
 
     /* loop state */
-    uint64_t bad_batches, bad_batch_warned_ns; /* malformed raft batches; last warning */
+    uint64_t bad_batches, bad_batch_warned_ns;   /* malformed raft batches; last warning */
+    uint64_t slow_batches, slow_batch_warned_ns; /* WAL batches slower than NODE_SLOW_IO_US */
     uint64_t start_ns;
     uint64_t next_tick_ns;
     uint64_t commit_due_ns; /* send the leader's commit index to followers then (0: none due) */
@@ -949,18 +951,38 @@ static int node_wal_kick(struct node *n)
     return 0;
 }
 
-/* node_wal_complete ends the batch the writer finished, releases what waited for it and
- * starts the next batch. */
+/* node_warn_slow_batch: a WAL batch whose write and fdatasync took more than
+ * NODE_SLOW_IO_US is logged (at most one line in 10 s, with the count since): every write
+ * and vote of this node waited that long, and when two nodes' disks stall at once the
+ * cluster commits nothing — clients see deadline errors and nothing else says why. */
+static void node_warn_slow_batch(struct node *n, const struct wal_io *io)
+{
+    uint64_t now = lt_now_ns();
+    n->slow_batches++;
+    if (n->slow_batch_warned_ns != 0 && now - n->slow_batch_warned_ns < 10000000000u)
+        return;
+    lt_warn("WAL: a batch of %zu bytes took %llu ms to write and sync (fdatasync %llu ms; %llu "
+            "such batch%s since the last such line): the disk is slow, writes wait for it",
+            io->len, (unsigned long long)(io->io_us / 1000), (unsigned long long)(io->us / 1000),
+            (unsigned long long)n->slow_batches, n->slow_batches == 1 ? "" : "es");
+    n->slow_batches = 0;
+    n->slow_batch_warned_ns = now;
+}
+
 /* node_wal_end ends the batch the writer finished (the WAL fails on an I/O error). */
 static int node_wal_end(struct node *n)
 {
     n->io_busy = false;
+    if (n->io.synced && n->io.io_us > NODE_SLOW_IO_US)
+        node_warn_slow_batch(n, &n->io);
     int rc = wal_sync_end(n->wal, &n->io);
     if (rc != 0)
         lt_error("WAL fsync failed: %s; stopping (the disk cannot be trusted)", lt_strerror(rc));
     return rc;
 }
 
+/* node_wal_complete ends the batch the writer finished, releases what waited for it and
+ * starts the next batch. */
 static int node_wal_complete(struct node *n)
 {
     if (n->io_busy) { /* else already ended by node_wal_wait */
@@ -990,8 +1012,19 @@ static int node_wal_wait(struct node *n)
 static int node_wal_sync_now(struct node *n)
 {
     int rc = node_wal_wait(n);
-    if (rc == 0 && (rc = wal_sync(n->wal)) != 0)
-        lt_error("WAL fsync failed: %s; stopping (the disk cannot be trusted)", lt_strerror(rc));
+    if (rc == 0) { /* wal_sync, with a slow batch logged as the writer's are */
+        struct wal_io io;
+        rc = wal_sync_begin(n->wal, &io);
+        if (rc == 0 && io.len) {
+            wal_io_run(&io);
+            if (io.synced && io.io_us > NODE_SLOW_IO_US)
+                node_warn_slow_batch(n, &io);
+            rc = wal_sync_end(n->wal, &io);
+        }
+        if (rc != 0)
+            lt_error("WAL fsync failed: %s; stopping (the disk cannot be trusted)",
+                     lt_strerror(rc));
+    }
     if (rc == 0)
         node_release(n, UINT64_MAX);
     return rc;

@@ -1,4 +1,5 @@
-/* sio.c — system calls with error mapping and countdown fault injection (see sio.h). */
+/* sio.c — system calls with error mapping, countdown fault injection and a slow-disk
+ * delay for tests (see sio.h). */
 #include "sio.h"
 
 #include <errno.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lt_err.h"
@@ -15,6 +17,12 @@ static _Atomic int sio_countdown;
 static _Atomic int sio_fault_code = LT_EIO;
 static _Atomic unsigned sio_fired;
 static _Atomic(const char *) sio_fired_op = "";
+static _Atomic unsigned sio_delay_ms;
+
+void sio_delay_arm(unsigned ms)
+{
+    atomic_store(&sio_delay_ms, ms);
+}
 
 void sio_fault_arm(int countdown, int err)
 {
@@ -148,6 +156,12 @@ int sio_fdatasync(int fd)
     int fault = sio_fault_hit("fdatasync");
     if (fault)
         return fault;
+    unsigned delay = atomic_load(&sio_delay_ms);
+    if (delay) {
+        struct timespec ts = {.tv_sec = delay / 1000, .tv_nsec = (long)(delay % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
+    }
     return fdatasync(fd) == 0 ? 0 : sio_err(errno);
 }
 

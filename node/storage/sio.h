@@ -25,6 +25,10 @@ unsigned sio_fault_fired(void);
  * "fdatasync", "fsync", "ftruncate", "rename", "unlink", "fsync_dir"); "" if none. */
 const char *sio_fault_last_op(void);
 
+/* sio_delay_arm makes every fdatasync from now on take `ms` milliseconds longer (a slow
+ * disk); 0 disarms. Process-wide; for tests only. */
+void sio_delay_arm(unsigned ms);
+
 /* sio_err maps an errno value to an lt_err code. */
 int sio_err(int errnum);
 

@@ -1352,6 +1352,7 @@ void wal_io_run(struct wal_io *io)
     static const unsigned char zeros[64 << 10];
     if (io->len == 0)
         return;
+    uint64_t start = lt_now_ns();
     for (uint64_t done = 0; done < io->zero_len && !io->rc;) {
         size_t k =
             io->zero_len - done < sizeof(zeros) ? (size_t)(io->zero_len - done) : sizeof(zeros);
@@ -1369,7 +1370,9 @@ void wal_io_run(struct wal_io *io)
     }
     uint64_t t0 = lt_now_ns();
     io->rc = sio_fdatasync(io->fd);
-    io->us = (lt_now_ns() - t0) / 1000;
+    uint64_t end = lt_now_ns();
+    io->us = (end - t0) / 1000;
+    io->io_us = (end - start) / 1000;
     io->synced = true;
     if (io->rc)
         io->what = "fdatasync";

@@ -143,6 +143,7 @@ struct wal_io {
     const char *what; /* the failed step */
     bool synced;      /* an fdatasync was attempted */
     uint64_t us;      /* its latency */
+    uint64_t io_us;   /* the whole batch's: zeros, write and fdatasync */
 };
 int wal_sync_begin(struct wal *w, struct wal_io *io);
 void wal_io_run(struct wal_io *io);

@@ -18,13 +18,16 @@
  *   rpc    a real single-node lithair-node in this process (ipc:// sockets in a temporary
  *          directory) sent mutated Requests, requests with hostile strings (and mutated
  *          raft Batches): every request is answered with a well-formed Response whose
- *          strings are UTF-8, and after a restart the node's store has the same digest.
+ *          strings are UTF-8, and after a restart the node's store has the same digest;
+ *   slow   the same node on a disk whose fdatasync takes 1.2 s (sio_delay_arm): it says so
+ *          in its log, one line for many batches.
  *
  * raft_extreme_numbers pins what the fuzzer found first in the raft core. Every fuzzing
  * case is bounded in iterations and in wall time. The seed is $LT_SEED or a fixed
  * default; every failure prints it, the case and the iteration, so a run replays exactly
  * (the rpc case also depends on thread timing and the clock, so it replays its inputs, not
  * necessarily every interleaving). */
+#include <fcntl.h>
 #include <nng/nng.h>
 #include <nng/protocol/pipeline0/push.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -33,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "codec.h"
 #include "config.h"
@@ -43,6 +47,7 @@
 #include "lt_utf8.h"
 #include "models.h"
 #include "node.h"
+#include "sio.h"
 #include "store.h"
 #include "test_raft_harness.h"
 #include "testutil.h"
@@ -2128,31 +2133,31 @@ static bool fz_wait_leader(nng_socket s, uint64_t min_applied, uint64_t *applied
     return false;
 }
 
-static void test_rpc_requests(void)
+/* A single-node lithair-node's configuration in a fresh temporary directory `dir`, its
+ * sockets ipc:// files in it (their URLs in raft, rpc, ev). */
+struct fz_urls {
+    char dir[512], raft[600], rpc[600], ev[600], peer[1900], data[600];
+};
+
+static bool fz_node_config(struct fz_node *fn, struct fz_urls *u)
 {
-    struct fz_budget bud;
-    struct fz_node fn;
-    struct fz_ids ids = {.n = 0};
-    char dir[512], raft[600], rpc[600], ev[600], peer[1900];
-    nng_socket req, push;
-    size_t mutated = 0, raft_batches = 0, codes[LITHAIR__V1__CODE__UNAUTHENTICATED + 2] = {0};
-    memset(&fn, 0, sizeof(fn));
-    pthread_mutex_init(&fn.mu, NULL);
-    pthread_cond_init(&fn.cv, NULL);
-    CU_ASSERT_EQUAL_FATAL(tu_tmpdir(dir, sizeof(dir), "lithair-fuzz-node"), 0);
-    snprintf(raft, sizeof(raft), "ipc://%s/raft.ipc", dir);
-    snprintf(rpc, sizeof(rpc), "ipc://%s/rpc.ipc", dir);
-    snprintf(ev, sizeof(ev), "ipc://%s/ev.ipc", dir);
-    snprintf(peer, sizeof(peer), "1,%s,%s,%s", raft, rpc, ev);
-    char data[600];
-    snprintf(data, sizeof(data), "%s/data", dir);
+    memset(fn, 0, sizeof(*fn));
+    pthread_mutex_init(&fn->mu, NULL);
+    pthread_cond_init(&fn->cv, NULL);
+    if (tu_tmpdir(u->dir, sizeof(u->dir), "lithair-fuzz-node") != 0)
+        return false;
+    snprintf(u->raft, sizeof(u->raft), "ipc://%s/raft.ipc", u->dir);
+    snprintf(u->rpc, sizeof(u->rpc), "ipc://%s/rpc.ipc", u->dir);
+    snprintf(u->ev, sizeof(u->ev), "ipc://%s/ev.ipc", u->dir);
+    snprintf(u->peer, sizeof(u->peer), "1,%s,%s,%s", u->raft, u->rpc, u->ev);
+    snprintf(u->data, sizeof(u->data), "%s/data", u->dir);
     const char *flags[][2] = {
         {"--id", "1"},
-        {"--data-dir", data},
-        {"--raft", raft},
-        {"--rpc", rpc},
-        {"--events", ev},
-        {"--peer", peer},
+        {"--data-dir", u->data},
+        {"--raft", u->raft},
+        {"--rpc", u->rpc},
+        {"--events", u->ev},
+        {"--peer", u->peer},
         {"--tick-ms", "5"},
         {"--election-ticks", "4"},
         {"--heartbeat-ticks", "1"},
@@ -2168,7 +2173,23 @@ static void test_rpc_requests(void)
         argv[argc++] = (char *)flags[i][1];
     }
     argv[argc] = NULL;
-    CU_ASSERT_EQUAL_FATAL(node_config_parse(argc, argv, &fn.cfg, err, sizeof(err)), 0);
+    if (node_config_parse(argc, argv, &fn->cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "node config: %s\n", err);
+        return false;
+    }
+    return true;
+}
+
+static void test_rpc_requests(void)
+{
+    struct fz_budget bud;
+    struct fz_node fn;
+    struct fz_ids ids = {.n = 0};
+    struct fz_urls u;
+    nng_socket req, push;
+    size_t mutated = 0, raft_batches = 0, codes[LITHAIR__V1__CODE__UNAUTHENTICATED + 2] = {0};
+    CU_ASSERT_FATAL(fz_node_config(&fn, &u));
+    const char *dir = u.dir, *raft = u.raft, *rpc = u.rpc;
     lt_log_init("fuzz", LT_LOG_ERROR);
     CU_ASSERT_FATAL(fz_node_start(&fn));
 
@@ -2322,10 +2343,71 @@ static int suite_cleanup(void)
     return 0;
 }
 
+/* A slow disk is named in the log. Every fdatasync takes 1.2 s longer (sio_delay_arm):
+ * a single node elects itself and syncs its first entries; each WAL batch (on the loop or
+ * on the writer thread) took over a second, and the node says so, at most one line in
+ * 10 s — without it, clients of a cluster whose disks stall see deadline errors and no
+ * log line says why. */
+static void test_slow_disk_logged(void)
+{
+    struct fz_node fn;
+    struct fz_urls u;
+    CU_ASSERT_FATAL(fz_node_config(&fn, &u));
+    char logpath[700];
+    snprintf(logpath, sizeof(logpath), "%s/stderr.log", u.dir);
+    fflush(stderr);
+    int saved = dup(2), fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CU_ASSERT_FATAL(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    lt_log_init("slowdisk", LT_LOG_WARN);
+    sio_delay_arm(1200);
+    bool started = fz_node_start(&fn);
+    if (started) {
+        nng_msleep(3500); /* the election's entries, synced one batch after another */
+        fz_node_stop(&fn);
+    }
+    sio_delay_arm(0);
+    lt_log_init("fuzz", LT_LOG_ERROR);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    CU_ASSERT_FATAL(started);
+
+    char log[8192] = "";
+    FILE *f = fopen(logpath, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    size_t got = fread(log, 1, sizeof(log) - 1, f);
+    log[got] = 0;
+    fclose(f);
+    unsigned lines = 0;
+    for (const char *p = log; (p = strstr(p, "to write and sync")) != NULL; p++)
+        lines++;
+    const char *w = strstr(log, "WAL: a batch of ");
+    CU_ASSERT_PTR_NOT_NULL(w);
+    CU_ASSERT_EQUAL(lines, 1); /* the others of the 10 s are counted, not logged */
+    if (w) {
+        unsigned long long ms = 0, sync_ms = 0;
+        const char *t = strstr(w, " took ");
+        CU_ASSERT(t && sscanf(t, " took %llu ms to write and sync (fdatasync %llu ms", &ms,
+                              &sync_ms) == 2);
+        CU_ASSERT(ms >= 1200 && sync_ms >= 1200 && ms >= sync_ms);
+    }
+    if (!w || lines != 1)
+        fprintf(stderr, "slow disk: the node logged:\n%s\n", log);
+    pthread_mutex_destroy(&fn.mu);
+    pthread_cond_destroy(&fn.cv);
+    tu_rmrf(u.dir);
+}
+
 static const struct lt_test fuzz_tests[] = {
-    {"codec_mutations", test_codec_mutations}, {"raft_extreme_numbers", test_raft_extreme_numbers},
-    {"raft_hostile", test_raft_hostile},       {"store_apply", test_store_apply},
-    {"rpc_requests", test_rpc_requests},       {NULL, NULL},
+    {"codec_mutations", test_codec_mutations},
+    {"raft_extreme_numbers", test_raft_extreme_numbers},
+    {"raft_hostile", test_raft_hostile},
+    {"store_apply", test_store_apply},
+    {"rpc_requests", test_rpc_requests},
+    {"slow_disk_logged", test_slow_disk_logged},
+    {NULL, NULL},
 };
 
 static const struct lt_suite suites[] = {
