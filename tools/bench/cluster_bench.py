@@ -104,6 +104,7 @@ def run_throughput(build, quick):
                    "--key-space", "1000")
         print("  linearizable reads, 64 clients: %.0f ops/s, p99 %.2f ms"
               % (rd["opsPerSec"], ms(rd, "p99")))
+        print_node_warnings(c)
 
 
 def run_cold_start(build, quick):
@@ -215,6 +216,18 @@ def wait_serving(node, t0, log_at):
         time.sleep(0.005)
 
 
+def print_node_warnings(c, most=5):
+    """Prints the nodes' WARN and ERROR log lines so far (a slow disk, a dropped batch):
+    the figures beside them may owe something to what they say."""
+    for node in c.nodes:
+        with open(node.log, errors="replace") as f:
+            lines = [ln.rstrip() for ln in f if " WARN " in ln or " ERROR " in ln]
+        for ln in lines[:most]:
+            print("  node %d said: %s" % (node.id, ln))
+        if len(lines) > most:
+            print("  node %d said %d more such lines" % (node.id, len(lines) - most))
+
+
 def run_large(build, quick):
     n = 100000 if quick else 1000000
     print("== %d items of 1 KiB: RSS per node and restart to serving" % n)
@@ -231,6 +244,7 @@ def run_large(build, quick):
             written += out["ops"] - out["errors"]
             rate = out["opsPerSec"] or rate
             print("  ... %d written (%.0f ops/s)" % (written, out["opsPerSec"]))
+        print_node_warnings(c)
         c.admin("snapshot", timeout_ms=120000)
         st = wait_same_applied(c, "all nodes to apply everything")
         for node in c.nodes:
