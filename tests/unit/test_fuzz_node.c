@@ -2133,12 +2133,13 @@ static bool fz_wait_leader(nng_socket s, uint64_t min_applied, uint64_t *applied
     return false;
 }
 
-/* A single-node lithair-node's configuration in a fresh temporary directory `dir`, its
- * sockets ipc:// files in it (their URLs in raft, rpc, ev). */
+/* Where fz_node_config puts a single-node lithair-node: a fresh temporary directory, its
+ * data dir and its sockets' ipc:// files in it. */
 struct fz_urls {
     char dir[512], raft[600], rpc[600], ev[600], peer[1900], data[600];
 };
 
+/* fz_node_config readies `fn` (not started) for a single-node lithair-node in `u`. */
 static bool fz_node_config(struct fz_node *fn, struct fz_urls *u)
 {
     memset(fn, 0, sizeof(*fn));
