@@ -12,7 +12,9 @@
 #
 # Environment: LITHAIR_PORT (8080), LITHAIR_NODE_BASE_PORT (7100: nodes on 7101.., 7201..,
 # 7301..), LITHAIR_HOME (.playground/: data, logs, pid files),
-# LITHAIR_TEST_ARGS (extra ctest arguments, e.g. "-L unit").
+# LITHAIR_TEST_ARGS (extra ctest arguments, e.g. "-L unit"); for tests, LITHAIR_PREBUILT
+# (a folder holding gateway/lithair-gateway and node/lithair-node: `start` runs those as
+# they are, without building).
 # Idempotent: a second run installs and builds nothing new; `start` then restarts the
 # playground (its data stay) and `test` runs the suite again.
 set -euo pipefail
@@ -84,12 +86,15 @@ build() { # build DIR BUILD_TYPE [cmake args...]
     cmake --build "$dir" -j"$JOBS"
 }
 
-# pid files hold "PID EXE": stop only a process that still runs that executable.
+# pid files hold "PID EXE": stop only a process that still runs that executable — or ran
+# it before a rebuild replaced the file (the kernel then names it "EXE (deleted)"; missing
+# that left a playground running, old code, after every rebuild).
 stop_pidfile() {
-    local f=$1 pid exe
+    local f=$1 pid exe running
     [ -f "$f" ] || return 0
     read -r pid exe <"$f" || true
-    if [ -n "${pid:-}" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$exe" ]; then
+    running=$(readlink "/proc/${pid:-0}/exe" 2>/dev/null || true)
+    if [ -n "${pid:-}" ] && { [ "$running" = "$exe" ] || [ "$running" = "$exe (deleted)" ]; }; then
         kill -TERM "$pid" 2>/dev/null || true
         for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
@@ -108,22 +113,36 @@ start_bg() { # start_bg NAME EXE ARGS... : background process with a pid file an
 
 start() {
     setup
-    build "$ROOT/build" Release
-    local gw="$ROOT/build/gateway/lithair-gateway"
+    local bin=${LITHAIR_PREBUILT:-$ROOT/build}
+    [ -n "${LITHAIR_PREBUILT:-}" ] || build "$ROOT/build" Release
+    local gw="$bin/gateway/lithair-gateway" log="$HOME_DIR/log/gateway.log"
     [ -x "$gw" ] || die "the build did not produce $gw"
     # Nodes on fixed ports 7101-7103 (raft), 7201-7203 (rpc), 7301-7303 (events), so that
     # lithair-admin's default endpoints reach them. A running playground is restarted
     # (start_bg stops what its pid file names first); its data stay.
+    mkdir -p "$HOME_DIR/log"
+    local from pid
+    from=$(($(stat -c %s "$log" 2>/dev/null || echo 0) + 1))
     start_bg gateway "$gw" --listen "$PORT" --spawn 3 --data-dir "$HOME_DIR/data" \
         --frontend "$ROOT/frontend" --node-base-port "${LITHAIR_NODE_BASE_PORT:-7100}"
-    for _ in $(seq 1 100); do
-        curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+    read -r pid _ <"$HOME_DIR/run/gateway.pid"
+    # Up when THIS gateway says it listens (another process may answer on the port: the
+    # new gateway then cannot listen, says so and exits) and answers.
+    for _ in $(seq 1 150); do
+        kill -0 "$pid" 2>/dev/null || break
+        tail -c +"$from" "$log" | grep -q "listening on" &&
+            curl -fsS --max-time 2 "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
         sleep 0.1
     done
-    curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 ||
-        die "the gateway did not answer; see $HOME_DIR/log/gateway.log"
+    if ! kill -0 "$pid" 2>/dev/null || ! tail -c +"$from" "$log" | grep -q "listening on"; then
+        tail -c +"$from" "$log" | tail -n 5 >&2
+        stop_pidfile "$HOME_DIR/run/gateway.pid"
+        die "the gateway did not start (above: the end of $log)"
+    fi
+    curl -fsS --max-time 2 "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 ||
+        die "the gateway did not answer; see $log"
     say "Lithair Playground is running: http://localhost:$PORT  (stop: tools/playground.sh stop)"
-    say "CLI: $ROOT/build/tools/admin/lithair-admin status"
+    say "CLI: $bin/tools/admin/lithair-admin status"
 }
 
 stop() {

@@ -148,6 +148,36 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_port_block(offsets):
+    """A base port such that base + o is free (and claimed, as free_port's are) for every
+    o in `offsets`: for a program that derives its ports from one base."""
+    lo, hi = 10000, 32768
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            hi = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    for _ in range(200):
+        base = random.randrange(lo, hi - max(offsets))
+        ports = [base + o for o in offsets]
+        if any(p in _given_ports for p in ports):
+            continue
+        ok = True
+        for p in ports:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind(("127.0.0.1", p))
+                except OSError:
+                    ok = False
+            if not ok or not _claim_port(p):
+                ok = False
+                break
+        if ok:
+            _given_ports.update(ports)
+            return base
+    raise Failure("no free block of ports for offsets %r" % (offsets,))
+
+
 class Failure(Exception):
     pass
 
