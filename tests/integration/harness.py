@@ -119,18 +119,24 @@ def _claim_port(p):
     return True
 
 
-def free_port():
-    """A free port on 127.0.0.1, never the same twice in this process nor, while it runs,
-    to another test process (_claim_port). Drawn at random from below the kernel's
-    ephemeral range: a port from inside it (what bind(0) gives) can be taken as the source
-    port of any outgoing connection before the process it is meant for binds it, which
-    parallel tests make likely enough to have been seen."""
+def _port_range():
+    """Where free ports are drawn: from 10000 to the start of the kernel's ephemeral range."""
     lo, hi = 10000, 32768
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
             hi = int(f.read().split()[0])
     except (OSError, ValueError, IndexError):
         pass
+    return lo, hi
+
+
+def free_port():
+    """A free port on 127.0.0.1, never the same twice in this process nor, while it runs,
+    to another test process (_claim_port). Drawn at random from below the kernel's
+    ephemeral range: a port from inside it (what bind(0) gives) can be taken as the source
+    port of any outgoing connection before the process it is meant for binds it, which
+    parallel tests make likely enough to have been seen."""
+    lo, hi = _port_range()
     for _ in range(200):
         p = random.randrange(lo, hi) if hi > lo else 0
         if p in _given_ports or not _claim_port(p):
@@ -151,12 +157,7 @@ def free_port():
 def free_port_block(offsets):
     """A base port such that base + o is free (and claimed, as free_port's are) for every
     o in `offsets`: for a program that derives its ports from one base."""
-    lo, hi = 10000, 32768
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            hi = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        pass
+    lo, hi = _port_range()
     for _ in range(200):
         base = random.randrange(lo, hi - max(offsets))
         ports = [base + o for o in offsets]
