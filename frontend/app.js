@@ -413,7 +413,7 @@
       f.circuit.className = 'circuit-' + String(n.circuit || 'closed').replace('_', '-');
       const pct = L && L.commit ? Math.min(100, (100 * (n.applied || 0)) / L.commit) : 0;
       const w = (live ? pct : 0).toFixed(1) + '%';
-      if (f.syncBar.style.width !== w) f.syncBar.style.width = w;
+      if (f.syncBar.dataset.w !== w) { f.syncBar.dataset.w = w; f.syncBar.style.width = w; } /* style.width reads back normalized ("100%") */
       gate(f.kill, 'admin', !n.running || blind);
       f.restart.dataset.title = state.mode === 'attach' ? 'Restart needs the supervisor mode (--spawn)' : '';
       gate(f.restart, 'admin', n.running || state.mode === 'attach' || blind);
