@@ -969,16 +969,23 @@ static void node_warn_slow_batch(struct node *n, const struct wal_io *io)
     n->slow_batch_warned_ns = now;
 }
 
-/* node_wal_end ends the batch the writer finished (the WAL fails on an I/O error). */
-static int node_wal_end(struct node *n)
+/* node_wal_finish ends a batch that was run (on the writer thread or the loop): a slow one
+ * is logged, a failed one stops the node (the WAL fails on an I/O error). */
+static int node_wal_finish(struct node *n, struct wal_io *io)
 {
-    n->io_busy = false;
-    if (n->io.synced && n->io.io_us > NODE_SLOW_IO_US)
-        node_warn_slow_batch(n, &n->io);
-    int rc = wal_sync_end(n->wal, &n->io);
+    if (io->synced && io->io_us > NODE_SLOW_IO_US)
+        node_warn_slow_batch(n, io);
+    int rc = wal_sync_end(n->wal, io);
     if (rc != 0)
         lt_error("WAL fsync failed: %s; stopping (the disk cannot be trusted)", lt_strerror(rc));
     return rc;
+}
+
+/* node_wal_end ends the batch the writer finished. */
+static int node_wal_end(struct node *n)
+{
+    n->io_busy = false;
+    return node_wal_finish(n, &n->io);
 }
 
 /* node_wal_complete ends the batch the writer finished, releases what waited for it and
@@ -1012,18 +1019,15 @@ static int node_wal_wait(struct node *n)
 static int node_wal_sync_now(struct node *n)
 {
     int rc = node_wal_wait(n);
-    if (rc == 0) { /* wal_sync, with a slow batch logged as the writer's are */
+    if (rc == 0) { /* wal_sync, ended as the writer's batches are */
         struct wal_io io;
-        rc = wal_sync_begin(n->wal, &io);
-        if (rc == 0 && io.len) {
-            wal_io_run(&io);
-            if (io.synced && io.io_us > NODE_SLOW_IO_US)
-                node_warn_slow_batch(n, &io);
-            rc = wal_sync_end(n->wal, &io);
-        }
-        if (rc != 0)
+        if ((rc = wal_sync_begin(n->wal, &io)) != 0)
             lt_error("WAL fsync failed: %s; stopping (the disk cannot be trusted)",
                      lt_strerror(rc));
+        else if (io.len) {
+            wal_io_run(&io);
+            rc = node_wal_finish(n, &io);
+        }
     }
     if (rc == 0)
         node_release(n, UINT64_MAX);
