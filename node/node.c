@@ -98,6 +98,7 @@ struct node {
     /* loop state */
     uint64_t bad_batches, bad_batch_warned_ns;   /* malformed raft batches; last warning */
     uint64_t slow_batches, slow_batch_warned_ns; /* WAL batches slower than NODE_SLOW_IO_US */
+    uint64_t slow_passes, slow_pass_warned_ns;   /* loop passes longer than the election timeout */
     uint64_t start_ns;
     uint64_t next_tick_ns;
     uint64_t commit_due_ns; /* send the leader's commit index to followers then (0: none due) */
@@ -1888,8 +1889,41 @@ static bool node_replies_flushed(struct node *n, uint64_t now)
     return now >= n->stop_grace_ns;
 }
 
+/* Where one pass of the loop spent its time (ns), for node_warn_slow_pass. */
+struct node_pass {
+    uint64_t start, drain, wal, tick, ready;
+    size_t n_raft, n_rpc;
+};
+
+/* node_warn_slow_pass: one pass of the loop that took longer than the election timeout is
+ * logged (at most one line in 10 s, with the count since). Nothing else reads the raft
+ * messages meanwhile: a leader sends no heartbeat, so its followers may elect another, and
+ * every write and read on this node waits. The line says which part of the pass took the
+ * time. */
+static void node_warn_slow_pass(struct node *n, const struct node_pass *p, uint64_t end)
+{
+    n->slow_passes++;
+    if (n->slow_pass_warned_ns != 0 && end - n->slow_pass_warned_ns < 10000000000u)
+        return;
+    lt_warn("loop: one pass took %llu ms, longer than the election timeout (%u ms): draining "
+            "%zu raft batches and %zu RPCs %llu ms, ending the WAL batch %llu ms, the tick %llu "
+            "ms, the update (append, sync, apply, reply) %llu ms, the rest %llu ms (%llu such "
+            "pass%s since the last such line)",
+            (unsigned long long)((end - p->start) / 1000000),
+            n->cfg.election_ticks * n->cfg.tick_ms, p->n_raft, p->n_rpc,
+            (unsigned long long)((p->drain - p->start) / 1000000),
+            (unsigned long long)((p->wal - p->drain) / 1000000),
+            (unsigned long long)((p->tick - p->wal) / 1000000),
+            (unsigned long long)((p->ready - p->tick) / 1000000),
+            (unsigned long long)((end - p->ready) / 1000000), (unsigned long long)n->slow_passes,
+            n->slow_passes == 1 ? "" : "es");
+    n->slow_passes = 0;
+    n->slow_pass_warned_ns = end;
+}
+
 int node_run(struct node *n)
 {
+    uint64_t slow_pass_ns = (uint64_t)n->cfg.election_ticks * n->cfg.tick_ms * 1000000ull;
     uint64_t tick_ns = (uint64_t)n->cfg.tick_ms * 1000000ull;
     n->next_tick_ns = lt_now_ns() + tick_ns;
     n->next_metrics_ns = lt_now_ns() + NODE_METRICS_NS;
@@ -1919,29 +1953,34 @@ int node_run(struct node *n)
         bool io_done = n->io_done;
         n->io_done = false;
         pthread_mutex_unlock(&n->mu);
+        struct node_pass pass = {.start = lt_now_ns()};
 
         /* 2. drain: raft messages and RPCs (proposals pile up for one fsync) */
         while (items) {
             struct qitem *it = items;
             items = it->next;
             if (it->kind == Q_RAFT) {
+                pass.n_raft++;
                 int rc = codec_batch_decode(nng_msg_body(it->msg), nng_msg_len(it->msg),
                                             node_recv_one, n);
                 if (rc == LT_ECORRUPT)
                     node_warn_bad_batch(n);
                 nng_msg_free(it->msg);
             } else {
+                pass.n_rpc++;
                 node_handle_rpc(n, it->slot, it->msg);
             }
             free(it);
         }
+        pass.drain = lt_now_ns();
 
         /* a WAL batch became durable: release what waited for it, start the next */
         if (io_done && (n->fatal = node_wal_complete(n)) != 0)
             break;
+        pass.wal = lt_now_ns();
 
         /* 3. time */
-        uint64_t now = lt_now_ns();
+        uint64_t now = pass.wal;
         if (now >= n->next_tick_ns) {
             raft_tick(n->raft);
             n->next_tick_ns += tick_ns;
@@ -1949,6 +1988,7 @@ int node_run(struct node *n)
                 n->next_tick_ns = now + tick_ns;
             node_expire(n, now);
         }
+        pass.tick = lt_now_ns();
 
         /* 4. the update */
         if (n->commit_due_ns && now >= n->commit_due_ns) {
@@ -1960,6 +2000,7 @@ int node_run(struct node *n)
             n->fatal = rc;
             break;
         }
+        pass.ready = lt_now_ns();
         if (!raft_commit_unsent(n->raft))
             n->commit_due_ns = 0;
         else if (!n->commit_due_ns)
@@ -1968,6 +2009,9 @@ int node_run(struct node *n)
             node_publish_metrics(n, now);
             n->next_metrics_ns = now + NODE_METRICS_NS;
         }
+        uint64_t end = lt_now_ns();
+        if (end - pass.start > slow_pass_ns)
+            node_warn_slow_pass(n, &pass, end);
         if (n->shutdown_requested && node_replies_flushed(n, now))
             break;
     }

@@ -228,22 +228,40 @@ def print_node_warnings(c, most=5):
             print("  node %d said %d more such lines" % (node.id, len(lines) - most))
 
 
+def cpu_ticks():
+    """The machine's (steal, total) CPU ticks from /proc/stat: time the hypervisor gave the
+    VM's CPUs to others shows as steal, and a round that stalled with steal near 100% was
+    the host's, not ours."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return v[7] if len(v) > 7 else 0, sum(v[:8])
+
+
 def run_large(build, quick):
     n = 100000 if quick else 1000000
     print("== %d items of 1 KiB: RSS per node and restart to serving" % n)
     args = ("--compact-keep", "10000")  # the default snapshot rule, measured as it is
     with Cluster(build, node_args=args, pin=PIN) as c:
         c.wait_leader(timeout=10)
+        terms = {s["id"]: s.get("term") for s in c.status()}
         # The benchmark writes `n` items; the ops count decides when we stop.
         written, rate = 0, 0.0
         while written < n * 0.995:
             # 20 s rounds; the last one is cut to what is left at the measured rate
             dur = 20 if not rate else max(1, min(20, round((n - written) / rate)))
+            steal0, total0 = cpu_ticks()
             out = bench(c, "bench", "--type", "write", "--concurrency", "64", "--duration",
                         str(dur), "--payload-size", "1024", "--warmup", "0")
+            steal1, total1 = cpu_ticks()
             written += out["ops"] - out["errors"]
             rate = out["opsPerSec"] or rate
-            print("  ... %d written (%.0f ops/s)" % (written, out["opsPerSec"]))
+            print("  ... %d written (%.0f ops/s, max %.1f ms, host steal %.1f%%)"
+                  % (written, out["opsPerSec"], ms(out, "max"),
+                     100.0 * (steal1 - steal0) / max(1, total1 - total0)))
+        after = {s["id"]: s.get("term") for s in c.status()}
+        if after != terms:
+            print("  LEADER CHANGED during the fill: terms %s -> %s"
+                  % (sorted(terms.values()), sorted(after.values())))
         print_node_warnings(c)
         c.admin("snapshot", timeout_ms=120000)
         st = wait_same_applied(c, "all nodes to apply everything")
