@@ -57,6 +57,11 @@
 
 #define NODE_METRICS_NS (250ull * 1000000ull) /* 4 Hz */
 #define NODE_SLOW_IO_US (1000u * 1000u)       /* a WAL batch this slow is logged */
+/* After a snapshot failed, the next automatic one waits 1 s, then 2, 4 ... up to 64 s: each
+ * try rewrites the whole store until the disk says no again (a full disk made a node try on
+ * every pass of its loop, one write of the store after the other). */
+#define NODE_SNAP_RETRY_NS     (1000000000ull)
+#define NODE_SNAP_RETRY_MAX_NS (64ull * 1000000000ull)
 /* A leader's commit index travels with its next append. When no append has carried it
  * this long after it moved, empty appends do (raft_send_commit): followers apply at most
  * this late when writes stop, and a write's reply no longer waits behind two sends and
@@ -134,6 +139,10 @@ struct node {
     struct raft_snapshot_meta snap_meta;
     uint64_t snap_t0;
     uint64_t snap_pin_us; /* how long pinning held the loop */
+    /* automatic snapshots after one failed (a full disk): not before snap_retry_ns; the
+     * wait doubles with every failure in a row (snap_fails), up to NODE_SNAP_RETRY_MAX_NS */
+    uint64_t snap_retry_ns;
+    unsigned snap_fails;
     /* the WAL segments a snapshot made obsolete, deleted on a thread of their own */
     pthread_t gc_thread;
     bool gc_running; /* loop only: gc_thread not joined yet */
@@ -1258,6 +1267,20 @@ static uint64_t node_snapshot_due(struct node *n)
     return due < cap ? due : cap;
 }
 
+/* node_snapshot_backoff: a snapshot failed (rc) or could not start; the next automatic one
+ * waits, longer after each failure in a row. A requested one ("snapshot now") does not. */
+static void node_snapshot_backoff(struct node *n, uint64_t index, int rc)
+{
+    uint64_t wait = NODE_SNAP_RETRY_NS << (n->snap_fails < 6 ? n->snap_fails : 6);
+    if (wait > NODE_SNAP_RETRY_MAX_NS)
+        wait = NODE_SNAP_RETRY_MAX_NS;
+    n->snap_fails++;
+    n->snap_retry_ns = lt_now_ns() + wait;
+    lt_warn("snapshot at %llu failed: %s; the next automatic one in %llu s (%u failed in a row)",
+            (unsigned long long)index, lt_strerror(rc), (unsigned long long)(wait / 1000000000ull),
+            n->snap_fails);
+}
+
 /* node_snapshot_poll completes a finished snapshot: record the snapshot in the WAL,
  * let the raft core compact its log, delete WAL segments it covers. */
 static int node_snapshot_poll(struct node *n, bool wait)
@@ -1273,8 +1296,7 @@ static int node_snapshot_poll(struct node *n, bool wait)
             lt_info("snapshot at %llu given up: %s", (unsigned long long)meta->index,
                     n->snap_cancel_why);
         else
-            lt_warn("snapshot at %llu failed: %s", (unsigned long long)meta->index,
-                    lt_strerror(n->snap_rc));
+            node_snapshot_backoff(n, meta->index, n->snap_rc);
         node_resume_snapshot_waiters(n, n->snap_cancel ? 0 : LT_EIO);
         return 0;
     }
@@ -1308,6 +1330,8 @@ static int node_snapshot_poll(struct node *n, bool wait)
     n->snapshot_index = meta->index;
     n->snapshot_term = meta->term;
     n->snapshot_wall_ns = lt_wall_ns();
+    n->snap_fails = 0;
+    n->snap_retry_ns = 0;
     lt_info("snapshot at %llu/%llu: %llu bytes in %llu ms (in the background; the loop paused "
             "%llu us to pin the store and %llu us to record it and compact the log)",
             (unsigned long long)meta->index, (unsigned long long)meta->term,
@@ -1750,10 +1774,11 @@ static int node_process_ready(struct node *n)
     if (rc != 0)
         return rc;
     uint64_t due = node_snapshot_due(n);
-    if (due && n->snap_state == SNAP_IDLE && n->applied - n->snapshot_index >= due) {
+    if (due && n->snap_state == SNAP_IDLE && n->applied - n->snapshot_index >= due &&
+        (!n->snap_retry_ns || lt_now_ns() >= n->snap_retry_ns)) {
         bool started;
-        if (node_snapshot_start(n, &started) != 0)
-            lt_warn("automatic snapshot could not start");
+        if ((rc = node_snapshot_start(n, &started)) != 0)
+            node_snapshot_backoff(n, n->applied, rc);
     }
     return 0;
 }

@@ -1,0 +1,204 @@
+"""test_disk_full.py — a cluster whose disk fills up. Snapshots that find no room fail
+and are tried again later, not on every pass of the loop, while writes go on in the WAL's
+room; nodes that cannot write their WAL stop with a message that says so, no
+acknowledged write is lost, and once there is room again they restart, catch up and agree.
+
+The three nodes keep their data on a small tmpfs of their own: the test re-runs itself in a
+private mount namespace (`unshare -m`, as root — the suite's machines are), mounts the
+tmpfs on a temporary directory there, and grows it (`mount -o remount,size=`) to give the
+room back. Nothing is mounted outside that namespace, and the mount goes with it.
+
+Run: python3 test_disk_full.py BUILD_DIR [TEST...]
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Cluster, check, run_tests  # noqa: E402
+
+IN_NS = "LT_TEST_MOUNT_NS"
+FULL_MB = 96  # three nodes' WALs of 4 MiB segments fill this in a few seconds
+ROOM_MB = 1024
+PAD = "x" * 60000  # an item's metadata: up to 64 KiB (models.c)
+
+
+def mount_tmpfs(path, size_mb, remount=False):
+    opts = ("remount," if remount else "") + "size=%dm" % size_mb
+    subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", path], check=True)
+
+
+class SmallDisk:
+    """A tmpfs of `size_mb` for a cluster's data dirs (its logs go elsewhere: a full disk
+    would swallow their last lines)."""
+
+    def __init__(self, build, size_mb, node_args):
+        self.mnt = tempfile.mkdtemp(prefix="lithair-diskfull-")
+        self.logs = tempfile.mkdtemp(prefix="lithair-diskfull-logs-")
+        mount_tmpfs(self.mnt, size_mb)
+        tempfile.tempdir = self.mnt
+        try:
+            self.cluster = Cluster(build, node_args=node_args)
+        finally:
+            tempfile.tempdir = None
+        for n in self.cluster.nodes:
+            n.log = os.path.join(self.logs, "node%d.log" % n.id)
+
+    def grow(self, size_mb):
+        mount_tmpfs(self.mnt, size_mb, remount=True)
+
+    def temp_files(self):
+        """Temp files (an unfinished snapshot's) under the nodes' data dirs."""
+        return [os.path.join(root, f) for n in self.cluster.nodes
+                for root, _, files in os.walk(n.dir) for f in files if ".tmp" in f]
+
+    def close(self):
+        subprocess.run(["umount", "-l", self.mnt], check=False)
+        shutil.rmtree(self.mnt, ignore_errors=True)
+        shutil.rmtree(self.logs, ignore_errors=True)
+
+
+def big_item(c, name):
+    body = json.dumps({"name": name, "metadata": {"pad": PAD}})
+    return c.admin("items", "create", body, check_rc=False, timeout_ms=3000)
+
+
+def test_snapshot_without_room_backs_off(build):
+    disk = SmallDisk(build, 64, ("--wal-segment-mb", "4", "--snapshot-interval", "20"))
+    try:
+        with disk.cluster as c:
+            c.wait_leader(timeout=10)
+            for i in range(30):  # a store of 1.8 MB per node; snapshots come and go
+                rc, _, err = big_item(c, "big-%d" % i)
+                check(rc == 0, "write %d: %s" % (i, err))
+            # fill what is left of the disk: a snapshot (the whole store) no longer fits,
+            # while each WAL still has megabytes of zeros written ahead of its records
+            ballast = os.path.join(disk.mnt, "ballast")
+            with open(ballast, "wb") as f:
+                try:
+                    for _ in range(64):
+                        f.write(b"\0" * (1 << 20))
+                        f.flush()
+                except OSError:
+                    pass
+            try:
+                with open(ballast, "ab") as f:
+                    while True:
+                        f.write(b"\0" * 4096)
+                        f.flush()
+            except OSError:
+                pass
+            print("  disk after the ballast: %s" % (shutil.disk_usage(disk.mnt),))
+            logs_at = [os.path.getsize(n.log) for n in c.nodes]
+            t0 = time.monotonic()
+            for i in range(150):  # small writes for about 6 s: snapshots fall due and fail
+                _, out, _ = c.admin("items", "create", '{"name":"small-%d"}' % i)
+                check(out.get("version") in (1, "1"), "small write %d: %r" % (i, out))
+                time.sleep(max(0.0, t0 + 0.04 * (i + 1) - time.monotonic()))
+            took = time.monotonic() - t0
+            failed = []
+            for n, at in zip(c.nodes, logs_at):
+                check(n.alive(), "node %d still serves: its WAL had room" % n.id)
+                with open(n.log, errors="replace") as f:
+                    f.seek(at)
+                    failed.append(len(re.findall(r"snapshot at \d+ failed: no space left",
+                                                 f.read())))
+            print("  %.1f s of writes; failed snapshots per node: %s" % (took, failed))
+            check(sum(failed) >= 1, "snapshots fell due and found no room: %s" % failed)
+            # 1 s, 2 s, 4 s ... between tries: at most 1 + log2(took) tries each
+            most = 2 + int(took).bit_length()
+            check(max(failed) <= most, "snapshots retried at most %d times in %.1f s, not on "
+                  "every pass of the loop: %s" % (most, took, failed))
+
+            os.unlink(ballast)  # room again: a requested snapshot does not wait
+            _, snaps, _ = c.admin("snapshot", timeout_ms=20000)
+            check(len(snaps) == 3 and all(int(s.get("index", "0")) >= 180 for s in snaps),
+                  "a snapshot on every node once there is room: %r" % snaps)
+            check(not disk.temp_files(), "temp files left: %r" % disk.temp_files())
+    finally:
+        disk.close()
+
+
+def test_disk_full_stops_cleanly_and_loses_nothing(build):
+    disk = SmallDisk(build, FULL_MB, ("--wal-segment-mb", "4", "--snapshot-interval", "200"))
+    try:
+        with disk.cluster as c:
+            c.wait_leader(timeout=10)
+            acked, refused = {}, []
+            lock = threading.Lock()
+            stop = threading.Event()
+
+            def writer(w):
+                for i in range(400):  # 400 x 60 KB x 4 writers: far more than fits
+                    if stop.is_set():
+                        return
+                    name = "full-%d-%d" % (w, i)
+                    rc, out, err = big_item(c, name)
+                    with lock:
+                        if rc == 0:
+                            acked[out["id"]] = name
+                        else:
+                            refused.append(err.strip())
+                            if len(refused) >= 40:  # the cluster has stopped taking writes
+                                stop.set()
+
+            threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=240)
+            check(not any(t.is_alive() for t in threads), "the writers ended")
+            print("  %d writes acknowledged, %d refused; disk: %s"
+                  % (len(acked), len(refused), shutil.disk_usage(disk.mnt)))
+            check(len(acked) > 50, "writes went through before the disk filled")
+            check(len(refused) >= 40, "the full disk stopped the writes: %r" % refused[-3:])
+
+            stopped = [n for n in c.nodes if not n.alive()]
+            check(stopped, "a node that cannot write its WAL stops")
+            for n in stopped:
+                log = n.log_text()
+                check("no space left" in log and "stopped: no space left" in log,
+                      "node %d says why it stopped: %r" % (n.id, log[-600:]))
+
+            # room again: the stopped nodes restart, recover their WAL and catch up
+            disk.grow(ROOM_MB)
+            for n in stopped:
+                n.start()
+            c.wait_leader(timeout=20)
+            st = c.wait_converged(timeout=60)
+            check(len(st) == 3 and len({s["digest"] for s in st}) == 1,
+                  "three identical stores after the restart")
+            for n in c.nodes:
+                _, out, _ = c.admin("items", "list", "--all", "--serializable", "--limit", "1000",
+                                    endpoints=n.rpc, timeout_ms=20000)
+                items = {it["id"]: it["name"] for it in out["items"]}
+                missing = [i for i in acked if i not in items]
+                check(not missing, "node %d lost %d acknowledged writes" % (n.id, len(missing)))
+                wrong = [i for i, name in acked.items() if items[i] != name]
+                check(not wrong, "node %d: content of %d acknowledged writes" % (n.id, len(wrong)))
+            _, out, _ = c.admin("items", "create", '{"name":"after the disk had room again"}')
+            check(out.get("version") in (1, "1"), "a write after the restart: %r" % out)
+            check(not disk.temp_files(), "temp files left: %r" % disk.temp_files())
+    finally:
+        disk.close()
+
+
+def main():
+    if os.environ.get(IN_NS) != "1":
+        # this process again, in a mount namespace of its own
+        env = dict(os.environ, **{IN_NS: "1"})
+        cmd = ["unshare", "--mount", "--propagation", "private", sys.executable,
+               os.path.abspath(__file__)] + sys.argv[1:]
+        return subprocess.call(cmd, env=env)
+    return run_tests(globals())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
