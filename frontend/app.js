@@ -261,6 +261,7 @@
         n.pid = x.pid || null;
         n.uptimeMs = num(x.uptimeMs);
         n.uptimeAt = now;
+        n.exitError = x.exitError || '';
       }
       if (roleFresh && x.role !== 'down') n.lastSeen = now;
       if (Array.isArray(x.followers) && x.followers.length && x.role === 'leader' && roleFresh) {
@@ -334,12 +335,15 @@
     f.role = el('span', { class: 'role-badge', 'data-testid': 'node-role' });
     f.healthDot = el('span', { class: 'dot', 'aria-hidden': 'true' });
     f.healthText = el('span', { 'data-testid': 'node-health' });
+    /* a node that stopped on its own says why (its first ERROR line, from the supervisor) */
+    f.why = el('p', { class: 'node-why', 'data-testid': 'node-exit-error', hidden: true });
     f.kill = el('button', { class: 'btn btn-danger btn-small', type: 'button', 'data-testid': 'node-kill', 'aria-label': 'Kill node ' + n.id, text: 'Kill', onclick: () => node_kill(n.id, f.kill) });
     f.restart = el('button', { class: 'btn btn-small', type: 'button', 'data-testid': 'node-restart', 'aria-label': 'Restart node ' + n.id, text: 'Restart', onclick: () => node_restart(n.id, f.restart) });
     f.syncBar = el('div', { class: 'mini-bar' });
     const card = el('article', { class: 'node-card', 'data-testid': 'node-card', 'data-node-id': String(n.id), 'aria-label': 'Node ' + n.id }, [
       el('header', { class: 'node-head' }, [el('span', { class: 'node-name', text: 'Node ' + n.id }), f.role]),
       el('div', { class: 'node-health' }, [f.healthDot, f.healthText]),
+      f.why,
       el('dl', { class: 'kv' }, [].concat(
         kv('Term', 'term'), kv('Lag', 'lag', 'Entries behind the leader'),
         kv('Commit', 'commit'), kv('Applied', 'applied'),
@@ -398,6 +402,10 @@
       set_text(f.healthText, health === 'healthy' ? 'Healthy' : health === 'desynced' ? (state.leaderId ? 'Desynced' : 'No leader known') : (n.running ? 'Not answering' : n.downWhy || 'Not running'));
       f.healthDot.className = 'dot dot-' + health;
       f.healthText.title = n.error || '';
+      const why = !n.running && n.exitError ? n.exitError : '';
+      set_text(f.why, why);
+      if (f.why.title !== why) f.why.title = why;
+      if (f.why.hidden !== !why) f.why.hidden = !why;
       set_text(f.term, n.term ? String(n.term) : '—');
       const lag = live ? node_lag(n) : null;
       set_text(f.lag, lag == null ? '—' : fmt_int(lag));
@@ -508,20 +516,36 @@
   async function node_restart(id, btn) {
     const t = toast('progress', 'Restarting node ' + id + '…');
     await busy(btn, 'Starting…', async () => {
+      const n = node_get(id);
+      n.restartPending = true; /* its answer reports an exit that comes before it */
       try {
+        const asked = performance.now();
         const r = await request('POST', '/_playground/cluster/restart/' + id);
-        const n = node_get(id);
-        n.running = true;
-        n.role = 'starting';
-        n.downWhy = '';
-        n.nodeEventAt = performance.now();
-        n.pid = (r.data && r.data.pid) || n.pid;
-        n.uptimeMs = 0;
-        n.uptimeAt = performance.now();
-        n.lastSeen = performance.now();
-        t.done('ok', 'Node ' + id + ' restarted (pid ' + (n.pid || '?') + '); it replays its WAL and catches up as a follower.');
+        n.restartPending = false;
+        /* the stream may have told already: started, and even exited (a node that refuses
+         * to start is gone in milliseconds); then the answer adds nothing */
+        if ((n.nodeEventAt || 0) < asked) {
+          n.running = true;
+          n.role = 'starting';
+          n.downWhy = '';
+          n.exitError = '';
+          n.nodeEventAt = performance.now();
+          n.pid = (r.data && r.data.pid) || n.pid;
+          n.uptimeMs = 0;
+          n.uptimeAt = performance.now();
+          n.lastSeen = performance.now();
+        }
+        if (!n.running && n.exitError) {
+          t.done('error', 'Node ' + id + ' stopped at once: ' + n.exitError);
+        } else {
+          t.done('ok', 'Node ' + id + ' restarted (pid ' + (n.pid || '?') + '); it replays its WAL and catches up as a follower.');
+          /* an exit in the next seconds turns this toast into the reason */
+          n.restartToast = t;
+          setTimeout(() => { if (n.restartToast === t) n.restartToast = null; }, 5000);
+        }
         refresh_status();
       } catch (e) {
+        n.restartPending = false;
         t.done('error', 'Restart of node ' + id + ' failed: ' + words(e));
       }
     });
@@ -990,6 +1014,7 @@
       n.uptimeAt = performance.now();
       n.lastSeen = performance.now();
       n.downWhy = '';
+      n.exitError = '';
       log_cluster('start', 'Node ' + n.id + ' started (pid ' + (d.pid || '?') + ')', 'up' + n.id);
     } else {
       const wasLeader = n.id === state.leaderId;
@@ -999,8 +1024,16 @@
        * turn into "Exited" when the exit is reaped (or the other way round, by arrival) */
       const bySignal = d.signal === 'SIGKILL' ? 'Killed' : d.signal === 'SIGTERM' ? 'Stopped (SIGTERM)' : d.signal ? 'Crashed (' + d.signal + ')' : '';
       n.downWhy = st === 'killed' ? (d.signal === 'SIGTERM' ? 'Stopped (SIGTERM)' : 'Killed') : st === 'exited' ? bySignal || 'Exited' + (d.exitCode != null ? ' (code ' + d.exitCode + ')' : '') : 'Stopped';
+      if (st !== 'killed') n.exitError = d.error || '';
+      if (st === 'exited' && d.error && !n.restartPending) {
+        /* it stopped on its own: say so where people look, not only on its card */
+        const text = 'Node ' + n.id + ' stopped' + (n.restartToast ? ' at once' : '') + ': ' + d.error;
+        if (n.restartToast) n.restartToast.done('error', text);
+        else toast('error', text);
+        n.restartToast = null;
+      }
       const why = st === 'killed' ? 'killed' + (d.signal ? ' (' + d.signal + ')' : '') : st === 'exited' ? 'exited' + (d.exitCode != null ? ' with code ' + d.exitCode : '') : st;
-      log_cluster('kill', 'Node ' + n.id + ' ' + why + (wasLeader ? ' — it was the leader' : ''), 'down' + n.id);
+      log_cluster('kill', 'Node ' + n.id + ' ' + why + (wasLeader ? ' — it was the leader' : '') + (d.error ? ': ' + d.error : ''), d.error ? 'why' + n.id + '@' + d.pid : 'down' + n.id);
       if (wasLeader) set_leader(null);
     }
     render_cluster();

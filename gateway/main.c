@@ -101,7 +101,7 @@ static struct gw gw;
 static void on_sup_event(void *ud, const struct sup_event *ev)
 {
     struct gw *g = ud;
-    char buf[256];
+    char buf[1024]; /* the error (SUP_ERROR_MAX) may double when escaped */
     if (g->sse && sup_event_json(ev, buf, sizeof(buf)) == 0)
         sse_hub_publish(g->sse, SSE_STREAM_CLUSTER, "node", buf, NULL);
 }

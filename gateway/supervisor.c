@@ -12,7 +12,11 @@
  * In the child, between fork and exec, only async-signal-safe calls run: prctl, setpgid
  * (a Ctrl-C in the gateway's terminal goes to the gateway, which stops the nodes
  * itself), open/dup2 of the log, close_range of every inherited descriptor, signal
- * dispositions and mask reset, execv. */
+ * dispositions and mask reset, execv.
+ *
+ * When a node ends, the supervisor reads what that run appended to its log and reports
+ * the first ERROR line with the exit: a node that stops on its own (a full disk, a corrupt
+ * WAL it refuses to start from) says why where its state is shown, not only in the file. */
 #include "supervisor.h"
 
 #include <errno.h>
@@ -30,10 +34,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "lt_clock.h"
 #include "lt_cpu.h"
 #include "lt_err.h"
 #include "lt_log.h"
+#include "lt_utf8.h"
 
 #define SUP_POLL_MS        20
 #define SUP_TERM_WAIT_MS   5000
@@ -54,8 +61,10 @@ struct sup_node {
     uint64_t starts;
     int last_signal;
     int last_exit_code;
-    int cpu;      /* --cpu for it, -1: none */
-    int kill_sig; /* a signal sup_kill sent, not yet reported (0: none) */
+    char last_error[SUP_ERROR_MAX];
+    off_t log_start; /* the log's size when the current run started: its lines come after */
+    int cpu;         /* --cpu for it, -1: none */
+    int kill_sig;    /* a signal sup_kill sent, not yet reported (0: none) */
     pid_t kill_pid;
     int doomed_sig; /* non-zero: sup_kill sent this process that signal: it is on its way
                      * out, not "running" for the quorum count nor for a second kill of the
@@ -263,13 +272,16 @@ static void sup_child(const char *log_path, char **argv, pid_t parent)
     _exit(127);
 }
 
-/* sup_do_spawn forks node `id`. Runs on the supervisor thread, lock not held. */
-static int sup_do_spawn(struct sup *s, unsigned id, pid_t *out)
+/* sup_do_spawn forks node `id`; *log_start is its log's size before. Runs on the
+ * supervisor thread, lock not held. */
+static int sup_do_spawn(struct sup *s, unsigned id, pid_t *out, off_t *log_start)
 {
     struct sup_node *nd = &s->nodes[id - 1];
     char **argv = sup_build_argv(s, nd);
     if (!argv)
         return LT_ENOMEM;
+    struct stat st;
+    *log_start = stat(nd->log_path, &st) == 0 ? st.st_size : 0;
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0)
@@ -310,6 +322,54 @@ static bool sup_reap_one(struct sup_node *nd, struct sup_event *ev)
     return true;
 }
 
+/* sup_log_error copies to out the first ERROR line in what a run appended to its log (from
+ * offset `from`; of a long run, its last SUP_LOG_TAIL bytes), without the line's time,
+ * level and name; "" if there is none or the log cannot be read. */
+#define SUP_LOG_TAIL (64 * 1024)
+static void sup_log_error(const char *path, off_t from, char *out, size_t outlen)
+{
+    out[0] = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size <= from) {
+        close(fd);
+        return;
+    }
+    if (st.st_size - from > SUP_LOG_TAIL)
+        from = st.st_size - SUP_LOG_TAIL;
+    char *buf = malloc(SUP_LOG_TAIL + 1);
+    ssize_t got = buf ? pread(fd, buf, (size_t)(st.st_size - from), from) : -1;
+    close(fd);
+    if (got <= 0) {
+        free(buf);
+        return;
+    }
+    buf[got] = 0;
+    /* "2026-11-28T16:41:51.370Z ERROR node1 the message" (lt_log's format) */
+    for (char *line = buf, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = 0;
+        char *lvl = strchr(line, ' ');
+        if (!lvl || strncmp(lvl, " ERROR ", 7) != 0)
+            continue;
+        char *msg = lvl + 7;
+        while (*msg == ' ')
+            msg++;
+        char *sp = strchr(msg, ' '); /* past the name */
+        msg = sp ? sp + 1 : msg;
+        snprintf(out, outlen, "%s", msg);
+        for (char *c = out; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                *c = ' ';
+        lt_utf8_scrub(out); /* a sequence cut at the end, or bytes of a path */
+        break;
+    }
+    free(buf);
+}
+
 static void sup_deadline(struct timespec *ts, unsigned ms)
 {
     clock_gettime(CLOCK_MONOTONIC, ts);
@@ -336,10 +396,13 @@ static void *sup_thread_main(void *arg)
             s->spawn_id = 0;
             pthread_mutex_unlock(&s->mu);
             pid_t pid = 0;
-            int rc = sup_do_spawn(s, id, &pid);
+            off_t log_start = 0;
+            int rc = sup_do_spawn(s, id, &pid, &log_start);
             pthread_mutex_lock(&s->mu);
             if (rc == 0) {
                 struct sup_node *nd = &s->nodes[id - 1];
+                nd->log_start = log_start;
+                nd->last_error[0] = 0;
                 nd->running = true;
                 nd->stopping = false;
                 nd->doomed_sig = 0;
@@ -375,15 +438,25 @@ static void *sup_thread_main(void *arg)
         if (n_ev) {
             pthread_mutex_unlock(&s->mu);
             for (size_t i = 0; i < n_ev; i++) {
-                const struct sup_event *e = &evs[i];
+                struct sup_event *e = &evs[i];
+                if (e->kind == SUP_EV_EXITED || e->kind == SUP_EV_STOPPED) {
+                    /* log_path and log_start change only on this thread */
+                    struct sup_node *nd = &s->nodes[e->id - 1];
+                    sup_log_error(nd->log_path, nd->log_start, e->error, sizeof(e->error));
+                    pthread_mutex_lock(&s->mu);
+                    memcpy(nd->last_error, e->error, sizeof(nd->last_error));
+                    pthread_mutex_unlock(&s->mu);
+                }
                 if (e->kind == SUP_EV_STARTED)
                     lt_log(LT_LOG_INFO, "node %u started: pid %d", e->id, (int)e->pid);
                 else if (e->kind == SUP_EV_KILLED)
                     lt_log(LT_LOG_INFO, "node %u (pid %d): sent %s", e->id, (int)e->pid,
                            sup_signal_name(e->signal));
                 else
-                    lt_log(LT_LOG_INFO, "node %u (pid %d) %s: exit code %d, signal %d", e->id,
-                           (int)e->pid, sup_event_name(e->kind), e->exit_code, e->signal);
+                    lt_log(e->error[0] ? LT_LOG_WARN : LT_LOG_INFO,
+                           "node %u (pid %d) %s: exit code %d, signal %d%s%s", e->id, (int)e->pid,
+                           sup_event_name(e->kind), e->exit_code, e->signal,
+                           e->error[0] ? "; it said: " : "", e->error);
                 sup_emit(s, e);
             }
             pthread_mutex_lock(&s->mu);
@@ -716,6 +789,7 @@ int sup_node_info(struct sup *s, unsigned id, struct sup_node_info *out)
     in.starts = nd->starts;
     in.last_signal = nd->last_signal;
     in.last_exit_code = nd->last_exit_code;
+    memcpy(in.last_error, nd->last_error, sizeof(in.last_error));
     pthread_mutex_unlock(&s->mu);
     memcpy(in.raft_url, nd->raft_url, SUP_URL_MAX);
     memcpy(in.rpc_url, nd->rpc_url, SUP_URL_MAX);
@@ -793,14 +867,22 @@ const char *sup_signal_name(int sig)
 
 int sup_event_json(const struct sup_event *ev, char *buf, size_t n)
 {
-    char sig[24] = "null", code[16] = "null";
+    json_object *o = json_object_new_object();
+    if (!o)
+        return LT_ENOMEM;
     const char *sn = sup_signal_name(ev->signal);
-    if (sn)
-        snprintf(sig, sizeof(sig), "\"%s\"", sn);
-    if (ev->exit_code >= 0)
-        snprintf(code, sizeof(code), "%d", ev->exit_code);
-    int w =
-        snprintf(buf, n, "{\"id\":%u,\"state\":\"%s\",\"pid\":%d,\"signal\":%s,\"exitCode\":%s}",
-                 ev->id, sup_event_name(ev->kind), (int)ev->pid, sig, code);
-    return w < 0 || (size_t)w >= n ? LT_ETOOBIG : 0;
+    json_object_object_add(o, "id", json_object_new_int64(ev->id));
+    json_object_object_add(o, "state", json_object_new_string(sup_event_name(ev->kind)));
+    json_object_object_add(o, "pid", json_object_new_int64(ev->pid));
+    json_object_object_add(o, "signal", sn ? json_object_new_string(sn) : NULL);
+    json_object_object_add(o, "exitCode",
+                           ev->exit_code >= 0 ? json_object_new_int(ev->exit_code) : NULL);
+    json_object_object_add(o, "error", ev->error[0] ? json_object_new_string(ev->error) : NULL);
+    const char *text =
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    int rc = text && strlen(text) < n ? 0 : LT_ETOOBIG;
+    if (rc == 0)
+        memcpy(buf, text, strlen(text) + 1);
+    json_object_put(o);
+    return rc;
 }

@@ -30,6 +30,7 @@
 
 #define SUP_MAX_NODES 9
 #define SUP_URL_MAX   64
+#define SUP_ERROR_MAX 256
 
 /* What happened to a node (the `state` of the SSE `node` event: sup_event_name). */
 enum sup_event_kind {
@@ -45,6 +46,9 @@ struct sup_event {
     pid_t pid;
     int signal;    /* KILLED: the signal sent; EXITED/STOPPED: the signal that ended it, or 0 */
     int exit_code; /* EXITED/STOPPED: the exit status, -1 if a signal ended it; else -1 */
+    /* EXITED/STOPPED: the first ERROR line the run logged, without its time, level and
+     * name ("WAL fsync failed: no space left; stopping ..."), cut to fit; "" if none */
+    char error[SUP_ERROR_MAX];
 };
 
 /* Called on every state change; see the file comment for the thread and locks. */
@@ -74,6 +78,7 @@ struct sup_node_info {
     uint64_t starts;    /* how many times it was started */
     int last_signal;    /* signal that ended the last run, 0 if none */
     int last_exit_code; /* exit status of the last run, -1 if none or signaled */
+    char last_error[SUP_ERROR_MAX]; /* the last run's first ERROR line (sup_event.error) */
     char raft_url[SUP_URL_MAX];
     char rpc_url[SUP_URL_MAX];
     char events_url[SUP_URL_MAX];
@@ -155,8 +160,9 @@ const char *sup_event_name(enum sup_event_kind k);
 const char *sup_signal_name(int sig);
 
 /* sup_event_json writes the SSE `node` event's data for `ev` into buf:
- * {"id":1,"state":"exited","pid":4242,"signal":"SIGKILL","exitCode":null}
- * (signal null when 0; exitCode null when -1). Returns 0 or LT_ETOOBIG. */
+ * {"id":1,"state":"exited","pid":4242,"signal":"SIGKILL","exitCode":null,"error":null}
+ * (signal null when 0; exitCode null when -1; error null when ""). Returns 0, LT_ETOOBIG
+ * or LT_ENOMEM. */
 int sup_event_json(const struct sup_event *ev, char *buf, size_t n);
 
 #endif

@@ -396,6 +396,43 @@ async function main() {
     return 'node ' + firstLeader + ' follower, leader node ' + (await leaderId());
   });
 
+  await check('a node that stops on its own says why on its card and in the log', async () => {
+    const followerIds = async () => (await cards().evaluateAll((els) => els.map((e) => [e.dataset.nodeId, e.dataset.role]))).filter(([, r]) => r === 'follower').map(([id]) => id);
+    await wait_for('two followers shown', 5000, async () => (await followerIds()).length === 2, 100);
+    const id = (await followerIds())[0];
+    const c = card(id);
+    await c.locator('[data-testid="node-kill"]').click();
+    await wait_for('node ' + id + ' down', 5000, async () => (await c.getAttribute('data-role')) === 'down');
+    /* a file named like a later WAL segment, holding junk: the node refuses to start ("a
+     * segment is missing, corrupt"), and its first ERROR line is what the card shows */
+    const junk = path.join(dataDir, 'node' + id, 'wal', '00000000ffffffff-00000000ffffffff.wal');
+    fs.writeFileSync(junk, 'not a segment, not a segment, not a segment');
+    const restart = c.locator('[data-testid="node-restart"]');
+    await wait_for('the restart button enabled', 5000, async () => restart.isEnabled());
+    await restart.click();
+    const why = c.locator('[data-testid="node-exit-error"]');
+    await wait_for('the reason on the card', 10000, async () => (await why.isVisible()) && /wal.*corrupt/.test(await why.textContent()), 100);
+    const said = (await why.textContent()).trim();
+    assert(!/^\d{4}-|ERROR/.test(said), 'the reason is the message alone: ' + said);
+    const health = (await c.locator('[data-testid="node-health"]').textContent()).trim();
+    assert(/^Exited \(code [1-9]\d*\)$/.test(health), 'the card says how it ended: ' + health);
+    const logText = await page.locator('#cluster-log').textContent();
+    assert(logText.includes('Node ' + id + ' exited with code') && logText.includes(said), 'the cluster log says why: ' + logText.slice(0, 300));
+    const toastSays = await wait_for('a toast with the reason', 5000, async () => {
+      const t = await page.locator('[data-testid="toast"][data-kind="error"]').allTextContents();
+      return t.find((x) => x.includes('Node ' + id + ' stopped at once: ') && x.includes(said)) || null;
+    }, 100);
+    await shot('03b-node-stopped-on-its-own');
+    /* the file gone, a restart clears the reason */
+    fs.unlinkSync(junk);
+    await wait_for('the restart button enabled', 5000, async () => restart.isEnabled());
+    await restart.click();
+    await wait_for('node ' + id + ' back as follower', 20000, async () => (await c.getAttribute('data-role')) === 'follower', 100);
+    assert(!(await why.isVisible()), 'the reason stays shown after a good restart');
+    await wait_for('all three nodes healthy', 15000, async () => (await page.locator('[data-testid="node-card"][data-health="healthy"]').count()) === 3, 100);
+    return 'node ' + id + ': "' + said.slice(0, 100) + '"; toast "' + toastSays.slice(0, 40) + '…"';
+  });
+
   await check('killing a second node warns that quorum would be lost (409), cancel keeps it running', async () => {
     const followerIds = async () => (await cards().evaluateAll((els) => els.map((e) => [e.dataset.nodeId, e.dataset.role]))).filter(([, r]) => r === 'follower').map(([id]) => id);
     // The cards settle from live events: give the restarted node's peers a moment.

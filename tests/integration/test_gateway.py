@@ -548,6 +548,22 @@ def test_supervisor_kill_restart(build_dir):
                                "FAILED_PRECONDITION", "quorum")
         expect_error(g.post("/_playground/cluster/force-election?target=%d" % victim), 409,
                      "FAILED_PRECONDITION", "not running")
+        check(n["exitError"] is None, "a killed node logged no error: %r" % n)
+        # a node that refuses to start (junk named like a later WAL segment) says why
+        junk = os.path.join(n["dataDir"], "wal", "00000000ffffffff-00000000ffffffff.wal")
+        with open(junk, "w") as f:
+            f.write("not a segment")
+        st, _, r = g.post("/_playground/cluster/restart/%d" % victim)
+        check(st == 200 and r["pid"] > 0, "restart: %r" % r)
+
+        def refused():
+            s = g.get("/_playground/cluster/status")[2]
+            n = [x for x in s["nodes"] if x["id"] == victim][0]
+            return n if not n["running"] and n["exitError"] else None
+        n = wait_for("the node's refusal in the status", refused, timeout=10, interval=0.1)
+        check("corrupt" in n["exitError"] and os.path.dirname(junk) in n["exitError"] and
+              " ERROR " not in n["exitError"], "its first ERROR line: %r" % n["exitError"])
+        os.unlink(junk)
         st, _, r = g.post("/_playground/cluster/restart/%d" % victim)
         check(st == 200 and r["id"] == victim and r["pid"] > 0, "restart: %r" % r)
 
@@ -556,6 +572,9 @@ def test_supervisor_kill_restart(build_dir):
             n = [x for x in s["nodes"] if x["id"] == victim][0]
             return n["running"] and n["health"] == "healthy"
         wait_for("the restarted node to be healthy", back, timeout=20, interval=0.2)
+        s = g.get("/_playground/cluster/status")[2]
+        check([x for x in s["nodes"] if x["id"] == victim][0]["exitError"] is None,
+              "a new run clears the reason")
         # a graceful kill of the leader (quorum kept), then force past the quorum check
         st, _, k = g.post("/_playground/cluster/kill/%d?graceful=true" % leader)
         check(st == 200 and k["signal"] == "SIGTERM", "graceful kill: %r" % k)

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -203,13 +204,14 @@ static void test_bad_options(void)
         .id = 2, .kind = SUP_EV_EXITED, .pid = 42, .signal = SIGKILL, .exit_code = -1};
     char buf[160];
     CU_ASSERT_EQUAL(sup_event_json(&ev, buf, sizeof(buf)), 0);
-    CU_ASSERT_STRING_EQUAL(
-        buf, "{\"id\":2,\"state\":\"exited\",\"pid\":42,\"signal\":\"SIGKILL\",\"exitCode\":null}");
+    CU_ASSERT_STRING_EQUAL(buf, "{\"id\":2,\"state\":\"exited\",\"pid\":42,\"signal\":"
+                                "\"SIGKILL\",\"exitCode\":null,\"error\":null}");
     ev.signal = 0;
-    ev.exit_code = 0;
+    ev.exit_code = 1;
+    snprintf(ev.error, sizeof(ev.error), "a \"quoted\" /path\\x");
     CU_ASSERT_EQUAL(sup_event_json(&ev, buf, sizeof(buf)), 0);
-    CU_ASSERT_STRING_EQUAL(
-        buf, "{\"id\":2,\"state\":\"exited\",\"pid\":42,\"signal\":null,\"exitCode\":0}");
+    CU_ASSERT_STRING_EQUAL(buf, "{\"id\":2,\"state\":\"exited\",\"pid\":42,\"signal\":null,"
+                                "\"exitCode\":1,\"error\":\"a \\\"quoted\\\" /path\\\\x\"}");
     CU_ASSERT_EQUAL(sup_event_json(&ev, buf, 10), LT_ETOOBIG);
 }
 
@@ -502,10 +504,66 @@ static void test_parent_death(void)
     tu_rmrf(dir);
 }
 
+/* A node that stops on its own says why: the supervisor reports the first ERROR line of
+ * that run with its exit (event and node info), and a later run that logged none reports
+ * none — not the earlier run's line again. */
+static void test_exit_reason(void)
+{
+    char dir[256], wal[600], junk[700];
+    CU_ASSERT_EQUAL_FATAL(tu_tmpdir(dir, sizeof(dir), "gwsupwhy"), 0);
+    events_clear();
+    struct sup *s = make_sup(dir, 1);
+    /* a file named like a WAL segment that holds junk: the node refuses to start */
+    snprintf(wal, sizeof(wal), "%s/node1/wal", dir);
+    CU_ASSERT_EQUAL_FATAL(mkdir(wal, 0755), 0);
+    snprintf(junk, sizeof(junk), "%s/0000000000000001-0000000000000001.wal", wal);
+    FILE *f = fopen(junk, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs("not a segment, not a segment, not a segment, not a segment", f);
+    fclose(f);
+
+    CU_ASSERT_EQUAL(sup_restart(s, 1, NULL), 0);
+    struct sup_event ev;
+    CU_ASSERT_FATAL(wait_event(1, SUP_EV_EXITED, 15000, &ev));
+    CU_ASSERT(ev.exit_code > 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(ev.error, junk));
+    CU_ASSERT_PTR_NOT_NULL(strstr(ev.error, "corrupt"));
+    CU_ASSERT_PTR_NULL(strstr(ev.error, "ERROR")); /* the message alone */
+    CU_ASSERT(strncmp(ev.error, "20", 2) != 0);    /* no time stamp */
+    struct sup_node_info in;
+    CU_ASSERT_EQUAL(sup_node_info(s, 1, &in), 0);
+    CU_ASSERT_STRING_EQUAL(in.last_error, ev.error);
+    char buf[1024];
+    CU_ASSERT_EQUAL(sup_event_json(&ev, buf, sizeof(buf)), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"error\":\""));
+    if (!strstr(ev.error, "corrupt"))
+        fprintf(stderr, "exit reason: '%s'\n", ev.error);
+
+    /* without the junk it starts; killed, it logged no error: none is reported */
+    CU_ASSERT_EQUAL(unlink(junk), 0);
+    events_clear();
+    CU_ASSERT_EQUAL(sup_restart(s, 1, NULL), 0);
+    CU_ASSERT(wait_listening(s, 1, 15000));
+    CU_ASSERT_EQUAL(sup_node_info(s, 1, &in), 0);
+    CU_ASSERT_STRING_EQUAL(in.last_error, ""); /* a new run clears it */
+    CU_ASSERT_EQUAL(sup_kill(s, 1, false, false), 0);
+    CU_ASSERT_FATAL(wait_event(1, SUP_EV_EXITED, 15000, &ev));
+    CU_ASSERT_EQUAL(ev.signal, SIGKILL);
+    CU_ASSERT_STRING_EQUAL(ev.error, "");
+    CU_ASSERT_EQUAL(sup_node_info(s, 1, &in), 0);
+    CU_ASSERT_STRING_EQUAL(in.last_error, "");
+    sup_free(s);
+    tu_rmrf(dir);
+}
+
 static const struct lt_test sup_tests[] = {
-    {"bad_options", test_bad_options},   {"base_port_layout", test_base_port_layout},
-    {"parent_death", test_parent_death}, {"cluster_life", test_cluster_life},
-    {"cpu_layout", test_cpu_layout},     {NULL, NULL},
+    {"bad_options", test_bad_options},
+    {"base_port_layout", test_base_port_layout},
+    {"parent_death", test_parent_death},
+    {"cluster_life", test_cluster_life},
+    {"cpu_layout", test_cpu_layout},
+    {"exit_reason", test_exit_reason},
+    {NULL, NULL},
 };
 
 static const struct lt_suite suites[] = {
