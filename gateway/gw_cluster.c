@@ -256,8 +256,7 @@ static json_object *gw_cluster_status_json(struct gw *g, unsigned *alive_out)
             json_object_object_add(n, "cpu", si.cpu >= 0 ? json_object_new_int(si.cpu) : NULL);
             /* why its last run ended, in its own words (a node that stopped on its own) */
             json_object_object_add(n, "exitError",
-                                   si.last_error[0] ? json_object_new_string(si.last_error)
-                                                    : NULL);
+                                   si.last_error[0] ? json_object_new_string(si.last_error) : NULL);
         } else {
             running += ns != NULL;
             json_object_object_add(n, "running", json_object_new_boolean(ns != NULL));
