@@ -409,14 +409,10 @@ int main(int argc, char **argv)
         lt_error("bad node RPC URLs '%s': %s", endpoints, lt_strerror(rc));
         goto out;
     }
-#ifdef LITHAIR_GW_HAVE_EVENTS
     if (!no_events && (rc = evb_new(events, gw.sse, &gw.evb)) != 0) {
         lt_error("bad node events URLs '%s': %s", events, lt_strerror(rc));
         goto out;
     }
-#else
-    (void)events;
-#endif
     /* Start the nodes only now: the event bridge is already dialing their event URLs, so
      * it sees the first election. */
     if (gw.sup && (rc = sup_start_all(gw.sup)) != 0)
@@ -460,9 +456,7 @@ out:
     gw_bench_free(&gw);
     gw_security_free(&gw);
     gw_coalescer_free(gw.coalescer);
-#ifdef LITHAIR_GW_HAVE_EVENTS
     evb_free(gw.evb);
-#endif
     sup_free(gw.sup); /* stops the nodes */
     /* Close the RPC sockets and let NNG reap them before exiting, or exit's teardown can
      * destroy a lock under a reaper thread (seen once: an NNG panic on SIGTERM). Within a
