@@ -2191,7 +2191,7 @@ static int node_mkdir(const char *path, char *errbuf, size_t errlen)
     if (rc != 0) {
         int e = errno; /* of the call that failed */
         snprintf(errbuf, errlen, "cannot create %s: %s", path,
-                 rc == LT_EINVAL ? "something else than a directory is there" : strerror(e));
+                 rc == LT_EINVAL ? "it exists and is not a directory" : strerror(e));
     }
     return rc;
 }
