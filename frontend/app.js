@@ -70,7 +70,7 @@
   function set_text(e, v) { const t = String(v); if (e.textContent !== t) e.textContent = t; }
   function fmt_bytes(b) {
     if (b == null) return '—';
-    const u = ['B', 'KiB', 'MiB', 'GiB'];
+    const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
     let i = 0;
     while (b >= 1024 && i < u.length - 1) { b /= 1024; i++; }
     return (i ? b.toFixed(1) : String(Math.round(b))) + ' ' + u[i];
@@ -638,6 +638,17 @@
 
   const fmt_us_or = (v) => (v == null || Number.isNaN(v) ? '—' : fmt_us(v));
 
+  /* disk_cell: free space on the node's data disk, marked when below its --min-free-mb
+   * (as leader it then refuses creates and updates) */
+  function disk_cell(x) {
+    const free = num(x.diskFreeBytes), min = num(x.minFreeBytes);
+    const low = free != null && min > 0 && free < min;
+    const td = el('td', { 'data-label': 'Disk free', 'data-testid': 'storage-disk', class: low ? 'warn' : null,
+      title: min > 0 ? 'Below ' + fmt_bytes(min) + ' (--min-free-mb) this node, as leader, refuses new writes' : 'No free-space guard (--min-free-mb 0)',
+      text: free == null ? '—' : fmt_bytes(free) + (low ? ' — writes refused' : '') });
+    return td;
+  }
+
   function render_storage(nodes) {
     const rows = nodes.map((x) => {
       const id = String(x.id);
@@ -645,7 +656,7 @@
       if (x.error) {
         /* a node that does not answer: its error as the gateway gave it, nothing guessed */
         return el('tr', { 'data-testid': 'storage-row', 'data-node-id': id, class: 'is-down' }, [head,
-          el('td', { colspan: '5', class: 'storage-error', 'data-testid': 'storage-error', text: 'Not answering: ' + x.error + (x.code ? ' (' + x.code + ')' : '') })]);
+          el('td', { colspan: '6', class: 'storage-error', 'data-testid': 'storage-error', text: 'Not answering: ' + x.error + (x.code ? ' (' + x.code + ')' : '') })]);
       }
       const entries = num(x.entries);
       const cell = (label, tid, text, title) => el('td', { 'data-label': label, 'data-testid': tid, title: title || null, text });
@@ -659,9 +670,10 @@
             fmt_int(num(x.fsyncs)) + ' fsyncs, max ' + fmt_us_or(num(x.fsyncMaxUs)))
           : cell('fsync p50 / p99', 'storage-fsync', '— / —', 'no fsync since the node started'),
         cell('Snapshot', 'storage-snapshot', snapshot_words(x), x.snapshotTerm ? 'term ' + x.snapshotTerm : null),
+        disk_cell(x),
       ]);
     });
-    $('storage-body').replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: '6', class: 'empty small', text: 'No node reported.' }))]));
+    $('storage-body').replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: '7', class: 'empty small', text: 'No node reported.' }))]));
   }
 
   /* ---------------------------------------------------------------- replication monitor */

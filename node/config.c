@@ -49,6 +49,11 @@ void node_config_usage(void *out)
             "  --rpc-contexts N       RPCs served concurrently (default 512)\n"
             "  --timeout-ms MS        deadline of an RPC that sets none (default 5000)\n"
             "  --wal-segment-mb N     write-ahead log segment size (default 64)\n"
+            "  --min-free-mb N        while the data dir's file system has less free space,\n"
+            "                         the leader refuses creates and updates with\n"
+            "                         RESOURCE_EXHAUSTED (deletes still pass, logins too), so\n"
+            "                         a filling disk stops writes before it stops the nodes\n"
+            "                         (default 256; 0 = no check)\n"
             "  --cpu N                run the serving threads on CPU N once the store is\n"
             "                         recovered (the recovery, and bulk background work such\n"
             "                         as writing snapshots, use every CPU). For a cluster on\n"
@@ -132,6 +137,7 @@ enum {
     OPT_CTX,
     OPT_TIMEOUT,
     OPT_SEGMENT,
+    OPT_MIN_FREE,
     OPT_LOG,
     OPT_CPU,
 };
@@ -155,6 +161,7 @@ int node_config_parse(int argc, char **argv, struct node_config *cfg, char *err,
         {"rpc-contexts", required_argument, NULL, OPT_CTX},
         {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
         {"wal-segment-mb", required_argument, NULL, OPT_SEGMENT},
+        {"min-free-mb", required_argument, NULL, OPT_MIN_FREE},
         {"log-level", required_argument, NULL, OPT_LOG},
         {"cpu", required_argument, NULL, OPT_CPU},
         {"help", no_argument, NULL, 'h'},
@@ -170,6 +177,7 @@ int node_config_parse(int argc, char **argv, struct node_config *cfg, char *err,
     cfg->rpc_contexts = 512;
     cfg->default_timeout_ms = 5000;
     cfg->wal_segment_bytes = 64ull << 20;
+    cfg->min_free_bytes = 256ull << 20;
     cfg->log_level = LT_LOG_INFO;
     cfg->cpu = -1;
 
@@ -247,6 +255,10 @@ int node_config_parse(int argc, char **argv, struct node_config *cfg, char *err,
         case OPT_SNAP_DELAY:
             rc = parse_u64(optarg, 0, 3600000, &v);
             cfg->snapshot_delay_ms = (unsigned)v;
+            break;
+        case OPT_MIN_FREE:
+            rc = parse_u64(optarg, 0, 1ull << 30, &v);
+            cfg->min_free_bytes = v << 20;
             break;
         case OPT_PENDING:
             rc = parse_u64(optarg, 1, 10000000, &v);

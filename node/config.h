@@ -36,6 +36,8 @@ struct node_config {
     unsigned rpc_contexts;       /* concurrent RPCs served */
     unsigned default_timeout_ms; /* deadline of an RPC that names none */
     uint64_t wal_segment_bytes;
+    uint64_t min_free_bytes; /* below this much free disk the leader refuses creates and
+                                updates (deletes pass); 0 = no check */
     int log_level;
     int cpu; /* run on this CPU once recovered; -1: not pinned */
 };

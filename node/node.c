@@ -39,6 +39,7 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -104,6 +105,8 @@ struct node {
     uint64_t bad_batches, bad_batch_warned_ns;   /* malformed raft batches; last warning */
     uint64_t slow_batches, slow_batch_warned_ns; /* WAL batches slower than NODE_SLOW_IO_US */
     uint64_t slow_passes, slow_pass_warned_ns;   /* loop passes longer than the election timeout */
+    uint64_t disk_free; /* free bytes on the data dir's file system, 4 Hz (node_check_disk) */
+    bool disk_low;      /* disk_free < --min-free-mb: the leader refuses creates and updates */
     uint64_t start_ns;
     uint64_t next_tick_ns;
     uint64_t commit_due_ns; /* send the leader's commit index to followers then (0: none due) */
@@ -1855,8 +1858,42 @@ static size_t node_progress(const struct raft_status *st, Lithair__V1__FollowerP
     return k;
 }
 
+/* node_check_disk reads the free space of the data dir's file system (4 Hz, with the
+ * metrics). Below --min-free-mb the leader refuses creates and updates, so that a filling
+ * disk stops the writes before a WAL write fails and stops the node (test_disk_full). */
+static void node_check_disk(struct node *n)
+{
+    struct statvfs sv;
+    if (statvfs(n->cfg.data_dir, &sv) != 0)
+        return;
+    n->disk_free = (uint64_t)sv.f_bavail * sv.f_frsize;
+    bool low = n->cfg.min_free_bytes && n->disk_free < n->cfg.min_free_bytes;
+    if (low && !n->disk_low)
+        lt_warn("disk: %llu MiB free in %s, below --min-free-mb %llu: as leader this node "
+                "refuses creates and updates until there is room (deletes still pass)",
+                (unsigned long long)(n->disk_free >> 20), n->cfg.data_dir,
+                (unsigned long long)(n->cfg.min_free_bytes >> 20));
+    else if (!low && n->disk_low)
+        lt_info("disk: %llu MiB free again in %s: writes accepted",
+                (unsigned long long)(n->disk_free >> 20), n->cfg.data_dir);
+    n->disk_low = low;
+}
+
+bool node_disk_low(struct node *n, char *msg, size_t len)
+{
+    if (!n->disk_low || n->role != RAFT_LEADER)
+        return false;
+    snprintf(msg, len,
+             "the leader's disk is nearly full (node %llu: %llu MiB free, below --min-free-mb "
+             "%llu): creates and updates are refused until there is room; deletes still pass",
+             (unsigned long long)n->cfg.id, (unsigned long long)(n->disk_free >> 20),
+             (unsigned long long)(n->cfg.min_free_bytes >> 20));
+    return true;
+}
+
 static void node_publish_metrics(struct node *n, uint64_t now)
 {
+    node_check_disk(n);
     struct raft_status st;
     raft_status(n->raft, &st);
     struct wal_stats ws;
@@ -1950,6 +1987,7 @@ int node_run(struct node *n)
 {
     uint64_t slow_pass_ns = (uint64_t)n->cfg.election_ticks * n->cfg.tick_ms * 1000000ull;
     uint64_t tick_ns = (uint64_t)n->cfg.tick_ms * 1000000ull;
+    node_check_disk(n);
     n->next_tick_ns = lt_now_ns() + tick_ns;
     n->next_metrics_ns = lt_now_ns() + NODE_METRICS_NS;
     lt_info("serving: raft %s, rpc %s, events %s (%llu ms after start)", n->cfg.raft_url,
@@ -2150,6 +2188,8 @@ void node_fill_wal_stats(struct node *n, Lithair__V1__WalStatsReply *s,
     struct wal_stats ws;
     wal_stats(n->wal, &ws);
     s->bytes = ws.bytes;
+    s->disk_free_bytes = n->disk_free;
+    s->min_free_bytes = n->cfg.min_free_bytes;
     s->segments = ws.segments;
     s->entries = ws.entries;
     s->first_index = ws.first_index;

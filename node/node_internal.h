@@ -111,6 +111,9 @@ void node_fill_wal_stats(struct node *n, Lithair__V1__WalStatsReply *st,
                          Lithair__V1__Timestamp *ts);
 uint64_t node_leader(struct node *n);
 uint64_t node_term(struct node *n);
+/* node_disk_low: this node leads and its disk has less than --min-free-mb free; `msg`
+ * then says so (for a RESOURCE_EXHAUSTED answer to a create or update). */
+bool node_disk_low(struct node *n, char *msg, size_t len);
 /* node_op_snapshot starts a snapshot in the background and makes `op` wait for it. */
 void node_op_snapshot(struct node *n, struct op *op, op_resume_fn resume);
 void node_snapshot_info(struct node *n, uint64_t *index, uint64_t *term, uint64_t *bytes);

@@ -81,11 +81,23 @@ static void svc_propose_prepared(struct node *n, struct op *op, int rc, struct m
 
 /* ------------------------------------------------------------------ Models */
 
+/* svc_disk_low answers RESOURCE_EXHAUSTED when the leader's disk is nearly full and `m`'s
+ * records only grow the store. Sessions pass (logging in must still work, to delete), and
+ * so do deletes and purges, which free space once a snapshot compacts the log. */
+static bool svc_disk_low(struct node *n, struct op *op, const struct model *m)
+{
+    char why[300];
+    if (strcmp(m->name, "sessions") == 0 || !node_disk_low(n, why, sizeof(why)))
+        return false;
+    node_op_reply(n, op, LITHAIR__V1__CODE__RESOURCE_EXHAUSTED, why, NULL);
+    return true;
+}
+
 static void svc_models_create(struct node *n, struct op *op)
 {
     const Lithair__V1__CreateRequest *in = (const void *)op->input;
     const struct model *m = svc_model(n, op, in->model);
-    if (!m)
+    if (!m || svc_disk_low(n, op, m))
         return;
     struct model_violations viol;
     memset(&viol, 0, sizeof(viol));
@@ -99,7 +111,7 @@ static void svc_models_update(struct node *n, struct op *op)
 {
     const Lithair__V1__UpdateRequest *in = (const void *)op->input;
     const struct model *m = svc_model(n, op, in->model);
-    if (!m)
+    if (!m || svc_disk_low(n, op, m))
         return;
     struct model_violations viol;
     memset(&viol, 0, sizeof(viol));

@@ -532,7 +532,7 @@ async function main() {
     return 'badge ' + applied + '/' + total;
   });
 
-  await check('storage: WAL, segments, entries, fsync and snapshot per node; Snapshot shows its index at once; polled every 3 s, only while visible', async () => {
+  await check('storage: WAL, segments, entries, fsync, snapshot and disk free per node; Snapshot shows its index at once; polled every 3 s, only while visible', async () => {
     const rows = page.locator('[data-testid="storage-row"]');
     await wait_for('three storage rows with figures', 8000, async () => (await rows.count()) === 3 &&
       (await page.locator('[data-testid="storage-error"]').count()) === 0);
@@ -543,6 +543,7 @@ async function main() {
       assert(/^\d+$/.test(await t('storage-segments')), 'segments: ' + await t('storage-segments'));
       assert(/^[\d,]+( \([\d,]+\.\.[\d,]+\))?$/.test(await t('storage-entries')), 'entries: ' + await t('storage-entries'));
       assert(/^[\d.]+(µs|ms|s) \/ [\d.]+(µs|ms|s)$/.test(await t('storage-fsync')), 'fsync: ' + await t('storage-fsync'));
+      assert(/^\d+(\.\d)? (KiB|MiB|GiB|TiB)$/.test(await t('storage-disk')), 'disk free: ' + await t('storage-disk'));
     }
     /* the poll: every 3 s, never closer than 2 s, none while the tab is hidden */
     const times = [];

@@ -1,7 +1,9 @@
-"""test_disk_full.py — a cluster whose disk fills up. Snapshots that find no room fail
-and are tried again later, not on every pass of the loop, while writes go on in the WAL's
-room; nodes that cannot write their WAL stop with a message that says so, no
-acknowledged write is lost, and once there is room again they restart, catch up and agree.
+"""test_disk_full.py — a cluster whose disk fills up. With the free-space guard
+(--min-free-mb) the leader refuses creates and updates before the disk is full, and
+nothing stops. Without it: snapshots that find no room fail and are tried again later, not
+on every pass of the loop, while writes go on in the WAL's room; nodes that cannot write
+their WAL stop with a message that says so, no acknowledged write is lost, and once there
+is room again they restart, catch up and agree.
 
 The three nodes keep their data on a small tmpfs of their own: the test re-runs itself in a
 private mount namespace (`unshare -m`, as root — the suite's machines are), mounts the
@@ -71,7 +73,8 @@ def big_item(c, name):
 
 
 def test_snapshot_without_room_backs_off(build):
-    disk = SmallDisk(build, 64, ("--wal-segment-mb", "4", "--snapshot-interval", "20"))
+    disk = SmallDisk(build, 64, ("--wal-segment-mb", "4", "--snapshot-interval", "20",
+                                 "--min-free-mb", "0"))
     try:
         with disk.cluster as c:
             c.wait_leader(timeout=10)
@@ -127,7 +130,9 @@ def test_snapshot_without_room_backs_off(build):
 
 
 def test_disk_full_stops_cleanly_and_loses_nothing(build):
-    disk = SmallDisk(build, FULL_MB, ("--wal-segment-mb", "4", "--snapshot-interval", "200"))
+    # no free-space guard (--min-free-mb 0): the disk really fills under the WALs
+    disk = SmallDisk(build, FULL_MB, ("--wal-segment-mb", "4", "--snapshot-interval", "200",
+                                      "--min-free-mb", "0"))
     try:
         with disk.cluster as c:
             c.wait_leader(timeout=10)
@@ -186,6 +191,61 @@ def test_disk_full_stops_cleanly_and_loses_nothing(build):
             _, out, _ = c.admin("items", "create", '{"name":"after the disk had room again"}')
             check(out.get("version") in (1, "1"), "a write after the restart: %r" % out)
             check(not disk.temp_files(), "temp files left: %r" % disk.temp_files())
+    finally:
+        disk.close()
+
+
+def test_nearly_full_disk_refuses_writes(build):
+    """With --min-free-mb, the leader refuses creates and updates while its disk is nearly
+    full: no node stops, reads and deletes go on, and writes resume once there is room."""
+    disk = SmallDisk(build, 128, ("--wal-segment-mb", "4", "--min-free-mb", "48"))
+    try:
+        with disk.cluster as c:
+            c.wait_leader(timeout=10)
+            acked, refused = {}, []
+            for i in range(1000):  # 1000 x 60 KB x 3 nodes: far more than 128 - 48 MB
+                rc, out, err = big_item(c, "near-%d" % i)
+                if rc == 0:
+                    acked[out["id"]] = "near-%d" % i
+                else:
+                    refused.append(err.strip())
+                    if len(refused) >= 5:
+                        break
+            print("  %d writes acknowledged, then refused: %r; disk: %s"
+                  % (len(acked), refused[:1], shutil.disk_usage(disk.mnt)))
+            check(len(acked) > 50, "writes went through before the disk filled")
+            check(len(refused) >= 5 and all("disk is nearly full" in e and "--min-free-mb" in e
+                                            for e in refused), "refused with the reason: %r"
+                  % refused[:2])
+            check(all(n.alive() for n in c.nodes), "no node stopped")
+            for n in c.nodes:
+                check("no space left" not in n.log_text(), "node %d hit the full disk" % n.id)
+            _, ws, _ = c.admin("wal-stats")
+            check(all(int(w["minFreeBytes"]) == 48 << 20 and int(w["diskFreeBytes"]) < 48 << 20
+                      for w in ws), "wal-stats name the free space and the limit: %r"
+                  % [(w.get("diskFreeBytes"), w.get("minFreeBytes")) for w in ws])
+            # reads and deletes go on
+            first = next(iter(acked))
+            _, got, _ = c.admin("items", "get", first)
+            check(got["name"] == acked[first], "a read: %r" % got)
+            _, _, _ = c.admin("items", "delete", first)
+            del acked[first]
+            # room again: writes resume within a check or two (4 Hz)
+            disk.grow(ROOM_MB)
+            t0 = time.monotonic()
+            rc, out, err = 1, None, ""
+            while time.monotonic() - t0 < 10:
+                rc, out, err = big_item(c, "after-room")
+                if rc == 0:
+                    break
+                time.sleep(0.1)
+            check(rc == 0, "a write once there is room: %s" % err)
+            st = c.wait_converged(timeout=30)
+            check(len({s["digest"] for s in st}) == 1, "three identical stores")
+            _, out, _ = c.admin("items", "list", "--all", "--serializable", "--limit", "1000")
+            names = {it["id"]: it["name"] for it in out["items"]}
+            check(all(names.get(i) == name for i, name in acked.items()),
+                  "every acknowledged write is there")
     finally:
         disk.close()
 

@@ -34,7 +34,8 @@ static void test_defaults_and_self(void)
     CU_ASSERT(cfg.heartbeat_ticks < cfg.election_ticks);
     CU_ASSERT(cfg.snapshot_interval > 0);
     CU_ASSERT_EQUAL(cfg.snapshot_delay_ms, 0);
-    CU_ASSERT_EQUAL(cfg.cpu, -1);            /* not pinned */
+    CU_ASSERT_EQUAL(cfg.cpu, -1); /* not pinned */
+    CU_ASSERT_EQUAL(cfg.min_free_bytes, 256ull << 20);
     CU_ASSERT_EQUAL_FATAL(cfg.n_members, 1); /* itself, added when not listed */
     CU_ASSERT_EQUAL(cfg.members[0].id, 2);
     CU_ASSERT_STRING_EQUAL(cfg.members[0].rpc_url, "tcp://127.0.0.1:7202");
@@ -49,7 +50,7 @@ static void test_peers(void)
                    "2,tcp://127.0.0.1:7102,tcp://127.0.0.1:7202,tcp://127.0.0.1:7302", "--peer",
                    "3,ipc:///tmp/n3.raft,ipc:///tmp/n3.rpc,ipc:///tmp/n3.ev", "--tick-ms", "5",
                    "--election-ticks", "20", "--heartbeat-ticks", "4", "--snapshot-interval", "0",
-                   "--snapshot-delay-ms", "250", "--cpu", "1");
+                   "--snapshot-delay-ms", "250", "--cpu", "1", "--min-free-mb", "1024");
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     CU_ASSERT_EQUAL(cfg.n_members, 3);
     const struct node_member *m = node_config_member(&cfg, 3);
@@ -61,6 +62,9 @@ static void test_peers(void)
     CU_ASSERT_EQUAL(cfg.snapshot_interval, 0);
     CU_ASSERT_EQUAL(cfg.snapshot_delay_ms, 250);
     CU_ASSERT_EQUAL(cfg.cpu, 1);
+    CU_ASSERT_EQUAL(cfg.min_free_bytes, 1024ull << 20);
+    CU_ASSERT_EQUAL_FATAL(PARSE(&cfg, err, BASE, "--min-free-mb", "0"), 0);
+    CU_ASSERT_EQUAL(cfg.min_free_bytes, 0); /* no guard */
 }
 
 static void expect_error(int rc, const char *err, const char *words)
@@ -98,6 +102,9 @@ static void test_errors(void)
     expect_error(PARSE(&cfg, err, BASE, "--cpu", "-1"), err, "--cpu: bad value '-1'");
     expect_error(PARSE(&cfg, err, BASE, "--cpu", "first"), err, "--cpu: bad value 'first'");
     expect_error(PARSE(&cfg, err, BASE, "--cpu", "1024"), err, "--cpu: bad value '1024'");
+    expect_error(PARSE(&cfg, err, BASE, "--min-free-mb", "-1"), err, "--min-free-mb");
+    expect_error(PARSE(&cfg, err, BASE, "--min-free-mb", "lots"), err, "--min-free-mb");
+    expect_error(PARSE(&cfg, err, BASE, "--min-free-mb", "2000000000"), err, "--min-free-mb");
     CU_ASSERT_EQUAL(PARSE(&cfg, err, "lithair-node", "--help"), 1);
 }
 
