@@ -69,6 +69,20 @@
  * their two answers. */
 #define NODE_COMMIT_NOTIFY_NS (1000000ull)
 
+/* A snapshot file on its way to a follower (node_send_snapshot), sent by a thread of its
+ * own through the peer's bulk socket at the pace the peer takes it. */
+struct node_ship {
+    bool running;       /* loop only: started, not joined */
+    bool done;          /* atomic: the thread is about to return */
+    bool cancel;        /* atomic: give up (the node stops) */
+    int rc;             /* the thread's result, read after the join */
+    uint64_t bytes, t0; /* sent so far; start (ns) */
+    struct raft_msg m;  /* the MSG_SNAPSHOT, meta as shipped */
+    char path[1200];    /* the snapshot file */
+    struct node *n;
+    pthread_t th;
+};
+
 enum qkind { Q_RAFT, Q_RPC };
 
 struct qitem {
@@ -129,7 +143,8 @@ struct node {
     uint64_t hs_term, hs_vote;                   /* the hard state last handed to the WAL */
     struct raft_msg snap_failed[RAFT_MAX_NODES]; /* snapshot shipments that failed */
     size_t n_snap_failed;
-    Lithair__V1__CommittedEvent *cev; /* this apply round's committed entries */
+    struct node_ship ships[RAFT_MAX_NODES]; /* snapshot transfers, one per member slot */
+    Lithair__V1__CommittedEvent *cev;       /* this apply round's committed entries */
     size_t n_cev, cap_cev;
     /* the snapshot writer thread: at most one snapshot in the background */
     enum { SNAP_IDLE, SNAP_RUNNING, SNAP_JOINED } snap_state; /* loop only */
@@ -780,50 +795,137 @@ static void node_snapshot_failed(struct node *n, const struct raft_msg *m)
     }
 }
 
-/* node_send_snapshot ships the newest snapshot file to a follower in chunks, each chunk
- * a MSG_SNAPSHOT carrying part of the bytes; the follower hands the message to its core
- * once it has them all. */
+#define NODE_SHIP_CHUNK      (1u << 20) /* bytes of snapshot file per message */
+#define NODE_SHIP_TIMEOUT_MS 10000u     /* a chunk the peer takes no room for this long: fail */
+
+/* node_ship_main is a transfer's thread: it sends the file in chunks, each a MSG_SNAPSHOT
+ * carrying part of the bytes, through the peer's bulk socket, waiting for room (the peer's
+ * pace; a peer gone for NODE_SHIP_TIMEOUT_MS fails the transfer). The follower hands the
+ * message to its core once it has every chunk. */
+static void *node_ship_main(void *arg)
+{
+    struct node_ship *sh = arg;
+    struct node *n = sh->n;
+    (void)lt_cpu_background("snap-send"); /* bulk work: any CPU */
+    uint8_t *buf = malloc(NODE_SHIP_CHUNK);
+    int rc = buf ? 0 : LT_ENOMEM;
+    uint64_t off = 0, size = 0;
+    while (rc == 0) {
+        size_t len = 0;
+        if ((rc = snap_chunk_read(sh->path, off, buf, NODE_SHIP_CHUNK, &len, &size)) != 0)
+            break;
+        struct codec_chunk ch = {.offset = off, .data = buf, .len = len, .done = off + len >= size};
+        if (__atomic_load_n(&sh->cancel, __ATOMIC_RELAXED))
+            rc = LT_ESHUTDOWN;
+        else
+            rc = raftnet_send_bulk(n->net, sh->m.to, &sh->m, &ch, NODE_SHIP_TIMEOUT_MS);
+        if (rc == 0) {
+            off += len;
+            __atomic_store_n(&sh->bytes, off, __ATOMIC_RELAXED);
+            if (ch.done)
+                break;
+        }
+    }
+    free(buf);
+    sh->rc = rc;
+    pthread_mutex_lock(&n->mu);
+    __atomic_store_n(&sh->done, true, __ATOMIC_RELEASE);
+    pthread_cond_signal(&n->cv); /* the loop reports the outcome to the core at once */
+    pthread_mutex_unlock(&n->mu);
+    return NULL;
+}
+
+/* node_send_snapshot starts shipping the snapshot the core names (the newest on disk if
+ * that one was already retired) to a follower, on a thread. While a transfer to that
+ * follower runs, the core's retries (it times a transfer out after 5 election timeouts)
+ * leave it alone: a second one would restart the follower's file from the beginning. */
 static void node_send_snapshot(struct node *n, const struct raft_msg *m)
 {
+    struct node_ship *sh = NULL;
+    for (size_t i = 0; i < n->cfg.n_members; i++)
+        if (n->cfg.members[i].id == m->to)
+            sh = &n->ships[i];
+    if (!sh) {
+        node_snapshot_failed(n, m);
+        return;
+    }
+    if (sh->running)
+        return; /* under way */
     struct raft_msg cm = *m;
     struct snap_info info;
-    char name[SNAP_NAME_MAX], path[1200];
+    char name[SNAP_NAME_MAX];
     struct stat st;
-    /* The snapshot the core names; the newest on disk if that one was already retired. */
     snprintf(name, sizeof(name), "snap-%016llx-%016llx.snap", (unsigned long long)m->snapshot.index,
              (unsigned long long)m->snapshot.term);
-    if (snap_path(n->snap_dir, name, path, sizeof(path)) != 0 || stat(path, &st) != 0) {
+    if (snap_path(n->snap_dir, name, sh->path, sizeof(sh->path)) != 0 || stat(sh->path, &st) != 0) {
         if (snap_newest(n->snap_dir, &info) != 0 ||
-            snap_path(n->snap_dir, info.name, path, sizeof(path)) != 0) {
+            snap_path(n->snap_dir, info.name, sh->path, sizeof(sh->path)) != 0) {
             lt_warn("cannot send a snapshot to node %llu: none on disk", (unsigned long long)m->to);
             node_snapshot_failed(n, m);
             return;
         }
         cm.snapshot = info.meta;
     }
-    enum { CHUNK = 1 << 20 };
-    uint8_t *buf = malloc(CHUNK);
-    if (!buf) {
+    sh->m = cm;
+    sh->n = n;
+    sh->rc = 0;
+    sh->bytes = 0;
+    sh->done = false;
+    sh->cancel = false;
+    sh->t0 = lt_now_ns();
+    if (pthread_create(&sh->th, NULL, node_ship_main, sh) != 0) {
         node_snapshot_failed(n, m);
         return;
     }
-    uint64_t off = 0, size = 0;
-    bool sent = false;
-    do {
-        size_t len = 0;
-        if (snap_chunk_read(path, off, buf, CHUNK, &len, &size) != 0)
-            break;
-        struct codec_chunk ch = {.offset = off, .data = buf, .len = len, .done = off + len >= size};
-        const struct raft_msg *mp = &cm;
-        const struct codec_chunk *cp = &ch;
-        if (raftnet_send(n->net, m->to, &mp, &cp, 1) != 0)
-            break; /* queue full or peer gone */
-        off += len;
-        sent = off >= size;
-    } while (off < size);
-    free(buf);
-    if (!sent)
-        node_snapshot_failed(n, m); /* tell the core, so it retries soon */
+    sh->running = true;
+    lt_info("sending snapshot %llu/%llu to node %llu", (unsigned long long)cm.snapshot.index,
+            (unsigned long long)cm.snapshot.term, (unsigned long long)m->to);
+}
+
+/* node_ships_poll reports finished transfers to the core: a failure as a rejecting
+ * MSG_SNAPSHOT_RESP (it probes again and resends), a success as an accepting one (it waits
+ * for the follower's own answer before it probes). */
+static void node_ships_poll(struct node *n)
+{
+    for (size_t i = 0; i < n->cfg.n_members; i++) {
+        struct node_ship *sh = &n->ships[i];
+        if (!sh->running || !__atomic_load_n(&sh->done, __ATOMIC_ACQUIRE))
+            continue;
+        pthread_join(sh->th, NULL);
+        sh->running = false;
+        uint64_t ms = (lt_now_ns() - sh->t0) / 1000000;
+        if (sh->rc == 0)
+            lt_info("sent snapshot %llu/%llu to node %llu: %llu bytes in %llu ms",
+                    (unsigned long long)sh->m.snapshot.index,
+                    (unsigned long long)sh->m.snapshot.term, (unsigned long long)sh->m.to,
+                    (unsigned long long)sh->bytes, (unsigned long long)ms);
+        else
+            lt_warn("sending snapshot %llu to node %llu failed after %llu bytes and %llu ms: %s",
+                    (unsigned long long)sh->m.snapshot.index, (unsigned long long)sh->m.to,
+                    (unsigned long long)sh->bytes, (unsigned long long)ms, lt_strerror(sh->rc));
+        struct raft_msg r = {.type = RAFT_MSG_SNAPSHOT_RESP,
+                             .from = sh->m.to,
+                             .to = sh->m.from,
+                             .term = sh->m.term,
+                             .reject = sh->rc != 0,
+                             .snapshot = sh->m.snapshot};
+        raft_recv(n->raft, &r);
+    }
+}
+
+/* node_ships_stop gives up every transfer and joins its thread (before raftnet_free). */
+static void node_ships_stop(struct node *n)
+{
+    for (size_t i = 0; i < RAFT_MAX_NODES; i++)
+        if (n->ships[i].running)
+            __atomic_store_n(&n->ships[i].cancel, true, __ATOMIC_RELAXED);
+    if (n->net)
+        raftnet_bulk_close(n->net); /* a send waiting for room returns */
+    for (size_t i = 0; i < RAFT_MAX_NODES; i++) {
+        if (n->ships[i].running)
+            pthread_join(n->ships[i].th, NULL);
+        n->ships[i].running = false;
+    }
 }
 
 static void node_send(struct node *n, const struct raft_msg *msgs, size_t count)
@@ -2035,6 +2137,7 @@ int node_run(struct node *n)
             }
             free(it);
         }
+        node_ships_poll(n);
         pass.drain = lt_now_ns();
 
         /* a WAL batch became durable: release what waited for it, start the next */
@@ -2479,6 +2582,7 @@ void node_free(struct node *n)
     n->closing = true;
     pthread_mutex_unlock(&n->mu);
     rpc_server_free(n->rpc);
+    node_ships_stop(n); /* before the sockets its threads send on go */
     raftnet_free(n->net);
     eventpub_free(n->pub);
     while (n->q_head) {

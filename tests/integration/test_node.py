@@ -229,6 +229,48 @@ def test_snapshot_catch_up(build):
         check("received snapshot" in lagger.log_text(), "caught up through InstallSnapshot")
 
 
+def test_large_snapshot_catch_up(build):
+    """A follower far behind a large store (a snapshot of ~170 MB) catches up. Its chunks
+    once went through the peer's bounded send queue without waiting: they overflowed it, the
+    follower got a file with gaps, and the leader started over, for ever (a node 395 MB
+    behind had not caught up after 120 s) while reading the whole file on its loop each
+    time. Now a thread sends them at the follower's pace on a socket of their own."""
+    with Cluster(build, node_args=("--compact-keep", "1000")) as c:
+        leader = c.wait_leader(timeout=5)
+        lagger = next(n for n in c.nodes if n.id != leader)
+        lagger.kill(signal.SIGKILL)
+        others = [n for n in c.nodes if n is not lagger]
+        written = 0
+        for _ in range(30):  # 40,000 writes of 4 KiB, a few seconds each round
+            _, out, _ = c.admin("bench", "--type", "write", "--concurrency", "64", "--duration",
+                                "3", "--payload-size", "4096", "--warmup", "0",
+                                endpoints=c.endpoints(others), timeout_ms=5000)
+            written += out["ops"] - out["errors"]
+            if written >= 40000:
+                break
+        check(written >= 40000, "40,000 writes went through: %d" % written)
+        _, snaps, _ = c.admin("snapshot", endpoints=c.endpoints(others), timeout_ms=60000)
+        size = min(int(s["bytes"]) for s in snaps)
+        check(size > 150 << 20, "snapshots of more than 150 MB: %r" % snaps)
+        t0 = time.monotonic()
+        lagger.start()
+
+        def same_applied():  # no digest while waiting: it hashes the store on the loop
+            st = c.status()
+            a = {s.get("applied") for s in st}
+            return st if len(st) == 3 and len(a) == 1 else None
+        wait_for("the lagger to catch up", same_applied, timeout=60, interval=0.5)
+        took = time.monotonic() - t0
+        print("  a %d MB snapshot: caught up in %.1f s" % (size >> 20, took))
+        st = c.status(digest=True, timeout_ms=10000)
+        check(len({s["digest"] for s in st}) == 1, "identical stores: %r" % st)
+        check("received snapshot" in lagger.log_text(), "caught up through InstallSnapshot")
+        sent = [n.id for n in others
+                if re.search(r"sent snapshot \d+/\d+ to node %d: \d+ bytes" % lagger.id,
+                             n.log_text())]
+        check(sent, "the leader says it sent it")
+
+
 # Nodes that snapshot every 20 entries and keep 5 behind: snapshots come quickly.
 SNAPPY = ("--snapshot-interval", "20", "--compact-keep", "5")
 
