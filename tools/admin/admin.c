@@ -1106,7 +1106,10 @@ int main(int argc, char **argv)
                 "Usage: lithair-admin status [--digest]\n\n"
                 "A row per endpoint: id, role, term, leader, commit, applied and last index,\n"
                 "WAL size, lag behind the leader. --digest also hashes each store (O(records)):\n"
-                "replicas that applied the same entries show the same RECORDS and DIGEST.\n");
+                "replicas that applied the same entries show the same RECORDS and DIGEST.\n"
+                "The hash runs on the node's loop, which serves nothing meanwhile: about 1.8 us\n"
+                "a record (0.75 s for 420,000), so on a large store a leader asked for it can\n"
+                "lose its leadership. A check for tests and quiet clusters.\n");
         else if (strcmp(cmd, "health") == 0)
             printf("Usage: lithair-admin health\n\nExit 0 if a majority of the endpoints answers "
                    "and exactly one of them leads, else 1.\n");
