@@ -70,15 +70,16 @@
 #define NODE_COMMIT_NOTIFY_NS (1000000ull)
 
 /* A snapshot file on its way to a follower (node_send_snapshot), sent by a thread of its
- * own through the peer's bulk socket at the pace the peer takes it. */
+ * own at the pace the peer takes it. */
 struct node_ship {
-    bool running;       /* loop only: started, not joined */
-    bool done;          /* atomic: the thread is about to return */
-    bool cancel;        /* atomic: give up (the node stops) */
-    int rc;             /* the thread's result, read after the join */
-    uint64_t bytes, t0; /* sent so far; start (ns) */
-    struct raft_msg m;  /* the MSG_SNAPSHOT, meta as shipped */
-    char path[1200];    /* the snapshot file */
+    bool running;         /* loop only: started, not joined */
+    uint64_t quiet_until; /* loop only: after a transfer, no new one to that peer before (ns) */
+    bool done;            /* atomic: the thread is about to return */
+    bool cancel;          /* atomic: give up (the node stops) */
+    int rc;               /* the thread's result, read after the join */
+    uint64_t bytes, t0;   /* sent so far; start (ns) */
+    struct raft_msg m;    /* the MSG_SNAPSHOT, meta as shipped */
+    char path[1200];      /* the snapshot file */
     struct node *n;
     pthread_t th;
 };
@@ -741,8 +742,8 @@ static int node_recv_one(void *arg, const struct raft_msg *m, const struct codec
     if (m->to != n->cfg.id || !node_member(n, m->from))
         return 0; /* misdirected or from a stranger: ignore */
     if (m->type == RAFT_MSG_SNAPSHOT) {
-        if (!chunk)
-            return 0;
+        if (!chunk || m->term < n->term)
+            return 0; /* a deposed leader's transfer still under way: not its file */
         if (n->recv && (n->recv_meta.index != m->snapshot.index ||
                         n->recv_meta.term != m->snapshot.term || chunk->offset == 0)) {
             snap_recv_free(n->recv); /* a newer snapshot (or a restart of this one) */
@@ -797,11 +798,12 @@ static void node_snapshot_failed(struct node *n, const struct raft_msg *m)
 
 #define NODE_SHIP_CHUNK      (1u << 20) /* bytes of snapshot file per message */
 #define NODE_SHIP_TIMEOUT_MS 10000u     /* a chunk the peer takes no room for this long: fail */
+#define NODE_SHIP_STEP_MS    250u       /* the wait for room, between looks at `cancel` */
 
 /* node_ship_main is a transfer's thread: it sends the file in chunks, each a MSG_SNAPSHOT
- * carrying part of the bytes, through the peer's bulk socket, waiting for room (the peer's
- * pace; a peer gone for NODE_SHIP_TIMEOUT_MS fails the transfer). The follower hands the
- * message to its core once it has every chunk. */
+ * carrying part of the bytes, through the peer's raft socket, waiting for room (the peer's
+ * pace; a peer that takes nothing for NODE_SHIP_TIMEOUT_MS fails the transfer). The
+ * follower hands the message to its core once it has every chunk. */
 static void *node_ship_main(void *arg)
 {
     struct node_ship *sh = arg;
@@ -815,10 +817,15 @@ static void *node_ship_main(void *arg)
         if ((rc = snap_chunk_read(sh->path, off, buf, NODE_SHIP_CHUNK, &len, &size)) != 0)
             break;
         struct codec_chunk ch = {.offset = off, .data = buf, .len = len, .done = off + len >= size};
-        if (__atomic_load_n(&sh->cancel, __ATOMIC_RELAXED))
-            rc = LT_ESHUTDOWN;
-        else
-            rc = raftnet_send_bulk(n->net, sh->m.to, &sh->m, &ch, NODE_SHIP_TIMEOUT_MS);
+        /* wait for room in steps, so that a stopping node or a deposed leader gives up soon */
+        rc = LT_ETIMEDOUT;
+        for (unsigned waited = 0; rc == LT_ETIMEDOUT && waited < NODE_SHIP_TIMEOUT_MS;
+             waited += NODE_SHIP_STEP_MS) {
+            if (__atomic_load_n(&sh->cancel, __ATOMIC_RELAXED))
+                rc = LT_ESHUTDOWN;
+            else
+                rc = raftnet_send_wait(n->net, sh->m.to, &sh->m, &ch, NODE_SHIP_STEP_MS);
+        }
         if (rc == 0) {
             off += len;
             __atomic_store_n(&sh->bytes, off, __ATOMIC_RELAXED);
@@ -849,8 +856,8 @@ static void node_send_snapshot(struct node *n, const struct raft_msg *m)
         node_snapshot_failed(n, m);
         return;
     }
-    if (sh->running)
-        return; /* under way */
+    if (sh->running || lt_now_ns() < sh->quiet_until)
+        return; /* under way, or just sent: the follower is taking it in */
     struct raft_msg cm = *m;
     struct snap_info info;
     char name[SNAP_NAME_MAX];
@@ -882,9 +889,12 @@ static void node_send_snapshot(struct node *n, const struct raft_msg *m)
             (unsigned long long)cm.snapshot.term, (unsigned long long)m->to);
 }
 
-/* node_ships_poll reports finished transfers to the core: a failure as a rejecting
- * MSG_SNAPSHOT_RESP (it probes again and resends), a success as an accepting one (it waits
- * for the follower's own answer before it probes). */
+/* node_ships_poll reports a failed transfer to the core, as a rejecting MSG_SNAPSHOT_RESP
+ * (it probes again and resends). A finished one is not reported: every chunk is queued,
+ * not yet taken in, and the core waits for the follower's own answer (or times out and
+ * asks again: ignored for a while after a transfer — 1 s and twice its duration — which
+ * the follower needs to receive, check and install the file; answered "sent" at once,
+ * the core probed, and a follower still installing got the same snapshot five times). */
 static void node_ships_poll(struct node *n)
 {
     for (size_t i = 0; i < n->cfg.n_members; i++) {
@@ -903,24 +913,27 @@ static void node_ships_poll(struct node *n)
             lt_warn("sending snapshot %llu to node %llu failed after %llu bytes and %llu ms: %s",
                     (unsigned long long)sh->m.snapshot.index, (unsigned long long)sh->m.to,
                     (unsigned long long)sh->bytes, (unsigned long long)ms, lt_strerror(sh->rc));
+        if (sh->rc == 0) {
+            sh->quiet_until = lt_now_ns() + 1000000000ull + 2 * (lt_now_ns() - sh->t0);
+            continue;
+        }
         struct raft_msg r = {.type = RAFT_MSG_SNAPSHOT_RESP,
                              .from = sh->m.to,
                              .to = sh->m.from,
                              .term = sh->m.term,
-                             .reject = sh->rc != 0,
+                             .reject = true,
                              .snapshot = sh->m.snapshot};
         raft_recv(n->raft, &r);
     }
 }
 
-/* node_ships_stop gives up every transfer and joins its thread (before raftnet_free). */
+/* node_ships_stop gives up every transfer and joins its thread (at most NODE_SHIP_STEP_MS
+ * each; before raftnet_free). */
 static void node_ships_stop(struct node *n)
 {
     for (size_t i = 0; i < RAFT_MAX_NODES; i++)
         if (n->ships[i].running)
             __atomic_store_n(&n->ships[i].cancel, true, __ATOMIC_RELAXED);
-    if (n->net)
-        raftnet_bulk_close(n->net); /* a send waiting for room returns */
     for (size_t i = 0; i < RAFT_MAX_NODES; i++) {
         if (n->ships[i].running)
             pthread_join(n->ships[i].th, NULL);
@@ -1702,6 +1715,11 @@ static void node_role_changed(struct node *n, const struct raft_update *up)
         n->role = up->role;
         n->term = up->term;
         n->leader = up->leader;
+        /* snapshots this node was sending as leader: a new leader sends its own, and the
+         * two would restart each other's file at the follower */
+        for (size_t i = 0; i < RAFT_MAX_NODES; i++)
+            if (n->ships[i].running && (up->role != RAFT_LEADER || term_changed))
+                __atomic_store_n(&n->ships[i].cancel, true, __ATOMIC_RELAXED);
         Lithair__V1__RoleEvent re = LITHAIR__V1__ROLE_EVENT__INIT;
         re.role = (Lithair__V1__NodeRole)up->role;
         re.term = up->term;

@@ -3,7 +3,6 @@
 
 #include <nng/protocol/pipeline0/pull.h>
 #include <nng/protocol/pipeline0/push.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,14 +18,10 @@
 #define RAFTNET_SEND_QUEUE 64
 #define RAFTNET_MAX_MSG    (64u << 20) /* largest Batch accepted */
 #define RAFTNET_CLOSE_MS   1000        /* longest wait for a socket to close */
-/* Snapshot chunks queued on the bulk socket: a blocking sender waits for room, so a
- * transfer goes at the pace the peer takes it. */
-#define RAFTNET_BULK_QUEUE 4
 
 struct raftnet_peer {
     uint64_t id;
     nng_socket sock;
-    nng_socket bulk; /* snapshot chunks: a socket of their own (raftnet_send_bulk) */
     struct raftnet_peer_stats st;
 };
 
@@ -38,7 +33,6 @@ struct raftnet {
     void *arg;
     struct raftnet_peer peers[RAFTNET_MAX_PEERS];
     size_t n_peers;
-    bool bulk_closed; /* raftnet_bulk_close ran */
 };
 
 static void raftnet_recv_cb(void *arg)
@@ -100,18 +94,6 @@ int raftnet_add_peer(struct raftnet *n, uint64_t id, const char *url)
         nng_close(p->sock);
         return LT_EINVAL;
     }
-    if ((rv = nng_push0_open(&p->bulk)) != 0) {
-        nng_close(p->sock);
-        return LT_EIO;
-    }
-    nng_socket_set_int(p->bulk, NNG_OPT_SENDBUF, RAFTNET_BULK_QUEUE);
-    nng_socket_set_ms(p->bulk, NNG_OPT_RECONNMINT, 20);
-    nng_socket_set_ms(p->bulk, NNG_OPT_RECONNMAXT, 250);
-    if ((rv = nng_dial(p->bulk, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
-        nng_close(p->sock);
-        nng_close(p->bulk);
-        return LT_EINVAL;
-    }
     p->id = id;
     p->st.id = id;
     n->n_peers++;
@@ -161,7 +143,7 @@ int raftnet_send(struct raftnet *n, uint64_t to, const struct raft_msg *const *m
     return 0;
 }
 
-int raftnet_send_bulk(struct raftnet *n, uint64_t to, const struct raft_msg *m,
+int raftnet_send_wait(struct raftnet *n, uint64_t to, const struct raft_msg *m,
                       const struct codec_chunk *chunk, unsigned timeout_ms)
 {
     struct raftnet_peer *p = raftnet_find(n, to);
@@ -183,22 +165,14 @@ int raftnet_send_bulk(struct raftnet *n, uint64_t to, const struct raft_msg *m,
     }
     nng_aio_set_timeout(aio, (nng_duration)timeout_ms);
     nng_aio_set_msg(aio, msg);
-    nng_send_aio(p->bulk, aio);
+    nng_send_aio(p->sock, aio);
     nng_aio_wait(aio);
     int rv = nng_aio_result(aio);
     if (rv != 0)
         nng_msg_free(nng_aio_get_msg(aio));
     nng_aio_free(aio);
-    return rv == 0 ? 0 : rv == NNG_ECLOSED ? LT_ESHUTDOWN : LT_ETIMEDOUT;
-}
-
-void raftnet_bulk_close(struct raftnet *n)
-{
-    if (n->bulk_closed)
-        return;
-    n->bulk_closed = true;
-    for (size_t i = 0; i < n->n_peers; i++)
-        (void)nng_close_within(n->peers[i].bulk, RAFTNET_CLOSE_MS);
+    (void)len; /* not in the peer's counters: those are the loop's alone */
+    return rv == 0 ? 0 : rv == NNG_ETIMEDOUT ? LT_ETIMEDOUT : LT_ESHUTDOWN;
 }
 
 int raftnet_peer_stats(const struct raftnet *n, uint64_t id, struct raftnet_peer_stats *st)
@@ -217,10 +191,8 @@ void raftnet_free(struct raftnet *n)
     /* Bounded closes (nng_close.h): NNG 1.5 can hang closing a socket whose peer is
      * being dialed. Stuck, the sockets' callbacks may still run: leave their memory. */
     bool closed = nng_close_within(n->pull, RAFTNET_CLOSE_MS);
-    for (size_t i = 0; i < n->n_peers; i++) {
+    for (size_t i = 0; i < n->n_peers; i++)
         closed = closed && nng_close_within(n->peers[i].sock, RAFTNET_CLOSE_MS);
-        closed = closed && (n->bulk_closed || nng_close_within(n->peers[i].bulk, RAFTNET_CLOSE_MS));
-    }
     if (!closed)
         return;
     nng_aio_stop(n->aio);

@@ -1,15 +1,13 @@
 /* raftnet.h — raft messages between peers over NNG: one pull0 socket receives every
- * peer's Batches; one push0 socket per peer sends ours, and a second one per peer carries
- * snapshot chunks.
+ * peer's Batches; one push0 socket per peer sends ours.
  *
  * raftnet_send never blocks: a peer that is dead or slow has a bounded send queue, and a
  * Batch that does not fit is dropped (Raft tolerates loss; the leader retries). A
- * snapshot is hundreds of MB: sent through that queue without waiting, its chunks filled
- * it and were dropped, and a large snapshot never arrived (a follower 395 MB behind had not
- * caught up after 120 s, 2026-11-28). Its chunks go through the bulk socket instead, with
- * a blocking send from a thread of the caller's: at the pace the peer takes them, and
- * without crowding out the heartbeats and appends. Sockets reconnect by themselves when a
- * peer comes back. */
+ * snapshot is hundreds of MB: sent that way, its chunks filled the queue and were dropped,
+ * and a large snapshot never arrived (a follower 498 MB behind had not caught up after
+ * 120 s, 2026-11-28). Its chunks go through raftnet_send_wait instead, from a thread of
+ * the caller's that waits for room: at the pace the peer takes them, in order with the
+ * rest. Sockets reconnect by themselves when a peer comes back. */
 #ifndef RAFTNET_H
 #define RAFTNET_H
 
@@ -44,16 +42,12 @@ int raftnet_add_peer(struct raftnet *n, uint64_t id, const char *url);
 int raftnet_send(struct raftnet *n, uint64_t to, const struct raft_msg *const *msgs,
                  const struct codec_chunk *const *chunks, size_t count);
 
-/* raftnet_send_bulk sends one message with its chunk to peer `to` on the bulk socket,
- * waiting up to timeout_ms for room. Returns 0, LT_ETIMEDOUT, LT_ESHUTDOWN (the socket
- * was closed: raftnet_bulk_close), LT_ENOMEM or LT_ENOTFOUND. Any thread; one transfer
+/* raftnet_send_wait sends one message with its chunk to peer `to`, waiting up to
+ * timeout_ms for room in its queue. Returns 0, LT_ETIMEDOUT, LT_ESHUTDOWN (closed),
+ * LT_ENOMEM or LT_ENOTFOUND. Any thread, beside raftnet_send on the loop; one transfer
  * per peer at a time (chunks of two would interleave). */
-int raftnet_send_bulk(struct raftnet *n, uint64_t to, const struct raft_msg *m,
+int raftnet_send_wait(struct raftnet *n, uint64_t to, const struct raft_msg *m,
                       const struct codec_chunk *chunk, unsigned timeout_ms);
-
-/* raftnet_bulk_close closes the bulk sockets: blocked raftnet_send_bulk calls return
- * LT_ESHUTDOWN. Before joining the threads that send, and before raftnet_free. */
-void raftnet_bulk_close(struct raftnet *n);
 
 /* raftnet_peer_stats copies the counters of peer `id`; 0 or LT_ENOTFOUND. */
 int raftnet_peer_stats(const struct raftnet *n, uint64_t id, struct raftnet_peer_stats *st);

@@ -293,12 +293,9 @@ def test_history_under_partitions_is_linearizable(build):
               % (st[0]["term"], term0))
 
 
-def test_write_pending_across_snapshot_install_is_not_sent_twice(build):
-    """Writes pending at a leader whose followers' answers are cut: a new leader commits
-    them, moves on and compacts its log; healed, the old leader installs its snapshot and
-    must not answer them "not applied, retry" (clients would send them again and apply
-    them twice), but "outcome unknown". Every write carries a unique name; no name may be
-    stored twice, and every acknowledged one once."""
+def pending_across_snapshot_install(build):
+    """One run of the scenario below; checks its safety, returns whether a write was
+    pending at the old leader when the snapshot arrived (the case it is for)."""
     c = PartitionCluster(build)
     c.node_args = ("--compact-keep", "20", "--snapshot-interval", "0")
     with c:
@@ -363,9 +360,24 @@ def test_write_pending_across_snapshot_install_is_not_sent_twice(build):
                                     sum("a snapshot replaced" in e for _, e in unknown)))
         check(not twice, "writes stored twice: %s" % twice[:10])
         check(not lost, "acknowledged writes not stored exactly once: %s" % lost[:10])
-        check(any("a snapshot replaced" in e for _, e in unknown),
-              "no write was pending at the old leader when it installed the snapshot: "
-              "the case was not exercised (%r)" % (unknown[:5],))
+        return any("a snapshot replaced" in e for _, e in unknown)
+
+def test_write_pending_across_snapshot_install_is_not_sent_twice(build):
+    """Writes pending at a leader whose followers' answers are cut: a new leader commits
+    them, moves on and compacts its log; healed, the old leader installs its snapshot and
+    must not answer them "not applied, retry" (clients would send them again and apply
+    them twice), but "outcome unknown". Every write carries a unique name; no name may be
+    stored twice, and every acknowledged one once."""
+    # Whether the old leader still has writes pending when the snapshot arrives depends on
+    # timing (in some runs all of them are acknowledged before it arrives; the checks hold
+    # either way): up to three runs, each checked in full, until one exercises the case.
+    for attempt in range(3):
+        if pending_across_snapshot_install(build):
+            return
+        print("  attempt %d: no write was pending at the old leader when it installed the "
+              "snapshot; again" % (attempt + 1))
+    check(False, "in three runs no write was pending at the old leader when it installed "
+          "the snapshot: the case was not exercised")
 
 
 if __name__ == "__main__":
