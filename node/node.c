@@ -84,6 +84,26 @@ struct node_ship {
     pthread_t th;
 };
 
+/* Something logged at most once a period, with how often it happened since the last line. */
+struct node_rare {
+    uint64_t count;     /* since the last line */
+    uint64_t warned_ns; /* the last line (0: none yet) */
+};
+
+/* node_rare_due counts one more occurrence at `now` and returns how many there were since
+ * the last line (this one included) when a line is due — the first, then at most one per
+ * period_ns — else 0. */
+static uint64_t node_rare_due(struct node_rare *r, uint64_t period_ns, uint64_t now)
+{
+    r->count++;
+    if (r->warned_ns != 0 && now - r->warned_ns < period_ns)
+        return 0;
+    uint64_t k = r->count;
+    r->count = 0;
+    r->warned_ns = now;
+    return k;
+}
+
 enum qkind { Q_RAFT, Q_RPC };
 
 struct qitem {
@@ -117,9 +137,9 @@ struct node {
     int fatal;
 
     /* loop state */
-    uint64_t bad_batches, bad_batch_warned_ns;   /* malformed raft batches; last warning */
-    uint64_t slow_batches, slow_batch_warned_ns; /* WAL batches slower than NODE_SLOW_IO_US */
-    uint64_t slow_passes, slow_pass_warned_ns;   /* loop passes longer than the election timeout */
+    struct node_rare bad_batches;  /* malformed raft batches */
+    struct node_rare slow_batches; /* WAL batches slower than NODE_SLOW_IO_US */
+    struct node_rare slow_passes;  /* loop passes longer than the election timeout */
     uint64_t disk_free; /* free bytes on the data dir's file system, 4 Hz (node_check_disk) */
     bool disk_low;      /* disk_free < --min-free-mb: the leader refuses creates and updates */
     uint64_t start_ns;
@@ -477,17 +497,15 @@ static char *node_strdup_utf8(const char *s)
  * the log (the batch itself is dropped; Raft tolerates the loss). */
 static void node_warn_bad_batch(struct node *n)
 {
-    uint64_t now = lt_now_ns();
-    n->bad_batches++;
-    if (n->bad_batch_warned_ns != 0 && now - n->bad_batch_warned_ns < 1000000000u)
+    bool first = n->bad_batches.warned_ns == 0;
+    uint64_t k = node_rare_due(&n->bad_batches, 1000000000u, lt_now_ns());
+    if (!k)
         return;
-    if (n->bad_batch_warned_ns == 0)
+    if (first)
         lt_warn("dropped a malformed raft batch (more are counted: one line a second at most)");
     else
         lt_warn("dropped %llu malformed raft batch%s since the last such line",
-                (unsigned long long)n->bad_batches, n->bad_batches == 1 ? "" : "es");
-    n->bad_batches = 0;
-    n->bad_batch_warned_ns = now;
+                (unsigned long long)k, k == 1 ? "" : "es");
 }
 
 static void op_complete(struct node *n, struct op *op)
@@ -903,20 +921,18 @@ static void node_ships_poll(struct node *n)
             continue;
         pthread_join(sh->th, NULL);
         sh->running = false;
-        uint64_t ms = (lt_now_ns() - sh->t0) / 1000000;
-        if (sh->rc == 0)
+        uint64_t now = lt_now_ns(), ms = (now - sh->t0) / 1000000;
+        if (sh->rc == 0) {
             lt_info("sent snapshot %llu/%llu to node %llu: %llu bytes in %llu ms",
                     (unsigned long long)sh->m.snapshot.index,
                     (unsigned long long)sh->m.snapshot.term, (unsigned long long)sh->m.to,
                     (unsigned long long)sh->bytes, (unsigned long long)ms);
-        else
-            lt_warn("sending snapshot %llu to node %llu failed after %llu bytes and %llu ms: %s",
-                    (unsigned long long)sh->m.snapshot.index, (unsigned long long)sh->m.to,
-                    (unsigned long long)sh->bytes, (unsigned long long)ms, lt_strerror(sh->rc));
-        if (sh->rc == 0) {
-            sh->quiet_until = lt_now_ns() + 1000000000ull + 2 * (lt_now_ns() - sh->t0);
+            sh->quiet_until = now + 1000000000ull + 2 * (now - sh->t0);
             continue;
         }
+        lt_warn("sending snapshot %llu to node %llu failed after %llu bytes and %llu ms: %s",
+                (unsigned long long)sh->m.snapshot.index, (unsigned long long)sh->m.to,
+                (unsigned long long)sh->bytes, (unsigned long long)ms, lt_strerror(sh->rc));
         struct raft_msg r = {.type = RAFT_MSG_SNAPSHOT_RESP,
                              .from = sh->m.to,
                              .to = sh->m.from,
@@ -1085,16 +1101,13 @@ static int node_wal_kick(struct node *n)
  * cluster commits nothing — clients see deadline errors and nothing else says why. */
 static void node_warn_slow_batch(struct node *n, const struct wal_io *io)
 {
-    uint64_t now = lt_now_ns();
-    n->slow_batches++;
-    if (n->slow_batch_warned_ns != 0 && now - n->slow_batch_warned_ns < 10000000000u)
+    uint64_t k = node_rare_due(&n->slow_batches, 10000000000u, lt_now_ns());
+    if (!k)
         return;
     lt_warn("WAL: a batch of %zu bytes took %llu ms to write and sync (fdatasync %llu ms; %llu "
             "such batch%s since the last such line): the disk is slow, writes wait for it",
             io->len, (unsigned long long)(io->io_us / 1000), (unsigned long long)(io->us / 1000),
-            (unsigned long long)n->slow_batches, n->slow_batches == 1 ? "" : "es");
-    n->slow_batches = 0;
-    n->slow_batch_warned_ns = now;
+            (unsigned long long)k, k == 1 ? "" : "es");
 }
 
 /* node_wal_finish ends a batch that was run (on the writer thread or the loop): a slow one
@@ -2084,8 +2097,8 @@ struct node_pass {
  * time. */
 static void node_warn_slow_pass(struct node *n, const struct node_pass *p, uint64_t end)
 {
-    n->slow_passes++;
-    if (n->slow_pass_warned_ns != 0 && end - n->slow_pass_warned_ns < 10000000000u)
+    uint64_t k = node_rare_due(&n->slow_passes, 10000000000u, end);
+    if (!k)
         return;
     lt_warn("loop: one pass took %llu ms, longer than the election timeout (%u ms): draining "
             "%zu raft batches and %zu RPCs %llu ms, ending the WAL batch %llu ms, the tick %llu "
@@ -2097,10 +2110,8 @@ static void node_warn_slow_pass(struct node *n, const struct node_pass *p, uint6
             (unsigned long long)((p->wal - p->drain) / 1000000),
             (unsigned long long)((p->tick - p->wal) / 1000000),
             (unsigned long long)((p->ready - p->tick) / 1000000),
-            (unsigned long long)((end - p->ready) / 1000000), (unsigned long long)n->slow_passes,
-            n->slow_passes == 1 ? "" : "es");
-    n->slow_passes = 0;
-    n->slow_pass_warned_ns = end;
+            (unsigned long long)((end - p->ready) / 1000000), (unsigned long long)k,
+            k == 1 ? "" : "es");
 }
 
 int node_run(struct node *n)

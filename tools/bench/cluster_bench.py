@@ -163,14 +163,14 @@ def run_stability(build, quick):
               "no leader change" if before == after else "LEADER CHANGED"))
 
 
-def wait_same_applied(c, what):
+def wait_same_applied(c, what, timeout=300, interval=0.5):
     """Waits until the three nodes are healthy and have applied the same index; returns their
-    status. (A digest of a million records takes longer than a status call may: compare the
-    applied indexes only.)"""
+    status. (A digest of a million records takes longer than a status call may, and runs on
+    the nodes' loops: compare the applied indexes only.)"""
     def same():
         st = [x for x in c.status() if x.get("healthy")]
         return st if len(st) == 3 and len({x.get("applied") for x in st}) == 1 else None
-    return wait_for(what, same, timeout=300, interval=0.5)
+    return wait_for(what, same, timeout=timeout, interval=interval)
 
 
 # A node's log line for its restore: the total, and the part that mapped the file (long
@@ -367,13 +367,8 @@ def run_catchup(build, quick):
         size = min(int(s["bytes"]) for s in snaps)
         t0 = time.monotonic()
         lagger.start()
-
-        def caught_up():  # applied indexes only: a digest would hash the stores on the loops
-            st = c.status()
-            a = {s.get("applied") for s in st}
-            return st if len(st) == 3 and len(a) == 1 else None
         try:
-            wait_for("the follower to catch up", caught_up, timeout=120, interval=0.2)
+            wait_same_applied(c, "the follower to catch up", timeout=120, interval=0.2)
             print("  %d items written; a %.0f MB snapshot: the follower caught up %.2f s after "
                   "its restart" % (written, size / 1e6, time.monotonic() - t0))
         except Exception:  # noqa: BLE001 - a figure, not an assertion
