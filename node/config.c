@@ -45,6 +45,9 @@ void node_config_usage(void *out)
             "5000)\n"
             "  --snapshot-delay-ms MS for tests: the snapshot thread waits this long after it\n"
             "                         pinned the store and opened its temp file (default 0)\n"
+            "  --digest-delay-ms MS   for tests: the thread that hashes the store for a status\n"
+            "                         with a digest waits this long after it pinned it\n"
+            "                         (default 0)\n"
             "  --max-pending N        proposals in flight before refusing more (default 20000)\n"
             "  --rpc-contexts N       RPCs served concurrently (default 512)\n"
             "  --timeout-ms MS        deadline of an RPC that sets none (default 5000)\n"
@@ -133,6 +136,7 @@ enum {
     OPT_SNAP,
     OPT_KEEP,
     OPT_SNAP_DELAY,
+    OPT_DIGEST_DELAY,
     OPT_PENDING,
     OPT_CTX,
     OPT_TIMEOUT,
@@ -157,6 +161,7 @@ int node_config_parse(int argc, char **argv, struct node_config *cfg, char *err,
         {"snapshot-interval", required_argument, NULL, OPT_SNAP},
         {"compact-keep", required_argument, NULL, OPT_KEEP},
         {"snapshot-delay-ms", required_argument, NULL, OPT_SNAP_DELAY},
+        {"digest-delay-ms", required_argument, NULL, OPT_DIGEST_DELAY},
         {"max-pending", required_argument, NULL, OPT_PENDING},
         {"rpc-contexts", required_argument, NULL, OPT_CTX},
         {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
@@ -255,6 +260,10 @@ int node_config_parse(int argc, char **argv, struct node_config *cfg, char *err,
         case OPT_SNAP_DELAY:
             rc = parse_u64(optarg, 0, 3600000, &v);
             cfg->snapshot_delay_ms = (unsigned)v;
+            break;
+        case OPT_DIGEST_DELAY:
+            rc = parse_u64(optarg, 0, 3600000, &v);
+            cfg->digest_delay_ms = (unsigned)v;
             break;
         case OPT_MIN_FREE:
             rc = parse_u64(optarg, 0, 1ull << 30, &v);

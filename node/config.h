@@ -32,6 +32,7 @@ struct node_config {
     uint64_t snapshot_interval;  /* applied entries between automatic snapshots; 0 = never */
     uint64_t compact_keep;       /* entries kept behind a snapshot for lagging followers */
     unsigned snapshot_delay_ms;  /* tests: the snapshot thread waits before writing */
+    unsigned digest_delay_ms;    /* tests: the digest thread waits before hashing */
     unsigned max_pending;        /* proposals waiting to commit before RESOURCE_EXHAUSTED */
     unsigned rpc_contexts;       /* concurrent RPCs served */
     unsigned default_timeout_ms; /* deadline of an RPC that names none */

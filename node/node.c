@@ -5,7 +5,8 @@
  * the loop thread owns the raft core, the WAL and the store's write side; the WAL writer
  * thread only writes and syncs the batches the loop hands it; the snapshot thread writes
  * the store as of a pinned index into a snapshot file while the loop goes on applying
- * (store_snapshot_begin/_stream/_end). The loop does, per iteration:
+ * (store_snapshot_begin/_stream/_end); the digest thread hashes the store pinned the same
+ * way for `status --digest`. The loop does, per iteration:
  *
  *   drain the queue (raft messages → raft_recv, RPCs → service_dispatch → proposals)
  *   tick if due
@@ -182,6 +183,20 @@ struct node {
      * wait doubles with every failure in a row (snap_fails), up to NODE_SNAP_RETRY_MAX_NS */
     uint64_t snap_retry_ns;
     unsigned snap_fails;
+    /* the digest thread (status --digest): hashes the store pinned as a snapshot is (the
+     * store has one pin: never while a snapshot is written); one at a time */
+    bool dig_running; /* loop only */
+    pthread_t dig_thread;
+    struct store_snap *dig_snap;
+    uint64_t dig_pin_ns; /* when it was pinned: ops that came later wait for the next */
+    uint64_t dig_index;  /* the applied index pinned */
+    uint64_t dig_value;  /* the thread's result (read after the join) */
+    int dig_rc;          /* the thread's rc */
+    bool dig_done;       /* atomic: the thread is about to return */
+    bool dig_cancel;     /* atomic: give up (a received snapshot replaces the store, a stop) */
+    uint64_t dig_last, dig_last_index; /* the last digest made, for node_digest_info */
+    unsigned dig_waiting;              /* ops waiting for a digest */
+    bool snap_after_dig;               /* a "snapshot now" waits for the digest's pin */
     /* the WAL segments a snapshot made obsolete, deleted on a thread of their own */
     pthread_t gc_thread;
     bool gc_running; /* loop only: gc_thread not joined yet */
@@ -395,6 +410,8 @@ static void op_unlink(struct node *n, struct op *op)
 {
     if (op->wait == OP_WAIT_COMMIT && --n->n_proposals == 0)
         n->props_due_ns = UINT64_MAX;
+    if (op->wait == OP_WAIT_DIGEST)
+        n->dig_waiting--;
     op->prev->next = op->next;
     op->next->prev = op->prev;
     op->prev = op->next = NULL;
@@ -1252,7 +1269,7 @@ static void *node_snap_main(void *arg)
 static int node_snapshot_start(struct node *n, bool *started)
 {
     *started = false;
-    if (n->snap_state != SNAP_IDLE)
+    if (n->snap_state != SNAP_IDLE || n->dig_running) /* the store has one pin */
         return LT_EBUSY;
     if (n->applied == 0 || n->applied == n->snapshot_index)
         return 0;
@@ -1472,6 +1489,134 @@ static int node_snapshot_poll(struct node *n, bool wait)
             (unsigned long long)((lt_now_ns() - rec_t0) / 1000));
     node_resume_snapshot_waiters(n, 0);
     return 0;
+}
+
+/* ---- digests of the store (status --digest), off the loop ----
+ * Hashing a store of 420,000 records took the loop 0.75 s: a leader asked for it lost its
+ * leadership. Now the loop pins the store as for a snapshot (microseconds), a thread hashes
+ * the pinned state (store_snapshot_digest) while the loop goes on, and the ops that came
+ * before the pin are answered with it. The store has one pin: a digest waits for a
+ * snapshot being written to end, and an automatic snapshot for the digest. */
+
+static void *node_dig_main(void *arg)
+{
+    struct node *n = arg;
+    store_reader_register();
+    (void)lt_cpu_background("digest"); /* bulk work: any CPU, low priority */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+    n->dig_rc = 0;
+    for (uint64_t until = lt_now_ns() + n->cfg.digest_delay_ms * 1000000ull;
+         lt_now_ns() < until && n->dig_rc == 0;) { /* --digest-delay-ms (tests) */
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+        if (__atomic_load_n(&n->dig_cancel, __ATOMIC_RELAXED))
+            n->dig_rc = LT_ESTALE;
+    }
+    if (n->dig_rc == 0)
+        n->dig_rc = store_snapshot_digest(n->dig_snap, &n->dig_value);
+    store_reader_unregister();
+    pthread_mutex_lock(&n->mu);
+    __atomic_store_n(&n->dig_done, true, __ATOMIC_RELEASE);
+    pthread_cond_signal(&n->cv); /* the loop answers at once */
+    pthread_mutex_unlock(&n->mu);
+    return NULL;
+}
+
+/* node_digest_answer answers the digest ops that came by `before_ns` with rc (0: the
+ * digest made; LT_ESTALE: none, they wait for the next). */
+static void node_digest_answer(struct node *n, uint64_t before_ns, int rc)
+{
+    for (struct op *op = n->waiting.next, *next; op != &n->waiting; op = next) {
+        next = op->next;
+        if (op->wait != OP_WAIT_DIGEST || op->start_ns > before_ns || rc == LT_ESTALE)
+            continue;
+        if (rc != 0) {
+            node_op_reply_err(n, op, rc, "cannot hash the store");
+        } else {
+            op_unlink(n, op);
+            op->resume(n, op, NULL);
+        }
+    }
+}
+
+/* node_digest_kick starts a digest if an op waits for one and the store's pin is free. */
+static void node_digest_kick(struct node *n)
+{
+    if (n->dig_running || n->snap_state != SNAP_IDLE || !n->dig_waiting)
+        return;
+    uint64_t now = lt_now_ns();
+    int rc = store_snapshot_begin(n->store, &n->dig_snap);
+    if (rc != 0) {
+        node_digest_answer(n, now, rc);
+        return;
+    }
+    n->dig_pin_ns = now;
+    n->dig_index = n->applied;
+    n->dig_done = false;
+    n->dig_cancel = false;
+    if ((rc = pthread_create(&n->dig_thread, NULL, node_dig_main, n)) != 0) {
+        store_snapshot_end(n->store, n->dig_snap);
+        n->dig_snap = NULL;
+        node_digest_answer(n, now, LT_EIO);
+        return;
+    }
+    n->dig_running = true;
+    lt_info("digest at %llu: hashing the store in the background",
+            (unsigned long long)n->dig_index);
+}
+
+/* node_digest_poll finishes a digest whose thread is done (wait: or waits for it; cancel:
+ * asks it to give up first — a received snapshot replaces the store, or the node stops),
+ * answers the ops it covers and starts the next one if more wait. */
+static void node_digest_poll(struct node *n, bool wait, bool cancel)
+{
+    if (n->dig_running && (wait || __atomic_load_n(&n->dig_done, __ATOMIC_ACQUIRE))) {
+        if (cancel) {
+            __atomic_store_n(&n->dig_cancel, true, __ATOMIC_RELAXED);
+            store_snapshot_cancel(n->dig_snap);
+        }
+        pthread_join(n->dig_thread, NULL);
+        store_snapshot_end(n->store, n->dig_snap);
+        n->dig_snap = NULL;
+        n->dig_running = false;
+        uint64_t ms = (lt_now_ns() - n->dig_pin_ns) / 1000000;
+        if (n->dig_rc == 0)
+            lt_info("digest at %llu: %016llx in %llu ms", (unsigned long long)n->dig_index,
+                    (unsigned long long)n->dig_value, (unsigned long long)ms);
+        else if (n->dig_rc == LT_ESTALE)
+            lt_info("digest at %llu given up after %llu ms", (unsigned long long)n->dig_index,
+                    (unsigned long long)ms);
+        else
+            lt_warn("digest at %llu failed: %s", (unsigned long long)n->dig_index,
+                    lt_strerror(n->dig_rc));
+        if (n->dig_rc == 0) {
+            n->dig_last = n->dig_value;
+            n->dig_last_index = n->dig_index;
+        }
+        node_digest_answer(n, n->dig_pin_ns, n->dig_rc);
+    }
+    if (cancel) /* a received snapshot is about to replace the store: nothing may pin it */
+        return;
+    if (n->snap_after_dig && !n->dig_running && n->snap_state == SNAP_IDLE) {
+        n->snap_after_dig = false;
+        node_resume_snapshot_waiters(n, 0); /* the "snapshot now" calls start one */
+    }
+    node_digest_kick(n);
+}
+
+void node_op_digest(struct node *n, struct op *op, op_resume_fn resume)
+{
+    op->resume = resume;
+    op->wait = OP_WAIT_DIGEST;
+    op_link(n, op);
+    n->dig_waiting++;
+    node_digest_kick(n);
+}
+
+void node_digest_info(struct node *n, uint64_t *digest, uint64_t *index)
+{
+    *digest = n->dig_last;
+    *index = n->dig_last_index;
 }
 
 /* node_restore_snapshot replaces the store with the snapshot `meta` from disk. */
@@ -1806,6 +1951,7 @@ static int node_process_ready(struct node *n)
             /* Rare and heavy: everything before it durable first, then all at once. A
              * snapshot of our own being written is given up (the store it pins goes). */
             node_snapshot_join(n, "a received snapshot replaces the store");
+            node_digest_poll(n, true, true); /* its ops wait for a digest of the new store */
             if ((rc = node_wal_wait(n)) != 0)
                 return rc;
             sync_now = true;
@@ -1909,8 +2055,10 @@ static int node_process_ready(struct node *n)
     int rc = node_snapshot_poll(n, false);
     if (rc != 0)
         return rc;
+    node_digest_poll(n, false, false); /* before the next automatic snapshot takes the pin */
     uint64_t due = node_snapshot_due(n);
-    if (due && n->snap_state == SNAP_IDLE && n->applied - n->snapshot_index >= due &&
+    if (due && n->snap_state == SNAP_IDLE && !n->dig_running &&
+        n->applied - n->snapshot_index >= due &&
         (!n->snap_retry_ns || lt_now_ns() >= n->snap_retry_ns)) {
         bool started;
         if ((rc = node_snapshot_start(n, &started)) != 0)
@@ -2262,6 +2410,8 @@ void node_op_snapshot(struct node *n, struct op *op, op_resume_fn resume)
     op->wait = OP_WAIT_SNAPSHOT;
     op->index = n->applied; /* answered by a snapshot at least this recent */
     op_link(n, op);
+    if (n->dig_running && n->snap_state == SNAP_IDLE)
+        n->snap_after_dig = true; /* started when the digest ends (node_digest_poll) */
 }
 
 void node_snapshot_info(struct node *n, uint64_t *index, uint64_t *term, uint64_t *bytes)
@@ -2631,6 +2781,7 @@ void node_free(struct node *n)
     /* A snapshot still being written is given up: the WAL holds everything it would. */
     node_snapshot_join(n, "the node is stopping");
     node_snapshot_poll(n, true);
+    node_digest_poll(n, true, true);
     node_gc_join(n);
     if (n->wal && node_wal_wait(n) == 0)
         wal_sync(n->wal);

@@ -29,6 +29,7 @@ enum op_wait {
     OP_WAIT_APPLIED,  /* applied >= read_index */
     OP_WAIT_LEADER,   /* a leadership transfer to finish */
     OP_WAIT_SNAPSHOT, /* a background snapshot to finish */
+    OP_WAIT_DIGEST,   /* a digest of the store begun after it came */
 };
 
 /* Called by the loop when what an op waited for happened. For OP_WAIT_COMMIT `res` is the
@@ -117,6 +118,11 @@ bool node_disk_low(struct node *n, char *msg, size_t len);
 /* node_op_snapshot starts a snapshot in the background and makes `op` wait for it. */
 void node_op_snapshot(struct node *n, struct op *op, op_resume_fn resume);
 void node_snapshot_info(struct node *n, uint64_t *index, uint64_t *term, uint64_t *bytes);
+/* node_op_digest makes `op` wait for a digest of the store (store_digest) taken after it
+ * came, hashed on a thread of its own; then resume(n, op, NULL), and node_digest_info gives
+ * the digest and the applied index it is of. */
+void node_op_digest(struct node *n, struct op *op, op_resume_fn resume);
+void node_digest_info(struct node *n, uint64_t *digest, uint64_t *index);
 void node_request_shutdown(struct node *n);
 
 #endif

@@ -342,16 +342,33 @@ static void svc_cluster_ping(struct node *n, struct op *op)
     node_op_reply(n, op, LITHAIR__V1__CODE__OK, "", &pr.base);
 }
 
-static void svc_cluster_status(struct node *n, struct op *op)
+static void svc_status_reply(struct node *n, struct op *op, bool digest)
 {
     Lithair__V1__NodeStatus st = LITHAIR__V1__NODE_STATUS__INIT;
     Lithair__V1__FollowerProgress fp[RAFT_MAX_NODES], *fpp[RAFT_MAX_NODES];
     Lithair__Raft__V1__Member mem[RAFT_MAX_NODES], *memp[RAFT_MAX_NODES];
     node_fill_status(n, &st, fp, fpp, mem, memp);
+    if (digest)
+        node_digest_info(n, &st.digest, &st.digest_index);
+    node_op_reply(n, op, LITHAIR__V1__CODE__OK, "", &st.base);
+}
+
+static void svc_resume_status_digest(struct node *n, struct op *op,
+                                     const struct store_result *unused)
+{
+    (void)unused;
+    svc_status_reply(n, op, true);
+}
+
+/* With a digest, the status waits for a hash of the store taken after the call came,
+ * made on a thread of the node (it is O(records)). */
+static void svc_cluster_status(struct node *n, struct op *op)
+{
     const Lithair__V1__StatusRequest *in = (const void *)op->input;
     if (in->digest)
-        st.digest = store_digest(node_store(n));
-    node_op_reply(n, op, LITHAIR__V1__CODE__OK, "", &st.base);
+        node_op_digest(n, op, svc_resume_status_digest);
+    else
+        svc_status_reply(n, op, false);
 }
 
 static void svc_cluster_wal_stats(struct node *n, struct op *op)

@@ -1975,12 +1975,35 @@ uint64_t store_records_total(struct store *s)
 
 /* ---- digest ---- */
 
-static size_t chain_len(const struct ver *v, size_t max)
+static uint64_t digest_model(uint64_t h, const struct mstate *ms, uint64_t count)
 {
+    h = fnv_bytes(h, ms->def->name, strlen(ms->def->name) + 1);
+    return fnv_u64(h, count);
+}
+
+/* digest_record hashes one record: its key and its versions from `v` back, at most
+ * `depth` of them. It reads no `prev` past the last one it hashes: behind a pinned
+ * snapshot's window the applier may be cutting the chain meanwhile. */
+static uint64_t digest_record(uint64_t h, const char *key, struct ver *v, size_t depth)
+{
+    struct ver *chain[SNAP_VERSIONS_MAX];
     size_t n = 0;
-    for (; v != NULL && n < max; v = v->prev)
-        n++;
-    return n;
+    while (v != NULL && n < depth && n < SNAP_VERSIONS_MAX) {
+        chain[n++] = v;
+        if (n < depth)
+            v = rcu_dereference(v->prev);
+    }
+    h = fnv_bytes(h, key, strlen(key) + 1);
+    h = fnv_u64(h, n);
+    for (size_t i = 0; i < n; i++) {
+        h = fnv_u64(h, chain[i]->op);
+        h = fnv_u64(h, chain[i]->version);
+        h = fnv_u64(h, chain[i]->raft_index);
+        h = fnv_u64(h, chain[i]->raft_term);
+        h = fnv_u64(h, chain[i]->len);
+        h = fnv_bytes(h, ver_value(chain[i]), chain[i]->len);
+    }
+    return h;
 }
 
 uint64_t store_digest(struct store *s)
@@ -1991,22 +2014,10 @@ uint64_t store_digest(struct store *s)
     st = rcu_dereference(s->st);
     for (size_t i = 0; i < st->n; i++) {
         struct mstate *ms = &st->m[i];
-        h = fnv_bytes(h, ms->def->name, strlen(ms->def->name) + 1);
-        h = fnv_u64(h, ms->count);
         size_t depth = hist_depth(ms);
-        for (struct sl_entry *e = ms->order.head[0]; e != NULL; e = e->next[0]) {
-            size_t n = chain_len(e->rec->cur, depth);
-            h = fnv_bytes(h, e->rec->key, strlen(e->rec->key) + 1);
-            h = fnv_u64(h, n);
-            for (struct ver *v = e->rec->cur; n-- > 0; v = v->prev) {
-                h = fnv_u64(h, v->op);
-                h = fnv_u64(h, v->version);
-                h = fnv_u64(h, v->raft_index);
-                h = fnv_u64(h, v->raft_term);
-                h = fnv_u64(h, v->len);
-                h = fnv_bytes(h, ver_value(v), v->len);
-            }
-        }
+        h = digest_model(h, ms, ms->count);
+        for (struct sl_entry *e = ms->order.head[0]; e != NULL; e = e->next[0])
+            h = digest_record(h, e->rec->key, e->rec->cur, depth);
     }
     rcu_read_unlock();
     return mix64(h);
@@ -2366,6 +2377,34 @@ int store_snapshot_stream(struct store_snap *sn,
     for (size_t i = 0; i < st->n; i++)
         free(items[i].v);
     free(items);
+    return rc;
+}
+
+int store_snapshot_digest(struct store_snap *sn, uint64_t *out)
+{
+    struct state *st = sn->st;
+    uint64_t h = FNV_OFFSET;
+    int rc = 0;
+    if (sn->streamed)
+        return LT_EINVAL;
+    sn->streamed = true;
+    for (size_t i = 0; i < st->n && rc == 0; i++) {
+        struct mstate *ms = &st->m[i];
+        struct snap_items it = {0};
+        size_t depth = hist_depth(ms);
+        rc = snap_collect(sn, ms, sn->pin, &it);
+        if (rc == 0)
+            h = digest_model(h, ms, it.n);
+        for (size_t k = 0; k < it.n && rc == 0; k++) {
+            if (k % SNAP_WALK_STEP == 0 && snap_cancelled(sn))
+                rc = LT_ESTALE;
+            else
+                h = digest_record(h, it.v[k].r->key, it.v[k].v, depth);
+        }
+        free(it.v);
+    }
+    if (rc == 0)
+        *out = mix64(h);
     return rc;
 }
 

@@ -188,6 +188,10 @@ int store_snapshot_begin(struct store *s, struct store_snap **out);
 int store_snapshot_stream(struct store_snap *sn,
                           int (*write)(void *ctx, const void *buf, size_t len), void *ctx);
 void store_snapshot_cancel(struct store_snap *sn);
+/* store_snapshot_digest (instead of store_snapshot_stream: any one thread registered with
+ * liburcu, once, while the applier goes on) sets *out to what store_digest returned at the
+ * pin. Returns 0, LT_ENOMEM, LT_ESTALE if cancelled, LT_EINVAL on a second call. */
+int store_snapshot_digest(struct store_snap *sn, uint64_t *out);
 void store_snapshot_end(struct store *s, struct store_snap *sn);
 
 /* store_snapshot_read replaces the whole state with a snapshot read through `read`, which

@@ -44,7 +44,7 @@ def agreed_digests(build_dir, urls):
         return None
     if len(out) != 3 or not all(o.get("healthy") for o in out):
         return None
-    if len({o.get("digest") for o in out}) != 1 or len({o.get("applied") for o in out}) != 1:
+    if len({(o.get("digest"), o.get("digestIndex"), o.get("applied")) for o in out}) != 1:
         return None
     return out
 
@@ -338,7 +338,7 @@ class Cluster:
             if len(st) != len(live):
                 return None
             applied = {s.get("applied", "0") for s in st}
-            digests = {s.get("digest", "0") for s in st}
+            digests = {(s.get("digest", "0"), s.get("digestIndex", "0")) for s in st}
             return st if len(applied) == 1 and len(digests) == 1 else None
         return wait_for("all nodes to converge", fn, timeout=timeout, interval=0.2)
 

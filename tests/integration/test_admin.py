@@ -122,9 +122,9 @@ def test_every_command(build):
             rc, out, _ = raw(c, "--endpoints", c.endpoints(), "status", "--digest")
             rows = [ln.split() for ln in out.strip().splitlines()[1:]]
             check(rc == 0 and "DIGEST" in out and len(rows) == 3, "status --digest: %r" % out)
-            return rows if len({(r[-2], r[-1]) for r in rows}) == 1 else None
+            return rows if len({(r[-3], r[-2], r[-1]) for r in rows}) == 1 else None
         rows = wait_for("the same digest on every replica", digest_rows, timeout=10)
-        check(rows[0][-2] == "1", "one record in the RECORDS column: %r" % rows)
+        check(rows[0][-3] == "1", "one record in the RECORDS column: %r" % rows)
         _, h, _ = c.admin("health")
         check(h["healthy"] is True and h["reachable"] == 3, "health: %r" % h)
         _, p, _ = c.admin("ping")
@@ -256,12 +256,14 @@ def test_status_json_digest_only_when_asked(build):
     with Cluster(build, n=1) as c:
         c.wait_leader(timeout=10)
         _, st, _ = c.admin("status")
-        check(len(st) == 1 and "digest" not in st[0] and "records" in st[0],
+        check(len(st) == 1 and "digest" not in st[0] and "digestIndex" not in st[0] and
+              "records" in st[0],
               "no digest without --digest: %r" % st)
         _, h, _ = c.admin("health")
         check(all("digest" not in x for x in h["nodes"]), "health: no digest: %r" % h)
         _, st, _ = c.admin("status", "--digest")
         check(len(st) == 1 and st[0].get("digest", "0") != "0", "--digest has it: %r" % st)
+        check(st[0].get("digestIndex") == st[0].get("applied"), "of the applied index: %r" % st)
 
 
 def test_ping_bench_is_titled_as_such(build):

@@ -1430,6 +1430,85 @@ static void test_snapshot_cancel(void)
     store_free(s);
 }
 
+struct digest_job {
+    struct store_snap *sn;
+    uint64_t digest;
+    int rc;
+    atomic_bool done;
+};
+
+static void *digest_main(void *arg)
+{
+    struct digest_job *j = arg;
+    store_reader_register();
+    j->rc = store_snapshot_digest(j->sn, &j->digest);
+    store_reader_unregister();
+    atomic_store(&j->done, true);
+    return NULL;
+}
+
+/* store_snapshot_digest gives the digest the store had at the pin, whatever was applied
+ * since (updates past the history depth, deletes, re-creates, purges), on the applier's
+ * thread after the fact or on another thread while the applier goes on; once, and it gives
+ * up when cancelled. */
+static void test_snapshot_digest(void)
+{
+    for (uint64_t seed = 1; seed <= 4; seed++) {
+        struct store *s = new_store();
+        struct store_snap *sn = NULL;
+        uint64_t d = 0;
+        build_random_from(s, NULL, seed, 1, 2000);
+        deep_updates(s, "r01", 2001, 30);
+        uint64_t before = store_digest(s);
+        CU_ASSERT_EQUAL_FATAL(store_snapshot_begin(s, &sn), 0);
+        build_random_from(s, NULL, seed + 100, 2031, 3000);
+        deep_updates(s, "r01", 5031, 40);
+        churn(s, seed, 5071, 3000, 200);
+        CU_ASSERT_NOT_EQUAL(store_digest(s), before);
+        CU_ASSERT_EQUAL(store_snapshot_digest(sn, &d), 0);
+        CU_ASSERT_EQUAL(d, before);
+        CU_ASSERT_EQUAL(store_snapshot_digest(sn, &d), LT_EINVAL);
+        store_snapshot_end(s, sn);
+        store_free(s);
+    }
+
+    enum { KEYS = 6000, ROUNDS = 3, MAX_CMDS = 200000 };
+    struct store *s = new_store();
+    uint64_t seed = tu_seed("digest of a pinned store"), idx = 1;
+    churn(s, seed, idx, 20000, KEYS);
+    idx += 20000;
+    long applied_meanwhile = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        struct digest_job j = {0};
+        pthread_t th;
+        atomic_init(&j.done, false);
+        uint64_t want = store_digest(s);
+        CU_ASSERT_EQUAL_FATAL(store_snapshot_begin(s, &j.sn), 0);
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, digest_main, &j), 0);
+        uint64_t deadline = lt_now_ns() + 20000000000ull;
+        for (int n = 0; !atomic_load(&j.done) && n < MAX_CMDS && lt_now_ns() < deadline; n++) {
+            churn(s, seed + idx, idx, 1, KEYS);
+            idx++;
+            applied_meanwhile++;
+        }
+        pthread_join(th, NULL);
+        store_snapshot_end(s, j.sn);
+        CU_ASSERT_EQUAL(j.rc, 0);
+        CU_ASSERT_EQUAL(j.digest, want);
+    }
+    printf("\n    pinned digests: %ld commands applied while %d digests ran\n", applied_meanwhile,
+           ROUNDS);
+    CU_ASSERT(applied_meanwhile > 0);
+    struct store_snap *sn;
+    uint64_t d = 42;
+    CU_ASSERT_EQUAL_FATAL(store_snapshot_begin(s, &sn), 0);
+    store_snapshot_cancel(sn);
+    CU_ASSERT_EQUAL(store_snapshot_digest(sn, &d), LT_ESTALE);
+    CU_ASSERT_EQUAL(d, 42);
+    store_snapshot_end(s, sn);
+    store_free(s);
+}
+
 /* Out of memory anywhere in a stream: LT_ENOMEM, nothing leaks, the store is unchanged and
  * the next snapshot succeeds. */
 static void test_snapshot_stream_oom(void)
@@ -2076,6 +2155,7 @@ static const struct lt_test store_tests[] = {
     {"snapshot_concurrent", test_snapshot_concurrent},
     {"snapshot_stream_oom", test_snapshot_stream_oom},
     {"snapshot_cancel", test_snapshot_cancel},
+    {"snapshot_digest", test_snapshot_digest},
     {"determinism", test_determinism},
     {"oom", test_oom},
     {"concurrent_readers", test_concurrent_readers},
