@@ -1072,15 +1072,21 @@
         for (const k of state.appliedBy.keys()) { if (i++ >= drop) break; state.appliedBy.delete(k); }
       }
     }
+    const first = set.size === 0;
     set.add(node);
-    let f = state.feedByIndex.get(idx);
-    if (!f) {
-      f = { index: idx, op: d.op || '?', id: d.id || '', model: d.model || '', term: d.term, nodes: set, t: new Date(), result: d.result || 'OK' };
-      state.feed.unshift(f);
+    /* The feed is in log order, newest first. Under load the gateway passes each node's
+     * events sampled, so an entry may first come from a follower after newer ones came
+     * from the leader: it goes in at its place, not on top. */
+    const oldest = state.feed.length ? state.feed[state.feed.length - 1].index : -1;
+    if (!state.feedByIndex.has(idx) && (state.feed.length < FEED_MAX || idx > oldest)) {
+      const f = { index: idx, op: d.op || '?', id: d.id || '', model: d.model || '', term: d.term, nodes: set, t: new Date(), result: d.result || 'OK' };
+      let at = state.feed.findIndex((x) => x.index < idx);
+      if (at < 0) at = state.feed.length;
+      state.feed.splice(at, 0, f);
       state.feedByIndex.set(idx, f);
       while (state.feed.length > FEED_MAX) state.feedByIndex.delete(state.feed.pop().index);
-      if (f.result === 'OK') item_event(d);
     }
+    if (first && (d.result || 'OK') === 'OK') item_event(d);
     render_feed();
     render_badges();
   }

@@ -804,6 +804,10 @@ async function main() {
     assert(await page.locator('[data-testid="bench-chart"] canvas').count() === 1, 'the chart is not drawn');
     const hist = Number(await page.locator('[data-testid="bench-histogram"]').getAttribute('data-points'));
     assert(hist > 0, 'empty latency histogram');
+    /* the replicated-operations feed is in log order, newest first, though each node's
+     * events reach the page sampled and at its own pace */
+    const feedIdx = await page.$$eval('[data-testid="feed-row"] .feed-idx', (els) => els.map((e) => Number(e.textContent.slice(1).split(' ')[0])));
+    assert(feedIdx.length > 0 && feedIdx.every((x, k) => k === 0 || x < feedIdx[k - 1]), 'the feed is not in log order: ' + feedIdx.join(' '));
     /* a write-only run: its write MB/s, and no read figure */
     const wmb = ((await page.locator('[data-testid="bench-result-write-mbps"]').textContent()) || '').trim();
     assert(/^\d+\.\d\d MB\/s$/.test(wmb) && Number.parseFloat(wmb) > 0, 'no write MB/s in the result: "' + wmb + '"');
