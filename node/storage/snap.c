@@ -821,8 +821,13 @@ int snap_recv_chunk(struct snap_receiver *rv, uint64_t offset, const void *data,
             return rc;
         rv->received += len - skip;
     }
-    if (!done)
-        return 0;
+    return done ? snap_recv_commit(rv) : 0;
+}
+
+int snap_recv_commit(struct snap_receiver *rv)
+{
+    if (rv->committed)
+        return LT_EINVAL;
     struct snap_info info;
     int rc = snap_check_fd(rv->fd, rv->tmp, &info);
     if (!rc && !snap_meta_equal(&info.meta, &rv->meta)) {

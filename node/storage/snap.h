@@ -94,13 +94,15 @@ int snap_chunk_read(const char *path, uint64_t offset, void *buf, size_t cap, si
 /* Receiving a snapshot file from the leader: chunks of the raw file arrive in order
  * (a chunk already received is ignored; a gap is LT_EINVAL); with done == true the last
  * chunk is written, the file verified against `meta` (LT_ECORRUPT on any mismatch) and
- * committed like a local snapshot, keeping `keep`. snap_recv_free removes an unfinished
- * temp file. */
+ * committed like a local snapshot, keeping `keep`. snap_recv_commit does that last step
+ * alone, after the last chunk was written with done == false (on another thread, say: it
+ * reads the whole file and syncs it). snap_recv_free removes an unfinished temp file. */
 struct snap_receiver;
 int snap_recv_begin(const char *dir, const struct raft_snapshot_meta *meta, unsigned keep,
                     struct snap_receiver **out);
 int snap_recv_chunk(struct snap_receiver *rv, uint64_t offset, const void *data, size_t len,
                     bool done);
+int snap_recv_commit(struct snap_receiver *rv);
 /* snap_recv_info returns the committed snapshot's info (after done succeeded). */
 const struct snap_info *snap_recv_info(const struct snap_receiver *rv);
 void snap_recv_free(struct snap_receiver *rv);

@@ -3208,25 +3208,68 @@ out:
 
 /* snapshot_install reads a snapshot through `in` into a new state and publishes it in
  * place of the old one; on any error nothing changes. */
-static int snapshot_install(struct store *s, struct snap_in *in)
+struct store_prepared {
+    struct state *st;
+    uint64_t index, term;
+};
+
+/* snapshot_prepare builds the state a snapshot holds, published nowhere yet: any thread
+ * registered with liburcu (the state is its own, as are its allocations' failures). */
+static int snapshot_prepare(struct snap_in *in, struct store_prepared **out)
 {
-    struct state *st, *old;
-    uint64_t index = 0, term = 0;
-    int rc = state_new(&st);
-    if (rc != 0)
-        return rc;
-    rc = snap_read_state(in, st, &index, &term);
+    struct store_prepared *p = st_calloc(1, sizeof(*p));
+    int rc = p != NULL ? state_new(&p->st) : LT_ENOMEM;
+    if (rc == 0)
+        rc = snap_read_state(in, p->st, &p->index, &p->term);
     if (rc != 0) {
-        state_free(st);
+        store_prepared_free(p);
         return rc;
     }
-    state_resize(st);
-    old = state_swap(s, st);
+    state_resize(p->st);
+    *out = p;
+    return 0;
+}
+
+/* snapshot_publish (applier) puts the prepared state in place of the current one. */
+static void snapshot_publish(struct store *s, struct store_prepared *p)
+{
+    struct state *old = state_swap(s, p->st);
     synchronize_rcu(); /* no reader still walks the old state */
     state_free(old);
-    s->applied_index = index;
-    s->applied_term = term;
+    s->applied_index = p->index;
+    s->applied_term = p->term;
+    free(p);
+}
+
+static int snapshot_install(struct store *s, struct snap_in *in)
+{
+    struct store_prepared *p;
+    int rc = snapshot_prepare(in, &p);
+    if (rc == 0)
+        snapshot_publish(s, p);
+    return rc;
+}
+
+void store_prepared_free(struct store_prepared *p)
+{
+    if (p == NULL)
+        return;
+    state_free(p->st);
+    free(p);
+}
+
+int store_snapshot_install(struct store *s, struct store_prepared *p)
+{
+    if (s->snap != NULL || s->bulk != NULL)
+        return LT_EBUSY; /* as in store_snapshot_read; p stays the caller's */
+    snapshot_publish(s, p);
     return 0;
+}
+
+void store_prepared_position(const struct store_prepared *p, uint64_t *index, uint64_t *term)
+{
+    *index = p->index;
+    *term = p->term;
 }
 
 int store_snapshot_read(struct store *s, int (*read)(void *ctx, void *buf, size_t len), void *ctx)
@@ -3238,6 +3281,19 @@ int store_snapshot_read(struct store *s, int (*read)(void *ctx, void *buf, size_
     return snapshot_install(s, &in);
 }
 
+static struct store_mem *mem_new(void (*release)(void *ctx), void *ctx)
+{
+    struct store_mem *m = st_malloc(sizeof(*m));
+    if (m == NULL) {
+        release(ctx);
+        return NULL;
+    }
+    m->release = release;
+    m->ctx = ctx;
+    m->refs = 1; /* the load's own, dropped when it ends */
+    return m;
+}
+
 int store_snapshot_load(struct store *s, const void *data, size_t len, void (*release)(void *ctx),
                         void *ctx)
 {
@@ -3245,16 +3301,23 @@ int store_snapshot_load(struct store *s, const void *data, size_t len, void (*re
         release(ctx);
         return LT_EBUSY;
     }
-    struct store_mem *m = st_malloc(sizeof(*m));
-    if (m == NULL) {
-        release(ctx);
+    struct store_mem *m = mem_new(release, ctx);
+    if (m == NULL)
         return LT_ENOMEM;
-    }
-    m->release = release;
-    m->ctx = ctx;
-    m->refs = 1; /* this load's own, dropped below */
     struct snap_in in = {.mem = data, .mem_len = len, .owner = m};
     int rc = snapshot_install(s, &in);
+    mem_unref(m);
+    return rc;
+}
+
+int store_snapshot_prepare(const void *data, size_t len, void (*release)(void *ctx), void *ctx,
+                           struct store_prepared **out)
+{
+    struct store_mem *m = mem_new(release, ctx);
+    if (m == NULL)
+        return LT_ENOMEM;
+    struct snap_in in = {.mem = data, .mem_len = len, .owner = m};
+    int rc = snapshot_prepare(&in, out);
     mem_unref(m);
     return rc;
 }

@@ -211,6 +211,25 @@ int store_snapshot_read(struct store *s, int (*read)(void *ctx, void *buf, size_
 int store_snapshot_load(struct store *s, const void *data, size_t len, void (*release)(void *ctx),
                         void *ctx);
 
+/* A snapshot loaded off the applier, published in O(1) later (a follower installing a
+ * large snapshot from its leader keeps serving meanwhile):
+ *
+ * store_snapshot_prepare (any thread registered with liburcu; no store needed) builds the
+ * state held in memory at [data, len) with the checks and the ownership of the data
+ * store_snapshot_load has (`release(ctx)` once nothing refers to the data, also when it
+ * fails). Returns 0, LT_ECORRUPT or LT_ENOMEM.
+ *
+ * store_snapshot_install (applier-side) puts the prepared state in place of the store's
+ * whole state, as store_snapshot_load would have, and takes `p`; LT_EBUSY while a snapshot
+ * is pinned or a bulk apply runs (then `p` stays the caller's). store_prepared_position
+ * gives the applied position it holds; store_prepared_free drops one never installed. */
+struct store_prepared;
+int store_snapshot_prepare(const void *data, size_t len, void (*release)(void *ctx), void *ctx,
+                           struct store_prepared **out);
+int store_snapshot_install(struct store *s, struct store_prepared *p);
+void store_prepared_position(const struct store_prepared *p, uint64_t *index, uint64_t *term);
+void store_prepared_free(struct store_prepared *p);
+
 /* store_snapshot_write_v2 (tests) makes store_snapshot_write write the previous format
  * (LTSTORE2: no index positions), to check that it is still read. */
 void store_snapshot_write_v2(bool on);

@@ -581,6 +581,39 @@ static void test_chunked_receive(void)
     CU_ASSERT_EQUAL(snap_newest(f2, &info), LT_ENOTFOUND);
     CU_ASSERT_EQUAL(count_files(f2, ".tmp"), 0);
 
+    /* the last chunk written without done, then committed on its own (the node does that
+     * on a thread); committing twice, or after a damaged chunk, is refused */
+    const char *f3 = sdir("f3");
+    CU_ASSERT_EQUAL_FATAL(snap_recv_begin(f3, &m, 2, &rv), 0);
+    off = 0;
+    for (int guard = 0; guard < 1000; guard++) {
+        size_t n;
+        CU_ASSERT_EQUAL_FATAL(snap_chunk_read(src, off, buf, sizeof(buf), &n, &total), 0);
+        if (n == 0)
+            break;
+        CU_ASSERT_EQUAL_FATAL(snap_recv_chunk(rv, off, buf, n, false), 0);
+        off += n;
+    }
+    CU_ASSERT_EQUAL(off, total);
+    CU_ASSERT_PTR_NULL(snap_recv_info(rv));
+    CU_ASSERT_EQUAL(count_files(f3, ".snap"), 0); /* nothing published before the commit */
+    CU_ASSERT_EQUAL(snap_recv_commit(rv), 0);
+    CU_ASSERT_PTR_NOT_NULL(snap_recv_info(rv));
+    CU_ASSERT_EQUAL(snap_recv_commit(rv), LT_EINVAL);
+    snap_recv_free(rv);
+    CU_ASSERT_EQUAL_FATAL(snap_newest(f3, &info), 0);
+    CU_ASSERT_EQUAL(info.meta.index, 777);
+    CU_ASSERT_EQUAL_FATAL(snap_path(f3, info.name, dst, sizeof(dst)), 0);
+    CU_ASSERT_EQUAL(read_check(dst, size, 9), 0);
+    CU_ASSERT_EQUAL(count_files(f3, ".tmp"), 0);
+    const char *f4 = sdir("f4");
+    CU_ASSERT_EQUAL_FATAL(snap_recv_begin(f4, &m, 2, &rv), 0);
+    CU_ASSERT_EQUAL(snap_recv_chunk(rv, 0, buf, 100, false), 0);
+    CU_ASSERT_EQUAL(snap_recv_commit(rv), LT_ECORRUPT); /* a file cut short */
+    snap_recv_free(rv);
+    CU_ASSERT_EQUAL(count_files(f4, ".snap"), 0);
+    CU_ASSERT_EQUAL(count_files(f4, ".tmp"), 0);
+
     /* an abandoned receive leaves nothing behind */
     CU_ASSERT_EQUAL_FATAL(snap_recv_begin(f2, &m, 2, &rv), 0);
     CU_ASSERT_EQUAL(snap_recv_chunk(rv, 0, buf, 100, false), 0);

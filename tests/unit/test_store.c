@@ -1509,6 +1509,85 @@ static void test_snapshot_digest(void)
     store_free(s);
 }
 
+struct prep_job {
+    const void *data;
+    size_t len;
+    struct store_prepared *p;
+    int rc;
+    atomic_bool done;
+};
+
+static void *prep_main(void *arg)
+{
+    struct prep_job *j = arg;
+    store_reader_register();
+    j->rc = store_snapshot_prepare(j->data, j->len, count_release, (void *)j->data, &j->p);
+    store_reader_unregister();
+    atomic_store(&j->done, true);
+    return NULL;
+}
+
+/* store_snapshot_prepare loads a snapshot on another thread while the applier goes on
+ * with its own state; store_snapshot_install then makes the store the snapshot's, as
+ * store_snapshot_load would (not while pinned); a prepared state never installed, or a
+ * corrupt snapshot, gives its memory back. */
+static void test_snapshot_prepare(void)
+{
+    struct store *src = new_store(), *t = new_store();
+    struct membuf m = {0};
+    build_random(src, NULL, 91, 3000);
+    CU_ASSERT_EQUAL(store_snapshot_write(src, mem_write, &m), 0);
+    build_random(t, NULL, 92, 500);
+    released = 0;
+    struct prep_job j = {.data = m.data, .len = m.len};
+    pthread_t th;
+    atomic_init(&j.done, false);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, prep_main, &j), 0);
+    uint64_t idx = 501, deadline = lt_now_ns() + 20000000000ull;
+    while (!atomic_load(&j.done) && idx < 200000 && lt_now_ns() < deadline)
+        churn(t, idx, idx, 1, 300), idx++; /* the applier goes on meanwhile */
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL_FATAL(j.rc, 0);
+    CU_ASSERT_EQUAL(released, 0); /* the prepared state points into the snapshot */
+    uint64_t pi, pt, si, stm, ti, tt;
+    store_prepared_position(j.p, &pi, &pt);
+    store_applied(src, &si, &stm);
+    CU_ASSERT(pi == si && pt == stm);
+    struct store_snap *sn;
+    CU_ASSERT_EQUAL_FATAL(store_snapshot_begin(t, &sn), 0);
+    CU_ASSERT_EQUAL(store_snapshot_install(t, j.p), LT_EBUSY); /* pinned: p stays ours */
+    store_snapshot_end(t, sn);
+    CU_ASSERT_EQUAL(store_snapshot_install(t, j.p), 0);
+    CU_ASSERT_EQUAL(store_digest(t), store_digest(src));
+    store_applied(t, &ti, &tt);
+    CU_ASSERT(ti == si && tt == stm);
+    build_random(src, t, 93, 1000); /* both go on identically */
+    CU_ASSERT_EQUAL(store_digest(t), store_digest(src));
+
+    /* prepared and dropped: the memory is released */
+    uint8_t *copy = malloc(m.len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(copy);
+    memcpy(copy, m.data, m.len);
+    struct store_prepared *q = NULL;
+    int before = released;
+    CU_ASSERT_EQUAL_FATAL(store_snapshot_prepare(copy, m.len, count_release, copy, &q), 0);
+    store_prepared_free(q);
+    rcu_barrier();
+    CU_ASSERT_EQUAL(released, before + 1);
+    /* corrupt: refused, the memory released, nothing else */
+    copy[m.len / 2] ^= 0x40;
+    q = NULL;
+    CU_ASSERT_EQUAL(store_snapshot_prepare(copy, m.len, count_release, copy, &q), LT_ECORRUPT);
+    CU_ASSERT_PTR_NULL(q);
+    rcu_barrier();
+    CU_ASSERT_EQUAL(released, before + 2);
+    CU_ASSERT_EQUAL(store_digest(t), store_digest(src));
+    free(copy);
+    store_free(t); /* it still points into m */
+    store_free(src);
+    free(m.data);
+}
+
 /* Out of memory anywhere in a stream: LT_ENOMEM, nothing leaks, the store is unchanged and
  * the next snapshot succeeds. */
 static void test_snapshot_stream_oom(void)
@@ -2156,6 +2235,7 @@ static const struct lt_test store_tests[] = {
     {"snapshot_stream_oom", test_snapshot_stream_oom},
     {"snapshot_cancel", test_snapshot_cancel},
     {"snapshot_digest", test_snapshot_digest},
+    {"snapshot_prepare", test_snapshot_prepare},
     {"determinism", test_determinism},
     {"oom", test_oom},
     {"concurrent_readers", test_concurrent_readers},
