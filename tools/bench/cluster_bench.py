@@ -388,6 +388,13 @@ def run_catchup(build, quick):
             for ln in node.log_text().splitlines():
                 if "sent snapshot" in ln or "sending snapshot" in ln and "failed" in ln:
                     print("  node %d said: %s" % (node.id, ln.split(" ", 3)[-1]))
+        log = lagger.log_text()
+        for ln in log.splitlines():
+            if "loaded snapshot" in ln:
+                print("  node %d said: %s" % (lagger.id, ln.split(" ", 3)[-1]))
+        passes = [int(x) for x in re.findall(r"loop: one pass took (\d+) ms", log)]
+        print("  the follower's slowest loop pass: %s" % (
+            "%d ms" % max(passes) if passes else "none longer than the election timeout"))
         print_node_warnings(c)
 
 
