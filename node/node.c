@@ -205,7 +205,8 @@ struct node {
     uint64_t dig_last, dig_last_index; /* the last digest made, for node_digest_info */
     unsigned dig_waiting;              /* ops waiting for a digest */
     /* a received snapshot is loaded on a thread before the raft core hears of it; the loop
-     * then only swaps the store's state in (loading a 350 MB one held the loop 0.5 s) */
+     * then only swaps the store's state in (checking and loading a 376 MB one on the loop
+     * made a pass of 689 ms, Release build) */
     bool load_running; /* loop only */
     pthread_t load_thread;
     struct snap_receiver *load_recv; /* the received file, verified and synced by the thread */
@@ -1809,7 +1810,8 @@ static void node_load_start(struct node *n, const struct raft_msg *m)
 {
     struct snap_receiver *rv = n->recv;
     n->recv = NULL;
-    if (n->load_running) { /* rare: the leader sends it again once this one is answered */
+    if (n->load_running) { /* a guard: while one loads, the raft input that could bring
+                            * another waits (the leader sends it again) */
         lt_info("snapshot %llu/%llu dropped: still loading %llu/%llu",
                 (unsigned long long)m->snapshot.index, (unsigned long long)m->snapshot.term,
                 (unsigned long long)n->load_msg.snapshot.index,
