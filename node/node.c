@@ -149,6 +149,7 @@ struct node {
     struct node_rare bad_batches;  /* malformed raft batches */
     struct node_rare slow_batches; /* WAL batches slower than NODE_SLOW_IO_US */
     struct node_rare slow_passes;  /* loop passes longer than the election timeout */
+    struct node_rare no_room;      /* received snapshots refused for want of disk space */
     uint64_t disk_free; /* free bytes on the data dir's file system, 4 Hz (node_check_disk) */
     bool disk_low;      /* disk_free < --min-free-mb: the leader refuses creates and updates */
     uint64_t start_ns;
@@ -798,6 +799,31 @@ static void node_handle_rpc(struct node *n, struct rpc_slot *slot, nng_msg *msg)
 
 static void node_load_start(struct node *n, const struct raft_msg *m);
 
+/* node_snapshot_room: the data dir's file system has room for a received snapshot of
+ * `total` bytes and --min-free-mb besides; if not, the snapshot is refused (said at most
+ * every 10 s). Written anyway it would take the room the WAL needs — of every node, when
+ * they share one disk as in the playground — and a WAL write that finds none stops its
+ * node. */
+static bool node_snapshot_room(struct node *n, const struct raft_msg *m, uint64_t total)
+{
+    struct statvfs sv;
+    if (!n->cfg.min_free_bytes || !total || statvfs(n->cfg.data_dir, &sv) != 0)
+        return true;
+    uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+    if (avail >= total + n->cfg.min_free_bytes)
+        return true;
+    uint64_t k = node_rare_due(&n->no_room, 10000000000u, lt_now_ns());
+    if (k)
+        lt_warn("no room for snapshot %llu/%llu from node %llu: %llu MiB, with %llu MiB free in "
+                "%s and --min-free-mb %llu; refused until there is room, the leader sends it "
+                "again (%llu refused since the last such line)",
+                (unsigned long long)m->snapshot.index, (unsigned long long)m->snapshot.term,
+                (unsigned long long)m->from, (unsigned long long)(total >> 20),
+                (unsigned long long)(avail >> 20), n->cfg.data_dir,
+                (unsigned long long)(n->cfg.min_free_bytes >> 20), (unsigned long long)k);
+    return false;
+}
+
 static int node_recv_one(void *arg, const struct raft_msg *m, const struct codec_chunk *chunk)
 {
     struct node *n = arg;
@@ -821,6 +847,8 @@ static int node_recv_one(void *arg, const struct raft_msg *m, const struct codec
                         (unsigned long long)m->from);
                 return 0; /* its file would stop this node at its next start */
             }
+            if (!node_snapshot_room(n, m, chunk->total))
+                return 0; /* the leader sends it again later */
             if (snap_recv_begin(n->snap_dir, &m->snapshot, SNAP_DEFAULT_KEEP, &n->recv) != 0)
                 return 0;
             n->recv_meta = m->snapshot;
@@ -926,7 +954,8 @@ static void *node_ship_main(void *arg)
         size_t len = 0;
         if ((rc = snap_chunk_read(sh->path, off, buf, NODE_SHIP_CHUNK, &len, &size)) != 0)
             break;
-        struct codec_chunk ch = {.offset = off, .data = buf, .len = len, .done = off + len >= size};
+        struct codec_chunk ch = {
+            .offset = off, .data = buf, .len = len, .done = off + len >= size, .total = size};
         /* wait for room in steps, so that a stopping node or a deposed leader gives up soon */
         rc = LT_ETIMEDOUT;
         for (unsigned waited = 0; rc == LT_ETIMEDOUT && waited < NODE_SHIP_TIMEOUT_MS;

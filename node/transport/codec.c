@@ -130,7 +130,7 @@ static int codec_build(const struct raft_msg *const *msgs, const struct codec_ch
                 pm->snapshot_data.data = (uint8_t *)c->data;
                 pm->snapshot_data.len = c->len;
                 pm->snapshot_done = c->done;
-                meta->size = c->offset + c->len;
+                meta->size = c->total ? c->total : c->offset + c->len;
             }
         }
         s->msg_ptrs[i] = pm;
@@ -252,6 +252,7 @@ int codec_batch_decode(const void *buf, size_t len, codec_msg_fn fn, void *arg)
                 chunk.data = pm->snapshot_data.data;
                 chunk.len = pm->snapshot_data.len;
                 chunk.done = pm->snapshot_done;
+                chunk.total = pm->snapshot ? pm->snapshot->size : 0;
                 cp = &chunk;
             }
         }

@@ -18,7 +18,8 @@ struct codec_chunk {
     uint64_t offset;
     const void *data;
     size_t len;
-    bool done; /* the last chunk */
+    bool done;      /* the last chunk */
+    uint64_t total; /* the whole file's size (SnapshotMeta.size), 0 if the sender did not say */
 };
 
 /* codec_batch_size returns the encoded size of `n` messages as one Batch. `chunks` may be

@@ -3,7 +3,8 @@
 nothing stops. Without it: snapshots that find no room fail and are tried again later, not
 on every pass of the loop, while writes go on in the WAL's room; nodes that cannot write
 their WAL stop with a message that says so, no acknowledged write is lost, and once there
-is room again they restart, catch up and agree.
+is room again they restart, catch up and agree. A follower refuses a snapshot from its
+leader that would leave less than --min-free-mb, and takes it once there is room.
 
 The three nodes keep their data on a small tmpfs of their own: the test re-runs itself in a
 private mount namespace (`unshare -m`, as root — the suite's machines are), mounts the
@@ -17,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -24,7 +26,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, check, run_tests  # noqa: E402
+from harness import Cluster, check, run_tests, wait_for  # noqa: E402
 
 IN_NS = "LT_TEST_MOUNT_NS"
 FULL_MB = 96  # three nodes' WALs of 4 MiB segments fill this in a few seconds
@@ -220,10 +222,12 @@ def test_nearly_full_disk_refuses_writes(build):
             check(all(n.alive() for n in c.nodes), "no node stopped")
             for n in c.nodes:
                 check("no space left" not in n.log_text(), "node %d hit the full disk" % n.id)
-            _, ws, _ = c.admin("wal-stats")
-            check(all(int(w["minFreeBytes"]) == 48 << 20 and int(w["diskFreeBytes"]) < 48 << 20
-                      for w in ws), "wal-stats name the free space and the limit: %r"
-                  % [(w.get("diskFreeBytes"), w.get("minFreeBytes")) for w in ws])
+            def low_everywhere():  # each node reads the free space 4 times a second
+                _, ws, _ = c.admin("wal-stats")
+                return ws if all(int(w["minFreeBytes"]) == 48 << 20 and
+                                 int(w["diskFreeBytes"]) < 48 << 20 for w in ws) else None
+            wait_for("wal-stats to name the free space below the limit on every node",
+                     low_everywhere, timeout=3, interval=0.2)
             # reads and deletes go on
             first = next(iter(acked))
             _, got, _ = c.admin("items", "get", first)
@@ -246,6 +250,63 @@ def test_nearly_full_disk_refuses_writes(build):
             names = {it["id"]: it["name"] for it in out["items"]}
             check(all(names.get(i) == name for i, name in acked.items()),
                   "every acknowledged write is there")
+    finally:
+        disk.close()
+
+
+def test_follower_refuses_snapshot_without_room(build):
+    """A follower far behind is sent a snapshot larger than the room left above its
+    --min-free-mb: it refuses it, saying so, writes nothing of it and keeps running (the
+    three nodes share this disk: written anyway, the snapshot would take the room every
+    WAL needs); with room again it takes the leader's next try and catches up."""
+    disk = SmallDisk(build, 384, ("--wal-segment-mb", "4", "--min-free-mb", "16",
+                                  "--compact-keep", "5", "--snapshot-interval", "0"))
+    try:
+        with disk.cluster as c:
+            leader = c.wait_leader(timeout=10)
+            lagger = next(n for n in c.nodes if n.id != leader)
+            others = [n for n in c.nodes if n is not lagger]
+            lagger.kill(signal.SIGKILL)
+            # a store of 10-20 MB (benchmark items of 4 KiB)
+            _, out, _ = c.admin("bench", "--type", "write", "--concurrency", "16", "--duration",
+                                "2", "--payload-size", "4096", "--warmup", "0",
+                                endpoints=c.endpoints(others), timeout_ms=5000)
+            check(out["ops"] - out["errors"] > 1000, "the writes went through: %r" % out)
+            _, snaps, _ = c.admin("snapshot", endpoints=c.endpoints(others), timeout_ms=20000)
+            size = max(int(s["bytes"]) for s in snaps)
+            # leave 16 MB + half the snapshot free: the leader still takes writes, the
+            # snapshot does not fit above the limit
+            ballast = os.path.join(disk.mnt, "ballast")
+            room = shutil.disk_usage(disk.mnt).free - (16 << 20) - size // 2
+            check(room > 0, "room for the ballast: %d" % room)
+            with open(ballast, "wb") as f:
+                f.truncate(0)
+                left = room
+                while left > 0:
+                    k = min(left, 1 << 20)
+                    f.write(b"\0" * k)
+                    left -= k
+            free_before = shutil.disk_usage(disk.mnt).free
+            print("  a %.1f MB snapshot; %.1f MB free" % (size / 1e6, free_before / 1e6))
+            lagger.start()
+            wait_for("the follower to refuse the snapshot",
+                     lambda: "no room for snapshot" in lagger.log_text(), timeout=20,
+                     interval=0.2)
+            line = next(ln for ln in lagger.log_text().splitlines() if "no room for snapshot" in ln)
+            print("  " + line.split(" ", 3)[-1])
+            check("--min-free-mb 16" in line and disk.mnt in line, "the line names the disk and "
+                  "the limit: %r" % line)
+            time.sleep(1)
+            check(all(n.alive() for n in c.nodes), "every node runs")
+            check(not disk.temp_files(), "nothing of the snapshot written: %r" % disk.temp_files())
+            check(shutil.disk_usage(disk.mnt).free >= free_before - (4 << 20),
+                  "the free space is still there")
+            rc, _, err = big_item(c, "while-refused")
+            check(rc == 0, "the leader takes writes meanwhile: %s" % err)
+            os.unlink(ballast)  # room again: the leader's next try goes through
+            st = c.wait_converged(timeout=60)
+            check(len(st) == 3 and len({s["digest"] for s in st}) == 1, "three identical stores")
+            check("received snapshot" in lagger.log_text(), "caught up through the snapshot")
     finally:
         disk.close()
 

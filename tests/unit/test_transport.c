@@ -87,7 +87,8 @@ static void test_codec_roundtrip(void)
     snap.snapshot.conf.voters[0] = 1;
     snap.snapshot.conf.voters[1] = 2;
     snap.snapshot.conf.voters[2] = 3;
-    struct codec_chunk chunk = {.offset = 4096, .data = "snapshot-bytes", .len = 14, .done = true};
+    struct codec_chunk chunk = {
+        .offset = 4096, .data = "snapshot-bytes", .len = 14, .done = true, .total = 4110};
     const struct raft_msg *msgs[] = {&app, &rej, &hb, &snap};
     const struct codec_chunk *chunks[] = {NULL, NULL, NULL, &chunk};
 
@@ -119,6 +120,7 @@ static void test_codec_roundtrip(void)
     CU_ASSERT_TRUE_FATAL(d.has_chunk[3]);
     CU_ASSERT_EQUAL(d.chunks[3].offset, 4096);
     CU_ASSERT_TRUE(d.chunks[3].done);
+    CU_ASSERT_EQUAL(d.chunks[3].total, 4110); /* the whole file's size rides every chunk */
     CU_ASSERT_EQUAL(memcmp(d.chunk_data[3], "snapshot-bytes", 14), 0);
 }
 
