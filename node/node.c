@@ -30,10 +30,9 @@
  * fsynced (the leader counts itself only once its own batch is synced). Nothing here
  * blocks on a peer, and the loop blocks on the disk only to record a snapshot (and to
  * install a received one that could not be loaded on the thread), or for a small inline
- * sync when idle (off for a while when the disk is
- * slow). At start the newest snapshot is mapped and loaded in place (the store keeps its
- * values in the file's pages), then the WAL after it is replayed. A shutdown over RPC
- * lets the replies in flight go out first. */
+ * sync when idle (off for a while when the disk is slow). At start the newest snapshot is mapped
+ * and loaded in place (the store keeps its values in the file's pages), then the WAL after it is
+ * replayed. A shutdown over RPC lets the replies in flight go out first. */
 #include "node.h"
 
 #include <errno.h>
@@ -119,7 +118,7 @@ struct qitem {
 };
 
 /* node_recv_one's answer that stops a batch's decoding: a received snapshot is loading,
- * and the raft input that follows it waits (node_hold_raft). */
+ * and the raft input that follows it waits (node_raft_batch). */
 #define NODE_HOLD 1
 
 struct node {
