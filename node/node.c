@@ -196,14 +196,13 @@ struct node {
     bool dig_running; /* loop only */
     pthread_t dig_thread;
     struct store_snap *dig_snap;
-    uint64_t dig_pin_ns; /* when it was pinned: ops that came later wait for the next */
-    uint64_t dig_index;  /* the applied index pinned */
-    uint64_t dig_value;  /* the thread's result (read after the join) */
-    int dig_rc;          /* the thread's rc */
-    bool dig_done;       /* atomic: the thread is about to return */
-    bool dig_cancel;     /* atomic: give up (a received snapshot replaces the store, a stop) */
-    uint64_t dig_last, dig_last_index; /* the last digest made, for node_digest_info */
-    unsigned dig_waiting;              /* ops waiting for a digest */
+    uint64_t dig_pin_ns;  /* when it was pinned: ops that came later wait for the next */
+    uint64_t dig_index;   /* the applied index pinned */
+    uint64_t dig_value;   /* the thread's result (read after the join; node_digest_info) */
+    int dig_rc;           /* the thread's rc */
+    bool dig_done;        /* atomic: the thread is about to return */
+    bool dig_cancel;      /* atomic: give up (a received snapshot replaces the store, a stop) */
+    unsigned dig_waiting; /* ops waiting for a digest */
     /* a received snapshot is loaded on a thread before the raft core hears of it; the loop
      * then only swaps the store's state in (checking and loading a 376 MB one on the loop
      * made a pass of 689 ms, Release build) */
@@ -798,6 +797,16 @@ static void node_handle_rpc(struct node *n, struct rpc_slot *slot, nng_msg *msg)
 
 static void node_load_start(struct node *n, const struct raft_msg *m);
 
+/* node_disk_avail: the free bytes on the data dir's file system, for this node's user. */
+static int node_disk_avail(struct node *n, uint64_t *avail)
+{
+    struct statvfs sv;
+    if (statvfs(n->cfg.data_dir, &sv) != 0)
+        return LT_EIO;
+    *avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+    return 0;
+}
+
 /* node_snapshot_room: the data dir's file system has room for a received snapshot of
  * `total` bytes and --min-free-mb besides; if not, the snapshot is refused (said at most
  * every 10 s). Written anyway it would take the room the WAL needs — of every node, when
@@ -805,10 +814,9 @@ static void node_load_start(struct node *n, const struct raft_msg *m);
  * node. */
 static bool node_snapshot_room(struct node *n, const struct raft_msg *m, uint64_t total)
 {
-    struct statvfs sv;
-    if (!n->cfg.min_free_bytes || !total || statvfs(n->cfg.data_dir, &sv) != 0)
+    uint64_t avail;
+    if (!n->cfg.min_free_bytes || !total || node_disk_avail(n, &avail) != 0)
         return true;
-    uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
     if (avail >= total + n->cfg.min_free_bytes)
         return true;
     uint64_t k = node_rare_due(&n->no_room, 10000000000u, lt_now_ns());
@@ -1692,10 +1700,6 @@ static void node_digest_poll(struct node *n, bool wait, bool cancel)
         else
             lt_warn("digest at %llu failed: %s", (unsigned long long)n->dig_index,
                     lt_strerror(n->dig_rc));
-        if (n->dig_rc == 0) {
-            n->dig_last = n->dig_value;
-            n->dig_last_index = n->dig_index;
-        }
         node_digest_answer(n, n->dig_pin_ns, n->dig_rc);
     }
     if (cancel) /* a received snapshot is about to replace the store: nothing may pin it */
@@ -1718,8 +1722,8 @@ void node_op_digest(struct node *n, struct op *op, op_resume_fn resume)
 
 void node_digest_info(struct node *n, uint64_t *digest, uint64_t *index)
 {
-    *digest = n->dig_last;
-    *index = n->dig_last_index;
+    *digest = n->dig_value; /* called by the ops node_digest_answer resumes */
+    *index = n->dig_index;
 }
 
 /* node_restore_snapshot replaces the store with the snapshot `meta` from disk. */
@@ -1836,17 +1840,9 @@ static void node_load_drop(struct node *n)
  * to a thread that checks and syncs the file, then loads it. */
 static void node_load_start(struct node *n, const struct raft_msg *m)
 {
+    /* never while one loads: the raft input that could bring another waits meanwhile */
     struct snap_receiver *rv = n->recv;
     n->recv = NULL;
-    if (n->load_running) { /* a guard: while one loads, the raft input that could bring
-                            * another waits (the leader sends it again) */
-        lt_info("snapshot %llu/%llu dropped: still loading %llu/%llu",
-                (unsigned long long)m->snapshot.index, (unsigned long long)m->snapshot.term,
-                (unsigned long long)n->load_msg.snapshot.index,
-                (unsigned long long)n->load_msg.snapshot.term);
-        snap_recv_free(rv);
-        return;
-    }
     node_load_drop(n);
     n->load_recv = rv;
     n->load_commit_rc = 0;
@@ -2400,10 +2396,8 @@ static size_t node_progress(const struct raft_status *st, Lithair__V1__FollowerP
  * disk stops the writes before a WAL write fails and stops the node (test_disk_full). */
 static void node_check_disk(struct node *n)
 {
-    struct statvfs sv;
-    if (statvfs(n->cfg.data_dir, &sv) != 0)
+    if (node_disk_avail(n, &n->disk_free) != 0)
         return;
-    n->disk_free = (uint64_t)sv.f_bavail * sv.f_frsize;
     bool low = n->cfg.min_free_bytes && n->disk_free < n->cfg.min_free_bytes;
     if (low && !n->disk_low)
         lt_warn("disk: %llu MiB free in %s, below --min-free-mb %llu: as leader this node "
