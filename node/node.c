@@ -2990,6 +2990,13 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     if ((rc = rpc_server_new(cfg->rpc_url, cfg->rpc_contexts, node_on_rpc, n, &n->rpc, errbuf,
                              errlen)) != 0)
         goto out_free;
+    /* NNG's threads exist now (its first socket started them): they hand what arrives to the
+     * loop and should not preempt it to do so (lt_cpu.h) */
+    int k = lt_cpu_batch_threads("nng:");
+    if (k < 0)
+        lt_warn("NNG's threads keep the default scheduling policy: %s", lt_strerror(k));
+    else
+        lt_info("NNG's %d threads run SCHED_BATCH: they do not preempt the loop", k);
     *out = n;
     return 0;
 out_free:

@@ -35,10 +35,33 @@ def list_all(c, node):
     return {it["id"]: it for it in out["items"]}
 
 
+def thread_policies(pid):
+    """{thread name: set of scheduling policies} of process `pid` (/proc/PID/task/TID/stat
+    field 41: 0 SCHED_OTHER, 3 SCHED_BATCH)."""
+    out = {}
+    for t in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
+                stat = f.read()
+        except OSError:
+            continue  # it ended
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        out.setdefault(name, set()).add(int(stat[stat.rindex(")") + 2:].split()[38]))
+    return out
+
+
 def test_elect_and_replicate(build):
     with Cluster(build) as c:
         leader = c.wait_leader(timeout=5)
         check(1 <= leader <= 3, "leader id in range")
+        # NNG's threads do not preempt the loop (lt_cpu.h): SCHED_BATCH; the node's own
+        # threads keep the default
+        for node in c.nodes:
+            pol = thread_policies(node.proc.pid)
+            nng = {k: v for k, v in pol.items() if k.startswith("nng:")}
+            check({"nng:task", "nng:poll:epoll"} <= set(nng) and
+                  all(v == {3} for v in nng.values()) and pol.get("lithair-node") == {0},
+                  "node %d thread policies %r" % (node.id, pol))
         made = [create(c, "item-%d" % i, status="active", metadata={"i": i}) for i in range(5)]
         for it in made:
             check(it["version"] == "1", "version 1 on create")

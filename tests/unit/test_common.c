@@ -2,9 +2,11 @@
  * affinity and strict UTF-8 (tools/common). */
 #include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -222,6 +224,51 @@ static void test_cpu(void)
     CU_ASSERT_EQUAL(WEXITSTATUS(st), 0);
 }
 
+/* A thread named `name` that reports its kernel id and waits until told. */
+struct named_probe {
+    const char *name;
+    int tid;  /* atomic: set once named */
+    int stop; /* atomic */
+};
+
+static void *named_main(void *arg)
+{
+    struct named_probe *p = arg;
+    (void)pthread_setname_np(pthread_self(), p->name);
+    __atomic_store_n(&p->tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
+    for (int i = 0; i < 10000 && !__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE); i++)
+        usleep(2000); /* at most 20 s */
+    return NULL;
+}
+
+/* Threads whose names start with the prefix get SCHED_BATCH; the others, the caller
+ * among them, keep their policy. */
+static void test_cpu_batch_threads(void)
+{
+    struct named_probe probes[] = {
+        {.name = "tb:one"}, {.name = "tb:two"}, {.name = "tbx"}, {.name = "other"}};
+    const size_t n = sizeof(probes) / sizeof(probes[0]);
+    pthread_t th[4];
+    for (size_t i = 0; i < n; i++)
+        CU_ASSERT_FATAL(pthread_create(&th[i], NULL, named_main, &probes[i]) == 0);
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 2000 && !__atomic_load_n(&probes[i].tid, __ATOMIC_ACQUIRE); k++)
+            usleep(1000);
+    int before = sched_getscheduler(0);
+    CU_ASSERT_EQUAL(lt_cpu_batch_threads("tb:"), 2);
+    CU_ASSERT_EQUAL(sched_getscheduler(probes[0].tid), SCHED_BATCH);
+    CU_ASSERT_EQUAL(sched_getscheduler(probes[1].tid), SCHED_BATCH);
+    CU_ASSERT_EQUAL(sched_getscheduler(probes[2].tid), before); /* "tbx": not the prefix */
+    CU_ASSERT_EQUAL(sched_getscheduler(probes[3].tid), before);
+    CU_ASSERT_EQUAL(sched_getscheduler(0), before);
+    CU_ASSERT_EQUAL(lt_cpu_batch_threads("no such thread:"), 0);
+    CU_ASSERT_EQUAL(lt_cpu_batch_threads("tb:"), 2); /* again: the same two, no error */
+    for (size_t i = 0; i < n; i++) {
+        __atomic_store_n(&probes[i].stop, 1, __ATOMIC_RELEASE);
+        pthread_join(th[i], NULL);
+    }
+}
+
 /* ref_utf8: the length of the valid sequence at p by the definition — decode the bits,
  * then refuse an overlong form, a surrogate or a code point past U+10FFFF. */
 static size_t ref_utf8(const unsigned char *p, size_t avail)
@@ -412,6 +459,7 @@ static const struct lt_test common_tests[] = {
     {"monotonic clock advances", test_clock_monotonic},
     {"reaper frees every batch on its thread", test_reaper},
     {"CPU affinity: the allowed list, its text, pinning every thread", test_cpu},
+    {"SCHED_BATCH for the threads of a name, the others left alone", test_cpu_batch_threads},
     {"strict UTF-8 against its definition", test_utf8},
     {"the lexical pass of strict JSON", test_json_lex},
     {"a key twice in one object", test_json_dup_key},

@@ -1,4 +1,5 @@
-/* lt_cpu.h — which CPUs this process may run on, and pinning a whole process to one.
+/* lt_cpu.h — which CPUs this process may run on, pinning a whole process to one, and
+ * keeping helper threads from preempting the one that does the work.
  *
  * A node hands every request from thread to thread (NNG's poller and task threads, its
  * loop, its WAL writer) several times. When the threads sit on different CPUs each hand-off
@@ -32,6 +33,19 @@ int lt_cpu_pin_process(int cpu);
  * The thread is named "bg:" + name (at most 12 characters; see top -H). Call it first
  * thing in the thread. Returns 0 or LT_EIO. */
 int lt_cpu_background(const char *name);
+
+/* lt_cpu_batch_threads gives every thread of this process whose name starts with
+ * `prefix` the SCHED_BATCH policy (sched(7)): a batch thread that wakes up does not
+ * preempt the thread running on its CPU, but waits for it to block or for the next tick.
+ * A node calls it for NNG's threads ("nng:"): each message NNG takes off a socket wakes one
+ * of its task threads, which otherwise preempted the node's loop on the node's one CPU —
+ * 2.2 preemptions of the leader's loop per write (7.9 context switches of the leader per
+ * write in all, 1.8 with it), 18% more writes (docs/BENCHMARKS.md, "Session 19"). What
+ * the woken thread carries still reaches the loop before the loop sleeps again. Meant for
+ * threads that exist already (NNG starts its own when the first socket opens). Any thread
+ * may switch itself to and from SCHED_BATCH without privileges. Returns how many threads
+ * it set, or LT_EIO (the kernel refused; errno says why). */
+int lt_cpu_batch_threads(const char *prefix);
 
 /* lt_cpu_list formats `cpus` as "0-3,6" into buf (truncated to len). Returns buf. */
 char *lt_cpu_list(const int *cpus, size_t n, char *buf, size_t len);
