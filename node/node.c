@@ -1126,6 +1126,7 @@ static void node_send(struct node *n, const struct raft_msg *msgs, size_t count)
 static void *node_writer_main(void *arg)
 {
     struct node *n = arg;
+    (void)pthread_setname_np(pthread_self(), "wal-writer"); /* top -H */
     pthread_mutex_lock(&n->wmu);
     for (;;) {
         while (!n->w_job && !n->w_stop)
