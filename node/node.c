@@ -2976,7 +2976,14 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
         goto out_free;
     }
     n->writer_started = true;
-    if ((rc = raftnet_new(cfg->raft_url, node_on_raft, n, &n->net, errbuf, errlen)) != 0)
+    /* NNG starts its threads when the first socket opens: they inherit SCHED_BATCH, and so
+     * hand what arrives to the loop without preempting it (lt_cpu.h) */
+    if (lt_cpu_batch_self(true) != 0)
+        lt_warn("NNG's threads keep the default scheduling policy: %s", strerror(errno));
+    rc = raftnet_new(cfg->raft_url, node_on_raft, n, &n->net, errbuf, errlen);
+    if (lt_cpu_batch_self(false) != 0)
+        lt_warn("the loop stays SCHED_BATCH: %s", strerror(errno));
+    if (rc != 0)
         goto out_free;
     for (size_t i = 0; i < cfg->n_members; i++) {
         if (cfg->members[i].id != cfg->id &&
@@ -2991,13 +2998,6 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     if ((rc = rpc_server_new(cfg->rpc_url, cfg->rpc_contexts, node_on_rpc, n, &n->rpc, errbuf,
                              errlen)) != 0)
         goto out_free;
-    /* NNG's threads exist now (its first socket started them): they hand what arrives to the
-     * loop and should not preempt it to do so (lt_cpu.h) */
-    int k = lt_cpu_batch_threads("nng:");
-    if (k < 0)
-        lt_warn("NNG's threads keep the default scheduling policy: %s", lt_strerror(k));
-    else
-        lt_info("NNG's %d threads run SCHED_BATCH: they do not preempt the loop", k);
     *out = n;
     return 0;
 out_free:

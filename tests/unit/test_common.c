@@ -224,48 +224,52 @@ static void test_cpu(void)
     CU_ASSERT_EQUAL(WEXITSTATUS(st), 0);
 }
 
-/* A thread named `name` that reports its kernel id and waits until told. */
-struct named_probe {
-    const char *name;
-    int tid;  /* atomic: set once named */
+/* A thread that reports its kernel id and waits until told. */
+struct tid_probe {
+    int tid;  /* atomic: set once running */
     int stop; /* atomic */
 };
 
-static void *named_main(void *arg)
+static void *tid_main(void *arg)
 {
-    struct named_probe *p = arg;
-    (void)pthread_setname_np(pthread_self(), p->name);
+    struct tid_probe *p = arg;
     __atomic_store_n(&p->tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
     for (int i = 0; i < 10000 && !__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE); i++)
         usleep(2000); /* at most 20 s */
     return NULL;
 }
 
-/* Threads whose names start with the prefix get SCHED_BATCH; the others, the caller
- * among them, keep their policy. */
-static void test_cpu_batch_threads(void)
+static int start_probe(pthread_t *th, struct tid_probe *p)
 {
-    struct named_probe probes[] = {
-        {.name = "tb:one"}, {.name = "tb:two"}, {.name = "tbx"}, {.name = "other"}};
-    const size_t n = sizeof(probes) / sizeof(probes[0]);
-    pthread_t th[4];
-    for (size_t i = 0; i < n; i++)
-        CU_ASSERT_FATAL(pthread_create(&th[i], NULL, named_main, &probes[i]) == 0);
-    for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < 2000 && !__atomic_load_n(&probes[i].tid, __ATOMIC_ACQUIRE); k++)
-            usleep(1000);
-    int before = sched_getscheduler(0);
-    CU_ASSERT_EQUAL(lt_cpu_batch_threads("tb:"), 2);
-    CU_ASSERT_EQUAL(sched_getscheduler(probes[0].tid), SCHED_BATCH);
-    CU_ASSERT_EQUAL(sched_getscheduler(probes[1].tid), SCHED_BATCH);
-    CU_ASSERT_EQUAL(sched_getscheduler(probes[2].tid), before); /* "tbx": not the prefix */
-    CU_ASSERT_EQUAL(sched_getscheduler(probes[3].tid), before);
-    CU_ASSERT_EQUAL(sched_getscheduler(0), before);
-    CU_ASSERT_EQUAL(lt_cpu_batch_threads("no such thread:"), 0);
-    CU_ASSERT_EQUAL(lt_cpu_batch_threads("tb:"), 2); /* again: the same two, no error */
-    for (size_t i = 0; i < n; i++) {
-        __atomic_store_n(&probes[i].stop, 1, __ATOMIC_RELEASE);
-        pthread_join(th[i], NULL);
+    if (pthread_create(th, NULL, tid_main, p) != 0)
+        return -1;
+    for (int k = 0; k < 2000 && !__atomic_load_n(&p->tid, __ATOMIC_ACQUIRE); k++)
+        usleep(1000);
+    return p->tid;
+}
+
+/* lt_cpu_batch_self: the caller switches to SCHED_BATCH and back; a thread started in
+ * between keeps SCHED_BATCH, one started before or after has the default. */
+static void test_cpu_batch_self(void)
+{
+    struct tid_probe before = {0}, during = {0}, after = {0};
+    pthread_t tb, td, ta;
+    CU_ASSERT_EQUAL(lt_cpu_batch_self(false), 0);
+    CU_ASSERT_FATAL(start_probe(&tb, &before) > 0);
+    CU_ASSERT_EQUAL(lt_cpu_batch_self(true), 0);
+    CU_ASSERT_EQUAL(sched_getscheduler(0), SCHED_BATCH);
+    CU_ASSERT_FATAL(start_probe(&td, &during) > 0);
+    CU_ASSERT_EQUAL(lt_cpu_batch_self(false), 0);
+    CU_ASSERT_EQUAL(sched_getscheduler(0), SCHED_OTHER);
+    CU_ASSERT_FATAL(start_probe(&ta, &after) > 0);
+    CU_ASSERT_EQUAL(sched_getscheduler(before.tid), SCHED_OTHER);
+    CU_ASSERT_EQUAL(sched_getscheduler(during.tid), SCHED_BATCH);
+    CU_ASSERT_EQUAL(sched_getscheduler(after.tid), SCHED_OTHER);
+    struct tid_probe *all[] = {&before, &during, &after};
+    pthread_t ths[] = {tb, td, ta};
+    for (size_t i = 0; i < 3; i++) {
+        __atomic_store_n(&all[i]->stop, 1, __ATOMIC_RELEASE);
+        pthread_join(ths[i], NULL);
     }
 }
 
@@ -459,7 +463,7 @@ static const struct lt_test common_tests[] = {
     {"monotonic clock advances", test_clock_monotonic},
     {"reaper frees every batch on its thread", test_reaper},
     {"CPU affinity: the allowed list, its text, pinning every thread", test_cpu},
-    {"SCHED_BATCH for the threads of a name, the others left alone", test_cpu_batch_threads},
+    {"SCHED_BATCH for the caller and the threads it starts meanwhile", test_cpu_batch_self},
     {"strict UTF-8 against its definition", test_utf8},
     {"the lexical pass of strict JSON", test_json_lex},
     {"a key twice in one object", test_json_dup_key},

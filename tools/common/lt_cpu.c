@@ -143,37 +143,10 @@ int lt_cpu_pin_process(int cpu)
     return rc;
 }
 
-int lt_cpu_batch_threads(const char *prefix)
+int lt_cpu_batch_self(bool on)
 {
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
-        return LT_EIO;
-    size_t plen = strlen(prefix);
-    int n = 0, rc = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        char path[64], comm[32] = "";
-        snprintf(path, sizeof(path), "/proc/self/task/%.20s/comm", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue; /* it ended */
-        bool named = fgets(comm, sizeof(comm), f) != NULL && strncmp(comm, prefix, plen) == 0;
-        fclose(f);
-        if (!named)
-            continue;
-        struct sched_param sp = {.sched_priority = 0};
-        if (sched_setscheduler((pid_t)atoi(e->d_name), SCHED_BATCH, &sp) != 0) {
-            if (errno == ESRCH) /* it ended */
-                continue;
-            rc = LT_EIO;
-            break;
-        }
-        n++;
-    }
-    closedir(d);
-    return rc ? rc : n;
+    struct sched_param sp = {.sched_priority = 0};
+    return sched_setscheduler(0, on ? SCHED_BATCH : SCHED_OTHER, &sp) == 0 ? 0 : LT_EIO;
 }
 
 char *lt_cpu_list(const int *cpus, size_t n, char *buf, size_t len)

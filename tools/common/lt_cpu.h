@@ -11,6 +11,7 @@
 #ifndef LT_CPU_H
 #define LT_CPU_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define LT_CPU_MAX 1024 /* CPU numbers are 0..LT_CPU_MAX-1 */
@@ -34,18 +35,18 @@ int lt_cpu_pin_process(int cpu);
  * thing in the thread. Returns 0 or LT_EIO. */
 int lt_cpu_background(const char *name);
 
-/* lt_cpu_batch_threads gives every thread of this process whose name starts with
- * `prefix` the SCHED_BATCH policy (sched(7)): a batch thread that wakes up does not
- * preempt the thread running on its CPU, but waits for it to block or for the next tick.
- * A node calls it for NNG's threads ("nng:"): each message NNG takes off a socket wakes one
- * of its task threads, which otherwise preempted the node's loop on the node's one CPU —
- * 2.2 preemptions of the leader's loop per write (7.9 context switches of the leader per
- * write in all, 1.8 with it), 18% more writes (docs/BENCHMARKS.md, "Session 19"). What
- * the woken thread carries still reaches the loop before the loop sleeps again. Meant for
- * threads that exist already (NNG starts its own when the first socket opens). Any thread
- * may switch itself to and from SCHED_BATCH without privileges. Returns how many threads
- * it set, or LT_EIO (the kernel refused; errno says why). */
-int lt_cpu_batch_threads(const char *prefix);
+/* lt_cpu_batch_self switches the calling thread to the SCHED_BATCH policy (on) or back to
+ * the default SCHED_OTHER (off); threads it starts meanwhile inherit the policy and keep
+ * it. A batch thread that wakes up does not preempt the thread running on its CPU (sched(7)):
+ * it waits for that one to block or for the next tick. A node opens its first NNG socket in
+ * batch, so that NNG's threads, which it starts then, run batch: each message NNG takes off
+ * a socket wakes one of them, which otherwise preempted the node's loop on the node's one
+ * CPU — 2.2 preemptions of the leader's loop per write, 7.9 context switches of the leader
+ * per write in all against 1.8, and 18% more writes with them batch (docs/BENCHMARKS.md,
+ * "Session 19"). What the woken thread carries still reaches the loop before the loop
+ * sleeps again. Any thread may switch itself between the two policies without privileges.
+ * Returns 0 or LT_EIO (errno says why). */
+int lt_cpu_batch_self(bool on);
 
 /* lt_cpu_list formats `cpus` as "0-3,6" into buf (truncated to len). Returns buf. */
 char *lt_cpu_list(const int *cpus, size_t n, char *buf, size_t len);
