@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -2977,11 +2978,15 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     }
     n->writer_started = true;
     /* NNG starts its threads when the first socket opens: they inherit SCHED_BATCH, and so
-     * hand what arrives to the loop without preempting it (lt_cpu.h) */
-    if (lt_cpu_batch_self(true) != 0)
+     * hand what arrives to the loop without preempting it (lt_cpu.h). A policy someone
+     * started the node with (chrt) is left to every thread. */
+    bool batch = sched_getscheduler(0) == SCHED_OTHER;
+    if (batch && lt_cpu_batch_self(true) != 0) {
         lt_warn("NNG's threads keep the default scheduling policy: %s", strerror(errno));
+        batch = false;
+    }
     rc = raftnet_new(cfg->raft_url, node_on_raft, n, &n->net, errbuf, errlen);
-    if (lt_cpu_batch_self(false) != 0)
+    if (batch && lt_cpu_batch_self(false) != 0)
         lt_warn("the loop stays SCHED_BATCH: %s", strerror(errno));
     if (rc != 0)
         goto out_free;

@@ -546,6 +546,26 @@ def test_kill_during_snapshot(build):
         check(all("error" not in s for s in snaps), "a snapshot after the restart: %r" % snaps)
 
 
+def test_started_policy_kept(build):
+    """A node started under another scheduling policy (chrt --idle) leaves it to every
+    thread, the loop and NNG's alike, and serves."""
+    c = Cluster(build)
+    wrapper = os.path.join(c.root, "idle-node.sh")
+    with open(wrapper, "w") as f:
+        f.write("#!/bin/sh\nexec chrt --idle 0 %s \"$@\"\n" % c.node_bin)
+    os.chmod(wrapper, 0o755)
+    c.node_bin = wrapper
+    with c:
+        c.wait_leader(timeout=10)
+        made = create(c, "under-idle")
+        check(made["version"] == "1", "served under SCHED_IDLE: %r" % made)
+        for node in c.nodes:
+            pol = thread_policies(node.proc.pid)
+            check("nng:task" in pol and all(v == {5} for v in pol.values()),
+                  "node %d thread policies %r (expected SCHED_IDLE, 5, everywhere)"
+                  % (node.id, pol))
+
+
 def test_leadership_transfer(build):
     with Cluster(build) as c:
         leader = c.wait_leader(timeout=5)

@@ -35,17 +35,17 @@ int lt_cpu_pin_process(int cpu);
  * thing in the thread. Returns 0 or LT_EIO. */
 int lt_cpu_background(const char *name);
 
-/* lt_cpu_batch_self switches the calling thread to the SCHED_BATCH policy (on) or back to
- * the default SCHED_OTHER (off); threads it starts meanwhile inherit the policy and keep
- * it. A batch thread that wakes up does not preempt the thread running on its CPU (sched(7)):
- * it waits for that one to block or for the next tick. A node opens its first NNG socket in
- * batch, so that NNG's threads, which it starts then, run batch: each message NNG takes off
- * a socket wakes one of them, which otherwise preempted the node's loop on the node's one
- * CPU — 2.2 preemptions of the leader's loop per write, 7.9 context switches of the leader
- * per write in all against 1.8, and 18% more writes with them batch (docs/BENCHMARKS.md,
- * "Session 19"). What the woken thread carries still reaches the loop before the loop
- * sleeps again. Any thread may switch itself between the two policies without privileges.
- * Returns 0 or LT_EIO (errno says why). */
+/* lt_cpu_batch_self switches the calling thread to the SCHED_BATCH policy (on) or to the
+ * default SCHED_OTHER (off); threads it starts meanwhile inherit the policy and keep it. A
+ * batch thread that wakes up does not preempt the thread running on its CPU (sched(7)): it
+ * runs when that one blocks, or when its time slice ends. A node opens its first NNG
+ * socket in batch, so that NNG's threads, which it starts then, run batch: each message
+ * NNG takes off a socket wakes one of them, which as a normal thread preempted the node's
+ * loop on the node's one CPU to hand the message over — 2.2 times per write on the leader,
+ * 7.9 context switches of the leader per write in all against 1.8 with them batch, and
+ * 9-19% more writes (docs/BENCHMARKS.md, "Session 19"); the loop now takes what has piled
+ * up in one pass. Any thread may switch itself between the two policies without
+ * privileges. Returns 0 or LT_EIO (errno says why). */
 int lt_cpu_batch_self(bool on);
 
 /* lt_cpu_list formats `cpus` as "0-3,6" into buf (truncated to len). Returns buf. */
