@@ -2,7 +2,8 @@
 lithair-admin: election, replication, redirects, validation, failover under load with
 kill -9, restart and recovery, snapshots and catch-up, leadership transfer, followers
 learning the commit index between heartbeats, torn, corrupt and lost write-ahead logs,
-a damaged snapshot, hostile bytes on every raft and RPC port.
+a damaged snapshot, hostile bytes on every raft and RPC port, the scheduling policy of a
+node's threads.
 
 Run: python3 test_node.py BUILD_DIR [TEST...]
 """
