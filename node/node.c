@@ -36,9 +36,9 @@
 #include "node.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sched.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -1728,7 +1728,6 @@ void node_digest_info(struct node *n, uint64_t *digest, uint64_t *index)
     *index = n->dig_index;
 }
 
-/* node_restore_snapshot replaces the store with the snapshot `meta` from disk. */
 /* node_snapshot_restored: the store now holds snapshot `meta`, from the file at `path`. */
 static void node_snapshot_restored(struct node *n, const struct raft_snapshot_meta *meta,
                                    const struct snap_info *info, const char *path)
@@ -1745,6 +1744,7 @@ static void node_snapshot_restored(struct node *n, const struct raft_snapshot_me
             (uint64_t)sb.st_mtim.tv_sec * 1000000000ull + (uint64_t)sb.st_mtim.tv_nsec;
 }
 
+/* node_restore_snapshot replaces the store with the snapshot `meta` from disk. */
 static int node_restore_snapshot(struct node *n, const struct raft_snapshot_meta *meta,
                                  struct raft_snapshot_meta *got)
 {

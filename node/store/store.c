@@ -3206,8 +3206,6 @@ out:
     return rc;
 }
 
-/* snapshot_install reads a snapshot through `in` into a new state and publishes it in
- * place of the old one; on any error nothing changes. */
 struct store_prepared {
     struct state *st;
     uint64_t index, term;
@@ -3241,6 +3239,8 @@ static void snapshot_publish(struct store *s, struct store_prepared *p)
     free(p);
 }
 
+/* snapshot_install reads a snapshot through `in` into a new state and publishes it in
+ * place of the old one; on any error nothing changes. */
 static int snapshot_install(struct store *s, struct snap_in *in)
 {
     struct store_prepared *p;
@@ -3281,19 +3281,6 @@ int store_snapshot_read(struct store *s, int (*read)(void *ctx, void *buf, size_
     return snapshot_install(s, &in);
 }
 
-static struct store_mem *mem_new(void (*release)(void *ctx), void *ctx)
-{
-    struct store_mem *m = st_malloc(sizeof(*m));
-    if (m == NULL) {
-        release(ctx);
-        return NULL;
-    }
-    m->release = release;
-    m->ctx = ctx;
-    m->refs = 1; /* the load's own, dropped when it ends */
-    return m;
-}
-
 int store_snapshot_load(struct store *s, const void *data, size_t len, void (*release)(void *ctx),
                         void *ctx)
 {
@@ -3301,21 +3288,24 @@ int store_snapshot_load(struct store *s, const void *data, size_t len, void (*re
         release(ctx);
         return LT_EBUSY;
     }
-    struct store_mem *m = mem_new(release, ctx);
-    if (m == NULL)
-        return LT_ENOMEM;
-    struct snap_in in = {.mem = data, .mem_len = len, .owner = m};
-    int rc = snapshot_install(s, &in);
-    mem_unref(m);
+    struct store_prepared *p;
+    int rc = store_snapshot_prepare(data, len, release, ctx, &p);
+    if (rc == 0)
+        snapshot_publish(s, p);
     return rc;
 }
 
 int store_snapshot_prepare(const void *data, size_t len, void (*release)(void *ctx), void *ctx,
                            struct store_prepared **out)
 {
-    struct store_mem *m = mem_new(release, ctx);
-    if (m == NULL)
+    struct store_mem *m = st_malloc(sizeof(*m));
+    if (m == NULL) {
+        release(ctx);
         return LT_ENOMEM;
+    }
+    m->release = release;
+    m->ctx = ctx;
+    m->refs = 1; /* this load's own, dropped below */
     struct snap_in in = {.mem = data, .mem_len = len, .owner = m};
     int rc = snapshot_prepare(&in, out);
     mem_unref(m);
