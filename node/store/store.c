@@ -2117,6 +2117,7 @@ void store_snapshot_cancel(struct store_snap *sn)
 }
 
 #define SNAP_WALK_STEP 1024 /* records per read-side section of the walk */
+#define IXSORT_AHEAD   8    /* prefetch distance of the positions' version reads */
 
 static int items_push(struct snap_items *a, struct rec *r, struct ver *v)
 {
@@ -2215,16 +2216,49 @@ static int snap_collect(const struct store_snap *sn, struct mstate *ms, uint64_t
     return rc;
 }
 
+/* One record in an index's sort: the first 16 bytes of its value as two big-endian words
+ * (zero after the value's end), so that most comparisons are two integer ones instead of a
+ * strcmp through a pointer into a version somewhere in memory — with a million records
+ * that sort took a third of a snapshot's CPU (docs/BENCHMARKS.md, "Session 20"). */
 struct ixsort {
-    const char *val;
-    uint32_t ord; /* the record's position in key order */
+    uint64_t hi, lo;
+    const char *val; /* read past the first 16 bytes only when both are equal and full */
+    uint32_t ord;    /* the record's position in key order */
 };
 
+static uint64_t be_word(const char *p, size_t avail)
+{
+    uint64_t w = 0;
+    for (size_t k = 0; k < 8; k++)
+        w = w << 8 | (k < avail ? (unsigned char)p[k] : 0);
+    return w;
+}
+
+static void ixsort_set(struct ixsort *x, const char *val, uint32_t ord)
+{
+    size_t n = strnlen(val, 16);
+    x->hi = be_word(val, n);
+    x->lo = n > 8 ? be_word(val + 8, n - 8) : 0;
+    x->val = val;
+    x->ord = ord;
+}
+
+/* ixsort_cmp orders by (value, key) as strcmp would: the words compare bytes in the same
+ * order, and equal words hold either the whole of both values (a zero byte is in them:
+ * equal values) or the first 16 bytes of both, the rest compared with strcmp. */
 static int ixsort_cmp(const void *a, const void *b)
 {
     const struct ixsort *x = a, *y = b;
-    int c = strcmp(x->val, y->val);
-    return c != 0 ? c : (x->ord > y->ord) - (x->ord < y->ord);
+    if (x->hi != y->hi)
+        return x->hi < y->hi ? -1 : 1;
+    if (x->lo != y->lo)
+        return x->lo < y->lo ? -1 : 1;
+    if ((x->lo & 0xff) != 0) { /* 16 bytes and no end yet: both go on */
+        int c = strcmp(x->val + 16, y->val + 16);
+        if (c != 0)
+            return c;
+    }
+    return (x->ord > y->ord) - (x->ord < y->ord);
 }
 
 /* snap_put_positions writes, per index of `ms`, every record's position in that index's
@@ -2253,8 +2287,11 @@ static int snap_put_positions(const struct store_snap *sn, struct snap_out *o, s
             o->rc = LT_ESTALE;
             break;
         }
-        for (size_t k = 0; k < it->n; k++)
-            sorted[k] = (struct ixsort){ver_ixval(it->v[k].v, i), (uint32_t)k};
+        for (size_t k = 0; k < it->n; k++) {
+            if (k + IXSORT_AHEAD < it->n) /* versions lie anywhere: fetch a few ahead */
+                __builtin_prefetch(it->v[k + IXSORT_AHEAD].v);
+            ixsort_set(&sorted[k], ver_ixval(it->v[k].v, i), (uint32_t)k);
+        }
         qsort(sorted, it->n, sizeof(*sorted), ixsort_cmp);
         for (size_t k = 0; k < it->n; k++)
             pos[sorted[k].ord] = (uint32_t)k;

@@ -1185,6 +1185,67 @@ static void test_snapshot_positions(void)
     store_free(s);
 }
 
+/* Index values that the positions' sort compares by their first 16 bytes (ixsort_cmp):
+ * 1 to 36 bytes, sharing long prefixes, ending before, at and after bytes 8 and 16, with
+ * bytes above 0x7f (UTF-8), created in an order unrelated to theirs or their keys'. The
+ * restore checks the positions' order entry by entry (ix_build_ordered); a store rebuilt
+ * by search from the previous format writes the same snapshot, positions included. */
+static void test_snapshot_positions_long_values(void)
+{
+    static const char *const stems[] = {
+        "a",
+        "abcdefg",
+        "abcdefgh",
+        "abcdefghi",
+        "abcdefghijklmno",
+        "abcdefghijklmnop",
+        "abcdefghijklmnopq",
+        "abcdefghijklmnopqrstuvwxyz0123456789",
+        "abcdefghijklmnopqrstuvwxyz0123456788",
+        "abcdefghijklmno\xc3\xa9",
+        "abcdefghijklmnop\xc3\xa9",
+        "\xc3\xa9t\xc3\xa9",
+        "zz",
+    };
+    const size_t n_stems = sizeof(stems) / sizeof(stems[0]);
+    struct store *s = new_store(), *t = new_store(), *u = new_store();
+    struct membuf m = {0}, m2 = {0}, m3 = {0};
+    for (unsigned i = 0; i < 600; i++) {
+        char id[16], name[64];
+        snprintf(id, sizeof(id), "k%05u", i * 7919u % 600u);
+        if (i % 3 == 0) /* the stem alone, or with a suffix */
+            snprintf(name, sizeof(name), "%s", stems[i * 5u % n_stems]);
+        else
+            snprintf(name, sizeof(name), "%s-%u", stems[i * 5u % n_stems], i % 4);
+        CU_ASSERT_EQUAL_FATAL(do_create(s, i + 1, id, name, (int)(i % 3), i % 2 == 0), 0);
+    }
+    CU_ASSERT_EQUAL(store_snapshot_write(s, mem_write, &m), 0);
+    CU_ASSERT_EQUAL(memcmp(m.data, "LTSTORE3", 8), 0);
+    CU_ASSERT_EQUAL(restore_both(t, &m), 0);
+    CU_ASSERT_EQUAL(store_digest(t), store_digest(s));
+    for (size_t k = 0; k < n_stems; k++) {
+        char x[64][16], y[64][16];
+        size_t nx = list_ids(s, "name", stems[k], x, 64);
+        CU_ASSERT(nx > 0);
+        CU_ASSERT_EQUAL_FATAL(list_ids(t, "name", stems[k], y, 64), nx);
+        for (size_t j = 0; j < nx; j++)
+            CU_ASSERT_STRING_EQUAL(x[j], y[j]);
+    }
+    store_snapshot_write_v2(true);
+    CU_ASSERT_EQUAL(store_snapshot_write(s, mem_write, &m2), 0);
+    store_snapshot_write_v2(false);
+    CU_ASSERT_EQUAL(restore_both(u, &m2), 0);
+    CU_ASSERT_EQUAL(store_snapshot_write(u, mem_write, &m3), 0);
+    CU_ASSERT_EQUAL_FATAL(m3.len, m.len);
+    CU_ASSERT_EQUAL(memcmp(m3.data, m.data, m.len), 0);
+    free(m.data);
+    free(m2.data);
+    free(m3.data);
+    store_free(u);
+    store_free(t);
+    store_free(s);
+}
+
 /* A snapshot whose index list differs from the model table's (an index renamed since it
  * was taken) restores through the slow path: values decoded, index values recomputed. */
 /* ---- snapshots written while the applier goes on (store_snapshot_begin/_stream/_end) ---- */
@@ -2230,6 +2291,7 @@ static const struct lt_test store_tests[] = {
     {"snapshot_other_indexes", test_snapshot_other_indexes},
     {"snapshot_load", test_snapshot_load},
     {"snapshot_positions", test_snapshot_positions},
+    {"snapshot_positions_long_values", test_snapshot_positions_long_values},
     {"snapshot_pinned", test_snapshot_pinned},
     {"snapshot_concurrent", test_snapshot_concurrent},
     {"snapshot_stream_oom", test_snapshot_stream_oom},
