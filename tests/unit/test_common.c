@@ -332,6 +332,21 @@ static void test_utf8(void)
     CU_ASSERT_EQUAL(lt_utf8_invalid_at("\xc3", 1), 0);               /* cut short */
     CU_ASSERT_EQUAL(lt_utf8_invalid_at("ok\xe2\x82", 4), 2);         /* cut short */
     CU_ASSERT_EQUAL(lt_utf8_invalid_at("\xff", 1), 0);
+    /* ASCII is checked 8 bytes at a time: a bad byte or a good sequence at every offset of
+     * a run, and the run cut anywhere */
+    char run[40];
+    for (size_t at = 0; at + 2 <= sizeof(run); at++) {
+        memset(run, 'x', sizeof(run));
+        run[at] = (char)0xC3;
+        run[at + 1] = (char)0xA9; /* é */
+        CU_ASSERT_EQUAL(lt_utf8_invalid_at(run, sizeof(run)), -1);
+        CU_ASSERT_EQUAL(lt_utf8_invalid_at(run, at + 1), (long)at); /* cut inside it */
+        run[at + 1] = 'x';                                          /* é's first byte alone */
+        CU_ASSERT_EQUAL(lt_utf8_invalid_at(run, sizeof(run)), (long)at);
+        run[at] = (char)0x80; /* a lone continuation byte */
+        CU_ASSERT_EQUAL(lt_utf8_invalid_at(run, sizeof(run)), (long)at);
+        CU_ASSERT_EQUAL(lt_utf8_invalid_at(run, at), -1);
+    }
     char s[] = "a\xc3\xa9\xff\xc3"
                "b\xe2\x82";
     lt_utf8_scrub(s);

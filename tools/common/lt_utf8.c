@@ -1,6 +1,7 @@
 /* lt_utf8.c — strict UTF-8 checks (see lt_utf8.h). */
 #include "lt_utf8.h"
 
+#include <stdint.h>
 #include <string.h>
 
 size_t lt_utf8_seq(const unsigned char *p, size_t avail)
@@ -43,8 +44,13 @@ long lt_utf8_invalid_at(const char *s, size_t len)
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < len) {
-        if (p[i] < 0x80) { /* the common case, a byte at a time */
-            i++;
+        if (p[i] < 0x80) { /* the common case: ASCII, 8 bytes at a time while it lasts */
+            uint64_t w;
+            for (i++; i + 8 <= len; i += 8) {
+                memcpy(&w, p + i, 8);
+                if (w & 0x8080808080808080ull)
+                    break;
+            }
             continue;
         }
         size_t n = lt_utf8_seq(p + i, len - i);
