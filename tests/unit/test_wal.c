@@ -267,6 +267,13 @@ static void test_crc32c_impls_agree(void)
             CU_ASSERT_EQUAL(a, b);
         }
     }
+    /* longer buffers, other alignments, a running CRC */
+    for (size_t start = 0; start < 16; start += 3) {
+        for (size_t len = 300; len + start <= 5000; len = len * 5 / 4 + 7) {
+            CU_ASSERT_EQUAL(crc32c_extend(0x12345678u, buf + start, len),
+                            crc32c_portable(0x12345678u, buf + start, len));
+        }
+    }
     CU_ASSERT_EQUAL(crc32c(buf, 5000), crc32c_portable(0, buf, 5000));
     free(buf);
     fprintf(stderr, "crc32c: %s\n", crc32c_has_hw() ? "SSE4.2" : "slicing-by-8");
