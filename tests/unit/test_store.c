@@ -1111,6 +1111,29 @@ static int restore_both(struct store *t, struct membuf *m)
     return rc;
 }
 
+/* v2_rebuild writes `s` in the previous format (LTSTORE2: no index positions) to *m2,
+ * restores that into a new store, which builds its indexes by search, and checks that the
+ * new store's snapshot equals `m`, s's own, byte for byte — positions included. Returns
+ * the new store; its versions point into m2, to be freed after it. */
+static struct store *v2_rebuild(struct store *s, const struct membuf *m, struct membuf *m2)
+{
+    struct membuf m3 = {0};
+    struct store *u = new_store();
+    store_snapshot_write_v2(true);
+    CU_ASSERT_EQUAL(store_snapshot_write(s, mem_write, m2), 0);
+    store_snapshot_write_v2(false);
+    CU_ASSERT_EQUAL(memcmp(m2->data, "LTSTORE2", 8), 0);
+    /* the items model's two indexes: a 4-byte position per record each */
+    CU_ASSERT_EQUAL(m2->len + 2 * 4 * store_records_total(s), m->len);
+    CU_ASSERT_EQUAL(restore_both(u, m2), 0);
+    CU_ASSERT_EQUAL(store_digest(u), store_digest(s));
+    CU_ASSERT_EQUAL(store_snapshot_write(u, mem_write, &m3), 0);
+    CU_ASSERT_EQUAL_FATAL(m3.len, m->len);
+    CU_ASSERT_EQUAL(memcmp(m3.data, m->data, m->len), 0);
+    free(m3.data);
+    return u;
+}
+
 /* The index positions of LTSTORE3 rebuild the indexes by appending; positions that are
  * not a permutation in (value, key) order are corrupt even under a good checksum, and the
  * previous format (no positions) still restores, by search. */
@@ -1160,26 +1183,13 @@ static void test_snapshot_positions(void)
 
     /* the previous format */
     struct membuf m2 = {0};
-    store_snapshot_write_v2(true);
-    CU_ASSERT_EQUAL(store_snapshot_write(s, mem_write, &m2), 0);
-    store_snapshot_write_v2(false);
-    CU_ASSERT_EQUAL(memcmp(m2.data, "LTSTORE2", 8), 0);
-    CU_ASSERT_EQUAL(m2.len + 2 * 4 * n, m.len);
-    struct store *u = new_store();
-    CU_ASSERT_EQUAL(restore_both(u, &m2), 0);
-    CU_ASSERT_EQUAL(store_digest(u), store_digest(s));
+    struct store *u = v2_rebuild(s, &m, &m2);
     CU_ASSERT_EQUAL(count_items(u, "status", "DRAFT", true),
                     count_items(s, "status", "DRAFT", true));
     same_lists(u, s);
-    /* and its snapshot is the current format again, equal to the original's */
-    struct membuf m3 = {0};
-    CU_ASSERT_EQUAL(store_snapshot_write(u, mem_write, &m3), 0);
-    CU_ASSERT_EQUAL_FATAL(m3.len, m.len);
-    CU_ASSERT_EQUAL(memcmp(m3.data, m.data, m.len), 0);
+    store_free(u);
     free(m.data);
     free(m2.data);
-    free(m3.data);
-    store_free(u);
     store_free(e);
     store_free(t);
     store_free(s);
@@ -1208,8 +1218,8 @@ static void test_snapshot_positions_long_values(void)
         "zz",
     };
     const size_t n_stems = sizeof(stems) / sizeof(stems[0]);
-    struct store *s = new_store(), *t = new_store(), *u = new_store();
-    struct membuf m = {0}, m2 = {0}, m3 = {0};
+    struct store *s = new_store(), *t = new_store();
+    struct membuf m = {0};
     for (unsigned i = 0; i < 600; i++) {
         char id[16], name[64];
         snprintf(id, sizeof(id), "k%05u", i * 7919u % 600u);
@@ -1231,17 +1241,10 @@ static void test_snapshot_positions_long_values(void)
         for (size_t j = 0; j < nx; j++)
             CU_ASSERT_STRING_EQUAL(x[j], y[j]);
     }
-    store_snapshot_write_v2(true);
-    CU_ASSERT_EQUAL(store_snapshot_write(s, mem_write, &m2), 0);
-    store_snapshot_write_v2(false);
-    CU_ASSERT_EQUAL(restore_both(u, &m2), 0);
-    CU_ASSERT_EQUAL(store_snapshot_write(u, mem_write, &m3), 0);
-    CU_ASSERT_EQUAL_FATAL(m3.len, m.len);
-    CU_ASSERT_EQUAL(memcmp(m3.data, m.data, m.len), 0);
+    struct membuf m2 = {0};
+    store_free(v2_rebuild(s, &m, &m2));
     free(m.data);
     free(m2.data);
-    free(m3.data);
-    store_free(u);
     store_free(t);
     store_free(s);
 }
