@@ -33,6 +33,46 @@ from harness import Cluster, wait_for  # noqa: E402
 PIN = True  # one CPU per node, as lithair-gateway --spawn places them (--no-pin: unpinned)
 
 
+def proc_cpu_s(pid):
+    """Seconds of CPU (user + system) process `pid` has used, from /proc/PID/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_cpu(c, *args, endpoints=None):
+    """bench() plus where the CPU went: microseconds of CPU per operation of the client
+    (lithair-admin), the leader and each follower. Counted over the whole call (its
+    warmup second and start-up too) and divided by the operations the measured rate gives
+    over the same time, so a figure reads as the cost of one operation at that rate."""
+    nodes = [n for n in c.nodes if n.proc is not None]
+    before = {n.id: proc_cpu_s(n.proc.pid) for n in nodes}
+    t0 = os.times()
+    out = bench(c, *args, endpoints=endpoints)
+    t1 = os.times()
+    after = {n.id: proc_cpu_s(n.proc.pid) for n in nodes}
+    warmup = float(args[args.index("--warmup") + 1]) if "--warmup" in args else 0.0
+    ops = out["opsPerSec"] * (out["durationS"] + warmup)
+    if ops <= 0:
+        return out, None
+    us = {"client": (t1.children_user + t1.children_system - t0.children_user -
+                     t0.children_system) * 1e6 / ops}
+    for n in nodes:
+        us[n.id] = (after[n.id] - before[n.id]) * 1e6 / ops
+    return out, us
+
+
+def cpu_line(us, leader_id):
+    """One line of bench_cpu's figures: client, leader, followers, all."""
+    if us is None:
+        return "n/a"
+    follow = [v for k, v in sorted(us.items(), key=lambda kv: str(kv[0]))
+              if k not in ("client", leader_id)]
+    return "client %.1f, leader %.1f, followers %s, all %.1f" % (
+        us["client"], us.get(leader_id, 0.0), " / ".join("%.1f" % v for v in follow),
+        sum(us.values()))
+
+
 def bench(c, *args, endpoints=None):
     _, out, _ = c.admin(*args, endpoints=endpoints, timeout_ms=5000)
     if isinstance(out, dict) and (out.get("errors") or out.get("prefillErrors")):
@@ -76,26 +116,35 @@ def run_throughput(build, quick):
         leader = c.node(int(c.wait_leader(timeout=10)))
         # ping-bench spreads its calls over every node (a ping names no leader); the writes
         # all go to the leader: "ping leader" is the same RPC path the writes take
-        writes, pings, lpings = [], [], []
+        writes, pings, lpings, cpus = [], [], [], []
         for _ in range(1 if quick else 3):
-            w = bench(c, "bench", "--type", "write", "--concurrency", "64", "--duration", dur,
-                      "--payload-size", "1024", "--warmup", "1")
+            w, wcpu = bench_cpu(c, "bench", "--type", "write", "--concurrency", "64",
+                                "--duration", dur, "--payload-size", "1024", "--warmup", "1")
             p = bench(c, "ping-bench", "--concurrency", "64", "--duration", dur,
                       "--payload-size", "1024", "--warmup", "1")
-            lp = bench(c, "ping-bench", "--concurrency", "64", "--duration", dur,
-                       "--payload-size", "1024", "--warmup", "1", endpoints=leader.rpc)
+            lp, lpcpu = bench_cpu(c, "ping-bench", "--concurrency", "64", "--duration",
+                                  dur, "--payload-size", "1024", "--warmup", "1",
+                                  endpoints=leader.rpc)
             writes.append(w)
             pings.append(p)
             lpings.append(lp)
+            cpus.append((wcpu, lpcpu))
             print("  write %6.0f ops/s  p50 %5.2f ms  p99 %5.2f ms | ping %6.0f ops/s  p99 %5.2f ms"
                   " | ping leader %6.0f ops/s" % (w["opsPerSec"], ms(w, "p50"), ms(w, "p99"),
                                                  p["opsPerSec"], ms(p, "p99"), lp["opsPerSec"]))
+            print("    CPU per op (us): write: %s | ping leader: %s"
+                  % (cpu_line(wcpu, leader.id), cpu_line(lpcpu, leader.id)))
         wm = statistics.median(x["opsPerSec"] for x in writes)
         pm = statistics.median(x["opsPerSec"] for x in pings)
         lm = statistics.median(x["opsPerSec"] for x in lpings)
         print("  median: write %.0f ops/s, ping %.0f ops/s, ratio %.2f (ping leader %.0f: %.2f);"
               " write p99 %.2f ms" % (wm, pm, wm / pm if pm else 0, lm, wm / lm if lm else 0,
                                       statistics.median(ms(x, "p99") for x in writes)))
+        for label, k in (("a write", 0), ("a ping of the leader", 1)):
+            got = [x[k] for x in cpus if x[k] is not None]
+            if got:
+                med = {key: statistics.median(g[key] for g in got) for key in got[0]}
+                print("  median CPU per op of %s (us): %s" % (label, cpu_line(med, leader.id)))
         one = bench(c, "bench", "--type", "write", "--concurrency", "1", "--duration", dur,
                     "--payload-size", "1024")
         print("  one client: write p50 %.3f ms, p99 %.3f ms, %.0f ops/s"

@@ -2,8 +2,9 @@
 # http_bench.sh — writes over HTTP, side by side in one run on this machine:
 #   lithair:  wrk POST /api/items          (lithair-gateway --spawn 3: 3 nodes, fsync on)
 #   etcd:     wrk POST /v3/kv/put          (Debian's etcd 3.4, 3 members on loopback, fsync on)
-# both with 64 connections and 256-byte values, N rounds each, interleaved; then the
-# gateway's /_playground/cluster/status latency while a saturating write load runs.
+# both with 64 connections and 256-byte values, N rounds each, interleaved (each round also
+# prints the CPU a write cost the servers and wrk); then the gateway's
+# /_playground/cluster/status latency while a saturating write load runs.
 # Prints figures; asserts nothing. Needs: a Release build, wrk, etcd-server (apt).
 #
 # Usage: tools/bench/http_bench.sh BUILD_DIR [SECONDS=10] [ROUNDS=3]
@@ -51,7 +52,9 @@ done
 GWPORT=$(free_port)
 "$BUILD/gateway/lithair-gateway" --listen "$GWPORT" --spawn 3 --data-dir "$TMP/lithair" \
     --frontend "$ROOT/frontend" --node-base-port 0 >"$TMP/gateway.log" 2>&1 &
-PIDS+=($!)
+GWPID=$!
+PIDS+=("$GWPID")
+ETCDPIDS=("${PIDS[@]:0:3}")
 
 for _ in $(seq 1 200); do
     curl -fsS "http://127.0.0.1:$GWPORT/healthz" >/dev/null 2>&1 &&
@@ -100,17 +103,64 @@ request = function()
 end
 LUA
 
-run_wrk() { # name url script
-    wrk -t2 -c64 -d"${SECS}s" --latency -s "$3" "$2" 2>&1 |
-        awk -v name="$1" '/Requests\/sec/ {rps=$2} /^ +99%/ {p99=$2} /^ +50%/ {p50=$2}
-             /Non-2xx/ {bad=$NF} END {printf "  %-8s %10.0f writes/s   p50 %8s   p99 %8s   non-2xx %s\n", name, rps, p50, p99, bad+0}'
+# CPU seconds (user + system) the given processes have used so far.
+cpu_s() {
+    local p t=0
+    for p in "$@"; do
+        # fields after the ")" that ends the command name: utime is the 12th, stime the 13th
+        t=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk -v t="$t" '{print t + $12 + $13}') || true
+    done
+    awk -v t="${t:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.3f", t / hz}'
+}
+# CPU seconds this shell's finished children (wrk) had used when `times` wrote file $1
+# (`times` runs in this shell: in a $(...) subshell it would count that subshell's children).
+children_cpu_s() {
+    tail -1 "$1" | awk '{t = 0; for (i = 1; i <= 2; i++) {split($i, a, /[ms]/); t += a[1] * 60 + a[2]} printf "%.3f", t}'
+}
+
+# run_wrk NAME URL SCRIPT "LABEL PID..." ["LABEL PID..."]: one round, then what each
+# write cost in CPU (user + system): each group of server processes (the gateway, its
+# nodes; the etcd members) and wrk, in microseconds — their CPU over the round divided by
+# the requests wrk made.
+run_wrk() {
+    local name=$1 url=$2 script=$3
+    shift 3
+    local -a before after
+    local g i cpu
+    for g in "$@"; do
+        # shellcheck disable=SC2086 # a group is "LABEL PID PID ...": split on purpose
+        before+=("$(cpu_s ${g#* })")
+    done
+    times >"$TMP/times0"
+    wrk -t2 -c64 -d"${SECS}s" --latency -s "$script" "$url" >"$TMP/wrk.out" 2>&1 || true
+    times >"$TMP/times1"
+    for g in "$@"; do
+        # shellcheck disable=SC2086
+        after+=("$(cpu_s ${g#* })")
+    done
+    cpu=""
+    i=0
+    for g in "$@"; do
+        cpu+="${g%% *} $(awk -v a="${before[$i]}" -v b="${after[$i]}" 'BEGIN {print b - a}') "
+        i=$((i + 1))
+    done
+    cpu+="wrk $(awk -v a="$(children_cpu_s "$TMP/times0")" -v b="$(children_cpu_s "$TMP/times1")" 'BEGIN {print b - a}')"
+    awk -v name="$name" -v cpu="$cpu" \
+        '/Requests\/sec/ {rps=$2} /^ +99%/ {p99=$2} /^ +50%/ {p50=$2}
+         / requests in / {n=$1} /Non-2xx/ {bad=$NF}
+         END {if (n < 1) n = 1
+              k = split(cpu, f, " "); c = ""
+              for (i = 1; i < k; i += 2) c = c sprintf("%s%s %.0f", c == "" ? "" : ", ", f[i], f[i + 1] * 1e6 / n)
+              printf "  %-8s %10.0f writes/s   p50 %8s   p99 %8s   non-2xx %s   CPU/write (us): %s\n",
+                     name, rps, p50, p99, bad+0, c}' "$TMP/wrk.out"
 }
 
 echo "http_bench $(date -u +%FT%TZ) $(uname -m) nproc=$(nproc): 64 connections, 256-byte values, ${SECS}s x ${ROUNDS}"
 for r in $(seq 1 "$ROUNDS"); do
     echo "round $r"
-    run_wrk lithair "http://127.0.0.1:$GWPORT" "$TMP/lithair.lua"
-    run_wrk etcd "$LEADER_URL" "$TMP/etcd.lua"
+    run_wrk lithair "http://127.0.0.1:$GWPORT" "$TMP/lithair.lua" \
+        "gateway $GWPID" "nodes $(pgrep -P "$GWPID" | tr '\n' ' ')"
+    run_wrk etcd "$LEADER_URL" "$TMP/etcd.lua" "members ${ETCDPIDS[*]}"
 done
 
 echo "cluster status latency while writes saturate the cluster:"
