@@ -52,7 +52,7 @@ struct gw_config {
     unsigned rpc_timeout_ms;      /* deadline of one request's RPCs [5000] */
     unsigned status_timeout_ms;   /* per-node Cluster/Status in the fan-out [500] */
     unsigned coalesce_max;        /* writes per Rpc/Batch; 0 or 1 = no coalescing [256] */
-    unsigned coalesce_senders;    /* batches in flight at once [1] */
+    unsigned coalesce_senders;    /* batches in flight at once [2] */
     unsigned breaker_failures;    /* consecutive failures that open a node's breaker [5] */
     unsigned breaker_cooldown_ms; /* open → half-open after this long [2000] */
 };

@@ -59,7 +59,7 @@ static void usage(FILE *f)
             "  --rpc-timeout-ms MS     deadline of the RPCs behind one request (default 5000)\n"
             "  --coalesce N            concurrent creates sent as one Rpc/Batch of up to N\n"
             "                          (default 256; 1 = off)\n"
-            "  --coalesce-senders N    batches in flight at once (1..16, default 1)\n"
+            "  --coalesce-senders N    batches in flight at once (1..16, default 2)\n"
             "  --breaker-failures N    consecutive failures that open a node's circuit\n"
             "                          breaker (default 5)\n"
             "  --breaker-cooldown-ms MS  an open breaker lets one probe through after MS\n"
@@ -206,7 +206,11 @@ int main(int argc, char **argv)
                                 .rpc_timeout_ms = 5000,
                                 .status_timeout_ms = 500,
                                 .coalesce_max = 256,
-                                .coalesce_senders = 1,
+                                /* two batches in flight: a write that arrives just after a
+                                 * batch left waits for the next one to leave, not for it to
+                                 * come back (HTTP p99 12.09 -> 8.89 ms, writes/s +7%:
+                                 * docs/BENCHMARKS.md, "Session 21") */
+                                .coalesce_senders = 2,
                                 .breaker_failures = 5,
                                 .breaker_cooldown_ms = 2000};
     int c;
