@@ -1249,6 +1249,70 @@ static void test_snapshot_positions_long_values(void)
     store_free(s);
 }
 
+/* Enough records for the positions' radix sort (ixsort_sort, from 256 on), in three
+ * shapes: values that share a prefix of 0 to 18 bytes and differ just after it (ties and
+ * differences at every one of the 16 bytes sorted by, and beyond); values that differ in
+ * one byte only (one pass: the result is in the scratch array and must be copied back);
+ * random strings over a three-letter alphabet with a UTF-8 sequence in some. A pass
+ * skipped or a tie broken wrongly puts a record out of order: the restore refuses it
+ * (ix_build_ordered), and a store rebuilt by search from the previous format writes other
+ * positions. */
+static unsigned radix_rand(uint64_t *rng)
+{
+    *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (unsigned)(*rng >> 33);
+}
+
+static void radix_name(int shape, uint64_t *rng, char *name)
+{
+    static const char base[] = "abcabcabcabcabcabcabc";
+    size_t len = 0;
+    if (shape == 0) { /* a shared prefix, then 1 to 3 random bytes */
+        size_t p = radix_rand(rng) % 19, tail = 1 + radix_rand(rng) % 3;
+        memcpy(name, base, p);
+        for (len = p; len < p + tail; len++)
+            name[len] = "ab"[radix_rand(rng) % 2];
+    } else if (shape == 1) { /* one byte differs */
+        memcpy(name, "same-", 5);
+        name[5] = (char)('a' + radix_rand(rng) % 26);
+        len = 6;
+    } else { /* random, sometimes with a two-byte UTF-8 sequence */
+        len = 1 + radix_rand(rng) % 20;
+        for (size_t k = 0; k < len; k++)
+            name[k] = "abc"[radix_rand(rng) % 3];
+        if (len >= 2 && radix_rand(rng) % 7 == 0) {
+            size_t at = radix_rand(rng) % (len - 1);
+            name[at] = (char)0xc3;
+            name[at + 1] = (char)0xa9;
+        }
+    }
+    name[len] = '\0';
+}
+
+static void test_snapshot_positions_radix(void)
+{
+    for (int shape = 0; shape < 3; shape++) {
+        struct store *s = new_store(), *t = new_store();
+        struct membuf m = {0}, m2 = {0};
+        uint64_t rng = 12345 + (uint64_t)shape;
+        for (unsigned i = 0; i < 3000; i++) {
+            char id[16], name[32];
+            radix_name(shape, &rng, name);
+            snprintf(id, sizeof(id), "r%05u", i * 7919u % 3000u);
+            CU_ASSERT_EQUAL_FATAL(do_create(s, i + 1, id, name, (int)(i % 3), i % 5 == 0), 0);
+        }
+        CU_ASSERT_EQUAL(store_snapshot_write(s, mem_write, &m), 0);
+        CU_ASSERT_EQUAL(restore_both(t, &m), 0);
+        CU_ASSERT_EQUAL(store_digest(t), store_digest(s));
+        same_lists(t, s);
+        store_free(v2_rebuild(s, &m, &m2));
+        free(m.data);
+        free(m2.data);
+        store_free(t);
+        store_free(s);
+    }
+}
+
 /* A snapshot whose index list differs from the model table's (an index renamed since it
  * was taken) restores through the slow path: values decoded, index values recomputed. */
 /* ---- snapshots written while the applier goes on (store_snapshot_begin/_stream/_end) ---- */
@@ -2295,6 +2359,7 @@ static const struct lt_test store_tests[] = {
     {"snapshot_load", test_snapshot_load},
     {"snapshot_positions", test_snapshot_positions},
     {"snapshot_positions_long_values", test_snapshot_positions_long_values},
+    {"snapshot_positions_radix", test_snapshot_positions_radix},
     {"snapshot_pinned", test_snapshot_pinned},
     {"snapshot_concurrent", test_snapshot_concurrent},
     {"snapshot_stream_oom", test_snapshot_stream_oom},
