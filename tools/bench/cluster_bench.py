@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """cluster_bench.py — the node's performance figures on this machine, side by side in one
-run: write throughput and latency against the ping RPC at the same concurrency, single-
-client latency, cold start to a leader, kill -9 of the leader to a new leader (N trials),
-leadership transfer, no leader change under a saturating write load, restart time and RSS
-with a large store, a follower far behind a large store catching up through a snapshot.
+run: write throughput and latency against the ping RPC at the same concurrency (with the
+CPU one operation costs the client, the leader and each follower), single-client latency,
+cold start to a leader, kill -9 of the leader to a new leader (N trials), leadership
+transfer, no leader change under a saturating write load, restart time and RSS with a
+large store, a follower far behind a large store catching up through a snapshot.
 
 It prints figures; it asserts nothing. Record them in docs/BENCHMARKS.md with the date,
 the machine and the command.

@@ -107,8 +107,9 @@ LUA
 cpu_s() {
     local p t=0
     for p in "$@"; do
+        [ -r "/proc/$p/stat" ] || continue # gone: counts nothing
         # fields after the ")" that ends the command name: utime is the 12th, stime the 13th
-        t=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk -v t="$t" '{print t + $12 + $13}') || true
+        t=$(sed 's/.*) //' "/proc/$p/stat" | awk -v t="$t" '{print t + $12 + $13}')
     done
     awk -v t="${t:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.3f", t / hz}'
 }
@@ -132,7 +133,11 @@ run_wrk() {
         before+=("$(cpu_s ${g#* })")
     done
     times >"$TMP/times0"
-    wrk -t2 -c64 -d"${SECS}s" --latency -s "$script" "$url" >"$TMP/wrk.out" 2>&1 || true
+    if ! wrk -t2 -c64 -d"${SECS}s" --latency -s "$script" "$url" >"$TMP/wrk.out" 2>&1; then
+        echo "wrk failed against $name:" >&2
+        cat "$TMP/wrk.out" >&2
+        exit 1
+    fi
     times >"$TMP/times1"
     for g in "$@"; do
         # shellcheck disable=SC2086
@@ -167,6 +172,6 @@ echo "cluster status latency while writes saturate the cluster:"
 wrk -t1 -c64 -d"${SECS}s" -s "$TMP/lithair.lua" "http://127.0.0.1:$GWPORT" >/dev/null 2>&1 &
 W=$!
 sleep 1
-wrk -t1 -c2 -d"$((SECS - 2))s" --latency "http://127.0.0.1:$GWPORT/_playground/cluster/status" 2>&1 |
+wrk -t1 -c2 -d"$((SECS > 3 ? SECS - 2 : 1))s" --latency "http://127.0.0.1:$GWPORT/_playground/cluster/status" 2>&1 |
     awk '/Requests\/sec/ {rps=$2} /^ +99%/ {p99=$2} /^ +50%/ {p50=$2} END {printf "  status: %s req/s, p50 %s, p99 %s\n", rps, p50, p99}'
 wait $W || true
