@@ -13,7 +13,8 @@
  * passes is published at once, never held back for a token.
  *
  * Every event carries "at", the node's wall clock when it published the event (Event.at;
- * for `committed`, the end of the apply round that applied the entry), as Unix
+ * for `committed`, the end of the apply round that applied the first entry of the node's
+ * batch: lithair-node --event-batch-ms), as Unix
  * milliseconds with microsecond precision, so a client on the same clock can tell how
  * long an event took to reach it (tools/bench/sse_bench.py). */
 #include "events.h"

@@ -36,6 +36,8 @@ struct node_config {
     unsigned max_pending;        /* proposals waiting to commit before RESOURCE_EXHAUSTED */
     unsigned rpc_contexts;       /* concurrent RPCs served */
     unsigned default_timeout_ms; /* deadline of an RPC that names none */
+    unsigned event_batch_ms;     /* committed entries published at most this often (0: every
+                                    apply round) */
     uint64_t wal_segment_bytes;
     uint64_t min_free_bytes; /* below this much free disk the leader refuses creates and
                                 updates (deletes pass); 0 = no check */

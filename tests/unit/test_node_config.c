@@ -36,6 +36,7 @@ static void test_defaults_and_self(void)
     CU_ASSERT_EQUAL(cfg.snapshot_delay_ms, 0);
     CU_ASSERT_EQUAL(cfg.cpu, -1); /* not pinned */
     CU_ASSERT_EQUAL(cfg.min_free_bytes, 256ull << 20);
+    CU_ASSERT_EQUAL(cfg.event_batch_ms, 10);
     CU_ASSERT_EQUAL_FATAL(cfg.n_members, 1); /* itself, added when not listed */
     CU_ASSERT_EQUAL(cfg.members[0].id, 2);
     CU_ASSERT_STRING_EQUAL(cfg.members[0].rpc_url, "tcp://127.0.0.1:7202");
@@ -65,6 +66,10 @@ static void test_peers(void)
     CU_ASSERT_EQUAL(cfg.min_free_bytes, 1024ull << 20);
     CU_ASSERT_EQUAL_FATAL(PARSE(&cfg, err, BASE, "--min-free-mb", "0"), 0);
     CU_ASSERT_EQUAL(cfg.min_free_bytes, 0); /* no guard */
+    CU_ASSERT_EQUAL_FATAL(PARSE(&cfg, err, BASE, "--event-batch-ms", "0"), 0);
+    CU_ASSERT_EQUAL(cfg.event_batch_ms, 0); /* every apply round */
+    CU_ASSERT_EQUAL_FATAL(PARSE(&cfg, err, BASE, "--event-batch-ms", "1000"), 0);
+    CU_ASSERT_EQUAL(cfg.event_batch_ms, 1000);
 }
 
 static void expect_error(int rc, const char *err, const char *words)
@@ -105,6 +110,8 @@ static void test_errors(void)
     expect_error(PARSE(&cfg, err, BASE, "--min-free-mb", "-1"), err, "--min-free-mb");
     expect_error(PARSE(&cfg, err, BASE, "--min-free-mb", "lots"), err, "--min-free-mb");
     expect_error(PARSE(&cfg, err, BASE, "--min-free-mb", "2000000000"), err, "--min-free-mb");
+    expect_error(PARSE(&cfg, err, BASE, "--event-batch-ms", "1001"), err, "--event-batch-ms");
+    expect_error(PARSE(&cfg, err, BASE, "--event-batch-ms", "-1"), err, "--event-batch-ms");
     CU_ASSERT_EQUAL(PARSE(&cfg, err, "lithair-node", "--help"), 1);
 }
 
