@@ -905,7 +905,7 @@ static void test_committed_rate_limit(void)
         ce.index = (uint64_t)i;
         pub_event(pub, &ev);
     }
-    lt_sleep_ms(300);
+    lt_sleep_ms(600); /* a pause: the next entry is not sampled out (evb_stride_update) */
     ce.index = 301;
     pub_event(pub, &ev);
 
@@ -933,6 +933,126 @@ static void test_committed_rate_limit(void)
     free(se);
     evb_free(b);
     nng_close(pub);
+    cli_close(&c);
+    srv_stop(&s);
+}
+
+/* Two fake nodes publish the same entries in batches that start at different entries, at
+ * 2,500 a second for 1.5 s, with a limit of 20 a second: once the stride is sized (after
+ * the first window), the entries that pass are the same from both nodes, so a page sees
+ * them replicated on both. Each node's bucket alone passed the first entries of its own
+ * batches: different ones. */
+static void test_committed_sampled_alike(void)
+{
+    struct srv s;
+    srv_start(&s, NULL);
+    struct cli c;
+    CU_ASSERT_EQUAL_FATAL(cli_open(&c, s.port, EVENTS_PREFIX, NULL, 0), 0);
+    CU_ASSERT_FATAL(cli_waits_ok(&c));
+    nng_socket pub[2];
+    char urls[2][64], list[160];
+    for (int k = 0; k < 2; k++) {
+        CU_ASSERT_EQUAL_FATAL(nng_pub0_open(&pub[k]), 0);
+        nng_socket_set_int(pub[k], NNG_OPT_SENDBUF, 1024);
+        int rv = -1;
+        for (int i = 0; i < 5 && rv != 0; i++) {
+            snprintf(urls[k], sizeof(urls[k]), "tcp://127.0.0.1:%d", tu_free_port());
+            rv = nng_listen(pub[k], urls[k], NULL, 0);
+        }
+        CU_ASSERT_EQUAL_FATAL(rv, 0);
+    }
+    snprintf(list, sizeof(list), "%s,%s", urls[0], urls[1]);
+    struct evb *b = NULL;
+    CU_ASSERT_EQUAL_FATAL(evb_new(list, s.hub, &b), 0);
+    evb_set_committed_limit(b, 20);
+
+    /* both subscriptions up: role events from each until one of each arrives */
+    Lithair__V1__Event ev = LITHAIR__V1__EVENT__INIT;
+    Lithair__V1__RoleEvent re = LITHAIR__V1__ROLE_EVENT__INIT;
+    re.role = LITHAIR__V1__NODE_ROLE__FOLLOWER;
+    re.term = 1;
+    ev.kind_case = LITHAIR__V1__EVENT__KIND_ROLE;
+    ev.role = &re;
+    struct sse_ev *se = malloc(sizeof(*se));
+    bool up[2] = {false, false};
+    for (int i = 0; i < 100 && !(up[0] && up[1]); i++) {
+        for (int k = 0; k < 2; k++) {
+            ev.node_id = 5 + (uint64_t)k;
+            pub_event(pub[k], &ev);
+        }
+        while (cli_event(&c, se, 100) == 1) {
+            json_object *o = json_tokener_parse(se->data), *f = NULL;
+            if (o && json_object_object_get_ex(o, "node", &f)) {
+                uint64_t id = json_object_get_uint64(f);
+                if (id == 5 || id == 6)
+                    up[id - 5] = true;
+            }
+            json_object_put(o);
+        }
+    }
+    CU_ASSERT_FATAL(up[0] && up[1]);
+
+    enum { TOTAL = 3750, BATCH = 25 };
+    Lithair__V1__CommittedEvent *ces = calloc(TOTAL, sizeof(*ces));
+    Lithair__V1__CommittedEvent **ptrs = calloc(TOTAL, sizeof(*ptrs));
+    CU_ASSERT_FATAL(ces && ptrs);
+    for (int i = 0; i < TOTAL; i++) {
+        lithair__v1__committed_event__init(&ces[i]);
+        ces[i].model = "items";
+        ces[i].id = "x";
+        ces[i].index = (uint64_t)i + 1;
+        ptrs[i] = &ces[i];
+    }
+    /* node 5's batches start at entries 1, 26, 51 ...; node 6's at 1, 14, 39, 64 ... */
+    int next[2] = {0, 0};
+    for (int round = 0; next[0] < TOTAL || next[1] < TOTAL; round++) {
+        for (int k = 0; k < 2; k++) {
+            int n = k == 1 && round == 0 ? 13 : BATCH;
+            if (next[k] + n > TOTAL)
+                n = TOTAL - next[k];
+            if (n <= 0)
+                continue;
+            Lithair__V1__CommittedBatch cb = LITHAIR__V1__COMMITTED_BATCH__INIT;
+            cb.n_entries = (size_t)n;
+            cb.entries = &ptrs[next[k]];
+            ev.node_id = 5 + (uint64_t)k;
+            ev.kind_case = LITHAIR__V1__EVENT__KIND_COMMITTED_BATCH;
+            ev.committed_batch = &cb;
+            pub_event(pub[k], &ev);
+            next[k] += n;
+        }
+        lt_sleep_ms(10);
+    }
+    /* what passed, per node, past the first window and a half (about 940 entries) */
+    bool seen[2][TOTAL + 1];
+    memset(seen, 0, sizeof(seen));
+    uint64_t got[2] = {0, 0};
+    while (cli_event(&c, se, 1000) == 1) {
+        if (strcmp(se->name, "committed") != 0)
+            continue;
+        json_object *o = json_tokener_parse(se->data), *f = NULL;
+        CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+        uint64_t id = json_object_object_get_ex(o, "node", &f) ? json_object_get_uint64(f) : 0;
+        uint64_t idx = json_object_object_get_ex(o, "index", &f) ? json_object_get_uint64(f) : 0;
+        json_object_put(o);
+        if ((id == 5 || id == 6) && idx > 1500 && idx <= TOTAL) {
+            seen[id - 5][idx] = true;
+            got[id - 5]++;
+        }
+    }
+    uint64_t both = 0;
+    for (int i = 1501; i <= TOTAL; i++)
+        both += seen[0][i] && seen[1][i];
+    printf("\n  entries 1501..%d that passed: node 5 %llu, node 6 %llu, both %llu\n", TOTAL,
+           (unsigned long long)got[0], (unsigned long long)got[1], (unsigned long long)both);
+    CU_ASSERT(got[0] >= 5 && got[1] >= 5);
+    CU_ASSERT(both * 10 >= 8 * (got[0] > got[1] ? got[0] : got[1]));
+    free(ptrs);
+    free(ces);
+    free(se);
+    evb_free(b);
+    for (int k = 0; k < 2; k++)
+        nng_close(pub[k]);
     cli_close(&c);
     srv_stop(&s);
 }
@@ -1113,6 +1233,7 @@ static const struct lt_test sse_tests[] = {
 static const struct lt_test events_tests[] = {
     {"event_json", test_event_json},
     {"committed_rate_limit", test_committed_rate_limit},
+    {"committed_sampled_alike", test_committed_sampled_alike},
     {"live_node", test_live_node},
     {NULL, NULL},
 };
