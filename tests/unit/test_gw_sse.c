@@ -855,45 +855,86 @@ static void pub_event(nng_socket pub, const Lithair__V1__Event *ev)
     free(buf);
 }
 
+/* fake_node_pub opens a pub socket listening on a free loopback port, as a node's events
+ * socket, and writes its URL to `url`: 0 or NNG's error. */
+static int fake_node_pub(nng_socket *pub, char *url, size_t len)
+{
+    int rv = nng_pub0_open(pub);
+    if (rv != 0)
+        return rv;
+    nng_socket_set_int(*pub, NNG_OPT_SENDBUF, 1024);
+    rv = -1;
+    for (int i = 0; i < 5 && rv != 0; i++) {
+        snprintf(url, len, "tcp://127.0.0.1:%d", tu_free_port());
+        rv = nng_listen(*pub, url, NULL, 0);
+    }
+    return rv;
+}
+
+/* A bridge from fake nodes' event sockets (`urls`) to a hub with one SSE client reading
+ * the events stream, `committed` limited to `limit` a second. */
+struct evfix {
+    struct srv s;
+    struct cli c;
+    struct evb *b;
+    struct sse_ev *se; /* the client's last event */
+};
+
+static void evfix_start(struct evfix *f, const char *urls, unsigned limit)
+{
+    srv_start(&f->s, NULL);
+    CU_ASSERT_EQUAL_FATAL(cli_open(&f->c, f->s.port, EVENTS_PREFIX, NULL, 0), 0);
+    CU_ASSERT_FATAL(cli_waits_ok(&f->c));
+    f->b = NULL;
+    CU_ASSERT_EQUAL_FATAL(evb_new(urls, f->s.hub, &f->b), 0);
+    evb_set_committed_limit(f->b, limit);
+    f->se = malloc(sizeof(*f->se));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f->se);
+}
+
+/* follower_event makes `ev` node `id`'s role event "follower in term 1", with `re`. */
+static void follower_event(Lithair__V1__Event *ev, Lithair__V1__RoleEvent *re, uint64_t id)
+{
+    lithair__v1__event__init(ev);
+    lithair__v1__role_event__init(re);
+    ev->node_id = id;
+    re->role = LITHAIR__V1__NODE_ROLE__FOLLOWER;
+    re->term = 1;
+    ev->kind_case = LITHAIR__V1__EVENT__KIND_ROLE;
+    ev->role = re;
+}
+
+static void evfix_stop(struct evfix *f)
+{
+    free(f->se);
+    evb_free(f->b);
+    cli_close(&f->c);
+    srv_stop(&f->s);
+}
+
 /* A fake node's pub socket feeding the bridge: 300 committed events at once are cut to
  * the per-node limit, and the next one that passes reports how many were skipped. */
 static void test_committed_rate_limit(void)
 {
-    struct srv s;
-    srv_start(&s, NULL);
-    struct cli c;
-    CU_ASSERT_EQUAL_FATAL(cli_open(&c, s.port, EVENTS_PREFIX, NULL, 0), 0);
-    CU_ASSERT_FATAL(cli_waits_ok(&c));
     nng_socket pub;
-    CU_ASSERT_EQUAL_FATAL(nng_pub0_open(&pub), 0);
-    nng_socket_set_int(pub, NNG_OPT_SENDBUF, 1024);
     char url[64];
-    int rv = -1;
-    for (int i = 0; i < 5 && rv != 0; i++) {
-        snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", tu_free_port());
-        rv = nng_listen(pub, url, NULL, 0);
-    }
-    CU_ASSERT_EQUAL_FATAL(rv, 0);
-    struct evb *b = NULL;
-    CU_ASSERT_EQUAL_FATAL(evb_new(url, s.hub, &b), 0);
-    evb_set_committed_limit(b, 20);
+    CU_ASSERT_EQUAL_FATAL(fake_node_pub(&pub, url, sizeof(url)), 0);
+    struct evfix fx;
+    evfix_start(&fx, url, 20);
+    struct cli *cp = &fx.c;
 
     /* Until the subscription is up, role events are lost: send them until one arrives. */
-    Lithair__V1__Event ev = LITHAIR__V1__EVENT__INIT;
-    ev.node_id = 5;
-    Lithair__V1__RoleEvent re = LITHAIR__V1__ROLE_EVENT__INIT;
-    re.role = LITHAIR__V1__NODE_ROLE__FOLLOWER;
-    re.term = 1;
-    ev.kind_case = LITHAIR__V1__EVENT__KIND_ROLE;
-    ev.role = &re;
-    struct sse_ev *se = malloc(sizeof(*se));
+    Lithair__V1__Event ev;
+    Lithair__V1__RoleEvent re;
+    follower_event(&ev, &re, 5);
+    struct sse_ev *se = fx.se;
     bool up = false;
     for (int i = 0; i < 100 && !up; i++) {
         pub_event(pub, &ev);
-        up = cli_event(&c, se, 100) == 1;
+        up = cli_event(cp, se, 100) == 1;
     }
     CU_ASSERT_FATAL(up);
-    while (cli_event(&c, se, 200) == 1) /* late duplicates */
+    while (cli_event(cp, se, 200) == 1) /* late duplicates */
         ;
 
     Lithair__V1__CommittedEvent ce = LITHAIR__V1__COMMITTED_EVENT__INIT;
@@ -910,7 +951,7 @@ static void test_committed_rate_limit(void)
     pub_event(pub, &ev);
 
     uint64_t delivered = 0, skipped = 0, last_index = 0;
-    while (last_index < 301 && cli_event(&c, se, 3000) == 1) {
+    while (last_index < 301 && cli_event(cp, se, 3000) == 1) {
         CU_ASSERT_STRING_EQUAL(se->name, "committed");
         json_object *o = json_tokener_parse(se->data);
         CU_ASSERT_PTR_NOT_NULL_FATAL(o);
@@ -928,13 +969,10 @@ static void test_committed_rate_limit(void)
     printf("\n  301 committed events: %llu delivered, %llu reported skipped\n",
            (unsigned long long)delivered, (unsigned long long)skipped);
     struct evb_node_state ns;
-    CU_ASSERT_EQUAL(evb_node_state(b, 5, &ns), 0);
+    CU_ASSERT_EQUAL(evb_node_state(fx.b, 5, &ns), 0);
     CU_ASSERT(ns.events >= 302);
-    free(se);
-    evb_free(b);
+    evfix_stop(&fx);
     nng_close(pub);
-    cli_close(&c);
-    srv_stop(&s);
 }
 
 /* Two fake nodes publish the same entries in batches that start at different entries, at
@@ -944,43 +982,27 @@ static void test_committed_rate_limit(void)
  * batches: different ones. */
 static void test_committed_sampled_alike(void)
 {
-    struct srv s;
-    srv_start(&s, NULL);
-    struct cli c;
-    CU_ASSERT_EQUAL_FATAL(cli_open(&c, s.port, EVENTS_PREFIX, NULL, 0), 0);
-    CU_ASSERT_FATAL(cli_waits_ok(&c));
     nng_socket pub[2];
     char urls[2][64], list[160];
-    for (int k = 0; k < 2; k++) {
-        CU_ASSERT_EQUAL_FATAL(nng_pub0_open(&pub[k]), 0);
-        nng_socket_set_int(pub[k], NNG_OPT_SENDBUF, 1024);
-        int rv = -1;
-        for (int i = 0; i < 5 && rv != 0; i++) {
-            snprintf(urls[k], sizeof(urls[k]), "tcp://127.0.0.1:%d", tu_free_port());
-            rv = nng_listen(pub[k], urls[k], NULL, 0);
-        }
-        CU_ASSERT_EQUAL_FATAL(rv, 0);
-    }
+    for (int k = 0; k < 2; k++)
+        CU_ASSERT_EQUAL_FATAL(fake_node_pub(&pub[k], urls[k], sizeof(urls[k])), 0);
     snprintf(list, sizeof(list), "%s,%s", urls[0], urls[1]);
-    struct evb *b = NULL;
-    CU_ASSERT_EQUAL_FATAL(evb_new(list, s.hub, &b), 0);
-    evb_set_committed_limit(b, 20);
+    struct evfix fx;
+    evfix_start(&fx, list, 20);
+    struct cli *cp = &fx.c;
 
     /* both subscriptions up: role events from each until one of each arrives */
-    Lithair__V1__Event ev = LITHAIR__V1__EVENT__INIT;
-    Lithair__V1__RoleEvent re = LITHAIR__V1__ROLE_EVENT__INIT;
-    re.role = LITHAIR__V1__NODE_ROLE__FOLLOWER;
-    re.term = 1;
-    ev.kind_case = LITHAIR__V1__EVENT__KIND_ROLE;
-    ev.role = &re;
-    struct sse_ev *se = malloc(sizeof(*se));
+    Lithair__V1__Event ev;
+    Lithair__V1__RoleEvent re;
+    follower_event(&ev, &re, 5);
+    struct sse_ev *se = fx.se;
     bool up[2] = {false, false};
     for (int i = 0; i < 100 && !(up[0] && up[1]); i++) {
         for (int k = 0; k < 2; k++) {
             ev.node_id = 5 + (uint64_t)k;
             pub_event(pub[k], &ev);
         }
-        while (cli_event(&c, se, 100) == 1) {
+        while (cli_event(cp, se, 100) == 1) {
             json_object *o = json_tokener_parse(se->data), *f = NULL;
             if (o && json_object_object_get_ex(o, "node", &f)) {
                 uint64_t id = json_object_get_uint64(f);
@@ -1027,7 +1049,7 @@ static void test_committed_sampled_alike(void)
     bool seen[2][TOTAL + 1];
     memset(seen, 0, sizeof(seen));
     uint64_t got[2] = {0, 0};
-    while (cli_event(&c, se, 1000) == 1) {
+    while (cli_event(cp, se, 1000) == 1) {
         if (strcmp(se->name, "committed") != 0)
             continue;
         json_object *o = json_tokener_parse(se->data), *f = NULL;
@@ -1049,12 +1071,9 @@ static void test_committed_sampled_alike(void)
     CU_ASSERT(both * 10 >= 8 * (got[0] > got[1] ? got[0] : got[1]));
     free(ptrs);
     free(ces);
-    free(se);
-    evb_free(b);
+    evfix_stop(&fx);
     for (int k = 0; k < 2; k++)
         nng_close(pub[k]);
-    cli_close(&c);
-    srv_stop(&s);
 }
 
 static char node_bin[PATH_MAX + 64];
