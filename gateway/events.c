@@ -12,12 +12,19 @@
  * events are few (on change, 4 Hz) and always pass. The limit only drops: an event that
  * passes is published at once, never held back for a token.
  *
- * Which entries pass is decided by log index, the same on every node: every `stride`-th
- * (index % stride == 0), the stride a power of two sized every EVB_STRIDE_WINDOW_NS to the
- * busiest node's rate, so that it stays under three quarters of the limit. Each node's
- * bucket alone would pass the first entries of each of its batches, and the nodes' batches
- * do not start at the same entries: under a benchmark the page saw nearly every entry
- * from one node only ("1/3") although all three had it.
+ * Which entries pass is decided once per log index, for every node: the first node's copy
+ * of an entry to arrive decides — every `stride`-th passes (index % stride == 0, the stride
+ * a power of two sized every EVB_STRIDE_WINDOW_NS to the busiest node's rate, so that it
+ * stays under three quarters of the limit) if the bridge's own bucket (the same limit)
+ * has a token — and the decision is kept in a ring of EVB_DECISIONS indexes, which every
+ * later copy of that entry follows. Each node's bucket alone would pass the first entries
+ * of each of its batches, and the nodes' batches do not start at the same entries: under
+ * a benchmark the page saw nearly every entry from one node only ("1/3") although all
+ * three had it; a stride alone still differed wherever it changed between two nodes'
+ * copies of an entry. Each node's bucket stays as the bound of what it sends, with twice
+ * the limit as its burst, so that a node whose copies arrive sooner or later than usual
+ * still has a token for every entry decided: only a node replaying the log much faster
+ * than the limit (catching up) sends less than the others.
  *
  * Every event carries "at", the node's wall clock when it published the event (Event.at;
  * for `committed`, the end of the apply round that applied the first entry of the node's
@@ -46,10 +53,11 @@
 #define EVB_AT_MAX_SECONDS   253402300799 /* 9999-12-31T23:59:59Z */
 #define EVB_STRIDE_WINDOW_NS (250 * 1000000ull) /* how often the sampling stride is sized */
 #define EVB_STRIDE_MAX       (1ull << 24)
+#define EVB_DECISIONS        16384 /* the last decisions kept, by index: how far nodes may differ */
 
 struct evb_node {
     struct evb_node_state st;
-    double tokens;      /* committed events this node may still publish */
+    double tokens;      /* committed events this node may still publish (burst: 2x the limit) */
     uint64_t refill_ns; /* when tokens were last refilled */
     uint64_t skipped;   /* committed events not published since the last one that was */
     uint64_t window;    /* committed events received in the current stride window */
@@ -64,6 +72,12 @@ struct evb {
     unsigned committed_per_sec;
     uint64_t stride;    /* committed entries pass when index % stride == 0 (power of two) */
     uint64_t window_ns; /* when the current stride window began */
+    double tokens;      /* the decisions' bucket: committed entries that may still pass */
+    uint64_t refill_ns; /* when tokens were last refilled */
+    struct evb_decision {
+        uint64_t index; /* 0: none yet */
+        bool pass;
+    } * decided; /* EVB_DECISIONS slots: entry `index` is in slot index % EVB_DECISIONS */
     size_t n_nodes;
     struct evb_node nodes[EVB_MAX_NODES];
 };
@@ -289,7 +303,7 @@ static struct evb_node *evb_node_get(struct evb *b, uint64_t id)
     struct evb_node *n = &b->nodes[b->n_nodes++];
     memset(n, 0, sizeof(*n));
     n->st.node_id = id;
-    n->tokens = b->committed_per_sec;
+    n->tokens = 2.0 * b->committed_per_sec;
     n->refill_ns = lt_now_ns();
     return n;
 }
@@ -318,6 +332,15 @@ static void evb_stride_update(struct evb *b, uint64_t now)
     }
     b->stride = stride;
     b->window_ns = now;
+}
+
+/* evb_refill adds the tokens earned since *at at `rate` a second, at most `burst`. */
+static void evb_refill(double *tokens, uint64_t *at, double rate, double burst, uint64_t now)
+{
+    *tokens += (double)(now - *at) / 1e9 * rate;
+    if (*tokens > burst)
+        *tokens = burst;
+    *at = now;
 }
 
 /* evb_note records what `ev` says about its node and decides whether a committed event
@@ -358,13 +381,23 @@ static bool evb_note(struct evb *b, const Lithair__V1__Event *ev, uint64_t *skip
         case LITHAIR__V1__EVENT__KIND_COMMITTED:
             if (b->committed_per_sec) {
                 double rate = b->committed_per_sec;
+                uint64_t index = ev->committed->index;
                 evb_stride_update(b, now);
                 n->window++;
-                n->tokens += (double)(now - n->refill_ns) / 1e9 * rate;
-                if (n->tokens > rate)
-                    n->tokens = rate;
-                n->refill_ns = now;
-                if (ev->committed->index % b->stride == 0 && n->tokens >= 1.0) {
+                evb_refill(&n->tokens, &n->refill_ns, rate, 2 * rate, now);
+                evb_refill(&b->tokens, &b->refill_ns, rate, rate, now);
+                struct evb_decision *d = &b->decided[index % EVB_DECISIONS];
+                bool chosen;
+                if (d->index == index && index != 0) {
+                    chosen = d->pass; /* another node's copy of this entry came first */
+                } else {
+                    chosen = index % b->stride == 0 && b->tokens >= 1.0;
+                    if (chosen)
+                        b->tokens -= 1.0;
+                    if (d->index < index) /* else far behind the others: not recorded */
+                        *d = (struct evb_decision){index, chosen};
+                }
+                if (chosen && n->tokens >= 1.0) {
                     n->tokens -= 1.0;
                     *skipped = n->skipped;
                     n->skipped = 0;
@@ -452,6 +485,13 @@ int evb_new(const char *urls, struct sse_hub *hub, struct evb **out)
     b->committed_per_sec = EVB_COMMITTED_PER_SEC;
     b->stride = 1;
     b->window_ns = lt_now_ns();
+    b->tokens = b->committed_per_sec;
+    b->refill_ns = b->window_ns;
+    b->decided = calloc(EVB_DECISIONS, sizeof(*b->decided));
+    if (!b->decided) {
+        free(b);
+        return LT_ENOMEM;
+    }
     atomic_init(&b->stop, false);
     int rc = LT_EIO;
     if (nng_sub0_open(&b->sock))
@@ -489,6 +529,7 @@ int evb_new(const char *urls, struct sse_hub *hub, struct evb **out)
 out_close:
     nng_close(b->sock);
 out_free:
+    free(b->decided);
     free(b);
     return rc;
 }
@@ -507,6 +548,7 @@ void evb_free(struct evb *b)
                EVB_CLOSE_MS);
     pthread_join(b->thread, NULL);
     pthread_mutex_destroy(&b->mu);
+    free(b->decided);
     free(b);
 }
 
@@ -514,8 +556,9 @@ void evb_set_committed_limit(struct evb *b, unsigned per_sec)
 {
     pthread_mutex_lock(&b->mu);
     b->committed_per_sec = per_sec;
+    b->tokens = per_sec;
     for (size_t i = 0; i < b->n_nodes; i++)
-        b->nodes[i].tokens = per_sec;
+        b->nodes[i].tokens = 2.0 * per_sec;
     pthread_mutex_unlock(&b->mu);
 }
 

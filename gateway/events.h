@@ -17,7 +17,8 @@
  * rate-limited per node (EVB_COMMITTED_PER_SEC a second by default; see
  * evb_set_committed_limit): events over the limit are not sent, and the next `committed`
  * that is sent carries "skipped": N, how many of that node's were left out before it.
- * Under load the entries sent are every S-th by log index, alike on every node (events.c).
+ * Which entries are sent is decided once per log index, for every node's copy of it; under
+ * load they are every S-th by log index (events.c).
  *
  * The bridge also keeps the last role/term/leader and metrics seen from each node, so
  * /_playground/cluster/status and /healthz can answer without a round trip.
