@@ -334,12 +334,13 @@ static int gw_bench_start(struct gw_req *r)
     if (pthread_create(&b->thread, NULL, gw_bench_thread, b) != 0) {
         b->state = GW_BENCH_FAILED;
         snprintf(b->error, sizeof(b->error), "cannot start a thread");
+        gw_bench_publish_locked(b);
         pthread_mutex_unlock(&b->mu);
         return gw_reply_error(r, 500, "INTERNAL", NULL, "cannot start the benchmark thread");
     }
     b->thread_live = true;
+    gw_bench_publish_locked(b); /* first: the reply carries the new seq */
     json_object *o = gw_bench_status_locked(b, false);
-    gw_bench_publish_locked(b);
     pthread_mutex_unlock(&b->mu);
     return gw_reply_json(r, 202, o, NULL);
 }

@@ -457,38 +457,47 @@ static int gw_cluster_force_election(struct gw_req *r)
 {
     struct gw *g = r->gw;
     uint64_t target = 0;
+    bool given = false; /* a target named: 0 is then no node, not "the best follower" */
     char v[32];
     int rc = gw_query(r, "target", v, sizeof(v));
     if (rc != LT_ENOTFOUND) {
         if (rc < 0 || gw_parse_u64(v, 0, UINT64_MAX, &target) != 0)
             return gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
                                   "bad query parameter 'target': expected a node id");
-    } else {
-        json_object *j = NULL, *t;
-        if (gw_read_json(r, true, &j) < 0)
-            return r->status;
-        if (json_object_object_get_ex(j, "target", &t) && !json_object_is_type(t, json_type_null)) {
-            /* read unsigned: json-c holds 2^63..2^64-1 as such, and int64 would clamp */
-            int64_t x = json_object_get_int64(t);
-            if (!json_object_is_type(t, json_type_int) || x < 0) {
-                json_object_put(j);
-                return gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
-                                      "bad field 'target': expected a node id");
-            }
-            target = json_object_get_uint64(t);
-        }
-        json_object_object_foreach(j, key, val)
-        {
-            (void)val;
-            if (strcmp(key, "target") != 0) {
-                gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "unknown field '%.60s'", key);
-                json_object_put(j);
-                return r->status;
-            }
-        }
-        json_object_put(j);
+        given = true;
     }
-    if (target && gw_node_index(g, target) < 0)
+    json_object *j = NULL, *t;
+    if (gw_read_json(r, true, &j) < 0)
+        return r->status;
+    json_object_object_foreach(j, key, val)
+    {
+        (void)val;
+        if (strcmp(key, "target") != 0) {
+            gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "unknown field '%.60s'", key);
+            json_object_put(j);
+            return r->status;
+        }
+    }
+    if (json_object_object_get_ex(j, "target", &t) && !json_object_is_type(t, json_type_null)) {
+        /* read unsigned: json-c holds 2^63..2^64-1 as such, and int64 would clamp */
+        int64_t x = json_object_get_int64(t);
+        if (!json_object_is_type(t, json_type_int) || x < 0) {
+            json_object_put(j);
+            return gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                                  "bad field 'target': expected a node id");
+        }
+        uint64_t body_target = json_object_get_uint64(t);
+        if (given && body_target != target) {
+            json_object_put(j);
+            return gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                                  "two targets: %llu in the query, %llu in the body",
+                                  (unsigned long long)target, (unsigned long long)body_target);
+        }
+        target = body_target;
+        given = true;
+    }
+    json_object_put(j);
+    if (given && gw_node_index(g, target) < 0)
         return gw_reply_error(r, 404, "NOT_FOUND", NULL, "no node %llu",
                               (unsigned long long)target);
     struct sup_node_info si;

@@ -563,7 +563,9 @@ static int sec_session(struct gw_security *s, const char *token, struct sess *ou
     int rc = sec_get(s->g, "sessions", h, true, &lithair__v1__session__descriptor, &m);
     struct sess seen;
     int stale = rc ? sec_cached(s, h, wall, SEC_STALE_NS, &seen) : -1;
-    if (rc == LT_ENOTFOUND && stale == 0) /* a node behind (alone, say) may not have it yet */
+    /* Not found locally: the node read may be behind (alone, say), and a session logged in
+     * through another gateway a moment ago is not applied everywhere yet: the leader says. */
+    if (rc == LT_ENOTFOUND)
         rc = sec_get(s->g, "sessions", h, false, &lithair__v1__session__descriptor, &m);
     if (rc && rc != LT_ENOTFOUND && stale >= 0) { /* no answer: what this gateway saw */
         if (stale == 0)
@@ -1009,23 +1011,22 @@ static int sec_fw_add(struct gw_req *r)
     const char *cidr = NULL, *action = "deny", *note = "";
     json_object_object_foreach(j, key, val)
     {
+        const char **to = strcmp(key, "cidr") == 0     ? &cidr
+                          : strcmp(key, "action") == 0 ? &action
+                          : strcmp(key, "note") == 0   ? &note
+                                                       : NULL;
+        if (!to) { /* named before its type: an unknown field is unknown whatever it holds */
+            gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "unknown field '%.60s'", key);
+            json_object_put(j);
+            return r->status;
+        }
         if (!json_object_is_type(val, json_type_string)) {
             gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "field '%.40s': expected a string",
                            key);
             json_object_put(j);
             return r->status;
         }
-        if (strcmp(key, "cidr") == 0)
-            cidr = json_object_get_string(val);
-        else if (strcmp(key, "action") == 0)
-            action = json_object_get_string(val);
-        else if (strcmp(key, "note") == 0)
-            note = json_object_get_string(val);
-        else {
-            gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "unknown field '%.60s'", key);
-            json_object_put(j);
-            return r->status;
-        }
+        *to = json_object_get_string(val);
     }
     int fam;
     uint8_t a[16];
@@ -1105,11 +1106,22 @@ static int sec_test_firewall(struct gw_req *r)
     json_object *j = NULL, *ipj;
     if (gw_read_json(r, false, &j) < 0)
         return r->status;
+    /* as POST /firewall: an unknown field or a wrong type is a 400, a bad address a 422 */
+    json_object_object_foreach(j, key, val)
+    {
+        if (strcmp(key, "ip") != 0 || !json_object_is_type(val, json_type_string)) {
+            if (strcmp(key, "ip") != 0)
+                gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "unknown field '%.60s'", key);
+            else
+                gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "field 'ip': expected a string");
+            json_object_put(j);
+            return r->status;
+        }
+    }
     int fam;
     uint8_t a[16];
     unsigned prefix;
-    if (json_object_object_length(j) != 1 || !json_object_object_get_ex(j, "ip", &ipj) ||
-        !json_object_is_type(ipj, json_type_string) ||
+    if (!json_object_object_get_ex(j, "ip", &ipj) ||
         gw_cidr_parse(json_object_get_string(ipj), &fam, a, &prefix) != 0 ||
         prefix != (fam == AF_INET ? 32u : 128u)) {
         json_object_put(j);

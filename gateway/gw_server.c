@@ -171,6 +171,8 @@ int gw_reply_error(struct gw_req *r, int status, const char *code, json_object *
     const char *extra = NULL;
     if (status == 503 || status == 429)
         extra = "Retry-After: 1\r\n";
+    else if (status == 401) /* RFC 9110 11.6.1: a 401 names the scheme that would help */
+        extra = "WWW-Authenticate: Bearer realm=\"lithair\"\r\n";
     return gw_reply_json(r, status, o, extra);
 }
 
