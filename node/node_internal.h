@@ -52,6 +52,7 @@ struct op {
     uint64_t term;
     uint64_t context; /* OP_WAIT_READ */
     uint64_t target;  /* OP_WAIT_LEADER: old leader (self) */
+    uint64_t purged;  /* Models/Purge: records the chunks applied so far deleted */
     bool done;
     struct op *prev, *next; /* the node's list of waiting ops */
 };

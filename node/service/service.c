@@ -136,31 +136,52 @@ static void svc_models_delete(struct node *n, struct op *op)
     svc_propose_prepared(n, op, rc, &p, &viol);
 }
 
+/* A purge is proposed in chunks of at most SVC_PURGE_CHUNK records, the next once the last
+ * is applied: one entry deleting 160,000 records held every replica's loop 350-600 ms, past
+ * the election timeout, and the cluster changed leader. A chunk takes a few ms to apply. */
+#define SVC_PURGE_CHUNK 4096
+
+static void svc_purge_next(struct node *n, struct op *op);
+
 static void svc_resume_purge(struct node *n, struct op *op, const struct store_result *res)
 {
     if (!res || res->code != 0) {
         svc_reply_store_err(n, op, res ? res->code : LT_EIO, res ? res->message : NULL);
         return;
     }
+    op->purged += res->purged;
+    if (res->purged == SVC_PURGE_CHUNK) { /* a full chunk: there may be more */
+        svc_purge_next(n, op);
+        return;
+    }
     Lithair__V1__PurgeReply pr = LITHAIR__V1__PURGE_REPLY__INIT;
-    pr.deleted = res->purged;
+    pr.deleted = op->purged;
     node_op_reply(n, op, LITHAIR__V1__CODE__OK, "", &pr.base);
 }
 
-static void svc_models_purge(struct node *n, struct op *op)
+/* svc_purge_next proposes the purge's next chunk (the op's model is checked already). */
+static void svc_purge_next(struct node *n, struct op *op)
 {
     const Lithair__V1__PurgeRequest *in = (const void *)op->input;
-    const struct model *m = svc_model(n, op, in->model);
-    if (!m)
-        return;
+    const struct model *m = models_find(in->model);
     struct model_prepared p;
-    int rc = models_prepare_purge(m, lt_wall_ns(), node_cfg(n)->id, &p);
+    int rc =
+        m ? models_prepare_purge(m, SVC_PURGE_CHUNK, lt_wall_ns(), node_cfg(n)->id, &p) : LT_EINVAL;
     if (rc != 0) {
         node_op_reply_err(n, op, rc, NULL);
         return;
     }
     node_op_propose(n, op, p.cmd, p.cmd_len, svc_resume_purge);
     models_prepared_fini(&p);
+}
+
+static void svc_models_purge(struct node *n, struct op *op)
+{
+    const Lithair__V1__PurgeRequest *in = (const void *)op->input;
+    if (!svc_model(n, op, in->model))
+        return;
+    op->purged = 0;
+    svc_purge_next(n, op);
 }
 
 static void svc_do_get(struct node *n, struct op *op, const struct store_result *unused)

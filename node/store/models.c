@@ -848,7 +848,7 @@ int models_prepare_delete(const struct model *m, const char *id, uint64_t expect
     return 0;
 }
 
-int models_prepare_purge(const struct model *m, uint64_t now_ns, uint64_t proposer,
+int models_prepare_purge(const struct model *m, uint64_t limit, uint64_t now_ns, uint64_t proposer,
                          struct model_prepared *out)
 {
     Lithair__V1__Timestamp at = LITHAIR__V1__TIMESTAMP__INIT;
@@ -858,6 +858,7 @@ int models_prepare_purge(const struct model *m, uint64_t now_ns, uint64_t propos
     int rc;
     timestamp_from_ns(&at, now_ns);
     purge.model = (char *)m->name;
+    purge.limit = limit;
     c.at = &at;
     c.proposer = proposer;
     c.op_case = LITHAIR__V1__COMMAND__OP_PURGE;

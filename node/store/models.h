@@ -137,11 +137,12 @@ int models_prepare_update(const struct model *m, const char *id, const uint8_t *
                           uint64_t now_ns, uint64_t proposer, struct model_violations *viol,
                           struct model_prepared *out);
 
-/* models_prepare_delete / models_prepare_purge build the Delete and Purge Commands. */
+/* models_prepare_delete / models_prepare_purge build the Delete and Purge Commands (a purge
+ * deletes at most `limit` benchmark records, 0 = all). */
 int models_prepare_delete(const struct model *m, const char *id, uint64_t expected_version,
                           uint64_t now_ns, uint64_t proposer, struct model_violations *viol,
                           struct model_prepared *out);
-int models_prepare_purge(const struct model *m, uint64_t now_ns, uint64_t proposer,
+int models_prepare_purge(const struct model *m, uint64_t limit, uint64_t now_ns, uint64_t proposer,
                          struct model_prepared *out);
 
 /* Reflection helpers over one field of an unpacked message (allocated by protobuf-c's

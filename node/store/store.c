@@ -1331,12 +1331,13 @@ static int apply_delete(struct mstate *ms, uint64_t index, uint64_t term,
     return res->code = 0;
 }
 
-/* apply_purge: remove every record whose benchmark flag is set, in key order. */
-static int apply_purge(struct mstate *ms, struct store_result *res)
+/* apply_purge: remove the records whose benchmark flag is set, in key order, at most
+ * `limit` of them (0: all); the walk stops at the last one (ms->bench counts them). */
+static int apply_purge(struct mstate *ms, uint64_t limit, struct store_result *res)
 {
     struct sl_entry *e = ms->order.head[0];
     uint64_t n = 0;
-    while (e != NULL) {
+    while (e != NULL && ms->bench > 0 && (limit == 0 || n < limit)) {
         struct sl_entry *next = e->next[0];
         if (e->rec->cur->bench) {
             rec_unlink(ms, e->rec);
@@ -1517,7 +1518,7 @@ static int apply_cmd(struct store *s, uint64_t index, uint64_t term, const uint8
     else if (c->op_case == LITHAIR__V1__COMMAND__OP_DELETE)
         rc = apply_delete(ms, index, term, c->delete_, want_record, res);
     else
-        rc = apply_purge(ms, res);
+        rc = apply_purge(ms, c->purge->limit, res);
     if (rc != 0 && res->code == 0) {
         res->code = rc;
         res->op = STORE_OP_NONE;

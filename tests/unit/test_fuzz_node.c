@@ -1556,7 +1556,7 @@ static int fz_store_cmd(uint64_t now, struct model_prepared *p)
     case 4:
         return models_prepare_delete(items, id, rng_chance(70) ? 0 : rng_below(4), now, 1, NULL, p);
     case 5:
-        return models_prepare_purge(items, now, 1, p);
+        return models_prepare_purge(items, 0, now, 1, p);
     case 6:
     case 7:
     case 8: {

@@ -594,7 +594,7 @@ static void test_prepare_delete_purge(void)
     CU_ASSERT_EQUAL(c->delete_->expected_version, 4);
     lithair__v1__command__free_unpacked(c, NULL);
     models_prepared_fini(&p);
-    CU_ASSERT_EQUAL_FATAL(models_prepare_purge(items, NOW, 1, &p), 0);
+    CU_ASSERT_EQUAL_FATAL(models_prepare_purge(items, 0, NOW, 1, &p), 0);
     c = lithair__v1__command__unpack(NULL, p.cmd_len, p.cmd);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     CU_ASSERT_EQUAL(c->op_case, LITHAIR__V1__COMMAND__OP_PURGE);

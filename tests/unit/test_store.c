@@ -90,11 +90,11 @@ static int do_delete(struct store *s, uint64_t idx, const char *model, const cha
     return apply_prepared(s, idx, &p, NULL);
 }
 
-static int do_purge(struct store *s, uint64_t idx, uint64_t *purged)
+static int do_purge(struct store *s, uint64_t idx, uint64_t limit, uint64_t *purged)
 {
     struct model_prepared p = {0};
     struct store_result res;
-    int rc = models_prepare_purge(models_find("items"), BASE_NS + idx, 1, &p);
+    int rc = models_prepare_purge(models_find("items"), limit, BASE_NS + idx, 1, &p);
     if (rc != 0)
         return rc;
     rc = apply_prepared(s, idx, &p, &res);
@@ -410,12 +410,21 @@ static void test_delete_purge(void)
     CU_ASSERT_PTR_NULL(page.next_cursor);
     store_page_fini(&page);
     CU_ASSERT_EQUAL(do_delete(s, 20, "items", "k01", 0), 0);
-    CU_ASSERT_EQUAL(do_purge(s, 21, &purged), 0);
-    CU_ASSERT_EQUAL(purged, 5);
+    /* a purge with a limit deletes the first benchmark records in key order (the node
+     * purges in chunks): k00 and k03 of k00, k03, k06, k09, k12 */
+    CU_ASSERT_EQUAL(do_purge(s, 21, 2, &purged), 0);
+    CU_ASSERT_EQUAL(purged, 2);
+    CU_ASSERT_EQUAL(count_items(s, NULL, NULL, true), 12);
+    CU_ASSERT_EQUAL(store_get(s, "items", "k03", &(struct store_record *){NULL}), LT_ENOTFOUND);
+    struct store_record *k06 = NULL;
+    CU_ASSERT_EQUAL(store_get(s, "items", "k06", &k06), 0);
+    store_record_free(k06);
+    CU_ASSERT_EQUAL(do_purge(s, 21, 0, &purged), 0);
+    CU_ASSERT_EQUAL(purged, 3);
     CU_ASSERT_EQUAL(count_items(s, NULL, NULL, true), 9);
     CU_ASSERT_EQUAL(count_items(s, "status", "DRAFT", true), 0);
     CU_ASSERT_EQUAL(store_get(s, "items", "k00", &(struct store_record *){NULL}), LT_ENOTFOUND);
-    CU_ASSERT_EQUAL(do_purge(s, 22, &purged), 0);
+    CU_ASSERT_EQUAL(do_purge(s, 22, 0, &purged), 0);
     CU_ASSERT_EQUAL(purged, 0);
     /* the benchmark flag can be cleared by an update, and counts follow */
     CU_ASSERT_EQUAL(do_create(s, 23, "b1", "b1", 1, true), 0);
@@ -425,7 +434,7 @@ static void test_delete_purge(void)
     CU_ASSERT_EQUAL(do_update(s, 24, "b1", "", 0, "", mask, 1, 0, NULL), 0);
     CU_ASSERT_EQUAL(count_items(s, "status", "ACTIVE", false), 5);
     CU_ASSERT_EQUAL(count_items(s, NULL, NULL, false), 10);
-    CU_ASSERT_EQUAL(do_purge(s, 25, &purged), 0);
+    CU_ASSERT_EQUAL(do_purge(s, 25, 0, &purged), 0);
     CU_ASSERT_EQUAL(purged, 0);
     store_free(s);
 }
@@ -773,7 +782,7 @@ static void build_random_from(struct store *s, struct store *t, uint64_t seed, u
         uint64_t expect = ((r >> 16) % 3) == 0 ? (r >> 18) % 4 : 0;
         switch ((r >> 24) % 20) {
         case 0: /* purge */
-            rc = models_prepare_purge(models_find("items"), BASE_NS + (uint64_t)i, 1, &p);
+            rc = models_prepare_purge(models_find("items"), 0, BASE_NS + (uint64_t)i, 1, &p);
             break;
         case 1:
         case 2:
@@ -1423,7 +1432,7 @@ static void churn(struct store *s, uint64_t seed, uint64_t first, int n, int key
             (void)do_create(s, idx, id, name, (int)((r >> 40) % 3), (r >> 44) % 4 == 0);
         else {
             uint64_t purged;
-            (void)do_purge(s, idx, &purged);
+            (void)do_purge(s, idx, (r >> 48) % 4, &purged); /* 0: all */
         }
     }
 }
@@ -1895,7 +1904,7 @@ static void test_oom(void)
                     0);
     free(v);
     CU_ASSERT_EQUAL(models_prepare_delete(items, "k2", 0, BASE_NS, 1, NULL, &cmds[3]), 0);
-    CU_ASSERT_EQUAL(models_prepare_purge(items, BASE_NS, 1, &cmds[4]), 0);
+    CU_ASSERT_EQUAL(models_prepare_purge(items, 0, BASE_NS, 1, &cmds[4]), 0);
     v = item_bytes("k3", "upsert", 0, "[1]", true, &len);
     Lithair__V1__Command c = LITHAIR__V1__COMMAND__INIT;
     Lithair__V1__Command__Put put = LITHAIR__V1__COMMAND__PUT__INIT;
