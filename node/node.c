@@ -2391,14 +2391,21 @@ static uint64_t node_expire_list(struct node *n, struct op *head, uint64_t now)
         }
         if (op->deadline_ns < due)
             due = op->deadline_ns;
-        if (op->wait == OP_WAIT_LEADER && n->role == RAFT_LEADER &&
+        if (op->wait == OP_WAIT_LEADER &&
             now - op->start_ns > 2ull * n->cfg.election_ticks * n->cfg.tick_ms * 1000000ull) {
             /* The core gives up a transfer after an election timeout. (Right after the
              * TimeoutNow it may also forget the transferee while we still lead for a moment:
-             * hence waiting two timeouts before calling it aborted.) */
+             * hence waiting two timeouts before calling it aborted.) A follower passed the
+             * request on to its leader and cannot see the leader give up: after the same
+             * two timeouts without a new leader, neither will there be one. */
             struct raft_status st;
             raft_status(n->raft, &st);
-            if (!st.transferee)
+            if (n->role != RAFT_LEADER)
+                node_op_reply(n, op, LITHAIR__V1__CODE__ABORTED,
+                              "leadership transfer gave up: no new leader within two election "
+                              "timeouts (the target may be down or behind)",
+                              NULL);
+            else if (!st.transferee)
                 node_op_reply(n, op, LITHAIR__V1__CODE__ABORTED,
                               "leadership transfer gave up: the target did not catch up in "
                               "time",

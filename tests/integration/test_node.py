@@ -578,6 +578,20 @@ def test_leadership_transfer(build):
         create(c, "after-transfer")
         rc, _, err = c.admin("leader", "transfer", "42", check_rc=False)
         check(rc == 1 and "no such node" in err, "transfer to a stranger refused: %r" % err)
+        # a transfer to a node that is down gives up promptly, whether asked of the leader
+        # or of a follower (which passes it on and once waited for the client's deadline)
+        down = next(n for n in c.nodes if n.id != target)
+        other = next(n for n in c.nodes if n.id not in (target, down.id))
+        down.kill(signal.SIGKILL)
+        for via in (c.node(target), other):
+            t0 = time.monotonic()
+            rc, _, err = c.admin("leader", "transfer", str(down.id), endpoints=via.rpc,
+                                 timeout_ms=10000, check_rc=False)
+            took = time.monotonic() - t0
+            check(rc == 1 and "ABORTED" in err and took < 5,
+                  "transfer to a dead node through node %d: rc %d in %.2fs: %r" %
+                  (via.id, rc, took, err))
+        check(c.wait_leader(timeout=5) == target, "the leader stays")
 
 
 def test_followers_learn_commit_between_heartbeats(build):
