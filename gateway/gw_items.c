@@ -99,6 +99,48 @@ static int gw_items_if_match(struct gw_req *r, uint64_t *version)
     return 1;
 }
 
+/* gw_items_none_match evaluates If-None-Match `h` against a record at `version` (RFC 9110
+ * 13.1.2: a list of entity-tags compared weakly, W/"3" matching "3", or "*" for any
+ * record): 1 if one matches (the condition fails), 0 if none does, -1 after answering 400
+ * for a malformed list. Tags compare as text: "03" never matches. */
+static int gw_items_none_match(struct gw_req *r, const char *h, uint64_t version)
+{
+    char want[24];
+    int n = snprintf(want, sizeof(want), "%llu", (unsigned long long)version);
+    const char *p = h;
+    bool match = false;
+    for (;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        size_t len = strcspn(p, ",");
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        const char *t = p;
+        if (len == 1 && t[0] == '*') {
+            match = true;
+        } else {
+            if (len > 2 && strncmp(t, "W/", 2) == 0) {
+                t += 2;
+                len -= 2;
+            }
+            if (len < 3 || t[0] != '"' || t[len - 1] != '"' ||
+                strspn(t + 1, "0123456789") != len - 2) {
+                gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                               "bad If-None-Match header '%.60s': expected \"*\" or versions as "
+                               "\"3\", \"4\"",
+                               h);
+                return -1;
+            }
+            match |= len - 2 == (size_t)n && strncmp(t + 1, want, (size_t)n) == 0;
+        }
+        p = strchr(p, ',');
+        if (!p)
+            break;
+        p++;
+    }
+    return match ? 1 : 0;
+}
+
 /* gw_items_call sends one Models RPC and unpacks the reply as `desc`. */
 static int gw_items_call(struct gw *g, const char *method, const ProtobufCMessage *req,
                          const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out,
@@ -294,11 +336,73 @@ static int gw_items_create(struct gw_req *r)
     return r->status;
 }
 
+/* gw_items_current reads record `id`'s version (linearizably), for a precondition the node
+ * does not evaluate itself: 0 and *version, or -1 after answering (404, 503...). */
+static int gw_items_current(struct gw_req *r, const struct catalog_model *m, const char *id,
+                            uint64_t *version)
+{
+    Lithair__V1__GetRequest req = LITHAIR__V1__GET_REQUEST__INIT;
+    req.model = (char *)m->name;
+    req.id = (char *)id;
+    Lithair__V1__RecordReply *rr = NULL;
+    struct rpc_status st;
+    int rc = gw_items_call(r->gw, "Models/Get", &req.base, &lithair__v1__record_reply__descriptor,
+                           (ProtobufCMessage **)&rr, &st);
+    if (rc != 0) {
+        gw_reply_rpc_error(r, rc, &st, false);
+        return -1;
+    }
+    ProtobufCMessage *v = rr->record
+                              ? protobuf_c_message_unpack(m->desc, NULL, rr->record->value.len,
+                                                          rr->record->value.data)
+                              : NULL;
+    *version = v ? gw_items_version(v) : 0;
+    if (v)
+        protobuf_c_message_free_unpacked(v, NULL);
+    protobuf_c_message_free_unpacked(&rr->base, NULL);
+    if (!*version) {
+        gw_reply_error(r, 500, "INTERNAL", NULL, "the node returned no decodable record");
+        return -1;
+    }
+    return 0;
+}
+
+/* gw_items_if_none_match, for an update or a delete: If-None-Match (absent: 0) holds for
+ * the record as it is now, read first; a match is a 412. When it holds, the write is made
+ * conditional on that version (*expected, unless If-Match set one already), so that a
+ * change in between is a 412 too. Returns -1 if it answered. */
+static int gw_items_if_none_match(struct gw_req *r, const struct catalog_model *m,
+                                  uint64_t *expected)
+{
+    const char *h = gw_header(r, "If-None-Match");
+    uint64_t cur;
+    if (!h)
+        return 0;
+    if (gw_items_current(r, m, gw_params_get(&r->params, "id"), &cur) < 0)
+        return -1;
+    int match = gw_items_none_match(r, h, cur);
+    if (match < 0)
+        return -1;
+    if (match) {
+        gw_reply_error(r, 412, "ABORTED", NULL,
+                       "If-None-Match '%.60s' matches the record (version %llu)", h,
+                       (unsigned long long)cur);
+        return -1;
+    }
+    if (*expected == 0)
+        *expected = cur;
+    return 0;
+}
+
 static int gw_items_get(struct gw_req *r)
 {
     const struct catalog_model *m = r->route->ud;
     Lithair__V1__GetRequest req = LITHAIR__V1__GET_REQUEST__INIT;
     if (gw_items_consistency(r, &req.consistency) < 0)
+        return r->status;
+    uint64_t want = 0;
+    int if_match = gw_items_if_match(r, &want);
+    if (if_match < 0)
         return r->status;
     req.model = (char *)m->name;
     req.id = (char *)gw_params_get(&r->params, "id");
@@ -308,7 +412,32 @@ static int gw_items_get(struct gw_req *r)
                            (ProtobufCMessage **)&rr, &st);
     if (rc != 0)
         return gw_reply_rpc_error(r, rc, &st, false);
-    gw_items_reply_record(r, m, rr, 200);
+    /* conditional GET (RFC 9110 13.1): If-Match first, then If-None-Match */
+    const char *inm = gw_header(r, "If-None-Match");
+    if (if_match <= 0 && !inm) {
+        gw_items_reply_record(r, m, rr, 200);
+        protobuf_c_message_free_unpacked(&rr->base, NULL);
+        return r->status;
+    }
+    uint64_t version = 0;
+    json_object *j = rr->record ? gw_record_json(m, rr->record, &version) : NULL;
+    int match = 0;
+    if (!j) {
+        gw_reply_error(r, 500, "INTERNAL", NULL, "the node returned no decodable record");
+    } else if (if_match > 0 && want != 0 && want != version) {
+        gw_reply_error(r, 412, "ABORTED", NULL, "If-Match: the record is at version %llu",
+                       (unsigned long long)version);
+    } else if (inm && (match = gw_items_none_match(r, inm, version)) < 0) {
+        ; /* answered 400 */
+    } else if (match) {
+        char hdr[64];
+        snprintf(hdr, sizeof(hdr), "ETag: \"%llu\"\r\n", (unsigned long long)version);
+        gw_send_response(r, 304, NULL, "no-store", hdr, NULL, 0, false);
+        r->status = 304;
+    } else {
+        gw_items_reply_record(r, m, rr, 200);
+    }
+    json_object_put(j);
     protobuf_c_message_free_unpacked(&rr->base, NULL);
     return r->status;
 }
@@ -323,6 +452,11 @@ static int gw_items_update(struct gw_req *r)
     json_object *j = NULL;
     if (gw_read_json(r, false, &j) < 0)
         return r->status;
+    if (gw_items_if_none_match(r, m, &req.expected_version) < 0) {
+        json_object_put(j);
+        return r->status;
+    }
+    if_match |= gw_header(r, "If-None-Match") != NULL; /* a conflict is then a 412 too */
     if (gw_items_server_fields(r, m, j, gw_params_get(&r->params, "id")) < 0) {
         json_object_put(j);
         return r->status;
@@ -370,8 +504,9 @@ static int gw_items_delete(struct gw_req *r)
     const struct catalog_model *m = r->route->ud;
     Lithair__V1__DeleteRequest req = LITHAIR__V1__DELETE_REQUEST__INIT;
     int if_match = gw_items_if_match(r, &req.expected_version);
-    if (if_match < 0)
+    if (if_match < 0 || gw_items_if_none_match(r, m, &req.expected_version) < 0)
         return r->status;
+    if_match |= gw_header(r, "If-None-Match") != NULL; /* a conflict is then a 412 too */
     req.model = (char *)m->name;
     req.id = (char *)gw_params_get(&r->params, "id");
     Lithair__V1__RecordReply *rr = NULL;

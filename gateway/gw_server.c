@@ -659,8 +659,10 @@ static bool gw_reply_bad_query(struct gw_req *r, const char *route)
 /* gw_headers_bad: why the request's header lines cannot be trusted as parsed, or NULL.
  * A request with as many lines as civetweb keeps may have had more (dropped: an If-Match,
  * Origin or Host among them would be ignored); two Content-Length values that differ, or
- * two Host lines, are ambiguous (RFC 7230 3.3.2, 5.4: request smuggling), and so are two
- * lines of a header read as one value (If-Match, Authorization, ...: which one counts?). */
+ * two Host lines, are ambiguous (RFC 7230 3.3.2, 5.4: request smuggling), and so is a
+ * Content-Length beside a Transfer-Encoding (RFC 9112 6.1: a server may answer it only if it
+ * closes the connection after; the gateway refuses it, and closes), and two lines of a
+ * header read as one value (If-Match, Authorization, ...: which one counts?). */
 static const char *gw_headers_bad(const struct mg_request_info *ri)
 {
     if (ri->num_headers >= GW_MAX_HEADERS)
@@ -675,6 +677,7 @@ static const char *gw_headers_bad(const struct mg_request_info *ri)
         {"Authorization", "more than one Authorization header"},
         {"Origin", "more than one Origin header"},
         {"Content-Type", "more than one Content-Type header"},
+        {"Transfer-Encoding", "more than one Transfer-Encoding header"},
     };
     bool seen[sizeof(once) / sizeof(once[0])] = {false};
     const char *clen = NULL;
@@ -686,7 +689,7 @@ static const char *gw_headers_bad(const struct mg_request_info *ri)
             clen = v;
             continue;
         }
-        if (!strchr("HhIiAaOoCc", n[0]) || !n[0])
+        if (!strchr("HhIiAaOoCcTt", n[0]) || !n[0])
             continue; /* most lines (User-Agent, Accept...): no comparison at all */
         for (size_t k = 0; k < sizeof(once) / sizeof(once[0]); k++) {
             if (strcasecmp(n, once[k].name) == 0) {
@@ -696,6 +699,8 @@ static const char *gw_headers_bad(const struct mg_request_info *ri)
             }
         }
     }
+    if (clen != NULL && seen[sizeof(once) / sizeof(once[0]) - 1]) /* Transfer-Encoding */
+        return "both Content-Length and Transfer-Encoding: the body's length is ambiguous";
     return NULL;
 }
 
