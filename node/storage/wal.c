@@ -19,7 +19,7 @@
  * Record (16-byte header, payload, zero padding to a multiple of 8)
  *   0  u32 crc      CRC32C of header bytes [4,16) followed by the payload
  *   4  u32 len      payload length (padding not included)
- *   8  u8  type     1 ENTRY, 2 STATE, 3 SNAPSHOT, 4 COMMIT
+ *   8  u8  type     1 ENTRY, 2 STATE, 3 SNAPSHOT, 4 COMMIT, 5 SEAL
  *   9  u8  zero[3]
  *   12 u32 ~len     checks the length before it is trusted
  * Payloads
@@ -29,13 +29,20 @@
  *             flags bit 0 KEEP: the log held index with term when the marker was written,
  *             so the entries after it stay (Raft §7); otherwise the whole log went
  *   COMMIT    u64 batch sequence number
+ *   SEAL      u64 ~seq of the next segment (inverted: its last byte is never zero, so a
+ *             whole SEAL is told from a torn one): the last record of a segment, written once the
+ *             next segment is durable (so a SEAL in the last segment means its successor
+ *             is missing: LT_ECORRUPT — a newest segment lost would otherwise go unseen)
  *
  * Batches. Every wal_sync writes its records followed by one COMMIT record with one
  * pwritev, then one fdatasync. Replay applies a batch only when its COMMIT record is
  * read, so a batch is atomic. A new segment is made only right after a successful sync
  * (created as *.tmp with the header, the current snapshot marker and hard state and a
- * COMMIT, fdatasync'ed, renamed, directory fsync'ed): every segment but the last ends
- * with a COMMIT record, and restates the state that older segments held, so compaction
+ * COMMIT, fdatasync'ed, renamed, directory fsync'ed); then the old segment is sealed: a
+ * SEAL record after its last COMMIT, cut to its exact size, fdatasync'ed. Every segment
+ * but the last ends with a COMMIT record (and a SEAL, unless a crash came between the new
+ * segment and the seal, or the segment predates SEAL records: then it may end in
+ * preallocated zeros), and restates the state that older segments held, so compaction
  * may delete old segments whole. A batch whose write or fdatasync fails is overwritten
  * with zeros before the WAL refuses further writes (wal_void_batch), so that a restart in
  * the same boot cannot read it back from the page cache.
@@ -162,6 +169,7 @@ enum wal_rec_type {
     WAL_REC_STATE = 2,
     WAL_REC_SNAPSHOT = 3,
     WAL_REC_COMMIT = 4,
+    WAL_REC_SEAL = 5,
 };
 
 struct wal_seg {
@@ -353,7 +361,7 @@ static bool wal_rec_parse(const unsigned char *m, size_t size, size_t off, bool 
     unsigned type = h[8];
     if (len > WAL_MAX_REC_LEN || wal_get32(h + 12) != ~len || h[9] || h[10] || h[11])
         return false;
-    if (type < WAL_REC_ENTRY || type > WAL_REC_COMMIT)
+    if (type < WAL_REC_ENTRY || type > WAL_REC_SEAL)
         return false;
     size_t total = wal_rec_size(len);
     if (size - off < total)
@@ -381,6 +389,7 @@ static bool wal_rec_parse(const unsigned char *m, size_t size, size_t off, bool 
             return false;
         break;
     case WAL_REC_COMMIT:
+    case WAL_REC_SEAL:
         if (len != WAL_COMMIT_SIZE)
             return false;
         break;
@@ -568,6 +577,8 @@ static int wal_replay_batch(struct wal_replay *st, const unsigned char *m, size_
         }
         case WAL_REC_COMMIT:
             st->next_batch_seq = wal_get64(r.payload) + 1;
+            break;
+        case WAL_REC_SEAL: /* never inside a batch: wal_seg_replay takes it */
             break;
         }
         off += r.size;
@@ -934,14 +945,33 @@ static int wal_seg_replay(struct wal *w, size_t i, struct wal_replay *st)
         goto out_unmap;
     }
     size_t off = WAL_SEG_HDR_SIZE, batch = off, good_end = off;
-    bool bad = false;
+    bool bad = false, sealed = false;
     while (off < size) {
         struct wal_rec r;
-        if (!wal_rec_parse(m, size, off, true, &r)) {
-            bad = true;
+        if (!wal_rec_parse(m, size, off, true, &r) || (r.type == WAL_REC_SEAL && batch != off)) {
+            bad = true; /* (a SEAL inside a batch is malformed) */
             break;
         }
         off += r.size;
+        if (r.type == WAL_REC_SEAL) { /* the segment's last record */
+            sealed = true;
+            good_end = off;
+            if (is_last) {
+                lt_error("wal: %s: the segment was sealed when segment %016" PRIx64
+                         " was made, and that one is missing: corrupt",
+                         path, ~wal_get64(r.payload));
+                rc = LT_ECORRUPT;
+                goto out_unmap;
+            }
+            if (~wal_get64(r.payload) != w->segs[i + 1].seq) {
+                lt_error("wal: %s: sealed for segment %016" PRIx64 ", followed by %016" PRIx64
+                         ": a segment is missing, corrupt",
+                         path, ~wal_get64(r.payload), w->segs[i + 1].seq);
+                rc = LT_ECORRUPT;
+                goto out_unmap;
+            }
+            break;
+        }
         if (r.type == WAL_REC_COMMIT) {
             rc = wal_replay_batch(st, m, batch, off, s);
             if (rc)
@@ -949,7 +979,24 @@ static int wal_seg_replay(struct wal *w, size_t i, struct wal_replay *st)
             batch = good_end = off;
         }
     }
-    if (good_end < size) {
+    /* Not the last segment, no SEAL, and after its last COMMIT nothing but zeros, or less
+     * than a whole SEAL then zeros: the preallocated space of a segment whose successor was
+     * made just before a crash (or before SEAL records existed), its SEAL unwritten or torn.
+     * (A whole SEAL ends in a non-zero byte: one that fails its check is damage.) Zeros
+     * after a SEAL: a crash before its cut. */
+    size_t tail = good_end < size ? wal_written_end(m, good_end, size) - good_end : 0;
+    bool unsealed = !is_last && !sealed && tail < wal_rec_size(WAL_COMMIT_SIZE);
+    if (unsealed && tail > 0)
+        lt_warn("wal: %s: a torn seal (%zu bytes at offset %zu) after a crash at rollover: "
+                "ignored, the next segment follows",
+                path, tail, good_end);
+    if (good_end < size && !(unsealed || (sealed && tail == 0))) {
+        if (sealed) {
+            lt_error("wal: %s: data after the segment's seal at offset %zu: corrupt", path,
+                     good_end);
+            rc = LT_ECORRUPT;
+            goto out_unmap;
+        }
         if (!is_last) {
             /* A damaged file named like a later segment makes this one look sealed
              * without its COMMIT: name the file that is damaged, not this one. */
@@ -1402,6 +1449,25 @@ static void wal_void_batch(const struct wal *w, const struct wal_io *io)
              rc ? "dropped from the page cache" : "overwritten with zeros in the page cache");
 }
 
+/* wal_seal appends a SEAL record naming segment next_seq after the last record of segment
+ * `s` (open as fd), cuts the preallocated zeros after it and syncs. */
+static int wal_seal(struct wal *w, int fd, struct wal_seg *s, uint64_t next_seq)
+{
+    unsigned char f[WAL_COMMIT_SIZE], rec[WAL_REC_HDR_SIZE + WAL_COMMIT_SIZE];
+    struct wal_buf b = {.p = rec, .cap = sizeof(rec)};
+    wal_put64(f, ~next_seq);
+    wal_rec_put(&b, WAL_REC_SEAL, f, sizeof(f), NULL, 0);
+    int rc = sio_pwrite_all(fd, b.p, b.len, s->size);
+    if (!rc)
+        rc = sio_ftruncate(fd, s->size + b.len);
+    if (!rc)
+        rc = sio_fdatasync(fd);
+    w->fsyncs++;
+    if (!rc)
+        s->size += b.len;
+    return rc;
+}
+
 int wal_sync_end(struct wal *w, struct wal_io *io)
 {
     if (io->len == 0)
@@ -1439,16 +1505,16 @@ int wal_sync_end(struct wal *w, struct wal_io *io)
          * never spans two): write them now as a batch of their own, which rolls over. */
         if (w->pending.len > 0 || w->uncommitted)
             return wal_sync(w);
-        if (w->zeroed_to > s->size) { /* a sealed segment ends at its last record */
-            int trc = sio_ftruncate(w->fd, s->size);
-            if (!trc)
-                trc = sio_fdatasync(w->fd);
-            w->fsyncs++;
-            if (trc)
-                return wal_fail(w, trc, "truncate before rollover");
-            w->zeroed_to = s->size;
-        }
-        int rc = wal_seg_create(w, s->seq + 1, w->last_index + 1);
+        /* the next segment first, then the seal of this one: a SEAL promises a successor */
+        int old_fd = dup(w->fd); /* wal_seg_create closes w->fd */
+        if (old_fd < 0)
+            return wal_fail(w, sio_err(errno), "segment rollover");
+        size_t old = w->n_segs - 1;
+        uint64_t next_seq = s->seq + 1;
+        int rc = wal_seg_create(w, next_seq, w->last_index + 1);
+        if (!rc)
+            rc = wal_seal(w, old_fd, &w->segs[old], next_seq);
+        close(old_fd);
         if (rc)
             return wal_fail(w, rc, "segment rollover");
     }
@@ -1625,6 +1691,8 @@ static const char *wal_rec_type_name(enum wal_rec_type t)
         return "SNAPSHOT";
     case WAL_REC_COMMIT:
         return "COMMIT";
+    case WAL_REC_SEAL:
+        return "SEAL";
     }
     return "?";
 }
@@ -1663,10 +1731,9 @@ static int wal_dump_seg(const struct wal *w, size_t i, FILE *out, uint64_t *seq)
     while (off < size) {
         struct wal_rec r;
         if (!wal_rec_parse(m, size, off, true, &r)) {
-            if (is_last && off == good_end && wal_written_end(m, off, size) == off) {
-                fprintf(out,
-                        "  %8zu  unwritten (preallocated) space: %zu zero bytes, cut quietly\n",
-                        off, size - off);
+            if (off == good_end && wal_written_end(m, off, size) == off) {
+                fprintf(out, "  %8zu  unwritten (preallocated) space: %zu zero bytes, %s\n", off,
+                        size - off, is_last ? "cut quietly" : "left (a crash at rollover)");
                 break;
             }
             bool corrupt = !is_last || wal_later_batch_exists(m, size, off, *seq);
@@ -1696,10 +1763,16 @@ static int wal_dump_seg(const struct wal *w, size_t i, FILE *out, uint64_t *seq)
             fprintf(out, " batch %" PRIu64, wal_get64(p));
             *seq = wal_get64(p) + 1;
             break;
+        case WAL_REC_SEAL:
+            fprintf(out, " next segment %016" PRIx64 "%s", ~wal_get64(p),
+                    is_last ? ": CORRUPT, that segment is missing" : "");
+            if (is_last)
+                rc = LT_ECORRUPT;
+            break;
         }
         fputc('\n', out);
         off += r.size;
-        if (r.type == WAL_REC_COMMIT)
+        if (r.type == WAL_REC_COMMIT || r.type == WAL_REC_SEAL)
             good_end = off;
     }
     if (!rc && good_end < size && off >= size) {

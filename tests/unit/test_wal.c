@@ -687,15 +687,25 @@ static void test_rollover(void)
         wal_recovered_fini(&rec);
         wal_free(w);
     }
-    /* a flipped bit in a sealed segment is corruption even in its last record */
+    /* a flipped bit in a sealed segment is corruption even in its last records (its last
+     * COMMIT, its SEAL) */
     size_t len;
     unsigned char *orig = file_read(segs[nseg - 2], &len);
     file_flip(segs[nseg - 2], len - 3, 0x01);
     CU_ASSERT_EQUAL(open_wal(4096, &w, &rec), LT_ECORRUPT);
     file_write(segs[nseg - 2], orig, len);
-    /* so is a truncated sealed segment */
-    file_write(segs[nseg - 2], orig, len - 10);
+    file_flip(segs[nseg - 2], len - 24 - 3, 0x01);
     CU_ASSERT_EQUAL(open_wal(4096, &w, &rec), LT_ECORRUPT);
+    file_write(segs[nseg - 2], orig, len);
+    /* so is a sealed segment cut into its last COMMIT */
+    file_write(segs[nseg - 2], orig, len - 24 - 10);
+    CU_ASSERT_EQUAL(open_wal(4096, &w, &rec), LT_ECORRUPT);
+    /* while a torn SEAL (a crash as it was written: its successor is there) is not */
+    file_write(segs[nseg - 2], orig, len - 10);
+    CU_ASSERT_EQUAL_FATAL(open_wal(4096, &w, &rec), 0);
+    CU_ASSERT_EQUAL(rec.last_index, last);
+    wal_recovered_fini(&rec);
+    wal_free(w);
     file_write(segs[nseg - 2], orig, len);
     free(orig);
     /* a missing segment in the middle */
@@ -709,6 +719,40 @@ static void test_rollover(void)
     CU_ASSERT_EQUAL_FATAL(rename(segs[0], moved), 0);
     CU_ASSERT_EQUAL(open_wal(4096, &w, &rec), LT_ECORRUPT);
     CU_ASSERT_EQUAL_FATAL(rename(moved, segs[0]), 0);
+    /* a missing newest segment: the one before it was sealed (a SEAL record) once it
+     * existed, so its loss is seen (it once looked like a log ending there: entries lost
+     * without a word) */
+    snprintf(moved, sizeof(moved), "%s.away", segs[nseg - 1]);
+    CU_ASSERT_EQUAL_FATAL(rename(segs[nseg - 1], moved), 0);
+    CU_ASSERT_EQUAL(open_wal(4096, &w, &rec), LT_ECORRUPT);
+    CU_ASSERT_EQUAL_FATAL(rename(moved, segs[nseg - 1]), 0);
+    /* a crash after the next segment was made and before the seal: no SEAL, preallocated
+     * zeros after the last COMMIT — every entry recovers */
+    orig = file_read(segs[nseg - 2], &len);
+    CU_ASSERT_FATAL(len > 24 && orig[len - 24 + 8] == 5); /* the SEAL record's type */
+    unsigned char *z = calloc(1, len + 8192);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(z);
+    memcpy(z, orig, len - 24);
+    file_write(segs[nseg - 2], z, len - 24 + 8192);
+    CU_ASSERT_EQUAL_FATAL(open_wal(4096, &w, &rec), 0);
+    CU_ASSERT_EQUAL(rec.last_index, last);
+    CU_ASSERT_EQUAL(rec.n_entries, last);
+    wal_recovered_fini(&rec);
+    wal_free(w);
+    /* a crash after the SEAL was written, before the zeros after it were cut */
+    memcpy(z, orig, len);
+    file_write(segs[nseg - 2], z, len + 4096);
+    CU_ASSERT_EQUAL_FATAL(open_wal(4096, &w, &rec), 0);
+    CU_ASSERT_EQUAL(rec.last_index, last);
+    wal_recovered_fini(&rec);
+    wal_free(w);
+    /* but anything written after a SEAL is corruption, as is a SEAL inside a batch */
+    z[len + 100] = 1;
+    file_write(segs[nseg - 2], z, len + 4096);
+    CU_ASSERT_EQUAL(open_wal(4096, &w, &rec), LT_ECORRUPT);
+    file_write(segs[nseg - 2], orig, len);
+    free(z);
+    free(orig);
     CU_ASSERT_EQUAL_FATAL(open_wal(4096, &w, &rec), 0);
     CU_ASSERT_EQUAL(rec.last_index, last);
     wal_recovered_fini(&rec);
@@ -1362,7 +1406,8 @@ static void test_preallocation(void)
     char segs[64][700];
     size_t n = seg_files(segs, 64);
     CU_ASSERT_EQUAL_FATAL(n, st.segments);
-    /* the current segment carries zeros ahead; the sealed ones end at their last COMMIT */
+    /* the current segment carries zeros ahead; the sealed ones end with their SEAL (naming
+     * the next segment, inverted: its last byte is not zero), no zeros after it */
     size_t len;
     unsigned char *cur = file_read(segs[n - 1], &len);
     CU_ASSERT_FATAL(len > 0);
@@ -1374,7 +1419,7 @@ static void test_preallocation(void)
     for (size_t i = 0; i + 1 < n; i++) {
         size_t sl;
         unsigned char *sealed = file_read(segs[i], &sl);
-        CU_ASSERT(sl > 8 && sealed[sl - 1] == 0 && sealed[sl - 8] != 0xff); /* COMMIT padding */
+        CU_ASSERT(sl > 24 && sealed[sl - 24 + 8] == 5 && sealed[sl - 1] == 0xff);
         CU_ASSERT(tu_file_size(segs[i]) <= (16 << 10) + 4096);
         free(sealed);
     }
