@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,10 +19,12 @@ void node_config_usage(void *out)
             "                    --peer ID,RAFT_URL,RPC_URL,EVENTS_URL [--peer ...] [options]\n"
             "\n"
             "One member of a Lithair cluster: a Raft-replicated store served over NNG.\n"
-            "URLs are NNG URLs: tcp://127.0.0.1:7101, ipc:///tmp/n1.raft, ...\n"
+            "URLs are NNG URLs: tcp://HOST:PORT (port 1..65535), ipc:///tmp/n1.raft, ...;\n"
+            "no spaces, and no two of them alike (each member has its own three).\n"
             "\n"
             "Required:\n"
-            "  --id N                 this node's id (1..2^63), unique in the cluster\n"
+            "  --id N                 this node's id (1..2^63-1, that is at most\n"
+            "                         9223372036854775807), unique in the cluster\n"
             "  --data-dir DIR         write-ahead log and snapshots (created if missing)\n"
             "  --raft URL             where peers send raft messages (NNG pull)\n"
             "  --rpc URL              where clients send RPCs (NNG rep)\n"
@@ -32,44 +35,53 @@ void node_config_usage(void *out)
             "                         node may be listed too (its URLs must then match) and\n"
             "                         is a member either way. No --peer at all: a one-node\n"
             "                         cluster. Every member must be given the same list\n"
+            "                         (a node warns in its log when one not on its list\n"
+            "                         sends it raft messages)\n"
             "Options:\n"
-            "  --tick-ms MS           length of one raft tick (default 10)\n"
-            "  --election-ticks N     election timeout, random in [N, 2N) ticks (default 15)\n"
-            "  --heartbeat-ticks N    leader heartbeat interval in ticks (default 3)\n"
-            "  --snapshot-interval N  applied entries between snapshots (default 100000; 0 =\n"
-            "                         never): at least N and half the store's records, but at\n"
-            "                         most 2N - records/8 (and at least N/2) so that a restart\n"
-            "                         has little log to apply; staggered by node id (replicas\n"
-            "                         do not all snapshot at once)\n"
-            "  --compact-keep N       entries kept behind a snapshot for slow followers (default "
-            "5000)\n"
+            "  --tick-ms MS           length of one raft tick (1..10000, default 10)\n"
+            "  --election-ticks N     election timeout, random in [N, 2N) ticks (2..100000,\n"
+            "                         default 15)\n"
+            "  --heartbeat-ticks N    leader heartbeat interval in ticks (1..100000, and less\n"
+            "                         than --election-ticks; default 3)\n"
+            "  --snapshot-interval N  applied entries between snapshots (0..2^64-1, default\n"
+            "                         100000; 0 = never): at least N and half the store's\n"
+            "                         records, but at most 2N - records/8 (and at least N/2)\n"
+            "                         so that a restart has little log to apply; staggered\n"
+            "                         by node id (replicas do not all snapshot at once)\n"
+            "  --compact-keep N       entries kept behind a snapshot for slow followers\n"
+            "                         (0..2^64-1, default 5000)\n"
             "  --snapshot-delay-ms MS for tests: the snapshot thread waits this long after it\n"
-            "                         pinned the store and opened its temp file (default 0)\n"
+            "                         pinned the store and opened its temp file (0..3600000,\n"
+            "                         default 0)\n"
             "  --digest-delay-ms MS   for tests: the thread that hashes the store for a status\n"
             "                         with a digest waits this long after it pinned it\n"
-            "                         (default 0)\n"
-            "  --max-pending N        proposals in flight before refusing more (default 20000)\n"
-            "  --rpc-contexts N       RPCs served concurrently (default 512)\n"
-            "  --timeout-ms MS        deadline of an RPC that sets none (default 5000)\n"
+            "                         (0..3600000, default 0)\n"
+            "  --max-pending N        proposals in flight before refusing more (1..10000000,\n"
+            "                         default 20000)\n"
+            "  --rpc-contexts N       RPCs served concurrently (1..65536, default 512)\n"
+            "  --timeout-ms MS        deadline of an RPC that sets none (1..3600000, default\n"
+            "                         5000)\n"
             "  --event-batch-ms MS    under load, publish committed entries in one event at\n"
-            "                         most every MS ms (default 10, at most 1000; 0: after\n"
-            "                         every apply round); after a quiet spell, at once\n"
-            "  --wal-segment-mb N     write-ahead log segment size (default 64)\n"
+            "                         most every MS ms (0..1000, default 10; 0: after every\n"
+            "                         apply round); after a quiet spell, at once\n"
+            "  --wal-segment-mb N     write-ahead log segment size (1..4096, default 64)\n"
             "  --min-free-mb N        while the data dir's file system has less free space,\n"
             "                         the leader refuses creates and updates with\n"
             "                         RESOURCE_EXHAUSTED (deletes still pass, logins too), so\n"
             "                         a filling disk stops writes before it stops the nodes,\n"
             "                         and a follower refuses a snapshot from its leader that\n"
-            "                         would leave less (default 256; 0 = no check)\n"
-            "  --cpu N                run the serving threads on CPU N once the store is\n"
-            "                         recovered (the recovery, and bulk background work such\n"
-            "                         as writing snapshots, use every CPU). For a cluster on\n"
-            "                         one machine: one CPU per node, round robin, saves the\n"
+            "                         would leave less (0..1073741824, default 256; 0 = no\n"
+            "                         check)\n"
+            "  --cpu N                run the serving threads on CPU N (0..%d) once the store\n"
+            "                         is recovered (the recovery, and bulk background work\n"
+            "                         such as writing snapshots, use every CPU). For a cluster\n"
+            "                         on one machine: one CPU per node, round robin, saves the\n"
             "                         cross-CPU wake-ups of the hand-offs between a node's\n"
             "                         threads (default: not pinned; lithair-gateway --spawn\n"
             "                         pins its nodes unless told --node-cpus off)\n"
             "  --log-level LEVEL      debug, info, warn or error (default info; env LT_LOG_LEVEL)\n"
-            "  -h, --help             this text\n");
+            "  -h, --help             this text\n",
+            LT_CPU_MAX - 1);
 }
 
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -83,38 +95,177 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
     return 0;
 }
 
-static int copy_url(char *dst, const char *src, size_t len)
+/* url_problem says what is wrong with `url` (NULL: nothing) for a URL of this node or a
+ * member: NNG's SCHEME://..., a transport NNG has, no blank or control character (nor a
+ * comma: --peer separates its fields with them), and for the TCP-based transports a host
+ * and a port in 1..65535 (NNG takes a bad port and fails later, in the background). */
+static const char *url_problem(const char *url)
 {
-    if (len == 0 || len >= NODE_URL_MAX)
-        return LT_EINVAL;
-    memcpy(dst, src, len);
-    dst[len] = '\0';
-    return strstr(dst, "://") ? 0 : LT_EINVAL;
+    static const char *const tcp_like[] = {"tcp", "tcp4", "tcp6", "tls+tcp", "tls+tcp4", "tls+tcp6",
+                                           "ws",  "ws4",  "ws6",  "wss",     "wss4",     "wss6"};
+    static const char *const path_like[] = {"ipc", "inproc", "abstract"};
+    size_t len = strlen(url);
+    if (len == 0)
+        return "empty";
+    if (len >= NODE_URL_MAX)
+        return "too long (at most 255 bytes)";
+    for (const char *p = url; *p; p++) {
+        if (*p == ' ' || *p == ',' || (unsigned char)*p < 0x20 || *p == 0x7f)
+            return *p == ',' ? "contains a comma" : "contains a space or control character";
+    }
+    const char *sep = strstr(url, "://");
+    if (!sep || sep == url)
+        return "expected SCHEME://ADDRESS (tcp://HOST:PORT, ipc://PATH, ...)";
+    size_t slen = (size_t)(sep - url);
+    const char *rest = sep + 3;
+    for (size_t i = 0; i < sizeof(path_like) / sizeof(path_like[0]); i++) {
+        if (strlen(path_like[i]) == slen && memcmp(url, path_like[i], slen) == 0)
+            return *rest ? NULL : "no path after ://";
+    }
+    bool web = false, known = false;
+    for (size_t i = 0; i < sizeof(tcp_like) / sizeof(tcp_like[0]) && !known; i++) {
+        known = strlen(tcp_like[i]) == slen && memcmp(url, tcp_like[i], slen) == 0;
+        web = known && tcp_like[i][0] == 'w';
+    }
+    if (!known)
+        return "unknown scheme (expected tcp://HOST:PORT, ipc://PATH, ...)";
+    /* HOST:PORT, HOST an [IPv6] in brackets; websockets may add a /PATH */
+    size_t alen = strcspn(rest, "/");
+    if (rest[alen] && !web)
+        return "a path after HOST:PORT";
+    const char *port = NULL;
+    if (rest[0] == '[') {
+        const char *close = memchr(rest, ']', alen);
+        if (!close || close == rest + 1)
+            return "expected HOST:PORT, HOST an IPv6 address in brackets";
+        port = close[1] == ':' ? close + 2 : NULL;
+    } else {
+        for (const char *p = rest; p < rest + alen; p++)
+            port = *p == ':' ? p + 1 : port;
+        if (port == rest + 1)
+            return "no host (expected HOST:PORT)";
+    }
+    if (!port)
+        return "no port (expected HOST:PORT)";
+    unsigned long v = 0;
+    const char *end = rest + alen;
+    if (port == end)
+        return "no port (expected HOST:PORT)";
+    for (const char *p = port; p < end; p++) {
+        if (*p < '0' || *p > '9')
+            return "port must be a number in 1..65535";
+        v = v * 10 + (unsigned long)(*p - '0');
+        if (v > 65535)
+            return "port must be 1..65535";
+    }
+    return v == 0 ? "port must be 1..65535" : NULL;
 }
 
-/* parse_member reads "ID,RAFT_URL,RPC_URL,EVENTS_URL". */
-static int parse_member(const char *s, struct node_member *m)
+/* set_url copies a --raft, --rpc or --events URL after checking it. */
+static int set_url(char *dst, const char *flag, const char *url, char *err, size_t errlen)
+{
+    const char *why = url_problem(url);
+    if (why) {
+        snprintf(err, errlen, "%s '%s': %s", flag, url, why);
+        return LT_EINVAL;
+    }
+    strcpy(dst, url);
+    return 0;
+}
+
+static const char *const url_kinds[3] = {"raft", "rpc", "events"};
+
+static const char *member_url(const struct node_member *m, int kind)
+{
+    return kind == 0 ? m->raft_url : kind == 1 ? m->rpc_url : m->events_url;
+}
+
+/* parse_member reads "ID,RAFT_URL,RPC_URL,EVENTS_URL": exactly four fields, every URL
+ * checked as the node's own are. */
+static int parse_member(const char *s, struct node_member *m, char *err, size_t errlen)
 {
     const char *f[4];
     size_t len[4];
-    const char *p = s;
-    for (int i = 0; i < 4; i++) {
-        const char *comma = i < 3 ? strchr(p, ',') : NULL;
-        if (i < 3 && !comma)
-            return LT_EINVAL;
-        f[i] = p;
-        len[i] = comma ? (size_t)(comma - p) : strlen(p);
-        p = comma ? comma + 1 : p + len[i];
+    size_t n = 0;
+    for (const char *p = s;; p++) {
+        if (*p == ',' || !*p) {
+            if (n < 4) {
+                f[n] = n == 0 ? s : f[n - 1] + len[n - 1] + 1;
+                len[n] = (size_t)(p - f[n]);
+            }
+            n++;
+        }
+        if (!*p)
+            break;
     }
-    char id[32];
-    if (len[0] == 0 || len[0] >= sizeof(id))
+    if (n != 4) {
+        snprintf(err, errlen,
+                 "--peer: expected ID,RAFT_URL,RPC_URL,EVENTS_URL, got %zu field%s in '%s'", n,
+                 n == 1 ? "" : "s", s);
         return LT_EINVAL;
-    memcpy(id, f[0], len[0]);
-    id[len[0]] = '\0';
+    }
+    char id[32] = "";
     memset(m, 0, sizeof(*m));
-    if (parse_u64(id, 1, INT64_MAX, &m->id) || copy_url(m->raft_url, f[1], len[1]) ||
-        copy_url(m->rpc_url, f[2], len[2]) || copy_url(m->events_url, f[3], len[3]))
+    if (len[0] < sizeof(id)) {
+        memcpy(id, f[0], len[0]);
+        id[len[0]] = '\0';
+    }
+    if (!id[0] || parse_u64(id, 1, INT64_MAX, &m->id)) {
+        snprintf(err, errlen, "--peer: bad ID '%.*s' (expected 1..%lld) in '%s'",
+                 (int)(len[0] < 64 ? len[0] : 64), f[0], (long long)INT64_MAX, s);
         return LT_EINVAL;
+    }
+    char *urls[3] = {m->raft_url, m->rpc_url, m->events_url};
+    for (int k = 0; k < 3; k++) {
+        char *dst = urls[k];
+        const char *why = len[k + 1] >= NODE_URL_MAX ? "too long (at most 255 bytes)" : NULL;
+        if (!why) {
+            memcpy(dst, f[k + 1], len[k + 1]);
+            dst[len[k + 1]] = '\0';
+            why = url_problem(dst);
+        }
+        if (why) {
+            snprintf(err, errlen, "--peer %llu: %s URL '%.*s': %s", (unsigned long long)m->id,
+                     url_kinds[k], (int)(len[k + 1] < 300 ? len[k + 1] : 300), f[k + 1], why);
+            return LT_EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* url_owner names the `kind` URL of member `m` for an error: this node's flag, or a peer's. */
+static void url_owner(const struct node_config *cfg, const struct node_member *m, int kind,
+                      char *out, size_t outlen)
+{
+    if (m->id == cfg->id)
+        snprintf(out, outlen, "this node's --%s", url_kinds[kind]);
+    else
+        snprintf(out, outlen, "node %llu's %s URL", (unsigned long long)m->id, url_kinds[kind]);
+}
+
+/* shared_url refuses two URLs alike among the members (this node included): each member
+ * listens on its own three. */
+static int shared_url(const struct node_config *cfg, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < cfg->n_members; i++) {
+        for (int k = 0; k < 3; k++) {
+            const char *url = member_url(&cfg->members[i], k);
+            for (size_t j = 0; j <= i; j++) {
+                for (int l = 0; l < (j == i ? k : 3); l++) {
+                    if (strcmp(url, member_url(&cfg->members[j], l)) != 0)
+                        continue;
+                    char a[64], b[64];
+                    url_owner(cfg, &cfg->members[i], k, a, sizeof(a));
+                    url_owner(cfg, &cfg->members[j], l, b, sizeof(b));
+                    bool peer = cfg->members[i].id != cfg->id || cfg->members[j].id != cfg->id;
+                    snprintf(err, errlen,
+                             "%s%s '%s' is also %s (every member needs URLs of its own)",
+                             peer ? "--peer: " : "", a, url, b);
+                    return LT_EINVAL;
+                }
+            }
+        }
+    }
     return 0;
 }
 
@@ -199,6 +350,8 @@ int node_config_parse(int argc, char **argv, struct node_config *cfg, char *err,
     int li = -1;
     while ((c = getopt_long(argc, argv, ":h", opts, &li)) != -1) {
         uint64_t v = 0;
+        uint64_t lo = 0, hi = 0;     /* a number's range, for its error (hi 0: not a number) */
+        const char *expected = NULL; /* what else is allowed, for the error */
         int rc = 0;
         char name[48];
         if (c >= OPT_ID && li >= 0)
@@ -211,29 +364,32 @@ int node_config_parse(int argc, char **argv, struct node_config *cfg, char *err,
         case 'h':
             return 1;
         case OPT_ID:
-            rc = parse_u64(optarg, 1, INT64_MAX, &cfg->id);
+            lo = 1, hi = INT64_MAX;
+            rc = parse_u64(optarg, lo, hi, &cfg->id);
             break;
         case OPT_DATA:
+            expected = "a path of 1..1023 bytes";
             if (strlen(optarg) == 0 || strlen(optarg) >= sizeof(cfg->data_dir))
                 rc = LT_EINVAL;
             else
                 strcpy(cfg->data_dir, optarg);
             break;
         case OPT_RAFT:
-            rc = copy_url(cfg->raft_url, optarg, strlen(optarg));
+            if (set_url(cfg->raft_url, name, optarg, err, errlen))
+                return LT_EINVAL;
             break;
         case OPT_RPC:
-            rc = copy_url(cfg->rpc_url, optarg, strlen(optarg));
+            if (set_url(cfg->rpc_url, name, optarg, err, errlen))
+                return LT_EINVAL;
             break;
         case OPT_EVENTS:
-            rc = copy_url(cfg->events_url, optarg, strlen(optarg));
+            if (set_url(cfg->events_url, name, optarg, err, errlen))
+                return LT_EINVAL;
             break;
         case OPT_PEER: {
             struct node_member m;
-            if (parse_member(optarg, &m) != 0) {
-                snprintf(err, errlen, "--peer %s: expected ID,RAFT_URL,RPC_URL,EVENTS_URL", optarg);
+            if (parse_member(optarg, &m, err, errlen) != 0)
                 return LT_EINVAL;
-            }
             if (node_config_member(cfg, m.id)) {
                 snprintf(err, errlen, "--peer: node %llu is listed twice",
                          (unsigned long long)m.id);
@@ -247,61 +403,76 @@ int node_config_parse(int argc, char **argv, struct node_config *cfg, char *err,
             break;
         }
         case OPT_TICK:
-            rc = parse_u64(optarg, 1, 10000, &v);
+            lo = 1, hi = 10000;
+            rc = parse_u64(optarg, lo, hi, &v);
             cfg->tick_ms = (unsigned)v;
             break;
         case OPT_ELECTION:
-            rc = parse_u64(optarg, 2, 100000, &v);
+            lo = 2, hi = 100000;
+            rc = parse_u64(optarg, lo, hi, &v);
             cfg->election_ticks = (unsigned)v;
             break;
         case OPT_HEARTBEAT:
-            rc = parse_u64(optarg, 1, 100000, &v);
+            lo = 1, hi = 100000;
+            rc = parse_u64(optarg, lo, hi, &v);
             cfg->heartbeat_ticks = (unsigned)v;
             break;
         case OPT_SNAP:
-            rc = parse_u64(optarg, 0, UINT64_MAX, &cfg->snapshot_interval);
+            lo = 0, hi = UINT64_MAX;
+            rc = parse_u64(optarg, lo, hi, &cfg->snapshot_interval);
             break;
         case OPT_KEEP:
-            rc = parse_u64(optarg, 0, UINT64_MAX, &cfg->compact_keep);
+            lo = 0, hi = UINT64_MAX;
+            rc = parse_u64(optarg, lo, hi, &cfg->compact_keep);
             break;
         case OPT_SNAP_DELAY:
-            rc = parse_u64(optarg, 0, 3600000, &v);
+            lo = 0, hi = 3600000;
+            rc = parse_u64(optarg, lo, hi, &v);
             cfg->snapshot_delay_ms = (unsigned)v;
             break;
         case OPT_DIGEST_DELAY:
-            rc = parse_u64(optarg, 0, 3600000, &v);
+            lo = 0, hi = 3600000;
+            rc = parse_u64(optarg, lo, hi, &v);
             cfg->digest_delay_ms = (unsigned)v;
             break;
         case OPT_MIN_FREE:
-            rc = parse_u64(optarg, 0, 1ull << 30, &v);
+            lo = 0, hi = 1ull << 30;
+            rc = parse_u64(optarg, lo, hi, &v);
             cfg->min_free_bytes = v << 20;
             break;
         case OPT_PENDING:
-            rc = parse_u64(optarg, 1, 10000000, &v);
+            lo = 1, hi = 10000000;
+            rc = parse_u64(optarg, lo, hi, &v);
             cfg->max_pending = (unsigned)v;
             break;
         case OPT_CTX:
-            rc = parse_u64(optarg, 1, 65536, &v);
+            lo = 1, hi = 65536;
+            rc = parse_u64(optarg, lo, hi, &v);
             cfg->rpc_contexts = (unsigned)v;
             break;
         case OPT_TIMEOUT:
-            rc = parse_u64(optarg, 1, 3600000, &v);
+            lo = 1, hi = 3600000;
+            rc = parse_u64(optarg, lo, hi, &v);
             cfg->default_timeout_ms = (unsigned)v;
             break;
         case OPT_EVENT_BATCH:
-            rc = parse_u64(optarg, 0, 1000, &v);
+            lo = 0, hi = 1000;
+            rc = parse_u64(optarg, lo, hi, &v);
             cfg->event_batch_ms = (unsigned)v;
             break;
         case OPT_SEGMENT:
-            rc = parse_u64(optarg, 1, 4096, &v);
+            lo = 1, hi = 4096;
+            rc = parse_u64(optarg, lo, hi, &v);
             cfg->wal_segment_bytes = v << 20;
             break;
         case OPT_LOG:
+            expected = "debug, info, warn or error";
             cfg->log_level = lt_log_parse_level(optarg);
             rc = cfg->log_level < 0 ? LT_EINVAL : 0;
             break;
         case OPT_CPU:
-            rc = parse_u64(optarg, 0, LT_CPU_MAX - 1, &v);
+            lo = 0, hi = LT_CPU_MAX - 1;
+            rc = parse_u64(optarg, lo, hi, &v);
             cfg->cpu = (int)v;
             break;
         case ':':
@@ -311,8 +482,14 @@ int node_config_parse(int argc, char **argv, struct node_config *cfg, char *err,
             snprintf(err, errlen, "unknown option %s (see --help)", name);
             return LT_EINVAL;
         }
+        if (rc && hi) {
+            snprintf(err, errlen, "%s: bad value '%s' (expected %llu..%llu)", name, optarg,
+                     (unsigned long long)lo, (unsigned long long)hi);
+            return LT_EINVAL;
+        }
         if (rc) {
-            snprintf(err, errlen, "%s: bad value '%s' (see --help)", name, optarg ? optarg : "");
+            snprintf(err, errlen, "%s: bad value '%s' (expected %s)", name, optarg,
+                     expected ? expected : "see --help");
             return LT_EINVAL;
         }
     }
@@ -331,7 +508,8 @@ int node_config_parse(int argc, char **argv, struct node_config *cfg, char *err,
         return LT_EINVAL;
     }
     if (cfg->heartbeat_ticks >= cfg->election_ticks) {
-        snprintf(err, errlen, "--heartbeat-ticks must be smaller than --election-ticks");
+        snprintf(err, errlen, "--heartbeat-ticks %u must be smaller than --election-ticks %u",
+                 cfg->heartbeat_ticks, cfg->election_ticks);
         return LT_EINVAL;
     }
     /* This node is a member with its own URLs, whether listed or not. */
@@ -354,5 +532,5 @@ int node_config_parse(int argc, char **argv, struct node_config *cfg, char *err,
         strcpy(m->rpc_url, cfg->rpc_url);
         strcpy(m->events_url, cfg->events_url);
     }
-    return 0;
+    return shared_url(cfg, err, errlen);
 }

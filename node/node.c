@@ -150,6 +150,10 @@ struct node {
     struct node_rare slow_batches; /* WAL batches slower than NODE_SLOW_IO_US */
     struct node_rare slow_passes;  /* loop passes longer than the election timeout */
     struct node_rare no_room;      /* received snapshots refused for want of disk space */
+    struct {
+        uint64_t id;
+        struct node_rare rare;
+    } strangers[RAFT_MAX_NODES]; /* senders of raft messages that are not members */
     uint64_t disk_free; /* free bytes on the data dir's file system, 4 Hz (node_check_disk) */
     bool disk_low;      /* disk_free < --min-free-mb: the leader refuses creates and updates */
     uint64_t start_ns;
@@ -847,13 +851,49 @@ static bool node_snapshot_room(struct node *n, const struct raft_msg *m, uint64_
     return false;
 }
 
+/* node_stranger says that node `from`, not a member, sends this node raft messages: the
+ * nodes were given different --peer lists. At most once per sender every 10 s (and when
+ * more strangers than slots take turns, fewer lines). */
+static void node_stranger(struct node *n, uint64_t from)
+{
+    size_t slot = 0, nslots = sizeof(n->strangers) / sizeof(n->strangers[0]);
+    uint64_t now = lt_now_ns(), period = 10000000000u;
+    while (slot < nslots && n->strangers[slot].id != from)
+        slot++;
+    if (slot == nslots) { /* a new sender: in a free slot, or the one quiet the longest */
+        slot = 0;
+        for (size_t i = 1; i < nslots; i++) {
+            if (n->strangers[i].rare.warned_ns < n->strangers[slot].rare.warned_ns)
+                slot = i;
+        }
+        if (n->strangers[slot].rare.warned_ns && now - n->strangers[slot].rare.warned_ns < period)
+            return;
+        n->strangers[slot].id = from;
+        n->strangers[slot].rare = (struct node_rare){0};
+    }
+    uint64_t k = node_rare_due(&n->strangers[slot].rare, period, now);
+    if (!k)
+        return;
+    char ids[RAFT_MAX_NODES * 21] = "";
+    for (size_t i = 0, len = 0; i < n->cfg.n_members && len < sizeof(ids); i++)
+        len += (size_t)snprintf(ids + len, sizeof(ids) - len, "%s%llu", i ? ", " : "",
+                                (unsigned long long)n->cfg.members[i].id);
+    lt_warn("dropped raft messages from node %llu, which is not a member (members: %s): the "
+            "--peer lists must be the same on every node (%llu dropped since the last such line)",
+            (unsigned long long)from, ids, (unsigned long long)k);
+}
+
 static int node_recv_one(void *arg, const struct raft_msg *m, const struct codec_chunk *chunk)
 {
     struct node *n = arg;
     if (++n->batch_pos <= n->batch_skip)
         return 0; /* a held batch's messages that were handed on before it was held */
-    if (m->to != n->cfg.id || !node_member(n, m->from))
-        return 0; /* misdirected or from a stranger: ignore */
+    if (m->to != n->cfg.id)
+        return 0; /* misdirected: ignore */
+    if (!node_member(n, m->from)) {
+        node_stranger(n, m->from);
+        return 0; /* from a stranger: ignore (said, as the --peer lists differ) */
+    }
     if (m->type == RAFT_MSG_SNAPSHOT) {
         if (!chunk || m->term < n->term)
             return 0; /* a deposed leader's transfer still under way: not its file */

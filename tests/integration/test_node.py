@@ -20,7 +20,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, Failure, check, pb_parse, pb_varint, run_tests, wait_for  # noqa: E402
+from harness import (Cluster, Failure, Node, check, pb_parse, pb_varint, run_tests,  # noqa: E402
+                     wait_for)
 
 
 def create(c, name, endpoints=None, **fields):
@@ -627,6 +628,25 @@ def test_leaderless_answers_quickly(build):
         check(rc == 1, "no write without a quorum")
         check("UNAVAILABLE" in err or "DEADLINE_EXCEEDED" in err, "clear error: %r" % err)
         check(took < 5, "answered within the deadline (%.2fs)" % took)
+
+
+def test_stranger_is_named(build):
+    """Nodes given different --peer lists: node 1 is told it is alone, node 2 that node 1
+    is its peer. Node 1 drops node 2's vote requests, and says so in its log, once per
+    10 s (not once per message), naming node 2 and the --peer lists."""
+    with Cluster(build, n=1) as c:
+        stranger = Node(c, 2)
+        c.nodes.append(stranger)  # its --peer list: nodes 1 and 2
+        stranger.start()
+        first = c.node(1)
+        pattern = re.compile(r"WARN .*raft messages from node 2, which is not a member "
+                             r"\(members: 1\).*--peer lists must be the same on every node")
+        wait_for("node 1 to name node 2", lambda: pattern.search(first.log_text()), timeout=15)
+        # node 2 keeps campaigning (an election every 150-300 ms): no more lines for 2 s
+        time.sleep(2)
+        lines = [l for l in first.log_text().splitlines() if "from node 2, which" in l]
+        check(len(lines) == 1, "said once in 10 s: %r" % lines)
+        check(stranger.alive() and first.alive(), "both nodes still run")
 
 
 def start_refused(victim):

@@ -1,6 +1,7 @@
 /* test_node_config.c — lithair-node's command line (node/config.c): defaults, every
  * required flag, --peer parsing, and the errors a person sees for bad input. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -92,13 +93,14 @@ static void test_errors(void)
     expect_error(PARSE(&cfg, err, BASE, "--raft", "localhost:7000"), err, "--raft");
     expect_error(PARSE(&cfg, err, BASE, "--peer", "1,tcp://a:1"), err, "expected ID,RAFT_URL");
     expect_error(PARSE(&cfg, err, BASE, "--peer", "x,tcp://a:1,tcp://a:2,tcp://a:3"), err,
-                 "expected ID,RAFT_URL");
+                 "--peer: bad ID 'x' (expected 1..9223372036854775807)");
     expect_error(PARSE(&cfg, err, BASE, "--peer", "1,tcp://a:1,tcp://a:2,tcp://a:3", "--peer",
                        "1,tcp://b:1,tcp://b:2,tcp://b:3"),
                  err, "listed twice");
     expect_error(PARSE(&cfg, err, BASE, "--peer", "2,tcp://a:1,tcp://a:2,tcp://a:3"), err,
                  "differ from --raft");
-    expect_error(PARSE(&cfg, err, BASE, "--heartbeat-ticks", "50"), err, "smaller");
+    expect_error(PARSE(&cfg, err, BASE, "--heartbeat-ticks", "50"), err,
+                 "--heartbeat-ticks 50 must be smaller than --election-ticks 15");
     expect_error(PARSE(&cfg, err, BASE, "--bogus"), err, "unknown option --bogus");
     expect_error(PARSE(&cfg, err, BASE, "extra"), err, "unexpected argument 'extra'");
     expect_error(PARSE(&cfg, err, BASE, "--log-level", "loud"), err, "--log-level");
@@ -115,10 +117,143 @@ static void test_errors(void)
     CU_ASSERT_EQUAL(PARSE(&cfg, err, "lithair-node", "--help"), 1);
 }
 
+#define P1 "tcp://127.0.0.1:7101"
+#define P2 "tcp://127.0.0.1:7201"
+#define P3 "tcp://127.0.0.1:7301"
+
+/* A --peer is exactly ID and three URLs, each checked as --raft, --rpc and --events are,
+ * and no URL is any other member's (nor this node's). */
+static void test_peer_urls(void)
+{
+    struct node_config cfg;
+    char err[256];
+    /* a fifth field is not part of the events URL */
+    expect_error(PARSE(&cfg, err, BASE, "--peer",
+                       "2,tcp://127.0.0.1:7102,tcp://127.0.0.1:7202,tcp://127.0.0.1:7302,extra"),
+                 err, "--peer: expected ID,RAFT_URL,RPC_URL,EVENTS_URL, got 5 fields");
+    expect_error(PARSE(&cfg, err, BASE, "--peer", "1," P1 "," P2 "," P3 ","), err, "got 5 fields");
+    expect_error(PARSE(&cfg, err, BASE, "--peer", "1," P1 "," P2), err, "got 3 fields");
+    expect_error(PARSE(&cfg, err, BASE, "--peer", ""), err, "got 1 field ");
+    expect_error(PARSE(&cfg, err, BASE, "--peer", ",,,"), err, "--peer: bad ID ''");
+    expect_error(PARSE(&cfg, err, BASE, "--peer", "9223372036854775808," P1 "," P2 "," P3), err,
+                 "--peer: bad ID '9223372036854775808' (expected 1..9223372036854775807)");
+    /* each URL: scheme, host, port 1..65535, no blanks */
+    expect_error(PARSE(&cfg, err, BASE, "--peer", "1," P1 "," P2 ",tcp://127.0.0.1:99999"), err,
+                 "--peer 1: events URL 'tcp://127.0.0.1:99999': port must be 1..65535");
+    expect_error(PARSE(&cfg, err, BASE, "--peer", "1," P1 "," P2 "," P3 " "), err,
+                 "--peer 1: events URL 'tcp://127.0.0.1:7301 ': contains a space");
+    expect_error(PARSE(&cfg, err, BASE, "--peer", "1," P1 ",tcp://127.0.0.1:0," P3), err,
+                 "--peer 1: rpc URL 'tcp://127.0.0.1:0': port must be 1..65535");
+    expect_error(PARSE(&cfg, err, BASE, "--peer", "1,tcp://127.0.0.1," P2 "," P3), err,
+                 "--peer 1: raft URL 'tcp://127.0.0.1': no port");
+    expect_error(PARSE(&cfg, err, BASE, "--peer", "1,tcp://:7101," P2 "," P3), err,
+                 "--peer 1: raft URL 'tcp://:7101': no host");
+    expect_error(PARSE(&cfg, err, BASE, "--peer", "1,tcp://127.0.0.1:71x1," P2 "," P3), err,
+                 "port must be a number");
+    expect_error(PARSE(&cfg, err, BASE, "--peer", "1," P1 "," P2 ",127.0.0.1:7301"), err,
+                 "--peer 1: events URL '127.0.0.1:7301': expected SCHEME://ADDRESS");
+    expect_error(PARSE(&cfg, err, BASE, "--peer", "1,http://127.0.0.1:7101," P2 "," P3), err,
+                 "--peer 1: raft URL 'http://127.0.0.1:7101': unknown scheme");
+    expect_error(PARSE(&cfg, err, BASE, "--peer", "1,ipc://," P2 "," P3), err, "no path");
+    expect_error(PARSE(&cfg, err, BASE, "--peer", "1,tcp://127.0.0.1:7101/x," P2 "," P3), err,
+                 "a path after HOST:PORT");
+    /* the node's own URLs: the same checks */
+    expect_error(PARSE(&cfg, err, BASE, "--events", "tcp://127.0.0.1:99999"), err,
+                 "--events 'tcp://127.0.0.1:99999': port must be 1..65535");
+    expect_error(PARSE(&cfg, err, BASE, "--raft", "tcp://127.0.0.1:7102 "), err,
+                 "--raft 'tcp://127.0.0.1:7102 ': contains a space");
+    expect_error(PARSE(&cfg, err, BASE, "--rpc", "tcp://127.0.0.1"), err, "--rpc");
+    /* two members sharing a URL */
+    expect_error(PARSE(&cfg, err, BASE, "--peer", "1,tcp://127.0.0.1:7102," P2 "," P3), err,
+                 "--peer: this node's --raft 'tcp://127.0.0.1:7102' is also node 1's raft URL");
+    expect_error(PARSE(&cfg, err, BASE, "--peer", "1," P1 "," P2 ",tcp://127.0.0.1:7302"), err,
+                 "is also node 1's events URL");
+    expect_error(PARSE(&cfg, err, BASE, "--peer", "1," P1 "," P2 "," P3, "--peer",
+                       "3,tcp://127.0.0.1:7103,tcp://127.0.0.1:7203," P1),
+                 err,
+                 "--peer: node 3's events URL 'tcp://127.0.0.1:7101' is also node 1's raft URL");
+    expect_error(PARSE(&cfg, err, BASE, "--peer", "1," P1 "," P1 "," P3), err,
+                 "node 1's rpc URL 'tcp://127.0.0.1:7101' is also node 1's raft URL");
+    expect_error(PARSE(&cfg, err, BASE, "--rpc", "tcp://127.0.0.1:7102"), err,
+                 "this node's --rpc 'tcp://127.0.0.1:7102' is also this node's --raft");
+    /* what is right still passes: IPv6 hosts, names, ipc paths, this node listed */
+    CU_ASSERT_EQUAL(
+        PARSE(&cfg, err, BASE, "--peer", "1,tcp://[::1]:7101,tcp://node1:7201,ipc:///tmp/n1.ev",
+              "--peer", "2,tcp://127.0.0.1:7102,tcp://127.0.0.1:7202,tcp://127.0.0.1:7302",
+              "--peer", "3,tcp://127.0.0.1:7103,tcp://127.0.0.1:7203,tcp://127.0.0.1:65535"),
+        0);
+    CU_ASSERT_EQUAL(cfg.n_members, 3);
+    expect_error(PARSE(&cfg, err, BASE, "--peer", "1,tcp://[::1:7101," P2 "," P3), err,
+                 "IPv6 address in brackets");
+}
+
+/* Every number's error says which values it takes; so does --help. */
+static void test_ranges(void)
+{
+    static const struct {
+        const char *flag, *value, *range;
+    } cases[] = {
+        {"--id", "9223372036854775808", "(expected 1..9223372036854775807)"},
+        {"--id", "0", "(expected 1..9223372036854775807)"},
+        {"--tick-ms", "0", "(expected 1..10000)"},
+        {"--election-ticks", "1", "(expected 2..100000)"},
+        {"--heartbeat-ticks", "100001", "(expected 1..100000)"},
+        {"--snapshot-interval", "-1", "(expected 0..18446744073709551615)"},
+        {"--compact-keep", "18446744073709551616", "(expected 0..18446744073709551615)"},
+        {"--snapshot-delay-ms", "3600001", "(expected 0..3600000)"},
+        {"--digest-delay-ms", "soon", "(expected 0..3600000)"},
+        {"--max-pending", "0", "(expected 1..10000000)"},
+        {"--rpc-contexts", "65537", "(expected 1..65536)"},
+        {"--timeout-ms", "0", "(expected 1..3600000)"},
+        {"--event-batch-ms", "1001", "(expected 0..1000)"},
+        {"--wal-segment-mb", "4097", "(expected 1..4096)"},
+        {"--min-free-mb", "99999999999", "(expected 0..1073741824)"},
+        {"--cpu", "1024", "(expected 0..1023)"},
+        {"--log-level", "loud", "(expected debug, info, warn or error)"},
+        {"--data-dir", "", "(expected a path of 1..1023 bytes)"},
+    };
+    struct node_config cfg;
+    char err[256], want[160];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(want, sizeof(want), "%s: bad value '%s' %s", cases[i].flag, cases[i].value,
+                 cases[i].range);
+        expect_error(PARSE(&cfg, err, BASE, (char *)cases[i].flag, (char *)cases[i].value), err,
+                     want);
+    }
+    /* the ends of each range pass */
+    CU_ASSERT_EQUAL(PARSE(&cfg, err, BASE, "--id", "9223372036854775807"), 0);
+    CU_ASSERT_EQUAL(cfg.id, 9223372036854775807ull);
+    CU_ASSERT_EQUAL(PARSE(&cfg, err, BASE, "--election-ticks", "2", "--heartbeat-ticks", "1",
+                          "--min-free-mb", "1073741824", "--cpu", "1023"),
+                    0);
+
+    /* --help gives every range */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    node_config_usage(f);
+    fclose(f);
+    static const char *const ranges[] = {
+        "(1..2^63-1",   "9223372036854775807", "(1..10000,", "(2..100000,",   "(1..100000,",
+        "(0..3600000,", "(1..10000000,",       "(1..65536,", "(1..3600000,",  "(0..1000,",
+        "(1..4096,",    "(0..1073741824,",     "(0..1023)",  "port 1..65535",
+    };
+    for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+        if (!strstr(text, ranges[i]))
+            fprintf(stderr, "--help lacks '%s'\n", ranges[i]);
+        CU_ASSERT_PTR_NOT_NULL(strstr(text, ranges[i]));
+    }
+    CU_ASSERT_PTR_NULL(strstr(text, "(1..2^63)"));
+    free(text);
+}
+
 static const struct lt_test config_tests[] = {
     {"defaults; the node is a member of its own cluster", test_defaults_and_self},
     {"--peer lists and tuning flags", test_peers},
     {"every bad input is refused with a message naming it", test_errors},
+    {"--peer: four fields, checked URLs, none shared", test_peer_urls},
+    {"a bad number's error and --help name its range", test_ranges},
     {NULL, NULL},
 };
 
