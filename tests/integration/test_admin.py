@@ -70,7 +70,37 @@ def test_help_and_usage_errors(build):
                            (["items", "list", "--limit", " 2"], "--limit"),
                            (["--endpoints", "tcp://127.0.0.1:99999", "status"], "bad --endpoints"),
                            (["--endpoints", "tcp://127.0.0.1:0", "status"], "bad --endpoints"),
-                           (["watch", "--events", "tcp://127.0.0.1:99999"], "--events")):
+                           (["watch", "--events", "tcp://127.0.0.1:99999"], "--events"),
+                           # versions start at 1: 0 is no "unconditional" in disguise
+                           (["items", "update", "x", '{"name":"a"}', "--expected-version", "0"],
+                            "versions start at 1"),
+                           (["items", "delete", "x", "--expected-version", "0"],
+                            "versions start at 1"),
+                           # an option a subcommand would ignore is refused, by name
+                           (["items", "history", "x", "--limit", "3"],
+                            "items history takes no --limit"),
+                           (["items", "get", "x", "--expected-version", "99"],
+                            "items get takes no --expected-version"),
+                           (["items", "create", '{"name":"a"}', "--serializable"],
+                            "items create takes no --serializable"),
+                           (["items", "create", '{"name":"a"}', "--expected-version", "5"],
+                            "items create takes no --expected-version"),
+                           (["items", "create", '{"name":"a"}', "--index", "status", "--equals",
+                             "active"], "items create takes no --index"),
+                           (["items", "delete", "x", "--serializable"],
+                            "items delete takes no --serializable"),
+                           (["items", "delete", "x", "--limit", "5", "--all"],
+                            "items delete takes no --limit"),
+                           (["items", "list", "--expected-version", "3"],
+                            "items list takes no --expected-version"),
+                           (["items", "purge", "--all"], "items purge takes no --all"),
+                           (["items", "get", "x", "--cursor", "zz"],
+                            "items get takes no --cursor"),
+                           # the ID names the record: a body with only it changes nothing
+                           (["items", "update", "x", '{"id":"x"}'], "no field to change"),
+                           # a node named twice would be counted twice by health
+                           (["--endpoints", "tcp://127.0.0.1:7,tcp://127.0.0.1:8,"
+                             "tcp://127.0.0.1:7", "health"], "names tcp://127.0.0.1:7 twice")):
             rc, _, err = raw(c, *bad)
             check(rc == 2, "usage error exits 2: %s (rc %d)" % (bad, rc))
             check(words in err, "message names the problem: %s → %r" % (bad, err))
@@ -79,6 +109,24 @@ def test_help_and_usage_errors(build):
         rc, _, err = raw(c, "watch", "--events", "bogus://x", "--count", "1", timeout=10)
         check(rc == 2 and "cannot dial bogus://x" in err and "no event URL" in err,
               "watch with no dialable URL: %d %r" % (rc, err))
+        env_dup = dict(admin_env(), LITHAIR_ENDPOINTS="tcp://127.0.0.1:7,tcp://127.0.0.1:7")
+        p = subprocess.run([c.admin_bin, "health"], capture_output=True, text=True, timeout=30,
+                           env=env_dup)
+        check(p.returncode == 2 and "$LITHAIR_ENDPOINTS names tcp://127.0.0.1:7 twice" in p.stderr,
+              "a duplicate in $LITHAIR_ENDPOINTS: %d %r" % (p.returncode, p.stderr))
+        # each help names what it takes: ping-bench its payload range, items every option
+        # with the subcommands that take it, bench the prefill's limit
+        _, out, _ = raw(c, "ping-bench", "--help")
+        check("1..1048576" in out, "ping-bench --help states the payload range: %r" % out)
+        _, out, _ = raw(c, "bench", "--help")
+        check("at most 1 GiB" in out, "bench --help states the prefill limit: %r" % out)
+        for sub in ([], ["get"], ["update"], ["list"]):
+            _, out, _ = raw(c, "items", *sub, "--help")
+            for opt in ("--expected-version N   update, delete",
+                        "--serializable         get, list, history",
+                        "--limit N              list", "--cursor C             list",
+                        "--all                  list", "create and purge take no option"):
+                check(opt in out, "items %s --help lists %r: %r" % (sub, opt, out))
         env_bad = dict(admin_env(), LITHAIR_ENDPOINTS="garbage")
         p = subprocess.run([c.admin_bin, "status"], capture_output=True, text=True, timeout=30,
                            env=env_bad)
@@ -291,6 +339,141 @@ def test_bench_read_ratio_needs_mixed(build):
                   len(err.strip().splitlines()) == 1, "bench %s: %d %r" % (args, rc, err))
     finally:
         c.__exit__(None, None, None)
+
+def test_bench_prefill_is_bounded(build):
+    """A read or mixed run first writes key-space x payload-size bytes: at most 1 GiB,
+    refused (exit 2) before anything is written beyond it; a write run prefills nothing."""
+    c = Cluster(build, n=1)
+    try:
+        dead = "tcp://127.0.0.1:%d" % free_port()
+        for args in (["--type", "read", "--key-space", "10000000", "--payload-size", "4096"],
+                     ["--type", "mixed", "--key-space", "262145", "--payload-size", "4096"]):
+            rc, _, err = raw(c, "--endpoints", dead, "--timeout", "200", "bench", "--duration",
+                             "0.2", "--warmup", "0", *args, timeout=20)
+            check(rc == 2 and "at most 1 GiB" in err and "--key-space" in err and
+                  len(err.strip().splitlines()) == 1, "bench %s: %d %r" % (args, rc, err))
+        # a write run prefills nothing: no limit, it gets as far as the (dead) cluster
+        rc, _, err = raw(c, "--endpoints", dead, "--timeout", "200", "bench", "--type", "write",
+                         "--key-space", "10000000", "--payload-size", "4096", "--duration",
+                         "0.2", "--warmup", "0", "--concurrency", "1", timeout=30)
+        check(rc == 1 and "1 GiB" not in err, "a write run prefills nothing: %d %r" % (rc, err))
+    finally:
+        c.__exit__(None, None, None)
+
+
+def test_health_failure_is_on_stderr(build):
+    """health's verdict is on stdout; a failure, as for every command, also one line on
+    stderr."""
+    with Cluster(build, n=1) as c:
+        c.wait_leader(timeout=10)
+        eps = "%s,tcp://127.0.0.1:%d,tcp://127.0.0.1:%d" % (c.endpoints(), free_port(),
+                                                            free_port())
+        rc, out, err = raw(c, "--endpoints", eps, "--timeout", "300", "health")
+        check(rc == 1 and out.startswith("unhealthy: 1 of 3"), "table: %d %r" % (rc, out))
+        check(err == "lithair-admin: unhealthy: 1 of 3 endpoints reachable, one leader\n",
+              "one line on stderr: %r" % err)
+        rc, out, err = raw(c, "--endpoints", eps, "--timeout", "300", "-w", "json", "health")
+        check(rc == 1 and json.loads(out)["healthy"] is False and
+              len(err.strip().splitlines()) == 1 and "unhealthy" in err, "json: %d %r" % (rc, err))
+        rc, _, err = raw(c, "--endpoints", c.endpoints(), "health")
+        check(rc == 0 and err == "", "healthy: nothing on stderr: %d %r" % (rc, err))
+
+
+def test_output_write_error_fails(build):
+    """Output that could not be written (here /dev/full) fails the command: exit 1, one
+    line on stderr; watch stops at the first event it cannot write."""
+    if not os.path.exists("/dev/full"):
+        print("  skipped: no /dev/full")
+        return
+    with Cluster(build, n=1) as c:
+        c.wait_leader(timeout=10)
+        c.admin("items", "create", json.dumps({"name": "one"}))
+        base = [c.admin_bin, "--endpoints", c.endpoints()]
+        for args in (["status"], ["-w", "json", "items", "list"], ["items", "list"], ["ping"],
+                     ["health"], ["items", "--help"], ["--help"]):
+            with open("/dev/full", "w") as full:
+                p = subprocess.run(base + args, stdout=full, stderr=subprocess.PIPE, text=True,
+                                   timeout=60, env=admin_env())
+            check(p.returncode == 1 and "cannot write the output" in p.stderr and
+                  len(p.stderr.strip().splitlines()) == 1,
+                  "%s > /dev/full: %d %r" % (args, p.returncode, p.stderr))
+        with open("/dev/full", "w") as full:
+            w = subprocess.Popen(base + ["watch", "--count", "3"], stdout=full,
+                                 stderr=subprocess.PIPE, text=True, env=admin_env())
+        try:
+            time.sleep(0.5)  # subscribed before the events
+            for i in range(40):  # events until watch gives up, boundedly
+                if w.poll() is not None:
+                    break
+                c.admin("items", "create", json.dumps({"name": "ev%d" % i}))
+                time.sleep(0.1)
+            _, err = w.communicate(timeout=20)
+        finally:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
+        check(w.returncode == 1 and "watch: cannot write the output" in err and
+              len(err.strip().splitlines()) == 1, "watch > /dev/full: %d %r" % (w.returncode, err))
+
+
+def test_update_refuses_what_rest_refuses(build):
+    """An update naming `benchmark` (whatever its value) or another field the server sets
+    is refused as REST refuses it, and changes nothing; one naming only the ID changes
+    nothing either, and says the JSON names no field to change."""
+    with Cluster(build, n=1) as c:
+        c.wait_leader(timeout=10)
+        _, it, _ = c.admin("items", "create", json.dumps({"name": "mine"}))
+        for body, words in (('{"benchmark":false}', "benchmark is set only by the benchmark "
+                             "engine"), ('{"benchmark":true}', "cannot be set by an update"),
+                            ('{"name":"n","benchmark":false}', "benchmark"),
+                            ('{"version":"1"}', "version is set by the server"),
+                            ('{"updated_at":"2000-01-01T00:00:00Z"}', "updatedAt is set by")):
+            rc, _, err = c.admin("items", "update", it["id"], body, check_rc=False)
+            check(rc == 1 and words in err and len(err.strip().splitlines()) == 1,
+                  "update %s: %d %r" % (body, rc, err))
+        rc, _, err = c.admin("items", "update", it["id"], json.dumps({"id": it["id"]}),
+                             check_rc=False)
+        check(rc == 2 and "names no field to change" in err and "name" not in
+              err.replace("names no", ""), "only the ID: %d %r" % (rc, err))
+        _, got, _ = c.admin("items", "get", it["id"])
+        check(got["version"] == "1" and got["name"] == "mine", "nothing changed: %r" % got)
+        # the ID beside a field to change: the field changes
+        _, up, _ = c.admin("items", "update", it["id"], json.dumps({"id": it["id"], "name": "n2"}),
+                           "--expected-version", "1")
+        check(up["version"] == "2" and up["name"] == "n2", "id and name: %r" % up)
+
+
+def test_table_escapes_and_cuts_on_characters(build):
+    """A stored name cannot break a table row or reach the terminal as an escape; the NAME
+    column is cut after 24 characters, never inside one."""
+    with Cluster(build, n=1) as c:
+        c.wait_leader(timeout=10)
+        _, it, _ = c.admin("items", "create", json.dumps({"name": "a\nb\tc\u001b[31mred\\"}))
+        _, wide, _ = c.admin("items", "create", json.dumps({"name": "a" + "\u00e9" * 30}))
+        base = [c.admin_bin, "--endpoints", c.endpoints()]
+        p = subprocess.run(base + ["items", "get", it["id"]], capture_output=True, timeout=60,
+                           env=admin_env())
+        rows = p.stdout.decode("utf-8").splitlines()
+        check(p.returncode == 0 and len(rows) == 2, "one row: %r" % p.stdout)
+        check(b"\x1b" not in p.stdout and b"\t" not in p.stdout, "no raw control: %r" % p.stdout)
+        check("a\\nb\\tc\\x1b[31mred\\\\" in rows[1], "escaped: %r" % rows[1])
+        p = subprocess.run(base + ["items", "history", it["id"]], capture_output=True, timeout=60,
+                           env=admin_env())
+        check(p.returncode == 0 and len(p.stdout.splitlines()) == 1 and b"\x1b" not in p.stdout,
+              "history escapes too: %r" % p.stdout)
+        p = subprocess.run(base + ["items", "list"], capture_output=True, timeout=60,
+                           env=admin_env())
+        try:
+            text = p.stdout.decode("utf-8")
+        except UnicodeDecodeError as e:
+            check(False, "list table is not UTF-8 (%s): %r" % (e, p.stdout))
+        rows = text.splitlines()
+        check(p.returncode == 0 and len(rows) == 4, "header, 2 rows, footer: %r" % text)
+        col = rows[0].index("STATUS")
+        row = [r for r in rows if r.startswith(wide["id"])][0]
+        check(row[col - 26:col] == "a" + "\u00e9" * 23 + "  " and row[col:].startswith("draft"),
+              "NAME cut after 24 characters, STATUS aligned: %r" % row)
+
 
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))

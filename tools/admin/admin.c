@@ -128,6 +128,50 @@ static bool admin_urls_ok(const char *s)
     }
 }
 
+/* admin_urls_dup: the first URL that `s` (a list admin_urls_ok accepts) names twice, copied
+ * into `out`; false if none. Compared as text: tcp://localhost:7201 and tcp://127.0.0.1:7201
+ * are not seen as one. */
+static bool admin_urls_dup(const char *s, char *out, size_t outlen)
+{
+    for (const char *u = s; *u;) {
+        size_t n = strcspn(u, ",");
+        for (const char *v = u + n; *v;) {
+            v++; /* past the comma */
+            size_t k = strcspn(v, ",");
+            if (k == n && strncmp(u, v, n) == 0) {
+                snprintf(out, outlen, "%.*s", (int)n, u);
+                return true;
+            }
+            v += k;
+        }
+        u += n;
+        if (*u)
+            u++;
+    }
+    return false;
+}
+
+/* admin_stdout_check flushes standard output once, before the program ends: a command
+ * whose output could not be written (a full disk, a device error) fails with one line
+ * rather than exiting 0. `rc`, or 1 after the message if it was 0. */
+static int admin_stdout_check(int rc)
+{
+    static bool checked;
+    if (checked)
+        return rc;
+    checked = true;
+    errno = 0;
+    int flushed = fflush(stdout);
+    int saved = errno;
+    if (flushed == 0 && !ferror(stdout))
+        return rc;
+    if (rc != 0) /* it failed already, and said why */
+        return rc;
+    return admin_fail("cannot write the output: %s", flushed != 0 && saved
+                                                         ? strerror(saved)
+                                                         : "a write to standard output failed");
+}
+
 /* admin_client connects on first use, so that a command refused for its arguments or its
  * input never opens a socket. A bad --endpoints list ends the program with a message. */
 struct rpc_client *admin_client(struct admin *a)
@@ -172,11 +216,82 @@ static const char *jstr(json_object *o, const char *key)
     return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
 }
 
+/* utf8_len: the length of the well-formed UTF-8 character at `s` (at most `n` bytes), 0 if
+ * the bytes there are not one. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] < 0x80                    ? 1
+                 : s[0] >= 0xC2 && s[0] <= 0xDF ? 2
+                 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
+                 : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4
+                                                : 0;
+    if (len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    }
+    if ((len == 3 && s[0] == 0xE0 && s[1] < 0xA0) ||  /* overlong */
+        (len == 3 && s[0] == 0xED && s[1] >= 0xA0) || /* surrogate */
+        (len == 4 && s[0] == 0xF0 && s[1] < 0x90) ||  /* overlong */
+        (len == 4 && s[0] == 0xF4 && s[1] >= 0x90))   /* above U+10FFFF */
+        return 0;
+    return len;
+}
+
+/* table_cell writes `s` into `out` for a table column of `width` characters (0: as long
+ * as it is, unpadded): control characters escaped as \n, \t, \r, \xHH (C1 ones as
+ * \u0080..\u009f), a backslash as \\ and a byte that is not UTF-8 as \xHH, so that a
+ * stored value can neither break a row nor send a terminal escape; cut after `width`
+ * characters on a character boundary (an escape is never cut in two), then padded with
+ * spaces. A character counts as one column. */
+static const char *table_cell(const char *s, size_t width, char *out, size_t outlen)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s), o = 0, cols = 0;
+    while (n > 0) {
+        char esc[8];
+        size_t take = utf8_len(p, n), elen;
+        if (take == 0) {
+            take = 1;
+            elen = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", p[0]);
+        } else if (p[0] == '\n' || p[0] == '\t' || p[0] == '\r' || p[0] == '\\') {
+            esc[0] = '\\';
+            esc[1] = p[0] == '\n' ? 'n' : p[0] == '\t' ? 't' : p[0] == '\r' ? 'r' : '\\';
+            esc[2] = '\0';
+            elen = 2;
+        } else if (p[0] < 0x20 || p[0] == 0x7F) {
+            elen = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", p[0]);
+        } else if (p[0] == 0xC2 && p[1] < 0xA0) { /* U+0080..U+009F: C1 controls (CSI...) */
+            elen = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", p[1]);
+        } else {
+            memcpy(esc, p, take);
+            elen = take;
+        }
+        size_t ecols = take > 1 && elen == take ? 1 : elen; /* a character, or its escape */
+        if ((width && cols + ecols > width) || o + elen + 1 > outlen)
+            break;
+        memcpy(out + o, esc, elen);
+        o += elen;
+        cols += ecols;
+        p += take;
+        n -= take;
+    }
+    while (width && cols < width && o + 1 < outlen) {
+        out[o++] = ' ';
+        cols++;
+    }
+    out[o] = '\0';
+    return out;
+}
+
 static void print_item_row(json_object *j, bool header)
 {
+    char id[1024], name[256]; /* escaped: at most 4 bytes a byte */
     if (header)
         printf("%-36s  %-24s  %-8s  %7s  %s\n", "ID", "NAME", "STATUS", "VERSION", "UPDATED");
-    printf("%-36s  %-24.24s  %-8s  %7s  %s\n", jstr(j, "id"), jstr(j, "name"),
+    printf("%-36s  %s  %-8s  %7s  %s\n", table_cell(jstr(j, "id"), 0, id, sizeof(id)),
+           table_cell(jstr(j, "name"), 24, name, sizeof(name)),
            *jstr(j, "status") ? jstr(j, "status") : "draft", jstr(j, "version"),
            jstr(j, "updatedAt"));
 }
@@ -282,10 +397,46 @@ static int print_record_reply(struct admin *a, const struct catalog_model *m,
     return 0;
 }
 
+/* The options of `items` subcommands, as bits: each subcommand takes only its own, so that
+ * an option it would ignore (a --limit on history, a --expected-version on create) is
+ * refused rather than silently dropped. */
+enum {
+    ITEM_OPT_EXPECTED_VERSION = 1 << 0,
+    ITEM_OPT_SERIALIZABLE = 1 << 1,
+    ITEM_OPT_ALL = 1 << 2,
+    ITEM_OPT_INDEX = 1 << 3,
+    ITEM_OPT_EQUALS = 1 << 4,
+    ITEM_OPT_CURSOR = 1 << 5,
+    ITEM_OPT_LIMIT = 1 << 6,
+};
+
+static const struct item_subcommand {
+    const char *name;
+    unsigned opts; /* ITEM_OPT_* it takes */
+} item_subcommands[] = {
+    {"create", 0},
+    {"get", ITEM_OPT_SERIALIZABLE},
+    {"update", ITEM_OPT_EXPECTED_VERSION},
+    {"delete", ITEM_OPT_EXPECTED_VERSION},
+    {"list", ITEM_OPT_SERIALIZABLE | ITEM_OPT_ALL | ITEM_OPT_INDEX | ITEM_OPT_EQUALS |
+                 ITEM_OPT_CURSOR | ITEM_OPT_LIMIT},
+    {"history", ITEM_OPT_SERIALIZABLE},
+    {"purge", 0},
+};
+
+static const struct item_subcommand *item_subcommand_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof(item_subcommands) / sizeof(item_subcommands[0]); i++) {
+        if (strcmp(item_subcommands[i].name, name) == 0)
+            return &item_subcommands[i];
+    }
+    return NULL;
+}
+
 static void items_usage(const char *model)
 {
     printf(
-        "Usage: lithair-admin %s COMMAND\n\n"
+        "Usage: lithair-admin %s COMMAND [OPTIONS]\n\n"
         "  create JSON|-                     create a record from a JSON object\n"
         "  get ID [--serializable]           read one record (linearizable by default)\n"
         "  update ID JSON|- [--expected-version N]\n"
@@ -293,15 +444,26 @@ static void items_usage(const char *model)
         "  delete ID [--expected-version N]  delete a record\n"
         "  list [--index FIELD --equals VALUE] [--limit N] [--cursor C] [--all]\n"
         "       [--serializable]             one page of records (--all: every page)\n"
-        "  history ID                        the record's kept versions, oldest first\n"
+        "  history ID [--serializable]       the record's kept versions, oldest first\n"
         "  purge                             delete every record written by benchmarks\n\n"
+        "Options (a command refuses those it does not take):\n"
+        "  --expected-version N   update, delete: only if the record is at version N\n"
+        "                         (versions start at 1)\n"
+        "  --serializable         get, list, history: served locally by the node asked\n"
+        "  --index FIELD --equals VALUE\n"
+        "                         list: the records whose indexed FIELD equals VALUE\n"
+        "  --limit N              list: records per page, 1..1000\n"
+        "  --cursor C             list: start at the page a previous list named\n"
+        "  --all                  list: every page, not one\n"
+        "  create and purge take no option.\n\n"
         "JSON uses the REST API's field names, e.g. {\"name\":\"Item 1\",\"status\":\"active\",\n"
-        "\"metadata\":{\"k\":1}}. With -, the JSON is read from standard input.\n",
+        "\"metadata\":{\"k\":1}}. With -, the JSON is read from standard input. The server\n"
+        "sets benchmark, version, createdAt and updatedAt: JSON naming them is refused.\n",
         model);
 }
 
 struct item_flags {
-    uint64_t expected_version;
+    uint64_t expected_version; /* 0: not given (versions start at 1) */
     bool serializable;
     bool all;
     const char *index;
@@ -310,8 +472,10 @@ struct item_flags {
     unsigned limit;
 };
 
-static int parse_item_flags(const char *cmd, int argc, char **argv, struct item_flags *f,
-                            int *first_positional)
+/* parse_item_flags reads the options of items subcommand `sc` (argv[0]); an option `sc`
+ * does not take is a usage error. Returns 0, -1 for --help, or 2 after a message. */
+static int parse_item_flags(const char *cmd, const struct item_subcommand *sc, int argc,
+                            char **argv, struct item_flags *f, int *first_positional)
 {
     static const struct option opts[] = {
         {"expected-version", required_argument, NULL, 'v'},
@@ -324,19 +488,23 @@ static int parse_item_flags(const char *cmd, int argc, char **argv, struct item_
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    static const unsigned opt_bits[] = {
+        ITEM_OPT_EXPECTED_VERSION, ITEM_OPT_SERIALIZABLE, ITEM_OPT_ALL,   ITEM_OPT_INDEX,
+        ITEM_OPT_EQUALS,           ITEM_OPT_CURSOR,       ITEM_OPT_LIMIT, 0,
+    };
     memset(f, 0, sizeof(*f));
     optind = 0; /* 0, not 1: glibc then forgets the previous parse's "+" mode */
     opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        char *end;
+    int c, li;
+    while ((li = -1, c = getopt_long(argc, argv, ":h", opts, &li)) != -1) {
+        if (li >= 0 && opt_bits[li] && !(sc->opts & opt_bits[li]))
+            return admin_usage_error(cmd, "items %s takes no --%s option", sc->name, opts[li].name);
         switch (c) {
         case 'v':
-            (void)end;
-            if (!admin_parse_u64(optarg, 0, UINT64_MAX, &f->expected_version))
+            if (!admin_parse_u64(optarg, 1, UINT64_MAX, &f->expected_version))
                 return admin_usage_error(cmd,
-                                         "--expected-version needs a number from 0 to "
-                                         "18446744073709551615, not '%s'",
+                                         "--expected-version needs a version from 1 to "
+                                         "18446744073709551615 (versions start at 1), not '%s'",
                                          optarg);
             break;
         case 's':
@@ -381,9 +549,12 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
         return argc < 2 ? 2 : 0;
     }
     const char *sub = argv[1];
+    const struct item_subcommand *sc = item_subcommand_find(sub);
+    if (!sc)
+        return admin_usage_error("items ", "unknown command '%s'", sub);
     struct item_flags f;
     int pos = 0;
-    int rc = parse_item_flags("items ", argc - 1, argv + 1, &f, &pos);
+    int rc = parse_item_flags("items ", sc, argc - 1, argv + 1, &f, &pos);
     if (rc == -1) {
         items_usage(model_name);
         return 0;
@@ -458,6 +629,26 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
         req.model = (char *)m->name;
         req.id = args[0];
         req.expected_version = f.expected_version;
+        /* refused as REST refuses them in a PUT body (422), whatever their value: the
+         * key is seen here, before proto3 makes `"benchmark":false` a default value that
+         * would change nothing and still bump the version */
+        for (size_t i = 0; i < CATALOG_SERVER_FIELDS; i++) {
+            const struct catalog_field_name *sf = &catalog_server_fields[i];
+            if (json_object_object_get_ex(j, sf->json, NULL) ||
+                json_object_object_get_ex(j, sf->proto, NULL)) {
+                json_object_put(j);
+                return admin_fail("bad JSON: %s %s", sf->json,
+                                  i == 0 ? "is set only by the benchmark engine: it cannot be "
+                                           "set by an update"
+                                         : "is set by the server");
+            }
+        }
+        /* the primary key equal to ID names the record and changes nothing (REST takes it
+         * out of the body too); another one is left for the node to refuse as immutable */
+        json_object *pk;
+        if (json_object_object_get_ex(j, m->pk, &pk) && json_object_is_type(pk, json_type_string) &&
+            strcmp(json_object_get_string(pk), args[0]) == 0)
+            json_object_object_del(j, m->pk);
         size_t nf = (size_t)json_object_object_length(j);
         if (nf == 0) {
             json_object_put(j);
@@ -608,8 +799,10 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
             if (!a->json) {
                 json_object *r;
                 json_object_object_get_ex(e, "record", &r);
+                char name[1024]; /* names are at most 200 bytes; escaped, 4 bytes a byte */
                 printf("%-7s version %-4s raft %-8s %s\n", opname, r ? jstr(r, "version") : "",
-                       r ? jstr(r, "raftIndex") : "", r ? jstr(r, "name") : "");
+                       r ? jstr(r, "raftIndex") : "",
+                       table_cell(r ? jstr(r, "name") : "", 0, name, sizeof(name)));
             }
             json_object_array_add(arr, e);
         }
@@ -737,6 +930,9 @@ static int cmd_status(struct admin *a, bool health)
     int rc = 0;
     if (health) {
         bool ok = alive > (int)ne / 2 && leaders == 1;
+        const char *leaders_text = leaders == 1 ? "one leader"
+                                   : leaders    ? "several leaders?"
+                                                : "no leader";
         if (a->json) {
             json_object *h = json_object_new_object();
             json_object_object_add(h, "healthy", json_object_new_boolean(ok));
@@ -748,12 +944,12 @@ static int cmd_status(struct admin *a, bool health)
             json_object_put(h);
         } else {
             printf("%s: %d of %zu endpoints reachable, %s\n", ok ? "healthy" : "unhealthy", alive,
-                   ne,
-                   leaders == 1 ? "one leader"
-                   : leaders    ? "several leaders?"
-                                : "no leader");
+                   ne, leaders_text);
         }
-        rc = ok ? 0 : 1;
+        /* the report is on stdout; the failure, as for every command, one line on stderr */
+        rc = ok ? 0
+                : admin_fail("unhealthy: %d of %zu endpoints reachable, %s", alive, ne,
+                             leaders_text);
     } else if (a->json) {
         admin_print_json(arr);
     }
@@ -966,6 +1162,7 @@ static int cmd_watch(struct admin *a, int argc, char **argv)
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
     long seen = 0;
+    int rc = 0;
     while (!watch_stop && (max <= 0 || seen < max)) {
         char *buf = NULL;
         size_t len = 0;
@@ -978,17 +1175,24 @@ static int cmd_watch(struct admin *a, int argc, char **argv)
         json_object *j = pbjson_from_message(&ev->base, &json_opts);
         puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN |
                                                    JSON_C_TO_STRING_NOSLASHESCAPE));
-        fflush(stdout);
+        errno = 0;
+        bool written = fflush(stdout) == 0 && !ferror(stdout);
+        int saved = errno;
         json_object_put(j);
         lithair__v1__event__free_unpacked(ev, NULL);
         seen++;
+        if (!written) { /* nobody reads what comes next: stop now, not at --count or Ctrl-C */
+            rc = admin_fail("watch: cannot write the output: %s",
+                            saved ? strerror(saved) : "a write to standard output failed");
+            break;
+        }
     }
     if (!nng_close_within(sub, ADMIN_CLOSE_MS))
         fprintf(stderr,
                 "lithair-admin: the event socket did not close within %d ms (an NNG 1.5 "
                 "bug); exiting all the same\n",
                 ADMIN_CLOSE_MS);
-    return 0;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ main */
@@ -1033,7 +1237,7 @@ static void admin_teardown(void *arg)
     nng_fini();
 }
 
-int main(int argc, char **argv)
+static int admin_main(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"endpoints", required_argument, NULL, 'e'},
@@ -1079,13 +1283,17 @@ int main(int argc, char **argv)
         }
     }
     a.endpoints = endpoints;
+    const char *source =
+        endpoints == getenv("LITHAIR_ENDPOINTS") ? "$LITHAIR_ENDPOINTS" : "--endpoints";
     if (!admin_urls_ok(endpoints))
         return admin_usage_error(NULL,
                                  "bad %s '%s': expected NNG URLs such as tcp://127.0.0.1:7201, "
                                  "comma-separated",
-                                 endpoints == getenv("LITHAIR_ENDPOINTS") ? "$LITHAIR_ENDPOINTS"
-                                                                          : "--endpoints",
-                                 endpoints);
+                                 source, endpoints);
+    /* a node named twice would be counted twice (health: a majority, "several leaders") */
+    char dup[256];
+    if (admin_urls_dup(endpoints, dup, sizeof(dup)))
+        return admin_usage_error(NULL, "%s names %s twice: give each node once", source, dup);
     if (optind >= argc) {
         usage(stderr);
         return 2;
@@ -1159,11 +1367,16 @@ int main(int argc, char **argv)
         rc = cmd_watch(&a, cargc, cargv);
     else
         rc = admin_bench(&a, cmd, cargc, cargv);
+    rc = admin_stdout_check(rc);
     /* Close the sockets and let NNG reap them before exiting, within a bound: NNG 1.5 can
      * hang there (nng_close.h). Everything is printed; a stuck teardown is left behind. */
-    if (nng_close_stuck() || !nng_run_within(admin_teardown, &a, ADMIN_CLOSE_MS)) {
-        fflush(stdout);
+    if (nng_close_stuck() || !nng_run_within(admin_teardown, &a, ADMIN_CLOSE_MS))
         _exit(rc);
-    }
     return rc;
+}
+
+int main(int argc, char **argv)
+{
+    /* every way out, --help and usage errors too, checks that the output was written */
+    return admin_stdout_check(admin_main(argc, argv));
 }

@@ -17,6 +17,10 @@
 #include "lt_err.h"
 #include "wire.h"
 
+/* The most a read or mixed run writes before it starts (key-space x payload-size): far
+ * more than a playground's store is meant to hold, and minutes of writes already. */
+#define BENCH_PREFILL_MAX (1024.0 * 1048576.0)
+
 static struct bench_engine *running;
 
 static void bench_on_sigint(int sig)
@@ -35,7 +39,7 @@ static void bench_usage(const char *cmd)
                "  --concurrency N           clients, one request in flight each (default 16)\n"
                "  --duration SECONDS        measured time (default 10)\n"
                "  --warmup SECONDS          unmeasured time first (default 1)\n"
-               "  --payload-size BYTES      bytes carried by each ping (default 256)\n"
+               "  --payload-size BYTES      bytes carried by each ping, 1..1048576 (default 256)\n"
                "  --rate OPS                open loop at OPS requests/s in total\n\n"
                "Ctrl-C stops early and prints what was measured.\n");
         return;
@@ -50,7 +54,9 @@ static void bench_usage(const char *cmd)
            "  --rate OPS                open loop at OPS requests/s in total; latency is then\n"
            "                            measured from each request's intended send time\n"
            "  --read-ratio R            mixed: fraction of reads, 0..1 (default 0.5)\n"
-           "  --key-space N             items written first so reads hit (default 1000)\n"
+           "  --key-space N             read, mixed: items written first so reads hit\n"
+           "                            (default 1000); key-space x payload-size, the bytes\n"
+           "                            of that prefill, at most 1 GiB (1073741824)\n"
            "  --serializable            reads served locally by any node (default: "
            "linearizable)\n\n"
            "Ctrl-C stops early and prints what was measured. Items written are marked as\n"
@@ -196,6 +202,14 @@ int admin_bench(struct admin *a, const char *cmd, int argc, char **argv)
     }
     if (optind < argc)
         return admin_usage_error(usage_cmd, "unexpected argument '%s'", argv[optind]);
+    double prefill = (double)cfg.key_space * (double)cfg.payload_size;
+    if (cfg.workload != BENCH_WRITE && prefill > BENCH_PREFILL_MAX)
+        return admin_usage_error(usage_cmd,
+                                 "--key-space %llu x --payload-size %zu would prefill %.0f MiB; "
+                                 "at most 1 GiB (1024 MiB): a smaller --key-space or "
+                                 "--payload-size",
+                                 (unsigned long long)cfg.key_space, cfg.payload_size,
+                                 prefill / 1048576.0);
     if (read_ratio && cfg.workload != BENCH_MIXED) /* the engine would ignore it */
         return admin_usage_error(usage_cmd, "--read-ratio %s needs --type mixed, not --type %s%s",
                                  read_ratio, type ? type : "write", type ? "" : " (the default)");
