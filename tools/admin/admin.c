@@ -216,6 +216,20 @@ static const char *jstr(json_object *o, const char *key)
     return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
 }
 
+/* server_field_named: the index in catalog_server_fields of the first field only the
+ * server sets that JSON object `j` names (by its JSON or its proto name), or
+ * CATALOG_SERVER_FIELDS if none: an item's create or update refuses them. */
+static size_t server_field_named(json_object *j)
+{
+    size_t i = 0;
+    for (; i < CATALOG_SERVER_FIELDS; i++) {
+        if (json_object_object_get_ex(j, catalog_server_fields[i].json, NULL) ||
+            json_object_object_get_ex(j, catalog_server_fields[i].proto, NULL))
+            break;
+    }
+    return i;
+}
+
 /* utf8_len: the length of the well-formed UTF-8 character at `s` (at most `n` bytes), 0 if
  * the bytes there are not one. */
 static size_t utf8_len(const unsigned char *s, size_t n)
@@ -576,14 +590,12 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
             return admin_fail("%s", err);
         /* what the server sets, refused as REST refuses it (422) rather than dropped or
          * taken: a record marked as benchmark data is deleted by `items purge` */
-        for (size_t i = 0; i < CATALOG_SERVER_FIELDS; i++) {
-            const struct catalog_field_name *sf = &catalog_server_fields[i];
-            if (json_object_object_get_ex(j, sf->json, NULL) ||
-                json_object_object_get_ex(j, sf->proto, NULL)) {
-                json_object_put(j);
-                return admin_fail("bad JSON: %s is set by the server%s", sf->json,
-                                  i == 0 ? " (only benchmarks create benchmark data)" : "");
-            }
+        size_t sfi = server_field_named(j);
+        if (sfi < CATALOG_SERVER_FIELDS) {
+            json_object_put(j);
+            return admin_fail("bad JSON: %s is set by the server%s",
+                              catalog_server_fields[sfi].json,
+                              sfi == 0 ? " (only benchmarks create benchmark data)" : "");
         }
         Lithair__V1__CreateRequest req = LITHAIR__V1__CREATE_REQUEST__INIT;
         req.model = (char *)m->name;
@@ -632,16 +644,13 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
         /* refused as REST refuses them in a PUT body (422), whatever their value: the
          * key is seen here, before proto3 makes `"benchmark":false` a default value that
          * would change nothing and still bump the version */
-        for (size_t i = 0; i < CATALOG_SERVER_FIELDS; i++) {
-            const struct catalog_field_name *sf = &catalog_server_fields[i];
-            if (json_object_object_get_ex(j, sf->json, NULL) ||
-                json_object_object_get_ex(j, sf->proto, NULL)) {
-                json_object_put(j);
-                return admin_fail("bad JSON: %s %s", sf->json,
-                                  i == 0 ? "is set only by the benchmark engine: it cannot be "
-                                           "set by an update"
-                                         : "is set by the server");
-            }
+        size_t sfi = server_field_named(j);
+        if (sfi < CATALOG_SERVER_FIELDS) {
+            json_object_put(j);
+            return admin_fail("bad JSON: %s %s", catalog_server_fields[sfi].json,
+                              sfi == 0 ? "is set only by the benchmark engine: it cannot be set "
+                                         "by an update"
+                                       : "is set by the server");
         }
         /* the primary key equal to ID names the record and changes nothing (REST takes it
          * out of the body too); another one is left for the node to refuse as immutable */
