@@ -6,6 +6,7 @@ Run: python3 test_admin.py BUILD_DIR [TEST...]
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -177,6 +178,10 @@ def test_every_command(build):
         check(h["healthy"] is True and h["reachable"] == 3, "health: %r" % h)
         _, p, _ = c.admin("ping")
         check(len(p) == 3 and all("ms" in x for x in p), "ping every node")
+        rc, out, _ = raw(c, "--endpoints", c.endpoints(), "-w", "json", "ping")
+        ms = re.findall(r'"ms": *([0-9.eE+-]+)', out)
+        check(rc == 0 and len(ms) == 3 and all(re.fullmatch(r"[0-9]+\.[0-9]{3}", x) for x in ms),
+              "ping ms as measured (microseconds), not float noise: %r" % out)
         _, it, _ = c.admin("items", "create", "-", stdin=json.dumps({"name": "from stdin"}))
         check(it["name"] == "from stdin", "create from stdin")
         _, got, _ = c.admin("items", "get", it["id"], "--serializable")
@@ -194,6 +199,11 @@ def test_every_command(build):
         check(len(snaps) == 3 and all("index" in s for s in snaps), "snapshot on every node")
         _, ws, _ = c.admin("wal-stats")
         check(len(ws) == 3 and all(int(w["fsyncs"]) > 0 for w in ws), "wal-stats: %r" % ws[0])
+        # as a table: one field a line under each endpoint, not a JSON object
+        rc, out, _ = raw(c, "--endpoints", c.endpoints(), "wal-stats")
+        check(rc == 0 and "\n  fsyncs " in out and not any(ln.lstrip().startswith("{")
+                                                            for ln in out.splitlines()),
+              "wal-stats table: %r" % out[:300])
         # watch: prints events as JSON lines until --count.
         rc, out, _ = raw(c, "--endpoints", c.endpoints(), "watch", "--count", "5", timeout=30)
         lines = [json.loads(x) for x in out.strip().splitlines()]
@@ -214,6 +224,16 @@ def test_every_command(build):
             check(abs(b["opsPerSec"] * b["durationS"] - b["ops"]) <= 0.01 * b["ops"] + 1,
                   "%s rate = ops / duration: %r" % (cmd, b))
             check(b["ops"] > 0 and b["errors"] == 0, "%s did work: %r" % (cmd, b["ops"]))
+        # SIGTERM stops a benchmark as Ctrl-C does: a report of what ran (it died, exit 143)
+        cmd = [c.admin_bin, "--endpoints", c.endpoints(), "-w", "json", "bench",
+               "--concurrency", "2", "--duration", "30", "--warmup", "0"]
+        pb = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=admin_env())
+        time.sleep(1.5)
+        pb.terminate()
+        out, err = pb.communicate(timeout=20)
+        check(pb.returncode == 0 and json.loads(out)["ops"] > 0,
+              "bench after SIGTERM: %d %r %r" % (pb.returncode, out[:200], err[-200:]))
         _, b, _ = c.admin("bench", "--type", "mixed", "--read-ratio", "0.8", "--concurrency", "4",
                           "--duration", "1", "--warmup", "0", "--key-space", "50")
         check(b["reads"] > b["writes"] > 0, "mixed reads and writes: %r" % b)

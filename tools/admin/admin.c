@@ -990,7 +990,9 @@ static int cmd_ping(struct admin *a)
         if (rc == 0) {
             ok++;
             json_object_object_add(o, "id", json_object_new_int64((int64_t)pr->id));
-            json_object_object_add(o, "ms", json_object_new_double(ms));
+            char mstxt[32]; /* printed as measured, not as 0.57979700000000001 */
+            snprintf(mstxt, sizeof(mstxt), "%.3f", ms);
+            json_object_object_add(o, "ms", json_object_new_double_s(ms, mstxt));
             if (!a->json)
                 printf("%-24s node %llu  %.3f ms\n", url, (unsigned long long)pr->id, ms);
             protobuf_c_message_free_unpacked(&pr->base, NULL);
@@ -1069,10 +1071,22 @@ static int cmd_on_each(struct admin *a, const char *method, const ProtobufCMessa
                          st.message[0] ? st.message : lt_strerror(rc));
         }
         json_object_object_add(o, "endpoint", json_object_new_string(url));
-        if (!a->json)
-            printf("%s\n  %s\n", url,
-                   json_object_to_json_string_ext(o, JSON_C_TO_STRING_SPACED |
-                                                         JSON_C_TO_STRING_NOSLASHESCAPE));
+        if (!a->json) { /* one field a line; nested values (histograms) as compact JSON */
+            printf("%s\n", url);
+            json_object_object_foreach(o, key, val)
+            {
+                if (strcmp(key, "endpoint") == 0)
+                    continue;
+                bool plain = json_object_is_type(val, json_type_string) ||
+                             json_object_is_type(val, json_type_int) ||
+                             json_object_is_type(val, json_type_boolean) ||
+                             json_object_is_type(val, json_type_double);
+                printf("  %-22s %s\n", key,
+                       plain ? json_object_get_string(val)
+                             : json_object_to_json_string_ext(
+                                   val, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+            }
+        }
         json_object_array_add(arr, o);
     }
     if (a->json)

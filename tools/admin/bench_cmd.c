@@ -235,10 +235,12 @@ int admin_bench(struct admin *a, const char *cmd, int argc, char **argv)
     }
     running = e;
     signal(SIGINT, bench_on_sigint);
+    signal(SIGTERM, bench_on_sigint); /* as Ctrl-C: stop, then report what ran */
     struct bench_result res;
     rc = bench_engine_run(e, &res);
     running = NULL;
     signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     if (tty)
         fputc('\n', stderr);
     bench_engine_free(e);
