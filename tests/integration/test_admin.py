@@ -320,6 +320,16 @@ def test_write_timeout_says_outcome_unknown(build):
               "a read that timed out: %d %r" % (rc, err))
 
 
+def test_status_says_a_slow_digest_is_slow(build):
+    """A node whose digest takes longer than --timeout answers; the table said
+    "unreachable" of it."""
+    with Cluster(build, n=1, node_args=("--digest-delay-ms", "2000")) as c:
+        c.wait_leader(timeout=10)
+        rc, out, _ = raw(c, "--endpoints", c.endpoints(), "--timeout", "500", "status", "--digest")
+        check("no answer within --timeout 500 ms (hashing a large store takes longer" in out and
+              "unreachable" not in out, "slow digest: %d %r" % (rc, out))
+
+
 def test_status_json_digest_only_when_asked(build):
     with Cluster(build, n=1) as c:
         c.wait_leader(timeout=10)

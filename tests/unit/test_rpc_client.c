@@ -506,7 +506,10 @@ static void test_timeout_and_breaker(void)
     CU_ASSERT_EQUAL(ping(c, 0, 1000, "t", NULL, &st), LT_EUNAVAIL);
     CU_ASSERT(ms_since(t0) < 50);
     CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "circuit open"));
+    /* and says why it opened: the last failure, a timeout here */
+    CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "(the last failure: "));
     CU_ASSERT_EQUAL(ping(c, -1, 60, "t", NULL, &st), LT_EUNAVAIL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "every endpoint (the last failure: "));
     rpc_client_stats(c, 0, &s);
     CU_ASSERT(s.rejected >= 2);
     unsigned sent = atomic_load(&f->requests);

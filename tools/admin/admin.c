@@ -930,7 +930,10 @@ static int cmd_status(struct admin *a, bool health)
             o = json_object_new_object();
             json_object_object_add(o, "healthy", json_object_new_boolean(0));
             json_object_object_add(o, "error", json_object_new_string(err[i].message));
-            if (!a->json && !health)
+            if (!a->json && !health && err[i].code == LITHAIR__V1__CODE__DEADLINE_EXCEEDED)
+                printf("%-24s no answer within --timeout %u ms%s\n", url, (unsigned)a->timeout_ms,
+                       a->digest ? " (hashing a large store takes longer: raise --timeout)" : "");
+            else if (!a->json && !health)
                 printf("%-24s unreachable: %s\n", url, err[i].message);
         }
         json_object_object_add(o, "endpoint", json_object_new_string(url));

@@ -55,6 +55,8 @@ struct rpc_endpoint {
     uint64_t opened_at_ns;
     bool probe_inflight;
     uint64_t calls, replies, failures, timeouts, rejected, opens, redirects;
+    char last_failure[256]; /* why its last attempt got no answer ("" if none yet) */
+    uint64_t last_failure_ns;
     struct rpc_req_slot *free_slots; /* contexts ready for reuse */
     size_t n_free, cap_free;
 };
@@ -649,6 +651,10 @@ out_result:
         ep->probe_inflight = false; /* not the node's fault: let another probe through */
     else
         rpc_breaker_result(c, ep, outcome == RPC_REPLIED, timeout, &t);
+    if (outcome == RPC_TRANSPORT) { /* said again when its circuit is open */
+        snprintf(ep->last_failure, sizeof(ep->last_failure), "%s", st->message);
+        ep->last_failure_ns = lt_now_ns();
+    }
     rpc_notify(c, i, &t);
     pthread_mutex_unlock(&ep->mu);
     return outcome;
@@ -662,6 +668,25 @@ bool rpc_method_is_read(const char *method)
         if (strcmp(method, reads[k]) == 0)
             return true;
     return false;
+}
+
+/* rpc_last_failure writes " (the last failure: ...)" for endpoint `only` (-1: the most
+ * recent of any endpoint), or nothing if none failed yet: a refusal by open circuits then
+ * still says why they opened (no connection, a timeout). */
+static void rpc_last_failure(struct rpc_client *c, int only, char *out, size_t n)
+{
+    uint64_t newest = 0;
+    for (size_t k = 0; k < c->n; k++) {
+        if (only >= 0 && (size_t)only != k)
+            continue;
+        struct rpc_endpoint *ep = &c->ep[k];
+        pthread_mutex_lock(&ep->mu);
+        if (ep->last_failure[0] && ep->last_failure_ns >= newest) {
+            newest = ep->last_failure_ns;
+            snprintf(out, n, " (the last failure: %s)", ep->last_failure);
+        }
+        pthread_mutex_unlock(&ep->mu);
+    }
 }
 
 /* rpc_pick chooses where the next attempt of a call goes: the hint (a redirect target),
@@ -772,9 +797,12 @@ int rpc_call_raw(struct rpc_client *c, const struct rpc_call_opts *co, const cha
         }
         hint = -1;
         if (i < 0) {
-            rpc_status_local(st, LITHAIR__V1__CODE__UNAVAILABLE, fixed ? co->endpoint : -1,
-                             "circuit open for %s",
+            char what[512] = "";
+            int k = snprintf(what, sizeof(what), "%s",
                              fixed ? c->ep[co->endpoint].url : "every endpoint");
+            rpc_last_failure(c, fixed ? co->endpoint : -1, what + k, sizeof(what) - (size_t)k);
+            rpc_status_local(st, LITHAIR__V1__CODE__UNAVAILABLE, fixed ? co->endpoint : -1,
+                             "circuit open for %s", what);
             err = LT_EUNAVAIL;
             if (fixed || !rpc_sleep_backoff(&backoff, c->o.backoff_max_ms, deadline))
                 return err;
