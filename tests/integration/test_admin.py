@@ -480,6 +480,7 @@ def test_table_escapes_and_cuts_on_characters(build):
         c.wait_leader(timeout=10)
         _, it, _ = c.admin("items", "create", json.dumps({"name": "a\nb\tc\u001b[31mred\\"}))
         _, wide, _ = c.admin("items", "create", json.dumps({"name": "a" + "\u00e9" * 30}))
+        _, cjk, _ = c.admin("items", "create", json.dumps({"name": "\u6f22" * 20}))
         base = [c.admin_bin, "--endpoints", c.endpoints()]
         p = subprocess.run(base + ["items", "get", it["id"]], capture_output=True, timeout=60,
                            env=admin_env())
@@ -498,11 +499,15 @@ def test_table_escapes_and_cuts_on_characters(build):
         except UnicodeDecodeError as e:
             check(False, "list table is not UTF-8 (%s): %r" % (e, p.stdout))
         rows = text.splitlines()
-        check(p.returncode == 0 and len(rows) == 4, "header, 2 rows, footer: %r" % text)
+        check(p.returncode == 0 and len(rows) == 5, "header, 3 rows, footer: %r" % text)
         col = rows[0].index("STATUS")
         row = [r for r in rows if r.startswith(wide["id"])][0]
         check(row[col - 26:col] == "a" + "\u00e9" * 23 + "  " and row[col:].startswith("draft"),
               "NAME cut after 24 characters, STATUS aligned: %r" % row)
+        # a wide (CJK) character takes two columns: 12 of them fill NAME
+        row = [r for r in rows if r.startswith(cjk["id"])][0]
+        check(row.startswith(cjk["id"] + "  " + "\u6f22" * 12 + "  draft"),
+              "wide characters counted as two columns: %r" % row)
 
 
 if __name__ == "__main__":

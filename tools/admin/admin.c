@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <locale.h>
 #include <stdint.h>
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include "admin.h"
 #include "catalog.h"
@@ -259,6 +261,24 @@ static size_t utf8_len(const unsigned char *s, size_t n)
  * stored value can neither break a row nor send a terminal escape; cut after `width`
  * characters on a character boundary (an escape is never cut in two), then padded with
  * spaces. A character counts as one column. */
+/* utf8_columns: how many terminal columns the well-formed UTF-8 character p[0..len) takes
+ * (wcwidth in a UTF-8 locale; 1 if it says nothing). */
+static size_t utf8_columns(const unsigned char *p, size_t len)
+{
+    static bool utf8_locale, tried;
+    if (!tried) {
+        tried = true; /* only character types: numbers and messages stay "C" */
+        utf8_locale = setlocale(LC_CTYPE, "C.UTF-8") != NULL;
+    }
+    uint32_t cp = len == 2 ? (uint32_t)(p[0] & 0x1F) << 6 | (p[1] & 0x3F)
+                  : len == 3
+                      ? (uint32_t)(p[0] & 0x0F) << 12 | (uint32_t)(p[1] & 0x3F) << 6 | (p[2] & 0x3F)
+                      : (uint32_t)(p[0] & 0x07) << 18 | (uint32_t)(p[1] & 0x3F) << 12 |
+                            (uint32_t)(p[2] & 0x3F) << 6 | (p[3] & 0x3F);
+    int w = utf8_locale ? wcwidth((wchar_t)cp) : 1;
+    return w < 0 ? 1 : (size_t)w;
+}
+
 static const char *table_cell(const char *s, size_t width, char *out, size_t outlen)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -282,7 +302,9 @@ static const char *table_cell(const char *s, size_t width, char *out, size_t out
             memcpy(esc, p, take);
             elen = take;
         }
-        size_t ecols = take > 1 && elen == take ? 1 : elen; /* a character, or its escape */
+        /* a character's columns (two for most CJK, none for a combining mark), or its
+         * escape's */
+        size_t ecols = take > 1 && elen == take ? utf8_columns(p, take) : elen;
         if ((width && cols + ecols > width) || o + elen + 1 > outlen)
             break;
         memcpy(out + o, esc, elen);
