@@ -1318,7 +1318,7 @@
       histo.bars(ks.map(([, l]) => l), ks.map(([k]) => Number(lat[k])), (v) => fmt_us(v));
     }
     if (Array.isArray(r.series) && r.series.length && benchChart.points === 0) {
-      for (const s of r.series) benchChart.push(Number(s.tMs) / 1000, [Number(s.opsPerSec) || 0, null]);
+      for (const s of r.series) benchChart.push(Number(s.tMs) / 1000, [Number(s.opsPerSec) || 0, Number(s.p99Us) > 0 ? Number(s.p99Us) / 1000 : null]);
     }
     if (!initial && !state.bench.stopping) toast(st === 'done' ? 'ok' : 'warn', 'Benchmark ' + (st === 'done' ? 'finished' : st) + ': ' + fmt_int(Number(r.opsPerSec)) + ' ops/s, p99 ' + (lat.p99 != null ? fmt_us(Number(lat.p99)) : '—') + '.');
   }
@@ -1822,7 +1822,7 @@
       ? 'API limit (--rate-limit): ' + fmt_rate(rl.perSecond) + ' requests/s per address, burst ' + fmt_rate(rl.burst) +
         ' — ' + fmt_int(Number(rl.accepted)) + ' accepted, ' + fmt_int(Number(rl.rejected)) + ' refused (429).'
       : 'No limit on the REST API (start the gateway with --rate-limit N to set one).') +
-      ' Test endpoint: ' + fmt_int(Number(trl.accepted)) + ' accepted, ' + fmt_int(Number(trl.rejected)) + ' refused.';
+      ' Test endpoint, all clients since the gateway started: ' + fmt_int(Number(trl.accepted)) + ' accepted, ' + fmt_int(Number(trl.rejected)) + ' refused.';
     $('rl-config').dataset.perSecond = String(Number(rl.perSecond) || 0);
     const fw = (await request('GET', '/_playground/security/firewall')).data || {};
     state.fwRules = fw.rules || [];

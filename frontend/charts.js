@@ -155,7 +155,7 @@
         series: [{}, { label: 'requests', stroke: '#4cc9f0', fill: 'rgba(76,201,240,0.45)', width: 1, paths: bars, points: { show: false } }],
         axes: [
           Object.assign({}, AXIS, {
-            space: 36,
+            space: 50, /* room for a label such as "≤10ms": on a phone every other one */
             incrs: [1, 2, 3, 4, 5, 10],
             values: (u, vals) => vals.map((v) => (this.labels[v] !== undefined ? this.labels[v] : '')),
           }),

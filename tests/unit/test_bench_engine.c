@@ -170,8 +170,11 @@ static void test_closed_loop_mixed(void)
     CU_ASSERT_FALSE(r.stopped_early);
     /* samples and progress at 4 Hz */
     CU_ASSERT(r.n_samples >= 1 && r.n_samples <= 4);
-    for (size_t i = 0; i < r.n_samples; i++)
+    for (size_t i = 0; i < r.n_samples; i++) { /* each with the p99 so far: a page drawing the
+                                                * series after a reload has the line too */
         CU_ASSERT(r.samples[i].ops_per_sec > 0);
+        CU_ASSERT(r.samples[i].p99_ns > 0 && r.samples[i].p99_ns <= r.latency.max_ns);
+    }
     CU_ASSERT(log.calls >= 3);
     CU_ASSERT(log.measure_calls >= 1);
     CU_ASSERT_EQUAL(log.done_calls, 1);

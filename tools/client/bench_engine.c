@@ -346,6 +346,21 @@ static void bench_join_threads(struct bench_engine *e)
     }
 }
 
+/* bench_so_far merges the workers' histograms into scratch: *p50 and *p99 of everything
+ * measured so far (0 with nothing measured). */
+static void bench_so_far(struct bench_engine *e, struct lt_hist *scratch, uint64_t ops,
+                         uint64_t *p50, uint64_t *p99)
+{
+    *p50 = *p99 = 0;
+    if (!scratch || !ops)
+        return;
+    lt_hist_reset(scratch);
+    for (unsigned i = 0; i < e->cfg.concurrency; i++)
+        lt_hist_merge(scratch, e->w[i].hist);
+    *p50 = lt_hist_percentile(scratch, 50);
+    *p99 = lt_hist_percentile(scratch, 99);
+}
+
 static void bench_progress_report(struct bench_engine *e, struct lt_hist *scratch,
                                   enum bench_phase phase, const struct bench_totals *t,
                                   double ops_per_sec, double mb_per_sec)
@@ -358,13 +373,7 @@ static void bench_progress_report(struct bench_engine *e, struct lt_hist *scratc
                                .errors = t->errors,
                                .ops_per_sec = ops_per_sec,
                                .mb_per_sec = mb_per_sec};
-    if (scratch && t->ops) {
-        lt_hist_reset(scratch);
-        for (unsigned i = 0; i < e->cfg.concurrency; i++)
-            lt_hist_merge(scratch, e->w[i].hist);
-        p.p50_ns = lt_hist_percentile(scratch, 50);
-        p.p99_ns = lt_hist_percentile(scratch, 99);
-    }
+    bench_so_far(e, scratch, t->ops, &p.p50_ns, &p.p99_ns);
     e->cfg.progress(e->cfg.progress_ud, &p);
 }
 
@@ -453,6 +462,8 @@ int bench_engine_run(struct bench_engine *e, struct bench_result *out)
             .mb_per_sec = secs > 0 ? (double)(t.bytes - last.bytes) / secs / 1e6 : 0,
             .errors = t.errors - last.errors,
         };
+        uint64_t p50_unused;
+        bench_so_far(e, scratch, t.ops, &p50_unused, &s.p99_ns); /* the series keeps it */
         if (r.n_samples == cap) {
             struct bench_sample *n = realloc(r.samples, 2 * cap * sizeof(*n));
             if (n) {
@@ -602,6 +613,7 @@ json_object *bench_result_json(const struct bench_result *r)
         bad |= bench_json_add(s, "opsPerSec", json_object_new_double(r->samples[i].ops_per_sec));
         bad |= bench_json_add(s, "mbPerSec", json_object_new_double(r->samples[i].mb_per_sec));
         bad |= bench_json_add(s, "errors", json_object_new_int64((int64_t)r->samples[i].errors));
+        bad |= bench_json_add(s, "p99Us", bench_json_us(r->samples[i].p99_ns));
     }
     size_t cur = 0;
     struct lt_hist_bucket b;

@@ -73,6 +73,7 @@ struct bench_sample {
     double ops_per_sec;
     double mb_per_sec;
     uint64_t errors; /* in this interval */
+    uint64_t p99_ns; /* of everything measured so far, as the live progress says */
 };
 
 /* Live progress, given to the progress callback every BENCH_SAMPLE_MS. */
