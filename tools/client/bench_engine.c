@@ -361,9 +361,11 @@ static void bench_so_far(struct bench_engine *e, struct lt_hist *scratch, uint64
     *p99 = lt_hist_percentile(scratch, 99);
 }
 
-static void bench_progress_report(struct bench_engine *e, struct lt_hist *scratch,
-                                  enum bench_phase phase, const struct bench_totals *t,
-                                  double ops_per_sec, double mb_per_sec)
+/* bench_progress_report gives the progress callback the totals and the percentiles so far
+ * (bench_so_far's). */
+static void bench_progress_report(struct bench_engine *e, enum bench_phase phase,
+                                  const struct bench_totals *t, double ops_per_sec,
+                                  double mb_per_sec, uint64_t p50_ns, uint64_t p99_ns)
 {
     if (!e->cfg.progress)
         return;
@@ -372,8 +374,9 @@ static void bench_progress_report(struct bench_engine *e, struct lt_hist *scratc
                                .ops = t->ops,
                                .errors = t->errors,
                                .ops_per_sec = ops_per_sec,
-                               .mb_per_sec = mb_per_sec};
-    bench_so_far(e, scratch, t->ops, &p.p50_ns, &p.p99_ns);
+                               .mb_per_sec = mb_per_sec,
+                               .p50_ns = p50_ns,
+                               .p99_ns = p99_ns};
     e->cfg.progress(e->cfg.progress_ud, &p);
 }
 
@@ -451,7 +454,7 @@ int bench_engine_run(struct bench_engine *e, struct bench_result *out)
         int phase = atomic_load(&e->phase);
         if (phase != BENCH_PHASE_MEASURE) {
             struct bench_totals zero = {0};
-            bench_progress_report(e, NULL, (enum bench_phase)phase, &zero, 0, 0);
+            bench_progress_report(e, (enum bench_phase)phase, &zero, 0, 0, 0, 0);
             continue;
         }
         struct bench_totals t = bench_sum(e);
@@ -462,8 +465,8 @@ int bench_engine_run(struct bench_engine *e, struct bench_result *out)
             .mb_per_sec = secs > 0 ? (double)(t.bytes - last.bytes) / secs / 1e6 : 0,
             .errors = t.errors - last.errors,
         };
-        uint64_t p50_unused;
-        bench_so_far(e, scratch, t.ops, &p50_unused, &s.p99_ns); /* the series keeps it */
+        uint64_t p50; /* merged once a tick, for the series and the progress alike */
+        bench_so_far(e, scratch, t.ops, &p50, &s.p99_ns);
         if (r.n_samples == cap) {
             struct bench_sample *n = realloc(r.samples, 2 * cap * sizeof(*n));
             if (n) {
@@ -475,7 +478,8 @@ int bench_engine_run(struct bench_engine *e, struct bench_result *out)
             r.samples[r.n_samples++] = s;
         last = t;
         last_ns = now;
-        bench_progress_report(e, scratch, BENCH_PHASE_MEASURE, &t, s.ops_per_sec, s.mb_per_sec);
+        bench_progress_report(e, BENCH_PHASE_MEASURE, &t, s.ops_per_sec, s.mb_per_sec, p50,
+                              s.p99_ns);
     }
     uint64_t t_stop = lt_now_ns();
     r.stopped_early = t_stop < t_end;
@@ -514,7 +518,9 @@ int bench_engine_run(struct bench_engine *e, struct bench_result *out)
     lt_hist_summarize(r.hist, &r.latency);
     if (c->progress) {
         struct bench_totals t = {.ops = r.ops, .bytes = r.bytes, .errors = r.errors};
-        bench_progress_report(e, scratch, BENCH_PHASE_DONE, &t, r.ops_per_sec, r.mb_per_sec);
+        uint64_t p50, p99;
+        bench_so_far(e, scratch, t.ops, &p50, &p99);
+        bench_progress_report(e, BENCH_PHASE_DONE, &t, r.ops_per_sec, r.mb_per_sec, p50, p99);
     }
     lt_hist_free(scratch);
     *out = r;
