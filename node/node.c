@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "codec.h"
+#include "ident.h"
 #include "lt_clock.h"
 #include "lt_cpu.h"
 #include "lt_err.h"
@@ -144,6 +145,16 @@ struct node {
     bool shutdown_requested;
     uint64_t stop_flush_ns, stop_grace_ns; /* a requested shutdown's deadlines (0: not yet) */
     int fatal;
+
+    /* the data dir's identity (ident.h): its cluster id is stamped on raft messages */
+    struct ident ident;
+    struct codec_stamp batch_stamp; /* what the raft Batch being decoded says of its sender */
+    struct {
+        bool low;
+        uint64_t free, at_ns;    /* at_ns: when last heard (0: never) */
+    } peer_disk[RAFT_MAX_NODES]; /* members' disks as their raft batches say (cfg.members order) */
+    uint64_t cluster_prop_term;  /* the term in which this leader proposed a cluster id */
+    struct node_rare aliens;     /* raft batches from another cluster */
 
     /* loop state */
     struct node_rare bad_batches;  /* malformed raft batches */
@@ -883,6 +894,130 @@ static void node_stranger(struct node *n, uint64_t from)
             (unsigned long long)from, ids, (unsigned long long)k);
 }
 
+/* node_check_identity reads the data dir's IDENTITY (ident.h) and refuses to start on
+ * another node's data, or with other members than the data were written with; a data dir
+ * without one (new, or from before it existed) gets one. */
+static int node_check_identity(struct node *n, char *errbuf, size_t errlen)
+{
+    const struct node_config *cfg = &n->cfg;
+    struct ident want = {.id = cfg->id};
+    uint64_t ids[RAFT_MAX_NODES];
+    for (size_t i = 0; i < cfg->n_members && i < RAFT_MAX_NODES; i++)
+        ids[i] = cfg->members[i].id;
+    ident_set_members(&want, ids, cfg->n_members);
+    char why[600];
+    int rc = ident_read(cfg->data_dir, &n->ident, why, sizeof(why));
+    if (rc == LT_ENOTFOUND) {
+        n->ident = want;
+        if ((rc = ident_write(cfg->data_dir, &n->ident)) != 0)
+            snprintf(errbuf, errlen, "cannot write %s/" IDENT_FILE ": %s", cfg->data_dir,
+                     lt_strerror(rc));
+        return rc;
+    }
+    if (rc != 0) {
+        snprintf(errbuf, errlen, "%s (refusing to start: it says whose data these are)", why);
+        return rc;
+    }
+    if (n->ident.id != cfg->id) {
+        snprintf(errbuf, errlen,
+                 "the data dir %s belongs to node %llu (its " IDENT_FILE "), not to --id %llu: "
+                 "each node must run on its own data",
+                 cfg->data_dir, (unsigned long long)n->ident.id, (unsigned long long)cfg->id);
+        return LT_EINVAL;
+    }
+    bool same = n->ident.n_members == want.n_members;
+    for (size_t i = 0; same && i < want.n_members; i++)
+        same = n->ident.members[i] == want.members[i];
+    if (!same) {
+        char had[RAFT_MAX_NODES * 21 + 1], given[RAFT_MAX_NODES * 21 + 1];
+        ident_format_members(&n->ident, had, sizeof(had));
+        ident_format_members(&want, given, sizeof(given));
+        snprintf(errbuf, errlen,
+                 "the data in %s were written by a cluster of members %s, but --peer names "
+                 "members %s: every node must be given the members its data were written with "
+                 "(the cluster's membership cannot change)",
+                 cfg->data_dir, had, given);
+        return LT_EINVAL;
+    }
+    return 0;
+}
+
+/* node_cluster_learn takes `id` as this node's cluster id if it has none yet, and keeps
+ * it in the data dir's IDENTITY (synced: once in a node's life) before using it. */
+static void node_cluster_learn(struct node *n, uint64_t id, const char *how)
+{
+    if (id == 0 || n->ident.cluster == id)
+        return;
+    if (n->ident.cluster != 0) { /* a later Cluster entry: the first one in the log won */
+        lt_info("ignored cluster id %016llx %s: the cluster's id is %016llx",
+                (unsigned long long)id, how, (unsigned long long)n->ident.cluster);
+        return;
+    }
+    struct ident next = n->ident;
+    next.cluster = id;
+    int rc = ident_write(n->cfg.data_dir, &next);
+    if (rc != 0) { /* learnt again from the next message or at the next start */
+        lt_warn("cannot record the cluster id in %s/" IDENT_FILE ": %s", n->cfg.data_dir,
+                lt_strerror(rc));
+        return;
+    }
+    n->ident = next;
+    if (n->net) /* else at start: set when the socket opens */
+        raftnet_set_cluster(n->net, id);
+    lt_info("cluster id %016llx, %s", (unsigned long long)id, how);
+}
+
+/* node_name_cluster: a leader that knows no cluster id proposes a random one, once a
+ * term; the first such entry in the log names the cluster (node_cluster_learn). */
+static void node_name_cluster(struct node *n)
+{
+    if (n->role != RAFT_LEADER || n->ident.cluster != 0 || n->cluster_prop_term == n->term)
+        return;
+    uint64_t id = 0;
+    for (int i = 0; i < 4 && id == 0; i++)
+        if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+            id = 0;
+    if (id == 0)
+        id = lt_wall_ns() ^ ((uint64_t)getpid() << 32) ^ n->cfg.id;
+    Lithair__V1__Command__Cluster cl = LITHAIR__V1__COMMAND__CLUSTER__INIT;
+    cl.id = id;
+    Lithair__V1__Command c = LITHAIR__V1__COMMAND__INIT;
+    c.proposer = n->cfg.id;
+    c.op_case = LITHAIR__V1__COMMAND__OP_CLUSTER;
+    c.cluster = &cl;
+    uint8_t buf[64];
+    if (lithair__v1__command__get_packed_size(&c) > sizeof(buf))
+        return;
+    struct raft_buf b = {buf, lithair__v1__command__pack(&c, buf)};
+    uint64_t index, term;
+    if (raft_propose(n->raft, RAFT_ENTRY_NORMAL, &b, 1, &index, &term) != 0)
+        return; /* tried again at the next pass */
+    n->cluster_prop_term = n->term;
+    lt_info("proposed cluster id %016llx at index %llu", (unsigned long long)id,
+            (unsigned long long)index);
+}
+
+/* node_on_batch: a raft Batch stamped with another cluster's id is dropped whole — this
+ * node's data dir, or the sender's, is another cluster's (a node that joined such a
+ * cluster once mixed two clusters' records, QA). */
+#define NODE_ALIEN 7 /* codec_batch_decode_cluster's result for a dropped batch */
+static int node_on_batch(void *arg, const struct codec_stamp *stamp)
+{
+    struct node *n = arg;
+    n->batch_stamp = *stamp;
+    uint64_t cluster = stamp->cluster;
+    if (cluster == 0 || n->ident.cluster == 0 || cluster == n->ident.cluster)
+        return 0;
+    uint64_t k = node_rare_due(&n->aliens, 10000000000u, lt_now_ns());
+    if (k)
+        lt_warn("dropped raft messages from another cluster (id %016llx; this node's cluster is "
+                "%016llx): this node's data dir, or the sender's, was written by another cluster "
+                "(%llu batches dropped since the last such line)",
+                (unsigned long long)cluster, (unsigned long long)n->ident.cluster,
+                (unsigned long long)k);
+    return NODE_ALIEN;
+}
+
 static int node_recv_one(void *arg, const struct raft_msg *m, const struct codec_chunk *chunk)
 {
     struct node *n = arg;
@@ -893,6 +1028,18 @@ static int node_recv_one(void *arg, const struct raft_msg *m, const struct codec
     if (!node_member(n, m->from)) {
         node_stranger(n, m->from);
         return 0; /* from a stranger: ignore (said, as the --peer lists differ) */
+    }
+    if (n->ident.cluster == 0 && n->batch_stamp.cluster != 0) { /* a new node learns it */
+        char how[64];
+        snprintf(how, sizeof(how), "from node %llu", (unsigned long long)m->from);
+        node_cluster_learn(n, n->batch_stamp.cluster, how);
+    }
+    for (size_t i = 0; i < n->cfg.n_members && i < RAFT_MAX_NODES; i++) {
+        if (n->cfg.members[i].id == m->from) {
+            n->peer_disk[i].low = n->batch_stamp.disk_low;
+            n->peer_disk[i].free = n->batch_stamp.disk_free;
+            n->peer_disk[i].at_ns = lt_now_ns();
+        }
     }
     if (m->type == RAFT_MSG_SNAPSHOT) {
         if (!chunk || m->term < n->term)
@@ -942,7 +1089,8 @@ static void node_raft_batch(struct node *n, struct qitem *it, bool front)
     if (!n->load_running) {
         n->batch_pos = 0;
         n->batch_skip = it->skip;
-        int rc = codec_batch_decode(nng_msg_body(it->msg), nng_msg_len(it->msg), node_recv_one, n);
+        int rc = codec_batch_decode_stamped(nng_msg_body(it->msg), nng_msg_len(it->msg),
+                                            node_on_batch, node_recv_one, n);
         n->batch_skip = 0;
         if (rc == LT_ECORRUPT)
             node_warn_bad_batch(n);
@@ -2047,8 +2195,9 @@ static void node_event_committed(struct node *n, const struct raft_entry *e,
         ce->id = res->id ? strdup(res->id) : NULL;
         if (!ce->id)
             ce->id = (char *)protobuf_c_empty_string;
-        ce->op = res->code == 0 ? (Lithair__V1__CommittedEvent__Op)res->op
-                                : LITHAIR__V1__COMMITTED_EVENT__OP__UPDATE;
+        ce->op = res->code != 0                ? LITHAIR__V1__COMMITTED_EVENT__OP__UPDATE
+                 : res->op == STORE_OP_CLUSTER ? LITHAIR__V1__COMMITTED_EVENT__OP__NOOP
+                                               : (Lithair__V1__CommittedEvent__Op)res->op;
         ce->version = res->version;
         ce->result = wire_code_from_err(res->code);
     } else {
@@ -2141,6 +2290,8 @@ static int node_apply(struct node *n, const struct raft_entry *e)
             return rc; /* cannot follow the log any more */
         }
         n->applied = e->index;
+        if (res.op == STORE_OP_CLUSTER)
+            node_cluster_learn(n, res.cluster, "from the log");
         node_event_committed(n, e, &res);
         node_resolve_proposals(n, e, &res);
         store_result_fini(&res);
@@ -2174,6 +2325,8 @@ static int node_apply_recovered(struct node *n, const struct wal_recovered *rec)
         if (e->type == RAFT_ENTRY_NORMAL) {
             struct store_result res;
             rc = store_apply_norecord(n->store, e->index, e->term, e->data.base, e->data.len, &res);
+            if (res.op == STORE_OP_CLUSTER)
+                node_cluster_learn(n, res.cluster, "from the log");
             store_result_fini(&res);
             if (rc != LT_ENOMEM)
                 rc = 0; /* a refused command is an outcome, the same on every replica */
@@ -2264,11 +2417,40 @@ static void node_inline_sync_took(struct node *n, uint64_t ns)
     }
 }
 
+/* node_diverged says what the core saw: proof that the cluster's logs diverged (raft.h's
+ * raft_divergence), which Raft rules out unless a node lost or replaced its data. True
+ * when this node must stop: its own committed entries contradict the leader's log. */
+static bool node_diverged(const struct raft_divergence *d)
+{
+    if (d->kind == RAFT_DIVERGED_COMMITTED) {
+        lt_error("the cluster's logs diverged: entry %llu, committed here in term %llu, is of "
+                 "term %llu in the log of leader %llu. Entries a majority acknowledged are "
+                 "missing somewhere: a WAL deleted, damaged or restored from a backup, a data "
+                 "dir from another cluster, or --peer lists that differ. Stopping, so as not "
+                 "to serve data the cluster does not have; compare the nodes' data "
+                 "(lithair-admin status --digest) before deleting any",
+                 (unsigned long long)d->index, (unsigned long long)d->term_here,
+                 (unsigned long long)d->term_there, (unsigned long long)d->peer);
+        return true;
+    }
+    lt_error("the cluster's logs diverged: node %llu says it holds entries committed up to "
+             "%llu, past this leader's last entry %llu. Entries a majority acknowledged are "
+             "missing from this node's log (its WAL deleted, damaged or restored from a "
+             "backup?), or node %llu holds another cluster's data. Its progress shows ahead "
+             "%llu; compare the nodes' data (lithair-admin status --digest)",
+             (unsigned long long)d->peer, (unsigned long long)d->index,
+             (unsigned long long)d->last_here, (unsigned long long)d->peer,
+             (unsigned long long)d->index);
+    return false;
+}
+
 static int node_process_ready(struct node *n)
 {
     for (int rounds = 0; rounds < 64 && raft_has_ready(n->raft); rounds++) {
         struct raft_update up;
         raft_ready(n->raft, &up);
+        if (up.diverged && node_diverged(up.diverged))
+            return LT_ECORRUPT; /* stop: nothing of this update is written or applied */
         if (up.role_changed || up.leader != n->leader || up.term != n->term)
             node_role_changed(n, &up);
 
@@ -2472,39 +2654,60 @@ static size_t node_progress(const struct raft_status *st, Lithair__V1__FollowerP
         fp[k].inflight = p->inflight;
         fp[k].recent_active = p->recent_active;
         fp[k].lag = st->last_index > p->match ? st->last_index - p->match : 0;
+        fp[k].ahead = p->ahead;
         fpp[k] = &fp[k];
     }
     return k;
 }
 
 /* node_check_disk reads the free space of the data dir's file system (4 Hz, with the
- * metrics). Below --min-free-mb the leader refuses creates and updates, so that a filling
- * disk stops the writes before a WAL write fails and stops the node (test_disk_full). */
+ * metrics) and stamps it on this node's raft batches. While any member's disk is below its
+ * --min-free-mb the leader refuses creates and updates, so that a filling disk stops the
+ * writes before a WAL write fails and stops a node (test_disk_full): etcd's NOSPACE alarm
+ * is cluster-wide too. */
 static void node_check_disk(struct node *n)
 {
     if (node_disk_avail(n, &n->disk_free) != 0)
         return;
     bool low = n->cfg.min_free_bytes && n->disk_free < n->cfg.min_free_bytes;
     if (low && !n->disk_low)
-        lt_warn("disk: %llu MiB free in %s, below --min-free-mb %llu: as leader this node "
-                "refuses creates and updates until there is room (deletes still pass)",
+        lt_warn("disk: %llu MiB free in %s, below --min-free-mb %llu: the leader refuses "
+                "creates and updates until there is room (deletes still pass)",
                 (unsigned long long)(n->disk_free >> 20), n->cfg.data_dir,
                 (unsigned long long)(n->cfg.min_free_bytes >> 20));
     else if (!low && n->disk_low)
         lt_info("disk: %llu MiB free again in %s: writes accepted",
                 (unsigned long long)(n->disk_free >> 20), n->cfg.data_dir);
     n->disk_low = low;
+    if (n->net)
+        raftnet_set_disk(n->net, low, n->disk_free);
 }
+
+/* A member's disk report older than this is not counted: it is down, or cut off. */
+#define NODE_PEER_DISK_NS (3 * 1000000000ull)
 
 bool node_disk_low(struct node *n, char *msg, size_t len)
 {
-    if (!n->disk_low || n->role != RAFT_LEADER)
+    if (n->role != RAFT_LEADER)
+        return false;
+    uint64_t id = n->cfg.id, free_bytes = n->disk_free;
+    bool low = n->disk_low;
+    uint64_t now = lt_now_ns();
+    for (size_t i = 0; !low && i < n->cfg.n_members && i < RAFT_MAX_NODES; i++) {
+        if (n->peer_disk[i].low && n->peer_disk[i].at_ns &&
+            now - n->peer_disk[i].at_ns < NODE_PEER_DISK_NS) {
+            low = true;
+            id = n->cfg.members[i].id;
+            free_bytes = n->peer_disk[i].free;
+        }
+    }
+    if (!low)
         return false;
     snprintf(msg, len,
-             "the leader's disk is nearly full (node %llu: %llu MiB free, below --min-free-mb "
-             "%llu): creates and updates are refused until there is room; deletes still pass",
-             (unsigned long long)n->cfg.id, (unsigned long long)(n->disk_free >> 20),
-             (unsigned long long)(n->cfg.min_free_bytes >> 20));
+             "node %llu's disk is nearly full (%llu MiB free, below its --min-free-mb): creates "
+             "and updates are refused until there is room, so that no node stops; deletes "
+             "still pass",
+             (unsigned long long)id, (unsigned long long)(free_bytes >> 20));
     return true;
 }
 
@@ -2676,6 +2879,7 @@ int node_run(struct node *n)
             raft_send_commit(n->raft);
             n->commit_due_ns = 0;
         }
+        node_name_cluster(n);
         int rc = node_process_ready(n);
         if (rc != 0) {
             n->fatal = rc;
@@ -2918,6 +3122,8 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     int rc = node_mkdir(cfg->data_dir, errbuf, errlen);
     if (rc)
         goto out_free;
+    if ((rc = node_check_identity(n, errbuf, errlen)) != 0)
+        goto out_free;
     store_reader_register();
     if ((rc = store_new(&n->store)) != 0)
         goto out_free;
@@ -3079,6 +3285,8 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
         lt_warn("the loop stays SCHED_BATCH: %s", strerror(errno));
     if (rc != 0)
         goto out_free;
+    raftnet_set_cluster(n->net, n->ident.cluster);
+    raftnet_set_disk(n->net, n->disk_low, n->disk_free);
     for (size_t i = 0; i < cfg->n_members; i++) {
         if (cfg->members[i].id != cfg->id &&
             (rc = raftnet_add_peer(n->net, cfg->members[i].id, cfg->members[i].raft_url)) != 0) {

@@ -17,6 +17,7 @@ void raft_prog_reset(struct raft_prog *p, uint64_t next)
     p->infl_start = 0;
     p->infl_count = 0;
     p->commit_sent = 0;
+    p->ahead = 0;
 }
 
 static void raft_prog_reset_state(struct raft_prog *p, enum raft_progress_state s)

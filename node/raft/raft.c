@@ -522,12 +522,22 @@ static struct raft_hard_state raft_hs(const struct raft *r)
     return hs;
 }
 
+/* raft_diverged records proof that the logs diverged (raft.h) for the next update; a
+ * committed entry in conflict stops this node's appends for good. */
+void raft_diverged(struct raft *r, const struct raft_divergence *d)
+{
+    r->div = *d;
+    r->div_pending = true;
+    if (d->kind == RAFT_DIVERGED_COMMITTED)
+        r->div_stopped = true;
+}
+
 bool raft_has_ready(const struct raft *r)
 {
     const struct raft_gen *g = &r->gen[r->cur];
     const struct raft_log *l = &r->log;
     struct raft_hard_state hs = raft_hs(r);
-    return g->early.n || g->late.n || g->n_reads || r->snap_pending ||
+    return g->early.n || g->late.n || g->n_reads || r->snap_pending || r->div_pending ||
            l->unstable <= raft_log_last(l) || l->commit > l->applying ||
            hs.term != r->prev_hs.term || hs.vote != r->prev_hs.vote ||
            hs.commit != r->prev_hs.commit || r->role != r->prev_role || r->lead != r->prev_lead ||
@@ -607,6 +617,11 @@ void raft_ready(struct raft *r, struct raft_update *up)
     up->reads = g->reads;
     up->n_reads = g->n_reads;
 
+    if (r->div_pending) {
+        up->diverged = &r->div; /* stays as it is until the next raft_diverged() */
+        r->div_pending = false;
+    }
+
     r->outstanding = true;
     r->cur ^= 1;
 }
@@ -655,6 +670,7 @@ void raft_status(const struct raft *r, struct raft_status *st)
         o->state = p->state;
         o->inflight = p->state == RAFT_PROGRESS_PROBE ? (p->probe_sent ? 1 : 0) : p->infl_count;
         o->recent_active = p->recent_active;
+        o->ahead = p->ahead;
     }
 }
 

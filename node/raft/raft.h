@@ -186,6 +186,29 @@ struct raft_restore {
     bool adopt_data;
 };
 
+/* raft_divergence: proof that the cluster's logs diverged, which Raft's guarantees rule
+ * out: entries a majority acknowledged are missing or different somewhere — a node's WAL
+ * deleted or damaged, a data dir from another cluster, --peer lists that differ. */
+enum raft_divergence_kind {
+    /* This follower's committed entry `index` (term `term_here`) differs from leader
+     * `peer`'s (term `term_there`, 0 if the leader's message only implied it). This node
+     * must stop: what it applied contradicts the leader's log. The core ignores appends
+     * from then on. */
+    RAFT_DIVERGED_COMMITTED = 1,
+    /* Follower `peer` says it holds entries committed up to `index`, past this leader's
+     * last entry `last_here`: this leader's log lacks committed entries (or the follower's
+     * data are another cluster's). Reported once per follower and leadership. */
+    RAFT_DIVERGED_PEER_AHEAD = 2,
+};
+
+struct raft_divergence {
+    enum raft_divergence_kind kind;
+    uint64_t peer;
+    uint64_t index;
+    uint64_t term_here, term_there; /* RAFT_DIVERGED_COMMITTED */
+    uint64_t last_here;             /* RAFT_DIVERGED_PEER_AHEAD */
+};
+
 struct raft_update {
     /* soft state: what the UI shows */
     bool role_changed;
@@ -215,6 +238,10 @@ struct raft_update {
     size_t n_committed;
     const struct raft_read_state *reads;
     size_t n_reads;
+
+    /* 5. non-NULL: this node saw the cluster's logs diverge (struct raft_divergence);
+     * never in a correct cluster. Say so loudly; stop on RAFT_DIVERGED_COMMITTED. */
+    const struct raft_divergence *diverged;
 };
 
 struct raft_progress {
@@ -224,6 +251,7 @@ struct raft_progress {
     enum raft_progress_state state;
     unsigned inflight;
     bool recent_active;
+    uint64_t ahead; /* > 0: it said it holds entries committed up to here, past our log */
 };
 
 struct raft_status {

@@ -73,6 +73,7 @@ struct raft_prog {
     uint64_t *infl;        /* ring of last indexes of appends in flight */
     unsigned infl_start, infl_count, infl_cap;
     uint64_t commit_sent; /* the highest commit index sent to it (lazy_commit) */
+    uint64_t ahead;       /* > 0: it holds entries committed up to here, past our log */
 };
 
 void raft_prog_reset(struct raft_prog *p, uint64_t next);
@@ -167,9 +168,12 @@ struct raft {
 
     /* output */
     struct raft_gen gen[2];
-    unsigned cur;      /* gen[cur] accumulates; gen[cur ^ 1] is handed out */
-    bool outstanding;  /* a raft_ready() awaits its raft_advance() */
-    bool snap_pending; /* hand out gen[cur].snap */
+    unsigned cur;               /* gen[cur] accumulates; gen[cur ^ 1] is handed out */
+    bool outstanding;           /* a raft_ready() awaits its raft_advance() */
+    bool snap_pending;          /* hand out gen[cur].snap */
+    struct raft_divergence div; /* the last divergence seen (raft.h) */
+    bool div_pending;           /* hand out div */
+    bool div_stopped;           /* a committed entry conflicted: appends are ignored */
     struct raft_hard_state prev_hs;
     enum raft_role prev_role;
     uint64_t prev_lead;
@@ -177,6 +181,7 @@ struct raft {
 };
 
 /* raft.c */
+void raft_diverged(struct raft *r, const struct raft_divergence *d);
 void raft_send(struct raft *r, const struct raft_msg *m);
 int raft_send_entries(struct raft *r, struct raft_msg *m, uint64_t lo, size_t max_n,
                       size_t max_bytes);

@@ -173,8 +173,20 @@ static void raft_handle_append_resp(struct raft *r, struct raft_prog *p, const s
         }
         return;
     }
-    if (m->index > raft_log_last(&r->log))
-        return; /* acknowledges entries we never sent: not from this term's log */
+    if (m->index > raft_log_last(&r->log)) {
+        /* Only a follower's commit index can name an entry we never sent, and it never
+         * passes our log (Leader Completeness): it holds committed entries we lack. */
+        if (m->index > p->ahead) {
+            struct raft_divergence d = {.kind = RAFT_DIVERGED_PEER_AHEAD,
+                                        .peer = p->id,
+                                        .index = m->index,
+                                        .last_here = raft_log_last(&r->log)};
+            if (p->ahead == 0)
+                raft_diverged(r, &d);
+            p->ahead = m->index;
+        }
+        return;
+    }
     bool was_paused = raft_prog_is_paused(p);
     if (!raft_prog_maybe_update(p, m->index))
         return;
@@ -324,12 +336,38 @@ void raft_commit_to(struct raft *r, uint64_t index)
 /* raft_handle_append: §5.3 AppendEntries receiver rules. Reply false if our log has no
  * entry at m->index with term m->log_term; delete conflicting entries and all that
  * follow; append new ones; advance commit to min(leader commit, last new entry). */
+/* raft_committed_conflict: a leader's log holds every committed entry (Leader
+ * Completeness), so an entry of its at or below our commit index with another term than
+ * ours proves the logs diverged (raft.h): recorded, and true. */
+static bool raft_committed_conflict(struct raft *r, uint64_t from, uint64_t index, uint64_t term)
+{
+    uint64_t ours = 0;
+    if (index == 0 || index > r->log.commit || raft_log_term(&r->log, index, &ours) != 0 ||
+        ours == term)
+        return false;
+    struct raft_divergence d = {.kind = RAFT_DIVERGED_COMMITTED,
+                                .peer = from,
+                                .index = index,
+                                .term_here = ours,
+                                .term_there = term};
+    raft_diverged(r, &d);
+    return true;
+}
+
 void raft_handle_append(struct raft *r, const struct raft_msg *m)
 {
     struct raft_log *l = &r->log;
     struct raft_msg out = {.type = RAFT_MSG_APPEND_RESP, .to = m->from};
+    if (r->div_stopped)
+        return; /* our committed log contradicts the leader's: nothing left to agree on */
+    if (raft_committed_conflict(r, m->from, m->index, m->log_term))
+        return;
     if (m->index < l->commit) {
-        out.index = l->commit; /* everything up to commit already matches */
+        /* everything up to commit matches: what the message shows of it must too */
+        for (size_t i = 0; i < m->n_entries && m->entries[i].index <= l->commit; i++)
+            if (raft_committed_conflict(r, m->from, m->entries[i].index, m->entries[i].term))
+                return;
+        out.index = l->commit;
         raft_send(r, &out);
         return;
     }
@@ -352,8 +390,10 @@ void raft_handle_append(struct raft *r, const struct raft_msg *m)
             break;
     if (i < m->n_entries) {
         uint64_t conflict = m->entries[i].index;
-        if (conflict <= l->commit)
-            return; /* would rewrite a committed entry: a broken leader; ignore it */
+        if (conflict <= l->commit) { /* it would rewrite a committed entry */
+            (void)raft_committed_conflict(r, m->from, conflict, m->entries[i].term);
+            return;
+        }
         raft_log_truncate(r, conflict);
         if (raft_log_append(r, m->entries + i, m->n_entries - i) != 0)
             return; /* out of memory: as if the message was lost */
@@ -380,6 +420,8 @@ void raft_handle_snapshot(struct raft *r, const struct raft_msg *m)
     struct raft_log *l = &r->log;
     const struct raft_snapshot_meta *s = &m->snapshot;
     struct raft_msg out = {.type = RAFT_MSG_APPEND_RESP, .to = m->from};
+    if (r->div_stopped || raft_committed_conflict(r, m->from, s->index, s->term))
+        return;
     if (s->index <= l->commit) {
         out.index = l->commit;
     } else if (raft_log_match_term(l, s->index, s->term)) {

@@ -1155,6 +1155,20 @@ int wal_open_read(struct wal_read *rd, const struct raft_snapshot_meta *snap, st
         rc = LT_ECORRUPT;
         goto out_free;
     }
+    /* Every segment restates the hard state, and a node with a snapshot has voted or
+     * followed in a term: a log without a hard state beside a snapshot lost its records
+     * (deleted, emptied, cut to its header). Starting from the snapshot alone would serve
+     * a shorter log than this node acknowledged. */
+    if (snap && snap->index > 0 && st.hs.term == 0) {
+        lt_error("wal: %s: no hard state in the log (%zu segment(s)), but snapshot %" PRIu64
+                 "/%" PRIu64 " exists: the WAL's records are gone (deleted, emptied or cut). "
+                 "Refusing to start: this node may have acknowledged entries it no longer has. "
+                 "Restore the WAL; or, if this node's data are lost, delete its whole data dir "
+                 "so that it rejoins empty and copies the others' state",
+                 w->dir, w->n_segs, snap->index, snap->term);
+        rc = LT_ECORRUPT;
+        goto out_free;
+    }
     /* A snapshot newer than the log's marker (a crash came between the snapshot file and
      * its marker): apply it, and record its marker below so the log stands alone. */
     bool snap_new = snap && snap->index > st.base.index;

@@ -1502,6 +1502,11 @@ static int apply_cmd(struct store *s, uint64_t index, uint64_t term, const uint8
     case LITHAIR__V1__COMMAND__OP_PURGE:
         model = c->purge->model;
         break;
+    case LITHAIR__V1__COMMAND__OP_CLUSTER: /* for the node (ident.h): no record changes */
+        res->op = STORE_OP_CLUSTER;
+        res->cluster = c->cluster->id;
+        rc = 0;
+        goto out;
     default:
         rc = fail(res, LT_EINVAL, "command has no operation%s", NULL);
         goto out;

@@ -40,6 +40,7 @@ enum store_op {
     STORE_OP_DELETE = 2,
     STORE_OP_PURGE = 3,
     STORE_OP_NONE = 4,
+    STORE_OP_CLUSTER = 5, /* names the cluster (Command.Cluster): no record changes */
 };
 
 /* store_record: a copy of one stored version, owned by the caller (store_record_free). For
@@ -65,6 +66,7 @@ struct store_result {
     char *id;                    /* the record's key, NULL for purge or if unknown */
     uint64_t version;            /* the new version (the deleted one for a delete) */
     uint64_t purged;             /* records a purge deleted */
+    uint64_t cluster;            /* STORE_OP_CLUSTER: the id it names */
     struct store_record *record; /* the new value (put) or the deleted one; NULL on failure */
     char message[192];           /* why it failed, for Response.message */
 };

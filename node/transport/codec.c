@@ -169,10 +169,23 @@ size_t codec_batch_encode_alloc(const struct raft_msg *const *msgs,
                                 const struct codec_chunk *const *chunks, size_t n,
                                 uint8_t *(*alloc)(void *ud, size_t len), void *ud)
 {
+    return codec_batch_encode_stamped(msgs, chunks, n, NULL, alloc, ud);
+}
+
+size_t codec_batch_encode_stamped(const struct raft_msg *const *msgs,
+                                  const struct codec_chunk *const *chunks, size_t n,
+                                  const struct codec_stamp *stamp,
+                                  uint8_t *(*alloc)(void *ud, size_t len), void *ud)
+{
     struct codec_scratch s;
     Lithair__Raft__V1__Batch batch;
     if (codec_build(msgs, chunks, n, &s, &batch) != 0)
         return 0;
+    if (stamp) {
+        batch.cluster = stamp->cluster;
+        batch.disk_low = stamp->disk_low;
+        batch.disk_free = stamp->disk_free;
+    }
     size_t len = lithair__raft__v1__batch__get_packed_size(&batch);
     uint8_t *buf = alloc(ud, len);
     if (buf)
@@ -183,10 +196,18 @@ size_t codec_batch_encode_alloc(const struct raft_msg *const *msgs,
 
 int codec_batch_decode(const void *buf, size_t len, codec_msg_fn fn, void *arg)
 {
+    return codec_batch_decode_stamped(buf, len, NULL, fn, arg);
+}
+
+int codec_batch_decode_stamped(const void *buf, size_t len, codec_batch_fn on_batch,
+                               codec_msg_fn fn, void *arg)
+{
     Lithair__Raft__V1__Batch *batch = lithair__raft__v1__batch__unpack(NULL, len, buf);
     if (!batch)
         return LT_ECORRUPT;
-    int rc = 0;
+    struct codec_stamp stamp = {
+        .cluster = batch->cluster, .disk_low = batch->disk_low, .disk_free = batch->disk_free};
+    int rc = on_batch ? on_batch(arg, &stamp) : 0;
     struct raft_entry *entries = NULL;
     size_t cap = 0;
     for (size_t i = 0; i < batch->n_messages && rc == 0; i++) {

@@ -39,6 +39,19 @@ size_t codec_batch_encode_alloc(const struct raft_msg *const *msgs,
                                 const struct codec_chunk *const *chunks, size_t n,
                                 uint8_t *(*alloc)(void *ud, size_t len), void *ud);
 
+/* What a Batch says of its sender besides its messages (raft.proto's Batch). */
+struct codec_stamp {
+    uint64_t cluster;   /* its cluster id; 0: none yet */
+    bool disk_low;      /* its disk is below its --min-free-mb */
+    uint64_t disk_free; /* its data dir's free bytes (0: unknown) */
+};
+
+/* codec_batch_encode_stamped: codec_batch_encode_alloc, the Batch stamped with `stamp`. */
+size_t codec_batch_encode_stamped(const struct raft_msg *const *msgs,
+                                  const struct codec_chunk *const *chunks, size_t n,
+                                  const struct codec_stamp *stamp,
+                                  uint8_t *(*alloc)(void *ud, size_t len), void *ud);
+
 /* Called once per decoded message; `chunk` is NULL unless the message carries snapshot
  * bytes. Everything passed is valid only during the call. A non-zero return stops the
  * decoding and is returned by codec_batch_decode. */
@@ -47,5 +60,13 @@ typedef int (*codec_msg_fn)(void *arg, const struct raft_msg *m, const struct co
 /* codec_batch_decode decodes a Batch and calls `fn` for each message in order.
  * Returns 0, LT_ECORRUPT for bytes that are not a valid Batch, LT_ENOMEM, or fn's value. */
 int codec_batch_decode(const void *buf, size_t len, codec_msg_fn fn, void *arg);
+
+/* Called once per Batch, before its messages, with its stamp. A non-zero return skips
+ * the whole Batch and is returned by codec_batch_decode_stamped. */
+typedef int (*codec_batch_fn)(void *arg, const struct codec_stamp *stamp);
+
+/* codec_batch_decode_stamped: codec_batch_decode, with `on_batch` (may be NULL) first. */
+int codec_batch_decode_stamped(const void *buf, size_t len, codec_batch_fn on_batch,
+                               codec_msg_fn fn, void *arg);
 
 #endif

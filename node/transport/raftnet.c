@@ -33,6 +33,9 @@ struct raftnet {
     void *arg;
     struct raftnet_peer peers[RAFTNET_MAX_PEERS];
     size_t n_peers;
+    /* atomics: stamped on every Batch sent (codec_batch_encode_stamped) */
+    uint64_t cluster, disk_free;
+    bool disk_low;
 };
 
 static void raftnet_recv_cb(void *arg)
@@ -109,6 +112,13 @@ static struct raftnet_peer *raftnet_find(const struct raftnet *n, uint64_t id)
     return NULL;
 }
 
+static void raftnet_stamp(struct raftnet *n, struct codec_stamp *s)
+{
+    s->cluster = __atomic_load_n(&n->cluster, __ATOMIC_RELAXED);
+    s->disk_low = __atomic_load_n(&n->disk_low, __ATOMIC_RELAXED);
+    s->disk_free = __atomic_load_n(&n->disk_free, __ATOMIC_RELAXED);
+}
+
 /* raftnet_msg_alloc gives the codec an nng_msg body of the Batch's size. */
 static uint8_t *raftnet_msg_alloc(void *ud, size_t len)
 {
@@ -127,7 +137,9 @@ int raftnet_send(struct raftnet *n, uint64_t to, const struct raft_msg *const *m
     if (!p)
         return LT_ENOTFOUND;
     nng_msg *msg = NULL;
-    size_t len = codec_batch_encode_alloc(msgs, chunks, count, raftnet_msg_alloc, &msg);
+    struct codec_stamp stamp;
+    raftnet_stamp(n, &stamp);
+    size_t len = codec_batch_encode_stamped(msgs, chunks, count, &stamp, raftnet_msg_alloc, &msg);
     if (len == 0 && count > 0) {
         if (msg)
             nng_msg_free(msg);
@@ -152,7 +164,9 @@ int raftnet_send_wait(struct raftnet *n, uint64_t to, const struct raft_msg *m,
     nng_msg *msg = NULL;
     const struct raft_msg *mp = m;
     const struct codec_chunk *cp = chunk;
-    size_t len = codec_batch_encode_alloc(&mp, &cp, 1, raftnet_msg_alloc, &msg);
+    struct codec_stamp stamp;
+    raftnet_stamp(n, &stamp);
+    size_t len = codec_batch_encode_stamped(&mp, &cp, 1, &stamp, raftnet_msg_alloc, &msg);
     if (len == 0) {
         if (msg)
             nng_msg_free(msg);
@@ -173,6 +187,17 @@ int raftnet_send_wait(struct raftnet *n, uint64_t to, const struct raft_msg *m,
     nng_aio_free(aio);
     (void)len; /* not in the peer's counters: those are the loop's alone */
     return rv == 0 ? 0 : rv == NNG_ETIMEDOUT ? LT_ETIMEDOUT : LT_ESHUTDOWN;
+}
+
+void raftnet_set_cluster(struct raftnet *n, uint64_t cluster)
+{
+    __atomic_store_n(&n->cluster, cluster, __ATOMIC_RELAXED);
+}
+
+void raftnet_set_disk(struct raftnet *n, bool low, uint64_t free_bytes)
+{
+    __atomic_store_n(&n->disk_low, low, __ATOMIC_RELAXED);
+    __atomic_store_n(&n->disk_free, free_bytes, __ATOMIC_RELAXED);
 }
 
 int raftnet_peer_stats(const struct raftnet *n, uint64_t id, struct raftnet_peer_stats *st)

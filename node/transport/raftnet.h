@@ -52,6 +52,14 @@ int raftnet_send_wait(struct raftnet *n, uint64_t to, const struct raft_msg *m,
 /* raftnet_peer_stats copies the counters of peer `id`; 0 or LT_ENOTFOUND. */
 int raftnet_peer_stats(const struct raftnet *n, uint64_t id, struct raftnet_peer_stats *st);
 
+/* raftnet_set_cluster: the cluster id stamped on every Batch sent from now on (any
+ * thread). */
+void raftnet_set_cluster(struct raftnet *n, uint64_t cluster);
+
+/* raftnet_set_disk: this node's disk as stamped on every Batch sent from now on (any
+ * thread): below its --min-free-mb, and its free bytes. */
+void raftnet_set_disk(struct raftnet *n, bool low, uint64_t free_bytes);
+
 /* raftnet_free closes every socket; no callback runs after it returns. */
 void raftnet_free(struct raftnet *n);
 

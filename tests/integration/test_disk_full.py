@@ -1,6 +1,6 @@
 """test_disk_full.py — a cluster whose disk fills up. With the free-space guard
-(--min-free-mb) the leader refuses creates and updates before the disk is full, and
-nothing stops. Without it: snapshots that find no room fail and are tried again later, not
+(--min-free-mb) the leader refuses creates and updates before any member's disk is full
+(its own or a follower's, which each stamps on its raft messages), and nothing stops. Without it: snapshots that find no room fail and are tried again later, not
 on every pass of the loop, while writes go on in the WAL's room; nodes that cannot write
 their WAL stop with a message that says so, no acknowledged write is lost, and once there
 is room again they restart, catch up and agree. A follower refuses a snapshot from its
@@ -252,6 +252,59 @@ def test_nearly_full_disk_refuses_writes(build):
                   "every acknowledged write is there")
     finally:
         disk.close()
+
+
+def test_follower_disk_low_refuses_writes(build):
+    """The leader refuses creates and updates while a follower's disk is below its
+    --min-free-mb too, naming that follower, so that no node stops (QA: the followers'
+    disks filled up while the leader's had room; both stopped, and the cluster lost its
+    majority). The followers' data dirs are on a small tmpfs, the leader's on a large one."""
+    small = tempfile.mkdtemp(prefix="lithair-diskfull-small-")
+    big = tempfile.mkdtemp(prefix="lithair-diskfull-big-")
+    mount_tmpfs(small, 128)
+    mount_tmpfs(big, ROOM_MB)
+    try:
+        c = Cluster(build, node_args=("--wal-segment-mb", "4", "--min-free-mb", "48"))
+        c.node(1).dir = os.path.join(big, "node1")
+        for n in (c.node(2), c.node(3)):
+            n.dir = os.path.join(small, "node%d" % n.id)
+        with c:
+            lead = c.wait_leader(timeout=10)
+            if int(lead) != 1:
+                c.admin("leader", "transfer", "1", timeout_ms=5000)
+                wait_for("node 1 to lead", lambda: c.leader() == 1, timeout=10)
+            acked, refused = 0, []
+            for i in range(1000):  # 1000 x 60 KB x 2 followers: far more than 128 - 48 MB
+                rc, _, err = big_item(c, "near-%d" % i)
+                if rc == 0:
+                    acked += 1
+                else:
+                    refused.append(err.strip())
+                    if len(refused) >= 5:
+                        break
+            print("  %d writes acknowledged, then refused: %r" % (acked, refused[:1]))
+            check(acked > 50, "writes went through before the followers' disks filled")
+            check(len(refused) >= 5 and all(
+                ("node 2's disk" in e or "node 3's disk" in e) and "--min-free-mb" in e
+                for e in refused), "refused naming a follower's disk: %r" % refused[:2])
+            check(all(n.alive() for n in c.nodes), "no node stopped")
+            for n in c.nodes:
+                check("no space left" not in n.log_text(), "node %d hit the full disk" % n.id)
+            mount_tmpfs(small, ROOM_MB, remount=True)
+            t0 = time.monotonic()
+            rc, err = 1, ""
+            while time.monotonic() - t0 < 10:
+                rc, _, err = big_item(c, "after-room")
+                if rc == 0:
+                    break
+                time.sleep(0.1)
+            check(rc == 0, "a write once the followers have room: %s" % err)
+            st = c.wait_converged(timeout=30)
+            check(len({s["digest"] for s in st}) == 1, "three identical stores")
+    finally:
+        for m in (small, big):
+            subprocess.run(["umount", "-l", m], check=False)
+            shutil.rmtree(m, ignore_errors=True)
 
 
 def test_follower_refuses_snapshot_without_room(build):

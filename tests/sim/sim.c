@@ -26,6 +26,8 @@
  *  proposal              a proposal commits where raft_propose said, or is lost
  *  snapshot              snapshots carry committed state some node really saved
  *  api                   results and the update stream agree with raft.h's contract
+ *  diverged              no core reports diverged logs (raft.h's raft_divergence: its
+ *                        proof of a violation the core can see from where it stands)
  *  liveness              after the faults end a leader emerges, proposals commit on
  *                        every node and a read is answered, with no message storm */
 #include "sim.h"
@@ -1258,6 +1260,14 @@ static void handle_update(struct sim *s, struct node *n, const struct raft_updat
     note_role(s, n, up->role, up->term);
     if (s->failed)
         return;
+    if (up->diverged) { /* proof of a safety violation, which the other checks must have missed */
+        sim_fail(s, "diverged",
+                 "n%" PRIu64 " reports diverged logs: kind %d, peer n%" PRIu64 ", index %" PRIu64
+                 " (term here %" PRIu64 ", there %" PRIu64 ", last here %" PRIu64 ")",
+                 n->id, (int)up->diverged->kind, up->diverged->peer, up->diverged->index,
+                 up->diverged->term_here, up->diverged->term_there, up->diverged->last_here);
+        return;
+    }
     bool early_all = s->o.inject == SIM_INJECT_EARLY;
     for (size_t k = 0; k < up->n_msgs_early && !s->failed; k++)
         net_send(s, n, &up->msgs_early[k]);

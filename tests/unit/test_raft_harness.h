@@ -40,6 +40,8 @@ struct h_node {
     size_t n_reads;
     unsigned snapshots;
     size_t early_sent, late_sent; /* counts of messages by output slot */
+    struct raft_divergence div;   /* the last one reported */
+    unsigned n_div;               /* updates that reported diverged logs */
 };
 
 struct h_net {
@@ -50,6 +52,7 @@ struct h_net {
     size_t nq, capq;
     bool cut[H_MAX + 1][H_MAX + 1]; /* cut[a][b]: drop messages from a to b */
     size_t delivered;
+    bool expect_div; /* a test of divergence: h_free does not fail on reports */
 };
 
 typedef void (*h_tweak_fn)(struct raft_config *cfg);
@@ -122,6 +125,7 @@ static void h_init(struct h_net *net, size_t n, h_tweak_fn tweak)
 static void h_free(struct h_net *net)
 {
     for (size_t i = 0; i < net->n; i++) {
+        CU_ASSERT(net->expect_div || net->nodes[i].n_div == 0); /* never in a correct run */
         raft_free(net->nodes[i].r);
         h_store_free(&net->nodes[i].st);
     }
@@ -204,6 +208,10 @@ static bool h_handle_ready(struct h_net *net, uint64_t id)
     }
     for (size_t k = 0; k < up.n_reads && nd->n_reads < 64; k++)
         nd->reads[nd->n_reads++] = up.reads[k];
+    if (up.diverged) {
+        nd->div = *up.diverged;
+        nd->n_div++;
+    }
     bool wrote = up.n_entries || up.snapshot;
     raft_advance(nd->r);
     if (wrote && !nd->hold_persist)

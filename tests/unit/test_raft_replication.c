@@ -206,14 +206,14 @@ static void test_conflict_truncation(void)
     h_free(&net);
 }
 
-static void restore_node(struct h_net *net, uint64_t id, uint64_t term, const uint64_t *terms,
-                         size_t n)
+static void restore_node_at(struct h_net *net, uint64_t id, uint64_t term, const uint64_t *terms,
+                            size_t n, uint64_t commit)
 {
     struct h_node *nd = h_node(net, id);
     h_crash(net, id);
     h_store_free(&nd->st);
     nd->st.hs.term = term;
-    nd->st.hs.commit = 1;
+    nd->st.hs.commit = commit;
     for (size_t i = 0; i < n; i++) {
         struct raft_entry e = {.term = terms[i], .index = i + 1};
         if (nd->st.n == nd->st.cap) {
@@ -224,6 +224,84 @@ static void restore_node(struct h_net *net, uint64_t id, uint64_t term, const ui
     }
     h_restart(net, id);
     nd->applied = 0;
+}
+
+static void restore_node(struct h_net *net, uint64_t id, uint64_t term, const uint64_t *terms,
+                         size_t n)
+{
+    restore_node_at(net, id, term, terms, n, 1);
+}
+
+/* A follower whose committed entries differ from the new leader's (its WAL was from
+ * another history: deleted, damaged, another cluster's) reports it and stops taking
+ * appends; before, it sat silently with a log the leader could never repair. */
+static void test_committed_conflict_reported(void)
+{
+    struct h_net net;
+    h_init(&net, 3, plain);
+    net.expect_div = true;
+    static const uint64_t lost[3] = {1, 1, 1}, kept[3] = {1, 2, 2};
+    restore_node_at(&net, 1, 2, lost, 3, 3); /* commit 3: entries 2 and 3 of term 1 */
+    restore_node_at(&net, 2, 2, kept, 3, 1);
+    restore_node_at(&net, 3, 2, kept, 3, 1);
+    CU_ASSERT_EQUAL(raft_campaign(h_r(&net, 2)), 0);
+    h_stabilize(&net);
+    CU_ASSERT_EQUAL(h_role(&net, 2), RAFT_LEADER);
+    struct h_node *f = h_node(&net, 1);
+    CU_ASSERT_FATAL(f->n_div >= 1);
+    CU_ASSERT_EQUAL(f->div.kind, RAFT_DIVERGED_COMMITTED);
+    CU_ASSERT_EQUAL(f->div.peer, 2);
+    CU_ASSERT(f->div.index >= 2 && f->div.index <= 3);
+    CU_ASSERT_EQUAL(f->div.term_here, 1);
+    CU_ASSERT_EQUAL(f->div.term_there, 2);
+    /* its committed entries stay as they were, and it takes nothing more */
+    CU_ASSERT_EQUAL(f->st.n, 3);
+    CU_ASSERT_EQUAL(f->st.ents[1].term, 1);
+    CU_ASSERT_EQUAL(f->st.ents[2].term, 1);
+    CU_ASSERT_EQUAL(h_propose(&net, 2, "x"), 0);
+    h_stabilize(&net);
+    CU_ASSERT_EQUAL(f->st.n, 3);
+    CU_ASSERT_EQUAL(h_commit(&net, 3), h_last(&net, 2)); /* the others go on */
+    h_free(&net);
+}
+
+/* A follower that answers with a commit index past the leader's last entry holds
+ * committed entries the leader lacks: the leader reports it once, and shows it in the
+ * follower's progress. */
+static void test_peer_ahead_reported(void)
+{
+    struct h_net net;
+    h_init(&net, 3, plain);
+    net.expect_div = true;
+    h_elect(&net, 1);
+    CU_ASSERT_EQUAL(h_propose(&net, 1, "a"), 0);
+    h_stabilize(&net);
+    uint64_t last = h_last(&net, 1);
+    struct raft_msg m = {.type = RAFT_MSG_APPEND_RESP,
+                         .from = 2,
+                         .to = 1,
+                         .term = h_term(&net, 1),
+                         .index = last + 40};
+    CU_ASSERT_EQUAL(raft_recv(h_r(&net, 1), &m), 0);
+    h_stabilize(&net);
+    struct h_node *l = h_node(&net, 1);
+    CU_ASSERT_EQUAL_FATAL(l->n_div, 1);
+    CU_ASSERT_EQUAL(l->div.kind, RAFT_DIVERGED_PEER_AHEAD);
+    CU_ASSERT_EQUAL(l->div.peer, 2);
+    CU_ASSERT_EQUAL(l->div.index, last + 40);
+    CU_ASSERT_EQUAL(l->div.last_here, last);
+    struct raft_status st = h_status(&net, 1);
+    bool shown = false;
+    for (size_t i = 0; i < st.n_progress; i++)
+        if (st.progress[i].id == 2)
+            shown = st.progress[i].ahead == last + 40;
+    CU_ASSERT(shown);
+    m.index = last + 41; /* said again: no second report */
+    CU_ASSERT_EQUAL(raft_recv(h_r(&net, 1), &m), 0);
+    h_stabilize(&net);
+    CU_ASSERT_EQUAL(l->n_div, 1);
+    CU_ASSERT_EQUAL(h_role(&net, 1), RAFT_LEADER);
+    h_free(&net);
 }
 
 /* Fast backtracking: a follower with a long divergent tail is found in a few round
@@ -566,6 +644,8 @@ static const struct lt_test tests[] = {
     {"loss_recovery", test_loss_recovery},
     {"update_valid_until_advance", test_update_valid_until_advance},
     {"lazy_commit", test_lazy_commit},
+    {"committed_conflict_reported", test_committed_conflict_reported},
+    {"peer_ahead_reported", test_peer_ahead_reported},
     {NULL, NULL},
 };
 

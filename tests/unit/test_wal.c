@@ -1006,8 +1006,46 @@ static void write_forty(void)
     struct wal_recovered rec;
     CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
     wal_recovered_fini(&rec);
+    struct raft_hard_state hs = {.term = 2, .vote = 1}; /* a node's log always has one */
+    CU_ASSERT_EQUAL(wal_save_hard_state(w, &hs), 0);
     CU_ASSERT_EQUAL(append_batch(w, 1, 40, 2), 0);
     wal_free(w);
+}
+
+/* A snapshot beside a log whose records are gone — the WAL deleted, its segments
+ * deleted, its only segment cut to its header — is refused: starting from the snapshot
+ * alone would serve a shorter log than the node acknowledged (QA: a node did, and formed
+ * a majority without 50 acknowledged writes). Without a snapshot an empty log is a new
+ * node's. */
+static void test_snapshot_without_log(void)
+{
+    struct wal *w;
+    struct wal_recovered rec;
+    struct wal_options opt;
+    wal_options_default(&opt);
+    struct raft_snapshot_meta s = {.index = 30, .term = 2};
+    opt.snapshot = &s;
+    for (int how = 0; how < 3; how++) {
+        tdir_begin();
+        write_forty();
+        char segs[8][700];
+        size_t n = seg_files(segs, 8);
+        CU_ASSERT_EQUAL_FATAL(n, 1);
+        if (how == 0) { /* the WAL directory deleted */
+            tu_rmrf(waldir());
+        } else if (how == 1) { /* every segment deleted */
+            CU_ASSERT_EQUAL(unlink(segs[0]), 0);
+        } else { /* the only segment cut to its 40-byte header */
+            CU_ASSERT_EQUAL(truncate(segs[0], 40), 0);
+        }
+        CU_ASSERT_EQUAL(wal_open(waldir(), &opt, &w, &rec), LT_ECORRUPT);
+        CU_ASSERT_EQUAL(wal_open(waldir(), &opt, &w, &rec), LT_ECORRUPT); /* and stays so */
+        CU_ASSERT_EQUAL_FATAL(wal_open(waldir(), NULL, &w, &rec), 0);     /* no snapshot: new */
+        CU_ASSERT_EQUAL(rec.n_entries, 0);
+        wal_recovered_fini(&rec);
+        wal_free(w);
+        tdir_end();
+    }
 }
 
 /* The caller's snapshot at open: newer ones are applied (Raft §7) and recorded in the
@@ -1494,6 +1532,7 @@ static const struct lt_test wal_tests[] = {
      test_compaction_after_failed_delete},
     {"snapshot markers (Raft section 7)", test_snapshot_marker},
     {"opening with the caller's snapshot", test_open_with_snapshot},
+    {"a snapshot beside a log without its records", test_snapshot_without_log},
     {"two-step open: read, then the snapshot", test_two_step_open},
     {"index gap is corruption", test_index_gap},
     {"one flipped bit anywhere: refused, or the last batch cut", test_random_bit_flips},

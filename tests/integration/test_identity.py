@@ -1,0 +1,216 @@
+"""test_identity.py — a node refuses data that are not its own, and a cluster never takes
+in another cluster's node: real lithair-node processes, real data dirs.
+
+Found by a QA run of the node's durability (each lost acknowledged writes without a word):
+a node started on a data dir whose WAL was deleted (it served its snapshot's state and
+formed a majority without 50 acknowledged writes); a node restarted with a --peer list of
+its own (it elected itself); a node started on another cluster's data dir (its records
+mixed with the cluster's); a follower whose committed entries differ from the leader's
+(it sat silently, reported healthy, serving data the cluster never committed).
+
+Run: python3 test_identity.py BUILD_DIR [TEST...]
+"""
+
+import os
+import shutil
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Cluster, check, run_tests, wait_for  # noqa: E402
+
+
+def ident(node):
+    out = {}
+    with open(os.path.join(node.dir, "IDENTITY")) as f:
+        for line in f:
+            if line.strip() and not line.startswith("#"):
+                k, v = line.split(None, 1)
+                out[k] = v.strip()
+    return out
+
+
+def exits_with(node, text, timeout=15.0):
+    """The node (just started) stops by itself and its log says `text`."""
+    t0 = time.monotonic()
+    while node.proc.poll() is None and time.monotonic() - t0 < timeout:
+        time.sleep(0.05)
+    rc = node.proc.poll()
+    log = node.log_text()
+    node.kill()
+    check(rc is not None and rc != 0, "node %d stopped by itself (rc %r)" % (node.id, rc))
+    check(text in log, "node %d's log says %r; its end:\n%s" % (node.id, text, log[-1500:]))
+
+
+def item_ids(c, node):
+    _, out, _ = c.admin("items", "list", "--all", "--serializable", endpoints=node.rpc,
+                        timeout_ms=5000)
+    return sorted(i["id"] for i in out["items"])
+
+
+def create(c, prefix, n, nodes=None):
+    for i in range(n):
+        c.admin("items", "create", '{"id":"%s%d","name":"%s %d"}' % (prefix, i, prefix, i),
+                endpoints=c.endpoints(nodes), timeout_ms=5000)
+
+
+def test_cluster_named_and_recorded(build):
+    """The first leader names the cluster through the log; every node records the same id
+    and its own id and the members in its data dir's IDENTITY, which survives restarts."""
+    with Cluster(build, 3) as c:
+        c.wait_leader()
+        create(c, "a", 2)
+        wait_for("every node records a cluster id",
+                 lambda: len({ident(n)["cluster"] for n in c.nodes}) == 1
+                 and ident(c.node(1))["cluster"] != "0" * 16, timeout=10)
+        cluster = ident(c.node(1))["cluster"]
+        for n in c.nodes:
+            check(ident(n)["id"] == str(n.id), "node %d's IDENTITY names it" % n.id)
+            check(ident(n)["members"] == "1,2,3", "node %d's IDENTITY lists the members" % n.id)
+        for n in c.nodes:
+            n.kill()
+        for n in c.nodes:
+            n.start()
+        c.wait_leader()
+        create(c, "b", 1)
+        c.wait_converged()
+        check({ident(n)["cluster"] for n in c.nodes} == {cluster}, "the id kept over restarts")
+
+
+def test_other_nodes_data_refused(build):
+    """A data dir is one node's: started as another id, the node refuses, naming its owner."""
+    with Cluster(build, 3) as c:
+        c.wait_leader()
+        create(c, "a", 2)
+        c.wait_converged()
+        n2, n3 = c.node(2), c.node(3)
+        n2.kill()
+        n3.kill()
+        shutil.rmtree(n3.dir)
+        shutil.copytree(n2.dir, n3.dir)
+        n3.start()
+        exits_with(n3, "belongs to node 2")
+
+
+def test_peer_list_must_match_the_data(build):
+    """Restarted with a --peer list of its own, a node that elected itself and acknowledged
+    writes beside the real cluster (QA); now it refuses, naming both member lists."""
+    with Cluster(build, 3) as c:
+        c.wait_leader()
+        create(c, "a", 2)
+        c.wait_converged()
+        n1 = c.node(1)
+        n1.kill()
+        saved = c.nodes
+        c.nodes = [n1]  # Node.start lists the cluster's nodes as its peers
+        try:
+            n1.start()
+        finally:
+            c.nodes = saved
+        exits_with(n1, "written by a cluster of members 1,2,3, but --peer names members 1")
+        n1.start()  # with the right list it runs again
+        c.wait_converged()
+
+
+def test_wal_deleted_refused(build):
+    """A node whose WAL directory is gone but whose snapshot is not refuses to start; it had
+    served the snapshot's state and elected a leader without the writes since (QA)."""
+    with Cluster(build, 3) as c:
+        c.wait_leader()
+        create(c, "a", 5)
+        c.admin("snapshot", timeout_ms=10000)
+        create(c, "b", 5)
+        c.wait_converged()
+        n3 = c.node(3)
+        n3.kill()
+        shutil.rmtree(os.path.join(n3.dir, "wal"))
+        n3.start()
+        exits_with(n3, "the WAL's records are gone")
+        n3.start()  # and again: the refusal does not fix itself
+        exits_with(n3, "the WAL's records are gone")
+
+
+def test_other_cluster_isolated(build):
+    """A node started on another cluster's data dir (same ids, same members) is cut off:
+    both sides drop its raft messages and say why, the cluster goes on with its majority
+    and its records stay its own. Before, the two clusters' records mixed (QA)."""
+    with Cluster(build, 3) as x, Cluster(build, 3) as y:
+        x.wait_leader()
+        y.wait_leader()
+        create(x, "x", 6)
+        create(y, "y", 4)
+        x.wait_converged()
+        y.wait_converged()
+        check(ident(x.node(3))["cluster"] != ident(y.node(3))["cluster"], "two cluster ids")
+        for n in x.nodes:
+            n.kill()
+        y3 = y.node(3)
+        y3.kill()
+        shutil.rmtree(y3.dir)
+        shutil.copytree(x.node(3).dir, y3.dir)
+        y3.start()
+        wait_for("the cluster's nodes drop the stranger's messages",
+                 lambda: "from another cluster" in y.node(1).log_text()
+                 or "from another cluster" in y.node(2).log_text(), timeout=10)
+        wait_for("the stranger drops theirs", lambda: "from another cluster" in y3.log_text(),
+                 timeout=10)
+        create(y, "z", 2, nodes=[y.node(1), y.node(2)])
+        time.sleep(1.0)  # room for anything to go wrong
+        want = sorted(["y%d" % i for i in range(4)] + ["z0", "z1"])
+        for n in (y.node(1), y.node(2)):
+            check(item_ids(y, n) == want, "node %d holds only its cluster's records" % n.id)
+        held = item_ids(y, y3)  # what it knew committed: its cluster's, maybe not the last
+        check(held and set(held) <= {"x%d" % i for i in range(6)},
+              "the stranger holds only its own cluster's records: %r" % held)
+        check(y3.alive(), "the stranger runs on, cut off")
+
+
+def test_diverged_follower_stops(build):
+    """Two nodes restored from an old backup go on without the third and commit new entries
+    in its place; the third, restarted, holds other committed entries at the same indexes.
+    Whichever side leads, the nodes whose committed entries the leader's log contradicts
+    stop, saying so, instead of sitting silently with other data (QA: a follower did, and
+    was reported healthy)."""
+    with Cluster(build, 3) as c:
+        c.wait_leader()
+        create(c, "a", 3)
+        c.wait_converged()
+        for n in c.nodes:
+            n.kill()
+        backup = {}
+        for n in (c.node(2), c.node(3)):
+            backup[n.id] = n.dir + ".bak"
+            shutil.copytree(n.dir, backup[n.id])
+        for n in c.nodes:
+            n.start()
+        lead = c.wait_leader()
+        # more terms on this history, so that the two histories' terms differ
+        for _ in range(2):
+            others = [n.id for n in c.nodes if n.id != int(lead)]
+            c.admin("leader", "transfer", str(others[0]), timeout_ms=5000)
+            lead = c.wait_leader(not_id=int(lead))
+        create(c, "b", 10)
+        c.wait_converged()
+        for n in c.nodes:
+            n.kill()
+        for n in (c.node(2), c.node(3)):
+            shutil.rmtree(n.dir)
+            shutil.copytree(backup[n.id], n.dir)
+            n.start()
+        c.wait_leader()
+        create(c, "c", 10, nodes=[c.node(2), c.node(3)])
+        c.node(1).start()
+        said = "the cluster's logs diverged"
+        wait_for("a node stops, saying the logs diverged",
+                 lambda: any(said in n.log_text() and not n.alive() for n in c.nodes),
+                 timeout=15)
+        time.sleep(0.5)
+        for n in c.nodes:  # nobody goes on silently with the other history's entries
+            if n.alive():
+                check(said not in n.log_text(), "node %d stopped once it said so" % n.id)
+        stopped = [n.id for n in c.nodes if not n.alive()]
+        check(stopped, "a node stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests(globals()))
