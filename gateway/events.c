@@ -202,6 +202,7 @@ static bool evb_json_progress(json_object *o, const Lithair__V1__ProgressEvent *
             !evb_add_u64(fo, "next", f->next) ||
             !evb_add_str(fo, "state", evb_state_name(f->state)) ||
             !evb_add_u64(fo, "lag", f->lag) || !evb_add_u64(fo, "inflight", f->inflight) ||
+            !evb_add_u64(fo, "ahead", f->ahead) ||
             !evb_add(fo, "recentActive", json_object_new_boolean(f->recent_active)))
             return false;
     }

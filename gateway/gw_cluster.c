@@ -146,11 +146,11 @@ const char *gw_role_name(int role)
     }
 }
 
-const char *gw_health_name(bool answered, uint64_t leader_id, uint64_t lag)
+const char *gw_health_name(bool answered, uint64_t leader_id, uint64_t lag, uint64_t ahead)
 {
     if (!answered)
         return "unhealthy";
-    return leader_id != 0 && lag <= GW_HEALTHY_LAG ? "healthy" : "desynced";
+    return leader_id != 0 && lag <= GW_HEALTHY_LAG && ahead == 0 ? "healthy" : "desynced";
 }
 
 static const char *gw_follower_state(int s)
@@ -178,8 +178,9 @@ static bool gw_stop_pending(struct gw *g, size_t i)
 }
 
 /* gw_cluster_status_json builds the status object; *alive_out gets the number of nodes
- * that answered (or, in supervisor mode, that run). */
-static json_object *gw_cluster_status_json(struct gw *g, unsigned *alive_out)
+ * that answered (or, in supervisor mode, that run), and answered[i] (when not NULL; n_nodes
+ * entries) whether node i answered its Cluster/Status. */
+static json_object *gw_cluster_status_json(struct gw *g, unsigned *alive_out, bool *answered_out)
 {
     struct gw_fan *fans = calloc(GW_MAX_NODES, sizeof(*fans)); /* small thread stacks */
     if (!fans)
@@ -205,15 +206,18 @@ static json_object *gw_cluster_status_json(struct gw *g, unsigned *alive_out)
         const Lithair__V1__NodeStatus *ns = fans[i].rc == 0 ? (const void *)fans[i].resp : NULL;
         json_object *n = json_object_new_object();
         json_object_object_add(n, "id", gw_json_u64(g->nodes[i].id));
-        uint64_t lag = 0;
+        uint64_t lag = 0, ahead = 0;
         if (ns && !gw_stop_pending(g, i))
             answered++;
+        if (answered_out)
+            answered_out[i] = ns != NULL;
         if (ns) {
             if (leader && ns != leader) {
                 bool found = false;
                 for (size_t k = 0; k < leader->n_followers; k++) {
                     if (leader->followers[k]->id == ns->id) {
                         lag = leader->followers[k]->lag;
+                        ahead = leader->followers[k]->ahead;
                         found = true;
                     }
                 }
@@ -229,6 +233,8 @@ static json_object *gw_cluster_status_json(struct gw *g, unsigned *alive_out)
             json_object_object_add(n, "firstIndex", gw_json_u64(ns->first_index));
             json_object_object_add(n, "lastIndex", gw_json_u64(ns->last_index));
             json_object_object_add(n, "lag", gw_json_u64(lag));
+            /* > 0: it holds entries committed past the leader's log (a diverged cluster) */
+            json_object_object_add(n, "ahead", gw_json_u64(ahead));
             json_object_object_add(n, "walBytes", gw_json_u64(ns->wal_bytes));
             json_object_object_add(n, "snapshotIndex", gw_json_u64(ns->snapshot_index));
             json_object_object_add(n, "records", gw_json_u64(ns->records));
@@ -242,7 +248,7 @@ static json_object *gw_cluster_status_json(struct gw *g, unsigned *alive_out)
         }
         json_object_object_add(
             n, "health",
-            json_object_new_string(gw_health_name(ns != NULL, ns ? ns->leader_id : 0, lag)));
+            json_object_new_string(gw_health_name(ns != NULL, ns ? ns->leader_id : 0, lag, ahead)));
         json_object_object_add(n, "rpcUrl", json_object_new_string(g->nodes[i].rpc_url));
         json_object_object_add(n, "eventsUrl", json_object_new_string(g->nodes[i].events_url));
         struct sup_node_info si;
@@ -281,6 +287,7 @@ static json_object *gw_cluster_status_json(struct gw *g, unsigned *alive_out)
             json_object_object_add(f, "state",
                                    json_object_new_string(gw_follower_state(fp->state)));
             json_object_object_add(f, "lag", gw_json_u64(fp->lag));
+            json_object_object_add(f, "ahead", gw_json_u64(fp->ahead));
             json_object_object_add(f, "recentActive", json_object_new_boolean(fp->recent_active));
             json_object_array_add(fl, f);
         }
@@ -306,7 +313,7 @@ static json_object *gw_cluster_status_json(struct gw *g, unsigned *alive_out)
 
 static int gw_cluster_status(struct gw_req *r)
 {
-    json_object *o = gw_cluster_status_json(r->gw, NULL);
+    json_object *o = gw_cluster_status_json(r->gw, NULL, NULL);
     if (!o)
         return gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
     return gw_reply_json(r, 200, o, NULL);
@@ -316,7 +323,9 @@ static int gw_cluster_status(struct gw_req *r)
 static int gw_cluster_node_id(struct gw_req *r, uint64_t *id)
 {
     const char *s = gw_params_get(&r->params, "id");
-    if (!s || gw_parse_u64(s, 1, UINT64_MAX, id) != 0 || gw_node_index(r->gw, *id) < 0) {
+    /* "01" is no node's name (ids are written without zeros in front), as "1x" is not */
+    if (!s || s[0] == '0' || gw_parse_u64(s, 1, UINT64_MAX, id) != 0 ||
+        gw_node_index(r->gw, *id) < 0) {
         gw_reply_error(r, 404, "NOT_FOUND", NULL, "no node %.40s", s ? s : "");
         return -1;
     }
@@ -395,12 +404,21 @@ static int gw_cluster_kill(struct gw_req *r)
                               "node %llu was told to stop a moment ago", (unsigned long long)id);
     }
     unsigned alive = 0;
-    json_object *st = gw_cluster_status_json(g, &alive);
+    bool answering[GW_MAX_NODES];
+    json_object *st = gw_cluster_status_json(g, &alive, answering);
     if (!st) {
         pthread_mutex_unlock(&stop_mu);
         return gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
     }
     json_object_put(st);
+    /* a node that does not answer cannot be told to stop, whatever ?force says (and it
+     * does not count among the nodes a stop would leave) */
+    if (!answering[idx]) {
+        pthread_mutex_unlock(&stop_mu);
+        return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL,
+                              "node %llu is not running (it does not answer)",
+                              (unsigned long long)id);
+    }
     if (!force && alive <= needed) {
         pthread_mutex_unlock(&stop_mu);
         return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL,
@@ -443,6 +461,10 @@ static int gw_cluster_restart(struct gw_req *r)
                               "node %llu was signalled and has not exited yet: kill it (without "
                               "?graceful) to force it, then restart it",
                               (unsigned long long)id);
+    struct sup_node_info si;
+    if (rc == LT_EIO && sup_node_info(g->sup, (unsigned)id, &si) == 0 && si.last_error[0])
+        return gw_reply_error(r, 500, "INTERNAL", NULL, "node %llu could not be started: %s",
+                              (unsigned long long)id, si.last_error);
     if (rc != 0)
         return gw_reply_error(r, rc == LT_ESHUTDOWN ? 503 : 500,
                               rc == LT_ESHUTDOWN ? "UNAVAILABLE" : "INTERNAL", NULL,
@@ -604,5 +626,5 @@ int gw_cluster_register(struct gw *g)
 /* gw_cluster_fetch_status is gw_cluster_status_json for other modules (/metrics). */
 json_object *gw_cluster_fetch_status(struct gw *g)
 {
-    return gw_cluster_status_json(g, NULL);
+    return gw_cluster_status_json(g, NULL, NULL);
 }

@@ -17,7 +17,8 @@ json_object *gw_cluster_fetch_status(struct gw *g);
 const char *gw_role_name(int role);
 
 /* gw_health_name: "unhealthy" (no answer), "healthy" (answers, knows a leader, lag <= 100
- * entries) or "desynced". */
-const char *gw_health_name(bool answered, uint64_t leader_id, uint64_t lag);
+ * entries, and not `ahead`: the leader's FollowerProgress.ahead, > 0 when the node holds
+ * entries committed past the leader's log — a diverged cluster) or "desynced". */
+const char *gw_health_name(bool answered, uint64_t leader_id, uint64_t lag, uint64_t ahead);
 
 #endif

@@ -290,6 +290,72 @@ int gw_query_get(const char *qs, const char *key, char *out, size_t n)
     return LT_ENOTFOUND;
 }
 
+int gw_listen_addr_parse(const char *s, char *out, size_t n, bool *loopback)
+{
+    char buf[64];
+    size_t len = s ? strlen(s) : 0;
+    if (len == 0 || len >= sizeof(buf))
+        return LT_EINVAL;
+    if (strcasecmp(s, "localhost") == 0)
+        s = "127.0.0.1";
+    else if (s[0] == '[' && s[len - 1] == ']') { /* [::1] */
+        memcpy(buf, s + 1, len - 2);
+        buf[len - 2] = '\0';
+        s = buf;
+    }
+    struct in_addr a4;
+    struct in6_addr a6;
+    char text[INET6_ADDRSTRLEN];
+    bool lo;
+    if (s != buf && inet_pton(AF_INET, s, &a4) == 1) {
+        lo = (ntohl(a4.s_addr) >> 24) == 127;
+        inet_ntop(AF_INET, &a4, text, sizeof(text));
+    } else if (inet_pton(AF_INET6, s, &a6) == 1) {
+        static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        lo = IN6_IS_ADDR_LOOPBACK(&a6) ||
+             (memcmp(a6.s6_addr, v4mapped, 12) == 0 && a6.s6_addr[12] == 127);
+        inet_ntop(AF_INET6, &a6, text, sizeof(text));
+    } else {
+        return LT_EINVAL;
+    }
+    if (strlen(text) >= n)
+        return LT_EINVAL;
+    memcpy(out, text, strlen(text) + 1);
+    *loopback = lo;
+    return 0;
+}
+
+bool gw_is_token_method(const char *m)
+{
+    /* tchar: "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" /
+     * "|" / "~" / DIGIT / ALPHA */
+    if (!m || !*m)
+        return false;
+    for (const char *p = m; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              (c && strchr("!#$%&'*+-.^_`|~", c))))
+            return false;
+    }
+    return true;
+}
+
+bool gw_absolute_target(const char *target, char *out, size_t n)
+{
+    size_t skip = strncasecmp(target, "http://", 7) == 0    ? 7
+                  : strncasecmp(target, "https://", 8) == 0 ? 8
+                                                            : 0;
+    if (!skip)
+        return false;
+    const char *host = target + skip;
+    size_t len = strcspn(host, "/?#");
+    if (len >= n)
+        return false;
+    memcpy(out, host, len);
+    out[len] = '\0';
+    return true;
+}
+
 bool gw_host_is_local(const char *host)
 {
     if (!host || !*host)

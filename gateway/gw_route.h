@@ -86,6 +86,24 @@ int gw_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
  * that points a DNS name of its own at 127.0.0.1 (DNS rebinding) sends its own name. */
 bool gw_host_is_local(const char *host);
 
+/* gw_listen_addr_parse reads a --listen-addr: an IPv4 address in dotted-quad form (four
+ * decimal parts of 0..255, no leading zeros: inet_pton's form), an IPv6 literal with or
+ * without brackets, or "localhost" (127.0.0.1). Writes the address in its canonical text
+ * (no brackets) into out[0..n) and whether it is a loopback address (127.0.0.0/8, ::1,
+ * ::ffff:127.x.y.z) into *loopback. 0, or LT_EINVAL with the out-parameters untouched:
+ * a loose form ("383.0.0.1", "127.000.000.001") would otherwise be read by civetweb with
+ * each part wrapped modulo 256, and bind an address nobody asked for. */
+int gw_listen_addr_parse(const char *s, char *out, size_t n, bool *loopback);
+
+/* gw_is_token_method: is `m` a syntactically valid HTTP method (RFC 9110 9.1: one or
+ * more tchar), whether or not anything implements it? */
+bool gw_is_token_method(const char *m);
+
+/* gw_absolute_target: when `target` is an absolute-form request target
+ * ("http://host:port/path", RFC 9112 3.2.2), copies its authority ("host:port") into
+ * out[0..n) and returns true; false for any other form (or an authority that does not fit). */
+bool gw_absolute_target(const char *target, char *out, size_t n);
+
 /* gw_query_check_dups: 0 when no key of `qs` appears twice; LT_EINVAL naming the first
  * repeated key in `dup`; LT_ETOOBIG for more than GW_QUERY_MAX_PARAMS pairs. No route
  * takes a repeated parameter, and silently reading the first of two is a guess. */

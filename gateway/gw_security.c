@@ -109,7 +109,7 @@ struct gw_security {
     pthread_mutex_t hash_mu; /* one argon2id at a time: each takes 64 MiB for ~0.1 s, and
                               * 128 workers logging in at once would take 8 GiB */
     struct sess cache[SEC_SESSION_CACHE];
-    bool seeded;
+    _Atomic bool seeded; /* the demo users exist (set by the tick, read by logins) */
     unsigned session_ttl_s;
     uint64_t purged_at_ns;  /* the last sweep of expired sessions (tick only) */
     char purge_cursor[512]; /* where the next sweep goes on ("": the start; tick only) */
@@ -197,19 +197,41 @@ bool gw_cidr_match(int family, const uint8_t net[16], unsigned prefix, int ip_fa
     return (net[full] & mask) == (ip[full] & mask);
 }
 
-/* fw_decide: the rule that decides for `ip` (most specific; deny wins a tie), NULL if none.
- * Under mu. */
-static const struct fw_rule *fw_decide(const struct gw_security *s, int fam, const uint8_t ip[16])
+/* fw_mask clears the host bits of addr (past `prefix`); true if any was set. */
+static bool fw_mask(int family, uint8_t addr[16], unsigned prefix)
+{
+    unsigned bits = family == AF_INET ? 32 : 128;
+    bool changed = false;
+    for (unsigned b = prefix; b < bits; b++) {
+        uint8_t m = (uint8_t)(0x80u >> (b % 8));
+        if (addr[b / 8] & m) {
+            addr[b / 8] &= (uint8_t)~m;
+            changed = true;
+        }
+    }
+    return changed;
+}
+
+/* fw_decide_in: the rule of rules[0..n) that decides for `ip` (most specific; deny wins a
+ * tie), NULL if none. */
+static const struct fw_rule *fw_decide_in(const struct fw_rule *rules, size_t n, int fam,
+                                          const uint8_t ip[16])
 {
     const struct fw_rule *best = NULL;
-    for (size_t i = 0; i < s->n_rules; i++) {
-        const struct fw_rule *r = &s->rules[i];
+    for (size_t i = 0; i < n; i++) {
+        const struct fw_rule *r = &rules[i];
         if (!gw_cidr_match(r->family, r->addr, r->prefix, fam, ip))
             continue;
         if (!best || r->prefix > best->prefix || (r->prefix == best->prefix && !r->allow))
             best = r;
     }
     return best;
+}
+
+/* fw_decide: fw_decide_in over the rules in force. Under mu. */
+static const struct fw_rule *fw_decide(const struct gw_security *s, int fam, const uint8_t ip[16])
+{
+    return fw_decide_in(s->rules, s->n_rules, fam, ip);
 }
 
 /* ------------------------------------------------------------------ rate limit */
@@ -360,7 +382,28 @@ static int fw_rule_from(const Lithair__V1__FirewallRule *fr, struct fw_rule *r)
     return 0;
 }
 
-/* sec_reload_rules reads every firewall rule from the cluster into the cache. */
+struct fw_set {
+    const struct fw_rule *rules;
+    size_t n;
+};
+
+/* fw_stream_denied (sse_addr_pred_fn): does the rule set `ud` deny the client at `addr`?
+ * An event stream is no route a loopback client always reaches (gw_security_check). */
+static bool fw_stream_denied(void *ud, const char *addr)
+{
+    const struct fw_set *set = ud;
+    int fam;
+    uint8_t ip[16];
+    unsigned prefix;
+    if (gw_cidr_parse(addr, &fam, ip, &prefix) != 0)
+        return false;
+    const struct fw_rule *fr = fw_decide_in(set->rules, set->n, fam, ip);
+    return fr && !fr->allow;
+}
+
+/* sec_reload_rules reads every firewall rule from the cluster into the cache. Then the
+ * event streams of clients the rules deny end: a stream is checked when it opens, and must
+ * not outlive a rule made to stop its client. */
 static int sec_reload_rules(struct gw_security *s)
 {
     /* Reloads run on the tick and on request threads at once: one that began earlier
@@ -394,7 +437,8 @@ static int sec_reload_rules(struct gw_security *s)
     }
     protobuf_c_message_free_unpacked(&lr->base, NULL);
     pthread_mutex_lock(&s->mu);
-    if (gen > s->rules_gen) {
+    bool applied = gen > s->rules_gen;
+    if (applied) {
         memcpy(s->rules, tmp, n * sizeof(*tmp));
         s->n_rules = n;
         atomic_store(&s->n_rules_hint, n);
@@ -403,6 +447,16 @@ static int sec_reload_rules(struct gw_security *s)
     s->rules_loaded = true;
     s->rules_at_ns = lt_now_ns();
     pthread_mutex_unlock(&s->mu);
+    /* every reload that set rules, not only one that changed them: a stream whose check
+     * passed just before a new rule came in force may register just after (64 streams
+     * against 256 rules, twice a second, is cheap) */
+    if (applied && n > 0 && s->g->sse) {
+        struct fw_set set = {.rules = tmp, .n = n};
+        unsigned cut = sse_hub_cut_if(s->g->sse, fw_stream_denied, &set);
+        if (cut)
+            lt_info("security: %u event stream%s of clients the firewall now denies ended", cut,
+                    cut == 1 ? "" : "s");
+    }
     free(tmp);
     return 0;
 }
@@ -451,6 +505,14 @@ static int sec_seed(struct gw_security *s)
                 gw_user_role_name(demo_users[i].role));
     }
     return 0;
+}
+
+static bool sec_is_demo_user(const char *name)
+{
+    for (size_t i = 0; i < sizeof(demo_users) / sizeof(demo_users[0]); i++)
+        if (strcmp(name, demo_users[i].name) == 0)
+            return true;
+    return false;
 }
 
 static void hex(const uint8_t *b, size_t n, char *out)
@@ -718,6 +780,7 @@ bool gw_security_check(struct gw_req *r, struct gw_identity *who)
     bool bearer = false;
     who->role = s->anon_role;
     who->anonymous = true;
+    bool logout = strcmp(r->path, "/_playground/auth/logout") == 0;
     if (api && req_token(r, token, sizeof(token), &bearer)) {
         struct sess v;
         int rc = token[0] ? sec_session(s, token, &v) : LT_ENOTFOUND;
@@ -727,14 +790,16 @@ bool gw_security_check(struct gw_req *r, struct gw_identity *who)
             snprintf(who->user, sizeof(who->user), "%s", v.user);
             snprintf(who->session, sizeof(who->session), "%s", v.hash);
             who->expires_s = v.expires_s;
-        } else if (rc != LT_ENOTFOUND &&
-                   (need > s->anon_role || strcmp(r->path, "/_playground/auth/me") == 0)) {
+        } else if (rc != LT_ENOTFOUND && (need > s->anon_role ||
+                                          strcmp(r->path, "/_playground/auth/me") == 0 || logout)) {
             /* the cluster could not say: logging in again would not help (and "who am I"
-             * must not answer "anonymous" for a session that may well exist) */
+             * must not answer "anonymous" for a session that may well exist, nor a logout
+             * "done" for a session it did not end) */
             gw_reply_error(r, 503, "UNAVAILABLE", NULL,
                            "the session could not be checked (%s): retry shortly", lt_strerror(rc));
             return false;
-        } else if (rc == LT_ENOTFOUND && bearer) {
+        } else if (rc == LT_ENOTFOUND && bearer && !logout) {
+            /* (a logout of a session that has already ended is done: 204, as with a cookie) */
             gw_reply_error(r, 401, "UNAUTHENTICATED", NULL,
                            "the bearer token is unknown or expired: log in");
             return false;
@@ -805,6 +870,14 @@ static int sec_login(struct gw_req *r)
                      : LT_ENOTFOUND;
     bool ok = false;
     int role = 0;
+    if (rc == LT_ENOTFOUND && !atomic_load(&s->seeded) && sec_is_demo_user(user)) {
+        /* the cluster has just started: the tick creates the demo users as soon as it
+         * takes writes (under a second) — not a wrong password */
+        json_object_put(j);
+        return gw_reply_error(r, 503, "UNAVAILABLE", NULL,
+                              "the demo users are being set up (the cluster has just started): "
+                              "retry in a moment");
+    }
     if (rc == LT_ENOTFOUND) { /* as long as a wrong password: no hint that the user is unknown */
         const char *pw = json_object_get_string(p);
         pthread_mutex_lock(&s->hash_mu);
@@ -1034,7 +1107,9 @@ static int sec_fw_add(struct gw_req *r)
     if (!cidr || gw_cidr_parse(cidr, &fam, a, &prefix) != 0) {
         json_object_put(j);
         gw_reply_error(r, 422, "INVALID_ARGUMENT",
-                       field_err("cidr", "must be an IPv4 or IPv6 address, optionally /prefix"),
+                       field_err("cidr", !cidr ? "is required"
+                                               : "must be an IPv4 or IPv6 address, optionally "
+                                                 "/prefix"),
                        "validation failed");
         return r->status;
     }
@@ -1045,20 +1120,69 @@ static int sec_fw_add(struct gw_req *r)
                        "validation failed");
         return r->status;
     }
+    bool force = false;
+    char fv[16];
+    int qrc = gw_query(r, "force", fv, sizeof(fv));
+    if (qrc != LT_ENOTFOUND && (qrc < 0 || gw_parse_bool(fv, &force) != 0)) {
+        json_object_put(j);
+        return gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                              "bad query parameter 'force': expected true or false");
+    }
+    /* 10.0.0.1/8 is the network 10.0.0.0/8: stored so, as every reader will take it */
+    char norm[64];
+    if (fw_mask(fam, a, prefix)) {
+        char text[INET6_ADDRSTRLEN];
+        inet_ntop(fam, a, text, sizeof(text));
+        snprintf(norm, sizeof(norm), "%s/%u", text, prefix);
+        cidr = norm;
+    }
+    struct fw_rule nr = {.allow = allow, .family = fam, .prefix = prefix};
+    memcpy(nr.addr, a, sizeof(nr.addr));
+    snprintf(nr.cidr, sizeof(nr.cidr), "%s", cidr);
     /* Count and create under add_mu: two adds for the last place both saw room and both
      * created, and the rule past SEC_MAX_RULES was stored but never loaded, so never
      * enforced. (Adds through another gateway at the same moment can still pass.) */
     pthread_mutex_lock(&r->gw->security->add_mu);
     (void)sec_reload_rules(r->gw->security);
-    pthread_mutex_lock(&r->gw->security->mu);
-    bool full = r->gw->security->n_rules >= SEC_MAX_RULES;
-    pthread_mutex_unlock(&r->gw->security->mu);
-    if (full) {
-        pthread_mutex_unlock(&r->gw->security->add_mu);
+    struct gw_security *s = r->gw->security;
+    pthread_mutex_lock(&s->mu);
+    bool full = s->n_rules >= SEC_MAX_RULES;
+    char same[64] = "";
+    for (size_t i = 0; i < s->n_rules && !same[0]; i++) {
+        struct fw_rule ex = s->rules[i];
+        (void)fw_mask(ex.family, ex.addr, ex.prefix); /* one stored before normalizing */
+        if (ex.family == fam && ex.prefix == prefix && ex.allow == allow &&
+            memcmp(ex.addr, a, 16) == 0)
+            snprintf(same, sizeof(same), "%s", ex.id);
+    }
+    /* A remote admin's deny rule that takes their own address away: every route, the one
+     * that removes rules too, would refuse them from the next request on (a loopback
+     * client keeps the page and the security routes: it can undo the rule). */
+    int cfam;
+    uint8_t cip[16];
+    bool self = false;
+    if (!allow && client_addr(r, &cfam, cip) && !is_loopback(cfam, cip) &&
+        gw_cidr_match(fam, a, prefix, cfam, cip)) {
+        const struct fw_rule *best = fw_decide(s, cfam, cip);
+        self = !best || best->prefix <= prefix || !best->allow; /* deny wins a tie */
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (full || same[0] || (self && !force)) {
+        pthread_mutex_unlock(&s->add_mu);
         json_object_put(j);
+        if (same[0])
+            return gw_reply_error(r, 409, "ALREADY_EXISTS", NULL,
+                                  "the same rule exists: %s %s (id %s)", allow ? "allow" : "deny",
+                                  nr.cidr, same);
+        if (full)
+            return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL,
+                                  "the firewall holds at most %d rules: remove one first",
+                                  SEC_MAX_RULES);
         return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL,
-                              "the firewall holds at most %d rules: remove one first",
-                              SEC_MAX_RULES);
+                              "the rule deny %s matches your own address %s: it would lock you "
+                              "out of this gateway, the firewall's own routes included (add "
+                              "?force=true to add it anyway)",
+                              nr.cidr, r->ri->remote_addr);
     }
     Lithair__V1__FirewallRule fr = LITHAIR__V1__FIREWALL_RULE__INIT;
     fr.cidr = (char *)cidr;
@@ -1169,6 +1293,9 @@ int gw_security_new(struct gw *g, int anon_role, double rate, double burst, unsi
         (rc = gw_route_add(g, "GET", "/_playground/auth/me", sec_me, NULL, "me")) ||
         (rc = gw_route_add(g, "GET", "/_playground/security/status", sec_status, NULL,
                            "security_status")) ||
+        /* the plan's name for the same counters */
+        (rc = gw_route_add(g, "GET", "/_playground/security/stats", sec_status, NULL,
+                           "security_stats")) ||
         (rc = gw_route_add(g, "POST", "/_playground/security/test-rate-limit", sec_test_rate_limit,
                            NULL, "test_rate_limit")) ||
         (rc = gw_route_add(g, "GET", "/_playground/security/firewall", sec_fw_list, NULL,
@@ -1237,8 +1364,8 @@ void gw_security_tick(struct gw *g)
     if (!s)
         return;
     sec_in_tick = true;
-    if (!s->seeded && sec_seed(s) == 0)
-        s->seeded = true;
+    if (!atomic_load(&s->seeded) && sec_seed(s) == 0)
+        atomic_store(&s->seeded, true);
     pthread_mutex_lock(&s->mu); /* request threads reload the rules too */
     uint64_t rules_at = s->rules_at_ns;
     pthread_mutex_unlock(&s->mu);

@@ -438,12 +438,81 @@ static bool gw_origin_and_type_ok(struct gw_req *r)
     return false;
 }
 
+/* The methods civetweb 1.15 parses (its http_methods table); any other, even well-formed,
+ * makes it refuse the request line as a "Bad request" before any handler runs. */
+static bool gw_civetweb_method(const char *m)
+{
+    static const char *const known[] = {"GET",     "POST",    "PUT",      "DELETE",   "HEAD",
+                                        "OPTIONS", "CONNECT", "PATCH",    "PROPFIND", "MKCOL",
+                                        "LOCK",    "UNLOCK",  "PROPPATCH"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(m, known[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool gw_is_api_path(const char *p);
+static int gw_reply_not_allowed(struct gw_req *r, const char *allow);
+
+/* gw_unknown_method answers a request civetweb refused for its method alone (TRACE, FOO,
+ * "post": methods are case-sensitive) as the router answers one it does not route: 405
+ * with the Allow of the path (the route's methods; "GET, HEAD" for the page's files and the
+ * event streams), or 404 for an API path that names nothing. civetweb parses the request
+ * line (method, target, version) before it checks the method, and has parsed no header
+ * then: so the answer reads the target only. Returns false (nothing sent) for anything
+ * else, which civetweb's own 400 then describes. */
+static bool gw_unknown_method(struct mg_connection *conn)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    struct gw *g = mg_get_user_data(mg_get_context(conn));
+    if (!g || !ri || !ri->request_method || !ri->request_uri || !ri->http_version ||
+        ri->num_headers != 0 || !gw_is_token_method(ri->request_method) ||
+        gw_civetweb_method(ri->request_method) || strlen(ri->request_method) > 32)
+        return false;
+    const char *target = ri->request_uri;
+    char auth[256];
+    if (gw_absolute_target(target, auth, sizeof(auth)))
+        target = strchr(target + strcspn(target, ":") + 3, '/');
+    if (!target || target[0] != '/')
+        return false;
+    char path[1024];
+    size_t len = strcspn(target, "?#");
+    if (len >= sizeof(path))
+        return false;
+    memcpy(path, target, len);
+    path[len] = '\0';
+    struct mg_request_info fake = *ri; /* what gw_send_response reads: no body, no keep-alive */
+    fake.content_length = 0;
+    struct gw_req r = {.gw = g,
+                       .conn = conn,
+                       .ri = &fake,
+                       .method = ri->request_method,
+                       .path = path,
+                       .body_read = true,
+                       .close = true};
+    char allow[64];
+    struct gw_params params;
+    int idx = gw_routes_find(g->routes, g->n_routes, r.method, path, &params, allow, sizeof(allow));
+    if (idx == -2)
+        gw_reply_not_allowed(&r, allow);
+    else if (strncmp(path, "/_playground/events", 19) == 0 && sse_stream_mask(path + 19) != 0)
+        gw_reply_not_allowed(&r, "GET, HEAD");
+    else if (gw_is_api_path(path))
+        gw_reply_error(&r, 404, "NOT_FOUND", NULL, "no route for %s %.200s", r.method, path);
+    else
+        gw_reply_not_allowed(&r, "GET, HEAD");
+    gw_metrics_observe(g, "method_not_allowed", r.status, 0);
+    return true;
+}
+
 /* gw_http_error answers, in the JSON error shape, the errors civetweb finds itself before
  * any handler runs (a request line or header it cannot parse, headers too large, an
  * unsupported HTTP version). The connection is closed: the request may not have been read
  * to its end. An answer to a HEAD has no body (RFC 9110 9.3.2), as every other one here. */
 static int gw_http_error(struct mg_connection *conn, int status, const char *errmsg)
 {
+    if (status == 400 && gw_unknown_method(conn))
+        return 0; /* answered 405 (or 404) */
     const char *code = status == 404                    ? "NOT_FOUND"
                        : status == 408                  ? "DEADLINE_EXCEEDED"
                        : status == 429                  ? "RESOURCE_EXHAUSTED"
@@ -620,6 +689,7 @@ static const struct {
     {"items_history", {"consistency"}},
     {"cluster_kill", {"graceful", "force"}},
     {"cluster_force_election", {"target"}},
+    {"firewall_add", {"force"}},
 };
 
 /* gw_reply_bad_query answers 400 for a query string no route reads safely (a parameter
@@ -725,6 +795,12 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
     /* a route's request is first checked for what a browser on another site could send
      * (Origin, body type), then by the security layers, then handled */
     const char *hbad = gw_headers_bad(ri);
+    /* An absolute-form target names the host itself, and then the Host header does not
+     * count (RFC 9112 3.2.2): civetweb has checked its port, the host is checked here. */
+    char authority[256];
+    bool absolute =
+        ri->request_uri && gw_absolute_target(ri->request_uri, authority, sizeof(authority));
+    const char *host = absolute ? authority : mg_get_header(conn, "Host");
     if (hbad != NULL) {
         route_name = "refused";
         r.close = true;
@@ -732,14 +808,21 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
             gw_reply_error(&r, 431, "INVALID_ARGUMENT", NULL, "%s", hbad);
         else
             gw_reply_error(&r, 400, "INVALID_ARGUMENT", NULL, "%s", hbad);
-    } else if (g->local_only && gw_is_api_path(r.path) &&
-               !gw_host_is_local(mg_get_header(conn, "Host"))) {
+    } else if (absolute && g->local_only && !gw_host_is_local(authority)) {
+        /* not a proxy: a target on another host is not ours to fetch */
+        route_name = "refused";
+        r.close = true;
+        gw_reply_error(&r, 400, "INVALID_ARGUMENT", NULL,
+                       "the request target names host %.80s, not this gateway (it listens on "
+                       "loopback only, and is no proxy)",
+                       authority);
+    } else if (g->local_only && gw_is_api_path(r.path) && !gw_host_is_local(host)) {
         /* DNS rebinding: another site's page whose name now points at 127.0.0.1 */
         route_name = "refused";
         gw_reply_error(&r, 403, "PERMISSION_DENIED", NULL,
                        "Host %.80s is not this gateway's: it listens on loopback only; open "
                        "it as localhost or 127.0.0.1",
-                       mg_get_header(conn, "Host"));
+                       host);
     } else if (idx >= 0 && !gw_origin_and_type_ok(&r)) {
         route_name = "refused";
     } else if (!gw_security_check(&r, &r.who)) {
@@ -823,15 +906,44 @@ static void *gw_thread_init(const struct mg_context *ctx, int thread_type)
  * long (browsers reopen a closed connection without a fuss). */
 #define GW_KEEP_ALIVE_MS "5000"
 
+/* gw_bind_error: why an IPv4 `addr`:`port` cannot be listened on (an errno: EADDRINUSE,
+ * EACCES, EADDRNOTAVAIL), 0 if a bind of our own works. civetweb says why only into a log
+ * the gateway does not keep: after its start failed, a bind as it makes one (with
+ * SO_REUSEADDR) finds the reason. */
+static int gw_bind_error(const char *addr, int port)
+{
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, addr, &a.sin_addr) != 1)
+        return 0;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return errno;
+    int one = 1, err = 0;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 1) != 0)
+        err = errno;
+    close(fd);
+    return err;
+}
+
 int gw_server_start(struct gw *g)
 {
     gw_route_add(g, "GET", "/healthz", gw_healthz, NULL, "healthz");
     char port[96], threads[16], tmo[16];
-    const char *addr = g->cfg.listen_addr ? g->cfg.listen_addr : "127.0.0.1";
-    struct in_addr a4;
-    g->local_only = strcmp(addr, "::1") == 0 || strcmp(addr, "[::1]") == 0 ||
-                    strcasecmp(addr, "localhost") == 0 ||
-                    (inet_pton(AF_INET, addr, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127);
+    /* read strictly (main checked it already): civetweb reads each part of a loose IPv4
+     * form modulo 256 ("383.0.0.1" binds 127.0.0.1), and the Host check must be decided
+     * from the address actually bound */
+    char addr[64];
+    bool loopback;
+    if (gw_listen_addr_parse(g->cfg.listen_addr ? g->cfg.listen_addr : "127.0.0.1", addr,
+                             sizeof(addr), &loopback) != 0) {
+        lt_error("bad address '%s' to listen on", g->cfg.listen_addr);
+        return LT_EINVAL;
+    }
+    g->local_only = loopback;
     /* an IPv6 address goes in brackets, as civetweb's listening_ports wants it */
     snprintf(port, sizeof(port), strchr(addr, ':') && addr[0] != '[' ? "[%s]:%d" : "%s:%d", addr,
              g->cfg.listen_port);
@@ -842,7 +954,13 @@ int gw_server_start(struct gw *g)
                           GW_KEEP_ALIVE_MS, "listen_backlog", "1024", "tcp_nodelay", "1",
                           /* paths stay percent-encoded: the router decodes each parameter
                            * itself (an id may hold "/", and "%00" must not cut it short) */
-                          "decode_url", "no", NULL};
+                          "decode_url", "no",
+                          /* an absolute-form target ("GET http://127.0.0.1:8080/healthz")
+                           * reaches the handler when it names this port, whatever its host
+                           * (civetweb would otherwise compare the host with its
+                           * authentication_domain, "mydomain.com", and close the connection
+                           * without a word); the handler checks the host itself */
+                          "enable_auth_domain_check", "no", NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof(cb));
     cb.init_thread = gw_thread_init;
@@ -850,10 +968,13 @@ int gw_server_start(struct gw *g)
     mg_init_library(0);
     g->mg = mg_start(&cb, g, opts);
     if (!g->mg) {
-        lt_error("cannot listen on %s%s", port,
+        int err = strchr(addr, ':') ? 0 : gw_bind_error(addr, g->cfg.listen_port);
+        lt_error("cannot listen on %s%s%s", port,
                  strchr(addr, ':') && !mg_check_feature(8)
                      ? " (this civetweb is built without IPv6: use an IPv4 address)"
-                     : "");
+                 : err ? ": "
+                       : "",
+                 err ? strerror(err) : "");
         return LT_EIO;
     }
     mg_set_request_handler(g->mg, "**", gw_mg_handler, g);

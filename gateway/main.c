@@ -1,6 +1,7 @@
 /* main.c — lithair-gateway: flags, start-up in supervisor or attach mode, and a clean
  * stop on SIGINT/SIGTERM (HTTP server first, then the benchmark, the event bridge, the
  * supervisor's nodes). Everything else lives in the lithair_gw library. */
+#include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,7 +34,9 @@ static void usage(FILE *f)
             "The HTTP face of a Lithair cluster: the page, the REST API, /_playground/* and\n"
             "Server-Sent Events, translated into the nodes' NNG RPCs (docs/API.md).\n\n"
             "  --listen PORT           HTTP port (1..65535)\n"
-            "  --listen-addr ADDR      address to bind (default 127.0.0.1; 0.0.0.0 for all)\n"
+            "  --listen-addr ADDR      IPv4 address to bind, dotted quad (default 127.0.0.1;\n"
+            "                          0.0.0.0 for all); on loopback, API requests must name\n"
+            "                          a local Host (DNS rebinding)\n"
             "  --frontend DIR          folder of static files served under / (index.html)\n"
             "Supervisor mode (the gateway runs the nodes as child processes):\n"
             "  --spawn N               start N lithair-node processes (1..%d)\n"
@@ -74,7 +78,8 @@ static void usage(FILE *f)
             "                          /healthz and the login itself)\n"
             "  --rate-limit N          requests a second per client address over the API\n"
             "                          (default 0: no limit); 429 with Retry-After beyond it\n"
-            "  --rate-burst N          the bucket's size (default: N of --rate-limit)\n"
+            "  --rate-burst N          the bucket's size (default: N of --rate-limit; only\n"
+            "                          with --rate-limit)\n"
             "  --session-ttl-s S       how long a login lasts (default 43200: 12 h); expired\n"
             "                          sessions are deleted from the cluster\n"
             "  --log-level LEVEL       debug, info, warn or error (default info)\n"
@@ -150,6 +155,49 @@ static int add_node_arg(const char *arg)
     return 0;
 }
 
+/* gw_find_node_bin: the lithair-node to run — `given` (--node-bin), else ../node/lithair-node
+ * next to this program, else lithair-node in PATH — as a path execv can run (it does not
+ * search PATH), written into buf when it is not `given`. NULL, after saying why on stderr,
+ * when it is missing, not a regular file or not executable: found at start, not as nodes
+ * that exit 127 one by one. */
+static const char *gw_find_node_bin(const char *given, char *buf, size_t n)
+{
+    struct stat sb;
+    if (given) {
+        const char *why = NULL;
+        if (stat(given, &sb) != 0)
+            why = strerror(errno);
+        else if (!S_ISREG(sb.st_mode))
+            why = "not a regular file";
+        else if (access(given, X_OK) != 0)
+            why = strerror(errno);
+        if (why) {
+            fprintf(stderr, "lithair-gateway: --node-bin %s: %s\n", given, why);
+            return NULL;
+        }
+        return given;
+    }
+    char self[PATH_MAX];
+    ssize_t k = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (k > 0) {
+        self[k] = '\0';
+        snprintf(buf, n, "%s/../node/lithair-node", dirname(self));
+        if (stat(buf, &sb) == 0 && S_ISREG(sb.st_mode) && access(buf, X_OK) == 0)
+            return buf;
+    }
+    const char *path = getenv("PATH");
+    while (path && *path) {
+        size_t len = strcspn(path, ":");
+        if (len > 0 && (size_t)snprintf(buf, n, "%.*s/lithair-node", (int)len, path) < n &&
+            stat(buf, &sb) == 0 && S_ISREG(sb.st_mode) && access(buf, X_OK) == 0)
+            return buf;
+        path += len + (path[len] == ':');
+    }
+    fprintf(stderr, "lithair-gateway: no lithair-node to run: none next to this program "
+                    "(../node/lithair-node) nor in PATH; give --node-bin PATH\n");
+    return NULL;
+}
+
 #define GW_FINI_MS 2000 /* longest wait for NNG to close the RPC sockets and finish */
 
 /* gw_teardown_nng (on nng_run_within's thread): close the RPC sockets and finish NNG. */
@@ -222,9 +270,20 @@ int main(int argc, char **argv)
             bad = parse_uint("--listen", optarg, 1, 65535, &v);
             gw.cfg.listen_port = (int)v;
             break;
-        case 'A':
-            gw.cfg.listen_addr = optarg;
+        case 'A': {
+            static char addr[64];
+            bool loopback;
+            if (gw_listen_addr_parse(optarg, addr, sizeof(addr), &loopback) != 0) {
+                fprintf(stderr,
+                        "lithair-gateway: --listen-addr: bad address '%s' (expected an IPv4 "
+                        "address in dotted-quad form such as 127.0.0.1 or 0.0.0.0, each part "
+                        "0..255 without leading zeros)\n",
+                        optarg);
+                return 2;
+            }
+            gw.cfg.listen_addr = addr;
             break;
+        }
         case 'f':
             gw.cfg.frontend_dir = optarg;
             break;
@@ -347,6 +406,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "lithair-gateway: --spawn needs --data-dir\n");
         return 2;
     }
+    if (burst && !rate) {
+        fprintf(stderr, "lithair-gateway: --rate-burst needs --rate-limit (without a limit "
+                        "there is no bucket)\n");
+        return 2;
+    }
+    struct stat sb;
+    const char *bad_front = NULL;
+    if (stat(gw.cfg.frontend_dir, &sb) != 0)
+        bad_front = strerror(errno);
+    else if (!S_ISDIR(sb.st_mode))
+        bad_front = "not a directory";
+    else if (access(gw.cfg.frontend_dir, R_OK | X_OK) != 0)
+        bad_front = strerror(errno);
+    if (bad_front) {
+        fprintf(stderr, "lithair-gateway: --frontend %s: %s\n", gw.cfg.frontend_dir, bad_front);
+        return 2;
+    }
+    char default_bin[PATH_MAX];
+    if (spawn && (node_bin = gw_find_node_bin(node_bin, default_bin, sizeof(default_bin))) == NULL)
+        return 2;
     lt_log_init("gateway", (enum lt_log_level)level);
 
     /* Signals are taken by sigwait below; block them before any thread starts. */
@@ -358,7 +437,6 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     int rc, exit_code = 1;
-    char default_bin[PATH_MAX];
     char endpoints[GW_MAX_NODES * (GW_URL_MAX + 1)], events[GW_MAX_NODES * (GW_URL_MAX + 1)];
     gw.started_ns = lt_now_ns();
     if ((rc = sse_hub_new(NULL, &gw.sse)) != 0) {
@@ -366,18 +444,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (spawn) {
-        if (!node_bin) {
-            char self[PATH_MAX];
-            ssize_t k = readlink("/proc/self/exe", self, sizeof(self) - 1);
-            if (k > 0) {
-                self[k] = '\0';
-                snprintf(default_bin, sizeof(default_bin), "%s/../node/lithair-node",
-                         dirname(self));
-                node_bin = access(default_bin, X_OK) == 0 ? default_bin : "lithair-node";
-            } else {
-                node_bin = "lithair-node";
-            }
-        }
+        char why[600] = "";
         struct sup_opts so = {.node_bin = node_bin,
                               .data_dir = data_dir,
                               .n = (unsigned)spawn,
@@ -385,9 +452,11 @@ int main(int argc, char **argv)
                               .extra_args = node_args,
                               .pin_cpus = pin_cpus,
                               .on_event = on_sup_event,
-                              .on_event_ud = &gw};
+                              .on_event_ud = &gw,
+                              .errbuf = why,
+                              .errbuf_len = sizeof(why)};
         if ((rc = sup_new(&so, &gw.sup)) != 0) {
-            lt_error("cannot set up %lu nodes: %s", spawn, lt_strerror(rc));
+            lt_error("cannot set up %lu nodes: %s", spawn, why[0] ? why : lt_strerror(rc));
             goto out;
         }
         for (unsigned i = 1; i <= spawn; i++) {
@@ -411,10 +480,14 @@ int main(int argc, char **argv)
                                  .on_breaker_ud = &gw};
     if ((rc = rpc_client_new(endpoints, &ro, &gw.client)) != 0) {
         lt_error("bad node RPC URLs '%s': %s", endpoints, lt_strerror(rc));
+        if (!gw.sup && rc == LT_EINVAL)
+            exit_code = 2; /* given by --node: a usage error */
         goto out;
     }
     if (!no_events && (rc = evb_new(events, gw.sse, &gw.evb)) != 0) {
         lt_error("bad node events URLs '%s': %s", events, lt_strerror(rc));
+        if (!gw.sup && rc == LT_EINVAL)
+            exit_code = 2;
         goto out;
     }
     /* Start the nodes only now: the event bridge is already dialing their event URLs, so

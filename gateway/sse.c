@@ -23,7 +23,7 @@
  * While idle a stream wakes every SSE_IDLE_SLICE_MS to notice a client that hung up
  * (poll POLLRDHUP on the socket) or an owner whose right to the stream expired, and after
  * ping_ms of silence sends ": ping". A stream is cut at once when its owner is revoked
- * (a logout). */
+ * (a logout), or when a firewall rule comes to deny its client's address (sse_hub_cut_if). */
 #include "sse.h"
 
 #include <arpa/inet.h>
@@ -68,6 +68,7 @@ struct sse_client {
     uint64_t cursor;
     char owner[SSE_OWNER_MAX + 1]; /* who opened it (a session id); "" for nobody */
     int64_t expires_s;             /* wall-clock end of the owner's right to it; 0: none */
+    char addr[48];                 /* the client's address (the firewall's view of it) */
 };
 
 #define SSE_REVOKED_MAX 64 /* revoked owners remembered (the soonest to expire goes first) */
@@ -495,6 +496,8 @@ int sse_hub_serve(struct sse_hub *h, struct mg_connection *conn, unsigned mask,
     c->fd = fd;
     snprintf(c->owner, sizeof(c->owner), "%s", owner ? owner : "");
     c->expires_s = expires_s > 0 ? expires_s : 0;
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    snprintf(c->addr, sizeof(c->addr), "%s", ri ? ri->remote_addr : "");
     h->n_clients++;
     h->served++;
     uint64_t oldest = h->last_id > h->capacity ? h->last_id - h->capacity + 1 : 1;
@@ -559,6 +562,22 @@ unsigned sse_hub_revoke(struct sse_hub *h, const char *owner, int64_t until_s)
     for (unsigned i = 0; i < h->max_clients; i++) {
         struct sse_client *c = &h->clients[i];
         if (c->used && !c->dropped && strcmp(c->owner, owner) == 0) {
+            sse_client_cut(c);
+            n++;
+        }
+    }
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    return n;
+}
+
+unsigned sse_hub_cut_if(struct sse_hub *h, sse_addr_pred_fn cut, void *ud)
+{
+    unsigned n = 0;
+    pthread_mutex_lock(&h->mu);
+    for (unsigned i = 0; i < h->max_clients; i++) {
+        struct sse_client *c = &h->clients[i];
+        if (c->used && !c->dropped && cut(ud, c->addr)) {
             sse_client_cut(c);
             n++;
         }

@@ -101,6 +101,16 @@ int sse_hub_serve(struct sse_hub *h, struct mg_connection *conn, unsigned mask,
  * request that passed its checks just before the logout). Returns how many it ended. */
 unsigned sse_hub_revoke(struct sse_hub *h, const char *owner, int64_t until_s);
 
+/* sse_addr_pred_fn: should the stream of the client at `remote_addr` (civetweb's text of
+ * it, "127.0.0.1") end? Called with the hub's lock held: it must not call into the hub. */
+typedef bool (*sse_addr_pred_fn)(void *ud, const char *remote_addr);
+
+/* sse_hub_cut_if ends every running stream whose client address `cut` picks (a firewall
+ * rule that now denies it: an open stream is not a way around a new rule), as
+ * sse_hub_revoke ends a session's. The client may open a new stream: the caller's checks
+ * then decide. Returns how many it ended. */
+unsigned sse_hub_cut_if(struct sse_hub *h, sse_addr_pred_fn cut, void *ud);
+
 /* sse_last_event_id reads the client's resume point: the Last-Event-ID header, or else
  * a `lastEventId` query parameter (for clients that cannot set headers). 0 when absent
  * or not a decimal number. */

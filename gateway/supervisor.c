@@ -24,6 +24,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,30 +108,62 @@ static struct sup_node *sup_find(struct sup *s, unsigned id)
     return &s->nodes[id - 1];
 }
 
-static int sup_mkdir(const char *path)
+/* sup_err writes why sup_new failed into o->errbuf (when given). */
+static void sup_err(const struct sup_opts *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void sup_err(const struct sup_opts *o, const char *fmt, ...)
 {
-    if (mkdir(path, 0755) == 0 || errno == EEXIST)
-        return 0;
-    return LT_EIO;
+    if (!o->errbuf || !o->errbuf_len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(o->errbuf, o->errbuf_len, fmt, ap);
+    va_end(ap);
+}
+
+/* sup_mkdir makes directory `path` if missing; with `last`, it must also be writable (the
+ * node's own directory, or the one it is made in). */
+static int sup_mkdir(const struct sup_opts *o, const char *path, bool last)
+{
+    struct stat st;
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        sup_err(o, "cannot make directory %s: %s", path, strerror(errno));
+        return LT_EIO;
+    }
+    if (stat(path, &st) != 0) {
+        sup_err(o, "cannot use %s: %s", path, strerror(errno));
+        return LT_EIO;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        sup_err(o, "%s exists and is not a directory", path);
+        return LT_EIO;
+    }
+    if (last && access(path, R_OK | W_OK | X_OK) != 0) {
+        sup_err(o, "cannot write in %s: %s", path, strerror(errno));
+        return LT_EIO;
+    }
+    return 0;
 }
 
 /* sup_mkdir_p makes `path` and its parents. */
-static int sup_mkdir_p(const char *path)
+static int sup_mkdir_p(const struct sup_opts *o, const char *path)
 {
     char tmp[512];
     size_t len = strlen(path);
-    if (len == 0 || len >= sizeof(tmp))
+    if (len == 0 || len >= sizeof(tmp)) {
+        sup_err(o, "data directory path of %zu bytes: at most %zu", len, sizeof(tmp) - 1);
         return LT_EINVAL;
+    }
     memcpy(tmp, path, len + 1);
     for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
+        if (*p == '/' && p[1] && p[-1] != '/') {
             *p = '\0';
-            if (sup_mkdir(tmp))
+            if (sup_mkdir(o, tmp, false))
                 return LT_EIO;
             *p = '/';
         }
     }
-    return sup_mkdir(tmp);
+    return sup_mkdir(o, tmp, true);
 }
 
 /* sup_bind_port binds a TCP socket to 127.0.0.1:port (0: any); the fd, or -1. */
@@ -246,8 +279,13 @@ static void sup_free_argv(char **argv)
     free(argv);
 }
 
-/* sup_child runs in the forked child: async-signal-safe calls only, then exec. */
-static void sup_child(const char *log_path, char **argv, pid_t parent)
+/* The write end of the exec-report pipe in the child: a fixed descriptor, kept open by
+ * close_range and closed by a successful exec (FD_CLOEXEC). */
+#define SUP_EXEC_FD 3
+
+/* sup_child runs in the forked child: async-signal-safe calls only, then exec. If the
+ * exec fails, its errno goes to `report` (the supervisor reads it: sup_do_spawn). */
+static void sup_child(const char *log_path, char **argv, pid_t parent, int report)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) /* the gateway died before prctl took effect */
@@ -261,7 +299,10 @@ static void sup_child(const char *log_path, char **argv, pid_t parent)
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0)
         dup2(devnull, STDIN_FILENO);
-    close_range(3, ~0u, 0);
+    if (report != SUP_EXEC_FD && dup2(report, SUP_EXEC_FD) < 0)
+        _exit(127);
+    fcntl(SUP_EXEC_FD, F_SETFD, FD_CLOEXEC);
+    close_range(SUP_EXEC_FD + 1, ~0u, 0);
     static const int sigs[] = {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGQUIT, SIGUSR1};
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
         signal(sigs[i], SIG_DFL);
@@ -269,26 +310,80 @@ static void sup_child(const char *log_path, char **argv, pid_t parent)
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     execv(argv[0], argv);
+    int err = errno;
+    ssize_t w;
+    do
+        w = write(SUP_EXEC_FD, &err, sizeof(err));
+    while (w < 0 && errno == EINTR);
     _exit(127);
 }
 
-/* sup_do_spawn forks node `id`; *log_start is its log's size before. Runs on the
- * supervisor thread, lock not held. */
-static int sup_do_spawn(struct sup *s, unsigned id, pid_t *out, off_t *log_start)
+/* sup_exec_failed records that node `nd`'s exec failed with `err`: one ERROR line appended
+ * to its log in lt_log's format (so the log says why, and sup_log_error finds it), and
+ * that line's message in `msg`. */
+static void sup_exec_failed(struct sup *s, struct sup_node *nd, int err, char *msg, size_t n)
+{
+    snprintf(msg, n, "cannot execute %s: %s", s->node_bin, strerror(err));
+    int fd = open(nd->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return;
+    char line[SUP_ERROR_MAX + 96], ts[40];
+    struct timespec now;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    int k = snprintf(line, sizeof(line),
+                     "%s.%03ldZ ERROR node%u %s (from the gateway's "
+                     "supervisor)\n",
+                     ts, now.tv_nsec / 1000000L, nd->id, msg);
+    if (k > 0)
+        (void)!write(fd, line, (size_t)k < sizeof(line) ? (size_t)k : sizeof(line) - 1);
+    close(fd);
+}
+
+/* sup_do_spawn forks node `id`; *log_start is its log's size before. Returns 0 once the
+ * child has exec'd; LT_EIO with *exec_err set (the child is reaped) when the exec failed,
+ * or with *exec_err 0 when fork or pipe did. Runs on the supervisor thread, lock not held. */
+static int sup_do_spawn(struct sup *s, unsigned id, pid_t *out, off_t *log_start, int *exec_err)
 {
     struct sup_node *nd = &s->nodes[id - 1];
+    *exec_err = 0;
     char **argv = sup_build_argv(s, nd);
     if (!argv)
         return LT_ENOMEM;
     struct stat st;
     *log_start = stat(nd->log_path, &st) == 0 ? st.st_size : 0;
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) != 0) {
+        sup_free_argv(argv);
+        return LT_EIO;
+    }
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0)
-        sup_child(nd->log_path, argv, parent);
+        sup_child(nd->log_path, argv, parent, pfd[1]);
     sup_free_argv(argv);
-    if (pid < 0)
+    close(pfd[1]);
+    if (pid < 0) {
+        close(pfd[0]);
         return LT_EIO;
+    }
+    /* the exec closes the pipe (nothing read), or the child sends its errno and exits */
+    int err = 0;
+    ssize_t r;
+    do
+        r = read(pfd[0], &err, sizeof(err));
+    while (r < 0 && errno == EINTR);
+    close(pfd[0]);
+    if (r == (ssize_t)sizeof(err)) {
+        int wst;
+        while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
+            ;
+        *exec_err = err ? err : ENOEXEC;
+        *out = pid;
+        return LT_EIO;
+    }
     *out = pid;
     return 0;
 }
@@ -318,6 +413,7 @@ static bool sup_reap_one(struct sup_node *nd, struct sup_event *ev)
     ev->pid = nd->pid;
     ev->signal = sig;
     ev->exit_code = code;
+    ev->error[0] = '\0'; /* read from its log by the caller */
     nd->stopping = false;
     return true;
 }
@@ -397,8 +493,23 @@ static void *sup_thread_main(void *arg)
             pthread_mutex_unlock(&s->mu);
             pid_t pid = 0;
             off_t log_start = 0;
-            int rc = sup_do_spawn(s, id, &pid, &log_start);
+            int exec_err = 0;
+            int rc = sup_do_spawn(s, id, &pid, &log_start, &exec_err);
+            char why[SUP_ERROR_MAX] = "";
+            if (exec_err)
+                sup_exec_failed(s, &s->nodes[id - 1], exec_err, why, sizeof(why));
             pthread_mutex_lock(&s->mu);
+            if (exec_err) { /* never ran: its state says why, and one event reports it */
+                struct sup_node *nd = &s->nodes[id - 1];
+                nd->pid = pid;
+                nd->last_signal = 0;
+                nd->last_exit_code = 127;
+                memcpy(nd->last_error, why, sizeof(nd->last_error));
+                struct sup_event *e = &evs[n_ev++];
+                *e = (struct sup_event){
+                    .id = id, .kind = SUP_EV_EXITED, .pid = pid, .exit_code = 127};
+                memcpy(e->error, why, sizeof(e->error));
+            }
             if (rc == 0) {
                 struct sup_node *nd = &s->nodes[id - 1];
                 nd->log_start = log_start;
@@ -439,7 +550,7 @@ static void *sup_thread_main(void *arg)
             pthread_mutex_unlock(&s->mu);
             for (size_t i = 0; i < n_ev; i++) {
                 struct sup_event *e = &evs[i];
-                if (e->kind == SUP_EV_EXITED || e->kind == SUP_EV_STOPPED) {
+                if ((e->kind == SUP_EV_EXITED || e->kind == SUP_EV_STOPPED) && !e->error[0]) {
                     /* log_path and log_start change only on this thread */
                     struct sup_node *nd = &s->nodes[e->id - 1];
                     sup_log_error(nd->log_path, nd->log_start, e->error, sizeof(e->error));
@@ -513,8 +624,10 @@ int sup_new(const struct sup_opts *o, struct sup **out)
     int ports[3 * SUP_MAX_NODES];
     if (o->base_port == 0) {
         rc = sup_pick_ports(ports, 3 * (size_t)o->n);
-        if (rc)
+        if (rc) {
+            sup_err(o, "no %u free TCP ports on 127.0.0.1 for the nodes", 3 * o->n);
             goto out_free;
+        }
     } else {
         for (unsigned i = 0; i < o->n; i++) {
             ports[3 * i] = o->base_port + (int)i + 1;
@@ -522,7 +635,7 @@ int sup_new(const struct sup_opts *o, struct sup **out)
             ports[3 * i + 2] = o->base_port + 200 + (int)i + 1;
         }
     }
-    rc = sup_mkdir_p(o->data_dir);
+    rc = sup_mkdir_p(o, o->data_dir);
     if (rc)
         goto out_free;
     /* a --cpu among the extra arguments is the user's placement: then none of ours (the
@@ -545,11 +658,13 @@ int sup_new(const struct sup_opts *o, struct sup **out)
         snprintf(nd->events_url, SUP_URL_MAX, "tcp://127.0.0.1:%d", ports[3 * i + 2]);
         int w = snprintf(nd->data_dir, sizeof(nd->data_dir), "%s/node%u", o->data_dir, nd->id);
         rc = LT_EINVAL;
-        if (w < 0 || (size_t)w >= sizeof(nd->data_dir))
+        if (w < 0 || (size_t)w >= sizeof(nd->data_dir)) {
+            sup_err(o, "data directory path %s/nodeN is too long", o->data_dir);
             goto out_free;
+        }
         memcpy(nd->log_path, nd->data_dir, (size_t)w);
         memcpy(nd->log_path + w, "/node.log", sizeof("/node.log"));
-        rc = sup_mkdir(nd->data_dir);
+        rc = sup_mkdir(o, nd->data_dir, true);
         if (rc)
             goto out_free;
     }

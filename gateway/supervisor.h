@@ -66,6 +66,8 @@ struct sup_opts {
     unsigned term_wait_ms; /* how long a graceful kill / stop_all waits before SIGKILL [5000] */
     bool pin_cpus; /* node I runs on CPU (I-1) mod K of the K this process may use (lt_cpu.h;
                       nothing when K < 2, or when extra_args carry a --cpu): passed as --cpu */
+    char *errbuf;  /* may be NULL: when sup_new fails, why, naming the path and the cause */
+    size_t errbuf_len;
 };
 
 /* A snapshot of one node. */
@@ -90,8 +92,10 @@ struct sup;
 
 /* sup_new checks the options, creates the data directories and chooses the ports; it
  * starts nothing. Returns 0 and *out, LT_EINVAL (bad options: no binary, n out of range,
- * a base port whose URLs would pass 65535), LT_EIO (a directory cannot be made, no free
- * port) or LT_ENOMEM. `o` is copied (strings too). */
+ * a base port whose URLs would pass 65535), LT_EIO (a directory cannot be made or written,
+ * or a path on the way is not a directory; no free port) or LT_ENOMEM; on failure
+ * o->errbuf says why ("cannot make directory /x/node1: Permission denied"). `o` is copied
+ * (strings too). */
 int sup_new(const struct sup_opts *o, struct sup **out);
 
 /* sup_free stops every node (sup_stop_all), joins the reaper and frees. NULL does nothing. */
@@ -103,8 +107,11 @@ int sup_start_all(struct sup *s);
 
 /* sup_restart starts node `id`. Returns 0 (and *pid when pid is not NULL), LT_ENOTFOUND
  * (no such node), LT_EEXIST (it is running), LT_EBUSY (a kill signalled it and it has not
- * exited yet), LT_ESHUTDOWN (stop_all under way) or LT_EIO (fork failed). A node whose exec fails
- * starts and then exits with status 127. */
+ * exited yet), LT_ESHUTDOWN (stop_all under way) or LT_EIO (fork failed, or the exec of the
+ * node binary failed). The child tells an exec failure to the supervisor through a
+ * close-on-exec pipe: the node is then not running, its last_error says why ("cannot
+ * execute /x/lithair-node: No such file or directory"; written to its node.log too),
+ * last_exit_code is 127, and an EXITED event with that error is reported. */
 int sup_restart(struct sup *s, unsigned id, pid_t *pid);
 
 /* sup_kill signals node `id`: SIGKILL, or SIGTERM when `graceful`. With keep_quorum it

@@ -313,13 +313,76 @@ static void test_bench_parse(void)
 
 static void test_health(void)
 {
-    CU_ASSERT_STRING_EQUAL(gw_health_name(false, 1, 0), "unhealthy");
-    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 1, 0), "healthy");
-    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 1, 100), "healthy");
-    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 1, 101), "desynced");
-    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 0, 0), "desynced");
+    CU_ASSERT_STRING_EQUAL(gw_health_name(false, 1, 0, 0), "unhealthy");
+    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 1, 0, 0), "healthy");
+    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 1, 100, 0), "healthy");
+    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 1, 101, 0), "desynced");
+    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 0, 0, 0), "desynced");
+    /* a follower that holds entries committed past the leader's log (FollowerProgress.ahead):
+     * a diverged cluster, whatever its lag says */
+    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 1, 0, 1), "desynced");
+    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 1, 0, 12345), "desynced");
+    CU_ASSERT_STRING_EQUAL(gw_health_name(false, 1, 0, 7), "unhealthy");
     CU_ASSERT_STRING_EQUAL(gw_role_name(LITHAIR__V1__NODE_ROLE__PRE_CANDIDATE), "pre-candidate");
     CU_ASSERT_STRING_EQUAL(gw_role_name(LITHAIR__V1__NODE_ROLE__LEADER), "leader");
+}
+
+static void test_listen_addr(void)
+{
+    char out[64] = "untouched";
+    bool lo = false;
+    static const struct {
+        const char *in, *out;
+        bool lo;
+    } good[] = {
+        {"127.0.0.1", "127.0.0.1", true},
+        {"127.5.6.7", "127.5.6.7", true},
+        {"0.0.0.0", "0.0.0.0", false},
+        {"192.0.2.2", "192.0.2.2", false},
+        {"localhost", "127.0.0.1", true},
+        {"::1", "::1", true},
+        {"[::1]", "::1", true},
+        {"::", "::", false},
+        {"10.0.0.10", "10.0.0.10", false},
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        CU_ASSERT_EQUAL(gw_listen_addr_parse(good[i].in, out, sizeof(out), &lo), 0);
+        CU_ASSERT_STRING_EQUAL(out, good[i].out);
+        CU_ASSERT_EQUAL(lo, good[i].lo);
+    }
+    /* the QA's: civetweb read each part modulo 256 (383 -> 127: loopback, yet the Host
+     * check was off; 999.1.1.1 -> 231.1.1.1, a multicast address) */
+    static const char *const bad[] = {"383.0.0.1",   "127.000.000.001", "999.1.1.1", "127.1",
+                                      "01.2.3.4",    "127.0.0.01",      "1.2.3.4 ",  " 1.2.3.4",
+                                      "1.2.3.4.5",   "256.0.0.0",       "",          "example.com",
+                                      "[127.0.0.1]", "0x7f.0.0.1",      "1.2.3.-4"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(out, sizeof(out), "untouched");
+        lo = true;
+        CU_ASSERT_EQUAL(gw_listen_addr_parse(bad[i], out, sizeof(out), &lo), LT_EINVAL);
+        CU_ASSERT_STRING_EQUAL(out, "untouched");
+        CU_ASSERT_TRUE(lo);
+    }
+}
+
+static void test_methods_and_targets(void)
+{
+    CU_ASSERT_TRUE(gw_is_token_method("TRACE"));
+    CU_ASSERT_TRUE(gw_is_token_method("FOO"));
+    CU_ASSERT_TRUE(gw_is_token_method("post"));
+    CU_ASSERT_TRUE(gw_is_token_method("M-SEARCH"));
+    CU_ASSERT_FALSE(gw_is_token_method(""));
+    CU_ASSERT_FALSE(gw_is_token_method("G(ET"));
+    CU_ASSERT_FALSE(gw_is_token_method("GE T"));
+    CU_ASSERT_FALSE(gw_is_token_method("G\x80T"));
+    char auth[64];
+    CU_ASSERT_TRUE(gw_absolute_target("http://127.0.0.1:8080/healthz", auth, sizeof(auth)));
+    CU_ASSERT_STRING_EQUAL(auth, "127.0.0.1:8080");
+    CU_ASSERT_TRUE(gw_absolute_target("HTTP://Example.com/x?y", auth, sizeof(auth)));
+    CU_ASSERT_STRING_EQUAL(auth, "Example.com");
+    CU_ASSERT_FALSE(gw_absolute_target("/healthz", auth, sizeof(auth)));
+    CU_ASSERT_FALSE(gw_absolute_target("*", auth, sizeof(auth)));
+    CU_ASSERT_FALSE(gw_absolute_target("ftp://x/", auth, sizeof(auth)));
 }
 
 static const struct lt_test route_tests[] = {
@@ -331,6 +394,8 @@ static const struct lt_test route_tests[] = {
     {"firewall CIDR rules and role names", test_cidr},
     {"benchmark body parser names the bad field", test_bench_parse},
     {"health and role names", test_health},
+    {"--listen-addr is read strictly, loopback from the address", test_listen_addr},
+    {"token methods, absolute-form targets", test_methods_and_targets},
     {NULL, NULL},
 };
 

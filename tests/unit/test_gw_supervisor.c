@@ -556,6 +556,90 @@ static void test_exit_reason(void)
     tu_rmrf(dir);
 }
 
+/* A binary that cannot be executed: the restart fails (no process that dies at once
+ * reported as started), the node says why (exitError), and its node.log has the line. */
+static void test_exec_failure(void)
+{
+    char dir[256], bin[400], log[600];
+    CU_ASSERT_EQUAL_FATAL(tu_tmpdir(dir, sizeof(dir), "gwsupexec"), 0);
+    snprintf(bin, sizeof(bin), "%s/no-such-node", dir);
+    events_clear();
+    struct sup_opts o = {.node_bin = bin, .data_dir = dir, .n = 1, .on_event = on_event};
+    struct sup *s = NULL;
+    CU_ASSERT_EQUAL_FATAL(sup_new(&o, &s), 0);
+    pid_t pid = 0;
+    CU_ASSERT_EQUAL(sup_restart(s, 1, &pid), LT_EIO);
+    struct sup_event ev;
+    CU_ASSERT_FATAL(wait_event(1, SUP_EV_EXITED, 5000, &ev));
+    CU_ASSERT_EQUAL(ev.exit_code, 127);
+    CU_ASSERT_PTR_NOT_NULL(strstr(ev.error, "cannot execute"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(ev.error, bin));
+    CU_ASSERT_PTR_NOT_NULL(strstr(ev.error, "No such file or directory"));
+    struct sup_node_info in;
+    CU_ASSERT_EQUAL(sup_node_info(s, 1, &in), 0);
+    CU_ASSERT_FALSE(in.running);
+    CU_ASSERT_EQUAL(in.last_exit_code, 127);
+    CU_ASSERT_STRING_EQUAL(in.last_error, ev.error);
+    CU_ASSERT_EQUAL(sup_running_count(s), 0);
+    snprintf(log, sizeof(log), "%s/node1/node.log", dir);
+    FILE *f = fopen(log, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    char line[512] = "";
+    CU_ASSERT_PTR_NOT_NULL(fgets(line, sizeof(line), f));
+    fclose(f);
+    CU_ASSERT_PTR_NOT_NULL(strstr(line, " ERROR node1 cannot execute"));
+    /* a file that is there but not executable: EACCES */
+    f = fopen(bin, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fclose(f);
+    events_clear();
+    CU_ASSERT_EQUAL(sup_restart(s, 1, NULL), LT_EIO);
+    CU_ASSERT_FATAL(wait_event(1, SUP_EV_EXITED, 5000, &ev));
+    CU_ASSERT_PTR_NOT_NULL(strstr(ev.error, "Permission denied"));
+    sup_free(s);
+    tu_rmrf(dir);
+}
+
+/* sup_new names the data directory it cannot use, and why. */
+static void test_data_dir_errors(void)
+{
+    char dir[256], path[400], err[600];
+    CU_ASSERT_EQUAL_FATAL(tu_tmpdir(dir, sizeof(dir), "gwsupdir"), 0);
+    snprintf(path, sizeof(path), "%s/afile", dir);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fclose(f);
+    struct sup_opts o = {.node_bin = "/bin/true",
+                         .data_dir = path,
+                         .n = 1,
+                         .errbuf = err,
+                         .errbuf_len = sizeof(err)};
+    struct sup *s = NULL;
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(sup_new(&o, &s), LT_EIO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, path));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a directory"));
+    snprintf(path, sizeof(path), "%s/afile/sub", dir); /* a file on the way: named */
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(sup_new(&o, &s), LT_EIO);
+    char on_the_way[420];
+    snprintf(on_the_way, sizeof(on_the_way), "%s/afile exists and is not a directory", dir);
+    CU_ASSERT_STRING_EQUAL(err, on_the_way);
+    if (geteuid() != 0) { /* root may write anywhere */
+        snprintf(path, sizeof(path), "%s/ro", dir);
+        CU_ASSERT_EQUAL(mkdir(path, 0555), 0);
+        snprintf(path, sizeof(path), "%s/ro/data", dir);
+        err[0] = '\0';
+        CU_ASSERT_EQUAL(sup_new(&o, &s), LT_EIO);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, path));
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "Permission denied"));
+        snprintf(path, sizeof(path), "%s/ro", dir);
+        chmod(path, 0755);
+    }
+    CU_ASSERT_PTR_NULL(s);
+    tu_rmrf(dir);
+}
+
 static const struct lt_test sup_tests[] = {
     {"bad_options", test_bad_options},
     {"base_port_layout", test_base_port_layout},
@@ -563,6 +647,8 @@ static const struct lt_test sup_tests[] = {
     {"cluster_life", test_cluster_life},
     {"cpu_layout", test_cpu_layout},
     {"exit_reason", test_exit_reason},
+    {"exec_failure", test_exec_failure},
+    {"data_dir_errors", test_data_dir_errors},
     {NULL, NULL},
 };
 

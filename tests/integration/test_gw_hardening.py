@@ -1,0 +1,460 @@
+"""test_gw_hardening.py — the gateway's start-up checks, firewall edge cases and request
+forms a QA run of its security and supervisor found wrong: a deny rule cuts the blocked
+client's open event streams, a remote admin cannot lock themselves out by mistake, strict
+--listen-addr, --node-bin / --frontend / --data-dir / --listen errors, exec failures
+reported, 503 (not 401) before the demo users exist, /security/stats, absolute-form
+targets, unknown methods (405 with Allow), idempotent logout, attach-mode kill of a node
+that is down, and the firewall's small rules (normalized networks, no duplicates).
+
+Usage: python3 test_gw_hardening.py BUILD_DIR [TEST_NAME...]
+"""
+
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from types import SimpleNamespace
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import Cluster, check, free_port, run_tests, wait_for  # noqa: E402
+from gw_harness import Gateway  # noqa: E402
+
+
+def expect_error(resp, status, code=None, text=None):
+    st, h, body = resp
+    check(st == status, "expected HTTP %d, got %d: %r" % (status, st, body))
+    check(isinstance(body, dict) and set(body) == {"code", "message", "details"},
+          "error shape: %r" % (body,))
+    if code:
+        check(body["code"] == code, "expected code %s: %r" % (code, body))
+    if text:
+        check(text in body["message"], "message should name %r: %r" % (text, body))
+    return h, body
+
+
+def request_from(src, host, port, method, path, body=None, headers=None, timeout=10):
+    """One request from source address `src` to host:port; (status, headers, body)."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout, source_address=(src, 0))
+    try:
+        h = dict(headers or {})
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            h["Content-Type"] = "application/json"
+        conn.request(method, path, body=data, headers=h)
+        resp = conn.getresponse()
+        text = resp.read()
+        hdrs = {k.lower(): v for k, v in resp.getheaders()}
+        out = text.decode("utf-8", "replace")
+        if hdrs.get("content-type", "").startswith("application/json") and text:
+            out = json.loads(text)
+        return resp.status, hdrs, out
+    finally:
+        conn.close()
+
+
+def raw_exchange(port, data, seconds=5.0):
+    """Sends `data` on a new connection; returns what arrives until the gateway closes it."""
+    sk = socket.create_connection(("127.0.0.1", port), timeout=seconds)
+    try:
+        sk.sendall(data)
+        got, deadline = b"", time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                chunk = sk.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            got += chunk
+        return got
+    finally:
+        sk.close()
+
+
+def head_and_json(got):
+    head, _, body = got.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    hdrs = {k.lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+    return lines[0], hdrs, json.loads(body) if body else None
+
+
+class Stream:
+    """An event stream opened from source address `src`; counts the bytes it receives and
+    notices when the gateway ends it."""
+
+    def __init__(self, src, port, path="/_playground/events"):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30,
+                                             source_address=(src, 0))
+        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % path).encode())
+        self.data = b""
+        self.ended = False
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            while True:
+                d = self.sock.recv(65536)
+                if not d:
+                    break
+                with self.lock:
+                    self.data += d
+        except OSError:
+            pass
+        self.ended = True
+
+    def size(self):
+        with self.lock:
+            return len(self.data)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def local_non_loopback_ipv4():
+    """An IPv4 address of this machine that is not loopback, or None."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("192.0.2.1", 9))  # no packet is sent: the route picks a source
+        ip = s.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        s.close()
+    return None if ip.startswith("127.") or ip == "0.0.0.0" else ip
+
+
+def run_gateway(build_dir, args, timeout=20):
+    """Runs lithair-gateway with `args` to its exit; (status, stderr)."""
+    r = subprocess.run([os.path.join(build_dir, "gateway", "lithair-gateway")] + args,
+                       capture_output=True, text=True, timeout=timeout,
+                       stdin=subprocess.DEVNULL)
+    return r.returncode, r.stderr
+
+
+def absent_node():
+    return SimpleNamespace(id=1, rpc="tcp://127.0.0.1:%d" % free_port(),
+                           events="tcp://127.0.0.1:%d" % free_port())
+
+
+# ------------------------------------------------------------------ firewall
+
+
+def test_deny_rule_cuts_open_streams(build_dir):
+    """A client whose address a new deny rule blocks loses its open event streams at once
+    (as a logout ends a session's), not only its next requests; other clients' go on.
+    127.0.0.2 is loopback, but an event stream is no route a loopback client always
+    reaches."""
+    with Gateway(build_dir, spawn=3) as g:
+        g.wait_leader()
+        blocked = Stream("127.0.0.2", g.port)
+        other = Stream("127.0.0.1", g.port)
+        wait_for("both streams to start", lambda: blocked.size() > 0 and other.size() > 0)
+        st, _, rule = g.post("/_playground/security/firewall",
+                             {"cidr": "127.0.0.2/32", "note": "cut the stream"})
+        check(st == 201, "rule: %d %r" % (st, rule))
+        wait_for("the blocked client's stream to end", lambda: blocked.ended, timeout=3)
+        check(not other.ended, "another client's stream goes on")
+        expect_error(request_from("127.0.0.2", "127.0.0.1", g.port, "GET",
+                                  "/_playground/events"), 403, "PERMISSION_DENIED", "firewall")
+        # the events written after the rule reach the other stream only
+        n = other.size()
+        for i in range(3):
+            check(g.post("/api/items", {"name": "after-block-%d" % i})[0] == 201, "write")
+        wait_for("the other stream to get them", lambda: other.size() > n)
+        check(b"after-block" not in blocked.data, "nothing after the rule reached the blocked")
+        other.close()
+        blocked.close()
+        check(g.request("DELETE", "/_playground/security/firewall/" + rule["id"])[0] == 204,
+              "rule removed")
+        again = Stream("127.0.0.2", g.port)
+        wait_for("a new stream once the rule is gone", lambda: again.size() > 0)
+        again.close()
+
+
+def test_remote_admin_cannot_lock_themselves_out(build_dir):
+    """A deny rule that matches the caller's own (non-loopback) address is a 409 naming the
+    address and the rule, unless ?force=true; a rule that leaves the caller an allow rule
+    of its own, or a loopback caller (who keeps the security routes), is added."""
+    ip = local_non_loopback_ipv4()
+    if ip is None:
+        print("SKIP: this machine has no non-loopback IPv4 address")
+        return
+    with Gateway(build_dir, spawn=3, extra=["--listen-addr", "0.0.0.0"]) as g:
+        g.wait_leader()
+
+        def remote(method, path, body=None):
+            return request_from(ip, ip, g.port, method, path, body)
+        _, body = expect_error(remote("POST", "/_playground/security/firewall",
+                                      {"cidr": "0.0.0.0/0", "note": "oops"}),
+                               409, "FAILED_PRECONDITION")
+        check(ip in body["message"] and "0.0.0.0/0" in body["message"] and
+              "force=true" in body["message"], "names the address and the rule: %r" % body)
+        check(g.get("/_playground/security/firewall")[2]["rules"] == [], "nothing was added")
+        check(remote("GET", "/_playground/security/firewall")[0] == 200, "still reachable")
+        expect_error(remote("POST", "/_playground/security/firewall?force=maybe",
+                            {"cidr": "0.0.0.0/0"}), 400, "INVALID_ARGUMENT", "force")
+        # an allow rule for the caller that is more specific: the deny does not lock out
+        st, _, allow = remote("POST", "/_playground/security/firewall",
+                              {"cidr": ip + "/32", "action": "allow"})
+        check(st == 201, "allow rule: %d %r" % (st, allow))
+        st, _, deny = remote("POST", "/_playground/security/firewall", {"cidr": "0.0.0.0/0"})
+        check(st == 201, "deny with the caller allowed: %d %r" % (st, deny))
+        check(remote("GET", "/_playground/cluster/status")[0] == 200, "the caller still passes")
+        for r in (allow, deny):
+            check(g.request("DELETE", "/_playground/security/firewall/" + r["id"])[0] == 204,
+                  "removed")
+        # forced: added, and the caller is then refused
+        st, _, forced = remote("POST", "/_playground/security/firewall?force=true",
+                               {"cidr": ip + "/32"})
+        check(st == 201, "forced: %d %r" % (st, forced))
+        expect_error(remote("GET", "/_playground/security/firewall"), 403, "PERMISSION_DENIED")
+        # a loopback caller is not refused: it keeps the page and the security routes
+        st, _, lo = g.post("/_playground/security/firewall", {"cidr": "127.0.0.0/8"})
+        check(st == 201, "loopback self rule: %d %r" % (st, lo))
+        for r in (forced, lo):
+            check(g.request("DELETE", "/_playground/security/firewall/" + r["id"])[0] == 204,
+                  "removed")
+        check(remote("GET", "/_playground/security/firewall")[0] == 200, "reachable again")
+
+
+def test_firewall_small_rules(build_dir):
+    """An empty body names the missing cidr; host bits are cleared (10.0.0.1/8 is
+    10.0.0.0/8); the same rule twice is a 409; the plan's /security/stats is
+    /security/status; kill/01 names no node."""
+    with Gateway(build_dir, spawn=3) as g:
+        g.wait_leader()
+        _, body = expect_error(g.post("/_playground/security/firewall", {}), 422)
+        check(body["details"] == [{"field": "cidr", "description": "is required"}],
+              "cidr is required: %r" % body)
+        st, _, r1 = g.post("/_playground/security/firewall", {"cidr": "10.0.0.1/8"})
+        check(st == 201 and r1["cidr"] == "10.0.0.0/8", "normalized: %r" % r1)
+        st, _, t = g.post("/_playground/security/test-firewall", {"ip": "10.200.0.1"})
+        check(st == 200 and t["action"] == "deny" and t["rule"]["cidr"] == "10.0.0.0/8",
+              "the network is denied: %r" % t)
+        for same in ("10.0.0.0/8", "10.9.9.9/8"):
+            _, body = expect_error(g.post("/_playground/security/firewall", {"cidr": same}), 409,
+                                   "ALREADY_EXISTS", "the same rule exists")
+            check(r1["id"] in body["message"], "names the rule: %r" % body)
+        st, _, r2 = g.post("/_playground/security/firewall",
+                           {"cidr": "10.0.0.0/8", "action": "allow"})
+        check(st == 201, "the other action on the same network is another rule: %r" % r2)
+        st, _, r3 = g.post("/_playground/security/firewall", {"cidr": "192.0.2.7"})
+        check(st == 201 and r3["cidr"] == "192.0.2.7", "a bare address is kept as given: %r" % r3)
+        st, _, stats = g.get("/_playground/security/stats")
+        st2, _, status = g.get("/_playground/security/status")
+        check(st == 200 and st2 == 200 and set(stats) == set(status) and
+              stats["firewall"]["rules"] == 3, "stats is status: %r" % stats)
+        expect_error(g.post("/_playground/cluster/kill/01"), 404, "NOT_FOUND")
+        expect_error(g.post("/_playground/cluster/restart/01"), 404, "NOT_FOUND")
+
+
+# ------------------------------------------------------------------ sessions
+
+
+def test_first_login_waits_for_the_demo_users(build_dir):
+    """Right after a fresh start, admin/admin is a 503 with Retry-After while the demo users
+    are being created — never a 401 'wrong password' — and then logs in."""
+    with Gateway(build_dir, spawn=3) as g:
+        seen = []
+
+        def login():
+            st, h, b = g.post("/_playground/auth/login", {"user": "admin", "password": "admin"})
+            seen.append((st, h, b))
+            return st == 200
+        wait_for("admin to log in", login, timeout=30, interval=0.05)
+        for st, h, b in seen[:-1]:
+            check(st in (503, 429), "before the users exist: %d %r" % (st, b))
+            if st == 503:
+                check(h.get("retry-after") == "1", "Retry-After: %r" % h)
+                check(b["code"] == "UNAVAILABLE", "%r" % b)
+        # once they exist, a wrong password is a 401 again (after the login limiter's
+        # bucket, 5 a second, has refilled)
+        time.sleep(2.1)
+        expect_error(g.post("/_playground/auth/login", {"user": "admin", "password": "x"}), 401,
+                     "UNAUTHENTICATED", "wrong user name or password")
+        print("  logins refused before the users existed: %d (%s)" %
+              (len(seen) - 1, sorted({s for s, _, _ in seen[:-1]})))
+
+
+def test_logout_is_idempotent(build_dir):
+    """A stale or unknown token logs out with 204, as a bearer token as well as a cookie."""
+    with Gateway(build_dir, spawn=3) as g:
+        g.wait_leader()
+        tok = wait_for("a login", lambda: (lambda r: r[2]["token"] if r[0] == 200 else None)(
+            g.post("/_playground/auth/login", {"user": "editor", "password": "editor"})),
+            timeout=20, interval=0.1)
+        bearer = {"Authorization": "Bearer " + tok}
+        check(g.request("POST", "/_playground/auth/logout", headers=bearer)[0] == 204, "logout")
+        for h in (bearer, {"Cookie": "lithair_session=" + tok},
+                  {"Authorization": "Bearer never-issued"}, {"Authorization": "Bearer"},
+                  {"Cookie": "lithair_session=never-issued"}):
+            st, hd, _ = g.request("POST", "/_playground/auth/logout", headers=h)
+            check(st == 204 and "Max-Age=0" in hd.get("set-cookie", ""),
+                  "logout again with %r: %d" % (h, st))
+        # any other route still refuses the stale bearer token
+        expect_error(g.request("GET", "/api/items", headers=bearer), 401, "UNAUTHENTICATED")
+
+
+# ------------------------------------------------------------------ request forms
+
+
+def test_request_forms(build_dir):
+    """Absolute-form targets for this host are answered (another host: a JSON 400); a
+    well-formed method civetweb does not know is a 405 with Allow, a malformed one a 400;
+    'GET *' gets no answer at all (civetweb closes before any callback: docs/API.md)."""
+    with Gateway(build_dir, nodes=[absent_node()]) as g:
+        p = g.port
+        got = raw_exchange(p, b"GET http://127.0.0.1:%d/index.html HTTP/1.1\r\nHost: x\r\n"
+                              b"Connection: close\r\n\r\n" % p)
+        check(got.startswith(b"HTTP/1.1 200") and b"<!doctype html>" in got,
+              "absolute form, this host: %r" % got[:200])
+        status, _, body = head_and_json(raw_exchange(
+            p, b"GET http://localhost:%d/_playground/auth/me HTTP/1.1\r\n"
+               b"Host: evil.example\r\nConnection: close\r\n\r\n" % p))
+        check(status.startswith("HTTP/1.1 200") and body["role"] == "admin",
+              "the target's host counts, not Host (RFC 9112 3.2.2): %r %r" % (status, body))
+        status, _, body = head_and_json(raw_exchange(
+            p, b"GET http://evil.example:%d/_playground/security/firewall HTTP/1.1\r\n"
+               b"Host: 127.0.0.1\r\n\r\n" % p))
+        check(status.startswith("HTTP/1.1 400") and body["code"] == "INVALID_ARGUMENT" and
+              "evil.example" in body["message"], "another host: %r %r" % (status, body))
+        check(raw_exchange(p, b"GET * HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 3) == b"",
+              "GET * (a known limitation): no answer")
+        for m in (b"TRACE", b"FOO", b"post", b"M-SEARCH"):
+            status, h, body = head_and_json(raw_exchange(
+                p, b"%s /_playground/cluster/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % m))
+            check(status.startswith("HTTP/1.1 405") and h.get("allow") == "GET, HEAD" and
+                  body["code"] == "INVALID_ARGUMENT", "%s: %r %r %r" % (m, status, h, body))
+        status, h, _ = head_and_json(raw_exchange(
+            p, b"FOO /api/items/abc?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+        check(status.startswith("HTTP/1.1 405") and h.get("allow") == "GET, HEAD, PUT, DELETE",
+              "an item's methods: %r %r" % (status, h))
+        status, h, _ = head_and_json(raw_exchange(p, b"TRACE /app.js HTTP/1.1\r\n\r\n"))
+        check(status.startswith("HTTP/1.1 405") and h.get("allow") == "GET, HEAD",
+              "a static file: %r %r" % (status, h))
+        status, _, body = head_and_json(raw_exchange(p, b"FOO /api/nope HTTP/1.1\r\n\r\n"))
+        check(status.startswith("HTTP/1.1 404") and body["code"] == "NOT_FOUND", "%r" % status)
+        status, _, body = head_and_json(raw_exchange(p, b"G(ET /healthz HTTP/1.1\r\n\r\n"))
+        check(status.startswith("HTTP/1.1 400"), "a malformed method stays a 400: %r" % status)
+
+
+# ------------------------------------------------------------------ start-up
+
+
+def test_startup_checks(build_dir):
+    """Bad flags exit 2 naming the problem (no wrapped address, no node that cannot run,
+    no missing page); environment failures name the path or the cause."""
+    root = tempfile.mkdtemp(prefix="lithair-gwh-")
+    try:
+        front = os.path.join(root, "front")
+        os.makedirs(front)
+        afile = os.path.join(root, "afile")
+        open(afile, "w").close()
+        node_bin = os.path.join(build_dir, "node", "lithair-node")
+        data = os.path.join(root, "data")
+        port = str(free_port())
+        base = ["--listen", port, "--frontend", front]
+        sup = base + ["--spawn", "3", "--data-dir", data, "--node-bin", node_bin]
+        for bad in ("383.0.0.1", "127.000.000.001", "999.1.1.1", "127.1", "localhost.x"):
+            rc, err = run_gateway(build_dir, sup + ["--listen-addr", bad])
+            check(rc == 2 and "bad address" in err and bad in err, "%s: %d %r" % (bad, rc, err))
+        for bad, why in ((os.path.join(root, "nope"), "No such file or directory"),
+                         (afile, "Permission denied"),
+                         (root, "not a regular file")):
+            rc, err = run_gateway(build_dir, base + ["--spawn", "3", "--data-dir", data,
+                                                     "--node-bin", bad])
+            check(rc == 2 and bad in err and why in err, "--node-bin %s: %d %r" % (bad, rc, err))
+        for bad, why in ((os.path.join(root, "nope"), "No such file or directory"),
+                         (afile, "not a directory")):
+            rc, err = run_gateway(build_dir, ["--listen", port, "--frontend", bad, "--spawn", "3",
+                                              "--data-dir", data, "--node-bin", node_bin])
+            check(rc == 2 and bad in err and why in err, "--frontend %s: %d %r" % (bad, rc, err))
+        rc, err = run_gateway(build_dir, sup + ["--rate-burst", "5"])
+        check(rc == 2 and "--rate-limit" in err, "--rate-burst alone: %d %r" % (rc, err))
+        rc, err = run_gateway(build_dir, base + ["--node", "1,foo://x,tcp://127.0.0.1:1"])
+        check(rc == 2 and "foo://x" in err, "a bad --node URL is a usage error: %d %r" % (rc, err))
+        for dd, why in ((afile, afile + " exists and is not a directory"),
+                        (os.path.join(afile, "sub"), afile + " exists and is not a directory")):
+            rc, err = run_gateway(build_dir, base + ["--spawn", "3", "--data-dir", dd,
+                                                     "--node-bin", node_bin])
+            check(rc == 1 and why in err, "--data-dir %s: %d %r" % (dd, rc, err))
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        try:
+            rc, err = run_gateway(build_dir, ["--listen", str(taken.getsockname()[1]),
+                                              "--frontend", front, "--node",
+                                              "1,tcp://127.0.0.1:%d,tcp://127.0.0.1:%d" %
+                                              (free_port(), free_port())])
+        finally:
+            taken.close()
+        check(rc == 1 and "Address already in use" in err, "a taken port: %d %r" % (rc, err))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_listen_addr_decides_the_host_check(build_dir):
+    """The Host check (DNS rebinding) follows the address parsed: on 127.0.0.1 a foreign
+    Host is refused."""
+    with Gateway(build_dir, nodes=[absent_node()], extra=["--listen-addr", "127.0.0.1"]) as g:
+        expect_error(g.get("/_playground/security/firewall", headers={"Host": "evil.example"}),
+                     403, "PERMISSION_DENIED", "loopback")
+
+
+def test_exec_failure_is_reported(build_dir):
+    """A node binary that vanishes after the start: the restart is refused saying why, and
+    the node's exitError and node.log say it too (it used to answer 200 for a process that
+    exited 127 at once, with exitError null and an empty log)."""
+    root = tempfile.mkdtemp(prefix="lithair-gwh-")
+    try:
+        copy = os.path.join(root, "lithair-node")
+        shutil.copy2(os.path.join(build_dir, "node", "lithair-node"), copy)
+        with Gateway(build_dir, spawn=3, extra=["--node-bin", copy]) as g:
+            g.wait_leader()
+            os.unlink(copy)
+            check(g.post("/_playground/cluster/kill/3?force=true")[0] == 200, "kill 3")
+            _, body = expect_error(g.post("/_playground/cluster/restart/3"), 500, "INTERNAL",
+                                   "cannot execute " + copy)
+            check("No such file or directory" in body["message"], "why: %r" % body)
+            n3 = [n for n in g.get("/_playground/cluster/status")[2]["nodes"] if n["id"] == 3][0]
+            check(not n3["running"] and "cannot execute" in (n3["exitError"] or ""),
+                  "status: %r" % n3)
+            with open(os.path.join(n3["dataDir"], "node.log"), "rb") as f:
+                check(b"ERROR node3 cannot execute" in f.read(), "node.log says why")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ attach mode
+
+
+def test_attach_kill_of_a_down_node(build_dir):
+    """Attach mode: a node that does not answer is a 409 'not running', with or without
+    ?force (it was a false quorum refusal, and with force a 503)."""
+    with Cluster(build_dir, 3) as c, Gateway(build_dir, nodes=c.nodes) as g:
+        g.wait_leader()
+        c.node(2).kill()
+        for path in ("/_playground/cluster/kill/2", "/_playground/cluster/kill/2?force=true",
+                     "/_playground/cluster/kill/2?graceful=true"):
+            expect_error(g.post(path), 409, "FAILED_PRECONDITION", "node 2 is not running")
+        # a live node whose stop would lose the quorum is still refused for that
+        leader = g.wait_leader()
+        expect_error(g.post("/_playground/cluster/kill/%d" % leader), 409, "FAILED_PRECONDITION",
+                     "quorum")
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests(globals()))
