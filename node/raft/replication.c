@@ -160,6 +160,17 @@ void raft_send_commit(struct raft *r)
 
 static void raft_handle_append_resp(struct raft *r, struct raft_prog *p, const struct raft_msg *m)
 {
+    if (m->reject && m->index <= p->match && m->reject_hint < p->match) {
+        /* It rejects entries it acknowledged, and its log ends before them: it lost them
+         * (its data dir wiped, or restored from a backup). Probe it from where it stands,
+         * or it would wait for them forever. (A rejection older than the acknowledgement
+         * looks the same; the transport keeps order, and then it costs only a resend.) */
+        p->match = 0;
+        raft_prog_become_probe(p);
+        p->next = m->reject_hint + 1;
+        (void)raft_send_append(r, p, false);
+        return;
+    }
     if (m->reject) {
         /* Fast backtracking: the follower's hint (its last index, or the last index of a
          * term <= ours at the probe point) lets us skip a whole term per round trip. */
@@ -406,6 +417,19 @@ void raft_handle_append(struct raft *r, const struct raft_msg *m)
 
 void raft_handle_heartbeat(struct raft *r, const struct raft_msg *m)
 {
+    uint64_t last = raft_log_last(&r->log);
+    if (m->commit > last && !r->div_stopped) {
+        /* The leader only tells a follower of commits it holds: this node lost entries it
+         * acknowledged (its data dir wiped or restored). Ask for them as a rejected append
+         * does, or an idle leader would never send them. */
+        struct raft_msg rej = {.type = RAFT_MSG_APPEND_RESP,
+                               .to = m->from,
+                               .index = m->commit,
+                               .reject = true,
+                               .reject_hint = last};
+        (void)raft_log_term(&r->log, last, &rej.hint_term);
+        raft_send(r, &rej);
+    }
     raft_commit_to(r, m->commit);
     struct raft_msg out = {.type = RAFT_MSG_HEARTBEAT_RESP, .to = m->from, .context = m->context};
     raft_send(r, &out);

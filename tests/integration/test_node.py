@@ -12,6 +12,7 @@ import glob
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -692,36 +693,35 @@ def test_torn_tail_is_truncated(build):
 
 
 def test_wal_lost_next_to_snapshot(build):
-    """A WAL whose hard state is older than the snapshot (here: its segments deleted; in a
-    crash: a received snapshot published before its term was durable) starts in the
-    snapshot's term with no vote, says so, and catches up without losing an item."""
+    """A WAL whose segments are gone beside a snapshot refuses to start, saying so: started
+    from the snapshot alone (as it once did, lifting its term) it served a shorter log than
+    it had acknowledged, and with a peer that missed the writes since it formed a majority
+    without them (QA). Its whole data dir deleted, as the message says, it rejoins empty
+    and copies every item from the others, with no write to prompt it."""
     with Cluster(build) as c:
         c.wait_leader(timeout=5)
         made = [create(c, "walgone-%d" % i) for i in range(10)]
         c.wait_converged()
         _, snaps, _ = c.admin("snapshot")
         check(all("error" not in s for s in snaps), "snapshots taken: %r" % snaps)
+        made += [create(c, "walgone-after-%d" % i) for i in range(5)]
+        c.wait_converged()
         victim = c.node(3)
         victim.kill(signal.SIGKILL)
         segs = wal_segments(victim)
         check(len(segs) >= 1, "segments on disk: %r" % segs)
         for seg in segs:
             os.unlink(seg)
+        log = start_refused(victim)
+        check("the WAL's records are gone" in log and "delete its whole data dir" in log,
+              "the refusal says why and what to do: %r" % log[-800:])
+        shutil.rmtree(victim.dir)
         victim.start()
+        # the leader counted the entries this node once acknowledged: told of them by its
+        # next heartbeat, the node says it lacks them, and is sent the log again (no write)
         c.wait_converged(timeout=20)
-        log = victim.log_text()
-        m = re.search(r"hard state \(term 0\) is older than snapshot \d+/(\d+): starting in "
-                      r"term (\d+) with no vote", log)
-        check(m is not None and m.group(1) == m.group(2) and int(m.group(2)) >= 1,
-              "the lifted term is reported: %r" % log[-800:])
-        check(re.search(r"recovered: term %s, vote 0," % m.group(2), log) is not None,
-              "the recovered line names the term it starts in: %r" % log[-800:])
         items = list_all(c, victim)
-        check(all(it["id"] in items for it in made), "every item on the restarted node")
-        _, ws, _ = c.admin("wal-stats", endpoints=victim.rpc)
-        check(ws[0].get("snapshotAt", "").startswith("20") and
-              ws[0].get("snapshotIndex", "0") != "0",
-              "the restored snapshot's time is known: %r" % ws)
+        check(all(it["id"] in items for it in made), "every item on the rejoined node")
 
 
 def test_corrupt_middle_refuses_to_start(build):

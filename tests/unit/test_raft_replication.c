@@ -265,6 +265,39 @@ static void test_committed_conflict_reported(void)
     h_free(&net);
 }
 
+/* A follower whose data dir was wiped (same id, empty log) is sent the log again by an
+ * idle leader: told of commits by a heartbeat, it says it lacks them, and the leader,
+ * which counted them as acknowledged, probes it from where it stands. Before, it waited
+ * for the next write (and then a rejection below the acknowledged index was taken as
+ * stale: it waited for good). */
+static void test_wiped_follower_refilled(void)
+{
+    struct h_net net;
+    h_init(&net, 3, plain);
+    h_elect(&net, 1);
+    for (int i = 0; i < 5; i++)
+        CU_ASSERT_EQUAL(h_propose(&net, 1, "w"), 0);
+    h_stabilize(&net);
+    uint64_t last = h_last(&net, 1);
+    CU_ASSERT_EQUAL_FATAL(h_last(&net, 3), last);
+    h_crash(&net, 3);
+    struct h_node *f = h_node(&net, 3);
+    h_store_free(&f->st);
+    memset(&f->st, 0, sizeof(f->st));
+    h_restart(&net, 3);
+    f->applied = 0;
+    CU_ASSERT_EQUAL(h_last(&net, 3), 0);
+    for (int round = 0; round < 20 && h_last(&net, 3) < last; round++) {
+        h_tick(&net, 1, 1); /* heartbeats only: nothing is proposed */
+        h_stabilize(&net);
+    }
+    CU_ASSERT_EQUAL(h_last(&net, 3), last);
+    CU_ASSERT_EQUAL(h_commit(&net, 3), h_commit(&net, 1));
+    CU_ASSERT_EQUAL(h_role(&net, 1), RAFT_LEADER);
+    h_check_applied_agree(&net);
+    h_free(&net);
+}
+
 /* A follower that answers with a commit index past the leader's last entry holds
  * committed entries the leader lacks: the leader reports it once, and shows it in the
  * follower's progress. */
@@ -646,6 +679,7 @@ static const struct lt_test tests[] = {
     {"lazy_commit", test_lazy_commit},
     {"committed_conflict_reported", test_committed_conflict_reported},
     {"peer_ahead_reported", test_peer_ahead_reported},
+    {"wiped_follower_refilled", test_wiped_follower_refilled},
     {NULL, NULL},
 };
 
