@@ -58,14 +58,19 @@
   function cap(s) { return s ? s.charAt(0).toUpperCase() + s.slice(1) : s; }
 
   /*
-   * api_request: method + path (+ JSON body, extra headers, timeout) → {status, data, headers}.
+   * api_request: method + path (+ JSON body, or `json`: a body that is JSON text already; extra
+ * headers, timeout) → {status, data, headers, text} (`text`: the answer as received).
    * Throws ApiError on a network failure, a timeout or any status ≥ 400.
    */
   async function api_request(method, path, opts) {
     opts = opts || {};
     const headers = Object.assign({ Accept: 'application/json' }, opts.headers || {});
     const init = { method, headers, cache: 'no-store' };
-    if (opts.body !== undefined) {
+    if (opts.json !== undefined) {
+      /* a body that is JSON text already, sent as it is (the item form's metadata as typed) */
+      headers['Content-Type'] = 'application/json';
+      init.body = opts.json;
+    } else if (opts.body !== undefined) {
       headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(opts.body);
     }
@@ -83,13 +88,19 @@
       throw new ApiError(0, null, words);
     }
     let data = null;
+    let text = '';
     try {
-      const text = await res.text();
+      text = await res.text();
       if (text) {
         try { data = JSON.parse(text); } catch (e) { data = { message: text.slice(0, 200) }; }
       }
     } finally {
       clearTimeout(timer);
+    }
+    /* a 401 or 403 may mean the session changed (a logout in another tab, an expiry): the
+     * page asks who it is again (api.onauth, set by app.js) */
+    if ((res.status === 401 || res.status === 403) && typeof window.LP.api.onauth === 'function') {
+      try { window.LP.api.onauth(path, res.status); } catch (e) { /* the error below still goes out */ }
     }
     if (!res.ok) {
       const retryAfter = res.headers.get('Retry-After');
@@ -97,7 +108,7 @@
       err.retryAfter = retryAfter;
       throw err;
     }
-    return { status: res.status, data, headers: res.headers };
+    return { status: res.status, data, headers: res.headers, text };
   }
 
   window.LP = window.LP || {};

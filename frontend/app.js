@@ -10,7 +10,7 @@
 'use strict';
 (function () {
   const { request, ApiError } = window.LP.api;
-  const { TimeChart, BarChart, fmt_num, fmt_us, COLORS } = window.LP.charts;
+  const { TimeChart, BarChart, fmt_num, fmt_us, fmt_ticks, INCRS_125, COLORS } = window.LP.charts;
 
   const $ = (id) => document.getElementById(id);
   const STALE_MS = 3000;          /* a running node silent this long is shown as not answering */
@@ -142,15 +142,36 @@
   function need_words(need) {
     return 'Needs the ' + need + ' role (you are ' + (state.me.anonymous ? 'anonymous, ' : '') + state.me.role + '): log in as ' + need + ' in the Security panel';
   }
-  /* gate: disables `btn` when `off` or when the role falls short of `need`; its own title
-   * (kept in data-title) comes back once the role allows it. */
-  function gate(btn, need, off) {
+  /* set_off: a control that may not be used now says why. It stays focusable, marked
+   * aria-disabled (a `disabled` button leaves the tab order, and its title with it), with the
+   * reason as its title, shown under it on keyboard focus (style.css); a click on it, or a
+   * form submitted through it, does nothing (the capture listener in wire()). Its own title
+   * (kept in data-title) comes back once it may be used. Writes only what changed. */
+  function set_off(btn, off, why) {
     if (btn.dataset.title == null) btn.dataset.title = btn.getAttribute('title') || '';
-    const ok = can(need);
-    if (!btn.classList.contains('is-busy')) btn.disabled = !!off || !ok;
-    btn.title = ok ? btn.dataset.title : need_words(need);
-    btn.dataset.needs = ok ? '' : need;
+    if (btn.disabled && !btn.classList.contains('is-busy')) btn.disabled = false; /* only busy() uses `disabled` */
+    const title = off ? why || btn.dataset.title || 'Not available now' : btn.dataset.title;
+    if (off !== (btn.getAttribute('aria-disabled') === 'true')) {
+      if (off) btn.setAttribute('aria-disabled', 'true'); else btn.removeAttribute('aria-disabled');
+    }
+    if (btn.title !== title) btn.title = title;
   }
+
+  /* gate: `btn` is off when the role falls short of `need` (its title names the role), or
+   * when `off` (its title is `why`, the reason). */
+  function gate(btn, need, off, why) {
+    const ok = can(need);
+    set_off(btn, !!off || !ok, ok ? why : need_words(need));
+    if (btn.dataset.needs !== (ok ? '' : need)) btn.dataset.needs = ok ? '' : need;
+  }
+
+  /* gateway_lost: the stream has been away long enough (1.5 s) that nothing shown is known:
+   * no action is offered meanwhile. */
+  function gateway_lost() {
+    const s = state.sse;
+    return s.state === 'offline' || (s.state !== 'live' && !!s.downSince && performance.now() - s.downSince > 1500);
+  }
+  const LOST_WHY = 'The gateway is unreachable: nothing can be done until it answers again';
 
   /* ---------------------------------------------------------------- toasts */
   /* toast: shows a message now; returns {done(kind, text)} to turn a progress toast into its outcome. */
@@ -211,13 +232,26 @@
   const cardRefs = new Map();     /* id -> {card, fields..., kill, restart} */
   const clusterLog = [];
 
-  function log_cluster(kind, text, key) {
+  /* log_cluster: a line in the 6-slot event strip, newest first. `key`: a line with the same
+   * key in the last 3 s is not repeated. `group`: a line of the same group still in the strip
+   * is replaced by this one, counted ("×5 since 12:00:01") — a circuit breaker flapping
+   * between open and half_open every second would otherwise push the kills and elections
+   * out of the strip. */
+  function log_cluster(kind, text, key, group) {
     const now = new Date();
     if (key && clusterLog.some((e) => e.key === key && now - e.t < 3000)) return;
-    clusterLog.unshift({ t: now, kind, text, key });
+    let count = 1;
+    let first = now;
+    if (group) {
+      const i = clusterLog.findIndex((e) => e.group === group);
+      if (i >= 0) { count = clusterLog[i].count + 1; first = clusterLog[i].first; clusterLog.splice(i, 1); }
+    }
+    clusterLog.unshift({ t: now, kind, text, key, group, count, first });
     if (clusterLog.length > 6) clusterLog.length = 6;
     const ol = $('cluster-log');
-    ol.replaceChildren(...clusterLog.map((e) => el('li', { class: 'ev ev-' + e.kind }, [el('time', { text: fmt_time(e.t) }), ' ', e.text])));
+    ol.replaceChildren(...clusterLog.map((e) => el('li', { class: 'ev ev-' + e.kind, 'data-group': e.group || null, 'data-count': e.group ? String(e.count) : null }, [
+      el('time', { text: fmt_time(e.t) }), ' ', e.text,
+      e.count > 1 ? el('span', { class: 'ev-count', title: e.count + ' changes since ' + fmt_time(e.first), text: ' ×' + e.count + ' since ' + fmt_time(e.first).slice(0, 8) }) : null])));
   }
 
   function node_get(id) {
@@ -284,11 +318,14 @@
     } else if (state.leaderLostAt != null && prev == null) {
       const ms = Math.round(performance.now() - state.leaderLostAt);
       const n = state.nodes.get(id);
-      log_cluster('leader', 'Node ' + id + ' elected leader' + (n && n.term ? ' for term ' + n.term : '') + ' — ' + ms + ' ms without a leader', 'leader' + id + '@' + (n && n.term));
+      /* the gateway was away meanwhile: how long there was no leader is not known */
+      log_cluster('leader', 'Node ' + id + ' elected leader' + (n && n.term ? ' for term ' + n.term : '') +
+        (state.leaderBlind ? ' (while the gateway was unreachable)' : ' — ' + ms + ' ms without a leader'), 'leader' + id + '@' + (n && n.term));
       state.leaderLostAt = null;
     } else if (prev != null && id !== prev) {
       const n = state.nodes.get(id);
-      log_cluster('leader', 'Leadership moved: node ' + prev + ' → node ' + id + (n && n.term ? ' (term ' + n.term + ')' : ''));
+      log_cluster('leader', 'Leadership moved: node ' + prev + ' → node ' + id + (n && n.term ? ' (term ' + n.term + ')' : '') +
+        (state.leaderBlind ? ' while the gateway was unreachable' : ''));
     }
     state.leaderId = id;
   }
@@ -361,8 +398,15 @@
     const grid = $('node-grid');
     const ids = [...state.nodes.keys()].sort((a, b) => a - b);
     if (!ids.length) return;
+    /* with the gateway away (or just back, before the nodes are heard again) nobody is known
+     * to lead: the leader shown is left alone, so the gateway's own downtime is not counted
+     * as time without a leader, and an election is only logged once it is seen */
+    const blind = gateway_lost();
+    const settling = !blind && state.sse.liveAt && performance.now() - state.sse.liveAt < 1500;
     const derived = leader_derive();
-    set_leader(derived);
+    if (blind) state.leaderBlind = true;
+    if (!blind && !(settling && derived == null)) set_leader(derived);
+    if (!blind && !settling) state.leaderBlind = false;
     if ([...cardRefs.keys()].join() !== ids.join()) {
       cardRefs.clear();
       grid.replaceChildren();
@@ -414,7 +458,6 @@
       set_text(f.applied, fmt_int(n.applied));
       set_text(f.pid, n.running && n.pid ? String(n.pid) : '—');
       /* with the gateway out of reach nothing is known: no clock runs on, no action is offered */
-      const blind = state.sse.state === 'offline' || (state.sse.state !== 'live' && state.sse.downSince && performance.now() - state.sse.downSince > 1500);
       set_text(f.uptime, n.running && n.uptimeMs != null && !blind ? fmt_dur(n.uptimeMs + performance.now() - n.uptimeAt) : '—');
       set_text(f.wal, fmt_bytes(n.walBytes));
       set_text(f.circuit, n.circuit || '—');
@@ -422,23 +465,30 @@
       const pct = L && L.commit ? Math.min(100, (100 * (n.applied || 0)) / L.commit) : 0;
       const w = (live ? pct : 0).toFixed(1) + '%';
       if (f.syncBar.dataset.w !== w) { f.syncBar.dataset.w = w; f.syncBar.style.width = w; } /* style.width reads back normalized ("100%") */
-      gate(f.kill, 'admin', !n.running || blind);
-      f.restart.dataset.title = state.mode === 'attach' ? 'Restart needs the supervisor mode (--spawn)' : '';
-      gate(f.restart, 'admin', n.running || state.mode === 'attach' || blind);
+      gate(f.kill, 'admin', !n.running || blind, blind ? LOST_WHY : 'Node ' + id + ' is not running: nothing to kill (Restart starts it)');
+      gate(f.restart, 'admin', n.running || state.mode === 'attach' || blind,
+        blind ? LOST_WHY : state.mode === 'attach' ? 'Restart needs the supervisor mode (--spawn)' : 'Node ' + id + ' is running: kill it first to restart it');
     }
-    gate($('force-election'), 'admin');
-    gate($('snapshot-btn'), 'admin');
-    $('election-target').disabled = !can('admin');
+    gate($('force-election'), 'admin', blind, LOST_WHY);
+    gate($('snapshot-btn'), 'admin', blind, LOST_WHY);
+    const tsel2 = $('election-target');
+    tsel2.disabled = !can('admin');
+    if (tsel2.title !== (can('admin') ? '' : need_words('admin'))) tsel2.title = can('admin') ? '' : need_words('admin');
+    gateway_gates(blind);
     state.term = maxTerm;
-    const lost = state.sse.state === 'offline' || (state.sse.state !== 'live' && state.sse.downSince && performance.now() - state.sse.downSince > 1500);
+    const lost = blind;
     const q = quorum_info();
     set_text($('header-leader'), lost ? 'Leader: unknown (gateway unreachable)' : state.leaderId ? 'Leader: Node ' + state.leaderId : q.lost ? 'Leader: none (quorum lost)' : 'Leader: none (election)');
     quorum_banner(q, lost);
-    $('header-leader').classList.toggle('pill-warn', !state.leaderId);
+    $('header-leader').classList.toggle('pill-warn', lost || !state.leaderId);
     set_text($('header-term'), 'Term ' + (maxTerm || '—'));
     const needed = state.quorum ? state.quorum.needed : Math.floor(ids.length / 2) + 1;
-    set_text($('header-quorum'), 'Quorum ' + alive + '/' + ids.length + ' (need ' + needed + ')');
-    $('header-quorum').classList.toggle('pill-bad', alive < needed);
+    /* the gateway away: how many nodes run is not known (not zero) */
+    set_text($('header-quorum'), lost ? 'Quorum unknown' : 'Quorum ' + alive + '/' + ids.length + ' (need ' + needed + ')');
+    const qt = lost ? 'Not known while the gateway is unreachable' : 'Running nodes / quorum needed';
+    if ($('header-quorum').title !== qt) $('header-quorum').title = qt;
+    $('header-quorum').classList.toggle('pill-bad', !lost && alive < needed);
+    $('header-quorum').classList.toggle('pill-warn', lost);
     set_text($('cluster-mode'), state.mode ? state.mode + ' mode · ' + ids.length + ' nodes' : '');
     set_text($('repl-term'), maxTerm ? String(maxTerm) : '—');
     if (L) {
@@ -637,6 +687,12 @@
   }
 
   const fmt_us_or = (v) => (v == null || Number.isNaN(v) ? '—' : fmt_us(v));
+  /* fmt_bound: a bucket's upper bound in µs as "≤ 1.0 ms" */
+  function fmt_bound(us) {
+    if (us == null || Number.isNaN(us)) return '—';
+    const ms = us / 1000;
+    return '≤ ' + (ms >= 100 ? ms.toFixed(0) : ms >= 1 ? ms.toFixed(1) : ms.toFixed(2)) + ' ms';
+  }
 
   /* disk_cell: free space on the node's data disk, marked when below its --min-free-mb
    * (as leader it then refuses creates and updates) */
@@ -664,9 +720,12 @@
         cell('WAL', 'storage-wal', fmt_bytes(num(x.bytes)), x.truncatedBytesAtStart ? fmt_bytes(num(x.truncatedBytesAtStart)) + ' cut from the first segment' : null),
         cell('Segments', 'storage-segments', fmt_int(num(x.segments))),
         cell('Entries', 'storage-entries', fmt_int(entries) + (entries ? ' (' + fmt_int(num(x.firstIndex)) + '..' + fmt_int(num(x.lastIndex)) + ')' : '')),
-        /* no fsync since the node started: no latency to show (the node reports 0) */
+        /* no fsync since the node started: no latency to show (the node reports 0). The
+         * percentiles are the upper bounds of the node's histogram buckets (511, 1023,
+         * 2047 µs…, at most the max): shown as bounds, the exact figures in the tooltip */
         num(x.fsyncs) > 0
-          ? cell('fsync p50 / p99', 'storage-fsync', fmt_us_or(num(x.fsyncP50Us)) + ' / ' + fmt_us_or(num(x.fsyncP99Us)),
+          ? cell('fsync p50 / p99', 'storage-fsync', fmt_bound(num(x.fsyncP50Us)) + ' / ' + fmt_bound(num(x.fsyncP99Us)),
+            'p50 ≤ ' + fmt_int(num(x.fsyncP50Us)) + ' µs, p99 ≤ ' + fmt_int(num(x.fsyncP99Us)) + ' µs (upper bounds of histogram buckets); ' +
             fmt_int(num(x.fsyncs)) + ' fsyncs, max ' + fmt_us_or(num(x.fsyncMaxUs)))
           : cell('fsync p50 / p99', 'storage-fsync', '— / —', 'no fsync since the node started'),
         cell('Snapshot', 'storage-snapshot', snapshot_words(x), x.snapshotTerm ? 'term ' + x.snapshotTerm : null),
@@ -705,8 +764,9 @@
         { label: 'ops/s', stroke: COLORS[0], fill: 'rgba(76,201,240,0.12)', width: 1.6, points: { show: false }, value: (u, v) => fmt_num(v) },
         { label: 'p99 ms', stroke: '#ef476f', width: 1.4, scale: 'ms', points: { show: false }, value: (u, v) => (v == null ? '—' : v.toFixed(2)) }],
       axes: [Object.assign({}, ax, { values: (u, v) => v.map((x) => x + 's') }),
-        Object.assign({}, ax, { size: 46, values: (u, v) => v.map(fmt_num) }),
-        Object.assign({}, ax, { side: 1, scale: 'ms', size: 40, grid: { show: false }, values: (u, v) => v.map((x) => x.toFixed(x < 10 ? 1 : 0)) })],
+        /* steps of 1-2-5 and labels with the decimals the step needs: every label exact */
+        Object.assign({}, ax, { size: 46, incrs: INCRS_125, values: (u, v) => fmt_ticks(v) }),
+        Object.assign({}, ax, { side: 1, scale: 'ms', size: 44, incrs: INCRS_125, grid: { show: false }, values: (u, v) => fmt_ticks(v) })],
     }, [this.xs].concat(this.ys), this.el);
   }
 
@@ -796,12 +856,16 @@
     c.dataset.state = st;
     c.querySelector('.conn-text').textContent = { live: 'Live', connecting: 'Connecting…', reconnecting: 'Reconnecting…', offline: 'Disconnected' }[st];
     if (st === 'live') {
+      if (s.downSince && performance.now() - s.downSince > 1500) s.liveAt = performance.now(); /* back after a loss */
       s.downSince = 0;
       $('conn-banner').hidden = true;
       document.body.classList.remove('is-stale');
     } else if (!s.downSince) {
       s.downSince = performance.now();
     }
+    /* the header, the cards and the actions follow the stream at once, not at the next tick
+     * (the indicator said Live while the header still said unreachable) */
+    render_cluster();
   }
 
   /*
@@ -1054,7 +1118,7 @@
   function on_circuit(d) {
     const n = node_get(d.node);
     n.circuit = d.to;
-    log_cluster(d.to === 'closed' ? 'info' : 'warn', "Gateway's circuit to node " + n.id + ': ' + d.from + ' → ' + d.to);
+    log_cluster(d.to === 'closed' ? 'info' : 'warn', "Gateway's circuit to node " + n.id + ': ' + d.from + ' → ' + d.to, null, 'circuit' + n.id);
     render_cluster();
   }
 
@@ -1104,24 +1168,75 @@
     return v;
   }
 
+  const BENCH_FIELDS = { concurrency: 'bench-concurrency', duration_secs: 'bench-duration', payload_size: 'bench-payload' };
+
+  /* bench_error: the message under a benchmark field, with aria-invalid on the field (as the
+   * item form does); '' clears both. */
+  function bench_error(k, text) {
+    const box = $('bench-' + k + '-error');
+    if (!box) return;
+    box.textContent = text;
+    if (text) $(BENCH_FIELDS[k]).setAttribute('aria-invalid', 'true');
+    else $(BENCH_FIELDS[k]).removeAttribute('aria-invalid');
+  }
+
   function bench_errors_clear() {
-    for (const k of ['concurrency', 'duration_secs', 'payload_size']) {
-      const e = $('bench-' + k + '-error');
-      if (e) e.textContent = '';
-    }
+    for (const k of Object.keys(BENCH_FIELDS)) bench_error(k, '');
+  }
+
+  /* bench_problems: [field, what it must be] for each value the gateway would refuse. */
+  function bench_problems(v) {
+    const bad = [];
+    if (!Number.isInteger(v.concurrency) || v.concurrency < 1) bad.push(['concurrency', 'a whole number of at least 1']);
+    else if (v.concurrency > 1024) bad.push(['concurrency', 'at most 1024']);
+    if (!Number.isFinite(v.duration_secs) || v.duration_secs < 0.1 || v.duration_secs > 3600) bad.push(['duration_secs', 'between 0.1 and 3600 seconds']);
+    if (!Number.isInteger(v.payload_size) || v.payload_size < 1 || v.payload_size > 4096) bad.push(['payload_size', 'a whole number of bytes from 1 to 4096 (an item description holds at most 4096)']);
+    return bad;
+  }
+
+  /* bench_input: a field edited after an error: its message goes once the value is right. */
+  function bench_input(ev) {
+    const k = Object.keys(BENCH_FIELDS).find((x) => BENCH_FIELDS[x] === ev.target.id);
+    if (!k || !$('bench-' + k + '-error').textContent) return;
+    const p = bench_problems(bench_form_values()).find(([f]) => f === k);
+    bench_error(k, p ? 'Must be ' + p[1] + '.' : '');
+  }
+
+  /* bench_config_words: a run's settings in a line ("Write · 4 clients · 3 s · 256-byte
+   * payload"), from the gateway's `config`. */
+  function bench_config_words(c) {
+    if (!c || !c.type) return '';
+    const n = Number(c.concurrency);
+    const rr = c.read_ratio != null ? Number(c.read_ratio) : 0.5;
+    const parts = [c.type === 'mixed' ? 'Mixed (' + Math.round(rr * 100) + '% reads)' : cap(c.type),
+      fmt_int(n) + ' client' + (n === 1 ? '' : 's'), Number(c.duration_secs) + ' s', fmt_int(Number(c.payload_size)) + '-byte payload'];
+    if (Number(c.rate) > 0) parts.push('at most ' + fmt_int(Number(c.rate)) + ' ops/s');
+    if (Number(c.warmup_secs) > 0) parts.push(Number(c.warmup_secs) + ' s warm-up');
+    if (c.type !== 'write' && c.key_space != null) parts.push(fmt_int(Number(c.key_space)) + ' keys');
+    return parts.join(' · ');
+  }
+
+  /* bench_form_show: the form shows the settings of the run the gateway reports running —
+   * started here, in another tab, or before a reload — rather than its defaults. */
+  function bench_form_show(c) {
+    if (!c || !c.type) return;
+    const put = (id, v) => { if (v != null && Number.isFinite(Number(v)) && $(id).value !== String(Number(v))) $(id).value = String(Number(v)); };
+    if ([...$('bench-type').options].some((o) => o.value === c.type) && $('bench-type').value !== c.type) $('bench-type').value = c.type;
+    put('bench-concurrency', c.concurrency);
+    put('bench-duration', c.duration_secs);
+    put('bench-payload', c.payload_size);
+    bench_errors_clear();
   }
 
   async function bench_start(ev) {
     ev.preventDefault();
     bench_errors_clear();
+    if ($('bench-start').getAttribute('aria-disabled') === 'true') return; /* Enter in a field while a run goes */
     const v = bench_form_values();
-    const bad = [];
-    if (!Number.isInteger(v.concurrency) || v.concurrency < 1) bad.push(['concurrency', 'a whole number of at least 1']);
-    if (!Number.isInteger(v.concurrency) || v.concurrency > 1024) bad.push(['concurrency', 'at most 1024']);
-    if (!Number.isFinite(v.duration_secs) || v.duration_secs < 0.1 || v.duration_secs > 3600) bad.push(['duration_secs', 'between 0.1 and 3600 seconds']);
-    if (!Number.isInteger(v.payload_size) || v.payload_size < 1 || v.payload_size > 4096) bad.push(['payload_size', 'a whole number of bytes from 1 to 4096 (an item description holds at most 4096)']);
+    const bad = bench_problems(v);
     if (bad.length) {
-      for (const [k, m] of bad) if (!$('bench-' + k + '-error').textContent) $('bench-' + k + '-error').textContent = 'Must be ' + m + '.';
+      for (const [k, m] of bad) bench_error(k, 'Must be ' + m + '.');
+      $(BENCH_FIELDS[bad[0][0]]).focus();
       return;
     }
     const t = toast('progress', 'Starting a ' + v.type + ' benchmark: ' + v.concurrency + ' clients for ' + v.duration_secs + ' s…');
@@ -1135,7 +1250,7 @@
       } catch (e) {
         if (e.status === 400) {
           const field = ['concurrency', 'duration_secs', 'payload_size', 'type'].find((k) => (e.serverMessage || '').includes(k));
-          if (field && $('bench-' + field + '-error')) $('bench-' + field + '-error').textContent = e.serverMessage;
+          if (field && BENCH_FIELDS[field]) bench_error(field, e.serverMessage);
         }
         t.done('error', 'The benchmark did not start: ' + words(e));
       }
@@ -1200,10 +1315,26 @@
 
   function bench_buttons() {
     const running = state.bench.state === 'running';
-    gate($('bench-start'), 'editor', running);
-    gate($('bench-stop'), 'editor', !running);
-    gate($('bench-cleanup'), 'editor', running);
-    for (const id of ['bench-type', 'bench-concurrency', 'bench-duration', 'bench-payload']) $(id).disabled = running;
+    const lost = gateway_lost();
+    gate($('bench-start'), 'editor', running || lost, lost ? LOST_WHY : 'A benchmark is running (its settings are shown): one at a time — Stop ends it');
+    gate($('bench-stop'), 'editor', !running || lost, lost ? LOST_WHY : 'No benchmark is running: nothing to stop');
+    gate($('bench-cleanup'), 'editor', running || lost, lost ? LOST_WHY : 'Wait until the running benchmark ends: it is writing the items this deletes');
+    /* while a run goes (this tab's or another's) the form shows its settings, not editable */
+    const why = running ? 'The running benchmark\'s setting: it can be changed once the run ends' : '';
+    for (const id of ['bench-type', 'bench-concurrency', 'bench-duration', 'bench-payload']) {
+      if ($(id).disabled !== running) $(id).disabled = running;
+      if ($(id).title !== why) $(id).title = why;
+    }
+    const note = $('bench-form-note');
+    if (note.hidden !== !running) note.hidden = !running;
+  }
+
+  /* gateway_gates: what needs the gateway is off while it is unreachable, saying so. */
+  function gateway_gates(lost) {
+    gate($('item-new'), 'editor', lost, LOST_WHY);
+    set_off($('items-refresh'), lost, LOST_WHY);
+    gate($('fw-add'), 'admin', lost || fw.noteBad, lost ? LOST_WHY : 'Shorten the note first (at most ' + FW_NOTE_MAX + ' bytes)');
+    bench_buttons();
   }
 
   async function refresh_bench() {
@@ -1218,7 +1349,7 @@
     try {
       const r = await request('GET', '/_playground/benchmark/status');
       const d = r.data || {};
-      if (d.result && d.state !== 'running') bench_result(d.result, d.state, true);
+      if (d.result && d.state !== 'running') bench_result(d.result, d.state, true, d.config || state.bench.config);
     } catch (e) { /* the summary already shown stays */ }
   }
 
@@ -1244,6 +1375,8 @@
     set_text(b, st);
     b.dataset.state = st;
     const cfg = d.config || {};
+    if (d.config && d.config.type) state.bench.config = d.config;
+    if (st === 'running') bench_form_show(d.config);
     const p = d.progress || {};
     if (st === 'running' || (p && p.elapsedMs != null && st !== 'idle')) {
       const dur = Number(cfg.duration_secs || cfg.durationSecs || state.bench.duration || 0);
@@ -1267,7 +1400,7 @@
     }
     if (d.result && st !== 'running') {
       /* announced once, when this page sees the run end (not again for each later event) */
-      bench_result(d.result, st, initial || was !== 'running');
+      bench_result(d.result, st, initial || was !== 'running', d.config || state.bench.config);
       if (!initial && !Array.isArray(d.result.histogram)) refresh_bench_result();
     }
     if (st === 'failed' && !initial && was === 'running') toast('error', 'The benchmark failed' + (d.error ? ': ' + d.error : '.'));
@@ -1289,19 +1422,25 @@
     return out;
   }
 
-  function bench_result(r, st, initial) {
+  function bench_result(r, st, initial, cfg) {
     const box = $('bench-result');
     const lat = r.latencyUs || {};
     const grid = $('bench-result-grid');
-    const cell = (label, value, tid, title) => el('div', { class: 'result-cell', title: title || null }, [el('span', { class: 'stat-label', text: label }), el('span', { class: 'stat-value', 'data-testid': tid || null, text: value })]);
-    const errs = r.errorsByCode && Object.keys(r.errorsByCode).length ? Object.entries(r.errorsByCode).map(([k, v]) => k + ' ' + v).join(', ') : '';
+    const cell = (label, value, tid, title, cls) => el('div', { class: 'result-cell' + (cls ? ' ' + cls : ''), title: title || null }, [el('span', { class: 'stat-label', text: label }), el('span', { class: 'stat-value', 'data-testid': tid || null, text: value })]);
+    const errs = r.errorsByCode && Object.keys(r.errorsByCode).length ? Object.entries(r.errorsByCode).map(([k, v]) => k + ' ' + fmt_int(Number(v))).join(', ') : '';
+    const errText = fmt_int(Number(r.errors || 0)) + (errs ? ' (' + errs + ')' : '');
+    /* what was measured: the run's own settings, not the form's (another tab's run, a reload) */
+    const what = bench_config_words(cfg);
+    set_text($('bench-result-config'), what ? (st === 'done' ? 'Run: ' : 'Run (' + st + '): ') + what : '');
+    $('bench-result-config').hidden = !what;
     grid.replaceChildren(
       cell('Operations', fmt_int(Number(r.ops)), 'bench-result-ops'),
       cell('Throughput', fmt_int(Number(r.opsPerSec)) + ' ops/s', 'bench-result-opsps'),
       ...mbps_cells(r, cell),
       cell('Duration', r.durationS != null ? Number(r.durationS).toFixed(1) + ' s' : '—'),
       cell('Mean', lat.mean != null ? fmt_us(Number(lat.mean)) : '—'),
-      cell('Errors', fmt_int(Number(r.errors || 0)) + (errs ? ' (' + errs + ')' : '')),
+      /* the breakdown by code, whole: on a row of its own where it wraps, and in the tooltip */
+      cell('Errors', errText, 'bench-result-errors', errText, errs ? 'result-cell-wide' : null),
     );
     const keys = [['p50', 'p50'], ['p90', 'p90'], ['p95', 'p95'], ['p99', 'p99'], ['p999', 'p99.9'], ['max', 'max']];
     $('bench-pct-head').replaceChildren(...keys.map(([, l]) => el('th', { scope: 'col', text: l })));
@@ -1320,7 +1459,7 @@
     if (Array.isArray(r.series) && r.series.length && benchChart.points === 0) {
       for (const s of r.series) benchChart.push(Number(s.tMs) / 1000, [Number(s.opsPerSec) || 0, Number(s.p99Us) > 0 ? Number(s.p99Us) / 1000 : null]);
     }
-    if (!initial && !state.bench.stopping) toast(st === 'done' ? 'ok' : 'warn', 'Benchmark ' + (st === 'done' ? 'finished' : st) + ': ' + fmt_int(Number(r.opsPerSec)) + ' ops/s, p99 ' + (lat.p99 != null ? fmt_us(Number(lat.p99)) : '—') + '.');
+    if (!initial && !state.bench.stopping) toast(st === 'done' ? 'ok' : 'warn', 'Benchmark ' + (st === 'done' ? 'finished' : st) + (what ? ' (' + what + ')' : '') + ': ' + fmt_int(Number(r.opsPerSec)) + ' ops/s, p99 ' + (lat.p99 != null ? fmt_us(Number(lat.p99)) : '—') + '.');
   }
 
   /* ---------------------------------------------------------------- data explorer */
@@ -1355,6 +1494,12 @@
       state.items = Array.isArray(d.items) ? d.items : [];
       state.itemsTotal = d.total != null ? Number(d.total) : state.items.length;
       state.nextCursor = d.nextCursor || '';
+      /* a page past the end (its last rows deleted, here or elsewhere): the previous one */
+      if (!state.items.length && state.cursors.length > 1) {
+        state.cursors.pop();
+        load_items();
+        return;
+      }
       if (state.pendingNew && state.items.some((x) => x.id === state.pendingNew.id)) state.pendingNew = null;
       render_items();
     } catch (e) {
@@ -1415,8 +1560,13 @@
     set_text($('items-total'), fmt_int(state.itemsTotal) + ' item' + (state.itemsTotal === 1 ? '' : 's') + (f ? ' matching' : ' total'));
     const page = state.cursors.length;
     set_text($('page-info'), 'Page ' + page + ' · ' + state.items.length + ' shown');
-    $('page-prev').disabled = page <= 1;
-    $('page-next').disabled = !state.nextCursor;
+    set_off($('page-prev'), page <= 1, 'This is the first page');
+    set_off($('page-next'), !state.nextCursor, 'This is the last page');
+    if (!rows.length && page > 1) {
+      /* its last rows went: load_items steps back a page */
+      $('items-body').replaceChildren(el('tr', {}, [el('td', { colspan: '7', class: 'empty', text: 'This page is empty now — back to page ' + (page - 1) + '…' })]));
+      return;
+    }
     if (!rows.length) {
       $('items-body').replaceChildren(el('tr', {}, [el('td', { colspan: '7', class: 'empty', text: f ? 'No item matches this filter.' : 'No items yet — create one with “+ New item”.' })]));
       return;
@@ -1525,10 +1675,75 @@
   const BLANK = /^[ \t\n\r\v\f]*$/; /* the server's "blank": these six characters only */
   const live = { pending: new Set(), invalid: new Set(), timer: null }; /* fields waiting, fields refused */
 
-  /* metadata_parse: the metadata box as the value to send ({} when empty); throws SyntaxError. */
-  function metadata_parse() {
-    const raw = $('field-metadata').value.trim();
-    return raw ? JSON.parse(raw) : {};
+  /* The metadata is sent as typed: it is JSON text already, and JSON.parse then
+   * JSON.stringify would change it ({"n": 1e999, "big": 12345678901234567890} became
+   * {"n": null, "big": 12345678901234567000}). The gateway keeps its numbers as written. */
+
+  /* metadata_text: the metadata box as the text to send ({} when empty). */
+  function metadata_text() {
+    return $('field-metadata').value.trim() || '{}';
+  }
+
+  /* json_compact: JSON text without the whitespace between tokens (what the server keeps and
+   * counts); strings and numbers stay as written. */
+  function json_compact(t) {
+    return t.replace(/"(?:[^"\\]|\\.)*"|[ \t\n\r]+/g, (m) => (m[0] === '"' ? m : ''));
+  }
+
+  /* json_scan: walks a text JSON.parse accepted, for what JSON.parse hides: `far`, the first
+   * number past a double's range (JSON.parse makes it Infinity; the gateway refuses it), `dup`,
+   * the first key twice in one object (JSON.parse keeps the last; the gateway refuses it), and
+   * `spans`, where each top-level member's value lies in the text. A text too deeply nested
+   * to walk here reports nothing (the server still checks it). */
+  function json_scan(t) {
+    const out = { far: '', dup: null, spans: new Map() };
+    let i = 0;
+    const ws = () => { while (i < t.length && (t[i] === ' ' || t[i] === '\t' || t[i] === '\n' || t[i] === '\r')) i++; };
+    const str = () => { const a = i++; while (t[i] !== '"') i += t[i] === '\\' ? 2 : 1; i++; return t.slice(a, i); };
+    const ATOM = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
+    const value = (depth) => {
+      ws();
+      if (t[i] === '{') {
+        i++; ws();
+        if (t[i] === '}') { i++; return; }
+        const keys = new Set();
+        for (;;) {
+          ws();
+          const k = JSON.parse(str());
+          if (keys.has(k) && out.dup == null) out.dup = k;
+          keys.add(k);
+          ws(); i++; /* the colon */
+          ws();
+          const a = i;
+          value(depth + 1);
+          if (depth === 0) out.spans.set(k, [a, i]);
+          ws();
+          if (t[i++] === '}') return;
+        }
+      }
+      if (t[i] === '[') {
+        i++; ws();
+        if (t[i] === ']') { i++; return; }
+        for (;;) { value(depth + 1); ws(); if (t[i++] === ']') return; }
+      }
+      if (t[i] === '"') { str(); return; }
+      ATOM.lastIndex = i;
+      const m = ATOM.exec(t);
+      if (!m) throw new SyntaxError('unexpected character at ' + i);
+      i += m[0].length;
+      if (!out.far && m[0] !== 'true' && m[0] !== 'false' && m[0] !== 'null' && !Number.isFinite(Number(m[0]))) out.far = m[0];
+    };
+    try { value(0); } catch (e) { return { far: '', dup: null, spans: new Map() }; }
+    return out;
+  }
+
+  /* item_metadata_text: an item's metadata exactly as the server sent it (the answer's text),
+   * not re-serialized from JSON.parse (which loses the digits of big integers). */
+  function item_metadata_text(r) {
+    const sp = r && r.text ? json_scan(r.text).spans.get('metadata') : null;
+    if (sp) return r.text.slice(sp[0], sp[1]);
+    const m = r && r.data ? r.data.metadata : null;
+    return JSON.stringify(m == null ? {} : m);
   }
 
   /* item_field_problem: what is wrong with `field` as typed, in the server's 422 words, or ''. */
@@ -1540,9 +1755,12 @@
       if (BLANK.test(v)) return 'must not be blank (only spaces)';
     }
     if (field === 'metadata') {
-      let text;
-      try { text = JSON.stringify(metadata_parse()); } catch (e) { return 'not valid JSON: ' + e.message; }
-      const n = utf8_bytes(text); /* what is sent: the parsed value, re-serialized */
+      const text = metadata_text();
+      try { JSON.parse(text); } catch (e) { return 'not valid JSON: ' + e.message; }
+      const sc = json_scan(text);
+      if (sc.far) return 'the number ' + sc.far + ' is past a double\'s range, which the gateway refuses: write it as a string ("' + sc.far + '") or within ±1.8e308';
+      if (sc.dup != null) return 'the key "' + sc.dup + '" appears twice in one object, which the gateway refuses (readers disagree on which one counts)';
+      const n = utf8_bytes(json_compact(text)); /* what the server keeps: the text, spaces between tokens dropped */
       return n > ITEM_MAX_BYTES.metadata ? too_big(n) : '';
     }
     if (ITEM_MAX_BYTES[field]) {
@@ -1560,9 +1778,7 @@
       const p = item_field_problem(f);
       if (p) { form_error_set(f, cap(p) + '.'); live.invalid.add(f); } else { form_error_clear(f); live.invalid.delete(f); }
     }
-    const save = $('item-save');
-    if (!save.classList.contains('is-busy')) save.disabled = live.invalid.size > 0;
-    save.title = live.invalid.size ? 'Fix the marked field' + (live.invalid.size > 1 ? 's' : '') + ' first' : '';
+    set_off($('item-save'), live.invalid.size > 0, 'Fix the marked field' + (live.invalid.size > 1 ? 's' : '') + ' first');
     return FORM_FIELDS.find((f) => live.invalid.has(f)) || '';
   }
 
@@ -1579,25 +1795,28 @@
     clearTimeout(live.timer);
     live.pending.clear();
     live.invalid.clear();
-    $('item-save').disabled = false;
-    $('item-save').title = '';
+    set_off($('item-save'), false);
   }
 
-  function form_open(item) {
+  /* form_open: `item` null for a new one; `opener` {el, id}: the control that opened the form,
+   * focused again when it closes; `metaText`: the item's metadata as the server sent it. */
+  function form_open(item, opener, metaText) {
     form_errors_clear();
     form_check_reset();
+    if (opener) state.formOpener = opener;
+    const meta = item ? metaText || JSON.stringify(item.metadata == null ? {} : item.metadata) : '{}';
     /* what the form showed when it opened: an update sends only the fields the person
      * changed, so it never writes back another session's change to a field left alone */
     state.editing = item ? { id: item.id, version: String(item.version), was: {
       name: item.name, description: item.description || '', status: item.status || 'draft',
-      metadata: JSON.stringify(item.metadata == null ? {} : item.metadata) } } : null;
+      metadata: json_compact(meta) } } : null;
     $('item-form-title').textContent = item ? 'Edit item ' + short_id(item.id) : 'New item';
     $('item-save').textContent = item ? 'Save changes' : 'Create';
     $('item-form-version').textContent = item ? 'editing version ' + item.version + ' (saved with If-Match)' : '';
     $('field-name').value = item ? item.name : '';
     $('field-description').value = item ? item.description || '' : '';
     $('field-status').value = item ? item.status || 'draft' : 'draft';
-    $('field-metadata').value = item ? JSON.stringify(item.metadata == null ? {} : item.metadata) : '{}';
+    $('field-metadata').value = meta;
     $('item-form').hidden = false;
     $('field-name').focus();
   }
@@ -1605,24 +1824,38 @@
   /* form_dirty: the form differs from what it showed when it opened. */
   function form_dirty() {
     const was = state.editing ? state.editing.was : { name: '', description: '', status: 'draft', metadata: '{}' };
-    let meta = $('field-metadata').value.trim();
-    try { meta = JSON.stringify(meta ? JSON.parse(meta) : {}); } catch (e) { return true; }
     return $('field-name').value !== was.name || $('field-description').value !== was.description ||
-      $('field-status').value !== was.status || meta !== was.metadata;
+      $('field-status').value !== was.status || json_compact(metadata_text()) !== was.metadata;
   }
 
+  /* form_close: hides the form and gives the focus back to what opened it (the Edit button
+   * of its row, redrawn since maybe, or + New item), not to the page's body. */
   function form_close() {
+    const hadFocus = $('item-form').contains(document.activeElement) || document.activeElement === document.body;
     $('item-form').hidden = true;
+    const op = state.formOpener || {};
     state.editing = null;
+    state.formOpener = null;
     form_errors_clear();
     form_check_reset();
+    if (!hadFocus) return;
+    let back = op.el && op.el.isConnected && !op.el.closest('[hidden]') ? op.el : null;
+    if (!back && op.id) back = document.querySelector('[data-testid="item-row"][data-item-id="' + CSS.escape(op.id) + '"] [data-testid="item-edit"]');
+    (back || $('item-new')).focus();
+  }
+
+  /* form_discard: Cancel, or Escape: a form with changes is closed only once the person says
+   * so; an untouched one at once. */
+  async function form_discard() {
+    if (!form_dirty()) { form_close(); return; }
+    if (await confirm_dialog('Discard your changes?', 'The form has changes that were not saved.', 'Discard')) form_close();
   }
 
   async function item_edit(id, btn) {
     await busy(btn, '…', async () => {
       try {
         const r = await request('GET', '/api/items/' + encodeURIComponent(id));
-        form_open(r.data);
+        form_open(r.data, { el: btn, id }, item_metadata_text(r));
       } catch (e) {
         toast('error', 'Could not open the item: ' + words(e));
         if (e.status === 404) load_items();
@@ -1638,28 +1871,30 @@
     live.pending.clear();
     const bad = form_check(Object.keys(ITEM_MAX_BYTES));
     if (bad) { $('field-' + bad).focus(); return; }
-    const metadata = metadata_parse();
-    let body = { name: $('field-name').value, description: $('field-description').value, status: $('field-status').value, metadata };
+    const metaText = metadata_text();
+    let body = { name: $('field-name').value, description: $('field-description').value, status: $('field-status').value };
+    let sendMeta = true;
     const ed = state.editing;
     if (ed) {
       const changed = {};
-      for (const k of Object.keys(body)) {
-        const now = k === 'metadata' ? JSON.stringify(body[k]) : body[k];
-        if (now !== ed.was[k]) changed[k] = body[k];
-      }
-      if (!Object.keys(changed).length) { toast('ok', 'Nothing changed: nothing to save.'); form_close(); return; }
+      for (const k of Object.keys(body)) if (body[k] !== ed.was[k]) changed[k] = body[k];
+      sendMeta = json_compact(metaText) !== ed.was.metadata;
+      if (!Object.keys(changed).length && !sendMeta) { toast('ok', 'Nothing changed: nothing to save.'); form_close(); return; }
       body = changed;
     }
+    /* the metadata goes in as typed (checked above: valid JSON the gateway takes) */
+    const head = JSON.stringify(body);
+    const json = sendMeta ? (head === '{}' ? '{' : head.slice(0, -1) + ',') + '"metadata":' + metaText + '}' : head;
     const btn = $('item-save');
     const t = toast('progress', ed ? 'Saving ' + short_id(ed.id) + '…' : 'Creating “' + body.name + '”…');
     await busy(btn, ed ? 'Saving…' : 'Creating…', async () => {
       try {
         let r;
         if (ed) {
-          r = await request('PUT', '/api/items/' + encodeURIComponent(ed.id), { body, headers: { 'If-Match': '"' + ed.version + '"' } });
+          r = await request('PUT', '/api/items/' + encodeURIComponent(ed.id), { json, headers: { 'If-Match': '"' + ed.version + '"' } });
           t.done('ok', 'Saved “' + r.data.name + '” as version ' + r.data.version + ' — replicating to every node.');
         } else {
-          r = await request('POST', '/api/items', { body });
+          r = await request('POST', '/api/items', { json });
           t.done('ok', 'Created “' + r.data.name + '” — replicating to every node.');
           state.pendingNew = r.data;
         }
@@ -1703,15 +1938,17 @@
     const banner = $('conflict-banner');
     let latestV = '?';
     let latestItem = null;
+    let latestMeta = null;
     try {
       const r = await request('GET', '/api/items/' + encodeURIComponent(ed.id));
       latestItem = r.data;
+      latestMeta = item_metadata_text(r);
       latestV = r.data.version;
     } catch (e) { /* show what we know */ }
     banner.replaceChildren(
       el('strong', { text: 'Version conflict. ' }),
       'Someone changed this item after you opened it: you edited version ' + ed.version + ', the cluster now has version ' + latestV + '. Nothing was saved (optimistic concurrency). ',
-      el('button', { class: 'btn btn-small', type: 'button', 'data-testid': 'conflict-reload', text: 'Load the latest version', onclick: () => latestItem && form_open(latestItem) }),
+      el('button', { class: 'btn btn-small', type: 'button', 'data-testid': 'conflict-reload', text: 'Load the latest version', onclick: () => latestItem && form_open(latestItem, null, latestMeta) }),
       ' ',
       el('button', { class: 'btn btn-small btn-danger', type: 'button', 'data-testid': 'conflict-overwrite', text: 'Overwrite with my changes',
         onclick: () => { if (latestItem) { state.editing.version = String(latestItem.version); $('item-form').requestSubmit(); } } }),
@@ -1805,10 +2042,8 @@
 
   /* roles_apply: every control the current role may not use, disabled with the role it needs. */
   function roles_apply() {
-    gate($('item-new'), 'editor');
-    gate($('fw-add'), 'admin');
+    gateway_gates(gateway_lost());
     for (const b of document.querySelectorAll('[data-testid="fw-rule-delete"]')) gate(b, 'admin');
-    bench_buttons();
     render_cluster();
     if (state.items.length) render_items();
   }
@@ -1841,15 +2076,72 @@
     }));
   }
 
+  /* ---------------------------------------------------------------- the session across tabs
+   * The session is the browser's (one cookie for every tab of the page): a login or logout in
+   * one tab is announced to the others (BroadcastChannel, and a localStorage key whose
+   * `storage` event reaches tabs without it), which ask who they are again — as any tab does
+   * after a 401 or 403 (api.onauth), since the session may have changed under it. */
+  const AUTH_KEY = 'lithair-session-changed';
+  const auth = { bc: null, inFlight: false, again: false };
+
+  function auth_announce() {
+    if (auth.bc) auth.bc.postMessage({ kind: 'session' });
+    try { localStorage.setItem(AUTH_KEY, String(Date.now()) + ':' + Math.random()); } catch (e) { /* storage off */ }
+  }
+
+  /* whoami_again: GET /auth/me (and the security panel) once more; news from another tab
+   * that comes while one is in flight makes one more, not one each. After a refusal
+   * (`refused`) at most one a second, and none while one is in flight: the re-read's own
+   * refusals (a role that may not read the security status) must not start another. */
+  async function whoami_again(refused) {
+    if (auth.inFlight) { if (!refused) auth.again = true; return; }
+    if (refused) {
+      if (performance.now() - (auth.refusedAt || -1e9) < 1000) return;
+      auth.refusedAt = performance.now();
+    }
+    auth.inFlight = true;
+    try { await sec_refresh(); } finally {
+      auth.inFlight = false;
+      if (auth.again) { auth.again = false; whoami_again(false); }
+    }
+  }
+
+  function auth_listen() {
+    if (window.BroadcastChannel) {
+      auth.bc = new BroadcastChannel('lithair-auth');
+      auth.bc.onmessage = () => whoami_again(false);
+    }
+    window.addEventListener('storage', (e) => { if (e.key === AUTH_KEY) whoami_again(false); });
+    /* a refusal may mean another tab logged out, or the session expired; /auth/* answers
+     * (a wrong password, /auth/me itself) say nothing new about it */
+    window.LP.api.onauth = (path) => { if (!/^\/_playground\/auth\//.test(path)) whoami_again(true); };
+  }
+
+  /* login_error: the message next to the password box (empty: cleared). */
+  function login_error(text) {
+    $('login-password-error').textContent = text;
+    if (text) $('login-password').setAttribute('aria-invalid', 'true'); else $('login-password').removeAttribute('aria-invalid');
+    $('login-password').classList.toggle('is-invalid', !!text);
+  }
+
   async function login(ev) {
     ev.preventDefault();
     const user = $('login-user').value;
+    const password = $('login-password').value;
+    login_error('');
+    if (!password) {
+      /* nothing to check: the server would only say "wrong name or password" */
+      login_error('Type the password first (a demo user\'s password is its name).');
+      $('login-password').focus();
+      return;
+    }
     const t = toast('progress', 'Logging in as ' + user + '…');
     await busy($('login-btn'), 'Logging in…', async () => {
       try {
-        const r = await request('POST', '/_playground/auth/login', { body: { user, password: $('login-password').value } });
+        const r = await request('POST', '/_playground/auth/login', { body: { user, password } });
         $('login-password').value = '';
         t.done('ok', 'Logged in as ' + r.data.user + ' (' + r.data.role + '): actions beyond that role are refused.');
+        auth_announce();
         sse_renew();
       } catch (e) {
         t.done('error', e.status === 401 ? 'Wrong user name or password.'
@@ -1861,13 +2153,17 @@
   }
 
   async function logout() {
-    try {
-      await request('POST', '/_playground/auth/logout');
-      toast('ok', 'Logged out: you act as an anonymous client again.');
-    } catch (e) {
-      toast('error', 'Logout failed: ' + words(e));
-    }
-    sec_refresh();
+    const t = toast('progress', 'Logging out…');
+    await busy($('logout-btn'), 'Logging out…', async () => {
+      try {
+        await request('POST', '/_playground/auth/logout');
+        t.done('ok', 'Logged out: you act as an anonymous client again.');
+        auth_announce();
+      } catch (e) {
+        t.done('error', 'Logout failed: ' + words(e));
+      }
+      await sec_refresh();
+    });
   }
 
   async function rl_test() {
@@ -1974,8 +2270,39 @@
     $('fw-cidr').classList.toggle('is-invalid', !!text);
   }
 
+  /* The firewall form. `busy`: an add is in flight (a double click sends one rule, not two);
+   * `noteBad`: the note is over the model's limit (firewall_rules in node/store/models.c). */
+  const FW_NOTE_MAX = 256;
+  const fw = { busy: false, noteBad: false };
+
+  /* fw_note_check: the note's size as typed, in UTF-8 bytes as the server counts them; the
+   * message goes next to the field (as the item form's) and Add waits while it is too long. */
+  function fw_note_check() {
+    const n = utf8_bytes($('fw-note').value.trim());
+    const bad = n > FW_NOTE_MAX;
+    const text = bad ? 'The note must be at most ' + FW_NOTE_MAX + ' bytes (this is ' + n + ').' : '';
+    const box = $('fw-note-error');
+    if (box.textContent !== text) box.textContent = text;
+    if (bad) $('fw-note').setAttribute('aria-invalid', 'true'); else $('fw-note').removeAttribute('aria-invalid');
+    $('fw-note').classList.toggle('is-invalid', bad);
+    if (fw.noteBad !== bad) { fw.noteBad = bad; gateway_gates(gateway_lost()); }
+    return bad;
+  }
+
+  /* fw_same_rule: a listed rule with the same network (as the gateway reads it: 10.9.1.0/16
+   * is 10.9.0.0/16) and the same action, or null. A second one would change nothing. */
+  function fw_same_rule(net, action) {
+    const key = (n) => n.fam + '/' + n.prefix + '/' + n.b.map((x, i) => {
+      const bits = Math.max(0, Math.min(8, n.prefix - 8 * i));
+      return x & ((0xff << (8 - bits)) & 0xff);
+    }).join('.');
+    const want = key(net);
+    return state.fwRules.find((r) => { const n = cidr_parse(r.cidr); return n && r.action === action && key(n) === want; }) || null;
+  }
+
   async function fw_add(ev) {
     ev.preventDefault();
+    if (fw.busy || $('fw-add').getAttribute('aria-disabled') === 'true') return;
     fw_field_error('');
     const body = { cidr: $('fw-cidr').value.trim(), action: $('fw-action').value };
     const note = $('fw-note').value.trim();
@@ -1986,18 +2313,34 @@
       $('fw-cidr').focus();
       return;
     }
-    if (!(await fw_self_check(body))) { toast('info', 'Rule not added.'); return; }
-    try {
-      await request('POST', '/_playground/security/firewall', { body });
-      toast('ok', 'Firewall rule added: ' + body.action + ' ' + body.cidr + ' (in force on the next request).');
-      $('fw-cidr').value = '';
-      $('fw-note').value = '';
-    } catch (e) {
-      const d = (e.details || []).find((x) => x.field === 'cidr');
-      if (d) fw_field_error(cap(d.description) + '.');
-      toast('error', 'Rule not added: ' + words(e));
+    if (fw_note_check()) { $('fw-note').focus(); return; }
+    const same = fw_same_rule(net, body.action);
+    if (same) {
+      fw_field_error('This rule exists already (' + same.action + ' ' + same.cidr + (same.note ? ', “' + same.note + '”' : '') + '): a second one would change nothing.');
+      $('fw-cidr').focus();
+      return;
     }
-    sec_refresh();
+    fw.busy = true;
+    try {
+      await busy($('fw-add'), 'Adding…', async () => {
+        if (!(await fw_self_check(body))) { toast('info', 'Rule not added.'); return; }
+        try {
+          await request('POST', '/_playground/security/firewall', { body });
+          toast('ok', 'Firewall rule added: ' + body.action + ' ' + body.cidr + ' (in force on the next request).');
+          $('fw-cidr').value = '';
+          $('fw-note').value = '';
+        } catch (e) {
+          const d = (e.details || []).find((x) => x.field === 'cidr');
+          if (d) fw_field_error(cap(d.description) + '.');
+          const dn = (e.details || []).find((x) => x.field === 'note');
+          if (dn) $('fw-note-error').textContent = 'The note ' + dn.description + '.';
+          toast('error', 'Rule not added: ' + words(e));
+        }
+        await sec_refresh(); /* the list holds the new rule before Add is offered again */
+      });
+    } finally {
+      fw.busy = false;
+    }
   }
 
   /* fw_self_check: a rule that would block the visitor's own address (as the gateway sees it,
@@ -2043,18 +2386,28 @@
   }
 
   function wire() {
+    /* a control marked aria-disabled (set_off) stays focusable to say why, but does nothing:
+     * its click (also the one Enter or a form's implicit submission makes) stops here */
+    document.addEventListener('click', (e) => {
+      const b = e.target && e.target.closest ? e.target.closest('[aria-disabled="true"]') : null;
+      if (b) { e.preventDefault(); e.stopImmediatePropagation(); }
+    }, true);
     $('login-form').addEventListener('submit', login);
     $('logout-btn').addEventListener('click', logout);
+    $('login-password').addEventListener('input', () => { if ($('login-password-error').textContent) login_error(''); });
     $('rl-test').addEventListener('click', rl_test);
     $('fw-form').addEventListener('submit', fw_add);
+    $('fw-note').addEventListener('input', fw_note_check);
+    $('fw-cidr').addEventListener('input', () => { if ($('fw-cidr-error').textContent) fw_field_error(''); });
     $('fw-test-form').addEventListener('submit', fw_test);
     $('force-election').addEventListener('click', force_election);
     $('snapshot-btn').addEventListener('click', snapshot_now);
     $('bench-form').addEventListener('submit', bench_start);
+    $('bench-form').addEventListener('input', bench_input);
     $('bench-stop').addEventListener('click', bench_stop);
     $('bench-cleanup').addEventListener('click', bench_cleanup);
-    $('item-new').addEventListener('click', () => form_open(null));
-    $('item-cancel').addEventListener('click', form_close);
+    $('item-new').addEventListener('click', () => form_open(null, { el: $('item-new') }));
+    $('item-cancel').addEventListener('click', form_discard);
     $('item-form').addEventListener('submit', item_save);
     $('item-form').addEventListener('input', form_input);
     $('items-refresh').addEventListener('click', async (e) => {
@@ -2078,14 +2431,13 @@
       if (!form_dirty()) { form_close(); return; }
       /* a half-filled form is not thrown away by a stray key. The question opens after
        * this key press is over: a dialog opened during it would take the same Escape. */
-      setTimeout(async () => {
-        if (await confirm_dialog('Discard your changes?', 'The form has changes that were not saved.', 'Discard')) form_close();
-      }, 0);
+      setTimeout(form_discard, 0);
     });
   }
 
   function start() {
     wire();
+    auth_listen();
     charts_init();
     sse_start();
     refresh_status();
@@ -2100,6 +2452,7 @@
     setInterval(repl_tick, 500);
     setInterval(() => { render_cluster(); sse_watch(); }, 1000);
     window.__lp = state; /* for the browser tests and the curious */
+    window.__lpCharts = { ops: chartOps, latency: chartLat, lag: chartLag, bench: benchChart, histogram: histo };
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

@@ -22,6 +22,22 @@
     return v.toFixed(2);
   }
 
+  /* fmt_ticks: an axis's labels, each exact: one unit for the axis (k, M), and as many decimals
+   * as the finest tick needs (steps of 0.25 read 0.25/0.50/0.75, not 0.3/0.5/0.8). */
+  function fmt_ticks(vals) {
+    const fin = vals.filter((v) => v != null && Number.isFinite(v));
+    const top = fin.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const [div, suf] = top >= 1e6 ? [1e6, 'M'] : top >= 1e3 ? [1e3, 'k'] : [1, ''];
+    let d = 0;
+    const exact = (v) => Math.abs(Number((v / div).toFixed(d)) * div - v) <= 1e-9 * Math.max(1, Math.abs(v));
+    while (d < 6 && !fin.every(exact)) d++;
+    return vals.map((v) => (v == null || !Number.isFinite(v) ? '' : v === 0 ? '0' : (v / div).toFixed(d) + suf));
+  }
+
+  /* INCRS_125: tick steps of 1, 2 and 5 × 10^n (uPlot's own list has 2.5 and 25 as well) */
+  const INCRS_125 = [];
+  for (let e = -4; e <= 9; e++) for (const m of [1, 2, 5]) INCRS_125.push(Number((m * Math.pow(10, e)).toPrecision(1)));
+
   function box_size(el) {
     const w = Math.max(160, Math.floor(el.clientWidth));
     const h = Math.max(80, Math.floor(el.clientHeight || 140));
@@ -67,7 +83,7 @@
         scales: { x: timeAxis && this.opts.windowS ? { time: true, range: (u, min, max) => this.window_range(max) } : { time: timeAxis }, y: { range: (u, min, max) => [this.opts.yMin, Math.max(max * 1.15, this.opts.yFloor || 1)] } },
         axes: [
           Object.assign({}, AXIS, { space: 64, values: (u, vals) => vals.map((v) => (timeAxis ? new Date(v * 1000).toTimeString().slice(0, 8) : v + 's')) }),
-          Object.assign({}, AXIS, { size: 46, values: (u, vals) => vals.map(fmt_num), label: this.opts.yLabel || undefined }),
+          Object.assign({}, AXIS, { size: 46, incrs: INCRS_125, values: (u, vals) => fmt_ticks(vals), label: this.opts.yLabel || undefined }),
         ],
       });
       this.plot = new uPlot(opts, [this.xs].concat(this.ys), this.el);
@@ -224,5 +240,5 @@
   }
 
   window.LP = window.LP || {};
-  window.LP.charts = { TimeChart, BarChart, fmt_num, fmt_us, COLORS };
+  window.LP.charts = { TimeChart, BarChart, fmt_num, fmt_us, fmt_ticks, INCRS_125, COLORS };
 })();

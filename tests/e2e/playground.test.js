@@ -17,7 +17,13 @@
  * its MB/s by direction (kept when a start is refused; Stop announced once; a mixed run's read
  * and write MB/s; Clean up asks first), roles
  * (controls disabled with the role they need, the logged-in state), firewall self-block
- * warning and field errors, a rate-limited items list that retries, a phone-sized layout.
+ * warning and field errors, a rate-limited items list that retries, a phone-sized layout; and
+ * from a QA run: metadata sent as typed, a long name said not cut, Cancel asks and focus goes
+ * back, an emptied last page steps back, a running benchmark's settings after a reload and in
+ * its result, its error breakdown whole, exact axis labels, the session followed across tabs
+ * (and re-read after a 403), one rule per double click, flapping circuit lines coalesced, every
+ * control that is off says why and is reached by keyboard, nothing offered while the gateway
+ * is away.
  * Screenshots of each state
  * go to tests/e2e/screenshots-run/ (LITHAIR_E2E_UPDATE_DOCS=1 also copies them into
  * docs/screenshots/). Every wait is bounded. Last line: "N passed, F failed"; exit 1 on failure.
@@ -143,6 +149,24 @@ function post_json(url, obj) {
     req.on('error', () => resolve(0));
     req.on('timeout', () => { req.destroy(); resolve(0); });
     req.end(body);
+  });
+}
+
+/* http_req: any method; the answer's status and text as received (no JSON.parse in between). */
+function http_req(method, url, body) {
+  return new Promise((resolve) => {
+    const u = new URL(url);
+    const data = body == null ? null : JSON.stringify(body);
+    const headers = data ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } : {};
+    const req = http.request({ hostname: u.hostname, port: u.port, path: u.pathname + u.search, method, timeout: 5000, headers }, (res) => {
+      let b = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => { b += c; });
+      res.on('end', () => resolve({ status: res.statusCode, text: b }));
+    });
+    req.on('error', () => resolve({ status: 0, text: '' }));
+    req.on('timeout', () => { req.destroy(); resolve({ status: 0, text: '' }); });
+    req.end(data || undefined);
   });
 }
 
@@ -485,7 +509,9 @@ async function main() {
     await wait_for('the create error', 10000, async () => /\S/.test(await page.locator('[data-testid="form-error"]').textContent()));
     const createErr = await page.locator('[data-testid="form-error"]').textContent();
     assert(/Quorum lost: 1 of 3/.test(createErr) && !/election/.test(createErr), 'create error: ' + createErr);
-    await page.locator('[data-testid="item-cancel"]').click();
+    await page.locator('[data-testid="item-cancel"]').click(); /* a changed form: Cancel asks first */
+    await page.waitForSelector('[data-testid="confirm-dialog"][open]', { timeout: 3000 });
+    await page.locator('[data-testid="confirm-force"]').click();
     await page.locator('[data-testid="force-election"]').click();
     await wait_for('the force-election error', 10000, async () => /Force election failed: Quorum lost/.test(await toasts()));
     assert(!/election is probably under way/.test(await toasts()), 'a toast still promises an election: ' + await toasts());
@@ -542,7 +568,8 @@ async function main() {
       assert(/^\d+(\.\d)? (B|KiB|MiB|GiB)$/.test(await t('storage-wal')), 'WAL size: ' + await t('storage-wal'));
       assert(/^\d+$/.test(await t('storage-segments')), 'segments: ' + await t('storage-segments'));
       assert(/^[\d,]+( \([\d,]+\.\.[\d,]+\))?$/.test(await t('storage-entries')), 'entries: ' + await t('storage-entries'));
-      assert(/^[\d.]+(µs|ms|s) \/ [\d.]+(µs|ms|s)$/.test(await t('storage-fsync')), 'fsync: ' + await t('storage-fsync'));
+      /* the node's percentiles are histogram bucket bounds: shown as bounds, not as exact */
+      assert(/^≤ [\d.]+ ms \/ ≤ [\d.]+ ms$/.test(await t('storage-fsync')), 'fsync: ' + await t('storage-fsync'));
       assert(/^\d+(\.\d)? (KiB|MiB|GiB|TiB)$/.test(await t('storage-disk')), 'disk free: ' + await t('storage-disk'));
     }
     /* the poll: every 3 s, never closer than 2 s, none while the tab is hidden */
@@ -734,7 +761,11 @@ async function main() {
     } finally {
       page.off('request', onreq);
     }
+    /* Cancel on a changed form asks too (as Escape does); Discard closes it */
     await page.locator('[data-testid="item-cancel"]').click();
+    await page.waitForSelector('[data-testid="confirm-dialog"][open]', { timeout: 3000 });
+    await page.locator('[data-testid="confirm-force"]').click();
+    await wait_for('the form closed', 3000, async () => page.locator('[data-testid="item-form"]').isHidden());
     /* Escape on a half-filled form asks first; Cancel keeps the form and its text */
     await page.locator('[data-testid="item-new"]').click();
     await page.locator('[data-testid="field-name"]').fill('half written');
@@ -744,6 +775,9 @@ async function main() {
     assert(await page.locator('[data-testid="item-form"]').isVisible(), 'the form closed without asking');
     assert((await page.locator('[data-testid="field-name"]').inputValue()) === 'half written', 'the text was lost');
     await page.locator('[data-testid="item-cancel"]').click();
+    await page.waitForSelector('[data-testid="confirm-dialog"][open]', { timeout: 3000 });
+    await page.locator('[data-testid="confirm-force"]').click();
+    await wait_for('the form closed', 3000, async () => page.locator('[data-testid="item-form"]').isHidden());
     return 'live "' + text + '", blank, 4097-byte description, bad JSON; server 422 shown; Escape on a changed form asks first';
   });
 
@@ -978,7 +1012,7 @@ async function main() {
     assert(/admin/.test(state) && !/viewer/.test(state), 'logged-in state: ' + state);
     assert(await page.locator('[data-testid="login-user"]').isHidden(), 'the user select (reading "' + await page.locator('[data-testid="login-user"]').inputValue() + '") is still shown');
     assert(await page.locator('[data-testid="login-password"]').isHidden(), 'the password box is still shown');
-    await wait_for('admin controls', 3000, async () => (await page.locator('[data-testid="node-kill"]:not([disabled])').count()) === 3);
+    await wait_for('admin controls', 3000, async () => (await page.locator('[data-testid="node-kill"]:not([aria-disabled="true"])').count()) === 3);
     await shot('10b-logged-in-admin');
     await logout();
     return state;
@@ -1025,6 +1059,283 @@ async function main() {
       await page.locator('[data-testid="fw-rule"]', { hasText: '10.9.0.0/16' }).locator('[data-testid="fw-rule-delete"]').click();
       await wait_for('the rule removed', 5000, async () => (await rules.count()) === n0);
       return count.trim();
+    } finally {
+      page.off('request', onreq);
+    }
+  });
+
+  await check('item form: metadata sent as typed (big integers kept, 1e999 refused by name); a long name is said, not cut; Cancel asks, focus goes back', async () => {
+    const meta = page.locator('[data-testid="field-metadata"]');
+    const merr = page.locator('[data-testid="error-metadata"]');
+    await page.locator('[data-testid="item-new"]').click();
+    /* 250 characters pasted: kept whole, and the field says why it cannot be saved */
+    await page.locator('[data-testid="field-name"]').fill('n'.repeat(250));
+    assert((await page.locator('[data-testid="field-name"]').inputValue()).length === 250, 'the name was cut to ' + (await page.locator('[data-testid="field-name"]').inputValue()).length);
+    await wait_for('the long-name message', 2000, async () => /at most 200 bytes \(this is 250\)/.test((await page.locator('[data-testid="error-name"]').textContent()) || ''));
+    const name = 'exact ' + Date.now();
+    await page.locator('[data-testid="field-name"]').fill(name);
+    /* a number past a double's range: named in the message, nothing sent */
+    await meta.fill('{"n": 1e999, "big": 12345678901234567890}');
+    await wait_for('the out-of-range message', 2000, async () => /1e999/.test((await merr.textContent()) || '') && (await meta.getAttribute('aria-invalid')) === 'true');
+    const merrText = (await merr.textContent()).trim();
+    await meta.fill('{"a": 1, "a": 2}');
+    await wait_for('the duplicate-key message', 2000, async () => /"a" appears twice/.test((await merr.textContent()) || ''));
+    /* integers past 2^53 and numbers as written go to the server as typed */
+    await meta.fill('{"big": 12345678901234567890, "f": 1.10}');
+    await wait_for('the metadata accepted', 2000, async () => (await meta.getAttribute('aria-invalid')) !== 'true' && await page.locator('[data-testid="item-save"]').isEnabled());
+    await page.locator('[data-testid="item-save"]').click();
+    await wait_for('the form closed after Save', 5000, async () => page.locator('[data-testid="item-form"]').isHidden());
+    const focusNew = await page.evaluate(() => document.activeElement && document.activeElement.dataset.testid);
+    assert(focusNew === 'item-new', 'after Save the focus is on ' + focusNew);
+    const list = await http_req('GET', base + '/api/items?name=' + encodeURIComponent(name));
+    assert(/"metadata":\{"big":12345678901234567890,"f":1\.10\}/.test(list.text), 'the server holds ' + (/"metadata":\{[^}]*\}/.exec(list.text) || [list.text.slice(0, 200)])[0]);
+    /* its Edit form shows the metadata as stored, not re-serialized by JSON.parse */
+    await page.locator('[data-testid="filter-field"]').selectOption('name');
+    await page.locator('[data-testid="filter-value"]').fill(name);
+    await page.locator('[data-testid="filter-apply"]').click();
+    const row = page.locator('[data-testid="item-row"]', { has: page.locator('[data-testid="item-name"]', { hasText: name }) });
+    await wait_for('the item row', 5000, async () => (await row.count()) === 1);
+    await row.locator('[data-testid="item-edit"]').click();
+    await wait_for('the edit form', 5000, async () => page.locator('[data-testid="item-form"]').isVisible());
+    const shown = await meta.inputValue();
+    assert(shown.includes('12345678901234567890') && shown.includes('1.10'), 'the edit form shows ' + shown);
+    /* Cancel on a changed form asks; Discard closes it and gives the focus back to Edit */
+    await page.locator('[data-testid="field-description"]').fill('changed');
+    await page.locator('[data-testid="item-cancel"]').click();
+    await page.waitForSelector('[data-testid="confirm-dialog"][open]', { timeout: 3000 });
+    await page.locator('[data-testid="confirm-force"]').click();
+    await wait_for('the form closed', 3000, async () => page.locator('[data-testid="item-form"]').isHidden());
+    const focusEdit = await page.evaluate(() => { const a = document.activeElement; return a && a.dataset.testid + ':' + (a.closest('[data-item-id]') || {}).dataset?.itemId; });
+    assert(/^item-edit:/.test(focusEdit), 'after Cancel the focus is on ' + focusEdit);
+    await page.locator('[data-testid="filter-field"]').selectOption('');
+    return '"' + merrText.slice(0, 70) + '…"; stored exactly; focus back on Save and Cancel';
+  });
+
+  await check('deleting the last rows of the last page steps back to the previous page', async () => {
+    for (let i = 0; i < 12; i++) await post_json(base + '/api/items', { name: 'tail ' + i });
+    await page.locator('[data-testid="page-size"]').selectOption('10');
+    await wait_for('Next offered', 8000, async () => page.locator('[data-testid="page-next"]').isEnabled());
+    for (let k = 0; k < 30 && await page.locator('[data-testid="page-next"]').isEnabled(); k++) {
+      const before = await page.locator('[data-testid="page-info"]').textContent();
+      await page.locator('[data-testid="page-next"]').click();
+      await wait_for('the next page', 5000, async () => (await page.locator('[data-testid="page-info"]').textContent()) !== before);
+    }
+    const last = Number(/Page (\d+)/.exec(await page.locator('[data-testid="page-info"]').textContent())[1]);
+    assert(last >= 2, 'only one page');
+    const ids = await page.locator('[data-testid="item-row"]').evaluateAll((r) => r.map((x) => x.dataset.itemId));
+    for (const id of ids) await http_req('DELETE', base + '/api/items/' + id);   /* another client empties it */
+    await wait_for('the previous page', 8000, async () => new RegExp('Page ' + (last - 1) + ' · [1-9]').test(await page.locator('[data-testid="page-info"]').textContent())
+      && (await page.locator('[data-testid="item-row"]').count()) > 0);
+    const info = (await page.locator('[data-testid="page-info"]').textContent()).trim();
+    await page.locator('[data-testid="page-size"]').selectOption('20');
+    return 'page ' + last + ' emptied (' + ids.length + ' rows) → "' + info + '"';
+  });
+
+  await check('benchmark: a run from another client shows its settings after a reload; the result names them; its error breakdown is whole; axis labels are exact', async () => {
+    const p2 = await browser.newPage();
+    try {
+      const code = await post_json(base + '/_playground/benchmark/start', { type: 'write', concurrency: 2, duration_secs: 5, payload_size: 128 });
+      assert(code === 202 || code === 200, 'start answered ' + code);
+      await p2.goto(base + '/', { waitUntil: 'load', timeout: 20000 });
+      await wait_for('the run shown running', 5000, async () => (await p2.locator('[data-testid="bench-state"]').getAttribute('data-state')) === 'running');
+      const form = await p2.evaluate(() => ['bench-type', 'bench-concurrency', 'bench-duration', 'bench-payload'].map((id) => document.getElementById(id).value).join('/'));
+      assert(form === 'write/2/5/128', 'the form beside RUNNING shows ' + form);
+      assert(await p2.locator('[data-testid="bench-concurrency"]').isDisabled(), 'the running run\'s settings are editable');
+      assert(/running/i.test((await p2.locator('[data-testid="bench-start"]').getAttribute('title')) || ''), 'Start does not say why it is off');
+      await p2.waitForSelector('[data-testid="bench-result"]:not([hidden])', { timeout: 15000 });
+      const cfg = (await p2.locator('[data-testid="bench-result-config"]').textContent()).trim();
+      assert(/Write · 2 clients · 5 s · 128-byte payload/.test(cfg), 'the result says ' + cfg);
+      /* an error breakdown is shown whole (it wraps), and in the tooltip */
+      const statusUrl = (u) => u.pathname === '/_playground/benchmark/status';
+      await p2.route(statusUrl, async (route) => {
+        const r = await route.fetch();
+        const d = await r.json();
+        if (d.result) { d.result.errors = 16; d.result.errorsByCode = { deadline_exceeded: 12, unavailable: 3, resource_exhausted: 1 }; }
+        return route.fulfill({ response: r, body: JSON.stringify(d) });
+      });
+      await p2.reload({ waitUntil: 'load' });
+      const errs = p2.locator('[data-testid="bench-result-errors"]');
+      await wait_for('the error breakdown', 8000, async () => /deadline_exceeded 12/.test((await errs.textContent()) || ''));
+      const cut = await errs.evaluate((e) => e.scrollWidth - e.clientWidth);
+      assert(cut <= 1, 'the error breakdown is cut by ' + cut + ' px');
+      assert(/resource_exhausted 1/.test((await errs.evaluate((e) => e.closest('[title]') && e.closest('[title]').title)) || ''), 'no tooltip with the whole breakdown');
+      await p2.unroute(statusUrl);
+      await p2.setViewportSize({ width: 1440, height: 900 });
+      await p2.locator('[data-testid="bench-result"]').scrollIntoViewIfNeeded();
+      await p2.screenshot({ path: path.join(SHOTS, '07b-benchmark-result-config.png') });
+    } finally {
+      await p2.close();
+    }
+    /* every label of the throughput chart's axes is exact, whatever its step (p99 in ms on the right) */
+    const bad = await page.evaluate(async () => {
+      const c = window.__lpCharts.bench;
+      const out = [];
+      for (const top of [0.08, 0.3, 0.8, 1.6, 3, 7, 40]) {
+        c.clear();
+        for (let i = 0; i <= 10; i++) c.push(i, [i * 137, (top * i) / 10]);
+        await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+        for (const ax of [1, 2]) {
+          const a = c.plot.axes[ax];
+          (a._splits || []).forEach((v, k) => {
+            const label = String(a._values[k]);
+            const n = Number(label.replace(/k$/, '')) * (/k$/.test(label) ? 1000 : 1);
+            if (!(Math.abs(n - v) <= 1e-9 * Math.max(1, Math.abs(v)))) out.push(top + ': ' + v + ' labelled ' + label);
+          });
+        }
+      }
+      c.clear();
+      return out;
+    });
+    assert(bad.length === 0, 'inexact axis labels: ' + bad.slice(0, 6).join(', '));
+    return 'settings after reload and in the result; breakdown whole; axis labels exact';
+  });
+
+  await check('session across tabs: a login or logout in one tab shows in the other; a 403 re-reads who I am; an empty password is not sent; Log out and benchmark fields say their state', async () => {
+    const who = page.locator('[data-testid="sec-who"]');
+    await wait_for('anonymous here', 5000, async () => /anonymous/.test(await who.textContent()));
+    const p2 = await browser.newPage();
+    try {
+      await p2.goto(base + '/', { waitUntil: 'load', timeout: 20000 });
+      await wait_for('the login form in tab 2', 5000, async () => p2.locator('[data-testid="login-btn"]').isVisible());
+      /* an empty password: said at the field, nothing sent */
+      let logins = 0;
+      const onreq = (r) => { if (r.url().endsWith('/_playground/auth/login')) logins++; };
+      p2.on('request', onreq);
+      await p2.selectOption('[data-testid="login-user"]', 'viewer');
+      await p2.fill('[data-testid="login-password"]', '');
+      await p2.click('[data-testid="login-btn"]');
+      await wait_for('the password message', 2000, async () => /password/i.test((await p2.locator('[data-testid="login-password-error"]').textContent()) || ''));
+      assert((await p2.locator('[data-testid="login-password"]').getAttribute('aria-invalid')) === 'true', 'the password box is not aria-invalid');
+      await sleep(200);
+      assert(logins === 0, logins + ' logins sent with an empty password');
+      p2.off('request', onreq);
+      await p2.fill('[data-testid="login-password"]', 'viewer');
+      await p2.click('[data-testid="login-btn"]');
+      await wait_for('viewer in tab 2', 5000, async () => /viewer · viewer/.test(await p2.locator('[data-testid="sec-who"]').textContent()));
+      /* tab 1, untouched, follows */
+      await wait_for('viewer in tab 1', 3000, async () => /viewer · viewer/.test(await who.textContent()) && await page.locator('[data-testid="item-new"]').isDisabled());
+      /* Log out shows it is busy while the request runs */
+      const logoutUrl = (u) => u.pathname === '/_playground/auth/logout';
+      await p2.route(logoutUrl, async (route) => { await sleep(600); return route.continue(); });
+      await p2.click('[data-testid="logout-btn"]');
+      await sleep(200);
+      const busyNow = await p2.locator('[data-testid="logout-btn"]').evaluate((b) => b.disabled && b.classList.contains('is-busy'));
+      await wait_for('anonymous in tab 2', 5000, async () => /anonymous/.test(await p2.locator('[data-testid="sec-who"]').textContent()));
+      await p2.unroute(logoutUrl);
+      assert(busyNow, 'Log out showed no busy state');
+      await wait_for('anonymous in tab 1', 3000, async () => /anonymous/.test(await who.textContent()) && await page.locator('[data-testid="item-new"]').isEnabled());
+    } finally {
+      await p2.close();
+    }
+    /* a session changed with no word to this tab (a login by fetch, as another client would):
+     * the first 403 makes the page ask who it is */
+    await page.evaluate(async () => { await fetch('/_playground/auth/login', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ user: 'viewer', password: 'viewer' }) }); });
+    await sleep(300);
+    assert(/anonymous/.test(await who.textContent()), 'the page learnt of the login without being told');
+    await page.evaluate(() => window.LP.api.request('POST', '/api/items', { body: { name: 'as a viewer' } }).catch(() => null));
+    await wait_for('viewer after the 403', 3000, async () => /viewer · viewer/.test(await who.textContent()));
+    await page.click('[data-testid="logout-btn"]');
+    await wait_for('anonymous again', 5000, async () => /anonymous/.test(await who.textContent()));
+    /* a benchmark field in error is aria-invalid, as the item form's */
+    await page.locator('[data-testid="bench-concurrency"]').fill('0');
+    await page.locator('[data-testid="bench-start"]').click();
+    await wait_for('the concurrency error', 2000, async () => (await page.locator('[data-testid="bench-concurrency"]').getAttribute('aria-invalid')) === 'true');
+    await page.locator('[data-testid="bench-concurrency"]').fill(api_default_concurrency());
+    await wait_for('the error cleared as typed', 2000, async () => (await page.locator('[data-testid="bench-concurrency"]').getAttribute('aria-invalid')) !== 'true'
+      && ((await page.locator('[data-testid="bench-concurrency-error"]').textContent()) || '') === '');
+    return 'login and logout followed by the other tab; 403 → whoami; empty password kept; Log out busy; aria-invalid';
+  });
+
+  await check('firewall Add: a double click adds one rule; the same rule again is refused at the field; the note\'s 256 bytes are checked as typed', async () => {
+    const rules = page.locator('[data-testid="fw-rule"]');
+    const n0 = await rules.count();
+    let posts = 0;
+    const onreq = (r) => { if (r.method() === 'POST' && r.url().endsWith('/_playground/security/firewall')) posts++; };
+    page.on('request', onreq);
+    try {
+      await page.fill('[data-testid="fw-cidr"]', '10.77.0.0/16');
+      await page.selectOption('[data-testid="fw-action"]', 'deny');
+      await page.fill('[data-testid="fw-note"]', 'twice?');
+      await page.dblclick('[data-testid="fw-add"]');
+      await wait_for('the rule listed', 5000, async () => (await rules.count()) === n0 + 1);
+      await sleep(800);
+      assert(posts === 1 && (await rules.count()) === n0 + 1, posts + ' POSTs, ' + ((await rules.count()) - n0) + ' rules for a double click');
+      /* the same network and action again (written another way): refused in the page */
+      await page.fill('[data-testid="fw-cidr"]', '10.77.1.2/16');
+      await page.click('[data-testid="fw-add"]');
+      const err = page.locator('[data-testid="fw-cidr-error"]');
+      await wait_for('the duplicate message', 3000, async () => /exists already/.test((await err.textContent()) || ''));
+      await sleep(300);
+      assert(posts === 1, 'an identical rule was sent');
+      /* the note: 257 bytes → a message by the field as typed, and Add waits */
+      await page.fill('[data-testid="fw-cidr"]', '10.78.0.0/16');
+      await page.fill('[data-testid="fw-note"]', 'é'.repeat(128) + 'x');
+      const nerr = page.locator('[data-testid="fw-note-error"]');
+      await wait_for('the note message', 2000, async () => /at most 256 bytes \(this is 257\)/.test((await nerr.textContent()) || '') && await page.locator('[data-testid="fw-add"]').isDisabled());
+      await page.fill('[data-testid="fw-note"]', 'é'.repeat(128));
+      await wait_for('the note message gone', 2000, async () => ((await nerr.textContent()) || '') === '' && await page.locator('[data-testid="fw-add"]').isEnabled());
+      await page.fill('[data-testid="fw-cidr"]', '');
+      await page.fill('[data-testid="fw-note"]', '');
+      await page.locator('[data-testid="fw-rule"]', { hasText: '10.77.0.0/16' }).locator('[data-testid="fw-rule-delete"]').click();
+      await wait_for('the rule removed', 5000, async () => (await rules.count()) === n0);
+      return 'one rule for a double click; duplicate refused; note 257 bytes said as typed';
+    } finally {
+      page.off('request', onreq);
+    }
+  });
+
+  await check('cluster events: a flapping circuit breaker is one counted line; the kill stays in the strip', async () => {
+    /* events as a second tab gets them: from the tab that holds the stream, over its channel */
+    const p2 = await browser.newPage();
+    try {
+      await p2.goto(base + '/', { waitUntil: 'load', timeout: 20000 });
+      await p2.waitForSelector('[data-testid="conn-indicator"][data-state="live"]', { timeout: 10000 });
+      await wait_for('cards in tab 2', 5000, async () => (await p2.locator('[data-testid="node-card"]').count()) === 3);
+      const id = await p2.locator('[data-testid="node-card"]:not([data-role="leader"])').first().getAttribute('data-node-id');
+      const n = Number(id);
+      await page.evaluate((n) => {
+        const bc = new BroadcastChannel('lithair-sse');
+        const list = [['node', JSON.stringify({ id: n, state: 'killed', pid: 1, signal: 'SIGKILL' })]];
+        for (let i = 0; i < 8; i++) list.push(['circuit', JSON.stringify({ node: n, url: '', from: i % 2 ? 'half_open' : 'open', to: i % 2 ? 'open' : 'half_open' })]);
+        bc.postMessage({ kind: 'events', list });
+        bc.close();
+      }, n);
+      await wait_for('the circuit line', 3000, async () => (await p2.locator('#cluster-log li', { hasText: 'circuit to node ' + n }).count()) > 0);
+      const lines = await p2.locator('#cluster-log li').allTextContents();
+      const circ = lines.filter((l) => l.includes('circuit to node ' + n));
+      assert(circ.length === 1, circ.length + ' circuit lines: ' + lines.join(' | '));
+      assert(Number((/×(\d+)/.exec(circ[0]) || [])[1]) >= 8, 'the line does not count the changes: ' + circ[0]);
+      assert(lines.some((l) => new RegExp('Node ' + n + ' killed').test(l)), 'the kill was pushed out: ' + lines.join(' | '));
+      return circ[0];
+    } finally {
+      await p2.close();
+    }
+  });
+
+  await check('a control that may not be used says why, and is reached by keyboard', async () => {
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.waitForSelector('[data-testid="node-restart"][aria-disabled="true"]', { timeout: 5000 });
+    const untitled = await page.evaluate(() => [...document.querySelectorAll('button, select, input')]
+      .filter((b) => (b.disabled && !b.classList.contains('is-busy')) || b.getAttribute('aria-disabled') === 'true')
+      .filter((b) => !(b.title || '').trim() && !b.closest('[hidden]'))
+      .map((b) => b.dataset.testid || b.id));
+    assert(untitled.length === 0, 'off without a reason: ' + untitled.join(', '));
+    /* a Restart of a running node: focusable, says why, and Enter does nothing */
+    let restarts = 0;
+    const onreq = (r) => { if (r.url().includes('/_playground/cluster/restart/')) restarts++; };
+    page.on('request', onreq);
+    try {
+      const r = page.locator('[data-testid="node-restart"]').first();
+      await r.focus();
+      const focused = await r.evaluate((b) => document.activeElement === b);
+      assert(focused, 'the disabled Restart cannot be focused');
+      const why = await r.getAttribute('title');
+      assert(/is running/.test(why || ''), 'Restart on a running node says "' + why + '"');
+      await page.keyboard.press('Enter');
+      await sleep(300);
+      assert(restarts === 0, 'Enter on the disabled Restart sent a restart');
+      await shot('13-disabled-reason-focus');
+      return 'Restart: "' + why + '"';
     } finally {
       page.off('request', onreq);
     }
@@ -1113,15 +1424,32 @@ async function main() {
       /* nothing is known while the gateway is away: no leader claimed, no action offered */
       await wait_for('the lost-gateway header and disabled actions', 3000, async () =>
         /unknown/.test(await page.locator('#header-leader').textContent()) &&
-        (await page.locator('[data-testid="node-kill"]:not([disabled])').count()) === 0);
+        (await page.locator('[data-testid="node-kill"]:not([aria-disabled="true"])').count()) === 0);
+      /* what needs the gateway is off and says why; the quorum is unknown, not 0/3 */
+      for (const tid of ['bench-start', 'item-new', 'items-refresh', 'force-election']) {
+        const b = page.locator('[data-testid="' + tid + '"]');
+        await wait_for(tid + ' off with the reason', 3000, async () => (await b.isDisabled()) && /gateway is unreachable/.test((await b.getAttribute('title')) || ''));
+      }
+      const quorum = (await page.locator('[data-testid="header-quorum"]').textContent()).trim();
+      assert(/unknown/i.test(quorum) && !/0\/3/.test(quorum), 'the quorum pill with the gateway away: "' + quorum + '"');
       await shot('09-connection-lost');
       const t0 = Date.now();
       await gateway_again(base);
       await page.waitForSelector('[data-testid="conn-indicator"][data-state="live"]', { timeout: 20000 });
+      /* "Live" and the header agree at once: no "unreachable" beside Live */
+      await sleep(300);
+      const head = (await page.locator('#header-leader').textContent()).trim();
+      assert(!/unreachable/.test(head), 'Live, but the header says "' + head + '"');
       await wait_for('three cards and one leader again', 15000, async () => (await cards().count()) === 3 && (await leaderId()));
       assert(await page.evaluate(() => window.__e2eNoReload === true), 'the page was reloaded');
       assert(await page.locator('[data-testid="conn-banner"]').isHidden(), 'the banner stayed after reconnecting');
-      return 'live again ' + (Date.now() - t0) + ' ms after the gateway was started again';
+      /* the gateway's own downtime is not counted as time without a leader */
+      await sleep(500);
+      const lines = await page.locator('#cluster-log li').allTextContents();
+      const counted = lines.filter((l) => { const m = /(\d+) ms without a leader/.exec(l); return m && Number(m[1]) >= Date.now() - t0; });
+      assert(counted.length === 0, 'the downtime counted as an election: ' + counted.join(' | '));
+      await wait_for('the actions back', 5000, async () => await page.locator('[data-testid="item-new"]').isEnabled());
+      return 'live again ' + (Date.now() - t0) + ' ms after the gateway was started again; quorum "' + quorum + '" meanwhile; ' + (lines.find((l) => /leader/.test(l)) || '');
     });
   }
 
