@@ -401,9 +401,13 @@ static bool fw_stream_denied(void *ud, const char *addr)
     return fr && !fr->allow;
 }
 
-/* sec_reload_rules reads every firewall rule from the cluster into the cache. Then the
- * event streams of clients the rules deny end: a stream is checked when it opens, and must
- * not outlive a rule made to stop its client. */
+/* sec_reload_rules reads every firewall rule from the cluster into the cache, by a
+ * linearizable read: a change through this gateway must be in force for the next request,
+ * and a serializable read from a follower that had not applied it yet missed it (or, in
+ * a later reload, took it back out for up to a refresh). Without a leader the cache keeps
+ * what it has: no rule can change then. Then the event streams of clients the rules deny
+ * end: a stream is checked when it opens, and must not outlive a rule made to stop its
+ * client. */
 static int sec_reload_rules(struct gw_security *s)
 {
     /* Reloads run on the tick and on request threads at once: one that began earlier
@@ -414,7 +418,7 @@ static int sec_reload_rules(struct gw_security *s)
     Lithair__V1__ListRequest req = LITHAIR__V1__LIST_REQUEST__INIT;
     req.model = "firewall_rules";
     req.limit = SEC_MAX_RULES; /* adds stop there (409); more only from other writers */
-    req.consistency = LITHAIR__V1__CONSISTENCY__SERIALIZABLE;
+    req.consistency = LITHAIR__V1__CONSISTENCY__LINEARIZABLE;
     Lithair__V1__ListReply *lr = NULL;
     int rc = sec_call(s->g, "Models/List", &req.base, &lithair__v1__list_reply__descriptor,
                       (ProtobufCMessage **)&lr);

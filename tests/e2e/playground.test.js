@@ -1018,12 +1018,20 @@ async function main() {
     return state;
   });
 
-  await check('firewall: a bad CIDR is shown at the field; a deny rule matching my own address asks first; "1 rule"', async () => {
-    const rules = page.locator('[data-testid="fw-rule"]');
-    const n0 = await rules.count();
-    let posts = 0;
-    const onreq = (r) => { if (r.method() === 'POST' && r.url().endsWith('/_playground/security/firewall')) posts++; };
+  /* fw_watch: the firewall rules' locator, their count now, and a count of the rule POSTs the
+   * page sends until stop(). */
+  async function fw_watch() {
+    const fw = { rules: page.locator('[data-testid="fw-rule"]'), posts: 0 };
+    fw.n0 = await fw.rules.count();
+    const onreq = (r) => { if (r.method() === 'POST' && r.url().endsWith('/_playground/security/firewall')) fw.posts++; };
     page.on('request', onreq);
+    fw.stop = () => page.off('request', onreq);
+    return fw;
+  }
+
+  await check('firewall: a bad CIDR is shown at the field; a deny rule matching my own address asks first; "1 rule"', async () => {
+    const fw = await fw_watch();
+    const { rules, n0 } = fw;
     try {
       await page.fill('[data-testid="fw-cidr"]', '10.0.0.300/8');
       await page.click('[data-testid="fw-add"]');
@@ -1046,7 +1054,7 @@ async function main() {
       }
       assert(await err.isHidden(), 'the field error stayed for a valid address');
       await sleep(300);
-      assert(posts === 0, posts + ' rules sent without confirmation (or with a bad CIDR)');
+      assert(fw.posts === 0, fw.posts + ' rules sent without confirmation (or with a bad CIDR)');
       /* a rule that does not match me goes straight in; the count is singular */
       await page.fill('[data-testid="fw-cidr"]', '10.9.0.0/16');
       await page.selectOption('[data-testid="fw-action"]', 'deny');
@@ -1060,7 +1068,7 @@ async function main() {
       await wait_for('the rule removed', 5000, async () => (await rules.count()) === n0);
       return count.trim();
     } finally {
-      page.off('request', onreq);
+      fw.stop();
     }
   });
 
@@ -1247,11 +1255,8 @@ async function main() {
   });
 
   await check('firewall Add: a double click adds one rule; the same rule again is refused at the field; the note\'s 256 bytes are checked as typed', async () => {
-    const rules = page.locator('[data-testid="fw-rule"]');
-    const n0 = await rules.count();
-    let posts = 0;
-    const onreq = (r) => { if (r.method() === 'POST' && r.url().endsWith('/_playground/security/firewall')) posts++; };
-    page.on('request', onreq);
+    const fw = await fw_watch();
+    const { rules, n0 } = fw;
     try {
       await page.fill('[data-testid="fw-cidr"]', '10.77.0.0/16');
       await page.selectOption('[data-testid="fw-action"]', 'deny');
@@ -1259,14 +1264,14 @@ async function main() {
       await page.dblclick('[data-testid="fw-add"]');
       await wait_for('the rule listed', 5000, async () => (await rules.count()) === n0 + 1);
       await sleep(800);
-      assert(posts === 1 && (await rules.count()) === n0 + 1, posts + ' POSTs, ' + ((await rules.count()) - n0) + ' rules for a double click');
+      assert(fw.posts === 1 && (await rules.count()) === n0 + 1, fw.posts + ' POSTs, ' + ((await rules.count()) - n0) + ' rules for a double click');
       /* the same network and action again (written another way): refused in the page */
       await page.fill('[data-testid="fw-cidr"]', '10.77.1.2/16');
       await page.click('[data-testid="fw-add"]');
       const err = page.locator('[data-testid="fw-cidr-error"]');
       await wait_for('the duplicate message', 3000, async () => /exists already/.test((await err.textContent()) || ''));
       await sleep(300);
-      assert(posts === 1, 'an identical rule was sent');
+      assert(fw.posts === 1, 'an identical rule was sent');
       /* the note: 257 bytes → a message by the field as typed, and Add waits */
       await page.fill('[data-testid="fw-cidr"]', '10.78.0.0/16');
       await page.fill('[data-testid="fw-note"]', 'é'.repeat(128) + 'x');
@@ -1280,7 +1285,7 @@ async function main() {
       await wait_for('the rule removed', 5000, async () => (await rules.count()) === n0);
       return 'one rule for a double click; duplicate refused; note 257 bytes said as typed';
     } finally {
-      page.off('request', onreq);
+      fw.stop();
     }
   });
 

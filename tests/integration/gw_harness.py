@@ -9,12 +9,71 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 from harness import Failure, check, free_port, wait_for  # noqa: F401 (re-exported)
+
+
+def http_request(host, port, method, path, body=None, headers=None, timeout=15, raw=None,
+                 source=None):
+    """One request (from address `source` if given); returns (status, headers dict with
+    lower-case names, parsed JSON or text)."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout,
+                                      source_address=(source, 0) if source else None)
+    try:
+        h = dict(headers or {})
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+        if data is not None:
+            h.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=data, headers=h)
+        resp = conn.getresponse()
+        text = resp.read()
+        hdrs = {k.lower(): v for k, v in resp.getheaders()}
+        out = text.decode("utf-8", "replace")
+        if hdrs.get("content-type", "").startswith("application/json") and text:
+            out = json.loads(text)
+        return resp.status, hdrs, out
+    finally:
+        conn.close()
+
+
+def expect_error(resp, status, code=None, text=None):
+    """Checks an error answer: its status, the one JSON error shape, its code and words."""
+    st, h, body = resp
+    check(st == status, "expected HTTP %d, got %d: %r" % (status, st, body))
+    check(isinstance(body, dict) and set(body) == {"code", "message", "details"},
+          "error shape: %r" % (body,))
+    if code:
+        check(body["code"] == code, "expected code %s: %r" % (code, body))
+    if text:
+        check(text in body["message"], "message should name %r: %r" % (text, body))
+    return h, body
+
+
+def raw_exchange(port, data, seconds=5.0):
+    """Sends `data` on a new connection and reads until the gateway closes it or `seconds`
+    pass; returns (bytes read, whether the gateway closed the connection)."""
+    sk = socket.create_connection(("127.0.0.1", port), timeout=seconds)
+    try:
+        sk.sendall(data)
+        got, deadline = b"", time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                chunk = sk.recv(65536)
+            except socket.timeout:
+                return got, False
+            if not chunk:
+                return got, True
+            got += chunk
+        return got, False
+    finally:
+        sk.close()
 
 
 class Gateway:
@@ -111,24 +170,8 @@ class Gateway:
 
     def request(self, method, path, body=None, headers=None, timeout=15, raw=None):
         """Returns (status, headers dict (lower-case names), parsed JSON or text)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            h = dict(headers or {})
-            data = raw
-            if body is not None:
-                data = json.dumps(body).encode()
-            if data is not None:
-                h.setdefault("Content-Type", "application/json")
-            conn.request(method, path, body=data, headers=h)
-            resp = conn.getresponse()
-            text = resp.read()
-            hdrs = {k.lower(): v for k, v in resp.getheaders()}
-            out = text.decode("utf-8", "replace")
-            if hdrs.get("content-type", "").startswith("application/json") and text:
-                out = json.loads(text)
-            return resp.status, hdrs, out
-        finally:
-            conn.close()
+        return http_request("127.0.0.1", self.port, method, path, body=body, headers=headers,
+                            timeout=timeout, raw=raw)
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)

@@ -1,7 +1,8 @@
 """test_disk_full.py — a cluster whose disk fills up. With the free-space guard
 (--min-free-mb) the leader refuses creates and updates before any member's disk is full
-(its own or a follower's, which each stamps on its raft messages), and nothing stops. Without it: snapshots that find no room fail and are tried again later, not
-on every pass of the loop, while writes go on in the WAL's room; nodes that cannot write
+(its own or a follower's, which each stamps on its raft messages), and nothing stops.
+Without it: snapshots that find no room fail and are tried again later, not on every pass
+of the loop, while writes go on in the WAL's room; nodes that cannot write
 their WAL stop with a message that says so, no acknowledged write is lost, and once there
 is room again they restart, catch up and agree. A follower refuses a snapshot from its
 leader that would leave less than --min-free-mb, and takes it once there is room.
@@ -72,6 +73,18 @@ class SmallDisk:
 def big_item(c, name):
     body = json.dumps({"name": name, "metadata": {"pad": PAD}})
     return c.admin("items", "create", body, check_rc=False, timeout_ms=3000)
+
+
+def write_once_there_is_room(c):
+    """Writes resume within a check or two of the free space (4 Hz) once there is room."""
+    t0 = time.monotonic()
+    rc, err = 1, ""
+    while time.monotonic() - t0 < 10:
+        rc, _, err = big_item(c, "after-room")
+        if rc == 0:
+            return
+        time.sleep(0.1)
+    check(rc == 0, "a write once there is room: %s" % err)
 
 
 def test_snapshot_without_room_backs_off(build):
@@ -236,14 +249,7 @@ def test_nearly_full_disk_refuses_writes(build):
             del acked[first]
             # room again: writes resume within a check or two (4 Hz)
             disk.grow(ROOM_MB)
-            t0 = time.monotonic()
-            rc, out, err = 1, None, ""
-            while time.monotonic() - t0 < 10:
-                rc, out, err = big_item(c, "after-room")
-                if rc == 0:
-                    break
-                time.sleep(0.1)
-            check(rc == 0, "a write once there is room: %s" % err)
+            write_once_there_is_room(c)
             st = c.wait_converged(timeout=30)
             check(len({s["digest"] for s in st}) == 1, "three identical stores")
             _, out, _ = c.admin("items", "list", "--all", "--serializable", "--limit", "1000")
@@ -291,14 +297,7 @@ def test_follower_disk_low_refuses_writes(build):
             for n in c.nodes:
                 check("no space left" not in n.log_text(), "node %d hit the full disk" % n.id)
             mount_tmpfs(small, ROOM_MB, remount=True)
-            t0 = time.monotonic()
-            rc, err = 1, ""
-            while time.monotonic() - t0 < 10:
-                rc, _, err = big_item(c, "after-room")
-                if rc == 0:
-                    break
-                time.sleep(0.1)
-            check(rc == 0, "a write once the followers have room: %s" % err)
+            write_once_there_is_room(c)
             st = c.wait_converged(timeout=30)
             check(len({s["digest"] for s in st}) == 1, "three identical stores")
     finally:

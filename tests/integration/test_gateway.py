@@ -17,19 +17,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import Cluster, Failure, agreed_digests, check, run_tests, wait_for  # noqa: E402
-from gw_harness import Gateway  # noqa: E402
-
-
-def expect_error(resp, status, code=None, text=None):
-    st, h, body = resp
-    check(st == status, "expected HTTP %d, got %d: %r" % (status, st, body))
-    check(isinstance(body, dict) and set(body) == {"code", "message", "details"},
-          "error shape: %r" % (body,))
-    if code:
-        check(body["code"] == code, "expected code %s: %r" % (code, body))
-    if text:
-        check(text in body["message"], "message should name %r: %r" % (text, body))
-    return h, body
+from gw_harness import Gateway, expect_error, raw_exchange  # noqa: E402
 
 
 def test_items_api(build_dir):
@@ -707,26 +695,6 @@ def test_queued_writes_keep_their_deadline(build_dir):
         check(len(out) == 40 and all(st in (503, 504) for st, _ in out),
               "503 or 504 for every create: %r" % out)
         check(worst < 1.9, "the slowest create took %.2f s with a 1 s deadline" % worst)
-
-
-def raw_exchange(port, data, seconds=5.0):
-    """Sends `data` on a new connection and reads until the gateway closes it or `seconds`
-    pass; returns (bytes read, whether the gateway closed the connection)."""
-    sk = socket.create_connection(("127.0.0.1", port), timeout=seconds)
-    try:
-        sk.sendall(data)
-        got, deadline = b"", time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            try:
-                chunk = sk.recv(65536)
-            except socket.timeout:
-                return got, False
-            if not chunk:
-                return got, True
-            got += chunk
-        return got, False
-    finally:
-        sk.close()
 
 
 def test_early_error_does_not_read_the_body(build_dir):

@@ -9,7 +9,6 @@ that is down, and the firewall's small rules (normalized networks, no duplicates
 Usage: python3 test_gw_hardening.py BUILD_DIR [TEST_NAME...]
 """
 
-import http.client
 import json
 import os
 import shutil
@@ -24,59 +23,18 @@ from types import SimpleNamespace
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import Cluster, check, free_port, run_tests, wait_for  # noqa: E402
-from gw_harness import Gateway  # noqa: E402
+from gw_harness import Gateway, expect_error, http_request, raw_exchange  # noqa: E402
 
 
-def expect_error(resp, status, code=None, text=None):
-    st, h, body = resp
-    check(st == status, "expected HTTP %d, got %d: %r" % (status, st, body))
-    check(isinstance(body, dict) and set(body) == {"code", "message", "details"},
-          "error shape: %r" % (body,))
-    if code:
-        check(body["code"] == code, "expected code %s: %r" % (code, body))
-    if text:
-        check(text in body["message"], "message should name %r: %r" % (text, body))
-    return h, body
+def raw_bytes(port, data, seconds=5.0):
+    """What arrives for `data` sent on a new connection (gw_harness.raw_exchange)."""
+    return raw_exchange(port, data, seconds)[0]
 
 
 def request_from(src, host, port, method, path, body=None, headers=None, timeout=10):
     """One request from source address `src` to host:port; (status, headers, body)."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout, source_address=(src, 0))
-    try:
-        h = dict(headers or {})
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            h["Content-Type"] = "application/json"
-        conn.request(method, path, body=data, headers=h)
-        resp = conn.getresponse()
-        text = resp.read()
-        hdrs = {k.lower(): v for k, v in resp.getheaders()}
-        out = text.decode("utf-8", "replace")
-        if hdrs.get("content-type", "").startswith("application/json") and text:
-            out = json.loads(text)
-        return resp.status, hdrs, out
-    finally:
-        conn.close()
-
-
-def raw_exchange(port, data, seconds=5.0):
-    """Sends `data` on a new connection; returns what arrives until the gateway closes it."""
-    sk = socket.create_connection(("127.0.0.1", port), timeout=seconds)
-    try:
-        sk.sendall(data)
-        got, deadline = b"", time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            try:
-                chunk = sk.recv(65536)
-            except socket.timeout:
-                break
-            if not chunk:
-                break
-            got += chunk
-        return got
-    finally:
-        sk.close()
+    return http_request(host, port, method, path, body=body, headers=headers, timeout=timeout,
+                        source=src)
 
 
 def head_and_json(got):
@@ -317,37 +275,37 @@ def test_request_forms(build_dir):
     'GET *' gets no answer at all (civetweb closes before any callback: docs/API.md)."""
     with Gateway(build_dir, nodes=[absent_node()]) as g:
         p = g.port
-        got = raw_exchange(p, b"GET http://127.0.0.1:%d/index.html HTTP/1.1\r\nHost: x\r\n"
+        got = raw_bytes(p, b"GET http://127.0.0.1:%d/index.html HTTP/1.1\r\nHost: x\r\n"
                               b"Connection: close\r\n\r\n" % p)
         check(got.startswith(b"HTTP/1.1 200") and b"<!doctype html>" in got,
               "absolute form, this host: %r" % got[:200])
-        status, _, body = head_and_json(raw_exchange(
+        status, _, body = head_and_json(raw_bytes(
             p, b"GET http://localhost:%d/_playground/auth/me HTTP/1.1\r\n"
                b"Host: evil.example\r\nConnection: close\r\n\r\n" % p))
         check(status.startswith("HTTP/1.1 200") and body["role"] == "admin",
               "the target's host counts, not Host (RFC 9112 3.2.2): %r %r" % (status, body))
-        status, _, body = head_and_json(raw_exchange(
+        status, _, body = head_and_json(raw_bytes(
             p, b"GET http://evil.example:%d/_playground/security/firewall HTTP/1.1\r\n"
                b"Host: 127.0.0.1\r\n\r\n" % p))
         check(status.startswith("HTTP/1.1 400") and body["code"] == "INVALID_ARGUMENT" and
               "evil.example" in body["message"], "another host: %r %r" % (status, body))
-        check(raw_exchange(p, b"GET * HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 3) == b"",
+        check(raw_bytes(p, b"GET * HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 3) == b"",
               "GET * (a known limitation): no answer")
         for m in (b"TRACE", b"FOO", b"post", b"M-SEARCH"):
-            status, h, body = head_and_json(raw_exchange(
+            status, h, body = head_and_json(raw_bytes(
                 p, b"%s /_playground/cluster/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % m))
             check(status.startswith("HTTP/1.1 405") and h.get("allow") == "GET, HEAD" and
                   body["code"] == "INVALID_ARGUMENT", "%s: %r %r %r" % (m, status, h, body))
-        status, h, _ = head_and_json(raw_exchange(
+        status, h, _ = head_and_json(raw_bytes(
             p, b"FOO /api/items/abc?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
         check(status.startswith("HTTP/1.1 405") and h.get("allow") == "GET, HEAD, PUT, DELETE",
               "an item's methods: %r %r" % (status, h))
-        status, h, _ = head_and_json(raw_exchange(p, b"TRACE /app.js HTTP/1.1\r\n\r\n"))
+        status, h, _ = head_and_json(raw_bytes(p, b"TRACE /app.js HTTP/1.1\r\n\r\n"))
         check(status.startswith("HTTP/1.1 405") and h.get("allow") == "GET, HEAD",
               "a static file: %r %r" % (status, h))
-        status, _, body = head_and_json(raw_exchange(p, b"FOO /api/nope HTTP/1.1\r\n\r\n"))
+        status, _, body = head_and_json(raw_bytes(p, b"FOO /api/nope HTTP/1.1\r\n\r\n"))
         check(status.startswith("HTTP/1.1 404") and body["code"] == "NOT_FOUND", "%r" % status)
-        status, _, body = head_and_json(raw_exchange(p, b"G(ET /healthz HTTP/1.1\r\n\r\n"))
+        status, _, body = head_and_json(raw_bytes(p, b"G(ET /healthz HTTP/1.1\r\n\r\n"))
         check(status.startswith("HTTP/1.1 400"), "a malformed method stays a 400: %r" % status)
 
 
