@@ -13,6 +13,7 @@ Run: python3 test_identity.py BUILD_DIR [TEST...]
 
 import os
 import shutil
+import subprocess
 import sys
 import time
 
@@ -210,6 +211,49 @@ def test_diverged_follower_stops(build):
                 check(said not in n.log_text(), "node %d stopped once it said so" % n.id)
         stopped = [n.id for n in c.nodes if not n.alive()]
         check(stopped, "a node stopped")
+
+
+def test_leader_reports_follower_ahead(build):
+    """Two nodes restored from an old backup elect a leader; the third had snapshotted and
+    compacted past everything they hold, so no entry of the leader's can be compared with
+    its own: it answers with its commit index, past the leader's log. The leader logs an
+    ERROR, shows `ahead` in that follower's progress, and lithair-admin says so on stderr
+    (health: unhealthy)."""
+    with Cluster(build, 3, node_args=("--compact-keep", "0")) as c:
+        c.wait_leader()
+        create(c, "a", 2)
+        c.wait_converged()
+        for n in c.nodes:
+            n.kill()
+        backup = {}
+        for n in (c.node(2), c.node(3)):
+            backup[n.id] = n.dir + ".bak"
+            shutil.copytree(n.dir, backup[n.id])
+        for n in c.nodes:
+            n.start()
+        c.wait_leader()
+        create(c, "b", 20)
+        c.wait_converged()
+        c.admin("snapshot", timeout_ms=10000)
+        for n in c.nodes:
+            n.kill()
+        for n in (c.node(2), c.node(3)):
+            shutil.rmtree(n.dir)
+            shutil.copytree(backup[n.id], n.dir)
+            n.start()
+        lead = int(c.wait_leader())
+        c.node(1).start()
+        leader = c.node(lead)
+        wait_for("the leader to say a follower holds commits past its log",
+                 lambda: "past this leader's last entry" in leader.log_text(), timeout=15)
+        rc, out, err = c.admin("status", endpoints=c.endpoints([c.node(2), c.node(3)]),
+                               check_rc=False)
+        st = next(s for s in out if s.get("role") == "leader")
+        ahead = [f for f in st.get("followers", []) if int(f.get("ahead", "0")) > 0]
+        check(ahead and ahead[0]["id"] in ("1", 1), "node 1 shown ahead: %r" % st.get("followers"))
+        cmd = [c.admin_bin, "--endpoints", c.endpoints(), "health"]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        check(p.returncode != 0 and "diverged" in p.stderr, "health says diverged: %r" % p.stderr)
 
 
 if __name__ == "__main__":

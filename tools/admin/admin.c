@@ -884,6 +884,8 @@ static void human_bytes(uint64_t b, char *out, size_t n)
     snprintf(out, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
 }
 
+#define ADMIN_MAX_AHEAD 9 /* RAFT_MAX_NODES */
+
 /* cmd_status asks every endpoint for its status: a row each, an error row for the dead. */
 static int cmd_status(struct admin *a, bool health)
 {
@@ -897,6 +899,10 @@ static int cmd_status(struct admin *a, bool health)
     }
     uint64_t leader_last = 0, leader_id = 0;
     int alive = 0, leaders = 0;
+    struct {
+        uint64_t id, index, last;
+    } ahead[ADMIN_MAX_AHEAD]; /* followers the leader says hold commits past its log */
+    size_t n_ahead = 0;
     for (size_t i = 0; i < ne; i++) {
         Lithair__V1__StatusRequest req = LITHAIR__V1__STATUS_REQUEST__INIT;
         req.digest = a->digest;
@@ -911,6 +917,12 @@ static int cmd_status(struct admin *a, bool health)
             leaders++;
             leader_last = sts[i]->last_index;
             leader_id = sts[i]->id;
+            for (size_t k = 0; k < sts[i]->n_followers && n_ahead < ADMIN_MAX_AHEAD; k++)
+                if (sts[i]->followers[k]->ahead) { /* diverged logs (rpc.proto) */
+                    ahead[n_ahead].id = sts[i]->followers[k]->id;
+                    ahead[n_ahead].index = sts[i]->followers[k]->ahead;
+                    ahead[n_ahead++].last = sts[i]->last_index;
+                }
         }
     }
     json_object *arr = json_object_new_array();
@@ -962,11 +974,21 @@ static int cmd_status(struct admin *a, bool health)
         json_object_array_add(arr, o);
     }
     int rc = 0;
+    /* A follower that holds commits past the leader's log: acknowledged writes are missing
+     * somewhere (the leader logs an ERROR too). Said on stderr, and unhealthy. */
+    for (size_t k = 0; k < n_ahead && !a->json; k++)
+        fprintf(stderr,
+                "lithair-admin: the cluster's logs diverged: node %llu holds entries committed up "
+                "to %llu, past leader %llu's last entry %llu (see the nodes' logs; compare "
+                "status --digest)\n",
+                (unsigned long long)ahead[k].id, (unsigned long long)ahead[k].index,
+                (unsigned long long)leader_id, (unsigned long long)ahead[k].last);
     if (health) {
-        bool ok = alive > (int)ne / 2 && leaders == 1;
-        const char *leaders_text = leaders == 1 ? "one leader"
-                                   : leaders    ? "several leaders?"
-                                                : "no leader";
+        bool ok = alive > (int)ne / 2 && leaders == 1 && n_ahead == 0;
+        const char *leaders_text = n_ahead        ? "one leader, diverged logs"
+                                   : leaders == 1 ? "one leader"
+                                   : leaders      ? "several leaders?"
+                                                  : "no leader";
         if (a->json) {
             json_object *h = json_object_new_object();
             json_object_object_add(h, "healthy", json_object_new_boolean(ok));
@@ -1254,7 +1276,8 @@ static void usage(FILE *out)
             "\n"
             "Commands:\n"
             "  status [--digest]        every endpoint: id, role, term, leader, indexes, WAL, lag\n"
-            "  health                   exit 0 if a majority answers and there is one leader\n"
+            "  health                   exit 0 if a majority answers, there is one leader and\n"
+            "                           the logs have not diverged\n"
             "  ping                     round trip to every endpoint\n"
             "  items create|get|update|delete|list|history|purge ...\n"
             "                           the replicated items (see 'items --help')\n"
