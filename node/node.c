@@ -894,9 +894,13 @@ static void node_stranger(struct node *n, uint64_t from)
             (unsigned long long)from, ids, (unsigned long long)k);
 }
 
+#define NODE_IDENT_MISMATCH 1 /* node_check_identity: settled once the WAL is read */
+
 /* node_check_identity reads the data dir's IDENTITY (ident.h) and refuses to start on
  * another node's data, or with other members than the data were written with; a data dir
- * without one (new, or from before it existed) gets one. */
+ * without one (new, or from before it existed) gets one. A mismatch is only noted in
+ * errbuf (NODE_IDENT_MISMATCH): node_new refuses once the WAL shows the dir holds any state, and
+ * otherwise (a first start with a typo, corrected) writes this start's identity. */
 static int node_check_identity(struct node *n, char *errbuf, size_t errlen)
 {
     const struct node_config *cfg = &n->cfg;
@@ -923,7 +927,7 @@ static int node_check_identity(struct node *n, char *errbuf, size_t errlen)
                  "the data dir %s belongs to node %llu (its " IDENT_FILE "), not to --id %llu: "
                  "each node must run on its own data",
                  cfg->data_dir, (unsigned long long)n->ident.id, (unsigned long long)cfg->id);
-        return LT_EINVAL;
+        return NODE_IDENT_MISMATCH;
     }
     bool same = n->ident.n_members == want.n_members;
     for (size_t i = 0; same && i < want.n_members; i++)
@@ -937,8 +941,34 @@ static int node_check_identity(struct node *n, char *errbuf, size_t errlen)
                  "members %s: every node must be given the members its data were written with "
                  "(the cluster's membership cannot change)",
                  cfg->data_dir, had, given);
-        return LT_EINVAL;
+        return NODE_IDENT_MISMATCH;
     }
+    return 0;
+}
+
+/* node_identity_settle: an identity mismatch (node_check_identity) on a data dir that
+ * holds no state at all is a corrected first start: this start's identity replaces it.
+ * On one that holds state it is refused. */
+static int node_identity_settle(struct node *n, const struct wal_recovered *rec,
+                                const struct raft_snapshot_meta *snap, char *errbuf, size_t errlen)
+{
+    if (rec->hs.term != 0 || rec->n_entries != 0 || snap->index != 0)
+        return LT_EINVAL; /* errbuf says why already */
+    const struct node_config *cfg = &n->cfg;
+    struct ident want = {.id = cfg->id};
+    uint64_t ids[RAFT_MAX_NODES];
+    for (size_t i = 0; i < cfg->n_members && i < RAFT_MAX_NODES; i++)
+        ids[i] = cfg->members[i].id;
+    ident_set_members(&want, ids, cfg->n_members);
+    lt_info("%s — but it holds no state yet: taking this start's identity instead", errbuf);
+    int rc = ident_write(cfg->data_dir, &want);
+    if (rc != 0) {
+        snprintf(errbuf, errlen, "cannot write %s/" IDENT_FILE ": %s", cfg->data_dir,
+                 lt_strerror(rc));
+        return rc;
+    }
+    n->ident = want;
+    errbuf[0] = '\0';
     return 0;
 }
 
@@ -3122,8 +3152,11 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     int rc = node_mkdir(cfg->data_dir, errbuf, errlen);
     if (rc)
         goto out_free;
-    if ((rc = node_check_identity(n, errbuf, errlen)) != 0)
+    int ident_rc = node_check_identity(n, errbuf, errlen);
+    if (ident_rc != 0 && ident_rc != NODE_IDENT_MISMATCH) {
+        rc = ident_rc;
         goto out_free;
+    }
     store_reader_register();
     if ((rc = store_new(&n->store)) != 0)
         goto out_free;
@@ -3178,6 +3211,11 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     if (rc != 0) {
         snprintf(errbuf, errlen, "write-ahead log in %s: %s (refusing to serve)", wr.dir,
                  lt_strerror(rc));
+        goto out_free;
+    }
+    if (ident_rc == NODE_IDENT_MISMATCH &&
+        (rc = node_identity_settle(n, &rec, &snap, errbuf, errlen))) {
+        wal_recovered_fini(&rec);
         goto out_free;
     }
     n->truncated_at_start = rec.truncated_bytes;

@@ -113,6 +113,31 @@ def test_peer_list_must_match_the_data(build):
         c.wait_converged()
 
 
+def test_first_start_typo_corrected(build):
+    """A node first started with a wrong --peer list that never got to hold any state (its
+    peers were not there) takes the corrected list at its next start instead of refusing:
+    only data written with a member list binds the data dir to it."""
+    with Cluster(build, 3) as c:
+        n1 = c.node(1)
+        n1.kill()
+        saved = c.nodes
+        c.nodes = [n1]  # a member list of its own; no election for 1,000 s, so no state
+        try:
+            n1.start(extra=("--election-ticks", "100000"))
+        finally:
+            c.nodes = saved
+        time.sleep(0.5)
+        n1.kill()
+        check(ident(n1)["members"] == "1", "the first start wrote its (wrong) members")
+        n1.start()
+        c.wait_leader()
+        create(c, "a", 2)
+        c.wait_converged()
+        check(ident(n1)["members"] == "1,2,3", "the corrected list taken: %r" % ident(n1))
+        check("holds no state yet: taking this start's identity" in n1.log_text(),
+              "it says so")
+
+
 def test_wal_deleted_refused(build):
     """A node whose WAL directory is gone but whose snapshot is not refuses to start; it had
     served the snapshot's state and elected a leader without the writes since (QA)."""
