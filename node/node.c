@@ -130,6 +130,7 @@ struct node {
     char snap_dir[1100];
     struct snap_receiver *recv; /* a snapshot arriving from the leader */
     struct raft_snapshot_meta recv_meta;
+    uint64_t recv_cluster; /* the cluster id stamped on the batch that began recv */
     struct store *store;
     struct raftnet *net;
     struct rpc_server *rpc;
@@ -1059,11 +1060,11 @@ static int node_recv_one(void *arg, const struct raft_msg *m, const struct codec
         node_stranger(n, m->from);
         return 0; /* from a stranger: ignore (said, as the --peer lists differ) */
     }
-    if (n->ident.cluster == 0 && n->batch_stamp.cluster != 0) { /* a new node learns it */
-        char how[64];
-        snprintf(how, sizeof(how), "from node %llu", (unsigned long long)m->from);
-        node_cluster_learn(n, n->batch_stamp.cluster, how);
-    }
+    /* A node learns its cluster's id from its log (the Cluster entry) or, when a snapshot
+     * replaces its log, from the leader that sent it — never from any message: a node with
+     * data of its own (from before IDENTITY, or whose Cluster entry a snapshot compacted)
+     * took another cluster's id from the first stamp it saw, and so did fresh nodes given
+     * a node of another cluster as a peer (QA). */
     for (size_t i = 0; i < n->cfg.n_members && i < RAFT_MAX_NODES; i++) {
         if (n->cfg.members[i].id == m->from) {
             n->peer_disk[i].low = n->batch_stamp.disk_low;
@@ -1092,6 +1093,7 @@ static int node_recv_one(void *arg, const struct raft_msg *m, const struct codec
             if (snap_recv_begin(n->snap_dir, &m->snapshot, SNAP_DEFAULT_KEEP, &n->recv) != 0)
                 return 0;
             n->recv_meta = m->snapshot;
+            n->recv_cluster = n->batch_stamp.cluster;
         }
         /* the last one too without `done`: the loader thread verifies and syncs the file */
         int rc = snap_recv_chunk(n->recv, chunk->offset, chunk->data, chunk->len, false);
@@ -2463,11 +2465,23 @@ static bool node_diverged(const struct raft_divergence *d)
                  (unsigned long long)d->term_there, (unsigned long long)d->peer);
         return true;
     }
+    if (d->kind == RAFT_DIVERGED_TOLD) {
+        lt_error("the cluster's logs diverged: leader %llu says this node holds entries "
+                 "committed up to %llu, past its last entry %llu: this node's data are not the "
+                 "cluster's (a WAL deleted, damaged or restored from a backup somewhere, or a "
+                 "data dir from another cluster). Stopping, so as not to serve them; its data "
+                 "dir is kept as it is: compare the nodes' data (lithair-admin status --digest) "
+                 "before deleting any",
+                 (unsigned long long)d->peer, (unsigned long long)d->index,
+                 (unsigned long long)d->last_here);
+        return true;
+    }
     lt_error("the cluster's logs diverged: node %llu says it holds entries committed up to "
              "%llu, past this leader's last entry %llu. Entries a majority acknowledged are "
              "missing from this node's log (its WAL deleted, damaged or restored from a "
              "backup?), or node %llu holds another cluster's data. Its progress shows ahead "
-             "%llu; compare the nodes' data (lithair-admin status --digest)",
+             "%llu, its acknowledgements are not counted, and it is told to stop; compare the "
+             "nodes' data (lithair-admin status --digest)",
              (unsigned long long)d->peer, (unsigned long long)d->index,
              (unsigned long long)d->last_here, (unsigned long long)d->peer,
              (unsigned long long)d->index);
@@ -2497,6 +2511,9 @@ static int node_process_ready(struct node *n)
                 return rc;
             sync_now = true;
             rc = node_install_snapshot(n, up.snapshot);
+            if (rc == 0 && up.snapshot->index == n->recv_meta.index &&
+                up.snapshot->term == n->recv_meta.term)
+                node_cluster_learn(n, n->recv_cluster, "from the leader's snapshot");
             if (rc == 0)
                 node_resolve_snapshot_proposals(n, up.snapshot);
             if (rc == 0)

@@ -195,7 +195,8 @@ void raft_handle_vote(struct raft *r, const struct raft_msg *m)
 
 static bool raft_msg_from_leader(enum raft_msg_type t)
 {
-    return t == RAFT_MSG_APPEND || t == RAFT_MSG_HEARTBEAT || t == RAFT_MSG_SNAPSHOT;
+    return t == RAFT_MSG_APPEND || t == RAFT_MSG_HEARTBEAT || t == RAFT_MSG_SNAPSHOT ||
+           t == RAFT_MSG_DIVERGED;
 }
 
 /* raft_step_common applies the rules every role shares (§5.1: a higher term makes any
@@ -268,6 +269,17 @@ void raft_step_follower(struct raft *r, const struct raft_msg *m)
             struct raft_msg out = {
                 .type = RAFT_MSG_TRANSFER_LEADER, .to = r->lead, .context = m->context};
             raft_send(r, &out);
+        }
+        break;
+    case RAFT_MSG_DIVERGED:
+        r->election_elapsed = 0;
+        r->lead = m->from;
+        if (!r->div_stopped) {
+            struct raft_divergence d = {.kind = RAFT_DIVERGED_TOLD,
+                                        .peer = m->from,
+                                        .index = m->index,
+                                        .last_here = m->commit};
+            raft_diverged(r, &d);
         }
         break;
     case RAFT_MSG_TIMEOUT_NOW:

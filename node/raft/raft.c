@@ -70,7 +70,7 @@ static bool raft_msg_is_early(const struct raft *r, enum raft_msg_type t)
     if (r->role != RAFT_LEADER)
         return false;
     return t == RAFT_MSG_APPEND || t == RAFT_MSG_HEARTBEAT || t == RAFT_MSG_SNAPSHOT ||
-           t == RAFT_MSG_TIMEOUT_NOW || t == RAFT_MSG_READ_INDEX_RESP;
+           t == RAFT_MSG_TIMEOUT_NOW || t == RAFT_MSG_READ_INDEX_RESP || t == RAFT_MSG_DIVERGED;
 }
 
 /* raft_msg_push queues a copy of `m` (from and term filled in when zero). A message
@@ -359,7 +359,7 @@ void raft_tick(struct raft *r)
 
 static bool raft_msg_is_valid(const struct raft *r, const struct raft_msg *m)
 {
-    if (m->type <= RAFT_MSG_NONE || m->type > RAFT_MSG_TRANSFER_LEADER)
+    if (m->type <= RAFT_MSG_NONE || m->type > RAFT_MSG_DIVERGED)
         return false;
     if (m->from == RAFT_NONE || m->from == r->id || (m->to != RAFT_NONE && m->to != r->id))
         return false;
@@ -528,7 +528,7 @@ void raft_diverged(struct raft *r, const struct raft_divergence *d)
 {
     r->div = *d;
     r->div_pending = true;
-    if (d->kind == RAFT_DIVERGED_COMMITTED)
+    if (d->kind != RAFT_DIVERGED_PEER_AHEAD)
         r->div_stopped = true;
 }
 

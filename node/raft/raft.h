@@ -60,6 +60,7 @@ enum raft_msg_type {
     RAFT_MSG_READ_INDEX = 12,
     RAFT_MSG_READ_INDEX_RESP = 13,
     RAFT_MSG_TRANSFER_LEADER = 14,
+    RAFT_MSG_DIVERGED = 15, /* leader → a follower holding commits past its log: stop */
 };
 
 /* Numbering matches lithair.v1.FollowerProgress.State in rpc.proto. */
@@ -199,6 +200,10 @@ enum raft_divergence_kind {
      * last entry `last_here`: this leader's log lacks committed entries (or the follower's
      * data are another cluster's). Reported once per follower and leadership. */
     RAFT_DIVERGED_PEER_AHEAD = 2,
+    /* Leader `peer` says this node holds entries committed up to `index`, past the
+     * leader's last entry `last_here`: this node's data are not the cluster's (the leader
+     * will not count its acknowledgements). This node must stop, like COMMITTED. */
+    RAFT_DIVERGED_TOLD = 3,
 };
 
 struct raft_divergence {

@@ -158,8 +158,24 @@ void raft_send_commit(struct raft *r)
 
 /* ---- leader: step and tick ---------------------------------------------------------- */
 
+/* raft_tell_diverged tells follower p, which holds commits past this leader's log, that
+ * its data are not the cluster's: it stops (RAFT_DIVERGED_TOLD). Said again at each of its
+ * answers, which are not counted: its acknowledgements name entries of another history. */
+static void raft_tell_diverged(struct raft *r, const struct raft_prog *p)
+{
+    struct raft_msg out = {.type = RAFT_MSG_DIVERGED,
+                           .to = p->id,
+                           .index = p->ahead,
+                           .commit = raft_log_last(&r->log)};
+    raft_send(r, &out);
+}
+
 static void raft_handle_append_resp(struct raft *r, struct raft_prog *p, const struct raft_msg *m)
 {
+    if (p->ahead) {
+        raft_tell_diverged(r, p);
+        return;
+    }
     if (m->reject && m->index <= p->match && m->reject_hint < p->match) {
         /* It rejects entries it acknowledged, and its log ends before them: it lost them
          * (its data dir wiped, or restored from a backup). Probe it from where it stands,
@@ -195,6 +211,7 @@ static void raft_handle_append_resp(struct raft *r, struct raft_prog *p, const s
             if (p->ahead == 0)
                 raft_diverged(r, &d);
             p->ahead = m->index;
+            raft_tell_diverged(r, p);
         }
         return;
     }
@@ -225,6 +242,12 @@ static void raft_handle_append_resp(struct raft *r, struct raft_prog *p, const s
 static void raft_handle_heartbeat_resp(struct raft *r, struct raft_prog *p,
                                        const struct raft_msg *m)
 {
+    if (p->ahead) {
+        raft_tell_diverged(r, p);
+        if (m->context != 0) /* it answers for the leadership all the same */
+            raft_read_ack(r, p->id, m->context);
+        return;
+    }
     p->probe_sent = false;
     /* Appends or their answers may have been lost: free a slot so the pipeline
      * cannot stall for good; a gap is then found by the follower's rejection. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lt_err.h"
@@ -94,8 +95,9 @@ static int ident_parse(char *text, struct ident *out, char *errbuf, size_t errle
                     goto bad_arg;
             have_members = true;
         } else if (strcmp(line, "cluster") == 0 && !have_cluster) {
-            if (strlen(arg) != 16 || ident_u64(arg, 16, &out->cluster) != 0)
-                goto bad_arg;
+            if (strlen(arg) != 16 || strspn(arg, "0123456789abcdefABCDEF") != 16 ||
+                ident_u64(arg, 16, &out->cluster) != 0)
+                goto bad_arg; /* 16 hex digits: no 0x, no sign (strtoull takes both) */
             have_cluster = true;
         } else {
             goto bad;
@@ -124,6 +126,12 @@ int ident_read(const char *dir, struct ident *out, char *errbuf, size_t errlen)
             return LT_ENOTFOUND;
         snprintf(errbuf, errlen, "cannot open %s: %s", path, strerror(errno));
         return LT_EIO;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        snprintf(errbuf, errlen, "%s is not a regular file", path);
+        return LT_ECORRUPT;
     }
     char text[IDENT_MAX_BYTES + 1];
     size_t got = 0;
@@ -158,7 +166,8 @@ int ident_write(const char *dir, const struct ident *id)
                        id->id, members, id->cluster);
     if (len < 0 || len >= (int)sizeof(text))
         return LT_EINVAL;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    (void)unlink(tmp); /* a leftover; then never through a link someone put there */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0)
         return sio_err(errno);
     int rc = sio_pwrite_all(fd, text, (size_t)len, 0);

@@ -214,7 +214,7 @@ int codec_batch_decode_stamped(const void *buf, size_t len, codec_batch_fn on_ba
         const Lithair__Raft__V1__Message *pm = batch->messages[i];
         struct raft_msg m;
         memset(&m, 0, sizeof(m));
-        if ((int)pm->type <= 0 || (int)pm->type > (int)RAFT_MSG_TRANSFER_LEADER) {
+        if ((int)pm->type <= 0 || (int)pm->type > (int)RAFT_MSG_DIVERGED) {
             rc = LT_ECORRUPT;
             break;
         }

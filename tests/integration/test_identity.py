@@ -78,6 +78,25 @@ def test_cluster_named_and_recorded(build):
         check({ident(n)["cluster"] for n in c.nodes} == {cluster}, "the id kept over restarts")
 
 
+def test_cluster_id_learned_from_a_snapshot(build):
+    """A node that rejoins empty after its cluster's Cluster entry was compacted away learns
+    the id from the snapshot its leader sends (not from any message's stamp)."""
+    with Cluster(build, 3, node_args=("--compact-keep", "0")) as c:
+        c.wait_leader()
+        create(c, "a", 3)
+        c.wait_converged()
+        c.admin("snapshot", timeout_ms=10000)
+        cluster = ident(c.node(1))["cluster"]
+        n3 = c.node(3)
+        n3.kill()
+        shutil.rmtree(n3.dir)
+        n3.start()
+        create(c, "b", 1, nodes=[c.node(1), c.node(2)])
+        c.wait_converged()
+        wait_for("node 3 to record the id", lambda: ident(n3)["cluster"] == cluster, timeout=10)
+        check("from the leader's snapshot" in n3.log_text(), "learned from the snapshot")
+
+
 def test_other_nodes_data_refused(build):
     """A data dir is one node's: started as another id, the node refuses, naming its owner."""
     with Cluster(build, 3) as c:
@@ -242,8 +261,8 @@ def test_leader_reports_follower_ahead(build):
     """Two nodes restored from an old backup elect a leader; the third had snapshotted and
     compacted past everything they hold, so no entry of the leader's can be compared with
     its own: it answers with its commit index, past the leader's log. The leader logs an
-    ERROR, shows `ahead` in that follower's progress, and lithair-admin says so on stderr
-    (health: unhealthy)."""
+    ERROR, shows `ahead` in that follower's progress (lithair-admin says so on stderr, and
+    health is unhealthy), does not count its answers and tells it to stop, which it does."""
     with Cluster(build, 3, node_args=("--compact-keep", "0")) as c:
         c.wait_leader()
         create(c, "a", 2)
@@ -276,9 +295,15 @@ def test_leader_reports_follower_ahead(build):
         st = next(s for s in out if s.get("role") == "leader")
         ahead = [f for f in st.get("followers", []) if int(f.get("ahead", "0")) > 0]
         check(ahead and ahead[0]["id"] in ("1", 1), "node 1 shown ahead: %r" % st.get("followers"))
-        cmd = [c.admin_bin, "--endpoints", c.endpoints(), "health"]
+        cmd = [c.admin_bin, "--endpoints", c.endpoints([c.node(2), c.node(3)]), "health"]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
         check(p.returncode != 0 and "diverged" in p.stderr, "health says diverged: %r" % p.stderr)
+        # told by the leader, the follower stops instead of serving the other history
+        n1 = c.node(1)
+        wait_for("node 1 to stop, told", lambda: not n1.alive(), timeout=10)
+        check("says this node holds entries committed up to" in n1.log_text(),
+              "it says why: %r" % n1.log_text()[-600:])
+        create(c, "c", 2, nodes=[c.node(2), c.node(3)])  # the others go on
 
 
 if __name__ == "__main__":

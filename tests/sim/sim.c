@@ -888,7 +888,7 @@ static uint64_t net_latency(struct sim *s)
 static bool msg_wellformed(struct sim *s, struct node *n, const struct raft_msg *m)
 {
     if (m->from != n->id || !node_by_id(s, m->to) || m->to == n->id || m->type <= RAFT_MSG_NONE ||
-        m->type > RAFT_MSG_TRANSFER_LEADER) {
+        m->type > RAFT_MSG_DIVERGED) {
         sim_fail(s, "api",
                  "n%" PRIu64 " sends a malformed message type %d from %" PRIu64 " to %" PRIu64,
                  n->id, (int)m->type, m->from, m->to);

@@ -79,6 +79,7 @@ static void test_damage_refused(void)
         "id 1\nmembers 1,2,3,4,5,6,7,8,9,10\ncluster 0000000000000000\n", /* too many */
         "id 1\nmembers 1,2,3\ncluster 12\n",                              /* short cluster id */
         "id 1\nmembers 1,2,3\ncluster 000000000000000g\n",
+        "id 1\nmembers 1,2,3\ncluster 0xde414eafb54a72\n",       /* 16 characters, 14 digits */
         "id 1\nid 2\nmembers 1,2,3\ncluster 0000000000000000\n", /* twice */
         "id 1\nmembers 1,2,3\ncluster 0000000000000000\nextra 1\n",
         "id -1\nmembers 1,2,3\ncluster 0000000000000000\n",
@@ -98,6 +99,18 @@ static void test_damage_refused(void)
         }
         tdir_end();
     }
+    /* a directory in its place */
+    tdir_begin();
+    {
+        char dpath[600];
+        snprintf(dpath, sizeof(dpath), "%s/" IDENT_FILE, tdir);
+        CU_ASSERT_EQUAL_FATAL(mkdir(dpath, 0755), 0);
+        struct ident o;
+        char e[300] = "";
+        CU_ASSERT_EQUAL(ident_read(tdir, &o, e, sizeof(e)), LT_ECORRUPT);
+        CU_ASSERT(strstr(e, "not a regular file") != NULL);
+    }
+    tdir_end();
     /* binary junk */
     tdir_begin();
     char path[600];

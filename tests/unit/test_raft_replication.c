@@ -329,11 +329,26 @@ static void test_peer_ahead_reported(void)
         if (st.progress[i].id == 2)
             shown = st.progress[i].ahead == last + 40;
     CU_ASSERT(shown);
-    m.index = last + 41; /* said again: no second report */
+    /* told, the follower stops (RAFT_DIVERGED_TOLD) and takes no more appends */
+    struct h_node *f = h_node(&net, 2);
+    CU_ASSERT_FATAL(f->n_div >= 1);
+    CU_ASSERT_EQUAL(f->div.kind, RAFT_DIVERGED_TOLD);
+    CU_ASSERT_EQUAL(f->div.peer, 1);
+    CU_ASSERT_EQUAL(f->div.index, last + 40);
+    uint64_t f_last = h_last(&net, 2);
+    m.index = last + 41; /* said again: no second report; not counted either */
     CU_ASSERT_EQUAL(raft_recv(h_r(&net, 1), &m), 0);
     h_stabilize(&net);
     CU_ASSERT_EQUAL(l->n_div, 1);
     CU_ASSERT_EQUAL(h_role(&net, 1), RAFT_LEADER);
+    CU_ASSERT_EQUAL(h_propose(&net, 1, "b"), 0);
+    h_stabilize(&net);
+    CU_ASSERT_EQUAL(h_last(&net, 2), f_last);            /* the stopped follower took nothing */
+    CU_ASSERT_EQUAL(h_commit(&net, 1), h_last(&net, 1)); /* committed with node 3 */
+    st = h_status(&net, 1);
+    for (size_t i = 0; i < st.n_progress; i++)
+        if (st.progress[i].id == 2)
+            CU_ASSERT(st.progress[i].match <= last); /* its answers were not counted */
     h_free(&net);
 }
 
