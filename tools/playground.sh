@@ -142,7 +142,12 @@ start() {
     curl -fsS --max-time 2 "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 ||
         die "the gateway did not answer; see $log"
     say "Lithair Playground is running: http://localhost:$PORT  (stop: tools/playground.sh stop)"
-    say "CLI: $bin/tools/admin/lithair-admin status"
+    local base="${LITHAIR_NODE_BASE_PORT:-7100}"
+    if [ "$base" = 7100 ]; then # the CLI's default endpoints
+        say "CLI: $bin/tools/admin/lithair-admin status"
+    else
+        say "CLI: LITHAIR_ENDPOINTS=tcp://127.0.0.1:$((base + 101)),tcp://127.0.0.1:$((base + 102)),tcp://127.0.0.1:$((base + 103)) $bin/tools/admin/lithair-admin status"
+    fi
 }
 
 stop() {

@@ -446,6 +446,19 @@ def test_output_write_error_fails(build):
               len(err.strip().splitlines()) == 1, "watch > /dev/full: %d %r" % (w.returncode, err))
 
 
+def test_bad_json_is_bad_usage(build):
+    """JSON that does not parse, an unknown field or a server-set one is a refused argument
+    like any other: exit 2 (it was 1 for these and 2 for others, QA); a purge without
+    --timeout has a deadline of its own (a large benchmark's took past the 5 s default)."""
+    with Cluster(build, 3) as c:
+        c.wait_leader()
+        for body in ('{"name":"x",}', '{"name":"x","bogus":1}', '{"name":"x","version":"3"}'):
+            rc, _, err = c.admin("items", "create", body, check_rc=False)
+            check(rc == 2 and "bad JSON" in err, "create %s: %d %r" % (body, rc, err))
+        rc, _, err = c.admin("items", "purge", check_rc=False)
+        check(rc == 0, "purge: %d %r" % (rc, err))
+
+
 def test_update_refuses_what_rest_refuses(build):
     """An update naming `benchmark` (whatever its value) or another field the server sets
     is refused as REST refuses it, and changes nothing; one naming only the ID changes
@@ -459,7 +472,7 @@ def test_update_refuses_what_rest_refuses(build):
                             ('{"version":"1"}', "version is set by the server"),
                             ('{"updated_at":"2000-01-01T00:00:00Z"}', "updatedAt is set by")):
             rc, _, err = c.admin("items", "update", it["id"], body, check_rc=False)
-            check(rc == 1 and words in err and len(err.strip().splitlines()) == 1,
+            check(rc == 2 and words in err and len(err.strip().splitlines()) == 1,
                   "update %s: %d %r" % (body, rc, err))
         rc, _, err = c.admin("items", "update", it["id"], json.dumps({"id": it["id"]}),
                              check_rc=False)

@@ -12,6 +12,7 @@ Run: python3 test_playground_script.py BUILD_DIR [TEST...]
 """
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -44,6 +45,7 @@ def processes_under(path):
 
 class Playground:
     def __init__(self, build_dir):
+        self.build_dir = build_dir
         self.tmp = tempfile.mkdtemp(prefix="lithair-pg-")
         self.bin = os.path.join(self.tmp, "bin")
         for sub, exe in (("gateway", "lithair-gateway"), ("node", "lithair-node")):
@@ -98,6 +100,15 @@ def started(pg, what):
     # the gateway and its three nodes, nothing more
     wait_for("%s: the gateway and 3 nodes" % what, lambda: len(processes_under(pg.home)) == 4,
              timeout=10)
+    # the CLI line it prints reaches these nodes (their ports are not the CLI's defaults)
+    line = next((ln for ln in r.stderr.splitlines() if "CLI:" in ln), "")
+    m = re.search(r"LITHAIR_ENDPOINTS=(\S+)", line)
+    check(m is not None, "%s: the CLI line names the endpoints: %r" % (what, line))
+    cli = subprocess.run([os.path.join(pg.build_dir, "tools", "admin", "lithair-admin"), "status"],
+                         env=dict(os.environ, LITHAIR_ENDPOINTS=m.group(1)), capture_output=True,
+                         text=True, timeout=30)
+    check(cli.returncode == 0, "%s: the printed CLI line: %d %r" % (what, cli.returncode,
+                                                                     cli.stderr))
     return pid
 
 

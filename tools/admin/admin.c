@@ -375,6 +375,17 @@ static json_object *read_json_arg(const char *arg, char *err, size_t errlen)
     return j;
 }
 
+#define ADMIN_PURGE_TIMEOUT_MS 600000u /* items purge without --timeout */
+
+/* json_arg_fail reports read_json_arg's failure: JSON that does not parse is bad usage
+ * (exit 2), as every other refused argument; stdin that cannot be read is a failure. */
+static int json_arg_fail(const char *err)
+{
+    if (strncmp(err, "bad JSON", 8) == 0)
+        return admin_usage_error("items ", "%s", err);
+    return admin_fail("%s", err);
+}
+
 /* pack_value transcodes a JSON object into the model's serialized message. */
 static int pack_value(const struct catalog_model *m, json_object *j, uint8_t **out, size_t *len,
                       char *err, size_t errlen)
@@ -481,7 +492,8 @@ static void items_usage(const char *model)
         "  list [--index FIELD --equals VALUE] [--limit N] [--cursor C] [--all]\n"
         "       [--serializable]             one page of records (--all: every page)\n"
         "  history ID [--serializable]       the record's kept versions, oldest first\n"
-        "  purge                             delete every record written by benchmarks\n\n"
+        "  purge                             delete every record written by benchmarks (a\n"
+        "                                    deadline of 10 minutes unless --timeout)\n\n"
         "Options (a command refuses those it does not take):\n"
         "  --expected-version N   update, delete: only if the record is at version N\n"
         "                         (versions start at 1)\n"
@@ -609,22 +621,22 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
             return admin_usage_error("items ", "create takes one JSON object");
         json_object *j = read_json_arg(args[0], err, sizeof(err));
         if (!j)
-            return admin_fail("%s", err);
+            return json_arg_fail(err);
         /* what the server sets, refused as REST refuses it (422) rather than dropped or
          * taken: a record marked as benchmark data is deleted by `items purge` */
         size_t sfi = server_field_named(j);
         if (sfi < CATALOG_SERVER_FIELDS) {
             json_object_put(j);
-            return admin_fail("bad JSON: %s is set by the server%s",
-                              catalog_server_fields[sfi].json,
-                              sfi == 0 ? " (only benchmarks create benchmark data)" : "");
+            return admin_usage_error("items ", "bad JSON: %s is set by the server%s",
+                                     catalog_server_fields[sfi].json,
+                                     sfi == 0 ? " (only benchmarks create benchmark data)" : "");
         }
         Lithair__V1__CreateRequest req = LITHAIR__V1__CREATE_REQUEST__INIT;
         req.model = (char *)m->name;
         rc = pack_value(m, j, &req.value.data, &req.value.len, err, sizeof(err));
         json_object_put(j);
         if (rc)
-            return admin_fail("bad JSON: %s", err);
+            return admin_usage_error("items ", "bad JSON: %s", err);
         Lithair__V1__RecordReply *rr = NULL;
         rc = rpc_call(admin_client(a), "Models/Create", &req.base,
                       &lithair__v1__record_reply__descriptor, a->timeout_ms,
@@ -658,7 +670,7 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
             return admin_usage_error("items ", "update takes an ID and a JSON object");
         json_object *j = read_json_arg(args[1], err, sizeof(err));
         if (!j)
-            return admin_fail("%s", err);
+            return json_arg_fail(err);
         Lithair__V1__UpdateRequest req = LITHAIR__V1__UPDATE_REQUEST__INIT;
         req.model = (char *)m->name;
         req.id = args[0];
@@ -669,10 +681,11 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
         size_t sfi = server_field_named(j);
         if (sfi < CATALOG_SERVER_FIELDS) {
             json_object_put(j);
-            return admin_fail("bad JSON: %s %s", catalog_server_fields[sfi].json,
-                              sfi == 0 ? "is set only by the benchmark engine: it cannot be set "
-                                         "by an update"
-                                       : "is set by the server");
+            return admin_usage_error("items ", "bad JSON: %s %s", catalog_server_fields[sfi].json,
+                                     sfi == 0
+                                         ? "is set only by the benchmark engine: it cannot be set "
+                                           "by an update"
+                                         : "is set by the server");
         }
         /* the primary key equal to ID names the record and changes nothing (REST takes it
          * out of the body too); another one is left for the node to refuse as immutable */
@@ -700,7 +713,7 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
         if (rc) {
             free(fields);
             json_object_put(j);
-            return admin_fail("bad JSON: %s", err);
+            return admin_usage_error("items ", "bad JSON: %s", err);
         }
         Lithair__V1__RecordReply *rr = NULL;
         rc = rpc_call(admin_client(a), "Models/Update", &req.base,
@@ -849,9 +862,11 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
         Lithair__V1__PurgeRequest req = LITHAIR__V1__PURGE_REQUEST__INIT;
         req.model = (char *)m->name;
         Lithair__V1__PurgeReply *pr = NULL;
-        rc = rpc_call(admin_client(a), "Models/Purge", &req.base,
-                      &lithair__v1__purge_reply__descriptor, a->timeout_ms,
-                      (ProtobufCMessage **)&pr, &st);
+        /* a purge of a large benchmark takes seconds (700,000 records: 11 s): its own
+         * deadline unless --timeout says otherwise */
+        rc = rpc_call(
+            admin_client(a), "Models/Purge", &req.base, &lithair__v1__purge_reply__descriptor,
+            a->timeout_set ? a->timeout_ms : ADMIN_PURGE_TIMEOUT_MS, (ProtobufCMessage **)&pr, &st);
         if (rc)
             return items_fail(a, "purge", "Models/Purge", NULL, rc, &st);
         if (a->json)
@@ -1342,6 +1357,7 @@ static int admin_main(int argc, char **argv)
             if (!admin_parse_u64(optarg, 1, 3600000, &v)) /* no sign: "-1" never wraps */
                 return admin_usage_error(NULL, "--timeout takes milliseconds (1..3600000)");
             a.timeout_ms = (unsigned)v;
+            a.timeout_set = true;
             break;
         }
         case 'h':

@@ -14,7 +14,8 @@ struct admin {
     const char *endpoints;
     bool json;
     unsigned timeout_ms;
-    bool digest; /* status --digest */
+    bool timeout_set; /* --timeout given: long commands (items purge) then keep to it */
+    bool digest;      /* status --digest */
 };
 
 /* admin_client returns the RPC client pool, connecting on first use. */
