@@ -246,7 +246,25 @@ static void gw_items_rule_failures(const struct catalog_model *cm, json_object *
     const struct model *m = models_find(cm->name);
     ProtobufCMessage *msg = NULL;
     struct pbjson_error e;
-    if (!m || pbjson_decode(cm->desc, j, &gw_in_opts, &msg, &e) != 0)
+    /* without the server-set fields (being refused): a value of theirs that does not decode
+     * (a createdAt of "x") would otherwise hide every rule the rest breaks (QA) */
+    json_object *k = json_object_new_object();
+    if (!m || !k) {
+        json_object_put(k);
+        return;
+    }
+    json_object_object_foreach(j, key, val)
+    {
+        bool server = false;
+        for (size_t i = 0; i < CATALOG_SERVER_FIELDS && !server; i++)
+            server = strcmp(key, catalog_server_fields[i].json) == 0 ||
+                     strcmp(key, catalog_server_fields[i].proto) == 0;
+        if (!server)
+            json_object_object_add(k, key, json_object_get(val));
+    }
+    int drc = pbjson_decode(cm->desc, k, &gw_in_opts, &msg, &e);
+    json_object_put(k);
+    if (drc != 0)
         return;
     const char *fields[64];
     size_t nf = 0;
