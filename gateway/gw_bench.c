@@ -92,11 +92,17 @@ static json_object *gw_bench_status_locked(struct gw_bench *b, bool summary)
                                                      : gw_bench_config_json(&b->params));
     json_object *p = json_object_new_object();
     const struct bench_progress *pr = &b->progress;
+    /* before the engine's first report, the phase its run begins with: a prefill only for
+     * a workload that reads (a write run's 202 said "prefill", QA); "idle" before any run */
+    const char *first = b->params.workload != BENCH_WRITE && b->params.key_space ? "prefill"
+                        : b->params.warmup_secs > 0                              ? "warmup"
+                                                                                 : "running";
     json_object_object_add(p, "phase",
-                           json_object_new_string(b->state != GW_BENCH_RUNNING ? "done"
+                           json_object_new_string(b->state == GW_BENCH_IDLE      ? "idle"
+                                                  : b->state != GW_BENCH_RUNNING ? "done"
                                                   : b->have_progress && (unsigned)pr->phase < 4
                                                       ? phases[pr->phase]
-                                                      : "prefill"));
+                                                      : first));
     json_object_object_add(p, "elapsedMs", json_object_new_int64((int64_t)pr->elapsed_ms));
     json_object_object_add(p, "ops", json_object_new_int64((int64_t)pr->ops));
     json_object_object_add(p, "errors", json_object_new_int64((int64_t)pr->errors));

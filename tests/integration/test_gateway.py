@@ -1057,7 +1057,8 @@ def test_benchmark(build_dir):
     with Cluster(build_dir, 3) as c, Gateway(build_dir, nodes=c.nodes) as g:
         g.wait_leader()
         st, _, s = g.get("/_playground/benchmark/status")
-        check(st == 200 and s["state"] == "idle" and s["result"] is None, "idle: %r" % s)
+        check(st == 200 and s["state"] == "idle" and s["result"] is None and
+              s["progress"]["phase"] == "idle", "idle: %r" % s)
         expect_error(g.post("/_playground/benchmark/start", {"type": "nope"}), 400,
                      "INVALID_ARGUMENT", "type")
         expect_error(g.post("/_playground/benchmark/start", {"concurrency": 0}), 400,
@@ -1075,8 +1076,9 @@ def test_benchmark(build_dir):
         stream = SseReader(g.port, "/_playground/events/benchmark")
         wait_for("the benchmark stream open", lambda: stream.retry, timeout=10)
         st, _, s = g.post("/_playground/benchmark/start", body)
-        check(st == 202 and s["state"] == "running" and s["config"]["concurrency"] == 4,
-              "start: %r" % s)
+        check(st == 202 and s["state"] == "running" and s["config"]["concurrency"] == 4 and
+              s["progress"]["phase"] in ("running", "done"), "start (a write run has no "
+              "prefill): %r" % s)
         # every status is versioned: (epoch, seq) grows with each published change, so a
         # page can drop a reply or read that arrives after a newer event; the 202 is the
         # start's own change (it carried the previous status's seq once)
