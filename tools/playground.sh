@@ -8,7 +8,7 @@
 #   tools/playground.sh stop    stop exactly the processes `start` started (pid files)
 #   tools/playground.sh clean   stop, then delete the playground's data
 #   tools/playground.sh setup   only install what is missing
-#   tools/playground.sh build   only build (Release, into build/)
+#   tools/playground.sh build   set up, then build (Release, into build/); start nothing
 #
 # Environment: LITHAIR_PORT (8080), LITHAIR_NODE_BASE_PORT (7100: nodes on 7101.., 7201..,
 # 7301..), LITHAIR_HOME (.playground/: data, logs, pid files),
