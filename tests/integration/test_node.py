@@ -102,9 +102,9 @@ def test_validation_conflicts_and_errors(build):
         rc, _, err = c.admin("items", "create", '{"name":""}', check_rc=False)
         check(rc == 1 and "INVALID_ARGUMENT" in err and "name" in err, "empty name refused: %r" % err)
         rc, _, err = c.admin("items", "create", '{"name":"a","bogus":1}', check_rc=False)
-        check(rc == 1 and "bogus" in err, "unknown field refused: %r" % err)
+        check(rc == 2 and "bogus" in err, "unknown field refused: %r" % err)
         rc, _, err = c.admin("items", "create", '{"name":', check_rc=False)
-        check(rc == 1 and "bad JSON" in err, "malformed JSON refused: %r" % err)
+        check(rc == 2 and "bad JSON" in err, "malformed JSON refused: %r" % err)
         # the CLI reads JSON as strictly as the gateway: nothing REST refuses gets in
         for bad, why in (('{"name":"n","metadata":NaN}', "NaN"),
                          ('{"name":"n","metadata":1e400}', "NaN"),
@@ -118,24 +118,24 @@ def test_validation_conflicts_and_errors(build):
                          ('{"name":"x","created_at":"2000-01-01T00:00:00Z"}', "set by the server"),
                          ('{"name":"x","version":"3"}', "set by the server")):
             rc, _, err = c.admin("items", "create", bad, check_rc=False)
-            check(rc == 1 and "bad JSON" in err and why in err, "%r refused: %d %r" % (bad, rc, err))
+            check(rc == 2 and "bad JSON" in err and why in err, "%r refused: %d %r" % (bad, rc, err))
         # (an argument str holding "\udcff" reaches the program as the byte 0xFF)
         for bad in ('{"name":"\udcff"}', '{"name":"\udcc0\udcaf"}'):
             rc, _, err = c.admin("items", "create", bad, check_rc=False)
-            check(rc == 1 and "UTF-8" in err, "invalid UTF-8 refused: %r" % err)
+            check(rc == 2 and "UTF-8" in err, "invalid UTF-8 refused: %r" % err)
         _, page, _ = c.admin("items", "list", "--all")
         check(page["items"] == [], "nothing stored: %r" % page)
         # an update cannot mark a user's record as benchmark data (purge would delete it)
         mine = create(c, "mine")
         rc, _, err = c.admin("items", "update", mine["id"], '{"benchmark":true}', check_rc=False)
-        check(rc == 1 and "benchmark" in err and "cannot be set by an update" in err,
+        check(rc == 2 and "benchmark" in err and "cannot be set by an update" in err,
               "benchmark flag refused: %r" % err)
         c.admin("items", "purge")
         _, still, _ = c.admin("items", "get", mine["id"])
         check(still["id"] == mine["id"] and still["benchmark"] is False, "kept: %r" % still)
         c.admin("items", "delete", mine["id"])
         rc, _, err = c.admin("items", "create", '{"name":"a","status":"shiny"}', check_rc=False)
-        check(rc == 1 and "status" in err, "bad enum refused: %r" % err)
+        check(rc == 2 and "status" in err, "bad enum refused: %r" % err)
         it = create(c, "versioned")
         _, up, _ = c.admin("items", "update", it["id"], json.dumps({"description": "d1"}),
                            "--expected-version", "1")
