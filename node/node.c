@@ -897,6 +897,17 @@ static void node_stranger(struct node *n, uint64_t from)
 
 #define NODE_IDENT_MISMATCH 1 /* node_check_identity: settled once the WAL is read */
 
+/* node_wanted_identity: the identity this start's flags give (no cluster id yet). */
+static void node_wanted_identity(const struct node_config *cfg, struct ident *want)
+{
+    uint64_t ids[RAFT_MAX_NODES];
+    memset(want, 0, sizeof(*want));
+    want->id = cfg->id;
+    for (size_t i = 0; i < cfg->n_members && i < RAFT_MAX_NODES; i++)
+        ids[i] = cfg->members[i].id;
+    ident_set_members(want, ids, cfg->n_members);
+}
+
 /* node_check_identity reads the data dir's IDENTITY (ident.h) and refuses to start on
  * another node's data, or with other members than the data were written with; a data dir
  * without one (new, or from before it existed) gets one. A mismatch is only noted in
@@ -905,11 +916,8 @@ static void node_stranger(struct node *n, uint64_t from)
 static int node_check_identity(struct node *n, char *errbuf, size_t errlen)
 {
     const struct node_config *cfg = &n->cfg;
-    struct ident want = {.id = cfg->id};
-    uint64_t ids[RAFT_MAX_NODES];
-    for (size_t i = 0; i < cfg->n_members && i < RAFT_MAX_NODES; i++)
-        ids[i] = cfg->members[i].id;
-    ident_set_members(&want, ids, cfg->n_members);
+    struct ident want;
+    node_wanted_identity(cfg, &want);
     char why[600];
     int rc = ident_read(cfg->data_dir, &n->ident, why, sizeof(why));
     if (rc == LT_ENOTFOUND) {
@@ -956,11 +964,8 @@ static int node_identity_settle(struct node *n, const struct wal_recovered *rec,
     if (rec->hs.term != 0 || rec->n_entries != 0 || snap->index != 0)
         return LT_EINVAL; /* errbuf says why already */
     const struct node_config *cfg = &n->cfg;
-    struct ident want = {.id = cfg->id};
-    uint64_t ids[RAFT_MAX_NODES];
-    for (size_t i = 0; i < cfg->n_members && i < RAFT_MAX_NODES; i++)
-        ids[i] = cfg->members[i].id;
-    ident_set_members(&want, ids, cfg->n_members);
+    struct ident want;
+    node_wanted_identity(cfg, &want);
     lt_info("%s — but it holds no state yet: taking this start's identity instead", errbuf);
     int rc = ident_write(cfg->data_dir, &want);
     if (rc != 0) {

@@ -55,6 +55,31 @@ def create(c, prefix, n, nodes=None):
                 endpoints=c.endpoints(nodes), timeout_ms=5000)
 
 
+def backed_up(c, nodes):
+    """Stops the cluster, copies `nodes`' data dirs aside (a backup), starts it again;
+    returns {id: the backup's path}."""
+    for n in c.nodes:
+        n.kill()
+    backup = {}
+    for n in nodes:
+        backup[n.id] = n.dir + ".bak"
+        shutil.copytree(n.dir, backup[n.id])
+    for n in c.nodes:
+        n.start()
+    return backup
+
+
+def restored(c, backup):
+    """Stops the cluster, puts the backed-up data dirs back and starts those nodes alone."""
+    for n in c.nodes:
+        n.kill()
+    for nid, path in backup.items():
+        n = c.node(nid)
+        shutil.rmtree(n.dir)
+        shutil.copytree(path, n.dir)
+        n.start()
+
+
 def test_cluster_named_and_recorded(build):
     """The first leader names the cluster through the log; every node records the same id
     and its own id and the members in its data dir's IDENTITY, which survives restarts."""
@@ -220,14 +245,7 @@ def test_diverged_follower_stops(build):
         c.wait_leader()
         create(c, "a", 3)
         c.wait_converged()
-        for n in c.nodes:
-            n.kill()
-        backup = {}
-        for n in (c.node(2), c.node(3)):
-            backup[n.id] = n.dir + ".bak"
-            shutil.copytree(n.dir, backup[n.id])
-        for n in c.nodes:
-            n.start()
+        backup = backed_up(c, (c.node(2), c.node(3)))
         lead = c.wait_leader()
         # more terms on this history, so that the two histories' terms differ
         for _ in range(2):
@@ -236,12 +254,7 @@ def test_diverged_follower_stops(build):
             lead = c.wait_leader(not_id=int(lead))
         create(c, "b", 10)
         c.wait_converged()
-        for n in c.nodes:
-            n.kill()
-        for n in (c.node(2), c.node(3)):
-            shutil.rmtree(n.dir)
-            shutil.copytree(backup[n.id], n.dir)
-            n.start()
+        restored(c, backup)
         c.wait_leader()
         create(c, "c", 10, nodes=[c.node(2), c.node(3)])
         c.node(1).start()
@@ -267,24 +280,12 @@ def test_leader_reports_follower_ahead(build):
         c.wait_leader()
         create(c, "a", 2)
         c.wait_converged()
-        for n in c.nodes:
-            n.kill()
-        backup = {}
-        for n in (c.node(2), c.node(3)):
-            backup[n.id] = n.dir + ".bak"
-            shutil.copytree(n.dir, backup[n.id])
-        for n in c.nodes:
-            n.start()
+        backup = backed_up(c, (c.node(2), c.node(3)))
         c.wait_leader()
         create(c, "b", 20)
         c.wait_converged()
         c.admin("snapshot", timeout_ms=10000)
-        for n in c.nodes:
-            n.kill()
-        for n in (c.node(2), c.node(3)):
-            shutil.rmtree(n.dir)
-            shutil.copytree(backup[n.id], n.dir)
-            n.start()
+        restored(c, backup)
         lead = int(c.wait_leader())
         c.node(1).start()
         leader = c.node(lead)
