@@ -155,6 +155,17 @@ static int add_node_arg(const char *arg)
     return 0;
 }
 
+/* gw_exe_problem: why `path` cannot be run by execv, NULL if it can. */
+static const char *gw_exe_problem(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return strerror(errno);
+    if (!S_ISREG(sb.st_mode))
+        return "not a regular file";
+    return access(path, X_OK) != 0 ? strerror(errno) : NULL;
+}
+
 /* gw_find_node_bin: the lithair-node to run — `given` (--node-bin), else ../node/lithair-node
  * next to this program, else lithair-node in PATH — as a path execv can run (it does not
  * search PATH), written into buf when it is not `given`. NULL, after saying why on stderr,
@@ -162,15 +173,8 @@ static int add_node_arg(const char *arg)
  * that exit 127 one by one. */
 static const char *gw_find_node_bin(const char *given, char *buf, size_t n)
 {
-    struct stat sb;
     if (given) {
-        const char *why = NULL;
-        if (stat(given, &sb) != 0)
-            why = strerror(errno);
-        else if (!S_ISREG(sb.st_mode))
-            why = "not a regular file";
-        else if (access(given, X_OK) != 0)
-            why = strerror(errno);
+        const char *why = gw_exe_problem(given);
         if (why) {
             fprintf(stderr, "lithair-gateway: --node-bin %s: %s\n", given, why);
             return NULL;
@@ -182,14 +186,14 @@ static const char *gw_find_node_bin(const char *given, char *buf, size_t n)
     if (k > 0) {
         self[k] = '\0';
         snprintf(buf, n, "%s/../node/lithair-node", dirname(self));
-        if (stat(buf, &sb) == 0 && S_ISREG(sb.st_mode) && access(buf, X_OK) == 0)
+        if (!gw_exe_problem(buf))
             return buf;
     }
     const char *path = getenv("PATH");
     while (path && *path) {
         size_t len = strcspn(path, ":");
         if (len > 0 && (size_t)snprintf(buf, n, "%.*s/lithair-node", (int)len, path) < n &&
-            stat(buf, &sb) == 0 && S_ISREG(sb.st_mode) && access(buf, X_OK) == 0)
+            !gw_exe_problem(buf))
             return buf;
         path += len + (path[len] == ':');
     }

@@ -150,6 +150,7 @@ struct node {
     /* the data dir's identity (ident.h): its cluster id is stamped on raft messages */
     struct ident ident;
     struct codec_stamp batch_stamp; /* what the raft Batch being decoded says of its sender */
+    bool batch_disk_due;            /* its disk report not yet recorded (node_recv_one) */
     struct {
         bool low;
         uint64_t free, at_ns;    /* at_ns: when last heard (0: never) */
@@ -979,7 +980,12 @@ static int node_identity_settle(struct node *n, const struct wal_recovered *rec,
 }
 
 /* node_cluster_learn takes `id` as this node's cluster id if it has none yet, and keeps
- * it in the data dir's IDENTITY (synced: once in a node's life) before using it. */
+ * it in the data dir's IDENTITY (synced: once in a node's life) before using it. A node
+ * learns it from its log (the Cluster entry) or, when a snapshot replaces its log, from
+ * the leader that sent it — never from any message's stamp: a node with data of its own
+ * (from before IDENTITY, or whose Cluster entry a snapshot compacted) took another
+ * cluster's id from the first stamp it saw, and so did fresh nodes given a node of another
+ * cluster as a peer (QA). */
 static void node_cluster_learn(struct node *n, uint64_t id, const char *how)
 {
     if (id == 0 || n->ident.cluster == id)
@@ -992,7 +998,7 @@ static void node_cluster_learn(struct node *n, uint64_t id, const char *how)
     struct ident next = n->ident;
     next.cluster = id;
     int rc = ident_write(n->cfg.data_dir, &next);
-    if (rc != 0) { /* learnt again from the next message or at the next start */
+    if (rc != 0) { /* learnt again when the entry is applied at the next start */
         lt_warn("cannot record the cluster id in %s/" IDENT_FILE ": %s", n->cfg.data_dir,
                 lt_strerror(rc));
         return;
@@ -1036,11 +1042,12 @@ static void node_name_cluster(struct node *n)
 /* node_on_batch: a raft Batch stamped with another cluster's id is dropped whole — this
  * node's data dir, or the sender's, is another cluster's (a node that joined such a
  * cluster once mixed two clusters' records, QA). */
-#define NODE_ALIEN 7 /* codec_batch_decode_cluster's result for a dropped batch */
+#define NODE_ALIEN 7 /* codec_batch_decode_stamped's result for a dropped batch */
 static int node_on_batch(void *arg, const struct codec_stamp *stamp)
 {
     struct node *n = arg;
     n->batch_stamp = *stamp;
+    n->batch_disk_due = true;
     uint64_t cluster = stamp->cluster;
     if (cluster == 0 || n->ident.cluster == 0 || cluster == n->ident.cluster)
         return 0;
@@ -1065,16 +1072,14 @@ static int node_recv_one(void *arg, const struct raft_msg *m, const struct codec
         node_stranger(n, m->from);
         return 0; /* from a stranger: ignore (said, as the --peer lists differ) */
     }
-    /* A node learns its cluster's id from its log (the Cluster entry) or, when a snapshot
-     * replaces its log, from the leader that sent it — never from any message: a node with
-     * data of its own (from before IDENTITY, or whose Cluster entry a snapshot compacted)
-     * took another cluster's id from the first stamp it saw, and so did fresh nodes given
-     * a node of another cluster as a peer (QA). */
-    for (size_t i = 0; i < n->cfg.n_members && i < RAFT_MAX_NODES; i++) {
-        if (n->cfg.members[i].id == m->from) {
-            n->peer_disk[i].low = n->batch_stamp.disk_low;
-            n->peer_disk[i].free = n->batch_stamp.disk_free;
-            n->peer_disk[i].at_ns = lt_now_ns();
+    if (n->batch_disk_due) { /* a batch's messages are all its sender's: once a batch */
+        n->batch_disk_due = false;
+        for (size_t i = 0; i < n->cfg.n_members && i < RAFT_MAX_NODES; i++) {
+            if (n->cfg.members[i].id == m->from) {
+                n->peer_disk[i].low = n->batch_stamp.disk_low;
+                n->peer_disk[i].free = n->batch_stamp.disk_free;
+                n->peer_disk[i].at_ns = lt_now_ns();
+            }
         }
     }
     if (m->type == RAFT_MSG_SNAPSHOT) {

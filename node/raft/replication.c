@@ -203,16 +203,13 @@ static void raft_handle_append_resp(struct raft *r, struct raft_prog *p, const s
     if (m->index > raft_log_last(&r->log)) {
         /* Only a follower's commit index can name an entry we never sent, and it never
          * passes our log (Leader Completeness): it holds committed entries we lack. */
-        if (m->index > p->ahead) {
-            struct raft_divergence d = {.kind = RAFT_DIVERGED_PEER_AHEAD,
-                                        .peer = p->id,
-                                        .index = m->index,
-                                        .last_here = raft_log_last(&r->log)};
-            if (p->ahead == 0)
-                raft_diverged(r, &d);
-            p->ahead = m->index;
-            raft_tell_diverged(r, p);
-        }
+        struct raft_divergence d = {.kind = RAFT_DIVERGED_PEER_AHEAD,
+                                    .peer = p->id,
+                                    .index = m->index,
+                                    .last_here = raft_log_last(&r->log)};
+        raft_diverged(r, &d); /* once: its later answers stop at p->ahead above */
+        p->ahead = m->index;
+        raft_tell_diverged(r, p);
         return;
     }
     bool was_paused = raft_prog_is_paused(p);
@@ -367,9 +364,6 @@ void raft_commit_to(struct raft *r, uint64_t index)
         r->log.commit = index;
 }
 
-/* raft_handle_append: §5.3 AppendEntries receiver rules. Reply false if our log has no
- * entry at m->index with term m->log_term; delete conflicting entries and all that
- * follow; append new ones; advance commit to min(leader commit, last new entry). */
 /* raft_committed_conflict: a leader's log holds every committed entry (Leader
  * Completeness), so an entry of its at or below our commit index with another term than
  * ours proves the logs diverged (raft.h): recorded, and true. */
@@ -388,6 +382,9 @@ static bool raft_committed_conflict(struct raft *r, uint64_t from, uint64_t inde
     return true;
 }
 
+/* raft_handle_append: §5.3 AppendEntries receiver rules. Reply false if our log has no
+ * entry at m->index with term m->log_term; delete conflicting entries and all that
+ * follow; append new ones; advance commit to min(leader commit, last new entry). */
 void raft_handle_append(struct raft *r, const struct raft_msg *m)
 {
     struct raft_log *l = &r->log;
