@@ -246,25 +246,7 @@ static void gw_items_rule_failures(const struct catalog_model *cm, json_object *
     const struct model *m = models_find(cm->name);
     ProtobufCMessage *msg = NULL;
     struct pbjson_error e;
-    /* without the server-set fields (being refused): a value of theirs that does not decode
-     * (a createdAt of "x") would otherwise hide every rule the rest breaks (QA) */
-    json_object *k = json_object_new_object();
-    if (!m || !k) {
-        json_object_put(k);
-        return;
-    }
-    json_object_object_foreach(j, key, val)
-    {
-        bool server = false;
-        for (size_t i = 0; i < CATALOG_SERVER_FIELDS && !server; i++)
-            server = strcmp(key, catalog_server_fields[i].json) == 0 ||
-                     strcmp(key, catalog_server_fields[i].proto) == 0;
-        if (!server)
-            json_object_object_add(k, key, json_object_get(val));
-    }
-    int drc = pbjson_decode(cm->desc, k, &gw_in_opts, &msg, &e);
-    json_object_put(k);
-    if (drc != 0)
+    if (!m || pbjson_decode(cm->desc, j, &gw_in_opts, &msg, &e) != 0)
         return;
     const char *fields[64];
     size_t nf = 0;
@@ -289,7 +271,8 @@ static void gw_items_rule_failures(const struct catalog_model *cm, json_object *
  * must never be taken for benchmark data), the version and the timestamps, the envelope's
  * raftIndex / raftTerm, and on an update (`id` the path's) a primary key other than the
  * path's — plus whatever else in `j` breaks the model's rules. On an update the primary key
- * equal to the path's names the record and changes nothing: it is taken out of `j`.
+ * equal to the path's names the record and changes nothing: it is taken out of `j`, as
+ * are the server-set fields.
  * Returns -1 if it answered. */
 static int gw_items_server_fields(struct gw_req *r, const struct catalog_model *cm, json_object *j,
                                   const char *id)
@@ -303,6 +286,10 @@ static int gw_items_server_fields(struct gw_req *r, const struct catalog_model *
             gw_items_detail(&details, names[i].json,
                             i == 0 ? "is set only by the benchmark engine"
                                    : "is set by the server");
+        /* so that the rest decodes for its rules: a value of theirs that does not (a
+         * createdAt of "x") hid every rule the rest breaks (QA) */
+        json_object_object_del(j, names[i].json);
+        json_object_object_del(j, names[i].proto);
     }
     for (size_t i = 0; i < sizeof(gw_envelope_fields) / sizeof(gw_envelope_fields[0]); i++) {
         if (json_object_object_get_ex(j, gw_envelope_fields[i], NULL)) {
