@@ -666,18 +666,22 @@ static int random_bytes(uint8_t *buf, size_t n)
 
 /* models_uuid7 writes a time-ordered UUID (RFC 9562 version 7): 48 bits of Unix
  * milliseconds, a 12-bit counter that keeps ids from this process strictly increasing
- * within a millisecond (and across a clock step back), 62 random bits. Increasing keys
- * matter beyond looks: the store's ordered lists insert them at their tail in O(1). */
+ * within a millisecond (and across a clock step back), 62 random bits. The counter starts
+ * each new millisecond at a random value below 2048 (RFC 9562 6.2, method 1, with its
+ * rollover guard bit clear): so the 12 bits carry randomness too, and 2048 more ids fit in
+ * the millisecond before it borrows from the next. Increasing keys matter beyond looks:
+ * the store's ordered lists insert them at their tail in O(1). */
 static void models_uuid7(uint64_t now_ns, char text[37])
 {
-    static _Atomic uint64_t last; /* (ms << 12) | counter of the last id handed out */
-    uint64_t want = (now_ns / 1000000u) << 12, prev = atomic_load(&last), next;
-    do
-        next = want > prev ? want : prev + 1;
-    while (!atomic_compare_exchange_weak(&last, &prev, next));
     uuid_t u;
     if (random_bytes(u, sizeof(u)) != 0)
-        uuid_generate_random(u); /* the random bits; version and variant are set below */
+        uuid_generate_random(u);  /* the random bits; version and variant are set below */
+    static _Atomic uint64_t last; /* (ms << 12) | counter of the last id handed out */
+    uint64_t start = ((uint64_t)(u[6] & 0x07) << 8) | u[7]; /* 0..2047 */
+    uint64_t want = ((now_ns / 1000000u) << 12) | start, prev = atomic_load(&last), next;
+    do
+        next = want >> 12 > prev >> 12 ? want : prev + 1;
+    while (!atomic_compare_exchange_weak(&last, &prev, next));
     uint64_t ms = next >> 12;
     for (int i = 0; i < 6; i++)
         u[i] = (uint8_t)(ms >> (8 * (5 - i)));

@@ -188,6 +188,41 @@ static void test_uuid_random_bits(void)
     free(v);
 }
 
+/* The 12 bits after the version (rand_a) hold a counter that starts each millisecond at a
+ * random value below 2048: over ids of distinct milliseconds they vary, their top bit is
+ * clear, and ids of one millisecond still count up from there. */
+static void test_uuid_counter_random_start(void)
+{
+    const struct model *items = models_find("items");
+    size_t len;
+    uint8_t *v = item_pack("", "lamp", 1, "", "", &len);
+    enum { N = 64 };
+    unsigned seen[N];
+    size_t distinct = 0;
+    uint64_t base = NOW + 3600ull * 1000000000u; /* past every id the other tests made */
+    for (int i = 0; i < N; i++) {
+        struct model_violations viol = {0};
+        struct model_prepared p = {0}, q = {0};
+        uint64_t at = base + (uint64_t)i * 1000000u;
+        CU_ASSERT_EQUAL_FATAL(models_prepare_create(items, v, len, at, 7, &viol, &p), 0);
+        CU_ASSERT_EQUAL_FATAL(models_prepare_create(items, v, len, at, 7, &viol, &q), 0);
+        unsigned a = (unsigned)strtoul(p.id + 15, NULL, 16),
+                 b = (unsigned)strtoul(q.id + 15, NULL, 16);
+        CU_ASSERT_TRUE(a < 2048);
+        CU_ASSERT_EQUAL(b, a + 1); /* the same millisecond counts on */
+        CU_ASSERT_NSTRING_EQUAL(p.id, q.id, 13);
+        size_t k = 0;
+        while (k < distinct && seen[k] != a)
+            k++;
+        if (k == distinct)
+            seen[distinct++] = a;
+        models_prepared_fini(&p);
+        models_prepared_fini(&q);
+    }
+    CU_ASSERT_TRUE(distinct > N / 2); /* 64 draws from 2048: a repeat or two at most */
+    free(v);
+}
+
 static void test_prepare_create(void)
 {
     const struct model *items = models_find("items");
@@ -609,6 +644,7 @@ static const struct lt_test model_tests[] = {
     {"index_values", test_index_values},
     {"prepare_create", test_prepare_create},
     {"uuid_random_bits", test_uuid_random_bits},
+    {"uuid_counter_random_start", test_uuid_counter_random_start},
     {"prepare_create_violations", test_prepare_create_violations},
     {"validation_out_of_memory", test_validation_out_of_memory},
     {"prepare_update", test_prepare_update},
