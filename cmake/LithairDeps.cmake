@@ -23,4 +23,5 @@ pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)
 find_program(PROTOC_C protoc-c REQUIRED)
 find_program(PROTOC protoc)            # optional: checks the schemas also suit Google's protoc
 find_program(CLANG_FORMAT clang-format) # optional: checks formatting as a test
+find_program(CLANG_TIDY clang-tidy)     # optional: a static analysis test (tests/lint_check.sh)
 find_program(PYTHON3 python3)

@@ -383,8 +383,8 @@ static int gw_cluster_kill(struct gw_req *r)
                                   (unsigned long long)id);
         if (rc != 0 && rc != LT_ETIMEDOUT)
             return gw_reply_error(r, 500, "INTERNAL", NULL, "kill failed: %s", lt_strerror(rc));
-        if (!graceful)
-            sup_wait_stopped(g->sup, (unsigned)id, 2000);
+        if (!graceful && sup_wait_stopped(g->sup, (unsigned)id, 2000) == LT_ETIMEDOUT)
+            rc = LT_ETIMEDOUT; /* SIGKILL sent, not reaped yet (a task stuck in the kernel) */
         json_object *o = json_object_new_object();
         json_object_object_add(o, "id", gw_json_u64(id));
         json_object_object_add(o, "signal",

@@ -931,7 +931,11 @@ static int gw_bind_error(const char *addr, int port)
 
 int gw_server_start(struct gw *g)
 {
-    gw_route_add(g, "GET", "/healthz", gw_healthz, NULL, "healthz");
+    int rc = gw_route_add(g, "GET", "/healthz", gw_healthz, NULL, "healthz");
+    if (rc != 0) {
+        lt_error("cannot add the /healthz route: %s", lt_strerror(rc));
+        return rc;
+    }
     char port[96], threads[16], tmo[16];
     /* read strictly (main checked it already): civetweb reads each part of a loose IPv4
      * form modulo 256 ("383.0.0.1" binds 127.0.0.1), and the Host check must be decided

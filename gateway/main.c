@@ -243,7 +243,7 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    unsigned long v, spawn = 0, base_port = 0;
+    unsigned long v = 0, spawn = 0, base_port = 0;
     const char *data_dir = NULL, *node_bin = NULL;
     const char *node_args[64];
     size_t n_node_args = 0;

@@ -417,12 +417,13 @@ static void node_publish_at(struct node *n, Lithair__V1__Event *ev, uint64_t wal
     uint8_t stackbuf[512];
     size_t len = lithair__v1__event__get_packed_size(ev);
     uint8_t *buf = len <= sizeof(stackbuf) ? stackbuf : malloc(len);
-    if (!buf)
-        return;
-    lithair__v1__event__pack(ev, buf);
-    eventpub_send(n->pub, buf, len);
-    if (buf != stackbuf)
-        free(buf);
+    if (buf) {
+        lithair__v1__event__pack(ev, buf);
+        eventpub_send(n->pub, buf, len);
+        if (buf != stackbuf)
+            free(buf);
+    }
+    ev->at = NULL; /* `ts` dies here: the caller's event must not keep pointing at it */
 }
 
 static void node_flush_committed(struct node *n);

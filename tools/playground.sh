@@ -27,7 +27,7 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 APT_PACKAGES=(build-essential cmake pkg-config git ca-certificates curl python3
   protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
   libnng-dev libcivetweb-dev libjson-c-dev libcunit1-dev
-  liburcu-dev libsodium-dev uuid-dev libjemalloc-dev clang-format
+  liburcu-dev libsodium-dev uuid-dev libjemalloc-dev clang-format clang-tidy
   chromium nodejs npm)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -84,7 +84,7 @@ static void snap_hdr_encode(unsigned char *h, const struct raft_snapshot_meta *m
                             uint32_t crc)
 {
     memset(h, 0, SNAP_HDR_SIZE);
-    memcpy(h, SNAP_MAGIC, 8);
+    memcpy(h, SNAP_MAGIC, 8); /* NOLINT(bugprone-not-null-terminated-result): 8 raw bytes */
     snap_put32(h + 8, SNAP_VERSION);
     snap_put32(h + 12, SNAP_HDR_SIZE);
     snap_put64(h + 16, m->index);

@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +22,15 @@
  * more than a playground's store is meant to hold, and minutes of writes already. */
 #define BENCH_PREFILL_MAX (1024.0 * 1048576.0)
 
-static struct bench_engine *running;
+/* read by the signal handler, which may interrupt this thread anywhere */
+static struct bench_engine *_Atomic running;
 
 static void bench_on_sigint(int sig)
 {
     (void)sig;
-    if (running)
-        bench_engine_stop(running);
+    struct bench_engine *e = atomic_load(&running);
+    if (e) /* not bench_engine_stop: its mutex may be held by the thread interrupted */
+        bench_engine_stop_async(e); /* NOLINT(bugprone-signal-handler): one lock-free store */
 }
 
 static void bench_usage(const char *cmd)

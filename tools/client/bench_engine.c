@@ -163,6 +163,13 @@ void bench_engine_stop(struct bench_engine *e)
     pthread_mutex_unlock(&e->mu);
 }
 
+_Static_assert(ATOMIC_BOOL_LOCK_FREE == 2, "bench_engine_stop_async needs a lock-free stop flag");
+
+void bench_engine_stop_async(struct bench_engine *e)
+{
+    atomic_store(&e->stop, true);
+}
+
 static bool bench_is_over(struct bench_engine *e)
 {
     return atomic_load(&e->stop) || atomic_load(&e->phase) == BENCH_PHASE_DONE;

@@ -144,8 +144,13 @@ int bench_engine_new(const struct bench_config *cfg, struct bench_engine **out);
 int bench_engine_run(struct bench_engine *e, struct bench_result *out);
 
 /* bench_engine_stop asks a running benchmark to finish now; safe from any thread,
- * including the callbacks. */
+ * including the callbacks. Not from a signal handler: it takes the engine's lock. */
 void bench_engine_stop(struct bench_engine *e);
+
+/* bench_engine_stop_async is bench_engine_stop for a signal handler: it only sets the stop
+ * flag (a lock-free atomic store, async-signal-safe) and wakes nobody; the run notices
+ * within one sampling tick (BENCH_SAMPLE_MS). */
+void bench_engine_stop_async(struct bench_engine *e);
 
 /* bench_engine_free frees an engine that is not running. NULL does nothing. */
 void bench_engine_free(struct bench_engine *e);

@@ -838,7 +838,7 @@ int pbjson_decode(const ProtobufCMessageDescriptor *d, json_object *in, const st
                   ProtobufCMessage **out, struct pbjson_error *e)
 {
     struct pbj_dec c = {.o = o, .e = e};
-    ProtobufCMessage *m;
+    ProtobufCMessage *m = NULL;
     int rc = pbj_decode_message(&c, d, in, &m);
     if (rc)
         return rc;
