@@ -1,5 +1,6 @@
 /* main.c — lithair-node's entry point: parse flags, start the node, stop on SIGINT/SIGTERM. */
 #include <nng/nng.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,12 +15,19 @@
 #define NODE_FINI_MS 2000 /* longest wait for NNG to finish at exit */
 
 static struct node *the_node;
+static sigset_t stop_sigs;
 
-static void on_signal(int sig)
+/* SIGINT/SIGTERM are blocked in every thread and taken here, so node_stop runs in a thread
+ * of its own: a handler could run on any thread (NNG's, the WAL writer's), in the middle of
+ * a pthread_cond_* call on the loop's own condition variable, and race node_free. */
+static void *on_signal_main(void *arg)
 {
-    (void)sig;
-    if (the_node)
-        node_stop(the_node);
+    int sig;
+    (void)arg;
+    while (sigwait(&stop_sigs, &sig) != 0)
+        ;
+    node_stop(the_node);
+    return NULL;
 }
 
 int main(int argc, char **argv)
@@ -39,19 +47,28 @@ int main(int argc, char **argv)
     snprintf(tag, sizeof(tag), "node%llu", (unsigned long long)cfg.id);
     lt_log_init(tag, (enum lt_log_level)cfg.log_level);
 
+    /* blocked before node_new starts any thread: every thread inherits the mask */
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGINT);
+    sigaddset(&stop_sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
     rc = node_new(&cfg, &the_node, err, sizeof(err));
     if (rc != 0) {
         lt_error("cannot start: %s", err);
         return 1;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    pthread_t sig_thread;
+    bool sig_started = pthread_create(&sig_thread, NULL, on_signal_main, NULL) == 0;
+    if (!sig_started)
+        lt_warn("no signal thread: SIGINT/SIGTERM are not taken");
 
     rc = node_run(the_node);
+    if (sig_started) { /* wake it if no signal came, and wait until it no longer uses the node */
+        pthread_kill(sig_thread, SIGTERM);
+        pthread_join(sig_thread, NULL);
+    }
     node_free(the_node);
     the_node = NULL;
     /* NNG reaps sockets in the background: finish before exiting, within a bound (NNG 1.5

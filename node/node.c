@@ -141,7 +141,7 @@ struct node {
     pthread_cond_t cv;
     struct qitem *q_head, *q_tail;
     size_t q_len;
-    volatile int stop;
+    int stop;     /* atomic; set under mu by node_stop */
     bool closing; /* under mu: node_free has begun; the sockets' callbacks drop what comes */
     bool shutdown_requested;
     uint64_t stop_flush_ns, stop_grace_ns; /* a requested shutdown's deadlines (0: not yet) */
@@ -409,6 +409,8 @@ static void node_ts(Lithair__V1__Timestamp *ts, uint64_t wall_ns)
 /* node_publish_at publishes `ev`, stamped `wall_ns` (Event.at). */
 static void node_publish_at(struct node *n, Lithair__V1__Event *ev, uint64_t wall_ns)
 {
+    if (!n->pub)
+        return; /* node_free closed the socket */
     Lithair__V1__Timestamp ts;
     node_ts(&ts, wall_ns);
     ev->node_id = n->cfg.id;
@@ -1334,6 +1336,8 @@ static void node_ships_stop(struct node *n)
 
 static void node_send(struct node *n, const struct raft_msg *msgs, size_t count)
 {
+    if (!n->net)
+        return; /* node_free closed the socket: dropped, the peers will hear from us again */
     if (count > n->sendv_cap) {
         const struct raft_msg **v = realloc(n->sendv, count * sizeof(*v));
         if (!v)
@@ -2621,7 +2625,8 @@ static int node_process_ready(struct node *n)
             raft_persisted(n->raft, last_index, last_term);
         raft_applied(n->raft, n->applied);
     }
-    if (n->loaded && !n->load_running)
+    /* load_running first: until the join, n->loaded is the load thread's to write */
+    if (!n->load_running && n->loaded)
         node_load_drop(n); /* handed to the core before this update: it did not install it */
     int rc = node_snapshot_poll(n, false);
     if (rc != 0)
@@ -2869,10 +2874,10 @@ int node_run(struct node *n)
     lt_info("serving: raft %s, rpc %s, events %s (%llu ms after start)", n->cfg.raft_url,
             n->cfg.rpc_url, n->cfg.events_url,
             (unsigned long long)((lt_now_ns() - n->start_ns) / 1000000));
-    while (!n->stop && !n->fatal) {
+    while (!__atomic_load_n(&n->stop, __ATOMIC_ACQUIRE) && !n->fatal) {
         /* 1. wait for work or the next tick */
         pthread_mutex_lock(&n->mu);
-        if (!n->q_head && !n->io_done) {
+        if (!n->q_head && !n->io_done && !__atomic_load_n(&n->stop, __ATOMIC_RELAXED)) {
             uint64_t deadline = n->next_tick_ns;
             if (n->commit_due_ns && n->commit_due_ns < deadline)
                 deadline = n->commit_due_ns;
@@ -2961,13 +2966,19 @@ int node_run(struct node *n)
     }
     if (n->n_cev)
         node_flush_committed(n);
+    /* a node_stop() that set the flag may still be signalling cv under mu: let it return
+     * before the caller goes on to node_free() */
+    pthread_mutex_lock(&n->mu);
+    pthread_mutex_unlock(&n->mu);
     return n->fatal;
 }
 
 void node_stop(struct node *n)
 {
-    n->stop = 1;
+    pthread_mutex_lock(&n->mu);
+    __atomic_store_n(&n->stop, 1, __ATOMIC_RELEASE);
     pthread_cond_signal(&n->cv);
+    pthread_mutex_unlock(&n->mu);
 }
 
 /* ------------------------------------------------------------------ facts for handlers */
@@ -3390,6 +3401,10 @@ void node_free(struct node *n)
     node_ships_stop(n); /* before the sockets its threads send on go */
     raftnet_free(n->net);
     eventpub_free(n->pub);
+    /* A snapshot that finished before the join below is still recorded (node_snapshot_poll):
+     * its WAL sync releases the held raft messages, which node_send now drops. */
+    n->net = NULL;
+    n->pub = NULL;
     while (n->q_head) {
         struct qitem *it = n->q_head;
         n->q_head = it->next;

@@ -20,7 +20,8 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
  * lt_err code if the node had to stop (e.g. the disk failed). */
 int node_run(struct node *n);
 
-/* node_stop asks the loop to stop; safe from a signal handler's thread via a flag. */
+/* node_stop asks the loop to stop; from any thread, never from a signal handler (it takes
+ * the loop's mutex: main.c calls it from a sigwait thread). */
 void node_stop(struct node *n);
 
 void node_free(struct node *n);

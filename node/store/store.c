@@ -67,6 +67,7 @@
 #include <urcu/uatomic.h>
 
 #include "crc32c.h"
+#include "urcu_tsan.h"
 #include "lt_cpu.h"
 #include "lt_err.h"
 
@@ -80,6 +81,10 @@
 #define SNAP_VALUE_MAX    (64u << 20)
 #define SNAP_VERSIONS_MAX 64 /* models keep at most this many versions */
 #define HISTORY_TRIES     64 /* store_history walks again after a concurrent update */
+
+#if defined(__SANITIZE_THREAD__)
+char lt_tsan_gp;
+#endif
 
 /* One immutable version of a record. */
 struct ver {
@@ -380,28 +385,37 @@ static unsigned hist_depth(const struct mstate *ms)
 
 static void ver_free_rcu(struct rcu_head *h)
 {
+    LT_TSAN_CB_BEGIN();
     ver_free(caa_container_of(h, struct ver, rcu));
+    LT_TSAN_CB_END();
 }
 
 static void rec_free_rcu(struct rcu_head *h)
 {
     struct rec *r = caa_container_of(h, struct rec, rcu);
+    LT_TSAN_CB_BEGIN();
     ver_free_chain(r->cur);
     free(r);
+    LT_TSAN_CB_END();
 }
 
 static void entry_free_rcu(struct rcu_head *h)
 {
+    LT_TSAN_CB_BEGIN();
     free(caa_container_of(h, struct sl_entry, rcu));
+    LT_TSAN_CB_END();
 }
 
 static void ixcount_free_rcu(struct rcu_head *h)
 {
+    LT_TSAN_CB_BEGIN();
     free(caa_container_of(h, struct ixcount, rcu));
+    LT_TSAN_CB_END();
 }
 
 static int rec_match(struct cds_lfht_node *node, const void *key)
 {
+    LT_TSAN_ACQUIRE(node);
     return strcmp(caa_container_of(node, struct rec, node)->key, key) == 0;
 }
 

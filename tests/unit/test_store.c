@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 #include <urcu.h>
+#include <urcu/rculfhash.h>
+#include "urcu_tsan.h"
 
 #include "crc32c.h"
 #include "cunit_main.h"
@@ -2010,7 +2012,7 @@ struct conc {
     atomic_long reads;
     atomic_long errors;
     _Atomic(const char *) first_error; /* what the first error was */
-    unsigned seed;
+    atomic_uint seed;                  /* each reader takes the next one */
 };
 
 /* item_consistent: the writer always sets description = name = "n<version>", status =
@@ -2041,7 +2043,7 @@ static void conc_error(struct conc *c, const char *what)
 static void *reader_main(void *arg)
 {
     struct conc *c = arg;
-    unsigned seed = c->seed;
+    unsigned seed = atomic_fetch_add(&c->seed, 1);
     static const char *statuses[] = {"DRAFT", "ACTIVE", "ARCHIVED"};
     store_reader_register();
     while (!atomic_load(&c->stop)) {
@@ -2137,14 +2139,13 @@ static void test_concurrent_readers(void)
     atomic_init(&c.reads, 0);
     atomic_init(&c.errors, 0);
     atomic_init(&c.first_error, NULL);
-    c.seed = seed;
+    atomic_init(&c.seed, seed);
     for (int k = 0; k < CONC_KEYS; k++) {
         snprintf(id, sizeof(id), "c%03d", k);
         CU_ASSERT_EQUAL(do_create(c.s, idx++, id, "n1", 1, false), 0);
         versions[k] = 1;
     }
     for (int i = 0; i < 3; i++) {
-        c.seed = seed + (unsigned)i;
         CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, reader_main, &c), 0);
     }
     uint64_t end = lt_now_ns() + 1000000000ull;
