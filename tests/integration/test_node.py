@@ -1143,14 +1143,16 @@ def test_committed_events_batched(build):
             wait_for("the watcher subscribed (a metrics event)",
                      lambda: any("metrics" in e for _, e in events()), timeout=15)
             # 1. after a quiet spell longer than the interval, a write goes out at once
+            # Judged by the median of five: on a loaded machine the watcher itself can see one
+            # published at once 0.57 s after its ack; held, all would wait about 1 s.
             late = []
-            for i in range(3):
+            for i in range(5):
                 time.sleep(1.3)
                 it = create(c, "lone-%d" % i, endpoints=leader.rpc)
                 acked = time.monotonic()
                 ts, _ = wait_for("lone-%d's event" % i, lambda: seen(it["id"]))
                 late.append(round(ts - acked, 3))
-            check(max(late) < 0.5, "lone writes published at once, not held 1 s: %r" % late)
+            check(sorted(late)[2] < 0.5, "lone writes published at once, not held 1 s: %r" % late)
             # 2. under load: about one CommittedBatch a second
             time.sleep(1.3)
             start = len(events())
