@@ -2966,11 +2966,7 @@ int node_run(struct node *n)
     }
     if (n->n_cev)
         node_flush_committed(n);
-    /* a node_stop() that set the flag may still be signalling cv under mu: let it return
-     * before the caller goes on to node_free() */
-    pthread_mutex_lock(&n->mu);
-    pthread_mutex_unlock(&n->mu);
-    return n->fatal;
+    return n->fatal; /* a node_stop still signalling under mu: node_free's first lock waits */
 }
 
 void node_stop(struct node *n)
