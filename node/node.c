@@ -226,7 +226,9 @@ struct node {
     /* a received snapshot is loaded on a thread before the raft core hears of it; the loop
      * then only swaps the store's state in (checking and loading a 376 MB one on the loop
      * made a pass of 689 ms, Release build) */
-    bool load_running; /* loop only */
+    bool load_running;  /* loop only */
+    bool load_deferred; /* loop only: running, but its thread waits for term_durable */
+    bool term_durable;  /* loop only: the WAL holds a term > 0, synced (see node_load_start) */
     pthread_t load_thread;
     struct snap_receiver *load_recv; /* the received file, verified and synced by the thread */
     int load_commit_rc;              /* that step's rc */
@@ -2088,41 +2090,100 @@ static void node_load_drop(struct node *n)
     }
 }
 
-/* node_load_start takes the receiver of snapshot `m`, complete but for its last check,
- * to a thread that checks and syncs the file, then loads it. */
-static void node_load_start(struct node *n, const struct raft_msg *m)
+/* node_load_thread starts the thread that checks, syncs and loads n->load_recv, the
+ * receiver of n->load_msg; with no thread, it does it here (the loop then restores the file
+ * itself) and hands the core the message at once. */
+static void node_load_thread(struct node *n)
 {
-    /* never while one loads: the raft input that could bring another waits meanwhile */
-    struct snap_receiver *rv = n->recv;
-    n->recv = NULL;
-    node_load_drop(n);
-    n->load_recv = rv;
     n->load_commit_rc = 0;
-    n->load_msg = *m;
-    n->load_msg.entries = NULL; /* a snapshot message carries none */
-    n->load_msg.n_entries = 0;
     n->load_done = false;
     n->load_rc = 0;
     n->load_t0 = lt_now_ns();
-    if (pthread_create(&n->load_thread, NULL, node_load_main, n) != 0) {
-        n->load_recv = NULL;
-        int rc = snap_recv_commit(rv); /* here then, and the loop restores it itself */
-        snap_recv_free(rv);
-        if (rc == 0)
-            raft_recv(n->raft, m);
-        else
-            lt_warn("received snapshot %llu/%llu rejected: %s",
-                    (unsigned long long)m->snapshot.index, (unsigned long long)m->snapshot.term,
-                    lt_strerror(rc));
+    n->load_running = true;
+    if (pthread_create(&n->load_thread, NULL, node_load_main, n) == 0)
+        return;
+    n->load_running = false;
+    struct snap_receiver *rv = n->load_recv;
+    n->load_recv = NULL;
+    int rc = snap_recv_commit(rv);
+    snap_recv_free(rv);
+    if (rc == 0)
+        raft_recv(n->raft, &n->load_msg);
+    else
+        lt_warn("received snapshot %llu/%llu rejected: %s",
+                (unsigned long long)n->load_msg.snapshot.index,
+                (unsigned long long)n->load_msg.snapshot.term, lt_strerror(rc));
+}
+
+/* node_load_start takes the receiver of snapshot `m`, complete but for its last check,
+ * to a thread that checks and syncs the file, then loads it.
+ *
+ * The file is kept (renamed into place) before the core hears of the snapshot and makes
+ * its term durable. A snapshot beside a WAL without a hard state reads, at the next start,
+ * as a WAL whose records were lost, and the node refuses to start (wal_open_read). So until
+ * the WAL holds a term, synced, the thread waits: the loop first saves the hard state
+ * (the leader's term, no vote, if the core has never handed one) and syncs it at its next
+ * safe point (node_load_poll; here, mid-batch, a batch the writer finished may already
+ * have been taken off). It happens once, for a node's first received snapshot. */
+static void node_load_start(struct node *n, const struct raft_msg *m)
+{
+    /* never while one loads: the raft input that could bring another waits meanwhile */
+    node_load_drop(n);
+    n->load_recv = n->recv;
+    n->recv = NULL;
+    n->load_msg = *m;
+    n->load_msg.entries = NULL; /* a snapshot message carries none */
+    n->load_msg.n_entries = 0;
+    if (!n->term_durable) {
+        n->load_deferred = true;
+        n->load_running = true; /* the raft input after it is held from now on */
         return;
     }
-    n->load_running = true;
+    node_load_thread(n);
+}
+
+/* node_term_sync makes a term durable before a received snapshot's file is kept (see
+ * node_load_start): the hard state handed last, or, if the core never handed one, the
+ * snapshot's sender's term with no vote. The core takes that term as the snapshot reaches
+ * it, and writes a vote of that term only after this record. */
+static int node_term_sync(struct node *n, uint64_t term)
+{
+    int rc = 0;
+    if (n->hs_term == 0) {
+        struct raft_hard_state hs = {.term = term, .vote = RAFT_NONE, .commit = 0};
+        if ((rc = wal_save_hard_state(n->wal, &hs)) != 0)
+            return rc;
+        n->hs_term = term;
+        n->hs_vote = RAFT_NONE;
+    }
+    if ((rc = node_wal_sync_now(n)) == 0)
+        n->term_durable = true;
+    return rc;
 }
 
 /* node_load_poll hands a loaded snapshot's message to the core (wait: waits for the
  * thread; the node is stopping, and nothing is handed on). */
 static void node_load_poll(struct node *n, bool wait)
 {
+    if (n->load_deferred) {
+        n->load_deferred = false;
+        int rc = wait ? 0 : node_term_sync(n, n->load_msg.term);
+        if (wait || rc != 0) { /* stopping, or the disk failed: the file is not kept */
+            n->load_running = false;
+            snap_recv_free(n->load_recv);
+            n->load_recv = NULL;
+            if (rc != 0) {
+                lt_error("WAL: cannot save the term before a received snapshot: %s; stopping",
+                         lt_strerror(rc));
+                n->fatal = rc;
+            }
+            return;
+        }
+        node_load_thread(n);
+        if (!n->load_running) /* done here: what came after it, in order */
+            node_release_raft(n);
+        return;
+    }
     if (!n->load_running || !(wait || __atomic_load_n(&n->load_done, __ATOMIC_ACQUIRE)))
         return;
     pthread_join(n->load_thread, NULL);
@@ -3256,6 +3317,7 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     n->truncated_at_start = rec.truncated_bytes;
     n->hs_term = rec.hs.term;
     n->hs_vote = rec.hs.vote;
+    n->term_durable = rec.hs.term > 0;
     if (rec.truncated_bytes)
         lt_warn("cut a torn tail of %llu bytes from the WAL",
                 (unsigned long long)rec.truncated_bytes);

@@ -2,7 +2,12 @@
  * the test, which poses as member 2. A snapshot whose file is intact but whose meta names
  * an invalid voter set (a voter twice, voter 0) must be ignored before its file is kept:
  * kept, it would stop the node at its next start (raft_new refuses such a conf). A valid
- * one, sent the same way, is installed, and the node restarts from it. */
+ * one, sent the same way, is installed, and the node restarts from it.
+ *
+ * And a fresh node's first snapshot: the term it came in is durable before its file is
+ * kept. The test kills the node the moment the file appears, five times; each restart
+ * must serve (a snapshot beside a WAL without a hard state reads as a WAL whose records
+ * were lost, and the node refused to start: its data dir had to be wiped again). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,9 +232,75 @@ static void test_invalid_snapshot_meta_is_not_kept(void)
     tu_rmrf(g.root);
 }
 
+/* sg_kill_when_kept sends `file` as member 2 and SIGKILLs the node the moment a snapshot
+ * file shows in its snap dir (polled every 0.2 ms; the send repeated every 100 ms, at most
+ * 5 s in all); true if it showed. */
+static bool sg_kill_when_kept(struct sg *g, struct raftnet *net,
+                              const struct raft_snapshot_meta *meta, const uint8_t *file,
+                              size_t len)
+{
+    struct raft_msg m = {
+        .type = RAFT_MSG_SNAPSHOT, .from = 2, .to = 1, .term = SG_TERM, .snapshot = *meta};
+    struct codec_chunk c = {.offset = 0, .data = file, .len = len, .done = true};
+    const struct raft_msg *mp[] = {&m};
+    const struct codec_chunk *cp[] = {&c};
+    for (int i = 0; i < 50; i++) {
+        raftnet_send(net, 1, mp, cp, 1);
+        uint64_t until = lt_now_ns() + 100000000ull;
+        while (lt_now_ns() < until) {
+            if (sg_snapshots(g) >= 1) {
+                kill(g->pid, SIGKILL);
+                waitpid(g->pid, NULL, 0);
+                return true;
+            }
+            usleep(200);
+        }
+    }
+    kill(g->pid, SIGKILL);
+    waitpid(g->pid, NULL, 0);
+    return false;
+}
+
+static void test_first_snapshot_term_durable(void)
+{
+    struct raft_snapshot_meta meta = {.index = 50, .term = SG_TERM, .conf = {{1, 2, 3}, 3}};
+    char err[128], src[300];
+    for (int round = 0; round < 5; round++) {
+        struct sg g = {0};
+        CU_ASSERT_EQUAL_FATAL(tu_tmpdir(g.root, sizeof(g.root), "snapterm"), 0);
+        snprintf(g.data, sizeof(g.data), "%s/n1", g.root);
+        snprintf(g.log, sizeof(g.log), "%s/n1.log", g.root);
+        snprintf(src, sizeof(src), "%s/src", g.root);
+        sg_urls(&g);
+        uint8_t *file = NULL;
+        size_t len = 0;
+        CU_ASSERT_EQUAL_FATAL(sg_snapshot(src, &meta, &file, &len), 0);
+        struct raftnet *net = NULL;
+        CU_ASSERT_EQUAL_FATAL(raftnet_new(g.raft[2], sg_ignore, NULL, &net, err, sizeof(err)), 0);
+        CU_ASSERT_EQUAL_FATAL(raftnet_add_peer(net, 1, g.raft[1]), 0);
+        g.pid = sg_start(&g);
+        CU_ASSERT_FATAL(g.pid > 0);
+        CU_ASSERT_FATAL(sg_wait_log(&g, "serving:", 10000));
+        CU_ASSERT(sg_kill_when_kept(&g, net, &meta, file, len));
+
+        snprintf(g.log, sizeof(g.log), "%s/n1-restart.log", g.root);
+        g.pid = sg_start(&g);
+        CU_ASSERT_FATAL(g.pid > 0);
+        CU_ASSERT(sg_wait_log(&g, "serving:", 10000));
+        CU_ASSERT_FALSE(sg_log_has(&g, "records are gone"));
+        CU_ASSERT(sg_log_has(&g, "snapshot 50"));
+        CU_ASSERT(sg_stop(&g));
+        raftnet_free(net);
+        free(file);
+        tu_rmrf(g.root);
+    }
+}
+
 static const struct lt_test guard_tests[] = {
     {"a snapshot with an invalid voter set is ignored, a valid one installed",
      test_invalid_snapshot_meta_is_not_kept},
+    {"a fresh node killed as it keeps its first snapshot starts again",
+     test_first_snapshot_term_durable},
     {NULL, NULL},
 };
 
