@@ -22,7 +22,8 @@
  * more than a playground's store is meant to hold, and minutes of writes already. */
 #define BENCH_PREFILL_MAX (1024.0 * 1048576.0)
 
-/* read by the signal handler, which may interrupt this thread anywhere */
+/* read by the signal handler, which may interrupt this thread anywhere, or run on another
+ * thread at the same time; the engine it names is never freed */
 static struct bench_engine *_Atomic running;
 
 static void bench_on_sigint(int sig)
@@ -241,12 +242,13 @@ int admin_bench(struct admin *a, const char *cmd, int argc, char **argv)
     signal(SIGTERM, bench_on_sigint); /* as Ctrl-C: stop, then report what ran */
     struct bench_result res;
     rc = bench_engine_run(e, &res);
-    running = NULL;
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    /* The engine is not freed: a handler that began on another thread just before may
+     * still use it, and nothing can wait for a handler. It stays reachable from `running`
+     * until the program ends, a few lines on (lithair-admin runs one command). */
     if (tty)
         fputc('\n', stderr);
-    bench_engine_free(e);
     bench_rpc_fini(&op);
     if (rc)
         return admin_fail("benchmark failed: %s", lt_strerror(rc));
