@@ -1142,9 +1142,10 @@ def test_committed_events_batched(build):
         try:
             wait_for("the watcher subscribed (a metrics event)",
                      lambda: any("metrics" in e for _, e in events()), timeout=15)
-            # 1. after a quiet spell longer than the interval, a write goes out at once
-            # Judged by the median of five: on a loaded machine the watcher itself can see one
-            # published at once 0.57 s after its ack; held, all would wait about 1 s.
+            # 1. after a quiet spell longer than the interval, a write goes out at once, each
+            # of five: the first too, though the election's entries were published less than
+            # an interval before it (the quiet spell counts from the last commit, not from the
+            # last event; counted from the event, the first was held 0.3-0.6 s)
             late = []
             for i in range(5):
                 time.sleep(1.3)
@@ -1152,7 +1153,7 @@ def test_committed_events_batched(build):
                 acked = time.monotonic()
                 ts, _ = wait_for("lone-%d's event" % i, lambda: seen(it["id"]))
                 late.append(round(ts - acked, 3))
-            check(sorted(late)[2] < 0.5, "lone writes published at once, not held 1 s: %r" % late)
+            check(max(late) < 0.5, "lone writes published at once, not held 1 s: %r" % late)
             # 2. under load: about one CommittedBatch a second
             time.sleep(1.3)
             start = len(events())
