@@ -1325,7 +1325,7 @@ static void usage(FILE *out)
  * behind (an answer still arriving from a node that lost the race, a pipe being reaped):
  * nng_close() or nng_fini() can hang (nng_close.h), and both exit()'s teardown and
  * nng_fini() have destroyed a lock under an NNG thread still running (an NNG panic and
- * status -6 after the command had printed its answer: about once in the whole suite's
+ * status -6 after the command had printed its answer; seen once each in the tests'
  * thousands of runs). A command-line program has nothing to finish: _exit() ends every
  * thread at once. The sanitizer builds first run LeakSanitizer's check (exit's hook,
  * which _exit skips), with NNG's state still reachable from its open sockets. */
