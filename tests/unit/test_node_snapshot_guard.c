@@ -151,23 +151,44 @@ static void sg_ignore(void *arg, nng_msg *msg)
     nng_msg_free(msg); /* the node's answers to member 2: not looked at */
 }
 
-/* sg_send ships `file` in one chunk as member 2 (the leader of term SG_TERM), again every
- * 100 ms, until `line` shows in the node's log (at most 5 s; sends before the dial
- * completes are dropped). */
-static bool sg_send(struct sg *g, struct raftnet *net, const struct raft_snapshot_meta *meta,
-                    const uint8_t *file, size_t len, const char *line)
+/* sg_send_once ships `file` in one chunk to node 1 as member 2, the leader of term SG_TERM. */
+static void sg_send_once(struct raftnet *net, const struct raft_snapshot_meta *meta,
+                         const uint8_t *file, size_t len)
 {
     struct raft_msg m = {
         .type = RAFT_MSG_SNAPSHOT, .from = 2, .to = 1, .term = SG_TERM, .snapshot = *meta};
     struct codec_chunk c = {.offset = 0, .data = file, .len = len, .done = true};
     const struct raft_msg *mp[] = {&m};
     const struct codec_chunk *cp[] = {&c};
+    raftnet_send(net, 1, mp, cp, 1);
+}
+
+/* sg_send ships `file` in one chunk as member 2 (the leader of term SG_TERM), again every
+ * 100 ms, until `line` shows in the node's log (at most 5 s; sends before the dial
+ * completes are dropped). */
+static bool sg_send(struct sg *g, struct raftnet *net, const struct raft_snapshot_meta *meta,
+                    const uint8_t *file, size_t len, const char *line)
+{
     for (int i = 0; i < 50; i++) {
-        raftnet_send(net, 1, mp, cp, 1);
+        sg_send_once(net, meta, file, len);
         if (sg_wait_log(g, line, 100))
             return true;
     }
     return false;
+}
+
+/* sg_up opens the test's raft socket as member 2 and starts node 1; once it serves,
+ * returns the socket. */
+static struct raftnet *sg_up(struct sg *g)
+{
+    char err[128];
+    struct raftnet *net = NULL;
+    CU_ASSERT_EQUAL_FATAL(raftnet_new(g->raft[2], sg_ignore, NULL, &net, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL_FATAL(raftnet_add_peer(net, 1, g->raft[1]), 0);
+    g->pid = sg_start(g);
+    CU_ASSERT_FATAL(g->pid > 0);
+    CU_ASSERT_FATAL(sg_wait_log(g, "serving:", 10000));
+    return net;
 }
 
 static size_t sg_snapshots(const struct sg *g)
@@ -185,7 +206,7 @@ static size_t sg_snapshots(const struct sg *g)
 static void test_invalid_snapshot_meta_is_not_kept(void)
 {
     struct sg g = {0};
-    char err[128], bad_dir[300], good_dir[300];
+    char bad_dir[300], good_dir[300];
     CU_ASSERT_EQUAL_FATAL(tu_tmpdir(g.root, sizeof(g.root), "snapguard"), 0);
     snprintf(g.data, sizeof(g.data), "%s/n1", g.root);
     snprintf(g.log, sizeof(g.log), "%s/n1.log", g.root);
@@ -201,12 +222,7 @@ static void test_invalid_snapshot_meta_is_not_kept(void)
     CU_ASSERT_EQUAL_FATAL(sg_snapshot(bad_dir, &bad, &bad_file, &bad_len), 0);
     CU_ASSERT_EQUAL_FATAL(sg_snapshot(good_dir, &good, &good_file, &good_len), 0);
 
-    struct raftnet *net = NULL;
-    CU_ASSERT_EQUAL_FATAL(raftnet_new(g.raft[2], sg_ignore, NULL, &net, err, sizeof(err)), 0);
-    CU_ASSERT_EQUAL_FATAL(raftnet_add_peer(net, 1, g.raft[1]), 0);
-    g.pid = sg_start(&g);
-    CU_ASSERT_FATAL(g.pid > 0);
-    CU_ASSERT_FATAL(sg_wait_log(&g, "serving:", 10000));
+    struct raftnet *net = sg_up(&g);
 
     CU_ASSERT(sg_send(&g, net, &bad, bad_file, bad_len,
                       "ignored a snapshot from node 2 with an invalid index or voter set"));
@@ -239,13 +255,8 @@ static bool sg_kill_when_kept(struct sg *g, struct raftnet *net,
                               const struct raft_snapshot_meta *meta, const uint8_t *file,
                               size_t len)
 {
-    struct raft_msg m = {
-        .type = RAFT_MSG_SNAPSHOT, .from = 2, .to = 1, .term = SG_TERM, .snapshot = *meta};
-    struct codec_chunk c = {.offset = 0, .data = file, .len = len, .done = true};
-    const struct raft_msg *mp[] = {&m};
-    const struct codec_chunk *cp[] = {&c};
     for (int i = 0; i < 50; i++) {
-        raftnet_send(net, 1, mp, cp, 1);
+        sg_send_once(net, meta, file, len);
         uint64_t until = lt_now_ns() + 100000000ull;
         while (lt_now_ns() < until) {
             if (sg_snapshots(g) >= 1) {
@@ -264,7 +275,7 @@ static bool sg_kill_when_kept(struct sg *g, struct raftnet *net,
 static void test_first_snapshot_term_durable(void)
 {
     struct raft_snapshot_meta meta = {.index = 50, .term = SG_TERM, .conf = {{1, 2, 3}, 3}};
-    char err[128], src[300];
+    char src[300];
     for (int round = 0; round < 5; round++) {
         struct sg g = {0};
         CU_ASSERT_EQUAL_FATAL(tu_tmpdir(g.root, sizeof(g.root), "snapterm"), 0);
@@ -275,12 +286,7 @@ static void test_first_snapshot_term_durable(void)
         uint8_t *file = NULL;
         size_t len = 0;
         CU_ASSERT_EQUAL_FATAL(sg_snapshot(src, &meta, &file, &len), 0);
-        struct raftnet *net = NULL;
-        CU_ASSERT_EQUAL_FATAL(raftnet_new(g.raft[2], sg_ignore, NULL, &net, err, sizeof(err)), 0);
-        CU_ASSERT_EQUAL_FATAL(raftnet_add_peer(net, 1, g.raft[1]), 0);
-        g.pid = sg_start(&g);
-        CU_ASSERT_FATAL(g.pid > 0);
-        CU_ASSERT_FATAL(sg_wait_log(&g, "serving:", 10000));
+        struct raftnet *net = sg_up(&g);
         CU_ASSERT(sg_kill_when_kept(&g, net, &meta, file, len));
 
         snprintf(g.log, sizeof(g.log), "%s/n1-restart.log", g.root);
