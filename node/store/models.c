@@ -359,6 +359,9 @@ static void enum_names(const ProtobufCEnumDescriptor *ed, char *out, size_t n)
         int w = snprintf(out + used, n - used, "%s%s", i > 0 ? ", " : "", ed->values[i].name);
         if (w < 0)
             break;
+        /* lower case, as the API writes and reads the names ("draft"), not DRAFT */
+        for (size_t k = used; k < n && out[k]; k++)
+            out[k] = (char)tolower((unsigned char)out[k]);
         used += (size_t)w;
     }
 }

@@ -120,6 +120,13 @@ def test_items_api(build_dir):
         expect_error(g.post("/api/items", {"name": 5}), 400, "INVALID_ARGUMENT", "name")
         expect_error(g.post("/api/items", {"name": "a", "status": "bogus"}), 400,
                      "INVALID_ARGUMENT", "status")
+        # enum values are named as the API writes them, lower case (not the proto type's name)
+        expect_error(g.post("/api/items", {"name": "a", "status": "bogus"}), 400,
+                     "INVALID_ARGUMENT", "expected one of draft, active, archived")
+        _, body = expect_error(g.post("/api/items", {"name": "a", "status": 7}), 422)
+        check(body["details"] == [{"field": "status",
+                                   "description": "must be one of draft, active, archived"}],
+              "422 of an unknown status number: %r" % body)
         expect_error(g.request("PUT", "/api/items/" + iid, {}), 400, "INVALID_ARGUMENT")
         # 413 over --max-body (1 MiB)
         big = b'{"name":"' + b"x" * (1 << 20) + b'"}'

@@ -652,7 +652,9 @@ static void test_errors(void)
     expect_error(&all_desc, "{\"fEnum\":3000000000}", NULL, "fEnum", "out of range");
     /* invalid enum names */
     expect_error(item, "{\"status\":\"shiny\"}", NULL, "status",
-                 "invalid value \"shiny\" for enum lithair.v1.PlaygroundItem.Status");
+                 "invalid value \"shiny\" (expected one of draft, active, archived)");
+    expect_error(item, "{\"status\":true}", NULL, "status",
+                 "expected an enum name (draft, active, archived) or number");
     expect_error(&all_desc, "{\"rEnum\":[\"active\",\"nope\"]}", NULL, "rEnum[1]", "invalid value");
     /* invalid base64 */
     expect_error(&all_desc, "{\"fBytes\":\"ab$d\"}", NULL, "fBytes", "invalid base64");
