@@ -314,7 +314,11 @@ static void svc_do_history(struct node *n, struct op *op, const struct store_res
     size_t count = 0;
     int rc = store_history(node_store(n), in->model, in->id, &recs, &count);
     if (rc != 0) {
-        node_op_reply_err(n, op, rc, NULL);
+        /* named as Models/Get names it (a bare "not found" said not which) */
+        char msg[200];
+        snprintf(msg, sizeof(msg), "%s '%.80s' %s", in->model, in->id,
+                 rc == LT_ENOTFOUND ? "does not exist" : lt_strerror(rc));
+        node_op_reply_err(n, op, rc, msg);
         return;
     }
     Lithair__V1__HistoryReply hr = LITHAIR__V1__HISTORY_REPLY__INIT;

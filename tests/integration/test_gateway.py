@@ -311,7 +311,8 @@ def test_items_api(build_dir):
         check(st == 204, "delete: %d" % st)
         expect_error(g.get("/api/items/" + iid), 404, "NOT_FOUND")
         # the store drops a deleted record's history with it
-        expect_error(g.get("/api/items/%s/history" % iid), 404, "NOT_FOUND")
+        expect_error(g.get("/api/items/%s/history" % iid), 404, "NOT_FOUND",
+                     "items '%s' does not exist" % iid)
         # static files and health
         st, h, text = g.get("/")
         check(st == 200 and "Lithair" in text and h["content-type"].startswith("text/html") and
