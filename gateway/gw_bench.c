@@ -233,7 +233,8 @@ static int gw_bench_num(struct gw_req *r, json_object *j, const char *key, doubl
     double x = json_object_get_double(v);
     bool num = json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
     if (!num || !isfinite(x) || x < min || x > max || (integer && floor(x) != x)) {
-        snprintf(err, n, "bad field '%s': expected %s from %g to %g", key,
+        /* %.15g: the bounds as written ("10000000"), not "1e+07" */
+        snprintf(err, n, "bad field '%s': expected %s from %.15g to %.15g", key,
                  integer ? "an integer" : "a number", min, max);
         return -1;
     }

@@ -309,6 +309,17 @@ static void test_bench_parse(void)
         CU_ASSERT_PTR_NOT_NULL(strstr(err, bad[i].field));
         json_object_put(j);
     }
+    /* the bounds are said as numbers are written, not in %g's exponent form */
+    j = json_tokener_parse("{\"rate\":-5}");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    CU_ASSERT_EQUAL(gw_bench_parse(j, &p, err, sizeof(err)), LT_EINVAL);
+    CU_ASSERT_STRING_EQUAL(err, "bad field 'rate': expected a number from 0 to 10000000");
+    json_object_put(j);
+    j = json_tokener_parse("{\"duration_secs\":0}");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    CU_ASSERT_EQUAL(gw_bench_parse(j, &p, err, sizeof(err)), LT_EINVAL);
+    CU_ASSERT_STRING_EQUAL(err, "bad field 'duration_secs': expected a number from 0.1 to 3600");
+    json_object_put(j);
 }
 
 static void test_health(void)
