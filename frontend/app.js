@@ -36,6 +36,7 @@
     cursors: [null],              /* cursor of each page visited; last = current page */
     nextCursor: '',
     pendingNew: null,             /* the item just created, kept visible on the page */
+    itemsFilter: null,            /* the filter of the rows shown: {status} or {name}, or null */
     editing: null,                /* {id, version} while the form edits an item */
     itemsError: false,            /* the table shows a failed load (reloaded when a leader is back) */
     bench: { state: 'idle', lastEndAt: 0, duration: 0, stopping: false, seq: -1, epoch: 0 }, /* seq, epoch: the newest status shown */
@@ -1463,14 +1464,46 @@
   }
 
   /* ---------------------------------------------------------------- data explorer */
-  function items_query(cursor) {
+  /* items_filter: the filter the controls ask for: {status} or {name}, or null */
+  function items_filter() {
+    const f = $('filter-field').value;
+    if (f === 'status') return { status: $('filter-status').value };
+    if (f === 'name' && $('filter-value').value.trim()) return { name: $('filter-value').value.trim() };
+    return null;
+  }
+
+  function items_query(cursor, filter) {
     const q = new URLSearchParams();
     q.set('limit', $('page-size').value);
-    const f = $('filter-field').value;
-    if (f === 'status') q.set('status', $('filter-status').value);
-    if (f === 'name' && $('filter-value').value.trim()) q.set('name', $('filter-value').value.trim());
+    if (filter && filter.status) q.set('status', filter.status);
+    if (filter && filter.name) q.set('name', filter.name);
     if (cursor) q.set('cursor', cursor);
     return '/api/items?' + q.toString();
+  }
+
+  /* pending_shown: the item just created is shown above page 1 only while it is what the rows
+   * shown would hold (a draft created under an "archived" filter is not listed as archived). */
+  function pending_shown() {
+    const it = state.pendingNew;
+    const f = state.itemsFilter;
+    if (!it || state.cursors.length !== 1) return false;
+    if (f && f.status && (it.status || 'draft') !== f.status) return false;
+    if (f && f.name && it.name !== f.name) return false;
+    return true;
+  }
+
+  /* pending_changed: the item just created was changed or deleted (by anyone): what is kept of it
+   * is read again, or dropped, rather than shown as it was when created. */
+  async function pending_changed(d) {
+    const id = d.id;
+    if (d.op !== 'update') { state.pendingNew = null; render_items(); return; }
+    try {
+      const r = await request('GET', '/api/items/' + encodeURIComponent(id));
+      if (state.pendingNew && state.pendingNew.id === id && Number(r.data.version) >= Number(state.pendingNew.version)) state.pendingNew = r.data;
+    } catch (e) {
+      if (e.status === 404 && state.pendingNew && state.pendingNew.id === id) state.pendingNew = null;
+    }
+    render_items();
   }
 
   let itemsSeq = 0;
@@ -1484,10 +1517,12 @@
     const seq = ++itemsSeq;
     items_retry_cancel();
     const cursor = state.cursors[state.cursors.length - 1];
+    const filter = items_filter();
     $('items-total').classList.add('is-loading');
     try {
-      const r = await request('GET', items_query(cursor));
+      const r = await request('GET', items_query(cursor, filter));
       if (seq !== itemsSeq) return;
+      state.itemsFilter = filter;
       state.itemsError = false;
       items_status('');
       const d = r.data || {};
@@ -1555,7 +1590,7 @@
 
   function render_items() {
     const rows = state.items.slice();
-    if (state.pendingNew && state.cursors.length === 1 && !rows.some((x) => x.id === state.pendingNew.id)) rows.unshift(state.pendingNew);
+    if (pending_shown() && !rows.some((x) => x.id === state.pendingNew.id)) rows.unshift(state.pendingNew);
     const f = $('filter-field').value;
     set_text($('items-total'), fmt_int(state.itemsTotal) + ' item' + (state.itemsTotal === 1 ? '' : 's') + (f ? ' matching' : ' total'));
     const page = state.cursors.length;
@@ -1633,6 +1668,7 @@
   /* item_event: a change made elsewhere (another tab, the CLI) refreshes the table once it settles. */
   function item_event(d) {
     if (!d.id || d.op === 'noop') return;
+    if (state.pendingNew && state.pendingNew.id === d.id && d.op !== 'create' && (d.model || 'items') === 'items') pending_changed(d);
     if (state.bench.state === 'running' || performance.now() - state.bench.lastEndAt < 3000) return;
     const known = state.items.some((x) => x.id === d.id) || (state.pendingNew && state.pendingNew.id === d.id);
     if (known && d.op === 'create') return;
@@ -1902,6 +1938,7 @@
         const it = r.data;
         const i = state.items.findIndex((x) => x.id === it.id);
         if (i >= 0) state.items[i] = it;
+        if (ed && state.pendingNew && state.pendingNew.id === it.id) state.pendingNew = it;
         render_items();
         load_items();
       } catch (e) {

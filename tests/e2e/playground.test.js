@@ -1139,6 +1139,46 @@ async function main() {
     return 'page ' + last + ' emptied (' + ids.length + ' rows) → "' + info + '"';
   });
 
+  await check('an item created here and kept above page 1 follows a change made elsewhere, goes when deleted elsewhere, and is not listed under a filter it does not match', async () => {
+    /* a full first page of older items: the new one (the newest id) is not among its rows */
+    for (let i = 0; i < 11; i++) await post_json(base + '/api/items', { name: 'older ' + i });
+    await page.locator('[data-testid="page-size"]').selectOption('10');
+    await wait_for('Next offered', 8000, async () => page.locator('[data-testid="page-next"]').isEnabled());
+    const name = 'made here ' + Date.now();
+    await page.locator('[data-testid="item-new"]').click();
+    await page.locator('[data-testid="field-name"]').fill(name);
+    await page.locator('[data-testid="item-save"]').click();
+    const row = page.locator('[data-testid="item-row"]', { has: page.locator('[data-testid="item-name"]', { hasText: name }) });
+    await wait_for('the new row', 5000, async () => (await row.count()) === 1);
+    const id = await row.getAttribute('data-item-id');
+    const put = await http_req('PUT', base + '/api/items/' + encodeURIComponent(id), { name: name + ' renamed elsewhere' });
+    assert(put.status === 200, 'PUT answered ' + put.status);
+    const byId = page.locator('[data-testid="item-row"][data-item-id="' + id + '"]');
+    await wait_for('the change made elsewhere', 5000, async () => (await byId.count()) === 1
+      && /renamed elsewhere/.test(await byId.locator('[data-testid="item-name"]').textContent())
+      && (await byId.locator('[data-testid="item-version"]').textContent()) === '2');
+    const del = await http_req('DELETE', base + '/api/items/' + encodeURIComponent(id));
+    assert(del.status === 204, 'DELETE answered ' + del.status);
+    await wait_for('the row gone once deleted elsewhere', 5000, async () => (await byId.count()) === 0);
+    /* created under a filter it does not match (a draft while archived items are listed) */
+    await page.locator('[data-testid="filter-field"]').selectOption('status');
+    await page.locator('[data-testid="filter-status"]').selectOption('archived');
+    await page.locator('[data-testid="filter-apply"]').click();
+    await wait_for('the filtered list', 5000, async () => /matching/.test(await page.locator('[data-testid="items-total"]').textContent()));
+    const name2 = 'draft here ' + Date.now();
+    await page.locator('[data-testid="item-new"]').click();
+    await page.locator('[data-testid="field-name"]').fill(name2);
+    await page.locator('[data-testid="item-save"]').click();
+    await wait_for('the form closed after Save', 5000, async () => page.locator('[data-testid="item-form"]').isHidden());
+    await sleep(800); /* the reload after Save */
+    const shown = await page.locator('[data-testid="item-row"]').evaluateAll((r) => r.map((x) => x.querySelector('.status').textContent));
+    assert(!shown.some((s) => s !== 'archived'), 'under the archived filter the rows are ' + shown.join(', '));
+    await page.locator('[data-testid="filter-field"]').selectOption('');
+    await page.locator('[data-testid="filter-apply"]').click();
+    await page.locator('[data-testid="page-size"]').selectOption('20');
+    return 'renamed and deleted elsewhere, followed; ' + shown.length + ' archived rows under the filter';
+  });
+
   await check('benchmark: a run from another client shows its settings after a reload; the result names them; its error breakdown is whole; axis labels are exact', async () => {
     const p2 = await browser.newPage();
     try {
