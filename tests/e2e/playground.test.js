@@ -460,9 +460,13 @@ async function main() {
   await check('killing a second node warns that quorum would be lost (409), cancel keeps it running', async () => {
     const followerIds = async () => (await cards().evaluateAll((els) => els.map((e) => [e.dataset.nodeId, e.dataset.role]))).filter(([, r]) => r === 'follower').map(([id]) => id);
     // The cards settle from live events: give the restarted node's peers a moment.
-    await wait_for('two followers and one leader shown', 5000, async () => (await followerIds()).length === 2 && (await leaderCards().count()) === 1, 100);
+    /* the followers as the one look that found them saw them: a second look could find the
+     * cards changed again (it failed so once, 54 ms after the two were seen, on a loaded machine) */
+    const followers = await wait_for('two followers and one leader shown', 5000, async () => {
+      const f = await followerIds();
+      return f.length === 2 && (await leaderCards().count()) === 1 ? f : null;
+    }, 100);
     const lead = await leaderId();
-    const followers = await followerIds();
     assert(followers.length === 2, 'expected two followers, got ' + followers.join(','));
     await card(followers[0]).locator('[data-testid="node-kill"]').click();
     await wait_for('node ' + followers[0] + ' down', 5000, async () => (await card(followers[0]).getAttribute('data-role')) === 'down');
