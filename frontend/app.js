@@ -173,6 +173,12 @@
     return s.state === 'offline' || (s.state !== 'live' && !!s.downSince && performance.now() - s.downSince > 1500);
   }
   const LOST_WHY = 'The gateway is unreachable: nothing can be done until it answers again';
+  /* stream_refused: the gateway answers but refuses this role its event stream (401): with
+   * --anonymous-role none before a login, or after a logout. Nothing is live then, as with the
+   * gateway away, but "unreachable" and "reconnecting" would send the person the wrong way. */
+  function stream_refused() { return state.me.role === 'none' && state.sse.state !== 'live'; }
+  const REFUSED_WHY = 'Log in first (Security panel): this gateway gives anonymous clients no role (--anonymous-role none)';
+  function lost_why() { return stream_refused() ? REFUSED_WHY : LOST_WHY; }
 
   /* ---------------------------------------------------------------- toasts */
   /* toast: shows a message now; returns {done(kind, text)} to turn a progress toast into its outcome. */
@@ -398,7 +404,15 @@
   function render_cluster_now() {
     const grid = $('node-grid');
     const ids = [...state.nodes.keys()].sort((a, b) => a - b);
-    if (!ids.length) return;
+    if (!ids.length) {
+      /* no node known (yet, or the role may not read the status): the cluster controls still
+       * say what they need, rather than stay offered */
+      gate($('force-election'), 'admin', gateway_lost(), lost_why());
+      gate($('snapshot-btn'), 'admin', gateway_lost(), lost_why());
+      $('election-target').disabled = !can('admin');
+      gateway_gates(gateway_lost());
+      return;
+    }
     /* with the gateway away (or just back, before the nodes are heard again) nobody is known
      * to lead: the leader shown is left alone, so the gateway's own downtime is not counted
      * as time without a leader, and an election is only logged once it is seen */
@@ -466,12 +480,12 @@
       const pct = L && L.commit ? Math.min(100, (100 * (n.applied || 0)) / L.commit) : 0;
       const w = (live ? pct : 0).toFixed(1) + '%';
       if (f.syncBar.dataset.w !== w) { f.syncBar.dataset.w = w; f.syncBar.style.width = w; } /* style.width reads back normalized ("100%") */
-      gate(f.kill, 'admin', !n.running || blind, blind ? LOST_WHY : 'Node ' + id + ' is not running: nothing to kill (Restart starts it)');
+      gate(f.kill, 'admin', !n.running || blind, blind ? lost_why() : 'Node ' + id + ' is not running: nothing to kill (Restart starts it)');
       gate(f.restart, 'admin', n.running || state.mode === 'attach' || blind,
-        blind ? LOST_WHY : state.mode === 'attach' ? 'Restart needs the supervisor mode (--spawn)' : 'Node ' + id + ' is running: kill it first to restart it');
+        blind ? lost_why() : state.mode === 'attach' ? 'Restart needs the supervisor mode (--spawn)' : 'Node ' + id + ' is running: kill it first to restart it');
     }
-    gate($('force-election'), 'admin', blind, LOST_WHY);
-    gate($('snapshot-btn'), 'admin', blind, LOST_WHY);
+    gate($('force-election'), 'admin', blind, lost_why());
+    gate($('snapshot-btn'), 'admin', blind, lost_why());
     const tsel2 = $('election-target');
     tsel2.disabled = !can('admin');
     if (tsel2.title !== (can('admin') ? '' : need_words('admin'))) tsel2.title = can('admin') ? '' : need_words('admin');
@@ -479,14 +493,14 @@
     state.term = maxTerm;
     const lost = blind;
     const q = quorum_info();
-    set_text($('header-leader'), lost ? 'Leader: unknown (gateway unreachable)' : state.leaderId ? 'Leader: Node ' + state.leaderId : q.lost ? 'Leader: none (quorum lost)' : 'Leader: none (election)');
+    set_text($('header-leader'), lost ? (stream_refused() ? 'Leader: unknown (log in)' : 'Leader: unknown (gateway unreachable)') : state.leaderId ? 'Leader: Node ' + state.leaderId : q.lost ? 'Leader: none (quorum lost)' : 'Leader: none (election)');
     quorum_banner(q, lost);
     $('header-leader').classList.toggle('pill-warn', lost || !state.leaderId);
     set_text($('header-term'), 'Term ' + (maxTerm || '—'));
     const needed = state.quorum ? state.quorum.needed : Math.floor(ids.length / 2) + 1;
     /* the gateway away: how many nodes run is not known (not zero) */
     set_text($('header-quorum'), lost ? 'Quorum unknown' : 'Quorum ' + alive + '/' + ids.length + ' (need ' + needed + ')');
-    const qt = lost ? 'Not known while the gateway is unreachable' : 'Running nodes / quorum needed';
+    const qt = lost ? (stream_refused() ? 'Not known before a login' : 'Not known while the gateway is unreachable') : 'Running nodes / quorum needed';
     if ($('header-quorum').title !== qt) $('header-quorum').title = qt;
     $('header-quorum').classList.toggle('pill-bad', !lost && alive < needed);
     $('header-quorum').classList.toggle('pill-warn', lost);
@@ -849,13 +863,20 @@
   }, 250);
 
   /* ---------------------------------------------------------------- SSE */
+  /* conn_text: the indicator in the top bar; a stream refused to the role says so */
+  function conn_text() {
+    const c = $('conn');
+    const st = state.sse.state;
+    if (c.dataset.state !== st) c.dataset.state = st;
+    set_text(c.querySelector('.conn-text'), stream_refused() ? 'Not logged in'
+      : { live: 'Live', connecting: 'Connecting…', reconnecting: 'Reconnecting…', offline: 'Disconnected' }[st]);
+  }
+
   function sse_set(st) {
     const s = state.sse;
     if (s.state === st) return;
     s.state = st;
-    const c = $('conn');
-    c.dataset.state = st;
-    c.querySelector('.conn-text').textContent = { live: 'Live', connecting: 'Connecting…', reconnecting: 'Reconnecting…', offline: 'Disconnected' }[st];
+    conn_text();
     if (st === 'live') {
       if (s.downSince && performance.now() - s.downSince > 1500) s.liveAt = performance.now(); /* back after a loss */
       s.downSince = 0;
@@ -1016,7 +1037,8 @@
     const s = state.sse;
     const now = performance.now();
     if (s.state !== 'live' && s.downSince && now - s.downSince > 1500 && s.everOpen) {
-      $('conn-banner').hidden = false;
+      /* logged out where anonymous clients have no role: the indicator says so, not this */
+      $('conn-banner').hidden = stream_refused();
       document.body.classList.add('is-stale');
     }
     if (s.state !== 'live' && s.downSince && now - s.downSince > 15000) sse_set('offline');
@@ -1317,9 +1339,9 @@
   function bench_buttons() {
     const running = state.bench.state === 'running';
     const lost = gateway_lost();
-    gate($('bench-start'), 'editor', running || lost, lost ? LOST_WHY : 'A benchmark is running (its settings are shown): one at a time — Stop ends it');
-    gate($('bench-stop'), 'editor', !running || lost, lost ? LOST_WHY : 'No benchmark is running: nothing to stop');
-    gate($('bench-cleanup'), 'editor', running || lost, lost ? LOST_WHY : 'Wait until the running benchmark ends: it is writing the items this deletes');
+    gate($('bench-start'), 'editor', running || lost, lost ? lost_why() : 'A benchmark is running (its settings are shown): one at a time — Stop ends it');
+    gate($('bench-stop'), 'editor', !running || lost, lost ? lost_why() : 'No benchmark is running: nothing to stop');
+    gate($('bench-cleanup'), 'editor', running || lost, lost ? lost_why() : 'Wait until the running benchmark ends: it is writing the items this deletes');
     /* while a run goes (this tab's or another's) the form shows its settings, not editable */
     const why = running ? 'The running benchmark\'s setting: it can be changed once the run ends' : '';
     for (const id of ['bench-type', 'bench-concurrency', 'bench-duration', 'bench-payload']) {
@@ -1332,9 +1354,9 @@
 
   /* gateway_gates: what needs the gateway is off while it is unreachable, saying so. */
   function gateway_gates(lost) {
-    gate($('item-new'), 'editor', lost, LOST_WHY);
-    set_off($('items-refresh'), lost, LOST_WHY);
-    gate($('fw-add'), 'admin', lost || fw.noteBad, lost ? LOST_WHY : 'Shorten the note first (at most ' + FW_NOTE_MAX + ' bytes)');
+    gate($('item-new'), 'editor', lost, lost_why());
+    set_off($('items-refresh'), lost, lost_why());
+    gate($('fw-add'), 'admin', lost || fw.noteBad, lost ? lost_why() : 'Shorten the note first (at most ' + FW_NOTE_MAX + ' bytes)');
     bench_buttons();
   }
 
@@ -2079,6 +2101,7 @@
 
   /* roles_apply: every control the current role may not use, disabled with the role it needs. */
   function roles_apply() {
+    conn_text();
     gateway_gates(gateway_lost());
     for (const b of document.querySelectorAll('[data-testid="fw-rule-delete"]')) gate(b, 'admin');
     render_cluster();

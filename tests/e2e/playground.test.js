@@ -1463,6 +1463,53 @@ async function main() {
 
   let expectNetErrors = false;
   if (!EXTERNAL_URL) {
+    await check('--anonymous-role none: before a login and after a logout the page says "Not logged in", not that the gateway is unreachable; the cluster controls name the role they need', async () => {
+      /* a second gateway on the same nodes (attach mode), for anonymous clients with no role;
+       * reached as localhost so that this page's cookie (127.0.0.1) is not sent to it */
+      const st = await get_json(base + '/_playground/cluster/status', 3000);
+      const nodes = (st.data && st.data.nodes) || [];
+      assert(nodes.length === 3 && nodes.every((n) => n.rpcUrl && n.eventsUrl), 'node URLs: ' + JSON.stringify(nodes).slice(0, 200));
+      const port2 = await free_port();
+      const args = ['--listen', String(port2), '--frontend', path.join(ROOT, 'frontend'), '--anonymous-role', 'none'];
+      for (const n of nodes) args.push('--node', n.id + ',' + n.rpcUrl + ',' + n.eventsUrl);
+      const gw2 = spawn(gatewayArgs.gw, args, { stdio: ['ignore', 'ignore', 'ignore'] });
+      const p2 = await browser.newPage();
+      try {
+        const base2 = 'http://localhost:' + port2;
+        await wait_for('the second gateway', 10000, async () => (await get_json('http://127.0.0.1:' + port2 + '/healthz', 1000)).status === 200, 200);
+        await p2.goto(base2 + '/');
+        const conn = p2.locator('[data-testid="conn-indicator"]');
+        const refused = async () => {
+          await wait_for('"Not logged in"', 8000, async () => (await conn.textContent()).trim() === 'Not logged in');
+          await sleep(2000); /* past the 1.5 s after which a lost stream is called unreachable */
+          assert((await conn.textContent()).trim() === 'Not logged in', 'the indicator says ' + await conn.textContent());
+          assert(await p2.locator('[data-testid="conn-banner"]').isHidden(), 'the "reconnecting" banner shows');
+          const head = (await p2.locator('#header-leader').textContent()).trim();
+          assert(!/unreachable/.test(head), 'the header says "' + head + '"');
+          for (const [tid, why] of [['force-election', /Needs the admin role/], ['snapshot', /Needs the admin role/], ['item-new', /Needs the editor role/], ['items-refresh', /Log in first/]]) {
+            const b = p2.locator('[data-testid="' + tid + '"]');
+            const title = (await b.getAttribute('title')) || '';
+            assert(await b.isDisabled(), tid + ' is offered');
+            assert(why.test(title) && !/unreachable/.test(title), tid + ' says "' + title + '"');
+          }
+        };
+        await refused();
+        await p2.locator('[data-testid="login-user"]').selectOption('viewer');
+        await p2.locator('[data-testid="login-password"]').fill('viewer');
+        await p2.locator('[data-testid="login-btn"]').click();
+        await wait_for('Live once logged in', 8000, async () => (await conn.textContent()).trim() === 'Live');
+        await p2.locator('[data-testid="logout-btn"]').click();
+        await refused();
+        return 'refused stream said as such, before the login and after the logout';
+      } finally {
+        await p2.close();
+        gw2.kill('SIGTERM');
+        const end = Date.now() + 5000;
+        while (gw2.exitCode == null && gw2.signalCode == null && Date.now() < end) await sleep(50);
+        if (gw2.exitCode == null && gw2.signalCode == null) gw2.kill('SIGKILL');
+      }
+    });
+
     await check('gateway stopped: the lost stream is shown; back again: live with no reload', async () => {
       await page.evaluate(() => window.scrollTo(0, 0));
       await page.evaluate(() => { window.__e2eNoReload = true; });
