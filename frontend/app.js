@@ -1292,7 +1292,8 @@
         on_benchmark(r.data || {}, true);
         const res = (r.data && r.data.result) || null;
         const lat = (res && res.latencyUs) || {};
-        t.done('ok', 'Benchmark stopped' + (res ? ': ' + fmt_int(Number(res.opsPerSec)) + ' ops/s, p99 ' + (lat.p99 != null ? fmt_us(Number(lat.p99)) : '—') : '') + '.');
+        t.done('ok', 'Benchmark stopped' + (res && !bench_measured(res) ? ' ' + bench_unmeasured_words(res)
+          : res ? ': ' + fmt_int(Number(res.opsPerSec)) + ' ops/s, p99 ' + (lat.p99 != null ? fmt_us(Number(lat.p99)) : '—') : '') + '.');
       } catch (e) {
         t.done('error', 'Could not stop the benchmark: ' + words(e));
       } finally {
@@ -1405,15 +1406,25 @@
       const dur = Number(cfg.duration_secs || cfg.durationSecs || state.bench.duration || 0);
       if (dur) state.bench.duration = dur;
       const el_s = Number(p.elapsedMs || 0) / 1000;
+      /* before the measured part (a read run's prefill, a warm-up) nothing is measured: the bar
+       * shows the prefill's progress and the figures stay "—" (not 0 ops/s at 0.00 ms) */
+      const phase = st === 'running' ? p.phase : '';
+      const early = phase === 'prefill' || phase === 'warmup';
+      const pre = phase === 'prefill' && Number(p.prefillTotal) > 0;
+      const prePct = pre ? Math.min(100, (100 * Number(p.prefillDone || 0)) / Number(p.prefillTotal)) : 0;
       /* a run stopped early shows how far it got; only a finished one is full */
-      const pct = st === 'done' ? 100 : (dur ? Math.min(100, (100 * el_s) / dur) : 0);
+      const pct = st === 'done' ? 100 : pre ? prePct : (dur ? Math.min(100, (100 * el_s) / dur) : 0);
       $('bench-progress').style.width = pct.toFixed(1) + '%';
-      $('bench-progress').classList.toggle('is-phase', p.phase === 'prefill' || p.phase === 'warmup');
-      set_text($('bench-live-ops'), p.opsPerSec != null ? fmt_int(Number(p.opsPerSec)) : '—');
-      set_text($('bench-live-p50'), p.p50Ms != null ? fmt_ms(Number(p.p50Ms)) : '—');
-      set_text($('bench-live-p99'), p.p99Ms != null ? fmt_ms(Number(p.p99Ms)) : '—');
-      set_text($('bench-live-count'), p.ops != null ? fmt_int(Number(p.ops)) : '—');
-      set_text($('bench-live-errors'), p.errors != null ? fmt_int(Number(p.errors)) : '—');
+      $('bench-progress').classList.toggle('is-phase', early);
+      set_text(b, pre ? 'prefill ' + Math.floor(prePct) + '%' : phase === 'warmup' ? 'warm-up' : st);
+      const barWhy = pre ? 'Prefill: ' + fmt_int(Number(p.prefillDone || 0)) + ' of ' + fmt_int(Number(p.prefillTotal)) + ' keys written before the measured run' : phase === 'warmup' ? 'Warm-up: not measured' : '';
+      if (b.title !== barWhy) b.title = barWhy;
+      const seen = Number(p.ops) > 0 || Number(p.errors) > 0; /* a latency of nothing measured is no 0.00 ms */
+      set_text($('bench-live-ops'), !early && p.opsPerSec != null ? fmt_int(Number(p.opsPerSec)) : '—');
+      set_text($('bench-live-p50'), !early && seen && p.p50Ms != null ? fmt_ms(Number(p.p50Ms)) : '—');
+      set_text($('bench-live-p99'), !early && seen && p.p99Ms != null ? fmt_ms(Number(p.p99Ms)) : '—');
+      set_text($('bench-live-count'), !early && p.ops != null ? fmt_int(Number(p.ops)) : '—');
+      set_text($('bench-live-errors'), !early && p.errors != null ? fmt_int(Number(p.errors)) : '—');
       if (st === 'running' && p.elapsedMs != null && (!p.phase || p.phase === 'running' || p.phase === 'warmup')) {
         benchChart.push(Math.round(el_s * 100) / 100, [Number(p.opsPerSec) || 0, p.p99Ms != null ? Number(p.p99Ms) : null]);
         latest.benchOps = Number(p.opsPerSec) || 0;
@@ -1445,17 +1456,29 @@
     return out;
   }
 
+  /* bench_measured: the run measured something; one stopped during its prefill or warm-up did
+   * not, and its zeros are no latencies */
+  function bench_measured(r) {
+    return Number(r.ops) > 0 || Number(r.errors) > 0 || Number((r.latencyUs || {}).count) > 0;
+  }
+  function bench_unmeasured_words(r) {
+    const pre = Number(r.prefillOps) > 0;
+    return (pre ? 'during its prefill (' + fmt_int(Number(r.prefillOps)) + ' keys written)' : 'before its measured part') + ': nothing was measured';
+  }
+
   function bench_result(r, st, initial, cfg) {
     const box = $('bench-result');
-    const lat = r.latencyUs || {};
+    const measured = bench_measured(r);
+    const lat = measured ? r.latencyUs || {} : {};
     const grid = $('bench-result-grid');
     const cell = (label, value, tid, title, cls) => el('div', { class: 'result-cell' + (cls ? ' ' + cls : ''), title: title || null }, [el('span', { class: 'stat-label', text: label }), el('span', { class: 'stat-value', 'data-testid': tid || null, text: value })]);
     const errs = r.errorsByCode && Object.keys(r.errorsByCode).length ? Object.entries(r.errorsByCode).map(([k, v]) => k + ' ' + fmt_int(Number(v))).join(', ') : '';
     const errText = fmt_int(Number(r.errors || 0)) + (errs ? ' (' + errs + ')' : '');
     /* what was measured: the run's own settings, not the form's (another tab's run, a reload) */
     const what = bench_config_words(cfg);
-    set_text($('bench-result-config'), what ? (st === 'done' ? 'Run: ' : 'Run (' + st + '): ') + what : '');
-    $('bench-result-config').hidden = !what;
+    const none = measured ? '' : cap(st) + ' ' + bench_unmeasured_words(r) + '.';
+    set_text($('bench-result-config'), (what ? (st === 'done' ? 'Run: ' : 'Run (' + st + '): ') + what + (none ? ' — ' : '') : '') + none);
+    $('bench-result-config').hidden = !what && !none;
     grid.replaceChildren(
       cell('Operations', fmt_int(Number(r.ops)), 'bench-result-ops'),
       cell('Throughput', fmt_int(Number(r.opsPerSec)) + ' ops/s', 'bench-result-opsps'),
@@ -1470,19 +1493,22 @@
     $('bench-pct-row').replaceChildren(...keys.map(([k]) => el('td', { 'data-testid': 'bench-' + k, text: lat[k] != null ? fmt_us(Number(lat[k])) : '—' })));
     box.hidden = false;
     box.dataset.state = st;
-    const cap = $('bench-histogram-caption');
-    if (Array.isArray(r.histogram) && r.histogram.length) {
-      cap.textContent = 'Latency histogram (requests per bucket)';
+    const caption = $('bench-histogram-caption');
+    if (!measured) {
+      caption.textContent = 'Latency: nothing was measured';
+      histo.bars([], []);
+    } else if (Array.isArray(r.histogram) && r.histogram.length) {
+      caption.textContent = 'Latency histogram (requests per bucket)';
       histo.set(r.histogram);
     } else {
-      cap.textContent = 'Latency by percentile';
+      caption.textContent = 'Latency by percentile';
       const ks = keys.filter(([k]) => lat[k] != null);
       histo.bars(ks.map(([, l]) => l), ks.map(([k]) => Number(lat[k])), (v) => fmt_us(v));
     }
     if (Array.isArray(r.series) && r.series.length && benchChart.points === 0) {
       for (const s of r.series) benchChart.push(Number(s.tMs) / 1000, [Number(s.opsPerSec) || 0, Number(s.p99Us) > 0 ? Number(s.p99Us) / 1000 : null]);
     }
-    if (!initial && !state.bench.stopping) toast(st === 'done' ? 'ok' : 'warn', 'Benchmark ' + (st === 'done' ? 'finished' : st) + (what ? ' (' + what + ')' : '') + ': ' + fmt_int(Number(r.opsPerSec)) + ' ops/s, p99 ' + (lat.p99 != null ? fmt_us(Number(lat.p99)) : '—') + '.');
+    if (!initial && !state.bench.stopping) toast(st === 'done' ? 'ok' : 'warn', 'Benchmark ' + (st === 'done' ? 'finished' : st) + (what ? ' (' + what + ')' : '') + (measured ? ': ' + fmt_int(Number(r.opsPerSec)) + ' ops/s, p99 ' + (lat.p99 != null ? fmt_us(Number(lat.p99)) : '—') : ' ' + bench_unmeasured_words(r)) + '.');
   }
 
   /* ---------------------------------------------------------------- data explorer */

@@ -918,6 +918,31 @@ async function main() {
     }
   });
 
+  await check('a read run stopped during its prefill: the badge shows the prefill, no 0.00 ms latency is shown, the result says nothing was measured', async () => {
+    /* 100,000 keys to write first: seconds of prefill, in which Stop is pressed */
+    const code = await post_json(base + '/_playground/benchmark/start', { type: 'read', concurrency: 2, duration_secs: 5, payload_size: 256, key_space: 100000 });
+    assert(code === 202, 'start answered ' + code);
+    const badge = page.locator('[data-testid="bench-state"]');
+    await wait_for('the prefill shown', 5000, async () => /^prefill \d+%$/.test(((await badge.textContent()) || '').trim()));
+    const live = {};
+    for (const k of ['bench-live-ops', 'bench-live-p50', 'bench-live-p99']) live[k] = ((await page.locator('[data-testid="' + k + '"]').textContent()) || '').trim();
+    assert(Object.values(live).every((v) => v === '—'), 'during the prefill the live figures are ' + JSON.stringify(live));
+    await page.locator('[data-testid="bench-stop"]').click();
+    await wait_for('the stopped state', 8000, async () => (await badge.getAttribute('data-state')) === 'stopped');
+    const cfg = page.locator('[data-testid="bench-result-config"]');
+    await wait_for('the result saying nothing was measured', 5000, async () => /during its prefill \([\d,]+ keys written\): nothing was measured/.test((await cfg.textContent()) || ''));
+    for (const k of ['p50', 'p99', 'max']) {
+      const t = ((await page.locator('[data-testid="bench-' + k + '"]').textContent()) || '').trim();
+      assert(t === '—', 'the result\'s ' + k + ' shows ' + t);
+    }
+    const p50 = ((await page.locator('[data-testid="bench-live-p50"]').textContent()) || '').trim();
+    assert(p50 === '—', 'after the stop p50 shows ' + p50);
+    const said = await wait_for('the stop toast', 5000, async () => (await page.locator('[data-testid="toast"]').allTextContents()).find((t) => /Benchmark stopped during its prefill/.test(t)) || null);
+    const clean = await http_req('POST', base + '/_playground/benchmark/cleanup');
+    assert(clean.status === 200, 'clean-up answered ' + clean.status + ' ' + clean.text);
+    return '"' + said.trim() + '"; ' + clean.text;
+  });
+
   await check('seven tabs share one event stream: all live, and the last can still write', async () => {
     const extra = [];
     try {
