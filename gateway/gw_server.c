@@ -721,6 +721,44 @@ static bool gw_reply_bad_query(struct gw_req *r, const char *route)
     return rc != 0;
 }
 
+/* The routes whose handlers read a request body; every other route takes none. A body sent
+ * to one of those is a 400, not silently ignored: POST .../kill/3 with {"graceful": true}
+ * must not look like a graceful stop and be a SIGKILL (its options are query parameters). */
+static const char *const gw_route_body[] = {
+    "items_create", "items_update",  "benchmark_start",        "login",
+    "firewall_add", "test_firewall", "cluster_force_election",
+};
+
+/* gw_reply_bad_body answers 400 when route `route` takes no body and the request carries
+ * one, and returns true; false if there is none (a chunked body is read to know). */
+static bool gw_reply_bad_body(struct gw_req *r, const char *route)
+{
+    for (size_t i = 0; i < sizeof(gw_route_body) / sizeof(gw_route_body[0]); i++)
+        if (strcmp(route, gw_route_body[i]) == 0)
+            return false;
+    if (r->ri->content_length == 0)
+        return false;
+    if (r->ri->content_length < 0) {
+        const char *te = mg_get_header(r->conn, "Transfer-Encoding");
+        if (te == NULL)
+            return false; /* neither a length nor chunks: no body */
+        char *body = NULL;
+        size_t len = 0;
+        if (gw_read_body(r, &body, &len) < 0)
+            return true; /* answered: too long, cut, or too slow */
+        free(body);
+        if (len == 0)
+            return false;
+    }
+    bool has_query = false;
+    for (size_t i = 0; i < sizeof(gw_route_query) / sizeof(gw_route_query[0]); i++)
+        has_query |= strcmp(route, gw_route_query[i].route) == 0;
+    gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL, "%s %.100s takes no request body%s", r->method,
+                   r->path,
+                   has_query ? ": its options are query parameters (see docs/API.md)" : "");
+    return true;
+}
+
 /* civetweb keeps this many header lines of a request and silently drops the rest */
 #define GW_MAX_HEADERS                                                                             \
     ((int)(sizeof(((struct mg_request_info *)0)->http_headers) /                                   \
@@ -827,7 +865,8 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
         route_name = "refused";
     } else if (!gw_security_check(&r, &r.who)) {
         route_name = "refused";
-    } else if (idx >= 0 && gw_reply_bad_query(&r, g->routes[idx].name)) {
+    } else if (idx >= 0 && (gw_reply_bad_query(&r, g->routes[idx].name) ||
+                            gw_reply_bad_body(&r, g->routes[idx].name))) {
         route_name = g->routes[idx].name;
     } else if (idx >= 0) {
         r.route = &g->routes[idx];

@@ -155,6 +155,27 @@ def test_items_api(build_dir):
         expect_error(g.request("POST", "/_playground/cluster/kill/1", raw=b"x=1",
                                headers={"Content-Type": "application/x-www-form-urlencoded"}),
                      415)
+        # a route that takes no body refuses one instead of ignoring it: a kill with
+        # {"graceful": true} must not be a SIGKILL that looked graceful (the options of
+        # a kill are query parameters); nothing is done
+        _, err = expect_error(g.post("/_playground/cluster/kill/1", {"graceful": True}), 400,
+                              "INVALID_ARGUMENT", "takes no request body")
+        check("query parameters" in err["message"], "names where options go: %r" % err)
+        check(c.node(1).alive(), "a refused kill killed nothing")
+        expect_error(g.request("POST", "/_playground/cluster/snapshot", raw=b"not json"), 400,
+                     "INVALID_ARGUMENT", "takes no request body")
+        expect_error(g.request("DELETE", "/api/items/" + iid, {"version": 1}), 400,
+                     "INVALID_ARGUMENT", "takes no request body")
+        check(g.get("/api/items/" + iid)[0] == 200, "a refused delete deleted nothing")
+        # chunked: read to tell an empty body from one
+        req = ("POST /_playground/auth/logout HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+               "Connection: close\r\n\r\n")
+        got, _ = raw_exchange(g.port, (req + "2\r\n{}\r\n0\r\n\r\n").encode(), 2.0)
+        check(got.startswith(b"HTTP/1.1 400") and b"takes no request body" in got,
+              "a chunked body to logout: %r" % got[:200])
+        got, _ = raw_exchange(g.port, (req + "0\r\n\r\n").encode(), 2.0)
+        check(got.startswith(b"HTTP/1.1 204"), "an empty chunked body: %r" % got[:200])
         st, _, ok = g.request("POST", "/api/items", raw=b'{"name":"typed"}',
                               headers={"Content-Type": "application/json; charset=utf-8"})
         check(st == 201, "JSON with a charset: %r" % ok)
