@@ -877,6 +877,8 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
         gw_reply_not_allowed(&r, allow);
     } else if (strncmp(r.path, "/_playground/events", 19) == 0 && g->sse &&
                sse_stream_mask(r.path + 19) != 0) {
+        static const char *const sse_query_keys[] = {"lastEventId", NULL};
+        char qbad[64];
         route_name = "events";
         if (r.head) { /* what a GET would start with, and no stream */
             mg_disable_connection_keep_alive(conn);
@@ -885,6 +887,11 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
             r.status = 200;
         } else if (strcmp(r.method, "GET") != 0) {
             gw_reply_not_allowed(&r, "GET, HEAD");
+        } else if (!gw_query_check_keys(r.query, sse_query_keys, qbad, sizeof(qbad))) {
+            gw_reply_error(&r, 400, "INVALID_ARGUMENT", NULL,
+                           "unknown query parameter '%s' for GET %.100s (the one a stream reads "
+                           "is lastEventId)",
+                           qbad, r.path);
         } else {
             /* a stream opened with a session ends with it (logout or expiry) */
             int rc = sse_hub_serve(g->sse, conn, sse_stream_mask(r.path + 19),

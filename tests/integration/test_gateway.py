@@ -1272,6 +1272,9 @@ def test_sse_stream(build_dir):
                 "benchmark", lambda d: d["state"] == "done" and d["result"]), timeout=20)
             check(not bench.find("committed"), "the benchmark stream carries benchmark only")
             expect_error(g.get("/_playground/events/nope"), 404, "NOT_FOUND")
+            # the one query parameter a stream reads is lastEventId; another is a 400
+            expect_error(g.get("/_playground/events?lastEventID=5"), 400, "INVALID_ARGUMENT",
+                         "lastEventID")
         finally:
             allr.close()
             bench.close()
