@@ -427,6 +427,41 @@ static void test_leader_redirect(void)
     fake_stop(leader);
 }
 
+/* A node named leader by another is tried at once even while its breaker is open (from
+ * while it was down): else every write fails with NOT_LEADER until the cool-down. */
+static void test_redirect_to_open_breaker(void)
+{
+    struct fake_node *leader = fake_start(1, FAKE_SILENT);
+    struct fake_node *follower = fake_start(2, FAKE_FOLLOWER);
+    snprintf(follower->leader_url, sizeof(follower->leader_url), "%s", leader->url);
+    char eps[160];
+    snprintf(eps, sizeof(eps), "%s,%s", follower->url, leader->url);
+    struct rpc_client_opts o = {.breaker_failures = 2, .breaker_cooldown_ms = 60000};
+    struct rpc_client *c;
+    CU_ASSERT_EQUAL_FATAL(rpc_client_new(eps, &o, &c), 0);
+    CU_ASSERT_TRUE_FATAL(wait_connected(c, 0) && wait_connected(c, 1));
+    struct rpc_status st;
+    struct rpc_endpoint_stats s;
+    for (int i = 0; i < 2; i++) /* the leader-to-be does not answer: its breaker opens */
+        CU_ASSERT_EQUAL(ping(c, 1, 100, "t", NULL, &st), LT_ETIMEDOUT);
+    rpc_client_stats(c, 1, &s);
+    CU_ASSERT_EQUAL_FATAL(s.state, RPC_BREAKER_OPEN);
+    CU_ASSERT_EQUAL(ping(c, 1, 100, "t", NULL, &st), LT_EUNAVAIL); /* refused by the breaker */
+
+    /* it is back and leads; the follower names it: the call goes there, breaker or not */
+    atomic_store(&leader->mode, FAKE_NORMAL);
+    uint64_t id = 0;
+    CU_ASSERT_EQUAL(ping(c, -1, 2000, "x", &id, &st), 0);
+    CU_ASSERT_EQUAL(id, 1);
+    CU_ASSERT_EQUAL(st.endpoint, 1);
+    rpc_client_stats(c, 1, &s);
+    CU_ASSERT_EQUAL(s.state, RPC_BREAKER_CLOSED); /* the answer closed it */
+    CU_ASSERT_EQUAL(rpc_client_leader(c), 1);
+    rpc_client_free(c);
+    fake_stop(follower);
+    fake_stop(leader);
+}
+
 static void test_election_backoff(void)
 {
     struct fake_node *f = fake_start(3, FAKE_ELECTION);
@@ -992,6 +1027,7 @@ static const struct lt_test rpc_tests[] = {
     {"concurrent_calls", test_concurrent_calls},
     {"leader_redirect", test_leader_redirect},
     {"election_backoff", test_election_backoff},
+    {"redirect_to_open_breaker", test_redirect_to_open_breaker},
     {"timeout_and_breaker", test_timeout_and_breaker},
     {"breaker_events_in_order", test_breaker_events_in_order},
     {"down_endpoint_failover", test_down_endpoint_failover},

@@ -166,6 +166,22 @@ static bool rpc_breaker_allow(struct rpc_client *c, struct rpc_endpoint *ep, uin
     return false;
 }
 
+/* rpc_breaker_allow_named admits a call to the node another node has just named as the
+ * leader (a NOT_LEADER answer): an open breaker is tried at once, as a probe. The name is
+ * fresh evidence that the node is up — its peers hear it lead — and the breaker may
+ * still be open from while it was down: the leader it names would be out of reach until
+ * the cool-down and a probe, and every write would fail with NOT_LEADER meanwhile (seen
+ * on the page: a create just after a node restarted from a lost quorum was made leader).
+ * Called with ep->mu held. */
+static bool rpc_breaker_allow_named(struct rpc_endpoint *ep, struct rpc_transition *t)
+{
+    if (ep->state == RPC_BREAKER_OPEN)
+        rpc_breaker_set(ep, RPC_BREAKER_HALF_OPEN, t);
+    if (ep->state == RPC_BREAKER_HALF_OPEN)
+        ep->probe_inflight = true;
+    return true;
+}
+
 /* rpc_breaker_result records the outcome of an admitted call. Called with ep->mu held. */
 static void rpc_breaker_result(struct rpc_client *c, struct rpc_endpoint *ep, bool replied,
                                bool timeout, struct rpc_transition *t)
@@ -692,7 +708,7 @@ static void rpc_last_failure(struct rpc_client *c, int only, char *out, size_t n
 /* rpc_pick chooses where the next attempt of a call goes: the hint (a redirect target),
  * else the leader, else the next connected endpoint in rotation, else any; each must be
  * admitted by its breaker. Returns -1 if every breaker refuses. */
-static int rpc_pick(struct rpc_client *c, int hint)
+static int rpc_pick(struct rpc_client *c, int hint, bool named)
 {
     size_t order[RPC_CLIENT_MAX_ENDPOINTS * 2 + 2], n = 0;
     pthread_mutex_lock(&c->mu);
@@ -718,7 +734,8 @@ static int rpc_pick(struct rpc_client *c, int hint)
         struct rpc_endpoint *ep = &c->ep[order[k]];
         struct rpc_transition t = {0};
         pthread_mutex_lock(&ep->mu);
-        bool ok = rpc_breaker_allow(c, ep, now, &t);
+        bool ok =
+            named && k == 0 ? rpc_breaker_allow_named(ep, &t) : rpc_breaker_allow(c, ep, now, &t);
         rpc_notify(c, order[k], &t);
         pthread_mutex_unlock(&ep->mu);
         if (ok)
@@ -774,7 +791,7 @@ int rpc_call_raw(struct rpc_client *c, const struct rpc_call_opts *co, const cha
     }
     unsigned timeout = co->timeout_ms ? co->timeout_ms : c->o.default_timeout_ms;
     uint64_t deadline = lt_now_ns() + (uint64_t)timeout * 1000000u;
-    bool fixed = co->endpoint >= 0, redirected = false;
+    bool fixed = co->endpoint >= 0, redirected = false, named = false;
     unsigned backoff = c->o.backoff_ms;
     int hint = fixed ? co->endpoint : -1;
     int err = LT_EUNAVAIL;
@@ -793,9 +810,10 @@ int rpc_call_raw(struct rpc_client *c, const struct rpc_call_opts *co, const cha
             pthread_mutex_unlock(&ep->mu);
             i = ok ? hint : -1;
         } else {
-            i = rpc_pick(c, hint);
+            i = rpc_pick(c, hint, named);
         }
         hint = -1;
+        named = false;
         if (i < 0) {
             char what[512] = "";
             int k = snprintf(what, sizeof(what), "%s",
@@ -859,8 +877,9 @@ int rpc_call_raw(struct rpc_client *c, const struct rpc_call_opts *co, const cha
             if (fixed)
                 return err;
             if (j >= 0 && j != i && !redirected) {
-                redirected = true; /* straight to the named leader, once */
+                redirected = true; /* straight to the named leader, once, breaker or not */
                 hint = j;
+                named = true;
                 continue;
             }
             hint = j != i ? j : -1;
