@@ -25,6 +25,7 @@
     leaderId: null,
     term: 0,
     leaderLostAt: null,           /* ms timestamp when the page saw the leader go */
+    leaderBlind: false,           /* the gateway was lost since the leader shown was seen */
     leaderMetrics: null,
     progress: null,               /* the leader's latest progress event */
     appliedBy: new Map(),         /* raft index -> Set(node id), from `committed` events */
@@ -42,7 +43,7 @@
     bench: { state: 'idle', lastEndAt: 0, duration: 0, stopping: false, seq: -1, epoch: 0 }, /* seq, epoch: the newest status shown */
     me: { role: '', user: null, anonymous: true, address: '' }, /* GET /_playground/auth/me */
     fwRules: [],                  /* the firewall rules last listed */
-    sse: { es: null, state: 'connecting', lastMsgAt: 0, everOpen: false, downSince: 0, retryMs: 1000, timer: null, bc: null, leading: false, helloBound: false, fwd: [], fwdTimer: null },
+    sse: { es: null, state: 'connecting', lastMsgAt: 0, everOpen: false, downSince: 0, liveAt: 0, lostTimer: null, retryMs: 1000, timer: null, bc: null, leading: false, helloBound: false, fwd: [], fwdTimer: null },
   };
 
   /* ---------------------------------------------------------------- helpers */
@@ -90,7 +91,11 @@
     const d = new Date(s);
     if (Number.isNaN(d.getTime())) return s;
     const today = new Date();
-    return d.toDateString() === today.toDateString() ? d.toTimeString().slice(0, 8) : d.toISOString().slice(0, 10);
+    if (d.toDateString() === today.toDateString()) return d.toTimeString().slice(0, 8);
+    /* the local date, as the time of today's is local (the UTC date is a day off for part of
+     * every day away from UTC) */
+    const p2 = (n) => String(n).padStart(2, '0');
+    return d.getFullYear() + '-' + p2(d.getMonth() + 1) + '-' + p2(d.getDate());
   }
   /* throttle: runs fn at most once per `ms`, on an animation frame (bursty streams stay cheap). */
   function throttle(fn, ms) {
@@ -325,9 +330,12 @@
     } else if (state.leaderLostAt != null && prev == null) {
       const ms = Math.round(performance.now() - state.leaderLostAt);
       const n = state.nodes.get(id);
-      /* the gateway was away meanwhile: how long there was no leader is not known */
+      /* the gateway was away meanwhile, or the leader went before the stream came back from
+       * a loss (seen gone as the stream dropped, elected after it was back, no render
+       * between): how long there was no leader is not known */
+      const unseen = state.leaderBlind || (state.sse.liveAt > 0 && state.leaderLostAt < state.sse.liveAt);
       log_cluster('leader', 'Node ' + id + ' elected leader' + (n && n.term ? ' for term ' + n.term : '') +
-        (state.leaderBlind ? ' (while the gateway was unreachable)' : ' — ' + ms + ' ms without a leader'), 'leader' + id + '@' + (n && n.term));
+        (unseen ? ' (while the gateway was unreachable)' : ' — ' + ms + ' ms without a leader'), 'leader' + id + '@' + (n && n.term));
       state.leaderLostAt = null;
     } else if (prev != null && id !== prev) {
       const n = state.nodes.get(id);
@@ -884,6 +892,10 @@
       document.body.classList.remove('is-stale');
     } else if (!s.downSince) {
       s.downSince = performance.now();
+      /* and again once the loss counts (1.5 s): the actions go off then, not at the next
+       * second's tick (a check 2 s after a logout still found Refresh offered) */
+      clearTimeout(s.lostTimer);
+      s.lostTimer = setTimeout(() => { render_cluster(); sse_watch(); }, 1600);
     }
     /* the header, the cards and the actions follow the stream at once, not at the next tick
      * (the indicator said Live while the header still said unreachable) */
@@ -2539,6 +2551,7 @@
     setInterval(() => { render_cluster(); sse_watch(); }, 1000);
     window.__lp = state; /* for the browser tests and the curious */
     window.__lpCharts = { ops: chartOps, latency: chartLat, lag: chartLag, bench: benchChart, histogram: histo };
+    window.__lpFmt = { date: fmt_date };
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
