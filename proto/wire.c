@@ -2,6 +2,7 @@
  * (see wire.h). Methods are named in one place, the `service` blocks of rpc.proto. */
 #include "wire.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -144,4 +145,18 @@ Lithair__V1__Code wire_code_from_err(int err)
     default:
         return LITHAIR__V1__CODE__INTERNAL;
     }
+}
+
+void wire_enum_names(const ProtobufCEnumDescriptor *ed, char *out, size_t n)
+{
+    size_t used = 0;
+    if (n == 0)
+        return;
+    for (unsigned i = 0; i < ed->n_values; i++) {
+        for (const char *q = i > 0 ? ", " : ""; *q && used + 1 < n; q++)
+            out[used++] = *q;
+        for (const char *q = ed->values[i].name; *q && used + 1 < n; q++)
+            out[used++] = (char)tolower((unsigned char)*q);
+    }
+    out[used] = '\0';
 }

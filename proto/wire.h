@@ -37,4 +37,8 @@ int wire_code_parse(const char *name);
 /* wire_code_from_err maps an lt_err code (lt_err.h) to the RPC status code. */
 Lithair__V1__Code wire_code_from_err(int err);
 
+/* wire_enum_names writes the names of enum `ed`'s values as JSON carries them (lower case:
+ * "draft, active, archived"), comma-separated, into out[0..n), cut to fit; for messages. */
+void wire_enum_names(const ProtobufCEnumDescriptor *ed, char *out, size_t n);
+
 #endif

@@ -24,6 +24,7 @@
 #include "lt_err.h"
 #include "lt_jsonparse.h"
 #include "lt_utf8.h"
+#include "wire.h"
 
 static const struct model_rule item_rules[] = {
     {"id", MODEL_RULE_KEY_CHARS, 128}, /* empty on create: a UUID is generated */
@@ -351,21 +352,6 @@ static bool filter_has(const char *const *fields, size_t n, const char *name)
     return false;
 }
 
-static void enum_names(const ProtobufCEnumDescriptor *ed, char *out, size_t n)
-{
-    size_t used = 0;
-    out[0] = '\0';
-    for (unsigned i = 0; i < ed->n_values && used < n; i++) {
-        int w = snprintf(out + used, n - used, "%s%s", i > 0 ? ", " : "", ed->values[i].name);
-        if (w < 0)
-            break;
-        /* lower case, as the API writes and reads the names ("draft"), not DRAFT */
-        for (size_t k = used; k < n && out[k]; k++)
-            out[k] = (char)tolower((unsigned char)out[k]);
-        used += (size_t)w;
-    }
-}
-
 /* blank: `s` holds only ASCII white space (a name of spaces shows as no name at all). */
 static bool blank(const char *s)
 {
@@ -408,7 +394,7 @@ size_t models_validate(const struct model *m, const ProtobufCMessage *msg,
             int v = *(const int *)CFIELD_PTR(msg, fd);
             if (protobuf_c_enum_descriptor_get_value(fd->descriptor, v) == NULL) {
                 char names[80];
-                enum_names(fd->descriptor, names, sizeof(names));
+                wire_enum_names(fd->descriptor, names, sizeof(names));
                 violation_add(out, fd->name, "must be one of %s", names, 0);
                 failures++;
             }

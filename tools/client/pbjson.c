@@ -5,7 +5,6 @@
  * frees the partial message through that one function. */
 #include "pbjson.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <float.h>
 #include <inttypes.h>
@@ -18,6 +17,7 @@
 
 #include "lt_err.h"
 #include "lt_jsonparse.h"
+#include "wire.h"
 
 /* ---- names ---- */
 
@@ -604,20 +604,6 @@ static int pbj_decode_float(struct pbj_dec *c, const ProtobufCFieldDescriptor *f
     return 0;
 }
 
-/* pbj_enum_names: an enum's value names as JSON carries them (lower case), comma-separated,
- * for an error message (a client knows "draft", not the proto type's name). */
-static void pbj_enum_names(const ProtobufCEnumDescriptor *ed, char *out, size_t n)
-{
-    size_t used = 0;
-    for (unsigned i = 0; i < ed->n_values; i++) {
-        for (const char *q = i > 0 ? ", " : ""; *q && used + 1 < n; q++)
-            out[used++] = *q;
-        for (const char *q = ed->values[i].name; *q && used + 1 < n; q++)
-            out[used++] = (char)tolower((unsigned char)*q);
-    }
-    out[used] = '\0';
-}
-
 static int pbj_decode_enum(struct pbj_dec *c, const ProtobufCFieldDescriptor *f, json_object *v,
                            void *p)
 {
@@ -631,13 +617,13 @@ static int pbj_decode_enum(struct pbj_dec *c, const ProtobufCFieldDescriptor *f,
             }
         }
         char names[160];
-        pbj_enum_names(ed, names, sizeof(names));
+        wire_enum_names(ed, names, sizeof(names));
         return pbj_fail(c, LT_EINVAL, "invalid value \"%.64s\" (expected one of %s)", s, names);
     }
     if (json_object_get_type(v) == json_type_int || json_object_get_type(v) == json_type_double)
         return pbj_decode_int(c, f, v, p);
     char names[160];
-    pbj_enum_names(ed, names, sizeof(names));
+    wire_enum_names(ed, names, sizeof(names));
     return pbj_fail(c, LT_EINVAL, "expected an enum name (%s) or number", names);
 }
 
