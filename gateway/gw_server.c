@@ -879,6 +879,7 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
                sse_stream_mask(r.path + 19) != 0) {
         static const char *const sse_query_keys[] = {"lastEventId", NULL};
         char qbad[64];
+        uint64_t resume_id = 0;
         route_name = "events";
         if (r.head) { /* what a GET would start with, and no stream */
             mg_disable_connection_keep_alive(conn);
@@ -892,10 +893,14 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
                            "unknown query parameter '%s' for GET %.100s (the one a stream reads "
                            "is lastEventId)",
                            qbad, r.path);
+        } else if (sse_last_event_id(conn, &resume_id) == SSE_RESUME_BAD_QUERY) {
+            gw_reply_error(&r, 400, "INVALID_ARGUMENT", NULL,
+                           "lastEventId must be the decimal id of the last event received "
+                           "(0 or absent: new events only)");
         } else {
             /* a stream opened with a session ends with it (logout or expiry) */
-            int rc = sse_hub_serve(g->sse, conn, sse_stream_mask(r.path + 19),
-                                   sse_last_event_id(conn), r.who.anonymous ? NULL : r.who.session,
+            int rc = sse_hub_serve(g->sse, conn, sse_stream_mask(r.path + 19), resume_id,
+                                   r.who.anonymous ? NULL : r.who.session,
                                    r.who.anonymous ? 0 : r.who.expires_s);
             if (rc == 0)
                 r.status = 200;

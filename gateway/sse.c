@@ -525,12 +525,13 @@ int sse_hub_serve(struct sse_hub *h, struct mg_connection *conn, unsigned mask,
                         "retry: %u\n\n",
                         h->retry_ms) > 0;
     if (ok && reset) {
-        char buf[160];
+        char buf[160], asked[24] = "null"; /* null: the client's id was not a number */
+        if (last_event_id != SSE_ID_UNKNOWN)
+            snprintf(asked, sizeof(asked), "%llu", (unsigned long long)last_event_id);
         int w = snprintf(buf, sizeof(buf),
-                         "event: reset\ndata: {\"lastEventId\":%llu,\"oldestId\":%llu,"
+                         "event: reset\ndata: {\"lastEventId\":%s,\"oldestId\":%llu,"
                          "\"lastId\":%llu}\n\n",
-                         (unsigned long long)last_event_id, (unsigned long long)oldest,
-                         (unsigned long long)last);
+                         asked, (unsigned long long)oldest, (unsigned long long)last);
         ok = sse_write(conn, buf, (size_t)w);
     }
     if (ok)
@@ -587,33 +588,49 @@ unsigned sse_hub_cut_if(struct sse_hub *h, sse_addr_pred_fn cut, void *ud)
     return n;
 }
 
-static uint64_t sse_parse_u64(const char *s)
+/* sse_parse_u64 reads a decimal id with optional blanks around it; false if `s` is
+ * anything else (a sign, a letter, a number past 2^64 - 1). */
+static bool sse_parse_u64(const char *s, uint64_t *out)
 {
-    if (!s)
-        return 0;
     while (*s == ' ')
         s++;
     if (*s < '0' || *s > '9')
-        return 0;
+        return false;
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     while (*end == ' ')
         end++;
-    return errno || *end ? 0 : (uint64_t)v;
+    if (errno || *end)
+        return false;
+    *out = (uint64_t)v;
+    return true;
 }
 
-uint64_t sse_last_event_id(const struct mg_connection *conn)
+enum sse_resume sse_last_event_id(const struct mg_connection *conn, uint64_t *id)
 {
+    *id = 0;
     const char *hdr = mg_get_header(conn, "Last-Event-ID");
-    if (hdr)
-        return sse_parse_u64(hdr);
+    if (hdr) {
+        while (*hdr == ' ')
+            hdr++;
+        if (!*hdr) /* what a browser sends when no event had an id: from now */
+            return SSE_RESUME_NOW;
+        if (sse_parse_u64(hdr, id))
+            return *id ? SSE_RESUME_AFTER : SSE_RESUME_NOW;
+        *id = SSE_ID_UNKNOWN;
+        return SSE_RESUME_UNKNOWN;
+    }
     const struct mg_request_info *ri = mg_get_request_info(conn);
     char v[32];
-    if (ri && ri->query_string &&
-        mg_get_var(ri->query_string, strlen(ri->query_string), "lastEventId", v, sizeof(v)) > 0)
-        return sse_parse_u64(v);
-    return 0;
+    if (!ri || !ri->query_string)
+        return SSE_RESUME_NOW;
+    int n = mg_get_var(ri->query_string, strlen(ri->query_string), "lastEventId", v, sizeof(v));
+    if (n == -1) /* absent */
+        return SSE_RESUME_NOW;
+    if (n < 0 || !sse_parse_u64(v, id))
+        return SSE_RESUME_BAD_QUERY;
+    return *id ? SSE_RESUME_AFTER : SSE_RESUME_NOW;
 }
 
 unsigned sse_stream_mask(const char *suffix)

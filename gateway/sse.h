@@ -85,13 +85,12 @@ int sse_hub_publish(struct sse_hub *h, unsigned mask, const char *name, const ch
 /* sse_hub_serve streams events in `mask` to `conn` (see the file comment) and returns
  * when the client disconnects, it is dropped, its owner is revoked or expires, or the
  * hub shuts down. last_event_id is the client's Last-Event-ID (0: none, start with new
- * events only). `owner` tags the stream with who opened it (a session id; NULL or "":
- * nobody), `expires_s` the wall-clock second (time()) at which its right to the stream
- * ends (0: never). Returns 0 after a stream ended (whatever the reason), LT_EBUSY when
- * max_clients streams already run, LT_ESHUTDOWN when the hub is shutting down,
- * LT_EUNAUTH when the owner was revoked, LT_EINVAL for a zero mask or an owner longer
- * than SSE_OWNER_MAX; nothing is written in those cases, so the caller answers with an
- * HTTP error. */
+ * events only; SSE_ID_UNKNOWN: not a number, start over with a reset). `owner` tags the stream with
+ * who opened it (a session id; NULL or "": nobody), `expires_s` the wall-clock second (time()) at
+ * which its right to the stream ends (0: never). Returns 0 after a stream ended (whatever the
+ * reason), LT_EBUSY when max_clients streams already run, LT_ESHUTDOWN when the hub is shutting
+ * down, LT_EUNAUTH when the owner was revoked, LT_EINVAL for a zero mask or an owner longer than
+ * SSE_OWNER_MAX; nothing is written in those cases, so the caller answers with an HTTP error. */
 int sse_hub_serve(struct sse_hub *h, struct mg_connection *conn, unsigned mask,
                   uint64_t last_event_id, const char *owner, int64_t expires_s);
 
@@ -111,10 +110,21 @@ typedef bool (*sse_addr_pred_fn)(void *ud, const char *remote_addr);
  * then decide. Returns how many it ended. */
 unsigned sse_hub_cut_if(struct sse_hub *h, sse_addr_pred_fn cut, void *ud);
 
-/* sse_last_event_id reads the client's resume point: the Last-Event-ID header, or else
- * a `lastEventId` query parameter (for clients that cannot set headers). 0 when absent
- * or not a decimal number. */
-uint64_t sse_last_event_id(const struct mg_connection *conn);
+/* SSE_ID_UNKNOWN: a resume point that is not a number; sse_hub_serve answers it with a
+ * `reset` event (its `lastEventId` null) and the whole buffer, as an id it no longer has. */
+#define SSE_ID_UNKNOWN UINT64_MAX
+
+enum sse_resume {
+    SSE_RESUME_NOW,       /* no resume point (absent, empty or 0): new events only */
+    SSE_RESUME_AFTER,     /* *id is the last event the client has */
+    SSE_RESUME_UNKNOWN,   /* a Last-Event-ID header that is not a decimal id: *id is
+                           * SSE_ID_UNKNOWN (a browser sends back what it was given) */
+    SSE_RESUME_BAD_QUERY, /* ?lastEventId= that is not a decimal id: the caller's 400 */
+};
+
+/* sse_last_event_id reads the client's resume point into *id: the Last-Event-ID header,
+ * or else a `lastEventId` query parameter (for clients that cannot set headers). */
+enum sse_resume sse_last_event_id(const struct mg_connection *conn, uint64_t *id);
 
 /* sse_stream_mask parses the part of the path after /_playground/events: "" or "/" →
  * SSE_STREAM_ALL, "/replication", "/cluster", "/benchmark" → that stream; 0 if unknown. */

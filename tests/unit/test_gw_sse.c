@@ -64,7 +64,12 @@ static int srv_handler(struct mg_connection *conn, void *cbdata)
         mg_get_var(ri->query_string, strlen(ri->query_string), "expires", expires, sizeof(expires));
     }
     int64_t exp_s = expires[0] ? (int64_t)time(NULL) + atoll(expires) : 0;
-    int rc = sse_hub_serve(s->hub, conn, mask, sse_last_event_id(conn), owner, exp_s);
+    uint64_t resume_id;
+    if (sse_last_event_id(conn, &resume_id) == SSE_RESUME_BAD_QUERY) {
+        mg_send_http_error(conn, 400, "%s", "lastEventId");
+        return 400;
+    }
+    int rc = sse_hub_serve(s->hub, conn, mask, resume_id, owner, exp_s);
     if (rc == LT_EINVAL || rc == LT_EUNAUTH) {
         int code = rc == LT_EINVAL ? 400 : 401;
         mg_send_http_error(conn, code, "%s", lt_strerror(rc));
@@ -363,6 +368,39 @@ static void test_resume(void)
     CU_ASSERT_FATAL(cli_waits_ok(&c));
     CU_ASSERT_EQUAL_FATAL(cli_event(&c, &ev, 3000), 1);
     CU_ASSERT_STRING_EQUAL(ev.name, "reset");
+    CU_ASSERT_STRING_EQUAL(ev.data, "{\"lastEventId\":999,\"oldestId\":6,\"lastId\":21}");
+    cli_close(&c);
+
+    /* An id that is not a number: the client had something, we cannot tell what; a reset
+     * with a null lastEventId and the whole ring, never a silent start from now. */
+    static const char *const garbled[] = {"Last-Event-ID: abc", "Last-Event-ID: -1",
+                                          "Last-Event-ID: 18446744073709551616",
+                                          "Last-Event-ID: 12x"};
+    for (size_t g = 0; g < sizeof(garbled) / sizeof(garbled[0]); g++) {
+        CU_ASSERT_EQUAL_FATAL(cli_open(&c, s.port, EVENTS_PREFIX, garbled[g], 0), 0);
+        CU_ASSERT_FATAL(cli_waits_ok(&c));
+        CU_ASSERT_EQUAL_FATAL(cli_event(&c, &ev, 3000), 1);
+        CU_ASSERT_STRING_EQUAL(ev.name, "reset");
+        CU_ASSERT_STRING_EQUAL(ev.data, "{\"lastEventId\":null,\"oldestId\":6,\"lastId\":21}");
+        CU_ASSERT_EQUAL_FATAL(cli_event(&c, &ev, 3000), 1);
+        CU_ASSERT_EQUAL(ev.id, 6);
+        cli_close(&c);
+    }
+
+    /* Empty or 0: no event had an id yet, so new events only. */
+    static const char *const none[] = {"Last-Event-ID: ", "Last-Event-ID: 0",
+                                       "Last-Event-ID:  21 "};
+    for (size_t n = 0; n < sizeof(none) / sizeof(none[0]); n++) {
+        CU_ASSERT_EQUAL_FATAL(cli_open(&c, s.port, EVENTS_PREFIX, none[n], 0), 0);
+        CU_ASSERT_FATAL(cli_waits_ok(&c));
+        CU_ASSERT_EQUAL(cli_event(&c, &ev, 200), 0);
+        cli_close(&c);
+    }
+
+    /* The query parameter must be a number: a 400, not a stream. */
+    CU_ASSERT_EQUAL_FATAL(cli_open(&c, s.port, EVENTS_PREFIX "?lastEventId=abc", NULL, 0), 0);
+    CU_ASSERT_FALSE(cli_waits_ok(&c));
+    CU_ASSERT_EQUAL(c.status, 400);
     cli_close(&c);
     srv_stop(&s);
 }
