@@ -88,7 +88,8 @@ struct sess {
     int role;
     int64_t expires_s;
     uint64_t cached_ns;
-    bool ended; /* a tombstone: logged out here; no lookup may bring it back for a while */
+    bool ended;   /* a tombstone: logged out here; no lookup may bring it back for a while */
+    bool unknown; /* (with ended) the cluster did not know the token: asked again in 2 s */
 };
 
 struct gw_security {
@@ -594,16 +595,19 @@ static bool req_token(struct gw_req *r, char *out, size_t n, bool *bearer)
     return false;
 }
 
+/* SEC_UNSEEN: sec_cached's answer when this gateway saw nothing of the session (the other
+ * two, 0 and LT_ENOTFOUND, are answers in their own right: a negative one included). */
+#define SEC_UNSEEN 1
+
 /* sec_cached: what this gateway saw of session `h` in the last `max_age` ns — 0 (and *out)
- * if it was valid and still is, LT_ENOTFOUND if it ended or expired — or -1 if it saw
- * nothing. */
+ * if it was valid and still is, LT_ENOTFOUND if it ended or expired — or SEC_UNSEEN. */
 static int sec_cached(struct gw_security *s, const char *h, int64_t wall, uint64_t max_age,
                       struct sess *out)
 {
-    int rc = -1;
+    int rc = SEC_UNSEEN;
     pthread_mutex_lock(&s->mu);
     uint64_t at = lt_now_ns(); /* under mu: no entry is newer (at - cached_ns cannot wrap) */
-    for (size_t i = 0; i < SEC_SESSION_CACHE && rc < 0; i++) {
+    for (size_t i = 0; i < SEC_SESSION_CACHE && rc == SEC_UNSEEN; i++) {
         struct sess *c = &s->cache[i];
         if (c->hash[0] && strcmp(c->hash, h) == 0 && at - c->cached_ns < max_age) {
             rc = !c->ended && c->expires_s > wall ? 0 : LT_ENOTFOUND;
@@ -623,20 +627,50 @@ static int sec_session(struct gw_security *s, const char *token, struct sess *ou
     int64_t wall = (int64_t)time(NULL);
     uint64_t now = lt_now_ns(); /* read before any entry this lookup may write */
     int cached = sec_cached(s, h, wall, SEC_CACHE_NS, out);
-    if (cached >= 0)
+    if (cached != SEC_UNSEEN)
         return cached;
     ProtobufCMessage *m = NULL;
     int rc = sec_get(s->g, "sessions", h, true, &lithair__v1__session__descriptor, &m);
     struct sess seen;
-    int stale = rc ? sec_cached(s, h, wall, SEC_STALE_NS, &seen) : -1;
+    int stale = rc ? sec_cached(s, h, wall, SEC_STALE_NS, &seen) : SEC_UNSEEN;
     /* Not found locally: the node read may be behind (alone, say), and a session logged in
      * through another gateway a moment ago is not applied everywhere yet: the leader says. */
     if (rc == LT_ENOTFOUND)
         rc = sec_get(s->g, "sessions", h, false, &lithair__v1__session__descriptor, &m);
-    if (rc && rc != LT_ENOTFOUND && stale >= 0) { /* no answer: what this gateway saw */
+    if (rc && rc != LT_ENOTFOUND && stale != SEC_UNSEEN) { /* no answer: what this gateway saw */
         if (stale == 0)
             *out = seen;
         return stale;
+    }
+    if (rc == LT_ENOTFOUND) {
+        /* Remembered as ended for as long as a session is trusted, so a client that keeps
+         * sending a token the cluster does not know (a page with the cookie of a session
+         * that expired, or was swept) costs two reads every 2 s, not two a request. Safe:
+         * a token is known to its client only after its session is committed, which the
+         * linearizable read above would have seen. Only an empty slot or another such
+         * entry is taken: a flood of made-up tokens does not push out live sessions. */
+        pthread_mutex_lock(&s->mu);
+        uint64_t at = lt_now_ns();
+        struct sess *slot = NULL;
+        for (size_t i = 0; i < SEC_SESSION_CACHE; i++) {
+            struct sess *c = &s->cache[i];
+            if (c->hash[0] && strcmp(c->hash, h) == 0) {
+                /* a logout's fresh tombstone stays as it is; anything else is replaced */
+                slot = c->ended && !c->unknown && at - c->cached_ns < SEC_CACHE_NS ? NULL : c;
+                break;
+            }
+            bool spare =
+                !c->hash[0] || c->unknown || (c->ended && at - c->cached_ns >= SEC_CACHE_NS);
+            if (spare && (!slot || c->cached_ns < slot->cached_ns))
+                slot = c;
+        }
+        if (slot) {
+            memset(slot, 0, sizeof(*slot));
+            snprintf(slot->hash, sizeof(slot->hash), "%s", h);
+            slot->ended = slot->unknown = true;
+            slot->cached_ns = at;
+        }
+        pthread_mutex_unlock(&s->mu);
     }
     if (rc)
         return rc;
