@@ -226,6 +226,7 @@ int main(int argc, char **argv)
         {"node-arg", required_argument, NULL, 'a'},
         {"node-cpus", required_argument, NULL, 'P'},
         {"node", required_argument, NULL, 'n'},
+        {"nodes", required_argument, NULL, 'N'}, /* DESIGN.md's spelling: pointed to --node */
         {"max-body", required_argument, NULL, 'm'},
         {"threads", required_argument, NULL, 't'},
         {"request-timeout-ms", required_argument, NULL, 'T'},
@@ -381,6 +382,12 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'N':
+            fprintf(stderr,
+                    "lithair-gateway: attach mode names each node with its own --node "
+                    "ID,RPC_URL,EVENTS_URL (repeat it), not --nodes '%s'\n",
+                    optarg);
+            return 2;
         case 'h':
             usage(stdout);
             return 0;
