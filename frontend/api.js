@@ -24,8 +24,14 @@
     const msg = body && body.message ? body.message : '';
     if (!status) return 'Cannot reach the gateway — is it running? (network error)';
     switch (code) {
-      case 'UNAVAILABLE':
+      case 'UNAVAILABLE': {
+        /* a node that knows the leader names it: the leadership moved while the gateway
+         * was sending, and the redirect did not land in time (not "no leader") */
+        const led = /the leader is node (\d+)/.exec(msg);
+        if (led) return 'The leader changed while this was being sent (node ' + led[1] + ' leads now). Try again.';
+        if (/no node is reachable/.test(msg)) return 'No node answered the gateway (are they all down?). ' + cap(msg) + '.';
         return 'The cluster has no leader right now (an election is probably under way). Try again in a second.' + (msg ? ' [' + msg + ']' : '');
+      }
       case 'DEADLINE_EXCEEDED':
         return 'The cluster did not answer in time. A write may or may not have been applied — refresh to check.';
       case 'RESOURCE_EXHAUSTED':

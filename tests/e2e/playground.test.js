@@ -371,6 +371,15 @@ async function main() {
     });
     const now = Date.now() / 1000;
     assert(x[1] > now - 120 && x[1] < now + 120 && Math.abs(x[1] - x[0] - 60) < 0.01, 'an empty chart spans ' + JSON.stringify(x) + ' (now is ' + Math.round(now) + ')');
+    /* a node's NOT_LEADER that names the leader is not "no leader" */
+    const words = await page.evaluate(() => [
+      window.LP.api.words(503, { code: 'UNAVAILABLE', message: 'not the leader; the leader is node 2 at tcp://127.0.0.1:1' }),
+      window.LP.api.words(503, { code: 'UNAVAILABLE', message: 'no leader: an election is under way' }),
+      window.LP.api.words(503, { code: 'UNAVAILABLE', message: 'no node is reachable (the cluster may be down or electing a leader)' }),
+    ]);
+    assert(/leader changed.*node 2 leads now/.test(words[0]) && !/no leader/.test(words[0]), 'NOT_LEADER words: ' + words[0]);
+    assert(/has no leader right now/.test(words[1]), 'no-leader words: ' + words[1]);
+    assert(/No node answered/.test(words[2]), 'unreachable words: ' + words[2]);
     return 'concurrency ' + conc + '; empty chart ' + new Date(x[0] * 1000).toTimeString().slice(0, 8) + '–' + new Date(x[1] * 1000).toTimeString().slice(0, 8);
   });
 
