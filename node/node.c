@@ -905,6 +905,7 @@ static void node_stranger(struct node *n, uint64_t from)
 }
 
 #define NODE_IDENT_MISMATCH 1 /* node_check_identity: settled once the WAL is read */
+#define NODE_IDENT_NEW      2 /* node_check_identity: none yet; written once the WAL is ours */
 
 /* node_wanted_identity: the identity this start's flags give (no cluster id yet). */
 static void node_wanted_identity(const struct node_config *cfg, struct ident *want)
@@ -919,7 +920,9 @@ static void node_wanted_identity(const struct node_config *cfg, struct ident *wa
 
 /* node_check_identity reads the data dir's IDENTITY (ident.h) and refuses to start on
  * another node's data, or with other members than the data were written with; a data dir
- * without one (new, or from before it existed) gets one. A mismatch is only noted in
+ * without one (new, or from before it existed) gets one (NODE_IDENT_NEW), written by
+ * node_new once it holds the WAL's lock: a second process started on a running node's
+ * data dir must change nothing there before it is refused. A mismatch is only noted in
  * errbuf (NODE_IDENT_MISMATCH): node_new refuses once the WAL shows the dir holds any state, and
  * otherwise (a first start with a typo, corrected) writes this start's identity. */
 static int node_check_identity(struct node *n, char *errbuf, size_t errlen)
@@ -931,10 +934,7 @@ static int node_check_identity(struct node *n, char *errbuf, size_t errlen)
     int rc = ident_read(cfg->data_dir, &n->ident, why, sizeof(why));
     if (rc == LT_ENOTFOUND) {
         n->ident = want;
-        if ((rc = ident_write(cfg->data_dir, &n->ident)) != 0)
-            snprintf(errbuf, errlen, "cannot write %s/" IDENT_FILE ": %s", cfg->data_dir,
-                     lt_strerror(rc));
-        return rc;
+        return NODE_IDENT_NEW;
     }
     if (rc != 0) {
         snprintf(errbuf, errlen, "%s (refusing to start: it says whose data these are)", why);
@@ -3266,7 +3266,7 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     if (rc)
         goto out_free;
     int ident_rc = node_check_identity(n, errbuf, errlen);
-    if (ident_rc != 0 && ident_rc != NODE_IDENT_MISMATCH) {
+    if (ident_rc != 0 && ident_rc != NODE_IDENT_MISMATCH && ident_rc != NODE_IDENT_NEW) {
         rc = ident_rc;
         goto out_free;
     }
@@ -3284,7 +3284,6 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     if ((rc = node_mkdir(n->snap_dir, errbuf, errlen)) != 0)
         goto out_free;
     wr.started = pthread_create(&wr.th, NULL, node_wal_read_main, &wr) == 0;
-    snap_clean_tmp(n->snap_dir);
     struct raft_snapshot_meta snap;
     memset(&snap, 0, sizeof(snap));
     /* Newest first, each loaded once (checksums verified on the way, nothing published
@@ -3324,6 +3323,17 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     if (rc != 0) {
         snprintf(errbuf, errlen, "write-ahead log in %s: %s (refusing to serve)", wr.dir,
                  lt_strerror(rc));
+        goto out_free;
+    }
+    /* The WAL's lock is ours from here: another process on this data dir (a node still
+     * running) was refused above, before it could delete the temp file of a snapshot being
+     * written or received there, or write an IDENTITY of its own (a node's restart then
+     * refused "belongs to node N"). */
+    snap_clean_tmp(n->snap_dir);
+    if (ident_rc == NODE_IDENT_NEW && (rc = ident_write(cfg->data_dir, &n->ident)) != 0) {
+        snprintf(errbuf, errlen, "cannot write %s/" IDENT_FILE ": %s", cfg->data_dir,
+                 lt_strerror(rc));
+        wal_recovered_fini(&rec);
         goto out_free;
     }
     if (ident_rc == NODE_IDENT_MISMATCH &&

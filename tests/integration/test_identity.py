@@ -18,7 +18,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, check, run_tests, wait_for  # noqa: E402
+from harness import Cluster, check, free_port, run_tests, wait_for  # noqa: E402
 
 
 def ident(node):
@@ -180,6 +180,49 @@ def test_first_start_typo_corrected(build):
         check(ident(n1)["members"] == "1,2,3", "the corrected list taken: %r" % ident(n1))
         check("holds no state yet: taking this start's identity" in n1.log_text(),
               "it says so")
+
+
+def test_second_process_changes_nothing(build):
+    """A second lithair-node started on a running node's data dir is refused (the WAL's
+    LOCK) and changes nothing there first. It deleted the temp file of the snapshot the
+    running node was writing (that snapshot failed with "input/output error"), and wrote an
+    IDENTITY of its own into a data dir that had none, so that the running node's next
+    start was refused as "belongs to node 2" (QA)."""
+    with Cluster(build, 1, node_args=("--snapshot-delay-ms", "3000")) as c:
+        c.wait_leader()
+        create(c, "a", 3)
+        n1 = c.node(1)
+        snap_dir = os.path.join(n1.dir, "snap")
+        os.remove(os.path.join(n1.dir, "IDENTITY"))  # a data dir from before IDENTITY
+        snap = subprocess.Popen([c.admin_bin, "--endpoints", n1.rpc, "--timeout", "20000",
+                                 "snapshot"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            wait_for("the snapshot's temp file",
+                     lambda: any(f.endswith(".tmp") for f in os.listdir(snap_dir)), timeout=10)
+            ports = [free_port() for _ in range(3)]
+            p = subprocess.run([c.node_bin, "--id", "2", "--data-dir", n1.dir] +
+                               sum([[f, "tcp://127.0.0.1:%d" % port]
+                                    for f, port in zip(("--raft", "--rpc", "--events"), ports)],
+                                   []), capture_output=True, text=True, timeout=30)
+            check(p.returncode == 1 and "LOCK is held" in p.stderr,
+                  "the second process refused: %d %r" % (p.returncode, p.stderr))
+            check(any(f.endswith(".tmp") for f in os.listdir(snap_dir)),
+                  "the running node's temp file is still there: %r" % os.listdir(snap_dir))
+            check(not os.path.exists(os.path.join(n1.dir, "IDENTITY")),
+                  "no IDENTITY written by the refused process: %r" %
+                  (os.path.exists(os.path.join(n1.dir, "IDENTITY")) and ident(n1)))
+            out, err = snap.communicate(timeout=30)
+            check(snap.returncode == 0, "the running node's snapshot succeeds: %r %r" % (out, err))
+        finally:
+            if snap.poll() is None:
+                snap.kill()
+                snap.wait()
+        n1.kill()
+        n1.start()  # it restarts on its data: no other node's IDENTITY there
+        c.wait_leader()
+        check(ident(n1)["id"] == "1", "its IDENTITY names it: %r" % ident(n1))
+        check(item_ids(c, n1) == ["a0", "a1", "a2"], "its records: %r" % item_ids(c, n1))
 
 
 def test_wal_deleted_refused(build):
