@@ -89,12 +89,16 @@ void node_config_usage(void *out)
             LT_CPU_MAX - 1);
 }
 
+/* parse_u64: all of `s` decimal digits, a number in [min, max]. Nothing strtoull would
+ * skip or take first: a blank or a sign (" -1" was 2^64-1, "+5" or " 5" node 5). */
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
     char *end;
+    if (s[0] < '0' || s[0] > '9')
+        return LT_EINVAL;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
+    if (errno || *end || v < min || v > max)
         return LT_EINVAL;
     *out = v;
     return 0;

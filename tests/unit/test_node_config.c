@@ -185,6 +185,8 @@ static void test_peer_urls(void)
     CU_ASSERT_EQUAL(cfg.n_members, 3);
     expect_error(PARSE(&cfg, err, BASE, "--peer", "1,tcp://[::1:7101," P2 "," P3), err,
                  "IPv6 address in brackets");
+    expect_error(PARSE(&cfg, err, BASE, "--peer", "+1," P1 "," P2 "," P3), err,
+                 "--peer: bad ID '+1'");
 }
 
 /* Every number's error says which values it takes; so does --help. */
@@ -199,6 +201,11 @@ static void test_ranges(void)
         {"--election-ticks", "1", "(expected 2..100000)"},
         {"--heartbeat-ticks", "100001", "(expected 1..100000)"},
         {"--snapshot-interval", "-1", "(expected 0..18446744073709551615)"},
+        /* no blank or sign in front: strtoull takes them (" -1" wrapped to 2^64-1) */
+        {"--snapshot-interval", " -1", "(expected 0..18446744073709551615)"},
+        {"--compact-keep", "+5", "(expected 0..18446744073709551615)"},
+        {"--id", " 5", "(expected 1..9223372036854775807)"},
+        {"--id", "+5", "(expected 1..9223372036854775807)"},
         {"--compact-keep", "18446744073709551616", "(expected 0..18446744073709551615)"},
         {"--snapshot-delay-ms", "3600001", "(expected 0..3600000)"},
         {"--digest-delay-ms", "soon", "(expected 0..3600000)"},
