@@ -82,7 +82,8 @@ static void usage(FILE *f)
             "                          with --rate-limit)\n"
             "  --session-ttl-s S       how long a login lasts (default 43200: 12 h); expired\n"
             "                          sessions are deleted from the cluster\n"
-            "  --log-level LEVEL       debug, info, warn or error (default info)\n"
+            "  --log-level LEVEL       debug, info, warn or error (default info; env\n"
+            "                          LT_LOG_LEVEL)\n"
             "  -h, --help              this text\n",
             SUP_MAX_NODES);
 }
@@ -248,7 +249,7 @@ int main(int argc, char **argv)
     const char *data_dir = NULL, *node_bin = NULL;
     const char *node_args[64];
     size_t n_node_args = 0;
-    int level = LT_LOG_INFO;
+    int level = -1; /* none given: $LT_LOG_LEVEL, else info (lt_log_init) */
     bool no_events = false, pin_cpus = true;
     int anon_role = 3; /* admin */
     unsigned long rate = 0, burst = 0, ttl = 43200;
@@ -437,7 +438,7 @@ int main(int argc, char **argv)
     char default_bin[PATH_MAX];
     if (spawn && (node_bin = gw_find_node_bin(node_bin, default_bin, sizeof(default_bin))) == NULL)
         return 2;
-    lt_log_init("gateway", (enum lt_log_level)level);
+    lt_log_init("gateway", level);
 
     /* Signals are taken by sigwait below; block them before any thread starts. */
     sigset_t stop_sigs;

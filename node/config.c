@@ -350,7 +350,7 @@ int node_config_parse(int argc, char **argv, struct node_config *cfg, char *err,
     cfg->event_batch_ms = 10;
     cfg->wal_segment_bytes = 64ull << 20;
     cfg->min_free_bytes = 256ull << 20;
-    cfg->log_level = LT_LOG_INFO;
+    cfg->log_level = -1; /* none given: $LT_LOG_LEVEL, else info (lt_log_init) */
     cfg->cpu = -1;
 
     optind = 1;

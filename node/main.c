@@ -45,7 +45,7 @@ int main(int argc, char **argv)
     }
     char tag[32];
     snprintf(tag, sizeof(tag), "node%llu", (unsigned long long)cfg.id);
-    lt_log_init(tag, (enum lt_log_level)cfg.log_level);
+    lt_log_init(tag, cfg.log_level);
 
     /* blocked before node_new starts any thread: every thread inherits the mask */
     sigemptyset(&stop_sigs);

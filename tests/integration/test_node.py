@@ -633,6 +633,33 @@ def test_leaderless_answers_quickly(build):
         check(took < 5, "answered within the deadline (%.2fs)" % took)
 
 
+def test_log_level_flag_beats_env(build):
+    """--log-level is the threshold; $LT_LOG_LEVEL only when no --log-level is given, as
+    --help says ("default info; env LT_LOG_LEVEL"). The environment won: with
+    LT_LOG_LEVEL=error in it, --log-level info printed nothing but errors (QA)."""
+    saved = os.environ.get("LT_LOG_LEVEL")
+    os.environ["LT_LOG_LEVEL"] = "error"
+    try:
+        with Cluster(build, n=1, node_args=("--log-level", "info")) as c:
+            c.wait_leader(timeout=5)
+            n1 = c.node(1)
+            wait_for("the INFO lines --log-level info asks for",
+                     lambda: " INFO  node1 serving: " in n1.log_text(), timeout=5)
+            n1.kill(signal.SIGTERM)
+            os.truncate(n1.log, 0)
+            c.node_args = ()  # no flag: the environment's threshold
+            n1.start()
+            c.wait_leader(timeout=5)
+            n1.kill(signal.SIGTERM)
+            check(" INFO " not in n1.log_text(),
+                  "LT_LOG_LEVEL=error without a flag: no INFO lines: %r" % n1.log_text()[-500:])
+    finally:
+        if saved is None:
+            del os.environ["LT_LOG_LEVEL"]
+        else:
+            os.environ["LT_LOG_LEVEL"] = saved
+
+
 def test_stranger_is_named(build):
     """Nodes given different --peer lists: node 1 is told it is alone, node 2 that node 1
     is its peer. Node 1 drops node 2's vote requests, and says so in its log, once per

@@ -20,11 +20,12 @@ int lt_log_parse_level(const char *s)
     return -1;
 }
 
-void lt_log_init(const char *tag, enum lt_log_level level)
+void lt_log_init(const char *tag, int level)
 {
     snprintf(lt_log_tag, sizeof(lt_log_tag), "%s", tag ? tag : "lithair");
-    int env = lt_log_parse_level(getenv("LT_LOG_LEVEL"));
-    lt_log_threshold = env >= 0 ? (enum lt_log_level)env : level;
+    if (level < 0 || level > LT_LOG_ERROR) /* none given: the environment's, else info */
+        level = lt_log_parse_level(getenv("LT_LOG_LEVEL"));
+    lt_log_threshold = level >= 0 ? (enum lt_log_level)level : LT_LOG_INFO;
 }
 
 void lt_log(enum lt_log_level level, const char *fmt, ...)

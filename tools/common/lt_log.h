@@ -2,14 +2,16 @@
  *
  * Thread-safe (one fprintf per line). The level threshold and the process tag are
  * set once at start-up; LT_LOG_LEVEL=debug|info|warn|error in the environment
- * overrides the threshold. */
+ * is the threshold when the program was given none (a --log-level flag wins). */
 #ifndef LT_LOG_H
 #define LT_LOG_H
 
 enum lt_log_level { LT_LOG_DEBUG, LT_LOG_INFO, LT_LOG_WARN, LT_LOG_ERROR };
 
-/* lt_log_init sets the tag printed on every line ("node1", "gateway") and the threshold. */
-void lt_log_init(const char *tag, enum lt_log_level level);
+/* lt_log_init sets the tag printed on every line ("node1", "gateway") and the threshold:
+ * `level` (an enum lt_log_level), or when it is negative (none given) $LT_LOG_LEVEL, else
+ * info. */
+void lt_log_init(const char *tag, int level);
 
 /* lt_log_parse_level turns "debug"/"info"/"warn"/"error" into a level; -1 if unknown. */
 int lt_log_parse_level(const char *s);
