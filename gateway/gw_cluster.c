@@ -177,6 +177,26 @@ static bool gw_stop_pending(struct gw *g, size_t i)
     return !g->sup && t && lt_now_ns() - t < GW_STOP_PENDING_NS;
 }
 
+/* gw_fan_check_ids turns a Cluster/Status reply from another node than the one this
+ * gateway expects at that URL (attach mode: --node IDs swapped, a URL of another cluster's
+ * node) into a failure saying so: that node is not the one the page shows, kills or
+ * counts. */
+static void gw_fan_check_ids(struct gw *g, struct gw_fan *fans)
+{
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const Lithair__V1__NodeStatus *ns = fans[i].rc == 0 ? (const void *)fans[i].resp : NULL;
+        if (!ns || ns->id == g->nodes[i].id)
+            continue;
+        snprintf(fans[i].st.message, sizeof(fans[i].st.message),
+                 "the node at %s is node %llu, not node %llu (check --node)", g->nodes[i].rpc_url,
+                 (unsigned long long)ns->id, (unsigned long long)g->nodes[i].id);
+        fans[i].st.code = LITHAIR__V1__CODE__FAILED_PRECONDITION;
+        protobuf_c_message_free_unpacked(fans[i].resp, NULL);
+        fans[i].resp = NULL;
+        fans[i].rc = LT_EINVAL;
+    }
+}
+
 /* gw_cluster_status_json builds the status object; *alive_out gets the number of nodes
  * that answered (or, in supervisor mode, that run), and answered[i] (when not NULL; n_nodes
  * entries) whether node i answered its Cluster/Status. */
@@ -188,6 +208,7 @@ static json_object *gw_cluster_status_json(struct gw *g, unsigned *alive_out, bo
     Lithair__V1__StatusRequest req = LITHAIR__V1__STATUS_REQUEST__INIT;
     gw_fanout(g, "Cluster/Status", &req.base, &lithair__v1__node_status__descriptor,
               g->cfg.status_timeout_ms, fans);
+    gw_fan_check_ids(g, fans);
     /* The leader: the answering node that says it leads, with the highest term. */
     const Lithair__V1__NodeStatus *leader = NULL;
     uint64_t term = 0;
@@ -410,15 +431,25 @@ static int gw_cluster_kill(struct gw_req *r)
         pthread_mutex_unlock(&stop_mu);
         return gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
     }
-    json_object_put(st);
     /* a node that does not answer cannot be told to stop, whatever ?force says (and it
-     * does not count among the nodes a stop would leave) */
+     * does not count among the nodes a stop would leave); nor can one that answers as
+     * another node: the stop would go to that one */
     if (!answering[idx]) {
+        json_object *nodes = json_object_object_get(st, "nodes");
+        const char *why = json_object_get_string(
+            json_object_object_get(json_object_array_get_idx(nodes, idx), "error"));
+        int ret = why && strstr(why, "(check --node)")
+                      ? gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL,
+                                       "node %llu cannot be told to stop: %s",
+                                       (unsigned long long)id, why)
+                      : gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL,
+                                       "node %llu is not running (it does not answer)",
+                                       (unsigned long long)id);
+        json_object_put(st);
         pthread_mutex_unlock(&stop_mu);
-        return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL,
-                              "node %llu is not running (it does not answer)",
-                              (unsigned long long)id);
+        return ret;
     }
+    json_object_put(st);
     if (!force && alive <= needed) {
         pthread_mutex_unlock(&stop_mu);
         return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL,

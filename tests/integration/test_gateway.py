@@ -13,6 +13,7 @@ import socket
 import sys
 import threading
 import time
+from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -452,6 +453,25 @@ def test_cluster_attach(build_dir):
         check(st == 200 and len(w["nodes"]) == 3 and
               all(isinstance(n["bytes"], int) and n["fsyncs"] >= 1 for n in w["nodes"]),
               "wal-stats: %r" % w)
+        # --node IDs that are not those of the nodes at the URLs (1 and 2 swapped): both are
+        # shown down, saying so, and a kill of "1" is refused. It stopped node 2, the node
+        # at the URL given as node 1's, and the status showed each node as the other (QA).
+        swapped = [SimpleNamespace(id=1, rpc=c.node(2).rpc, events=c.node(2).events),
+                   SimpleNamespace(id=2, rpc=c.node(1).rpc, events=c.node(1).events),
+                   c.node(3)]
+        with Gateway(build_dir, nodes=swapped) as gx:
+            def wrong_ones_named():
+                s = gx.get("/_playground/cluster/status")[2]
+                return s if all(n["role"] == "down" and n["health"] == "unhealthy" and
+                                "is node %d, not node %d" % (3 - n["id"], n["id"]) in n["error"]
+                                for n in s["nodes"] if n["id"] != 3) else None
+            s = wait_for("the swapped nodes named", wrong_ones_named, timeout=10)
+            check(s["quorum"]["alive"] == 1 and s["nodes"][2]["health"] == "healthy",
+                  "only node 3 counts: %r" % s)
+            expect_error(gx.post("/_playground/cluster/kill/1?force=true"), 409,
+                         "FAILED_PRECONDITION", "is node 2, not node 1 (check --node)")
+            time.sleep(0.5)
+            check(all(n.alive() for n in c.nodes), "no node stopped")
         # a session logged in through one gateway is known at once to another gateway on
         # the same cluster: the node it reads may not have applied it yet, so a session
         # not found there is asked of the leader (it was a 401 for about 100 ms)
