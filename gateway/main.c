@@ -251,7 +251,8 @@ int main(int argc, char **argv)
     size_t n_node_args = 0;
     int level = -1; /* none given: $LT_LOG_LEVEL, else info (lt_log_init) */
     bool no_events = false, pin_cpus = true;
-    int anon_role = 3; /* admin */
+    const char *sup_flag = NULL; /* a flag of supervisor mode given, for attach mode's error */
+    int anon_role = 3;           /* admin */
     unsigned long rate = 0, burst = 0, ttl = 43200;
     gw.cfg = (struct gw_config){.listen_port = 0,
                                 .max_body = 1u << 20,
@@ -298,14 +299,18 @@ int main(int argc, char **argv)
             break;
         case 'd':
             data_dir = optarg;
+            sup_flag = "--data-dir";
             break;
         case 'b':
             node_bin = optarg;
+            sup_flag = "--node-bin";
             break;
         case 'p':
             bad = parse_uint("--node-base-port", optarg, 0, 65000, &base_port);
+            sup_flag = "--node-base-port";
             break;
         case 'a':
+            sup_flag = "--node-arg";
             if (n_node_args + 1 >= sizeof(node_args) / sizeof(node_args[0])) {
                 fprintf(stderr, "lithair-gateway: too many --node-arg\n");
                 return 2;
@@ -316,6 +321,7 @@ int main(int argc, char **argv)
             bad = add_node_arg(optarg);
             break;
         case 'P':
+            sup_flag = "--node-cpus";
             if (strcmp(optarg, "auto") == 0 || strcmp(optarg, "off") == 0) {
                 pin_cpus = strcmp(optarg, "auto") == 0;
             } else {
@@ -412,6 +418,13 @@ int main(int argc, char **argv)
     if ((spawn != 0) == (gw.n_nodes != 0)) {
         fprintf(stderr, "lithair-gateway: give either --spawn N (with --data-dir) or --node "
                         "ID,RPC_URL,EVENTS_URL (see --help)\n");
+        return 2;
+    }
+    if (!spawn && sup_flag) { /* it would be ignored: the nodes run elsewhere */
+        fprintf(stderr,
+                "lithair-gateway: %s is for --spawn (supervisor mode); with --node the nodes "
+                "run elsewhere (see --help)\n",
+                sup_flag);
         return 2;
     }
     if (spawn && !data_dir) {

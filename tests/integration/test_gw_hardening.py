@@ -344,6 +344,15 @@ def test_startup_checks(build_dir):
         check(rc == 2 and "--rate-limit" in err, "--rate-burst alone: %d %r" % (rc, err))
         rc, err = run_gateway(build_dir, base + ["--node", "1,foo://x,tcp://127.0.0.1:1"])
         check(rc == 2 and "foo://x" in err, "a bad --node URL is a usage error: %d %r" % (rc, err))
+        # a flag of supervisor mode in attach mode is refused, not ignored (QA: a --node-arg
+        # or --data-dir given with --node did nothing, without a word)
+        node = ["--node", "1,tcp://127.0.0.1:%d,tcp://127.0.0.1:%d" % (free_port(), free_port())]
+        for flag in (["--data-dir", data], ["--node-bin", node_bin], ["--node-base-port", "7100"],
+                     ["--node-arg=--snapshot-interval"], ["--node-cpus", "off"]):
+            rc, err = run_gateway(build_dir, base + node + flag)
+            name = flag[0].split("=")[0]
+            check(rc == 2 and name + " is for --spawn" in err,
+                  "%s in attach mode: %d %r" % (name, rc, err))
         for dd, why in ((afile, afile + " exists and is not a directory"),
                         (os.path.join(afile, "sub"), afile + " exists and is not a directory")):
             rc, err = run_gateway(build_dir, base + ["--spawn", "3", "--data-dir", dd,
