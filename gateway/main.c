@@ -88,12 +88,16 @@ static void usage(FILE *f)
             SUP_MAX_NODES);
 }
 
+/* parse_uint: all of `s` decimal digits, a number in [min, max] — not what strtoul also
+ * takes: a blank or a sign in front (" -1" was ULONG_MAX), or an overflow (clamped to
+ * ULONG_MAX, which --node's ID allows). */
 static int parse_uint(const char *flag, const char *s, unsigned long min, unsigned long max,
                       unsigned long *out)
 {
     char *end;
+    errno = 0;
     unsigned long v = strtoul(s, &end, 10);
-    if (!*s || *end || v < min || v > max || s[0] == '-') {
+    if (s[0] < '0' || s[0] > '9' || errno || *end || v < min || v > max) {
         fprintf(stderr, "lithair-gateway: %s takes a number from %lu to %lu, not '%s'\n", flag, min,
                 max, s);
         return -1;

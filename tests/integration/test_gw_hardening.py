@@ -344,6 +344,17 @@ def test_startup_checks(build_dir):
         check(rc == 2 and "--rate-limit" in err, "--rate-burst alone: %d %r" % (rc, err))
         rc, err = run_gateway(build_dir, base + ["--node", "1,foo://x,tcp://127.0.0.1:1"])
         check(rc == 2 and "foo://x" in err, "a bad --node URL is a usage error: %d %r" % (rc, err))
+        # a number is digits: no blank or sign in front (" -1" was ULONG_MAX), no overflow
+        # (99999999999999999999 was clamped to ULONG_MAX, a node's ID)
+        for nid in (" -1", "+1", " 1", "99999999999999999999"):
+            rc, err = run_gateway(build_dir, base + ["--node", "%s,tcp://127.0.0.1:%d,"
+                                                     "tcp://127.0.0.1:%d" % (nid, free_port(),
+                                                                             free_port())])
+            check(rc == 2 and "--node ID takes a number" in err,
+                  "--node ID %r: %d %r" % (nid, rc, err))
+        rc, err = run_gateway(build_dir, ["--listen", " " + port, "--frontend", front, "--spawn",
+                                          "3", "--data-dir", data, "--node-bin", node_bin])
+        check(rc == 2 and "--listen takes a number" in err, "--listen ' N': %d %r" % (rc, err))
         # a flag of supervisor mode in attach mode is refused, not ignored (QA: a --node-arg
         # or --data-dir given with --node did nothing, without a word)
         node = ["--node", "1,tcp://127.0.0.1:%d,tcp://127.0.0.1:%d" % (free_port(), free_port())]
