@@ -283,6 +283,33 @@ def test_watch_exits_under_load(build):
             load.wait()
 
 
+def test_watch_takes_every_member_url(build):
+    """watch without --events dials every member's event URL, however long (a member's URL
+    may have 255 bytes, nine members): the list was cut at 2,047 bytes, so the last members
+    were lost, a fragment of a URL was dialled ('cannot dial tcp://1') and watch printed
+    nothing from a node that was up (QA)."""
+    host = ".".join(["h" * 60] * 4)  # 243 bytes: 254-byte URLs
+    peers = []
+    for i in range(2, 10):
+        peers += ["--peer", "%d,tcp://127.0.0.1:%d,tcp://127.0.0.1:%d,tcp://%s.e%d:1"
+                  % (i, free_port(), free_port(), host, i)]
+    with Cluster(build, n=1, node_args=peers) as c:
+        n1 = c.node(1)
+        n1.kill()
+        saved = c.nodes
+        c.nodes = []  # not on its own --peer list: a member all the same, listed last
+        try:
+            n1.start()
+        finally:
+            c.nodes = saved
+        wait_for("node 1 to answer", lambda: c.status(), timeout=10)
+        rc, out, err = raw(c, "--endpoints", c.endpoints(), "--timeout", "2000", "watch",
+                           "--count", "1", timeout=30)
+        check(rc == 0 and json.loads(out.strip().splitlines()[0])["nodeId"] == "1",
+              "node 1's event: rc %d, %r, %r" % (rc, out[-300:], err[-500:]))
+        check("cannot dial" not in err, "no URL cut short: %r" % err[-500:])
+
+
 def test_not_found_is_phrased_one_way(build):
     """Every command that names a record says NOT_FOUND the same way."""
     with Cluster(build, n=1) as c:

@@ -1208,7 +1208,7 @@ static int cmd_watch(struct admin *a, int argc, char **argv)
             return admin_usage_error("watch ", "unknown argument '%s'", argv[i]);
         }
     }
-    char found[2048] = "";
+    char *found = NULL; /* the members' event URLs, as long as they are (9 x 255 bytes) */
     if (!urls) {
         /* Ask any node for the members' event URLs. */
         Lithair__V1__StatusRequest req = LITHAIR__V1__STATUS_REQUEST__INIT;
@@ -1218,22 +1218,34 @@ static int cmd_watch(struct admin *a, int argc, char **argv)
                      &lithair__v1__node_status__descriptor, a->timeout_ms, (ProtobufCMessage **)&st,
                      &rs) != 0)
             return admin_rpc_fail("watch", LT_EUNAVAIL, &rs);
-        size_t off = 0;
+        size_t need = 1;
         for (size_t i = 0; i < st->n_members; i++)
-            off += (size_t)snprintf(found + off, sizeof(found) - off, "%s%s", i ? "," : "",
+            need += strlen(st->members[i]->events_url) + 1;
+        found = malloc(need);
+        if (!found) {
+            protobuf_c_message_free_unpacked(&st->base, NULL);
+            return admin_fail("out of memory");
+        }
+        size_t off = 0;
+        found[0] = '\0';
+        for (size_t i = 0; i < st->n_members; i++)
+            off += (size_t)snprintf(found + off, need - off, "%s%s", i ? "," : "",
                                     st->members[i]->events_url);
         protobuf_c_message_free_unpacked(&st->base, NULL);
         urls = found;
     }
     nng_socket sub;
-    if (nng_sub0_open(&sub) != 0)
+    if (nng_sub0_open(&sub) != 0) {
+        free(found);
         return admin_fail("cannot open a subscriber socket");
+    }
     nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, "", 0);
     nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 200);
     /* A dial in the background (a node not up yet is retried); one NNG refuses outright
      * (an unknown scheme, a port out of range) is reported, and with none left there is
      * nothing to wait for. */
     char *copy = strdup(urls);
+    free(found);
     int dialled = 0, refused = 0;
     for (char *save = NULL, *u = copy ? strtok_r(copy, ",", &save) : NULL; u;
          u = strtok_r(NULL, ",", &save)) {
