@@ -47,6 +47,8 @@ def test_help_and_usage_errors(build):
                            (["bench", "--payload-size", "4097"], "from 1 to 4096"),
                            (["items", "list", "--limit", "5000"], "--limit"),
                            (["items", "create"], "create takes"), ([], "Usage"),
+                           # on stderr, not --help's text on stdout
+                           (["items"], "items needs a command: create, get, update"),
                            # refused before anything is done (purge and snapshot act)
                            (["items", "purge", "extra"], "purge takes no argument"),
                            (["snapshot", "x"], "takes no argument"),

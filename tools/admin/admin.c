@@ -597,9 +597,12 @@ static int parse_item_flags(const char *cmd, const struct item_subcommand *sc, i
 static int cmd_items(struct admin *a, const char *model_name, int argc, char **argv)
 {
     const struct catalog_model *m = catalog_find(model_name);
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+    if (argc < 2) /* bad usage: one line on stderr, as for every other (not --help's text) */
+        return admin_usage_error("items ", "items needs a command: create, get, update, delete, "
+                                           "list, history or purge");
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         items_usage(model_name);
-        return argc < 2 ? 2 : 0;
+        return 0;
     }
     const char *sub = argv[1];
     const struct item_subcommand *sc = item_subcommand_find(sub);
