@@ -20,6 +20,7 @@
 #include "lt_clock.h"
 #include "lt_err.h"
 #include "lt_log.h"
+#include "lt_opt.h"
 #include "nng_close.h"
 #include "sse.h"
 #include "supervisor.h"
@@ -274,7 +275,7 @@ int main(int argc, char **argv)
                                 .breaker_cooldown_ms = 2000};
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         int bad = 0;
         switch (c) {
         case 'l':
@@ -402,9 +403,12 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
-        default:
-            fprintf(stderr, "lithair-gateway: unknown or incomplete option '%s' (see --help)\n",
-                    argv[optind - 1]);
+        case ':':
+            fprintf(stderr, "lithair-gateway: %s needs a value (see --help)\n", argv[optind - 1]);
+            return 2;
+        default: /* lt_opt.h: also the first of a cluster such as -xyz */
+            fprintf(stderr, "lithair-gateway: unknown option '%s' (see --help)\n",
+                    lt_opt_refused(argc, argv, (char[3]){0}));
             return 2;
         }
         if (bad)

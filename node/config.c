@@ -11,6 +11,7 @@
 #include "lt_cpu.h"
 #include "lt_err.h"
 #include "lt_log.h"
+#include "lt_opt.h"
 
 void node_config_usage(void *out)
 {
@@ -353,7 +354,8 @@ int node_config_parse(int argc, char **argv, struct node_config *cfg, char *err,
     cfg->log_level = -1; /* none given: $LT_LOG_LEVEL, else info (lt_log_init) */
     cfg->cpu = -1;
 
-    optind = 1;
+    /* 0, not 1: glibc then forgets a previous parse (a cluster such as -xyz half read) */
+    optind = 0;
     opterr = 0;
     int c;
     int li = -1;
@@ -365,6 +367,8 @@ int node_config_parse(int argc, char **argv, struct node_config *cfg, char *err,
         char name[48];
         if (c >= OPT_ID && li >= 0)
             snprintf(name, sizeof(name), "--%s", opts[li].name);
+        else if (c == '?') /* lt_opt.h: also the first of a cluster such as -xyz */
+            snprintf(name, sizeof(name), "%s", lt_opt_refused(argc, argv, (char[3]){0}));
         else
             snprintf(name, sizeof(name), "%s",
                      optind > 1 && optind <= argc ? argv[optind - 1] : "?");

@@ -47,6 +47,14 @@ def test_help_and_usage_errors(build):
                            (["bench", "--payload-size", "4097"], "from 1 to 4096"),
                            (["items", "list", "--limit", "5000"], "--limit"),
                            (["items", "create"], "create takes"), ([], "Usage"),
+                           # an unknown short option is named, also the first of a cluster
+                           # (it named the argument before it, or the program's path)
+                           (["-xyz", "status"], "unknown option '-x'"),
+                           (["items", "get", "-dash"], "unknown option -d "),
+                           (["bench", "--warmup", "0", "-qz"], "unknown option '-q'"),
+                           # a long option given a value it does not take, as written
+                           (["--help=1", "status"], "unknown option '--help=1'"),
+                           (["items", "list", "--all=1"], "unknown option --all=1 "),
                            # on stderr, not --help's text on stdout
                            (["items"], "items needs a command: create, get, update"),
                            # refused before anything is done (purge and snapshot act)

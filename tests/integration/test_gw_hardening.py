@@ -355,6 +355,14 @@ def test_startup_checks(build_dir):
         rc, err = run_gateway(build_dir, ["--listen", " " + port, "--frontend", front, "--spawn",
                                           "3", "--data-dir", data, "--node-bin", node_bin])
         check(rc == 2 and "--listen takes a number" in err, "--listen ' N': %d %r" % (rc, err))
+        # an unknown short option is named (the first of a cluster: it named the program's
+        # path or the argument before it), a flag without its value says so
+        for args, words in ((["-xyz"] + sup, "unknown option '-x'"),
+                            (sup + ["--no-events", "-xyz"], "unknown option '-x'"),
+                            (sup + ["--no-events=1"], "unknown option '--no-events=1'"),
+                            (sup + ["--listen"], "--listen needs a value")):
+            rc, err = run_gateway(build_dir, args)
+            check(rc == 2 and words in err, "%r: %d %r" % (args, rc, err))
         # a flag of supervisor mode in attach mode is refused, not ignored (QA: a --node-arg
         # or --data-dir given with --node did nothing, without a word)
         node = ["--node", "1,tcp://127.0.0.1:%d,tcp://127.0.0.1:%d" % (free_port(), free_port())]

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "lt_json.h"
 #include "lt_jsonparse.h"
 #include "lt_log.h"
+#include "lt_opt.h"
 #include "lt_utf8.h"
 #include "lt_reaper.h"
 
@@ -50,6 +52,45 @@ static void test_log_levels(void)
     CU_ASSERT_EQUAL(lt_log_parse_level("error"), LT_LOG_ERROR);
     CU_ASSERT_EQUAL(lt_log_parse_level("loud"), -1);
     CU_ASSERT_EQUAL(lt_log_parse_level(NULL), -1);
+}
+
+/* lt_opt_refused: the option getopt_long refused, as the user wrote it ("-x" also as the
+ * first of a cluster; a long option whole), whatever comes before or after it. */
+static const char *opt_refused(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"all", no_argument, NULL, 'a'},
+        {"limit", required_argument, NULL, 'l'},
+        {NULL, 0, NULL, 0},
+    };
+    static char buf[3];
+    optind = 0;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":al:", lo, NULL)) != -1) {
+        if (c == '?')
+            return lt_opt_refused(argc, argv, buf);
+    }
+    return "(none)";
+}
+
+#define OPT_REFUSED(...)                                                                           \
+    ({                                                                                             \
+        char *av[] = {"prog", __VA_ARGS__};                                                        \
+        opt_refused((int)(sizeof(av) / sizeof(av[0])), av);                                        \
+    })
+
+static void test_opt_refused(void)
+{
+    CU_ASSERT_STRING_EQUAL(OPT_REFUSED("-xyz"), "-x");                /* it named "prog" */
+    CU_ASSERT_STRING_EQUAL(OPT_REFUSED("--all", "-xyz"), "-x");       /* it named "--all" */
+    CU_ASSERT_STRING_EQUAL(OPT_REFUSED("--limit", "5", "-xy"), "-x"); /* it named "5" */
+    CU_ASSERT_STRING_EQUAL(OPT_REFUSED("pos", "-xyz"), "-x");
+    CU_ASSERT_STRING_EQUAL(OPT_REFUSED("-ax"), "-x");
+    CU_ASSERT_STRING_EQUAL(OPT_REFUSED("-q"), "-q");
+    CU_ASSERT_STRING_EQUAL(OPT_REFUSED("--bogus", "-a"), "--bogus");
+    CU_ASSERT_STRING_EQUAL(OPT_REFUSED("--all=1", "pos"), "--all=1");
+    CU_ASSERT_STRING_EQUAL(OPT_REFUSED("-a", "--all"), "(none)");
 }
 
 static void test_clock_monotonic(void)
@@ -475,6 +516,7 @@ static const struct lt_test common_tests[] = {
     {"error strings", test_err_strings},
     {"error codes are distinct and negative", test_err_codes_distinct},
     {"log levels parse", test_log_levels},
+    {"a refused option is named as written", test_opt_refused},
     {"monotonic clock advances", test_clock_monotonic},
     {"reaper frees every batch on its thread", test_reaper},
     {"CPU affinity: the allowed list, its text, pinning every thread", test_cpu},

@@ -102,6 +102,9 @@ static void test_errors(void)
     expect_error(PARSE(&cfg, err, BASE, "--heartbeat-ticks", "50"), err,
                  "--heartbeat-ticks 50 must be smaller than --election-ticks 15");
     expect_error(PARSE(&cfg, err, BASE, "--bogus"), err, "unknown option --bogus");
+    /* the first of a cluster of unknown short options, not the argument before it */
+    expect_error(PARSE(&cfg, err, BASE, "-xyz"), err, "unknown option -x ");
+    expect_error(PARSE(&cfg, err, BASE, "--help=1"), err, "unknown option --help=1 ");
     expect_error(PARSE(&cfg, err, BASE, "extra"), err, "unexpected argument 'extra'");
     expect_error(PARSE(&cfg, err, BASE, "--log-level", "loud"), err, "--log-level");
     expect_error(PARSE(&cfg, err, BASE, "--snapshot-delay-ms", "soon"), err, "--snapshot-delay-ms");

@@ -29,6 +29,7 @@
 #include "catalog.h"
 #include "lt_clock.h"
 #include "lt_err.h"
+#include "lt_opt.h"
 #include "nng_close.h"
 #include "pbjson.h"
 #include "rpc_client.h"
@@ -587,7 +588,8 @@ static int parse_item_flags(const char *cmd, const struct item_subcommand *sc, i
         case ':':
             return admin_usage_error(cmd, "%s needs a value", argv[optind - 1]);
         default:
-            return admin_usage_error(cmd, "unknown option %s", argv[optind - 1]);
+            return admin_usage_error(cmd, "unknown option %s",
+                                     lt_opt_refused(argc, argv, (char[3]){0}));
         }
     }
     *first_positional = optind;
@@ -1397,7 +1399,8 @@ static int admin_main(int argc, char **argv)
         case ':':
             return admin_usage_error(NULL, "%s needs a value", argv[optind - 1]);
         default:
-            return admin_usage_error(NULL, "unknown option '%s'", argv[optind - 1]);
+            return admin_usage_error(NULL, "unknown option '%s'",
+                                     lt_opt_refused(argc, argv, (char[3]){0}));
         }
     }
     a.endpoints = endpoints;

@@ -31,6 +31,7 @@ int admin_usage_error(const char *cmd, const char *fmt, ...) __attribute__((form
 int admin_rpc_fail(const char *what, int rc, const struct rpc_status *st);
 
 void admin_print_json(json_object *j);
+
 const struct pbjson_opts *admin_json_opts(void);
 
 /* admin_bench runs `bench` or `ping-bench` (bench_cmd.c). */

@@ -16,6 +16,7 @@
 #include "admin.h"
 #include "bench_engine.h"
 #include "lt_err.h"
+#include "lt_opt.h"
 #include "wire.h"
 
 /* The most a read or mixed run writes before it starts (key-space x payload-size): far
@@ -199,7 +200,8 @@ int admin_bench(struct admin *a, const char *cmd, int argc, char **argv)
         case ':':
             return admin_usage_error(usage_cmd, "%s needs a value", argv[optind - 1]);
         default:
-            return admin_usage_error(usage_cmd, "unknown option '%s'", argv[optind - 1]);
+            return admin_usage_error(usage_cmd, "unknown option '%s'",
+                                     lt_opt_refused(argc, argv, (char[3]){0}));
         }
         if (rc)
             return rc;
