@@ -111,7 +111,10 @@ def test_help_and_usage_errors(build):
                            (["items", "update", "x", '{"id":"x"}'], "no field to change"),
                            # a node named twice would be counted twice by health
                            (["--endpoints", "tcp://127.0.0.1:7,tcp://127.0.0.1:8,"
-                             "tcp://127.0.0.1:7", "health"], "names tcp://127.0.0.1:7 twice")):
+                             "tcp://127.0.0.1:7", "health"], "names tcp://127.0.0.1:7 twice"),
+                           # and watch would print each of its events twice
+                           (["watch", "--events", "tcp://127.0.0.1:7,tcp://127.0.0.1:7"],
+                            "--events names tcp://127.0.0.1:7 twice")):
             rc, _, err = raw(c, *bad)
             check(rc == 2, "usage error exits 2: %s (rc %d)" % (bad, rc))
             check(words in err, "message names the problem: %s → %r" % (bad, err))

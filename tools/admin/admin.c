@@ -1207,6 +1207,10 @@ static int cmd_watch(struct admin *a, int argc, char **argv)
                                          "bad --events '%s': expected NNG URLs such as "
                                          "tcp://127.0.0.1:7301, comma-separated",
                                          urls);
+            char dup[256]; /* dialled twice, every event of that node would print twice */
+            if (admin_urls_dup(urls, dup, sizeof(dup)))
+                return admin_usage_error("watch ", "--events names %s twice: give each node once",
+                                         dup);
         } else if (strcmp(argv[i], "--count") == 0 || strcmp(argv[i], "--events") == 0) {
             return admin_usage_error("watch ", "%s needs a value", argv[i]);
         } else {
