@@ -157,6 +157,24 @@ static int add_node_arg(const char *arg)
         fprintf(stderr, "lithair-gateway: node %lu given twice\n", id);
         return -1;
     }
+    /* each node has URLs of its own (compared as text): a URL given twice made one node
+     * two, its events bridged twice */
+    const char *mine[2] = {n->rpc_url, n->events_url};
+    if (strcmp(mine[0], mine[1]) == 0) {
+        fprintf(stderr, "lithair-gateway: --node %lu: the RPC and events URLs are both %s\n", id,
+                mine[0]);
+        return -1;
+    }
+    for (size_t i = 0; i < gw.n_nodes; i++) {
+        const char *theirs[2] = {gw.nodes[i].rpc_url, gw.nodes[i].events_url};
+        for (int k = 0; k < 4; k++) {
+            if (strcmp(mine[k / 2], theirs[k % 2]) == 0) {
+                fprintf(stderr, "lithair-gateway: --node %lu: %s is also node %llu's %s URL\n", id,
+                        mine[k / 2], (unsigned long long)gw.nodes[i].id, k % 2 ? "events" : "RPC");
+                return -1;
+            }
+        }
+    }
     gw.n_nodes++;
     return 0;
 }

@@ -363,6 +363,15 @@ def test_startup_checks(build_dir):
                             (sup + ["--listen"], "--listen needs a value")):
             rc, err = run_gateway(build_dir, args)
             check(rc == 2 and words in err, "%r: %d %r" % (args, rc, err))
+        # each --node has URLs of its own: one node given twice under two IDs was two
+        u = ["tcp://127.0.0.1:%d" % free_port() for _ in range(3)]
+        for nodes, words in ((["1,%s,%s" % (u[0], u[1]), "2,%s,%s" % (u[0], u[2])],
+                              "--node 2: %s is also node 1's RPC URL" % u[0]),
+                             (["1,%s,%s" % (u[0], u[1]), "2,%s,%s" % (u[2], u[1])],
+                              "--node 2: %s is also node 1's events URL" % u[1]),
+                             (["1,%s,%s" % (u[0], u[0])], "both %s" % u[0])):
+            rc, err = run_gateway(build_dir, base + sum([["--node", n] for n in nodes], []))
+            check(rc == 2 and words in err, "%r: %d %r" % (nodes, rc, err))
         # a flag of supervisor mode in attach mode is refused, not ignored (QA: a --node-arg
         # or --data-dir given with --node did nothing, without a word)
         node = ["--node", "1,tcp://127.0.0.1:%d,tcp://127.0.0.1:%d" % (free_port(), free_port())]
