@@ -55,6 +55,9 @@ def test_help_and_usage_errors(build):
                            # a long option given a value it does not take, as written
                            (["--help=1", "status"], "unknown option '--help=1'"),
                            (["items", "list", "--all=1"], "unknown option --all=1 "),
+                           # an empty --index was sent as none: every record, --equals ignored
+                           (["items", "list", "--index", "", "--equals", "x"],
+                            "--index needs the name of an indexed field"),
                            # on stderr, not --help's text on stdout
                            (["items"], "items needs a command: create, get, update"),
                            # refused before anything is done (purge and snapshot act)

@@ -567,7 +567,9 @@ static int parse_item_flags(const char *cmd, const struct item_subcommand *sc, i
         case 'a':
             f->all = true;
             break;
-        case 'i':
+        case 'i': /* an empty one would be sent as none: every record, --equals ignored */
+            if (!*optarg)
+                return admin_usage_error(cmd, "--index needs the name of an indexed field");
             f->index = optarg;
             break;
         case 'e':
