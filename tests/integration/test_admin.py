@@ -500,6 +500,17 @@ def test_bad_json_is_bad_usage(build):
             check(rc == 2 and "bad JSON" in err, "create %s: %d %r" % (body, rc, err))
         rc, _, err = c.admin("items", "purge", check_rc=False)
         check(rc == 0, "purge: %d %r" % (rc, err))
+        # standard input that cannot be read is a failure saying so, not JSON "at byte 0"
+        for sub in (["create", "-"], ["update", "x", "-"]):
+            d = os.open(c.root, os.O_RDONLY)  # a directory: read() fails with EISDIR
+            try:
+                p = subprocess.run([c.admin_bin, "--endpoints", c.endpoints(), "items"] + sub,
+                                   stdin=d, capture_output=True, text=True, timeout=30,
+                                   env=admin_env())
+            finally:
+                os.close(d)
+            check(p.returncode == 1 and "cannot read standard input: Is a directory" in p.stderr,
+                  "items %s from an unreadable stdin: %d %r" % (sub, p.returncode, p.stderr))
 
 
 def test_update_refuses_what_rest_refuses(build):

@@ -360,8 +360,15 @@ static json_object *read_json_arg(const char *arg, char *err, size_t errlen)
                 }
                 text = t;
             }
+            errno = 0;
             size_t k = fread(text + len, 1, 4096, stdin);
             len += k;
+            if (k == 0 && ferror(stdin)) { /* not an end: what was read is not all there is */
+                snprintf(err, errlen, "cannot read standard input: %s",
+                         errno ? strerror(errno) : "read error");
+                free(text);
+                return NULL;
+            }
             if (k == 0)
                 break;
         }
