@@ -2768,10 +2768,12 @@ static uint64_t node_expire_list(struct node *n, struct op *head, uint64_t now)
                               "leadership transfer gave up: no new leader within two election "
                               "timeouts (the target may be down or behind)",
                               NULL);
-            else if (!st.transferee)
+            else if (!st.transferee) /* caught up or not: the core sent its TimeoutNow as
+                                        soon as it was, and cannot tell whether it arrived */
                 node_op_reply(n, op, LITHAIR__V1__CODE__ABORTED,
-                              "leadership transfer gave up: the target did not catch up in "
-                              "time",
+                              "leadership transfer gave up: the target did not take over in "
+                              "time (it may be down, stalled or behind; one that got the "
+                              "hand-over may still take over when it resumes)",
                               NULL);
         }
         op = next;
