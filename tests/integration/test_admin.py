@@ -410,6 +410,17 @@ def test_bench_read_ratio_needs_mixed(build):
                              "0.2", "--warmup", "0", *args, timeout=30)
             check(rc == 2 and "--read-ratio" in err and "--type" in err and
                   len(err.strip().splitlines()) == 1, "bench %s: %d %r" % (args, rc, err))
+        # nor does a write run read: --key-space and --serializable were ignored by it
+        for args, flag in ((["--key-space", "50"], "--key-space 50"),
+                           (["--type", "write", "--serializable"], "--serializable")):
+            rc, _, err = raw(c, "--endpoints", dead, "--timeout", "200", "bench", "--duration",
+                             "0.2", "--warmup", "0", *args, timeout=30)
+            check(rc == 2 and flag + " needs --type read or mixed" in err and
+                  len(err.strip().splitlines()) == 1, "bench %s: %d %r" % (args, rc, err))
+        rc, _, err = raw(c, "--endpoints", dead, "--timeout", "200", "bench", "--duration",
+                         "0.2", "--warmup", "0", "--type", "read", "--key-space", "3",
+                         "--serializable", timeout=30)
+        check(rc == 1 and "needs --type" not in err, "a read run takes both: %d %r" % (rc, err))
     finally:
         c.__exit__(None, None, None)
 
@@ -425,11 +436,12 @@ def test_bench_prefill_is_bounded(build):
                              "0.2", "--warmup", "0", *args, timeout=20)
             check(rc == 2 and "at most 1 GiB" in err and "--key-space" in err and
                   len(err.strip().splitlines()) == 1, "bench %s: %d %r" % (args, rc, err))
-        # a write run prefills nothing: no limit, it gets as far as the (dead) cluster
+        # a write run prefills nothing, and takes no --key-space (it reads no keys)
         rc, _, err = raw(c, "--endpoints", dead, "--timeout", "200", "bench", "--type", "write",
                          "--key-space", "10000000", "--payload-size", "4096", "--duration",
                          "0.2", "--warmup", "0", "--concurrency", "1", timeout=30)
-        check(rc == 1 and "1 GiB" not in err, "a write run prefills nothing: %d %r" % (rc, err))
+        check(rc == 2 and "1 GiB" not in err and "needs --type read or mixed" in err,
+              "a write run prefills nothing: %d %r" % (rc, err))
     finally:
         c.__exit__(None, None, None)
 

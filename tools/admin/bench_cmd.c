@@ -62,8 +62,8 @@ static void bench_usage(const char *cmd)
            "  --key-space N             read, mixed: items written first so reads hit\n"
            "                            (default 1000); key-space x payload-size, the bytes\n"
            "                            of that prefill, at most 1 GiB (1073741824)\n"
-           "  --serializable            reads served locally by any node (default: "
-           "linearizable)\n\n"
+           "  --serializable            read, mixed: reads served locally by any node\n"
+           "                            (default: linearizable)\n\n"
            "Ctrl-C stops early and prints what was measured. Items written are marked as\n"
            "benchmark data: 'lithair-admin items purge' deletes them.\n",
            cmd);
@@ -140,7 +140,7 @@ int admin_bench(struct admin *a, const char *cmd, int argc, char **argv)
     cfg.key_space = 1000;
     cfg.seed = 1;
     bool serializable = false;
-    const char *type = NULL, *read_ratio = NULL; /* as given, NULL if not */
+    const char *type = NULL, *read_ratio = NULL, *key_space = NULL; /* as given, NULL if not */
     optind = 0;
     opterr = 0;
     int c;
@@ -190,6 +190,7 @@ int admin_bench(struct admin *a, const char *cmd, int argc, char **argv)
         case 'k':
             rc = bench_parse_int(usage_cmd, "--key-space", optarg, 1, 1e7, &v);
             cfg.key_space = (uint64_t)v;
+            key_space = optarg;
             break;
         case 's':
             serializable = true;
@@ -219,6 +220,11 @@ int admin_bench(struct admin *a, const char *cmd, int argc, char **argv)
     if (read_ratio && cfg.workload != BENCH_MIXED) /* the engine would ignore it */
         return admin_usage_error(usage_cmd, "--read-ratio %s needs --type mixed, not --type %s%s",
                                  read_ratio, type ? type : "write", type ? "" : " (the default)");
+    /* nor would it read keys, or read at all, in a write run */
+    if ((key_space || serializable) && cfg.workload == BENCH_WRITE)
+        return admin_usage_error(usage_cmd, "%s%s needs --type read or mixed, not --type write%s",
+                                 key_space ? "--key-space " : "--serializable",
+                                 key_space ? key_space : "", type ? "" : " (the default)");
 
     struct bench_rpc op;
     int rc = bench_rpc_init(&op, admin_client(a), ping ? BENCH_RPC_PING : BENCH_RPC_ITEMS,
