@@ -371,6 +371,11 @@ def test_status_says_a_slow_digest_is_slow(build):
         rc, out, _ = raw(c, "--endpoints", c.endpoints(), "--timeout", "500", "status", "--digest")
         check("no answer within --timeout 500 ms (hashing a large store takes longer" in out and
               "unreachable" not in out, "slow digest: %d %r" % (rc, out))
+        # and the one line on stderr says the same, not "no endpoint reachable"
+        rc, _, err = raw(c, "--endpoints", c.endpoints(), "--timeout", "500", "status",
+                         "--digest")
+        check(rc == 1 and "no endpoint answered within --timeout 500 ms" in err and
+              "reachable" not in err, "slow digest, stderr: %d %r" % (rc, err))
 
 
 def test_status_json_digest_only_when_asked(build):

@@ -1043,7 +1043,13 @@ static int cmd_status(struct admin *a, bool health)
     } else if (a->json) {
         admin_print_json(arr);
     }
-    if (!health && alive == 0)
+    bool slow = true; /* every endpoint answered too late, none was out of reach */
+    for (size_t i = 0; i < ne && alive == 0; i++)
+        slow = slow && err[i].code == LITHAIR__V1__CODE__DEADLINE_EXCEEDED;
+    if (!health && alive == 0 && slow)
+        rc = admin_fail("no endpoint answered within --timeout %u ms%s", (unsigned)a->timeout_ms,
+                        a->digest ? " (hashing a large store takes longer: raise --timeout)" : "");
+    else if (!health && alive == 0)
         rc = admin_fail("no endpoint reachable (%s)", err[0].message);
     json_object_put(arr);
     free(sts);
