@@ -318,11 +318,47 @@ static json_object *gw_cluster_status_json(struct gw *g, unsigned *alive_out, bo
     json_object_object_add(o, "mode", json_object_new_string(g->sup ? "supervisor" : "attach"));
     json_object_object_add(o, "leaderId", gw_json_u64(leader ? leader->id : 0));
     json_object_object_add(o, "term", gw_json_u64(leader ? leader->term : term));
-    json_object *q = json_object_new_object();
+    /* The cluster's own membership (the leader's, else any answering node's) decides the
+     * quorum: in attach mode the gateway may have been given fewer nodes than there are
+     * members, and its count would make one node of three a majority. */
+    const Lithair__V1__NodeStatus *said = leader;
+    for (size_t i = 0; i < g->n_nodes && !said; i++)
+        said = fans[i].rc == 0 && ((const Lithair__V1__NodeStatus *)fans[i].resp)->n_members
+                   ? (const void *)fans[i].resp
+                   : NULL;
+    size_t size = g->n_nodes;
     unsigned alive = g->sup ? running : answered;
-    json_object_object_add(q, "size", gw_json_u64(g->n_nodes));
+    if (said && said->n_members > 0) {
+        size = said->n_members;
+        json_object *missing = json_object_new_array();
+        for (size_t k = 0; k < said->n_members; k++) {
+            const Lithair__Raft__V1__Member *mb = said->members[k];
+            if (gw_node_index(g, mb->id) < 0) {
+                json_object *m = json_object_new_object();
+                json_object_object_add(m, "id", gw_json_u64(mb->id));
+                json_object_object_add(m, "rpcUrl", json_object_new_string(mb->rpc_url));
+                json_object_object_add(m, "eventsUrl", json_object_new_string(mb->events_url));
+                json_object_array_add(missing, m);
+                /* up, as far as the leader can tell: it heard from it lately */
+                for (size_t f = 0; leader && f < leader->n_followers; f++)
+                    alive +=
+                        leader->followers[f]->id == mb->id && leader->followers[f]->recent_active;
+            }
+        }
+        if (json_object_array_length(missing) > 0) {
+            json_object_object_add(
+                o, "warning",
+                json_object_new_string("the cluster has members this gateway was not given "
+                                       "(--node): they are not shown, and count in the quorum"));
+            json_object_object_add(o, "missingMembers", missing);
+        } else {
+            json_object_put(missing);
+        }
+    }
+    json_object *q = json_object_new_object();
+    json_object_object_add(q, "size", gw_json_u64(size));
     json_object_object_add(q, "alive", gw_json_u64(alive));
-    json_object_object_add(q, "needed", gw_json_u64(g->n_nodes / 2 + 1));
+    json_object_object_add(q, "needed", gw_json_u64(size / 2 + 1));
     json_object_object_add(o, "quorum", q);
     json_object_object_add(o, "nodes", nodes);
     gw_fan_free(g, fans);
@@ -449,13 +485,17 @@ static int gw_cluster_kill(struct gw_req *r)
         pthread_mutex_unlock(&stop_mu);
         return ret;
     }
+    /* the cluster's membership, which may hold nodes this gateway was not given */
+    json_object *q = json_object_object_get(st, "quorum");
+    size_t members = (size_t)json_object_get_uint64(json_object_object_get(q, "size"));
+    needed = (unsigned)json_object_get_uint64(json_object_object_get(q, "needed"));
     json_object_put(st);
     if (!force && alive <= needed) {
         pthread_mutex_unlock(&stop_mu);
         return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL,
                               "stopping node %llu would leave %u of %zu nodes answering, fewer "
                               "than the %u a quorum needs (use ?force=true)",
-                              (unsigned long long)id, alive ? alive - 1 : 0, g->n_nodes, needed);
+                              (unsigned long long)id, alive ? alive - 1 : 0, members, needed);
     }
     Lithair__V1__ShutdownRequest req = LITHAIR__V1__SHUTDOWN_REQUEST__INIT;
     struct rpc_status rs;

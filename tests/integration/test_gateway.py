@@ -472,6 +472,19 @@ def test_cluster_attach(build_dir):
                          "FAILED_PRECONDITION", "is node 2, not node 1 (check --node)")
             time.sleep(0.5)
             check(all(n.alive() for n in c.nodes), "no node stopped")
+        # Given one node of three: the quorum is the cluster's (3, needing 2), the two
+        # others are named as not given, and they count as alive while the leader hears
+        # from them. The gateway's own count made one node a majority of one (QA).
+        with Gateway(build_dir, nodes=[c.node(1)]) as g1:
+            def whole_quorum():
+                s = g1.get("/_playground/cluster/status")[2]
+                return s if s["quorum"] == {"size": 3, "alive": 3, "needed": 2} else None
+            s = wait_for("the cluster's own quorum", whole_quorum, timeout=10)
+            check("not given" in s.get("warning", "") and
+                  sorted(m["id"] for m in s["missingMembers"]) == [2, 3] and
+                  all(m["rpcUrl"] == c.node(m["id"]).rpc for m in s["missingMembers"]),
+                  "the members not given: %r" % s)
+            check(len(s["nodes"]) == 1, "one node shown: %r" % s["nodes"])
         # a session logged in through one gateway is known at once to another gateway on
         # the same cluster: the node it reads may not have applied it yet, so a session
         # not found there is asked of the leader (it was a 401 for about 100 ms)
