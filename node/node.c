@@ -722,7 +722,13 @@ void node_op_read(struct node *n, struct op *op, op_resume_fn resume)
 void node_op_transfer(struct node *n, struct op *op, uint64_t target, op_resume_fn resume)
 {
     if (target && !node_member(n, target)) {
-        node_op_reply(n, op, LITHAIR__V1__CODE__INVALID_ARGUMENT, "no such node", NULL);
+        char msg[160];
+        int w = snprintf(msg, sizeof(msg), "no node %llu in this cluster: its members are",
+                         (unsigned long long)target);
+        for (size_t i = 0; i < n->cfg.n_members && w > 0 && (size_t)w < sizeof(msg); i++)
+            w += snprintf(msg + w, sizeof(msg) - (size_t)w, "%s %llu", i ? "," : "",
+                          (unsigned long long)n->cfg.members[i].id);
+        node_op_reply(n, op, LITHAIR__V1__CODE__INVALID_ARGUMENT, msg, NULL);
         return;
     }
     if (!n->leader) {

@@ -581,7 +581,8 @@ def test_leadership_transfer(build):
         check(c.wait_leader(timeout=5) == target, "all nodes agree on the new leader")
         create(c, "after-transfer")
         rc, _, err = c.admin("leader", "transfer", "42", check_rc=False)
-        check(rc == 1 and "no such node" in err, "transfer to a stranger refused: %r" % err)
+        check(rc == 1 and "no node 42 in this cluster: its members are 1, 2, 3" in err,
+              "transfer to a stranger refused, naming the members: %r" % err)
         # a transfer to a node that is down gives up promptly, whether asked of the leader
         # or of a follower (which passes it on and once waited for the client's deadline)
         down = next(n for n in c.nodes if n.id != target)
