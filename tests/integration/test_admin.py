@@ -60,6 +60,11 @@ def test_help_and_usage_errors(build):
                             "--index needs the name of an indexed field"),
                            # on stderr, not --help's text on stdout
                            (["items"], "items needs a command: create, get, update"),
+                           # an empty ID names nothing ("item  not found" from the server)
+                           (["items", "get", ""], "get: the ID is empty"),
+                           (["items", "delete", ""], "delete: the ID is empty"),
+                           (["items", "history", ""], "history: the ID is empty"),
+                           (["items", "update", "", '{"name":"a"}'], "update: the ID is empty"),
                            # refused before anything is done (purge and snapshot act)
                            (["items", "purge", "extra"], "purge takes no argument"),
                            (["snapshot", "x"], "takes no argument"),

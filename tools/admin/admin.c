@@ -634,6 +634,10 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
     struct rpc_status st;
     Lithair__V1__Consistency cons = f.serializable ? LITHAIR__V1__CONSISTENCY__SERIALIZABLE
                                                    : LITHAIR__V1__CONSISTENCY__LINEARIZABLE;
+    /* an empty ID names no record (the server's "item  not found" said so unclearly) */
+    if (strcmp(sub, "create") != 0 && strcmp(sub, "list") != 0 && strcmp(sub, "purge") != 0 &&
+        nargs >= 1 && !*args[0])
+        return admin_usage_error("items ", "%s: the ID is empty", sub);
 
     if (strcmp(sub, "create") == 0) {
         if (nargs != 1)
