@@ -422,6 +422,10 @@ static void test_leader_redirect(void)
     CU_ASSERT_EQUAL(ping(c, -1, 300, "w", NULL, &st), LT_ENOTLEADER);
     CU_ASSERT(ms_since(t0) < 1500);
     CU_ASSERT(st.attempts >= 3);
+    /* the message says the deadline ended it, not only "not the leader" (a CLI with
+     * --timeout 5 read as if the cluster had no leader) */
+    CU_ASSERT_EQUAL(st.code, LITHAIR__V1__CODE__UNAVAILABLE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "300 ms deadline passed before the leader"));
     rpc_client_free(c);
     fake_stop(follower);
     fake_stop(leader);

@@ -763,6 +763,20 @@ static void rpc_forget_leader(struct rpc_client *c, int i)
 /* rpc_sleep_backoff sleeps before a retry and doubles the back-off. Returns false,
  * without sleeping, when the deadline would pass before the retry could start: a retry
  * with no time left could only time out, which is not the node's fault. */
+/* rpc_not_leader_unasked: the call ends on a NOT_LEADER answer because its deadline came
+ * before the leader it names could be asked (a --timeout of a few ms): say so, rather than
+ * leave "not the leader" as if no leader could be found. The code stays UNAVAILABLE: the
+ * request was refused, not carried out. Returns err. */
+static int rpc_not_leader_unasked(struct rpc_status *st, int err, unsigned timeout_ms)
+{
+    if (err != LT_ENOTLEADER)
+        return err;
+    size_t k = strlen(st->message);
+    snprintf(st->message + k, sizeof(st->message) - k,
+             " (the call's %u ms deadline passed before the leader could be asked)", timeout_ms);
+    return err;
+}
+
 static bool rpc_sleep_backoff(unsigned *backoff, unsigned max, uint64_t deadline_ns)
 {
     uint64_t now = lt_now_ns(), ms = *backoff;
@@ -799,7 +813,7 @@ int rpc_call_raw(struct rpc_client *c, const struct rpc_call_opts *co, const cha
     snprintf(st->message, sizeof(st->message), "no endpoint available");
     for (unsigned attempt = 0; attempt < c->o.max_attempts; attempt++) {
         if (attempt > 0 && lt_now_ns() >= deadline)
-            break;
+            return rpc_not_leader_unasked(st, err, timeout);
         int i;
         if (fixed) {
             struct rpc_transition t = {0};
@@ -884,7 +898,7 @@ int rpc_call_raw(struct rpc_client *c, const struct rpc_call_opts *co, const cha
             }
             hint = j != i ? j : -1;
             if (!rpc_sleep_backoff(&backoff, c->o.backoff_max_ms, deadline))
-                return err;
+                return rpc_not_leader_unasked(st, err, timeout);
             continue;
         }
         if (!unavailable || fixed)
