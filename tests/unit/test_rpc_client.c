@@ -687,6 +687,7 @@ static void test_down_endpoint_failover(void)
     CU_ASSERT(ms >= 90 && ms < 1000);
     CU_ASSERT_TRUE(st.transport);
     CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "no connection"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "ms (the node is down or not answering)"));
     struct rpc_endpoint_stats s;
     rpc_client_stats(c, 0, &s);
     CU_ASSERT_FALSE(s.connected);

@@ -545,8 +545,15 @@ static enum rpc_outcome rpc_attempt(struct rpc_client *c, size_t i, const char *
     uint64_t wait_until = now + (uint64_t)c->o.connect_wait_ms * 1000000u;
     st->attempts++;
     if (!rpc_wait_connected(ep, wait_until < deadline_ns ? wait_until : deadline_ns)) {
-        rpc_status_local(st, LITHAIR__V1__CODE__UNAVAILABLE, (int)i, "no connection to %s",
-                         ep->url);
+        /* the wait is the shorter of the connection wait and the call's deadline: a node
+         * that does not connect within it is down or not answering (a stopped process
+         * whose kernel still accepts the TCP connection) */
+        uint64_t end = wait_until < deadline_ns ? wait_until : deadline_ns;
+        unsigned waited = end > now ? (unsigned)((end - now + 999999) / 1000000) : 0;
+        char what[sizeof(st->message)];
+        snprintf(what, sizeof(what), "%.180s within %u ms (the node is down or not answering)",
+                 ep->url, waited);
+        rpc_status_local(st, LITHAIR__V1__CODE__UNAVAILABLE, (int)i, "no connection to %s", what);
         *err = LT_EUNAVAIL;
         goto out_result;
     }
