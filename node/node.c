@@ -1751,7 +1751,10 @@ static void node_resume_snapshot_waiters(struct node *n, int rc)
         if (op->wait != OP_WAIT_SNAPSHOT)
             continue;
         if (rc != 0) {
-            node_op_reply_err(n, op, rc, "snapshot failed; see the node's log");
+            char msg[160];
+            snprintf(msg, sizeof(msg), "snapshot failed: %s (the node's log says more)",
+                     lt_strerror(rc));
+            node_op_reply_err(n, op, rc, msg);
         } else if (op->index <= n->snapshot_index) {
             op_unlink(n, op);
             op->resume(n, op, NULL);
@@ -1819,7 +1822,7 @@ static int node_snapshot_poll(struct node *n, bool wait)
                     n->snap_cancel_why);
         else
             node_snapshot_backoff(n, meta->index, n->snap_rc);
-        node_resume_snapshot_waiters(n, n->snap_cancel ? 0 : LT_EIO);
+        node_resume_snapshot_waiters(n, n->snap_cancel ? 0 : n->snap_rc);
         return 0;
     }
     if (meta->index <= n->snapshot_index) { /* overtaken by an installed snapshot */

@@ -551,6 +551,39 @@ def test_kill_during_snapshot(build):
         check(all("error" not in s for s in snaps), "a snapshot after the restart: %r" % snaps)
 
 
+def test_snapshot_failure_names_its_cause(build):
+    """A "snapshot now" whose snapshot fails is answered with the cause (here its temp file
+    deleted under it), not only "see the node's log" (QA)."""
+    import subprocess
+    with Cluster(build, 1, node_args=("--snapshot-delay-ms", "1500")) as c:
+        c.wait_leader(timeout=5)
+        create(c, "before-snapshot")
+        node = c.nodes[0]
+        snap_dir = os.path.join(node.dir, "snap")
+        snap = subprocess.Popen([c.admin_bin, "--endpoints", node.rpc, "--timeout", "20000",
+                                 "snapshot"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            tmp = wait_for("the snapshot's temp file",
+                           lambda: glob.glob(os.path.join(snap_dir, "*.tmp")), timeout=10)
+            for f in tmp:
+                os.unlink(f)
+            out, err = snap.communicate(timeout=30)
+        finally:
+            if snap.poll() is None:
+                snap.kill()
+                snap.wait()
+        check(snap.returncode == 1 and "snapshot failed: " in err + out and
+              "(the node's log says more)" in err + out,
+              "the failure and its cause: %d %r %r" % (snap.returncode, out, err))
+        check(re.search(r"snapshot failed: [a-z]", err + out) is not None,
+              "a cause is named: %r %r" % (out, err))
+        # the node goes on, and its next snapshot works
+        create(c, "after-snapshot")
+        _, snaps, _ = c.admin("snapshot", endpoints=node.rpc, timeout_ms=20000)
+        check(all("error" not in s for s in snaps), "the next snapshot: %r" % snaps)
+
+
 def test_started_policy_kept(build):
     """A node started under another scheduling policy (chrt --idle) leaves it to every
     thread, the loop and NNG's alike, and serves."""
