@@ -183,6 +183,34 @@ static bool gw_stop_pending(struct gw *g, size_t i)
  * counts. */
 static void gw_fan_check_ids(struct gw *g, struct gw_fan *fans)
 {
+    /* the cluster most answering nodes say they are of; one of another cluster is not
+     * shown as a member of this one (a --node URL of another playground) */
+    uint64_t cluster = 0;
+    size_t best = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const Lithair__V1__NodeStatus *ns = fans[i].rc == 0 ? (const void *)fans[i].resp : NULL;
+        size_t same = 0;
+        for (size_t k = 0; ns && ns->cluster_id && k < g->n_nodes; k++)
+            same += fans[k].rc == 0 &&
+                    ((const Lithair__V1__NodeStatus *)fans[k].resp)->cluster_id == ns->cluster_id;
+        if (same > best) {
+            best = same;
+            cluster = ns->cluster_id;
+        }
+    }
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const Lithair__V1__NodeStatus *ns = fans[i].rc == 0 ? (const void *)fans[i].resp : NULL;
+        if (!ns || !cluster || !ns->cluster_id || ns->cluster_id == cluster)
+            continue;
+        snprintf(fans[i].st.message, sizeof(fans[i].st.message),
+                 "the node at %s is of another cluster (%016llx, not %016llx) (check --node)",
+                 g->nodes[i].rpc_url, (unsigned long long)ns->cluster_id,
+                 (unsigned long long)cluster);
+        fans[i].st.code = LITHAIR__V1__CODE__FAILED_PRECONDITION;
+        protobuf_c_message_free_unpacked(fans[i].resp, NULL);
+        fans[i].resp = NULL;
+        fans[i].rc = LT_EINVAL;
+    }
     for (size_t i = 0; i < g->n_nodes; i++) {
         const Lithair__V1__NodeStatus *ns = fans[i].rc == 0 ? (const void *)fans[i].resp : NULL;
         if (!ns || ns->id == g->nodes[i].id)
@@ -339,10 +367,17 @@ static json_object *gw_cluster_status_json(struct gw *g, unsigned *alive_out, bo
                 json_object_object_add(m, "rpcUrl", json_object_new_string(mb->rpc_url));
                 json_object_object_add(m, "eventsUrl", json_object_new_string(mb->events_url));
                 json_object_array_add(missing, m);
-                /* up, as far as the leader can tell: it heard from it lately */
+                /* up, as far as the nodes given can tell: the leader heard from it lately,
+                 * or it is the leader one of them follows (else unknown: not counted) */
+                bool up = false;
                 for (size_t f = 0; leader && f < leader->n_followers; f++)
-                    alive +=
-                        leader->followers[f]->id == mb->id && leader->followers[f]->recent_active;
+                    up = up || (leader->followers[f]->id == mb->id &&
+                                leader->followers[f]->recent_active);
+                for (size_t gi = 0; !leader && gi < g->n_nodes; gi++)
+                    up = up ||
+                         (fans[gi].rc == 0 &&
+                          ((const Lithair__V1__NodeStatus *)fans[gi].resp)->leader_id == mb->id);
+                alive += up;
             }
         }
         if (json_object_array_length(missing) > 0) {

@@ -3145,6 +3145,7 @@ void node_fill_status(struct node *n, Lithair__V1__NodeStatus *s, Lithair__V1__F
     s->records = store_records_total(n->store);
     s->transferring = st.transferee != 0;
     s->pid = (uint64_t)getpid();
+    s->cluster_id = n->ident.cluster;
     s->n_followers = 0;
     if (st.role == RAFT_LEADER) {
         s->n_followers = node_progress(&st, fp, fpp);

@@ -474,6 +474,38 @@ def test_health_failure_is_on_stderr(build):
         check(rc == 0 and err == "", "healthy: nothing on stderr: %d %r" % (rc, err))
 
 
+def test_health_counts_one_cluster(build):
+    """An endpoint list that mixes two clusters: the nodes of the cluster most endpoints
+    belong to are counted, the other one is named and not counted. Its leader made health
+    say "healthy: 3 of 3 reachable, one leader" for two followers of a cluster whose leader
+    was not even listed (QA)."""
+    with Cluster(build, n=1) as a, Cluster(build, n=3) as b:
+        a.wait_leader(timeout=10)
+        lb = b.wait_leader(timeout=10)
+
+        def cluster_id(c, nodes=None):
+            ids = {s.get("clusterId") for s in c.status(nodes=nodes)}
+            return ids.pop() if len(ids) == 1 and "0" not in ids and None not in ids else None
+        ida = wait_for("cluster A's id", lambda: cluster_id(a), timeout=10)
+        idb = wait_for("cluster B's id", lambda: cluster_id(b), timeout=10)
+        check(ida != idb, "two clusters, two ids: %s %s" % (ida, idb))
+        followers = [n for n in b.nodes if n.id != lb]
+        eps = ",".join([a.endpoints()] + [n.rpc for n in followers])
+        rc, out, err = raw(a, "--endpoints", eps, "--timeout", "2000", "health")
+        check(rc == 1 and out.startswith("unhealthy: 2 of 3 endpoints reachable, no leader"),
+              "health: %d %r %r" % (rc, out, err))
+        check("%s is node 1 of another cluster" % a.endpoints() in err,
+              "the stranger named: %r" % err)
+        rc, out, err = raw(a, "--endpoints", eps, "--timeout", "2000", "-w", "json", "status")
+        st = json.loads(out)
+        check(rc == 0 and [n["healthy"] for n in st] == [False, True, True] and
+              st[0]["error"] == "a node of another cluster",
+              "status json: %d %r %r" % (rc, st, err))
+        # the whole of B: healthy
+        rc, out, _ = raw(b, "--endpoints", b.endpoints(), "health")
+        check(rc == 0 and out.startswith("healthy: 3 of 3"), "cluster B: %d %r" % (rc, out))
+
+
 def test_output_write_error_fails(build):
     """Output that could not be written (here /dev/full) fails the command: exit 1, one
     line on stderr; watch stops at the first event it cannot write."""

@@ -474,17 +474,36 @@ def test_cluster_attach(build_dir):
             check(all(n.alive() for n in c.nodes), "no node stopped")
         # Given one node of three: the quorum is the cluster's (3, needing 2), the two
         # others are named as not given, and they count as alive while the leader hears
-        # from them. The gateway's own count made one node a majority of one (QA).
+        # from them (or, the leader not given, the leader node 1 follows). The gateway's
+        # own count made one node a majority of one (QA).
         with Gateway(build_dir, nodes=[c.node(1)]) as g1:
             def whole_quorum():
                 s = g1.get("/_playground/cluster/status")[2]
-                return s if s["quorum"] == {"size": 3, "alive": 3, "needed": 2} else None
+                alive = 3 if s["leaderId"] == 1 else 2
+                return s if s["quorum"] == {"size": 3, "alive": alive, "needed": 2} else None
             s = wait_for("the cluster's own quorum", whole_quorum, timeout=10)
             check("not given" in s.get("warning", "") and
                   sorted(m["id"] for m in s["missingMembers"]) == [2, 3] and
                   all(m["rpcUrl"] == c.node(m["id"]).rpc for m in s["missingMembers"]),
                   "the members not given: %r" % s)
             check(len(s["nodes"]) == 1, "one node shown: %r" % s["nodes"])
+        # a --node URL of another cluster's node: shown down, saying so, and not killed
+        with Cluster(build_dir, 1) as other:
+            other.wait_leader()
+            stranger = SimpleNamespace(id=3, rpc=other.node(1).rpc, events=other.node(1).events)
+            with Gateway(build_dir, nodes=[c.node(1), c.node(2), stranger]) as gs:
+                def stranger_named():
+                    s = gs.get("/_playground/cluster/status")[2]
+                    n3 = s["nodes"][2]
+                    return s if n3["role"] == "down" and "is of another cluster" in \
+                        n3.get("error", "") else None
+                s = wait_for("the other cluster's node named", stranger_named, timeout=10)
+                check([n["health"] for n in s["nodes"]] == ["healthy", "healthy", "unhealthy"],
+                      "the two members healthy: %r" % s["nodes"])
+                expect_error(gs.post("/_playground/cluster/kill/3?force=true"), 409,
+                             "FAILED_PRECONDITION", "is of another cluster")
+                time.sleep(0.3)
+                check(other.node(1).alive(), "the other cluster's node still runs")
         # a session logged in through one gateway is known at once to another gateway on
         # the same cluster: the node it reads may not have applied it yet, so a session
         # not found there is asked of the leader (it was a 401 for about 100 ms)

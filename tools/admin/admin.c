@@ -950,6 +950,44 @@ static int cmd_status(struct admin *a, bool health)
             sts[i] = NULL;
             continue;
         }
+    }
+    /* Which cluster the endpoints are of: the id most of those that answered report (a tie:
+     * the leader's). One of another cluster (an endpoint list that mixes two playgrounds)
+     * is not counted: its "leader" or its answer says nothing of this cluster's health. */
+    uint64_t cluster = 0;
+    size_t best = 0;
+    for (size_t i = 0; i < ne; i++) {
+        if (!sts[i] || !sts[i]->cluster_id)
+            continue;
+        size_t same = 0;
+        for (size_t k = 0; k < ne; k++)
+            same += sts[k] && sts[k]->cluster_id == sts[i]->cluster_id;
+        if (same > best || (same == best && sts[i]->role == LITHAIR__V1__NODE_ROLE__LEADER)) {
+            best = same;
+            cluster = sts[i]->cluster_id;
+        }
+    }
+    bool *stranger = calloc(ne ? ne : 1, sizeof(*stranger));
+    if (!stranger) {
+        for (size_t i = 0; i < ne; i++)
+            if (sts[i])
+                protobuf_c_message_free_unpacked(&sts[i]->base, NULL);
+        free(sts);
+        free(err);
+        return admin_fail("out of memory");
+    }
+    for (size_t i = 0; i < ne; i++) {
+        if (!sts[i])
+            continue;
+        if (cluster && sts[i]->cluster_id && sts[i]->cluster_id != cluster) {
+            stranger[i] = true;
+            fprintf(stderr,
+                    "lithair-admin: %s is node %llu of another cluster (%016llx, not %016llx): "
+                    "not counted\n",
+                    rpc_client_endpoint_url(admin_client(a), i), (unsigned long long)sts[i]->id,
+                    (unsigned long long)sts[i]->cluster_id, (unsigned long long)cluster);
+            continue;
+        }
         alive++;
         if (sts[i]->role == LITHAIR__V1__NODE_ROLE__LEADER) {
             leaders++;
@@ -982,7 +1020,10 @@ static int cmd_status(struct admin *a, bool health)
             char buf[32];
             snprintf(buf, sizeof(buf), "%llu", (unsigned long long)lag);
             json_object_object_add(o, "lag", json_object_new_string(buf));
-            json_object_object_add(o, "healthy", json_object_new_boolean(1));
+            json_object_object_add(o, "healthy", json_object_new_boolean(!stranger[i]));
+            if (stranger[i])
+                json_object_object_add(o, "error",
+                                       json_object_new_string("a node of another cluster"));
             if (!a->json && !health) {
                 char wal[32];
                 human_bytes(sts[i]->wal_bytes, wal, sizeof(wal));
@@ -1056,6 +1097,7 @@ static int cmd_status(struct admin *a, bool health)
     else if (!health && alive == 0)
         rc = admin_fail("no endpoint reachable (%s)", err[0].message);
     json_object_put(arr);
+    free(stranger);
     free(sts);
     free(err);
     return rc;
