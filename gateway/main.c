@@ -21,6 +21,7 @@
 #include "lt_err.h"
 #include "lt_log.h"
 #include "lt_opt.h"
+#include "lt_url.h"
 #include "nng_close.h"
 #include "sse.h"
 #include "supervisor.h"
@@ -153,6 +154,13 @@ static int add_node_arg(const char *arg)
     memcpy(n->rpc_url, c1 + 1, (size_t)(c2 - c1 - 1));
     n->rpc_url[c2 - c1 - 1] = '\0';
     snprintf(n->events_url, sizeof(n->events_url), "%s", c2 + 1);
+    const char *why = lt_url_problem(n->rpc_url);
+    if (why || (why = lt_url_problem(n->events_url)) != NULL) {
+        bool rpc = lt_url_problem(n->rpc_url) != NULL;
+        fprintf(stderr, "lithair-gateway: --node %lu: the %s URL '%s': %s\n", id,
+                rpc ? "RPC" : "events", rpc ? n->rpc_url : n->events_url, why);
+        return -1;
+    }
     if (gw_node_index(&gw, id) >= 0) {
         fprintf(stderr, "lithair-gateway: node %lu given twice\n", id);
         return -1;

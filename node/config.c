@@ -12,6 +12,7 @@
 #include "lt_err.h"
 #include "lt_log.h"
 #include "lt_opt.h"
+#include "lt_url.h"
 
 void node_config_usage(void *out)
 {
@@ -105,76 +106,10 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
     return 0;
 }
 
-/* url_problem says what is wrong with `url` (NULL: nothing) for a URL of this node or a
- * member: NNG's SCHEME://..., a transport NNG has, no blank or control character (nor a
- * comma: --peer separates its fields with them), and for the TCP-based transports a host
- * and a port in 1..65535 (NNG takes a bad port and fails later, in the background). */
-static const char *url_problem(const char *url)
-{
-    static const char *const tcp_like[] = {"tcp", "tcp4", "tcp6", "tls+tcp", "tls+tcp4", "tls+tcp6",
-                                           "ws",  "ws4",  "ws6",  "wss",     "wss4",     "wss6"};
-    static const char *const path_like[] = {"ipc", "inproc", "abstract"};
-    size_t len = strlen(url);
-    if (len == 0)
-        return "empty";
-    if (len >= NODE_URL_MAX)
-        return "too long (at most 255 bytes)";
-    for (const char *p = url; *p; p++) {
-        if (*p == ' ' || *p == ',' || (unsigned char)*p < 0x20 || *p == 0x7f)
-            return *p == ',' ? "contains a comma" : "contains a space or control character";
-    }
-    const char *sep = strstr(url, "://");
-    if (!sep || sep == url)
-        return "expected SCHEME://ADDRESS (tcp://HOST:PORT, ipc://PATH, ...)";
-    size_t slen = (size_t)(sep - url);
-    const char *rest = sep + 3;
-    for (size_t i = 0; i < sizeof(path_like) / sizeof(path_like[0]); i++) {
-        if (strlen(path_like[i]) == slen && memcmp(url, path_like[i], slen) == 0)
-            return *rest ? NULL : "no path after ://";
-    }
-    bool web = false, known = false;
-    for (size_t i = 0; i < sizeof(tcp_like) / sizeof(tcp_like[0]) && !known; i++) {
-        known = strlen(tcp_like[i]) == slen && memcmp(url, tcp_like[i], slen) == 0;
-        web = known && tcp_like[i][0] == 'w';
-    }
-    if (!known)
-        return "unknown scheme (expected tcp://HOST:PORT, ipc://PATH, ...)";
-    /* HOST:PORT, HOST an [IPv6] in brackets; websockets may add a /PATH */
-    size_t alen = strcspn(rest, "/");
-    if (rest[alen] && !web)
-        return "a path after HOST:PORT";
-    const char *port = NULL;
-    if (rest[0] == '[') {
-        const char *close = memchr(rest, ']', alen);
-        if (!close || close == rest + 1)
-            return "expected HOST:PORT, HOST an IPv6 address in brackets";
-        port = close[1] == ':' ? close + 2 : NULL;
-    } else {
-        for (const char *p = rest; p < rest + alen; p++)
-            port = *p == ':' ? p + 1 : port;
-        if (port == rest + 1)
-            return "no host (expected HOST:PORT)";
-    }
-    if (!port)
-        return "no port (expected HOST:PORT)";
-    unsigned long v = 0;
-    const char *end = rest + alen;
-    if (port == end)
-        return "no port (expected HOST:PORT)";
-    for (const char *p = port; p < end; p++) {
-        if (*p < '0' || *p > '9')
-            return "port must be a number in 1..65535";
-        v = v * 10 + (unsigned long)(*p - '0');
-        if (v > 65535)
-            return "port must be 1..65535";
-    }
-    return v == 0 ? "port must be 1..65535" : NULL;
-}
-
 /* set_url copies a --raft, --rpc or --events URL after checking it. */
 static int set_url(char *dst, const char *flag, const char *url, char *err, size_t errlen)
 {
-    const char *why = url_problem(url);
+    const char *why = lt_url_problem(url);
     if (why) {
         snprintf(err, errlen, "%s '%s': %s", flag, url, why);
         return LT_EINVAL;
@@ -232,7 +167,7 @@ static int parse_member(const char *s, struct node_member *m, char *err, size_t 
         if (!why) {
             memcpy(dst, f[k + 1], len[k + 1]);
             dst[len[k + 1]] = '\0';
-            why = url_problem(dst);
+            why = lt_url_problem(dst);
         }
         if (why) {
             snprintf(err, errlen, "--peer %llu: %s URL '%.*s': %s", (unsigned long long)m->id,

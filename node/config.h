@@ -7,9 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lt_url.h"
 #include "raft.h"
 
-#define NODE_URL_MAX 256
+#define NODE_URL_MAX LT_URL_MAX
 
 struct node_member {
     uint64_t id;

@@ -344,6 +344,17 @@ def test_startup_checks(build_dir):
         check(rc == 2 and "--rate-limit" in err, "--rate-burst alone: %d %r" % (rc, err))
         rc, err = run_gateway(build_dir, base + ["--node", "1,foo://x,tcp://127.0.0.1:1"])
         check(rc == 2 and "foo://x" in err, "a bad --node URL is a usage error: %d %r" % (rc, err))
+        # one line naming the node, the URL and what is wrong, as lithair-node says it (it
+        # was a log line joining every node's RPC URLs, with "invalid argument")
+        for node, words in (("1,foo://x,tcp://127.0.0.1:1",
+                             "--node 1: the RPC URL 'foo://x': unknown scheme"),
+                            ("2,tcp://127.0.0.1:1,tcp://127.0.0.1:0",
+                             "--node 2: the events URL 'tcp://127.0.0.1:0': port must be 1..65535"),
+                            ("3,tcp://127.0.0.1:1,tcp://x",
+                             "--node 3: the events URL 'tcp://x': no port")):
+            rc, err = run_gateway(build_dir, base + ["--node", node])
+            check(rc == 2 and err.startswith("lithair-gateway: " + words) and
+                  len(err.strip().splitlines()) == 1, "--node %s: %d %r" % (node, rc, err))
         # a number is digits: no blank or sign in front (" -1" was ULONG_MAX), no overflow
         # (99999999999999999999 was clamped to ULONG_MAX, a node's ID)
         for nid in (" -1", "+1", " 1", "99999999999999999999"):

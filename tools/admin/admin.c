@@ -30,6 +30,7 @@
 #include "lt_clock.h"
 #include "lt_err.h"
 #include "lt_opt.h"
+#include "lt_url.h"
 #include "nng_close.h"
 #include "pbjson.h"
 #include "rpc_client.h"
@@ -103,31 +104,26 @@ static bool admin_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t 
     return true;
 }
 
-/* admin_urls_ok: a comma-separated list of one or more NNG URLs ("scheme://rest"). */
-static bool admin_urls_ok(const char *s)
+/* admin_urls_ok: a comma-separated list of one or more NNG URLs, each as lt_url_problem
+ * wants it; else false and, in `why`, which one and what is wrong with it. */
+static bool admin_urls_ok(const char *s, char *why, size_t whylen)
 {
-    if (!s || !*s)
+    char url[LT_URL_MAX];
+    if (!s || !*s) {
+        snprintf(why, whylen, "no URL");
         return false;
+    }
     for (;;) {
         size_t n = strcspn(s, ",");
-        const char *sep = strstr(s, "://");
-        if (n == 0 || !sep || sep >= s + n || sep == s || sep + 3 >= s + n)
+        const char *bad = n >= sizeof(url) ? "too long (at most 255 bytes)" : NULL;
+        if (!bad) {
+            memcpy(url, s, n);
+            url[n] = '\0';
+            bad = lt_url_problem(url);
+        }
+        if (bad) {
+            snprintf(why, whylen, "'%.*s': %s", n > 80 ? 80 : (int)n, s, bad);
             return false;
-        /* tcp://host:port: a port NNG would only refuse later, in the background */
-        if ((size_t)(sep - s) >= 3 && strncmp(s, "tcp", 3) == 0) {
-            const char *colon = NULL;
-            for (const char *p = sep + 3; p < s + n; p++)
-                colon = *p == ':' ? p : colon;
-            unsigned long port = 0;
-            const char *p = colon ? colon + 1 : s + n;
-            if (p == s + n)
-                return false;
-            for (; p < s + n; p++) {
-                if (*p < '0' || *p > '9' || (port = port * 10 + (unsigned)(*p - '0')) > 65535)
-                    return false;
-            }
-            if (port == 0)
-                return false;
         }
         if (!s[n])
             return true;
@@ -1263,11 +1259,10 @@ static int cmd_watch(struct admin *a, int argc, char **argv)
             max = (long)v;
         } else if (strcmp(argv[i], "--events") == 0 && i + 1 < argc) {
             urls = argv[++i];
-            if (!admin_urls_ok(urls))
-                return admin_usage_error("watch ",
-                                         "bad --events '%s': expected NNG URLs such as "
-                                         "tcp://127.0.0.1:7301, comma-separated",
-                                         urls);
+            char why[200];
+            if (!admin_urls_ok(urls, why, sizeof(why)))
+                return admin_usage_error(
+                    "watch ", "bad --events '%s' (NNG URLs, comma-separated): %s", urls, why);
             char dup[256]; /* dialled twice, every event of that node would print twice */
             if (admin_urls_dup(urls, dup, sizeof(dup)))
                 return admin_usage_error("watch ", "--events names %s twice: give each node once",
@@ -1471,11 +1466,10 @@ static int admin_main(int argc, char **argv)
     a.endpoints = endpoints;
     const char *source =
         endpoints == getenv("LITHAIR_ENDPOINTS") ? "$LITHAIR_ENDPOINTS" : "--endpoints";
-    if (!admin_urls_ok(endpoints))
-        return admin_usage_error(NULL,
-                                 "bad %s '%s': expected NNG URLs such as tcp://127.0.0.1:7201, "
-                                 "comma-separated",
-                                 source, endpoints);
+    char why[200];
+    if (!admin_urls_ok(endpoints, why, sizeof(why)))
+        return admin_usage_error(NULL, "bad %s '%s' (NNG URLs, comma-separated): %s", source,
+                                 endpoints, why);
     /* a node named twice would be counted twice (health: a majority, "several leaders") */
     char dup[256];
     if (admin_urls_dup(endpoints, dup, sizeof(dup)))
