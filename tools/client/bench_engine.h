@@ -57,7 +57,7 @@ struct bench_op {
 };
 
 /* What the operation reports: its RPC status code (0 = OK) and the payload bytes it moved
- * (for MB/s). */
+ * (for MB/s; none for a refused write, which wrote nothing). */
 struct bench_op_result {
     int code;
     uint64_t bytes;
