@@ -44,6 +44,7 @@ struct gw_bench {
     bool thread_live; /* a thread to join */
     pthread_t thread;
     struct bench_engine *engine; /* while running */
+    unsigned cleaning;           /* clean-ups under way: no run starts meanwhile */
     bool stop_requested;
     struct gw_bench_params params;
     struct bench_progress progress;
@@ -326,6 +327,12 @@ static int gw_bench_start(struct gw_req *r)
         return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL,
                               "a benchmark is already running: stop it first");
     }
+    if (b->cleaning) { /* the purge would delete what the run writes (its prefill: QA) */
+        pthread_mutex_unlock(&b->mu);
+        return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL,
+                              "the benchmark data are being cleaned up: start once the "
+                              "clean-up has ended");
+    }
     if (b->thread_live) {
         pthread_join(b->thread, NULL); /* it ended: state is not RUNNING */
         b->thread_live = false;
@@ -399,6 +406,8 @@ static int gw_bench_cleanup(struct gw_req *r)
     struct gw_bench *b = r->gw->bench;
     pthread_mutex_lock(&b->mu);
     bool running = b->state == GW_BENCH_RUNNING;
+    if (!running)
+        b->cleaning++;
     pthread_mutex_unlock(&b->mu);
     if (running)
         return gw_reply_error(r, 409, "FAILED_PRECONDITION", NULL,
@@ -410,6 +419,9 @@ static int gw_bench_cleanup(struct gw_req *r)
     int rc =
         rpc_call(r->gw->client, "Models/Purge", &req.base, &lithair__v1__purge_reply__descriptor,
                  r->gw->cfg.rpc_timeout_ms * 4, (ProtobufCMessage **)&pr, &st);
+    pthread_mutex_lock(&b->mu);
+    b->cleaning--;
+    pthread_mutex_unlock(&b->mu);
     if (rc != 0)
         return gw_reply_rpc_error(r, rc, &st, false);
     json_object *o = json_object_new_object();

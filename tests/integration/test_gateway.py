@@ -1234,6 +1234,39 @@ def test_benchmark(build_dir):
         check(st == 200 and cl["deleted"] >= 4000, "cleanup of the prefill: %r" % cl)
 
 
+def test_benchmark_start_during_cleanup(build_dir):
+    """A run started while a clean-up is under way is refused: the purge would delete what
+    the run writes (a read run's prefilled keys: its reads then failed NOT_FOUND). Every node
+    frozen keeps the clean-up waiting for its deadline (4 x --rpc-timeout-ms)."""
+    with Gateway(build_dir, spawn=3, extra=("--rpc-timeout-ms", "1000")) as g:
+        g.wait_leader(timeout=20)
+        pids = [n["pid"] for n in g.get("/_playground/cluster/status")[2]["nodes"]]
+        out = []
+        for p in pids:
+            os.kill(p, signal.SIGSTOP)
+        try:
+            th = threading.Thread(target=lambda: out.append(
+                g.post("/_playground/benchmark/cleanup", timeout=30)))
+            th.start()
+            time.sleep(0.5)
+            check(th.is_alive(), "the clean-up waits for the frozen cluster")
+            expect_error(g.post("/_playground/benchmark/start",
+                                {"type": "read", "concurrency": 1, "duration_secs": 0.5,
+                                 "key_space": 10}),
+                         409, "FAILED_PRECONDITION", "being cleaned up")
+        finally:
+            for p in pids:
+                os.kill(p, signal.SIGCONT)
+        th.join(30)
+        check(out and out[0][0] in (200, 503, 504), "the clean-up answered: %r" % out)
+        # once it has ended, a run starts again
+        st, _, s = g.post("/_playground/benchmark/start",
+                          {"type": "write", "concurrency": 1, "duration_secs": 0.2})
+        check(st == 202, "a start after the clean-up: %d %r" % (st, s))
+        wait_for("the run to end", lambda: g.get("/_playground/benchmark/status")[2]["state"]
+                 == "done", timeout=20, interval=0.1)
+
+
 class SseReader:
     """Reads a text/event-stream in a thread; events are (name, data dict) in order."""
 
