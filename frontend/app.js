@@ -1303,9 +1303,7 @@
         const r = await request('POST', '/_playground/benchmark/stop');
         on_benchmark(r.data || {}, true);
         const res = (r.data && r.data.result) || null;
-        const lat = (res && res.latencyUs) || {};
-        t.done('ok', 'Benchmark stopped' + (res && !bench_measured(res) ? ' ' + bench_unmeasured_words(res)
-          : res ? ': ' + fmt_int(Number(res.opsPerSec)) + ' ops/s, p99 ' + (lat.p99 != null ? fmt_us(Number(lat.p99)) : '—') : '') + '.');
+        t.done(res && bench_all_failed(res) ? 'error' : 'ok', 'Benchmark stopped' + (res ? bench_outcome_words(res) : '') + '.');
       } catch (e) {
         t.done('error', 'Could not stop the benchmark: ' + words(e));
       } finally {
@@ -1473,6 +1471,26 @@
   function bench_measured(r) {
     return Number(r.ops) > 0 || Number(r.errors) > 0 || Number((r.latencyUs || {}).count) > 0;
   }
+  /* bench_failed_words: how many measured operations failed ('' when none did). Failures
+   * count in ops and ops/s (docs/API.md), so a run of refusals (no leader: every write
+   * UNAVAILABLE) read as "finished: 5 ops/s" in a green toast; it says so instead, as
+   * `lithair-admin bench` does. */
+  function bench_failed_words(r) {
+    const ops = Number(r.ops) || 0;
+    const errs = Number(r.errors) || 0;
+    if (!errs) return '';
+    const by = r.errorsByCode ? Object.entries(r.errorsByCode).map(([k, v]) => k + ' ' + fmt_int(Number(v))).join(', ') : '';
+    return (errs >= ops ? (ops === 1 ? 'its only operation failed' : 'every one of its ' + fmt_int(ops) + ' operations failed') : fmt_int(errs) + ' of its ' + fmt_int(ops) + ' operations failed') + (by ? ' (' + by + ')' : '');
+  }
+  function bench_all_failed(r) { return Number(r.ops) > 0 && Number(r.errors) >= Number(r.ops); }
+  /* bench_outcome_words: what a finished or stopped run did, for its toast */
+  function bench_outcome_words(r) {
+    if (!bench_measured(r)) return ' ' + bench_unmeasured_words(r);
+    const failed = bench_failed_words(r);
+    if (bench_all_failed(r)) return ': ' + failed;
+    const lat = r.latencyUs || {};
+    return ': ' + fmt_int(Number(r.opsPerSec)) + ' ops/s, p99 ' + (lat.p99 != null ? fmt_us(Number(lat.p99)) : '—') + (failed ? '; ' + failed : '');
+  }
   function bench_unmeasured_words(r) {
     const pre = Number(r.prefillOps) > 0;
     return (pre ? 'during its prefill (' + fmt_int(Number(r.prefillOps)) + ' keys written)' : 'before its measured part') + ': nothing was measured';
@@ -1488,7 +1506,7 @@
     const errText = fmt_int(Number(r.errors || 0)) + (errs ? ' (' + errs + ')' : '');
     /* what was measured: the run's own settings, not the form's (another tab's run, a reload) */
     const what = bench_config_words(cfg);
-    const none = measured ? '' : cap(st) + ' ' + bench_unmeasured_words(r) + '.';
+    const none = measured ? (bench_all_failed(r) ? cap(bench_failed_words(r)) + '.' : '') : cap(st) + ' ' + bench_unmeasured_words(r) + '.';
     set_text($('bench-result-config'), (what ? (st === 'done' ? 'Run: ' : 'Run (' + st + '): ') + what + (none ? ' — ' : '') : '') + none);
     $('bench-result-config').hidden = !what && !none;
     grid.replaceChildren(
@@ -1520,7 +1538,7 @@
     if (Array.isArray(r.series) && r.series.length && benchChart.points === 0) {
       for (const s of r.series) benchChart.push(Number(s.tMs) / 1000, [Number(s.opsPerSec) || 0, Number(s.p99Us) > 0 ? Number(s.p99Us) / 1000 : null]);
     }
-    if (!initial && !state.bench.stopping) toast(st === 'done' ? 'ok' : 'warn', 'Benchmark ' + (st === 'done' ? 'finished' : st) + (what ? ' (' + what + ')' : '') + (measured ? ': ' + fmt_int(Number(r.opsPerSec)) + ' ops/s, p99 ' + (lat.p99 != null ? fmt_us(Number(lat.p99)) : '—') : ' ' + bench_unmeasured_words(r)) + '.');
+    if (!initial && !state.bench.stopping) toast(bench_all_failed(r) ? 'error' : st === 'done' ? 'ok' : 'warn', 'Benchmark ' + (st === 'done' ? 'finished' : st) + (what ? ' (' + what + ')' : '') + bench_outcome_words(r) + '.');
   }
 
   /* ---------------------------------------------------------------- data explorer */

@@ -555,6 +555,16 @@ async function main() {
     await page.locator('[data-testid="force-election"]').click();
     await wait_for('the force-election error', 10000, async () => /Force election failed: Quorum lost/.test(await toasts()));
     assert(!/election is probably under way/.test(await toasts()), 'a toast still promises an election: ' + await toasts());
+    /* a benchmark meanwhile: every write is refused, and the page says so rather than
+     * "finished: 5 ops/s" in green with a write MB/s (QA) */
+    const benchCode = await post_json(base + '/_playground/benchmark/start', { type: 'write', concurrency: 1, duration_secs: 0.5, payload_size: 64 });
+    assert(benchCode === 202, 'benchmark start answered ' + benchCode);
+    const failedToast = await wait_for('the benchmark toast', 15000, async () => (await page.locator('[data-testid="toast"][data-kind="error"]').allTextContents()).find((t) => /Benchmark finished/.test(t)) || null);
+    assert(/(every one of its [\d,]+ operations|its only operation) failed \(unavailable [\d,]+\)/.test(failedToast) && !/ops\/s/.test(failedToast), 'the benchmark toast: ' + failedToast);
+    const benchCfg = ((await page.locator('[data-testid="bench-result-config"]').textContent()) || '').trim();
+    assert(/(Every one of its [\d,]+ operations|Its only operation) failed/.test(benchCfg), 'the result says: ' + benchCfg);
+    const benchWmb = ((await page.locator('[data-testid="bench-result-write-mbps"]').textContent()) || '').trim();
+    assert(benchWmb === '0.00 MB/s', 'refused writes shown as written: ' + benchWmb);
     await shot('04b-quorum-lost');
     await card(others[0]).locator('[data-testid="node-restart"]').click();
     await wait_for('the banner gone once 2 of 3 run', 8000, async () => banner.isHidden());
@@ -563,7 +573,7 @@ async function main() {
     await wait_for('all three nodes healthy', 20000, async () => (await page.locator('[data-testid="node-card"][data-health="healthy"]').count()) === 3, 100);
     await wait_for('one leader and two followers', 15000, async () => (await leaderCards().count()) === 1
       && (await page.locator('[data-testid="node-card"][data-role="follower"]').count()) === 2, 100);
-    return 'banner, header, kill toast, items, create and force election all say the quorum is lost; "' + createErr.trim().slice(0, 70) + '"';
+    return 'banner, header, kill toast, items, create, force election and a benchmark all say the quorum is lost; "' + createErr.trim().slice(0, 70) + '"; "' + failedToast.trim().slice(0, 90) + '"';
   });
 
   await check('force election with a target: that node becomes the leader', async () => {
