@@ -371,6 +371,8 @@ static void test_stop_early(void)
     CU_ASSERT((lt_now_ns() - t0) / 1000000 < 1000);
     CU_ASSERT_EQUAL(r.ops, 0);
     CU_ASSERT_TRUE(r.stopped_early);
+    CU_ASSERT(r.duration_s == 0); /* nothing measured: no measured time either */
+    CU_ASSERT_EQUAL(r.n_samples, 0);
     bench_result_fini(&r);
     bench_engine_free(e);
     free(op);

@@ -428,13 +428,18 @@ int bench_engine_run(struct bench_engine *e, struct bench_result *out)
             goto out_free;
     }
 
+    /* stopped during the prefill (or before the run): no measured part begins, so none is
+     * reported (its result said "durationS": 0.0008 of a run that measured nothing, QA) */
+    bool stopped = atomic_load(&e->stop);
     e->t_start_ns = lt_now_ns();
     uint64_t t_measure = e->t_start_ns + (uint64_t)c->warmup_ms * 1000000u;
     uint64_t t_end = t_measure + (uint64_t)c->duration_ms * 1000000u;
     e->t_measure_ns = t_measure;
     e->t_end_ns = t_end;
-    atomic_store(&e->phase, c->warmup_ms ? BENCH_PHASE_WARMUP : BENCH_PHASE_MEASURE);
-    rc = bench_start_threads(e, bench_worker_main);
+    atomic_store(&e->phase, stopped        ? BENCH_PHASE_DONE
+                            : c->warmup_ms ? BENCH_PHASE_WARMUP
+                                           : BENCH_PHASE_MEASURE);
+    rc = stopped ? 0 : bench_start_threads(e, bench_worker_main);
     if (rc) {
         atomic_store(&e->phase, BENCH_PHASE_DONE);
         bench_join_threads(e);
