@@ -985,6 +985,40 @@ async function main() {
     }
   });
 
+  await check('a stop the run outlives (the gateway waits 5 s) is not announced as done: the end is, once, when it comes', async () => {
+    await page.evaluate(() => document.getElementById('toasts').replaceChildren()); /* the last check's */
+    const code = await post_json(base + '/_playground/benchmark/start', { type: 'write', concurrency: 1, duration_secs: 30, payload_size: 64 });
+    assert(code === 202, 'start answered ' + code);
+    const badge = page.locator('[data-testid="bench-state"]');
+    await wait_for('the run shown running', 5000, async () => (await badge.getAttribute('data-state')) === 'running');
+    /* the answer of a stop whose run has not ended within the gateway's wait (operations in
+     * flight towards a frozen cluster): the status, still running */
+    const st = await get_json(base + '/_playground/benchmark/status', 3000);
+    const stopUrl = (u) => u.pathname === '/_playground/benchmark/stop';
+    await page.route(stopUrl, (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(st.data) }));
+    const toasts = async () => (await page.locator('[data-testid="toast"]').allTextContents()).map((t) => t.replace(/×$/, '').trim());
+    let said;
+    try {
+      await page.locator('[data-testid="bench-stop"]').click();
+      said = await wait_for('the stop toast', 8000, async () => (await toasts()).find((t) => /^Stop asked/.test(t)) || null);
+    } catch (e) {
+      await http_req('POST', base + '/_playground/benchmark/stop'); /* no 30 s run left for the next checks */
+      throw e;
+    } finally {
+      await page.unroute(stopUrl);
+    }
+    assert(!(await toasts()).some((t) => /^Benchmark stopped/.test(t)), 'announced stopped while running: ' + (await toasts()).join(' | '));
+    assert((await badge.getAttribute('data-state')) === 'running', 'the badge says ' + await badge.getAttribute('data-state'));
+    /* the run ends (here: a real stop): the stream's event announces it, once */
+    const r = await http_req('POST', base + '/_playground/benchmark/stop');
+    assert(r.status === 200, 'stop answered ' + r.status);
+    await wait_for('the end announced', 8000, async () => (await toasts()).some((t) => /^Benchmark stopped \(/.test(t)));
+    await sleep(500);
+    const ends = (await toasts()).filter((t) => /^Benchmark stopped/.test(t));
+    assert(ends.length === 1, ends.length + ' end toasts: ' + ends.join(' | '));
+    return '"' + said.slice(0, 60) + '…", then "' + ends[0].slice(0, 60) + '…"';
+  });
+
   await check('a read run stopped during its prefill: the badge shows the prefill, no 0.00 ms latency is shown, the result says nothing was measured', async () => {
     /* 100,000 keys to write first: seconds of prefill, in which Stop is pressed */
     const code = await post_json(base + '/_playground/benchmark/start', { type: 'read', concurrency: 2, duration_secs: 5, payload_size: 256, key_space: 100000 });
