@@ -836,8 +836,10 @@
     for (const n of [...state.nodes.values()].sort((a, b) => a.id - b.id)) {
       if (n.id === L.id) continue;
       const f = p ? (p.followers || []).find((x) => Number(x.id) === n.id) : null;
-      const match = f ? Number(f.match) : n.applied;
       const live = node_alive(n);
+      /* a node that is down: what it had applied, as its line says; a leader elected after
+       * it went knows no match for it (0: the old leader's bar was empty, QA) */
+      const match = f && live ? Number(f.match) : n.applied;
       const pct = last ? Math.max(0, Math.min(100, (100 * (match || 0)) / last)) : (live ? 100 : 0);
       const lag = f ? Number(f.lag) : node_lag(n);
       const st = !live ? 'down' : f ? f.state : (lag ? 'catching up' : 'in sync');

@@ -438,6 +438,13 @@ async function main() {
       return seen;
     }, newLeader);
     assert(flips.length === 0, 'the leader shown flapped after the election: ' + flips.join(' '));
+    /* its sync bar shows what it had applied (all of it, all but the new leader's entries),
+     * as its line says, not the new leader's match for it (0: it never answered that leader) */
+    const syncRow = page.locator('[data-testid="sync-row"][data-node-id="' + firstLeader + '"]');
+    const syncSays = await wait_for('the old leader\'s sync line', 5000, async () => { const t = (await syncRow.textContent({ timeout: 200 })) || ''; return /down — it had applied/.test(t) ? t : null; });
+    await sleep(800); /* the new leader's progress reports (4 Hz) have come */
+    const syncPct = Number(await syncRow.locator('[role="progressbar"]').getAttribute('aria-valuenow'));
+    assert(syncPct >= 50, 'the old leader\'s sync bar is at ' + syncPct + '% beside "' + syncSays.trim() + '"');
     /* the Storage view's next poll says plainly that the node does not answer */
     const downRow = page.locator('[data-testid="storage-row"][data-node-id="' + firstLeader + '"] [data-testid="storage-error"]');
     await wait_for('the storage error of the killed node', 8000, async () => /Not answering/.test((await downRow.textContent({ timeout: 200 })) || ''), 200);
