@@ -1515,7 +1515,10 @@
     const errText = fmt_int(Number(r.errors || 0)) + (errs ? ' (' + errs + ')' : '');
     /* what was measured: the run's own settings, not the form's (another tab's run, a reload) */
     const what = bench_config_words(cfg);
-    const none = measured ? (bench_all_failed(r) ? cap(bench_failed_words(r)) + '.' : '') : cap(st) + ' ' + bench_unmeasured_words(r) + '.';
+    let none = measured ? (bench_all_failed(r) ? cap(bench_failed_words(r)) + '.' : '') : cap(st) + ' ' + bench_unmeasured_words(r) + '.';
+    /* a key whose prefill write failed has no item: its reads fail NOT_FOUND, which alone
+     * reads as lost data (QA: a prefill through a lost quorum) */
+    if (Number(r.prefillErrors) > 0) none += (none ? ' ' : '') + fmt_int(Number(r.prefillErrors)) + ' of its ' + fmt_int(Number(r.prefillOps)) + ' prefill writes failed: reads of their keys fail (not_found).';
     set_text($('bench-result-config'), (what ? (st === 'done' ? 'Run: ' : 'Run (' + st + '): ') + what + (none ? ' — ' : '') : '') + none);
     $('bench-result-config').hidden = !what && !none;
     grid.replaceChildren(

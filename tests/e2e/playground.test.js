@@ -1051,6 +1051,31 @@ async function main() {
     return '"' + said.trim() + '"; ' + clean.text;
   });
 
+  await check('a read run some of whose prefill writes failed says so beside its not_found errors', async () => {
+    const code = await post_json(base + '/_playground/benchmark/start', { type: 'read', concurrency: 2, duration_secs: 0.5, payload_size: 16, key_space: 50 });
+    assert(code === 202, 'start answered ' + code);
+    await wait_for('the run to end', 20000, async () => { const r = await get_json(base + '/_playground/benchmark/status', 2000); return r.data && r.data.state === 'done'; }, 200);
+    const p2 = await browser.newPage();
+    try {
+      /* the result of a run whose prefill met a lost quorum (reproduced by hand: 42 of 30,000
+       * prefill writes failed, 17 reads NOT_FOUND) */
+      await p2.route((u) => u.pathname === '/_playground/benchmark/status', async (route) => {
+        const r = await route.fetch();
+        const d = await r.json();
+        if (d.result) { d.result.prefillErrors = 7; d.result.errors = 4; d.result.errorsByCode = { not_found: 4 }; }
+        return route.fulfill({ response: r, body: JSON.stringify(d) });
+      });
+      await p2.goto(base + '/', { waitUntil: 'load', timeout: 20000 });
+      const cfg = p2.locator('[data-testid="bench-result-config"]');
+      const said = await wait_for('the result line', 8000, async () => { const t = (await cfg.textContent()) || ''; return /7 of its 50 prefill writes failed: reads of their keys fail \(not_found\)/.test(t) ? t : null; });
+      const clean = await http_req('POST', base + '/_playground/benchmark/cleanup');
+      assert(clean.status === 200, 'clean-up answered ' + clean.status);
+      return '"' + said.trim() + '"';
+    } finally {
+      await p2.close();
+    }
+  });
+
   await check('seven tabs share one event stream: all live, and the last can still write', async () => {
     const extra = [];
     try {
