@@ -550,7 +550,7 @@ static enum rpc_outcome rpc_attempt(struct rpc_client *c, size_t i, const char *
          * whose kernel still accepts the TCP connection) */
         uint64_t end = wait_until < deadline_ns ? wait_until : deadline_ns;
         unsigned waited = end > now ? (unsigned)((end - now + 999999) / 1000000) : 0;
-        char what[sizeof(st->message)];
+        char what[sizeof(st->message) - 17]; /* - "no connection to " */
         snprintf(what, sizeof(what), "%.180s within %u ms (the node is down or not answering)",
                  ep->url, waited);
         rpc_status_local(st, LITHAIR__V1__CODE__UNAVAILABLE, (int)i, "no connection to %s", what);
