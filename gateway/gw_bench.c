@@ -63,16 +63,25 @@ static json_object *gw_bench_ms(uint64_t ns)
     return json_object_new_double((double)ns / 1e6);
 }
 
+/* gw_bench_double: a number as given, in at most 15 significant digits (json-c writes 17:
+ * a duration of 0.1 read 0.10000000000000001) */
+static json_object *gw_bench_double(double v)
+{
+    char text[32];
+    snprintf(text, sizeof(text), "%.15g", v);
+    return json_object_new_double_s(v, text);
+}
+
 static json_object *gw_bench_config_json(const struct gw_bench_params *p)
 {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "type", json_object_new_string(bench_workload_name(p->workload)));
     json_object_object_add(o, "concurrency", json_object_new_int64(p->concurrency));
-    json_object_object_add(o, "duration_secs", json_object_new_double(p->duration_secs));
+    json_object_object_add(o, "duration_secs", gw_bench_double(p->duration_secs));
     json_object_object_add(o, "payload_size", json_object_new_int64((int64_t)p->payload_size));
-    json_object_object_add(o, "rate", json_object_new_double(p->rate));
-    json_object_object_add(o, "read_ratio", json_object_new_double(p->read_ratio));
-    json_object_object_add(o, "warmup_secs", json_object_new_double(p->warmup_secs));
+    json_object_object_add(o, "rate", gw_bench_double(p->rate));
+    json_object_object_add(o, "read_ratio", gw_bench_double(p->read_ratio));
+    json_object_object_add(o, "warmup_secs", gw_bench_double(p->warmup_secs));
     json_object_object_add(o, "key_space", json_object_new_int64((int64_t)p->key_space));
     json_object_object_add(
         o, "consistency",
@@ -296,6 +305,9 @@ int gw_bench_parse(json_object *j, struct gw_bench_params *p, char *err, size_t 
         gw_bench_num(NULL, j, "warmup_secs", 0, 600, false, &p->warmup_secs, err, n) ||
         gw_bench_num(NULL, j, "key_space", 1, GW_BENCH_KEYS_MAX, true, &ks, err, n))
         return LT_EINVAL;
+    /* a mixed run reads in whole percent: the config says the ratio that runs (0.004
+     * asked for reads and ran none, while the echo said 0.004) */
+    p->read_ratio = (double)lround(p->read_ratio * 100) / 100.0;
     p->concurrency = (unsigned)c;
     p->payload_size = (size_t)ps;
     p->key_space = (uint64_t)ks;

@@ -589,7 +589,8 @@ static int gw_cluster_force_election(struct gw_req *r)
     char v[32];
     int rc = gw_query(r, "target", v, sizeof(v));
     if (rc != LT_ENOTFOUND) {
-        if (rc < 0 || gw_parse_u64(v, 0, UINT64_MAX, &target) != 0)
+        /* a node's id as the paths write it: "04" names no node (kill/04 is a 404 too) */
+        if (rc < 0 || (v[0] == '0' && v[1]) || gw_parse_u64(v, 0, UINT64_MAX, &target) != 0)
             return gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
                                   "bad query parameter 'target': expected a node id");
         given = true;

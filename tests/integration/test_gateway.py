@@ -7,6 +7,7 @@ Usage: python3 test_gateway.py BUILD_DIR [TEST_NAME...]
 """
 
 import json
+import re
 import os
 import signal
 import socket
@@ -539,6 +540,9 @@ def test_cluster_attach(build_dir):
         st, _, fe = g.post("/_playground/cluster/force-election", {"target": leader})
         check(st == 200 and fe["leaderId"] == leader, "force-election by body: %r" % fe)
         expect_error(g.post("/_playground/cluster/force-election?target=x"), 400)
+        # ids are written without zeros in front, as in /kill/:id ("04" was taken as 4)
+        expect_error(g.post("/_playground/cluster/force-election?target=0%d" % target), 400,
+                     "INVALID_ARGUMENT", "expected a node id")
         # a target named is a node: 0 is none (it once meant "the best follower", and
         # moved the leader); the query and the body may both name it (the page does) alike
         expect_error(g.post("/_playground/cluster/force-election?target=0"), 404, "NOT_FOUND")
@@ -1265,6 +1269,21 @@ def test_benchmark_start_during_cleanup(build_dir):
         check(st == 202, "a start after the clean-up: %d %r" % (st, s))
         wait_for("the run to end", lambda: g.get("/_playground/benchmark/status")[2]["state"]
                  == "done", timeout=20, interval=0.1)
+        # the config echo: numbers as given (json-c wrote 0.10000000000000001) and the read
+        # ratio that runs (in whole percent: 0.004 ran no reads while the echo said 0.004)
+        st, _, s = g.post("/_playground/benchmark/start",
+                          {"type": "mixed", "concurrency": 1, "duration_secs": 0.1,
+                           "read_ratio": 0.004, "key_space": 5})
+        check(st == 202, "a mixed start: %d %r" % (st, s))
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", g.port, timeout=10)
+        conn.request("GET", "/_playground/benchmark/status")
+        text = conn.getresponse().read().decode()
+        conn.close()
+        check(re.search(r'"duration_secs":\s*0\.1[,}]', text) and
+              re.search(r'"read_ratio":\s*0[,}]', text), "the config as it runs: %s" % text[:400])
+        wait_for("the mixed run to end", lambda: g.get("/_playground/benchmark/status")[2]
+                 ["state"] == "done", timeout=20, interval=0.1)
 
 
 class SseReader:
