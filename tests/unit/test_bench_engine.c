@@ -575,23 +575,37 @@ static void fake_stop(struct fake_node *f)
     free(f);
 }
 
-static void test_rpc_ping(void)
+/* rpc_write_run runs a closed-loop write benchmark of `target` RPCs against fake node `f`
+ * (timeout_ms 0: the client's default) into *r. */
+static void rpc_write_run(struct fake_node *f, enum bench_rpc_target target, unsigned timeout_ms,
+                          unsigned concurrency, unsigned duration_ms, size_t payload,
+                          struct bench_result *r)
 {
-    struct fake_node *f = fake_start();
     struct rpc_client *c;
     CU_ASSERT_EQUAL_FATAL(rpc_client_new(f->url, NULL, &c), 0);
     struct bench_rpc op;
-    CU_ASSERT_EQUAL_FATAL(bench_rpc_init(&op, c, BENCH_RPC_PING, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(bench_rpc_init(&op, c, target, 0), 0);
+    if (timeout_ms)
+        op.timeout_ms = timeout_ms;
     struct bench_config cfg = {.workload = BENCH_WRITE,
-                               .concurrency = 4,
-                               .duration_ms = 400,
-                               .payload_size = 64,
+                               .concurrency = concurrency,
+                               .duration_ms = duration_ms,
+                               .payload_size = payload,
                                .op = bench_rpc_op,
                                .op_ud = &op};
     struct bench_engine *e;
     CU_ASSERT_EQUAL_FATAL(bench_engine_new(&cfg, &e), 0);
+    CU_ASSERT_EQUAL_FATAL(bench_engine_run(e, r), 0);
+    bench_engine_free(e);
+    bench_rpc_fini(&op);
+    rpc_client_free(c);
+}
+
+static void test_rpc_ping(void)
+{
+    struct fake_node *f = fake_start();
     struct bench_result r;
-    CU_ASSERT_EQUAL_FATAL(bench_engine_run(e, &r), 0);
+    rpc_write_run(f, BENCH_RPC_PING, 0, 4, 400, 64, &r);
     CU_ASSERT(r.ops > 50);
     CU_ASSERT_EQUAL(r.errors, 0);
     CU_ASSERT_EQUAL(r.bytes, r.ops * 128); /* 64 out, 64 back */
@@ -599,9 +613,6 @@ static void test_rpc_ping(void)
     CU_ASSERT(atomic_load(&f->pings) >= r.ops);
     CU_ASSERT(r.latency.p50_ns > 0);
     bench_result_fini(&r);
-    bench_engine_free(e);
-    bench_rpc_fini(&op);
-    rpc_client_free(c);
     fake_stop(f);
 }
 
@@ -648,21 +659,8 @@ static void test_rpc_refused_writes(void)
 {
     struct fake_node *f = fake_start();
     f->refuse_creates = true; /* before the client sends anything */
-    struct rpc_client *c;
-    CU_ASSERT_EQUAL_FATAL(rpc_client_new(f->url, NULL, &c), 0);
-    struct bench_rpc op;
-    CU_ASSERT_EQUAL_FATAL(bench_rpc_init(&op, c, BENCH_RPC_ITEMS, 0), 0);
-    op.timeout_ms = 200;
-    struct bench_config cfg = {.workload = BENCH_WRITE,
-                               .concurrency = 2,
-                               .duration_ms = 300,
-                               .payload_size = 100,
-                               .op = bench_rpc_op,
-                               .op_ud = &op};
-    struct bench_engine *e;
-    CU_ASSERT_EQUAL_FATAL(bench_engine_new(&cfg, &e), 0);
     struct bench_result r;
-    CU_ASSERT_EQUAL_FATAL(bench_engine_run(e, &r), 0);
+    rpc_write_run(f, BENCH_RPC_ITEMS, 200, 2, 300, 100, &r);
     CU_ASSERT(r.ops > 0);
     CU_ASSERT_EQUAL(r.errors, r.ops);
     CU_ASSERT_EQUAL(r.errors_by_code[LITHAIR__V1__CODE__UNAVAILABLE], r.ops);
@@ -670,9 +668,6 @@ static void test_rpc_refused_writes(void)
     CU_ASSERT_EQUAL(r.write_bytes, 0);
     CU_ASSERT(r.mb_per_sec == 0 && r.write_mb_per_sec == 0);
     bench_result_fini(&r);
-    bench_engine_free(e);
-    bench_rpc_fini(&op);
-    rpc_client_free(c);
     fake_stop(f);
 }
 
