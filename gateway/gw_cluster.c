@@ -185,19 +185,10 @@ static void gw_fan_check_ids(struct gw *g, struct gw_fan *fans)
 {
     /* the cluster most answering nodes say they are of; one of another cluster is not
      * shown as a member of this one (a --node URL of another playground) */
-    uint64_t cluster = 0;
-    size_t best = 0;
-    for (size_t i = 0; i < g->n_nodes; i++) {
-        const Lithair__V1__NodeStatus *ns = fans[i].rc == 0 ? (const void *)fans[i].resp : NULL;
-        size_t same = 0;
-        for (size_t k = 0; ns && ns->cluster_id && k < g->n_nodes; k++)
-            same += fans[k].rc == 0 &&
-                    ((const Lithair__V1__NodeStatus *)fans[k].resp)->cluster_id == ns->cluster_id;
-        if (same > best) {
-            best = same;
-            cluster = ns->cluster_id;
-        }
-    }
+    const Lithair__V1__NodeStatus *said[GW_MAX_NODES];
+    for (size_t i = 0; i < g->n_nodes; i++)
+        said[i] = fans[i].rc == 0 ? (const void *)fans[i].resp : NULL;
+    uint64_t cluster = wire_status_cluster(said, g->n_nodes, false);
     for (size_t i = 0; i < g->n_nodes; i++) {
         const Lithair__V1__NodeStatus *ns = fans[i].rc == 0 ? (const void *)fans[i].resp : NULL;
         if (!ns || !cluster || !ns->cluster_id || ns->cluster_id == cluster)

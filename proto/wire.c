@@ -160,3 +160,23 @@ void wire_enum_names(const ProtobufCEnumDescriptor *ed, char *out, size_t n)
     }
     out[used] = '\0';
 }
+
+uint64_t wire_status_cluster(const Lithair__V1__NodeStatus *const *sts, size_t n,
+                             bool leader_breaks_tie)
+{
+    uint64_t cluster = 0;
+    size_t best = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!sts[i] || !sts[i]->cluster_id)
+            continue;
+        size_t same = 0;
+        for (size_t k = 0; k < n; k++)
+            same += sts[k] && sts[k]->cluster_id == sts[i]->cluster_id;
+        if (same > best ||
+            (same == best && leader_breaks_tie && sts[i]->role == LITHAIR__V1__NODE_ROLE__LEADER)) {
+            best = same;
+            cluster = sts[i]->cluster_id;
+        }
+    }
+    return cluster;
+}

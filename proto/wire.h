@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "model.pb-c.h"
 #include "raft.pb-c.h"
@@ -40,5 +41,12 @@ Lithair__V1__Code wire_code_from_err(int err);
 /* wire_enum_names writes the names of enum `ed`'s values as JSON carries them (lower case:
  * "draft, active, archived"), comma-separated, into out[0..n), cut to fit; for messages. */
 void wire_enum_names(const ProtobufCEnumDescriptor *ed, char *out, size_t n);
+
+/* wire_status_cluster: the cluster id that most of `n` status replies report (NULL ones,
+ * nodes that did not answer, and 0, not agreed yet, count for none); 0 if none reports one.
+ * A tie goes to the first such reply, or with leader_breaks_tie to a leader's. The nodes
+ * of another cluster are those that report another non-zero id. */
+uint64_t wire_status_cluster(const Lithair__V1__NodeStatus *const *sts, size_t n,
+                             bool leader_breaks_tie);
 
 #endif

@@ -372,13 +372,22 @@ static void test_concurrent_calls(void)
     fake_stop(f);
 }
 
+/* fake_pair starts node 1 (in `leader_mode`) and node 2, a follower that names node 1 its
+ * leader; *eps gets the endpoint list "follower,leader" (calls start at the follower). */
+static void fake_pair(enum fake_mode leader_mode, struct fake_node **leader,
+                      struct fake_node **follower, char *eps, size_t n)
+{
+    *leader = fake_start(1, leader_mode);
+    *follower = fake_start(2, FAKE_FOLLOWER);
+    snprintf((*follower)->leader_url, sizeof((*follower)->leader_url), "%s", (*leader)->url);
+    snprintf(eps, n, "%s,%s", (*follower)->url, (*leader)->url);
+}
+
 static void test_leader_redirect(void)
 {
-    struct fake_node *leader = fake_start(1, FAKE_NORMAL);
-    struct fake_node *follower = fake_start(2, FAKE_FOLLOWER);
-    snprintf(follower->leader_url, sizeof(follower->leader_url), "%s", leader->url);
+    struct fake_node *leader, *follower;
     char eps[160];
-    snprintf(eps, sizeof(eps), "%s,%s", follower->url, leader->url);
+    fake_pair(FAKE_NORMAL, &leader, &follower, eps, sizeof(eps));
     struct rpc_client *c;
     CU_ASSERT_EQUAL_FATAL(rpc_client_new(eps, NULL, &c), 0);
     CU_ASSERT_TRUE_FATAL(wait_connected(c, 0) && wait_connected(c, 1));
@@ -435,11 +444,9 @@ static void test_leader_redirect(void)
  * while it was down): else every write fails with NOT_LEADER until the cool-down. */
 static void test_redirect_to_open_breaker(void)
 {
-    struct fake_node *leader = fake_start(1, FAKE_SILENT);
-    struct fake_node *follower = fake_start(2, FAKE_FOLLOWER);
-    snprintf(follower->leader_url, sizeof(follower->leader_url), "%s", leader->url);
+    struct fake_node *leader, *follower;
     char eps[160];
-    snprintf(eps, sizeof(eps), "%s,%s", follower->url, leader->url);
+    fake_pair(FAKE_SILENT, &leader, &follower, eps, sizeof(eps));
     struct rpc_client_opts o = {.breaker_failures = 2, .breaker_cooldown_ms = 60000};
     struct rpc_client *c;
     CU_ASSERT_EQUAL_FATAL(rpc_client_new(eps, &o, &c), 0);

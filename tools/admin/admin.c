@@ -950,19 +950,7 @@ static int cmd_status(struct admin *a, bool health)
     /* Which cluster the endpoints are of: the id most of those that answered report (a tie:
      * the leader's). One of another cluster (an endpoint list that mixes two playgrounds)
      * is not counted: its "leader" or its answer says nothing of this cluster's health. */
-    uint64_t cluster = 0;
-    size_t best = 0;
-    for (size_t i = 0; i < ne; i++) {
-        if (!sts[i] || !sts[i]->cluster_id)
-            continue;
-        size_t same = 0;
-        for (size_t k = 0; k < ne; k++)
-            same += sts[k] && sts[k]->cluster_id == sts[i]->cluster_id;
-        if (same > best || (same == best && sts[i]->role == LITHAIR__V1__NODE_ROLE__LEADER)) {
-            best = same;
-            cluster = sts[i]->cluster_id;
-        }
-    }
+    uint64_t cluster = wire_status_cluster((const Lithair__V1__NodeStatus *const *)sts, ne, true);
     bool *stranger = calloc(ne ? ne : 1, sizeof(*stranger));
     if (!stranger) {
         for (size_t i = 0; i < ne; i++)
