@@ -87,7 +87,13 @@ void node_config_usage(void *out)
             "                         threads (default: not pinned; lithair-gateway --spawn\n"
             "                         pins its nodes unless told --node-cpus off)\n"
             "  --log-level LEVEL      debug, info, warn or error (default info; env LT_LOG_LEVEL)\n"
-            "  -h, --help             this text\n",
+            "  -h, --help             this text\n"
+            "\n"
+            "SIGTERM or SIGINT stops the node. A leader first hands its leadership to the\n"
+            "follower holding most of the log and waits until the writes it holds are\n"
+            "answered (at most two election timeouts), so its clients see a redirect, not\n"
+            "an election and errors; a Cluster/Shutdown RPC does the same. A second signal\n"
+            "stops it at once.\n",
             LT_CPU_MAX - 1);
 }
 

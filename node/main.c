@@ -16,18 +16,26 @@
 
 static struct node *the_node;
 static sigset_t stop_sigs;
+static int exiting; /* atomic: main wakes the signal thread to end it */
 
 /* SIGINT/SIGTERM are blocked in every thread and taken here, so node_stop runs in a thread
  * of its own: a handler could run on any thread (NNG's, the WAL writer's), in the middle of
- * a pthread_cond_* call on the loop's own condition variable, and race node_free. */
+ * a pthread_cond_* call on the loop's own condition variable, and race node_free. The first
+ * signal stops the node gracefully (a leader hands its leadership over first); a second
+ * stops it at once. */
 static void *on_signal_main(void *arg)
 {
-    int sig;
     (void)arg;
-    while (sigwait(&stop_sigs, &sig) != 0)
-        ;
-    node_stop(the_node);
-    return NULL;
+    for (unsigned k = 0;; k++) {
+        int sig;
+        while (sigwait(&stop_sigs, &sig) != 0)
+            ;
+        if (__atomic_load_n(&exiting, __ATOMIC_ACQUIRE))
+            return NULL;
+        if (k == 1)
+            lt_info("second stop signal: stopping at once");
+        node_stop(the_node, k > 0);
+    }
 }
 
 int main(int argc, char **argv)
@@ -65,7 +73,8 @@ int main(int argc, char **argv)
         lt_warn("no signal thread: SIGINT/SIGTERM are not taken");
 
     rc = node_run(the_node);
-    if (sig_started) { /* wake it if no signal came, and wait until it no longer uses the node */
+    if (sig_started) { /* wake it to end it, and wait until it no longer uses the node */
+        __atomic_store_n(&exiting, 1, __ATOMIC_RELEASE);
         pthread_kill(sig_thread, SIGTERM);
         pthread_join(sig_thread, NULL);
     }

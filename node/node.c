@@ -141,9 +141,11 @@ struct node {
     pthread_cond_t cv;
     struct qitem *q_head, *q_tail;
     size_t q_len;
-    int stop;     /* atomic; set under mu by node_stop */
+    int stop;     /* atomic; set under mu by node_stop: 1 a stop, 2 a stop without hand-over */
     bool closing; /* under mu: node_free has begun; the sockets' callbacks drop what comes */
     bool shutdown_requested;
+    uint64_t stop_began_ns;                /* loop only: when it saw the stop (0: not yet) */
+    uint64_t handover_to;                  /* loop only: the follower a stopping leader chose */
     uint64_t stop_flush_ns, stop_grace_ns; /* a requested shutdown's deadlines (0: not yet) */
     int fatal;
 
@@ -2909,6 +2911,78 @@ static void node_publish_metrics(struct node *n, uint64_t now)
 #define NODE_STOP_FLUSH_NS (500 * 1000000ull) /* a stop waits this long at most for replies */
 #define NODE_STOP_GRACE_NS (20 * 1000000ull)  /* ... then this, for the last TCP writes */
 
+static bool node_replies_flushed(struct node *n, uint64_t now);
+
+/* node_hand_over: a leader asked to stop first hands its leadership to the follower that
+ * holds most of the log among those that answer (any, if none answered lately), as a
+ * force-election does. Its clients then get a redirect, not an election timeout's wait and
+ * writes of unknown outcome. Returns the follower chosen, 0 when there is nothing to do. */
+static uint64_t node_hand_over(struct node *n)
+{
+    if (n->role != RAFT_LEADER)
+        return 0;
+    struct raft_status st;
+    raft_status(n->raft, &st);
+    uint64_t best = 0, best_match = 0;
+    bool best_active = false;
+    for (size_t i = 0; i < st.n_progress; i++) {
+        const struct raft_progress *p = &st.progress[i];
+        if (p->id == n->cfg.id)
+            continue;
+        bool better = !best || (p->recent_active && !best_active) ||
+                      (p->recent_active == best_active && p->match > best_match);
+        if (better) {
+            best = p->id;
+            best_match = p->match;
+            best_active = p->recent_active;
+        }
+    }
+    if (!best) /* a cluster of one */
+        return 0;
+    int rc = raft_transfer(n->raft, best);
+    if (rc != 0) {
+        lt_warn("stopping: cannot hand leadership over to node %llu: %s", (unsigned long long)best,
+                lt_strerror(rc));
+        return 0;
+    }
+    lt_info("stopping: handing leadership over to node %llu first%s", (unsigned long long)best,
+            best_active ? "" : " (no follower answered lately)");
+    return best;
+}
+
+/* node_stop_due: the loop's part of a stop (a signal, or a Shutdown RPC). A leader hands its
+ * leadership over (node_hand_over) and stays until the writes it holds are answered (the new
+ * leader commits them), both within two election timeouts; then the replies in flight go out
+ * (node_replies_flushed). Returns true when the loop may end. */
+static bool node_stop_due(struct node *n, uint64_t now)
+{
+    if (!n->stop_began_ns) {
+        n->stop_began_ns = now;
+        n->handover_to = node_hand_over(n);
+    }
+    if (n->handover_to) {
+        uint64_t limit =
+            n->stop_began_ns + 2ull * n->cfg.election_ticks * n->cfg.tick_ms * 1000000ull;
+        /* done once the new leader is known too: the redirects meanwhile name it */
+        bool done = n->role != RAFT_LEADER && n->leader && n->n_proposals == 0;
+        if (!done && now < limit)
+            return false;
+        unsigned long long ms = (now - n->stop_began_ns) / 1000000;
+        if (n->role == RAFT_LEADER)
+            lt_warn("stopping: node %llu did not take over within %llu ms; stopping as leader "
+                    "(the others elect one after an election timeout)",
+                    (unsigned long long)n->handover_to, ms);
+        else if (n->n_proposals)
+            lt_warn("stopping: node %llu leads now, but %u writes were not answered within "
+                    "%llu ms (they may still commit)",
+                    (unsigned long long)n->leader, n->n_proposals, ms);
+        else
+            lt_info("stopping: node %llu leads now (%llu ms)", (unsigned long long)n->leader, ms);
+        n->handover_to = 0;
+    }
+    return node_replies_flushed(n, now);
+}
+
 /* node_replies_flushed: a shutdown over RPC must not drop replies in flight, its own
  * included (the caller would see the node vanish without an answer): the loop goes on
  * until NNG completed every send, then a short grace for the socket writes behind them. */
@@ -2963,10 +3037,11 @@ int node_run(struct node *n)
     lt_info("serving: raft %s, rpc %s, events %s (%llu ms after start)", n->cfg.raft_url,
             n->cfg.rpc_url, n->cfg.events_url,
             (unsigned long long)((lt_now_ns() - n->start_ns) / 1000000));
-    while (!__atomic_load_n(&n->stop, __ATOMIC_ACQUIRE) && !n->fatal) {
-        /* 1. wait for work or the next tick */
+    while (__atomic_load_n(&n->stop, __ATOMIC_ACQUIRE) < 2 && !n->fatal) {
+        /* 1. wait for work or the next tick (a stop just asked: at once) */
         pthread_mutex_lock(&n->mu);
-        if (!n->q_head && !n->io_done && !__atomic_load_n(&n->stop, __ATOMIC_RELAXED)) {
+        if (!n->q_head && !n->io_done &&
+            !(__atomic_load_n(&n->stop, __ATOMIC_RELAXED) && !n->stop_began_ns)) {
             uint64_t deadline = n->next_tick_ns;
             if (n->commit_due_ns && n->commit_due_ns < deadline)
                 deadline = n->commit_due_ns;
@@ -3050,7 +3125,8 @@ int node_run(struct node *n)
         uint64_t end = lt_now_ns();
         if (end - pass.start > slow_pass_ns)
             node_warn_slow_pass(n, &pass, end);
-        if (n->shutdown_requested && node_replies_flushed(n, now))
+        if ((n->shutdown_requested || __atomic_load_n(&n->stop, __ATOMIC_ACQUIRE)) &&
+            node_stop_due(n, end))
             break;
     }
     if (n->n_cev)
@@ -3058,10 +3134,10 @@ int node_run(struct node *n)
     return n->fatal; /* a node_stop still signalling under mu: node_free's first lock waits */
 }
 
-void node_stop(struct node *n)
+void node_stop(struct node *n, bool at_once)
 {
     pthread_mutex_lock(&n->mu);
-    __atomic_store_n(&n->stop, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&n->stop, at_once ? 2 : 1, __ATOMIC_RELEASE);
     pthread_cond_signal(&n->cv);
     pthread_mutex_unlock(&n->mu);
 }

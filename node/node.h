@@ -21,8 +21,11 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
 int node_run(struct node *n);
 
 /* node_stop asks the loop to stop; from any thread, never from a signal handler (it takes
- * the loop's mutex: main.c calls it from a sigwait thread). */
-void node_stop(struct node *n);
+ * the loop's mutex: main.c calls it from a sigwait thread). A leader first hands its
+ * leadership over and lets the writes it holds be answered (at most two election timeouts),
+ * unless at_once; a node flushes its replies in flight (at most 0.5 s) either way, unless
+ * at_once. */
+void node_stop(struct node *n, bool at_once);
 
 void node_free(struct node *n);
 

@@ -1,6 +1,7 @@
 """test_node.py — lithair-node clusters of real processes on 127.0.0.1, driven by
 lithair-admin: election, replication, redirects, validation, failover under load with
-kill -9, restart and recovery, snapshots and catch-up, leadership transfer, followers
+kill -9, restart and recovery, snapshots and catch-up, leadership transfer, a leader's
+hand-over when it is asked to stop, followers
 learning the commit index between heartbeats, torn, corrupt and lost write-ahead logs,
 a damaged snapshot, hostile bytes on every raft and RPC port, the scheduling policy of a
 node's threads.
@@ -16,13 +17,14 @@ import shutil
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Cluster, Failure, Node, check, pb_parse, pb_varint, run_tests,  # noqa: E402
-                     wait_for)
+from harness import (Cluster, Failure, Node, admin_env, check, pb_parse, pb_varint,  # noqa: E402
+                     run_tests, wait_for)
 
 
 def create(c, name, endpoints=None, **fields):
@@ -635,6 +637,91 @@ def test_leadership_transfer(build):
                                                      "no new leader" in err),
                   "the refusal says what is known: %r" % err)
         check(c.wait_leader(timeout=5) == target, "the leader stays")
+
+
+def test_graceful_stop_hands_over(build):
+    """SIGTERM to the leader during a write load: it hands its leadership to a follower
+    first and stays until its writes are answered, so the load sees no error (a SIGKILL,
+    the control, costs writes their deadline: the clients cannot know their outcome). The
+    new leader is elected in one term, without an election timeout; a second SIGTERM stops
+    a node at once; a Shutdown RPC to the leader hands over too."""
+    import json
+
+    def stop_under_load(c, sig):
+        leader = c.wait_leader(timeout=5)
+        term = next(s["term"] for s in c.status() if s.get("role") == "leader")
+        cmd = [c.admin_bin, "--endpoints", c.endpoints(), "-w", "json", "--timeout", "5000",
+               "bench", "--concurrency", "16", "--duration", "3", "--warmup", "0"]
+        bench = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, env=admin_env())
+        time.sleep(1.5)
+        t0 = time.monotonic()
+        c.node(leader).kill(sig)
+        took = time.monotonic() - t0
+        out, err = bench.communicate(timeout=60)
+        check(bench.returncode in (0, 1), "bench ran: %d %r" % (bench.returncode, err[-300:]))
+        return leader, int(term), took, json.loads(out)
+
+    with Cluster(build) as c:
+        old, term, took, rep = stop_under_load(c, signal.SIGTERM)
+        new = c.wait_leader(timeout=5)
+        log = c.node(old).log_text()
+        m = re.search(r"stopping: handing leadership over to node (\d+) first", log)
+        check(m and int(m.group(1)) == new, "node %d said whom it hands over to (node %d "
+              "leads): %r" % (old, new, log[-600:]))
+        m = re.search(r"stopping: node (\d+) leads now \((\d+) ms\)", log)
+        check(m and int(m.group(1)) == new and int(m.group(2)) < 150,
+              "the hand-over took less than an election timeout: %r" % log[-600:])
+        check(took < 2, "node %d stopped in %.2f s" % (old, took))
+        check(rep["ops"] > 1000 and rep["errors"] == 0,
+              "no write failed: %d of %d (%r)" % (rep["errors"], rep["ops"],
+                                                   rep.get("errorsByCode")))
+        st = [s for s in c.status() if s.get("healthy")]
+        check(all(int(s["term"]) == term + 1 for s in st),
+              "one election, the hand-over's: term %d -> %r" % (term, [s["term"] for s in st]))
+        print("  SIGTERM to leader %d: node %d leads in term %d, %d writes, none failed, "
+              "stopped in %.2f s" % (old, new, term + 1, rep["ops"], took))
+
+        # the control: a SIGKILL leaves writes of unknown outcome (its clients time out)
+        c.node(old).start()
+        c.wait_converged(timeout=20)
+        victim, _, _, rep = stop_under_load(c, signal.SIGKILL)
+        print("  SIGKILL to leader %d: %d of %d writes failed" % (victim, rep["errors"],
+                                                                 rep["ops"]))
+        check(rep["errors"] > 0, "the control: a SIGKILL costs writes (%r)" % rep)
+        c.node(victim).start()
+        leader = c.wait_leader(timeout=10)
+
+        # a Shutdown RPC to the leader (the gateway's kill in attach mode): the same hand-over
+        sock, _ = sp_connect(c.node(leader).rpc, SP_REQ)
+        sock.sendall(sp_frame(struct.pack(">I", 0x80000007) +
+                              rpc_request("Cluster/Shutdown", 7, timeout_ms=3000)))
+        check(7 in sp_read_replies(sock, {7}, 5.0), "the Shutdown RPC was answered")
+        sock.close()
+        wait_for("node %d to exit" % leader,
+                 lambda: c.node(leader).proc.poll() is not None, timeout=5)
+        log = c.node(leader).log_text()
+        check("stopping: handing leadership over to node" in log.split("shutdown requested")[-1],
+              "a Shutdown RPC hands over too: %r" % log[-400:])
+        c.node(leader).proc = None
+        check(c.wait_leader(timeout=5) != leader, "another node leads")
+
+    # a second signal stops a node at once: a leader whose followers are gone would wait
+    # two election timeouts for its hand-over (node_stop_due)
+    with Cluster(build) as c:
+        leader = c.wait_leader(timeout=5)
+        for n in c.nodes:
+            if n.id != leader:
+                n.kill(signal.SIGKILL)
+        proc = c.node(leader).proc
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=5)
+        log = c.node(leader).log_text()
+        check("second stop signal: stopping at once" in log, "said: %r" % log[-400:])
+        check("did not take over" not in log, "did not wait for the hand-over: %r" % log[-400:])
+        c.node(leader).proc = None
 
 
 def test_followers_learn_commit_between_heartbeats(build):

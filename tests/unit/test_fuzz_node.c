@@ -1791,7 +1791,7 @@ static bool fz_node_start(struct fz_node *fn)
 
 static void fz_node_stop(struct fz_node *fn)
 {
-    node_stop(fn->n);
+    node_stop(fn->n, false);
     pthread_join(fn->th, NULL);
 }
 
