@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -1038,10 +1039,52 @@ int gw_server_start(struct gw *g)
     return 0;
 }
 
+/* The stop's poke: civetweb's listening thread sees mg_stop's flag only when its poll of
+ * the listening socket returns, after up to a second with nothing coming; every gateway stop
+ * (a Ctrl-C, each test's) waited that second. A connection to our own port wakes it: made
+ * every 20 ms (at most 100 times) until mg_stop returns, so that one made before the flag
+ * was set is not the only one. */
+struct gw_poke {
+    struct sockaddr_in to;
+    int done; /* atomic */
+};
+
+static void *gw_poke_main(void *arg)
+{
+    struct gw_poke *p = arg;
+    for (int i = 0; i < 100 && !__atomic_load_n(&p->done, __ATOMIC_ACQUIRE); i++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0) {
+            (void)connect(fd, (const struct sockaddr *)&p->to, sizeof(p->to));
+            close(fd);
+        }
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
 void gw_server_stop(struct gw *g)
 {
-    if (g->mg) {
-        mg_stop(g->mg);
-        g->mg = NULL;
+    if (!g->mg)
+        return;
+    char addr[64];
+    bool loopback;
+    struct gw_poke poke = {
+        .to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g->cfg.listen_port)}};
+    pthread_t th;
+    bool poking =
+        gw_listen_addr_parse(g->cfg.listen_addr ? g->cfg.listen_addr : "127.0.0.1", addr,
+                             sizeof(addr), &loopback) == 0 &&
+        inet_pton(AF_INET, strcmp(addr, "0.0.0.0") ? addr : "127.0.0.1", &poke.to.sin_addr) ==
+            1 && /* IPv6: no poke, the stop takes its second */
+        pthread_create(&th, NULL, gw_poke_main, &poke) == 0;
+    uint64_t t0 = lt_now_ns();
+    mg_stop(g->mg);
+    g->mg = NULL;
+    if (poking) {
+        __atomic_store_n(&poke.done, 1, __ATOMIC_RELEASE);
+        pthread_join(th, NULL);
     }
+    lt_info("HTTP server stopped (%llu ms)", (unsigned long long)((lt_now_ns() - t0) / 1000000));
 }

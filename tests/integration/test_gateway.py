@@ -1149,6 +1149,12 @@ def leader_killed_under_writes(build_dir, graceful):
               vals.get("lithair_gateway_write_batches_total", 0) > 0, "coalescing: %r" % vals)
         print("  %s: %d writes acknowledged, %d errors" %
               ("SIGTERM" if graceful else "SIGKILL", len(acked), len(errors)))
+        # the gateway's own stop is prompt: civetweb's listener is woken, not left to notice
+        # the stop at its next poll timeout (a second with nothing coming)
+        check(g.stop() == 0, "the gateway stopped cleanly")
+        m = re.search(r"HTTP server stopped \((\d+) ms\)", g.log_text())
+        check(m and int(m.group(1)) < 500, "HTTP server stopped within 0.5 s: %r" %
+              (m and m.group(0)))
 
 
 def test_leader_killed_under_writes(build_dir):
