@@ -390,6 +390,8 @@
     /* a node that stopped on its own says why (its first ERROR line, from the supervisor) */
     f.why = el('p', { class: 'node-why', 'data-testid': 'node-exit-error', hidden: true });
     f.kill = el('button', { class: 'btn btn-danger btn-small', type: 'button', 'data-testid': 'node-kill', 'aria-label': 'Kill node ' + n.id, text: 'Kill', onclick: () => node_kill(n.id, f.kill) });
+    /* Stop: SIGTERM (a Shutdown RPC in attach mode); a leader hands its leadership over first */
+    f.stop = el('button', { class: 'btn btn-small', type: 'button', 'data-testid': 'node-stop', 'aria-label': 'Stop node ' + n.id, title: 'Stop gracefully (SIGTERM): a leader hands its leadership to a follower first, so no write fails', text: 'Stop', onclick: () => node_kill(n.id, f.stop, true) });
     f.restart = el('button', { class: 'btn btn-small', type: 'button', 'data-testid': 'node-restart', 'aria-label': 'Restart node ' + n.id, text: 'Restart', onclick: () => node_restart(n.id, f.restart) });
     f.syncBar = el('div', { class: 'mini-bar' });
     const card = el('article', { class: 'node-card', 'data-testid': 'node-card', 'data-node-id': String(n.id), 'aria-label': 'Node ' + n.id }, [
@@ -402,7 +404,7 @@
         kv('PID', 'pid'), kv('Up', 'uptime', 'Process up-time'),
         kv('WAL', 'wal'), kv('Circuit', 'circuit', "The gateway's circuit breaker to this node"))),
       el('div', { class: 'mini-bar-wrap', title: 'Applied / leader commit' }, [f.syncBar]),
-      el('div', { class: 'card-actions' }, [f.kill, f.restart]),
+      el('div', { class: 'card-actions' }, [f.kill, f.stop, f.restart]),
     ]);
     f.card = card;
     return f;
@@ -489,6 +491,7 @@
       const w = (live ? pct : 0).toFixed(1) + '%';
       if (f.syncBar.dataset.w !== w) { f.syncBar.dataset.w = w; f.syncBar.style.width = w; } /* style.width reads back normalized ("100%") */
       gate(f.kill, 'admin', !n.running || blind, blind ? lost_why() : 'Node ' + id + ' is not running: nothing to kill (Restart starts it)');
+      gate(f.stop, 'admin', !n.running || blind, blind ? lost_why() : 'Node ' + id + ' is not running: nothing to stop (Restart starts it)');
       gate(f.restart, 'admin', n.running || state.mode === 'attach' || blind,
         blind ? lost_why() : state.mode === 'attach' ? 'Restart needs the supervisor mode (--spawn)' : 'Node ' + id + ' is running: kill it first to restart it');
     }
@@ -544,44 +547,52 @@
     }
   }
 
-  async function node_kill(id, btn) {
+  /* node_kill: Kill (SIGKILL) or, graceful, Stop (SIGTERM: a leader hands its leadership
+   * over before it exits). Either asks to confirm when it would cost the quorum. */
+  async function node_kill(id, btn, graceful) {
     const n = state.nodes.get(id);
     const wasLeader = id === state.leaderId;
-    const t = toast('progress', 'Killing node ' + id + (wasLeader ? ' (the leader)' : '') + '…');
-    await busy(btn, 'Killing…', async () => {
+    const verb = graceful ? 'Stop' : 'Kill';
+    const t = toast('progress', (graceful ? 'Stopping' : 'Killing') + ' node ' + id +
+      (wasLeader ? (graceful ? ' (the leader: it hands its leadership over first)' : ' (the leader)') : '') + '…');
+    await busy(btn, graceful ? 'Stopping…' : 'Killing…', async () => {
       try {
-        await kill_call(id, false, t, wasLeader);
+        await kill_call(id, false, t, wasLeader, graceful);
       } catch (e) {
         if (e instanceof ApiError && e.status === 409 && e.code === 'FAILED_PRECONDITION') {
-          t.done('warn', 'Kill of node ' + id + ' needs confirmation.');
+          t.done('warn', verb + ' of node ' + id + ' needs confirmation.');
           const why = (e.serverMessage || '').replace(/\s*\(use \??force=true\)/i, '').replace(/\.$/, '');
-          const yes = await confirm_dialog('Kill node ' + id + ' and lose quorum?',
+          const yes = await confirm_dialog(verb + ' node ' + id + ' and lose quorum?',
             (why ? why.charAt(0).toUpperCase() + why.slice(1) + '. ' : '') +
             'Until a node comes back the cluster cannot elect a leader or accept writes; reads of committed data may fail too.',
-            'Kill anyway (force)');
-          if (!yes) { toast('info', 'Kill of node ' + id + ' cancelled.'); return; }
-          const t2 = toast('progress', 'Killing node ' + id + ' (forced)…');
-          try { await kill_call(id, true, t2, wasLeader); } catch (e2) { t2.done('error', 'Kill of node ' + id + ' failed: ' + words(e2)); }
+            verb + ' anyway (force)');
+          if (!yes) { toast('info', verb + ' of node ' + id + ' cancelled.'); return; }
+          const t2 = toast('progress', (graceful ? 'Stopping' : 'Killing') + ' node ' + id + ' (forced)…');
+          try { await kill_call(id, true, t2, wasLeader, graceful); } catch (e2) { t2.done('error', verb + ' of node ' + id + ' failed: ' + words(e2)); }
         } else {
-          t.done('error', 'Kill of node ' + id + ' failed: ' + words(e));
+          t.done('error', verb + ' of node ' + id + ' failed: ' + words(e));
         }
       }
     });
     void n;
   }
 
-  async function kill_call(id, force, t, wasLeader) {
-    const r = await request('POST', '/_playground/cluster/kill/' + id + (force ? '?force=true' : ''));
+  async function kill_call(id, force, t, wasLeader, graceful) {
+    const q0 = [force ? 'force=true' : '', graceful ? 'graceful=true' : ''].filter(Boolean).join('&');
+    const r = await request('POST', '/_playground/cluster/kill/' + id + (q0 ? '?' + q0 : ''));
     const n = node_get(id);
+    const sig = (r.data && r.data.signal) || 'SIGKILL';
+    const stopped = sig !== 'SIGKILL'; /* SIGTERM, or a Cluster/Shutdown RPC in attach mode */
     n.running = false;
     n.role = 'down';
-    n.downWhy = r.data && r.data.signal === 'SIGTERM' ? 'Stopped' : 'Killed';
+    n.downWhy = stopped ? 'Stopped' : 'Killed';
     n.nodeEventAt = performance.now();
-    log_cluster('kill', 'Node ' + id + ' killed (' + ((r.data && r.data.signal) || 'SIGKILL') + ')' + (wasLeader ? ' — it was the leader' : ''), 'down' + id);
+    const done = stopped ? 'stopped' : 'killed';
+    log_cluster('kill', 'Node ' + id + ' ' + done + ' (' + sig + ')' + (wasLeader ? ' — it was the leader' + (stopped ? ' and handed its leadership over' : '') : ''), 'down' + id);
     if (state.leaderId === id) set_leader(null);
     const q = quorum_info();
-    if (q.lost) t.done('warn', 'Node ' + id + ' killed. ' + quorum_words(q) + '.');
-    else t.done('ok', 'Node ' + id + ' killed' + (wasLeader ? '. Watch the followers elect a new leader.' : '.'));
+    if (q.lost) t.done('warn', 'Node ' + id + ' ' + done + '. ' + quorum_words(q) + '.');
+    else t.done('ok', 'Node ' + id + ' ' + done + (wasLeader ? (stopped ? '. It handed its leadership to a follower first: no election timeout, no failed write.' : '. Watch the followers elect a new leader.') : '.'));
     render_cluster();
     refresh_status();
   }

@@ -595,6 +595,23 @@ async function main() {
     return 'node ' + lead + ' → node ' + target + ' in ' + ms + ' ms';
   });
 
+  await check('stop the leader (graceful): it hands its leadership over, the card says "Stopped"; restart it', async () => {
+    const lead = await leaderId();
+    const t0 = Date.now();
+    await card(lead).locator('[data-testid="node-stop"]').click();
+    const next = await wait_for('another leader', 3000, async () => { const id = await leaderId(); return id && id !== lead ? id : null; }, 50);
+    const ms = Date.now() - t0;
+    await wait_for('the stopped node shown down', 5000, async () => (await card(lead).getAttribute('data-role')) === 'down');
+    const said = (await card(lead).locator('[data-testid="node-health"]').textContent()).trim();
+    assert(/^Stopped/.test(said), 'a node stopped with SIGTERM is labelled "' + said + '"');
+    const toastSays = await wait_for('the stop toast', 5000, async () => (await page.locator('[data-testid="toast"]').allTextContents()).find((t) => /stopped\. It handed its leadership to a follower first/.test(t)) || null);
+    const btn = card(lead).locator('[data-testid="node-restart"]');
+    await wait_for('the restart button enabled', 5000, async () => btn.isEnabled());
+    await btn.click();
+    await wait_for('node ' + lead + ' healthy again', 20000, async () => (await card(lead).getAttribute('data-health')) === 'healthy', 100);
+    return 'node ' + lead + ' → node ' + next + ' in ' + ms + ' ms; "' + toastSays.slice(0, 60) + '…"';
+  });
+
   const itemName = 'e2e item ' + Date.now().toString(36);
   await check('create an item: it appears with its replicated badge complete (3/3)', async () => {
     await page.locator('[data-testid="item-new"]').click();
