@@ -36,6 +36,7 @@
 #include "node.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -3294,6 +3295,54 @@ static int node_mkdir(const char *path, char *errbuf, size_t errlen)
     return rc;
 }
 
+/* node_check_nesting refuses a data dir inside another node's (a directory above it holds an
+ * IDENTITY): inside that node's wal/ or snap/ its files would sit among the other's
+ * segments and snapshots, which that node's recovery reads and its compaction deletes (QA
+ * started one in another's wal/). The nearest existing ancestor is resolved, so that a
+ * path through a symbolic link is caught too. Returns 0 or LT_EINVAL with errbuf set. */
+static int node_check_nesting(const char *dir, char *errbuf, size_t errlen)
+{
+    char path[PATH_MAX], real[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
+        return 0; /* too long to resolve: node_mkdir says so */
+    char *cut;
+    while (!realpath(path, real)) { /* not there yet: try its parent */
+        if ((cut = strrchr(path, '/')) == path)
+            path[1] = '\0'; /* "/x": "/" */
+        else if (cut)
+            *cut = '\0';
+        else if (strcmp(path, "."))
+            snprintf(path, sizeof(path), ".");
+        else
+            return 0;
+    }
+    bool self = strcmp(path, dir) == 0; /* `real` is the data dir itself, not a parent */
+    for (;;) {
+        if (!self) {
+            char id[PATH_MAX + sizeof("/" IDENT_FILE)];
+            struct stat st;
+            snprintf(id, sizeof(id), "%s/" IDENT_FILE, real);
+            if (stat(id, &st) == 0) {
+                snprintf(errbuf, errlen,
+                         "data dir %s is inside another node's data dir %s (it holds %s); "
+                         "refusing to serve: give each node a directory of its own",
+                         dir, real, id);
+                return LT_EINVAL;
+            }
+        }
+        self = false;
+        if (!(cut = strrchr(real, '/')))
+            return 0;
+        if (cut == real) {
+            if (!real[1])
+                return 0; /* "/" looked at */
+            real[1] = '\0';
+        } else {
+            *cut = '\0';
+        }
+    }
+}
+
 /* A start's WAL read, on a thread of its own while the snapshot restores. */
 struct node_wal_reading {
     pthread_t th;
@@ -3350,7 +3399,9 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     pthread_cond_init(&n->wcv, NULL);
 
     struct node_wal_reading wr = {.started = false};
-    int rc = node_mkdir(cfg->data_dir, errbuf, errlen);
+    int rc = node_check_nesting(cfg->data_dir, errbuf, errlen);
+    if (!rc)
+        rc = node_mkdir(cfg->data_dir, errbuf, errlen);
     if (rc)
         goto out_free;
     int ident_rc = node_check_identity(n, errbuf, errlen);

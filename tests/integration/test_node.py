@@ -817,6 +817,39 @@ def start_refused(victim):
     return log
 
 
+def test_data_dir_inside_another_is_refused(build):
+    """A node given a data dir inside another node's (in its wal/ or snap/, or below, or
+    through a symbolic link) refuses to start, naming both, and creates nothing there: its
+    files would sit among the other's segments and snapshots (QA started one in wal/)."""
+    with Cluster(build, n=1) as c:
+        c.wait_leader(timeout=5)
+        first = c.node(1)
+        create(c, "nesting")
+        link = os.path.join(c.root, "link-to-wal")
+        os.symlink(os.path.join(first.dir, "wal"), link)
+        before = sorted(os.listdir(os.path.join(first.dir, "wal")))
+        for where in ("wal/inner", "wal", "snap/a/b", "LINK/inner"):
+            stranger = Node(c, 2)
+            stranger.dir = (os.path.join(link, "inner") if where.startswith("LINK")
+                            else os.path.join(first.dir, where))
+            log = start_refused(stranger)
+            check("is inside another node's data dir %s" % first.dir in log and
+                  "give each node a directory of its own" in log,
+                  "%s: refused, naming both: %r" % (where, log[-400:]))
+        check(sorted(os.listdir(os.path.join(first.dir, "wal"))) == before,
+              "nothing created in node 1's wal/: %r" % os.listdir(os.path.join(first.dir, "wal")))
+        check(not os.path.exists(os.path.join(first.dir, "snap", "a")), "nor in its snap/")
+        check(first.alive(), "node 1 still runs")
+        create(c, "still-serving")
+        # a fresh directory beside it is fine
+        beside = Node(c, 2)
+        beside.dir = os.path.join(c.root, "node2-beside")
+        beside.start()
+        wait_for("the node beside it to serve",
+                 lambda: "serving: raft" in beside.log_text(), timeout=10)
+        beside.kill()
+
+
 def killed_after_writes(c, prefix, count, victim_id):
     """Writes `count` items, waits until every node has them, and kill -9s node
     `victim_id`, which it returns (its data dir is then the test's to damage)."""
