@@ -462,6 +462,41 @@ def test_bench_prefill_is_bounded(build):
         c.__exit__(None, None, None)
 
 
+def test_json_node_ids_are_strings(build):
+    """-w json writes a node id as `status` does, as proto3's JSON mapping writes a uint64:
+    a decimal string, in every command. `ping` and `health` wrote numbers (QA). What the
+    CLI measures stays a number (ping's ms, health's counts, a benchmark's report: the
+    gateway's result object)."""
+    with Cluster(build) as c:
+        leader = c.wait_leader(timeout=10)
+        _, st, _ = c.admin("status")
+        ids = [s["id"] for s in st]
+        check(ids == [str(n.id) for n in c.nodes] and
+              all(isinstance(s["leaderId"], str) and isinstance(s["term"], str) and
+                  isinstance(s["lag"], str) for s in st), "status: %r" % st)
+        _, h, _ = c.admin("health")
+        check(h["leader"] == str(leader) and [x["id"] for x in h["nodes"]] == ids and
+              h["reachable"] == 3 and h["endpoints"] == 3, "health: %r" % h)
+        _, p, _ = c.admin("ping")
+        check([x["id"] for x in p] == ids and all(isinstance(x["ms"], float) for x in p),
+              "ping: %r" % p)
+        _, tr, _ = c.admin("leader", "transfer")
+        check(tr["leaderId"] in ids and isinstance(tr["term"], str), "transfer: %r" % tr)
+        _, it, _ = c.admin("items", "create", json.dumps({"name": "typed"}))
+        check(all(isinstance(it[k], str) for k in ("version", "raftIndex", "raftTerm")),
+              "a record: %r" % it)
+        _, lst, _ = c.admin("items", "list")
+        check(lst["total"] == "1", "list: %r" % lst)
+        rc, out, _ = raw(c, "--endpoints", c.endpoints(), "watch", "--count", "3", timeout=30)
+        evs = [json.loads(x) for x in out.strip().splitlines()]
+        check(rc == 0 and len(evs) == 3 and all(e["nodeId"] in ids for e in evs),
+              "watch: %r" % out)
+        _, b, _ = c.admin("ping-bench", "--concurrency", "1", "--duration", "0.3", "--warmup",
+                          "0")
+        check(isinstance(b["ops"], int) and isinstance(b["opsPerSec"], float),
+              "the benchmark report, numbers: %r" % {k: b[k] for k in ("ops", "opsPerSec")})
+
+
 def test_health_failure_is_on_stderr(build):
     """health's verdict is on stdout; a failure, as for every command, also one line on
     stderr."""

@@ -2,9 +2,11 @@
  *
  *   lithair-admin [--endpoints URL,...] [-w table|json] [--timeout MS] COMMAND [ARGS]
  *
- * Every command prints a table (default) or JSON (-w json, the gateway's field names)
- * and exits 0 on success; on failure it prints one line "lithair-admin: ..." on stderr
- * and exits 1 (2 for a usage error). Benchmarks live in bench_cmd.c. */
+ * Every command prints a table (default) or JSON (-w json: the gateway's field names, and
+ * proto3's JSON mapping for what the nodes report — 64-bit integers such as node ids as
+ * decimal strings; README, "The CLI") and exits 0 on success; on failure it prints one
+ * line "lithair-admin: ..." on stderr and exits 1 (2 for a usage error). Benchmarks live
+ * in bench_cmd.c. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -61,6 +63,16 @@ int admin_usage_error(const char *cmd, const char *fmt, ...)
     fprintf(stderr, " (see lithair-admin %s--help)\n", cmd ? cmd : "");
     va_end(ap);
     return 2;
+}
+
+/* admin_json_u64: a 64-bit integer as -w json writes every one, a decimal string —
+ * proto3's JSON mapping, which pbjson follows for what the nodes reply (README, "The
+ * CLI"): a node id or an index reads the same in every command. */
+json_object *admin_json_u64(uint64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+    return json_object_new_string(buf);
 }
 
 void admin_print_json(json_object *j)
@@ -205,11 +217,8 @@ static json_object *record_json(const struct catalog_model *m, const Lithair__V1
         protobuf_c_message_free_unpacked(v, NULL);
     if (!j)
         return NULL;
-    char buf[32];
-    snprintf(buf, sizeof(buf), "%llu", (unsigned long long)r->raft_index);
-    json_object_object_add(j, "raftIndex", json_object_new_string(buf));
-    snprintf(buf, sizeof(buf), "%llu", (unsigned long long)r->raft_term);
-    json_object_object_add(j, "raftTerm", json_object_new_string(buf));
+    json_object_object_add(j, "raftIndex", admin_json_u64(r->raft_index));
+    json_object_object_add(j, "raftTerm", admin_json_u64(r->raft_term));
     return j;
 }
 
@@ -818,9 +827,7 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
         if (a->json) {
             json_object *o = json_object_new_object();
             json_object_object_add(o, "items", all);
-            char buf[32];
-            snprintf(buf, sizeof(buf), "%llu", (unsigned long long)total);
-            json_object_object_add(o, "total", json_object_new_string(buf));
+            json_object_object_add(o, "total", admin_json_u64(total));
             json_object_object_add(o, "nextCursor", json_object_new_string(cursor ? cursor : ""));
             admin_print_json(o);
             json_object_put(o);
@@ -1001,9 +1008,7 @@ static int cmd_status(struct admin *a, bool health)
             }
             uint64_t lag =
                 leader_id && leader_last > sts[i]->applied ? leader_last - sts[i]->applied : 0;
-            char buf[32];
-            snprintf(buf, sizeof(buf), "%llu", (unsigned long long)lag);
-            json_object_object_add(o, "lag", json_object_new_string(buf));
+            json_object_object_add(o, "lag", admin_json_u64(lag)); /* an index difference */
             json_object_object_add(o, "healthy", json_object_new_boolean(!stranger[i]));
             if (stranger[i])
                 json_object_object_add(o, "error",
@@ -1057,7 +1062,7 @@ static int cmd_status(struct admin *a, bool health)
             json_object_object_add(h, "healthy", json_object_new_boolean(ok));
             json_object_object_add(h, "reachable", json_object_new_int(alive));
             json_object_object_add(h, "endpoints", json_object_new_int((int)ne));
-            json_object_object_add(h, "leader", json_object_new_int64((int64_t)leader_id));
+            json_object_object_add(h, "leader", admin_json_u64(leader_id));
             json_object_object_add(h, "nodes", json_object_get(arr));
             admin_print_json(h);
             json_object_put(h);
@@ -1106,7 +1111,7 @@ static int cmd_ping(struct admin *a)
         json_object_object_add(o, "endpoint", json_object_new_string(url));
         if (rc == 0) {
             ok++;
-            json_object_object_add(o, "id", json_object_new_int64((int64_t)pr->id));
+            json_object_object_add(o, "id", admin_json_u64(pr->id));
             char mstxt[32]; /* printed as measured, not as 0.57979700000000001 */
             snprintf(mstxt, sizeof(mstxt), "%.3f", ms);
             json_object_object_add(o, "ms", json_object_new_double_s(ms, mstxt));

@@ -5,6 +5,7 @@
 
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "pbjson.h"
 #include "rpc_client.h"
@@ -31,6 +32,10 @@ int admin_usage_error(const char *cmd, const char *fmt, ...) __attribute__((form
 int admin_rpc_fail(const char *what, int rc, const struct rpc_status *st);
 
 void admin_print_json(json_object *j);
+
+/* admin_json_u64 returns a 64-bit integer as -w json writes it: a decimal string, as
+ * proto3's JSON mapping writes uint64 ("id": "2"). NULL if out of memory. */
+json_object *admin_json_u64(uint64_t v);
 
 const struct pbjson_opts *admin_json_opts(void);
 
