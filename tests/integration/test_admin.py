@@ -398,9 +398,22 @@ def test_status_json_digest_only_when_asked(build):
               "no digest without --digest: %r" % st)
         _, h, _ = c.admin("health")
         check(all("digest" not in x for x in h["nodes"]), "health: no digest: %r" % h)
+        # the cluster's id entry applied: the store and its applied index stay as they are
+        wait_for("the cluster's id", lambda: (c.status() or [{}])[0].get("clusterId", "0" * 16) != "0" * 16,
+                 timeout=10)
         _, st, _ = c.admin("status", "--digest")
-        check(len(st) == 1 and st[0].get("digest", "0") != "0", "--digest has it: %r" % st)
+        check(len(st) == 1 and re.fullmatch("[0-9a-f]{16}", st[0].get("digest", "")) and
+              st[0]["digest"] != "0" * 16, "--digest has it, in hex: %r" % st)
         check(st[0].get("digestIndex") == st[0].get("applied"), "of the applied index: %r" % st)
+        # the JSON shows the digest as the table does (it was decimal there, hex here: QA);
+        # nothing is written meanwhile, so the two calls hash the same store
+        rc, out, _ = raw(c, "--endpoints", c.endpoints(), "status", "--digest")
+        row = out.strip().splitlines()[1].split()
+        check(rc == 0 and row[-2] == st[0]["digest"] and row[-1] == st[0]["digestIndex"],
+              "table %r, json %r" % (row, st[0]))
+        # the cluster id too, as the messages and IDENTITY write it
+        check(re.fullmatch("[0-9a-f]{16}", st[0].get("clusterId", "")),
+              "clusterId in hex: %r" % st[0])
 
 
 def test_ping_bench_is_titled_as_such(build):
@@ -526,7 +539,8 @@ def test_health_counts_one_cluster(build):
 
         def cluster_id(c, nodes=None):
             ids = {s.get("clusterId") for s in c.status(nodes=nodes)}
-            return ids.pop() if len(ids) == 1 and "0" not in ids and None not in ids else None
+            return ids.pop() if len(ids) == 1 and "0" * 16 not in ids and None not in ids \
+                else None
         ida = wait_for("cluster A's id", lambda: cluster_id(a), timeout=10)
         idb = wait_for("cluster B's id", lambda: cluster_id(b), timeout=10)
         check(ida != idb, "two clusters, two ids: %s %s" % (ida, idb))
@@ -535,8 +549,8 @@ def test_health_counts_one_cluster(build):
         rc, out, err = raw(a, "--endpoints", eps, "--timeout", "2000", "health")
         check(rc == 1 and out.startswith("unhealthy: 2 of 3 endpoints reachable, no leader"),
               "health: %d %r %r" % (rc, out, err))
-        check("%s is node 1 of another cluster" % a.endpoints() in err,
-              "the stranger named: %r" % err)
+        check("%s is node 1 of another cluster (%s, not %s)" % (a.endpoints(), ida, idb) in err,
+              "the stranger named, its cluster id as -w json writes it: %r" % err)
         rc, out, err = raw(a, "--endpoints", eps, "--timeout", "2000", "-w", "json", "status")
         st = json.loads(out)
         check(rc == 0 and [n["healthy"] for n in st] == [False, True, True] and

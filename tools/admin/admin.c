@@ -4,9 +4,9 @@
  *
  * Every command prints a table (default) or JSON (-w json: the gateway's field names, and
  * proto3's JSON mapping for what the nodes report — 64-bit integers such as node ids as
- * decimal strings; README, "The CLI") and exits 0 on success; on failure it prints one
- * line "lithair-admin: ..." on stderr and exits 1 (2 for a usage error). Benchmarks live
- * in bench_cmd.c. */
+ * decimal strings, hashes as 16 hex digits; README, "The CLI") and exits 0 on success; on
+ * failure it prints one line "lithair-admin: ..." on stderr and exits 1 (2 for a usage
+ * error). Benchmarks live in bench_cmd.c. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -72,6 +72,16 @@ json_object *admin_json_u64(uint64_t v)
 {
     char buf[24];
     snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+    return json_object_new_string(buf);
+}
+
+/* admin_json_hex64: a hash or an opaque id (the store digest, the cluster id) as the
+ * table, the messages, the node's log and its IDENTITY file write it: 16 hex digits. In
+ * decimal, -w json's digest matched none of them (QA). */
+static json_object *admin_json_hex64(uint64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)v);
     return json_object_new_string(buf);
 }
 
@@ -1005,7 +1015,10 @@ static int cmd_status(struct admin *a, bool health)
             if (!a->digest) { /* not computed: a 0 there would read as a real hash */
                 json_object_object_del(o, "digest");
                 json_object_object_del(o, "digestIndex");
+            } else {
+                json_object_object_add(o, "digest", admin_json_hex64(sts[i]->digest));
             }
+            json_object_object_add(o, "clusterId", admin_json_hex64(sts[i]->cluster_id));
             uint64_t lag =
                 leader_id && leader_last > sts[i]->applied ? leader_last - sts[i]->applied : 0;
             json_object_object_add(o, "lag", admin_json_u64(lag)); /* an index difference */
