@@ -13,6 +13,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Cluster, admin_env, check, free_port, run_tests, wait_for  # noqa: E402
+from gw_harness import Gateway  # noqa: E402
 
 
 def raw(c, *args, timeout=60):
@@ -508,6 +509,20 @@ def test_json_node_ids_are_strings(build):
                           "0")
         check(isinstance(b["ops"], int) and isinstance(b["opsPerSec"], float),
               "the benchmark report, numbers: %r" % {k: b[k] for k in ("ops", "opsPerSec")})
+
+
+def test_history_json_is_rest_shaped(build):
+    """items history -w json prints what REST's GET /api/items/:id/history answers,
+    {"entries": [{"op", "record"}]}, value for value. It printed a bare array (QA)."""
+    with Cluster(build, n=1) as c, Gateway(build, nodes=c.nodes) as g:
+        c.wait_leader(timeout=10)
+        _, it, _ = c.admin("items", "create", json.dumps({"name": "h1", "metadata": {"k": [1]}}))
+        c.admin("items", "update", it["id"], json.dumps({"name": "h2", "status": "active"}))
+        _, cli, _ = c.admin("items", "history", it["id"])
+        st, _, rest = g.get("/api/items/%s/history" % it["id"])
+        check(st == 200 and cli == rest, "CLI %r, REST %d %r" % (cli, st, rest))
+        check([e["op"] for e in cli["entries"]] == ["create", "update"] and
+              cli["entries"][1]["record"]["name"] == "h2", "history: %r" % cli)
 
 
 def test_health_failure_is_on_stderr(build):

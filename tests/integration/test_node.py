@@ -149,7 +149,7 @@ def test_validation_conflicts_and_errors(build):
         _, got, _ = c.admin("items", "get", it["id"])
         check(got["description"] == "d1" and got["version"] == "2", "nothing changed by a conflict")
         _, hist, _ = c.admin("items", "history", it["id"])
-        check([h["op"] for h in hist] == ["create", "update"], "history: %r" % hist)
+        check([h["op"] for h in hist["entries"]] == ["create", "update"], "history: %r" % hist)
         rc, _, err = c.admin("items", "delete", it["id"], "--expected-version", "1", check_rc=False)
         check(rc == 1 and "ABORTED" in err, "delete with a stale version refused")
         c.admin("items", "delete", it["id"], "--expected-version", "2")

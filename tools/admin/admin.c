@@ -869,13 +869,12 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
             json_object *e = json_object_new_object();
             const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
                 &lithair__v1__history_entry__op__descriptor, he->op);
-            char opname[16];
-            snprintf(opname, sizeof(opname), "%s", ev ? ev->name : "?");
+            char opname[16]; /* named as REST names it: "unknown" for a value it has no name of */
+            snprintf(opname, sizeof(opname), "%s", ev ? ev->name : "unknown");
             for (char *p = opname; *p; p++)
                 *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
             json_object_object_add(e, "op", json_object_new_string(opname));
-            if (he->record)
-                json_object_object_add(e, "record", record_json(m, he->record));
+            json_object_object_add(e, "record", he->record ? record_json(m, he->record) : NULL);
             if (!a->json) {
                 json_object *r;
                 json_object_object_get_ex(e, "record", &r);
@@ -886,9 +885,12 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
             }
             json_object_array_add(arr, e);
         }
+        /* REST's shape, GET /api/items/:id/history: {"entries": [...]}, not a bare array */
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "entries", arr);
         if (a->json)
-            admin_print_json(arr);
-        json_object_put(arr);
+            admin_print_json(o);
+        json_object_put(o);
         protobuf_c_message_free_unpacked(&hr->base, NULL);
         return 0;
     }
