@@ -6,6 +6,7 @@
  * Not here: process management itself (supervisor.c), live events (events.c, sse.c). */
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +178,23 @@ static bool gw_stop_pending(struct gw *g, size_t i)
     return !g->sup && t && lt_now_ns() - t < GW_STOP_PENDING_NS;
 }
 
+/* gw_fan_wrong_node turns the reply in `f`, from node `said` (its own id), into a failure
+ * saying so when that is not the node this gateway was given at that URL (attach mode:
+ * --node IDs swapped): its figures would be shown, and acted on, under another node's id.
+ * 0 (a node too old to say) is taken at its word. */
+static void gw_fan_wrong_node(struct gw *g, struct gw_fan *f, uint64_t said)
+{
+    if (f->rc != 0 || !said || said == g->nodes[f->i].id)
+        return;
+    snprintf(f->st.message, sizeof(f->st.message),
+             "the node at %s is node %llu, not node %llu (check --node)", g->nodes[f->i].rpc_url,
+             (unsigned long long)said, (unsigned long long)g->nodes[f->i].id);
+    f->st.code = LITHAIR__V1__CODE__FAILED_PRECONDITION;
+    protobuf_c_message_free_unpacked(f->resp, NULL);
+    f->resp = NULL;
+    f->rc = LT_EINVAL;
+}
+
 /* gw_fan_check_ids turns a Cluster/Status reply from another node than the one this
  * gateway expects at that URL (attach mode: --node IDs swapped, a URL of another cluster's
  * node) into a failure saying so: that node is not the one the page shows, kills or
@@ -204,15 +222,8 @@ static void gw_fan_check_ids(struct gw *g, struct gw_fan *fans)
     }
     for (size_t i = 0; i < g->n_nodes; i++) {
         const Lithair__V1__NodeStatus *ns = fans[i].rc == 0 ? (const void *)fans[i].resp : NULL;
-        if (!ns || ns->id == g->nodes[i].id)
-            continue;
-        snprintf(fans[i].st.message, sizeof(fans[i].st.message),
-                 "the node at %s is node %llu, not node %llu (check --node)", g->nodes[i].rpc_url,
-                 (unsigned long long)ns->id, (unsigned long long)g->nodes[i].id);
-        fans[i].st.code = LITHAIR__V1__CODE__FAILED_PRECONDITION;
-        protobuf_c_message_free_unpacked(fans[i].resp, NULL);
-        fans[i].resp = NULL;
-        fans[i].rc = LT_EINVAL;
+        if (ns)
+            gw_fan_wrong_node(g, &fans[i], ns->id);
     }
 }
 
@@ -650,17 +661,23 @@ static int gw_cluster_force_election(struct gw_req *r)
 }
 
 /* gw_cluster_each answers {"nodes": [...]}: `method` on every node, each reply as JSON
- * with its id. A node that did not answer is {"id", "error", "code"}: in "nodes" when
- * `failed_apart` is false, else in a separate "failed" array. */
+ * with its id. The reply's own node id (the uint64 at `id_off` in it) must be the one
+ * --node gave: the reply of another node is a failure naming it, never shown under the
+ * wrong id (gw_fan_wrong_node). A node that did not answer is {"id", "error", "code"}: in
+ * "nodes" when `failed_apart` is false, else in a separate "failed" array. */
 static int gw_cluster_each(struct gw_req *r, const char *method, const ProtobufCMessage *req,
-                           const ProtobufCMessageDescriptor *desc, unsigned timeout_ms,
-                           bool failed_apart)
+                           const ProtobufCMessageDescriptor *desc, size_t id_off,
+                           unsigned timeout_ms, bool failed_apart)
 {
     struct gw *g = r->gw;
     struct gw_fan *fans = calloc(GW_MAX_NODES, sizeof(*fans)); /* small thread stacks */
     if (!fans)
         return gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
     gw_fanout(g, method, req, desc, timeout_ms, fans);
+    for (size_t i = 0; i < g->n_nodes; i++)
+        if (fans[i].rc == 0)
+            gw_fan_wrong_node(g, &fans[i],
+                              *(const uint64_t *)((const char *)fans[i].resp + id_off));
     json_object *o = json_object_new_object(), *arr = json_object_new_array(),
                 *failed = json_object_new_array();
     for (size_t i = 0; i < g->n_nodes; i++) {
@@ -689,17 +706,17 @@ static int gw_cluster_each(struct gw_req *r, const char *method, const ProtobufC
 static int gw_cluster_wal_stats(struct gw_req *r)
 {
     Lithair__V1__WalStatsRequest req = LITHAIR__V1__WAL_STATS_REQUEST__INIT;
-    return gw_cluster_each(r, "Cluster/WalStats", &req.base,
-                           &lithair__v1__wal_stats_reply__descriptor,
-                           r->gw->cfg.status_timeout_ms * 2, false);
+    return gw_cluster_each(
+        r, "Cluster/WalStats", &req.base, &lithair__v1__wal_stats_reply__descriptor,
+        offsetof(Lithair__V1__WalStatsReply, id), r->gw->cfg.status_timeout_ms * 2, false);
 }
 
 static int gw_cluster_snapshot(struct gw_req *r)
 {
     Lithair__V1__SnapshotRequest req = LITHAIR__V1__SNAPSHOT_REQUEST__INIT;
-    return gw_cluster_each(r, "Cluster/Snapshot", &req.base,
-                           &lithair__v1__snapshot_reply__descriptor, r->gw->cfg.rpc_timeout_ms,
-                           true);
+    return gw_cluster_each(
+        r, "Cluster/Snapshot", &req.base, &lithair__v1__snapshot_reply__descriptor,
+        offsetof(Lithair__V1__SnapshotReply, id), r->gw->cfg.rpc_timeout_ms, true);
 }
 
 int gw_cluster_register(struct gw *g)

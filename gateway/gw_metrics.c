@@ -178,6 +178,13 @@ static int gw_metrics_get(struct gw_req *r)
             nss[i] = NULL;
             continue;
         }
+        /* Another node than --node named at that URL (attach mode, ids swapped): not up,
+         * as the cluster status shows it; its figures under this id would be the other's. */
+        if (nss[i]->id != g->nodes[i].id) {
+            protobuf_c_message_free_unpacked(&nss[i]->base, NULL);
+            nss[i] = NULL;
+            continue;
+        }
         pthread_mutex_lock(&m->mu);
         if (nss[i]->leader_id && m->last_leader[i] && nss[i]->leader_id != m->last_leader[i])
             m->leader_changes[i]++;
@@ -189,6 +196,10 @@ static int gw_metrics_get(struct gw_req *r)
                               &lithair__v1__wal_stats_reply__descriptor, g->cfg.status_timeout_ms,
                               (ProtobufCMessage **)&wss[i], st) != 0)
             wss[i] = NULL;
+        else if (wss[i]->id && wss[i]->id != g->nodes[i].id) { /* moved since the status */
+            protobuf_c_message_free_unpacked(&wss[i]->base, NULL);
+            wss[i] = NULL;
+        }
     }
     free(st);
     static const struct {

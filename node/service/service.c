@@ -402,6 +402,7 @@ static void svc_cluster_wal_stats(struct node *n, struct op *op)
     Lithair__V1__HistogramBucket b[WAL_HIST_BUCKETS], *bp[WAL_HIST_BUCKETS];
     Lithair__V1__Timestamp ts;
     node_fill_wal_stats(n, &ws, b, bp, &ts);
+    ws.id = node_cfg(n)->id; /* the figures say whose they are (rpc.proto) */
     node_op_reply(n, op, LITHAIR__V1__CODE__OK, "", &ws.base);
 }
 
@@ -411,6 +412,7 @@ static void svc_resume_snapshot(struct node *n, struct op *op, const struct stor
     Lithair__V1__SnapshotReply sr = LITHAIR__V1__SNAPSHOT_REPLY__INIT;
     node_snapshot_info(n, &sr.index, &sr.term, &sr.bytes);
     sr.elapsed_us = (lt_now_ns() - op->start_ns) / 1000;
+    sr.id = node_cfg(n)->id;
     node_op_reply(n, op, LITHAIR__V1__CODE__OK, "", &sr.base);
 }
 

@@ -496,6 +496,13 @@ def test_json_node_ids_are_strings(build):
               "ping: %r" % p)
         _, tr, _ = c.admin("leader", "transfer")
         check(tr["leaderId"] in ids and isinstance(tr["term"], str), "transfer: %r" % tr)
+        # wal-stats and snapshot replies say whose they are (rpc.proto: the node's own id)
+        for cmd in ("wal-stats", "snapshot"):
+            _, out, _ = c.admin(cmd, timeout_ms=10000)
+            check([x["id"] for x in out] == ids, "%s: %r" % (cmd, out))
+        rc, out, _ = raw(c, "--endpoints", c.endpoints(), "wal-stats")
+        check(rc == 0 and [ln for ln in out.splitlines() if not ln.startswith(" ")] ==
+              ["%s  node %s" % (n.rpc, n.id) for n in c.nodes], "wal-stats table: %r" % out)
         _, it, _ = c.admin("items", "create", json.dumps({"name": "typed"}))
         check(all(isinstance(it[k], str) for k in ("version", "raftIndex", "raftTerm")),
               "a record: %r" % it)

@@ -4,7 +4,8 @@ client's open event streams, a remote admin cannot lock themselves out by mistak
 --listen-addr, --node-bin / --frontend / --data-dir / --listen errors, exec failures
 reported, 503 (not 401) before the demo users exist, /security/stats, absolute-form
 targets, unknown methods (405 with Allow), idempotent logout, attach-mode kill of a node
-that is down, and the firewall's small rules (normalized networks, no duplicates).
+that is down, attach-mode wal-stats and snapshot of nodes given under swapped ids, and the
+firewall's small rules (normalized networks, no duplicates).
 
 Usage: python3 test_gw_hardening.py BUILD_DIR [TEST_NAME...]
 """
@@ -461,6 +462,49 @@ def test_attach_kill_of_a_down_node(build_dir):
         expect_error(g.post("/_playground/cluster/kill/%d" % leader), 409, "FAILED_PRECONDITION",
                      "quorum")
 
+
+
+def test_attach_wal_stats_and_snapshot_name_their_node(build_dir):
+    """Attach mode, --node IDs 1 and 2 swapped: wal-stats and snapshot showed node 2's
+    figures as node 1's and the reverse, labelled by the id given, not the node's (QA).
+    Their replies now carry the node's own id (rpc.proto): a node that is not the one given
+    is a failure saying so, as in the cluster status, and /metrics counts it down."""
+    with Cluster(build_dir, 3) as c:
+        c.wait_leader(timeout=10)
+        swapped = [SimpleNamespace(id=1, rpc=c.node(2).rpc, events=c.node(2).events),
+                   SimpleNamespace(id=2, rpc=c.node(1).rpc, events=c.node(1).events),
+                   c.node(3)]
+
+        def named(ns):  # nodes 1 and 2 refused, naming the node each URL holds; 3 shown
+            return [n["id"] for n in ns] == [1, 2, 3] and "error" not in ns[2] and all(
+                n.get("code") == "FAILED_PRECONDITION" and "bytes" not in n and
+                "is node %d, not node %d (check --node)" % (3 - n["id"], n["id"]) in n["error"]
+                for n in ns[:2])
+        with Gateway(build_dir, nodes=swapped) as g:
+            def wal_stats():  # the gateway dials the nodes in the background
+                st, _, w = g.get("/_playground/cluster/wal-stats")
+                return w if st == 200 and named(w["nodes"]) else None
+            w = wait_for("wal-stats to name the swapped nodes", wal_stats, timeout=10)
+            check(int(w["nodes"][2]["bytes"]) > 0, "node 3's figures: %r" % w["nodes"][2])
+            st, _, sn = g.post("/_playground/cluster/snapshot")
+            check(st == 200 and [n["id"] for n in sn["nodes"]] == [3] and named(
+                sorted(sn["failed"], key=lambda n: n["id"]) + sn["nodes"]),
+                "snapshot: %d %r" % (st, sn))
+            st, _, m = g.get("/metrics")
+            check(st == 200 and 'lithair_node_up{node="1"} 0' in m and
+                  'lithair_node_up{node="2"} 0' in m and 'lithair_node_up{node="3"} 1' in m and
+                  'fsync_seconds_count{node="1"}' not in m and
+                  'fsync_seconds_count{node="3"}' in m, "metrics: %r" % m[:2000])
+        # given right, each node's figures under its own id
+        with Gateway(build_dir, nodes=c.nodes) as g:
+            def all_three():
+                st, _, w = g.get("/_playground/cluster/wal-stats")
+                return w if st == 200 and [n["id"] for n in w["nodes"]] == [1, 2, 3] and \
+                    not any("error" in n for n in w["nodes"]) else None
+            wait_for("wal-stats of every node", all_three, timeout=10)
+            st, _, sn = g.post("/_playground/cluster/snapshot")
+            check(st == 200 and [n["id"] for n in sn["nodes"]] == [1, 2, 3] and
+                  sn["failed"] == [], "snapshot: %d %r" % (st, sn))
 
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))

@@ -1208,11 +1208,15 @@ static int cmd_on_each(struct admin *a, const char *method, const ProtobufCMessa
                          st.message[0] ? st.message : lt_strerror(rc));
         }
         json_object_object_add(o, "endpoint", json_object_new_string(url));
-        if (!a->json) { /* one field a line; nested values (histograms) as compact JSON */
-            printf("%s\n", url);
+        if (!a->json) {      /* one field a line; nested values (histograms) as compact JSON */
+            json_object *id; /* the answering node's own id (rpc.proto), by its URL */
+            if (json_object_object_get_ex(o, "id", &id))
+                printf("%s  node %s\n", url, json_object_get_string(id));
+            else
+                printf("%s\n", url);
             json_object_object_foreach(o, key, val)
             {
-                if (strcmp(key, "endpoint") == 0)
+                if (strcmp(key, "endpoint") == 0 || strcmp(key, "id") == 0)
                     continue;
                 bool plain = json_object_is_type(val, json_type_string) ||
                              json_object_is_type(val, json_type_int) ||
