@@ -45,7 +45,10 @@ static void bench_usage(const char *cmd)
                "  --duration SECONDS        measured time (default 10)\n"
                "  --warmup SECONDS          unmeasured time first (default 1)\n"
                "  --payload-size BYTES      bytes carried by each ping, 1..1048576 (default 256)\n"
-               "  --rate OPS                open loop at OPS requests/s in total\n\n"
+               "  --rate OPS                open loop at OPS requests/s in total; latency is then\n"
+               "                            measured from each request's intended send time, and\n"
+               "                            only requests due in the measured time are measured\n"
+               "                            (the warm-up's, sent late, are not)\n\n"
                "Ctrl-C stops early and prints what was measured.\n");
         return;
     }
@@ -57,7 +60,9 @@ static void bench_usage(const char *cmd)
            "  --warmup SECONDS          unmeasured time first (default 1)\n"
            "  --payload-size BYTES      bytes per write, 1..4096 (default 256)\n"
            "  --rate OPS                open loop at OPS requests/s in total; latency is then\n"
-           "                            measured from each request's intended send time\n"
+           "                            measured from each request's intended send time, and\n"
+           "                            only requests due in the measured time are measured\n"
+           "                            (the warm-up's, sent late, are not)\n"
            "  --read-ratio R            mixed: fraction of reads, 0..1 (default 0.5)\n"
            "  --key-space N             read, mixed: items written first so reads hit\n"
            "                            (default 1000); key-space x payload-size, the bytes\n"

@@ -232,16 +232,26 @@ static void *bench_worker_main(void *arg)
     }
     for (uint64_t seq = 0; !bench_is_over(e); seq++) {
         uint64_t t0;
+        int phase;
         if (open_loop) {
             bench_sleep_until(e, next_ns);
             if (bench_is_over(e))
                 break;
             t0 = next_ns; /* latency counts from the intended send time */
+            /* An operation belongs to the phase it was due in, not the one it is sent in
+             * (a worker behind its schedule sends late): the warm-up's dues still owed
+             * when the measured phase begins are sent then, as warm-up, so the measured
+             * ones wait behind them as they would have, but are not measured (they were,
+             * with latencies from send times inside the warm-up). Nothing due at or after
+             * the end is sent: the measured part is exactly the window's dues. */
+            if (t0 >= e->t_end_ns)
+                break;
+            phase = t0 < e->t_measure_ns ? BENCH_PHASE_WARMUP : BENCH_PHASE_MEASURE;
             next_ns += interval_ns;
         } else {
             t0 = lt_now_ns();
+            phase = atomic_load(&e->phase);
         }
-        int phase = atomic_load(&e->phase);
         struct bench_op op = {.worker = w->index,
                               .phase = (enum bench_phase)phase,
                               .seq = seq,

@@ -14,7 +14,11 @@
  *   - closed loop (rate 0): each worker sends its next operation when the previous one
  *     completes; open loop (rate > 0 ops/s for the whole run): each worker follows a fixed
  *     schedule and latency is measured from the INTENDED send time, so a stall shows up
- *     as the latency of every operation it delayed (no coordinated omission);
+ *     as the latency of every operation it delayed (no coordinated omission). An
+ *     operation belongs to the phase it was DUE in: a worker behind its schedule when the
+ *     warm-up ends still sends the warm-up's dues (the measured ones wait behind them),
+ *     but as warm-up, unmeasured; nothing due after the end is sent. The measured part is
+ *     then exactly the operations due in the measured window: `ops` + `unsent`;
  *   - latency is recorded for every completed measured operation, errors included;
  *   - bench_engine_stop() ends the run early from any thread; the result then covers
  *     what was measured so far.
@@ -111,7 +115,8 @@ struct bench_result {
     enum bench_workload workload;
     unsigned concurrency;
     double rate;
-    uint64_t ops;    /* completed measured operations, errors included */
+    uint64_t ops;    /* completed measured operations, errors included (open loop: of those
+                        due in the measured phase, whenever sent) */
     uint64_t errors; /* of which failed */
     uint64_t errors_by_code[BENCH_CODES];
     uint64_t reads, writes;
