@@ -644,6 +644,15 @@ static int gw_cluster_force_election(struct gw_req *r)
     rc = rpc_call(g->client, "Cluster/TransferLeader", &req.base,
                   &lithair__v1__transfer_leader_reply__descriptor, g->cfg.rpc_timeout_ms,
                   (ProtobufCMessage **)&tr, &st);
+    /* The leader says what it knows of the target (whether it heard from it lately); a
+     * supervisor also knows whether its process runs, and since when: one that runs but
+     * was not heard from is starting or stalled, not down. */
+    if (rc != 0 && st.code == LITHAIR__V1__CODE__ABORTED && target && g->sup &&
+        sup_node_info(g->sup, (unsigned)target, &si) == 0 && si.running)
+        return gw_reply_error(r, gw_http_status(st.code, false, false), "ABORTED", NULL,
+                              "%s; node %llu's process is running (pid %d, started %.1f s ago)",
+                              st.message, (unsigned long long)target, (int)si.pid,
+                              (double)si.uptime_ms / 1000.0);
     if (rc != 0)
         return gw_reply_rpc_error(r, rc, &st, false);
     json_object *o = json_object_new_object();

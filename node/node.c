@@ -747,6 +747,11 @@ void node_op_transfer(struct node *n, struct op *op, uint64_t target, op_resume_
         node_op_reply_err(n, op, rc, NULL);
         return;
     }
+    if (n->role == RAFT_LEADER) { /* target 0: the core chose; its answer names that one */
+        struct raft_status st;
+        raft_status(n->raft, &st);
+        op->transferee = st.transferee;
+    }
     op->target = n->leader;
     op->term = n->term;
     op->resume = resume;
@@ -2747,6 +2752,60 @@ static void node_expire(struct node *n, uint64_t now)
         n->props_due_ns = node_expire_list(n, &n->props, now);
 }
 
+/* node_transfer_gave_up writes what a leader whose transfer to op->transferee gave up
+ * knows of it into msg: whether it heard from that node within the last election timeout
+ * (the raft batches it sent: peer_disk's at_ns) and, if so, how far behind its log is. The
+ * core's recent_active says much the same but is cleared at every CheckQuorum round, so a
+ * node that answers every heartbeat reads as silent for a heartbeat after each round. */
+static void node_transfer_gave_up(struct node *n, const struct op *op, const struct raft_status *st,
+                                  uint64_t now, char *msg, size_t len)
+{
+    unsigned long long to = op->transferee, self = n->cfg.id;
+    uint64_t heard = 0;
+    for (size_t i = 0; i < n->cfg.n_members && i < RAFT_MAX_NODES; i++)
+        if (n->cfg.members[i].id == op->transferee)
+            heard = n->peer_disk[i].at_ns;
+    uint64_t timeout_ns = (uint64_t)n->cfg.election_ticks * n->cfg.tick_ms * 1000000ull;
+    unsigned long long ago = heard && now > heard ? (now - heard) / 1000000 : 0;
+    /* what reaches a stalled node stays in its socket: resumed, it may still take over */
+    const char *stalled = "it is down, starting or stalled (if the hand-over reached it, it "
+                          "may still take over when it resumes)";
+    if (!to) {
+        snprintf(msg, len,
+                 "leadership transfer gave up: the target did not take over in time "
+                 "(it may be down, stalled or behind; one that got the hand-over may still "
+                 "take over when it resumes)");
+    } else if (!heard) {
+        snprintf(msg, len,
+                 "leadership transfer gave up: node %llu did not take over, and the leader "
+                 "(node %llu) has heard nothing from it since the leader's own start: %s",
+                 to, self, stalled);
+    } else if (now - heard > timeout_ns) {
+        snprintf(msg, len,
+                 "leadership transfer gave up: node %llu did not take over, and the leader "
+                 "(node %llu) has heard nothing from it for %llu ms: %s",
+                 to, self, ago, stalled);
+    } else {
+        uint64_t match = st->last_index;
+        for (size_t i = 0; i < st->n_progress; i++)
+            if (st->progress[i].id == op->transferee)
+                match = st->progress[i].match;
+        unsigned long long behind = st->last_index > match ? st->last_index - match : 0;
+        if (behind)
+            snprintf(msg, len,
+                     "leadership transfer gave up: node %llu answers the leader (node %llu; "
+                     "last heard %llu ms ago) but did not take over in time: it is %llu entries "
+                     "behind the leader's log",
+                     to, self, ago, behind);
+        else
+            snprintf(msg, len,
+                     "leadership transfer gave up: node %llu answers the leader (node %llu; "
+                     "last heard %llu ms ago) and has the leader's whole log, but did not "
+                     "take over in time",
+                     to, self, ago);
+    }
+}
+
 /* node_expire_list returns the earliest deadline of the ops it left waiting (UINT64_MAX:
  * none). */
 static uint64_t node_expire_list(struct node *n, struct op *head, uint64_t now)
@@ -2780,13 +2839,12 @@ static uint64_t node_expire_list(struct node *n, struct op *head, uint64_t now)
                               "leadership transfer gave up: no new leader within two election "
                               "timeouts (the target may be down or behind)",
                               NULL);
-            else if (!st.transferee) /* caught up or not: the core sent its TimeoutNow as
-                                        soon as it was, and cannot tell whether it arrived */
-                node_op_reply(n, op, LITHAIR__V1__CODE__ABORTED,
-                              "leadership transfer gave up: the target did not take over in "
-                              "time (it may be down, stalled or behind; one that got the "
-                              "hand-over may still take over when it resumes)",
-                              NULL);
+            else if (!st.transferee) { /* the core sent its TimeoutNow as soon as the
+                                          target caught up, and cannot tell if it arrived */
+                char msg[256];         /* what rpc_status carries */
+                node_transfer_gave_up(n, op, &st, now, msg, sizeof(msg));
+                node_op_reply(n, op, LITHAIR__V1__CODE__ABORTED, msg, NULL);
+            }
         }
         op = next;
     }

@@ -50,9 +50,10 @@ struct op {
     op_resume_fn resume;
     uint64_t index; /* OP_WAIT_COMMIT: the entry; OP_WAIT_APPLIED: the read index */
     uint64_t term;
-    uint64_t context; /* OP_WAIT_READ */
-    uint64_t target;  /* OP_WAIT_LEADER: old leader (self) */
-    uint64_t purged;  /* Models/Purge: records the chunks applied so far deleted */
+    uint64_t context;    /* OP_WAIT_READ */
+    uint64_t target;     /* OP_WAIT_LEADER: old leader (self) */
+    uint64_t transferee; /* OP_WAIT_LEADER on the leader: the node asked to take over */
+    uint64_t purged;     /* Models/Purge: records the chunks applied so far deleted */
     bool done;
     struct op *prev, *next; /* the node's list of waiting ops */
 };

@@ -748,6 +748,49 @@ def test_hung_node_after_graceful_kill_can_be_killed(build_dir):
         check(st == 200 and r["pid"] > 0, "restart: %d %r" % (st, r))
 
 
+def test_force_election_to_frozen_node(build_dir):
+    """A force-election to a node whose process runs but does not answer (SIGSTOP here; one
+    still recovering its store after a restart is the same) is a 409 ABORTED saying what is
+    known: the leader has heard nothing from it lately, and the supervisor that its process
+    runs, since when. It said only "the target did not take over in time"."""
+    with Gateway(build_dir, spawn=3) as g:
+        g.wait_leader(timeout=20)
+        # the demo users' argon2 hashing starves the nodes for a moment (an election on two
+        # cores): ask once it is over, of a leader every node names
+        wait_for("the demo users", lambda: "demo user 'viewer'" in g.log_text(), timeout=20)
+
+        def settled():
+            nodes = g.get("/_playground/cluster/status")[2]["nodes"]
+            lead = [n for n in nodes if n.get("role") == "leader"]
+            agreed = lead and all(n.get("leaderId") == lead[0]["id"] for n in nodes)
+            return (lead[0]["id"], lead[0]["term"], nodes) if agreed else None
+        for attempt in range(3):
+            leader, term, nodes = wait_for("one leader every node names", settled, timeout=20)
+            victim = [n for n in nodes if n["id"] != leader][0]
+            os.kill(victim["pid"], signal.SIGSTOP)
+            try:
+                resp = g.post("/_playground/cluster/force-election?target=%d" % victim["id"])
+                st = g.get("/_playground/cluster/status")[2]["nodes"]
+                same = any(n["id"] == leader and n.get("role") == "leader" and
+                           n["term"] == term for n in st)
+            finally:
+                os.kill(victim["pid"], signal.SIGCONT)
+            if same:  # no election of its own came in between
+                break
+            print("  leadership moved during attempt %d: again" % attempt)
+        _, body = expect_error(resp, 409, "ABORTED")
+        msg = body["message"]
+        check(re.search(r"node %d did not take over, and the leader \(node %d\) has heard "
+                        r"nothing from it for \d+ ms: it is down, starting or stalled" %
+                        (victim["id"], leader), msg) and
+              re.search(r"; node %d's process is running \(pid %d, started \d+\.\d s ago\)$"
+                        % (victim["id"], victim["pid"]), msg),
+              "the leader's and the supervisor's knowledge: %r" % msg)
+        print("  409 ABORTED: %s" % msg)
+        # resumed, it may still take over (the hand-over waited in its socket)
+        g.wait_leader(timeout=20)
+
+
 def test_queued_writes_keep_their_deadline(build_dir):
     """Creates queued behind a write batch in flight count the time they waited: with
     every node frozen and --rpc-timeout-ms 1000, each answers within about one deadline,
