@@ -606,6 +606,39 @@ def test_started_policy_kept(build):
                   % (node.id, pol))
 
 
+def test_transfer_to_silent_node(build):
+    """A leadership transfer to a node whose process runs but does not answer (frozen with
+    SIGSTOP here; one still recovering its store after a restart is the same to the leader)
+    gives up saying what the leader knows: it has heard nothing from that node for longer
+    than an election timeout, so it is down, starting or stalled. It said only "the target
+    did not take over in time (it may be down, stalled or behind)". lithair-admin asks the
+    leader, also when a follower comes first in --endpoints (a follower passes the request
+    on, and can say only that no new leader came)."""
+    with Cluster(build) as c:
+        leader = c.wait_leader(timeout=5)
+        create(c, "before-freeze")
+        frozen = next(n for n in c.nodes if n.id != leader)
+        other = next(n for n in c.nodes if n.id not in (leader, frozen.id))
+        frozen.proc.send_signal(signal.SIGSTOP)
+        try:
+            rc, _, err = c.admin("leader", "transfer", str(frozen.id),
+                                 endpoints=c.endpoints([other, frozen, c.node(leader)]),
+                                 timeout_ms=10000, check_rc=False)
+            m = re.search(r"node %d did not take over, and the leader \(node %d\) has heard "
+                          r"nothing from it for (\d+) ms: it is down, starting or stalled" %
+                          (frozen.id, leader), err)
+            # the give-up comes two election timeouts (2 x 15 x 10 ms) after the request
+            check(rc == 1 and "ABORTED" in err and m and int(m.group(1)) >= 150,
+                  "the transfer to frozen node %d: rc %d %r" % (frozen.id, rc, err))
+            print("  %s" % err.strip())
+        finally:
+            frozen.proc.send_signal(signal.SIGCONT)
+        # resumed, it may still take over (the hand-over waited in its socket): either way
+        # one node leads and takes writes
+        c.wait_leader(timeout=10)
+        create(c, "after-freeze")
+
+
 def test_leadership_transfer(build):
     with Cluster(build) as c:
         leader = c.wait_leader(timeout=5)

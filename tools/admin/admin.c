@@ -1146,6 +1146,31 @@ static int cmd_ping(struct admin *a)
     return ok == (int)ne ? 0 : admin_fail("%d of %zu endpoints did not answer", (int)ne - ok, ne);
 }
 
+/* admin_aim_at_leader points the client at the leader when it knows none and has several
+ * endpoints: only the leader can say why a transfer gave up (whether it heard from the
+ * target lately, how far behind it is); a follower passes the request on and can say only
+ * that no new leader came. Each endpoint is asked Cluster/Status in turn (500 ms: a frozen
+ * one costs that) until one names a leader among them; on failure nothing changes. */
+static void admin_aim_at_leader(struct admin *a)
+{
+    struct rpc_client *c = admin_client(a);
+    size_t ne = rpc_client_endpoint_count(c);
+    unsigned timeout_ms = a->timeout_ms < 500 ? a->timeout_ms : 500;
+    for (size_t i = 0; ne > 1 && rpc_client_leader(c) < 0 && i < ne; i++) {
+        Lithair__V1__StatusRequest req = LITHAIR__V1__STATUS_REQUEST__INIT;
+        Lithair__V1__NodeStatus *st = NULL;
+        struct rpc_status rs;
+        if (rpc_call_endpoint(c, i, "Cluster/Status", &req.base,
+                              &lithair__v1__node_status__descriptor, timeout_ms,
+                              (ProtobufCMessage **)&st, &rs) != 0)
+            continue;
+        for (size_t k = 0; k < ne && st->leader_rpc_url; k++)
+            if (strcmp(rpc_client_endpoint_url(c, k), st->leader_rpc_url) == 0)
+                rpc_client_set_leader(c, (int)k);
+        protobuf_c_message_free_unpacked(&st->base, NULL);
+    }
+}
+
 static int cmd_leader(struct admin *a, int argc, char **argv)
 {
     bool help = false; /* "leader --help" and "leader transfer --help" alike */
@@ -1164,6 +1189,7 @@ static int cmd_leader(struct admin *a, int argc, char **argv)
         return admin_usage_error("leader ", "ID must be a node id (1 or more), not '%s'", argv[2]);
     Lithair__V1__TransferLeaderReply *tr = NULL;
     struct rpc_status st;
+    admin_aim_at_leader(a);
     int rc = rpc_call(admin_client(a), "Cluster/TransferLeader", &req.base,
                       &lithair__v1__transfer_leader_reply__descriptor, a->timeout_ms,
                       (ProtobufCMessage **)&tr, &st);
