@@ -145,8 +145,10 @@ struct node {
     int stop;     /* atomic; set under mu by node_stop: 1 a stop, 2 a stop without hand-over */
     bool closing; /* under mu: node_free has begun; the sockets' callbacks drop what comes */
     bool shutdown_requested;
-    uint64_t stop_began_ns;                /* loop only: when it saw the stop (0: not yet) */
-    uint64_t handover_to;                  /* loop only: the follower a stopping leader chose */
+    uint64_t stop_began_ns; /* loop only: when it saw the stop (0: not yet) */
+    uint64_t handover_to;   /* loop only: the follower a stopping leader chose */
+    bool handover_again;    /* loop only: it chose another after the first did not take over */
+    bool stop_settled;      /* loop only: the hand-over and the writes held are done with */
     uint64_t stop_flush_ns, stop_grace_ns; /* a requested shutdown's deadlines (0: not yet) */
     int fatal;
 
@@ -2752,6 +2754,17 @@ static void node_expire(struct node *n, uint64_t now)
         n->props_due_ns = node_expire_list(n, &n->props, now);
 }
 
+/* node_heard_ns: when this node last received a raft batch from member `id` (0: never since
+ * its start). Unlike the core's recent_active, which every CheckQuorum round clears, it
+ * does not read as silent for a heartbeat after each round. */
+static uint64_t node_heard_ns(const struct node *n, uint64_t id)
+{
+    for (size_t i = 0; i < n->cfg.n_members && i < RAFT_MAX_NODES; i++)
+        if (n->cfg.members[i].id == id)
+            return n->peer_disk[i].at_ns;
+    return 0;
+}
+
 /* node_transfer_gave_up writes what a leader whose transfer to op->transferee gave up
  * knows of it into msg: whether it heard from that node within the last election timeout
  * (the raft batches it sent: peer_disk's at_ns) and, if so, how far behind its log is. The
@@ -2761,10 +2774,7 @@ static void node_transfer_gave_up(struct node *n, const struct op *op, const str
                                   uint64_t now, char *msg, size_t len)
 {
     unsigned long long to = op->transferee, self = n->cfg.id;
-    uint64_t heard = 0;
-    for (size_t i = 0; i < n->cfg.n_members && i < RAFT_MAX_NODES; i++)
-        if (n->cfg.members[i].id == op->transferee)
-            heard = n->peer_disk[i].at_ns;
+    uint64_t heard = node_heard_ns(n, op->transferee);
     uint64_t timeout_ns = (uint64_t)n->cfg.election_ticks * n->cfg.tick_ms * 1000000ull;
     unsigned long long ago = heard && now > heard ? (now - heard) / 1000000 : 0;
     /* what reaches a stalled node stays in its socket: resumed, it may still take over */
@@ -2973,30 +2983,32 @@ static void node_publish_metrics(struct node *n, uint64_t now)
 static bool node_replies_flushed(struct node *n, uint64_t now);
 
 /* node_hand_over: a leader asked to stop first hands its leadership to the follower that
- * holds most of the log among those that answer (any, if none answered lately), as a
- * force-election does. Its clients then get a redirect, not an election timeout's wait and
- * writes of unknown outcome. Returns the follower chosen, 0 when there is nothing to do. */
-static uint64_t node_hand_over(struct node *n)
+ * holds most of the log among those it heard from within an election timeout (any, if none),
+ * as a force-election does; `skip` (0: none) is one that did not take over. Its clients then
+ * get a redirect, not an election timeout's wait and writes of unknown outcome. Returns the
+ * follower chosen, 0 when there is nothing to do. */
+static uint64_t node_hand_over(struct node *n, uint64_t skip, uint64_t now)
 {
     if (n->role != RAFT_LEADER)
         return 0;
     struct raft_status st;
     raft_status(n->raft, &st);
+    uint64_t timeout_ns = (uint64_t)n->cfg.election_ticks * n->cfg.tick_ms * 1000000ull;
     uint64_t best = 0, best_match = 0;
-    bool best_active = false;
+    bool best_heard = false;
     for (size_t i = 0; i < st.n_progress; i++) {
         const struct raft_progress *p = &st.progress[i];
-        if (p->id == n->cfg.id)
+        if (p->id == n->cfg.id || p->id == skip)
             continue;
-        bool better = !best || (p->recent_active && !best_active) ||
-                      (p->recent_active == best_active && p->match > best_match);
-        if (better) {
+        uint64_t at = node_heard_ns(n, p->id);
+        bool heard = at && now - at <= timeout_ns;
+        if (!best || (heard && !best_heard) || (heard == best_heard && p->match > best_match)) {
             best = p->id;
             best_match = p->match;
-            best_active = p->recent_active;
+            best_heard = heard;
         }
     }
-    if (!best) /* a cluster of one */
+    if (!best) /* a cluster of one, or of two whose other did not take over */
         return 0;
     int rc = raft_transfer(n->raft, best);
     if (rc != 0) {
@@ -3004,40 +3016,54 @@ static uint64_t node_hand_over(struct node *n)
                 lt_strerror(rc));
         return 0;
     }
-    lt_info("stopping: handing leadership over to node %llu first%s", (unsigned long long)best,
-            best_active ? "" : " (no follower answered lately)");
+    if (skip)
+        lt_info("stopping: node %llu did not take over; handing leadership to node %llu instead",
+                (unsigned long long)skip, (unsigned long long)best);
+    else
+        lt_info("stopping: handing leadership over to node %llu first%s", (unsigned long long)best,
+                best_heard ? "" : " (no follower was heard from lately)");
     return best;
 }
 
 /* node_stop_due: the loop's part of a stop (a signal, or a Shutdown RPC). A leader hands its
- * leadership over (node_hand_over) and stays until the writes it holds are answered (the new
- * leader commits them), both within two election timeouts; then the replies in flight go out
- * (node_replies_flushed). Returns true when the loop may end. */
+ * leadership over (node_hand_over; to another follower if the first has not taken over after
+ * an election timeout, the time the core gives a transfer: it may have stalled just before).
+ * Any node then stays until the writes it holds are answered — the new leader commits them;
+ * a leader that stepped down just before the stop holds some too —, all within two election
+ * timeouts; then the replies in flight go out (node_replies_flushed). Returns true when the
+ * loop may end. */
 static bool node_stop_due(struct node *n, uint64_t now)
 {
+    uint64_t timeout = (uint64_t)n->cfg.election_ticks * n->cfg.tick_ms * 1000000ull;
     if (!n->stop_began_ns) {
         n->stop_began_ns = now;
-        n->handover_to = node_hand_over(n);
+        n->handover_to = node_hand_over(n, 0, now);
     }
-    if (n->handover_to) {
-        uint64_t limit =
-            n->stop_began_ns + 2ull * n->cfg.election_ticks * n->cfg.tick_ms * 1000000ull;
-        /* done once the new leader is known too: the redirects meanwhile name it */
-        bool done = n->role != RAFT_LEADER && n->leader && n->n_proposals == 0;
-        if (!done && now < limit)
+    if (!n->stop_settled) {
+        if (n->handover_to && n->role == RAFT_LEADER && !n->handover_again &&
+            now >= n->stop_began_ns + timeout) {
+            n->handover_again = true;
+            uint64_t next = node_hand_over(n, n->handover_to, now);
+            if (next)
+                n->handover_to = next;
+        }
+        /* after a hand-over, the new leader known too: the redirects meanwhile name it */
+        bool done =
+            n->n_proposals == 0 && (!n->handover_to || (n->role != RAFT_LEADER && n->leader));
+        if (!done && now < n->stop_began_ns + 2 * timeout)
             return false;
+        n->stop_settled = true;
         unsigned long long ms = (now - n->stop_began_ns) / 1000000;
-        if (n->role == RAFT_LEADER)
+        if (n->handover_to && n->role == RAFT_LEADER)
             lt_warn("stopping: node %llu did not take over within %llu ms; stopping as leader "
                     "(the others elect one after an election timeout)",
                     (unsigned long long)n->handover_to, ms);
         else if (n->n_proposals)
-            lt_warn("stopping: node %llu leads now, but %u writes were not answered within "
-                    "%llu ms (they may still commit)",
-                    (unsigned long long)n->leader, n->n_proposals, ms);
-        else
+            lt_warn("stopping: %u writes were not answered within %llu ms (they may still "
+                    "commit; leader now: node %llu)",
+                    n->n_proposals, ms, (unsigned long long)n->leader);
+        else if (n->handover_to)
             lt_info("stopping: node %llu leads now (%llu ms)", (unsigned long long)n->leader, ms);
-        n->handover_to = 0;
     }
     return node_replies_flushed(n, now);
 }

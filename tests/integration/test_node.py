@@ -739,6 +739,30 @@ def test_graceful_stop_hands_over(build):
         c.node(leader).proc = None
         check(c.wait_leader(timeout=5) != leader, "another node leads")
 
+    # a follower that stalled just before (SIGSTOP) may still look up to date: if the leader
+    # chose it, it chooses the other after an election timeout (150 ms), within the two it has
+    with Cluster(build) as c:
+        leader = c.wait_leader(timeout=5)
+        frozen, other = sorted(n.id for n in c.nodes if n.id != leader)  # ties: lowest id
+        c.node(frozen).proc.send_signal(signal.SIGSTOP)
+        try:
+            c.node(leader).kill(signal.SIGTERM)
+            log = c.node(leader).log_text()
+            first = re.search(r"stopping: handing leadership over to node (\d+) first", log)
+            check(first, "a hand-over: %r" % log[-600:])
+            if int(first.group(1)) == frozen:
+                check("node %d did not take over; handing leadership to node %d instead"
+                      % (frozen, other) in log, "the other follower next: %r" % log[-600:])
+            m = re.search(r"stopping: node (\d+) leads now \((\d+) ms\)", log)
+            check(m and int(m.group(1)) == other and int(m.group(2)) < 300,
+                  "node %d leads within two election timeouts: %r" % (other, log[-600:]))
+            print("  with node %d frozen: node %d first, node %d leads after %s ms"
+                  % (frozen, int(first.group(1)), other, m.group(2)))
+        finally:
+            c.node(frozen).proc.send_signal(signal.SIGCONT)
+        check(c.wait_leader(timeout=5) == other, "node %d still leads once node %d resumes"
+              % (other, frozen))
+
     # a second signal stops a node at once: a leader whose followers are gone would wait
     # two election timeouts for its hand-over (node_stop_due)
     with Cluster(build) as c:
