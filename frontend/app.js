@@ -1147,7 +1147,9 @@
       /* the exit that follows a kill carries its signal: named by it, so "Killed" does not
        * turn into "Exited" when the exit is reaped (or the other way round, by arrival) */
       const bySignal = d.signal === 'SIGKILL' ? 'Killed' : d.signal === 'SIGTERM' ? 'Stopped (SIGTERM)' : d.signal ? 'Crashed (' + d.signal + ')' : '';
-      n.downWhy = st === 'killed' ? (d.signal === 'SIGTERM' ? 'Stopped (SIGTERM)' : 'Killed') : st === 'exited' ? bySignal || 'Exited' + (d.exitCode != null ? ' (code ' + d.exitCode + ')' : '') : 'Stopped';
+      /* a node stopped with SIGTERM exits by itself, with code 0: still "Stopped", not "Exited" */
+      const asked = st === 'exited' && !d.signal && d.exitCode === 0 && /^Stopped/.test(n.downWhy || '');
+      n.downWhy = st === 'killed' ? (d.signal === 'SIGTERM' ? 'Stopped (SIGTERM)' : 'Killed') : asked ? n.downWhy : st === 'exited' ? bySignal || 'Exited' + (d.exitCode != null ? ' (code ' + d.exitCode + ')' : '') : 'Stopped';
       if (st !== 'killed') n.exitError = d.error || '';
       if (st === 'exited' && d.error && !n.restartPending) {
         /* it stopped on its own: say so where people look, not only on its card */

@@ -603,11 +603,15 @@ async function main() {
     const ms = Date.now() - t0;
     await wait_for('the stopped node shown down', 5000, async () => (await card(lead).getAttribute('data-role')) === 'down');
     const said = (await card(lead).locator('[data-testid="node-health"]').textContent()).trim();
-    assert(/^Stopped/.test(said), 'a node stopped with SIGTERM is labelled "' + said + '"');
-    const toastSays = await wait_for('the stop toast', 5000, async () => (await page.locator('[data-testid="toast"]').allTextContents()).find((t) => /stopped\. It handed its leadership to a follower first/.test(t)) || null);
+    /* ... and stays so once its exit (code 0, after the SIGTERM) is reaped and announced */
+    await sleep(600);
+    const later = (await card(lead).locator('[data-testid="node-health"]').textContent()).trim();
     const btn = card(lead).locator('[data-testid="node-restart"]');
     await wait_for('the restart button enabled', 5000, async () => btn.isEnabled());
-    await btn.click();
+    await btn.click(); /* before the checks: a failed one must not leave the node down for the rest */
+    assert(/^Stopped/.test(said), 'a node stopped with SIGTERM is labelled "' + said + '"');
+    assert(/^Stopped/.test(later), 'the stopped node is relabelled "' + later + '" once its exit is announced');
+    const toastSays = await wait_for('the stop toast', 5000, async () => (await page.locator('[data-testid="toast"]').allTextContents()).find((t) => /stopped\. It handed its leadership to a follower first/.test(t)) || null);
     await wait_for('node ' + lead + ' healthy again', 20000, async () => (await card(lead).getAttribute('data-health')) === 'healthy', 100);
     return 'node ' + lead + ' → node ' + next + ' in ' + ms + ' ms; "' + toastSays.slice(0, 60) + '…"';
   });
