@@ -599,20 +599,24 @@ async function main() {
     const lead = await leaderId();
     const t0 = Date.now();
     await card(lead).locator('[data-testid="node-stop"]').click();
-    const next = await wait_for('another leader', 3000, async () => { const id = await leaderId(); return id && id !== lead ? id : null; }, 50);
-    const ms = Date.now() - t0;
-    await wait_for('the stopped node shown down', 5000, async () => (await card(lead).getAttribute('data-role')) === 'down');
-    const said = (await card(lead).locator('[data-testid="node-health"]').textContent()).trim();
-    /* ... and stays so once its exit (code 0, after the SIGTERM) is reaped and announced */
-    await sleep(600);
-    const later = (await card(lead).locator('[data-testid="node-health"]').textContent()).trim();
-    const btn = card(lead).locator('[data-testid="node-restart"]');
-    await wait_for('the restart button enabled', 5000, async () => btn.isEnabled());
-    await btn.click(); /* before the checks: a failed one must not leave the node down for the rest */
+    let next, ms, said, later, toastSays;
+    try {
+      next = await wait_for('another leader', 3000, async () => { const id = await leaderId(); return id && id !== lead ? id : null; }, 50);
+      ms = Date.now() - t0;
+      await wait_for('the stopped node shown down', 5000, async () => (await card(lead).getAttribute('data-role')) === 'down');
+      said = (await card(lead).locator('[data-testid="node-health"]').textContent()).trim();
+      toastSays = await wait_for('the stop toast', 5000, async () => (await page.locator('[data-testid="toast"]').allTextContents()).find((t) => /stopped\. It handed its leadership to a follower first/.test(t)) || null);
+      /* ... and the label stays once its exit (code 0, after the SIGTERM) is reaped and announced */
+      await sleep(600);
+      later = (await card(lead).locator('[data-testid="node-health"]').textContent()).trim();
+    } finally { /* a failed check must not leave the node down for the rest */
+      const btn = card(lead).locator('[data-testid="node-restart"]');
+      await wait_for('the restart button enabled', 5000, async () => btn.isEnabled());
+      await btn.click();
+      await wait_for('node ' + lead + ' healthy again', 20000, async () => (await card(lead).getAttribute('data-health')) === 'healthy', 100);
+    }
     assert(/^Stopped/.test(said), 'a node stopped with SIGTERM is labelled "' + said + '"');
     assert(/^Stopped/.test(later), 'the stopped node is relabelled "' + later + '" once its exit is announced');
-    const toastSays = await wait_for('the stop toast', 5000, async () => (await page.locator('[data-testid="toast"]').allTextContents()).find((t) => /stopped\. It handed its leadership to a follower first/.test(t)) || null);
-    await wait_for('node ' + lead + ' healthy again', 20000, async () => (await card(lead).getAttribute('data-health')) === 'healthy', 100);
     return 'node ' + lead + ' → node ' + next + ' in ' + ms + ' ms; "' + toastSays.slice(0, 60) + '…"';
   });
 
