@@ -80,7 +80,7 @@ int main(int argc, char **argv)
         pthread_kill(sig_thread, SIGTERM);
         pthread_join(sig_thread, NULL);
     }
-    node_free(the_node);
+    node_free_at_exit(the_node);
     the_node = NULL;
     /* NNG reaps sockets in the background: finish before exiting, within a bound (NNG 1.5
      * can hang there, nng_close.h; everything of ours is closed and synced by now; the

@@ -3695,7 +3695,19 @@ out_free:
     return rc ? rc : LT_EIO;
 }
 
+static void node_free_store(struct node *n, bool abandon);
+
 void node_free(struct node *n)
+{
+    node_free_store(n, false);
+}
+
+void node_free_at_exit(struct node *n)
+{
+    node_free_store(n, true);
+}
+
+static void node_free_store(struct node *n, bool abandon)
 {
     if (!n)
         return;
@@ -3758,7 +3770,10 @@ void node_free(struct node *n)
     wal_free(n->wal);
     raft_free(n->raft);
     lt_reaper_stop(n->reaper);
-    store_free(n->store);
+    if (abandon)
+        store_abandon(n->store);
+    else
+        store_free(n->store);
     snap_recv_free(n->recv);
     for (size_t i = 0; i < n->n_cev; i++) { /* gathered, never published: an error stop */
         if (n->cev[i].id != protobuf_c_empty_string)

