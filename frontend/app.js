@@ -1532,6 +1532,9 @@
     /* a key whose prefill write failed has no item: its reads fail NOT_FOUND, which alone
      * reads as lost data (QA: a prefill through a lost quorum) */
     if (Number(r.prefillErrors) > 0) none += (none ? ' ' : '') + fmt_int(Number(r.prefillErrors)) + ' of its ' + fmt_int(Number(r.prefillOps)) + ' prefill writes failed: reads of their keys fail (not_found).';
+    /* an open-loop run (a rate) that fell behind: what was due and never sent counts in the
+     * latencies, not in the operations (docs/API.md), so "0 ops/s" with latencies says why */
+    if (Number(r.unsent) > 0) none += (none ? ' ' : '') + fmt_int(Number(r.unsent)) + ' operations due at its rate were never sent (the cluster fell behind): they count in the latencies with the time they waited, not in the operations.';
     set_text($('bench-result-config'), (what ? (st === 'done' ? 'Run: ' : 'Run (' + st + '): ') + what + (none ? ' — ' : '') : '') + none);
     $('bench-result-config').hidden = !what && !none;
     grid.replaceChildren(

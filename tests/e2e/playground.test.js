@@ -1366,7 +1366,7 @@ async function main() {
     return 'renamed and deleted elsewhere, followed; ' + shown.length + ' archived rows under the filter';
   });
 
-  await check('benchmark: a run from another client shows its settings after a reload; the result names them; its error breakdown is whole; axis labels are exact', async () => {
+  await check('benchmark: a run from another client shows its settings after a reload; the result names them; its error breakdown is whole; unsent operations are said; axis labels are exact', async () => {
     const p2 = await browser.newPage();
     try {
       const code = await post_json(base + '/_playground/benchmark/start', { type: 'write', concurrency: 2, duration_secs: 5, payload_size: 128 });
@@ -1385,7 +1385,7 @@ async function main() {
       await p2.route(statusUrl, async (route) => {
         const r = await route.fetch();
         const d = await r.json();
-        if (d.result) { d.result.errors = 16; d.result.errorsByCode = { deadline_exceeded: 12, unavailable: 3, resource_exhausted: 1 }; }
+        if (d.result) { d.result.errors = 16; d.result.errorsByCode = { deadline_exceeded: 12, unavailable: 3, resource_exhausted: 1 }; d.result.unsent = 1234; }
         return route.fulfill({ response: r, body: JSON.stringify(d) });
       });
       await p2.reload({ waitUntil: 'load' });
@@ -1394,6 +1394,9 @@ async function main() {
       const cut = await errs.evaluate((e) => e.scrollWidth - e.clientWidth);
       assert(cut <= 1, 'the error breakdown is cut by ' + cut + ' px');
       assert(/resource_exhausted 1/.test((await errs.evaluate((e) => e.closest('[title]') && e.closest('[title]').title)) || ''), 'no tooltip with the whole breakdown');
+      /* an open-loop run that fell behind says what it never sent (they are not in the operations) */
+      const said = (await p2.locator('[data-testid="bench-result-config"]').textContent()).trim();
+      assert(/1,234 operations due at its rate were never sent/.test(said), 'the unsent operations are not said: ' + said);
       await p2.unroute(statusUrl);
       await p2.setViewportSize({ width: 1440, height: 900 });
       await p2.locator('[data-testid="bench-result"]').scrollIntoViewIfNeeded();
