@@ -2,7 +2,8 @@
 """cluster_bench.py — the node's performance figures on this machine, side by side in one
 run: write throughput and latency against the ping RPC at the same concurrency (with the
 CPU one operation costs the client, the leader and each follower), single-client latency,
-cold start to a leader, kill -9 of the leader to a new leader (N trials), leadership
+cold start to a leader, kill -9 of the leader to a new leader (N trials), a graceful stop
+of the leader (SIGTERM: its hand-over) against kill -9 under a write load, leadership
 transfer, no leader change under a saturating write load, restart time and RSS with a
 large store, a follower far behind a large store catching up through a snapshot.
 
@@ -24,6 +25,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -186,6 +188,54 @@ def run_failover(build, quick):
             node.start()
             c.wait_converged(timeout=30)
     print("  median %.0f ms, worst %.0f ms" % (statistics.median(times) * 1000, max(times) * 1000))
+
+
+def run_graceful(build, quick):
+    """SIGTERM (the leader hands over, then stops) against SIGKILL of the leader while 16
+    clients write, alternately: the time from the signal to a leader the others agree on,
+    the time the process took to exit, and the writes that failed."""
+    trials = 3 if quick else 10
+    print("== stopping the leader under 16 writing clients: SIGTERM (hand-over) against "
+          "SIGKILL (%d trials each, alternately)" % trials)
+    got = {signal.SIGTERM: [], signal.SIGKILL: []}
+    with Cluster(build, pin=PIN) as c:
+        c.wait_leader(timeout=10)
+        for k in range(2 * trials):
+            sig = signal.SIGTERM if k % 2 == 0 else signal.SIGKILL
+            old = c.wait_leader(timeout=10)
+            cmd = [c.admin_bin, "--endpoints", c.endpoints(), "-w", "json", "--timeout", "5000",
+                   "bench", "--concurrency", "16", "--duration", "2.5", "--warmup", "0",
+                   "--payload-size", "256"]
+            load = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True)
+            time.sleep(1.0)
+            node = c.node(old)
+            exited = []
+            proc = node.proc
+            waiter = threading.Thread(target=lambda: (proc.wait(timeout=15),
+                                                      exited.append(time.monotonic())))
+            t0 = time.monotonic()
+            proc.send_signal(sig)
+            waiter.start()
+            t_leader, _ = wait_leader_time(c, t0, not_id=old)
+            waiter.join(timeout=20)
+            t_exit = exited[0] - t0 if exited else float("inf")
+            node.proc = None
+            out, _ = load.communicate(timeout=60)
+            r = json.loads(out)
+            got[sig].append((t_leader if t_leader is not None else float("inf"), t_exit,
+                             r["errors"], r["ops"]))
+            node.start()
+            c.wait_converged(timeout=30)
+    for sig, name in ((signal.SIGTERM, "SIGTERM"), (signal.SIGKILL, "SIGKILL")):
+        rows = got[sig]
+        print("  %s: new leader median %.0f ms, worst %.0f ms; exit median %.0f ms, worst %.0f "
+              "ms; writes failed %d of %d (per trial %s)"
+              % (name, statistics.median(x[0] for x in rows) * 1000,
+                 max(x[0] for x in rows) * 1000, statistics.median(x[1] for x in rows) * 1000,
+                 max(x[1] for x in rows) * 1000,
+                 sum(x[2] for x in rows), sum(x[3] for x in rows),
+                 ",".join(str(x[2]) for x in rows)))
 
 
 def run_transfer(build, quick):
@@ -451,7 +501,7 @@ def run_catchup(build, quick):
 
 
 RUNS = {"throughput": run_throughput, "cold-start": run_cold_start, "failover": run_failover,
-        "transfer": run_transfer, "stability": run_stability, "large": run_large,
+        "graceful": run_graceful, "transfer": run_transfer, "stability": run_stability, "large": run_large,
         "catchup": run_catchup}
 
 
