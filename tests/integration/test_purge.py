@@ -7,7 +7,9 @@ leader now proposes the purge in chunks of 4,096 records, each once the last is 
 Run: python3 test_purge.py BUILD_DIR [TEST...]
 """
 
+import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -54,6 +56,11 @@ def test_purge_in_chunks(build):
         check(int(after["records"]) == 3, "the plain records stay: %r" % after["records"])
         _, out, _ = c.admin("items", "purge")
         check(int(out["deleted"]) == 0, "nothing left: %r" % out)
+        # its JSON is printed as every command's is, not on one compact line of its own
+        raw = subprocess.run([c.admin_bin, "--endpoints", c.endpoints(), "-w", "json", "items",
+                              "purge"], capture_output=True, text=True, timeout=30)
+        check(raw.returncode == 0 and len(raw.stdout.strip().splitlines()) == 3 and
+              json.loads(raw.stdout) == {"deleted": "0"}, "purge -w json: %r" % raw.stdout)
         _, page, _ = c.admin("items", "list")
         ids = sorted(x["id"] for x in page["items"])
         check(ids == ["keep0", "keep1", "keep2"], "kept: %r" % ids)

@@ -907,9 +907,12 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
             a->timeout_set ? a->timeout_ms : ADMIN_PURGE_TIMEOUT_MS, (ProtobufCMessage **)&pr, &st);
         if (rc)
             return items_fail(a, "purge", "Models/Purge", NULL, rc, &st);
-        if (a->json)
-            printf("{\"deleted\": \"%llu\"}\n", (unsigned long long)pr->deleted);
-        else
+        if (a->json) { /* as every command prints its JSON (admin_print_json) */
+            json_object *o = json_object_new_object();
+            json_object_object_add(o, "deleted", admin_json_u64(pr->deleted));
+            admin_print_json(o);
+            json_object_put(o);
+        } else
             printf("deleted %llu benchmark records\n", (unsigned long long)pr->deleted);
         protobuf_c_message_free_unpacked(&pr->base, NULL);
         return 0;
