@@ -1085,6 +1085,13 @@ static int node_on_batch(void *arg, const struct codec_stamp *stamp)
     return NODE_ALIEN;
 }
 
+/* node_stopping: a stop was asked (a signal or a Shutdown RPC), whether or not the loop saw
+ * it yet. */
+static bool node_stopping(const struct node *n)
+{
+    return n->shutdown_requested || __atomic_load_n(&n->stop, __ATOMIC_ACQUIRE);
+}
+
 static int node_recv_one(void *arg, const struct raft_msg *m, const struct codec_chunk *chunk)
 {
     struct node *n = arg;
@@ -1142,6 +1149,14 @@ static int node_recv_one(void *arg, const struct raft_msg *m, const struct codec
         }
         node_load_start(n, m); /* takes n->recv; the core hears of it once it is loaded */
         return n->load_running ? NODE_HOLD : 0;
+    }
+    if (m->type == RAFT_MSG_TIMEOUT_NOW && node_stopping(n)) {
+        /* A stopping node does not take leadership over: it would exit as leader with the
+         * writes sent to it meanwhile (two nodes stopped at once: the leader chose the other,
+         * whose clients then lost their writes and waited for an election). The leader
+         * hands over to another after an election timeout. */
+        lt_info("stopping: not taking leadership over from node %llu", (unsigned long long)m->from);
+        return 0;
     }
     raft_recv(n->raft, m);
     return 0;
@@ -3177,7 +3192,10 @@ int node_run(struct node *n)
         /* 3. time */
         uint64_t now = pass.wal;
         if (now >= n->next_tick_ns) {
-            if (!n->load_running) /* its raft input is held: no election timeout either */
+            /* its raft input is held: no election timeout either; a stopping follower does
+             * not campaign (it would exit as leader: node_recv_one), a stopping leader ticks
+             * on (heartbeats, its hand-over's timeout) */
+            if (!n->load_running && (n->role == RAFT_LEADER || !node_stopping(n)))
                 raft_tick(n->raft);
             n->next_tick_ns += tick_ns;
             if (n->next_tick_ns < now) /* we fell behind (a long fsync): don't burst */

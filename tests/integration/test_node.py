@@ -781,6 +781,47 @@ def test_graceful_stop_hands_over(build):
         c.node(leader).proc = None
 
 
+def test_stopping_follower_does_not_take_over(build):
+    """Two nodes stopped at once, the leader and the follower it hands over to: the stopping
+    follower does not take leadership over (it exited as leader with the writes sent to it
+    meanwhile: QA, all 16 writes in flight of a benchmark timed out, and the others waited
+    for an election); the leader hands over to another after an election timeout. Five
+    nodes; the two followers the leader must not choose are frozen first, so that it chooses
+    between the two others: the lower id, on an idle log's tie."""
+    with Cluster(build, n=5) as c:
+        leader = c.wait_leader(timeout=5)
+        x, y, w, z = sorted(n.id for n in c.nodes if n.id != leader)
+        for f in (w, z):
+            c.node(f).proc.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(0.4)  # the leader has not heard from w, z within an election timeout
+            c.node(x).proc.send_signal(signal.SIGTERM)
+            c.node(leader).proc.send_signal(signal.SIGTERM)
+            time.sleep(0.05)  # the leader chose; w and z vote for its next choice
+        finally:
+            for f in (w, z):
+                c.node(f).proc.send_signal(signal.SIGCONT)
+        for k in (x, leader):
+            c.node(k).proc.wait(timeout=5)
+            c.node(k).proc = None
+        log_x = c.node(x).log_text()
+        log_l = c.node(leader).log_text()
+        check("stopping: handing leadership over to node %d first" % x in log_l,
+              "the leader chose node %d first: %r" % (x, log_l[-600:]))
+        check(not re.search(r"node%d leader in term" % x, log_x),
+              "stopping node %d did not take over: %r" % (x, log_x[-800:]))
+        check("stopping: not taking leadership over from node %d" % leader in log_x,
+              "node %d said so: %r" % (x, log_x[-600:]))
+        m = re.search(r"stopping: node (\d+) leads now \((\d+) ms\)", log_l)
+        check(m and int(m.group(1)) in (y, w, z) and int(m.group(2)) < 300,
+              "another node leads within two election timeouts: %r" % log_l[-600:])
+        new = int(m.group(1))
+        check(c.wait_leader(timeout=5) == new, "node %d leads" % new)
+        create(c, "after the two stops")
+        print("  leader %d and node %d stopped at once: node %d leads after %s ms"
+              % (leader, x, new, m.group(2)))
+
+
 def test_followers_learn_commit_between_heartbeats(build):
     """A leader's commit index rides its next append; when none follows, the leader sends
     it alone after 1 ms. Heartbeats here are 2 s apart: each of 8 lone writes must reach
