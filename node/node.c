@@ -3077,8 +3077,10 @@ static bool node_stop_due(struct node *n, uint64_t now)
             lt_warn("stopping: %u writes were not answered within %llu ms (they may still "
                     "commit; leader now: node %llu)",
                     n->n_proposals, ms, (unsigned long long)n->leader);
-        else if (n->handover_to)
+        else if (n->handover_to && n->leader)
             lt_info("stopping: node %llu leads now (%llu ms)", (unsigned long long)n->leader, ms);
+        else if (n->handover_to) /* stepped down (a higher term), no winner heard of yet */
+            lt_info("stopping: no longer leader, and no new leader known yet (%llu ms)", ms);
     }
     return node_replies_flushed(n, now);
 }

@@ -822,6 +822,22 @@ def test_stopping_follower_does_not_take_over(build):
               % (leader, x, new, m.group(2)))
 
 
+def test_stop_without_successor_says_so(build):
+    """A stopping leader whose followers are gone steps down (CheckQuorum) before its two
+    election timeouts end: its log says no leader is known, not "node 0 leads now" (QA)."""
+    with Cluster(build) as c:
+        leader = c.wait_leader(timeout=5)
+        for n in c.nodes:
+            if n.id != leader:
+                n.kill(signal.SIGKILL)
+        time.sleep(0.1)
+        c.node(leader).kill(signal.SIGTERM)
+        log = c.node(leader).log_text().split("stopping: handing leadership over")[-1]
+        check("node 0 leads" not in log, "no node 0: %r" % log[-400:])
+        check(re.search(r"stopping: (no longer leader, and no new leader known yet|node \d+ did "
+                        r"not take over within)", log), "said how it ended: %r" % log[-400:])
+
+
 def test_followers_learn_commit_between_heartbeats(build):
     """A leader's commit index rides its next append; when none follows, the leader sends
     it alone after 1 ms. Heartbeats here are 2 s apart: each of 8 lone writes must reach
