@@ -46,6 +46,7 @@
 #define SUP_POLL_MS        20
 #define SUP_TERM_WAIT_MS   5000
 #define SUP_KILL_WAIT_MS   5000
+#define SUP_ALL_SECOND_MS  50 /* stopping all: the second SIGTERM after this (sup_stop_all) */
 #define SUP_MAX_EXTRA_ARGS 64
 
 struct sup_node {
@@ -836,7 +837,17 @@ void sup_stop_all(struct sup *s)
             kill(nd->pid, SIGTERM);
         }
     }
+    /* A leader asked to stop hands its leadership to a follower first (lithair-node --help),
+     * but every follower is stopping too and refuses it: the leader would try one, then
+     * another, for two election timeouts. A second SIGTERM, once the first was taken,
+     * stops a node at once: with every node going there is no one to hand over to. */
     struct timespec dl;
+    sup_deadline(&dl, SUP_ALL_SECOND_MS);
+    for (unsigned i = 0; i < s->n; i++)
+        sup_wait_reaped(s, &s->nodes[i], &dl);
+    for (unsigned i = 0; i < s->n; i++)
+        if (s->nodes[i].running)
+            kill(s->nodes[i].pid, SIGTERM);
     sup_deadline(&dl, s->term_wait_ms);
     for (unsigned i = 0; i < s->n; i++)
         sup_wait_reaped(s, &s->nodes[i], &dl);

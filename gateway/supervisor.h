@@ -129,7 +129,9 @@ int sup_kill(struct sup *s, unsigned id, bool graceful, bool keep_quorum);
  * is not running, LT_ETIMEDOUT, LT_ENOTFOUND. */
 int sup_wait_stopped(struct sup *s, unsigned id, unsigned timeout_ms);
 
-/* sup_stop_all: SIGTERM to every running node, wait up to term_wait_ms, SIGKILL the
+/* sup_stop_all: SIGTERM to every running node, a second one 50 ms later to those still
+ * running (stop at once: none is left to take a leader's hand-over), wait up to
+ * term_wait_ms, SIGKILL the
  * stragglers, reap all of them (no orphan, no zombie). Afterwards sup_restart works
  * again. Each node that was running reports SUP_EV_STOPPED. */
 void sup_stop_all(struct sup *s);

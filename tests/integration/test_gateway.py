@@ -1194,7 +1194,18 @@ def leader_killed_under_writes(build_dir, graceful):
               ("SIGTERM" if graceful else "SIGKILL", len(acked), len(errors)))
         # the gateway's own stop is prompt: civetweb's listener is woken, not left to notice
         # the stop at its next poll timeout (a second with nothing coming)
+        data = os.path.join(g.root, "data")
+        logs_at = {d: os.path.getsize(os.path.join(data, d, "node.log")) for d in os.listdir(data)}
         check(g.stop() == 0, "the gateway stopped cleanly")
+        # the leader, which offers its leadership to a follower first, is not left to wait
+        # out its hand-over (every follower, stopping too, refuses it): a second SIGTERM
+        for d, at in sorted(logs_at.items()):
+            with open(os.path.join(data, d, "node.log"), "rb") as f:
+                f.seek(at)
+                tail = f.read().decode("utf-8", "replace")
+            check("did not take over within" not in tail and
+                  ("handing leadership over" not in tail or "stopping at once" in tail or
+                   "leads now" in tail), "%s at the gateway's stop: %r" % (d, tail[-600:]))
         m = re.search(r"HTTP server stopped \((\d+) ms\)", g.log_text())
         check(m and int(m.group(1)) < 500, "HTTP server stopped within 0.5 s: %r" %
               (m and m.group(0)))
