@@ -581,18 +581,33 @@
     const q0 = [force ? 'force=true' : '', graceful ? 'graceful=true' : ''].filter(Boolean).join('&');
     const r = await request('POST', '/_playground/cluster/kill/' + id + (q0 ? '?' + q0 : ''));
     const n = node_get(id);
-    const sig = (r.data && r.data.signal) || 'SIGKILL';
+    const d = r.data || {};
+    const sig = d.signal || 'SIGKILL';
     const stopped = sig !== 'SIGKILL'; /* SIGTERM, or a Cluster/Shutdown RPC in attach mode */
+    if (d.stillRunning) { /* a SIGTERM it has not acted on within the gateway's wait (frozen?) */
+      t.done('warn', 'Node ' + id + ' was asked to stop but has not exited after 5 s (it may be frozen or stuck): Kill stops it.');
+      render_cluster();
+      refresh_status();
+      return;
+    }
     n.running = false;
     n.role = 'down';
     n.downWhy = stopped ? 'Stopped' : 'Killed';
     n.nodeEventAt = performance.now();
     const done = stopped ? 'stopped' : 'killed';
-    log_cluster('kill', 'Node ' + id + ' ' + done + ' (' + sig + ')' + (wasLeader ? ' — it was the leader' + (stopped ? ' and handed its leadership over' : '') : ''), 'down' + id);
+    log_cluster('kill', 'Node ' + id + ' ' + done + ' (' + sig + ')' + (wasLeader ? ' — it was the leader' : ''), 'down' + id);
+    /* what the node's log says of its hand-over (supervisor mode): said as it is */
+    const handed = 'handedOverTo' in d ? d.handedOverTo : undefined;
+    if (handed) log_cluster('elect', 'Node ' + id + ' handed its leadership to node ' + handed + ' before it stopped', 'handover' + id);
+    else if (handed === null) log_cluster('kill', 'Node ' + id + ' stopped as leader: no follower took its leadership over', 'handover' + id);
     if (state.leaderId === id) set_leader(null);
     const q = quorum_info();
+    const led = !wasLeader ? '.' : !stopped ? '. Watch the followers elect a new leader.'
+      : handed ? '. It handed its leadership to node ' + handed + ' first: no election timeout, no write lost in flight.'
+        : handed === null ? '. No follower took its leadership over before it exited (down or stalled?): the others elect a new leader.'
+          : '. It was the leader: it offered its leadership to a follower first.';
     if (q.lost) t.done('warn', 'Node ' + id + ' ' + done + '. ' + quorum_words(q) + '.');
-    else t.done('ok', 'Node ' + id + ' ' + done + (wasLeader ? (stopped ? '. It handed its leadership to a follower first: no election timeout, no failed write.' : '. Watch the followers elect a new leader.') : '.'));
+    else t.done(handed === null ? 'warn' : 'ok', 'Node ' + id + ' ' + done + led);
     render_cluster();
     refresh_status();
   }
@@ -1158,7 +1173,7 @@
         else toast('error', text);
         n.restartToast = null;
       }
-      const why = st === 'killed' ? 'killed' + (d.signal ? ' (' + d.signal + ')' : '') : st === 'exited' ? 'exited' + (d.exitCode != null ? ' with code ' + d.exitCode : '') : st;
+      const why = st === 'killed' ? (d.signal === 'SIGTERM' ? 'stopped' : 'killed') + (d.signal ? ' (' + d.signal + ')' : '') : asked ? 'stopped (SIGTERM)' : st === 'exited' ? 'exited' + (d.exitCode != null ? ' with code ' + d.exitCode : '') : st;
       log_cluster('kill', 'Node ' + n.id + ' ' + why + (wasLeader ? ' — it was the leader' : '') + (d.error ? ': ' + d.error : ''), d.error ? 'why' + n.id + '@' + d.pid : 'down' + n.id);
       if (wasLeader) set_leader(null);
     }

@@ -485,6 +485,11 @@ static int gw_cluster_kill(struct gw_req *r)
                                json_object_new_string(graceful ? "SIGTERM" : "SIGKILL"));
         if (rc == LT_ETIMEDOUT)
             json_object_object_add(o, "stillRunning", json_object_new_boolean(true));
+        uint64_t to = 0;
+        int ho = graceful && rc == 0 ? sup_stop_handover(g->sup, (unsigned)id, &to) : 0;
+        if (ho) /* it led: whether a follower took its leadership over before it exited */
+            json_object_object_add(o, "handedOverTo",
+                                   ho > 0 ? gw_json_u64(to) : json_object_new_null());
         return gw_reply_json(r, 200, o, NULL);
     }
     /* The quorum check and the stop are one step (as sup_kill makes them in supervisor

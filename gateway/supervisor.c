@@ -419,20 +419,20 @@ static bool sup_reap_one(struct sup_node *nd, struct sup_event *ev)
     return true;
 }
 
-/* sup_log_error copies to out the first ERROR line in what a run appended to its log (from
- * offset `from`; of a long run, its last SUP_LOG_TAIL bytes), without the line's time,
- * level and name; "" if there is none or the log cannot be read. */
 #define SUP_LOG_TAIL (64 * 1024)
-static void sup_log_error(const char *path, off_t from, char *out, size_t outlen)
+
+/* sup_log_read returns what a run appended to its log (from offset `from`; of a long run,
+ * its last SUP_LOG_TAIL bytes) as a string to free; NULL if there is none or the log
+ * cannot be read. */
+static char *sup_log_read(const char *path, off_t from)
 {
-    out[0] = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return;
+        return NULL;
     struct stat st;
     if (fstat(fd, &st) != 0 || st.st_size <= from) {
         close(fd);
-        return;
+        return NULL;
     }
     if (st.st_size - from > SUP_LOG_TAIL)
         from = st.st_size - SUP_LOG_TAIL;
@@ -441,9 +441,20 @@ static void sup_log_error(const char *path, off_t from, char *out, size_t outlen
     close(fd);
     if (got <= 0) {
         free(buf);
-        return;
+        return NULL;
     }
     buf[got] = 0;
+    return buf;
+}
+
+/* sup_log_error copies to out the first ERROR line in what a run appended to its log,
+ * without the line's time, level and name; "" if there is none or the log cannot be read. */
+static void sup_log_error(const char *path, off_t from, char *out, size_t outlen)
+{
+    out[0] = 0;
+    char *buf = sup_log_read(path, from);
+    if (!buf)
+        return;
     /* "2026-11-28T16:41:51.370Z ERROR node1 the message" (lt_log's format) */
     for (char *line = buf, *next; line && *line; line = next) {
         next = strchr(line, '\n');
@@ -465,6 +476,37 @@ static void sup_log_error(const char *path, off_t from, char *out, size_t outlen
         break;
     }
     free(buf);
+}
+
+int sup_stop_handover(struct sup *s, unsigned id, uint64_t *to)
+{
+    *to = 0;
+    struct sup_node *nd = sup_find(s, id);
+    if (!nd)
+        return 0;
+    char path[sizeof(nd->log_path)];
+    pthread_mutex_lock(&s->mu);
+    snprintf(path, sizeof(path), "%s", nd->log_path);
+    off_t from = nd->log_start;
+    pthread_mutex_unlock(&s->mu);
+    char *buf = sup_log_read(path, from);
+    if (!buf)
+        return 0;
+    /* lithair-node's lines (node.c, node_stop_due): the last stop's, so the last ones */
+    const char *offered = NULL, *done = NULL;
+    for (const char *p = buf; (p = strstr(p, "stopping: handing leadership over")); p++)
+        offered = p;
+    for (const char *p = offered; p && (p = strstr(p, "stopping: node ")); p++) {
+        unsigned long long leader;
+        int n = 0;
+        if (sscanf(p, "stopping: node %llu leads now%n", &leader, &n) == 1 && n > 0) {
+            *to = leader;
+            done = p;
+        }
+    }
+    int rc = !offered ? 0 : done ? 1 : -1;
+    free(buf);
+    return rc;
 }
 
 static void sup_deadline(struct timespec *ts, unsigned ms)

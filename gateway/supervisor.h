@@ -136,6 +136,11 @@ int sup_wait_stopped(struct sup *s, unsigned id, unsigned timeout_ms);
  * again. Each node that was running reports SUP_EV_STOPPED. */
 void sup_stop_all(struct sup *s);
 
+/* sup_stop_handover says what node `id`'s last run wrote of its last stop (lithair-node's
+ * log lines): 1 it led and handed its leadership to node *to; -1 it led and no follower
+ * took over before it exited; 0 it did not lead (or its log says nothing). */
+int sup_stop_handover(struct sup *s, unsigned id, uint64_t *to);
+
 /* sup_count: the number of nodes N. sup_running_count: how many run now (a node sup_kill
  * signalled no longer counts, even before it is reaped). */
 unsigned sup_count(const struct sup *s);

@@ -605,7 +605,7 @@ async function main() {
       ms = Date.now() - t0;
       await wait_for('the stopped node shown down', 5000, async () => (await card(lead).getAttribute('data-role')) === 'down');
       said = (await card(lead).locator('[data-testid="node-health"]').textContent()).trim();
-      toastSays = await wait_for('the stop toast', 5000, async () => (await page.locator('[data-testid="toast"]').allTextContents()).find((t) => /stopped\. It handed its leadership to a follower first/.test(t)) || null);
+      toastSays = await wait_for('the stop toast', 5000, async () => (await page.locator('[data-testid="toast"]').allTextContents()).find((t) => /stopped\. It handed its leadership to node \d+ first/.test(t)) || null);
       /* ... and the label stays once its exit (code 0, after the SIGTERM) is reaped and announced */
       await sleep(600);
       later = (await card(lead).locator('[data-testid="node-health"]').textContent()).trim();
@@ -617,6 +617,9 @@ async function main() {
     }
     assert(/^Stopped/.test(said), 'a node stopped with SIGTERM is labelled "' + said + '"');
     assert(/^Stopped/.test(later), 'the stopped node is relabelled "' + later + '" once its exit is announced');
+    const strip = await page.locator('#cluster-log').textContent();
+    assert(new RegExp('Node ' + lead + ' handed its leadership to node ' + next + ' before it stopped').test(strip) && new RegExp('Node ' + lead + ' stopped \\(SIGTERM\\)').test(strip),
+      'the event strip does not say the hand-over and the stop: ' + strip);
     return 'node ' + lead + ' → node ' + next + ' in ' + ms + ' ms; "' + toastSays.slice(0, 60) + '…"';
   });
 

@@ -1152,6 +1152,13 @@ def leader_killed_under_writes(build_dir, graceful):
             st, _, k = g.post("/_playground/cluster/kill/%d%s" %
                               (leader, "?graceful=true" if graceful else ""))
             check(st == 200, "kill the leader: %r" % k)
+            if graceful:  # the node's log said whom it handed over to; that one leads
+                st2, _, hz = g.get("/healthz", timeout=3)
+                check(k.get("handedOverTo") not in (None, leader) and
+                      st2 == 200 and hz["leaderId"] == k["handedOverTo"],
+                      "the answer names the new leader: %r, %r" % (k, hz))
+            else:
+                check("handedOverTo" not in k, "a SIGKILL hands nothing over: %r" % k)
             def new_leader():
                 st, _, b = g.get("/healthz", timeout=3)
                 return b["leaderId"] if st == 200 and b["leaderId"] != leader else None
@@ -1217,6 +1224,37 @@ def test_leader_killed_under_writes(build_dir):
 
 def test_leader_stopped_under_writes(build_dir):
     leader_killed_under_writes(build_dir, graceful=True)
+
+
+def test_stop_of_a_leader_nobody_takes_over_from(build_dir):
+    """A graceful kill of the leader whose followers are frozen (SIGSTOP): no follower takes
+    its leadership over before it exits, and the answer says so ("handedOverTo": null)
+    instead of claiming a hand-over (QA: the page's toast did). A follower's stop hands
+    nothing over (no "handedOverTo")."""
+    with Gateway(build_dir, spawn=3) as g:
+        leader = g.wait_leader(timeout=20)
+        st, _, s = g.get("/_playground/cluster/status")
+        followers = [n for n in s["nodes"] if n["id"] != leader]
+        st, _, k = g.post("/_playground/cluster/kill/%d?graceful=true" % followers[0]["id"])
+        check(st == 200 and "handedOverTo" not in k, "a follower's stop: %r" % k)
+        g.post("/_playground/cluster/restart/%d" % followers[0]["id"])
+        wait_for("three nodes running", lambda: all(
+            n["running"] and n["health"] == "healthy"
+            for n in g.get("/_playground/cluster/status")[2]["nodes"]), timeout=20)
+        leader = g.wait_leader(timeout=20)
+        pids = [n["pid"] for n in g.get("/_playground/cluster/status")[2]["nodes"]
+                if n["id"] != leader]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            st, _, k = g.post("/_playground/cluster/kill/%d?graceful=true" % leader)
+            check(st == 200 and "handedOverTo" in k and k["handedOverTo"] is None,
+                  "nobody took over, and the answer says so: %r" % k)
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+        wait_for("a new leader", lambda: g.get("/healthz", timeout=3)[2].get("leaderId")
+                 not in (None, 0, leader), timeout=20)
 
 
 def test_benchmark(build_dir):
