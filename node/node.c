@@ -3563,9 +3563,15 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     if (rc == 0)
         rc = wal_open_read(wr.rd, snap.index ? &snap : NULL, &n->wal, &rec);
     wr.rd = NULL;
-    if (rc != 0) {
+    if (rc == LT_EBUSY) /* wal_lock: LOCK is held ("too busy, try again" hid that) */
+        snprintf(errbuf, errlen,
+                 "write-ahead log in %s is in use by another process (a node still running on "
+                 "this data dir?); refusing to serve",
+                 wr.dir);
+    else if (rc != 0)
         snprintf(errbuf, errlen, "write-ahead log in %s: %s (refusing to serve)", wr.dir,
                  lt_strerror(rc));
+    if (rc != 0) {
         goto out_free;
     }
     /* The WAL's lock is ours from here: another process on this data dir (a node still

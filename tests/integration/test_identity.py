@@ -205,7 +205,9 @@ def test_second_process_changes_nothing(build):
                                sum([[f, "tcp://127.0.0.1:%d" % port]
                                     for f, port in zip(("--raft", "--rpc", "--events"), ports)],
                                    []), capture_output=True, text=True, timeout=30)
-            check(p.returncode == 1 and "LOCK is held" in p.stderr,
+            check(p.returncode == 1 and "LOCK is held" in p.stderr and
+                  "is in use by another process (a node still running on this data dir?)"
+                  in p.stderr and "too busy" not in p.stderr,
                   "the second process refused: %d %r" % (p.returncode, p.stderr))
             check(any(f.endswith(".tmp") for f in os.listdir(snap_dir)),
                   "the running node's temp file is still there: %r" % os.listdir(snap_dir))
