@@ -2769,6 +2769,12 @@ static void node_expire(struct node *n, uint64_t now)
         n->props_due_ns = node_expire_list(n, &n->props, now);
 }
 
+/* node_election_timeout_ns: the shortest election timeout (--election-ticks x --tick-ms). */
+static uint64_t node_election_timeout_ns(const struct node *n)
+{
+    return (uint64_t)n->cfg.election_ticks * n->cfg.tick_ms * 1000000ull;
+}
+
 /* node_heard_ns: when this node last received a raft batch from member `id` (0: never since
  * its start). Unlike the core's recent_active, which every CheckQuorum round clears, it
  * does not read as silent for a heartbeat after each round. */
@@ -2790,7 +2796,7 @@ static void node_transfer_gave_up(struct node *n, const struct op *op, const str
 {
     unsigned long long to = op->transferee, self = n->cfg.id;
     uint64_t heard = node_heard_ns(n, op->transferee);
-    uint64_t timeout_ns = (uint64_t)n->cfg.election_ticks * n->cfg.tick_ms * 1000000ull;
+    uint64_t timeout_ns = node_election_timeout_ns(n);
     unsigned long long ago = heard && now > heard ? (now - heard) / 1000000 : 0;
     /* what reaches a stalled node stays in its socket: resumed, it may still take over */
     const char *stalled = "it is down, starting or stalled (if the hand-over reached it, it "
@@ -2850,8 +2856,7 @@ static uint64_t node_expire_list(struct node *n, struct op *head, uint64_t now)
         }
         if (op->deadline_ns < due)
             due = op->deadline_ns;
-        if (op->wait == OP_WAIT_LEADER &&
-            now - op->start_ns > 2ull * n->cfg.election_ticks * n->cfg.tick_ms * 1000000ull) {
+        if (op->wait == OP_WAIT_LEADER && now - op->start_ns > 2 * node_election_timeout_ns(n)) {
             /* The core gives up a transfer after an election timeout. (Right after the
              * TimeoutNow it may also forget the transferee while we still lead for a moment:
              * hence waiting two timeouts before calling it aborted.) A follower passed the
@@ -3008,7 +3013,7 @@ static uint64_t node_hand_over(struct node *n, uint64_t skip, uint64_t now)
         return 0;
     struct raft_status st;
     raft_status(n->raft, &st);
-    uint64_t timeout_ns = (uint64_t)n->cfg.election_ticks * n->cfg.tick_ms * 1000000ull;
+    uint64_t timeout_ns = node_election_timeout_ns(n);
     uint64_t best = 0, best_match = 0;
     bool best_heard = false;
     for (size_t i = 0; i < st.n_progress; i++) {
@@ -3049,7 +3054,7 @@ static uint64_t node_hand_over(struct node *n, uint64_t skip, uint64_t now)
  * loop may end. */
 static bool node_stop_due(struct node *n, uint64_t now)
 {
-    uint64_t timeout = (uint64_t)n->cfg.election_ticks * n->cfg.tick_ms * 1000000ull;
+    uint64_t timeout = node_election_timeout_ns(n);
     if (!n->stop_began_ns) {
         n->stop_began_ns = now;
         n->handover_to = node_hand_over(n, 0, now);
@@ -3131,7 +3136,7 @@ static void node_warn_slow_pass(struct node *n, const struct node_pass *p, uint6
 
 int node_run(struct node *n)
 {
-    uint64_t slow_pass_ns = (uint64_t)n->cfg.election_ticks * n->cfg.tick_ms * 1000000ull;
+    uint64_t slow_pass_ns = node_election_timeout_ns(n);
     uint64_t tick_ns = (uint64_t)n->cfg.tick_ms * 1000000ull;
     node_check_disk(n);
     n->next_tick_ns = lt_now_ns() + tick_ns;
