@@ -59,7 +59,8 @@ struct gw_config {
 
 struct gw {
     struct gw_config cfg;
-    bool local_only; /* listening on loopback: API requests must name a local Host */
+    bool local_only;    /* listening on loopback: API requests must name a local Host */
+    char listen_ip[64]; /* the address bound, as gw_listen_addr_parse wrote it (gw_server.c) */
     struct gw_node nodes[GW_MAX_NODES];
     size_t n_nodes;
     struct rpc_client *client;

@@ -1000,6 +1000,7 @@ int gw_server_start(struct gw *g)
         return LT_EINVAL;
     }
     g->local_only = loopback;
+    snprintf(g->listen_ip, sizeof(g->listen_ip), "%s", addr); /* the stop pokes it */
     /* an IPv6 address goes in brackets, as civetweb's listening_ports wants it */
     snprintf(port, sizeof(port), strchr(addr, ':') && addr[0] != '[' ? "[%s]:%d" : "%s:%d", addr,
              g->cfg.listen_port);
@@ -1068,17 +1069,12 @@ void gw_server_stop(struct gw *g)
 {
     if (!g->mg)
         return;
-    char addr[64];
-    bool loopback;
     struct gw_poke poke = {
         .to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g->cfg.listen_port)}};
+    const char *ip = strcmp(g->listen_ip, "0.0.0.0") ? g->listen_ip : "127.0.0.1";
     pthread_t th;
-    bool poking =
-        gw_listen_addr_parse(g->cfg.listen_addr ? g->cfg.listen_addr : "127.0.0.1", addr,
-                             sizeof(addr), &loopback) == 0 &&
-        inet_pton(AF_INET, strcmp(addr, "0.0.0.0") ? addr : "127.0.0.1", &poke.to.sin_addr) ==
-            1 && /* IPv6: no poke, the stop takes its second */
-        pthread_create(&th, NULL, gw_poke_main, &poke) == 0;
+    bool poking = inet_pton(AF_INET, ip, &poke.to.sin_addr) == 1 && /* IPv6: no poke */
+                  pthread_create(&th, NULL, gw_poke_main, &poke) == 0;
     uint64_t t0 = lt_now_ns();
     mg_stop(g->mg);
     g->mg = NULL;

@@ -3235,8 +3235,7 @@ int node_run(struct node *n)
         uint64_t end = lt_now_ns();
         if (end - pass.start > slow_pass_ns)
             node_warn_slow_pass(n, &pass, end);
-        if ((n->shutdown_requested || __atomic_load_n(&n->stop, __ATOMIC_ACQUIRE)) &&
-            node_stop_due(n, end))
+        if (node_stopping(n) && node_stop_due(n, end))
             break;
     }
     if (n->n_cev)
