@@ -531,6 +531,31 @@ def test_stop_gives_up_snapshot(build):
         check(all(it["id"] in items for it in made), "every write after the restart")
 
 
+def test_clean_exit_after_restore_from_snapshot(build):
+    """A node restarted from a snapshot keeps the mapped file's bytes in its store; asked to
+    stop, it exits 0. Under AddressSanitizer it once exited 1 with a LeakSanitizer report
+    (the mapping's 24-byte reference count and 16-byte handle), found by test_chaos: the
+    store a node leaves behind at exit is reachable, but its versions held their pointer to
+    the mapping at an unaligned offset, where LeakSanitizer does not look for pointers."""
+    with Cluster(build, node_args=SNAPPY) as c:
+        c.wait_leader(timeout=5)
+        node = c.nodes[2]
+        made = [create(c, "mapped-%d" % i) for i in range(30)]
+        c.wait_converged(timeout=20)
+        c.admin("snapshot", endpoints=node.rpc)
+        node.kill(signal.SIGKILL)
+        node.start()
+        wait_for("the restart from the snapshot",
+                 lambda: "restored snapshot" in node.log_text(), timeout=10)
+        c.wait_converged(timeout=20)
+        check(all(it["id"] in list_all(c, node) for it in made), "every write after the restart")
+        proc = node.proc
+        node.kill(signal.SIGTERM)
+        log = node.log_text()
+        check(proc.returncode == 0 and "Sanitizer" not in log,
+              "exit status %s after SIGTERM: %r" % (proc.returncode, log[-1500:]))
+
+
 def test_kill_during_snapshot(build):
     """kill -9 while a snapshot's temp file is half done: the restarted node deletes the temp
     file, recovers every write from its WAL and serves; the interrupted snapshot is never
