@@ -2,6 +2,7 @@
 harness.Cluster or in supervisor mode (--spawn), on free ports, and talk HTTP to it.
 
 Every wait is bounded; the gateway is stopped (SIGTERM, then SIGKILL) when the test ends.
+LITHAIR_KEEP_TEST_DIR=1 keeps its directory (gateway and node logs, node data) for a look.
 """
 
 import http.client
@@ -156,7 +157,10 @@ class Gateway:
                 except OSError:
                     continue
                 sys.stderr.write("---- %s/node.log ----\n%s\n" % (d, text[-4000:]))
-        shutil.rmtree(self.root, ignore_errors=True)
+        if os.environ.get("LITHAIR_KEEP_TEST_DIR"):
+            sys.stderr.write("kept the gateway's dir (logs, node data): %s\n" % self.root)
+        else:
+            shutil.rmtree(self.root, ignore_errors=True)
         if why and exc_type is None:
             raise Failure(why)
         return False

@@ -31,7 +31,7 @@ def admin_env():
     return env
 
 
-def agreed_digests(build_dir, urls):
+def agreed_digests(build_dir, urls, count=3):
     """The three nodes' `lithair-admin status --digest` rows when all are healthy and agree
     on the applied index and the store's digest, else None (for wait_for)."""
     p = subprocess.run([os.path.join(build_dir, "tools", "admin", "lithair-admin"),
@@ -42,7 +42,7 @@ def agreed_digests(build_dir, urls):
         out = json.loads(p.stdout)
     except ValueError:
         return None
-    if len(out) != 3 or not all(o.get("healthy") for o in out):
+    if len(out) != count or not all(o.get("healthy") for o in out):
         return None
     if len({(o.get("digest"), o.get("digestIndex"), o.get("applied")) for o in out}) != 1:
         return None
