@@ -1746,7 +1746,8 @@
     gate(del, 'editor');
     tr.append(
       el('td', { class: 'mono', title: it.id, text: short_id(it.id) }),
-      el('td', { class: 'name-cell', 'data-testid': 'item-name', title: it.description || '', text: it.name }),
+      /* the whole name on hover: a long one ends in "…" in its cell */
+      el('td', { class: 'name-cell', 'data-testid': 'item-name', title: it.name + (it.description ? '\n' + it.description : ''), text: it.name }),
       el('td', {}, [el('span', { class: 'status status-' + (it.status || 'draft'), text: it.status || 'draft' })]),
       el('td', { class: 'mono', 'data-testid': 'item-version', text: String(it.version || '—') }),
       el('td', { class: 'muted col-updated', title: it.updatedAt || '', text: fmt_date(it.updatedAt) }),

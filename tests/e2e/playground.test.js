@@ -1639,6 +1639,41 @@ async function main() {
     return 'header ' + Math.round(r.h) + ' px (' + r.pos + ')';
   });
 
+  await check('desktop (1280 and 1024 px): beside a long name every row\'s History, Edit and Delete are in view, the name ends in "…" and is whole on hover', async () => {
+    /* the name cell was 220 px wide whatever the room: at 1280 px Delete was cut at the table's
+     * edge, behind a horizontal scroll */
+    const long = 'A rather long item name that the table cannot show whole ' + Date.now();
+    assert(await post_json(base + '/api/items', { name: long }) === 201, 'create refused');
+    await page.locator('[data-testid="filter-field"]').selectOption('name');
+    await page.locator('[data-testid="filter-value"]').fill(long);
+    await page.locator('[data-testid="filter-apply"]').click();
+    const row = page.locator('[data-testid="item-row"]', { has: page.locator('[data-testid="item-name"]', { hasText: long }) });
+    await wait_for('the long-named row', 5000, async () => (await row.count()) === 1);
+    const seen = [];
+    try {
+      for (const w of [1280, 1024]) {
+        await page.setViewportSize({ width: w, height: 800 });
+        await sleep(400);
+        const r = await page.evaluate(() => {
+          const wrap = document.querySelector('.panel-data .table-wrap');
+          const right = wrap.getBoundingClientRect().right;
+          const cut = [...document.querySelectorAll('[data-testid="item-row"] .row-actions .btn')].filter((b) => b.getBoundingClientRect().right > right + 1).map((b) => b.textContent);
+          const name = document.querySelector('[data-testid="item-row"] [data-testid="item-name"]');
+          return { over: wrap.scrollWidth - wrap.clientWidth, cut, ellipsis: name.scrollWidth > name.clientWidth, title: name.title };
+        });
+        assert(r.over <= 1 && r.cut.length === 0, w + ' px: the table scrolls by ' + r.over + ' px; cut: ' + r.cut.join(', '));
+        assert(r.ellipsis, w + ' px: the long name is not shortened');
+        assert(r.title.split('\n')[0] === long, w + ' px: the hover text is ' + JSON.stringify(r.title));
+        seen.push(w + ' px ok');
+      }
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await page.locator('[data-testid="filter-field"]').selectOption('');
+      await page.locator('[data-testid="filter-apply"]').click();
+    }
+    return seen.join('; ');
+  });
+
   await check('narrow window (1024 px): no horizontal overflow', async () => {
     await page.setViewportSize({ width: 1024, height: 768 });
     await page.evaluate(() => window.scrollTo(0, 0));
