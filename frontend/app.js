@@ -40,7 +40,9 @@
     itemsFilter: null,            /* the filter of the rows shown: {status} or {name}, or null */
     editing: null,                /* {id, version} while the form edits an item */
     itemsError: false,            /* the table shows a failed load (reloaded when a leader is back) */
-    bench: { state: 'idle', lastEndAt: 0, duration: 0, stopping: false, seq: -1, epoch: 0 }, /* seq, epoch: the newest status shown */
+    /* lastEndAt: when this page saw a run end (-Infinity: none; 0 held back every item event
+     * of the page's first 3 s, performance.now() counting from its load) */
+    bench: { state: 'idle', lastEndAt: -Infinity, duration: 0, stopping: false, seq: -1, epoch: 0 }, /* seq, epoch: the newest status shown */
     me: { role: '', user: null, anonymous: true, address: '' }, /* GET /_playground/auth/me */
     fwRules: [],                  /* the firewall rules last listed */
     sse: { es: null, state: 'connecting', lastMsgAt: 0, everOpen: false, downSince: 0, liveAt: 0, lostTimer: null, retryMs: 1000, timer: null, bc: null, leading: false, helloBound: false, fwd: [], fwdTimer: null },
