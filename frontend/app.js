@@ -2493,8 +2493,12 @@
       await busy($('fw-add'), 'Adding…', async () => {
         if (!(await fw_self_check(body))) { toast('info', 'Rule not added.'); return; }
         try {
-          await request('POST', '/_playground/security/firewall', { body });
-          toast('ok', 'Firewall rule added: ' + body.action + ' ' + body.cidr + ' (in force on the next request).');
+          const r = await request('POST', '/_playground/security/firewall', { body });
+          /* the rule as stored: a network typed with host bits set (10.0.0.1/8) is kept as its
+           * network (10.0.0.0/8), and the toast said the first while the list showed the second */
+          const rule = (r && r.data) || {};
+          const cidr = rule.cidr || body.cidr;
+          toast('ok', 'Firewall rule added: ' + (rule.action || body.action) + ' ' + cidr + ' (' + (cidr !== body.cidr ? 'the network ' + body.cidr + ' names; ' : '') + 'in force on the next request).');
           $('fw-cidr').value = '';
           $('fw-note').value = '';
         } catch (e) {

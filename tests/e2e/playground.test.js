@@ -1531,11 +1531,20 @@ async function main() {
       await wait_for('the note message', 2000, async () => /at most 256 bytes \(this is 257\)/.test((await nerr.textContent()) || '') && await page.locator('[data-testid="fw-add"]').isDisabled());
       await page.fill('[data-testid="fw-note"]', 'é'.repeat(128));
       await wait_for('the note message gone', 2000, async () => ((await nerr.textContent()) || '') === '' && await page.locator('[data-testid="fw-add"]').isEnabled());
+      /* a network typed with host bits set is stored as its network: the toast names the rule
+       * the list shows (it named 10.79.1.2/16 beside a listed 10.79.0.0/16) */
+      await page.fill('[data-testid="fw-cidr"]', '10.79.1.2/16');
+      await page.fill('[data-testid="fw-note"]', '');
+      await page.click('[data-testid="fw-add"]');
+      await wait_for('the rule listed as its network', 5000, async () => (await page.locator('[data-testid="fw-rule"]', { hasText: '10.79.0.0/16' }).count()) === 1);
+      const said = await wait_for('the toast', 3000, async () => (await page.locator('[data-testid="toast"]').allTextContents()).find((t) => /Firewall rule added/.test(t) && /10\.79\./.test(t)));
+      assert(/Firewall rule added: deny 10\.79\.0\.0\/16 \(the network 10\.79\.1\.2\/16 names/.test(said), 'the toast says: ' + said);
+      await page.locator('[data-testid="fw-rule"]', { hasText: '10.79.0.0/16' }).locator('[data-testid="fw-rule-delete"]').click();
       await page.fill('[data-testid="fw-cidr"]', '');
       await page.fill('[data-testid="fw-note"]', '');
       await page.locator('[data-testid="fw-rule"]', { hasText: '10.77.0.0/16' }).locator('[data-testid="fw-rule-delete"]').click();
       await wait_for('the rule removed', 5000, async () => (await rules.count()) === n0);
-      return 'one rule for a double click; duplicate refused; note 257 bytes said as typed';
+      return 'one rule for a double click; duplicate refused; note 257 bytes said as typed; the toast names the stored network';
     } finally {
       fw.stop();
     }
