@@ -10,6 +10,7 @@ Usage: python3 test_x.py BUILD_DIR [TEST_NAME...]
 
 import json
 import os
+import re
 import random
 import shutil
 import signal
@@ -186,6 +187,30 @@ class Failure(Exception):
 def check(cond, what):
     if not cond:
         raise Failure(what)
+
+
+def help_entry(text, flag):
+    """The entry of `flag` in a --help text: its line ("  --flag ...") and the indented lines
+    that continue it, joined by single spaces (None when --help does not list it)."""
+    lines = text.splitlines()
+    for i, ln in enumerate(lines):
+        if re.match(r"\s{2,}%s\b" % re.escape(flag), ln) and not ln.lstrip().startswith(flag + "-"):
+            out = [ln.strip()]
+            for nxt in lines[i + 1:]:
+                if not nxt.startswith(" " * 20) or nxt.strip().startswith("--"):
+                    break
+                out.append(nxt.strip())
+            return " ".join(out)
+    return None
+
+
+def range_refused(err):
+    """(low, high) from an out-of-range flag's error "FLAG takes a number from LOW to HIGH"
+    (also "takes milliseconds (LOW..HIGH)"), None if it names none."""
+    m = re.search(r"takes a number from (\S+) to (\S+?),? not|\((\d+)\.\.(\d+)\)", err)
+    if not m:
+        return None
+    return (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
 
 
 def wait_for(what, fn, timeout=10.0, interval=0.05):

@@ -23,7 +23,8 @@ from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import Cluster, check, free_port, run_tests, wait_for  # noqa: E402
+from harness import (Cluster, check, free_port, help_entry, range_refused,  # noqa: E402
+                     run_tests, wait_for)
 from gw_harness import Gateway, expect_error, http_request, raw_exchange  # noqa: E402
 
 
@@ -409,6 +410,34 @@ def test_startup_checks(build_dir):
         finally:
             taken.close()
         check(rc == 1 and "Address already in use" in err, "a taken port: %d %r" % (rc, err))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_help_states_every_range(build_dir):
+    """--help states the range each numeric flag must be in, the one its refusal names (QA:
+    it gave only the defaults of --threads, --max-body, --coalesce, the timeouts, the breaker,
+    the rate limit and the session TTL; a user learned "2 to 4096" from the refusal)."""
+    root = tempfile.mkdtemp(prefix="lithair-gwh-")
+    try:
+        r = subprocess.run([os.path.join(build_dir, "gateway", "lithair-gateway"), "--help"],
+                           capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
+        text = r.stdout
+        check(r.returncode == 0 and "Usage: lithair-gateway" in text, "--help: %r" % (r,))
+        base = ["--listen", str(free_port()), "--frontend", root, "--spawn", "3", "--data-dir",
+                os.path.join(root, "data")]
+        for flag in ("--listen", "--spawn", "--node-base-port", "--max-body", "--threads",
+                     "--request-timeout-ms", "--rpc-timeout-ms", "--coalesce",
+                     "--coalesce-senders", "--breaker-failures", "--breaker-cooldown-ms",
+                     "--rate-limit", "--rate-burst", "--session-ttl-s"):
+            args = base + [flag, "99999999999"]
+            if flag == "--rate-burst":
+                args += ["--rate-limit", "10"]
+            rc, err = run_gateway(build_dir, args)
+            lohi = range_refused(err)
+            entry = help_entry(text, flag)
+            check(rc == 2 and lohi and entry and "%s..%s" % lohi in entry,
+                  "%s: refused with %r; --help says %r" % (flag, err, entry))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
