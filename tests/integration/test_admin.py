@@ -12,7 +12,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Cluster, admin_env, check, free_port, run_tests, wait_for  # noqa: E402
+from harness import (Cluster, admin_env, check, free_port, help_entry, range_refused,  # noqa: E402
+                     run_tests, wait_for)
 from gw_harness import Gateway  # noqa: E402
 
 
@@ -149,6 +150,23 @@ def test_help_and_usage_errors(build):
         check("1..1048576" in out, "ping-bench --help states the payload range: %r" % out)
         _, out, _ = raw(c, "bench", "--help")
         check("at most 1 GiB" in out, "bench --help states the prefill limit: %r" % out)
+        # --help states the range each number must be in, as its error does (QA: bench's
+        # --concurrency, --duration, --warmup, --rate, --key-space and --timeout said only
+        # their default; a user learned 1..1024 from the refusal)
+        for cmd, flags in ((["bench"], ("--concurrency", "--duration", "--warmup",
+                                        "--payload-size", "--rate", "--read-ratio",
+                                        "--key-space")),
+                           (["ping-bench"], ("--concurrency", "--duration", "--warmup",
+                                             "--payload-size", "--rate")),
+                           ([], ("--timeout",))):
+            _, text, _ = raw(c, *(cmd + ["--help"]))
+            for flag in flags:
+                args = ["--timeout", "0", "status"] if flag == "--timeout" else cmd + [flag, "-5"]
+                rc, _, err = raw(c, *args)
+                lohi = range_refused(err)
+                entry = help_entry(text, flag)
+                check(rc == 2 and lohi and entry and "%s..%s" % lohi in entry,
+                      "%s %s: refused with %r; --help says %r" % (" ".join(cmd), flag, err, entry))
         for sub in ([], ["get"], ["update"], ["list"]):
             _, out, _ = raw(c, "items", *sub, "--help")
             for opt in ("--expected-version N   update, delete",

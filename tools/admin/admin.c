@@ -1432,7 +1432,7 @@ static void usage(FILE *out)
             "  --endpoints URL,...      node RPC URLs (default $LITHAIR_ENDPOINTS, else\n"
             "                           " DEFAULT_ENDPOINTS ")\n"
             "  -w, --write-out FORMAT   table (default) or json\n"
-            "  --timeout MS             deadline of each call (default 5000)\n"
+            "  --timeout MS             deadline of each call, 1..3600000 (default 5000)\n"
             "  -h, --help               this text; COMMAND --help for a command's\n"
             "\n"
             "Exit status: 0 on success, 1 on failure (one line on stderr), 2 on bad usage.\n");
