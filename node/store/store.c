@@ -1167,6 +1167,16 @@ static int fail(struct store_result *res, int code, const char *fmt, const char 
     return code;
 }
 
+/* fail_missing: an update or delete of no record, named as Models/Get and History name it
+ * ("items 'x' does not exist"; a bare "x not found" said not what x was). */
+static int fail_missing(struct store_result *res, const struct mstate *ms, const char *key)
+{
+    res->code = LT_ENOTFOUND;
+    res->op = STORE_OP_NONE;
+    snprintf(res->message, sizeof(res->message), "%s '%.80s' does not exist", ms->def->name, key);
+    return LT_ENOTFOUND;
+}
+
 static int result_id(struct store_result *res, const char *id)
 {
     free(res->id);
@@ -1253,7 +1263,7 @@ static int apply_put(struct mstate *ms, uint64_t index, uint64_t term,
         goto out_free_in;
     }
     if (old == NULL && put->update) {
-        rc = fail(res, LT_ENOTFOUND, "%s not found", key);
+        rc = fail_missing(res, ms, key);
         goto out_free_in;
     }
     if (put->expected_version != 0 && put->expected_version != (old ? old->version : 0)) {
@@ -1336,7 +1346,7 @@ static int apply_delete(struct mstate *ms, uint64_t index, uint64_t term,
         return rc;
     r = rec_lookup(ms, del->id);
     if (r == NULL)
-        return fail(res, LT_ENOTFOUND, "%s not found", del->id);
+        return fail_missing(res, ms, del->id);
     if (del->expected_version != 0 && del->expected_version != r->cur->version) {
         snprintf(res->message, sizeof(res->message), "expected version %llu, current %llu",
                  (unsigned long long)del->expected_version, (unsigned long long)r->cur->version);

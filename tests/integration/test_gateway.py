@@ -336,6 +336,10 @@ def test_items_api(build_dir):
         # the store drops a deleted record's history with it
         expect_error(g.get("/api/items/%s/history" % iid), 404, "NOT_FOUND",
                      "items '%s' does not exist" % iid)
+        # an update or delete of it names it as GET does (they said "<id> not found")
+        for method, body in (("PUT", {"name": "z"}), ("DELETE", None)):
+            expect_error(g.request(method, "/api/items/" + iid, body=body), 404, "NOT_FOUND",
+                         "items '%s' does not exist" % iid)
         # static files and health
         st, h, text = g.get("/")
         check(st == 200 and "Lithair" in text and h["content-type"].startswith("text/html") and
