@@ -1136,8 +1136,12 @@
 
   function role_changed(n, was) {
     if (was === n.role) return;
-    if (n.role === 'candidate' || n.role === 'pre-candidate') {
-      log_cluster('elect', 'Node ' + n.id + ' is ' + n.role + (n.term ? ' for term ' + n.term : ''));
+    if (n.role === 'candidate') {
+      log_cluster('elect', 'Node ' + n.id + ' is candidate' + (n.term ? ' for term ' + n.term : ''));
+    } else if (n.role === 'pre-candidate') {
+      /* a pre-vote asks for the next term without raising its own: "pre-candidate for term 2"
+       * then "candidate for term 3" named the term it had, not the one it ran for */
+      log_cluster('elect', 'Node ' + n.id + ' is pre-candidate (pre-vote for term ' + (n.term + 1) + ')');
     } else if (was === 'leader' && n.role !== 'down') {
       log_cluster('info', 'Node ' + n.id + ' stepped down to ' + n.role + (n.term ? ' (term ' + n.term + ')' : ''));
     }

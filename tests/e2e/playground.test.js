@@ -448,8 +448,17 @@ async function main() {
     /* the Storage view's next poll says plainly that the node does not answer */
     const downRow = page.locator('[data-testid="storage-row"][data-node-id="' + firstLeader + '"] [data-testid="storage-error"]');
     await wait_for('the storage error of the killed node', 8000, async () => /Not answering/.test((await downRow.textContent({ timeout: 200 })) || ''), 200);
+    /* a pre-candidate is named with the term its pre-vote asks for, the one it then runs
+     * for: "pre-candidate for term 2" then "candidate for term 3" named the term it had */
+    const lines = await page.locator('#cluster-log li').allTextContents();
+    const elected = lines.map((t) => /Node (\d+) elected leader for term (\d+)/.exec(t)).find((m) => m && m[1] === newLeader);
+    const pre = lines.filter((t) => /pre-candidate/.test(t));
+    if (elected && pre.length) {
+      const terms = pre.map((t) => { const m = /pre-candidate \(pre-vote for term (\d+)\)/.exec(t); return m ? Number(m[1]) : NaN; });
+      assert(terms.every((x) => x <= Number(elected[2])) && terms.includes(Number(elected[2])), 'pre-vote lines ' + JSON.stringify(pre) + ' beside "' + elected[0] + '"');
+    }
     await shot('02-leader-killed-new-leader');
-    return 'node ' + newLeader + ' shown as leader ' + ms + ' ms after the click';
+    return 'node ' + newLeader + ' shown as leader ' + ms + ' ms after the click' + (pre.length ? '; "' + pre[0].replace(/^[\d:.]+\s*/, '') + '"' : '');
   });
 
   await check('restart the old leader: it rejoins as a follower', async () => {
