@@ -7,6 +7,7 @@ Run: python3 test_admin.py BUILD_DIR [TEST...]
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -139,6 +140,21 @@ def test_help_and_usage_errors(build):
         rc, _, err = raw(c, "watch", "--events", "bogus://x", "--count", "1", timeout=10)
         check(rc == 2 and "'bogus://x': unknown scheme" in err,
               "watch with no dialable URL: %d %r" % (rc, err))
+        # an event URL where no node publishes: said within seconds, not a silent wait (QA);
+        # the watch goes on trying until Ctrl-C / SIGTERM
+        nowhere = "tcp://127.0.0.1:%d" % free_port()
+        p = subprocess.Popen([c.admin_bin, "watch", "--events", nowhere, "--count", "1"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=admin_env())
+        try:
+            time.sleep(3.5)
+            p.send_signal(signal.SIGTERM)
+            out, err = p.communicate(timeout=10)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        check(out == "" and ("no event in 2 s from %s: no node publishes there" % nowhere) in err
+              and len(err.strip().splitlines()) == 1, "watch where nothing publishes: %r" % err)
         env_dup = dict(admin_env(), LITHAIR_ENDPOINTS="tcp://127.0.0.1:7,tcp://127.0.0.1:7")
         p = subprocess.run([c.admin_bin, "health"], capture_output=True, text=True, timeout=30,
                            env=env_dup)

@@ -1281,12 +1281,16 @@ static void on_sigint(int sig)
     atomic_store(&watch_stop, true);
 }
 
+#define WATCH_QUIET_MS 2000 /* a watch that received nothing for this long says so */
+
 static int cmd_watch(struct admin *a, int argc, char **argv)
 {
     if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         printf("Usage: lithair-admin watch [--events URL,...] [--count N]\n\n"
                "Print every event the nodes publish until Ctrl-C (or N events).\n"
-               "Event URLs default to each status reply's member list.\n");
+               "Event URLs default to each status reply's member list. Every node publishes\n"
+               "4 events a second: after 2 s without one, a line on stderr says that no node\n"
+               "publishes at those URLs, and the watch goes on trying.\n");
         return 0;
     }
     long max = 0;
@@ -1351,6 +1355,11 @@ static int cmd_watch(struct admin *a, int argc, char **argv)
      * (an unknown scheme, a port out of range) is reported, and with none left there is
      * nothing to wait for. */
     char *copy = strdup(urls);
+    /* for the note on a silence (below): the URLs as given, cut to one line's worth */
+    char said[160];
+    snprintf(said, sizeof(said), "%s", urls);
+    if (strlen(urls) >= sizeof(said))
+        memcpy(said + sizeof(said) - 4, "...", 4);
     free(found);
     int dialled = 0, refused = 0;
     for (char *save = NULL, *u = copy ? strtok_r(copy, ",", &save) : NULL; u;
@@ -1373,11 +1382,26 @@ static int cmd_watch(struct admin *a, int argc, char **argv)
     signal(SIGTERM, on_sigint);
     long seen = 0;
     int rc = 0;
+    /* Every node publishes a metrics event 4 times a second: two seconds without any means
+     * no node answers at these URLs (a wrong port, nodes down). The dials go on, as a node
+     * may still start; but the silence is said once, rather than left to look like a wait
+     * for something to happen (QA: 'watch --events tcp://127.0.0.1:1' printed nothing). */
+    uint64_t quiet_since = lt_now_ns();
+    bool quiet_said = false;
     while (!atomic_load(&watch_stop) && (max <= 0 || seen < max)) {
         char *buf = NULL;
         size_t len = 0;
-        if (nng_recv(sub, &buf, &len, NNG_FLAG_ALLOC) != 0)
+        if (nng_recv(sub, &buf, &len, NNG_FLAG_ALLOC) != 0) {
+            if (seen == 0 && !quiet_said &&
+                lt_now_ns() - quiet_since >= (uint64_t)WATCH_QUIET_MS * 1000000) {
+                quiet_said = true;
+                fprintf(stderr,
+                        "lithair-admin: watch: no event in %d s from %s: no node publishes "
+                        "there (down, or another URL?); still trying, Ctrl-C to stop\n",
+                        WATCH_QUIET_MS / 1000, said);
+            }
             continue;
+        }
         Lithair__V1__Event *ev = lithair__v1__event__unpack(NULL, len, (uint8_t *)buf);
         nng_free(buf, len);
         if (!ev)
