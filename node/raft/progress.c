@@ -12,6 +12,7 @@ void raft_prog_reset(struct raft_prog *p, uint64_t next)
     p->state = RAFT_PROGRESS_PROBE;
     p->probe_sent = false;
     p->recent_active = false;
+    p->was_active = false;
     p->pending_snap = 0;
     p->snap_elapsed = 0;
     p->infl_start = 0;

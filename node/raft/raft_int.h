@@ -68,6 +68,7 @@ struct raft_prog {
     enum raft_progress_state state;
     bool probe_sent;       /* PROBE: one append is out, wait for its answer */
     bool recent_active;    /* heard from since the last CheckQuorum round */
+    bool was_active;       /* recent_active of the round before (raft_transfer_start) */
     uint64_t pending_snap; /* SNAPSHOT: index of the snapshot sent */
     unsigned snap_elapsed; /* SNAPSHOT: ticks since it was sent */
     uint64_t *infl;        /* ring of last indexes of appends in flight */

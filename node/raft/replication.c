@@ -339,9 +339,12 @@ void raft_tick_heartbeat(struct raft *r)
                 raft_become_follower(r, r->term, RAFT_NONE);
                 return;
             }
-            for (size_t i = 0; i < r->conf.n_voters; i++)
-                if (r->prog[i].id != r->id)
+            for (size_t i = 0; i < r->conf.n_voters; i++) {
+                if (r->prog[i].id != r->id) {
+                    r->prog[i].was_active = r->prog[i].recent_active;
                     r->prog[i].recent_active = false;
+                }
+            }
         }
     }
     /* §3.10: a transfer that did not complete within an election timeout aborts. */

@@ -13,16 +13,23 @@ static void raft_send_timeout_now(struct raft *r, uint64_t to)
 }
 
 /* raft_transfer_start: must be called in leader state. target RAFT_NONE picks the
- * follower with the longest matching log. */
+ * follower with the longest matching log among those heard from in this CheckQuorum round,
+ * else in the one before, else among all: a follower that went down keeps the match it
+ * had, and on a tie with a live one it was picked, by the lower id, and the transfer timed
+ * out (QA: a force-election with one follower killed gave up, the other one up to date). */
 void raft_transfer_start(struct raft *r, uint64_t target)
 {
     if (target == RAFT_NONE) {
         uint64_t best_match = 0;
+        int best_rank = -1;
         for (size_t i = 0; i < r->conf.n_voters; i++) {
             const struct raft_prog *p = &r->prog[i];
-            if (p->id != r->id && (target == RAFT_NONE || p->match > best_match)) {
+            int rank = p->recent_active ? 2 : p->was_active ? 1 : 0;
+            if (p->id != r->id &&
+                (rank > best_rank || (rank == best_rank && p->match > best_match))) {
                 target = p->id;
                 best_match = p->match;
+                best_rank = rank;
             }
         }
     }

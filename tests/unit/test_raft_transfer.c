@@ -106,11 +106,50 @@ static void test_transfer_forwarded_and_auto_target(void)
     h_free(&net);
 }
 
+/* t_match: the leader's match index for follower `id`. */
+static uint64_t t_match(struct h_net *net, uint64_t leader, uint64_t id)
+{
+    struct raft_status st = h_status(net, leader);
+    for (size_t i = 0; i < st.n_progress; i++)
+        if (st.progress[i].id == id)
+            return st.progress[i].match;
+    return 0;
+}
+
+/* "Any target" passes over a follower that stopped answering, though its match is as high
+ * as a live one's (it keeps the match it had): the lower id won the tie, and a transfer to
+ * a dead node timed out (QA: force-election with a follower killed gave up). */
+static void test_transfer_auto_target_skips_a_silent_follower(void)
+{
+    struct h_net net;
+    h_init(&net, 3, NULL);
+    h_elect(&net, 1);
+    CU_ASSERT_EQUAL(h_propose(&net, 1, "p"), 0);
+    h_stabilize(&net);
+    CU_ASSERT_EQUAL(t_match(&net, 1, 2), t_match(&net, 1, 3));
+    h_node(&net, 2)->down = true;
+    /* two CheckQuorum rounds: node 2 not heard in either, node 3 in both */
+    for (unsigned i = 0; i < 2 * net.cfg[0].election_ticks + 1; i++) {
+        h_tick(&net, 1, 1);
+        h_tick(&net, 3, 1);
+        h_stabilize(&net);
+    }
+    CU_ASSERT_EQUAL(h_role(&net, 1), RAFT_LEADER);
+    CU_ASSERT_EQUAL(t_match(&net, 1, 2), t_match(&net, 1, 3));
+    CU_ASSERT_EQUAL(raft_transfer(h_r(&net, 1), RAFT_NONE), 0);
+    CU_ASSERT_EQUAL(h_status(&net, 1).transferee, 3);
+    h_stabilize(&net);
+    CU_ASSERT_EQUAL(h_role(&net, 3), RAFT_LEADER);
+    h_free(&net);
+}
+
 static const struct lt_test tests[] = {
     {"transfer_success", test_transfer_success},
     {"transfer_target_behind", test_transfer_target_behind},
     {"transfer_timeout_and_refused_proposals", test_transfer_timeout_and_refused_proposals},
     {"transfer_forwarded_and_auto_target", test_transfer_forwarded_and_auto_target},
+    {"transfer_auto_target_skips_a_silent_follower",
+     test_transfer_auto_target_skips_a_silent_follower},
     {NULL, NULL},
 };
 
