@@ -44,7 +44,11 @@
       case 'UNIMPLEMENTED': return 'Not available here: ' + (msg || 'this gateway does not support it') + '.';
       case 'INTERNAL': return 'The gateway hit an internal error (a bug): ' + (msg || 'no details') + '.';
       case 'NOT_FOUND': return msg ? cap(msg) + '.' : 'Not found.';
-      case 'ABORTED': return 'Version conflict: ' + (msg || 'someone else changed it first') + '. Nothing was changed.';
+      case 'ABORTED':
+        /* ABORTED is also a leadership transfer that gave up: no version is involved (it
+         * read "Version conflict: leadership transfer gave up: …") */
+        if (/^leadership transfer/i.test(msg)) return cap(msg) + '. The leadership did not move.';
+        return 'Version conflict: ' + (msg || 'someone else changed it first') + '. Nothing was changed.';
       case 'ALREADY_EXISTS': return cap(msg || 'it already exists') + '.';
       case 'FAILED_PRECONDITION': return cap(msg || 'refused in the current state') + '.';
       case 'INVALID_ARGUMENT':

@@ -605,7 +605,20 @@ async function main() {
     await wait_for('node ' + target + ' shown as leader', 8000, async () => (await leaderId()) === target, 50);
     const ms = Date.now() - t0;
     await page.locator('[data-testid="election-target"]').selectOption('');
-    return 'node ' + lead + ' → node ' + target + ' in ' + ms + ' ms';
+    /* a transfer that gives up is a 409 ABORTED, the code of a version conflict too: the
+     * toast says what gave up (it read "Version conflict: leadership transfer gave up: …") */
+    const feUrl = (u) => u.pathname === '/_playground/cluster/force-election';
+    await page.route(feUrl, (route) => route.fulfill({ status: 409, contentType: 'application/json',
+      body: JSON.stringify({ code: 'ABORTED', message: 'leadership transfer gave up: no new leader within two election timeouts (the target may be down or behind)', details: [] }) }));
+    let said;
+    try {
+      await page.locator('[data-testid="force-election"]').click();
+      said = await wait_for('the failed transfer\'s toast', 5000, async () => (await page.locator('[data-testid="toast"]').allTextContents()).find((t) => /transfer gave up/.test(t)));
+    } finally {
+      await page.unroute(feUrl);
+    }
+    assert(!/version conflict/i.test(said) && /Leadership transfer gave up: no new leader/.test(said), 'the toast says: ' + said);
+    return 'node ' + lead + ' → node ' + target + ' in ' + ms + ' ms; a transfer that gave up: "' + said.slice(0, 60) + '…"';
   });
 
   await check('stop the leader (graceful): it hands its leadership over, the card says "Stopped"; restart it', async () => {
