@@ -695,6 +695,13 @@ def test_leadership_transfer(build):
                                                      "no new leader" in err),
                   "the refusal says what is known: %r" % err)
         check(c.wait_leader(timeout=5) == target, "the leader stays")
+        # with no target the leader picks a follower it hears from: the dead one keeps the
+        # match it had, and won a tie with the live one by its lower id (QA: the transfer
+        # then gave up)
+        time.sleep(0.7)  # past two CheckQuorum rounds (an election timeout: 150-300 ms)
+        _, out, _ = c.admin("leader", "transfer", timeout_ms=10000)
+        check(out["leaderId"] == str(other.id),
+              "any follower, node %d dead: %r (node %d lives)" % (down.id, out, other.id))
 
 
 def test_graceful_stop_hands_over(build):
