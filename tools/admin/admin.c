@@ -1182,7 +1182,8 @@ static int cmd_leader(struct admin *a, int argc, char **argv)
     if (help || argc < 2 || strcmp(argv[1], "transfer") != 0 || argc > 3) {
         if (help) {
             printf("Usage: lithair-admin leader transfer [ID]\n\n"
-                   "Hand leadership to node ID, or to the most up-to-date follower.\n");
+                   "Hand leadership to node ID, or to the most up-to-date of the followers the\n"
+                   "leader heard from lately (one that stopped answering is passed over).\n");
             return 0;
         }
         return admin_usage_error("leader ", "usage: leader transfer [ID]");
