@@ -252,6 +252,13 @@ static int gw_bench_num(struct gw_req *r, json_object *j, const char *key, doubl
     return 0;
 }
 
+/* gw_bench_set: the start request names `key` (null counts as not named). */
+static bool gw_bench_set(json_object *j, const char *key)
+{
+    json_object *v;
+    return json_object_object_get_ex(j, key, &v) && !json_object_is_type(v, json_type_null);
+}
+
 int gw_bench_parse(json_object *j, struct gw_bench_params *p, char *err, size_t n)
 {
     static const char *known[] = {"type",        "concurrency", "duration_secs", "payload_size",
@@ -311,6 +318,21 @@ int gw_bench_parse(json_object *j, struct gw_bench_params *p, char *err, size_t 
     p->concurrency = (unsigned)c;
     p->payload_size = (size_t)ps;
     p->key_space = (uint64_t)ks;
+    /* Settings the run would ignore are refused, as lithair-admin bench refuses them: a
+     * read share is a mixed run's; keys to prefill and a read consistency are for runs that
+     * read (QA: a write run took all three and echoed them in its config). */
+    const char *ignored = gw_bench_set(j, "read_ratio") && p->workload != BENCH_MIXED
+                              ? "read_ratio' is for type mixed"
+                          : gw_bench_set(j, "key_space") && p->workload == BENCH_WRITE
+                              ? "key_space' is for type read or mixed"
+                          : gw_bench_set(j, "consistency") && p->workload == BENCH_WRITE
+                              ? "consistency' is for type read or mixed"
+                              : NULL;
+    if (ignored) {
+        snprintf(err, n, "bad field '%s, not %s (the run would ignore it)", ignored,
+                 bench_workload_name(p->workload));
+        return LT_EINVAL;
+    }
     if (p->workload != BENCH_WRITE && ks * ps > GW_BENCH_PREFILL_MAX) {
         snprintf(err, n,
                  "bad field 'key_space': %.0f keys of %.0f bytes would prefill %.0f MiB; at most "

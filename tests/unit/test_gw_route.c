@@ -309,6 +309,38 @@ static void test_bench_parse(void)
         CU_ASSERT_PTR_NOT_NULL(strstr(err, bad[i].field));
         json_object_put(j);
     }
+    /* settings a run would ignore are refused, with the type that ignores them */
+    static const struct {
+        const char *body, *said;
+    } ignored[] = {
+        {"{\"read_ratio\":0.5}",
+         "bad field 'read_ratio' is for type mixed, not write (the run would ignore it)"},
+        {"{\"type\":\"read\",\"read_ratio\":0.5}",
+         "bad field 'read_ratio' is for type mixed, not read (the run would ignore it)"},
+        {"{\"type\":\"write\",\"key_space\":10}",
+         "bad field 'key_space' is for type read or mixed, not write (the run would ignore it)"},
+        {"{\"consistency\":\"serializable\"}",
+         "bad field 'consistency' is for type read or mixed, not write (the run would ignore "
+         "it)"},
+    };
+    for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
+        j = json_tokener_parse(ignored[i].body);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+        err[0] = '\0';
+        CU_ASSERT_EQUAL(gw_bench_parse(j, &p, err, sizeof(err)), LT_EINVAL);
+        CU_ASSERT_STRING_EQUAL(err, ignored[i].said);
+        json_object_put(j);
+    }
+    /* null names nothing; a read run takes its keys and consistency */
+    j = json_tokener_parse("{\"type\":\"write\",\"read_ratio\":null,\"key_space\":null,"
+                           "\"consistency\":null}");
+    CU_ASSERT_EQUAL(gw_bench_parse(j, &p, err, sizeof(err)), 0);
+    json_object_put(j);
+    j = json_tokener_parse("{\"type\":\"read\",\"key_space\":10,\"consistency\":"
+                           "\"serializable\"}");
+    CU_ASSERT_EQUAL(gw_bench_parse(j, &p, err, sizeof(err)), 0);
+    CU_ASSERT_TRUE(p.serializable);
+    json_object_put(j);
     /* the bounds are said as numbers are written, not in %g's exponent form */
     j = json_tokener_parse("{\"rate\":-5}");
     CU_ASSERT_PTR_NOT_NULL_FATAL(j);
