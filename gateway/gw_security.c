@@ -819,6 +819,19 @@ bool gw_security_check(struct gw_req *r, struct gw_identity *who)
     who->role = s->anon_role;
     who->anonymous = true;
     bool logout = strcmp(r->path, "/_playground/auth/logout") == 0;
+    const char *scheme = api ? mg_get_header(r->conn, "Authorization") : NULL;
+    if (scheme && !(strncasecmp(scheme, "Bearer", 6) == 0 && (scheme[6] == ' ' || !scheme[6]))) {
+        /* credentials of another scheme (Basic ...) are refused, not ignored: ignored, the
+         * client went on as anonymous — the admin role, on an open playground — believing
+         * it had identified itself (QA) */
+        size_t k = strcspn(scheme, " \t");
+        gw_reply_error(r, 401, "UNAUTHENTICATED", NULL,
+                       "Authorization scheme '%.*s' is not supported: send 'Authorization: "
+                       "Bearer TOKEN' with a token from POST /_playground/auth/login, or its "
+                       "session cookie",
+                       (int)(k < 24 ? k : 24), scheme);
+        return false;
+    }
     if (api && req_token(r, token, sizeof(token), &bearer)) {
         struct sess v;
         int rc = token[0] ? sec_session(s, token, &v) : LT_ENOTFOUND;

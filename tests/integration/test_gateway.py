@@ -1039,6 +1039,18 @@ def test_strict_input(build_dir):
         for auth in ("Bearer " + "a" * 200, "Bearer ", "Bearer", "bearer   "):
             st, _, err = g.get("/_playground/auth/me", headers={"Authorization": auth})
             check(st == 401, "Authorization %.20r: %d %r" % (auth, st, err))
+        # credentials of another scheme are refused, not ignored as anonymous (QA: Basic went
+        # on as the open playground's anonymous admin); the page's files do not look
+        for auth, scheme in (("Basic YWRtaW46YWRtaW4=", "Basic"), ("Digest x=1", "Digest"),
+                             ("Token", "Token")):
+            h, _ = expect_error(g.request("POST", "/api/items", {"name": "via-" + scheme},
+                                          headers={"Authorization": auth}), 401,
+                                "UNAUTHENTICATED", "scheme '%s' is not supported" % scheme)
+            check(h.get("www-authenticate", "").startswith("Bearer "), "names Bearer: %r" % h)
+        st, _, page = g.get("/api/items?limit=1000")
+        check(not any(it["name"].startswith("via-") for it in page["items"]), "none created")
+        st, _, _ = g.request("GET", "/", headers={"Authorization": "Basic YWRtaW46YWRtaW4="})
+        check(st == 200, "the page with Basic credentials: %d" % st)
         # as many header lines as civetweb keeps: refused (a later If-Match would be dropped)
         st, _, it = g.post("/api/items", {"name": "hdr", "id": "hdr1"})
         check(st == 201, "create hdr1: %d" % st)
@@ -1335,6 +1347,14 @@ def test_benchmark(build_dir):
         # a reading run's prefill is bounded, and reported while it runs
         expect_error(g.post("/_playground/benchmark/start", {"type": "read", "key_space": 200000}),
                      400, "INVALID_ARGUMENT", "key_space")
+        # settings the run would ignore are refused, as lithair-admin bench refuses them (QA:
+        # a write run took them and echoed them in its config)
+        for body, said in (({"key_space": 10}, "'key_space' is for type read or mixed, not write"),
+                           ({"type": "read", "read_ratio": 0.2}, "'read_ratio' is for type mixed"),
+                           ({"consistency": "serializable"}, "'consistency' is for type read")):
+            expect_error(g.post("/_playground/benchmark/start", body), 400, "INVALID_ARGUMENT",
+                         said)
+        check(g.get("/_playground/benchmark/status")[2]["state"] != "running", "none started")
         expect_error(g.post("/_playground/benchmark/start",
                             {"type": "mixed", "key_space": 70000, "payload_size": 1024}),
                      400, "INVALID_ARGUMENT", "MiB")
