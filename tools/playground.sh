@@ -22,6 +22,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HOME_DIR=${LITHAIR_HOME:-$ROOT/.playground}
 PORT=${LITHAIR_PORT:-8080}
+STOPPED="" # stop_pidfile: what it stopped ("NAME (pid N)" each)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 APT_PACKAGES=(build-essential cmake pkg-config git ca-certificates curl python3
@@ -95,6 +96,7 @@ stop_pidfile() {
     read -r pid exe <"$f" || true
     running=$(readlink "/proc/${pid:-0}/exe" 2>/dev/null || true)
     if [ -n "${pid:-}" ] && { [ "$running" = "$exe" ] || [ "$running" = "$exe (deleted)" ]; }; then
+        STOPPED="$STOPPED $(basename "$f" .pid) (pid $pid)"
         kill -TERM "$pid" 2>/dev/null || true
         for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
@@ -151,11 +153,16 @@ start() {
 }
 
 stop() {
+    STOPPED=""
     for f in "$HOME_DIR"/run/*.pid; do
         [ -e "$f" ] || continue
         stop_pidfile "$f"
     done
-    say "stopped"
+    if [ -n "$STOPPED" ]; then
+        say "stopped:$STOPPED (the gateway stops its nodes)"
+    else # it said "stopped" all the same (QA)
+        say "nothing was running (no live process in $HOME_DIR/run)"
+    fi
 }
 
 run_tests() {

@@ -132,7 +132,12 @@ def test_start_restart_rebuild_stop(build_dir):
         pg.rebuild()
         r = pg.run("stop")
         check(r.returncode == 0, "stop: %s" % r.stderr[-400:])
+        check("stopped: gateway (pid %d)" % third in r.stderr, "stop says what: %r" % r.stderr)
         wait_for("no process left after stop", lambda: not processes_under(pg.home), timeout=15)
+        # a second stop finds nothing and says so (it said "stopped", QA)
+        r = pg.run("stop")
+        check(r.returncode == 0 and "nothing was running" in r.stderr and "stopped" not in r.stderr,
+              "stop with nothing running: %d %r" % (r.returncode, r.stderr))
     finally:
         pg.close()
 
