@@ -12,7 +12,7 @@
  * In the child, between fork and exec, only async-signal-safe calls run: prctl, setpgid
  * (a Ctrl-C in the gateway's terminal goes to the gateway, which stops the nodes
  * itself), open/dup2 of the log, close_range of every inherited descriptor, signal
- * dispositions and mask reset, execv.
+ * dispositions reset, the mask set to the stop signals alone (held for the node), execv.
  *
  * When a node ends, the supervisor reads what that run appended to its log and reports
  * the first ERROR line with the exit: a node that stops on its own (a full disk, a corrupt
@@ -307,9 +307,15 @@ static void sup_child(const char *log_path, char **argv, pid_t parent, int repor
     static const int sigs[] = {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGQUIT, SIGUSR1};
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
         signal(sigs[i], SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* The node starts with its stop signals blocked (its main blocks them too, and a
+     * thread of its own takes them with sigwait): a SIGTERM sent before main runs is then
+     * held for it, a graceful stop, not the default action (a soak saw nodes stopped in their
+     * first milliseconds die by signal 15). Every other signal is unblocked. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sigprocmask(SIG_SETMASK, &stop, NULL);
     execv(argv[0], argv);
     int err = errno;
     ssize_t w;

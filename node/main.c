@@ -42,6 +42,17 @@ static void *on_signal_main(void *arg)
 
 int main(int argc, char **argv)
 {
+    /* First of all, and before node_new starts any thread (every thread inherits the
+     * mask): SIGINT and SIGTERM are taken by the signal thread's sigwait, never by their
+     * default action — one that arrives while the node starts is held until then (the
+     * gateway's supervisor execs nodes with them blocked already, for the time before
+     * main). */
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGINT);
+    sigaddset(&stop_sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
     struct node_config cfg;
     char err[512] = "";
     int rc = node_config_parse(argc, argv, &cfg, err, sizeof(err));
@@ -56,13 +67,6 @@ int main(int argc, char **argv)
     char tag[32];
     snprintf(tag, sizeof(tag), "node%llu", (unsigned long long)cfg.id);
     lt_log_init(tag, cfg.log_level);
-
-    /* blocked before node_new starts any thread: every thread inherits the mask */
-    sigemptyset(&stop_sigs);
-    sigaddset(&stop_sigs, SIGINT);
-    sigaddset(&stop_sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     rc = node_new(&cfg, &the_node, err, sizeof(err));
     if (rc != 0) {
