@@ -36,6 +36,7 @@
 #include "node.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
@@ -86,6 +87,8 @@ struct node_ship {
     uint64_t bytes, t0;   /* sent so far; start (ns) */
     struct raft_msg m;    /* the MSG_SNAPSHOT, meta as shipped */
     char path[1200];      /* the snapshot file */
+    int fd;               /* ... open from the start to the end of the transfer: a newer
+                           * snapshot may retire (unlink) the file meanwhile */
     struct node *n;
     pthread_t th;
 };
@@ -1244,7 +1247,7 @@ static void *node_ship_main(void *arg)
     uint64_t off = 0, size = 0;
     while (rc == 0) {
         size_t len = 0;
-        if ((rc = snap_chunk_read(sh->path, off, buf, NODE_SHIP_CHUNK, &len, &size)) != 0)
+        if ((rc = snap_chunk_pread(sh->fd, off, buf, NODE_SHIP_CHUNK, &len, &size)) != 0)
             break;
         struct codec_chunk ch = {
             .offset = off, .data = buf, .len = len, .done = off + len >= size, .total = size};
@@ -1265,6 +1268,8 @@ static void *node_ship_main(void *arg)
         }
     }
     free(buf);
+    close(sh->fd);
+    sh->fd = -1;
     sh->rc = rc;
     pthread_mutex_lock(&n->mu);
     __atomic_store_n(&sh->done, true, __ATOMIC_RELEASE);
@@ -1292,12 +1297,19 @@ static void node_send_snapshot(struct node *n, const struct raft_msg *m)
     struct raft_msg cm = *m;
     struct snap_info info;
     char name[SNAP_NAME_MAX];
-    struct stat st;
     snprintf(name, sizeof(name), "snap-%016llx-%016llx.snap", (unsigned long long)m->snapshot.index,
              (unsigned long long)m->snapshot.term);
-    if (snap_path(n->snap_dir, name, sh->path, sizeof(sh->path)) != 0 || stat(sh->path, &st) != 0) {
-        if (snap_newest(n->snap_dir, &info) != 0 ||
-            snap_path(n->snap_dir, info.name, sh->path, sizeof(sh->path)) != 0) {
+    /* Opened here, read by the thread: a file retired by a newer snapshot during the
+     * transfer stays readable (with chunks read by path, a soak's transfer failed "not
+     * found" half-way; with snapshots taken faster than one is sent, none would finish). */
+    sh->fd = snap_path(n->snap_dir, name, sh->path, sizeof(sh->path)) == 0
+                 ? open(sh->path, O_RDONLY | O_CLOEXEC)
+                 : -1;
+    if (sh->fd < 0) {
+        if (snap_newest(n->snap_dir, &info) == 0 &&
+            snap_path(n->snap_dir, info.name, sh->path, sizeof(sh->path)) == 0)
+            sh->fd = open(sh->path, O_RDONLY | O_CLOEXEC);
+        if (sh->fd < 0) {
             lt_warn("cannot send a snapshot to node %llu: none on disk", (unsigned long long)m->to);
             node_snapshot_failed(n, m);
             return;
@@ -1312,6 +1324,8 @@ static void node_send_snapshot(struct node *n, const struct raft_msg *m)
     sh->cancel = false;
     sh->t0 = lt_now_ns();
     if (pthread_create(&sh->th, NULL, node_ship_main, sh) != 0) {
+        close(sh->fd);
+        sh->fd = -1;
         node_snapshot_failed(n, m);
         return;
     }

@@ -732,12 +732,8 @@ void snap_reader_free(struct snap_reader *sr)
     free(sr);
 }
 
-int snap_chunk_read(const char *path, uint64_t offset, void *buf, size_t cap, size_t *n,
-                    uint64_t *file_size)
+int snap_chunk_pread(int fd, uint64_t offset, void *buf, size_t cap, size_t *n, uint64_t *file_size)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? LT_ENOTFOUND : sio_err(errno);
     struct stat st;
     int rc = 0;
     size_t got = 0;
@@ -747,12 +743,22 @@ int snap_chunk_read(const char *path, uint64_t offset, void *buf, size_t cap, si
         rc = LT_EINVAL;
     else
         rc = sio_pread_all(fd, buf, cap, offset, &got);
-    close(fd);
     if (rc)
         return rc;
     *n = got;
     *file_size = (uint64_t)st.st_size;
     return 0;
+}
+
+int snap_chunk_read(const char *path, uint64_t offset, void *buf, size_t cap, size_t *n,
+                    uint64_t *file_size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? LT_ENOTFOUND : sio_err(errno);
+    int rc = snap_chunk_pread(fd, offset, buf, cap, n, file_size);
+    close(fd);
+    return rc;
 }
 
 /* ---- receiver ---- */

@@ -90,6 +90,10 @@ void snap_map_free(struct snap_map *m);
  * follower: *n bytes (0 at the end), *file_size the total to send. */
 int snap_chunk_read(const char *path, uint64_t offset, void *buf, size_t cap, size_t *n,
                     uint64_t *file_size);
+/* snap_chunk_pread is snap_chunk_read on a file already open: a transfer opens its file
+ * once, so that a newer snapshot retiring it (unlink) cannot cut the transfer short. */
+int snap_chunk_pread(int fd, uint64_t offset, void *buf, size_t cap, size_t *n,
+                     uint64_t *file_size);
 
 /* Receiving a snapshot file from the leader: chunks of the raw file arrive in order
  * (a chunk already received is ignored; a gap is LT_EINVAL); with done == true the last

@@ -626,6 +626,35 @@ static void test_chunked_receive(void)
     CU_ASSERT_EQUAL(snap_chunk_read(src, total, buf, sizeof(buf), &n, &total), 0);
     CU_ASSERT_EQUAL(n, 0);
     CU_ASSERT_EQUAL(snap_chunk_read(src, total + 1, buf, sizeof(buf), &n, &total), LT_EINVAL);
+
+    /* a transfer reads an open file: a newer snapshot retiring it (unlink) half-way does not
+     * cut it short (by path, the next chunk was "not found": a soak saw it) */
+    int fd = open(src, O_RDONLY | O_CLOEXEC);
+    CU_ASSERT_FATAL(fd >= 0);
+    const char *f5 = sdir("f5");
+    CU_ASSERT_EQUAL_FATAL(snap_recv_begin(f5, &m, 2, &rv), 0);
+    off = 0;
+    rc = 0;
+    for (int guard = 0; guard < 1000 && rc == 0; guard++) {
+        CU_ASSERT_EQUAL_FATAL(snap_chunk_pread(fd, off, buf, sizeof(buf), &n, &total), 0);
+        if (off == 0)
+            CU_ASSERT_EQUAL_FATAL(unlink(src), 0);
+        bool done = off + n == total;
+        rc = snap_recv_chunk(rv, off, buf, n, done);
+        off += n;
+        if (done)
+            break;
+    }
+    close(fd);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_EQUAL(off, total);
+    CU_ASSERT(total > 2 * sizeof(buf)); /* chunks were read after the unlink */
+    snap_recv_free(rv);
+    CU_ASSERT_EQUAL(snap_chunk_read(src, 0, buf, sizeof(buf), &n, &total), LT_ENOTFOUND);
+    CU_ASSERT_EQUAL_FATAL(snap_newest(f5, &info), 0);
+    CU_ASSERT_EQUAL(info.meta.index, 777);
+    CU_ASSERT_EQUAL_FATAL(snap_path(f5, info.name, dst, sizeof(dst)), 0);
+    CU_ASSERT_EQUAL(read_check(dst, size, 9), 0);
     tdir_end();
 }
 
