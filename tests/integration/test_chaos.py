@@ -257,9 +257,19 @@ def nemesis_wide(g, rnd, seconds, log, max_out):
 
 
 def test_chaos(build_dir):
-    seconds = float(os.environ.get("LITHAIR_CHAOS_SECONDS", SECONDS))
+    run_chaos(build_dir, int(os.environ.get("LITHAIR_CHAOS_NODES", 3)),
+              float(os.environ.get("LITHAIR_CHAOS_SECONDS", SECONDS)))
+
+
+def test_chaos_five_nodes(build_dir):
+    """Five nodes, up to two of them out at once (nemesis_wide): a frozen leader beside a
+    killed follower, two followers catching up at once. Shorter than test_chaos (the suite
+    runs on two CPUs); LITHAIR_CHAOS_NODES=5 with LITHAIR_CHAOS_SECONDS soaks it."""
+    run_chaos(build_dir, 5, min(15.0, float(os.environ.get("LITHAIR_CHAOS_SECONDS", 15))))
+
+
+def run_chaos(build_dir, nodes, seconds):
     seed = int(os.environ.get("LITHAIR_CHAOS_SEED", time.time()))
-    nodes = int(os.environ.get("LITHAIR_CHAOS_NODES", 3))
     print("  seed %d (LITHAIR_CHAOS_SEED replays the nemesis's choices), %d nodes" % (seed, nodes))
     # A follower out for a moment misses more than --compact-keep entries under the
     # writers, so it catches up through InstallSnapshot, which the nemesis then hits too
