@@ -1175,20 +1175,27 @@ async function main() {
   await check('an item created elsewhere in a page\'s first 3 s is listed there (no benchmark ran in it)', async () => {
     /* the page held back item events for 3 s after a benchmark's end, and its "last end" began
      * at 0: performance.now() counts from the page's load, so its first 3 s were such a time */
-    const p = await browser.newPage();
-    try {
-      await p.goto(base + '/', { waitUntil: 'load', timeout: 20000 });
-      await p.waitForSelector('[data-testid="conn-indicator"][data-state="live"]', { timeout: 10000 });
-      await wait_for('the first list', 5000, async () => /\d/.test(await p.locator('[data-testid="items-total"]').textContent()));
-      const before = await p.locator('[data-testid="items-total"]').textContent();
-      const young = await p.evaluate(() => performance.now());
-      assert(young < 2500, 'the page is already ' + Math.round(young) + ' ms old');
-      assert(await post_json(base + '/api/items', { name: 'while the page is young' }) === 201, 'create refused');
-      await wait_for('the count to change', 2500, async () => (await p.locator('[data-testid="items-total"]').textContent()) !== before);
-      return (before + ' → ' + await p.locator('[data-testid="items-total"]').textContent()) + ', created ' + Math.round(young) + ' ms after the load';
-    } finally {
-      await p.close();
+    /* a page live and listed within 2.5 s of its load: on a loaded machine that can take
+     * longer, so up to three pages are tried (each one's first 3 s is what is tested) */
+    const ages = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const p = await browser.newPage();
+      try {
+        await p.goto(base + '/', { waitUntil: 'load', timeout: 20000 });
+        await p.waitForSelector('[data-testid="conn-indicator"][data-state="live"]', { timeout: 10000 });
+        await wait_for('the first list', 5000, async () => /\d/.test(await p.locator('[data-testid="items-total"]').textContent()));
+        const before = await p.locator('[data-testid="items-total"]').textContent();
+        const young = await p.evaluate(() => performance.now());
+        ages.push(Math.round(young));
+        if (young >= 2500) continue;
+        assert(await post_json(base + '/api/items', { name: 'while the page is young' }) === 201, 'create refused');
+        await wait_for('the count to change', 2500, async () => (await p.locator('[data-testid="items-total"]').textContent()) !== before);
+        return (before + ' → ' + await p.locator('[data-testid="items-total"]').textContent()) + ', created ' + Math.round(young) + ' ms after the load';
+      } finally {
+        await p.close();
+      }
     }
+    throw new Error('no page was live and listed within 2.5 s of its load (' + ages.join(', ') + ' ms)');
   });
 
   await check('security: log in as viewer, a create is refused by role; the rate limiter and firewall react', async () => {
