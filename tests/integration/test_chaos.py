@@ -154,14 +154,35 @@ def restart_down(g):
             check(st in (200, 409), "restart %d: %d %r" % (n["id"], st, body))
 
 
+ACTIONS = ["kill", "kill", "term", "freeze", "freeze", "elect", "snapshot",
+           "kill", "term", "freeze", "freeze", "elect", "snapshot", "crash"]
+
+
+def control(g, action, victim, log):
+    """The nemesis's steps through the control API: kill (SIGKILL), term (SIGTERM),
+    elect (a leadership transfer to victim), snapshot; each answer is one it may give."""
+    if action in ("kill", "term"):
+        graceful = "?graceful=true" if action == "term" else ""
+        st, _, body = g.post("/_playground/cluster/kill/%d%s" % (victim, graceful))
+        log.append("%s %d: %d" % (action, victim, st))
+        check(st in (200, 409), "kill: %d %r" % (st, body))
+    elif action == "elect":
+        st, _, body = g.post("/_playground/cluster/force-election?target=%d" % victim)
+        log.append("elect %d: %d" % (victim, st))
+        check(st in (200, 409, 503, 504), "force-election: %d %r" % (st, body))
+    else:
+        st, _, body = g.post("/_playground/cluster/snapshot")
+        log.append("snapshot: %d" % st)
+        check(st in (200, 503, 504), "snapshot: %d %r" % (st, body))
+
+
 def nemesis(g, rnd, seconds, log):
     end = time.monotonic() + seconds
     steps = 0
     while time.monotonic() < end and steps < max(200, int(seconds)):
         steps += 1
         time.sleep(rnd.uniform(0.5, 1.5))
-        action = rnd.choice(["kill", "kill", "term", "freeze", "freeze", "elect", "snapshot",
-                             "kill", "term", "freeze", "freeze", "elect", "snapshot", "crash"])
+        action = rnd.choice(ACTIONS)
         restart_down(g)  # at most one node out at a time
         if action == "crash":
             crash_all(g, log)
@@ -171,13 +192,7 @@ def nemesis(g, rnd, seconds, log):
             continue
         ids = [n["id"] for n in s["nodes"]]
         victim = rnd.choice(ids)
-        if action in ("kill", "term"):
-            graceful = "?graceful=true" if action == "term" else ""
-            path = "/_playground/cluster/kill/%d%s" % (victim, graceful)
-            st, _, body = g.post(path)
-            log.append("%s %d: %d" % (action, victim, st))
-            check(st in (200, 409), "kill: %d %r" % (st, body))
-        elif action == "freeze":
+        if action == "freeze":
             pid = node_pid(g, victim)
             if pid:
                 os.kill(pid, signal.SIGSTOP)
@@ -186,14 +201,8 @@ def nemesis(g, rnd, seconds, log):
                     time.sleep(rnd.uniform(0.5, 2.0))
                 finally:
                     os.kill(pid, signal.SIGCONT)
-        elif action == "elect":
-            st, _, body = g.post("/_playground/cluster/force-election?target=%d" % victim)
-            log.append("elect %d: %d" % (victim, st))
-            check(st in (200, 409, 503, 504), "force-election: %d %r" % (st, body))
         else:
-            st, _, body = g.post("/_playground/cluster/snapshot")
-            log.append("snapshot: %d" % st)
-            check(st in (200, 503, 504), "snapshot: %d %r" % (st, body))
+            control(g, action, victim, log)
     restart_down(g)
 
 
@@ -222,8 +231,7 @@ def nemesis_wide(g, rnd, seconds, log, max_out):
                 st, _, body = g.post("/_playground/cluster/restart/%d" % nid)
                 log.append("restart %d: %d" % (nid, st))
                 check(st in (200, 409), "restart %d: %d %r" % (nid, st, body))
-        action = rnd.choice(["kill", "kill", "term", "freeze", "freeze", "elect", "snapshot",
-                             "kill", "term", "freeze", "freeze", "elect", "snapshot", "crash"])
+        action = rnd.choice(ACTIONS)
         if action == "crash":
             for pid in frozen.values():
                 os.kill(pid, signal.SIGCONT)
@@ -232,25 +240,14 @@ def nemesis_wide(g, rnd, seconds, log, max_out):
             continue
         live = [n["id"] for n in s["nodes"] if n.get("running") and n["id"] not in frozen]
         victim = rnd.choice(live or [n["id"] for n in s["nodes"]])
-        if action in ("kill", "term"):
-            graceful = "?graceful=true" if action == "term" else ""
-            st, _, body = g.post("/_playground/cluster/kill/%d%s" % (victim, graceful))
-            log.append("%s %d: %d" % (action, victim, st))
-            check(st in (200, 409), "kill: %d %r" % (st, body))
-        elif action == "freeze":
+        if action == "freeze":
             pid = node_pid(g, victim)
             if pid:
                 os.kill(pid, signal.SIGSTOP)
                 frozen[victim] = pid
                 log.append("freeze %d" % victim)
-        elif action == "elect":
-            st, _, body = g.post("/_playground/cluster/force-election?target=%d" % victim)
-            log.append("elect %d: %d" % (victim, st))
-            check(st in (200, 409, 503, 504), "force-election: %d %r" % (st, body))
         else:
-            st, _, body = g.post("/_playground/cluster/snapshot")
-            log.append("snapshot: %d" % st)
-            check(st in (200, 503, 504), "snapshot: %d %r" % (st, body))
+            control(g, action, victim, log)
     for pid in frozen.values():
         os.kill(pid, signal.SIGCONT)
     restart_down(g)
