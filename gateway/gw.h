@@ -165,6 +165,10 @@ void gw_coalescer_stats(struct gw_coalescer *c, uint64_t *batches, uint64_t *bat
 int gw_coalesce_call(struct gw_coalescer *c, const char *method, const uint8_t *payload, size_t len,
                      unsigned timeout_ms, uint8_t **resp, size_t *resp_len, struct rpc_status *st);
 
+/* gw_server_can_listen: 0, or LT_EIO (logged: "cannot listen on ADDR:PORT: why") when the
+ * HTTP port cannot be bound now (an IPv4 address; taken, say). Asked before anything starts,
+ * so that a gateway that cannot serve spawns no node and dials nothing. */
+int gw_server_can_listen(const struct gw *g);
 /* gw_server_start starts civetweb with the routes registered; gw_server_stop stops it. */
 int gw_server_start(struct gw *g);
 void gw_server_stop(struct gw *g);

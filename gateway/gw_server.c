@@ -981,6 +981,19 @@ static int gw_bind_error(const char *addr, int port)
     return err;
 }
 
+int gw_server_can_listen(const struct gw *g)
+{
+    char addr[64];
+    bool loopback;
+    if (gw_listen_addr_parse(g->cfg.listen_addr ? g->cfg.listen_addr : "127.0.0.1", addr,
+                             sizeof(addr), &loopback) != 0)
+        return 0; /* gw_server_start says what is wrong with it */
+    int err = strchr(addr, ':') ? 0 : gw_bind_error(addr, g->cfg.listen_port);
+    if (err)
+        lt_error("cannot listen on %s:%d: %s", addr, g->cfg.listen_port, strerror(err));
+    return err ? LT_EIO : 0;
+}
+
 int gw_server_start(struct gw *g)
 {
     int rc = gw_route_add(g, "GET", "/healthz", gw_healthz, NULL, "healthz");

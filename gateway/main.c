@@ -503,6 +503,13 @@ int main(int argc, char **argv)
     int rc, exit_code = 1;
     char endpoints[GW_MAX_NODES * (GW_URL_MAX + 1)], events[GW_MAX_NODES * (GW_URL_MAX + 1)];
     gw.started_ns = lt_now_ns();
+    /* A port taken is said before any node is spawned or dialed: found only by civetweb's
+     * start, after the nodes had started, it cost their start and stop, and a gateway that
+     * exited with its event dialers still connecting met NNG's teardown race (a leak report
+     * under ASan that pushed "cannot listen" out of the log's last lines). civetweb's start
+     * still says so if another process takes the port in between. */
+    if (gw_server_can_listen(&gw) != 0)
+        return 1;
     if ((rc = sse_hub_new(NULL, &gw.sse)) != 0) {
         lt_error("cannot make the SSE hub: %s", lt_strerror(rc));
         return 1;

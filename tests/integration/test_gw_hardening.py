@@ -402,14 +402,23 @@ def test_startup_checks(build_dir):
         taken = socket.socket()
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
+        port = taken.getsockname()[1]
         try:
-            rc, err = run_gateway(build_dir, ["--listen", str(taken.getsockname()[1]),
+            rc, err = run_gateway(build_dir, ["--listen", str(port),
                                               "--frontend", front, "--node",
                                               "1,tcp://127.0.0.1:%d,tcp://127.0.0.1:%d" %
                                               (free_port(), free_port())])
+            # said before anything starts: no node spawned (they were started, then stopped)
+            spawned = os.path.join(root, "spawned")
+            rc2, err2 = run_gateway(build_dir, ["--listen", str(port),
+                                                "--frontend", front, "--spawn", "3",
+                                                "--data-dir", spawned, "--node-bin", node_bin])
         finally:
             taken.close()
         check(rc == 1 and "Address already in use" in err, "a taken port: %d %r" % (rc, err))
+        check(rc2 == 1 and "cannot listen on 127.0.0.1:%d: Address already in use" % port in err2
+              and "started" not in err2 and not os.path.exists(spawned),
+              "a taken port, --spawn: %d %r" % (rc2, err2))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
