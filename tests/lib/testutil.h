@@ -11,7 +11,8 @@
 int tu_tmpdir(char *out, size_t n, const char *prefix);
 int tu_rmrf(const char *path);
 
-/* tu_free_port returns a TCP port on 127.0.0.1 that was free when asked (bind to 0). */
+/* tu_free_port returns a TCP port on 127.0.0.1 that was free when asked, drawn below the
+ * kernel's ephemeral range and claimed (a lock file) from other test processes. */
 int tu_free_port(void);
 
 /* tu_file_size returns the size of a file, -1 if it cannot be read. */
