@@ -181,6 +181,18 @@ int sio_ftruncate(int fd, uint64_t len)
     return ftruncate(fd, (off_t)len) == 0 ? 0 : sio_err(errno);
 }
 
+int sio_sync_file_range(int fd, uint64_t off, uint64_t len, unsigned flags)
+{
+    int fault = sio_fault_hit("sync_file_range");
+    if (fault)
+        return fault;
+    if (sync_file_range(fd, (off_t)off, (off_t)len, flags) == 0)
+        return 0;
+    if (errno == ENOSYS || errno == ESPIPE || errno == EOPNOTSUPP)
+        return 0; /* not supported here: nothing was started or waited for */
+    return sio_err(errno);
+}
+
 int sio_rename(const char *from, const char *to)
 {
     int fault = sio_fault_hit("rename");

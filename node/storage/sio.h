@@ -22,7 +22,8 @@ void sio_fault_arm(int countdown, int err);
 unsigned sio_fault_fired(void);
 
 /* sio_fault_last_op names the operation the last injected fault failed ("write",
- * "fdatasync", "fsync", "ftruncate", "rename", "unlink", "fsync_dir"); "" if none. */
+ * "fdatasync", "fsync", "ftruncate", "rename", "unlink", "fsync_dir", "sync_file_range");
+ * "" if none. */
 const char *sio_fault_last_op(void);
 
 /* sio_delay_arm makes every fdatasync from now on take `ms` milliseconds longer (a slow
@@ -39,6 +40,12 @@ int sio_pread_all(int fd, void *buf, size_t len, uint64_t off, size_t *got);
 int sio_fdatasync(int fd);
 int sio_fsync(int fd);
 int sio_ftruncate(int fd, uint64_t len);
+/* sio_sync_file_range starts or waits for writeback of a range (sync_file_range(2)): a hint,
+ * but its error is not. A writeback error is reported once per open file, to whichever call
+ * waits for writeback first (sync_file_range with a WAIT flag, fsync, fdatasync): after
+ * this one said it, the file's fsync returns 0 with the pages not on disk. So an error
+ * here is the file's write failing. Returns 0 where the call is not supported. */
+int sio_sync_file_range(int fd, uint64_t off, uint64_t len, unsigned flags);
 int sio_rename(const char *from, const char *to);
 int sio_unlink(const char *path);
 /* sio_fsync_dir makes the directory's entries (created, renamed, deleted files) durable. */

@@ -1,8 +1,10 @@
 /* test_snap.c — snapshot files on real files: streaming round trip, every kind of damage
  * detected (flipped bits, truncation, bad magic, trailing bytes), interrupted writes
  * ignored and cleaned, keep-N retention, chunked shipping and receiving, injected I/O
- * faults, mapping. Each test works in a fresh temporary directory that it removes. */
+ * faults, mapping, a writeback error reported to the writer's pacing. Each test works in a
+ * fresh temporary directory that it removes. Linked with -Wl,--wrap=sync_file_range. */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -692,6 +694,73 @@ static void test_fault_injection(void)
     tdir_end();
 }
 
+/* sync_file_range, wrapped (-Wl,--wrap=sync_file_range): when armed, a call that waits
+ * for writeback (SYNC_FILE_RANGE_WAIT_BEFORE or _AFTER) fails with EIO, as Linux reports a
+ * writeback error there: file_fdatawait_range() returns it and advances the file's
+ * error cursor (file_check_and_advance_wb_err), so the fsync that follows on the same file
+ * returns 0 although the pages never reached the disk. Counts the waiting calls. */
+int __real_sync_file_range(int fd, off_t off, off_t len, unsigned int flags);
+int __wrap_sync_file_range(int fd, off_t off, off_t len, unsigned int flags);
+static int sfr_fail_armed;
+static unsigned sfr_waits;
+
+int __wrap_sync_file_range(int fd, off_t off, off_t len, unsigned int flags)
+{
+    if (flags & (SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WAIT_AFTER)) {
+        sfr_waits++;
+        if (sfr_fail_armed) {
+            sfr_fail_armed = 0;
+            (void)__real_sync_file_range(fd, off, len, flags);
+            errno = EIO;
+            return -1;
+        }
+    }
+    return __real_sync_file_range(fd, off, len, flags);
+}
+
+/* A writeback error reported while a large snapshot is paced must fail the snapshot: the
+ * kernel says it once, to that call, and the commit's fsync then returns 0. Taken as
+ * durable, the snapshot would get its WAL marker and the log behind it compacted away,
+ * with the file's pages never on disk (found by this audit: the pacing ignored the
+ * result). */
+static void test_pacing_writeback_error(void)
+{
+    tdir_begin();
+    const char *dir = sdir("snap");
+    struct raft_snapshot_meta m1 = mkmeta(10, 1), m2 = mkmeta(20, 2);
+    CU_ASSERT_EQUAL_FATAL(write_snap(dir, &m1, 1000, 1, 0), 0);
+
+    /* an 8 MiB snapshot is paced (2 MiB pieces): its waits for writeback happen */
+    sfr_waits = 0;
+    CU_ASSERT_EQUAL_FATAL(write_snap(dir, &m2, 8u << 20, 2, 0), 0);
+    CU_ASSERT_FATAL(sfr_waits >= 2);
+
+    /* the same with the first wait failing: refused, the older snapshot still the newest,
+     * no file of the failed one left */
+    struct raft_snapshot_meta m3 = mkmeta(30, 2);
+    sfr_waits = 0;
+    sfr_fail_armed = 1;
+    int rc = write_snap(dir, &m3, 8u << 20, 3, 0);
+    CU_ASSERT_FATAL(sfr_waits >= 1);
+    CU_ASSERT_EQUAL(sfr_fail_armed, 0);
+    sfr_fail_armed = 0;
+    CU_ASSERT_EQUAL(rc, LT_EIO);
+    struct snap_info info;
+    CU_ASSERT_EQUAL_FATAL(snap_newest(dir, &info), 0);
+    CU_ASSERT_EQUAL(info.meta.index, 20);
+    CU_ASSERT_EQUAL(count_files(dir, ".tmp"), 0);
+    CU_ASSERT_EQUAL(count_files(dir, ".snap"), 2);
+
+    /* and the next snapshot, with no error, is written whole */
+    CU_ASSERT_EQUAL(write_snap(dir, &m3, 8u << 20, 3, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(snap_newest(dir, &info), 0);
+    CU_ASSERT_EQUAL(info.meta.index, 30);
+    char path[700];
+    CU_ASSERT_EQUAL_FATAL(snap_path(dir, info.name, path, sizeof(path)), 0);
+    CU_ASSERT_EQUAL(read_check(path, 8u << 20, 3), 0);
+    tdir_end();
+}
+
 static const struct lt_test snap_tests[] = {
     {"streaming round trip", test_roundtrip},
     {"damage is LT_ECORRUPT; the newest valid one is picked", test_corruption},
@@ -702,6 +771,7 @@ static const struct lt_test snap_tests[] = {
     {"a failed deletion of older snapshots does not fail the new one", test_retention_failure},
     {"chunked shipping and receiving", test_chunked_receive},
     {"fault injection in the write path", test_fault_injection},
+    {"a writeback error reported to the pacing fails the snapshot", test_pacing_writeback_error},
     {NULL, NULL},
 };
 
