@@ -1029,13 +1029,22 @@ static int wal_seg_replay(struct wal *w, size_t i, struct wal_replay *st)
                     cut, good_end, bad ? "incomplete or damaged record" : "uncommitted batch",
                     written_end < size ? ", and the preallocated zeros after them" : "");
         rc = sio_ftruncate(fd, good_end);
-        if (!rc)
-            rc = sio_fdatasync(fd);
-        w->fsyncs++;
         if (rc)
             goto out_unmap;
         if (!unwritten)
             w->truncated_at_start += cut;
+    }
+    if (is_last) {
+        /* Synced whether or not it was cut: what replay read may be a dead process's writes
+         * still in the page cache (killed after a batch's write, before its fdatasync), and
+         * from here on it is the log, counted as persisted and acknowledged. Only the
+         * truncation used to sync, so a batch that ended the file (the one that crosses a
+         * segment's size, where the preallocated zeros stop; any batch without
+         * preallocation) came back unsynced. */
+        rc = sio_fdatasync(fd);
+        w->fsyncs++;
+        if (rc)
+            goto out_unmap;
     }
     munmap((void *)m, size);
     if (is_last) {
@@ -1117,6 +1126,15 @@ int wal_read(const char *dir, const struct wal_options *opt, struct wal_read **o
         goto out_free;
     for (size_t i = 0; i < w->n_segs; i++) {
         rc = wal_seg_replay(w, i, st);
+        if (rc)
+            goto out_free;
+    }
+    /* The segments' names as found, durable: a dead process may have renamed one into place
+     * (the rollover's new segment) and been killed before the directory's fsync, and the log
+     * now grows in that segment. */
+    if (w->n_segs > 0) {
+        rc = sio_fsync_dir(w->dir);
+        w->fsyncs++;
         if (rc)
             goto out_free;
     }
