@@ -3578,6 +3578,22 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     free(snaps);
     struct wal_recovered rec;
     rc = node_wal_read_join(&wr);
+    /* The WAL's lock is ours from here: another process on this data dir (a node still
+     * running) was refused, before it could delete the temp file of a snapshot being
+     * written or received there, or write an IDENTITY of its own (a node's restart then
+     * refused "belongs to node N"). The snapshot directory is synced too before the WAL
+     * may record the snapshot that loaded (a name left undurable by a process killed
+     * between its rename and the directory's fsync, lost to a power cut, would leave a WAL
+     * naming a snapshot that is gone: "snapshot lost", the node stopped). */
+    int snap_rc = rc == 0 ? snap_clean_tmp(n->snap_dir) : 0;
+    if (rc == 0 && snap_rc != 0) {
+        snprintf(errbuf, errlen, "snapshots in %s: cannot clean or sync the directory: %s",
+                 n->snap_dir, lt_strerror(snap_rc));
+        wal_read_free(wr.rd);
+        wr.rd = NULL;
+        rc = snap_rc;
+        goto out_free;
+    }
     if (rc == 0)
         rc = wal_open_read(wr.rd, snap.index ? &snap : NULL, &n->wal, &rec);
     wr.rd = NULL;
@@ -3592,11 +3608,6 @@ int node_new(const struct node_config *cfg, struct node **out, char *errbuf, siz
     if (rc != 0) {
         goto out_free;
     }
-    /* The WAL's lock is ours from here: another process on this data dir (a node still
-     * running) was refused above, before it could delete the temp file of a snapshot being
-     * written or received there, or write an IDENTITY of its own (a node's restart then
-     * refused "belongs to node N"). */
-    snap_clean_tmp(n->snap_dir);
     if (ident_rc == NODE_IDENT_NEW && (rc = ident_write(cfg->data_dir, &n->ident)) != 0) {
         snprintf(errbuf, errlen, "cannot write %s/" IDENT_FILE ": %s", cfg->data_dir,
                  lt_strerror(rc));

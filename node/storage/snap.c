@@ -350,7 +350,6 @@ int snap_clean_tmp(const char *dir)
     if (!d)
         return errno == ENOENT ? 0 : sio_err(errno);
     int rc = 0;
-    bool removed = false;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         size_t len = strlen(de->d_name);
@@ -363,10 +362,12 @@ int snap_clean_tmp(const char *dir)
             rc = sio_unlink(path);
         if (rc)
             break;
-        removed = true;
     }
     closedir(d);
-    if (removed && !rc)
+    /* Synced also with nothing removed: the names found here are what a start relies on,
+     * and a process killed between a snapshot's rename and the directory's fsync left one
+     * that is not durable (see snap.h). */
+    if (!rc)
         rc = sio_fsync_dir(dir);
     return rc;
 }

@@ -47,7 +47,10 @@ int snap_newest(const char *dir, struct snap_info *info);
 /* snap_retain deletes all but the newest `keep` snapshots (keep >= 1). */
 int snap_retain(const char *dir, unsigned keep);
 
-/* snap_clean_tmp deletes the temp files of interrupted writes and receives. */
+/* snap_clean_tmp deletes the temp files of interrupted writes and receives, and syncs the
+ * directory (also when there was none): run at a start before anything relies on the
+ * snapshots found, it makes their names durable — a process killed between a snapshot's
+ * rename and the directory's fsync left one that a power cut could still take away. */
 int snap_clean_tmp(const char *dir);
 
 /* Writing a local snapshot: begin, write the data in any number of pieces, then commit

@@ -2,13 +2,15 @@
  * detected (flipped bits, truncation, bad magic, trailing bytes), interrupted writes
  * ignored and cleaned, keep-N retention, chunked shipping and receiving, injected I/O
  * faults, mapping, a writeback error reported to the writer's pacing. Each test works in a
- * fresh temporary directory that it removes. Linked with -Wl,--wrap=sync_file_range. */
+ * fresh temporary directory that it removes. Linked with -Wl,--wrap=sync_file_range and
+ * --wrap=fsync (which directories were synced). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cunit_main.h"
@@ -436,6 +438,43 @@ static void test_tmp_files(void)
     tdir_end();
 }
 
+/* fsync, wrapped: the inode of the last file or directory synced successfully. */
+int __real_fsync(int fd);
+int __wrap_fsync(int fd);
+static ino_t fsync_last_ino;
+
+int __wrap_fsync(int fd)
+{
+    int rc = __real_fsync(fd);
+    struct stat st;
+    if (rc == 0 && fstat(fd, &st) == 0)
+        fsync_last_ino = st.st_ino;
+    return rc;
+}
+
+/* A start settles the snapshot directory before anything relies on its names: a process
+ * killed between a snapshot's rename and the directory's fsync left a name that is not
+ * durable, and the restarted node loads that snapshot and records it in the WAL; a power
+ * cut then loses the file while the WAL names it, and the node refuses to start ("the WAL
+ * refers to snapshot N"). snap_clean_tmp, which the node runs at every start, syncs the
+ * directory also when it finds no temp file to delete. */
+static void test_clean_tmp_syncs_dir(void)
+{
+    tdir_begin();
+    const char *dir = sdir("snap");
+    struct raft_snapshot_meta m1 = mkmeta(10, 1);
+    CU_ASSERT_EQUAL_FATAL(write_snap(dir, &m1, 1000, 5, 0), 0);
+    struct stat st;
+    CU_ASSERT_EQUAL_FATAL(stat(dir, &st), 0);
+    fsync_last_ino = 0;
+    CU_ASSERT_EQUAL(snap_clean_tmp(dir), 0);
+    CU_ASSERT_EQUAL(fsync_last_ino, st.st_ino);
+    CU_ASSERT_EQUAL(count_files(dir, ".snap"), 1);
+    /* a directory that does not exist yet: nothing to settle */
+    CU_ASSERT_EQUAL(snap_clean_tmp(sdir("none")), 0);
+    tdir_end();
+}
+
 static void test_retention(void)
 {
     tdir_begin();
@@ -767,6 +806,7 @@ static const struct lt_test snap_tests[] = {
     {"every flipped bit is detected", test_every_bit},
     {"mapping: the data in place, damage refused at open", test_map},
     {"temp files of interrupted writes ignored and cleaned", test_tmp_files},
+    {"the start's clean-up syncs the directory", test_clean_tmp_syncs_dir},
     {"keep-N retention", test_retention},
     {"a failed deletion of older snapshots does not fail the new one", test_retention_failure},
     {"chunked shipping and receiving", test_chunked_receive},
