@@ -224,30 +224,39 @@ int sio_fsync_dir(const char *dir)
     return rc;
 }
 
+/* sio_fsync_parent fsyncs the directory that holds `dir`. */
+static int sio_fsync_parent(const char *dir)
+{
+    char parent[4096];
+    int n = snprintf(parent, sizeof(parent), "%s", dir);
+    if (n <= 0 || (size_t)n >= sizeof(parent))
+        return LT_EINVAL;
+    while (n > 1 && parent[n - 1] == '/')
+        parent[--n] = '\0';
+    char *slash = strrchr(parent, '/');
+    if (!slash)
+        snprintf(parent, sizeof(parent), ".");
+    else if (slash == parent)
+        parent[1] = '\0';
+    else
+        *slash = '\0';
+    return sio_fsync_dir(parent);
+}
+
 int sio_mkdir(const char *dir)
 {
-    if (mkdir(dir, 0755) == 0) {
-        /* make the new directory's entry durable in its parent */
-        char parent[4096];
-        int n = snprintf(parent, sizeof(parent), "%s", dir);
-        if (n <= 0 || (size_t)n >= sizeof(parent))
-            return LT_EINVAL;
-        while (n > 1 && parent[n - 1] == '/')
-            parent[--n] = '\0';
-        char *slash = strrchr(parent, '/');
-        if (!slash)
-            snprintf(parent, sizeof(parent), ".");
-        else if (slash == parent)
-            parent[1] = '\0';
-        else
-            *slash = '\0';
-        return sio_fsync_dir(parent);
-    }
+    if (mkdir(dir, 0755) == 0)
+        return sio_fsync_parent(dir); /* make the new directory's entry durable */
     if (errno == EEXIST) {
         struct stat st;
-        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-            return 0;
-        return LT_EINVAL;
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+            return LT_EINVAL;
+        /* Synced too when it exists: a process killed between its mkdir and the parent's
+         * fsync left an entry that is not durable, and what goes into it now is. A parent
+         * this process may not open (no read permission: it did not create `dir` there) is
+         * left as before. */
+        int rc = sio_fsync_parent(dir);
+        return rc == LT_EPERM ? 0 : rc;
     }
     return sio_err(errno);
 }

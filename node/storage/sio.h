@@ -50,7 +50,8 @@ int sio_rename(const char *from, const char *to);
 int sio_unlink(const char *path);
 /* sio_fsync_dir makes the directory's entries (created, renamed, deleted files) durable. */
 int sio_fsync_dir(const char *dir);
-/* sio_mkdir creates `dir` if missing (its parent must exist) and fsyncs the parent. */
+/* sio_mkdir creates `dir` if missing (its parent must exist) and fsyncs the parent, also
+ * when `dir` existed (its entry may be a killed process's, never synced). */
 int sio_mkdir(const char *dir);
 
 #endif

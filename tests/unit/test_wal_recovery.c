@@ -279,12 +279,32 @@ static void test_unsynced_rename_of_segment(void)
     tdir_end();
 }
 
+/* The WAL's directory made by a process killed between its mkdir and the fsync of its
+ * parent: its entry in the data dir is not durable, and a restart finds it (EEXIST) and
+ * fills it with segments. wal_open must sync the parent then too (sio_mkdir). */
+static void test_unsynced_mkdir_of_wal_dir(void)
+{
+    tdir_begin();
+    CU_ASSERT_EQUAL_FATAL(mkdir(wdir, 0755), 0); /* and killed before the parent's fsync */
+    struct wal *w;
+    struct wal_recovered rec;
+    n_synced = 0;
+    CU_ASSERT_EQUAL_FATAL(wal_open(wdir, NULL, &w, &rec), 0);
+    CU_ASSERT(was_synced(tdir)); /* the parent: the data dir */
+    CU_ASSERT(was_synced(wdir));
+    wal_recovered_fini(&rec);
+    wal_free(w);
+    tdir_end();
+}
+
 static const struct lt_test recovery_tests[] = {
     {"an unsynced batch at a segment's end is synced by recovery",
      test_unsynced_batch_at_segment_end},
     {"without preallocation: an unsynced last batch is synced by recovery",
      test_unsynced_batch_no_prealloc},
     {"a segment's unsynced name is synced by recovery", test_unsynced_rename_of_segment},
+    {"the WAL directory's unsynced entry in its parent is synced at open",
+     test_unsynced_mkdir_of_wal_dir},
     {NULL, NULL},
 };
 
