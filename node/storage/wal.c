@@ -69,6 +69,9 @@
  * by another valid record): then a later batch was durable after the damaged one, so the
  * damage is corruption (LT_ECORRUPT) and the node must not start. A bad record anywhere
  * in another segment, a bad header, a missing segment or an index gap is LT_ECORRUPT.
+ * Whatever replay keeps is made durable before it is returned (the last segment
+ * fdatasync'ed, the directory fsync'ed): a process killed after a write and before its
+ * sync leaves it in the page cache, where a restart in the same boot reads it back.
  *
  * Preallocation. The writer extends the current segment with zeros a few MiB ahead of the
  * batches (WAL_ZERO_AHEAD), so that an fdatasync seldom has a new file size to commit

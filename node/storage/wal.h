@@ -10,6 +10,8 @@
  *
  * Recovery (wal_open) replays every segment, truncates a torn tail of the last segment
  * (logged and counted) and refuses with LT_ECORRUPT any damage that is not a torn tail.
+ * It syncs the last segment and the directory before it returns the log: after a kill -9
+ * the page cache may hold writes the dead process never synced.
  * After an I/O error in wal_sync/wal_append the WAL is failed: every later call returns
  * the same error and the node must restart and recover from disk (after a failed fsync
  * the page cache cannot be trusted). Not thread-safe: one owner (the node loop), except
