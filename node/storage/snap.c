@@ -478,6 +478,8 @@ static int snap_writer_pace(struct snap_writer *sw)
         return 0;
     int rc = sio_sync_file_range(sw->fd, SNAP_HDR_SIZE + sw->paced, written - sw->paced,
                                  SYNC_FILE_RANGE_WRITE);
+    if (rc == LT_ENOMEM)
+        rc = 0; /* writeback not started for now (memory pressure): the pages stay dirty */
     if (rc == 0 && sw->paced > sw->paced_prev) /* the piece before this one */
         rc = sio_sync_file_range(sw->fd, SNAP_HDR_SIZE + sw->paced_prev, sw->paced - sw->paced_prev,
                                  SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
