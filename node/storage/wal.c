@@ -644,6 +644,24 @@ static bool wal_seg_hdr_ok(const unsigned char *h, size_t size, const struct wal
            wal_get64(h + 16) == s->seq && wal_get64(h + 24) == s->first_index;
 }
 
+/* wal_seg_hdr_check_log: 0 if segment s's header h (size bytes read) is one it was created
+ * with, else LT_ECORRUPT with the reason logged. A whole header (magic and CRC32C good) of
+ * another format version is said as such, not as damage: another build wrote it. */
+static int wal_seg_hdr_check_log(const unsigned char *h, size_t size, const struct wal_seg *s,
+                                 const char *path)
+{
+    if (h && wal_seg_hdr_ok(h, size, s))
+        return 0;
+    if (h && size >= WAL_SEG_HDR_SIZE && memcmp(h, WAL_MAGIC, 8) == 0 &&
+        wal_get32(h + 32) == crc32c(h, 32) && wal_get32(h + 8) != WAL_VERSION)
+        lt_error("wal: %s: format version %u, this build reads version %u (written by another "
+                 "lithair-node build?): refusing to start",
+                 path, wal_get32(h + 8), WAL_VERSION);
+    else
+        lt_error("wal: %s: bad segment header: corrupt", path);
+    return LT_ECORRUPT;
+}
+
 static int wal_seg_push(struct wal *w, const struct wal_seg *s)
 {
     if (w->n_segs == w->cap_segs) {
@@ -911,11 +929,7 @@ static int wal_seg_hdr_check(struct wal *w, size_t i)
     close(fd);
     if (rc)
         return rc;
-    if (!wal_seg_hdr_ok(h, (size_t)n, s)) {
-        lt_error("wal: %s: bad segment header: corrupt", path);
-        return LT_ECORRUPT;
-    }
-    return 0;
+    return wal_seg_hdr_check_log(h, (size_t)n, s, path);
 }
 
 static int wal_seg_replay(struct wal *w, size_t i, struct wal_replay *st)
@@ -942,11 +956,8 @@ static int wal_seg_replay(struct wal *w, size_t i, struct wal_replay *st)
             goto out_close;
         }
     }
-    if (!m || !wal_seg_hdr_ok(m, size, s)) {
-        lt_error("wal: %s: bad segment header: corrupt", path);
-        rc = LT_ECORRUPT;
+    if ((rc = wal_seg_hdr_check_log(m, size, s, path)) != 0)
         goto out_unmap;
-    }
     size_t off = WAL_SEG_HDR_SIZE, batch = off, good_end = off;
     bool bad = false, sealed = false;
     while (off < size) {
