@@ -788,7 +788,10 @@ int snap_recv_begin(const char *dir, const struct raft_snapshot_meta *meta, unsi
 {
     if (meta->conf.n_voters > RAFT_MAX_NODES)
         return LT_EINVAL;
-    int rc = sio_mkdir(dir);
+    /* Made (and its entry synced) only if missing: this runs on the node's loop, and a
+     * directory that exists had its entry synced when the node started (sio_mkdir). */
+    struct stat st;
+    int rc = stat(dir, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : sio_mkdir(dir);
     if (rc)
         return rc;
     struct snap_receiver *rv = calloc(1, sizeof(*rv));
