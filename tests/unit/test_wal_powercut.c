@@ -1,0 +1,514 @@
+/* test_wal_powercut.c — the WAL against power cuts at every system call of its write
+ * path, segment rollovers and compactions included.
+ *
+ * The file system calls of the storage layer are wrapped (-Wl,--wrap=...): the wrappers
+ * keep a model of what a power cut would leave. A file's content is durable as of its
+ * last successful fdatasync/fsync (a file never synced is empty); a directory's names are
+ * durable as of its last fsync, and the name changes made since (create, rename, unlink)
+ * survive a cut as a prefix of their order (a journaled file system, or one directory
+ * block). At the k-th wrapped call the cut is taken: the durable state, and a random
+ * prefix of the name changes pending, are frozen, while the process goes on. Its image is
+ * then written into a fresh directory and opened: the WAL must open (no false
+ * corruption) and hold every entry and the hard state that a wal_sync acknowledged
+ * before the cut, with the right data. Replay a failure with LT_SEED. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "cunit_main.h"
+#include "lt_err.h"
+#include "testutil.h"
+#include "wal.h"
+
+/* ---- the model of the disk ---- */
+
+#define MAXF    64
+#define MAXNAME 96
+#define MAXOPS  256
+
+struct dfile { /* a file's durable content, by inode */
+    ino_t ino;
+    unsigned char *data;
+    size_t len;
+};
+
+struct dname { /* a name in the WAL directory and its inode */
+    char name[MAXNAME];
+    ino_t ino;
+};
+
+struct nameop { /* a name change not yet made durable by the directory's fsync */
+    char name[MAXNAME];
+    ino_t ino;          /* 0: removed */
+    char from[MAXNAME]; /* a rename's old name ("" if none): one atomic change */
+};
+
+struct disk {
+    struct dfile files[MAXF];
+    size_t n_files;
+    struct dname names[MAXF];
+    size_t n_names;
+    struct nameop ops[MAXOPS];
+    size_t n_ops;
+};
+
+static char wdir[600];     /* the WAL directory watched */
+static struct disk disk;   /* now */
+static struct disk frozen; /* at the cut */
+static bool cut_taken;
+static long calls, cut_at; /* wrapped calls so far; the cut's (0: none) */
+static uint64_t rng = 1;
+
+static uint64_t rnd(uint64_t n)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return n ? rng % n : 0;
+}
+
+static void disk_free(struct disk *d)
+{
+    for (size_t i = 0; i < d->n_files; i++)
+        free(d->files[i].data);
+    memset(d, 0, sizeof(*d));
+}
+
+static void disk_copy(struct disk *to, const struct disk *from)
+{
+    disk_free(to);
+    *to = *from;
+    for (size_t i = 0; i < from->n_files; i++) {
+        to->files[i].data = malloc(from->files[i].len + 1);
+        memcpy(to->files[i].data, from->files[i].data, from->files[i].len);
+    }
+}
+
+static struct dfile *dfile_of(struct disk *d, ino_t ino)
+{
+    for (size_t i = 0; i < d->n_files; i++)
+        if (d->files[i].ino == ino)
+            return &d->files[i];
+    return NULL;
+}
+
+/* in_dir tells whether `path` names a file directly in the watched directory; *base is
+ * its name there. */
+static bool in_dir(const char *path, const char **base)
+{
+    size_t n = strlen(wdir);
+    if (!wdir[0] || strncmp(path, wdir, n) != 0 || path[n] != '/' || strchr(path + n + 1, '/'))
+        return false;
+    *base = path + n + 1;
+    return strlen(*base) < MAXNAME;
+}
+
+static bool fd_in_dir(int fd, ino_t *ino, bool *is_dir)
+{
+    char link[64], path[700];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t k = readlink(link, path, sizeof(path) - 1);
+    if (k <= 0)
+        return false;
+    path[k] = 0;
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return false;
+    *ino = st.st_ino;
+    *is_dir = S_ISDIR(st.st_mode);
+    const char *base;
+    return strcmp(path, wdir) == 0 ? *is_dir : in_dir(path, &base);
+}
+
+static void name_op(const char *name, ino_t ino, const char *from)
+{
+    CU_ASSERT_FATAL(disk.n_ops < MAXOPS);
+    struct nameop *o = &disk.ops[disk.n_ops++];
+    snprintf(o->name, sizeof(o->name), "%s", name);
+    snprintf(o->from, sizeof(o->from), "%s", from);
+    o->ino = ino;
+}
+
+/* tick counts a wrapped call and takes the cut when it is the chosen one: before the call
+ * has any effect. */
+static void tick(void)
+{
+    if (++calls == cut_at && !cut_taken) {
+        disk_copy(&frozen, &disk);
+        /* a prefix of the pending name changes reached the disk */
+        size_t keep = (size_t)rnd(disk.n_ops + 1);
+        frozen.n_ops = keep;
+        cut_taken = true;
+    }
+}
+
+/* sync_file records the content of the file open as fd as durable. */
+static void sync_file(int fd, ino_t ino)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return;
+    struct dfile *f = dfile_of(&disk, ino);
+    if (!f) {
+        CU_ASSERT_FATAL(disk.n_files < MAXF);
+        f = &disk.files[disk.n_files++];
+        f->ino = ino;
+        f->data = NULL;
+    }
+    free(f->data);
+    f->len = (size_t)st.st_size;
+    f->data = malloc(f->len + 1);
+    CU_ASSERT_FATAL(pread(fd, f->data, f->len, 0) == (ssize_t)f->len);
+}
+
+/* sync_dir makes the directory's current names durable. */
+static void sync_dir(void)
+{
+    disk.n_names = 0;
+    disk.n_ops = 0;
+    DIR *d = opendir(wdir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.' || strlen(de->d_name) >= MAXNAME)
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), de->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        CU_ASSERT_FATAL(disk.n_names < MAXF);
+        struct dname *n = &disk.names[disk.n_names++];
+        memcpy(n->name, de->d_name, strlen(de->d_name) + 1); /* shorter than MAXNAME */
+        n->ino = st.st_ino;
+    }
+    closedir(d);
+}
+
+/* ---- the wrappers ---- */
+
+int __real_open(const char *path, int flags, ...);
+int __wrap_open(const char *path, int flags, ...);
+int __real_rename(const char *from, const char *to);
+int __wrap_rename(const char *from, const char *to);
+int __real_unlink(const char *path);
+int __wrap_unlink(const char *path);
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+int __real_fsync(int fd);
+int __wrap_fsync(int fd);
+ssize_t __real_pwritev(int fd, const struct iovec *iov, int n, off_t off);
+ssize_t __wrap_pwritev(int fd, const struct iovec *iov, int n, off_t off);
+int __real_ftruncate(int fd, off_t len);
+int __wrap_ftruncate(int fd, off_t len);
+
+int __wrap_open(const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    if (flags & O_CREAT) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = (mode_t)va_arg(ap, int);
+        va_end(ap);
+    }
+    const char *base;
+    bool watched = in_dir(path, &base);
+    struct stat before;
+    bool existed = watched && stat(path, &before) == 0;
+    if (watched && (flags & O_CREAT))
+        tick();
+    int fd = __real_open(path, flags, mode);
+    struct stat st;
+    if (fd >= 0 && watched && (flags & O_CREAT) && fstat(fd, &st) == 0 &&
+        (!existed || before.st_ino != st.st_ino))
+        name_op(base, st.st_ino, "");
+    return fd;
+}
+
+int __wrap_rename(const char *from, const char *to)
+{
+    const char *bf, *bt;
+    bool watched = in_dir(from, &bf) && in_dir(to, &bt);
+    struct stat st;
+    if (watched)
+        tick();
+    bool ok = watched && stat(from, &st) == 0;
+    int rc = __real_rename(from, to);
+    if (rc == 0 && ok)
+        name_op(bt, st.st_ino, bf);
+    return rc;
+}
+
+int __wrap_unlink(const char *path)
+{
+    const char *base;
+    bool watched = in_dir(path, &base);
+    if (watched)
+        tick();
+    int rc = __real_unlink(path);
+    if (rc == 0 && watched)
+        name_op(base, 0, "");
+    return rc;
+}
+
+int __wrap_fdatasync(int fd)
+{
+    ino_t ino;
+    bool is_dir;
+    bool watched = fd_in_dir(fd, &ino, &is_dir);
+    if (watched)
+        tick();
+    int rc = __real_fdatasync(fd);
+    if (rc == 0 && watched) {
+        if (is_dir)
+            sync_dir();
+        else
+            sync_file(fd, ino);
+    }
+    return rc;
+}
+
+int __wrap_fsync(int fd)
+{
+    ino_t ino;
+    bool is_dir;
+    bool watched = fd_in_dir(fd, &ino, &is_dir);
+    if (watched)
+        tick();
+    int rc = __real_fsync(fd);
+    if (rc == 0 && watched) {
+        if (is_dir)
+            sync_dir();
+        else
+            sync_file(fd, ino);
+    }
+    return rc;
+}
+
+ssize_t __wrap_pwritev(int fd, const struct iovec *iov, int n, off_t off)
+{
+    ino_t ino;
+    bool is_dir;
+    if (fd_in_dir(fd, &ino, &is_dir))
+        tick();
+    return __real_pwritev(fd, iov, n, off);
+}
+
+int __wrap_ftruncate(int fd, off_t len)
+{
+    ino_t ino;
+    bool is_dir;
+    if (fd_in_dir(fd, &ino, &is_dir))
+        tick();
+    return __real_ftruncate(fd, len);
+}
+
+/* ---- the image after the cut ---- */
+
+/* image_write writes the frozen state into `dir` (created): the durable names with the
+ * name changes that reached the disk, each with its durable content (empty if never
+ * synced). */
+static void image_write(const char *dir)
+{
+    struct dname names[MAXF];
+    size_t n = frozen.n_names;
+    memcpy(names, frozen.names, n * sizeof(*names));
+    for (size_t k = 0; k < frozen.n_ops; k++) {
+        const struct nameop *o = &frozen.ops[k];
+        size_t i = 0;
+        if (o->from[0]) { /* a rename: the old name goes in the same change */
+            while (i < n && strcmp(names[i].name, o->from) != 0)
+                i++;
+            if (i < n)
+                names[i] = names[--n];
+            i = 0;
+        }
+        while (i < n && strcmp(names[i].name, o->name) != 0)
+            i++;
+        if (o->ino == 0) {
+            if (i < n)
+                names[i] = names[--n];
+        } else if (i < n) {
+            names[i].ino = o->ino;
+        } else {
+            CU_ASSERT_FATAL(n < MAXF);
+            snprintf(names[n].name, sizeof(names[n].name), "%s", o->name);
+            names[n++].ino = o->ino;
+        }
+    }
+    CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0755), 0);
+    for (size_t i = 0; i < n; i++) {
+        char p[800];
+        snprintf(p, sizeof(p), "%s/%s", dir, names[i].name);
+        FILE *f = fopen(p, "wb");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        const struct dfile *df = dfile_of(&frozen, names[i].ino);
+        if (df && df->len)
+            CU_ASSERT_FATAL(fwrite(df->data, 1, df->len, f) == df->len);
+        fclose(f);
+    }
+}
+
+/* ---- the workload ---- */
+
+static unsigned char payload[256];
+
+static size_t entry_len(uint64_t index)
+{
+    return (size_t)(index * 37 % 200);
+}
+
+static void fill(uint64_t index)
+{
+    for (size_t i = 0; i < sizeof(payload); i++)
+        payload[i] = (unsigned char)(index * 13 + i);
+}
+
+struct acked {
+    uint64_t last;    /* entries 1..last acknowledged (minus what a snapshot covers) */
+    uint64_t hs_term; /* the hard state acknowledged */
+    uint64_t snap;    /* the snapshot marker acknowledged */
+    long at;          /* calls when it was acknowledged */
+};
+
+/* run does a workload with a cut at call `cut` (0: none) and returns the number of
+ * wrapped calls it made; *ack is what was acknowledged before the cut. */
+static long run(const char *root, long cut, struct acked *ack)
+{
+    snprintf(wdir, sizeof(wdir), "%s/wal", root);
+    disk_free(&disk);
+    disk_free(&frozen);
+    cut_taken = false;
+    calls = 0;
+    cut_at = cut;
+    memset(ack, 0, sizeof(*ack));
+    struct wal_options opt;
+    wal_options_default(&opt);
+    opt.segment_size = 4096; /* a rollover every few batches */
+    opt.zero_ahead = 2048;
+    struct wal *w;
+    struct wal_recovered rec;
+    CU_ASSERT_EQUAL_FATAL(wal_open(wdir, &opt, &w, &rec), 0);
+    wal_recovered_fini(&rec);
+    uint64_t next = 1, term = 1;
+    for (int b = 0; b < 40; b++) {
+        struct raft_entry e[4];
+        size_t n = 1 + (size_t)(b % 4);
+        fill(0);
+        for (size_t i = 0; i < n; i++) {
+            e[i].index = next + i;
+            e[i].term = term;
+            e[i].type = RAFT_ENTRY_NORMAL;
+            e[i].data.base = payload;
+            e[i].data.len = entry_len(next + i);
+        }
+        CU_ASSERT_EQUAL_FATAL(wal_append(w, e, n), 0);
+        uint64_t bterm = term; /* the term of this batch's entries */
+        next += n;
+        if (b % 7 == 3) {
+            term++;
+            struct raft_hard_state hs = {.term = term, .vote = 1, .commit = next - 1};
+            CU_ASSERT_EQUAL_FATAL(wal_save_hard_state(w, &hs), 0);
+        }
+        bool snap = b % 9 == 8;
+        struct raft_snapshot_meta m = {.index = next - 1, .term = bterm};
+        m.conf.n_voters = 1;
+        m.conf.voters[0] = 1;
+        if (snap)
+            CU_ASSERT_EQUAL_FATAL(wal_save_snapshot(w, &m), 0);
+        CU_ASSERT_EQUAL_FATAL(wal_sync(w), 0);
+        if (!cut_taken) {
+            ack->last = next - 1;
+            ack->hs_term = term > 1 ? term : 0;
+            if (snap)
+                ack->snap = m.index;
+            ack->at = calls;
+        }
+        if (snap)
+            CU_ASSERT_EQUAL(wal_compact(w, m.index - 2), 0);
+    }
+    wal_free(w);
+    return calls;
+}
+
+static void test_powercut_everywhere(void)
+{
+    uint64_t seed = tu_seed("wal_powercut");
+    rng = seed ? seed : 1;
+    char root[512];
+    CU_ASSERT_EQUAL_FATAL(tu_tmpdir(root, sizeof(root), "lt-walcut"), 0);
+    char run_dir[600], img[700];
+    snprintf(run_dir, sizeof(run_dir), "%s/run", root);
+    CU_ASSERT_EQUAL_FATAL(mkdir(run_dir, 0755), 0);
+    struct acked ack;
+    long total = run(run_dir, 0, &ack);
+    CU_ASSERT_FATAL(total > 100);
+    long failures = 0;
+    for (long cut = 1; cut <= total && failures < 5; cut++) {
+        tu_rmrf(run_dir);
+        CU_ASSERT_EQUAL_FATAL(mkdir(run_dir, 0755), 0);
+        run(run_dir, cut, &ack);
+        CU_ASSERT_FATAL(cut_taken);
+        wdir[0] = 0; /* nothing watched from here on */
+        snprintf(img, sizeof(img), "%s/img%ld", root, cut);
+        CU_ASSERT_EQUAL_FATAL(mkdir(img, 0755), 0);
+        char iw[800];
+        snprintf(iw, sizeof(iw), "%s/wal", img);
+        image_write(iw);
+        struct wal *w;
+        struct wal_recovered rec;
+        int rc = wal_open(iw, NULL, &w, &rec);
+        bool ok = rc == 0;
+        uint64_t got_last = 0, got_snap = 0, got_term = 0;
+        if (ok) {
+            got_last = rec.last_index;
+            got_snap = rec.snapshot.index;
+            got_term = rec.hs.term;
+            ok = rec.last_index >= ack.last && rec.snapshot.index >= ack.snap &&
+                 rec.hs.term >= ack.hs_term;
+            for (size_t k = 0; ok && k < rec.n_entries; k++) {
+                const struct raft_entry *e = &rec.entries[k];
+                ok = e->index == rec.snapshot.index + 1 + k && e->data.len == entry_len(e->index) &&
+                     (e->data.len == 0 || memcmp(e->data.base, payload, e->data.len) == 0);
+            }
+            wal_recovered_fini(&rec);
+            wal_free(w);
+        }
+        if (!ok) {
+            failures++;
+            printf("\n  cut at call %ld of %ld (ack at %ld: last %llu, snapshot %llu, term %llu): "
+                   "open %d, recovered last %llu snapshot %llu term %llu\n",
+                   cut, total, ack.at, (unsigned long long)ack.last, (unsigned long long)ack.snap,
+                   (unsigned long long)ack.hs_term, rc, (unsigned long long)got_last,
+                   (unsigned long long)got_snap, (unsigned long long)got_term);
+        }
+        CU_ASSERT(ok);
+        tu_rmrf(img);
+    }
+    disk_free(&disk);
+    disk_free(&frozen);
+    tu_rmrf(root);
+}
+
+static const struct lt_test powercut_tests[] = {
+    {"a power cut at every call: nothing acknowledged lost, no false corruption",
+     test_powercut_everywhere},
+    {NULL, NULL},
+};
+
+static const struct lt_suite suites[] = {
+    {"wal_powercut", NULL, NULL, powercut_tests},
+    {NULL, NULL, NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return lt_test_main(argc, argv, suites);
+}
