@@ -10,7 +10,10 @@
  * prefix of the name changes pending, are frozen, while the process goes on. Its image is
  * then written into a fresh directory and opened: the WAL must open (no false
  * corruption) and hold every entry and the hard state that a wal_sync acknowledged
- * before the cut, with the right data. Replay a failure with LT_SEED. */
+ * before the cut, with the right data. And a kill -9 at every call (the calls from there
+ * on never happen), a restart in the same boot reading the page cache, then a power cut:
+ * what the restart recovered (and the node would count persisted) must survive. Replay a
+ * failure with LT_SEED. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -65,6 +68,7 @@ static struct disk disk;   /* now */
 static struct disk frozen; /* at the cut */
 static bool cut_taken;
 static long calls, cut_at; /* wrapped calls so far; the cut's (0: none) */
+static long kill_at;       /* the call at which the process is killed (0: never) */
 static uint64_t rng = 1;
 
 static uint64_t rnd(uint64_t n)
@@ -139,8 +143,12 @@ static void name_op(const char *name, ino_t ino, const char *from)
 
 /* tick counts a wrapped call and takes the cut when it is the chosen one: before the call
  * has any effect. */
-static void tick(void)
+static bool tick(void)
 {
+    if (kill_at && calls + 1 >= kill_at) {
+        calls++;
+        return true; /* the process is dead: the call never happens */
+    }
     if (++calls == cut_at && !cut_taken) {
         disk_copy(&frozen, &disk);
         /* a prefix of the pending name changes reached the disk */
@@ -148,6 +156,7 @@ static void tick(void)
         frozen.n_ops = keep;
         cut_taken = true;
     }
+    return false;
 }
 
 /* sync_file records the content of the file open as fd as durable. */
@@ -222,8 +231,10 @@ int __wrap_open(const char *path, int flags, ...)
     bool watched = in_dir(path, &base);
     struct stat before;
     bool existed = watched && stat(path, &before) == 0;
-    if (watched && (flags & O_CREAT))
-        tick();
+    if (watched && (flags & O_CREAT) && tick()) {
+        errno = EIO;
+        return -1;
+    }
     int fd = __real_open(path, flags, mode);
     struct stat st;
     if (fd >= 0 && watched && (flags & O_CREAT) && fstat(fd, &st) == 0 &&
@@ -237,8 +248,10 @@ int __wrap_rename(const char *from, const char *to)
     const char *bf, *bt;
     bool watched = in_dir(from, &bf) && in_dir(to, &bt);
     struct stat st;
-    if (watched)
-        tick();
+    if (watched && tick()) {
+        errno = EIO;
+        return -1;
+    }
     bool ok = watched && stat(from, &st) == 0;
     int rc = __real_rename(from, to);
     if (rc == 0 && ok)
@@ -250,8 +263,10 @@ int __wrap_unlink(const char *path)
 {
     const char *base;
     bool watched = in_dir(path, &base);
-    if (watched)
-        tick();
+    if (watched && tick()) {
+        errno = EIO;
+        return -1;
+    }
     int rc = __real_unlink(path);
     if (rc == 0 && watched)
         name_op(base, 0, "");
@@ -263,8 +278,10 @@ int __wrap_fdatasync(int fd)
     ino_t ino;
     bool is_dir;
     bool watched = fd_in_dir(fd, &ino, &is_dir);
-    if (watched)
-        tick();
+    if (watched && tick()) {
+        errno = EIO;
+        return -1;
+    }
     int rc = __real_fdatasync(fd);
     if (rc == 0 && watched) {
         if (is_dir)
@@ -280,8 +297,10 @@ int __wrap_fsync(int fd)
     ino_t ino;
     bool is_dir;
     bool watched = fd_in_dir(fd, &ino, &is_dir);
-    if (watched)
-        tick();
+    if (watched && tick()) {
+        errno = EIO;
+        return -1;
+    }
     int rc = __real_fsync(fd);
     if (rc == 0 && watched) {
         if (is_dir)
@@ -296,8 +315,10 @@ ssize_t __wrap_pwritev(int fd, const struct iovec *iov, int n, off_t off)
 {
     ino_t ino;
     bool is_dir;
-    if (fd_in_dir(fd, &ino, &is_dir))
-        tick();
+    if (fd_in_dir(fd, &ino, &is_dir) && tick()) {
+        errno = EIO;
+        return -1;
+    }
     return __real_pwritev(fd, iov, n, off);
 }
 
@@ -305,8 +326,10 @@ int __wrap_ftruncate(int fd, off_t len)
 {
     ino_t ino;
     bool is_dir;
-    if (fd_in_dir(fd, &ino, &is_dir))
-        tick();
+    if (fd_in_dir(fd, &ino, &is_dir) && tick()) {
+        errno = EIO;
+        return -1;
+    }
     return __real_ftruncate(fd, len);
 }
 
@@ -378,9 +401,27 @@ struct acked {
     long at;          /* calls when it was acknowledged */
 };
 
-/* run does a workload with a cut at call `cut` (0: none) and returns the number of
- * wrapped calls it made; *ack is what was acknowledged before the cut. */
-static long run(const char *root, long cut, struct acked *ack)
+/* STEP runs a WAL call of the workload: it must succeed, unless the process is to be
+ * killed (kill_at), when a failure ends the workload (every call from the kill on fails). */
+#define STEP(call)                                                                                 \
+    do {                                                                                           \
+        int step_rc_ = (call);                                                                     \
+        if (kill_at && step_rc_ != 0)                                                              \
+            goto out;                                                                              \
+        CU_ASSERT_EQUAL_FATAL(step_rc_, 0);                                                        \
+    } while (0)
+
+static void wal_opts(struct wal_options *opt)
+{
+    wal_options_default(opt);
+    opt->segment_size = 4096; /* a rollover every few batches */
+    opt->zero_ahead = 2048;
+}
+
+/* run does a workload with a cut at call `cut` (0: none), or killed at call `kill` (0:
+ * never), and returns the number of wrapped calls it made; *ack is what was
+ * acknowledged before the cut. */
+static long run(const char *root, long cut, long kill, struct acked *ack)
 {
     snprintf(wdir, sizeof(wdir), "%s/wal", root);
     disk_free(&disk);
@@ -388,14 +429,13 @@ static long run(const char *root, long cut, struct acked *ack)
     cut_taken = false;
     calls = 0;
     cut_at = cut;
+    kill_at = kill;
     memset(ack, 0, sizeof(*ack));
     struct wal_options opt;
-    wal_options_default(&opt);
-    opt.segment_size = 4096; /* a rollover every few batches */
-    opt.zero_ahead = 2048;
-    struct wal *w;
+    wal_opts(&opt);
+    struct wal *w = NULL;
     struct wal_recovered rec;
-    CU_ASSERT_EQUAL_FATAL(wal_open(wdir, &opt, &w, &rec), 0);
+    STEP(wal_open(wdir, &opt, &w, &rec));
     wal_recovered_fini(&rec);
     uint64_t next = 1, term = 1;
     for (int b = 0; b < 40; b++) {
@@ -409,21 +449,21 @@ static long run(const char *root, long cut, struct acked *ack)
             e[i].data.base = payload;
             e[i].data.len = entry_len(next + i);
         }
-        CU_ASSERT_EQUAL_FATAL(wal_append(w, e, n), 0);
+        STEP(wal_append(w, e, n));
         uint64_t bterm = term; /* the term of this batch's entries */
         next += n;
         if (b % 7 == 3) {
             term++;
             struct raft_hard_state hs = {.term = term, .vote = 1, .commit = next - 1};
-            CU_ASSERT_EQUAL_FATAL(wal_save_hard_state(w, &hs), 0);
+            STEP(wal_save_hard_state(w, &hs));
         }
         bool snap = b % 9 == 8;
         struct raft_snapshot_meta m = {.index = next - 1, .term = bterm};
         m.conf.n_voters = 1;
         m.conf.voters[0] = 1;
         if (snap)
-            CU_ASSERT_EQUAL_FATAL(wal_save_snapshot(w, &m), 0);
-        CU_ASSERT_EQUAL_FATAL(wal_sync(w), 0);
+            STEP(wal_save_snapshot(w, &m));
+        STEP(wal_sync(w));
         if (!cut_taken) {
             ack->last = next - 1;
             ack->hs_term = term > 1 ? term : 0;
@@ -431,11 +471,53 @@ static long run(const char *root, long cut, struct acked *ack)
                 ack->snap = m.index;
             ack->at = calls;
         }
-        if (snap)
+        if (snap && !kill_at)
             CU_ASSERT_EQUAL(wal_compact(w, m.index - 2), 0);
+        if (snap && kill_at)
+            STEP(wal_compact(w, m.index - 2));
     }
+out:
     wal_free(w);
+    kill_at = 0;
     return calls;
+}
+
+/* check_image writes the frozen state as `img`/wal, opens it and checks it holds entries
+ * up to at least `last`, a marker at least `snap` and a term at least `term`, with their
+ * data; prints what went wrong (`what`) and returns false if not. */
+static bool check_image(const char *img, uint64_t last, uint64_t snap, uint64_t term,
+                        const char *what)
+{
+    CU_ASSERT_EQUAL_FATAL(mkdir(img, 0755), 0);
+    char iw[800];
+    snprintf(iw, sizeof(iw), "%s/wal", img);
+    image_write(iw);
+    struct wal *w;
+    struct wal_recovered rec;
+    int rc = wal_open(iw, NULL, &w, &rec);
+    bool ok = rc == 0;
+    uint64_t got_last = 0, got_snap = 0, got_term = 0;
+    if (ok) {
+        got_last = rec.last_index;
+        got_snap = rec.snapshot.index;
+        got_term = rec.hs.term;
+        ok = rec.last_index >= last && rec.snapshot.index >= snap && rec.hs.term >= term;
+        for (size_t k = 0; ok && k < rec.n_entries; k++) {
+            const struct raft_entry *e = &rec.entries[k];
+            ok = e->index == rec.snapshot.index + 1 + k && e->data.len == entry_len(e->index) &&
+                 (e->data.len == 0 || memcmp(e->data.base, payload, e->data.len) == 0);
+        }
+        wal_recovered_fini(&rec);
+        wal_free(w);
+    }
+    if (!ok)
+        printf("\n  %s (must hold last %llu, snapshot %llu, term %llu): open %d, recovered last "
+               "%llu snapshot %llu term %llu\n",
+               what, (unsigned long long)last, (unsigned long long)snap, (unsigned long long)term,
+               rc, (unsigned long long)got_last, (unsigned long long)got_snap,
+               (unsigned long long)got_term);
+    tu_rmrf(img);
+    return ok;
 }
 
 static void test_powercut_everywhere(void)
@@ -444,53 +526,67 @@ static void test_powercut_everywhere(void)
     rng = seed ? seed : 1;
     char root[512];
     CU_ASSERT_EQUAL_FATAL(tu_tmpdir(root, sizeof(root), "lt-walcut"), 0);
-    char run_dir[600], img[700];
+    char run_dir[600], img[700], what[200];
     snprintf(run_dir, sizeof(run_dir), "%s/run", root);
     CU_ASSERT_EQUAL_FATAL(mkdir(run_dir, 0755), 0);
     struct acked ack;
-    long total = run(run_dir, 0, &ack);
+    long total = run(run_dir, 0, 0, &ack);
     CU_ASSERT_FATAL(total > 100);
     long failures = 0;
     for (long cut = 1; cut <= total && failures < 5; cut++) {
         tu_rmrf(run_dir);
         CU_ASSERT_EQUAL_FATAL(mkdir(run_dir, 0755), 0);
-        run(run_dir, cut, &ack);
+        run(run_dir, cut, 0, &ack);
         CU_ASSERT_FATAL(cut_taken);
         wdir[0] = 0; /* nothing watched from here on */
         snprintf(img, sizeof(img), "%s/img%ld", root, cut);
-        CU_ASSERT_EQUAL_FATAL(mkdir(img, 0755), 0);
-        char iw[800];
-        snprintf(iw, sizeof(iw), "%s/wal", img);
-        image_write(iw);
+        snprintf(what, sizeof(what), "cut at call %ld of %ld (acknowledged at %ld)", cut, total,
+                 ack.at);
+        bool ok = check_image(img, ack.last, ack.snap, ack.hs_term, what);
+        failures += !ok;
+        CU_ASSERT(ok);
+    }
+    disk_free(&disk);
+    disk_free(&frozen);
+    tu_rmrf(root);
+}
+
+/* kill -9 at every call, a restart in the same boot (the page cache still holds what the
+ * dead process wrote), then a power cut right after the restart's wal_open: what that open
+ * recovered, the node counts persisted and acknowledges, so the cut must leave it all. */
+static void test_kill_restart_powercut(void)
+{
+    uint64_t seed = tu_seed("wal_kill_restart_powercut");
+    rng = seed ? seed : 1;
+    char root[512];
+    CU_ASSERT_EQUAL_FATAL(tu_tmpdir(root, sizeof(root), "lt-walkill"), 0);
+    char run_dir[600], img[700], what[200];
+    snprintf(run_dir, sizeof(run_dir), "%s/run", root);
+    CU_ASSERT_EQUAL_FATAL(mkdir(run_dir, 0755), 0);
+    struct acked ack;
+    long total = run(run_dir, 0, 0, &ack);
+    CU_ASSERT_FATAL(total > 100);
+    long failures = 0;
+    for (long kill = 1; kill <= total && failures < 5; kill++) {
+        tu_rmrf(run_dir);
+        CU_ASSERT_EQUAL_FATAL(mkdir(run_dir, 0755), 0);
+        run(run_dir, 0, kill, &ack); /* killed: wdir stays watched, the model goes on */
+        struct wal_options opt;
+        wal_opts(&opt);
         struct wal *w;
         struct wal_recovered rec;
-        int rc = wal_open(iw, NULL, &w, &rec);
-        bool ok = rc == 0;
-        uint64_t got_last = 0, got_snap = 0, got_term = 0;
-        if (ok) {
-            got_last = rec.last_index;
-            got_snap = rec.snapshot.index;
-            got_term = rec.hs.term;
-            ok = rec.last_index >= ack.last && rec.snapshot.index >= ack.snap &&
-                 rec.hs.term >= ack.hs_term;
-            for (size_t k = 0; ok && k < rec.n_entries; k++) {
-                const struct raft_entry *e = &rec.entries[k];
-                ok = e->index == rec.snapshot.index + 1 + k && e->data.len == entry_len(e->index) &&
-                     (e->data.len == 0 || memcmp(e->data.base, payload, e->data.len) == 0);
-            }
-            wal_recovered_fini(&rec);
-            wal_free(w);
-        }
-        if (!ok) {
-            failures++;
-            printf("\n  cut at call %ld of %ld (ack at %ld: last %llu, snapshot %llu, term %llu): "
-                   "open %d, recovered last %llu snapshot %llu term %llu\n",
-                   cut, total, ack.at, (unsigned long long)ack.last, (unsigned long long)ack.snap,
-                   (unsigned long long)ack.hs_term, rc, (unsigned long long)got_last,
-                   (unsigned long long)got_snap, (unsigned long long)got_term);
-        }
+        CU_ASSERT_EQUAL_FATAL(wal_open(wdir, &opt, &w, &rec), 0); /* the restart */
+        uint64_t last = rec.last_index, snap = rec.snapshot.index, term = rec.hs.term;
+        wal_recovered_fini(&rec);
+        disk_copy(&frozen, &disk); /* the cut, right after the restart's open */
+        frozen.n_ops = (size_t)rnd(disk.n_ops + 1);
+        wal_free(w);
+        wdir[0] = 0;
+        snprintf(img, sizeof(img), "%s/img%ld", root, kill);
+        snprintf(what, sizeof(what), "killed at call %ld of %ld, restarted, cut", kill, total);
+        bool ok = check_image(img, last, snap, term, what);
+        failures += !ok;
         CU_ASSERT(ok);
-        tu_rmrf(img);
     }
     disk_free(&disk);
     disk_free(&frozen);
@@ -500,6 +596,8 @@ static void test_powercut_everywhere(void)
 static const struct lt_test powercut_tests[] = {
     {"a power cut at every call: nothing acknowledged lost, no false corruption",
      test_powercut_everywhere},
+    {"kill -9 at every call, restart, power cut: what the restart recovered survives",
+     test_kill_restart_powercut},
     {NULL, NULL},
 };
 
