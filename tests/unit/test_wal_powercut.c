@@ -369,7 +369,8 @@ static void image_write(const char *dir)
     CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0755), 0);
     for (size_t i = 0; i < n; i++) {
         char p[800];
-        snprintf(p, sizeof(p), "%s/%s", dir, names[i].name);
+        int k = snprintf(p, sizeof(p), "%s/%s", dir, names[i].name);
+        CU_ASSERT_FATAL(k > 0 && (size_t)k < sizeof(p));
         FILE *f = fopen(p, "wb");
         CU_ASSERT_PTR_NOT_NULL_FATAL(f);
         const struct dfile *df = dfile_of(&frozen, names[i].ino);
