@@ -644,21 +644,38 @@ static bool wal_seg_hdr_ok(const unsigned char *h, size_t size, const struct wal
            wal_get64(h + 16) == s->seq && wal_get64(h + 24) == s->first_index;
 }
 
-/* wal_seg_hdr_check_log: 0 if segment s's header h (size bytes read) is one it was created
- * with, else LT_ECORRUPT with the reason logged. A whole header (magic and CRC32C good) of
- * another format version is said as such, not as damage: another build wrote it. */
+/* The state of a segment's header (wal_seg_hdr_problem). */
+enum wal_hdr { WAL_HDR_OK, WAL_HDR_DAMAGED, WAL_HDR_OTHER_VERSION };
+
+/* wal_seg_hdr_problem: whether segment s's header h (size bytes read) is one it was created
+ * with; if not, what is wrong is written into buf. A whole header (magic and CRC32C good)
+ * of another format version is said as such, not as damage: another build wrote it. */
+static enum wal_hdr wal_seg_hdr_problem(const unsigned char *h, size_t size,
+                                        const struct wal_seg *s, char *buf, size_t n)
+{
+    if (h && wal_seg_hdr_ok(h, size, s))
+        return WAL_HDR_OK;
+    if (h && size >= WAL_SEG_HDR_SIZE && memcmp(h, WAL_MAGIC, 8) == 0 &&
+        wal_get32(h + 32) == crc32c(h, 32) && wal_get32(h + 8) != WAL_VERSION) {
+        snprintf(buf, n,
+                 "format version %u, this build reads version %u (written by another "
+                 "lithair-node build?)",
+                 wal_get32(h + 8), WAL_VERSION);
+        return WAL_HDR_OTHER_VERSION;
+    }
+    snprintf(buf, n, "bad segment header: corrupt");
+    return WAL_HDR_DAMAGED;
+}
+
+/* wal_seg_hdr_check_log: 0 if the header is good, else LT_ECORRUPT with the reason logged. */
 static int wal_seg_hdr_check_log(const unsigned char *h, size_t size, const struct wal_seg *s,
                                  const char *path)
 {
-    if (h && wal_seg_hdr_ok(h, size, s))
+    char why[160];
+    enum wal_hdr st = wal_seg_hdr_problem(h, size, s, why, sizeof(why));
+    if (st == WAL_HDR_OK)
         return 0;
-    if (h && size >= WAL_SEG_HDR_SIZE && memcmp(h, WAL_MAGIC, 8) == 0 &&
-        wal_get32(h + 32) == crc32c(h, 32) && wal_get32(h + 8) != WAL_VERSION)
-        lt_error("wal: %s: format version %u, this build reads version %u (written by another "
-                 "lithair-node build?): refusing to start",
-                 path, wal_get32(h + 8), WAL_VERSION);
-    else
-        lt_error("wal: %s: bad segment header: corrupt", path);
+    lt_error("wal: %s: %s%s", path, why, st == WAL_HDR_OTHER_VERSION ? ": refusing to start" : "");
     return LT_ECORRUPT;
 }
 
@@ -1768,8 +1785,9 @@ static int wal_dump_seg(const struct wal *w, size_t i, FILE *out, uint64_t *seq)
     close(fd);
     fprintf(out, "segment %s: seq %" PRIu64 ", first index %" PRIu64 ", %zu bytes\n", path, s->seq,
             s->first_index, size);
-    if (!m || !wal_seg_hdr_ok(m, size, s)) {
-        fprintf(out, "  bad segment header: corrupt\n");
+    char why[160];
+    if (wal_seg_hdr_problem(m, size, s, why, sizeof(why)) != WAL_HDR_OK) {
+        fprintf(out, "  %s\n", why);
         free(m);
         return LT_ECORRUPT;
     }

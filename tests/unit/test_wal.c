@@ -1252,6 +1252,26 @@ static void test_dump(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "CORRUPT"));
     free(text);
     CU_ASSERT_EQUAL(tu_file_size(segs[0]), (long long)off[6]); /* read-only */
+    file_flip(segs[0], off[2] + 20, 0x04);
+    /* a whole header of another format version: named as such, not as damage */
+    unsigned char hdr[40];
+    FILE *sf = fopen(segs[0], "r+b");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sf);
+    CU_ASSERT_EQUAL_FATAL(fread(hdr, 1, sizeof(hdr), sf), sizeof(hdr));
+    CU_ASSERT_EQUAL(hdr[8], 1);
+    hdr[8] = 2;
+    uint32_t crc = crc32c(hdr, 32);
+    for (int i = 0; i < 4; i++)
+        hdr[32 + i] = (unsigned char)(crc >> (8 * i));
+    CU_ASSERT_EQUAL_FATAL(fseek(sf, 0, SEEK_SET), 0);
+    CU_ASSERT_EQUAL_FATAL(fwrite(hdr, 1, sizeof(hdr), sf), sizeof(hdr));
+    CU_ASSERT_EQUAL_FATAL(fclose(sf), 0);
+    f = open_memstream(&text, &tlen);
+    CU_ASSERT_EQUAL(wal_dump(waldir(), f), LT_ECORRUPT);
+    fclose(f);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "format version 2, this build reads version 1"));
+    CU_ASSERT_PTR_NULL(strstr(text, "bad segment header"));
+    free(text);
     tdir_end();
 }
 
