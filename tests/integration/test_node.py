@@ -556,6 +556,41 @@ def test_clean_exit_after_restore_from_snapshot(build):
               "exit status %s after SIGTERM: %r" % (proc.returncode, log[-1500:]))
 
 
+def test_unreadable_mapped_snapshot_is_said(build):
+    """A store restored from a snapshot keeps its values in the mapped file. When a read of
+    that mapping fails (the disk's I/O error, or here the file truncated under the node),
+    the kernel raises SIGBUS: the node must say so in its log, one timestamped ERROR line
+    naming the mapped file, not vanish without a word, and it must not serve on."""
+    with Cluster(build, node_args=SNAPPY) as c:
+        c.wait_leader(timeout=5)
+        node = c.nodes[2]
+        for i in range(30):
+            create(c, "unreadable-%d" % i)
+        c.wait_converged(timeout=20)
+        c.admin("snapshot", endpoints=node.rpc)
+        node.kill(signal.SIGKILL)
+        node.start(extra=("--snapshot-interval", "0"))  # keeps the file it restored mapped
+        wait_for("the restart from the snapshot",
+                 lambda: "restored snapshot" in node.log_text(), timeout=10)
+        snap_dir = os.path.realpath(os.path.join(node.dir, "snap"))
+        with open("/proc/%d/maps" % node.proc.pid) as f:
+            mapped = {line.split(None, 5)[5].strip() for line in f
+                      if len(line.split(None, 5)) == 6
+                      and line.split(None, 5)[5].startswith(snap_dir + "/")}
+        check(len(mapped) == 1, "one snapshot file mapped: %r" % mapped)
+        os.truncate(mapped.pop(), 0)
+        rc, _, err = c.admin("items", "list", "--all", "--serializable", "--limit", "1000",
+                             endpoints=node.rpc, check_rc=False)
+        check(rc != 0, "the list was not answered from the truncated file")
+        node.proc.wait(timeout=15)
+        log = node.log_text()
+        check(node.proc.returncode == -signal.SIGBUS,
+              "the node ended by SIGBUS: exit status %s: %r" % (node.proc.returncode, log[-800:]))
+        check(re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ERROR node3 SIGBUS at 0x[0-9a-f]{16}: "
+                        r"a read of a memory-mapped file failed", log),
+              "the log says what happened: %r" % log[-800:])
+
+
 def test_kill_during_snapshot(build):
     """kill -9 while a snapshot's temp file is half done: the restarted node deletes the temp
     file, recovers every write from its WAL and serves; the interrupted snapshot is never

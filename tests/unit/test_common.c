@@ -54,6 +54,45 @@ static void test_log_levels(void)
     CU_ASSERT_EQUAL(lt_log_parse_level(NULL), -1);
 }
 
+/* lt_log_stamp_safe (for signal handlers, without gmtime_r) writes what lt_log's lines
+ * begin with: compared with gmtime_r + strftime over the epoch, leap days, century years
+ * and a spread of times to 2200, and truncated when short. */
+static void test_log_stamp_safe(void)
+{
+    static const long long fixed[] = {0,          59,         86399,      86400,
+                                      951782400,  951868800,  4107542399, 4107542400,
+                                      1709164800, 1798761599, 1798761600, 7258118400};
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 4000; i++) {
+        struct timespec ts;
+        if (i < (int)(sizeof(fixed) / sizeof(fixed[0]))) {
+            ts.tv_sec = (time_t)fixed[i];
+        } else {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ts.tv_sec = (time_t)(x % 7258118400ull);
+        }
+        ts.tv_nsec = (long)(x % 1000000000ull);
+        struct tm tm;
+        CU_ASSERT_PTR_NOT_NULL_FATAL(gmtime_r(&ts.tv_sec, &tm));
+        char want[64], got[64];
+        size_t k = strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(want + k, sizeof(want) - k, ".%03ldZ", ts.tv_nsec / 1000000);
+        size_t n = lt_log_stamp_safe(got, sizeof(got), &ts);
+        CU_ASSERT_STRING_EQUAL(got, want);
+        CU_ASSERT_EQUAL(n, strlen(want));
+        if (strcmp(got, want) != 0) {
+            fprintf(stderr, "%lld: got %s, want %s\n", (long long)ts.tv_sec, got, want);
+            break;
+        }
+    }
+    char small[8];
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 0};
+    CU_ASSERT_EQUAL(lt_log_stamp_safe(small, sizeof(small), &ts), 7);
+    CU_ASSERT_STRING_EQUAL(small, "1970-01");
+}
+
 /* lt_opt_refused: the option getopt_long refused, as the user wrote it ("-x" also as the
  * first of a cluster; a long option whole), whatever comes before or after it. */
 static const char *opt_refused(int argc, char **argv)
@@ -516,6 +555,7 @@ static const struct lt_test common_tests[] = {
     {"error strings", test_err_strings},
     {"error codes are distinct and negative", test_err_codes_distinct},
     {"log levels parse", test_log_levels},
+    {"log stamp without gmtime (signal handlers)", test_log_stamp_safe},
     {"a refused option is named as written", test_opt_refused},
     {"monotonic clock advances", test_clock_monotonic},
     {"reaper frees every batch on its thread", test_reaper},
