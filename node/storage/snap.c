@@ -780,6 +780,7 @@ struct snap_receiver {
     struct raft_snapshot_meta meta;
     uint64_t received;
     bool committed;
+    int failed; /* the first error of a write or the commit: every later call returns it */
     struct snap_info info;
 };
 
@@ -828,6 +829,8 @@ int snap_recv_chunk(struct snap_receiver *rv, uint64_t offset, const void *data,
 {
     if (rv->committed)
         return LT_EINVAL;
+    if (rv->failed)
+        return rv->failed;
     if (offset > rv->received)
         return LT_EINVAL; /* a gap: the sender must resend from rv->received */
     uint64_t skip = rv->received - offset;
@@ -835,7 +838,7 @@ int snap_recv_chunk(struct snap_receiver *rv, uint64_t offset, const void *data,
         int rc =
             sio_pwrite_all(rv->fd, (const unsigned char *)data + skip, len - skip, rv->received);
         if (rc)
-            return rc;
+            return rv->failed = rc;
         rv->received += len - skip;
     }
     return done ? snap_recv_commit(rv) : 0;
@@ -845,6 +848,10 @@ int snap_recv_commit(struct snap_receiver *rv)
 {
     if (rv->committed)
         return LT_EINVAL;
+    /* A failure is final: after a failed fsync the file's pages may be marked clean without
+     * being on disk, and a second fsync would return 0 (the error is reported once). */
+    if (rv->failed)
+        return rv->failed;
     struct snap_info info;
     int rc = snap_check_fd(rv->fd, rv->tmp, &info);
     if (!rc && !snap_meta_equal(&info.meta, &rv->meta)) {
@@ -856,7 +863,7 @@ int snap_recv_commit(struct snap_receiver *rv)
     if (!rc)
         rc = snap_publish(rv->dir, rv->fd, rv->tmp, rv->name, rv->keep);
     if (rc)
-        return rc;
+        return rv->failed = rc;
     snprintf(info.name, sizeof(info.name), "%s", rv->name);
     rv->info = info;
     rv->committed = true;

@@ -103,7 +103,8 @@ int snap_chunk_pread(int fd, uint64_t offset, void *buf, size_t cap, size_t *n,
  * chunk is written, the file verified against `meta` (LT_ECORRUPT on any mismatch) and
  * committed like a local snapshot, keeping `keep`. snap_recv_commit does that last step
  * alone, after the last chunk was written with done == false (on another thread, say: it
- * reads the whole file and syncs it). snap_recv_free removes an unfinished temp file. */
+ * reads the whole file and syncs it). A failed write or commit is final: every later call
+ * returns its error. snap_recv_free removes an unfinished temp file. */
 struct snap_receiver;
 int snap_recv_begin(const char *dir, const struct raft_snapshot_meta *meta, unsigned keep,
                     struct snap_receiver **out);

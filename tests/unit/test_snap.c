@@ -651,7 +651,41 @@ static void test_chunked_receive(void)
     CU_ASSERT_EQUAL_FATAL(snap_recv_begin(f4, &m, 2, &rv), 0);
     CU_ASSERT_EQUAL(snap_recv_chunk(rv, 0, buf, 100, false), 0);
     CU_ASSERT_EQUAL(snap_recv_commit(rv), LT_ECORRUPT); /* a file cut short */
+    CU_ASSERT_EQUAL(snap_recv_commit(rv), LT_ECORRUPT); /* and it stays failed */
+    CU_ASSERT_EQUAL(snap_recv_chunk(rv, 100, buf, 100, true), LT_ECORRUPT);
     snap_recv_free(rv);
+    /* a commit whose sync (or any other step) failed is never retried into a success: after
+     * a failed fsync a second one returns 0 with the pages not on disk */
+    int failed_commits = 0;
+    for (unsigned k = 1; k <= 12; k++) {
+        const char *f5 = sdir("f5");
+        CU_ASSERT_EQUAL_FATAL(snap_recv_begin(f5, &m, 2, &rv), 0);
+        off = 0;
+        for (int guard = 0; guard < 1000; guard++) {
+            size_t n;
+            CU_ASSERT_EQUAL_FATAL(snap_chunk_read(src, off, buf, sizeof(buf), &n, &total), 0);
+            if (n == 0)
+                break;
+            CU_ASSERT_EQUAL_FATAL(snap_recv_chunk(rv, off, buf, n, false), 0);
+            off += n;
+        }
+        unsigned fired = sio_fault_fired();
+        sio_fault_arm(k, LT_EIO);
+        int crc = snap_recv_commit(rv);
+        bool hit = sio_fault_fired() != fired;
+        sio_fault_arm(0, 0);
+        if (hit) {
+            CU_ASSERT_EQUAL(crc, LT_EIO);
+            CU_ASSERT_EQUAL(snap_recv_commit(rv), LT_EIO);
+            CU_ASSERT_PTR_NULL(snap_recv_info(rv));
+            failed_commits++;
+        } else {
+            CU_ASSERT_EQUAL(crc, 0);
+        }
+        snap_recv_free(rv);
+        tu_rmrf(f5);
+    }
+    CU_ASSERT(failed_commits >= 2); /* at least the file's fsync and the directory's */
     CU_ASSERT_EQUAL(count_files(f4, ".snap"), 0);
     CU_ASSERT_EQUAL(count_files(f4, ".tmp"), 0);
 
