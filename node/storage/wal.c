@@ -58,7 +58,8 @@
  * a marker, so the log never depends on a snapshot file it does not name.
  *
  * Compaction (wal_compact) deletes the oldest segments, never the current one, whose
- * entries all lie at or below a synced snapshot marker; the directory is fsync'ed after.
+ * entries all lie at or below a synced snapshot marker, oldest first, the directory
+ * fsync'ed after each (the segments on disk stay consecutive through any power cut).
  *
  * Torn-tail rule. Only the last segment may end badly: at the first record that is
  * incomplete, fails its CRC, is zero-filled or malformed, or at a tail of records with no
@@ -1597,8 +1598,9 @@ int wal_sync(struct wal *w)
 /* A compaction's files. wal_gc_run deletes every segment file in the directory below
  * `below_seq` (the first segment the WAL keeps), oldest first, not only the ones this
  * compaction detached: a segment left behind by an earlier wal_gc_run that failed half
- * way is deleted before any newer one, so the segments on disk always stay consecutive
- * (a hole between them is "a segment is missing" to recovery: the node would not start). */
+ * way is deleted before any newer one, and each deletion is durable before the next, so
+ * the segments on disk always stay consecutive (a hole between them is "a segment is
+ * missing" to recovery: the node would not start). */
 struct wal_gc {
     char *dir;
     uint64_t below_seq;
@@ -1678,17 +1680,21 @@ int wal_gc_run(struct wal_gc *gc)
     closedir(d);
     if (n > 1)
         qsort(seqs, n, 2 * sizeof(*seqs), wal_u64_cmp);
-    bool removed = false;
+    /* Each removal is made durable before the next: a file system that keeps no order among
+     * a directory's changes (ext4 without a journal, as on this machine; ext2) could
+     * otherwise keep a newer removal and lose an older one to a power cut, and the segment
+     * left behind before a hole reads as "a segment is missing" (the node would not start).
+     * One directory fsync per segment of 64 MiB, on the compaction's background thread. */
     for (size_t i = 0; i < n && !rc; i++) {
         char path[4096];
         int len = snprintf(path, sizeof(path), "%s/%016" PRIx64 "-%016" PRIx64 ".wal", gc->dir,
                            seqs[2 * i], seqs[2 * i + 1]);
         rc = len > 0 && (size_t)len < sizeof(path) ? sio_unlink(path) : LT_EINVAL;
-        removed = removed || !rc;
+        if (!rc)
+            rc = sio_fsync_dir(gc->dir);
     }
     free(seqs);
-    int rc2 = removed || rc ? sio_fsync_dir(gc->dir) : 0;
-    return rc ? rc : rc2;
+    return rc;
 }
 
 int wal_compact(struct wal *w, uint64_t index)
