@@ -765,6 +765,52 @@ static bool gw_reply_bad_body(struct gw_req *r, const char *route)
     ((int)(sizeof(((struct mg_request_info *)0)->http_headers) /                                   \
            sizeof(((struct mg_request_info *)0)->http_headers[0])))
 
+/* civetweb reads a request's line and header lines into a buffer of this many bytes (its
+ * max_request_size, passed as such to mg_start) */
+#define GW_REQUEST_BUF 16384
+
+/* gw_line_ends_reading: does a header line that starts with byte `c` end civetweb's reading
+ * of the header lines? Its parse_http_headers takes a line that does not start with a
+ * name's character for the end of them: a blank (an obsolete line folding, RFC 9112 5.2), a
+ * ':', a byte past ASCII. (A tab or another control byte is refused as malformed.) */
+static bool gw_line_ends_reading(unsigned char c)
+{
+    return c == ' ' || c == ':' || c >= 0x80;
+}
+
+/* gw_header_lines_cut: did civetweb stop reading the request's header lines before their
+ * end? It then drops the lines after that one without a word, an If-Match, a Content-Length
+ * or an Origin among them (QA: a DELETE whose failing If-Match came after " folded" deleted
+ * the record). civetweb 1.15 (parse_http_request, parse_http_headers) parses the request in
+ * place, in its buffer: it writes a NUL over the CR or LF that ends each header line and
+ * over the LF after a CR, and over the last LF of the header block; the block holds no other
+ * NUL (a control byte in it is refused first). So after the last value read come the NULs
+ * of its line's end, then the first byte of the next line: the blank line's CR (or its LF,
+ * a NUL), or the byte at which the reading stopped. One case is ambiguous: two NULs are a
+ * CR LF or the line's LF and the block's last one; the line before tells which kind of line
+ * end the client sends (a client that mixes them, CR LF then a bare LF at the end, may be
+ * refused wrongly). After the request line civetweb turns every blank into a NUL too. */
+static bool gw_header_lines_cut(const struct mg_request_info *ri)
+{
+    int n = ri->num_headers;
+    if (!ri->http_version || !ri->request_method)
+        return false;
+    const char *vend = ri->http_version + strlen(ri->http_version);
+    if (n <= 0) /* after a bare LF, the byte that stopped it (CR LF: see gw_headers_bad) */
+        return vend[1] != '\0' && gw_line_ends_reading((unsigned char)vend[1]);
+    const char *v = ri->http_headers[n - 1].value;
+    const char *end = v + strlen(v); /* was the CR or LF that ended the last line read */
+    if (end[1] != '\0')              /* a bare LF: the next line starts here */
+        return gw_line_ends_reading((unsigned char)end[1]);
+    const char *prev = n >= 2 ? ri->http_headers[n - 2].value : ri->http_version;
+    prev += strlen(prev);
+    bool crlf = ri->http_headers[n - 1].name - prev >= 2;
+    /* end[2] is in the block if the line ended with CR LF; never read past the buffer */
+    if (!crlf || end + 2 - ri->request_method >= GW_REQUEST_BUF - 64)
+        return false;
+    return gw_line_ends_reading((unsigned char)end[2]);
+}
+
 /* gw_headers_bad: why the request's header lines cannot be trusted as parsed, or NULL.
  * A request with as many lines as civetweb keeps may have had more (dropped: an If-Match,
  * Origin or Host among them would be ignored); two Content-Length values that differ, or
@@ -776,6 +822,9 @@ static const char *gw_headers_bad(const struct mg_request_info *ri)
 {
     if (ri->num_headers >= GW_MAX_HEADERS)
         return "too many header lines: at most 63 are read";
+    if (gw_header_lines_cut(ri))
+        return "a header line starts with a blank (an obsolete line folding), a ':' or a byte "
+               "that is not ASCII: the header lines after it would be lost";
     /* headers the gateway reads with mg_get_header, which returns the first of several */
     static const struct {
         const char *name, *why;
@@ -810,6 +859,10 @@ static const char *gw_headers_bad(const struct mg_request_info *ri)
     }
     if (clen != NULL && seen[sizeof(once) / sizeof(once[0]) - 1]) /* Transfer-Encoding */
         return "both Content-Length and Transfer-Encoding: the body's length is ambiguous";
+    /* RFC 9112 3.2 (a server MUST answer 400); also every header line of such a request may
+     * have been dropped after a CR LF (gw_header_lines_cut cannot tell that case apart) */
+    if (!seen[0] && ri->http_version && strcmp(ri->http_version, "1.1") == 0)
+        return "an HTTP/1.1 request needs a Host header";
     return NULL;
 }
 
@@ -1019,9 +1072,12 @@ int gw_server_start(struct gw *g)
              g->cfg.listen_port);
     snprintf(threads, sizeof(threads), "%u", g->cfg.threads);
     snprintf(tmo, sizeof(tmo), "%u", g->cfg.request_timeout_ms);
+    char reqbuf[16];
+    snprintf(reqbuf, sizeof(reqbuf), "%d", GW_REQUEST_BUF);
     const char *opts[] = {"listening_ports", port, "num_threads", threads, "request_timeout_ms",
-                          tmo, "enable_keep_alive", "yes", "keep_alive_timeout_ms",
-                          GW_KEEP_ALIVE_MS, "listen_backlog", "1024", "tcp_nodelay", "1",
+                          tmo, "max_request_size", reqbuf, "enable_keep_alive", "yes",
+                          "keep_alive_timeout_ms", GW_KEEP_ALIVE_MS, "listen_backlog", "1024",
+                          "tcp_nodelay", "1",
                           /* paths stay percent-encoded: the router decodes each parameter
                            * itself (an id may hold "/", and "%00" must not cut it short) */
                           "decode_url", "no",

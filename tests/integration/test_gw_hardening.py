@@ -4,8 +4,9 @@ client's open event streams, a remote admin cannot lock themselves out by mistak
 --listen-addr, --node-bin / --frontend / --data-dir / --listen errors, exec failures
 reported, 503 (not 401) before the demo users exist, /security/stats, absolute-form
 targets, unknown methods (405 with Allow), idempotent logout, attach-mode kill of a node
-that is down, attach-mode wal-stats and snapshot of nodes given under swapped ids, and the
-firewall's small rules (normalized networks, no duplicates).
+that is down, attach-mode wal-stats and snapshot of nodes given under swapped ids, the
+firewall's small rules (normalized networks, no duplicates), and request framing: header
+lines civetweb would stop reading.
 
 Usage: python3 test_gw_hardening.py BUILD_DIR [TEST_NAME...]
 """
@@ -309,6 +310,54 @@ def test_request_forms(build_dir):
         check(status.startswith("HTTP/1.1 404") and body["code"] == "NOT_FOUND", "%r" % status)
         status, _, body = head_and_json(raw_bytes(p, b"G(ET /healthz HTTP/1.1\r\n\r\n"))
         check(status.startswith("HTTP/1.1 400"), "a malformed method stays a 400: %r" % status)
+
+
+def test_header_lines_cut_short(build_dir):
+    """civetweb stops reading header lines at one that starts with a blank (an obsolete
+    line folding), a ':' or a byte past ASCII, and drops every line after it without a
+    word: a DELETE whose If-Match came after such a line deleted the record although the
+    version did not match (QA). Such a request is now a 400 that closes the connection,
+    and changes nothing; so is an HTTP/1.1 request without Host (RFC 9112 3.2), whose
+    header lines may all have been dropped."""
+    with Gateway(build_dir, spawn=3) as g:
+        g.wait_leader(30)
+        for i, line in enumerate((b" folded", b":x: 1", b"\xc3\xa9: 1")):
+            iid = "cut%d" % i
+            st, _, _ = g.post("/api/items", {"name": "keep me", "id": iid})
+            check(st == 201, "create %s: %d" % (iid, st))
+            got, closed = raw_exchange(g.port, b"DELETE /api/items/%s HTTP/1.1\r\nHost: "
+                                       b"127.0.0.1\r\nUser-Agent: t\r\n%s\r\nIf-Match: "
+                                       b'"9"\r\n\r\n' % (iid.encode(), line))
+            status, h, body = head_and_json(got)
+            check(status.startswith("HTTP/1.1 400") and body["code"] == "INVALID_ARGUMENT" and
+                  set(body) == {"code", "message", "details"} and
+                  "header line" in body["message"] and h.get("connection") == "close" and
+                  closed, "%r: %r" % (line, got))
+            st, _, back = g.get("/api/items/" + iid)
+            check(st == 200 and back["version"] == "1", "%r: the record stays: %d %r"
+                  % (line, st, back))
+        # the same line first of all (no header read at all), and a Content-Length after it:
+        # the body must not be read as another request
+        got, closed = raw_exchange(g.port, b"POST /api/items HTTP/1.1\r\n:x\r\nHost: "
+                                   b"127.0.0.1\r\nContent-Type: application/json\r\n"
+                                   b"Content-Length: 39\r\n\r\nGET /healthz HTTP/1.1\r\nHost: "
+                                   b"127.0.0.1\r\n\r\n")
+        status, h, body = head_and_json(got)
+        check(status.startswith("HTTP/1.1 400") and b"HTTP/1.1 200" not in got and closed and
+              body["code"] == "INVALID_ARGUMENT", "no header line read: %r" % got)
+        # what stays fine: CR LF or LF line ends, a value with blanks and non-ASCII bytes,
+        # and HTTP/1.0 without Host
+        for req in (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a b \xc3\xa9\r\n"
+                    b"Connection: close\r\n\r\n",
+                    b"GET /healthz HTTP/1.1\nHost: 127.0.0.1\nX-A: 1\nConnection: close\n\n",
+                    b"GET /healthz HTTP/1.1\nHost: 127.0.0.1\r\nConnection: close\n\n",
+                    b"GET /healthz HTTP/1.0\r\n\r\n", b"GET /healthz HTTP/1.0\n\n"):
+            got = raw_bytes(g.port, req)
+            check(got.startswith(b"HTTP/1.1 200"), "%r: %r" % (req, got[:300]))
+        got = raw_bytes(g.port, b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+        status, _, body = head_and_json(got)
+        check(status.startswith("HTTP/1.1 400") and "Host" in body["message"],
+              "HTTP/1.1 without Host: %r" % got)
 
 
 # ------------------------------------------------------------------ start-up
