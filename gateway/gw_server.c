@@ -842,6 +842,12 @@ static const char *gw_headers_bad(const struct mg_request_info *ri)
     for (int i = 0; i < ri->num_headers; i++) {
         const char *n = ri->http_headers[i].name, *v = ri->http_headers[i].value;
         if (strcasecmp(n, "Content-Length") == 0) {
+            /* 1*DIGIT (RFC 9110 8.6; civetweb keeps the blanks after a value): civetweb
+             * reads the leading digits alone ("2, 40" as 2, "0x20" as 0, "+2" as 2), and the
+             * rest of the body would be read as the next request */
+            size_t d = strspn(v, "0123456789");
+            if (d == 0 || v[d + strspn(v + d, " \t")] != '\0')
+                return "a Content-Length that is not a decimal number";
             if (clen != NULL && strcmp(clen, v) != 0)
                 return "two Content-Length headers with different values";
             clen = v;

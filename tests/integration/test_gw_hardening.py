@@ -6,7 +6,7 @@ reported, 503 (not 401) before the demo users exist, /security/stats, absolute-f
 targets, unknown methods (405 with Allow), idempotent logout, attach-mode kill of a node
 that is down, attach-mode wal-stats and snapshot of nodes given under swapped ids, the
 firewall's small rules (normalized networks, no duplicates), and request framing: header
-lines civetweb would stop reading.
+lines civetweb would stop reading, a Content-Length that is not a number.
 
 Usage: python3 test_gw_hardening.py BUILD_DIR [TEST_NAME...]
 """
@@ -358,6 +358,33 @@ def test_header_lines_cut_short(build_dir):
         status, _, body = head_and_json(got)
         check(status.startswith("HTTP/1.1 400") and "Host" in body["message"],
               "HTTP/1.1 without Host: %r" % got)
+
+
+def test_content_length_is_a_number(build_dir):
+    """A Content-Length that is not a plain decimal number is a 400 that closes the
+    connection (RFC 9112 6.3): civetweb read its leading digits ('2, 40' as 2, '0x20' as 0,
+    '+2' as 2) and the rest of the body as the next request (QA: '0x20' answered 'the body
+    is empty', then 'Bad request' for the body's bytes)."""
+    with Gateway(build_dir, nodes=[absent_node()]) as g:
+        for value in (b"2, 40", b"0x20", b"+2", b"2abc", b"2 2", b"-0"):
+            got, closed = raw_exchange(g.port, b"POST /_playground/security/test-firewall "
+                                       b"HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                                       b"application/json\r\nContent-Length: %s\r\n\r\n{}GET "
+                                       b"/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % value)
+            head, _, rest = got.partition(b"\r\n\r\n")
+            status, h, _ = head_and_json(head)
+            body = json.loads(rest[:int(h.get("content-length", "0"))] or b"null")
+            check(status.startswith("HTTP/1.1 400") and body["code"] == "INVALID_ARGUMENT" and
+                  "Content-Length" in body["message"] and h.get("connection") == "close" and
+                  len(rest) == int(h["content-length"]) and closed, "%r: %r" % (value, got))
+        # a plain number, with blanks after it, or the same value twice: read as sent
+        for value in (b"2", b"2 ", b"02"):
+            got, _ = raw_exchange(g.port, b"POST /_playground/security/test-firewall HTTP/1.1"
+                                  b"\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                                  b"Content-Length: %s\r\nConnection: close\r\n\r\n{}" % value)
+            status, _, body = head_and_json(got)
+            check(status.startswith("HTTP/1.1 422") and "ip" in json.dumps(body),
+                  "%r: %r" % (value, got))
 
 
 # ------------------------------------------------------------------ start-up
