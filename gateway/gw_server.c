@@ -90,16 +90,20 @@ int gw_send_response(struct gw_req *r, int status, const char *ctype, const char
     /* Whenever the answer says "close", civetweb must know it too: otherwise, to keep the
      * connection, it first reads and discards whatever body the client declared (after a
      * 413, gigabytes; from a client trickling a byte a second, for ever). */
-    bool unread = false;
-    if (!r->body_read) {
-        const char *te = mg_get_header(r->conn, "Transfer-Encoding");
-        unread = (te && strcasecmp(te, "chunked") == 0) || r->ri->content_length > GW_DRAIN_MAX;
-    }
-    bool keep = gw_keep_alive(r) && !r->close && status != 408 && status != 413 && !unread;
+    const char *te = mg_get_header(r->conn, "Transfer-Encoding");
+    bool chunked = te && strcasecmp(te, "chunked") == 0;
+    bool unread = !r->body_read && (chunked || r->ri->content_length > GW_DRAIN_MAX);
+    /* A chunked body is never followed by another request on its connection: civetweb
+     * keeps a connection only when the body ended with an empty trailer section, and closes
+     * it after trailer fields (RFC 9112 7.1.2), whose bytes it leaves unread. */
+    bool keep =
+        gw_keep_alive(r) && !r->close && status != 408 && status != 413 && !unread && !chunked;
     if (!keep)
         mg_disable_connection_keep_alive(r->conn);
-    /* closing with a body unread: drain it first (after a 408 the client stalled) */
-    r->linger = !keep && !r->body_read && status != 408 && (unread || r->ri->content_length > 0);
+    /* closing with a body unread (or a chunked body's trailer fields): drain it first, so
+     * that the close does not reset the answer (after a 408 the client stalled) */
+    r->linger = !keep && status != 408 &&
+                (chunked || (!r->body_read && (unread || r->ri->content_length > 0)));
     size_t cap = 512 + (extra ? strlen(extra) : 0) + (send_body ? len : 0);
     char stackbuf[2048];
     char *buf = cap <= sizeof(stackbuf) ? stackbuf : malloc(cap);

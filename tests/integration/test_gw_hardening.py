@@ -6,7 +6,8 @@ reported, 503 (not 401) before the demo users exist, /security/stats, absolute-f
 targets, unknown methods (405 with Allow), idempotent logout, attach-mode kill of a node
 that is down, attach-mode wal-stats and snapshot of nodes given under swapped ids, the
 firewall's small rules (normalized networks, no duplicates), and request framing: header
-lines civetweb would stop reading, a Content-Length that is not a number.
+lines civetweb would stop reading, a Content-Length that is not a number, a chunked
+body's trailer fields.
 
 Usage: python3 test_gw_hardening.py BUILD_DIR [TEST_NAME...]
 """
@@ -385,6 +386,28 @@ def test_content_length_is_a_number(build_dir):
             status, _, body = head_and_json(got)
             check(status.startswith("HTTP/1.1 422") and "ip" in json.dumps(body),
                   "%r: %r" % (value, got))
+
+
+def test_chunked_body_with_trailer_fields(build_dir):
+    """A chunked request body may end with trailer fields (RFC 9112 7.1.2); civetweb then
+    closes the connection after the answer, which said keep-alive: the request pipelined
+    behind it went unanswered (QA). The answer to a chunked request now says close, and the
+    connection is closed after it, with or without trailer fields."""
+    with Gateway(build_dir, nodes=[absent_node()]) as g:
+        for trailer in (b"X-Checksum: 1\r\n", b""):
+            got, closed = raw_exchange(g.port, b"POST /_playground/security/test-firewall "
+                                       b"HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                                       b"application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                       b"11\r\n{\"ip\": \"1.2.3.4\"}\r\n0\r\n%s\r\nGET /healthz "
+                                       b"HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % trailer)
+            head, _, rest = got.partition(b"\r\n\r\n")
+            status, h, _ = head_and_json(head)
+            n = int(h.get("content-length", "0"))
+            answers = 1 + (b"HTTP/1.1 " in rest[n:])
+            check(status.startswith("HTTP/1.1 200") and
+                  json.loads(rest[:n])["action"] == "allow" and closed and
+                  (answers == 2 or h.get("connection") == "close"),
+                  "trailer %r: an answer that says keep-alive, then nothing: %r" % (trailer, got))
 
 
 # ------------------------------------------------------------------ start-up
