@@ -943,6 +943,7 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
                sse_stream_mask(r.path + 19) != 0) {
         static const char *const sse_query_keys[] = {"lastEventId", NULL};
         char qbad[64];
+        int qrc;
         uint64_t resume_id = 0;
         route_name = "events";
         if (r.head) { /* what a GET would start with, and no stream */
@@ -957,6 +958,14 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
                            "unknown query parameter '%s' for GET %.100s (the one a stream reads "
                            "is lastEventId)",
                            qbad, r.path);
+        } else if ((qrc = gw_query_check_dups(r.query, qbad, sizeof(qbad))) != 0) {
+            /* as on every route: which of the two would count? */
+            if (qrc == LT_EINVAL)
+                gw_reply_error(&r, 400, "INVALID_ARGUMENT", NULL,
+                               "query parameter '%s' is given twice", qbad);
+            else
+                gw_reply_error(&r, 400, "INVALID_ARGUMENT", NULL, "more than %d query parameters",
+                               GW_QUERY_MAX_PARAMS);
         } else if (sse_last_event_id(conn, &resume_id) == SSE_RESUME_BAD_QUERY) {
             gw_reply_error(&r, 400, "INVALID_ARGUMENT", NULL,
                            "lastEventId must be the decimal id of the last event received "

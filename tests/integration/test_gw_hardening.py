@@ -7,7 +7,7 @@ targets, unknown methods (405 with Allow), idempotent logout, attach-mode kill o
 that is down, attach-mode wal-stats and snapshot of nodes given under swapped ids, the
 firewall's small rules (normalized networks, no duplicates), and request framing: header
 lines civetweb would stop reading, a Content-Length that is not a number, a chunked
-body's trailer fields.
+body's trailer fields, an event stream's query parameter given twice.
 
 Usage: python3 test_gw_hardening.py BUILD_DIR [TEST_NAME...]
 """
@@ -408,6 +408,21 @@ def test_chunked_body_with_trailer_fields(build_dir):
                   json.loads(rest[:n])["action"] == "allow" and closed and
                   (answers == 2 or h.get("connection") == "close"),
                   "trailer %r: an answer that says keep-alive, then nothing: %r" % (trailer, got))
+
+
+def test_event_stream_query_given_twice(build_dir):
+    """?lastEventId= given twice is a 400 naming it, as a repeated parameter is on every
+    route (docs/API.md): the stream took the first and started (QA)."""
+    with Gateway(build_dir, nodes=[absent_node()]) as g:
+        for q in ("lastEventId=1&lastEventId=2", "lastEventId=1&lastEventId=1",
+                  "lastEventId=1&%6castEventId=2"):
+            got, closed = raw_exchange(g.port, b"GET /_playground/events?%s HTTP/1.1\r\n"
+                                       b"Host: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                                       % q.encode(), 3)
+            check(got.startswith(b"HTTP/1.1 400"), "%s: %r" % (q, got[:300]))
+            status, _, body = head_and_json(got)
+            check(body["code"] == "INVALID_ARGUMENT" and
+                  "lastEventId" in body["message"] and closed, "%s: %r" % (q, got[:300]))
 
 
 # ------------------------------------------------------------------ start-up
