@@ -34,6 +34,7 @@ struct evb;
 struct gw_coalescer;
 struct gw_bench;
 struct gw_metrics;
+struct gw_watchdog;
 
 /* One node the gateway talks to; index i in gw.nodes is endpoint i of the RPC pool. */
 struct gw_node {
@@ -73,6 +74,7 @@ struct gw {
     struct gw_bench *bench;
     struct gw_metrics *metrics;
     struct mg_context *mg;
+    struct gw_watchdog *watchdog; /* ends body reads that outlast --request-timeout-ms */
     struct gw_security *security; /* NULL: every request is admin (unit tests) */
     uint64_t started_ns;
     /* attach mode: when this gateway last had node i stop (Cluster/Shutdown), so that a
@@ -93,6 +95,7 @@ struct gw_req {
     bool head;
     bool body_read;         /* gw_read_body consumed the whole body */
     bool linger;            /* answered early, closing: read some of the body first */
+    bool drain;             /* answered early, keeping: read the rest of the body first */
     bool close;             /* the answer closes the connection (its framing is in doubt) */
     int status;             /* the status sent, for metrics */
     struct gw_identity who; /* set by gw_security_check before the handler runs */

@@ -104,6 +104,8 @@ int gw_send_response(struct gw_req *r, int status, const char *ctype, const char
      * that the close does not reset the answer (after a 408 the client stalled) */
     r->linger = !keep && status != 408 &&
                 (chunked || (!r->body_read && (unread || r->ri->content_length > 0)));
+    /* keeping it with a small body unread: read the rest before the next request */
+    r->drain = keep && !r->body_read && r->ri->content_length > 0;
     size_t cap = 512 + (extra ? strlen(extra) : 0) + (send_body ? len : 0);
     char stackbuf[2048];
     char *buf = cap <= sizeof(stackbuf) ? stackbuf : malloc(cap);
@@ -219,6 +221,206 @@ int gw_query(struct gw_req *r, const char *key, char *out, size_t n)
     return gw_query_get(r->query, key, out, n);
 }
 
+/* ------------------------------------------------------------------ read deadlines */
+
+/* civetweb's mg_read waits until every byte asked for has arrived: its timeout is for a
+ * pause alone (request_timeout_ms without a byte), so a client that sends a byte every
+ * few seconds keeps one read going for as long as it likes, and a deadline looked at
+ * between reads is looked at too late. The watchdog ends such a read: when a watched
+ * read's deadline passes, its thread shuts the connection's receiving side down, and the
+ * blocked read returns what it has. Every watch ends --request-timeout-ms after it begins:
+ * so they are added in deadline order (the first is the next to expire), and the thread,
+ * with nothing to watch, may sleep that long without a wake-up for a new watch. */
+struct gw_watch {
+    struct gw_watch *prev, *next;
+    struct mg_connection *conn;
+    uint64_t deadline_ns;
+    bool fired; /* the deadline passed: the connection's receiving side is shut */
+};
+
+struct gw_watchdog {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* the stop */
+    struct gw_watch *head, *tail;
+    uint64_t timeout_ns; /* --request-timeout-ms: how long every watch lasts */
+    bool stopping;
+    pthread_t thread;
+};
+
+static void *gw_watchdog_main(void *arg)
+{
+    struct gw_watchdog *wd = arg;
+    pthread_mutex_lock(&wd->mu);
+    while (!wd->stopping) {
+        uint64_t now = lt_now_ns();
+        for (struct gw_watch *w = wd->head; w && w->deadline_ns <= now; w = w->next) {
+            if (w->fired)
+                continue;
+            /* under mu: the request's handler waits in gw_watch_end, its socket stays
+             * its own (finding it reads /proc: only for a read that outlasted its time) */
+            w->fired = true;
+            int fd = sse_find_fd(w->conn);
+            if (fd >= 0)
+                (void)shutdown(fd, SHUT_RD);
+        }
+        struct gw_watch *next = wd->head;
+        while (next && next->fired)
+            next = next->next;
+        /* a watch that begins while this thread sleeps ends after it wakes */
+        uint64_t wait = !next                     ? wd->timeout_ns
+                        : next->deadline_ns > now ? next->deadline_ns - now
+                                                  : 0;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t ns = (uint64_t)ts.tv_nsec + wait % 1000000000u;
+        ts.tv_sec += (time_t)(wait / 1000000000u + ns / 1000000000u);
+        ts.tv_nsec = (long)(ns % 1000000000u);
+        pthread_cond_timedwait(&wd->cv, &wd->mu, &ts);
+    }
+    pthread_mutex_unlock(&wd->mu);
+    return NULL;
+}
+
+static int gw_watchdog_start(struct gw *g)
+{
+    struct gw_watchdog *wd = calloc(1, sizeof(*wd));
+    if (!wd)
+        return LT_ENOMEM;
+    pthread_mutex_init(&wd->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&wd->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    wd->timeout_ns = (uint64_t)g->cfg.request_timeout_ms * 1000000u;
+    if (pthread_create(&wd->thread, NULL, gw_watchdog_main, wd) != 0) {
+        pthread_cond_destroy(&wd->cv);
+        pthread_mutex_destroy(&wd->mu);
+        free(wd);
+        return LT_EIO;
+    }
+    g->watchdog = wd;
+    return 0;
+}
+
+/* gw_watchdog_stop: after mg_stop (no request runs, no watch is left) */
+static void gw_watchdog_stop(struct gw *g)
+{
+    struct gw_watchdog *wd = g->watchdog;
+    if (!wd)
+        return;
+    pthread_mutex_lock(&wd->mu);
+    wd->stopping = true;
+    pthread_cond_signal(&wd->cv);
+    pthread_mutex_unlock(&wd->mu);
+    pthread_join(wd->thread, NULL);
+    pthread_cond_destroy(&wd->cv);
+    pthread_mutex_destroy(&wd->mu);
+    free(wd);
+    g->watchdog = NULL;
+}
+
+/* gw_watch_begin watches the reads of request `r` from now on (until gw_watch_end): they
+ * end once `deadline_ns` has passed. */
+static void gw_watch_begin(struct gw_req *r, struct gw_watch *w, uint64_t deadline_ns)
+{
+    struct gw_watchdog *wd = r->gw->watchdog;
+    memset(w, 0, sizeof(*w));
+    w->conn = r->conn;
+    w->deadline_ns = deadline_ns;
+    if (!wd)
+        return;
+    pthread_mutex_lock(&wd->mu);
+    w->prev = wd->tail;
+    if (wd->tail)
+        wd->tail->next = w;
+    else
+        wd->head = w;
+    wd->tail = w;
+    pthread_mutex_unlock(&wd->mu);
+}
+
+/* gw_watch_end ends the watch; true if its deadline passed (the connection can no longer
+ * be read: it must close). */
+static bool gw_watch_end(struct gw_req *r, struct gw_watch *w)
+{
+    struct gw_watchdog *wd = r->gw->watchdog;
+    if (!wd)
+        return false;
+    pthread_mutex_lock(&wd->mu);
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        wd->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        wd->tail = w->prev;
+    bool fired = w->fired;
+    pthread_mutex_unlock(&wd->mu);
+    return fired;
+}
+
+/* gw_read_body_loop reads a body of `cl` bytes (-1: chunked) into *bufp (*capp bytes, grown
+ * for a chunked one), *np so far: 0 once it is all in, -1 if `deadline` passed first (not
+ * answered: the caller says 408), else the status it answered (cut short, malformed, too
+ * long, out of memory). */
+static int gw_read_body_loop(struct gw_req *r, long long cl, uint64_t deadline, char **bufp,
+                             size_t *capp, size_t *np)
+{
+    size_t max = r->gw->cfg.max_body;
+    char *buf = *bufp;
+    size_t cap = *capp, n = *np;
+    int rc = 0;
+    for (;;) {
+        if (n + 1 >= cap) {
+            if (cl >= 0)
+                break;
+            size_t ncap = cap * 2;
+            char *nb = realloc(buf, ncap);
+            if (!nb) {
+                rc = gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
+                break;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        int k = mg_read(r->conn, buf + n, cap - 1 - n);
+        if (k < 0 || (k == 0 && cl >= 0 && n < (size_t)cl)) {
+            /* A stalled or dropped client: a cut body must never run as if it were whole
+             * (a truncated create that still parses would be committed). */
+            if (lt_now_ns() >= deadline) /* a read timed out, or the watchdog ended it */
+                rc = -1;
+            else if (cl < 0) /* civetweb's chunk decoder: a bad chunk size, or the client left */
+                rc = gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                                    "the chunked request body is malformed or was cut short "
+                                    "(%zu bytes decoded): nothing was done",
+                                    n);
+            else
+                rc = gw_reply_error(r, 408, "DEADLINE_EXCEEDED", NULL,
+                                    "the request body was cut short: %zu of %lld bytes arrived", n,
+                                    cl);
+            break;
+        }
+        if (k == 0)
+            break;
+        n += (size_t)k;
+        if (lt_now_ns() > deadline && (cl < 0 || n < (size_t)cl)) {
+            rc = -1;
+            break;
+        }
+        if (n > max) {
+            rc = gw_reply_error(r, 413, "INVALID_ARGUMENT", NULL,
+                                "request body is over the limit of %zu bytes", max);
+            break;
+        }
+    }
+    *bufp = buf;
+    *capp = cap;
+    *np = n;
+    return rc;
+}
+
 int gw_read_body(struct gw_req *r, char **out, size_t *len)
 {
     size_t max = r->gw->cfg.max_body;
@@ -245,53 +447,19 @@ int gw_read_body(struct gw_req *r, char **out, size_t *len)
     char *buf = malloc(cap);
     if (!buf)
         return -gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
-    for (;;) {
-        if (n + 1 >= cap) {
-            if (cl >= 0)
-                break;
-            size_t ncap = cap * 2;
-            char *nb = realloc(buf, ncap);
-            if (!nb) {
-                free(buf);
-                return -gw_reply_error(r, 500, "INTERNAL", NULL, "out of memory");
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        int k = mg_read(r->conn, buf + n, cap - 1 - n);
-        if (k < 0 || (k == 0 && cl >= 0 && n < (size_t)cl)) {
-            /* A stalled or dropped client: a cut body must never run as if it were whole
-             * (a truncated create that still parses would be committed). */
-            free(buf);
-            if (cl < 0 && lt_now_ns() >= deadline) /* the chunk decoder's read timed out */
-                return -gw_reply_error(r, 408, "DEADLINE_EXCEEDED", NULL,
-                                       "the chunked request body took longer than %u ms to "
-                                       "arrive: nothing was done",
-                                       r->gw->cfg.request_timeout_ms);
-            if (cl < 0) /* civetweb's chunk decoder: a bad chunk size, or the client left */
-                return -gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
-                                       "the chunked request body is malformed or was cut short "
-                                       "(%zu bytes decoded): nothing was done",
-                                       n);
-            return -gw_reply_error(r, 408, "DEADLINE_EXCEEDED", NULL,
-                                   "the request body was cut short: %zu of %lld bytes arrived", n,
-                                   cl);
-        }
-        if (k == 0)
-            break;
-        n += (size_t)k;
-        if (lt_now_ns() > deadline && (cl < 0 || n < (size_t)cl)) {
-            free(buf);
-            return -gw_reply_error(r, 408, "DEADLINE_EXCEEDED", NULL,
-                                   "the request body took longer than %u ms to arrive (%zu "
-                                   "bytes so far): nothing was done",
-                                   r->gw->cfg.request_timeout_ms, n);
-        }
-        if (n > max) {
-            free(buf);
-            return -gw_reply_error(r, 413, "INVALID_ARGUMENT", NULL,
-                                   "request body is over the limit of %zu bytes", max);
-        }
+    struct gw_watch watch;
+    gw_watch_begin(r, &watch, deadline);
+    int rc = gw_read_body_loop(r, cl, deadline, &buf, &cap, &n);
+    if (gw_watch_end(r, &watch))
+        r->close = true; /* its receiving side is shut: no request can follow */
+    if (rc != 0) {
+        free(buf);
+        if (rc > 0)
+            return -rc; /* answered */
+        return -gw_reply_error(r, 408, "DEADLINE_EXCEEDED", NULL,
+                               "the request body took longer than %u ms to arrive (%zu bytes "
+                               "so far): nothing was done",
+                               r->gw->cfg.request_timeout_ms, n);
     }
     buf[n] = '\0';
     *out = buf;
@@ -650,6 +818,23 @@ static bool gw_is_api_path(const char *p)
            strcmp(p, "/metrics") == 0;
 }
 
+/* gw_drain reads and discards the rest of a small body its answer was given without, when
+ * the connection stays open (the next request follows the body), within
+ * --request-timeout-ms: civetweb would read it after the handler with no deadline but each
+ * pause's (see the watchdog), for as long as a client trickling it liked. A client slower
+ * than that, or one that leaves, loses its connection (the answer is sent). */
+static void gw_drain(struct gw_req *r)
+{
+    char buf[4096];
+    struct gw_watch watch;
+    gw_watch_begin(r, &watch, lt_now_ns() + (uint64_t)r->gw->cfg.request_timeout_ms * 1000000u);
+    int k;
+    while ((k = mg_read(r->conn, buf, sizeof(buf))) > 0)
+        ;
+    if (gw_watch_end(r, &watch) || k < 0)
+        mg_disable_connection_keep_alive(r->conn);
+}
+
 /* gw_linger reads and discards what the client still sends after an early answer, until
  * the client closes (it has read the answer), within GW_LINGER_MS and GW_LINGER_BYTES. It
  * reads the socket itself, with poll: civetweb's mg_read would wait up to the whole
@@ -996,6 +1181,8 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
         r.status = 500;
     if (r.linger)
         gw_linger(&r);
+    else if (r.drain)
+        gw_drain(&r);
     gw_metrics_observe(g, route_name, r.status, lt_now_ns() - t0);
     return r.status;
 }
@@ -1111,8 +1298,13 @@ int gw_server_start(struct gw *g)
     cb.init_thread = gw_thread_init;
     cb.http_error = gw_http_error;
     mg_init_library(0);
+    if ((rc = gw_watchdog_start(g)) != 0) {
+        lt_error("cannot start the request watchdog: %s", lt_strerror(rc));
+        return rc;
+    }
     g->mg = mg_start(&cb, g, opts);
     if (!g->mg) {
+        gw_watchdog_stop(g);
         int err = strchr(addr, ':') ? 0 : gw_bind_error(addr, g->cfg.listen_port);
         lt_error("cannot listen on %s%s%s", port,
                  strchr(addr, ':') && !mg_check_feature(8)
@@ -1166,6 +1358,7 @@ void gw_server_stop(struct gw *g)
     uint64_t t0 = lt_now_ns();
     mg_stop(g->mg);
     g->mg = NULL;
+    gw_watchdog_stop(g); /* no request runs now */
     if (poking) {
         __atomic_store_n(&poke.done, 1, __ATOMIC_RELEASE);
         pthread_join(th, NULL);

@@ -7,7 +7,8 @@ targets, unknown methods (405 with Allow), idempotent logout, attach-mode kill o
 that is down, attach-mode wal-stats and snapshot of nodes given under swapped ids, the
 firewall's small rules (normalized networks, no duplicates), and request framing: header
 lines civetweb would stop reading, a Content-Length that is not a number, a chunked
-body's trailer fields, an event stream's query parameter given twice.
+body's trailer fields, an event stream's query parameter given twice, a body trickled, before
+or after an early answer.
 
 Usage: python3 test_gw_hardening.py BUILD_DIR [TEST_NAME...]
 """
@@ -423,6 +424,81 @@ def test_event_stream_query_given_twice(build_dir):
             status, _, body = head_and_json(got)
             check(body["code"] == "INVALID_ARGUMENT" and
                   "lastEventId" in body["message"] and closed, "%s: %r" % (q, got[:300]))
+
+
+def test_trickled_body_times_out(build_dir):
+    """A body that arrives a byte every 0.3 s is a 408 once --request-timeout-ms has passed
+    in all (docs/API.md), chunked or not: civetweb's read of the body waits for every byte
+    asked for, its timeout being for each pause alone, so the gateway's deadline was only
+    looked at once the whole body was in (QA: a 2,000-byte body at that pace held a worker
+    thread for 10 minutes; 128 such clients, every worker)."""
+    with Gateway(build_dir, nodes=[absent_node()],
+                 extra=["--request-timeout-ms", "1500"]) as g:
+        for framing, first in ((b"Content-Length: 2000", b'{"ip": "'),
+                               (b"Transfer-Encoding: chunked", b'7d0\r\n{"ip": "')):
+            sk = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+            try:
+                sk.sendall(b"POST /_playground/security/test-firewall HTTP/1.1\r\nHost: "
+                           b"127.0.0.1\r\nContent-Type: application/json\r\n%s\r\n\r\n%s"
+                           % (framing, first))
+                t0, got, closed = time.monotonic(), b"", False
+                sk.settimeout(0.3)
+                while time.monotonic() - t0 < 12 and not closed:
+                    try:
+                        sk.sendall(b"1")
+                        chunk = sk.recv(65536)
+                        got += chunk
+                        closed = chunk == b""
+                    except socket.timeout:
+                        pass
+                    except OSError:
+                        closed = True
+                took = time.monotonic() - t0
+                check(closed and took < 5 and (got == b"" or got.startswith(b"HTTP/1.1 408")),
+                      "%s: closed %s after %.1f s: %r" % (framing.decode(), closed, took, got))
+            finally:
+                sk.close()
+        st, _, _ = g.get("/index.html")
+        check(st == 200, "the gateway answers: %d" % st)
+
+
+def test_unread_small_body_trickled(build_dir):
+    """A request answered before its body was read (a 415 here) keeps its connection when
+    the body is small, and civetweb then reads the body to its end to find the next request
+    - with no deadline but each read's: a client that sends the rest a byte every half
+    second held a worker thread for as long as it liked (QA: 0.5 s a byte, a 2,000-byte
+    body, 1,000 s; every other read of a request is bounded by --request-timeout-ms). The
+    gateway now reads the rest itself within that time, and closes the connection when the
+    client is slower."""
+    with Gateway(build_dir, nodes=[absent_node()],
+                 extra=["--request-timeout-ms", "1500"]) as g:
+        sk = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+        try:
+            sk.sendall(b"POST /api/items HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                       b"text/plain\r\nContent-Length: 2000\r\n\r\nx")
+            got = b""
+            while b"}" not in got:
+                chunk = sk.recv(65536)
+                check(chunk, "closed before the answer: %r" % got)
+                got += chunk
+            check(got.startswith(b"HTTP/1.1 415"), "the early answer: %r" % got)
+            t0, closed = time.monotonic(), False
+            while time.monotonic() - t0 < 10 and not closed:
+                try:
+                    sk.sendall(b"x")
+                    sk.settimeout(0.5)
+                    closed = sk.recv(65536) == b""
+                except socket.timeout:
+                    pass
+                except OSError:
+                    closed = True
+            took = time.monotonic() - t0
+            check(closed and took < 6, "the trickling client still holds its connection after "
+                  "%.1f s (closed: %s)" % (took, closed))
+        finally:
+            sk.close()
+        st, _, _ = g.get("/index.html")
+        check(st == 200, "the gateway answers: %d" % st)
 
 
 # ------------------------------------------------------------------ start-up
