@@ -1131,18 +1131,14 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
         int qrc;
         uint64_t resume_id = 0;
         route_name = "events";
-        if (r.head) { /* what a GET would start with, and no stream */
-            mg_disable_connection_keep_alive(conn);
-            mg_printf(conn, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                            "Cache-Control: no-cache\r\nConnection: close\r\n\r\n");
-            r.status = 200;
-        } else if (strcmp(r.method, "GET") != 0) {
+        /* a HEAD is checked as the GET would be, then answers what it would start with */
+        if (strcmp(r.method, "GET") != 0 && !r.head) {
             gw_reply_not_allowed(&r, "GET, HEAD");
         } else if (!gw_query_check_keys(r.query, sse_query_keys, qbad, sizeof(qbad))) {
             gw_reply_error(&r, 400, "INVALID_ARGUMENT", NULL,
-                           "unknown query parameter '%s' for GET %.100s (the one a stream reads "
+                           "unknown query parameter '%s' for %s %.100s (the one a stream reads "
                            "is lastEventId)",
-                           qbad, r.path);
+                           qbad, r.method, r.path);
         } else if ((qrc = gw_query_check_dups(r.query, qbad, sizeof(qbad))) != 0) {
             /* as on every route: which of the two would count? */
             if (qrc == LT_EINVAL)
@@ -1155,6 +1151,11 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
             gw_reply_error(&r, 400, "INVALID_ARGUMENT", NULL,
                            "lastEventId must be the decimal id of the last event received "
                            "(0 or absent: new events only)");
+        } else if (r.head) { /* no stream */
+            mg_disable_connection_keep_alive(conn);
+            mg_printf(conn, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                            "Cache-Control: no-cache\r\nConnection: close\r\n\r\n");
+            r.status = 200;
         } else {
             /* a stream opened with a session ends with it (logout or expiry) */
             int rc = sse_hub_serve(g->sse, conn, sse_stream_mask(r.path + 19), resume_id,

@@ -7,8 +7,8 @@ targets, unknown methods (405 with Allow), idempotent logout, attach-mode kill o
 that is down, attach-mode wal-stats and snapshot of nodes given under swapped ids, the
 firewall's small rules (normalized networks, no duplicates), and request framing: header
 lines civetweb would stop reading, a Content-Length that is not a number, a chunked
-body's trailer fields, an event stream's query parameter given twice, a body trickled, before
-or after an early answer.
+body's trailer fields, an event stream's query parameter given twice or sent with HEAD, a
+body trickled in, before or after an early answer.
 
 Usage: python3 test_gw_hardening.py BUILD_DIR [TEST_NAME...]
 """
@@ -424,6 +424,25 @@ def test_event_stream_query_given_twice(build_dir):
             status, _, body = head_and_json(got)
             check(body["code"] == "INVALID_ARGUMENT" and
                   "lastEventId" in body["message"] and closed, "%s: %r" % (q, got[:300]))
+
+
+def test_event_stream_head_answers_as_get(build_dir):
+    """HEAD on an event stream answers what a GET would start with (docs/API.md): a query
+    a GET refuses (an unknown parameter, a lastEventId that is not a number, one given
+    twice) is a 400 to the HEAD too, without a body; it was a 200 text/event-stream (QA)."""
+    with Gateway(build_dir, nodes=[absent_node()]) as g:
+        for q in ("?bogus=1", "?lastEventId=x", "?lastEventId=1&lastEventId=2"):
+            get = raw_bytes(g.port, b"GET /_playground/events%s HTTP/1.1\r\nHost: 127.0.0.1"
+                                    b"\r\nConnection: close\r\n\r\n" % q.encode(), 3)
+            head = raw_bytes(g.port, b"HEAD /_playground/events%s HTTP/1.1\r\nHost: "
+                                     b"127.0.0.1\r\nConnection: close\r\n\r\n" % q.encode(), 3)
+            check(get.startswith(b"HTTP/1.1 400") and head.startswith(b"HTTP/1.1 400") and
+                  head.endswith(b"\r\n\r\n") and b"application/json" in head,
+                  "%s: GET %r, HEAD %r" % (q, get[:200], head[:300]))
+        head = raw_bytes(g.port, b"HEAD /_playground/events/cluster?lastEventId=3 HTTP/1.1\r\n"
+                                 b"Host: 127.0.0.1\r\n\r\n", 3)
+        check(head.startswith(b"HTTP/1.1 200") and b"text/event-stream" in head and
+              head.endswith(b"\r\n\r\n"), "a good HEAD: %r" % head)
 
 
 def test_trickled_body_times_out(build_dir):
