@@ -3,7 +3,8 @@
  *
  * Each caller appends a slot (on its own stack) to one queue and sleeps on the slot's
  * semaphore (posted without any lock held, so a woken caller does not queue on a mutex). `senders`
- * threads (GW_COALESCE_MAX_THREADS at most) each take everything queued (up to max_batch slots),
+ * threads (GW_COALESCE_MAX_THREADS at most) each take everything queued (up to max_batch slots
+ * and GW_COALESCE_MAX_BYTES),
  * send it as one Rpc/Batch, and hand every slot its own Response. So while a batch is on the
  * wire, the next one gathers: the batch size follows the load with no timer and no added latency
  * when idle (a lone request goes out at once, as a plain call from the sender thread). With two
@@ -31,6 +32,12 @@
 #include "wire.h"
 
 #define GW_COALESCE_MAX_THREADS 16
+
+/* A batch carries at most this many bytes of requests (one larger request goes alone): a
+ * node refuses a message over 16 MiB (node/transport/rpcserver.c) by closing the
+ * connection, which failed every write of the batch - other clients' among them - and
+ * whatever else was in flight on that connection. */
+#define GW_COALESCE_MAX_BYTES (8u << 20)
 
 struct gw_slot {
     struct gw_slot *next;
@@ -194,8 +201,10 @@ static void *gw_coalesce_thread(void *arg)
             pthread_cond_wait(&c->work, &c->mu);
         if (!c->head && c->stopping)
             break;
-        size_t n = 0;
-        while (c->head && n < c->max_batch && slots) {
+        size_t n = 0, bytes = 0;
+        while (c->head && n < c->max_batch && slots &&
+               (n == 0 || bytes + c->head->len <= GW_COALESCE_MAX_BYTES)) {
+            bytes += c->head->len;
             slots[n++] = c->head;
             c->head = c->head->next;
         }
