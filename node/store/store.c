@@ -72,10 +72,15 @@
 #include "lt_cpu.h"
 #include "lt_err.h"
 
-#define SL_MAX            20 /* skip list levels: 4^20 entries before heights saturate */
-#define IXVAL_MAX         512
-#define LIST_DEFAULT      100
-#define LIST_MAX          1000
+#define SL_MAX       20 /* skip list levels: 4^20 entries before heights saturate */
+#define IXVAL_MAX    512
+#define LIST_DEFAULT 100
+#define LIST_MAX     1000
+/* A page ends before the record that would take its values past this many bytes (it holds
+ * one record at least): 1000 records of the largest size (~70 KB for an item) made a reply
+ * over the 64 MiB an RPC client takes, which it dropped (QA: the gateway answered 503 "no
+ * node is reachable" and opened healthy nodes' circuit breakers). */
+#define LIST_MAX_BYTES    (8u << 20)
 #define SNAP_MAGIC        "LTSTORE3"
 #define SNAP_MAGIC_V2     "LTSTORE2" /* read: no index positions */
 #define SNAP_KEY_MAX      4096
@@ -1834,6 +1839,7 @@ int store_list(struct store *s, const struct store_query *q, struct store_page *
     size_t limit = q->limit == 0 ? LIST_DEFAULT : q->limit > LIST_MAX ? LIST_MAX : q->limit;
     int ixno = -1;
     bool more = false;
+    size_t bytes = 0; /* of the records' values in the page */
     int rc = 0;
 
     if (q->cursor != NULL && q->cursor[0] != '\0') {
@@ -1875,7 +1881,7 @@ int store_list(struct store *s, const struct store_query *q, struct store_page *
             continue;
         if (ix != NULL && strcmp(ver_ixval(v, (size_t)ixno), val) != 0)
             continue; /* moved by a concurrent update */
-        if (page.n == limit) {
+        if (page.n == limit || (page.n > 0 && bytes + v->len > LIST_MAX_BYTES)) {
             more = true; /* the page ends at the last key returned */
             break;
         }
@@ -1884,6 +1890,7 @@ int store_list(struct store *s, const struct store_query *q, struct store_page *
             rc = LT_ENOMEM;
             goto out;
         }
+        bytes += v->len;
         page.n++;
         free(after);
         after = st_strdup(e->rec->key);

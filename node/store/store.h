@@ -132,7 +132,7 @@ struct store_query {
     const char *index;  /* indexed field (proto or JSON name); NULL/"" = all records */
     const char *equals; /* with index: the value (enums by name or number) */
     const char *cursor; /* NULL/"" = first page; else a previous page's next_cursor */
-    uint32_t limit;     /* 0 = 100; at most 1000 */
+    uint32_t limit; /* 0 = 100; at most 1000, and at most 8 MiB of values (one record at least) */
     bool include_benchmark;
 };
 

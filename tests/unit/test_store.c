@@ -650,6 +650,72 @@ static void test_pagination_with_deletes(void)
     store_free(s);
 }
 
+/* A page of large records ends at 8 MiB of values, with a cursor to the rest: 1000
+ * records of ~64 KiB made a reply the gateway's RPC client dropped (over 64 MiB). Every
+ * record is still listed once, in order, by following the cursors. */
+static void test_pagination_large_records(void)
+{
+    struct store *s = new_store();
+    size_t big = 64000;
+    char *meta = malloc(big + 3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(meta);
+    meta[0] = '"';
+    memset(meta + 1, 'm', big);
+    meta[big + 1] = '"';
+    meta[big + 2] = '\0';
+    for (uint64_t i = 0; i < 300; i++) {
+        Lithair__V1__PlaygroundItem it = LITHAIR__V1__PLAYGROUND_ITEM__INIT;
+        char id[16];
+        snprintf(id, sizeof(id), "r%03llu", (unsigned long long)i);
+        it.id = id;
+        it.name = id;
+        it.metadata = meta;
+        size_t len = lithair__v1__playground_item__get_packed_size(&it);
+        uint8_t *v = malloc(len);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+        lithair__v1__playground_item__pack(&it, v);
+        struct model_prepared p = {0};
+        int rc = models_prepare_create(models_find("items"), v, len, BASE_NS + i + 1, 1, NULL, &p);
+        free(v);
+        CU_ASSERT_EQUAL_FATAL(rc, 0);
+        CU_ASSERT_EQUAL_FATAL(apply_prepared(s, i + 1, &p, NULL), 0);
+    }
+    free(meta);
+    char cursor[256] = "";
+    size_t seen = 0, pages = 0;
+    for (; pages < 10; pages++) {
+        struct store_page page;
+        struct store_query q = {.model = "items", .limit = 1000, .cursor = cursor};
+        CU_ASSERT_EQUAL_FATAL(store_list(s, &q, &page), 0);
+        size_t bytes = 0;
+        for (size_t i = 0; i < page.n; i++) {
+            Lithair__V1__PlaygroundItem *it = lithair__v1__playground_item__unpack(
+                NULL, page.records[i]->len, page.records[i]->value);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(it);
+            char want[16];
+            snprintf(want, sizeof(want), "r%03zu", seen + i);
+            CU_ASSERT_STRING_EQUAL(it->id, want);
+            lithair__v1__playground_item__free_unpacked(it, NULL);
+            bytes += page.records[i]->len;
+        }
+        CU_ASSERT(page.n > 0);
+        CU_ASSERT(bytes <= (8u << 20));
+        CU_ASSERT_EQUAL(page.total, 300);
+        seen += page.n;
+        bool last = page.next_cursor == NULL;
+        if (!last) {
+            CU_ASSERT(page.n < 300);
+            snprintf(cursor, sizeof(cursor), "%s", page.next_cursor);
+        }
+        store_page_fini(&page);
+        if (last)
+            break;
+    }
+    CU_ASSERT_EQUAL(seen, 300);
+    CU_ASSERT(pages >= 2); /* 300 x 64 KB is over one page's 8 MiB */
+    store_free(s);
+}
+
 /* ---- history ---- */
 
 static void test_history(void)
@@ -2362,6 +2428,7 @@ static const struct lt_test store_tests[] = {
     {"indexes_follow", test_indexes_follow},
     {"pagination", test_pagination},
     {"pagination_with_deletes", test_pagination_with_deletes},
+    {"pagination_large_records", test_pagination_large_records},
     {"history", test_history},
     {"snapshot_roundtrip", test_snapshot_roundtrip},
     {"snapshot_corrupt", test_snapshot_corrupt},
