@@ -1027,7 +1027,7 @@ static const char *gw_headers_bad(const struct mg_request_info *ri)
         {"Transfer-Encoding", "more than one Transfer-Encoding header"},
     };
     bool seen[sizeof(once) / sizeof(once[0])] = {false};
-    const char *clen = NULL;
+    const char *clen = NULL, *te = NULL;
     for (int i = 0; i < ri->num_headers; i++) {
         const char *n = ri->http_headers[i].name, *v = ri->http_headers[i].value;
         if (strcasecmp(n, "Content-Length") == 0) {
@@ -1044,6 +1044,8 @@ static const char *gw_headers_bad(const struct mg_request_info *ri)
         }
         if (!strchr("HhIiAaOoCcTt", n[0]) || !n[0])
             continue; /* most lines (User-Agent, Accept...): no comparison at all */
+        if (strcasecmp(n, "Transfer-Encoding") == 0)
+            te = v;
         for (size_t k = 0; k < sizeof(once) / sizeof(once[0]); k++) {
             if (strcasecmp(n, once[k].name) == 0) {
                 if (seen[k])
@@ -1054,6 +1056,11 @@ static const char *gw_headers_bad(const struct mg_request_info *ri)
     }
     if (clen != NULL && seen[sizeof(once) / sizeof(once[0]) - 1]) /* Transfer-Encoding */
         return "both Content-Length and Transfer-Encoding: the body's length is ambiguous";
+    /* RFC 9112 6.3: a body's length is known only when chunked is the last coding, and the
+     * gateway decodes no other (civetweb took "identity" for no body at all, and the body
+     * for the next request) */
+    if (te != NULL && strcasecmp(te, "chunked") != 0)
+        return "a Transfer-Encoding other than chunked: the body's length cannot be known";
     /* RFC 9112 3.2 (a server MUST answer 400); also every header line of such a request may
      * have been dropped after a CR LF (gw_header_lines_cut cannot tell that case apart) */
     if (!seen[0] && ri->http_version && strcmp(ri->http_version, "1.1") == 0)

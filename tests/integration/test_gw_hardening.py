@@ -6,9 +6,10 @@ reported, 503 (not 401) before the demo users exist, /security/stats, absolute-f
 targets, unknown methods (405 with Allow), idempotent logout, attach-mode kill of a node
 that is down, attach-mode wal-stats and snapshot of nodes given under swapped ids, the
 firewall's small rules (normalized networks, no duplicates), and request framing: header
-lines civetweb would stop reading, a Content-Length that is not a number, a chunked
-body's trailer fields, an event stream's query parameter given twice or sent with HEAD, a
-body trickled in, before or after an early answer; oversized creates at once, a list of large records.
+lines civetweb would stop reading, a Content-Length that is not a number, a
+Transfer-Encoding other than chunked, a chunked body's trailer fields, an event stream's
+query parameter given twice or sent with HEAD, a body trickled in, before or after an early
+answer; oversized creates at once, a list of large records.
 
 Usage: python3 test_gw_hardening.py BUILD_DIR [TEST_NAME...]
 """
@@ -387,6 +388,27 @@ def test_content_length_is_a_number(build_dir):
             status, _, body = head_and_json(got)
             check(status.startswith("HTTP/1.1 422") and "ip" in json.dumps(body),
                   "%r: %r" % (value, got))
+
+
+def test_transfer_encoding_other_than_chunked(build_dir):
+    """A Transfer-Encoding other than chunked is a 400 that closes the connection (RFC 9112
+    6.3: the body's length cannot be known): civetweb took 'identity' for no body at all,
+    and the body was read as the next request (QA: 'the body is empty', then 'Bad
+    request' for the body's bytes)."""
+    with Gateway(build_dir, nodes=[absent_node()]) as g:
+        for value in (b"identity", b"IDENTITY"):
+            got, closed = raw_exchange(g.port, b"POST /_playground/security/test-firewall "
+                                       b"HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                                       b"application/json\r\nTransfer-Encoding: %s\r\n\r\n"
+                                       b'{"ip":"1.2.3.4"}GET /healthz HTTP/1.1\r\nHost: '
+                                       b"127.0.0.1\r\n\r\n" % value)
+            head, _, rest = got.partition(b"\r\n\r\n")
+            status, h, _ = head_and_json(head)
+            n = int(h.get("content-length", "0"))
+            body = json.loads(rest[:n] or b"null")
+            check(status.startswith("HTTP/1.1 400") and body["code"] == "INVALID_ARGUMENT" and
+                  "Transfer-Encoding" in body["message"] and h.get("connection") == "close" and
+                  len(rest) == n and closed, "%r: %r" % (value, got))
 
 
 def test_chunked_body_with_trailer_fields(build_dir):
