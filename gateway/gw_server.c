@@ -976,9 +976,10 @@ static bool gw_line_ends_reading(unsigned char c)
  * NUL (a control byte in it is refused first). So after the last value read come the NULs
  * of its line's end, then the first byte of the next line: the blank line's CR (or its LF,
  * a NUL), or the byte at which the reading stopped. One case is ambiguous: two NULs are a
- * CR LF or the line's LF and the block's last one; the line before tells which kind of line
- * end the client sends (a client that mixes them, CR LF then a bare LF at the end, may be
- * refused wrongly). After the request line civetweb turns every blank into a NUL too. */
+ * CR LF or the line's LF and the block's last one; the byte after them is looked at only
+ * when every line before ended with CR LF (a client that sends CR LF except on the last
+ * header line and the blank line, each a bare LF, could be refused wrongly). After the
+ * request line civetweb turns every blank into a NUL too. */
 static bool gw_header_lines_cut(const struct mg_request_info *ri)
 {
     int n = ri->num_headers;
@@ -991,9 +992,11 @@ static bool gw_header_lines_cut(const struct mg_request_info *ri)
     const char *end = v + strlen(v); /* was the CR or LF that ended the last line read */
     if (end[1] != '\0')              /* a bare LF: the next line starts here */
         return gw_line_ends_reading((unsigned char)end[1]);
-    const char *prev = n >= 2 ? ri->http_headers[n - 2].value : ri->http_version;
-    prev += strlen(prev);
-    bool crlf = ri->http_headers[n - 1].name - prev >= 2;
+    bool crlf = ri->http_headers[0].name - vend == 2;
+    for (int i = 1; i < n && crlf; i++) {
+        const char *prev = ri->http_headers[i - 1].value;
+        crlf = ri->http_headers[i].name - (prev + strlen(prev)) == 2;
+    }
     /* end[2] is in the block if the line ended with CR LF; never read past the buffer */
     if (!crlf || end + 2 - ri->request_method >= GW_REQUEST_BUF - 64)
         return false;
