@@ -25,6 +25,7 @@
 #include "nng_close.h"
 #include "sse.h"
 #include "supervisor.h"
+#include "wire.h"
 
 static void usage(FILE *f)
 {
@@ -57,8 +58,8 @@ static void usage(FILE *f)
             "Attach mode (the cluster runs elsewhere):\n"
             "  --node ID,RPC_URL,EVENTS_URL   one node (repeat for each)\n"
             "Options:\n"
-            "  --max-body BYTES        largest request body accepted, 1024..1073741824\n"
-            "                          (default 1048576)\n"
+            "  --max-body BYTES        largest request body accepted, 1024..8388608\n"
+            "                          (default 1048576; a node takes RPCs up to 16 MiB)\n"
             "  --threads N             HTTP worker threads, 2..4096 (default 128); each open\n"
             "                          connection and SSE stream holds one (an idle\n"
             "                          keep-alive connection for at most 5 s)\n"
@@ -367,7 +368,8 @@ int main(int argc, char **argv)
             }
             break;
         case 'm':
-            bad = parse_uint("--max-body", optarg, 1024, 1ul << 30, &v);
+            _Static_assert(WIRE_RPC_MAX_REQUEST / 2 == 8388608, "--help states this range");
+            bad = parse_uint("--max-body", optarg, 1024, WIRE_RPC_MAX_REQUEST / 2, &v);
             gw.cfg.max_body = v;
             break;
         case 't':

@@ -13,6 +13,12 @@
 #include "raft.pb-c.h"
 #include "rpc.pb-c.h"
 
+/* The largest RPC request a node takes (its RPC socket's NNG_OPT_RECVMAXSZ): a larger one is
+ * dropped with its connection, and every call in flight on that connection fails with it.
+ * The gateway's --max-body stays at half of it (JSON turned into protobuf never grows
+ * past that, with its envelope). */
+#define WIRE_RPC_MAX_REQUEST (16u << 20)
+
 /* One RPC method as declared by a `service` block in rpc.proto. */
 struct wire_method {
     const ProtobufCServiceDescriptor *service;

@@ -7,6 +7,7 @@
 
 #include "lt_err.h"
 #include "nng_close.h"
+#include "wire.h"
 
 #define RPCSERVER_CLOSE_MS 1000 /* longest wait for the socket to close */
 
@@ -88,7 +89,7 @@ int rpc_server_new(const char *url, unsigned n_ctx, rpc_server_fn fn, void *arg,
     int rv = nng_rep0_open(&s->sock);
     if (rv != 0)
         goto out_free;
-    nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, 16u << 20);
+    nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, WIRE_RPC_MAX_REQUEST);
     for (unsigned i = 0; i < n_ctx; i++) {
         struct rpc_slot *slot = &s->slots[i];
         slot->srv = s;

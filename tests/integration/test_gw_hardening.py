@@ -755,6 +755,23 @@ def test_help_states_every_range(build_dir):
         shutil.rmtree(root, ignore_errors=True)
 
 
+def test_max_body_within_what_a_node_takes(build_dir):
+    """--max-body stops at 8 MiB, half the 16 MiB RPC a node takes: with 32 MiB allowed, one
+    create over 16 MiB was dropped by the node with its connection, and every other call in
+    flight on that connection failed with it (QA)."""
+    root = tempfile.mkdtemp(prefix="lithair-gwh-")
+    try:
+        base = ["--listen", str(free_port()), "--frontend", root, "--spawn", "3", "--data-dir",
+                os.path.join(root, "data")]
+        rc, err = run_gateway(build_dir, base + ["--max-body", "16777216"])
+        check(rc == 2 and "from 1024 to 8388608" in err, "16 MiB refused: %d %r" % (rc, err))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    with Gateway(build_dir, nodes=[absent_node()], extra=["--max-body", "8388608"]) as g:
+        st, _, _ = g.get("/healthz", timeout=3)
+        check(st in (200, 503), "8 MiB accepted: the gateway serves (%d)" % st)
+
+
 def test_listen_addr_decides_the_host_check(build_dir):
     """The Host check (DNS rebinding) follows the address parsed: on 127.0.0.1 a foreign
     Host is refused."""
