@@ -560,6 +560,23 @@ static int ship(const char *src_path, struct snap_receiver *rv, size_t chunk)
     return LT_ETIMEDOUT;
 }
 
+/* ship_undone sends every chunk of `src` to rv, the last one without done; returns the
+ * bytes sent (*total: the file's size). */
+static uint64_t ship_undone(const char *src, struct snap_receiver *rv, uint64_t *total)
+{
+    unsigned char buf[4096];
+    uint64_t off = 0;
+    for (int guard = 0; guard < 1000; guard++) {
+        size_t n;
+        CU_ASSERT_EQUAL_FATAL(snap_chunk_read(src, off, buf, sizeof(buf), &n, total), 0);
+        if (n == 0)
+            break;
+        CU_ASSERT_EQUAL_FATAL(snap_recv_chunk(rv, off, buf, n, false), 0);
+        off += n;
+    }
+    return off;
+}
+
 static void test_chunked_receive(void)
 {
     tdir_begin();
@@ -626,15 +643,7 @@ static void test_chunked_receive(void)
      * on a thread); committing twice, or after a damaged chunk, is refused */
     const char *f3 = sdir("f3");
     CU_ASSERT_EQUAL_FATAL(snap_recv_begin(f3, &m, 2, &rv), 0);
-    off = 0;
-    for (int guard = 0; guard < 1000; guard++) {
-        size_t n;
-        CU_ASSERT_EQUAL_FATAL(snap_chunk_read(src, off, buf, sizeof(buf), &n, &total), 0);
-        if (n == 0)
-            break;
-        CU_ASSERT_EQUAL_FATAL(snap_recv_chunk(rv, off, buf, n, false), 0);
-        off += n;
-    }
+    off = ship_undone(src, rv, &total);
     CU_ASSERT_EQUAL(off, total);
     CU_ASSERT_PTR_NULL(snap_recv_info(rv));
     CU_ASSERT_EQUAL(count_files(f3, ".snap"), 0); /* nothing published before the commit */
@@ -660,15 +669,7 @@ static void test_chunked_receive(void)
     for (unsigned k = 1; k <= 12; k++) {
         const char *f5 = sdir("f5");
         CU_ASSERT_EQUAL_FATAL(snap_recv_begin(f5, &m, 2, &rv), 0);
-        off = 0;
-        for (int guard = 0; guard < 1000; guard++) {
-            size_t n;
-            CU_ASSERT_EQUAL_FATAL(snap_chunk_read(src, off, buf, sizeof(buf), &n, &total), 0);
-            if (n == 0)
-                break;
-            CU_ASSERT_EQUAL_FATAL(snap_recv_chunk(rv, off, buf, n, false), 0);
-            off += n;
-        }
+        off = ship_undone(src, rv, &total);
         unsigned fired = sio_fault_fired();
         sio_fault_arm(k, LT_EIO);
         int crc = snap_recv_commit(rv);

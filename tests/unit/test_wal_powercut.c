@@ -275,7 +275,8 @@ int __wrap_unlink(const char *path)
     return rc;
 }
 
-int __wrap_fdatasync(int fd)
+/* synced runs a sync call (`real`) on fd: the cut's tick first, then what it made durable. */
+static int synced(int fd, int (*real)(int))
 {
     ino_t ino;
     bool is_dir;
@@ -284,7 +285,7 @@ int __wrap_fdatasync(int fd)
         errno = EIO;
         return -1;
     }
-    int rc = __real_fdatasync(fd);
+    int rc = real(fd);
     if (rc == 0 && watched) {
         if (is_dir)
             sync_dir();
@@ -294,23 +295,14 @@ int __wrap_fdatasync(int fd)
     return rc;
 }
 
+int __wrap_fdatasync(int fd)
+{
+    return synced(fd, __real_fdatasync);
+}
+
 int __wrap_fsync(int fd)
 {
-    ino_t ino;
-    bool is_dir;
-    bool watched = fd_in_dir(fd, &ino, &is_dir);
-    if (watched && tick()) {
-        errno = EIO;
-        return -1;
-    }
-    int rc = __real_fsync(fd);
-    if (rc == 0 && watched) {
-        if (is_dir)
-            sync_dir();
-        else
-            sync_file(fd, ino);
-    }
-    return rc;
+    return synced(fd, __real_fsync);
 }
 
 ssize_t __wrap_pwritev(int fd, const struct iovec *iov, int n, off_t off)
