@@ -535,6 +535,13 @@ out_free:
     return rc;
 }
 
+void evb_stop(struct evb *b)
+{
+    if (!b || atomic_exchange(&b->stop, true))
+        return;
+    pthread_join(b->thread, NULL); /* its receive times out: it sees `stop` */
+}
+
 void evb_free(struct evb *b)
 {
     if (!b)

@@ -65,6 +65,11 @@ int evb_new(const char *urls, struct sse_hub *hub, struct evb **out);
 /* evb_free stops the thread, closes the socket and frees. NULL does nothing. */
 void evb_free(struct evb *b);
 
+/* evb_stop only stops the thread (within EVB_RECV_TIMEOUT_MS): the socket stays open and
+ * the bridge allocated, for a process about to leave without NNG's teardown (main.c). NULL
+ * does nothing. */
+void evb_stop(struct evb *b);
+
 /* evb_set_committed_limit sets the per-node limit of `committed` events a second
  * (0 = no limit). */
 void evb_set_committed_limit(struct evb *b, unsigned per_sec);
