@@ -10,7 +10,7 @@
 'use strict';
 (function () {
   const { request, ApiError } = window.LP.api;
-  const { TimeChart, BarChart, fmt_num, fmt_us, fmt_ticks, INCRS_125, COLORS } = window.LP.charts;
+  const { TimeChart, BarChart, fmt_num, fmt_ms, fmt_us, fmt_ticks, INCRS_125, COLORS } = window.LP.charts;
 
   const $ = (id) => document.getElementById(id);
   const STALE_MS = 3000;          /* a running node silent this long is shown as not answering */
@@ -87,7 +87,6 @@
     if (s < 3600) return Math.floor(s / 60) + 'm ' + (s % 60) + 's';
     return Math.floor(s / 3600) + 'h ' + Math.floor((s % 3600) / 60) + 'm';
   }
-  function fmt_ms(v) { return v == null || Number.isNaN(v) ? '—' : (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) + ' ms'; }
   function fmt_time(d) { return d.toTimeString().slice(0, 8) + '.' + String(d.getMilliseconds()).padStart(3, '0'); }
   function fmt_date(s) {
     if (!s) return '—';
@@ -667,7 +666,7 @@
           { body: target ? { target: Number(target) } : {}, timeoutMs: 15000 });
         const d = r.data || {};
         const ms = Number(d.elapsedMs);
-        const took = Number.isFinite(ms) ? (ms < 10 ? ms.toFixed(1) : Math.round(ms)) + ' ms' : '?';
+        const took = Number.isFinite(ms) ? fmt_ms(ms) : '?';
         t.done('ok', 'Node ' + d.leaderId + ' is the leader (term ' + d.term + '), transferred in ' + took + '.');
         log_cluster('leader', 'Forced election: node ' + d.leaderId + ' leads term ' + d.term + ' (' + took + ')', 'leader' + d.leaderId + '@' + d.term);
         refresh_status();
@@ -738,12 +737,10 @@
       (Number.isNaN(at) ? '' : ' · ' + fmt_dur(Math.max(0, Date.now() - at)) + ' ago');
   }
 
-  const fmt_us_or = (v) => (v == null || Number.isNaN(v) ? '—' : fmt_us(v));
-  /* fmt_bound: a bucket's upper bound in µs as "≤ 1.0 ms" */
+  /* fmt_bound: a bucket's upper bound in µs as "≤ 1.02 ms" (the page's latency format) */
   function fmt_bound(us) {
     if (us == null || Number.isNaN(us)) return '—';
-    const ms = us / 1000;
-    return '≤ ' + (ms >= 100 ? ms.toFixed(0) : ms >= 1 ? ms.toFixed(1) : ms.toFixed(2)) + ' ms';
+    return '≤ ' + fmt_us(us);
   }
 
   /* disk_cell: free space on the node's data disk, marked when below its --min-free-mb
@@ -778,7 +775,7 @@
         num(x.fsyncs) > 0
           ? cell('fsync p50 / p99', 'storage-fsync', fmt_bound(num(x.fsyncP50Us)) + ' / ' + fmt_bound(num(x.fsyncP99Us)),
             'p50 ≤ ' + fmt_int(num(x.fsyncP50Us)) + ' µs, p99 ≤ ' + fmt_int(num(x.fsyncP99Us)) + ' µs (upper bounds of histogram buckets); ' +
-            fmt_int(num(x.fsyncs)) + ' fsyncs, max ' + fmt_us_or(num(x.fsyncMaxUs)))
+            fmt_int(num(x.fsyncs)) + ' fsyncs, max ' + (num(x.fsyncMaxUs) == null ? '—' : fmt_int(num(x.fsyncMaxUs)) + ' µs'))
           : cell('fsync p50 / p99', 'storage-fsync', '— / —', 'no fsync since the node started'),
         cell('Snapshot', 'storage-snapshot', snapshot_words(x), x.snapshotTerm ? 'term ' + x.snapshotTerm : null),
         disk_cell(x),

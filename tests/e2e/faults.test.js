@@ -1,0 +1,308 @@
+#!/usr/bin/env node
+/*
+ * faults.test.js: the Lithair Playground page under faults, in headless Chromium against a
+ * REAL playground (lithair-gateway --spawn 3, started here on free ports from the build dir
+ * given as argv[2]), as playground.test.js does; this file holds what a QA pass of the page
+ * under faults found (tests/e2e/README.md lists each check).
+ *
+ *   node tests/e2e/faults.test.js BUILD_DIR
+ *
+ * Every wait is bounded; the run takes about a minute and a half. Screenshots go to
+ * tests/e2e/screenshots-run/ (faults-*.png). Last line: "N passed, F failed"; exit 1 on
+ * failure.
+ */
+'use strict';
+const fs = require('fs');
+const os = require('os');
+const net = require('net');
+const path = require('path');
+const http = require('http');
+const { spawn } = require('child_process');
+
+const HERE = __dirname;
+const ROOT = path.resolve(HERE, '..', '..');
+const BUILD = path.resolve(process.argv[2] || path.join(ROOT, 'build'));
+const SHOTS = path.join(HERE, 'screenshots-run');
+const CHROMIUM = process.env.LITHAIR_CHROMIUM || '/usr/bin/chromium';
+const TOTAL_BUDGET_MS = 240000;
+const started = Date.now();
+
+let passed = 0;
+let failed = 0;
+let gateway = null;
+let gatewayLog = '';
+let gatewayArgs = null;
+let browser = null;
+let userDir = null;
+let dataDir = null;
+const nodePids = new Set();
+const frozen = new Set(); /* pids this test stopped with SIGSTOP: continued whatever happens */
+
+function log(...a) { console.log('[faults +' + ((Date.now() - started) / 1000).toFixed(1) + 's]', ...a); }
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let on_fail = null;
+
+async function check(name, fn) {
+  const t0 = Date.now();
+  if (Date.now() - started > TOTAL_BUDGET_MS) {
+    failed++;
+    console.log('FAIL  ' + name + ': time budget exhausted');
+    return false;
+  }
+  try {
+    const note = await fn();
+    passed++;
+    console.log('PASS  ' + name + ' (' + (Date.now() - t0) + ' ms)' + (note ? ' — ' + note : ''));
+    return true;
+  } catch (e) {
+    failed++;
+    console.log('FAIL  ' + name + ' (' + (Date.now() - t0) + ' ms): ' + (e.stack || e.message).split('\n').slice(0, 4).join('\n      '));
+    if (on_fail) await on_fail(failed).catch((x) => console.log('      (no diagnosis: ' + x.message + ')'));
+    return false;
+  }
+}
+
+function assert(cond, msg) { if (!cond) throw new Error(msg); }
+
+/* free_port: as playground.test.js: drawn below the kernel's ephemeral range */
+function try_listen(port) {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.unref();
+    s.on('error', () => resolve(-1));
+    s.listen(port, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+}
+
+async function free_port() {
+  let hi = 32768;
+  try { hi = parseInt(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0], 10) || hi; } catch (e) { /* default */ }
+  const lo = 10000;
+  for (let i = 0; i < 200 && hi > lo; i++) {
+    const p = await try_listen(lo + Math.floor(Math.random() * (hi - lo)));
+    if (p > 0) return p;
+  }
+  const p = await try_listen(0);
+  if (p <= 0) throw new Error('no free port');
+  return p;
+}
+
+function get_json(url, timeoutMs) {
+  return new Promise((resolve) => {
+    const req = http.get(url, { timeout: timeoutMs || 2000 }, (res) => {
+      let b = '';
+      res.on('data', (c) => { b += c; });
+      res.on('end', () => { let d = null; try { d = JSON.parse(b); } catch (e) { /* not JSON */ } resolve({ status: res.statusCode, data: d }); });
+    });
+    req.on('timeout', () => { req.destroy(); resolve({ status: 0, data: null }); });
+    req.on('error', () => resolve({ status: 0, data: null }));
+  });
+}
+
+function post_json(url, obj) {
+  return new Promise((resolve) => {
+    const body = JSON.stringify(obj);
+    const u = new URL(url);
+    const req = http.request({ hostname: u.hostname, port: u.port, path: u.pathname, method: 'POST', timeout: 5000,
+      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (res) => {
+      let b = '';
+      res.on('data', (c) => { b += c; });
+      res.on('end', () => { let d = null; try { d = JSON.parse(b); } catch (e) { /* not JSON */ } resolve({ status: res.statusCode, data: d }); });
+    });
+    req.on('error', () => resolve({ status: 0, data: null }));
+    req.on('timeout', () => { req.destroy(); resolve({ status: 0, data: null }); });
+    req.end(body);
+  });
+}
+
+/* wait_for: polls an async predicate every `every` ms until it is truthy or `ms` pass. */
+async function wait_for(what, ms, fn, every) {
+  const end = Date.now() + ms;
+  let last;
+  for (;;) {
+    try { last = await fn(); } catch (e) { last = undefined; }
+    if (last) return last;
+    if (Date.now() >= end) throw new Error('timed out after ' + ms + ' ms waiting for ' + what);
+    await sleep(every || 100);
+  }
+}
+
+function spawn_gateway() {
+  const { gw, args } = gatewayArgs;
+  gateway = spawn(gw, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const keep = (c) => { gatewayLog += c.toString(); if (gatewayLog.length > 200000) gatewayLog = gatewayLog.slice(-100000); };
+  gateway.stdout.on('data', keep);
+  gateway.stderr.on('data', keep);
+}
+
+async function wait_healthy(base) {
+  await wait_for('the gateway /healthz to report a leader', 30000, async () => {
+    if (gateway.exitCode != null) throw new Error('gateway exited early');
+    const r = await get_json(base + '/healthz', 1500);
+    return r.status === 200;
+  }, 200);
+  const st = await get_json(base + '/_playground/cluster/status', 3000);
+  for (const n of (st.data && st.data.nodes) || []) if (n.pid) nodePids.add(n.pid);
+}
+
+async function start_gateway() {
+  const gw = path.join(BUILD, 'gateway', 'lithair-gateway');
+  const node = path.join(BUILD, 'node', 'lithair-node');
+  assert(fs.existsSync(gw), 'no gateway binary at ' + gw + ' (build the lithair-gateway target)');
+  assert(fs.existsSync(node), 'no node binary at ' + node + ' (build the lithair-node target)');
+  const port = await free_port();
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lithair-e2e-faults-'));
+  const args = ['--listen', String(port), '--spawn', '3', '--data-dir', dataDir, '--node-bin', node,
+    '--frontend', path.join(ROOT, 'frontend'), '--node-base-port', '0'];
+  log('starting', gw, args.join(' '));
+  gatewayArgs = { gw, args };
+  spawn_gateway();
+  const base = 'http://127.0.0.1:' + port;
+  await wait_healthy(base);
+  return base;
+}
+
+/* gateway_stop: SIGTERM (the gateway stops its nodes), SIGKILL after 8 s. */
+async function gateway_stop() {
+  if (!gateway || gateway.exitCode != null || gateway.signalCode != null) return;
+  gateway.kill('SIGTERM');
+  const end = Date.now() + 8000;
+  while (gateway.exitCode == null && gateway.signalCode == null && Date.now() < end) await sleep(100);
+  if (gateway.exitCode == null && gateway.signalCode == null) gateway.kill('SIGKILL');
+  const end2 = Date.now() + 3000;
+  while (gateway.exitCode == null && gateway.signalCode == null && Date.now() < end2) await sleep(50);
+}
+
+function cont_all() {
+  for (const pid of frozen) { try { process.kill(pid, 'SIGCONT'); } catch (e) { /* gone */ } }
+  frozen.clear();
+}
+
+async function stop_all() {
+  cont_all();
+  if (browser) { try { await Promise.race([browser.close(), sleep(5000)]); } catch (e) { /* gone */ } }
+  await gateway_stop();
+  for (const pid of nodePids) {
+    try {
+      const exe = fs.readlinkSync('/proc/' + pid + '/exe');
+      if (exe.includes('lithair-node')) process.kill(pid, 'SIGKILL');
+    } catch (e) { /* already gone */ }
+  }
+  for (const d of [userDir, dataDir]) if (d) { try { fs.rmSync(d, { recursive: true, force: true }); } catch (e) { /* best effort */ } }
+}
+
+async function main() {
+  let chromium;
+  try {
+    ({ chromium } = require(path.join(HERE, 'node_modules', 'playwright-core')));
+  } catch (e) {
+    console.log('FAIL  setup: playwright-core is not installed in tests/e2e (run tools/playground.sh setup)');
+    failed++;
+    return;
+  }
+  fs.mkdirSync(SHOTS, { recursive: true });
+  let page;
+  const pageErrors = [];
+  const shot = async (name) => {
+    try { await page.screenshot({ path: path.join(SHOTS, 'faults-' + name + '.png'), timeout: 10000 }); } catch (e) { log('screenshot ' + name + ' failed: ' + e.message); }
+  };
+  on_fail = async (n) => {
+    if (!page) return;
+    await shot('fail-' + n);
+    const said = await page.evaluate(() => {
+      const t = (sel) => { const e = document.querySelector(sel); return e ? e.innerText.trim().replace(/\s+/g, ' ').slice(0, 300) : '-'; };
+      return 'connection "' + t('#conn') + '"; header "' + t('#header-leader') + '"; benchmark "' + t('#bench-state') + '"; log "' + t('#cluster-log') + '"; toasts "' + t('#toasts') + '"';
+    });
+    console.log('      the page: ' + said);
+  };
+
+  let base = '';
+  const okSetup = await check('setup: gateway with 3 nodes, chromium, the page live', async () => {
+    assert(fs.existsSync(path.join(ROOT, 'frontend', 'vendor', 'uPlot.iife.min.js')), 'uPlot is missing from frontend/vendor: run tools/playground.sh setup');
+    assert(fs.existsSync(CHROMIUM), 'no chromium at ' + CHROMIUM + ' (apt-get install -y chromium)');
+    base = await start_gateway();
+    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lithair-e2e-faults-chrome-'));
+    browser = await chromium.launchPersistentContext(userDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1280, height: 800 },
+      timeout: 30000,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    browser.setDefaultTimeout(10000);
+    page = browser.pages()[0] || await browser.newPage();
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(base + '/', { waitUntil: 'load', timeout: 20000 });
+    await page.waitForSelector('[data-testid="conn-indicator"][data-state="live"]', { timeout: 10000 });
+    await wait_for('three node cards and a leader', 10000, async () => (await page.locator('[data-testid="node-card"]').count()) === 3 &&
+      (await page.locator('[data-testid="node-card"][data-role="leader"]').count()) === 1);
+    return base;
+  });
+  if (!okSetup) return;
+
+  const roles = () => page.locator('[data-testid="node-card"]').evaluateAll((els) => els.map((e) => e.dataset.role));
+  const logLines = () => page.locator('#cluster-log li').allTextContents();
+  const text = async (sel) => ((await page.locator(sel).first().textContent()) || '').trim();
+
+  await check('one latency format: the live figures, the result and its percentiles, its toast, Storage and the monitor all say "1.19 ms" (the result said "1.2ms")', async () => {
+    /* "1.19 ms": a space, then 2 decimals under 10 ms, 1 under 100, none above */
+    const ok = (t) => {
+      const m = /^(?:≤ )?(\d{1,3}(?:,\d{3})*)(?:\.(\d+))? ms$/.exec(t);
+      if (!m) return false;
+      const v = Number(m[1].replace(/,/g, '') + '.' + (m[2] || '0'));
+      const d = (m[2] || '').length;
+      return v >= 100 ? d === 0 : v >= 10 ? d === 1 : d === 2;
+    };
+    await page.locator('[data-testid="bench-type"]').selectOption('write');
+    await page.locator('[data-testid="bench-concurrency"]').fill('2');
+    await page.locator('[data-testid="bench-duration"]').fill('2');
+    await page.locator('[data-testid="bench-payload"]').fill('64');
+    const shown = [];
+    await page.locator('[data-testid="bench-start"]').click();
+    const end = Date.now() + 15000;
+    while (Date.now() < end && !(await page.locator('[data-testid="bench-result"]').isVisible())) {
+      for (const tid of ['bench-live-p50', 'bench-live-p99', 'repl-latency']) {
+        const t = await text('[data-testid="' + tid + '"]');
+        if (t !== '—') shown.push([tid, t]);
+      }
+      await sleep(200);
+    }
+    await page.waitForSelector('[data-testid="bench-result"]:not([hidden])', { timeout: 5000 });
+    await wait_for('the result\'s percentiles', 3000, async () => /\d/.test(await text('[data-testid="bench-p99"]')));
+    for (const k of ['p50', 'p90', 'p95', 'p99', 'p999', 'max']) shown.push(['bench-' + k, await text('[data-testid="bench-' + k + '"]')]);
+    shown.push(['mean', ((await page.locator('#bench-result-grid .result-cell').filter({ hasText: 'Mean' }).locator('.stat-value').textContent()) || '').trim()]);
+    const toastT = await page.locator('[data-testid="toast"]').filter({ hasText: 'Benchmark finished' }).first().textContent();
+    const tp = /p99 ([\d.,]+ ?[µm]?s)/.exec(toastT || '');
+    shown.push(['toast', tp ? tp[1] : 'no p99 in "' + toastT + '"']);
+    for (const t of await page.locator('[data-testid="storage-fsync"]').allTextContents()) for (const part of t.split(' / ')) shown.push(['storage-fsync', part.trim()]);
+    const bad = shown.filter(([, t]) => !ok(t));
+    assert(shown.length > 10 && bad.length === 0, 'not in the one format: ' + bad.slice(0, 6).map((x) => x.join(' "') + '"').join(', '));
+    /* the histogram's buckets: exact bounds, in the same unit and spacing ("≤ 0.5 ms") */
+    const labels = await page.evaluate(() => window.__lpCharts.histogram.labels);
+    assert(labels.length > 0 && labels.every((l) => /^[≤>] \d+(\.\d+)? ms$/.test(l)), 'histogram labels: ' + labels.join(' '));
+    const p99 = shown.find(([k]) => k === 'bench-p99')[1];
+    return shown.length + ' latencies, e.g. p99 ' + p99 + ', toast ' + (tp && tp[1]) + '; histogram ' + labels[0] + '…' + labels[labels.length - 1];
+  });
+
+  await check('no uncaught page errors', async () => {
+    assert(pageErrors.length === 0, 'page errors: ' + pageErrors.join(' | '));
+    return '';
+  });
+}
+
+const guard = setTimeout(() => {
+  console.log('FAIL  the whole run exceeded ' + (TOTAL_BUDGET_MS + 60000) + ' ms');
+  failed++;
+  stop_all().finally(() => { console.log(passed + ' passed, ' + failed + ' failed'); process.exit(1); });
+}, TOTAL_BUDGET_MS + 60000);
+
+main()
+  .catch((e) => { failed++; console.log('FAIL  unexpected: ' + (e.stack || e.message)); })
+  .finally(async () => {
+    clearTimeout(guard);
+    await stop_all();
+    if (failed && gatewayLog) console.log('--- last gateway output ---\n' + gatewayLog.slice(-4000));
+    console.log(passed + ' passed, ' + failed + ' failed');
+    process.exit(failed ? 1 : 0);
+  });
