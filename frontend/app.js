@@ -727,6 +727,23 @@
     $('storage-body').classList.toggle('is-stale', !!err);
   }
 
+  /* entries_words: the WAL's entries, which are those after the node's last snapshot (the
+   * snapshot holds every one up to its index): "1,234 (93,134..94,367)". Right after a
+   * snapshot there are none; a bare "0" read as lost data (QA), so it says where they are. */
+  function entries_words(x) {
+    const entries = num(x.entries);
+    const snap = num(x.snapshotIndex) || 0;
+    if (!entries) return snap ? '0 — all up to ' + fmt_int(snap) + ' are in the snapshot' : '0';
+    return fmt_int(entries) + ' (' + fmt_int(num(x.firstIndex)) + '..' + fmt_int(num(x.lastIndex)) + ')';
+  }
+  function entries_title(x) {
+    const entries = num(x.entries) || 0;
+    const snap = num(x.snapshotIndex) || 0;
+    const n = fmt_int(entries) + ' log entr' + (entries === 1 ? 'y' : 'ies') + ' in the WAL';
+    return snap ? n + ' after the snapshot at index ' + fmt_int(snap) + ', which holds entries 1..' + fmt_int(snap) +
+      ': the count starts again from 0 at each snapshot (nothing is lost)' : n + '; no snapshot yet';
+  }
+
   /* snapshot_words: "index 120 · 4.1 KiB · 12s ago", or "none yet". The age is the node's
    * clock against the browser's: on one machine they agree; elsewhere it is approximate. */
   function snapshot_words(x) {
@@ -763,12 +780,11 @@
         return el('tr', { 'data-testid': 'storage-row', 'data-node-id': id, class: 'is-down' }, [head,
           el('td', { colspan: '6', class: 'storage-error', 'data-testid': 'storage-error', text: 'Not answering: ' + x.error + (x.code ? ' (' + x.code + ')' : '') })]);
       }
-      const entries = num(x.entries);
       const cell = (label, tid, text, title) => el('td', { 'data-label': label, 'data-testid': tid, title: title || null, text });
       return el('tr', { 'data-testid': 'storage-row', 'data-node-id': id, 'data-snapshot-index': String(num(x.snapshotIndex) || 0) }, [head,
         cell('WAL', 'storage-wal', fmt_bytes(num(x.bytes)), x.truncatedBytesAtStart ? fmt_bytes(num(x.truncatedBytesAtStart)) + ' cut from the first segment' : null),
         cell('Segments', 'storage-segments', fmt_int(num(x.segments))),
-        cell('Entries', 'storage-entries', fmt_int(entries) + (entries ? ' (' + fmt_int(num(x.firstIndex)) + '..' + fmt_int(num(x.lastIndex)) + ')' : '')),
+        cell('Entries since snapshot', 'storage-entries', entries_words(x), entries_title(x)),
         /* no fsync since the node started: no latency to show (the node reports 0). The
          * percentiles are the upper bounds of the node's histogram buckets (511, 1023,
          * 2047 µs…, at most the max): shown as bounds, the exact figures in the tooltip */

@@ -285,6 +285,29 @@ async function main() {
     return shown.length + ' latencies, e.g. p99 ' + p99 + ', toast ' + (tp && tp[1]) + '; histogram ' + labels[0] + '…' + labels[labels.length - 1];
   });
 
+  await check('Storage: the entries column says it counts since the snapshot, and right after one it says where they went, not a bare "0"', async () => {
+    const head = ((await page.locator('table.storage thead th').nth(3).textContent()) || '').trim();
+    assert(/since snapshot/i.test(head), 'the entries column is headed "' + head + '"');
+    const snapAnswer = page.waitForResponse((r) => new URL(r.url()).pathname === '/_playground/cluster/snapshot', { timeout: 30000 });
+    await page.locator('[data-testid="snapshot"]').click();
+    const res = await snapAnswer;
+    const snap = Math.min(...((await res.json()).nodes || []).map((n) => Number(n.index)));
+    assert(snap > 0, 'the snapshot answer has no index');
+    const rows = page.locator('[data-testid="storage-row"]');
+    await wait_for('every row at the new snapshot', 5000, async () => {
+      const idx = await rows.evaluateAll((els) => els.map((e) => Number(e.dataset.snapshotIndex)));
+      return idx.length === 3 && idx.every((x) => x >= snap);
+    });
+    const cells = await page.locator('[data-testid="storage-entries"]').evaluateAll((els) => els.map((e) => [e.textContent.trim(), e.title]));
+    for (const [t, title] of cells) {
+      assert(/^0 — all up to [\d,]+ are in the snapshot$/.test(t) || /^[1-9][\d,]* \([\d,]+\.\.[\d,]+\)$/.test(t), 'the entries cell says "' + t + '"');
+      assert(/after the snapshot at index [\d,]+/.test(title), 'the entries cell\'s tooltip: "' + title + '"');
+    }
+    await page.locator('[data-testid="storage"]').scrollIntoViewIfNeeded();
+    await shot('storage-after-snapshot');
+    return '"' + head + '": "' + cells[0][0] + '"';
+  });
+
   await check('no uncaught page errors', async () => {
     assert(pageErrors.length === 0, 'page errors: ' + pageErrors.join(' | '));
     return '';
