@@ -157,9 +157,12 @@
    * (kept in data-title) comes back once it may be used. Writes only what changed. */
   function set_off(btn, off, why) {
     if (btn.dataset.title == null) btn.dataset.title = btn.getAttribute('title') || '';
-    if (btn.disabled && !btn.classList.contains('is-busy')) btn.disabled = false; /* only busy() uses `disabled` */
+    if (btn.disabled) btn.disabled = false; /* nothing uses `disabled`: it drops the focus */
     const title = off ? why || btn.dataset.title || 'Not available now' : btn.dataset.title;
-    if (off !== (btn.getAttribute('aria-disabled') === 'true')) {
+    /* a busy button stays off until its action ends; busy() then applies what was asked */
+    const want = off ? '1' : '';
+    if (btn.dataset.off !== want) btn.dataset.off = want;
+    if (!btn.classList.contains('is-busy') && off !== (btn.getAttribute('aria-disabled') === 'true')) {
       if (off) btn.setAttribute('aria-disabled', 'true'); else btn.removeAttribute('aria-disabled');
     }
     if (btn.title !== title) btn.title = title;
@@ -216,14 +219,28 @@
     };
   }
 
-  /* busy: disables a button and shows a spinner label while `fn` runs. */
+  /* busy: turns a button off (aria-disabled: a click or Enter on it does nothing) with a
+   * spinner label while `fn` runs. Not `disabled`: a disabled button loses the focus, so an
+   * action run from the keyboard (Refresh, Snapshot, Kill, History…) left the person on the
+   * page's body, their place lost, and a dialog it opened gave the focus back to nothing (QA). */
   async function busy(btn, label, fn) {
     const old = btn ? btn.textContent : '';
-    if (btn) { btn.disabled = true; btn.classList.add('is-busy'); btn.textContent = label; }
+    if (btn) {
+      if (btn.dataset.off == null) btn.dataset.off = btn.getAttribute('aria-disabled') === 'true' ? '1' : '';
+      btn.classList.add('is-busy');
+      btn.setAttribute('aria-busy', 'true');
+      btn.setAttribute('aria-disabled', 'true');
+      btn.textContent = label;
+    }
     try {
       return await fn();
     } finally {
-      if (btn) { btn.classList.remove('is-busy'); btn.textContent = old; btn.disabled = false; }
+      if (btn) {
+        btn.classList.remove('is-busy');
+        btn.removeAttribute('aria-busy');
+        if (btn.dataset.off === '1') btn.setAttribute('aria-disabled', 'true'); else btn.removeAttribute('aria-disabled');
+        btn.textContent = old;
+      }
       render_cluster();
     }
   }

@@ -308,6 +308,37 @@ async function main() {
     return '"' + head + '": "' + cells[0][0] + '"';
   });
 
+  await check('keyboard: an action run with Enter keeps the focus on its button (Refresh, Snapshot), and a dialog it opened gives it back on Escape', async () => {
+    const active = () => page.evaluate(() => { const e = document.activeElement; return !e || e === document.body ? 'body' : e.dataset.testid || e.id || e.tagName; });
+    const r = await post_json(base + '/api/items', { name: 'keyboard item' });
+    assert(r.status === 201, 'create: HTTP ' + r.status);
+    const row = page.locator('[data-testid="item-row"][data-item-id="' + r.data.id + '"]');
+    await page.locator('[data-testid="items-refresh"]').focus();
+    await page.keyboard.press('Enter');
+    await sleep(30);
+    const during = await active();
+    await wait_for('the new item listed', 5000, async () => (await row.count()) === 1);
+    await sleep(300);
+    const after = await active();
+    assert(during === 'items-refresh' && after === 'items-refresh', 'the focus while Refresh runs / after: ' + during + ' / ' + after);
+    const snapAnswer = page.waitForResponse((x) => new URL(x.url()).pathname === '/_playground/cluster/snapshot', { timeout: 30000 });
+    await page.locator('[data-testid="snapshot"]').focus();
+    await page.keyboard.press('Enter');
+    await snapAnswer;
+    await sleep(300);
+    const afterSnap = await active();
+    assert(afterSnap === 'snapshot', 'the focus after Snapshot: ' + afterSnap);
+    await sleep(700); /* the table settles (it reloads after item events) */
+    await row.locator('[data-testid="item-history"]').focus();
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#history-dialog[open]', { timeout: 5000 });
+    await page.keyboard.press('Escape');
+    await wait_for('the history dialog closed', 2000, async () => !(await page.locator('#history-dialog').evaluate((d) => d.open)));
+    const back = await page.evaluate((id) => { const e = document.activeElement; return !!e && e.dataset.testid === 'item-history' && !!e.closest('[data-item-id="' + id + '"]'); }, r.data.id);
+    assert(back, 'after Escape the focus is on ' + (await active()) + ', not on the History button');
+    return 'Refresh, Snapshot, History: the focus stays';
+  });
+
   await check('no uncaught page errors', async () => {
     assert(pageErrors.length === 0, 'page errors: ' + pageErrors.join(' | '));
     return '';

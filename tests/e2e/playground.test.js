@@ -1531,7 +1531,7 @@ async function main() {
       await p2.route(logoutUrl, async (route) => { await sleep(600); return route.continue(); });
       await p2.click('[data-testid="logout-btn"]');
       await sleep(200);
-      const busyNow = await p2.locator('[data-testid="logout-btn"]').evaluate((b) => b.disabled && b.classList.contains('is-busy'));
+      const busyNow = await p2.locator('[data-testid="logout-btn"]').evaluate((b) => b.getAttribute('aria-disabled') === 'true' && b.classList.contains('is-busy'));
       await wait_for('anonymous in tab 2', 5000, async () => /anonymous/.test(await p2.locator('[data-testid="sec-who"]').textContent()));
       await p2.unroute(logoutUrl);
       assert(busyNow, 'Log out showed no busy state');
@@ -1634,7 +1634,7 @@ async function main() {
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.waitForSelector('[data-testid="node-restart"][aria-disabled="true"]', { timeout: 5000 });
     const untitled = await page.evaluate(() => [...document.querySelectorAll('button, select, input')]
-      .filter((b) => (b.disabled && !b.classList.contains('is-busy')) || b.getAttribute('aria-disabled') === 'true')
+      .filter((b) => !b.classList.contains('is-busy') && (b.disabled || b.getAttribute('aria-disabled') === 'true'))
       .filter((b) => !(b.title || '').trim() && !b.closest('[hidden]'))
       .map((b) => b.dataset.testid || b.id));
     assert(untitled.length === 0, 'off without a reason: ' + untitled.join(', '));
