@@ -1987,8 +1987,15 @@
       const p = item_field_problem(f);
       if (p) { form_error_set(f, cap(p) + '.'); live.invalid.add(f); } else { form_error_clear(f); live.invalid.delete(f); }
     }
-    set_off($('item-save'), live.invalid.size > 0, 'Fix the marked field' + (live.invalid.size > 1 ? 's' : '') + ' first');
+    save_gate();
     return FORM_FIELDS.find((f) => live.invalid.has(f)) || '';
+  }
+
+  /* save_gate: Save is off while a checked field is invalid, and for a role that may not
+   * write (a login as viewer in another tab while this form is open left it offered, to earn
+   * a 403: QA). */
+  function save_gate() {
+    gate($('item-save'), 'editor', live.invalid.size > 0, 'Fix the marked field' + (live.invalid.size > 1 ? 's' : '') + ' first');
   }
 
   /* form_input: a keystroke in a field: checked once the typing pauses for LIVE_CHECK_MS. */
@@ -2004,7 +2011,7 @@
     clearTimeout(live.timer);
     live.pending.clear();
     live.invalid.clear();
-    set_off($('item-save'), false);
+    save_gate();
   }
 
   /* form_open: `item` null for a new one; `opener` {el, id}: the control that opened the form,
@@ -2254,6 +2261,7 @@
   function roles_apply() {
     conn_text();
     gateway_gates(gateway_lost());
+    save_gate();
     for (const b of document.querySelectorAll('[data-testid="fw-rule-delete"]')) gate(b, 'admin');
     render_cluster();
     if (state.items.length) render_items();

@@ -339,6 +339,43 @@ async function main() {
     return 'Refresh, Snapshot, History: the focus stays';
   });
 
+  await check('roles: a login as viewer in another tab turns off Save in an open item form, naming the role it needs; Enter sends nothing', async () => {
+    await page.locator('[data-testid="item-edit"]').first().click();
+    await page.waitForSelector('#item-form:not([hidden])', { timeout: 5000 });
+    await page.locator('[data-testid="field-description"]').fill('edited as admin');
+    const save = page.locator('[data-testid="item-save"]');
+    const p2 = await browser.newPage();
+    let why = '';
+    try {
+      await p2.goto(base + '/', { waitUntil: 'load', timeout: 20000 });
+      await p2.waitForSelector('[data-testid="conn-indicator"][data-state="live"]', { timeout: 10000 });
+      await p2.locator('[data-testid="login-user"]').selectOption('viewer');
+      await p2.locator('[data-testid="login-password"]').fill('viewer');
+      await p2.locator('[data-testid="login-btn"]').click();
+      await wait_for('viewer in this tab', 5000, async () => /viewer · viewer/i.test(await text('[data-testid="sec-who"]')));
+      await wait_for('Save off', 3000, async () => (await save.getAttribute('aria-disabled')) === 'true');
+      why = (await save.getAttribute('title')) || '';
+      assert(/editor role/.test(why), 'Save says "' + why + '"');
+      let puts = 0;
+      const onreq = (q) => { if (q.method() === 'PUT') puts++; };
+      page.on('request', onreq);
+      await page.locator('[data-testid="field-description"]').focus();
+      await page.keyboard.press('Enter');
+      await sleep(300);
+      page.off('request', onreq);
+      assert(puts === 0, 'Enter in the form sent a PUT as viewer');
+      await p2.locator('[data-testid="logout-btn"]').click();
+      await wait_for('anonymous (admin) again, Save back', 5000, async () => /anonymous/i.test(await text('[data-testid="sec-who"]')) && (await save.getAttribute('aria-disabled')) !== 'true');
+    } finally {
+      await p2.close();
+    }
+    await page.locator('[data-testid="item-cancel"]').click();
+    await page.waitForSelector('#confirm-dialog[open]', { timeout: 3000 });
+    await page.locator('[data-testid="confirm-force"]').click();
+    await wait_for('the form closed', 3000, async () => page.locator('#item-form').isHidden());
+    return 'Save: "' + why + '"';
+  });
+
   await check('no uncaught page errors', async () => {
     assert(pageErrors.length === 0, 'page errors: ' + pageErrors.join(' | '));
     return '';
