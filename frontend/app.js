@@ -46,7 +46,7 @@
     bench: { state: 'idle', lastEndAt: -Infinity, duration: 0, stopping: false, seq: -1, epoch: 0 }, /* seq, epoch: the newest status shown */
     me: { role: '', user: null, anonymous: true, address: '' }, /* GET /_playground/auth/me */
     fwRules: [],                  /* the firewall rules last listed */
-    sse: { es: null, state: 'connecting', lastMsgAt: 0, everOpen: false, downSince: 0, liveAt: 0, lostTimer: null, retryMs: 1000, timer: null, bc: null, leading: false, helloBound: false, fwd: [], fwdTimer: null },
+    sse: { es: null, state: 'connecting', lastMsgAt: 0, everOpen: false, downSince: 0, liveAt: 0, lostTimer: null, retryMs: 1000, timer: null, bc: null, leading: false, helloBound: false, fwd: [], fwdTimer: null, metricsSeen: false, probing: false, probeAt: 0 },
   };
 
   /* ---------------------------------------------------------------- helpers */
@@ -374,8 +374,17 @@
     return best ? best.id : null;
   }
 
+  /* node_alive: running, answering, and heard from lately. Lately is measured against the
+   * stream: a node's silence counts only while the stream carries other news. A stream that
+   * went quiet as a whole (the gateway frozen, the connection stalled) says nothing of the
+   * nodes: they all turned "not answering", the header said "Leader: none (election)" and,
+   * once the stream came back, "Node 3 elected leader — 6899 ms without a leader" of a leader
+   * that never changed (QA). sse_stall_probe asks the gateway instead. */
   function node_alive(n) {
-    return n.running && n.role !== 'down' && (performance.now() - n.lastSeen) < STALE_MS;
+    const now = performance.now();
+    const heard = state.sse.lastMsgAt;
+    const ref = heard && now - heard > 1000 ? heard : now;
+    return n.running && n.role !== 'down' && (ref - n.lastSeen) < STALE_MS;
   }
 
   function node_health(n) {
@@ -1112,10 +1121,46 @@
     }
   }
 
+  /* sse_stall_probe: the stream, which carries every node's metrics 4 times a second, has
+   * said nothing for STALL_MS. Either every node went quiet, or the stream (or the gateway)
+   * stalled. The gateway is asked directly: no answer, and the stream counts as lost (the
+   * page says so and opens a new one, which goes live when the gateway answers again); an
+   * answer tells the nodes' state, and if a node answers it, the stream is stuck: a new one. */
+  const STALL_MS = 2500;
+  async function sse_stall_probe() {
+    const s = state.sse;
+    s.probing = true;
+    s.probeAt = performance.now();
+    const quiet = () => performance.now() - s.lastMsgAt >= STALL_MS && s.state === 'live';
+    try {
+      const sentAt = performance.now();
+      const r = await request('GET', '/_playground/cluster/status', { timeoutMs: 1500 });
+      if (!quiet()) return;
+      apply_status(r.data || {}, sentAt);
+      if (((r.data && r.data.nodes) || []).some((x) => x.role && x.role !== 'down')) sse_stalled();
+    } catch (e) {
+      if (e.status || !quiet()) return; /* an HTTP answer: the gateway is there */
+      sse_stalled();
+    } finally {
+      s.probing = false;
+    }
+  }
+
+  function sse_stalled() {
+    const s = state.sse;
+    sse_set('reconnecting');
+    sse_share_state(s.state);
+    sse_open();
+  }
+
   /* sse_watch: shows the loss banner, and reopens a stream that went silent. */
   function sse_watch() {
     const s = state.sse;
     const now = performance.now();
+    /* a live stream that carried metrics and went quiet: ask the gateway (the leading tab,
+     * which holds the stream; another tab hears the verdict from it) */
+    if (s.state === 'live' && s.metricsSeen && (s.leading || !s.bc) && !s.probing &&
+        now - s.lastMsgAt >= STALL_MS && now - (s.probeAt || 0) >= STALL_MS) sse_stall_probe();
     if (s.state !== 'live' && s.downSince && now - s.downSince > 1500 && s.everOpen) {
       /* logged out where anonymous clients have no role: the indicator says so, not this */
       $('conn-banner').hidden = stream_refused();
@@ -1131,6 +1176,7 @@
   function on_metrics(d) {
     const n = node_get(d.node);
     const now = performance.now();
+    state.sse.metricsSeen = true;
     const was = n.role;
     n.lastSeen = now;
     n.running = true;

@@ -376,6 +376,40 @@ async function main() {
     return 'Save: "' + why + '"';
   });
 
+  await check('a stalled stream (the gateway frozen with SIGSTOP for 8 s): the page leaves Live and claims nothing of the nodes; back, it logs no election', async () => {
+    const linesBefore = new Set(await logLines());
+    const seen = new Set();
+    const heads = new Set();
+    let leftLive = 0;
+    /* a stream that has been live a while (a logout in the last check ended the one before) */
+    await page.waitForSelector('[data-testid="conn-indicator"][data-state="live"]', { timeout: 10000 });
+    await sleep(1500);
+    gateway.kill('SIGSTOP');
+    frozen.add(gateway.pid);
+    const t0 = Date.now();
+    try {
+      while (Date.now() - t0 < 8000) {
+        for (const r of await roles()) seen.add(r);
+        heads.add(await text('#header-leader'));
+        if (!leftLive && (await page.locator('[data-testid="conn-indicator"]').getAttribute('data-state')) !== 'live') leftLive = Date.now() - t0;
+        await sleep(200);
+      }
+      await shot('stalled-stream');
+    } finally {
+      cont_all();
+    }
+    await page.waitForSelector('[data-testid="conn-indicator"][data-state="live"]', { timeout: 15000 });
+    await wait_for('one leader again', 10000, async () => (await page.locator('[data-testid="node-card"][data-role="leader"]').count()) === 1);
+    await sleep(800);
+    const fresh = (await logLines()).filter((l) => !linesBefore.has(l));
+    assert(!seen.has('unreachable') && !seen.has('down'), 'the cards while the stream stalled: ' + [...seen].join(', '));
+    assert(![...heads].some((h) => /election/.test(h)), 'the header while the stream stalled: ' + [...heads].join(' | '));
+    assert(leftLive > 0 && leftLive <= 7000, 'the indicator said Live ' + (leftLive ? 'for ' + leftLive + ' ms' : 'throughout'));
+    const election = fresh.filter((l) => /without a leader|elected leader/.test(l));
+    assert(election.length === 0, 'logged after the stall: ' + election.join(' | '));
+    return 'left Live after ' + leftLive + ' ms; cards ' + [...seen].join(', ');
+  });
+
   await check('no uncaught page errors', async () => {
     assert(pageErrors.length === 0, 'page errors: ' + pageErrors.join(' | '));
     return '';
