@@ -345,7 +345,11 @@
     /* a leader again: a table that failed (or may have missed changes) without one reloads */
     if (id != null && prev == null && (state.itemsError || state.leaderLostAt != null)) setTimeout(load_items, 0);
     if (id == null) {
-      if (prev != null) state.leaderLostAt = performance.now();
+      if (prev != null) {
+        state.leaderLostAt = performance.now();
+        const p = state.nodes.get(prev);
+        state.leaderLost = { id: prev, term: p ? p.term : 0 };
+      }
     } else if (state.leaderLostAt != null && prev == null) {
       const ms = Math.round(performance.now() - state.leaderLostAt);
       const n = state.nodes.get(id);
@@ -353,9 +357,17 @@
        * a loss (seen gone as the stream dropped, elected after it was back, no render
        * between): how long there was no leader is not known */
       const unseen = state.leaderBlind || (state.sse.liveAt > 0 && state.leaderLostAt < state.sse.liveAt);
-      log_cluster('leader', 'Node ' + id + ' elected leader' + (n && n.term ? ' for term ' + n.term : '') +
+      /* the same node in the same term: no election took place; it stopped answering (frozen,
+       * cut off) and answers again. "Node 3 elected leader for term 5" named an election
+       * that never happened (QA: the nodes frozen with SIGSTOP). */
+      const lost = state.leaderLost;
+      const same = lost && lost.id === id && n && n.term && lost.term === n.term;
+      log_cluster('leader', same ? 'Node ' + id + ' answers again as leader of term ' + n.term + ' (no election)' +
+        (unseen ? '' : ' — ' + ms + ' ms without an answering leader')
+        : 'Node ' + id + ' elected leader' + (n && n.term ? ' for term ' + n.term : '') +
         (unseen ? ' (while the gateway was unreachable)' : ' — ' + ms + ' ms without a leader'), 'leader' + id + '@' + (n && n.term));
       state.leaderLostAt = null;
+      state.leaderLost = null;
     } else if (prev != null && id !== prev) {
       const n = state.nodes.get(id);
       log_cluster('leader', 'Leadership moved: node ' + prev + ' → node ' + id + (n && n.term ? ' (term ' + n.term + ')' : '') +

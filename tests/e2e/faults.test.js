@@ -410,6 +410,43 @@ async function main() {
     return 'left Live after ' + leftLive + ' ms; cards ' + [...seen].join(', ');
   });
 
+  await check('every node frozen (SIGSTOP) and woken: a leader that answers again in its own term is not logged as elected', async () => {
+    let note = '';
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const st = await get_json(base + '/_playground/cluster/status', 3000);
+      const nodes = (st.data && st.data.nodes) || [];
+      const leader = nodes.find((n) => n.role === 'leader');
+      assert(leader && nodes.every((n) => n.pid), 'no leader or a node not running: ' + JSON.stringify(nodes.map((n) => [n.id, n.role])));
+      const linesBefore = new Set(await logLines());
+      for (const n of nodes) if (n.id !== leader.id) { process.kill(n.pid, 'SIGSTOP'); frozen.add(n.pid); }
+      process.kill(leader.pid, 'SIGSTOP');
+      frozen.add(leader.pid);
+      try {
+        await wait_for('the page to show no leader', 8000, async () => (await page.locator('[data-testid="node-card"][data-role="leader"]').count()) === 0, 200);
+      } finally {
+        /* the leader first: its heartbeats reach the followers as they wake */
+        try { process.kill(leader.pid, 'SIGCONT'); } catch (e) { /* gone */ }
+        frozen.delete(leader.pid);
+        await sleep(100);
+        cont_all();
+      }
+      await wait_for('one leader again', 10000, async () => (await page.locator('[data-testid="node-card"][data-role="leader"]').count()) === 1);
+      await sleep(800);
+      const st2 = await get_json(base + '/_playground/cluster/status', 3000);
+      const fresh = (await logLines()).filter((l) => !linesBefore.has(l));
+      const line = fresh.find((l) => /Node \d+ (elected leader|answers again)/.test(l));
+      if (Number(st2.data && st2.data.term) !== Number(leader.term)) {
+        note = 'attempt ' + attempt + ': a real election (term ' + leader.term + ' → ' + (st2.data && st2.data.term) + ')';
+        log(note);
+        continue;
+      }
+      assert(line, 'no line about the leader: ' + fresh.join(' | '));
+      assert(/answers again as leader of term \d+ \(no election\)/.test(line) && !/elected/.test(line), 'logged: "' + line + '"');
+      return '"' + line.replace(/^[\d:.]+\s*/, '') + '"';
+    }
+    return 'not checked: ' + note;
+  });
+
   await check('no uncaught page errors', async () => {
     assert(pageErrors.length === 0, 'page errors: ' + pageErrors.join(' | '));
     return '';
