@@ -499,16 +499,19 @@
       const live = node_alive(n);
       if (live) alive++;
       if (n.term) maxTerm = Math.max(maxTerm, n.term);
-      let role = live ? n.role : (n.running ? 'unreachable' : 'down');
+      /* with the gateway out of reach nothing is known of a node: "unknown", as the header
+       * says, not "not answering" (a claim about the node the page cannot make) */
+      let role = blind ? 'unknown' : live ? n.role : (n.running ? 'unreachable' : 'down');
       if (role === 'leader' && id !== state.leaderId) role = 'stale-leader';
-      const health = node_health(n);
+      const health = blind ? 'unknown' : node_health(n);
       f.card.dataset.role = role;
       f.card.dataset.health = health;
       f.card.classList.toggle('is-leader', role === 'leader');
-      const label = { leader: '★ LEADER', follower: 'FOLLOWER', candidate: 'CANDIDATE', 'pre-candidate': 'PRE-CANDIDATE', down: 'DOWN', unreachable: 'NOT ANSWERING', 'stale-leader': 'OLD LEADER', starting: 'STARTING' }[role] || role.toUpperCase();
+      const label = { leader: '★ LEADER', follower: 'FOLLOWER', candidate: 'CANDIDATE', 'pre-candidate': 'PRE-CANDIDATE', down: 'DOWN', unreachable: 'NOT ANSWERING', 'stale-leader': 'OLD LEADER', starting: 'STARTING', unknown: 'UNKNOWN' }[role] || role.toUpperCase();
       set_text(f.role, label);
       f.role.className = 'role-badge role-' + role;
-      set_text(f.healthText, health === 'healthy' ? 'Healthy' : health === 'desynced' ? (state.leaderId ? 'Desynced' : 'No leader known') : (n.running ? 'Not answering' : n.downWhy || 'Not running'));
+      set_text(f.healthText, health === 'unknown' ? (stream_refused() ? 'Not known before a login' : 'Not known: the gateway is unreachable')
+        : health === 'healthy' ? 'Healthy' : health === 'desynced' ? (state.leaderId ? 'Desynced' : 'No leader known') : (n.running ? 'Not answering' : n.downWhy || 'Not running'));
       f.healthDot.className = 'dot dot-' + health;
       f.healthText.title = n.error || '';
       const why = !n.running && n.exitError ? n.exitError : '';
@@ -877,6 +880,21 @@
   function repl_tick() {
     const now = performance.now();
     const t = Date.now() / 1000;
+    const ids = [...state.nodes.keys()].sort((a, b) => a - b);
+    if (state.sse.state !== 'live') {
+      /* no stream: nothing is known, so the charts get a gap, not a point. They drew the last
+       * figure on for 3 s and then 0 ops/s for as long as the gateway was away, as if the
+       * cluster had stopped (QA: a gateway restart under a benchmark). */
+      chartOps.push(t, [null, null]);
+      chartLat.push(t, [null, null]);
+      chartLag.set_series(ids.map((id) => 'node ' + id));
+      chartLag.push(t, ids.map(() => null));
+      set_text($('repl-ops'), '—');
+      set_text($('repl-latency'), '—');
+      set_text($('feed-rate'), '');
+      repl_tick.lastCount = state.committedCount;
+      return;
+    }
     const L = state.nodes.get(state.leaderId);
     const lm = state.leaderMetrics;
     const fresh = lm && L && lm.node === L.id && now - lm.at < STALE_MS;
@@ -890,7 +908,6 @@
      * the upper bound of its histogram bucket (16383 µs: "≤ 16.4 ms", as the Storage table
      * says it; a bare "16.4 ms" claimed up to twice the real figure) */
     set_text($('repl-latency'), benchFresh && latest.benchP99 != null ? fmt_ms(latest.benchP99) : fs == null ? '—' : fmt_bound(fs * 1000));
-    const ids = [...state.nodes.keys()].sort((a, b) => a - b);
     chartLag.set_series(ids.map((id) => 'node ' + id));
     chartLag.push(t, ids.map((id) => {
       const n = state.nodes.get(id);
@@ -1537,23 +1554,36 @@
     /* a status older than one already shown (a read or reply in flight while the run went
      * on, or ended) is dropped: it would bring "running" back after "done" */
     const seq = Number(d.seq), ep = Number(d.epoch);
+    const epochWas = state.bench.epoch;
+    let restarted = false; /* another gateway process answers: the one this page knew stopped */
     if (d.seq != null && Number.isFinite(seq) && Number.isFinite(ep)) {
       if (ep === state.bench.epoch && seq < state.bench.seq) return;
+      restarted = epochWas !== 0 && ep !== epochWas;
       state.bench.epoch = ep;
       state.bench.seq = seq;
     }
     const st = d.state || 'idle';
     const was = state.bench.state;
     state.bench.state = st;
-    if (st === 'running' && was !== 'running') {
+    if (st === 'running' && (was !== 'running' || restarted)) {
       /* a new run (from this tab or another): the last one's chart and result go */
       benchChart.clear();
       $('bench-result').hidden = true;
+    }
+    if (restarted && was === 'running' && st !== 'running') {
+      /* the run this page showed went with the gateway that ran it (restarted meanwhile): the
+       * new one reports "idle", and the page kept the old run's live figures and half-full bar
+       * under an "idle" badge, saying nothing (QA). What was seen stays in the chart. */
+      state.bench.lastEndAt = performance.now();
+      bench_lost(state.bench.config);
+      bench_buttons();
+      return;
     }
     if (st !== 'running' && was === 'running') state.bench.lastEndAt = performance.now();
     const b = $('bench-state');
     set_text(b, st);
     b.dataset.state = st;
+    if (st !== 'running' && b.title) b.title = '';
     const cfg = d.config || {};
     if (d.config && d.config.type) state.bench.config = d.config;
     if (st === 'running') bench_form_show(d.config);
@@ -1595,6 +1625,35 @@
     }
     if (st === 'failed' && !initial && was === 'running') toast('error', 'The benchmark failed' + (d.error ? ': ' + d.error : '.'));
     bench_buttons();
+  }
+
+  /* bench_live_clear: the live figures and the bar back to "nothing running" */
+  function bench_live_clear() {
+    for (const id of ['bench-live-ops', 'bench-live-p50', 'bench-live-p99', 'bench-live-count', 'bench-live-errors']) set_text($(id), '—');
+    $('bench-progress').style.width = '0%';
+    $('bench-progress').classList.remove('is-phase');
+    latest.benchAt = 0;
+  }
+
+  /* bench_lost: a run that ended with its gateway (stopped or restarted while it ran): there
+   * is no result to show, and the page says so rather than keep its last live figures. */
+  function bench_lost(cfg) {
+    bench_live_clear();
+    const b = $('bench-state');
+    set_text(b, 'lost');
+    b.dataset.state = 'lost';
+    b.title = 'The gateway restarted while the benchmark ran: its result went with it';
+    const what = bench_config_words(cfg);
+    set_text($('bench-result-config'), 'Run' + (what ? ': ' + what : '') + ' — lost: the gateway restarted while it ran, and its result went with it. The chart shows what this page saw of it; start it again to measure.');
+    $('bench-result-config').hidden = false;
+    $('bench-result-grid').replaceChildren();
+    $('bench-pct-head').replaceChildren();
+    $('bench-pct-row').replaceChildren();
+    $('bench-histogram-caption').textContent = 'Latency: no result';
+    histo.bars([], []);
+    $('bench-result').dataset.state = 'lost';
+    $('bench-result').hidden = false;
+    toast('warn', 'The benchmark was lost: the gateway restarted while it ran, and its result went with it.');
   }
 
   /* mbps_cells: throughput in MB/s split by direction (the spec's read/write MB/s): a mixed

@@ -447,6 +447,44 @@ async function main() {
     return 'not checked: ' + note;
   });
 
+  await check('the gateway restarted under a running benchmark: meanwhile the cards say unknown and the charts get a gap; back, the run is said lost, not "idle" beside its last live figures', async () => {
+    await page.locator('[data-testid="bench-type"]').selectOption('write');
+    await page.locator('[data-testid="bench-concurrency"]').fill('2');
+    await page.locator('[data-testid="bench-duration"]').fill('30');
+    await page.locator('[data-testid="bench-start"]').click();
+    await wait_for('live benchmark figures', 10000, async () => /\d/.test(await text('[data-testid="bench-live-ops"]')) &&
+      (await page.locator('[data-testid="bench-state"]').getAttribute('data-state')) === 'running');
+    await sleep(1000);
+    await gateway_stop();
+    await page.waitForSelector('[data-testid="conn-banner"]:not([hidden])', { timeout: 8000 });
+    await sleep(1200); /* two samples of the charts (2 a second) */
+    const cards = await roles();
+    const health = await page.locator('[data-testid="node-health"]').first().textContent();
+    const ops = await text('[data-testid="repl-ops"]');
+    const tail = await page.evaluate(() => window.__lpCharts.ops.ys[0].slice(-2));
+    await shot('gateway-down');
+    spawn_gateway();
+    await wait_healthy(base);
+    await page.waitForSelector('[data-testid="conn-indicator"][data-state="live"]', { timeout: 20000 });
+    const state = await wait_for('the benchmark state after the restart', 5000, async () => {
+      const s = await page.locator('[data-testid="bench-state"]').getAttribute('data-state');
+      return s !== 'running' ? s : null;
+    });
+    await sleep(300);
+    const figs = [];
+    for (const tid of ['bench-live-ops', 'bench-live-p50', 'bench-live-p99']) figs.push(await text('[data-testid="' + tid + '"]'));
+    const bar = await page.locator('[data-testid="bench-progress"]').evaluate((e) => e.style.width);
+    const said = await text('[data-testid="bench-result-config"]');
+    await page.locator('[data-testid="panel-benchmark"]').scrollIntoViewIfNeeded();
+    await shot('benchmark-lost');
+    assert(cards.every((r) => r === 'unknown'), 'the cards with the gateway away: ' + cards.join(', ') + ' ("' + (health || '').trim() + '")');
+    assert(ops === '—' && tail.length === 2 && tail.every((v) => v == null), 'with the gateway away the monitor says ' + ops + ' ops/s and charts ' + JSON.stringify(tail));
+    assert(state === 'lost', 'the benchmark badge after the restart: ' + state);
+    assert(figs.every((t) => t === '—') && bar === '0%', 'the live figures after the restart: ' + figs.join(' / ') + ', bar ' + bar);
+    assert(/lost/.test(said) && /gateway restarted/.test(said), 'the result line: "' + said + '"');
+    return 'cards "' + (health || '').trim() + '"; "' + said.slice(0, 90) + '…"';
+  });
+
   await check('no uncaught page errors', async () => {
     assert(pageErrors.length === 0, 'page errors: ' + pageErrors.join(' | '));
     return '';
