@@ -1635,6 +1635,11 @@
     latest.benchAt = 0;
   }
 
+  /* bench_result_parts: the result's percentile table and histogram, shown or not */
+  function bench_result_parts(show) {
+    for (const e of [$('bench-pct-head').closest('table'), $('bench-histogram').closest('figure')]) if (e.hidden !== !show) e.hidden = !show;
+  }
+
   /* bench_lost: a run that ended with its gateway (stopped or restarted while it ran): there
    * is no result to show, and the page says so rather than keep its last live figures. */
   function bench_lost(cfg) {
@@ -1647,10 +1652,8 @@
     set_text($('bench-result-config'), 'Run' + (what ? ': ' + what : '') + ' — lost: the gateway restarted while it ran, and its result went with it. The chart shows what this page saw of it; start it again to measure.');
     $('bench-result-config').hidden = false;
     $('bench-result-grid').replaceChildren();
-    $('bench-pct-head').replaceChildren();
-    $('bench-pct-row').replaceChildren();
-    $('bench-histogram-caption').textContent = 'Latency: no result';
-    histo.bars([], []);
+    /* no percentiles and no histogram: not an empty table and an empty chart */
+    bench_result_parts(false);
     $('bench-result').dataset.state = 'lost';
     $('bench-result').hidden = false;
     toast('warn', 'The benchmark was lost: the gateway restarted while it ran, and its result went with it.');
@@ -1734,6 +1737,7 @@
     $('bench-pct-row').replaceChildren(...keys.map(([k]) => el('td', { 'data-testid': 'bench-' + k, text: lat[k] != null ? fmt_us(Number(lat[k])) : '—' })));
     box.hidden = false;
     box.dataset.state = st;
+    bench_result_parts(true);
     const caption = $('bench-histogram-caption');
     if (!measured) {
       caption.textContent = 'Latency: nothing was measured';

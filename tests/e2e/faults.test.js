@@ -475,6 +475,7 @@ async function main() {
     for (const tid of ['bench-live-ops', 'bench-live-p50', 'bench-live-p99']) figs.push(await text('[data-testid="' + tid + '"]'));
     const bar = await page.locator('[data-testid="bench-progress"]').evaluate((e) => e.style.width);
     const said = await text('[data-testid="bench-result-config"]');
+    const empty = (await page.locator('[data-testid="bench-percentiles"]').isVisible()) || (await page.locator('[data-testid="bench-histogram"]').isVisible());
     await page.locator('[data-testid="panel-benchmark"]').scrollIntoViewIfNeeded();
     await shot('benchmark-lost');
     assert(cards.every((r) => r === 'unknown'), 'the cards with the gateway away: ' + cards.join(', ') + ' ("' + (health || '').trim() + '")');
@@ -482,6 +483,7 @@ async function main() {
     assert(state === 'lost', 'the benchmark badge after the restart: ' + state);
     assert(figs.every((t) => t === '—') && bar === '0%', 'the live figures after the restart: ' + figs.join(' / ') + ', bar ' + bar);
     assert(/lost/.test(said) && /gateway restarted/.test(said), 'the result line: "' + said + '"');
+    assert(!empty, 'the lost run shows an empty percentile table or histogram');
     return 'cards "' + (health || '').trim() + '"; "' + said.slice(0, 90) + '…"';
   });
 
