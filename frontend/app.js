@@ -724,7 +724,7 @@
         const r = await request('POST', '/_playground/cluster/snapshot', { timeoutMs: 30000 });
         const ns = (r.data && r.data.nodes) || [];
         const failed = (r.data && r.data.failed) || [];
-        t.done(failed.length ? 'warn' : 'ok', 'Snapshot written: ' + (ns.map((x) => 'node ' + x.id + ' @' + x.index + ' (' + fmt_bytes(Number(x.bytes)) + ')').join(', ') || 'no node answered') + '.' +
+        t.done(failed.length ? 'warn' : 'ok', 'Snapshot written: ' + (ns.map((x) => 'node ' + x.id + ' at index ' + fmt_int(num(x.index)) + ' (' + fmt_bytes(Number(x.bytes)) + ')').join(', ') || 'no node answered') + '.' +
           (failed.length ? ' Not by ' + failed.map((x) => 'node ' + x.id + (x.error ? ' (' + x.error + ')' : '')).join(', ') + '.' : ''));
         refresh_status();
         refresh_storage(true); /* the new snapshot index shows now, not at the next poll */

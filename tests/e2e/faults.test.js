@@ -303,6 +303,10 @@ async function main() {
       assert(/^0 — all up to [\d,]+ are in the snapshot$/.test(t) || /^[1-9][\d,]* \([\d,]+\.\.[\d,]+\)$/.test(t), 'the entries cell says "' + t + '"');
       assert(/after the snapshot at index [\d,]+/.test(title), 'the entries cell\'s tooltip: "' + title + '"');
     }
+    /* the toast names the index as the table does ("index 3,281", not "@3281") */
+    const toastT = await wait_for('the snapshot toast', 3000, async () => page.locator('[data-testid="toast"]').filter({ hasText: 'Snapshot written' }).first().textContent());
+    const grouped = new Intl.NumberFormat('en-US').format(snap);
+    assert(toastT.includes('at index ' + grouped), 'the snapshot toast: "' + toastT + '" (the table says index ' + grouped + ')');
     await page.locator('[data-testid="storage"]').scrollIntoViewIfNeeded();
     await shot('storage-after-snapshot');
     return '"' + head + '": "' + cells[0][0] + '"';
