@@ -340,7 +340,18 @@
   }
 
   function set_leader(id) {
-    if (id === state.leaderId) return;
+    const ln = id != null ? state.nodes.get(id) : null;
+    if (id === state.leaderId) {
+      /* the same node in a newer term: elected again, with no loss seen in between (a
+       * gateway restart restarts its nodes; the strip showed a pre-vote and no outcome) */
+      if (ln && ln.term && state.leaderTerm && ln.term > state.leaderTerm) {
+        log_cluster('leader', 'Node ' + id + ' elected leader again for term ' + ln.term +
+          (state.leaderBlind ? ' (while the gateway was unreachable)' : ''), 'leader' + id + '@' + ln.term);
+      }
+      if (ln && ln.term) state.leaderTerm = ln.term;
+      return;
+    }
+    state.leaderTerm = ln && ln.term ? ln.term : 0;
     const prev = state.leaderId;
     /* a leader again: a table that failed (or may have missed changes) without one reloads */
     if (id != null && prev == null && (state.itemsError || state.leaderLostAt != null)) setTimeout(load_items, 0);

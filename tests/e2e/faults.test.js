@@ -451,6 +451,42 @@ async function main() {
     return 'not checked: ' + note;
   });
 
+  await check('the same leader in a newer term, the page blind meanwhile (the gateway frozen while lithair-admin moves the leadership away and back): the strip says it was elected again', async () => {
+    const admin = path.join(BUILD, 'tools', 'admin', 'lithair-admin');
+    assert(fs.existsSync(admin), 'no lithair-admin at ' + admin);
+    const st = await get_json(base + '/_playground/cluster/status', 3000);
+    const nodes = (st.data && st.data.nodes) || [];
+    const leader = nodes.find((n) => n.role === 'leader');
+    const other = nodes.find((n) => n.role === 'follower');
+    assert(leader && other, 'no leader and follower: ' + JSON.stringify(nodes.map((n) => [n.id, n.role])));
+    const endpoints = nodes.map((n) => n.rpcUrl).join(',');
+    const transfer = (id) => new Promise((resolve) => {
+      const p = spawn(admin, ['--endpoints', endpoints, '--timeout', '3000', 'leader', 'transfer', String(id)], { stdio: 'ignore' });
+      const t = setTimeout(() => p.kill('SIGKILL'), 5000);
+      p.on('exit', (code) => { clearTimeout(t); resolve(code); });
+    });
+    await page.waitForSelector('[data-testid="conn-indicator"][data-state="live"]', { timeout: 10000 });
+    await sleep(1000);
+    gateway.kill('SIGSTOP');
+    frozen.add(gateway.pid);
+    let codes = [];
+    try {
+      codes = [await transfer(other.id), await transfer(leader.id)];
+      /* the page blind: the stream lost, and 1.5 s more */
+      await wait_for('the page to say the gateway is unreachable', 9000, async () => /unreachable/.test(await text('#header-leader')), 200);
+    } finally {
+      cont_all();
+    }
+    assert(codes[0] === 0 && codes[1] === 0, 'lithair-admin leader transfer exited ' + codes.join(', '));
+    await page.waitForSelector('[data-testid="conn-indicator"][data-state="live"]', { timeout: 15000 });
+    const st2 = await get_json(base + '/_playground/cluster/status', 3000);
+    const term = Number(st2.data && st2.data.term);
+    assert(Number(st2.data && st2.data.leaderId) === leader.id && term > Number(leader.term), 'not the same leader in a newer term: ' + JSON.stringify([leader.id, leader.term, st2.data && st2.data.leaderId, term]));
+    const line = await wait_for('a line naming node ' + leader.id + ' and term ' + term, 5000, async () =>
+      (await logLines()).find((l) => new RegExp('Node ' + leader.id + ' elected leader again for term ' + term + '\\b').test(l)) || null);
+    return '"' + line.replace(/^[\d:.]+\s*/, '') + '"';
+  });
+
   await check('the gateway restarted under a running benchmark: meanwhile the cards say unknown and the charts get a gap; back, the run is said lost, not "idle" beside its last live figures', async () => {
     await page.locator('[data-testid="bench-type"]').selectOption('write');
     await page.locator('[data-testid="bench-concurrency"]').fill('2');
@@ -474,6 +510,15 @@ async function main() {
       const s = await page.locator('[data-testid="bench-state"]').getAttribute('data-state');
       return s !== 'running' ? s : null;
     });
+    /* the nodes restarted with the gateway and elected a leader: the strip says which, for
+     * which term, even when it is the node that led before (it showed a pre-vote and no
+     * outcome) */
+    const elected = await wait_for('a line naming the leader and its term', 8000, async () => {
+      const lead = await page.locator('[data-testid="node-card"][data-role="leader"]').getAttribute('data-node-id', { timeout: 200 });
+      const term = ((await text('[data-testid="header-term"]')).match(/\d+/) || [''])[0];
+      const re = new RegExp('node ' + lead + '\\b.*term ' + term + '\\b', 'i');
+      return (await logLines()).find((l) => re.test(l) && /elected|moved/.test(l)) || null;
+    });
     await sleep(300);
     const figs = [];
     for (const tid of ['bench-live-ops', 'bench-live-p50', 'bench-live-p99']) figs.push(await text('[data-testid="' + tid + '"]'));
@@ -488,7 +533,7 @@ async function main() {
     assert(figs.every((t) => t === '—') && bar === '0%', 'the live figures after the restart: ' + figs.join(' / ') + ', bar ' + bar);
     assert(/lost/.test(said) && /gateway restarted/.test(said), 'the result line: "' + said + '"');
     assert(!empty, 'the lost run shows an empty percentile table or histogram');
-    return 'cards "' + (health || '').trim() + '"; "' + said.slice(0, 90) + '…"';
+    return 'cards "' + (health || '').trim() + '"; "' + said.slice(0, 60) + '…"; "' + elected.replace(/^[\d:.]+\s*/, '') + '"';
   });
 
   await check('no uncaught page errors', async () => {
