@@ -201,6 +201,7 @@ async function main() {
     return;
   }
   fs.mkdirSync(SHOTS, { recursive: true });
+  for (const f of fs.readdirSync(SHOTS)) if (f.startsWith('faults-') && f.endsWith('.png')) fs.rmSync(path.join(SHOTS, f));
   let page;
   const pageErrors = [];
   const shot = async (name) => {
