@@ -1174,7 +1174,7 @@
     const quiet = () => performance.now() - s.lastMsgAt >= STALL_MS && s.state === 'live';
     try {
       const sentAt = performance.now();
-      const r = await request('GET', '/_playground/cluster/status', { timeoutMs: 1500 });
+      const r = await request('GET', '/_playground/cluster/status', { timeoutMs: 2500 });
       if (!quiet()) return;
       apply_status(r.data || {}, sentAt);
       if (((r.data && r.data.nodes) || []).some((x) => x.role && x.role !== 'down')) sse_stalled();
