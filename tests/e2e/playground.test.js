@@ -623,7 +623,9 @@ async function main() {
   });
 
   await check('stop the leader (graceful): it hands its leadership over, the card says "Stopped"; restart it', async () => {
-    const lead = await leaderId();
+    /* one leader shown first: read at once after the force election it was once none
+     * (data-node-id="null"), a moment of the hand-over */
+    const lead = await wait_for('one leader card', 5000, leaderId);
     const t0 = Date.now();
     await card(lead).locator('[data-testid="node-stop"]').click();
     /* watched from the click on: a toast goes after a few seconds, and on a loaded machine
