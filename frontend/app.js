@@ -1543,6 +1543,16 @@
     set_off($('items-refresh'), lost, lost_why());
     gate($('fw-add'), 'admin', lost || fw.noteBad, lost ? lost_why() : 'Shorten the note first (at most ' + FW_NOTE_MAX + ' bytes)');
     bench_buttons();
+    /* and the rest that asks the gateway: each row's History, Edit and Delete, logging in
+     * and out, the rate-limit and firewall tests, a rule's delete. They stayed offered with
+     * the gateway frozen or gone, each click a network error after a wait (QA). Not when the
+     * gateway answers but refuses the stream to the role (--anonymous-role none): logging in
+     * is then the way in. */
+    const away = lost && !stream_refused();
+    for (const id of ['login-btn', 'logout-btn', 'rl-test']) set_off($(id), away, LOST_WHY);
+    for (const b of document.querySelectorAll('[data-testid="fw-test"], [data-testid="item-history"]')) set_off(b, away, LOST_WHY);
+    for (const b of document.querySelectorAll('[data-testid="item-edit"], [data-testid="item-delete"]')) gate(b, 'editor', away, LOST_WHY);
+    for (const b of document.querySelectorAll('[data-testid="fw-rule-delete"]')) gate(b, 'admin', away, LOST_WHY);
   }
 
   async function refresh_bench() {

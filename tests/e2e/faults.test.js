@@ -503,6 +503,11 @@ async function main() {
     const health = await page.locator('[data-testid="node-health"]').first().textContent();
     const ops = await text('[data-testid="repl-ops"]');
     const tail = await page.evaluate(() => window.__lpCharts.ops.ys[0].slice(-2));
+    /* nothing that asks the gateway is offered: the rows' actions, login, the tests */
+    const offered = await page.evaluate(() => ['item-history', 'item-edit', 'item-delete', 'login-btn', 'rl-test', 'fw-test']
+      .map((tid) => [tid, document.querySelector('[data-testid="' + tid + '"]')])
+      .filter(([, b]) => b && (b.getAttribute('aria-disabled') !== 'true' || !/gateway is unreachable/.test(b.title)))
+      .map(([tid]) => tid));
     await shot('gateway-down');
     spawn_gateway();
     await wait_healthy(base);
@@ -529,6 +534,7 @@ async function main() {
     await page.locator('[data-testid="panel-benchmark"]').scrollIntoViewIfNeeded();
     await shot('benchmark-lost');
     assert(cards.every((r) => r === 'unknown'), 'the cards with the gateway away: ' + cards.join(', ') + ' ("' + (health || '').trim() + '")');
+    assert(offered.length === 0, 'offered with the gateway away: ' + offered.join(', '));
     assert(ops === '—' && tail.length === 2 && tail.every((v) => v == null), 'with the gateway away the monitor says ' + ops + ' ops/s and charts ' + JSON.stringify(tail));
     assert(state === 'lost', 'the benchmark badge after the restart: ' + state);
     assert(figs.every((t) => t === '—') && bar === '0%', 'the live figures after the restart: ' + figs.join(' / ') + ', bar ' + bar);
