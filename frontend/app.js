@@ -470,7 +470,7 @@
        * say what they need, rather than stay offered */
       gate($('force-election'), 'admin', gateway_lost(), lost_why());
       gate($('snapshot-btn'), 'admin', gateway_lost(), lost_why());
-      $('election-target').disabled = !can('admin');
+      gate($('election-target'), 'admin');
       gateway_gates(gateway_lost());
       return;
     }
@@ -551,9 +551,9 @@
     }
     gate($('force-election'), 'admin', blind, lost_why());
     gate($('snapshot-btn'), 'admin', blind, lost_why());
-    const tsel2 = $('election-target');
-    tsel2.disabled = !can('admin');
-    if (tsel2.title !== (can('admin') ? '' : need_words('admin'))) tsel2.title = can('admin') ? '' : need_words('admin');
+    /* the target, as the buttons: aria-disabled, so it stays in the tab order and says why
+     * (a `disabled` select was skipped by Tab, its reason only a hover title) */
+    gate($('election-target'), 'admin');
     gateway_gates(blind);
     state.term = maxTerm;
     const lost = blind;
@@ -2757,6 +2757,11 @@
       const b = e.target && e.target.closest ? e.target.closest('[aria-disabled="true"]') : null;
       if (b) { e.preventDefault(); e.stopImmediatePropagation(); }
     }, true);
+    /* a select marked so opens on a press and changes with the arrow keys: neither happens
+     * (Tab and Shift+Tab still move on) */
+    const offSelect = (t) => t && t.tagName === 'SELECT' && t.getAttribute('aria-disabled') === 'true';
+    document.addEventListener('mousedown', (e) => { if (offSelect(e.target)) { e.preventDefault(); e.target.focus(); } }, true);
+    document.addEventListener('keydown', (e) => { if (offSelect(e.target) && e.key !== 'Tab') e.preventDefault(); }, true);
     $('login-form').addEventListener('submit', login);
     $('logout-btn').addEventListener('click', logout);
     $('login-password').addEventListener('input', () => { if ($('login-password-error').textContent) login_error(''); });

@@ -344,7 +344,7 @@ async function main() {
     return 'Refresh, Snapshot, History: the focus stays';
   });
 
-  await check('roles: a login as viewer in another tab turns off Save in an open item form, naming the role it needs; Enter sends nothing', async () => {
+  await check('roles: a login as viewer in another tab turns off Save in an open item form, naming the role it needs; Enter sends nothing; the election target is reached by Tab and says why', async () => {
     await page.locator('[data-testid="item-edit"]').first().click();
     await page.waitForSelector('#item-form:not([hidden])', { timeout: 5000 });
     await page.locator('[data-testid="field-description"]').fill('edited as admin');
@@ -361,6 +361,16 @@ async function main() {
       await wait_for('Save off', 3000, async () => (await save.getAttribute('aria-disabled')) === 'true');
       why = (await save.getAttribute('title')) || '';
       assert(/editor role/.test(why), 'Save says "' + why + '"');
+      /* the election target, off for a viewer, is still reached by Tab, says why, and does
+       * not change (a `disabled` select was skipped) */
+      const sel = page.locator('#election-target');
+      await page.locator('[data-testid="force-election"]').focus();
+      await page.keyboard.press('Shift+Tab');
+      const selWas = await sel.evaluate((e) => ({ focused: document.activeElement === e, off: e.getAttribute('aria-disabled'), title: e.title, value: e.value }));
+      await page.keyboard.press('ArrowDown');
+      const selNow = await sel.inputValue();
+      assert(selWas.focused && selWas.off === 'true' && /admin role/.test(selWas.title) && selNow === selWas.value,
+        'the election target as viewer: ' + JSON.stringify(selWas) + ', after ArrowDown "' + selNow + '"');
       let puts = 0;
       const onreq = (q) => { if (q.method() === 'PUT') puts++; };
       page.on('request', onreq);
