@@ -27,6 +27,9 @@
 #include "supervisor.h"
 #include "wire.h"
 
+/* --max-body's range, as usage() states it: half of what a node takes (wire.h) */
+_Static_assert(WIRE_RPC_MAX_REQUEST / 2 == 8388608, "--help states --max-body's range");
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -375,7 +378,6 @@ int main(int argc, char **argv)
             }
             break;
         case 'm':
-            _Static_assert(WIRE_RPC_MAX_REQUEST / 2 == 8388608, "--help states this range");
             bad = parse_uint("--max-body", optarg, 1024, WIRE_RPC_MAX_REQUEST / 2, &v);
             gw.cfg.max_body = v;
             break;
