@@ -14,7 +14,6 @@
 'use strict';
 const fs = require('fs');
 const os = require('os');
-const net = require('net');
 const path = require('path');
 const http = require('http');
 const { spawn } = require('child_process');
@@ -25,10 +24,9 @@ const BUILD = path.resolve(process.argv[2] || path.join(ROOT, 'build'));
 const SHOTS = path.join(HERE, 'screenshots-run');
 const CHROMIUM = process.env.LITHAIR_CHROMIUM || '/usr/bin/chromium';
 const TOTAL_BUDGET_MS = 240000;
-const started = Date.now();
-
-let passed = 0;
-let failed = 0;
+const { sleep, assert, make_run, free_port, get_json, wait_for } = require('./lib');
+const run = make_run('faults', TOTAL_BUDGET_MS);
+const { log, check } = run;
 let gateway = null;
 let gatewayLog = '';
 let gatewayArgs = null;
@@ -37,67 +35,6 @@ let userDir = null;
 let dataDir = null;
 const nodePids = new Set();
 const frozen = new Set(); /* pids this test stopped with SIGSTOP: continued whatever happens */
-
-function log(...a) { console.log('[faults +' + ((Date.now() - started) / 1000).toFixed(1) + 's]', ...a); }
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-let on_fail = null;
-
-async function check(name, fn) {
-  const t0 = Date.now();
-  if (Date.now() - started > TOTAL_BUDGET_MS) {
-    failed++;
-    console.log('FAIL  ' + name + ': time budget exhausted');
-    return false;
-  }
-  try {
-    const note = await fn();
-    passed++;
-    console.log('PASS  ' + name + ' (' + (Date.now() - t0) + ' ms)' + (note ? ' — ' + note : ''));
-    return true;
-  } catch (e) {
-    failed++;
-    console.log('FAIL  ' + name + ' (' + (Date.now() - t0) + ' ms): ' + (e.stack || e.message).split('\n').slice(0, 4).join('\n      '));
-    if (on_fail) await on_fail(failed).catch((x) => console.log('      (no diagnosis: ' + x.message + ')'));
-    return false;
-  }
-}
-
-function assert(cond, msg) { if (!cond) throw new Error(msg); }
-
-/* free_port: as playground.test.js: drawn below the kernel's ephemeral range */
-function try_listen(port) {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.unref();
-    s.on('error', () => resolve(-1));
-    s.listen(port, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-}
-
-async function free_port() {
-  let hi = 32768;
-  try { hi = parseInt(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0], 10) || hi; } catch (e) { /* default */ }
-  const lo = 10000;
-  for (let i = 0; i < 200 && hi > lo; i++) {
-    const p = await try_listen(lo + Math.floor(Math.random() * (hi - lo)));
-    if (p > 0) return p;
-  }
-  const p = await try_listen(0);
-  if (p <= 0) throw new Error('no free port');
-  return p;
-}
-
-function get_json(url, timeoutMs) {
-  return new Promise((resolve) => {
-    const req = http.get(url, { timeout: timeoutMs || 2000 }, (res) => {
-      let b = '';
-      res.on('data', (c) => { b += c; });
-      res.on('end', () => { let d = null; try { d = JSON.parse(b); } catch (e) { /* not JSON */ } resolve({ status: res.statusCode, data: d }); });
-    });
-    req.on('timeout', () => { req.destroy(); resolve({ status: 0, data: null }); });
-    req.on('error', () => resolve({ status: 0, data: null }));
-  });
-}
 
 function post_json(url, obj) {
   return new Promise((resolve) => {
@@ -113,18 +50,6 @@ function post_json(url, obj) {
     req.on('timeout', () => { req.destroy(); resolve({ status: 0, data: null }); });
     req.end(body);
   });
-}
-
-/* wait_for: polls an async predicate every `every` ms until it is truthy or `ms` pass. */
-async function wait_for(what, ms, fn, every) {
-  const end = Date.now() + ms;
-  let last;
-  for (;;) {
-    try { last = await fn(); } catch (e) { last = undefined; }
-    if (last) return last;
-    if (Date.now() >= end) throw new Error('timed out after ' + ms + ' ms waiting for ' + what);
-    await sleep(every || 100);
-  }
 }
 
 function spawn_gateway() {
@@ -197,7 +122,7 @@ async function main() {
     ({ chromium } = require(path.join(HERE, 'node_modules', 'playwright-core')));
   } catch (e) {
     console.log('FAIL  setup: playwright-core is not installed in tests/e2e (run tools/playground.sh setup)');
-    failed++;
+    run.failed++;
     return;
   }
   fs.mkdirSync(SHOTS, { recursive: true });
@@ -207,7 +132,7 @@ async function main() {
   const shot = async (name) => {
     try { await page.screenshot({ path: path.join(SHOTS, 'faults-' + name + '.png'), timeout: 10000 }); } catch (e) { log('screenshot ' + name + ' failed: ' + e.message); }
   };
-  on_fail = async (n) => {
+  run.on_fail = async (n) => {
     if (!page) return;
     await shot('fail-' + n);
     const said = await page.evaluate(() => {
@@ -561,16 +486,16 @@ async function main() {
 
 const guard = setTimeout(() => {
   console.log('FAIL  the whole run exceeded ' + (TOTAL_BUDGET_MS + 60000) + ' ms');
-  failed++;
-  stop_all().finally(() => { console.log(passed + ' passed, ' + failed + ' failed'); process.exit(1); });
+  run.failed++;
+  stop_all().finally(() => { console.log(run.passed + ' passed, ' + run.failed + ' failed'); process.exit(1); });
 }, TOTAL_BUDGET_MS + 60000);
 
 main()
-  .catch((e) => { failed++; console.log('FAIL  unexpected: ' + (e.stack || e.message)); })
+  .catch((e) => { run.failed++; console.log('FAIL  unexpected: ' + (e.stack || e.message)); })
   .finally(async () => {
     clearTimeout(guard);
     await stop_all();
-    if (failed && gatewayLog) console.log('--- last gateway output ---\n' + gatewayLog.slice(-4000));
-    console.log(passed + ' passed, ' + failed + ' failed');
-    process.exit(failed ? 1 : 0);
+    if (run.failed && gatewayLog) console.log('--- last gateway output ---\n' + gatewayLog.slice(-4000));
+    console.log(run.passed + ' passed, ' + run.failed + ' failed');
+    process.exit(run.failed ? 1 : 0);
   });

@@ -32,7 +32,6 @@
 'use strict';
 const fs = require('fs');
 const os = require('os');
-const net = require('net');
 const path = require('path');
 const http = require('http');
 const { spawn } = require('child_process');
@@ -45,11 +44,9 @@ const DOCS_SHOTS = path.join(ROOT, 'docs', 'screenshots');
 const CHROMIUM = process.env.LITHAIR_CHROMIUM || '/usr/bin/chromium';
 const EXTERNAL_URL = process.env.LITHAIR_E2E_URL || ''; /* develop against a running playground */
 const TOTAL_BUDGET_MS = 420000;
-const started = Date.now();
-
-let passed = 0;
-let failed = 0;
-const results = [];
+const { sleep, assert, make_run, free_port, get_json, wait_for } = require('./lib');
+const run = make_run('e2e', TOTAL_BUDGET_MS);
+const { log, check } = run;
 let gateway = null;
 let gatewayLog = '';
 let gatewayArgs = null;
@@ -58,90 +55,10 @@ let userDir = null;
 let dataDir = null;
 const nodePids = new Set();
 
-function log(...a) { console.log('[e2e +' + ((Date.now() - started) / 1000).toFixed(1) + 's]', ...a); }
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/* on_fail (set once the page exists): what a failed check leaves behind for its diagnosis */
-let on_fail = null;
-
-async function check(name, fn) {
-  const t0 = Date.now();
-  if (Date.now() - started > TOTAL_BUDGET_MS) {
-    failed++;
-    results.push(['FAIL', name, 'time budget exhausted']);
-    console.log('FAIL  ' + name + ': time budget exhausted');
-    return false;
-  }
-  try {
-    const note = await fn();
-    passed++;
-    results.push(['PASS', name, note || '']);
-    console.log('PASS  ' + name + ' (' + (Date.now() - t0) + ' ms)' + (note ? ' — ' + note : ''));
-    return true;
-  } catch (e) {
-    failed++;
-    results.push(['FAIL', name, e.message]);
-    console.log('FAIL  ' + name + ' (' + (Date.now() - t0) + ' ms): ' + (e.stack || e.message).split('\n').slice(0, 4).join('\n      '));
-    if (on_fail) await on_fail(failed).catch((x) => console.log('      (no diagnosis: ' + x.message + ')'));
-    return false;
-  }
-}
-
-function assert(cond, msg) { if (!cond) throw new Error(msg); }
-
 /* the benchmark's default concurrency, as docs/API.md states it ("`concurrency` 16 (1–1024)") */
 function api_default_concurrency() {
   const m = /`concurrency` (\d+) \(1–1024\)/.exec(fs.readFileSync(path.join(ROOT, 'docs', 'API.md'), 'utf8'));
   return m ? m[1] : null;
-}
-
-/* free_port: a free port on 127.0.0.1, drawn at random below the kernel's ephemeral range
- * (a port from inside it, what listen(0) gives, can be taken by any outgoing connection's
- * source port before the gateway binds it); listen(0) only if nothing there is free. */
-function try_listen(port) {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.unref();
-    s.on('error', () => resolve(-1));
-    s.listen(port, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-}
-
-async function free_port() {
-  let hi = 32768;
-  try { hi = parseInt(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0], 10) || hi; } catch (e) { /* default */ }
-  const lo = 10000;
-  for (let i = 0; i < 200 && hi > lo; i++) {
-    const p = await try_listen(lo + Math.floor(Math.random() * (hi - lo)));
-    if (p > 0) return p;
-  }
-  const p = await try_listen(0);
-  if (p <= 0) throw new Error('no free port');
-  return p;
-}
-
-function get_json(url, timeoutMs) {
-  return new Promise((resolve) => {
-    const req = http.get(url, { timeout: timeoutMs || 2000 }, (res) => {
-      let b = '';
-      res.on('data', (c) => { b += c; });
-      res.on('end', () => { let d = null; try { d = JSON.parse(b); } catch (e) { /* not JSON */ } resolve({ status: res.statusCode, data: d }); });
-    });
-    req.on('timeout', () => { req.destroy(); resolve({ status: 0, data: null }); });
-    req.on('error', () => resolve({ status: 0, data: null }));
-  });
-}
-
-/* wait_for: polls an async predicate every `every` ms until it is truthy or `ms` pass. */
-async function wait_for(what, ms, fn, every) {
-  const end = Date.now() + ms;
-  let last;
-  for (;;) {
-    try { last = await fn(); } catch (e) { last = undefined; }
-    if (last) return last;
-    if (Date.now() >= end) throw new Error('timed out after ' + ms + ' ms waiting for ' + what);
-    await sleep(every || 100);
-  }
 }
 
 function post_json(url, obj) {
@@ -266,7 +183,7 @@ async function main() {
   };
 
   /* a failed check: a screenshot (fail-N.png) and what the page said, in the log */
-  on_fail = async (n) => {
+  run.on_fail = async (n) => {
     if (!page) return;
     await shot('fail-' + n);
     const said = await page.evaluate(() => {
@@ -1867,7 +1784,7 @@ async function main() {
     return consoleErrors.length + ' expected 4xx console lines';
   });
 
-  if (process.env.LITHAIR_E2E_UPDATE_DOCS === '1' && failed === 0) {
+  if (process.env.LITHAIR_E2E_UPDATE_DOCS === '1' && run.failed === 0) {
     fs.mkdirSync(DOCS_SHOTS, { recursive: true });
     for (const f of shots) fs.copyFileSync(f, path.join(DOCS_SHOTS, path.basename(f)));
     log('copied ' + shots.length + ' screenshots into docs/screenshots/');
@@ -1876,16 +1793,16 @@ async function main() {
 
 const guard = setTimeout(() => {
   console.log('FAIL  the whole run exceeded ' + (TOTAL_BUDGET_MS + 60000) + ' ms');
-  failed++;
-  stop_all().finally(() => { console.log(passed + ' passed, ' + failed + ' failed'); process.exit(1); });
+  run.failed++;
+  stop_all().finally(() => { console.log(run.passed + ' passed, ' + run.failed + ' failed'); process.exit(1); });
 }, TOTAL_BUDGET_MS + 60000);
 
 main()
-  .catch((e) => { failed++; console.log('FAIL  unexpected: ' + (e.stack || e.message)); })
+  .catch((e) => { run.failed++; console.log('FAIL  unexpected: ' + (e.stack || e.message)); })
   .finally(async () => {
     clearTimeout(guard);
     await stop_all();
-    if (failed && gatewayLog) console.log('--- last gateway output ---\n' + gatewayLog.slice(-4000));
-    console.log(passed + ' passed, ' + failed + ' failed');
-    process.exit(failed ? 1 : 0);
+    if (run.failed && gatewayLog) console.log('--- last gateway output ---\n' + gatewayLog.slice(-4000));
+    console.log(run.passed + ' passed, ' + run.failed + ' failed');
+    process.exit(run.failed ? 1 : 0);
   });
