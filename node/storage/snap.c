@@ -421,12 +421,22 @@ static void snap_writer_free(struct snap_writer *sw, bool remove_tmp)
     free(sw);
 }
 
+/* snap_dir_ready makes the snapshot directory (its entry synced: sio_mkdir) only if it is
+ * missing. One that exists had its entry synced when the node started (node_mkdir), so a
+ * snapshot written or received never adds a directory fsync, on the snapshot thread or on
+ * the node's loop (snap_recv_begin). */
+static int snap_dir_ready(const char *dir)
+{
+    struct stat st;
+    return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : sio_mkdir(dir);
+}
+
 int snap_writer_begin(const char *dir, const struct raft_snapshot_meta *meta,
                       struct snap_writer **out)
 {
     if (meta->conf.n_voters > RAFT_MAX_NODES)
         return LT_EINVAL;
-    int rc = sio_mkdir(dir);
+    int rc = snap_dir_ready(dir);
     if (rc)
         return rc;
     struct snap_writer *sw = calloc(1, sizeof(*sw));
@@ -789,10 +799,7 @@ int snap_recv_begin(const char *dir, const struct raft_snapshot_meta *meta, unsi
 {
     if (meta->conf.n_voters > RAFT_MAX_NODES)
         return LT_EINVAL;
-    /* Made (and its entry synced) only if missing: this runs on the node's loop, and a
-     * directory that exists had its entry synced when the node started (sio_mkdir). */
-    struct stat st;
-    int rc = stat(dir, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : sio_mkdir(dir);
+    int rc = snap_dir_ready(dir); /* this runs on the node's loop */
     if (rc)
         return rc;
     struct snap_receiver *rv = calloc(1, sizeof(*rv));

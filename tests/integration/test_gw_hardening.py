@@ -50,6 +50,14 @@ def head_and_json(got):
     return lines[0], hdrs, json.loads(body) if body else None
 
 
+def first_answer(got):
+    """The first answer in the bytes `got`: (status line, headers, everything after its
+    head, its Content-Length (0 if none))."""
+    head, _, rest = got.partition(b"\r\n\r\n")
+    status, h, _ = head_and_json(head)
+    return status, h, rest, int(h.get("content-length", "0"))
+
+
 class Stream:
     """An event stream opened from source address `src`; counts the bytes it receives and
     notices when the gateway ends it."""
@@ -375,12 +383,11 @@ def test_content_length_is_a_number(build_dir):
                                        b"HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                                        b"application/json\r\nContent-Length: %s\r\n\r\n{}GET "
                                        b"/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % value)
-            head, _, rest = got.partition(b"\r\n\r\n")
-            status, h, _ = head_and_json(head)
-            body = json.loads(rest[:int(h.get("content-length", "0"))] or b"null")
+            status, h, rest, n = first_answer(got)
+            body = json.loads(rest[:n] or b"null")
             check(status.startswith("HTTP/1.1 400") and body["code"] == "INVALID_ARGUMENT" and
                   "Content-Length" in body["message"] and h.get("connection") == "close" and
-                  len(rest) == int(h["content-length"]) and closed, "%r: %r" % (value, got))
+                  len(rest) == n and closed, "%r: %r" % (value, got))
         # a plain number, with blanks after it, or the same value twice: read as sent
         for value in (b"2", b"2 ", b"02"):
             got, _ = raw_exchange(g.port, b"POST /_playground/security/test-firewall HTTP/1.1"
@@ -403,9 +410,7 @@ def test_transfer_encoding_other_than_chunked(build_dir):
                                        b"application/json\r\nTransfer-Encoding: %s\r\n\r\n"
                                        b'{"ip":"1.2.3.4"}GET /healthz HTTP/1.1\r\nHost: '
                                        b"127.0.0.1\r\n\r\n" % value)
-            head, _, rest = got.partition(b"\r\n\r\n")
-            status, h, _ = head_and_json(head)
-            n = int(h.get("content-length", "0"))
+            status, h, rest, n = first_answer(got)
             body = json.loads(rest[:n] or b"null")
             check(status.startswith("HTTP/1.1 400") and body["code"] == "INVALID_ARGUMENT" and
                   "Transfer-Encoding" in body["message"] and h.get("connection") == "close" and
@@ -424,9 +429,7 @@ def test_chunked_body_with_trailer_fields(build_dir):
                                        b"application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
                                        b"11\r\n{\"ip\": \"1.2.3.4\"}\r\n0\r\n%s\r\nGET /healthz "
                                        b"HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % trailer)
-            head, _, rest = got.partition(b"\r\n\r\n")
-            status, h, _ = head_and_json(head)
-            n = int(h.get("content-length", "0"))
+            status, h, rest, n = first_answer(got)
             answers = 1 + (b"HTTP/1.1 " in rest[n:])
             check(status.startswith("HTTP/1.1 200") and
                   json.loads(rest[:n])["action"] == "allow" and closed and

@@ -547,18 +547,27 @@ static bool check_unordered(const char *img_base, const struct acked *ack, const
     return ok;
 }
 
-static void powercut_everywhere(const char *seed_name)
+/* begin seeds the random stream (tu_seed(seed_name)), makes root (a temporary directory
+ * named after prefix, 512 bytes) and run_dir in it (600 bytes), and runs the workload once
+ * without a cut: returns its number of wrapped calls. */
+static long begin(const char *seed_name, const char *prefix, char *root, char *run_dir,
+                  struct acked *ack)
 {
     uint64_t seed = tu_seed(seed_name);
     rng = seed ? seed : 1;
-    char root[512];
-    CU_ASSERT_EQUAL_FATAL(tu_tmpdir(root, sizeof(root), "lt-walcut"), 0);
-    char run_dir[600], img[700], what[200];
-    snprintf(run_dir, sizeof(run_dir), "%s/run", root);
+    CU_ASSERT_EQUAL_FATAL(tu_tmpdir(root, 512, prefix), 0);
+    snprintf(run_dir, 600, "%s/run", root);
     CU_ASSERT_EQUAL_FATAL(mkdir(run_dir, 0755), 0);
-    struct acked ack;
-    long total = run(run_dir, 0, 0, &ack);
+    long total = run(run_dir, 0, 0, ack);
     CU_ASSERT_FATAL(total > 100);
+    return total;
+}
+
+static void powercut_everywhere(const char *seed_name)
+{
+    char root[512], run_dir[600], img[700], what[200];
+    struct acked ack;
+    long total = begin(seed_name, "lt-walcut", root, run_dir, &ack);
     long failures = 0;
     for (long cut = 1; cut <= total && failures < 5; cut++) {
         tu_rmrf(run_dir);
@@ -601,16 +610,9 @@ static void test_powercut_unordered_unlinks(void)
  * recovered, the node counts persisted and acknowledges, so the cut must leave it all. */
 static void test_kill_restart_powercut(void)
 {
-    uint64_t seed = tu_seed("wal_kill_restart_powercut");
-    rng = seed ? seed : 1;
-    char root[512];
-    CU_ASSERT_EQUAL_FATAL(tu_tmpdir(root, sizeof(root), "lt-walkill"), 0);
-    char run_dir[600], img[700], what[200];
-    snprintf(run_dir, sizeof(run_dir), "%s/run", root);
-    CU_ASSERT_EQUAL_FATAL(mkdir(run_dir, 0755), 0);
+    char root[512], run_dir[600], img[700], what[200];
     struct acked ack;
-    long total = run(run_dir, 0, 0, &ack);
-    CU_ASSERT_FATAL(total > 100);
+    long total = begin("wal_kill_restart_powercut", "lt-walkill", root, run_dir, &ack);
     long failures = 0;
     for (long kill = 1; kill <= total && failures < 5; kill++) {
         tu_rmrf(run_dir);

@@ -162,6 +162,27 @@ static void reopen(const struct wal_options *opt, uint64_t last)
     wal_free(w);
 }
 
+/* open_in_term1 opens the WAL with `opt` and saves a hard state of term 1 in it. */
+static struct wal *open_in_term1(const struct wal_options *opt)
+{
+    struct wal *w;
+    struct wal_recovered rec;
+    CU_ASSERT_EQUAL_FATAL(wal_open(wdir, opt, &w, &rec), 0);
+    wal_recovered_fini(&rec);
+    struct raft_hard_state hs = {.term = 1, .vote = 1, .commit = 0};
+    CU_ASSERT_EQUAL_FATAL(wal_save_hard_state(w, &hs), 0);
+    return w;
+}
+
+/* append_synced appends entries first..first+3 of term 1 as one synced batch. */
+static void append_synced(struct wal *w, uint64_t first)
+{
+    struct raft_entry e[4];
+    make_entries(e, first, 4, 1);
+    CU_ASSERT_EQUAL_FATAL(wal_append(w, e, 4), 0);
+    CU_ASSERT_EQUAL_FATAL(wal_sync(w), 0);
+}
+
 /* ---- tests ---- */
 
 /* The batch that fills a segment: the preallocated zeros stop at the segment's size, so
@@ -173,12 +194,7 @@ static void test_unsynced_batch_at_segment_end(void)
     struct wal_options opt;
     wal_options_default(&opt);
     opt.segment_size = 64u << 10;
-    struct wal *w;
-    struct wal_recovered rec;
-    CU_ASSERT_EQUAL_FATAL(wal_open(wdir, &opt, &w, &rec), 0);
-    wal_recovered_fini(&rec);
-    struct raft_hard_state hs = {.term = 1, .vote = 1, .commit = 0};
-    CU_ASSERT_EQUAL_FATAL(wal_save_hard_state(w, &hs), 0);
+    struct wal *w = open_in_term1(&opt);
     uint64_t next = 1;
     struct wal_stats st;
     /* synced batches of 4 entries (about 1.3 KiB) until the next would cross the end */
@@ -186,10 +202,7 @@ static void test_unsynced_batch_at_segment_end(void)
         wal_stats(w, &st);
         if (st.bytes + 2 * 1400 > opt.segment_size)
             break;
-        struct raft_entry e[4];
-        make_entries(e, next, 4, 1);
-        CU_ASSERT_EQUAL_FATAL(wal_append(w, e, 4), 0);
-        CU_ASSERT_EQUAL_FATAL(wal_sync(w), 0);
+        append_synced(w, next);
         next += 4;
     }
     wal_stats(w, &st);
@@ -215,16 +228,8 @@ static void test_unsynced_batch_no_prealloc(void)
     struct wal_options opt;
     wal_options_default(&opt);
     opt.zero_ahead = 0;
-    struct wal *w;
-    struct wal_recovered rec;
-    CU_ASSERT_EQUAL_FATAL(wal_open(wdir, &opt, &w, &rec), 0);
-    wal_recovered_fini(&rec);
-    struct raft_hard_state hs = {.term = 1, .vote = 1, .commit = 0};
-    CU_ASSERT_EQUAL_FATAL(wal_save_hard_state(w, &hs), 0);
-    struct raft_entry e[4];
-    make_entries(e, 1, 4, 1);
-    CU_ASSERT_EQUAL_FATAL(wal_append(w, e, 4), 0);
-    CU_ASSERT_EQUAL_FATAL(wal_sync(w), 0);
+    struct wal *w = open_in_term1(&opt);
+    append_synced(w, 1);
     write_unsynced(w, 5, 4, 1);
 
     char seg[700];
@@ -245,19 +250,11 @@ static void test_unsynced_rename_of_segment(void)
     struct wal_options opt;
     wal_options_default(&opt);
     opt.segment_size = 4096; /* a rollover every few batches */
-    struct wal *w;
-    struct wal_recovered rec;
-    CU_ASSERT_EQUAL_FATAL(wal_open(wdir, &opt, &w, &rec), 0);
-    wal_recovered_fini(&rec);
-    struct raft_hard_state hs = {.term = 1, .vote = 1, .commit = 0};
-    CU_ASSERT_EQUAL_FATAL(wal_save_hard_state(w, &hs), 0);
+    struct wal *w = open_in_term1(&opt);
     uint64_t next = 1;
     struct wal_stats st;
     for (int i = 0; i < 100; i++) {
-        struct raft_entry e[4];
-        make_entries(e, next, 4, 1);
-        CU_ASSERT_EQUAL_FATAL(wal_append(w, e, 4), 0);
-        CU_ASSERT_EQUAL_FATAL(wal_sync(w), 0);
+        append_synced(w, next);
         next += 4;
         wal_stats(w, &st);
         if (st.segments >= 3)
