@@ -6,13 +6,17 @@ cold start to a leader, kill -9 of the leader to a new leader (N trials), a grac
 of the leader (SIGTERM: its hand-over) against kill -9 under a write load, leadership
 transfer, no leader change under a saturating write load, restart time and RSS with a
 large store, a follower far behind a large store catching up through a snapshot.
+With --threads, the throughput runs also say where a write's and a ping's CPU went in
+each node: per thread (the loop, NNG's task and poller threads, the WAL writer), its user
+and system CPU and its context switches, per operation.
 
 It prints figures; it asserts nothing. Record them in docs/BENCHMARKS.md with the date,
 the machine and the command.
 
-Usage: tools/bench/cluster_bench.py BUILD_DIR [--quick] [--only NAME,...] [--no-pin]
+Usage: tools/bench/cluster_bench.py BUILD_DIR [--quick] [--only NAME,...] [--no-pin] [--threads]
   BUILD_DIR  a Release build (cmake -DCMAKE_BUILD_TYPE=Release)
   --quick    fewer trials and shorter runs (a smoke run, not for the record)
+  --threads  throughput: each node's CPU and context switches per operation, per thread
   --no-pin   leave the nodes unpinned (by default node I runs on CPU I-1 mod K, as
              lithair-gateway --spawn places them)
 """
@@ -34,6 +38,7 @@ from harness import Cluster, wait_for  # noqa: E402
 
 
 PIN = True  # one CPU per node, as lithair-gateway --spawn places them (--no-pin: unpinned)
+THREADS = False  # --threads: per-thread figures in the throughput runs
 
 
 def proc_cpu_s(pid):
@@ -43,6 +48,59 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def proc_threads(pid):
+    """Per thread name of process `pid`: [user s, system s, voluntary switches, involuntary
+    switches], summed over the threads that share the name (NNG's task threads). A thread
+    that ended in between is not counted."""
+    hz = os.sysconf("SC_CLK_TCK")
+    out = {}
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except FileNotFoundError:
+        return out
+    for tid in tids:
+        base = "/proc/%d/task/%s/" % (pid, tid)
+        try:
+            with open(base + "comm") as f:
+                comm = f.read().strip()
+            with open(base + "stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            sw = {}
+            with open(base + "status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        k, v = line.split(":")
+                        sw[k] = int(v)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        row = out.setdefault(comm, [0.0, 0.0, 0, 0])
+        row[0] += int(fields[11]) / hz
+        row[1] += int(fields[12]) / hz
+        row[2] += sw.get("voluntary_ctxt_switches", 0)
+        row[3] += sw.get("nonvoluntary_ctxt_switches", 0)
+    return out
+
+
+def print_threads(label, before, after, ops, leader_id):
+    """--threads: what one operation cost each node, per thread: CPU (user + system, in
+    microseconds) and context switches (voluntary + involuntary). Clock ticks are 10 ms,
+    so a thread's figure is exact to about 1e4 / ops microseconds."""
+    print("    per thread, %s (CPU us/op user + sys, switches/op vol + invol):" % label)
+    for nid in sorted(after, key=str):
+        rows, tot = [], [0.0, 0.0, 0.0, 0.0]
+        for comm in sorted(after[nid]):
+            a, b = after[nid][comm], before.get(nid, {}).get(comm, [0.0, 0.0, 0, 0])
+            d = [(a[0] - b[0]) * 1e6 / ops, (a[1] - b[1]) * 1e6 / ops,
+                 (a[2] - b[2]) / ops, (a[3] - b[3]) / ops]
+            if d[0] + d[1] < 0.05 and d[2] + d[3] < 0.005:
+                continue
+            tot = [x + y for x, y in zip(tot, d)]
+            rows.append("        %-15s %5.1f + %5.1f   %4.2f + %4.2f" % (comm, *d))
+        print("      node %s%s: %.1f + %.1f us, %.2f + %.2f switches"
+              % (nid, " (leader)" if nid == leader_id else "", *tot))
+        print("\n".join(rows))
+
+
 def bench_cpu(c, *args, endpoints=None):
     """bench() plus where the CPU went: microseconds of CPU per operation of the client
     (lithair-admin), the leader and each follower. Counted over the whole call (its
@@ -50,10 +108,12 @@ def bench_cpu(c, *args, endpoints=None):
     over the same time, so a figure reads as the cost of one operation at that rate."""
     nodes = [n for n in c.nodes if n.proc is not None]
     before = {n.id: proc_cpu_s(n.proc.pid) for n in nodes}
+    tbefore = {n.id: proc_threads(n.proc.pid) for n in nodes} if THREADS else None
     t0 = os.times()
     out = bench(c, *args, endpoints=endpoints)
     t1 = os.times()
     after = {n.id: proc_cpu_s(n.proc.pid) for n in nodes}
+    tafter = {n.id: proc_threads(n.proc.pid) for n in nodes} if THREADS else None
     warmup = float(args[args.index("--warmup") + 1]) if "--warmup" in args else 0.0
     ops = out["opsPerSec"] * (out["durationS"] + warmup)
     if ops <= 0:
@@ -62,6 +122,8 @@ def bench_cpu(c, *args, endpoints=None):
                      t0.children_system) * 1e6 / ops}
     for n in nodes:
         us[n.id] = (after[n.id] - before[n.id]) * 1e6 / ops
+    if THREADS:
+        us["threads"] = (tbefore, tafter, ops)
     return out, us
 
 
@@ -70,10 +132,10 @@ def cpu_line(us, leader_id):
     if us is None:
         return "n/a"
     follow = [v for k, v in sorted(us.items(), key=lambda kv: str(kv[0]))
-              if k not in ("client", leader_id)]
+              if k not in ("client", "threads", leader_id)]
     return "client %.1f, leader %.1f, followers %s, all %.1f" % (
         us["client"], us.get(leader_id, 0.0), " / ".join("%.1f" % v for v in follow),
-        sum(us.values()))
+        sum(v for k, v in us.items() if k != "threads"))
 
 
 def bench(c, *args, endpoints=None):
@@ -137,6 +199,9 @@ def run_throughput(build, quick):
                                                  p["opsPerSec"], ms(p, "p99"), lp["opsPerSec"]))
             print("    CPU per op (us): write: %s | ping leader: %s"
                   % (cpu_line(wcpu, leader.id), cpu_line(lpcpu, leader.id)))
+            for label, x in (("write", wcpu), ("ping leader", lpcpu)):
+                if x is not None and "threads" in x:
+                    print_threads(label, *x.pop("threads"), leader.id)
         wm = statistics.median(x["opsPerSec"] for x in writes)
         pm = statistics.median(x["opsPerSec"] for x in pings)
         lm = statistics.median(x["opsPerSec"] for x in lpings)
@@ -510,11 +575,14 @@ def main():
     ap.add_argument("build_dir")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", default="", help="comma-separated: " + ",".join(RUNS))
+    ap.add_argument("--threads", action="store_true",
+                    help="throughput: CPU and context switches per operation, per thread of each node")
     ap.add_argument("--no-pin", action="store_true",
                     help="leave the nodes' threads to the kernel (default: node I on CPU I-1 mod K)")
     a = ap.parse_args()
-    global PIN
+    global PIN, THREADS
     PIN = not a.no_pin
+    THREADS = a.threads
     build = os.path.abspath(a.build_dir)
     only = [x for x in a.only.split(",") if x]
     for name in only:
