@@ -64,7 +64,10 @@
 #include "snap.h"
 
 #define NODE_METRICS_NS (250ull * 1000000ull) /* 4 Hz */
-#define NODE_SLOW_IO_US (1000u * 1000u)       /* a WAL batch this slow is logged */
+/* The metrics event's fsync p99 is of the WAL batches synced in the last this many ticks
+ * (2 s): a live figure. The WAL's own histogram, in wal-stats, is since the start. */
+#define NODE_FSYNC_WINDOW 8
+#define NODE_SLOW_IO_US   (1000u * 1000u) /* a WAL batch this slow is logged */
 /* After a snapshot failed, the next automatic one waits 1 s, then 2, 4 ... up to 64 s: each
  * try rewrites the whole store until the disk says no again (a full disk made a node try on
  * every pass of its loop, one write of the store after the other). */
@@ -264,6 +267,9 @@ struct node {
     uint64_t event_seq;
     uint64_t applied_at_last_metrics;
     uint64_t last_metrics_ns;
+    /* the WAL's fsync histogram at each of the last NODE_FSYNC_WINDOW metrics ticks */
+    uint64_t fsync_ring[NODE_FSYNC_WINDOW][WAL_HIST_BUCKETS];
+    unsigned fsync_ring_at, fsync_ring_n; /* the slot to write next (the oldest when full) */
     uint64_t leader_changes;
 
     /* reused send buffers */
@@ -2968,6 +2974,27 @@ bool node_disk_low(struct node *n, char *msg, size_t len)
     return true;
 }
 
+/* node_recent_fsync_p99: the p99 of the WAL batches synced since the oldest histogram
+ * the ring holds (since the start, before it has filled), then records `ws`'s. 0: none. */
+static uint64_t node_recent_fsync_p99(struct node *n, const struct wal_stats *ws)
+{
+    uint64_t win[WAL_HIST_BUCKETS];
+    const uint64_t *then =
+        n->fsync_ring_n == NODE_FSYNC_WINDOW ? n->fsync_ring[n->fsync_ring_at] : NULL;
+    for (unsigned b = 0; b < WAL_HIST_BUCKETS; b++) {
+        if (then != NULL && ws->fsync_hist[b] < then[b]) { /* not the same WAL: all of it */
+            memcpy(win, ws->fsync_hist, sizeof(win));
+            break;
+        }
+        win[b] = ws->fsync_hist[b] - (then != NULL ? then[b] : 0);
+    }
+    memcpy(n->fsync_ring[n->fsync_ring_at], ws->fsync_hist, sizeof(ws->fsync_hist));
+    n->fsync_ring_at = (n->fsync_ring_at + 1) % NODE_FSYNC_WINDOW;
+    if (n->fsync_ring_n < NODE_FSYNC_WINDOW)
+        n->fsync_ring_n++;
+    return wal_hist_pct_of(win, 990, ws->fsync_max_us);
+}
+
 static void node_publish_metrics(struct node *n, uint64_t now)
 {
     node_check_disk(n);
@@ -2981,7 +3008,7 @@ static void node_publish_metrics(struct node *n, uint64_t now)
     me.commit = st.commit;
     me.applied = n->applied;
     me.wal_bytes = ws.bytes;
-    me.fsync_p99_us = ws.fsync_p99_us;
+    me.fsync_p99_us = node_recent_fsync_p99(n, &ws);
     me.term = st.term;
     me.role = (Lithair__V1__NodeRole)st.role;
     me.leader_id = st.leader;

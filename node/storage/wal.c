@@ -1707,23 +1707,28 @@ int wal_compact(struct wal *w, uint64_t index)
     return rc;
 }
 
-/* wal_hist_pct returns the upper bound of the bucket holding the p-th per-mille value. */
-static uint64_t wal_hist_pct(const struct wal *w, unsigned permille)
+uint64_t wal_hist_pct_of(const uint64_t hist[WAL_HIST_BUCKETS], unsigned permille, uint64_t max_us)
 {
     uint64_t total = 0;
     for (unsigned b = 0; b < WAL_HIST_BUCKETS; b++)
-        total += w->hist[b];
+        total += hist[b];
     if (total == 0)
         return 0;
     uint64_t want = (total * permille + 999) / 1000, seen = 0;
     for (unsigned b = 0; b < WAL_HIST_BUCKETS; b++) {
-        seen += w->hist[b];
+        seen += hist[b];
         if (seen >= want) {
             uint64_t upper = b == 0 ? 1 : (1ull << b) - 1;
-            return upper < w->fsync_max_us ? upper : w->fsync_max_us;
+            return upper < max_us ? upper : max_us;
         }
     }
-    return w->fsync_max_us;
+    return max_us;
+}
+
+/* wal_hist_pct: the p-th per-mille fsync latency since the WAL was opened. */
+static uint64_t wal_hist_pct(const struct wal *w, unsigned permille)
+{
+    return wal_hist_pct_of(w->hist, permille, w->fsync_max_us);
 }
 
 void wal_stats(const struct wal *w, struct wal_stats *st)

@@ -177,6 +177,10 @@ uint64_t wal_term_at(const struct wal *w, uint64_t index);
 /* wal_stats fills counters for the UI and /metrics. */
 void wal_stats(const struct wal *w, struct wal_stats *st);
 
+/* wal_hist_pct_of: the upper bound of the bucket of `hist` (as wal_stats.fsync_hist) that
+ * holds the p-th per-mille latency, at most max_us; 0 for an empty histogram. */
+uint64_t wal_hist_pct_of(const uint64_t hist[WAL_HIST_BUCKETS], unsigned permille, uint64_t max_us);
+
 /* wal_dump prints every segment and record of the WAL in `dir` to `out`, read-only and
  * without locking (a running node's WAL can be inspected), and says where recovery would
  * cut a torn tail or refuse. Returns LT_ECORRUPT if recovery would refuse. */

@@ -1597,5 +1597,51 @@ def test_committed_events_batched(build):
             w.kill()
             w.wait()
 
+def test_metrics_fsync_p99_is_recent(build):
+    """The 4 Hz metrics event's fsyncP99Us is of the last 2 s of WAL syncs (a live figure,
+    which the page plots): 0 on an idle node, set under writes, back to 0 once they stop.
+    It was the histogram since the node's start, so the election's syncs stayed in it."""
+    import json
+    import subprocess
+    from harness import admin_env
+    with Cluster(build) as c:
+        leader = c.node(c.wait_leader(timeout=10))
+        w = subprocess.Popen([c.admin_bin, "watch", "--events", leader.events],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                             env=admin_env())
+        got, lock = [], threading.Lock()  # (receive time, fsyncP99Us)
+
+        def reader():
+            for line in w.stdout:
+                m = json.loads(line).get("metrics")
+                if m is not None:
+                    with lock:
+                        got.append((time.monotonic(), int(m.get("fsyncP99Us", 0))))
+
+        def since(t):
+            with lock:
+                return [v for ts, v in got if ts >= t]
+
+        threading.Thread(target=reader, daemon=True).start()
+        try:
+            t = time.monotonic()
+            wait_for("an idle leader's fsync p99 of 0 (the election's syncs left its window)",
+                     lambda: 0 in since(t), timeout=10)
+            t = time.monotonic()
+            subprocess.run([c.admin_bin, "--endpoints", leader.rpc, "bench", "--type", "write",
+                            "--concurrency", "4", "--duration", "2", "--warmup", "0"],
+                           capture_output=True, timeout=60, env=admin_env(), check=True)
+            busy = since(t)
+            check(len(busy) >= 4 and max(busy) > 0,
+                  "fsync p99 shown while writes run: %r" % busy)
+            t = time.monotonic()
+            wait_for("fsync p99 back to 0 once the writes stopped", lambda: 0 in since(t),
+                     timeout=6)
+            print("  under writes %d..%d us; idle 0" % (min(busy), max(busy)))
+        finally:
+            w.kill()
+            w.wait()
+
+
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))
