@@ -6,7 +6,9 @@
  *              through this gateway). The most specific matching rule decides; a tie goes
  *              to deny; no match allows. A loopback client always reaches the page's
  *              files, /_playground/auth and /_playground/security, so a rule that blocks
- *              the page can be undone from the page.
+ *              the page can be undone from the page. Without a leader the first read
+ *              takes a node's own copy; until one read succeeds, a client that is not on
+ *              this machine gets 503.
  *   rate limit a token bucket per client address over the REST API (/api/...), off unless
  *              --rate-limit is given (429 with Retry-After); and one of its own on
  *              POST /_playground/security/test-rate-limit (10/s, burst 10), so the page can
@@ -100,10 +102,10 @@ struct gw_security {
     struct fw_rule rules[SEC_MAX_RULES];
     size_t n_rules;
     _Atomic size_t n_rules_hint; /* n_rules, readable without mu: no rules, no lock taken */
-    bool rules_loaded;
-    uint64_t rules_at_ns; /* under mu, as n_rules and rules_loaded */
-    uint64_t rules_reads; /* reloads begun (under mu) */
-    uint64_t rules_gen;   /* the reload whose rules are held: a later one's only (under mu) */
+    _Atomic bool rules_loaded;   /* the rules were read once (set under mu; read without it) */
+    uint64_t rules_at_ns;        /* under mu, as n_rules */
+    uint64_t rules_reads;        /* reloads begun (under mu) */
+    uint64_t rules_gen; /* the reload whose rules are held: a later one's only (under mu) */
     uint64_t fw_denied, auth_refused;
     struct limiter api, test, login;
     char dummy_hash[crypto_pwhash_STRBYTES]; /* verified for unknown users (under hash_mu) */
@@ -423,6 +425,15 @@ static int sec_reload_rules(struct gw_security *s)
     Lithair__V1__ListReply *lr = NULL;
     int rc = sec_call(s->g, "Models/List", &req.base, &lithair__v1__list_reply__descriptor,
                       (ProtobufCMessage **)&lr);
+    if (rc && !atomic_load(&s->rules_loaded)) {
+        /* No leader, and no rules held yet (a gateway started on a cluster without a
+         * quorum): the rules a node has applied, rather than none at all — with none, every
+         * client the rules deny was let through, kill and restart included (QA). The next
+         * reload with a leader replaces them. */
+        req.consistency = LITHAIR__V1__CONSISTENCY__SERIALIZABLE;
+        rc = sec_call(s->g, "Models/List", &req.base, &lithair__v1__list_reply__descriptor,
+                      (ProtobufCMessage **)&lr);
+    }
     if (rc)
         return rc;
     struct fw_rule *tmp = calloc(SEC_MAX_RULES, sizeof(*tmp));
@@ -449,7 +460,7 @@ static int sec_reload_rules(struct gw_security *s)
         atomic_store(&s->n_rules_hint, n);
         s->rules_gen = gen;
     }
-    s->rules_loaded = true;
+    atomic_store(&s->rules_loaded, true);
     s->rules_at_ns = lt_now_ns();
     pthread_mutex_unlock(&s->mu);
     /* every reload that set rules, not only one that changed them: a stream whose check
@@ -788,6 +799,20 @@ bool gw_security_check(struct gw_req *r, struct gw_identity *who)
     /* what a loopback client always reaches: the page itself and what removes a rule */
     bool control = strncmp(r->path, "/_playground/auth/", 18) == 0 ||
                    strncmp(r->path, "/_playground/security/", 22) == 0 || !is_api(r->path);
+    /* 0. Until the rules have been read once, a client that is not on this machine is
+     * not served: no rule could be matched against it (no node answers: the gateway has
+     * just started, or every node is down). A loopback client keeps the page. */
+    if (!atomic_load(&s->rules_loaded) && !(client_addr(r, &fam, ip) && is_loopback(fam, ip)) &&
+        sec_reload_rules(s) != 0 && !atomic_load(&s->rules_loaded)) {
+        json_object *e = json_object_new_object();
+        json_object_object_add(e, "code", json_object_new_string("UNAVAILABLE"));
+        json_object_object_add(e, "message",
+                               json_object_new_string("the firewall rules could not be read yet "
+                                                      "(no node answers): retry shortly"));
+        json_object_object_add(e, "details", json_object_new_array());
+        gw_reply_json(r, 503, e, "Retry-After: 1\r\n");
+        return false;
+    }
     /* 1. firewall (the address is parsed only when there are rules to match it against) */
     if (atomic_load(&s->n_rules_hint) > 0 && client_addr(r, &fam, ip) &&
         !(control && is_loopback(fam, ip))) {
@@ -1099,10 +1124,7 @@ static int sec_fw_list(struct gw_req *r)
 {
     struct gw_security *s = r->gw->security;
     int rc = sec_reload_rules(s);
-    pthread_mutex_lock(&s->mu);
-    bool loaded = s->rules_loaded;
-    pthread_mutex_unlock(&s->mu);
-    if (rc != 0 && !loaded)
+    if (rc != 0 && !atomic_load(&s->rules_loaded))
         return gw_reply_error(r, 503, "UNAVAILABLE", NULL, "the rules could not be read: %s",
                               lt_strerror(rc));
     json_object *arr = json_object_new_array();

@@ -1,6 +1,7 @@
 """test_gw_hardening.py — the gateway's start-up checks, firewall edge cases and request
 forms a QA run of its security and supervisor found wrong: a deny rule cuts the blocked
-client's open event streams, a remote admin cannot lock themselves out by mistake, strict
+client's open event streams, a remote admin cannot lock themselves out by mistake, the
+rules are in force on a gateway started without a quorum, strict
 --listen-addr, --node-bin / --frontend / --data-dir / --listen errors, exec failures
 reported, 503 (not 401) before the demo users exist, /security/stats, absolute-form
 targets, unknown methods (405 with Allow), idempotent logout, attach-mode kill of a node
@@ -200,6 +201,46 @@ def test_remote_admin_cannot_lock_themselves_out(build_dir):
             check(g.request("DELETE", "/_playground/security/firewall/" + r["id"])[0] == 204,
                   "removed")
         check(remote("GET", "/_playground/security/firewall")[0] == 200, "reachable again")
+
+
+def test_firewall_in_force_without_a_quorum(build_dir):
+    """A gateway started on a cluster without a quorum enforces the rules its node holds
+    (they were let through: no rule had been read, so every blocked client reached the
+    cluster's status and kill); a client not on this machine is refused with a 503 until
+    the rules could be read at all, a loopback client keeps the page."""
+    with Cluster(build_dir, 3) as c:
+        with Gateway(build_dir, nodes=c.nodes) as g:
+            g.wait_leader()
+            st, _, rule = g.post("/_playground/security/firewall", {"cidr": "127.0.0.2/32"})
+            check(st == 201, "rule: %d %r" % (st, rule))
+
+            def applied():
+                st = c.status()
+                return len(st) == 3 and len({s.get("applied") for s in st}) == 1
+            wait_for("every node to apply the rule", applied)
+        c.node(2).kill()
+        c.node(3).kill()
+        with Gateway(build_dir, nodes=c.nodes) as g:
+            # the tick reads the rules within a second (the node may still think it leads)
+            wait_for("the rule to be in force", lambda: request_from(
+                "127.0.0.2", "127.0.0.1", g.port, "GET", "/_playground/cluster/status")[0] == 403,
+                timeout=10)
+            for path in ("/_playground/cluster/status", "/_playground/events"):
+                expect_error(request_from("127.0.0.2", "127.0.0.1", g.port, "GET", path), 403,
+                             "PERMISSION_DENIED", "127.0.0.2/32")
+            expect_error(request_from("127.0.0.2", "127.0.0.1", g.port, "POST",
+                                      "/_playground/cluster/kill/1?force=true"), 403,
+                         "PERMISSION_DENIED", "firewall")
+            check(c.node(1).alive(), "node 1 was not killed")
+            check(g.get("/_playground/cluster/status")[0] == 200, "another client passes")
+    ip = local_non_loopback_ipv4()
+    check(ip is not None, "this machine has a non-loopback IPv4 address")
+    with Gateway(build_dir, nodes=[absent_node()], extra=["--listen-addr", "0.0.0.0"]) as g:
+        h, _ = expect_error(request_from(ip, ip, g.port, "GET", "/_playground/cluster/status"),
+                            503, "UNAVAILABLE", "firewall rules could not be read")
+        check(h.get("retry-after") == "1", "Retry-After: %r" % h)
+        check(request_from("127.0.0.1", ip, g.port, "GET", "/index.html")[0] == 200,
+              "a loopback client keeps the page")
 
 
 def test_firewall_small_rules(build_dir):
