@@ -13,7 +13,9 @@
  *              --rate-limit is given (429 with Retry-After); and one of its own on
  *              POST /_playground/security/test-rate-limit (10/s, burst 10), so the page can
  *              show rejections without slowing anything else.
- *   login      5 attempts a second per address (burst 10), one password hash at a time.
+ *   login      5 attempts a second per address (burst 10), one password hash at a time,
+ *              and at most a quarter of the HTTP workers (--threads) waiting for it: past
+ *              them a login is a 503 with Retry-After, not a worker held.
  *   identity   a session cookie (lithair_session) or "Authorization: Bearer TOKEN". A
  *              session is a replicated `sessions` record keyed by the hex BLAKE2b hash of
  *              its token (the store never holds a usable token); cached here 2 s. Without
@@ -109,8 +111,9 @@ struct gw_security {
     uint64_t fw_denied, auth_refused;
     struct limiter api, test, login;
     char dummy_hash[crypto_pwhash_STRBYTES]; /* verified for unknown users (under hash_mu) */
-    pthread_mutex_t hash_mu; /* one argon2id at a time: each takes 64 MiB for ~0.1 s, and
-                              * 128 workers logging in at once would take 8 GiB */
+    pthread_mutex_t hash_mu;  /* one argon2id at a time: each takes 64 MiB for ~0.1 s, and
+                               * 128 workers logging in at once would take 8 GiB */
+    _Atomic unsigned hashing; /* logins waiting for hash_mu or holding it */
     struct sess cache[SEC_SESSION_CACHE];
     _Atomic bool seeded; /* the demo users exist (set by the tick, read by logins) */
     unsigned session_ttl_s;
@@ -275,6 +278,19 @@ static bool limiter_take(struct limiter *l, const char *key, uint64_t now, unsig
     return false;
 }
 
+/* sec_reply_retry answers an error with Retry-After: the seconds before a retry may pass. */
+static int sec_reply_retry(struct gw_req *r, int status, const char *code, const char *message,
+                           unsigned retry_s)
+{
+    char hdr[64];
+    snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", retry_s);
+    json_object *e = json_object_new_object();
+    json_object_object_add(e, "code", json_object_new_string(code));
+    json_object_object_add(e, "message", json_object_new_string(message));
+    json_object_object_add(e, "details", json_object_new_array());
+    return gw_reply_json(r, status, e, hdr);
+}
+
 /* sec_limit takes a token of `l` for the client; without one it answers 429 with
  * Retry-After and `why`, and returns false. */
 static bool sec_limit(struct gw_req *r, struct limiter *l, const char *why)
@@ -286,13 +302,7 @@ static bool sec_limit(struct gw_req *r, struct limiter *l, const char *why)
     pthread_mutex_unlock(&s->mu);
     if (ok)
         return true;
-    char hdr[64];
-    snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", retry);
-    json_object *e = json_object_new_object();
-    json_object_object_add(e, "code", json_object_new_string("RESOURCE_EXHAUSTED"));
-    json_object_object_add(e, "message", json_object_new_string(why));
-    json_object_object_add(e, "details", json_object_new_array());
-    gw_reply_json(r, 429, e, hdr);
+    sec_reply_retry(r, 429, "RESOURCE_EXHAUSTED", why, retry);
     return false;
 }
 
@@ -804,13 +814,10 @@ bool gw_security_check(struct gw_req *r, struct gw_identity *who)
      * just started, or every node is down). A loopback client keeps the page. */
     if (!atomic_load(&s->rules_loaded) && !(client_addr(r, &fam, ip) && is_loopback(fam, ip)) &&
         sec_reload_rules(s) != 0 && !atomic_load(&s->rules_loaded)) {
-        json_object *e = json_object_new_object();
-        json_object_object_add(e, "code", json_object_new_string("UNAVAILABLE"));
-        json_object_object_add(e, "message",
-                               json_object_new_string("the firewall rules could not be read yet "
-                                                      "(no node answers): retry shortly"));
-        json_object_object_add(e, "details", json_object_new_array());
-        gw_reply_json(r, 503, e, "Retry-After: 1\r\n");
+        sec_reply_retry(r, 503, "UNAVAILABLE",
+                        "the firewall rules could not be read yet (no node answers): retry "
+                        "shortly",
+                        1);
         return false;
     }
     /* 1. firewall (the address is parsed only when there are rules to match it against) */
@@ -954,6 +961,19 @@ static int sec_login(struct gw_req *r)
                               "the demo users are being set up (the cluster has just started): "
                               "retry in a moment");
     }
+    /* Logins queued for the hash hold their HTTP workers: a flood of them from a few
+     * addresses (each within its login limit) took every worker, and every other request
+     * waited behind ~0.1 s a login (QA). A quarter of the workers may wait; the others
+     * are told to retry. */
+    unsigned most = r->gw->cfg.threads / 4 ? r->gw->cfg.threads / 4 : 1;
+    if ((rc == 0 || rc == LT_ENOTFOUND) && atomic_fetch_add(&s->hashing, 1) >= most) {
+        atomic_fetch_sub(&s->hashing, 1);
+        if (m)
+            protobuf_c_message_free_unpacked(m, NULL);
+        json_object_put(j);
+        return sec_reply_retry(r, 503, "UNAVAILABLE", "too many logins at once: retry in a moment",
+                               1);
+    }
     if (rc == LT_ENOTFOUND) { /* as long as a wrong password: no hint that the user is unknown */
         const char *pw = json_object_get_string(p);
         pthread_mutex_lock(&s->hash_mu);
@@ -974,6 +994,8 @@ static int sec_login(struct gw_req *r)
         role = usr->role;
         protobuf_c_message_free_unpacked(m, NULL);
     }
+    if (rc == 0 || rc == LT_ENOTFOUND)
+        atomic_fetch_sub(&s->hashing, 1);
     json_object_put(j);
     if (rc != 0 && rc != LT_ENOTFOUND)
         return gw_reply_error(r, 503, "UNAVAILABLE", NULL, "the users could not be read: %s",

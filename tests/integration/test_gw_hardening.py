@@ -1,7 +1,8 @@
 """test_gw_hardening.py — the gateway's start-up checks, firewall edge cases and request
 forms a QA run of its security and supervisor found wrong: a deny rule cuts the blocked
 client's open event streams, a remote admin cannot lock themselves out by mistake, the
-rules are in force on a gateway started without a quorum, strict
+rules are in force on a gateway started without a quorum, a flood of logins leaves the
+HTTP workers to others, strict
 --listen-addr, --node-bin / --frontend / --data-dir / --listen errors, exec failures
 reported, 503 (not 401) before the demo users exist, /security/stats, absolute-form
 targets, unknown methods (405 with Allow), idempotent logout, attach-mode kill of a node
@@ -300,6 +301,50 @@ def test_first_login_waits_for_the_demo_users(build_dir):
                      "UNAUTHENTICATED", "wrong user name or password")
         print("  logins refused before the users existed: %d (%s)" %
               (len(seen) - 1, sorted({s for s, _, _ in seen[:-1]})))
+
+
+def test_login_flood_leaves_workers(build_dir):
+    """Logins waiting for the password hash (one at a time, ~0.1 s each) hold at most a
+    quarter of the HTTP workers: a flood of them from a few addresses, each within its
+    login limit, took every worker, and a request of another client waited seconds behind
+    them. Past that, a login is a 503 with Retry-After."""
+    with Gateway(build_dir, spawn=3, extra=["--threads", "8"]) as g:
+        g.wait_leader()
+        wait_for("the demo users", lambda: g.post(
+            "/_playground/auth/login", {"user": "viewer", "password": "viewer"})[0] == 200,
+            timeout=20, interval=0.2)
+        got = []
+
+        def flood(src):
+            try:
+                got.append(request_from(src, "127.0.0.1", g.port, "POST",
+                                        "/_playground/auth/login",
+                                        {"user": "admin", "password": "wrong"}, timeout=30))
+            except OSError as e:
+                got.append((None, {}, str(e)))
+        workers = []
+        for a in range(2, 8):  # six addresses, ten logins (the limiter's burst) from each
+            for _ in range(10):
+                workers.append(threading.Thread(target=flood, args=("127.0.0.%d" % a,)))
+        for w in workers:
+            w.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        st = g.get("/healthz", timeout=30)[0]
+        waited = time.monotonic() - t0
+        for w in workers:
+            w.join(timeout=60)
+        check(not any(w.is_alive() for w in workers), "every login answered")
+        check(st == 200, "healthz: %d" % st)
+        check(waited < 1.5, "healthz waited %.2f s behind the logins" % waited)
+        codes = sorted({r[0] for r in got}, key=str)
+        check(set(codes) <= {401, 429, 503} and 401 in codes and 503 in codes,
+              "logins: %r" % codes)
+        busy = [r for r in got if r[0] == 503]
+        check(all(r[1].get("retry-after") == "1" and "too many logins" in r[2]["message"]
+                  for r in busy), "503s: %r" % busy[:2])
+        print("  healthz answered in %.3f s; logins %s" %
+              (waited, {c: sum(1 for r in got if r[0] == c) for c in codes}))
 
 
 def test_logout_is_idempotent(build_dir):
