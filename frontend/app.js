@@ -2600,7 +2600,9 @@
     return s && !String(s).includes('/') ? cidr_parse(s) : null;
   }
 
+  /* an IPv4 address is inside an IPv6 network that holds its ::ffff:a.b.c.d form */
   function cidr_match(net, ip) {
+    if (net && net.fam === 6 && ip.fam === 4) ip = { fam: 6, b: new Array(10).fill(0).concat([255, 255], ip.b.slice(0, 4)), prefix: 128 };
     if (!net || net.fam !== ip.fam) return false;
     const full = net.prefix >> 3;
     const rest = net.prefix & 7;
@@ -2611,14 +2613,16 @@
   }
 
   /* fw_decide: the rule that decides for `ip`, as the gateway's fw_decide: the most specific
-   * match, deny winning a tie; null when none matches (allowed). */
+   * match (an IPv4 /n as an IPv6 /(96+n)), deny winning a tie; null when none matches
+   * (allowed). */
   function fw_decide(rules, ip) {
     let best = null;
-    let bestNet = null;
+    let bestSpan = -1;
     for (const r of rules) {
       const net = cidr_parse(r.cidr);
       if (!cidr_match(net, ip)) continue;
-      if (!best || net.prefix > bestNet.prefix || (net.prefix === bestNet.prefix && r.action === 'deny')) { best = r; bestNet = net; }
+      const span = net.fam === 4 ? net.prefix + 96 : net.prefix;
+      if (!best || span > bestSpan || (span === bestSpan && r.action === 'deny')) { best = r; bestSpan = span; }
     }
     return best;
   }

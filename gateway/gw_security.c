@@ -192,6 +192,14 @@ int gw_cidr_parse(const char *s, int *family, uint8_t addr[16], unsigned *prefix
 bool gw_cidr_match(int family, const uint8_t net[16], unsigned prefix, int ip_family,
                    const uint8_t ip[16])
 {
+    if (family == AF_INET6 && ip_family == AF_INET) {
+        /* ::ffff:a.b.c.d: a network shorter than /96 that holds ::ffff:0:0/96 (::/0,
+         * ::fffe:0:0/95) matched no IPv4 client, while ::ffff:0:0/96 inside it matched
+         * them all (QA) */
+        uint8_t mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        memcpy(mapped + 12, ip, 4);
+        return gw_cidr_match(AF_INET6, net, prefix, AF_INET6, mapped);
+    }
     if (family != ip_family)
         return false;
     unsigned full = prefix / 8, rest = prefix % 8;
@@ -218,6 +226,13 @@ static bool fw_mask(int family, uint8_t addr[16], unsigned prefix)
     return changed;
 }
 
+/* fw_span: a network's prefix length as an IPv6 one (an IPv4 /n is ::ffff:0:0/(96+n)), so
+ * that rules of both families compare by how specific they are. */
+static unsigned fw_span(int family, unsigned prefix)
+{
+    return family == AF_INET ? prefix + 96 : prefix;
+}
+
 /* fw_decide_in: the rule of rules[0..n) that decides for `ip` (most specific; deny wins a
  * tie), NULL if none. */
 static const struct fw_rule *fw_decide_in(const struct fw_rule *rules, size_t n, int fam,
@@ -228,7 +243,9 @@ static const struct fw_rule *fw_decide_in(const struct fw_rule *rules, size_t n,
         const struct fw_rule *r = &rules[i];
         if (!gw_cidr_match(r->family, r->addr, r->prefix, fam, ip))
             continue;
-        if (!best || r->prefix > best->prefix || (r->prefix == best->prefix && !r->allow))
+        unsigned span = fw_span(r->family, r->prefix);
+        unsigned best_span = best ? fw_span(best->family, best->prefix) : 0;
+        if (!best || span > best_span || (span == best_span && !r->allow))
             best = r;
     }
     return best;
@@ -1259,7 +1276,8 @@ static int sec_fw_add(struct gw_req *r)
     if (!allow && client_addr(r, &cfam, cip) && !is_loopback(cfam, cip) &&
         gw_cidr_match(fam, a, prefix, cfam, cip)) {
         const struct fw_rule *best = fw_decide(s, cfam, cip);
-        self = !best || best->prefix <= prefix || !best->allow; /* deny wins a tie */
+        self = !best || fw_span(best->family, best->prefix) <= fw_span(fam, prefix) ||
+               !best->allow; /* deny wins a tie */
     }
     pthread_mutex_unlock(&s->mu);
     if (full || same[0] || (self && !force)) {

@@ -37,8 +37,10 @@ const char *gw_user_role_name(int role);
 int gw_user_role_parse(const char *s); /* "viewer" → 1; -1 if unknown */
 
 /* gw_cidr_parse reads "a.b.c.d[/n]" or an IPv6 address[/n]; a bare address is /32 or
- * /128. 0, or LT_EINVAL with the out-parameters untouched. gw_cidr_match: is `ip` inside
- * the network? */
+ * /128; ::ffff:a.b.c.d/n with n >= 96 is the IPv4 a.b.c.d/(n-96). 0, or LT_EINVAL with
+ * the out-parameters untouched. gw_cidr_match: is `ip` inside the network? An IPv4
+ * address is inside an IPv6 network that holds its ::ffff:a.b.c.d form (::/0 holds every
+ * address). */
 int gw_cidr_parse(const char *s, int *family, uint8_t addr[16], unsigned *prefix);
 bool gw_cidr_match(int family, const uint8_t net[16], unsigned prefix, int ip_family,
                    const uint8_t ip[16]);

@@ -274,7 +274,53 @@ static void test_stale_reload_loses(void)
     teardown_security();
 }
 
+/* fw_rule_of fills `r` with the rule `cidr` (which must parse). */
+static void fw_rule_of(struct fw_rule *r, const char *cidr, bool allow)
+{
+    memset(r, 0, sizeof(*r));
+    CU_ASSERT_EQUAL_FATAL(gw_cidr_parse(cidr, &r->family, r->addr, &r->prefix), 0);
+    snprintf(r->cidr, sizeof(r->cidr), "%s", cidr);
+    r->allow = allow;
+}
+
+/* fw_verdict: "allow", "deny" or "none" (no rule matches) for address `ip`. */
+static const char *fw_verdict(const struct fw_rule *rules, size_t n, const char *ip)
+{
+    int fam;
+    uint8_t a[16];
+    unsigned prefix;
+    CU_ASSERT_EQUAL_FATAL(gw_cidr_parse(ip, &fam, a, &prefix), 0);
+    const struct fw_rule *r = fw_decide_in(rules, n, fam, a);
+    return !r ? "none" : r->allow ? "allow" : "deny";
+}
+
+/* IPv6 rules and IPv4 clients: an IPv6 network that holds ::ffff:a.b.c.d holds a.b.c.d
+ * (::/0 matched no IPv4 client, while the ::ffff:0:0/96 inside it matched all of them),
+ * and rules of both families compare by how specific they are (an IPv4 /n is an IPv6
+ * /(96+n)): a /95 had won over every IPv4 rule. */
+static void test_v6_rules_hold_v4_clients(void)
+{
+    struct fw_rule r[3];
+    fw_rule_of(&r[0], "::/0", false);
+    CU_ASSERT_STRING_EQUAL(fw_verdict(r, 1, "203.0.113.9"), "deny");
+    CU_ASSERT_STRING_EQUAL(fw_verdict(r, 1, "2001:db8::1"), "deny");
+    fw_rule_of(&r[1], "10.0.0.0/8", true); /* more specific than ::/0 */
+    CU_ASSERT_STRING_EQUAL(fw_verdict(r, 2, "10.1.2.3"), "allow");
+    CU_ASSERT_STRING_EQUAL(fw_verdict(r, 2, "11.1.2.3"), "deny");
+    fw_rule_of(&r[0], "::fffe:0:0/95", true);  /* holds every ::ffff:a.b.c.d */
+    fw_rule_of(&r[1], "0.0.0.0/0", false);     /* ::ffff:0:0/96: more specific */
+    fw_rule_of(&r[2], "2001:db8::/32", false); /* holds no IPv4 address */
+    CU_ASSERT_STRING_EQUAL(fw_verdict(r, 1, "198.51.100.1"), "allow");
+    CU_ASSERT_STRING_EQUAL(fw_verdict(r, 2, "198.51.100.1"), "deny");
+    CU_ASSERT_STRING_EQUAL(fw_verdict(&r[2], 1, "198.51.100.1"), "none");
+    fw_rule_of(&r[0], "::ffff:0:0/96", true); /* the same network as 0.0.0.0/0: deny wins */
+    CU_ASSERT_STRING_EQUAL(fw_verdict(r, 2, "198.51.100.1"), "deny");
+    CU_ASSERT_EQUAL(fw_span(AF_INET, 8), 104);
+    CU_ASSERT_EQUAL(fw_span(AF_INET6, 95), 95);
+}
+
 static const struct lt_test security_tests[] = {
+    {"IPv6 rules hold the IPv4 clients they name", test_v6_rules_hold_v4_clients},
     {"session lookup caches", test_lookup_caches},
     {"a logout during a session lookup wins", test_logout_during_lookup},
     {"expired sessions past the first page are deleted", test_purge_past_first_page},
