@@ -9,122 +9,22 @@
  *
  * Every wait is bounded; the run takes about 45 s (its budget: 4 minutes). Screenshots go to
  * tests/e2e/screenshots-run/ (faults-*.png). Last line: "N passed, F failed"; exit 1 on
- * failure.
+ * failure. The playground, the browser and the way out (stopped on every exit path, signals
+ * included) come from lib.js: make_playground, run_main.
  */
 'use strict';
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
-const http = require('http');
-const { spawn } = require('child_process');
 
-const HERE = __dirname;
-const ROOT = path.resolve(HERE, '..', '..');
-const BUILD = path.resolve(process.argv[2] || path.join(ROOT, 'build'));
-const SHOTS = path.join(HERE, 'screenshots-run');
-const CHROMIUM = process.env.LITHAIR_CHROMIUM || '/usr/bin/chromium';
+const { ROOT, SHOTS, build_dir, sleep, assert, make_run, get_json, post_json, wait_for, load_chromium, make_playground, run_main } = require('./lib');
+
+const BUILD = build_dir(process.argv[2]);
 const TOTAL_BUDGET_MS = 240000;
-const { sleep, assert, make_run, free_port, get_json, wait_for } = require('./lib');
 const run = make_run('faults', TOTAL_BUDGET_MS);
 const { log, check } = run;
-let gateway = null;
-let gatewayLog = '';
-let gatewayArgs = null;
-let browser = null;
-let userDir = null;
-let dataDir = null;
-const nodePids = new Set();
-const frozen = new Set(); /* pids this test stopped with SIGSTOP: continued whatever happens */
-
-function post_json(url, obj) {
-  return new Promise((resolve) => {
-    const body = JSON.stringify(obj);
-    const u = new URL(url);
-    const req = http.request({ hostname: u.hostname, port: u.port, path: u.pathname, method: 'POST', timeout: 5000,
-      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (res) => {
-      let b = '';
-      res.on('data', (c) => { b += c; });
-      res.on('end', () => { let d = null; try { d = JSON.parse(b); } catch (e) { /* not JSON */ } resolve({ status: res.statusCode, data: d }); });
-    });
-    req.on('error', () => resolve({ status: 0, data: null }));
-    req.on('timeout', () => { req.destroy(); resolve({ status: 0, data: null }); });
-    req.end(body);
-  });
-}
-
-function spawn_gateway() {
-  const { gw, args } = gatewayArgs;
-  gateway = spawn(gw, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const keep = (c) => { gatewayLog += c.toString(); if (gatewayLog.length > 200000) gatewayLog = gatewayLog.slice(-100000); };
-  gateway.stdout.on('data', keep);
-  gateway.stderr.on('data', keep);
-}
-
-async function wait_healthy(base) {
-  await wait_for('the gateway /healthz to report a leader', 30000, async () => {
-    if (gateway.exitCode != null) throw new Error('gateway exited early');
-    const r = await get_json(base + '/healthz', 1500);
-    return r.status === 200;
-  }, 200);
-  const st = await get_json(base + '/_playground/cluster/status', 3000);
-  for (const n of (st.data && st.data.nodes) || []) if (n.pid) nodePids.add(n.pid);
-}
-
-async function start_gateway() {
-  const gw = path.join(BUILD, 'gateway', 'lithair-gateway');
-  const node = path.join(BUILD, 'node', 'lithair-node');
-  assert(fs.existsSync(gw), 'no gateway binary at ' + gw + ' (build the lithair-gateway target)');
-  assert(fs.existsSync(node), 'no node binary at ' + node + ' (build the lithair-node target)');
-  const port = await free_port();
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lithair-e2e-faults-'));
-  const args = ['--listen', String(port), '--spawn', '3', '--data-dir', dataDir, '--node-bin', node,
-    '--frontend', path.join(ROOT, 'frontend'), '--node-base-port', '0'];
-  log('starting', gw, args.join(' '));
-  gatewayArgs = { gw, args };
-  spawn_gateway();
-  const base = 'http://127.0.0.1:' + port;
-  await wait_healthy(base);
-  return base;
-}
-
-/* gateway_stop: SIGTERM (the gateway stops its nodes), SIGKILL after 8 s. */
-async function gateway_stop() {
-  if (!gateway || gateway.exitCode != null || gateway.signalCode != null) return;
-  gateway.kill('SIGTERM');
-  const end = Date.now() + 8000;
-  while (gateway.exitCode == null && gateway.signalCode == null && Date.now() < end) await sleep(100);
-  if (gateway.exitCode == null && gateway.signalCode == null) gateway.kill('SIGKILL');
-  const end2 = Date.now() + 3000;
-  while (gateway.exitCode == null && gateway.signalCode == null && Date.now() < end2) await sleep(50);
-}
-
-function cont_all() {
-  for (const pid of frozen) { try { process.kill(pid, 'SIGCONT'); } catch (e) { /* gone */ } }
-  frozen.clear();
-}
-
-async function stop_all() {
-  cont_all();
-  if (browser) { try { await Promise.race([browser.close(), sleep(5000)]); } catch (e) { /* gone */ } }
-  await gateway_stop();
-  for (const pid of nodePids) {
-    try {
-      const exe = fs.readlinkSync('/proc/' + pid + '/exe');
-      if (exe.includes('lithair-node')) process.kill(pid, 'SIGKILL');
-    } catch (e) { /* already gone */ }
-  }
-  for (const d of [userDir, dataDir]) if (d) { try { fs.rmSync(d, { recursive: true, force: true }); } catch (e) { /* best effort */ } }
-}
+const pg = make_playground({ build: BUILD, name: 'faults', log });
 
 async function main() {
-  let chromium;
-  try {
-    ({ chromium } = require(path.join(HERE, 'node_modules', 'playwright-core')));
-  } catch (e) {
-    console.log('FAIL  setup: playwright-core is not installed in tests/e2e (run tools/playground.sh setup)');
-    run.failed++;
-    return;
-  }
   fs.mkdirSync(SHOTS, { recursive: true });
   for (const f of fs.readdirSync(SHOTS)) if (f.startsWith('faults-') && f.endsWith('.png')) fs.rmSync(path.join(SHOTS, f));
   let page;
@@ -143,20 +43,12 @@ async function main() {
   };
 
   let base = '';
+  let browser = null;
   const okSetup = await check('setup: gateway with 3 nodes, chromium, the page live', async () => {
     assert(fs.existsSync(path.join(ROOT, 'frontend', 'vendor', 'uPlot.iife.min.js')), 'uPlot is missing from frontend/vendor: run tools/playground.sh setup');
-    assert(fs.existsSync(CHROMIUM), 'no chromium at ' + CHROMIUM + ' (apt-get install -y chromium)');
-    base = await start_gateway();
-    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lithair-e2e-faults-chrome-'));
-    browser = await chromium.launchPersistentContext(userDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 800 },
-      timeout: 30000,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    browser.setDefaultTimeout(10000);
+    const chromium = load_chromium();
+    base = await pg.start();
+    browser = await pg.launch_browser(chromium);
     page = browser.pages()[0] || await browser.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
     await page.goto(base + '/', { waitUntil: 'load', timeout: 20000 });
@@ -324,8 +216,7 @@ async function main() {
     /* a stream that has been live a while (a logout in the last check ended the one before) */
     await page.waitForSelector('[data-testid="conn-indicator"][data-state="live"]', { timeout: 10000 });
     await sleep(1500);
-    gateway.kill('SIGSTOP');
-    frozen.add(gateway.pid);
+    pg.freeze(pg.gateway.pid);
     const t0 = Date.now();
     try {
       while (Date.now() - t0 < 9000) {
@@ -336,7 +227,7 @@ async function main() {
       }
       await shot('stalled-stream');
     } finally {
-      cont_all();
+      pg.thaw();
     }
     await page.waitForSelector('[data-testid="conn-indicator"][data-state="live"]', { timeout: 15000 });
     await wait_for('one leader again', 10000, async () => (await page.locator('[data-testid="node-card"][data-role="leader"]').count()) === 1);
@@ -358,17 +249,15 @@ async function main() {
       const leader = nodes.find((n) => n.role === 'leader');
       assert(leader && nodes.every((n) => n.pid), 'no leader or a node not running: ' + JSON.stringify(nodes.map((n) => [n.id, n.role])));
       const linesBefore = new Set(await logLines());
-      for (const n of nodes) if (n.id !== leader.id) { process.kill(n.pid, 'SIGSTOP'); frozen.add(n.pid); }
-      process.kill(leader.pid, 'SIGSTOP');
-      frozen.add(leader.pid);
+      for (const n of nodes) if (n.id !== leader.id) pg.freeze(n.pid);
+      pg.freeze(leader.pid);
       try {
         await wait_for('the page to show no leader', 8000, async () => (await page.locator('[data-testid="node-card"][data-role="leader"]').count()) === 0, 200);
       } finally {
         /* the leader first: its heartbeats reach the followers as they wake */
-        try { process.kill(leader.pid, 'SIGCONT'); } catch (e) { /* gone */ }
-        frozen.delete(leader.pid);
+        pg.thaw(leader.pid);
         await sleep(100);
-        cont_all();
+        pg.thaw();
       }
       await wait_for('one leader again', 10000, async () => (await page.locator('[data-testid="node-card"][data-role="leader"]').count()) === 1);
       await sleep(800);
@@ -397,21 +286,20 @@ async function main() {
     assert(leader && other, 'no leader and follower: ' + JSON.stringify(nodes.map((n) => [n.id, n.role])));
     const endpoints = nodes.map((n) => n.rpcUrl).join(',');
     const transfer = (id) => new Promise((resolve) => {
-      const p = spawn(admin, ['--endpoints', endpoints, '--timeout', '3000', 'leader', 'transfer', String(id)], { stdio: 'ignore' });
+      const p = pg.spawn(admin, ['--endpoints', endpoints, '--timeout', '3000', 'leader', 'transfer', String(id)], { stdio: 'ignore' });
       const t = setTimeout(() => p.kill('SIGKILL'), 5000);
       p.on('exit', (code) => { clearTimeout(t); resolve(code); });
     });
     await page.waitForSelector('[data-testid="conn-indicator"][data-state="live"]', { timeout: 10000 });
     await sleep(1000);
-    gateway.kill('SIGSTOP');
-    frozen.add(gateway.pid);
+    pg.freeze(pg.gateway.pid);
     let codes = [];
     try {
       codes = [await transfer(other.id), await transfer(leader.id)];
       /* the page blind: the stream lost, and 1.5 s more */
       await wait_for('the page to say the gateway is unreachable', 9000, async () => /unreachable/.test(await text('#header-leader')), 200);
     } finally {
-      cont_all();
+      pg.thaw();
     }
     assert(codes[0] === 0 && codes[1] === 0, 'lithair-admin leader transfer exited ' + codes.join(', '));
     await page.waitForSelector('[data-testid="conn-indicator"][data-state="live"]', { timeout: 15000 });
@@ -431,7 +319,7 @@ async function main() {
     await wait_for('live benchmark figures', 10000, async () => /\d/.test(await text('[data-testid="bench-live-ops"]')) &&
       (await page.locator('[data-testid="bench-state"]').getAttribute('data-state')) === 'running');
     await sleep(1000);
-    await gateway_stop();
+    await pg.stop_gateway();
     await page.waitForSelector('[data-testid="conn-banner"]:not([hidden])', { timeout: 8000 });
     await sleep(1200); /* two samples of the charts (2 a second) */
     const cards = await roles();
@@ -444,8 +332,7 @@ async function main() {
       .filter(([, b]) => b && (b.getAttribute('aria-disabled') !== 'true' || !/gateway is unreachable/.test(b.title)))
       .map(([tid]) => tid));
     await shot('gateway-down');
-    spawn_gateway();
-    await wait_healthy(base);
+    await pg.restart();
     await page.waitForSelector('[data-testid="conn-indicator"][data-state="live"]', { timeout: 20000 });
     const state = await wait_for('the benchmark state after the restart', 5000, async () => {
       const s = await page.locator('[data-testid="bench-state"]').getAttribute('data-state');
@@ -484,18 +371,4 @@ async function main() {
   });
 }
 
-const guard = setTimeout(() => {
-  console.log('FAIL  the whole run exceeded ' + (TOTAL_BUDGET_MS + 60000) + ' ms');
-  run.failed++;
-  stop_all().finally(() => { console.log(run.passed + ' passed, ' + run.failed + ' failed'); process.exit(1); });
-}, TOTAL_BUDGET_MS + 60000);
-
-main()
-  .catch((e) => { run.failed++; console.log('FAIL  unexpected: ' + (e.stack || e.message)); })
-  .finally(async () => {
-    clearTimeout(guard);
-    await stop_all();
-    if (run.failed && gatewayLog) console.log('--- last gateway output ---\n' + gatewayLog.slice(-4000));
-    console.log(run.passed + ' passed, ' + run.failed + ' failed');
-    process.exit(run.failed ? 1 : 0);
-  });
+run_main(run, pg, main);

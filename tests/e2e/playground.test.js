@@ -27,33 +27,24 @@
  * Screenshots of each state
  * go to tests/e2e/screenshots-run/ (LITHAIR_E2E_UPDATE_DOCS=1 also copies them into
  * docs/screenshots/). Every wait is bounded. Last line: "N passed, F failed"; exit 1 on failure.
- * Not for the API's edge cases: tests/integration covers those.
+ * Not for the API's edge cases: tests/integration covers those. The playground, the browser
+ * and the way out (stopped on every exit path, signals included) come from lib.js:
+ * make_playground, run_main.
  */
 'use strict';
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const http = require('http');
-const { spawn } = require('child_process');
 
-const HERE = __dirname;
-const ROOT = path.resolve(HERE, '..', '..');
-const BUILD = path.resolve(process.argv[2] || path.join(ROOT, 'build'));
-const SHOTS = path.join(HERE, 'screenshots-run');
+const { ROOT, SHOTS, build_dir, sleep, assert, make_run, free_port, get_json, http_req, post_json, wait_for, load_chromium, make_playground, run_main } = require('./lib');
+
+const BUILD = build_dir(process.argv[2]);
 const DOCS_SHOTS = path.join(ROOT, 'docs', 'screenshots');
-const CHROMIUM = process.env.LITHAIR_CHROMIUM || '/usr/bin/chromium';
 const EXTERNAL_URL = process.env.LITHAIR_E2E_URL || ''; /* develop against a running playground */
 const TOTAL_BUDGET_MS = 420000;
-const { sleep, assert, make_run, free_port, get_json, wait_for } = require('./lib');
 const run = make_run('e2e', TOTAL_BUDGET_MS);
 const { log, check } = run;
-let gateway = null;
-let gatewayLog = '';
-let gatewayArgs = null;
-let browser = null;
-let userDir = null;
-let dataDir = null;
-const nodePids = new Set();
+const pg = make_playground({ build: BUILD, name: 'playground', log });
 
 /* the benchmark's default concurrency, as docs/API.md states it ("`concurrency` 16 (1–1024)") */
 function api_default_concurrency() {
@@ -61,110 +52,12 @@ function api_default_concurrency() {
   return m ? m[1] : null;
 }
 
-function post_json(url, obj) {
-  return new Promise((resolve) => {
-    const body = JSON.stringify(obj);
-    const u = new URL(url);
-    const req = http.request({ hostname: u.hostname, port: u.port, path: u.pathname, method: 'POST', timeout: 5000,
-      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
-    req.on('error', () => resolve(0));
-    req.on('timeout', () => { req.destroy(); resolve(0); });
-    req.end(body);
-  });
-}
-
-/* http_req: any method; the answer's status and text as received (no JSON.parse in between). */
-function http_req(method, url, body) {
-  return new Promise((resolve) => {
-    const u = new URL(url);
-    const data = body == null ? null : JSON.stringify(body);
-    const headers = data ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } : {};
-    const req = http.request({ hostname: u.hostname, port: u.port, path: u.pathname + u.search, method, timeout: 5000, headers }, (res) => {
-      let b = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => { b += c; });
-      res.on('end', () => resolve({ status: res.statusCode, text: b }));
-    });
-    req.on('error', () => resolve({ status: 0, text: '' }));
-    req.on('timeout', () => { req.destroy(); resolve({ status: 0, text: '' }); });
-    req.end(data || undefined);
-  });
-}
-
-async function start_gateway() {
-  const gw = path.join(BUILD, 'gateway', 'lithair-gateway');
-  const node = path.join(BUILD, 'node', 'lithair-node');
-  assert(fs.existsSync(gw), 'no gateway binary at ' + gw + ' (build the lithair-gateway target)');
-  assert(fs.existsSync(node), 'no node binary at ' + node + ' (build the lithair-node target)');
-  const port = await free_port();
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lithair-e2e-data-'));
-  const args = ['--listen', String(port), '--spawn', '3', '--data-dir', dataDir, '--node-bin', node,
-    '--frontend', path.join(ROOT, 'frontend'), '--node-base-port', '0'];
-  log('starting', gw, args.join(' '));
-  gateway = spawn(gw, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const keep = (c) => { gatewayLog += c.toString(); if (gatewayLog.length > 200000) gatewayLog = gatewayLog.slice(-100000); };
-  gateway.stdout.on('data', keep);
-  gateway.stderr.on('data', keep);
-  gateway.on('exit', (code, sig) => log('gateway exited', code, sig));
-  gatewayArgs = { gw, args };
-  const base = 'http://127.0.0.1:' + port;
-  await wait_healthy(base);
-  return base;
-}
-
-async function wait_healthy(base) {
-  await wait_for('the gateway /healthz to report a leader', 30000, async () => {
-    if (gateway.exitCode != null) throw new Error('gateway exited early');
-    const r = await get_json(base + '/healthz', 1500);
-    return r.status === 200;
-  }, 200);
-  const st = await get_json(base + '/_playground/cluster/status', 3000);
-  for (const n of (st.data && st.data.nodes) || []) if (n.pid) nodePids.add(n.pid);
-}
-
-/* gateway_stop: SIGTERM (the gateway stops its nodes), SIGKILL after 8 s. */
-async function gateway_stop() {
-  if (!gateway || gateway.exitCode != null || gateway.signalCode != null) return;
-  gateway.kill('SIGTERM');
-  const end = Date.now() + 8000;
-  while (gateway.exitCode == null && gateway.signalCode == null && Date.now() < end) await sleep(100);
-  if (gateway.exitCode == null && gateway.signalCode == null) gateway.kill('SIGKILL');
-  const end2 = Date.now() + 3000;
-  while (gateway.exitCode == null && gateway.signalCode == null && Date.now() < end2) await sleep(50);
-}
-
-/* gateway_again: the same gateway, port and data directory as before (a restart). */
-async function gateway_again(base) {
-  const { gw, args } = gatewayArgs;
-  gateway = spawn(gw, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const keep = (c) => { gatewayLog += c.toString(); if (gatewayLog.length > 200000) gatewayLog = gatewayLog.slice(-100000); };
-  gateway.stdout.on('data', keep);
-  gateway.stderr.on('data', keep);
-  await wait_healthy(base);
-}
-
-async function stop_all() {
-  if (browser) { try { await Promise.race([browser.close(), sleep(5000)]); } catch (e) { /* gone */ } }
-  await gateway_stop();
-  /* the gateway stops its nodes; any node it left behind (only pids it reported) goes now */
-  for (const pid of nodePids) {
-    try {
-      const exe = fs.readlinkSync('/proc/' + pid + '/exe');
-      if (exe.includes('lithair-node')) process.kill(pid, 'SIGKILL');
-    } catch (e) { /* already gone */ }
-  }
-  for (const d of [userDir, dataDir]) if (d) { try { fs.rmSync(d, { recursive: true, force: true }); } catch (e) { /* best effort */ } }
+/* post_status: POST obj as JSON; the answer's status (0 if none). */
+async function post_status(url, obj) {
+  return (await post_json(url, obj)).status;
 }
 
 async function main() {
-  let chromium;
-  try {
-    ({ chromium } = require(path.join(HERE, 'node_modules', 'playwright-core')));
-  } catch (e) {
-    console.log('FAIL  setup: playwright-core is not installed in tests/e2e (run tools/playground.sh setup)');
-    console.log('0 passed, 1 failed');
-    process.exit(1);
-  }
   fs.mkdirSync(SHOTS, { recursive: true });
   /* its own screenshots of a last run (faults.test.js's, faults-*.png, are that test's) */
   for (const f of fs.readdirSync(SHOTS)) if (f.endsWith('.png') && !f.startsWith('faults-')) fs.rmSync(path.join(SHOTS, f));
@@ -198,14 +91,14 @@ async function main() {
     console.log('      the page: ' + said);
     /* and what the nodes said last (supervised here: their logs are in the data dir) */
     for (const id of [1, 2, 3]) {
-      const f = dataDir && path.join(dataDir, 'node' + id, 'node.log');
-      if (!f || !fs.existsSync(f)) continue;
-      const lines = fs.readFileSync(f, 'utf8').trim().split('\n').slice(-6);
+      const lines = pg.node_log_tail(id, 6);
+      if (!lines.length) continue;
       console.log('      node ' + id + ' log, last lines:\n        ' + lines.join('\n        '));
     }
   };
 
-  let base = EXTERNAL_URL;
+  let base = '';
+  let browser = null;
   const okSetup = await check('setup: vendor files, gateway with 3 nodes, chromium', async () => {
     const vend = path.join(ROOT, 'frontend', 'vendor', 'uPlot.iife.min.js');
     if (!fs.existsSync(vend)) {
@@ -215,18 +108,9 @@ async function main() {
       fs.copyFileSync(path.join(src, 'uPlot.iife.min.js'), vend);
       fs.copyFileSync(path.join(src, 'uPlot.min.css'), path.join(path.dirname(vend), 'uPlot.min.css'));
     }
-    assert(fs.existsSync(CHROMIUM), 'no chromium at ' + CHROMIUM + ' (apt-get install -y chromium)');
-    if (!base) base = await start_gateway();
-    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lithair-e2e-chrome-'));
-    browser = await chromium.launchPersistentContext(userDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 800 },
-      timeout: 30000,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    browser.setDefaultTimeout(10000);
+    const chromium = load_chromium();
+    base = EXTERNAL_URL ? pg.attach(EXTERNAL_URL) : await pg.start();
+    browser = await pg.launch_browser(chromium);
     page = browser.pages()[0] || await browser.newPage();
     page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
     page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -403,7 +287,7 @@ async function main() {
     await wait_for('node ' + id + ' down', 5000, async () => (await c.getAttribute('data-role')) === 'down');
     /* a file named like a later WAL segment, holding junk: the node refuses to start ("a
      * segment is missing, corrupt"), and its first ERROR line is what the card shows */
-    const junk = path.join(dataDir, 'node' + id, 'wal', '00000000ffffffff-00000000ffffffff.wal');
+    const junk = path.join(pg.dataDir, 'node' + id, 'wal', '00000000ffffffff-00000000ffffffff.wal');
     fs.writeFileSync(junk, 'not a segment, not a segment, not a segment');
     const restart = c.locator('[data-testid="node-restart"]');
     await wait_for('the restart button enabled', 5000, async () => restart.isEnabled());
@@ -495,7 +379,7 @@ async function main() {
     assert(!/election is probably under way/.test(await toasts()), 'a toast still promises an election: ' + await toasts());
     /* a benchmark meanwhile: every write is refused, and the page says so rather than
      * "finished: 5 ops/s" in green with a write MB/s (QA) */
-    const benchCode = await post_json(base + '/_playground/benchmark/start', { type: 'write', concurrency: 1, duration_secs: 0.5, payload_size: 64 });
+    const benchCode = await post_status(base + '/_playground/benchmark/start', { type: 'write', concurrency: 1, duration_secs: 0.5, payload_size: 64 });
     assert(benchCode === 202, 'benchmark start answered ' + benchCode);
     const failedToast = await wait_for('the benchmark toast', 15000, async () => (await page.locator('[data-testid="toast"][data-kind="error"]').allTextContents()).find((t) => /Benchmark finished/.test(t)) || null);
     assert(/(every one of its [\d,]+ operations|its only operation) failed \(unavailable [\d,]+\)/.test(failedToast) && !/ops\/s/.test(failedToast), 'the benchmark toast: ' + failedToast);
@@ -715,7 +599,7 @@ async function main() {
   await check('paging (10 per page) and delete through the confirm dialog', async () => {
     /* another client writes 11 items: the table refreshes from the committed events */
     for (let i = 0; i < 11; i++) {
-      const code = await post_json(base + '/api/items', { name: 'bulk ' + i, status: 'draft' });
+      const code = await post_status(base + '/api/items', { name: 'bulk ' + i, status: 'draft' });
       assert(code === 201, 'POST /api/items answered ' + code);
     }
     await page.locator('[data-testid="page-size"]').selectOption('10');
@@ -986,7 +870,7 @@ async function main() {
 
   await check('a stop the run outlives (the gateway waits 5 s) is not announced as done: the end is, once, when it comes', async () => {
     await page.evaluate(() => document.getElementById('toasts').replaceChildren()); /* the last check's */
-    const code = await post_json(base + '/_playground/benchmark/start', { type: 'write', concurrency: 1, duration_secs: 30, payload_size: 64 });
+    const code = await post_status(base + '/_playground/benchmark/start', { type: 'write', concurrency: 1, duration_secs: 30, payload_size: 64 });
     assert(code === 202, 'start answered ' + code);
     const badge = page.locator('[data-testid="bench-state"]');
     await wait_for('the run shown running', 5000, async () => (await badge.getAttribute('data-state')) === 'running');
@@ -1020,7 +904,7 @@ async function main() {
 
   await check('a read run stopped during its prefill: the badge shows the prefill, no 0.00 ms latency is shown, the result says nothing was measured', async () => {
     /* 100,000 keys to write first: seconds of prefill, in which Stop is pressed */
-    const code = await post_json(base + '/_playground/benchmark/start', { type: 'read', concurrency: 2, duration_secs: 5, payload_size: 256, key_space: 100000 });
+    const code = await post_status(base + '/_playground/benchmark/start', { type: 'read', concurrency: 2, duration_secs: 5, payload_size: 256, key_space: 100000 });
     assert(code === 202, 'start answered ' + code);
     const badge = page.locator('[data-testid="bench-state"]');
     await wait_for('the prefill shown', 5000, async () => /^prefill \d+%$/.test(((await badge.textContent()) || '').trim()));
@@ -1044,7 +928,7 @@ async function main() {
   });
 
   await check('a read run some of whose prefill writes failed says so beside its not_found errors', async () => {
-    const code = await post_json(base + '/_playground/benchmark/start', { type: 'read', concurrency: 2, duration_secs: 0.5, payload_size: 16, key_space: 50 });
+    const code = await post_status(base + '/_playground/benchmark/start', { type: 'read', concurrency: 2, duration_secs: 0.5, payload_size: 16, key_space: 50 });
     assert(code === 202, 'start answered ' + code);
     await wait_for('the run to end', 20000, async () => { const r = await get_json(base + '/_playground/benchmark/status', 2000); return r.data && r.data.state === 'done'; }, 200);
     const p2 = await browser.newPage();
@@ -1108,7 +992,7 @@ async function main() {
         const young = await p.evaluate(() => performance.now());
         ages.push(Math.round(young));
         if (young >= 2500) continue;
-        assert(await post_json(base + '/api/items', { name: 'while the page is young' }) === 201, 'create refused');
+        assert(await post_status(base + '/api/items', { name: 'while the page is young' }) === 201, 'create refused');
         await wait_for('the count to change', 2500, async () => (await p.locator('[data-testid="items-total"]').textContent()) !== before);
         return (before + ' → ' + await p.locator('[data-testid="items-total"]').textContent()) + ', created ' + Math.round(young) + ' ms after the load';
       } finally {
@@ -1300,7 +1184,7 @@ async function main() {
   });
 
   await check('deleting the last rows of the last page steps back to the previous page', async () => {
-    for (let i = 0; i < 12; i++) await post_json(base + '/api/items', { name: 'tail ' + i });
+    for (let i = 0; i < 12; i++) await post_status(base + '/api/items', { name: 'tail ' + i });
     await page.locator('[data-testid="page-size"]').selectOption('10');
     await wait_for('Next offered', 8000, async () => page.locator('[data-testid="page-next"]').isEnabled());
     for (let k = 0; k < 30 && await page.locator('[data-testid="page-next"]').isEnabled(); k++) {
@@ -1321,7 +1205,7 @@ async function main() {
 
   await check('an item created here and kept above page 1 follows a change made elsewhere, goes when deleted elsewhere, and is not listed under a filter it does not match', async () => {
     /* a full first page of older items: the new one (the newest id) is not among its rows */
-    for (let i = 0; i < 11; i++) await post_json(base + '/api/items', { name: 'older ' + i });
+    for (let i = 0; i < 11; i++) await post_status(base + '/api/items', { name: 'older ' + i });
     await page.locator('[data-testid="page-size"]').selectOption('10');
     await wait_for('Next offered', 8000, async () => page.locator('[data-testid="page-next"]').isEnabled());
     const name = 'made here ' + Date.now();
@@ -1362,7 +1246,7 @@ async function main() {
   await check('benchmark: a run from another client shows its settings after a reload; the result names them; its error breakdown is whole; unsent operations are said; axis labels are exact', async () => {
     const p2 = await browser.newPage();
     try {
-      const code = await post_json(base + '/_playground/benchmark/start', { type: 'write', concurrency: 2, duration_secs: 8, payload_size: 128 });
+      const code = await post_status(base + '/_playground/benchmark/start', { type: 'write', concurrency: 2, duration_secs: 8, payload_size: 128 });
       assert(code === 202 || code === 200, 'start answered ' + code);
       await p2.goto(base + '/', { waitUntil: 'load', timeout: 20000 });
       /* within the run's 8 s: a loaded machine took up to 2.9 s to show it (QA) */
@@ -1643,7 +1527,7 @@ async function main() {
     /* the name cell was 220 px wide whatever the room: at 1280 px Delete was cut at the table's
      * edge, behind a horizontal scroll */
     const long = 'A rather long item name that the table cannot show whole ' + Date.now();
-    assert(await post_json(base + '/api/items', { name: long }) === 201, 'create refused');
+    assert(await post_status(base + '/api/items', { name: long }) === 201, 'create refused');
     await page.locator('[data-testid="filter-field"]').selectOption('name');
     await page.locator('[data-testid="filter-value"]').fill(long);
     await page.locator('[data-testid="filter-apply"]').click();
@@ -1696,7 +1580,7 @@ async function main() {
       const port2 = await free_port();
       const args = ['--listen', String(port2), '--frontend', path.join(ROOT, 'frontend'), '--anonymous-role', 'none'];
       for (const n of nodes) args.push('--node', n.id + ',' + n.rpcUrl + ',' + n.eventsUrl);
-      const gw2 = spawn(gatewayArgs.gw, args, { stdio: ['ignore', 'ignore', 'ignore'] });
+      const gw2 = pg.spawn(pg.gatewayBin, args, { stdio: ['ignore', 'ignore', 'ignore'] });
       const p2 = await browser.newPage();
       try {
         const base2 = 'http://localhost:' + port2;
@@ -1741,7 +1625,7 @@ async function main() {
       /* the cluster log's lines so far: an election logged by an earlier check (with its own
        * time without a leader) is not this downtime's */
       const linesBefore = new Set(await page.locator('#cluster-log li').allTextContents());
-      await gateway_stop();
+      await pg.stop_gateway();
       await page.waitForSelector('[data-testid="conn-indicator"]:not([data-state="live"])', { timeout: 5000 });
       await page.waitForSelector('[data-testid="conn-banner"]:not([hidden])', { timeout: 6000 });
       /* nothing is known while the gateway is away: no leader claimed, no action offered */
@@ -1757,7 +1641,7 @@ async function main() {
       assert(/unknown/i.test(quorum) && !/0\/3/.test(quorum), 'the quorum pill with the gateway away: "' + quorum + '"');
       await shot('09-connection-lost');
       const t0 = Date.now();
-      await gateway_again(base);
+      await pg.restart();
       await page.waitForSelector('[data-testid="conn-indicator"][data-state="live"]', { timeout: 20000 });
       /* "Live" and the header agree at once: no "unreachable" beside Live */
       await sleep(300);
@@ -1791,18 +1675,4 @@ async function main() {
   }
 }
 
-const guard = setTimeout(() => {
-  console.log('FAIL  the whole run exceeded ' + (TOTAL_BUDGET_MS + 60000) + ' ms');
-  run.failed++;
-  stop_all().finally(() => { console.log(run.passed + ' passed, ' + run.failed + ' failed'); process.exit(1); });
-}, TOTAL_BUDGET_MS + 60000);
-
-main()
-  .catch((e) => { run.failed++; console.log('FAIL  unexpected: ' + (e.stack || e.message)); })
-  .finally(async () => {
-    clearTimeout(guard);
-    await stop_all();
-    if (run.failed && gatewayLog) console.log('--- last gateway output ---\n' + gatewayLog.slice(-4000));
-    console.log(run.passed + ' passed, ' + run.failed + ' failed');
-    process.exit(run.failed ? 1 : 0);
-  });
+run_main(run, pg, main);
