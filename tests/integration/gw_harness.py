@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 
-from harness import Failure, check, free_port, wait_for  # noqa: F401 (re-exported)
+from harness import Failure, check, free_port, read_log, wait_for  # noqa: F401 (re-exported)
 
 
 def http_request(host, port, method, path, body=None, headers=None, timeout=15, raw=None,
@@ -166,11 +166,7 @@ class Gateway:
         return False
 
     def log_text(self):
-        try:
-            with open(self.log, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return read_log(self.log)
 
     def request(self, method, path, body=None, headers=None, timeout=15, raw=None):
         """Returns (status, headers dict (lower-case names), parsed JSON or text)."""

@@ -228,6 +228,15 @@ def wait_for(what, fn, timeout=10.0, interval=0.05):
     raise Failure("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
 
 
+def read_log(path):
+    """The text of a process's log file, "" if there is none (bad UTF-8 replaced)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
 class Node:
     def __init__(self, cluster, node_id):
         self.cluster = cluster
@@ -269,11 +278,7 @@ class Node:
         return self.proc is not None and self.proc.poll() is None
 
     def log_text(self):
-        try:
-            with open(self.log, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return read_log(self.log)
 
 
 class Cluster:
