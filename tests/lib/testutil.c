@@ -1,6 +1,7 @@
-/* testutil.c — temporary directories, free ports and seeds for tests (see testutil.h). */
+/* testutil.c — temporary directories, free ports, files and seeds for tests (see testutil.h). */
 #include "testutil.h"
 
+#include <CUnit/CUnit.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -115,6 +116,28 @@ long long tu_file_size(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+unsigned char *tu_file_read(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = malloc((size_t)n + 1);
+    CU_ASSERT_FATAL(fread(p, 1, (size_t)n, f) == (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
+
+void tu_file_write(const char *path, const unsigned char *p, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT_FATAL(fwrite(p, 1, len, f) == len);
+    fclose(f);
 }
 
 uint64_t tu_rng_next(uint64_t *state)

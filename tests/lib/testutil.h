@@ -18,6 +18,12 @@ int tu_free_port(void);
 /* tu_file_size returns the size of a file, -1 if it cannot be read. */
 long long tu_file_size(const char *path);
 
+/* tu_file_read returns a file's bytes, malloc'd with one byte to spare (the caller frees
+ * them), and their count in *len; tu_file_write replaces a file with the len bytes at p.
+ * For CUnit tests: a file that cannot be read or written fails the test (CU_ASSERT_FATAL). */
+unsigned char *tu_file_read(const char *path, size_t *len);
+void tu_file_write(const char *path, const unsigned char *p, size_t len);
+
 /* tu_seed returns the seed a randomized test uses: $LT_SEED if set, else from the clock;
  * it prints the seed so a failing run can be replayed. */
 uint64_t tu_seed(const char *what);

@@ -153,28 +153,6 @@ static size_t count_files(const char *dir, const char *suffix)
     return n;
 }
 
-static unsigned char *file_read(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc((size_t)n + 1);
-    CU_ASSERT_FATAL(fread(p, 1, (size_t)n, f) == (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return p;
-}
-
-static void file_write(const char *path, const unsigned char *p, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    CU_ASSERT_FATAL(fwrite(p, 1, len, f) == len);
-    fclose(f);
-}
-
 static void test_roundtrip(void)
 {
     tdir_begin();
@@ -221,7 +199,7 @@ static void test_corruption(void)
     char path[700];
     CU_ASSERT_EQUAL_FATAL(snap_path(dir, info.name, path, sizeof(path)), 0);
     size_t len;
-    unsigned char *orig = file_read(path, &len);
+    unsigned char *orig = tu_file_read(path, &len);
     struct snap_reader *sr;
     /* flipped bits anywhere: header fields, data start, middle, end */
     size_t spots[] = {0, 9, 16, 24, 40, 112, 120, 127, 128, 5000, len / 2, len - 1};
@@ -229,7 +207,7 @@ static void test_corruption(void)
         unsigned char *p = malloc(len);
         memcpy(p, orig, len);
         p[spots[i]] ^= (unsigned char)(1u << (i % 8));
-        file_write(path, p, len);
+        tu_file_write(path, p, len);
         free(p);
         CU_ASSERT_EQUAL(snap_verify(path, &info), LT_ECORRUPT);
         CU_ASSERT_EQUAL(snap_reader_open(path, &sr, &info), LT_ECORRUPT);
@@ -243,7 +221,7 @@ static void test_corruption(void)
     /* truncated at several lengths, including inside the header */
     size_t cuts[] = {0, 10, 127, 128, 129, len - 1};
     for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
-        file_write(path, orig, cuts[i]);
+        tu_file_write(path, orig, cuts[i]);
         CU_ASSERT_EQUAL(snap_verify(path, &info), LT_ECORRUPT);
         CU_ASSERT_EQUAL(snap_reader_open(path, &sr, &info), LT_ECORRUPT);
         uint64_t total = 0;
@@ -252,7 +230,7 @@ static void test_corruption(void)
     /* the intact file streams whole through the trusted reader, in any piece sizes */
     {
         uint64_t total = 0;
-        file_write(path, orig, len);
+        tu_file_write(path, orig, len);
         CU_ASSERT_EQUAL(stream_trusted(path, &total), 0);
         CU_ASSERT_EQUAL(total, len - SNAP_HDR_SIZE);
     }
@@ -260,15 +238,15 @@ static void test_corruption(void)
     unsigned char *p = malloc(len + 1);
     memcpy(p, orig, len);
     memcpy(p, "LITHSNAQ", 8);
-    file_write(path, p, len);
+    tu_file_write(path, p, len);
     CU_ASSERT_EQUAL(snap_verify(path, &info), LT_ECORRUPT);
     memcpy(p, orig, len);
     p[len] = 0;
-    file_write(path, p, len + 1);
+    tu_file_write(path, p, len + 1);
     CU_ASSERT_EQUAL(snap_verify(path, &info), LT_ECORRUPT);
     free(p);
     /* a file whose name disagrees with its header is not trusted either */
-    file_write(path, orig, len);
+    tu_file_write(path, orig, len);
     char old_path[700], renamed[700];
     CU_ASSERT_EQUAL_FATAL(snap_newest(dir, &info), 0);
     CU_ASSERT_EQUAL(info.meta.index, 200);
@@ -278,12 +256,12 @@ static void test_corruption(void)
     CU_ASSERT_EQUAL_FATAL(rename(old_path, renamed), 0);
     CU_ASSERT_EQUAL(snap_newest(dir, &info), LT_ENOTFOUND);
     /* streaming notices a file changed after it was opened */
-    file_write(path, orig, len);
+    tu_file_write(path, orig, len);
     CU_ASSERT_EQUAL_FATAL(snap_reader_open(path, &sr, &info), 0);
     unsigned char *q = malloc(len);
     memcpy(q, orig, len);
     q[len - 10] ^= 0x40;
-    file_write(path, q, len);
+    tu_file_write(path, q, len);
     free(q);
     unsigned char buf[65536];
     size_t n;
@@ -334,31 +312,31 @@ static void test_map(void)
 
     CU_ASSERT_EQUAL_FATAL(write_snap(dir, &m, 5000, 3, 0), 0);
     size_t len;
-    unsigned char *orig = file_read(path, &len);
+    unsigned char *orig = tu_file_read(path, &len);
     CU_ASSERT_PTR_NOT_NULL_FATAL(orig);
     /* a damaged header, a short or a long file: refused */
     size_t spots[] = {0, 16, 112, 120, 124};
     for (size_t i = 0; i < sizeof(spots) / sizeof(spots[0]); i++) {
         orig[spots[i]] ^= 0x10;
-        file_write(path, orig, len);
+        tu_file_write(path, orig, len);
         CU_ASSERT_EQUAL(snap_map_open(path, &map, &info), LT_ECORRUPT);
         orig[spots[i]] ^= 0x10;
     }
     size_t cuts[] = {0, 100, 128, len - 1};
     for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
-        file_write(path, orig, cuts[i]);
+        tu_file_write(path, orig, cuts[i]);
         CU_ASSERT_EQUAL(snap_map_open(path, &map, &info), LT_ECORRUPT);
     }
     unsigned char *longer = malloc(len + 1);
     CU_ASSERT_PTR_NOT_NULL_FATAL(longer);
     memcpy(longer, orig, len);
     longer[len] = 0;
-    file_write(path, longer, len + 1);
+    tu_file_write(path, longer, len + 1);
     CU_ASSERT_EQUAL(snap_map_open(path, &map, &info), LT_ECORRUPT);
     free(longer);
     /* damaged data maps (it is the caller's to check) */
     orig[len - 1] ^= 1;
-    file_write(path, orig, len);
+    tu_file_write(path, orig, len);
     CU_ASSERT_EQUAL_FATAL(snap_map_open(path, &map, NULL), 0);
     CU_ASSERT_EQUAL(((const unsigned char *)snap_map_data(map))[4999], orig[len - 1]);
     snap_map_free(map);
@@ -379,7 +357,7 @@ static void test_every_bit(void)
     char path[700];
     CU_ASSERT_EQUAL_FATAL(snap_path(dir, info.name, path, sizeof(path)), 0);
     size_t len;
-    unsigned char *orig = file_read(path, &len);
+    unsigned char *orig = tu_file_read(path, &len);
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     CU_ASSERT_FATAL(fd >= 0);
     unsigned missed = 0;

@@ -158,35 +158,13 @@ static size_t seg_files(char paths[][700], size_t max)
     return n;
 }
 
-static unsigned char *file_read(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc((size_t)n + 1);
-    CU_ASSERT_FATAL(fread(p, 1, (size_t)n, f) == (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return p;
-}
-
-static void file_write(const char *path, const unsigned char *p, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    CU_ASSERT_FATAL(fwrite(p, 1, len, f) == len);
-    fclose(f);
-}
-
 static void file_flip(const char *path, size_t off, unsigned char mask)
 {
     size_t len;
-    unsigned char *p = file_read(path, &len);
+    unsigned char *p = tu_file_read(path, &len);
     CU_ASSERT_FATAL(off < len);
     p[off] ^= mask;
-    file_write(path, p, len);
+    tu_file_write(path, p, len);
     free(p);
 }
 
@@ -480,10 +458,10 @@ static void test_torn_tail_every_offset(void)
     char segs[4][700];
     CU_ASSERT_EQUAL_FATAL(seg_files(segs, 4), 1);
     size_t len;
-    unsigned char *orig = file_read(segs[0], &len);
+    unsigned char *orig = tu_file_read(segs[0], &len);
     CU_ASSERT_EQUAL_FATAL(len, off[6]);
     for (size_t cut = off[5]; cut < off[6]; cut++) {
-        file_write(segs[0], orig, cut);
+        tu_file_write(segs[0], orig, cut);
         struct wal *w;
         struct wal_recovered rec;
         CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
@@ -505,7 +483,7 @@ static void test_torn_tail_every_offset(void)
         wal_free(w);
     }
     /* the whole file: everything is there */
-    file_write(segs[0], orig, len);
+    tu_file_write(segs[0], orig, len);
     struct wal *w;
     struct wal_recovered rec;
     CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
@@ -525,12 +503,12 @@ static void test_flipped_bits(void)
     char segs[4][700];
     CU_ASSERT_EQUAL_FATAL(seg_files(segs, 4), 1);
     size_t len;
-    unsigned char *orig = file_read(segs[0], &len);
+    unsigned char *orig = tu_file_read(segs[0], &len);
     struct wal *w;
     struct wal_recovered rec;
     /* any bit of the last batch: the batch is dropped, the rest recovered */
     for (size_t pos = off[5]; pos < off[6]; pos += 3) {
-        file_write(segs[0], orig, len);
+        tu_file_write(segs[0], orig, len);
         file_flip(segs[0], pos, (unsigned char)(1u << (pos % 8)));
         orig[pos] ^= (unsigned char)(1u << (pos % 8));
         size_t counted = written_end(orig, off[5], off[6]) - off[5];
@@ -543,12 +521,12 @@ static void test_flipped_bits(void)
     }
     /* any bit of a middle batch (3): later batches prove it was durable: corrupt */
     for (size_t pos = off[2]; pos < off[3]; pos += 5) {
-        file_write(segs[0], orig, len);
+        tu_file_write(segs[0], orig, len);
         file_flip(segs[0], pos, (unsigned char)(1u << (pos % 8)));
         CU_ASSERT_EQUAL(open_wal(0, &w, &rec), LT_ECORRUPT);
     }
     /* the segment header */
-    file_write(segs[0], orig, len);
+    tu_file_write(segs[0], orig, len);
     file_flip(segs[0], 3, 0x10);
     CU_ASSERT_EQUAL(open_wal(0, &w, &rec), LT_ECORRUPT);
     free(orig);
@@ -563,11 +541,11 @@ static void test_zero_tail(void)
     char segs[4][700];
     CU_ASSERT_EQUAL_FATAL(seg_files(segs, 4), 1);
     size_t len;
-    unsigned char *orig = file_read(segs[0], &len);
+    unsigned char *orig = tu_file_read(segs[0], &len);
     unsigned char *big = calloc(1, len + 8192);
     memcpy(big, orig, len);
     /* zeros after the last batch (a file extended but never written) */
-    file_write(segs[0], big, len + 8192);
+    tu_file_write(segs[0], big, len + 8192);
     struct wal *w;
     struct wal_recovered rec;
     CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
@@ -584,7 +562,7 @@ static void test_zero_tail(void)
     wal_free(w);
     /* the last batch zeroed out (its pages never reached the disk) */
     memset(big + off[5], 0, len - off[5]);
-    file_write(segs[0], big, len + 100);
+    tu_file_write(segs[0], big, len + 100);
     CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
     check_log(&rec, 1, 5, UINT64_MAX, 1, 1);
     CU_ASSERT_EQUAL(rec.truncated_bytes, 0); /* it never reached the disk: zeros only */
@@ -596,7 +574,7 @@ static void test_zero_tail(void)
     memcpy(big, orig, len);
     memset(big + off[5] + 20, 0, len - off[5] - 20);
     big[off[5] + 19] = 0x5a; /* the last byte written */
-    file_write(segs[0], big, len + 100);
+    tu_file_write(segs[0], big, len + 100);
     CU_ASSERT_EQUAL_FATAL(open_wal(0, &w, &rec), 0);
     check_log(&rec, 1, 5, UINT64_MAX, 1, 1);
     CU_ASSERT_EQUAL(rec.truncated_bytes, 20);
@@ -606,7 +584,7 @@ static void test_zero_tail(void)
     /* a zeroed middle batch followed by durable batches is corruption */
     memcpy(big, orig, len);
     memset(big + off[2], 0, off[3] - off[2]);
-    file_write(segs[0], big, len);
+    tu_file_write(segs[0], big, len);
     CU_ASSERT_EQUAL(open_wal(0, &w, &rec), LT_ECORRUPT);
     free(big);
     free(orig);
@@ -690,23 +668,23 @@ static void test_rollover(void)
     /* a flipped bit in a sealed segment is corruption even in its last records (its last
      * COMMIT, its SEAL) */
     size_t len;
-    unsigned char *orig = file_read(segs[nseg - 2], &len);
+    unsigned char *orig = tu_file_read(segs[nseg - 2], &len);
     file_flip(segs[nseg - 2], len - 3, 0x01);
     CU_ASSERT_EQUAL(open_wal(4096, &w, &rec), LT_ECORRUPT);
-    file_write(segs[nseg - 2], orig, len);
+    tu_file_write(segs[nseg - 2], orig, len);
     file_flip(segs[nseg - 2], len - 24 - 3, 0x01);
     CU_ASSERT_EQUAL(open_wal(4096, &w, &rec), LT_ECORRUPT);
-    file_write(segs[nseg - 2], orig, len);
+    tu_file_write(segs[nseg - 2], orig, len);
     /* so is a sealed segment cut into its last COMMIT */
-    file_write(segs[nseg - 2], orig, len - 24 - 10);
+    tu_file_write(segs[nseg - 2], orig, len - 24 - 10);
     CU_ASSERT_EQUAL(open_wal(4096, &w, &rec), LT_ECORRUPT);
     /* while a torn SEAL (a crash as it was written: its successor is there) is not */
-    file_write(segs[nseg - 2], orig, len - 10);
+    tu_file_write(segs[nseg - 2], orig, len - 10);
     CU_ASSERT_EQUAL_FATAL(open_wal(4096, &w, &rec), 0);
     CU_ASSERT_EQUAL(rec.last_index, last);
     wal_recovered_fini(&rec);
     wal_free(w);
-    file_write(segs[nseg - 2], orig, len);
+    tu_file_write(segs[nseg - 2], orig, len);
     free(orig);
     /* a missing segment in the middle */
     char moved[720];
@@ -728,12 +706,12 @@ static void test_rollover(void)
     CU_ASSERT_EQUAL_FATAL(rename(moved, segs[nseg - 1]), 0);
     /* a crash after the next segment was made and before the seal: no SEAL, preallocated
      * zeros after the last COMMIT — every entry recovers */
-    orig = file_read(segs[nseg - 2], &len);
+    orig = tu_file_read(segs[nseg - 2], &len);
     CU_ASSERT_FATAL(len > 24 && orig[len - 24 + 8] == 5); /* the SEAL record's type */
     unsigned char *z = calloc(1, len + 8192);
     CU_ASSERT_PTR_NOT_NULL_FATAL(z);
     memcpy(z, orig, len - 24);
-    file_write(segs[nseg - 2], z, len - 24 + 8192);
+    tu_file_write(segs[nseg - 2], z, len - 24 + 8192);
     CU_ASSERT_EQUAL_FATAL(open_wal(4096, &w, &rec), 0);
     CU_ASSERT_EQUAL(rec.last_index, last);
     CU_ASSERT_EQUAL(rec.n_entries, last);
@@ -741,16 +719,16 @@ static void test_rollover(void)
     wal_free(w);
     /* a crash after the SEAL was written, before the zeros after it were cut */
     memcpy(z, orig, len);
-    file_write(segs[nseg - 2], z, len + 4096);
+    tu_file_write(segs[nseg - 2], z, len + 4096);
     CU_ASSERT_EQUAL_FATAL(open_wal(4096, &w, &rec), 0);
     CU_ASSERT_EQUAL(rec.last_index, last);
     wal_recovered_fini(&rec);
     wal_free(w);
     /* but anything written after a SEAL is corruption, as is a SEAL inside a batch */
     z[len + 100] = 1;
-    file_write(segs[nseg - 2], z, len + 4096);
+    tu_file_write(segs[nseg - 2], z, len + 4096);
     CU_ASSERT_EQUAL(open_wal(4096, &w, &rec), LT_ECORRUPT);
-    file_write(segs[nseg - 2], orig, len);
+    tu_file_write(segs[nseg - 2], orig, len);
     free(z);
     free(orig);
     CU_ASSERT_EQUAL_FATAL(open_wal(4096, &w, &rec), 0);
@@ -1135,9 +1113,9 @@ static void test_index_gap(void)
     char segs[4][700];
     CU_ASSERT_EQUAL_FATAL(seg_files(segs, 4), 1);
     size_t len;
-    unsigned char *p = file_read(segs[0], &len);
+    unsigned char *p = tu_file_read(segs[0], &len);
     memmove(p + off[2], p + off[3], len - off[3]);
-    file_write(segs[0], p, len - (off[3] - off[2]));
+    tu_file_write(segs[0], p, len - (off[3] - off[2]));
     struct wal *w;
     struct wal_recovered rec;
     CU_ASSERT_EQUAL(open_wal(0, &w, &rec), LT_ECORRUPT);
@@ -1175,7 +1153,7 @@ static void test_random_bit_flips(void)
     unsigned char *orig[64];
     size_t len[64], total = 0;
     for (size_t i = 0; i < nseg; i++) {
-        orig[i] = file_read(segs[i], &len[i]);
+        orig[i] = tu_file_read(segs[i], &len[i]);
         total += len[i];
     }
     unsigned corrupt = 0, torn = 0;
@@ -1209,7 +1187,7 @@ static void test_random_bit_flips(void)
             corrupt++;
         }
         for (size_t i = 0; i < nseg; i++) /* the pristine files, for the next flip */
-            file_write(segs[i], orig[i], len[i]);
+            tu_file_write(segs[i], orig[i], len[i]);
     }
     CU_ASSERT(corrupt > 0);
     for (size_t i = 0; i < nseg; i++)
@@ -1467,7 +1445,7 @@ static void test_preallocation(void)
     /* the current segment carries zeros ahead; the sealed ones end with their SEAL (naming
      * the next segment, inverted: its last byte is not zero), no zeros after it */
     size_t len;
-    unsigned char *cur = file_read(segs[n - 1], &len);
+    unsigned char *cur = tu_file_read(segs[n - 1], &len);
     CU_ASSERT_FATAL(len > 0);
     CU_ASSERT_EQUAL(cur[len - 1], 0);
     size_t data_end = len;
@@ -1476,7 +1454,7 @@ static void test_preallocation(void)
     CU_ASSERT(len - data_end >= (1u << 10)); /* zeros ahead (up to the segment size) */
     for (size_t i = 0; i + 1 < n; i++) {
         size_t sl;
-        unsigned char *sealed = file_read(segs[i], &sl);
+        unsigned char *sealed = tu_file_read(segs[i], &sl);
         CU_ASSERT(sl > 24 && sealed[sl - 24 + 8] == 5 && sealed[sl - 1] == 0xff);
         CU_ASSERT(tu_file_size(segs[i]) <= (16 << 10) + 4096);
         free(sealed);
@@ -1494,7 +1472,7 @@ static void test_preallocation(void)
     wal_free(w);
     free(cur);
     n = seg_files(segs, 64);
-    cur = file_read(segs[n - 1], &len);
+    cur = tu_file_read(segs[n - 1], &len);
     data_end = len;
     while (data_end > 0 && cur[data_end - 1] == 0)
         data_end--;
@@ -1504,7 +1482,7 @@ static void test_preallocation(void)
     CU_ASSERT_FATAL(data_end + 32 + 37 <= len);
     for (size_t i = data_end + 32; i < data_end + 32 + 37; i++)
         cur[i] = 0x5a;
-    file_write(segs[n - 1], cur, len);
+    tu_file_write(segs[n - 1], cur, len);
     CU_ASSERT_EQUAL_FATAL(open_wal_prealloc(16 << 10, 4 << 10, &w, &rec), 0);
     CU_ASSERT_EQUAL(rec.last_index, last);
     CU_ASSERT(rec.truncated_bytes >= 37 && rec.truncated_bytes <= 37 + 32); /* not the zeros */
