@@ -912,13 +912,15 @@
     const ops = fresh ? Number(lm.appliedPerSec) || 0 : 0;
     const benchFresh = now - latest.benchAt < 1500;
     chartOps.push(t, [ops, benchFresh ? latest.benchOps : null]);
-    const fs = fresh && lm.fsyncP99Us != null ? Number(lm.fsyncP99Us) / 1000 : null;
+    /* the leader's fsync p99 over the last 2 s; 0: it synced nothing then (a gap, not 0 ms) */
+    const fsUs = fresh && lm.fsyncP99Us != null ? Number(lm.fsyncP99Us) : null;
+    const fs = fsUs ? fsUs / 1000 : null;
     chartLat.push(t, [fs, benchFresh ? latest.benchP99 : null]);
     set_text($('repl-ops'), fmt_int(ops));
     /* as its tooltip says: the benchmark's p99 while one runs, else the leader's fsync p99 —
      * the upper bound of its histogram bucket (16383 µs: "≤ 16.4 ms", as the Storage table
      * says it; a bare "16.4 ms" claimed up to twice the real figure) */
-    set_text($('repl-latency'), benchFresh && latest.benchP99 != null ? fmt_ms(latest.benchP99) : fs == null ? '—' : fmt_bound(fs * 1000));
+    set_text($('repl-latency'), benchFresh && latest.benchP99 != null ? fmt_ms(latest.benchP99) : fs != null ? fmt_bound(fsUs) : fsUs === 0 ? 'no syncs' : '—');
     chartLag.set_series(ids.map((id) => 'node ' + id));
     chartLag.push(t, ids.map((id) => {
       const n = state.nodes.get(id);
