@@ -2411,8 +2411,15 @@
     if (state.items.length) render_items();
   }
 
+  /* sec_refresh_rest: the limiter's figures and the firewall's rules. Only the latest
+   * refresh to start renders: an older one's rules, read before a delete, landed after the
+   * delete's own refresh and listed the removed rule again (a flake of the page test). */
+  let secRestSeq = 0;
   async function sec_refresh_rest() {
+    const seq = ++secRestSeq;
     const st = (await request('GET', '/_playground/security/status')).data || {};
+    const fw = (await request('GET', '/_playground/security/firewall')).data || {};
+    if (seq !== secRestSeq) return;
     const rl = st.rateLimit || {};
     const trl = st.testRateLimit || {};
     /* the real limiter's figures (it counts /api/* only) when one is set */
@@ -2422,7 +2429,6 @@
       : 'No limit on the REST API (start the gateway with --rate-limit N to set one).') +
       ' Test endpoint, all clients since the gateway started: ' + fmt_int(Number(trl.accepted)) + ' accepted, ' + fmt_int(Number(trl.rejected)) + ' refused.';
     $('rl-config').dataset.perSecond = String(Number(rl.perSecond) || 0);
-    const fw = (await request('GET', '/_playground/security/firewall')).data || {};
     state.fwRules = fw.rules || [];
     const nr = state.fwRules.length;
     const nd = Number(fw.denied) || 0;
