@@ -2902,10 +2902,14 @@ static uint64_t node_expire_list(struct node *n, struct op *head, uint64_t now)
 }
 
 /* node_progress fills the wire form of the leader's per-follower progress (RAFT_MAX_NODES
- * slots) and returns how many. */
-static size_t node_progress(const struct raft_status *st, Lithair__V1__FollowerProgress *fp,
-                            Lithair__V1__FollowerProgress **fpp)
+ * slots) and returns how many. recent_active: heard from within the last election timeout
+ * (node_heard_ns), or so says the core; the core's flag alone, cleared at every
+ * CheckQuorum round, showed followers that answer every heartbeat as silent for a
+ * heartbeat several times a second. */
+static size_t node_progress(const struct node *n, const struct raft_status *st,
+                            Lithair__V1__FollowerProgress *fp, Lithair__V1__FollowerProgress **fpp)
 {
+    uint64_t now = lt_now_ns();
     size_t k = 0;
     for (size_t i = 0; i < st->n_progress && i < RAFT_MAX_NODES; i++, k++) {
         const struct raft_progress *p = &st->progress[i];
@@ -2915,7 +2919,9 @@ static size_t node_progress(const struct raft_status *st, Lithair__V1__FollowerP
         fp[k].next = p->next;
         fp[k].state = (Lithair__V1__FollowerProgress__State)p->state;
         fp[k].inflight = p->inflight;
-        fp[k].recent_active = p->recent_active;
+        uint64_t heard = node_heard_ns(n, p->id);
+        fp[k].recent_active = p->recent_active ||
+                              (heard && now >= heard && now - heard < node_election_timeout_ns(n));
         fp[k].lag = st->last_index > p->match ? st->last_index - p->match : 0;
         fp[k].ahead = p->ahead;
         fpp[k] = &fp[k];
@@ -3025,7 +3031,7 @@ static void node_publish_metrics(struct node *n, uint64_t now)
     if (st.role == RAFT_LEADER) {
         Lithair__V1__FollowerProgress fp[RAFT_MAX_NODES], *fpp[RAFT_MAX_NODES];
         Lithair__V1__ProgressEvent pe = LITHAIR__V1__PROGRESS_EVENT__INIT;
-        pe.n_followers = node_progress(&st, fp, fpp);
+        pe.n_followers = node_progress(n, &st, fp, fpp);
         pe.followers = fpp;
         pe.last_index = st.last_index;
         pe.commit = st.commit;
@@ -3374,7 +3380,7 @@ void node_fill_status(struct node *n, Lithair__V1__NodeStatus *s, Lithair__V1__F
     s->cluster_id = n->ident.cluster;
     s->n_followers = 0;
     if (st.role == RAFT_LEADER) {
-        s->n_followers = node_progress(&st, fp, fpp);
+        s->n_followers = node_progress(n, &st, fp, fpp);
         s->followers = fpp;
     }
     for (size_t i = 0; i < n->cfg.n_members; i++) {
