@@ -148,8 +148,11 @@ static void gw_hist_prom(struct gw_buf *b, const char *name, const char *labels,
                       les[i], (unsigned long long)cum[i]);
     gw_buf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, *labels ? "," : "",
                   (unsigned long long)lt_hist_count(h));
-    gw_buf_printf(b, "%s_sum{%s} %.6f\n", name, labels, sum_s);
-    gw_buf_printf(b, "%s_count{%s} %llu\n", name, labels, (unsigned long long)lt_hist_count(h));
+    /* no labels: no braces ("name{}" is outside the format's grammar) */
+    const char *open = *labels ? "{" : "", *close = *labels ? "}" : "";
+    gw_buf_printf(b, "%s_sum%s%s%s %.6f\n", name, open, labels, close, sum_s);
+    gw_buf_printf(b, "%s_count%s%s%s %llu\n", name, open, labels, close,
+                  (unsigned long long)lt_hist_count(h));
 }
 
 static int gw_metrics_get(struct gw_req *r)
@@ -269,8 +272,13 @@ static int gw_metrics_get(struct gw_req *r)
             for (size_t k = 0; k < ws->n_fsync_histogram; k++)
                 if (ws->fsync_histogram[k]->le_us <= le)
                     cum += ws->fsync_histogram[k]->count;
-            gw_buf_printf(&b, "lithair_node_fsync_seconds_bucket{node=\"%llu\",le=\"%g\"} %llu\n",
-                          id, (double)le / 1e6, (unsigned long long)cum);
+            /* the bound exactly, 2^e us in seconds: %g's 6 digits wrote 2^21 us as
+             * 2.09715, below the bucket's true bound */
+            gw_buf_printf(&b,
+                          "lithair_node_fsync_seconds_bucket{node=\"%llu\",le=\"%llu.%06llu\"} "
+                          "%llu\n",
+                          id, (unsigned long long)(le / 1000000u),
+                          (unsigned long long)(le % 1000000u), (unsigned long long)cum);
         }
         gw_buf_printf(&b, "lithair_node_fsync_seconds_bucket{node=\"%llu\",le=\"+Inf\"} %llu\n", id,
                       (unsigned long long)total);
@@ -285,8 +293,12 @@ static int gw_metrics_get(struct gw_req *r)
         have_es[i] = rpc_client_stats(g->client, i, &es[i]) == 0;
     static const char *efams[] = {"lithair_gateway_circuit_open", "lithair_gateway_rpc_calls_total",
                                   "lithair_gateway_rpc_failures_total"};
+    static const char *ehelp[] = {"1 while the node's circuit breaker is open or half-open.",
+                                  "RPCs the gateway sent to the node.",
+                                  "RPCs to the node that failed."};
     for (int f = 0; f < 3; f++) {
-        gw_buf_printf(&b, "# TYPE %s %s\n", efams[f], f == 0 ? "gauge" : "counter");
+        gw_buf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", efams[f], ehelp[f], efams[f],
+                      f == 0 ? "gauge" : "counter");
         for (size_t i = 0; i < g->n_nodes; i++) {
             if (!have_es[i])
                 continue;
@@ -307,8 +319,12 @@ static int gw_metrics_get(struct gw_req *r)
         uint64_t batches, batched;
         gw_coalescer_stats(g->coalescer, &batches, &batched);
         gw_buf_printf(&b,
+                      "# HELP lithair_gateway_write_batches_total Rpc/Batch calls of the "
+                      "write coalescer.\n"
                       "# TYPE lithair_gateway_write_batches_total counter\n"
                       "lithair_gateway_write_batches_total %llu\n"
+                      "# HELP lithair_gateway_batched_writes_total Writes sent in those "
+                      "batches.\n"
                       "# TYPE lithair_gateway_batched_writes_total counter\n"
                       "lithair_gateway_batched_writes_total %llu\n",
                       (unsigned long long)batches, (unsigned long long)batched);
@@ -333,7 +349,9 @@ static int gw_metrics_get(struct gw_req *r)
         gw_hist_prom(&b, "lithair_gateway_request_duration_seconds", "", snap, sum_s);
     }
     gw_buf_printf(
-        &b, "# TYPE lithair_gateway_uptime_seconds gauge\nlithair_gateway_uptime_seconds %.3f\n",
+        &b,
+        "# HELP lithair_gateway_uptime_seconds Seconds since the gateway started.\n"
+        "# TYPE lithair_gateway_uptime_seconds gauge\nlithair_gateway_uptime_seconds %.3f\n",
         (double)(lt_now_ns() - g->started_ns) / 1e9);
     lt_hist_free(snap);
     if (b.oom) {

@@ -71,5 +71,206 @@ def test_recent_active_is_steady(build_dir):
             os.kill(pid, signal.SIGCONT)
 
 
+# ------------------------------------------------------------------ /metrics
+
+PROM_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
+PROM_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+PROM_TYPES = ("counter", "gauge", "histogram", "summary", "untyped")
+
+
+def prom_value(text, what):
+    """A sample value as the format writes it: a Go float, NaN, +Inf or -Inf."""
+    if text in ("NaN", "+Inf", "-Inf"):
+        return float(text.replace("Inf", "inf"))
+    check(re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text),
+          "%s: not a number: %r" % (what, text))
+    return float(text)
+
+
+def prom_labels(text, what):
+    """Parses 'a="x",b="y"' (what is between the braces); returns a dict."""
+    labels, i = {}, 0
+    check(text != "", "%s: empty braces (the grammar wants at least one label)" % what)
+    while i < len(text):
+        m = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)=\"").match(text, i)
+        check(m, "%s: bad label at %r" % (what, text[i:]))
+        name, i, val = m.group(1), m.end(), ""
+        while True:
+            check(i < len(text), "%s: unterminated label value" % what)
+            c = text[i]
+            if c == "\\":
+                check(i + 1 < len(text) and text[i + 1] in "\\\"n",
+                      "%s: bad escape in a label value: %r" % (what, text[i:i + 2]))
+                val += {"\\": "\\", '"': '"', "n": "\n"}[text[i + 1]]
+                i += 2
+            elif c == '"':
+                i += 1
+                break
+            else:
+                check(c != "\n", "%s: raw newline in a label value" % what)
+                val += c
+                i += 1
+        check(name not in labels, "%s: label %s twice" % (what, name))
+        check(not name.startswith("__"), "%s: reserved label name %s" % (what, name))
+        labels[name] = val
+        if i < len(text):
+            check(text[i] == ",", "%s: expected ',' at %r" % (what, text[i:]))
+            i += 1
+    return labels
+
+
+def prom_parse(text):
+    """A strict reader of the Prometheus text format 0.0.4. Returns {family: {"type",
+    "help", "samples": [(name, labels, value)]}}; fails on anything the format does not
+    allow, and on what this project promises beyond it (HELP and TYPE for every family)."""
+    check(text.endswith("\n"), "the exposition ends with a newline")
+    fams, order, current = {}, [], None
+
+    def family_of(name):
+        for suffix in ("_bucket", "_sum", "_count"):
+            base = name[:-len(suffix)]
+            if name.endswith(suffix) and fams.get(base, {}).get("type") == "histogram":
+                return base
+        return name
+
+    def fam(name):
+        if name not in fams:
+            fams[name] = {"type": None, "help": None, "samples": []}
+            order.append(name)
+        return fams[name]
+
+    seen = set()
+    for ln, line in enumerate(text[:-1].split("\n"), 1):
+        what = "line %d %r" % (ln, line)
+        check(line.strip() != "" or line == "", "%s: blanks" % what)
+        if line.startswith("#"):
+            parts = line.split(" ", 3)
+            if len(parts) >= 3 and parts[1] in ("HELP", "TYPE"):
+                name = parts[2]
+                check(PROM_NAME.match(name), "%s: bad metric name" % what)
+                f = fam(name)
+                check(not f["samples"], "%s: %s after the family's samples" % (what, parts[1]))
+                key = parts[1].lower()
+                check(f[key] is None, "%s: a second %s for %s" % (what, parts[1], name))
+                check(len(parts) == 4 and parts[3] != "", "%s: %s without text" % (what, parts[1]))
+                if key == "type":
+                    check(parts[3] in PROM_TYPES, "%s: unknown type" % what)
+                f[key] = parts[3]
+                current = name
+            continue
+        if line == "":
+            continue
+        m = re.fullmatch(r"([^\s{]+)(?:\{(.*)\})?\s+(\S+)(?:\s+(-?\d+))?", line)
+        check(m, "%s: not a sample line" % what)
+        name, ltext, vtext = m.group(1), m.group(2), m.group(3)
+        check(PROM_NAME.match(name), "%s: bad metric name" % what)
+        labels = prom_labels(ltext, what) if ltext is not None else {}
+        value = prom_value(vtext, what)
+        fname = family_of(name)
+        f = fam(fname)
+        check(fname == current, "%s: a sample of %s away from its family's other lines "
+              "(after %s)" % (what, fname, current))
+        key = (name, tuple(sorted(labels.items())))
+        check(key not in seen, "%s: the same series twice" % what)
+        seen.add(key)
+        f["samples"].append((name, labels, value))
+    for name in order:
+        f = fams[name]
+        check(f["type"] is not None and f["help"] is not None,
+              "family %s lacks %s" % (name, "TYPE" if f["type"] is None else "HELP"))
+        if f["type"] == "counter":
+            check(name.endswith("_total"), "counter %s does not end in _total" % name)
+        for sname, labels, value in f["samples"]:
+            if f["type"] in ("counter", "histogram"):
+                check(value >= 0 and not math.isnan(value), "%s %r: negative" % (sname, labels))
+            if f["type"] == "histogram":
+                check(sname in (name + "_bucket", name + "_sum", name + "_count"),
+                      "histogram %s has a sample %s" % (name, sname))
+        if f["type"] == "histogram":
+            prom_check_histogram(name, f["samples"])
+    return fams
+
+
+def prom_check_histogram(name, samples):
+    """Buckets in increasing `le` order, cumulative, ending with +Inf equal to _count; one
+    _sum and one _count per label set."""
+    series = {}
+    for sname, labels, value in samples:
+        rest = tuple(sorted((k, v) for k, v in labels.items() if k != "le"))
+        s = series.setdefault(rest, {"buckets": [], "sum": None, "count": None})
+        if sname.endswith("_bucket"):
+            check("le" in labels, "%s%r: a bucket without le" % (sname, labels))
+            s["buckets"].append((prom_value(labels["le"], "le"), value, labels["le"]))
+        else:
+            check("le" not in labels, "%s%r: le outside a bucket" % (sname, labels))
+            s["sum" if sname.endswith("_sum") else "count"] = value
+    for rest, s in series.items():
+        what = "%s%r" % (name, dict(rest))
+        b = s["buckets"]
+        check(b and b[-1][2] == "+Inf", "%s: the last bucket is not +Inf: %r" % (what, b[-3:]))
+        check(all(b[i][0] < b[i + 1][0] for i in range(len(b) - 1)),
+              "%s: bucket bounds not increasing" % what)
+        check(all(b[i][1] <= b[i + 1][1] for i in range(len(b) - 1)),
+              "%s: buckets not cumulative: %r" % (what, [(x[2], x[1]) for x in b]))
+        check(s["count"] is not None and s["sum"] is not None, "%s: _sum or _count missing" % what)
+        check(b[-1][1] == s["count"], "%s: +Inf bucket %r != _count %r" % (what, b[-1][1],
+                                                                         s["count"]))
+
+
+def scrape(g):
+    st, h, text = g.get("/metrics", timeout=10)
+    check(st == 200, "metrics: %d" % st)
+    check(h.get("content-type", "").startswith("text/plain; version=0.0.4"),
+          "content type %r" % h.get("content-type"))
+    return prom_parse(text), text
+
+
+def series_map(fams, types=("counter", "histogram")):
+    """{(name, labels): value} of the counter-like series (histograms: _count, buckets)."""
+    out = {}
+    for fname, f in fams.items():
+        if f["type"] in types:
+            for name, labels, value in f["samples"]:
+                if not name.endswith("_sum"):
+                    out[(name, tuple(sorted(labels.items())))] = value
+    return out
+
+
+def test_metrics_exposition(build_dir):
+    """/metrics parses strictly; the fsync histogram's bounds are the node's (powers of two
+    microseconds, written exactly); counters do not go down between two scrapes."""
+    with Gateway(build_dir, spawn=3) as g:
+        g.wait_leader(timeout=20)
+        for i in range(20):
+            check(g.post("/api/items", {"name": "m%d" % i})[0] == 201, "create")
+        wait_for("every node in /metrics", lambda: scrape(g)[1].count(
+            "lithair_node_fsync_seconds_count{") == 3, timeout=10)
+        fams, text = scrape(g)
+        for want in ("lithair_node_up", "lithair_node_role", "lithair_node_fsync_seconds",
+                     "lithair_gateway_request_duration_seconds", "lithair_gateway_requests_total",
+                     "lithair_gateway_circuit_open", "lithair_gateway_uptime_seconds"):
+            check(want in fams and fams[want]["samples"], "no %s in:\n%s" % (want, text))
+        # one role per answering node
+        for node in ("1", "2", "3"):
+            check(sum(v for _, lb, v in fams["lithair_node_role"]["samples"]
+                      if lb["node"] == node) == 1, "node %s has one role" % node)
+        # the node counts fsyncs in buckets [2^(b-1), 2^b) us: each bound is 2^b us exactly
+        for _, labels, _ in fams["lithair_node_fsync_seconds"]["samples"]:
+            le = labels.get("le")
+            if le is None or le == "+Inf":
+                continue
+            us = float(le) * 1e6
+            check(abs(us - round(us)) < 1e-6 and round(us) > 0 and
+                  round(us) & (round(us) - 1) == 0,
+                  "fsync bucket le=%s is not a power of two microseconds (%r us)" % (le, us))
+        before = series_map(fams)
+        for i in range(5):
+            g.post("/api/items", {"name": "n%d" % i})
+        after = series_map(scrape(g)[0])
+        for key, v in before.items():
+            if key in after:
+                check(after[key] >= v, "%r went down: %r -> %r" % (key, v, after[key]))
+
+
 if __name__ == "__main__":
     sys.exit(run_tests(globals()))
