@@ -147,11 +147,13 @@ const char *gw_role_name(int role)
     }
 }
 
-const char *gw_health_name(bool answered, uint64_t leader_id, uint64_t lag, uint64_t ahead)
+const char *gw_health_name(bool answered, uint64_t leader_id, uint64_t cluster_leader, uint64_t lag,
+                           uint64_t ahead)
 {
     if (!answered)
         return "unhealthy";
-    return leader_id != 0 && lag <= GW_HEALTHY_LAG && ahead == 0 ? "healthy" : "desynced";
+    bool follows = leader_id != 0 && (cluster_leader == 0 || leader_id == cluster_leader);
+    return follows && lag <= GW_HEALTHY_LAG && ahead == 0 ? "healthy" : "desynced";
 }
 
 static const char *gw_follower_state(int s)
@@ -299,7 +301,8 @@ static json_object *gw_cluster_status_json(struct gw *g, unsigned *alive_out, bo
         }
         json_object_object_add(
             n, "health",
-            json_object_new_string(gw_health_name(ns != NULL, ns ? ns->leader_id : 0, lag, ahead)));
+            json_object_new_string(gw_health_name(ns != NULL, ns ? ns->leader_id : 0,
+                                                  leader ? leader->id : 0, lag, ahead)));
         json_object_object_add(n, "rpcUrl", json_object_new_string(g->nodes[i].rpc_url));
         json_object_object_add(n, "eventsUrl", json_object_new_string(g->nodes[i].events_url));
         struct sup_node_info si;

@@ -16,9 +16,12 @@ json_object *gw_cluster_fetch_status(struct gw *g);
 /* gw_role_name: "leader", "follower", "candidate", "pre-candidate" ("unknown"). */
 const char *gw_role_name(int role);
 
-/* gw_health_name: "unhealthy" (no answer), "healthy" (answers, knows a leader, lag <= 100
- * entries, and not `ahead`: the leader's FollowerProgress.ahead, > 0 when the node holds
- * entries committed past the leader's log — a diverged cluster) or "desynced". */
-const char *gw_health_name(bool answered, uint64_t leader_id, uint64_t lag, uint64_t ahead);
+/* gw_health_name: "unhealthy" (no answer), "healthy" (answers, knows a leader — the
+ * cluster's, `cluster_leader`, when one answers (0: none does) —, lag <= 100 entries, and
+ * not `ahead`: the leader's FollowerProgress.ahead, > 0 when the node holds entries
+ * committed past the leader's log — a diverged cluster) or "desynced" (a node that follows,
+ * or is, a leader deposed by a later term included). */
+const char *gw_health_name(bool answered, uint64_t leader_id, uint64_t cluster_leader, uint64_t lag,
+                           uint64_t ahead);
 
 #endif

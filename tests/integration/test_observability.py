@@ -8,6 +8,9 @@
   written here: HELP and TYPE once per family, before its samples, samples of a family
   together, well-formed names, labels and values, histograms with cumulative buckets, a
   +Inf bucket equal to _count, and bucket bounds that are the true bounds.
+- A leader cut off from the others that still says it leads an older term: the cluster
+  status names the new leader and calls the old one desynced; lithair-admin status
+  measures lags against the leader of the highest term.
 
 Run: python3 test_observability.py BUILD_DIR [TEST_NAME...]
 """
@@ -22,6 +25,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gw_harness import Gateway  # noqa: E402
 from harness import check, run_tests, wait_for  # noqa: E402
+from test_partition import PartitionCluster  # noqa: E402
 
 
 def status(g):
@@ -270,6 +274,67 @@ def test_metrics_exposition(build_dir):
         for key, v in before.items():
             if key in after:
                 check(after[key] >= v, "%r went down: %r -> %r" % (key, v, after[key]))
+
+
+
+# ------------------------------------------------------------------ a deposed leader
+
+
+class SlowStepDownCluster(PartitionCluster):
+    """Raft links through proxies (test_partition); node 3 has an election timeout of
+    10 s, so that, led by it and then cut off, it goes on saying it leads its old term
+    for seconds (CheckQuorum steps it down only after its own election timeout) while the
+    two others elect a new leader."""
+
+    def __enter__(self):
+        self.proxies.start()
+        for n in self.nodes:
+            n.start(extra=["--election-ticks", "1000"] if n.id == 3 else [])
+        return self
+
+
+def test_deposed_leader_is_not_shown_healthy(build_dir):
+    """A cut-off leader that still says it leads an older term: the gateway's status
+    names the new leader and calls the old one desynced (it was `healthy`: its lag was
+    read from the new leader's progress, its allegiance not at all); lithair-admin status
+    measures every lag against the leader of the highest term (it took the last endpoint
+    that said it led: the old leader, listed last, made its own lag 0)."""
+    with SlowStepDownCluster(build_dir) as c:
+        first = c.wait_leader(timeout=15)
+        if first != 3:
+            c.admin("leader", "transfer", "3", timeout_ms=5000)
+        wait_for("node 3 to lead", lambda: c.leader() == 3, timeout=10)
+        term0 = int(c.node_status(3)["term"])
+        with Gateway(build_dir, nodes=c.nodes) as g:
+            c.proxies.isolate(3, "cut")
+            others = [n for n in c.nodes if n.id != 3]
+            new = wait_for("a new leader among 1 and 2", lambda: c.leader(nodes=others),
+                           timeout=10, interval=0.1)
+            for i in range(5):  # the new leader's log moves past the old one's
+                c.admin("items", "create", '{"name": "after-%d"}' % i, endpoints=c.node(new).rpc)
+            old = c.node_status(3)
+            check(old and old["role"] == "leader" and int(old["term"]) == term0,
+                  "node 3 still says it leads term %d (the test's premise): %r" % (term0, old))
+            s = wait_for("the gateway to see node 3 and the new leader", lambda: (
+                lambda s: s if s["leaderId"] == new and all(
+                    "term" in n for n in s["nodes"]) else None)(status(g)), timeout=10)
+            byid = {n["id"]: n for n in s["nodes"]}
+            check(s["term"] > term0, "the cluster's term is the new leader's: %r" % s["term"])
+            check(byid[3]["role"] == "leader" and byid[3]["term"] == term0,
+                  "node 3 shown as it says: %r" % byid[3])
+            check(byid[3]["health"] == "desynced",
+                  "a deposed leader of term %d (the leader is node %d, term %d) shown %r"
+                  % (term0, new, s["term"], byid[3]["health"]))
+            for n in others:
+                check(byid[n.id]["health"] == "healthy", "node %d: %r" % (n.id, byid[n.id]))
+            # lithair-admin status: lags against the leader of the highest term
+            rows = {int(r["id"]): r for r in c.status() if r.get("healthy")}
+            check(set(rows) == {1, 2, 3}, "admin status rows: %r" % rows)
+            new_last = int(rows[new]["lastIndex"])
+            check(int(rows[3]["lag"]) >= new_last - int(rows[3]["applied"]) >= 5,
+                  "node 3's lag %r: the new leader's last index %d, node 3 applied %r"
+                  % (rows[3]["lag"], new_last, rows[3]["applied"]))
+            c.proxies.heal()
 
 
 if __name__ == "__main__":

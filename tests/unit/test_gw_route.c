@@ -356,16 +356,21 @@ static void test_bench_parse(void)
 
 static void test_health(void)
 {
-    CU_ASSERT_STRING_EQUAL(gw_health_name(false, 1, 0, 0), "unhealthy");
-    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 1, 0, 0), "healthy");
-    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 1, 100, 0), "healthy");
-    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 1, 101, 0), "desynced");
-    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 0, 0, 0), "desynced");
+    CU_ASSERT_STRING_EQUAL(gw_health_name(false, 1, 1, 0, 0), "unhealthy");
+    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 1, 1, 0, 0), "healthy");
+    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 1, 1, 100, 0), "healthy");
+    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 1, 1, 101, 0), "desynced");
+    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 0, 1, 0, 0), "desynced");
     /* a follower that holds entries committed past the leader's log (FollowerProgress.ahead):
      * a diverged cluster, whatever its lag says */
-    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 1, 0, 1), "desynced");
-    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 1, 0, 12345), "desynced");
-    CU_ASSERT_STRING_EQUAL(gw_health_name(false, 1, 0, 7), "unhealthy");
+    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 1, 1, 0, 1), "desynced");
+    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 1, 1, 0, 12345), "desynced");
+    CU_ASSERT_STRING_EQUAL(gw_health_name(false, 1, 1, 0, 7), "unhealthy");
+    /* no answering leader: the leader a node knows is taken at its word */
+    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 2, 0, 0, 0), "healthy");
+    /* a node that is, or follows, another leader than the cluster's (one deposed by a later
+     * term, cut off, that has not noticed yet): not in sync, whatever its lag says */
+    CU_ASSERT_STRING_EQUAL(gw_health_name(true, 3, 1, 0, 0), "desynced");
     CU_ASSERT_STRING_EQUAL(gw_role_name(LITHAIR__V1__NODE_ROLE__PRE_CANDIDATE), "pre-candidate");
     CU_ASSERT_STRING_EQUAL(gw_role_name(LITHAIR__V1__NODE_ROLE__LEADER), "leader");
 }

@@ -954,6 +954,7 @@ static int cmd_status(struct admin *a, bool health)
         return admin_fail("out of memory");
     }
     uint64_t leader_last = 0, leader_id = 0;
+    const Lithair__V1__NodeStatus *lead = NULL;
     int alive = 0, leaders = 0;
     struct {
         uint64_t id, index, last;
@@ -997,15 +998,21 @@ static int cmd_status(struct admin *a, bool health)
         alive++;
         if (sts[i]->role == LITHAIR__V1__NODE_ROLE__LEADER) {
             leaders++;
-            leader_last = sts[i]->last_index;
-            leader_id = sts[i]->id;
-            for (size_t k = 0; k < sts[i]->n_followers && n_ahead < ADMIN_MAX_AHEAD; k++)
-                if (sts[i]->followers[k]->ahead) { /* diverged logs (rpc.proto) */
-                    ahead[n_ahead].id = sts[i]->followers[k]->id;
-                    ahead[n_ahead].index = sts[i]->followers[k]->ahead;
-                    ahead[n_ahead++].last = sts[i]->last_index;
-                }
+            /* the leader of the highest term: one deposed by a later election (cut off,
+             * it has not noticed yet) still says it leads its older term */
+            if (!lead || sts[i]->term > lead->term)
+                lead = sts[i];
         }
+    }
+    if (lead) {
+        leader_last = lead->last_index;
+        leader_id = lead->id;
+        for (size_t k = 0; k < lead->n_followers && n_ahead < ADMIN_MAX_AHEAD; k++)
+            if (lead->followers[k]->ahead) { /* diverged logs (rpc.proto) */
+                ahead[n_ahead].id = lead->followers[k]->id;
+                ahead[n_ahead].index = lead->followers[k]->ahead;
+                ahead[n_ahead++].last = lead->last_index;
+            }
     }
     json_object *arr = json_object_new_array();
     if (!a->json && !health)
@@ -1559,13 +1566,15 @@ static int admin_main(int argc, char **argv)
         (strcmp(cmd, "status") == 0 || strcmp(cmd, "health") == 0 || strcmp(cmd, "ping") == 0 ||
          strcmp(cmd, "snapshot") == 0 || strcmp(cmd, "wal-stats") == 0)) {
         if (strcmp(cmd, "status") == 0)
-            printf("Usage: lithair-admin status [--digest]\n\n"
-                   "A row per endpoint: id, role, term, leader, commit, applied and last index,\n"
-                   "WAL size, lag behind the leader. --digest also hashes each store as it was\n"
-                   "at one applied index, shown in AT: replicas at the same AT show the same\n"
-                   "DIGEST (RECORDS is counted at the reply). A node hashes on a thread of its\n"
-                   "own while it goes on serving, about 2 s for a million records of 1 KiB; raise\n"
-                   "--timeout (default 5000 ms) for larger stores.\n");
+            printf(
+                "Usage: lithair-admin status [--digest]\n\n"
+                "A row per endpoint: id, role, term, leader, commit, applied and last index,\n"
+                "WAL size, lag behind the leader (of the highest term, when a deposed one still\n"
+                "says it leads). --digest also hashes each store as it was\n"
+                "at one applied index, shown in AT: replicas at the same AT show the same\n"
+                "DIGEST (RECORDS is counted at the reply). A node hashes on a thread of its\n"
+                "own while it goes on serving, about 2 s for a million records of 1 KiB; raise\n"
+                "--timeout (default 5000 ms) for larger stores.\n");
         else if (strcmp(cmd, "health") == 0)
             printf("Usage: lithair-admin health\n\nExit 0 if a majority of the endpoints answers "
                    "and exactly one of them leads, else 1.\n");
