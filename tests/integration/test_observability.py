@@ -8,6 +8,11 @@
   written here: HELP and TYPE once per family, before its samples, samples of a family
   together, well-formed names, labels and values, histograms with cumulative buckets, a
   +Inf bucket equal to _count, and bucket bounds that are the true bounds.
+- SSE: `retry:` first, one `id:` per event, consecutive on the combined stream; a resume
+  with Last-Event-ID replays exactly the missed events, per stream; `committed` events
+  sampled under load say exactly how many entries each skipped; through forced elections,
+  a kill and a restart, neither the status nor the `role` events show two leaders in one
+  term, and both settle on the real leader.
 - A leader cut off from the others that still says it leads an older term: the cluster
   status names the new leader and calls the old one desynced; lithair-admin status
   measures lags against the leader of the highest term.
@@ -15,11 +20,14 @@
 Run: python3 test_observability.py BUILD_DIR [TEST_NAME...]
 """
 
+import json
 import math
 import os
 import re
 import signal
+import socket
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -335,6 +343,245 @@ def test_deposed_leader_is_not_shown_healthy(build_dir):
                   "node 3's lag %r: the new leader's last index %d, node 3 applied %r"
                   % (rows[3]["lag"], new_last, rows[3]["applied"]))
             c.proxies.heal()
+
+
+
+# ------------------------------------------------------------------ SSE
+
+
+class RawSse:
+    """Reads a text/event-stream in a thread, keeping each block as the gateway wrote it:
+    blocks are dicts {"id", "event", "data" (the text), "retry", "comment"}."""
+
+    def __init__(self, port, path, headers=None):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        extra = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
+        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n" % (path, extra))
+                          .encode())
+        self.head, self.blocks, self.lock = b"", [], threading.Lock()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        buf = b""
+        try:
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    return
+                buf += data
+                if not self.head:
+                    if b"\r\n\r\n" not in buf:
+                        continue
+                    self.head, buf = buf.split(b"\r\n\r\n", 1)
+                while b"\n\n" in buf:
+                    raw, buf = buf.split(b"\n\n", 1)
+                    blk = {"id": None, "event": None, "data": None, "retry": None,
+                           "comment": None, "ids": 0}
+                    for line in raw.decode("utf-8").split("\n"):
+                        field, _, value = line.partition(":")
+                        value = value[1:] if value.startswith(" ") else value
+                        if field == "":
+                            blk["comment"] = value
+                        elif field == "id":
+                            blk["id"] = int(value)
+                            blk["ids"] += 1
+                        elif field == "data":
+                            blk["data"] = value if blk["data"] is None else \
+                                blk["data"] + "\n" + value
+                        elif field in ("event", "retry"):
+                            blk[field] = value
+                    with self.lock:
+                        self.blocks.append(blk)
+        except (OSError, ValueError):
+            return
+
+    def events(self):
+        with self.lock:
+            return [b for b in self.blocks if b["data"] is not None]
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+def test_sse_ids_and_resume(build_dir):
+    """The combined stream: `retry:` first, then every event with one `id:`, the ids
+    consecutive (every event goes to it: a gap is a lost event); a stream resumed with
+    Last-Event-ID gets exactly the events after that id, the same ones, then live ones;
+    a per-kind stream resumed the same way gets exactly its own kinds."""
+    with Gateway(build_dir, spawn=3) as g:
+        g.wait_leader(timeout=20)
+        a = RawSse(g.port, "/_playground/events")
+        try:
+            wait_for("events on the combined stream", lambda: len(a.events()) >= 20, timeout=15)
+            for i in range(10):
+                g.post("/api/items", {"name": "sse-%d" % i})
+            wait_for("committed events", lambda: sum(
+                1 for e in a.events() if e["event"] == "committed") >= 10, timeout=10)
+            with a.lock:
+                first = a.blocks[0]
+            check(first["retry"] == "2000" and first["data"] is None,
+                  "the stream opens with retry: %r" % first)
+            evs = a.events()
+            check(all(e["ids"] == 1 and e["event"] for e in evs),
+                  "an event without one id or a name: %r" % [e for e in evs if e["ids"] != 1
+                                                             or not e["event"]][:3])
+            ids = [e["id"] for e in evs]
+            check(ids == list(range(ids[0], ids[0] + len(ids))),
+                  "ids not consecutive on the combined stream: %r" % ids[:50])
+            k = ids[len(ids) // 2]
+            b = RawSse(g.port, "/_playground/events", headers={"Last-Event-ID": str(k)})
+            r = RawSse(g.port, "/_playground/events/replication?lastEventId=%d" % k)
+            try:
+                wait_for("the resumed streams to catch up with the first", lambda: (
+                    b.events() and b.events()[-1]["id"] >= ids[-1] and
+                    r.events() and r.events()[-1]["id"] >= ids[-1]), timeout=10)
+                mine = {e["id"]: e for e in a.events()}
+                got = [e for e in b.events() if e["id"] <= ids[-1]]
+                check([e["id"] for e in got] == [i for i in ids if i > k],
+                      "resumed after %d: ids %r" % (k, [e["id"] for e in got][:20]))
+                check(all(e["event"] == mine[e["id"]]["event"] and
+                          e["data"] == mine[e["id"]]["data"] for e in got),
+                      "a resumed event differs from the one first sent")
+                want = [i for i in ids if i > k and mine[i]["event"] in
+                        ("committed", "progress", "metrics")]
+                gotr = [e["id"] for e in r.events() if e["id"] <= ids[-1]]
+                check(gotr == want, "replication stream resumed after %d: %r, want %r"
+                      % (k, gotr[:20], want[:20]))
+                # live events after the replay, still consecutive
+                g.post("/api/items", {"name": "after"})
+                wait_for("a live event on the resumed stream",
+                         lambda: b.events()[-1]["id"] > ids[-1] + 5, timeout=10)
+                bids = [e["id"] for e in b.events()]
+                check(bids == list(range(k + 1, k + 1 + len(bids))),
+                      "the resumed stream has a gap or a duplicate: %r" % bids[:50])
+            finally:
+                b.close()
+                r.close()
+        finally:
+            a.close()
+
+
+
+def test_committed_counts_are_exact(build_dir):
+    """Under a write load above the gateway's limit of `committed` events (200 a second a
+    node), each node's events go up its log in order and each one's `skipped` is exactly
+    the entries between it and that node's previous event: sampled, never miscounted."""
+    with Gateway(build_dir, spawn=3) as g:
+        g.wait_leader(timeout=20)
+        a = RawSse(g.port, "/_playground/events/replication")
+        try:
+            wait_for("the stream", lambda: len(a.events()) >= 6, timeout=15)
+            st, _, _ = g.post("/_playground/benchmark/start",
+                              {"type": "write", "concurrency": 8, "duration_secs": 2})
+            check(st == 202, "benchmark start")
+            wait_for("the benchmark to end", lambda: g.get("/_playground/benchmark/status")[2]
+                     ["state"] == "done", timeout=30, interval=0.2)
+            time.sleep(1.0)  # idle: the sampling stride goes back to 1
+            st, _, it = g.post("/api/items", {"name": "last"})
+            check(st == 201, "create")
+            wait_for("the last write's events from every node", lambda: len({
+                json.loads(e["data"])["node"] for e in a.events() if e["event"] == "committed"
+                and json.loads(e["data"])["id"] == it["id"]}) == 3, timeout=10)
+            per = {}
+            for e in a.events():
+                if e["event"] == "committed":
+                    d = json.loads(e["data"])
+                    per.setdefault(d["node"], []).append(d)
+            total_skipped = 0
+            for node, evs in sorted(per.items()):
+                for prev, cur in zip(evs, evs[1:]):
+                    check(cur["index"] > prev["index"], "node %d: index %d after %d"
+                          % (node, cur["index"], prev["index"]))
+                    want = cur["index"] - prev["index"] - 1
+                    check(cur.get("skipped", 0) == want,
+                          "node %d: the event of index %d says skipped %r, %d entries since "
+                          "its previous one (%d)" % (node, cur["index"], cur.get("skipped"),
+                                                     want, prev["index"]))
+                    total_skipped += want
+            check(total_skipped > 0, "the load was sampled (else the test shows nothing)")
+        finally:
+            a.close()
+
+
+
+def test_elections_shown_truly(build_dir):
+    """Through forced elections, a kill and a restart: no status and no pair of `role`
+    events shows two leaders in one term; the status's leader is the leader of its highest
+    term, and after each change the status and the role events settle on the real leader
+    (the node the force-election answer names) within two seconds."""
+    with Gateway(build_dir, spawn=3) as g:
+        g.wait_leader(timeout=20)
+        c = RawSse(g.port, "/_playground/events/cluster")
+        looks = []
+        stop = threading.Event()
+
+        def poll():
+            while not stop.is_set() and len(looks) < 5000:
+                try:
+                    looks.append(status(g))
+                except Exception:  # noqa: BLE001 - a look that failed is not a figure
+                    pass
+                time.sleep(0.01)
+        t = threading.Thread(target=poll, daemon=True)
+        t.start()
+        try:
+            # the gateway hears a node's events once its subscription is up (NNG dials in
+            # the background): a node's 4 Hz metrics on another stream say it is
+            m = RawSse(g.port, "/_playground/events/replication")
+            try:
+                wait_for("metrics events from every node", lambda: len({
+                    json.loads(e["data"])["node"] for e in m.events()
+                    if e["event"] == "metrics"}) == 3, timeout=15)
+            finally:
+                m.close()
+            for _ in range(4):
+                target = [i for i in (1, 2, 3) if i != status(g)["leaderId"]][0]
+                st, _, fe = g.post("/_playground/cluster/force-election", {"target": target},
+                                   timeout=15)
+                check(st == 200 and fe["leaderId"] == target, "force-election: %r" % (fe,))
+                wait_for("the status to show node %d leading term %d" % (target, fe["term"]),
+                         lambda: (lambda s: s["leaderId"] == target and s["term"] == fe["term"])(
+                             status(g)), timeout=2, interval=0.02)
+                want = {"role": "leader", "node": target, "term": fe["term"]}
+                wait_for("node %d's role event leading term %d" % (target, fe["term"]),
+                         lambda: any({k: json.loads(e["data"]).get(k) for k in want} == want
+                                     for e in c.events() if e["event"] == "role"),
+                         timeout=2, interval=0.02)
+            lead = status(g)["leaderId"]
+            check(g.post("/_playground/cluster/kill/%d" % lead)[0] == 200, "kill the leader")
+            wait_for("a new leader", lambda: status(g)["leaderId"] not in (0, lead), timeout=10)
+            check(g.post("/_playground/cluster/restart/%d" % lead)[0] == 200, "restart")
+            wait_for("all three healthy", lambda: all(
+                n["health"] == "healthy" for n in status(g)["nodes"]), timeout=15)
+        finally:
+            stop.set()
+            t.join(timeout=10)
+            c.close()
+        check(len(looks) >= 10, "too few status looks: %d" % len(looks))
+        for s in looks:
+            leaders = [(n["id"], n["term"]) for n in s["nodes"] if n["role"] == "leader"]
+            terms = [tm for _, tm in leaders]
+            check(len(terms) == len(set(terms)), "two leaders in one term: %r" % leaders)
+            if leaders:
+                best = max(leaders, key=lambda x: x[1])
+                check((s["leaderId"], s["term"]) == best,
+                      "the status's leader %r, the nodes say %r" % ((s["leaderId"], s["term"]),
+                                                                   leaders))
+            else:
+                check(s["leaderId"] == 0, "a leader nobody claims: %r" % s["leaderId"])
+        by_term = {}
+        for e in c.events():
+            if e["event"] == "role":
+                d = json.loads(e["data"])
+                if d["role"] == "leader":
+                    by_term.setdefault(d["term"], set()).add(d["node"])
+        check(by_term and all(len(v) == 1 for v in by_term.values()),
+              "leaders by term in the role events: %r" % by_term)
 
 
 if __name__ == "__main__":
