@@ -717,6 +717,71 @@ static void test_rpc_refused_writes(void)
     fake_stop(f);
 }
 
+/* The series covers the whole measured run, interval by interval: each sample's rate is of
+ * the time since the previous one (or since the measured phase began), none of an empty
+ * interval, and together they count every measured operation. A warm-up of whole sampling
+ * ticks made the first sample the instant the measure began ("0 ops/s" at t = 0), and the
+ * interval that ended the run was never sampled (a 1 s run: 25% of its operations missing
+ * from the series). Also when the run is stopped early, between two ticks. */
+static void check_series_covers(const struct bench_result *r)
+{
+    CU_ASSERT_FATAL(r->n_samples >= 1);
+    double counted = 0;
+    uint64_t prev = 0;
+    for (size_t i = 0; i < r->n_samples; i++) {
+        const struct bench_sample *s = &r->samples[i];
+        CU_ASSERT(s->t_ms > prev);
+        CU_ASSERT(s->ops_per_sec > 0);
+        counted += s->ops_per_sec * (double)(s->t_ms - prev) / 1000.0;
+        prev = s->t_ms;
+    }
+    /* t_ms is whole milliseconds: a little rounding per sample */
+    CU_ASSERT(counted > 0.97 * (double)r->ops && counted < 1.03 * (double)r->ops);
+    CU_ASSERT((double)prev >= r->duration_s * 1000.0 - 1.0 &&
+              (double)prev <= r->duration_s * 1000.0 + 1.0);
+}
+
+static void test_series_covers_the_run(void)
+{
+    struct counting_op *op = calloc(1, sizeof(*op));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(op);
+    op->sleep_us = 300;
+    struct progress_log log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct bench_config cfg = {.workload = BENCH_WRITE,
+                               .concurrency = 2,
+                               .duration_ms = 1000,
+                               .warmup_ms = 2 * BENCH_SAMPLE_MS,
+                               .payload_size = 10,
+                               .op = counting_op_fn,
+                               .op_ud = op,
+                               .progress = progress_fn,
+                               .progress_ud = &log};
+    struct bench_engine *e = NULL;
+    CU_ASSERT_EQUAL_FATAL(bench_engine_new(&cfg, &e), 0);
+    struct bench_result r;
+    CU_ASSERT_EQUAL_FATAL(bench_engine_run(e, &r), 0);
+    CU_ASSERT_FALSE(r.stopped_early);
+    CU_ASSERT(r.ops > 100);
+    check_series_covers(&r);
+    bench_result_fini(&r);
+    bench_engine_free(e);
+
+    /* stopped between two ticks */
+    memset(op, 0, sizeof(*op));
+    op->sleep_us = 300;
+    log.stop_after_ms = 3 * BENCH_SAMPLE_MS;
+    cfg.duration_ms = 20000;
+    cfg.warmup_ms = 0;
+    CU_ASSERT_EQUAL_FATAL(bench_engine_new(&cfg, &e), 0);
+    log.stop_engine = e;
+    CU_ASSERT_EQUAL_FATAL(bench_engine_run(e, &r), 0);
+    CU_ASSERT_TRUE(r.stopped_early);
+    check_series_covers(&r);
+    bench_result_fini(&r);
+    bench_engine_free(e);
+    free(op);
+}
+
 static const struct lt_test bench_tests[] = {
     {"closed_loop_mixed", test_closed_loop_mixed},
     {"open_loop", test_open_loop},
@@ -724,6 +789,7 @@ static const struct lt_test bench_tests[] = {
     {"open_loop_warmup_backlog", test_open_loop_warmup_backlog},
     {"mixed_no_reads", test_mixed_no_reads},
     {"stop_early", test_stop_early},
+    {"series_covers_the_run", test_series_covers_the_run},
     {"config", test_config},
     {"rpc_ping", test_rpc_ping},
     {"rpc_items_mixed", test_rpc_items_mixed},

@@ -397,6 +397,41 @@ static void bench_progress_report(struct bench_engine *e, enum bench_phase phase
     e->cfg.progress(e->cfg.progress_ud, &p);
 }
 
+/* bench_last_sample ends the series at `end` (the measured phase's end): the interval since
+ * the last sample (at last_ns, with totals *last; NULL: none yet) is sampled with the
+ * result's totals, those of every measured operation, so that the series covers the whole
+ * run. One shorter than half a tick is folded into the last sample instead (its interval
+ * then starts at before_ns, totals *before): a rate over a few milliseconds says little. */
+static void bench_last_sample(struct bench_engine *e, struct lt_hist *scratch,
+                              struct bench_result *r, size_t cap, uint64_t end,
+                              const struct bench_totals *last, uint64_t last_ns,
+                              const struct bench_totals *before, uint64_t before_ns)
+{
+    static const struct bench_totals zero = {0};
+    const struct bench_totals *from = last ? last : &zero;
+    uint64_t from_ns = last_ns;
+    size_t slot = r->n_samples;
+    if (last && r->n_samples > 0 && end - last_ns < BENCH_SAMPLE_MS * 1000000u / 2) {
+        slot = r->n_samples - 1; /* fold the short remainder into the last sample */
+        from = before;
+        from_ns = before_ns;
+    }
+    if (end <= from_ns || slot >= cap)
+        return;
+    double secs = (double)(end - from_ns) / 1e9;
+    struct bench_sample s = {
+        .t_ms = (end - e->t_measure_ns) / 1000000,
+        .ops_per_sec = (double)(r->ops - from->ops) / secs,
+        .mb_per_sec = (double)(r->bytes - from->bytes) / secs / 1e6,
+        .errors = r->errors - from->errors,
+    };
+    uint64_t p50;
+    bench_so_far(e, scratch, r->ops, &p50, &s.p99_ns);
+    r->samples[slot] = s;
+    if (slot == r->n_samples)
+        r->n_samples++;
+}
+
 int bench_engine_run(struct bench_engine *e, struct bench_result *out)
 {
     if (e->ran)
@@ -456,8 +491,8 @@ int bench_engine_run(struct bench_engine *e, struct bench_result *out)
         goto out_free;
     }
     uint64_t next_tick = e->t_start_ns + BENCH_SAMPLE_MS * 1000000u;
-    struct bench_totals last = {0};
-    uint64_t last_ns = t_measure;
+    struct bench_totals last = {0}, before = {0}; /* at the last sample, at the one before */
+    uint64_t last_ns = t_measure, before_ns = t_measure;
     while (!atomic_load(&e->stop)) {
         uint64_t wake = next_tick < t_end ? next_tick : t_end;
         if (atomic_load(&e->phase) == BENCH_PHASE_WARMUP && t_measure < wake)
@@ -479,6 +514,14 @@ int bench_engine_run(struct bench_engine *e, struct bench_result *out)
             bench_progress_report(e, (enum bench_phase)phase, &zero, 0, 0, 0, 0);
             continue;
         }
+        if (now - last_ns < BENCH_SAMPLE_MS * 1000000u / 2) {
+            /* the measure began at (or just before) this tick: too short an interval to
+             * tell a rate (its sample said 0 ops/s at t = 0); the next sample covers it.
+             * The progress says the phase, nothing measured yet, as in the warm-up. */
+            struct bench_totals zero = {0};
+            bench_progress_report(e, BENCH_PHASE_MEASURE, &zero, 0, 0, 0, 0);
+            continue;
+        }
         struct bench_totals t = bench_sum(e);
         double secs = (double)(now - last_ns) / 1e9;
         struct bench_sample s = {
@@ -498,6 +541,8 @@ int bench_engine_run(struct bench_engine *e, struct bench_result *out)
         }
         if (r.n_samples < cap)
             r.samples[r.n_samples++] = s;
+        before = last;
+        before_ns = last_ns;
         last = t;
         last_ns = now;
         bench_progress_report(e, BENCH_PHASE_MEASURE, &t, s.ops_per_sec, s.mb_per_sec, p50,
@@ -538,6 +583,9 @@ int bench_engine_run(struct bench_engine *e, struct bench_result *out)
         r.write_mb_per_sec = (double)r.write_bytes / r.duration_s / 1e6;
     }
     lt_hist_summarize(r.hist, &r.latency);
+    if (r.duration_s > 0)
+        bench_last_sample(e, scratch, &r, cap, t_measure + (uint64_t)(r.duration_s * 1e9 + 0.5),
+                          last_ns > t_measure ? &last : NULL, last_ns, &before, before_ns);
     if (c->progress) {
         struct bench_totals t = {.ops = r.ops, .bytes = r.bytes, .errors = r.errors};
         uint64_t p50, p99;
