@@ -277,6 +277,15 @@ static json_object *gw_cluster_status_json(struct gw *g, unsigned *alive_out, bo
                 if (!found)
                     lag = leader->last_index > ns->last_index ? leader->last_index - ns->last_index
                                                               : 0;
+                /* at most what the node's own commit index proves it holds (committed
+                 * entries are in every later leader's log): a new leader knows no
+                 * follower's match until it answers, and an installed snapshot is acked a
+                 * moment later, so the leader's figure alone showed a follower in sync as
+                 * a whole log behind, and desynced, right after every election */
+                uint64_t proven =
+                    leader->last_index > ns->commit ? leader->last_index - ns->commit : 0;
+                if (lag > proven)
+                    lag = proven;
             }
             json_object_object_add(n, "role", json_object_new_string(gw_role_name(ns->role)));
             json_object_object_add(n, "term", gw_json_u64(ns->term));
