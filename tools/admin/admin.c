@@ -1004,9 +1004,17 @@ static int cmd_status(struct admin *a, bool health)
                 lead = sts[i];
         }
     }
+    struct {
+        uint64_t id, lag;
+    } flag[ADMIN_MAX_AHEAD]; /* the leader's figure of each follower's lag */
+    size_t n_flag = 0;
     if (lead) {
         leader_last = lead->last_index;
         leader_id = lead->id;
+        for (size_t k = 0; k < lead->n_followers && n_flag < ADMIN_MAX_AHEAD; k++) {
+            flag[n_flag].id = lead->followers[k]->id;
+            flag[n_flag++].lag = lead->followers[k]->lag;
+        }
         for (size_t k = 0; k < lead->n_followers && n_ahead < ADMIN_MAX_AHEAD; k++)
             if (lead->followers[k]->ahead) { /* diverged logs (rpc.proto) */
                 ahead[n_ahead].id = lead->followers[k]->id;
@@ -1031,8 +1039,24 @@ static int cmd_status(struct admin *a, bool health)
                 json_object_object_add(o, "digest", admin_json_hex64(sts[i]->digest));
             }
             json_object_object_add(o, "clusterId", admin_json_hex64(sts[i]->cluster_id));
-            uint64_t lag =
-                leader_id && leader_last > sts[i]->applied ? leader_last - sts[i]->applied : 0;
+            /* as the gateway's cluster status says it: the entries of the leader's log the
+             * node is not known to hold, by the leader's progress and at most what the
+             * node's own commit index proves (it was the leader's last index less the
+             * node's applied one: the leader itself "lagged" under load) */
+            uint64_t lag = 0;
+            if (leader_id && sts[i]->id != leader_id) {
+                bool known = false;
+                for (size_t k = 0; k < n_flag; k++)
+                    if (flag[k].id == sts[i]->id) {
+                        lag = flag[k].lag;
+                        known = true;
+                    }
+                if (!known)
+                    lag = leader_last > sts[i]->last_index ? leader_last - sts[i]->last_index : 0;
+                uint64_t proven = leader_last > sts[i]->commit ? leader_last - sts[i]->commit : 0;
+                if (lag > proven)
+                    lag = proven;
+            }
             json_object_object_add(o, "lag", admin_json_u64(lag)); /* an index difference */
             json_object_object_add(o, "healthy", json_object_new_boolean(!stranger[i]));
             if (stranger[i])
@@ -1570,7 +1594,8 @@ static int admin_main(int argc, char **argv)
                 "Usage: lithair-admin status [--digest]\n\n"
                 "A row per endpoint: id, role, term, leader, commit, applied and last index,\n"
                 "WAL size, lag behind the leader (of the highest term, when a deposed one still\n"
-                "says it leads). --digest also hashes each store as it was\n"
+                "says it leads): the entries of its log the node is not known to hold, as the\n"
+                "gateway's cluster status says it. --digest also hashes each store as it was\n"
                 "at one applied index, shown in AT: replicas at the same AT show the same\n"
                 "DIGEST (RECORDS is counted at the reply). A node hashes on a thread of its\n"
                 "own while it goes on serving, about 2 s for a million records of 1 KiB; raise\n"
