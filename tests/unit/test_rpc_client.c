@@ -596,6 +596,76 @@ static void test_timeout_and_breaker(void)
     fake_stop(f);
 }
 
+/* A call admitted while the breaker was closed and answered (or timed out) only after
+ * the half-open probe went out is not the probe: its end neither frees the probe's place
+ * nor re-opens the breaker. It used to do both: with a cool-down shorter than the probe's
+ * timeout a second probe then went out while the first was still in flight. */
+struct slow_call {
+    struct rpc_client *c;
+    unsigned timeout_ms;
+    int rc;
+};
+
+static void *slow_ping(void *arg)
+{
+    struct slow_call *sc = arg;
+    sc->rc = ping(sc->c, 0, sc->timeout_ms, "s", NULL, NULL);
+    return NULL;
+}
+
+static void test_breaker_one_probe_despite_late_call(void)
+{
+    struct fake_node *f = fake_start(6, FAKE_SILENT);
+    struct rpc_client_opts o = {.breaker_failures = 1, .breaker_cooldown_ms = 100};
+    struct rpc_client *c;
+    CU_ASSERT_EQUAL_FATAL(rpc_client_new(f->url, &o, &c), 0);
+    CU_ASSERT_TRUE_FATAL(wait_connected(c, 0));
+    struct rpc_status st;
+    struct rpc_endpoint_stats s;
+    /* A: admitted while closed, times out at ~600 ms */
+    struct slow_call a = {.c = c, .timeout_ms = 600};
+    pthread_t ta, tp;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&ta, NULL, slow_ping, &a), 0);
+    lt_sleep_ms(20);
+    /* another call times out: the breaker opens (at ~70 ms) */
+    CU_ASSERT_EQUAL(ping(c, 0, 50, "t", NULL, &st), LT_ETIMEDOUT);
+    rpc_client_stats(c, 0, &s);
+    CU_ASSERT_EQUAL(s.state, RPC_BREAKER_OPEN);
+    /* past the cool-down, the probe P goes out; it times out at ~1400 ms */
+    lt_sleep_ms(120);
+    struct slow_call p = {.c = c, .timeout_ms = 1200};
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&tp, NULL, slow_ping, &p), 0);
+    for (int k = 0; k < 200 && atomic_load(&f->requests) < 3; k++)
+        lt_sleep_ms(5);
+    CU_ASSERT_EQUAL_FATAL(atomic_load(&f->requests), 3);
+    rpc_client_stats(c, 0, &s);
+    CU_ASSERT_EQUAL(s.state, RPC_BREAKER_HALF_OPEN);
+    /* A ends (a timeout) while P is in flight; then more than a cool-down passes */
+    pthread_join(ta, NULL);
+    CU_ASSERT_EQUAL(a.rc, LT_ETIMEDOUT);
+    lt_sleep_ms(150);
+    rpc_client_stats(c, 0, &s);
+    CU_ASSERT_EQUAL(s.state, RPC_BREAKER_HALF_OPEN); /* P, not A, decides */
+    /* P is still in flight: no second probe */
+    uint64_t t0 = lt_now_ns();
+    CU_ASSERT_EQUAL(ping(c, 0, 300, "t", NULL, &st), LT_EUNAVAIL);
+    CU_ASSERT(ms_since(t0) < 100);
+    CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "circuit open"));
+    CU_ASSERT_EQUAL(atomic_load(&f->requests), 3);
+    /* P times out: open again; after the cool-down the next probe closes it */
+    pthread_join(tp, NULL);
+    CU_ASSERT_EQUAL(p.rc, LT_ETIMEDOUT);
+    rpc_client_stats(c, 0, &s);
+    CU_ASSERT_EQUAL(s.state, RPC_BREAKER_OPEN);
+    atomic_store(&f->mode, FAKE_NORMAL);
+    lt_sleep_ms(120);
+    CU_ASSERT_EQUAL(ping(c, 0, 1000, "ok", NULL, &st), 0);
+    rpc_client_stats(c, 0, &s);
+    CU_ASSERT_EQUAL(s.state, RPC_BREAKER_CLOSED);
+    rpc_client_free(c);
+    fake_stop(f);
+}
+
 /* A chain of breaker changes as the callback sees them: each must start where the one
  * before it ended. The callback yields first, so that a change reported after the lock is
  * released would often be overtaken by the next one. */
@@ -1041,6 +1111,7 @@ static const struct lt_test rpc_tests[] = {
     {"election_backoff", test_election_backoff},
     {"redirect_to_open_breaker", test_redirect_to_open_breaker},
     {"timeout_and_breaker", test_timeout_and_breaker},
+    {"breaker_one_probe_despite_late_call", test_breaker_one_probe_despite_late_call},
     {"breaker_events_in_order", test_breaker_events_in_order},
     {"down_endpoint_failover", test_down_endpoint_failover},
     {"lost_reply", test_lost_reply},

@@ -53,7 +53,12 @@ struct rpc_endpoint {
     enum rpc_breaker_state state;
     unsigned consecutive;
     uint64_t opened_at_ns;
+    /* The half-open probe: a call admitted as the probe carries probe_gen as its ticket,
+     * and only the end of the call with the current ticket frees the place or re-opens
+     * the breaker. A call admitted while the breaker was closed may end after the probe
+     * went out: it has no ticket (0), so it cannot let a second probe through. */
     bool probe_inflight;
+    uint64_t probe_gen;
     uint64_t calls, replies, failures, timeouts, rejected, opens, redirects;
     char last_failure[256]; /* why its last attempt got no answer ("" if none yet) */
     uint64_t last_failure_ns;
@@ -140,24 +145,33 @@ static void rpc_breaker_set(struct rpc_endpoint *ep, enum rpc_breaker_state to,
     ep->state = to;
 }
 
-/* rpc_breaker_allow decides whether a call may go to `ep` now. Called with ep->mu held.
- * An OPEN breaker past its cool-down turns HALF_OPEN and admits this call as the probe. */
-static bool rpc_breaker_allow(struct rpc_client *c, struct rpc_endpoint *ep, uint64_t now,
-                              struct rpc_transition *t)
+/* rpc_probe_take makes the admitted call the half-open probe: its ticket. Lock held. */
+static uint64_t rpc_probe_take(struct rpc_endpoint *ep)
 {
+    ep->probe_inflight = true;
+    return ++ep->probe_gen;
+}
+
+/* rpc_breaker_allow decides whether a call may go to `ep` now. Called with ep->mu held.
+ * An OPEN breaker past its cool-down turns HALF_OPEN and admits this call as the probe:
+ * *probe is then its ticket for rpc_breaker_result, else 0. */
+static bool rpc_breaker_allow(struct rpc_client *c, struct rpc_endpoint *ep, uint64_t now,
+                              struct rpc_transition *t, uint64_t *probe)
+{
+    *probe = 0;
     switch (ep->state) {
     case RPC_BREAKER_CLOSED:
         return true;
     case RPC_BREAKER_OPEN:
         if (now - ep->opened_at_ns >= (uint64_t)c->o.breaker_cooldown_ms * 1000000u) {
             rpc_breaker_set(ep, RPC_BREAKER_HALF_OPEN, t);
-            ep->probe_inflight = true;
+            *probe = rpc_probe_take(ep);
             return true;
         }
         break;
     case RPC_BREAKER_HALF_OPEN:
         if (!ep->probe_inflight) {
-            ep->probe_inflight = true;
+            *probe = rpc_probe_take(ep);
             return true;
         }
         break;
@@ -172,24 +186,46 @@ static bool rpc_breaker_allow(struct rpc_client *c, struct rpc_endpoint *ep, uin
  * still be open from while it was down: the leader it names would be out of reach until
  * the cool-down and a probe, and every write would fail with NOT_LEADER meanwhile (seen
  * on the page: a create just after a node restarted from a lost quorum was made leader).
- * Called with ep->mu held. */
-static bool rpc_breaker_allow_named(struct rpc_endpoint *ep, struct rpc_transition *t)
+ * It is the probe (*probe its ticket) unless a probe is already in flight: then it goes
+ * as well, but its end decides nothing for the half-open breaker. Called with ep->mu held. */
+static bool rpc_breaker_allow_named(struct rpc_endpoint *ep, struct rpc_transition *t,
+                                    uint64_t *probe)
 {
+    *probe = 0;
     if (ep->state == RPC_BREAKER_OPEN)
         rpc_breaker_set(ep, RPC_BREAKER_HALF_OPEN, t);
-    if (ep->state == RPC_BREAKER_HALF_OPEN)
-        ep->probe_inflight = true;
+    if (ep->state == RPC_BREAKER_HALF_OPEN && !ep->probe_inflight)
+        *probe = rpc_probe_take(ep);
     return true;
 }
 
-/* rpc_breaker_result records the outcome of an admitted call. Called with ep->mu held. */
-static void rpc_breaker_result(struct rpc_client *c, struct rpc_endpoint *ep, bool replied,
-                               bool timeout, struct rpc_transition *t)
+/* rpc_is_probe: does ticket `probe` belong to the probe in flight now? Lock held. */
+static bool rpc_is_probe(const struct rpc_endpoint *ep, uint64_t probe)
 {
-    ep->probe_inflight = false;
+    return probe != 0 && ep->probe_inflight && probe == ep->probe_gen;
+}
+
+/* rpc_probe_cancel frees the probe's place when the call holding ticket `probe` ended
+ * without a verdict on the node (a local error): another call may probe. Lock held. */
+static void rpc_probe_cancel(struct rpc_endpoint *ep, uint64_t probe)
+{
+    if (rpc_is_probe(ep, probe))
+        ep->probe_inflight = false;
+}
+
+/* rpc_breaker_result records the outcome of an admitted call; `probe` is its ticket from
+ * rpc_breaker_allow (0: not the probe). Any reply closes the breaker. A failure counts;
+ * while the breaker is half-open only the probe's own failure re-opens it: the end of a
+ * call admitted before it opened is old news and must not free the probe's place (a
+ * second probe would go out beside the first). Called with ep->mu held. */
+static void rpc_breaker_result(struct rpc_client *c, struct rpc_endpoint *ep, uint64_t probe,
+                               bool replied, bool timeout, struct rpc_transition *t)
+{
+    bool is_probe = rpc_is_probe(ep, probe);
     if (replied) {
         ep->replies++;
         ep->consecutive = 0;
+        ep->probe_inflight = false; /* closed: the probe in flight, if any, is a plain call */
         rpc_breaker_set(ep, RPC_BREAKER_CLOSED, t);
         return;
     }
@@ -197,7 +233,9 @@ static void rpc_breaker_result(struct rpc_client *c, struct rpc_endpoint *ep, bo
     if (timeout)
         ep->timeouts++;
     ep->consecutive++;
-    if (ep->state == RPC_BREAKER_HALF_OPEN ||
+    if (is_probe)
+        ep->probe_inflight = false;
+    if ((ep->state == RPC_BREAKER_HALF_OPEN && is_probe) ||
         (ep->state == RPC_BREAKER_CLOSED && ep->consecutive >= c->o.breaker_failures)) {
         ep->opened_at_ns = lt_now_ns();
         ep->opens++;
@@ -532,9 +570,9 @@ enum rpc_outcome {
 
 /* rpc_attempt sends one Request to endpoint i (already admitted by its breaker) and
  * waits for the Response until deadline_ns. */
-static enum rpc_outcome rpc_attempt(struct rpc_client *c, size_t i, const char *method,
-                                    const char *token, const uint8_t *payload, size_t len,
-                                    uint64_t deadline_ns, Lithair__V1__Response **resp,
+static enum rpc_outcome rpc_attempt(struct rpc_client *c, size_t i, uint64_t probe,
+                                    const char *method, const char *token, const uint8_t *payload,
+                                    size_t len, uint64_t deadline_ns, Lithair__V1__Response **resp,
                                     struct rpc_status *st, int *err)
 {
     struct rpc_endpoint *ep = &c->ep[i];
@@ -660,7 +698,7 @@ static enum rpc_outcome rpc_attempt(struct rpc_client *c, size_t i, const char *
         *err = LT_ECORRUPT;
         outcome = RPC_LOCAL;
         pthread_mutex_lock(&ep->mu);
-        rpc_breaker_result(c, ep, true, false, &t);
+        rpc_breaker_result(c, ep, probe, true, false, &t);
         rpc_notify(c, i, &t);
         pthread_mutex_unlock(&ep->mu);
         return outcome;
@@ -671,9 +709,9 @@ static enum rpc_outcome rpc_attempt(struct rpc_client *c, size_t i, const char *
 out_result:
     pthread_mutex_lock(&ep->mu);
     if (outcome == RPC_LOCAL)
-        ep->probe_inflight = false; /* not the node's fault: let another probe through */
+        rpc_probe_cancel(ep, probe); /* not the node's fault: let another probe through */
     else
-        rpc_breaker_result(c, ep, outcome == RPC_REPLIED, timeout, &t);
+        rpc_breaker_result(c, ep, probe, outcome == RPC_REPLIED, timeout, &t);
     if (outcome == RPC_TRANSPORT) { /* said again when its circuit is open */
         snprintf(ep->last_failure, sizeof(ep->last_failure), "%s", st->message);
         ep->last_failure_ns = lt_now_ns();
@@ -714,8 +752,9 @@ static void rpc_last_failure(struct rpc_client *c, int only, char *out, size_t n
 
 /* rpc_pick chooses where the next attempt of a call goes: the hint (a redirect target),
  * else the leader, else the next connected endpoint in rotation, else any; each must be
- * admitted by its breaker. Returns -1 if every breaker refuses. */
-static int rpc_pick(struct rpc_client *c, int hint, bool named)
+ * admitted by its breaker (*probe: the probe ticket, 0 if not the probe). Returns -1 if
+ * every breaker refuses. */
+static int rpc_pick(struct rpc_client *c, int hint, bool named, uint64_t *probe)
 {
     size_t order[RPC_CLIENT_MAX_ENDPOINTS * 2 + 2], n = 0;
     pthread_mutex_lock(&c->mu);
@@ -741,8 +780,8 @@ static int rpc_pick(struct rpc_client *c, int hint, bool named)
         struct rpc_endpoint *ep = &c->ep[order[k]];
         struct rpc_transition t = {0};
         pthread_mutex_lock(&ep->mu);
-        bool ok =
-            named && k == 0 ? rpc_breaker_allow_named(ep, &t) : rpc_breaker_allow(c, ep, now, &t);
+        bool ok = named && k == 0 ? rpc_breaker_allow_named(ep, &t, probe)
+                                  : rpc_breaker_allow(c, ep, now, &t, probe);
         rpc_notify(c, order[k], &t);
         pthread_mutex_unlock(&ep->mu);
         if (ok)
@@ -822,16 +861,17 @@ int rpc_call_raw(struct rpc_client *c, const struct rpc_call_opts *co, const cha
         if (attempt > 0 && lt_now_ns() >= deadline)
             return rpc_not_leader_unasked(st, err, timeout);
         int i;
+        uint64_t probe = 0;
         if (fixed) {
             struct rpc_transition t = {0};
             struct rpc_endpoint *ep = &c->ep[hint];
             pthread_mutex_lock(&ep->mu);
-            bool ok = rpc_breaker_allow(c, ep, lt_now_ns(), &t);
+            bool ok = rpc_breaker_allow(c, ep, lt_now_ns(), &t, &probe);
             rpc_notify(c, (size_t)hint, &t);
             pthread_mutex_unlock(&ep->mu);
             i = ok ? hint : -1;
         } else {
-            i = rpc_pick(c, hint, named);
+            i = rpc_pick(c, hint, named, &probe);
         }
         hint = -1;
         named = false;
@@ -848,8 +888,8 @@ int rpc_call_raw(struct rpc_client *c, const struct rpc_call_opts *co, const cha
             continue;
         }
         Lithair__V1__Response *r = NULL;
-        enum rpc_outcome oc =
-            rpc_attempt(c, (size_t)i, method, co->auth_token, payload, len, deadline, &r, st, &err);
+        enum rpc_outcome oc = rpc_attempt(c, (size_t)i, probe, method, co->auth_token, payload, len,
+                                          deadline, &r, st, &err);
         if (oc == RPC_LOCAL)
             return err;
         if (oc == RPC_TRANSPORT) {

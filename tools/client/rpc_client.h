@@ -24,7 +24,9 @@
  *     consecutive transport failures or timeouts; OPEN rejects calls at once until
  *     `breaker_cooldown_ms` passed, then HALF_OPEN lets exactly one probe through: its
  *     success closes the breaker, its failure opens it again. Any reply from the node,
- *     whatever its code, is a success for the breaker.
+ *     whatever its code, is a success for the breaker. A call admitted before the breaker
+ *     opened that fails after the probe went out is counted but decides nothing: only the
+ *     probe's own end frees its place, so a second probe never runs beside the first.
  *
  * Not here: JSON (pbjson.h), what methods mean beyond which ones only read, and
  * server-side anything. */
