@@ -1179,7 +1179,9 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
             else {
                 r.close = true; /* a refusal must not hold a worker for the keep-alive */
                 gw_reply_error(&r, 503, "UNAVAILABLE", NULL, "event stream refused: %s",
-                               rc == LT_EBUSY ? "too many streams" : lt_strerror(rc));
+                               rc == LT_EBUSY      ? "too many streams"
+                               : rc == LT_ENOSPACE ? "too many streams from your address"
+                                                   : lt_strerror(rc));
             }
         }
     } else if (gw_is_api_path(r.path)) {

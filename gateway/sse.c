@@ -84,6 +84,7 @@ struct sse_hub {
     pthread_cond_t cv;                           /* new event, shutdown, a stream ended */
     unsigned capacity;
     unsigned max_clients;
+    unsigned max_per_addr; /* streams one client address may run at once */
     unsigned ping_ms;
     unsigned retry_ms;
     unsigned check_every; /* publishes between scans for overtaken streams */
@@ -92,7 +93,7 @@ struct sse_hub {
     struct sse_blob **ring; /* slot (id - 1) % capacity */
     struct sse_client *clients;
     unsigned n_clients;
-    uint64_t served, refused, dropped;
+    uint64_t served, refused, refused_addr, dropped;
 };
 
 static void sse_blob_put(struct sse_blob *b)
@@ -125,7 +126,10 @@ int sse_hub_new(const struct sse_hub_opts *o, struct sse_hub **out)
         d.ping_ms = SSE_DEFAULT_PING;
     if (!d.retry_ms)
         d.retry_ms = SSE_DEFAULT_RETRY;
-    if (d.capacity > SSE_MAX_CAPACITY || d.max_clients > SSE_MAX_CLIENT_CAP)
+    if (!d.max_per_addr)
+        d.max_per_addr = d.max_clients / 4 ? d.max_clients / 4 : 1;
+    if (d.capacity > SSE_MAX_CAPACITY || d.max_clients > SSE_MAX_CLIENT_CAP ||
+        d.max_per_addr > d.max_clients)
         return LT_EINVAL;
     struct sse_hub *h = calloc(1, sizeof(*h));
     if (!h)
@@ -140,6 +144,7 @@ int sse_hub_new(const struct sse_hub_opts *o, struct sse_hub **out)
     }
     h->capacity = d.capacity;
     h->max_clients = d.max_clients;
+    h->max_per_addr = d.max_per_addr;
     h->ping_ms = d.ping_ms;
     h->retry_ms = d.retry_ms;
     h->check_every = d.capacity >= 8 ? d.capacity / 8 : 1;
@@ -482,10 +487,24 @@ int sse_hub_serve(struct sse_hub *h, struct mg_connection *conn, unsigned mask,
             }
         }
     }
+    /* one address may not take every stream: the others' live views would be refused */
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    char addr[sizeof(h->clients[0].addr)];
+    snprintf(addr, sizeof(addr), "%s", ri ? ri->remote_addr : "");
     struct sse_client *c = NULL;
-    for (unsigned i = 0; i < h->max_clients && !c; i++)
+    unsigned same = 0;
+    for (unsigned i = 0; i < h->max_clients; i++) {
         if (!h->clients[i].used)
-            c = &h->clients[i];
+            c = c ? c : &h->clients[i];
+        else if (strcmp(h->clients[i].addr, addr) == 0)
+            same++;
+    }
+    if (same >= h->max_per_addr) {
+        h->refused++;
+        h->refused_addr++;
+        pthread_mutex_unlock(&h->mu);
+        return LT_ENOSPACE;
+    }
     if (!c) {
         h->refused++;
         pthread_mutex_unlock(&h->mu);
@@ -496,8 +515,7 @@ int sse_hub_serve(struct sse_hub *h, struct mg_connection *conn, unsigned mask,
     c->fd = fd;
     snprintf(c->owner, sizeof(c->owner), "%s", owner ? owner : "");
     c->expires_s = expires_s > 0 ? expires_s : 0;
-    const struct mg_request_info *ri = mg_get_request_info(conn);
-    snprintf(c->addr, sizeof(c->addr), "%s", ri ? ri->remote_addr : "");
+    snprintf(c->addr, sizeof(c->addr), "%s", addr);
     h->n_clients++;
     h->served++;
     uint64_t oldest = h->last_id > h->capacity ? h->last_id - h->capacity + 1 : 1;
@@ -654,6 +672,7 @@ void sse_hub_stats(struct sse_hub *h, struct sse_hub_stats *out)
     out->clients = h->n_clients;
     out->served = h->served;
     out->refused = h->refused;
+    out->refused_addr = h->refused_addr;
     out->dropped = h->dropped;
     pthread_mutex_unlock(&h->mu);
 }

@@ -17,9 +17,14 @@
  * a whole ring behind (its next event was overwritten) is dropped — its socket is shut
  * down, even while its thread is blocked writing to it — so a slow browser never slows
  * the publishers or the other streams. At most max_clients streams (64 by default) run
- * at once; one more is refused with LT_EBUSY before anything is written.
+ * at once; one more is refused with LT_EBUSY before anything is written. One client
+ * address (civetweb's remote_addr, loopback included) runs at most max_per_addr of them
+ * (a quarter of max_clients by default: 16), so that one client cannot take every stream
+ * and leave the other pages' live views refused; one more from it is refused with
+ * LT_ENOSPACE, also before anything is written.
  *
- * Not here: routing and the HTTP error shape (the caller answers 503 on LT_EBUSY),
+ * Not here: routing and the HTTP error shape (the caller answers 503 on LT_EBUSY and
+ * LT_ENOSPACE),
  * authentication, and where events come from (events.h, supervisor.h). */
 #ifndef GW_SSE_H
 #define GW_SSE_H
@@ -42,20 +47,23 @@ struct mg_connection;
 
 /* Hub options; a zero field takes the default in brackets. */
 struct sse_hub_opts {
-    unsigned capacity;    /* events kept [SSE_HUB_CAPACITY] */
-    unsigned max_clients; /* concurrent streams [SSE_HUB_MAX_CLIENTS] */
-    unsigned ping_ms;     /* `: ping` after this long without an event [15000] */
-    unsigned retry_ms;    /* the `retry:` sent first [2000] */
+    unsigned capacity;     /* events kept [SSE_HUB_CAPACITY] */
+    unsigned max_clients;  /* concurrent streams [SSE_HUB_MAX_CLIENTS] */
+    unsigned max_per_addr; /* concurrent streams of one client address [max_clients / 4,
+                            * at least 1]; more than max_clients is LT_EINVAL */
+    unsigned ping_ms;      /* `: ping` after this long without an event [15000] */
+    unsigned retry_ms;     /* the `retry:` sent first [2000] */
 };
 
 /* Counters of a hub. */
 struct sse_hub_stats {
-    uint64_t last_id;   /* id of the last event published, 0 if none */
-    uint64_t published; /* events published */
-    unsigned clients;   /* streams running now */
-    uint64_t served;    /* streams accepted since the start */
-    uint64_t refused;   /* streams refused (too many) */
-    uint64_t dropped;   /* streams dropped for falling behind */
+    uint64_t last_id;      /* id of the last event published, 0 if none */
+    uint64_t published;    /* events published */
+    unsigned clients;      /* streams running now */
+    uint64_t served;       /* streams accepted since the start */
+    uint64_t refused;      /* streams refused (too many, in all or from one address) */
+    uint64_t refused_addr; /* of those, refused for their address's share */
+    uint64_t dropped;      /* streams dropped for falling behind */
 };
 
 struct sse_hub;
@@ -88,7 +96,8 @@ int sse_hub_publish(struct sse_hub *h, unsigned mask, const char *name, const ch
  * events only; SSE_ID_UNKNOWN: not a number, start over with a reset). `owner` tags the stream with
  * who opened it (a session id; NULL or "": nobody), `expires_s` the wall-clock second (time()) at
  * which its right to the stream ends (0: never). Returns 0 after a stream ended (whatever the
- * reason), LT_EBUSY when max_clients streams already run, LT_ESHUTDOWN when the hub is shutting
+ * reason), LT_EBUSY when max_clients streams already run, LT_ENOSPACE when max_per_addr
+ * streams of the same client address already run, LT_ESHUTDOWN when the hub is shutting
  * down, LT_EUNAUTH when the owner was revoked, LT_EINVAL for a zero mask or an owner longer than
  * SSE_OWNER_MAX; nothing is written in those cases, so the caller answers with an HTTP error. */
 int sse_hub_serve(struct sse_hub *h, struct mg_connection *conn, unsigned mask,

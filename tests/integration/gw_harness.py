@@ -57,10 +57,12 @@ def expect_error(resp, status, code=None, text=None):
     return h, body
 
 
-def raw_exchange(port, data, seconds=5.0):
-    """Sends `data` on a new connection and reads until the gateway closes it or `seconds`
-    pass; returns (bytes read, whether the gateway closed the connection)."""
-    sk = socket.create_connection(("127.0.0.1", port), timeout=seconds)
+def raw_exchange(port, data, seconds=5.0, source=None):
+    """Sends `data` on a new connection (from address `source` if given, 127.0.0.x) and
+    reads until the gateway closes it or `seconds` pass; returns (bytes read, whether the
+    gateway closed the connection)."""
+    sk = socket.create_connection(("127.0.0.1", port), timeout=seconds,
+                                  source_address=(source, 0) if source else None)
     try:
         sk.sendall(data)
         got, deadline = b"", time.monotonic() + seconds

@@ -904,9 +904,9 @@ def test_early_error_does_not_read_the_body(build_dir):
               and data.endswith(b"\r\n\r\n") and closed, "HEAD on the events: %r" % data)
 
 
-def raw_answer(port, data, seconds=5.0):
+def raw_answer(port, data, seconds=5.0, source=None):
     """raw_exchange, split: (status, head text, parsed JSON body or None, closed)."""
-    got, closed = raw_exchange(port, data, seconds)
+    got, closed = raw_exchange(port, data, seconds, source)
     head, _, body = got.partition(b"\r\n\r\n")
     try:
         status = int(head.split(b" ", 2)[1])
@@ -947,29 +947,79 @@ def test_hung_node_states(build_dir):
 
 def test_stream_cap_closes_refusals(build_dir):
     """At most 64 event streams at once; a refused one is a 503 that closes its connection
-    at once, so refusals cannot hold the HTTP workers (each would for the 5 s keep-alive)."""
+    at once, so refusals cannot hold the HTTP workers (each would for the 5 s keep-alive).
+    The 64 come from four loopback addresses (127.0.0.1-4, 16 each: one address's share)."""
     with Gateway(build_dir, spawn=1) as g:
         g.wait_leader(timeout=20)
         req = b"GET /_playground/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
         held = []
         try:
-            for _ in range(64):
-                sk = socket.create_connection(("127.0.0.1", g.port), timeout=5)
+            for k in range(64):
+                sk = socket.create_connection(("127.0.0.1", g.port), timeout=5,
+                                              source_address=("127.0.0.%d" % (1 + k // 16), 0))
                 sk.sendall(req)
                 held.append(sk)
             for sk in held:  # every one of them is a stream
                 check(sk.recv(64).startswith(b"HTTP/1.1 200"), "stream open")
             t0 = time.monotonic()
-            st, head, err, closed = raw_answer(g.port, req, seconds=4)
-            check(st == 503 and err["code"] == "UNAVAILABLE" and "too many streams" in
-                  err["message"] and closed and time.monotonic() - t0 < 2,
+            st, head, err, closed = raw_answer(g.port, req, seconds=4, source="127.0.0.5")
+            check(st == 503 and err["code"] == "UNAVAILABLE" and "too many streams" ==
+                  err["message"].split(": ", 1)[1] and closed and time.monotonic() - t0 < 2,
                   "65th stream: %d %r closed=%r" % (st, err, closed))
             check("connection: close" in head.lower(), "says it closes: %r" % head)
-            res = at_once(40, lambda i: raw_answer(g.port, req, seconds=4))
+            check("retry-after: 1" in head.lower(), "says when to retry: %r" % head)
+            res = at_once(40, lambda i: raw_answer(g.port, req, seconds=4,
+                                                   source="127.0.0.%d" % (5 + i % 8)))
             check(all(r[0] == 503 and r[3] for r in res), "refusals: %r" % [r[:1] for r in res])
             t0 = time.monotonic()
             check(g.get("/healthz")[0] == 200 and time.monotonic() - t0 < 1,
                   "the workers are free: %.2f s" % (time.monotonic() - t0))
+        finally:
+            for sk in held:
+                sk.close()
+
+
+def test_stream_cap_per_address(build_dir):
+    """One client address runs at most 16 event streams (a quarter of the 64), loopback
+    included: its 17th is refused as the 65th stream is (503, Retry-After, closed), while
+    another address still gets a stream; a place it frees is its again."""
+    with Gateway(build_dir, spawn=1) as g:
+        g.wait_leader(timeout=20)
+        req = b"GET /_playground/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        held = []
+        try:
+            for _ in range(16):
+                sk = socket.create_connection(("127.0.0.1", g.port), timeout=5,
+                                              source_address=("127.0.0.1", 0))
+                sk.sendall(req)
+                held.append(sk)
+            for sk in held:
+                check(sk.recv(64).startswith(b"HTTP/1.1 200"), "stream open")
+            t0 = time.monotonic()
+            st, head, err, closed = raw_answer(g.port, req, seconds=4, source="127.0.0.1")
+            check(st == 503 and err and err["code"] == "UNAVAILABLE" and
+                  "too many streams from your address" in err["message"] and closed and
+                  time.monotonic() - t0 < 2, "17th stream: %d %r closed=%r" % (st, err, closed))
+            check("retry-after: 1" in head.lower() and "connection: close" in head.lower(),
+                  "head: %r" % head)
+            other = socket.create_connection(("127.0.0.1", g.port), timeout=5,
+                                             source_address=("127.0.0.2", 0))
+            held.append(other)
+            other.sendall(req)
+            check(other.recv(64).startswith(b"HTTP/1.1 200"), "another address gets one")
+            held.pop(0).close()  # one of 127.0.0.1's ends: its place is free again
+            ok = False
+            for _ in range(40):
+                sk = socket.create_connection(("127.0.0.1", g.port), timeout=5,
+                                              source_address=("127.0.0.1", 0))
+                sk.sendall(req)
+                if sk.recv(64).startswith(b"HTTP/1.1 200"):
+                    held.append(sk)
+                    ok = True
+                    break
+                sk.close()
+                time.sleep(0.1)
+            check(ok, "a freed place is the address's again")
         finally:
             for sk in held:
                 sk.close()

@@ -75,7 +75,7 @@ static int srv_handler(struct mg_connection *conn, void *cbdata)
         mg_send_http_error(conn, code, "%s", lt_strerror(rc));
         return code;
     }
-    if (rc == LT_EBUSY || rc == LT_ESHUTDOWN) {
+    if (rc == LT_EBUSY || rc == LT_ENOSPACE || rc == LT_ESHUTDOWN) {
         mg_send_http_error(conn, 503, "%s", lt_strerror(rc));
         return 503;
     }
@@ -145,7 +145,9 @@ struct sse_ev {
     unsigned retry;
 };
 
-static int cli_open(struct cli *c, int port, const char *path, const char *extra_header, int rcvbuf)
+/* cli_open_from opens a stream from source address `src` (127.0.0.x; NULL: any). */
+static int cli_open_from(struct cli *c, const char *src, int port, const char *path,
+                         const char *extra_header, int rcvbuf)
 {
     memset(c, 0, sizeof(*c));
     c->fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -153,6 +155,12 @@ static int cli_open(struct cli *c, int port, const char *path, const char *extra
         return -1;
     if (rcvbuf > 0)
         setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    if (src) {
+        struct sockaddr_in b = {.sin_family = AF_INET};
+        if (inet_pton(AF_INET, src, &b.sin_addr) != 1 ||
+            bind(c->fd, (struct sockaddr *)&b, sizeof(b)) != 0)
+            return -1;
+    }
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(c->fd, (struct sockaddr *)&a, sizeof(a)) != 0)
@@ -161,6 +169,11 @@ static int cli_open(struct cli *c, int port, const char *path, const char *extra
     int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%s\r\n", path,
                      extra_header ? extra_header : "", extra_header ? "\r\n" : "");
     return send(c->fd, req, (size_t)n, MSG_NOSIGNAL) == n ? 0 : -1;
+}
+
+static int cli_open(struct cli *c, int port, const char *path, const char *extra_header, int rcvbuf)
+{
+    return cli_open_from(c, NULL, port, path, extra_header, rcvbuf);
 }
 
 static void cli_close(struct cli *c)
@@ -489,7 +502,7 @@ static void test_heartbeat_and_hangup(void)
 
 static void test_client_limit_and_shutdown(void)
 {
-    struct sse_hub_opts o = {.max_clients = 2};
+    struct sse_hub_opts o = {.max_clients = 2, .max_per_addr = 2}; /* both from 127.0.0.1 */
     struct srv s;
     srv_start(&s, &o);
     struct cli a, b, x;
@@ -523,6 +536,43 @@ static void test_client_limit_and_shutdown(void)
  * no other, and refuses the owner new ones while the revocation lasts; a stream whose
  * right expires ends within the idle slice; an unowned stream cannot be revoked; an
  * owner tag longer than SSE_OWNER_MAX is refused. */
+/* One client address may not take every stream: past max_per_addr its next one is
+ * refused (LT_ENOSPACE, a 503 here) while other addresses still get theirs. */
+static void test_per_address_limit(void)
+{
+    struct sse_hub_opts bad = {.max_clients = 4, .max_per_addr = 5};
+    struct sse_hub *h = NULL;
+    CU_ASSERT_EQUAL(sse_hub_new(&bad, &h), LT_EINVAL);
+    struct sse_hub_opts o = {.max_clients = 4, .max_per_addr = 2};
+    struct srv s;
+    srv_start(&s, &o);
+    struct cli a, b, x, y;
+    struct sse_ev ev;
+    CU_ASSERT_EQUAL_FATAL(cli_open_from(&a, "127.0.0.1", s.port, EVENTS_PREFIX, NULL, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(cli_open_from(&b, "127.0.0.1", s.port, EVENTS_PREFIX, NULL, 0), 0);
+    CU_ASSERT_FATAL(cli_waits_ok(&a) && cli_waits_ok(&b));
+    CU_ASSERT_EQUAL_FATAL(cli_open_from(&x, "127.0.0.1", s.port, EVENTS_PREFIX, NULL, 0), 0);
+    cli_next(&x, &ev, 2000);
+    CU_ASSERT_EQUAL(x.status, 503);
+    cli_close(&x);
+    CU_ASSERT_EQUAL_FATAL(cli_open_from(&y, "127.0.0.2", s.port, EVENTS_PREFIX, NULL, 0), 0);
+    CU_ASSERT(cli_waits_ok(&y));
+    CU_ASSERT(wait_clients(&s, 3, 2000));
+    struct sse_hub_stats st;
+    sse_hub_stats(s.hub, &st);
+    CU_ASSERT_EQUAL(st.refused, 1);
+    CU_ASSERT_EQUAL(st.refused_addr, 1);
+    /* a stream of the address ends: its place is free again */
+    cli_close(&a);
+    CU_ASSERT(wait_clients(&s, 2, 3000));
+    CU_ASSERT_EQUAL_FATAL(cli_open_from(&x, "127.0.0.1", s.port, EVENTS_PREFIX, NULL, 0), 0);
+    CU_ASSERT(cli_waits_ok(&x));
+    cli_close(&x);
+    cli_close(&b);
+    cli_close(&y);
+    srv_stop(&s);
+}
+
 static void test_owner_revoke_and_expiry(void)
 {
     struct srv s;
@@ -1306,6 +1356,7 @@ static const struct lt_test sse_tests[] = {
     {"masks", test_masks},
     {"heartbeat_and_hangup", test_heartbeat_and_hangup},
     {"client_limit_and_shutdown", test_client_limit_and_shutdown},
+    {"per_address_limit", test_per_address_limit},
     {"owner_revoke_and_expiry", test_owner_revoke_and_expiry},
     {"slow_client", test_slow_client},
     {NULL, NULL},
