@@ -18,7 +18,9 @@
  *              them a login is a 503 with Retry-After, not a worker held.
  *   identity   a session cookie (lithair_session) or "Authorization: Bearer TOKEN". A
  *              session is a replicated `sessions` record keyed by the hex BLAKE2b hash of
- *              its token (the store never holds a usable token); cached here 2 s. Without
+ *              its token (the store never holds a usable token); cached here 2 s. A token
+ *              not seen valid here costs its address a lookup (two cluster reads; 10/s,
+ *              burst 20; 429 with Retry-After past them) unless it turns out valid. Without
  *              a session a client has --anonymous-role (default admin: the playground is
  *              open; log in as a viewer or editor to watch permissions refuse).
  *   RBAC       viewer reads; editor also writes items and runs benchmarks; admin also
@@ -57,12 +59,16 @@
 #define SEC_CACHE_NS      (2ull * 1000000000ull) /* a session is trusted this long */
 /* ...and, while the cluster cannot be read at all, this long: no logout can commit then,
  * and an admin locked out of a cluster with every node down could never restart one */
-#define SEC_STALE_NS    (600ull * 1000000000ull)
-#define SEC_RELOAD_NS   (500ull * 1000000ull)
-#define SEC_TEST_RATE   10.0 /* test-rate-limit: tokens a second and burst */
-#define SEC_TOKEN_BYTES 32
-#define SEC_PURGE_PAGES 16 /* pages of 1000 sessions a sweep looks at, at most */
-#define SEC_COOKIE      "lithair_session"
+#define SEC_STALE_NS  (600ull * 1000000000ull)
+#define SEC_RELOAD_NS (500ull * 1000000ull)
+#define SEC_TEST_RATE 10.0 /* test-rate-limit: tokens a second and burst */
+/* Lookups in the cluster of tokens this gateway has not seen valid, per client address:
+ * each costs two reads (one linearizable), so made-up tokens must not be free. */
+#define SEC_LOOKUP_RATE  10.0
+#define SEC_LOOKUP_BURST 20.0
+#define SEC_TOKEN_BYTES  32
+#define SEC_PURGE_PAGES  16 /* pages of 1000 sessions a sweep looks at, at most */
+#define SEC_COOKIE       "lithair_session"
 
 struct fw_rule {
     char id[64];
@@ -110,6 +116,8 @@ struct gw_security {
     uint64_t rules_gen; /* the reload whose rules are held: a later one's only (under mu) */
     uint64_t fw_denied, auth_refused;
     struct limiter api, test, login;
+    struct limiter lookup;  /* cluster lookups of tokens not seen valid here (per address) */
+    uint64_t session_reads; /* cluster reads of sessions (under mu) */
     char dummy_hash[crypto_pwhash_STRBYTES]; /* verified for unknown users (under hash_mu) */
     pthread_mutex_t hash_mu;  /* one argon2id at a time: each takes 64 MiB for ~0.1 s, and
                                * 128 workers logging in at once would take 8 GiB */
@@ -293,6 +301,18 @@ static bool limiter_take(struct limiter *l, const char *key, uint64_t now, unsig
     double wait = (1.0 - b->tokens) / l->rate;
     *retry_s = wait < 1.0 ? 1 : (unsigned)(wait + 0.999);
     return false;
+}
+
+/* limiter_refund gives back the token limiter_take took from `key`'s bucket (the work it
+ * paid for turned out not to count). Under mu. */
+static void limiter_refund(struct limiter *l, const char *key)
+{
+    for (size_t i = 0; l->rate > 0 && i < SEC_BUCKETS; i++) {
+        if (strcmp(l->b[i].key, key) == 0) {
+            l->b[i].tokens = l->b[i].tokens + 1.0 > l->burst ? l->burst : l->b[i].tokens + 1.0;
+            return;
+        }
+    }
 }
 
 /* sec_reply_retry answers an error with Retry-After: the seconds before a retry may pass. */
@@ -656,9 +676,17 @@ static int sec_cached(struct gw_security *s, const char *h, int64_t wall, uint64
     return rc;
 }
 
-/* sec_session looks a token's session up (cache, then the cluster). 0 and *out, or
- * LT_ENOTFOUND (unknown or expired), or another error. */
-static int sec_session(struct gw_security *s, const char *token, struct sess *out)
+static int sec_session_read(struct gw_security *s, const char *h, int64_t wall, uint64_t now,
+                            struct sess *out);
+
+/* sec_session looks a token's session up (cache, then the cluster) for the client at
+ * `addr`. 0 and *out, or LT_ENOTFOUND (unknown or expired), or LT_EBUSY and *retry_s when
+ * the address has used up its lookups, or another error. A token this gateway did not see
+ * valid in the last SEC_STALE_NS costs the address a lookup (SEC_LOOKUP_RATE a second,
+ * burst SEC_LOOKUP_BURST) unless it turns out valid: made-up tokens cannot make the
+ * cluster read at will, while a session seen here, or a new one, is never refused. */
+static int sec_session(struct gw_security *s, const char *token, const char *addr, struct sess *out,
+                       unsigned *retry_s)
 {
     char h[65];
     token_hash(token, h);
@@ -667,14 +695,47 @@ static int sec_session(struct gw_security *s, const char *token, struct sess *ou
     int cached = sec_cached(s, h, wall, SEC_CACHE_NS, out);
     if (cached != SEC_UNSEEN)
         return cached;
+    struct sess seen;
+    bool known = sec_cached(s, h, wall, SEC_STALE_NS, &seen) == 0;
+    if (!known) {
+        pthread_mutex_lock(&s->mu);
+        bool ok = limiter_take(&s->lookup, addr, lt_now_ns(), retry_s);
+        pthread_mutex_unlock(&s->mu);
+        if (!ok)
+            return LT_EBUSY;
+    }
+    int rc = sec_session_read(s, h, wall, now, out);
+    if (!known && rc == 0) { /* a valid session (a new login): not what the limit is for */
+        pthread_mutex_lock(&s->mu);
+        limiter_refund(&s->lookup, addr);
+        pthread_mutex_unlock(&s->mu);
+    }
+    return rc;
+}
+
+/* sec_count_read counts a cluster read of a session. */
+static void sec_count_read(struct gw_security *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->session_reads++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* sec_session_read: sec_session's reads in the cluster, for hash `h` not in the cache. */
+static int sec_session_read(struct gw_security *s, const char *h, int64_t wall, uint64_t now,
+                            struct sess *out)
+{
     ProtobufCMessage *m = NULL;
+    sec_count_read(s);
     int rc = sec_get(s->g, "sessions", h, true, &lithair__v1__session__descriptor, &m);
     struct sess seen;
     int stale = rc ? sec_cached(s, h, wall, SEC_STALE_NS, &seen) : SEC_UNSEEN;
     /* Not found locally: the node read may be behind (alone, say), and a session logged in
      * through another gateway a moment ago is not applied everywhere yet: the leader says. */
-    if (rc == LT_ENOTFOUND)
+    if (rc == LT_ENOTFOUND) {
+        sec_count_read(s);
         rc = sec_get(s->g, "sessions", h, false, &lithair__v1__session__descriptor, &m);
+    }
     if (rc && rc != LT_ENOTFOUND && stale != SEC_UNSEEN) { /* no answer: what this gateway saw */
         if (stale == 0)
             *out = seen;
@@ -883,7 +944,17 @@ bool gw_security_check(struct gw_req *r, struct gw_identity *who)
     }
     if (api && req_token(r, token, sizeof(token), &bearer)) {
         struct sess v;
-        int rc = token[0] ? sec_session(s, token, &v) : LT_ENOTFOUND;
+        unsigned retry = 1;
+        int rc = token[0] ? sec_session(s, token, r->ri->remote_addr, &v, &retry) : LT_ENOTFOUND;
+        if (rc == LT_EBUSY) {
+            char why[160];
+            snprintf(why, sizeof(why),
+                     "too many unknown session tokens from your address: retry in %u s (or "
+                     "log in)",
+                     retry);
+            sec_reply_retry(r, 429, "RESOURCE_EXHAUSTED", why, retry);
+            return false;
+        }
         if (rc == 0) {
             who->role = v.role;
             who->anonymous = false;
@@ -1096,6 +1167,8 @@ static int sec_status(struct gw_req *r)
     pthread_mutex_lock(&s->mu);
     json_object *rl = limiter_json(&s->api);
     json_object *tl = limiter_json(&s->test);
+    json_object *lk = limiter_json(&s->lookup);
+    json_object_object_add(lk, "clusterReads", gw_json_u64(s->session_reads));
     json_object *fw = json_object_new_object();
     json_object_object_add(fw, "rules", gw_json_u64(s->n_rules));
     json_object_object_add(fw, "denied", gw_json_u64(s->fw_denied));
@@ -1107,6 +1180,7 @@ static int sec_status(struct gw_req *r)
     pthread_mutex_unlock(&s->mu);
     json_object_object_add(o, "rateLimit", rl);
     json_object_object_add(o, "testRateLimit", tl);
+    json_object_object_add(o, "sessionLookups", lk);
     json_object_object_add(o, "firewall", fw);
     json_object *circ = json_object_new_array();
     for (size_t i = 0; i < r->gw->n_nodes; i++) {
@@ -1398,6 +1472,8 @@ int gw_security_new(struct gw *g, int anon_role, double rate, double burst, unsi
     s->test.burst = SEC_TEST_RATE;
     s->login.rate = 5;
     s->login.burst = 10;
+    s->lookup.rate = SEC_LOOKUP_RATE;
+    s->lookup.burst = SEC_LOOKUP_BURST;
     pthread_mutex_init(&s->hash_mu, NULL);
     g->security = s;
     int rc = 0;

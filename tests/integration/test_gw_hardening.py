@@ -2,7 +2,7 @@
 forms a QA run of its security and supervisor found wrong: a deny rule cuts the blocked
 client's open event streams, a remote admin cannot lock themselves out by mistake, the
 rules are in force on a gateway started without a quorum, a flood of logins leaves the
-HTTP workers to others, strict
+HTTP workers to others, made-up session tokens cost the cluster bounded reads, strict
 --listen-addr, --node-bin / --frontend / --data-dir / --listen errors, exec failures
 reported, 503 (not 401) before the demo users exist, /security/stats, absolute-form
 targets, unknown methods (405 with Allow), idempotent logout, attach-mode kill of a node
@@ -345,6 +345,79 @@ def test_login_flood_leaves_workers(build_dir):
                   for r in busy), "503s: %r" % busy[:2])
         print("  healthz answered in %.3f s; logins %s" %
               (waited, {c: sum(1 for r in got if r[0] == c) for c in codes}))
+
+
+def rpc_calls(g):
+    """The gateway's RPC calls to its nodes so far (/metrics), summed over the nodes."""
+    st, _, m = g.get("/metrics")
+    check(st == 200, "metrics: %d" % st)
+    return sum(float(ln.rsplit(" ", 1)[1]) for ln in m.splitlines()
+               if ln.startswith("lithair_gateway_rpc_calls_total{"))
+
+
+def test_unknown_tokens_cost_bounded_reads(build_dir):
+    """Each token this gateway has not seen costs two cluster reads (one linearizable):
+    made-up bearer tokens from one address, as fast as it can send them, made the cluster
+    read at will. Past 20 at once and 10 a second per address such a lookup is a 429 with
+    Retry-After; a session this gateway has seen, and a request without a token, are not
+    slowed by it."""
+    with Gateway(build_dir, spawn=1) as g:
+        g.wait_leader()
+        tok = wait_for("a login", lambda: (lambda r: r[2]["token"] if r[0] == 200 else None)(
+            g.post("/_playground/auth/login", {"user": "viewer", "password": "viewer"})),
+            timeout=20, interval=0.2)
+        mine = {"Authorization": "Bearer " + tok}
+        src = "127.0.0.3"
+        st, _, me = request_from(src, "127.0.0.1", g.port, "GET", "/_playground/auth/me",
+                                 headers=mine)
+        check(st == 200 and me["user"] == "viewer", "me: %d %r" % (st, me))
+        # the background: what the gateway asks its nodes on its own over a second
+        b0, t0 = rpc_calls(g), time.monotonic()
+        time.sleep(1.0)
+        background = (rpc_calls(g) - b0 - 1) / (time.monotonic() - t0)  # less this read
+        got, lock = [], threading.Lock()
+
+        def flood(k):
+            for i in range(25):
+                r = request_from(src, "127.0.0.1", g.port, "GET", "/_playground/auth/me",
+                                 headers={"Authorization": "Bearer made-up-%d-%d" % (k, i)})
+                with lock:
+                    got.append(r)
+        c0, t0 = rpc_calls(g), time.monotonic()
+        ths = [threading.Thread(target=flood, args=(k,)) for k in range(8)]
+        for t in ths:
+            t.start()
+        for t in ths:
+            t.join(timeout=60)
+        elapsed = time.monotonic() - t0
+        calls = rpc_calls(g) - c0 - 1
+        codes = {c: sum(1 for r in got if r[0] == c) for c in {r[0] for r in got}}
+        print("  200 made-up tokens in %.2f s: %r; %d RPC calls (background %.1f/s)" %
+              (elapsed, codes, calls, background))
+        check(len(got) == 200 and set(codes) <= {401, 429}, "answers: %r" % codes)
+        looked_up = codes.get(401, 0)
+        check(looked_up <= 20 + 10 * elapsed + 1, "%d lookups in %.2f s" % (looked_up, elapsed))
+        check(calls <= 2 * looked_up + background * elapsed + 5,
+              "%d RPC calls for %d lookups" % (calls, looked_up))
+        busy = [r for r in got if r[0] == 429]
+        check(busy and all(r[2]["code"] == "RESOURCE_EXHAUSTED" and
+                           int(r[1].get("retry-after", "0")) >= 1 and
+                           "unknown session tokens" in r[2]["message"] for r in busy),
+              "429s: %r" % busy[:2])
+        # not slowed: a session seen here (past its 2 s in the cache too), no token at all
+        time.sleep(2.2)
+        for h in (mine, {}):
+            st, _, me = request_from(src, "127.0.0.1", g.port, "GET", "/_playground/auth/me",
+                                     headers=h)
+            check(st == 200 and me["anonymous"] == (h == {}), "me with %r: %d %r" % (h, st, me))
+        # another address is not refused for this one's lookups
+        st, _, _ = request_from("127.0.0.4", "127.0.0.1", g.port, "GET", "/_playground/auth/me",
+                                headers={"Authorization": "Bearer made-up-elsewhere"})
+        check(st == 401, "another address: %d" % st)
+        st, _, s = g.get("/_playground/security/status")
+        lk = s.get("sessionLookups", {})
+        check(st == 200 and lk.get("rejected", 0) >= len(busy) and
+              lk.get("clusterReads", 0) >= 2 * looked_up, "status: %r" % lk)
 
 
 def test_logout_is_idempotent(build_dir):

@@ -182,6 +182,13 @@ static void logout_now(void)
     sec_forget(fake_gw.security, fake_session_id);
 }
 
+/* lookup: sec_session for a client at 127.0.0.1 */
+static int lookup(struct gw_security *s, const char *tok, struct sess *v)
+{
+    unsigned retry = 0;
+    return sec_session(s, tok, "127.0.0.1", v, &retry);
+}
+
 static void setup_security(void)
 {
     memset(&fake_gw, 0, sizeof(fake_gw));
@@ -225,9 +232,9 @@ static void test_logout_during_lookup(void)
     s->cache[1].cached_ns = now - 3 * SEC_CACHE_NS; /* oldest: the tombstone goes here */
     fake_during_get = logout_now;
     struct sess v;
-    CU_ASSERT_EQUAL(sec_session(s, token, &v), LT_ENOTFOUND);
+    CU_ASSERT_EQUAL(lookup(s, token, &v), LT_ENOTFOUND);
     fake_during_get = NULL;
-    CU_ASSERT_EQUAL(sec_session(s, token, &v), LT_ENOTFOUND);
+    CU_ASSERT_EQUAL(lookup(s, token, &v), LT_ENOTFOUND);
     teardown_security();
 }
 
@@ -236,12 +243,44 @@ static void test_lookup_caches(void)
 {
     setup_security();
     struct sess v;
-    CU_ASSERT_EQUAL(sec_session(fake_gw.security, token, &v), 0);
+    CU_ASSERT_EQUAL(lookup(fake_gw.security, token, &v), 0);
     CU_ASSERT_STRING_EQUAL(v.user, "editor");
     fake_session_exists = false; /* deleted through another gateway: cached for 2 s */
-    CU_ASSERT_EQUAL(sec_session(fake_gw.security, token, &v), 0);
+    CU_ASSERT_EQUAL(lookup(fake_gw.security, token, &v), 0);
     sec_forget(fake_gw.security, fake_session_id); /* a logout here ends it at once */
-    CU_ASSERT_EQUAL(sec_session(fake_gw.security, token, &v), LT_ENOTFOUND);
+    CU_ASSERT_EQUAL(lookup(fake_gw.security, token, &v), LT_ENOTFOUND);
+    teardown_security();
+}
+
+/* Tokens this gateway has not seen valid cost their address a lookup (two cluster
+ * reads): past the burst they are refused (LT_EBUSY) without a read, another address is
+ * not; a valid session's lookup is given back, and one seen valid is never refused. */
+static void test_unknown_token_lookups_limited(void)
+{
+    setup_security();
+    struct gw_security *s = fake_gw.security;
+    s->lookup.rate = 0.001; /* no refill within the test */
+    s->lookup.burst = 3;
+    struct sess v;
+    CU_ASSERT_EQUAL(lookup(s, token, &v), 0); /* valid: given back */
+    CU_ASSERT_EQUAL(s->session_reads, 1);
+    char made_up[32];
+    for (int i = 0; i < 3; i++) {
+        snprintf(made_up, sizeof(made_up), "made-up-%d", i);
+        CU_ASSERT_EQUAL(lookup(s, made_up, &v), LT_ENOTFOUND);
+    }
+    CU_ASSERT_EQUAL(s->session_reads, 7); /* two each */
+    unsigned retry = 0;
+    CU_ASSERT_EQUAL(sec_session(s, "made-up-3", "127.0.0.1", &v, &retry), LT_EBUSY);
+    CU_ASSERT(retry >= 1);
+    CU_ASSERT_EQUAL(s->session_reads, 7); /* refused before any read */
+    CU_ASSERT_EQUAL(sec_session(s, "made-up-3", "127.0.0.2", &v, &retry), LT_ENOTFOUND);
+    /* the valid session, past its time in the cache: read again, not refused */
+    for (size_t i = 0; i < SEC_SESSION_CACHE; i++)
+        if (strcmp(s->cache[i].hash, fake_session_id) == 0)
+            s->cache[i].cached_ns -= 2 * SEC_CACHE_NS;
+    CU_ASSERT_EQUAL(lookup(s, token, &v), 0);
+    CU_ASSERT_EQUAL(s->session_reads, 10);
     teardown_security();
 }
 
@@ -322,6 +361,7 @@ static void test_v6_rules_hold_v4_clients(void)
 static const struct lt_test security_tests[] = {
     {"IPv6 rules hold the IPv4 clients they name", test_v6_rules_hold_v4_clients},
     {"session lookup caches", test_lookup_caches},
+    {"unknown token lookups are limited per address", test_unknown_token_lookups_limited},
     {"a logout during a session lookup wins", test_logout_during_lookup},
     {"expired sessions past the first page are deleted", test_purge_past_first_page},
     {"a stale reload does not undo a newer one", test_stale_reload_loses},
