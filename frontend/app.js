@@ -414,6 +414,9 @@
     if (!node_alive(n)) return 'unhealthy';
     const lag = node_lag(n);
     if (!state.leaderId || (lag != null && lag > 100)) return 'desynced';
+    /* a leader the cluster left (cut off, it still says it leads its old term): its card
+     * said "OLD LEADER" and "Healthy"; the gateway's status says desynced */
+    if (n.role === 'leader' && n.id !== state.leaderId) return 'desynced';
     return 'healthy';
   }
 
@@ -2836,6 +2839,7 @@
     window.__lp = state; /* for the browser tests and the curious */
     window.__lpCharts = { ops: chartOps, latency: chartLat, lag: chartLag, bench: benchChart, histogram: histo };
     window.__lpFmt = { date: fmt_date };
+    window.__lpHealth = node_health;
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

@@ -365,6 +365,23 @@ async function main() {
     return 'cards "' + (health || '').trim() + '"; "' + said.slice(0, 60) + '…"; "' + elected.replace(/^[\d:.]+\s*/, '') + '"';
   });
 
+  await check('an old leader (cut off, it still says it leads a term the cluster left) is shown desynced, as the gateway\'s status says it, not "Healthy" beside "OLD LEADER"', async () => {
+    /* a real one lasts until the cut-off leader hears the new term (an election timeout at
+     * most, through test_partition's proxies in test_observability): the page's rule is
+     * checked on a copy of a live follower that says it leads */
+    const r = await page.evaluate(() => {
+      const lp = window.__lp;
+      const other = [...lp.nodes.values()].find((n) => n.id !== lp.leaderId && n.role === 'follower');
+      if (!lp.leaderId || !other) return null;
+      const old = Object.assign({}, other, { role: 'leader', lastSeen: performance.now() });
+      return { leader: lp.leaderId, id: other.id, old: window.__lpHealth(old), follower: window.__lpHealth(other), lead: window.__lpHealth(lp.nodes.get(lp.leaderId)) };
+    });
+    assert(r, 'no leader and follower on the page');
+    assert(r.old === 'desynced', 'node ' + r.id + ' saying it leads beside leader ' + r.leader + ' is shown ' + r.old);
+    assert(r.follower === 'healthy' && r.lead === 'healthy', 'the follower is ' + r.follower + ', the leader ' + r.lead);
+    return 'node ' + r.id + ' as an old leader: ' + r.old + '; as itself: ' + r.follower;
+  });
+
   await check('no uncaught page errors', async () => {
     assert(pageErrors.length === 0, 'page errors: ' + pageErrors.join(' | '));
     return '';
