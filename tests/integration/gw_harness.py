@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from harness import Failure, check, free_port, read_log, wait_for  # noqa: F401 (re-exported)
@@ -77,6 +78,72 @@ def raw_exchange(port, data, seconds=5.0, source=None):
         return got, False
     finally:
         sk.close()
+
+
+class SseStream:
+    """Reads a text/event-stream in a thread, keeping each block as the gateway wrote it:
+    `blocks` are dicts {"id", "event", "data" (the text), "json" (data parsed, None if it
+    is not JSON), "retry", "comment", "ids" (id lines seen)}; `head` the response head."""
+
+    def __init__(self, port, path, headers=None):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        extra = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
+        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+                           "%s\r\n" % (path, extra)).encode())
+        self.head, self.blocks, self.lock = b"", [], threading.Lock()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        buf = b""
+        try:
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    return
+                buf += data
+                if not self.head:
+                    if b"\r\n\r\n" not in buf:
+                        continue
+                    self.head, buf = buf.split(b"\r\n\r\n", 1)
+                while b"\n\n" in buf:
+                    raw, buf = buf.split(b"\n\n", 1)
+                    blk = {"id": None, "event": None, "data": None, "json": None, "retry": None,
+                           "comment": None, "ids": 0}
+                    for line in raw.decode("utf-8").split("\n"):
+                        field, _, value = line.partition(":")
+                        value = value[1:] if value.startswith(" ") else value
+                        if field == "":
+                            blk["comment"] = value
+                        elif field == "id":
+                            blk["id"] = int(value)
+                            blk["ids"] += 1
+                        elif field == "data":
+                            blk["data"] = value if blk["data"] is None else \
+                                blk["data"] + "\n" + value
+                        elif field in ("event", "retry"):
+                            blk[field] = value
+                    if blk["data"] is not None:
+                        try:
+                            blk["json"] = json.loads(blk["data"])
+                        except ValueError:
+                            pass
+                    with self.lock:
+                        self.blocks.append(blk)
+        except (OSError, ValueError):
+            return
+
+    def events(self):
+        """The blocks that carry data, in order."""
+        with self.lock:
+            return [b for b in self.blocks if b["data"] is not None]
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
 
 
 class Gateway:

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import Cluster, Failure, agreed_digests, check, run_tests, wait_for  # noqa: E402
-from gw_harness import Gateway, expect_error, raw_exchange  # noqa: E402
+from gw_harness import Gateway, SseStream, expect_error, raw_exchange  # noqa: E402
 
 
 def test_items_api(build_dir):
@@ -1473,59 +1473,18 @@ def test_benchmark_start_during_cleanup(build_dir):
                  ["state"] == "done", timeout=20, interval=0.1)
 
 
-class SseReader:
-    """Reads a text/event-stream in a thread; events are (name, data dict) in order."""
+class SseReader(SseStream):
+    """SseStream's events as (name, data parsed) for find(), and the stream's retry."""
 
-    def __init__(self, port, path, headers=None):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        extra = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
-        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n%s\r\n"
-                           % (path, extra)).encode())
-        self.head = b""
-        self.events = []
-        self.retry = None
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        buf = b""
-        try:
-            while True:
-                data = self.sock.recv(65536)
-                if not data:
-                    return
-                buf += data
-                if not self.head:
-                    if b"\r\n\r\n" not in buf:
-                        continue
-                    self.head, buf = buf.split(b"\r\n\r\n", 1)
-                while b"\n\n" in buf:
-                    block, buf = buf.split(b"\n\n", 1)
-                    name, lines = "message", []
-                    for line in block.decode("utf-8", "replace").split("\n"):
-                        if line.startswith("event:"):
-                            name = line[6:].strip()
-                        elif line.startswith("data:"):
-                            lines.append(line[5:].strip())
-                        elif line.startswith("retry:"):
-                            self.retry = int(line[6:].strip())
-                    if lines:
-                        with self.lock:
-                            self.events.append((name, json.loads("\n".join(lines))))
-        except (OSError, ValueError):
-            return
+    @property
+    def retry(self):
+        with self.lock:
+            got = [b["retry"] for b in self.blocks if b["retry"] is not None]
+        return int(got[-1]) if got else None
 
     def find(self, name, pred=lambda d: True):
-        with self.lock:
-            return [d for n, d in self.events if n == name and pred(d)]
-
-    def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
+        return [b["json"] for b in self.events()
+                if (b["event"] or "message") == name and b["json"] is not None and pred(b["json"])]
 
 
 def test_sse_stream(build_dir):

@@ -27,14 +27,13 @@ import math
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gw_harness import Gateway  # noqa: E402
+from gw_harness import Gateway, SseStream  # noqa: E402
 from harness import Cluster, admin_env, check, run_tests, wait_for  # noqa: E402
 from test_partition import PartitionCluster  # noqa: E402
 
@@ -370,65 +369,6 @@ def test_deposed_leader_is_not_shown_healthy(build_dir):
 # ------------------------------------------------------------------ SSE
 
 
-class RawSse:
-    """Reads a text/event-stream in a thread, keeping each block as the gateway wrote it:
-    blocks are dicts {"id", "event", "data" (the text), "retry", "comment"}."""
-
-    def __init__(self, port, path, headers=None):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        extra = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
-        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n" % (path, extra))
-                          .encode())
-        self.head, self.blocks, self.lock = b"", [], threading.Lock()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        buf = b""
-        try:
-            while True:
-                data = self.sock.recv(65536)
-                if not data:
-                    return
-                buf += data
-                if not self.head:
-                    if b"\r\n\r\n" not in buf:
-                        continue
-                    self.head, buf = buf.split(b"\r\n\r\n", 1)
-                while b"\n\n" in buf:
-                    raw, buf = buf.split(b"\n\n", 1)
-                    blk = {"id": None, "event": None, "data": None, "retry": None,
-                           "comment": None, "ids": 0}
-                    for line in raw.decode("utf-8").split("\n"):
-                        field, _, value = line.partition(":")
-                        value = value[1:] if value.startswith(" ") else value
-                        if field == "":
-                            blk["comment"] = value
-                        elif field == "id":
-                            blk["id"] = int(value)
-                            blk["ids"] += 1
-                        elif field == "data":
-                            blk["data"] = value if blk["data"] is None else \
-                                blk["data"] + "\n" + value
-                        elif field in ("event", "retry"):
-                            blk[field] = value
-                    with self.lock:
-                        self.blocks.append(blk)
-        except (OSError, ValueError):
-            return
-
-    def events(self):
-        with self.lock:
-            return [b for b in self.blocks if b["data"] is not None]
-
-    def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-
-
 def test_sse_ids_and_resume(build_dir):
     """The combined stream: `retry:` first, then every event with one `id:`, the ids
     consecutive (every event goes to it: a gap is a lost event); a stream resumed with
@@ -436,7 +376,7 @@ def test_sse_ids_and_resume(build_dir):
     a per-kind stream resumed the same way gets exactly its own kinds."""
     with Gateway(build_dir, spawn=3) as g:
         g.wait_leader(timeout=20)
-        a = RawSse(g.port, "/_playground/events")
+        a = SseStream(g.port, "/_playground/events")
         try:
             wait_for("events on the combined stream", lambda: len(a.events()) >= 20, timeout=15)
             for i in range(10):
@@ -455,8 +395,8 @@ def test_sse_ids_and_resume(build_dir):
             check(ids == list(range(ids[0], ids[0] + len(ids))),
                   "ids not consecutive on the combined stream: %r" % ids[:50])
             k = ids[len(ids) // 2]
-            b = RawSse(g.port, "/_playground/events", headers={"Last-Event-ID": str(k)})
-            r = RawSse(g.port, "/_playground/events/replication?lastEventId=%d" % k)
+            b = SseStream(g.port, "/_playground/events", headers={"Last-Event-ID": str(k)})
+            r = SseStream(g.port, "/_playground/events/replication?lastEventId=%d" % k)
             try:
                 wait_for("the resumed streams to catch up with the first", lambda: (
                     b.events() and b.events()[-1]["id"] >= ids[-1] and
@@ -494,7 +434,7 @@ def test_committed_counts_are_exact(build_dir):
     the entries between it and that node's previous event: sampled, never miscounted."""
     with Gateway(build_dir, spawn=3) as g:
         g.wait_leader(timeout=20)
-        a = RawSse(g.port, "/_playground/events/replication")
+        a = SseStream(g.port, "/_playground/events/replication")
         try:
             wait_for("the stream", lambda: len(a.events()) >= 6, timeout=15)
             st, _, _ = g.post("/_playground/benchmark/start",
@@ -537,7 +477,7 @@ def test_elections_shown_truly(build_dir):
     (the node the force-election answer names) within three seconds."""
     with Gateway(build_dir, spawn=3) as g:
         g.wait_leader(timeout=20)
-        c = RawSse(g.port, "/_playground/events/cluster")
+        c = SseStream(g.port, "/_playground/events/cluster")
         looks = []
         stop = threading.Event()
 
@@ -553,7 +493,7 @@ def test_elections_shown_truly(build_dir):
         try:
             # the gateway hears a node's events once its subscription is up (NNG dials in
             # the background): a node's 4 Hz metrics on another stream say it is
-            m = RawSse(g.port, "/_playground/events/replication")
+            m = SseStream(g.port, "/_playground/events/replication")
             try:
                 wait_for("metrics events from every node", lambda: len({
                     json.loads(e["data"])["node"] for e in m.events()
