@@ -43,9 +43,15 @@ struct gw_node {
     char events_url[GW_URL_MAX];
 };
 
+#define GW_MAX_ALLOWED_HOSTS 16
+
 struct gw_config {
     int listen_port;
     const char *listen_addr; /* [127.0.0.1] */
+    /* names API requests may give as Host when not on loopback, besides addresses,
+     * localhost and this machine's name (--allowed-host) */
+    const char *allowed_hosts[GW_MAX_ALLOWED_HOSTS];
+    size_t n_allowed_hosts;
     const char *frontend_dir;
     size_t max_body;              /* [1 MiB] */
     unsigned threads;             /* civetweb worker threads [128] */
@@ -62,6 +68,7 @@ struct gw {
     struct gw_config cfg;
     bool local_only;    /* listening on loopback: API requests must name a local Host */
     char listen_ip[64]; /* the address bound, as gw_listen_addr_parse wrote it (gw_server.c) */
+    char hostname[256]; /* this machine's name (gethostname), a Host API requests may give */
     struct gw_node nodes[GW_MAX_NODES];
     size_t n_nodes;
     struct rpc_client *client;

@@ -340,6 +340,32 @@ bool gw_is_token_method(const char *m)
     return true;
 }
 
+bool gw_host_named(const char *host, const char *const *names, size_t n)
+{
+    if (!host || !*host || host[0] == '[')
+        return false;
+    size_t len = strcspn(host, ":");
+    for (size_t i = 0; i < n; i++) {
+        if (names[i] && strlen(names[i]) == len && strncasecmp(host, names[i], len) == 0)
+            return true;
+    }
+    return false;
+}
+
+bool gw_host_name_ok(const char *name)
+{
+    size_t len = name ? strlen(name) : 0;
+    if (len == 0 || len > 253 || name[0] == '.' || name[len - 1] == '.' || strstr(name, ".."))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
 bool gw_absolute_target(const char *target, char *out, size_t n)
 {
     size_t skip = strncasecmp(target, "http://", 7) == 0    ? 7

@@ -86,6 +86,14 @@ int gw_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
  * that points a DNS name of its own at 127.0.0.1 (DNS rebinding) sends its own name. */
 bool gw_host_is_local(const char *host);
 
+/* gw_host_named: is the name of `host` (a Host header, port included; not an IPv6
+ * literal) one of names[0..n), compared without case? */
+bool gw_host_named(const char *host, const char *const *names, size_t n);
+
+/* gw_host_name_ok: is `name` a DNS name an --allowed-host may give (1..253 characters of
+ * letters, digits, '-' and '.', no empty label, no port)? */
+bool gw_host_name_ok(const char *name);
+
 /* gw_listen_addr_parse reads a --listen-addr: an IPv4 address in dotted-quad form (four
  * decimal parts of 0..255, no leading zeros: inet_pton's form), an IPv6 literal with or
  * without brackets, or "localhost" (127.0.0.1). Writes the address in its canonical text

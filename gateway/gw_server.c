@@ -1120,6 +1120,17 @@ static int gw_mg_handler(struct mg_connection *conn, void *cbdata)
                        "Host %.80s is not this gateway's: it listens on loopback only; open "
                        "it as localhost or 127.0.0.1",
                        host);
+    } else if (!g->local_only && gw_is_api_path(r.path) && !gw_host_is_local(host) &&
+               !gw_host_named(host, g->cfg.allowed_hosts, g->cfg.n_allowed_hosts) &&
+               !gw_host_named(host, (const char *const[]){g->hostname}, g->hostname[0] ? 1 : 0)) {
+        /* DNS rebinding on an address others reach: a page on another site whose name
+         * now points at this machine sends that name (and Origin equals it) */
+        route_name = "refused";
+        gw_reply_error(&r, 403, "PERMISSION_DENIED", NULL,
+                       "Host %.80s is not a name this gateway answers to: open it by its "
+                       "address, localhost or %.80s, or start it with --allowed-host and "
+                       "that name",
+                       host, g->hostname[0] ? g->hostname : "this machine's name");
     } else if (idx >= 0 && !gw_origin_and_type_ok(&r)) {
         route_name = "refused";
     } else if (!gw_security_check(&r, &r.who)) {
@@ -1285,6 +1296,9 @@ int gw_server_start(struct gw *g)
         return LT_EINVAL;
     }
     g->local_only = loopback;
+    if (gethostname(g->hostname, sizeof(g->hostname)) != 0)
+        g->hostname[0] = '\0';
+    g->hostname[sizeof(g->hostname) - 1] = '\0';
     snprintf(g->listen_ip, sizeof(g->listen_ip), "%s", addr); /* the stop pokes it */
     /* an IPv6 address goes in brackets, as civetweb's listening_ports wants it */
     snprintf(port, sizeof(port), strchr(addr, ':') && addr[0] != '[' ? "[%s]:%d" : "%s:%d", addr,

@@ -42,7 +42,11 @@ static void usage(FILE *f)
             "  --listen PORT           HTTP port (1..65535)\n"
             "  --listen-addr ADDR      IPv4 address to bind, dotted quad (default 127.0.0.1;\n"
             "                          0.0.0.0 for all); on loopback, API requests must name\n"
-            "                          a local Host (DNS rebinding)\n"
+            "                          a local Host (DNS rebinding); elsewhere an address,\n"
+            "                          localhost, this machine's name or an --allowed-host\n"
+            "  --allowed-host NAME     a DNS name API requests may give as Host when the\n"
+            "                          gateway listens beyond loopback (repeatable, %d at\n"
+            "                          most)\n"
             "  --frontend DIR          folder of static files served under / (index.html)\n"
             "Supervisor mode (the gateway runs the nodes as child processes):\n"
             "  --spawn N               start N lithair-node processes (1..%d)\n"
@@ -96,7 +100,7 @@ static void usage(FILE *f)
             "  --log-level LEVEL       debug, info, warn or error (default info; env\n"
             "                          LT_LOG_LEVEL)\n"
             "  -h, --help              this text\n",
-            SUP_MAX_NODES);
+            GW_MAX_ALLOWED_HOSTS, SUP_MAX_NODES);
 }
 
 /* parse_uint: all of `s` decimal digits, a number in [min, max] — not what strtoul also
@@ -266,6 +270,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},
         {"listen-addr", required_argument, NULL, 'A'},
+        {"allowed-host", required_argument, NULL, 'H'},
         {"frontend", required_argument, NULL, 'f'},
         {"spawn", required_argument, NULL, 's'},
         {"data-dir", required_argument, NULL, 'd'},
@@ -323,6 +328,21 @@ int main(int argc, char **argv)
         case 'l':
             bad = parse_uint("--listen", optarg, 1, 65535, &v);
             gw.cfg.listen_port = (int)v;
+            break;
+        case 'H':
+            if (!gw_host_name_ok(optarg)) {
+                fprintf(stderr,
+                        "lithair-gateway: --allowed-host: bad name '%s' (a DNS name: letters, "
+                        "digits, '-' and '.', at most 253 characters, no port)\n",
+                        optarg);
+                return 2;
+            }
+            if (gw.cfg.n_allowed_hosts >= GW_MAX_ALLOWED_HOSTS) {
+                fprintf(stderr, "lithair-gateway: too many --allowed-host (%d at most)\n",
+                        GW_MAX_ALLOWED_HOSTS);
+                return 2;
+            }
+            gw.cfg.allowed_hosts[gw.cfg.n_allowed_hosts++] = optarg;
             break;
         case 'A': {
             static char addr[64];

@@ -942,6 +942,38 @@ def test_listen_addr_decides_the_host_check(build_dir):
                      403, "PERMISSION_DENIED", "loopback")
 
 
+def test_host_check_beyond_loopback(build_dir):
+    """Listening beyond loopback, the API answers a Host that is an address, localhost, this
+    machine's name or an --allowed-host; another name is refused (DNS rebinding: a page on
+    another site whose name now points at this machine sends that name, and its Origin
+    equals it, so the cross-site check alone let it drive the cluster). The page's files
+    are served to any Host. Bad --allowed-host values are refused at start."""
+    import socket as socketmod
+    with Gateway(build_dir, nodes=[absent_node()],
+                 extra=["--listen-addr", "0.0.0.0", "--allowed-host", "Playground.Example"]) as g:
+        path = "/_playground/auth/me"
+        for host in ("evil.example", "evil.example:%d" % g.port, "playground.example.evil",
+                     "example"):
+            _, body = expect_error(g.get(path, headers={"Host": host}), 403,
+                                   "PERMISSION_DENIED", "--allowed-host")
+            check(host.split(":")[0] in body["message"], "names %s: %r" % (host, body))
+        for host in ("127.0.0.1:%d" % g.port, "localhost", "playground.example",
+                     "PLAYGROUND.example:%d" % g.port, socketmod.gethostname()):
+            st, _, _ = g.get(path, headers={"Host": host})
+            check(st == 200, "Host %s: %d" % (host, st))
+        st, _, _ = g.get("/", headers={"Host": "evil.example"})
+        check(st == 200, "the page's files for any Host: %d" % st)
+    port = str(free_port())
+    base = ["--listen", port, "--frontend", tempfile.gettempdir(), "--node",
+            "1,tcp://127.0.0.1:1,tcp://127.0.0.1:2"]
+    for bad in ("", "a..b", ".a", "a.", "host:80", "a b", "x" * 254, "[::1]"):
+        rc, err = run_gateway(build_dir, base + ["--allowed-host", bad])
+        check(rc == 2 and "--allowed-host: bad name" in err, "%r: %d %r" % (bad, rc, err))
+    rc, err = run_gateway(build_dir, base + sum((["--allowed-host", "h%d" % i]
+                                                for i in range(17)), []))
+    check(rc == 2 and "too many --allowed-host" in err, "17 names: %d %r" % (rc, err))
+
+
 def test_exec_failure_is_reported(build_dir):
     """A node binary that vanishes after the start: the restart is refused saying why, and
     the node's exitError and node.log say it too (it used to answer 200 for a process that

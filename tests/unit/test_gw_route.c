@@ -375,6 +375,33 @@ static void test_health(void)
     CU_ASSERT_STRING_EQUAL(gw_role_name(LITHAIR__V1__NODE_ROLE__LEADER), "leader");
 }
 
+static void test_allowed_hosts(void)
+{
+    const char *const names[] = {"Playground.Example", "host-2"};
+    CU_ASSERT(gw_host_named("playground.example", names, 2));
+    CU_ASSERT(gw_host_named("PLAYGROUND.EXAMPLE:8080", names, 2));
+    CU_ASSERT(gw_host_named("host-2", names, 2));
+    CU_ASSERT(!gw_host_named("playground.example.evil", names, 2));
+    CU_ASSERT(!gw_host_named("playground", names, 2));
+    CU_ASSERT(!gw_host_named("host-2", names, 1));
+    CU_ASSERT(!gw_host_named("[::1]:80", names, 2));
+    CU_ASSERT(!gw_host_named("", names, 2));
+    CU_ASSERT(!gw_host_named(NULL, names, 2));
+    CU_ASSERT(gw_host_name_ok("a"));
+    CU_ASSERT(gw_host_name_ok("my-host.example.org"));
+    const char *const bad[] = {"", ".a", "a.", "a..b", "a:80", "a b", "[::1]", "a/b", "é"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CU_ASSERT(!gw_host_name_ok(bad[i]));
+    CU_ASSERT(!gw_host_name_ok(NULL));
+    char longest[256];
+    memset(longest, 'x', 253);
+    longest[253] = '\0';
+    CU_ASSERT(gw_host_name_ok(longest));
+    longest[253] = 'x';
+    longest[254] = '\0';
+    CU_ASSERT(!gw_host_name_ok(longest));
+}
+
 static void test_listen_addr(void)
 {
     char out[64] = "untouched";
@@ -443,6 +470,7 @@ static const struct lt_test route_tests[] = {
     {"benchmark body parser names the bad field", test_bench_parse},
     {"health and role names", test_health},
     {"--listen-addr is read strictly, loopback from the address", test_listen_addr},
+    {"--allowed-host names: matched without case or port, checked when given", test_allowed_hosts},
     {"token methods, absolute-form targets", test_methods_and_targets},
     {NULL, NULL},
 };
