@@ -754,6 +754,12 @@ def test_list_of_large_records(build_dir):
     with a cursor to the rest."""
     with Gateway(build_dir, spawn=3) as g:
         g.wait_leader(30)
+        # the opens from here on: a breaker may open while the nodes start (the gateway
+        # calls them before they listen; seen once under a loaded suite), which is not this
+        def opens():
+            return {c["node"]: c["opens"] for c in g.get("/_playground/security/status")[2]
+                    ["circuits"]}
+        before = opens()
         body = json.dumps({"name": "large", "description": "d" * 4096,
                            "metadata": {"blob": "x" * 65400}}).encode()
         for _ in range(10):  # 100 at once, ten times
@@ -772,9 +778,9 @@ def test_list_of_large_records(build_dir):
         check(len(ids) == 1000 and len(set(ids)) == 1000 and pages >= 8,
               "every record once: %d ids (%d distinct) in %d pages"
               % (len(ids), len(set(ids)), pages))
-        st, _, s = g.get("/_playground/security/status")
-        check(all(c["opens"] == 0 for c in s["circuits"]), "no breaker opened: %r"
-              % s["circuits"])
+        after = opens()
+        print("  breaker opens before the creates %r, after the lists %r" % (before, after))
+        check(after == before, "no breaker opened: %r, then %r" % (before, after))
 
 
 # ------------------------------------------------------------------ start-up
