@@ -265,28 +265,8 @@ static json_object *gw_cluster_status_json(struct gw *g, unsigned *alive_out, bo
         if (answered_out)
             answered_out[i] = ns != NULL;
         if (ns) {
-            if (leader && ns != leader) {
-                bool found = false;
-                for (size_t k = 0; k < leader->n_followers; k++) {
-                    if (leader->followers[k]->id == ns->id) {
-                        lag = leader->followers[k]->lag;
-                        ahead = leader->followers[k]->ahead;
-                        found = true;
-                    }
-                }
-                if (!found)
-                    lag = leader->last_index > ns->last_index ? leader->last_index - ns->last_index
-                                                              : 0;
-                /* at most what the node's own commit index proves it holds (committed
-                 * entries are in every later leader's log): a new leader knows no
-                 * follower's match until it answers, and an installed snapshot is acked a
-                 * moment later, so the leader's figure alone showed a follower in sync as
-                 * a whole log behind, and desynced, right after every election */
-                uint64_t proven =
-                    leader->last_index > ns->commit ? leader->last_index - ns->commit : 0;
-                if (lag > proven)
-                    lag = proven;
-            }
+            if (leader)
+                lag = wire_status_lag(leader, ns, &ahead);
             json_object_object_add(n, "role", json_object_new_string(gw_role_name(ns->role)));
             json_object_object_add(n, "term", gw_json_u64(ns->term));
             json_object_object_add(n, "leaderId", gw_json_u64(ns->leader_id));

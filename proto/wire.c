@@ -180,3 +180,26 @@ uint64_t wire_status_cluster(const Lithair__V1__NodeStatus *const *sts, size_t n
     }
     return cluster;
 }
+
+uint64_t wire_status_lag(const Lithair__V1__NodeStatus *leader, const Lithair__V1__NodeStatus *ns,
+                         uint64_t *ahead)
+{
+    uint64_t lag = 0;
+    bool found = false;
+    if (ahead)
+        *ahead = 0;
+    if (leader == ns || leader->id == ns->id)
+        return 0;
+    for (size_t k = 0; k < leader->n_followers; k++) {
+        if (leader->followers[k]->id == ns->id) {
+            lag = leader->followers[k]->lag;
+            if (ahead)
+                *ahead = leader->followers[k]->ahead;
+            found = true;
+        }
+    }
+    if (!found)
+        lag = leader->last_index > ns->last_index ? leader->last_index - ns->last_index : 0;
+    uint64_t proven = leader->last_index > ns->commit ? leader->last_index - ns->commit : 0;
+    return lag < proven ? lag : proven;
+}

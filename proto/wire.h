@@ -55,4 +55,15 @@ void wire_enum_names(const ProtobufCEnumDescriptor *ed, char *out, size_t n);
 uint64_t wire_status_cluster(const Lithair__V1__NodeStatus *const *sts, size_t n,
                              bool leader_breaks_tie);
 
+/* wire_status_lag: how far node `ns` is behind `leader` (two status replies; 0 when they
+ * are the same node): the entries of the leader's log the node is not known to hold — the
+ * leader's progress figure for it, else the difference of their last indexes — at most what
+ * the node's own commit index proves it holds (committed entries are in every later
+ * leader's log: a new leader knows no follower's match until it answers, and an installed
+ * snapshot is acked a moment later, so the leader's figure alone showed a follower in sync
+ * as a whole log behind right after every election). *ahead (if not NULL): the leader's
+ * `ahead` for it, 0 if none. */
+uint64_t wire_status_lag(const Lithair__V1__NodeStatus *leader, const Lithair__V1__NodeStatus *ns,
+                         uint64_t *ahead);
+
 #endif

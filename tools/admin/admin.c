@@ -953,7 +953,7 @@ static int cmd_status(struct admin *a, bool health)
         free(err);
         return admin_fail("out of memory");
     }
-    uint64_t leader_last = 0, leader_id = 0;
+    uint64_t leader_id = 0;
     const Lithair__V1__NodeStatus *lead = NULL;
     int alive = 0, leaders = 0;
     struct {
@@ -1004,17 +1004,8 @@ static int cmd_status(struct admin *a, bool health)
                 lead = sts[i];
         }
     }
-    struct {
-        uint64_t id, lag;
-    } flag[ADMIN_MAX_AHEAD]; /* the leader's figure of each follower's lag */
-    size_t n_flag = 0;
     if (lead) {
-        leader_last = lead->last_index;
         leader_id = lead->id;
-        for (size_t k = 0; k < lead->n_followers && n_flag < ADMIN_MAX_AHEAD; k++) {
-            flag[n_flag].id = lead->followers[k]->id;
-            flag[n_flag++].lag = lead->followers[k]->lag;
-        }
         for (size_t k = 0; k < lead->n_followers && n_ahead < ADMIN_MAX_AHEAD; k++)
             if (lead->followers[k]->ahead) { /* diverged logs (rpc.proto) */
                 ahead[n_ahead].id = lead->followers[k]->id;
@@ -1039,24 +1030,9 @@ static int cmd_status(struct admin *a, bool health)
                 json_object_object_add(o, "digest", admin_json_hex64(sts[i]->digest));
             }
             json_object_object_add(o, "clusterId", admin_json_hex64(sts[i]->cluster_id));
-            /* as the gateway's cluster status says it: the entries of the leader's log the
-             * node is not known to hold, by the leader's progress and at most what the
-             * node's own commit index proves (it was the leader's last index less the
-             * node's applied one: the leader itself "lagged" under load) */
-            uint64_t lag = 0;
-            if (leader_id && sts[i]->id != leader_id) {
-                bool known = false;
-                for (size_t k = 0; k < n_flag; k++)
-                    if (flag[k].id == sts[i]->id) {
-                        lag = flag[k].lag;
-                        known = true;
-                    }
-                if (!known)
-                    lag = leader_last > sts[i]->last_index ? leader_last - sts[i]->last_index : 0;
-                uint64_t proven = leader_last > sts[i]->commit ? leader_last - sts[i]->commit : 0;
-                if (lag > proven)
-                    lag = proven;
-            }
+            /* as the gateway's cluster status says it (it was the leader's last index less
+             * the node's applied one: the leader itself "lagged" under load) */
+            uint64_t lag = lead ? wire_status_lag(lead, sts[i], NULL) : 0;
             json_object_object_add(o, "lag", admin_json_u64(lag)); /* an index difference */
             json_object_object_add(o, "healthy", json_object_new_boolean(!stranger[i]));
             if (stranger[i])
@@ -1076,7 +1052,6 @@ static int cmd_status(struct admin *a, bool health)
                            (unsigned long long)sts[i]->digest_index);
                 printf("\n");
             }
-            protobuf_c_message_free_unpacked(&sts[i]->base, NULL);
         } else {
             o = json_object_new_object();
             json_object_object_add(o, "healthy", json_object_new_boolean(0));
@@ -1136,6 +1111,9 @@ static int cmd_status(struct admin *a, bool health)
         rc = admin_fail("no endpoint reachable (%s)", err[0].message);
     json_object_put(arr);
     free(stranger);
+    for (size_t i = 0; i < ne; i++) /* after the rows: each row's lag reads the leader's */
+        if (sts[i])
+            protobuf_c_message_free_unpacked(&sts[i]->base, NULL);
     free(sts);
     free(err);
     return rc;
