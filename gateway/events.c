@@ -497,9 +497,13 @@ int evb_new(const char *urls, struct sse_hub *hub, struct evb **out)
     int rc = LT_EIO;
     if (nng_sub0_open(&b->sock))
         goto out_free;
+    /* A restarted node's first events (its role, its first metrics) go out before this
+     * socket has dialled it again: at most the redial interval is lost. It backs off from
+     * 50 ms to at most 250 ms (it was 1 s: a node down a few seconds was heard again up to
+     * a second after it served); a dial of a closed port on loopback costs nothing. */
     if (nng_socket_set(b->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0) ||
         nng_socket_set_ms(b->sock, NNG_OPT_RECONNMINT, 50) ||
-        nng_socket_set_ms(b->sock, NNG_OPT_RECONNMAXT, 1000) ||
+        nng_socket_set_ms(b->sock, NNG_OPT_RECONNMAXT, 250) ||
         nng_socket_set_int(b->sock, NNG_OPT_RECVBUF, 1024))
         goto out_close;
     rc = LT_ENOMEM;

@@ -22,6 +22,7 @@
 Run: python3 test_observability.py BUILD_DIR [TEST_NAME...]
 """
 
+import datetime
 import json
 import math
 import os
@@ -34,7 +35,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gw_harness import Gateway, SseStream  # noqa: E402
-from harness import Cluster, admin_env, check, run_tests, wait_for  # noqa: E402
+from harness import Cluster, admin_env, check, read_log, run_tests, wait_for  # noqa: E402
 from test_partition import PartitionCluster  # noqa: E402
 
 
@@ -590,6 +591,47 @@ def test_admin_lag_is_the_gateways(build_dir):
         finally:
             bench.kill()
             bench.wait(timeout=10)
+
+
+def test_restarted_node_heard_soon(build_dir):
+    """A node restarted after seconds down is on the event stream soon after it serves: the
+    gateway's subscriber redials a dead node at most every 250 ms (it was 1 s, and the
+    node's events until then were lost to the page). Measured from the node's own "serving"
+    log line to the first event of it the stream carries (its metrics come every 250 ms)."""
+    with Gateway(build_dir, spawn=3) as g:
+        leader = g.wait_leader(timeout=20)
+        victim = [n for n in (1, 2, 3) if n != leader][0]
+        st, _, k = g.post("/_playground/cluster/kill/%d" % victim)
+        check(st == 200, "kill: %r" % (k,))
+        log = [x for x in g.get("/_playground/cluster/status")[2]["nodes"]
+               if x["id"] == victim][0]["dataDir"] + "/node.log"
+        time.sleep(3.0)  # the redial interval backs off to its longest
+        before = read_log(log).count(" serving: ")
+        a = SseStream(g.port, "/_playground/events")
+        try:
+            wait_for("the stream", lambda: len(a.events()) >= 1, timeout=10)
+            seen = len(a.events())
+            st, _, r = g.post("/_playground/cluster/restart/%d" % victim)
+            check(st == 200, "restart: %r" % (r,))
+            heard = None
+            deadline = time.time() + 10
+            while heard is None and time.time() < deadline:  # bounded: 10 s, 20 ms steps
+                for e in a.events()[seen:]:
+                    if e["json"] and e["json"].get("node") == victim:
+                        heard = time.time()
+                        break
+                time.sleep(0.02)
+            check(heard is not None, "no event of node %d within 10 s of its restart" % victim)
+            lines = [x for x in read_log(log).splitlines() if " serving: " in x]
+            check(len(lines) == before + 1, "one more 'serving' line: %r" % lines)
+            served = datetime.datetime.strptime(lines[-1][:23], "%Y-%m-%dT%H:%M:%S.%f").replace(
+                tzinfo=datetime.timezone.utc).timestamp()
+            gap = heard - served
+            sys.stderr.write("    node %d: first event %.0f ms after it served\n"
+                             % (victim, gap * 1000))
+            check(-0.05 < gap < 1.5, "node %d heard %.0f ms after it served" % (victim, gap * 1000))
+        finally:
+            a.close()
 
 
 if __name__ == "__main__":
