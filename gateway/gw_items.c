@@ -658,7 +658,7 @@ int gw_items_register(struct gw *g)
 {
     static char patterns[8][3][96];
     int rc = 0;
-    for (size_t i = 0; gw_public_models[i] && i < 8 && rc == 0; i++) {
+    for (size_t i = 0; i < 8 && gw_public_models[i] && rc == 0; i++) {
         const struct catalog_model *m = catalog_find(gw_public_models[i]);
         if (!m)
             return LT_EINVAL;
