@@ -52,10 +52,12 @@ static void gw_items_tag(const ProtobufCMessage *m, struct gw_item_tag *t)
         return;
     const Lithair__V1__Timestamp *ts =
         *(Lithair__V1__Timestamp *const *)((const char *)m + f->offset);
+    if (!ts) /* never set (the store sets it on every create): the JSON says null */
+        return;
     /* exactly the createdAt string the record's JSON carries (pbjson writes it so), so that
      * a page can build the tag from an item it listed */
-    t->created_s = ts ? ts->seconds : 0;
-    t->created_ns = ts ? ts->nanos : 0;
+    t->created_s = ts->seconds;
+    t->created_ns = ts->nanos;
     t->text[k] = '@';
     t->has_created = pbjson_timestamp_format(t->created_s, t->created_ns, t->text + k + 1,
                                              sizeof(t->text) - (size_t)k - 1) == 0;
