@@ -2170,7 +2170,7 @@
     const meta = item ? metaText || JSON.stringify(item.metadata == null ? {} : item.metadata) : '{}';
     /* what the form showed when it opened: an update sends only the fields the person
      * changed, so it never writes back another session's change to a field left alone */
-    state.editing = item ? { id: item.id, version: String(item.version), was: {
+    state.editing = item ? { id: item.id, version: String(item.version), createdAt: item.createdAt, etag: item_etag(item), was: {
       name: item.name, description: item.description || '', status: item.status || 'draft',
       metadata: json_compact(meta) } } : null;
     $('item-form-title').textContent = item ? 'Edit item ' + short_id(item.id) : 'New item';
@@ -2254,7 +2254,7 @@
       try {
         let r;
         if (ed) {
-          r = await request('PUT', '/api/items/' + encodeURIComponent(ed.id), { json, headers: { 'If-Match': '"' + ed.version + '"' } });
+          r = await request('PUT', '/api/items/' + encodeURIComponent(ed.id), { json, headers: { 'If-Match': ed.etag } });
           t.done('ok', 'Saved “' + r.data.name + '” as version ' + r.data.version + ' — replicating to every node.');
         } else {
           r = await request('POST', '/api/items', { json });
@@ -2311,11 +2311,13 @@
     } catch (e) { /* show what we know */ }
     banner.replaceChildren(
       el('strong', { text: 'Version conflict. ' }),
-      'Someone changed this item after you opened it: you edited version ' + ed.version + ', the cluster now has version ' + latestV + '. Nothing was saved (optimistic concurrency). ',
+      latestItem && latestItem.createdAt !== ed.createdAt
+        ? 'Someone deleted this item and created another under the same id after you opened it: you edited version ' + ed.version + ' of the item created ' + ed.createdAt + ', the cluster now has version ' + latestV + ' of the one created ' + latestItem.createdAt + '. Nothing was saved (optimistic concurrency). '
+        : 'Someone changed this item after you opened it: you edited version ' + ed.version + ', the cluster now has version ' + latestV + '. Nothing was saved (optimistic concurrency). ',
       el('button', { class: 'btn btn-small', type: 'button', 'data-testid': 'conflict-reload', text: 'Load the latest version', onclick: () => latestItem && form_open(latestItem, null, latestMeta) }),
       ' ',
       el('button', { class: 'btn btn-small btn-danger', type: 'button', 'data-testid': 'conflict-overwrite', text: 'Overwrite with my changes',
-        onclick: () => { if (latestItem) { state.editing.version = String(latestItem.version); $('item-form').requestSubmit(); } } }),
+        onclick: () => { if (latestItem) { state.editing.version = String(latestItem.version); state.editing.createdAt = latestItem.createdAt; state.editing.etag = item_etag(latestItem); $('item-form').requestSubmit(); } } }),
     );
     banner.hidden = false;
   }
@@ -2345,13 +2347,20 @@
     });
   }
 
+  /* item_etag: the ETag the gateway gives an item, built from a listed item: its version and
+   * its createdAt as its JSON writes it. Sent as If-Match, it names the item read and not one
+   * deleted and created again since under the same id (whose version restarts at 1). */
+  function item_etag(it) {
+    return '"' + it.version + '@' + it.createdAt + '"';
+  }
+
   async function item_delete(it, btn) {
     const yes = await confirm_dialog('Delete “' + it.name + '”?', 'Item ' + it.id + ' (version ' + it.version + ') will be deleted on every node, and its history with it.', 'Delete');
     if (!yes) return;
     const t = toast('progress', 'Deleting “' + it.name + '”…');
     await busy(btn, '…', async () => {
       try {
-        await request('DELETE', '/api/items/' + encodeURIComponent(it.id), { headers: { 'If-Match': '"' + it.version + '"' } });
+        await request('DELETE', '/api/items/' + encodeURIComponent(it.id), { headers: { 'If-Match': item_etag(it) } });
         t.done('ok', 'Deleted “' + it.name + '”.');
         if (state.pendingNew && state.pendingNew.id === it.id) state.pendingNew = null;
         state.items = state.items.filter((x) => x.id !== it.id);

@@ -26,27 +26,63 @@ static const struct pbjson_opts gw_out_opts = {.emit_defaults = true,
                                                .is_raw_json = catalog_raw_json};
 static const struct pbjson_opts gw_in_opts = {.is_raw_json = catalog_raw_json};
 
-/* gw_items_version reads the model's `version` field, 0 if it has none. */
-static uint64_t gw_items_version(const ProtobufCMessage *m)
+/* gw_item_tag: what a record's entity-tag says: its version and, for a model with a
+ * created_at, its incarnation — an item deleted and created again under the same id starts at
+ * version 1 again, and only its created_at tells it from the one a client read. */
+struct gw_item_tag {
+    uint64_t version; /* 0: the model has no version */
+    bool has_created;
+    int64_t created_s;
+    int32_t created_ns;
+    char text[64]; /* the ETag without its quotes: "3@2026-11-30T07:57:40.123456789Z", or "3" */
+};
+
+/* gw_items_tag reads the model's `version` and `created_at` fields of `m` into *t. */
+static void gw_items_tag(const ProtobufCMessage *m, struct gw_item_tag *t)
 {
     const ProtobufCFieldDescriptor *f =
         protobuf_c_message_descriptor_get_field_by_name(m->descriptor, "version");
-    if (!f || f->type != PROTOBUF_C_TYPE_UINT64 || f->label == PROTOBUF_C_LABEL_REPEATED)
-        return 0;
-    return *(const uint64_t *)((const char *)m + f->offset);
+    memset(t, 0, sizeof(*t));
+    if (f && f->type == PROTOBUF_C_TYPE_UINT64 && f->label != PROTOBUF_C_LABEL_REPEATED)
+        t->version = *(const uint64_t *)((const char *)m + f->offset);
+    int k = snprintf(t->text, sizeof(t->text), "%llu", (unsigned long long)t->version);
+    f = protobuf_c_message_descriptor_get_field_by_name(m->descriptor, "created_at");
+    if (!f || f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED ||
+        f->descriptor != &lithair__v1__timestamp__descriptor)
+        return;
+    const Lithair__V1__Timestamp *ts =
+        *(Lithair__V1__Timestamp *const *)((const char *)m + f->offset);
+    if (!ts) /* never set (the store sets it on every create): the JSON says null */
+        return;
+    /* exactly the createdAt string the record's JSON carries (pbjson writes it so), so that
+     * a page can build the tag from an item it listed */
+    t->created_s = ts->seconds;
+    t->created_ns = ts->nanos;
+    t->text[k] = '@';
+    t->has_created = pbjson_timestamp_format(t->created_s, t->created_ns, t->text + k + 1,
+                                             sizeof(t->text) - (size_t)k - 1) == 0;
+    if (!t->has_created)
+        t->text[k] = '\0';
+}
+
+/* gw_items_tag_header writes "ETag: \"<tag>\"\r\n" into hdr[0..n); returns its length. */
+static int gw_items_tag_header(const struct gw_item_tag *t, char *hdr, size_t n)
+{
+    int k = snprintf(hdr, n, "ETag: \"%s\"\r\n", t->text);
+    return k > 0 && (size_t)k < n ? k : 0;
 }
 
 /* gw_record_json turns a Record of model `m` into its JSON (every field) plus raftIndex
- * and raftTerm; *version gets the model's version. NULL if it does not decode. */
+ * and raftTerm; *tag (if not NULL) gets its entity-tag. NULL if it does not decode. */
 static json_object *gw_record_json(const struct catalog_model *m, const Lithair__V1__Record *rec,
-                                   uint64_t *version)
+                                   struct gw_item_tag *tag)
 {
     ProtobufCMessage *v = protobuf_c_message_unpack(m->desc, NULL, rec->value.len, rec->value.data);
     if (!v)
         return NULL;
     json_object *j = pbjson_from_message(v, &gw_out_opts);
-    if (version)
-        *version = gw_items_version(v);
+    if (tag)
+        gw_items_tag(v, tag);
     protobuf_c_message_free_unpacked(v, NULL);
     if (!j)
         return NULL;
@@ -75,38 +111,84 @@ static int gw_items_consistency(struct gw_req *r, Lithair__V1__Consistency *out)
     return -1;
 }
 
-/* gw_items_if_match reads If-Match; returns 1 if present (*version set), 0 if absent,
- * -1 after answering 400 for a bad value. */
-static int gw_items_if_match(struct gw_req *r, uint64_t *version)
+/* GW_ETAG_FORMS names the entity-tags an If-Match takes, for its 400s. */
+#define GW_ETAG_FORMS                                                                              \
+    "expected the item's ETag \"<version>@<createdAt>\" (as "                                      \
+    "\"3@2026-11-30T07:57:40.123456789Z\"), "                                                      \
+    "a version alone \"3\" (any incarnation of the id), or \"*\""
+
+/* gw_items_if_match reads If-Match; returns 1 if present (*e set: a version, 0 for "*", and
+ * maybe an incarnation), 0 if absent, -1 after answering 400 for a bad value or 412 for a
+ * tag that never matches. */
+static int gw_items_if_match(struct gw_req *r, struct gw_etag *e)
 {
     const char *h = gw_header(r, "If-Match");
-    *version = 0;
+    memset(e, 0, sizeof(*e));
     if (!h)
         return 0;
-    int rc = gw_parse_etag(h, version);
+    int rc = gw_parse_etag(h, e);
     if (rc == LT_ECONFLICT) {
-        gw_reply_error(
-            r, 412, "ABORTED", NULL, "If-Match '%.60s' never matches (%s): send \"%llu\"", h,
-            strstr(h, "W/") ? "a weak ETag" : "ETags compare as text, without zeros in front",
-            (unsigned long long)*version);
+        char want[64];
+        int k = snprintf(want, sizeof(want), "%llu", (unsigned long long)e->version);
+        if (e->has_created && k > 0 && (size_t)k < sizeof(want) - 1) {
+            want[k] = '@';
+            pbjson_timestamp_format(e->created_s, e->created_ns, want + k + 1,
+                                    sizeof(want) - (size_t)k - 1);
+        }
+        gw_reply_error(r, 412, "ABORTED", NULL, "If-Match '%.90s' never matches (%s): send \"%s\"",
+                       h,
+                       strstr(h, "W/") ? "a weak ETag"
+                                       : "ETags compare as text: a version without zeros in front, "
+                                         "createdAt exactly as the item's JSON writes it",
+                       want);
         return -1;
     }
     if (rc != 0) {
-        gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
-                       "bad If-Match header '%.60s': expected one version as \"3\"", h);
+        if (e->bad_created)
+            gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                           "bad If-Match header '%.90s': the part after @ is not an RFC 3339 "
+                           "timestamp (the item's createdAt); " GW_ETAG_FORMS,
+                           h);
+        else
+            gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
+                           "bad If-Match header '%.90s': " GW_ETAG_FORMS, h);
         return -1;
     }
     return 1;
 }
 
-/* gw_items_none_match evaluates If-None-Match `h` against a record at `version` (RFC 9110
- * 13.1.2: a list of entity-tags compared weakly, W/"3" matching "3", or "*" for any
- * record): 1 if one matches (the condition fails), 0 if none does, -1 after answering 400
- * for a malformed list. Tags compare as text: "03" never matches. */
-static int gw_items_none_match(struct gw_req *r, const char *h, uint64_t version)
+/* gw_items_etag_differs: does If-Match's *e fail for the record tagged *t? The message (a
+ * 412's) says why; an incarnation that differs is told as such. */
+static bool gw_items_etag_differs(const struct gw_etag *e, const struct gw_item_tag *t, char *why,
+                                  size_t n)
 {
-    char want[24];
-    int n = snprintf(want, sizeof(want), "%llu", (unsigned long long)version);
+    if (e->version == 0)
+        return false; /* "*" */
+    if (e->has_created && t->has_created &&
+        (e->created_s != t->created_s || e->created_ns != t->created_ns)) {
+        snprintf(why, n,
+                 "If-Match: the item was deleted and created again since; it is now version %llu "
+                 "(ETag \"%s\")",
+                 (unsigned long long)t->version, t->text);
+        return true;
+    }
+    if (e->version != t->version) {
+        snprintf(why, n, "If-Match: the record is at version %llu (ETag \"%s\")",
+                 (unsigned long long)t->version, t->text);
+        return true;
+    }
+    return false;
+}
+
+/* gw_items_none_match evaluates If-None-Match `h` against a record tagged `t` (RFC 9110
+ * 13.1.2: a list of entity-tags compared weakly, W/"3@..." matching "3@...", or "*" for any
+ * record): 1 if one matches (the condition fails), 0 if none does, -1 after answering 400
+ * for a malformed list. Tags compare as text: the record's full tag ("3@<createdAt>"), or its
+ * version alone ("3", as before the tags named the incarnation); "03" never matches. */
+static int gw_items_none_match(struct gw_req *r, const char *h, const struct gw_item_tag *t)
+{
+    char ver[24];
+    int n = snprintf(ver, sizeof(ver), "%llu", (unsigned long long)t->version);
     const char *p = h;
     bool match = false;
     for (;;) {
@@ -115,23 +197,32 @@ static int gw_items_none_match(struct gw_req *r, const char *h, uint64_t version
         size_t len = strcspn(p, ",");
         while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
             len--;
-        const char *t = p;
-        if (len == 1 && t[0] == '*') {
+        const char *tg = p;
+        if (len == 1 && tg[0] == '*') {
             match = true;
         } else {
-            if (len > 2 && strncmp(t, "W/", 2) == 0) {
-                t += 2;
+            if (len > 2 && strncmp(tg, "W/", 2) == 0) {
+                tg += 2;
                 len -= 2;
             }
-            if (len < 3 || t[0] != '"' || t[len - 1] != '"' ||
-                strspn(t + 1, "0123456789") != len - 2) {
+            char one[96];
+            struct gw_etag e;
+            int rc = LT_EINVAL;
+            if (len >= 3 && len < sizeof(one) && tg[0] == '"') {
+                memcpy(one, tg, len);
+                one[len] = '\0';
+                rc = gw_parse_etag(one, &e);
+            }
+            if (rc != 0 && rc != LT_ECONFLICT) {
                 gw_reply_error(r, 400, "INVALID_ARGUMENT", NULL,
-                               "bad If-None-Match header '%.60s': expected \"*\" or versions as "
-                               "\"3\", \"4\"",
+                               "bad If-None-Match header '%.90s': expected \"*\" or ETags as "
+                               "\"3@2026-11-30T07:57:40.123456789Z\", \"4\"",
                                h);
                 return -1;
             }
-            match |= len - 2 == (size_t)n && strncmp(t + 1, want, (size_t)n) == 0;
+            size_t tl = strlen(t->text);
+            match |= (len - 2 == tl && strncmp(tg + 1, t->text, tl) == 0) ||
+                     (len - 2 == (size_t)n && strncmp(tg + 1, ver, (size_t)n) == 0);
         }
         p = strchr(p, ',');
         if (!p)
@@ -174,12 +265,12 @@ static int gw_items_call(struct gw *g, const char *method, const ProtobufCMessag
 static int gw_items_reply_record(struct gw_req *r, const struct catalog_model *m,
                                  Lithair__V1__RecordReply *rr, int status)
 {
-    uint64_t version = 0;
-    json_object *j = rr && rr->record ? gw_record_json(m, rr->record, &version) : NULL;
+    struct gw_item_tag tag;
+    json_object *j = rr && rr->record ? gw_record_json(m, rr->record, &tag) : NULL;
     if (!j)
         return gw_reply_error(r, 500, "INTERNAL", NULL, "the node returned no decodable record");
     char hdr[512];
-    int k = snprintf(hdr, sizeof(hdr), "ETag: \"%llu\"\r\n", (unsigned long long)version);
+    int k = gw_items_tag_header(&tag, hdr, sizeof(hdr));
     if (status == 201) {
         json_object *id;
         char enc[400];
@@ -341,10 +432,10 @@ static int gw_items_create(struct gw_req *r)
     return r->status;
 }
 
-/* gw_items_current reads record `id`'s version (linearizably), for a precondition the node
- * does not evaluate itself: 0 and *version, or -1 after answering (404, 503...). */
+/* gw_items_current reads record `id`'s tag (linearizably), for a precondition the node
+ * does not evaluate itself: 0 and *cur, or -1 after answering (404, 503...). */
 static int gw_items_current(struct gw_req *r, const struct catalog_model *m, const char *id,
-                            uint64_t *version)
+                            struct gw_item_tag *cur)
 {
     Lithair__V1__GetRequest req = LITHAIR__V1__GET_REQUEST__INIT;
     req.model = (char *)m->name;
@@ -361,11 +452,13 @@ static int gw_items_current(struct gw_req *r, const struct catalog_model *m, con
                               ? protobuf_c_message_unpack(m->desc, NULL, rr->record->value.len,
                                                           rr->record->value.data)
                               : NULL;
-    *version = v ? gw_items_version(v) : 0;
-    if (v)
+    memset(cur, 0, sizeof(*cur));
+    if (v) {
+        gw_items_tag(v, cur);
         protobuf_c_message_free_unpacked(v, NULL);
+    }
     protobuf_c_message_free_unpacked(&rr->base, NULL);
-    if (!*version) {
+    if (!cur->version) {
         gw_reply_error(r, 500, "INTERNAL", NULL, "the node returned no decodable record");
         return -1;
     }
@@ -374,29 +467,50 @@ static int gw_items_current(struct gw_req *r, const struct catalog_model *m, con
 
 /* gw_items_if_none_match, for an update or a delete: If-None-Match (absent: 0) holds for
  * the record as it is now, read first; a match is a 412. When it holds, the write is made
- * conditional on that version (*expected, unless If-Match set one already), so that a
- * change in between is a 412 too. Returns -1 if it answered. */
+ * conditional on that version and incarnation (*expected and *created, unless If-Match set
+ * them already; `created_buf` holds the instant), so that a change in between — a delete and
+ * a create too — is a 412 as well. Returns -1 if it answered. */
 static int gw_items_if_none_match(struct gw_req *r, const struct catalog_model *m,
-                                  uint64_t *expected)
+                                  uint64_t *expected, Lithair__V1__Timestamp **created,
+                                  Lithair__V1__Timestamp *created_buf)
 {
     const char *h = gw_header(r, "If-None-Match");
-    uint64_t cur;
+    struct gw_item_tag cur;
     if (!h)
         return 0;
     if (gw_items_current(r, m, gw_params_get(&r->params, "id"), &cur) < 0)
         return -1;
-    int match = gw_items_none_match(r, h, cur);
+    int match = gw_items_none_match(r, h, &cur);
     if (match < 0)
         return -1;
     if (match) {
         gw_reply_error(r, 412, "ABORTED", NULL,
-                       "If-None-Match '%.60s' matches the record (version %llu)", h,
-                       (unsigned long long)cur);
+                       "If-None-Match '%.90s' matches the record (version %llu, ETag \"%s\")", h,
+                       (unsigned long long)cur.version, cur.text);
         return -1;
     }
     if (*expected == 0)
-        *expected = cur;
+        *expected = cur.version;
+    if (*created == NULL && cur.has_created) {
+        created_buf->seconds = cur.created_s;
+        created_buf->nanos = cur.created_ns;
+        *created = created_buf;
+    }
     return 0;
+}
+
+/* gw_items_expect turns If-Match's tag into the request's conditions: the version, and the
+ * incarnation (in *buf) when the tag names it. */
+static void gw_items_expect(const struct gw_etag *e, uint64_t *version,
+                            Lithair__V1__Timestamp **created, Lithair__V1__Timestamp *buf)
+{
+    *version = e->version;
+    *created = NULL;
+    if (e->version != 0 && e->has_created) {
+        buf->seconds = e->created_s;
+        buf->nanos = e->created_ns;
+        *created = buf;
+    }
 }
 
 static int gw_items_get(struct gw_req *r)
@@ -405,7 +519,7 @@ static int gw_items_get(struct gw_req *r)
     Lithair__V1__GetRequest req = LITHAIR__V1__GET_REQUEST__INIT;
     if (gw_items_consistency(r, &req.consistency) < 0)
         return r->status;
-    uint64_t want = 0;
+    struct gw_etag want;
     int if_match = gw_items_if_match(r, &want);
     if (if_match < 0)
         return r->status;
@@ -424,19 +538,19 @@ static int gw_items_get(struct gw_req *r)
         protobuf_c_message_free_unpacked(&rr->base, NULL);
         return r->status;
     }
-    uint64_t version = 0;
-    json_object *j = rr->record ? gw_record_json(m, rr->record, &version) : NULL;
+    struct gw_item_tag tag;
+    char why[200];
+    json_object *j = rr->record ? gw_record_json(m, rr->record, &tag) : NULL;
     int match = 0;
     if (!j) {
         gw_reply_error(r, 500, "INTERNAL", NULL, "the node returned no decodable record");
-    } else if (if_match > 0 && want != 0 && want != version) {
-        gw_reply_error(r, 412, "ABORTED", NULL, "If-Match: the record is at version %llu",
-                       (unsigned long long)version);
-    } else if (inm && (match = gw_items_none_match(r, inm, version)) < 0) {
+    } else if (if_match > 0 && gw_items_etag_differs(&want, &tag, why, sizeof(why))) {
+        gw_reply_error(r, 412, "ABORTED", NULL, "%s", why);
+    } else if (inm && (match = gw_items_none_match(r, inm, &tag)) < 0) {
         ; /* answered 400 */
     } else if (match) {
-        char hdr[64];
-        snprintf(hdr, sizeof(hdr), "ETag: \"%llu\"\r\n", (unsigned long long)version);
+        char hdr[96];
+        gw_items_tag_header(&tag, hdr, sizeof(hdr));
         gw_send_response(r, 304, NULL, "no-store", hdr, NULL, 0, false);
         r->status = 304;
     } else {
@@ -451,13 +565,16 @@ static int gw_items_update(struct gw_req *r)
 {
     const struct catalog_model *m = r->route->ud;
     Lithair__V1__UpdateRequest req = LITHAIR__V1__UPDATE_REQUEST__INIT;
-    int if_match = gw_items_if_match(r, &req.expected_version);
+    Lithair__V1__Timestamp created = LITHAIR__V1__TIMESTAMP__INIT;
+    struct gw_etag e;
+    int if_match = gw_items_if_match(r, &e);
     if (if_match < 0)
         return r->status;
+    gw_items_expect(&e, &req.expected_version, &req.expected_created, &created);
     json_object *j = NULL;
     if (gw_read_json(r, false, &j) < 0)
         return r->status;
-    if (gw_items_if_none_match(r, m, &req.expected_version) < 0) {
+    if (gw_items_if_none_match(r, m, &req.expected_version, &req.expected_created, &created) < 0) {
         json_object_put(j);
         return r->status;
     }
@@ -508,8 +625,13 @@ static int gw_items_delete(struct gw_req *r)
 {
     const struct catalog_model *m = r->route->ud;
     Lithair__V1__DeleteRequest req = LITHAIR__V1__DELETE_REQUEST__INIT;
-    int if_match = gw_items_if_match(r, &req.expected_version);
-    if (if_match < 0 || gw_items_if_none_match(r, m, &req.expected_version) < 0)
+    Lithair__V1__Timestamp created = LITHAIR__V1__TIMESTAMP__INIT;
+    struct gw_etag e;
+    int if_match = gw_items_if_match(r, &e);
+    if (if_match < 0)
+        return r->status;
+    gw_items_expect(&e, &req.expected_version, &req.expected_created, &created);
+    if (gw_items_if_none_match(r, m, &req.expected_version, &req.expected_created, &created) < 0)
         return r->status;
     if_match |= gw_header(r, "If-None-Match") != NULL; /* a conflict is then a 412 too */
     req.model = (char *)m->name;

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "lt_err.h"
+#include "pbjson.h"
 #include "wire.h"
 
 static int gw_hex(char c)
@@ -488,15 +489,15 @@ int gw_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
     return 0;
 }
 
-int gw_parse_etag(const char *s, uint64_t *version)
+int gw_parse_etag(const char *s, struct gw_etag *out)
 {
-    char buf[32];
+    char buf[80];
+    struct gw_etag e = {0};
     while (*s == ' ')
         s++;
-    if (strcmp(s, "*") == 0) {
-        *version = 0;
+    *out = e;
+    if (strcmp(s, "*") == 0)
         return 0;
-    }
     bool weak = strncmp(s, "W/", 2) == 0;
     if (weak)
         s += 2;
@@ -511,10 +512,29 @@ int gw_parse_etag(const char *s, uint64_t *version)
         return LT_EINVAL;
     memcpy(buf, s, len);
     buf[len] = '\0';
-    int rc = gw_parse_u64(buf, 1, UINT64_MAX, version);
+    char *at = strchr(buf, '@');
+    if (at)
+        *at = '\0';
+    int rc = gw_parse_u64(buf, 1, UINT64_MAX, &e.version);
+    if (rc != 0)
+        return rc;
     /* "007" is a well-formed tag, but not one this server writes ("7"): tags compare as
      * text, so it never matches, like a weak one */
-    return rc == 0 && (weak || buf[0] == '0') ? LT_ECONFLICT : rc;
+    bool never = weak || buf[0] == '0';
+    if (at) {
+        char canon[40];
+        if (pbjson_timestamp_parse(at + 1, &e.created_s, &e.created_ns) != 0) {
+            out->bad_created = true;
+            return LT_EINVAL;
+        }
+        e.has_created = true;
+        /* another spelling of the instant ("+00:00", ".500000000") is not the text this
+         * server writes either */
+        never |= pbjson_timestamp_format(e.created_s, e.created_ns, canon, sizeof(canon)) != 0 ||
+                 strcmp(canon, at + 1) != 0;
+    }
+    *out = e;
+    return never ? LT_ECONFLICT : 0;
 }
 
 char *gw_camel_name(const char *proto_name, char *out, size_t n)

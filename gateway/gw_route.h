@@ -118,12 +118,28 @@ bool gw_absolute_target(const char *target, char *out, size_t n);
 #define GW_QUERY_MAX_PARAMS 64
 int gw_query_check_dups(const char *qs, char *dup, size_t n);
 
-/* gw_parse_etag parses an If-Match value: "\"3\"" → 3, "*" → 0 (any). A weak tag
- * ("W/\"3\"") is LT_ECONFLICT (*version set): If-Match compares strongly, so it never
- * matches (RFC 9110 13.1.1); so is a version with leading zeros ("\"007\"": tags compare as
- * text, and this server writes "7"). LT_EINVAL for anything else (a list, an unquoted tag, a number
- * past 2^64-1). */
-int gw_parse_etag(const char *s, uint64_t *version);
+/* gw_etag: an entity-tag of a record as this server writes it. */
+struct gw_etag {
+    uint64_t version;  /* 0: "*" (any record) */
+    bool has_created;  /* the tag names the incarnation too: "3@<createdAt>" */
+    int64_t created_s; /* with has_created: the record's created_at */
+    int32_t created_ns;
+    bool bad_created; /* on LT_EINVAL: the version was well formed, the part after @ was not
+                       * an RFC 3339 timestamp */
+};
+
+/* gw_parse_etag parses an If-Match value: "\"3@2026-11-30T07:57:40.123456789Z\"" → version 3
+ * of the record created at that instant (the ETag of an item: its version and its createdAt
+ * as its JSON writes it, so that an item deleted and created again, whose version restarts
+ * at 1, is not taken for the one read), "\"3\"" → version 3 of any incarnation, "*" → any
+ * (version 0). *out is written in full on 0 and LT_ECONFLICT; on LT_EINVAL only its
+ * bad_created tells something. LT_ECONFLICT for a tag that is well formed
+ * but never matches, as tags compare strongly and as text (RFC 9110 13.1.1): a weak tag
+ * ("W/\"3\""), a version with leading zeros ("\"007\"": this server writes "7"), an instant
+ * written otherwise than the server writes it ("+00:00", ".500000000Z" for ".500Z").
+ * LT_EINVAL for anything else (a list, an unquoted tag, a number past 2^64-1, a part after @
+ * that is no RFC 3339 timestamp: then out->bad_created is set). */
+int gw_parse_etag(const char *s, struct gw_etag *out);
 
 /* gw_camel_name writes the lowerCamelCase form of a proto field name ("created_at" →
  * "createdAt") into out[0..n), truncated. Returns out. */

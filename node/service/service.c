@@ -116,9 +116,9 @@ static void svc_models_update(struct node *n, struct op *op)
     struct model_violations viol;
     memset(&viol, 0, sizeof(viol));
     struct model_prepared p;
-    int rc = models_prepare_update(m, in->id, in->value.data, in->value.len,
-                                   (const char *const *)in->fields, in->n_fields,
-                                   in->expected_version, lt_wall_ns(), node_cfg(n)->id, &viol, &p);
+    int rc = models_prepare_update(
+        m, in->id, in->value.data, in->value.len, (const char *const *)in->fields, in->n_fields,
+        in->expected_version, in->expected_created, lt_wall_ns(), node_cfg(n)->id, &viol, &p);
     svc_propose_prepared(n, op, rc, &p, &viol);
 }
 
@@ -131,8 +131,8 @@ static void svc_models_delete(struct node *n, struct op *op)
     struct model_violations viol;
     memset(&viol, 0, sizeof(viol));
     struct model_prepared p;
-    int rc = models_prepare_delete(m, in->id, in->expected_version, lt_wall_ns(), node_cfg(n)->id,
-                                   &viol, &p);
+    int rc = models_prepare_delete(m, in->id, in->expected_version, in->expected_created,
+                                   lt_wall_ns(), node_cfg(n)->id, &viol, &p);
     svc_propose_prepared(n, op, rc, &p, &viol);
 }
 

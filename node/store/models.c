@@ -256,6 +256,14 @@ int models_set_timestamp(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *
     return 0;
 }
 
+void models_get_timestamp(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *fd,
+                          int64_t *seconds, int32_t *nanos)
+{
+    const Lithair__V1__Timestamp *ts = *(Lithair__V1__Timestamp *const *)CFIELD_PTR(msg, fd);
+    *seconds = ts != NULL ? ts->seconds : 0;
+    *nanos = ts != NULL ? ts->nanos : 0;
+}
+
 /* field_value_size: bytes the C member of a singular field occupies. */
 static size_t field_value_size(const ProtobufCFieldDescriptor *fd)
 {
@@ -592,7 +600,8 @@ static void timestamp_from_ns(Lithair__V1__Timestamp *ts, uint64_t now_ns)
 /* prepare_put packs `msg` into a Put Command and fills `out`. */
 static int prepare_put(const struct model *m, ProtobufCMessage *msg, bool create,
                        const char *const *fields, size_t n_fields, uint64_t expected_version,
-                       uint64_t now_ns, uint64_t proposer, struct model_prepared *out)
+                       const Lithair__V1__Timestamp *expected_created, uint64_t now_ns,
+                       uint64_t proposer, struct model_prepared *out)
 {
     Lithair__V1__Timestamp at = LITHAIR__V1__TIMESTAMP__INIT;
     Lithair__V1__Command c = LITHAIR__V1__COMMAND__INIT;
@@ -611,6 +620,7 @@ static int prepare_put(const struct model *m, ProtobufCMessage *msg, bool create
     put.create = create;
     put.update = !create;
     put.expected_version = expected_version;
+    put.expected_created = (Lithair__V1__Timestamp *)expected_created;
     put.fields = (char **)fields;
     put.n_fields = n_fields;
     c.at = &at;
@@ -708,7 +718,7 @@ int models_prepare_create(const struct model *m, const uint8_t *value, size_t le
         rc = viol && viol->oom && viol->n == 0 ? LT_ENOMEM : LT_EINVAL;
         goto out_free_msg;
     }
-    rc = prepare_put(m, msg, true, NULL, 0, 0, now_ns, proposer, out);
+    rc = prepare_put(m, msg, true, NULL, 0, 0, NULL, now_ns, proposer, out);
 out_free_msg:
     protobuf_c_message_free_unpacked(msg, NULL);
 out:
@@ -717,7 +727,8 @@ out:
 
 int models_prepare_update(const struct model *m, const char *id, const uint8_t *value, size_t len,
                           const char *const *fields, size_t n_fields, uint64_t expected_version,
-                          uint64_t now_ns, uint64_t proposer, struct model_violations *viol,
+                          const Lithair__V1__Timestamp *expected_created, uint64_t now_ns,
+                          uint64_t proposer, struct model_violations *viol,
                           struct model_prepared *out)
 {
     const ProtobufCFieldDescriptor *pk = models_field(m, m->pk);
@@ -799,7 +810,8 @@ int models_prepare_update(const struct model *m, const char *id, const uint8_t *
         rc = viol && viol->oom && viol->n == 0 ? LT_ENOMEM : LT_EINVAL;
         goto out_free_names;
     }
-    rc = prepare_put(m, msg, false, names, n_fields, expected_version, now_ns, proposer, out);
+    rc = prepare_put(m, msg, false, names, n_fields, expected_version, expected_created, now_ns,
+                     proposer, out);
 out_free_names:
     free(names);
 out_free_msg:
@@ -809,7 +821,8 @@ out:
 }
 
 int models_prepare_delete(const struct model *m, const char *id, uint64_t expected_version,
-                          uint64_t now_ns, uint64_t proposer, struct model_violations *viol,
+                          const Lithair__V1__Timestamp *expected_created, uint64_t now_ns,
+                          uint64_t proposer, struct model_violations *viol,
                           struct model_prepared *out)
 {
     Lithair__V1__Timestamp at = LITHAIR__V1__TIMESTAMP__INIT;
@@ -825,6 +838,7 @@ int models_prepare_delete(const struct model *m, const char *id, uint64_t expect
     del.model = (char *)m->name;
     del.id = (char *)id;
     del.expected_version = expected_version;
+    del.expected_created = (Lithair__V1__Timestamp *)expected_created;
     c.at = &at;
     c.proposer = proposer;
     c.op_case = LITHAIR__V1__COMMAND__OP_DELETE;

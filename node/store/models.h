@@ -127,20 +127,25 @@ int models_prepare_create(const struct model *m, const uint8_t *value, size_t le
                           struct model_prepared *out);
 
 /* models_prepare_update validates an update of record `id` to `value` limited to `fields`
- * (proto or JSON names; none = every mutable field) and builds the Put{update} Command. A
+ * (proto or JSON names; none = every mutable field) and builds the Put{update} Command,
+ * conditional on `expected_version` (0: any) and `expected_created` (NULL: any; else the
+ * record's created_at, the incarnation the caller read: see store_apply). A
  * field that is unknown, immutable or managed by the store, an id in `value` that differs
  * from `id`, and every failing rule of the changed fields are reported in `viol`. The
  * merge with the current record happens when the Command is applied. Returns as
  * models_prepare_create. */
 int models_prepare_update(const struct model *m, const char *id, const uint8_t *value, size_t len,
                           const char *const *fields, size_t n_fields, uint64_t expected_version,
-                          uint64_t now_ns, uint64_t proposer, struct model_violations *viol,
+                          const Lithair__V1__Timestamp *expected_created, uint64_t now_ns,
+                          uint64_t proposer, struct model_violations *viol,
                           struct model_prepared *out);
 
 /* models_prepare_delete / models_prepare_purge build the Delete and Purge Commands (a purge
- * deletes at most `limit` benchmark records, 0 = all). */
+ * deletes at most `limit` benchmark records, 0 = all); a delete is conditional as an
+ * update. */
 int models_prepare_delete(const struct model *m, const char *id, uint64_t expected_version,
-                          uint64_t now_ns, uint64_t proposer, struct model_violations *viol,
+                          const Lithair__V1__Timestamp *expected_created, uint64_t now_ns,
+                          uint64_t proposer, struct model_violations *viol,
                           struct model_prepared *out);
 int models_prepare_purge(const struct model *m, uint64_t limit, uint64_t now_ns, uint64_t proposer,
                          struct model_prepared *out);
@@ -153,6 +158,9 @@ uint64_t models_get_uint64(const ProtobufCMessage *msg, const ProtobufCFieldDesc
 void models_set_uint64(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *fd, uint64_t v);
 int models_set_timestamp(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *fd, int64_t seconds,
                          int32_t nanos);
+/* models_get_timestamp reads Timestamp field `fd` of `msg`; an unset one reads as 0, 0. */
+void models_get_timestamp(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *fd,
+                          int64_t *seconds, int32_t *nanos);
 /* models_swap_field exchanges field `fd` (value and presence/count) of two messages of the
  * same type: ownership moves with it, so both can still be freed with
  * protobuf_c_message_free_unpacked. */

@@ -62,6 +62,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <urcu.h>
 #include <urcu/rculfhash.h>
@@ -1182,6 +1183,63 @@ static int fail_missing(struct store_result *res, const struct mstate *ms, const
     return LT_ENOTFOUND;
 }
 
+/* ts_format writes (seconds, nanos) as RFC 3339 UTC with 0, 3, 6 or 9 fractional digits,
+ * as the gateway's JSON shows a createdAt, so that a message names the instant as the
+ * client reads it (at most 30 characters). For messages only: none of it reaches the state. */
+static void ts_format(int64_t sec, int32_t nanos, char buf[static 32])
+{
+    struct tm tm;
+    time_t t = (time_t)sec;
+    if (nanos < 0 || nanos >= 1000000000 || sec < INT64_C(-62135596800) ||
+        sec > INT64_C(253402300799) || gmtime_r(&t, &tm) == NULL) {
+        snprintf(buf, 32, "(out of range)");
+        return;
+    }
+    size_t k = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (nanos == 0)
+        snprintf(buf + k, 32 - k, "Z");
+    else if (nanos % 1000000 == 0)
+        snprintf(buf + k, 32 - k, ".%03dZ", (int)(nanos / 1000000));
+    else if (nanos % 1000 == 0)
+        snprintf(buf + k, 32 - k, ".%06dZ", (int)(nanos / 1000));
+    else
+        snprintf(buf + k, 32 - k, ".%09dZ", (int)nanos);
+}
+
+/* check_created: when `want` is set, is `cur` (the record's current value, decoded) the
+ * incarnation it names? A record deleted and created again under the same key starts at
+ * version 1 again, so a writer holding an older read must be told apart by its created_at,
+ * set once by the leader's clock at the create. LT_ECONFLICT with the message, or 0. */
+static int check_created(struct mstate *ms, const ProtobufCMessage *cur, uint64_t version,
+                         const Lithair__V1__Timestamp *want, uint64_t want_version,
+                         struct store_result *res)
+{
+    int64_t sec;
+    int32_t nanos;
+    if (want == NULL)
+        return 0;
+    models_get_timestamp(cur, ms->created_at, &sec, &nanos);
+    if (sec == want->seconds && nanos == want->nanos)
+        return 0;
+    char a[32], b[32], v[30] = "";
+    ts_format(want->seconds, want->nanos, a);
+    ts_format(sec, nanos, b);
+    if (want_version != 0)
+        snprintf(v, sizeof(v), "version %llu ", (unsigned long long)want_version);
+    /* the text, each part at its longest (the buffers less their NULs), and a NUL */
+    _Static_assert(sizeof(res->message) >= 49 + (sizeof(v) - 1) + 8 + (sizeof(a) - 1) + 14 + 20 +
+                                               9 + (sizeof(b) - 1) + 1,
+                   "the message fits");
+    snprintf(res->message, sizeof(res->message),
+             "it was deleted and created again since: expected %screated %s, now version %llu "
+             "created %s",
+             v, a, (unsigned long long)version, b);
+    res->code = LT_ECONFLICT;
+    res->op = STORE_OP_NONE;
+    res->version = version;
+    return LT_ECONFLICT;
+}
+
 static int result_id(struct store_result *res, const char *id)
 {
     free(res->id);
@@ -1271,13 +1329,13 @@ static int apply_put(struct mstate *ms, uint64_t index, uint64_t term,
         rc = fail_missing(res, ms, key);
         goto out_free_in;
     }
-    if (put->expected_version != 0 && put->expected_version != (old ? old->version : 0)) {
-        snprintf(res->message, sizeof(res->message), "expected version %llu, current %llu",
-                 (unsigned long long)put->expected_version,
-                 (unsigned long long)(old ? old->version : 0));
+    if (old == NULL && put->expected_created != NULL) {
+        /* an incarnation was expected and there is none (an upsert): as a version would */
+        snprintf(res->message, sizeof(res->message),
+                 "expected the record created at a given time, but %.80s does not exist", key);
         res->code = rc = LT_ECONFLICT;
         res->op = STORE_OP_NONE;
-        res->version = old ? old->version : 0;
+        res->version = 0;
         goto out_free_in;
     }
     if (old != NULL) {
@@ -1291,6 +1349,22 @@ static int apply_put(struct mstate *ms, uint64_t index, uint64_t term,
             rc = fail(res, LT_ECORRUPT, "stored %s does not decode", key);
             goto out_free_in;
         }
+        /* the incarnation first: after a delete and a create the version may match too */
+        rc =
+            check_created(ms, cur, old->version, put->expected_created, put->expected_version, res);
+        if (rc != 0)
+            goto out_free_cur;
+    }
+    if (put->expected_version != 0 && put->expected_version != (old ? old->version : 0)) {
+        snprintf(res->message, sizeof(res->message), "expected version %llu, current %llu",
+                 (unsigned long long)put->expected_version,
+                 (unsigned long long)(old ? old->version : 0));
+        res->code = rc = LT_ECONFLICT;
+        res->op = STORE_OP_NONE;
+        res->version = old ? old->version : 0;
+        goto out_free_cur;
+    }
+    if (old != NULL) {
         rc = merge_fields(ms, cur, in, put, res);
         if (rc != 0)
             goto out_free_cur;
@@ -1352,6 +1426,20 @@ static int apply_delete(struct mstate *ms, uint64_t index, uint64_t term,
     r = rec_lookup(ms, del->id);
     if (r == NULL)
         return fail_missing(res, ms, del->id);
+    if (del->expected_created != NULL) {
+        /* decoded only when asked: a plain delete reads no value */
+        alloc_failed = false;
+        ProtobufCMessage *cur =
+            protobuf_c_message_unpack(ms->def->desc, &pb_alloc, r->cur->len, ver_value(r->cur));
+        if (cur == NULL)
+            return alloc_failed ? LT_ENOMEM
+                                : fail(res, LT_ECORRUPT, "stored %s does not decode", del->id);
+        rc = check_created(ms, cur, r->cur->version, del->expected_created, del->expected_version,
+                           res);
+        protobuf_c_message_free_unpacked(cur, &pb_alloc);
+        if (rc != 0)
+            return rc;
+    }
     if (del->expected_version != 0 && del->expected_version != r->cur->version) {
         snprintf(res->message, sizeof(res->message), "expected version %llu, current %llu",
                  (unsigned long long)del->expected_version, (unsigned long long)r->cur->version);

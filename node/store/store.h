@@ -91,9 +91,10 @@ void store_abandon(struct store *s);
 
 /* store_apply applies one committed lithair.v1.Command (the entry's data) at log position
  * index/term. Deterministic. Returns res->code: 0, or LT_EEXIST (create of an existing key),
- * LT_ENOTFOUND (update/delete of a missing key), LT_ECONFLICT (expected_version differs;
- * nothing changed), LT_EINVAL (undecodable command, unknown model or field, or a value
- * failing validation). A failed command changes nothing. LT_ENOMEM is returned when memory
+ * LT_ENOTFOUND (update/delete of a missing key), LT_ECONFLICT (expected_version differs, or
+ * expected_created is set and differs from the record's created_at — it was deleted and
+ * created again since; nothing changed), LT_EINVAL (undecodable command, unknown model or field, or
+ * a value failing validation). A failed command changes nothing. LT_ENOMEM is returned when memory
  * runs out (nothing changed either; the replica can no longer follow the log and the caller
  * should stop). */
 int store_apply(struct store *s, uint64_t index, uint64_t term, const uint8_t *cmd, size_t len,

@@ -600,6 +600,40 @@ async function main() {
     return text.slice(0, 90) + '…';
   });
 
+  await check('an item deleted and created again under its id while being edited (ABA): Save is refused, as the page sends the ETag naming the incarnation; the banner says so; overwriting then takes the new one', async () => {
+    const row = page.locator('[data-testid="item-row"]', { has: page.locator('[data-testid="item-name"]', { hasText: itemName }) });
+    const id = await row.getAttribute('data-item-id');
+    await row.locator('[data-testid="item-edit"]').click();
+    await page.waitForSelector('[data-testid="item-form"]:not([hidden])', { timeout: 5000 });
+    const read = (await get_json(base + '/api/items/' + encodeURIComponent(id))).data;
+    /* another client deletes it and creates another under the same id, then brings that one to
+     * the version the form holds: by its version alone, the form's item */
+    const del = await http_req('DELETE', base + '/api/items/' + encodeURIComponent(id));
+    assert(del.status === 204, 'the DELETE answered ' + del.status);
+    const again = await post_json(base + '/api/items', { id, name: itemName, status: 'active', description: 'second life' });
+    assert(again.status === 201 && again.data.createdAt !== read.createdAt, 'the create again answered ' + again.status);
+    for (let v = 1; v < Number(read.version); v++) {
+      const up = await http_req('PUT', base + '/api/items/' + encodeURIComponent(id), { description: 'second life ' + v });
+      assert(up.status === 200, 'a PUT of the new item answered ' + up.status);
+    }
+    const theirs = (await get_json(base + '/api/items/' + encodeURIComponent(id))).data;
+    assert(theirs.version === read.version, 'the new item at version ' + theirs.version + ', the form holds ' + read.version);
+    await page.locator('[data-testid="field-description"]').fill('my aba edit');
+    await page.locator('[data-testid="item-save"]').click();
+    const banner = page.locator('[data-testid="conflict-banner"]');
+    await wait_for('the conflict banner naming the delete and create', 5000, async () => (await banner.isVisible()) && /deleted this item and created another/.test(await banner.textContent()));
+    const text = (await banner.textContent()).replace(/\s+/g, ' ').trim();
+    const kept = (await get_json(base + '/api/items/' + encodeURIComponent(id))).data;
+    assert(kept.description === theirs.description && kept.version === theirs.version, 'the new item changed: ' + JSON.stringify(kept));
+    /* overwrite: sent with the new item's tag, it is taken */
+    await page.locator('[data-testid="conflict-overwrite"]').click();
+    await page.waitForSelector('[data-testid="item-form"]', { state: 'hidden', timeout: 5000 });
+    const now = (await get_json(base + '/api/items/' + encodeURIComponent(id))).data;
+    assert(now.description === 'my aba edit' && now.createdAt === theirs.createdAt && Number(now.version) === Number(theirs.version) + 1,
+      'after the overwrite: ' + JSON.stringify({ d: now.description, v: now.version }));
+    return text.slice(0, 90) + '…';
+  });
+
   await check('paging (10 per page) and delete through the confirm dialog', async () => {
     /* another client writes 11 items: the table refreshes from the committed events */
     for (let i = 0; i < 11; i++) {

@@ -104,6 +104,16 @@ def test_help_and_usage_errors(build):
                             "versions start at 1"),
                            (["items", "delete", "x", "--expected-version", "0"],
                             "versions start at 1"),
+                           # an incarnation is an RFC 3339 instant, the record's createdAt
+                           (["items", "update", "x", '{"name":"a"}', "--expected-created",
+                             "yesterday"], "--expected-created needs the record's createdAt"),
+                           (["items", "delete", "x", "--expected-created", ""],
+                            "--expected-created needs"),
+                           (["items", "delete", "x", "--expected-created",
+                             "2026-02-30T00:00:00Z"], "--expected-created needs"),
+                           (["items", "delete", "x", "--expected-created"], "needs a value"),
+                           (["items", "get", "x", "--expected-created", "2026-11-30T00:00:00Z"],
+                            "items get takes no --expected-created"),
                            # an option a subcommand would ignore is refused, by name
                            (["items", "history", "x", "--limit", "3"],
                             "items history takes no --limit"),
@@ -186,6 +196,7 @@ def test_help_and_usage_errors(build):
         for sub in ([], ["get"], ["update"], ["list"]):
             _, out, _ = raw(c, "items", *sub, "--help")
             for opt in ("--expected-version N   update, delete",
+                        "--expected-created TIME\n                         update, delete",
                         "--serializable         get, list, history",
                         "--limit N              list", "--cursor C             list",
                         "--all                  list", "create and purge take no option"):
@@ -703,6 +714,40 @@ def test_update_refuses_what_rest_refuses(build):
         _, up, _ = c.admin("items", "update", it["id"], json.dumps({"id": it["id"], "name": "n2"}),
                            "--expected-version", "1")
         check(up["version"] == "2" and up["name"] == "n2", "id and name: %r" % up)
+
+
+def test_expected_created(build):
+    """--expected-created names the incarnation read: a record deleted and created again
+    under the same ID (its version 1 again) is not taken for it; the update and the delete
+    fail with exit 1 saying so, and change nothing."""
+    with Cluster(build, n=1) as c:
+        c.wait_leader(timeout=10)
+        _, first, _ = c.admin("items", "create", json.dumps({"id": "aba", "name": "first"}))
+        # the matching incarnation: taken, with and without a version
+        _, up, _ = c.admin("items", "update", "aba", '{"description":"d"}',
+                           "--expected-created", first["createdAt"], "--expected-version", "1")
+        check(up["version"] == "2" and up["createdAt"] == first["createdAt"], "update: %r" % up)
+        rc, _, _ = c.admin("items", "delete", "aba", "--expected-created", first["createdAt"])
+        check(rc == 0, "delete with the matching incarnation: %d" % rc)
+        # ABA: read, deleted and created again, then the old read
+        _, mine, _ = c.admin("items", "create", json.dumps({"id": "aba", "name": "mine"}))
+        c.admin("items", "delete", "aba")
+        _, theirs, _ = c.admin("items", "create", json.dumps({"id": "aba", "name": "theirs"}))
+        check(theirs["version"] == "1" and theirs["createdAt"] != mine["createdAt"],
+              "created again: %r %r" % (mine, theirs))
+        for args in (["update", "aba", '{"name":"overwrite"}'], ["delete", "aba"]):
+            rc, _, err = c.admin("items", *args, "--expected-version", "1",
+                                 "--expected-created", mine["createdAt"], check_rc=False)
+            check(rc == 1 and "ABORTED" in err and "deleted and created again" in err and
+                  theirs["createdAt"] in err and len(err.strip().splitlines()) == 1,
+                  "%s with the old incarnation: %d %r" % (args[0], rc, err))
+        _, got, _ = c.admin("items", "get", "aba")
+        check(got["name"] == "theirs" and got["version"] == "1" and
+              got["createdAt"] == theirs["createdAt"], "nothing changed: %r" % got)
+        # another spelling of the same instant is the same instant
+        other = theirs["createdAt"].replace("Z", "+00:00")
+        rc, _, _ = c.admin("items", "delete", "aba", "--expected-created", other)
+        check(rc == 0, "delete with the current incarnation, offset form: %d" % rc)
 
 
 def test_table_escapes_and_cuts_on_characters(build):

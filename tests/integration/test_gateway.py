@@ -22,6 +22,13 @@ from harness import Cluster, Failure, agreed_digests, check, run_tests, wait_for
 from gw_harness import Gateway, SseStream, expect_error, raw_exchange  # noqa: E402
 
 
+def etag_of(item):
+    """The ETag the gateway gives an item: its version and its createdAt as its JSON writes
+    it, so that an item deleted and created again under the same id (version 1 again) is
+    not taken for the one read."""
+    return '"%s@%s"' % (item["version"], item["createdAt"])
+
+
 def test_items_api(build_dir):
     with Cluster(build_dir, 3) as c, \
             Gateway(build_dir, nodes=c.nodes, extra=["--request-timeout-ms", "1500"]) as g:
@@ -31,7 +38,8 @@ def test_items_api(build_dir):
                                           "metadata": {"k": [1, 2]}})
         check(st == 201, "create: %d %r" % (st, it))
         check(h.get("location") == "/api/items/" + it["id"], "Location: %r" % h)
-        check(h.get("etag") == '"1"', "ETag on create: %r" % h)
+        check(h.get("etag") == etag_of(it) and h.get("etag").startswith('"1@'),
+              "ETag on create: %r" % h)
         for k in ("id", "name", "description", "status", "metadata", "createdAt", "updatedAt",
                   "version", "benchmark", "raftIndex", "raftTerm"):
             check(k in it, "record lacks %s: %r" % (k, it))
@@ -40,7 +48,8 @@ def test_items_api(build_dir):
         iid = it["id"]
         # get, ETag, serializable
         st, h, got = g.get("/api/items/" + iid)
-        check(st == 200 and got["name"] == "first" and h.get("etag") == '"1"', "get: %r" % got)
+        check(st == 200 and got["name"] == "first" and h.get("etag") == etag_of(it),
+              "get: %r %r" % (got, h))
         # serializable: any node's own state, which may not have applied the create yet
         # (a follower learns the commit with the next append or heartbeat): 404 until then
         wait_for("a serializable get of the new record", lambda: g.get(
@@ -57,7 +66,8 @@ def test_items_api(build_dir):
         st, h, up = g.request("PUT", "/api/items/" + iid, {"description": "d"},
                               headers={"If-Match": '"1"'})
         check(st == 200 and up["version"] == "2" and up["description"] == "d" and
-              up["name"] == "first" and h.get("etag") == '"2"', "update: %r" % up)
+              up["name"] == "first" and h.get("etag") == etag_of(up) and
+              up["createdAt"] == it["createdAt"], "update: %r" % up)
         expect_error(g.request("PUT", "/api/items/" + iid, {"description": "e"},
                                headers={"If-Match": '"1"'}), 412, "ABORTED")
         expect_error(g.request("PUT", "/api/items/" + iid, {"description": "e"},
@@ -79,11 +89,15 @@ def test_items_api(build_dir):
         st, _, cond = g.post("/api/items", {"name": "cond"})
         item_path = "/api/items/" + cond["id"]
         check(g.request("PUT", item_path, {"description": "d"})[0] == 200, "cond at version 2")
-        for inm in ('"2"', 'W/"2"', '"1", "2"', "*"):
+        cond2 = g.get(item_path)[2]
+        for inm in ('"2"', 'W/"2"', '"1", "2"', "*", etag_of(cond2), "W/" + etag_of(cond2),
+                    '"1", ' + etag_of(cond2)):
             st, h, b = g.request("GET", item_path, headers={"If-None-Match": inm})
-            check(st == 304 and h.get("etag") == '"2"' and not b,
+            check(st == 304 and h.get("etag") == etag_of(cond2) and not b,
                   "GET If-None-Match %s: %d %r %r" % (inm, st, h, b))
-        st, _, b = g.request("GET", item_path, headers={"If-None-Match": '"1", "02", W/"3"'})
+        other = '"2@2001-01-01T00:00:00Z"'  # version 2 of another incarnation
+        st, _, b = g.request("GET", item_path,
+                             headers={"If-None-Match": '"1", "02", W/"3", ' + other})
         check(st == 200 and b["version"] == "2", "GET If-None-Match of other versions: %r" % b)
         expect_error(g.request("GET", item_path, headers={"If-None-Match": "banana"}), 400,
                      "INVALID_ARGUMENT", "If-None-Match")
@@ -96,7 +110,7 @@ def test_items_api(build_dir):
                                headers={"If-None-Match": "*"}), 404, "NOT_FOUND")
         st, h, up = g.request("PUT", item_path, {"description": "d2"},
                               headers={"If-None-Match": '"1"'})
-        check(st == 200 and up["version"] == "3" and h.get("etag") == '"3"',
+        check(st == 200 and up["version"] == "3" and h.get("etag") == etag_of(up),
               "PUT If-None-Match of another version: %d %r" % (st, up))
         check(g.request("DELETE", item_path, headers={"If-None-Match": '"1"'})[0] == 204,
               "DELETE If-None-Match of another version")
@@ -436,6 +450,101 @@ def test_items_api(build_dir):
         # still serving
         check(g.get("/healthz")[0] == 200, "healthz after the stalled client")
         check(g.stop() == 0, "clean exit on SIGTERM")
+
+
+def test_if_match_incarnation(build_dir):
+    """The ETag names the item's version and its incarnation (createdAt): an item deleted and
+    created again under the same id starts at version 1 again, and a PUT or DELETE with the
+    ETag read before must not take it for the item read (ABA); the plain version still works
+    as before, without that protection."""
+    with Cluster(build_dir, 3) as c, Gateway(build_dir, nodes=c.nodes) as g:
+        g.wait_leader()
+        # the form, and the full tag matching on PUT and DELETE
+        st, h, it = g.post("/api/items", {"id": "tag-1", "name": "mine"})
+        check(st == 201 and h.get("etag") == etag_of(it) and
+              re.fullmatch(r'"1@\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3}|\.\d{6}|\.\d{9})?Z"',
+                           h["etag"]), "ETag of a create: %r %r" % (h, it))
+        st, h, up = g.request("PUT", "/api/items/tag-1", {"description": "d"},
+                              headers={"If-Match": etag_of(it)})
+        check(st == 200 and up["version"] == "2" and h.get("etag") == etag_of(up),
+              "PUT with the full tag: %d %r %r" % (st, h, up))
+        expect_error(g.request("PUT", "/api/items/tag-1", {"description": "e"},
+                               headers={"If-Match": etag_of(it)}), 412, "ABORTED", "version")
+        # a GET with If-Match compares both parts too
+        check(g.request("GET", "/api/items/tag-1", headers={"If-Match": etag_of(up)})[0] == 200,
+              "GET If-Match with the full tag")
+        st, _, _ = g.request("DELETE", "/api/items/tag-1", headers={"If-Match": etag_of(up)})
+        check(st == 204, "DELETE with the full tag: %d" % st)
+
+        # ABA over HTTP: read, deleted and created again by another client, write with the
+        # old ETag
+        st, _, mine = g.post("/api/items", {"id": "aba-1", "name": "first life"})
+        check(st == 201, "create aba-1: %d %r" % (st, mine))
+        st, h, _ = g.get("/api/items/aba-1")
+        old_tag = h.get("etag")
+        check(st == 200 and old_tag == etag_of(mine), "read ETag: %r" % h)
+        check(g.request("DELETE", "/api/items/aba-1")[0] == 204, "another client deletes")
+        st, _, theirs = g.post("/api/items", {"id": "aba-1", "name": "second life"})
+        check(st == 201 and theirs["version"] == "1" and
+              theirs["createdAt"] != mine["createdAt"], "created again: %r" % theirs)
+        _, err = expect_error(g.request("PUT", "/api/items/aba-1", {"name": "overwrite"},
+                                        headers={"If-Match": old_tag}), 412, "ABORTED",
+                              "deleted and created again")
+        check("now version 1" in err["message"] and theirs["createdAt"] in err["message"],
+              "the 412 names the current version and creation: %r" % err)
+        expect_error(g.request("DELETE", "/api/items/aba-1", headers={"If-Match": old_tag}),
+                     412, "ABORTED", "deleted and created again")
+        expect_error(g.request("GET", "/api/items/aba-1", headers={"If-Match": old_tag}),
+                     412, "ABORTED", "deleted and created again")
+        st, h, now = g.get("/api/items/aba-1")
+        check(st == 200 and now["name"] == "second life" and now["version"] == "1" and
+              h.get("etag") == etag_of(theirs), "the new item is unchanged: %r" % now)
+        # If-None-Match with the old tag does not match the new incarnation: it is served
+        st, _, b = g.request("GET", "/api/items/aba-1", headers={"If-None-Match": old_tag})
+        check(st == 200 and b["name"] == "second life", "If-None-Match, old tag: %d" % st)
+        # the plain version is still taken, as before: version only, any incarnation
+        st, h, up = g.request("PUT", "/api/items/aba-1", {"description": "by version"},
+                              headers={"If-Match": '"1"'})
+        check(st == 200 and up["version"] == "2" and h.get("etag") == etag_of(up),
+              "PUT with the plain version: %d %r" % (st, up))
+        # a DELETE with the old tag of a version that matches again: still refused
+        st, _, mine2 = g.post("/api/items", {"id": "aba-2", "name": "first"})
+        tag2 = etag_of(mine2)
+        check(g.request("DELETE", "/api/items/aba-2")[0] == 204, "delete aba-2")
+        check(g.post("/api/items", {"id": "aba-2", "name": "second"})[0] == 201,
+              "create aba-2 again")
+        expect_error(g.request("DELETE", "/api/items/aba-2", headers={"If-Match": tag2}),
+                     412, "ABORTED", "deleted and created again")
+        check(g.get("/api/items/aba-2")[2].get("name") == "second", "aba-2 still there")
+        check(g.request("DELETE", "/api/items/aba-2", headers={"If-Match": '"1"'})[0] == 204,
+              "DELETE with the plain version")
+
+        # malformed tags: 400 naming the forms; a tag that can never match: 412 saying why
+        cur = g.get("/api/items/aba-1")[2]
+        for bad, words in (('"1@yesterday"', "RFC 3339"), ('"2@"', "RFC 3339"),
+                           ('"2@2026-13-01T00:00:00Z"', "RFC 3339"),
+                           ('"@%s"' % cur["createdAt"], "<version>@<createdAt>"),
+                           ('2@%s' % cur["createdAt"], "<version>@<createdAt>"),
+                           ('"x@%s"' % cur["createdAt"], "<version>@<createdAt>")):
+            for method, body in (("PUT", {"description": "never"}), ("DELETE", None),
+                                 ("GET", None)):
+                expect_error(g.request(method, "/api/items/aba-1", body,
+                                       headers={"If-Match": bad}), 400, "INVALID_ARGUMENT",
+                             words)
+        expect_error(g.request("GET", "/api/items/aba-1",
+                               headers={"If-None-Match": '"2@yesterday"'}), 400,
+                     "INVALID_ARGUMENT", "If-None-Match")
+        other_spelling = '"2@%s"' % cur["createdAt"].replace("Z", "+00:00")
+        _, err = expect_error(g.request("PUT", "/api/items/aba-1", {"description": "never"},
+                                        headers={"If-Match": other_spelling}), 412, "ABORTED",
+                              "as text")
+        check(etag_of(cur) in err["message"], "the 412 says which tag to send: %r" % err)
+        expect_error(g.request("PUT", "/api/items/aba-1", {"description": "never"},
+                               headers={"If-Match": "W/" + etag_of(cur)}), 412, "ABORTED",
+                     "weak")
+        st, _, b = g.get("/api/items/aba-1")
+        check(st == 200 and b["description"] == "by version" and b["version"] == "2",
+              "nothing changed: %r" % b)
 
 
 def test_cluster_attach(build_dir):

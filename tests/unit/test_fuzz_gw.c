@@ -1416,6 +1416,9 @@ static void test_query(void)
 /* ------------------------------------------------------------------ b. header values */
 
 static const char *const value_seeds[] = {"\"3\"",
+                                          "\"3@2026-11-30T07:57:40.123456789Z\"",
+                                          "W/\"1@2026-11-30T07:57:40Z\"",
+                                          "\"2@2026-11-30T08:57:40.5+01:00\"",
                                           "W/\"12\"",
                                           "*",
                                           " \"7\" ",
@@ -1437,6 +1440,9 @@ static const char *const value_seeds[] = {"\"3\"",
                                           "0",
                                           "18446744073709551615"};
 static const char *const value_tokens[] = {"\"",
+                                           "@",
+                                           "2026-11-30T07:57:40Z",
+                                           ".000000001",
                                            "W/",
                                            " ",
                                            ",",
@@ -1478,28 +1484,48 @@ static void test_header_values(void)
                 sizeof(value_tokens) / sizeof(char *));
         f.len = strlen(f.b);
         char *s = fz_exact(&f);
-        /* If-Match: a version is a quoted decimal 1..2^64-1, "*" is any (0), W/ never
-         * matches; what is accepted prints back to itself */
-        uint64_t v = 12345;
-        int rc = gw_parse_etag(s, &v);
+        /* If-Match: a version is a quoted decimal 1..2^64-1, maybe followed by @ and an
+         * RFC 3339 instant; "*" is any (0), W/ never matches, nor does a version with zeros
+         * in front or an instant not written as the server writes it; what is accepted
+         * prints back to itself */
+        struct gw_etag tag = {.version = 12345};
+        int rc = gw_parse_etag(s, &tag);
+        uint64_t v = tag.version;
         FZ_CHECK(rc == 0 || rc == LT_EINVAL || rc == LT_ECONFLICT, s, f.len, "etag rc %d", rc);
         if (rc == 0 || rc == LT_ECONFLICT) {
             etags++;
             /* the quoted digits, leading zeros aside, are the version ("012" is 12, and
-             * never matches: this server writes "12") */
+             * never matches: this server writes "12"), then '"' or '@' */
             char q[40], *star = strchr(s, '*'), *open = strchr(s, '"');
-            snprintf(q, sizeof(q), "%llu\"", (unsigned long long)v);
-            while (open && open[1] == '0' && open[2] != '"')
+            snprintf(q, sizeof(q), "%llu", (unsigned long long)v);
+            while (open && open[1] == '0' && open[2] != '"' && open[2] != '@')
                 open++;
-            FZ_CHECK(v == 0 ? star != NULL && rc == 0
-                            : open != NULL && strncmp(open + 1, q, strlen(q)) == 0,
+            size_t ql = strlen(q);
+            FZ_CHECK(v == 0 ? star != NULL && rc == 0 && !tag.has_created
+                            : open != NULL && strncmp(open + 1, q, ql) == 0 &&
+                                  (open[1 + ql] == '"' || open[1 + ql] == '@') &&
+                                  (open[1 + ql] == '@') == tag.has_created,
                      s, f.len, "etag %llu", (unsigned long long)v);
-            snprintf(q, sizeof(q), "\"%llu\"", (unsigned long long)v);
             bool zeros = open != NULL && strchr(s, '"')[1] == '0';
-            FZ_CHECK((rc == LT_ECONFLICT) == (strstr(s, "W/\"") != NULL || zeros), s, f.len,
-                     "weak tag or zeros in front");
-            uint64_t v2 = 0;
-            FZ_CHECK(v == 0 || (gw_parse_etag(q, &v2) == 0 && v2 == v), s, f.len, "etag again");
+            char canon[48] = "", t[64];
+            bool other = false; /* the instant written otherwise than the server writes it */
+            if (tag.has_created) {
+                CU_ASSERT_EQUAL(
+                    pbjson_timestamp_format(tag.created_s, tag.created_ns, canon, sizeof(canon)),
+                    0);
+                const char *a = strchr(s, '@');
+                size_t cl = strlen(canon);
+                other = strncmp(a + 1, canon, cl) != 0 || a[1 + cl] != '"';
+            }
+            FZ_CHECK((rc == LT_ECONFLICT) == (strstr(s, "W/\"") != NULL || zeros || other), s,
+                     f.len, "weak tag, zeros in front or another spelling");
+            snprintf(t, sizeof(t), "\"%llu%s%s\"", (unsigned long long)v,
+                     tag.has_created ? "@" : "", canon);
+            struct gw_etag e2 = {0};
+            FZ_CHECK(v == 0 || (gw_parse_etag(t, &e2) == 0 && e2.version == v &&
+                                e2.has_created == tag.has_created &&
+                                e2.created_s == tag.created_s && e2.created_ns == tag.created_ns),
+                     s, f.len, "etag again");
         }
         /* a decimal in range, and nothing else */
         uint64_t u = 77;

@@ -1551,12 +1551,13 @@ static int fz_store_cmd(uint64_t now, struct model_prepared *p)
             mask[i] = fz_item_fields[rng_below(5)];
         uint8_t *v = fz_item_value("", &len);
         rc = models_prepare_update(items, id, v, len, mask, n, rng_chance(60) ? 0 : rng_below(4),
-                                   now, 1, NULL, p);
+                                   NULL, now, 1, NULL, p);
         free(v);
         return rc;
     }
     case 4:
-        return models_prepare_delete(items, id, rng_chance(70) ? 0 : rng_below(4), now, 1, NULL, p);
+        return models_prepare_delete(items, id, rng_chance(70) ? 0 : rng_below(4), NULL, now, 1,
+                                     NULL, p);
     case 5:
         return models_prepare_purge(items, 0, now, 1, p);
     case 6:
@@ -1567,12 +1568,13 @@ static int fz_store_cmd(uint64_t now, struct model_prepared *p)
         if (rng_chance(70))
             rc = models_prepare_create(m, v, len, now, 1, NULL, p);
         else
-            rc = models_prepare_update(m, id, v, len, NULL, 0, 0, now, 1, NULL, p);
+            rc = models_prepare_update(m, id, v, len, NULL, 0, 0, NULL, now, 1, NULL, p);
         free(v);
         return rc;
     }
     case 9:
-        return models_prepare_delete(models_find(others[rng_below(3)]), id, 0, now, 1, NULL, p);
+        return models_prepare_delete(models_find(others[rng_below(3)]), id, 0, NULL, now, 1, NULL,
+                                     p);
     default:
         fz_raw_put(now, p);
         return 0;

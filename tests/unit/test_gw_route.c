@@ -241,25 +241,56 @@ static void test_parse(void)
     CU_ASSERT_EQUAL(gw_parse_u64("", 0, 1000, &u), LT_EINVAL);
     CU_ASSERT_EQUAL(gw_parse_u64("99999999999999999999999", 0, UINT64_MAX, &u), LT_EINVAL);
     CU_ASSERT_EQUAL(u, 100);
-    CU_ASSERT_EQUAL(gw_parse_etag("\"3\"", &u), 0);
-    CU_ASSERT_EQUAL(u, 3);
-    CU_ASSERT_EQUAL(gw_parse_etag("W/\"12\"", &u), LT_ECONFLICT); /* weak: never matches */
-    CU_ASSERT_EQUAL(u, 12);
-    CU_ASSERT_EQUAL(gw_parse_etag("\"99999999999999999999\"", &u), LT_EINVAL); /* > 2^64-1 */
-    CU_ASSERT_EQUAL(gw_parse_etag("\"1\", \"2\"", &u), LT_EINVAL);
-    CU_ASSERT_EQUAL(gw_parse_etag("7", &u), LT_EINVAL); /* an entity-tag is quoted */
-    CU_ASSERT_EQUAL(gw_parse_etag("\"7", &u), LT_EINVAL);
-    CU_ASSERT_EQUAL(gw_parse_etag("W/7", &u), LT_EINVAL);
-    CU_ASSERT_EQUAL(gw_parse_etag(" \"7\" ", &u), 0);
-    CU_ASSERT_EQUAL(u, 7);
-    CU_ASSERT_EQUAL(gw_parse_etag("*", &u), 0);
-    CU_ASSERT_EQUAL(u, 0);
-    CU_ASSERT_EQUAL(gw_parse_etag("\"abc\"", &u), LT_EINVAL);
-    CU_ASSERT_EQUAL(gw_parse_etag("\"\"", &u), LT_EINVAL);
-    CU_ASSERT_EQUAL(gw_parse_etag("\"0\"", &u), LT_EINVAL);
-    u = 0;
-    CU_ASSERT_EQUAL(gw_parse_etag("\"007\"", &u), LT_ECONFLICT); /* "7" as text: never */
-    CU_ASSERT_EQUAL(u, 7);
+    struct gw_etag e;
+    CU_ASSERT_EQUAL(gw_parse_etag("\"3\"", &e), 0);
+    CU_ASSERT_EQUAL(e.version, 3);
+    CU_ASSERT_FALSE(e.has_created);
+    CU_ASSERT_EQUAL(gw_parse_etag("W/\"12\"", &e), LT_ECONFLICT); /* weak: never matches */
+    CU_ASSERT_EQUAL(e.version, 12);
+    CU_ASSERT_EQUAL(gw_parse_etag("\"99999999999999999999\"", &e), LT_EINVAL); /* > 2^64-1 */
+    CU_ASSERT_EQUAL(gw_parse_etag("\"1\", \"2\"", &e), LT_EINVAL);
+    CU_ASSERT_EQUAL(gw_parse_etag("7", &e), LT_EINVAL); /* an entity-tag is quoted */
+    CU_ASSERT_EQUAL(gw_parse_etag("\"7", &e), LT_EINVAL);
+    CU_ASSERT_EQUAL(gw_parse_etag("W/7", &e), LT_EINVAL);
+    CU_ASSERT_EQUAL(gw_parse_etag(" \"7\" ", &e), 0);
+    CU_ASSERT_EQUAL(e.version, 7);
+    CU_ASSERT_EQUAL(gw_parse_etag("*", &e), 0);
+    CU_ASSERT_EQUAL(e.version, 0);
+    CU_ASSERT_FALSE(e.has_created);
+    CU_ASSERT_EQUAL(gw_parse_etag("\"abc\"", &e), LT_EINVAL);
+    CU_ASSERT_EQUAL(gw_parse_etag("\"\"", &e), LT_EINVAL);
+    CU_ASSERT_EQUAL(gw_parse_etag("\"0\"", &e), LT_EINVAL);
+    CU_ASSERT_EQUAL(gw_parse_etag("\"007\"", &e), LT_ECONFLICT); /* "7" as text: never */
+    CU_ASSERT_EQUAL(e.version, 7);
+    /* version and incarnation: the item's createdAt as its JSON writes it */
+    CU_ASSERT_EQUAL(gw_parse_etag("\"3@2026-11-30T07:57:40.123456789Z\"", &e), 0);
+    CU_ASSERT_EQUAL(e.version, 3);
+    CU_ASSERT_TRUE(e.has_created);
+    CU_ASSERT_EQUAL(e.created_s, 1796025460);
+    CU_ASSERT_EQUAL(e.created_ns, 123456789);
+    CU_ASSERT_EQUAL(gw_parse_etag("\"1@2026-11-30T07:57:40Z\"", &e), 0);
+    CU_ASSERT_EQUAL(e.created_ns, 0);
+    CU_ASSERT_EQUAL(gw_parse_etag("\"1@2026-11-30T07:57:40.5Z\"", &e), LT_ECONFLICT); /* ".500Z" */
+    CU_ASSERT_TRUE(e.has_created);
+    CU_ASSERT_EQUAL(e.created_ns, 500000000);
+    CU_ASSERT_EQUAL(gw_parse_etag("\"1@2026-11-30T08:57:40+01:00\"", &e), LT_ECONFLICT);
+    CU_ASSERT_EQUAL(e.created_s, 1796025460);
+    CU_ASSERT_EQUAL(gw_parse_etag("W/\"1@2026-11-30T07:57:40Z\"", &e), LT_ECONFLICT);
+    CU_ASSERT_EQUAL(gw_parse_etag("\"01@2026-11-30T07:57:40Z\"", &e), LT_ECONFLICT);
+    /* a malformed timestamp part: LT_EINVAL saying so */
+    CU_ASSERT_EQUAL(gw_parse_etag("\"1@yesterday\"", &e), LT_EINVAL);
+    CU_ASSERT_TRUE(e.bad_created);
+    CU_ASSERT_EQUAL(gw_parse_etag("\"1@\"", &e), LT_EINVAL);
+    CU_ASSERT_TRUE(e.bad_created);
+    CU_ASSERT_EQUAL(gw_parse_etag("\"1@2026-11-30T07:57:40Z@2026-11-30T07:57:40Z\"", &e),
+                    LT_EINVAL);
+    CU_ASSERT_EQUAL(gw_parse_etag("\"1@2026-13-30T07:57:40Z\"", &e), LT_EINVAL);
+    CU_ASSERT_TRUE(e.bad_created);
+    /* the version part is what is wrong: not a timestamp complaint */
+    CU_ASSERT_EQUAL(gw_parse_etag("\"@2026-11-30T07:57:40Z\"", &e), LT_EINVAL);
+    CU_ASSERT_FALSE(e.bad_created);
+    CU_ASSERT_EQUAL(gw_parse_etag("\"x@2026-11-30T07:57:40Z\"", &e), LT_EINVAL);
+    CU_ASSERT_FALSE(e.bad_created);
     char name[32];
     CU_ASSERT_STRING_EQUAL(gw_camel_name("created_at", name, sizeof(name)), "createdAt");
     CU_ASSERT_STRING_EQUAL(gw_camel_name("name", name, sizeof(name)), "name");

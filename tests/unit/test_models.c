@@ -502,7 +502,7 @@ static void test_update_cannot_mark_benchmark(void)
             struct model_violations viol = {0};
             struct model_prepared p = {0};
             int rc = models_prepare_update(items, "r1", buf, len, masked ? mask_bench : NULL,
-                                           masked ? 1 : 0, 0, NOW, 1, &viol, &p);
+                                           masked ? 1 : 0, 0, NULL, NOW, 1, &viol, &p);
             if (flag) {
                 CU_ASSERT_EQUAL(rc, LT_EINVAL);
                 CU_ASSERT_TRUE(has_violation(&viol, "benchmark", "cannot be set by an update"));
@@ -514,7 +514,8 @@ static void test_update_cannot_mark_benchmark(void)
         /* a mask that leaves the flag out does not change it, whatever the value holds */
         struct model_prepared p = {0};
         CU_ASSERT_EQUAL(
-            models_prepare_update(items, "r1", buf, len, mask_name, 1, 0, NOW, 1, NULL, &p), 0);
+            models_prepare_update(items, "r1", buf, len, mask_name, 1, 0, NULL, NOW, 1, NULL, &p),
+            0);
         models_prepared_fini(&p);
     }
 }
@@ -528,13 +529,14 @@ static void test_prepare_update(void)
     uint8_t *v = item_pack("", "", 2, "", "", &len);
     const char *mask[] = {"status"};
     /* only the masked field is validated: the empty name is not changed */
-    CU_ASSERT_EQUAL_FATAL(models_prepare_update(items, "k1", v, len, mask, 1, 3, NOW, 2, &viol, &p),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(
+        models_prepare_update(items, "k1", v, len, mask, 1, 3, NULL, NOW, 2, &viol, &p), 0);
     Lithair__V1__Command *c = lithair__v1__command__unpack(NULL, p.cmd_len, p.cmd);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     CU_ASSERT_TRUE(c->put->update);
     CU_ASSERT_FALSE(c->put->create);
     CU_ASSERT_EQUAL(c->put->expected_version, 3);
+    CU_ASSERT_PTR_NULL(c->put->expected_created); /* none given: any incarnation */
     CU_ASSERT_EQUAL_FATAL(c->put->n_fields, 1);
     CU_ASSERT_STRING_EQUAL(c->put->fields[0], "status");
     CU_ASSERT_STRING_EQUAL(p.id, "k1");
@@ -549,7 +551,8 @@ static void test_prepare_update(void)
     const char *mask2[] = {"metadata", "description"};
     free(v);
     v = item_pack("k1", "x", 0, "[]", "", &len);
-    CU_ASSERT_EQUAL(models_prepare_update(items, "k1", v, len, mask2, 2, 0, NOW, 2, NULL, &p), 0);
+    CU_ASSERT_EQUAL(models_prepare_update(items, "k1", v, len, mask2, 2, 0, NULL, NOW, 2, NULL, &p),
+                    0);
     models_prepared_fini(&p);
 
     /* every failing field is reported */
@@ -557,7 +560,7 @@ static void test_prepare_update(void)
     free(v);
     v = item_pack("other", "", 0, "{", "", &len);
     memset(&viol, 0, sizeof(viol));
-    CU_ASSERT_EQUAL(models_prepare_update(items, "k1", v, len, bad, 6, 0, NOW, 2, &viol, &p),
+    CU_ASSERT_EQUAL(models_prepare_update(items, "k1", v, len, bad, 6, 0, NULL, NOW, 2, &viol, &p),
                     LT_EINVAL);
     CU_ASSERT_PTR_NULL(p.cmd);
     CU_ASSERT_TRUE(has_violation(&viol, "id", "immutable"));
@@ -574,7 +577,7 @@ static void test_prepare_update(void)
     memset(&viol, 0, sizeof(viol));
     free(v);
     v = item_pack("other", "x", 0, "", "", &len);
-    CU_ASSERT_EQUAL(models_prepare_update(items, "k1", v, len, NULL, 0, 0, NOW, 2, &viol, &p),
+    CU_ASSERT_EQUAL(models_prepare_update(items, "k1", v, len, NULL, 0, 0, NULL, NOW, 2, &viol, &p),
                     LT_EINVAL);
     CU_ASSERT_EQUAL(viol.n, 1);
     CU_ASSERT_TRUE(has_violation(&viol, "id", "does not match"));
@@ -583,8 +586,8 @@ static void test_prepare_update(void)
     const char *own[] = {"id", "name"};
     free(v);
     v = item_pack("k1", "renamed", 0, "", "", &len);
-    CU_ASSERT_EQUAL_FATAL(models_prepare_update(items, "k1", v, len, own, 2, 0, NOW, 2, NULL, &p),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(
+        models_prepare_update(items, "k1", v, len, own, 2, 0, NULL, NOW, 2, NULL, &p), 0);
     c = lithair__v1__command__unpack(NULL, p.cmd_len, p.cmd);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     CU_ASSERT_EQUAL_FATAL(c->put->n_fields, 1);
@@ -593,7 +596,7 @@ static void test_prepare_update(void)
     models_prepared_fini(&p);
     /* ... and a mask of the id alone is refused: an empty mask would replace every field */
     memset(&viol, 0, sizeof(viol));
-    CU_ASSERT_EQUAL(models_prepare_update(items, "k1", v, len, own, 1, 0, NOW, 2, &viol, &p),
+    CU_ASSERT_EQUAL(models_prepare_update(items, "k1", v, len, own, 1, 0, NULL, NOW, 2, &viol, &p),
                     LT_EINVAL);
     CU_ASSERT_PTR_NULL(p.cmd);
     CU_ASSERT_EQUAL(viol.n, 1);
@@ -603,12 +606,12 @@ static void test_prepare_update(void)
     memset(&viol, 0, sizeof(viol));
     free(v);
     v = item_pack("", "", 0, "", "", &len);
-    CU_ASSERT_EQUAL(models_prepare_update(items, "k1", v, len, NULL, 0, 0, NOW, 2, &viol, &p),
+    CU_ASSERT_EQUAL(models_prepare_update(items, "k1", v, len, NULL, 0, 0, NULL, NOW, 2, &viol, &p),
                     LT_EINVAL);
     CU_ASSERT_EQUAL(viol.n, 1);
     CU_ASSERT_TRUE(has_violation(&viol, "name", "must not be empty"));
     memset(&viol, 0, sizeof(viol));
-    CU_ASSERT_EQUAL(models_prepare_update(items, "", v, len, mask, 1, 0, NOW, 2, &viol, &p),
+    CU_ASSERT_EQUAL(models_prepare_update(items, "", v, len, mask, 1, 0, NULL, NOW, 2, &viol, &p),
                     LT_EINVAL);
     CU_ASSERT_TRUE(has_violation(&viol, "id", "must not be empty"));
     free(v);
@@ -619,14 +622,33 @@ static void test_prepare_delete_purge(void)
     const struct model *items = models_find("items");
     struct model_prepared p = {0};
     struct model_violations viol = {0};
-    CU_ASSERT_EQUAL(models_prepare_delete(items, "", 0, NOW, 1, &viol, &p), LT_EINVAL);
+    CU_ASSERT_EQUAL(models_prepare_delete(items, "", 0, NULL, NOW, 1, &viol, &p), LT_EINVAL);
     CU_ASSERT_EQUAL(viol.n, 1);
-    CU_ASSERT_EQUAL_FATAL(models_prepare_delete(items, "k9", 4, NOW, 1, NULL, &p), 0);
+    Lithair__V1__Timestamp created = LITHAIR__V1__TIMESTAMP__INIT;
+    created.seconds = 1796000000;
+    created.nanos = 7;
+    CU_ASSERT_EQUAL_FATAL(models_prepare_delete(items, "k9", 4, &created, NOW, 1, NULL, &p), 0);
     Lithair__V1__Command *c = lithair__v1__command__unpack(NULL, p.cmd_len, p.cmd);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     CU_ASSERT_EQUAL(c->op_case, LITHAIR__V1__COMMAND__OP_DELETE);
     CU_ASSERT_STRING_EQUAL(c->delete_->id, "k9");
     CU_ASSERT_EQUAL(c->delete_->expected_version, 4);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c->delete_->expected_created);
+    CU_ASSERT_EQUAL(c->delete_->expected_created->seconds, 1796000000);
+    CU_ASSERT_EQUAL(c->delete_->expected_created->nanos, 7);
+    lithair__v1__command__free_unpacked(c, NULL);
+    models_prepared_fini(&p);
+    /* an update carries it the same way */
+    size_t len;
+    uint8_t *v = item_pack("", "n", 0, "", "", &len);
+    CU_ASSERT_EQUAL_FATAL(
+        models_prepare_update(items, "k9", v, len, NULL, 0, 0, &created, NOW, 1, NULL, &p), 0);
+    free(v);
+    c = lithair__v1__command__unpack(NULL, p.cmd_len, p.cmd);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c->put->expected_created);
+    CU_ASSERT_EQUAL(c->put->expected_created->seconds, 1796000000);
+    CU_ASSERT_EQUAL(c->put->expected_created->nanos, 7);
     lithair__v1__command__free_unpacked(c, NULL);
     models_prepared_fini(&p);
     CU_ASSERT_EQUAL_FATAL(models_prepare_purge(items, 0, NOW, 1, &p), 0);

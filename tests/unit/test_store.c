@@ -74,7 +74,7 @@ static int do_update(struct store *s, uint64_t idx, const char *id, const char *
     struct model_prepared p = {0};
     size_t len;
     uint8_t *v = item_bytes("", name, status, desc, false, &len);
-    int rc = models_prepare_update(models_find("items"), id, v, len, mask, n_mask, expect,
+    int rc = models_prepare_update(models_find("items"), id, v, len, mask, n_mask, expect, NULL,
                                    BASE_NS + idx, 1, NULL, &p);
     free(v);
     if (rc != 0)
@@ -86,7 +86,8 @@ static int do_delete(struct store *s, uint64_t idx, const char *model, const cha
                      uint64_t expect)
 {
     struct model_prepared p = {0};
-    int rc = models_prepare_delete(models_find(model), id, expect, BASE_NS + idx, 1, NULL, &p);
+    int rc =
+        models_prepare_delete(models_find(model), id, expect, NULL, BASE_NS + idx, 1, NULL, &p);
     if (rc != 0)
         return rc;
     return apply_prepared(s, idx, &p, NULL);
@@ -292,6 +293,137 @@ static void test_versions_and_missing(void)
     Lithair__V1__PlaygroundItem *it = get_item(s, "k1", NULL);
     CU_ASSERT_EQUAL(it->version, 1);
     lithair__v1__playground_item__free_unpacked(it, NULL);
+    store_free(s);
+}
+
+/* ts_of: the created_at a create applied at index `idx` gets (do_create stamps BASE_NS + idx). */
+static Lithair__V1__Timestamp ts_of(uint64_t idx)
+{
+    Lithair__V1__Timestamp ts = LITHAIR__V1__TIMESTAMP__INIT;
+    ts.seconds = (int64_t)((BASE_NS + idx) / 1000000000u);
+    ts.nanos = (int32_t)((BASE_NS + idx) % 1000000000u);
+    return ts;
+}
+
+/* do_update_inc / do_delete_inc: an update (of the name) or a delete conditional on a
+ * version (0: any) and an incarnation (NULL: any). */
+static int do_update_inc(struct store *s, uint64_t idx, const char *id, const char *name,
+                         uint64_t expect, const Lithair__V1__Timestamp *created,
+                         struct store_result *res)
+{
+    struct model_prepared p = {0};
+    size_t len;
+    uint8_t *v = item_bytes("", name, 0, "", false, &len);
+    int rc = models_prepare_update(models_find("items"), id, v, len, (const char *[]){"name"}, 1,
+                                   expect, created, BASE_NS + idx, 1, NULL, &p);
+    free(v);
+    if (rc != 0)
+        return rc;
+    return apply_prepared(s, idx, &p, res);
+}
+
+static int do_delete_inc(struct store *s, uint64_t idx, const char *id, uint64_t expect,
+                         const Lithair__V1__Timestamp *created, struct store_result *res)
+{
+    struct model_prepared p = {0};
+    int rc = models_prepare_delete(models_find("items"), id, expect, created, BASE_NS + idx, 1,
+                                   NULL, &p);
+    if (rc != 0)
+        return rc;
+    return apply_prepared(s, idx, &p, res);
+}
+
+/* An update or delete may name the incarnation it read (expected_created): a record deleted
+ * and created again under the same key starts at version 1 again, and a writer holding the
+ * old read must not take it for the one it read (ABA). */
+static void test_expected_created(void)
+{
+    struct store *s = new_store();
+    struct store_result res;
+    Lithair__V1__Timestamp t1 = ts_of(1), other = ts_of(2);
+    CU_ASSERT_EQUAL(do_create(s, 1, "k1", "one", 0, false), 0);
+    /* the matching incarnation, with and without a version */
+    CU_ASSERT_EQUAL(do_update_inc(s, 2, "k1", "two", 1, &t1, NULL), 0);
+    CU_ASSERT_EQUAL(do_update_inc(s, 3, "k1", "three", 0, &t1, NULL), 0);
+    /* another instant: a conflict that changes nothing, whatever the version says */
+    uint64_t d = store_digest(s);
+    CU_ASSERT_EQUAL(do_update_inc(s, 4, "k1", "four", 3, &other, &res), LT_ECONFLICT);
+    CU_ASSERT_EQUAL(res.op, STORE_OP_NONE);
+    CU_ASSERT_EQUAL(res.version, 3);
+    CU_ASSERT_PTR_NULL(res.record);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.message, "deleted and created again"));
+    /* both instants as RFC 3339, as the gateway's JSON shows them */
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(res.message, "expected version 3 created 2026-11-30T00:53:20.000000002Z"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(res.message, "now version 3 created 2026-11-30T00:53:20.000000001Z"));
+    store_result_fini(&res);
+    CU_ASSERT_EQUAL(do_delete_inc(s, 5, "k1", 3, &other, &res), LT_ECONFLICT);
+    CU_ASSERT_EQUAL(res.op, STORE_OP_NONE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.message, "deleted and created again"));
+    store_result_fini(&res);
+    /* nanos differ by one: still another instant */
+    Lithair__V1__Timestamp near = t1;
+    near.nanos++;
+    CU_ASSERT_EQUAL(do_delete_inc(s, 6, "k1", 0, &near, NULL), LT_ECONFLICT);
+    CU_ASSERT_EQUAL(store_digest(s), d);
+    Lithair__V1__PlaygroundItem *it = get_item(s, "k1", NULL);
+    CU_ASSERT_STRING_EQUAL(it->name, "three");
+    CU_ASSERT_EQUAL(it->version, 3);
+    lithair__v1__playground_item__free_unpacked(it, NULL);
+
+    /* ABA: read at version 1 of one incarnation, deleted, created again (version 1 again) */
+    CU_ASSERT_EQUAL(do_create(s, 10, "k2", "first life", 0, false), 0);
+    Lithair__V1__Timestamp read = ts_of(10);
+    CU_ASSERT_EQUAL(do_delete_inc(s, 11, "k2", 1, &read, NULL), 0);
+    CU_ASSERT_EQUAL(do_create(s, 12, "k2", "second life", 0, false), 0);
+    d = store_digest(s);
+    CU_ASSERT_EQUAL(do_update_inc(s, 13, "k2", "overwrite", 1, &read, &res), LT_ECONFLICT);
+    CU_ASSERT_EQUAL(res.version, 1);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(res.message, "now version 1 created 2026-11-30T00:53:20.000000012Z"));
+    store_result_fini(&res);
+    CU_ASSERT_EQUAL(do_delete_inc(s, 14, "k2", 1, &read, NULL), LT_ECONFLICT);
+    CU_ASSERT_EQUAL(do_update_inc(s, 15, "k2", "overwrite", 0, &read, NULL), LT_ECONFLICT);
+    CU_ASSERT_EQUAL(store_digest(s), d);
+    it = get_item(s, "k2", NULL);
+    CU_ASSERT_STRING_EQUAL(it->name, "second life");
+    CU_ASSERT_EQUAL(it->version, 1);
+    CU_ASSERT_EQUAL(it->created_at->nanos, ts_of(12).nanos);
+    lithair__v1__playground_item__free_unpacked(it, NULL);
+    /* without the field, as before: the version alone matches the new incarnation */
+    CU_ASSERT_EQUAL(do_update_inc(s, 16, "k2", "by version", 1, NULL, NULL), 0);
+    /* and the new incarnation's own instant matches */
+    Lithair__V1__Timestamp now = ts_of(12);
+    CU_ASSERT_EQUAL(do_delete_inc(s, 17, "k2", 2, &now, NULL), 0);
+    CU_ASSERT_EQUAL(store_get(s, "items", "k2", &(struct store_record *){NULL}), LT_ENOTFOUND);
+
+    /* an upsert (a Put neither create nor update) that expects an incarnation of a record
+     * that does not exist is a conflict too, as an expected version is */
+    size_t len;
+    uint8_t *v = item_bytes("k3", "upsert", 0, "", false, &len);
+    Lithair__V1__Timestamp at = ts_of(20);
+    Lithair__V1__Command c = LITHAIR__V1__COMMAND__INIT;
+    Lithair__V1__Command__Put put = LITHAIR__V1__COMMAND__PUT__INIT;
+    put.model = (char *)"items";
+    put.value.data = v;
+    put.value.len = len;
+    put.expected_created = &t1;
+    c.at = &at;
+    c.op_case = LITHAIR__V1__COMMAND__OP_PUT;
+    c.put = &put;
+    uint8_t buf[512];
+    size_t clen = lithair__v1__command__pack(&c, buf);
+    d = store_digest(s);
+    CU_ASSERT_EQUAL(store_apply(s, 20, 1, buf, clen, &res), LT_ECONFLICT);
+    store_result_fini(&res);
+    CU_ASSERT_EQUAL(store_digest(s), d);
+    put.expected_created = NULL; /* without it the upsert creates, as before */
+    clen = lithair__v1__command__pack(&c, buf);
+    CU_ASSERT_EQUAL(store_apply(s, 21, 1, buf, clen, &res), 0);
+    CU_ASSERT_EQUAL(res.op, STORE_OP_CREATE);
+    store_result_fini(&res);
+    free(v);
     store_free(s);
 }
 
@@ -775,7 +907,7 @@ static void test_history(void)
     len = lithair__v1__user__pack(&u, buf);
     for (int i = 0; i < 3; i++) {
         CU_ASSERT_EQUAL(models_prepare_update(models_find("users"), "alice", buf, len, NULL, 0, 0,
-                                              BASE_NS, 1, NULL, &p),
+                                              NULL, BASE_NS, 1, NULL, &p),
                         0);
         CU_ASSERT_EQUAL(apply_prepared(s, 41 + (uint64_t)i, &p, NULL), 0);
     }
@@ -855,8 +987,8 @@ static void build_random_from(struct store *s, struct store *t, uint64_t seed, u
         case 1:
         case 2:
         case 3: /* delete */
-            rc = models_prepare_delete(models_find("items"), id, expect, BASE_NS + (uint64_t)i, 1,
-                                       NULL, &p);
+            rc = models_prepare_delete(models_find("items"), id, expect, NULL,
+                                       BASE_NS + (uint64_t)i, 1, NULL, &p);
             break;
         case 4:
         case 5:
@@ -867,8 +999,8 @@ static void build_random_from(struct store *s, struct store *t, uint64_t seed, u
             /* an update may clear the benchmark flag, never set it (models_prepare_update) */
             v = item_bytes("", name, status, name, false, &len);
             rc = models_prepare_update(models_find("items"), id, v, len, masks[which],
-                                       which == 1 ? 2 : 1, expect, BASE_NS + (uint64_t)i, 1, NULL,
-                                       &p);
+                                       which == 1 ? 2 : 1, expect, NULL, BASE_NS + (uint64_t)i, 1,
+                                       NULL, &p);
             free(v);
             break;
         }
@@ -876,7 +1008,7 @@ static void build_random_from(struct store *s, struct store *t, uint64_t seed, u
         case 9:
         case 10:
             v = item_bytes("", name, status, "", false, &len);
-            rc = models_prepare_update(models_find("items"), id, v, len, NULL, 0, expect,
+            rc = models_prepare_update(models_find("items"), id, v, len, NULL, 0, expect, NULL,
                                        BASE_NS + (uint64_t)i, 1, NULL, &p);
             free(v);
             break;
@@ -1966,17 +2098,18 @@ static void test_oom(void)
     free(v);
     v = item_bytes("", "renamed", 2, "d", false, &len);
     CU_ASSERT_EQUAL(
-        models_prepare_update(items, "k1", v, len, NULL, 0, 1, BASE_NS, 1, NULL, &cmds[1]), 0);
+        models_prepare_update(items, "k1", v, len, NULL, 0, 1, NULL, BASE_NS, 1, NULL, &cmds[1]),
+        0);
     CU_ASSERT_EQUAL(models_prepare_update(items, "k1", v, len, (const char *[]){"status"}, 1, 0,
-                                          BASE_NS, 1, NULL, &cmds[2]),
+                                          NULL, BASE_NS, 1, NULL, &cmds[2]),
                     0);
     free(v);
-    CU_ASSERT_EQUAL(models_prepare_delete(items, "k2", 0, BASE_NS, 1, NULL, &cmds[3]), 0);
+    CU_ASSERT_EQUAL(models_prepare_delete(items, "k2", 0, NULL, BASE_NS, 1, NULL, &cmds[3]), 0);
     CU_ASSERT_EQUAL(models_prepare_purge(items, 0, BASE_NS, 1, &cmds[4]), 0);
     v = item_bytes("k3", "upsert", 0, "[1]", true, &len);
     Lithair__V1__Command c = LITHAIR__V1__COMMAND__INIT;
     Lithair__V1__Command__Put put = LITHAIR__V1__COMMAND__PUT__INIT;
-    put.model = "items";
+    put.model = (char *)"items";
     put.value.data = v;
     put.value.len = len;
     c.op_case = LITHAIR__V1__COMMAND__OP_PUT;
@@ -1986,7 +2119,7 @@ static void test_oom(void)
     cmds[5].id = NULL;
     lithair__v1__command__pack(&c, cmds[5].cmd);
     free(v);
-    CU_ASSERT_EQUAL(models_prepare_delete(items, "k3", 0, BASE_NS, 1, NULL, &cmds[6]), 0);
+    CU_ASSERT_EQUAL(models_prepare_delete(items, "k3", 0, NULL, BASE_NS, 1, NULL, &cmds[6]), 0);
 
     for (size_t k = 0; k < 7; k++) {
         int failures = 0, rc = LT_ENOMEM;
@@ -2422,6 +2555,7 @@ static const struct lt_test store_tests[] = {
     {"create_exists", test_create_exists},
     {"update", test_update},
     {"versions_and_missing", test_versions_and_missing},
+    {"expected_created", test_expected_created},
     {"apply_invalid", test_apply_invalid},
     {"apply_keeps_committed_entries", test_apply_keeps_committed_entries},
     {"delete_purge", test_delete_purge},

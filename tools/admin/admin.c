@@ -482,6 +482,7 @@ enum {
     ITEM_OPT_EQUALS = 1 << 4,
     ITEM_OPT_CURSOR = 1 << 5,
     ITEM_OPT_LIMIT = 1 << 6,
+    ITEM_OPT_EXPECTED_CREATED = 1 << 7,
 };
 
 static const struct item_subcommand {
@@ -490,8 +491,8 @@ static const struct item_subcommand {
 } item_subcommands[] = {
     {"create", 0},
     {"get", ITEM_OPT_SERIALIZABLE},
-    {"update", ITEM_OPT_EXPECTED_VERSION},
-    {"delete", ITEM_OPT_EXPECTED_VERSION},
+    {"update", ITEM_OPT_EXPECTED_VERSION | ITEM_OPT_EXPECTED_CREATED},
+    {"delete", ITEM_OPT_EXPECTED_VERSION | ITEM_OPT_EXPECTED_CREATED},
     {"list", ITEM_OPT_SERIALIZABLE | ITEM_OPT_ALL | ITEM_OPT_INDEX | ITEM_OPT_EQUALS |
                  ITEM_OPT_CURSOR | ITEM_OPT_LIMIT},
     {"history", ITEM_OPT_SERIALIZABLE},
@@ -513,9 +514,10 @@ static void items_usage(const char *model)
         "Usage: lithair-admin %s COMMAND [OPTIONS]\n\n"
         "  create JSON|-                     create a record from a JSON object\n"
         "  get ID [--serializable]           read one record (linearizable by default)\n"
-        "  update ID JSON|- [--expected-version N]\n"
+        "  update ID JSON|- [--expected-version N] [--expected-created TIME]\n"
         "                                    change the fields present in JSON\n"
-        "  delete ID [--expected-version N]  delete a record\n"
+        "  delete ID [--expected-version N] [--expected-created TIME]\n"
+        "                                    delete a record\n"
         "  list [--index FIELD --equals VALUE] [--limit N] [--cursor C] [--all]\n"
         "       [--serializable]             one page of records (--all: every page);\n"
         "                                    benchmark records are left out\n"
@@ -525,6 +527,11 @@ static void items_usage(const char *model)
         "Options (a command refuses those it does not take):\n"
         "  --expected-version N   update, delete: only if the record is at version N\n"
         "                         (versions start at 1)\n"
+        "  --expected-created TIME\n"
+        "                         update, delete: only if the record was created at TIME,\n"
+        "                         its createdAt (RFC 3339, e.g. 2026-11-30T07:57:40.123456789Z):\n"
+        "                         the one read, not one deleted and created again since\n"
+        "                         under the same ID, whose versions restart at 1\n"
         "  --serializable         get, list, history: served locally by the node asked\n"
         "  --index FIELD --equals VALUE\n"
         "                         list: the records whose indexed FIELD equals VALUE\n"
@@ -540,6 +547,8 @@ static void items_usage(const char *model)
 
 struct item_flags {
     uint64_t expected_version; /* 0: not given (versions start at 1) */
+    bool has_created;          /* --expected-created given: created is the instant */
+    Lithair__V1__Timestamp created;
     bool serializable;
     bool all;
     const char *index;
@@ -561,14 +570,23 @@ static int parse_item_flags(const char *cmd, const struct item_subcommand *sc, i
         {"equals", required_argument, NULL, 'e'},
         {"cursor", required_argument, NULL, 'c'},
         {"limit", required_argument, NULL, 'l'},
+        {"expected-created", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     static const unsigned opt_bits[] = {
-        ITEM_OPT_EXPECTED_VERSION, ITEM_OPT_SERIALIZABLE, ITEM_OPT_ALL,   ITEM_OPT_INDEX,
-        ITEM_OPT_EQUALS,           ITEM_OPT_CURSOR,       ITEM_OPT_LIMIT, 0,
+        ITEM_OPT_EXPECTED_VERSION,
+        ITEM_OPT_SERIALIZABLE,
+        ITEM_OPT_ALL,
+        ITEM_OPT_INDEX,
+        ITEM_OPT_EQUALS,
+        ITEM_OPT_CURSOR,
+        ITEM_OPT_LIMIT,
+        ITEM_OPT_EXPECTED_CREATED,
+        0,
     };
     memset(f, 0, sizeof(*f));
+    lithair__v1__timestamp__init(&f->created);
     optind = 0; /* 0, not 1: glibc then forgets the previous parse's "+" mode */
     opterr = 0;
     int c, li;
@@ -582,6 +600,15 @@ static int parse_item_flags(const char *cmd, const struct item_subcommand *sc, i
                                          "--expected-version needs a version from 1 to "
                                          "18446744073709551615 (versions start at 1), not '%s'",
                                          optarg);
+            break;
+        case 'C':
+            if (pbjson_timestamp_parse(optarg, &f->created.seconds, &f->created.nanos) != 0)
+                return admin_usage_error(cmd,
+                                         "--expected-created needs the record's createdAt as "
+                                         "RFC 3339 (e.g. 2026-11-30T07:57:40.123456789Z), not "
+                                         "'%s'",
+                                         optarg);
+            f->has_created = true;
             break;
         case 's':
             f->serializable = true;
@@ -713,6 +740,7 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
         req.model = (char *)m->name;
         req.id = args[0];
         req.expected_version = f.expected_version;
+        req.expected_created = f.has_created ? &f.created : NULL;
         /* refused as REST refuses them in a PUT body (422), whatever their value: the
          * key is seen here, before proto3 makes `"benchmark":false` a default value that
          * would change nothing and still bump the version */
@@ -773,6 +801,7 @@ static int cmd_items(struct admin *a, const char *model_name, int argc, char **a
         req.model = (char *)m->name;
         req.id = args[0];
         req.expected_version = f.expected_version;
+        req.expected_created = f.has_created ? &f.created : NULL;
         Lithair__V1__RecordReply *rr = NULL;
         rc = rpc_call(admin_client(a), "Models/Delete", &req.base,
                       &lithair__v1__record_reply__descriptor, a->timeout_ms,
