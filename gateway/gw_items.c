@@ -499,18 +499,21 @@ static int gw_items_if_none_match(struct gw_req *r, const struct catalog_model *
     return 0;
 }
 
-/* gw_items_expect turns If-Match's tag into the request's conditions: the version, and the
- * incarnation (in *buf) when the tag names it. */
-static void gw_items_expect(const struct gw_etag *e, uint64_t *version,
-                            Lithair__V1__Timestamp **created, Lithair__V1__Timestamp *buf)
+/* gw_items_expect reads If-Match (gw_items_if_match, whose result it returns) into a write's
+ * conditions: the version, and the incarnation (in *buf) when the tag names it. */
+static int gw_items_expect(struct gw_req *r, uint64_t *version, Lithair__V1__Timestamp **created,
+                           Lithair__V1__Timestamp *buf)
 {
-    *version = e->version;
+    struct gw_etag e;
+    int rc = gw_items_if_match(r, &e);
+    *version = e.version;
     *created = NULL;
-    if (e->version != 0 && e->has_created) {
-        buf->seconds = e->created_s;
-        buf->nanos = e->created_ns;
+    if (rc > 0 && e.version != 0 && e.has_created) {
+        buf->seconds = e.created_s;
+        buf->nanos = e.created_ns;
         *created = buf;
     }
+    return rc;
 }
 
 static int gw_items_get(struct gw_req *r)
@@ -566,11 +569,9 @@ static int gw_items_update(struct gw_req *r)
     const struct catalog_model *m = r->route->ud;
     Lithair__V1__UpdateRequest req = LITHAIR__V1__UPDATE_REQUEST__INIT;
     Lithair__V1__Timestamp created = LITHAIR__V1__TIMESTAMP__INIT;
-    struct gw_etag e;
-    int if_match = gw_items_if_match(r, &e);
+    int if_match = gw_items_expect(r, &req.expected_version, &req.expected_created, &created);
     if (if_match < 0)
         return r->status;
-    gw_items_expect(&e, &req.expected_version, &req.expected_created, &created);
     json_object *j = NULL;
     if (gw_read_json(r, false, &j) < 0)
         return r->status;
@@ -626,11 +627,9 @@ static int gw_items_delete(struct gw_req *r)
     const struct catalog_model *m = r->route->ud;
     Lithair__V1__DeleteRequest req = LITHAIR__V1__DELETE_REQUEST__INIT;
     Lithair__V1__Timestamp created = LITHAIR__V1__TIMESTAMP__INIT;
-    struct gw_etag e;
-    int if_match = gw_items_if_match(r, &e);
+    int if_match = gw_items_expect(r, &req.expected_version, &req.expected_created, &created);
     if (if_match < 0)
         return r->status;
-    gw_items_expect(&e, &req.expected_version, &req.expected_created, &created);
     if (gw_items_if_none_match(r, m, &req.expected_version, &req.expected_created, &created) < 0)
         return r->status;
     if_match |= gw_header(r, "If-None-Match") != NULL; /* a conflict is then a 412 too */
